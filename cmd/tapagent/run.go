@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/tapagent/tapagent/board"
+	"github.com/tapagent/tapagent/clock"
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/storage"
+)
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cfgPath == "" {
+		return fmt.Errorf("%w: --config FILE is required", errUsage)
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	hw, err := openHardware(cfg)
+	if err != nil {
+		return err
+	}
+	defer hw.release(log)
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	agent, err := device.New(device.Options{Config: cfg, Clock: clock.System{}, Store: store,
+		Valves: hw.valves, Meters: hw.meters, Log: log, Emit: logEvents(log)})
+	if err != nil {
+		return err
+	}
+	if err := agent.Start(); err != nil {
+		return errors.Join(err, agent.Close())
+	}
+	log.Info("tapagent running", "version", version, "device", cfg.Device.ID, "lines", len(cfg.Lines), "board", cfg.Board.Profile)
+	settle := 2 * time.Second
+	return agent.Run(ctx, cfg.Device.Tick.Duration, settle)
+}
+
+func openStore(cfg *config.Config) (*storage.Store, error) {
+	return storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{
+		OpenTimeout: cfg.Storage.OpenTimeout.Duration, MaxEvents: cfg.Storage.MaxEvents})
+}
+
+// hardware is the GPIO side of `tapagent run`.
+type hardware struct {
+	valves map[int]board.Valve
+	meters map[int]board.PulseSource
+	gpio   []*board.GPIOValve
+}
+
+// openHardware requests every valve (driven closed at once) and prepares
+// the meters of the configured lines from the board profile.
+func openHardware(cfg *config.Config) (*hardware, error) {
+	prof, err := board.LoadProfile(cfg.Board.Profile)
+	if err != nil {
+		return nil, err
+	}
+	hw := &hardware{valves: map[int]board.Valve{}, meters: map[int]board.PulseSource{}}
+	for _, l := range cfg.Lines {
+		pins, ok := prof.Line(l.ID)
+		if !ok {
+			hw.release(nil)
+			return nil, fmt.Errorf("board profile %q has no line %d", prof.Name, l.ID)
+		}
+		v, err := board.OpenGPIOValve(l.ID, pins.Valve)
+		if err != nil {
+			hw.release(nil)
+			return nil, err
+		}
+		hw.gpio = append(hw.gpio, v)
+		hw.valves[l.ID] = v
+		hw.meters[l.ID] = board.NewGPIOMeter(l.ID, pins.Meter)
+	}
+	return hw, nil
+}
+
+func (hw *hardware) release(log *slog.Logger) {
+	for _, v := range hw.gpio {
+		if err := v.Release(); err != nil && log != nil {
+			log.Error("releasing valve", "err", err)
+		}
+	}
+}
+
+// logEvents writes agent events to the log.
+func logEvents(log *slog.Logger) func(device.Event) {
+	return func(ev device.Event) {
+		lv := slog.LevelInfo
+		switch ev.Type {
+		case device.EvAlarm, device.EvStorageError, device.EvStorageMoved, device.EvValveFailedOff:
+			lv = slog.LevelWarn
+		case device.EvCheckpoint:
+			lv = slog.LevelDebug
+		}
+		log.Log(context.Background(), lv, ev.Type, "line", ev.Line, "pour", ev.PourID, "reason", ev.Reason,
+			"volume_ml10", int64(ev.Volume), "amount", ev.Amount, "detail", ev.Detail)
+	}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/simrun"
+	"github.com/tapagent/tapagent/sim"
+)
+
+func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (default: the embedded 4-line wall)")
+	scenario := fs.String("scenario", "demo", `scenario: a built-in name ("demo"), a TOML file, or "none"`)
+	duration := fs.Duration("duration", 0, "virtual time to run (default: the scenario's duration; with --scenario none, until interrupted)")
+	data := fs.String("data", "", "data directory (default: device.data_dir, ./data)")
+	asJSON := fs.Bool("json", false, "print one JSON event per line instead of the terminal view")
+	plain := fs.Bool("plain", false, "print one readable line per event instead of the live view")
+	speed := fs.Float64("speed", -1, "virtual seconds per real second; 0 runs as fast as possible (default: sim.speed, 1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := loadSimConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *data != "" {
+		cfg.Device.DataDir = *data
+	}
+	var sc *sim.Scenario
+	if *scenario != "none" {
+		if sc, err = sim.LoadScenario(*scenario); err != nil {
+			return err
+		}
+	}
+	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout,
+		Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
+	if *speed >= 0 {
+		o.Speed = *speed
+	}
+	switch {
+	case *asJSON:
+		o.Output = simrun.OutputJSON
+	case *plain || !isTerminal(stdout):
+		o.Output = simrun.OutputLines
+	default:
+		o.Output = simrun.OutputView
+	}
+	sum, err := simrun.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if o.Output != simrun.OutputJSON {
+		fmt.Fprintf(stdout, "\nsimulated %s: %d pours booked, %d alarms, %d records in the outbox (%s)\n",
+			sum.Virtual.Truncate(time.Millisecond), sum.Events["pour_booked"], sum.Events["alarm"], sum.Outbox, cfg.Device.DataDir)
+	}
+	return nil
+}
+
+func loadSimConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default()
+	}
+	return config.Load(path)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

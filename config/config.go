@@ -1,0 +1,382 @@
+// Package config reads tapagent's TOML configuration: strict (unknown keys
+// are errors), validated with messages that name the key, and layered on
+// built-in defaults so a file only says what differs.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/tapagent/tapagent/flow"
+)
+
+//go:embed sim.toml
+var simTOML []byte
+
+// Duration is a time.Duration written as a Go duration string ("250ms").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return errors.New("must not be negative")
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText prints the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+func dur(d time.Duration) Duration { return Duration{d} }
+
+// Config is the whole agent configuration.
+type Config struct {
+	Device   Device  `toml:"device"`
+	Storage  Storage `toml:"storage"`
+	Log      Log     `toml:"log"`
+	Board    Board   `toml:"board"`
+	Defaults Line    `toml:"defaults"`
+	Lines    []Line  `toml:"-"`
+	Sim      Sim     `toml:"sim"`
+}
+
+// Device identifies the controller.
+type Device struct {
+	ID         int64  `toml:"device_id"`
+	LocationID int64  `toml:"location_id"`
+	Name       string `toml:"name"`
+	DataDir    string `toml:"data_dir"`
+	Currency   string `toml:"currency"`
+	// Decimals is the number of minor-unit digits of the currency.
+	Decimals int `toml:"decimals"`
+	// Tick is how often timers are evaluated.
+	Tick Duration `toml:"tick"`
+}
+
+// Storage tunes the database.
+type Storage struct {
+	OpenTimeout        Duration `toml:"open_timeout"`
+	CheckpointInterval Duration `toml:"checkpoint_interval"`
+	MaxEvents          int      `toml:"max_events"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text, json
+}
+
+// Board selects the hardware profile for `tapagent run`.
+type Board struct {
+	// Profile is a built-in profile name or a path to a profile file.
+	Profile string `toml:"profile"`
+}
+
+// Line is one tap line's configuration; omitted keys come from [defaults].
+type Line struct {
+	ID      int    `toml:"id"`
+	Product string `toml:"product"`
+	PLU     int    `toml:"plu"`
+	// KFactor is pulses per litre.
+	KFactor float64 `toml:"k_factor"`
+	// Correction is [[rate_hz, factor], ...], sorted by rate.
+	Correction [][2]float64 `toml:"correction"`
+	// Price minor units per PricePerML millilitres (e.g. 650 per 500).
+	Price         int64    `toml:"price"`
+	PricePerML    float64  `toml:"price_per_ml"`
+	Lockout       Duration `toml:"lockout"`
+	RefillWindow  Duration `toml:"refill_window"`
+	RefillMaxML   float64  `toml:"refill_max_ml"`
+	AuthTimeout   Duration `toml:"auth_timeout"`
+	IdleTimeout   Duration `toml:"idle_timeout"`
+	NoFlowTimeout Duration `toml:"no_flow_timeout"`
+	MaxDuration   Duration `toml:"max_duration"`
+	SettleTime    Duration `toml:"settle_time"`
+	MinPourML     float64  `toml:"min_pour_ml"`
+	SafetyCapML   float64  `toml:"safety_cap_ml"`
+	FoamRateHz    float64  `toml:"foam_rate_hz"`
+	FoamBuckets   int      `toml:"foam_buckets"`
+	LeakAlarmML   float64  `toml:"leak_alarm_ml"`
+	LeakIdle      Duration `toml:"leak_idle"`
+	ValveLatency  Duration `toml:"valve_latency"`
+	Predictive    bool     `toml:"predictive"`
+	KegSizeL      float64  `toml:"keg_size_l"`
+	KegLowPercent int64    `toml:"keg_low_percent"`
+}
+
+// Sim describes the simulated board used by `tapagent sim`.
+type Sim struct {
+	// Speed is virtual seconds per real second; 0 runs as fast as possible.
+	Speed float64   `toml:"speed"`
+	Lines []SimLine `toml:"line"`
+}
+
+// SimLine is the physics of a simulated line.
+type SimLine struct {
+	ID              int      `toml:"id"`
+	KTrue           float64  `toml:"k_true"`
+	Jitter          float64  `toml:"jitter"`
+	BounceProb      float64  `toml:"bounce_prob"`
+	BounceMax       Duration `toml:"bounce_max"`
+	Debounce        Duration `toml:"debounce"`
+	LossProb        float64  `toml:"loss_prob"`
+	AirBurstsPerMin float64  `toml:"air_bursts_per_min"`
+	OpenLatency     Duration `toml:"open_latency"`
+	CloseLatency    Duration `toml:"close_latency"`
+	KegL            float64  `toml:"keg_l"`
+	SputterML       float64  `toml:"sputter_ml"`
+	Seed            uint64   `toml:"seed"`
+}
+
+// Base is the configuration before any file: sane rules for a tap line,
+// no lines, no simulated board.
+func Base() Config {
+	return Config{
+		Device:  Device{ID: 1, DataDir: "./data", Currency: "EUR", Decimals: 2, Tick: dur(10 * time.Millisecond)},
+		Storage: Storage{OpenTimeout: dur(5 * time.Second), CheckpointInterval: dur(250 * time.Millisecond), MaxEvents: 10000},
+		Log:     Log{Level: "info", Format: "text"},
+		Board:   Board{Profile: "rpi4"},
+		Defaults: Line{
+			KFactor: 5400, Price: 650, PricePerML: 500,
+			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
+			AuthTimeout: dur(30 * time.Second), IdleTimeout: dur(3 * time.Second), NoFlowTimeout: dur(3 * time.Second),
+			MaxDuration: dur(90 * time.Second), SettleTime: dur(300 * time.Millisecond),
+			MinPourML: 10, SafetyCapML: 1500, FoamRateHz: 600, FoamBuckets: 3,
+			LeakAlarmML: 20, LeakIdle: dur(5 * time.Second), ValveLatency: dur(30 * time.Millisecond),
+			Predictive: true, KegSizeL: 50, KegLowPercent: 15,
+		},
+	}
+}
+
+// Default is the embedded configuration of `tapagent sim`: a four-line tap
+// wall on simulated hardware.
+func Default() (*Config, error) { return Parse(simTOML) }
+
+// Load reads a file layered on Base.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes TOML layered on Base, rejects unknown keys and validates.
+func Parse(b []byte) (*Config, error) {
+	c := Base()
+	var shape struct {
+		Device   toml.Primitive   `toml:"device"`
+		Storage  toml.Primitive   `toml:"storage"`
+		Log      toml.Primitive   `toml:"log"`
+		Board    toml.Primitive   `toml:"board"`
+		Defaults toml.Primitive   `toml:"defaults"`
+		Lines    []toml.Primitive `toml:"line"`
+		Sim      toml.Primitive   `toml:"sim"`
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&shape)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	parts := []struct {
+		p   toml.Primitive
+		dst any
+	}{{shape.Device, &c.Device}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
+	for _, p := range parts {
+		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	for i, p := range shape.Lines {
+		l := c.Defaults
+		l.ID = 0
+		if err := md.PrimitiveDecode(p, &l); err != nil {
+			return nil, fmt.Errorf("config: line[%d]: %w", i, err)
+		}
+		c.Lines = append(c.Lines, l)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, fmt.Errorf("config: unknown key %q", und[0].String())
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks the whole configuration; the error names the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if c.Device.ID <= 0 {
+		bad("device.device_id", "must be > 0")
+	}
+	if c.Device.DataDir == "" {
+		bad("device.data_dir", "must be set")
+	}
+	if c.Device.Decimals < 0 || c.Device.Decimals > 4 {
+		bad("device.decimals", "must be 0..4")
+	}
+	if c.Device.Tick.Duration < time.Millisecond || c.Device.Tick.Duration > time.Second {
+		bad("device.tick", "must be between 1ms and 1s")
+	}
+	if c.Storage.CheckpointInterval.Duration <= 0 || c.Storage.CheckpointInterval.Duration > 250*time.Millisecond {
+		bad("storage.checkpoint_interval", "must be > 0 and at most 250ms")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+	if len(c.Lines) == 0 {
+		bad("line", "at least one [[line]] is needed")
+	}
+	seen := map[int]bool{}
+	for i, l := range c.Lines {
+		key := fmt.Sprintf("line[%d]", i)
+		if l.ID < 1 {
+			bad(key+".id", "must be >= 1")
+		} else if seen[l.ID] {
+			bad(key+".id", "line %d is configured twice", l.ID)
+		}
+		seen[l.ID] = true
+		errs = append(errs, l.validate(key)...)
+	}
+	for i, s := range c.Sim.Lines {
+		errs = append(errs, s.validate(fmt.Sprintf("sim.line[%d]", i), seen)...)
+	}
+	return errors.Join(errs...)
+}
+
+func (l Line) validate(key string) []error {
+	var errs []error
+	bad := func(k, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("config: %s.%s: %s", key, k, fmt.Sprintf(format, a...)))
+	}
+	if l.KFactor < 1 || l.KFactor > 1e6 {
+		bad("k_factor", "must be between 1 and 1000000 pulses per litre")
+	}
+	prev := -1.0
+	for j, p := range l.Correction {
+		if p[0] <= prev {
+			bad(fmt.Sprintf("correction[%d]", j), "rates must increase")
+		}
+		if p[1] < 0.5 || p[1] > 1.5 {
+			bad(fmt.Sprintf("correction[%d]", j), "factor %v is outside 0.5..1.5", p[1])
+		}
+		prev = p[0]
+	}
+	if l.Price < 0 {
+		bad("price", "must not be negative")
+	}
+	if l.PricePerML <= 0 {
+		bad("price_per_ml", "must be > 0")
+	}
+	for k, v := range map[string]float64{"refill_max_ml": l.RefillMaxML, "min_pour_ml": l.MinPourML,
+		"safety_cap_ml": l.SafetyCapML, "leak_alarm_ml": l.LeakAlarmML, "foam_rate_hz": l.FoamRateHz,
+		"keg_size_l": l.KegSizeL} {
+		if v < 0 || math.IsNaN(v) || v > 1e6 {
+			bad(k, "must be between 0 and 1000000")
+		}
+	}
+	if l.SettleTime.Duration <= 0 {
+		bad("settle_time", "must be > 0")
+	}
+	if l.MaxDuration.Duration <= 0 {
+		bad("max_duration", "must be > 0: a valve must never stay open without limit")
+	}
+	if l.FoamBuckets < 0 {
+		bad("foam_buckets", "must not be negative")
+	}
+	if l.KegLowPercent < 0 || l.KegLowPercent > 100 {
+		bad("keg_low_percent", "must be 0..100")
+	}
+	if l.ValveLatency.Duration > 500*time.Millisecond {
+		bad("valve_latency", "must be at most 500ms")
+	}
+	return errs
+}
+
+func (s SimLine) validate(key string, lines map[int]bool) []error {
+	var errs []error
+	bad := func(k, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("config: %s.%s: %s", key, k, fmt.Sprintf(format, a...)))
+	}
+	if !lines[s.ID] {
+		bad("id", "no [[line]] with id %d", s.ID)
+	}
+	if s.KTrue < 1 {
+		bad("k_true", "must be >= 1")
+	}
+	for k, v := range map[string]float64{"jitter": s.Jitter, "bounce_prob": s.BounceProb, "loss_prob": s.LossProb} {
+		if v < 0 || v > 1 {
+			bad(k, "must be between 0 and 1")
+		}
+	}
+	if s.KegL < 0 || s.SputterML < 0 || s.AirBurstsPerMin < 0 {
+		bad("keg_l", "keg_l, sputter_ml and air_bursts_per_min must not be negative")
+	}
+	return errs
+}
+
+// Line returns the configuration of line id.
+func (c *Config) Line(id int) (Line, bool) {
+	for _, l := range c.Lines {
+		if l.ID == id {
+			return l, true
+		}
+	}
+	return Line{}, false
+}
+
+func ml10(ml float64) flow.Vol { return flow.Vol(math.Round(ml * 10)) }
+
+// KMilli is the K-factor in pulses per litre ×1000.
+func (l Line) KMilli() int64 { return int64(math.Round(l.KFactor * 1000)) }
+
+// UnitPrice is the line's free-pour price.
+func (l Line) UnitPrice() flow.Price { return flow.Price{Minor: l.Price, PerVol: ml10(l.PricePerML)} }
+
+// KegSize is the configured keg volume.
+func (l Line) KegSize() flow.Vol { return ml10(l.KegSizeL * 1000) }
+
+// FlowConfig converts the line to the metering and pour rules.
+func (l Line) FlowConfig() flow.LineConfig {
+	corr := make([]flow.CorrectionPoint, 0, len(l.Correction))
+	for _, p := range l.Correction {
+		corr = append(corr, flow.CorrectionPoint{RateMilliHz: int64(math.Round(p[0] * 1000)), FactorPPM: int64(math.Round(p[1] * 1e6))})
+	}
+	return flow.LineConfig{
+		Meter:        flow.MeterConfig{KMilli: l.KMilli(), Correction: corr, Lockout: l.Lockout.Duration},
+		RefillWindow: l.RefillWindow.Duration, RefillMax: ml10(l.RefillMaxML),
+		AuthTimeout: l.AuthTimeout.Duration, IdleTimeout: l.IdleTimeout.Duration,
+		NoFlowTimeout: l.NoFlowTimeout.Duration, MaxDuration: l.MaxDuration.Duration,
+		SettleTime: l.SettleTime.Duration, MinPour: ml10(l.MinPourML), SafetyCap: ml10(l.SafetyCapML),
+		FoamRateMilliHz: int64(math.Round(l.FoamRateHz * 1000)), FoamBuckets: l.FoamBuckets,
+		LeakAlarm: ml10(l.LeakAlarmML), LeakIdle: l.LeakIdle.Duration,
+		ValveLatency: l.ValveLatency.Duration, Predictive: l.Predictive,
+	}
+}

@@ -1,0 +1,248 @@
+// Package device is the agent: it wires meters, valves and storage into tap
+// lines, makes every pour durable before acting on it, recovers after a
+// crash, and reports what happens as events.
+package device
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tapagent/tapagent/board"
+	"github.com/tapagent/tapagent/clock"
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// Options are the parts an Agent is built from.
+type Options struct {
+	Config *config.Config
+	Clock  clock.Clock
+	Store  *storage.Store
+	// Valves and Meters by line id; every configured line needs both.
+	Valves map[int]board.Valve
+	Meters map[int]board.PulseSource
+	Log    *slog.Logger
+	// Emit receives every event; it must not block.
+	Emit func(Event)
+	// ClockSynced reports whether wall time is trustworthy (NTP synced).
+	ClockSynced func() bool
+}
+
+// Agent runs the tap lines.
+type Agent struct {
+	cfg    *config.Config
+	clk    clock.Clock
+	store  *storage.Store
+	log    *slog.Logger
+	emit   func(Event)
+	synced func() bool
+	meters map[int]board.PulseSource
+	lines  []*line // index = line id; nil where no line
+	order  []*line
+	boot   uint64
+
+	leakSeq sync.Mutex
+	leakN   uint64
+}
+
+// New builds the agent and closes every valve before anything else.
+func New(o Options) (*Agent, error) {
+	if o.Config == nil || o.Clock == nil || o.Store == nil {
+		return nil, errors.New("device: config, clock and store are required")
+	}
+	a := &Agent{cfg: o.Config, clk: o.Clock, store: o.Store, log: o.Log, emit: o.Emit,
+		synced: o.ClockSynced, meters: o.Meters}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.emit == nil {
+		a.emit = func(Event) {}
+	}
+	if a.synced == nil {
+		a.synced = func() bool { return true }
+	}
+	maxID := 0
+	for _, lc := range o.Config.Lines {
+		maxID = max(maxID, lc.ID)
+	}
+	a.lines = make([]*line, maxID+1)
+	for _, lc := range o.Config.Lines {
+		v, ok := o.Valves[lc.ID]
+		if !ok {
+			return nil, fmt.Errorf("device: line %d has no valve", lc.ID)
+		}
+		if _, ok := o.Meters[lc.ID]; !ok {
+			return nil, fmt.Errorf("device: line %d has no meter", lc.ID)
+		}
+		// Fail closed: whatever state the hardware was left in, close first.
+		if err := v.Close(); err != nil {
+			a.log.Error("closing valve at start", "line", lc.ID, "err", err)
+		}
+		l := &line{id: lc.ID, cfg: lc, valve: v, fl: flow.NewLine(lc.FlowConfig(), v)}
+		a.lines[lc.ID] = l
+		a.order = append(a.order, l)
+	}
+	return a, nil
+}
+
+// Start recovers interrupted pours, loads kegs and calibrations and starts
+// the meters. Call it once, before Tick or HandleEdge.
+func (a *Agent) Start() error {
+	if moved := a.store.MovedAside(); moved != "" {
+		a.event(Event{Type: EvStorageMoved, Detail: "corrupt database moved to " + moved})
+	}
+	boot, err := a.store.NextBoot()
+	if err != nil {
+		return fmt.Errorf("device: boot counter: %w", err)
+	}
+	a.boot = boot
+	if err := a.recover(); err != nil {
+		return err
+	}
+	if err := a.loadLineState(); err != nil {
+		return err
+	}
+	for _, l := range a.order {
+		if err := a.meters[l.id].Start(a.HandleEdge); err != nil {
+			return fmt.Errorf("device: %w", err)
+		}
+	}
+	a.event(Event{Type: EvStarted, Detail: fmt.Sprintf("boot %d, %d lines", boot, len(a.order))})
+	return nil
+}
+
+// recover books every pour that was open when the agent died, with exactly
+// the volume its last checkpoint proves. Valves are already closed.
+func (a *Agent) recover() error {
+	intents, err := a.store.Intents()
+	if err != nil {
+		return fmt.Errorf("device: reading intents: %w", err)
+	}
+	kegs, err := a.store.Kegs()
+	if err != nil {
+		return fmt.Errorf("device: reading kegs: %w", err)
+	}
+	for _, in := range intents {
+		p := in.Progress
+		end := in.CheckpointAt
+		if end == 0 {
+			end = in.OpenedAt
+		}
+		rec := storage.Record{
+			ID: in.PourID, Kind: kindOf(in.Auth.Mode, false), Line: in.Line, Product: in.Product, PLU: in.PLU,
+			StartedAt: in.OpenedAt, EndedAt: end, ClockSynced: in.ClockSynced, Recovered: true, Ref: in.Ref,
+			Pour: flow.Result{Auth: in.Auth, Reason: flow.ReasonCrash, Pulses: p.Pulses, KMilli: in.KMilli,
+				Volume: p.Volume, Compensated: p.Compensated, Charged: p.Charged, Amount: p.Amount},
+		}
+		b := storage.Booking{Record: rec}
+		if k, ok := kegs[in.Line]; ok {
+			k.Draw(p.Volume)
+			kegs[in.Line] = k
+			b.Keg = &k
+		}
+		seq, err := a.store.Book(b)
+		if err != nil && !errors.Is(err, storage.ErrDuplicate) {
+			return fmt.Errorf("device: booking recovered pour %s: %w", in.PourID, err)
+		}
+		a.event(Event{Type: EvRecovered, Line: in.Line, PourID: in.PourID, Reason: string(flow.ReasonCrash),
+			Volume: p.Volume, Charged: p.Charged, Amount: p.Amount, Pulses: p.Pulses, Seq: seq, Recovered: true})
+	}
+	return nil
+}
+
+func (a *Agent) loadLineState() error {
+	kegs, err := a.store.Kegs()
+	if err != nil {
+		return fmt.Errorf("device: reading kegs: %w", err)
+	}
+	cals, err := a.store.Calibrations()
+	if err != nil {
+		return fmt.Errorf("device: reading calibrations: %w", err)
+	}
+	for _, l := range a.order {
+		if c, ok := cals[l.id]; ok {
+			if err := l.fl.SetKMilli(c.KMilli); err != nil {
+				return fmt.Errorf("device: line %d: %w", l.id, err)
+			}
+		}
+		k, ok := kegs[l.id]
+		if !ok {
+			k = flow.NewKeg("", l.cfg.KegSize(), l.cfg.KegLowPercent, a.clk.Now())
+			if err := a.store.PutKeg(l.id, k); err != nil {
+				return fmt.Errorf("device: line %d keg: %w", l.id, err)
+			}
+		}
+		l.keg = k
+	}
+	return nil
+}
+
+// HandleEdge feeds one meter edge to its line. It is the hot path: a map-free
+// lookup, one uncontended lock, and the valve call when a cap is reached.
+func (a *Agent) HandleEdge(e board.Edge) {
+	if e.Line <= 0 || e.Line >= len(a.lines) {
+		return
+	}
+	l := a.lines[e.Line]
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.fl.OnEdge(e)
+	l.mu.Unlock()
+}
+
+// wall converts a monotonic reading to wall time in epoch ms.
+func (a *Agent) wall(mono time.Duration) int64 {
+	return a.clk.Now().Add(mono - a.clk.Mono()).UnixMilli()
+}
+
+func (a *Agent) event(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = a.clk.Now().UTC()
+	}
+	a.emit(ev)
+	if ev.Type == EvCheckpoint {
+		return // the intent on disk is the durable form; the log would drown in them
+	}
+	if b, err := json.Marshal(ev); err == nil {
+		a.store.AppendEvent(b, func(err error) {
+			if err != nil {
+				a.log.Warn("event log write failed", "type", ev.Type, "err", err)
+			}
+		})
+	}
+}
+
+func kindOf(m flow.Mode, unattributed bool) string {
+	switch {
+	case unattributed:
+		return storage.KindUnattributed
+	case m == flow.ModeCleaning:
+		return storage.KindCleaning
+	case m == flow.ModeCalibration:
+		return storage.KindCalibration
+	}
+	return storage.KindPour
+}
+
+func (a *Agent) line(id int) (*line, error) {
+	if id <= 0 || id >= len(a.lines) || a.lines[id] == nil {
+		return nil, fmt.Errorf("no line %d", id)
+	}
+	return a.lines[id], nil
+}
+
+// Lines lists the configured line ids in order.
+func (a *Agent) Lines() []int {
+	ids := make([]int, 0, len(a.order))
+	for _, l := range a.order {
+		ids = append(ids, l.id)
+	}
+	return ids
+}

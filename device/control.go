@@ -1,0 +1,218 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// LineStatus is a line as the terminal view and diagnostics show it.
+type LineStatus struct {
+	Line        int      `json:"line"`
+	Product     string   `json:"product"`
+	State       string   `json:"state"`
+	Disabled    string   `json:"disabled,omitempty"`
+	Locked      bool     `json:"locked,omitempty"`
+	PourID      string   `json:"pour_id,omitempty"`
+	Mode        string   `json:"mode,omitempty"`
+	FlowRate    flow.Vol `json:"flow_ml10_per_s"`
+	Poured      flow.Vol `json:"poured_ml10"`
+	Charged     flow.Vol `json:"charged_ml10"`
+	Amount      int64    `json:"amount"`
+	KegLeft     flow.Vol `json:"keg_remaining_ml10"`
+	KegPermille int64    `json:"keg_permille"`
+	KMilli      int64    `json:"k_milli"`
+	Pulses      int64    `json:"pulses_total"`
+	Bounced     int64    `json:"bounced_total"`
+	Lost        int64    `json:"lost_total"`
+	Latency     int64    `json:"valve_latency_us"`
+	Unbooked    int      `json:"unbooked,omitempty"`
+}
+
+// Status returns a snapshot of every line.
+func (a *Agent) Status() []LineStatus {
+	out := make([]LineStatus, 0, len(a.order))
+	for _, l := range a.order {
+		l.mu.Lock()
+		m := l.fl.Meter()
+		s := LineStatus{
+			Line: l.id, Product: l.cfg.Product, State: l.fl.State().String(), Disabled: l.fl.Disabled(),
+			Locked: l.locked, PourID: l.intent.PourID, FlowRate: m.FlowRate(), KegLeft: l.keg.Remaining,
+			KegPermille: l.keg.FillPermille(), KMilli: m.KMilli(), Pulses: m.Pulses(), Bounced: m.Bounced(),
+			Lost: m.Lost(), Latency: l.fl.Latency().Microseconds(), Unbooked: len(l.unbooked),
+		}
+		if p, ok := l.fl.Progress(); ok {
+			s.Poured, s.Charged, s.Amount = p.Volume, p.Charged, p.Amount
+			s.Mode = l.fl.Auth().Mode.String()
+		}
+		l.mu.Unlock()
+		out = append(out, s)
+	}
+	return out
+}
+
+// Busy reports whether any line has a pour open or a booking pending.
+func (a *Agent) Busy() bool {
+	for _, l := range a.order {
+		l.mu.Lock()
+		busy := l.fl.Active() || len(l.unbooked) > 0
+		l.mu.Unlock()
+		if busy {
+			return true
+		}
+	}
+	return false
+}
+
+// StopAll closes every valve and ends the pours; they book once settled.
+func (a *Agent) StopAll(why flow.Reason) {
+	now := a.clk.Mono()
+	for _, l := range a.order {
+		l.mu.Lock()
+		l.fl.Stop(now, why)
+		_ = l.valve.Close()
+		l.mu.Unlock()
+	}
+}
+
+// Close books whatever is still open (without waiting for overrun), books
+// unattributed flow, closes every valve and stops the meters. Pours whose
+// booking still fails stay as intents on disk and are recovered next start.
+func (a *Agent) Close() error {
+	var errs []error
+	now := a.clk.Mono()
+	for _, l := range a.order {
+		l.mu.Lock()
+		if err := l.valve.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("line %d: %w", l.id, err))
+			a.event(Event{Type: EvValveFailedOff, Line: l.id, Detail: err.Error()})
+		}
+		if res := l.fl.Abort(now, flow.ReasonShutdown); res != nil {
+			if res.Unattributed {
+				a.bookLeak(l, res)
+			} else {
+				a.finishPour(l, res)
+			}
+		}
+		a.alarms(l)
+		a.retryBookings(l)
+		if n := len(l.unbooked); n > 0 {
+			errs = append(errs, fmt.Errorf("line %d: %d bookings not stored", l.id, n))
+		}
+		l.mu.Unlock()
+	}
+	for _, l := range a.order {
+		if err := a.meters[l.id].Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.event(Event{Type: EvStopped})
+	return errors.Join(errs...)
+}
+
+// Lock takes a line out of service; a running pour is stopped.
+func (a *Agent) Lock(id int) error {
+	l, err := a.line(id)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.locked = true
+	l.fl.Stop(a.clk.Mono(), flow.ReasonStopped)
+	l.mu.Unlock()
+	a.event(Event{Type: EvLineLocked, Line: id})
+	return nil
+}
+
+// Unlock returns a line to service.
+func (a *Agent) Unlock(id int) error {
+	l, err := a.line(id)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.locked = false
+	l.mu.Unlock()
+	a.event(Event{Type: EvLineUnlocked, Line: id})
+	return nil
+}
+
+// ChangeKeg records a fresh keg of size on a line and re-enables a line
+// that was disabled because its keg ran empty.
+func (a *Agent) ChangeKeg(id int, kegID string, size flow.Vol) error {
+	l, err := a.line(id)
+	if err != nil {
+		return err
+	}
+	if size <= 0 {
+		return fmt.Errorf("line %d: keg size must be > 0", id)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := flow.NewKeg(kegID, size, l.cfg.KegLowPercent, a.clk.Now())
+	if err := a.store.PutKeg(id, k); err != nil {
+		return fmt.Errorf("line %d: %w", id, err)
+	}
+	l.keg = k
+	if l.fl.Disabled() == "keg_empty" {
+		l.fl.SetDisabled("")
+	}
+	a.event(Event{Type: EvKegChanged, Line: id, Keg: &k})
+	return nil
+}
+
+// Calibrate stores a new K-factor for a line computed from a pour of
+// pulses into a vessel that held measured; the line must be idle.
+func (a *Agent) Calibrate(id int, pulses int64, measured flow.Vol) (storage.Calibration, error) {
+	l, err := a.line(id)
+	if err != nil {
+		return storage.Calibration{}, err
+	}
+	if pulses <= 0 || measured <= 0 {
+		return storage.Calibration{}, fmt.Errorf("line %d: need pulses and a measured volume > 0", id)
+	}
+	// pulses per litre ×1000 = pulses × 10000 (mL×10 per litre) × 1000 / measured
+	k := (pulses*10_000_000 + int64(measured)/2) / int64(measured)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := storage.Calibration{KMilli: k, At: a.clk.Now().UnixMilli(), Pulses: pulses, Measured: measured,
+		Previous: l.fl.Meter().KMilli()}
+	if err := l.fl.SetKMilli(k); err != nil {
+		return storage.Calibration{}, fmt.Errorf("line %d: %w", id, err)
+	}
+	if err := a.store.PutCalibration(id, c); err != nil {
+		_ = l.fl.SetKMilli(c.Previous)
+		return storage.Calibration{}, fmt.Errorf("line %d: %w", id, err)
+	}
+	a.event(Event{Type: EvCalibrated, Line: id, Pulses: pulses, Volume: measured,
+		Detail: fmt.Sprintf("K-factor %s -> %s pulses/L", FormatK(c.Previous), FormatK(k))})
+	return c, nil
+}
+
+// FormatK prints a K-factor held as pulses per litre ×1000.
+func FormatK(kMilli int64) string { return fmt.Sprintf("%d.%03d", kMilli/1000, kMilli%1000) }
+
+// Run drives the timers on the real clock until ctx ends, then stops the
+// pours, lets them settle (bounded by settle) and books everything.
+func (a *Agent) Run(ctx context.Context, tick time.Duration, settle time.Duration) error {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			a.Tick()
+		case <-ctx.Done():
+			a.StopAll(flow.ReasonShutdown)
+			deadline := time.Now().Add(settle)
+			for a.Busy() && time.Now().Before(deadline) {
+				<-t.C
+				a.Tick()
+			}
+			return a.Close()
+		}
+	}
+}

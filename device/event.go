@@ -1,0 +1,53 @@
+package device
+
+import (
+	"time"
+
+	"github.com/tapagent/tapagent/flow"
+)
+
+// Event types.
+const (
+	EvStarted        = "agent_started"
+	EvStopped        = "agent_stopped"
+	EvStorageMoved   = "storage_corrupt_moved"
+	EvStorageError   = "storage_error"
+	EvRecovered      = "pour_recovered"
+	EvAuthorised     = "pour_authorised"
+	EvRefused        = "pour_refused"
+	EvPourStarted    = "pour_started"
+	EvValveClosed    = "valve_closed"
+	EvCheckpoint     = "pour_checkpoint"
+	EvBooked         = "pour_booked"
+	EvUnattributed   = "unattributed_booked"
+	EvAlarm          = "alarm"
+	EvAlarmCleared   = "alarm_cleared"
+	EvKegLow         = "keg_low"
+	EvKegEmpty       = "keg_empty"
+	EvKegChanged     = "keg_changed"
+	EvLineLocked     = "line_locked"
+	EvLineUnlocked   = "line_unlocked"
+	EvCalibrated     = "line_calibrated"
+	EvValveFailedOff = "valve_close_failed"
+)
+
+// Event is something that happened, for the terminal, scripts, the event
+// log and (later) the uplinks. Volumes are mL×10, money minor units.
+type Event struct {
+	Time      time.Time   `json:"time"`
+	Type      string      `json:"type"`
+	Line      int         `json:"line,omitempty"`
+	PourID    string      `json:"pour_id,omitempty"`
+	Mode      string      `json:"mode,omitempty"`
+	Reason    string      `json:"reason,omitempty"`
+	Kind      string      `json:"kind,omitempty"`
+	Volume    flow.Vol    `json:"volume_ml10,omitempty"`
+	Charged   flow.Vol    `json:"charged_ml10,omitempty"`
+	Amount    int64       `json:"amount,omitempty"`
+	Pulses    int64       `json:"pulses,omitempty"`
+	Seq       uint64      `json:"seq,omitempty"`
+	Recovered bool        `json:"recovered,omitempty"`
+	Keg       *flow.Keg   `json:"keg,omitempty"`
+	Alarm     *flow.Alarm `json:"alarm,omitempty"`
+	Detail    string      `json:"detail,omitempty"`
+}

@@ -1,0 +1,276 @@
+package device
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tapagent/tapagent/board"
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// line is one tap line's runtime state; mu serialises everything on it.
+type line struct {
+	mu    sync.Mutex
+	id    int
+	cfg   config.Line
+	valve board.Valve
+	fl    *flow.Line
+	keg   flow.Keg
+
+	intent   storage.Intent // open pour, PourID == "" when none
+	prev     flow.State
+	lastCkpt time.Duration
+	ckptErr  error // set by the writer goroutine under mu
+	locked   bool
+	// unbooked holds finished pours whose booking failed; the line takes no
+	// new pour until they are on disk.
+	unbooked []storage.Booking
+}
+
+// Request is a request to pour on a line.
+type Request struct {
+	Auth flow.Auth
+	// Ref carries who or what paid (card, session), copied into the record.
+	Ref map[string]string
+}
+
+// ErrLocked is returned for a pour on a locked line.
+var ErrLocked = errors.New("line locked")
+
+// Authorise opens a line for a pour. The intent is on disk before the valve
+// opens; the returned id names the pour in every later event and record.
+func (a *Agent) Authorise(id int, r Request) (string, error) {
+	l, err := a.line(id)
+	if err != nil {
+		return "", err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pourID, err := a.authorise(l, r)
+	if err != nil {
+		a.event(Event{Type: EvRefused, Line: id, Mode: r.Auth.Mode.String(), Detail: err.Error()})
+		return "", fmt.Errorf("line %d: %w", id, err)
+	}
+	return pourID, nil
+}
+
+func (a *Agent) authorise(l *line, r Request) (string, error) {
+	switch {
+	case l.locked:
+		return "", ErrLocked
+	case len(l.unbooked) > 0:
+		return "", fmt.Errorf("%w: a finished pour is waiting for storage", flow.ErrBusy)
+	}
+	if err := l.fl.CanOpen(r.Auth); err != nil {
+		return "", err
+	}
+	now := a.clk.Mono()
+	in, err := a.store.CreateIntent(a.cfg.Device.ID, storage.Intent{
+		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, OpenedAt: a.wall(now),
+		ClockSynced: a.synced(), Auth: r.Auth, KMilli: l.fl.Meter().KMilli(), Ref: r.Ref,
+	})
+	if err != nil {
+		a.event(Event{Type: EvStorageError, Line: l.id, Detail: "pour intent: " + err.Error()})
+		return "", fmt.Errorf("pour intent not stored, valve stays closed: %w", err)
+	}
+	leaked, err := l.fl.Open(now, r.Auth)
+	if leaked != nil {
+		a.bookLeak(l, leaked)
+	}
+	if err != nil {
+		if derr := a.store.DropIntent(l.id, in.PourID); derr != nil {
+			a.log.Error("dropping intent of unopened pour", "line", l.id, "err", derr)
+		}
+		return "", err
+	}
+	l.intent, l.prev, l.lastCkpt, l.ckptErr = in, flow.Ready, now, nil
+	a.event(Event{Type: EvAuthorised, Line: l.id, PourID: in.PourID, Mode: r.Auth.Mode.String()})
+	return in.PourID, nil
+}
+
+// Stop ends the pour on a line (card removed, stop pressed).
+func (a *Agent) Stop(id int) error {
+	l, err := a.line(id)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.fl.Stop(a.clk.Mono(), flow.ReasonStopped) {
+		return fmt.Errorf("line %d: no pour to stop", id)
+	}
+	return nil
+}
+
+// Tick runs every line's timers, checkpoints and bookings.
+func (a *Agent) Tick() {
+	for _, l := range a.order {
+		l.mu.Lock()
+		a.tickLine(l, a.clk.Mono())
+		l.mu.Unlock()
+	}
+}
+
+func (a *Agent) tickLine(l *line, now time.Duration) {
+	if l.ckptErr != nil && l.fl.Active() {
+		a.event(Event{Type: EvStorageError, Line: l.id, PourID: l.intent.PourID,
+			Detail: "checkpoint failed, stopping pour: " + l.ckptErr.Error()})
+		l.ckptErr = nil
+		a.finishPour(l, l.fl.Abort(now, flow.ReasonFault))
+	}
+	res := l.fl.Tick(now)
+	a.transitions(l)
+	a.alarms(l)
+	switch {
+	case res != nil && res.Unattributed:
+		a.bookLeak(l, res)
+	case res != nil:
+		a.finishPour(l, res)
+	case l.fl.Active() && now-l.lastCkpt >= a.cfg.Storage.CheckpointInterval.Duration:
+		a.checkpoint(l, now)
+	}
+	a.retryBookings(l)
+}
+
+// transitions reports state changes between ticks.
+func (a *Agent) transitions(l *line) {
+	st := l.fl.State()
+	if st == l.prev {
+		return
+	}
+	if l.prev == flow.Ready && st >= flow.Pouring {
+		a.event(Event{Type: EvPourStarted, Line: l.id, PourID: l.intent.PourID})
+	}
+	if st == flow.Settling {
+		p, _ := l.fl.Progress()
+		a.event(Event{Type: EvValveClosed, Line: l.id, PourID: l.intent.PourID, Volume: p.Volume,
+			Charged: p.Charged, Reason: l.closeReason()})
+	}
+	l.prev = st
+}
+
+func (l *line) closeReason() string {
+	r, ok := l.fl.CloseReason()
+	if !ok {
+		return ""
+	}
+	return string(r)
+}
+
+func (a *Agent) alarms(l *line) {
+	for _, al := range l.fl.TakeAlarms() {
+		al := al
+		typ := EvAlarm
+		if !al.Active {
+			typ = EvAlarmCleared
+		}
+		a.event(Event{Type: typ, Line: l.id, Alarm: &al, Detail: al.Detail})
+	}
+}
+
+func (a *Agent) checkpoint(l *line, now time.Duration) {
+	p, _ := l.fl.Progress()
+	in := l.intent
+	in.Progress, in.CheckpointAt = p, a.wall(now)
+	l.lastCkpt = now
+	a.store.Checkpoint(in, func(err error) {
+		if err == nil {
+			return
+		}
+		l.mu.Lock()
+		if l.intent.PourID == in.PourID {
+			l.ckptErr = err
+		}
+		l.mu.Unlock()
+	})
+	a.event(Event{Type: EvCheckpoint, Line: l.id, PourID: in.PourID, Volume: p.Volume, Charged: p.Charged, Amount: p.Amount})
+}
+
+// finishPour books a finished pour with its keg update in one commit.
+func (a *Agent) finishPour(l *line, res *flow.Result) {
+	in := l.intent
+	rec := storage.Record{
+		ID: in.PourID, Kind: kindOf(res.Auth.Mode, false), Line: l.id, Product: in.Product, PLU: in.PLU,
+		StartedAt: in.OpenedAt, EndedAt: a.wall(res.EndedAt), ClockSynced: in.ClockSynced && a.synced(),
+		Ref: in.Ref, Pour: *res,
+	}
+	l.intent, l.prev = storage.Intent{}, flow.Idle
+	a.book(l, rec)
+}
+
+func (a *Agent) bookLeak(l *line, res *flow.Result) {
+	a.leakSeq.Lock()
+	a.leakN++
+	id := fmt.Sprintf("%d-b%d-u%d", a.cfg.Device.ID, a.boot, a.leakN)
+	a.leakSeq.Unlock()
+	a.book(l, storage.Record{
+		ID: id, Kind: storage.KindUnattributed, Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU,
+		StartedAt: a.wall(res.OpenedAt), EndedAt: a.wall(res.EndedAt), ClockSynced: a.synced(), Pour: *res,
+	})
+}
+
+// book draws the keg and commits record and keg together. On failure the
+// booking is kept and retried; the line refuses pours until it is stored.
+func (a *Agent) book(l *line, rec storage.Record) {
+	low, empty := l.keg.Draw(rec.Pour.Volume)
+	keg := l.keg
+	b := storage.Booking{Record: rec, Keg: &keg}
+	if len(l.unbooked) > 0 {
+		l.unbooked = append(l.unbooked, b)
+		return
+	}
+	a.commitBooking(l, b)
+	if low {
+		a.event(Event{Type: EvKegLow, Line: l.id, Keg: &keg})
+	}
+	if empty {
+		a.event(Event{Type: EvKegEmpty, Line: l.id, Keg: &keg, Detail: "keg registry reached zero"})
+	}
+}
+
+func (a *Agent) commitBooking(l *line, b storage.Booking) bool {
+	seq, err := a.store.Book(b)
+	if err != nil && !errors.Is(err, storage.ErrDuplicate) {
+		if len(l.unbooked) == 0 || l.unbooked[0].Record.ID != b.Record.ID {
+			l.unbooked = append(l.unbooked, b)
+		}
+		a.event(Event{Type: EvStorageError, Line: l.id, PourID: b.Record.ID,
+			Detail: "booking failed, will retry: " + err.Error()})
+		return false
+	}
+	r := b.Record
+	typ := EvBooked
+	if r.Kind == storage.KindUnattributed {
+		typ = EvUnattributed
+	}
+	a.event(Event{Type: typ, Line: l.id, PourID: r.ID, Kind: r.Kind, Mode: r.Pour.Auth.Mode.String(),
+		Reason: string(r.Pour.Reason), Volume: r.Pour.Volume, Charged: r.Pour.Charged, Amount: r.Pour.Amount,
+		Pulses: r.Pour.Pulses, Seq: seq, Keg: b.Keg})
+	return true
+}
+
+func (a *Agent) retryBookings(l *line) {
+	for len(l.unbooked) > 0 {
+		b := l.unbooked[0]
+		if !a.commitBookingQuiet(l, b) {
+			return
+		}
+		l.unbooked = l.unbooked[1:]
+	}
+}
+
+// commitBookingQuiet retries without repeating the error event every tick.
+func (a *Agent) commitBookingQuiet(l *line, b storage.Booking) bool {
+	seq, err := a.store.Book(b)
+	if err != nil && !errors.Is(err, storage.ErrDuplicate) {
+		return false
+	}
+	r := b.Record
+	a.event(Event{Type: EvBooked, Line: l.id, PourID: r.ID, Kind: r.Kind, Reason: string(r.Pour.Reason),
+		Volume: r.Pour.Volume, Charged: r.Pour.Charged, Amount: r.Pour.Amount, Seq: seq, Detail: "booked after retry"})
+	return true
+}

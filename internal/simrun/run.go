@@ -1,0 +1,296 @@
+package simrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tapagent/tapagent/clock"
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/sim"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// Output selects how a run is shown.
+type Output int
+
+// Outputs.
+const (
+	OutputLines Output = iota // one readable line per event
+	OutputView                // live terminal view, redrawn in place
+	OutputJSON                // one JSON event per line
+)
+
+// Options configure a simulated run.
+type Options struct {
+	Config   *config.Config
+	Scenario *sim.Scenario
+	// Duration of virtual time; zero takes the scenario's.
+	Duration time.Duration
+	// Speed is virtual seconds per real second; zero runs flat out.
+	Speed  float64
+	Out    io.Writer
+	Output Output
+	Log    *slog.Logger
+	// Start is the virtual wall time at the beginning; zero takes time.Now.
+	Start time.Time
+}
+
+// Summary is what a run did, for tests and the closing line.
+type Summary struct {
+	Virtual time.Duration
+	Events  map[string]int
+	Truth   map[int]sim.Truth
+	Status  []device.LineStatus
+	Outbox  int
+	Dropped int
+}
+
+// stepLen is how much virtual time passes between scenario and pacing checks.
+const stepLen = 5 * time.Millisecond
+
+// Run plays the scenario until its duration or ctx ends, then shuts the
+// agent down the way SIGTERM does: valves closed, pours settled and booked.
+func Run(ctx context.Context, o Options) (*Summary, error) {
+	cfg := o.Config
+	if o.Start.IsZero() {
+		o.Start = time.Now()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	clk := clock.NewManual(o.Start)
+	wall, err := NewWall(cfg, clk)
+	if err != nil {
+		return nil, err
+	}
+	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{
+		OpenTimeout: cfg.Storage.OpenTimeout.Duration, MaxEvents: cfg.Storage.MaxEvents, Now: time.Now})
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	out := newPrinter(o, cfg)
+	agent, err := device.New(device.Options{Config: cfg, Clock: clk, Store: store, Valves: wall.Valves,
+		Meters: wall.Meters, Log: o.Log, Emit: out.emit})
+	if err != nil {
+		return nil, err
+	}
+	if err := agent.Start(); err != nil {
+		return nil, err
+	}
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out}
+	r.loop(ctx)
+	closeErr := r.shutdown()
+	out.close()
+	sum := &Summary{Virtual: clk.Mono() - time.Second, Events: out.counts, Truth: map[int]sim.Truth{},
+		Status: agent.Status(), Dropped: out.dropped}
+	for _, id := range wall.ids {
+		sum.Truth[id] = wall.Board.Line(id).Truth()
+	}
+	sum.Outbox, _ = store.OutboxLen()
+	return sum, closeErr
+}
+
+type runner struct {
+	o     Options
+	cfg   *config.Config
+	clk   *clock.Manual
+	wall  *Wall
+	agent *device.Agent
+	out   *printer
+	next  int
+}
+
+func (r *runner) loop(ctx context.Context) {
+	dur := r.o.Duration
+	if dur == 0 && r.o.Scenario != nil {
+		dur = r.o.Scenario.Duration.Duration
+	}
+	t0, real0 := r.clk.Mono(), time.Now()
+	tick := r.cfg.Device.Tick.Duration
+	lastTick, lastDraw := t0, time.Time{}
+	for ctx.Err() == nil && (dur <= 0 || r.clk.Mono()-t0 < dur) {
+		r.play(r.clk.Mono() - t0)
+		r.wall.Board.Advance(stepLen)
+		if now := r.clk.Mono(); now-lastTick >= tick {
+			r.agent.Tick()
+			lastTick = now
+		}
+		if r.o.Output == OutputView && time.Since(lastDraw) >= 250*time.Millisecond {
+			r.out.draw(r.agent.Status(), r.clk.Mono()-t0)
+			lastDraw = time.Now()
+		}
+		r.pace(real0, r.clk.Mono()-t0)
+	}
+}
+
+// pace sleeps so that virtual time follows real time at the chosen speed.
+func (r *runner) pace(real0 time.Time, virtual time.Duration) {
+	if r.o.Speed <= 0 {
+		return
+	}
+	ahead := time.Duration(float64(virtual)/r.o.Speed) - time.Since(real0)
+	if ahead > 2*time.Millisecond {
+		time.Sleep(ahead)
+	}
+}
+
+// play applies the scenario steps that are due.
+func (r *runner) play(at time.Duration) {
+	sc := r.o.Scenario
+	for sc != nil && r.next < len(sc.Steps) && sc.Steps[r.next].At.Duration <= at {
+		st := sc.Steps[r.next]
+		r.next++
+		if err := r.apply(st); err != nil {
+			r.out.emit(device.Event{Time: r.clk.Now().UTC(), Type: "scenario_error", Line: st.Line,
+				Detail: fmt.Sprintf("%s: %v", st.Action, err)})
+		}
+	}
+}
+
+func (r *runner) apply(st sim.Step) error {
+	line := r.wall.Board.Line(st.Line)
+	lc, ok := r.cfg.Line(st.Line)
+	if line == nil || !ok {
+		return fmt.Errorf("no line %d", st.Line)
+	}
+	switch st.Action {
+	case "authorise":
+		_, err := r.agent.Authorise(st.Line, device.Request{Auth: authFor(st, lc), Ref: map[string]string{"source": "scenario"}})
+		return err
+	case "pour":
+		p, err := st.FlowProfile()
+		if err != nil {
+			return err
+		}
+		line.Pour(p)
+	case "release_handle":
+		line.ReleaseHandle()
+	case "stop":
+		return r.agent.Stop(st.Line)
+	case "leak":
+		line.Leak(st.RateMLs, st.For.Duration)
+	case "empty_keg":
+		left := st.KegML
+		if left == 0 {
+			left = 100
+		}
+		line.SetKeg(left)
+	case "change_keg":
+		size := st.KegSizeL
+		if size == 0 {
+			size = lc.KegSizeL
+		}
+		line.SetKeg(size * 1000)
+		return r.agent.ChangeKeg(st.Line, "", flow.Vol(size*10000))
+	case "lock":
+		return r.agent.Lock(st.Line)
+	case "unlock":
+		return r.agent.Unlock(st.Line)
+	}
+	return nil
+}
+
+// authFor turns a scenario step into an authorisation, priced from the line.
+func authFor(st sim.Step, lc config.Line) flow.Auth {
+	price := lc.UnitPrice()
+	if st.Price > 0 {
+		price.Minor = st.Price
+	}
+	if st.PricePerML > 0 {
+		price.PerVol = flow.Vol(st.PricePerML * 10)
+	}
+	a := flow.Auth{Mode: flow.ModeFree, Price: price, CapVol: flow.Vol(st.CapML * 10), CapMoney: st.CapMoney}
+	switch st.Mode {
+	case "portion":
+		a = flow.Auth{Mode: flow.ModePortion, PortionVol: flow.Vol(st.PortionML * 10), PortionPrice: st.PortionCost, Price: price}
+	case "cleaning":
+		a = flow.Auth{Mode: flow.ModeCleaning}
+	}
+	return a
+}
+
+// shutdown stops every pour, lets overrun settle in virtual time and books.
+func (r *runner) shutdown() error {
+	r.agent.StopAll(flow.ReasonShutdown)
+	for i := 0; i < 400 && r.agent.Busy(); i++ { // at most 2 s of virtual settling
+		r.wall.Board.Advance(stepLen)
+		r.agent.Tick()
+	}
+	return r.agent.Close()
+}
+
+// printer serialises events to the output without ever blocking the agent.
+type printer struct {
+	o       Options
+	cfg     *config.Config
+	ch      chan device.Event
+	done    chan struct{}
+	mu      sync.Mutex
+	recent  []string
+	counts  map[string]int
+	dropped int
+	enc     *json.Encoder
+}
+
+func newPrinter(o Options, cfg *config.Config) *printer {
+	p := &printer{o: o, cfg: cfg, ch: make(chan device.Event, 8192), done: make(chan struct{}),
+		counts: map[string]int{}, enc: json.NewEncoder(o.Out)}
+	go p.run()
+	return p
+}
+
+func (p *printer) emit(ev device.Event) {
+	select {
+	case p.ch <- ev:
+	default:
+		p.mu.Lock()
+		p.dropped++
+		p.mu.Unlock()
+	}
+}
+
+func (p *printer) run() {
+	defer close(p.done)
+	for ev := range p.ch {
+		p.mu.Lock()
+		p.counts[ev.Type]++
+		line := describe(ev, p.cfg)
+		if ev.Type != device.EvCheckpoint {
+			p.recent = append(p.recent, line)
+			if len(p.recent) > 12 {
+				p.recent = p.recent[1:]
+			}
+		}
+		p.mu.Unlock()
+		switch p.o.Output {
+		case OutputJSON:
+			_ = p.enc.Encode(ev)
+		case OutputLines:
+			if ev.Type != device.EvCheckpoint {
+				fmt.Fprintln(p.o.Out, line)
+			}
+		}
+	}
+}
+
+func (p *printer) close() {
+	close(p.ch)
+	<-p.done
+}
+
+func (p *printer) draw(st []device.LineStatus, at time.Duration) {
+	p.mu.Lock()
+	recent := append([]string(nil), p.recent...)
+	p.mu.Unlock()
+	io.WriteString(p.o.Out, "\x1b[H\x1b[2J")
+	RenderView(p.o.Out, p.cfg, st, recent, at)
+}

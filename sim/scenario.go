@@ -1,0 +1,180 @@
+package sim
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+//go:embed scenarios/*.toml
+var builtinScenarios embed.FS
+
+// Scenario is a timed script for a bench run: what customers, staff and the
+// hardware do, second by second.
+type Scenario struct {
+	Name     string   `toml:"name"`
+	Duration Duration `toml:"duration"`
+	Steps    []Step   `toml:"step"`
+}
+
+// Duration is a duration written as a Go duration string.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses "1.5s", "250ms", ...
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("must not be negative")
+	}
+	d.Duration = v
+	return nil
+}
+
+// Step is one action at a point in time. Which fields apply depends on Action.
+type Step struct {
+	At     Duration `toml:"at"`
+	Line   int      `toml:"line"`
+	Action string   `toml:"action"`
+	// authorise
+	Mode        string  `toml:"mode"` // free (default), portion, cleaning
+	CapML       float64 `toml:"cap_ml"`
+	CapMoney    int64   `toml:"cap_money"`
+	Price       int64   `toml:"price"`
+	PricePerML  float64 `toml:"price_per_ml"`
+	PortionML   float64 `toml:"portion_ml"`
+	PortionCost int64   `toml:"portion_price"`
+	// pour, leak
+	FlowMLs  float64      `toml:"flow_ml_s"`
+	Ramp     Duration     `toml:"ramp"`
+	For      Duration     `toml:"duration"`
+	Profile  [][2]float64 `toml:"profile"` // [[seconds, mL/s], ...]
+	RateMLs  float64      `toml:"rate_ml_s"`
+	KegML    float64      `toml:"remaining_ml"`
+	KegSizeL float64      `toml:"size_l"`
+}
+
+// Actions a step may take.
+var Actions = map[string]string{
+	"authorise":      "open the line for a pour (mode, cap_ml, cap_money, price, price_per_ml, portion_ml, portion_price)",
+	"pour":           "customer pulls the handle (flow_ml_s with ramp and duration, or profile)",
+	"release_handle": "customer lets go of the handle",
+	"stop":           "stop the pour (card removed, stop button)",
+	"leak":           "flow through the meter with the valve closed (rate_ml_s, duration)",
+	"empty_keg":      "leave remaining_ml (default 100) in the keg, so it sputters and runs dry",
+	"change_keg":     "connect a fresh keg of size_l litres (default: the line's keg size)",
+	"lock":           "take the line out of service",
+	"unlock":         "return the line to service",
+}
+
+// LoadScenario reads a built-in scenario by name ("demo") or a file.
+func LoadScenario(nameOrPath string) (*Scenario, error) {
+	if b, err := builtinScenarios.ReadFile("scenarios/" + nameOrPath + ".toml"); err == nil {
+		return ParseScenario(b)
+	}
+	b, err := os.ReadFile(nameOrPath)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	s, err := ParseScenario(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", nameOrPath, err)
+	}
+	return s, nil
+}
+
+// ParseScenario decodes and validates a scenario; steps are sorted by time.
+func ParseScenario(b []byte) (*Scenario, error) {
+	var s Scenario
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&s)
+	if err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, fmt.Errorf("scenario: unknown key %q", und[0].String())
+	}
+	for i, st := range s.Steps {
+		if err := st.validate(); err != nil {
+			return nil, fmt.Errorf("scenario: step[%d] (%s at %s): %w", i, st.Action, st.At.Duration, err)
+		}
+	}
+	sort.SliceStable(s.Steps, func(i, j int) bool { return s.Steps[i].At.Duration < s.Steps[j].At.Duration })
+	if s.Duration.Duration == 0 && len(s.Steps) > 0 {
+		s.Duration.Duration = s.Steps[len(s.Steps)-1].At.Duration + 10*time.Second
+	}
+	return &s, nil
+}
+
+func (st Step) validate() error {
+	if _, ok := Actions[st.Action]; !ok {
+		return fmt.Errorf("unknown action %q", st.Action)
+	}
+	if st.Line < 1 {
+		return fmt.Errorf("line must be >= 1")
+	}
+	for name, v := range map[string]float64{"cap_ml": st.CapML, "price_per_ml": st.PricePerML,
+		"portion_ml": st.PortionML, "flow_ml_s": st.FlowMLs, "rate_ml_s": st.RateMLs,
+		"remaining_ml": st.KegML, "size_l": st.KegSizeL} {
+		if v < 0 || v != v || v > 1e6 {
+			return fmt.Errorf("%s must be between 0 and 1000000", name)
+		}
+	}
+	if st.CapMoney < 0 || st.Price < 0 || st.PortionCost < 0 {
+		return fmt.Errorf("money must not be negative")
+	}
+	switch st.Action {
+	case "authorise":
+		switch st.Mode {
+		case "", "free", "cleaning":
+		case "portion":
+			if st.PortionML <= 0 {
+				return fmt.Errorf("portion needs portion_ml")
+			}
+		default:
+			return fmt.Errorf("mode %q is not free, portion or cleaning", st.Mode)
+		}
+	case "pour":
+		if _, err := st.FlowProfile(); err != nil {
+			return err
+		}
+	case "leak":
+		if st.RateMLs <= 0 {
+			return fmt.Errorf("leak needs rate_ml_s > 0")
+		}
+	}
+	return nil
+}
+
+// FlowProfile is the step's pour as profile points.
+func (st Step) FlowProfile() ([]Point, error) {
+	if len(st.Profile) > 0 {
+		pts := make([]Point, 0, len(st.Profile))
+		for i, p := range st.Profile {
+			if p[0] < 0 || p[1] < 0 || p[1] > 1000 || (i > 0 && p[0] <= st.Profile[i-1][0]) {
+				return nil, fmt.Errorf("profile[%d]: times must increase and flows be 0..1000 mL/s", i)
+			}
+			pts = append(pts, Point{T: time.Duration(p[0] * float64(time.Second)), MLs: p[1]})
+		}
+		return pts, nil
+	}
+	if st.FlowMLs <= 0 || st.FlowMLs > 1000 {
+		return nil, fmt.Errorf("pour needs flow_ml_s (0..1000] or a profile")
+	}
+	ramp := st.Ramp.Duration
+	pts := []Point{{0, 0}, {ramp, st.FlowMLs}}
+	if ramp == 0 {
+		pts = []Point{{0, st.FlowMLs}}
+	}
+	if st.For.Duration > 0 {
+		end := max(st.For.Duration, ramp)
+		pts = append(pts, Point{end, st.FlowMLs}, Point{end + ramp + time.Millisecond, 0})
+	}
+	return pts, nil
+}

@@ -1,0 +1,359 @@
+package storage
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tapagent/tapagent/flow"
+)
+
+// RecordVersion is the JSON layout version of records and intents.
+const RecordVersion = 1
+
+// Record kinds.
+const (
+	KindPour         = "pour"
+	KindCleaning     = "cleaning"
+	KindCalibration  = "calibration"
+	KindUnattributed = "unattributed"
+)
+
+// Record is one booked transaction in the outbox.
+type Record struct {
+	V  int    `json:"v"`
+	ID string `json:"id"` // idempotency key, unique per device
+	// Seq is the outbox key; filled in when read back.
+	Seq         uint64 `json:"seq,omitempty"`
+	Kind        string `json:"kind"`
+	Line        int    `json:"line"`
+	Product     string `json:"product,omitempty"`
+	PLU         int    `json:"plu,omitempty"`
+	StartedAt   int64  `json:"started_at"` // UTC epoch ms
+	EndedAt     int64  `json:"ended_at"`
+	ClockSynced bool   `json:"clock_synced"`
+	// Recovered marks a pour booked after a crash from its last checkpoint.
+	Recovered bool `json:"recovered,omitempty"`
+	// Ref carries payment references (card, session) for the uplinks.
+	Ref  map[string]string `json:"ref,omitempty"`
+	Pour flow.Result       `json:"pour"`
+}
+
+// Intent is written before a valve opens and checkpointed while it pours.
+type Intent struct {
+	V            int               `json:"v"`
+	PourID       string            `json:"pour_id"`
+	Line         int               `json:"line"`
+	Product      string            `json:"product,omitempty"`
+	PLU          int               `json:"plu,omitempty"`
+	OpenedAt     int64             `json:"opened_at"` // UTC epoch ms
+	ClockSynced  bool              `json:"clock_synced"`
+	Auth         flow.Auth         `json:"auth"`
+	KMilli       int64             `json:"k_milli"`
+	Ref          map[string]string `json:"ref,omitempty"`
+	Progress     flow.Progress     `json:"progress"`
+	CheckpointAt int64             `json:"checkpoint_at,omitempty"`
+}
+
+// Calibration is a stored K-factor for a line.
+type Calibration struct {
+	KMilli   int64    `json:"k_milli"`
+	At       int64    `json:"at"` // UTC epoch ms
+	Pulses   int64    `json:"pulses"`
+	Measured flow.Vol `json:"measured_ml10"`
+	Previous int64    `json:"previous_k_milli"`
+}
+
+func lineKey(line int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(line)) }
+
+// CreateIntent gives the pour a device-unique id ("{device}-{n}", never
+// reused across restarts) and makes its intent durable, in one commit. Call
+// it before opening the valve. A line holds one intent at a time.
+func (s *Store) CreateIntent(deviceID int64, in Intent) (Intent, error) {
+	err := s.update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bIntents)
+		if bk.Get(lineKey(in.Line)) != nil {
+			return fmt.Errorf("storage: line %d already has an open pour intent", in.Line)
+		}
+		n, err := bk.NextSequence()
+		if err != nil {
+			return err
+		}
+		in.V, in.PourID = RecordVersion, fmt.Sprintf("%d-%d", deviceID, n)
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("storage: intent: %w", err)
+		}
+		return bk.Put(lineKey(in.Line), b)
+	})
+	if err != nil {
+		return Intent{}, err
+	}
+	return in, nil
+}
+
+// DropIntent removes a line's intent when its valve never opened.
+func (s *Store) DropIntent(line int, pourID string) error {
+	return s.update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bIntents)
+		var cur Intent
+		if v := bk.Get(lineKey(line)); v != nil && json.Unmarshal(v, &cur) == nil && cur.PourID == pourID {
+			return bk.Delete(lineKey(line))
+		}
+		return nil
+	})
+}
+
+// Checkpoint stores a pour's progress without waiting; done reports the
+// outcome from the writer goroutine. A checkpoint for a pour that has
+// already been booked is dropped, so a late checkpoint cannot resurrect it.
+func (s *Store) Checkpoint(in Intent, done func(error)) {
+	in.V = RecordVersion
+	b, err := json.Marshal(in)
+	if err != nil {
+		done(fmt.Errorf("storage: checkpoint: %w", err))
+		return
+	}
+	s.submit(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bIntents)
+		var cur struct {
+			PourID string `json:"pour_id"`
+		}
+		if v := bk.Get(lineKey(in.Line)); v == nil || json.Unmarshal(v, &cur) != nil || cur.PourID != in.PourID {
+			return nil
+		}
+		return bk.Put(lineKey(in.Line), b)
+	}, done)
+}
+
+// Intents returns every open pour intent: after a crash, the pours to recover.
+func (s *Store) Intents() ([]Intent, error) {
+	var out []Intent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bIntents).ForEach(func(k, v []byte) error {
+			var in Intent
+			if err := json.Unmarshal(v, &in); err != nil {
+				return fmt.Errorf("storage: intent for line %x: %w", k, err)
+			}
+			out = append(out, in)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Booking is everything that changes when a pour ends, committed together.
+type Booking struct {
+	Record Record
+	// Keg, when set, replaces the line's keg state.
+	Keg *flow.Keg
+}
+
+// ErrDuplicate is returned by Book for a record id already in the outbox.
+var ErrDuplicate = errors.New("record already booked")
+
+// Book writes the record to the outbox, drops the line's intent for it and
+// updates the keg, in one transaction. Booking the same id twice changes
+// nothing and returns ErrDuplicate with the original sequence.
+func (s *Store) Book(b Booking) (uint64, error) {
+	b.Record.V = RecordVersion
+	b.Record.Seq = 0
+	rec, err := json.Marshal(b.Record)
+	if err != nil {
+		return 0, fmt.Errorf("storage: record: %w", err)
+	}
+	var keg []byte
+	if b.Keg != nil {
+		if keg, err = json.Marshal(b.Keg); err != nil {
+			return 0, fmt.Errorf("storage: keg: %w", err)
+		}
+	}
+	var seq uint64
+	dup := false
+	err = s.update(func(tx *bolt.Tx) error {
+		dup = false
+		return book(tx, b.Record, rec, keg, &seq, &dup)
+	})
+	if err == nil && dup {
+		err = ErrDuplicate
+	}
+	return seq, err
+}
+
+func book(tx *bolt.Tx, r Record, rec, keg []byte, seq *uint64, dup *bool) error {
+	ids := tx.Bucket(bPourIDs)
+	if v := ids.Get([]byte(r.ID)); v != nil {
+		*seq, *dup = be(v), true
+		return nil
+	}
+	out := tx.Bucket(bOutbox)
+	n, err := out.NextSequence()
+	if err != nil {
+		return err
+	}
+	*seq = n
+	if err := out.Put(u64(n), rec); err != nil {
+		return err
+	}
+	if err := ids.Put([]byte(r.ID), u64(n)); err != nil {
+		return err
+	}
+	in := tx.Bucket(bIntents)
+	if cur := in.Get(lineKey(r.Line)); cur != nil {
+		var open Intent
+		if json.Unmarshal(cur, &open) != nil || open.PourID == r.ID {
+			if err := in.Delete(lineKey(r.Line)); err != nil {
+				return err
+			}
+		}
+	}
+	if keg != nil {
+		return tx.Bucket(bKegs).Put(lineKey(r.Line), keg)
+	}
+	return nil
+}
+
+// Outbox returns up to n records with sequence > after, oldest first.
+func (s *Store) Outbox(after uint64, n int) ([]Record, error) {
+	var out []Record
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bOutbox).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, v = c.Next() {
+			r, err := DecodeRecord(v)
+			if err != nil {
+				return fmt.Errorf("storage: outbox %d: %w", be(k), err)
+			}
+			r.Seq = be(k)
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// OutboxLen is the number of records waiting for upload.
+func (s *Store) OutboxLen() (int, error) {
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bOutbox).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// DecodeRecord parses a stored record and checks what must hold for it to
+// be booked upstream.
+func DecodeRecord(b []byte) (Record, error) {
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Record{}, fmt.Errorf("record: %w", err)
+	}
+	switch {
+	case r.V < 1 || r.V > RecordVersion:
+		return Record{}, fmt.Errorf("record: version %d not supported", r.V)
+	case r.ID == "":
+		return Record{}, errors.New("record: missing id")
+	case r.Line < 0:
+		return Record{}, fmt.Errorf("record: line %d", r.Line)
+	case r.Pour.Volume < 0 || r.Pour.Amount < 0 || r.Pour.Pulses < 0:
+		return Record{}, errors.New("record: negative volume, amount or pulses")
+	}
+	switch r.Kind {
+	case KindPour, KindCleaning, KindCalibration, KindUnattributed:
+	default:
+		return Record{}, fmt.Errorf("record: unknown kind %q", r.Kind)
+	}
+	return r, nil
+}
+
+// Kegs returns the stored keg of every line.
+func (s *Store) Kegs() (map[int]flow.Keg, error) {
+	out := map[int]flow.Keg{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bKegs).ForEach(func(k, v []byte) error {
+			var kg flow.Keg
+			if err := json.Unmarshal(v, &kg); err != nil {
+				return fmt.Errorf("storage: keg %x: %w", k, err)
+			}
+			out[int(binary.BigEndian.Uint32(k))] = kg
+			return nil
+		})
+	})
+	return out, err
+}
+
+// PutKeg stores a line's keg (a keg change or correction).
+func (s *Store) PutKeg(line int, k flow.Keg) error {
+	b, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("storage: keg: %w", err)
+	}
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bKegs).Put(lineKey(line), b) })
+}
+
+// Calibrations returns stored K-factors by line.
+func (s *Store) Calibrations() (map[int]Calibration, error) {
+	out := map[int]Calibration{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bCalib).ForEach(func(k, v []byte) error {
+			var c Calibration
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("storage: calibration %x: %w", k, err)
+			}
+			out[int(binary.BigEndian.Uint32(k))] = c
+			return nil
+		})
+	})
+	return out, err
+}
+
+// PutCalibration stores a line's new K-factor.
+func (s *Store) PutCalibration(line int, c Calibration) error {
+	if c.KMilli <= 0 {
+		return fmt.Errorf("storage: calibration: K-factor must be > 0")
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("storage: calibration: %w", err)
+	}
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bCalib).Put(lineKey(line), b) })
+}
+
+// AppendEvent adds an event to the durable log, trimming the oldest beyond
+// the configured size. It does not wait for the commit.
+func (s *Store) AppendEvent(ev []byte, done func(error)) {
+	max := s.maxEvents
+	s.submit(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bEvents)
+		n, err := bk.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := bk.Put(u64(n), ev); err != nil {
+			return err
+		}
+		if n > uint64(max) {
+			return bk.Delete(u64(n - uint64(max)))
+		}
+		return nil
+	}, done)
+}
+
+// Events returns up to n most recent events, oldest first.
+func (s *Store) Events(n int) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bEvents).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+			out = append(out, append([]byte(nil), v...))
+		}
+		return nil
+	})
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, err
+}

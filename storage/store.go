@@ -1,0 +1,285 @@
+// Package storage is the agent's durable record in one bbolt file: pour
+// intents and checkpoints, the outbox of booked transactions, kegs,
+// calibrations and the event log. Every write goes through one writer
+// goroutine that commits concurrent requests together (group commit), so
+// each caller still waits for its own fsync but the disk sees one per batch.
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout this build reads and writes.
+const SchemaVersion = 1
+
+var (
+	bMeta    = []byte("meta")
+	bIntents = []byte("intents")
+	bOutbox  = []byte("outbox")
+	bPourIDs = []byte("pour_ids")
+	bKegs    = []byte("kegs")
+	bCalib   = []byte("calibration")
+	bEvents  = []byte("events")
+	kSchema  = []byte("schema")
+	kBootSeq = []byte("boot_seq")
+)
+
+// ErrClosed is returned for writes after Close.
+var ErrClosed = errors.New("storage closed")
+
+// ErrLocked is returned when another process holds the database.
+var ErrLocked = errors.New("database is locked by another process (is the agent running?)")
+
+// Options tune Open.
+type Options struct {
+	// OpenTimeout bounds the wait for the file lock.
+	OpenTimeout time.Duration
+	// MaxBatch caps how many writes share one commit.
+	MaxBatch int
+	// MaxEvents is how many events the log keeps.
+	MaxEvents int
+	// Now stamps moved-aside files; defaults to time.Now.
+	Now func() time.Time
+}
+
+// Store is the open database.
+type Store struct {
+	db        *bolt.DB
+	path      string
+	moved     string
+	maxEvents int
+
+	jobs chan job
+	quit chan struct{}
+	done chan struct{}
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+type job struct {
+	fn   func(*bolt.Tx) error
+	done func(error)
+}
+
+// Open opens or creates the database at path. A file that is not a valid
+// database, or fails the consistency check, is moved aside and a new one is
+// started; MovedAside tells the caller so it can raise an event.
+func Open(path string, o Options) (*Store, error) {
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = 5 * time.Second
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.MaxEvents <= 0 {
+		o.MaxEvents = 10000
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	db, checkErr := openChecked(path, o.OpenTimeout)
+	moved := ""
+	if checkErr != nil {
+		if errors.Is(checkErr, ErrLocked) {
+			return nil, checkErr
+		}
+		moved = fmt.Sprintf("%s.corrupt-%s", path, o.Now().UTC().Format("20060102T150405.000"))
+		if err := os.Rename(path, moved); err != nil {
+			return nil, fmt.Errorf("storage: %v; moving it aside failed: %w", checkErr, err)
+		}
+		var err error
+		if db, err = openChecked(path, o.OpenTimeout); err != nil {
+			return nil, fmt.Errorf("storage: fresh database: %w", err)
+		}
+	}
+	if err := initSchema(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, path: path, moved: moved, maxEvents: o.MaxEvents,
+		jobs: make(chan job, o.MaxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	go s.writer(o.MaxBatch)
+	return s, nil
+}
+
+// openChecked opens the file and runs bbolt's consistency check. bbolt may
+// panic on some corrupt pages, so the check is fenced with recover.
+func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	db, err = bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("storage: %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			db.Close()
+			db, err = nil, fmt.Errorf("storage: %s: consistency check panicked: %v", path, r)
+		}
+	}()
+	err = db.View(func(tx *bolt.Tx) error {
+		for cerr := range tx.Check() {
+			return cerr
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: %s: consistency check: %w", path, err)
+	}
+	return db, nil
+}
+
+func initSchema(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bMeta, bIntents, bOutbox, bPourIDs, bKegs, bCalib, bEvents} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("storage: bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		v := meta.Get(kSchema)
+		switch {
+		case v == nil:
+			return meta.Put(kSchema, u64(SchemaVersion))
+		case len(v) != 8:
+			return fmt.Errorf("storage: schema version is %d bytes, want 8", len(v))
+		case be(v) > SchemaVersion:
+			return fmt.Errorf("storage: database schema %d is newer than this agent's %d; refusing to touch it", be(v), SchemaVersion)
+		}
+		// Migrations from older schemas go here, one step per version.
+		return nil
+	})
+}
+
+// MovedAside is the path a corrupt database was moved to, or "".
+func (s *Store) MovedAside() string { return s.moved }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// writer is the single goroutine that commits.
+func (s *Store) writer(maxBatch int) {
+	defer close(s.done)
+	batch := make([]job, 0, maxBatch)
+	for {
+		select {
+		case j := <-s.jobs:
+			batch = append(batch[:0], j)
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case j := <-s.jobs:
+					batch = append(batch, j)
+				default:
+					break drain
+				}
+			}
+			s.commit(batch)
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// commit runs a batch in one transaction. If anything fails the batch is
+// retried one job per transaction, so one bad write cannot sink the others.
+func (s *Store) commit(batch []job) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, j := range batch {
+			if err := j.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(batch) == 1 {
+		for _, j := range batch {
+			j.done(err)
+		}
+		return
+	}
+	for _, j := range batch {
+		j.done(s.db.Update(j.fn))
+	}
+}
+
+// submit queues fn; done is called from the writer once it is durable or failed.
+func (s *Store) submit(fn func(*bolt.Tx) error, done func(error)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		done(ErrClosed)
+		return
+	}
+	s.jobs <- job{fn: fn, done: done}
+}
+
+// update runs fn through the writer and waits until it is on disk.
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	ch := make(chan error, 1)
+	s.submit(fn, func(err error) { ch <- err })
+	return <-ch
+}
+
+// Close drains queued writes and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	// No submitter can enqueue now. Stop the writer, then commit whatever it
+	// left queued so that no accepted write is dropped.
+	close(s.quit)
+	<-s.done
+	for len(s.jobs) > 0 {
+		s.commit([]job{<-s.jobs})
+	}
+	return s.db.Close()
+}
+
+// NextBoot increments and returns the persistent boot counter.
+func (s *Store) NextBoot() (uint64, error) {
+	var n uint64
+	err := s.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if v := meta.Get(kBootSeq); len(v) == 8 {
+			n = be(v)
+		}
+		n++
+		return meta.Put(kBootSeq, u64(n))
+	})
+	return n, err
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+	return b
+}
+
+func be(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
