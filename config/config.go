@@ -135,6 +135,7 @@ type SimLine struct {
 	AirBurstsPerMin float64  `toml:"air_bursts_per_min"`
 	OpenLatency     Duration `toml:"open_latency"`
 	CloseLatency    Duration `toml:"close_latency"`
+	RefillML        float64  `toml:"refill_ml"`
 	KegL            float64  `toml:"keg_l"`
 	SputterML       float64  `toml:"sputter_ml"`
 	Seed            uint64   `toml:"seed"`
@@ -336,8 +337,11 @@ func (s SimLine) validate(key string, lines map[int]bool) []error {
 			bad(k, "must be between 0 and 1")
 		}
 	}
-	if s.KegL < 0 || s.SputterML < 0 || s.AirBurstsPerMin < 0 {
-		bad("keg_l", "keg_l, sputter_ml and air_bursts_per_min must not be negative")
+	for k, v := range map[string]float64{"keg_l": s.KegL, "sputter_ml": s.SputterML, "refill_ml": s.RefillML,
+		"air_bursts_per_min": s.AirBurstsPerMin} {
+		if v < 0 || v != v || v > 1e6 {
+			bad(k, "must be between 0 and 1000000")
+		}
 	}
 	return errs
 }

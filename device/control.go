@@ -193,6 +193,16 @@ func (a *Agent) Calibrate(id int, pulses int64, measured flow.Vol) (storage.Cali
 	return c, nil
 }
 
+// NetPulses is a pour's pulse count less the line-refill share that was not
+// charged: the pulses the beer in the vessel really produced. Calibration
+// uses it so a new K-factor agrees with how pours are charged.
+func NetPulses(r flow.Result) int64 {
+	if r.KMilli <= 0 {
+		return r.Pulses
+	}
+	return r.Pulses - (int64(r.Compensated)*r.KMilli+5_000_000)/10_000_000
+}
+
 // FormatK prints a K-factor held as pulses per litre ×1000.
 func FormatK(kMilli int64) string { return fmt.Sprintf("%d.%03d", kMilli/1000, kMilli%1000) }
 

@@ -87,7 +87,16 @@ func (m *Meter) Accept(e board.Edge) bool {
 func (m *Meter) Idle(now time.Duration) {
 	m.flushed = false
 	if m.bucketPulses > 0 && now-m.lastEdge >= bucketLen && now-m.bucketStart >= bucketLen {
-		m.flush(now)
+		// Flow stopped inside this bucket: rate it over the span its pulses
+		// actually cover, not over the silence that followed.
+		n := m.bucketPulses
+		end := now
+		if n > 1 {
+			end = m.bucketStart + (m.lastEdge-m.bucketStart)*time.Duration(n)/time.Duration(n-1)
+		} else if m.rateMilliHz > 0 {
+			end = m.bucketStart + time.Duration(int64(time.Second)*1000/m.rateMilliHz)
+		}
+		m.flush(end)
 	}
 	if m.lastEdge != 0 && now-m.lastEdge >= 4*bucketLen {
 		m.rateMilliHz = 0

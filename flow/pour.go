@@ -30,11 +30,20 @@ func (m Mode) String() string {
 	return fmt.Sprintf("mode(%d)", m)
 }
 
-// MarshalText writes the mode's name.
-func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+// MarshalText writes the mode's name; no mode (unattributed flow) is "".
+func (m Mode) MarshalText() ([]byte, error) {
+	if m == 0 {
+		return nil, nil
+	}
+	return []byte(m.String()), nil
+}
 
 // UnmarshalText reads a mode name.
 func (m *Mode) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*m = 0
+		return nil
+	}
 	for k, v := range modeNames {
 		if v == string(b) {
 			*m = k

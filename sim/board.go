@@ -37,6 +37,11 @@ type LineSpec struct {
 	// OpenLatency and CloseLatency are the valve's mechanical delays.
 	OpenLatency  time.Duration
 	CloseLatency time.Duration
+	// RefillML of air is driven through the meter when flow starts after the
+	// line has stood closed for two seconds: the faucet refilling. It spins
+	// the meter without pouring beer; the agent's refill compensation exists
+	// for exactly this.
+	RefillML float64
 	// KegML is the beer in the keg; the last SputterML come out as foam.
 	KegML     float64
 	SputterML float64
@@ -126,6 +131,8 @@ type Line struct {
 	dispensedML float64
 	leakedML    float64
 
+	stuck       bool // meter paddle jammed: beer flows, no pulses
+	airPending  float64
 	phase       float64
 	jitter      float64
 	jitterUntil time.Duration
@@ -190,6 +197,11 @@ func (l *Line) simulate(t0, t1 time.Duration) {
 		leak = l.leakMLs
 	}
 	liquid, spin := q+leak, q+leak
+	if q > 0 && l.airPending > 0 {
+		air := math.Min(l.airPending, q*dt)
+		l.airPending -= air
+		spin += air / dt
+	}
 	switch {
 	case l.kegML <= 0:
 		liquid, spin, q, leak = 0, 0, 0, 0
@@ -207,7 +219,9 @@ func (l *Line) simulate(t0, t1 time.Duration) {
 	l.kegML -= liquid * dt
 	l.dispensedML += q * dt
 	l.leakedML += leak * dt
-	l.pulses(t0, t1, spin)
+	if !l.stuck {
+		l.pulses(t0, t1, spin)
+	}
 }
 
 // pulses turns a meter flow over [t0,t1) into edge times.

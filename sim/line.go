@@ -34,7 +34,11 @@ func (v valve) Open() error {
 	l.b.mu.Lock()
 	defer l.b.mu.Unlock()
 	if !l.valveCmd {
-		l.valveCmd, l.openedAt = true, l.b.instant()
+		now := l.b.instant()
+		if now-l.closedAt >= 2*time.Second {
+			l.airPending = l.spec.RefillML
+		}
+		l.valveCmd, l.openedAt = true, now
 		l.valveEvery++
 	}
 	return nil
@@ -85,6 +89,14 @@ func (l *Line) SetKeg(ml float64) {
 	l.b.mu.Lock()
 	defer l.b.mu.Unlock()
 	l.kegML = ml
+}
+
+// SetMeterStuck jams (true) or frees the meter: a jammed meter gives no
+// pulses while beer still flows.
+func (l *Line) SetMeterStuck(stuck bool) {
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	l.stuck = stuck
 }
 
 // SetDebounce changes the emulated kernel debounce.

@@ -113,9 +113,21 @@ func Open(path string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// openChecked opens the file and runs bbolt's consistency check. bbolt may
-// panic on some corrupt pages, so the check is fenced with recover.
+// openChecked opens the file and reads every page reachable from the root.
+// bbolt panics on corrupt pages (while loading the freelist or walking the
+// tree), so both steps run on this goroutine, fenced with recover; bbolt's
+// own tx.Check walks on a goroutine of its own where a panic cannot be caught. A panic inside bolt.Open leaks that
+// attempt's file descriptor; the caller moves the file aside, so the leak
+// cannot hold a lock on the fresh database.
 func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, fmt.Errorf("storage: %s: corrupt (bbolt panicked: %v)", path, r)
+		}
+	}()
 	db, err = bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
@@ -123,23 +135,31 @@ func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
 		}
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			db.Close()
-			db, err = nil, fmt.Errorf("storage: %s: consistency check panicked: %v", path, r)
-		}
-	}()
-	err = db.View(func(tx *bolt.Tx) error {
-		for cerr := range tx.Check() {
-			return cerr
-		}
-		return nil
-	})
+	err = db.View(walk)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: %s: consistency check: %w", path, err)
 	}
 	return db, nil
+}
+
+// walk visits every bucket and key, so every reachable page is read once.
+func walk(tx *bolt.Tx) error {
+	var visit func(b *bolt.Bucket, depth int) error
+	visit = func(b *bolt.Bucket, depth int) error {
+		if depth > 8 {
+			return errors.New("buckets nested deeper than the schema allows")
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				if child := b.Bucket(k); child != nil {
+					return visit(child, depth+1)
+				}
+			}
+			return nil
+		})
+	}
+	return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return visit(b, 1) })
 }
 
 func initSchema(db *bolt.DB) error {

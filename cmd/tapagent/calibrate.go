@@ -203,10 +203,16 @@ func (c *calibration) waitBooked(ctx context.Context, pourID string) (device.Eve
 }
 
 func (c *calibration) finish(ev device.Event) error {
-	if ev.Pulses < 100 {
-		return fmt.Errorf("only %d pulses counted: pour more (at least 0.5 L) and check the meter wiring", ev.Pulses)
+	old := c.status().KMilli
+	pulses := device.NetPulses(flow.Result{Pulses: ev.Pulses, Compensated: ev.Volume - ev.Charged, KMilli: old})
+	if pulses < 100 {
+		return fmt.Errorf("only %d pulses counted: pour more (at least 0.5 L) and check the meter wiring", pulses)
 	}
-	fmt.Fprintf(c.out, "The meter counted %d pulses (%s at the current K-factor).\n", ev.Pulses, ev.Volume)
+	fmt.Fprintf(c.out, "The meter counted %d pulses for the vessel (%s at the current K-factor", pulses, ev.Charged)
+	if ev.Pulses != pulses {
+		fmt.Fprintf(c.out, "; %d more while the faucet refilled", ev.Pulses-pulses)
+	}
+	fmt.Fprintf(c.out, ").\n")
 	fmt.Fprintf(c.out, "Enter the measured volume in mL: ")
 	ans, err := c.ask()
 	if err != nil {
@@ -216,8 +222,7 @@ func (c *calibration) finish(ev device.Event) error {
 	if err != nil {
 		return err
 	}
-	old := c.status().KMilli
-	k := (ev.Pulses*10_000_000 + int64(measured)/2) / int64(measured)
+	k := (pulses*10_000_000 + int64(measured)/2) / int64(measured)
 	dev := (k - old) * 10000 / old
 	fmt.Fprintf(c.out, "New K-factor: %s pulses/L (was %s, %+d.%02d%%).\n", device.FormatK(k), device.FormatK(old), dev/100, abs64(dev%100))
 	if abs64(dev) > 3000 {
@@ -231,7 +236,7 @@ func (c *calibration) finish(ev device.Event) error {
 		fmt.Fprintln(c.out, "Not stored; the K-factor is unchanged.")
 		return nil
 	}
-	cal, err := c.agent.Calibrate(c.line, ev.Pulses, measured)
+	cal, err := c.agent.Calibrate(c.line, pulses, measured)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func NewWall(cfg *config.Config, clk *clock.Manual) (*Wall, error) {
 				spec = sim.LineSpec{KTrue: s.KTrue, Jitter: s.Jitter, BounceProb: s.BounceProb,
 					BounceMax: s.BounceMax.Duration, Debounce: s.Debounce.Duration, LossProb: s.LossProb,
 					AirBurstsPerMin: s.AirBurstsPerMin, OpenLatency: s.OpenLatency.Duration,
-					CloseLatency: s.CloseLatency.Duration, KegML: s.KegL * 1000, SputterML: s.SputterML, Seed: s.Seed}
+					CloseLatency: s.CloseLatency.Duration, RefillML: s.RefillML, KegML: s.KegL * 1000, SputterML: s.SputterML, Seed: s.Seed}
 			}
 		}
 		specs = append(specs, spec)
