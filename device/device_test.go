@@ -276,7 +276,11 @@ func TestDiskFullMidPour(t *testing.T) {
 	}
 	defer restore()
 	refused := 0
-	for i := 0; i < 300 && h.count(device.EvStorageError) == 0; i++ {
+	after := 0 // keep pouring for a while once the disk is full
+	for i := 0; i < 300 && after < 12; i++ {
+		if h.count(device.EvStorageError) > 0 {
+			after++
+		}
 		if _, err := h.agent.Authorise(1+i%4, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(50), Price: price}}); err != nil {
 			refused++
 			continue

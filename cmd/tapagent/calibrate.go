@@ -175,12 +175,21 @@ func (c *calibration) simulatePour(ctx context.Context, ml float64) error {
 	secs := ml / rate
 	c.simLn.Pour([]sim.Point{{T: 0, MLs: rate}, {T: time.Duration(secs * float64(time.Second)), MLs: rate},
 		{T: time.Duration(secs*float64(time.Second)) + time.Millisecond, MLs: 0}})
-	for c.status().State != "pouring" || c.status().FlowRate > 0 {
+	// Done once beer has flowed and the vessel level has stopped rising.
+	last, still := -1.0, 0
+	for still < 5 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
+		got := c.simLn.Truth().DispensedML
+		if got > 0 && got == last {
+			still++
+		} else {
+			still = 0
+		}
+		last = got
 	}
 	fmt.Fprintf(c.out, "(simulated: the vessel holds %.1f mL)\n", c.simLn.Truth().DispensedML)
 	return nil

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tapagent-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "tapagent")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building tapagent: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func readEvents(t *testing.T, r io.Reader) []device.Event {
+	t.Helper()
+	var evs []device.Event
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var ev device.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("not a JSON event: %q: %v", sc.Text(), err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func countType(evs []device.Event, typ string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSimDemoJSON(t *testing.T) {
+	data := t.TempDir()
+	cmd := exec.Command(binary, "sim", "--json", "--speed", "0", "--data", data)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sim: %v\n%s", err, stderr.String())
+	}
+	evs := readEvents(t, bytes.NewReader(out))
+	if n := countType(evs, device.EvBooked); n != 6 {
+		t.Errorf("%d pours booked, want 6", n)
+	}
+	kinds := map[string]bool{}
+	for _, e := range evs {
+		if e.Type == device.EvAlarm && e.Alarm != nil {
+			kinds[e.Alarm.Kind] = true
+		}
+	}
+	if !kinds["leak"] || !kinds["keg_empty"] {
+		t.Errorf("alarms %v, want leak and keg_empty", kinds)
+	}
+	if countType(evs, device.EvUnattributed) != 1 || countType(evs, device.EvStopped) != 1 {
+		t.Error("missing unattributed booking or agent_stopped")
+	}
+}
+
+func TestSimPlainOutput(t *testing.T) {
+	out, err := exec.Command(binary, "sim", "--speed", "0", "--duration", "12s", "--data", t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"free pour 1001-1 authorised", "booked:", "5.00 EUR", "simulated 12s"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+const longPour = `
+name = "long pour"
+duration = "120s"
+[[step]]
+at = "0.1s"
+line = 1
+action = "authorise"
+[[step]]
+at = "0.2s"
+line = 1
+action = "pour"
+flow_ml_s = 60
+duration = "100s"
+`
+
+// startLongPour runs the agent in real time on a long pour and returns once
+// a few checkpoints have been written.
+func startLongPour(t *testing.T, data string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	sc := filepath.Join(t.TempDir(), "long.toml")
+	if err := os.WriteFile(sc, []byte(longPour), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "sim", "--json", "--speed", "1", "--scenario", sc, "--data", data)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	seen := 0
+	deadline := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+	for seen < 4 && lines.Scan() {
+		var ev device.Event
+		if json.Unmarshal(lines.Bytes(), &ev) == nil && ev.Type == device.EvCheckpoint && ev.Volume > 0 {
+			seen++
+		}
+	}
+	if seen < 4 {
+		t.Fatal("the pour never checkpointed")
+	}
+	return cmd, lines
+}
+
+func openIntents(t *testing.T, data string) ([]storage.Intent, []storage.Record) {
+	t.Helper()
+	s, err := storage.Open(filepath.Join(data, "tapagent.db"), storage.Options{OpenTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in, err := s.Intents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Outbox(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, recs
+}
+
+func TestKill9MidPourIsRecoveredOnce(t *testing.T) {
+	data := t.TempDir()
+	cmd, _ := startLongPour(t, data)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	intents, recs := openIntents(t, data)
+	if len(intents) != 1 || len(recs) != 0 || intents[0].Progress.Volume <= 0 {
+		t.Fatalf("after kill -9: intents %+v records %d", intents, len(recs))
+	}
+	want := intents[0]
+	restart := func() []device.Event {
+		out, err := exec.Command(binary, "sim", "--json", "--speed", "0", "--scenario", "none",
+			"--duration", "1s", "--data", data).Output()
+		if err != nil {
+			t.Fatalf("restart: %v", err)
+		}
+		return readEvents(t, bytes.NewReader(out))
+	}
+	evs := restart()
+	var rec *device.Event
+	for i := range evs {
+		if evs[i].Type == device.EvRecovered {
+			rec = &evs[i]
+		}
+	}
+	if rec == nil || rec.PourID != want.PourID || rec.Volume != want.Progress.Volume || rec.Amount != want.Progress.Amount {
+		t.Fatalf("recovery event %+v, checkpoint %+v", rec, want.Progress)
+	}
+	intents, recs = openIntents(t, data)
+	if len(intents) != 0 || len(recs) != 1 || !recs[0].Recovered || recs[0].Pour.Volume != want.Progress.Volume ||
+		recs[0].Pour.Reason != flow.ReasonCrash {
+		t.Fatalf("after restart: intents %+v records %+v", intents, recs)
+	}
+	if evs := restart(); countType(evs, device.EvRecovered) != 0 {
+		t.Fatal("recovered twice")
+	}
+	if _, recs = openIntents(t, data); len(recs) != 1 {
+		t.Fatalf("%d records after a second restart", len(recs))
+	}
+}
+
+func TestSigtermMidPourClosesAndBooks(t *testing.T) {
+	data := t.TempDir()
+	cmd, lines := startLongPour(t, data)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var last device.Event
+	for lines.Scan() {
+		var ev device.Event
+		if json.Unmarshal(lines.Bytes(), &ev) == nil && ev.Type == device.EvBooked {
+			last = ev
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	intents, recs := openIntents(t, data)
+	if len(intents) != 0 || len(recs) != 1 || recs[0].Pour.Reason != flow.ReasonShutdown || recs[0].Recovered {
+		t.Fatalf("after SIGTERM: intents %+v records %+v", intents, recs)
+	}
+	if last.PourID != recs[0].ID || last.Volume != recs[0].Pour.Volume {
+		t.Fatalf("booked event %+v, record %+v", last, recs[0])
+	}
+}
+
+func TestBadInputGetsClearErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"sim", "--config", write("a.toml", "[device]\ndevice_idd = 3\n[[line]]\nid = 1\n")}, 1, `unknown key "device.device_idd"`},
+		{[]string{"sim", "--config", write("b.toml", "[[line]]\nid = 1\nk_factor = -5\n")}, 1, "line[0].k_factor"},
+		{[]string{"sim", "--config", write("c.toml", "[[line]]\nid = 1\nmax_duration = \"forever\"\n")}, 1, "max_duration"},
+		{[]string{"sim", "--scenario", write("d.toml", "[[step]]\nat = \"1s\"\nline = 1\naction = \"explode\"\n")}, 1, `unknown action "explode"`},
+		{[]string{"sim", "--scenario", filepath.Join(dir, "missing.toml")}, 1, "no such file"},
+		{[]string{"run"}, 2, "--config FILE is required"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+	}
+	for _, c := range cases {
+		cmd := exec.Command(binary, c.args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != c.code || !strings.Contains(string(out), c.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d mentioning %q", c.args, code, out, c.code, c.want)
+		}
+	}
+}
+
+func TestRunReportsMissingHardware(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hw.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[device]\ndata_dir = %q\n[board]\nprofile = \"rpi4\"\n[[line]]\nid = 1\n", dir)), 0o600)
+	if _, err := os.Stat("/dev/gpiochip0"); err == nil {
+		t.Skip("this machine has a gpiochip0; the error path is not reachable")
+	}
+	out, err := exec.Command(binary, "run", "--config", cfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "gpiochip0") {
+		t.Fatalf("run without GPIO: %v %s", err, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !regexp.MustCompile(`^tapagent \S+ \(commit \S+, go\S+, linux/\w+\)`).Match(out) {
+		t.Fatalf("version: %v %q", err, out)
+	}
+}
+
+func TestCalibrateWizardOnSimulatedWall(t *testing.T) {
+	data := t.TempDir()
+	cmd := exec.Command(binary, "calibrate", "--sim", "--line", "2", "--sim-k-true", "5600", "--data", data)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+	io.WriteString(stdin, "\n")
+	sc := bufio.NewScanner(stdout)
+	var transcript strings.Builder
+	holds := regexp.MustCompile(`vessel holds ([0-9.]+) mL`)
+	for sc.Scan() {
+		transcript.WriteString(sc.Text() + "\n")
+		if m := holds.FindStringSubmatch(sc.Text()); m != nil {
+			io.WriteString(stdin, "\n"+m[1]+"\ny\n")
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("calibrate: %v\n%s%s", err, transcript.String(), stderr.String())
+	}
+	m := regexp.MustCompile(`Stored: line 2 K-factor (\d+)\.\d+ pulses/L`).FindStringSubmatch(transcript.String())
+	if m == nil || (m[1] != "5599" && m[1] != "5600" && m[1] != "5601") {
+		t.Fatalf("transcript:\n%s", transcript.String())
+	}
+	// The new K-factor is in the database for the next start.
+	s, err := storage.Open(filepath.Join(data, "tapagent.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cals, _ := s.Calibrations()
+	if c := cals[2]; c.KMilli/1000 < 5599 || c.KMilli/1000 > 5601 || c.Previous != 5_400_000 {
+		t.Fatalf("stored calibration %+v", c)
+	}
+}

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsAFourLineWall(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Lines) != 4 || len(c.Sim.Lines) != 4 || c.Device.ID != 1001 {
+		t.Fatalf("default: %d lines, %d sim lines, device %d", len(c.Lines), len(c.Sim.Lines), c.Device.ID)
+	}
+	l2, _ := c.Line(2)
+	if l2.Price != 700 || l2.KMilli() != 5_400_000 || l2.IdleTimeout.Duration != 3*time.Second {
+		t.Fatalf("line 2 did not inherit [defaults] and override price: %+v", l2)
+	}
+	fc := l2.FlowConfig()
+	if fc.Meter.KMilli != 5_400_000 || fc.RefillMax != 30 || fc.FoamRateMilliHz != 600_000 || !fc.Predictive {
+		t.Fatalf("flow config %+v", fc)
+	}
+	if p := l2.UnitPrice(); p.Minor != 700 || p.PerVol != 5000 {
+		t.Fatalf("price %+v", p)
+	}
+	l3, _ := c.Line(3)
+	if len(l3.FlowConfig().Meter.Correction) != 3 || l3.KegSize() != 300000 {
+		t.Fatalf("line 3: %+v", l3)
+	}
+}
+
+func TestMinimalFileGetsBaseRules(t *testing.T) {
+	c, err := Parse([]byte("[[line]]\nid = 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := c.Line(1)
+	if l.KFactor != 5400 || l.MaxDuration.Duration != 90*time.Second || c.Board.Profile != "rpi4" {
+		t.Fatalf("base rules not applied: %+v", l)
+	}
+}
+
+func TestInvalidConfigNamesTheKey(t *testing.T) {
+	cases := []struct{ name, toml, want string }{
+		{"unknown top key", "colour = 1\n[[line]]\nid = 1\n", `unknown key "colour"`},
+		{"unknown line key", "[[line]]\nid = 1\nk_facter = 5\n", `unknown key "line.k_facter"`},
+		{"unknown sim key", "[[line]]\nid = 1\n[[sim.line]]\nid = 1\nk_true = 5\nwobble = 1\n", `unknown key "sim.line.wobble"`},
+		{"bad toml", "[[line]\n", "config:"},
+		{"no lines", "", "line: at least one"},
+		{"duplicate line", "[[line]]\nid = 1\n[[line]]\nid = 1\n", "line[1].id: line 1 is configured twice"},
+		{"k factor", "[[line]]\nid = 1\nk_factor = 0\n", "line[0].k_factor"},
+		{"negative duration", "[[line]]\nid = 1\nidle_timeout = \"-1s\"\n", "must not be negative"},
+		{"bad duration", "[[line]]\nid = 1\nidle_timeout = \"soon\"\n", "idle_timeout"},
+		{"unbounded valve", "[[line]]\nid = 1\nmax_duration = \"0s\"\n", "line[0].max_duration"},
+		{"correction order", "[[line]]\nid = 1\ncorrection = [[300.0, 1.0], [100.0, 1.0]]\n", "line[0].correction[1]"},
+		{"correction factor", "[[line]]\nid = 1\ncorrection = [[100.0, 3.0]]\n", "line[0].correction[0]"},
+		{"checkpoint", "[storage]\ncheckpoint_interval = \"1s\"\n[[line]]\nid = 1\n", "storage.checkpoint_interval"},
+		{"log level", "[log]\nlevel = \"loud\"\n[[line]]\nid = 1\n", "log.level"},
+		{"device id", "[device]\ndevice_id = 0\n[[line]]\nid = 1\n", "device.device_id"},
+		{"sim line without line", "[[line]]\nid = 1\n[[sim.line]]\nid = 2\nk_true = 5\n", "sim.line[0].id"},
+		{"sim jitter", "[[line]]\nid = 1\n[[sim.line]]\nid = 1\nk_true = 5\njitter = 2.0\n", "sim.line[0].jitter"},
+		{"wrong type", "[[line]]\nid = \"one\"\n", "config:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.toml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(string(simTOML))
+	f.Add("[[line]]\nid = 1\n")
+	f.Add("[defaults]\nk_factor = 1e300\n[[line]]\nid = 1\n")
+	f.Add("[[line]]\nid = 2\ncorrection = [[1.0, 1.0]]\n[[sim.line]]\nid = 2\nk_true = 1\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Parse([]byte(s))
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("parsed config fails validation: %v", err)
+		}
+		for _, l := range c.Lines {
+			fc := l.FlowConfig()
+			if fc.Meter.KMilli <= 0 || fc.MaxDuration <= 0 {
+				t.Fatalf("accepted line without a K-factor or time limit: %+v", fc)
+			}
+		}
+	})
+}
