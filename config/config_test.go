@@ -94,3 +94,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestExampleFileParses(t *testing.T) {
+	c, err := Load("../examples/tapagent.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Device.ID != 2001 || len(c.Lines) != 2 || c.Board.Profile != "rpi4" {
+		t.Fatalf("example: %+v", c.Device)
+	}
+}
