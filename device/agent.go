@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapagent/tapagent/board"
@@ -45,9 +45,8 @@ type Agent struct {
 	lines  []*line // index = line id; nil where no line
 	order  []*line
 	boot   uint64
-
-	leakSeq sync.Mutex
-	leakN   uint64
+	leakN  atomic.Uint64
+	closed atomic.Bool
 }
 
 // New builds the agent and closes every valve before anything else.

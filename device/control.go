@@ -83,6 +83,9 @@ func (a *Agent) StopAll(why flow.Reason) {
 // unattributed flow, closes every valve and stops the meters. Pours whose
 // booking still fails stay as intents on disk and are recovered next start.
 func (a *Agent) Close() error {
+	if a.closed.Swap(true) {
+		return nil
+	}
 	var errs []error
 	now := a.clk.Mono()
 	for _, l := range a.order {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapagent/tapagent/board"
@@ -24,11 +25,19 @@ type line struct {
 	intent   storage.Intent // open pour, PourID == "" when none
 	prev     flow.State
 	lastCkpt time.Duration
-	ckptErr  error // set by the writer goroutine under mu
+	// ckptFail is set by the storage writer goroutine. It must not take mu:
+	// the writer may be committing a booking that a holder of mu waits for.
+	ckptFail atomic.Pointer[ckptFailure]
 	locked   bool
 	// unbooked holds finished pours whose booking failed; the line takes no
 	// new pour until they are on disk.
-	unbooked []storage.Booking
+	unbooked    []storage.Booking
+	lastBookErr error
+}
+
+type ckptFailure struct {
+	pourID string
+	err    error
 }
 
 // Request is a request to pour on a line.
@@ -87,7 +96,8 @@ func (a *Agent) authorise(l *line, r Request) (string, error) {
 		}
 		return "", err
 	}
-	l.intent, l.prev, l.lastCkpt, l.ckptErr = in, flow.Ready, now, nil
+	l.intent, l.prev, l.lastCkpt = in, flow.Ready, now
+	l.ckptFail.Store(nil)
 	a.event(Event{Type: EvAuthorised, Line: l.id, PourID: in.PourID, Mode: r.Auth.Mode.String()})
 	return in.PourID, nil
 }
@@ -116,10 +126,9 @@ func (a *Agent) Tick() {
 }
 
 func (a *Agent) tickLine(l *line, now time.Duration) {
-	if l.ckptErr != nil && l.fl.Active() {
-		a.event(Event{Type: EvStorageError, Line: l.id, PourID: l.intent.PourID,
-			Detail: "checkpoint failed, stopping pour: " + l.ckptErr.Error()})
-		l.ckptErr = nil
+	if f := l.ckptFail.Swap(nil); f != nil && l.fl.Active() && f.pourID == l.intent.PourID {
+		a.event(Event{Type: EvStorageError, Line: l.id, PourID: f.pourID,
+			Detail: "checkpoint failed, stopping pour: " + f.err.Error()})
 		a.finishPour(l, l.fl.Abort(now, flow.ReasonFault))
 	}
 	res := l.fl.Tick(now)
@@ -178,14 +187,9 @@ func (a *Agent) checkpoint(l *line, now time.Duration) {
 	in.Progress, in.CheckpointAt = p, a.wall(now)
 	l.lastCkpt = now
 	a.store.Checkpoint(in, func(err error) {
-		if err == nil {
-			return
+		if err != nil {
+			l.ckptFail.Store(&ckptFailure{pourID: in.PourID, err: err})
 		}
-		l.mu.Lock()
-		if l.intent.PourID == in.PourID {
-			l.ckptErr = err
-		}
-		l.mu.Unlock()
 	})
 	a.event(Event{Type: EvCheckpoint, Line: l.id, PourID: in.PourID, Volume: p.Volume, Charged: p.Charged, Amount: p.Amount})
 }
@@ -203,10 +207,7 @@ func (a *Agent) finishPour(l *line, res *flow.Result) {
 }
 
 func (a *Agent) bookLeak(l *line, res *flow.Result) {
-	a.leakSeq.Lock()
-	a.leakN++
-	id := fmt.Sprintf("%d-b%d-u%d", a.cfg.Device.ID, a.boot, a.leakN)
-	a.leakSeq.Unlock()
+	id := fmt.Sprintf("%d-b%d-u%d", a.cfg.Device.ID, a.boot, a.leakN.Add(1))
 	a.book(l, storage.Record{
 		ID: id, Kind: storage.KindUnattributed, Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU,
 		StartedAt: a.wall(res.OpenedAt), EndedAt: a.wall(res.EndedAt), ClockSynced: a.synced(), Pour: *res,
@@ -214,16 +215,15 @@ func (a *Agent) bookLeak(l *line, res *flow.Result) {
 }
 
 // book draws the keg and commits record and keg together. On failure the
-// booking is kept and retried; the line refuses pours until it is stored.
+// booking is kept and retried every tick; the line refuses pours until it
+// is stored. Bookings are committed in order, so kegs never go backwards.
 func (a *Agent) book(l *line, rec storage.Record) {
 	low, empty := l.keg.Draw(rec.Pour.Volume)
 	keg := l.keg
-	b := storage.Booking{Record: rec, Keg: &keg}
-	if len(l.unbooked) > 0 {
-		l.unbooked = append(l.unbooked, b)
-		return
+	l.unbooked = append(l.unbooked, storage.Booking{Record: rec, Keg: &keg})
+	if len(l.unbooked) == 1 && !a.commitNext(l) {
+		a.event(Event{Type: EvStorageError, Line: l.id, PourID: rec.ID, Detail: "booking failed, will retry: " + l.lastBookErr.Error()})
 	}
-	a.commitBooking(l, b)
 	if low {
 		a.event(Event{Type: EvKegLow, Line: l.id, Keg: &keg})
 	}
@@ -232,16 +232,21 @@ func (a *Agent) book(l *line, rec storage.Record) {
 	}
 }
 
-func (a *Agent) commitBooking(l *line, b storage.Booking) bool {
+// retryBookings commits what earlier failures left, oldest first.
+func (a *Agent) retryBookings(l *line) {
+	for len(l.unbooked) > 0 && a.commitNext(l) {
+	}
+}
+
+// commitNext commits the oldest pending booking and reports success.
+func (a *Agent) commitNext(l *line) bool {
+	b := l.unbooked[0]
 	seq, err := a.store.Book(b)
 	if err != nil && !errors.Is(err, storage.ErrDuplicate) {
-		if len(l.unbooked) == 0 || l.unbooked[0].Record.ID != b.Record.ID {
-			l.unbooked = append(l.unbooked, b)
-		}
-		a.event(Event{Type: EvStorageError, Line: l.id, PourID: b.Record.ID,
-			Detail: "booking failed, will retry: " + err.Error()})
+		l.lastBookErr = err
 		return false
 	}
+	l.unbooked = l.unbooked[1:]
 	r := b.Record
 	typ := EvBooked
 	if r.Kind == storage.KindUnattributed {
@@ -250,27 +255,5 @@ func (a *Agent) commitBooking(l *line, b storage.Booking) bool {
 	a.event(Event{Type: typ, Line: l.id, PourID: r.ID, Kind: r.Kind, Mode: r.Pour.Auth.Mode.String(),
 		Reason: string(r.Pour.Reason), Volume: r.Pour.Volume, Charged: r.Pour.Charged, Amount: r.Pour.Amount,
 		Pulses: r.Pour.Pulses, Seq: seq, Keg: b.Keg})
-	return true
-}
-
-func (a *Agent) retryBookings(l *line) {
-	for len(l.unbooked) > 0 {
-		b := l.unbooked[0]
-		if !a.commitBookingQuiet(l, b) {
-			return
-		}
-		l.unbooked = l.unbooked[1:]
-	}
-}
-
-// commitBookingQuiet retries without repeating the error event every tick.
-func (a *Agent) commitBookingQuiet(l *line, b storage.Booking) bool {
-	seq, err := a.store.Book(b)
-	if err != nil && !errors.Is(err, storage.ErrDuplicate) {
-		return false
-	}
-	r := b.Record
-	a.event(Event{Type: EvBooked, Line: l.id, PourID: r.ID, Kind: r.Kind, Reason: string(r.Pour.Reason),
-		Volume: r.Pour.Volume, Charged: r.Pour.Charged, Amount: r.Pour.Amount, Seq: seq, Detail: "booked after retry"})
 	return true
 }

@@ -97,8 +97,6 @@ func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		c.simLn = wall.Board.Line(*lineID)
 		c.simLn.SetKeg(1e6)
 		drive = func() { driveSim(ctx, wall.Board, c) }
-		defer c.simLn.Pour(nil)
-		_ = simML
 	} else {
 		hw, err := openHardware(cfg)
 		if err != nil {

@@ -63,6 +63,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "\nsimulated %s: %d pours booked, %d alarms, %d records in the outbox (%s)\n",
 			sum.Virtual.Truncate(time.Millisecond), sum.Events["pour_booked"], sum.Events["alarm"], sum.Outbox, cfg.Device.DataDir)
 	}
+	if sum.Dropped > 0 {
+		fmt.Fprintf(stderr, "tapagent sim: the output fell behind and skipped %d events; the event log in the database has them all\n", sum.Dropped)
+	}
 	return nil
 }
 

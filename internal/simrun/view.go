@@ -45,7 +45,7 @@ func clip(s string, n int) string {
 }
 
 func ml(v flow.Vol) string     { return fmt.Sprintf("%d.%d mL", v/10, abs(v%10)) }
-func mlps(v flow.Vol) string   { return fmt.Sprintf("%d mL/s", v/10) }
+func mlps(v flow.Vol) string   { return fmt.Sprintf("%d.%d mL/s", v/10, abs(v%10)) }
 func litres(v flow.Vol) string { return fmt.Sprintf("%d.%02d L", v/10000, abs(v%10000)/100) }
 
 func abs(v flow.Vol) flow.Vol {
