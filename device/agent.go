@@ -177,6 +177,9 @@ func (a *Agent) loadLineState() error {
 			}
 		}
 		l.keg = k
+		if k.Kicked {
+			l.fl.SetDisabled("keg_empty")
+		}
 	}
 	return nil
 }

@@ -87,6 +87,11 @@ func TestKegEmptiesMidPour(t *testing.T) {
 	if _, err := h.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModeFree}}); err == nil {
 		t.Fatal("pour on an empty keg authorised")
 	}
+	h.stop()
+	h.start()
+	if h.status(1).Disabled != "keg_empty" {
+		t.Fatal("a restart re-enabled a line whose keg kicked")
+	}
 	h.line(1).SetKeg(50000)
 	if err := h.agent.ChangeKeg(1, "K-42", flow.ML(50000)); err != nil {
 		t.Fatal(err)

@@ -178,6 +178,18 @@ func (a *Agent) alarms(l *line) {
 			typ = EvAlarmCleared
 		}
 		a.event(Event{Type: typ, Line: l.id, Alarm: &al, Detail: al.Detail})
+		if al.Kind == "keg_empty" && al.Active {
+			a.kegKicked(l)
+		}
+	}
+}
+
+// kegKicked remembers an empty keg across restarts, so the line stays
+// disabled until someone connects a fresh one.
+func (a *Agent) kegKicked(l *line) {
+	l.keg.Kicked = true
+	if err := a.store.PutKeg(l.id, l.keg); err != nil {
+		a.event(Event{Type: EvStorageError, Line: l.id, Detail: "keg state: " + err.Error()})
 	}
 }
 

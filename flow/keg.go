@@ -13,6 +13,9 @@ type Keg struct {
 	LowPercent int64 `json:"low_percent"`
 	Low        bool  `json:"low,omitempty"`
 	Empty      bool  `json:"empty,omitempty"`
+	// Kicked is set when the meter saw foam: the keg is physically empty,
+	// whatever the registry says. The line stays disabled until a keg change.
+	Kicked bool `json:"kicked,omitempty"`
 }
 
 // NewKeg returns a full keg tapped at the given time.
