@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/tapagent/tapagent/clock"
 )
 
 //go:embed profiles/*.toml
@@ -39,7 +40,7 @@ type MeterPin struct {
 	Edge string `toml:"edge"`
 	// Debounce is the kernel's stability filter. It must stay below the
 	// meter's shortest half-period (about 0.5 ms at 900 Hz).
-	Debounce Duration `toml:"debounce"`
+	Debounce clock.Duration `toml:"debounce"`
 	// BufferSize is the kernel event buffer asked for.
 	BufferSize int `toml:"buffer_size"`
 }
@@ -50,25 +51,6 @@ type ValvePin struct {
 	Offset    int    `toml:"offset"`
 	ActiveLow bool   `toml:"active_low"`
 }
-
-// Duration is a time.Duration read from a TOML string such as "200us".
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return errors.New("must not be negative")
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText prints the duration in Go syntax.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
 // LoadProfile reads a profile by built-in name (e.g. "rpi4") or file path.
 func LoadProfile(nameOrPath string) (*Profile, error) {

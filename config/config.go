@@ -14,32 +14,17 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/flow"
 )
 
 //go:embed sim.toml
 var simTOML []byte
 
-// Duration is a time.Duration written as a Go duration string ("250ms").
-type Duration struct{ time.Duration }
+// Duration is a duration written as text ("250ms") in the file.
+type Duration = clock.Duration
 
-// UnmarshalText parses a duration.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return errors.New("must not be negative")
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText prints the duration.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
-
-func dur(d time.Duration) Duration { return Duration{d} }
+var dur = clock.D
 
 // Config is the whole agent configuration.
 type Config struct {

@@ -173,9 +173,21 @@ func TestCrashRecoveryBooksCheckpointOnce(t *testing.T) {
 	id := h.authorise(1, flow.Auth{Mode: flow.ModeFree, Price: price})
 	h.pour(1, 60, 30*time.Second)
 	h.run(3 * time.Second)
-	in, err := h.store.Intents()
-	if err != nil || len(in) != 1 || in[0].Progress.Volume == 0 {
-		t.Fatalf("no checkpointed intent: %+v %v", in, err)
+	// Checkpoints are written behind the pour; wait until one with volume is
+	// on disk, as the kill -9 test waits for checkpoint events.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		in, err := h.store.Intents()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(in) == 1 && in[0].Progress.Volume > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpointed intent: %+v", in)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	h.crash()
 	if !h.line(1).Truth().ValveOpen {
@@ -183,7 +195,7 @@ func TestCrashRecoveryBooksCheckpointOnce(t *testing.T) {
 	}
 	// Read what the checkpoints prove, exactly as the new process will see it.
 	s, _ := storage.Open(filepath.Join(h.cfg.Device.DataDir, "tapagent.db"), storage.Options{})
-	in, _ = s.Intents()
+	in, _ := s.Intents()
 	s.Close()
 	want := in[0].Progress
 	h.start()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/tapagent/tapagent/clock"
 )
 
 //go:embed scenarios/*.toml
@@ -22,21 +24,8 @@ type Scenario struct {
 	Steps    []Step   `toml:"step"`
 }
 
-// Duration is a duration written as a Go duration string.
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses "1.5s", "250ms", ...
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("must not be negative")
-	}
-	d.Duration = v
-	return nil
-}
+// Duration is a duration written as text ("1.5s") in a scenario.
+type Duration = clock.Duration
 
 // Step is one action at a point in time. Which fields apply depends on Action.
 type Step struct {

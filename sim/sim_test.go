@@ -158,7 +158,7 @@ func TestScenarioErrors(t *testing.T) {
 }
 
 func TestFlowProfile(t *testing.T) {
-	st := Step{FlowMLs: 60, Ramp: Duration{200 * time.Millisecond}, For: Duration{5 * time.Second}}
+	st := Step{FlowMLs: 60, Ramp: clock.D(200 * time.Millisecond), For: clock.D(5 * time.Second)}
 	p, err := st.FlowProfile()
 	if err != nil || len(p) != 4 || p[1].MLs != 60 || p[3].MLs != 0 || p[3].T <= p[2].T {
 		t.Fatalf("%+v %v", p, err)
