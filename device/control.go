@@ -117,6 +117,14 @@ func (a *Agent) Close() error {
 	return errors.Join(errs...)
 }
 
+// closeAllValves is the last resort on a panic: no locks (the panicking
+// goroutine may hold one), just every valve's Close, which is safe anywhere.
+func (a *Agent) closeAllValves() {
+	for _, l := range a.order {
+		_ = l.valve.Close()
+	}
+}
+
 // Lock takes a line out of service; a running pour is stopped.
 func (a *Agent) Lock(id int) error {
 	l, err := a.line(id)
@@ -212,6 +220,12 @@ func FormatK(kMilli int64) string { return fmt.Sprintf("%d.%03d", kMilli/1000, k
 // Run drives the timers on the real clock until ctx ends, then stops the
 // pours, lets them settle (bounded by settle) and books everything.
 func (a *Agent) Run(ctx context.Context, tick time.Duration, settle time.Duration) error {
+	defer func() {
+		if r := recover(); r != nil {
+			a.closeAllValves()
+			panic(r)
+		}
+	}()
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
