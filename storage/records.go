@@ -20,6 +20,8 @@ const (
 	KindCleaning     = "cleaning"
 	KindCalibration  = "calibration"
 	KindUnattributed = "unattributed"
+	// KindCardPurchase is a card top-up or card action booked by a charger.
+	KindCardPurchase = "cardpurchase"
 )
 
 // Record is one booked transaction in the outbox.
@@ -262,7 +264,7 @@ func DecodeRecord(b []byte) (Record, error) {
 		return Record{}, errors.New("record: negative volume, amount or pulses")
 	}
 	switch r.Kind {
-	case KindPour, KindCleaning, KindCalibration, KindUnattributed:
+	case KindPour, KindCleaning, KindCalibration, KindUnattributed, KindCardPurchase:
 	default:
 		return Record{}, fmt.Errorf("record: unknown kind %q", r.Kind)
 	}

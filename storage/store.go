@@ -27,6 +27,8 @@ var (
 	bKegs    = []byte("kegs")
 	bCalib   = []byte("calibration")
 	bEvents  = []byte("events")
+	bDead    = []byte("dead_letters")
+	bCache   = []byte("uplink_cache")
 	kSchema  = []byte("schema")
 	kBootSeq = []byte("boot_seq")
 )
@@ -164,7 +166,7 @@ func walk(tx *bolt.Tx) error {
 
 func initSchema(db *bolt.DB) error {
 	return db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bMeta, bIntents, bOutbox, bPourIDs, bKegs, bCalib, bEvents} {
+		for _, name := range [][]byte{bMeta, bIntents, bOutbox, bPourIDs, bKegs, bCalib, bEvents, bDead, bCache} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("storage: bucket %s: %w", name, err)
 			}

@@ -1,0 +1,366 @@
+package ttgserver
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// txKey identifies a transaction for duplicate detection: the same device
+// sending the same tap twice (after a lost reply) is skipped, not doubled.
+func txKey(device int64, t ttg.Transaction) string {
+	return fmt.Sprintf("%d|%d|%s|%s|%d|%d|%d|%s|%s", device, t.CardID, t.Start, t.Stop, t.PLU, t.Money, t.Volume, t.ExternalID, t.ItemID)
+}
+
+func cpKey(device int64, c ttg.CardPurchase) string {
+	return fmt.Sprintf("%d|%d|%s|%d|%d", device, c.CardID, c.Created, c.Type, c.Amount)
+}
+
+// envelope is an upload whose records are checked one by one.
+type envelope struct {
+	ID         int64             `json:"id"`
+	LocationID json.RawMessage   `json:"locationID"`
+	DeviceID   int64             `json:"deviceID"`
+	Records    []json.RawMessage `json:"-"`
+}
+
+func decodeEnvelope(raw []byte, listKey string) (envelope, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return envelope{}, fmt.Errorf("invalid JSON request: %w", err)
+	}
+	var e envelope
+	for k, v := range m {
+		var err error
+		switch k {
+		case "id":
+			err = json.Unmarshal(v, &e.ID)
+		case "locationID":
+			e.LocationID = v
+		case "deviceID":
+			err = json.Unmarshal(v, &e.DeviceID)
+		case listKey:
+			err = json.Unmarshal(v, &e.Records)
+		default:
+			err = fmt.Errorf("unknown parameter")
+		}
+		if err != nil {
+			return envelope{}, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	if e.DeviceID <= 0 {
+		return envelope{}, fmt.Errorf("deviceID missing or not > 0")
+	}
+	if len(e.LocationID) == 0 {
+		return envelope{}, fmt.Errorf("locationID missing")
+	}
+	if e.Records == nil {
+		return envelope{}, fmt.Errorf("%s missing", listKey)
+	}
+	return e, nil
+}
+
+// upload runs check on each record and store on the valid new ones.
+func (s *Server) upload(e envelope, check func(json.RawMessage) (string, func(*bolt.Tx) error, error)) reply {
+	res := ttg.UploadResult{UUID: s.st.UUID, Valid: true}
+	var infos, skipped []string
+	var writes []func(*bolt.Tx) error
+	seen := map[string]bool{}
+	for i, raw := range e.Records {
+		key, store, err := check(raw)
+		switch {
+		case err != nil:
+			res.RecordsMalformatted++
+			infos = append(infos, fmt.Sprintf("record %d: %v", i, err))
+		case seen[key]:
+			res.RecordsSkipped++
+			skipped = append(skipped, fmt.Sprintf("record %d duplicates record in this request", i))
+		default:
+			seen[key] = true
+			if store == nil {
+				res.RecordsSkipped++
+				skipped = append(skipped, fmt.Sprintf("record %d exists", i))
+				continue
+			}
+			writes = append(writes, store)
+			res.RecordsInserted++
+		}
+	}
+	if len(writes) > 0 {
+		if err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, w := range writes {
+				if err := w(tx); err != nil {
+					return err
+				}
+			}
+			return s.saveState(tx)
+		}); err != nil {
+			return reply{http.StatusInternalServerError, map[string]string{"error": "cannot store: " + err.Error()}}
+		}
+	}
+	res.Valid = res.RecordsMalformatted == 0
+	res.InfoString = strings.Join(infos, "; ")
+	res.RecordsSkippedStr = strings.Join(skipped, "; ")
+	return ok(res)
+}
+
+func appendRecord(tx *bolt.Tx, bucket []byte, v any) error {
+	b := tx.Bucket(bucket)
+	n, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(binary.BigEndian.AppendUint64(nil, n), raw)
+}
+
+func (s *Server) transaction(raw []byte) reply {
+	e, err := decodeEnvelope(raw, "transactions")
+	if err != nil {
+		return ok(ttg.UploadResult{UUID: s.st.UUID, Valid: false, InfoString: err.Error()})
+	}
+	var loc string
+	if json.Unmarshal(e.LocationID, &loc) != nil || loc == "" {
+		return ok(ttg.UploadResult{UUID: s.st.UUID, Valid: false, InfoString: "locationID must be a non-empty string"})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clients[e.DeviceID] = s.o.Now()
+	// Records are applied in memory as they validate; a failed commit is a
+	// 500 and the client resends, which the duplicate check then absorbs.
+	return s.upload(e, func(r json.RawMessage) (string, func(*bolt.Tx) error, error) {
+		var t ttg.Transaction
+		if err := decodeStrict(r, &t); err != nil {
+			return "", nil, err
+		}
+		st, err := s.checkTx(e.DeviceID, t)
+		if err != nil {
+			return "", nil, err
+		}
+		key := txKey(e.DeviceID, t)
+		if s.txKeys[key] {
+			return key, nil, nil
+		}
+		st.LocationID, st.Received = loc, s.o.Now().Unix()
+		s.txKeys[key] = true
+		s.txs = append(s.txs, st)
+		s.applyTx(e.DeviceID, t)
+		return key, func(tx *bolt.Tx) error { return appendRecord(tx, bTx, st) }, nil
+	})
+}
+
+// checkTx applies the spec's field rules to one transaction.
+func (s *Server) checkTx(device int64, t ttg.Transaction) (StoredTx, error) {
+	start, err := ttg.ParseTime(t.Start, s.o.Loc)
+	if err != nil {
+		return StoredTx{}, fmt.Errorf("tst_start %q is not YYYY-mm-dd HH:MM:SS", t.Start)
+	}
+	stop, err := ttg.ParseTime(t.Stop, s.o.Loc)
+	if err != nil {
+		return StoredTx{}, fmt.Errorf("tst_stop %q is not YYYY-mm-dd HH:MM:SS", t.Stop)
+	}
+	empty := t.PLU == 0 && t.Money == 0 && t.Volume == 0
+	switch {
+	case stop.Before(start):
+		return StoredTx{}, fmt.Errorf("tst_stop before tst_start")
+	case ttg.CardTypeNames[t.CardType] == "":
+		return StoredTx{}, fmt.Errorf("unknown card_type %d", t.CardType)
+	case t.ExternalID == "":
+		return StoredTx{}, fmt.Errorf("external_id must not be empty")
+	case t.CardName == "":
+		return StoredTx{}, fmt.Errorf("card_name must not be empty")
+	case t.Money < 0 || t.Volume < 0 || t.Servings < 0 || t.PricePerUnit < 0:
+		return StoredTx{}, fmt.Errorf("amounts must not be negative")
+	case t.VolumeDP < 0 || t.VolumeDP > 4:
+		return StoredTx{}, fmt.Errorf("volume_amount_dp %d out of range", t.VolumeDP)
+	case empty && t.CardID == 0:
+		return StoredTx{}, fmt.Errorf("an empty transaction must name the card it releases")
+	}
+	if !empty {
+		if _, ok := s.st.Products[t.PLU]; !ok {
+			return StoredTx{}, fmt.Errorf("plu %d does not exist", t.PLU)
+		}
+	}
+	if t.ItemID != "" && !s.itemExists(t.ItemID) {
+		return StoredTx{}, fmt.Errorf("item_id %q does not exist", t.ItemID)
+	}
+	if t.CardType == ttg.CardOnlinePre || t.CardType == ttg.CardOnlineBill {
+		if _, ok := s.st.Cards[t.CardID]; !ok {
+			return StoredTx{}, fmt.Errorf("online card %d unknown", t.CardID)
+		}
+	}
+	return StoredTx{DeviceID: device, StartEpoch: start.Unix(), StopEpoch: stop.Unix(), Tx: t}, nil
+}
+
+func (s *Server) itemExists(id string) bool {
+	for _, it := range s.st.Items {
+		if it.ItemID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// applyTx charges an online card and releases its login lock.
+func (s *Server) applyTx(device int64, t ttg.Transaction) {
+	c, ok := s.st.Cards[t.CardID]
+	if !ok {
+		return
+	}
+	if c.LockedBy == device {
+		c.LockedBy = 0
+	}
+	if t.PLU == 0 && t.Money == 0 && t.Volume == 0 {
+		return
+	}
+	c.Balance += int64(t.Money)
+	if c.Type == ttg.CardOnlinePre {
+		c.Credit -= int64(t.Money)
+	}
+	c.ConsumedServings += int64(t.Servings)
+	c.VolumeConsumed += int64(t.Volume)
+	c.LastTap, c.Last = s.o.Now().Unix(), s.o.Now().Unix()
+}
+
+func (s *Server) cardPurchase(raw []byte) reply {
+	e, err := decodeEnvelope(raw, "cardpurchases")
+	if err != nil {
+		return ok(ttg.UploadResult{UUID: s.st.UUID, Valid: false, InfoString: err.Error()})
+	}
+	var loc int64
+	if json.Unmarshal(e.LocationID, &loc) != nil {
+		return ok(ttg.UploadResult{UUID: s.st.UUID, Valid: false, InfoString: "locationID must be an int"})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clients[e.DeviceID] = s.o.Now()
+	return s.upload(e, func(r json.RawMessage) (string, func(*bolt.Tx) error, error) {
+		var c ttg.CardPurchase
+		if err := decodeStrict(r, &c); err != nil {
+			return "", nil, err
+		}
+		created, err := s.checkCP(c)
+		if err != nil {
+			return "", nil, err
+		}
+		key := cpKey(e.DeviceID, c)
+		if s.cpKeys[key] {
+			return key, nil, nil
+		}
+		st := StoredCP{DeviceID: e.DeviceID, Received: s.o.Now().Unix(), Epoch: created, CP: c}
+		s.cpKeys[key] = true
+		s.cps = append(s.cps, st)
+		s.applyCP(c, created)
+		return key, func(tx *bolt.Tx) error { return appendRecord(tx, bCP, st) }, nil
+	})
+}
+
+func (s *Server) checkCP(c ttg.CardPurchase) (int64, error) {
+	created, err := ttg.ParseTime(c.Created, s.o.Loc)
+	if err != nil {
+		return 0, fmt.Errorf("creationTimestamp %q is not YYYY-mm-dd HH:MM:SS", c.Created)
+	}
+	if c.Expires != "" {
+		if _, err := ttg.ParseTime(c.Expires, s.o.Loc); err != nil {
+			return 0, fmt.Errorf("expirationTimestamp %q is not empty or YYYY-mm-dd HH:MM:SS", c.Expires)
+		}
+	}
+	card, exists := s.st.Cards[c.CardID]
+	switch {
+	case c.CardID <= 0:
+		return 0, fmt.Errorf("card_id must be > 0")
+	case !ttg.PurchaseTypesAPI[c.Type]:
+		return 0, fmt.Errorf("cardPurchaseType %d is not possible with the API", c.Type)
+	case c.Amount < 0 || c.ServingsLimit < 0 || c.Deposit < 0:
+		return 0, fmt.Errorf("amounts must not be negative")
+	case c.Type != 113 && c.Amount != 0:
+		return 0, fmt.Errorf("cardPurchaseType %d needs amount=0", c.Type)
+	case (c.Type == 111 || c.Type == 121) && exists:
+		return 0, fmt.Errorf("card %d exists", c.CardID)
+	case c.Type != 111 && c.Type != 121 && !exists:
+		return 0, fmt.Errorf("card %d unknown", c.CardID)
+	case c.Type == 113 && card.Type != ttg.CardOnlinePre:
+		return 0, fmt.Errorf("card %d is not an online prepay card", c.CardID)
+	case c.AlcoholAllowed != 0 && c.AlcoholAllowed != 1:
+		return 0, fmt.Errorf("alcohol_allowed must be 0 or 1")
+	}
+	return created.Unix(), nil
+}
+
+func (s *Server) applyCP(c ttg.CardPurchase, at int64) {
+	exp := int64(0)
+	if t, err := ttg.ParseTime(c.Expires, s.o.Loc); err == nil {
+		exp = t.Unix()
+	}
+	card := s.st.Cards[c.CardID]
+	switch c.Type {
+	case 111, 121:
+		typ := ttg.CardOnlinePre
+		if c.Type == 121 {
+			typ = ttg.CardOnlineBill
+		}
+		s.st.Cards[c.CardID] = &Card{ID: c.CardID, Type: typ, Name: c.CardName, ServingsLimit: c.ServingsLimit,
+			AlcoholAllowed: c.AlcoholAllowed == 1, Created: at, Last: at, Expires: exp, Staff: c.StaffName}
+		return
+	case 112, 122:
+		card.Blocked, card.Expires, card.ServingsLimit = false, exp, c.ServingsLimit
+		card.ConsumedServings, card.AlcoholAllowed = 0, c.AlcoholAllowed == 1
+	case 113:
+		card.Credit += c.Amount
+	case 119, 129:
+		card.Credit, card.Balance, card.ServingsLimit, card.ConsumedServings = 0, 0, 0, 0
+	case 199:
+		delete(s.st.Cards, c.CardID)
+		return
+	}
+	card.Last, card.Staff = at, c.StaffName
+}
+
+func (s *Server) cardInfo(raw []byte) reply {
+	var req ttg.CardInfoRequest
+	if err := decodeStrict(raw, &req); err != nil {
+		return bad("%v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, found := s.st.Cards[req.CardID]
+	if !found {
+		return reply{http.StatusNotFound, map[string]string{"error": fmt.Sprintf("card %d not found", req.CardID)}}
+	}
+	if req.Login && req.DeviceID != 0 && !c.Blocked {
+		if c.LockedBy != 0 && c.LockedBy != req.DeviceID {
+			return reply{http.StatusConflict, map[string]string{"error": fmt.Sprintf("card %d is in use on device %d", c.ID, c.LockedBy)}}
+		}
+		c.LockedBy = req.DeviceID
+		if err := s.persist(); err != nil {
+			return reply{http.StatusInternalServerError, map[string]string{"error": err.Error()}}
+		}
+	}
+	ts := func(epoch int64) string {
+		if epoch == 0 {
+			return ""
+		}
+		return timeIn(epoch, s.o.Loc)
+	}
+	credit := c.Credit
+	if c.Type != ttg.CardOnlinePre && c.Type != ttg.CardPre {
+		credit = 0
+	}
+	blocked := 0
+	if c.Blocked {
+		blocked = 1
+	}
+	return ok(ttg.CardInfo{UUID: s.st.UUID, CardID: c.ID, Name: c.Name, Balance: c.Balance, Credit: credit,
+		Type: c.Type, TypeString: ttg.CardTypeNames[c.Type], ConsumedServings: c.ConsumedServings,
+		ServingsLimit: c.ServingsLimit, Created: ts(c.Created), Last: ts(c.Last), Expires: ts(c.Expires),
+		IsBlocked: blocked, BlockedAt: ts(c.BlockedAt), BlockedComment: c.BlockedComment, StaffCreation: c.Staff})
+}

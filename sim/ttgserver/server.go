@@ -1,0 +1,448 @@
+package ttgserver
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// Options configure a server.
+type Options struct {
+	// DataDir holds ttg-server.db; it is created if missing.
+	DataDir string
+	// Users maps user names to passwords; default tapagent/tapagent.
+	Users map[string]string
+	// TokenTTL is how long a token stays valid; default 24 h.
+	TokenTTL time.Duration
+	// Seed is used when the database is new; default DefaultSeed().
+	Seed *Seed
+	Now  func() time.Time
+	Loc  *time.Location
+	Log  *slog.Logger
+}
+
+// Faults are injected into requests, for tests of a misbehaving server.
+type Faults struct {
+	// Fail500 answers the next N requests with 500; FailAll answers every one.
+	Fail500 int  `json:"fail_500"`
+	FailAll bool `json:"fail_all"`
+	// Latency delays every reply.
+	Latency time.Duration `json:"latency"`
+	// Drop closes the connection without a reply for the next N requests.
+	Drop int `json:"drop"`
+	// ExpireTokens invalidates every issued token once.
+	ExpireTokens bool `json:"expire_tokens"`
+	// Malformed answers the next N requests with broken JSON.
+	Malformed int `json:"malformed"`
+}
+
+// Server is the emulated TTG server.
+type Server struct {
+	o   Options
+	db  *bolt.DB
+	log *slog.Logger
+
+	mu      sync.Mutex
+	st      state
+	tokens  map[string]time.Time
+	faults  Faults
+	txKeys  map[string]bool
+	cpKeys  map[string]bool
+	txs     []StoredTx
+	cps     []StoredCP
+	clients map[int64]time.Time // API clients and devices seen
+	notes   []string            // notifications sent to clients (firmware, restart, ...)
+}
+
+// state is the configuration side, persisted as one document.
+type state struct {
+	UUID        string                     `json:"uuid"`
+	Config      map[string]string          `json:"config"`
+	Products    map[int]ttg.Product        `json:"products"`
+	Items       []ttg.Item                 `json:"items"`
+	Portions    []ttg.Portion              `json:"portions"`
+	HappyHours  []ttg.HappyHour            `json:"happyhours"`
+	NextHappyID int                        `json:"next_happy_id"`
+	Cards       map[int64]*Card            `json:"cards"`
+	Devices     map[int64]*Device          `json:"devices"`
+	Logos       map[int]int                `json:"logos"` // plu -> image bytes
+	ExportStamp int64                      `json:"export_stamp"`
+	Licences    []map[string]any           `json:"licences"`
+	Extra       map[string]json.RawMessage `json:"extra,omitempty"`
+}
+
+// StoredTx is a transaction as the server keeps it.
+type StoredTx struct {
+	DeviceID   int64           `json:"device_id"`
+	LocationID string          `json:"location_id"`
+	Received   int64           `json:"received"`
+	StartEpoch int64           `json:"start_epoch"`
+	StopEpoch  int64           `json:"stop_epoch"`
+	Tx         ttg.Transaction `json:"tx"`
+}
+
+// StoredCP is a card purchase as the server keeps it.
+type StoredCP struct {
+	DeviceID int64            `json:"device_id"`
+	Received int64            `json:"received"`
+	Epoch    int64            `json:"epoch"`
+	CP       ttg.CardPurchase `json:"cp"`
+}
+
+var (
+	bState = []byte("state")
+	bTx    = []byte("transactions")
+	bCP    = []byte("cardpurchases")
+	kState = []byte("state")
+)
+
+// New opens (or seeds) the server's database.
+func New(o Options) (*Server, error) {
+	if o.Users == nil {
+		o.Users = map[string]string{"tapagent": "tapagent"}
+	}
+	if o.TokenTTL <= 0 {
+		o.TokenTTL = 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Loc == nil {
+		o.Loc = time.UTC
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("ttg server: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(o.DataDir, "ttg-server.db"), 0o640, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("ttg server: %w", err)
+	}
+	s := &Server{o: o, db: db, log: o.Log, tokens: map[string]time.Time{}, txKeys: map[string]bool{},
+		cpKeys: map[string]bool{}, clients: map[int64]time.Time{}}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) load() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bState, bTx, bCP} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if raw := tx.Bucket(bState).Get(kState); raw != nil {
+			if err := json.Unmarshal(raw, &s.st); err != nil {
+				return fmt.Errorf("ttg server: state: %w", err)
+			}
+		} else {
+			seed := DefaultSeed()
+			if s.o.Seed != nil {
+				seed = *s.o.Seed
+			}
+			s.seed(seed)
+			if err := s.saveState(tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bTx).ForEach(func(_, v []byte) error {
+			var t StoredTx
+			if err := json.Unmarshal(v, &t); err != nil {
+				return err
+			}
+			s.txs = append(s.txs, t)
+			s.txKeys[txKey(t.DeviceID, t.Tx)] = true
+			return nil
+		}); err != nil {
+			return fmt.Errorf("ttg server: transactions: %w", err)
+		}
+		return tx.Bucket(bCP).ForEach(func(_, v []byte) error {
+			var c StoredCP
+			if err := json.Unmarshal(v, &c); err != nil {
+				return err
+			}
+			s.cps = append(s.cps, c)
+			s.cpKeys[cpKey(c.DeviceID, c.CP)] = true
+			return nil
+		})
+	})
+}
+
+func (s *Server) seed(seed Seed) {
+	now := s.o.Now().Unix()
+	s.st = state{UUID: newUUID(), Config: map[string]string{}, Products: map[int]ttg.Product{},
+		Items: seed.Items, Portions: seed.Portions, HappyHours: seed.HappyHours, Cards: map[int64]*Card{},
+		Devices: map[int64]*Device{}, Logos: map[int]int{}, ExportStamp: now, NextHappyID: 1}
+	for k, v := range seed.Config {
+		s.st.Config[k] = v
+	}
+	s.st.Config["uuid"] = s.st.UUID
+	for _, p := range seed.Products {
+		s.st.Products[p.PLU] = p
+	}
+	for _, h := range seed.HappyHours {
+		s.st.NextHappyID = max(s.st.NextHappyID, h.HappyID+1)
+	}
+	for i := range seed.Cards {
+		c := seed.Cards[i]
+		if c.Created == 0 {
+			c.Created = now
+		}
+		s.st.Cards[c.ID] = &c
+	}
+	for i := range seed.Devices {
+		d := seed.Devices[i]
+		for j := range d.Lines {
+			if d.Lines[j].TappedAt == 0 {
+				d.Lines[j].TappedAt = now
+			}
+		}
+		s.st.Devices[d.ID] = &d
+	}
+}
+
+func (s *Server) saveState(tx *bolt.Tx) error {
+	b, err := json.Marshal(s.st)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bState).Put(kState, b)
+}
+
+// persist writes the configuration document; call with mu held.
+func (s *Server) persist() error {
+	return s.db.Update(s.saveState)
+}
+
+// Close closes the database.
+func (s *Server) Close() error { return s.db.Close() }
+
+// SetFaults replaces the injected faults.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+	if f.ExpireTokens {
+		s.tokens = map[string]time.Time{}
+		s.faults.ExpireTokens = false
+	}
+}
+
+// Transactions returns a copy of every stored transaction.
+func (s *Server) Transactions() []StoredTx {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]StoredTx(nil), s.txs...)
+}
+
+// CardPurchases returns a copy of every stored card purchase.
+func (s *Server) CardPurchases() []StoredCP {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]StoredCP(nil), s.cps...)
+}
+
+// Card returns a copy of a card.
+func (s *Server) Card(id int64) (Card, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.st.Cards[id]
+	if !ok {
+		return Card{}, false
+	}
+	return *c, true
+}
+
+// Notifications lists the notifications sent to clients so far.
+func (s *Server) Notifications() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.notes...)
+}
+
+// Handler is the HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for path, h := range s.routes() {
+		mux.Handle("/m2m/api/"+path, s.wrap(path, h))
+	}
+	mux.HandleFunc("/_emulator/faults", s.faultsHandler)
+	return mux
+}
+
+// reply is a handler's answer: status and a JSON body.
+type reply struct {
+	status int
+	body   any
+}
+
+func ok(body any) reply { return reply{http.StatusOK, body} }
+func bad(msg string, a ...any) reply {
+	return reply{http.StatusBadRequest, map[string]string{"error": fmt.Sprintf(msg, a...)}}
+}
+
+type handler func(raw []byte) reply
+
+func (s *Server) wrap(path string, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f := s.takeFault()
+		if f.Latency > 0 {
+			time.Sleep(f.Latency)
+		}
+		switch {
+		case f.drop:
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler)
+		case f.fail:
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "injected failure"})
+			return
+		case r.Method != http.MethodPost:
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "POST only"})
+			return
+		}
+		raw, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		if path != "authToken" && !s.authorised(r.Header.Get("Authorization")) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "invalid or expired token"})
+			return
+		}
+		if f.malformed {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, `{"uuid": "`+s.st.UUID+`", "valid": tru`)
+			return
+		}
+		rep := h(raw)
+		writeJSON(w, rep.status, rep.body)
+	})
+}
+
+type fault struct {
+	fail, drop, malformed bool
+	Latency               time.Duration
+}
+
+func (s *Server) takeFault() fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := fault{Latency: s.faults.Latency}
+	switch {
+	case s.faults.Drop > 0:
+		s.faults.Drop--
+		f.drop = true
+	case s.faults.FailAll:
+		f.fail = true
+	case s.faults.Fail500 > 0:
+		s.faults.Fail500--
+		f.fail = true
+	case s.faults.Malformed > 0:
+		s.faults.Malformed--
+		f.malformed = true
+	}
+	return f
+}
+
+func (s *Server) faultsHandler(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		var f Faults
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		s.SetFaults(f)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults, "transactions": len(s.txs), "cardpurchases": len(s.cps)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if body != nil {
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
+
+func (s *Server) authorised(h string) bool {
+	tok, found := strings.CutPrefix(h, "Bearer ")
+	if !found {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.tokens[tok]
+	return ok && s.o.Now().Before(exp)
+}
+
+const tokenAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+func newToken() string {
+	b := make([]byte, 62)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = tokenAlphabet[int(b[i])%len(tokenAlphabet)]
+	}
+	return string(b)
+}
+
+func newUUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// decodeStrict decodes a request body, rejecting unknown fields so that a
+// client with a misspelt key hears about it.
+func decodeStrict(raw []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON request: %w", err)
+	}
+	return nil
+}
+
+var errNoClient = errors.New("no client")
+
+func sortedPLUs(m map[int]ttg.Product) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	return keys
+}
+
+func timeIn(epoch int64, loc *time.Location) string {
+	return time.Unix(epoch, 0).In(loc).Format(ttg.TimeLayout)
+}

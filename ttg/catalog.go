@@ -1,0 +1,285 @@
+package ttg
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapagent/tapagent/flow"
+)
+
+// Catalog is everything the device pulls from the server, cached in bbolt
+// so the wall keeps pouring at the last known prices when the server is down.
+type Catalog struct {
+	Config     map[string]string    `json:"config"`
+	Products   []Product            `json:"products"`
+	Items      []Item               `json:"items"`
+	Portions   []Portion            `json:"portions"`
+	HappyHours []HappyHour          `json:"happyhours"`
+	Lines      map[int]LinePortions `json:"lines"`
+	// Stamp is the server's config-export time when this was fetched.
+	Stamp     int64 `json:"stamp"`
+	FetchedAt int64 `json:"fetched_at"` // UTC epoch ms
+
+	units Units
+	byPLU map[int]Product
+}
+
+// Prepare validates the catalog and builds its indexes.
+func (c *Catalog) Prepare() error {
+	u, err := UnitsFromConfig(c.Config)
+	if err != nil {
+		return fmt.Errorf("server configuration: %w", err)
+	}
+	c.units = u
+	c.byPLU = make(map[int]Product, len(c.Products))
+	for _, p := range c.Products {
+		c.byPLU[p.PLU] = p
+	}
+	return nil
+}
+
+// Units is the server's volume base unit.
+func (c *Catalog) Units() Units { return c.units }
+
+// Product returns the product with plu.
+func (c *Catalog) Product(plu int) (Product, bool) {
+	p, ok := c.byPLU[plu]
+	return p, ok
+}
+
+// Converter builds the record converter for this configuration.
+func (c *Catalog) Converter(loc *time.Location) Converter {
+	ups := make(map[int]int64, len(c.Products))
+	for _, p := range c.Products {
+		ups[p.PLU] = p.UnitsPerServing
+	}
+	return Converter{Units: c.units, Loc: loc, UnitsPerServing: ups}
+}
+
+// Alcoholic reports whether a product counts as alcohol: a positive ABV,
+// or an alcoholic product type when no ABV is set.
+func (p Product) Alcoholic() bool {
+	if p.ABV >= 0 {
+		return p.ABV > 0
+	}
+	switch p.ProductType {
+	case 1, 2, 3, 7:
+		return true
+	}
+	return false
+}
+
+// KegState is what keg-triggered happy hours look at.
+type KegState struct {
+	FillPermille int64
+	TappedAt     time.Time
+}
+
+// Active reports whether a happy hour applies at now for a product on a keg.
+func (h HappyHour) Active(now time.Time, p Product, keg KegState) bool {
+	if !listHas(h.AffectedPLUs, p.PLU) || !listHas(h.AffectedProductTypes, p.ProductType) {
+		return false
+	}
+	if h.KegLevel > 0 && keg.FillPermille > int64(h.KegLevel)*10 {
+		return false
+	}
+	if h.KegAge > 0 && (keg.TappedAt.IsZero() || now.Sub(keg.TappedAt) < time.Duration(h.KegAge)*24*time.Hour) {
+		return false
+	}
+	return h.inWindow(now)
+}
+
+// inWindow checks the time part: a date range, a weekday range (minute of
+// the week, wrapping Sunday to Monday), a daily range (wrapping midnight),
+// or no time limit at all.
+func (h HappyHour) inWindow(now time.Time) bool {
+	mod := now.Hour()*60 + now.Minute()
+	switch {
+	case h.StartDate != "" || h.EndDate != "":
+		if h.StartDate != "" {
+			if s, err := time.ParseInLocation("2006-01-02", h.StartDate, now.Location()); err != nil ||
+				now.Before(s.Add(time.Duration(h.StartTime)*time.Minute)) {
+				return false
+			}
+		}
+		if h.EndDate != "" {
+			if e, err := time.ParseInLocation("2006-01-02", h.EndDate, now.Location()); err != nil ||
+				!now.Before(e.Add(time.Duration(h.EndTime)*time.Minute)) {
+				return false
+			}
+		}
+		return true
+	case h.WeekDayStart > 0:
+		end := h.WeekDayEnd
+		if end <= 0 {
+			end = h.WeekDayStart
+		}
+		mow := (int(now.Weekday())+6)%7*1440 + mod // Monday 00:00 is 0
+		return inRange(mow, (h.WeekDayStart-1)*1440+h.StartTime, (end-1)*1440+h.EndTime, 7*1440)
+	case h.StartTime != h.EndTime:
+		return inRange(mod, h.StartTime, h.EndTime, 1440)
+	}
+	return true
+}
+
+// inRange is start <= x < end on a circle of size n.
+func inRange(x, start, end, n int) bool {
+	x, start, end = x%n, start%n, end%n
+	if start <= end {
+		return start <= x && x < end
+	}
+	return x >= start || x < end
+}
+
+// listHas reports whether a comma-separated list contains v; empty means all.
+func listHas(list string, v int) bool {
+	list = strings.TrimSpace(list)
+	if list == "" {
+		return true
+	}
+	for _, f := range strings.FieldsFunc(list, func(r rune) bool { return r == ',' || r == ';' || r == ' ' }) {
+		if n, err := strconv.Atoi(f); err == nil && n == v {
+			return true
+		}
+	}
+	return false
+}
+
+// UnitPrice is a product's price per base unit in cents at a pricing state.
+func (p Product) UnitPrice(state int) (int64, bool) {
+	switch state {
+	case PriceDefault:
+		return p.PricePerUnit, p.PricePerUnit >= 0
+	case PriceHH1:
+		return p.PricePerUnitHH1, p.PricePerUnitHH1 > 0
+	case PriceHH2:
+		return p.PricePerUnitHH2, p.PricePerUnitHH2 > 0
+	case PriceHH1Pct:
+		return percentOff(p.PricePerUnit, p.PricePerUnitHH1Pct, 0)
+	case PriceHH2Pct:
+		return percentOff(p.PricePerUnit, p.PricePerUnitHH2Pct, 0)
+	}
+	return 0, false
+}
+
+// percentOff takes pct (with dp decimals) off price, rounding to the cent.
+func percentOff(price, pct int64, dp int) (int64, bool) {
+	full := 100 * pow10(dp)
+	if pct <= 0 || pct > full {
+		return 0, false
+	}
+	return divRound(price*(full-pct), full), true
+}
+
+// PricingState picks the cheapest happy hour in effect; ties go to the
+// lower state number. It returns PriceDefault when none applies.
+func (c *Catalog) PricingState(now time.Time, p Product, keg KegState) int {
+	best, bestPrice := PriceDefault, p.PricePerUnit
+	for _, h := range c.HappyHours {
+		if h.PriceLevel < PriceHH1 || h.PriceLevel > PriceHH2Pct || !h.Active(now, p, keg) {
+			continue
+		}
+		if price, ok := p.UnitPrice(h.PriceLevel); ok && (price < bestPrice || (price == bestPrice && h.PriceLevel < best && best != PriceDefault)) {
+			best, bestPrice = h.PriceLevel, price
+		}
+	}
+	return best
+}
+
+// FreePourPrice is the price of a line's product at now, with the pricing
+// state that produced it.
+func (c *Catalog) FreePourPrice(plu int, now time.Time, keg KegState) (flow.Price, int, bool) {
+	p, ok := c.byPLU[plu]
+	if !ok || p.IsActive == 0 {
+		return flow.Price{}, 0, false
+	}
+	state := c.PricingState(now, p, keg)
+	cents, _ := p.UnitPrice(state)
+	return c.units.Price(cents), state, true
+}
+
+// ItemPrice is an item's price in cents at a pricing state.
+func (it Item) ItemPrice(state int) (int64, bool) {
+	cents := func(v int64, dp int) int64 { return scaleCents(v, dp) }
+	base := cents(it.Price, it.PriceDP)
+	switch state {
+	case PriceDefault:
+		return base, true
+	case PriceHH1:
+		return cents(it.PriceHH1, it.PriceHH1DP), it.PriceHH1 > 0
+	case PriceHH2:
+		return cents(it.PriceHH2, it.PriceHH2DP), it.PriceHH2 > 0
+	case PriceHH1Pct:
+		return percentOff(base, it.PriceHH1Pct, it.PriceHH1PctDP)
+	case PriceHH2Pct:
+		return percentOff(base, it.PriceHH2Pct, it.PriceHH2PctDP)
+	}
+	return 0, false
+}
+
+// scaleCents converts a price with dp decimals to cents.
+func scaleCents(v int64, dp int) int64 {
+	switch {
+	case dp == 2:
+		return v
+	case dp < 2:
+		return v * pow10(2-dp)
+	}
+	return divRound(v, pow10(dp-2))
+}
+
+// LinePortion is a portion offered on a line, resolved to the server's item.
+type LineItem struct {
+	ItemID string
+	Name   string
+	Volume flow.Vol
+	Price  int64 // cents at the pricing state
+	State  int
+}
+
+// LineItems lists the portions configured on a line with their prices now.
+func (c *Catalog) LineItems(line, plu int, now time.Time, keg KegState) ([]LineItem, error) {
+	lp, ok := c.Lines[line]
+	if !ok {
+		return nil, nil
+	}
+	p := c.byPLU[plu]
+	state := c.PricingState(now, p, keg)
+	var out []LineItem
+	for _, por := range lp.Portions {
+		u, err := NewUnits(por.VolumeUnit, por.VolumeDP)
+		if err != nil {
+			return nil, fmt.Errorf("line %d portion %q: %w", line, por.PortionName, err)
+		}
+		li := LineItem{Name: por.PortionName, Volume: u.ToVol(por.Volume, por.VolumeDP), Price: por.Price}
+		for _, it := range c.Items {
+			if it.ProductPLU == plu && it.PortionName == por.PortionName {
+				li.ItemID = it.ItemID
+				if pr, ok := it.ItemPrice(state); ok {
+					li.Price, li.State = pr, state
+				}
+			}
+		}
+		out = append(out, li)
+	}
+	return out, nil
+}
+
+// ServingsLimit is the volume a patron may pour of a product before staff
+// must re-activate the card, from servings_per_patron (×100) and the
+// product's units per serving; ok is false when no limit is configured.
+func (c *Catalog) ServingsLimit(p Product, servingsLimit100 int64) (flow.Vol, bool) {
+	if servingsLimit100 <= 0 {
+		n, err := strconv.ParseInt(c.Config["servings_per_patron"], 10, 64)
+		if err != nil || n <= 0 {
+			return 0, false
+		}
+		servingsLimit100 = n
+	}
+	if p.UnitsPerServing <= 0 {
+		return 0, false
+	}
+	return c.units.ToVol(servingsLimit100*p.UnitsPerServing, 2), true
+}

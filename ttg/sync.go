@@ -1,0 +1,467 @@
+package ttg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// Store is what the syncer needs from storage.
+type Store interface {
+	Outbox(after uint64, n int) ([]storage.Record, error)
+	Ack(seqs ...uint64) error
+	Bury(seq uint64, reason string, at int64) error
+	PutCache(key string, v []byte) error
+	Cache(key string) ([]byte, error)
+}
+
+// Notice is something the syncer reports: link changes, refreshed
+// configuration, dead letters.
+type Notice struct {
+	Type     string // ttg_link_up, ttg_link_down, ttg_config, ttg_dead_letter, ttg_delivered
+	Detail   string
+	RecordID string
+	Count    int
+}
+
+// SyncConfig tunes the syncer.
+type SyncConfig struct {
+	DeviceID   int64
+	LocationID int64
+	Lines      []int
+	// Refresh re-reads the whole configuration this often; StampPoll checks
+	// the cheap config-export timestamp and refreshes when it changed.
+	Refresh   time.Duration
+	StampPoll time.Duration
+	// Batch is how many transactions go in one request.
+	Batch int
+	// Idle is how long the uploader sleeps with an empty outbox (a Kick wakes it).
+	Idle time.Duration
+	// MaxBackoff caps the wait between attempts while the server is down.
+	MaxBackoff time.Duration
+	Loc        *time.Location
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Link states.
+const (
+	LinkUnknown = iota
+	LinkUp
+	LinkDown
+)
+
+// Syncer keeps the catalog fresh and drains the outbox. Pouring never waits
+// for it: bookings only Kick it.
+type Syncer struct {
+	c      *Client
+	st     Store
+	cfg    SyncConfig
+	notify func(Notice)
+
+	kick    chan struct{}
+	refresh chan struct{}
+	cat     atomic.Pointer[Catalog]
+	link    atomic.Int32
+
+	mu      sync.Mutex // one upload pass at a time (Run and Flush)
+	lastErr atomic.Pointer[string]
+}
+
+const catalogKey = "ttg/catalog"
+
+// NewSyncer builds a syncer and loads the cached catalog, if any.
+func NewSyncer(c *Client, st Store, cfg SyncConfig, notify func(Notice)) *Syncer {
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = 5 * time.Minute
+	}
+	if cfg.StampPoll <= 0 {
+		cfg.StampPoll = 30 * time.Second
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
+	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = time.Minute
+	}
+	if cfg.Loc == nil {
+		cfg.Loc = time.Local
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if notify == nil {
+		notify = func(Notice) {}
+	}
+	s := &Syncer{c: c, st: st, cfg: cfg, notify: notify, kick: make(chan struct{}, 1), refresh: make(chan struct{}, 1)}
+	if b, err := st.Cache(catalogKey); err == nil && b != nil {
+		var cat Catalog
+		if json.Unmarshal(b, &cat) == nil && cat.Prepare() == nil {
+			s.cat.Store(&cat)
+		} else {
+			cfg.Log.Warn("cached TTG catalog unreadable; waiting for the server")
+		}
+	}
+	return s
+}
+
+// Catalog is the current configuration, or nil before the first fetch.
+func (s *Syncer) Catalog() *Catalog { return s.cat.Load() }
+
+// Link is the last known state of the server link.
+func (s *Syncer) Link() int { return int(s.link.Load()) }
+
+// LastError is the last upload or refresh error, or "".
+func (s *Syncer) LastError() string {
+	if p := s.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Kick wakes the uploader: a booking has just landed.
+func (s *Syncer) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RequestRefresh re-reads the configuration soon (config-update notification).
+func (s *Syncer) RequestRefresh() {
+	select {
+	case s.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// Run syncs until ctx ends.
+func (s *Syncer) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.refreshLoop(ctx) }()
+	go func() { defer wg.Done(); s.uploadLoop(ctx) }()
+	wg.Wait()
+}
+
+func (s *Syncer) setLink(err error) {
+	if err == nil {
+		if s.link.Swap(LinkUp) != LinkUp {
+			s.notify(Notice{Type: "ttg_link_up", Detail: s.c.cfg.BaseURL})
+		}
+		return
+	}
+	msg := err.Error()
+	s.lastErr.Store(&msg)
+	if s.link.Swap(LinkDown) != LinkDown {
+		s.notify(Notice{Type: "ttg_link_down", Detail: msg})
+	}
+}
+
+func (s *Syncer) refreshLoop(ctx context.Context) {
+	fails := 0
+	stampTick := time.NewTicker(s.cfg.StampPoll)
+	defer stampTick.Stop()
+	full := time.After(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-full:
+		case <-s.refresh:
+		case <-stampTick.C:
+			if cur := s.Catalog(); cur != nil {
+				st, err := s.c.ConfigStamp(ctx)
+				if err != nil || st.EpochSecond == cur.Stamp {
+					continue
+				}
+			}
+		}
+		if err := s.Refresh(ctx); err != nil {
+			fails++
+			full = time.After(Backoff(fails, time.Second, s.cfg.MaxBackoff, rand.Float64))
+			continue
+		}
+		fails = 0
+		full = time.After(s.cfg.Refresh)
+	}
+}
+
+// Refresh fetches the whole configuration now and caches it.
+func (s *Syncer) Refresh(ctx context.Context) error {
+	cat, err := s.fetch(ctx)
+	if err != nil {
+		s.setLink(err)
+		s.cfg.Log.Warn("TTG configuration refresh failed; pouring on from cache", "err", err)
+		return err
+	}
+	b, err := json.Marshal(cat)
+	if err == nil {
+		err = s.st.PutCache(catalogKey, b)
+	}
+	if err != nil {
+		return fmt.Errorf("caching TTG configuration: %w", err)
+	}
+	s.cat.Store(cat)
+	s.setLink(nil)
+	s.notify(Notice{Type: "ttg_config", Count: len(cat.Products),
+		Detail: fmt.Sprintf("%d products, %d items, %d happy hours", len(cat.Products), len(cat.Items), len(cat.HappyHours))})
+	return nil
+}
+
+func (s *Syncer) fetch(ctx context.Context) (*Catalog, error) {
+	cat := &Catalog{Lines: map[int]LinePortions{}, FetchedAt: s.cfg.Now().UnixMilli()}
+	stamp, err := s.c.ConfigStamp(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cat.Stamp = stamp.EpochSecond
+	if cat.Config, err = s.c.ServerConfig(ctx); err != nil {
+		return nil, err
+	}
+	if cat.Products, err = s.c.Products(ctx); err != nil {
+		return nil, err
+	}
+	if cat.Items, err = s.c.Items(ctx); err != nil {
+		return nil, err
+	}
+	if cat.Portions, err = s.c.Portions(ctx); err != nil {
+		return nil, err
+	}
+	if cat.HappyHours, err = s.c.HappyHours(ctx); err != nil {
+		return nil, err
+	}
+	for _, l := range s.cfg.Lines {
+		lp, err := s.c.LinePortions(ctx, s.cfg.DeviceID, l)
+		if err != nil {
+			return nil, err
+		}
+		cat.Lines[l] = lp
+	}
+	return cat, cat.Prepare()
+}
+
+func (s *Syncer) uploadLoop(ctx context.Context) {
+	fails := 0
+	for ctx.Err() == nil {
+		n, err := s.UploadOnce(ctx)
+		wait := s.cfg.Idle
+		switch {
+		case err != nil:
+			fails++
+			wait = Backoff(fails, 500*time.Millisecond, s.cfg.MaxBackoff, rand.Float64)
+		case n > 0:
+			fails = 0
+			continue
+		default:
+			fails = 0
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.kick:
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Flush uploads until the outbox holds nothing sendable or ctx ends.
+func (s *Syncer) Flush(ctx context.Context) error {
+	for {
+		n, err := s.UploadOnce(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+	}
+}
+
+// UploadOnce sends one batch from the head of the outbox and reports how
+// many records it settled (delivered, kept locally or buried).
+func (s *Syncer) UploadOnce(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs, err := s.st.Outbox(0, s.cfg.Batch)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	cat := s.Catalog()
+	if cat == nil {
+		if err := s.Refresh(ctx); err != nil {
+			return 0, fmt.Errorf("no server configuration yet: %w", err)
+		}
+		cat = s.Catalog()
+	}
+	b := s.sort(recs, cat.Converter(s.cfg.Loc))
+	if err := s.st.Ack(b.local...); err != nil {
+		return 0, err
+	}
+	settled := len(b.local) + len(b.buried)
+	for _, part := range []struct {
+		seqs []uint64
+		send func([]int) (UploadResult, error)
+	}{
+		{b.txSeqs, func(idx []int) (UploadResult, error) { return s.sendTx(ctx, pick(b.txs, idx)) }},
+		{b.cpSeqs, func(idx []int) (UploadResult, error) { return s.sendCP(ctx, pick(b.cps, idx)) }},
+	} {
+		n, err := s.deliver(part.seqs, recs, part.send)
+		settled += n
+		if err != nil {
+			s.setLink(err)
+			return settled, err
+		}
+	}
+	s.setLink(nil)
+	return settled, nil
+}
+
+type batch struct {
+	local, buried []uint64
+	txs           []Transaction
+	txSeqs        []uint64
+	cps           []CardPurchase
+	cpSeqs        []uint64
+}
+
+// sort converts records, keeping unsendable ones aside.
+func (s *Syncer) sort(recs []storage.Record, conv Converter) batch {
+	var b batch
+	for _, r := range recs {
+		if r.Kind == storage.KindCardPurchase {
+			cp, err := CardPurchaseFromRecord(r, conv.Loc)
+			if err != nil {
+				s.bury(r, err.Error(), &b)
+				continue
+			}
+			b.cps, b.cpSeqs = append(b.cps, cp), append(b.cpSeqs, r.Seq)
+			continue
+		}
+		tx, err := conv.Transaction(r)
+		switch {
+		case errors.Is(err, ErrNotTransaction):
+			b.local = append(b.local, r.Seq)
+		case err != nil:
+			s.bury(r, "not sendable: "+err.Error(), &b)
+		default:
+			b.txs, b.txSeqs = append(b.txs, tx), append(b.txSeqs, r.Seq)
+		}
+	}
+	return b
+}
+
+func (s *Syncer) bury(r storage.Record, reason string, b *batch) {
+	if err := s.st.Bury(r.Seq, reason, s.cfg.Now().UnixMilli()); err != nil {
+		s.cfg.Log.Error("burying record", "id", r.ID, "err", err)
+		return
+	}
+	b.buried = append(b.buried, r.Seq)
+	s.notify(Notice{Type: "ttg_dead_letter", RecordID: r.ID, Detail: reason})
+}
+
+func pick[T any](all []T, idx []int) []T {
+	if idx == nil {
+		return all
+	}
+	out := make([]T, 0, len(idx))
+	for _, i := range idx {
+		out = append(out, all[i])
+	}
+	return out
+}
+
+// deliver sends all records as one batch; if the server does not account
+// for every one, it sends them one by one so that each is either delivered
+// (inserted or skipped as a duplicate) or buried with the server's reason.
+func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) (UploadResult, error)) (int, error) {
+	if len(seqs) == 0 {
+		return 0, nil
+	}
+	res, err := send(nil)
+	if err != nil {
+		return 0, err
+	}
+	if res.RecordsInserted+res.RecordsSkipped == len(seqs) {
+		if err := s.st.Ack(seqs...); err != nil {
+			return 0, err
+		}
+		s.notify(Notice{Type: "ttg_delivered", Count: len(seqs), Detail: fmt.Sprintf("%d inserted, %d duplicates", res.RecordsInserted, res.RecordsSkipped)})
+		return len(seqs), nil
+	}
+	done := 0
+	for i, q := range seqs {
+		one, err := send([]int{i})
+		if err != nil {
+			return done, err
+		}
+		switch {
+		case one.RecordsInserted+one.RecordsSkipped == 1:
+			err = s.st.Ack(q)
+		case one.RecordsMalformatted > 0 || !one.Valid:
+			r := recByID(recs, q)
+			err = s.st.Bury(q, "server: "+firstNonEmpty(one.InfoString, "malformatted"), s.cfg.Now().UnixMilli())
+			s.notify(Notice{Type: "ttg_dead_letter", RecordID: r, Detail: one.InfoString})
+		default:
+			return done, fmt.Errorf("server neither stored nor refused record %d: %+v", q, one)
+		}
+		if err != nil {
+			return done, err
+		}
+		done++
+	}
+	return done, nil
+}
+
+func recByID(recs []storage.Record, seq uint64) string {
+	for _, r := range recs {
+		if r.Seq == seq {
+			return r.ID
+		}
+	}
+	return ""
+}
+
+func (s *Syncer) sendTx(ctx context.Context, txs []Transaction) (UploadResult, error) {
+	return s.c.SendTransactions(ctx, TransactionRequest{LocationID: strconv.FormatInt(s.cfg.LocationID, 10),
+		DeviceID: s.cfg.DeviceID, Transactions: txs})
+}
+
+func (s *Syncer) sendCP(ctx context.Context, cps []CardPurchase) (UploadResult, error) {
+	return s.c.SendCardPurchases(ctx, CardPurchaseRequest{LocationID: s.cfg.LocationID, DeviceID: s.cfg.DeviceID, CardPurchases: cps})
+}
+
+// CardLogin looks up an online card and locks it to this device.
+func (s *Syncer) CardLogin(ctx context.Context, card int64) (CardInfo, error) {
+	ci, err := s.c.CardInfo(ctx, CardInfoRequest{LocationID: strconv.FormatInt(s.cfg.LocationID, 10),
+		DeviceID: s.cfg.DeviceID, Login: true, CardID: card})
+	if err != nil {
+		var he *HTTPError
+		if !errors.As(err, &he) {
+			s.setLink(err)
+		}
+		return CardInfo{}, err
+	}
+	return ci, nil
+}
+
+// FreePourPrice prices a line's product from the cached catalog.
+func (s *Syncer) FreePourPrice(plu int, now time.Time, keg flow.Keg) (flow.Price, int, bool) {
+	cat := s.Catalog()
+	if cat == nil {
+		return flow.Price{}, 0, false
+	}
+	return cat.FreePourPrice(plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+}
