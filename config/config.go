@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -32,6 +33,7 @@ type Config struct {
 	Storage  Storage `toml:"storage"`
 	Log      Log     `toml:"log"`
 	Board    Board   `toml:"board"`
+	TTG      TTG     `toml:"ttg"`
 	Defaults Line    `toml:"defaults"`
 	Lines    []Line  `toml:"-"`
 	Sim      Sim     `toml:"sim"`
@@ -69,11 +71,40 @@ type Board struct {
 	Profile string `toml:"profile"`
 }
 
+// TTG is the link to a Table Tap Go compatible server.
+type TTG struct {
+	// URL of the server, e.g. http://192.168.0.13:8585. Empty: no server for
+	// `tapagent run`; `tapagent sim` then starts its embedded emulator.
+	URL        string `toml:"url"`
+	Username   string `toml:"username"`
+	Password   string `toml:"password"`
+	ClientName string `toml:"client_name"`
+	// Refresh re-reads the configuration; StampPoll checks whether it changed.
+	Refresh   Duration `toml:"refresh"`
+	StampPoll Duration `toml:"stamp_poll"`
+	Timeout   Duration `toml:"timeout"`
+	// Batch is how many transactions one upload carries.
+	Batch int `toml:"batch"`
+	// TimeZone of the timestamps on the wire ("Local", "UTC", "Europe/Berlin").
+	TimeZone string `toml:"time_zone"`
+}
+
+// Location resolves the configured time zone.
+func (t TTG) Location() (*time.Location, error) {
+	if t.TimeZone == "" || t.TimeZone == "Local" {
+		return time.Local, nil
+	}
+	return time.LoadLocation(t.TimeZone)
+}
+
 // Line is one tap line's configuration; omitted keys come from [defaults].
 type Line struct {
 	ID      int    `toml:"id"`
 	Product string `toml:"product"`
 	PLU     int    `toml:"plu"`
+	// NonAlcoholic marks a line that under-age cards may use when the
+	// server has no product data.
+	NonAlcoholic bool `toml:"non_alcoholic"`
 	// KFactor is pulses per litre.
 	KFactor float64 `toml:"k_factor"`
 	// Correction is [[rate_hz, factor], ...], sorted by rate.
@@ -134,6 +165,8 @@ func Base() Config {
 		Storage: Storage{OpenTimeout: dur(5 * time.Second), CheckpointInterval: dur(250 * time.Millisecond), MaxEvents: 10000},
 		Log:     Log{Level: "info", Format: "text"},
 		Board:   Board{Profile: "rpi4"},
+		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
+			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local"},
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -168,6 +201,7 @@ func Parse(b []byte) (*Config, error) {
 	c := Base()
 	var shape struct {
 		Device   toml.Primitive   `toml:"device"`
+		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
 		Board    toml.Primitive   `toml:"board"`
@@ -182,7 +216,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -239,6 +273,18 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Lines) == 0 {
 		bad("line", "at least one [[line]] is needed")
+	}
+	if c.TTG.URL != "" && !strings.HasPrefix(c.TTG.URL, "http://") && !strings.HasPrefix(c.TTG.URL, "https://") {
+		bad("ttg.url", "%q must start with http:// or https://", c.TTG.URL)
+	}
+	if c.TTG.Batch < 1 || c.TTG.Batch > 1000 {
+		bad("ttg.batch", "must be 1..1000")
+	}
+	if c.TTG.Refresh.Duration < time.Second || c.TTG.StampPoll.Duration < time.Second || c.TTG.Timeout.Duration < 100*time.Millisecond {
+		bad("ttg.refresh", "refresh and stamp_poll must be >= 1s, timeout >= 100ms")
+	}
+	if _, err := c.TTG.Location(); err != nil {
+		bad("ttg.time_zone", "%v", err)
 	}
 	seen := map[int]bool{}
 	for i, l := range c.Lines {

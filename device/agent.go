@@ -31,6 +31,13 @@ type Options struct {
 	Emit func(Event)
 	// ClockSynced reports whether wall time is trustworthy (NTP synced).
 	ClockSynced func() bool
+	// Catalog prices free pours from the server's products and happy hours;
+	// nil uses the configured line prices.
+	Catalog Catalog
+	// Cards looks up online cards; nil refuses them.
+	Cards OnlineCards
+	// OnBooked is called after each booking commits (to wake an uplink).
+	OnBooked func()
 }
 
 // Agent runs the tap lines.
@@ -47,6 +54,10 @@ type Agent struct {
 	boot   uint64
 	leakN  atomic.Uint64
 	closed atomic.Bool
+
+	catalog  Catalog
+	cards    OnlineCards
+	onBooked func()
 }
 
 // New builds the agent and closes every valve before anything else.
@@ -55,7 +66,10 @@ func New(o Options) (*Agent, error) {
 		return nil, errors.New("device: config, clock and store are required")
 	}
 	a := &Agent{cfg: o.Config, clk: o.Clock, store: o.Store, log: o.Log, emit: o.Emit,
-		synced: o.ClockSynced, meters: o.Meters}
+		synced: o.ClockSynced, meters: o.Meters, catalog: o.Catalog, cards: o.Cards, onBooked: o.OnBooked}
+	if a.onBooked == nil {
+		a.onBooked = func() {}
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -203,6 +217,10 @@ func (a *Agent) HandleEdge(e board.Edge) {
 func (a *Agent) wall(mono time.Duration) int64 {
 	return a.clk.Now().Add(mono - a.clk.Mono()).UnixMilli()
 }
+
+// Report records an event from another part of the agent (an uplink, a
+// payment device) in the same stream and durable log as the agent's own.
+func (a *Agent) Report(ev Event) { a.event(ev) }
 
 func (a *Agent) event(ev Event) {
 	if ev.Time.IsZero() {

@@ -35,6 +35,18 @@ type line struct {
 	lastBookErr error
 }
 
+// Catalog prices and limits pours from the server's configuration.
+type Catalog interface {
+	// FreePourPrice is the unit price of plu now and the pricing state
+	// (default or a happy hour) it comes from; ok is false without data.
+	FreePourPrice(plu int, now time.Time, keg flow.Keg) (flow.Price, int, bool)
+	// Alcoholic says whether plu is alcohol; known is false without data.
+	Alcoholic(plu int) (yes, known bool)
+	// ServingsLimit is the volume of plu a patron may pour given the card's
+	// servings limit (×100, 0 for the server default); ok is false when none applies.
+	ServingsLimit(plu int, limit100 int64) (flow.Vol, bool)
+}
+
 type ckptFailure struct {
 	pourID string
 	err    error
@@ -42,9 +54,13 @@ type ckptFailure struct {
 
 // Request is a request to pour on a line.
 type Request struct {
+	// Auth is the authorisation; a free pour without a valid price is
+	// priced by the agent (server catalog, happy hours, else configuration).
 	Auth flow.Auth
 	// Ref carries who or what paid (card, session), copied into the record.
 	Ref map[string]string
+	// NoAlcohol refuses alcoholic products (under-age cards).
+	NoAlcohol bool
 }
 
 // ErrLocked is returned for a pour on a locked line.
@@ -74,8 +90,12 @@ func (a *Agent) authorise(l *line, r Request) (string, error) {
 	case len(l.unbooked) > 0:
 		return "", fmt.Errorf("%w: a finished pour is waiting for storage", flow.ErrBusy)
 	}
+	r = a.price(l, r)
 	if err := l.fl.CanOpen(r.Auth); err != nil {
 		return "", err
+	}
+	if r.NoAlcohol && a.alcoholic(l) {
+		return "", ErrAlcohol
 	}
 	now := a.clk.Mono()
 	in, err := a.store.CreateIntent(a.cfg.Device.ID, storage.Intent{
@@ -259,6 +279,7 @@ func (a *Agent) commitNext(l *line) bool {
 		return false
 	}
 	l.unbooked = l.unbooked[1:]
+	a.onBooked()
 	r := b.Record
 	typ := EvBooked
 	if r.Kind == storage.KindUnattributed {

@@ -48,6 +48,8 @@ type Step struct {
 	RateMLs  float64      `toml:"rate_ml_s"`
 	KegML    float64      `toml:"remaining_ml"`
 	KegSizeL float64      `toml:"size_l"`
+	// card
+	CardID int64 `toml:"card_id"`
 }
 
 // Actions a step may take.
@@ -59,6 +61,7 @@ var Actions = map[string]string{
 	"leak":           "flow through the meter with the valve closed (rate_ml_s, duration)",
 	"empty_keg":      "leave remaining_ml (default 100) in the keg, so it sputters and runs dry",
 	"change_keg":     "connect a fresh keg of size_l litres (default: the line's keg size)",
+	"card":           "present an online card (card_id) at the line: server lookup, pour within its credit",
 	"lock":           "take the line out of service",
 	"unlock":         "return the line to service",
 }
@@ -132,6 +135,10 @@ func (st Step) validate() error {
 	case "pour":
 		if _, err := st.FlowProfile(); err != nil {
 			return err
+		}
+	case "card":
+		if st.CardID <= 0 {
+			return fmt.Errorf("card needs card_id > 0")
 		}
 	case "leak":
 		if st.RateMLs <= 0 {

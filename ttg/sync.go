@@ -465,3 +465,31 @@ func (s *Syncer) FreePourPrice(plu int, now time.Time, keg flow.Keg) (flow.Price
 	}
 	return cat.FreePourPrice(plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
 }
+
+// Alcoholic says whether plu is alcohol by the cached product data.
+func (s *Syncer) Alcoholic(plu int) (yes, known bool) {
+	cat := s.Catalog()
+	if cat == nil {
+		return false, false
+	}
+	p, ok := cat.Product(plu)
+	if !ok {
+		return false, false
+	}
+	return p.Alcoholic(), true
+}
+
+// ServingsLimit is the volume of plu a patron may pour: the card's servings
+// limit (×100) or the server's servings_per_patron, times the product's
+// units per serving.
+func (s *Syncer) ServingsLimit(plu int, limit100 int64) (flow.Vol, bool) {
+	cat := s.Catalog()
+	if cat == nil {
+		return 0, false
+	}
+	p, ok := cat.Product(plu)
+	if !ok {
+		return 0, false
+	}
+	return cat.ServingsLimit(p, limit100)
+}

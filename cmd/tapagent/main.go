@@ -26,6 +26,8 @@ Usage:
   tapagent sim [flags]          run the agent on the simulated 4-line wall (no hardware, no config needed)
   tapagent run --config FILE    run the agent on real hardware
   tapagent calibrate [flags]    find a line's K-factor by pouring into a measured vessel
+  tapagent ttg COMMAND          TTG server field tool: check, products, items, happyhours, outbox, push, deadletters
+  tapagent ttg-server [flags]   run the TTG-compatible server emulator
   tapagent version              print the version
 
 Run "tapagent COMMAND -h" for the flags of a command.
@@ -49,6 +51,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdSim(ctx, args[1:], stdout, stderr)
 	case "run":
 		err = cmdRun(ctx, args[1:], stderr)
+	case "ttg":
+		err = cmdTTG(ctx, args[1:], stdout, stderr)
+	case "ttg-server":
+		err = cmdTTGServer(ctx, args[1:], stdout, stderr)
 	case "calibrate":
 		err = cmdCalibrate(ctx, args[1:], stdin, stdout, stderr)
 	case "version":

@@ -14,6 +14,7 @@ import (
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/simrun"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -42,13 +43,29 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	agent, err := device.New(device.Options{Config: cfg, Clock: clock.System{}, Store: store,
-		Valves: hw.valves, Meters: hw.meters, Log: log, Emit: logEvents(log)})
+	opts := device.Options{Config: cfg, Clock: clock.System{}, Store: store,
+		Valves: hw.valves, Meters: hw.meters, Log: log, Emit: logEvents(log)}
+	var up *simrun.Uplink
+	if cfg.TTG.URL != "" {
+		if up, err = simrun.NewUplink(cfg, store, false, log); err != nil {
+			return err
+		}
+		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
+	}
+	agent, err := device.New(opts)
 	if err != nil {
 		return err
 	}
 	if err := agent.Start(); err != nil {
 		return errors.Join(err, agent.Close())
+	}
+	if up != nil {
+		up.Start(agent.Report)
+		defer func() {
+			if err := up.Stop(3 * time.Second); err != nil {
+				log.Warn("TTG upload incomplete at exit; records stay in the outbox", "err", err)
+			}
+		}()
 	}
 	log.Info("tapagent running", "version", version, "device", cfg.Device.ID, "lines", len(cfg.Lines), "board", cfg.Board.Profile)
 	settle := 2 * time.Second

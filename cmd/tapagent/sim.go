@@ -23,6 +23,10 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	asJSON := fs.Bool("json", false, "print one JSON event per line instead of the terminal view")
 	plain := fs.Bool("plain", false, "print one readable line per event instead of the live view")
 	speed := fs.Float64("speed", -1, "virtual seconds per real second; 0 runs as fast as possible (default: sim.speed, 1)")
+	ttgURL := fs.String("ttg-url", "", "TTG server to use instead of the embedded emulator (default: ttg.url, else embedded)")
+	ttgUser := fs.String("ttg-user", "", "TTG user name (default: ttg.username)")
+	ttgPass := fs.String("ttg-pass", "", "TTG password (default: ttg.password)")
+	noTTG := fs.Bool("no-ttg", false, "run without any TTG server (records stay in the outbox)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -36,13 +40,21 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
+	for flagVal, dst := range map[string]*string{*ttgURL: &cfg.TTG.URL, *ttgUser: &cfg.TTG.Username, *ttgPass: &cfg.TTG.Password} {
+		if flagVal != "" {
+			*dst = flagVal
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	var sc *sim.Scenario
 	if *scenario != "none" {
 		if sc, err = sim.LoadScenario(*scenario); err != nil {
 			return err
 		}
 	}
-	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout,
+	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG,
 		Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
 	if *speed >= 0 {
 		o.Speed = *speed
@@ -60,8 +72,11 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if o.Output != simrun.OutputJSON {
-		fmt.Fprintf(stdout, "\nsimulated %s: %d pours booked, %d alarms, %d records in the outbox (%s)\n",
+		fmt.Fprintf(stdout, "\nsimulated %s: %d pours booked, %d alarms, %d records waiting in the outbox (%s)\n",
 			sum.Virtual.Truncate(time.Millisecond), sum.Events["pour_booked"], sum.Events["alarm"], sum.Outbox, cfg.Device.DataDir)
+		if sum.TTG != "" {
+			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events["ttg_delivered"])
+		}
 	}
 	if sum.Dropped > 0 {
 		fmt.Fprintf(stderr, "tapagent sim: the output fell behind and skipped %d events; the event log in the database has them all\n", sum.Dropped)

@@ -41,6 +41,9 @@ type Options struct {
 	Log    *slog.Logger
 	// Start is the virtual wall time at the beginning; zero takes time.Now.
 	Start time.Time
+	// NoTTG runs without a TTG server; otherwise Config.TTG.URL is used, or
+	// the embedded emulator when it is empty.
+	NoTTG bool
 }
 
 // Summary is what a run did, for the closing line.
@@ -49,6 +52,7 @@ type Summary struct {
 	Events  map[string]int // count by event type
 	Outbox  int            // records waiting for upload
 	Dropped int            // events the output could not keep up with (all are in the event log)
+	TTG     string         // the TTG server used, "" for none
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -76,20 +80,44 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	defer store.Close()
 	out := newPrinter(o, cfg)
-	agent, err := device.New(device.Options{Config: cfg, Clock: clk, Store: store, Valves: wall.Valves,
-		Meters: wall.Meters, Log: o.Log, Emit: out.emit})
+	opts := device.Options{Config: cfg, Clock: clk, Store: store, Valves: wall.Valves,
+		Meters: wall.Meters, Log: o.Log, Emit: out.emit}
+	var up *Uplink
+	if !o.NoTTG {
+		if up, err = NewUplink(cfg, store, true, o.Log); err != nil {
+			return nil, err
+		}
+		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
+	}
+	agent, err := device.New(opts)
 	if err != nil {
 		return nil, err
 	}
 	if err := agent.Start(); err != nil {
 		return nil, err
 	}
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out}
+	if up != nil {
+		up.Start(agent.Report)
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := up.Syncer.Refresh(rctx); err != nil {
+			o.Log.Warn("TTG server not reachable at start; pricing from configuration", "url", up.URL, "err", err)
+		}
+		cancel()
+	}
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx}
 	r.loop(ctx)
 	closeErr := r.shutdown()
+	if up != nil {
+		if err := up.Stop(5 * time.Second); err != nil {
+			o.Log.Warn("TTG upload incomplete at exit; records stay in the outbox", "err", err)
+		}
+	}
 	out.close()
 	sum := &Summary{Virtual: clk.Mono() - time.Second, Events: out.counts, Dropped: out.dropped}
 	sum.Outbox, _ = store.OutboxLen()
+	if up != nil {
+		sum.TTG = up.URL
+	}
 	return sum, closeErr
 }
 
@@ -101,6 +129,7 @@ type runner struct {
 	agent *device.Agent
 	out   *printer
 	next  int
+	ctx   context.Context
 }
 
 func (r *runner) loop(ctx context.Context) {
@@ -185,6 +214,11 @@ func (r *runner) apply(st sim.Step) error {
 		}
 		line.SetKeg(size * 1000)
 		return r.agent.ChangeKeg(st.Line, "", flow.Vol(size*10000))
+	case "card":
+		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+		defer cancel()
+		_, err := r.agent.CardTap(ctx, st.Line, st.CardID)
+		return err
 	case "lock":
 		return r.agent.Lock(st.Line)
 	case "unlock":

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/simrun"
+	"github.com/tapagent/tapagent/sim/ttgserver"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+func cmdTTGServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ttg-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8585", "address to serve the TTG API on")
+	data := fs.String("data", "./ttg-data", "directory for the server's database")
+	user := fs.String("user", "tapagent", "API user name")
+	pass := fs.String("pass", "tapagent", "API password")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr, "info", "text")
+	srv, err := ttgserver.New(ttgserver.Options{DataDir: *data, Users: map[string]string{*user: *pass}, Log: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(stdout, "TTG emulator on http://%s (data %s); faults: POST /_emulator/faults\n", ln.Addr(), *data)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+const ttgUsage = `tapagent ttg COMMAND [--config FILE]
+
+  check        authenticate and show the server
+  products     products with their price now and the pricing state
+  items        items (portions) with prices
+  happyhours   happy-hour rules and whether each is active now
+  outbox       records waiting for upload
+  push         upload the outbox now
+  deadletters  records the server refused, with its reason
+
+The agent must be stopped for outbox, push and deadletters (they open its database).`
+
+func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, ttgUsage)
+		return fmt.Errorf("%w: a command is needed", errUsage)
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("ttg "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (default: the embedded sim configuration)")
+	url := fs.String("url", "", "server URL (default: ttg.url)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadSimConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *url != "" {
+		cfg.TTG.URL = *url
+	}
+	log := newLogger(stderr, "warn", "text")
+	switch sub {
+	case "outbox", "push", "deadletters":
+		return ttgStoreCommand(ctx, sub, cfg, stdout, log)
+	case "check", "products", "items", "happyhours":
+		if cfg.TTG.URL == "" {
+			return fmt.Errorf("%w: no TTG server: set ttg.url in the configuration or pass --url", errUsage)
+		}
+		return ttgServerCommand(ctx, sub, cfg, stdout, log)
+	}
+	fmt.Fprintln(stderr, ttgUsage)
+	return fmt.Errorf("%w: unknown ttg command %q", errUsage, sub)
+}
+
+func ttgClient(cfg *config.Config, log *slog.Logger) *ttg.Client {
+	return ttg.NewClient(ttg.ClientConfig{BaseURL: cfg.TTG.URL, Username: cfg.TTG.Username, Password: cfg.TTG.Password,
+		ClientID: cfg.Device.ID, ClientName: cfg.TTG.ClientName, Timeout: cfg.TTG.Timeout.Duration, Log: log})
+}
+
+func ttgServerCommand(ctx context.Context, sub string, cfg *config.Config, out io.Writer, log *slog.Logger) error {
+	c := ttgClient(cfg, log)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if sub == "check" {
+		if err := c.Authenticate(ctx); err != nil {
+			return err
+		}
+		st, err := c.ConfigStamp(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "OK: %s as %q, server uuid %s, configuration exported %s\n", cfg.TTG.URL, cfg.TTG.Username, c.ServerUUID(), st.Human)
+		return nil
+	}
+	syncer := ttg.NewSyncer(c, memCache{}, ttg.SyncConfig{DeviceID: cfg.Device.ID, LocationID: cfg.Device.LocationID, Lines: lineIDs(cfg)}, nil)
+	if err := syncer.Refresh(ctx); err != nil {
+		return err
+	}
+	cat := syncer.Catalog()
+	now := time.Now()
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	switch sub {
+	case "products":
+		fmt.Fprintf(tw, "PLU\tNAME\tTYPE\tABV\tPRICE/%s\tNOW\tSTATE\n", cat.Units().Unit)
+		for _, p := range cat.Products {
+			st := cat.PricingState(now, p, ttg.KegState{FillPermille: 1000})
+			price, _ := p.UnitPrice(st)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", p.PLU, p.Name, ttg.ProductTypeNames[p.ProductType], p.ABV, p.PricePerUnit, price, stateName(st))
+		}
+	case "items":
+		fmt.Fprintf(tw, "ITEM\tPLU\tPORTION\tPRICE\tHH1\tHH2\tHH1%%\tHH2%%\n")
+		for _, it := range cat.Items {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\n", it.ItemID, it.ProductPLU, it.PortionName, it.Price, it.PriceHH1, it.PriceHH2, it.PriceHH1Pct, it.PriceHH2Pct)
+		}
+		for _, l := range lineIDs(cfg) {
+			for _, lp := range cat.Lines[l].Portions {
+				fmt.Fprintf(tw, "line %d\t\t%s\t%d\t\t\t\t\n", l, lp.PortionName, lp.Price)
+			}
+		}
+	case "happyhours":
+		fmt.Fprintf(tw, "ID\tNAME\tDAYS\tDATES\tTIME\tKEG\tLEVEL\tPLUS\tACTIVE NOW\n")
+		for _, h := range cat.HappyHours {
+			active := false
+			for _, p := range cat.Products {
+				active = active || h.Active(now, p, ttg.KegState{FillPermille: 1000})
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d-%d\t%s..%s\t%02d:%02d-%02d:%02d\t%d%%/%dd\t%s\t%s\t%v\n", h.HappyID, h.Name,
+				h.WeekDayStart, h.WeekDayEnd, h.StartDate, h.EndDate, h.StartTime/60, h.StartTime%60, h.EndTime/60, h.EndTime%60,
+				h.KegLevel, h.KegAge, stateName(h.PriceLevel), h.AffectedPLUs, active)
+		}
+	}
+	return nil
+}
+
+func stateName(s int) string {
+	return [...]string{"default", "happy hour 1", "happy hour 2", "happy hour 1 %", "happy hour 2 %", "?"}[min(max(s, 0), 5)]
+}
+
+func lineIDs(cfg *config.Config) []int {
+	ids := make([]int, 0, len(cfg.Lines))
+	for _, l := range cfg.Lines {
+		ids = append(ids, l.ID)
+	}
+	return ids
+}
+
+func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io.Writer, log *slog.Logger) error {
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	switch sub {
+	case "outbox":
+		recs, err := store.Outbox(0, 1<<30)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "SEQ\tID\tKIND\tLINE\tPLU\tVOLUME\tAMOUNT\tENDED\n")
+		for _, r := range recs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%d\t%s\n", r.Seq, r.ID, r.Kind, r.Line, r.PLU, r.Pour.Volume, r.Pour.Amount,
+				time.UnixMilli(r.EndedAt).Format(time.DateTime))
+		}
+		fmt.Fprintf(tw, "%d records\n", len(recs))
+	case "deadletters":
+		dl, err := store.DeadLetters()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "SEQ\tID\tKIND\tVOLUME\tAMOUNT\tREASON\n")
+		for _, d := range dl {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.Record.ID, d.Record.Kind, d.Record.Pour.Volume, d.Record.Pour.Amount, d.Reason)
+		}
+		fmt.Fprintf(tw, "%d dead letters\n", len(dl))
+	case "push":
+		if cfg.TTG.URL == "" {
+			return fmt.Errorf("%w: no TTG server: set ttg.url or pass --url", errUsage)
+		}
+		up, err := simrun.NewUplink(cfg, store, false, log)
+		if err != nil {
+			return err
+		}
+		before, _ := store.OutboxLen()
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		err = up.Syncer.Flush(ctx)
+		after, _ := store.OutboxLen()
+		fmt.Fprintf(tw, "pushed %d records, %d left\n", before-after, after)
+		return err
+	}
+	return nil
+}
+
+// memCache is a throw-away cache for read-only commands.
+type memCache struct{ ttg.Store }
+
+func (memCache) PutCache(string, []byte) error { return nil }
+func (memCache) Cache(string) ([]byte, error)  { return nil, nil }

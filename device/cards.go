@@ -1,0 +1,123 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// OnlineCards looks up online cards on the server and locks them to this
+// device for the length of a pour.
+type OnlineCards interface {
+	CardLogin(ctx context.Context, card int64) (ttg.CardInfo, error)
+}
+
+// Card events.
+const (
+	EvCardLogin   = "card_login"
+	EvCardRefused = "card_refused"
+)
+
+// ErrCardRefused wraps every reason an online card may not pour.
+var ErrCardRefused = errors.New("card refused")
+
+// CardTap handles an online card presented at a line: the server lookup
+// locks it to this device, the pour is authorised within its credit and
+// servings, and a card that cannot pour is released at once with an empty
+// transaction. The network call is made before any line lock is taken.
+func (a *Agent) CardTap(ctx context.Context, id int, card int64) (string, error) {
+	l, err := a.line(id)
+	if err != nil {
+		return "", err
+	}
+	if a.cards == nil {
+		return "", fmt.Errorf("%w: online cards need a TTG server", ErrCardRefused)
+	}
+	info, err := a.cards.CardLogin(ctx, card)
+	if err != nil {
+		a.event(Event{Type: EvCardRefused, Line: id, Detail: fmt.Sprintf("card lookup failed: %v", err)})
+		return "", fmt.Errorf("%w: %v", ErrCardRefused, err)
+	}
+	ref := map[string]string{ttg.RefCardID: strconv.FormatInt(card, 10), ttg.RefCardType: strconv.Itoa(info.Type),
+		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(card, 10)}
+	a.event(Event{Type: EvCardLogin, Line: id, Detail: fmt.Sprintf("%s card %s", info.TypeString, maskCard(card))})
+	req, why := a.cardRequest(l, info, ref)
+	if why == "" {
+		pourID, err := a.Authorise(id, req)
+		if err == nil {
+			return pourID, nil
+		}
+		why = err.Error()
+	}
+	a.releaseCard(l, ref, why)
+	return "", fmt.Errorf("%w: %s", ErrCardRefused, why)
+}
+
+// cardRequest turns the server's card record into a pour request, or says
+// why the card may not pour.
+func (a *Agent) cardRequest(l *line, c ttg.CardInfo, ref map[string]string) (Request, string) {
+	prepay := c.Type == ttg.CardOnlinePre || c.Type == ttg.CardPre
+	switch {
+	case c.IsBlocked != 0:
+		return Request{}, "card blocked: " + c.BlockedComment
+	case c.Type != ttg.CardOnlinePre && c.Type != ttg.CardOnlineBill:
+		return Request{}, fmt.Sprintf("card type %d (%s) is not an online customer card", c.Type, c.TypeString)
+	case expired(c.Expires, a.clk.Now()):
+		return Request{}, "card expired " + c.Expires
+	case prepay && c.Credit <= 0:
+		return Request{}, "no credit left"
+	}
+	auth := flow.Auth{Mode: flow.ModeFree}
+	if prepay {
+		auth.CapMoney = c.Credit
+	}
+	if a.catalog != nil {
+		if lim, ok := a.catalog.ServingsLimit(l.cfg.PLU, c.ServingsLimit); ok {
+			if yes, _ := a.catalog.Alcoholic(l.cfg.PLU); yes {
+				perServing, _ := a.catalog.ServingsLimit(l.cfg.PLU, 100)
+				used := flow.Vol(int64(perServing) * c.ConsumedServings / 100)
+				if used >= lim {
+					return Request{}, "servings limit reached: staff must re-activate the card"
+				}
+				auth.CapVol = lim - used
+			}
+		}
+	}
+	return Request{Auth: auth, Ref: ref}, ""
+}
+
+func expired(ts string, now time.Time) bool {
+	if ts == "" {
+		return false
+	}
+	t, err := ttg.ParseTime(ts, now.Location())
+	return err == nil && !now.Before(t)
+}
+
+// releaseCard books an empty transaction for the card, which the server
+// takes as the end of its login on this device.
+func (a *Agent) releaseCard(l *line, ref map[string]string, why string) {
+	now := a.clk.Now().UnixMilli()
+	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-r%d", a.cfg.Device.ID, a.boot, a.leakN.Add(1)), Kind: storage.KindPour,
+		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
+		Ref: ref, Pour: flow.Result{Reason: flow.ReasonNoPour}}
+	l.mu.Lock()
+	a.book(l, rec)
+	l.mu.Unlock()
+	a.event(Event{Type: EvCardRefused, Line: l.id, PourID: rec.ID, Detail: why})
+}
+
+// maskCard shows only the last digits of a card UID in events and logs.
+func maskCard(id int64) string {
+	s := strconv.FormatInt(id, 10)
+	if len(s) <= 4 {
+		return "…" + s
+	}
+	return "…" + s[len(s)-4:]
+}
