@@ -121,3 +121,23 @@ func maskCard(id int64) string {
 	}
 	return "…" + s[len(s)-4:]
 }
+
+// EvCardPurchase is a charger's card action booked for upload.
+const EvCardPurchase = "card_purchase_booked"
+
+// BookCardPurchase books a card action done at this device in its charger
+// role (create, top up, balance an online card). ref carries the ttg.Ref*
+// card-purchase fields; the record is uploaded as /m2m/api/cardpurchase.
+func (a *Agent) BookCardPurchase(ref map[string]string) (uint64, error) {
+	now := a.clk.Now().UnixMilli()
+	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-c%d", a.cfg.Device.ID, a.boot, a.leakN.Add(1)),
+		Kind: storage.KindCardPurchase, StartedAt: now, EndedAt: now, ClockSynced: a.synced(), Ref: ref}
+	seq, err := a.store.Book(storage.Booking{Record: rec})
+	if err != nil {
+		a.event(Event{Type: EvStorageError, Detail: "card purchase: " + err.Error()})
+		return 0, err
+	}
+	a.onBooked()
+	a.event(Event{Type: EvCardPurchase, PourID: rec.ID, Seq: seq, Detail: "type " + ref[ttg.RefPurchaseType]})
+	return seq, nil
+}

@@ -40,6 +40,8 @@ type Step struct {
 	PricePerML  float64 `toml:"price_per_ml"`
 	PortionML   float64 `toml:"portion_ml"`
 	PortionCost int64   `toml:"portion_price"`
+	// ItemID selects a portion item from the TTG server's catalog.
+	ItemID string `toml:"item_id"`
 	// pour, leak
 	FlowMLs  float64      `toml:"flow_ml_s"`
 	Ramp     Duration     `toml:"ramp"`
@@ -54,7 +56,7 @@ type Step struct {
 
 // Actions a step may take.
 var Actions = map[string]string{
-	"authorise":      "open the line for a pour (mode, cap_ml, cap_money, price, price_per_ml, portion_ml, portion_price)",
+	"authorise":      "open the line for a pour (mode, cap_ml, cap_money, price, price_per_ml, portion_ml, portion_price, item_id)",
 	"pour":           "customer pulls the handle (flow_ml_s with ramp and duration, or profile)",
 	"release_handle": "customer lets go of the handle",
 	"stop":           "stop the pour (card removed, stop button)",
@@ -126,8 +128,8 @@ func (st Step) validate() error {
 		switch st.Mode {
 		case "", "free", "cleaning":
 		case "portion":
-			if st.PortionML <= 0 {
-				return fmt.Errorf("portion needs portion_ml")
+			if st.PortionML <= 0 && st.ItemID == "" {
+				return fmt.Errorf("portion needs portion_ml or item_id")
 			}
 		default:
 			return fmt.Errorf("mode %q is not free, portion or cleaning", st.Mode)

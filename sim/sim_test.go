@@ -127,7 +127,7 @@ func TestDemoScenarioParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Duration.Duration != 45*time.Second || len(s.Steps) < 10 {
+	if s.Duration.Duration != 52*time.Second || len(s.Steps) < 10 {
 		t.Fatalf("demo: %s, %d steps", s.Duration.Duration, len(s.Steps))
 	}
 	for i := 1; i < len(s.Steps); i++ {

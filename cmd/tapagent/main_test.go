@@ -17,6 +17,7 @@ import (
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -71,8 +72,9 @@ func TestSimDemoJSON(t *testing.T) {
 		t.Fatalf("sim: %v\n%s", err, stderr.String())
 	}
 	evs := readEvents(t, bytes.NewReader(out))
-	if n := countType(evs, device.EvBooked); n != 6 {
-		t.Errorf("%d pours booked, want 6", n)
+	// Six demo pours, the online card's pour and the refused card's release.
+	if n := countType(evs, device.EvBooked); n != 8 {
+		t.Errorf("%d pours booked, want 8", n)
 	}
 	kinds := map[string]bool{}
 	for _, e := range evs {
@@ -86,10 +88,34 @@ func TestSimDemoJSON(t *testing.T) {
 	if countType(evs, device.EvUnattributed) != 1 || countType(evs, device.EvStopped) != 1 {
 		t.Error("missing unattributed booking or agent_stopped")
 	}
+	// Everything reached the embedded TTG server, exactly once; the leak
+	// is not a sale and stays local.
+	_, recs := openIntents(t, data)
+	if len(recs) != 0 {
+		t.Errorf("%d records left in the outbox", len(recs))
+	}
+	srv, err := ttgserver.New(ttgserver.Options{DataDir: filepath.Join(data, "ttg-server")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	txs := srv.Transactions()
+	if len(txs) != 8 {
+		t.Fatalf("server has %d transactions, want 8", len(txs))
+	}
+	var carded int
+	for _, tx := range txs {
+		if tx.Tx.CardID == 1000001 && tx.Tx.Volume > 0 && tx.Tx.Money > 0 {
+			carded++
+		}
+	}
+	if c, _ := srv.Card(1000001); carded != 1 || c.LockedBy != 0 || c.Credit >= 2000 {
+		t.Fatalf("online card: %d pours, card %+v", carded, c)
+	}
 }
 
 func TestSimPlainOutput(t *testing.T) {
-	out, err := exec.Command(binary, "sim", "--speed", "0", "--duration", "12s", "--data", t.TempDir()).CombinedOutput()
+	out, err := exec.Command(binary, "sim", "--speed", "0", "--duration", "12s", "--no-ttg", "--data", t.TempDir()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -123,7 +149,7 @@ func startLongPour(t *testing.T, data string) (*exec.Cmd, *bufio.Scanner) {
 	if err := os.WriteFile(sc, []byte(longPour), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "sim", "--json", "--speed", "1", "--scenario", sc, "--data", data)
+	cmd := exec.Command(binary, "sim", "--json", "--speed", "1", "--no-ttg", "--scenario", sc, "--data", data)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +204,7 @@ func TestKill9MidPourIsRecoveredOnce(t *testing.T) {
 	}
 	want := intents[0]
 	restart := func() []device.Event {
-		out, err := exec.Command(binary, "sim", "--json", "--speed", "0", "--scenario", "none",
+		out, err := exec.Command(binary, "sim", "--json", "--speed", "0", "--scenario", "none", "--no-ttg",
 			"--duration", "1s", "--data", data).Output()
 		if err != nil {
 			t.Fatalf("restart: %v", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/uplink"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
-	"github.com/tapagent/tapagent/internal/simrun"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -45,9 +45,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	defer store.Close()
 	opts := device.Options{Config: cfg, Clock: clock.System{}, Store: store,
 		Valves: hw.valves, Meters: hw.meters, Log: log, Emit: logEvents(log)}
-	var up *simrun.Uplink
+	var up *uplink.Uplink
 	if cfg.TTG.URL != "" {
-		if up, err = simrun.NewUplink(cfg, store, false, log); err != nil {
+		if up, err = uplink.New(cfg, store, false, log); err != nil {
 			return err
 		}
 		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick

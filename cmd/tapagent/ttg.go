@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/uplink"
 	"io"
 	"log/slog"
 	"net"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/config"
-	"github.com/tapagent/tapagent/internal/simrun"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/ttg"
 )
@@ -206,7 +206,7 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		if cfg.TTG.URL == "" {
 			return fmt.Errorf("%w: no TTG server: set ttg.url or pass --url", errUsage)
 		}
-		up, err := simrun.NewUplink(cfg, store, false, log)
+		up, err := uplink.New(cfg, store, false, log)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/uplink"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/ttg"
 )
 
 // Output selects how a run is shown.
@@ -82,9 +84,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	out := newPrinter(o, cfg)
 	opts := device.Options{Config: cfg, Clock: clk, Store: store, Valves: wall.Valves,
 		Meters: wall.Meters, Log: o.Log, Emit: out.emit}
-	var up *Uplink
+	var up *uplink.Uplink
 	if !o.NoTTG {
-		if up, err = NewUplink(cfg, store, true, o.Log); err != nil {
+		if up, err = uplink.New(cfg, store, true, o.Log); err != nil {
 			return nil, err
 		}
 		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
@@ -104,7 +106,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		cancel()
 	}
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx}
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx, up: up}
 	r.loop(ctx)
 	closeErr := r.shutdown()
 	if up != nil {
@@ -130,6 +132,38 @@ type runner struct {
 	out   *printer
 	next  int
 	ctx   context.Context
+	up    *uplink.Uplink
+}
+
+// item resolves a scenario's item_id against the server's items for the
+// line: portion volume, price now (happy hours included) and the item id
+// that the transaction must carry.
+func (r *runner) item(req *device.Request, st sim.Step, lc config.Line) error {
+	if r.up == nil || r.up.Syncer.Catalog() == nil {
+		if st.PortionML > 0 {
+			return nil // no server: the step's own portion_ml and portion_price
+		}
+		return fmt.Errorf("item %q needs the TTG server's catalog", st.ItemID)
+	}
+	status := r.agent.Status()
+	keg := ttg.KegState{FillPermille: 1000}
+	for _, s := range status {
+		if s.Line == st.Line {
+			keg.FillPermille = s.KegPermille
+		}
+	}
+	items, err := r.up.Syncer.Catalog().LineItems(st.Line, lc.PLU, r.clk.Now(), keg)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if it.ItemID == st.ItemID {
+			req.Auth = flow.Auth{Mode: flow.ModePortion, PortionVol: it.Volume, PortionPrice: it.Price}
+			req.Ref[ttg.RefItemID], req.Ref[device.RefPricingState] = it.ItemID, fmt.Sprint(it.State)
+			return nil
+		}
+	}
+	return fmt.Errorf("item %q is not offered on line %d", st.ItemID, st.Line)
 }
 
 func (r *runner) loop(ctx context.Context) {
@@ -187,7 +221,13 @@ func (r *runner) apply(st sim.Step) error {
 	}
 	switch st.Action {
 	case "authorise":
-		_, err := r.agent.Authorise(st.Line, device.Request{Auth: authFor(st, lc), Ref: map[string]string{"source": "scenario"}})
+		req := device.Request{Auth: authFor(st, lc), Ref: map[string]string{"source": "scenario"}}
+		if st.ItemID != "" {
+			if err := r.item(&req, st, lc); err != nil {
+				return err
+			}
+		}
+		_, err := r.agent.Authorise(st.Line, req)
 		return err
 	case "pour":
 		p, err := st.FlowProfile()

@@ -1,4 +1,7 @@
-package simrun
+// Package uplink wires the TTG sync engine to the agent: client and syncer
+// from the configuration, notices into the agent's event stream, and the
+// embedded emulator for bench runs.
+package uplink
 
 import (
 	"context"
@@ -48,9 +51,9 @@ func StartEmulator(dataDir string, loc *time.Location, log *slog.Logger) (*ttgse
 	return srv, hs, "http://" + ln.Addr().String(), nil
 }
 
-// NewUplink builds the client and syncer for cfg.TTG, starting the
+// New builds the client and syncer for cfg.TTG, starting the
 // embedded emulator when cfg.TTG.URL is empty and embed is true.
-func NewUplink(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger) (*Uplink, error) {
+func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger) (*Uplink, error) {
 	loc, err := cfg.TTG.Location()
 	if err != nil {
 		return nil, err
