@@ -88,11 +88,16 @@ func (u *Uplink) notice(n ttg.Notice) {
 	report(device.Event{Type: n.Type, PourID: n.RecordID, Detail: n.Detail})
 }
 
-// Start reports into the agent's event stream and syncs until Stop.
-func (u *Uplink) Start(report func(device.Event)) {
+// Attach sends the syncer's notices into the agent's event stream.
+func (u *Uplink) Attach(report func(device.Event)) {
 	u.mu.Lock()
 	u.report = report
 	u.mu.Unlock()
+}
+
+// Start reports into the agent's event stream and syncs until Stop.
+func (u *Uplink) Start(report func(device.Event)) {
+	u.Attach(report)
 	ctx, cancel := context.WithCancel(context.Background())
 	u.cancel = cancel
 	u.wg.Add(1)
@@ -107,6 +112,7 @@ func (u *Uplink) Stop(grace time.Duration) error {
 	cancel()
 	if u.cancel != nil {
 		u.cancel()
+		u.cancel = nil
 	}
 	u.wg.Wait()
 	if u.http != nil {
@@ -114,6 +120,7 @@ func (u *Uplink) Stop(grace time.Duration) error {
 		_ = u.http.Shutdown(sctx)
 		scancel()
 		err = errors.Join(err, u.Server.Close())
+		u.http = nil
 	}
 	return err
 }

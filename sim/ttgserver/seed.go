@@ -56,29 +56,32 @@ type Seed struct {
 	Devices    []Device          `json:"devices"`
 }
 
-func beer(plu int, name string, style string, centsPerLitre int64, abv int) ttg.Product {
-	return ttg.Product{PLU: plu, IsActive: 1, IsInUse: 1, VolumeUnit: "l", VolumeUnitDP: 3, VolumeBaseUnitDivider: 1,
-		PricePerUnit: centsPerLitre, PricePerUnitHH1: centsPerLitre * 8 / 10, PricePerUnitHH2: centsPerLitre / 2,
-		PricePerUnitHH1Pct: 20, PricePerUnitHH2Pct: 50, UnitsPerServing: 500, Name: name, Style: style,
+// beer is a product priced per centilitre, the base unit of the default
+// seed: whole cents per unit and a 50 cl serving both fit its integers.
+func beer(plu int, name string, style string, centsPerCl int64, abv int) ttg.Product {
+	return ttg.Product{PLU: plu, IsActive: 1, IsInUse: 1, VolumeUnit: "cl", VolumeUnitDP: 1, VolumeBaseUnitDivider: 1,
+		PricePerUnit: centsPerCl, PricePerUnitHH1: centsPerCl * 8 / 10, PricePerUnitHH2: centsPerCl / 2,
+		PricePerUnitHH1Pct: 20, PricePerUnitHH2Pct: 50, UnitsPerServing: 50, Name: name, Style: style,
 		Brewery: "Simulated Brewery", ABV: abv, IBU: -1, ProductType: 1}
 }
 
 // DefaultSeed matches the embedded four-line wall of `tapagent sim`
-// (device 1001, PLUs 101..104, prices per litre as in its configuration).
+// (device 1001, PLUs 101..104, the same prices as its configuration:
+// 13 cents per cl is 6.50 per half litre).
 func DefaultSeed() Seed {
-	cider := beer(104, "Cider", "Dry", 1100, 50)
+	cider := beer(104, "Cider", "Dry", 11, 50)
 	cider.ProductType = 7
 	return Seed{
 		Config: map[string]string{
-			"volume_base_unit": "l", "volume_base_unit_dp": "3", "currency_unit_prefix": "",
+			"volume_base_unit": "cl", "volume_base_unit_dp": "1", "currency_unit_prefix": "",
 			"currency_unit_suffix": " EUR", "servings_per_patron": "400", "daystart_offset": "2",
 			"decimal_sep": ".", "legal_drinking_age": "18", "default_language": "en", "time_zone": "UTC",
 			"week_date_conventions": "ISO", "domain": "tapagent_sim", "version": "1",
 			"license_key": "SIMULATED", "uuid": "", "hide_keg_level": "0", "show_unit_price": "1",
 		},
-		Products: []ttg.Product{beer(101, "Helles", "Lager", 1300, 48), beer(102, "Pils", "Pilsner", 1400, 49),
-			beer(103, "Weizen", "Hefeweizen", 1300, 54), cider},
-		Portions: []ttg.Portion{{Name: "Small 0.3 L", Quantity: 300, QuantityDP: 3}, {Name: "Pint 0.5 L", Quantity: 500, QuantityDP: 3}},
+		Products: []ttg.Product{beer(101, "Helles", "Lager", 13, 48), beer(102, "Pils", "Pilsner", 14, 49),
+			beer(103, "Weizen", "Hefeweizen", 13, 54), cider},
+		Portions: []ttg.Portion{{Name: "Small 0.3 L", Quantity: 300, QuantityDP: 1}, {Name: "Pint 0.5 L", Quantity: 500, QuantityDP: 1}},
 		Items: []ttg.Item{
 			{ItemID: "101-03", ProductPLU: 101, PortionName: "Small 0.3 L", Price: 390, PriceDP: 2, PriceHH1: 300, PriceHH1DP: 2, PriceHH1Pct: 20},
 			{ItemID: "102-03", ProductPLU: 102, PortionName: "Small 0.3 L", Price: 390, PriceDP: 2, PriceHH1: 300, PriceHH1DP: 2, PriceHH1Pct: 20},

@@ -48,6 +48,9 @@ type Faults struct {
 	ExpireTokens bool `json:"expire_tokens"`
 	// Malformed answers the next N requests with broken JSON.
 	Malformed int `json:"malformed"`
+	// LoseReply processes the next N requests, then closes the connection
+	// without answering: the client cannot know its data was stored.
+	LoseReply int `json:"lose_reply"`
 }
 
 // Server is the emulated TTG server.
@@ -310,13 +313,8 @@ func (s *Server) wrap(path string, h handler) http.Handler {
 		}
 		switch {
 		case f.drop:
-			if hj, ok := w.(http.Hijacker); ok {
-				if c, _, err := hj.Hijack(); err == nil {
-					c.Close()
-					return
-				}
-			}
-			panic(http.ErrAbortHandler)
+			hangUp(w)
+			return
 		case f.fail:
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "injected failure"})
 			return
@@ -340,13 +338,28 @@ func (s *Server) wrap(path string, h handler) http.Handler {
 			return
 		}
 		rep := h(raw)
+		if f.loseReply {
+			hangUp(w)
+			return
+		}
 		writeJSON(w, rep.status, rep.body)
 	})
 }
 
+// hangUp closes the connection without a reply.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
 type fault struct {
-	fail, drop, malformed bool
-	Latency               time.Duration
+	fail, drop, malformed, loseReply bool
+	Latency                          time.Duration
 }
 
 func (s *Server) takeFault() fault {
@@ -365,6 +378,9 @@ func (s *Server) takeFault() fault {
 	case s.faults.Malformed > 0:
 		s.faults.Malformed--
 		f.malformed = true
+	case s.faults.LoseReply > 0:
+		s.faults.LoseReply--
+		f.loseReply = true
 	}
 	return f
 }

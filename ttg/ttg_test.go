@@ -1,0 +1,237 @@
+package ttg
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.WriteFile(path, append(got, '\n'), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(append(got, '\n'), want) {
+		t.Fatalf("%s differs (-update to accept):\n%s", name, got)
+	}
+}
+
+func TestUnits(t *testing.T) {
+	cases := []struct {
+		unit     string
+		dp       int
+		vol      flow.Vol
+		wire     int64
+		cents    int64 // per unit for 650 per 500 mL
+		servings int64 // ×100, for a 0.5-unit serving... see below
+	}{
+		{"l", 3, flow.ML(500), 500, 1300, 0},
+		{"ml", 1, 3001, 3001, 1, 0},
+		{"cl", 2, flow.ML(330), 3300, 13, 0},
+		{"oz", 1, flow.ML(473), 160, 38, 0}, // a US pint is 16.0 oz
+	}
+	p := flow.Price{Minor: 650, PerVol: flow.ML(500)}
+	for _, c := range cases {
+		u, err := NewUnits(c.unit, c.dp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := u.FromVol(c.vol); got != c.wire {
+			t.Errorf("%s/%d FromVol(%s) = %d, want %d", c.unit, c.dp, c.vol, got, c.wire)
+		}
+		if back := u.ToVol(c.wire, c.dp); back-c.vol > 5 || c.vol-back > 5 {
+			t.Errorf("%s/%d ToVol(%d) = %s, want about %s", c.unit, c.dp, c.wire, back, c.vol)
+		}
+		if got := u.CentsPerUnit(p); got != c.cents {
+			t.Errorf("%s price: %d cents per unit, want %d", c.unit, got, c.cents)
+		}
+	}
+	l, _ := NewUnits("l", 3)
+	if got := l.Price(1300).Amount(flow.ML(500)); got != 650 {
+		t.Fatalf("1300/L for 500 mL = %d", got)
+	}
+	// units_per_serving counts whole base units.
+	if got := l.Servings(flow.ML(1000), 1); got != 100 {
+		t.Fatalf("1 L at 1 L per serving = %d servings×100", got)
+	}
+	if _, err := NewUnits("gallon", 1); err == nil {
+		t.Fatal("unknown unit accepted")
+	}
+	if u, err := UnitsFromConfig(map[string]string{}); err != nil || u.Unit != "oz" || u.DP != 1 {
+		t.Fatalf("spec defaults: %+v %v", u, err)
+	}
+}
+
+func rec(kind string, vol flow.Vol, amount int64, ref map[string]string) storage.Record {
+	start := time.Date(2026, 11, 22, 18, 30, 5, 0, time.UTC)
+	return storage.Record{ID: "1001-7", Kind: kind, Line: 2, PLU: 102, StartedAt: start.UnixMilli(),
+		EndedAt: start.Add(7 * time.Second).UnixMilli(), Ref: ref,
+		Pour: flow.Result{Auth: flow.Auth{Mode: flow.ModeFree, Price: flow.Price{Minor: 1400_000, PerVol: 10_000_000}},
+			Volume: vol, Charged: vol, Amount: amount}}
+}
+
+func TestTransactionConversion(t *testing.T) {
+	u, _ := NewUnits("l", 3)
+	conv := Converter{Units: u, Loc: time.UTC, UnitsPerServing: map[int]int64{102: 1}}
+	card := map[string]string{RefCardID: "1000001", RefCardType: "11", RefCardName: "Alex", RefItemID: "102-03"}
+	got := map[string]Transaction{}
+	for name, r := range map[string]storage.Record{
+		"open pour": rec(storage.KindPour, flow.ML(303), 424, nil),
+		"card":      rec(storage.KindPour, flow.ML(300), 390, card),
+		"release":   rec(storage.KindPour, 0, 0, card),
+		"cleaning":  rec(storage.KindCleaning, flow.ML(210), 0, nil),
+	} {
+		tx, err := conv.Transaction(r)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got[name] = tx
+	}
+	golden(t, "transactions.golden.json", got)
+	if _, err := conv.Transaction(rec(storage.KindUnattributed, 5, 0, nil)); !errors.Is(err, ErrNotTransaction) {
+		t.Fatalf("leak: %v", err)
+	}
+	bad := rec(storage.KindPour, flow.ML(10), 10, map[string]string{RefCardID: "12ab"})
+	if _, err := conv.Transaction(bad); err == nil {
+		t.Fatal("bad card id accepted")
+	}
+	noPLU := rec(storage.KindPour, flow.ML(10), 10, nil)
+	noPLU.PLU = 0
+	if _, err := conv.Transaction(noPLU); err == nil {
+		t.Fatal("record without PLU accepted")
+	}
+}
+
+func TestWireNames(t *testing.T) {
+	golden(t, "wire.golden.json", map[string]any{
+		"auth":         AuthRequest{Username: "u", Password: "p", ID: 1001, Name: "tapagent", Type: ClientType, Version: 1},
+		"cardinfo":     CardInfoRequest{ID: 1001, LocationID: "1", DeviceID: 1001, Login: true, CardID: 42},
+		"cardpurchase": CardPurchaseRequest{ID: 1, LocationID: 1, DeviceID: 1001, CardPurchases: []CardPurchase{{CardID: 42, Created: "2026-11-22 18:00:00", Type: 113, Amount: 500, CardName: "Alex", StaffName: "Kim", AlcoholAllowed: 1}}},
+		"portions":     LinePortionsRequest{ID: 1, DeviceID: 1001, Line: 2},
+	})
+}
+
+func TestHappyHourWindows(t *testing.T) {
+	at := func(s string) time.Time {
+		tm, err := time.ParseInLocation("2006-01-02 15:04", s, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	beer := Product{PLU: 101, ProductType: 1}
+	full := KegState{FillPermille: 900, TappedAt: at("2026-11-01 12:00")}
+	cases := []struct {
+		name string
+		h    HappyHour
+		when string
+		keg  KegState
+		want bool
+	}{
+		{"daily before", HappyHour{StartTime: 17 * 60, EndTime: 18 * 60}, "2026-11-20 16:59", full, false},
+		{"daily start minute", HappyHour{StartTime: 17 * 60, EndTime: 18 * 60}, "2026-11-20 17:00", full, true},
+		{"daily last minute", HappyHour{StartTime: 17 * 60, EndTime: 18 * 60}, "2026-11-20 17:59", full, true},
+		{"daily end minute", HappyHour{StartTime: 17 * 60, EndTime: 18 * 60}, "2026-11-20 18:00", full, false},
+		{"over midnight late", HappyHour{StartTime: 23 * 60, EndTime: 60}, "2026-11-20 23:30", full, true},
+		{"over midnight early", HappyHour{StartTime: 23 * 60, EndTime: 60}, "2026-11-21 00:30", full, true},
+		{"over midnight after", HappyHour{StartTime: 23 * 60, EndTime: 60}, "2026-11-21 01:00", full, false},
+		// 2026-11-20 is a Friday (weekday 5).
+		{"friday evening", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 16 * 60, EndTime: 20 * 60}, "2026-11-20 17:00", full, true},
+		{"thursday same time", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 16 * 60, EndTime: 20 * 60}, "2026-11-19 17:00", full, false},
+		{"sunday to monday", HappyHour{WeekDayStart: 7, WeekDayEnd: 1, StartTime: 20 * 60, EndTime: 2 * 60}, "2026-11-24 01:00", full, false},
+		{"sunday to monday in", HappyHour{WeekDayStart: 7, WeekDayEnd: 1, StartTime: 20 * 60, EndTime: 2 * 60}, "2026-11-23 01:00", full, true},
+		{"date range inside", HappyHour{StartDate: "2026-12-24", StartTime: 18 * 60, EndDate: "2026-12-26", EndTime: 0}, "2026-12-25 12:00", full, true},
+		{"date range before", HappyHour{StartDate: "2026-12-24", StartTime: 18 * 60, EndDate: "2026-12-26", EndTime: 0}, "2026-12-24 17:59", full, false},
+		{"keg low", HappyHour{KegLevel: 20}, "2026-11-20 12:00", KegState{FillPermille: 150}, true},
+		{"keg not low", HappyHour{KegLevel: 20}, "2026-11-20 12:00", KegState{FillPermille: 201}, false},
+		{"old keg", HappyHour{KegAge: 14}, "2026-11-20 12:00", full, true},
+		{"young keg", HappyHour{KegAge: 30}, "2026-11-20 12:00", full, false},
+		{"other plu", HappyHour{AffectedPLUs: "102,103"}, "2026-11-20 12:00", full, false},
+		{"listed plu", HappyHour{AffectedPLUs: "102, 101"}, "2026-11-20 12:00", full, true},
+		{"wine only", HappyHour{AffectedProductTypes: "2"}, "2026-11-20 12:00", full, false},
+	}
+	for _, c := range cases {
+		c.h.PriceLevel = PriceHH1
+		if got := c.h.Active(at(c.when), beer, c.keg); got != c.want {
+			t.Errorf("%s at %s: active %v, want %v", c.name, c.when, got, c.want)
+		}
+	}
+}
+
+func TestPricingStatePicksCheapest(t *testing.T) {
+	cat := &Catalog{Config: map[string]string{"volume_base_unit": "l", "volume_base_unit_dp": "3"},
+		Products: []Product{{PLU: 1, IsActive: 1, PricePerUnit: 1000, PricePerUnitHH1: 900, PricePerUnitHH2: 700, PricePerUnitHH1Pct: 25}},
+		HappyHours: []HappyHour{{PriceLevel: PriceHH1}, {PriceLevel: PriceHH1Pct}, {PriceLevel: PriceHH2, StartTime: 600, EndTime: 660}}}
+	if err := cat.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	noon := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	p, st, ok := cat.FreePourPrice(1, noon, KegState{})
+	if !ok || st != PriceHH1Pct || p.Amount(flow.ML(1000)) != 750 {
+		t.Fatalf("noon: state %d, 1 L costs %d", st, p.Amount(flow.ML(1000)))
+	}
+	ten := noon.Add(-2 * time.Hour)
+	if _, st, _ := cat.FreePourPrice(1, ten, KegState{}); st != PriceHH2 {
+		t.Fatalf("10:00: state %d, want happy hour 2 (700)", st)
+	}
+	it := Item{Price: 450, PriceDP: 2, PriceHH1: 35, PriceHH1DP: 1, PriceHH2Pct: 125, PriceHH2PctDP: 1}
+	for st, want := range map[int]int64{PriceDefault: 450, PriceHH1: 350, PriceHH2Pct: 394} {
+		if got, ok := it.ItemPrice(st); !ok || got != want {
+			t.Errorf("item state %d: %d, want %d", st, got, want)
+		}
+	}
+	if _, ok := it.ItemPrice(PriceHH2); ok {
+		t.Error("unset happy hour 2 price offered")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	one := func() float64 { return 1 }
+	if d := Backoff(0, time.Second, time.Minute, one); d != time.Second {
+		t.Fatalf("first: %s", d)
+	}
+	if d := Backoff(30, time.Second, time.Minute, one); d != time.Minute {
+		t.Fatalf("capped: %s", d)
+	}
+	if d := Backoff(3, time.Second, time.Minute, func() float64 { return 0 }); d != 4*time.Second {
+		t.Fatalf("jitter floor: %s", d)
+	}
+}
+
+func FuzzUnitsFromConfig(f *testing.F) {
+	f.Add("oz", "1")
+	f.Add("l", "3")
+	f.Add("", "x")
+	f.Fuzz(func(t *testing.T, unit, dp string) {
+		u, err := UnitsFromConfig(map[string]string{"volume_base_unit": unit, "volume_base_unit_dp": dp})
+		if err != nil {
+			return
+		}
+		if u.scale <= 0 || u.DP < 0 || u.DP > 3 {
+			t.Fatalf("accepted %+v", u)
+		}
+		v := flow.ML(473)
+		if back := u.ToVol(u.FromVol(v), u.DP); back < v-flow.Vol(u.scale/1000) || back > v+flow.Vol(u.scale/1000) {
+			t.Fatalf("%s round trip %s -> %s", u.Unit, v, back)
+		}
+	})
+}
