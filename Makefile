@@ -37,6 +37,8 @@ bench:
 	go test -run '^$$' -bench . -benchtime 2s ./flow ./storage
 	go test -run '^$$' -bench CapToClose -benchtime 500x ./device
 	go test -run TestPortionAccuracy -v ./device | grep -E 'predictive|ok'
+	go test -run '^$$' -bench Drain100k -benchtime 1x ./internal/uplink
+	go test -run '^$$' -bench PourCompletion -benchtime 500x ./internal/uplink
 	go run ./bench
 
 # Run every fuzz target for FUZZTIME each.
@@ -46,6 +48,8 @@ fuzz:
 	go test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./board -run '^$$' -fuzz '^FuzzParseProfile$$' -fuzztime $(FUZZTIME)
 	go test ./sim -run '^$$' -fuzz '^FuzzParseScenario$$' -fuzztime $(FUZZTIME)
+	go test ./ttg -run '^$$' -fuzz '^FuzzUnitsFromConfig$$' -fuzztime $(FUZZTIME)
+	go test ./sim/ttgserver -run '^$$' -fuzz '^FuzzTransactionBody$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data
