@@ -266,6 +266,7 @@ func (s *Syncer) uploadLoop(ctx context.Context) {
 		case err != nil:
 			fails++
 			wait = Backoff(fails, 500*time.Millisecond, s.cfg.MaxBackoff, rand.Float64)
+			s.cfg.Log.Warn("TTG upload failed; records stay in the outbox", "err", err, "attempt", fails, "retry_in", wait.Round(time.Millisecond))
 		case n > 0:
 			fails = 0
 			continue

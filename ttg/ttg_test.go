@@ -179,7 +179,7 @@ func TestHappyHourWindows(t *testing.T) {
 
 func TestPricingStatePicksCheapest(t *testing.T) {
 	cat := &Catalog{Config: map[string]string{"volume_base_unit": "l", "volume_base_unit_dp": "3"},
-		Products: []Product{{PLU: 1, IsActive: 1, PricePerUnit: 1000, PricePerUnitHH1: 900, PricePerUnitHH2: 700, PricePerUnitHH1Pct: 25}},
+		Products:   []Product{{PLU: 1, IsActive: 1, PricePerUnit: 1000, PricePerUnitHH1: 900, PricePerUnitHH2: 700, PricePerUnitHH1Pct: 25}},
 		HappyHours: []HappyHour{{PriceLevel: PriceHH1}, {PriceLevel: PriceHH1Pct}, {PriceLevel: PriceHH2, StartTime: 600, EndTime: 660}}}
 	if err := cat.Prepare(); err != nil {
 		t.Fatal(err)

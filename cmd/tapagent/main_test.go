@@ -353,3 +353,67 @@ func TestCalibrateWizardOnSimulatedWall(t *testing.T) {
 		t.Fatalf("stored calibration %+v", c)
 	}
 }
+
+// startTTGServer runs `tapagent ttg-server` and returns its URL.
+func startTTGServer(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command(binary, "ttg-server", "--listen", "127.0.0.1:0", "--data", t.TempDir())
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() {
+		t.Fatal("ttg-server printed nothing")
+	}
+	m := regexp.MustCompile(`(http://\S+)`).FindStringSubmatch(sc.Text())
+	if m == nil {
+		t.Fatalf("ttg-server: %q", sc.Text())
+	}
+	go io.Copy(io.Discard, out)
+	return m[1]
+}
+
+func TestTTGFieldToolAgainstServer(t *testing.T) {
+	url := startTTGServer(t)
+	data := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := run("ttg", "check", "--url", url); !strings.Contains(out, "OK: "+url) {
+		t.Fatalf("check: %s", out)
+	}
+	if out := run("ttg", "products", "--url", url); !strings.Contains(out, "Helles") || !strings.Contains(out, "PRICE/cl") {
+		t.Fatalf("products: %s", out)
+	}
+	if out := run("ttg", "items", "--url", url); !strings.Contains(out, "102-05") || !strings.Contains(out, "line 2") {
+		t.Fatalf("items: %s", out)
+	}
+	run("ttg", "happyhours", "--url", url)
+	// Pour without a server, then look at and push the outbox.
+	run("sim", "--speed", "0", "--duration", "15s", "--no-ttg", "--data", data)
+	if out := run("ttg", "outbox", "--data", data); !strings.Contains(out, "4 records") || !strings.Contains(out, "unattributed") {
+		t.Fatalf("outbox: %s", out)
+	}
+	if out := run("ttg", "push", "--data", data, "--url", url); !strings.Contains(out, "pushed 4 records, 0 left") {
+		t.Fatalf("push: %s", out)
+	}
+	if out := run("ttg", "deadletters", "--data", data); !strings.Contains(out, "0 dead letters") {
+		t.Fatalf("deadletters: %s", out)
+	}
+	// The simulator pointed at the external server delivers there.
+	out := run("sim", "--speed", "0", "--duration", "15s", "--ttg-url", url, "--plain", "--data", t.TempDir())
+	if !strings.Contains(out, "TTG server "+url) || !strings.Contains(out, "0 records waiting") {
+		t.Fatalf("sim against %s:\n%s", url, out)
+	}
+	cmd := exec.Command(binary, "ttg", "check", "--url", "http://127.0.0.1:1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "authToken") {
+		t.Fatalf("unreachable server: %v %s", err, out)
+	}
+}

@@ -75,6 +75,7 @@ func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (default: the embedded sim configuration)")
 	url := fs.String("url", "", "server URL (default: ttg.url)")
+	data := fs.String("data", "", "the agent's data directory (default: device.data_dir)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -84,6 +85,9 @@ func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *url != "" {
 		cfg.TTG.URL = *url
+	}
+	if *data != "" {
+		cfg.Device.DataDir = *data
 	}
 	log := newLogger(stderr, "warn", "text")
 	switch sub {
