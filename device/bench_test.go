@@ -14,6 +14,7 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -22,11 +23,6 @@ type stampValve struct{ closed atomic.Int64 }
 
 func (v *stampValve) Open() error  { v.closed.Store(0); return nil }
 func (v *stampValve) Close() error { v.closed.CompareAndSwap(0, time.Now().UnixNano()); return nil }
-
-type silentMeter struct{}
-
-func (silentMeter) Start(func(board.Edge)) error { return nil }
-func (silentMeter) Close() error                 { return nil }
 
 // BenchmarkCapToClose measures, with 8 lines pouring at once (one feeding
 // goroutine per line, as the GPIO handlers are), the time from handing the
@@ -53,7 +49,7 @@ func BenchmarkCapToClose(b *testing.B) {
 	opts := device.Options{Config: &cfg, Clock: clk, Store: store, Valves: map[int]board.Valve{}, Meters: map[int]board.PulseSource{}}
 	for i := 1; i <= lines; i++ {
 		valves[i] = &stampValve{}
-		opts.Valves[i], opts.Meters[i] = valves[i], silentMeter{}
+		opts.Valves[i], opts.Meters[i] = valves[i], sim.NullMeter{}
 	}
 	agent, err := device.New(opts)
 	if err != nil {

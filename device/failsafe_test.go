@@ -12,6 +12,7 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -46,7 +47,7 @@ func TestPanicInLoopClosesValves(t *testing.T) {
 	valves := map[int]*countValve{}
 	for _, l := range cfg.Lines {
 		valves[l.ID] = &countValve{}
-		opts.Valves[l.ID], opts.Meters[l.ID] = valves[l.ID], silentMeter{}
+		opts.Valves[l.ID], opts.Meters[l.ID] = valves[l.ID], sim.NullMeter{}
 	}
 	a, err := device.New(opts)
 	if err != nil {

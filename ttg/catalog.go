@@ -202,7 +202,7 @@ func (c *Catalog) FreePourPrice(plu int, now time.Time, keg KegState) (flow.Pric
 
 // ItemPrice is an item's price in cents at a pricing state.
 func (it Item) ItemPrice(state int) (int64, bool) {
-	cents := func(v int64, dp int) int64 { return scaleCents(v, dp) }
+	cents := ScaleCents
 	base := cents(it.Price, it.PriceDP)
 	switch state {
 	case PriceDefault:
@@ -219,8 +219,8 @@ func (it Item) ItemPrice(state int) (int64, bool) {
 	return 0, false
 }
 
-// scaleCents converts a price with dp decimals to cents.
-func scaleCents(v int64, dp int) int64 {
+// ScaleCents converts a price written with dp decimals to cents.
+func ScaleCents(v int64, dp int) int64 {
 	switch {
 	case dp == 2:
 		return v

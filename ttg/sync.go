@@ -464,7 +464,8 @@ func (s *Syncer) FreePourPrice(plu int, now time.Time, keg flow.Keg) (flow.Price
 	if cat == nil {
 		return flow.Price{}, 0, false
 	}
-	return cat.FreePourPrice(plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+	// Happy-hour windows are the server's wall-clock minutes.
+	return cat.FreePourPrice(plu, now.In(s.cfg.Loc), KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
 }
 
 // Alcoholic says whether plu is alcohol by the cached product data.

@@ -15,6 +15,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	. "github.com/tapagent/tapagent/internal/uplink"
+	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -79,16 +80,6 @@ func fill(b *testing.B, s *storage.Store, n int) {
 	wg.Wait()
 }
 
-type silent struct{}
-
-func (silent) Start(func(board.Edge)) error { return nil }
-func (silent) Close() error                 { return nil }
-
-type nopValve struct{}
-
-func (nopValve) Open() error  { return nil }
-func (nopValve) Close() error { return nil }
-
 // BenchmarkPourCompletion times the tick that books a finished pour (the
 // path that must commit before the line is free again) while the syncer
 // uploads concurrently to a server that is up, down (every call fails) or
@@ -115,7 +106,7 @@ func BenchmarkPourCompletion(b *testing.B) {
 			opts := device.Options{Config: cfg, Clock: clk, Store: store, Valves: map[int]board.Valve{}, Meters: map[int]board.PulseSource{},
 				Catalog: up.Syncer, OnBooked: up.Syncer.Kick}
 			for _, l := range cfg.Lines {
-				opts.Valves[l.ID], opts.Meters[l.ID] = nopValve{}, silent{}
+				opts.Valves[l.ID], opts.Meters[l.ID] = sim.NullValve{}, sim.NullMeter{}
 			}
 			agent, err := device.New(opts)
 			if err != nil {

@@ -266,6 +266,7 @@ func TestHappyHourAppliesAtTheMinute(t *testing.T) {
 func TestServerDownFor1000PoursThenBack(t *testing.T) {
 	b := newBench(t, evening(20, 0, 0), nil)
 	b.srv.SetFaults(ttgserver.Faults{FailAll: true})
+	b.up.Start(b.agent.Report) // the uploader keeps trying while the wall pours
 	const perLine = 250
 	for i := 0; i < perLine; i++ {
 		for line := 1; line <= 4; line++ {
@@ -279,8 +280,11 @@ func TestServerDownFor1000PoursThenBack(t *testing.T) {
 			b.wall.Board.Line(line).ReleaseHandle()
 		}
 	}
-	if n := len(b.outbox()); n != 4*perLine {
-		t.Fatalf("%d records waiting, want %d", n, 4*perLine)
+	if n := len(b.outbox()); n != 4*perLine || len(b.srv.Transactions()) != 0 {
+		t.Fatalf("%d records waiting, want %d; server has %d", n, 4*perLine, len(b.srv.Transactions()))
+	}
+	if b.count("ttg_link_down") == 0 {
+		t.Fatal("the link never went down")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_, err := b.up.Syncer.UploadOnce(ctx)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -412,7 +413,7 @@ func (s *Server) getTransactions(raw []byte) reply {
 		}
 		out = append(out, map[string]any{"uuid": s.st.UUID, "card_id": t.Tx.CardID, "card_type": ttg.CardTypeNames[t.Tx.CardType],
 			"name_customer": t.Tx.CardName, "tst_start": t.StartEpoch, "tst_stop": t.StopEpoch, "plu": t.Tx.PLU,
-			"money_amount": float64(t.Tx.Money) / 100, "volume_amount": float64(t.Tx.Volume) / float64(pow10(t.Tx.VolumeDP)),
+			"money_amount": float64(t.Tx.Money) / 100, "volume_amount": float64(t.Tx.Volume) / math.Pow10(t.Tx.VolumeDP),
 			"servings": float64(t.Tx.Servings) / 100, "external_id": t.Tx.ExternalID, "customer_hash": "",
 			"device_id": t.DeviceID, "item_id": t.Tx.ItemID})
 	}
@@ -722,31 +723,13 @@ func (s *Server) linePortions(raw []byte) reply {
 					out.Portions = append(out.Portions, ttg.LinePortion{ProductName: p.Name, ProductType: p.ProductType,
 						ProductTypeStr: ttg.ProductTypeNames[p.ProductType], PortionName: por.Name, Volume: por.Quantity,
 						VolumeDP: por.QuantityDP, VolumeUnit: s.st.Config["volume_base_unit"],
-						Price: scalePrice(it.Price, it.PriceDP), CurrencyPrefix: s.st.Config["currency_unit_prefix"],
+						Price: ttg.ScaleCents(it.Price, it.PriceDP), CurrencyPrefix: s.st.Config["currency_unit_prefix"],
 						CurrencySuffix: s.st.Config["currency_unit_suffix"]})
 				}
 			}
 		}
 	}
 	return ok(out)
-}
-
-func scalePrice(v int64, dp int) int64 {
-	for ; dp < 2; dp++ {
-		v *= 10
-	}
-	for ; dp > 2; dp-- {
-		v /= 10
-	}
-	return v
-}
-
-func pow10(n int) int64 {
-	p := int64(1)
-	for ; n > 0; n-- {
-		p *= 10
-	}
-	return p
 }
 
 func (s *Server) deviceCount(raw []byte) reply {
