@@ -40,8 +40,11 @@ type Faults struct {
 	// Fail500 answers the next N requests with 500; FailAll answers every one.
 	Fail500 int  `json:"fail_500"`
 	FailAll bool `json:"fail_all"`
-	// Latency delays every reply.
+	// Latency delays every request before it is processed.
 	Latency time.Duration `json:"latency"`
+	// ReplyDelay processes a request at once but holds its reply back: the
+	// data is stored while the client still waits.
+	ReplyDelay time.Duration `json:"reply_delay"`
 	// Drop closes the connection without a reply for the next N requests.
 	Drop int `json:"drop"`
 	// ExpireTokens invalidates every issued token once.
@@ -338,6 +341,9 @@ func (s *Server) wrap(path string, h handler) http.Handler {
 			return
 		}
 		rep := h(raw)
+		if f.ReplyDelay > 0 {
+			time.Sleep(f.ReplyDelay)
+		}
 		if f.loseReply {
 			hangUp(w)
 			return
@@ -359,13 +365,13 @@ func hangUp(w http.ResponseWriter) {
 
 type fault struct {
 	fail, drop, malformed, loseReply bool
-	Latency                          time.Duration
+	Latency, ReplyDelay              time.Duration
 }
 
 func (s *Server) takeFault() fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f := fault{Latency: s.faults.Latency}
+	f := fault{Latency: s.faults.Latency, ReplyDelay: s.faults.ReplyDelay}
 	switch {
 	case s.faults.Drop > 0:
 		s.faults.Drop--
