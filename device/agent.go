@@ -52,7 +52,7 @@ type Agent struct {
 	lines  []*line // index = line id; nil where no line
 	order  []*line
 	boot   uint64
-	leakN  atomic.Uint64
+	localN atomic.Uint64 // numbers records that have no intent (leaks, card releases, card purchases)
 	closed atomic.Bool
 
 	catalog  Catalog

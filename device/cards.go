@@ -104,7 +104,7 @@ func expired(ts string, now time.Time) bool {
 // takes as the end of its login on this device.
 func (a *Agent) releaseCard(l *line, ref map[string]string, why string) {
 	now := a.clk.Now().UnixMilli()
-	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-r%d", a.cfg.Device.ID, a.boot, a.leakN.Add(1)), Kind: storage.KindPour,
+	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-r%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindPour,
 		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
 		Ref: ref, Pour: flow.Result{Reason: flow.ReasonNoPour}}
 	l.mu.Lock()
@@ -130,7 +130,7 @@ const EvCardPurchase = "card_purchase_booked"
 // card-purchase fields; the record is uploaded as /m2m/api/cardpurchase.
 func (a *Agent) BookCardPurchase(ref map[string]string) (uint64, error) {
 	now := a.clk.Now().UnixMilli()
-	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-c%d", a.cfg.Device.ID, a.boot, a.leakN.Add(1)),
+	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-c%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)),
 		Kind: storage.KindCardPurchase, StartedAt: now, EndedAt: now, ClockSynced: a.synced(), Ref: ref}
 	seq, err := a.store.Book(storage.Booking{Record: rec})
 	if err != nil {

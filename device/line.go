@@ -239,7 +239,7 @@ func (a *Agent) finishPour(l *line, res *flow.Result) {
 }
 
 func (a *Agent) bookLeak(l *line, res *flow.Result) {
-	id := fmt.Sprintf("%d-b%d-u%d", a.cfg.Device.ID, a.boot, a.leakN.Add(1))
+	id := fmt.Sprintf("%d-b%d-u%d", a.cfg.Device.ID, a.boot, a.localN.Add(1))
 	a.book(l, storage.Record{
 		ID: id, Kind: storage.KindUnattributed, Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU,
 		StartedAt: a.wall(res.OpenedAt), EndedAt: a.wall(res.EndedAt), ClockSynced: a.synced(), Pour: *res,

@@ -95,6 +95,12 @@ func TestOutboxOrderAndEvents(t *testing.T) {
 	if n, _ := s.OutboxLen(); n != 5 {
 		t.Fatalf("outbox len %d", n)
 	}
+	if err := s.Ack(recs[0].Seq, recs[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.OutboxLen(); n != 3 || s.IndexLen() != 3 {
+		t.Fatalf("after ack: outbox %d, index %d", n, s.IndexLen())
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < 30; i++ {
 		wg.Add(1)

@@ -7,21 +7,41 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Ack removes delivered records from the outbox. Their ids stay in the
-// idempotency index, so a late duplicate booking is still recognised.
+// Ack removes delivered records from the outbox, with their entries in the
+// idempotency index. That index only guards a booking retried after a
+// failed commit, and a record that failed to commit was never visible to
+// the uploader, so nothing acknowledged can be booked again.
 func (s *Store) Ack(seqs ...uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
 	return s.update(func(tx *bolt.Tx) error {
-		out := tx.Bucket(bOutbox)
+		out, ids := tx.Bucket(bOutbox), tx.Bucket(bPourIDs)
 		for _, q := range seqs {
+			var r struct {
+				ID string `json:"id"`
+			}
+			if raw := out.Get(u64(q)); raw != nil && json.Unmarshal(raw, &r) == nil && r.ID != "" {
+				if err := ids.Delete([]byte(r.ID)); err != nil {
+					return err
+				}
+			}
 			if err := out.Delete(u64(q)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// IndexLen is the size of the idempotency index (for tests and diagnostics).
+func (s *Store) IndexLen() int {
+	n := 0
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bPourIDs).Stats().KeyN
+		return nil
+	})
+	return n
 }
 
 // DeadLetter is a record the server refused as malformed, kept with the

@@ -307,7 +307,7 @@ func (s *Syncer) UploadOnce(ctx context.Context) (int, error) {
 		}
 		cat = s.Catalog()
 	}
-	b := s.sort(recs, cat.Converter(s.cfg.Loc))
+	b := s.classify(recs, cat.Converter(s.cfg.Loc))
 	if err := s.st.Ack(b.local...); err != nil {
 		return 0, err
 	}
@@ -338,8 +338,8 @@ type batch struct {
 	cpSeqs        []uint64
 }
 
-// sort converts records, keeping unsendable ones aside.
-func (s *Syncer) sort(recs []storage.Record, conv Converter) batch {
+// classify converts records, keeping unsendable ones aside.
+func (s *Syncer) classify(recs []storage.Record, conv Converter) batch {
 	var b batch
 	for _, r := range recs {
 		if r.Kind == storage.KindCardPurchase {
