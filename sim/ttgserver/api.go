@@ -88,9 +88,9 @@ func (s *Server) authToken(raw []byte) reply {
 	if pw, ok := s.o.Users[req.Username]; !ok || pw != req.Password || req.Type != ttg.ClientType {
 		return bad("username and/or password wrong")
 	}
-	tok := newToken()
-	s.tokens[tok] = s.o.Now().Add(s.o.TokenTTL)
-	s.clients[req.ID] = s.o.Now()
+	now := s.o.Now()
+	tok := signJWT(s.st.TokenSecret, claims{Sub: req.Username, CID: req.ID, Iat: now.Unix(), Exp: now.Add(s.o.TokenTTL).Unix()})
+	s.clients[req.ID] = now
 	return ok(ttg.AuthResponse{AuthToken: tok, UUID: s.st.UUID})
 }
 

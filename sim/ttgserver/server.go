@@ -64,7 +64,6 @@ type Server struct {
 
 	mu      sync.Mutex
 	st      state
-	tokens  map[string]time.Time
 	faults  Faults
 	txKeys  map[string]bool
 	cpKeys  map[string]bool
@@ -76,18 +75,20 @@ type Server struct {
 
 // state is the configuration side, persisted as one document.
 type state struct {
-	UUID        string                     `json:"uuid"`
-	Config      map[string]string          `json:"config"`
-	Products    map[int]ttg.Product        `json:"products"`
-	Items       []ttg.Item                 `json:"items"`
-	Portions    []ttg.Portion              `json:"portions"`
-	HappyHours  []ttg.HappyHour            `json:"happyhours"`
-	NextHappyID int                        `json:"next_happy_id"`
-	Cards       map[int64]*Card            `json:"cards"`
-	Devices     map[int64]*Device          `json:"devices"`
-	Logos       map[int]int                `json:"logos"` // plu -> image bytes
-	ExportStamp int64                      `json:"export_stamp"`
-	Licences    []map[string]any           `json:"licences"`
+	UUID        string              `json:"uuid"`
+	Config      map[string]string   `json:"config"`
+	Products    map[int]ttg.Product `json:"products"`
+	Items       []ttg.Item          `json:"items"`
+	Portions    []ttg.Portion       `json:"portions"`
+	HappyHours  []ttg.HappyHour     `json:"happyhours"`
+	NextHappyID int                 `json:"next_happy_id"`
+	Cards       map[int64]*Card     `json:"cards"`
+	Devices     map[int64]*Device   `json:"devices"`
+	Logos       map[int]int         `json:"logos"` // plu -> image bytes
+	ExportStamp int64               `json:"export_stamp"`
+	Licences    []map[string]any    `json:"licences"`
+	// TokenSecret signs the JWTs; rotating it invalidates every token.
+	TokenSecret []byte                     `json:"token_secret"`
 	Extra       map[string]json.RawMessage `json:"extra,omitempty"`
 }
 
@@ -140,7 +141,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ttg server: %w", err)
 	}
-	s := &Server{o: o, db: db, log: o.Log, tokens: map[string]time.Time{}, txKeys: map[string]bool{},
+	s := &Server{o: o, db: db, log: o.Log, txKeys: map[string]bool{},
 		cpKeys: map[string]bool{}, clients: map[int64]time.Time{}}
 	if err := s.load(); err != nil {
 		db.Close()
@@ -202,6 +203,7 @@ func (s *Server) seed(seed Seed) {
 		s.st.Config[k] = v
 	}
 	s.st.Config["uuid"] = s.st.UUID
+	s.st.TokenSecret = newSecret()
 	for _, p := range seed.Products {
 		s.st.Products[p.PLU] = p
 	}
@@ -248,8 +250,9 @@ func (s *Server) SetFaults(f Faults) {
 	defer s.mu.Unlock()
 	s.faults = f
 	if f.ExpireTokens {
-		s.tokens = map[string]time.Time{}
+		s.st.TokenSecret = newSecret()
 		s.faults.ExpireTokens = false
+		_ = s.persist()
 	}
 }
 
@@ -420,19 +423,14 @@ func (s *Server) authorised(h string) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.tokens[tok]
-	return ok && s.o.Now().Before(exp)
+	_, err := verifyJWT(s.st.TokenSecret, tok, s.o.Now())
+	return err == nil
 }
 
-const tokenAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-func newToken() string {
-	b := make([]byte, 62)
+func newSecret() []byte {
+	b := make([]byte, 32)
 	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = tokenAlphabet[int(b[i])%len(tokenAlphabet)]
-	}
-	return string(b)
+	return b
 }
 
 func newUUID() string {

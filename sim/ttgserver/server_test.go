@@ -34,7 +34,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { hs.Close(); s.Close() })
 	f.url = hs.URL
 	var auth ttg.AuthResponse
-	if code := f.post("authToken", ttg.AuthRequest{Username: "tapagent", Password: "tapagent", ID: 1001, Type: ttg.ClientType, Version: 1}, &auth); code != 200 || len(auth.AuthToken) != 62 {
+	if code := f.post("authToken", ttg.AuthRequest{Username: "tapagent", Password: "tapagent", ID: 1001, Type: ttg.ClientType, Version: 1}, &auth); code != 200 || strings.Count(auth.AuthToken, ".") != 2 {
 		t.Fatalf("auth: %d %+v", code, auth)
 	}
 	f.tok = auth.AuthToken
@@ -99,6 +99,17 @@ func TestEveryEndpointNeedsAToken(t *testing.T) {
 		if code := f.post(path, `{"id":1}`, nil); code >= 500 {
 			t.Errorf("%s: HTTP %d", path, code)
 		}
+	}
+	// A token past its expiry, or signed by another server, is refused.
+	f.now = f.now.Add(25 * time.Hour)
+	if code := f.post("productlist", `{"id":1}`, nil); code != http.StatusForbidden {
+		t.Errorf("expired token: HTTP %d", code)
+	}
+	f.now = f.now.Add(-25 * time.Hour)
+	forged := signJWT([]byte("another secret"), claims{Sub: "tapagent", Exp: f.now.Add(time.Hour).Unix()})
+	f.tok = forged
+	if code := f.post("productlist", `{"id":1}`, nil); code != http.StatusForbidden {
+		t.Errorf("forged token: HTTP %d", code)
 	}
 	f.tok = ""
 	var r ttg.AuthResponse
