@@ -34,6 +34,7 @@ type Config struct {
 	Log      Log     `toml:"log"`
 	Board    Board   `toml:"board"`
 	TTG      TTG     `toml:"ttg"`
+	POS      POS     `toml:"pos"`
 	Defaults Line    `toml:"defaults"`
 	Lines    []Line  `toml:"-"`
 	Sim      Sim     `toml:"sim"`
@@ -69,6 +70,24 @@ type Log struct {
 type Board struct {
 	// Profile is a built-in profile name or a path to a profile file.
 	Profile string `toml:"profile"`
+}
+
+// POS is the cash-register interface (Dirmeier cash interface 1.0).
+type POS struct {
+	// Listen is the address to serve /cash/1.0 on; empty turns it off.
+	Listen string `toml:"listen"`
+	// APIKey, when set, must come as X-API-Key or Authorization: Bearer.
+	APIKey string `toml:"api_key"`
+	// Articles are what a waiter's credit for a PLU pours.
+	Articles []Article `toml:"article"`
+}
+
+// Article maps a register PLU to a line portion.
+type Article struct {
+	PLU       int     `toml:"plu"`
+	Name      string  `toml:"name"`
+	PortionML float64 `toml:"portion_ml"`
+	Price     int64   `toml:"price"`
 }
 
 // TTG is the link to a Table Tap Go compatible server.
@@ -201,6 +220,7 @@ func Parse(b []byte) (*Config, error) {
 	c := Base()
 	var shape struct {
 		Device   toml.Primitive   `toml:"device"`
+		POS      toml.Primitive   `toml:"pos"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -216,7 +236,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -276,6 +296,18 @@ func (c *Config) Validate() error {
 	}
 	if c.TTG.URL != "" && !strings.HasPrefix(c.TTG.URL, "http://") && !strings.HasPrefix(c.TTG.URL, "https://") {
 		bad("ttg.url", "%q must start with http:// or https://", c.TTG.URL)
+	}
+	for i, a := range c.POS.Articles {
+		k := fmt.Sprintf("pos.article[%d]", i)
+		if _, ok := c.LineForPLU(a.PLU); !ok {
+			bad(k+".plu", "no line pours PLU %d", a.PLU)
+		}
+		if a.PortionML <= 0 || a.PortionML > 5000 {
+			bad(k+".portion_ml", "must be between 0 and 5000")
+		}
+		if a.Price < 0 {
+			bad(k+".price", "must not be negative")
+		}
 	}
 	if c.TTG.Batch < 1 || c.TTG.Batch > 1000 {
 		bad("ttg.batch", "must be 1..1000")
@@ -375,6 +407,16 @@ func (s SimLine) validate(key string, lines map[int]bool) []error {
 		}
 	}
 	return errs
+}
+
+// LineForPLU returns the line that pours plu.
+func (c *Config) LineForPLU(plu int) (Line, bool) {
+	for _, l := range c.Lines {
+		if l.PLU == plu {
+			return l, true
+		}
+	}
+	return Line{}, false
 }
 
 // Line returns the configuration of line id.

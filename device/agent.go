@@ -38,6 +38,11 @@ type Options struct {
 	Cards OnlineCards
 	// OnBooked is called after each booking commits (to wake an uplink).
 	OnBooked func()
+	// Settle adds work committed with each booking of a pour, e.g. the
+	// cash register's debit for a waiter's pour.
+	Settle func(storage.Record) []storage.Change
+	// Register holds waiters' credits from a cash register; nil refuses waiters.
+	Register CashRegister
 }
 
 // Agent runs the tap lines.
@@ -58,6 +63,8 @@ type Agent struct {
 	catalog  Catalog
 	cards    OnlineCards
 	onBooked func()
+	settle   func(storage.Record) []storage.Change
+	register CashRegister
 }
 
 // New builds the agent and closes every valve before anything else.
@@ -66,9 +73,12 @@ func New(o Options) (*Agent, error) {
 		return nil, errors.New("device: config, clock and store are required")
 	}
 	a := &Agent{cfg: o.Config, clk: o.Clock, store: o.Store, log: o.Log, emit: o.Emit,
-		synced: o.ClockSynced, meters: o.Meters, catalog: o.Catalog, cards: o.Cards, onBooked: o.OnBooked}
+		synced: o.ClockSynced, meters: o.Meters, catalog: o.Catalog, cards: o.Cards, onBooked: o.OnBooked, settle: o.Settle, register: o.Register}
 	if a.onBooked == nil {
 		a.onBooked = func() {}
+	}
+	if a.settle == nil {
+		a.settle = func(storage.Record) []storage.Change { return nil }
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -152,7 +162,7 @@ func (a *Agent) recover() error {
 			Pour: flow.Result{Auth: in.Auth, Reason: flow.ReasonCrash, Pulses: p.Pulses, KMilli: in.KMilli,
 				Volume: p.Volume, Compensated: p.Compensated, Charged: p.Charged, Amount: p.Amount},
 		}
-		b := storage.Booking{Record: rec}
+		b := storage.Booking{Record: rec, Also: a.settle(rec)}
 		if k, ok := kegs[in.Line]; ok {
 			k.Draw(p.Volume)
 			kegs[in.Line] = k

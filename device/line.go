@@ -252,7 +252,7 @@ func (a *Agent) bookLeak(l *line, res *flow.Result) {
 func (a *Agent) book(l *line, rec storage.Record) {
 	low, empty := l.keg.Draw(rec.Pour.Volume)
 	keg := l.keg
-	l.unbooked = append(l.unbooked, storage.Booking{Record: rec, Keg: &keg})
+	l.unbooked = append(l.unbooked, storage.Booking{Record: rec, Keg: &keg, Also: a.settle(rec)})
 	if len(l.unbooked) == 1 && !a.commitNext(l) {
 		a.event(Event{Type: EvStorageError, Line: l.id, PourID: rec.ID, Detail: "booking failed, will retry: " + l.lastBookErr.Error()})
 	}

@@ -52,6 +52,11 @@ type Step struct {
 	KegSizeL float64      `toml:"size_l"`
 	// card
 	CardID int64 `toml:"card_id"`
+	// credit, waiter
+	Waiter int64 `toml:"waiter"`
+	PLU    int   `toml:"plu"`
+	Count  int64 `toml:"count"`
+	Table  int64 `toml:"table"`
 }
 
 // Actions a step may take.
@@ -64,6 +69,8 @@ var Actions = map[string]string{
 	"empty_keg":      "leave remaining_ml (default 100) in the keg, so it sputters and runs dry",
 	"change_keg":     "connect a fresh keg of size_l litres (default: the line's keg size)",
 	"card":           "present an online card (card_id) at the line: server lookup, pour within its credit",
+	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table)",
+	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
 	"lock":           "take the line out of service",
 	"unlock":         "return the line to service",
 }
@@ -137,6 +144,14 @@ func (st Step) validate() error {
 	case "pour":
 		if _, err := st.FlowProfile(); err != nil {
 			return err
+		}
+	case "credit":
+		if st.Waiter <= 0 || st.PLU <= 0 || st.Count == 0 {
+			return fmt.Errorf("credit needs waiter, plu and a non-zero count")
+		}
+	case "waiter":
+		if st.Waiter <= 0 {
+			return fmt.Errorf("waiter needs waiter > 0")
 		}
 	case "card":
 		if st.CardID <= 0 {

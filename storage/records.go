@@ -152,6 +152,9 @@ type Booking struct {
 	Record Record
 	// Keg, when set, replaces the line's keg state.
 	Keg *flow.Keg
+	// Also are changes other packages make with the booking, atomically
+	// (a cash-register debit, a credit given back).
+	Also []Change
 }
 
 // ErrDuplicate is returned by Book for a record id already in the outbox.
@@ -177,7 +180,10 @@ func (s *Store) Book(b Booking) (uint64, error) {
 	dup := false
 	err = s.update(func(tx *bolt.Tx) error {
 		dup = false
-		return book(tx, b.Record, rec, keg, &seq, &dup)
+		if err := book(tx, b.Record, rec, keg, &seq, &dup); err != nil || dup {
+			return err
+		}
+		return applyChanges(tx, b.Also)
 	})
 	if err == nil && dup {
 		err = ErrDuplicate

@@ -15,6 +15,7 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
@@ -84,6 +85,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	out := newPrinter(o, cfg)
 	opts := device.Options{Config: cfg, Clock: clk, Store: store, Valves: wall.Valves,
 		Meters: wall.Meters, Log: o.Log, Emit: out.emit}
+	var register *pos.Register
+	if cfg.POS.Listen != "" {
+		register = pos.NewRegister(store, pos.ArticlesFrom(cfg), clk.Now)
+		opts.Settle, opts.Register = register.Settle, register
+	}
 	var up *uplink.Uplink
 	if !o.NoTTG {
 		if up, err = uplink.New(cfg, store, true, o.Log); err != nil {
@@ -98,6 +104,19 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := agent.Start(); err != nil {
 		return nil, err
 	}
+	var cash *pos.Server
+	if register != nil {
+		if n, err := register.Reconcile(); err != nil {
+			return nil, err
+		} else if n > 0 {
+			agent.Report(device.Event{Type: "pos_reconciled", Detail: fmt.Sprintf("%d unused waiter reservations given back", n)})
+		}
+		if cash, err = pos.Serve(cfg.POS.Listen, cfg.POS.APIKey, register); err != nil {
+			return nil, fmt.Errorf("cash interface: %w", err)
+		}
+		defer cash.Close()
+		agent.Report(device.Event{Type: "pos_listening", Detail: cash.URL})
+	}
 	if up != nil {
 		up.Start(agent.Report)
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -106,7 +125,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		cancel()
 	}
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx, up: up}
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx, up: up, cash: cash}
 	r.loop(ctx)
 	closeErr := r.shutdown()
 	if up != nil {
@@ -133,6 +152,7 @@ type runner struct {
 	next  int
 	ctx   context.Context
 	up    *uplink.Uplink
+	cash  *pos.Server
 }
 
 // item resolves a scenario's item_id against the server's items for the
@@ -258,6 +278,11 @@ func (r *runner) apply(st sim.Step) error {
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		defer cancel()
 		_, err := r.agent.CardTap(ctx, st.Line, st.CardID)
+		return err
+	case "credit":
+		return r.postCredit(st)
+	case "waiter":
+		_, err := r.agent.WaiterTap(st.Line, st.Waiter)
 		return err
 	case "lock":
 		return r.agent.Lock(st.Line)
