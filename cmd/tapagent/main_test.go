@@ -18,6 +18,7 @@ import (
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -73,9 +74,10 @@ func TestSimDemoJSON(t *testing.T) {
 		t.Fatalf("sim: %v\n%s", err, stderr.String())
 	}
 	evs := readEvents(t, bytes.NewReader(out))
-	// Six demo pours, the online card's pour and the refused card's release.
-	if n := countType(evs, device.EvBooked); n != 8 {
-		t.Errorf("%d pours booked, want 8", n)
+	// Six demo pours, the online card's pour, the refused card's release
+	// and the waiter's pour on a cash-register credit.
+	if n := countType(evs, device.EvBooked); n != 9 {
+		t.Errorf("%d pours booked, want 9", n)
 	}
 	kinds := map[string]bool{}
 	for _, e := range evs {
@@ -95,14 +97,27 @@ func TestSimDemoJSON(t *testing.T) {
 	if len(recs) != 0 {
 		t.Errorf("%d records left in the outbox", len(recs))
 	}
+	// The waiter's pour left one debit for the register; the cancelled
+	// second Pils left no credit.
+	st, err := storage.Open(filepath.Join(data, "tapagent.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := pos.NewRegister(st, nil, nil)
+	debits, _ := reg.Debits()
+	credits, _ := reg.Credits()
+	st.Close()
+	if len(debits) != 1 || debits[0].Waiter != 3 || debits[0].Amount != 420 || len(credits) != 0 {
+		t.Fatalf("debits %+v credits %+v", debits, credits)
+	}
 	srv, err := ttgserver.New(ttgserver.Options{DataDir: filepath.Join(data, "ttg-server")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
 	txs := srv.Transactions()
-	if len(txs) != 8 {
-		t.Fatalf("server has %d transactions, want 8", len(txs))
+	if len(txs) != 9 {
+		t.Fatalf("server has %d transactions, want 9", len(txs))
 	}
 	var carded int
 	for _, tx := range txs {
