@@ -35,6 +35,7 @@ type Config struct {
 	Board    Board   `toml:"board"`
 	TTG      TTG     `toml:"ttg"`
 	POS      POS     `toml:"pos"`
+	Control  Control `toml:"control"`
 	Defaults Line    `toml:"defaults"`
 	Lines    []Line  `toml:"-"`
 	Sim      Sim     `toml:"sim"`
@@ -70,6 +71,13 @@ type Log struct {
 type Board struct {
 	// Profile is a built-in profile name or a path to a profile file.
 	Profile string `toml:"profile"`
+}
+
+// Control is the device's client-control listener, the calls a TTG server
+// forwards to a tap client (remote login, status, backlight, restart).
+type Control struct {
+	// Listen is the address; empty turns it off.
+	Listen string `toml:"listen"`
 }
 
 // POS is the cash-register interface (Dirmeier cash interface 1.0).
@@ -221,6 +229,7 @@ func Parse(b []byte) (*Config, error) {
 	var shape struct {
 		Device   toml.Primitive   `toml:"device"`
 		POS      toml.Primitive   `toml:"pos"`
+		Control  toml.Primitive   `toml:"control"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -236,7 +245,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {

@@ -43,6 +43,8 @@ type Options struct {
 	Settle func(storage.Record) []storage.Change
 	// Register holds waiters' credits from a cash register; nil refuses waiters.
 	Register CashRegister
+	// Restart asks whoever runs the agent to restart it (remote control).
+	Restart func() error
 }
 
 // Agent runs the tap lines.
@@ -65,6 +67,8 @@ type Agent struct {
 	onBooked func()
 	settle   func(storage.Record) []storage.Change
 	register CashRegister
+	rc       remote
+	restart  func() error
 }
 
 // New builds the agent and closes every valve before anything else.
@@ -73,10 +77,11 @@ func New(o Options) (*Agent, error) {
 		return nil, errors.New("device: config, clock and store are required")
 	}
 	a := &Agent{cfg: o.Config, clk: o.Clock, store: o.Store, log: o.Log, emit: o.Emit,
-		synced: o.ClockSynced, meters: o.Meters, catalog: o.Catalog, cards: o.Cards, onBooked: o.OnBooked, settle: o.Settle, register: o.Register}
+		synced: o.ClockSynced, meters: o.Meters, catalog: o.Catalog, cards: o.Cards, onBooked: o.OnBooked, settle: o.Settle, register: o.Register, restart: o.Restart}
 	if a.onBooked == nil {
 		a.onBooked = func() {}
 	}
+	a.rc = remote{pending: map[string]pendingLogin{}, backlight: 100}
 	if a.settle == nil {
 		a.settle = func(storage.Record) []storage.Change { return nil }
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/ttg"
 )
 
 // line is one tap line's runtime state; mu serialises everything on it.
@@ -45,6 +46,12 @@ type Catalog interface {
 	// ServingsLimit is the volume of plu a patron may pour given the card's
 	// servings limit (×100, 0 for the server default); ok is false when none applies.
 	ServingsLimit(plu int, limit100 int64) (flow.Vol, bool)
+	// Units is the server's volume base unit; ok is false without data.
+	Units() (ttg.Units, bool)
+	// Product is the server's product for plu.
+	Product(plu int) (ttg.Product, bool)
+	// LineItems are the portions offered on a line, priced now.
+	LineItems(line, plu int, now time.Time, keg flow.Keg) ([]ttg.LineItem, error)
 }
 
 type ckptFailure struct {

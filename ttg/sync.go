@@ -495,3 +495,30 @@ func (s *Syncer) ServingsLimit(plu int, limit100 int64) (flow.Vol, bool) {
 	}
 	return cat.ServingsLimit(p, limit100)
 }
+
+// Units is the server's volume base unit from the cached catalog.
+func (s *Syncer) Units() (Units, bool) {
+	cat := s.Catalog()
+	if cat == nil {
+		return Units{}, false
+	}
+	return cat.Units(), true
+}
+
+// Product returns a product from the cached catalog.
+func (s *Syncer) Product(plu int) (Product, bool) {
+	cat := s.Catalog()
+	if cat == nil {
+		return Product{}, false
+	}
+	return cat.Product(plu)
+}
+
+// LineItems lists a line's portions priced now, in the server's zone.
+func (s *Syncer) LineItems(line, plu int, now time.Time, keg flow.Keg) ([]LineItem, error) {
+	cat := s.Catalog()
+	if cat == nil {
+		return nil, nil
+	}
+	return cat.LineItems(line, plu, now.In(s.cfg.Loc), KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+}

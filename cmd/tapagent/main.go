@@ -73,6 +73,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if errors.Is(err, errUsage) {
 			return 2
 		}
+		if errors.Is(err, errRestart) {
+			return 75
+		}
 		return 1
 	}
 	return 0

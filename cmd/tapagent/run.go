@@ -15,6 +15,9 @@ import (
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/sysinfo"
+	"github.com/tapagent/tapagent/pos"
+	"github.com/tapagent/tapagent/remote"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -43,8 +46,15 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer store.Close()
+	ctx, restart := context.WithCancelCause(ctx)
 	opts := device.Options{Config: cfg, Clock: clock.System{}, Store: store,
-		Valves: hw.valves, Meters: hw.meters, Log: log, Emit: logEvents(log)}
+		Valves: hw.valves, Meters: hw.meters, Log: log, Emit: logEvents(log),
+		Restart: func() error { restart(errRestart); return nil }}
+	var register *pos.Register
+	if cfg.POS.Listen != "" {
+		register = pos.NewRegister(store, pos.ArticlesFrom(cfg), nil)
+		opts.Settle, opts.Register = register.Settle, register
+	}
 	var up *uplink.Uplink
 	if cfg.TTG.URL != "" {
 		if up, err = uplink.New(cfg, store, false, log); err != nil {
@@ -59,6 +69,29 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := agent.Start(); err != nil {
 		return errors.Join(err, agent.Close())
 	}
+	if register != nil {
+		if _, err := register.Reconcile(); err != nil {
+			return errors.Join(err, agent.Close())
+		}
+		cash, err := pos.Serve(cfg.POS.Listen, cfg.POS.APIKey, register)
+		if err != nil {
+			return errors.Join(fmt.Errorf("cash interface: %w", err), agent.Close())
+		}
+		defer cash.Close()
+		log.Info("cash interface listening", "url", cash.URL)
+	}
+	if cfg.Control.Listen != "" {
+		o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir)}
+		if up != nil {
+			o.Link = up.LinkState
+		}
+		ctl, err := remote.Serve(cfg.Control.Listen, o)
+		if err != nil {
+			return errors.Join(fmt.Errorf("client-control listener: %w", err), agent.Close())
+		}
+		defer ctl.Close()
+		log.Info("client-control listening", "url", ctl.URL)
+	}
 	if up != nil {
 		up.Start(agent.Report)
 		defer func() {
@@ -69,8 +102,17 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("tapagent running", "version", version, "device", cfg.Device.ID, "lines", len(cfg.Lines), "board", cfg.Board.Profile)
 	settle := 2 * time.Second
-	return agent.Run(ctx, cfg.Device.Tick.Duration, settle)
+	err = agent.Run(ctx, cfg.Device.Tick.Duration, settle)
+	if errors.Is(context.Cause(ctx), errRestart) {
+		log.Info("restarting on request: exiting for the service manager to start the agent again")
+		return errors.Join(err, errRestart)
+	}
+	return err
 }
+
+// errRestart ends `tapagent run` with exit status 75 so that the service
+// manager (systemd Restart=on-failure) starts it again.
+var errRestart = errors.New("restart requested")
 
 func openStore(cfg *config.Config) (*storage.Store, error) {
 	return storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{

@@ -84,7 +84,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	defer store.Close()
 	out := newPrinter(o, cfg)
 	opts := device.Options{Config: cfg, Clock: clk, Store: store, Valves: wall.Valves,
-		Meters: wall.Meters, Log: o.Log, Emit: out.emit}
+		Meters: wall.Meters, Log: o.Log, Emit: out.emit,
+		// A simulated wall has nothing to restart; the request is an event.
+		Restart: func() error { return nil }}
 	var register *pos.Register
 	if cfg.POS.Listen != "" {
 		register = pos.NewRegister(store, pos.ArticlesFrom(cfg), clk.Now)
@@ -116,6 +118,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		defer cash.Close()
 		agent.Report(device.Event{Type: "pos_listening", Detail: cash.URL})
+	}
+	if cfg.Control.Listen != "" {
+		ctl, err := startControl(cfg, agent, up)
+		if err != nil {
+			return nil, err
+		}
+		defer ctl.Close()
 	}
 	if up != nil {
 		up.Start(agent.Report)

@@ -88,6 +88,15 @@ func (u *Uplink) notice(n ttg.Notice) {
 	report(device.Event{Type: n.Type, PourID: n.RecordID, Detail: n.Detail})
 }
 
+// LinkState is the server link as the device-status call reports it:
+// 1 connected, 0 broken, with the server's URL.
+func (u *Uplink) LinkState() (int, string) {
+	if u.Syncer.Link() == ttg.LinkUp {
+		return 1, u.URL
+	}
+	return 0, u.URL
+}
+
 // Attach sends the syncer's notices into the agent's event stream.
 func (u *Uplink) Attach(report func(device.Event)) {
 	u.mu.Lock()

@@ -684,22 +684,6 @@ func (s *Server) deleteHappyHour(raw []byte) reply {
 	return s.changed()
 }
 
-// clientControl answers the calls the server forwards to a tap client.
-// Forwarding to connected agents is not part of this emulator yet, so it
-// answers as a server with no reachable client does.
-func (s *Server) clientControl(name string) handler {
-	return func(raw []byte) reply {
-		var req map[string]any
-		if err := json.Unmarshal(raw, &req); err != nil {
-			return ok(map[string]any{"error": 4000, "errorDescriptionAPI": "invalid JSON request: " + err.Error()})
-		}
-		dev := req["deviceID"]
-		return ok(map[string]any{"deviceId": dev, "error": 4001,
-			"errorDescriptionAPI": fmt.Sprintf("%s: client not found: no TTG client with deviceID %v is connected", name, dev),
-			"errorCodeClient":     0, "errorDescriptionClient": ""})
-	}
-}
-
 func (s *Server) linePortions(raw []byte) reply {
 	var req ttg.LinePortionsRequest
 	if err := decodeStrict(raw, &req); err != nil {

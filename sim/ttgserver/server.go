@@ -71,6 +71,7 @@ type Server struct {
 	cps     []StoredCP
 	clients map[int64]time.Time // API clients and devices seen
 	notes   []string            // notifications sent to clients (firmware, restart, ...)
+	logins  map[string]int64    // remote-login transaction id -> device
 }
 
 // state is the configuration side, persisted as one document.
@@ -87,6 +88,8 @@ type state struct {
 	Logos       map[int]int         `json:"logos"` // plu -> image bytes
 	ExportStamp int64               `json:"export_stamp"`
 	Licences    []map[string]any    `json:"licences"`
+	// ClientURLs are the client-control listeners of connected agents.
+	ClientURLs map[int64]string `json:"client_urls"`
 	// TokenSecret signs the JWTs; rotating it invalidates every token.
 	TokenSecret []byte                     `json:"token_secret"`
 	Extra       map[string]json.RawMessage `json:"extra,omitempty"`
@@ -141,7 +144,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ttg server: %w", err)
 	}
-	s := &Server{o: o, db: db, log: o.Log, txKeys: map[string]bool{},
+	s := &Server{o: o, db: db, log: o.Log, txKeys: map[string]bool{}, logins: map[string]int64{},
 		cpKeys: map[string]bool{}, clients: map[int64]time.Time{}}
 	if err := s.load(); err != nil {
 		db.Close()
@@ -295,6 +298,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle("/m2m/api/"+path, s.wrap(path, h))
 	}
 	mux.HandleFunc("/_emulator/faults", s.faultsHandler)
+	mux.HandleFunc("/_emulator/clients", s.clientsHandler)
 	return mux
 }
 

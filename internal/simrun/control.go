@@ -1,0 +1,32 @@
+package simrun
+
+import (
+	"fmt"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/sysinfo"
+	"github.com/tapagent/tapagent/internal/uplink"
+	"github.com/tapagent/tapagent/remote"
+)
+
+// startControl serves the client-control calls and, with the embedded TTG
+// server, tells it where this device listens.
+func startControl(cfg *config.Config, agent *device.Agent, up *uplink.Uplink) (*remote.Server, error) {
+	o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir)}
+	if up != nil {
+		o.Link = up.LinkState
+	}
+	ctl, err := remote.Serve(cfg.Control.Listen, o)
+	if err != nil {
+		return nil, fmt.Errorf("client-control listener: %w", err)
+	}
+	if up != nil && up.Server != nil {
+		if err := up.Server.RegisterClient(cfg.Device.ID, ctl.URL); err != nil {
+			ctl.Close()
+			return nil, err
+		}
+	}
+	agent.Report(device.Event{Type: "control_listening", Detail: ctl.URL})
+	return ctl, nil
+}

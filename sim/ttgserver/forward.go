@@ -1,0 +1,97 @@
+package ttgserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// RegisterClient records where a device's client-control listener is (the
+// real server has this in its client configuration).
+func (s *Server) RegisterClient(device int64, baseURL string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.ClientURLs == nil {
+		s.st.ClientURLs = map[int64]string{}
+	}
+	s.st.ClientURLs[device] = strings.TrimRight(baseURL, "/")
+	return s.persist()
+}
+
+// clientsHandler registers a client: POST {"device_id": N, "url": "..."}.
+func (s *Server) clientsHandler(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		var req struct {
+			DeviceID int64  `json:"device_id"`
+			URL      string `json:"url"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.DeviceID <= 0 || req.URL == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "need device_id and url"})
+			return
+		}
+		if err := s.RegisterClient(req.DeviceID, req.URL); err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	writeJSON(w, http.StatusOK, s.st.ClientURLs)
+}
+
+// clientControl forwards a call to the device's client-control listener and
+// relays its answer; an unknown device is 4001, an unreachable one 5004.
+func (s *Server) clientControl(name string) handler {
+	return func(raw []byte) reply {
+		var req struct {
+			DeviceID      int64  `json:"deviceID"`
+			TransactionID string `json:"transactionId"`
+		}
+		if err := json.Unmarshal(raw, &req); err != nil {
+			return ok(apiError(0, ttg.RLInvalidJSON, "invalid JSON request: "+err.Error()))
+		}
+		s.mu.Lock()
+		dev := req.DeviceID
+		if name == "remoteLoginPurchase" {
+			dev = s.logins[req.TransactionID]
+		}
+		url, known := s.st.ClientURLs[dev]
+		s.mu.Unlock()
+		switch {
+		case name == "remoteLoginPurchase" && dev == 0:
+			return ok(apiError(0, ttg.RLBadTransaction, "no remote login with this transactionId"))
+		case !known:
+			return ok(apiError(dev, ttg.RLClientNotFound, fmt.Sprintf("client not found: no TTG client with deviceID %d is connected", dev)))
+		}
+		hc := &http.Client{Timeout: 5 * time.Second}
+		res, err := hc.Post(url+"/"+name, "application/json", bytes.NewReader(raw))
+		if err != nil {
+			return ok(apiError(dev, ttg.RLClientTimeout, "client cannot be reached: "+err.Error()))
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+		var out map[string]any
+		if err != nil || json.Unmarshal(body, &out) != nil {
+			return ok(apiError(dev, ttg.RLUnexpected, fmt.Sprintf("client answered %s with no JSON", res.Status)))
+		}
+		if name == "remoteLogin" {
+			if code, _ := out["error"].(float64); code == 0 && req.TransactionID != "" {
+				s.mu.Lock()
+				s.logins[req.TransactionID] = dev
+				s.mu.Unlock()
+			}
+		}
+		return ok(out)
+	}
+}
+
+func apiError(device int64, code int, msg string) map[string]any {
+	return map[string]any{"deviceId": device, "error": code, "errorDescriptionAPI": msg,
+		"errorCodeClient": 0, "errorDescriptionClient": ""}
+}
