@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -52,6 +53,8 @@ func (s *Server) clientControl(name string) handler {
 		var req struct {
 			DeviceID      int64  `json:"deviceID"`
 			TransactionID string `json:"transactionId"`
+			Line          int    `json:"line"`
+			VolumeLimit   int64  `json:"volumeLimit"`
 		}
 		if err := json.Unmarshal(raw, &req); err != nil {
 			return ok(apiError(0, ttg.RLInvalidJSON, "invalid JSON request: "+err.Error()))
@@ -68,6 +71,10 @@ func (s *Server) clientControl(name string) handler {
 			return ok(apiError(0, ttg.RLBadTransaction, "no remote login with this transactionId"))
 		case !known:
 			return ok(apiError(dev, ttg.RLClientNotFound, fmt.Sprintf("client not found: no TTG client with deviceID %d is connected", dev)))
+		case name == "remoteLogin":
+			if code, msg := s.checkPortion(dev, req.Line, req.VolumeLimit); code != 0 {
+				return ok(apiError(dev, code, msg))
+			}
 		}
 		hc := &http.Client{Timeout: 5 * time.Second}
 		res, err := hc.Post(url+"/"+name, "application/json", bytes.NewReader(raw))
@@ -89,6 +96,31 @@ func (s *Server) clientControl(name string) handler {
 		}
 		return ok(out)
 	}
+}
+
+// checkPortion is what the server itself knows before asking the client:
+// the line exists on the device (4003) and offers that portion (4002).
+func (s *Server) checkPortion(dev int64, line int, volume int64) (int, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, l := s.lineSetup(dev, line)
+	if l == nil {
+		return ttg.RLLineNotFound, fmt.Sprintf("line %d not found on device %d", line, dev)
+	}
+	for _, id := range l.Items {
+		for _, it := range s.st.Items {
+			if it.ItemID != id {
+				continue
+			}
+			for _, p := range s.st.Portions {
+				// volumeLimit has three decimals; portions carry their own.
+				if p.Name == it.PortionName && p.Quantity*int64(math.Pow10(3-p.QuantityDP)) == volume {
+					return 0, ""
+				}
+			}
+		}
+	}
+	return ttg.RLPortionNotFound, fmt.Sprintf("no portion of %d (3 decimals) configured on device %d line %d", volume, dev, line)
 }
 
 func apiError(device int64, code int, msg string) map[string]any {

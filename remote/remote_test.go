@@ -1,0 +1,256 @@
+package remote_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/clock"
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/simrun"
+	"github.com/tapagent/tapagent/internal/sysinfo"
+	"github.com/tapagent/tapagent/internal/uplink"
+	"github.com/tapagent/tapagent/remote"
+	"github.com/tapagent/tapagent/sim"
+	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// rig is a third-party app's view: it talks to the TTG emulator, which
+// forwards to the agent's client-control listener on the simulated wall.
+type rig struct {
+	t        *testing.T
+	clk      *clock.Manual
+	wall     *simrun.Wall
+	agent    *device.Agent
+	up       *uplink.Uplink
+	ctl      *remote.Server
+	app      *ttg.Client
+	restarts atomic.Int32
+}
+
+func newRig(t *testing.T) *rig {
+	cfg, _ := config.Default()
+	cfg.Device.DataDir = t.TempDir()
+	cfg.TTG.TimeZone = "UTC"
+	r := &rig{t: t, clk: clock.NewManual(time.Date(2026, 11, 20, 20, 0, 0, 0, time.UTC))}
+	var err error
+	if r.wall, err = simrun.NewWall(cfg, r.clk); err != nil {
+		t.Fatal(err)
+	}
+	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.up, err = uplink.New(cfg, store, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.agent, err = device.New(device.Options{Config: cfg, Clock: r.clk, Store: store, Valves: r.wall.Valves, Meters: r.wall.Meters,
+		Catalog: r.up.Syncer, Cards: r.up.Syncer, Restart: func() error { r.restarts.Add(1); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.up.Syncer.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.ctl, err = remote.Serve("127.0.0.1:0", remote.Options{Agent: r.agent, DeviceID: cfg.Device.ID,
+		Sys: sysinfo.NewReader(cfg.Device.DataDir), Link: r.up.LinkState, Now: r.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.up.Server.RegisterClient(cfg.Device.ID, r.ctl.URL)
+	r.app = ttg.NewClient(ttg.ClientConfig{BaseURL: r.up.URL, Username: "tapagent", Password: "tapagent", ClientID: 77})
+	t.Cleanup(func() {
+		r.ctl.Close()
+		r.agent.Close()
+		r.up.Stop(time.Second)
+		store.Close()
+	})
+	return r
+}
+
+func (r *rig) call(path string, req any) map[string]any {
+	r.t.Helper()
+	var out map[string]any
+	if err := r.app.Call(context.Background(), "/m2m/api/"+path, req, &out); err != nil {
+		r.t.Fatalf("%s: %v", path, err)
+	}
+	return out
+}
+
+func code(m map[string]any) int {
+	f, _ := m["error"].(float64)
+	return int(f)
+}
+
+func login(line int, volume int64, credit int64, alcohol int, txn string) ttg.RemoteLoginRequest {
+	return ttg.RemoteLoginRequest{ID: 77, CardID: "424242", Valid: 1, Name: "App guest", Credit: credit, AlcoholAllowed: alcohol,
+		Type: 1, DeviceID: 1001, Line: line, VolumeLimit: volume, VolumeLimitSession: volume, TransactionID: txn}
+}
+
+func (r *rig) run(d time.Duration) {
+	for end := r.clk.Mono() + d; r.clk.Mono() < end; {
+		r.wall.Board.Advance(10 * time.Millisecond)
+		r.agent.Tick()
+	}
+}
+
+// 0.3 L in centilitres with three decimals: 30.000 cl.
+const small = 30000
+
+func TestRemoteLoginPourEndToEnd(t *testing.T) {
+	r := newRig(t)
+	res := r.call("remoteLogin", login(2, small, 1000, 1, "T-1"))
+	if code(res) != 0 || res["requestedPortion"] != "Small 0.3 L" || res["moneyAmount"].(float64) != 390 ||
+		res["productPLU"].(float64) != 102 || res["volumeUnit"] != "cl" || !strings.Contains(res["description"].(string), "Pils") {
+		t.Fatalf("remoteLogin: %v", res)
+	}
+	// Until payment is confirmed nobody else gets the line.
+	if c := code(r.call("remoteLogin", login(2, small, 1000, 1, "T-2"))); c != ttg.RLBusy {
+		t.Fatalf("second login on a held line: %d", c)
+	}
+	if c := code(r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "999", TransactionID: "T-1", PaymentID: "P"})); c != ttg.RLBadCard {
+		t.Fatalf("wrong card: %d", c)
+	}
+	if c := code(r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: "T-1", PaymentID: "P-1"})); c != 0 {
+		t.Fatalf("purchase: %d", c)
+	}
+	r.wall.Board.Line(2).Pour([]sim.Point{{T: 0, MLs: 50}, {T: 15 * time.Second, MLs: 50}})
+	r.run(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.up.Syncer.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	txs := r.up.Server.Transactions()
+	if len(txs) != 1 {
+		t.Fatalf("%d transactions", len(txs))
+	}
+	tx := txs[0].Tx
+	if tx.CardType != ttg.CardRemoteLogin || tx.CardID != 424242 || tx.ItemID != "102-03" || tx.Money != 390 || tx.ExternalID != "T-1" {
+		t.Fatalf("transaction %+v", tx)
+	}
+	if c := code(r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: "T-1"})); c != ttg.RLBadTransaction {
+		t.Fatalf("purchase twice: %d", c)
+	}
+}
+
+func TestRemoteLoginRefusals(t *testing.T) {
+	r := newRig(t)
+	cases := []struct {
+		name string
+		req  ttg.RemoteLoginRequest
+		want int
+	}{
+		{"insufficient funds", login(2, small, 100, 1, "A"), ttg.RLFunds},
+		{"alcohol not allowed", login(2, small, 1000, 0, "B"), ttg.RLAlcohol},
+		{"portion not offered (server knows)", login(2, 12345, 1000, 1, "C"), ttg.RLPortionNotFound},
+		{"line not on the server", login(9, small, 1000, 1, "D"), ttg.RLLineNotFound},
+		{"servings limit", func() ttg.RemoteLoginRequest {
+			q := login(2, small, 1000, 1, "K")
+			q.VolumeConsumed = 190_000
+			return q
+		}(), ttg.RLServings},
+		{"bad type", func() ttg.RemoteLoginRequest { q := login(2, small, 1000, 1, "E"); q.Type = 9; return q }(), ttg.RLBadType},
+		{"session volume differs", func() ttg.RemoteLoginRequest { q := login(2, small, 1000, 1, "F"); q.VolumeLimitSession = 1; return q }(), ttg.RLInvalidJSON},
+		{"unknown device", func() ttg.RemoteLoginRequest { q := login(2, small, 1000, 1, "G"); q.DeviceID = 5; return q }(), ttg.RLClientNotFound},
+	}
+	for _, c := range cases {
+		if got := code(r.call("remoteLogin", c.req)); got != c.want {
+			t.Errorf("%s: error %d, want %d", c.name, got, c.want)
+		}
+	}
+	// The device's own checks, asked directly (the server filters these).
+	direct := func(q ttg.RemoteLoginRequest) int {
+		b, _ := json.Marshal(q)
+		res, err := http.Post(r.ctl.URL+"/remoteLogin", "application/json", strings.NewReader(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		json.NewDecoder(res.Body).Decode(&m)
+		return code(m)
+	}
+	if got := direct(login(9, small, 1000, 1, "L")); got != ttg.RLBadLine {
+		t.Errorf("device, unknown line: %d", got)
+	}
+	if got := direct(login(2, 12345, 1000, 1, "M")); got != ttg.RLBadPortion {
+		t.Errorf("device, unknown portion: %d", got)
+	}
+	// Keg too low: a nearly empty keg on line 2.
+	if err := r.agent.ChangeKeg(2, "", flow.ML(200)); err != nil {
+		t.Fatal(err)
+	}
+	if got := code(r.call("remoteLogin", login(2, small, 1000, 1, "H"))); got != ttg.RLKegLow {
+		t.Errorf("keg too low: %d", got)
+	}
+	r.agent.ChangeKeg(2, "", flow.ML(50000))
+	// Busy: someone is pouring on the line.
+	if _, err := r.agent.Authorise(2, device.Request{Auth: flow.Auth{Mode: flow.ModeFree}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := code(r.call("remoteLogin", login(2, small, 1000, 1, "I"))); got != ttg.RLBusy {
+		t.Errorf("busy line: %d", got)
+	}
+	// A payment that failed aborts the login.
+	r.call("remoteLogin", login(1, small, 1000, 1, "J"))
+	if got := code(r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: "J", Error: 7})); got != ttg.RLPayment {
+		t.Errorf("failed payment: %d", got)
+	}
+}
+
+func TestStatusBacklightRestartAndFaults(t *testing.T) {
+	r := newRig(t)
+	st := r.call("getdevicestatus", ttg.DeviceRequest{ID: 77, DeviceID: 1001})
+	if code(st) != 0 || st["mem_available"].(float64) <= 0 || st["uptime"].(float64) <= 0 || st["ttg_server_comm_state"].(float64) != 1 ||
+		st["current_date_time"] != "2026-11-20 20:00:00" {
+		t.Fatalf("status: %v", st)
+	}
+	if b := r.call("setBacklightBrightness", ttg.BacklightRequest{DeviceID: 1001, Brightness: 40}); code(b) != 0 || b["brightness"].(float64) != 40 {
+		t.Fatalf("backlight: %v", b)
+	}
+	if b := r.call("setBacklightBrightness", ttg.BacklightRequest{DeviceID: 1001, Brightness: 140}); code(b) != ttg.RLInvalidJSON || b["brightness"].(float64) != 40 {
+		t.Fatalf("backlight 140: %v", b)
+	}
+	if res := r.call("restartClientApplication", ttg.DeviceRequest{DeviceID: 1001}); code(res) != 0 {
+		t.Fatalf("restart: %v", res)
+	}
+	for deadline := time.Now().Add(5 * time.Second); r.restarts.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("restart never requested")
+		}
+	}
+	// Malformed JSON, to the server and straight to the device.
+	for _, url := range []string{r.ctl.URL + "/remoteLogin", r.ctl.URL + "/setBacklightBrightness"} {
+		res, err := http.Post(url, "application/json", strings.NewReader(`{"line": "two"`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		json.NewDecoder(res.Body).Decode(&m)
+		res.Body.Close()
+		if code(m) != ttg.RLInvalidJSON || !strings.Contains(m["errorDescriptionAPI"].(string), "invalid JSON") {
+			t.Errorf("%s malformed: %v", url, m)
+		}
+	}
+	var raw json.RawMessage = []byte(`{"deviceID": "x"}`)
+	if got := code(r.call("getdevicestatus", raw)); got != ttg.RLInvalidJSON {
+		t.Errorf("server with malformed JSON: %d", got)
+	}
+	// The device goes away: the server says it cannot reach it.
+	r.ctl.Close()
+	if got := code(r.call("getdevicestatus", ttg.DeviceRequest{DeviceID: 1001})); got != ttg.RLClientTimeout {
+		t.Errorf("unreachable device: %d", got)
+	}
+}
