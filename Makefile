@@ -50,6 +50,8 @@ fuzz:
 	go test ./sim -run '^$$' -fuzz '^FuzzParseScenario$$' -fuzztime $(FUZZTIME)
 	go test ./ttg -run '^$$' -fuzz '^FuzzUnitsFromConfig$$' -fuzztime $(FUZZTIME)
 	go test ./sim/ttgserver -run '^$$' -fuzz '^FuzzTransactionBody$$' -fuzztime $(FUZZTIME)
+	go test ./pos -run '^$$' -fuzz '^FuzzCreditBody$$' -fuzztime $(FUZZTIME)
+	go test ./remote -run '^$$' -fuzz '^FuzzClientControl$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -253,4 +254,40 @@ func TestStatusBacklightRestartAndFaults(t *testing.T) {
 	if got := code(r.call("getdevicestatus", ttg.DeviceRequest{DeviceID: 1001})); got != ttg.RLClientTimeout {
 		t.Errorf("unreachable device: %d", got)
 	}
+}
+
+func FuzzClientControl(f *testing.F) {
+	f.Add("remoteLogin", []byte(`{"cardId":"1","type":1,"deviceID":1001,"line":2,"volumeLimit":30000,"volumeLimitSession":30000,"transactionId":"t"}`))
+	f.Add("remoteLoginPurchase", []byte(`{"cardId":"1","transactionId":"t","error":0}`))
+	f.Add("setBacklightBrightness", []byte(`{"brightness":-5}`))
+	f.Add("getdevicestatus", []byte(`null`))
+	cfg, _ := config.Default()
+	cfg.Device.DataDir = f.TempDir()
+	clk := clock.NewManual(time.Date(2026, 11, 20, 20, 0, 0, 0, time.UTC))
+	w, _ := simrun.NewWall(cfg, clk)
+	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "db"), storage.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer store.Close()
+	a, err := device.New(device.Options{Config: cfg, Clock: clk, Store: store, Valves: w.Valves, Meters: w.Meters})
+	if err != nil {
+		f.Fatal(err)
+	}
+	a.Start()
+	defer a.Close()
+	h := remote.Handler(remote.Options{Agent: a, DeviceID: 1001})
+	f.Fuzz(func(t *testing.T, call string, body []byte) {
+		switch call {
+		case "remoteLogin", "remoteLoginPurchase", "setBacklightBrightness", "getdevicestatus":
+		default:
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", remote.BasePath+"/"+call, strings.NewReader(string(body))))
+		var m map[string]any
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &m) != nil {
+			t.Fatalf("%s %q: %d %s", call, body, rec.Code, rec.Body)
+		}
+	})
 }
