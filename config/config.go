@@ -36,6 +36,7 @@ type Config struct {
 	TTG      TTG     `toml:"ttg"`
 	POS      POS     `toml:"pos"`
 	Control  Control `toml:"control"`
+	Audit    Audit   `toml:"audit"`
 	Defaults Line    `toml:"defaults"`
 	Lines    []Line  `toml:"-"`
 	Sim      Sim     `toml:"sim"`
@@ -71,6 +72,22 @@ type Log struct {
 type Board struct {
 	// Profile is a built-in profile name or a path to a profile file.
 	Profile string `toml:"profile"`
+}
+
+// Audit is the machine's EVA-DTS identity and read policy.
+type Audit struct {
+	// CommID is DXS01: 3-letter manufacturer code + 7 digits; default TAP + device id.
+	CommID   string `toml:"comm_id"`
+	Serial   string `toml:"serial"`
+	Model    string `toml:"model"`
+	Location string `toml:"location"`
+	Asset    string `toml:"asset"`
+	// CurrencyNum is ID402 (ISO 4217 with a leading 1: 1978 EUR, 1840 USD).
+	CurrencyNum string `toml:"currency_num"`
+	// Charset of text: "ascii" (standard ^HH^ escapes) or "cp1251".
+	Charset string `toml:"charset"`
+	// ResetOnRead: "interim" (reads leave the interval counters) or "full".
+	ResetOnRead string `toml:"reset_on_read"`
 }
 
 // Control is the device's client-control listener, the calls a TTG server
@@ -192,6 +209,7 @@ func Base() Config {
 		Storage: Storage{OpenTimeout: dur(5 * time.Second), CheckpointInterval: dur(250 * time.Millisecond), MaxEvents: 10000},
 		Log:     Log{Level: "info", Format: "text"},
 		Board:   Board{Profile: "rpi4"},
+		Audit:   Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local"},
 		Defaults: Line{
@@ -230,6 +248,7 @@ func Parse(b []byte) (*Config, error) {
 		Device   toml.Primitive   `toml:"device"`
 		POS      toml.Primitive   `toml:"pos"`
 		Control  toml.Primitive   `toml:"control"`
+		Audit    toml.Primitive   `toml:"audit"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -245,7 +264,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -317,6 +336,19 @@ func (c *Config) Validate() error {
 		if a.Price < 0 {
 			bad(k+".price", "must not be negative")
 		}
+	}
+	switch c.Audit.ResetOnRead {
+	case "interim", "full":
+	default:
+		bad("audit.reset_on_read", "%q is not interim or full", c.Audit.ResetOnRead)
+	}
+	switch c.Audit.Charset {
+	case "ascii", "cp1251":
+	default:
+		bad("audit.charset", "%q is not ascii or cp1251", c.Audit.Charset)
+	}
+	if id := c.Audit.CommID; id != "" && len(id) != 10 {
+		bad("audit.comm_id", "%q must be 10 characters (3-letter maker code + 7 digits)", id)
 	}
 	if c.TTG.Batch < 1 || c.TTG.Batch > 1000 {
 		bad("ttg.batch", "must be 1..1000")

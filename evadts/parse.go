@@ -7,19 +7,40 @@ import (
 	"strings"
 )
 
-// Segment is one data segment ("block") of a file.
+// Segment is one data segment ("block") of a file. Elements are found in
+// the raw text on demand, so parsing a file splits nothing it never reads.
 type Segment struct {
-	ID       string   `json:"id"`
-	Elements []string `json:"elements"` // element 01 is Elements[0]
-	Line     int      `json:"line"`     // 1-based line in the input
+	ID   string `json:"id"`
+	Raw  string `json:"raw"`  // the whole segment text, without its line end
+	Line int    `json:"line"` // 1-based line in the input
 }
 
 // El returns element n (1-based) unescaped, or "".
 func (s Segment) El(n int) string {
-	if n < 1 || n > len(s.Elements) {
+	if n < 1 {
 		return ""
 	}
-	return Unescape(s.Elements[n-1])
+	r := s.Raw
+	for i := 0; i < n; i++ {
+		j := strings.IndexByte(r, '*')
+		if j < 0 {
+			return ""
+		}
+		r = r[j+1:]
+	}
+	if j := strings.IndexByte(r, '*'); j >= 0 {
+		r = r[:j]
+	}
+	return Unescape(r)
+}
+
+// Elements are all elements as sent (escapes kept).
+func (s Segment) Elements() []string {
+	_, rest, found := strings.Cut(s.Raw, "*")
+	if !found {
+		return nil
+	}
+	return strings.Split(rest, "*")
 }
 
 // Int returns element n as an integer, 0 if empty or not a number.
@@ -103,46 +124,49 @@ func Parse(b []byte) (*File, error) {
 	return f, nil
 }
 
+// rawLine is one line: its bytes (for the CRC) and the same bytes as a
+// string sharing one conversion of the whole input (for the elements).
 type rawLine struct {
 	text []byte
+	str  string
 	n    int
 }
 
-// splitLines splits on CR LF, LF or CR and names the style used.
+// splitLines splits on CR LF or LF (CR alone when a file has no LF at
+// all) and names the style used.
 func splitLines(b []byte) ([]rawLine, string) {
-	var out []rawLine
-	crlf, lf, cr := 0, 0, 0
-	n := 1
-	for len(b) > 0 {
-		i := bytes.IndexAny(b, "\r\n")
+	all := string(b)
+	sep := byte('\n')
+	if bytes.IndexByte(b, '\n') < 0 && bytes.IndexByte(b, '\r') >= 0 {
+		sep = '\r'
+	}
+	out := make([]rawLine, 0, bytes.Count(b, []byte{sep})+1)
+	crlf, lf := 0, 0
+	for n, off := 1, 0; off < len(b); n++ {
+		i := bytes.IndexByte(b[off:], sep)
 		if i < 0 {
-			out = append(out, rawLine{b, n})
+			out = append(out, rawLine{b[off:], all[off:], n})
 			break
 		}
-		out = append(out, rawLine{b[:i], n})
-		switch {
-		case b[i] == '\r' && i+1 < len(b) && b[i+1] == '\n':
+		end := off + i
+		if sep == '\n' && i > 0 && b[end-1] == '\r' {
 			crlf++
-			b = b[i+2:]
-		case b[i] == '\n':
+			end--
+		} else {
 			lf++
-			b = b[i+1:]
-		default:
-			cr++
-			b = b[i+1:]
 		}
-		n++
+		out = append(out, rawLine{b[off:end], all[off:end], n})
+		off += i + 1
 	}
-	style := "mixed"
 	switch {
-	case lf == 0 && cr == 0:
-		style = "CRLF"
-	case crlf == 0 && cr == 0:
-		style = "LF"
-	case crlf == 0 && lf == 0:
-		style = "CR"
+	case sep == '\r':
+		return out, "CR"
+	case lf == 0:
+		return out, "CRLF"
+	case crlf == 0:
+		return out, "LF"
 	}
-	return out, style
+	return out, "mixed"
 }
 
 // validID: a block id is a capital letter followed by capitals or digits,
@@ -161,6 +185,7 @@ func validID(id string) bool {
 
 func (f *File) segments(lines []rawLine) {
 	afterDXE := false
+	f.Segments = make([]Segment, 0, len(lines))
 	for _, l := range lines {
 		t := l.text
 		if afterDXE {
@@ -174,7 +199,7 @@ func (f *File) segments(lines []rawLine) {
 			// Handhelds glue their own trailer to DXE ("DXE*1*1<AAAA|BBBB>").
 			if i := bytes.IndexByte(t, '<'); i > 0 {
 				f.Trailer += len(t) - i
-				t = t[:i]
+				t, l.str = t[:i], l.str[:i]
 			}
 			afterDXE = true
 		}
@@ -184,16 +209,19 @@ func (f *File) segments(lines []rawLine) {
 				break
 			}
 		}
-		parts := strings.Split(string(t), "*")
-		for i, e := range parts[1:] {
-			if e == "4294967295" || e == "65535" {
-				f.warn(l.n, "%s%02d is %s, a \"not available\" sentinel", parts[0], i+1, e)
+		id, _, _ := strings.Cut(l.str, "*")
+		seg := Segment{ID: id, Raw: l.str, Line: l.n}
+		if strings.Contains(l.str, "*4294967295") {
+			for i, e := range seg.Elements() {
+				if e == "4294967295" {
+					f.warn(l.n, "%s%02d is %s, a \"not available\" sentinel", id, i+1, e)
+				}
 			}
 		}
-		if !validID(parts[0]) {
-			f.warn(l.n, "odd segment id %q", clip(parts[0], 20))
+		if !validID(id) {
+			f.warn(l.n, "odd segment id %q", clip(id, 20))
 		}
-		f.Segments = append(f.Segments, Segment{ID: parts[0], Elements: parts[1:], Line: l.n})
+		f.Segments = append(f.Segments, seg)
 	}
 	if f.Trailer > 0 {
 		f.warn(0, "%d bytes after DXE (handheld trailer), ignored", f.Trailer)

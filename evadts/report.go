@@ -24,13 +24,19 @@ type Machine struct {
 // Product is a selection: PA1 with its PA2 (paid), PA3 (test) and PA4
 // (free) counters, and PA7 summed per payment device.
 type Product struct {
-	ID    string            `json:"id"`
-	Price int64             `json:"price"`
-	Name  string            `json:"name,omitempty"`
-	Paid  Totals            `json:"paid"`
-	Test  Totals            `json:"test"`
-	Free  Totals            `json:"free"`
-	By    map[string]Totals `json:"by_device,omitempty"`
+	ID    string         `json:"id"`
+	Price int64          `json:"price"`
+	Name  string         `json:"name,omitempty"`
+	Paid  Totals         `json:"paid"`
+	Test  Totals         `json:"test"`
+	Free  Totals         `json:"free"`
+	By    []DeviceTotals `json:"by_device,omitempty"`
+}
+
+// DeviceTotals are PA7 counters for one payment device (CA, DA, DB, TA...).
+type DeviceTotals struct {
+	Device string `json:"device"`
+	Totals
 }
 
 // Event is an EA2 counter, with the EA1 occurrences of the same id.
@@ -62,16 +68,65 @@ type Report struct {
 	Manufacturer []string  `json:"manufacturer,omitempty"` // MA5 as received
 }
 
+// ints reads the first elements as integers in one pass over the raw
+// segment, allocating nothing: this is the parser's hot path (a snack
+// machine sends hundreds of PA lines). Spaces are ignored; an element with
+// any other non-digit reads as 0.
+func ints(s Segment) (v [10]int64) {
+	i := strings.IndexByte(s.Raw, '*')
+	if i < 0 {
+		return v
+	}
+	k, neg, bad := 0, false, false
+	end := func() {
+		if bad {
+			v[k] = 0
+		} else if neg {
+			v[k] = -v[k]
+		}
+		k++
+		neg, bad = false, false
+	}
+	for _, c := range []byte(s.Raw[i+1:]) {
+		if k >= len(v) {
+			return v
+		}
+		switch {
+		case c == '*':
+			end()
+		case c >= '0' && c <= '9':
+			v[k] = v[k]*10 + int64(c-'0')
+		case c == '-':
+			neg = true
+		case c != ' ':
+			bad = true
+		}
+	}
+	if k < len(v) {
+		end()
+	}
+	return v
+}
+
 func vt(s Segment) Totals { // value, count order (VA1, CA2, DA2)
-	return Totals{ValueInit: s.Int(1), CountInit: s.Int(2), ValueReset: s.Int(3), CountReset: s.Int(4)}
+	v := ints(s)
+	return Totals{ValueInit: v[0], CountInit: v[1], ValueReset: v[2], CountReset: v[3]}
 }
 
 func nv(s Segment) Totals { // number, value order (PA2, PA3, PA4)
-	return Totals{CountInit: s.Int(1), ValueInit: s.Int(2), CountReset: s.Int(3), ValueReset: s.Int(4)}
+	v := ints(s)
+	return Totals{CountInit: v[0], ValueInit: v[1], CountReset: v[2], ValueReset: v[3]}
 }
 
 func buildReport(f *File) Report {
 	r := Report{Decimals: 2}
+	n := 0
+	for _, s := range f.Segments {
+		if s.ID == "PA1" {
+			n++
+		}
+	}
+	r.Products = make([]Product, 0, n)
 	var cur *Product
 	events := map[string]*Event{}
 	var order []string
@@ -132,7 +187,8 @@ func buildReport(f *File) Report {
 		case "EA7":
 			r.PowerOutages = s.Int(2)
 		case "MA5":
-			r.Manufacturer = append(r.Manufacturer, strings.Join(s.Elements, "*"))
+			_, rest, _ := strings.Cut(s.Raw, "*")
+			r.Manufacturer = append(r.Manufacturer, rest)
 		}
 		if s.ID == "EA1" || s.ID == "EA2" {
 			if strings.TrimSpace(s.El(1)) == "" {
@@ -157,14 +213,19 @@ func addProduct(p *Product, s Segment) {
 	case "PA4":
 		p.Free = nv(s)
 	case "PA7":
-		if p.By == nil {
-			p.By = map[string]Totals{}
+		v := ints(s)
+		dev := s.El(2)
+		i := 0
+		for i < len(p.By) && p.By[i].Device != dev {
+			i++
 		}
-		t := p.By[s.El(2)]
-		t.CountInit += s.Int(5)
-		t.ValueInit += s.Int(6)
-		t.CountReset += s.Int(7)
-		t.ValueReset += s.Int(8)
-		p.By[s.El(2)] = t
+		if i == len(p.By) {
+			p.By = append(p.By, DeviceTotals{Device: dev})
+		}
+		t := &p.By[i].Totals
+		t.CountInit += v[4]
+		t.ValueInit += v[5]
+		t.CountReset += v[6]
+		t.ValueReset += v[7]
 	}
 }

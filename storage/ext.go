@@ -89,3 +89,20 @@ func (emptyBucket) Put([]byte, []byte) error              { return bolt.ErrTxNot
 func (emptyBucket) Delete([]byte) error                   { return bolt.ErrTxNotWritable }
 func (emptyBucket) ForEach(func(k, v []byte) error) error { return nil }
 func (emptyBucket) NextSequence() (uint64, error)         { return 0, bolt.ErrTxNotWritable }
+
+// UpdateAsync is Update without waiting: done reports the outcome from the
+// writer goroutine. For bookkeeping that must not hold up its caller.
+func (s *Store) UpdateAsync(bucket string, fn func(Bucket) error, done func(error)) {
+	name, err := extName(bucket)
+	if err != nil {
+		done(err)
+		return
+	}
+	s.submit(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(name)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	}, done)
+}

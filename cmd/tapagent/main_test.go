@@ -495,3 +495,46 @@ func TestKill9MidUpload(t *testing.T) {
 	}
 	t.Logf("killed with %d records unacknowledged; the server had %d, after the restart exactly %d", waiting, before.Transactions, after.Transactions)
 }
+
+func TestDexCommands(t *testing.T) {
+	data := t.TempDir()
+	// Without a TTG server: six pours (the online card pour needs one), on three products.
+	if out, err := exec.Command(binary, "sim", "--speed", "0", "--no-ttg", "--plain", "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("sim: %v\n%s", err, out)
+	}
+	rep, err := exec.Command(binary, "dex", "report", "--data", data).Output()
+	if err != nil || !bytes.HasPrefix(rep, []byte("DXS*TAP0001001*VA*V0/6*1\r\n")) || !bytes.HasSuffix(rep, []byte("DXE*1*1\r\n")) {
+		t.Fatalf("report: %v\n%s", err, rep)
+	}
+	file := filepath.Join(t.TempDir(), "audit.txt")
+	os.WriteFile(file, rep, 0o600)
+	out, err := exec.Command(binary, "dex", "parse", file, "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed struct {
+		G85      struct{ Verdict string }
+		Warnings []any
+		Report   struct {
+			Sales struct {
+				CountInit int64 `json:"count_init"`
+			}
+			Products []any
+		}
+	}
+	if err := json.Unmarshal(out, &parsed); err != nil || parsed.G85.Verdict != "ok" || len(parsed.Warnings) != 0 ||
+		parsed.Report.Sales.CountInit != 6 || len(parsed.Report.Products) != 3 {
+		t.Fatalf("parse of our own report: %v %s", err, out)
+	}
+	out, err = exec.Command(binary, "dex", "reports", "--data", data, "--json", "--base64").Output()
+	var kept []struct {
+		Data string `json:"data"`
+		Port int    `json:"evadts_port"`
+	}
+	if err != nil || json.Unmarshal(out, &kept) != nil || len(kept) != 1 || kept[0].Port != 1 {
+		t.Fatalf("reports: %v %s", err, out)
+	}
+	if out, err := exec.Command(binary, "dex", "parse", filepath.Join(t.TempDir(), "none")).CombinedOutput(); err == nil {
+		t.Fatalf("missing file accepted: %s", out)
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/internal/auditlink"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/remote"
@@ -53,8 +55,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	var register *pos.Register
 	if cfg.POS.Listen != "" {
 		register = pos.NewRegister(store, pos.ArticlesFrom(cfg), nil)
-		opts.Settle, opts.Register = register.Settle, register
+		opts.Register = register
 	}
+	audit := evadts.NewAudit(store, nil)
+	opts.Settle = auditlink.Settle(audit, register)
+	opts.Emit = auditlink.Events(audit, opts.Emit, log)
 	var up *uplink.Uplink
 	if cfg.TTG.URL != "" {
 		if up, err = uplink.New(cfg, store, false, log); err != nil {

@@ -14,7 +14,9 @@ import (
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/auditlink"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
@@ -90,8 +92,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	var register *pos.Register
 	if cfg.POS.Listen != "" {
 		register = pos.NewRegister(store, pos.ArticlesFrom(cfg), clk.Now)
-		opts.Settle, opts.Register = register.Settle, register
+		opts.Register = register
 	}
+	audit := evadts.NewAudit(store, clk.Now)
+	opts.Settle = auditlink.Settle(audit, register)
+	opts.Emit = auditlink.Events(audit, out.emit, o.Log)
 	var up *uplink.Uplink
 	if !o.NoTTG {
 		if up, err = uplink.New(cfg, store, true, o.Log); err != nil {
