@@ -37,6 +37,7 @@ type Config struct {
 	POS      POS     `toml:"pos"`
 	Control  Control `toml:"control"`
 	Audit    Audit   `toml:"audit"`
+	DEX      DEX     `toml:"dex"`
 	Defaults Line    `toml:"defaults"`
 	Lines    []Line  `toml:"-"`
 	Sim      Sim     `toml:"sim"`
@@ -72,6 +73,13 @@ type Log struct {
 type Board struct {
 	// Profile is a built-in profile name or a path to a profile file.
 	Profile string `toml:"profile"`
+}
+
+// DEX is the machine's DEX/UCS port, where handhelds and telemetry modems
+// read the audit.
+type DEX struct {
+	// Port is the serial device (9600 8N1); empty turns the port off.
+	Port string `toml:"port"`
 }
 
 // Audit is the machine's EVA-DTS identity and read policy.
@@ -249,6 +257,7 @@ func Parse(b []byte) (*Config, error) {
 		POS      toml.Primitive   `toml:"pos"`
 		Control  toml.Primitive   `toml:"control"`
 		Audit    toml.Primitive   `toml:"audit"`
+		DEX      toml.Primitive   `toml:"dex"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -264,7 +273,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {

@@ -90,6 +90,21 @@ func keep(b storage.Bucket, now time.Time, port int, data []byte) error {
 	return err
 }
 
+// ResetInterval clears the "since reset" counters and counts a reset (a
+// full read whose data the reader confirmed).
+func (a *Audit) ResetInterval() error {
+	now := a.now()
+	return a.st.Update(AuditBucket, func(b storage.Bucket) error {
+		st, err := loadState(b, now)
+		if err != nil {
+			return err
+		}
+		st.ReadResets++
+		resetInterval(st)
+		return saveState(b, st)
+	})
+}
+
 func resetInterval(st *State) {
 	st.Sales.Reset, st.Test.Reset, st.Free.Reset = Pair{}, Pair{}, Pair{}
 	for _, p := range st.Pay {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/evadts/dexlink"
 )
 
 const dexUsage = `tapagent dex COMMAND
@@ -20,6 +21,8 @@ const dexUsage = `tapagent dex COMMAND
   report [--reset]         take a read-out of this agent's audit (counts in EA3; --reset is a full read)
   reports [--since T] [--until T] [--port N] [--cp1251] [--base64] [--json]
                            kept reports of the last 14 days (RFC 3339 times; port 1 own, 2 DEX)
+  serve --dev PATH [--once] answer a handheld on a DEX port (9600 8N1) with this agent's audit
+  read --dev PATH          read a vending machine's DEX port and print (and keep) its audit
 
 report and reports open the agent's database: stop the agent first.`
 
@@ -40,6 +43,8 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	port := fs.Int("port", 0, "reports: 1 own audit, 2 read from a DEX port (default: both)")
 	cp := fs.Bool("cp1251", false, "reports: Windows-1251 text")
 	b64 := fs.Bool("base64", false, "reports: base64-packed")
+	dev := fs.String("dev", "", "serve/read: the serial device of the DEX port")
+	once := fs.Bool("once", false, "serve: answer one read, then exit")
 	rest := args[1:]
 	file := ""
 	if sub == "parse" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
@@ -71,6 +76,40 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer store.Close()
 	audit := evadts.NewAudit(store, nil)
 	switch sub {
+	case "serve", "read":
+		if *dev == "" {
+			return fmt.Errorf("%w: --dev PATH is required", errUsage)
+		}
+		port, err := dexlink.OpenSerial(*dev)
+		if err != nil {
+			return err
+		}
+		defer port.Close()
+		id := evadts.IdentityFrom(cfg, version)
+		if sub == "read" {
+			rep, st, err := dexlink.Read(port, id.CommID, dexlink.SpecTimers)
+			if err != nil {
+				return err
+			}
+			if err := audit.Keep(evadts.PortDEX, rep); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "read %d bytes in %s\n", st.Payload, st.Duration.Round(time.Millisecond))
+			_, err = stdout.Write(rep)
+			return err
+		}
+		for ctx.Err() == nil {
+			n, err := dexlink.ServeAudit(port, audit, id, cfg.Audit.ResetOnRead == "full")
+			if err != nil {
+				fmt.Fprintf(stderr, "dex serve: %v\n", err)
+			} else {
+				fmt.Fprintf(stderr, "audit of %d bytes read\n", n)
+			}
+			if *once {
+				return err
+			}
+		}
+		return nil
 	case "report":
 		full := *reset || cfg.Audit.ResetOnRead == "full"
 		rep, err := audit.Read(evadts.IdentityFrom(cfg, version), full, "cli")

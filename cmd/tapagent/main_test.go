@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/storage"
@@ -536,5 +539,47 @@ func TestDexCommands(t *testing.T) {
 	}
 	if out, err := exec.Command(binary, "dex", "parse", filepath.Join(t.TempDir(), "none")).CombinedOutput(); err == nil {
 		t.Fatalf("missing file accepted: %s", out)
+	}
+}
+
+func TestDexServeAndReadOverPTY(t *testing.T) {
+	data := t.TempDir()
+	if out, err := exec.Command(binary, "sim", "--speed", "0", "--no-ttg", "--plain", "--duration", "15s", "--data", data).CombinedOutput(); err != nil {
+		t.Fatalf("sim: %v\n%s", err, out)
+	}
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	defer s.Close()
+	// The agent answers on its DEX port (the pty's slave); the test is the handheld.
+	serve := exec.Command(binary, "dex", "serve", "--once", "--dev", s.Name(), "--data", data)
+	var stderr bytes.Buffer
+	serve.Stderr = &stderr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rep, _, err := dexlink.Read(pty.File{File: m}, "HHT0000042", dexlink.SpecTimers)
+	if err != nil {
+		t.Fatalf("handheld read: %v (%s)", err, stderr.String())
+	}
+	if err := serve.Wait(); err != nil {
+		t.Fatalf("dex serve: %v %s", err, stderr.String())
+	}
+	f, err := evadts.Parse(rep)
+	if err != nil || f.G85.Verdict != evadts.G85OK || f.CommID != "TAP0001001" {
+		t.Fatalf("audit over DEX: %+v %v", f, err)
+	}
+	// The agent as the data carrier, reading a machine (the test) on the pty.
+	machine := evadts.Render(&evadts.State{}, evadts.Identity{CommID: "VND0000007", CurrencyNum: "1978", Currency: "EUR", Decimals: 2}, time.Now())
+	go dexlink.Serve(pty.File{File: m}, "VND0000007", func() ([]byte, error) { return machine, nil }, dexlink.SpecTimers)
+	out, err := exec.Command(binary, "dex", "read", "--dev", s.Name(), "--data", data).Output()
+	if err != nil || !bytes.Equal(out, machine) {
+		t.Fatalf("dex read: %v\n%q", err, out)
+	}
+	kept, err := exec.Command(binary, "dex", "reports", "--port", "2", "--data", data).Output()
+	if err != nil || !bytes.Contains(kept, []byte("VND0000007")) {
+		t.Fatalf("kept DEX report: %v %s", err, kept)
 	}
 }

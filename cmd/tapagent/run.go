@@ -16,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/internal/auditlink"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/pos"
@@ -96,6 +97,26 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer ctl.Close()
 		log.Info("client-control listening", "url", ctl.URL)
+	}
+	if cfg.DEX.Port != "" {
+		port, err := dexlink.OpenSerial(cfg.DEX.Port)
+		if err != nil {
+			return errors.Join(err, agent.Close())
+		}
+		defer port.Close()
+		id := evadts.IdentityFrom(cfg, version)
+		go func() {
+			for ctx.Err() == nil {
+				n, err := dexlink.ServeAudit(port, audit, id, cfg.Audit.ResetOnRead == "full")
+				switch {
+				case err == nil:
+					log.Info("audit read on the DEX port", "bytes", n)
+				case !errors.Is(err, dexlink.ErrTimeout):
+					log.Warn("DEX session failed", "err", err)
+				}
+			}
+		}()
+		log.Info("DEX port open", "dev", cfg.DEX.Port)
 	}
 	if up != nil {
 		up.Start(agent.Report)
