@@ -39,6 +39,8 @@ bench:
 	go test -run TestPortionAccuracy -v ./device | grep -E 'predictive|ok'
 	go test -run '^$$' -bench Drain100k -benchtime 1x ./internal/uplink
 	go test -run '^$$' -bench PourCompletion -benchtime 500x ./internal/uplink
+	go test -run '^$$' -bench Parse -benchtime 2s ./evadts
+	go test -run '^$$' -bench Transfer20K -benchtime 1x ./evadts/dexlink
 	go run ./bench
 
 # Run every fuzz target for FUZZTIME each.
@@ -52,6 +54,8 @@ fuzz:
 	go test ./sim/ttgserver -run '^$$' -fuzz '^FuzzTransactionBody$$' -fuzztime $(FUZZTIME)
 	go test ./pos -run '^$$' -fuzz '^FuzzCreditBody$$' -fuzztime $(FUZZTIME)
 	go test ./remote -run '^$$' -fuzz '^FuzzClientControl$$' -fuzztime $(FUZZTIME)
+	go test ./evadts -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	go test ./evadts/dexlink -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

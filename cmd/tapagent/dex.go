@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,8 +22,8 @@ const dexUsage = `tapagent dex COMMAND
   report [--reset]         take a read-out of this agent's audit (counts in EA3; --reset is a full read)
   reports [--since T] [--until T] [--port N] [--cp1251] [--base64] [--json]
                            kept reports of the last 14 days (RFC 3339 times; port 1 own, 2 DEX)
-  serve --dev PATH [--once] answer a handheld on a DEX port (9600 8N1) with this agent's audit
-  read --dev PATH          read a vending machine's DEX port and print (and keep) its audit
+  serve --port DEV [--once] answer a handheld on a DEX port (9600 8N1) with this agent's audit
+  read --port DEV          read a vending machine's DEX port and print (and keep) its audit
 
 report and reports open the agent's database: stop the agent first.`
 
@@ -40,10 +41,9 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	reset := fs.Bool("reset", false, "report: full read, resetting the interval counters")
 	since := fs.String("since", "", "reports: start of the period (RFC 3339)")
 	until := fs.String("until", "", "reports: end of the period (RFC 3339)")
-	port := fs.Int("port", 0, "reports: 1 own audit, 2 read from a DEX port (default: both)")
+	port := fs.String("port", "", "serve/read: the DEX port's serial device; reports: 1 own audit, 2 read from a DEX port (default: both)")
 	cp := fs.Bool("cp1251", false, "reports: Windows-1251 text")
 	b64 := fs.Bool("base64", false, "reports: base64-packed")
-	dev := fs.String("dev", "", "serve/read: the serial device of the DEX port")
 	once := fs.Bool("once", false, "serve: answer one read, then exit")
 	rest := args[1:]
 	file := ""
@@ -77,17 +77,17 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	audit := evadts.NewAudit(store, nil)
 	switch sub {
 	case "serve", "read":
-		if *dev == "" {
-			return fmt.Errorf("%w: --dev PATH is required", errUsage)
+		if *port == "" {
+			return fmt.Errorf("%w: --port DEV is required", errUsage)
 		}
-		port, err := dexlink.OpenSerial(*dev)
+		dev, err := dexlink.OpenSerial(*port)
 		if err != nil {
 			return err
 		}
-		defer port.Close()
+		defer dev.Close()
 		id := evadts.IdentityFrom(cfg, version)
 		if sub == "read" {
-			rep, st, err := dexlink.Read(port, id.CommID, dexlink.SpecTimers)
+			rep, st, err := dexlink.Read(dev, id.CommID, dexlink.SpecTimers)
 			if err != nil {
 				return err
 			}
@@ -99,7 +99,7 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		for ctx.Err() == nil {
-			n, err := dexlink.ServeAudit(port, audit, id, cfg.Audit.ResetOnRead == "full")
+			n, err := dexlink.ServeAudit(dev, audit, id, cfg.Audit.ResetOnRead == "full")
 			if err != nil {
 				fmt.Fprintf(stderr, "dex serve: %v\n", err)
 			} else {
@@ -131,7 +131,13 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 		}
-		ks, err := audit.Reports(from, to, *port)
+		which := 0
+		if *port != "" {
+			if which, err = strconv.Atoi(*port); err != nil || which < 1 || which > 2 {
+				return fmt.Errorf("%w: --port for reports is 1 (own audit) or 2 (DEX)", errUsage)
+			}
+		}
+		ks, err := audit.Reports(from, to, which)
 		if err != nil {
 			return err
 		}

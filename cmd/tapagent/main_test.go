@@ -554,7 +554,7 @@ func TestDexServeAndReadOverPTY(t *testing.T) {
 	defer m.Close()
 	defer s.Close()
 	// The agent answers on its DEX port (the pty's slave); the test is the handheld.
-	serve := exec.Command(binary, "dex", "serve", "--once", "--dev", s.Name(), "--data", data)
+	serve := exec.Command(binary, "dex", "serve", "--once", "--port", s.Name(), "--data", data)
 	var stderr bytes.Buffer
 	serve.Stderr = &stderr
 	if err := serve.Start(); err != nil {
@@ -574,7 +574,7 @@ func TestDexServeAndReadOverPTY(t *testing.T) {
 	// The agent as the data carrier, reading a machine (the test) on the pty.
 	machine := evadts.Render(&evadts.State{}, evadts.Identity{CommID: "VND0000007", CurrencyNum: "1978", Currency: "EUR", Decimals: 2}, time.Now())
 	go dexlink.Serve(pty.File{File: m}, "VND0000007", func() ([]byte, error) { return machine, nil }, dexlink.SpecTimers)
-	out, err := exec.Command(binary, "dex", "read", "--dev", s.Name(), "--data", data).Output()
+	out, err := exec.Command(binary, "dex", "read", "--port", s.Name(), "--data", data).Output()
 	if err != nil || !bytes.Equal(out, machine) {
 		t.Fatalf("dex read: %v\n%q", err, out)
 	}
