@@ -95,22 +95,18 @@ func (s *Server) authToken(raw []byte) reply {
 }
 
 func (s *Server) productList(raw []byte) reply {
-	var req struct {
+	return locked(s, raw, func(req struct {
 		ID  int64 `json:"id"`
 		PLU int   `json:"plu"`
-	}
-	if err := decodeStrict(raw, &req); err != nil {
-		return bad("%v", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := ttg.ProductList{UUID: s.st.UUID, Products: []ttg.Product{}}
-	for _, plu := range sortedPLUs(s.st.Products) {
-		if req.PLU == 0 || req.PLU == plu {
-			out.Products = append(out.Products, s.st.Products[plu])
+	}) reply {
+		out := ttg.ProductList{UUID: s.st.UUID, Products: []ttg.Product{}}
+		for _, plu := range sortedPLUs(s.st.Products) {
+			if req.PLU == 0 || req.PLU == plu {
+				out.Products = append(out.Products, s.st.Products[plu])
+			}
 		}
-	}
-	return ok(out)
+		return ok(out)
+	})
 }
 
 func (s *Server) portionList(raw []byte) reply {
@@ -235,7 +231,7 @@ func (s *Server) changeLogo(raw []byte) reply {
 }
 
 func (s *Server) changePrice(raw []byte) reply {
-	var req struct {
+	return locked(s, raw, func(req struct {
 		ID       int64 `json:"id"`
 		Products []struct {
 			PLU    int   `json:"plu"`
@@ -245,25 +241,21 @@ func (s *Server) changePrice(raw []byte) reply {
 			HH1Pct int64 `json:"price_per_unit_happyhour1_percent"`
 			HH2Pct int64 `json:"price_per_unit_happyhour2_percent"`
 		} `json:"products"`
-	}
-	if err := decodeStrict(raw, &req); err != nil {
-		return bad("%v", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range req.Products {
-		p, exists := s.st.Products[c.PLU]
-		if !exists {
-			return bad("no product with plu %d", c.PLU)
+	}) reply {
+		for _, c := range req.Products {
+			p, exists := s.st.Products[c.PLU]
+			if !exists {
+				return bad("no product with plu %d", c.PLU)
+			}
+			p.PricePerUnit, p.PricePerUnitHH1, p.PricePerUnitHH2 = c.Price, c.HH1, c.HH2
+			p.PricePerUnitHH1Pct, p.PricePerUnitHH2Pct = c.HH1Pct, c.HH2Pct
+			if err := validProduct(p); err != nil {
+				return bad("plu %d: %v", c.PLU, err)
+			}
+			s.st.Products[c.PLU] = p
 		}
-		p.PricePerUnit, p.PricePerUnitHH1, p.PricePerUnitHH2 = c.Price, c.HH1, c.HH2
-		p.PricePerUnitHH1Pct, p.PricePerUnitHH2Pct = c.HH1Pct, c.HH2Pct
-		if err := validProduct(p); err != nil {
-			return bad("plu %d: %v", c.PLU, err)
-		}
-		s.st.Products[c.PLU] = p
-	}
-	return s.changed()
+		return s.changed()
+	})
 }
 
 func (s *Server) lineSetup(device int64, line int) (*Device, *LineSetup) {
@@ -294,29 +286,25 @@ func (s *Server) pouredML(device int64, l *LineSetup) int64 {
 }
 
 func (s *Server) kegLevels(raw []byte) reply {
-	var req struct {
+	return locked(s, raw, func(req struct {
 		DeviceID int64 `json:"device_id"`
 		Line     int   `json:"line_num"`
-	}
-	if err := decodeStrict(raw, &req); err != nil {
-		return bad("%v", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]any{"uuid": s.st.UUID, "device_id": req.DeviceID, "line_num": req.Line, "fill_level_perc": 0,
-		"fill_level_keg_size": 0, "fill_level_keg_size_dp": 0, "tapping_date": 0, "pricing_state": 0}
-	_, l := s.lineSetup(req.DeviceID, req.Line)
-	if l == nil || l.KegML <= 0 {
+	}) reply {
+		out := map[string]any{"uuid": s.st.UUID, "device_id": req.DeviceID, "line_num": req.Line, "fill_level_perc": 0,
+			"fill_level_keg_size": 0, "fill_level_keg_size_dp": 0, "tapping_date": 0, "pricing_state": 0}
+		_, l := s.lineSetup(req.DeviceID, req.Line)
+		if l == nil || l.KegML <= 0 {
+			return ok(out)
+		}
+		left := max(l.KegML-s.pouredML(req.DeviceID, l), 0)
+		perc := left * 10000 / l.KegML
+		cat := s.catalog()
+		p := s.st.Products[l.PLU]
+		state := cat.PricingState(s.o.Now().In(s.o.Loc), p, ttg.KegState{FillPermille: perc / 10, TappedAt: time.Unix(l.TappedAt, 0)})
+		out["fill_level_perc"], out["fill_level_keg_size"], out["fill_level_keg_size_dp"] = perc, l.KegML, 3
+		out["tapping_date"], out["pricing_state"] = l.TappedAt, state
 		return ok(out)
-	}
-	left := max(l.KegML-s.pouredML(req.DeviceID, l), 0)
-	perc := left * 10000 / l.KegML
-	cat := s.catalog()
-	p := s.st.Products[l.PLU]
-	state := cat.PricingState(s.o.Now().In(s.o.Loc), p, ttg.KegState{FillPermille: perc / 10, TappedAt: time.Unix(l.TappedAt, 0)})
-	out["fill_level_perc"], out["fill_level_keg_size"], out["fill_level_keg_size_dp"] = perc, l.KegML, 3
-	out["tapping_date"], out["pricing_state"] = l.TappedAt, state
-	return ok(out)
+	})
 }
 
 // catalog views the state as the device-side catalog, for pricing; mu held.
@@ -340,41 +328,37 @@ func (s *Server) kegLevelCount(raw []byte) reply {
 }
 
 func (s *Server) currentCards(raw []byte) reply {
-	var req struct {
+	return locked(s, raw, func(req struct {
 		ID       int64 `json:"id"`
 		Customer int   `json:"customer_cards"`
 		System   int   `json:"system_cards"`
-	}
-	if err := decodeStrict(raw, &req); err != nil {
-		return bad("%v", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	customers, system := []map[string]any{}, []map[string]any{}
-	for _, c := range s.st.Cards {
-		switch c.Type {
-		case ttg.CardAdmin, ttg.CardStaff, ttg.CardInstall, ttg.CardManager, ttg.CardClean:
-			if req.System == 1 {
-				system = append(system, map[string]any{"card_id": c.ID, "is_blocked": c.Blocked,
-					"card_type": ttg.CardTypeNames[c.Type], "card_name": c.Name, "card_creator": c.Staff,
-					"creation_tst": c.Created, "expiration_tst": c.Expires})
-			}
-		default:
-			if req.Customer == 1 {
-				in := ""
-				if c.LockedBy != 0 {
-					in = strconv.FormatInt(c.LockedBy, 10)
+	}) reply {
+		customers, system := []map[string]any{}, []map[string]any{}
+		for _, c := range s.st.Cards {
+			switch c.Type {
+			case ttg.CardAdmin, ttg.CardStaff, ttg.CardInstall, ttg.CardManager, ttg.CardClean:
+				if req.System == 1 {
+					system = append(system, map[string]any{"card_id": c.ID, "is_blocked": c.Blocked,
+						"card_type": ttg.CardTypeNames[c.Type], "card_name": c.Name, "card_creator": c.Staff,
+						"creation_tst": c.Created, "expiration_tst": c.Expires})
 				}
-				customers = append(customers, map[string]any{"uuid": s.st.UUID, "card_id": c.ID, "is_blocked": c.Blocked,
-					"blocked_comment": c.BlockedComment, "card_type": ttg.CardTypeNames[c.Type], "customer_name": c.Name,
-					"volume_consumed": float64(c.VolumeConsumed), "volume_limit": float64(c.ServingsLimit),
-					"until_next_volume_limit": 0.0, "money_amount": float64(c.Credit) / 100, "creation_tst": c.Created,
-					"creator_name": c.Staff, "last_cardpurchase_tst": c.Last, "last_staff": c.Staff,
-					"last_tap_tst": c.LastTap, "expiration_tst": c.Expires, "currently_in_use_by_device": in})
+			default:
+				if req.Customer == 1 {
+					in := ""
+					if c.LockedBy != 0 {
+						in = strconv.FormatInt(c.LockedBy, 10)
+					}
+					customers = append(customers, map[string]any{"uuid": s.st.UUID, "card_id": c.ID, "is_blocked": c.Blocked,
+						"blocked_comment": c.BlockedComment, "card_type": ttg.CardTypeNames[c.Type], "customer_name": c.Name,
+						"volume_consumed": float64(c.VolumeConsumed), "volume_limit": float64(c.ServingsLimit),
+						"until_next_volume_limit": 0.0, "money_amount": float64(c.Credit) / 100, "creation_tst": c.Created,
+						"creator_name": c.Staff, "last_cardpurchase_tst": c.Last, "last_staff": c.Staff,
+						"last_tap_tst": c.LastTap, "expiration_tst": c.Expires, "currently_in_use_by_device": in})
+				}
 			}
 		}
-	}
-	return ok(map[string]any{"customer_cards": customers, "system_cards": system})
+		return ok(map[string]any{"customer_cards": customers, "system_cards": system})
+	})
 }
 
 type window struct {
@@ -654,66 +638,58 @@ func (s *Server) changeHappyHour(raw []byte) reply {
 }
 
 func (s *Server) deleteHappyHour(raw []byte) reply {
-	var req struct {
+	return locked(s, raw, func(req struct {
 		ID      int64 `json:"id"`
 		Delete  int   `json:"delete_id"`
 		IsGroup int   `json:"isgroupid"`
-	}
-	if err := decodeStrict(raw, &req); err != nil {
-		return bad("%v", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	kept := s.st.HappyHours[:0]
-	removed := 0
-	for _, h := range s.st.HappyHours {
-		match := h.HappyID == req.Delete
-		if req.IsGroup == 1 {
-			match = h.GroupID == strconv.Itoa(req.Delete)
+	}) reply {
+		kept := s.st.HappyHours[:0]
+		removed := 0
+		for _, h := range s.st.HappyHours {
+			match := h.HappyID == req.Delete
+			if req.IsGroup == 1 {
+				match = h.GroupID == strconv.Itoa(req.Delete)
+			}
+			if match {
+				removed++
+				continue
+			}
+			kept = append(kept, h)
 		}
-		if match {
-			removed++
-			continue
+		s.st.HappyHours = kept
+		if removed == 0 {
+			return bad("no happy hour with id %d", req.Delete)
 		}
-		kept = append(kept, h)
-	}
-	s.st.HappyHours = kept
-	if removed == 0 {
-		return bad("no happy hour with id %d", req.Delete)
-	}
-	return s.changed()
+		return s.changed()
+	})
 }
 
 func (s *Server) linePortions(raw []byte) reply {
-	var req ttg.LinePortionsRequest
-	if err := decodeStrict(raw, &req); err != nil {
-		return bad("%v", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := ttg.LinePortions{UUID: s.st.UUID, DeviceID: req.DeviceID, Line: req.Line, Portions: []ttg.LinePortion{}}
-	_, l := s.lineSetup(req.DeviceID, req.Line)
-	if l == nil {
-		return ok(out)
-	}
-	p := s.st.Products[l.PLU]
-	for _, id := range l.Items {
-		for _, it := range s.st.Items {
-			if it.ItemID != id {
-				continue
-			}
-			for _, por := range s.st.Portions {
-				if por.Name == it.PortionName {
-					out.Portions = append(out.Portions, ttg.LinePortion{ProductName: p.Name, ProductType: p.ProductType,
-						ProductTypeStr: ttg.ProductTypeNames[p.ProductType], PortionName: por.Name, Volume: por.Quantity,
-						VolumeDP: por.QuantityDP, VolumeUnit: s.st.Config["volume_base_unit"],
-						Price: ttg.ScaleCents(it.Price, it.PriceDP), CurrencyPrefix: s.st.Config["currency_unit_prefix"],
-						CurrencySuffix: s.st.Config["currency_unit_suffix"]})
+	return locked(s, raw, func(req ttg.LinePortionsRequest) reply {
+		out := ttg.LinePortions{UUID: s.st.UUID, DeviceID: req.DeviceID, Line: req.Line, Portions: []ttg.LinePortion{}}
+		_, l := s.lineSetup(req.DeviceID, req.Line)
+		if l == nil {
+			return ok(out)
+		}
+		p := s.st.Products[l.PLU]
+		for _, id := range l.Items {
+			for _, it := range s.st.Items {
+				if it.ItemID != id {
+					continue
+				}
+				for _, por := range s.st.Portions {
+					if por.Name == it.PortionName {
+						out.Portions = append(out.Portions, ttg.LinePortion{ProductName: p.Name, ProductType: p.ProductType,
+							ProductTypeStr: ttg.ProductTypeNames[p.ProductType], PortionName: por.Name, Volume: por.Quantity,
+							VolumeDP: por.QuantityDP, VolumeUnit: s.st.Config["volume_base_unit"],
+							Price: ttg.ScaleCents(it.Price, it.PriceDP), CurrencyPrefix: s.st.Config["currency_unit_prefix"],
+							CurrencySuffix: s.st.Config["currency_unit_suffix"]})
+					}
 				}
 			}
 		}
-	}
-	return ok(out)
+		return ok(out)
+	})
 }
 
 func (s *Server) deviceCount(raw []byte) reply {
@@ -744,4 +720,16 @@ func (s *Server) exportStamp(raw []byte) reply {
 	defer s.mu.Unlock()
 	return ok(ttg.ConfigExportStamp{UUID: s.st.UUID, EpochSecond: s.st.ExportStamp,
 		Human: time.Unix(s.st.ExportStamp, 0).In(s.o.Loc).Format(ttg.TimeLayout)})
+}
+
+// locked decodes a request strictly and runs fn with the server locked:
+// the shape of most calls.
+func locked[T any](s *Server, raw []byte, fn func(req T) reply) reply {
+	var req T
+	if err := decodeStrict(raw, &req); err != nil {
+		return bad("%v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fn(req)
 }
