@@ -65,11 +65,12 @@ type link struct {
 	p      Port
 	t      Timers
 	r      []byte // bytes read but not used
+	buf    []byte // read buffer, reused
 	sent   int    // bytes written (for line-rate figures)
 	writes int    // writes, each after a turnaround pause
 }
 
-func newLink(p Port, t Timers) *link { return &link{p: p, t: t} }
+func newLink(p Port, t Timers) *link { return &link{p: p, t: t, buf: make([]byte, 512)} }
 
 // readByte waits up to d for one byte.
 func (l *link) readByte(d time.Duration) (byte, error) {
@@ -79,7 +80,7 @@ func (l *link) readByte(d time.Duration) (byte, error) {
 		return c, nil
 	}
 	deadline := time.Now().Add(d)
-	buf := make([]byte, 256)
+	buf := l.buf
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
