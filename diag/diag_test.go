@@ -1,0 +1,222 @@
+package diag
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/tapagent/tapagent/storage"
+)
+
+// broker is an in-process MQTT broker on a loopback port.
+type broker struct {
+	addr string
+	srv  *mochi.Server
+	once sync.Once
+}
+
+func (b *broker) close() { b.once.Do(func() { b.srv.Close() }) }
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startBroker(t *testing.T, addr string) *broker {
+	t.Helper()
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	b := &broker{addr: addr, srv: srv}
+	t.Cleanup(b.close)
+	return b
+}
+
+// watcher is a technician's client collecting messages by topic.
+type watcher struct {
+	c  mqtt.Client
+	mu sync.Mutex
+	by map[string][][]byte
+}
+
+func watch(t *testing.T, addr, filter string) *watcher {
+	t.Helper()
+	w := &watcher{by: map[string][][]byte{}}
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("tech-%d", time.Now().UnixNano()))
+	w.c = mqtt.NewClient(o)
+	if tok := w.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("watcher connect: %v", tok.Error())
+	}
+	w.c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		w.mu.Lock()
+		w.by[m.Topic()] = append(w.by[m.Topic()], append([]byte(nil), m.Payload()...))
+		w.mu.Unlock()
+	}).Wait()
+	t.Cleanup(func() { w.c.Disconnect(100) })
+	return w
+}
+
+// wait polls until topic has a message that ok accepts.
+func (w *watcher) wait(t *testing.T, topic string, ok func([]byte) bool) []byte {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		w.mu.Lock()
+		msgs := w.by[topic]
+		w.mu.Unlock()
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if ok(msgs[i]) {
+				return msgs[i]
+			}
+		}
+	}
+	t.Fatalf("no matching message on %s", topic)
+	return nil
+}
+
+func (w *watcher) call(t *testing.T, root, id string, req any) Response {
+	t.Helper()
+	b, _ := json.Marshal(req)
+	w.c.Publish(root+"/cmd/req/"+id, 1, false, b).Wait()
+	var r Response
+	json.Unmarshal(w.wait(t, root+"/cmd/res/"+id, func([]byte) bool { return true }), &r)
+	w.mu.Lock()
+	delete(w.by, root+"/cmd/res/"+id)
+	w.mu.Unlock()
+	return r
+}
+
+func state(want string, session uint64) func([]byte) bool {
+	return func(b []byte) bool {
+		var s Status
+		return json.Unmarshal(b, &s) == nil && s.State == want && (session == 0 || s.Session == session)
+	}
+}
+
+func newDiag(t *testing.T, addr string, rate int, methods map[string]Handler) (*Diag, context.CancelFunc, chan struct{}) {
+	t.Helper()
+	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 1001, Version: "test", BootID: "b1", RateLimit: rate}, st, methods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	return d, cancel, done
+}
+
+const root = "tapagent/v1/1001"
+
+func TestStatusCommandsAndShutdown(t *testing.T) {
+	b := startBroker(t, freeAddr(t))
+	w := watch(t, b.addr, root+"/#")
+	var pings atomic.Int32
+	d, cancel, done := newDiag(t, b.addr, 100, map[string]Handler{
+		"diag.ping": func(context.Context, json.RawMessage) (int, any) { pings.Add(1); return 200, "pong" },
+		"echo": func(_ context.Context, p json.RawMessage) (int, any) {
+			var v map[string]any
+			if err := json.Unmarshal(p, &v); err != nil {
+				return 400, "params: " + err.Error()
+			}
+			return 200, v
+		},
+	})
+	w.wait(t, root+"/status", state("online", d.Session()))
+	if r := w.call(t, root, "a1", Request{Method: "diag.ping"}); r.Status != 200 || r.Body != "pong" {
+		t.Fatalf("ping: %+v", r)
+	}
+	if r := w.call(t, root, "a1", Request{Method: "diag.ping"}); r.Status != 200 || pings.Load() != 1 {
+		t.Fatalf("duplicate ran again: %+v, %d pings", r, pings.Load())
+	}
+	cases := []struct {
+		id   string
+		req  any
+		want int
+	}{
+		{"e1", Request{Method: "diag.ping", ExpiresAt: time.Now().Add(-time.Minute)}, 410},
+		{"m1", json.RawMessage(`{"method": 5`), 400},
+		{"m2", map[string]any{"params": 1}, 400},
+		{"u1", Request{Method: "no.such"}, 404},
+		{"p1", Request{Method: "echo", Params: json.RawMessage(`{"x": 1}`)}, 200},
+	}
+	for _, c := range cases {
+		if r := w.call(t, root, c.id, c.req); r.Status != c.want {
+			t.Errorf("%s: %+v, want %d", c.id, r, c.want)
+		}
+	}
+	d.Event(map[string]string{"type": "pour_booked"})
+	w.wait(t, root+"/events", func(b []byte) bool { return string(b) == `{"type":"pour_booked"}` })
+	cancel()
+	<-done
+	w.wait(t, root+"/status", state("offline", d.Session()))
+}
+
+func TestRateLimitAndStaleWill(t *testing.T) {
+	b := startBroker(t, freeAddr(t))
+	w := watch(t, b.addr, root+"/#")
+	d, cancel, done := newDiag(t, b.addr, 2, map[string]Handler{
+		"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
+	})
+	defer func() { cancel(); <-done }()
+	w.wait(t, root+"/status", state("online", d.Session()))
+	limited := 0
+	for i := 0; i < 6; i++ {
+		if r := w.call(t, root, fmt.Sprintf("r%d", i), Request{Method: "diag.ping"}); r.Status == 429 {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("six commands at once passed a limit of two per second")
+	}
+	// A will from an older session arrives late: the agent says online again.
+	old, _ := json.Marshal(Status{State: "offline", Session: d.Session() - 1})
+	w.mu.Lock()
+	delete(w.by, root+"/status")
+	w.mu.Unlock()
+	w.c.Publish(root+"/status", 1, true, old).Wait()
+	w.wait(t, root+"/status", state("online", d.Session()))
+}
+
+func TestBrokerRestart(t *testing.T) {
+	addr := freeAddr(t)
+	b := startBroker(t, addr)
+	d, cancel, done := newDiag(t, addr, 100, map[string]Handler{
+		"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
+	})
+	defer func() { cancel(); <-done }()
+	w := watch(t, addr, root+"/#")
+	w.wait(t, root+"/status", state("online", d.Session()))
+	b.close()
+	time.Sleep(300 * time.Millisecond)
+	startBroker(t, addr)
+	w2 := watch(t, addr, root+"/#")
+	w2.wait(t, root+"/status", state("online", d.Session()))
+	if r := w2.call(t, root, "after-restart", Request{Method: "diag.ping"}); r.Status != 200 {
+		t.Fatalf("after the broker came back: %+v", r)
+	}
+}
