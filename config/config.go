@@ -38,6 +38,7 @@ type Config struct {
 	Control  Control `toml:"control"`
 	Audit    Audit   `toml:"audit"`
 	DEX      DEX     `toml:"dex"`
+	MQTT     MQTT    `toml:"mqtt"`
 	Defaults Line    `toml:"defaults"`
 	Lines    []Line  `toml:"-"`
 	Sim      Sim     `toml:"sim"`
@@ -73,6 +74,21 @@ type Log struct {
 type Board struct {
 	// Profile is a built-in profile name or a path to a profile file.
 	Profile string `toml:"profile"`
+}
+
+// MQTT is the diagnostics link.
+type MQTT struct {
+	// Broker is tcp://host:1883 or ssl://host:8883; empty turns MQTT off.
+	Broker   string `toml:"broker"`
+	Prefix   string `toml:"prefix"`
+	Username string `toml:"username"`
+	Password string `toml:"password"`
+	CAFile   string `toml:"ca_file"`
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// Telemetry is how often telemetry is published; 0 turns it off.
+	Telemetry Duration `toml:"telemetry"`
+	RateLimit int      `toml:"rate_limit"`
 }
 
 // DEX is the machine's DEX/UCS port, where handhelds and telemetry modems
@@ -217,6 +233,7 @@ func Base() Config {
 		Storage: Storage{OpenTimeout: dur(5 * time.Second), CheckpointInterval: dur(250 * time.Millisecond), MaxEvents: 10000},
 		Log:     Log{Level: "info", Format: "text"},
 		Board:   Board{Profile: "rpi4"},
+		MQTT:    MQTT{Prefix: "tapagent", Telemetry: dur(30 * time.Second), RateLimit: 20},
 		Audit:   Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local"},
@@ -258,6 +275,7 @@ func Parse(b []byte) (*Config, error) {
 		Control  toml.Primitive   `toml:"control"`
 		Audit    toml.Primitive   `toml:"audit"`
 		DEX      toml.Primitive   `toml:"dex"`
+		MQTT     toml.Primitive   `toml:"mqtt"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -273,7 +291,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -345,6 +363,12 @@ func (c *Config) Validate() error {
 		if a.Price < 0 {
 			bad(k+".price", "must not be negative")
 		}
+	}
+	if b := c.MQTT.Broker; b != "" && !strings.HasPrefix(b, "tcp://") && !strings.HasPrefix(b, "ssl://") && !strings.HasPrefix(b, "tls://") {
+		bad("mqtt.broker", "%q must start with tcp://, ssl:// or tls://", b)
+	}
+	if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
+		bad("mqtt.cert_file", "cert_file and key_file go together")
 	}
 	switch c.Audit.ResetOnRead {
 	case "interim", "full":

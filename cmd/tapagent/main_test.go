@@ -583,3 +583,10 @@ func TestDexServeAndReadOverPTY(t *testing.T) {
 		t.Fatalf("kept DEX report: %v %s", err, kept)
 	}
 }
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

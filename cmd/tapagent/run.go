@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapagent/tapagent/board"
@@ -18,6 +19,7 @@ import (
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/internal/auditlink"
+	"github.com/tapagent/tapagent/internal/diaglink"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/remote"
@@ -60,7 +62,14 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	audit := evadts.NewAudit(store, nil)
 	opts.Settle = auditlink.Settle(audit, register)
-	opts.Emit = auditlink.Events(audit, opts.Emit, log)
+	var mqttEvents atomic.Pointer[func(device.Event)]
+	logged := opts.Emit
+	opts.Emit = auditlink.Events(audit, func(ev device.Event) {
+		logged(ev)
+		if f := mqttEvents.Load(); f != nil {
+			(*f)(ev)
+		}
+	}, log)
 	var up *uplink.Uplink
 	if cfg.TTG.URL != "" {
 		if up, err = uplink.New(cfg, store, false, log); err != nil {
@@ -71,6 +80,18 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	agent, err := device.New(opts)
 	if err != nil {
 		return err
+	}
+	if cfg.MQTT.Broker != "" {
+		dctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		_, events, err := diaglink.Start(dctx, diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit,
+			Uplink: up, Version: version}, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
+		if err != nil {
+			stop()
+			return errors.Join(err, agent.Close())
+		}
+		mqttEvents.Store(&events)
+		defer func() { stop(); <-done }()
 	}
 	if err := agent.Start(); err != nil {
 		return errors.Join(err, agent.Close())

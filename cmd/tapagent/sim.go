@@ -27,6 +27,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ttgUser := fs.String("ttg-user", "", "TTG user name (default: ttg.username)")
 	ttgPass := fs.String("ttg-pass", "", "TTG password (default: ttg.password)")
 	noTTG := fs.Bool("no-ttg", false, "run without any TTG server (records stay in the outbox)")
+	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
-	for flagVal, dst := range map[string]*string{*ttgURL: &cfg.TTG.URL, *ttgUser: &cfg.TTG.Username, *ttgPass: &cfg.TTG.Password} {
+	for flagVal, dst := range map[string]*string{*ttgURL: &cfg.TTG.URL, *ttgUser: &cfg.TTG.Username, *ttgPass: &cfg.TTG.Password, *mqttURL: &cfg.MQTT.Broker} {
 		if flagVal != "" {
 			*dst = flagVal
 		}
@@ -54,7 +55,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG,
+	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version,
 		Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
 	if *speed >= 0 {
 		o.Speed = *speed

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tapagent/tapagent/clock"
@@ -17,6 +18,7 @@ import (
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/auditlink"
+	"github.com/tapagent/tapagent/internal/diaglink"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
@@ -49,6 +51,8 @@ type Options struct {
 	// NoTTG runs without a TTG server; otherwise Config.TTG.URL is used, or
 	// the embedded emulator when it is empty.
 	NoTTG bool
+	// Version is reported in the MQTT status and the audit.
+	Version string
 }
 
 // Summary is what a run did, for the closing line.
@@ -96,7 +100,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	audit := evadts.NewAudit(store, clk.Now)
 	opts.Settle = auditlink.Settle(audit, register)
-	opts.Emit = auditlink.Events(audit, out.emit, o.Log)
+	var mqttEvents atomic.Pointer[func(device.Event)]
+	opts.Emit = auditlink.Events(audit, func(ev device.Event) {
+		out.emit(ev)
+		if f := mqttEvents.Load(); f != nil {
+			(*f)(ev)
+		}
+	}, o.Log)
 	var up *uplink.Uplink
 	if !o.NoTTG {
 		if up, err = uplink.New(cfg, store, true, o.Log); err != nil {
@@ -107,6 +117,19 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	agent, err := device.New(opts)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MQTT.Broker != "" {
+		dctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		_, events, err := diaglink.Start(dctx, diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit,
+			Uplink: up, Version: o.Version}, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		mqttEvents.Store(&events)
+		// Runs after the agent has closed and booked (defers run last-in first-out).
+		defer func() { stop(); <-done }()
 	}
 	if err := agent.Start(); err != nil {
 		return nil, err

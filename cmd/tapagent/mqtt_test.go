@@ -1,0 +1,129 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// inboxClient is a technician's MQTT client.
+type inboxClient struct {
+	c  mqtt.Client
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func mqttBroker(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	srv.AddHook(new(auth.AllowHook), nil)
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	t.Cleanup(func() { srv.Close() })
+	return addr
+}
+
+func technician(t *testing.T, addr string) *inboxClient {
+	ic := &inboxClient{m: map[string][]string{}}
+	ic.c = mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("tech"))
+	if tok := ic.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	ic.c.Subscribe("tapagent/v1/1001/#", 1, func(_ mqtt.Client, m mqtt.Message) {
+		ic.mu.Lock()
+		ic.m[m.Topic()] = append(ic.m[m.Topic()], string(m.Payload()))
+		ic.mu.Unlock()
+	}).Wait()
+	t.Cleanup(func() { ic.c.Disconnect(100) })
+	return ic
+}
+
+func (ic *inboxClient) waitFor(t *testing.T, topic, substr string) string {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ic.mu.Lock()
+		msgs := ic.m[topic]
+		ic.mu.Unlock()
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if strings.Contains(msgs[i], substr) {
+				return msgs[i]
+			}
+		}
+	}
+	t.Fatalf("nothing on %s containing %q", topic, substr)
+	return ""
+}
+
+func (ic *inboxClient) call(t *testing.T, id, method, params string) map[string]any {
+	t.Helper()
+	req := fmt.Sprintf(`{"method": %q, "params": %s}`, method, params)
+	ic.c.Publish("tapagent/v1/1001/cmd/req/"+id, 1, false, req).Wait()
+	var res map[string]any
+	json.Unmarshal([]byte(ic.waitFor(t, "tapagent/v1/1001/cmd/res/"+id, "status")), &res)
+	return res
+}
+
+func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
+	addr := mqttBroker(t)
+	tech := technician(t, addr)
+	data := t.TempDir()
+	sc := filepath.Join(t.TempDir(), "long.toml")
+	writeFile(t, sc, longPour)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(binary, "sim", "--plain", "--speed", "1", "--no-ttg", "--scenario", sc, "--data", data, "--mqtt", "tcp://"+addr)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	cmd := start()
+	tech.waitFor(t, "tapagent/v1/1001/status", `"state":"online","session":1`)
+	if res := tech.call(t, "p1", "diag.ping", "{}"); res["status"].(float64) != 200 {
+		t.Fatalf("ping: %v", res)
+	}
+	if res := tech.call(t, "s1", "diag.snapshot", "{}"); res["status"].(float64) != 200 || !strings.Contains(fmt.Sprint(res["body"]), "Helles") {
+		t.Fatalf("snapshot: %v", res)
+	}
+	res := tech.call(t, "d1", "dex.report", `{"read": true, "base64": true}`)
+	body, _ := res["body"].([]any)
+	if res["status"].(float64) != 200 || len(body) != 1 {
+		t.Fatalf("dex.report: %v", res)
+	}
+	rep, _ := base64.StdEncoding.DecodeString(body[0].(map[string]any)["data"].(string))
+	if !strings.HasPrefix(string(rep), "DXS*TAP0001001") {
+		t.Fatalf("report over MQTT: %q", rep)
+	}
+	if res := tech.call(t, "l1", "line.lock", `{"line": 9}`); res["status"].(float64) != 404 {
+		t.Fatalf("lock of a missing line: %v", res)
+	}
+	tech.waitFor(t, "tapagent/v1/1001/events", `"type":"pour_authorised"`)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	tech.waitFor(t, "tapagent/v1/1001/status", `"state":"offline","session":1`)
+	cmd = start()
+	tech.waitFor(t, "tapagent/v1/1001/status", `"state":"online","session":2`)
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	tech.waitFor(t, "tapagent/v1/1001/status", `"state":"offline","session":2`)
+}

@@ -1,0 +1,190 @@
+// Package diaglink connects the agent's parts to the MQTT diagnostics
+// channel: which commands exist and what they do, the events it
+// publishes, the telemetry it sends.
+package diaglink
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/diag"
+	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/internal/uplink"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// Parts are what the commands reach.
+type Parts struct {
+	Config  *config.Config
+	Agent   *device.Agent
+	Store   *storage.Store
+	Audit   *evadts.Audit
+	Uplink  *uplink.Uplink // nil without a TTG server
+	Version string
+	Synced  func() bool
+}
+
+// Methods is the command table.
+func Methods(p Parts) map[string]diag.Handler {
+	m := map[string]diag.Handler{
+		"diag.ping": func(context.Context, json.RawMessage) (int, any) {
+			return 200, map[string]any{"pong": true, "version": p.Version}
+		},
+		"diag.snapshot": func(context.Context, json.RawMessage) (int, any) {
+			return 200, map[string]any{"lines": p.Agent.Status(), "outbox": outbox(p)}
+		},
+		"outbox.stats": func(context.Context, json.RawMessage) (int, any) { return 200, outbox(p) },
+		"line.lock":    lineCmd(p.Agent.Lock),
+		"line.unlock":  lineCmd(p.Agent.Unlock),
+		"time.status": func(context.Context, json.RawMessage) (int, any) {
+			synced := p.Synced == nil || p.Synced()
+			return 200, map[string]any{"now": time.Now().UTC(), "clock_synced": synced}
+		},
+		"dex.report": func(_ context.Context, raw json.RawMessage) (int, any) { return dexReport(p, raw) },
+	}
+	if p.Uplink != nil {
+		m["ttg.configupdate"] = func(context.Context, json.RawMessage) (int, any) {
+			p.Uplink.Syncer.RequestRefresh()
+			return 202, "configuration refresh requested"
+		}
+	}
+	return m
+}
+
+func outbox(p Parts) map[string]any {
+	n, err := p.Store.OutboxLen()
+	dl, derr := p.Store.DeadLetters()
+	out := map[string]any{"waiting": n, "dead_letters": len(dl)}
+	if e := errors.Join(err, derr); e != nil {
+		out["error"] = e.Error()
+	}
+	if p.Uplink != nil {
+		state, url := p.Uplink.LinkState()
+		out["server"], out["server_link"] = url, state
+	}
+	return out
+}
+
+func lineCmd(f func(int) error) diag.Handler {
+	return func(_ context.Context, raw json.RawMessage) (int, any) {
+		var req struct {
+			Line int `json:"line"`
+		}
+		if err := json.Unmarshal(raw, &req); err != nil || req.Line <= 0 {
+			return 400, `params must be {"line": N}`
+		}
+		if err := f(req.Line); err != nil {
+			return 404, err.Error()
+		}
+		return 200, map[string]int{"line": req.Line}
+	}
+}
+
+// dexReport serves audit reports: {"read": true} takes a read-out now;
+// otherwise kept reports by {"since", "until", "port", "cp1251", "base64"}.
+func dexReport(p Parts, raw json.RawMessage) (int, any) {
+	var req struct {
+		Read   bool      `json:"read"`
+		Since  time.Time `json:"since"`
+		Until  time.Time `json:"until"`
+		Port   int       `json:"port"`
+		CP1251 bool      `json:"cp1251"`
+		Base64 bool      `json:"base64"`
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &req); err != nil {
+			return 400, "params: " + err.Error()
+		}
+	}
+	if req.CP1251 && !req.Base64 {
+		return 400, "cp1251 needs base64 in JSON"
+	}
+	if req.Read {
+		rep, err := p.Audit.Read(evadts.IdentityFrom(p.Config, p.Version), false, "mqtt")
+		if err != nil {
+			return 500, err.Error()
+		}
+		return 200, []evadts.Kept{{Date: time.Now(), Port: evadts.PortOwn, Data: string(evadts.Encode(rep, req.CP1251, req.Base64))}}
+	}
+	ks, err := p.Audit.Reports(req.Since, req.Until, req.Port)
+	if err != nil {
+		return 500, err.Error()
+	}
+	for i := range ks {
+		ks[i].Data = string(evadts.Encode([]byte(ks[i].Data), req.CP1251, req.Base64))
+	}
+	return 200, ks
+}
+
+// TLS builds the client TLS settings from the configuration, or nil.
+func TLS(c config.MQTT) (*tls.Config, error) {
+	if c.CAFile == "" && c.CertFile == "" {
+		return nil, nil
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.ca_file: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt.ca_file: no certificate in %s", c.CAFile)
+		}
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.cert_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// Start builds the diag client, sends agent events to it and telemetry
+// every interval, until ctx ends.
+func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*diag.Diag, func(device.Event), error) {
+	c := p.Config.MQTT
+	tcfg, err := TLS(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: p.Config.Device.ID, Username: c.Username,
+		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit}, p.Store, Methods(p))
+	if err != nil {
+		return nil, nil, err
+	}
+	go func() {
+		d.Run(ctx)
+		close(done)
+	}()
+	if iv := c.Telemetry.Duration; iv > 0 {
+		go func() {
+			t := time.NewTicker(iv)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					d.Telemetry(map[string]any{"at": time.Now().UTC(), "lines": p.Agent.Status(), "outbox": outbox(p)})
+				}
+			}
+		}()
+	}
+	events := func(ev device.Event) {
+		if ev.Type != device.EvCheckpoint {
+			d.Event(ev)
+		}
+	}
+	return d, events, nil
+}
