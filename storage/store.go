@@ -305,3 +305,14 @@ func be(b []byte) uint64 {
 	}
 	return v
 }
+
+// Check reads every page reachable from the root, as at open: a corrupt
+// page shows up as an error instead of a later panic.
+func (s *Store) Check() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("storage: check: %v", r)
+		}
+	}()
+	return s.db.View(walk)
+}

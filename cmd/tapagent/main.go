@@ -28,6 +28,7 @@ Usage:
   tapagent calibrate [flags]    find a line's K-factor by pouring into a measured vessel
   tapagent ttg COMMAND          TTG server field tool: check, products, items, happyhours, outbox, push, deadletters
   tapagent ttg-server [flags]   run the TTG-compatible server emulator
+  tapagent diag COMMAND         field diagnostics over MQTT: devices, status, watch, call
   tapagent dex COMMAND          EVA-DTS audit: parse FILE, report (this agent's audit), reports (last 14 days)
   tapagent version              print the version
 
@@ -56,6 +57,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdTTG(ctx, args[1:], stdout, stderr)
 	case "dex":
 		err = cmdDex(ctx, args[1:], stdout, stderr)
+	case "diag":
+		err = cmdDiag(ctx, args[1:], stdout, stderr)
 	case "ttg-server":
 		err = cmdTTGServer(ctx, args[1:], stdout, stderr)
 	case "calibrate":

@@ -118,6 +118,26 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 		t.Fatalf("lock of a missing line: %v", res)
 	}
 	tech.waitFor(t, "tapagent/v1/1001/events", `"type":"pour_authorised"`)
+	// The technician's tool against the same broker.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"diag", "devices", "--broker", "tcp://" + addr}, "1001\tonline\tsession 1"},
+		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "outbox.stats"}, `"waiting"`},
+		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "backlight.set", `{"brightness": 30}`}, `"brightness": 30`},
+		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "db.check"}, `"ok": true`},
+		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "logs.tail", `{"n": 50}`}, `agent_started`},
+		{[]string{"diag", "status", "--broker", "tcp://" + addr, "--device", "1001", "--timeout", "1s"}, `"state":"online"`},
+	} {
+		out, err := exec.Command(binary, c.args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("%v: %v\n%s", c.args, err, out)
+		}
+	}
+	if out, err := exec.Command(binary, "diag", "call", "--broker", "tcp://"+addr, "--device", "1001", "no.such").CombinedOutput(); err == nil || !strings.Contains(string(out), "404") {
+		t.Errorf("unknown method: %v %s", err, out)
+	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	tech.waitFor(t, "tapagent/v1/1001/status", `"state":"offline","session":1`)

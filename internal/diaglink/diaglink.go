@@ -17,6 +17,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/diag"
 	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/internal/uplink"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -49,6 +50,52 @@ func Methods(p Parts) map[string]diag.Handler {
 			return 200, map[string]any{"now": time.Now().UTC(), "clock_synced": synced}
 		},
 		"dex.report": func(_ context.Context, raw json.RawMessage) (int, any) { return dexReport(p, raw) },
+		"config.get": func(context.Context, json.RawMessage) (int, any) { return 200, redacted(p.Config) },
+		"backlight.set": func(_ context.Context, raw json.RawMessage) (int, any) {
+			var req struct {
+				Brightness *int `json:"brightness"`
+			}
+			if err := json.Unmarshal(raw, &req); err != nil || req.Brightness == nil {
+				return 400, `params must be {"brightness": 0..100}`
+			}
+			b, err := p.Agent.SetBacklight(*req.Brightness)
+			if err != nil {
+				return 400, err.Error()
+			}
+			return 200, map[string]int{"brightness": b}
+		},
+		"agent.restart": func(context.Context, json.RawMessage) (int, any) {
+			if err := p.Agent.Restart(); err != nil {
+				return 501, err.Error()
+			}
+			return 202, "restarting after pours settle"
+		},
+		"logs.tail": func(_ context.Context, raw json.RawMessage) (int, any) {
+			var req struct {
+				N int `json:"n"`
+			}
+			if len(raw) > 0 {
+				if err := json.Unmarshal(raw, &req); err != nil {
+					return 400, "params: " + err.Error()
+				}
+			}
+			req.N = min(max(req.N, 1), 500)
+			evs, err := p.Store.Events(req.N)
+			if err != nil {
+				return 500, err.Error()
+			}
+			out := make([]json.RawMessage, len(evs))
+			for i, e := range evs {
+				out[i] = e
+			}
+			return 200, out
+		},
+		"db.check": func(context.Context, json.RawMessage) (int, any) {
+			if err := p.Store.Check(); err != nil {
+				return 500, err.Error()
+			}
+			return 200, map[string]any{"ok": true, "outbox": outbox(p)}
+		},
 	}
 	if p.Uplink != nil {
 		m["ttg.configupdate"] = func(context.Context, json.RawMessage) (int, any) {
@@ -124,6 +171,17 @@ func dexReport(p Parts, raw json.RawMessage) (int, any) {
 	return 200, ks
 }
 
+// redacted is the configuration with its secrets blanked.
+func redacted(c *config.Config) config.Config {
+	r := *c
+	for _, s := range []*string{&r.TTG.Password, &r.POS.APIKey, &r.MQTT.Password} {
+		if *s != "" {
+			*s = "(set)"
+		}
+	}
+	return r
+}
+
 // TLS builds the client TLS settings from the configuration, or nil.
 func TLS(c config.MQTT) (*tls.Config, error) {
 	if c.CAFile == "" && c.CertFile == "" {
@@ -153,6 +211,7 @@ func TLS(c config.MQTT) (*tls.Config, error) {
 // Start builds the diag client, sends agent events to it and telemetry
 // every interval, until ctx ends.
 func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*diag.Diag, func(device.Event), error) {
+	sys := sysinfo.NewReader(p.Config.Device.DataDir)
 	c := p.Config.MQTT
 	tcfg, err := TLS(c)
 	if err != nil {
@@ -176,7 +235,12 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					d.Telemetry(map[string]any{"at": time.Now().UTC(), "lines": p.Agent.Status(), "outbox": outbox(p)})
+					s, _ := sys.Read()
+					d.Telemetry(map[string]any{"at": time.Now().UTC(), "lines": p.Agent.Status(), "outbox": outbox(p),
+						"cpu_usage": s.CPUPercent, "mem_used": s.MemUsed, "mem_available": s.MemAvailable,
+						"swap_in_use": s.SwapUsed, "swap_available": s.SwapAvailable, "data_disk_free": s.DataFree,
+						"data_disk_used": s.DataUsed, "system_disk_free": s.SystemFree, "system_disk_used": s.SystemUsed,
+						"uptime": s.UptimeSeconds})
 				}
 			}
 		}()
