@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,15 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// testBroker is the broker a test talks to: Mosquitto when
+// TAPAGENT_TEST_MQTT names one (CI does), else an in-process broker.
+func testBroker(t *testing.T) string {
+	if addr := os.Getenv("TAPAGENT_TEST_MQTT"); addr != "" {
+		return addr
+	}
+	return startBroker(t, freeAddr(t)).addr
+}
+
 func startBroker(t *testing.T, addr string) *broker {
 	t.Helper()
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
@@ -55,14 +65,15 @@ func startBroker(t *testing.T, addr string) *broker {
 
 // watcher is a technician's client collecting messages by topic.
 type watcher struct {
-	c  mqtt.Client
-	mu sync.Mutex
-	by map[string][][]byte
+	nonce string
+	c     mqtt.Client
+	mu    sync.Mutex
+	by    map[string][][]byte
 }
 
 func watch(t *testing.T, addr, filter string) *watcher {
 	t.Helper()
-	w := &watcher{by: map[string][][]byte{}}
+	w := &watcher{by: map[string][][]byte{}, nonce: fmt.Sprint(time.Now().UnixNano())}
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("tech-%d", time.Now().UnixNano()))
 	w.c = mqtt.NewClient(o)
 	if tok := w.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -95,6 +106,7 @@ func (w *watcher) wait(t *testing.T, topic string, ok func([]byte) bool) []byte 
 }
 
 func (w *watcher) call(t *testing.T, root, id string, req any) Response {
+	id = w.nonce + "-" + id // unique per test on a shared broker; repeats within a test stay repeats
 	t.Helper()
 	b, _ := json.Marshal(req)
 	w.c.Publish(root+"/cmd/req/"+id, 1, false, b).Wait()
@@ -113,14 +125,14 @@ func state(want string, session uint64) func([]byte) bool {
 	}
 }
 
-func newDiag(t *testing.T, addr string, rate int, methods map[string]Handler) (*Diag, context.CancelFunc, chan struct{}) {
+func newDiag(t *testing.T, addr string, device int64, rate int, methods map[string]Handler) (*Diag, context.CancelFunc, chan struct{}) {
 	t.Helper()
 	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 1001, Version: "test", BootID: "b1", RateLimit: rate}, st, methods)
+	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: device, Version: "test", BootID: "b1", RateLimit: rate}, st, methods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,13 +142,25 @@ func newDiag(t *testing.T, addr string, rate int, methods map[string]Handler) (*
 	return d, cancel, done
 }
 
-const root = "tapagent/v1/1001"
+// rootOf is a device's topic root; each test uses its own device so that
+// retained messages on a shared broker never mix.
+func rootOf(device int64) string { return fmt.Sprintf("tapagent/v1/%d", device) }
+
+// clearStatus removes a retained status left by an earlier run.
+func (w *watcher) clearStatus(root string) {
+	w.c.Publish(root+"/status", 1, true, []byte{}).Wait()
+	time.Sleep(50 * time.Millisecond)
+	w.mu.Lock()
+	delete(w.by, root+"/status")
+	w.mu.Unlock()
+}
 
 func TestStatusCommandsAndShutdown(t *testing.T) {
-	b := startBroker(t, freeAddr(t))
-	w := watch(t, b.addr, root+"/#")
+	addr, root := testBroker(t), rootOf(71001)
+	w := watch(t, addr, root+"/#")
+	w.clearStatus(root)
 	var pings atomic.Int32
-	d, cancel, done := newDiag(t, b.addr, 100, map[string]Handler{
+	d, cancel, done := newDiag(t, addr, 71001, 100, map[string]Handler{
 		"diag.ping": func(context.Context, json.RawMessage) (int, any) { pings.Add(1); return 200, "pong" },
 		"echo": func(_ context.Context, p json.RawMessage) (int, any) {
 			var v map[string]any
@@ -177,9 +201,10 @@ func TestStatusCommandsAndShutdown(t *testing.T) {
 }
 
 func TestRateLimitAndStaleWill(t *testing.T) {
-	b := startBroker(t, freeAddr(t))
-	w := watch(t, b.addr, root+"/#")
-	d, cancel, done := newDiag(t, b.addr, 2, map[string]Handler{
+	addr, root := testBroker(t), rootOf(71002)
+	w := watch(t, addr, root+"/#")
+	w.clearStatus(root)
+	d, cancel, done := newDiag(t, addr, 71002, 2, map[string]Handler{
 		"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
 	})
 	defer func() { cancel(); <-done }()
@@ -203,9 +228,10 @@ func TestRateLimitAndStaleWill(t *testing.T) {
 }
 
 func TestBrokerRestart(t *testing.T) {
-	addr := freeAddr(t)
+	// Restarting needs a broker this test owns: always in-process.
+	addr, root := freeAddr(t), rootOf(71003)
 	b := startBroker(t, addr)
-	d, cancel, done := newDiag(t, addr, 100, map[string]Handler{
+	d, cancel, done := newDiag(t, addr, 71003, 100, map[string]Handler{
 		"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
 	})
 	defer func() { cancel(); <-done }()
