@@ -115,7 +115,30 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	if err != nil {
 		return nil, fmt.Errorf("diag: session counter: %w", err)
 	}
+	d.client = d.newClient()
 	return d, nil
+}
+
+// newClient sets up paho: clean session, automatic reconnection with
+// backoff, the last will, and onConnect for status and subscriptions.
+func (d *Diag) newClient() mqtt.Client {
+	o := mqtt.NewClientOptions().AddBroker(d.cfg.Broker).
+		SetClientID(fmt.Sprintf("tapagent-%d-%d", d.cfg.DeviceID, d.session)).
+		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(30*time.Second).
+		SetKeepAlive(10*time.Second).SetOrderMatters(false).
+		SetBinaryWill(d.Topic("status"), d.status("offline"), 1, true).
+		SetOnConnectHandler(d.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			d.cfg.Log.Warn("MQTT connection lost; reconnecting", "err", err)
+		})
+	if d.cfg.Username != "" {
+		o.SetUsername(d.cfg.Username).SetPassword(d.cfg.Password)
+	}
+	if d.cfg.TLS != nil {
+		o.SetTLSConfig(d.cfg.TLS)
+	}
+	return mqtt.NewClient(o)
 }
 
 // Topic is a topic under the device's root.
@@ -133,23 +156,6 @@ func (d *Diag) status(state string) []byte {
 // Run connects (retrying with backoff and jitter), answers commands and
 // publishes events until ctx ends, then marks the device offline.
 func (d *Diag) Run(ctx context.Context) error {
-	o := mqtt.NewClientOptions().AddBroker(d.cfg.Broker).
-		SetClientID(fmt.Sprintf("tapagent-%d-%d", d.cfg.DeviceID, d.session)).
-		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(30*time.Second).
-		SetKeepAlive(10*time.Second).SetOrderMatters(false).
-		SetBinaryWill(d.Topic("status"), d.status("offline"), 1, true).
-		SetOnConnectHandler(d.onConnect).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			d.cfg.Log.Warn("MQTT connection lost; reconnecting", "err", err)
-		})
-	if d.cfg.Username != "" {
-		o.SetUsername(d.cfg.Username).SetPassword(d.cfg.Password)
-	}
-	if d.cfg.TLS != nil {
-		o.SetTLSConfig(d.cfg.TLS)
-	}
-	d.client = mqtt.NewClient(o)
 	d.client.Connect() // with ConnectRetry this keeps trying in the background
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -157,11 +163,15 @@ func (d *Diag) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); d.publisher(ctx) }()
 	<-ctx.Done()
 	wg.Wait()
-	if d.client.IsConnected() {
-		t := d.client.Publish(d.Topic("status"), 1, true, d.status("offline"))
-		t.WaitTimeout(2 * time.Second)
+	if !d.client.IsConnected() {
+		// Stop the reconnect loop at once: shutdown must not wait on a broker
+		// that is away (the will says offline when it comes back).
+		d.client.Disconnect(0)
+		return nil
 	}
-	d.client.Disconnect(500)
+	t := d.client.Publish(d.Topic("status"), 1, true, d.status("offline"))
+	t.WaitTimeout(2 * time.Second)
+	d.client.Disconnect(250)
 	return nil
 }
 

@@ -204,19 +204,26 @@ func TestRateLimitAndStaleWill(t *testing.T) {
 	addr, root := testBroker(t), rootOf(71002)
 	w := watch(t, addr, root+"/#")
 	w.clearStatus(root)
-	d, cancel, done := newDiag(t, addr, 71002, 2, map[string]Handler{
+	d, cancel, done := newDiag(t, addr, 71002, 1, map[string]Handler{
 		"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
 	})
 	defer func() { cancel(); <-done }()
 	w.wait(t, root+"/status", state("online", d.Session()))
+	// A burst of 20 published at once against a limit of one per second.
+	req, _ := json.Marshal(Request{Method: "diag.ping"})
+	for i := 0; i < 20; i++ {
+		w.c.Publish(fmt.Sprintf("%s/cmd/req/%s-r%d", root, w.nonce, i), 1, false, req)
+	}
 	limited := 0
-	for i := 0; i < 6; i++ {
-		if r := w.call(t, root, fmt.Sprintf("r%d", i), Request{Method: "diag.ping"}); r.Status == 429 {
+	for i := 0; i < 20; i++ {
+		var r Response
+		json.Unmarshal(w.wait(t, fmt.Sprintf("%s/cmd/res/%s-r%d", root, w.nonce, i), func([]byte) bool { return true }), &r)
+		if r.Status == 429 {
 			limited++
 		}
 	}
 	if limited == 0 {
-		t.Fatal("six commands at once passed a limit of two per second")
+		t.Fatal("20 commands at once passed a limit of one per second")
 	}
 	// A will from an older session arrives late: the agent says online again.
 	old, _ := json.Marshal(Status{State: "offline", Session: d.Session() - 1})
@@ -246,3 +253,32 @@ func TestBrokerRestart(t *testing.T) {
 		t.Fatalf("after the broker came back: %+v", r)
 	}
 }
+
+// TestSlowConsumerNeverBlocks: with the broker away, events pile up; the
+// agent's calls return at once and the oldest events give way.
+func TestSlowConsumerNeverBlocks(t *testing.T) {
+	d, cancel, done := newDiag(t, freeAddr(t), 71004, 10, nil) // nothing listens there
+	defer func() { cancel(); <-done }()
+	start := time.Now()
+	for i := 0; i < 5000; i++ {
+		d.Event(map[string]int{"n": i})
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("5000 events took %s with no broker", el)
+	}
+	if d.Dropped() < int64(5000-cap(d.events)-1) { // the publisher may hold one
+		t.Fatalf("dropped %d, queue holds %d", d.Dropped(), cap(d.events))
+	}
+	// A flood of commands on a busy worker gets 503, never a blocked callback:
+	for i := 0; i < cap(d.work)+10; i++ {
+		d.enqueue(nil, fakeMsg{topic: d.Topic(fmt.Sprintf("cmd/req/x%d", i))})
+	}
+}
+
+type fakeMsg struct {
+	mqtt.Message
+	topic string
+}
+
+func (m fakeMsg) Topic() string   { return m.topic }
+func (m fakeMsg) Payload() []byte { return []byte(`{"method":"x"}`) }
