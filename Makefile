@@ -41,6 +41,7 @@ bench:
 	go test -run '^$$' -bench PourCompletion -benchtime 500x ./internal/uplink
 	go test -run '^$$' -bench Parse -benchtime 2s ./evadts
 	go test -run '^$$' -bench Transfer20K -benchtime 1x ./evadts/dexlink
+	go test -run '^$$' -bench 'CommandRoundTrip|Telemetry' -benchtime 2000x ./diag
 	go run ./bench
 
 # Run every fuzz target for FUZZTIME each.
