@@ -1,0 +1,112 @@
+package diag
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"log/slog"
+	"math/big"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/tapagent/tapagent/storage"
+)
+
+// pki is a throw-away CA with one server and one client certificate.
+type pki struct {
+	pool           *x509.CertPool
+	server, client tls.Certificate
+	stranger       tls.Certificate // signed by another CA
+}
+
+func newPKI(t *testing.T) pki {
+	ca, caKey := selfSigned(t, "tapagent test CA")
+	other, otherKey := selfSigned(t, "someone else")
+	p := pki{pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	p.server = leaf(t, ca, caKey, "broker", x509.ExtKeyUsageServerAuth)
+	p.client = leaf(t, ca, caKey, "tapagent-1001", x509.ExtKeyUsageClientAuth)
+	p.stranger = leaf(t, other, otherKey, "intruder", x509.ExtKeyUsageClientAuth)
+	return p
+}
+
+func selfSigned(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
+}
+
+func leaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, use x509.ExtKeyUsage) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{use},
+		KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestMutualTLS(t *testing.T) {
+	p := newPKI(t)
+	addr := freeAddr(t)
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	srv.AddHook(new(auth.AllowHook), nil)
+	srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: addr, TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.pool,
+		MinVersion: tls.VersionTLS12}}))
+	go srv.Serve()
+	defer srv.Close()
+
+	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d, err := New(Config{Broker: "ssl://" + addr, DeviceID: 1001, TLS: &tls.Config{RootCAs: p.pool,
+		Certificates: []tls.Certificate{p.client}, MinVersion: tls.VersionTLS12}}, st,
+		map[string]Handler{"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); !d.client.IsConnected(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent did not connect with its client certificate")
+		}
+	}
+	// A client without a certificate from our CA is turned away.
+	for _, certs := range [][]tls.Certificate{nil, {p.stranger}} {
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("ssl://" + addr).SetClientID("x").
+			SetTLSConfig(&tls.Config{RootCAs: p.pool, Certificates: certs, MinVersion: tls.VersionTLS12}).SetConnectTimeout(2 * time.Second))
+		tok := c.Connect()
+		tok.WaitTimeout(3 * time.Second)
+		if tok.Error() == nil && c.IsConnected() {
+			c.Disconnect(0)
+			t.Fatalf("connected with certificates %v", certs != nil)
+		}
+	}
+}
