@@ -69,6 +69,7 @@ type Agent struct {
 	register CashRegister
 	rc       remote
 	restart  func() error
+	salt     []byte
 }
 
 // New builds the agent and closes every valve before anything else.
@@ -127,6 +128,9 @@ func (a *Agent) Start() error {
 	boot, err := a.store.NextBoot()
 	if err != nil {
 		return fmt.Errorf("device: boot counter: %w", err)
+	}
+	if a.salt, err = a.store.Salt(); err != nil {
+		return fmt.Errorf("device: salt: %w", err)
 	}
 	a.boot = boot
 	if err := a.recover(); err != nil {

@@ -2,9 +2,13 @@ package device
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tapagent/tapagent/flow"
@@ -41,12 +45,14 @@ func (a *Agent) CardTap(ctx context.Context, id int, card int64) (string, error)
 	}
 	info, err := a.cards.CardLogin(ctx, card)
 	if err != nil {
-		a.event(Event{Type: EvCardRefused, Line: id, Detail: fmt.Sprintf("card lookup failed: %v", err)})
-		return "", fmt.Errorf("%w: %v", ErrCardRefused, err)
+		// The server's words may quote the UID: keep it out of events.
+		why := strings.ReplaceAll(err.Error(), strconv.FormatInt(card, 10), "<card>")
+		a.event(Event{Type: EvCardRefused, Line: id, Card: a.cardHash(card), Detail: "card lookup failed: " + why})
+		return "", fmt.Errorf("%w: %s", ErrCardRefused, why)
 	}
 	ref := map[string]string{ttg.RefCardID: strconv.FormatInt(card, 10), ttg.RefCardType: strconv.Itoa(info.Type),
 		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(card, 10)}
-	a.event(Event{Type: EvCardLogin, Line: id, Detail: fmt.Sprintf("%s card %s", info.TypeString, maskCard(card))})
+	a.event(Event{Type: EvCardLogin, Line: id, Card: a.cardHash(card), Detail: info.TypeString + " card"})
 	req, why := a.cardRequest(l, info, ref)
 	if why == "" {
 		pourID, err := a.Authorise(id, req)
@@ -110,16 +116,17 @@ func (a *Agent) releaseCard(l *line, ref map[string]string, why string) {
 	l.mu.Lock()
 	a.book(l, rec)
 	l.mu.Unlock()
-	a.event(Event{Type: EvCardRefused, Line: l.id, PourID: rec.ID, Detail: why})
+	uid, _ := strconv.ParseInt(ref[ttg.RefCardID], 10, 64)
+	a.event(Event{Type: EvCardRefused, Line: l.id, PourID: rec.ID, Card: a.cardHash(uid), Detail: why})
 }
 
-// maskCard shows only the last digits of a card UID in events and logs.
-func maskCard(id int64) string {
-	s := strconv.FormatInt(id, 10)
-	if len(s) <= 4 {
-		return "…" + s
-	}
-	return "…" + s[len(s)-4:]
+// cardHash names a card in events and logs without its UID: a keyed hash
+// with this device's secret salt, stable for one device (so a technician
+// can follow one card) and useless to anyone else.
+func (a *Agent) cardHash(uid int64) string {
+	m := hmac.New(sha256.New, a.salt)
+	m.Write([]byte(strconv.FormatInt(uid, 10)))
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
 // EvCardPurchase is a charger's card action booked for upload.

@@ -34,10 +34,12 @@ const (
 // Event is something that happened, for the terminal, scripts, the event
 // log and (later) the uplinks. Volumes are mL×10, money minor units.
 type Event struct {
-	Time      time.Time   `json:"time"`
-	Type      string      `json:"type"`
-	Line      int         `json:"line,omitempty"`
-	PourID    string      `json:"pour_id,omitempty"`
+	Time   time.Time `json:"time"`
+	Type   string    `json:"type"`
+	Line   int       `json:"line,omitempty"`
+	PourID string    `json:"pour_id,omitempty"`
+	// Card is a salted hash of a card UID, never the UID itself.
+	Card      string      `json:"card,omitempty"`
 	Mode      string      `json:"mode,omitempty"`
 	Reason    string      `json:"reason,omitempty"`
 	Kind      string      `json:"kind,omitempty"`

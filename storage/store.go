@@ -6,6 +6,7 @@
 package storage
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -315,4 +316,25 @@ func (s *Store) Check() (err error) {
 		}
 	}()
 	return s.db.View(walk)
+}
+
+var kSalt = []byte("salt")
+
+// Salt is this device's random secret for hashing identities (card UIDs)
+// in events; made on first use and kept.
+func (s *Store) Salt() ([]byte, error) {
+	var salt []byte
+	err := s.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if v := meta.Get(kSalt); len(v) == 32 {
+			salt = append([]byte(nil), v...)
+			return nil
+		}
+		salt = make([]byte, 32)
+		if _, err := rand.Read(salt); err != nil {
+			return err
+		}
+		return meta.Put(kSalt, salt)
+	})
+	return salt, err
 }

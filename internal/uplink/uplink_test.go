@@ -2,6 +2,7 @@ package uplink_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strconv"
@@ -452,6 +453,13 @@ func TestCardPurchasesAndTokenExpiry(t *testing.T) {
 	if err := b.flush(); err != nil {
 		t.Fatal(err)
 	}
+	b.mu.Lock()
+	for _, ev := range b.events {
+		if j, _ := json.Marshal(ev); strings.Contains(string(j), "31337") || strings.Contains(string(j), "1000004") {
+			t.Errorf("a card UID in clear in an event: %s", j)
+		}
+	}
+	b.mu.Unlock()
 	var released bool
 	for _, tx := range b.srv.Transactions() {
 		released = released || (tx.Tx.CardID == 1000004 && tx.Tx.PLU == 0)
