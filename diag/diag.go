@@ -33,8 +33,11 @@ type Config struct {
 	BootID   string
 	// RateLimit is the most commands per second (burst the same); default 20.
 	RateLimit int
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Desired, when set, receives each retained config/desired document;
+	// what it returns is published, retained, as config/reported.
+	Desired func(doc []byte) any
+	Log     *slog.Logger
+	Now     func() time.Time
 }
 
 // Handler runs a command; status is HTTP-like (200, 400, 404, ...).
@@ -180,6 +183,9 @@ func (d *Diag) onConnect(c mqtt.Client) {
 	c.Publish(d.Topic("status"), 1, true, d.status("online"))
 	c.Subscribe(d.Topic("cmd/req/+"), 1, d.enqueue)
 	c.Subscribe(d.Topic("status"), 1, d.enqueue)
+	if d.cfg.Desired != nil {
+		c.Subscribe(d.Topic("config/desired"), 1, d.enqueue)
+	}
 }
 
 // enqueue is the paho callback: it only hands the message on.
@@ -200,8 +206,12 @@ func (d *Diag) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case m := <-d.work:
-			if m.Topic() == d.Topic("status") {
+			switch m.Topic() {
+			case d.Topic("status"):
 				d.correctWill(m.Payload())
+				continue
+			case d.Topic("config/desired"):
+				d.Report(d.cfg.Desired(m.Payload()))
 				continue
 			}
 			id, _ := strings.CutPrefix(m.Topic(), d.Topic("cmd/req/"))
@@ -328,6 +338,13 @@ func (d *Diag) publisher(ctx context.Context) {
 				d.cfg.Log.Warn("event not published (timeout or error)", "err", t.Error())
 			}
 		}
+	}
+}
+
+// Report publishes the retained config/reported document.
+func (d *Diag) Report(v any) {
+	if b, err := json.Marshal(v); err == nil {
+		d.client.Publish(d.Topic("config/reported"), 1, true, b)
 	}
 }
 

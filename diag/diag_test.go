@@ -282,3 +282,43 @@ type fakeMsg struct {
 
 func (m fakeMsg) Topic() string   { return m.topic }
 func (m fakeMsg) Payload() []byte { return []byte(`{"method":"x"}`) }
+
+// TestDesiredConfig: a retained config/desired waiting on the broker is
+// handed over when the agent connects, and the answer is retained on
+// config/reported for whoever looks later.
+func TestDesiredConfig(t *testing.T) {
+	addr, root := testBroker(t), rootOf(71005)
+	w := watch(t, addr, root+"/#")
+	w.c.Publish(root+"/config/desired", 1, true, []byte(`{"version":3}`)).Wait()
+	t.Cleanup(func() {
+		w.c.Publish(root+"/config/desired", 1, true, []byte{}).Wait()
+		w.c.Publish(root+"/config/reported", 1, true, []byte{}).Wait()
+	})
+	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got := make(chan string, 4)
+	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 71005, BootID: "b1",
+		Desired: func(doc []byte) any {
+			got <- string(doc)
+			return map[string]any{"version": 3, "status": "accepted"}
+		}}, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case doc := <-got:
+		if doc != `{"version":3}` {
+			t.Fatalf("desired handed over as %q", doc)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the retained desired document never reached the agent")
+	}
+	w.wait(t, root+"/config/reported", func(b []byte) bool { return string(b) == `{"status":"accepted","version":3}` })
+}

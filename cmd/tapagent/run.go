@@ -85,7 +85,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		dctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		_, events, err := diaglink.Start(dctx, diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit,
-			Uplink: up, Version: version}, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
+			Uplink: up, Version: version, ConfigPath: *cfgPath}, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
 		if err != nil {
 			stop()
 			return errors.Join(err, agent.Close())

@@ -55,7 +55,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version,
+	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
 		Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
 	if *speed >= 0 {
 		o.Speed = *speed

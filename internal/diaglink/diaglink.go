@@ -31,6 +31,8 @@ type Parts struct {
 	Uplink  *uplink.Uplink // nil without a TTG server
 	Version string
 	Synced  func() bool
+	// ConfigPath is the configuration file config.set writes ("" in the simulator).
+	ConfigPath string
 }
 
 // Methods is the command table.
@@ -217,11 +219,17 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 	if err != nil {
 		return nil, nil, err
 	}
+	setter := ConfigSetter{Path: p.ConfigPath}
+	var self *diag.Diag
+	methods := Methods(p)
+	methods["config.set"] = setCommand(setter, func() *diag.Diag { return self })
 	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: p.Config.Device.ID, Username: c.Username,
-		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit}, p.Store, Methods(p))
+		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit,
+		Desired: func(doc []byte) any { return setter.Apply(doc) }}, p.Store, methods)
 	if err != nil {
 		return nil, nil, err
 	}
+	self = d
 	go func() {
 		d.Run(ctx)
 		close(done)

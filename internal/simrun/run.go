@@ -53,6 +53,8 @@ type Options struct {
 	NoTTG bool
 	// Version is reported in the MQTT status and the audit.
 	Version string
+	// ConfigPath is the --config file, if any (config.set writes it).
+	ConfigPath string
 }
 
 // Summary is what a run did, for the closing line.
@@ -122,7 +124,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		dctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		_, events, err := diaglink.Start(dctx, diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit,
-			Uplink: up, Version: o.Version}, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
+			Uplink: up, Version: o.Version, ConfigPath: o.ConfigPath}, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
 		if err != nil {
 			stop()
 			return nil, err
