@@ -339,3 +339,37 @@ func TestDiskFullMidPour(t *testing.T) {
 		t.Fatalf("booked %.1f mL of %.1f mL poured (%d records, %d refused)", booked, glass, len(recs), refused)
 	}
 }
+
+// TestServicePours: valve tests and calibration pours run only on a locked
+// line, only uncharged, and end at their time limit.
+func TestServicePours(t *testing.T) {
+	h := newHarness(t, noAirBursts)
+	svc := device.Request{Service: true, Auth: flow.Auth{Mode: flow.ModeCleaning, MaxDuration: 2 * time.Second}}
+	if _, err := h.agent.Authorise(3, svc); !errors.Is(err, device.ErrNotInService) {
+		t.Fatalf("service pour on a line in use: %v", err)
+	}
+	if err := h.agent.Lock(3); err != nil {
+		t.Fatal(err)
+	}
+	paid := device.Request{Service: true, Auth: flow.Auth{Mode: flow.ModeFree, Price: price}}
+	if _, err := h.agent.Authorise(3, paid); err == nil {
+		t.Fatal("a charged pour ran as a service pour")
+	}
+	if _, err := h.agent.Authorise(3, svc); err != nil {
+		t.Fatal(err)
+	}
+	h.pour(3, 50, 10*time.Second)
+	h.run(time.Second)
+	if !h.line(3).Truth().ValveOpen {
+		t.Fatal("valve test did not open the valve")
+	}
+	h.run(3 * time.Second)
+	if h.line(3).Truth().ValveOpen {
+		t.Fatal("valve test outlived its limit")
+	}
+	h.run(time.Second)
+	recs := h.outbox()
+	if len(recs) != 1 || recs[0].Pour.Amount != 0 || recs[0].Pour.Reason != flow.ReasonMaxDuration {
+		t.Fatalf("valve test booked as %+v", recs)
+	}
+}

@@ -68,10 +68,18 @@ type Request struct {
 	Ref map[string]string
 	// NoAlcohol refuses alcoholic products (under-age cards).
 	NoAlcohol bool
+	// Service marks a technician's pour (valve test, calibration): it runs
+	// only on a locked line, and only in an uncharged mode, so a line in
+	// service can be worked on without a customer pouring at the same time.
+	Service bool
 }
 
 // ErrLocked is returned for a pour on a locked line.
 var ErrLocked = errors.New("line locked")
+
+// ErrNotInService is returned for a service pour on a line that is not
+// locked: a technician takes the line out of service first.
+var ErrNotInService = errors.New("line is not in service mode (lock it first)")
 
 // Authorise opens a line for a pour. The intent is on disk before the valve
 // opens; the returned id names the pour in every later event and record.
@@ -92,7 +100,11 @@ func (a *Agent) Authorise(id int, r Request) (string, error) {
 
 func (a *Agent) authorise(l *line, r Request) (string, error) {
 	switch {
-	case l.locked:
+	case r.Service && !l.locked:
+		return "", ErrNotInService
+	case r.Service && r.Auth.Mode != flow.ModeCleaning && r.Auth.Mode != flow.ModeCalibration:
+		return "", fmt.Errorf("a service pour must be a cleaning or calibration pour, not %s", r.Auth.Mode)
+	case l.locked && !r.Service:
 		return "", ErrLocked
 	case len(l.unbooked) > 0:
 		return "", fmt.Errorf("%w: a finished pour is waiting for storage", flow.ErrBusy)

@@ -118,6 +118,21 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 		t.Fatalf("lock of a missing line: %v", res)
 	}
 	tech.waitFor(t, "tapagent/v1/1001/events", `"type":"pour_authorised"`)
+	// Service mode: a valve test only on a locked line.
+	if res := tech.call(t, "v1", "valve.test", `{"line": 4, "seconds": 1}`); res["status"].(float64) != 409 {
+		t.Fatalf("valve test on a line in service to customers: %v", res)
+	}
+	tech.call(t, "l4", "line.lock", `{"line": 4}`)
+	if res := tech.call(t, "v2", "valve.test", `{"line": 4, "seconds": 1}`); res["status"].(float64) != 202 {
+		t.Fatalf("valve test: %v", res)
+	}
+	tech.waitFor(t, "tapagent/v1/1001/events", `"line":4,"pour_id"`)
+	tech.call(t, "u4", "line.unlock", `{"line": 4}`)
+	// The simulator has no configuration file to keep a desired one in.
+	if res := tech.call(t, "c1", "config.set", `{"version": 1, "toml": "[[line]]\nid = 1\n"}`); res["status"].(float64) != 400 ||
+		!strings.Contains(fmt.Sprint(res["body"]), "without a configuration file") {
+		t.Fatalf("config.set in the simulator: %v", res)
+	}
 	// The technician's tool against the same broker.
 	for _, c := range []struct {
 		args []string

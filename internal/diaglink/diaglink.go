@@ -223,6 +223,8 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 	var self *diag.Diag
 	methods := Methods(p)
 	methods["config.set"] = setCommand(setter, func() *diag.Diag { return self })
+	svc := newService(p.Agent)
+	serviceMethods(methods, svc)
 	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: p.Config.Device.ID, Username: c.Username,
 		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit,
 		Desired: func(doc []byte) any { return setter.Apply(doc) }}, p.Store, methods)
@@ -254,6 +256,7 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 		}()
 	}
 	events := func(ev device.Event) {
+		svc.observe(ev)
 		if ev.Type != device.EvCheckpoint {
 			d.Event(ev)
 		}
