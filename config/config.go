@@ -29,19 +29,20 @@ var dur = clock.D
 
 // Config is the whole agent configuration.
 type Config struct {
-	Device   Device  `toml:"device"`
-	Storage  Storage `toml:"storage"`
-	Log      Log     `toml:"log"`
-	Board    Board   `toml:"board"`
-	TTG      TTG     `toml:"ttg"`
-	POS      POS     `toml:"pos"`
-	Control  Control `toml:"control"`
-	Audit    Audit   `toml:"audit"`
-	DEX      DEX     `toml:"dex"`
-	MQTT     MQTT    `toml:"mqtt"`
-	Defaults Line    `toml:"defaults"`
-	Lines    []Line  `toml:"-"`
-	Sim      Sim     `toml:"sim"`
+	Device   Device   `toml:"device"`
+	Storage  Storage  `toml:"storage"`
+	Log      Log      `toml:"log"`
+	Board    Board    `toml:"board"`
+	TTG      TTG      `toml:"ttg"`
+	POS      POS      `toml:"pos"`
+	Control  Control  `toml:"control"`
+	Audit    Audit    `toml:"audit"`
+	DEX      DEX      `toml:"dex"`
+	MQTT     MQTT     `toml:"mqtt"`
+	Firmware Firmware `toml:"firmware"`
+	Defaults Line     `toml:"defaults"`
+	Lines    []Line   `toml:"-"`
+	Sim      Sim      `toml:"sim"`
 }
 
 // Device identifies the controller.
@@ -89,6 +90,20 @@ type MQTT struct {
 	// Telemetry is how often telemetry is published; 0 turns it off.
 	Telemetry Duration `toml:"telemetry"`
 	RateLimit int      `toml:"rate_limit"`
+}
+
+// Firmware is how `firmware.update` hands over to the installer.
+type Firmware struct {
+	// Installer is the command (program and arguments, no shell) that
+	// fetches, checks and installs a release; empty turns updates off. It
+	// gets TAPAGENT_FIRMWARE_URL, _SHA256 and _VERSION in its environment.
+	Installer []string `toml:"installer"`
+	// DrainTimeout bounds the wait for running pours to finish.
+	DrainTimeout Duration `toml:"drain_timeout"`
+	// FlushTimeout bounds the wait for the outbox to reach the server.
+	FlushTimeout Duration `toml:"flush_timeout"`
+	// InstallTimeout bounds the installer's run.
+	InstallTimeout Duration `toml:"install_timeout"`
 }
 
 // DEX is the machine's DEX/UCS port, where handhelds and telemetry modems
@@ -234,7 +249,9 @@ func Base() Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Board:   Board{Profile: "rpi4"},
 		MQTT:    MQTT{Prefix: "tapagent", Telemetry: dur(30 * time.Second), RateLimit: 20},
-		Audit:   Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
+		Firmware: Firmware{DrainTimeout: dur(5 * time.Minute), FlushTimeout: dur(2 * time.Minute),
+			InstallTimeout: dur(10 * time.Minute)},
+		Audit: Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local"},
 		Defaults: Line{
@@ -276,6 +293,7 @@ func Parse(b []byte) (*Config, error) {
 		Audit    toml.Primitive   `toml:"audit"`
 		DEX      toml.Primitive   `toml:"dex"`
 		MQTT     toml.Primitive   `toml:"mqtt"`
+		Firmware toml.Primitive   `toml:"firmware"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -291,7 +309,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -369,6 +387,17 @@ func (c *Config) Validate() error {
 	}
 	if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
 		bad("mqtt.cert_file", "cert_file and key_file go together")
+	}
+	for _, d := range []struct {
+		k string
+		v Duration
+	}{{"drain_timeout", c.Firmware.DrainTimeout}, {"flush_timeout", c.Firmware.FlushTimeout}, {"install_timeout", c.Firmware.InstallTimeout}} {
+		if d.v.Duration <= 0 {
+			bad("firmware."+d.k, "must be > 0")
+		}
+	}
+	if len(c.Firmware.Installer) > 0 && c.Firmware.Installer[0] == "" {
+		bad("firmware.installer", "the first element is the program and must not be empty")
 	}
 	switch c.Audit.ResetOnRead {
 	case "interim", "full":

@@ -49,6 +49,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"unknown sim key", "[[line]]\nid = 1\n[[sim.line]]\nid = 1\nk_true = 5\nwobble = 1\n", `unknown key "sim.line.wobble"`},
 		{"bad toml", "[[line]\n", "config:"},
 		{"no lines", "", "line: at least one"},
+		{"firmware timeout", "[firmware]\nflush_timeout = \"0s\"\n[[line]]\nid = 1\n", "firmware.flush_timeout"},
+		{"firmware installer", "[firmware]\ninstaller = [\"\"]\n[[line]]\nid = 1\n", "firmware.installer"},
 		{"duplicate line", "[[line]]\nid = 1\n[[line]]\nid = 1\n", "line[1].id: line 1 is configured twice"},
 		{"k factor", "[[line]]\nid = 1\nk_factor = 0\n", "line[0].k_factor"},
 		{"negative duration", "[[line]]\nid = 1\nidle_timeout = \"-1s\"\n", "must not be negative"},

@@ -61,6 +61,8 @@ type Agent struct {
 	boot   uint64
 	localN atomic.Uint64 // numbers records that have no intent (leaks, card releases, card purchases)
 	closed atomic.Bool
+	// draining refuses new pours while an update waits for the running ones.
+	draining atomic.Bool
 
 	catalog  Catalog
 	cards    OnlineCards

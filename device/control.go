@@ -125,6 +125,20 @@ func (a *Agent) closeAllValves() {
 	}
 }
 
+// Drain makes every line refuse new pours (running ones finish as usual)
+// until Undrain; Busy tells when the last has been booked.
+func (a *Agent) Drain(why string) {
+	a.draining.Store(true)
+	a.event(Event{Type: EvDraining, Detail: why})
+}
+
+// Undrain lets pours start again.
+func (a *Agent) Undrain() {
+	if a.draining.Swap(false) {
+		a.event(Event{Type: EvUndrained})
+	}
+}
+
 // Lock takes a line out of service; a running pour is stopped.
 func (a *Agent) Lock(id int) error {
 	l, err := a.line(id)

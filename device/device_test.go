@@ -373,3 +373,30 @@ func TestServicePours(t *testing.T) {
 		t.Fatalf("valve test booked as %+v", recs)
 	}
 }
+
+// TestDrainLetsRunningPoursFinish: before an update, new pours are refused
+// while the running one pours to its end and is booked.
+func TestDrainLetsRunningPoursFinish(t *testing.T) {
+	h := newHarness(t, noAirBursts)
+	h.authorise(1, flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(300), Price: price})
+	h.pour(1, 60, 10*time.Second)
+	h.run(time.Second)
+	h.agent.Drain("firmware update")
+	if _, err := h.agent.Authorise(2, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, Price: price}}); !errors.Is(err, device.ErrDraining) {
+		t.Fatalf("new pour while draining: %v", err)
+	}
+	if !h.line(1).Truth().ValveOpen {
+		t.Fatal("draining cut the running pour")
+	}
+	for i := 0; i < 100 && h.agent.Busy(); i++ {
+		h.run(100 * time.Millisecond)
+	}
+	if h.agent.Busy() {
+		t.Fatal("the running pour never finished")
+	}
+	if recs := h.outbox(); len(recs) != 1 || recs[0].Pour.Charged < flow.ML(299) {
+		t.Fatalf("drained pour booked as %+v", recs)
+	}
+	h.agent.Undrain()
+	h.authorise(2, flow.Auth{Mode: flow.ModeFree, Price: price})
+}

@@ -29,6 +29,8 @@ const (
 	EvLineUnlocked   = "line_unlocked"
 	EvCalibrated     = "line_calibrated"
 	EvValveFailedOff = "valve_close_failed"
+	EvDraining       = "draining"
+	EvUndrained      = "draining_ended"
 )
 
 // Event is something that happened, for the terminal, scripts, the event

@@ -77,6 +77,10 @@ type Request struct {
 // ErrLocked is returned for a pour on a locked line.
 var ErrLocked = errors.New("line locked")
 
+// ErrDraining is returned while the agent lets running pours finish before
+// an update; it starts no new ones.
+var ErrDraining = errors.New("the tap wall is being updated; no new pours")
+
 // ErrNotInService is returned for a service pour on a line that is not
 // locked: a technician takes the line out of service first.
 var ErrNotInService = errors.New("line is not in service mode (lock it first)")
@@ -100,6 +104,8 @@ func (a *Agent) Authorise(id int, r Request) (string, error) {
 
 func (a *Agent) authorise(l *line, r Request) (string, error) {
 	switch {
+	case a.draining.Load():
+		return "", ErrDraining
 	case r.Service && !l.locked:
 		return "", ErrNotInService
 	case r.Service && r.Auth.Mode != flow.ModeCleaning && r.Auth.Mode != flow.ModeCalibration:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -161,4 +162,59 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 	tech.waitFor(t, "tapagent/v1/1001/status", `"state":"offline","session":2`)
+}
+
+// TestMQTTFirmwareUpdateAndConfigSet: a bench wall with a configuration
+// file takes a desired configuration into that file, and a firmware update
+// drains the wall, hands over to the installer and reports every step.
+func TestMQTTFirmwareUpdateAndConfigSet(t *testing.T) {
+	addr := mqttBroker(t)
+	tech := technician(t, addr)
+	dir := t.TempDir()
+	base, err := os.ReadFile(filepath.Join("..", "..", "config", "sim.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	installer := filepath.Join(dir, "install.sh")
+	writeFile(t, installer, "#!/bin/sh\necho \"fetching $TAPAGENT_FIRMWARE_URL\"\necho \"$TAPAGENT_FIRMWARE_VERSION\" > \""+dir+"/installed\"\n")
+	if err := os.Chmod(installer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "bench.toml")
+	writeFile(t, cfgPath, string(base)+fmt.Sprintf("\n[firmware]\ninstaller = [%q]\n", installer))
+	cmd := exec.Command(binary, "sim", "--plain", "--speed", "1", "--no-ttg", "--scenario", "none", "--duration", "60s",
+		"--config", cfgPath, "--data", filepath.Join(dir, "data"), "--mqtt", "tcp://"+addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	tech.waitFor(t, "tapagent/v1/1001/status", `"state":"online"`)
+
+	bad, _ := json.Marshal(map[string]any{"version": 2, "toml": string(base) + "\n[firmware]\ninstall_timeout = \"0s\"\n"})
+	if res := tech.call(t, "c1", "config.set", string(bad)); res["status"].(float64) != 400 || !strings.Contains(fmt.Sprint(res["body"]), "firmware.install_timeout") {
+		t.Fatalf("invalid desired configuration: %v", res)
+	}
+	newCfg := string(base) + "\n[firmware]\ninstaller = [\"/usr/local/sbin/tapagent-install\"]\n"
+	good, _ := json.Marshal(map[string]any{"version": 3, "toml": newCfg})
+	if res := tech.call(t, "c2", "config.set", string(good)); res["status"].(float64) != 202 {
+		t.Fatalf("valid desired configuration: %v", res)
+	}
+	tech.waitFor(t, "tapagent/v1/1001/config/reported", `"version":3,"status":"accepted"`)
+	if b, _ := os.ReadFile(cfgPath); string(b) != newCfg {
+		t.Fatal("the accepted configuration is not in the file")
+	}
+
+	if res := tech.call(t, "f1", "firmware.update", `{"url": "https://updates.example/t-1.2.0", "sha256": "00", "version": "1.2.0"}`); res["status"].(float64) != 400 {
+		t.Fatalf("bad checksum accepted: %v", res)
+	}
+	req := fmt.Sprintf(`{"url": "https://updates.example/t-1.2.0", "sha256": %q, "version": "1.2.0"}`, strings.Repeat("0f", 32))
+	if res := tech.call(t, "f2", "firmware.update", req); res["status"].(float64) != 202 {
+		t.Fatalf("firmware.update: %v", res)
+	}
+	for _, step := range []string{`"detail":"draining`, `"detail":"installer: fetching https://updates.example/t-1.2.0"`, `"type":"firmware_installed"`} {
+		tech.waitFor(t, "tapagent/v1/1001/events", step)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "installed")); string(b) != "1.2.0\n" {
+		t.Fatalf("installer wrote %q", b)
+	}
 }

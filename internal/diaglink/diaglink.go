@@ -225,6 +225,7 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 	methods["config.set"] = setCommand(setter, func() *diag.Diag { return self })
 	svc := newService(p.Agent)
 	serviceMethods(methods, svc)
+	methods["firmware.update"] = updateCommand(ctx, newUpdater(p))
 	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: p.Config.Device.ID, Username: c.Username,
 		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit,
 		Desired: func(doc []byte) any { return setter.Apply(doc) }}, p.Store, methods)

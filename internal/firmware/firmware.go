@@ -1,0 +1,251 @@
+// Package firmware runs a firmware update: it lets the running pours
+// finish, waits for the outbox to reach the server, hands over to the
+// configured installer and restarts the agent into the new release.
+// Every step is reported as an event, so a technician watching the
+// device over MQTT sees where an update is and why one failed.
+package firmware
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Event types, with Detail saying more.
+const (
+	EvProgress  = "firmware_progress"
+	EvInstalled = "firmware_installed"
+	EvFailed    = "firmware_failed"
+)
+
+// Agent is what an update needs of the tap wall.
+type Agent interface {
+	Drain(why string)
+	Undrain()
+	Busy() bool
+	Restart() error
+}
+
+// Request names a release.
+type Request struct {
+	URL     string `json:"url"`
+	SHA256  string `json:"sha256"`
+	Version string `json:"version"`
+}
+
+// Validate refuses requests the installer should never see.
+func (r Request) Validate() error {
+	u, err := url.Parse(r.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") || (u.Scheme != "file" && u.Host == "") {
+		return fmt.Errorf("url %q: must be an http(s):// or file:// address", r.URL)
+	}
+	if b, err := hex.DecodeString(r.SHA256); err != nil || len(b) != 32 {
+		return fmt.Errorf("sha256 must be 64 hex digits")
+	}
+	if r.Version == "" || strings.ContainsAny(r.Version, " \t\r\n") {
+		return fmt.Errorf("version must be a single word")
+	}
+	return nil
+}
+
+// Options configure an Updater.
+type Options struct {
+	// Installer is the program and its arguments; empty turns updates off.
+	Installer      []string
+	DrainTimeout   time.Duration
+	FlushTimeout   time.Duration
+	InstallTimeout time.Duration
+	Agent          Agent
+	// Outbox counts records not yet at the server; nil when the agent has
+	// no server (records stay in the database across the update anyway).
+	Outbox func() (int, error)
+	// Report publishes a progress event (type, detail).
+	Report func(typ, detail string)
+	// Poll is how often draining and flushing are checked; default 200 ms.
+	Poll time.Duration
+}
+
+// ErrRunning is returned while an update is under way.
+var ErrRunning = errors.New("an update is already running")
+
+// ErrDisabled is returned when no installer is configured.
+var ErrDisabled = errors.New("firmware updates are off: set [firmware] installer")
+
+// maxOutputLines bounds the installer lines relayed as progress events.
+const maxOutputLines = 100
+
+// Updater runs at most one update at a time.
+type Updater struct {
+	o       Options
+	mu      sync.Mutex
+	running bool
+}
+
+// New builds an updater.
+func New(o Options) *Updater {
+	if o.Poll <= 0 {
+		o.Poll = 200 * time.Millisecond
+	}
+	return &Updater{o: o}
+}
+
+// Start checks the request and runs the update in the background until it
+// installs, fails or ctx ends; done (if not nil) is called with the outcome.
+func (u *Updater) Start(ctx context.Context, r Request, done func(error)) error {
+	if len(u.o.Installer) == 0 {
+		return ErrDisabled
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.running {
+		return ErrRunning
+	}
+	u.running = true
+	go func() {
+		err := u.run(ctx, r)
+		u.mu.Lock()
+		u.running = false
+		u.mu.Unlock()
+		if done != nil {
+			done(err)
+		}
+	}()
+	return nil
+}
+
+func (u *Updater) run(ctx context.Context, r Request) error {
+	u.o.Agent.Drain("firmware update to " + r.Version)
+	err := u.steps(ctx, r)
+	if err != nil {
+		u.o.Agent.Undrain()
+		u.o.Report(EvFailed, err.Error())
+		return err
+	}
+	u.o.Report(EvInstalled, r.Version+": restarting into the new release")
+	if rerr := u.o.Agent.Restart(); rerr != nil {
+		// Installed but not restarted: the new release runs at the next start.
+		u.o.Agent.Undrain()
+		u.o.Report(EvProgress, "installed; restart by hand: "+rerr.Error())
+	}
+	return nil
+}
+
+func (u *Updater) steps(ctx context.Context, r Request) error {
+	u.o.Report(EvProgress, "draining: no new pours, waiting for running ones")
+	if err := u.wait(ctx, u.o.DrainTimeout, func() (bool, error) { return !u.o.Agent.Busy(), nil }); err != nil {
+		return fmt.Errorf("draining: pours still running: %w", err)
+	}
+	if u.o.Outbox != nil {
+		u.o.Report(EvProgress, "flushing: waiting for the outbox to reach the server")
+		if err := u.wait(ctx, u.o.FlushTimeout, func() (bool, error) {
+			n, err := u.o.Outbox()
+			return n == 0, err
+		}); err != nil {
+			return fmt.Errorf("flushing the outbox: %w", err)
+		}
+	}
+	u.o.Report(EvProgress, "installing "+r.Version)
+	return u.install(ctx, r)
+}
+
+// wait polls ok until it holds, the timeout passes or ctx ends.
+func (u *Updater) wait(ctx context.Context, timeout time.Duration, ok func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(u.o.Poll)
+	defer t.Stop()
+	for {
+		done, err := ok()
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not done within %s: %w", timeout, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func (u *Updater) install(ctx context.Context, r Request) error {
+	ctx, cancel := context.WithTimeout(ctx, u.o.InstallTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, u.o.Installer[0], u.o.Installer[1:]...)
+	cmd.Env = append(os.Environ(), "TAPAGENT_FIRMWARE_URL="+r.URL, "TAPAGENT_FIRMWARE_SHA256="+strings.ToLower(r.SHA256),
+		"TAPAGENT_FIRMWARE_VERSION="+r.Version)
+	cmd.WaitDelay = 5 * time.Second // an installer's children must not hold the update open
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("installer: %w", err)
+	}
+	var stderr tail
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("installer: %w", err)
+	}
+	u.relay(out)
+	if err := cmd.Wait(); err != nil {
+		if s := stderr.String(); s != "" {
+			return fmt.Errorf("installer: %w: %s", err, s)
+		}
+		return fmt.Errorf("installer: %w", err)
+	}
+	return nil
+}
+
+// relay turns the installer's output lines into progress events.
+func (u *Updater) relay(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for n := 0; sc.Scan(); n++ {
+		if n < maxOutputLines {
+			u.o.Report(EvProgress, "installer: "+truncate(sc.Text(), 200))
+		}
+	}
+	_, _ = io.Copy(io.Discard, r) // a line too long for the scanner must not block the installer
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// tail keeps the last bytes an installer wrote to stderr, for the error.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 400
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailBytes {
+		t.buf = t.buf[len(t.buf)-tailBytes:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}

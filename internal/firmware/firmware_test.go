@@ -1,0 +1,148 @@
+package firmware
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// wall stands in for the agent: it is busy for a number of polls.
+type wall struct {
+	busyPolls atomic.Int32
+	drained   atomic.Bool
+	restarted atomic.Bool
+}
+
+func (w *wall) Drain(string)   { w.drained.Store(true) }
+func (w *wall) Undrain()       { w.drained.Store(false) }
+func (w *wall) Busy() bool     { return w.busyPolls.Add(-1) >= 0 }
+func (w *wall) Restart() error { w.restarted.Store(true); return nil }
+
+type log struct {
+	mu  sync.Mutex
+	evs []string
+}
+
+func (l *log) report(typ, detail string) {
+	l.mu.Lock()
+	l.evs = append(l.evs, typ+": "+detail)
+	l.mu.Unlock()
+}
+
+func (l *log) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.evs, "\n")
+}
+
+func script(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "install.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var good = Request{URL: "https://updates.example/tapagent-1.2.0-arm64", SHA256: strings.Repeat("ab", 32), Version: "1.2.0"}
+
+func run(t *testing.T, o Options, r Request) (*log, error) {
+	t.Helper()
+	l := &log{}
+	o.Report, o.Poll = l.report, time.Millisecond
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout, o.FlushTimeout, o.InstallTimeout = time.Second, time.Second, 5*time.Second
+	}
+	done := make(chan error, 1)
+	if err := New(o).Start(context.Background(), r, func(err error) { done <- err }); err != nil {
+		return l, err
+	}
+	select {
+	case err := <-done:
+		return l, err
+	case <-time.After(20 * time.Second):
+		t.Fatal("update never finished")
+	}
+	return l, nil
+}
+
+func TestUpdateInstallsAfterPoursAndOutbox(t *testing.T) {
+	dir := t.TempDir()
+	w := &wall{}
+	w.busyPolls.Store(5)
+	left := atomic.Int32{}
+	left.Store(3)
+	inst := script(t, `echo "fetching $TAPAGENT_FIRMWARE_URL"; echo "$TAPAGENT_FIRMWARE_VERSION $TAPAGENT_FIRMWARE_SHA256" > "$1/installed"; echo done`)
+	l, err := run(t, Options{Installer: []string{inst, dir}, Agent: w,
+		Outbox: func() (int, error) { return max(int(left.Add(-1)), 0), nil }}, good)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, l)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "installed"))
+	if string(b) != "1.2.0 "+good.SHA256+"\n" || !w.restarted.Load() {
+		t.Fatalf("installer saw %q, restarted %v", b, w.restarted.Load())
+	}
+	want := []string{"draining", "flushing", "installing 1.2.0", "installer: fetching https://updates.example/", "installer: done", EvInstalled}
+	got := l.String()
+	for _, s := range want {
+		if !strings.Contains(got, s) {
+			t.Errorf("no %q in progress:\n%s", s, got)
+		}
+	}
+}
+
+func TestUpdateFailures(t *testing.T) {
+	fail := script(t, "echo 'checksum mismatch' >&2; exit 3")
+	cases := []struct {
+		name    string
+		o       Options
+		r       Request
+		wantErr string
+	}{
+		{"off", Options{}, good, "updates are off"},
+		{"bad url", Options{Installer: []string{"true"}}, Request{URL: "ftp://x/y", SHA256: good.SHA256, Version: "1"}, "url"},
+		{"bad sha", Options{Installer: []string{"true"}}, Request{URL: good.URL, SHA256: "abc", Version: "1"}, "sha256"},
+		{"bad version", Options{Installer: []string{"true"}}, Request{URL: good.URL, SHA256: good.SHA256, Version: "1 2"}, "version"},
+		{"installer fails", Options{Installer: []string{fail}}, good, "exit status 3: checksum mismatch"},
+		{"no installer binary", Options{Installer: []string{"/nonexistent/installer"}}, good, "installer"},
+		{"pours never end", Options{Installer: []string{"true"}, DrainTimeout: 20 * time.Millisecond,
+			FlushTimeout: time.Second, InstallTimeout: time.Second}, good, "draining"},
+		{"server away", Options{Installer: []string{"true"}, Outbox: func() (int, error) { return 4, nil },
+			DrainTimeout: time.Second, FlushTimeout: 20 * time.Millisecond, InstallTimeout: time.Second}, good, "flushing"},
+		{"installer hangs", Options{Installer: []string{"sleep", "30"}, DrainTimeout: time.Second,
+			FlushTimeout: time.Second, InstallTimeout: 50 * time.Millisecond}, good, "killed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := &wall{}
+			if c.name == "pours never end" {
+				w.busyPolls.Store(1 << 30)
+			}
+			c.o.Agent = w
+			l, err := run(t, c.o, c.r)
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("err %v, want %q\n%s", err, c.wantErr, l)
+			}
+			if w.drained.Load() || w.restarted.Load() {
+				t.Fatalf("after a failed update: drained %v, restarted %v", w.drained.Load(), w.restarted.Load())
+			}
+		})
+	}
+}
+
+func TestOneUpdateAtATime(t *testing.T) {
+	u := New(Options{Installer: []string{"sleep", "1"}, Agent: &wall{}, Report: func(string, string) {},
+		DrainTimeout: time.Second, FlushTimeout: time.Second, InstallTimeout: 5 * time.Second})
+	done := make(chan error, 1)
+	if err := u.Start(context.Background(), good, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Start(context.Background(), good, nil); err != ErrRunning {
+		t.Fatalf("second update: %v", err)
+	}
+	<-done
+}
