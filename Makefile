@@ -57,6 +57,8 @@ fuzz:
 	go test ./remote -run '^$$' -fuzz '^FuzzClientControl$$' -fuzztime $(FUZZTIME)
 	go test ./evadts -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./evadts/dexlink -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
+	go test ./diag -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME)
+	go test ./internal/diaglink -run '^$$' -fuzz '^FuzzDesired$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

@@ -322,3 +322,38 @@ func TestDesiredConfig(t *testing.T) {
 	}
 	w.wait(t, root+"/config/reported", func(b []byte) bool { return string(b) == `{"status":"accepted","version":3}` })
 }
+
+// FuzzCommand: any command payload gets an HTTP-like answer, and asking
+// again with the same id gets the same one.
+func FuzzCommand(f *testing.F) {
+	f.Add("a1", []byte(`{"method": "echo", "params": {"x": 1}}`))
+	f.Add("a2", []byte(`{"method": "echo", "expires_at": "2000-01-01T00:00:00Z"}`))
+	f.Add("a/3", []byte(`{"method": "echo"}`))
+	f.Add("a4", []byte(`{"method": 5`))
+	f.Add("a5", []byte(`{"params": []}`))
+	st, err := storage.Open(filepath.Join(f.TempDir(), "db"), storage.Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	d, err := New(Config{Broker: "tcp://127.0.0.1:1", DeviceID: 1, RateLimit: 1 << 30}, st, map[string]Handler{
+		"echo": func(_ context.Context, p json.RawMessage) (int, any) { return 200, p },
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, id string, payload []byte) {
+		r := d.handle(context.Background(), id, payload)
+		switch r.Status {
+		case 200, 400, 404, 410:
+		default:
+			t.Fatalf("status %d for %q", r.Status, payload)
+		}
+		if _, err := json.Marshal(r); err != nil {
+			t.Fatalf("answer cannot be sent: %v", err)
+		}
+		if again := d.handle(context.Background(), id, payload); again.Status != r.Status {
+			t.Fatalf("repeat of %q answered %d, first %d", id, again.Status, r.Status)
+		}
+	})
+}

@@ -1,10 +1,13 @@
 package diaglink
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tapagent/tapagent/config"
 )
 
 func TestConfigSetterApply(t *testing.T) {
@@ -51,4 +54,29 @@ func TestConfigSetterApply(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".tapagent-config-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
+}
+
+// FuzzDesired: any document is answered with reasons; one that parses
+// gets as far as storing. (No file here: fsync per input would make the
+// fuzzer measure the disk; storing is TestConfigSetterApply's job.)
+func FuzzDesired(f *testing.F) {
+	f.Add([]byte(`{"version": 1, "toml": "[[line]]\nid = 1\n"}`))
+	f.Add([]byte(`{"version": 2, "toml": "[device]\ndevice_id = \"x\"\n"}`))
+	f.Add([]byte(`{"toml": 5}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		r := ConfigSetter{}.Apply(doc)
+		if r.Status != "rejected" || len(r.Errors) == 0 {
+			t.Fatalf("no file to store in, yet %+v", r)
+		}
+		var d Desired
+		parses := json.Unmarshal(doc, &d) == nil && strings.TrimSpace(d.TOML) != ""
+		if parses {
+			_, err := config.Parse([]byte(d.TOML))
+			parses = err == nil
+		}
+		if reachedStore := strings.Contains(r.Errors[0], "without a configuration file"); reachedStore != parses {
+			t.Fatalf("parses %v, but the answer was %q", parses, r.Errors)
+		}
+	})
 }
