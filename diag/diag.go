@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,8 +37,12 @@ type Config struct {
 	// Desired, when set, receives each retained config/desired document;
 	// what it returns is published, retained, as config/reported.
 	Desired func(doc []byte) any
-	Log     *slog.Logger
-	Now     func() time.Time
+	// ReconnectJitter is the most random delay added before each
+	// reconnection, so a fleet does not return to a restarted broker in
+	// one wave; default 2 s, negative turns it off.
+	ReconnectJitter time.Duration
+	Log             *slog.Logger
+	Now             func() time.Time
 }
 
 // Handler runs a command; status is HTTP-like (200, 400, 404, ...).
@@ -105,6 +110,9 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ReconnectJitter == 0 {
+		cfg.ReconnectJitter = 2 * time.Second
+	}
 	d := &Diag{cfg: cfg, root: fmt.Sprintf("%s/v1/%d", cfg.Prefix, cfg.DeviceID), methods: methods,
 		work: make(chan mqtt.Message, 64), events: make(chan []byte, 1024), cache: map[string]Response{}}
 	d.bucket = bucket{tokens: float64(cfg.RateLimit), last: cfg.Now()}
@@ -132,6 +140,12 @@ func (d *Diag) newClient() mqtt.Client {
 		SetKeepAlive(10*time.Second).SetOrderMatters(false).
 		SetBinaryWill(d.Topic("status"), d.status("offline"), 1, true).
 		SetOnConnectHandler(d.onConnect).
+		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
+			// paho's backoff is the same on every device; this spreads them.
+			if j := d.cfg.ReconnectJitter; j > 0 {
+				time.Sleep(rand.N(j))
+			}
+		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			d.cfg.Log.Warn("MQTT connection lost; reconnecting", "err", err)
 		})
