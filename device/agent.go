@@ -61,6 +61,8 @@ type Agent struct {
 	boot   uint64
 	localN atomic.Uint64 // numbers records that have no intent (leaks, card releases, card purchases)
 	closed atomic.Bool
+	// lastTick is the clock's Mono at the last Tick, for the watchdog.
+	lastTick atomic.Int64
 	// draining refuses new pours while an update waits for the running ones.
 	draining atomic.Bool
 

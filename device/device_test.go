@@ -400,3 +400,19 @@ func TestDrainLetsRunningPoursFinish(t *testing.T) {
 	h.agent.Undrain()
 	h.authorise(2, flow.Auth{Mode: flow.ModeFree, Price: price})
 }
+
+// TestHealthyFollowsTheMainLoop: health is "ticked recently", nothing else.
+func TestHealthyFollowsTheMainLoop(t *testing.T) {
+	h := newHarness(t, nil)
+	if h.agent.Healthy(time.Second) {
+		t.Fatal("healthy before the first tick")
+	}
+	h.run(100 * time.Millisecond)
+	if !h.agent.Healthy(time.Second) {
+		t.Fatal("not healthy while ticking")
+	}
+	h.wall.Board.Advance(2 * time.Second) // time passes, the loop is stuck
+	if h.agent.Healthy(time.Second) {
+		t.Fatal("healthy with a stuck loop")
+	}
+}

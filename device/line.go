@@ -168,6 +168,14 @@ func (a *Agent) Tick() {
 		a.tickLine(l, a.clk.Mono())
 		l.mu.Unlock()
 	}
+	a.lastTick.Store(int64(a.clk.Mono()))
+}
+
+// Healthy says whether the main loop has completed a tick within the last
+// window: the watchdog stops pinging a stuck loop so that it gets restarted.
+func (a *Agent) Healthy(window time.Duration) bool {
+	last := a.lastTick.Load()
+	return last > 0 && !a.closed.Load() && a.clk.Mono()-time.Duration(last) <= window
 }
 
 func (a *Agent) tickLine(l *line, now time.Duration) {

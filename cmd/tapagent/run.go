@@ -5,9 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tapagent/tapagent/internal/uplink"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -20,7 +20,9 @@ import (
 	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/internal/auditlink"
 	"github.com/tapagent/tapagent/internal/diaglink"
+	"github.com/tapagent/tapagent/internal/sdnotify"
 	"github.com/tapagent/tapagent/internal/sysinfo"
+	"github.com/tapagent/tapagent/internal/uplink"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/remote"
 	"github.com/tapagent/tapagent/storage"
@@ -149,12 +151,48 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("tapagent running", "version", version, "device", cfg.Device.ID, "lines", len(cfg.Lines), "board", cfg.Board.Profile)
 	settle := 2 * time.Second
+	tellServiceManager(ctx, sdnotify.FromEnv(os.Getenv), agent, log)
 	err = agent.Run(ctx, cfg.Device.Tick.Duration, settle)
 	if errors.Is(context.Cause(ctx), errRestart) {
 		log.Info("restarting on request: exiting for the service manager to start the agent again")
 		return errors.Join(err, errRestart)
 	}
 	return err
+}
+
+// tellServiceManager reports readiness to systemd (Type=notify) once
+// storage and hardware are up, pings its watchdog while the main loop ticks,
+// and says when stopping begins. Without systemd it does nothing.
+func tellServiceManager(ctx context.Context, n sdnotify.Notifier, agent *device.Agent, log *slog.Logger) {
+	if !n.Enabled() {
+		return
+	}
+	if err := n.Send("READY=1\nSTATUS=pouring"); err != nil {
+		log.Warn("telling systemd we are ready", "err", err)
+	}
+	iv, watchdog := sdnotify.WatchdogInterval(os.Getenv, os.Getpid())
+	go func() {
+		var tick <-chan time.Time
+		if watchdog {
+			t := time.NewTicker(iv)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				_ = n.Send("STOPPING=1\nSTATUS=closing valves and booking pours")
+				return
+			case <-tick:
+				// A loop that has not ticked for a whole interval is stuck: no ping.
+				healthy := agent.Healthy(iv)
+				if !healthy {
+					log.Error("main loop stuck; withholding the watchdog ping")
+				}
+				_ = n.Ping(healthy)
+			}
+		}
+	}()
 }
 
 // errRestart ends `tapagent run` with exit status 75 so that the service
