@@ -16,6 +16,7 @@ func newUpdater(p Parts) *firmware.Updater {
 	f := p.Config.Firmware
 	o := firmware.Options{Installer: f.Installer, DrainTimeout: f.DrainTimeout.Duration,
 		FlushTimeout: f.FlushTimeout.Duration, InstallTimeout: f.InstallTimeout.Duration, Agent: p.Agent,
+		Dir:    p.Config.Device.DataDir,
 		Report: func(typ, detail string) { p.Agent.Report(device.Event{Type: typ, Detail: detail}) }}
 	if p.Uplink != nil {
 		o.Outbox = p.Store.OutboxLen

@@ -1,6 +1,7 @@
-// Package firmware runs a firmware update: it lets the running pours
-// finish, waits for the outbox to reach the server, hands over to the
-// configured installer and restarts the agent into the new release.
+// Package firmware runs a firmware update: it fetches the release and
+// checks its SHA-256, lets the running pours finish, waits for the outbox
+// to reach the server, hands the checked file over to the configured
+// installer and restarts the agent into the new release.
 // Every step is reported as an event, so a technician watching the
 // device over MQTT sees where an update is and why one failed.
 package firmware
@@ -8,10 +9,12 @@ package firmware
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -65,6 +68,13 @@ type Options struct {
 	FlushTimeout   time.Duration
 	InstallTimeout time.Duration
 	Agent          Agent
+	// Dir holds the downloaded release until it is installed (the data
+	// directory: on the same disk, so the installer can move it).
+	Dir string
+	// HTTP fetches http(s) releases; default http.DefaultClient.
+	HTTP *http.Client
+	// MaxBytes bounds a release; default 256 MiB.
+	MaxBytes int64
 	// Outbox counts records not yet at the server; nil when the agent has
 	// no server (records stay in the database across the update anyway).
 	Outbox func() (int, error)
@@ -94,6 +104,12 @@ type Updater struct {
 func New(o Options) *Updater {
 	if o.Poll <= 0 {
 		o.Poll = 200 * time.Millisecond
+	}
+	if o.HTTP == nil {
+		o.HTTP = http.DefaultClient
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 256 << 20
 	}
 	return &Updater{o: o}
 }
@@ -126,8 +142,17 @@ func (u *Updater) Start(ctx context.Context, r Request, done func(error)) error 
 }
 
 func (u *Updater) run(ctx context.Context, r Request) error {
+	// Fetch and check while the wall still pours: a bad release costs no downtime.
+	u.o.Report(EvProgress, "fetching "+r.URL)
+	file, err := u.fetch(ctx, r)
+	if err != nil {
+		u.o.Report(EvFailed, err.Error())
+		return err
+	}
+	defer os.Remove(file)
+	u.o.Report(EvProgress, "checksum verified")
 	u.o.Agent.Drain("firmware update to " + r.Version)
-	err := u.steps(ctx, r)
+	err = u.steps(ctx, r, file)
 	if err != nil {
 		u.o.Agent.Undrain()
 		u.o.Report(EvFailed, err.Error())
@@ -142,7 +167,7 @@ func (u *Updater) run(ctx context.Context, r Request) error {
 	return nil
 }
 
-func (u *Updater) steps(ctx context.Context, r Request) error {
+func (u *Updater) steps(ctx context.Context, r Request, file string) error {
 	u.o.Report(EvProgress, "draining: no new pours, waiting for running ones")
 	if err := u.wait(ctx, u.o.DrainTimeout, func() (bool, error) { return !u.o.Agent.Busy(), nil }); err != nil {
 		return fmt.Errorf("draining: pours still running: %w", err)
@@ -157,7 +182,7 @@ func (u *Updater) steps(ctx context.Context, r Request) error {
 		}
 	}
 	u.o.Report(EvProgress, "installing "+r.Version)
-	return u.install(ctx, r)
+	return u.install(ctx, r, file)
 }
 
 // wait polls ok until it holds, the timeout passes or ctx ends.
@@ -182,12 +207,12 @@ func (u *Updater) wait(ctx context.Context, timeout time.Duration, ok func() (bo
 	}
 }
 
-func (u *Updater) install(ctx context.Context, r Request) error {
+func (u *Updater) install(ctx context.Context, r Request, file string) error {
 	ctx, cancel := context.WithTimeout(ctx, u.o.InstallTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, u.o.Installer[0], u.o.Installer[1:]...)
 	cmd.Env = append(os.Environ(), "TAPAGENT_FIRMWARE_URL="+r.URL, "TAPAGENT_FIRMWARE_SHA256="+strings.ToLower(r.SHA256),
-		"TAPAGENT_FIRMWARE_VERSION="+r.Version)
+		"TAPAGENT_FIRMWARE_VERSION="+r.Version, "TAPAGENT_FIRMWARE_FILE="+file)
 	cmd.WaitDelay = 5 * time.Second // an installer's children must not hold the update open
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -206,6 +231,63 @@ func (u *Updater) install(ctx context.Context, r Request) error {
 		return fmt.Errorf("installer: %w", err)
 	}
 	return nil
+}
+
+// fetch stores the release in Dir and checks its SHA-256; the returned
+// file is exactly the bytes that were checked.
+func (u *Updater) fetch(ctx context.Context, r Request) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, u.o.InstallTimeout)
+	defer cancel()
+	src, err := u.open(ctx, r.URL)
+	if err != nil {
+		return "", fmt.Errorf("fetching the release: %w", err)
+	}
+	defer src.Close()
+	f, err := os.CreateTemp(u.o.Dir, "firmware-*.part")
+	if err != nil {
+		return "", fmt.Errorf("fetching the release: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(src, u.o.MaxBytes+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err != nil:
+		err = fmt.Errorf("fetching the release: %w", err)
+	case n > u.o.MaxBytes:
+		err = fmt.Errorf("the release is larger than %d bytes", u.o.MaxBytes)
+	case !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), r.SHA256):
+		err = fmt.Errorf("checksum mismatch: the release has sha256 %x, the request says %s", h.Sum(nil), r.SHA256)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func (u *Updater) open(ctx context.Context, raw string) (io.ReadCloser, error) {
+	loc, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if loc.Scheme == "file" {
+		return os.Open(loc.Path)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := u.o.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		return nil, fmt.Errorf("%s: %s", raw, res.Status)
+	}
+	return res.Body, nil
 }
 
 // relay turns the installer's output lines into progress events.

@@ -2,6 +2,10 @@ package firmware
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,12 +52,29 @@ func script(t *testing.T, body string) string {
 	return p
 }
 
-var good = Request{URL: "https://updates.example/tapagent-1.2.0-arm64", SHA256: strings.Repeat("ab", 32), Version: "1.2.0"}
+// release serves a release on a loopback HTTP server and returns the
+// request that names it.
+func release(t *testing.T) Request {
+	body := []byte("tapagent 1.2.0 for arm64\n")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/tapagent-1.2.0-arm64" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	sum := sha256.Sum256(body)
+	return Request{URL: srv.URL + "/tapagent-1.2.0-arm64", SHA256: hex.EncodeToString(sum[:]), Version: "1.2.0"}
+}
 
 func run(t *testing.T, o Options, r Request) (*log, error) {
 	t.Helper()
 	l := &log{}
 	o.Report, o.Poll = l.report, time.Millisecond
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout, o.FlushTimeout, o.InstallTimeout = time.Second, time.Second, 5*time.Second
 	}
@@ -76,17 +97,22 @@ func TestUpdateInstallsAfterPoursAndOutbox(t *testing.T) {
 	w.busyPolls.Store(5)
 	left := atomic.Int32{}
 	left.Store(3)
-	inst := script(t, `echo "fetching $TAPAGENT_FIRMWARE_URL"; echo "$TAPAGENT_FIRMWARE_VERSION $TAPAGENT_FIRMWARE_SHA256" > "$1/installed"; echo done`)
-	l, err := run(t, Options{Installer: []string{inst, dir}, Agent: w,
+	good := release(t)
+	inst := script(t, `echo "installing from $TAPAGENT_FIRMWARE_URL"; echo "$TAPAGENT_FIRMWARE_VERSION $TAPAGENT_FIRMWARE_SHA256" > "$1/installed"; cat "$TAPAGENT_FIRMWARE_FILE" >> "$1/installed"; echo done`)
+	l, err := run(t, Options{Installer: []string{inst, dir}, Agent: w, Dir: filepath.Join(dir),
 		Outbox: func() (int, error) { return max(int(left.Add(-1)), 0), nil }}, good)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, l)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "installed"))
-	if string(b) != "1.2.0 "+good.SHA256+"\n" || !w.restarted.Load() {
+	if string(b) != "1.2.0 "+good.SHA256+"\ntapagent 1.2.0 for arm64\n" || !w.restarted.Load() {
 		t.Fatalf("installer saw %q, restarted %v", b, w.restarted.Load())
 	}
-	want := []string{"draining", "flushing", "installing 1.2.0", "installer: fetching https://updates.example/", "installer: done", EvInstalled}
+	if left, _ := filepath.Glob(filepath.Join(dir, "firmware-*")); len(left) != 0 {
+		t.Errorf("downloaded release left behind: %v", left)
+	}
+	want := []string{"fetching http://", "checksum verified", "draining", "flushing", "installing 1.2.0",
+		"installer: installing from http://", "installer: done", EvInstalled}
 	got := l.String()
 	for _, s := range want {
 		if !strings.Contains(got, s) {
@@ -96,7 +122,11 @@ func TestUpdateInstallsAfterPoursAndOutbox(t *testing.T) {
 }
 
 func TestUpdateFailures(t *testing.T) {
-	fail := script(t, "echo 'checksum mismatch' >&2; exit 3")
+	good := release(t)
+	fail := script(t, "echo 'disk full' >&2; exit 3")
+	tampered, missing := good, good
+	tampered.SHA256 = strings.Repeat("ab", 32)
+	missing.URL += "-nope"
 	cases := []struct {
 		name    string
 		o       Options
@@ -107,7 +137,10 @@ func TestUpdateFailures(t *testing.T) {
 		{"bad url", Options{Installer: []string{"true"}}, Request{URL: "ftp://x/y", SHA256: good.SHA256, Version: "1"}, "url"},
 		{"bad sha", Options{Installer: []string{"true"}}, Request{URL: good.URL, SHA256: "abc", Version: "1"}, "sha256"},
 		{"bad version", Options{Installer: []string{"true"}}, Request{URL: good.URL, SHA256: good.SHA256, Version: "1 2"}, "version"},
-		{"installer fails", Options{Installer: []string{fail}}, good, "exit status 3: checksum mismatch"},
+		{"installer fails", Options{Installer: []string{fail}}, good, "exit status 3: disk full"},
+		{"tampered release", Options{Installer: []string{"true"}}, tampered, "checksum mismatch"},
+		{"missing release", Options{Installer: []string{"true"}}, missing, "404"},
+		{"release too big", Options{Installer: []string{"true"}, MaxBytes: 4}, good, "larger than 4 bytes"},
 		{"no installer binary", Options{Installer: []string{"/nonexistent/installer"}}, good, "installer"},
 		{"pours never end", Options{Installer: []string{"true"}, DrainTimeout: 20 * time.Millisecond,
 			FlushTimeout: time.Second, InstallTimeout: time.Second}, good, "draining"},
@@ -135,7 +168,8 @@ func TestUpdateFailures(t *testing.T) {
 }
 
 func TestOneUpdateAtATime(t *testing.T) {
-	u := New(Options{Installer: []string{"sleep", "1"}, Agent: &wall{}, Report: func(string, string) {},
+	good := release(t)
+	u := New(Options{Dir: t.TempDir(), Installer: []string{"sleep", "1"}, Agent: &wall{}, Report: func(string, string) {},
 		DrainTimeout: time.Second, FlushTimeout: time.Second, InstallTimeout: 5 * time.Second})
 	done := make(chan error, 1)
 	if err := u.Start(context.Background(), good, func(err error) { done <- err }); err != nil {
