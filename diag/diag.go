@@ -34,9 +34,10 @@ type Config struct {
 	BootID   string
 	// RateLimit is the most commands per second (burst the same); default 20.
 	RateLimit int
-	// Desired, when set, receives each retained config/desired document;
-	// what it returns is published, retained, as config/reported.
-	Desired func(doc []byte) any
+	// Desired, when set, receives each retained config/desired document
+	// and each config.set command; the report it returns is published,
+	// retained, as config/reported, and status answers the command.
+	Desired func(doc []byte) (status int, report any)
 	// ReconnectJitter is the most random delay added before each
 	// reconnection, so a fleet does not return to a restarted broker in
 	// one wave; default 2 s, negative turns it off.
@@ -116,6 +117,9 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	d := &Diag{cfg: cfg, root: fmt.Sprintf("%s/v1/%d", cfg.Prefix, cfg.DeviceID), methods: methods,
 		work: make(chan mqtt.Message, 64), events: make(chan []byte, 1024), cache: map[string]Response{}}
 	d.bucket = bucket{tokens: float64(cfg.RateLimit), last: cfg.Now()}
+	if cfg.Desired != nil {
+		d.addConfigSet()
+	}
 	err := st.Update("diag", func(b storage.Bucket) error {
 		if v := b.Get([]byte("session")); len(v) == 8 {
 			d.session = binary.BigEndian.Uint64(v)
@@ -225,7 +229,8 @@ func (d *Diag) worker(ctx context.Context) {
 				d.correctWill(m.Payload())
 				continue
 			case d.Topic("config/desired"):
-				d.Report(d.cfg.Desired(m.Payload()))
+				_, report := d.cfg.Desired(m.Payload())
+				d.report(report)
 				continue
 			}
 			id, _ := strings.CutPrefix(m.Topic(), d.Topic("cmd/req/"))
@@ -355,11 +360,26 @@ func (d *Diag) publisher(ctx context.Context) {
 	}
 }
 
-// Report publishes the retained config/reported document.
-func (d *Diag) Report(v any) {
+// report publishes the retained config/reported document.
+func (d *Diag) report(v any) {
 	if b, err := json.Marshal(v); err == nil {
 		d.client.Publish(d.Topic("config/reported"), 1, true, b)
 	}
+}
+
+// addConfigSet adds config.set, the command form of config/desired, to a
+// copy of the caller's table: the same check, the same retained report.
+func (d *Diag) addConfigSet() {
+	m := make(map[string]Handler, len(d.methods)+1)
+	for k, h := range d.methods {
+		m[k] = h
+	}
+	m["config.set"] = func(_ context.Context, raw json.RawMessage) (int, any) {
+		status, report := d.cfg.Desired(raw)
+		d.report(report)
+		return status, report
+	}
+	d.methods = m
 }
 
 // Telemetry publishes one telemetry document (QoS 0).

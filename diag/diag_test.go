@@ -311,9 +311,9 @@ func TestDesiredConfig(t *testing.T) {
 	defer st.Close()
 	got := make(chan string, 4)
 	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 71005, BootID: "b1",
-		Desired: func(doc []byte) any {
+		Desired: func(doc []byte) (int, any) {
 			got <- string(doc)
-			return map[string]any{"version": 3, "status": "accepted"}
+			return 202, map[string]any{"version": 3, "status": "accepted"}
 		}}, st, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -331,6 +331,13 @@ func TestDesiredConfig(t *testing.T) {
 		t.Fatal("the retained desired document never reached the agent")
 	}
 	w.wait(t, root+"/config/reported", func(b []byte) bool { return string(b) == `{"status":"accepted","version":3}` })
+	// config.set is the same path as a command.
+	if r := w.call(t, root, "cs1", Request{Method: "config.set", Params: json.RawMessage(`{"version":3}`)}); r.Status != 202 {
+		t.Fatalf("config.set: %+v", r)
+	}
+	if doc := <-got; doc != `{"version":3}` {
+		t.Fatalf("config.set handed over %q", doc)
+	}
 }
 
 // FuzzCommand: any command payload gets an HTTP-like answer, and asking

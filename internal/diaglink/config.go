@@ -1,7 +1,6 @@
 package diaglink
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/tapagent/tapagent/config"
-	"github.com/tapagent/tapagent/diag"
 )
 
 // Desired is a configuration document for the device: the whole TOML file
@@ -85,17 +83,12 @@ func writeAtomic(path string, b []byte) error {
 	return nil
 }
 
-// setCommand is config.set: the same as a config/desired document, answered
-// directly; the outcome is also published as config/reported.
-func setCommand(c ConfigSetter, d func() *diag.Diag) diag.Handler {
-	return func(_ context.Context, raw json.RawMessage) (int, any) {
-		r := c.Apply(raw)
-		if dd := d(); dd != nil {
-			dd.Report(r)
-		}
-		if r.Status != "accepted" {
-			return 400, r
-		}
-		return 202, r
+// Desired answers a desired document for diag: 202 when accepted, 400
+// when rejected, with the report either way.
+func (c ConfigSetter) Desired(raw []byte) (int, any) {
+	r := c.Apply(raw)
+	if r.Status != "accepted" {
+		return 400, r
 	}
+	return 202, r
 }

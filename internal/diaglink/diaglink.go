@@ -219,20 +219,16 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 	if err != nil {
 		return nil, nil, err
 	}
-	setter := ConfigSetter{Path: p.ConfigPath}
-	var self *diag.Diag
 	methods := Methods(p)
-	methods["config.set"] = setCommand(setter, func() *diag.Diag { return self })
 	svc := newService(p.Agent)
 	serviceMethods(methods, svc)
 	methods["firmware.update"] = updateCommand(ctx, newUpdater(p))
 	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: p.Config.Device.ID, Username: c.Username,
 		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit,
-		Desired: func(doc []byte) any { return setter.Apply(doc) }}, p.Store, methods)
+		Desired: ConfigSetter{Path: p.ConfigPath}.Desired}, p.Store, methods)
 	if err != nil {
 		return nil, nil, err
 	}
-	self = d
 	go func() {
 		d.Run(ctx)
 		close(done)
