@@ -3,8 +3,13 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GOBUILD := CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 30s
+# Debian versions must start with a digit: v1.2.0-3-gabc -> 1.2.0+3+gabc; an
+# untagged tree counts its commits so later builds sort later.
+DEB_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && echo "$${v\#v}" | tr - + || echo "0.0.0~git$$(git rev-list --count HEAD 2>/dev/null || echo 0).$$(git rev-parse --short HEAD 2>/dev/null || echo dev)")
+# nfpm is pinned: a newer release needs modules the proxy here refuses.
+NFPM := go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.44.0
 
-.PHONY: all build build-arm build-arm64 build-amd64 cross test sim bench fuzz clean
+.PHONY: all build build-arm build-arm64 build-amd64 cross package package-test test sim bench fuzz clean
 
 all: build
 
@@ -22,6 +27,21 @@ build-amd64:
 
 cross: build-arm build-arm64 build-amd64
 	@ls -l dist/
+
+# .deb packages for armhf, arm64 and amd64 in dist/ (docs/install.md).
+package: cross
+	@for a in arm7:armv7 arm64:arm64 amd64:amd64; do \
+		arch=$${a%%:*}; bin=$${a#*:}; \
+		mkdir -p dist/pkg && cp dist/tapagent-linux-$$bin dist/pkg/tapagent && \
+		PKG_ARCH=$$arch VERSION=$(DEB_VERSION) $(NFPM) package -f packaging/nfpm.yaml -p deb -t dist/ || exit 1; \
+	done
+	@rm -rf dist/pkg
+	@ls -l dist/*.deb
+
+# Inspects the packages in dist/; TAPAGENT_TEST_DPKG=1 also installs,
+# upgrades, removes and purges the amd64 one on this machine (CI does).
+package-test:
+	TAPAGENT_TEST_DEBS=$(CURDIR)/dist go test -count=1 -v -run 'TestPackage' ./packaging
 
 # The whole test suite: vet, then every test with the race detector.
 test:

@@ -2,6 +2,8 @@ package board
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 
 	"github.com/warthog618/go-gpiocdev"
@@ -54,7 +56,11 @@ func (m *GPIOMeter) Start(h func(Edge)) error {
 	if m.pin.BufferSize > 0 {
 		opts = append(opts, gpiocdev.WithEventBufferSize(m.pin.BufferSize))
 	}
-	req, err := gpiocdev.RequestLine(m.pin.Chip, m.pin.Offset, opts...)
+	chip, err := chipPath(m.pin.Chip)
+	if err != nil {
+		return fmt.Errorf("meter line %d: %w", n, err)
+	}
+	req, err := gpiocdev.RequestLine(chip, m.pin.Offset, opts...)
 	if err != nil {
 		return fmt.Errorf("meter line %d on %s:%d: %w", n, m.pin.Chip, m.pin.Offset, err)
 	}
@@ -89,7 +95,11 @@ func OpenGPIOValve(n int, pin ValvePin) (*GPIOValve, error) {
 	if pin.ActiveLow {
 		opts = append(opts, gpiocdev.AsActiveLow)
 	}
-	req, err := gpiocdev.RequestLine(pin.Chip, pin.Offset, opts...)
+	chip, err := chipPath(pin.Chip)
+	if err != nil {
+		return nil, fmt.Errorf("valve line %d: %w", n, err)
+	}
+	req, err := gpiocdev.RequestLine(chip, pin.Offset, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("valve line %d on %s:%d: %w", n, pin.Chip, pin.Offset, err)
 	}
@@ -119,4 +129,48 @@ func (v *GPIOValve) Release() error {
 		return fmt.Errorf("valve line %d release: %w", v.line, err)
 	}
 	return cerr
+}
+
+// ListChips reports the GPIO chips of the running system with the lines
+// other consumers hold.
+func ListChips() ([]ChipInfo, error) {
+	var out []ChipInfo
+	for _, name := range gpiocdev.Chips() {
+		c, err := gpiocdev.NewChip(name)
+		if err != nil {
+			return out, fmt.Errorf("gpio chip %s: %w", name, err)
+		}
+		info := ChipInfo{Name: c.Name, Label: c.Label, Lines: c.Lines(), Used: map[int]string{}}
+		for o := 0; o < info.Lines; o++ {
+			li, err := c.LineInfo(o)
+			if err == nil && li.Used {
+				info.Used[o] = li.Consumer
+			}
+		}
+		c.Close()
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// chipPath turns a profile's chip (name or label) into what gpiocdev opens:
+// a name with a device node is used as it is, anything else is looked up
+// by label.
+func chipPath(chip string) (string, error) {
+	dev := chip
+	if !strings.HasPrefix(dev, "/dev/") {
+		dev = "/dev/" + chip
+	}
+	if _, err := os.Stat(dev); err == nil {
+		return chip, nil
+	}
+	chips, err := ListChips()
+	if err != nil {
+		return "", err
+	}
+	c, err := MatchChip(chip, chips)
+	if err != nil {
+		return "", err
+	}
+	return c.Name, nil
 }

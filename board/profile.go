@@ -18,9 +18,28 @@ var builtinProfiles embed.FS
 
 // Profile maps tap lines to GPIO pins on one kind of board.
 type Profile struct {
-	Name        string    `toml:"name"`
-	Description string    `toml:"description"`
-	Lines       []LinePin `toml:"line"`
+	Name        string `toml:"name"`
+	Description string `toml:"description"`
+	// Compatible lists device-tree compatible strings of the boards the
+	// profile is for (/proc/device-tree/compatible); `tapagent doctor`
+	// warns when none of them is the running board's.
+	Compatible []string  `toml:"compatible"`
+	Ports      Ports     `toml:"ports"`
+	Lines      []LinePin `toml:"line"`
+}
+
+// Ports are where the board's serial and I2C peripherals are, as device
+// paths. Empty means the board has none of that kind wired.
+type Ports struct {
+	// MDB is the UART of the MDB interface (e.g. the PL011 on GPIO 14/15).
+	MDB string `toml:"mdb"`
+	// Reader is a PN532 on a serial port (HSU).
+	Reader string `toml:"reader"`
+	// ReaderI2C is the I2C bus of a PN532 on I2C, with its 7-bit address.
+	ReaderI2C     string `toml:"reader_i2c"`
+	ReaderI2CAddr int    `toml:"reader_i2c_addr"`
+	// DEX is the DEX/UCS serial port.
+	DEX string `toml:"dex"`
 }
 
 // LinePin is where one tap line's meter and valve are wired.
@@ -91,6 +110,9 @@ func (p *Profile) validate() error {
 	if len(p.Lines) == 0 {
 		return errors.New("board profile: no [[line]] entries")
 	}
+	if a := p.Ports.ReaderI2CAddr; a < 0 || a > 0x7f {
+		return fmt.Errorf("board profile: ports.reader_i2c_addr: %#x is not a 7-bit address", a)
+	}
 	seen := map[int]bool{}
 	pins := map[string]int{}
 	for i := range p.Lines {
@@ -139,6 +161,43 @@ func checkPin(pins map[string]int, key, chip string, offset, line int) error {
 	}
 	pins[id] = line
 	return nil
+}
+
+// ChipInfo describes one GPIO chip found on the running board.
+type ChipInfo struct {
+	// Name is the device name, e.g. "gpiochip0".
+	Name string
+	// Label is the driver's label, e.g. "pinctrl-bcm2711" or "pinctrl-rp1".
+	Label string
+	// Lines is the number of lines the chip has.
+	Lines int
+	// Used maps the offsets some consumer holds to that consumer's name.
+	Used map[int]string
+}
+
+// MatchChip finds the chip a profile names: by device name ("gpiochip0" or
+// "/dev/gpiochip0") or by label. Labels are the stable way to name a chip
+// whose number changes between kernels, like the Raspberry Pi 5's RP1.
+func MatchChip(want string, chips []ChipInfo) (ChipInfo, error) {
+	name := strings.TrimPrefix(want, "/dev/")
+	for _, c := range chips {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	for _, c := range chips {
+		if c.Label == want {
+			return c, nil
+		}
+	}
+	if len(chips) == 0 {
+		return ChipInfo{}, fmt.Errorf("no GPIO chip named or labelled %q: this machine has no GPIO chips", want)
+	}
+	found := make([]string, len(chips))
+	for i, c := range chips {
+		found[i] = c.Name + " (" + c.Label + ")"
+	}
+	return ChipInfo{}, fmt.Errorf("no GPIO chip named or labelled %q (found: %s)", want, strings.Join(found, ", "))
 }
 
 // Line returns the pins of tap line n.

@@ -22,6 +22,44 @@ func TestBuiltinProfiles(t *testing.T) {
 		if !ok || l1.Meter.Chip == "" || l1.Meter.Debounce.Duration <= 0 || l1.Meter.Debounce.Duration > 500*time.Microsecond {
 			t.Fatalf("%s line 1: %+v", n, l1)
 		}
+		if len(p.Compatible) == 0 || p.Ports.MDB == "" || p.Ports.ReaderI2C == "" || p.Ports.ReaderI2CAddr != 0x24 {
+			t.Fatalf("%s: board identity and ports: %+v %+v", n, p.Compatible, p.Ports)
+		}
+	}
+	if got := strings.Join(names, ","); !strings.Contains(got, "rpi4") || !strings.Contains(got, "rpi5") {
+		t.Fatalf("built-in profiles: %s", got)
+	}
+}
+
+func TestMatchChip(t *testing.T) {
+	// A Raspberry Pi 5 on a kernel that numbers RP1 gpiochip4, then on one
+	// that numbers it gpiochip0: the label finds it on both.
+	old := []ChipInfo{{Name: "gpiochip0", Label: "gpio-brcmstb@107d508500"}, {Name: "gpiochip4", Label: "pinctrl-rp1"}}
+	cur := []ChipInfo{{Name: "gpiochip0", Label: "pinctrl-rp1"}, {Name: "gpiochip10", Label: "gpio-brcmstb@107d508500"}}
+	tests := []struct {
+		want  string
+		chips []ChipInfo
+		name  string
+		err   string
+	}{
+		{"pinctrl-rp1", old, "gpiochip4", ""},
+		{"pinctrl-rp1", cur, "gpiochip0", ""},
+		{"gpiochip0", cur, "gpiochip0", ""},
+		{"/dev/gpiochip10", cur, "gpiochip10", ""},
+		{"pinctrl-bcm2711", cur, "", "found: gpiochip0 (pinctrl-rp1), gpiochip10"},
+		{"gpiochip0", nil, "", "no GPIO chip"},
+	}
+	for _, tc := range tests {
+		c, err := MatchChip(tc.want, tc.chips)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.want, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || c.Name != tc.name {
+			t.Errorf("%s: %+v %v, want %s", tc.want, c, err, tc.name)
+		}
 	}
 }
 
@@ -44,6 +82,7 @@ func TestProfileFromFileAndErrors(t *testing.T) {
 		"line zero":    "[[line]]\nline = 0\nmeter = { chip = \"c\", offset = 1 }\nvalve = { chip = \"c\", offset = 2 }\n",
 		"negative pin": "[[line]]\nline = 1\nmeter = { chip = \"c\", offset = -1 }\nvalve = { chip = \"c\", offset = 2 }\n",
 		"not toml":     "[[[",
+		"i2c address":  "[ports]\nreader_i2c_addr = 0x80\n[[line]]\nline = 1\nmeter = { chip = \"c\", offset = 1 }\nvalve = { chip = \"c\", offset = 2 }\n",
 	}
 	for name, body := range cases {
 		if _, err := ParseProfile([]byte(body)); err == nil || !strings.Contains(err.Error(), "board profile") {

@@ -106,3 +106,15 @@ func TestExampleFileParses(t *testing.T) {
 		t.Fatalf("example: %+v", c.Device)
 	}
 }
+
+// TestPackagedFileParses: the file the .deb installs must start the agent
+// as it is, before anyone edits it.
+func TestPackagedFileParses(t *testing.T) {
+	c, err := Load("../packaging/tapagent.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Device.DataDir != "/var/lib/tapagent" || len(c.Lines) != 2 || c.TTG.URL != "" || c.POS.Listen != "" {
+		t.Fatalf("packaged config: %+v", c)
+	}
+}

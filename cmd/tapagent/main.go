@@ -30,6 +30,7 @@ Usage:
   tapagent ttg-server [flags]   run the TTG-compatible server emulator
   tapagent diag COMMAND         field diagnostics over MQTT: devices, status, watch, call
   tapagent dex COMMAND          EVA-DTS audit: parse FILE, report (this agent's audit), reports (last 14 days)
+  tapagent doctor [flags]       check this controller: board, GPIO, ports, permissions, server, broker, clock, disk
   tapagent version              print the version
 
 Run "tapagent COMMAND -h" for the flags of a command.
@@ -63,6 +64,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdTTGServer(ctx, args[1:], stdout, stderr)
 	case "calibrate":
 		err = cmdCalibrate(ctx, args[1:], stdin, stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "-h", "--help", "help":

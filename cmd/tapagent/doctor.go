@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/doctor"
+	"github.com/tapagent/tapagent/sim/simhost"
+)
+
+// errChecksFailed makes doctor exit 1 after printing its report.
+var errChecksFailed = errors.New("checks failed")
+
+func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/tapagent/tapagent.toml", "configuration file to check")
+	user := fs.String("user", "tapagent", "the account the service runs as")
+	offline := fs.Bool("offline", false, "do not contact the TTG server or the MQTT broker")
+	asJSON := fs.Bool("json", false, "JSON output")
+	simModel := fs.String("sim", "", "check a simulated board instead of this machine: rpi4 or rpi5")
+	var faults []string
+	fs.Func("fault", "with --sim, inject a fault (repeatable): "+strings.Join(simhost.Faults(), ", "), func(s string) error {
+		faults = append(faults, s)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	var host doctor.Host = doctor.System{}
+	if *simModel != "" {
+		b, err := simhost.New(*simModel, cfg.Device.DataDir, filepath.Dir(*cfgPath))
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		for _, f := range faults {
+			if err := b.Inject(f); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+		}
+		host = b
+	} else if len(faults) > 0 {
+		return fmt.Errorf("%w: --fault needs --sim", errUsage)
+	}
+	o := doctor.Options{Config: cfg, ConfigPath: *cfgPath, Host: host, User: *user}
+	if !*offline {
+		if cfg.TTG.URL != "" {
+			o.TTG = doctor.TTGProbe(cfg, slog.New(slog.DiscardHandler))
+		}
+		if cfg.MQTT.Broker != "" {
+			o.MQTT = doctor.MQTTProbe(cfg)
+		}
+	}
+	r := doctor.Run(ctx, o)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	} else {
+		r.Write(stdout)
+	}
+	if r.Worst() == doctor.Fail {
+		return errChecksFailed
+	}
+	return nil
+}

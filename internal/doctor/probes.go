@@ -1,0 +1,67 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/diaglink"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// TTGProbe logs in to the configured TTG server and reads its
+// configuration stamp: the first two calls the agent makes.
+func TTGProbe(cfg *config.Config, log *slog.Logger) Probe {
+	return func(ctx context.Context) error {
+		c := ttg.NewClient(ttg.ClientConfig{BaseURL: cfg.TTG.URL, Username: cfg.TTG.Username, Password: cfg.TTG.Password,
+			ClientID: cfg.Device.ID, ClientName: cfg.TTG.ClientName, Timeout: cfg.TTG.Timeout.Duration, Log: log})
+		if err := c.Authenticate(ctx); err != nil {
+			return fmt.Errorf("login: %w", err)
+		}
+		if _, err := c.ConfigStamp(ctx); err != nil {
+			return fmt.Errorf("after login: %w", err)
+		}
+		return nil
+	}
+}
+
+// MQTTProbe connects to the broker with the agent's credentials and
+// certificates, under its own client id so a running agent keeps its
+// session.
+func MQTTProbe(cfg *config.Config) Probe {
+	return func(ctx context.Context) error {
+		tcfg, err := diaglink.TLS(cfg.MQTT)
+		if err != nil {
+			return err
+		}
+		o := mqtt.NewClientOptions().AddBroker(cfg.MQTT.Broker).
+			SetClientID(fmt.Sprintf("%s-%d-doctor", cfg.MQTT.Prefix, cfg.Device.ID)).
+			SetUsername(cfg.MQTT.Username).SetPassword(cfg.MQTT.Password).
+			SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false)
+		if tcfg != nil {
+			o.SetTLSConfig(tcfg)
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			o.SetConnectTimeout(timeUntil(dl))
+		}
+		c := mqtt.NewClient(o)
+		tok := c.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		if !c.IsConnected() {
+			return errors.New("connect: not connected")
+		}
+		c.Disconnect(100)
+		return nil
+	}
+}
