@@ -30,6 +30,7 @@ cross: build-arm build-arm64 build-amd64
 
 # .deb packages for armhf, arm64 and amd64 in dist/ (docs/install.md).
 package: cross
+	@rm -f dist/*.deb
 	@for a in arm7:armv7 arm64:arm64 amd64:amd64; do \
 		arch=$${a%%:*}; bin=$${a#*:}; \
 		mkdir -p dist/pkg && cp dist/tapagent-linux-$$bin dist/pkg/tapagent && \
@@ -79,6 +80,7 @@ fuzz:
 	go test ./evadts/dexlink -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./diag -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME)
 	go test ./internal/diaglink -run '^$$' -fuzz '^FuzzDesired$$' -fuzztime $(FUZZTIME)
+	go test ./internal/firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

@@ -6,6 +6,7 @@ package config
 import (
 	"bytes"
 	_ "embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -104,6 +105,12 @@ type Firmware struct {
 	FlushTimeout Duration `toml:"flush_timeout"`
 	// InstallTimeout bounds the installer's run.
 	InstallTimeout Duration `toml:"install_timeout"`
+	// ManifestURL is where the release manifest is, for update
+	// notifications that name no release (the TTG firmwareupdate call).
+	ManifestURL string `toml:"manifest_url"`
+	// PublicKey is the release key (Ed25519, base64): when set, only
+	// releases signed with it are installed.
+	PublicKey string `toml:"public_key"`
 }
 
 // DEX is the machine's DEX/UCS port, where handhelds and telemetry modems
@@ -395,6 +402,14 @@ func (c *Config) Validate() error {
 		if d.v.Duration <= 0 {
 			bad("firmware."+d.k, "must be > 0")
 		}
+	}
+	if k := c.Firmware.PublicKey; k != "" {
+		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
+			bad("firmware.public_key", "must be a base64 Ed25519 public key (32 bytes; `tapagent release keygen` makes one)")
+		}
+	}
+	if u := c.Firmware.ManifestURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "file://") {
+		bad("firmware.manifest_url", "must be an http(s):// or file:// address")
 	}
 	if len(c.Firmware.Installer) > 0 && c.Firmware.Installer[0] == "" {
 		bad("firmware.installer", "the first element is the program and must not be empty")

@@ -51,6 +51,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"no lines", "", "line: at least one"},
 		{"firmware timeout", "[firmware]\nflush_timeout = \"0s\"\n[[line]]\nid = 1\n", "firmware.flush_timeout"},
 		{"firmware installer", "[firmware]\ninstaller = [\"\"]\n[[line]]\nid = 1\n", "firmware.installer"},
+		{"release key", "[firmware]\npublic_key = \"c2hvcnQ=\"\n[[line]]\nid = 1\n", "firmware.public_key"},
+		{"manifest url", "[firmware]\nmanifest_url = \"ftp://x/m.json\"\n[[line]]\nid = 1\n", "firmware.manifest_url"},
 		{"duplicate line", "[[line]]\nid = 1\n[[line]]\nid = 1\n", "line[1].id: line 1 is configured twice"},
 		{"k factor", "[[line]]\nid = 1\nk_factor = 0\n", "line[0].k_factor"},
 		{"negative duration", "[[line]]\nid = 1\nidle_timeout = \"-1s\"\n", "must not be negative"},

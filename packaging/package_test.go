@@ -8,7 +8,10 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +21,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // debs returns the packages `make package` left in $TAPAGENT_TEST_DEBS.
@@ -197,12 +201,14 @@ func checkScripts(t *testing.T, d *deb) {
 
 func checkFiles(t *testing.T, d *deb) {
 	same := map[string]string{
-		"/lib/systemd/system/tapagent.service": "tapagent.service",
-		"/lib/udev/rules.d/60-tapagent.rules":  "60-tapagent.rules",
-		"/etc/tapagent/tapagent.toml":          "tapagent.toml",
-		"/usr/share/tapagent/boards/rpi4.toml": "../board/profiles/rpi4.toml",
-		"/usr/share/tapagent/boards/rpi5.toml": "../board/profiles/rpi5.toml",
-		"/usr/share/doc/tapagent/copyright":    "../LICENSE",
+		"/lib/systemd/system/tapagent.service":        "tapagent.service",
+		"/lib/systemd/system/tapagent-update.service": "tapagent-update.service",
+		"/lib/systemd/system/tapagent-update.path":    "tapagent-update.path",
+		"/lib/udev/rules.d/60-tapagent.rules":         "60-tapagent.rules",
+		"/etc/tapagent/tapagent.toml":                 "tapagent.toml",
+		"/usr/share/tapagent/boards/rpi4.toml":        "../board/profiles/rpi4.toml",
+		"/usr/share/tapagent/boards/rpi5.toml":        "../board/profiles/rpi5.toml",
+		"/usr/share/doc/tapagent/copyright":           "../LICENSE",
 	}
 	for dst, src := range same {
 		want, err := os.ReadFile(src)
@@ -270,6 +276,7 @@ func TestPackageInstallCycle(t *testing.T) {
 		return string(out)
 	}
 	const conf, marker = "/etc/tapagent/tapagent.toml", "/var/lib/tapagent/tapagent.db"
+	exec.Command("dpkg", "--purge", "tapagent").Run() // a fresh install, whatever an earlier run left
 	t.Cleanup(func() { exec.Command("dpkg", "--purge", "tapagent").Run(); os.Remove(marker) })
 
 	if out := run("dpkg", "-i", pkg); !strings.Contains(out, "set device_id") {
@@ -278,7 +285,7 @@ func TestPackageInstallCycle(t *testing.T) {
 	if out := run("id", "tapagent"); !strings.Contains(out, "(gpio)") || !strings.Contains(out, "(dialout)") || !strings.Contains(out, "(i2c)") {
 		t.Fatalf("service user groups: %s", out)
 	}
-	if out := run("stat", "-c", "%U:%G %a", "/etc/tapagent", conf, "/var/lib/tapagent"); out != "tapagent:tapagent 750\ntapagent:tapagent 640\ntapagent:tapagent 750\n" {
+	if out := run("stat", "-c", "%U:%G %a", "/etc/tapagent", conf, "/var/lib/tapagent", "/var/lib/tapagent/update"); out != "tapagent:tapagent 750\ntapagent:tapagent 640\ntapagent:tapagent 750\ntapagent:tapagent 750\n" {
 		t.Fatalf("ownership after install:\n%s", out)
 	}
 	run("/usr/bin/tapagent", "version")
@@ -297,6 +304,10 @@ func TestPackageInstallCycle(t *testing.T) {
 	run("dpkg", "-i", pkg) // upgrade path: prerm upgrade, preinst upgrade, postinst configure <old>
 	if mustRead(t, conf) != edited || mustRead(t, marker) != "pours" {
 		t.Fatal("upgrade lost the configuration or the data")
+	}
+	handOff(t, pkg)
+	if mustRead(t, conf) != edited || mustRead(t, marker) != "pours" {
+		t.Fatal("the update hand-off lost the configuration or the data")
 	}
 	run("dpkg", "--remove", "tapagent")
 	if _, err := os.Stat("/usr/bin/tapagent"); err == nil {
@@ -321,4 +332,52 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// handOff runs a firmware update the way a packaged agent does, with the
+// real dpkg: the agent's installer (`tapagent firmware request`) as the
+// service user, then the root side as tapagent-update.service runs it
+// (systemd's path unit is not running here).
+func handOff(t *testing.T, pkg string) {
+	t.Helper()
+	body, err := os.ReadFile(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	file := "/var/lib/tapagent/firmware-test"
+	if err := os.WriteFile(file, body, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chown", "tapagent:tapagent", file).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	var reqOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := exec.CommandContext(ctx, "runuser", "-u", "tapagent", "--", "env", "TAPAGENT_FIRMWARE_FILE="+file,
+		"TAPAGENT_FIRMWARE_VERSION=test", "TAPAGENT_FIRMWARE_SHA256="+hex.EncodeToString(sum[:]),
+		"/usr/bin/tapagent", "firmware", "request")
+	req.Stdout, req.Stderr = &reqOut, &reqOut
+	if err := req.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat("/var/lib/tapagent/update/request.json"); err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("no update request filed:\n%s", reqOut.String())
+		}
+	}
+	apply, err := exec.CommandContext(ctx, "/usr/bin/tapagent", "firmware", "apply").CombinedOutput()
+	if err != nil || !strings.Contains(string(apply), "Setting up tapagent") {
+		t.Fatalf("apply: %v\n%s", err, apply)
+	}
+	if err := req.Wait(); err != nil || !strings.Contains(reqOut.String(), "Setting up tapagent") {
+		t.Fatalf("the waiting installer: %v\n%s", err, reqOut.String())
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Fatal("the handed-over package was left in the data directory")
+	}
 }

@@ -26,7 +26,10 @@ type Options struct {
 	Sys      *sysinfo.Reader
 	// Link reports the TTG server link: 1 connected, 0 broken, and the server URL.
 	Link func() (int, string)
-	Now  func() time.Time
+	// FirmwareNotified is run, in its own goroutine, when the server says
+	// a firmware update is available; nil answers 501.
+	FirmwareNotified func()
+	Now              func() time.Time
 }
 
 // Handler serves the client-control calls.
@@ -85,6 +88,27 @@ func Handler(o Options) http.Handler {
 		}
 		// Answer first: the restart takes this listener down.
 		go func() { _ = o.Agent.Restart() }()
+	})
+	// The server's firmware update notification (the server-control call
+	// firmwareupdate, forwarded): it names no release, so the agent looks
+	// its manifest up and reports progress as events.
+	mux.HandleFunc("POST "+BasePath+"/firmwareupdate", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ID int64 `json:"id"`
+		}
+		out := map[string]any{"deviceID": o.DeviceID}
+		if !decode(w, r, &req, &out) {
+			return
+		}
+		if o.FirmwareNotified == nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotImplemented)
+			json.NewEncoder(w).Encode(map[string]any{"deviceID": o.DeviceID, "error": "firmware updates are off on this device"})
+			return
+		}
+		go o.FirmwareNotified()
+		out["state"] = "notified"
+		reply(w, out)
 	})
 	return mux
 }

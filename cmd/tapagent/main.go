@@ -31,6 +31,8 @@ Usage:
   tapagent diag COMMAND         field diagnostics over MQTT: devices, status, watch, call
   tapagent dex COMMAND          EVA-DTS audit: parse FILE, report (this agent's audit), reports (last 14 days)
   tapagent doctor [flags]       check this controller: board, GPIO, ports, permissions, server, broker, clock, disk
+  tapagent firmware COMMAND     the .deb update hand-off: request (agent side), apply (root side)
+  tapagent release COMMAND      sign releases: keygen, manifest (for update notifications)
   tapagent version              print the version
 
 Run "tapagent COMMAND -h" for the flags of a command.
@@ -64,6 +66,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdTTGServer(ctx, args[1:], stdout, stderr)
 	case "calibrate":
 		err = cmdCalibrate(ctx, args[1:], stdin, stdout, stderr)
+	case "firmware":
+		err = cmdFirmware(ctx, args[1:], stdout, stderr)
+	case "release":
+		err = cmdRelease(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		err = cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -20,6 +20,7 @@ import (
 	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/internal/auditlink"
 	"github.com/tapagent/tapagent/internal/diaglink"
+	"github.com/tapagent/tapagent/internal/firmware"
 	"github.com/tapagent/tapagent/internal/sdnotify"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/internal/uplink"
@@ -83,11 +84,14 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: version, ConfigPath: *cfgPath}
+	if parts.Updater, err = diaglink.NewUpdater(parts); err != nil {
+		return errors.Join(err, agent.Close())
+	}
 	if cfg.MQTT.Broker != "" {
 		dctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		_, events, err := diaglink.Start(dctx, diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit,
-			Uplink: up, Version: version, ConfigPath: *cfgPath}, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
+		_, events, err := diaglink.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
 		if err != nil {
 			stop()
 			return errors.Join(err, agent.Close())
@@ -98,6 +102,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := agent.Start(); err != nil {
 		return errors.Join(err, agent.Close())
 	}
+	firmware.ReportResult(filepath.Join(cfg.Device.DataDir, "update"), func(typ, detail string) {
+		agent.Report(device.Event{Type: typ, Detail: detail})
+	})
 	if register != nil {
 		if _, err := register.Reconcile(); err != nil {
 			return errors.Join(err, agent.Close())
@@ -110,7 +117,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("cash interface listening", "url", cash.URL)
 	}
 	if cfg.Control.Listen != "" {
-		o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir)}
+		o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
+			FirmwareNotified: func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, version) }}
 		if up != nil {
 			o.Link = up.LinkState
 		}

@@ -24,9 +24,18 @@ func TestSystemdUnitVerifies(t *testing.T) {
 			t.Errorf("unit lacks %s", want)
 		}
 	}
-	path := filepath.Join(t.TempDir(), "tapagent.service")
-	writeFile(t, path, strings.Replace(string(unit), "/usr/bin/tapagent", binary, 1))
-	if out, err := exec.Command(analyze, "verify", path).CombinedOutput(); err != nil || len(out) > 0 {
+	dir := t.TempDir()
+	var paths []string
+	for _, name := range []string{"tapagent.service", "tapagent-update.service", "tapagent-update.path"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "packaging", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		writeFile(t, p, strings.ReplaceAll(string(b), "/usr/bin/tapagent", binary))
+		paths = append(paths, p)
+	}
+	if out, err := exec.Command(analyze, append([]string{"verify"}, paths...)...).CombinedOutput(); err != nil || len(out) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/diag"
 	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/internal/firmware"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/internal/uplink"
 	"github.com/tapagent/tapagent/storage"
@@ -33,6 +34,8 @@ type Parts struct {
 	Synced  func() bool
 	// ConfigPath is the configuration file config.set writes ("" in the simulator).
 	ConfigPath string
+	// Updater runs firmware.update; nil builds one from the configuration.
+	Updater *firmware.Updater
 }
 
 // Methods is the command table.
@@ -222,7 +225,12 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 	methods := Methods(p)
 	svc := newService(p.Agent)
 	serviceMethods(methods, svc)
-	methods["firmware.update"] = updateCommand(ctx, newUpdater(p))
+	if p.Updater == nil {
+		if p.Updater, err = NewUpdater(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	methods["firmware.update"] = updateCommand(ctx, p.Updater)
 	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: p.Config.Device.ID, Username: c.Username,
 		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit,
 		Desired: ConfigSetter{Path: p.ConfigPath}.Desired}, p.Store, methods)

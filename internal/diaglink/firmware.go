@@ -2,26 +2,38 @@ package diaglink
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/diag"
 	"github.com/tapagent/tapagent/internal/firmware"
 )
 
-// newUpdater builds the firmware updater from the configuration; the
-// outbox is waited for only when there is a server to flush it to.
-func newUpdater(p Parts) *firmware.Updater {
+// NewUpdater builds the agent's one firmware updater from the
+// configuration, for MQTT's firmware.update and the server's update
+// notification alike; the outbox is waited for only when there is a server
+// to flush it to.
+func NewUpdater(p Parts) (*firmware.Updater, error) {
 	f := p.Config.Firmware
-	o := firmware.Options{Installer: f.Installer, DrainTimeout: f.DrainTimeout.Duration,
+	var key ed25519.PublicKey
+	if f.PublicKey != "" {
+		k, err := firmware.ParsePublicKey(f.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("firmware.public_key: %w", err)
+		}
+		key = k
+	}
+	o := firmware.Options{Installer: f.Installer, DrainTimeout: f.DrainTimeout.Duration, PublicKey: key,
 		FlushTimeout: f.FlushTimeout.Duration, InstallTimeout: f.InstallTimeout.Duration, Agent: p.Agent,
 		Dir:    p.Config.Device.DataDir,
 		Report: func(typ, detail string) { p.Agent.Report(device.Event{Type: typ, Detail: detail}) }}
 	if p.Uplink != nil {
 		o.Outbox = p.Store.OutboxLen
 	}
-	return firmware.New(o)
+	return firmware.New(o), nil
 }
 
 // updateCommand is firmware.update {"url", "sha256", "version"}: 202 once

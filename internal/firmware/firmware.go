@@ -9,6 +9,7 @@ package firmware
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -43,6 +44,9 @@ type Request struct {
 	URL     string `json:"url"`
 	SHA256  string `json:"sha256"`
 	Version string `json:"version"`
+	// Signature is the release key's Ed25519 signature of Signed(Version,
+	// SHA256), base64; required when the agent has a public key.
+	Signature string `json:"signature,omitempty"`
 }
 
 // Validate refuses requests the installer should never see.
@@ -82,6 +86,9 @@ type Options struct {
 	Report func(typ, detail string)
 	// Poll is how often draining and flushing are checked; default 200 ms.
 	Poll time.Duration
+	// PublicKey, when set, is the release key: a request without its
+	// valid signature is refused before anything is fetched.
+	PublicKey ed25519.PublicKey
 }
 
 // ErrRunning is returned while an update is under way.
@@ -121,6 +128,9 @@ func (u *Updater) Start(ctx context.Context, r Request, done func(error)) error 
 		return ErrDisabled
 	}
 	if err := r.Validate(); err != nil {
+		return err
+	}
+	if err := Verify(u.o.PublicKey, r); err != nil {
 		return err
 	}
 	u.mu.Lock()
@@ -212,7 +222,7 @@ func (u *Updater) install(ctx context.Context, r Request, file string) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, u.o.Installer[0], u.o.Installer[1:]...)
 	cmd.Env = append(os.Environ(), "TAPAGENT_FIRMWARE_URL="+r.URL, "TAPAGENT_FIRMWARE_SHA256="+strings.ToLower(r.SHA256),
-		"TAPAGENT_FIRMWARE_VERSION="+r.Version, "TAPAGENT_FIRMWARE_FILE="+file)
+		"TAPAGENT_FIRMWARE_VERSION="+r.Version, "TAPAGENT_FIRMWARE_FILE="+file, "TAPAGENT_FIRMWARE_SIGNATURE="+r.Signature)
 	cmd.WaitDelay = 5 * time.Second // an installer's children must not hold the update open
 	out, err := cmd.StdoutPipe()
 	if err != nil {

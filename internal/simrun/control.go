@@ -11,9 +11,10 @@ import (
 )
 
 // startControl serves the client-control calls and, with the embedded TTG
-// server, tells it where this device listens.
-func startControl(cfg *config.Config, agent *device.Agent, up *uplink.Uplink) (*remote.Server, error) {
-	o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir)}
+// server, tells it where this device listens; notified runs on the
+// server's firmware update notification.
+func startControl(cfg *config.Config, agent *device.Agent, up *uplink.Uplink, notified func()) (*remote.Server, error) {
+	o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir), FirmwareNotified: notified}
 	if up != nil {
 		o.Link = up.LinkState
 	}

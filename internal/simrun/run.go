@@ -120,11 +120,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: o.Version, ConfigPath: o.ConfigPath}
+	if parts.Updater, err = diaglink.NewUpdater(parts); err != nil {
+		return nil, err
+	}
 	if cfg.MQTT.Broker != "" {
 		dctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		_, events, err := diaglink.Start(dctx, diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit,
-			Uplink: up, Version: o.Version, ConfigPath: o.ConfigPath}, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
+		_, events, err := diaglink.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
 		if err != nil {
 			stop()
 			return nil, err
@@ -150,7 +153,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		agent.Report(device.Event{Type: "pos_listening", Detail: cash.URL})
 	}
 	if cfg.Control.Listen != "" {
-		ctl, err := startControl(cfg, agent, up)
+		ctl, err := startControl(cfg, agent, up, func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, o.Version) })
 		if err != nil {
 			return nil, err
 		}

@@ -47,7 +47,7 @@ func (s *Server) routes() map[string]handler {
 		"changeproductprice":          s.changePrice,
 		"getkeglevels":                s.kegLevels,
 		"getkeglevelcount":            s.kegLevelCount,
-		"firmwareupdate":              notify("firmwareupdate"),
+		"firmwareupdate":              s.broadcast("firmwareupdate", notify("firmwareupdate")),
 		"timesyncAll":                 notify("timesync"),
 		"restartAll":                  notify("restart"),
 		"generateviewsdb":             notify("generateviewsdb"),

@@ -98,6 +98,30 @@ func (s *Server) clientControl(name string) handler {
 	}
 }
 
+// broadcast records a notification and passes it on to every registered
+// client; the answer does not wait for them ("sends a notification to all
+// connected clients").
+func (s *Server) broadcast(name string, record handler) handler {
+	return func(raw []byte) reply {
+		s.mu.Lock()
+		urls := make([]string, 0, len(s.st.ClientURLs))
+		for _, u := range s.st.ClientURLs {
+			urls = append(urls, u)
+		}
+		s.mu.Unlock()
+		hc := &http.Client{Timeout: 5 * time.Second}
+		for _, u := range urls {
+			go func() {
+				if res, err := hc.Post(u+"/"+name, "application/json", bytes.NewReader(raw)); err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+			}()
+		}
+		return record(raw)
+	}
+}
+
 // checkPortion is what the server itself knows before asking the client:
 // the line exists on the device (4003) and offers that portion (4002).
 func (s *Server) checkPortion(dev int64, line int, volume int64) (int, string) {

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/tapagent/tapagent/internal/firmware"
+)
+
+const releaseUsage = `tapagent release COMMAND
+
+  keygen --out FILE        make a release key: the private key goes to FILE (0600),
+                           the public key (for [firmware] public_key) to stdout
+  manifest --key FILE --version V --base-url URL PACKAGE...
+                           sign packages and print the release manifest that update
+                           notifications fetch ([firmware] manifest_url); the
+                           architecture comes from the name (tapagent_V_ARCH.deb)`
+
+func cmdRelease(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, releaseUsage)
+		return fmt.Errorf("%w: a command is needed", errUsage)
+	}
+	fs := flag.NewFlagSet("release "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "keygen: file for the private key")
+	keyFile := fs.String("key", "", "manifest: the private key file")
+	ver := fs.String("version", "", "manifest: the release version")
+	base := fs.String("base-url", "", "manifest: where the packages will be served from")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	switch args[0] {
+	case "keygen":
+		if *out == "" {
+			return fmt.Errorf("%w: keygen needs --out FILE", errUsage)
+		}
+		return keygen(*out, stdout)
+	case "manifest":
+		if *keyFile == "" || *ver == "" || *base == "" || fs.NArg() == 0 {
+			return fmt.Errorf("%w: manifest needs --key, --version, --base-url and packages", errUsage)
+		}
+		return manifest(*keyFile, *ver, *base, fs.Args(), stdout)
+	}
+	fmt.Fprintln(stderr, releaseUsage)
+	return fmt.Errorf("%w: unknown release command %q", errUsage, args[0])
+}
+
+func keygen(path string, stdout io.Writer) error {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	// O_EXCL: an existing release key is never overwritten by accident.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("release key: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, base64.StdEncoding.EncodeToString(priv.Seed())); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(pub))
+	return nil
+}
+
+var debName = regexp.MustCompile(`_([a-z0-9]+)\.deb$`)
+
+func manifest(keyFile, version, base string, files []string, stdout io.Writer) error {
+	raw, err := os.ReadFile(keyFile)
+	if err != nil {
+		return fmt.Errorf("release key: %w", err)
+	}
+	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return fmt.Errorf("release key %s: not a key made by `tapagent release keygen`", keyFile)
+	}
+	key := ed25519.NewKeyFromSeed(seed)
+	m := firmware.Manifest{Version: version, Files: map[string]firmware.ManifestFile{}}
+	for _, f := range files {
+		arch := debName.FindStringSubmatch(filepath.Base(f))
+		if arch == nil {
+			return fmt.Errorf("%s: name it tapagent_VERSION_ARCH.deb so the architecture is known", f)
+		}
+		sum, err := fileSHA256(f)
+		if err != nil {
+			return err
+		}
+		m.Files[arch[1]] = firmware.ManifestFile{URL: strings.TrimRight(base, "/") + "/" + filepath.Base(f),
+			SHA256: sum, Signature: firmware.Sign(key, version, sum)}
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(m)
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
