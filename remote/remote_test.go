@@ -291,3 +291,33 @@ func FuzzClientControl(f *testing.F) {
 		}
 	})
 }
+
+// TestFirmwareNotification: without an updater the device says so (501);
+// with one the notification is answered at once and handled behind it.
+func TestFirmwareNotification(t *testing.T) {
+	r := newRig(t)
+	res, err := http.Post(r.ctl.URL+"/firmwareupdate", "application/json", strings.NewReader(`{"id": 77}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotImplemented {
+		t.Fatalf("updates off: %d", res.StatusCode)
+	}
+	got := make(chan struct{}, 1)
+	srv, err := remote.Serve("127.0.0.1:0", remote.Options{Agent: r.agent, DeviceID: 1001,
+		FirmwareNotified: func() { got <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r.up.Server.RegisterClient(1001, srv.URL)
+	if out := r.call("firmwareupdate", map[string]any{"id": 77}); out["uuid"] == nil {
+		t.Fatalf("server answer: %v", out)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server's notification never reached the device")
+	}
+}
