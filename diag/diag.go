@@ -139,7 +139,7 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 func (d *Diag) newClient() mqtt.Client {
 	o := mqtt.NewClientOptions().AddBroker(d.cfg.Broker).
 		SetClientID(fmt.Sprintf("tapagent-%d-%d", d.cfg.DeviceID, d.session)).
-		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
+		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).SetStore(newPacketStore()).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(30*time.Second).
 		SetKeepAlive(10*time.Second).SetOrderMatters(false).
 		SetBinaryWill(d.Topic("status"), d.status("offline"), 1, true).
