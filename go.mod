@@ -10,6 +10,8 @@ require (
 	go.bug.st/serial v1.6.4
 	go.etcd.io/bbolt v1.4.3
 	golang.org/x/sys v0.38.0
+	periph.io/x/conn/v3 v3.7.3
+	periph.io/x/host/v3 v3.8.5
 )
 
 require (

@@ -1,0 +1,170 @@
+package pn532
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Command codes (§7).
+const (
+	cmdGetFirmwareVersion  = 0x02
+	cmdSAMConfiguration    = 0x14
+	cmdRFConfiguration     = 0x32
+	cmdInDataExchange      = 0x40
+	cmdInListPassiveTarget = 0x4A
+	cmdInRelease           = 0x52
+)
+
+// Firmware is GetFirmwareVersion's answer.
+type Firmware struct {
+	IC, Ver, Rev, Support byte
+}
+
+func (f Firmware) String() string {
+	return fmt.Sprintf("PN5%02x v%d.%d", f.IC, f.Ver, f.Rev)
+}
+
+// GetFirmwareVersion asks the chip who it is: the cheapest "is it there".
+func (d *Device) GetFirmwareVersion(ctx context.Context) (Firmware, error) {
+	r, err := d.Call(ctx, cmdGetFirmwareVersion, nil, 100*time.Millisecond)
+	if err != nil {
+		return Firmware{}, err
+	}
+	if len(r) != 4 {
+		return Firmware{}, fmt.Errorf("pn532 GetFirmwareVersion: %d bytes", len(r))
+	}
+	fw := Firmware{IC: r[0], Ver: r[1], Rev: r[2], Support: r[3]}
+	d.mu.Lock()
+	d.stats.Firmware = fw.String()
+	d.mu.Unlock()
+	return fw, nil
+}
+
+// SAMConfiguration sets normal mode (no SAM), which also takes the chip
+// out of its power-down state after wake-up.
+func (d *Device) SAMConfiguration(ctx context.Context) error {
+	_, err := d.Call(ctx, cmdSAMConfiguration, []byte{0x01, 0x14, 0x01}, 100*time.Millisecond)
+	return err
+}
+
+// SetRetries sets how often the chip tries to activate a passive target
+// per InListPassiveTarget (0 = once, 0xFF = forever): a few keeps a poll
+// short when the field is empty.
+func (d *Device) SetRetries(ctx context.Context, passive byte) error {
+	_, err := d.Call(ctx, cmdRFConfiguration, []byte{0x05, 0xFF, 0x01, passive}, 100*time.Millisecond)
+	return err
+}
+
+// Field switches the RF field on or off; off between polls saves power and
+// makes a card that stays on the reader start from scratch.
+func (d *Device) Field(ctx context.Context, on bool) error {
+	v := byte(0x00)
+	if on {
+		v = 0x01
+	}
+	_, err := d.Call(ctx, cmdRFConfiguration, []byte{0x01, v}, 100*time.Millisecond)
+	return err
+}
+
+// Target is an activated ISO 14443A card.
+type Target struct {
+	Tg   byte
+	ATQA [2]byte // SENS_RES, most significant byte first
+	SAK  byte
+	UID  []byte
+	ATS  []byte
+}
+
+// DESFire reports whether the target looks like a DESFire (ISO 14443-4,
+// ATQA 0344).
+func (t Target) DESFire() bool {
+	return t.SAK&0x20 != 0 && t.ATQA == [2]byte{0x03, 0x44}
+}
+
+// RandomUID reports whether the UID is a random ID (4 bytes starting 08):
+// the real UID needs authentication and GetCardUID.
+func (t Target) RandomUID() bool { return len(t.UID) == 4 && t.UID[0] == 0x08 }
+
+// ListTarget looks for one type A card at 106 kbps; ok is false when the
+// field is empty.
+func (d *Device) ListTarget(ctx context.Context, timeout time.Duration) (Target, bool, error) {
+	r, err := d.Call(ctx, cmdInListPassiveTarget, []byte{0x01, 0x00}, timeout)
+	if err != nil {
+		return Target{}, false, err
+	}
+	return ParseTarget(r)
+}
+
+// ParseTarget decodes InListPassiveTarget's answer (§7.3.5).
+func ParseTarget(r []byte) (Target, bool, error) {
+	if len(r) < 1 {
+		return Target{}, false, fmt.Errorf("pn532 InListPassiveTarget: empty answer")
+	}
+	if r[0] == 0 {
+		return Target{}, false, nil
+	}
+	if len(r) < 6 {
+		return Target{}, false, fmt.Errorf("pn532 InListPassiveTarget: %d bytes", len(r))
+	}
+	t := Target{Tg: r[1], ATQA: [2]byte{r[2], r[3]}, SAK: r[4]}
+	n := int(r[5])
+	if n != 4 && n != 7 && n != 10 || len(r) < 6+n {
+		return Target{}, false, fmt.Errorf("pn532 InListPassiveTarget: UID of %d bytes", n)
+	}
+	t.UID = append([]byte{}, r[6:6+n]...)
+	if rest := r[6+n:]; len(rest) > 0 {
+		if int(rest[0]) > len(rest) || rest[0] == 0 {
+			return Target{}, false, fmt.Errorf("pn532 InListPassiveTarget: ATS length %d of %d bytes", rest[0], len(rest))
+		}
+		t.ATS = append([]byte{}, rest[:rest[0]]...)
+	}
+	return t, true, nil
+}
+
+// Exchange sends data to target tg and returns the card's answer (the
+// PN532 runs ISO 14443-4 itself).
+func (d *Device) Exchange(ctx context.Context, tg byte, data []byte, timeout time.Duration) ([]byte, error) {
+	r, err := d.Call(ctx, cmdInDataExchange, append([]byte{tg}, data...), timeout)
+	if err != nil {
+		return nil, err
+	}
+	if len(r) < 1 {
+		return nil, fmt.Errorf("pn532 InDataExchange: empty answer")
+	}
+	// Bit 6 (MI, more information) is not an error; bits 0-5 are.
+	if st := r[0] & 0x3F; st != 0 {
+		return nil, &RFError{Cmd: cmdInDataExchange, Status: st}
+	}
+	if r[0]&0x40 != 0 {
+		return nil, fmt.Errorf("pn532 InDataExchange: chained answers are not expected from a DESFire")
+	}
+	return r[1:], nil
+}
+
+// Release deselects target tg (0 = all).
+func (d *Device) Release(ctx context.Context, tg byte) error {
+	r, err := d.Call(ctx, cmdInRelease, []byte{tg}, 100*time.Millisecond)
+	if err == nil && len(r) > 0 && r[0]&0x3F != 0 {
+		return &RFError{Cmd: cmdInRelease, Status: r[0] & 0x3F}
+	}
+	return err
+}
+
+// Card is a target as a desfire.Transceiver.
+type Card struct {
+	D  *Device
+	Tg byte
+	// Timeout bounds one card answer; DESFire commands take a few ms,
+	// writes up to ~100 ms.
+	Timeout time.Duration
+}
+
+// Transceive implements desfire.Transceiver.
+func (c Card) Transceive(ctx context.Context, frame []byte) ([]byte, error) {
+	t := c.Timeout
+	if t <= 0 {
+		t = 500 * time.Millisecond
+	}
+	return c.D.Exchange(ctx, c.Tg, frame, t)
+}
