@@ -72,7 +72,7 @@ func (c *Card) authEV1(ctx context.Context, code, keyNo byte, key Key, b cipher.
 	if subtle.ConstantTimeCompare(encA, rotl(rndA)) != 1 {
 		return fmt.Errorf("%w: the card does not hold this key (RndA' mismatch)", ErrIntegrity)
 	}
-	sk, err := sessionKey(key, rndA, rndB)
+	sk, err := SessionKey(key, rndA, rndB)
 	if err != nil {
 		return err
 	}
@@ -131,8 +131,8 @@ func (c *Card) authLegacy(ctx context.Context, keyNo byte, key Key, b cipher.Blo
 	return nil
 }
 
-// sessionKey combines the randoms as DESFire EV1 does for each key type.
-func sessionKey(key Key, a, b []byte) (Key, error) {
+// SessionKey combines the randoms as DESFire EV1 does for each key type.
+func SessionKey(key Key, a, b []byte) (Key, error) {
 	cat := func(parts ...[]byte) []byte {
 		var out []byte
 		for _, p := range parts {
