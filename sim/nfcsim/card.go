@@ -215,3 +215,17 @@ func (c *Card) random(n int) []byte {
 func rotl(b []byte) []byte { return append(append([]byte{}, b[1:]...), b[0]) }
 
 func equal(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+// AddApp writes an application straight into the card's memory, as a
+// card issued elsewhere would arrive: keys (AES) and files.
+func (c *Card) AddApp(aid desfire.AID, keySettings byte, keys []desfire.Key, files map[byte]*File) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := map[byte]*File{}
+	for no, f := range files {
+		cp := *f
+		cp.Data = append([]byte{}, f.Data...)
+		fs[no] = &cp
+	}
+	c.Apps[aid] = &App{KeySettings: keySettings, Keys: append([]desfire.Key{}, keys...), Files: fs}
+}
