@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,7 @@ type Config struct {
 	DEX      DEX      `toml:"dex"`
 	MQTT     MQTT     `toml:"mqtt"`
 	Firmware Firmware `toml:"firmware"`
+	Reader   Reader   `toml:"reader"`
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
@@ -111,6 +113,17 @@ type Firmware struct {
 	// PublicKey is the release key (Ed25519, base64): when set, only
 	// releases signed with it are installed.
 	PublicKey string `toml:"public_key"`
+}
+
+// Reader is the PN532 card reader: on a serial port (HSU, 115200 8N1) or
+// an I2C bus. Neither set means the wall has no card reader.
+type Reader struct {
+	Port    string `toml:"port"`
+	I2C     string `toml:"i2c"`
+	I2CAddr int    `toml:"i2c_addr"`
+	// Lines are the tap lines this reader serves (one reader may serve
+	// two lines); empty means every line.
+	Lines []int `toml:"lines"`
 }
 
 // DEX is the machine's DEX/UCS port, where handhelds and telemetry modems
@@ -301,6 +314,7 @@ func Parse(b []byte) (*Config, error) {
 		DEX      toml.Primitive   `toml:"dex"`
 		MQTT     toml.Primitive   `toml:"mqtt"`
 		Firmware toml.Primitive   `toml:"firmware"`
+		Reader   toml.Primitive   `toml:"reader"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -316,7 +330,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -401,6 +415,17 @@ func (c *Config) Validate() error {
 	}{{"drain_timeout", c.Firmware.DrainTimeout}, {"flush_timeout", c.Firmware.FlushTimeout}, {"install_timeout", c.Firmware.InstallTimeout}} {
 		if d.v.Duration <= 0 {
 			bad("firmware."+d.k, "must be > 0")
+		}
+	}
+	if c.Reader.Port != "" && c.Reader.I2C != "" {
+		bad("reader.i2c", "a reader is on a serial port or on I2C, not both")
+	}
+	if a := c.Reader.I2CAddr; a < 0 || a > 0x7f {
+		bad("reader.i2c_addr", "must be a 7-bit address (the PN532's is 0x24)")
+	}
+	for _, n := range c.Reader.Lines {
+		if !slices.ContainsFunc(c.Lines, func(l Line) bool { return l.ID == n }) {
+			bad("reader.lines", "line %d is not configured", n)
 		}
 	}
 	if k := c.Firmware.PublicKey; k != "" {

@@ -51,6 +51,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"no lines", "", "line: at least one"},
 		{"firmware timeout", "[firmware]\nflush_timeout = \"0s\"\n[[line]]\nid = 1\n", "firmware.flush_timeout"},
 		{"firmware installer", "[firmware]\ninstaller = [\"\"]\n[[line]]\nid = 1\n", "firmware.installer"},
+		{"reader twice", "[reader]\nport = \"/dev/ttyUSB0\"\ni2c = \"/dev/i2c-1\"\n[[line]]\nid = 1\n", "reader.i2c"},
+		{"reader line", "[reader]\nport = \"/dev/ttyUSB0\"\nlines = [2]\n[[line]]\nid = 1\n", "reader.lines"},
 		{"release key", "[firmware]\npublic_key = \"c2hvcnQ=\"\n[[line]]\nid = 1\n", "firmware.public_key"},
 		{"manifest url", "[firmware]\nmanifest_url = \"ftp://x/m.json\"\n[[line]]\nid = 1\n", "firmware.manifest_url"},
 		{"duplicate line", "[[line]]\nid = 1\n[[line]]\nid = 1\n", "line[1].id: line 1 is configured twice"},

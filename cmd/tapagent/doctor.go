@@ -40,6 +40,10 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	var host doctor.Host = doctor.System{}
+	var reader doctor.Probe
+	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
+		reader = doctor.ReaderProbe(cfg)
+	}
 	if *simModel != "" {
 		b, err := simhost.New(*simModel, cfg.Device.DataDir, filepath.Dir(*cfgPath))
 		if err != nil {
@@ -51,10 +55,13 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 		}
 		host = b
+		if reader != nil {
+			reader = b.ReaderProbe
+		}
 	} else if len(faults) > 0 {
 		return fmt.Errorf("%w: --fault needs --sim", errUsage)
 	}
-	o := doctor.Options{Config: cfg, ConfigPath: *cfgPath, Host: host, User: *user}
+	o := doctor.Options{Config: cfg, ConfigPath: *cfgPath, Host: host, User: *user, Reader: reader}
 	if !*offline {
 		if cfg.TTG.URL != "" {
 			o.TTG = doctor.TTGProbe(cfg, slog.New(slog.DiscardHandler))

@@ -44,6 +44,9 @@ func (c *checker) permissions(p *board.Profile) {
 	if port := c.o.Config.DEX.Port; port != "" {
 		need = append(need, access{path: port, what: "DEX port", write: true})
 	}
+	if port := readerTarget(c.o); port != "" {
+		need = append(need, access{path: port, what: "reader port", write: true})
+	}
 	need = append(need, access{path: c.o.Config.Device.DataDir, what: "data directory", write: true, dir: true})
 	if c.o.ConfigPath != "" {
 		need = append(need, access{path: filepath.Dir(c.o.ConfigPath), what: "configuration directory", write: true, dir: true})
@@ -117,8 +120,8 @@ func fixFor(a access, n Node, acct Account) string {
 	switch a.what {
 	case "GPIO chip":
 		return "add the user to the chip's group (usermod -aG gpio " + acct.Name + ") or install the package's udev rules"
-	case "DEX port":
-		return "add the user to the port's group (usermod -aG dialout " + acct.Name + ")"
+	case "DEX port", "reader port":
+		return "add the user to the port's group (usermod -aG dialout " + acct.Name + ", or i2c for an I2C bus)"
 	}
 	return fmt.Sprintf("chown %s:%s %s", acct.Name, acct.Name, a.path)
 }
@@ -129,6 +132,9 @@ func (c *checker) ports(p *board.Profile) {
 	var want []port
 	if d := c.o.Config.DEX.Port; d != "" {
 		want = append(want, port{d, "DEX port (dex.port)", "plug in the DEX adapter, or bind it in /etc/udev/rules.d/61-tapagent-local.rules (docs/install.md)"})
+	}
+	if r := readerTarget(c.o); r != "" {
+		want = append(want, port{r, "card reader (reader.port / reader.i2c)", "plug in the reader, or bind its adapter in /etc/udev/rules.d/61-tapagent-local.rules (docs/install.md)"})
 	}
 	var optional []port
 	if p != nil {
@@ -191,11 +197,15 @@ func (c *checker) probe(ctx context.Context, name, target string, p Probe, fix s
 	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
 	defer cancel()
 	start := time.Now()
-	if err := p(ctx); err != nil {
+	info, err := p(ctx)
+	if err != nil {
 		c.add(name, Fail, fix, "%s: %v", target, err)
 		return
 	}
-	c.add(name, OK, "", "%s answered in %d ms", target, time.Since(start).Milliseconds())
+	if info != "" {
+		info = " (" + info + ")"
+	}
+	c.add(name, OK, "", "%s answered in %d ms%s", target, time.Since(start).Milliseconds(), info)
 }
 
 // clock checks the kernel's synchronisation state: transactions, happy

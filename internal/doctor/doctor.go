@@ -52,8 +52,9 @@ type Account struct {
 	GIDs []uint32
 }
 
-// Probe checks a network peer; nil means it answered.
-type Probe func(ctx context.Context) error
+// Probe checks a peer (server, broker, reader); nil means it answered,
+// and the string says more (a reader's firmware).
+type Probe func(ctx context.Context) (string, error)
 
 // Options configure a run.
 type Options struct {
@@ -67,6 +68,9 @@ type Options struct {
 	// TTG and MQTT probe the server and the broker; nil skips the check
 	// (offline, or not configured).
 	TTG, MQTT Probe
+	// Reader asks the card reader for its firmware; nil when none is
+	// configured.
+	Reader Probe
 	// Timeout bounds each probe; default 10 s.
 	Timeout time.Duration
 }
@@ -140,6 +144,7 @@ func Run(ctx context.Context, o Options) Report {
 	c.ports(prof)
 	c.probe(ctx, "ttg", o.Config.TTG.URL, o.TTG, "check ttg.url, ttg.username and ttg.password, and that the server is reachable from this network")
 	c.probe(ctx, "mqtt", o.Config.MQTT.Broker, o.MQTT, "check mqtt.broker, the certificates and that port is open to this network")
+	c.probe(ctx, "reader", readerTarget(o), o.Reader, "check reader.port (or reader.i2c), the cable and the reader's power; `tapagent doctor --json` shows the error")
 	c.clock()
 	c.disk()
 	return Report{Findings: c.out}
@@ -270,4 +275,11 @@ func timeUntil(t time.Time) time.Duration {
 		return d
 	}
 	return time.Millisecond
+}
+
+func readerTarget(o Options) string {
+	if o.Config.Reader.Port != "" {
+		return o.Config.Reader.Port
+	}
+	return o.Config.Reader.I2C
 }

@@ -84,6 +84,8 @@ timeout = "2s"
 broker = "` + p.broker + `"
 [dex]
 port = "/dev/tapagent-dex"
+[reader]
+port = "/dev/tapagent-reader"
 [[line]]
 id = 1
 [[line]]
@@ -109,6 +111,7 @@ func run(cfg *config.Config, path string, b *simhost.Board, online bool) doctor.
 		o.TTG = doctor.TTGProbe(cfg, slog.New(slog.DiscardHandler))
 		o.MQTT = doctor.MQTTProbe(cfg)
 	}
+	o.Reader = b.ReaderProbe
 	return doctor.Run(context.Background(), o)
 }
 
@@ -168,6 +171,7 @@ func TestInjectedFaults(t *testing.T) {
 		{"disk-full", "disk", doctor.Fail, "12 MiB free", "free space", ""},
 		{"server-down", "ttg", doctor.Fail, "login", "ttg.url", ""},
 		{"bad-password", "ttg", doctor.Fail, "login", "ttg.password", ""},
+		{"reader-silent", "reader", doctor.Fail, "/dev/tapagent-reader: pn532 command 02: no ACK", "reader.port", ""},
 		{"broker-down", "mqtt", doctor.Fail, "connect", "mqtt.broker", ""},
 		{"rpi5-profile-on-rpi4", "board", doctor.Fail, "profile rpi5 is for raspberrypi,5-model-b", `set board.profile = "rpi4"`, "gpio"},
 		{"no-device-tree", "board", doctor.Warn, "cannot be confirmed", "", ""},

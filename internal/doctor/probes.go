@@ -10,22 +10,23 @@ import (
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/diaglink"
+	"github.com/tapagent/tapagent/nfc/pn532"
 	"github.com/tapagent/tapagent/ttg"
 )
 
 // TTGProbe logs in to the configured TTG server and reads its
 // configuration stamp: the first two calls the agent makes.
 func TTGProbe(cfg *config.Config, log *slog.Logger) Probe {
-	return func(ctx context.Context) error {
+	return func(ctx context.Context) (string, error) {
 		c := ttg.NewClient(ttg.ClientConfig{BaseURL: cfg.TTG.URL, Username: cfg.TTG.Username, Password: cfg.TTG.Password,
 			ClientID: cfg.Device.ID, ClientName: cfg.TTG.ClientName, Timeout: cfg.TTG.Timeout.Duration, Log: log})
 		if err := c.Authenticate(ctx); err != nil {
-			return fmt.Errorf("login: %w", err)
+			return "", fmt.Errorf("login: %w", err)
 		}
 		if _, err := c.ConfigStamp(ctx); err != nil {
-			return fmt.Errorf("after login: %w", err)
+			return "", fmt.Errorf("after login: %w", err)
 		}
-		return nil
+		return "", nil
 	}
 }
 
@@ -33,10 +34,10 @@ func TTGProbe(cfg *config.Config, log *slog.Logger) Probe {
 // certificates, under its own client id so a running agent keeps its
 // session.
 func MQTTProbe(cfg *config.Config) Probe {
-	return func(ctx context.Context) error {
+	return func(ctx context.Context) (string, error) {
 		tcfg, err := diaglink.TLS(cfg.MQTT)
 		if err != nil {
-			return err
+			return "", err
 		}
 		o := mqtt.NewClientOptions().AddBroker(cfg.MQTT.Broker).
 			SetClientID(fmt.Sprintf("%s-%d-doctor", cfg.MQTT.Prefix, cfg.Device.ID)).
@@ -53,15 +54,48 @@ func MQTTProbe(cfg *config.Config) Probe {
 		select {
 		case <-tok.Done():
 		case <-ctx.Done():
-			return ctx.Err()
+			return "", ctx.Err()
 		}
 		if err := tok.Error(); err != nil {
-			return fmt.Errorf("connect: %w", err)
+			return "", fmt.Errorf("connect: %w", err)
 		}
 		if !c.IsConnected() {
-			return errors.New("connect: not connected")
+			return "", errors.New("connect: not connected")
 		}
 		c.Disconnect(100)
-		return nil
+		return "", nil
 	}
+}
+
+// ReaderProbe opens the configured PN532 and asks for its firmware, the
+// way the agent starts it (wake-up, GetFirmwareVersion, SAMConfiguration).
+// A running agent holds the port: stop it first.
+func ReaderProbe(cfg *config.Config) Probe {
+	return func(ctx context.Context) (string, error) {
+		var t pn532.Transport
+		var err error
+		if cfg.Reader.Port != "" {
+			t, err = pn532.OpenHSU(cfg.Reader.Port)
+		} else {
+			t, err = pn532.OpenI2C(cfg.Reader.I2C, uint16(cfg.Reader.I2CAddr))
+		}
+		if err != nil {
+			return "", err
+		}
+		d := pn532.NewDevice(t, pn532.Options{})
+		defer d.Close()
+		return AskReader(ctx, d)
+	}
+}
+
+// AskReader is the reader check on an open device.
+func AskReader(ctx context.Context, d *pn532.Device) (string, error) {
+	fw, err := d.GetFirmwareVersion(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := d.SAMConfiguration(ctx); err != nil {
+		return "", err
+	}
+	return fw.String(), nil
 }

@@ -5,6 +5,7 @@
 package simhost
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -13,6 +14,9 @@ import (
 
 	"github.com/tapagent/tapagent/board"
 	"github.com/tapagent/tapagent/internal/doctor"
+	"github.com/tapagent/tapagent/internal/pty"
+	"github.com/tapagent/tapagent/nfc/pn532"
+	"github.com/tapagent/tapagent/sim/nfcsim"
 )
 
 // Group ids on the simulated board (Raspberry Pi OS numbers).
@@ -37,6 +41,8 @@ type Board struct {
 	Free     uint64
 	Total    uint64
 	Adapters map[string]string
+	// ReaderSilent leaves the simulated PN532 unpowered.
+	ReaderSilent bool
 }
 
 // New returns a healthy board of the given model ("rpi4" or "rpi5") with
@@ -44,11 +50,12 @@ type Board struct {
 func New(model, dataDir, confDir string) (*Board, error) {
 	b := &Board{
 		Nodes: map[string]doctor.Node{
-			"/dev/ttyAMA0":      {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidDialout},
-			"/dev/i2c-1":        {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidI2C},
-			"/dev/tapagent-dex": {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidDialout},
-			dataDir:             {Mode: fs.ModeDir | 0o750, UID: uidTapagent, GID: gidTapagent},
-			confDir:             {Mode: fs.ModeDir | 0o750, UID: uidTapagent, GID: gidTapagent},
+			"/dev/ttyAMA0":         {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidDialout},
+			"/dev/i2c-1":           {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidI2C},
+			"/dev/tapagent-dex":    {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidDialout},
+			"/dev/tapagent-reader": {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidDialout},
+			dataDir:                {Mode: fs.ModeDir | 0o750, UID: uidTapagent, GID: gidTapagent},
+			confDir:                {Mode: fs.ModeDir | 0o750, UID: uidTapagent, GID: gidTapagent},
 		},
 		Accounts: map[string]doctor.Account{
 			"tapagent": {Name: "tapagent", UID: uidTapagent, GIDs: []uint32{gidTapagent, gidDialout, gidGPIO, gidI2C}},
@@ -108,6 +115,8 @@ var faults = map[string]func(b *Board){
 	"clock-unsynced": func(b *Board) { b.Synced = false },
 	// The SD card is full.
 	"disk-full": func(b *Board) { b.Free = 12 << 20 },
+	// The card reader has no power or a broken cable.
+	"reader-silent": func(b *Board) { b.ReaderSilent = true },
 }
 
 // Inject applies a named fault.
@@ -157,3 +166,22 @@ func (b *Board) Disk(string) (uint64, uint64, error) { return b.Free, b.Total, n
 
 // SerialAdapters implements doctor.Host.
 func (b *Board) SerialAdapters() (map[string]string, error) { return b.Adapters, nil }
+
+// ReaderProbe is doctor's reader check against a simulated PN532 on a
+// pseudo-terminal, through the real driver.
+func (b *Board) ReaderProbe(ctx context.Context) (string, error) {
+	m, s, err := pty.Open()
+	if err != nil {
+		return "", err
+	}
+	defer m.Close()
+	defer s.Close()
+	if !b.ReaderSilent {
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { (&nfcsim.Reader{}).Serve(sctx, s); close(done) }()
+		defer func() { stop(); s.Close(); <-done }()
+	}
+	d := pn532.NewDevice(pn532.NewHSU(pty.File{File: m}), pn532.Options{AckTimeout: 50 * time.Millisecond})
+	return doctor.AskReader(ctx, d)
+}
