@@ -1,0 +1,261 @@
+// Package cardapp is tapagent's application on a DESFire card: where a
+// customer's or staff member's card keeps its type, name, expiry, alcohol
+// permission, servings limit, consumed servings and prepaid credit, which
+// key may do what, and the operations a tap and a charger perform on it.
+//
+// Layout (AES keys, all files in one application, default AID 0x7A7001):
+//
+//	key 0  issuer   format the application, change keys, delete files
+//	key 1  tap      read info and credit, debit credit, count servings
+//	key 2  charger  write info, top up credit, reset servings
+//
+//	file 1  info      standard data, 64 bytes, enciphered; read 1, write 2
+//	file 2  credit    value (cents), MACed, 0..10,000,000; read/debit 1,
+//	                  credit 2, limited credit (refund of the last debit) 1
+//	file 3  servings  value, MACed; read 1, count (credit) 1, reset (debit) 2
+//
+// Info file: [0] layout version (1), [1] card type (the TTG numbers), [2]
+// flags (bit 0 alcohol allowed), [3:5] servings limit (LE, 0 = none), [5:9]
+// expiry as YYYYMMDD (LE, 0 = never), [9:41] name (UTF-8, NUL padded).
+package cardapp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/tapagent/tapagent/nfc/desfire"
+)
+
+// File numbers and sizes.
+const (
+	FileInfo     = 1
+	FileCredit   = 2
+	FileServings = 3
+	infoSize     = 64
+	nameSize     = 32
+	// MaxCredit is the credit file's upper limit in minor units.
+	MaxCredit = 10_000_000
+	layoutV1  = 1
+)
+
+// Key numbers.
+const (
+	KeyIssuer  = 0
+	KeyTap     = 1
+	KeyCharger = 2
+)
+
+// DefaultAID is tapagent's application id.
+const DefaultAID desfire.AID = 0x7A7001
+
+// Keys are what a tap or a charger holds. A tap needs Tap only; a charger
+// Charger; the issuer tool all of them and the PICC master key.
+type Keys struct {
+	AID     desfire.AID
+	PICC    desfire.Key
+	Issuer  desfire.Key
+	Tap     desfire.Key
+	Charger desfire.Key
+	// Diversify derives each card's own keys (AN10922) from these with
+	// UID || AID || SystemID, so one card's keys open no other card.
+	Diversify bool
+	SystemID  []byte
+}
+
+// key returns the key to use on this card.
+func (k Keys) key(base desfire.Key, uid []byte) (desfire.Key, error) {
+	if !k.Diversify {
+		return base, nil
+	}
+	if len(uid) != 7 {
+		return desfire.Key{}, fmt.Errorf("cardapp: diversified keys need the 7-byte UID (have %d bytes; random-UID cards need undiversified keys)", len(uid))
+	}
+	aid := k.AID
+	in := append(append(append([]byte{}, uid...), byte(aid), byte(aid>>8), byte(aid>>16)), k.SystemID...)
+	return desfire.Diversify(base, in)
+}
+
+// Info is the info file.
+type Info struct {
+	Type          int
+	Name          string
+	Alcohol       bool
+	ServingsLimit int
+	// Expires is the last day the card may be used (zero: never).
+	Expires time.Time
+}
+
+// Encode lays the info out in the file's 64 bytes.
+func (i Info) Encode() ([]byte, error) {
+	if i.Type < 0 || i.Type > 255 {
+		return nil, fmt.Errorf("cardapp: card type %d out of range", i.Type)
+	}
+	if i.ServingsLimit < 0 || i.ServingsLimit > 0xFFFF {
+		return nil, fmt.Errorf("cardapp: servings limit %d out of range", i.ServingsLimit)
+	}
+	if len(i.Name) > nameSize || strings.ContainsRune(i.Name, 0) {
+		return nil, fmt.Errorf("cardapp: name longer than %d bytes or with NUL", nameSize)
+	}
+	b := make([]byte, infoSize)
+	b[0], b[1] = layoutV1, byte(i.Type)
+	if i.Alcohol {
+		b[2] |= 1
+	}
+	binary.LittleEndian.PutUint16(b[3:], uint16(i.ServingsLimit))
+	if !i.Expires.IsZero() {
+		y, m, d := i.Expires.Date()
+		binary.LittleEndian.PutUint32(b[5:], uint32(y*10000+int(m)*100+d))
+	}
+	copy(b[9:], i.Name)
+	return b, nil
+}
+
+// DecodeInfo reads the info file; anything it cannot trust is an error.
+func DecodeInfo(b []byte) (Info, error) {
+	if len(b) < 9+nameSize {
+		return Info{}, fmt.Errorf("cardapp: info of %d bytes", len(b))
+	}
+	if b[0] != layoutV1 {
+		return Info{}, fmt.Errorf("cardapp: info layout %d is not one this agent knows", b[0])
+	}
+	i := Info{Type: int(b[1]), Alcohol: b[2]&1 != 0, ServingsLimit: int(binary.LittleEndian.Uint16(b[3:]))}
+	if e := binary.LittleEndian.Uint32(b[5:]); e != 0 {
+		y, m, d := int(e/10000), time.Month(e/100%100), int(e%100)
+		if m < 1 || m > 12 || d < 1 || d > 31 {
+			return Info{}, fmt.Errorf("cardapp: expiry %d is not a date", e)
+		}
+		i.Expires = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	i.Name = strings.TrimRight(string(b[9:9+nameSize]), "\x00")
+	return i, nil
+}
+
+// Expired reports whether the card's last day is before now's date.
+func (i Info) Expired(now time.Time) bool {
+	if i.Expires.IsZero() {
+		return false
+	}
+	y, m, d := now.Date()
+	today := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return today.After(i.Expires)
+}
+
+// Card is what a tap reads.
+type Card struct {
+	UID      []byte
+	Info     Info
+	Credit   int64
+	Servings int64
+}
+
+// UIDDecimal prints a UID as a decimal number, as TTG expects, in the
+// given byte order ("big-endian", the default, or "little-endian").
+func UIDDecimal(uid []byte, order string) (string, error) {
+	b := append([]byte{}, uid...)
+	switch order {
+	case "", "big-endian":
+	case "little-endian":
+		for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
+			b[i], b[j] = b[j], b[i]
+		}
+	default:
+		return "", fmt.Errorf("cardapp: UID byte order %q is not big-endian or little-endian", order)
+	}
+	return new(big.Int).SetBytes(b).String(), nil
+}
+
+// Session is an open card: selected application and a key's session.
+type Session struct {
+	C    *desfire.Card
+	UID  []byte
+	Keys Keys
+}
+
+// open selects the application and authenticates with base (diversified
+// for this card when configured). A random-UID card's real UID is read
+// once authenticated.
+func (s *Session) open(ctx context.Context, keyNo byte, base desfire.Key) error {
+	if err := s.C.SelectApplication(ctx, s.Keys.AID); err != nil {
+		return fmt.Errorf("cardapp: not a tapagent card: %w", err)
+	}
+	k, err := s.Keys.key(base, s.UID)
+	if err != nil {
+		return err
+	}
+	if err := s.C.Authenticate(ctx, keyNo, k); err != nil {
+		return fmt.Errorf("cardapp: key %d: %w", keyNo, err)
+	}
+	if len(s.UID) == 4 && s.UID[0] == 0x08 {
+		uid, err := s.C.GetCardUID(ctx)
+		if err != nil {
+			return fmt.Errorf("cardapp: real UID of a random-UID card: %w", err)
+		}
+		s.UID = uid
+	}
+	return nil
+}
+
+// Read is a tap's read: info, credit and consumed servings, with the tap
+// key; the session stays open for Charge.
+func (s *Session) Read(ctx context.Context) (Card, error) {
+	if err := s.open(ctx, KeyTap, s.Keys.Tap); err != nil {
+		return Card{}, err
+	}
+	raw, err := s.C.ReadData(ctx, FileInfo, desfire.Enciphered, 0, infoSize)
+	if err != nil {
+		return Card{}, fmt.Errorf("cardapp: info: %w", err)
+	}
+	info, err := DecodeInfo(raw)
+	if err != nil {
+		return Card{}, err
+	}
+	credit, err := s.C.GetValue(ctx, FileCredit, desfire.MACed)
+	if err != nil {
+		return Card{}, fmt.Errorf("cardapp: credit: %w", err)
+	}
+	servings, err := s.C.GetValue(ctx, FileServings, desfire.MACed)
+	if err != nil {
+		return Card{}, fmt.Errorf("cardapp: servings: %w", err)
+	}
+	return Card{UID: s.UID, Info: info, Credit: int64(credit), Servings: int64(servings)}, nil
+}
+
+// ErrCommitUnknown is a CommitTransaction whose answer never came: the
+// card may or may not have taken the debit. The next read of the card's
+// credit tells which.
+var ErrCommitUnknown = errors.New("cardapp: commit sent, answer lost")
+
+// Charge debits amount and counts servings in one card transaction, in the
+// session Read opened. Before the commit is sent a failure means nothing
+// was charged; after, ErrCommitUnknown.
+func (s *Session) Charge(ctx context.Context, amount int64, servings int64) error {
+	if amount < 0 || amount > MaxCredit || servings < 0 || servings > 0xFFFF {
+		return fmt.Errorf("cardapp: charge %d / %d servings out of range", amount, servings)
+	}
+	if amount > 0 {
+		if err := s.C.Debit(ctx, FileCredit, desfire.MACed, int32(amount)); err != nil {
+			return fmt.Errorf("cardapp: debit: %w", err)
+		}
+	}
+	if servings > 0 {
+		if err := s.C.Credit(ctx, FileServings, desfire.MACed, int32(servings)); err != nil {
+			return fmt.Errorf("cardapp: servings: %w", err)
+		}
+	}
+	if amount == 0 && servings == 0 {
+		return nil
+	}
+	if err := s.C.CommitTransaction(ctx); err != nil {
+		var ce *desfire.CardError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("cardapp: commit refused: %w", err)
+		}
+		return fmt.Errorf("%w: %v", ErrCommitUnknown, err)
+	}
+	return nil
+}
