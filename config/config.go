@@ -7,6 +7,7 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -43,6 +44,7 @@ type Config struct {
 	MQTT     MQTT     `toml:"mqtt"`
 	Firmware Firmware `toml:"firmware"`
 	Reader   Reader   `toml:"reader"`
+	Cards    Cards    `toml:"cards"`
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
@@ -124,6 +126,23 @@ type Reader struct {
 	// Lines are the tap lines this reader serves (one reader may serve
 	// two lines); empty means every line.
 	Lines []int `toml:"lines"`
+}
+
+// Cards are the keys and layout of tapagent's DESFire application
+// (nfc/cardapp). Keys are hex: 16 digits for a DES PICC key, 32 for AES.
+// A tap needs tap_key; a charger charger_key; `tapagent card issue` all.
+type Cards struct {
+	AID        int    `toml:"aid"`
+	PICCKey    string `toml:"picc_key"`
+	IssuerKey  string `toml:"issuer_key"`
+	TapKey     string `toml:"tap_key"`
+	ChargerKey string `toml:"charger_key"`
+	// Diversify derives every card's own keys from these (AN10922).
+	Diversify bool   `toml:"diversify"`
+	SystemID  string `toml:"system_id"`
+	// UIDOrder is how a UID becomes the decimal card id TTG knows:
+	// "big-endian" (default) or "little-endian".
+	UIDOrder string `toml:"uid_order"`
 }
 
 // DEX is the machine's DEX/UCS port, where handhelds and telemetry modems
@@ -268,6 +287,7 @@ func Base() Config {
 		Storage: Storage{OpenTimeout: dur(5 * time.Second), CheckpointInterval: dur(250 * time.Millisecond), MaxEvents: 10000},
 		Log:     Log{Level: "info", Format: "text"},
 		Board:   Board{Profile: "rpi4"},
+		Cards:   Cards{AID: 0x7A7001, PICCKey: "0000000000000000", UIDOrder: "big-endian", SystemID: "tapagent"},
 		MQTT:    MQTT{Prefix: "tapagent", Telemetry: dur(30 * time.Second), RateLimit: 20},
 		Firmware: Firmware{DrainTimeout: dur(5 * time.Minute), FlushTimeout: dur(2 * time.Minute),
 			InstallTimeout: dur(10 * time.Minute)},
@@ -315,6 +335,7 @@ func Parse(b []byte) (*Config, error) {
 		MQTT     toml.Primitive   `toml:"mqtt"`
 		Firmware toml.Primitive   `toml:"firmware"`
 		Reader   toml.Primitive   `toml:"reader"`
+		Cards    toml.Primitive   `toml:"cards"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -330,7 +351,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -427,6 +448,33 @@ func (c *Config) Validate() error {
 		if !slices.ContainsFunc(c.Lines, func(l Line) bool { return l.ID == n }) {
 			bad("reader.lines", "line %d is not configured", n)
 		}
+	}
+	if a := c.Cards.AID; a <= 0 || a > 0xFFFFFF {
+		bad("cards.aid", "must be a 24-bit application id other than 0")
+	}
+	for _, k := range []struct {
+		key, v string
+		sizes  []int
+	}{{"cards.picc_key", c.Cards.PICCKey, []int{8, 16}}, {"cards.issuer_key", c.Cards.IssuerKey, []int{16}},
+		{"cards.tap_key", c.Cards.TapKey, []int{16}}, {"cards.charger_key", c.Cards.ChargerKey, []int{16}}} {
+		if k.v == "" {
+			continue
+		}
+		if b, err := hex.DecodeString(k.v); err != nil || !slices.Contains(k.sizes, len(b)) {
+			if len(k.sizes) == 2 {
+				bad(k.key, "must be 16 (DES) or 32 (AES) hex digits")
+			} else {
+				bad(k.key, "must be 32 hex digits (AES-128)")
+			}
+		}
+	}
+	switch c.Cards.UIDOrder {
+	case "big-endian", "little-endian":
+	default:
+		bad("cards.uid_order", "must be big-endian or little-endian")
+	}
+	if len(c.Cards.SystemID) > 21 {
+		bad("cards.system_id", "at most 21 bytes (AN10922 input is UID, AID and this, 31 bytes at most)")
 	}
 	if k := c.Firmware.PublicKey; k != "" {
 		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {

@@ -5,6 +5,8 @@
 // cached configuration and drains the outbox, and on-device pricing.
 package ttg
 
+import "strconv"
+
 // ClientType is the API user type tapagent authenticates as.
 const ClientType = "json-server-control"
 
@@ -272,6 +274,19 @@ const (
 	CardMDBPre      = 61
 	CardMDBBill     = 62
 )
+
+var cardTypeNames = map[int]string{CardPre: "PRE", CardBill: "BILL", CardAdmin: "ADMIN", CardStaff: "STAFF",
+	CardInstall: "INSTALL", CardManager: "MANAGER", CardClean: "CLEAN", CardOnlinePre: "ONLINE PRE",
+	CardOnlineBill: "ONLINE BILL", CardExternal: "EXTERNAL", CardBillPOS: "BILL POS", CardPermanent: "PERMANENT",
+	CardOpenPour: "OPEN POUR", CardRemoteLogin: "REMOTE LOGIN", CardQR: "QR", CardMDBPre: "MDB PRE", CardMDBBill: "MDB BILL"}
+
+// CardTypeName names a card type as the spec's table does.
+func CardTypeName(t int) string {
+	if n, ok := cardTypeNames[t]; ok {
+		return n
+	}
+	return "type " + strconv.Itoa(t)
+}
 
 // CardTypeNames maps card types to the spec's type strings.
 var CardTypeNames = map[int]string{

@@ -80,3 +80,19 @@ func FuzzDesired(f *testing.F) {
 		}
 	})
 }
+
+// TestRedactedHidesSecrets: config.get never shows a password or a key.
+func TestRedactedHidesSecrets(t *testing.T) {
+	c, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.TTG.Password, c.POS.APIKey, c.MQTT.Password = "pw-ttg", "pw-pos", "pw-mqtt"
+	c.Cards.TapKey, c.Cards.ChargerKey, c.Cards.IssuerKey = strings.Repeat("a1", 16), strings.Repeat("a2", 16), strings.Repeat("a0", 16)
+	b, _ := json.Marshal(redacted(c))
+	for _, secret := range []string{"pw-ttg", "pw-pos", "pw-mqtt", "a1a1", "a2a2", "a0a0", "0000000000000000"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("config.get shows %q", secret)
+		}
+	}
+}

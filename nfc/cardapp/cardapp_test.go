@@ -26,7 +26,9 @@ func (f field) Transceive(_ context.Context, frame []byte) ([]byte, error) {
 
 var ctx = context.Background()
 
-func aesKey(b byte) desfire.Key { return desfire.Key{Type: desfire.AES, Bytes: bytes.Repeat([]byte{b}, 16)} }
+func aesKey(b byte) desfire.Key {
+	return desfire.Key{Type: desfire.AES, Bytes: bytes.Repeat([]byte{b}, 16)}
+}
 
 func keys(diversify bool) cardapp.Keys {
 	return cardapp.Keys{AID: cardapp.DefaultAID, PICC: desfire.Key{Type: desfire.DES, Bytes: make([]byte, 8)},

@@ -68,7 +68,9 @@ func (s *Session) Issue(ctx context.Context, info Info, credit int64) error {
 		func() error {
 			return s.C.CreateValueFile(ctx, FileCredit, desfire.MACed, creditAccess, 0, MaxCredit, int32(credit), true)
 		},
-		func() error { return s.C.CreateValueFile(ctx, FileServings, desfire.MACed, servingsAccess, 0, 1<<30, 0, false) },
+		func() error {
+			return s.C.CreateValueFile(ctx, FileServings, desfire.MACed, servingsAccess, 0, 1<<30, 0, false)
+		},
 		func() error { return s.C.ChangeKey(ctx, KeyTap, keys[KeyTap], zero) },
 		func() error { return s.C.ChangeKey(ctx, KeyCharger, keys[KeyCharger], zero) },
 		func() error { return s.C.Authenticate(ctx, KeyCharger, keys[KeyCharger]) },

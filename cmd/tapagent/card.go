@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/doctor"
+	"github.com/tapagent/tapagent/nfc/cardapp"
+	"github.com/tapagent/tapagent/nfc/desfire"
+	"github.com/tapagent/tapagent/nfc/pn532"
+	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+const cardUsage = `tapagent card COMMAND --config FILE [--port DEV] [flags]
+
+  read                     UID (hex and decimal), type, name, credit, servings, expiry
+  issue --type N --name S [--credit C] [--servings-limit N] [--expires YYYY-MM-DD] [--alcohol]
+                           create tapagent's application on a card (types: 1 PRE, 2 BILL,
+                           3 ADMIN, 4 STAFF, 6 INSTALL, 7 MANAGER, 10 CLEAN, 11 ONLINE PRE,
+                           12 ONLINE BILL)
+  topup --amount C         add credit (minor units) to a prepaid card
+  erase                    remove tapagent's application
+  format                   delete every application on the card (PICC master key)
+
+The card is waited for on the reader of [reader] (or --port). Keys come from [cards].
+Each action books the card-purchase record for the server in the data directory; actions
+the TTG API has no call for (offline cards) go to card-actions.jsonl there instead.`
+
+// cardOpts are the flags of every card command.
+type cardOpts struct {
+	cfgPath, port, data, staff string
+	wait                       time.Duration
+	asJSON                     bool
+	typ, servingsLimit         int
+	name, expires              string
+	credit, amount             int64
+	alcohol                    bool
+}
+
+func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, cardUsage)
+		return fmt.Errorf("%w: a command is needed", errUsage)
+	}
+	sub := args[0]
+	var o cardOpts
+	fs := flag.NewFlagSet("card "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.cfgPath, "config", "/etc/tapagent/tapagent.toml", "configuration file ([reader], [cards])")
+	fs.StringVar(&o.port, "port", "", "reader serial port (default: reader.port)")
+	fs.StringVar(&o.data, "data", "", "data directory for the records (default: device.data_dir)")
+	fs.StringVar(&o.staff, "staff", "field tool", "staff name on the records")
+	fs.DurationVar(&o.wait, "wait", 15*time.Second, "how long to wait for a card")
+	fs.BoolVar(&o.asJSON, "json", false, "JSON output (read)")
+	fs.IntVar(&o.typ, "type", ttg.CardPre, "issue: card type")
+	fs.StringVar(&o.name, "name", "", "issue: customer or staff name")
+	fs.Int64Var(&o.credit, "credit", 0, "issue: starting credit (minor units)")
+	fs.IntVar(&o.servingsLimit, "servings-limit", 0, "issue: servings before staff must re-activate (0 none)")
+	fs.StringVar(&o.expires, "expires", "", "issue: last valid day, YYYY-MM-DD")
+	fs.BoolVar(&o.alcohol, "alcohol", false, "issue: alcohol allowed")
+	fs.Int64Var(&o.amount, "amount", 0, "topup: amount (minor units)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := config.Load(o.cfgPath)
+	if err != nil {
+		return err
+	}
+	keys, err := cardKeys(cfg.Cards)
+	if err != nil {
+		return err
+	}
+	if o.data == "" {
+		o.data = cfg.Device.DataDir
+	}
+	run, ok := map[string]func(context.Context, *cardapp.Session, cardTool) error{
+		"read": cardRead, "issue": cardIssue, "topup": cardTopUp, "erase": cardErase, "format": cardFormat,
+	}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, cardUsage)
+		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
+	}
+	d, err := openReader(cfg, o.port)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	s, err := waitCard(ctx, d, keys, o.wait)
+	if err != nil {
+		return err
+	}
+	defer d.Release(context.Background(), 0)
+	return run(ctx, s, cardTool{cfg: cfg, o: o, out: stdout})
+}
+
+// cardTool is what a card command works with.
+type cardTool struct {
+	cfg *config.Config
+	o   cardOpts
+	out io.Writer
+}
+
+func cardKeys(c config.Cards) (cardapp.Keys, error) {
+	k := cardapp.Keys{AID: desfire.AID(c.AID), Diversify: c.Diversify, SystemID: []byte(c.SystemID)}
+	for _, f := range []struct {
+		hex string
+		dst *desfire.Key
+	}{{c.PICCKey, &k.PICC}, {c.IssuerKey, &k.Issuer}, {c.TapKey, &k.Tap}, {c.ChargerKey, &k.Charger}} {
+		if f.hex == "" {
+			continue
+		}
+		b, err := hex.DecodeString(f.hex)
+		if err != nil {
+			return k, errors.New("cards: a key is not hex") // never echo key material
+		}
+		t := desfire.AES
+		if len(b) == 8 {
+			t = desfire.DES
+		}
+		*f.dst = desfire.Key{Type: t, Bytes: b}
+	}
+	return k, nil
+}
+
+func openReader(cfg *config.Config, port string) (*pn532.Device, error) {
+	var t pn532.Transport
+	var err error
+	switch {
+	case port != "":
+		t, err = pn532.OpenHSU(port)
+	case cfg.Reader.Port != "":
+		t, err = pn532.OpenHSU(cfg.Reader.Port)
+	case cfg.Reader.I2C != "":
+		t, err = pn532.OpenI2C(cfg.Reader.I2C, uint16(cfg.Reader.I2CAddr))
+	default:
+		return nil, fmt.Errorf("%w: no reader: set [reader] port or pass --port", errUsage)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := pn532.NewDevice(t, pn532.Options{})
+	if _, err := doctor.AskReader(context.Background(), d); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("reader: %w", err)
+	}
+	return d, nil
+}
+
+// waitCard polls until a DESFire card is in the field.
+func waitCard(ctx context.Context, d *pn532.Device, keys cardapp.Keys, wait time.Duration) (*cardapp.Session, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		tg, ok, err := d.ListTarget(ctx, time.Second)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if !tg.DESFire() {
+				return nil, errors.New("the card is not a DESFire (ATQA/SAK)")
+			}
+			return &cardapp.Session{C: desfire.New(pn532.Card{D: d, Tg: tg.Tg}), UID: tg.UID, Keys: keys}, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, errors.New("no card on the reader")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func cardRead(ctx context.Context, s *cardapp.Session, t cardTool) error {
+	c, err := s.Read(ctx)
+	if err != nil {
+		return err
+	}
+	dec, err := cardapp.UIDDecimal(c.UID, t.cfg.Cards.UIDOrder)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"uid": strings.ToUpper(hex.EncodeToString(c.UID)), "card_id": dec, "type": c.Info.Type,
+		"type_name": ttg.CardTypeName(c.Info.Type), "name": c.Info.Name, "credit": c.Credit, "servings": c.Servings,
+		"servings_limit": c.Info.ServingsLimit, "alcohol_allowed": c.Info.Alcohol, "expires": ""}
+	if !c.Info.Expires.IsZero() {
+		out["expires"] = c.Info.Expires.Format(time.DateOnly)
+	}
+	if t.o.asJSON {
+		return json.NewEncoder(t.out).Encode(out)
+	}
+	for _, k := range []string{"uid", "card_id", "type_name", "name", "credit", "servings", "servings_limit", "alcohol_allowed", "expires"} {
+		fmt.Fprintf(t.out, "%-16s %v\n", k, out[k])
+	}
+	return nil
+}
+
+// purchaseTypes maps card types to the TTG card-purchase actions.
+var purchaseTypes = map[int]struct{ create, topup, erase int }{
+	ttg.CardPre: {11, 13, 99}, ttg.CardBill: {21, 0, 99}, ttg.CardAdmin: {31, 0, 100}, ttg.CardStaff: {41, 0, 100},
+	ttg.CardClean: {51, 0, 100}, ttg.CardInstall: {61, 0, 100}, ttg.CardManager: {71, 0, 100},
+	ttg.CardOnlinePre: {111, 113, 199}, ttg.CardOnlineBill: {121, 0, 199},
+}
+
+func cardIssue(ctx context.Context, s *cardapp.Session, t cardTool) error {
+	pt, ok := purchaseTypes[t.o.typ]
+	if !ok {
+		return fmt.Errorf("%w: card type %d cannot be issued here", errUsage, t.o.typ)
+	}
+	info := cardapp.Info{Type: t.o.typ, Name: t.o.name, Alcohol: t.o.alcohol, ServingsLimit: t.o.servingsLimit}
+	if t.o.expires != "" {
+		e, err := time.Parse(time.DateOnly, t.o.expires)
+		if err != nil {
+			return fmt.Errorf("%w: --expires: %v", errUsage, err)
+		}
+		info.Expires = e
+	}
+	if err := s.Issue(ctx, info, t.o.credit); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "issued %s card %q\n", ttg.CardTypeName(t.o.typ), t.o.name)
+	if err := t.book(s.UID, pt.create, 0, info); err != nil {
+		return err
+	}
+	if t.o.credit > 0 && pt.topup != 0 {
+		return t.book(s.UID, pt.topup, t.o.credit, info)
+	}
+	return nil
+}
+
+func cardTopUp(ctx context.Context, s *cardapp.Session, t cardTool) error {
+	c, err := s.Read(ctx)
+	if err != nil {
+		return err
+	}
+	pt := purchaseTypes[c.Info.Type]
+	if pt.topup == 0 {
+		return fmt.Errorf("a %s card holds no credit", ttg.CardTypeName(c.Info.Type))
+	}
+	v, err := s.TopUp(ctx, t.o.amount)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "credit now %d\n", v)
+	return t.book(s.UID, pt.topup, t.o.amount, c.Info)
+}
+
+func cardErase(ctx context.Context, s *cardapp.Session, t cardTool) error {
+	c, readErr := s.Read(ctx)
+	if err := s.Erase(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(t.out, "erased")
+	if readErr != nil {
+		return nil // not readable with our keys: nothing to report to the server
+	}
+	return t.book(s.UID, purchaseTypes[c.Info.Type].erase, 0, c.Info)
+}
+
+func cardFormat(ctx context.Context, s *cardapp.Session, t cardTool) error {
+	c, readErr := s.Read(ctx)
+	if err := s.Format(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(t.out, "formatted")
+	if readErr != nil {
+		return nil
+	}
+	return t.book(s.UID, purchaseTypes[c.Info.Type].erase, 0, c.Info)
+}
+
+// book records a card action: in the outbox when the TTG API takes it,
+// else in card-actions.jsonl.
+func (t cardTool) book(uid []byte, purchaseType int, amount int64, info cardapp.Info) error {
+	if purchaseType == 0 {
+		return nil
+	}
+	id, err := cardapp.UIDDecimal(uid, t.cfg.Cards.UIDOrder)
+	if err != nil {
+		return err
+	}
+	ref := map[string]string{ttg.RefCardID: id, ttg.RefPurchaseType: strconv.Itoa(purchaseType), ttg.RefPurchaseAmt: strconv.FormatInt(amount, 10),
+		ttg.RefServingsLimit: strconv.Itoa(info.ServingsLimit), ttg.RefCardName: info.Name, ttg.RefStaffName: t.o.staff,
+		ttg.RefAlcohol: map[bool]string{true: "1", false: "0"}[info.Alcohol]}
+	if !info.Expires.IsZero() {
+		ref[ttg.RefExpires] = strconv.FormatInt(info.Expires.Add(24*time.Hour-time.Millisecond).UnixMilli(), 10)
+	}
+	now := time.Now()
+	synced, _, _ := doctor.System{}.Clock()
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	rec := storage.Record{ID: fmt.Sprintf("%d-card-%d-%x", t.cfg.Device.ID, now.UnixMilli(), suffix), Kind: storage.KindCardPurchase,
+		StartedAt: now.UnixMilli(), EndedAt: now.UnixMilli(), ClockSynced: synced, Ref: ref}
+	if err := os.MkdirAll(t.o.data, 0o750); err != nil {
+		return err
+	}
+	if !ttg.PurchaseTypesAPI[purchaseType] {
+		return appendJSONL(filepath.Join(t.o.data, "card-actions.jsonl"), rec, t.out)
+	}
+	st, err := storage.Open(filepath.Join(t.o.data, "tapagent.db"), storage.Options{OpenTimeout: 3 * time.Second})
+	if err != nil {
+		return fmt.Errorf("booking the card purchase (is the agent running on this data directory? it holds the lock): %w", err)
+	}
+	defer st.Close()
+	if _, err := st.Book(storage.Booking{Record: rec}); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "booked card purchase %d for the server\n", purchaseType)
+	return nil
+}
+
+func appendJSONL(path string, rec storage.Record, out io.Writer) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(rec)
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	fmt.Fprintf(out, "card action %s kept in %s (the TTG API takes no offline card actions)\n", rec.Ref[ttg.RefPurchaseType], path)
+	return f.Close()
+}

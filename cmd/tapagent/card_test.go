@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tapagent/tapagent/internal/pty"
+	"github.com/tapagent/tapagent/nfc/cardapp"
+	"github.com/tapagent/tapagent/sim/nfcsim"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// TestCardTool drives `tapagent card` (the real binary) against a
+// simulated PN532 on a pseudo-terminal: format, issue a prepaid and an
+// online card, read, top up, erase; the records go where they belong.
+func TestCardTool(t *testing.T) {
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer m.Close()
+	defer s.Close() // the tool opens its own fd on this side
+	reader := &nfcsim.Reader{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { reader.Serve(ctx, m); close(done) }()
+	defer func() { stop(); m.Close(); <-done }()
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "charger.toml")
+	writeFile(t, cfgPath, fmt.Sprintf(`[device]
+device_id = 4711
+data_dir = %q
+[reader]
+port = %q
+[cards]
+issuer_key = "%s"
+tap_key = "%s"
+charger_key = "%s"
+diversify = true
+[[line]]
+id = 1
+`, filepath.Join(dir, "data"), s.Name(), strings.Repeat("a0", 16), strings.Repeat("a1", 16), strings.Repeat("a2", 16)))
+	card := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append(append([]string{"card"}, args...), "--config", cfgPath, "--wait", "2s")...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("card %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+
+	c := nfcsim.NewCard(77)
+	reader.Put(c)
+	card("format")
+	out := card("issue", "--type", "1", "--name", "Guest 17", "--credit", "2000", "--alcohol", "--expires", "2027-12-31", "--servings-limit", "10")
+	if !strings.Contains(out, `issued PRE card "Guest 17"`) || !strings.Contains(out, "card-actions.jsonl") {
+		t.Fatalf("issue:\n%s", out)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(card("read", "--json")), &got); err != nil {
+		t.Fatal(err)
+	}
+	wantID, _ := cardapp.UIDDecimal(c.UID, "big-endian")
+	if got["card_id"] != wantID || got["credit"].(float64) != 2000 || got["name"] != "Guest 17" || got["expires"] != "2027-12-31" ||
+		got["alcohol_allowed"] != true || got["type_name"] != "PRE" {
+		t.Fatalf("read: %v", got)
+	}
+	if out := card("topup", "--amount", "500"); !strings.Contains(out, "credit now 2500") {
+		t.Fatalf("topup:\n%s", out)
+	}
+	card("erase")
+	journal, _ := os.ReadFile(filepath.Join(dir, "data", "card-actions.jsonl"))
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(string(journal)), "\n") {
+		var r storage.Record
+		json.Unmarshal([]byte(line), &r)
+		types = append(types, r.Ref["purchase_type"]+":"+r.Ref["amount"])
+		if r.Ref["card_id"] != wantID || r.Kind != storage.KindCardPurchase {
+			t.Fatalf("journal record %+v", r)
+		}
+	}
+	if strings.Join(types, " ") != "11:0 13:2000 13:500 99:0" {
+		t.Fatalf("offline card actions: %v", types)
+	}
+
+	// An online prepaid card: the record goes to the outbox for the server.
+	out = card("issue", "--type", "11", "--name", "App guest")
+	if !strings.Contains(out, "booked card purchase 111") {
+		t.Fatalf("online issue:\n%s", out)
+	}
+	st, err := storage.Open(filepath.Join(dir, "data", "tapagent.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, _ := st.Outbox(0, 10)
+	if len(recs) != 1 || recs[0].Ref["purchase_type"] != "111" || recs[0].Ref["card_id"] != wantID {
+		t.Fatalf("outbox %+v", recs)
+	}
+
+	// No card: a clear error, nothing booked.
+	reader.Remove()
+	cmd := exec.Command(binary, "card", "read", "--config", cfgPath, "--wait", "300ms")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no card on the reader") {
+		t.Fatalf("empty reader: %v %s", err, out)
+	}
+}
