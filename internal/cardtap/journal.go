@@ -1,0 +1,100 @@
+package cardtap
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/tapagent/tapagent/storage"
+)
+
+// journalBucket holds one entry per prepaid card with a charge not known
+// to be on the card: written before the debit is sent, removed once the
+// card's own counters show it (or it failed before the commit and was
+// collected later).
+const journalBucket = "card_debits"
+
+// Charge states.
+const (
+	// stateSending: the debit may have reached the card; its credit and
+	// servings counters decide at the next tap.
+	stateSending = "sending"
+	// stateOwed: nothing reached the card (pulled before the commit); the
+	// amount is collected at the next tap.
+	stateOwed = "owed"
+)
+
+// Entry is a charge in the journal.
+type Entry struct {
+	PourID string `json:"pour_id"`
+	State  string `json:"state"`
+	// Before are the card's counters when the charge was sent.
+	CreditBefore   int64 `json:"credit_before"`
+	ServingsBefore int64 `json:"servings_before"`
+	Amount         int64 `json:"amount"`
+	Servings       int64 `json:"servings"`
+	At             int64 `json:"at"` // UTC epoch ms
+}
+
+// Outcome is what the card's counters say about a sent charge.
+type Outcome int
+
+// Outcomes of Resolve.
+const (
+	Committed Outcome = iota // both counters moved by exactly the charge
+	NotCommitted
+	Ambiguous // the counters moved otherwise (a top-up in between?): staff decide
+)
+
+// Resolve compares a card's counters with a sent charge. Both must agree:
+// a top-up between the two taps moves the credit but not the servings.
+func (e Entry) Resolve(credit, servings int64) Outcome {
+	switch {
+	case credit == e.CreditBefore-e.Amount && servings == e.ServingsBefore+e.Servings:
+		return Committed
+	case credit == e.CreditBefore && servings == e.ServingsBefore:
+		return NotCommitted
+	case servings == e.ServingsBefore+e.Servings && e.Servings > 0 && credit != e.CreditBefore:
+		return Committed // the servings counter moved with it: the credit changed again since (top-up)
+	case servings == e.ServingsBefore && e.Servings > 0:
+		return NotCommitted
+	}
+	return Ambiguous
+}
+
+// journal is the durable charge journal, keyed by card UID (hex).
+type journal struct{ st *storage.Store }
+
+func (j journal) get(uid string) (Entry, bool, error) {
+	var e Entry
+	var found bool
+	err := j.st.View(journalBucket, func(b storage.Bucket) error {
+		raw := b.Get([]byte(uid))
+		if raw == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(raw, &e)
+	})
+	if err != nil {
+		return e, false, fmt.Errorf("card journal: %w", err)
+	}
+	return e, found, nil
+}
+
+func (j journal) put(uid string, e Entry) error {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if err := j.st.Update(journalBucket, func(b storage.Bucket) error { return b.Put([]byte(uid), raw) }); err != nil {
+		return fmt.Errorf("card journal: %w", err)
+	}
+	return nil
+}
+
+func (j journal) drop(uid string) error {
+	if err := j.st.Update(journalBucket, func(b storage.Bucket) error { return b.Delete([]byte(uid)) }); err != nil {
+		return fmt.Errorf("card journal: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+package cardtap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/nfc/cardapp"
+	"github.com/tapagent/tapagent/nfc/desfire"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// settle resolves a charge the journal still holds for this card before
+// anything else: a lost commit is decided by the card's counters, an owed
+// amount is collected. It returns why the card may not pour, if so.
+func (t *Tap) settle(ctx context.Context, cd *card) string {
+	e, found, err := t.j.get(cd.key)
+	if err != nil {
+		return err.Error()
+	}
+	if !found {
+		return ""
+	}
+	if e.State == stateSending {
+		switch e.Resolve(cd.c.Credit, cd.c.Servings) {
+		case Committed:
+			t.j.drop(cd.key)
+			t.report(device.Event{Type: EvCardSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "the lost commit had reached the card"})
+			return ""
+		case Ambiguous:
+			t.report(device.Event{Type: EvCardAmbiguous, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
+				Detail: "the card's counters changed since an unconfirmed charge: staff must check it"})
+			return "unconfirmed charge on this card: staff must check it"
+		}
+	}
+	// Not on the card: collect it now, before a new pour.
+	e.State, e.CreditBefore, e.ServingsBefore, e.At = stateSending, cd.c.Credit, cd.c.Servings, t.o.Now().UnixMilli()
+	if err := t.j.put(cd.key, e); err != nil {
+		return err.Error()
+	}
+	if err := cd.s.Charge(ctx, e.Amount, e.Servings); err != nil {
+		t.chargeFailed(cd, e, err)
+		return "the last pour is still unpaid: " + err.Error()
+	}
+	t.j.drop(cd.key)
+	cd.c.Credit -= e.Amount
+	cd.c.Servings += e.Servings
+	t.report(device.Event{Type: EvCardSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "owed amount collected"})
+	return ""
+}
+
+// chargeFailed records what a failed charge left: nothing on the card
+// before the commit (owed), or an unknown outcome after it.
+func (t *Tap) chargeFailed(cd *card, e Entry, err error) {
+	if errors.Is(err, cardapp.ErrCommitUnknown) {
+		t.report(device.Event{Type: EvCardUnknown, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: err.Error()})
+		return
+	}
+	e.State = stateOwed
+	if jerr := t.j.put(cd.key, e); jerr != nil {
+		t.o.Log.Error("card journal", "err", jerr)
+	}
+	t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: err.Error()})
+}
+
+// serve acts by card type; it reports whether the card was seen to leave.
+func (t *Tap) serve(ctx context.Context, cd *card) bool {
+	info := cd.c.Info
+	ref := map[string]string{ttg.RefCardID: strconv.FormatInt(cd.id, 10), ttg.RefCardType: strconv.Itoa(info.Type),
+		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(cd.id, 10)}
+	switch info.Type {
+	case ttg.CardPre:
+		if cd.c.Credit <= 0 {
+			t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "no credit left"})
+			return false
+		}
+		return t.pour(ctx, cd, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapMoney: cd.c.Credit}, Ref: ref, NoAlcohol: !info.Alcohol})
+	case ttg.CardBill:
+		return t.pour(ctx, cd, device.Request{Auth: flow.Auth{Mode: flow.ModeFree}, Ref: ref, NoAlcohol: !info.Alcohol})
+	case ttg.CardClean:
+		return t.pour(ctx, cd, device.Request{Auth: flow.Auth{Mode: flow.ModeCleaning}, Ref: ref})
+	case ttg.CardOnlinePre, ttg.CardOnlineBill:
+		if _, err := t.o.Agent.CardTap(ctx, t.o.Lines[0], cd.id); err != nil {
+			t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: err.Error()})
+		}
+	case ttg.CardStaff:
+		if _, err := t.o.Agent.WaiterTap(t.o.Lines[0], cd.id); err != nil {
+			t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: err.Error()})
+		}
+	case ttg.CardInstall, ttg.CardManager, ttg.CardAdmin:
+		t.toggleService(cd)
+	default:
+		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: fmt.Sprintf("card type %d has no use at a tap", info.Type)})
+	}
+	return false
+}
+
+// servingsOK refuses a card whose servings limit is used up.
+func servingsOK(c cardapp.Card) bool {
+	return c.Info.ServingsLimit == 0 || c.Servings < int64(c.Info.ServingsLimit)
+}
+
+// pour authorises every served line, lets the first that flows keep the
+// authorisation, watches the card while it pours and charges it once the
+// pour is booked.
+func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
+	if req.Auth.Mode != flow.ModeCleaning && !servingsOK(cd.c) {
+		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "servings limit reached: staff must re-activate the card"})
+		return false
+	}
+	pours := map[string]int{}
+	for _, l := range t.o.Lines {
+		id, err := t.o.Agent.Authorise(l, req)
+		if err == nil {
+			pours[id] = l
+		}
+	}
+	if len(pours) == 0 {
+		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "no line could be authorised"})
+		return false
+	}
+	t.mu.Lock()
+	for id := range pours {
+		t.wants[id] = true
+	}
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		for id := range pours {
+			delete(t.wants, id)
+		}
+		t.mu.Unlock()
+	}()
+	booked, removed := t.watch(ctx, cd, pours)
+	if req.Auth.Mode == flow.ModeCleaning || removed && booked.Amount == 0 {
+		return removed
+	}
+	t.charge(ctx, cd, booked, removed, req.Auth.CapMoney > 0)
+	return removed
+}
+
+// watch waits for every authorised pour to be booked, stopping the other
+// lines once one flows and every line if the card leaves. It returns the
+// booking that poured (if any) and whether the card was taken away.
+func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) (device.Event, bool) {
+	var poured device.Event
+	removed, decided := false, len(pours) == 1
+	open := len(pours)
+	tick := time.NewTicker(t.o.Presence)
+	defer tick.Stop()
+	stopAll := func(except string) {
+		for id, l := range pours {
+			if id != except {
+				t.o.Agent.Stop(l)
+			}
+		}
+	}
+	for open > 0 {
+		select {
+		case <-ctx.Done():
+			stopAll("")
+			return poured, true
+		case ev := <-t.evs:
+			if ev.Type != device.EvBooked {
+				continue
+			}
+			open--
+			if ev.Volume > 0 || ev.Amount > 0 {
+				poured = ev
+			}
+		case <-tick.C:
+			if !decided {
+				if id := t.flowing(pours); id != "" {
+					decided = true
+					stopAll(id) // the first line that flows keeps the card
+				}
+			}
+			if removed {
+				continue
+			}
+			// Any failure ends the card's session, so it can no longer be
+			// charged: the pour stops as if the card had been taken away.
+			if _, err := cd.s.C.GetValue(ctx, cardapp.FileCredit, desfire.MACed); err != nil {
+				removed = true
+				stopAll("")
+				t.report(device.Event{Type: EvCardRemoved, Card: cd.hash, Detail: "card taken away while pouring: pour stopped"})
+			}
+		}
+	}
+	return poured, removed
+}
+
+// flowing returns the pour id of a served line that has started to flow.
+func (t *Tap) flowing(pours map[string]int) string {
+	for _, st := range t.o.Agent.Status() {
+		if _, ours := pours[st.PourID]; ours && st.Poured > 0 {
+			return st.PourID
+		}
+	}
+	return ""
+}
+
+// charge debits a prepaid card's pour (and counts the serving) in one card
+// transaction, with the journal entry on disk before anything is sent.
+func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed, prepaid bool) {
+	var amount, servings int64
+	if prepaid {
+		amount = booked.Amount
+	}
+	if booked.Charged > 0 {
+		servings = 1
+	}
+	if amount == 0 && servings == 0 {
+		return
+	}
+	e := Entry{PourID: booked.PourID, State: stateSending, CreditBefore: cd.c.Credit, ServingsBefore: cd.c.Servings,
+		Amount: amount, Servings: servings, At: t.o.Now().UnixMilli()}
+	if removed {
+		e.State = stateOwed
+		if err := t.j.put(cd.key, e); err != nil {
+			t.o.Log.Error("card journal", "err", err)
+		}
+		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: "card taken away before payment: collected at its next tap"})
+		return
+	}
+	if err := t.j.put(cd.key, e); err != nil {
+		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: err.Error()})
+		return
+	}
+	if err := cd.s.Charge(ctx, amount, servings); err != nil {
+		t.chargeFailed(cd, e, err)
+		return
+	}
+	if err := t.j.drop(cd.key); err != nil {
+		t.o.Log.Error("card journal", "err", err)
+	}
+	t.report(device.Event{Type: EvCardCharged, Card: cd.hash, PourID: e.PourID, Amount: amount,
+		Detail: fmt.Sprintf("credit %d left", cd.c.Credit-amount)})
+}
+
+// toggleService puts the served lines into service mode (locked for
+// calibration and valve tests) or back.
+func (t *Tap) toggleService(cd *card) {
+	locked := map[int]bool{}
+	for _, st := range t.o.Agent.Status() {
+		locked[st.Line] = st.Locked
+	}
+	all := true
+	for _, l := range t.o.Lines {
+		all = all && locked[l]
+	}
+	for _, l := range t.o.Lines {
+		var err error
+		if all {
+			err = t.o.Agent.Unlock(l)
+		} else if !locked[l] {
+			err = t.o.Agent.Lock(l)
+		}
+		if err != nil {
+			t.report(device.Event{Type: EvCardRefused, Line: l, Card: cd.hash, Detail: err.Error()})
+		}
+	}
+	state := "on"
+	if all {
+		state = "off"
+	}
+	t.report(device.Event{Type: EvServiceMode, Card: cd.hash, Detail: fmt.Sprintf("service mode %s (lines %v, %s card)", state, t.o.Lines, ttg.CardTypeName(cd.c.Info.Type))})
+}

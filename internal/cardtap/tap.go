@@ -1,0 +1,236 @@
+// Package cardtap runs a card reader at the tap: it waits for a card,
+// reads it with tapagent's card application and acts by card type —
+// prepaid cards pour up to their credit and are debited before the line is
+// released, bill-pay cards pour within their limits, online cards are
+// looked up on the server, cleaning cards run a cleaning pour, staff cards
+// pour a waiter's credit, install and manager cards switch the lines into
+// and out of service mode. A prepaid card must stay on the reader while it
+// pours: taken away, the pour stops at once and is collected at its next
+// tap; a charge whose answer was lost is settled from the card's own
+// counters at the next tap. Never a double charge, never an unbooked pour.
+package cardtap
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/nfc/cardapp"
+	"github.com/tapagent/tapagent/nfc/desfire"
+	"github.com/tapagent/tapagent/nfc/pn532"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// Agent is what a tap needs of the wall.
+type Agent interface {
+	Authorise(line int, r device.Request) (string, error)
+	Stop(line int) error
+	CardTap(ctx context.Context, line int, card int64) (string, error)
+	WaiterTap(line int, waiter int64) (string, error)
+	Lock(line int) error
+	Unlock(line int) error
+	Status() []device.LineStatus
+	Report(ev device.Event)
+}
+
+// Reader is the PN532 as a tap uses it.
+type Reader interface {
+	ListTarget(ctx context.Context, timeout time.Duration) (pn532.Target, bool, error)
+	Field(ctx context.Context, on bool) error
+	Release(ctx context.Context, tg byte) error
+	Exchange(ctx context.Context, tg byte, data []byte, timeout time.Duration) ([]byte, error)
+}
+
+// Events a tap reports.
+const (
+	EvCardRead      = "card_read"
+	EvCardRefused   = "card_refused"
+	EvCardCharged   = "card_charged"
+	EvCardUnpaid    = "card_unpaid"        // pulled before the commit: collected at the next tap
+	EvCardUnknown   = "card_charge_unknown" // commit sent, answer lost: settled at the next tap
+	EvCardSettled   = "card_charge_settled"
+	EvCardAmbiguous = "card_charge_ambiguous"
+	EvCardRemoved   = "card_removed"
+	EvServiceMode   = "service_mode"
+	EvReaderFault   = "reader_fault"
+)
+
+// Options configure a tap.
+type Options struct {
+	Reader Reader
+	Agent  Agent
+	Store  *storage.Store
+	Keys   cardapp.Keys
+	// Lines are the lines this reader serves; a prepaid card may pour on
+	// any of them, and the first that flows takes the authorisation.
+	Lines    []int
+	UIDOrder string
+	// Poll is the pause between looks at an empty field (200 ms);
+	// Presence how often a card is checked while it pours (250 ms).
+	Poll, Presence time.Duration
+	Now            func() time.Time
+	Log            *slog.Logger
+	// Hash names a card in events without its UID.
+	Hash func(uid int64) string
+}
+
+// Tap is one reader's controller.
+type Tap struct {
+	o   Options
+	j   journal
+	evs chan device.Event
+
+	mu    sync.Mutex
+	wants map[string]bool // pour ids whose events the running tap waits for
+}
+
+// New builds a tap controller.
+func New(o Options) *Tap {
+	if o.Poll <= 0 {
+		o.Poll = 200 * time.Millisecond
+	}
+	if o.Presence <= 0 {
+		o.Presence = 250 * time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Hash == nil {
+		o.Hash = func(int64) string { return "" }
+	}
+	return &Tap{o: o, j: journal{o.Store}, evs: make(chan device.Event, 64), wants: map[string]bool{}}
+}
+
+// Observe takes the agent's events; only the pours a tap waits for are
+// kept, and it never blocks the agent.
+func (t *Tap) Observe(ev device.Event) {
+	if ev.PourID == "" || (ev.Type != device.EvBooked && ev.Type != device.EvPourStarted) {
+		return
+	}
+	t.mu.Lock()
+	want := t.wants[ev.PourID]
+	t.mu.Unlock()
+	if want {
+		select {
+		case t.evs <- ev:
+		default:
+		}
+	}
+}
+
+// Run serves the reader until ctx ends.
+func (t *Tap) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		tg, ok, err := t.o.Reader.ListTarget(ctx, time.Second)
+		switch {
+		case err != nil:
+			t.report(device.Event{Type: EvReaderFault, Detail: err.Error()})
+			sleep(ctx, time.Second)
+			continue
+		case !ok:
+			// Off between polls: less power, and a card left on the reader
+			// starts from scratch at the next look.
+			t.o.Reader.Field(ctx, false)
+			sleep(ctx, t.o.Poll)
+			continue
+		}
+		away := false
+		if tg.DESFire() {
+			away = t.tap(ctx, tg)
+		} else {
+			t.report(device.Event{Type: EvCardRefused, Detail: "not a DESFire card"})
+		}
+		t.o.Reader.Release(ctx, 0)
+		if !away {
+			t.waitRemoved(ctx)
+		}
+	}
+	return nil
+}
+
+// waitRemoved lets a card that stays on the reader pour once, not again.
+func (t *Tap) waitRemoved(ctx context.Context) {
+	for ctx.Err() == nil {
+		_, ok, err := t.o.Reader.ListTarget(ctx, time.Second)
+		if err == nil && !ok {
+			return
+		}
+		t.o.Reader.Release(ctx, 0)
+		sleep(ctx, t.o.Poll)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func (t *Tap) report(ev device.Event) { t.o.Agent.Report(ev) }
+
+// card is a card being served.
+type card struct {
+	s    *cardapp.Session
+	c    cardapp.Card
+	id   int64  // the TTG card id (decimal UID)
+	key  string // journal key
+	hash string
+}
+
+// tap reads a card and serves it by type; it reports whether the card
+// was seen to leave (so the next presentation is a new tap).
+func (t *Tap) tap(ctx context.Context, tg pn532.Target) bool {
+	s := &cardapp.Session{C: desfire.New(exchanger{t.o.Reader, tg.Tg}), UID: tg.UID, Keys: t.o.Keys}
+	c, err := s.Read(ctx)
+	if err != nil {
+		t.report(device.Event{Type: EvCardRefused, Detail: "card not readable: " + err.Error()})
+		return gone(err)
+	}
+	dec, err := cardapp.UIDDecimal(c.UID, t.o.UIDOrder)
+	if err != nil {
+		t.report(device.Event{Type: EvCardRefused, Detail: err.Error()})
+		return false
+	}
+	id, err := strconv.ParseInt(dec, 10, 64)
+	if err != nil {
+		t.report(device.Event{Type: EvCardRefused, Detail: "card id does not fit TTG's card_id"})
+		return false
+	}
+	cd := &card{s: s, c: c, id: id, key: hex.EncodeToString(c.UID), hash: t.o.Hash(id)}
+	t.report(device.Event{Type: EvCardRead, Card: cd.hash, Detail: fmt.Sprintf("type %d", c.Info.Type)})
+	if why := t.settle(ctx, cd); why != "" {
+		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: why})
+		return false
+	}
+	if c.Info.Expired(t.o.Now()) {
+		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "card expired " + c.Info.Expires.Format(time.DateOnly)})
+		return false
+	}
+	return t.serve(ctx, cd)
+}
+
+// exchanger is a target as a desfire.Transceiver.
+type exchanger struct {
+	r  Reader
+	tg byte
+}
+
+func (e exchanger) Transceive(ctx context.Context, frame []byte) ([]byte, error) {
+	return e.r.Exchange(ctx, e.tg, frame, 500*time.Millisecond)
+}
+
+// gone tells a card that has left the field from other errors.
+func gone(err error) bool {
+	var rf *pn532.RFError
+	return errors.As(err, &rf) && rf.Gone() || errors.Is(err, pn532.ErrTimeout)
+}
