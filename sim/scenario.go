@@ -52,6 +52,8 @@ type Step struct {
 	KegSizeL float64      `toml:"size_l"`
 	// card
 	CardID int64 `toml:"card_id"`
+	// present: a card of the simulated deck (guest, minor, empty, tab, cleaner, manager)
+	Card string `toml:"card"`
 	// credit, waiter
 	Waiter int64 `toml:"waiter"`
 	PLU    int   `toml:"plu"`
@@ -69,6 +71,8 @@ var Actions = map[string]string{
 	"empty_keg":      "leave remaining_ml (default 100) in the keg, so it sputters and runs dry",
 	"change_keg":     "connect a fresh keg of size_l litres (default: the line's keg size)",
 	"card":           "present an online card (card_id) at the line: server lookup, pour within its credit",
+	"present":        "put a DESFire card of the deck on the reader (card: guest, minor, empty, tab, cleaner, manager)",
+	"take":           "take the card off the reader",
 	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table)",
 	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
 	"lock":           "take the line out of service",
@@ -117,7 +121,7 @@ func (st Step) validate() error {
 	if _, ok := Actions[st.Action]; !ok {
 		return fmt.Errorf("unknown action %q", st.Action)
 	}
-	if st.Line < 1 {
+	if st.Line < 1 && st.Action != "present" && st.Action != "take" {
 		return fmt.Errorf("line must be >= 1")
 	}
 	for name, v := range map[string]float64{"cap_ml": st.CapML, "price_per_ml": st.PricePerML,
@@ -156,6 +160,10 @@ func (st Step) validate() error {
 	case "card":
 		if st.CardID <= 0 {
 			return fmt.Errorf("card needs card_id > 0")
+		}
+	case "present":
+		if st.Card == "" {
+			return fmt.Errorf("present needs card")
 		}
 	case "leak":
 		if st.RateMLs <= 0 {

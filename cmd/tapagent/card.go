@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/doctor"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
@@ -79,7 +80,7 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	keys, err := cardKeys(cfg.Cards)
+	keys, err := cardtap.Keys(cfg.Cards)
 	if err != nil {
 		return err
 	}
@@ -111,28 +112,6 @@ type cardTool struct {
 	cfg *config.Config
 	o   cardOpts
 	out io.Writer
-}
-
-func cardKeys(c config.Cards) (cardapp.Keys, error) {
-	k := cardapp.Keys{AID: desfire.AID(c.AID), Diversify: c.Diversify, SystemID: []byte(c.SystemID)}
-	for _, f := range []struct {
-		hex string
-		dst *desfire.Key
-	}{{c.PICCKey, &k.PICC}, {c.IssuerKey, &k.Issuer}, {c.TapKey, &k.Tap}, {c.ChargerKey, &k.Charger}} {
-		if f.hex == "" {
-			continue
-		}
-		b, err := hex.DecodeString(f.hex)
-		if err != nil {
-			return k, errors.New("cards: a key is not hex") // never echo key material
-		}
-		t := desfire.AES
-		if len(b) == 8 {
-			t = desfire.DES
-		}
-		*f.dst = desfire.Key{Type: t, Bytes: b}
-	}
-	return k, nil
 }
 
 func openReader(cfg *config.Config, port string) (*pn532.Device, error) {

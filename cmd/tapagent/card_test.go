@@ -113,3 +113,35 @@ id = 1
 		t.Fatalf("empty reader: %v %s", err, out)
 	}
 }
+
+// TestSimCardsScenario: `tapagent sim --scenario cards` — DESFire cards on
+// the simulated PN532 through the real driver: a prepaid pour debited on
+// the card, the manager's service mode on and off, an empty card refused.
+func TestSimCardsScenario(t *testing.T) {
+	cmd := exec.Command(binary, "sim", "--json", "--speed", "4", "--no-ttg", "--scenario", "cards", "--data", t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sim: %v", err)
+	}
+	evs := readEvents(t, strings.NewReader(string(out)))
+	var charged, refused int
+	var service []string
+	for _, e := range evs {
+		switch e.Type {
+		case "card_charged":
+			if e.Amount <= 0 {
+				t.Fatalf("charge %+v", e)
+			}
+			charged++
+		case "service_mode":
+			service = append(service, e.Detail)
+		case "card_refused":
+			if strings.Contains(e.Detail, "no credit") {
+				refused++
+			}
+		}
+	}
+	if charged != 1 || refused != 1 || len(service) != 2 || !strings.Contains(service[0], " on ") || !strings.Contains(service[1], " off ") {
+		t.Fatalf("charged %d, refused %d, service %v\n%s", charged, refused, service, out)
+	}
+}

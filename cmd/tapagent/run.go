@@ -19,6 +19,7 @@ import (
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/internal/auditlink"
+	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/diaglink"
 	"github.com/tapagent/tapagent/internal/firmware"
 	"github.com/tapagent/tapagent/internal/sdnotify"
@@ -65,11 +66,14 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	audit := evadts.NewAudit(store, nil)
 	opts.Settle = auditlink.Settle(audit, register)
-	var mqttEvents atomic.Pointer[func(device.Event)]
+	var mqttEvents, tapEvents atomic.Pointer[func(device.Event)]
 	logged := opts.Emit
 	opts.Emit = auditlink.Events(audit, func(ev device.Event) {
 		logged(ev)
 		if f := mqttEvents.Load(); f != nil {
+			(*f)(ev)
+		}
+		if f := tapEvents.Load(); f != nil {
 			(*f)(ev)
 		}
 	}, log)
@@ -148,6 +152,21 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}()
 		log.Info("DEX port open", "dev", cfg.DEX.Port)
+	}
+	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
+		d, fw, err := cardtap.OpenReader(ctx, cfg)
+		if err != nil {
+			return errors.Join(err, agent.Close())
+		}
+		defer d.Close()
+		tap, stopTap, err := cardtap.Start(ctx, d, cfg, agent, store, time.Now, log)
+		if err != nil {
+			return errors.Join(err, agent.Close())
+		}
+		obs := tap.Observe
+		tapEvents.Store(&obs)
+		defer stopTap()
+		log.Info("card reader ready", "reader", fw, "lines", cardtap.Lines(cfg))
 	}
 	if up != nil {
 		up.Start(agent.Report)

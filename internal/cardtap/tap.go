@@ -52,7 +52,7 @@ const (
 	EvCardRead      = "card_read"
 	EvCardRefused   = "card_refused"
 	EvCardCharged   = "card_charged"
-	EvCardUnpaid    = "card_unpaid"        // pulled before the commit: collected at the next tap
+	EvCardUnpaid    = "card_unpaid"         // pulled before the commit: collected at the next tap
 	EvCardUnknown   = "card_charge_unknown" // commit sent, answer lost: settled at the next tap
 	EvCardSettled   = "card_charge_settled"
 	EvCardAmbiguous = "card_charge_ambiguous"

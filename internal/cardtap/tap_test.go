@@ -28,7 +28,9 @@ import (
 var keys = cardapp.Keys{AID: cardapp.DefaultAID, PICC: desfire.Key{Type: desfire.DES, Bytes: make([]byte, 8)},
 	Issuer: aesKey(0xA0), Tap: aesKey(0xA1), Charger: aesKey(0xA2), Diversify: true, SystemID: []byte("tapagent")}
 
-func aesKey(b byte) desfire.Key { return desfire.Key{Type: desfire.AES, Bytes: bytes.Repeat([]byte{b}, 16)} }
+func aesKey(b byte) desfire.Key {
+	return desfire.Key{Type: desfire.AES, Bytes: bytes.Repeat([]byte{b}, 16)}
+}
 
 // field gives the issuer direct access to a card, as a charger would have.
 type field struct{ c *nfcsim.Card }

@@ -55,6 +55,9 @@ type Options struct {
 	Version string
 	// ConfigPath is the --config file, if any (config.set writes it).
 	ConfigPath string
+	// ReaderPort uses a real PN532 on this serial port instead of the
+	// simulated reader and its deck of cards.
+	ReaderPort string
 }
 
 // Summary is what a run did, for the closing line.
@@ -102,10 +105,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	audit := evadts.NewAudit(store, clk.Now)
 	opts.Settle = auditlink.Settle(audit, register)
-	var mqttEvents atomic.Pointer[func(device.Event)]
+	var mqttEvents, tapEvents atomic.Pointer[func(device.Event)]
 	opts.Emit = auditlink.Events(audit, func(ev device.Event) {
 		out.emit(ev)
 		if f := mqttEvents.Load(); f != nil {
+			(*f)(ev)
+		}
+		if f := tapEvents.Load(); f != nil {
 			(*f)(ev)
 		}
 	}, o.Log)
@@ -167,8 +173,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		cancel()
 	}
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx, up: up, cash: cash}
+	cards, err := startCards(ctx, cfg, agent, store, o.ReaderPort, &tapEvents, clk.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer cards.close()
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx, up: up, cash: cash, cards: cards}
 	r.loop(ctx)
+	cards.close() // no new taps while the wall shuts down
 	closeErr := r.shutdown()
 	if up != nil {
 		if err := up.Stop(5 * time.Second); err != nil {
@@ -195,6 +207,7 @@ type runner struct {
 	ctx   context.Context
 	up    *uplink.Uplink
 	cash  *pos.Server
+	cards *cardReader
 }
 
 // item resolves a scenario's item_id against the server's items for the
@@ -276,6 +289,13 @@ func (r *runner) play(at time.Duration) {
 }
 
 func (r *runner) apply(st sim.Step) error {
+	switch st.Action { // the reader's actions name no line
+	case "present":
+		return r.cards.present(st.Card)
+	case "take":
+		r.cards.take()
+		return nil
+	}
 	line := r.wall.Board.Line(st.Line)
 	lc, ok := r.cfg.Line(st.Line)
 	if line == nil || !ok {
