@@ -39,7 +39,7 @@ func (f field) Transceive(_ context.Context, frame []byte) ([]byte, error) {
 	return f.c.Handle(frame), nil
 }
 
-func issued(t *testing.T, seed uint64, info cardapp.Info, credit int64) *nfcsim.Card {
+func issued(t testing.TB, seed uint64, info cardapp.Info, credit int64) *nfcsim.Card {
 	c := nfcsim.NewCard(seed)
 	uid, _, _, _ := c.Activation()
 	s := &cardapp.Session{C: desfire.New(field{c}), UID: uid, Keys: keys}
@@ -52,16 +52,21 @@ func issued(t *testing.T, seed uint64, info cardapp.Info, credit int64) *nfcsim.
 // rig is the simulated wall on virtual time, the agent, a simulated PN532
 // on a pseudo-terminal and the tap controller on the real driver.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	wall   *simrun.Wall
 	agent  *device.Agent
 	reader *nfcsim.Reader
 	store  *storage.Store
+	tap    *cardtap.Tap
 	mu     sync.Mutex
 	evs    []device.Event
 }
 
-func newRig(t *testing.T, lines ...int) *rig {
+func newRig(t testing.TB, lines ...int) *rig {
+	return newRigTimed(t, nfcsim.Timing{}, 5*time.Millisecond, lines...)
+}
+
+func newRigTimed(t testing.TB, timing nfcsim.Timing, poll time.Duration, lines ...int) *rig {
 	cfg, err := config.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +76,7 @@ func newRig(t *testing.T, lines ...int) *rig {
 		cfg.Sim.Lines[i].AirBurstsPerMin = 0
 	}
 	clk := clock.NewManual(time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC))
-	r := &rig{t: t, reader: &nfcsim.Reader{}}
+	r := &rig{t: t, reader: &nfcsim.Reader{T: timing}}
 	if r.wall, err = simrun.NewWall(cfg, clk); err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +110,11 @@ func newRig(t *testing.T, lines ...int) *rig {
 	if err := d.SAMConfiguration(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tap = cardtap.New(cardtap.Options{Reader: d, Agent: r.agent, Store: r.store, Keys: keys, Lines: lines,
-		Poll: 5 * time.Millisecond, Presence: 20 * time.Millisecond, Now: clk.Now})
+	r.tap = cardtap.New(cardtap.Options{Reader: d, Agent: r.agent, Store: r.store, Keys: keys, Lines: lines,
+		Poll: poll, Presence: 20 * time.Millisecond, Now: clk.Now})
+	tap = r.tap
 	ran := make(chan struct{})
-	go func() { tap.Run(ctx); close(ran) }()
+	go func() { r.tap.Run(ctx); close(ran) }()
 	t.Cleanup(func() {
 		stop()
 		<-ran
@@ -294,4 +300,40 @@ func TestRefusalsCleaningAndServiceMode(t *testing.T) {
 		ev, ok := r.event(device.EvAuthorised)
 		return ok && ev.Mode == "cleaning"
 	})
+}
+
+// BenchmarkPresentToAuthorised is the whole tap with realistic reader
+// timing (115200 baud, 2 ms card commands, 30 ms empty polls) and the
+// default 200 ms pause between polls: from the moment the card is put on
+// the reader to the line's authorisation, including the wait for the next
+// poll. Reports the mean and the worst over b.N taps.
+func BenchmarkPresentToAuthorised(b *testing.B) {
+	r := newRigTimed(b, nfcsim.Realistic, 50*time.Millisecond, 1)
+	card := issued(b, 40, cardapp.Info{Type: ttg.CardPre, Name: "Bench", Alcohol: true}, 1_000_000)
+	var total, worst, session time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		before := r.count(device.EvAuthorised)
+		// Land at a random point of the polling cycle.
+		time.Sleep(time.Duration(i*37%90) * time.Millisecond)
+		start := time.Now()
+		r.reader.Put(card)
+		for r.count(device.EvAuthorised) == before {
+			time.Sleep(100 * time.Microsecond)
+		}
+		d := time.Since(start)
+		session += time.Since(r.tap.Health().LastDetected)
+		total += d
+		worst = max(worst, d)
+		r.agent.Stop(1)
+		r.reader.Remove()
+		for r.count(device.EvBooked) <= before {
+			r.wall.Board.Advance(10 * time.Millisecond)
+			r.agent.Tick()
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-mean")
+	b.ReportMetric(float64(worst.Milliseconds()), "ms-worst")
+	b.ReportMetric(float64(session.Milliseconds())/float64(b.N), "ms-from-detection")
 }

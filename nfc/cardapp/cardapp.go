@@ -202,7 +202,12 @@ func (s *Session) open(ctx context.Context, keyNo byte, base desfire.Key) error 
 
 // Read is a tap's read: info, credit and consumed servings, with the tap
 // key; the session stays open for Charge.
-func (s *Session) Read(ctx context.Context) (Card, error) {
+func (s *Session) Read(ctx context.Context) (Card, error) { return s.ReadFor(ctx, true) }
+
+// ReadFor is Read that may skip the servings counter (one round trip) when
+// the caller needs it only for a card with a servings limit; the counter is
+// then read only if the card has one.
+func (s *Session) ReadFor(ctx context.Context, servings bool) (Card, error) {
 	if err := s.open(ctx, KeyTap, s.Keys.Tap); err != nil {
 		return Card{}, err
 	}
@@ -218,11 +223,15 @@ func (s *Session) Read(ctx context.Context) (Card, error) {
 	if err != nil {
 		return Card{}, fmt.Errorf("cardapp: credit: %w", err)
 	}
-	servings, err := s.C.GetValue(ctx, FileServings, desfire.MACed)
-	if err != nil {
-		return Card{}, fmt.Errorf("cardapp: servings: %w", err)
+	c := Card{UID: s.UID, Info: info, Credit: int64(credit)}
+	if servings || info.ServingsLimit > 0 {
+		n, err := s.C.GetValue(ctx, FileServings, desfire.MACed)
+		if err != nil {
+			return Card{}, fmt.Errorf("cardapp: servings: %w", err)
+		}
+		c.Servings = int64(n)
 	}
-	return Card{UID: s.UID, Info: info, Credit: int64(credit), Servings: int64(servings)}, nil
+	return c, nil
 }
 
 // ErrCommitUnknown is a CommitTransaction whose answer never came: the
