@@ -88,7 +88,16 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var readerTap atomic.Pointer[cardtap.Tap]
 	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: version, ConfigPath: *cfgPath}
+	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
+		parts.Reader = func() any {
+			if t := readerTap.Load(); t != nil {
+				return t.Health()
+			}
+			return nil
+		}
+	}
 	if parts.Updater, err = diaglink.NewUpdater(parts); err != nil {
 		return errors.Join(err, agent.Close())
 	}
@@ -165,6 +174,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		obs := tap.Observe
 		tapEvents.Store(&obs)
+		readerTap.Store(tap)
 		defer stopTap()
 		log.Info("card reader ready", "reader", fw, "lines", cardtap.Lines(cfg))
 	}

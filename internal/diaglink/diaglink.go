@@ -36,6 +36,8 @@ type Parts struct {
 	ConfigPath string
 	// Updater runs firmware.update; nil builds one from the configuration.
 	Updater *firmware.Updater
+	// Reader reports the card reader's health; nil without a reader.
+	Reader func() any
 }
 
 // Methods is the command table.
@@ -45,7 +47,11 @@ func Methods(p Parts) map[string]diag.Handler {
 			return 200, map[string]any{"pong": true, "version": p.Version}
 		},
 		"diag.snapshot": func(context.Context, json.RawMessage) (int, any) {
-			return 200, map[string]any{"lines": p.Agent.Status(), "outbox": outbox(p)}
+			snap := map[string]any{"lines": p.Agent.Status(), "outbox": outbox(p)}
+			if p.Reader != nil {
+				snap["reader"] = p.Reader()
+			}
+			return 200, snap
 		},
 		"outbox.stats": func(context.Context, json.RawMessage) (int, any) { return 200, outbox(p) },
 		"line.lock":    lineCmd(p.Agent.Lock),
@@ -252,11 +258,15 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 					return
 				case <-t.C:
 					s, _ := sys.Read()
-					d.Telemetry(map[string]any{"at": time.Now().UTC(), "lines": p.Agent.Status(), "outbox": outbox(p),
+					tm := map[string]any{"at": time.Now().UTC(), "lines": p.Agent.Status(), "outbox": outbox(p),
 						"cpu_usage": s.CPUPercent, "mem_used": s.MemUsed, "mem_available": s.MemAvailable,
 						"swap_in_use": s.SwapUsed, "swap_available": s.SwapAvailable, "data_disk_free": s.DataFree,
 						"data_disk_used": s.DataUsed, "system_disk_free": s.SystemFree, "system_disk_used": s.SystemUsed,
-						"uptime": s.UptimeSeconds})
+						"uptime": s.UptimeSeconds}
+					if p.Reader != nil {
+						tm["reader"] = p.Reader()
+					}
+					d.Telemetry(tm)
 				}
 			}
 		}()

@@ -18,6 +18,7 @@ import (
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/auditlink"
+	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/diaglink"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim"
@@ -126,7 +127,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: o.Version, ConfigPath: o.ConfigPath}
+	var readerTap atomic.Pointer[cardtap.Tap]
+	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: o.Version, ConfigPath: o.ConfigPath,
+		Reader: func() any {
+			if t := readerTap.Load(); t != nil {
+				return t.Health()
+			}
+			return nil
+		}}
 	if parts.Updater, err = diaglink.NewUpdater(parts); err != nil {
 		return nil, err
 	}
@@ -178,6 +186,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	defer cards.close()
+	readerTap.Store(cards.tap)
 	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx, up: up, cash: cash, cards: cards}
 	r.loop(ctx)
 	cards.close() // no new taps while the wall shuts down
