@@ -65,6 +65,10 @@ var ErrIntegrity = errors.New("desfire: response integrity check failed")
 // additional frames (AF).
 const maxFrameData = 59
 
+// maxFrames bounds a multi-frame answer (an 8 KiB file is 139 frames): a
+// card that answers "more" for ever must not hold the tap.
+const maxFrames = 256
+
 // Card is a DESFire card behind a transceiver. A Card is not safe for
 // concurrent use: one tap, one goroutine.
 type Card struct {
@@ -154,7 +158,11 @@ func (c *Card) exchange(ctx context.Context, cmd []byte) (byte, []byte, error) {
 		st, data, err = c.frame(ctx, StatusAdditionalFrame, chunk)
 	}
 	var all []byte
-	for err == nil && st == StatusAdditionalFrame {
+	for frames := 0; err == nil && st == StatusAdditionalFrame; frames++ {
+		if frames >= maxFrames {
+			err = fmt.Errorf("desfire command %02X: more than %d answer frames", code, maxFrames)
+			break
+		}
 		all = append(all, data...)
 		st, data, err = c.frame(ctx, StatusAdditionalFrame, nil)
 	}
