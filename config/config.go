@@ -143,6 +143,9 @@ type Cards struct {
 	// UIDOrder is how a UID becomes the decimal card id TTG knows:
 	// "big-endian" (default) or "little-endian".
 	UIDOrder string `toml:"uid_order"`
+	// ISOWrap sends DESFire commands as ISO 7816-4 APDUs (CLA 90) instead
+	// of native frames, for readers or cards that want them.
+	ISOWrap bool `toml:"iso_wrap"`
 }
 
 // DEX is the machine's DEX/UCS port, where handhelds and telemetry modems

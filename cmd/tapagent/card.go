@@ -99,7 +99,7 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer d.Close()
-	s, err := waitCard(ctx, d, keys, o.wait)
+	s, err := waitCard(ctx, d, keys, cfg.Cards.ISOWrap, o.wait)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func openReader(cfg *config.Config, port string) (*pn532.Device, error) {
 }
 
 // waitCard polls until a DESFire card is in the field.
-func waitCard(ctx context.Context, d *pn532.Device, keys cardapp.Keys, wait time.Duration) (*cardapp.Session, error) {
+func waitCard(ctx context.Context, d *pn532.Device, keys cardapp.Keys, wrap bool, wait time.Duration) (*cardapp.Session, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		tg, ok, err := d.ListTarget(ctx, time.Second)
@@ -150,7 +150,9 @@ func waitCard(ctx context.Context, d *pn532.Device, keys cardapp.Keys, wait time
 			if !tg.DESFire() {
 				return nil, errors.New("the card is not a DESFire (ATQA/SAK)")
 			}
-			return &cardapp.Session{C: desfire.New(pn532.Card{D: d, Tg: tg.Tg}), UID: tg.UID, Keys: keys}, nil
+			c := desfire.New(pn532.Card{D: d, Tg: tg.Tg})
+			c.Wrap = wrap
+			return &cardapp.Session{C: c, UID: tg.UID, Keys: keys}, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, errors.New("no card on the reader")

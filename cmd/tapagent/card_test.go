@@ -44,6 +44,7 @@ issuer_key = "%s"
 tap_key = "%s"
 charger_key = "%s"
 diversify = true
+iso_wrap = true
 [[line]]
 id = 1
 `, filepath.Join(dir, "data"), s.Name(), strings.Repeat("a0", 16), strings.Repeat("a1", 16), strings.Repeat("a2", 16)))

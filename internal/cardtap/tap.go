@@ -71,6 +71,8 @@ type Options struct {
 	// any of them, and the first that flows takes the authorisation.
 	Lines    []int
 	UIDOrder string
+	// Wrap sends DESFire commands as ISO 7816-4 APDUs.
+	Wrap bool
 	// Poll is the pause between looks at an empty field (50 ms: a card is
 	// seen within about 85 ms with a 30 ms empty poll);
 	// Presence how often a card is checked while it pours (250 ms).
@@ -220,7 +222,9 @@ type card struct {
 // tap reads a card and serves it by type; it reports whether the card
 // was seen to leave (so the next presentation is a new tap).
 func (t *Tap) tap(ctx context.Context, tg pn532.Target) bool {
-	s := &cardapp.Session{C: desfire.New(exchanger{t.o.Reader, tg.Tg}), UID: tg.UID, Keys: t.o.Keys}
+	dc := desfire.New(exchanger{t.o.Reader, tg.Tg})
+	dc.Wrap = t.o.Wrap
+	s := &cardapp.Session{C: dc, UID: tg.UID, Keys: t.o.Keys}
 	// The servings counter costs a round trip; it is needed for a card
 	// with a limit (ReadFor sees that) or an open charge in the journal.
 	_, open, _ := t.j.get(hex.EncodeToString(tg.UID))
