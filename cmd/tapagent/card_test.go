@@ -10,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/nfc/cardapp"
+	"github.com/tapagent/tapagent/nfc/desfire"
 	"github.com/tapagent/tapagent/sim/nfcsim"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -146,3 +149,50 @@ func TestSimCardsScenario(t *testing.T) {
 		t.Fatalf("charged %d, refused %d, service %v\n%s", charged, refused, service, out)
 	}
 }
+
+// TestSimWithReaderPort: `tapagent sim --reader PORT` drives a PN532 on a
+// serial port instead of its own (here a simulated one on a
+// pseudo-terminal, standing in for the USB adapter): a guest's card pours
+// and is charged through it.
+func TestSimWithReaderPort(t *testing.T) {
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer m.Close()
+	defer s.Close()
+	reader := &nfcsim.Reader{T: nfcsim.Realistic}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { reader.Serve(ctx, m); close(done) }()
+	defer func() { stop(); m.Close(); <-done }()
+
+	cfg, _ := config.Default()
+	keys, _ := cardtap.Keys(cfg.Cards)
+	card := nfcsim.NewCard(99)
+	uid, _, _, _ := card.Activation()
+	sess := &cardapp.Session{C: desfire.New(direct{card}), UID: uid, Keys: keys}
+	if err := sess.Issue(context.Background(), cardapp.Info{Type: 1, Name: "Own reader", Alcohol: true}, 1500); err != nil {
+		t.Fatal(err)
+	}
+	reader.Put(card)
+	sc := filepath.Join(t.TempDir(), "pour.toml")
+	writeFile(t, sc, "duration = \"12s\"\n[[step]]\nat = \"2s\"\nline = 1\naction = \"pour\"\nflow_ml_s = 50\nduration = \"3s\"\n")
+	out, err := exec.Command(binary, "sim", "--json", "--speed", "2", "--no-ttg", "--scenario", sc, "--reader", s.Name(), "--data", t.TempDir()).Output()
+	if err != nil {
+		t.Fatalf("sim --reader: %v", err)
+	}
+	var charged int64
+	for _, e := range readEvents(t, strings.NewReader(string(out))) {
+		if e.Type == "card_charged" {
+			charged = e.Amount
+		}
+	}
+	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); charged <= 0 || int64(v) != 1500-charged {
+		t.Fatalf("charged %d, card credit %d\n%s", charged, v, out)
+	}
+}
+
+type direct struct{ c *nfcsim.Card }
+
+func (d direct) Transceive(_ context.Context, frame []byte) ([]byte, error) { return d.c.Handle(frame), nil }
