@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,9 +15,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/tapagent/tapagent/internal/mqtttest"
 )
 
 // inboxClient is a technician's MQTT client.
@@ -29,32 +25,7 @@ type inboxClient struct {
 	m  map[string][]string
 }
 
-func mqttBroker(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	srv.AddHook(new(auth.AllowHook), nil)
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve()
-	t.Cleanup(func() { closeQuiet(srv) })
-	return addr
-}
-
-// closeQuiet waits for the clients to leave before closing the broker:
-// mochi v2.6.6 takes a read lock twice in Close, which deadlocks when a
-// client's removal is waiting for the write lock at that moment.
-func closeQuiet(srv *mochi.Server) {
-	for deadline := time.Now().Add(3 * time.Second); srv.Clients.Len() > 1 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond) // the inline client stays
-	}
-	srv.Close()
-}
+func mqttBroker(t *testing.T) string { return mqtttest.Broker(t) }
 
 func technician(t *testing.T, addr string) *inboxClient {
 	ic := &inboxClient{m: map[string][]string{}}

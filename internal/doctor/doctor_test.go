@@ -5,7 +5,6 @@ import (
 	"context"
 	"flag"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,12 +13,10 @@ import (
 	"testing"
 	"time"
 
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/doctor"
+	"github.com/tapagent/tapagent/internal/mqtttest"
 	"github.com/tapagent/tapagent/sim/simhost"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 )
@@ -42,25 +39,7 @@ func startPeers(t *testing.T) peers {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	b := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	b.AddHook(new(auth.AllowHook), nil)
-	if err := b.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
-		t.Fatal(err)
-	}
-	go b.Serve()
-	t.Cleanup(func() {
-		// mochi v2.6.6 can deadlock in Close while a client is leaving.
-		for end := time.Now().Add(3 * time.Second); b.Clients.Len() > 1 && time.Now().Before(end); {
-			time.Sleep(10 * time.Millisecond)
-		}
-		b.Close()
-	})
+	addr := mqtttest.Broker(t)
 	return peers{ttgURL: hs.URL, ttg: srv, broker: "tcp://" + addr}
 }
 

@@ -239,6 +239,22 @@ func (c *Card) file(no byte) (*App, *File, []byte) {
 	return a, f, nil
 }
 
+// typed finds the file a command names and checks its type; the command
+// must be n bytes long (0: at least 2).
+func (c *Card) typed(cmd []byte, n int, typ byte) (*File, []byte) {
+	if n > 0 && len(cmd) != n || len(cmd) < 2 {
+		return nil, c.fail(stLength)
+	}
+	_, f, bad := c.file(cmd[1])
+	if bad != nil {
+		return nil, bad
+	}
+	if f.Type != typ {
+		return nil, c.fail(stParam)
+	}
+	return f, nil
+}
+
 func aidOf(b []byte) desfire.AID {
 	return desfire.AID(b[0]) | desfire.AID(b[1])<<8 | desfire.AID(b[2])<<16
 }
@@ -332,15 +348,9 @@ func (c *Card) fileSettings(cmd []byte) []byte {
 }
 
 func (c *Card) readData(cmd []byte) []byte {
-	if len(cmd) != 8 {
-		return c.fail(stLength)
-	}
-	_, f, bad := c.file(cmd[1])
+	f, bad := c.typed(cmd, 8, desfire.StdDataFile)
 	if bad != nil {
 		return bad
-	}
-	if f.Type != desfire.StdDataFile {
-		return c.fail(stParam)
 	}
 	if !c.may(f.Access.Read, f.Access.ReadWrite) {
 		return c.fail(stPerm)
@@ -373,12 +383,9 @@ func (c *Card) writeData(cmd []byte) []byte {
 }
 
 func (c *Card) writeComplete(cmd []byte) []byte {
-	_, f, bad := c.file(cmd[1])
+	f, bad := c.typed(cmd, 0, desfire.StdDataFile)
 	if bad != nil {
 		return bad
-	}
-	if f.Type != desfire.StdDataFile {
-		return c.fail(stParam)
 	}
 	if !c.may(f.Access.Write, f.Access.ReadWrite) {
 		return c.fail(stPerm)
@@ -396,15 +403,9 @@ func (c *Card) writeComplete(cmd []byte) []byte {
 }
 
 func (c *Card) getValue(cmd []byte) []byte {
-	if len(cmd) != 2 {
-		return c.fail(stLength)
-	}
-	_, f, bad := c.file(cmd[1])
+	f, bad := c.typed(cmd, 2, desfire.ValueFile)
 	if bad != nil {
 		return bad
-	}
-	if f.Type != desfire.ValueFile {
-		return c.fail(stParam)
 	}
 	if !c.may(f.Access.Read, f.Access.Write, f.Access.ReadWrite) {
 		return c.fail(stPerm)
@@ -414,15 +415,9 @@ func (c *Card) getValue(cmd []byte) []byte {
 
 // valueOp is Credit, Debit and LimitedCredit: pending until commit.
 func (c *Card) valueOp(cmd []byte) []byte {
-	if len(cmd) < 2 {
-		return c.fail(stLength)
-	}
-	_, f, bad := c.file(cmd[1])
+	f, bad := c.typed(cmd, 0, desfire.ValueFile)
 	if bad != nil {
 		return bad
-	}
-	if f.Type != desfire.ValueFile {
-		return c.fail(stParam)
 	}
 	v, ok := c.payloadIn(f.Comm, cmd[:2], cmd[2:], 4)
 	if !ok {
