@@ -195,4 +195,6 @@ func TestSimWithReaderPort(t *testing.T) {
 
 type direct struct{ c *nfcsim.Card }
 
-func (d direct) Transceive(_ context.Context, frame []byte) ([]byte, error) { return d.c.Handle(frame), nil }
+func (d direct) Transceive(_ context.Context, frame []byte) ([]byte, error) {
+	return d.c.Handle(frame), nil
+}

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/doctor"
 	"github.com/tapagent/tapagent/internal/mqtttest"
