@@ -165,9 +165,6 @@ func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) (device
 			stopAll("")
 			return poured, true
 		case ev := <-t.evs:
-			if ev.Type != device.EvBooked {
-				continue
-			}
 			open--
 			if ev.Volume > 0 || ev.Amount > 0 {
 				poured = ev

@@ -135,10 +135,11 @@ func New(o Options) *Tap {
 	return &Tap{o: o, j: journal{o.Store}, evs: make(chan device.Event, 64), wants: map[string]bool{}}
 }
 
-// Observe takes the agent's events; only the pours a tap waits for are
-// kept, and it never blocks the agent.
+// Observe takes the agent's events; only the bookings of the pours a tap
+// waits for are kept (at most one per served line at a time, so the buffer
+// never fills), and it never blocks the agent.
 func (t *Tap) Observe(ev device.Event) {
-	if ev.PourID == "" || (ev.Type != device.EvBooked && ev.Type != device.EvPourStarted) {
+	if ev.PourID == "" || ev.Type != device.EvBooked {
 		return
 	}
 	t.mu.Lock()
