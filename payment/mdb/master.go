@@ -1,0 +1,274 @@
+package mdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Transport moves blocks on an MDB bus: a Linux UART with 9-bit
+// emulation, an MDB adapter that owns the ninth bit, or the simulator.
+type Transport interface {
+	// Send transmits a VMC block and returns the peripheral's reply;
+	// ErrTimeout when nothing came within the response time.
+	Send(ctx context.Context, block []Word) (Reply, error)
+	// Answer sends ACK, NAK or RET (without the mode bit) after a data reply.
+	Answer(code byte) error
+}
+
+// ErrTimeout is a peripheral that did not answer within the response time.
+var ErrTimeout = errors.New("mdb: no response")
+
+// State is the reader's state as the VMC tracks it (§7.2).
+type State int
+
+// Reader states.
+const (
+	Inactive State = iota
+	Disabled
+	Enabled
+	SessionIdle
+	Vend
+)
+
+func (s State) String() string {
+	return [...]string{"inactive", "disabled", "enabled", "session idle", "vend"}[s]
+}
+
+// Identity is what the VMC tells the reader about itself (EXPANSION
+// REQUEST ID) and its display (SETUP config).
+type Identity struct {
+	Level        byte // 1, 2 or 3
+	DisplayCols  byte
+	DisplayRows  byte
+	DisplayType  byte
+	Manufacturer [3]byte
+	Serial       [12]byte
+	Model        [12]byte
+	Software     uint16
+	// MaxPrice and MinPrice are the price range in scaled units;
+	// 0xFFFF/0 is "unknown".
+	MaxPrice, MinPrice uint16
+}
+
+// Master is the VMC side of one cashless device.
+type Master struct {
+	T    Transport
+	Addr byte // Cashless1 or Cashless2
+	ID   Identity
+	// Poll is the pause between POLLs while waiting for a reply.
+	Poll time.Duration
+	// Tries bounds the POLLs waiting for one reply (and the RESETs
+	// waiting for an ACK) during initialisation.
+	Tries int
+
+	State  State
+	Config ReaderConfig
+	Periph PeripheralID
+	// Warnings are the spec deviations the reader showed (logged by the caller).
+	Warnings []string
+}
+
+func (m *Master) cmd(c byte) byte { return m.Addr | c }
+
+// context is the message-length context for this reader.
+func (m *Master) context() Context {
+	lvl := m.Config.Level
+	if lvl == 0 {
+		lvl = 1
+	}
+	return Context{Level: lvl, VMCLevel3: m.ID.Level >= 3, DisplayCells: int(m.ID.DisplayCols) * int(m.ID.DisplayRows)}
+}
+
+// send transmits a command and returns its reply's messages (a data reply
+// is acknowledged first); an ACK is no messages.
+func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) {
+	b, err := Block(m.cmd(c), data...)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.T.Send(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	switch r.Kind {
+	case ReplyNAK:
+		return nil, fmt.Errorf("mdb: command %02X NAKed", m.cmd(c))
+	case ReplyACK:
+		return nil, nil
+	}
+	if err := m.T.Answer(ACK); err != nil {
+		return nil, err
+	}
+	msgs, warn := ParsePoll(r.Data, m.context())
+	m.Warnings = append(m.Warnings, warn...)
+	return msgs, nil
+}
+
+// pollFor POLLs until a message with code arrives, handing other messages
+// to other (nil: dropped).
+func (m *Master) pollFor(ctx context.Context, code byte) (Msg, error) {
+	for try := 0; try < m.tries(); try++ {
+		msgs, err := m.send(ctx, CmdPoll)
+		if err != nil && !errors.Is(err, ErrTimeout) {
+			return nil, err
+		}
+		for _, msg := range msgs {
+			if msg.Code() == code {
+				return msg, nil
+			}
+		}
+		if err := sleep(ctx, m.Poll); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("mdb: no %02X reply after %d polls", code, m.tries())
+}
+
+func (m *Master) tries() int {
+	if m.Tries <= 0 {
+		return 50
+	}
+	return m.Tries
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Init runs the power-up sequence (App.3 p.A3•12): RESET until ACKed, POLL
+// until JUST RESET, SETUP config, POLL until READER CONFIG, SETUP prices,
+// EXPANSION REQUEST ID, POLL until PERIPHERAL ID, READER ENABLE.
+func (m *Master) Init(ctx context.Context) error {
+	m.State, m.Config, m.Periph = Inactive, ReaderConfig{}, PeripheralID{}
+	acked := false
+	for try := 0; try < m.tries() && !acked; try++ {
+		_, err := m.send(ctx, CmdReset)
+		switch {
+		case err == nil:
+			acked = true
+		case errors.Is(err, ErrTimeout):
+			if err := sleep(ctx, m.Poll); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+	if !acked {
+		return fmt.Errorf("mdb: reader %02X does not answer RESET", m.Addr)
+	}
+	if _, err := m.pollFor(ctx, RspJustReset); err != nil {
+		return err
+	}
+	id := m.ID
+	if _, err := m.send(ctx, CmdSetup, SetupConfig, id.Level, id.DisplayCols, id.DisplayRows, id.DisplayType); err != nil {
+		return fmt.Errorf("mdb: SETUP config: %w", err)
+	}
+	cfg, err := m.pollFor(ctx, RspReaderConfig)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg.(ReaderConfig)
+	m.State = Disabled
+	if _, err := m.send(ctx, CmdSetup, SetupPrices, byte(id.MaxPrice>>8), byte(id.MaxPrice), byte(id.MinPrice>>8), byte(id.MinPrice)); err != nil {
+		return fmt.Errorf("mdb: SETUP prices: %w", err)
+	}
+	req := append([]byte{ExpRequestID}, id.Manufacturer[:]...)
+	req = append(append(append(req, id.Serial[:]...), id.Model[:]...), byte(id.Software>>8), byte(id.Software))
+	if _, err := m.send(ctx, CmdExpansion, req...); err != nil {
+		return fmt.Errorf("mdb: EXPANSION REQUEST ID: %w", err)
+	}
+	pid, err := m.pollFor(ctx, RspPeripheralID)
+	if err != nil {
+		return err
+	}
+	m.Periph = pid.(PeripheralID)
+	return m.Enable(ctx, true)
+}
+
+// Enable sends READER ENABLE or DISABLE.
+func (m *Master) Enable(ctx context.Context, on bool) error {
+	c := ReaderOff
+	if on {
+		c = ReaderOn
+	}
+	if _, err := m.send(ctx, CmdReader, c); err != nil {
+		return fmt.Errorf("mdb: READER %s: %w", map[bool]string{true: "ENABLE", false: "DISABLE"}[on], err)
+	}
+	if on && m.State == Disabled {
+		m.State = Enabled
+	}
+	if !on && m.State == Enabled {
+		m.State = Disabled
+	}
+	return nil
+}
+
+// PollOnce sends one POLL and returns its messages, following the state
+// machine (BEGIN SESSION, END SESSION, ...).
+func (m *Master) PollOnce(ctx context.Context) ([]Msg, error) {
+	msgs, err := m.send(ctx, CmdPoll)
+	for _, msg := range msgs {
+		m.follow(msg)
+	}
+	return msgs, err
+}
+
+func (m *Master) follow(msg Msg) {
+	switch msg.Code() {
+	case RspBeginSession:
+		if m.State == Enabled {
+			m.State = SessionIdle
+		}
+	case RspVendApproved, RspVendDenied:
+		if m.State == Vend {
+			m.State = SessionIdle
+		}
+	case RspEndSession:
+		m.State = Enabled
+	case RspJustReset:
+		m.State = Inactive
+	}
+}
+
+// VendRequest asks to sell item at price (scaled units).
+func (m *Master) VendRequest(ctx context.Context, price, item uint16) error {
+	if m.State != SessionIdle {
+		return fmt.Errorf("mdb: VEND REQUEST in state %s", m.State)
+	}
+	if _, err := m.send(ctx, CmdVend, VendRequest, byte(price>>8), byte(price), byte(item>>8), byte(item)); err != nil {
+		return err
+	}
+	m.State = Vend
+	return nil
+}
+
+// VendSuccess reports the item delivered.
+func (m *Master) VendSuccess(ctx context.Context, item uint16) error {
+	_, err := m.send(ctx, CmdVend, VendSuccess, byte(item>>8), byte(item))
+	return err
+}
+
+// VendFailure reports the item not delivered: the reader refunds.
+func (m *Master) VendFailure(ctx context.Context) error {
+	_, err := m.send(ctx, CmdVend, VendFailure)
+	return err
+}
+
+// SessionComplete ends the session; END SESSION follows on a POLL.
+func (m *Master) SessionComplete(ctx context.Context) error {
+	_, err := m.send(ctx, CmdVend, VendComplete)
+	return err
+}
