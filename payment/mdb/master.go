@@ -68,6 +68,10 @@ type Master struct {
 	Periph PeripheralID
 	// Warnings are the spec deviations the reader showed (logged by the caller).
 	Warnings []string
+	// NeedReset is set by OUT OF SEQUENCE: the reader must be reset and
+	// set up again. NeedSetup is set by a JUST RESET the reader sent by
+	// itself: set it up again without a RESET (App.3 p.A3•11).
+	NeedReset, NeedSetup bool
 }
 
 func (m *Master) cmd(c byte) byte { return m.Addr | c }
@@ -89,6 +93,11 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 		return nil, err
 	}
 	r, err := m.T.Send(ctx, b)
+	var ce *ChecksumError
+	if errors.As(err, &ce) {
+		// The reader keeps an unacknowledged reply for the next POLL.
+		m.T.Answer(NAK)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +120,8 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 func (m *Master) pollFor(ctx context.Context, code byte) (Msg, error) {
 	for try := 0; try < m.tries(); try++ {
 		msgs, err := m.send(ctx, CmdPoll)
-		if err != nil && !errors.Is(err, ErrTimeout) {
+		var ce *ChecksumError
+		if err != nil && !errors.Is(err, ErrTimeout) && !errors.As(err, &ce) {
 			return nil, err
 		}
 		for _, msg := range msgs {
@@ -172,6 +182,12 @@ func (m *Master) Init(ctx context.Context) error {
 	if _, err := m.pollFor(ctx, RspJustReset); err != nil {
 		return err
 	}
+	return m.setUp(ctx)
+}
+
+// setUp is the power-up sequence after JUST RESET.
+func (m *Master) setUp(ctx context.Context) error {
+	m.State, m.Config, m.Periph = Inactive, ReaderConfig{}, PeripheralID{}
 	id := m.ID
 	if _, err := m.send(ctx, CmdSetup, SetupConfig, id.Level, id.DisplayCols, id.DisplayRows, id.DisplayType); err != nil {
 		return fmt.Errorf("mdb: SETUP config: %w", err)
@@ -239,8 +255,24 @@ func (m *Master) follow(msg Msg) {
 	case RspEndSession:
 		m.State = Enabled
 	case RspJustReset:
-		m.State = Inactive
+		m.State, m.NeedSetup = Inactive, true
+	case RspOutOfSequence:
+		m.NeedReset = true
 	}
+}
+
+// Recover brings a reader back after OUT OF SEQUENCE (RESET and the whole
+// power-up sequence) or its own JUST RESET (the sequence without RESET).
+func (m *Master) Recover(ctx context.Context) error {
+	switch {
+	case m.NeedReset:
+		m.NeedReset, m.NeedSetup = false, false
+		return m.Init(ctx)
+	case m.NeedSetup:
+		m.NeedSetup = false
+		return m.setUp(ctx)
+	}
+	return nil
 }
 
 // VendRequest asks to sell item at price (scaled units).

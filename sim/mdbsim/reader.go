@@ -1,0 +1,281 @@
+// Package mdbsim is a simulated MDB cashless reader (a card terminal as a
+// vending machine sees it): the peripheral's state machine of MDB 4.2
+// §7.2, funds on the presented card, approvals and denials, and the
+// faults field readers show — slow or missing answers, bad checksums, a
+// JUST RESET in the middle of a session, out-of-sequence commands.
+package mdbsim
+
+import (
+	"context"
+	"sync"
+
+	"github.com/tapagent/tapagent/payment/mdb"
+)
+
+// Faults make the reader misbehave; the zero value is a good reader.
+type Faults struct {
+	// Silent drops every command: the reader is unplugged.
+	Silent bool
+	// Timeouts answers the next N commands with silence.
+	Timeouts int
+	// BadChecksums corrupts the next N data replies.
+	BadChecksums int
+	// Deny refuses every vend.
+	Deny bool
+	// TrailingFF appends the PAX D200's FF after BEGIN SESSION.
+	TrailingFF bool
+}
+
+// Reader is a cashless device at one address, level 1 or 2.
+type Reader struct {
+	mu sync.Mutex
+	// Addr is the device address (mdb.Cashless1 or Cashless2).
+	Addr  byte
+	Level byte
+	// Currency (BCD), scale and decimals of its READER CONFIG.
+	Currency        uint16
+	Scale, Decimals byte
+	F               Faults
+
+	state   mdb.State
+	pending [][]byte // poll messages not yet delivered
+	last    []byte   // last data reply, for a NAKed or lost one
+	card    int32    // funds of the presented card, -1 none
+	vendAmt uint16
+	// Log is every command the reader received, in wire notation, for tests.
+	Log []string
+	// Sales are the vends the reader completed (amounts in scaled units).
+	Sales []uint16
+}
+
+// New returns a reader that has just been powered up.
+func New(addr byte) *Reader {
+	return &Reader{Addr: addr, Level: 1, Currency: 0x1978, Scale: 1, Decimals: 2, card: -1,
+		pending: [][]byte{{mdb.RspJustReset}}}
+}
+
+// PresentCard starts a session with funds (scaled units; -1 unknown).
+func (r *Reader) PresentCard(funds int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.card = funds
+	if r.state == mdb.Enabled {
+		f := uint16(0xFFFF)
+		if funds >= 0 {
+			f = uint16(funds)
+		}
+		msg := []byte{mdb.RspBeginSession, byte(f >> 8), byte(f)}
+		if r.F.TrailingFF {
+			msg = append(msg, 0xFF)
+		}
+		r.pending = append(r.pending, msg)
+		r.state = mdb.SessionIdle
+	}
+}
+
+// PowerCycle makes the reader reset itself (a JUST RESET at the next POLL).
+func (r *Reader) PowerCycle() {
+	r.mu.Lock()
+	r.state, r.pending = mdb.Inactive, [][]byte{{mdb.RspJustReset}}
+	r.mu.Unlock()
+}
+
+// State is the reader's own state.
+func (r *Reader) State() mdb.State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Send implements mdb.Transport.
+func (r *Reader) Send(_ context.Context, block []mdb.Word) (mdb.Reply, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(block) < 2 || !block[0].Mode() || block[0].Byte()&0xF8 != r.Addr {
+		return mdb.Reply{}, mdb.ErrTimeout // not for us: nobody answers
+	}
+	data := make([]byte, len(block)-1)
+	for i := range data {
+		data[i] = block[i].Byte()
+	}
+	if mdb.Checksum(data...) != block[len(block)-1].Byte() {
+		return mdb.Reply{}, mdb.ErrTimeout // a peripheral ignores a damaged block
+	}
+	r.Log = append(r.Log, wire(block))
+	if r.F.Silent {
+		return mdb.Reply{}, mdb.ErrTimeout
+	}
+	if r.F.Timeouts > 0 {
+		r.F.Timeouts--
+		return mdb.Reply{}, mdb.ErrTimeout
+	}
+	reply := r.command(data[0]&0x07, data[1:])
+	if reply.Kind == mdb.ReplyData && r.F.BadChecksums > 0 {
+		// What a transport reports for a reply damaged on the line; the
+		// reader keeps it for the next POLL, as the spec requires.
+		r.F.BadChecksums--
+		sum := mdb.Checksum(reply.Data...)
+		return mdb.Reply{}, &mdb.ChecksumError{Received: sum + 1, Actual: sum}
+	}
+	return reply, nil
+}
+
+// Answer implements mdb.Transport: an ACK clears the delivered reply, a
+// NAK or RET keeps it for the next POLL.
+func (r *Reader) Answer(code byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if code == mdb.ACK {
+		r.last = nil
+	}
+	return nil
+}
+
+var ack = mdb.Reply{Kind: mdb.ReplyACK}
+
+func (r *Reader) command(c byte, p []byte) mdb.Reply {
+	switch c {
+	case mdb.CmdReset:
+		r.state, r.pending, r.last = mdb.Inactive, [][]byte{{mdb.RspJustReset}}, nil
+		return ack
+	case mdb.CmdPoll:
+		return r.poll()
+	case mdb.CmdSetup:
+		return r.setup(p)
+	case mdb.CmdExpansion:
+		if len(p) >= 1 && p[0] == mdb.ExpRequestID {
+			id := append([]byte{mdb.RspPeripheralID}, "SIM"...)
+			id = append(append(id, "000000000042"...), "TAPAGENT-SIM"...)
+			r.pending = append(r.pending, append(id, 0x01, 0x00))
+			return ack
+		}
+	case mdb.CmdReader:
+		return r.reader(p)
+	case mdb.CmdVend:
+		return r.vend(p)
+	}
+	return r.outOfSequence()
+}
+
+func (r *Reader) outOfSequence() mdb.Reply {
+	r.pending = append(r.pending, []byte{mdb.RspOutOfSequence})
+	return ack
+}
+
+func (r *Reader) poll() mdb.Reply {
+	if r.last == nil {
+		if len(r.pending) == 0 {
+			return ack
+		}
+		var out []byte
+		for len(r.pending) > 0 && len(out)+len(r.pending[0]) < mdb.MaxBlock {
+			out = append(out, r.pending[0]...)
+			r.pending = r.pending[1:]
+		}
+		r.last = out
+	}
+	return mdb.Reply{Kind: mdb.ReplyData, Data: append([]byte{}, r.last...)}
+}
+
+func (r *Reader) setup(p []byte) mdb.Reply {
+	if len(p) < 1 {
+		return r.outOfSequence()
+	}
+	switch p[0] {
+	case mdb.SetupConfig:
+		if r.state != mdb.Inactive && r.state != mdb.Disabled {
+			return r.outOfSequence()
+		}
+		r.state = mdb.Disabled
+		r.pending = append(r.pending, []byte{mdb.RspReaderConfig, r.Level, byte(r.Currency >> 8), byte(r.Currency),
+			r.Scale, r.Decimals, 30, 0x01})
+	case mdb.SetupPrices:
+	default:
+		return r.outOfSequence()
+	}
+	return ack
+}
+
+func (r *Reader) reader(p []byte) mdb.Reply {
+	if len(p) < 1 {
+		return r.outOfSequence()
+	}
+	switch p[0] {
+	case mdb.ReaderOn:
+		if r.state == mdb.Disabled {
+			r.state = mdb.Enabled
+		}
+	case mdb.ReaderOff:
+		if r.state == mdb.Enabled {
+			r.state = mdb.Disabled
+		}
+	case mdb.ReaderCancel:
+		r.pending = append(r.pending, []byte{mdb.RspCancelled})
+	}
+	return ack
+}
+
+func (r *Reader) vend(p []byte) mdb.Reply {
+	if len(p) < 1 {
+		return r.outOfSequence()
+	}
+	switch p[0] {
+	case mdb.VendRequest:
+		if r.state != mdb.SessionIdle || len(p) < 5 {
+			return r.outOfSequence()
+		}
+		price := uint16(p[1])<<8 | uint16(p[2])
+		r.state = mdb.Vend
+		if r.F.Deny || r.card >= 0 && int32(price) > r.card {
+			r.pending = append(r.pending, []byte{mdb.RspVendDenied})
+			r.state = mdb.SessionIdle
+			return ack
+		}
+		r.vendAmt = price
+		r.pending = append(r.pending, []byte{mdb.RspVendApproved, byte(price >> 8), byte(price)})
+	case mdb.VendSuccess:
+		if r.state != mdb.Vend {
+			return r.outOfSequence()
+		}
+		r.Sales = append(r.Sales, r.vendAmt)
+		if r.card >= 0 {
+			r.card -= int32(r.vendAmt)
+		}
+		r.state = mdb.SessionIdle
+	case mdb.VendFailure:
+		if r.state != mdb.Vend {
+			return r.outOfSequence()
+		}
+		r.state = mdb.SessionIdle // refunded: the ACK says so
+	case mdb.VendComplete:
+		if r.state != mdb.SessionIdle && r.state != mdb.Vend {
+			return r.outOfSequence()
+		}
+		r.pending = append(r.pending, []byte{mdb.RspEndSession})
+		r.state = mdb.Enabled
+		r.card = -1
+	case mdb.VendCancel:
+		if r.state == mdb.Vend {
+			r.pending = append(r.pending, []byte{mdb.RspVendDenied})
+			r.state = mdb.SessionIdle
+		}
+	default:
+		return r.outOfSequence()
+	}
+	return ack
+}
+
+func wire(ws []mdb.Word) string {
+	const hexd = "0123456789ABCDEF"
+	var b []byte
+	for i, w := range ws {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, hexd[w.Byte()>>4], hexd[w.Byte()&15])
+		if w.Mode() {
+			b = append(b, '*')
+		}
+	}
+	return string(b)
+}

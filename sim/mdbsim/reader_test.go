@@ -1,0 +1,134 @@
+package mdbsim
+
+import (
+	"context"
+	"testing"
+
+	"github.com/tapagent/tapagent/payment/mdb"
+)
+
+var ctx = context.Background()
+
+func master(r *Reader) *mdb.Master {
+	return &mdb.Master{T: r, Addr: r.Addr, ID: mdb.Identity{Level: 2, MaxPrice: 0xFFFF}, Tries: 10}
+}
+
+// pollFor polls until a message with code comes, following the state machine.
+func pollFor(t *testing.T, m *mdb.Master, code byte) mdb.Msg {
+	t.Helper()
+	for i := 0; i < 10; i++ {
+		msgs, err := m.PollOnce(ctx)
+		if err != nil {
+			continue
+		}
+		for _, msg := range msgs {
+			if msg.Code() == code {
+				return msg
+			}
+		}
+	}
+	t.Fatalf("no %02X", code)
+	return nil
+}
+
+func TestVendOnTheSimulatedReader(t *testing.T) {
+	for _, addr := range []byte{mdb.Cashless1, mdb.Cashless2} {
+		r := New(addr)
+		m := master(r)
+		if err := m.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if m.State != mdb.Enabled || r.State() != mdb.Enabled || m.Periph.Manufacturer != "SIM" {
+			t.Fatalf("%02X after init: %s / %s", addr, m.State, r.State())
+		}
+		r.PresentCard(500)
+		if bs := pollFor(t, m, mdb.RspBeginSession).(mdb.BeginSession); bs.Funds != 500 {
+			t.Fatalf("funds %d", bs.Funds)
+		}
+		if err := m.VendRequest(ctx, 390, 102); err != nil {
+			t.Fatal(err)
+		}
+		if a := pollFor(t, m, mdb.RspVendApproved).(mdb.VendApproved); a.Amount != 390 {
+			t.Fatalf("approved %d", a.Amount)
+		}
+		if err := m.VendSuccess(ctx, 102); err != nil {
+			t.Fatal(err)
+		}
+		// A second vend beyond the card's funds is denied.
+		if err := m.VendRequest(ctx, 390, 102); err != nil {
+			t.Fatal(err)
+		}
+		pollFor(t, m, mdb.RspVendDenied)
+		if err := m.SessionComplete(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pollFor(t, m, mdb.RspEndSession)
+		if m.State != mdb.Enabled || len(r.Sales) != 1 || r.Sales[0] != 390 {
+			t.Fatalf("state %s, sales %v", m.State, r.Sales)
+		}
+	}
+}
+
+// TestFaults: lost answers and damaged replies during power-up, a reader
+// that resets itself mid-session, and an out-of-sequence command.
+func TestFaults(t *testing.T) {
+	r := New(mdb.Cashless1)
+	r.F.Timeouts, r.F.BadChecksums = 2, 2
+	m := master(r)
+	if err := m.Init(ctx); err != nil {
+		t.Fatalf("init through timeouts and bad checksums: %v", err)
+	}
+	if m.State != mdb.Enabled {
+		t.Fatalf("state %s", m.State)
+	}
+	r.PresentCard(-1)
+	pollFor(t, m, mdb.RspBeginSession)
+	// The reader reboots mid-session: JUST RESET, set up again without RESET.
+	r.PowerCycle()
+	pollFor(t, m, mdb.RspJustReset)
+	if !m.NeedSetup || m.State != mdb.Inactive {
+		t.Fatalf("after JUST RESET: %+v", m)
+	}
+	before := len(r.Log)
+	if err := m.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range r.Log[before:] {
+		if l == "10* 10" {
+			t.Fatal("a reader's own JUST RESET must not be answered with RESET")
+		}
+	}
+	if m.State != mdb.Enabled {
+		t.Fatalf("after recovery %s", m.State)
+	}
+	// A VEND SUCCESS with no vend: OUT OF SEQUENCE, then RESET and set-up.
+	if err := m.VendSuccess(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	pollFor(t, m, mdb.RspOutOfSequence)
+	before = len(r.Log)
+	if err := m.Recover(ctx); err != nil || r.Log[before] != "10* 10" || m.State != mdb.Enabled {
+		t.Fatalf("recovery from out of sequence: %v %v %s", err, r.Log[before:], m.State)
+	}
+	// A reader that is not there: a clear error, not a hang.
+	gone := New(mdb.Cashless2)
+	gone.F.Silent = true
+	if err := master(gone).Init(ctx); err == nil {
+		t.Fatal("a silent reader initialised")
+	}
+}
+
+// TestPAXTrailingFF: a reader that bends the spec is tolerated and logged.
+func TestPAXTrailingFF(t *testing.T) {
+	r := New(mdb.Cashless1)
+	r.F.TrailingFF = true
+	m := master(r)
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.PresentCard(20000)
+	pollFor(t, m, mdb.RspBeginSession)
+	if len(m.Warnings) != 1 || m.State != mdb.SessionIdle {
+		t.Fatalf("warnings %v, state %s", m.Warnings, m.State)
+	}
+}
