@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/mdb"
 )
 
@@ -130,5 +131,49 @@ func TestPAXTrailingFF(t *testing.T) {
 	pollFor(t, m, mdb.RspBeginSession)
 	if len(m.Warnings) != 1 || m.State != mdb.SessionIdle {
 		t.Fatalf("warnings %v, state %s", m.Warnings, m.State)
+	}
+}
+
+// TestThroughTheQibixxAdapter: the master on the adapter driver, over a
+// pseudo-terminal, to the simulated reader behind the adapter protocol.
+func TestThroughTheQibixxAdapter(t *testing.T) {
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer m.Close()
+	defer s.Close()
+	r := New(mdb.Cashless1)
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { ServeQibixx(sctx, s, r); close(done) }()
+	defer func() { stop(); s.Close(); <-done }()
+
+	q := mdb.NewQibixx(pty.File{File: m})
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vmc := &mdb.Master{T: q, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 2, MaxPrice: 0xFFFF}, Tries: 10}
+	if err := vmc.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.PresentCard(1000)
+	pollFor(t, vmc, mdb.RspBeginSession)
+	if err := vmc.VendRequest(ctx, 420, 7); err != nil {
+		t.Fatal(err)
+	}
+	if a := pollFor(t, vmc, mdb.RspVendApproved).(mdb.VendApproved); a.Amount != 420 {
+		t.Fatalf("approved %d", a.Amount)
+	}
+	if err := vmc.VendSuccess(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Sales) != 1 || r.Log[0] != "10* 10" {
+		t.Fatalf("sales %v, log %v", r.Sales, r.Log)
+	}
+	// The reader unplugged behind the adapter: NACK, taken as no answer.
+	r.F.Silent = true
+	if _, err := vmc.PollOnce(ctx); err == nil {
+		t.Fatal("a silent reader answered")
 	}
 }

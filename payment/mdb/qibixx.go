@@ -1,0 +1,174 @@
+package mdb
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"go.bug.st/serial"
+)
+
+// Qibixx is the serial API of the Qibixx MDB-USB interface and MDB Pi HAT
+// in generic master mode (docs.qibixx.com, "Generic Master"): the adapter
+// owns the ninth bit, the checksum and the bus timing; the host sends
+// "R,<address+command>,<data>" lines and gets "p,ACK", "p,NACK" (no answer)
+// or "p,<data>" back, and "M,1" starts master mode.
+//
+// Assumptions where the public documentation is silent, kept in one place:
+// lines end in LF (CR LF is accepted); "p,<data>" carries the reply without
+// its checksum, the adapter having checked it and acknowledged the
+// peripheral itself, so Answer sends nothing; a damaged or missing reply is
+// reported as "p,NACK" and taken as a timeout.
+type Qibixx struct {
+	mu      sync.Mutex
+	port    Port
+	tr      *timeoutReader
+	r       *bufio.Reader
+	Timeout time.Duration // per reply; the adapter answers within its own response timeout
+}
+
+// Port is a serial line with read timeouts.
+type Port interface {
+	io.ReadWriter
+	SetReadTimeout(time.Duration) error
+	Close() error
+}
+
+// OpenQibixx opens the adapter's serial port (115200 8N1) and starts
+// master mode.
+func OpenQibixx(ctx context.Context, path string) (*Qibixx, error) {
+	p, err := serial.Open(path, &serial.Mode{BaudRate: 115200, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
+	if err != nil {
+		return nil, fmt.Errorf("mdb adapter %s: %w", path, err)
+	}
+	q := NewQibixx(p)
+	if err := q.Start(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// NewQibixx speaks the adapter protocol on an open port.
+func NewQibixx(p Port) *Qibixx {
+	tr := &timeoutReader{p: p}
+	return &Qibixx{port: p, tr: tr, r: bufio.NewReader(tr), Timeout: time.Second}
+}
+
+// Start enables master mode.
+func (q *Qibixx) Start(ctx context.Context) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	line, err := q.call(ctx, "M,1", "m,")
+	if err != nil {
+		return fmt.Errorf("mdb adapter: master mode: %w", err)
+	}
+	if line != "m,ACK" {
+		return fmt.Errorf("mdb adapter: master mode refused: %q", line)
+	}
+	return nil
+}
+
+// Send implements Transport.
+func (q *Qibixx) Send(ctx context.Context, block []Word) (Reply, error) {
+	if len(block) < 2 {
+		return Reply{}, errors.New("mdb: empty block")
+	}
+	data := make([]byte, len(block)-2) // neither the address nor the checksum
+	for i := range data {
+		data[i] = block[i+1].Byte()
+	}
+	cmd := fmt.Sprintf("R,%02X", block[0].Byte())
+	if len(data) > 0 {
+		cmd += "," + strings.ToUpper(hex.EncodeToString(data))
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	line, err := q.call(ctx, cmd, "p,")
+	if err != nil {
+		return Reply{}, err
+	}
+	switch body := strings.TrimPrefix(line, "p,"); body {
+	case "ACK":
+		return Reply{Kind: ReplyACK}, nil
+	case "NACK":
+		return Reply{}, ErrTimeout
+	default:
+		b, err := hex.DecodeString(body)
+		if err != nil || len(b) == 0 || len(b) >= MaxBlock {
+			return Reply{}, fmt.Errorf("mdb adapter: reply %q is not hex data", line)
+		}
+		return Reply{Kind: ReplyData, Data: b}, nil
+	}
+}
+
+// Answer implements Transport: the adapter acknowledges replies itself.
+func (q *Qibixx) Answer(byte) error { return nil }
+
+// BusReset asks the adapter for a bus reset (TX held active).
+func (q *Qibixx) BusReset() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, err := io.WriteString(q.port, "R,RESET\n")
+	return err
+}
+
+// Close releases the port.
+func (q *Qibixx) Close() error { return q.port.Close() }
+
+// call writes a command line and returns the first answer line that starts
+// with prefix (other lines, e.g. sniffer output, are skipped).
+func (q *Qibixx) call(ctx context.Context, cmd, prefix string) (string, error) {
+	if _, err := io.WriteString(q.port, cmd+"\n"); err != nil {
+		return "", fmt.Errorf("mdb adapter: %w", err)
+	}
+	q.tr.deadline = time.Now().Add(q.Timeout)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		line, err := q.r.ReadString('\n')
+		if err != nil {
+			return "", fmt.Errorf("mdb adapter: no answer to %s: %w", cmd, err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if strings.HasPrefix(line, prefix) {
+			return line, nil
+		}
+	}
+}
+
+// timeoutReader fails with ErrTimeout at its deadline.
+type timeoutReader struct {
+	p        Port
+	deadline time.Time
+}
+
+func (t *timeoutReader) Read(b []byte) (int, error) {
+	for {
+		left := time.Until(t.deadline)
+		if left <= 0 {
+			return 0, ErrTimeout
+		}
+		if err := t.p.SetReadTimeout(left); err != nil {
+			return 0, err
+		}
+		n, err := t.p.Read(b)
+		if n > 0 {
+			return n, nil
+		}
+		if err != nil {
+			type timeout interface{ Timeout() bool }
+			var te timeout
+			if !errors.As(err, &te) || !te.Timeout() {
+				return 0, err
+			}
+		}
+	}
+}
