@@ -196,14 +196,18 @@ func (d *Diag) Run(ctx context.Context) error {
 	return nil
 }
 
-// onConnect runs on every (re)connection: online status, subscriptions.
+// onConnect runs on every (re)connection (paho calls it on a goroutine of
+// its own): subscriptions first, then the online status, so a technician
+// who sees "online" and sends a command at once is already listened to.
 func (d *Diag) onConnect(c mqtt.Client) {
-	c.Publish(d.Topic("status"), 1, true, d.status("online"))
-	c.Subscribe(d.Topic("cmd/req/+"), 1, d.enqueue)
-	c.Subscribe(d.Topic("status"), 1, d.enqueue)
+	topics := map[string]byte{d.Topic("cmd/req/+"): 1, d.Topic("status"): 1}
 	if d.cfg.Desired != nil {
-		c.Subscribe(d.Topic("config/desired"), 1, d.enqueue)
+		topics[d.Topic("config/desired")] = 1
 	}
+	if tok := c.SubscribeMultiple(topics, d.enqueue); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		d.cfg.Log.Warn("diag: subscribing", "err", tok.Error())
+	}
+	c.Publish(d.Topic("status"), 1, true, d.status("online"))
 }
 
 // enqueue is the paho callback: it only hands the message on.

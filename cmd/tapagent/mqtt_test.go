@@ -85,6 +85,7 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 	if res := tech.call(t, "p1", "diag.ping", "{}"); res["status"].(float64) != 200 {
 		t.Fatalf("ping: %v", res)
 	}
+	tech.waitFor(t, "tapagent/v1/1001/events", `"type":"reader_ready"`)
 	if res := tech.call(t, "s1", "diag.snapshot", "{}"); res["status"].(float64) != 200 || !strings.Contains(fmt.Sprint(res["body"]), "Helles") || !strings.Contains(fmt.Sprint(res["body"]), "PN532 v1.6") {
 		t.Fatalf("snapshot: %v", res)
 	}
