@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -256,7 +257,19 @@ func TestBrokerRestart(t *testing.T) {
 	w.wait(t, root+"/status", state("online", d.Session()))
 	b.close()
 	time.Sleep(300 * time.Millisecond)
-	startBroker(t, addr)
+	b2 := startBroker(t, addr)
+	// Subscribe only once the agent's retained status is back: mochi v2.6.6
+	// (and v2.7.9) reads a topic's retained-message path without the
+	// node's lock while another client retains on it, which the race
+	// detector reports when the two meet.
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if pk, ok := b2.srv.Topics.Retained.Get(root + "/status"); ok && strings.Contains(string(pk.Payload), `"online"`) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the agent never came back online")
+		}
+	}
 	w2 := watch(t, addr, root+"/#")
 	w2.wait(t, root+"/status", state("online", d.Session()))
 	if r := w2.call(t, root, "after-restart", Request{Method: "diag.ping"}); r.Status != 200 {
