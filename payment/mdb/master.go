@@ -72,6 +72,36 @@ type Master struct {
 	// set up again. NeedSetup is set by a JUST RESET the reader sent by
 	// itself: set it up again without a RESET (App.3 p.A3•11).
 	NeedReset, NeedSetup bool
+	// Offline is set when the reader has not answered for its
+	// non-response time; Recover then RESETs it every ResetEvery.
+	Offline bool
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
+	lastAnswer, lastReset time.Time
+}
+
+// Non-response handling (§2.2, §3.6): a single 5 ms timeout is only a NAK;
+// a reader silent for its non-response time (Z7, or 5 s) is offline and is
+// RESET every 10 s until it answers.
+const (
+	DefaultNonResponse = 5 * time.Second
+	ResetEvery         = 10 * time.Second
+)
+
+func (m *Master) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+// nonResponse is the reader's own time (Z7) or the default.
+func (m *Master) nonResponse() time.Duration {
+	if m.Config.MaxResponse > 0 {
+		return m.Config.MaxResponse
+	}
+	return DefaultNonResponse
 }
 
 func (m *Master) cmd(c byte) byte { return m.Addr | c }
@@ -93,6 +123,11 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 		return nil, err
 	}
 	r, err := m.T.Send(ctx, b)
+	if err == nil {
+		m.lastAnswer, m.Offline = m.now(), false
+	} else if errors.Is(err, ErrTimeout) && !m.lastAnswer.IsZero() && m.now().Sub(m.lastAnswer) >= m.nonResponse() {
+		m.Offline, m.State = true, Inactive
+	}
 	var ce *ChecksumError
 	if errors.As(err, &ce) {
 		// The reader keeps an unacknowledged reply for the next POLL.
@@ -265,6 +300,16 @@ func (m *Master) follow(msg Msg) {
 // power-up sequence) or its own JUST RESET (the sequence without RESET).
 func (m *Master) Recover(ctx context.Context) error {
 	switch {
+	case m.Offline:
+		if !m.lastReset.IsZero() && m.now().Sub(m.lastReset) < ResetEvery {
+			return nil
+		}
+		m.lastReset = m.now()
+		if err := m.Init(ctx); err != nil {
+			return err
+		}
+		m.Offline = false
+		return nil
 	case m.NeedReset:
 		m.NeedReset, m.NeedSetup = false, false
 		return m.Init(ctx)

@@ -3,6 +3,7 @@ package mdbsim
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/mdb"
@@ -175,5 +176,52 @@ func TestThroughTheQibixxAdapter(t *testing.T) {
 	r.F.Silent = true
 	if _, err := vmc.PollOnce(ctx); err == nil {
 		t.Fatal("a silent reader answered")
+	}
+}
+
+// TestOfflineAndBack: one lost answer is only a NAK; a reader silent for
+// its non-response time (Z7 = 30 s here) is offline and is RESET every
+// 10 s until it answers again.
+func TestOfflineAndBack(t *testing.T) {
+	r := New(mdb.Cashless1)
+	now := time.Date(2026, 11, 22, 20, 0, 0, 0, time.UTC)
+	m := master(r)
+	m.Now = func() time.Time { return now }
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.F.Silent = true
+	now = now.Add(time.Second)
+	if _, err := m.PollOnce(ctx); err == nil || m.Offline {
+		t.Fatalf("one timeout: %v, offline %v", err, m.Offline)
+	}
+	now = now.Add(30 * time.Second) // the reader's Z7
+	m.PollOnce(ctx)
+	if !m.Offline || m.State != mdb.Inactive {
+		t.Fatalf("after Z7 of silence: offline %v, %s", m.Offline, m.State)
+	}
+	resets := func() int {
+		n := 0
+		for _, l := range r.Log {
+			if l == "10* 10" {
+				n++
+			}
+		}
+		return n
+	}
+	before := resets()
+	if err := m.Recover(ctx); err == nil {
+		t.Fatal("a silent reader recovered")
+	}
+	after := resets()
+	now = now.Add(5 * time.Second)
+	m.Recover(ctx) // within 10 s of the last try: no RESET
+	if resets() != after || after == before {
+		t.Fatalf("RESETs: %d, %d, %d", before, after, resets())
+	}
+	r.F.Silent = false
+	now = now.Add(5 * time.Second)
+	if err := m.Recover(ctx); err != nil || m.Offline || m.State != mdb.Enabled {
+		t.Fatalf("back: %v offline %v %s", err, m.Offline, m.State)
 	}
 }
