@@ -30,6 +30,7 @@ Usage:
   tapagent ttg-server [flags]   run the TTG-compatible server emulator
   tapagent diag COMMAND         field diagnostics over MQTT: devices, status, watch, call
   tapagent dex COMMAND          EVA-DTS audit: parse FILE, report (this agent's audit), reports (last 14 days)
+  tapagent mdb COMMAND          MDB cashless field tool: probe, vend, raw, log (via a Qibixx adapter)
   tapagent card COMMAND         DESFire card field tool (charger role): read, issue, topup, erase, format
   tapagent doctor [flags]       check this controller: board, GPIO, ports, permissions, server, broker, clock, disk
   tapagent firmware COMMAND     the .deb update hand-off: request (agent side), apply (root side)
@@ -67,6 +68,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdTTGServer(ctx, args[1:], stdout, stderr)
 	case "calibrate":
 		err = cmdCalibrate(ctx, args[1:], stdin, stdout, stderr)
+	case "mdb":
+		err = cmdMDB(ctx, args[1:], stdout, stderr)
 	case "card":
 		err = cmdCard(ctx, args[1:], stdout, stderr)
 	case "firmware":

@@ -41,6 +41,7 @@ type Reader struct {
 	pending [][]byte // poll messages not yet delivered
 	last    []byte   // last data reply, for a NAKed or lost one
 	card    int32    // funds of the presented card, -1 none
+	waiting bool     // a card is held at the reader, no session yet
 	vendAmt uint16
 	// Log is every command the reader received, in wire notation, for tests.
 	Log []string
@@ -54,23 +55,31 @@ func New(addr byte) *Reader {
 		pending: [][]byte{{mdb.RspJustReset}}}
 }
 
-// PresentCard starts a session with funds (scaled units; -1 unknown).
+// PresentCard starts a session with funds (scaled units; -1 unknown);
+// a card held at a reader that is not enabled yet starts it once enabled.
 func (r *Reader) PresentCard(funds int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.card = funds
-	if r.state == mdb.Enabled {
-		f := uint16(0xFFFF)
-		if funds >= 0 {
-			f = uint16(funds)
-		}
-		msg := []byte{mdb.RspBeginSession, byte(f >> 8), byte(f)}
-		if r.F.TrailingFF {
-			msg = append(msg, 0xFF)
-		}
-		r.pending = append(r.pending, msg)
-		r.state = mdb.SessionIdle
+	r.card, r.waiting = funds, true
+	r.begin()
+}
+
+// begin opens the session of a waiting card if the reader is enabled.
+func (r *Reader) begin() {
+	if !r.waiting || r.state != mdb.Enabled {
+		return
 	}
+	r.waiting = false
+	f := uint16(0xFFFF)
+	if r.card >= 0 {
+		f = uint16(r.card)
+	}
+	msg := []byte{mdb.RspBeginSession, byte(f >> 8), byte(f)}
+	if r.F.TrailingFF {
+		msg = append(msg, 0xFF)
+	}
+	r.pending = append(r.pending, msg)
+	r.state = mdb.SessionIdle
 }
 
 // PowerCycle makes the reader reset itself (a JUST RESET at the next POLL).
@@ -204,6 +213,7 @@ func (r *Reader) reader(p []byte) mdb.Reply {
 	case mdb.ReaderOn:
 		if r.state == mdb.Disabled {
 			r.state = mdb.Enabled
+			r.begin()
 		}
 	case mdb.ReaderOff:
 		if r.state == mdb.Enabled {

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tapagent/tapagent/payment/mdb"
+)
+
+const mdbUsage = `tapagent mdb COMMAND --port DEV [--address 10|60] [flags]
+
+  probe                    reset and set up the cashless reader; print its config and identity
+  vend --price P [--item N] [--wait 60s]
+                           a test vend: waits for a card, asks P (the reader's scaled units),
+                           reports the approved amount, then VEND SUCCESS and SESSION COMPLETE
+  raw HEX...               send raw blocks (address+command first, checksum added) and print
+                           each reply, e.g. "raw 12" is a POLL
+  log [--for 30s]          poll and print every message the reader sends (the bus log)
+
+DEV is a Qibixx MDB-USB interface or MDB Pi HAT (generic master mode). The Linux UART
+transport with 9-bit emulation is not there yet (docs/mdb.md).`
+
+func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintln(stderr, mdbUsage)
+		return fmt.Errorf("%w: a command is needed", errUsage)
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("mdb "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	port := fs.String("port", "", "the MDB adapter's serial port")
+	addr := fs.String("address", "10", "cashless device address: 10 (#1) or 60 (#2)")
+	price := fs.Uint("price", 0, "vend: price in the reader's scaled units")
+	item := fs.Uint("item", 0xFFFF, "vend: item number (FFFF undefined)")
+	wait := fs.Duration("wait", 60*time.Second, "vend: how long to wait for a card")
+	dur := fs.Duration("for", 30*time.Second, "log: how long to listen")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *port == "" {
+		return fmt.Errorf("%w: --port is needed", errUsage)
+	}
+	a := map[string]byte{"10": mdb.Cashless1, "60": mdb.Cashless2}[*addr]
+	if a == 0 {
+		return fmt.Errorf("%w: --address must be 10 or 60", errUsage)
+	}
+	q, err := mdb.OpenQibixx(ctx, *port)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	m := &mdb.Master{T: q, Addr: a, ID: mdb.Identity{Level: 2, MaxPrice: 0xFFFF}, Poll: 150 * time.Millisecond, Tries: 40}
+	switch sub {
+	case "probe":
+		return mdbProbe(ctx, m, stdout)
+	case "vend":
+		if err := mdbProbe(ctx, m, stdout); err != nil {
+			return err
+		}
+		return mdbVend(ctx, m, uint16(*price), uint16(*item), *wait, stdout)
+	case "raw":
+		return mdbRaw(ctx, q, fs.Args(), stdout)
+	case "log":
+		if err := m.Init(ctx); err != nil {
+			return err
+		}
+		return mdbLog(ctx, m, *dur, stdout)
+	}
+	fmt.Fprintln(stderr, mdbUsage)
+	return fmt.Errorf("%w: unknown mdb command %q", errUsage, sub)
+}
+
+func mdbProbe(ctx context.Context, m *mdb.Master, out io.Writer) error {
+	if err := m.Init(ctx); err != nil {
+		return err
+	}
+	c, p := m.Config, m.Periph
+	fmt.Fprintf(out, "reader      %02X, level %d, %s\n", m.Addr, c.Level, m.State)
+	fmt.Fprintf(out, "currency    %04X, scale %d, %d decimals, max response %s, options %08b\n", c.Currency, c.Scale, c.Decimals, c.MaxResponse, c.Options)
+	fmt.Fprintf(out, "identity    %s / %s / %s, software %04X\n", strings.TrimSpace(p.Manufacturer), strings.TrimSpace(p.Model), strings.TrimSpace(p.Serial), p.Software)
+	for _, w := range m.Warnings {
+		fmt.Fprintf(out, "warning     %s\n", w)
+	}
+	return nil
+}
+
+func mdbVend(ctx context.Context, m *mdb.Master, price, item uint16, wait time.Duration, out io.Writer) error {
+	fmt.Fprintln(out, "present a card")
+	step := func(code byte, d time.Duration) (mdb.Msg, error) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(m.Poll) {
+			msgs, err := m.PollOnce(ctx)
+			if err != nil && !errors.Is(err, mdb.ErrTimeout) {
+				return nil, err
+			}
+			for _, msg := range msgs {
+				fmt.Fprintf(out, "  %T %+v\n", msg, msg)
+				if msg.Code() == code || code == mdb.RspVendApproved && msg.Code() == mdb.RspVendDenied {
+					return msg, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("mdb: no %02X within %s", code, d)
+	}
+	if _, err := step(mdb.RspBeginSession, wait); err != nil {
+		return err
+	}
+	if err := m.VendRequest(ctx, price, item); err != nil {
+		return err
+	}
+	res, err := step(mdb.RspVendApproved, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	approved, ok := res.(mdb.VendApproved)
+	if !ok {
+		fmt.Fprintln(out, "vend denied")
+		m.SessionComplete(ctx)
+		return errors.New("vend denied")
+	}
+	if err := m.VendSuccess(ctx, item); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "vend approved for %d, success sent\n", approved.Amount)
+	if err := m.SessionComplete(ctx); err != nil {
+		return err
+	}
+	_, err = step(mdb.RspEndSession, 10*time.Second)
+	return err
+}
+
+func mdbRaw(ctx context.Context, t mdb.Transport, blocks []string, out io.Writer) error {
+	for _, h := range blocks {
+		b, err := hex.DecodeString(strings.ReplaceAll(h, " ", ""))
+		if err != nil || len(b) == 0 {
+			return fmt.Errorf("%w: %q is not hex", errUsage, h)
+		}
+		blk, err := mdb.Block(b[0], b[1:]...)
+		if err != nil {
+			return err
+		}
+		r, err := t.Send(ctx, blk)
+		switch {
+		case err != nil:
+			fmt.Fprintf(out, "%s -> %v\n", strings.ToUpper(h), err)
+		case r.Kind == mdb.ReplyACK:
+			fmt.Fprintf(out, "%s -> ACK\n", strings.ToUpper(h))
+		case r.Kind == mdb.ReplyNAK:
+			fmt.Fprintf(out, "%s -> NAK\n", strings.ToUpper(h))
+		default:
+			t.Answer(mdb.ACK)
+			fmt.Fprintf(out, "%s -> % X\n", strings.ToUpper(h), r.Data)
+		}
+	}
+	return nil
+}
+
+func mdbLog(ctx context.Context, m *mdb.Master, d time.Duration, out io.Writer) error {
+	for end := time.Now().Add(d); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(m.Poll) {
+		msgs, err := m.PollOnce(ctx)
+		if err != nil && !errors.Is(err, mdb.ErrTimeout) {
+			fmt.Fprintf(out, "%s error %v\n", time.Now().Format("15:04:05.000"), err)
+		}
+		for _, msg := range msgs {
+			fmt.Fprintf(out, "%s %T %+v\n", time.Now().Format("15:04:05.000"), msg, msg)
+		}
+		if m.NeedReset || m.NeedSetup || m.Offline {
+			fmt.Fprintf(out, "%s recovering the reader\n", time.Now().Format("15:04:05.000"))
+			m.Recover(ctx)
+		}
+	}
+	return nil
+}
