@@ -85,6 +85,7 @@ const (
 	Fail
 )
 
+// String names the grade as the report prints it.
 func (s Status) String() string {
 	return [...]string{"ok", "warn", "FAIL"}[s]
 }

@@ -41,6 +41,7 @@ type CardError struct {
 	Status byte
 }
 
+// Error names the command and the status.
 func (e *CardError) Error() string {
 	names := map[byte]string{
 		StatusNoChanges: "no changes", StatusIntegrityError: "integrity error", StatusNoSuchKey: "no such key",

@@ -31,6 +31,7 @@ const (
 	AES
 )
 
+// String names the key type.
 func (t KeyType) String() string {
 	return [...]string{"DES", "2K3DES", "3K3DES", "AES"}[t]
 }

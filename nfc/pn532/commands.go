@@ -21,6 +21,7 @@ type Firmware struct {
 	IC, Ver, Rev, Support byte
 }
 
+// String is the chip and version, e.g. "PN532 v1.6".
 func (f Firmware) String() string {
 	return fmt.Sprintf("PN5%02x v%d.%d", f.IC, f.Ver, f.Rev)
 }

@@ -32,6 +32,7 @@ type RFError struct {
 	Status byte
 }
 
+// Error names the command and the RF status.
 func (e *RFError) Error() string {
 	return fmt.Sprintf("pn532 command %02X: RF status %02X", e.Cmd, e.Status)
 }

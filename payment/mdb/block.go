@@ -83,6 +83,7 @@ type ChecksumError struct {
 	Received, Actual byte
 }
 
+// Error gives both sums.
 func (e *ChecksumError) Error() string {
 	return fmt.Sprintf("mdb: reply checksum %02X, data sums to %02X", e.Received, e.Actual)
 }

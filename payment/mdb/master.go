@@ -32,6 +32,7 @@ const (
 	Vend
 )
 
+// String names the state as §7.2 does.
 func (s State) String() string {
 	return [...]string{"inactive", "disabled", "enabled", "session idle", "vend"}[s]
 }
