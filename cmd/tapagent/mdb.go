@@ -63,7 +63,7 @@ func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err := mdbProbe(ctx, m, stdout); err != nil {
 			return err
 		}
-		return mdbVend(ctx, m, uint16(*price), uint16(*item), *wait, stdout)
+		return mdbVend(ctx, m, uint32(*price), uint16(*item), *wait, stdout)
 	case "raw":
 		return mdbRaw(ctx, q, fs.Args(), stdout)
 	case "log":
@@ -90,7 +90,7 @@ func mdbProbe(ctx context.Context, m *mdb.Master, out io.Writer) error {
 	return nil
 }
 
-func mdbVend(ctx context.Context, m *mdb.Master, price, item uint16, wait time.Duration, out io.Writer) error {
+func mdbVend(ctx context.Context, m *mdb.Master, price uint32, item uint16, wait time.Duration, out io.Writer) error {
 	fmt.Fprintln(out, "present a card")
 	step := func(code byte, d time.Duration) (mdb.Msg, error) {
 		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(m.Poll) {

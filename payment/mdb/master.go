@@ -51,7 +51,20 @@ type Identity struct {
 	// MaxPrice and MinPrice are the price range in scaled units;
 	// 0xFFFF/0 is "unknown".
 	MaxPrice, MinPrice uint16
+	// Options are the level-3 options this VMC can use (Opt*); only those
+	// the reader offers too are enabled.
+	Options uint32
 }
+
+// Level-3 option bits of PERIPHERAL ID and EXPANSION ENABLE OPTIONS (§7.4.18).
+const (
+	OptFTL           uint32 = 1 << 0
+	Opt32BitMoney    uint32 = 1 << 1
+	OptMultiCurrency uint32 = 1 << 2
+	OptNegativeVend  uint32 = 1 << 3
+	OptDataEntry     uint32 = 1 << 4
+	OptAlwaysIdle    uint32 = 1 << 5
+)
 
 // Master is the VMC side of one cashless device.
 type Master struct {
@@ -69,6 +82,8 @@ type Master struct {
 	Periph PeripheralID
 	// Warnings are the spec deviations the reader showed (logged by the caller).
 	Warnings []string
+	// Enabled are the level-3 options in force (both sides offer them).
+	Enabled uint32
 	// NeedReset is set by OUT OF SEQUENCE: the reader must be reset and
 	// set up again. NeedSetup is set by a JUST RESET the reader sent by
 	// itself: set it up again without a RESET (App.3 p.A3•11).
@@ -113,7 +128,8 @@ func (m *Master) context() Context {
 	if lvl == 0 {
 		lvl = 1
 	}
-	return Context{Level: lvl, VMCLevel3: m.ID.Level >= 3, DisplayCells: int(m.ID.DisplayCols) * int(m.ID.DisplayRows)}
+	return Context{Level: lvl, VMCLevel3: m.ID.Level >= 3, Expanded: m.Enabled&Opt32BitMoney != 0,
+		DisplayCells: int(m.ID.DisplayCols) * int(m.ID.DisplayRows)}
 }
 
 // send transmits a command and returns its reply's messages (a data reply
@@ -223,7 +239,7 @@ func (m *Master) Init(ctx context.Context) error {
 
 // setUp is the power-up sequence after JUST RESET.
 func (m *Master) setUp(ctx context.Context) error {
-	m.State, m.Config, m.Periph = Inactive, ReaderConfig{}, PeripheralID{}
+	m.State, m.Config, m.Periph, m.Enabled = Inactive, ReaderConfig{}, PeripheralID{}, 0
 	id := m.ID
 	if _, err := m.send(ctx, CmdSetup, SetupConfig, id.Level, id.DisplayCols, id.DisplayRows, id.DisplayType); err != nil {
 		return fmt.Errorf("mdb: SETUP config: %w", err)
@@ -247,7 +263,39 @@ func (m *Master) setUp(ctx context.Context) error {
 		return err
 	}
 	m.Periph = pid.(PeripheralID)
+	if err := m.options(ctx); err != nil {
+		return err
+	}
 	return m.Enable(ctx, true)
+}
+
+// options enables the level-3 options both sides have (only when both are
+// at level 3, §2.4.4) and, with 32-bit money, sends the price range again
+// in the expanded format.
+func (m *Master) options(ctx context.Context) error {
+	if m.ID.Level < 3 || m.Config.Level < 3 {
+		return nil
+	}
+	on := m.ID.Options & m.Periph.Options
+	if on == 0 {
+		return nil
+	}
+	if _, err := m.send(ctx, CmdExpansion, ExpOptions, byte(on>>24), byte(on>>16), byte(on>>8), byte(on)); err != nil {
+		return fmt.Errorf("mdb: EXPANSION ENABLE OPTIONS: %w", err)
+	}
+	m.Enabled = on
+	if on&Opt32BitMoney != 0 {
+		maxP, minP := uint32(0xFFFFFFFF), uint32(m.ID.MinPrice)
+		if m.ID.MaxPrice != 0xFFFF {
+			maxP = uint32(m.ID.MaxPrice)
+		}
+		cur := m.Config.Currency
+		if _, err := m.send(ctx, CmdSetup, SetupPrices, byte(maxP>>24), byte(maxP>>16), byte(maxP>>8), byte(maxP),
+			byte(minP>>24), byte(minP>>16), byte(minP>>8), byte(minP), byte(cur>>8), byte(cur)); err != nil {
+			return fmt.Errorf("mdb: SETUP prices (expanded): %w", err)
+		}
+	}
+	return nil
 }
 
 // Enable sends READER ENABLE or DISABLE.
@@ -321,12 +369,21 @@ func (m *Master) Recover(ctx context.Context) error {
 	return nil
 }
 
-// VendRequest asks to sell item at price (scaled units).
-func (m *Master) VendRequest(ctx context.Context, price, item uint16) error {
-	if m.State != SessionIdle {
+// VendRequest asks to sell item at price (scaled units; more than 16
+// bits only with the 32-bit option in force). With "always idle" enabled
+// it may be sent without a session.
+func (m *Master) VendRequest(ctx context.Context, price uint32, item uint16) error {
+	if m.State != SessionIdle && !(m.State == Enabled && m.Enabled&OptAlwaysIdle != 0) {
 		return fmt.Errorf("mdb: VEND REQUEST in state %s", m.State)
 	}
-	if _, err := m.send(ctx, CmdVend, VendRequest, byte(price>>8), byte(price), byte(item>>8), byte(item)); err != nil {
+	data := []byte{VendRequest}
+	if m.Enabled&Opt32BitMoney != 0 {
+		data = append(data, byte(price>>24), byte(price>>16))
+	} else if price > 0xFFFF {
+		return fmt.Errorf("mdb: price %d needs the 32-bit option, which this reader has not enabled", price)
+	}
+	data = append(data, byte(price>>8), byte(price), byte(item>>8), byte(item))
+	if _, err := m.send(ctx, CmdVend, data...); err != nil {
 		return err
 	}
 	m.State = Vend

@@ -35,18 +35,23 @@ type Reader struct {
 	// Currency (BCD), scale and decimals of its READER CONFIG.
 	Currency        uint16
 	Scale, Decimals byte
-	F               Faults
+	// Options are the level-3 options the reader offers (mdb.Opt*).
+	Options uint32
+	F       Faults
+
+	vmcLevel byte
+	enabled  uint32 // options the VMC enabled
 
 	state   mdb.State
 	pending [][]byte // poll messages not yet delivered
 	last    []byte   // last data reply, for a NAKed or lost one
 	card    int32    // funds of the presented card, -1 none
 	waiting bool     // a card is held at the reader, no session yet
-	vendAmt uint16
+	vendAmt uint32
 	// Log is every command the reader received, in wire notation, for tests.
 	Log []string
 	// Sales are the vends the reader completed (amounts in scaled units).
-	Sales []uint16
+	Sales []uint32
 }
 
 // New returns a reader that has just been powered up.
@@ -70,11 +75,24 @@ func (r *Reader) begin() {
 		return
 	}
 	r.waiting = false
-	f := uint16(0xFFFF)
-	if r.card >= 0 {
-		f = uint16(r.card)
+	var msg []byte
+	if r.expanded() {
+		f := uint32(0xFFFFFFFF)
+		if r.card >= 0 {
+			f = uint32(r.card)
+		}
+		msg = []byte{mdb.RspBeginSession, byte(f >> 24), byte(f >> 16), byte(f >> 8), byte(f),
+			0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x65, 0x6E, byte(r.Currency >> 8), byte(r.Currency), 0x00}
+	} else {
+		f := uint16(0xFFFF)
+		if r.card >= 0 {
+			f = uint16(r.card)
+		}
+		msg = []byte{mdb.RspBeginSession, byte(f >> 8), byte(f)}
+		if r.Level >= 2 {
+			msg = append(msg, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00)
+		}
 	}
-	msg := []byte{mdb.RspBeginSession, byte(f >> 8), byte(f)}
 	if r.F.TrailingFF {
 		msg = append(msg, 0xFF)
 	}
@@ -88,6 +106,8 @@ func (r *Reader) PowerCycle() {
 	r.state, r.pending = mdb.Inactive, [][]byte{{mdb.RspJustReset}}
 	r.mu.Unlock()
 }
+
+func (r *Reader) expanded() bool { return r.enabled&mdb.Opt32BitMoney != 0 }
 
 // State is the reader's own state.
 func (r *Reader) State() mdb.State {
@@ -155,7 +175,20 @@ func (r *Reader) command(c byte, p []byte) mdb.Reply {
 		if len(p) >= 1 && p[0] == mdb.ExpRequestID {
 			id := append([]byte{mdb.RspPeripheralID}, "SIM"...)
 			id = append(append(id, "000000000042"...), "TAPAGENT-SIM"...)
-			r.pending = append(r.pending, append(id, 0x01, 0x00))
+			id = append(id, 0x01, 0x00)
+			if r.Level >= 3 && r.vmcLevel >= 3 {
+				o := r.Options
+				id = append(id, byte(o>>24), byte(o>>16), byte(o>>8), byte(o))
+			}
+			r.pending = append(r.pending, id)
+			return ack
+		}
+		if len(p) == 5 && p[0] == mdb.ExpOptions && r.Level >= 3 {
+			want := uint32(p[1])<<24 | uint32(p[2])<<16 | uint32(p[3])<<8 | uint32(p[4])
+			if want&^r.Options != 0 {
+				return r.outOfSequence() // an option it never offered
+			}
+			r.enabled = want
 			return ack
 		}
 	case mdb.CmdReader:
@@ -195,7 +228,7 @@ func (r *Reader) setup(p []byte) mdb.Reply {
 		if r.state != mdb.Inactive && r.state != mdb.Disabled {
 			return r.outOfSequence()
 		}
-		r.state = mdb.Disabled
+		r.state, r.vmcLevel, r.enabled = mdb.Disabled, p[1], 0
 		r.pending = append(r.pending, []byte{mdb.RspReaderConfig, r.Level, byte(r.Currency >> 8), byte(r.Currency),
 			r.Scale, r.Decimals, 30, 0x01})
 	case mdb.SetupPrices:
@@ -231,10 +264,17 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 	}
 	switch p[0] {
 	case mdb.VendRequest:
-		if r.state != mdb.SessionIdle || len(p) < 5 {
+		n := 5
+		if r.expanded() {
+			n = 7
+		}
+		if r.state != mdb.SessionIdle || len(p) < n {
 			return r.outOfSequence()
 		}
-		price := uint16(p[1])<<8 | uint16(p[2])
+		var price uint32
+		for _, b := range p[1 : n-2] {
+			price = price<<8 | uint32(b)
+		}
 		r.state = mdb.Vend
 		if r.F.Deny || r.card >= 0 && int32(price) > r.card {
 			r.pending = append(r.pending, []byte{mdb.RspVendDenied})
@@ -242,7 +282,11 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 			return ack
 		}
 		r.vendAmt = price
-		r.pending = append(r.pending, []byte{mdb.RspVendApproved, byte(price >> 8), byte(price)})
+		if r.expanded() {
+			r.pending = append(r.pending, []byte{mdb.RspVendApproved, byte(price >> 24), byte(price >> 16), byte(price >> 8), byte(price)})
+		} else {
+			r.pending = append(r.pending, []byte{mdb.RspVendApproved, byte(price >> 8), byte(price)})
+		}
 	case mdb.VendSuccess:
 		if r.state != mdb.Vend {
 			return r.outOfSequence()

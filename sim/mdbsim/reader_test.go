@@ -2,6 +2,7 @@ package mdbsim
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,5 +224,57 @@ func TestOfflineAndBack(t *testing.T) {
 	now = now.Add(5 * time.Second)
 	if err := m.Recover(ctx); err != nil || m.Offline || m.State != mdb.Enabled {
 		t.Fatalf("back: %v offline %v %s", err, m.Offline, m.State)
+	}
+}
+
+// TestLevel3Options: the VMC enables only the level-3 options both sides
+// offer, then speaks 32-bit money; a level-2 VMC never sends them.
+func TestLevel3Options(t *testing.T) {
+	r := New(mdb.Cashless1)
+	r.Level, r.Options = 3, mdb.OptFTL|mdb.Opt32BitMoney|mdb.OptAlwaysIdle
+	m := master(r)
+	m.ID.Level, m.ID.Options = 3, mdb.Opt32BitMoney|mdb.OptAlwaysIdle|mdb.OptNegativeVend
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m.Enabled != mdb.Opt32BitMoney|mdb.OptAlwaysIdle || m.Periph.Options != r.Options {
+		t.Fatalf("enabled %06b, offered %06b", m.Enabled, m.Periph.Options)
+	}
+	found := false
+	for _, l := range r.Log {
+		if l == "17* 04 00 00 00 22 3D" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no EXPANSION ENABLE OPTIONS 17 04 00000022 in %v", r.Log)
+	}
+	r.PresentCard(250000)
+	if bs := pollFor(t, m, mdb.RspBeginSession).(mdb.BeginSession); bs.Funds != 250000 || bs.Currency != 0x1978 {
+		t.Fatalf("expanded begin session %+v", bs)
+	}
+	if err := m.VendRequest(ctx, 100000, 9); err != nil {
+		t.Fatal(err)
+	}
+	if a := pollFor(t, m, mdb.RspVendApproved).(mdb.VendApproved); a.Amount != 100000 {
+		t.Fatalf("expanded approval %d", a.Amount)
+	}
+
+	// The same reader with a level-2 VMC: no option bytes, no 32-bit money.
+	r2 := New(mdb.Cashless1)
+	r2.Level, r2.Options = 3, mdb.Opt32BitMoney
+	m2 := master(r2)
+	if err := m2.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range r2.Log {
+		if strings.HasPrefix(l, "17* 04") {
+			t.Fatalf("a level-2 VMC enabled options: %v", r2.Log)
+		}
+	}
+	r2.PresentCard(-1)
+	pollFor(t, m2, mdb.RspBeginSession)
+	if err := m2.VendRequest(ctx, 100000, 9); err == nil || !strings.Contains(err.Error(), "32-bit") {
+		t.Fatalf("a 17-bit price without the option: %v", err)
 	}
 }
