@@ -396,10 +396,44 @@ func (m *Master) VendSuccess(ctx context.Context, item uint16) error {
 	return err
 }
 
-// VendFailure reports the item not delivered: the reader refunds.
+// ErrRefundFailed is a reader that could not give the money back after
+// VEND FAILURE (MALFUNCTION C-).
+var ErrRefundFailed = errors.New("mdb: the reader reports the refund failed")
+
+// VendFailure reports the item not delivered, then POLLs for the refund
+// (§7.4.8): an empty answer (ACK) is refunded, MALFUNCTION 0xC- is a failed
+// refund, silence is a refund in progress until the non-response time.
 func (m *Master) VendFailure(ctx context.Context) error {
-	_, err := m.send(ctx, CmdVend, VendFailure)
-	return err
+	if _, err := m.send(ctx, CmdVend, VendFailure); err != nil {
+		return err
+	}
+	if m.State == Vend {
+		m.State = SessionIdle
+	}
+	start := m.now()
+	for {
+		msgs, err := m.PollOnce(ctx)
+		switch {
+		case err == nil && len(msgs) == 0:
+			return nil
+		case err != nil && !errors.Is(err, ErrTimeout):
+			var ce *ChecksumError
+			if !errors.As(err, &ce) {
+				return err
+			}
+		}
+		for _, msg := range msgs {
+			if f, ok := msg.(Malfunction); ok && f.Error&0xF0 == 0xC0 {
+				return fmt.Errorf("%w (code %02X)", ErrRefundFailed, f.Error)
+			}
+		}
+		if m.now().Sub(start) >= m.nonResponse() {
+			return fmt.Errorf("mdb: refund not confirmed within %s", m.nonResponse())
+		}
+		if err := sleep(ctx, m.Poll); err != nil {
+			return err
+		}
+	}
 }
 
 // SessionComplete ends the session; END SESSION follows on a POLL.

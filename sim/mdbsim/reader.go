@@ -24,6 +24,8 @@ type Faults struct {
 	Deny bool
 	// TrailingFF appends the PAX D200's FF after BEGIN SESSION.
 	TrailingFF bool
+	// RefundFails answers VEND FAILURE with MALFUNCTION C0 (refund error).
+	RefundFails bool
 }
 
 // Reader is a cashless device at one address, level 1 or 2.
@@ -300,7 +302,10 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		if r.state != mdb.Vend {
 			return r.outOfSequence()
 		}
-		r.state = mdb.SessionIdle // refunded: the ACK says so
+		r.state = mdb.SessionIdle // refunded: the next empty POLL says so
+		if r.F.RefundFails {
+			r.pending = append(r.pending, []byte{mdb.RspMalfunction, 0xC0})
+		}
 	case mdb.VendComplete:
 		if r.state != mdb.SessionIdle && r.state != mdb.Vend {
 			return r.outOfSequence()

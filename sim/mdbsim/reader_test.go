@@ -2,6 +2,7 @@ package mdbsim
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -276,5 +277,28 @@ func TestLevel3Options(t *testing.T) {
 	pollFor(t, m2, mdb.RspBeginSession)
 	if err := m2.VendRequest(ctx, 100000, 9); err == nil || !strings.Contains(err.Error(), "32-bit") {
 		t.Fatalf("a 17-bit price without the option: %v", err)
+	}
+}
+
+// TestVendFailureRefund: after VEND FAILURE the VMC polls for the refund.
+func TestVendFailureRefund(t *testing.T) {
+	for _, fails := range []bool{false, true} {
+		r := New(mdb.Cashless1)
+		r.F.RefundFails = fails
+		m := master(r)
+		if err := m.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r.PresentCard(1000)
+		pollFor(t, m, mdb.RspBeginSession)
+		m.VendRequest(ctx, 300, 1)
+		pollFor(t, m, mdb.RspVendApproved)
+		err := m.VendFailure(ctx)
+		if fails != errors.Is(err, mdb.ErrRefundFailed) || !fails && err != nil {
+			t.Fatalf("refund fails %v: %v", fails, err)
+		}
+		if len(r.Sales) != 0 || m.State != mdb.SessionIdle {
+			t.Fatalf("sales %v, state %s", r.Sales, m.State)
+		}
 	}
 }
