@@ -94,8 +94,11 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, cardUsage)
 		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
 	}
-	d, err := openReader(cfg, o.port)
+	d, _, err := cardtap.OpenReader(ctx, cfg, o.port)
 	if err != nil {
+		if cfg.Reader.Port == "" && cfg.Reader.I2C == "" && o.port == "" {
+			return fmt.Errorf("%w: no reader: set [reader] port or pass --port", errUsage)
+		}
 		return err
 	}
 	defer d.Close()
@@ -112,30 +115,6 @@ type cardTool struct {
 	cfg *config.Config
 	o   cardOpts
 	out io.Writer
-}
-
-func openReader(cfg *config.Config, port string) (*pn532.Device, error) {
-	var t pn532.Transport
-	var err error
-	switch {
-	case port != "":
-		t, err = pn532.OpenHSU(port)
-	case cfg.Reader.Port != "":
-		t, err = pn532.OpenHSU(cfg.Reader.Port)
-	case cfg.Reader.I2C != "":
-		t, err = pn532.OpenI2C(cfg.Reader.I2C, uint16(cfg.Reader.I2CAddr))
-	default:
-		return nil, fmt.Errorf("%w: no reader: set [reader] port or pass --port", errUsage)
-	}
-	if err != nil {
-		return nil, err
-	}
-	d := pn532.NewDevice(t, pn532.Options{})
-	if _, err := doctor.AskReader(context.Background(), d); err != nil {
-		d.Close()
-		return nil, fmt.Errorf("reader: %w", err)
-	}
-	return d, nil
 }
 
 // waitCard polls until a DESFire card is in the field.

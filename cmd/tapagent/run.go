@@ -163,7 +163,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("DEX port open", "dev", cfg.DEX.Port)
 	}
 	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
-		d, fw, err := cardtap.OpenReader(ctx, cfg)
+		d, fw, err := cardtap.OpenReader(ctx, cfg, "")
 		if err != nil {
 			return errors.Join(err, agent.Close())
 		}

@@ -52,14 +52,17 @@ func Lines(c *config.Config) []int {
 	return out
 }
 
-// OpenReader opens the configured PN532 (serial or I2C) and checks that it
-// answers.
-func OpenReader(ctx context.Context, c *config.Config) (*pn532.Device, string, error) {
+// OpenReader opens the PN532 on port, or else the configured one (serial
+// or I2C), and checks that it answers.
+func OpenReader(ctx context.Context, c *config.Config, port string) (*pn532.Device, string, error) {
+	if port == "" {
+		port = c.Reader.Port
+	}
 	var t pn532.Transport
 	var err error
 	switch {
-	case c.Reader.Port != "":
-		t, err = pn532.OpenHSU(c.Reader.Port)
+	case port != "":
+		t, err = pn532.OpenHSU(port)
 	case c.Reader.I2C != "":
 		t, err = pn532.OpenI2C(c.Reader.I2C, uint16(c.Reader.I2CAddr))
 	default:
@@ -69,10 +72,7 @@ func OpenReader(ctx context.Context, c *config.Config) (*pn532.Device, string, e
 		return nil, "", err
 	}
 	d := pn532.NewDevice(t, pn532.Options{})
-	fw, err := d.GetFirmwareVersion(ctx)
-	if err == nil {
-		err = d.SAMConfiguration(ctx)
-	}
+	fw, err := d.Ready(ctx)
 	if err != nil {
 		d.Close()
 		return nil, "", fmt.Errorf("card reader: %w", err)

@@ -90,11 +90,8 @@ func ReaderProbe(cfg *config.Config) Probe {
 
 // AskReader is the reader check on an open device.
 func AskReader(ctx context.Context, d *pn532.Device) (string, error) {
-	fw, err := d.GetFirmwareVersion(ctx)
+	fw, err := d.Ready(ctx)
 	if err != nil {
-		return "", err
-	}
-	if err := d.SAMConfiguration(ctx); err != nil {
 		return "", err
 	}
 	return fw.String(), nil

@@ -42,6 +42,16 @@ func (d *Device) GetFirmwareVersion(ctx context.Context) (Firmware, error) {
 	return fw, nil
 }
 
+// Ready asks the chip who it is and sets it to normal mode: what every
+// user of a freshly opened reader does first.
+func (d *Device) Ready(ctx context.Context) (Firmware, error) {
+	fw, err := d.GetFirmwareVersion(ctx)
+	if err == nil {
+		err = d.SAMConfiguration(ctx)
+	}
+	return fw, err
+}
+
 // SAMConfiguration sets normal mode (no SAM), which also takes the chip
 // out of its power-down state after wake-up.
 func (d *Device) SAMConfiguration(ctx context.Context) error {
