@@ -86,6 +86,7 @@ fuzz:
 	go test ./nfc/pn532 -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/cardapp -run '^$$' -fuzz '^FuzzDecodeInfo$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME)
+	go test ./payment/mdb -run '^$$' -fuzz '^FuzzQibixxLine$$' -fuzztime $(FUZZTIME)
 	go test ./internal/firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
 
 clean:

@@ -262,3 +262,16 @@ func FuzzReply(f *testing.F) {
 		p.Feed(b)
 	})
 }
+
+// FuzzQibixxLine: any line from the adapter is a reply or an error.
+func FuzzQibixxLine(f *testing.F) {
+	for _, s := range []string{"p,ACK", "p,NACK", "p,034E20FF", "p,", "p,ZZ", "m,ACK"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		r, err := parseQibixx(line)
+		if err == nil && r.Kind == ReplyData && (len(r.Data) == 0 || len(r.Data) >= MaxBlock) {
+			t.Fatalf("%q gave %+v", line, r)
+		}
+	})
+}

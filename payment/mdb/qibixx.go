@@ -94,18 +94,26 @@ func (q *Qibixx) Send(ctx context.Context, block []Word) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	switch body := strings.TrimPrefix(line, "p,"); body {
+	return parseQibixx(line)
+}
+
+// parseQibixx decodes an adapter's answer line to a request.
+func parseQibixx(line string) (Reply, error) {
+	body, ok := strings.CutPrefix(line, "p,")
+	if !ok {
+		return Reply{}, fmt.Errorf("mdb adapter: %q is not an answer to a request", line)
+	}
+	switch body {
 	case "ACK":
 		return Reply{Kind: ReplyACK}, nil
 	case "NACK":
 		return Reply{}, ErrTimeout
-	default:
-		b, err := hex.DecodeString(body)
-		if err != nil || len(b) == 0 || len(b) >= MaxBlock {
-			return Reply{}, fmt.Errorf("mdb adapter: reply %q is not hex data", line)
-		}
-		return Reply{Kind: ReplyData, Data: b}, nil
 	}
+	b, err := hex.DecodeString(body)
+	if err != nil || len(b) == 0 || len(b) >= MaxBlock {
+		return Reply{}, fmt.Errorf("mdb adapter: reply %q is not hex data", line)
+	}
+	return Reply{Kind: ReplyData, Data: b}, nil
 }
 
 // Answer implements Transport: the adapter acknowledges replies itself.
