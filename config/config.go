@@ -45,6 +45,7 @@ type Config struct {
 	Firmware Firmware `toml:"firmware"`
 	Reader   Reader   `toml:"reader"`
 	Cards    Cards    `toml:"cards"`
+	MDB      MDB      `toml:"mdb"`
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
@@ -126,6 +127,36 @@ type Reader struct {
 	// Lines are the tap lines this reader serves (one reader may serve
 	// two lines); empty means every line.
 	Lines []int `toml:"lines"`
+}
+
+// MDB is a cashless card terminal on the MDB bus. The wall is the vending
+// machine controller; a tap sells fixed portions, priced before the pour
+// (MDB portion mode). No port means no terminal.
+type MDB struct {
+	// Port is the serial device of the MDB adapter or UART.
+	Port string `toml:"port"`
+	// Transport is "qibixx" (Qibixx MDB-USB or MDB Pi HAT in master mode)
+	// or "uart" (the board's own UART with 9-bit emulation).
+	Transport string `toml:"transport"`
+	// Device is cashless device 1 (address 10H) or 2 (60H).
+	Device int `toml:"device"`
+	// Lines are the lines the terminal sells; with one, a card at the
+	// terminal pours on it at once, with more a selection picks the line.
+	Lines []int `toml:"lines"`
+	// PortionML is the portion sold, priced like a free pour of that size.
+	PortionML float64 `toml:"portion_ml"`
+	// Billing is "pre" (TTG card type 61, the terminal charges the card)
+	// or "bill" (62, the terminal books the sale to an account billed later).
+	Billing string `toml:"billing"`
+	// Level is the VMC feature level announced (1, 2 or 3).
+	Level int `toml:"level"`
+	// Poll is the pause between POLLs (MDB: 125-200 ms is usual).
+	Poll Duration `toml:"poll"`
+	// VendTimeout bounds the wait for VEND APPROVED/DENIED (an online
+	// authorisation takes seconds); the request is then cancelled.
+	VendTimeout Duration `toml:"vend_timeout"`
+	// SelectTimeout ends a session nobody picked a line in.
+	SelectTimeout Duration `toml:"select_timeout"`
 }
 
 // Cards are the keys and layout of tapagent's DESFire application
@@ -291,7 +322,9 @@ func Base() Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Board:   Board{Profile: "rpi4"},
 		Cards:   Cards{AID: 0x7A7001, PICCKey: "0000000000000000", UIDOrder: "big-endian", SystemID: "tapagent"},
-		MQTT:    MQTT{Prefix: "tapagent", Telemetry: dur(30 * time.Second), RateLimit: 20},
+		MDB: MDB{Transport: "qibixx", Device: 1, PortionML: 300, Billing: "pre", Level: 3, Poll: dur(150 * time.Millisecond),
+			VendTimeout: dur(60 * time.Second), SelectTimeout: dur(60 * time.Second)},
+		MQTT: MQTT{Prefix: "tapagent", Telemetry: dur(30 * time.Second), RateLimit: 20},
 		Firmware: Firmware{DrainTimeout: dur(5 * time.Minute), FlushTimeout: dur(2 * time.Minute),
 			InstallTimeout: dur(10 * time.Minute)},
 		Audit: Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
@@ -339,6 +372,7 @@ func Parse(b []byte) (*Config, error) {
 		Firmware toml.Primitive   `toml:"firmware"`
 		Reader   toml.Primitive   `toml:"reader"`
 		Cards    toml.Primitive   `toml:"cards"`
+		MDB      toml.Primitive   `toml:"mdb"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -354,7 +388,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -452,6 +486,7 @@ func (c *Config) Validate() error {
 			bad("reader.lines", "line %d is not configured", n)
 		}
 	}
+	c.validateMDB(bad)
 	if a := c.Cards.AID; a <= 0 || a > 0xFFFFFF {
 		bad("cards.aid", "must be a 24-bit application id other than 0")
 	}
@@ -649,5 +684,35 @@ func (l Line) FlowConfig() flow.LineConfig {
 		FoamRateMilliHz: int64(math.Round(l.FoamRateHz * 1000)), FoamBuckets: l.FoamBuckets,
 		LeakAlarm: ml10(l.LeakAlarmML), LeakIdle: l.LeakIdle.Duration,
 		ValveLatency: l.ValveLatency.Duration, Predictive: l.Predictive,
+	}
+}
+
+func (c *Config) validateMDB(bad func(key, format string, a ...any)) {
+	m := c.MDB
+	if m.Transport != "qibixx" && m.Transport != "uart" {
+		bad("mdb.transport", "%q is not qibixx or uart", m.Transport)
+	}
+	if m.Device != 1 && m.Device != 2 {
+		bad("mdb.device", "must be 1 (address 10H) or 2 (60H)")
+	}
+	if m.Billing != "pre" && m.Billing != "bill" {
+		bad("mdb.billing", "%q is not pre or bill", m.Billing)
+	}
+	if m.Level < 1 || m.Level > 3 {
+		bad("mdb.level", "must be 1, 2 or 3")
+	}
+	if m.PortionML <= 0 || m.PortionML > 5000 {
+		bad("mdb.portion_ml", "must be between 0 and 5000")
+	}
+	if m.Poll.Duration < 25*time.Millisecond || m.Poll.Duration > time.Second {
+		bad("mdb.poll", "must be between 25ms and 1s")
+	}
+	if m.VendTimeout.Duration <= 0 || m.SelectTimeout.Duration <= 0 {
+		bad("mdb.vend_timeout", "vend_timeout and select_timeout must be > 0")
+	}
+	for _, n := range m.Lines {
+		if !slices.ContainsFunc(c.Lines, func(l Line) bool { return l.ID == n }) {
+			bad("mdb.lines", "line %d is not configured", n)
+		}
 	}
 }

@@ -173,7 +173,7 @@ func (a *Agent) recover() error {
 			ID: in.PourID, Kind: kindOf(in.Auth.Mode, false), Line: in.Line, Product: in.Product, PLU: in.PLU,
 			StartedAt: in.OpenedAt, EndedAt: end, ClockSynced: in.ClockSynced, Recovered: true, Ref: in.Ref,
 			Pour: flow.Result{Auth: in.Auth, Reason: flow.ReasonCrash, Pulses: p.Pulses, KMilli: in.KMilli,
-				Volume: p.Volume, Compensated: p.Compensated, Charged: p.Charged, Amount: p.Amount},
+				Volume: p.Volume, Compensated: p.Compensated, Charged: p.Charged, Amount: in.Auth.RecoveredAmount(p.Amount)},
 		}
 		b := storage.Booking{Record: rec, Also: a.settle(rec)}
 		if k, ok := kegs[in.Line]; ok {
@@ -186,7 +186,7 @@ func (a *Agent) recover() error {
 			return fmt.Errorf("device: booking recovered pour %s: %w", in.PourID, err)
 		}
 		a.event(Event{Type: EvRecovered, Line: in.Line, PourID: in.PourID, Reason: string(flow.ReasonCrash),
-			Volume: p.Volume, Charged: p.Charged, Amount: p.Amount, Pulses: p.Pulses, Seq: seq, Recovered: true})
+			Volume: p.Volume, Charged: p.Charged, Amount: rec.Pour.Amount, Pulses: p.Pulses, Seq: seq, Recovered: true})
 	}
 	return nil
 }

@@ -72,6 +72,9 @@ const (
 	ReasonFault       Reason = "fault"        // storage or valve fault
 	ReasonLeak        Reason = "leak"         // unattributed flow with the valve closed
 	ReasonCrash       Reason = "crash"        // agent died mid-pour; booked from the last checkpoint
+	// ReasonPayment is money a payment terminal kept with nothing (more)
+	// poured to go with it: the record books the amount, not a pour.
+	ReasonPayment Reason = "payment"
 )
 
 // Auth is an authorisation to pour on a line.
@@ -86,6 +89,12 @@ type Auth struct {
 	// PortionVol and PortionPrice define a portion.
 	PortionVol   Vol   `json:"portion_ml10,omitempty"`
 	PortionPrice int64 `json:"portion_price,omitempty"`
+	// Prepaid marks a portion a payment terminal charged before the pour
+	// (MDB portion mode): it is all or nothing. Delivered, it costs
+	// PortionPrice; ended short, nothing, because the terminal refunds it;
+	// cut by a crash, PortionPrice again, because a reader reset before the
+	// outcome counts as a sale (MDB 4.2 §7.4.7) — see PrepaidAmount.
+	Prepaid bool `json:"prepaid,omitempty"`
 	// MaxDuration overrides the line's limit when shorter; zero keeps it.
 	MaxDuration time.Duration `json:"max_duration,omitempty"`
 }
@@ -111,7 +120,19 @@ func (a Auth) Validate() error {
 	default:
 		return fmt.Errorf("unknown pour mode %d", a.Mode)
 	}
+	if a.Prepaid && a.Mode != ModePortion {
+		return fmt.Errorf("%s: only a portion can be prepaid", a.Mode)
+	}
 	return nil
+}
+
+// RecoveredAmount is what a pour cut by a crash costs, given the amount
+// its last checkpoint had reached.
+func (a Auth) RecoveredAmount(checkpointed int64) int64 {
+	if a.Prepaid && a.Mode == ModePortion {
+		return a.PortionPrice
+	}
+	return checkpointed
 }
 
 // target is the charged volume at which the valve closes, and why; -1 means none.
@@ -182,6 +203,9 @@ func amount(a Auth, charged Vol, complete bool) int64 {
 	case ModePortion:
 		if complete {
 			return a.PortionPrice
+		}
+		if a.Prepaid {
+			return 0 // refunded by the terminal
 		}
 		amt := a.PortionPrice * int64(charged) / int64(a.PortionVol)
 		return min(amt, a.PortionPrice)

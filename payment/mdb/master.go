@@ -95,6 +95,9 @@ type Master struct {
 	Now func() time.Time
 
 	lastAnswer, lastReset time.Time
+	// ending is when SESSION COMPLETE was sent; END SESSION must follow
+	// within the non-response time or the reader is reset (§7.4.9).
+	ending time.Time
 }
 
 // Non-response handling (§2.2, §3.6): a single 5 ms timeout is only a NAK;
@@ -323,6 +326,10 @@ func (m *Master) PollOnce(ctx context.Context) ([]Msg, error) {
 	for _, msg := range msgs {
 		m.follow(msg)
 	}
+	if !m.ending.IsZero() && m.now().Sub(m.ending) >= m.nonResponse() {
+		m.ending, m.NeedReset = time.Time{}, true
+		m.Warnings = append(m.Warnings, "no END SESSION within the non-response time after SESSION COMPLETE: reset")
+	}
 	return msgs, err
 }
 
@@ -337,7 +344,11 @@ func (m *Master) follow(msg Msg) {
 			m.State = SessionIdle
 		}
 	case RspEndSession:
-		m.State = Enabled
+		m.State, m.ending = Enabled, time.Time{}
+	case RspCancelled:
+		if m.State == SessionIdle || m.State == Vend {
+			m.State = Enabled
+		}
 	case RspJustReset:
 		m.State, m.NeedSetup = Inactive, true
 	case RspOutOfSequence:
@@ -376,13 +387,10 @@ func (m *Master) VendRequest(ctx context.Context, price uint32, item uint16) err
 	if m.State != SessionIdle && !(m.State == Enabled && m.Enabled&OptAlwaysIdle != 0) {
 		return fmt.Errorf("mdb: VEND REQUEST in state %s", m.State)
 	}
-	data := []byte{VendRequest}
-	if m.Enabled&Opt32BitMoney != 0 {
-		data = append(data, byte(price>>24), byte(price>>16))
-	} else if price > 0xFFFF {
-		return fmt.Errorf("mdb: price %d needs the 32-bit option, which this reader has not enabled", price)
+	data, err := m.priceItem(VendRequest, price, item)
+	if err != nil {
+		return err
 	}
-	data = append(data, byte(price>>8), byte(price), byte(item>>8), byte(item))
 	if _, err := m.send(ctx, CmdVend, data...); err != nil {
 		return err
 	}
@@ -436,8 +444,61 @@ func (m *Master) VendFailure(ctx context.Context) error {
 	}
 }
 
-// SessionComplete ends the session; END SESSION follows on a POLL.
+// SessionComplete ends the session; END SESSION must follow on a POLL
+// within the non-response time, or PollOnce asks for a reset (§7.4.9).
 func (m *Master) SessionComplete(ctx context.Context) error {
-	_, err := m.send(ctx, CmdVend, VendComplete)
+	if _, err := m.send(ctx, CmdVend, VendComplete); err != nil {
+		return err
+	}
+	m.ending = m.now()
+	return nil
+}
+
+// VendCancel withdraws a VEND REQUEST the reader has not answered yet; the
+// reader answers VEND DENIED (§7.4.6).
+func (m *Master) VendCancel(ctx context.Context) error {
+	if m.State != Vend {
+		return fmt.Errorf("mdb: VEND CANCEL in state %s", m.State)
+	}
+	_, err := m.send(ctx, CmdVend, VendCancel)
+	return err
+}
+
+// ErrNoCashSale is a reader that did not announce CASH SALE in its config.
+var ErrNoCashSale = errors.New("mdb: the reader does not take CASH SALE")
+
+// OptReaderCashSale is READER CONFIG's option bit for CASH SALE (Z8 b3).
+const OptReaderCashSale byte = 1 << 3
+
+// CashSale tells the reader about a sale paid in cash, so its own audit
+// holds every sale (§7.4.10); only readers that announce it get one.
+func (m *Master) CashSale(ctx context.Context, price uint32, item uint16) error {
+	if m.Config.Options&OptReaderCashSale == 0 {
+		return ErrNoCashSale
+	}
+	data, err := m.priceItem(VendCashSale, price, item)
+	if err != nil {
+		return err
+	}
+	_, err = m.send(ctx, CmdVend, data...)
+	return err
+}
+
+// priceItem encodes a VEND sub-command's price (16 bits, or 32 with the
+// option in force) and item number.
+func (m *Master) priceItem(sub byte, price uint32, item uint16) ([]byte, error) {
+	data := []byte{sub}
+	if m.Enabled&Opt32BitMoney != 0 {
+		data = append(data, byte(price>>24), byte(price>>16))
+	} else if price > 0xFFFF {
+		return nil, fmt.Errorf("mdb: price %d needs the 32-bit option, which this reader has not enabled", price)
+	}
+	return append(data, byte(price>>8), byte(price), byte(item>>8), byte(item)), nil
+}
+
+// ReaderCancel asks the reader to abandon what it is doing (waiting for a
+// card after an "always idle" VEND REQUEST, say); it answers CANCELLED.
+func (m *Master) ReaderCancel(ctx context.Context) error {
+	_, err := m.send(ctx, CmdReader, ReaderCancel)
 	return err
 }

@@ -26,6 +26,12 @@ type Faults struct {
 	TrailingFF bool
 	// RefundFails answers VEND FAILURE with MALFUNCTION C0 (refund error).
 	RefundFails bool
+	// SlowApproval answers a VEND REQUEST only after this many POLLs
+	// (an online authorisation), with empty answers until then.
+	SlowApproval int
+	// Discount is taken off every approved price: VEND APPROVED carries
+	// less than was asked, as readers with loyalty schemes do.
+	Discount uint32
 }
 
 // Reader is a cashless device at one address, level 1 or 2.
@@ -39,7 +45,9 @@ type Reader struct {
 	Scale, Decimals byte
 	// Options are the level-3 options the reader offers (mdb.Opt*).
 	Options uint32
-	F       Faults
+	// CashSale announces CASH SALE support in READER CONFIG (Z8 b3).
+	CashSale bool
+	F        Faults
 
 	vmcLevel byte
 	enabled  uint32 // options the VMC enabled
@@ -50,10 +58,16 @@ type Reader struct {
 	card    int32    // funds of the presented card, -1 none
 	waiting bool     // a card is held at the reader, no session yet
 	vendAmt uint32
+	approved bool     // the vend in progress was approved
+	delayed  []byte   // an approval held back by SlowApproval
 	// Log is every command the reader received, in wire notation, for tests.
 	Log []string
 	// Sales are the vends the reader completed (amounts in scaled units).
 	Sales []uint32
+	// CashSales are the CASH SALE prices the VMC reported.
+	CashSales []uint32
+	// Refunds are the approved amounts given back after VEND FAILURE.
+	Refunds []uint32
 }
 
 // New returns a reader that has just been powered up.
@@ -102,11 +116,25 @@ func (r *Reader) begin() {
 	r.state = mdb.SessionIdle
 }
 
-// PowerCycle makes the reader reset itself (a JUST RESET at the next POLL).
+// PowerCycle makes the reader reset itself (a JUST RESET at the next
+// POLL); an approved vend it was holding stands as a sale, as after a
+// RESET from the VMC.
 func (r *Reader) PowerCycle() {
 	r.mu.Lock()
+	r.resetVend()
 	r.state, r.pending = mdb.Inactive, [][]byte{{mdb.RspJustReset}}
 	r.mu.Unlock()
+}
+
+// resetVend books the vend a reset interrupted after APPROVED (§7.4.7).
+func (r *Reader) resetVend() {
+	if r.state == mdb.Vend && r.approved {
+		r.Sales = append(r.Sales, r.vendAmt)
+		if r.card >= 0 {
+			r.card -= int32(r.vendAmt)
+		}
+	}
+	r.approved, r.delayed = false, nil
 }
 
 func (r *Reader) expanded() bool { return r.enabled&mdb.Opt32BitMoney != 0 }
@@ -167,6 +195,7 @@ var ack = mdb.Reply{Kind: mdb.ReplyACK}
 func (r *Reader) command(c byte, p []byte) mdb.Reply {
 	switch c {
 	case mdb.CmdReset:
+		r.resetVend()
 		r.state, r.pending, r.last = mdb.Inactive, [][]byte{{mdb.RspJustReset}}, nil
 		return ack
 	case mdb.CmdPoll:
@@ -207,6 +236,13 @@ func (r *Reader) outOfSequence() mdb.Reply {
 }
 
 func (r *Reader) poll() mdb.Reply {
+	if r.delayed != nil {
+		if r.F.SlowApproval > 0 {
+			r.F.SlowApproval--
+			return ack
+		}
+		r.pending, r.delayed = append(r.pending, r.delayed), nil
+	}
 	if r.last == nil {
 		if len(r.pending) == 0 {
 			return ack
@@ -232,12 +268,35 @@ func (r *Reader) setup(p []byte) mdb.Reply {
 		}
 		r.state, r.vmcLevel, r.enabled = mdb.Disabled, p[1], 0
 		r.pending = append(r.pending, []byte{mdb.RspReaderConfig, r.Level, byte(r.Currency >> 8), byte(r.Currency),
-			r.Scale, r.Decimals, 30, 0x01})
+			r.Scale, r.Decimals, 30, r.configOptions()})
 	case mdb.SetupPrices:
 	default:
 		return r.outOfSequence()
 	}
 	return ack
+}
+
+func (r *Reader) configOptions() byte {
+	o := byte(0x01) // refunds
+	if r.CashSale {
+		o |= mdb.OptReaderCashSale
+	}
+	return o
+}
+
+// Display makes the reader ask the VMC to show text for secs seconds
+// (DISPLAY REQUEST); text is padded or cut to the VMC's display.
+func (r *Reader) Display(secs byte, text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pending = append(r.pending, append([]byte{mdb.RspDisplay, secs * 10}, text...))
+}
+
+// Funds is what is left on the presented card (scaled units; -1 none or unknown).
+func (r *Reader) Funds() int32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.card
 }
 
 func (r *Reader) reader(p []byte) mdb.Reply {
@@ -283,11 +342,16 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 			r.state = mdb.SessionIdle
 			return ack
 		}
-		r.vendAmt = price
+		price -= min(price, r.F.Discount)
+		r.vendAmt, r.approved = price, true
+		msg := []byte{mdb.RspVendApproved, byte(price >> 8), byte(price)}
 		if r.expanded() {
-			r.pending = append(r.pending, []byte{mdb.RspVendApproved, byte(price >> 24), byte(price >> 16), byte(price >> 8), byte(price)})
+			msg = []byte{mdb.RspVendApproved, byte(price >> 24), byte(price >> 16), byte(price >> 8), byte(price)}
+		}
+		if r.F.SlowApproval > 0 {
+			r.delayed = msg
 		} else {
-			r.pending = append(r.pending, []byte{mdb.RspVendApproved, byte(price >> 8), byte(price)})
+			r.pending = append(r.pending, msg)
 		}
 	case mdb.VendSuccess:
 		if r.state != mdb.Vend {
@@ -297,7 +361,7 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		if r.card >= 0 {
 			r.card -= int32(r.vendAmt)
 		}
-		r.state = mdb.SessionIdle
+		r.state, r.approved = mdb.SessionIdle, false
 	case mdb.VendFailure:
 		if r.state != mdb.Vend {
 			return r.outOfSequence()
@@ -305,7 +369,11 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		r.state = mdb.SessionIdle // refunded: the next empty POLL says so
 		if r.F.RefundFails {
 			r.pending = append(r.pending, []byte{mdb.RspMalfunction, 0xC0})
+			r.Sales = append(r.Sales, r.vendAmt)
+		} else if r.approved {
+			r.Refunds = append(r.Refunds, r.vendAmt)
 		}
+		r.approved = false
 	case mdb.VendComplete:
 		if r.state != mdb.SessionIdle && r.state != mdb.Vend {
 			return r.outOfSequence()
@@ -314,10 +382,23 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		r.state = mdb.Enabled
 		r.card = -1
 	case mdb.VendCancel:
-		if r.state == mdb.Vend {
+		if r.state == mdb.Vend && !r.approved {
 			r.pending = append(r.pending, []byte{mdb.RspVendDenied})
-			r.state = mdb.SessionIdle
+			r.state, r.delayed = mdb.SessionIdle, nil
 		}
+	case mdb.VendCashSale:
+		n := 5
+		if r.expanded() {
+			n = 7
+		}
+		if !r.CashSale || len(p) < n {
+			return r.outOfSequence()
+		}
+		var price uint32
+		for _, b := range p[1 : n-2] {
+			price = price<<8 | uint32(b)
+		}
+		r.CashSales = append(r.CashSales, price)
 	default:
 		return r.outOfSequence()
 	}
@@ -337,4 +418,18 @@ func wire(ws []mdb.Word) string {
 		}
 	}
 	return string(b)
+}
+
+// Ledger is what the reader has done with money, in scaled units.
+type Ledger struct {
+	Sales, Refunds, CashSales []uint32
+}
+
+// Ledger returns a copy of the reader's sales, refunds and cash sales,
+// safe to take while a VMC is using the reader.
+func (r *Reader) Ledger() Ledger {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Ledger{Sales: append([]uint32(nil), r.Sales...), Refunds: append([]uint32(nil), r.Refunds...),
+		CashSales: append([]uint32(nil), r.CashSales...)}
 }

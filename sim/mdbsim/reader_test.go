@@ -297,8 +297,13 @@ func TestVendFailureRefund(t *testing.T) {
 		if fails != errors.Is(err, mdb.ErrRefundFailed) || !fails && err != nil {
 			t.Fatalf("refund fails %v: %v", fails, err)
 		}
-		if len(r.Sales) != 0 || m.State != mdb.SessionIdle {
-			t.Fatalf("sales %v, state %s", r.Sales, m.State)
+		// A refund that failed leaves the money taken: a sale.
+		kept, given := r.Sales, r.Refunds
+		if fails {
+			kept, given = r.Refunds, r.Sales
+		}
+		if len(kept) != 0 || len(given) != 1 || given[0] != 300 || m.State != mdb.SessionIdle {
+			t.Fatalf("refund fails %v: sales %v, refunds %v, state %s", fails, r.Sales, r.Refunds, m.State)
 		}
 	}
 }

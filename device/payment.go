@@ -1,0 +1,82 @@
+package device
+
+import (
+	"fmt"
+	"maps"
+
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// EvPayment is money a payment terminal kept without a pour to go with it.
+const EvPayment = "payment_booked"
+
+// PortionPrice prices a portion of vol on a line now, the way a free pour
+// would be charged (server catalog and happy hours, else the line's price),
+// so a terminal asks the same money a card would pay for the same beer.
+func (a *Agent) PortionPrice(id int, vol flow.Vol) (int64, error) {
+	l, err := a.line(id)
+	if err != nil {
+		return 0, err
+	}
+	if vol <= 0 {
+		return 0, fmt.Errorf("line %d: portion must be > 0", id)
+	}
+	l.mu.Lock()
+	r := a.price(l, Request{Auth: flow.Auth{Mode: flow.ModeFree}})
+	l.mu.Unlock()
+	if !r.Auth.Price.Valid() {
+		return 0, fmt.Errorf("line %d has no price", id)
+	}
+	return r.Auth.Price.Amount(vol), nil
+}
+
+// CanPour says why a line would refuse a pour now, or "" when it would take
+// one: a terminal asks before it charges anyone.
+func (a *Agent) CanPour(id int) string {
+	l, err := a.line(id)
+	if err != nil {
+		return err.Error()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case a.draining.Load():
+		return ErrDraining.Error()
+	case l.locked:
+		return ErrLocked.Error()
+	case len(l.unbooked) > 0:
+		return "a finished pour is waiting for storage"
+	}
+	if err := l.fl.CanOpen(flow.Auth{Mode: flow.ModePortion, PortionVol: 1}); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// BookPayment books money a payment terminal kept with nothing (more)
+// poured for it: a refund the terminal refused, or a sale that a reset
+// made final before the beer ran. The record carries auth (the portion
+// that was paid for) and ref, no volume, and goes to the server like any
+// sale, so the books agree with the terminal's.
+func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref map[string]string) (string, error) {
+	l, err := a.line(id)
+	if err != nil {
+		return "", err
+	}
+	if amount <= 0 {
+		return "", fmt.Errorf("line %d: a payment must be > 0", id)
+	}
+	now := a.clk.Now().UnixMilli()
+	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-p%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindPour,
+		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
+		Ref: maps.Clone(ref), Pour: flow.Result{Auth: auth, Reason: flow.ReasonPayment, Amount: amount}}
+	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.settle(rec)})
+	if err != nil {
+		a.event(Event{Type: EvStorageError, Line: id, Detail: "payment: " + err.Error()})
+		return "", fmt.Errorf("line %d: payment not booked: %w", id, err)
+	}
+	a.onBooked()
+	a.event(Event{Type: EvPayment, Line: id, PourID: rec.ID, Kind: rec.Kind, Amount: amount, Seq: seq})
+	return rec.ID, nil
+}

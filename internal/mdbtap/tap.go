@@ -1,0 +1,385 @@
+// Package mdbtap sells tap portions through a cashless card terminal on the
+// MDB bus, with the wall as the vending machine controller (MDB portion
+// mode, DESIGN.md). A card at the terminal opens a session; the line's
+// portion is priced and asked for with VEND REQUEST before any valve
+// opens; the approved amount is what the pour costs; VEND SUCCESS follows
+// a delivered portion and VEND FAILURE (a refund) one that ran short.
+//
+// Every step is in the journal before it is taken, and a pour's booking
+// moves the journal in the same commit (Settle), so a restart anywhere
+// books exactly what the terminal kept: a reader reset between APPROVED and
+// the outcome is a sale (MDB 4.2 §7.4.7), booked at the approved amount and
+// reconciled against what the meter measured.
+package mdbtap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// Agent is what the terminal needs of the wall.
+type Agent interface {
+	Authorise(line int, r device.Request) (string, error)
+	PortionPrice(line int, vol flow.Vol) (int64, error)
+	CanPour(line int) string
+	BookPayment(line int, amount int64, auth flow.Auth, ref map[string]string) (string, error)
+	Report(ev device.Event)
+}
+
+// Events the terminal reports.
+const (
+	EvReady       = "mdb_ready"
+	EvFault       = "mdb_fault"
+	EvWarning     = "mdb_warning"
+	EvSession     = "mdb_session"
+	EvSessionEnd  = "mdb_session_end"
+	EvRefused     = "mdb_refused" // the wall cannot pour: nothing asked of the card
+	EvApproved    = "mdb_vend_approved"
+	EvDenied      = "mdb_vend_denied"
+	EvSuccess     = "mdb_vend_success"
+	EvRefunded    = "mdb_vend_refunded"
+	EvKept        = "mdb_refund_failed" // the terminal kept the money of a short pour
+	EvUnknown     = "mdb_vend_unknown"  // stopped while asking: the terminal's journal decides
+	EvReconciled  = "mdb_vend_reconciled"
+	EvCashSale    = "mdb_cash_sale"
+	EvDisplay     = "mdb_display"
+	EvMalfunction = "mdb_malfunction"
+)
+
+// Options configure a terminal.
+type Options struct {
+	Master *mdb.Master
+	Agent  Agent
+	Store  *storage.Store
+	// Lines the terminal sells; with one, a session pours on it at once.
+	Lines []int
+	// Portion is the volume sold per vend.
+	Portion flow.Vol
+	// CardType is the TTG card type of its sales (61 prepay, 62 bill).
+	CardType int
+	// Minor is the number of decimals of the agent's money.
+	Minor byte
+	// VendTimeout bounds the wait for APPROVED/DENIED; SelectTimeout a
+	// session without a selection; Retry the pause between power-up tries.
+	VendTimeout, SelectTimeout, Retry time.Duration
+	Now                               func() time.Time
+	Log                               *slog.Logger
+}
+
+type phase int
+
+const (
+	idle       phase = iota
+	session          // a card is at the terminal, no line chosen
+	requesting       // VEND REQUEST sent, no answer yet
+	pouring          // approved, the pour runs until it is booked
+)
+
+// Health is the terminal as diagnostics show it.
+type Health struct {
+	Ready     bool   `json:"ready"`
+	State     string `json:"state"`
+	Reader    string `json:"reader,omitempty"`
+	Level     byte   `json:"level,omitempty"`
+	Vends     int    `json:"vends"`
+	Denied    int    `json:"denied"`
+	Refunded  int    `json:"refunded"`
+	Faults    int    `json:"faults"`
+	LastError string `json:"last_error,omitempty"`
+	Display   string `json:"display,omitempty"`
+	// ApprovedToOpen is the last vend's time from VEND APPROVED received
+	// to the valve opening.
+	ApprovedToOpen time.Duration `json:"approved_to_open_ns"`
+}
+
+// Tap is one terminal's controller. Run owns the bus; Select and Health
+// may be called from anywhere.
+type Tap struct {
+	o   Options
+	m   *mdb.Master
+	j   journal
+	sel chan int
+
+	mu     sync.Mutex
+	health Health
+
+	// Loop state, owned by Run.
+	ph        phase
+	since     time.Time
+	vend      Entry
+	cancelled bool
+	ready     bool
+	lastTry   time.Time
+}
+
+// New builds a terminal controller.
+func New(o Options) *Tap {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Retry <= 0 {
+		o.Retry = mdb.ResetEvery
+	}
+	if o.CardType == 0 {
+		o.CardType = ttg.CardMDBPre
+	}
+	return &Tap{o: o, m: o.Master, j: journal{o.Store, fmt.Sprintf("%02X", o.Master.Addr)}, sel: make(chan int, 1)}
+}
+
+// ErrNotSold is a selection of a line the terminal does not sell.
+var ErrNotSold = errors.New("the terminal does not sell that line")
+
+// Select picks the line for the session at the terminal (a wall with
+// more than one line per terminal needs a selection, as a vending machine
+// does). A selection waiting already is replaced.
+func (t *Tap) Select(line int) error {
+	if !slices.Contains(t.o.Lines, line) {
+		return fmt.Errorf("line %d: %w", line, ErrNotSold)
+	}
+	for {
+		select {
+		case t.sel <- line:
+			return nil
+		default:
+			select {
+			case <-t.sel:
+			default:
+			}
+		}
+	}
+}
+
+// Health reports the terminal's state and counters.
+func (t *Tap) Health() Health {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.health
+}
+
+func (t *Tap) count(f func(h *Health)) {
+	t.mu.Lock()
+	f(&t.health)
+	t.mu.Unlock()
+}
+
+func (t *Tap) report(ev device.Event) { t.o.Agent.Report(ev) }
+
+func (t *Tap) fault(what string, err error) {
+	t.count(func(h *Health) { h.Faults++; h.LastError = what + ": " + err.Error() })
+	t.report(device.Event{Type: EvFault, Detail: what + ": " + err.Error()})
+}
+
+// Run settles what a previous run left in the journal, then serves the
+// terminal until ctx ends.
+func (t *Tap) Run(ctx context.Context) error {
+	t.recoverJournal()
+	for ctx.Err() == nil {
+		t.cycle(ctx)
+		sleep(ctx, t.m.Poll)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+	case <-tm.C:
+	}
+}
+
+// cycle is one turn of the bus: bring the reader up if needed, one POLL,
+// its messages, then the timers of the current phase.
+func (t *Tap) cycle(ctx context.Context) {
+	if !t.up(ctx) {
+		return
+	}
+	msgs, err := t.m.PollOnce(ctx)
+	var ce *mdb.ChecksumError
+	if err != nil && !errors.Is(err, mdb.ErrTimeout) && !errors.As(err, &ce) && ctx.Err() == nil {
+		t.fault("poll", err)
+	}
+	for _, msg := range msgs {
+		t.on(ctx, msg)
+	}
+	t.step(ctx)
+	t.warnings()
+	t.count(func(h *Health) { h.State = t.m.State.String() })
+}
+
+// up runs the power-up sequence and any recovery the reader needs; a
+// reset while a vend is open settles that vend first.
+func (t *Tap) up(ctx context.Context) bool {
+	if t.m.Offline || t.m.NeedReset || t.m.NeedSetup {
+		t.resetDuringVend()
+		if t.ready && !t.m.Offline || t.o.Now().Sub(t.lastTry) >= t.o.Retry {
+			t.lastTry = t.o.Now()
+			if err := t.m.Recover(ctx); err != nil {
+				t.fault("recovery", err)
+				return false
+			}
+		}
+		return !t.m.Offline
+	}
+	if t.ready {
+		return true
+	}
+	if !t.lastTry.IsZero() && t.o.Now().Sub(t.lastTry) < t.o.Retry {
+		return false
+	}
+	t.lastTry = t.o.Now()
+	if err := t.m.Init(ctx); err != nil {
+		if ctx.Err() == nil {
+			t.fault("power-up", err)
+		}
+		return false
+	}
+	t.ready = true
+	p := t.m.Periph
+	name := strings.TrimSpace(strings.TrimSpace(p.Manufacturer) + " " + strings.TrimSpace(p.Model))
+	t.count(func(h *Health) { h.Ready, h.Reader, h.Level = true, name, t.m.Config.Level })
+	t.report(device.Event{Type: EvReady, Detail: fmt.Sprintf("%s, level %d, currency %04X, scale %d, %d decimals",
+		name, t.m.Config.Level, t.m.Config.Currency, t.m.Config.Scale, t.m.Config.Decimals)})
+	return true
+}
+
+func (t *Tap) warnings() {
+	for _, w := range t.m.Warnings {
+		t.o.Log.Warn("mdb reader bends the spec", "detail", w)
+		t.report(device.Event{Type: EvWarning, Detail: w})
+	}
+	t.m.Warnings = t.m.Warnings[:0]
+}
+
+// on handles one message of a POLL reply.
+func (t *Tap) on(ctx context.Context, msg mdb.Msg) {
+	switch m := msg.(type) {
+	case mdb.BeginSession:
+		if t.ph != idle {
+			return
+		}
+		t.ph, t.since = session, t.o.Now()
+		t.report(device.Event{Type: EvSession, Detail: "funds " + t.funds(m.Funds)})
+		if len(t.o.Lines) == 1 {
+			t.request(ctx, t.o.Lines[0])
+		}
+	case mdb.VendApproved:
+		if t.ph == requesting {
+			t.approved(ctx, m.Amount)
+			return
+		}
+		// An answer to a request given up on: the reader must not keep it.
+		t.fault("vend", errors.New("VEND APPROVED without a request: VEND FAILURE"))
+		_ = t.m.VendFailure(ctx)
+	case mdb.Malfunction:
+		t.report(device.Event{Type: EvMalfunction, Detail: fmt.Sprintf("reader malfunction %02X", m.Error)})
+	case mdb.DisplayRequest:
+		t.count(func(h *Health) { h.Display = string(m.Text) })
+		t.report(device.Event{Type: EvDisplay, Detail: string(m.Text)})
+	case mdb.Simple:
+		t.onSimple(ctx, byte(m))
+	}
+}
+
+func (t *Tap) onSimple(ctx context.Context, code byte) {
+	switch code {
+	case mdb.RspVendDenied:
+		if t.ph == requesting {
+			t.count(func(h *Health) { h.Denied++ })
+			t.report(device.Event{Type: EvDenied, Line: t.vend.Line, Amount: t.vend.Price})
+			t.closeVend()
+			t.complete(ctx)
+		}
+	case mdb.RspSessionCancel:
+		if t.ph == session {
+			t.complete(ctx)
+		}
+	case mdb.RspEndSession, mdb.RspCancelled:
+		if t.ph == session {
+			t.ph = idle
+		}
+		t.report(device.Event{Type: EvSessionEnd})
+	}
+}
+
+// funds prints a session's funds for an event.
+func (t *Tap) funds(f uint32) string {
+	if f == 0xFFFF || f == 0xFFFFFFFF {
+		return "unknown"
+	}
+	return strconv.FormatInt(t.amount(f), 10)
+}
+
+// step runs the current phase's timers and waits.
+func (t *Tap) step(ctx context.Context) {
+	now := t.o.Now()
+	switch t.ph {
+	case idle:
+		select {
+		case l := <-t.sel:
+			t.report(device.Event{Type: EvRefused, Line: l, Detail: "no card at the terminal"})
+		default:
+			t.settleBooked()
+			t.cashSale(ctx)
+		}
+	case session:
+		select {
+		case l := <-t.sel:
+			t.request(ctx, l)
+		default:
+			if now.Sub(t.since) >= t.o.SelectTimeout {
+				t.complete(ctx)
+			}
+		}
+	case requesting:
+		if !t.cancelled && now.Sub(t.since) >= t.o.VendTimeout {
+			// The reader answers VEND DENIED, which closes the vend.
+			t.cancelled = true
+			if err := t.m.VendCancel(ctx); err != nil {
+				t.fault("vend cancel", err)
+			}
+		}
+	case pouring:
+		e, ok, err := t.j.get()
+		if err != nil {
+			t.fault("journal", err)
+			return
+		}
+		if ok && e.Vend == t.vend.Vend && e.State == booked {
+			t.vend = e
+			t.outcome(ctx)
+		}
+	}
+}
+
+// complete ends the session (END SESSION follows on a POLL).
+func (t *Tap) complete(ctx context.Context) {
+	t.ph = idle
+	if err := t.m.SessionComplete(ctx); err != nil {
+		t.fault("session complete", err)
+	}
+}
+
+func (t *Tap) closeVend() {
+	if err := t.j.drop(t.vend.Vend); err != nil {
+		t.fault("journal", err)
+	}
+	t.vend = Entry{}
+}

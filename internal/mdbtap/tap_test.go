@@ -1,0 +1,394 @@
+package mdbtap_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/clock"
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/internal/simrun"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/sim"
+	"github.com/tapagent/tapagent/sim/mdbsim"
+	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// rig is the simulated wall on virtual time with the agent, a simulated
+// cashless reader on the bus and the terminal controller, restartable the
+// way a crash restarts the process (the reader keeps its state).
+type rig struct {
+	t      *testing.T
+	cfg    *config.Config
+	clk    *clock.Manual
+	wall   *simrun.Wall
+	reader *mdbsim.Reader
+	lines  []int
+
+	store *storage.Store
+	agent *device.Agent
+	tap   *mdbtap.Tap
+	stop  func()
+
+	mu  sync.Mutex
+	evs []device.Event
+}
+
+// portion is 300 mL; line 1 costs 6.50 per 500 mL, so 3.90.
+const portion, price = flow.Vol(3000), 390
+
+func newRig(t *testing.T, lines ...int) *rig {
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Device.DataDir = t.TempDir()
+	for i := range cfg.Sim.Lines {
+		cfg.Sim.Lines[i].AirBurstsPerMin = 0
+	}
+	r := &rig{t: t, cfg: cfg, clk: clock.NewManual(time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)),
+		reader: mdbsim.New(mdb.Cashless1), lines: lines}
+	r.reader.Level = 3
+	if r.wall, err = simrun.NewWall(cfg, r.clk); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	t.Cleanup(func() {
+		if r.agent != nil {
+			r.stop()
+			r.agent.Close()
+			r.store.Close()
+		}
+	})
+	return r
+}
+
+func (r *rig) start() {
+	r.t.Helper()
+	var err error
+	if r.store, err = storage.Open(filepath.Join(r.cfg.Device.DataDir, "tapagent.db"), storage.Options{}); err != nil {
+		r.t.Fatal(err)
+	}
+	r.agent, err = device.New(device.Options{Config: r.cfg, Clock: r.clk, Store: r.store, Valves: r.wall.Valves,
+		Meters: r.wall.Meters, Settle: mdbtap.Settle, Emit: func(ev device.Event) {
+			r.mu.Lock()
+			r.evs = append(r.evs, ev)
+			r.mu.Unlock()
+		}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.agent.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	m := &mdb.Master{T: r.reader, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 3, MaxPrice: 0xFFFF}, Poll: time.Millisecond, Now: r.clk.Now}
+	r.tap = mdbtap.New(mdbtap.Options{Master: m, Agent: r.agent, Store: r.store, Lines: r.lines, Portion: portion,
+		CardType: ttg.CardMDBPre, Minor: 2, VendTimeout: 5 * time.Second, SelectTimeout: 30 * time.Second, Now: r.clk.Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.tap.Run(ctx); close(done) }()
+	r.stop = func() { cancel(); <-done }
+}
+
+// crash drops agent and terminal the way kill -9 does: no valve closed, no
+// booking, no word to the reader.
+func (r *rig) crash() {
+	r.stop()
+	for _, m := range r.wall.Meters {
+		m.Close()
+	}
+	r.store.Close()
+	r.agent = nil
+}
+
+// until runs the wall on virtual time until cond holds.
+func (r *rig) until(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("never: %s\nevents: %s", what, r.types())
+		}
+		r.wall.Board.Advance(10 * time.Millisecond)
+		r.agent.Tick()
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+func (r *rig) event(typ string) (device.Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.evs {
+		if ev.Type == typ {
+			return ev, true
+		}
+	}
+	return device.Event{}, false
+}
+
+func (r *rig) has(typ string) func() bool {
+	return func() bool { _, ok := r.event(typ); return ok }
+}
+
+func (r *rig) types() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, ev := range r.evs {
+		if ev.Type != device.EvCheckpoint {
+			out = append(out, fmt.Sprintf("%s[l%d %s %d %v](%s)", ev.Type, ev.Line, ev.Reason, ev.Amount, ev.Volume, ev.Detail))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// pour is the glass under the tap: beer runs while the valve is open.
+func (r *rig) pour(line int) {
+	r.wall.Board.Line(line).Pour([]sim.Point{{T: 0, MLs: 80}, {T: 20 * time.Second, MLs: 80}, {T: 20100 * time.Millisecond, MLs: 0}})
+}
+
+func (r *rig) records() []storage.Record {
+	r.t.Helper()
+	recs, err := r.store.Outbox(0, 100)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return recs
+}
+
+func (r *rig) journalEmpty() bool {
+	empty := true
+	r.store.View("mdb_vends", func(b storage.Bucket) error {
+		return b.ForEach(func(k, _ []byte) error {
+			if !strings.HasPrefix(string(k), "cash/") {
+				empty = false
+			}
+			return nil
+		})
+	})
+	return empty
+}
+
+// sum is the money the wall's records hold.
+func sum(recs []storage.Record) int64 {
+	var n int64
+	for _, rc := range recs {
+		n += rc.Pour.Amount
+	}
+	return n
+}
+
+func TestVendOnTheSimulatedWall(t *testing.T) {
+	r := newRig(t, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("vend success", r.has(mdbtap.EvSuccess))
+	r.until("session ended", r.has(mdbtap.EvSessionEnd))
+	recs := r.records()
+	if len(recs) != 1 {
+		t.Fatalf("records %+v", recs)
+	}
+	rec := recs[0]
+	if rec.Pour.Amount != price || !rec.Pour.Complete || rec.Ref[ttg.RefCardType] != "61" || rec.Pour.Volume < portion {
+		t.Fatalf("record %+v", rec)
+	}
+	units, _ := ttg.NewUnits("l", 3)
+	tx, err := ttg.Converter{Units: units}.Transaction(rec)
+	if err != nil || tx.CardType != ttg.CardMDBPre || tx.Money != price {
+		t.Fatalf("TTG transaction %+v, %v", tx, err)
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || len(l.Refunds) != 0 {
+		t.Fatalf("reader ledger %+v", l)
+	}
+	if !r.journalEmpty() {
+		t.Fatal("journal not empty after the vend")
+	}
+	if h := r.tap.Health(); h.Vends != 1 || !h.Ready || h.Level != 3 {
+		t.Fatalf("health %+v", h)
+	}
+}
+
+// TestApprovedAmountIsWhatThePourCosts: the reader takes 0.40 off; the
+// record books what it approved, not the price asked.
+func TestApprovedAmountIsWhatThePourCosts(t *testing.T) {
+	r := newRig(t, 1)
+	r.reader.F.Discount = 40
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(-1)
+	r.until("vend success", r.has(mdbtap.EvSuccess))
+	r.until("booked", func() bool { return len(r.records()) == 1 })
+	if got := r.records()[0].Pour.Amount; got != price-40 {
+		t.Fatalf("booked %d, want the approved %d", got, price-40)
+	}
+}
+
+func TestDeniedVendPoursNothing(t *testing.T) {
+	r := newRig(t, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(100) // less than a portion
+	r.until("denied", r.has(mdbtap.EvDenied))
+	r.until("session ended", r.has(mdbtap.EvSessionEnd))
+	if _, ok := r.event(device.EvAuthorised); ok || len(r.records()) != 0 || !r.journalEmpty() {
+		t.Fatalf("a denied vend poured: %s", r.types())
+	}
+}
+
+// TestShortPourIsRefunded: the keg is empty (nothing flows), the portion
+// is not delivered: VEND FAILURE, the reader refunds, the record books 0.
+func TestShortPourIsRefunded(t *testing.T) {
+	r := newRig(t, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000)
+	r.until("refunded", r.has(mdbtap.EvRefunded))
+	recs := r.records()
+	if len(recs) != 1 || recs[0].Pour.Amount != 0 || recs[0].Pour.Reason != flow.ReasonNoPour && recs[0].Pour.Reason != flow.ReasonNoFlow {
+		t.Fatalf("records %+v", recs)
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}
+
+// TestRefusedRefundIsBooked: the reader cannot refund a short pour; the
+// money it kept is booked, so the books agree with the terminal.
+func TestRefusedRefundIsBooked(t *testing.T) {
+	r := newRig(t, 1)
+	r.reader.F.RefundFails = true
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000)
+	r.until("refund failed", r.has(mdbtap.EvKept))
+	r.until("payment booked", func() bool { return len(r.records()) == 2 })
+	recs := r.records()
+	if sum(recs) != price || recs[1].Pour.Reason != flow.ReasonPayment || recs[1].Ref[ttg.RefCardType] != "61" || !r.journalEmpty() {
+		t.Fatalf("records %+v", recs)
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}
+
+// TestCrashBetweenApprovedAndSuccess: the agent dies mid-pour. On restart
+// the reader is reset, which makes the vend a sale (§7.4.7): the one
+// record books the approved amount with what the meter measured.
+func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
+	r := newRig(t, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("pouring", func() bool {
+		in, _ := r.store.Intents()
+		return len(in) == 1 && in[0].Progress.Volume > 1000
+	})
+	r.crash()
+	r.start()
+	r.until("reconciled", r.has(mdbtap.EvReconciled))
+	r.until("reader ready again", func() bool { return r.tap.Health().Ready })
+	recs := r.records()
+	if len(recs) != 1 || recs[0].Pour.Amount != price || recs[0].Pour.Reason != flow.ReasonCrash ||
+		recs[0].Pour.Volume >= portion || recs[0].Pour.Volume < 1000 {
+		t.Fatalf("records %+v", recs)
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || !r.journalEmpty() {
+		t.Fatalf("reader ledger %+v, journal empty %v", l, r.journalEmpty())
+	}
+	ev, _ := r.event(mdbtap.EvReconciled)
+	if !strings.Contains(ev.Detail, "meter measured") {
+		t.Fatalf("reconciliation %+v", ev)
+	}
+}
+
+// TestJournalLeftByACrash: the states a crash can leave before any pour.
+func TestJournalLeftByACrash(t *testing.T) {
+	for _, tc := range []struct {
+		state string
+		want  int64 // booked
+		event string
+	}{{"requested", 0, mdbtap.EvUnknown}, {"approved", price, mdbtap.EvReconciled}} {
+		t.Run(tc.state, func(t *testing.T) {
+			r := newRig(t, 1)
+			r.until("reader ready", r.has(mdbtap.EvReady))
+			r.crash()
+			e := mdbtap.Entry{Vend: "10-7", State: tc.state, Line: 1, Portion: portion, Price: price, Approved: tc.want}
+			raw, _ := json.Marshal(e)
+			s, err := storage.Open(filepath.Join(r.cfg.Device.DataDir, "tapagent.db"), storage.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Update("mdb_vends", func(b storage.Bucket) error { return b.Put([]byte("10"), raw) })
+			s.Close()
+			r.start()
+			r.until(tc.event, r.has(tc.event))
+			r.until("journal settled", r.journalEmpty)
+			if got := sum(r.records()); got != tc.want || !r.journalEmpty() {
+				t.Fatalf("booked %d, want %d; journal empty %v", got, tc.want, r.journalEmpty())
+			}
+		})
+	}
+}
+
+// TestReaderResetDuringThePour: the reader resets itself while the beer
+// runs; the pour finishes and the sale stands, booked once.
+func TestReaderResetDuringThePour(t *testing.T) {
+	r := newRig(t, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("pouring", r.has(mdbtap.EvApproved))
+	r.reader.PowerCycle()
+	r.until("warned", r.has(mdbtap.EvWarning))
+	r.until("booked and settled", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
+	if recs := r.records(); recs[0].Pour.Amount != price || !recs[0].Pour.Complete {
+		t.Fatalf("records %+v", recs)
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}
+
+// TestSelectionOnAMultiLineTerminal: two lines, the customer picks one.
+func TestSelectionOnAMultiLineTerminal(t *testing.T) {
+	r := newRig(t, 1, 2)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	if err := r.tap.Select(3); err == nil {
+		t.Fatal("a line the terminal does not sell was selected")
+	}
+	r.pour(2)
+	r.reader.PresentCard(1000)
+	r.until("session", r.has(mdbtap.EvSession))
+	if err := r.tap.Select(2); err != nil {
+		t.Fatal(err)
+	}
+	r.until("vend success", r.has(mdbtap.EvSuccess))
+	ev, _ := r.event(mdbtap.EvSuccess)
+	if ev.Line != 2 {
+		t.Fatalf("sold line %d", ev.Line)
+	}
+}
+
+// TestCashSalesReachTheReader: an open pour paid at the bar is reported
+// to a reader that takes CASH SALE.
+func TestCashSalesReachTheReader(t *testing.T) {
+	r := newRig(t, 1)
+	r.reader.CashSale = true
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	if _, err := r.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: 2000, PortionPrice: 300}}); err != nil {
+		t.Fatal(err)
+	}
+	r.pour(1)
+	r.until("cash sale", r.has(mdbtap.EvCashSale))
+	if l := r.reader.Ledger(); !slices.Equal(l.CashSales, []uint32{300}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}

@@ -1,0 +1,278 @@
+package mdbtap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// amount converts a scaled reader value to the agent's minor units.
+func (t *Tap) amount(p uint32) int64 {
+	c := t.m.Config
+	return mdb.Amount(p, c.Scale, c.Decimals, t.o.Minor)
+}
+
+// price converts a price to the reader's scaled units, rounded up to the
+// smallest amount the reader can express; it returns what that costs.
+func (t *Tap) price(amount int64) (uint32, int64, error) {
+	c := t.m.Config
+	if unit := mdb.Amount(1, c.Scale, c.Decimals, t.o.Minor); unit > 1 {
+		amount = (amount + unit - 1) / unit * unit
+	}
+	p, err := mdb.Price(amount, c.Scale, c.Decimals, t.o.Minor, t.m.Enabled&mdb.Opt32BitMoney != 0)
+	return p, amount, err
+}
+
+// request asks the card for a line's portion: nothing is asked when the
+// line cannot pour, and the vend is in the journal before the reader
+// hears of it.
+func (t *Tap) request(ctx context.Context, line int) {
+	refuse := func(why string) {
+		t.report(device.Event{Type: EvRefused, Line: line, Detail: why})
+		if len(t.o.Lines) == 1 {
+			t.complete(ctx) // nothing else to choose: give the card back
+		}
+	}
+	if !t.settled(false) {
+		refuse("an earlier vend is not settled yet")
+		return
+	}
+	if why := t.o.Agent.CanPour(line); why != "" {
+		refuse(why)
+		return
+	}
+	asked, err := t.o.Agent.PortionPrice(line, t.o.Portion)
+	if err != nil {
+		refuse(err.Error())
+		return
+	}
+	scaled, asked, err := t.price(asked)
+	if err != nil {
+		refuse(err.Error())
+		return
+	}
+	e, err := t.j.start(Entry{Line: line, Portion: t.o.Portion, Price: asked, At: t.o.Now().UnixMilli()})
+	if err != nil {
+		t.fault("journal", err)
+		refuse("vend not stored")
+		return
+	}
+	t.vend = e
+	if err := t.m.VendRequest(ctx, scaled, uint16(line)); err != nil {
+		t.fault("vend request", err)
+		t.closeVend()
+		t.complete(ctx)
+		return
+	}
+	t.ph, t.since, t.cancelled = requesting, t.o.Now(), false
+}
+
+// approved opens the valve for an approved vend. The approved amount is
+// what the pour costs (it may differ from the price: discounts); a token
+// (FFFF) pays the asked price.
+func (t *Tap) approved(ctx context.Context, amt uint32) {
+	e := t.vend
+	e.Approved = t.amount(amt)
+	if amt == 0xFFFF && t.m.Enabled&mdb.Opt32BitMoney == 0 {
+		e.Approved = e.Price
+	}
+	e.State = approved
+	if err := t.j.put(e); err != nil {
+		// Not on disk: no valve may open for it.
+		t.fault("journal", err)
+		t.vend = e
+		t.fail(ctx, "vend not stored")
+		return
+	}
+	t.vend = e
+	got := t.o.Now()
+	ref := map[string]string{ttg.RefCardType: strconv.Itoa(t.o.CardType), ttg.RefCardName: "MDB card terminal", RefVend: e.Vend}
+	pourID, err := t.o.Agent.Authorise(e.Line, device.Request{Auth: e.auth(), Ref: ref})
+	if err != nil {
+		t.fail(ctx, err.Error())
+		return
+	}
+	open := t.o.Now().Sub(got)
+	t.count(func(h *Health) { h.ApprovedToOpen = open })
+	t.report(device.Event{Type: EvApproved, Line: e.Line, PourID: pourID, Amount: e.Approved,
+		Detail: fmt.Sprintf("asked %d, approved %d", e.Price, e.Approved)})
+	t.ph = pouring
+}
+
+// outcome tells the reader how the booked pour went.
+func (t *Tap) outcome(ctx context.Context) {
+	e := t.vend
+	if !e.Complete || e.Booked < e.Approved {
+		t.fail(ctx, fmt.Sprintf("portion not delivered (%s)", e.Reason))
+		return
+	}
+	if err := t.m.VendSuccess(ctx, uint16(e.Line)); err != nil {
+		// Tried again next cycle; a reader gone for good is reset, which
+		// is a sale too.
+		t.fault("vend success", err)
+		return
+	}
+	t.count(func(h *Health) { h.Vends++ })
+	t.report(device.Event{Type: EvSuccess, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume})
+	t.closeVend()
+	t.complete(ctx)
+}
+
+// fail sends VEND FAILURE for an approved vend and books what the reader
+// kept: nothing when it confirms the refund, else the approved amount
+// less what the pour's record holds.
+func (t *Tap) fail(ctx context.Context, why string) {
+	e := t.vend
+	err := t.m.VendFailure(ctx)
+	if err == nil {
+		t.count(func(h *Health) { h.Refunded++ })
+		t.report(device.Event{Type: EvRefunded, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume, Detail: why})
+		t.closeVend()
+	} else {
+		t.report(device.Event{Type: EvKept, Line: e.Line, PourID: e.PourID, Amount: e.Approved,
+			Detail: why + "; refund not confirmed (" + err.Error() + "): booked as a sale"})
+		t.correct(e, "refund not confirmed")
+		t.vend = Entry{}
+	}
+	t.complete(ctx)
+}
+
+// correct books the part of an approved amount that a vend's records do
+// not hold yet; the booking closes the vend in the journal.
+func (t *Tap) correct(e Entry, why string) bool {
+	due := e.Approved - e.Booked
+	if due <= 0 {
+		if err := t.j.drop(e.Vend); err != nil {
+			t.fault("journal", err)
+			return false
+		}
+		return true
+	}
+	ref := map[string]string{ttg.RefCardType: strconv.Itoa(t.o.CardType), ttg.RefCardName: "MDB card terminal", RefVend: e.Vend}
+	if _, err := t.o.Agent.BookPayment(e.Line, due, e.auth(), ref); err != nil {
+		t.fault("booking "+why, err)
+		return false
+	}
+	return true
+}
+
+// resetDuringVend settles an open vend when the reader is (about to be)
+// reset: a request without an answer is unknown, an approved vend is a
+// sale (§7.4.7) that the pour's booking completes with no SUCCESS/FAILURE.
+func (t *Tap) resetDuringVend() {
+	switch t.ph {
+	case requesting:
+		t.unknown(t.vend)
+		t.vend = Entry{}
+	case pouring:
+		// The pour runs on; its booking is settled from the journal.
+		if err := t.j.mark(t.vend.Vend, func(e *Entry) { e.Reset = true }); err != nil {
+			t.fault("journal", err)
+		}
+		t.report(device.Event{Type: EvWarning, Line: t.vend.Line, Detail: "reader reset during the pour: the sale stands (MDB 4.2 §7.4.7)"})
+		t.vend = Entry{}
+	}
+	if t.ph != idle {
+		t.ph = idle
+	}
+}
+
+func (t *Tap) unknown(e Entry) {
+	t.report(device.Event{Type: EvUnknown, Line: e.Line, Amount: e.Price,
+		Detail: "stopped while asking the terminal for a portion; its own journal says whether it approved"})
+	if err := t.j.drop(e.Vend); err != nil {
+		t.fault("journal", err)
+	}
+}
+
+// settled settles a vend left in the journal (by a crash, a reset or a
+// failed booking) and says whether the journal is free for a new one. At
+// startup an approved vend had no pour (the agent books interrupted pours
+// before the terminal starts); later its pour may still be running.
+func (t *Tap) settled(startup bool) bool {
+	e, ok, err := t.j.get()
+	if err != nil {
+		t.fault("journal", err)
+		return false
+	}
+	if !ok {
+		return true
+	}
+	switch e.State {
+	case requested:
+		t.unknown(e)
+		return true
+	case approved:
+		if !startup {
+			return false
+		}
+		// Nothing poured, the money taken: a refund is due at the bar.
+		t.reconcile(e, "approved, then the agent stopped before the valve opened")
+	case booked:
+		if !e.Reset && e.Booked >= e.Approved {
+			// Delivered; whether SUCCESS went out or not, the reset that
+			// followed made it a sale.
+			t.reconcile(e, "delivered")
+		} else {
+			t.reconcile(e, "reset before the outcome")
+		}
+	}
+	_, open, _ := t.j.get()
+	return !open
+}
+
+// reconcile books what a vend left open owes and reports it against the
+// meter: the reader counts a reset before the outcome as a sale.
+func (t *Tap) reconcile(e Entry, how string) {
+	if !t.correct(e, how) {
+		return
+	}
+	t.report(device.Event{Type: EvReconciled, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume,
+		Detail: fmt.Sprintf("%s: sale of %d stands (MDB 4.2 §7.4.7); portion %s, meter measured %s",
+			how, e.Approved, e.Portion, e.Volume)})
+}
+
+// recoverJournal settles what the last run left before the reader is reset.
+func (t *Tap) recoverJournal() { t.settled(true) }
+
+// settleBooked settles, between sessions, a vend whose pour was booked
+// after the reader was reset under it.
+func (t *Tap) settleBooked() {
+	if e, ok, err := t.j.get(); err == nil && ok && e.State == booked {
+		t.settled(false)
+	}
+}
+
+// cashSale tells a reader that takes CASH SALE about one sale paid in
+// cash; a reader that does not take it has the queue cleared.
+func (t *Tap) cashSale(ctx context.Context) {
+	sales, err := t.j.cashSales()
+	if err != nil || len(sales) == 0 {
+		return
+	}
+	takes := t.m.Config.Options&mdb.OptReaderCashSale != 0
+	for id, s := range sales {
+		if takes && s.Amount > 0 {
+			p, _, err := t.price(s.Amount)
+			if err == nil {
+				err = t.m.CashSale(ctx, p, uint16(s.Line))
+			}
+			if err != nil && !errors.Is(err, mdb.ErrNoCashSale) {
+				t.fault("cash sale", err)
+				return
+			}
+			t.report(device.Event{Type: EvCashSale, Line: s.Line, PourID: id, Amount: s.Amount})
+		}
+		if err := t.j.dropCash(id); err != nil {
+			t.fault("journal", err)
+		}
+		if takes {
+			return // one per cycle: POLLs keep their pace
+		}
+	}
+}
