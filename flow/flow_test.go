@@ -388,3 +388,39 @@ func TestKeg(t *testing.T) {
 		t.Fatal("negative fill")
 	}
 }
+
+// TestPrepaidPortionIsAllOrNothing: a portion a terminal charged before the
+// pour costs its price when delivered or cut by a crash, nothing when short.
+func TestPrepaidPortionIsAllOrNothing(t *testing.T) {
+	a := Auth{Mode: ModePortion, PortionVol: ML(300), PortionPrice: 390, Prepaid: true}
+	plain := a
+	plain.Prepaid = false
+	for _, tc := range []struct {
+		auth     Auth
+		charged  Vol
+		complete bool
+		want     int64
+	}{
+		{a, ML(300), true, 390},
+		{a, ML(150), false, 0},
+		{plain, ML(150), false, 195},
+	} {
+		if got := amount(tc.auth, tc.charged, tc.complete); got != tc.want {
+			t.Errorf("prepaid %v, %s complete %v: %d, want %d", tc.auth.Prepaid, tc.charged, tc.complete, got, tc.want)
+		}
+	}
+	if a.RecoveredAmount(0) != 390 || plain.RecoveredAmount(195) != 195 {
+		t.Error("a crash must book a prepaid portion whole and a plain one as checkpointed")
+	}
+	if err := (Auth{Mode: ModeFree, Prepaid: true}).Validate(); err == nil {
+		t.Error("a prepaid free pour was accepted")
+	}
+	p := newPourer(t, testConfig())
+	p.open(a)
+	p.flow(hz60, time.Second, true, 30*time.Millisecond)
+	p.l.Stop(p.now, ReasonStopped)
+	p.wait(time.Second)
+	if r := p.last(); r.Complete || r.Amount != 0 || r.Volume <= 0 {
+		t.Fatalf("short prepaid portion booked %+v", r)
+	}
+}
