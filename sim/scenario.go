@@ -54,6 +54,8 @@ type Step struct {
 	CardID int64 `toml:"card_id"`
 	// present: a card of the simulated deck (guest, minor, empty, tab, cleaner, manager)
 	Card string `toml:"card"`
+	// terminal: the payment card's funds in minor units (0: unknown)
+	Funds int64 `toml:"funds"`
 	// credit, waiter
 	Waiter int64 `toml:"waiter"`
 	PLU    int   `toml:"plu"`
@@ -73,6 +75,8 @@ var Actions = map[string]string{
 	"card":           "present an online card (card_id) at the line: server lookup, pour within its credit",
 	"present":        "put a DESFire card of the deck on the reader (card: guest, minor, empty, tab, cleaner, manager)",
 	"take":           "take the card off the reader",
+	"terminal":       "a payment card at the MDB card terminal (funds in minor units, 0 or absent: unknown)",
+	"select":         "pick the line at the MDB card terminal (a terminal selling more than one line)",
 	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table)",
 	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
 	"lock":           "take the line out of service",
@@ -121,7 +125,7 @@ func (st Step) validate() error {
 	if _, ok := Actions[st.Action]; !ok {
 		return fmt.Errorf("unknown action %q", st.Action)
 	}
-	if st.Line < 1 && st.Action != "present" && st.Action != "take" {
+	if st.Line < 1 && st.Action != "present" && st.Action != "take" && st.Action != "terminal" {
 		return fmt.Errorf("line must be >= 1")
 	}
 	for name, v := range map[string]float64{"cap_ml": st.CapML, "price_per_ml": st.PricePerML,
@@ -131,7 +135,7 @@ func (st Step) validate() error {
 			return fmt.Errorf("%s must be between 0 and 1000000", name)
 		}
 	}
-	if st.CapMoney < 0 || st.Price < 0 || st.PortionCost < 0 {
+	if st.CapMoney < 0 || st.Price < 0 || st.PortionCost < 0 || st.Funds < 0 {
 		return fmt.Errorf("money must not be negative")
 	}
 	switch st.Action {

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/sim/mdbsim"
+	"github.com/tapagent/tapagent/sim/ttgserver"
+	"github.com/tapagent/tapagent/ttg"
 )
 
 // TestMDBTool drives `tapagent mdb` through the Qibixx adapter protocol on
@@ -49,5 +52,39 @@ func TestMDBTool(t *testing.T) {
 	}
 	if out := run("raw", "12", "1400"); !strings.Contains(out, "12 -> ") || !strings.Contains(out, "1400 -> ACK") {
 		t.Fatalf("raw:\n%s", out)
+	}
+}
+
+// TestSimMDBScenario: `tapagent sim --scenario mdb` sells portions through
+// the simulated terminal on the Qibixx adapter protocol: one delivered
+// (VEND SUCCESS, a TTG transaction of card type 61 at the approved price),
+// one denied, one refunded after the keg ran dry (booked at nothing).
+func TestSimMDBScenario(t *testing.T) {
+	data := t.TempDir()
+	out, err := exec.Command(binary, "sim", "--json", "--speed", "4", "--scenario", "mdb", "--data", data).Output()
+	if err != nil {
+		t.Fatalf("sim: %v", err)
+	}
+	n := map[string]int{}
+	for _, e := range readEvents(t, strings.NewReader(string(out))) {
+		n[e.Type]++
+	}
+	if n["mdb_ready"] != 1 || n["mdb_vend_success"] != 1 || n["mdb_vend_denied"] != 1 || n["mdb_vend_refunded"] != 1 {
+		t.Fatalf("events %v\n%s", n, out)
+	}
+	srv, err := ttgserver.New(ttgserver.Options{DataDir: filepath.Join(data, "ttg-server")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var money []int32
+	for _, tx := range srv.Transactions() {
+		if tx.Tx.CardType != ttg.CardMDBPre {
+			t.Fatalf("transaction %+v", tx.Tx)
+		}
+		money = append(money, tx.Tx.Money)
+	}
+	if len(money) != 2 || money[0] != 390 || money[1] != 0 {
+		t.Fatalf("server transactions: money %v", money)
 	}
 }

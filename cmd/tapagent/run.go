@@ -22,6 +22,7 @@ import (
 	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/diaglink"
 	"github.com/tapagent/tapagent/internal/firmware"
+	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/internal/sdnotify"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/internal/uplink"
@@ -65,7 +66,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		opts.Register = register
 	}
 	audit := evadts.NewAudit(store, nil)
-	opts.Settle = auditlink.Settle(audit, register)
+	var settlers []func(storage.Record) []storage.Change
+	if cfg.MDB.Port != "" {
+		settlers = append(settlers, mdbtap.Settle)
+	}
+	opts.Settle = auditlink.Settle(audit, register, settlers...)
 	var mqttEvents, tapEvents atomic.Pointer[func(device.Event)]
 	logged := opts.Emit
 	opts.Emit = auditlink.Events(audit, func(ev device.Event) {
@@ -96,6 +101,21 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 				return t.Health()
 			}
 			return nil
+		}
+	}
+	var terminal atomic.Pointer[mdbtap.Tap]
+	if cfg.MDB.Port != "" {
+		parts.Terminal = func() any {
+			if t := terminal.Load(); t != nil {
+				return t.Health()
+			}
+			return nil
+		}
+		parts.TerminalSelect = func(line int) error {
+			if t := terminal.Load(); t != nil {
+				return t.Select(line)
+			}
+			return errors.New("the MDB terminal is not running")
 		}
 	}
 	if parts.Updater, err = diaglink.NewUpdater(parts); err != nil {
@@ -177,6 +197,17 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		readerTap.Store(tap)
 		defer stopTap()
 		log.Info("card reader ready", "reader", fw, "lines", cardtap.Lines(cfg))
+	}
+	if cfg.MDB.Port != "" {
+		bus, err := mdbtap.Open(ctx, cfg.MDB, "")
+		if err != nil {
+			return errors.Join(err, agent.Close())
+		}
+		defer bus.Close()
+		t, stopTerminal := mdbtap.Start(ctx, cfg, mdbtap.NewMaster(cfg, bus, version), agent, store, time.Now, log)
+		terminal.Store(t)
+		defer stopTerminal()
+		log.Info("MDB card terminal", "setup", mdbtap.Describe(cfg))
 	}
 	if up != nil {
 		up.Start(agent.Report)

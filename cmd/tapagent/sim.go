@@ -28,6 +28,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ttgPass := fs.String("ttg-pass", "", "TTG password (default: ttg.password)")
 	noTTG := fs.Bool("no-ttg", false, "run without any TTG server (records stay in the outbox)")
 	readerPort := fs.String("reader", "", "a real PN532 on this serial port instead of the simulated reader and its cards")
+	mdbPort := fs.String("mdb", "", "a real MDB adapter or UART ([mdb] transport) on this port instead of the simulated card terminal")
 	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,7 +58,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
-		ReaderPort: *readerPort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
+		ReaderPort: *readerPort, TerminalPort: *mdbPort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
 	if *speed >= 0 {
 		o.Speed = *speed
 	}

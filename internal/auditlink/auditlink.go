@@ -12,13 +12,17 @@ import (
 	"github.com/tapagent/tapagent/storage"
 )
 
-// Settle combines the work committed with each booking: audit counters and
-// the cash register's debits (register may be nil).
-func Settle(a *evadts.Audit, register *pos.Register) func(storage.Record) []storage.Change {
+// Settle combines the work committed with each booking: audit counters,
+// the cash register's debits (register may be nil) and any more, such as
+// the MDB terminal's vend journal.
+func Settle(a *evadts.Audit, register *pos.Register, more ...func(storage.Record) []storage.Change) func(storage.Record) []storage.Change {
 	return func(r storage.Record) []storage.Change {
 		cs := a.Settle(r)
 		if register != nil {
 			cs = append(cs, register.Settle(r)...)
+		}
+		for _, f := range more {
+			cs = append(cs, f(r)...)
 		}
 		return cs
 	}

@@ -38,6 +38,11 @@ type Parts struct {
 	Updater *firmware.Updater
 	// Reader reports the card reader's health; nil without a reader.
 	Reader func() any
+	// Terminal reports the MDB card terminal's health; nil without one.
+	Terminal func() any
+	// TerminalSelect picks the line for the session at the MDB terminal
+	// (mdb.select, for a test vend or a kiosk); nil without a terminal.
+	TerminalSelect func(line int) error
 }
 
 // Methods is the command table.
@@ -50,6 +55,9 @@ func Methods(p Parts) map[string]diag.Handler {
 			snap := map[string]any{"lines": p.Agent.Status(), "outbox": outbox(p)}
 			if p.Reader != nil {
 				snap["reader"] = p.Reader()
+			}
+			if p.Terminal != nil {
+				snap["terminal"] = p.Terminal()
 			}
 			return 200, snap
 		},
@@ -113,6 +121,9 @@ func Methods(p Parts) map[string]diag.Handler {
 			p.Uplink.Syncer.RequestRefresh()
 			return 202, "configuration refresh requested"
 		}
+	}
+	if p.TerminalSelect != nil {
+		m["mdb.select"] = lineCmd(p.TerminalSelect)
 	}
 	return m
 }
@@ -265,6 +276,9 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 						"uptime": s.UptimeSeconds}
 					if p.Reader != nil {
 						tm["reader"] = p.Reader()
+					}
+					if p.Terminal != nil {
+						tm["terminal"] = p.Terminal()
 					}
 					d.Telemetry(tm)
 				}

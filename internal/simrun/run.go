@@ -20,6 +20,7 @@ import (
 	"github.com/tapagent/tapagent/internal/auditlink"
 	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/diaglink"
+	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
@@ -59,6 +60,9 @@ type Options struct {
 	// ReaderPort uses a real PN532 on this serial port instead of the
 	// simulated reader and its deck of cards.
 	ReaderPort string
+	// TerminalPort uses a real MDB adapter or UART ([mdb] transport) on
+	// this port instead of the simulated cashless reader.
+	TerminalPort string
 }
 
 // Summary is what a run did, for the closing line.
@@ -105,7 +109,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		opts.Register = register
 	}
 	audit := evadts.NewAudit(store, clk.Now)
-	opts.Settle = auditlink.Settle(audit, register)
+	withTerminal := len(cfg.MDB.Lines) > 0 || o.TerminalPort != ""
+	if withTerminal {
+		opts.Settle = auditlink.Settle(audit, register, mdbtap.Settle)
+	} else {
+		opts.Settle = auditlink.Settle(audit, register)
+	}
 	var mqttEvents, tapEvents atomic.Pointer[func(device.Event)]
 	opts.Emit = auditlink.Events(audit, func(ev device.Event) {
 		out.emit(ev)
@@ -128,6 +137,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	var readerTap atomic.Pointer[cardtap.Tap]
+	var term atomic.Pointer[terminal]
 	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: o.Version, ConfigPath: o.ConfigPath,
 		Reader: func() any {
 			if t := readerTap.Load(); t != nil {
@@ -135,6 +145,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			}
 			return nil
 		}}
+	if withTerminal {
+		parts.Terminal = func() any { return term.Load().health() }
+		parts.TerminalSelect = func(line int) error { return term.Load().choose(line) }
+	}
 	if parts.Updater, err = diaglink.NewUpdater(parts); err != nil {
 		return nil, err
 	}
@@ -187,9 +201,20 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	defer cards.close()
 	readerTap.Store(cards.tap)
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx, up: up, cash: cash, cards: cards}
+	tm, err := startTerminal(ctx, cfg, agent, store, o.TerminalPort, o.Version, clk.Now)
+	if err != nil {
+		return nil, fmt.Errorf("MDB terminal: %w", err)
+	}
+	if tm != nil {
+		defer tm.close()
+		term.Store(tm)
+	}
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx, up: up, cash: cash, cards: cards, terminal: tm}
 	r.loop(ctx)
 	cards.close() // no new taps while the wall shuts down
+	if tm != nil {
+		tm.close()
+	}
 	closeErr := r.shutdown()
 	if up != nil {
 		if err := up.Stop(5 * time.Second); err != nil {
@@ -206,17 +231,18 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 }
 
 type runner struct {
-	o     Options
-	cfg   *config.Config
-	clk   *clock.Manual
-	wall  *Wall
-	agent *device.Agent
-	out   *printer
-	next  int
-	ctx   context.Context
-	up    *uplink.Uplink
-	cash  *pos.Server
-	cards *cardReader
+	o        Options
+	cfg      *config.Config
+	clk      *clock.Manual
+	wall     *Wall
+	agent    *device.Agent
+	out      *printer
+	next     int
+	ctx      context.Context
+	up       *uplink.Uplink
+	cash     *pos.Server
+	cards    *cardReader
+	terminal *terminal
 }
 
 // item resolves a scenario's item_id against the server's items for the
@@ -304,6 +330,10 @@ func (r *runner) apply(st sim.Step) error {
 	case "take":
 		r.cards.take()
 		return nil
+	case "terminal":
+		return r.terminal.present(st.Funds)
+	case "select":
+		return r.terminal.choose(st.Line)
 	}
 	line := r.wall.Board.Line(st.Line)
 	lc, ok := r.cfg.Line(st.Line)

@@ -52,14 +52,14 @@ type Reader struct {
 	vmcLevel byte
 	enabled  uint32 // options the VMC enabled
 
-	state   mdb.State
-	pending [][]byte // poll messages not yet delivered
-	last    []byte   // last data reply, for a NAKed or lost one
-	card    int32    // funds of the presented card, -1 none
-	waiting bool     // a card is held at the reader, no session yet
-	vendAmt uint32
-	approved bool     // the vend in progress was approved
-	delayed  []byte   // an approval held back by SlowApproval
+	state    mdb.State
+	pending  [][]byte // poll messages not yet delivered
+	last     []byte   // last data reply, for a NAKed or lost one
+	card     int32    // funds of the presented card, -1 none
+	waiting  bool     // a card is held at the reader, no session yet
+	vendAmt  uint32
+	approved bool   // the vend in progress was approved
+	delayed  []byte // an approval held back by SlowApproval
 	// Log is every command the reader received, in wire notation, for tests.
 	Log []string
 	// Sales are the vends the reader completed (amounts in scaled units).

@@ -1,0 +1,110 @@
+package simrun
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/internal/pty"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/sim/mdbsim"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// terminal is the MDB side of a simulated wall: a simulated cashless
+// reader behind the Qibixx adapter protocol on a pseudo-terminal (or a
+// real adapter) and the terminal controller on the agent.
+type terminal struct {
+	sim   *mdbsim.Reader // nil with a real adapter
+	tap   *mdbtap.Tap
+	minor byte
+	close func()
+}
+
+// startTerminal runs the MDB terminal when the configuration sells lines
+// through one or port names a real adapter; nil otherwise.
+func startTerminal(ctx context.Context, cfg *config.Config, agent *device.Agent, store *storage.Store, port, version string,
+	now func() time.Time) (*terminal, error) {
+	if len(cfg.MDB.Lines) == 0 && port == "" {
+		return nil, nil
+	}
+	tm := &terminal{minor: byte(cfg.Device.Decimals)}
+	var bus mdbtap.Bus
+	var closers []func()
+	if port != "" {
+		var err error
+		if bus, err = mdbtap.Open(ctx, cfg.MDB, port); err != nil {
+			return nil, err
+		}
+	} else {
+		m, s, err := pty.Open()
+		if err != nil {
+			return nil, err
+		}
+		tm.sim = mdbsim.New(mdbtap.Address(cfg.MDB))
+		tm.sim.Level, tm.sim.CashSale = 3, true
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { mdbsim.ServeQibixx(sctx, s, tm.sim); close(done) }()
+		closers = append(closers, func() { stop(); s.Close(); <-done })
+		q := mdb.NewQibixx(pty.File{File: m})
+		if err := q.Start(ctx); err != nil {
+			q.Close()
+			closers[0]()
+			return nil, err
+		}
+		bus = q
+	}
+	t, stop := mdbtap.Start(ctx, cfg, mdbtap.NewMaster(cfg, bus, version), agent, store, now, nil)
+	tm.tap = t
+	var once sync.Once
+	tm.close = func() {
+		once.Do(func() {
+			stop()
+			bus.Close()
+			for _, c := range closers {
+				c()
+			}
+		})
+	}
+	return tm, nil
+}
+
+// present puts a payment card with funds (the agent's minor units; 0 for
+// unknown) at the simulated terminal.
+func (tm *terminal) present(funds int64) error {
+	switch {
+	case tm == nil:
+		return fmt.Errorf("no MDB terminal: set [mdb] lines")
+	case tm.sim == nil:
+		return fmt.Errorf("a real terminal is in use: present the card by hand")
+	}
+	f := int32(-1)
+	if funds > 0 {
+		p, err := mdb.Price(funds, tm.sim.Scale, tm.sim.Decimals, tm.minor, true)
+		if err != nil {
+			return err
+		}
+		f = int32(p)
+	}
+	tm.sim.PresentCard(f)
+	return nil
+}
+
+func (tm *terminal) choose(line int) error {
+	if tm == nil {
+		return fmt.Errorf("no MDB terminal: set [mdb] lines")
+	}
+	return tm.tap.Select(line)
+}
+
+func (tm *terminal) health() any {
+	if tm == nil {
+		return nil
+	}
+	return tm.tap.Health()
+}
