@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/doctor"
+	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/sim/simhost"
 )
 
@@ -44,6 +46,10 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
 		reader = doctor.ReaderProbe(cfg)
 	}
+	var terminal doctor.Probe
+	if cfg.MDB.Port != "" {
+		terminal = doctor.MDBProbe(cfg)
+	}
 	if *simModel != "" {
 		b, err := simhost.New(*simModel, cfg.Device.DataDir, filepath.Dir(*cfgPath))
 		if err != nil {
@@ -58,10 +64,22 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if reader != nil {
 			reader = b.ReaderProbe
 		}
+		if terminal != nil {
+			terminal = func(ctx context.Context) (string, error) {
+				bus, end, err := b.TerminalBus(ctx, mdbtap.Address(cfg.MDB))
+				if err != nil {
+					return "", err
+				}
+				defer end()
+				m := mdbtap.NewMaster(cfg, bus, version)
+				m.Poll = time.Millisecond
+				return doctor.AskTerminal(ctx, m)
+			}
+		}
 	} else if len(faults) > 0 {
 		return fmt.Errorf("%w: --fault needs --sim", errUsage)
 	}
-	o := doctor.Options{Config: cfg, ConfigPath: *cfgPath, Host: host, User: *user, Reader: reader}
+	o := doctor.Options{Config: cfg, ConfigPath: *cfgPath, Host: host, User: *user, Reader: reader, MDB: terminal}
 	if !*offline {
 		if cfg.TTG.URL != "" {
 			o.TTG = doctor.TTGProbe(cfg, slog.New(slog.DiscardHandler))

@@ -44,6 +44,9 @@ func (c *checker) permissions(p *board.Profile) {
 	if port := c.o.Config.DEX.Port; port != "" {
 		need = append(need, access{path: port, what: "DEX port", write: true})
 	}
+	if port := c.o.Config.MDB.Port; port != "" {
+		need = append(need, access{path: port, what: "MDB port", write: true})
+	}
 	if port := readerTarget(c.o); port != "" {
 		need = append(need, access{path: port, what: "reader port", write: true})
 	}
@@ -120,7 +123,7 @@ func fixFor(a access, n Node, acct Account) string {
 	switch a.what {
 	case "GPIO chip":
 		return "add the user to the chip's group (usermod -aG gpio " + acct.Name + ") or install the package's udev rules"
-	case "DEX port", "reader port":
+	case "DEX port", "reader port", "MDB port":
 		return "add the user to the port's group (usermod -aG dialout " + acct.Name + ", or i2c for an I2C bus)"
 	}
 	return fmt.Sprintf("chown %s:%s %s", acct.Name, acct.Name, a.path)
@@ -132,6 +135,13 @@ func (c *checker) ports(p *board.Profile) {
 	var want []port
 	if d := c.o.Config.DEX.Port; d != "" {
 		want = append(want, port{d, "DEX port (dex.port)", "plug in the DEX adapter, or bind it in /etc/udev/rules.d/61-tapagent-local.rules (docs/install.md)"})
+	}
+	if m := c.o.Config.MDB.Port; m != "" {
+		fix := "plug in the MDB adapter, or bind it in /etc/udev/rules.d/61-tapagent-local.rules (docs/install.md)"
+		if c.o.Config.MDB.Transport == "uart" {
+			fix = "enable the UART (docs/boards.md: dtoverlay=disable-bt on a Pi 4, dtparam=uart0=on on a Pi 5)"
+		}
+		want = append(want, port{m, "MDB terminal (mdb.port)", fix})
 	}
 	if r := readerTarget(c.o); r != "" {
 		want = append(want, port{r, "card reader (reader.port / reader.i2c)", "plug in the reader, or bind its adapter in /etc/udev/rules.d/61-tapagent-local.rules (docs/install.md)"})
@@ -164,7 +174,9 @@ func (c *checker) ports(p *board.Profile) {
 		check(pt, Fail)
 	}
 	for _, pt := range optional {
-		check(pt, Warn)
+		if !slices.ContainsFunc(want, func(w port) bool { return w.path == pt.path }) {
+			check(pt, Warn)
+		}
 	}
 	adapters, _ := c.o.Host.SerialAdapters()
 	names := make([]string, 0, len(adapters))

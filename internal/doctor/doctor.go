@@ -71,6 +71,9 @@ type Options struct {
 	// Reader asks the card reader for its firmware; nil when none is
 	// configured.
 	Reader Probe
+	// MDB runs the card terminal's power-up sequence and names it; nil
+	// when no terminal is configured.
+	MDB Probe
 	// Timeout bounds each probe; default 10 s.
 	Timeout time.Duration
 }
@@ -146,6 +149,7 @@ func Run(ctx context.Context, o Options) Report {
 	c.probe(ctx, "ttg", o.Config.TTG.URL, o.TTG, "check ttg.url, ttg.username and ttg.password, and that the server is reachable from this network")
 	c.probe(ctx, "mqtt", o.Config.MQTT.Broker, o.MQTT, "check mqtt.broker, the certificates and that port is open to this network")
 	c.probe(ctx, "reader", readerTarget(o), o.Reader, "check reader.port (or reader.i2c), the cable and the reader's power; `tapagent doctor --json` shows the error")
+	c.probe(ctx, "mdb", o.Config.MDB.Port, o.MDB, "check mdb.port and mdb.transport, mdb.device (1 = 10H, 2 = 60H), the bus cable and the terminal's power; `tapagent mdb log --port PORT` shows the bus")
 	c.clock()
 	c.disk()
 	return Report{Findings: c.out}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/doctor"
+	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/internal/mqtttest"
 	"github.com/tapagent/tapagent/sim/simhost"
 	"github.com/tapagent/tapagent/sim/ttgserver"
@@ -64,6 +65,9 @@ broker = "` + p.broker + `"
 port = "/dev/tapagent-dex"
 [reader]
 port = "/dev/tapagent-reader"
+[mdb]
+port = "/dev/ttyAMA0"
+transport = "uart"
 [[line]]
 id = 1
 [[line]]
@@ -90,6 +94,16 @@ func run(cfg *config.Config, path string, b *simhost.Board, online bool) doctor.
 		o.MQTT = doctor.MQTTProbe(cfg)
 	}
 	o.Reader = b.ReaderProbe
+	o.MDB = func(ctx context.Context) (string, error) {
+		bus, end, err := b.TerminalBus(ctx, mdbtap.Address(cfg.MDB))
+		if err != nil {
+			return "", err
+		}
+		defer end()
+		m := mdbtap.NewMaster(cfg, bus, "")
+		m.Poll = time.Millisecond
+		return doctor.AskTerminal(ctx, m)
+	}
 	return doctor.Run(context.Background(), o)
 }
 
@@ -142,7 +156,8 @@ func TestInjectedFaults(t *testing.T) {
 		{"wrong-board", "board", doctor.Fail, "this board is raspberrypi,3-model-b-plus", "write a profile", ""},
 		{"pin-busy", "gpio", doctor.Fail, `line 1 meter: gpiochip0:17 is held by "w1-gpio"`, "remove the overlay", ""},
 		{"gpio-root-only", "permissions", doctor.Fail, "GPIO chip /dev/gpiochip0", "usermod -aG gpio tapagent", ""},
-		{"uart-off", "ports", doctor.Warn, "MDB UART /dev/ttyAMA0: not present", "dtoverlay=disable-bt", ""},
+		{"uart-off", "ports", doctor.Fail, "MDB terminal (mdb.port) /dev/ttyAMA0: not present", "dtoverlay=disable-bt", ""},
+		{"mdb-silent", "mdb", doctor.Fail, "/dev/ttyAMA0: mdb: reader 10 does not answer RESET", "mdb.port", ""},
 		{"dex-unplugged", "ports", doctor.Fail, "DEX port (dex.port) /dev/tapagent-dex: not present", "61-tapagent-local.rules", ""},
 		{"user-groups", "permissions", doctor.Fail, "DEX port /dev/tapagent-dex", "usermod -aG dialout tapagent", ""},
 		{"clock-unsynced", "clock", doctor.Fail, "not synchronised", "timedatectl set-ntp true", ""},

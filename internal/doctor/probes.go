@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/diaglink"
+	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/nfc/pn532"
+	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -95,4 +99,33 @@ func AskReader(ctx context.Context, d *pn532.Device) (string, error) {
 		return "", err
 	}
 	return fw.String(), nil
+}
+
+// MDBProbe opens the configured MDB transport and runs the power-up
+// sequence with the cashless reader, the way the agent starts it, then
+// disables it again. A running agent holds the port: stop it first.
+func MDBProbe(cfg *config.Config) Probe {
+	return func(ctx context.Context) (string, error) {
+		bus, err := mdbtap.Open(ctx, cfg.MDB, "")
+		if err != nil {
+			return "", err
+		}
+		defer bus.Close()
+		return AskTerminal(ctx, mdbtap.NewMaster(cfg, bus, ""))
+	}
+}
+
+// AskTerminal is the MDB check on a master: reset, set up, identify.
+func AskTerminal(ctx context.Context, m *mdb.Master) (string, error) {
+	if m.Poll <= 0 {
+		m.Poll = 50 * time.Millisecond
+	}
+	m.Tries = 20
+	if err := m.Init(ctx); err != nil {
+		return "", err
+	}
+	_ = m.Enable(ctx, false)
+	p, c := m.Periph, m.Config
+	return fmt.Sprintf("%s %s (serial %s), level %d, currency %04X, scale %d, %d decimals",
+		strings.TrimSpace(p.Manufacturer), strings.TrimSpace(p.Model), strings.TrimSpace(p.Serial), c.Level, c.Currency, c.Scale, c.Decimals), nil
 }

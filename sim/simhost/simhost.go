@@ -16,6 +16,8 @@ import (
 	"github.com/tapagent/tapagent/internal/doctor"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/nfc/pn532"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/sim/mdbsim"
 	"github.com/tapagent/tapagent/sim/nfcsim"
 )
 
@@ -43,6 +45,8 @@ type Board struct {
 	Adapters map[string]string
 	// ReaderSilent leaves the simulated PN532 unpowered.
 	ReaderSilent bool
+	// TerminalSilent leaves the simulated MDB card terminal unpowered.
+	TerminalSilent bool
 }
 
 // New returns a healthy board of the given model ("rpi4" or "rpi5") with
@@ -117,6 +121,8 @@ var faults = map[string]func(b *Board){
 	"disk-full": func(b *Board) { b.Free = 12 << 20 },
 	// The card reader has no power or a broken cable.
 	"reader-silent": func(b *Board) { b.ReaderSilent = true },
+	// The MDB card terminal has no power or sits on the other address.
+	"mdb-silent": func(b *Board) { b.TerminalSilent = true },
 }
 
 // Inject applies a named fault.
@@ -184,4 +190,27 @@ func (b *Board) ReaderProbe(ctx context.Context) (string, error) {
 	}
 	d := pn532.NewDevice(pn532.NewHSU(pty.File{File: m}), pn532.Options{AckTimeout: 50 * time.Millisecond})
 	return doctor.AskReader(ctx, d)
+}
+
+// TerminalBus is an MDB bus with a simulated cashless reader at addr,
+// behind the Qibixx adapter protocol on a pseudo-terminal: doctor's MDB
+// check runs the real adapter driver and VMC on it. close ends it.
+func (b *Board) TerminalBus(ctx context.Context, addr byte) (mdb.Transport, func(), error) {
+	m, s, err := pty.Open()
+	if err != nil {
+		return nil, nil, err
+	}
+	r := mdbsim.New(addr)
+	r.F.Silent = b.TerminalSilent
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { mdbsim.ServeQibixx(sctx, s, r); close(done) }()
+	end := func() { stop(); s.Close(); <-done; m.Close() }
+	q := mdb.NewQibixx(pty.File{File: m})
+	q.Timeout = 200 * time.Millisecond
+	if err := q.Start(ctx); err != nil {
+		end()
+		return nil, nil, err
+	}
+	return q, end, nil
 }
