@@ -10,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/payment/mdb"
 )
 
-const mdbUsage = `tapagent mdb COMMAND --port DEV [--address 10|60] [flags]
+const mdbUsage = `tapagent mdb COMMAND --port DEV [--transport qibixx|uart] [--address 10|60] [flags]
 
   probe                    reset and set up the cashless reader; print its config and identity
   vend --price P [--item N] [--wait 60s]
@@ -23,8 +25,9 @@ const mdbUsage = `tapagent mdb COMMAND --port DEV [--address 10|60] [flags]
                            each reply, e.g. "raw 12" is a POLL
   log [--for 30s]          poll and print every message the reader sends (the bus log)
 
-DEV is a Qibixx MDB-USB interface or MDB Pi HAT (generic master mode). The Linux UART
-transport with 9-bit emulation is not there yet (docs/mdb.md).`
+DEV is a Qibixx MDB-USB interface or MDB Pi HAT in generic master mode (--transport qibixx,
+the default), or the board's own UART with 9-bit emulation (--transport uart, e.g.
+/dev/ttyAMA0 behind an MDB level shifter). Stop the agent first: it holds the port.`
 
 func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -36,6 +39,7 @@ func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	port := fs.String("port", "", "the MDB adapter's serial port")
 	addr := fs.String("address", "10", "cashless device address: 10 (#1) or 60 (#2)")
+	transport := fs.String("transport", "qibixx", "qibixx (the adapter's serial API) or uart (9-bit emulation on a UART)")
 	price := fs.Uint("price", 0, "vend: price in the reader's scaled units")
 	item := fs.Uint("item", 0xFFFF, "vend: item number (FFFF undefined)")
 	wait := fs.Duration("wait", 60*time.Second, "vend: how long to wait for a card")
@@ -50,7 +54,10 @@ func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if a == 0 {
 		return fmt.Errorf("%w: --address must be 10 or 60", errUsage)
 	}
-	q, err := mdb.OpenQibixx(ctx, *port)
+	if *transport != "qibixx" && *transport != "uart" {
+		return fmt.Errorf("%w: --transport must be qibixx or uart", errUsage)
+	}
+	q, err := mdbtap.Open(ctx, config.MDB{Transport: *transport}, *port)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ import (
 // cashless reader on the bus and the terminal controller, restartable the
 // way a crash restarts the process (the reader keeps its state).
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    *config.Config
 	clk    *clock.Manual
 	wall   *simrun.Wall
@@ -47,7 +47,7 @@ type rig struct {
 // portion is 300 mL; line 1 costs 6.50 per 500 mL, so 3.90.
 const portion, price = flow.Vol(3000), 390
 
-func newRig(t *testing.T, lines ...int) *rig {
+func newRig(t testing.TB, lines ...int) *rig {
 	cfg, err := config.Default()
 	if err != nil {
 		t.Fatal(err)
