@@ -65,6 +65,8 @@ bench:
 	go test -run '^$$' -bench 'CommandRoundTrip|Telemetry' -benchtime 2000x ./diag
 	go test -run '^$$' -bench TapToAuthorised -benchtime 30x ./nfc/pn532
 	go test -run '^$$' -bench PresentToAuthorised -benchtime 30x ./internal/cardtap
+	go test -run '^$$' -bench PollCycle ./internal/mdbtap
+	go test -run '^$$' -bench ApprovedToValveOpen -benchtime 30x ./internal/mdbtap
 	go run ./bench
 
 # Run every fuzz target for FUZZTIME each.
@@ -87,6 +89,7 @@ fuzz:
 	go test ./nfc/cardapp -run '^$$' -fuzz '^FuzzDecodeInfo$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzQibixxLine$$' -fuzztime $(FUZZTIME)
+	go test ./payment/mdb -run '^$$' -fuzz '^FuzzUARTReply$$' -fuzztime $(FUZZTIME)
 	go test ./internal/firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
 
 clean:
