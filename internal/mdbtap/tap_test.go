@@ -47,7 +47,10 @@ type rig struct {
 // portion is 300 mL; line 1 costs 6.50 per 500 mL, so 3.90.
 const portion, price = flow.Vol(3000), 390
 
-func newRig(t testing.TB, lines ...int) *rig {
+func newRig(t testing.TB, lines ...int) *rig { return newRigWith(t, nil, lines...) }
+
+// newRigWith sets the reader up (faults, options) before the bus starts.
+func newRigWith(t testing.TB, set func(*mdbsim.Reader), lines ...int) *rig {
 	cfg, err := config.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +62,9 @@ func newRig(t testing.TB, lines ...int) *rig {
 	r := &rig{t: t, cfg: cfg, clk: clock.NewManual(time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)),
 		reader: mdbsim.New(mdb.Cashless1), lines: lines}
 	r.reader.Level = 3
+	if set != nil {
+		set(r.reader)
+	}
 	if r.wall, err = simrun.NewWall(cfg, r.clk); err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +228,7 @@ func TestVendOnTheSimulatedWall(t *testing.T) {
 // TestApprovedAmountIsWhatThePourCosts: the reader takes 0.40 off; the
 // record books what it approved, not the price asked.
 func TestApprovedAmountIsWhatThePourCosts(t *testing.T) {
-	r := newRig(t, 1)
-	r.reader.F.Discount = 40
+	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.F.Discount = 40 }, 1)
 	r.until("reader ready", r.has(mdbtap.EvReady))
 	r.pour(1)
 	r.reader.PresentCard(-1)
@@ -264,8 +269,7 @@ func TestShortPourIsRefunded(t *testing.T) {
 // TestRefusedRefundIsBooked: the reader cannot refund a short pour; the
 // money it kept is booked, so the books agree with the terminal.
 func TestRefusedRefundIsBooked(t *testing.T) {
-	r := newRig(t, 1)
-	r.reader.F.RefundFails = true
+	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.F.RefundFails = true }, 1)
 	r.until("reader ready", r.has(mdbtap.EvReady))
 	r.reader.PresentCard(1000)
 	r.until("refund failed", r.has(mdbtap.EvKept))
@@ -380,8 +384,7 @@ func TestSelectionOnAMultiLineTerminal(t *testing.T) {
 // TestCashSalesReachTheReader: an open pour paid at the bar is reported
 // to a reader that takes CASH SALE.
 func TestCashSalesReachTheReader(t *testing.T) {
-	r := newRig(t, 1)
-	r.reader.CashSale = true
+	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.CashSale = true }, 1)
 	r.until("reader ready", r.has(mdbtap.EvReady))
 	if _, err := r.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: 2000, PortionPrice: 300}}); err != nil {
 		t.Fatal(err)

@@ -433,3 +433,10 @@ func (r *Reader) Ledger() Ledger {
 	return Ledger{Sales: append([]uint32(nil), r.Sales...), Refunds: append([]uint32(nil), r.Refunds...),
 		CashSales: append([]uint32(nil), r.CashSales...)}
 }
+
+// SetFaults changes the reader's faults while a VMC may be using it.
+func (r *Reader) SetFaults(f func(*Faults)) {
+	r.mu.Lock()
+	f(&r.F)
+	r.mu.Unlock()
+}

@@ -171,11 +171,11 @@ func TestThroughTheQibixxAdapter(t *testing.T) {
 	if err := vmc.VendSuccess(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Sales) != 1 || r.Log[0] != "10* 10" {
-		t.Fatalf("sales %v, log %v", r.Sales, r.Log)
+	if l := r.Ledger(); len(l.Sales) != 1 {
+		t.Fatalf("sales %v", l.Sales)
 	}
 	// The reader unplugged behind the adapter: NACK, taken as no answer.
-	r.F.Silent = true
+	r.SetFaults(func(f *Faults) { f.Silent = true })
 	if _, err := vmc.PollOnce(ctx); err == nil {
 		t.Fatal("a silent reader answered")
 	}
