@@ -3,10 +3,8 @@ package cardtap_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/internal/simrun"
+	"github.com/tapagent/tapagent/internal/walltest"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
 	"github.com/tapagent/tapagent/nfc/pn532"
@@ -58,8 +57,7 @@ type rig struct {
 	reader *nfcsim.Reader
 	store  *storage.Store
 	tap    *cardtap.Tap
-	mu     sync.Mutex
-	evs    []device.Event
+	ev     walltest.Events
 }
 
 func newRig(t testing.TB, lines ...int) *rig {
@@ -89,9 +87,7 @@ func newRigTimed(t testing.TB, timing nfcsim.Timing, poll time.Duration, lines .
 			if tap != nil {
 				tap.Observe(ev)
 			}
-			r.mu.Lock()
-			r.evs = append(r.evs, ev)
-			r.mu.Unlock()
+			r.ev.Add(ev)
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -127,59 +123,17 @@ func newRigTimed(t testing.TB, timing nfcsim.Timing, poll time.Duration, lines .
 	return r
 }
 
-// until runs the wall on virtual time (10 ms steps, with a little real
-// time for the reader) until cond holds.
+// until runs the wall on virtual time, with a little real time for the
+// reader, until cond holds.
 func (r *rig) until(what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("never: %s\nevents: %s", what, r.types())
-		}
-		r.wall.Board.Advance(10 * time.Millisecond)
-		r.agent.Tick()
-		time.Sleep(200 * time.Microsecond)
-	}
+	walltest.Loop{Wall: r.wall, Agent: r.agent, Events: &r.ev, Pause: 200 * time.Microsecond}.Until(r.t, what, cond)
 }
 
-func (r *rig) event(typ string) (device.Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ev := range r.evs {
-		if ev.Type == typ {
-			return ev, true
-		}
-	}
-	return device.Event{}, false
-}
-
-func (r *rig) count(typ string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, ev := range r.evs {
-		if ev.Type == typ {
-			n++
-		}
-	}
-	return n
-}
-
-func (r *rig) has(typ string) func() bool {
-	return func() bool { _, ok := r.event(typ); return ok }
-}
-
-func (r *rig) types() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, ev := range r.evs {
-		if ev.Type != device.EvCheckpoint {
-			out = append(out, fmt.Sprintf("%s[l%d %s %s %d %v](%s)", ev.Type, ev.Line, ev.PourID, ev.Reason, ev.Amount, ev.Volume, ev.Detail))
-		}
-	}
-	return strings.Join(out, " ")
-}
+func (r *rig) event(typ string) (device.Event, bool) { return r.ev.Find(typ) }
+func (r *rig) count(typ string) int                  { return r.ev.Count(typ) }
+func (r *rig) has(typ string) func() bool            { return r.ev.Has(typ) }
+func (r *rig) types() string                         { return r.ev.String() }
 
 // pour is a guest drawing about 300 mL on a line.
 func (r *rig) pour(line int) {

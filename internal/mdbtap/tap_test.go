@@ -3,11 +3,9 @@ package mdbtap_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/internal/simrun"
+	"github.com/tapagent/tapagent/internal/walltest"
 	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/sim/mdbsim"
@@ -40,8 +39,7 @@ type rig struct {
 	tap   *mdbtap.Tap
 	stop  func()
 
-	mu  sync.Mutex
-	evs []device.Event
+	ev walltest.Events
 }
 
 // portion is 300 mL; line 1 costs 6.50 per 500 mL, so 3.90.
@@ -86,11 +84,7 @@ func (r *rig) start() {
 		r.t.Fatal(err)
 	}
 	r.agent, err = device.New(device.Options{Config: r.cfg, Clock: r.clk, Store: r.store, Valves: r.wall.Valves,
-		Meters: r.wall.Meters, Settle: mdbtap.Settle, Emit: func(ev device.Event) {
-			r.mu.Lock()
-			r.evs = append(r.evs, ev)
-			r.mu.Unlock()
-		}})
+		Meters: r.wall.Meters, Settle: mdbtap.Settle, Emit: r.ev.Add})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -117,46 +111,16 @@ func (r *rig) crash() {
 	r.agent = nil
 }
 
-// until runs the wall on virtual time until cond holds.
+// until runs the wall on virtual time, with a little real time for the
+// bus, until cond holds.
 func (r *rig) until(what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("never: %s\nevents: %s", what, r.types())
-		}
-		r.wall.Board.Advance(10 * time.Millisecond)
-		r.agent.Tick()
-		time.Sleep(100 * time.Microsecond)
-	}
+	walltest.Loop{Wall: r.wall, Agent: r.agent, Events: &r.ev, Pause: 100 * time.Microsecond}.Until(r.t, what, cond)
 }
 
-func (r *rig) event(typ string) (device.Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ev := range r.evs {
-		if ev.Type == typ {
-			return ev, true
-		}
-	}
-	return device.Event{}, false
-}
-
-func (r *rig) has(typ string) func() bool {
-	return func() bool { _, ok := r.event(typ); return ok }
-}
-
-func (r *rig) types() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, ev := range r.evs {
-		if ev.Type != device.EvCheckpoint {
-			out = append(out, fmt.Sprintf("%s[l%d %s %d %v](%s)", ev.Type, ev.Line, ev.Reason, ev.Amount, ev.Volume, ev.Detail))
-		}
-	}
-	return strings.Join(out, " ")
-}
+func (r *rig) event(typ string) (device.Event, bool) { return r.ev.Find(typ) }
+func (r *rig) has(typ string) func() bool            { return r.ev.Has(typ) }
+func (r *rig) types() string                         { return r.ev.String() }
 
 // pour is the glass under the tap: beer runs while the valve is open.
 func (r *rig) pour(line int) {
