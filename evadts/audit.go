@@ -150,8 +150,8 @@ func count(st *State, r storage.Record) {
 		st.LeakReset += int64(p.Volume)
 		return
 	}
-	if r.Kind == storage.KindCardPurchase || p.Volume <= 0 {
-		return // not a vend
+	if r.Kind == storage.KindCardPurchase || p.Volume <= 0 && p.Amount <= 0 {
+		return // not a vend; a payment a terminal kept without beer still is one
 	}
 	pc := st.Products[r.PLU]
 	if pc == nil {

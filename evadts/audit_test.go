@@ -188,3 +188,31 @@ func FuzzParse(f *testing.F) {
 		_ = Unescape(string(b))
 	})
 }
+
+// TestMDBSalesCountAsCashless1: a terminal's sale and a payment it kept
+// without beer (a refused refund) both count on cashless device 1.
+func TestMDBSalesCountAsCashless1(t *testing.T) {
+	now := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
+	a, st := openAudit(t, &now)
+	mdb := map[string]string{"card_type": "61"}
+	for _, r := range []storage.Record{
+		pour("1", storage.KindPour, 101, 3000, 390, mdb),
+		pour("2", storage.KindPour, 101, 0, 390, mdb),
+		pour("3", storage.KindPour, 101, 0, 0, mdb), // nothing poured, nothing kept: no vend
+	} {
+		if _, err := st.Book(storage.Booking{Record: r, Also: a.Settle(r)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := a.Read(ident, false, "cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := f.Report; r.Cashless1.ValueInit != 780 || r.Sales.CountInit != 2 || r.Cash.ValueInit != 0 {
+		t.Fatalf("report %+v", r)
+	}
+}
