@@ -3,7 +3,6 @@ package device_test
 import (
 	"math"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/simrun"
+	"github.com/tapagent/tapagent/internal/walltest"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -26,8 +26,7 @@ type harness struct {
 	store *storage.Store
 	agent *device.Agent
 
-	mu     sync.Mutex
-	events []device.Event
+	ev walltest.Events
 }
 
 func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
@@ -64,7 +63,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	h.agent, err = device.New(device.Options{Config: h.cfg, Clock: h.clk, Store: h.store,
-		Valves: h.wall.Valves, Meters: h.wall.Meters, Emit: h.emit})
+		Valves: h.wall.Valves, Meters: h.wall.Meters, Emit: h.ev.Add})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -95,12 +94,6 @@ func (h *harness) stop() {
 	}
 	h.store.Close()
 	h.agent, h.store = nil, nil
-}
-
-func (h *harness) emit(ev device.Event) {
-	h.mu.Lock()
-	h.events = append(h.events, ev)
-	h.mu.Unlock()
 }
 
 // run advances virtual time, ticking the agent every 10 ms.
@@ -136,22 +129,10 @@ func (h *harness) outbox() []storage.Record {
 	return recs
 }
 
-func (h *harness) count(typ string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, e := range h.events {
-		if e.Type == typ {
-			n++
-		}
-	}
-	return n
-}
+func (h *harness) count(typ string) int { return h.ev.Count(typ) }
 
 func (h *harness) alarm(kind string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, e := range h.events {
+	for _, e := range h.ev.All() {
 		if e.Type == device.EvAlarm && e.Alarm != nil && e.Alarm.Kind == kind {
 			return true
 		}

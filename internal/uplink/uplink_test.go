@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/simrun"
 	. "github.com/tapagent/tapagent/internal/uplink"
+	"github.com/tapagent/tapagent/internal/walltest"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/storage"
@@ -37,8 +37,7 @@ type bench struct {
 	agent *device.Agent
 	srv   *ttgserver.Server
 
-	mu     sync.Mutex
-	events []device.Event
+	ev walltest.Events
 }
 
 func newBench(t *testing.T, start time.Time, mutate func(*config.Config)) *bench {
@@ -83,7 +82,7 @@ func (b *bench) open(reuse *Uplink) {
 		b.first, b.srv = b.up, b.up.Server
 	}
 	b.agent, err = device.New(device.Options{Config: b.cfg, Clock: b.clk, Store: b.store, Valves: b.wall.Valves,
-		Meters: b.wall.Meters, Emit: b.emit, Catalog: b.up.Syncer, Cards: b.up.Syncer, OnBooked: b.up.Syncer.Kick})
+		Meters: b.wall.Meters, Emit: b.ev.Add, Catalog: b.up.Syncer, Cards: b.up.Syncer, OnBooked: b.up.Syncer.Kick})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -126,23 +125,7 @@ func (b *bench) restart() {
 	b.open(b.first)
 }
 
-func (b *bench) emit(ev device.Event) {
-	b.mu.Lock()
-	b.events = append(b.events, ev)
-	b.mu.Unlock()
-}
-
-func (b *bench) count(typ string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, e := range b.events {
-		if e.Type == typ {
-			n++
-		}
-	}
-	return n
-}
+func (b *bench) count(typ string) int { return b.ev.Count(typ) }
 
 func (b *bench) run(d time.Duration) {
 	for end := b.clk.Mono() + d; b.clk.Mono() < end; {
@@ -453,13 +436,11 @@ func TestCardPurchasesAndTokenExpiry(t *testing.T) {
 	if err := b.flush(); err != nil {
 		t.Fatal(err)
 	}
-	b.mu.Lock()
-	for _, ev := range b.events {
+	for _, ev := range b.ev.All() {
 		if j, _ := json.Marshal(ev); strings.Contains(string(j), "31337") || strings.Contains(string(j), "1000004") {
 			t.Errorf("a card UID in clear in an event: %s", j)
 		}
 	}
-	b.mu.Unlock()
 	var released bool
 	for _, tx := range b.srv.Transactions() {
 		released = released || (tx.Tx.CardID == 1000004 && tx.Tx.PLU == 0)

@@ -28,6 +28,13 @@ func (e *Events) Add(ev device.Event) {
 	e.mu.Unlock()
 }
 
+// All returns a copy of every event so far.
+func (e *Events) All() []device.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]device.Event(nil), e.evs...)
+}
+
 // Find returns the first event of a type.
 func (e *Events) Find(typ string) (device.Event, bool) {
 	e.mu.Lock()
