@@ -102,18 +102,26 @@ func (a *Agent) Authorise(id int, r Request) (string, error) {
 	return pourID, nil
 }
 
-func (a *Agent) authorise(l *line, r Request) (string, error) {
+// unavailable says why the line takes no such pour now, nil when it would.
+func (a *Agent) unavailable(l *line, r Request) error {
 	switch {
 	case a.draining.Load():
-		return "", ErrDraining
+		return ErrDraining
 	case r.Service && !l.locked:
-		return "", ErrNotInService
+		return ErrNotInService
 	case r.Service && r.Auth.Mode != flow.ModeCleaning && r.Auth.Mode != flow.ModeCalibration:
-		return "", fmt.Errorf("a service pour must be a cleaning or calibration pour, not %s", r.Auth.Mode)
+		return fmt.Errorf("a service pour must be a cleaning or calibration pour, not %s", r.Auth.Mode)
 	case l.locked && !r.Service:
-		return "", ErrLocked
+		return ErrLocked
 	case len(l.unbooked) > 0:
-		return "", fmt.Errorf("%w: a finished pour is waiting for storage", flow.ErrBusy)
+		return fmt.Errorf("%w: a finished pour is waiting for storage", flow.ErrBusy)
+	}
+	return nil
+}
+
+func (a *Agent) authorise(l *line, r Request) (string, error) {
+	if err := a.unavailable(l, r); err != nil {
+		return "", err
 	}
 	r = a.price(l, r)
 	if err := l.fl.CanOpen(r.Auth); err != nil {

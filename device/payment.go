@@ -40,15 +40,11 @@ func (a *Agent) CanPour(id int) string {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case a.draining.Load():
-		return ErrDraining.Error()
-	case l.locked:
-		return ErrLocked.Error()
-	case len(l.unbooked) > 0:
-		return "a finished pour is waiting for storage"
+	err = a.unavailable(l, Request{})
+	if err == nil {
+		err = l.fl.CanOpen(flow.Auth{Mode: flow.ModePortion, PortionVol: 1})
 	}
-	if err := l.fl.CanOpen(flow.Auth{Mode: flow.ModePortion, PortionVol: 1}); err != nil {
+	if err != nil {
 		return err.Error()
 	}
 	return ""
