@@ -46,6 +46,7 @@ type Config struct {
 	Reader   Reader   `toml:"reader"`
 	Cards    Cards    `toml:"cards"`
 	MDB      MDB      `toml:"mdb"`
+	EXE      EXE      `toml:"exe"`
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
@@ -157,6 +158,31 @@ type MDB struct {
 	VendTimeout Duration `toml:"vend_timeout"`
 	// SelectTimeout ends a session nobody picked a line in.
 	SelectTimeout Duration `toml:"select_timeout"`
+}
+
+// EXE is a vending machine that speaks the executive protocol, reached
+// through a serial bridge (9600 8N1, one byte each way): the agent is its
+// payment side and the MDB card terminal ([mdb]) pays for its selections.
+// No port means no machine (the simulator runs one when items are set).
+type EXE struct {
+	Port string `toml:"port"`
+	// Poll is the pause between sale cycles (STATUS, CREDIT).
+	Poll Duration `toml:"poll"`
+	// Response bounds the machine's answer to STATUS and CREDIT;
+	// VendTimeout the longest a dispense may take.
+	Response    Duration `toml:"response"`
+	VendTimeout Duration `toml:"vend_timeout"`
+	// Items are the selections sold and their prices (the machine holds
+	// no prices of its own: price-holding on the payment side).
+	Items []EXEItem `toml:"item"`
+}
+
+// EXEItem is one selection of an EXE machine.
+type EXEItem struct {
+	Selection int    `toml:"selection"` // 0-253, the byte the machine reports
+	Product   string `toml:"product"`
+	PLU       int    `toml:"plu"`   // the server's product; every sale needs one
+	Price     int64  `toml:"price"` // minor units
 }
 
 // Cards are the keys and layout of tapagent's DESFire application
@@ -322,6 +348,7 @@ func Base() Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Board:   Board{Profile: "rpi4"},
 		Cards:   Cards{AID: 0x7A7001, PICCKey: "0000000000000000", UIDOrder: "big-endian", SystemID: "tapagent"},
+		EXE: EXE{Poll: dur(200 * time.Millisecond), Response: dur(100 * time.Millisecond), VendTimeout: dur(60 * time.Second)},
 		MDB: MDB{Transport: "qibixx", Device: 1, PortionML: 300, Billing: "pre", Level: 3, Poll: dur(150 * time.Millisecond),
 			VendTimeout: dur(60 * time.Second), SelectTimeout: dur(60 * time.Second)},
 		MQTT: MQTT{Prefix: "tapagent", Telemetry: dur(30 * time.Second), RateLimit: 20},
@@ -373,6 +400,7 @@ func Parse(b []byte) (*Config, error) {
 		Reader   toml.Primitive   `toml:"reader"`
 		Cards    toml.Primitive   `toml:"cards"`
 		MDB      toml.Primitive   `toml:"mdb"`
+		EXE      toml.Primitive   `toml:"exe"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -388,7 +416,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -487,6 +515,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateMDB(bad)
+	c.validateEXE(bad)
 	if a := c.Cards.AID; a <= 0 || a > 0xFFFFFF {
 		bad("cards.aid", "must be a 24-bit application id other than 0")
 	}
@@ -684,6 +713,39 @@ func (l Line) FlowConfig() flow.LineConfig {
 		FoamRateMilliHz: int64(math.Round(l.FoamRateHz * 1000)), FoamBuckets: l.FoamBuckets,
 		LeakAlarm: ml10(l.LeakAlarmML), LeakIdle: l.LeakIdle.Duration,
 		ValveLatency: l.ValveLatency.Duration, Predictive: l.Predictive,
+	}
+}
+
+func (c *Config) validateEXE(bad func(key, format string, a ...any)) {
+	e := c.EXE
+	if e.Poll.Duration < 20*time.Millisecond || e.Poll.Duration > 5*time.Second {
+		bad("exe.poll", "must be between 20ms and 5s")
+	}
+	if e.Response.Duration < 10*time.Millisecond || e.Response.Duration > 2*time.Second {
+		bad("exe.response", "must be between 10ms and 2s")
+	}
+	if e.VendTimeout.Duration <= 0 {
+		bad("exe.vend_timeout", "must be > 0")
+	}
+	seen := map[int]bool{}
+	for i, it := range e.Items {
+		k := fmt.Sprintf("exe.item[%d]", i)
+		switch {
+		case it.Selection < 0 || it.Selection > 0xFD:
+			bad(k+".selection", "must be 0-253 (FEh means no request)")
+		case seen[it.Selection]:
+			bad(k+".selection", "selection %d is listed twice", it.Selection)
+		}
+		seen[it.Selection] = true
+		if it.Price <= 0 {
+			bad(k+".price", "must be > 0 (minor units)")
+		}
+		if it.PLU <= 0 {
+			bad(k+".plu", "must be > 0: the server books every sale by PLU")
+		}
+	}
+	if e.Port != "" && len(e.Items) == 0 {
+		bad("exe.item", "a machine on exe.port needs its selections and prices")
 	}
 }
 

@@ -76,3 +76,47 @@ func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref map[string
 	a.event(Event{Type: EvPayment, Line: id, PourID: rec.ID, Kind: rec.Kind, Amount: amount, Seq: seq})
 	return rec.ID, nil
 }
+
+// Vend is an item a vending machine dispensed, or failed to, for money a
+// payment terminal took.
+type Vend struct {
+	Product string
+	PLU     int
+	Amount  int64
+	// Made is a dispensed item; false books money kept without one.
+	Made bool
+	Ref  map[string]string
+}
+
+// EvVend is an item a vending machine sold for a terminal's payment.
+const EvVend = "vend_booked"
+
+// BookVend books a vending machine's sale (or money kept for an item it
+// did not dispense) as a record of its own: no line, no volume, the
+// item's product and PLU, so server and audit count it like any sale.
+func (a *Agent) BookVend(v Vend) (string, error) {
+	if v.Amount <= 0 {
+		return "", fmt.Errorf("vend of %s: amount must be > 0", v.Product)
+	}
+	now := a.clk.Now().UnixMilli()
+	reason := flow.ReasonPayment
+	if v.Made {
+		reason = flow.ReasonVended
+	}
+	auth := flow.Auth{Mode: flow.ModePortion, PortionPrice: v.Amount, Prepaid: true}
+	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-v%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindVend,
+		Product: v.Product, PLU: v.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
+		Ref: maps.Clone(v.Ref), Pour: flow.Result{Auth: auth, Reason: reason, Amount: v.Amount, Complete: v.Made}}
+	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.settle(rec)})
+	if err != nil {
+		a.event(Event{Type: EvStorageError, Detail: "vend: " + err.Error()})
+		return "", fmt.Errorf("vend of %s not booked: %w", v.Product, err)
+	}
+	a.onBooked()
+	what := v.Product
+	if !v.Made {
+		what += " (money kept, nothing vended)"
+	}
+	a.event(Event{Type: EvVend, PourID: rec.ID, Kind: rec.Kind, Amount: v.Amount, Seq: seq, Detail: what})
+	return rec.ID, nil
+}

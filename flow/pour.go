@@ -75,6 +75,9 @@ const (
 	// ReasonPayment is money a payment terminal kept with nothing (more)
 	// poured to go with it: the record books the amount, not a pour.
 	ReasonPayment Reason = "payment"
+	// ReasonVended is an item a vending machine dispensed: the record
+	// books a sale of one item, not a pour.
+	ReasonVended Reason = "vended"
 )
 
 // Auth is an authorisation to pour on a line.

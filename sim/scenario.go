@@ -56,6 +56,8 @@ type Step struct {
 	Card string `toml:"card"`
 	// terminal: the payment card's funds in minor units (0: unknown)
 	Funds int64 `toml:"funds"`
+	// vend: the EXE machine's selection
+	Selection int `toml:"selection"`
 	// credit, waiter
 	Waiter int64 `toml:"waiter"`
 	PLU    int   `toml:"plu"`
@@ -77,6 +79,7 @@ var Actions = map[string]string{
 	"take":           "take the card off the reader",
 	"terminal":       "a payment card at the MDB card terminal (funds in minor units, 0 or absent: unknown)",
 	"select":         "pick the line at the MDB card terminal (a terminal selling more than one line)",
+	"vend":           "press a selection (selection) on the EXE vending machine paid at the MDB card terminal",
 	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table)",
 	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
 	"lock":           "take the line out of service",
@@ -125,7 +128,7 @@ func (st Step) validate() error {
 	if _, ok := Actions[st.Action]; !ok {
 		return fmt.Errorf("unknown action %q", st.Action)
 	}
-	if st.Line < 1 && st.Action != "present" && st.Action != "take" && st.Action != "terminal" {
+	if st.Line < 1 && st.Action != "present" && st.Action != "take" && st.Action != "terminal" && st.Action != "vend" {
 		return fmt.Errorf("line must be >= 1")
 	}
 	for name, v := range map[string]float64{"cap_ml": st.CapML, "price_per_ml": st.PricePerML,

@@ -22,6 +22,10 @@ const (
 	KindUnattributed = "unattributed"
 	// KindCardPurchase is a card top-up or card action booked by a charger.
 	KindCardPurchase = "cardpurchase"
+	// KindVend is an item a vending machine dispensed for a payment the
+	// agent took (an EXE machine behind a bridge): money and product, no
+	// line and no volume.
+	KindVend = "vend"
 )
 
 // Record is one booked transaction in the outbox.
@@ -270,7 +274,7 @@ func DecodeRecord(b []byte) (Record, error) {
 		return Record{}, errors.New("record: negative volume, amount or pulses")
 	}
 	switch r.Kind {
-	case KindPour, KindCleaning, KindCalibration, KindUnattributed, KindCardPurchase:
+	case KindPour, KindCleaning, KindCalibration, KindUnattributed, KindCardPurchase, KindVend:
 	default:
 		return Record{}, fmt.Errorf("record: unknown kind %q", r.Kind)
 	}

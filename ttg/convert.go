@@ -170,6 +170,9 @@ func (c Converter) Transaction(r storage.Record) (Transaction, error) {
 	}
 	t.Volume, t.Money = int32(vol), int32(money)
 	t.Servings = int32(c.Units.Servings(p.Volume, c.UnitsPerServing[r.PLU]))
+	if r.Kind == storage.KindVend && p.Reason == flow.ReasonVended {
+		t.Servings = 100 // one item (servings are counted ×100)
+	}
 	t.PricePerUnit = int32(c.Units.CentsPerUnit(p.Auth.Price))
 	return t, nil
 }

@@ -58,7 +58,8 @@ func TestMDBTool(t *testing.T) {
 // TestSimMDBScenario: `tapagent sim --scenario mdb` sells portions through
 // the simulated terminal on the Qibixx adapter protocol: one delivered
 // (VEND SUCCESS, a TTG transaction of card type 61 at the approved price),
-// one denied, one refunded after the keg ran dry (booked at nothing).
+// one denied, one refunded after the keg ran dry (booked at nothing), and
+// a can of the EXE machine beside the wall paid at the same terminal.
 func TestSimMDBScenario(t *testing.T) {
 	data := t.TempDir()
 	out, err := exec.Command(binary, "sim", "--json", "--speed", "4", "--scenario", "mdb", "--data", data).Output()
@@ -69,7 +70,8 @@ func TestSimMDBScenario(t *testing.T) {
 	for _, e := range readEvents(t, strings.NewReader(string(out))) {
 		n[e.Type]++
 	}
-	if n["mdb_ready"] != 1 || n["mdb_vend_success"] != 1 || n["mdb_vend_denied"] != 1 || n["mdb_vend_refunded"] != 1 {
+	if n["mdb_ready"] != 1 || n["mdb_vend_success"] != 2 || n["mdb_vend_denied"] != 1 || n["mdb_vend_refunded"] != 1 ||
+		n["exe_ready"] != 1 || n["exe_vend"] != 1 || n["vend_booked"] != 1 {
 		t.Fatalf("events %v\n%s", n, out)
 	}
 	srv, err := ttgserver.New(ttgserver.Options{DataDir: filepath.Join(data, "ttg-server")})
@@ -84,7 +86,10 @@ func TestSimMDBScenario(t *testing.T) {
 		}
 		money = append(money, tx.Tx.Money)
 	}
-	if len(money) != 2 || money[0] != 390 || money[1] != 0 {
+	if len(money) != 3 || money[0] != 390 || money[1] != 0 || money[2] != 250 {
 		t.Fatalf("server transactions: money %v", money)
+	}
+	if can := srv.Transactions()[2].Tx; can.PLU != 201 || can.Servings != 100 || can.Volume != 0 {
+		t.Fatalf("the can's transaction %+v", can)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/diaglink"
 	"github.com/tapagent/tapagent/internal/firmware"
+	"github.com/tapagent/tapagent/internal/exetap"
 	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/internal/sdnotify"
 	"github.com/tapagent/tapagent/internal/sysinfo"
@@ -44,6 +45,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		return err
+	}
+	if cfg.EXE.Port != "" && cfg.MDB.Port == "" {
+		return errors.New("config: exe.port: the EXE machine is paid at the MDB card terminal; set mdb.port too")
 	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	hw, err := openHardware(cfg)
@@ -104,6 +108,15 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	var terminal atomic.Pointer[mdbtap.Tap]
+	var machine atomic.Pointer[exetap.Loop]
+	if cfg.EXE.Port != "" {
+		parts.Machine = func() any {
+			if l := machine.Load(); l != nil {
+				return l.Health()
+			}
+			return nil
+		}
+	}
 	if cfg.MDB.Port != "" {
 		parts.Terminal = func() any {
 			if t := terminal.Load(); t != nil {
@@ -208,6 +221,17 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		terminal.Store(t)
 		defer stopTerminal()
 		log.Info("MDB card terminal", "setup", mdbtap.Describe(cfg))
+		if cfg.EXE.Port != "" {
+			m, err := exetap.Open(cfg.EXE, "")
+			if err != nil {
+				return errors.Join(err, agent.Close())
+			}
+			defer m.P.Close()
+			l, stopMachine := exetap.Start(ctx, cfg.EXE, m, t, agent.Report)
+			machine.Store(l)
+			defer stopMachine()
+			log.Info("EXE vending machine", "setup", exetap.Describe(cfg.EXE))
+		}
 	}
 	if up != nil {
 		up.Start(agent.Report)

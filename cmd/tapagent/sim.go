@@ -29,6 +29,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	noTTG := fs.Bool("no-ttg", false, "run without any TTG server (records stay in the outbox)")
 	readerPort := fs.String("reader", "", "a real PN532 on this serial port instead of the simulated reader and its cards")
 	mdbPort := fs.String("mdb", "", "a real MDB adapter or UART ([mdb] transport) on this port instead of the simulated card terminal")
+	exePort := fs.String("exe", "", "a real EXE bridge on this port instead of the simulated vending machine (paid at the card terminal)")
 	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -58,7 +59,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
-		ReaderPort: *readerPort, TerminalPort: *mdbPort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
+		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
 	if *speed >= 0 {
 		o.Speed = *speed
 	}

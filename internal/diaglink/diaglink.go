@@ -43,6 +43,8 @@ type Parts struct {
 	// TerminalSelect picks the line for the session at the MDB terminal
 	// (mdb.select, for a test vend or a kiosk); nil without a terminal.
 	TerminalSelect func(line int) error
+	// Machine reports the EXE vending machine's health; nil without one.
+	Machine func() any
 }
 
 // Methods is the command table.
@@ -58,6 +60,9 @@ func Methods(p Parts) map[string]diag.Handler {
 			}
 			if p.Terminal != nil {
 				snap["terminal"] = p.Terminal()
+			}
+			if p.Machine != nil {
+				snap["exe"] = p.Machine()
 			}
 			return 200, snap
 		},
@@ -279,6 +284,9 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 					}
 					if p.Terminal != nil {
 						tm["terminal"] = p.Terminal()
+					}
+					if p.Machine != nil {
+						tm["exe"] = p.Machine()
 					}
 					d.Telemetry(tm)
 				}

@@ -39,6 +39,14 @@ type Entry struct {
 	// Reset is set when the reader was reset while the vend was open: the
 	// sale stands whatever the pour does (§7.4.7).
 	Reset bool `json:"reset,omitempty"`
+	// Exe marks a vend of a vending machine's selection (EXE behind a
+	// bridge) rather than a line's portion; the item is kept here so a
+	// restart books it as it was sold, whatever the configuration says by
+	// then.
+	Exe       bool   `json:"exe,omitempty"`
+	Selection byte   `json:"selection,omitempty"`
+	Product   string `json:"product,omitempty"`
+	PLU       int    `json:"plu,omitempty"`
 	// Set with the pour's booking.
 	PourID   string   `json:"pour_id,omitempty"`
 	Booked   int64    `json:"booked,omitempty"`
@@ -51,6 +59,26 @@ type Entry struct {
 // auth is the authorisation an approved vend pours under.
 func (e Entry) auth() flow.Auth {
 	return flow.Auth{Mode: flow.ModePortion, PortionVol: e.Portion, PortionPrice: e.Approved, Prepaid: true}
+}
+
+// ExeItemBase is added to an EXE selection to make its MDB item number,
+// so the reader's reports tell machine items (1000+) from lines.
+const ExeItemBase = 1000
+
+// item is the MDB item number of the vend.
+func (e Entry) item() uint16 {
+	if e.Exe {
+		return ExeItemBase + uint16(e.Selection)
+	}
+	return uint16(e.Line)
+}
+
+// what names the vend for events.
+func (e Entry) what() string {
+	if e.Exe {
+		return fmt.Sprintf("selection %d (%s)", e.Selection, e.Product)
+	}
+	return fmt.Sprintf("line %d", e.Line)
 }
 
 // Settle is the journal's part of a booking (device Options.Settle): a

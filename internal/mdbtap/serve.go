@@ -77,6 +77,18 @@ func Lines(cfg *config.Config) []int {
 	return ids
 }
 
+// Items are the EXE machine's selections the terminal pays for.
+func Items(cfg *config.Config) map[byte]Item {
+	if len(cfg.EXE.Items) == 0 {
+		return nil
+	}
+	out := make(map[byte]Item, len(cfg.EXE.Items))
+	for _, it := range cfg.EXE.Items {
+		out[byte(it.Selection)] = Item{Product: it.Product, PLU: it.PLU, Price: it.Price}
+	}
+	return out
+}
+
 // Start runs a terminal on m until the returned stop is called (or ctx ends).
 func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, store *storage.Store,
 	now func() time.Time, log *slog.Logger) (*Tap, func()) {
@@ -85,7 +97,7 @@ func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, 
 		ct = ttg.CardMDBBill
 	}
 	t := New(Options{Master: m, Agent: agent, Store: store, Lines: Lines(cfg), Portion: flow.Vol(math.Round(cfg.MDB.PortionML * 10)),
-		CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
+		Items: Items(cfg), CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
 		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

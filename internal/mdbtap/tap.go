@@ -36,6 +36,7 @@ type Agent interface {
 	PortionPrice(line int, vol flow.Vol) (int64, error)
 	CanPour(line int) string
 	BookPayment(line int, amount int64, auth flow.Auth, ref map[string]string) (string, error)
+	BookVend(v device.Vend) (string, error)
 	Report(ev device.Event)
 }
 
@@ -64,8 +65,12 @@ type Options struct {
 	Master *mdb.Master
 	Agent  Agent
 	Store  *storage.Store
-	// Lines the terminal sells; with one, a session pours on it at once.
+	// Lines the terminal sells; with one (and no Items), a session pours
+	// on it at once.
 	Lines []int
+	// Items are a vending machine's selections the terminal pays for
+	// (EXE behind a bridge, see Pay), by selection.
+	Items map[byte]Item
 	// Portion is the volume sold per vend.
 	Portion flow.Vol
 	// CardType is the TTG card type of its sales (61 prepay, 62 bill).
@@ -79,13 +84,20 @@ type Options struct {
 	Log                               *slog.Logger
 }
 
+// Item is a vending machine's selection sold through the terminal.
+type Item struct {
+	Product string
+	PLU     int
+	Price   int64 // minor units
+}
+
 type phase int
 
 const (
 	idle       phase = iota
 	session          // a card is at the terminal, no line chosen
 	requesting       // VEND REQUEST sent, no answer yet
-	pouring          // approved, the pour runs until it is booked
+	pouring          // approved, the pour (or the machine's vend) runs until it is booked
 )
 
 // Health is the terminal as diagnostics show it.
@@ -112,6 +124,7 @@ type Tap struct {
 	m   *mdb.Master
 	j   journal
 	sel chan int
+	exe chan exeAsk
 
 	mu     sync.Mutex
 	health Health
@@ -120,6 +133,7 @@ type Tap struct {
 	ph        phase
 	since     time.Time
 	vend      Entry
+	ask       *exeAsk // the machine waiting for the open vend's answer
 	cancelled bool
 	ready     bool
 	lastTry   time.Time
@@ -139,7 +153,7 @@ func New(o Options) *Tap {
 	if o.CardType == 0 {
 		o.CardType = ttg.CardMDBPre
 	}
-	return &Tap{o: o, m: o.Master, j: journal{o.Store, fmt.Sprintf("%02X", o.Master.Addr)}, sel: make(chan int, 1)}
+	return &Tap{o: o, m: o.Master, j: journal{o.Store, fmt.Sprintf("%02X", o.Master.Addr)}, sel: make(chan int, 1), exe: make(chan exeAsk, 1)}
 }
 
 // ErrNotSold is a selection of a line the terminal does not sell.
@@ -278,7 +292,7 @@ func (t *Tap) on(ctx context.Context, msg mdb.Msg) {
 		}
 		t.ph, t.since = session, t.o.Now()
 		t.report(device.Event{Type: EvSession, Detail: "funds " + t.funds(m.Funds)})
-		if len(t.o.Lines) == 1 {
+		if t.single() {
 			t.request(ctx, t.o.Lines[0])
 		}
 	case mdb.VendApproved:
@@ -304,7 +318,8 @@ func (t *Tap) onSimple(ctx context.Context, code byte) {
 	case mdb.RspVendDenied:
 		if t.ph == requesting {
 			t.count(func(h *Health) { h.Denied++ })
-			t.report(device.Event{Type: EvDenied, Line: t.vend.Line, Amount: t.vend.Price})
+			t.report(device.Event{Type: EvDenied, Line: t.vend.Line, Amount: t.vend.Price, Detail: t.vend.what()})
+			t.answer(0, errDenied)
 			t.closeVend()
 			t.complete(ctx)
 		}
@@ -336,6 +351,8 @@ func (t *Tap) step(ctx context.Context) {
 		select {
 		case l := <-t.sel:
 			t.report(device.Event{Type: EvRefused, Line: l, Detail: "no card at the terminal"})
+		case a := <-t.exe:
+			a.answer <- exeAnswer{err: ErrNoCard}
 		default:
 			t.settleBooked()
 			t.cashSale(ctx)
@@ -344,6 +361,8 @@ func (t *Tap) step(ctx context.Context) {
 		select {
 		case l := <-t.sel:
 			t.request(ctx, l)
+		case a := <-t.exe:
+			t.requestItem(ctx, a)
 		default:
 			if now.Sub(t.since) >= t.o.SelectTimeout {
 				t.complete(ctx)
@@ -383,4 +402,9 @@ func (t *Tap) closeVend() {
 		t.fault("journal", err)
 	}
 	t.vend = Entry{}
+	t.answer(0, errClosed)
 }
+
+// single says whether the terminal sells exactly one thing, so a card at
+// it needs no selection.
+func (t *Tap) single() bool { return len(t.o.Lines) == 1 && len(t.o.Items) == 0 }

@@ -33,6 +33,7 @@ type rig struct {
 	wall   *simrun.Wall
 	reader *mdbsim.Reader
 	lines  []int
+	items  map[byte]mdbtap.Item
 
 	store *storage.Store
 	agent *device.Agent
@@ -40,6 +41,8 @@ type rig struct {
 	stop  func()
 
 	ev walltest.Events
+	// machine starts the EXE loop paid by the current terminal (exe rigs).
+	machine func() (stop func())
 }
 
 // portion is 300 mL; line 1 costs 6.50 per 500 mL, so 3.90.
@@ -92,7 +95,7 @@ func (r *rig) start() {
 		r.t.Fatal(err)
 	}
 	m := &mdb.Master{T: r.reader, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 3, MaxPrice: 0xFFFF}, Poll: time.Millisecond, Now: r.clk.Now}
-	r.tap = mdbtap.New(mdbtap.Options{Master: m, Agent: r.agent, Store: r.store, Lines: r.lines, Portion: portion,
+	r.tap = mdbtap.New(mdbtap.Options{Master: m, Agent: r.agent, Store: r.store, Lines: r.lines, Items: r.items, Portion: portion,
 		CardType: ttg.CardMDBPre, Minor: 2, VendTimeout: 5 * time.Second, SelectTimeout: 30 * time.Second, Now: r.clk.Now})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

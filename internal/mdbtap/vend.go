@@ -11,6 +11,11 @@ import (
 	"github.com/tapagent/tapagent/ttg"
 )
 
+// ref is the record reference of a vend's sale.
+func (t *Tap) ref(e Entry) map[string]string {
+	return map[string]string{ttg.RefCardType: strconv.Itoa(t.o.CardType), ttg.RefCardName: "MDB card terminal", RefVend: e.Vend}
+}
+
 // amount converts a scaled reader value to the agent's minor units.
 func (t *Tap) amount(p uint32) int64 {
 	c := t.m.Config
@@ -34,7 +39,7 @@ func (t *Tap) price(amount int64) (uint32, int64, error) {
 func (t *Tap) request(ctx context.Context, line int) {
 	refuse := func(why string) {
 		t.report(device.Event{Type: EvRefused, Line: line, Detail: why})
-		if len(t.o.Lines) == 1 {
+		if t.single() {
 			t.complete(ctx) // nothing else to choose: give the card back
 		}
 	}
@@ -86,13 +91,21 @@ func (t *Tap) approved(ctx context.Context, amt uint32) {
 		// Not on disk: no valve may open for it.
 		t.fault("journal", err)
 		t.vend = e
+		t.answer(0, errNotStored)
 		t.fail(ctx, "vend not stored")
 		return
 	}
 	t.vend = e
+	if e.Exe {
+		// The machine vends next; its outcome comes back through Settle.
+		t.answer(e.Approved, nil)
+		t.report(device.Event{Type: EvApproved, Amount: e.Approved,
+			Detail: fmt.Sprintf("%s: asked %d, approved %d", e.what(), e.Price, e.Approved)})
+		t.ph = pouring
+		return
+	}
 	got := t.o.Now()
-	ref := map[string]string{ttg.RefCardType: strconv.Itoa(t.o.CardType), ttg.RefCardName: "MDB card terminal", RefVend: e.Vend}
-	pourID, err := t.o.Agent.Authorise(e.Line, device.Request{Auth: e.auth(), Ref: ref})
+	pourID, err := t.o.Agent.Authorise(e.Line, device.Request{Auth: e.auth(), Ref: t.ref(e)})
 	if err != nil {
 		t.fail(ctx, err.Error())
 		return
@@ -108,17 +121,17 @@ func (t *Tap) approved(ctx context.Context, amt uint32) {
 func (t *Tap) outcome(ctx context.Context) {
 	e := t.vend
 	if !e.Complete || e.Booked < e.Approved {
-		t.fail(ctx, fmt.Sprintf("portion not delivered (%s)", e.Reason))
+		t.fail(ctx, fmt.Sprintf("%s not delivered (%s)", e.what(), e.Reason))
 		return
 	}
-	if err := t.m.VendSuccess(ctx, uint16(e.Line)); err != nil {
+	if err := t.m.VendSuccess(ctx, e.item()); err != nil {
 		// Tried again next cycle; a reader gone for good is reset, which
 		// is a sale too.
 		t.fault("vend success", err)
 		return
 	}
 	t.count(func(h *Health) { h.Vends++ })
-	t.report(device.Event{Type: EvSuccess, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume})
+	t.report(device.Event{Type: EvSuccess, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume, Detail: e.what()})
 	t.closeVend()
 	t.complete(ctx)
 }
@@ -153,8 +166,14 @@ func (t *Tap) correct(e Entry, why string) bool {
 		}
 		return true
 	}
-	ref := map[string]string{ttg.RefCardType: strconv.Itoa(t.o.CardType), ttg.RefCardName: "MDB card terminal", RefVend: e.Vend}
-	if _, err := t.o.Agent.BookPayment(e.Line, due, e.auth(), ref); err != nil {
+	ref := t.ref(e)
+	var err error
+	if e.Exe {
+		_, err = t.o.Agent.BookVend(device.Vend{Product: e.Product, PLU: e.PLU, Amount: due, Ref: ref})
+	} else {
+		_, err = t.o.Agent.BookPayment(e.Line, due, e.auth(), ref)
+	}
+	if err != nil {
 		t.fault("booking "+why, err)
 		return false
 	}
@@ -169,6 +188,7 @@ func (t *Tap) resetDuringVend() {
 	case requesting:
 		t.unknown(t.vend)
 		t.vend = Entry{}
+		t.answer(0, errReset)
 	case pouring:
 		// The pour runs on; its booking is settled from the journal.
 		if err := t.j.mark(t.vend.Vend, func(e *Entry) { e.Reset = true }); err != nil {
@@ -212,7 +232,11 @@ func (t *Tap) settled(startup bool) bool {
 			return false
 		}
 		// Nothing poured, the money taken: a refund is due at the bar.
-		t.reconcile(e, "approved, then the agent stopped before the valve opened")
+		how := "approved, then the agent stopped before the valve opened"
+		if e.Exe {
+			how = "approved, then the agent stopped before the machine's outcome"
+		}
+		t.reconcile(e, how)
 	case booked:
 		if !e.Reset && e.Booked >= e.Approved {
 			// Delivered; whether SUCCESS went out or not, the reset that
@@ -232,9 +256,12 @@ func (t *Tap) reconcile(e Entry, how string) {
 	if !t.correct(e, how) {
 		return
 	}
+	got := fmt.Sprintf("portion %s, meter measured %s", e.Portion, e.Volume)
+	if e.Exe {
+		got = fmt.Sprintf("%s, the machine reported %s", e.what(), map[bool]string{true: "it vended", false: "no vend"}[e.Complete])
+	}
 	t.report(device.Event{Type: EvReconciled, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume,
-		Detail: fmt.Sprintf("%s: sale of %d stands (MDB 4.2 §7.4.7); portion %s, meter measured %s",
-			how, e.Approved, e.Portion, e.Volume)})
+		Detail: fmt.Sprintf("%s: sale of %d stands (MDB 4.2 §7.4.7); %s", how, e.Approved, got)})
 }
 
 // recoverJournal settles what the last run left before the reader is reset.

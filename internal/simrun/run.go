@@ -63,6 +63,9 @@ type Options struct {
 	// TerminalPort uses a real MDB adapter or UART ([mdb] transport) on
 	// this port instead of the simulated cashless reader.
 	TerminalPort string
+	// MachinePort uses a real EXE bridge on this port instead of the
+	// simulated vending machine ([exe] items, paid at the terminal).
+	MachinePort string
 }
 
 // Summary is what a run did, for the closing line.
@@ -148,6 +151,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if withTerminal {
 		parts.Terminal = func() any { return term.Load().health() }
 		parts.TerminalSelect = func(line int) error { return term.Load().choose(line) }
+		if len(cfg.EXE.Items) > 0 || o.MachinePort != "" {
+			parts.Machine = func() any { return term.Load().machineHealth() }
+		}
 	}
 	if parts.Updater, err = diaglink.NewUpdater(parts); err != nil {
 		return nil, err
@@ -201,7 +207,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	defer cards.close()
 	readerTap.Store(cards.tap)
-	tm, err := startTerminal(ctx, cfg, agent, store, o.TerminalPort, o.Version, clk.Now)
+	tm, err := startTerminal(ctx, cfg, agent, store, o.TerminalPort, o.MachinePort, o.Version, clk.Now)
 	if err != nil {
 		return nil, fmt.Errorf("MDB terminal: %w", err)
 	}
@@ -334,6 +340,8 @@ func (r *runner) apply(st sim.Step) error {
 		return r.terminal.present(st.Funds)
 	case "select":
 		return r.terminal.choose(st.Line)
+	case "vend":
+		return r.terminal.vend(st.Selection)
 	}
 	line := r.wall.Board.Line(st.Line)
 	lc, ok := r.cfg.Line(st.Line)

@@ -8,9 +8,12 @@ import (
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/exetap"
 	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/internal/pty"
+	"github.com/tapagent/tapagent/payment/exe"
 	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/sim/exesim"
 	"github.com/tapagent/tapagent/sim/mdbsim"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -21,13 +24,17 @@ import (
 type terminal struct {
 	sim   *mdbsim.Reader // nil with a real adapter
 	tap   *mdbtap.Tap
+	// The EXE vending machine the terminal also pays for ([exe] items):
+	// simulated behind a bridge on a pseudo-terminal, or a real bridge.
+	machine *exesim.Machine // nil with a real bridge or none
+	exe     *exetap.Loop
 	minor byte
 	close func()
 }
 
 // startTerminal runs the MDB terminal when the configuration sells lines
 // through one or port names a real adapter; nil otherwise.
-func startTerminal(ctx context.Context, cfg *config.Config, agent *device.Agent, store *storage.Store, port, version string,
+func startTerminal(ctx context.Context, cfg *config.Config, agent *device.Agent, store *storage.Store, port, exePort, version string,
 	now func() time.Time) (*terminal, error) {
 	if len(cfg.MDB.Lines) == 0 && port == "" {
 		return nil, nil
@@ -61,6 +68,19 @@ func startTerminal(ctx context.Context, cfg *config.Config, agent *device.Agent,
 	}
 	t, stop := mdbtap.Start(ctx, cfg, mdbtap.NewMaster(cfg, bus, version), agent, store, now, nil)
 	tm.tap = t
+	if len(cfg.EXE.Items) > 0 || exePort != "" {
+		stopMachine, err := tm.startMachine(ctx, cfg.EXE, exePort, agent.Report)
+		if err != nil {
+			stop()
+			bus.Close()
+			for _, c := range closers {
+				c()
+			}
+			return nil, err
+		}
+		stopTerminal := stop
+		stop = func() { stopMachine(); stopTerminal() }
+	}
 	var once sync.Once
 	tm.close = func() {
 		once.Do(func() {
@@ -72,6 +92,56 @@ func startTerminal(ctx context.Context, cfg *config.Config, agent *device.Agent,
 		})
 	}
 	return tm, nil
+}
+
+// startMachine runs the EXE machine's sale cycles, paid at the terminal:
+// a simulated machine behind a bridge on a pseudo-terminal, or the real
+// bridge on port.
+func (tm *terminal) startMachine(ctx context.Context, cfg config.EXE, port string, report func(device.Event)) (func(), error) {
+	if port != "" {
+		m, err := exetap.Open(cfg, port)
+		if err != nil {
+			return nil, err
+		}
+		l, stop := exetap.Start(ctx, cfg, m, tm.tap, report)
+		tm.exe = l
+		return func() { stop(); m.P.Close() }, nil
+	}
+	mp, sp, err := pty.Open()
+	if err != nil {
+		return nil, err
+	}
+	tm.machine = &exesim.Machine{}
+	tm.machine.Set(false, false, false, false, 800*time.Millisecond) // a can takes a moment to drop
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan struct{})
+	go func() { tm.machine.Serve(sctx, sp); close(served) }()
+	m := &exe.Master{P: pty.File{File: mp}}
+	exetap.Tune(m, cfg)
+	l, stop := exetap.Start(ctx, cfg, m, tm.tap, report)
+	tm.exe = l
+	return func() { stop(); cancel(); sp.Close(); mp.Close(); <-served }, nil
+}
+
+// vend is a customer pressing a selection on the simulated EXE machine.
+func (tm *terminal) vend(sel int) error {
+	switch {
+	case tm == nil || tm.exe == nil:
+		return fmt.Errorf("no EXE machine: set [exe] items")
+	case tm.machine == nil:
+		return fmt.Errorf("a real EXE machine is in use: press its button by hand")
+	case sel < 0 || sel > 0xFD:
+		return fmt.Errorf("selection %d: must be 0-253", sel)
+	}
+	tm.machine.Choose(byte(sel))
+	return nil
+}
+
+func (tm *terminal) machineHealth() any {
+	if tm == nil || tm.exe == nil {
+		return nil
+	}
+	return tm.exe.Health()
 }
 
 // present puts a payment card with funds (the agent's minor units; 0 for

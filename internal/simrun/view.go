@@ -83,6 +83,8 @@ func describe(ev device.Event, cfg *config.Config) string {
 	switch ev.Type {
 	case device.EvBooked:
 		what = fmt.Sprintf("%s %s booked: %s (charged %s) %s, ended by %s", ev.Kind, ev.PourID, ml(ev.Volume), ml(ev.Charged), money, ev.Reason)
+	case device.EvVend, device.EvPayment:
+		what = fmt.Sprintf("%s %s: %s", strings.ReplaceAll(ev.Type, "_", " "), ev.PourID, strings.TrimSpace(ev.Detail+" "+money))
 	case device.EvRecovered:
 		what = fmt.Sprintf("pour %s recovered after a crash: %s %s", ev.PourID, ml(ev.Volume), money)
 	case device.EvUnattributed:

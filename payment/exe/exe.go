@@ -76,6 +76,9 @@ func OpenBridge(path string) (*Master, error) {
 }
 
 func (m *Master) call(ctx context.Context, cmd byte, wait time.Duration) (byte, error) {
+	if err := m.drain(); err != nil {
+		return 0, err
+	}
 	if _, err := m.P.Write([]byte{cmd}); err != nil {
 		return 0, fmt.Errorf("exe: write %02X: %w", cmd, err)
 	}
@@ -101,6 +104,21 @@ func (m *Master) call(ctx context.Context, cmd byte, wait time.Duration) (byte, 
 			return 0, fmt.Errorf("exe: read: %w", err)
 		}
 	}
+}
+
+// drain drops what the machine sent after an earlier command's deadline,
+// so a late answer is never taken for this command's.
+func (m *Master) drain() error {
+	var b [64]byte
+	for range 16 {
+		if err := m.P.SetReadTimeout(time.Millisecond); err != nil {
+			return fmt.Errorf("exe: %w", err)
+		}
+		if n, _ := m.P.Read(b[:]); n == 0 {
+			return nil
+		}
+	}
+	return errors.New("exe: the line does not fall silent")
 }
 
 func (m *Master) response() time.Duration {
@@ -149,7 +167,8 @@ func (m *Master) Vend(ctx context.Context) error {
 
 // Payer pays for a selection: it returns the amount taken (minor units),
 // or an error when the vend may not go ahead. Settle is told the
-// outcome, so a payment is kept for a vend made and given back otherwise.
+// outcome, so a payment is kept for a vend made and given back otherwise;
+// it is not called when the cycle is stopped (ctx) during the dispense.
 type Payer interface {
 	Pay(ctx context.Context, selection byte) (int64, error)
 	Settle(ctx context.Context, selection byte, amount int64, made bool)
@@ -188,6 +207,12 @@ func (m *Master) Sell(ctx context.Context, p Payer) (s Sale, ok bool, err error)
 	}
 	s.Amount = amt
 	verr := m.Vend(ctx)
+	if ctx.Err() != nil {
+		// Stopped while the machine dispenses: whether it vended is not
+		// known, so the payer is told nothing and settles it as an open
+		// payment (for an MDB terminal a sale, MDB 4.2 §7.4.7).
+		return s, true, ctx.Err()
+	}
 	s.Made = verr == nil
 	p.Settle(ctx, sel, amt, s.Made)
 	if verr != nil && !errors.Is(verr, ErrVendFailed) {

@@ -23,6 +23,7 @@ type Machine struct {
 	fails     bool
 	silent    bool
 	dispense  time.Duration
+	lag       time.Duration // before every answer: a slow controller
 	allowed   bool // VEND may follow: a request was reported by CREDIT
 	vended    []byte
 	failed    []byte
@@ -40,6 +41,13 @@ func (m *Machine) Choose(sel byte) {
 func (m *Machine) Set(inhibited, freeVend, fails, silent bool, dispense time.Duration) {
 	m.mu.Lock()
 	m.inhibited, m.freeVend, m.fails, m.silent, m.dispense = inhibited, freeVend, fails, silent, dispense
+	m.mu.Unlock()
+}
+
+// SetLag makes every answer come d late.
+func (m *Machine) SetLag(d time.Duration) {
+	m.mu.Lock()
+	m.lag = d
 	m.mu.Unlock()
 }
 
@@ -104,6 +112,10 @@ func (m *Machine) Serve(ctx context.Context, port io.ReadWriter) error {
 		if n == 0 {
 			continue
 		}
+		m.mu.Lock()
+		lag := m.lag
+		m.mu.Unlock()
+		time.Sleep(lag)
 		if r, ok := m.Answer(b[0]); ok {
 			if _, err := port.Write([]byte{r}); err != nil {
 				return err

@@ -98,3 +98,20 @@ func TestMachineStates(t *testing.T) {
 		t.Fatalf("silent machine: %v", err)
 	}
 }
+
+// An answer that comes after the master gave up must not be read as the
+// answer to the next command.
+func TestLateAnswerIsNotTheNextOnes(t *testing.T) {
+	ctx := context.Background()
+	mc, m := bridge(t)
+	mc.SetLag(300 * time.Millisecond)
+	if _, err := m.Status(ctx); !errors.Is(err, exe.ErrTimeout) {
+		t.Fatalf("slow STATUS: %v", err)
+	}
+	mc.SetLag(0)
+	time.Sleep(200 * time.Millisecond) // the late STATUS answer (00) arrives
+	sel, req, err := m.Credit(ctx)
+	if err != nil || req {
+		t.Fatalf("CREDIT read the late STATUS answer as selection %02X (request %v, %v)", sel, req, err)
+	}
+}

@@ -65,12 +65,20 @@ func beer(plu int, name string, style string, centsPerCl int64, abv int) ttg.Pro
 		Brewery: "Simulated Brewery", ABV: abv, IBU: -1, ProductType: 1}
 }
 
+// piece is a non-alcoholic product sold by the piece by a vending machine.
+func piece(plu int, name string) ttg.Product {
+	return ttg.Product{PLU: plu, IsActive: 1, IsInUse: 1, VolumeUnit: "cl", VolumeUnitDP: 1, VolumeBaseUnitDivider: 1,
+		Name: name, Brewery: "Simulated Vending", ABV: 0, IBU: -1, ProductType: 4}
+}
+
 // DefaultSeed matches the embedded four-line wall of `tapagent sim`
 // (device 1001, PLUs 101..104, the same prices as its configuration:
 // 13 cents per cl is 6.50 per half litre).
 func DefaultSeed() Seed {
 	cider := beer(104, "Cider", "Dry", 11, 50)
 	cider.ProductType = 7
+	// The EXE vending machine beside the wall sells these by the piece.
+	cola, water := piece(201, "Cola 0.33"), piece(202, "Water 0.5")
 	return Seed{
 		Config: map[string]string{
 			"volume_base_unit": "cl", "volume_base_unit_dp": "1", "currency_unit_prefix": "",
@@ -80,7 +88,7 @@ func DefaultSeed() Seed {
 			"license_key": "SIMULATED", "uuid": "", "hide_keg_level": "0", "show_unit_price": "1",
 		},
 		Products: []ttg.Product{beer(101, "Helles", "Lager", 13, 48), beer(102, "Pils", "Pilsner", 14, 49),
-			beer(103, "Weizen", "Hefeweizen", 13, 54), cider},
+			beer(103, "Weizen", "Hefeweizen", 13, 54), cider, cola, water},
 		Portions: []ttg.Portion{{Name: "Small 0.3 L", Quantity: 300, QuantityDP: 1}, {Name: "Pint 0.5 L", Quantity: 500, QuantityDP: 1}},
 		Items: []ttg.Item{
 			{ItemID: "101-03", ProductPLU: 101, PortionName: "Small 0.3 L", Price: 390, PriceDP: 2, PriceHH1: 300, PriceHH1DP: 2, PriceHH1Pct: 20},
