@@ -348,7 +348,7 @@ func Base() Config {
 		Log:     Log{Level: "info", Format: "text"},
 		Board:   Board{Profile: "rpi4"},
 		Cards:   Cards{AID: 0x7A7001, PICCKey: "0000000000000000", UIDOrder: "big-endian", SystemID: "tapagent"},
-		EXE: EXE{Poll: dur(200 * time.Millisecond), Response: dur(100 * time.Millisecond), VendTimeout: dur(60 * time.Second)},
+		EXE:     EXE{Poll: dur(200 * time.Millisecond), Response: dur(100 * time.Millisecond), VendTimeout: dur(60 * time.Second)},
 		MDB: MDB{Transport: "qibixx", Device: 1, PortionML: 300, Billing: "pre", Level: 3, Poll: dur(150 * time.Millisecond),
 			VendTimeout: dur(60 * time.Second), SelectTimeout: dur(60 * time.Second)},
 		MQTT: MQTT{Prefix: "tapagent", Telemetry: dur(30 * time.Second), RateLimit: 20},

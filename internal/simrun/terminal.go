@@ -22,14 +22,14 @@ import (
 // reader behind the Qibixx adapter protocol on a pseudo-terminal (or a
 // real adapter) and the terminal controller on the agent.
 type terminal struct {
-	sim   *mdbsim.Reader // nil with a real adapter
-	tap   *mdbtap.Tap
+	sim *mdbsim.Reader // nil with a real adapter
+	tap *mdbtap.Tap
 	// The EXE vending machine the terminal also pays for ([exe] items):
 	// simulated behind a bridge on a pseudo-terminal, or a real bridge.
 	machine *exesim.Machine // nil with a real bridge or none
 	exe     *exetap.Loop
-	minor byte
-	close func()
+	minor   byte
+	close   func()
 }
 
 // startTerminal runs the MDB terminal when the configuration sells lines

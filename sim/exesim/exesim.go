@@ -24,7 +24,7 @@ type Machine struct {
 	silent    bool
 	dispense  time.Duration
 	lag       time.Duration // before every answer: a slow controller
-	allowed   bool // VEND may follow: a request was reported by CREDIT
+	allowed   bool          // VEND may follow: a request was reported by CREDIT
 	vended    []byte
 	failed    []byte
 }
