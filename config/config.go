@@ -141,8 +141,9 @@ type MDB struct {
 	Transport string `toml:"transport"`
 	// Device is cashless device 1 (address 10H) or 2 (60H).
 	Device int `toml:"device"`
-	// Lines are the lines the terminal sells; with one, a card at the
-	// terminal pours on it at once, with more a selection picks the line.
+	// Lines are the lines the terminal sells; with one (and no [exe]
+	// items), a card at the terminal pours on it at once, otherwise a
+	// selection picks the line or the EXE machine's item.
 	Lines []int `toml:"lines"`
 	// PortionML is the portion sold, priced like a free pour of that size.
 	PortionML float64 `toml:"portion_ml"`

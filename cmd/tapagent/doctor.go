@@ -15,6 +15,9 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/doctor"
 	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/internal/pty"
+	"github.com/tapagent/tapagent/payment/exe"
+	"github.com/tapagent/tapagent/sim/exesim"
 	"github.com/tapagent/tapagent/sim/simhost"
 )
 
@@ -50,6 +53,10 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if cfg.MDB.Port != "" {
 		terminal = doctor.MDBProbe(cfg)
 	}
+	var machine doctor.Probe
+	if cfg.EXE.Port != "" {
+		machine = doctor.EXEProbe(cfg)
+	}
 	if *simModel != "" {
 		b, err := simhost.New(*simModel, cfg.Device.DataDir, filepath.Dir(*cfgPath))
 		if err != nil {
@@ -76,10 +83,13 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				return doctor.AskTerminal(ctx, m)
 			}
 		}
+		if machine != nil {
+			machine = simMachineProbe
+		}
 	} else if len(faults) > 0 {
 		return fmt.Errorf("%w: --fault needs --sim", errUsage)
 	}
-	o := doctor.Options{Config: cfg, ConfigPath: *cfgPath, Host: host, User: *user, Reader: reader, MDB: terminal}
+	o := doctor.Options{Config: cfg, ConfigPath: *cfgPath, Host: host, User: *user, Reader: reader, MDB: terminal, EXE: machine}
 	if !*offline {
 		if cfg.TTG.URL != "" {
 			o.TTG = doctor.TTGProbe(cfg, slog.New(slog.DiscardHandler))
@@ -102,4 +112,20 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errChecksFailed
 	}
 	return nil
+}
+
+// simMachineProbe runs the EXE check against a simulated machine behind a
+// bridge on a pseudo-terminal (doctor --sim).
+func simMachineProbe(ctx context.Context) (string, error) {
+	m, s, err := pty.Open()
+	if err != nil {
+		return "", err
+	}
+	defer m.Close()
+	mc := &exesim.Machine{}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { mc.Serve(sctx, s); close(done) }()
+	defer func() { stop(); s.Close(); <-done }()
+	return doctor.AskMachine(ctx, &exe.Master{P: pty.File{File: m}})
 }

@@ -31,6 +31,7 @@ Usage:
   tapagent diag COMMAND         field diagnostics over MQTT: devices, status, watch, call
   tapagent dex COMMAND          EVA-DTS audit: parse FILE, report (this agent's audit), reports (last 14 days)
   tapagent mdb COMMAND          MDB cashless field tool: probe, vend, raw, log (via a Qibixx adapter)
+  tapagent exe COMMAND          EXE vending machine field tool through a bridge: status, test vend
   tapagent card COMMAND         DESFire card field tool (charger role): read, issue, topup, erase, format
   tapagent doctor [flags]       check this controller: board, GPIO, ports, permissions, server, broker, clock, disk
   tapagent firmware COMMAND     the .deb update hand-off: request (agent side), apply (root side)
@@ -70,6 +71,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdCalibrate(ctx, args[1:], stdin, stdout, stderr)
 	case "mdb":
 		err = cmdMDB(ctx, args[1:], stdout, stderr)
+	case "exe":
+		err = cmdEXE(ctx, args[1:], stdout, stderr)
 	case "card":
 		err = cmdCard(ctx, args[1:], stdout, stderr)
 	case "firmware":

@@ -47,6 +47,9 @@ func (c *checker) permissions(p *board.Profile) {
 	if port := c.o.Config.MDB.Port; port != "" {
 		need = append(need, access{path: port, what: "MDB port", write: true})
 	}
+	if port := c.o.Config.EXE.Port; port != "" {
+		need = append(need, access{path: port, what: "EXE bridge", write: true})
+	}
 	if port := readerTarget(c.o); port != "" {
 		need = append(need, access{path: port, what: "reader port", write: true})
 	}
@@ -123,7 +126,7 @@ func fixFor(a access, n Node, acct Account) string {
 	switch a.what {
 	case "GPIO chip":
 		return "add the user to the chip's group (usermod -aG gpio " + acct.Name + ") or install the package's udev rules"
-	case "DEX port", "reader port", "MDB port":
+	case "DEX port", "reader port", "MDB port", "EXE bridge":
 		return "add the user to the port's group (usermod -aG dialout " + acct.Name + ", or i2c for an I2C bus)"
 	}
 	return fmt.Sprintf("chown %s:%s %s", acct.Name, acct.Name, a.path)
@@ -142,6 +145,9 @@ func (c *checker) ports(p *board.Profile) {
 			fix = "enable the UART (docs/boards.md: dtoverlay=disable-bt on a Pi 4, dtparam=uart0=on on a Pi 5)"
 		}
 		want = append(want, port{m, "MDB terminal (mdb.port)", fix})
+	}
+	if e := c.o.Config.EXE.Port; e != "" {
+		want = append(want, port{e, "EXE bridge (exe.port)", "plug in the EXE bridge, or bind it in /etc/udev/rules.d/61-tapagent-local.rules (docs/install.md)"})
 	}
 	if r := readerTarget(c.o); r != "" {
 		want = append(want, port{r, "card reader (reader.port / reader.i2c)", "plug in the reader, or bind its adapter in /etc/udev/rules.d/61-tapagent-local.rules (docs/install.md)"})

@@ -74,6 +74,9 @@ type Options struct {
 	// MDB runs the card terminal's power-up sequence and names it; nil
 	// when no terminal is configured.
 	MDB Probe
+	// EXE asks the EXE machine behind its bridge for its STATUS; nil when
+	// none is configured.
+	EXE Probe
 	// Timeout bounds each probe; default 10 s.
 	Timeout time.Duration
 }
@@ -150,6 +153,7 @@ func Run(ctx context.Context, o Options) Report {
 	c.probe(ctx, "mqtt", o.Config.MQTT.Broker, o.MQTT, "check mqtt.broker, the certificates and that port is open to this network")
 	c.probe(ctx, "reader", readerTarget(o), o.Reader, "check reader.port (or reader.i2c), the cable and the reader's power; `tapagent doctor --json` shows the error")
 	c.probe(ctx, "mdb", o.Config.MDB.Port, o.MDB, "check mdb.port and mdb.transport, mdb.device (1 = 10H, 2 = 60H), the bus cable and the terminal's power; `tapagent mdb log --port PORT` shows the bus")
+	c.probe(ctx, "exe", o.Config.EXE.Port, o.EXE, "check exe.port, the bridge's cable to the machine and that the machine is set to EXE; `tapagent exe status --port PORT` asks it")
 	c.clock()
 	c.disk()
 	return Report{Findings: c.out}

@@ -12,8 +12,10 @@ import (
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/diaglink"
+	"github.com/tapagent/tapagent/internal/exetap"
 	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/nfc/pn532"
+	"github.com/tapagent/tapagent/payment/exe"
 	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/ttg"
 )
@@ -113,6 +115,35 @@ func MDBProbe(cfg *config.Config) Probe {
 		defer bus.Close()
 		return AskTerminal(ctx, mdbtap.NewMaster(cfg, bus, ""))
 	}
+}
+
+// EXEProbe opens the configured EXE bridge and asks the machine for its
+// STATUS. A running agent holds the port: stop it first.
+func EXEProbe(cfg *config.Config) Probe {
+	return func(ctx context.Context) (string, error) {
+		m, err := exetap.Open(cfg.EXE, "")
+		if err != nil {
+			return "", err
+		}
+		defer m.P.Close()
+		return AskMachine(ctx, m)
+	}
+}
+
+// AskMachine is the EXE check on a master: the machine's STATUS.
+func AskMachine(ctx context.Context, m *exe.Master) (string, error) {
+	st, err := m.Status(ctx)
+	if err != nil {
+		return "", err
+	}
+	s := "answers STATUS"
+	if st.Inhibited {
+		s += ", inhibited (sales off at the machine)"
+	}
+	if st.FreeVend {
+		s += ", set to free vend"
+	}
+	return s, nil
 }
 
 // AskTerminal is the MDB check on a master: reset, set up, identify.

@@ -107,6 +107,6 @@ func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, 
 
 // Describe names the terminal's set-up for a log line.
 func Describe(cfg *config.Config) string {
-	return fmt.Sprintf("cashless #%d on %s (%s), lines %v, %s mL portions, card type %s",
-		cfg.MDB.Device, cfg.MDB.Port, cfg.MDB.Transport, Lines(cfg), strconv.FormatFloat(cfg.MDB.PortionML, 'f', -1, 64), cfg.MDB.Billing)
+	return fmt.Sprintf("cashless #%d on %s (%s), lines %v, %s mL portions, %d EXE selections, card type %s",
+		cfg.MDB.Device, cfg.MDB.Port, cfg.MDB.Transport, Lines(cfg), strconv.FormatFloat(cfg.MDB.PortionML, 'f', -1, 64), len(cfg.EXE.Items), cfg.MDB.Billing)
 }

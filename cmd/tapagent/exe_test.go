@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/internal/pty"
+	"github.com/tapagent/tapagent/sim/exesim"
+)
+
+// TestEXETool drives `tapagent exe` through a pseudo-terminal to the
+// simulated EXE machine, as through a bridge.
+func TestEXETool(t *testing.T) {
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer s.Close()
+	mc := &exesim.Machine{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { mc.Serve(ctx, m); close(done) }()
+	defer func() { stop(); m.Close(); <-done }()
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary, append([]string{"exe", args[0], "--port", s.Name()}, args[1:]...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("exe %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := run("status"); !strings.Contains(out, "inhibited false, free vend false") || !strings.Contains(out, "request     none") {
+		t.Fatalf("status:\n%s", out)
+	}
+	go func() { time.Sleep(300 * time.Millisecond); mc.Choose(7) }()
+	if out := run("vend", "--wait", "5s"); !strings.Contains(out, "selection 7 vended") {
+		t.Fatalf("vend:\n%s", out)
+	}
+	if v, _ := mc.Vended(); !slices.Equal(v, []byte{7}) {
+		t.Fatalf("vended %v", v)
+	}
+}
