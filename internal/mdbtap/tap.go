@@ -351,12 +351,17 @@ func (t *Tap) step(ctx context.Context) {
 		select {
 		case l := <-t.sel:
 			t.report(device.Event{Type: EvRefused, Line: l, Detail: "no card at the terminal"})
+		default:
+		}
+		// A machine's selection waits there until a card comes: answered
+		// every time it asks, without starving the housekeeping below.
+		select {
 		case a := <-t.exe:
 			a.answer <- exeAnswer{err: ErrNoCard}
 		default:
-			t.settleBooked()
-			t.cashSale(ctx)
 		}
+		t.settleBooked()
+		t.cashSale(ctx)
 	case session:
 		select {
 		case l := <-t.sel:
