@@ -15,7 +15,6 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/doctor"
 	"github.com/tapagent/tapagent/internal/mdbtap"
-	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/exe"
 	"github.com/tapagent/tapagent/sim/exesim"
 	"github.com/tapagent/tapagent/sim/simhost"
@@ -117,15 +116,10 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // simMachineProbe runs the EXE check against a simulated machine behind a
 // bridge on a pseudo-terminal (doctor --sim).
 func simMachineProbe(ctx context.Context) (string, error) {
-	m, s, err := pty.Open()
+	b, err := (&exesim.Machine{}).OnBridge()
 	if err != nil {
 		return "", err
 	}
-	defer m.Close()
-	mc := &exesim.Machine{}
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { mc.Serve(sctx, s); close(done) }()
-	defer func() { stop(); s.Close(); <-done }()
-	return doctor.AskMachine(ctx, &exe.Master{P: pty.File{File: m}})
+	defer b.Close()
+	return doctor.AskMachine(ctx, &exe.Master{P: b.Line})
 }

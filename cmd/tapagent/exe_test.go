@@ -1,33 +1,27 @@
 package main
 
 import (
-	"context"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/sim/exesim"
 )
 
 // TestEXETool drives `tapagent exe` through a pseudo-terminal to the
 // simulated EXE machine, as through a bridge.
 func TestEXETool(t *testing.T) {
-	m, s, err := pty.Open()
+	mc := &exesim.Machine{}
+	b, err := mc.OnBridge()
 	if err != nil {
 		t.Skip(err)
 	}
-	defer s.Close()
-	mc := &exesim.Machine{}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { mc.Serve(ctx, m); close(done) }()
-	defer func() { stop(); m.Close(); <-done }()
+	defer b.Close()
 	run := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(binary, append([]string{"exe", args[0], "--port", s.Name()}, args[1:]...)...).CombinedOutput()
+		out, err := exec.Command(binary, append([]string{"exe", args[0], "--port", b.Path}, args[1:]...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("exe %v: %v\n%s", args, err, out)
 		}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/internal/exetap"
-	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/internal/walltest"
 	"github.com/tapagent/tapagent/payment/exe"
 	"github.com/tapagent/tapagent/sim/exesim"
@@ -34,17 +33,14 @@ func (p *till) Settle(_ context.Context, _ byte, amount int64, made bool) {
 // loop selling on it.
 func machine(t *testing.T, p exe.Payer) (*exesim.Machine, *exetap.Loop, *walltest.Events) {
 	t.Helper()
-	m, s, err := pty.Open()
+	mc := &exesim.Machine{}
+	b, err := mc.OnBridge()
 	if err != nil {
 		t.Skip(err)
 	}
-	mc := &exesim.Machine{}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { mc.Serve(ctx, s); close(done) }()
-	t.Cleanup(func() { stop(); s.Close(); m.Close(); <-done })
+	t.Cleanup(b.Close)
 	ev := &walltest.Events{}
-	l := exetap.New(exetap.Options{Machine: &exe.Master{P: pty.File{File: m}, Response: 50 * time.Millisecond, VendTimeout: time.Second},
+	l := exetap.New(exetap.Options{Machine: &exe.Master{P: b.Line, Response: 50 * time.Millisecond, VendTimeout: time.Second},
 		Payer: p, Report: func(e device.Event) { ev.Add(e) }})
 	return mc, l, ev
 }

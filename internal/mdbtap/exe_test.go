@@ -13,7 +13,6 @@ import (
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/exetap"
 	"github.com/tapagent/tapagent/internal/mdbtap"
-	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/exe"
 	"github.com/tapagent/tapagent/sim/exesim"
 	"github.com/tapagent/tapagent/sim/mdbsim"
@@ -40,15 +39,12 @@ func newExeRig(t *testing.T, set func(*mdbsim.Reader)) (*rig, *exesim.Machine) {
 	r.store.Close()
 	r.start()
 	mc := &exesim.Machine{}
-	m, s, err := pty.Open()
+	b, err := mc.OnBridge()
 	if err != nil {
 		t.Skip(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { mc.Serve(ctx, s); close(served) }()
-	t.Cleanup(func() { stop(); s.Close(); m.Close(); <-served })
-	master := &exe.Master{P: pty.File{File: m}, Response: 200 * time.Millisecond, VendTimeout: 5 * time.Second}
+	t.Cleanup(b.Close)
+	master := &exe.Master{P: b.Line, Response: 200 * time.Millisecond, VendTimeout: 5 * time.Second}
 	r.machine = func() func() {
 		_, stopLoop := exetap.Start(context.Background(), cfgEXE(), master, r.tap, r.ev.Add)
 		return stopLoop

@@ -257,8 +257,13 @@ func (t *Tap) reconcile(e Entry, how string) {
 		return
 	}
 	got := fmt.Sprintf("portion %s, meter measured %s", e.Portion, e.Volume)
-	if e.Exe {
-		got = fmt.Sprintf("%s, the machine reported %s", e.what(), map[bool]string{true: "it vended", false: "no vend"}[e.Complete])
+	switch {
+	case e.Exe && e.State != booked:
+		got = e.what() + ", the machine's outcome is not known"
+	case e.Exe && e.Complete:
+		got = e.what() + ", the machine vended it"
+	case e.Exe:
+		got = e.what() + ", the machine did not vend it"
 	}
 	t.report(device.Event{Type: EvReconciled, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume,
 		Detail: fmt.Sprintf("%s: sale of %d stands (MDB 4.2 §7.4.7); %s", how, e.Approved, got)})

@@ -107,20 +107,17 @@ func (tm *terminal) startMachine(ctx context.Context, cfg config.EXE, port strin
 		tm.exe = l
 		return func() { stop(); m.P.Close() }, nil
 	}
-	mp, sp, err := pty.Open()
+	tm.machine = &exesim.Machine{}
+	tm.machine.Set(false, false, false, false, 800*time.Millisecond) // a can takes a moment to drop
+	b, err := tm.machine.OnBridge()
 	if err != nil {
 		return nil, err
 	}
-	tm.machine = &exesim.Machine{}
-	tm.machine.Set(false, false, false, false, 800*time.Millisecond) // a can takes a moment to drop
-	sctx, cancel := context.WithCancel(ctx)
-	served := make(chan struct{})
-	go func() { tm.machine.Serve(sctx, sp); close(served) }()
-	m := &exe.Master{P: pty.File{File: mp}}
+	m := &exe.Master{P: b.Line}
 	exetap.Tune(m, cfg)
 	l, stop := exetap.Start(ctx, cfg, m, tm.tap, report)
 	tm.exe = l
-	return func() { stop(); cancel(); sp.Close(); mp.Close(); <-served }, nil
+	return func() { stop(); b.Close() }, nil
 }
 
 // vend is a customer pressing a selection on the simulated EXE machine.

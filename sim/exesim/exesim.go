@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/exe"
 )
 
@@ -123,4 +124,33 @@ func (m *Machine) Serve(ctx context.Context, port io.ReadWriter) error {
 		}
 	}
 	return nil
+}
+
+// Bridge is a simulated machine behind a bridge: the machine answers on
+// one end of a pseudo-terminal, the other end is the bridge's serial line.
+type Bridge struct {
+	// Line is the bridge's serial line, open; Path names it, for a peer
+	// that opens it by name.
+	Line pty.File
+	Path string
+	stop func()
+}
+
+// Close stops the machine and closes both ends.
+func (b *Bridge) Close() { b.stop() }
+
+// OnBridge serves the machine behind a pseudo-terminal until Close.
+func (m *Machine) OnBridge() (*Bridge, error) {
+	pm, ps, err := pty.Open()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Serve(ctx, pm); close(done) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() { cancel(); pm.Close(); ps.Close(); <-done })
+	}
+	return &Bridge{Line: pty.File{File: ps}, Path: ps.Name(), stop: stop}, nil
 }

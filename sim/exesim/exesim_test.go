@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/exe"
 )
 
@@ -35,16 +34,13 @@ func (p *payer) Settle(_ context.Context, _ byte, amount int64, made bool) {
 // the other, as through a serial EXE bridge.
 func bridge(t *testing.T) (*Machine, *exe.Master) {
 	t.Helper()
-	m, s, err := pty.Open()
+	mc := &Machine{}
+	b, err := mc.OnBridge()
 	if err != nil {
 		t.Skip(err)
 	}
-	mc := &Machine{}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { mc.Serve(ctx, s); close(done) }()
-	t.Cleanup(func() { stop(); s.Close(); m.Close(); <-done })
-	return mc, &exe.Master{P: pty.File{File: m}, Response: 200 * time.Millisecond, VendTimeout: 2 * time.Second}
+	t.Cleanup(b.Close)
+	return mc, &exe.Master{P: b.Line, Response: 200 * time.Millisecond, VendTimeout: 2 * time.Second}
 }
 
 func TestSellThroughABridge(t *testing.T) {
