@@ -2,8 +2,6 @@ package mdbtap_test
 
 import (
 	"context"
-	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -52,13 +50,20 @@ func newExeRig(t *testing.T, set func(*mdbsim.Reader)) (*rig, *exesim.Machine) {
 	return r, mc
 }
 
+// chooseCan is a customer with funds at the terminal pressing the can's
+// button once the session is open.
+func (r *rig) chooseCan(mc *exesim.Machine, funds int32) {
+	r.t.Helper()
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(funds)
+	r.until("session", r.has(mdbtap.EvSession))
+	mc.Choose(colaSel)
+}
+
 func TestExeVendPaidAtTheTerminal(t *testing.T) {
 	r, mc := newExeRig(t, nil)
 	defer r.machine()()
-	r.until("reader ready", r.has(mdbtap.EvReady))
-	r.reader.PresentCard(1000)
-	r.until("session", r.has(mdbtap.EvSession))
-	mc.Choose(colaSel)
+	r.chooseCan(mc, 1000)
 	r.until("vend success", r.has(mdbtap.EvSuccess))
 	r.until("machine reported", r.has(exetap.EvSold))
 	r.until("journal settled", r.journalEmpty)
@@ -106,10 +111,7 @@ func TestExeSelectionWaitsForACard(t *testing.T) {
 func TestExeDeniedVendIsNotVended(t *testing.T) {
 	r, mc := newExeRig(t, nil)
 	defer r.machine()()
-	r.until("reader ready", r.has(mdbtap.EvReady))
-	r.reader.PresentCard(100)
-	r.until("session", r.has(mdbtap.EvSession))
-	mc.Choose(colaSel)
+	r.chooseCan(mc, 100)
 	r.until("denied", r.has(mdbtap.EvDenied))
 	r.until("machine told", r.has(exetap.EvRefused))
 	r.until("journal settled", r.journalEmpty)
@@ -124,10 +126,7 @@ func TestExeFailedVendIsRefunded(t *testing.T) {
 	r, mc := newExeRig(t, nil)
 	mc.Set(false, false, true, false, 0)
 	defer r.machine()()
-	r.until("reader ready", r.has(mdbtap.EvReady))
-	r.reader.PresentCard(1000)
-	r.until("session", r.has(mdbtap.EvSession))
-	mc.Choose(colaSel)
+	r.chooseCan(mc, 1000)
 	r.until("refunded", r.has(mdbtap.EvRefunded))
 	r.until("machine reported", r.has(exetap.EvFailed))
 	r.until("journal settled", r.journalEmpty)
@@ -145,10 +144,7 @@ func TestExeRefusedRefundIsBooked(t *testing.T) {
 	r, mc := newExeRig(t, func(rd *mdbsim.Reader) { rd.F.RefundFails = true })
 	mc.Set(false, false, true, false, 0)
 	defer r.machine()()
-	r.until("reader ready", r.has(mdbtap.EvReady))
-	r.reader.PresentCard(1000)
-	r.until("session", r.has(mdbtap.EvSession))
-	mc.Choose(colaSel)
+	r.chooseCan(mc, 1000)
 	r.until("kept", r.has(mdbtap.EvKept))
 	r.until("booked", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
 	if rec := r.records()[0]; rec.Kind != storage.KindVend || rec.Pour.Reason != flow.ReasonPayment || rec.Pour.Amount != colaPrice {
@@ -163,10 +159,7 @@ func TestExeCrashWhileTheMachineVends(t *testing.T) {
 	r, mc := newExeRig(t, nil)
 	mc.Set(false, false, false, false, time.Second)
 	stopLoop := r.machine()
-	r.until("reader ready", r.has(mdbtap.EvReady))
-	r.reader.PresentCard(1000)
-	r.until("session", r.has(mdbtap.EvSession))
-	mc.Choose(colaSel)
+	r.chooseCan(mc, 1000)
 	r.until("approved", r.has(mdbtap.EvApproved))
 	r.crash()
 	stopLoop()
@@ -188,20 +181,16 @@ func TestExeJournalLeftByACrash(t *testing.T) {
 	r, _ := newExeRig(t, nil)
 	r.until("reader ready", r.has(mdbtap.EvReady))
 	r.crash()
-	e := mdbtap.Entry{Vend: "10-9", State: "approved", Exe: true, Selection: colaSel, Product: "Cola 0.33", PLU: colaPLU,
-		Price: colaPrice, Approved: colaPrice}
-	raw, _ := json.Marshal(e)
-	s, err := storage.Open(filepath.Join(r.cfg.Device.DataDir, "tapagent.db"), storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Update("mdb_vends", func(b storage.Bucket) error { return b.Put([]byte("10"), raw) })
-	s.Close()
+	r.plant(mdbtap.Entry{Vend: "10-9", State: "approved", Exe: true, Selection: colaSel, Product: "Cola 0.33", PLU: colaPLU,
+		Price: colaPrice, Approved: colaPrice})
 	r.start()
 	r.until("reconciled", r.has(mdbtap.EvReconciled))
 	recs := r.records()
 	if len(recs) != 1 || recs[0].Kind != storage.KindVend || recs[0].Product != "Cola 0.33" || recs[0].Pour.Amount != colaPrice || !r.journalEmpty() {
 		t.Fatalf("records %+v", recs)
+	}
+	if ev, _ := r.event(mdbtap.EvReconciled); !strings.Contains(ev.Detail, "outcome is not known") {
+		t.Fatalf("reconciliation %+v", ev)
 	}
 }
 

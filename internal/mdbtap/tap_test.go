@@ -114,6 +114,24 @@ func (r *rig) crash() {
 	r.agent = nil
 }
 
+// plant writes a journal entry into the crashed rig's store, as a crash
+// at that step would have left it.
+func (r *rig) plant(e mdbtap.Entry) {
+	r.t.Helper()
+	raw, err := json.Marshal(e)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	s, err := storage.Open(filepath.Join(r.cfg.Device.DataDir, "tapagent.db"), storage.Options{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Update("mdb_vends", func(b storage.Bucket) error { return b.Put([]byte("10"), raw) }); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
 // until runs the wall on virtual time, with a little real time for the
 // bus, until cond holds.
 func (r *rig) until(what string, cond func() bool) {
@@ -291,14 +309,7 @@ func TestJournalLeftByACrash(t *testing.T) {
 			r := newRig(t, 1)
 			r.until("reader ready", r.has(mdbtap.EvReady))
 			r.crash()
-			e := mdbtap.Entry{Vend: "10-7", State: tc.state, Line: 1, Portion: portion, Price: price, Approved: tc.want}
-			raw, _ := json.Marshal(e)
-			s, err := storage.Open(filepath.Join(r.cfg.Device.DataDir, "tapagent.db"), storage.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.Update("mdb_vends", func(b storage.Bucket) error { return b.Put([]byte("10"), raw) })
-			s.Close()
+			r.plant(mdbtap.Entry{Vend: "10-7", State: tc.state, Line: 1, Portion: portion, Price: price, Approved: tc.want})
 			r.start()
 			r.until(tc.event, r.has(tc.event))
 			r.until("journal settled", r.journalEmpty)
