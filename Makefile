@@ -67,6 +67,7 @@ bench:
 	go test -run '^$$' -bench PresentToAuthorised -benchtime 30x ./internal/cardtap
 	go test -run '^$$' -bench PollCycle ./internal/mdbtap
 	go test -run '^$$' -bench ApprovedToValveOpen -benchtime 30x ./internal/mdbtap
+	go test -run '^$$' -bench IdleCycle -benchtime 200x ./internal/exetap
 	go run ./bench
 
 # Run every fuzz target for FUZZTIME each.

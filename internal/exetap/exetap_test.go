@@ -31,7 +31,7 @@ func (p *till) Settle(_ context.Context, _ byte, amount int64, made bool) {
 
 // machine is a simulated EXE machine behind a bridge on a pty, and the
 // loop selling on it.
-func machine(t *testing.T, p exe.Payer) (*exesim.Machine, *exetap.Loop, *walltest.Events) {
+func machine(t testing.TB, p exe.Payer) (*exesim.Machine, *exetap.Loop, *walltest.Events) {
 	t.Helper()
 	mc := &exesim.Machine{}
 	b, err := mc.OnBridge()
