@@ -61,10 +61,19 @@ type Loop struct {
 	health Health
 
 	// Owned by Run.
-	seen    bool   // the machine has answered since the last fault
-	silent  bool   // a fault is reported and the machine has not answered since
+	link    link
 	refused string // the last refusal reported, so a waiting selection is not reported every poll
 }
+
+// link is what was last reported of the machine's line, so each change
+// is reported once.
+type link int
+
+const (
+	unknown link = iota
+	up
+	down
+)
 
 // New builds a loop.
 func New(o Options) *Loop {
@@ -124,20 +133,20 @@ func (l *Loop) Cycle(ctx context.Context) {
 }
 
 func (l *Loop) answering() {
-	if l.seen {
+	if l.link == up {
 		return
 	}
-	l.seen, l.silent = true, false
+	l.link = up
 	l.count(func(h *Health) { h.Answering = true })
 	l.o.Report(device.Event{Type: EvReady, Detail: "the EXE machine answers"})
 }
 
 func (l *Loop) fault(err error) {
 	l.count(func(h *Health) { h.Answering, h.LastError = false, err.Error() })
-	if l.silent {
+	if l.link == down {
 		return // reported already
 	}
-	l.seen, l.silent = false, true
+	l.link = down
 	l.count(func(h *Health) { h.Faults++ })
 	l.o.Report(device.Event{Type: EvFault, Detail: err.Error()})
 }
@@ -167,7 +176,7 @@ func (l *Loop) sale(s exe.Sale, err error) {
 			why = err.Error()
 		}
 		l.count(func(h *Health) { h.Failed++; h.LastError = why })
-		l.o.Report(device.Event{Type: EvFailed, Amount: s.Amount, Detail: what + ": " + why + "; the payment is given back"})
+		l.o.Report(device.Event{Type: EvFailed, Amount: s.Amount, Detail: what + ": " + why + "; VEND FAILURE to the terminal"})
 	}
 	l.refused = ""
 }
