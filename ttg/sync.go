@@ -313,13 +313,15 @@ func (s *Syncer) UploadOnce(ctx context.Context) (int, error) {
 	}
 	settled := len(b.local) + len(b.buried)
 	for _, part := range []struct {
-		seqs []uint64
-		send func([]int) (UploadResult, error)
+		seqs   []uint64
+		send   func([]int) (UploadResult, error)
+		stored func(int) bool
 	}{
-		{b.txSeqs, func(idx []int) (UploadResult, error) { return s.sendTx(ctx, pick(b.txs, idx)) }},
-		{b.cpSeqs, func(idx []int) (UploadResult, error) { return s.sendCP(ctx, pick(b.cps, idx)) }},
+		{b.txSeqs, func(idx []int) (UploadResult, error) { return s.sendTx(ctx, pick(b.txs, idx)) }, nil},
+		{b.cpSeqs, func(idx []int) (UploadResult, error) { return s.sendCP(ctx, pick(b.cps, idx)) },
+			func(i int) bool { return s.cardCreated(ctx, b.cps[i]) }},
 	} {
-		n, err := s.deliver(part.seqs, recs, part.send)
+		n, err := s.deliver(part.seqs, recs, part.send, part.stored)
 		settled += n
 		if err != nil {
 			s.setLink(err)
@@ -384,10 +386,25 @@ func pick[T any](all []T, idx []int) []T {
 	return out
 }
 
+// cardCreated reports whether a card create the server refused is in fact
+// on the server already, as this record made it: a server that does not
+// count a resend as skipped (3.39) answers "card exists" to the resend of
+// a create whose reply was lost. The card's type, name and creation time
+// must all match, so a clash with someone else's card is still refused.
+func (s *Syncer) cardCreated(ctx context.Context, cp CardPurchase) bool {
+	want := map[int]int{111: CardOnlinePre, 121: CardOnlineBill}[cp.Type]
+	if want == 0 {
+		return false
+	}
+	ci, err := s.c.CardInfo(ctx, CardInfoRequest{LocationID: strconv.FormatInt(s.cfg.LocationID, 10), CardID: cp.CardID})
+	return err == nil && ci.CardID == cp.CardID && ci.Type == want && ci.Name == cp.CardName && ci.Created == cp.Created
+}
+
 // deliver sends all records as one batch; if the server does not account
 // for every one, it sends them one by one so that each is either delivered
-// (inserted or skipped as a duplicate) or buried with the server's reason.
-func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) (UploadResult, error)) (int, error) {
+// (inserted, skipped as a duplicate, or refused although stored says the
+// server has it) or buried with the server's reason.
+func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) (UploadResult, error), stored func(int) bool) (int, error) {
 	if len(seqs) == 0 {
 		return 0, nil
 	}
@@ -411,6 +428,10 @@ func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) 
 		switch {
 		case one.RecordsInserted+one.RecordsSkipped == 1:
 			err = s.st.Ack(q)
+		case stored != nil && stored(i):
+			err = s.st.Ack(q)
+			s.notify(Notice{Type: "ttg_delivered", Count: 1, RecordID: recByID(recs, q),
+				Detail: "already on the server: " + one.InfoString})
 		case one.RecordsMalformatted > 0 || !one.Valid:
 			r := recByID(recs, q)
 			err = s.st.Bury(q, "server: "+firstNonEmpty(one.InfoString, "malformatted"), s.cfg.Now().UnixMilli())

@@ -449,3 +449,49 @@ func TestCardPurchasesAndTokenExpiry(t *testing.T) {
 		t.Fatal("refused card not released with an empty transaction")
 	}
 }
+
+// TestCardCreateWithLostReplyIsDelivered: the server stores a card create
+// but the reply is lost; the agent resends after a restart. Whether the
+// server counts the resend as skipped (3.39) or refuses it because the card
+// now exists, the record is delivered, not dead-lettered; a create that
+// clashes with another customer's card still is.
+func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		refuse bool
+	}{{"server skips resends", false}, {"server refuses resends", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBench(t, evening(20, 0, 0), nil)
+			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "111",
+				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar", ttg.RefAlcohol: "1"}); err != nil {
+				t.Fatal(err)
+			}
+			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := b.up.Syncer.UploadOnce(ctx)
+			cancel()
+			if err == nil || len(b.srv.CardPurchases()) != 1 || len(b.outbox()) != 1 {
+				t.Fatalf("lost reply: err %v, server %d, outbox %d", err, len(b.srv.CardPurchases()), len(b.outbox()))
+			}
+			b.restart()
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			dl, err := b.store.DeadLetters()
+			if err != nil || len(dl) != 0 || len(b.outbox()) != 0 || len(b.srv.CardPurchases()) != 1 {
+				t.Fatalf("after resend: dead letters %+v (%v), outbox %d, server %d", dl, err, len(b.outbox()), len(b.srv.CardPurchases()))
+			}
+			// Someone else's card: the server refuses, and so does the check.
+			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "1000001", ttg.RefPurchaseType: "111",
+				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			if dl, _ := b.store.DeadLetters(); len(dl) != 1 || !strings.Contains(dl[0].Reason, "exists") {
+				t.Fatalf("clash: dead letters %+v", dl)
+			}
+		})
+	}
+}
