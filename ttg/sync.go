@@ -124,6 +124,9 @@ func NewSyncer(c *Client, st Store, cfg SyncConfig, notify func(Notice)) *Syncer
 // Catalog is the current configuration, or nil before the first fetch.
 func (s *Syncer) Catalog() *Catalog { return s.cat.Load() }
 
+// Token is the bearer token the syncer's client holds now.
+func (s *Syncer) Token() string { return s.c.Token() }
+
 // Link is the last known state of the server link.
 func (s *Syncer) Link() int { return int(s.link.Load()) }
 
