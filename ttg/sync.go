@@ -113,6 +113,7 @@ func NewSyncer(c *Client, st Store, cfg SyncConfig, notify func(Notice)) *Syncer
 	if b, err := st.Cache(catalogKey); err == nil && b != nil {
 		var cat Catalog
 		if json.Unmarshal(b, &cat) == nil && cat.Prepare() == nil {
+			cat.SetZone(cfg.Loc)
 			s.cat.Store(&cat)
 		} else {
 			cfg.Log.Warn("cached TTG catalog unreadable; waiting for the server")
@@ -229,7 +230,7 @@ func (s *Syncer) Refresh(ctx context.Context) error {
 }
 
 func (s *Syncer) fetch(ctx context.Context) (*Catalog, error) {
-	cat := &Catalog{Lines: map[int]LinePortions{}, FetchedAt: s.cfg.Now().UnixMilli()}
+	cat := &Catalog{Lines: map[int]LinePortions{}, FetchedAt: s.cfg.Now().UnixMilli(), zone: s.cfg.Loc}
 	stamp, err := s.c.ConfigStamp(ctx)
 	if err != nil {
 		return nil, err
@@ -488,8 +489,7 @@ func (s *Syncer) FreePourPrice(plu int, now time.Time, keg flow.Keg) (flow.Price
 	if cat == nil {
 		return flow.Price{}, 0, false
 	}
-	// Happy-hour windows are the server's wall-clock minutes.
-	return cat.FreePourPrice(plu, now.In(s.cfg.Loc), KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+	return cat.FreePourPrice(plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
 }
 
 // Alcoholic says whether plu is alcohol by the cached product data.
@@ -544,5 +544,5 @@ func (s *Syncer) LineItems(line, plu int, now time.Time, keg flow.Keg) ([]LineIt
 	if cat == nil {
 		return nil, nil
 	}
-	return cat.LineItems(line, plu, now.In(s.cfg.Loc), KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+	return cat.LineItems(line, plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
 }

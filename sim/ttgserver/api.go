@@ -338,7 +338,7 @@ func (s *Server) kegLevels(raw []byte) reply {
 		perc := left * 10000 / l.KegML
 		cat := s.catalog()
 		p := s.st.Products[l.PLU]
-		state := cat.PricingState(s.o.Now().In(s.loc), p, ttg.KegState{FillPermille: perc / 10, TappedAt: time.Unix(l.TappedAt, 0)})
+		state := cat.PricingState(s.o.Now(), p, ttg.KegState{FillPermille: perc / 10, TappedAt: time.Unix(l.TappedAt, 0)})
 		out["fill_level_perc"], out["fill_level_keg_size"], out["fill_level_keg_size_dp"] = perc, l.KegML, 3
 		out["tapping_date"], out["pricing_state"] = l.TappedAt, state
 		return ok(out)
@@ -348,6 +348,7 @@ func (s *Server) kegLevels(raw []byte) reply {
 // catalog views the state as the device-side catalog, for pricing; mu held.
 func (s *Server) catalog() *ttg.Catalog {
 	c := &ttg.Catalog{Config: s.st.Config, HappyHours: s.st.HappyHours, Items: s.st.Items}
+	c.SetZone(s.loc)
 	for _, plu := range sortedPLUs(s.st.Products) {
 		c.Products = append(c.Products, s.st.Products[plu])
 	}
