@@ -187,8 +187,26 @@ func listHas(list string, v int) bool {
 	return false
 }
 
-// UnitPrice is a product's price per base unit in cents at a pricing state.
+// maxCentsPerUnit bounds a price per base unit (100 000.00 a unit) so that
+// money arithmetic on any pour stays far from overflow.
+const maxCentsPerUnit = 10_000_000
+
+// UnitPrice is a product's price per server base unit in cents at a pricing
+// state. The server states prices per the product's unit, which is the base
+// unit divided by volume_base_unit_divider (a divider of 0 or 1 is the base
+// unit itself); a happy-hour percentage is taken off the price per product
+// unit, rounded half up to the cent, before it is scaled to the base unit.
 func (p Product) UnitPrice(state int) (int64, bool) {
+	cents, ok := p.productUnitPrice(state)
+	div := int64(max(p.VolumeBaseUnitDivider, 1))
+	if !ok || cents > maxCentsPerUnit/div {
+		return 0, false
+	}
+	return cents * div, true
+}
+
+// productUnitPrice is the price per product unit at a pricing state.
+func (p Product) productUnitPrice(state int) (int64, bool) {
 	switch state {
 	case PriceDefault:
 		return p.PricePerUnit, p.PricePerUnit >= 0
@@ -224,7 +242,8 @@ func (c *Catalog) HappyHourActive(h HappyHour, now time.Time, p Product, keg Keg
 // PriceDefault when none applies.
 func (c *Catalog) PricingState(now time.Time, p Product, keg KegState) int {
 	now = c.wall(now)
-	best, bestPrice := PriceDefault, p.PricePerUnit
+	best := PriceDefault
+	bestPrice, _ := p.UnitPrice(PriceDefault)
 	for _, h := range c.HappyHours {
 		if h.PriceLevel < PriceHH1 || h.PriceLevel > PriceHH2Pct || !h.active(now, p, keg) {
 			continue

@@ -291,7 +291,7 @@ func TestDeviceCountCountsDevices(t *testing.T) {
 func TestRemoteLoginRepliesSpellDeviceID(t *testing.T) {
 	f := newFixture(t)
 	for _, c := range []struct{ path, key, other string }{
-		{"remoteLogin", "deviceID", "deviceId"},             // 3.29
+		{"remoteLogin", "deviceID", "deviceId"},              // 3.29
 		{"restartClientApplication", "deviceId", "deviceID"}, // 3.32
 		{"getdevicestatus", "deviceId", "deviceID"},          // 3.34
 	} {
