@@ -95,7 +95,7 @@ func (a *Agent) cardRequest(l *line, c ttg.CardInfo, ref map[string]string) (Req
 			}
 		}
 	}
-	return Request{Auth: auth, Ref: ref}, ""
+	return Request{Auth: auth, Ref: ref, NoAlcohol: !a.cardMayDrink(c)}, ""
 }
 
 func expired(ts string, now time.Time) bool {

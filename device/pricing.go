@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/ttg"
 )
 
 // ErrAlcohol refuses an alcoholic product to a card that may not have it.
@@ -44,4 +45,14 @@ func (a *Agent) alcoholic(l *line) bool {
 		}
 	}
 	return !l.cfg.NonAlcoholic
+}
+
+// cardMayDrink says whether an online card may pour alcohol: the server's
+// alcohol_allowed when its cardinfo reply carries one, else the local rule
+// ttg.online_card_alcohol, since 3.40 has no such field.
+func (a *Agent) cardMayDrink(c ttg.CardInfo) bool {
+	if c.AlcoholAllowed != nil {
+		return *c.AlcoholAllowed == 1
+	}
+	return a.cfg.TTG.OnlineCardAlcohol != "refuse"
 }

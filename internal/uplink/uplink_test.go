@@ -495,3 +495,34 @@ func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
 		})
 	}
 }
+
+// TestOnlineCardOfAMinor: 3.40's cardinfo has no alcohol flag. A server
+// that sends alcohol_allowed is believed; without it the local rule
+// ttg.online_card_alcohol decides. Line 1 pours beer (ABV 4.8).
+func TestOnlineCardOfAMinor(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		serverFlag bool
+		rule       string
+		card       int64
+		pours      bool
+	}{
+		{"server says no: minor refused", true, "allow", 1000003, false},
+		{"server says yes: adult pours", true, "refuse", 1000001, true},
+		{"spec reply, rule allow: minor pours", false, "allow", 1000003, true},
+		{"spec reply, rule refuse: minor refused", false, "refuse", 1000003, false},
+		{"spec reply, rule refuse: adult refused too", false, "refuse", 1000001, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBench(t, evening(20, 0, 0), func(cfg *config.Config) { cfg.TTG.OnlineCardAlcohol = c.rule })
+			b.srv.SetFaults(ttgserver.Faults{CardInfoAlcohol: c.serverFlag})
+			_, err := b.agent.CardTap(context.Background(), 1, c.card)
+			if c.pours != (err == nil) {
+				t.Fatalf("card %d: %v", c.card, err)
+			}
+			if !c.pours && !errors.Is(err, device.ErrCardRefused) {
+				t.Fatalf("refusal: %v", err)
+			}
+		})
+	}
+}

@@ -370,8 +370,16 @@ func (s *Server) cardInfo(raw []byte) reply {
 	if c.Blocked {
 		blocked = 1
 	}
-	return ok(ttg.CardInfo{UUID: s.st.UUID, CardID: c.ID, Name: c.Name, Balance: c.Balance, Credit: credit,
+	out := ttg.CardInfo{UUID: s.st.UUID, CardID: c.ID, Name: c.Name, Balance: c.Balance, Credit: credit,
 		Type: c.Type, TypeString: ttg.CardTypeNames[c.Type], ConsumedServings: c.ConsumedServings,
 		ServingsLimit: c.ServingsLimit, Created: ts(c.Created), Last: ts(c.Last), Expires: ts(c.Expires),
-		IsBlocked: blocked, BlockedAt: ts(c.BlockedAt), BlockedComment: c.BlockedComment, StaffCreation: c.Staff})
+		IsBlocked: blocked, BlockedAt: ts(c.BlockedAt), BlockedComment: c.BlockedComment, StaffCreation: c.Staff}
+	if s.faults.CardInfoAlcohol {
+		allowed := 0
+		if c.AlcoholAllowed {
+			allowed = 1
+		}
+		out.AlcoholAllowed = &allowed
+	}
+	return ok(out)
 }

@@ -61,6 +61,9 @@ type Faults struct {
 	// malformatted, "card N exists", as a server without resend detection
 	// does, instead of counting it in records_skipped.
 	RefuseCardResend bool `json:"refuse_card_resend"`
+	// CardInfoAlcohol adds alcohol_allowed (0/1) to cardinfo replies, as a
+	// server may beyond 3.40; without it the reply is exactly the spec's.
+	CardInfoAlcohol bool `json:"cardinfo_alcohol"`
 }
 
 // Server is the emulated TTG server.
