@@ -184,7 +184,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		id := evadts.IdentityFrom(cfg, version)
 		go func() {
 			for ctx.Err() == nil {
-				n, err := dexlink.ServeAudit(port, audit, id, cfg.Audit.ResetOnRead == "full")
+				n, err := dexlink.ServeAudit(ctx, port, audit, id, cfg.Audit.ResetOnRead == "full")
 				switch {
 				case err == nil:
 					log.Info("audit read on the DEX port", "bytes", n)
