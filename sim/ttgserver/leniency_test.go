@@ -3,6 +3,7 @@ package ttgserver
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -304,4 +305,48 @@ func TestRemoteLoginRepliesSpellDeviceID(t *testing.T) {
 			t.Errorf("%s: %v also has %s", c.path, r, c.other)
 		}
 	}
+}
+
+func FuzzCallName(f *testing.F) {
+	for _, p := range []string{"/m2m/api/authToken", "/api/getkeglevels/", "/M2M/API/x//", "/", "", "/m2m/api/", "/apI/\xff"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		name, canonical := callName(p)
+		if canonical && (strings.HasSuffix(p, "/") || !strings.HasPrefix(p, "/m2m/api/")) {
+			t.Fatalf("%q called canonical", p)
+		}
+		if name != "" && !strings.Contains(strings.ToLower(p), strings.ToLower(name)) {
+			t.Fatalf("%q: name %q not in the path", p, name)
+		}
+		if strings.HasSuffix(name, "/") {
+			t.Fatalf("%q: name %q keeps a slash", p, name)
+		}
+	})
+}
+
+// FuzzDecode: any body either decodes or is refused with an error; an
+// unknown field alone is never a refusal.
+func FuzzDecode(f *testing.F) {
+	for _, b := range []string{`{"id":1}`, `{"id":1,"x":2}`, `{"id":"1"}`, `{`, `null`, `[]`, `{"plu":1,"extra":{"a":[1,2]}}`} {
+		f.Add([]byte(b))
+	}
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var req struct {
+			ID  int64 `json:"id"`
+			PLU int   `json:"plu"`
+		}
+		err := s.decode(raw, &req)
+		var any map[string]json.RawMessage
+		if json.Unmarshal(raw, &any) == nil && err != nil {
+			var typed struct {
+				ID  int64 `json:"id"`
+				PLU int   `json:"plu"`
+			}
+			if json.Unmarshal(raw, &typed) == nil {
+				t.Fatalf("%q refused: %v", raw, err)
+			}
+		}
+	})
 }
