@@ -526,3 +526,53 @@ func TestOnlineCardOfAMinor(t *testing.T) {
 		})
 	}
 }
+
+// TestServingsLimitInHundredths: servingsLimit (3.39), consumedServings
+// (3.40) and a transaction's servings (3.41) are all read as hundredths of
+// a serving, as servings_per_patron is ("200 for 2.00"). A bill card with a
+// limit of 2.00 servings of 50 cl pours 1 L in all, then is refused.
+func TestServingsLimitInHundredths(t *testing.T) {
+	b := newBench(t, evening(20, 0, 0), nil)
+	if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "888", ttg.RefPurchaseType: "121",
+		ttg.RefCardName: "Table 9", ttg.RefStaffName: "Bar", ttg.RefServingsLimit: "200", ttg.RefAlcohol: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	caps := []flow.Vol{}
+	for _, secs := range []time.Duration{13, 10} {
+		if _, err := b.agent.CardTap(context.Background(), 1, 888); err != nil {
+			t.Fatalf("tap %d: %v", len(caps)+1, err)
+		}
+		b.pour(1, 60, secs*time.Second)
+		b.run((secs + 20) * time.Second)
+		recs := b.outbox()
+		if len(recs) == 0 {
+			t.Fatalf("tap %d booked nothing", len(caps)+1)
+		}
+		caps = append(caps, recs[len(recs)-1].Pour.Auth.CapVol)
+		if err := b.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := b.srv.Card(888)
+	if caps[0] != flow.ML(1000) || caps[1] != flow.ML(1000)-b.firstPour(888) {
+		t.Fatalf("caps %v (card consumed %d/100 servings)", caps, c.ConsumedServings)
+	}
+	if _, err := b.agent.CardTap(context.Background(), 1, 888); !errors.Is(err, device.ErrCardRefused) || !strings.Contains(err.Error(), "servings limit") {
+		t.Fatalf("third tap after %d/100 servings: %v", c.ConsumedServings, err)
+	}
+}
+
+// firstPour is the volume of the card's first transaction on the server,
+// in the agent's units, as the server counted its servings.
+func (b *bench) firstPour(card int64) flow.Vol {
+	for _, tx := range b.srv.Transactions() {
+		if tx.Tx.CardID == card && tx.Tx.Volume > 0 {
+			// 50 cl a serving: servings/100 × 500 mL.
+			return flow.ML(int64(tx.Tx.Servings) * 5)
+		}
+	}
+	return 0
+}
