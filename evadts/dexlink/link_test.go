@@ -319,3 +319,23 @@ func TestCancelEndsASession(t *testing.T) {
 		}
 	})
 }
+
+// FuzzReceive feeds a slave session arbitrary bytes from the other side: it
+// never panics, and it takes an audit only when the last block ended with
+// ETX before the EOT.
+func FuzzReceive(f *testing.F) {
+	whole := append([]byte{ENQ}, frame(STX, ETX, []byte("DXS*1\r\n"))...)
+	f.Add(append(whole, EOT))
+	f.Add(append(append([]byte{ENQ}, frame(STX, ETB, []byte("DXS*1\r\n"))...), EOT))
+	f.Add([]byte{ENQ, EOT})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l := newLink(context.Background(), memPort{bytes.NewReader(b)}, Timers{A: time.Millisecond, B: time.Millisecond, Retries: 2})
+		out, err := l.receive(false)
+		if err != nil {
+			return
+		}
+		if !bytes.Contains(b, []byte{DLE, ETX}) {
+			t.Fatalf("%q taken as a complete audit %q without an ETX block", b, out)
+		}
+	})
+}
