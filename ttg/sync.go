@@ -319,11 +319,11 @@ func (s *Syncer) UploadOnce(ctx context.Context) (int, error) {
 	for _, part := range []struct {
 		seqs   []uint64
 		send   func([]int) (UploadResult, error)
-		stored func(int) bool
+		stored func(int) (bool, error)
 	}{
 		{b.txSeqs, func(idx []int) (UploadResult, error) { return s.sendTx(ctx, pick(b.txs, idx)) }, nil},
 		{b.cpSeqs, func(idx []int) (UploadResult, error) { return s.sendCP(ctx, pick(b.cps, idx)) },
-			func(i int) bool { return s.cardCreated(ctx, b.cps[i]) }},
+			func(i int) (bool, error) { return s.cardCreated(ctx, b.cps[i]) }},
 	} {
 		n, err := s.deliver(part.seqs, recs, part.send, part.stored)
 		settled += n
@@ -395,20 +395,29 @@ func pick[T any](all []T, idx []int) []T {
 // count a resend as skipped (3.39) answers "card exists" to the resend of
 // a create whose reply was lost. The card's type, name and creation time
 // must all match, so a clash with someone else's card is still refused.
-func (s *Syncer) cardCreated(ctx context.Context, cp CardPurchase) bool {
+// A lookup that fails on the network is an error: the record stays in the
+// outbox rather than becoming a dead letter on a guess.
+func (s *Syncer) cardCreated(ctx context.Context, cp CardPurchase) (bool, error) {
 	want := map[int]int{111: CardOnlinePre, 121: CardOnlineBill}[cp.Type]
 	if want == 0 {
-		return false
+		return false, nil
 	}
 	ci, err := s.c.CardInfo(ctx, CardInfoRequest{LocationID: strconv.FormatInt(s.cfg.LocationID, 10), CardID: cp.CardID})
-	return err == nil && ci.CardID == cp.CardID && ci.Type == want && ci.Name == cp.CardName && ci.Created == cp.Created
+	var he *HTTPError
+	switch {
+	case errors.As(err, &he) && he.Status < 500:
+		return false, nil // no such card, or refused: not ours
+	case err != nil:
+		return false, fmt.Errorf("checking whether card purchase %d is on the server: %w", cp.CardID, err)
+	}
+	return ci.CardID == cp.CardID && ci.Type == want && ci.Name == cp.CardName && ci.Created == cp.Created, nil
 }
 
 // deliver sends all records as one batch; if the server does not account
 // for every one, it sends them one by one so that each is either delivered
 // (inserted, skipped as a duplicate, or refused although stored says the
 // server has it) or buried with the server's reason.
-func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) (UploadResult, error), stored func(int) bool) (int, error) {
+func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) (UploadResult, error), stored func(int) (bool, error)) (int, error) {
 	if len(seqs) == 0 {
 		return 0, nil
 	}
@@ -429,10 +438,16 @@ func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) 
 		if err != nil {
 			return done, err
 		}
+		there := false
+		if refused := one.RecordsInserted+one.RecordsSkipped != 1; refused && stored != nil {
+			if there, err = stored(i); err != nil {
+				return done, err
+			}
+		}
 		switch {
 		case one.RecordsInserted+one.RecordsSkipped == 1:
 			err = s.st.Ack(q)
-		case stored != nil && stored(i):
+		case there:
 			err = s.st.Ack(q)
 			s.notify(Notice{Type: "ttg_delivered", Count: 1, RecordID: recByID(recs, q),
 				Detail: "already on the server: " + one.InfoString})
