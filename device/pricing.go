@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"strconv"
+	"time"
 
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/ttg"
@@ -55,4 +56,14 @@ func (a *Agent) cardMayDrink(c ttg.CardInfo) bool {
 		return *c.AlcoholAllowed == 1
 	}
 	return a.cfg.TTG.OnlineCardAlcohol != "refuse"
+}
+
+// serverZone is the zone of the server's timestamps and wall clock
+// (ttg.time_zone), the one zone every price and card date is read in.
+func (a *Agent) serverZone() *time.Location {
+	loc, err := a.cfg.TTG.Location()
+	if err != nil {
+		return time.Local // config validation refuses an unknown zone
+	}
+	return loc
 }

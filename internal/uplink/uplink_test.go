@@ -576,3 +576,42 @@ func (b *bench) firstPour(card int64) flow.Vol {
 	}
 	return 0
 }
+
+// TestCardExpiryInTheServerZone: cardinfo's expirationTimestamp is the
+// server's wall clock (ttg.time_zone), not the host's.
+func TestCardExpiryInTheServerZone(t *testing.T) {
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Skip(err)
+	}
+	expires := time.Date(2026, 11, 20, 21, 0, 0, 0, kolkata) // 15:30 UTC
+	for _, c := range []struct {
+		name  string
+		at    time.Time
+		pours bool
+	}{
+		{"before expiry", expires.Add(-30 * time.Minute), true},
+		{"after expiry", expires.Add(30 * time.Minute), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The host clock reads UTC; the server's zone is Kolkata.
+			b := newBench(t, c.at.UTC(), func(cfg *config.Config) { cfg.TTG.TimeZone = "Asia/Kolkata" })
+			for _, ref := range []map[string]string{
+				{ttg.RefCardID: "556", ttg.RefPurchaseType: "111", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar",
+					ttg.RefAlcohol: "1", ttg.RefExpires: strconv.FormatInt(expires.UnixMilli(), 10)},
+				{ttg.RefCardID: "556", ttg.RefPurchaseType: "113", ttg.RefPurchaseAmt: "1000", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"},
+			} {
+				if _, err := b.agent.BookCardPurchase(ref); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := b.agent.CardTap(context.Background(), 1, 556)
+			if c.pours != (err == nil) {
+				t.Fatalf("tap at %s: %v", c.at.In(kolkata).Format(ttg.TimeLayout), err)
+			}
+		})
+	}
+}
