@@ -1,11 +1,13 @@
 package ttgserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -349,4 +351,38 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLeniencyIsLogged: what was accepted but unusual is in the log.
+func TestLeniencyIsLogged(t *testing.T) {
+	var logBuf syncBuffer
+	f := newFixture(t)
+	f.s.log = slog.New(slog.NewTextHandler(&logBuf, nil))
+	f.raw("/m2m/api/ProductList/", "Bearer "+f.tok, `{"id":1}`)
+	f.raw("/m2m/api/productlist", "bearer "+f.tok, `{"id":1}`)
+	f.raw("/m2m/api/productlist", "Bearer "+f.tok, `{"id":1,"client_version":"x"}`)
+	out := logBuf.String()
+	for _, want := range []string{"non-canonical path", "call=productlist", "non-canonical authorization scheme", "unknown field"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -323,31 +323,35 @@ func (s *Server) Notifications() []string {
 // slash, and "/api/..." as well as "/m2m/api/..." (the spec's own examples
 // use both). Each leniency is logged so that a client author can see it.
 func (s *Server) Handler() http.Handler {
-	calls := map[string]http.Handler{}
+	type call struct {
+		name string // as the spec spells it
+		h    http.Handler
+	}
+	calls := map[string]call{}
 	for path, h := range s.routes() {
-		calls[strings.ToLower(path)] = s.wrap(path, h)
+		calls[strings.ToLower(path)] = call{path, s.wrap(path, h)}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_emulator/faults", s.faultsHandler)
 	mux.HandleFunc("/_emulator/clients", s.clientsHandler)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		name, canonical := callName(r.URL.Path)
-		h, found := calls[strings.ToLower(name)]
+		c, found := calls[strings.ToLower(name)]
 		if !found {
 			http.NotFound(w, r)
 			return
 		}
-		if !canonical {
-			s.log.Info("ttg emulator: accepted a non-canonical path", "path", r.URL.Path)
+		if !canonical || name != c.name {
+			s.log.Info("ttg emulator: accepted a non-canonical path", "path", r.URL.Path, "call", c.name)
 		}
-		h.ServeHTTP(w, r)
+		c.h.ServeHTTP(w, r)
 	})
 	return mux
 }
 
-// callName extracts the call from a request path and says whether the path
-// was written exactly as the spec's prefix and a route name would have it
-// (letter case of the name is checked by the caller's map).
+// callName extracts the call from a request path and says whether its
+// prefix is the spec's "/m2m/api/" with no trailing slash (the caller
+// compares the name's letter case).
 func callName(p string) (name string, canonical bool) {
 	trimmed := strings.TrimRight(p, "/")
 	canonical = trimmed == p
