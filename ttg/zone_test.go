@@ -76,3 +76,24 @@ func TestEveryPricingPathReadsTheServerZone(t *testing.T) {
 		})
 	}
 }
+
+// TestFallBackMinuteIsInTheWindowTwice: St John's falls back at 02:00 on
+// 2026-11-01, so 01:30 happens at 04:00 and at 05:00 UTC; a 01:00-02:00
+// window covers both, and ends at 02:00 NST (05:30 UTC).
+func TestFallBackMinuteIsInTheWindowTwice(t *testing.T) {
+	cat := &Catalog{Config: map[string]string{"volume_base_unit": "cl"}, Products: []Product{{PLU: 1, IsActive: 1, PricePerUnit: 13, PricePerUnitHH1: 10}}}
+	if err := cat.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	cat.SetZone(mustZone(t, "America/St_Johns"))
+	h := HappyHour{StartTime: 60, EndTime: 120, PriceLevel: PriceHH1}
+	for _, c := range []struct {
+		utc  string
+		want bool
+	}{{"2026-11-01 04:00", true}, {"2026-11-01 05:00", true}, {"2026-11-01 05:29", true}, {"2026-11-01 05:30", false}} {
+		at, _ := time.Parse("2006-01-02 15:04", c.utc)
+		if got := cat.HappyHourActive(h, at, cat.Products[0], KegState{}); got != c.want {
+			t.Errorf("%s UTC (%s there): %v", c.utc, cat.wall(at).Format("15:04 MST"), got)
+		}
+	}
+}
