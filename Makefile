@@ -60,6 +60,7 @@ bench:
 	go test -run TestPortionAccuracy -v ./device | grep -E 'predictive|ok'
 	go test -run '^$$' -bench Drain100k -benchtime 1x ./internal/uplink
 	go test -run '^$$' -bench PourCompletion -benchtime 500x ./internal/uplink
+	go test -run '^$$' -bench FreePourPrice -benchtime 2s ./ttg
 	go test -run '^$$' -bench Parse -benchtime 2s ./evadts
 	go test -run '^$$' -bench Transfer20K -benchtime 1x ./evadts/dexlink
 	go test -run '^$$' -bench 'CommandRoundTrip|Telemetry' -benchtime 2000x ./diag

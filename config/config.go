@@ -270,6 +270,10 @@ type TTG struct {
 	Batch int `toml:"batch"`
 	// TimeZone of the timestamps on the wire ("Local", "UTC", "Europe/Berlin").
 	TimeZone string `toml:"time_zone"`
+	// OnlineCardAlcohol is whether an online card may pour alcohol when the
+	// server's cardinfo reply does not say (3.40 has no such field): "allow"
+	// (default) or "refuse". A reply carrying alcohol_allowed always wins.
+	OnlineCardAlcohol string `toml:"online_card_alcohol"`
 }
 
 // Location resolves the configured time zone.
@@ -357,7 +361,7 @@ func Base() Config {
 			InstallTimeout: dur(10 * time.Minute)},
 		Audit: Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
-			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local"},
+			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local", OnlineCardAlcohol: "allow"},
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -576,6 +580,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.TTG.Location(); err != nil {
 		bad("ttg.time_zone", "%v", err)
+	}
+	if a := c.TTG.OnlineCardAlcohol; a != "" && a != "allow" && a != "refuse" {
+		bad("ttg.online_card_alcohol", "must be allow or refuse")
 	}
 	seen := map[int]bool{}
 	for i, l := range c.Lines {

@@ -74,7 +74,7 @@ func (a *Agent) cardRequest(l *line, c ttg.CardInfo, ref map[string]string) (Req
 		return Request{}, "card blocked: " + c.BlockedComment
 	case c.Type != ttg.CardOnlinePre && c.Type != ttg.CardOnlineBill:
 		return Request{}, fmt.Sprintf("card type %d (%s) is not an online customer card", c.Type, c.TypeString)
-	case expired(c.Expires, a.clk.Now()):
+	case expired(c.Expires, a.clk.Now(), a.serverZone()):
 		return Request{}, "card expired " + c.Expires
 	case prepay && c.Credit <= 0:
 		return Request{}, "no credit left"
@@ -95,14 +95,15 @@ func (a *Agent) cardRequest(l *line, c ttg.CardInfo, ref map[string]string) (Req
 			}
 		}
 	}
-	return Request{Auth: auth, Ref: ref}, ""
+	return Request{Auth: auth, Ref: ref, NoAlcohol: !a.cardMayDrink(c)}, ""
 }
 
-func expired(ts string, now time.Time) bool {
+// expired reports whether a server timestamp (in the server's zone) is past.
+func expired(ts string, now time.Time, loc *time.Location) bool {
 	if ts == "" {
 		return false
 	}
-	t, err := ttg.ParseTime(ts, now.Location())
+	t, err := ttg.ParseTime(ts, loc)
 	return err == nil && !now.Before(t)
 }
 

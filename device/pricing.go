@@ -4,8 +4,10 @@ import (
 	"errors"
 	"maps"
 	"strconv"
+	"time"
 
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/ttg"
 )
 
 // ErrAlcohol refuses an alcoholic product to a card that may not have it.
@@ -44,4 +46,24 @@ func (a *Agent) alcoholic(l *line) bool {
 		}
 	}
 	return !l.cfg.NonAlcoholic
+}
+
+// cardMayDrink says whether an online card may pour alcohol: the server's
+// alcohol_allowed when its cardinfo reply carries one, else the local rule
+// ttg.online_card_alcohol, since 3.40 has no such field.
+func (a *Agent) cardMayDrink(c ttg.CardInfo) bool {
+	if c.AlcoholAllowed != nil {
+		return *c.AlcoholAllowed == 1
+	}
+	return a.cfg.TTG.OnlineCardAlcohol != "refuse"
+}
+
+// serverZone is the zone of the server's timestamps and wall clock
+// (ttg.time_zone), the one zone every price and card date is read in.
+func (a *Agent) serverZone() *time.Location {
+	loc, err := a.cfg.TTG.Location()
+	if err != nil {
+		return time.Local // config validation refuses an unknown zone
+	}
+	return loc
 }

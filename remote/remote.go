@@ -26,6 +26,8 @@ type Options struct {
 	Sys      *sysinfo.Reader
 	// Link reports the TTG server link: 1 connected, 0 broken, and the server URL.
 	Link func() (int, string)
+	// Token is the TTG server token in use (3.34 ttg_server_auth_token); nil reports "".
+	Token func() string
 	// FirmwareNotified is run, in its own goroutine, when the server says
 	// a firmware update is available; nil answers 501.
 	FirmwareNotified func()
@@ -148,6 +150,9 @@ func status(o Options) ttg.DeviceStatus {
 	}
 	state, url := o.Link()
 	out.ServerComm = state
+	if o.Token != nil {
+		out.ServerToken = o.Token()
+	}
 	if host, port, err := hostPort(url); err == nil {
 		out.ServerIP, out.ServerPort, out.ServerDomain = host, port, host
 	}

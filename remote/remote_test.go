@@ -65,7 +65,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r.ctl, err = remote.Serve("127.0.0.1:0", remote.Options{Agent: r.agent, DeviceID: cfg.Device.ID,
-		Sys: sysinfo.NewReader(cfg.Device.DataDir), Link: r.up.LinkState, Now: r.clk.Now})
+		Sys: sysinfo.NewReader(cfg.Device.DataDir), Link: r.up.LinkState, Token: r.up.Token, Now: r.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +217,10 @@ func TestStatusBacklightRestartAndFaults(t *testing.T) {
 	if code(st) != 0 || st["mem_available"].(float64) <= 0 || st["uptime"].(float64) <= 0 || st["ttg_server_comm_state"].(float64) != 1 ||
 		st["current_date_time"] != "2026-11-20 20:00:00" {
 		t.Fatalf("status: %v", st)
+	}
+	// 3.34: the token the device holds from this server.
+	if tok := st["ttg_server_auth_token"]; tok == "" || tok != r.up.Token() || strings.Count(tok.(string), ".") != 2 {
+		t.Fatalf("ttg_server_auth_token %q, device holds %q", tok, r.up.Token())
 	}
 	if b := r.call("setBacklightBrightness", ttg.BacklightRequest{DeviceID: 1001, Brightness: 40}); code(b) != 0 || b["brightness"].(float64) != 40 {
 		t.Fatalf("backlight: %v", b)

@@ -24,6 +24,22 @@ type Catalog struct {
 
 	units Units
 	byPLU map[int]Product
+	// zone is the server's wall clock, in which every happy-hour window is
+	// read; SetZone sets it, UTC until then.
+	zone *time.Location
+}
+
+// SetZone sets the zone every price of this catalog is computed in: the
+// server's wall clock (ttg.time_zone). Every pricing method converts the
+// instant it is given, so no caller can price in the host's zone.
+func (c *Catalog) SetZone(loc *time.Location) { c.zone = loc }
+
+// wall is t on the server's wall clock.
+func (c *Catalog) wall(t time.Time) time.Time {
+	if c.zone == nil {
+		return t.UTC()
+	}
+	return t.In(c.zone)
 }
 
 // Prepare validates the catalog and builds its indexes.
@@ -77,8 +93,9 @@ type KegState struct {
 	TappedAt     time.Time
 }
 
-// Active reports whether a happy hour applies at now for a product on a keg.
-func (h HappyHour) Active(now time.Time, p Product, keg KegState) bool {
+// active reports whether a happy hour applies at now, on now's wall clock,
+// for a product on a keg; callers go through Catalog, which sets the zone.
+func (h HappyHour) active(now time.Time, p Product, keg KegState) bool {
 	if !listHas(h.AffectedPLUs, p.PLU) || !listHas(h.AffectedProductTypes, p.ProductType) {
 		return false
 	}
@@ -91,22 +108,27 @@ func (h HappyHour) Active(now time.Time, p Product, keg KegState) bool {
 	return h.inWindow(now)
 }
 
-// inWindow checks the time part: a date range, a weekday range (minute of
-// the week, wrapping Sunday to Monday), a daily range (wrapping midnight),
-// or no time limit at all.
+// inWindow checks the time part on the wall clock of now's zone: a date
+// range (StartDate at StartTime to EndDate at EndTime, one continuous span;
+// 0..0 covers the end date too), a weekday range (minute of the week, one
+// continuous span, wrapping Sunday to Monday), a daily range (wrapping
+// midnight; 0..1440 and 0..0 are the whole day), or no time limit at all.
+// Minutes are wall-clock minutes, so a window keeps its hours across DST.
 func (h HappyHour) inWindow(now time.Time) bool {
 	mod := now.Hour()*60 + now.Minute()
 	switch {
 	case h.StartDate != "" || h.EndDate != "":
+		endTime := h.EndTime
+		if h.StartTime == 0 && h.EndTime == 0 {
+			endTime = 1440 // whole days
+		}
 		if h.StartDate != "" {
-			if s, err := time.ParseInLocation("2006-01-02", h.StartDate, now.Location()); err != nil ||
-				now.Before(s.Add(time.Duration(h.StartTime)*time.Minute)) {
+			if s, err := dayMinute(h.StartDate, h.StartTime, now.Location()); err != nil || now.Before(s) {
 				return false
 			}
 		}
 		if h.EndDate != "" {
-			if e, err := time.ParseInLocation("2006-01-02", h.EndDate, now.Location()); err != nil ||
-				!now.Before(e.Add(time.Duration(h.EndTime)*time.Minute)) {
+			if e, err := dayMinute(h.EndDate, endTime, now.Location()); err != nil || !now.Before(e) {
 				return false
 			}
 		}
@@ -116,16 +138,34 @@ func (h HappyHour) inWindow(now time.Time) bool {
 		if end <= 0 {
 			end = h.WeekDayStart
 		}
+		startMin, endMin := (h.WeekDayStart-1)*1440+h.StartTime, (end-1)*1440+h.EndTime
+		if h.StartTime == 0 && h.EndTime == 0 {
+			endMin = end * 1440 // whole days
+		}
 		mow := (int(now.Weekday())+6)%7*1440 + mod // Monday 00:00 is 0
-		return inRange(mow, (h.WeekDayStart-1)*1440+h.StartTime, (end-1)*1440+h.EndTime, 7*1440)
+		return inRange(mow, startMin, endMin, 7*1440)
 	case h.StartTime != h.EndTime:
 		return inRange(mod, h.StartTime, h.EndTime, 1440)
 	}
 	return true
 }
 
-// inRange is start <= x < end on a circle of size n.
+// dayMinute is minute m of the wall-clock day date ("YYYY-MM-DD") in loc;
+// m = 1440 is the next midnight.
+func dayMinute(date string, m int, loc *time.Location) (time.Time, error) {
+	d, err := time.Parse("2006-01-02", date)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Date(d.Year(), d.Month(), d.Day(), 0, m, 0, 0, loc), nil
+}
+
+// inRange is start <= x < end on a circle of size n; a span of n or more
+// is the whole circle (a daily 0..1440, Monday 00:00 to Sunday 24:00).
 func inRange(x, start, end, n int) bool {
+	if end-start >= n {
+		return true
+	}
 	x, start, end = x%n, start%n, end%n
 	if start <= end {
 		return start <= x && x < end
@@ -147,8 +187,26 @@ func listHas(list string, v int) bool {
 	return false
 }
 
-// UnitPrice is a product's price per base unit in cents at a pricing state.
+// maxCentsPerUnit bounds a price per base unit (100 000.00 a unit) so that
+// money arithmetic on any pour stays far from overflow.
+const maxCentsPerUnit = 10_000_000
+
+// UnitPrice is a product's price per server base unit in cents at a pricing
+// state. The server states prices per the product's unit, which is the base
+// unit divided by volume_base_unit_divider (a divider of 0 or 1 is the base
+// unit itself); a happy-hour percentage is taken off the price per product
+// unit, rounded half up to the cent, before it is scaled to the base unit.
 func (p Product) UnitPrice(state int) (int64, bool) {
+	cents, ok := p.productUnitPrice(state)
+	div := int64(max(p.VolumeBaseUnitDivider, 1))
+	if !ok || cents > maxCentsPerUnit/div {
+		return 0, false
+	}
+	return cents * div, true
+}
+
+// productUnitPrice is the price per product unit at a pricing state.
+func (p Product) productUnitPrice(state int) (int64, bool) {
 	switch state {
 	case PriceDefault:
 		return p.PricePerUnit, p.PricePerUnit >= 0
@@ -173,12 +231,21 @@ func percentOff(price, pct int64, dp int) (int64, bool) {
 	return divRound(price*(full-pct), full), true
 }
 
-// PricingState picks the cheapest happy hour in effect; ties go to the
-// lower state number. It returns PriceDefault when none applies.
+// HappyHourActive reports whether h applies at now, read on the server's
+// wall clock, to product p on keg.
+func (c *Catalog) HappyHourActive(h HappyHour, now time.Time, p Product, keg KegState) bool {
+	return h.active(c.wall(now), p, keg)
+}
+
+// PricingState picks the cheapest happy hour in effect at now (read on the
+// server's wall clock); ties go to the lower state number. It returns
+// PriceDefault when none applies.
 func (c *Catalog) PricingState(now time.Time, p Product, keg KegState) int {
-	best, bestPrice := PriceDefault, p.PricePerUnit
+	now = c.wall(now)
+	best := PriceDefault
+	bestPrice, _ := p.UnitPrice(PriceDefault)
 	for _, h := range c.HappyHours {
-		if h.PriceLevel < PriceHH1 || h.PriceLevel > PriceHH2Pct || !h.Active(now, p, keg) {
+		if h.PriceLevel < PriceHH1 || h.PriceLevel > PriceHH2Pct || !h.active(now, p, keg) {
 			continue
 		}
 		if price, ok := p.UnitPrice(h.PriceLevel); ok && (price < bestPrice || (price == bestPrice && h.PriceLevel < best && best != PriceDefault)) {

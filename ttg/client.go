@@ -151,6 +151,14 @@ func (c *Client) Call(ctx context.Context, path string, req, resp any) error {
 	return last
 }
 
+// Token is the bearer token in use, or "" before the first
+// authentication; the device status call (3.34) reports it.
+func (c *Client) Token() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token
+}
+
 func (c *Client) setToken(t string) {
 	c.mu.Lock()
 	c.token = t

@@ -13,10 +13,12 @@ import (
 )
 
 // unitScale is each volume unit in tenths of a millilitre ×1000, so that a
-// fluid ounce (29.5735 mL) stays exact to 1e-6.
+// fluid ounce stays exact to 1e-4 mL: "oz" is the US fluid ounce
+// (29.5735 mL, the spec's default base unit), the imperial one is 28.4131 mL.
 var unitScale = map[string]int64{
 	"ml": 10_000, "cl": 100_000, "dl": 1_000_000, "l": 10_000_000,
-	"oz": 295_735, "floz": 295_735, "fl oz": 295_735, "fl. oz": 295_735,
+	"oz": 295_735, "floz": 295_735, "fl oz": 295_735, "fl. oz": 295_735, "us oz": 295_735, "us fl oz": 295_735,
+	"imp oz": 284_131, "imp fl oz": 284_131, "uk oz": 284_131, "uk fl oz": 284_131,
 }
 
 // Units is the server's volume base unit and its decimal places.
@@ -30,7 +32,7 @@ type Units struct {
 func NewUnits(unit string, dp int) (Units, error) {
 	s, ok := unitScale[strings.ToLower(strings.TrimSpace(unit))]
 	if !ok {
-		return Units{}, fmt.Errorf("volume unit %q is not one of ml, cl, dl, l, oz", unit)
+		return Units{}, fmt.Errorf("volume unit %q is not one of ml, cl, dl, l, oz (US), imp oz", unit)
 	}
 	if dp < 0 || dp > 3 {
 		return Units{}, fmt.Errorf("volume decimal places %d not in 0..3", dp)

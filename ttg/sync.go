@@ -113,6 +113,7 @@ func NewSyncer(c *Client, st Store, cfg SyncConfig, notify func(Notice)) *Syncer
 	if b, err := st.Cache(catalogKey); err == nil && b != nil {
 		var cat Catalog
 		if json.Unmarshal(b, &cat) == nil && cat.Prepare() == nil {
+			cat.SetZone(cfg.Loc)
 			s.cat.Store(&cat)
 		} else {
 			cfg.Log.Warn("cached TTG catalog unreadable; waiting for the server")
@@ -123,6 +124,9 @@ func NewSyncer(c *Client, st Store, cfg SyncConfig, notify func(Notice)) *Syncer
 
 // Catalog is the current configuration, or nil before the first fetch.
 func (s *Syncer) Catalog() *Catalog { return s.cat.Load() }
+
+// Token is the bearer token the syncer's client holds now.
+func (s *Syncer) Token() string { return s.c.Token() }
 
 // Link is the last known state of the server link.
 func (s *Syncer) Link() int { return int(s.link.Load()) }
@@ -226,7 +230,7 @@ func (s *Syncer) Refresh(ctx context.Context) error {
 }
 
 func (s *Syncer) fetch(ctx context.Context) (*Catalog, error) {
-	cat := &Catalog{Lines: map[int]LinePortions{}, FetchedAt: s.cfg.Now().UnixMilli()}
+	cat := &Catalog{Lines: map[int]LinePortions{}, FetchedAt: s.cfg.Now().UnixMilli(), zone: s.cfg.Loc}
 	stamp, err := s.c.ConfigStamp(ctx)
 	if err != nil {
 		return nil, err
@@ -313,13 +317,15 @@ func (s *Syncer) UploadOnce(ctx context.Context) (int, error) {
 	}
 	settled := len(b.local) + len(b.buried)
 	for _, part := range []struct {
-		seqs []uint64
-		send func([]int) (UploadResult, error)
+		seqs   []uint64
+		send   func([]int) (UploadResult, error)
+		stored func(int) (bool, error)
 	}{
-		{b.txSeqs, func(idx []int) (UploadResult, error) { return s.sendTx(ctx, pick(b.txs, idx)) }},
-		{b.cpSeqs, func(idx []int) (UploadResult, error) { return s.sendCP(ctx, pick(b.cps, idx)) }},
+		{b.txSeqs, func(idx []int) (UploadResult, error) { return s.sendTx(ctx, pick(b.txs, idx)) }, nil},
+		{b.cpSeqs, func(idx []int) (UploadResult, error) { return s.sendCP(ctx, pick(b.cps, idx)) },
+			func(i int) (bool, error) { return s.cardCreated(ctx, b.cps[i]) }},
 	} {
-		n, err := s.deliver(part.seqs, recs, part.send)
+		n, err := s.deliver(part.seqs, recs, part.send, part.stored)
 		settled += n
 		if err != nil {
 			s.setLink(err)
@@ -384,10 +390,34 @@ func pick[T any](all []T, idx []int) []T {
 	return out
 }
 
+// cardCreated reports whether a card create the server refused is in fact
+// on the server already, as this record made it: a server that does not
+// count a resend as skipped (3.39) answers "card exists" to the resend of
+// a create whose reply was lost. The card's type, name and creation time
+// must all match, so a clash with someone else's card is still refused.
+// A lookup that fails on the network is an error: the record stays in the
+// outbox rather than becoming a dead letter on a guess.
+func (s *Syncer) cardCreated(ctx context.Context, cp CardPurchase) (bool, error) {
+	want := map[int]int{111: CardOnlinePre, 121: CardOnlineBill}[cp.Type]
+	if want == 0 {
+		return false, nil
+	}
+	ci, err := s.c.CardInfo(ctx, CardInfoRequest{LocationID: strconv.FormatInt(s.cfg.LocationID, 10), CardID: cp.CardID})
+	var he *HTTPError
+	switch {
+	case errors.As(err, &he) && he.Status < 500:
+		return false, nil // no such card, or refused: not ours
+	case err != nil:
+		return false, fmt.Errorf("checking whether card purchase %d is on the server: %w", cp.CardID, err)
+	}
+	return ci.CardID == cp.CardID && ci.Type == want && ci.Name == cp.CardName && ci.Created == cp.Created, nil
+}
+
 // deliver sends all records as one batch; if the server does not account
 // for every one, it sends them one by one so that each is either delivered
-// (inserted or skipped as a duplicate) or buried with the server's reason.
-func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) (UploadResult, error)) (int, error) {
+// (inserted, skipped as a duplicate, or refused although stored says the
+// server has it) or buried with the server's reason.
+func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) (UploadResult, error), stored func(int) (bool, error)) (int, error) {
 	if len(seqs) == 0 {
 		return 0, nil
 	}
@@ -408,9 +438,19 @@ func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) 
 		if err != nil {
 			return done, err
 		}
+		there := false
+		if refused := one.RecordsInserted+one.RecordsSkipped != 1; refused && stored != nil {
+			if there, err = stored(i); err != nil {
+				return done, err
+			}
+		}
 		switch {
 		case one.RecordsInserted+one.RecordsSkipped == 1:
 			err = s.st.Ack(q)
+		case there:
+			err = s.st.Ack(q)
+			s.notify(Notice{Type: "ttg_delivered", Count: 1, RecordID: recByID(recs, q),
+				Detail: "already on the server: " + one.InfoString})
 		case one.RecordsMalformatted > 0 || !one.Valid:
 			r := recByID(recs, q)
 			err = s.st.Bury(q, "server: "+firstNonEmpty(one.InfoString, "malformatted"), s.cfg.Now().UnixMilli())
@@ -464,8 +504,7 @@ func (s *Syncer) FreePourPrice(plu int, now time.Time, keg flow.Keg) (flow.Price
 	if cat == nil {
 		return flow.Price{}, 0, false
 	}
-	// Happy-hour windows are the server's wall-clock minutes.
-	return cat.FreePourPrice(plu, now.In(s.cfg.Loc), KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+	return cat.FreePourPrice(plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
 }
 
 // Alcoholic says whether plu is alcohol by the cached product data.
@@ -520,5 +559,5 @@ func (s *Syncer) LineItems(line, plu int, now time.Time, keg flow.Keg) ([]LineIt
 	if cat == nil {
 		return nil, nil
 	}
-	return cat.LineItems(line, plu, now.In(s.cfg.Loc), KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+	return cat.LineItems(line, plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
 }

@@ -168,10 +168,25 @@ func TestHappyHourWindows(t *testing.T) {
 		{"other plu", HappyHour{AffectedPLUs: "102,103"}, "2026-11-20 12:00", full, false},
 		{"listed plu", HappyHour{AffectedPLUs: "102, 101"}, "2026-11-20 12:00", full, true},
 		{"wine only", HappyHour{AffectedProductTypes: "2"}, "2026-11-20 12:00", full, false},
+		// 0..1440 and 0..0 are the whole day, daily, weekly and by date.
+		{"daily 0..1440 at midnight", HappyHour{StartTime: 0, EndTime: 1440}, "2026-11-20 00:00", full, true},
+		{"daily 0..1440 last minute", HappyHour{StartTime: 0, EndTime: 1440}, "2026-11-20 23:59", full, true},
+		{"daily 0..1439 last minute", HappyHour{StartTime: 0, EndTime: 1439}, "2026-11-20 23:59", full, false},
+		{"daily 0..0", HappyHour{}, "2026-11-20 23:59", full, true},
+		{"daily 1320..1440", HappyHour{StartTime: 1320, EndTime: 1440}, "2026-11-20 23:59", full, true},
+		{"daily 1320..1440 after midnight", HappyHour{StartTime: 1320, EndTime: 1440}, "2026-11-21 00:00", full, false},
+		{"whole week 0..1440", HappyHour{WeekDayStart: 1, WeekDayEnd: 7, EndTime: 1440}, "2026-11-22 23:59", full, true},
+		{"friday 0..0", HappyHour{WeekDayStart: 5, WeekDayEnd: 5}, "2026-11-20 23:59", full, true},
+		{"friday 0..0 saturday", HappyHour{WeekDayStart: 5, WeekDayEnd: 5}, "2026-11-21 00:00", full, false},
+		{"friday 0..1440", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, EndTime: 1440}, "2026-11-20 23:59", full, true},
+		{"mon 18:00 to fri 02:00 continuous wed noon", HappyHour{WeekDayStart: 1, WeekDayEnd: 5, StartTime: 18 * 60, EndTime: 120}, "2026-11-18 12:00", full, true},
+		{"date 0..0 last minute", HappyHour{StartDate: "2026-12-24", EndDate: "2026-12-24"}, "2026-12-24 23:59", full, true},
+		{"date 0..0 next day", HappyHour{StartDate: "2026-12-24", EndDate: "2026-12-24"}, "2026-12-25 00:00", full, false},
+		{"date 0..1440", HappyHour{StartDate: "2026-12-24", EndDate: "2026-12-24", EndTime: 1440}, "2026-12-24 23:59", full, true},
 	}
 	for _, c := range cases {
 		c.h.PriceLevel = PriceHH1
-		if got := c.h.Active(at(c.when), beer, c.keg); got != c.want {
+		if got := c.h.active(at(c.when), beer, c.keg); got != c.want {
 			t.Errorf("%s at %s: active %v, want %v", c.name, c.when, got, c.want)
 		}
 	}

@@ -194,6 +194,9 @@ type CardInfo struct {
 	BlockedAt        string `json:"blockedTimestamp"`
 	BlockedComment   string `json:"blockedComment"`
 	StaffCreation    string `json:"staffCreationName"`
+	// AlcoholAllowed is not in 3.40; a server that sends the flag its
+	// charger set (3.39 alcohol_allowed, 0 or 1) is believed. nil: not sent.
+	AlcoholAllowed *int `json:"alcohol_allowed,omitempty"`
 }
 
 // Transaction is one tap transaction as /m2m/api/transaction takes it.

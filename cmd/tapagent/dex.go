@@ -87,7 +87,7 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer dev.Close()
 		id := evadts.IdentityFrom(cfg, version)
 		if sub == "read" {
-			rep, st, err := dexlink.Read(dev, id.CommID, dexlink.SpecTimers)
+			rep, st, err := dexlink.Read(ctx, dev, id.CommID, dexlink.SpecTimers)
 			if err != nil {
 				return err
 			}
@@ -99,7 +99,7 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		for ctx.Err() == nil {
-			n, err := dexlink.ServeAudit(dev, audit, id, cfg.Audit.ResetOnRead == "full")
+			n, err := dexlink.ServeAudit(ctx, dev, audit, id, cfg.Audit.ResetOnRead == "full")
 			if err != nil {
 				fmt.Fprintf(stderr, "dex serve: %v\n", err)
 			} else {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -560,7 +561,7 @@ func TestDexServeAndReadOverPTY(t *testing.T) {
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	rep, _, err := dexlink.Read(pty.File{File: m}, "HHT0000042", dexlink.SpecTimers)
+	rep, _, err := dexlink.Read(context.Background(), pty.File{File: m}, "HHT0000042", dexlink.SpecTimers)
 	if err != nil {
 		t.Fatalf("handheld read: %v (%s)", err, stderr.String())
 	}
@@ -573,7 +574,7 @@ func TestDexServeAndReadOverPTY(t *testing.T) {
 	}
 	// The agent as the data carrier, reading a machine (the test) on the pty.
 	machine := evadts.Render(&evadts.State{}, evadts.Identity{CommID: "VND0000007", CurrencyNum: "1978", Currency: "EUR", Decimals: 2}, time.Now())
-	go dexlink.Serve(pty.File{File: m}, "VND0000007", func() ([]byte, error) { return machine, nil }, dexlink.SpecTimers)
+	go dexlink.Serve(context.Background(), pty.File{File: m}, "VND0000007", func() ([]byte, error) { return machine, nil }, dexlink.SpecTimers)
 	out, err := exec.Command(binary, "dex", "read", "--port", s.Name(), "--data", data).Output()
 	if err != nil || !bytes.Equal(out, machine) {
 		t.Fatalf("dex read: %v\n%q", err, out)

@@ -166,7 +166,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
 			FirmwareNotified: func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, version) }}
 		if up != nil {
-			o.Link = up.LinkState
+			o.Link, o.Token = up.LinkState, up.Token
 		}
 		ctl, err := remote.Serve(cfg.Control.Listen, o)
 		if err != nil {
@@ -184,7 +184,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		id := evadts.IdentityFrom(cfg, version)
 		go func() {
 			for ctx.Err() == nil {
-				n, err := dexlink.ServeAudit(port, audit, id, cfg.Audit.ResetOnRead == "full")
+				n, err := dexlink.ServeAudit(ctx, port, audit, id, cfg.Audit.ResetOnRead == "full")
 				switch {
 				case err == nil:
 					log.Info("audit read on the DEX port", "bytes", n)

@@ -123,7 +123,11 @@ func ttgServerCommand(ctx context.Context, sub string, cfg *config.Config, out i
 		fmt.Fprintf(out, "OK: %s as %q, server uuid %s, configuration exported %s\n", cfg.TTG.URL, cfg.TTG.Username, c.ServerUUID(), st.Human)
 		return nil
 	}
-	syncer := ttg.NewSyncer(c, memCache{}, ttg.SyncConfig{DeviceID: cfg.Device.ID, LocationID: cfg.Device.LocationID, Lines: lineIDs(cfg)}, nil)
+	loc, err := cfg.TTG.Location()
+	if err != nil {
+		return err
+	}
+	syncer := ttg.NewSyncer(c, memCache{}, ttg.SyncConfig{DeviceID: cfg.Device.ID, LocationID: cfg.Device.LocationID, Lines: lineIDs(cfg), Loc: loc}, nil)
 	if err := syncer.Refresh(ctx); err != nil {
 		return err
 	}
@@ -154,7 +158,7 @@ func ttgServerCommand(ctx context.Context, sub string, cfg *config.Config, out i
 		for _, h := range cat.HappyHours {
 			active := false
 			for _, p := range cat.Products {
-				active = active || h.Active(now, p, ttg.KegState{FillPermille: 1000})
+				active = active || cat.HappyHourActive(h, now, p, ttg.KegState{FillPermille: 1000})
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%d-%d\t%s..%s\t%02d:%02d-%02d:%02d\t%d%%/%dd\t%s\t%s\t%v\n", h.HappyID, h.Name,
 				h.WeekDayStart, h.WeekDayEnd, h.StartDate, h.EndDate, h.StartTime/60, h.StartTime%60, h.EndTime/60, h.EndTime%60,

@@ -1,6 +1,7 @@
 package dexlink
 
 import (
+	"context"
 	"testing"
 
 	"github.com/tapagent/tapagent/internal/pty"
@@ -19,13 +20,13 @@ func BenchmarkTransfer20K(b *testing.B) {
 		}
 		done := make(chan Stats, 1)
 		go func() {
-			st, err := Serve(pty.File{File: s}, "TAP0001001", fixed(audit), SpecTimers)
+			st, err := Serve(context.Background(), pty.File{File: s}, "TAP0001001", fixed(audit), SpecTimers)
 			if err != nil {
 				b.Error(err)
 			}
 			done <- st
 		}()
-		_, dc, err := Read(pty.File{File: m}, "HHT0000042", SpecTimers)
+		_, dc, err := Read(context.Background(), pty.File{File: m}, "HHT0000042", SpecTimers)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,6 +8,7 @@
 package dexlink
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -60,8 +61,13 @@ var (
 	ErrRefused  = errors.New("dex: the other side refused")
 )
 
+// pollRead bounds one blocking read, so that a cancelled context is
+// noticed within it even while the other side is silent.
+const pollRead = 100 * time.Millisecond
+
 // link is one end of the cable.
 type link struct {
+	ctx    context.Context
 	p      Port
 	t      Timers
 	r      []byte // bytes read but not used
@@ -70,7 +76,34 @@ type link struct {
 	writes int    // writes, each after a turnaround pause
 }
 
-func newLink(p Port, t Timers) *link { return &link{p: p, t: t, buf: make([]byte, 512)} }
+func newLink(ctx context.Context, p Port, t Timers) *link {
+	return &link{ctx: ctx, p: p, t: t, buf: make([]byte, 512)}
+}
+
+// sleep waits d or until the session is cancelled.
+func (l *link) sleep(d time.Duration) error {
+	if d <= 0 {
+		return l.ctx.Err()
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-l.ctx.Done():
+		return fmt.Errorf("dex: %w", l.ctx.Err())
+	case <-tm.C:
+		return nil
+	}
+}
+
+// abandon ends a cancelled session as either side may end one: an EOT, so
+// the other side stops waiting at once instead of running into its
+// timeouts, and leaves the line idle for the next session.
+func (l *link) abandon(err error) error {
+	if l.ctx.Err() != nil {
+		_, _ = l.p.Write([]byte{EOT})
+	}
+	return err
+}
 
 // readByte waits up to d for one byte.
 func (l *link) readByte(d time.Duration) (byte, error) {
@@ -82,11 +115,14 @@ func (l *link) readByte(d time.Duration) (byte, error) {
 	deadline := time.Now().Add(d)
 	buf := l.buf
 	for {
+		if err := l.ctx.Err(); err != nil {
+			return 0, fmt.Errorf("dex: %w", err)
+		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return 0, ErrTimeout
 		}
-		if err := l.p.SetReadTimeout(left); err != nil {
+		if err := l.p.SetReadTimeout(min(left, pollRead)); err != nil {
 			return 0, err
 		}
 		n, err := l.p.Read(buf)
@@ -107,7 +143,9 @@ func isTimeout(err error) bool {
 }
 
 func (l *link) write(b ...byte) error {
-	time.Sleep(l.t.Turnaround)
+	if err := l.sleep(l.t.Turnaround); err != nil {
+		return err
+	}
 	n, err := l.p.Write(b)
 	l.sent += n
 	l.writes++

@@ -2,6 +2,7 @@ package dexlink
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -64,10 +65,10 @@ func TestRoundTripOverPTY(t *testing.T) {
 	audit := report(20_000)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := Serve(pty.File{File: e.slave}, "TAP0001001", fixed(audit), fast)
+		_, err := Serve(context.Background(), pty.File{File: e.slave}, "TAP0001001", fixed(audit), fast)
 		errc <- err
 	}()
-	got, st, err := Read(pty.File{File: e.master}, "HHT0000042", fast)
+	got, st, err := Read(context.Background(), pty.File{File: e.master}, "HHT0000042", fast)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,9 +120,9 @@ func (r *relay) run(t *testing.T, audit []byte) ([]byte, error, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, serveErr = Serve(pty.File{File: r.vmd.slave}, "TAP0001001", fixed(audit), fast)
+		_, serveErr = Serve(context.Background(), pty.File{File: r.vmd.slave}, "TAP0001001", fixed(audit), fast)
 	}()
-	got, _, readErr := Read(pty.File{File: r.dc.slave}, "HHT0000042", fast)
+	got, _, readErr := Read(context.Background(), pty.File{File: r.dc.slave}, "HHT0000042", fast)
 	wg.Wait()
 	return got, readErr, serveErr
 }
@@ -206,7 +207,7 @@ func TestPulledCableAndSilence(t *testing.T) {
 	}
 	e := pair(t)
 	start := time.Now()
-	if _, _, err := Read(pty.File{File: e.master}, "HHT0000042", fast); !errors.Is(err, ErrTimeout) {
+	if _, _, err := Read(context.Background(), pty.File{File: e.master}, "HHT0000042", fast); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("no machine: %v", err)
 	}
 	if time.Since(start) > 5*time.Second {
@@ -232,13 +233,109 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{'A', DLE, DLE, 'B', DLE, SYN, DLE, ETX, 0, 0})
 	f.Add([]byte(strings.Repeat("x", 300)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		l := newLink(memPort{bytes.NewReader(b)}, Timers{A: time.Millisecond, B: time.Millisecond})
+		l := newLink(context.Background(), memPort{bytes.NewReader(b)}, Timers{A: time.Millisecond, B: time.Millisecond})
 		data, end, err := l.readFrame()
 		if err != nil {
 			return
 		}
 		if len(data) > MaxBlock+2 || (end != ETB && end != ETX) {
 			t.Fatalf("accepted %d bytes ending %x", len(data), end)
+		}
+	})
+}
+
+// TestCancelEndsASession: a cancelled context ends a session at once, at
+// any point, with the spec's own timers that would otherwise keep it going
+// for up to a minute; mid-session the cancelled side sends EOT, and the
+// other side takes it as an abandoned transfer, never as a short audit.
+func TestCancelEndsASession(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		cancelVMD bool // else the data carrier is cancelled
+	}{{"machine cancelled mid-transfer", true}, {"data carrier cancelled mid-transfer", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRelay(t)
+			audit := report(5000)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var blocks atomic.Int32
+			r.toDC = func(b []byte) []byte {
+				if bytes.Contains(b, []byte{DLE, STX}) && blocks.Add(1) == 3 {
+					cancel()
+				}
+				return b
+			}
+			vmdCtx, dcCtx := context.Background(), context.Background()
+			if c.cancelVMD {
+				vmdCtx = ctx
+			} else {
+				dcCtx = ctx
+			}
+			serveErr := make(chan error, 1)
+			go func() {
+				_, err := Serve(vmdCtx, pty.File{File: r.vmd.slave}, "TAP0001001", fixed(audit), SpecTimers)
+				serveErr <- err
+			}()
+			readErr := make(chan error, 1)
+			go func() {
+				got, _, err := Read(dcCtx, pty.File{File: r.dc.slave}, "HHT0000042", SpecTimers)
+				if err == nil && len(got) != len(audit) {
+					err = fmt.Errorf("short audit of %d bytes taken as complete", len(got))
+				}
+				readErr <- err
+			}()
+			for name, ch := range map[string]chan error{"serve": serveErr, "read": readErr} {
+				select {
+				case err := <-ch:
+					cancelled := name == "serve" && c.cancelVMD || name == "read" && !c.cancelVMD
+					switch {
+					case cancelled && !errors.Is(err, context.Canceled):
+						t.Errorf("%s (cancelled): %v", name, err)
+					case !cancelled && !errors.Is(err, ErrRefused):
+						t.Errorf("%s (the other side): %v, want the EOT seen as a refusal", name, err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("%s still running 5 s after the cancel", name)
+				}
+			}
+		})
+	}
+	t.Run("machine waiting for a carrier", func(t *testing.T) {
+		e := pair(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := Serve(ctx, pty.File{File: e.slave}, "TAP0001001", fixed(report(100)), SpecTimers)
+			done <- err
+		}()
+		time.AfterFunc(50*time.Millisecond, cancel)
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("serve still waiting 5 s after the cancel (the spec timer is 60 s)")
+		}
+	})
+}
+
+// FuzzReceive feeds a slave session arbitrary bytes from the other side: it
+// never panics, and it takes an audit only when the last block ended with
+// ETX before the EOT.
+func FuzzReceive(f *testing.F) {
+	whole := append([]byte{ENQ}, frame(STX, ETX, []byte("DXS*1\r\n"))...)
+	f.Add(append(whole, EOT))
+	f.Add(append(append([]byte{ENQ}, frame(STX, ETB, []byte("DXS*1\r\n"))...), EOT))
+	f.Add([]byte{ENQ, EOT})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l := newLink(context.Background(), memPort{bytes.NewReader(b)}, Timers{A: time.Millisecond, B: time.Millisecond, Retries: 2})
+		out, err := l.receive(false)
+		if err != nil {
+			return
+		}
+		if !bytes.Contains(b, []byte{DLE, ETX}) {
+			t.Fatalf("%q taken as a complete audit %q without an ETX block", b, out)
 		}
 	})
 }

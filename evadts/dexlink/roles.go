@@ -1,6 +1,7 @@
 package dexlink
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -17,10 +18,16 @@ const (
 // Serve answers a data carrier as the machine: first handshake (carrier
 // master, we accept 'R'), second handshake (we master, response "00"),
 // then the audit in blocks. The audit is produced only once a carrier has
-// asked for it. Serve returns once the carrier has all of it, or fails.
-func Serve(p Port, commID string, produce func() ([]byte, error), t Timers) (Stats, error) {
-	start := time.Now()
-	l := newLink(p, t)
+// asked for it. Serve returns once the carrier has all of it, or fails; a
+// cancelled ctx ends it within pollRead, with an EOT mid-session.
+func Serve(ctx context.Context, p Port, commID string, produce func() ([]byte, error), t Timers) (Stats, error) {
+	l := newLink(ctx, p, t)
+	st, err := l.serve(commID, produce)
+	return st, l.abandon(err)
+}
+
+func (l *link) serve(commID string, produce func() ([]byte, error)) (Stats, error) {
+	start, t := time.Now(), l.t
 	var st Stats
 	rev, err := l.serveFirstHandshake(commID)
 	if err != nil {
@@ -31,13 +38,17 @@ func Serve(p Port, commID string, produce func() ([]byte, error), t Timers) (Sta
 		return st, fmt.Errorf("producing the audit: %w", err)
 	}
 	st.Payload = len(audit)
-	time.Sleep(t.Session)
+	if err := l.sleep(t.Session); err != nil {
+		return st, err
+	}
 	if err := l.session(func() error {
 		return l.sendBlock(SOH, ETX, []byte("00"+pad(commID)+rev), '1')
 	}); err != nil {
 		return st, fmt.Errorf("second handshake: %w", err)
 	}
-	time.Sleep(t.Session)
+	if err := l.sleep(t.Session); err != nil {
+		return st, err
+	}
 	if err := l.sendAudit(audit, &st); err != nil {
 		return st, fmt.Errorf("data transfer: %w", err)
 	}
@@ -192,10 +203,16 @@ func (l *link) sendAudit(audit []byte, st *Stats) error {
 }
 
 // Read collects an audit as the data carrier: first handshake (we master,
-// operation 'R'), second handshake (machine master), data transfer.
-func Read(p Port, commID string, t Timers) ([]byte, Stats, error) {
+// operation 'R'), second handshake (machine master), data transfer. A
+// cancelled ctx ends it within pollRead, with an EOT mid-session.
+func Read(ctx context.Context, p Port, commID string, t Timers) ([]byte, Stats, error) {
+	l := newLink(ctx, p, t)
+	audit, st, err := l.read(commID)
+	return audit, st, l.abandon(err)
+}
+
+func (l *link) read(commID string) ([]byte, Stats, error) {
 	start := time.Now()
-	l := newLink(p, t)
 	var st Stats
 	if err := l.session(func() error {
 		return l.sendBlock(SOH, ETX, []byte(pad(commID)+"R"+Rev6), '1')
@@ -229,6 +246,7 @@ func (l *link) receive(handshake bool) ([]byte, error) {
 	var out []byte
 	ack := byte('1')
 	naks := 0
+	last := byte(0) // end character of the last block taken
 	for {
 		c, err := l.waitStart(2 * l.t.A)
 		if err != nil {
@@ -236,6 +254,11 @@ func (l *link) receive(handshake bool) ([]byte, error) {
 		}
 		switch c {
 		case EOT:
+			if last != ETX {
+				// The sender ended the session before its last block:
+				// an abandoned transfer, not a short audit.
+				return nil, fmt.Errorf("%w: EOT after %d bytes, before the last block", ErrRefused, len(out))
+			}
 			return out, nil
 		case ENQ: // our acknowledgement was lost: say it again
 			prev := ack ^ 1
@@ -247,7 +270,7 @@ func (l *link) receive(handshake bool) ([]byte, error) {
 		case NAK:
 			return nil, ErrRefused
 		}
-		data, _, err := l.readFrame()
+		data, end, err := l.readFrame()
 		if err != nil {
 			naks++
 			if naks > l.t.Retries {
@@ -259,7 +282,7 @@ func (l *link) receive(handshake bool) ([]byte, error) {
 		if handshake && c != SOH || !handshake && c != STX {
 			return nil, fmt.Errorf("%w: unexpected frame start %q", ErrProtocol, c)
 		}
-		out = append(out, data...)
+		out, last = append(out, data...), end
 		if err := l.write(DLE, ack); err != nil {
 			return nil, err
 		}
@@ -271,8 +294,8 @@ func (l *link) receive(handshake bool) ([]byte, error) {
 // taken when a carrier has asked for it (counted in EA3 as terminal
 // "dex"); with full, the interval counters are reset only after the
 // carrier has acknowledged the whole report.
-func ServeAudit(port Port, audit *evadts.Audit, id evadts.Identity, full bool) (int, error) {
-	st, err := Serve(port, id.CommID, func() ([]byte, error) { return audit.Read(id, false, "dex") }, SpecTimers)
+func ServeAudit(ctx context.Context, port Port, audit *evadts.Audit, id evadts.Identity, full bool) (int, error) {
+	st, err := Serve(ctx, port, id.CommID, func() ([]byte, error) { return audit.Read(id, false, "dex") }, SpecTimers)
 	if err == nil && full {
 		err = audit.ResetInterval()
 	}

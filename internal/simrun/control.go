@@ -16,7 +16,7 @@ import (
 func startControl(cfg *config.Config, agent *device.Agent, up *uplink.Uplink, notified func()) (*remote.Server, error) {
 	o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir), FirmwareNotified: notified}
 	if up != nil {
-		o.Link = up.LinkState
+		o.Link, o.Token = up.LinkState, up.Token
 	}
 	ctl, err := remote.Serve(cfg.Control.Listen, o)
 	if err != nil {

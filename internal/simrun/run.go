@@ -401,7 +401,10 @@ func (r *runner) apply(st sim.Step) error {
 	return nil
 }
 
-// authFor turns a scenario step into an authorisation, priced from the line.
+// authFor turns a scenario step into an authorisation. A free pour whose
+// step names no price is left unpriced, so that the agent prices it as on
+// a real wall: the server's price with any happy hour in effect, or the
+// line's configured price without a server.
 func authFor(st sim.Step, lc config.Line) flow.Auth {
 	price := lc.UnitPrice()
 	if st.Price > 0 {
@@ -410,7 +413,11 @@ func authFor(st sim.Step, lc config.Line) flow.Auth {
 	if st.PricePerML > 0 {
 		price.PerVol = flow.Vol(st.PricePerML * 10)
 	}
-	a := flow.Auth{Mode: flow.ModeFree, Price: price, CapVol: flow.Vol(st.CapML * 10), CapMoney: st.CapMoney}
+	free := flow.Price{}
+	if st.Price > 0 || st.PricePerML > 0 {
+		free = price
+	}
+	a := flow.Auth{Mode: flow.ModeFree, Price: free, CapVol: flow.Vol(st.CapML * 10), CapMoney: st.CapMoney}
 	switch st.Mode {
 	case "portion":
 		a = flow.Auth{Mode: flow.ModePortion, PortionVol: flow.Vol(st.PortionML * 10), PortionPrice: st.PortionCost, Price: price}

@@ -97,6 +97,10 @@ func (u *Uplink) LinkState() (int, string) {
 	return 0, u.URL
 }
 
+// Token is the TTG server token the device uses, for the device status
+// call (3.34 ttg_server_auth_token): the server that issued it asks.
+func (u *Uplink) Token() string { return u.Syncer.Token() }
+
 // Attach sends the syncer's notices into the agent's event stream.
 func (u *Uplink) Attach(report func(device.Event)) {
 	u.mu.Lock()

@@ -449,3 +449,169 @@ func TestCardPurchasesAndTokenExpiry(t *testing.T) {
 		t.Fatal("refused card not released with an empty transaction")
 	}
 }
+
+// TestCardCreateWithLostReplyIsDelivered: the server stores a card create
+// but the reply is lost; the agent resends after a restart. Whether the
+// server counts the resend as skipped (3.39) or refuses it because the card
+// now exists, the record is delivered, not dead-lettered; a create that
+// clashes with another customer's card still is.
+func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		refuse bool
+	}{{"server skips resends", false}, {"server refuses resends", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBench(t, evening(20, 0, 0), nil)
+			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "111",
+				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar", ttg.RefAlcohol: "1"}); err != nil {
+				t.Fatal(err)
+			}
+			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := b.up.Syncer.UploadOnce(ctx)
+			cancel()
+			if err == nil || len(b.srv.CardPurchases()) != 1 || len(b.outbox()) != 1 {
+				t.Fatalf("lost reply: err %v, server %d, outbox %d", err, len(b.srv.CardPurchases()), len(b.outbox()))
+			}
+			b.restart()
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			dl, err := b.store.DeadLetters()
+			if err != nil || len(dl) != 0 || len(b.outbox()) != 0 || len(b.srv.CardPurchases()) != 1 {
+				t.Fatalf("after resend: dead letters %+v (%v), outbox %d, server %d", dl, err, len(b.outbox()), len(b.srv.CardPurchases()))
+			}
+			// Someone else's card: the server refuses, and so does the check.
+			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "1000001", ttg.RefPurchaseType: "111",
+				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			if dl, _ := b.store.DeadLetters(); len(dl) != 1 || !strings.Contains(dl[0].Reason, "exists") {
+				t.Fatalf("clash: dead letters %+v", dl)
+			}
+		})
+	}
+}
+
+// TestOnlineCardOfAMinor: 3.40's cardinfo has no alcohol flag. A server
+// that sends alcohol_allowed is believed; without it the local rule
+// ttg.online_card_alcohol decides. Line 1 pours beer (ABV 4.8).
+func TestOnlineCardOfAMinor(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		serverFlag bool
+		rule       string
+		card       int64
+		pours      bool
+	}{
+		{"server says no: minor refused", true, "allow", 1000003, false},
+		{"server says yes: adult pours", true, "refuse", 1000001, true},
+		{"spec reply, rule allow: minor pours", false, "allow", 1000003, true},
+		{"spec reply, rule refuse: minor refused", false, "refuse", 1000003, false},
+		{"spec reply, rule refuse: adult refused too", false, "refuse", 1000001, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBench(t, evening(20, 0, 0), func(cfg *config.Config) { cfg.TTG.OnlineCardAlcohol = c.rule })
+			b.srv.SetFaults(ttgserver.Faults{CardInfoAlcohol: c.serverFlag})
+			_, err := b.agent.CardTap(context.Background(), 1, c.card)
+			if c.pours != (err == nil) {
+				t.Fatalf("card %d: %v", c.card, err)
+			}
+			if !c.pours && !errors.Is(err, device.ErrCardRefused) {
+				t.Fatalf("refusal: %v", err)
+			}
+		})
+	}
+}
+
+// TestServingsLimitInHundredths: servingsLimit (3.39), consumedServings
+// (3.40) and a transaction's servings (3.41) are all read as hundredths of
+// a serving, as servings_per_patron is ("200 for 2.00"). A bill card with a
+// limit of 2.00 servings of 50 cl pours 1 L in all, then is refused.
+func TestServingsLimitInHundredths(t *testing.T) {
+	b := newBench(t, evening(20, 0, 0), nil)
+	if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "888", ttg.RefPurchaseType: "121",
+		ttg.RefCardName: "Table 9", ttg.RefStaffName: "Bar", ttg.RefServingsLimit: "200", ttg.RefAlcohol: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	caps := []flow.Vol{}
+	for _, secs := range []time.Duration{13, 10} {
+		if _, err := b.agent.CardTap(context.Background(), 1, 888); err != nil {
+			t.Fatalf("tap %d: %v", len(caps)+1, err)
+		}
+		b.pour(1, 60, secs*time.Second)
+		b.run((secs + 20) * time.Second)
+		recs := b.outbox()
+		if len(recs) == 0 {
+			t.Fatalf("tap %d booked nothing", len(caps)+1)
+		}
+		caps = append(caps, recs[len(recs)-1].Pour.Auth.CapVol)
+		if err := b.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := b.srv.Card(888)
+	if caps[0] != flow.ML(1000) || caps[1] != flow.ML(1000)-b.firstPour(888) {
+		t.Fatalf("caps %v (card consumed %d/100 servings)", caps, c.ConsumedServings)
+	}
+	if _, err := b.agent.CardTap(context.Background(), 1, 888); !errors.Is(err, device.ErrCardRefused) || !strings.Contains(err.Error(), "servings limit") {
+		t.Fatalf("third tap after %d/100 servings: %v", c.ConsumedServings, err)
+	}
+}
+
+// firstPour is the volume of the card's first transaction on the server,
+// in the agent's units, as the server counted its servings.
+func (b *bench) firstPour(card int64) flow.Vol {
+	for _, tx := range b.srv.Transactions() {
+		if tx.Tx.CardID == card && tx.Tx.Volume > 0 {
+			// 50 cl a serving: servings/100 × 500 mL.
+			return flow.ML(int64(tx.Tx.Servings) * 5)
+		}
+	}
+	return 0
+}
+
+// TestCardExpiryInTheServerZone: cardinfo's expirationTimestamp is the
+// server's wall clock (ttg.time_zone), not the host's.
+func TestCardExpiryInTheServerZone(t *testing.T) {
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Skip(err)
+	}
+	expires := time.Date(2026, 11, 20, 21, 0, 0, 0, kolkata) // 15:30 UTC
+	for _, c := range []struct {
+		name  string
+		at    time.Time
+		pours bool
+	}{
+		{"before expiry", expires.Add(-30 * time.Minute), true},
+		{"after expiry", expires.Add(30 * time.Minute), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The host clock reads UTC; the server's zone is Kolkata.
+			b := newBench(t, c.at.UTC(), func(cfg *config.Config) { cfg.TTG.TimeZone = "Asia/Kolkata" })
+			for _, ref := range []map[string]string{
+				{ttg.RefCardID: "556", ttg.RefPurchaseType: "111", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar",
+					ttg.RefAlcohol: "1", ttg.RefExpires: strconv.FormatInt(expires.UnixMilli(), 10)},
+				{ttg.RefCardID: "556", ttg.RefPurchaseType: "113", ttg.RefPurchaseAmt: "1000", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"},
+			} {
+				if _, err := b.agent.BookCardPurchase(ref); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := b.agent.CardTap(context.Background(), 1, 556)
+			if c.pours != (err == nil) {
+				t.Fatalf("tap at %s: %v", c.at.In(kolkata).Format(ttg.TimeLayout), err)
+			}
+		})
+	}
+}

@@ -62,7 +62,7 @@ func (s *Server) routes() map[string]handler {
 		"changehappyhour":             s.changeHappyHour,
 		"deletehappyhour":             s.deleteHappyHour,
 		"addhappyhour":                s.addHappyHour,
-		"remoteLogin":                 s.clientControl("remoteLogin"),
+		"remoteLogin":                 deviceIDKey(s.clientControl("remoteLogin")),
 		"remoteLoginPurchase":         s.clientControl("remoteLoginPurchase"),
 		"getPortionsForDeviceAndLine": s.linePortions,
 		"restartClientApplication":    s.clientControl("restartClientApplication"),
@@ -78,6 +78,23 @@ func (s *Server) routes() map[string]handler {
 	}
 }
 
+// deviceIDKey spells the device field of a reply "deviceID", as 3.29's
+// reply does (3.32, 3.34 and 3.35 spell it "deviceId").
+func deviceIDKey(h handler) handler {
+	return func(raw []byte) reply {
+		rep := h(raw)
+		if m, isMap := rep.body.(map[string]any); isMap {
+			if v, has := m["deviceId"]; has {
+				delete(m, "deviceId")
+				if _, both := m["deviceID"]; !both {
+					m["deviceID"] = v
+				}
+			}
+		}
+		return rep
+	}
+}
+
 func (s *Server) authToken(raw []byte) reply {
 	var req ttg.AuthRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
@@ -90,7 +107,6 @@ func (s *Server) authToken(raw []byte) reply {
 	}
 	now := s.o.Now()
 	tok := signJWT(s.st.TokenSecret, claims{Sub: req.Username, CID: req.ID, Iat: now.Unix(), Exp: now.Add(s.o.TokenTTL).Unix()})
-	s.clients[req.ID] = now
 	return ok(ttg.AuthResponse{AuthToken: tok, UUID: s.st.UUID})
 }
 
@@ -140,13 +156,15 @@ func validProduct(p ttg.Product) error {
 		return fmt.Errorf("product_type %d unknown", p.ProductType)
 	case p.IsActive != 0 && p.IsActive != 1:
 		return fmt.Errorf("is_active must be 0 or 1")
+	case p.IsInUse != 0 && p.IsInUse != 1 && p.IsInUse != 2:
+		return fmt.Errorf("is_in_use must be 1 (yes) or 2 (no)")
 	}
 	return nil
 }
 
 func (s *Server) editProduct(raw []byte) reply {
 	var req productRequest
-	if err := decodeStrict(raw, &req); err != nil {
+	if err := s.decode(raw, &req); err != nil {
 		return bad("%v", err)
 	}
 	if err := validProduct(req.Product); err != nil {
@@ -154,8 +172,12 @@ func (s *Server) editProduct(raw []byte) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, exists := s.st.Products[req.PLU]; !exists {
+	old, exists := s.st.Products[req.PLU]
+	if !exists {
 		return bad("no product with plu %d", req.PLU)
+	}
+	if req.IsInUse == 0 {
+		req.IsInUse = old.IsInUse
 	}
 	s.st.Products[req.PLU] = req.Product
 	return s.changed()
@@ -172,7 +194,7 @@ func (s *Server) changed() reply {
 
 func (s *Server) addProduct(raw []byte) reply {
 	var req productRequest
-	if err := decodeStrict(raw, &req); err != nil {
+	if err := s.decode(raw, &req); err != nil {
 		return bad("%v", err)
 	}
 	if err := validProduct(req.Product); err != nil {
@@ -190,11 +212,27 @@ func (s *Server) addProduct(raw []byte) reply {
 	} else if _, exists := s.st.Products[p.PLU]; exists && !req.Overwrite {
 		return bad("plu %d exists; set overwrite to replace it", p.PLU)
 	}
+	if p.IsInUse == 0 {
+		p.IsInUse = s.inUse(p.PLU)
+	}
 	s.st.Products[p.PLU] = p
 	if r := s.changed(); r.status != http.StatusOK {
 		return r
 	}
 	return ok(map[string]string{"info": fmt.Sprintf("product added to product database with plu: %d", p.PLU)})
+}
+
+// inUse is 3.4's is_in_use for a product the request left it out of:
+// 1 when a device line pours it, else 2; mu held.
+func (s *Server) inUse(plu int) int {
+	for _, d := range s.st.Devices {
+		for _, l := range d.Lines {
+			if l.PLU == plu {
+				return 1
+			}
+		}
+	}
+	return 2
 }
 
 func (s *Server) changeLogo(raw []byte) reply {
@@ -203,7 +241,7 @@ func (s *Server) changeLogo(raw []byte) reply {
 		PLU   int    `json:"plu"`
 		Image string `json:"product_logo"`
 	}
-	if err := decodeStrict(raw, &req); err != nil {
+	if err := s.decode(raw, &req); err != nil {
 		return bad("%v", err)
 	}
 	img, err := base64.StdEncoding.DecodeString(req.Image)
@@ -300,7 +338,7 @@ func (s *Server) kegLevels(raw []byte) reply {
 		perc := left * 10000 / l.KegML
 		cat := s.catalog()
 		p := s.st.Products[l.PLU]
-		state := cat.PricingState(s.o.Now().In(s.o.Loc), p, ttg.KegState{FillPermille: perc / 10, TappedAt: time.Unix(l.TappedAt, 0)})
+		state := cat.PricingState(s.o.Now(), p, ttg.KegState{FillPermille: perc / 10, TappedAt: time.Unix(l.TappedAt, 0)})
 		out["fill_level_perc"], out["fill_level_keg_size"], out["fill_level_keg_size_dp"] = perc, l.KegML, 3
 		out["tapping_date"], out["pricing_state"] = l.TappedAt, state
 		return ok(out)
@@ -310,6 +348,7 @@ func (s *Server) kegLevels(raw []byte) reply {
 // catalog views the state as the device-side catalog, for pricing; mu held.
 func (s *Server) catalog() *ttg.Catalog {
 	c := &ttg.Catalog{Config: s.st.Config, HappyHours: s.st.HappyHours, Items: s.st.Items}
+	c.SetZone(s.loc)
 	for _, plu := range sortedPLUs(s.st.Products) {
 		c.Products = append(c.Products, s.st.Products[plu])
 	}
@@ -369,14 +408,14 @@ type window struct {
 
 func (s *Server) parseWindow(raw []byte) (int64, int64, error) {
 	var w window
-	if err := decodeStrict(raw, &w); err != nil {
+	if err := s.decode(raw, &w); err != nil {
 		return 0, 0, err
 	}
-	a, err := ttg.ParseTime(w.Start, s.o.Loc)
+	a, err := ttg.ParseTime(w.Start, s.loc)
 	if err != nil {
 		return 0, 0, fmt.Errorf("start_time: %w", err)
 	}
-	b, err := ttg.ParseTime(w.End, s.o.Loc)
+	b, err := ttg.ParseTime(w.End, s.loc)
 	if err != nil {
 		return 0, 0, fmt.Errorf("end_time: %w", err)
 	}
@@ -399,7 +438,11 @@ func (s *Server) getTransactions(raw []byte) reply {
 			"name_customer": t.Tx.CardName, "tst_start": t.StartEpoch, "tst_stop": t.StopEpoch, "plu": t.Tx.PLU,
 			"money_amount": float64(t.Tx.Money) / 100, "volume_amount": float64(t.Tx.Volume) / math.Pow10(t.Tx.VolumeDP),
 			"servings": float64(t.Tx.Servings) / 100, "external_id": t.Tx.ExternalID, "customer_hash": "",
-			"device_id": t.DeviceID, "item_id": t.Tx.ItemID})
+			"device_id": t.DeviceID, "item_id": t.Tx.ItemID,
+			// 3.21 lists fewer fields than 3.41 takes; every field the
+			// device sent comes back, in the units 3.21 uses.
+			"price_per_unit": float64(t.Tx.PricePerUnit) / 100, "card_type_number": t.Tx.CardType,
+			"volume_amount_dp": t.Tx.VolumeDP, "location_id": t.LocationID})
 	}
 	return ok(map[string]any{"uuid": s.st.UUID, "transactions": out})
 }
@@ -422,7 +465,7 @@ func (s *Server) getCardPurchases(raw []byte) reply {
 			typ = ttg.CardTypeNames[card.Type]
 		}
 		exp := int64(0)
-		if t, err := ttg.ParseTime(c.CP.Expires, s.o.Loc); err == nil {
+		if t, err := ttg.ParseTime(c.CP.Expires, s.loc); err == nil {
 			exp = t.Unix()
 		}
 		out = append(out, map[string]any{"uuid": s.st.UUID, "card_id": c.CP.CardID, "card_type": typ,
@@ -465,6 +508,10 @@ func checkConfigValue(k, v string) error {
 	case "card_encpass":
 		if len(v) > 16 || strings.IndexFunc(v, func(r rune) bool { return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }) >= 0 {
 			return fmt.Errorf("must be alphanumeric, at most 16 characters")
+		}
+	case "time_zone":
+		if _, err := time.LoadLocation(v); err != nil || v == "" {
+			return fmt.Errorf("unknown time zone %q (an IANA name such as Europe/Berlin)", v)
 		}
 	case "volume_base_unit":
 		if _, err := ttg.NewUnits(v, 0); err != nil {
@@ -532,6 +579,9 @@ func (s *Server) setServerConfig(raw []byte) reply {
 			}
 			s.st.Config[k] = val
 			result[k] = "success"
+			if k == "time_zone" {
+				s.loc = s.zoneFromConfig()
+			}
 		}
 	}
 	if r := s.changed(); r.status != http.StatusOK {
@@ -568,7 +618,7 @@ func validHappyHour(h ttg.HappyHour) error {
 }
 
 func (s *Server) addHappyHour(raw []byte) reply {
-	hs, err := decodeHappyHours(raw)
+	hs, err := s.decodeHappyHours(raw)
 	if err != nil {
 		return bad("%v", err)
 	}
@@ -590,12 +640,12 @@ func (s *Server) addHappyHour(raw []byte) reply {
 }
 
 // decodeHappyHours accepts a "happyhours" array or a single happy hour in the body.
-func decodeHappyHours(raw []byte) ([]ttg.HappyHour, error) {
+func (s *Server) decodeHappyHours(raw []byte) ([]ttg.HappyHour, error) {
 	var list struct {
 		ID         int64           `json:"id"`
 		HappyHours []ttg.HappyHour `json:"happyhours"`
 	}
-	if err := decodeStrict(raw, &list); err == nil && len(list.HappyHours) > 0 {
+	if err := s.decode(raw, &list); err == nil && len(list.HappyHours) > 0 {
 		for _, h := range list.HappyHours {
 			if err := validHappyHour(h); err != nil {
 				return nil, err
@@ -607,14 +657,14 @@ func decodeHappyHours(raw []byte) ([]ttg.HappyHour, error) {
 		ttg.HappyHour
 		ID int64 `json:"id"`
 	}
-	if err := decodeStrict(raw, &one); err != nil {
+	if err := s.decode(raw, &one); err != nil {
 		return nil, err
 	}
 	return []ttg.HappyHour{one.HappyHour}, validHappyHour(one.HappyHour)
 }
 
 func (s *Server) changeHappyHour(raw []byte) reply {
-	hs, err := decodeHappyHours(raw)
+	hs, err := s.decodeHappyHours(raw)
 	if err != nil {
 		return bad("%v", err)
 	}
@@ -692,10 +742,27 @@ func (s *Server) linePortions(raw []byte) reply {
 	})
 }
 
+// connectedWindow is how recently a device must have made a device call
+// (sent records or asked for a card) to count as connected.
+const connectedWindow = 10 * time.Minute
+
+// deviceCount is 3.33: tap devices, not API clients. An API client's id in
+// authToken says nothing about whether it is a device, so a device counts
+// when it made a device call (deviceID in a transaction, card purchase or
+// cardinfo) within connectedWindow or registered a client-control listener.
 func (s *Server) deviceCount(raw []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return ok(map[string]int{"devicecount": len(s.clients)})
+	seen := map[int64]bool{}
+	for id, at := range s.devices {
+		if s.o.Now().Sub(at) < connectedWindow {
+			seen[id] = true
+		}
+	}
+	for id := range s.st.ClientURLs {
+		seen[id] = true
+	}
+	return ok(map[string]int{"devicecount": len(seen)})
 }
 
 func (s *Server) basicInfo(raw []byte) reply {
@@ -719,14 +786,14 @@ func (s *Server) exportStamp(raw []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return ok(ttg.ConfigExportStamp{UUID: s.st.UUID, EpochSecond: s.st.ExportStamp,
-		Human: time.Unix(s.st.ExportStamp, 0).In(s.o.Loc).Format(ttg.TimeLayout)})
+		Human: time.Unix(s.st.ExportStamp, 0).In(s.loc).Format(ttg.TimeLayout)})
 }
 
 // locked decodes a request strictly and runs fn with the server locked:
 // the shape of most calls.
 func locked[T any](s *Server, raw []byte, fn func(req T) reply) reply {
 	var req T
-	if err := decodeStrict(raw, &req); err != nil {
+	if err := s.decode(raw, &req); err != nil {
 		return bad("%v", err)
 	}
 	s.mu.Lock()

@@ -30,7 +30,7 @@ type envelope struct {
 	Records    []json.RawMessage `json:"-"`
 }
 
-func decodeEnvelope(raw []byte, listKey string) (envelope, error) {
+func (s *Server) decodeEnvelope(raw []byte, listKey string) (envelope, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return envelope{}, fmt.Errorf("invalid JSON request: %w", err)
@@ -48,7 +48,8 @@ func decodeEnvelope(raw []byte, listKey string) (envelope, error) {
 		case listKey:
 			err = json.Unmarshal(v, &e.Records)
 		default:
-			err = fmt.Errorf("unknown parameter")
+			// Spec §3: the definitions "only show relevant data".
+			s.log.Info("ttg emulator: ignored an unknown upload field", "field", k)
 		}
 		if err != nil {
 			return envelope{}, fmt.Errorf("%s: %w", k, err)
@@ -124,7 +125,7 @@ func appendRecord(tx *bolt.Tx, bucket []byte, v any) error {
 }
 
 func (s *Server) transaction(raw []byte) reply {
-	e, err := decodeEnvelope(raw, "transactions")
+	e, err := s.decodeEnvelope(raw, "transactions")
 	if err != nil {
 		return ok(ttg.UploadResult{UUID: s.st.UUID, Valid: false, InfoString: err.Error()})
 	}
@@ -134,12 +135,12 @@ func (s *Server) transaction(raw []byte) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.clients[e.DeviceID] = s.o.Now()
+	s.devices[e.DeviceID] = s.o.Now()
 	// Records are applied in memory as they validate; a failed commit is a
 	// 500 and the client resends, which the duplicate check then absorbs.
 	return s.upload(e, func(r json.RawMessage) (string, func(*bolt.Tx) error, error) {
 		var t ttg.Transaction
-		if err := decodeStrict(r, &t); err != nil {
+		if err := s.decode(r, &t); err != nil {
 			return "", nil, err
 		}
 		st, err := s.checkTx(e.DeviceID, t)
@@ -160,11 +161,11 @@ func (s *Server) transaction(raw []byte) reply {
 
 // checkTx applies the spec's field rules to one transaction.
 func (s *Server) checkTx(device int64, t ttg.Transaction) (StoredTx, error) {
-	start, err := ttg.ParseTime(t.Start, s.o.Loc)
+	start, err := ttg.ParseTime(t.Start, s.loc)
 	if err != nil {
 		return StoredTx{}, fmt.Errorf("tst_start %q is not YYYY-mm-dd HH:MM:SS", t.Start)
 	}
-	stop, err := ttg.ParseTime(t.Stop, s.o.Loc)
+	stop, err := ttg.ParseTime(t.Stop, s.loc)
 	if err != nil {
 		return StoredTx{}, fmt.Errorf("tst_stop %q is not YYYY-mm-dd HH:MM:SS", t.Stop)
 	}
@@ -232,7 +233,7 @@ func (s *Server) applyTx(device int64, t ttg.Transaction) {
 }
 
 func (s *Server) cardPurchase(raw []byte) reply {
-	e, err := decodeEnvelope(raw, "cardpurchases")
+	e, err := s.decodeEnvelope(raw, "cardpurchases")
 	if err != nil {
 		return ok(ttg.UploadResult{UUID: s.st.UUID, Valid: false, InfoString: err.Error()})
 	}
@@ -242,17 +243,24 @@ func (s *Server) cardPurchase(raw []byte) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.clients[e.DeviceID] = s.o.Now()
+	s.devices[e.DeviceID] = s.o.Now()
+	refuseResend := s.faults.RefuseCardResend
 	return s.upload(e, func(r json.RawMessage) (string, func(*bolt.Tx) error, error) {
 		var c ttg.CardPurchase
-		if err := decodeStrict(r, &c); err != nil {
+		if err := s.decode(r, &c); err != nil {
 			return "", nil, err
+		}
+		// A resend (the charger's reply was lost) is counted as skipped
+		// before the card rules run, as 3.41 does for transactions: the
+		// card it created exists now, which is no error of the resend.
+		key := cpKey(e.DeviceID, c)
+		if s.cpKeys[key] && !refuseResend {
+			return key, nil, nil
 		}
 		created, err := s.checkCP(c)
 		if err != nil {
 			return "", nil, err
 		}
-		key := cpKey(e.DeviceID, c)
 		if s.cpKeys[key] {
 			return key, nil, nil
 		}
@@ -265,12 +273,12 @@ func (s *Server) cardPurchase(raw []byte) reply {
 }
 
 func (s *Server) checkCP(c ttg.CardPurchase) (int64, error) {
-	created, err := ttg.ParseTime(c.Created, s.o.Loc)
+	created, err := ttg.ParseTime(c.Created, s.loc)
 	if err != nil {
 		return 0, fmt.Errorf("creationTimestamp %q is not YYYY-mm-dd HH:MM:SS", c.Created)
 	}
 	if c.Expires != "" {
-		if _, err := ttg.ParseTime(c.Expires, s.o.Loc); err != nil {
+		if _, err := ttg.ParseTime(c.Expires, s.loc); err != nil {
 			return 0, fmt.Errorf("expirationTimestamp %q is not empty or YYYY-mm-dd HH:MM:SS", c.Expires)
 		}
 	}
@@ -298,7 +306,7 @@ func (s *Server) checkCP(c ttg.CardPurchase) (int64, error) {
 
 func (s *Server) applyCP(c ttg.CardPurchase, at int64) {
 	exp := int64(0)
-	if t, err := ttg.ParseTime(c.Expires, s.o.Loc); err == nil {
+	if t, err := ttg.ParseTime(c.Expires, s.loc); err == nil {
 		exp = t.Unix()
 	}
 	card := s.st.Cards[c.CardID]
@@ -327,11 +335,14 @@ func (s *Server) applyCP(c ttg.CardPurchase, at int64) {
 
 func (s *Server) cardInfo(raw []byte) reply {
 	var req ttg.CardInfoRequest
-	if err := decodeStrict(raw, &req); err != nil {
+	if err := s.decode(raw, &req); err != nil {
 		return bad("%v", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if req.DeviceID > 0 {
+		s.devices[req.DeviceID] = s.o.Now()
+	}
 	c, found := s.st.Cards[req.CardID]
 	if !found {
 		return reply{http.StatusNotFound, map[string]string{"error": fmt.Sprintf("card %d not found", req.CardID)}}
@@ -349,7 +360,7 @@ func (s *Server) cardInfo(raw []byte) reply {
 		if epoch == 0 {
 			return ""
 		}
-		return timeIn(epoch, s.o.Loc)
+		return timeIn(epoch, s.loc)
 	}
 	credit := c.Credit
 	if c.Type != ttg.CardOnlinePre && c.Type != ttg.CardPre {
@@ -359,8 +370,16 @@ func (s *Server) cardInfo(raw []byte) reply {
 	if c.Blocked {
 		blocked = 1
 	}
-	return ok(ttg.CardInfo{UUID: s.st.UUID, CardID: c.ID, Name: c.Name, Balance: c.Balance, Credit: credit,
+	out := ttg.CardInfo{UUID: s.st.UUID, CardID: c.ID, Name: c.Name, Balance: c.Balance, Credit: credit,
 		Type: c.Type, TypeString: ttg.CardTypeNames[c.Type], ConsumedServings: c.ConsumedServings,
 		ServingsLimit: c.ServingsLimit, Created: ts(c.Created), Last: ts(c.Last), Expires: ts(c.Expires),
-		IsBlocked: blocked, BlockedAt: ts(c.BlockedAt), BlockedComment: c.BlockedComment, StaffCreation: c.Staff})
+		IsBlocked: blocked, BlockedAt: ts(c.BlockedAt), BlockedComment: c.BlockedComment, StaffCreation: c.Staff}
+	if s.faults.CardInfoAlcohol {
+		allowed := 0
+		if c.AlcoholAllowed {
+			allowed = 1
+		}
+		out.AlcoholAllowed = &allowed
+	}
+	return ok(out)
 }

@@ -1,6 +1,7 @@
 package ttgserver
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -31,8 +32,10 @@ type Options struct {
 	// Seed is used when the database is new; default DefaultSeed().
 	Seed *Seed
 	Now  func() time.Time
-	Loc  *time.Location
-	Log  *slog.Logger
+	// Loc is the zone a new database's time_zone starts with; afterwards
+	// the server's time_zone setting (3.24) is its zone.
+	Loc *time.Location
+	Log *slog.Logger
 }
 
 // Faults are injected into requests, for tests of a misbehaving server.
@@ -54,6 +57,13 @@ type Faults struct {
 	// LoseReply processes the next N requests, then closes the connection
 	// without answering: the client cannot know its data was stored.
 	LoseReply int `json:"lose_reply"`
+	// RefuseCardResend answers a resent card create (111/121) as
+	// malformatted, "card N exists", as a server without resend detection
+	// does, instead of counting it in records_skipped.
+	RefuseCardResend bool `json:"refuse_card_resend"`
+	// CardInfoAlcohol adds alcohol_allowed (0/1) to cardinfo replies, as a
+	// server may beyond 3.40; without it the reply is exactly the spec's.
+	CardInfoAlcohol bool `json:"cardinfo_alcohol"`
 }
 
 // Server is the emulated TTG server.
@@ -64,12 +74,13 @@ type Server struct {
 
 	mu      sync.Mutex
 	st      state
+	loc     *time.Location // from st.Config["time_zone"]
 	faults  Faults
 	txKeys  map[string]bool
 	cpKeys  map[string]bool
 	txs     []StoredTx
 	cps     []StoredCP
-	clients map[int64]time.Time // API clients and devices seen
+	devices map[int64]time.Time // tap devices by their last device call
 	notes   []string            // notifications sent to clients (firmware, restart, ...)
 	logins  map[string]int64    // remote-login transaction id -> device
 }
@@ -145,12 +156,25 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("ttg server: %w", err)
 	}
 	s := &Server{o: o, db: db, log: o.Log, txKeys: map[string]bool{}, logins: map[string]int64{},
-		cpKeys: map[string]bool{}, clients: map[int64]time.Time{}}
+		cpKeys: map[string]bool{}, devices: map[int64]time.Time{}}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	s.loc = s.zoneFromConfig()
 	return s, nil
+}
+
+// zoneFromConfig is the zone wire timestamps are read and written in: the
+// time_zone setting, or Options.Loc while it is unset or unknown.
+func (s *Server) zoneFromConfig() *time.Location {
+	if tz := s.st.Config["time_zone"]; tz != "" {
+		if l, err := time.LoadLocation(tz); err == nil {
+			return l
+		}
+		s.log.Warn("ttg emulator: unknown time_zone; using the default", "time_zone", tz, "default", s.o.Loc)
+	}
+	return s.o.Loc
 }
 
 func (s *Server) load() error {
@@ -206,6 +230,9 @@ func (s *Server) seed(seed Seed) {
 		s.st.Config[k] = v
 	}
 	s.st.Config["uuid"] = s.st.UUID
+	if s.o.Loc != time.UTC || s.st.Config["time_zone"] == "" {
+		s.st.Config["time_zone"] = s.o.Loc.String()
+	}
 	s.st.TokenSecret = newSecret()
 	for _, p := range seed.Products {
 		s.st.Products[p.PLU] = p
@@ -291,15 +318,50 @@ func (s *Server) Notifications() []string {
 	return append([]string(nil), s.notes...)
 }
 
-// Handler is the HTTP API.
+// Handler is the HTTP API. Paths are matched as leniently as a real server
+// matches them for real clients: any letter case, an optional trailing
+// slash, and "/api/..." as well as "/m2m/api/..." (the spec's own examples
+// use both). Each leniency is logged so that a client author can see it.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	for path, h := range s.routes() {
-		mux.Handle("/m2m/api/"+path, s.wrap(path, h))
+	type call struct {
+		name string // as the spec spells it
+		h    http.Handler
 	}
+	calls := map[string]call{}
+	for path, h := range s.routes() {
+		calls[strings.ToLower(path)] = call{path, s.wrap(path, h)}
+	}
+	mux := http.NewServeMux()
 	mux.HandleFunc("/_emulator/faults", s.faultsHandler)
 	mux.HandleFunc("/_emulator/clients", s.clientsHandler)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		name, canonical := callName(r.URL.Path)
+		c, found := calls[strings.ToLower(name)]
+		if !found {
+			http.NotFound(w, r)
+			return
+		}
+		if !canonical || name != c.name {
+			s.log.Info("ttg emulator: accepted a non-canonical path", "path", r.URL.Path, "call", c.name)
+		}
+		c.h.ServeHTTP(w, r)
+	})
 	return mux
+}
+
+// callName extracts the call from a request path and says whether its
+// prefix is the spec's "/m2m/api/" with no trailing slash (the caller
+// compares the name's letter case).
+func callName(p string) (name string, canonical bool) {
+	trimmed := strings.TrimRight(p, "/")
+	canonical = trimmed == p
+	lower := strings.ToLower(trimmed)
+	for _, prefix := range []string{"/m2m/api/", "/api/"} {
+		if strings.HasPrefix(lower, prefix) {
+			return trimmed[len(prefix):], canonical && strings.HasPrefix(trimmed, "/m2m/api/")
+		}
+	}
+	return "", false
 }
 
 // reply is a handler's answer: status and a JSON body.
@@ -420,10 +482,16 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	}
 }
 
+// authorised checks a bearer token; the scheme name is case-insensitive
+// (RFC 9110 §11.1), so "bearer" is as good as "Bearer".
 func (s *Server) authorised(h string) bool {
-	tok, found := strings.CutPrefix(h, "Bearer ")
-	if !found {
+	scheme, tok, found := strings.Cut(strings.TrimSpace(h), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
 		return false
+	}
+	tok = strings.TrimSpace(tok)
+	if scheme != "Bearer" {
+		s.log.Info("ttg emulator: accepted a non-canonical authorization scheme", "scheme", scheme)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -445,12 +513,22 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// decodeStrict decodes a request body, rejecting unknown fields so that a
-// client with a misspelt key hears about it.
-func decodeStrict(raw []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+// decode reads a request body. Unknown fields are accepted and logged: spec
+// §3 says the message definitions "only show relevant data", and real
+// clients send more (a request id, a client version). Wrong types and
+// broken JSON are still refused.
+func (s *Server) decode(raw []byte, v any) error {
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	err := strict.Decode(v)
+	if err == nil {
+		return nil
+	}
+	if !strings.HasPrefix(err.Error(), "json: unknown field ") {
+		return fmt.Errorf("invalid JSON request: %w", err)
+	}
+	s.log.Info("ttg emulator: ignored unknown request fields", "detail", err.Error())
+	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("invalid JSON request: %w", err)
 	}
 	return nil
