@@ -163,8 +163,12 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("cash interface listening", "url", cash.URL)
 	}
 	if cfg.Control.Listen != "" {
+		access, err := remote.AccessFrom(cfg.Control)
+		if err != nil {
+			return errors.Join(err, agent.Close())
+		}
 		o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
-			FirmwareNotified: func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, version) }}
+			FirmwareNotified: func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, version) }, Access: access}
 		if up != nil {
 			o.Link = up.LinkState
 		}

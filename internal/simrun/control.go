@@ -11,10 +11,15 @@ import (
 )
 
 // startControl serves the client-control calls and, with the embedded TTG
-// server, tells it where this device listens; notified runs on the
-// server's firmware update notification.
+// server, tells it where this device listens and the token it requires;
+// notified runs on the server's firmware update notification.
 func startControl(cfg *config.Config, agent *device.Agent, up *uplink.Uplink, notified func()) (*remote.Server, error) {
-	o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir), FirmwareNotified: notified}
+	access, err := remote.AccessFrom(cfg.Control)
+	if err != nil {
+		return nil, err
+	}
+	o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
+		FirmwareNotified: notified, Access: access}
 	if up != nil {
 		o.Link = up.LinkState
 	}
@@ -23,7 +28,7 @@ func startControl(cfg *config.Config, agent *device.Agent, up *uplink.Uplink, no
 		return nil, fmt.Errorf("client-control listener: %w", err)
 	}
 	if up != nil && up.Server != nil {
-		if err := up.Server.RegisterClient(cfg.Device.ID, ctl.URL); err != nil {
+		if err := up.Server.RegisterClient(cfg.Device.ID, ctl.URL, cfg.Control.Token); err != nil {
 			ctl.Close()
 			return nil, err
 		}
