@@ -88,6 +88,10 @@ func TestNegativePutOnACredit(t *testing.T) {
 			t.Fatalf("PUT %s %s (%d): %d %s", a, cancelOne, i, code, msg)
 		}
 	}
+	// The grant arriving late (a retransmission) changes nothing either.
+	if code, msg, _ := w.call("PUT", a, `{"Waiter": 3, "PLU": 102, "Count": 3}`); code != http.StatusOK {
+		t.Fatalf("late grant: %d %s", code, msg)
+	}
 	if na, nb := w.count(a), w.count(b); na != 2 || nb != 2 {
 		t.Fatalf("after cancelling 1 from %s: %d and %d left, want 2 and 2", a, na, nb)
 	}

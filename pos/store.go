@@ -216,10 +216,10 @@ func fill(b storage.Bucket, id int64, c Credit) (bool, error) {
 	return false, cancelFrom(b, s, c)
 }
 
-// replayed reports whether c is the last body applied to resource id (or
-// to the cancellation that used it up). A filled credit stored before
-// bodies were kept counts a repeated grant for the same waiter and PLU as
-// a replay: it must never grant twice.
+// replayed reports whether c is the grant of resource id, the last body
+// applied to it, or the cancellation that used it up. A filled credit
+// stored before bodies were kept counts a repeated grant for the same
+// waiter and PLU as a replay: it must never grant twice.
 func replayed(b storage.Bucket, id int64, c Credit) (bool, error) {
 	c.ID = Num(id)
 	if raw := b.Get(key(kGoneC, id)); raw != nil {
@@ -242,6 +242,13 @@ func replayed(b storage.Bucket, id int64, c Credit) (bool, error) {
 	s, err := decode[stored](raw)
 	if err != nil {
 		return false, fmt.Errorf("credit %d: %w", id, err)
+	}
+	if s.Filled && s.Granted > 0 {
+		grant := s.Credit
+		grant.Count = s.Granted
+		if grant == c { // the grant itself, arriving late after other changes
+			return true, nil
+		}
 	}
 	if s.Last != nil {
 		return *s.Last == c, nil
