@@ -108,6 +108,9 @@ func (r *Register) CreateFilled(c Credit) (id int64, replay bool, err error) {
 	if err := r.check(c); err != nil {
 		return 0, false, err
 	}
+	if c.ID > 0 && r.isReplay(int64(c.ID), c) {
+		return int64(c.ID), true, nil
+	}
 	err = r.st.Update(Bucket, func(b storage.Bucket) error {
 		id, replay = int64(c.ID), false
 		if id == 0 {
@@ -180,6 +183,9 @@ func (r *Register) Fill(id int64, c Credit) (replay bool, err error) {
 	if err := r.check(c); err != nil {
 		return false, err
 	}
+	if r.isReplay(id, c) {
+		return true, nil
+	}
 	err = r.st.Update(Bucket, func(b storage.Bucket) error {
 		replay, err = fill(b, id, c)
 		return err
@@ -214,6 +220,19 @@ func fill(b storage.Bucket, id int64, c Credit) (bool, error) {
 			ErrConflict, id, s.Granted, s.PLU)
 	}
 	return false, cancelFrom(b, s, c)
+}
+
+// isReplay answers a replay from a read-only transaction, so that a
+// register retrying in a loop costs no disk writes; anything else is
+// decided again inside the writing transaction.
+func (r *Register) isReplay(id int64, c Credit) bool {
+	replay := false
+	_ = r.st.View(Bucket, func(b storage.Bucket) error {
+		var err error
+		replay, err = replayed(b, id, c)
+		return err
+	})
+	return replay
 }
 
 // replayed reports whether c is the grant of resource id, the last body
