@@ -243,3 +243,25 @@ type nopWriter struct{}
 func (nopWriter) Header() http.Header         { return http.Header{} }
 func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (nopWriter) WriteHeader(int)             {}
+
+// FuzzAddresses: the listen and allow-list parsers never panic, and
+// whatever they accept means what it says.
+func FuzzAddresses(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:80", "[::1]:1", "0.0.0.0:8081", ":80", "10.0.0.0/8", "::ffff:10.0.0.1", "a:b:c", "[::1%lo]:5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if local, err := httpguard.Loopback(s); err == nil && local {
+			host := strings.Trim(s[:strings.LastIndex(s, ":")], "[]")
+			ip, err := netip.ParseAddr(host)
+			v4, v6 := netip.MustParsePrefix("127.0.0.0/8"), netip.MustParseAddr("::1")
+			if !strings.EqualFold(host, "localhost") && (err != nil || !(v4.Contains(ip.Unmap()) || ip.WithZone("") == v6)) {
+				t.Fatalf("Loopback(%q) = true", s)
+			}
+		}
+		ps, err := httpguard.ParseAllow([]string{s})
+		if err == nil && (len(ps) != 1 || !ps[0].IsValid() || ps[0] != ps[0].Masked()) {
+			t.Fatalf("ParseAllow(%q) = %v", s, ps)
+		}
+	})
+}
