@@ -197,8 +197,8 @@ func TestPostWithIDIsIdempotent(t *testing.T) {
 	if code, _, _ := w.call("DELETE", want, ""); code != 200 {
 		t.Fatal("delete")
 	}
-	if code, _, _ := w.call("POST", "/credits", body); code != http.StatusConflict {
-		t.Fatalf("a deleted ID posted again must not come back: %d", code)
+	if code, msg, _ := w.call("POST", "/credits", body); code != http.StatusConflict || !strings.Contains(msg, "was deleted") {
+		t.Fatalf("a deleted ID posted again must not come back: %d %s", code, msg)
 	}
 	if cs := w.credits(); len(cs) != 0 {
 		t.Fatalf("credits after delete: %+v", cs)

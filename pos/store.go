@@ -120,11 +120,13 @@ func (r *Register) CreateFilled(c Credit) (id int64, replay bool, err error) {
 			}
 		} else if b.Get(key(kCredit, id)) != nil || b.Get(key(kGoneC, id)) != nil {
 			var err error
-			replay, err = replayed(b, id, c)
-			if err == nil && !replay {
-				err = fmt.Errorf("%w: credit %d exists with other content", ErrConflict, id)
+			switch replay, err = replayed(b, id, c); {
+			case err != nil || replay:
+				return err
+			case b.Get(key(kCredit, id)) == nil:
+				return fmt.Errorf("%w: credit %d was deleted", ErrConflict, id)
 			}
-			return err
+			return fmt.Errorf("%w: credit %d exists with other content", ErrConflict, id)
 		}
 		if err := putJSON(b, key(kCredit, id), stored{Credit: Credit{ID: Num(id)}}); err != nil {
 			return err
