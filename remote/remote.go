@@ -154,8 +154,14 @@ func Handler(o Options) http.Handler {
 		out["state"] = "notified"
 		reply(w, out)
 	})
+	return protect(o, mux)
+}
+
+// protect puts h behind o.Access; a refusal is error 5000 in the calls'
+// common reply shape, with the HTTP status as the client's error code.
+func protect(o Options, h http.Handler) http.Handler {
 	if !o.Access.protected() {
-		return mux
+		return h
 	}
 	deny := func(w http.ResponseWriter, status int, msg string) {
 		w.Header().Set("Content-Type", "application/json")
@@ -163,7 +169,7 @@ func Handler(o Options) http.Handler {
 		_ = json.NewEncoder(w).Encode(ttg.RestartResponse{DeviceID: o.DeviceID,
 			ClientError: ttg.ClientError{Error: ttg.RLUnexpected, CodeClient: status, DescriptionClnt: msg}})
 	}
-	return httpguard.Guard{Secret: o.Access.Token, Allow: o.Access.Allow, Realm: "client-control", Deny: deny}.Wrap(mux)
+	return httpguard.Guard{Secret: o.Access.Token, Allow: o.Access.Allow, Realm: "client-control", Deny: deny}.Wrap(h)
 }
 
 // restartGate lets one restart through per interval, counted from the
