@@ -139,22 +139,35 @@ func TestDemoScenarioParses(t *testing.T) {
 
 func TestScenarioErrors(t *testing.T) {
 	cases := map[string]string{
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"dance\"\n":                                                  "unknown action",
-		"[[step]]\nat = \"1s\"\nline = 0\naction = \"stop\"\n":                                                   "line must be",
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"pour\"\n":                                                   "flow_ml_s",
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"authorise\"\nmode = \"portion\"\n":                          "portion_ml",
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"authorise\"\nmode = \"free-ish\"\n":                         "mode",
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"leak\"\n":                                                   "rate_ml_s",
-		"[[step]]\nat = \"-1s\"\nline = 1\naction = \"stop\"\n":                                                  "negative",
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"stop\"\ncolour = 3\n":                                       "unknown key",
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"pour\"\nprofile = [[1.0, 5.0], [0.5, 5.0]]\n":               "profile[1]",
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"authorise\"\ncap_money = -5\n":                              "negative",
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"credit\"\nwaiter = 1\nplu = 1\ncount = 1\nform = \"fax\"\n": "form",
-		"[[step]]\nat = \"1s\"\nline = 1\naction = \"credit\"\nwaiter = 1\nplu = 1\ncount = 1\nreplay = -1\n":    "replay",
+		"[[step]]\nat = \"1s\"\nline = 1\naction = \"dance\"\n":                                    "unknown action",
+		"[[step]]\nat = \"1s\"\nline = 0\naction = \"stop\"\n":                                     "line must be",
+		"[[step]]\nat = \"1s\"\nline = 1\naction = \"pour\"\n":                                     "flow_ml_s",
+		"[[step]]\nat = \"1s\"\nline = 1\naction = \"authorise\"\nmode = \"portion\"\n":            "portion_ml",
+		"[[step]]\nat = \"1s\"\nline = 1\naction = \"authorise\"\nmode = \"free-ish\"\n":           "mode",
+		"[[step]]\nat = \"1s\"\nline = 1\naction = \"leak\"\n":                                     "rate_ml_s",
+		"[[step]]\nat = \"-1s\"\nline = 1\naction = \"stop\"\n":                                    "negative",
+		"[[step]]\nat = \"1s\"\nline = 1\naction = \"stop\"\ncolour = 3\n":                         "unknown key",
+		"[[step]]\nat = \"1s\"\nline = 1\naction = \"pour\"\nprofile = [[1.0, 5.0], [0.5, 5.0]]\n": "profile[1]",
+		"[[step]]\nat = \"1s\"\nline = 1\naction = \"authorise\"\ncap_money = -5\n":                "negative",
 	}
 	for body, want := range cases {
 		if _, err := ParseScenario([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+}
+
+// TestCreditStepErrors: the simulated register's forms and replays.
+func TestCreditStepErrors(t *testing.T) {
+	const step = "[[step]]\nat = \"1s\"\nline = 1\naction = \"credit\"\nwaiter = 1\nplu = 1\ncount = 1\n"
+	for extra, want := range map[string]string{"form = \"fax\"\n": "form", "replay = -1\n": "replay", "replay = 101\n": "replay"} {
+		if _, err := ParseScenario([]byte(step + extra)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", extra, err, want)
+		}
+	}
+	for _, extra := range []string{"", "form = \"post\"\nreplay = 3\n", "form = \"post-put\"\n"} {
+		if _, err := ParseScenario([]byte(step + extra)); err != nil {
+			t.Errorf("%q: %v", extra, err)
 		}
 	}
 }
