@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +198,33 @@ func TestServeRefusesExposed(t *testing.T) {
 		t.Fatalf("0.0.0.0 with an allow-list: %v", err)
 	}
 	srv.Close()
+}
+
+// TestHostileRemoteLoginNumbers: credit below -1 (only -1 means bill pay),
+// a negative volume consumed (it would lift the servings limit) and
+// volumes that overflow in conversion are invalid, not a free or unlimited
+// pour; even from an authenticated caller.
+func TestHostileRemoteLoginNumbers(t *testing.T) {
+	r := newRig(t)
+	cases := []struct {
+		name string
+		edit func(*ttg.RemoteLoginRequest)
+	}{
+		{"credit -5", func(q *ttg.RemoteLoginRequest) { q.Credit = -5 }},
+		{"credit min int64", func(q *ttg.RemoteLoginRequest) { q.Credit = -1 << 63 }},
+		{"negative volume consumed", func(q *ttg.RemoteLoginRequest) { q.VolumeConsumed = -1_000_000_000 }},
+		{"huge volume consumed", func(q *ttg.RemoteLoginRequest) { q.VolumeConsumed = 1 << 62 }},
+		{"overflowing volume", func(q *ttg.RemoteLoginRequest) { q.VolumeLimit, q.VolumeLimitSession = 1<<62, 1<<62 }},
+	}
+	for i, c := range cases {
+		q := login(2, small, 1000, 1, "H-"+strconv.Itoa(i))
+		c.edit(&q)
+		_, m := r.direct("remoteLogin", mustJSON(q), "Bearer "+ctlToken)
+		if code(m) != ttg.RLInvalidJSON {
+			t.Errorf("%s: %v", c.name, m)
+		}
+	}
+	if c := code(r.call("remoteLogin", login(2, small, -1, 1, "BILL"))); c != 0 {
+		t.Fatalf("bill pay (-1) is refused: %d", c)
+	}
 }
