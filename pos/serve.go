@@ -28,7 +28,7 @@ type Server struct {
 // refuses an address reachable from the network without a key.
 func Serve(listen, apiKey string, r *Register) (*Server, error) {
 	if err := httpguard.Exposed(listen, apiKey != ""); err != nil {
-		return nil, fmt.Errorf("cash interface: set pos.api_key: %w", err)
+		return nil, fmt.Errorf("set pos.api_key: %w", err)
 	}
 	s, err := httpguard.Serve(listen, r.Handler(apiKey))
 	if err != nil {

@@ -282,7 +282,7 @@ type Server struct {
 // address reachable from the network unless o.Access admits only some callers.
 func Serve(listen string, o Options) (*Server, error) {
 	if err := httpguard.Exposed(listen, o.Access.protected()); err != nil {
-		return nil, fmt.Errorf("client-control: set control.token and/or control.allow: %w", err)
+		return nil, fmt.Errorf("set control.token and/or control.allow: %w", err)
 	}
 	s, err := httpguard.Serve(listen, Handler(o))
 	if err != nil {
