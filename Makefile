@@ -64,6 +64,7 @@ bench:
 	go test -run '^$$' -bench Parse -benchtime 2s ./evadts
 	go test -run '^$$' -bench Transfer20K -benchtime 1x ./evadts/dexlink
 	go test -run '^$$' -bench 'CommandRoundTrip|Telemetry' -benchtime 2000x ./diag
+	go test -run '^$$' -bench . -benchtime 2s ./internal/httpguard ./pos
 	go test -run '^$$' -bench TapToAuthorised -benchtime 30x ./nfc/pn532
 	go test -run '^$$' -bench PresentToAuthorised -benchtime 30x ./internal/cardtap
 	go test -run '^$$' -bench PollCycle ./internal/mdbtap

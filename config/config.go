@@ -20,6 +20,7 @@ import (
 
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/httpguard"
 )
 
 //go:embed sim.toml
@@ -232,8 +233,17 @@ type Audit struct {
 // Control is the device's client-control listener, the calls a TTG server
 // forwards to a tap client (remote login, status, backlight, restart).
 type Control struct {
-	// Listen is the address; empty turns it off.
+	// Listen is the address; empty turns it off. Anything but loopback
+	// needs Token or Allow.
 	Listen string `toml:"listen"`
+	// Token is the shared secret callers send as "Authorization: Bearer TOKEN".
+	Token string `toml:"token"`
+	// Allow lists the addresses or networks (the TTG server) that may call.
+	// With Token as well, a caller needs both.
+	Allow []string `toml:"allow"`
+	// RestartInterval is the least time between two accepted
+	// restartClientApplication calls, counted from the agent's start too.
+	RestartInterval Duration `toml:"restart_interval"`
 }
 
 // POS is the cash-register interface (Dirmeier cash interface 1.0).
@@ -241,6 +251,7 @@ type POS struct {
 	// Listen is the address to serve /cash/1.0 on; empty turns it off.
 	Listen string `toml:"listen"`
 	// APIKey, when set, must come as X-API-Key or Authorization: Bearer.
+	// Required when Listen is anything but loopback.
 	APIKey string `toml:"api_key"`
 	// Articles are what a waiter's credit for a PLU pours.
 	Articles []Article `toml:"article"`
@@ -362,6 +373,7 @@ func Base() Config {
 		Audit: Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local", OnlineCardAlcohol: "allow"},
+		Control: Control{RestartInterval: dur(5 * time.Minute)},
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -484,6 +496,9 @@ func (c *Config) Validate() error {
 	}
 	for i, a := range c.POS.Articles {
 		k := fmt.Sprintf("pos.article[%d]", i)
+		if a.PLU <= 0 {
+			bad(k+".plu", "must be > 0")
+		}
 		if _, ok := c.LineForPLU(a.PLU); !ok {
 			bad(k+".plu", "no line pours PLU %d", a.PLU)
 		}
@@ -521,6 +536,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateMDB(bad)
 	c.validateEXE(bad)
+	c.validateListeners(bad)
 	if a := c.Cards.AID; a <= 0 || a > 0xFFFFFF {
 		bad("cards.aid", "must be a 24-bit application id other than 0")
 	}
@@ -784,5 +800,46 @@ func (c *Config) validateMDB(bad func(key, format string, a ...any)) {
 		if !slices.ContainsFunc(c.Lines, func(l Line) bool { return l.ID == n }) {
 			bad("mdb.lines", "line %d is not configured", n)
 		}
+	}
+}
+
+// validateListeners refuses a cash-register or client-control listener
+// that anyone on the network could use to pour: off loopback, it needs a
+// real key (never the example's placeholder) or, for control, an allow-list.
+func (c *Config) validateListeners(bad func(key, format string, a ...any)) {
+	if p := c.POS; p.Listen != "" {
+		local, err := httpguard.Loopback(p.Listen)
+		switch {
+		case err != nil:
+			bad("pos.listen", "%v", err)
+		case !local:
+			if err := httpguard.CheckSecret(p.APIKey); err != nil {
+				bad("pos.api_key", "%v; a key is required because pos.listen %q is reachable from the network", err, p.Listen)
+			}
+		case p.APIKey != "":
+			if err := httpguard.CheckSecret(p.APIKey); err != nil {
+				bad("pos.api_key", "%v", err)
+			}
+		}
+	}
+	k := c.Control
+	if k.Listen == "" {
+		return
+	}
+	if _, err := httpguard.ParseAllow(k.Allow); err != nil {
+		bad("control.allow", "%v", err)
+	}
+	if k.Token != "" {
+		if err := httpguard.CheckSecret(k.Token); err != nil {
+			bad("control.token", "%v", err)
+		}
+	}
+	if local, err := httpguard.Loopback(k.Listen); err != nil {
+		bad("control.listen", "%v", err)
+	} else if !local && k.Token == "" && len(k.Allow) == 0 {
+		bad("control.token", "control.listen %q is reachable from the network: set control.token (the TTG server's bearer token) and/or control.allow (its address)", k.Listen)
+	}
+	if d := k.RestartInterval.Duration; d < time.Second || d > 24*time.Hour {
+		bad("control.restart_interval", "must be between 1s and 24h")
 	}
 }

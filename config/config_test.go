@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{"sim line without line", "[[line]]\nid = 1\n[[sim.line]]\nid = 2\nk_true = 5\n", "sim.line[0].id"},
 		{"sim jitter", "[[line]]\nid = 1\n[[sim.line]]\nid = 1\nk_true = 5\njitter = 2.0\n", "sim.line[0].jitter"},
 		{"wrong type", "[[line]]\nid = \"one\"\n", "config:"},
+		{"article plu", "[[pos.article]]\nplu = 0\nname = \"x\"\nportion_ml = 300\n[[line]]\nid = 1\n", "pos.article[0].plu: must be > 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,6 +85,47 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 				t.Fatalf("error %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestExposedListenerRefusesToStart: a cash-register or control listener
+// anyone on the network can reach needs a real credential.
+func TestExposedListenerRefusesToStart(t *testing.T) {
+	const line = "\n[[line]]\nid = 1\n"
+	const key = "0123456789abcdef0123"
+	cases := []struct{ name, toml, want string }{
+		{"pos on all interfaces without key", "[pos]\nlisten = \"0.0.0.0:8080\"", `pos.api_key: is empty; a key is required because pos.listen "0.0.0.0:8080"`},
+		{"pos on LAN without key", "[pos]\nlisten = \"192.168.0.20:8080\"", "pos.api_key: is empty"},
+		{"pos on a port only", "[pos]\nlisten = \":8080\"", "pos.api_key: is empty"},
+		{"pos placeholder", "[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"change-me\"", `pos.api_key: is the example placeholder "change-me"`},
+		{"pos placeholder on loopback", "[pos]\nlisten = \"127.0.0.1:8080\"\napi_key = \"change-me\"", "pos.api_key: is the example placeholder"},
+		{"pos short key", "[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"s3cret\"", "pos.api_key: is shorter than 16"},
+		{"pos bad address", "[pos]\nlisten = \"8080\"", "pos.listen"},
+		{"control on all interfaces", "[control]\nlisten = \"0.0.0.0:8081\"", `control.token: control.listen "0.0.0.0:8081" is reachable from the network`},
+		{"control placeholder", "[control]\nlisten = \"0.0.0.0:8081\"\ntoken = \"change-me\"", "control.token: is the example placeholder"},
+		{"control allow by name", "[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"ttg-server\"]", `control.allow: [0] "ttg-server"`},
+		{"control restart interval", "[control]\nlisten = \"127.0.0.1:8081\"\nrestart_interval = \"0s\"", "control.restart_interval"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.toml + line))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+	for _, ok := range []string{
+		"[pos]\nlisten = \"127.0.0.1:8080\"",
+		"[pos]\nlisten = \"localhost:8080\"",
+		"[pos]\nlisten = \"[::1]:8080\"",
+		"[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"" + key + "\"",
+		"[control]\nlisten = \"127.0.0.1:8081\"",
+		"[control]\nlisten = \"0.0.0.0:8081\"\ntoken = \"" + key + "\"",
+		"[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"192.168.0.13\", \"10.0.0.0/8\"]",
+	} {
+		if _, err := Parse([]byte(ok + line)); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
 	}
 }
 
@@ -125,7 +168,38 @@ func TestPackagedFileParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Device.DataDir != "/var/lib/tapagent" || len(c.Lines) != 2 || c.TTG.URL != "" || c.POS.Listen != "" {
+	if c.Device.DataDir != "/var/lib/tapagent" || len(c.Lines) != 2 || c.TTG.URL != "" || c.POS.Listen != "" || c.Control.Listen != "" {
 		t.Fatalf("packaged config: %+v", c)
+	}
+}
+
+// TestPackagedListenersAreSafeUncommented: whoever uncomments the packaged
+// [pos] or [control] section as it stands gets a refusal naming the key,
+// not a listener open to the network.
+func TestPackagedListenersAreSafeUncommented(t *testing.T) {
+	raw, err := os.ReadFile("../packaging/tapagent.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ section, want string }{
+		{"[pos]", "pos.api_key"},
+		{"[control]", "control.token: is shorter"},
+	} {
+		var out []string
+		in := false
+		for _, l := range strings.Split(string(raw), "\n") {
+			if strings.HasPrefix(l, "# [") {
+				in = l == "# "+c.section
+			}
+			setting := strings.HasPrefix(l, "# [") || strings.Contains(l, " = ")
+			if in && setting {
+				l = strings.TrimPrefix(l, "# ")
+			}
+			out = append(out, l)
+		}
+		_, err := Parse([]byte(strings.Join(out, "\n")))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("packaged %s uncommented: %v, want an error naming %s", c.section, err, c.want)
+		}
 	}
 }

@@ -54,6 +54,11 @@ func (a *Agent) RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse {
 	return out
 }
 
+// maxRemoteVolume bounds a remote login's volumes (units with 3 decimals:
+// 100,000 litres or centilitres), far above any portion and far below
+// where converting them could overflow.
+const maxRemoteVolume = 100_000_000
+
 // checkRemoteLogin applies the spec's checks in the order of its error list.
 func (a *Agent) checkRemoteLogin(r ttg.RemoteLoginRequest, out *ttg.RemoteLoginResponse) (ttg.LineItem, ttg.ClientError) {
 	switch {
@@ -61,8 +66,12 @@ func (a *Agent) checkRemoteLogin(r ttg.RemoteLoginRequest, out *ttg.RemoteLoginR
 		return ttg.LineItem{}, clientErr(ttg.RLBadType, "type must be 1..5")
 	case r.DeviceID != a.cfg.Device.ID:
 		return ttg.LineItem{}, clientErr(ttg.RLClientNotFound, fmt.Sprintf("this is device %d", a.cfg.Device.ID))
-	case r.VolumeLimit <= 0 || r.VolumeLimit != r.VolumeLimitSession:
-		return ttg.LineItem{}, clientErr(ttg.RLInvalidJSON, "volumeLimit must be > 0 and equal volumeLimitSession")
+	case r.VolumeLimit <= 0 || r.VolumeLimit > maxRemoteVolume || r.VolumeLimit != r.VolumeLimitSession:
+		return ttg.LineItem{}, clientErr(ttg.RLInvalidJSON, fmt.Sprintf("volumeLimit must be 1..%d and equal volumeLimitSession", maxRemoteVolume))
+	case r.Credit < -1:
+		return ttg.LineItem{}, clientErr(ttg.RLInvalidJSON, "credit must be >= 0, or -1 for bill pay")
+	case r.VolumeConsumed < 0 || r.VolumeConsumed > maxRemoteVolume*1000:
+		return ttg.LineItem{}, clientErr(ttg.RLInvalidJSON, fmt.Sprintf("volumeConsumed must be 0..%d", maxRemoteVolume*1000))
 	case r.CardID == "":
 		return ttg.LineItem{}, clientErr(ttg.RLBadCard, "cardId missing")
 	case r.TransactionID == "":

@@ -2,21 +2,27 @@ package pos
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
+
+	"github.com/tapagent/tapagent/internal/httpguard"
 )
 
 // BasePath is where the interface is served.
 const BasePath = "/cash/1.0"
 
+// MaxBody bounds a request body (a DebitList of MaxDebitList entries fits).
+const MaxBody = 1 << 20
+
+// MaxDebitList bounds the debits one DELETE /debits may name.
+const MaxDebitList = 10000
+
 // Handler serves the cash interface under BasePath. With a non-empty key,
-// requests must carry it as "X-API-Key: KEY" or "Authorization: Bearer KEY".
+// requests must carry it as "X-API-Key: KEY" or "Authorization: Bearer KEY"
+// (no other scheme, every credential sent must be right).
 func (r *Register) Handler(apiKey string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+BasePath+"/credits", r.listCredits)
@@ -28,21 +34,10 @@ func (r *Register) Handler(apiKey string) http.Handler {
 	mux.HandleFunc("DELETE "+BasePath+"/debits", r.deleteDebitList)
 	mux.HandleFunc("GET "+BasePath+"/debits/{id}", r.getDebit)
 	mux.HandleFunc("DELETE "+BasePath+"/debits/{id}", r.deleteDebit)
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if apiKey != "" && !keyOK(req, apiKey) {
-			fail(w, http.StatusUnauthorized, "missing or wrong API key")
-			return
-		}
-		mux.ServeHTTP(w, req)
-	})
-}
-
-func keyOK(req *http.Request, key string) bool {
-	got := req.Header.Get("X-API-Key")
-	if got == "" {
-		got, _ = strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+	if apiKey == "" {
+		return mux
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(key)) == 1
+	return httpguard.Guard{Secret: apiKey, HeaderKey: "X-API-Key", Realm: "cash", Deny: fail}.Wrap(mux)
 }
 
 func reply(w http.ResponseWriter, status int, body any) {
@@ -60,9 +55,11 @@ func fail(w http.ResponseWriter, status int, msg string) {
 // failErr maps register errors to statuses.
 func failErr(w http.ResponseWriter, err error) {
 	switch {
+	case errors.Is(err, ErrInvalid):
+		fail(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, ErrNotFound):
 		fail(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrNotEnough):
+	case errors.Is(err, ErrNotEnough), errors.Is(err, ErrConflict):
 		fail(w, http.StatusConflict, err.Error())
 	default:
 		fail(w, http.StatusInternalServerError, err.Error())
@@ -80,9 +77,13 @@ func pathID(w http.ResponseWriter, req *http.Request) (int64, bool) {
 
 // readBody reads a JSON body into v; empty reports whether there was none.
 func readBody(w http.ResponseWriter, req *http.Request, v any) (empty, ok bool) {
-	raw, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	raw, err := httpguard.ReadBody(w, req, MaxBody)
+	if errors.Is(err, httpguard.ErrTooLarge) {
+		fail(w, http.StatusRequestEntityTooLarge, err.Error())
+		return false, false
+	}
 	if err != nil {
-		fail(w, http.StatusBadRequest, "reading body: "+err.Error())
+		fail(w, http.StatusBadRequest, err.Error())
 		return false, false
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
@@ -104,41 +105,29 @@ func (r *Register) listCredits(w http.ResponseWriter, _ *http.Request) {
 	reply(w, http.StatusOK, CreditList{Credits: cs})
 }
 
-// postCredit creates a credit resource; a body, if sent, fills it at once.
+// postCredit creates a credit resource; a body, if sent, fills it at once,
+// and an ID in it makes the call idempotent.
 func (r *Register) postCredit(w http.ResponseWriter, req *http.Request) {
 	var c Credit
 	empty, ok := readBody(w, req, &c)
 	if !ok {
 		return
 	}
-	if !empty {
-		if err := validate(c); err != nil {
-			fail(w, http.StatusBadRequest, err.Error())
-			return
-		}
+	var id int64
+	var err error
+	if empty {
+		id, err = r.Create()
+	} else {
+		id, _, err = r.CreateFilled(c)
 	}
-	id, err := r.Create()
 	if err != nil {
 		failErr(w, err)
 		return
 	}
-	if !empty {
-		if err := r.Fill(id, c); err != nil {
-			_ = r.DeleteCredit(id)
-			r.fillError(w, err)
-			return
-		}
-	}
+	// A replay answers as the first call did: a register that retries
+	// after a lost answer must see success, not a reason to post again.
 	w.Header().Set("Location", fmt.Sprintf("/credits/%d", id))
 	reply(w, http.StatusCreated, map[string]int64{"ID": id})
-}
-
-func (r *Register) fillError(w http.ResponseWriter, err error) {
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotEnough) {
-		failErr(w, err)
-		return
-	}
-	fail(w, http.StatusBadRequest, err.Error())
 }
 
 func (r *Register) putCredit(w http.ResponseWriter, req *http.Request) {
@@ -155,8 +144,12 @@ func (r *Register) putCredit(w http.ResponseWriter, req *http.Request) {
 		fail(w, http.StatusBadRequest, "a credit body is required")
 		return
 	}
-	if err := r.Fill(id, c); err != nil {
-		r.fillError(w, err)
+	if c.ID != 0 && int64(c.ID) != id {
+		fail(w, http.StatusBadRequest, fmt.Sprintf("ID %d in the body is not the %d of the URL", c.ID, id))
+		return
+	}
+	if _, err := r.Fill(id, c); err != nil {
+		failErr(w, err)
 		return
 	}
 	reply(w, http.StatusOK, nil)
@@ -230,6 +223,10 @@ func (r *Register) deleteDebitList(w http.ResponseWriter, req *http.Request) {
 	}
 	if empty || l.Debits == nil {
 		fail(w, http.StatusBadRequest, `a DebitList body {"Debits": [...]} is required`)
+		return
+	}
+	if len(l.Debits) > MaxDebitList {
+		fail(w, http.StatusBadRequest, fmt.Sprintf("a DebitList names at most %d debits, this one %d", MaxDebitList, len(l.Debits)))
 		return
 	}
 	ids := make([]int64, 0, len(l.Debits))

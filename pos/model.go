@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -33,8 +34,11 @@ func (n *Num) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f != float64(int64(f)) {
+	if err != nil || f != math.Trunc(f) {
 		return fmt.Errorf("%s is not a whole number", b)
+	}
+	if math.Abs(f) > 1<<53 { // beyond it a float names no single integer
+		return fmt.Errorf("%s is out of range", b)
 	}
 	*n = Num(int64(f))
 	return nil
@@ -103,6 +107,10 @@ type Reservation struct {
 type stored struct {
 	Credit
 	Filled bool `json:"filled"`
+	// Granted is the count as filled; Count is what is left of it.
+	Granted Num `json:"granted,omitempty"`
+	// Last is the last body applied, so that a repeated PUT is a no-op.
+	Last *Credit `json:"last,omitempty"`
 }
 
 // Key layout in the one "pos" bucket: one bucket keeps every change a

@@ -305,6 +305,9 @@ func FuzzCreditBody(f *testing.F) {
 	f.Add([]byte(`{"Waiter": 3, "PLU": 102, "Count": 2}`))
 	f.Add([]byte(`{"Waiter": "3", "PLU": 102, "Count": -2, "Table": null}`))
 	f.Add([]byte(`{"Credits": []}`))
+	f.Add([]byte(`{"ID": 7, "Waiter": 3, "PLU": 102, "Count": -9223372036854775808}`))
+	f.Add([]byte(`{"Waiter": 3, "PLU": 4294967398, "Count": 9999}`))
+	f.Add([]byte(`{"Waiter": 3, "PLU": 102, "Count": 1e300}`))
 	dir := f.TempDir()
 	st, err := storage.Open(filepath.Join(dir, "db"), storage.Options{})
 	if err != nil {
@@ -314,15 +317,24 @@ func FuzzCreditBody(f *testing.F) {
 	reg := pos.NewRegister(st, []pos.Article{{PLU: 102, Line: 2, Name: "Pils", Portion: 3000, Price: 420}}, nil)
 	h := reg.Handler("")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, m := range []string{"POST", "DELETE"} {
-			path := pos.BasePath + "/credits"
-			if m == "DELETE" {
-				path = pos.BasePath + "/debits"
-			}
+		id, err := reg.Create()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range [][2]string{{"POST", "/credits"}, {"PUT", "/credits/" + itoa(id)}, {"DELETE", "/debits"}} {
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(m, path, bytes.NewReader(body)))
+			h.ServeHTTP(rec, httptest.NewRequest(c[0], pos.BasePath+c[1], bytes.NewReader(body)))
 			if rec.Code >= 500 {
-				t.Fatalf("%s %q: %d %s", m, body, rec.Code, rec.Body)
+				t.Fatalf("%s %q: %d %s", c[0], body, rec.Code, rec.Body)
+			}
+		}
+		cs, err := reg.Credits()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Count < 1 || c.Count > pos.MaxCount || c.PLU != 102 {
+				t.Fatalf("after %q a credit holds %+v", body, c)
 			}
 		}
 	})

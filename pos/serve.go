@@ -1,13 +1,11 @@
 package pos
 
 import (
-	"context"
-	"net"
-	"net/http"
-	"time"
+	"fmt"
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/httpguard"
 )
 
 // ArticlesFrom reads the configured articles.
@@ -23,23 +21,18 @@ func ArticlesFrom(cfg *config.Config) []Article {
 // Server is the running HTTP interface.
 type Server struct {
 	URL string // base URL including BasePath
-	hs  *http.Server
+	*httpguard.Server
 }
 
-// Serve starts the interface on listen ("127.0.0.1:0" picks a port).
+// Serve starts the interface on listen ("127.0.0.1:0" picks a port). It
+// refuses an address reachable from the network without a key.
 func Serve(listen, apiKey string, r *Register) (*Server, error) {
-	ln, err := net.Listen("tcp", listen)
+	if err := httpguard.Exposed(listen, apiKey != ""); err != nil {
+		return nil, fmt.Errorf("set pos.api_key: %w", err)
+	}
+	s, err := httpguard.Serve(listen, r.Handler(apiKey))
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: r.Handler(apiKey), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	return &Server{URL: "http://" + ln.Addr().String() + BasePath, hs: hs}, nil
-}
-
-// Close stops serving, letting requests in flight finish.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return s.hs.Shutdown(ctx)
+	return &Server{URL: "http://" + s.Addr + BasePath, Server: s}, nil
 }

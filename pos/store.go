@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -27,6 +28,8 @@ var (
 	ErrNotFound  = errors.New("not found")
 	ErrNoCredit  = errors.New("no credit")
 	ErrNotEnough = errors.New("not enough credit to cancel")
+	ErrConflict  = errors.New("conflict")
+	ErrInvalid   = errors.New("invalid credit")
 )
 
 // Register is the cash-register state on top of the agent's store.
@@ -54,14 +57,34 @@ func (r *Register) Article(plu int) (Article, bool) {
 	return a, ok
 }
 
+// MaxCount bounds a credit: a PUT or POST grants 1..MaxCount portions or
+// cancels 1..MaxCount; anything else is refused whole.
+const MaxCount = 9999
+
+// MaxPLU bounds a PLU so that it fits an int on every target (armhf too).
+const MaxPLU = 1<<31 - 1
+
 // newID gives credits ids in the register's style (epoch-based, like
-// 11667928260823), strictly increasing and never reused.
+// 11667928260823), strictly increasing, never reused and never one a
+// register chose itself.
 func (r *Register) newID(b storage.Bucket) (int64, error) {
 	last := int64(0)
 	if v := b.Get([]byte(kLastID)); len(v) == 8 {
 		last = int64(binary.BigEndian.Uint64(v))
 	}
-	id := max(last+1, r.now().UnixMilli()*10)
+	id := last
+	if ms := r.now().UnixMilli(); ms > 0 && ms < math.MaxInt64/10 {
+		id = max(id, ms*10-1)
+	}
+	for {
+		if id == math.MaxInt64 {
+			return 0, errors.New("credit ids exhausted")
+		}
+		id++
+		if b.Get(key(kCredit, id)) == nil && b.Get(key(kGoneC, id)) == nil {
+			break
+		}
+	}
 	return id, b.Put([]byte(kLastID), binary.BigEndian.AppendUint64(nil, uint64(id)))
 }
 
@@ -78,6 +101,42 @@ func (r *Register) Create() (int64, error) {
 	return id, err
 }
 
+// CreateFilled is POST /credits with a body, in one transaction. With the
+// body's ID set, the call is idempotent: the same ID and body again is the
+// same credit (replay true), a different body for a used ID is ErrConflict.
+func (r *Register) CreateFilled(c Credit) (id int64, replay bool, err error) {
+	if err := r.check(c); err != nil {
+		return 0, false, err
+	}
+	if c.ID > 0 && r.isReplay(int64(c.ID), c) {
+		return int64(c.ID), true, nil
+	}
+	err = r.st.Update(Bucket, func(b storage.Bucket) error {
+		id, replay = int64(c.ID), false
+		if id == 0 {
+			var err error
+			if id, err = r.newID(b); err != nil {
+				return err
+			}
+		} else if b.Get(key(kCredit, id)) != nil || b.Get(key(kGoneC, id)) != nil {
+			var err error
+			switch replay, err = replayed(b, id, c); {
+			case err != nil || replay:
+				return err
+			case b.Get(key(kCredit, id)) == nil:
+				return fmt.Errorf("%w: credit %d was deleted", ErrConflict, id)
+			}
+			return fmt.Errorf("%w: credit %d exists with other content", ErrConflict, id)
+		}
+		if err := putJSON(b, key(kCredit, id), stored{Credit: Credit{ID: Num(id)}}); err != nil {
+			return err
+		}
+		_, err := fill(b, id, c)
+		return err
+	})
+	return id, replay, err
+}
+
 func putJSON(b storage.Bucket, k []byte, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -86,43 +145,151 @@ func putJSON(b storage.Bucket, k []byte, v any) error {
 	return b.Put(k, raw)
 }
 
-// validate checks a credit body's required fields.
+// validate checks a credit body's required fields and bounds.
 func validate(c Credit) error {
 	switch {
+	case c.ID < 0:
+		return errors.New("ID must be > 0")
 	case c.Waiter <= 0:
 		return errors.New("Waiter is required and must be > 0")
-	case c.PLU <= 0:
-		return errors.New("PLU is required and must be > 0")
+	case c.PLU <= 0 || c.PLU > MaxPLU:
+		return fmt.Errorf("PLU is required and must be 1..%d", MaxPLU)
 	case c.Count == 0:
 		return errors.New("Count is required and must not be 0 (negative cancels)")
+	case c.Count > MaxCount || c.Count < -MaxCount:
+		return fmt.Errorf("Count %d is out of range: at most %d portions are granted or cancelled at once", c.Count, MaxCount)
 	}
 	return nil
 }
 
-// Fill sets a credit's content, or with a negative count cancels that many
-// of the PLU from the existing credits (the waiter's own first, newest
-// first) and drops the placeholder resource. All or nothing.
-func (r *Register) Fill(id int64, c Credit) error {
+// check is validate plus what this wall pours; its errors are ErrInvalid.
+func (r *Register) check(c Credit) error {
 	if err := validate(c); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if _, ok := r.articles[int(c.PLU)]; !ok && c.Count > 0 {
-		return fmt.Errorf("PLU %d is not poured here", c.PLU)
+		return fmt.Errorf("%w: PLU %d is not poured here", ErrInvalid, c.PLU)
 	}
-	return r.st.Update(Bucket, func(b storage.Bucket) error {
-		raw := b.Get(key(kCredit, id))
-		if raw == nil {
-			return fmt.Errorf("credit %d: %w", id, ErrNotFound)
-		}
-		if c.Count > 0 {
-			c.ID = Num(id)
-			return putJSON(b, key(kCredit, id), stored{Credit: c, Filled: true})
-		}
-		if err := cancel(b, c); err != nil {
-			return err
-		}
-		return drop(b, kCredit, kGoneC, id)
+	return nil
+}
+
+// Fill is PUT /credits/{id}. On an empty resource a positive count grants
+// it; a negative one cancels that many of the PLU from the existing credits
+// (the waiter's own first, newest first) and uses the placeholder up. On a
+// filled credit a negative count cancels from that credit's own remaining
+// count. The same body as the last one applied to the resource is a replay
+// and changes nothing (a PUT is idempotent, RFC 9110 §9.2.2); a different
+// positive body for a filled credit is ErrConflict: it would re-grant
+// portions already poured. All or nothing. replay reports a no-op.
+func (r *Register) Fill(id int64, c Credit) (replay bool, err error) {
+	if err := r.check(c); err != nil {
+		return false, err
+	}
+	if r.isReplay(id, c) {
+		return true, nil
+	}
+	err = r.st.Update(Bucket, func(b storage.Bucket) error {
+		replay, err = fill(b, id, c)
+		return err
 	})
+	return replay, err
+}
+
+func fill(b storage.Bucket, id int64, c Credit) (bool, error) {
+	c.ID = Num(id)
+	if replay, err := replayed(b, id, c); err != nil || replay {
+		return replay, err
+	}
+	raw := b.Get(key(kCredit, id))
+	if raw == nil {
+		return false, fmt.Errorf("credit %d: %w", id, ErrNotFound)
+	}
+	s, err := decode[stored](raw)
+	if err != nil {
+		return false, fmt.Errorf("credit %d: %w", id, err)
+	}
+	switch {
+	case !s.Filled && c.Count > 0:
+		last := c
+		return false, putJSON(b, key(kCredit, id), stored{Credit: c, Filled: true, Granted: c.Count, Last: &last})
+	case !s.Filled:
+		if err := cancel(b, c); err != nil {
+			return false, err
+		}
+		return false, used(b, id, c)
+	case c.Count > 0:
+		return false, fmt.Errorf("%w: credit %d is already filled (%d of PLU %d); a new grant needs a new credit, a correction a negative count",
+			ErrConflict, id, s.Granted, s.PLU)
+	}
+	return false, cancelFrom(b, s, c)
+}
+
+// isReplay answers a replay from a read-only transaction, so that a
+// register retrying in a loop costs no disk writes; anything else is
+// decided again inside the writing transaction.
+func (r *Register) isReplay(id int64, c Credit) bool {
+	replay := false
+	_ = r.st.View(Bucket, func(b storage.Bucket) error {
+		var err error
+		replay, err = replayed(b, id, c)
+		return err
+	})
+	return replay
+}
+
+// replayed reports whether c is the grant of resource id, the last body
+// applied to it, or the cancellation that used it up. A filled credit
+// stored before bodies were kept counts a repeated grant for the same
+// waiter and PLU as a replay: it must never grant twice.
+func replayed(b storage.Bucket, id int64, c Credit) (bool, error) {
+	c.ID = Num(id)
+	if raw := b.Get(key(kGoneC, id)); raw != nil {
+		if len(raw) < 2 {
+			return false, nil // deleted: the caller answers 404
+		}
+		prev, err := decode[Credit](raw)
+		if err != nil {
+			return false, fmt.Errorf("credit %d: %w", id, err)
+		}
+		if prev != c {
+			return false, fmt.Errorf("%w: credit %d was used for a cancellation of %d of PLU %d", ErrConflict, id, -prev.Count, prev.PLU)
+		}
+		return true, nil
+	}
+	raw := b.Get(key(kCredit, id))
+	if raw == nil {
+		return false, nil
+	}
+	s, err := decode[stored](raw)
+	if err != nil {
+		return false, fmt.Errorf("credit %d: %w", id, err)
+	}
+	if s.Filled && s.Granted > 0 {
+		grant := s.Credit
+		grant.Count = s.Granted
+		if grant == c { // the grant itself, arriving late after other changes
+			return true, nil
+		}
+	}
+	if s.Last != nil {
+		return *s.Last == c, nil
+	}
+	return s.Filled && c.Count > 0 && s.Waiter == c.Waiter && s.PLU == c.PLU, nil
+}
+
+// cancelFrom takes a cancellation from one filled credit's own remaining count.
+func cancelFrom(b storage.Bucket, s stored, c Credit) error {
+	want := -int64(c.Count)
+	switch left := max(int64(s.Count), 0); {
+	case c.PLU != s.PLU:
+		return fmt.Errorf("%w: credit %d is for PLU %d, not %d", ErrConflict, s.ID, s.PLU, c.PLU)
+	case left < want:
+		return fmt.Errorf("%w: %d of PLU %d requested, %d available on credit %d", ErrNotEnough, want, c.PLU, left, s.ID)
+	}
+	s.Count -= Num(want)
+	last := c
+	s.Last = &last
+	return putJSON(b, key(kCredit, int64(s.ID)), s)
 }
 
 func drop(b storage.Bucket, kind, gone string, id int64) error {
@@ -132,6 +299,15 @@ func drop(b storage.Bucket, kind, gone string, id int64) error {
 	return b.Put(key(gone, id), []byte{1})
 }
 
+// used removes a placeholder a cancellation used up; its tombstone keeps
+// the body so that a repeated PUT answers 200 without cancelling again.
+func used(b storage.Bucket, id int64, c Credit) error {
+	if err := b.Delete(key(kCredit, id)); err != nil {
+		return err
+	}
+	return putJSON(b, key(kGoneC, id), c)
+}
+
 // cancel reduces credits of c.PLU by -c.Count.
 func cancel(b storage.Bucket, c Credit) error {
 	credits, err := scan[stored](b, kCredit)
@@ -139,14 +315,13 @@ func cancel(b storage.Bucket, c Credit) error {
 		return err
 	}
 	var pool []stored
-	avail := int64(0)
+	want, avail := -int64(c.Count), int64(0)
 	for _, s := range credits {
 		if s.Filled && s.PLU == c.PLU && s.Count > 0 {
 			pool = append(pool, s)
-			avail += int64(s.Count)
+			avail = min(avail+min(int64(s.Count), MaxCount), math.MaxInt64-MaxCount) // cannot wrap
 		}
 	}
-	want := -int64(c.Count)
 	if avail < want {
 		return fmt.Errorf("%w: %d of PLU %d requested, %d available", ErrNotEnough, want, c.PLU, avail)
 	}
@@ -359,7 +534,9 @@ func settle(b storage.Bucket, id string, d *Debit) error {
 			if err != nil {
 				return err
 			}
-			s.Count++
+			if s.Count < math.MaxInt64 {
+				s.Count++
+			}
 			return putJSON(b, ck, s)
 		}
 		return nil

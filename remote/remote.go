@@ -4,14 +4,20 @@
 package remote
 
 import (
-	"context"
 	"encoding/json"
-	"io"
+	"errors"
+	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
 	"time"
 
+	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/httpguard"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/ttg"
 )
@@ -26,13 +32,45 @@ type Options struct {
 	Sys      *sysinfo.Reader
 	// Link reports the TTG server link: 1 connected, 0 broken, and the server URL.
 	Link func() (int, string)
-	// Token is the TTG server token in use (3.34 ttg_server_auth_token); nil reports "".
-	Token func() string
+	// ServerToken is the TTG server token in use (3.34
+	// ttg_server_auth_token); nil reports "". Not to be confused with
+	// Access.Token, the secret callers of this API must send.
+	ServerToken func() string
 	// FirmwareNotified is run, in its own goroutine, when the server says
 	// a firmware update is available; nil answers 501.
 	FirmwareNotified func()
 	Now              func() time.Time
+	// Access says who may call; on an address other than loopback Serve
+	// refuses to start without a token or an allow-list.
+	Access Access
 }
+
+// Access admits callers: with Token they must send "Authorization: Bearer
+// TOKEN", with Allow their address must be in it; with both, both.
+type Access struct {
+	Token string
+	Allow []netip.Prefix
+	// RestartInterval is the least time between two accepted restarts,
+	// counted from the listener's start; 0 is DefaultRestartInterval.
+	RestartInterval time.Duration
+}
+
+// DefaultRestartInterval is control.restart_interval's default.
+const DefaultRestartInterval = 5 * time.Minute
+
+// MaxBody bounds a request body; the calls' bodies are a few hundred bytes.
+const MaxBody = 64 << 10
+
+// AccessFrom reads the [control] settings.
+func AccessFrom(c config.Control) (Access, error) {
+	allow, err := httpguard.ParseAllow(c.Allow)
+	if err != nil {
+		return Access{}, fmt.Errorf("control.allow: %w", err)
+	}
+	return Access{Token: c.Token, Allow: allow, RestartInterval: c.RestartInterval.Duration}, nil
+}
+
+func (a Access) protected() bool { return a.Token != "" || len(a.Allow) > 0 }
 
 // Handler serves the client-control calls.
 func Handler(o Options) http.Handler {
@@ -41,6 +79,10 @@ func Handler(o Options) http.Handler {
 	}
 	if o.Link == nil {
 		o.Link = func() (int, string) { return 0, "" }
+	}
+	gate := &restartGate{every: o.Access.RestartInterval, last: o.Now()}
+	if gate.every <= 0 {
+		gate.every = DefaultRestartInterval
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+BasePath+"/remoteLogin", func(w http.ResponseWriter, r *http.Request) {
@@ -84,6 +126,10 @@ func Handler(o Options) http.Handler {
 		if !decode(w, r, &req, &out) {
 			return
 		}
+		if wait := gate.pass(o.Now()); wait > 0 {
+			refuseRestart(w, o, out, gate.every, wait)
+			return
+		}
 		reply(w, out)
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
@@ -112,22 +158,79 @@ func Handler(o Options) http.Handler {
 		out["state"] = "notified"
 		reply(w, out)
 	})
-	return mux
+	return protect(o, mux)
 }
 
-// decode reads a request; on bad JSON it answers 4000 in the reply shape.
-func decode(w http.ResponseWriter, r *http.Request, v any, shape any) bool {
-	raw, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err == nil {
-		err = json.Unmarshal(raw, v)
+// protect puts h behind o.Access; a refusal is error 5000 in the calls'
+// common reply shape, with the HTTP status as the client's error code.
+func protect(o Options, h http.Handler) http.Handler {
+	if !o.Access.protected() {
+		return h
 	}
+	deny := func(w http.ResponseWriter, status int, msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(ttg.RestartResponse{DeviceID: o.DeviceID,
+			ClientError: ttg.ClientError{Error: ttg.RLUnexpected, CodeClient: status, DescriptionClnt: msg}})
+	}
+	return httpguard.Guard{Secret: o.Access.Token, Allow: o.Access.Allow, Realm: "client-control", Deny: deny}.Wrap(h)
+}
+
+// restartGate lets one restart through per interval, counted from the
+// listener's start as well: an agent just restarted cannot be restarted
+// again at once, so no caller can hold the wall in a restart loop.
+type restartGate struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  time.Time
+}
+
+// pass takes the restart, or says how long until one is allowed.
+func (g *restartGate) pass(now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now.Before(g.last) { // the clock was set back: count from now
+		g.last = now
+	}
+	if wait := g.every - now.Sub(g.last); wait > 0 {
+		return wait
+	}
+	g.last = now
+	return 0
+}
+
+// refuseRestart answers 429 in the reply's shape (error 200, a workflow
+// error on the client) and leaves an event for the operator.
+func refuseRestart(w http.ResponseWriter, o Options, out ttg.RestartResponse, every, wait time.Duration) {
+	msg := fmt.Sprintf("restart refused: at most one per %s, the next in %s", every, wait.Round(time.Second))
+	out.ClientError = ttg.ClientError{Error: ttg.RLWorkflow, CodeClient: http.StatusTooManyRequests, DescriptionClnt: msg}
+	o.Agent.Report(device.Event{Type: "restart_refused", Detail: msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
+	w.WriteHeader(http.StatusTooManyRequests)
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// decode reads a request; on bad JSON it answers 4000 in the reply shape,
+// on a body over MaxBody the same with status 413.
+func decode(w http.ResponseWriter, r *http.Request, v any, shape any) bool {
+	raw, err := httpguard.ReadBody(w, r, MaxBody)
 	if err == nil {
-		return true
+		if err = json.Unmarshal(raw, v); err == nil {
+			return true
+		}
+		err = fmt.Errorf("invalid JSON request: %w", err)
 	}
 	b, _ := json.Marshal(shape)
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
-	m["error"], m["errorDescriptionAPI"] = ttg.RLInvalidJSON, "invalid JSON request: "+err.Error()
+	m["error"], m["errorDescriptionAPI"] = ttg.RLInvalidJSON, err.Error()
+	if errors.Is(err, httpguard.ErrTooLarge) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		_ = json.NewEncoder(w).Encode(m)
+		return false
+	}
 	reply(w, m)
 	return false
 }
@@ -150,8 +253,8 @@ func status(o Options) ttg.DeviceStatus {
 	}
 	state, url := o.Link()
 	out.ServerComm = state
-	if o.Token != nil {
-		out.ServerToken = o.Token()
+	if o.ServerToken != nil {
+		out.ServerToken = o.ServerToken()
 	}
 	if host, port, err := hostPort(url); err == nil {
 		out.ServerIP, out.ServerPort, out.ServerDomain = host, port, host
@@ -179,23 +282,18 @@ func hostPort(url string) (string, int, error) {
 // Server is the running listener.
 type Server struct {
 	URL string // base URL including BasePath
-	hs  *http.Server
+	*httpguard.Server
 }
 
-// Serve starts the listener ("127.0.0.1:0" picks a port).
+// Serve starts the listener ("127.0.0.1:0" picks a port). It refuses an
+// address reachable from the network unless o.Access admits only some callers.
 func Serve(listen string, o Options) (*Server, error) {
-	ln, err := net.Listen("tcp", listen)
+	if err := httpguard.Exposed(listen, o.Access.protected()); err != nil {
+		return nil, fmt.Errorf("set control.token and/or control.allow: %w", err)
+	}
+	s, err := httpguard.Serve(listen, Handler(o))
 	if err != nil {
 		return nil, err
 	}
-	hs := &http.Server{Handler: Handler(o), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	return &Server{URL: "http://" + ln.Addr().String() + BasePath, hs: hs}, nil
-}
-
-// Close stops the listener.
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return s.hs.Shutdown(ctx)
+	return &Server{URL: "http://" + s.Addr + BasePath, Server: s}, nil
 }

@@ -35,13 +35,20 @@ type rig struct {
 	ctl      *remote.Server
 	app      *ttg.Client
 	restarts atomic.Int32
+	events   chan device.Event
 }
+
+// ctlToken is the secret the TTG server sends the agent's listener.
+const ctlToken = "0123456789abcdef-control"
+
+// restartEvery is the rig's control.restart_interval.
+const restartEvery = 10 * time.Second
 
 func newRig(t *testing.T) *rig {
 	cfg, _ := config.Default()
 	cfg.Device.DataDir = t.TempDir()
 	cfg.TTG.TimeZone = "UTC"
-	r := &rig{t: t, clk: clock.NewManual(time.Date(2026, 11, 20, 20, 0, 0, 0, time.UTC))}
+	r := &rig{t: t, clk: clock.NewManual(time.Date(2026, 11, 20, 20, 0, 0, 0, time.UTC)), events: make(chan device.Event, 256)}
 	var err error
 	if r.wall, err = simrun.NewWall(cfg, r.clk); err != nil {
 		t.Fatal(err)
@@ -54,7 +61,13 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r.agent, err = device.New(device.Options{Config: cfg, Clock: r.clk, Store: store, Valves: r.wall.Valves, Meters: r.wall.Meters,
-		Catalog: r.up.Syncer, Cards: r.up.Syncer, Restart: func() error { r.restarts.Add(1); return nil }})
+		Catalog: r.up.Syncer, Cards: r.up.Syncer, Restart: func() error { r.restarts.Add(1); return nil },
+		Emit: func(ev device.Event) {
+			select {
+			case r.events <- ev:
+			default:
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +78,14 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r.ctl, err = remote.Serve("127.0.0.1:0", remote.Options{Agent: r.agent, DeviceID: cfg.Device.ID,
-		Sys: sysinfo.NewReader(cfg.Device.DataDir), Link: r.up.LinkState, Token: r.up.Token, Now: r.clk.Now})
+		Sys: sysinfo.NewReader(cfg.Device.DataDir), Link: r.up.LinkState, ServerToken: r.up.Token, Now: r.clk.Now,
+		Access: remote.Access{Token: ctlToken, RestartInterval: restartEvery}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.up.Server.RegisterClient(cfg.Device.ID, r.ctl.URL)
+	if err := r.up.Server.RegisterClient(cfg.Device.ID, r.ctl.URL, ctlToken); err != nil {
+		t.Fatal(err)
+	}
 	r.app = ttg.NewClient(ttg.ClientConfig{BaseURL: r.up.URL, Username: "tapagent", Password: "tapagent", ClientID: 77})
 	t.Cleanup(func() {
 		r.ctl.Close()
@@ -87,6 +103,25 @@ func (r *rig) call(path string, req any) map[string]any {
 		r.t.Fatalf("%s: %v", path, err)
 	}
 	return out
+}
+
+// direct posts a call straight to the agent's listener, as a caller on
+// the network would, with auth as its Authorization header ("" for none).
+func (r *rig) direct(call, body, auth string) (int, map[string]any) {
+	r.t.Helper()
+	req, _ := http.NewRequest("POST", r.ctl.URL+"/"+call, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	json.NewDecoder(res.Body).Decode(&m)
+	return res.StatusCode, m
 }
 
 func code(m map[string]any) int {
@@ -174,13 +209,7 @@ func TestRemoteLoginRefusals(t *testing.T) {
 	// The device's own checks, asked directly (the server filters these).
 	direct := func(q ttg.RemoteLoginRequest) int {
 		b, _ := json.Marshal(q)
-		res, err := http.Post(r.ctl.URL+"/remoteLogin", "application/json", strings.NewReader(string(b)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var m map[string]any
-		json.NewDecoder(res.Body).Decode(&m)
+		_, m := r.direct("remoteLogin", string(b), "Bearer "+ctlToken)
 		return code(m)
 	}
 	if got := direct(login(9, small, 1000, 1, "L")); got != ttg.RLBadLine {
@@ -228,6 +257,7 @@ func TestStatusBacklightRestartAndFaults(t *testing.T) {
 	if b := r.call("setBacklightBrightness", ttg.BacklightRequest{DeviceID: 1001, Brightness: 140}); code(b) != ttg.RLInvalidJSON || b["brightness"].(float64) != 40 {
 		t.Fatalf("backlight 140: %v", b)
 	}
+	r.run(restartEvery) // the first restart is allowed an interval after the start
 	if res := r.call("restartClientApplication", ttg.DeviceRequest{DeviceID: 1001}); code(res) != 0 {
 		t.Fatalf("restart: %v", res)
 	}
@@ -237,16 +267,10 @@ func TestStatusBacklightRestartAndFaults(t *testing.T) {
 		}
 	}
 	// Malformed JSON, to the server and straight to the device.
-	for _, url := range []string{r.ctl.URL + "/remoteLogin", r.ctl.URL + "/setBacklightBrightness"} {
-		res, err := http.Post(url, "application/json", strings.NewReader(`{"line": "two"`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		json.NewDecoder(res.Body).Decode(&m)
-		res.Body.Close()
+	for _, call := range []string{"remoteLogin", "setBacklightBrightness"} {
+		_, m := r.direct(call, `{"line": "two"`, "Bearer "+ctlToken)
 		if code(m) != ttg.RLInvalidJSON || !strings.Contains(m["errorDescriptionAPI"].(string), "invalid JSON") {
-			t.Errorf("%s malformed: %v", url, m)
+			t.Errorf("%s malformed: %v", call, m)
 		}
 	}
 	var raw json.RawMessage = []byte(`{"deviceID": "x"}`)
@@ -300,13 +324,8 @@ func FuzzClientControl(f *testing.F) {
 // with one the notification is answered at once and handled behind it.
 func TestFirmwareNotification(t *testing.T) {
 	r := newRig(t)
-	res, err := http.Post(r.ctl.URL+"/firmwareupdate", "application/json", strings.NewReader(`{"id": 77}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusNotImplemented {
-		t.Fatalf("updates off: %d", res.StatusCode)
+	if status, _ := r.direct("firmwareupdate", `{"id": 77}`, "Bearer "+ctlToken); status != http.StatusNotImplemented {
+		t.Fatalf("updates off: %d", status)
 	}
 	got := make(chan struct{}, 1)
 	srv, err := remote.Serve("127.0.0.1:0", remote.Options{Agent: r.agent, DeviceID: 1001,
@@ -315,7 +334,7 @@ func TestFirmwareNotification(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	r.up.Server.RegisterClient(1001, srv.URL)
+	r.up.Server.RegisterClient(1001, srv.URL, "")
 	if out := r.call("firmwareupdate", map[string]any{"id": 77}); out["uuid"] == nil {
 		t.Fatalf("server answer: %v", out)
 	}

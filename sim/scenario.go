@@ -63,6 +63,13 @@ type Step struct {
 	PLU    int   `toml:"plu"`
 	Count  int64 `toml:"count"`
 	Table  int64 `toml:"table"`
+	// credit: Form is how the register sends it, both allowed by the cash
+	// interface: "post-put" (default: an empty POST, then PUT the content)
+	// or "post" (one POST carrying the register's own ID). Replay re-sends
+	// the call that carries the content that many times, as a register
+	// does when it loses the answers.
+	Form   string `toml:"form"`
+	Replay int    `toml:"replay"`
 }
 
 // Actions a step may take.
@@ -80,7 +87,7 @@ var Actions = map[string]string{
 	"terminal":       "a payment card at the MDB card terminal (funds in minor units, 0 or absent: unknown)",
 	"select":         "pick the line at the MDB card terminal (a terminal selling more than one line)",
 	"vend":           "press a selection (selection) on the EXE vending machine paid at the MDB card terminal",
-	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table)",
+	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N)",
 	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
 	"lock":           "take the line out of service",
 	"unlock":         "return the line to service",
@@ -159,6 +166,12 @@ func (st Step) validate() error {
 	case "credit":
 		if st.Waiter <= 0 || st.PLU <= 0 || st.Count == 0 {
 			return fmt.Errorf("credit needs waiter, plu and a non-zero count")
+		}
+		if st.Form != "" && st.Form != "post-put" && st.Form != "post" {
+			return fmt.Errorf("credit form %q is not post-put or post", st.Form)
+		}
+		if st.Replay < 0 || st.Replay > 100 {
+			return fmt.Errorf("credit replay must be 0..100")
 		}
 	case "waiter":
 		if st.Waiter <= 0 {

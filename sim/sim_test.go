@@ -157,6 +157,21 @@ func TestScenarioErrors(t *testing.T) {
 	}
 }
 
+// TestCreditStepErrors: the simulated register's forms and replays.
+func TestCreditStepErrors(t *testing.T) {
+	const step = "[[step]]\nat = \"1s\"\nline = 1\naction = \"credit\"\nwaiter = 1\nplu = 1\ncount = 1\n"
+	for extra, want := range map[string]string{"form = \"fax\"\n": "form", "replay = -1\n": "replay", "replay = 101\n": "replay"} {
+		if _, err := ParseScenario([]byte(step + extra)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", extra, err, want)
+		}
+	}
+	for _, extra := range []string{"", "form = \"post\"\nreplay = 3\n", "form = \"post-put\"\n"} {
+		if _, err := ParseScenario([]byte(step + extra)); err != nil {
+			t.Errorf("%q: %v", extra, err)
+		}
+	}
+}
+
 func TestFlowProfile(t *testing.T) {
 	st := Step{FlowMLs: 60, Ramp: clock.D(200 * time.Millisecond), For: clock.D(5 * time.Second)}
 	p, err := st.FlowProfile()

@@ -297,6 +297,8 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 		{[]string{"sim", "--scenario", write("d.toml", "[[step]]\nat = \"1s\"\nline = 1\naction = \"explode\"\n")}, 1, `unknown action "explode"`},
 		{[]string{"sim", "--scenario", filepath.Join(dir, "missing.toml")}, 1, "no such file"},
 		{[]string{"run"}, 2, "--config FILE is required"},
+		{[]string{"run", "--config", write("e.toml", "[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"change-me\"\n[[line]]\nid = 1\n")}, 1, `pos.api_key: is the example placeholder "change-me"`},
+		{[]string{"sim", "--config", write("f.toml", "[control]\nlisten = \"0.0.0.0:8081\"\n[[line]]\nid = 1\n")}, 1, `control.token: control.listen "0.0.0.0:8081" is reachable from the network`},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 	}
 	for _, c := range cases {

@@ -163,10 +163,14 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("cash interface listening", "url", cash.URL)
 	}
 	if cfg.Control.Listen != "" {
+		access, err := remote.AccessFrom(cfg.Control)
+		if err != nil {
+			return errors.Join(err, agent.Close())
+		}
 		o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
-			FirmwareNotified: func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, version) }}
+			FirmwareNotified: func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, version) }, Access: access}
 		if up != nil {
-			o.Link, o.Token = up.LinkState, up.Token
+			o.Link, o.ServerToken = up.LinkState, up.Token
 		}
 		ctl, err := remote.Serve(cfg.Control.Listen, o)
 		if err != nil {

@@ -87,10 +87,10 @@ func TestRedactedHidesSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.TTG.Password, c.POS.APIKey, c.MQTT.Password = "pw-ttg", "pw-pos", "pw-mqtt"
+	c.TTG.Password, c.POS.APIKey, c.MQTT.Password, c.Control.Token = "pw-ttg", "pw-pos", "pw-mqtt", "pw-control"
 	c.Cards.TapKey, c.Cards.ChargerKey, c.Cards.IssuerKey = strings.Repeat("a1", 16), strings.Repeat("a2", 16), strings.Repeat("a0", 16)
 	b, _ := json.Marshal(redacted(c))
-	for _, secret := range []string{"pw-ttg", "pw-pos", "pw-mqtt", "a1a1", "a2a2", "a0a0", "0000000000000000"} {
+	for _, secret := range []string{"pw-ttg", "pw-pos", "pw-mqtt", "pw-control", "a1a1", "a2a2", "a0a0", "0000000000000000"} {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("config.get shows %q", secret)
 		}

@@ -11,19 +11,24 @@ import (
 )
 
 // startControl serves the client-control calls and, with the embedded TTG
-// server, tells it where this device listens; notified runs on the
-// server's firmware update notification.
+// server, tells it where this device listens and the token it requires;
+// notified runs on the server's firmware update notification.
 func startControl(cfg *config.Config, agent *device.Agent, up *uplink.Uplink, notified func()) (*remote.Server, error) {
-	o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir), FirmwareNotified: notified}
+	access, err := remote.AccessFrom(cfg.Control)
+	if err != nil {
+		return nil, err
+	}
+	o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
+		FirmwareNotified: notified, Access: access}
 	if up != nil {
-		o.Link, o.Token = up.LinkState, up.Token
+		o.Link, o.ServerToken = up.LinkState, up.Token
 	}
 	ctl, err := remote.Serve(cfg.Control.Listen, o)
 	if err != nil {
 		return nil, fmt.Errorf("client-control listener: %w", err)
 	}
 	if up != nil && up.Server != nil {
-		if err := up.Server.RegisterClient(cfg.Device.ID, ctl.URL); err != nil {
+		if err := up.Server.RegisterClient(cfg.Device.ID, ctl.URL, cfg.Control.Token); err != nil {
 			ctl.Close()
 			return nil, err
 		}

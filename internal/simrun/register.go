@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"strings"
@@ -14,47 +15,74 @@ import (
 	"github.com/tapagent/tapagent/sim"
 )
 
-// postCredit plays the cash register: POST /credits, then PUT the content,
-// over HTTP, exactly as a register does.
+// postCredit plays the cash register over HTTP, exactly as a register
+// does: an empty POST /credits then PUT of the content, or (form "post")
+// one POST carrying the register's own ID; the call with the content is
+// re-sent st.Replay times, as after lost answers.
 func (r *runner) postCredit(st sim.Step) error {
 	if r.cash == nil {
 		return errors.New("the cash interface is off (pos.listen)")
 	}
-	hc := &http.Client{Timeout: 5 * time.Second}
-	do := func(method, url string, body any) (*http.Response, error) {
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
+	c := pos.Credit{Waiter: pos.Num(st.Waiter), PLU: pos.Num(st.PLU), Count: pos.Num(st.Count), Table: pos.Num(st.Table)}
+	if st.Form == "post" {
+		c.ID = pos.Num(registerID(st))
+		for range st.Replay + 1 {
+			if _, err := r.registerCall(http.MethodPost, "/credits", c, http.StatusCreated); err != nil {
+				return err
+			}
 		}
-		req, err := http.NewRequest(method, url, rd)
+		return nil
+	}
+	res, err := r.registerCall(http.MethodPost, "/credits", nil, http.StatusCreated)
+	if err != nil {
+		return err
+	}
+	loc := res.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/credits/") {
+		return fmt.Errorf("POST /credits: Location %q", loc)
+	}
+	for range st.Replay + 1 {
+		if _, err := r.registerCall(http.MethodPut, loc, c, http.StatusOK); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// registerCall sends one call with the configured key and wants status.
+func (r *runner) registerCall(method, path string, body any, want int) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
-		req.Header.Set("Content-Type", "application/json")
-		if r.cfg.POS.APIKey != "" {
-			req.Header.Set("X-API-Key", r.cfg.POS.APIKey)
-		}
-		return hc.Do(req)
+		rd = bytes.NewReader(b)
 	}
-	res, err := do(http.MethodPost, r.cash.URL+"/credits", nil)
+	req, err := http.NewRequest(method, r.cash.URL+path, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	res.Body.Close()
-	loc := res.Header.Get("Location")
-	if res.StatusCode != http.StatusCreated || !strings.HasPrefix(loc, "/credits/") {
-		return fmt.Errorf("POST /credits: %s, Location %q", res.Status, loc)
+	req.Header.Set("Content-Type", "application/json")
+	if r.cfg.POS.APIKey != "" {
+		req.Header.Set("X-API-Key", r.cfg.POS.APIKey)
 	}
-	c := pos.Credit{Waiter: pos.Num(st.Waiter), PLU: pos.Num(st.PLU), Count: pos.Num(st.Count), Table: pos.Num(st.Table)}
-	res, err = do(http.MethodPut, r.cash.URL+loc, c)
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(res.Body)
-		return fmt.Errorf("PUT %s: %s %s", loc, res.Status, bytes.TrimSpace(b))
+	if res.StatusCode != want {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return nil, fmt.Errorf("%s %s: %s %s", method, path, res.Status, bytes.TrimSpace(b))
 	}
-	return nil
+	return res, nil
+}
+
+// registerID is the id a register gives the step's credit: the same step
+// always the same id, as a register's own booking number would be.
+func registerID(st sim.Step) int64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%d/%d/%d/%d", st.At.Duration, st.Waiter, st.PLU, st.Count, st.Table)
+	return int64(h.Sum64()>>17) + 1 // 47 bits: a register's numbers are 14 digits
 }

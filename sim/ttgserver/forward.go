@@ -13,30 +13,41 @@ import (
 	"github.com/tapagent/tapagent/ttg"
 )
 
-// RegisterClient records where a device's client-control listener is (the
-// real server has this in its client configuration).
-func (s *Server) RegisterClient(device int64, baseURL string) error {
+// RegisterClient records where a device's client-control listener is and
+// the bearer token it requires ("" for none); the real server has both in
+// its client configuration. Every forwarded call carries the token.
+func (s *Server) RegisterClient(device int64, baseURL, token string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st.ClientURLs == nil {
 		s.st.ClientURLs = map[int64]string{}
 	}
+	if s.st.ClientTokens == nil {
+		s.st.ClientTokens = map[int64]string{}
+	}
 	s.st.ClientURLs[device] = strings.TrimRight(baseURL, "/")
+	if token == "" {
+		delete(s.st.ClientTokens, device)
+	} else {
+		s.st.ClientTokens[device] = token
+	}
 	return s.persist()
 }
 
-// clientsHandler registers a client: POST {"device_id": N, "url": "..."}.
+// clientsHandler registers a client: POST {"device_id": N, "url": "...",
+// "token": "..."}; the answer lists the URLs, never the tokens.
 func (s *Server) clientsHandler(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		var req struct {
 			DeviceID int64  `json:"device_id"`
 			URL      string `json:"url"`
+			Token    string `json:"token"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.DeviceID <= 0 || req.URL == "" {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "need device_id and url"})
 			return
 		}
-		if err := s.RegisterClient(req.DeviceID, req.URL); err != nil {
+		if err := s.RegisterClient(req.DeviceID, req.URL, req.Token); err != nil {
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
 			return
 		}
@@ -65,6 +76,7 @@ func (s *Server) clientControl(name string) handler {
 			dev = s.logins[req.TransactionID]
 		}
 		url, known := s.st.ClientURLs[dev]
+		token := s.st.ClientTokens[dev]
 		s.mu.Unlock()
 		switch {
 		case name == "remoteLoginPurchase" && dev == 0:
@@ -76,15 +88,17 @@ func (s *Server) clientControl(name string) handler {
 				return ok(apiError(dev, code, msg))
 			}
 		}
-		hc := &http.Client{Timeout: 5 * time.Second}
-		res, err := hc.Post(url+"/"+name, "application/json", bytes.NewReader(raw))
+		res, err := forward(url+"/"+name, token, raw)
 		if err != nil {
 			return ok(apiError(dev, ttg.RLClientTimeout, "client cannot be reached: "+err.Error()))
 		}
 		defer res.Body.Close()
 		body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 		var out map[string]any
-		if err != nil || json.Unmarshal(body, &out) != nil {
+		switch {
+		case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
+			return ok(apiError(dev, ttg.RLUnexpected, fmt.Sprintf("client refused the server: %s (check the token or allow-list registered for device %d)", res.Status, dev)))
+		case err != nil || json.Unmarshal(body, &out) != nil:
 			return ok(apiError(dev, ttg.RLUnexpected, fmt.Sprintf("client answered %s with no JSON", res.Status)))
 		}
 		if name == "remoteLogin" {
@@ -104,15 +118,14 @@ func (s *Server) clientControl(name string) handler {
 func (s *Server) broadcast(name string, record handler) handler {
 	return func(raw []byte) reply {
 		s.mu.Lock()
-		urls := make([]string, 0, len(s.st.ClientURLs))
-		for _, u := range s.st.ClientURLs {
-			urls = append(urls, u)
+		urls := make(map[string]string, len(s.st.ClientURLs))
+		for dev, u := range s.st.ClientURLs {
+			urls[u] = s.st.ClientTokens[dev]
 		}
 		s.mu.Unlock()
-		hc := &http.Client{Timeout: 5 * time.Second}
-		for _, u := range urls {
+		for u, token := range urls {
 			go func() {
-				if res, err := hc.Post(u+"/"+name, "application/json", bytes.NewReader(raw)); err == nil {
+				if res, err := forward(u+"/"+name, token, raw); err == nil {
 					io.Copy(io.Discard, res.Body)
 					res.Body.Close()
 				}
@@ -120,6 +133,19 @@ func (s *Server) broadcast(name string, record handler) handler {
 		}
 		return record(raw)
 	}
+}
+
+// forward posts a call to a client with its bearer token.
+func forward(url, token string, raw []byte) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return (&http.Client{Timeout: 5 * time.Second}).Do(req)
 }
 
 // checkPortion is what the server itself knows before asking the client:

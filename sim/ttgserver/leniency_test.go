@@ -283,7 +283,7 @@ func TestDeviceCountCountsDevices(t *testing.T) {
 	if n := count(); n != 0 {
 		t.Fatalf("%d devices after %v of silence", n, connectedWindow)
 	}
-	if err := f.s.RegisterClient(1001, "http://127.0.0.1:1"); err != nil {
+	if err := f.s.RegisterClient(1001, "http://127.0.0.1:1", ""); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(); n != 1 {

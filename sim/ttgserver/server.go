@@ -101,6 +101,8 @@ type state struct {
 	Licences    []map[string]any    `json:"licences"`
 	// ClientURLs are the client-control listeners of connected agents.
 	ClientURLs map[int64]string `json:"client_urls"`
+	// ClientTokens are the bearer tokens those listeners require (if any).
+	ClientTokens map[int64]string `json:"client_tokens,omitempty"`
 	// TokenSecret signs the JWTs; rotating it invalidates every token.
 	TokenSecret []byte                     `json:"token_secret"`
 	Extra       map[string]json.RawMessage `json:"extra,omitempty"`

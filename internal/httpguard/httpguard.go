@@ -1,0 +1,235 @@
+// Package httpguard protects the agent's HTTP listeners that can grant beer
+// or money (the cash-register interface, the client-control API): who may
+// call (a shared secret, source addresses), how large a request may be, how
+// long a client may hold a connection, and whether a listen address needs
+// protection at all. Both listeners use it so that they refuse the same way.
+package httpguard
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Placeholder is the secret the example configurations ship with; it is
+// never accepted, so a copied example cannot run with a known key.
+const Placeholder = "change-me"
+
+// MinSecret is the shortest secret accepted (16 characters: what
+// `openssl rand -hex 8` prints; 32 hex digits are recommended).
+const MinSecret = 16
+
+// Loopback reports whether listen ("host:port") takes only local callers:
+// a loopback IP or "localhost". An empty host (all interfaces), an
+// unspecified address and any other name count as reachable from the network.
+func Loopback(listen string) (bool, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false, fmt.Errorf("%q is not host:port: %w", listen, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true, nil
+	}
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	if err != nil {
+		return false, nil
+	}
+	return ip.Unmap().IsLoopback(), nil
+}
+
+// Exposed refuses a listen address reachable from the network when the
+// listener has no protection (protected false); loopback needs none.
+func Exposed(listen string, protected bool) error {
+	local, err := Loopback(listen)
+	if err != nil {
+		return err
+	}
+	if !local && !protected {
+		return fmt.Errorf("%s is reachable from the network and nothing authenticates its callers", listen)
+	}
+	return nil
+}
+
+// CheckSecret says what is wrong with a configured secret, if anything.
+func CheckSecret(s string) error {
+	switch {
+	case s == "":
+		return errors.New("is empty")
+	case strings.EqualFold(strings.TrimSpace(s), Placeholder):
+		return fmt.Errorf("is the example placeholder %q; set a random key (e.g. `openssl rand -hex 16`)", Placeholder)
+	case len(s) < MinSecret:
+		return fmt.Errorf("is shorter than %d characters", MinSecret)
+	case strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t\r\n"):
+		return errors.New("contains white space, which an HTTP header cannot carry")
+	}
+	return nil
+}
+
+// ParseAllow reads an allow-list of addresses ("192.168.0.13", "::1") and
+// networks ("192.168.0.0/24").
+func ParseAllow(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for i, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("[%d] %q is neither an IP address nor a network (a.b.c.d/n)", i, s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// Guard is the admission check in front of a handler. With Allow set the
+// caller's address must be in it; with Secret set the request must carry it
+// as "Authorization: Bearer SECRET" or, if HeaderKey is set, in that header.
+// Both set: both are required.
+type Guard struct {
+	Secret    string
+	HeaderKey string // e.g. "X-API-Key"; empty: bearer only
+	Allow     []netip.Prefix
+	Realm     string // named in WWW-Authenticate
+	// Deny writes a refusal in the listener's own reply shape.
+	Deny func(w http.ResponseWriter, status int, msg string)
+}
+
+// Wrap returns h behind the guard.
+func (g Guard) Wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(g.Allow) > 0 && !g.allowed(r.RemoteAddr) {
+			g.Deny(w, http.StatusForbidden, "this address may not call here")
+			return
+		}
+		if g.Secret != "" {
+			if msg := g.credentialProblem(r.Header); msg != "" {
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer realm=%q", g.Realm))
+				g.Deny(w, http.StatusUnauthorized, msg)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// allowed uses the connection's own address: a forwarded-for header is the
+// caller's word, not evidence.
+func (g Guard) allowed(remote string) bool {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range g.Allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// credentialProblem is "" when the request carries the secret; every
+// credential it carries must be right, so a wrong one is never outvoted.
+func (g Guard) credentialProblem(h http.Header) string {
+	var got []string
+	if g.HeaderKey != "" {
+		switch v := h.Values(g.HeaderKey); len(v) {
+		case 0:
+		case 1:
+			got = append(got, v[0])
+		default:
+			return g.HeaderKey + " is repeated"
+		}
+	}
+	switch v := h.Values("Authorization"); len(v) {
+	case 0:
+	case 1:
+		tok, ok := Bearer(v[0])
+		if !ok {
+			return "the Authorization scheme must be Bearer"
+		}
+		got = append(got, tok)
+	default:
+		return "Authorization is repeated"
+	}
+	if len(got) == 0 {
+		if g.HeaderKey != "" {
+			return "missing credentials: send Authorization: Bearer KEY or " + g.HeaderKey + ": KEY"
+		}
+		return "missing credentials: send Authorization: Bearer KEY"
+	}
+	for _, k := range got {
+		if subtle.ConstantTimeCompare([]byte(k), []byte(g.Secret)) != 1 {
+			return "wrong key"
+		}
+	}
+	return ""
+}
+
+// Bearer extracts the token of an Authorization value of the Bearer
+// scheme; the scheme name is case-insensitive (RFC 9110 §11.1), the token
+// is one word (RFC 6750 §2.1).
+func Bearer(v string) (string, bool) {
+	scheme, tok, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimLeft(tok, " ")
+	if tok == "" || strings.ContainsAny(tok, " \t") {
+		return "", false
+	}
+	return tok, true
+}
+
+// ErrTooLarge is a request body over the listener's limit.
+var ErrTooLarge = errors.New("request body too large")
+
+// ReadBody reads the whole body, refusing one larger than limit bytes
+// without reading it all.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	return raw, nil
+}
+
+// Server is a running listener.
+type Server struct {
+	Addr string // host:port it listens on
+	hs   *http.Server
+}
+
+// Serve listens on listen ("127.0.0.1:0" picks a port) with timeouts that
+// keep slow or idle clients from holding connections.
+func Serve(listen string, h http.Handler) (*Server, error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", listen, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10}
+	go func() { _ = hs.Serve(ln) }()
+	return &Server{Addr: ln.Addr().String(), hs: hs}, nil
+}
+
+// Close stops serving, letting requests in flight finish.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return s.hs.Shutdown(ctx)
+}
