@@ -3,6 +3,8 @@ package firmware
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -51,9 +53,13 @@ func TestSignedReleases(t *testing.T) {
 			t.Errorf("%s: %v (drained %v)", name, err, w.drained.Load())
 		}
 	}
-	// Without a key the checksum alone decides, as before.
-	if _, err := run(t, Options{Installer: []string{"true"}, Agent: &wall{}}, good); err != nil {
-		t.Fatalf("unsigned release without a key: %v", err)
+	// Without a key nothing is installed, signed or not, and nothing is fetched.
+	for name, r := range map[string]Request{"unsigned": good, "signed": signed} {
+		w := &wall{}
+		u := New(Options{Installer: []string{"true"}, Agent: w, Report: func(string, string) { t.Errorf("%s: an update started", name) }})
+		if err := u.Start(context.Background(), r, nil); !errors.Is(err, ErrNoKey) || w.drained.Load() {
+			t.Errorf("%s release without a key: %v", name, err)
+		}
 	}
 	if _, err := ParsePublicKey(base64.StdEncoding.EncodeToString(pub)); err != nil {
 		t.Fatal(err)
@@ -119,6 +125,31 @@ func TestNotified(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(l.String(), want) {
 			t.Errorf("%s: %v, want %q reported\n%s", url, err, want, l)
 		}
+	}
+}
+
+// TestFileURLs: a release on the controller's own disk is installed only
+// where the operator allowed file:// addresses.
+func TestFileURLs(t *testing.T) {
+	pub, priv := key(t)
+	dir := t.TempDir()
+	body := []byte("tapagent 1.2.0 on disk\n")
+	file := filepath.Join(dir, "tapagent-1.2.0")
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	r := Request{URL: "file://" + file, SHA256: hex.EncodeToString(sum[:]), Version: "1.2.0"}
+	r.Signature = Sign(priv, r.Version, r.SHA256)
+	u := New(Options{Installer: []string{"true"}, Agent: &wall{}, PublicKey: pub, Report: func(string, string) {}})
+	if err := u.Start(context.Background(), r, nil); !errors.Is(err, ErrFileURL) {
+		t.Fatalf("file:// without allow_file_urls: %v", err)
+	}
+	if _, err := u.FetchManifest(context.Background(), "file://"+file); !errors.Is(err, ErrFileURL) {
+		t.Fatalf("file:// manifest without allow_file_urls: %v", err)
+	}
+	if _, err := run(t, Options{Installer: []string{"true"}, Agent: &wall{}, PublicKey: pub, AllowFileURLs: true}, r); err != nil {
+		t.Fatalf("file:// allowed: %v", err)
 	}
 }
 
