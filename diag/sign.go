@@ -2,7 +2,6 @@ package diag
 
 import (
 	"crypto/ed25519"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -65,7 +64,7 @@ func Explain(err error) string {
 		unknown  x509.UnknownAuthorityError
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
-		alert    tls.AlertError
+		opErr    *net.OpError
 		netErr   net.Error
 	)
 	switch {
@@ -77,12 +76,12 @@ func Explain(err error) string {
 		return "the broker's certificate is for another name than the one in mqtt.broker"
 	case errors.As(err, &invalid):
 		return "the broker's certificate is not valid (expired, not yet valid, or not for a server): check it and this controller's clock"
-	case errors.As(err, &alert):
-		return "the broker refused the TLS handshake (our client certificate in mqtt.cert_file/key_file is not accepted, or no certificate was sent)"
-	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
-		return "the broker refused mqtt.username and mqtt.password"
-	case errors.Is(err, packets.ErrorRefusedNotAuthorised):
-		return "the broker does not authorise this client (check its account on the broker)"
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		// The broker's TLS alert (certificate required, bad certificate, ...).
+		return "the broker refused the TLS handshake (our client certificate in mqtt.cert_file/key_file is not accepted, or none was sent): " + opErr.Err.Error()
+	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword), errors.Is(err, packets.ErrorRefusedNotAuthorised):
+		// Brokers answer a wrong password with either code.
+		return "the broker refused mqtt.username and mqtt.password (or does not authorise this client's account)"
 	case errors.Is(err, packets.ErrorRefusedIDRejected):
 		return "the broker rejected the client id"
 	case errors.As(err, &netErr):

@@ -1,6 +1,9 @@
 package diaglink
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,6 +18,35 @@ import (
 type Desired struct {
 	Version int64  `json:"version"`
 	TOML    string `json:"toml"`
+	// Signature is an operator key's Ed25519 signature of SignedDesired,
+	// base64; without it the document may not touch security-critical keys.
+	Signature string `json:"signature,omitempty"`
+}
+
+// SignedDesired is the message an operator signs for a desired
+// configuration: the device, the version and the whole file.
+func SignedDesired(device, version int64, toml string) []byte {
+	sum := sha256.Sum256([]byte(toml))
+	return fmt.Appendf(nil, "tapagent config v1\ndevice %d\nversion %d\ntoml-sha256 %x\n", device, version, sum)
+}
+
+// SignDesired sets d's signature for device.
+func SignDesired(key ed25519.PrivateKey, device int64, d *Desired) {
+	d.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, SignedDesired(device, d.Version, d.TOML)))
+}
+
+func (c ConfigSetter) verify(d Desired) bool {
+	sig, err := base64.StdEncoding.DecodeString(d.Signature)
+	if err != nil {
+		return false
+	}
+	msg := SignedDesired(c.DeviceID, d.Version, d.TOML)
+	for _, k := range c.Keys {
+		if ed25519.Verify(k, msg, sig) {
+			return true
+		}
+	}
+	return false
 }
 
 // Reported is the device's answer, retained on config/reported.
@@ -31,27 +63,66 @@ type Reported struct {
 type ConfigSetter struct {
 	// Path of the configuration file; empty means nothing can be stored.
 	Path string
+	// DeviceID and Keys check a document's signature: the operator keys
+	// of [mqtt] operator_keys.
+	DeviceID int64
+	Keys     []ed25519.PublicKey
 }
 
-// Apply checks and stores one desired document.
-func (c ConfigSetter) Apply(raw []byte) Reported {
+// Apply checks and stores one desired document. signed says the document
+// came in a request an operator key signed (config.set); otherwise only
+// its own signature lets it change security-critical keys.
+func (c ConfigSetter) Apply(raw []byte, signed bool) Reported {
 	var d Desired
 	if err := json.Unmarshal(raw, &d); err != nil {
-		return Reported{Status: "rejected", Errors: []string{"desired document: " + err.Error()}}
+		return Reported{Status: "rejected", Errors: []string{"desired document: " + truncate(err.Error(), 200)}}
 	}
 	if strings.TrimSpace(d.TOML) == "" {
 		return Reported{Version: d.Version, Status: "rejected", Errors: []string{"toml is empty"}}
 	}
-	if _, err := config.Parse([]byte(d.TOML)); err != nil {
+	proposed, err := config.Parse([]byte(d.TOML))
+	if err != nil {
 		return Reported{Version: d.Version, Status: "rejected", Errors: strings.Split(err.Error(), "\n")}
 	}
 	if c.Path == "" {
 		return Reported{Version: d.Version, Status: "rejected", Errors: []string{"this agent runs without a configuration file (simulator defaults); nothing to store"}}
 	}
+	if d.Signature != "" && !signed {
+		if !c.verify(d) {
+			return Reported{Version: d.Version, Status: "rejected", Errors: []string{fmt.Sprintf("signature: does not verify with any operator key of device %d for this version and file", c.DeviceID)}}
+		}
+		signed = true
+	}
+	if !signed {
+		if errs := c.unsignedChanges(proposed); len(errs) > 0 {
+			return Reported{Version: d.Version, Status: "rejected", Errors: errs}
+		}
+	}
 	if err := writeAtomic(c.Path, []byte(d.TOML)); err != nil {
 		return Reported{Version: d.Version, Status: "rejected", Errors: []string{err.Error()}}
 	}
 	return Reported{Version: d.Version, Status: "accepted", Note: "stored in " + c.Path + "; applies at the next start (agent.restart)"}
+}
+
+// unsignedChanges lists why an unsigned document may not replace the file:
+// each security-critical key it changes.
+func (c ConfigSetter) unsignedChanges(proposed *config.Config) []string {
+	running, err := config.Load(c.Path)
+	if err != nil {
+		return []string{"the configuration file does not load (" + truncate(err.Error(), 200) + "); only a signed document may replace it"}
+	}
+	var errs []string
+	for _, k := range config.SecurityChanges(running, proposed) {
+		errs = append(errs, k+": security-critical; only a document signed by an operator key ([mqtt] operator_keys) may change it")
+	}
+	return errs
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func writeAtomic(path string, b []byte) error {
@@ -85,8 +156,8 @@ func writeAtomic(path string, b []byte) error {
 
 // Desired answers a desired document for diag: 202 when accepted, 400
 // when rejected, with the report either way.
-func (c ConfigSetter) Desired(raw []byte) (int, any) {
-	r := c.Apply(raw)
+func (c ConfigSetter) Desired(raw []byte, signed bool) (int, any) {
+	r := c.Apply(raw, signed)
 	if r.Status != "accepted" {
 		return 400, r
 	}

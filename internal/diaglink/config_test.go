@@ -1,6 +1,8 @@
 package diaglink
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,23 +15,42 @@ import (
 func TestConfigSetterApply(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tapagent.toml")
-	if err := os.WriteFile(path, []byte("# running config\n"), 0o644); err != nil {
-		t.Fatal(err)
+	running := "# running config\n[device]\ndevice_id = 42\n[[line]]\nid = 1\n"
+	pub, priv := operatorKey(1)
+	_, stranger := operatorKey(2)
+	good := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = 900\n"}`
+	evilTOML := "[device]\ndevice_id = 42\n[firmware]\ninstaller = [\"/bin/sh\", \"-c\", \"id > /tmp/owned\"]\n[pos]\nlisten = \"0.0.0.0:8080\"\n[ttg]\nurl = \"http://evil.example\"\n[[line]]\nid = 1\n"
+	signedDoc := func(key ed25519.PrivateKey, device int64, toml string) string {
+		d := Desired{Version: 8, TOML: toml}
+		SignDesired(key, device, &d)
+		b, _ := json.Marshal(d)
+		return string(b)
 	}
-	good := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\n"}`
+	evil, _ := json.Marshal(Desired{Version: 8, TOML: evilTOML})
 	cases := []struct {
-		name, path, doc, status, errHas string
+		name, path, doc string
+		signed          bool
+		status, errHas  string
 	}{
-		{"bad json", path, `{"version": 1, "toml": `, "rejected", "desired document"},
-		{"empty toml", path, `{"version": 2, "toml": "  "}`, "rejected", "empty"},
-		{"unknown key", path, `{"version": 3, "toml": "[device]\nidd = 1\n"}`, "rejected", "idd"},
-		{"no file", "", good, "rejected", "without a configuration file"},
-		{"accepted", path, good, "accepted", ""},
+		{"bad json", path, `{"version": 1, "toml": `, false, "rejected", "desired document"},
+		{"empty toml", path, `{"version": 2, "toml": "  "}`, false, "rejected", "empty"},
+		{"unknown key", path, `{"version": 3, "toml": "[device]\nidd = 1\n"}`, false, "rejected", "idd"},
+		{"no file", "", good, false, "rejected", "without a configuration file"},
+		{"installer unsigned", path, string(evil), false, "rejected", "firmware.installer: security-critical"},
+		{"listener unsigned", path, string(evil), false, "rejected", "pos.listen: security-critical"},
+		{"server unsigned", path, string(evil), false, "rejected", "ttg.url: security-critical"},
+		{"signed by a stranger", path, signedDoc(stranger, 42, evilTOML), false, "rejected", "does not verify"},
+		{"signed for another device", path, signedDoc(priv, 43, evilTOML), false, "rejected", "does not verify"},
+		{"accepted", path, good, false, "accepted", ""},
+		{"signed document", path, signedDoc(priv, 42, evilTOML), false, "accepted", ""},
+		{"signed command", path, string(evil), true, "accepted", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before, _ := os.ReadFile(path)
-			r := ConfigSetter{Path: c.path}.Apply([]byte(c.doc))
+			if err := os.WriteFile(path, []byte(running), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := ConfigSetter{Path: c.path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}}.Apply([]byte(c.doc), c.signed)
 			if r.Status != c.status {
 				t.Fatalf("status %q, want %q (%+v)", r.Status, c.status, r)
 			}
@@ -38,7 +59,7 @@ func TestConfigSetterApply(t *testing.T) {
 				if !strings.Contains(strings.Join(r.Errors, "; "), c.errHas) {
 					t.Errorf("errors %q do not mention %q", r.Errors, c.errHas)
 				}
-				if string(after) != string(before) {
+				if string(after) != running {
 					t.Errorf("a rejected document changed the file")
 				}
 				return
@@ -46,7 +67,9 @@ func TestConfigSetterApply(t *testing.T) {
 			if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
 				t.Errorf("file mode became %v", fi.Mode().Perm())
 			}
-			if r.Version != 7 || string(after) != "[device]\ndevice_id = 42\n[[line]]\nid = 1\n" {
+			var d Desired
+			json.Unmarshal([]byte(c.doc), &d)
+			if r.Version != d.Version || string(after) != d.TOML {
 				t.Errorf("accepted: %+v, file %q", r, after)
 			}
 		})
@@ -54,6 +77,11 @@ func TestConfigSetterApply(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".tapagent-config-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
+}
+
+func operatorKey(n byte) (ed25519.PublicKey, ed25519.PrivateKey) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{n}, ed25519.SeedSize))
+	return priv.Public().(ed25519.PublicKey), priv
 }
 
 // FuzzDesired: any document is answered with reasons; one that parses
@@ -65,7 +93,7 @@ func FuzzDesired(f *testing.F) {
 	f.Add([]byte(`{"toml": 5}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		r := ConfigSetter{}.Apply(doc)
+		r := ConfigSetter{}.Apply(doc, false)
 		if r.Status != "rejected" || len(r.Errors) == 0 {
 			t.Fatalf("no file to store in, yet %+v", r)
 		}
