@@ -84,19 +84,33 @@ type watcher struct {
 
 func watch(t *testing.T, addr, filter string) *watcher {
 	t.Helper()
+	return watchAs(t, addr, "", "", filter)
+}
+
+// watchAs is watch with a broker account.
+func watchAs(t *testing.T, addr, user, password string, filter string) *watcher {
+	t.Helper()
 	w := &watcher{by: map[string][][]byte{}, nonce: fmt.Sprint(time.Now().UnixNano())}
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("tech-%d", time.Now().UnixNano()))
+	if user != "" {
+		o.SetUsername(user).SetPassword(password)
+	}
 	w.c = mqtt.NewClient(o)
 	if tok := w.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("watcher connect: %v", tok.Error())
 	}
+	w.subscribe(filter)
+	t.Cleanup(func() { w.c.Disconnect(100) })
+	return w
+}
+
+// subscribe records what arrives on filter too.
+func (w *watcher) subscribe(filter string) {
 	w.c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
 		w.mu.Lock()
 		w.by[m.Topic()] = append(w.by[m.Topic()], append([]byte(nil), m.Payload()...))
 		w.mu.Unlock()
 	}).Wait()
-	t.Cleanup(func() { w.c.Disconnect(100) })
-	return w
 }
 
 // wait polls until topic has a message that ok accepts.

@@ -205,14 +205,16 @@ func checkScripts(t *testing.T, d *deb) {
 
 func checkFiles(t *testing.T, d *deb) {
 	same := map[string]string{
-		"/lib/systemd/system/tapagent.service":        "tapagent.service",
-		"/lib/systemd/system/tapagent-update.service": "tapagent-update.service",
-		"/lib/systemd/system/tapagent-update.path":    "tapagent-update.path",
-		"/lib/udev/rules.d/60-tapagent.rules":         "60-tapagent.rules",
-		"/etc/tapagent/tapagent.toml":                 "tapagent.toml",
-		"/usr/share/tapagent/boards/rpi4.toml":        "../board/profiles/rpi4.toml",
-		"/usr/share/tapagent/boards/rpi5.toml":        "../board/profiles/rpi5.toml",
-		"/usr/share/doc/tapagent/copyright":           "../LICENSE",
+		"/lib/systemd/system/tapagent.service":                     "tapagent.service",
+		"/lib/systemd/system/tapagent-update.service":              "tapagent-update.service",
+		"/lib/systemd/system/tapagent-update.path":                 "tapagent-update.path",
+		"/lib/udev/rules.d/60-tapagent.rules":                      "60-tapagent.rules",
+		"/etc/tapagent/tapagent.toml":                              "tapagent.toml",
+		"/usr/share/tapagent/boards/rpi4.toml":                     "../board/profiles/rpi4.toml",
+		"/usr/share/tapagent/boards/rpi5.toml":                     "../board/profiles/rpi5.toml",
+		"/usr/share/doc/tapagent/copyright":                        "../LICENSE",
+		"/usr/share/doc/tapagent/examples/mosquitto/tapagent.acl":  "mosquitto/tapagent.acl",
+		"/usr/share/doc/tapagent/examples/mosquitto/tapagent.conf": "mosquitto/tapagent.conf",
 	}
 	for dst, src := range same {
 		want, err := os.ReadFile(src)
