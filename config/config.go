@@ -103,6 +103,10 @@ type MQTT struct {
 	// configurations that touch security-critical keys. Set only in the
 	// local file: a desired configuration can never change them unsigned.
 	OperatorKeys []string `toml:"operator_keys"`
+	// AcceptUnsignedConfig lets an unsigned config/desired document change
+	// the keys that are not security-critical (lines, prices, timeouts);
+	// off (the default), only signed documents are taken.
+	AcceptUnsignedConfig bool `toml:"accept_unsigned_config"`
 }
 
 // Firmware is how `firmware.update` hands over to the installer.

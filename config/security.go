@@ -84,6 +84,7 @@ var securityKeys = []struct {
 	{"firmware.manifest_url", func(c *Config) any { return c.Firmware.ManifestURL }},
 	{"firmware.allow_file_urls", func(c *Config) any { return c.Firmware.AllowFileURLs }},
 	{"mqtt.operator_keys", func(c *Config) any { return c.MQTT.OperatorKeys }},
+	{"mqtt.accept_unsigned_config", func(c *Config) any { return c.MQTT.AcceptUnsignedConfig }},
 	{"mqtt.broker", func(c *Config) any { return c.MQTT.Broker }},
 	{"mqtt.prefix", func(c *Config) any { return c.MQTT.Prefix }},
 	{"mqtt.username", func(c *Config) any { return c.MQTT.Username }},

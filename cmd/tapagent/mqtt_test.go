@@ -297,7 +297,7 @@ func TestMQTTTakeoverFails(t *testing.T) {
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	attacker.waitFor(t, "tapagent/v1/1001/status", `"state":"online"`)
 	report := attacker.waitFor(t, "tapagent/v1/1001/config/reported", `"version":99`)
-	for _, want := range []string{`"status":"rejected"`, "firmware.installer: security-critical", "firmware.allow_file_urls", "pos.listen", "pos.api_key", "ttg.url"} {
+	for _, want := range []string{`"status":"rejected"`, "not signed", "firmware.installer: security-critical", "firmware.allow_file_urls", "pos.listen", "pos.api_key", "ttg.url"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report %s does not say %q", report, want)
 		}

@@ -67,6 +67,9 @@ type ConfigSetter struct {
 	// of [mqtt] operator_keys.
 	DeviceID int64
 	Keys     []ed25519.PublicKey
+	// AcceptUnsigned takes unsigned documents that leave every
+	// security-critical key as it is ([mqtt] accept_unsigned_config).
+	AcceptUnsigned bool
 }
 
 // Apply checks and stores one desired document. signed says the document
@@ -94,7 +97,12 @@ func (c ConfigSetter) Apply(raw []byte, signed bool) Reported {
 		signed = true
 	}
 	if !signed {
-		if errs := c.unsignedChanges(proposed); len(errs) > 0 {
+		errs := c.unsignedChanges(proposed)
+		if !c.AcceptUnsigned {
+			errs = append([]string{"not signed: this device takes only desired configurations signed by an operator key " +
+				"(a signature in the document, or config.set signed with tapagent diag call --key)"}, errs...)
+		}
+		if len(errs) > 0 {
 			return Reported{Version: d.Version, Status: "rejected", Errors: errs}
 		}
 	}

@@ -31,26 +31,30 @@ func TestConfigSetterApply(t *testing.T) {
 		name, path, doc string
 		signed          bool
 		status, errHas  string
+		strict          bool // accept_unsigned_config off
 	}{
-		{"bad json", path, `{"version": 1, "toml": `, false, "rejected", "desired document"},
-		{"empty toml", path, `{"version": 2, "toml": "  "}`, false, "rejected", "empty"},
-		{"unknown key", path, `{"version": 3, "toml": "[device]\nidd = 1\n"}`, false, "rejected", "idd"},
-		{"no file", "", good, false, "rejected", "without a configuration file"},
-		{"installer unsigned", path, string(evil), false, "rejected", "firmware.installer: security-critical"},
-		{"listener unsigned", path, string(evil), false, "rejected", "pos.listen: security-critical"},
-		{"server unsigned", path, string(evil), false, "rejected", "ttg.url: security-critical"},
-		{"signed by a stranger", path, signedDoc(stranger, 42, evilTOML), false, "rejected", "does not verify"},
-		{"signed for another device", path, signedDoc(priv, 43, evilTOML), false, "rejected", "does not verify"},
-		{"accepted", path, good, false, "accepted", ""},
-		{"signed document", path, signedDoc(priv, 42, evilTOML), false, "accepted", ""},
-		{"signed command", path, string(evil), true, "accepted", ""},
+		{"unsigned, strict", path, good, false, "rejected", "not signed", true},
+		{"installer unsigned, strict", path, string(evil), false, "rejected", "firmware.installer: security-critical", true},
+		{"signed document, strict", path, signedDoc(priv, 42, evilTOML), false, "accepted", "", true},
+		{"bad json", path, `{"version": 1, "toml": `, false, "rejected", "desired document", false},
+		{"empty toml", path, `{"version": 2, "toml": "  "}`, false, "rejected", "empty", false},
+		{"unknown key", path, `{"version": 3, "toml": "[device]\nidd = 1\n"}`, false, "rejected", "idd", false},
+		{"no file", "", good, false, "rejected", "without a configuration file", false},
+		{"installer unsigned", path, string(evil), false, "rejected", "firmware.installer: security-critical", false},
+		{"listener unsigned", path, string(evil), false, "rejected", "pos.listen: security-critical", false},
+		{"server unsigned", path, string(evil), false, "rejected", "ttg.url: security-critical", false},
+		{"signed by a stranger", path, signedDoc(stranger, 42, evilTOML), false, "rejected", "does not verify", false},
+		{"signed for another device", path, signedDoc(priv, 43, evilTOML), false, "rejected", "does not verify", false},
+		{"accepted", path, good, false, "accepted", "", false},
+		{"signed document", path, signedDoc(priv, 42, evilTOML), false, "accepted", "", false},
+		{"signed command", path, string(evil), true, "accepted", "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if err := os.WriteFile(path, []byte(running), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			r := ConfigSetter{Path: c.path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}}.Apply([]byte(c.doc), c.signed)
+			r := ConfigSetter{Path: c.path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}, AcceptUnsigned: !c.strict}.Apply([]byte(c.doc), c.signed)
 			if r.Status != c.status {
 				t.Fatalf("status %q, want %q (%+v)", r.Status, c.status, r)
 			}
