@@ -169,3 +169,22 @@ func BenchmarkSignedCommand(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkVerify is the signature check alone, the signer's key last of four.
+func BenchmarkVerify(b *testing.B) {
+	var keys []ed25519.PublicKey
+	for n := byte(20); n < 23; n++ {
+		pub, _ := operatorKey(n)
+		keys = append(keys, pub)
+	}
+	pub, priv := operatorKey(23)
+	keys = append(keys, pub)
+	r := Request{Method: "valve.test", Params: json.RawMessage(`{"line":1,"seconds":3}`), ExpiresAt: time.Now().Add(time.Minute)}
+	Sign(priv, 7, "v1", &r)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !Verify(keys, 7, "v1", r) {
+			b.Fatal("does not verify")
+		}
+	}
+}
