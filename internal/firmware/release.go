@@ -147,6 +147,9 @@ func (u *Updater) notified(ctx context.Context, manifestURL, running string) (Re
 	if len(u.o.Installer) == 0 {
 		return Request{}, ErrDisabled
 	}
+	if len(u.o.PublicKey) == 0 {
+		return Request{}, ErrNoKey // nothing could pass: do not even fetch
+	}
 	if manifestURL == "" {
 		return Request{}, errors.New("no release manifest: set [firmware] manifest_url")
 	}

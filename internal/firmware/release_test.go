@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -120,7 +121,7 @@ func TestNotified(t *testing.T) {
 	}
 	for url, want := range cases {
 		l := &log{}
-		u := New(Options{Installer: []string{"true"}, Agent: &wall{}, Report: l.report})
+		u := New(Options{Installer: []string{"true"}, Agent: &wall{}, Report: l.report, PublicKey: pub})
 		_, err := u.Notified(context.Background(), url, "1.2.0")
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(l.String(), want) {
 			t.Errorf("%s: %v, want %q reported\n%s", url, err, want, l)
@@ -150,6 +151,20 @@ func TestFileURLs(t *testing.T) {
 	}
 	if _, err := run(t, Options{Installer: []string{"true"}, Agent: &wall{}, PublicKey: pub, AllowFileURLs: true}, r); err != nil {
 		t.Fatalf("file:// allowed: %v", err)
+	}
+}
+
+// TestNotifiedWithoutKey: the server's notification is refused, with the
+// reason reported, before the manifest is fetched.
+func TestNotifiedWithoutKey(t *testing.T) {
+	var fetched atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fetched.Store(true) }))
+	defer srv.Close()
+	l := &log{}
+	u := New(Options{Installer: []string{"true"}, Agent: &wall{}, Report: l.report})
+	if _, err := u.Notified(context.Background(), srv.URL+"/stable.json", "1.1.0"); !errors.Is(err, ErrNoKey) || fetched.Load() ||
+		!strings.Contains(l.String(), "no release key") {
+		t.Fatalf("%v, fetched %v\n%s", err, fetched.Load(), l)
 	}
 }
 
