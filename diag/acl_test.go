@@ -4,21 +4,28 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // aclBroker is the Mosquitto that .ci/run starts with a password file and
 // packaging/mosquitto/tapagent.acl, and the accounts' passwords (a file of
-// user:password lines); the test skips without it.
+// user:password lines). Without it, an in-process broker enforces the same
+// file, read by ledger.
 func aclBroker(t *testing.T) (addr string, passwords map[string]string) {
 	addr = os.Getenv("TAPAGENT_TEST_MQTT_ACL")
 	if addr == "" {
-		t.Skip("TAPAGENT_TEST_MQTT_ACL not set: .ci/run starts Mosquitto with packaging/mosquitto/tapagent.acl")
+		passwords = map[string]string{"1001": "pw-1001", "1002": "pw-1002", "tech-anna": "pw-anna"}
+		return startACLBroker(t, ledger(t, filepath.Join("..", "packaging", "mosquitto", "tapagent.acl"), passwords)), passwords
 	}
 	f, err := os.Open(os.Getenv("TAPAGENT_TEST_MQTT_USERS"))
 	if err != nil {
@@ -37,6 +44,64 @@ func aclBroker(t *testing.T) (addr string, passwords map[string]string) {
 		}
 	}
 	return addr, passwords
+}
+
+// ledger turns a Mosquitto acl_file (pattern, user and topic lines) into
+// mochi's rules for these accounts: each user gets the patterns with %u
+// replaced by the username, then the topics of its own user block.
+func ledger(t *testing.T, path string, passwords map[string]string) *auth.Ledger {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := map[string]auth.Access{"read": auth.ReadOnly, "write": auth.WriteOnly, "readwrite": auth.ReadWrite}
+	var patterns [][2]string
+	own := map[string][][2]string{}
+	user := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0 || strings.HasPrefix(f[0], "#"):
+		case f[0] == "user" && len(f) == 2:
+			user = f[1]
+		case (f[0] == "pattern" || f[0] == "topic") && len(f) == 3 && access[f[1]] != 0:
+			if f[0] == "pattern" {
+				patterns = append(patterns, [2]string{f[1], f[2]})
+			} else {
+				own[user] = append(own[user], [2]string{f[1], f[2]})
+			}
+		default:
+			t.Fatalf("%s: cannot read %q", path, line)
+		}
+	}
+	l := &auth.Ledger{}
+	for u, pw := range passwords {
+		l.Auth = append(l.Auth, auth.AuthRule{Username: auth.RString(u), Password: auth.RString(pw), Allow: true})
+		filters := auth.Filters{"#": auth.Deny} // Mosquitto denies what no line allows; mochi allows it
+		for _, p := range append(patterns, own[u]...) {
+			topic := auth.RString(strings.ReplaceAll(p[1], "%u", u))
+			filters[topic] |= access[p[0]] // read and write lines for one topic add up to readwrite
+		}
+		l.ACL = append(l.ACL, auth.ACLRule{Username: auth.RString(u), Filters: filters})
+	}
+	return l
+}
+
+func startACLBroker(t *testing.T, l *auth.Ledger) string {
+	t.Helper()
+	addr := freeAddr(t)
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: l}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "acl", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	b := &broker{addr: addr, srv: srv}
+	t.Cleanup(b.quietClose)
+	return addr
 }
 
 // TestBrokerACL: with the shipped ACL, device 1002 (its own account, as a
@@ -68,7 +133,7 @@ func TestBrokerACL(t *testing.T) {
 	tech.wait(t, root+"/status", state("online", d.Session()))
 
 	spy := watchAs(t, addr, "1002", pw["1002"], root+"/#")
-	spy.subscribe("tapagent/v1/1002/#") // its own: allowed, for the round trip below
+	spy.subscribe("tapagent/v1/1002/status") // its own: allowed, for the round trip below
 	unlock, _ := json.Marshal(Request{Method: "line.unlock", Params: json.RawMessage(`{"line": 1}`)})
 	for _, m := range []struct {
 		topic    string
@@ -81,7 +146,11 @@ func TestBrokerACL(t *testing.T) {
 		{root + "/cmd/res/" + tech.nonce + "-ping", false, []byte(`{"status": 200, "body": "forged"}`)},
 		{root + "/events", false, []byte(`{"type": "forged"}`)},
 	} {
-		spy.c.Publish(m.topic, 1, m.retained, m.payload).Wait()
+		// A broker may acknowledge a refused publish and drop it (Mosquitto)
+		// or drop the client (mochi, as MQTT 3.1.1 allows): a connection each.
+		w := watchAs(t, addr, "1002", pw["1002"], "tapagent/v1/1002/status")
+		w.c.Publish(m.topic, 1, m.retained, m.payload).WaitTimeout(5 * time.Second)
+		w.c.Disconnect(0)
 	}
 	// The technician reads and commands 1001.
 	if r := tech.call(t, root, "ping", Request{Method: "diag.ping"}); r.Status != 200 || r.Body != "pong" {
@@ -106,7 +175,7 @@ func TestBrokerACL(t *testing.T) {
 	tech.mu.Lock()
 	for topic, msgs := range tech.by {
 		for _, m := range msgs {
-			if strings.Contains(topic, spy.nonce) || strings.Contains(string(m), "forged") || strings.Contains(topic, "config/desired") ||
+			if strings.Contains(topic, "-evil") || strings.Contains(string(m), "forged") || strings.Contains(topic, "config/desired") ||
 				(topic == root+"/status" && strings.Contains(string(m), `"session": 1}`)) {
 				t.Errorf("the broker took 1002's %s: %s", topic, m)
 			}
@@ -116,8 +185,4 @@ func TestBrokerACL(t *testing.T) {
 	if unlocked.Load() != 1 || desired.Load() != 0 {
 		t.Fatalf("1001 ran line.unlock %d times (want the technician's once) and took %d desired documents", unlocked.Load(), desired.Load())
 	}
-	// 1002 may not even log in as 1001 with its own password.
-	intruder := &watcher{}
-	_ = intruder
-	time.Sleep(0)
 }
