@@ -378,20 +378,31 @@ func TestDesiredConfig(t *testing.T) {
 }
 
 // FuzzCommand: any command payload gets an HTTP-like answer, and asking
-// again with the same id gets the same one.
+// again with the same id gets the same one; the protected method runs only
+// for a request that verifies with the operator key.
 func FuzzCommand(f *testing.F) {
+	pub, priv := operatorKey(9)
+	signed := Request{Method: "lock", Params: json.RawMessage(`{"line":1}`), ExpiresAt: time.Now().Add(time.Hour - time.Minute)}
+	Sign(priv, 1, "s1", &signed)
+	sb, _ := json.Marshal(signed)
+	f.Add("s1", sb)
+	f.Add("s2", sb) // the same signature under another id
 	f.Add("a1", []byte(`{"method": "echo", "params": {"x": 1}}`))
 	f.Add("a2", []byte(`{"method": "echo", "expires_at": "2000-01-01T00:00:00Z"}`))
 	f.Add("a/3", []byte(`{"method": "echo"}`))
 	f.Add("a4", []byte(`{"method": 5`))
 	f.Add("a5", []byte(`{"params": []}`))
+	f.Add("a6", []byte(`{"method": "lock", "signature": "AAAA", "expires_at": "2099-01-01T00:00:00Z"}`))
 	st, err := storage.Open(filepath.Join(f.TempDir(), "db"), storage.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	defer st.Close()
-	d, err := New(Config{Broker: "tcp://127.0.0.1:1", DeviceID: 1, RateLimit: 1 << 30, Open: []string{"echo"}}, st, map[string]Handler{
+	var ran atomic.Bool
+	d, err := New(Config{Broker: "tcp://127.0.0.1:1", DeviceID: 1, RateLimit: 1 << 30, Open: []string{"echo"},
+		OperatorKeys: []ed25519.PublicKey{pub}}, st, map[string]Handler{
 		"echo": func(_ context.Context, p json.RawMessage) (int, any) { return 200, p },
+		"lock": func(context.Context, json.RawMessage) (int, any) { ran.Store(true); return 200, "locked" },
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -401,11 +412,16 @@ func FuzzCommand(f *testing.F) {
 		if len(payload) > MaxRequest {
 			j.payload = nil
 		}
+		ran.Store(false)
 		r := d.handle(context.Background(), id, j)
 		switch r.Status {
-		case 200, 400, 404, 410, 413:
+		case 200, 400, 403, 404, 410, 413:
 		default:
 			t.Fatalf("status %d for %q", r.Status, payload)
+		}
+		var req Request
+		if ran.Load() && (json.Unmarshal(payload, &req) != nil || !Verify([]ed25519.PublicKey{pub}, 1, id, req)) {
+			t.Fatalf("the protected method ran for %q on id %q", payload, id)
 		}
 		if _, err := json.Marshal(r); err != nil {
 			t.Fatalf("answer cannot be sent: %v", err)
@@ -413,8 +429,9 @@ func FuzzCommand(f *testing.F) {
 		if b, _ := json.Marshal(r); len(b) > 2*maxEcho+len(id)+200 && r.Status != 200 {
 			t.Fatalf("a refusal of %d bytes echoes %d bytes", len(payload), len(b))
 		}
-		if again := d.handle(context.Background(), id, j); again.Status != r.Status {
-			t.Fatalf("repeat of %q answered %d, first %d", id, again.Status, r.Status)
+		ran.Store(false)
+		if again := d.handle(context.Background(), id, j); again.Status != r.Status || ran.Load() {
+			t.Fatalf("repeat of %q answered %d, first %d (ran again: %v)", id, again.Status, r.Status, ran.Load())
 		}
 	})
 }
