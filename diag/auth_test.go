@@ -48,6 +48,7 @@ func openStore(t *testing.T, path string) *storage.Store {
 func TestSignedCommands(t *testing.T) {
 	addr, root := testBroker(t), rootOf(71101)
 	w := watch(t, addr, root+"/cmd/res/+")
+	status := watch(t, addr, root+"/status")
 	pub, priv := operatorKey(2)
 	_, stranger := operatorKey(3)
 	var opened atomic.Int32
@@ -65,9 +66,8 @@ func TestSignedCommands(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { d.Run(ctx); close(done) }()
-		for !d.client.IsConnected() {
-			time.Sleep(5 * time.Millisecond)
-		}
+		// Online is published after the subscriptions are in place.
+		status.wait(t, root+"/status", state("online", d.Session()))
 		return func() { cancel(); <-done; st.Close() }
 	}
 	stop := start(pub)
@@ -249,9 +249,7 @@ func TestFloodOfLargeRequests(t *testing.T) {
 		"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
 	})
 	defer func() { cancel(); <-done }()
-	for !d.client.IsConnected() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	watch(t, addr, root+"/status").wait(t, root+"/status", state("online", d.Session()))
 	w := watch(t, addr, root+"/cmd/res/+")
 	before := heap()
 	big := append(append([]byte(`{"method": "`), bytes.Repeat([]byte("x"), 1<<20)...), `"}`...)
