@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/storage"
 )
 
 // Desired is a configuration document for the device: the whole TOML file
@@ -67,6 +69,8 @@ type ConfigSetter struct {
 	// of [mqtt] operator_keys.
 	DeviceID int64
 	Keys     []ed25519.PublicKey
+	// Store keeps the last accepted version (nil: versions unchecked).
+	Store *storage.Store
 	// AcceptUnsigned takes unsigned documents that leave every
 	// security-critical key as it is ([mqtt] accept_unsigned_config).
 	AcceptUnsigned bool
@@ -80,36 +84,85 @@ func (c ConfigSetter) Apply(raw []byte, signed bool) Reported {
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return Reported{Status: "rejected", Errors: []string{"desired document: " + truncate(err.Error(), 200)}}
 	}
+	reject := func(errs ...string) Reported { return Reported{Version: d.Version, Status: "rejected", Errors: errs} }
 	if strings.TrimSpace(d.TOML) == "" {
-		return Reported{Version: d.Version, Status: "rejected", Errors: []string{"toml is empty"}}
+		return reject("toml is empty")
 	}
 	proposed, err := config.Parse([]byte(d.TOML))
 	if err != nil {
-		return Reported{Version: d.Version, Status: "rejected", Errors: strings.Split(err.Error(), "\n")}
+		return reject(strings.Split(err.Error(), "\n")...)
 	}
 	if c.Path == "" {
-		return Reported{Version: d.Version, Status: "rejected", Errors: []string{"this agent runs without a configuration file (simulator defaults); nothing to store"}}
+		return reject("this agent runs without a configuration file (simulator defaults); nothing to store")
 	}
+	if errs := c.authorise(d, proposed, signed); len(errs) > 0 {
+		return reject(errs...)
+	}
+	if err := c.checkVersion(d.Version); err != nil {
+		return reject(err.Error())
+	}
+	if err := writeAtomic(c.Path, []byte(d.TOML)); err != nil {
+		return reject(err.Error())
+	}
+	if err := c.keepVersion(d.Version); err != nil {
+		return Reported{Version: d.Version, Status: "accepted", Note: "stored in " + c.Path + ", but its version was not kept: " + err.Error()}
+	}
+	return Reported{Version: d.Version, Status: "accepted", Note: "stored in " + c.Path + "; applies at the next start (agent.restart)"}
+}
+
+// authorise lists why d may not replace the file: a signature that does
+// not verify, or (unsigned) the refusal and each security-critical key.
+func (c ConfigSetter) authorise(d Desired, proposed *config.Config, signed bool) []string {
 	if d.Signature != "" && !signed {
 		if !c.verify(d) {
-			return Reported{Version: d.Version, Status: "rejected", Errors: []string{fmt.Sprintf("signature: does not verify with any operator key of device %d for this version and file", c.DeviceID)}}
+			return []string{fmt.Sprintf("signature: does not verify with any operator key of device %d for this version and file", c.DeviceID)}
 		}
 		signed = true
 	}
-	if !signed {
-		errs := c.unsignedChanges(proposed)
-		if !c.AcceptUnsigned {
-			errs = append([]string{"not signed: this device takes only desired configurations signed by an operator key " +
-				"(a signature in the document, or config.set signed with tapagent diag call --key)"}, errs...)
-		}
-		if len(errs) > 0 {
-			return Reported{Version: d.Version, Status: "rejected", Errors: errs}
-		}
+	if signed {
+		return nil
 	}
-	if err := writeAtomic(c.Path, []byte(d.TOML)); err != nil {
-		return Reported{Version: d.Version, Status: "rejected", Errors: []string{err.Error()}}
+	errs := c.unsignedChanges(proposed)
+	if !c.AcceptUnsigned {
+		errs = append([]string{"not signed: this device takes only desired configurations signed by an operator key " +
+			"(a signature in the document, or config.set signed with tapagent diag call --key)"}, errs...)
 	}
-	return Reported{Version: d.Version, Status: "accepted", Note: "stored in " + c.Path + "; applies at the next start (agent.restart)"}
+	return errs
+}
+
+// versionKey keeps the version of the last accepted document, so an
+// older one (a signed document replayed) cannot take the file back.
+var versionKey = []byte("version")
+
+const versionBucket = "config-desired"
+
+func (c ConfigSetter) checkVersion(v int64) error {
+	if c.Store == nil {
+		return nil
+	}
+	var last int64
+	err := c.Store.View(versionBucket, func(b storage.Bucket) error {
+		if raw := b.Get(versionKey); len(raw) == 8 {
+			last = int64(binary.BigEndian.Uint64(raw))
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("version: %w", err)
+	case v < last:
+		return fmt.Errorf("version %d is older than version %d, already accepted (a document is never taken back)", v, last)
+	}
+	return nil
+}
+
+func (c ConfigSetter) keepVersion(v int64) error {
+	if c.Store == nil {
+		return nil
+	}
+	return c.Store.Update(versionBucket, func(b storage.Bucket) error {
+		return b.Put(versionKey, binary.BigEndian.AppendUint64(nil, uint64(v)))
+	})
 }
 
 // unsignedChanges lists why an unsigned document may not replace the file:

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/storage"
 )
 
 func TestConfigSetterApply(t *testing.T) {
@@ -126,5 +128,41 @@ func TestRedactedHidesSecrets(t *testing.T) {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("config.get shows %q", secret)
 		}
+	}
+}
+
+// TestDesiredNeverGoesBack: an older document, even one an operator
+// signed (replayed from a capture), does not take the file back; the
+// accepted one again (a retained document at reconnect) is applied again.
+func TestDesiredNeverGoesBack(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tapagent.toml")
+	if err := os.WriteFile(path, []byte("[device]\ndevice_id = 42\n[[line]]\nid = 1\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(filepath.Join(dir, "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pub, priv := operatorKey(1)
+	doc := func(v int64, price int) []byte {
+		d := Desired{Version: v, TOML: fmt.Sprintf("[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = %d\n", price)}
+		SignDesired(priv, 42, &d)
+		b, _ := json.Marshal(d)
+		return b
+	}
+	c := ConfigSetter{Path: path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}, Store: st}
+	old, current := doc(4, 500), doc(5, 700)
+	for _, step := range []struct {
+		doc    []byte
+		status string
+	}{{current, "accepted"}, {current, "accepted"}, {old, "rejected"}} {
+		if r := c.Apply(step.doc, false); r.Status != step.status {
+			t.Fatalf("%s: %+v, want %s", step.doc, r, step.status)
+		}
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "price = 700") {
+		t.Fatalf("the file went back: %s", b)
 	}
 }

@@ -273,7 +273,7 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: id, Username: c.Username,
 		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit,
 		OperatorKeys: keys, Open: ReadOnly, Log: p.Log,
-		Desired: ConfigSetter{Path: p.ConfigPath, DeviceID: id, Keys: keys, AcceptUnsigned: c.AcceptUnsignedConfig}.Desired}, p.Store, methods)
+		Desired: ConfigSetter{Path: p.ConfigPath, DeviceID: id, Keys: keys, AcceptUnsigned: c.AcceptUnsignedConfig, Store: p.Store}.Desired}, p.Store, methods)
 	if err != nil {
 		return nil, nil, err
 	}
