@@ -30,6 +30,9 @@ const diagUsage = `tapagent diag COMMAND --broker URL [--prefix tapagent] [--use
                                   $TAPAGENT_OPERATOR_KEY) signs it with the technician's
                                   operator key, which every command but the read-only
                                   diagnostics needs
+  desired --device N --key FILE --version V CONFIG.toml
+                                  sign a configuration file with the operator key, retain
+                                  it on config/desired and print the device's report
   keygen --out FILE               make an operator key: the private key goes to FILE
                                   (0600), the public key (for [mqtt] operator_keys) to stdout
 
@@ -52,6 +55,7 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	caFile := fs.String("ca-file", "", "CA certificate (PEM) the broker's certificate is checked against")
 	keyFile := fs.String("key", os.Getenv("TAPAGENT_OPERATOR_KEY"), "call: operator key file that signs the command")
 	out := fs.String("out", "", "keygen: file for the private key")
+	version := fs.Int64("version", 0, "desired: the document's version (higher than the last accepted)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -75,7 +79,7 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: --device N is required", errUsage)
 	}
 	var key ed25519.PrivateKey
-	if sub == "call" && *keyFile != "" {
+	if (sub == "call" || sub == "desired") && *keyFile != "" {
 		k, err := readPrivateKey(*keyFile)
 		if err != nil {
 			return fmt.Errorf("operator %w", err)
@@ -116,6 +120,11 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			params = fs.Arg(1)
 		}
 		return diagCall(c, callee{root: root, device: *device, key: key}, fs.Arg(0), params, *wait, stdout)
+	case "desired":
+		if fs.NArg() != 1 || key == nil || *version <= 0 {
+			return fmt.Errorf("%w: desired --key FILE --version V CONFIG.toml", errUsage)
+		}
+		return diagDesired(c, callee{root: root, device: *device, key: key}, fs.Arg(0), *version, *wait, stdout)
 	}
 	fmt.Fprintln(stderr, diagUsage)
 	return fmt.Errorf("%w: unknown diag command %q", errUsage, sub)
@@ -186,6 +195,35 @@ func diagWatch(ctx context.Context, c mqtt.Client, root string, out io.Writer) e
 		mu.Unlock()
 	}).Wait()
 	<-ctx.Done()
+	return nil
+}
+
+// diagDesired retains a signed configuration for the device and prints the
+// report it answers with.
+func diagDesired(c mqtt.Client, to callee, path string, version int64, d time.Duration, out io.Writer) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if _, err := config.Parse(b); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	doc := diaglink.Desired{Version: version, TOML: string(b)}
+	diaglink.SignDesired(to.key, to.device, &doc)
+	payload, _ := json.Marshal(doc)
+	if tok := c.Publish(to.root+"/config/desired", 1, true, payload); !tok.WaitTimeout(d) || tok.Error() != nil {
+		return fmt.Errorf("publishing: %v", tok.Error())
+	}
+	want := fmt.Sprintf(`"version":%d,`, version)
+	got := collect(c, to.root+"/config/reported", d, func(_ string, b []byte) bool { return strings.Contains(string(b), want) })
+	rep, ok := got[to.root+"/config/reported"]
+	if !ok || !strings.Contains(string(rep), want) {
+		return fmt.Errorf("no report on version %d within %s (is the device online?)", version, d)
+	}
+	fmt.Fprintf(out, "%s\n", rep)
+	if !strings.Contains(string(rep), `"status":"accepted"`) {
+		return fmt.Errorf("version %d rejected", version)
+	}
 	return nil
 }
 

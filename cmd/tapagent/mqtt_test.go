@@ -211,7 +211,7 @@ func TestMQTTFirmwareUpdateAndConfigSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	relPub, relKey, _ := ed25519.GenerateKey(nil)
-	key, _, cfgPath := operator(t, fmt.Sprintf("[firmware]\ninstaller = [%q]\npublic_key = %q\nallow_file_urls = true\n",
+	key, keyFile, cfgPath := operator(t, fmt.Sprintf("[firmware]\ninstaller = [%q]\npublic_key = %q\nallow_file_urls = true\n",
 		installer, base64.StdEncoding.EncodeToString(relPub)))
 	running, _ := os.ReadFile(cfgPath)
 	cmd := exec.Command(binary, "sim", "--plain", "--speed", "1", "--no-ttg", "--scenario", "none", "--duration", "60s",
@@ -234,6 +234,23 @@ func TestMQTTFirmwareUpdateAndConfigSet(t *testing.T) {
 	tech.waitFor(t, "tapagent/v1/1001/config/reported", `"version":3,"status":"accepted"`)
 	if b, _ := os.ReadFile(cfgPath); string(b) != newCfg {
 		t.Fatal("the accepted configuration is not in the file")
+	}
+	// The operator's tool signs a whole file as a retained desired document.
+	signedCfg := filepath.Join(dir, "next.toml")
+	writeFile(t, signedCfg, strings.Replace(newCfg, "/usr/local/sbin/tapagent-install", "/usr/bin/tapagent-install", 1))
+	t.Cleanup(func() { tech.c.Publish("tapagent/v1/1001/config/desired", 1, true, []byte{}).Wait() })
+	for _, c := range []struct {
+		version string
+		ok      bool
+	}{{"4", true}, {"2", false}} {
+		out, err := exec.Command(binary, "diag", "desired", "--broker", "tcp://"+addr, "--device", "1001", "--key", keyFile,
+			"--version", c.version, signedCfg).CombinedOutput()
+		if (err == nil) != c.ok {
+			t.Fatalf("diag desired --version %s: %v\n%s", c.version, err, out)
+		}
+	}
+	if b, _ := os.ReadFile(cfgPath); !strings.Contains(string(b), "/usr/bin/tapagent-install") {
+		t.Fatalf("the signed document is not in the file:\n%s", b)
 	}
 
 	hexsum := fmt.Sprintf("%x", sum)
