@@ -290,3 +290,25 @@ func heap() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// TestDefaultExpiry: a request that names no expires_at is valid for
+// DefaultExpiry after it arrived; one that waited longer is not run.
+func TestDefaultExpiry(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	defer st.Close()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	d, err := New(Config{Broker: "tcp://127.0.0.1:1", DeviceID: 1, Open: []string{"diag.ping"}, Now: func() time.Time { return now }}, st,
+		map[string]Handler{"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := []byte(`{"method": "diag.ping"}`)
+	for _, c := range []struct {
+		arrived time.Duration
+		want    int
+	}{{-time.Second, 200}, {-DefaultExpiry + time.Second, 200}, {-DefaultExpiry - time.Second, 410}} {
+		if r := d.handle(context.Background(), fmt.Sprint("e", c.arrived), job{payload: p, size: len(p), at: now.Add(c.arrived)}); r.Status != c.want {
+			t.Errorf("arrived %s ago: %+v, want %d", -c.arrived, r, c.want)
+		}
+	}
+}
