@@ -132,9 +132,10 @@ func (c ConfigSetter) authorise(d Desired, proposed *config.Config, signed bool)
 
 // versionKey keeps the version of the last accepted document, so an
 // older one (a signed document replayed) cannot take the file back.
-var versionKey = []byte("version")
-
-const versionBucket = "config-desired"
+const (
+	versionBucket = "config-desired"
+	versionKey    = "version"
+)
 
 func (c ConfigSetter) checkVersion(v int64) error {
 	if c.Store == nil {
@@ -142,7 +143,7 @@ func (c ConfigSetter) checkVersion(v int64) error {
 	}
 	var last int64
 	err := c.Store.View(versionBucket, func(b storage.Bucket) error {
-		if raw := b.Get(versionKey); len(raw) == 8 {
+		if raw := b.Get([]byte(versionKey)); len(raw) == 8 {
 			last = int64(binary.BigEndian.Uint64(raw))
 		}
 		return nil
@@ -161,7 +162,7 @@ func (c ConfigSetter) keepVersion(v int64) error {
 		return nil
 	}
 	return c.Store.Update(versionBucket, func(b storage.Bucket) error {
-		return b.Put(versionKey, binary.BigEndian.AppendUint64(nil, uint64(v)))
+		return b.Put([]byte(versionKey), binary.BigEndian.AppendUint64(nil, uint64(v)))
 	})
 }
 

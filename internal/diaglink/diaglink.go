@@ -55,8 +55,10 @@ type Parts struct {
 // the broker may call: they change nothing (dex.report's read-out is an
 // interim one, the interval counters stay). Every other command needs a
 // request signed by an operator key.
-var ReadOnly = []string{"diag.ping", "diag.snapshot", "outbox.stats", "time.status", "logs.tail", "dex.report",
-	"config.get", "db.check"}
+func ReadOnly() []string {
+	return []string{"diag.ping", "diag.snapshot", "outbox.stats", "time.status", "logs.tail", "dex.report",
+		"config.get", "db.check"}
+}
 
 // Methods is the command table.
 func Methods(p Parts) map[string]diag.Handler {
@@ -272,7 +274,7 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 	id := p.Config.Device.ID
 	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: id, Username: c.Username,
 		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit,
-		OperatorKeys: keys, Open: ReadOnly, Log: p.Log,
+		OperatorKeys: keys, Open: ReadOnly(), Log: p.Log,
 		Desired: ConfigSetter{Path: p.ConfigPath, DeviceID: id, Keys: keys, AcceptUnsigned: c.AcceptUnsignedConfig, Store: p.Store}.Desired}, p.Store, methods)
 	if err != nil {
 		return nil, nil, err
