@@ -98,6 +98,16 @@ type MQTT struct {
 	// Telemetry is how often telemetry is published; 0 turns it off.
 	Telemetry Duration `toml:"telemetry"`
 	RateLimit int      `toml:"rate_limit"`
+	// OperatorKeys are the Ed25519 public keys (base64) whose signatures
+	// authorise the commands that change money, beer, the valves,
+	// calibration, configuration or the software, and desired
+	// configurations that touch security-critical keys. Set only in the
+	// local file: a desired configuration can never change them unsigned.
+	OperatorKeys []string `toml:"operator_keys"`
+	// AcceptUnsignedConfig lets an unsigned config/desired document change
+	// the keys that are not security-critical (lines, prices, timeouts);
+	// off (the default), only signed documents are taken.
+	AcceptUnsignedConfig bool `toml:"accept_unsigned_config"`
 }
 
 // Firmware is how `firmware.update` hands over to the installer.
@@ -118,6 +128,9 @@ type Firmware struct {
 	// PublicKey is the release key (Ed25519, base64): when set, only
 	// releases signed with it are installed.
 	PublicKey string `toml:"public_key"`
+	// AllowFileURLs lets firmware.update and the manifest name a file://
+	// release on the controller itself; off, only http(s) releases.
+	AllowFileURLs bool `toml:"allow_file_urls"`
 }
 
 // Reader is the PN532 card reader: on a serial port (HSU, 115200 8N1) or
@@ -537,6 +550,7 @@ func (c *Config) Validate() error {
 	c.validateMDB(bad)
 	c.validateEXE(bad)
 	c.validateListeners(bad)
+	c.validateSecurity(bad)
 	if a := c.Cards.AID; a <= 0 || a > 0xFFFFFF {
 		bad("cards.aid", "must be a 24-bit application id other than 0")
 	}

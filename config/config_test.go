@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,7 @@ func TestPackagedFileParses(t *testing.T) {
 // [pos] or [control] section as it stands gets a refusal naming the key,
 // not a listener open to the network.
 func TestPackagedListenersAreSafeUncommented(t *testing.T) {
+	settingLine := regexp.MustCompile(`^# [a-z_]+ = `)
 	raw, err := os.ReadFile("../packaging/tapagent.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +193,7 @@ func TestPackagedListenersAreSafeUncommented(t *testing.T) {
 			if strings.HasPrefix(l, "# [") {
 				in = l == "# "+c.section
 			}
-			setting := strings.HasPrefix(l, "# [") || strings.Contains(l, " = ")
+			setting := strings.HasPrefix(l, "# [") || settingLine.MatchString(l)
 			if in && setting {
 				l = strings.TrimPrefix(l, "# ")
 			}
@@ -201,5 +203,67 @@ func TestPackagedListenersAreSafeUncommented(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("packaged %s uncommented: %v, want an error naming %s", c.section, err, c.want)
 		}
+	}
+}
+
+func TestSecuritySettings(t *testing.T) {
+	const key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+	cases := []struct{ name, toml, want string }{
+		{"operator key", "[mqtt]\noperator_keys = [\"c2hvcnQ=\"]\n", "mqtt.operator_keys[0]"},
+		{"operator key twice", "[mqtt]\noperator_keys = [\"" + key + "\", \"" + key + "\"]\n", "mqtt.operator_keys[1]: listed twice"},
+		{"password in clear", "[mqtt]\nbroker = \"tcp://mqtt.example.net:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", "mqtt.password: would cross the network in clear"},
+		{"file manifest", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\n", "firmware.allow_file_urls"},
+		{"password on loopback", "[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", ""},
+		{"password over tls", "[mqtt]\nbroker = \"ssl://mqtt.example.net:8883\"\nusername = \"1001\"\npassword = \"pw\"\n", ""},
+		{"file manifest allowed", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\nallow_file_urls = true\n", ""},
+		{"good key", "[mqtt]\noperator_keys = [\"" + key + "\"]\n", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(c.toml + "[[line]]\nid = 1\n"))
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if keys, err := cfg.MQTT.Operators(); err != nil || len(keys) != len(cfg.MQTT.OperatorKeys) {
+					t.Fatalf("operators %v %v", keys, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestSecurityChanges(t *testing.T) {
+	base := "[[line]]\nid = 1\n"
+	running, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, toml string
+		want       []string
+	}{
+		{"lines and prices only", "[[line]]\nid = 1\nprice = 900\n[[line]]\nid = 2\n", nil},
+		{"empty installer list", "[firmware]\ninstaller = []\n" + base, nil},
+		{"installer", "[firmware]\ninstaller = [\"/bin/sh\", \"-c\", \"id\"]\n" + base, []string{"firmware.installer"}},
+		{"attack", "[firmware]\ninstaller = [\"/bin/sh\"]\n[pos]\napi_key = \"attacker-chosen-key-0123\"\nlisten = \"0.0.0.0:8080\"\n[ttg]\nurl = \"http://evil.example\"\npassword = \"x\"\n" + base,
+			[]string{"firmware.installer", "pos.listen", "pos.api_key", "ttg.url", "ttg.password"}},
+		{"keys and files", "[mqtt]\noperator_keys = [\"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"]\nca_file = \"/tmp/ca\"\n[device]\ndevice_id = 7\n" + base,
+			[]string{"device.device_id", "mqtt.operator_keys", "mqtt.ca_file"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			proposed, err := Parse([]byte(c.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := SecurityChanges(running, proposed); strings.Join(got, ",") != strings.Join(c.want, ",") {
+				t.Fatalf("changes %v, want %v", got, c.want)
+			}
+		})
 	}
 }

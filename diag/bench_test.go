@@ -1,10 +1,16 @@
 package diag
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,5 +75,116 @@ func BenchmarkTelemetry(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		d.Telemetry(msg)
+	}
+}
+
+// BenchmarkFlood1MB is a broker client sending 1 MB commands at 1,000 per
+// second (-benchtime 2000x is two seconds of it) to an agent behind an
+// in-process broker. It reports the peak heap of the whole process
+// (broker, agent and flooding client together; on a controller the broker
+// runs elsewhere) and how many of the requests were answered (QoS 0: the
+// broker drops what the agent's connection cannot take).
+func BenchmarkFlood1MB(b *testing.B) {
+	addr := os.Getenv("TAPAGENT_TEST_MQTT")
+	if addr == "" {
+		addr = freeAddr(&testing.T{})
+		startBroker(&testing.T{}, addr)
+	}
+	d, cancel, done := newDiag(&testing.T{}, addr, 90003, 20, map[string]Handler{
+		"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
+	})
+	defer func() { cancel(); <-done }()
+	for !d.client.IsConnected() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("flood"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	defer c.Disconnect(100)
+	var answered atomic.Int64
+	c.Subscribe(d.Topic("cmd/res/+"), 0, func(mqtt.Client, mqtt.Message) { answered.Add(1) }).Wait()
+	big := append(append([]byte(`{"method": "`), bytes.Repeat([]byte("x"), 1<<20)...), `"}`...)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		<-tick.C
+		c.Publish(fmt.Sprintf("%scmd/req/f%d", d.Topic(""), i), 0, false, big)
+	}
+	time.Sleep(500 * time.Millisecond) // let the last answers arrive
+	b.StopTimer()
+	close(stop)
+	<-sampled
+	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(answered.Load())/float64(b.N)*100, "answered-%")
+}
+
+// BenchmarkSignedCommand is what a signed command costs the agent before
+// and after its handler: parsing, the Ed25519 check against four operator
+// keys and the two bbolt commits that keep its id until it expires.
+func BenchmarkSignedCommand(b *testing.B) {
+	st := openStore(&testing.T{}, filepath.Join(b.TempDir(), "db"))
+	defer st.Close()
+	var keys []ed25519.PublicKey
+	for n := byte(10); n < 13; n++ {
+		pub, _ := operatorKey(n)
+		keys = append(keys, pub)
+	}
+	pub, priv := operatorKey(13)
+	keys = append(keys, pub) // the signer's key is tried last
+	d, err := New(Config{Broker: "tcp://127.0.0.1:1", DeviceID: 7, RateLimit: 1 << 30, OperatorKeys: keys}, st,
+		map[string]Handler{"line.unlock": func(context.Context, json.RawMessage) (int, any) { return 200, "ok" }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	payloads := make([][]byte, b.N)
+	for i := range payloads {
+		r := Request{Method: "line.unlock", Params: json.RawMessage(`{"line":1}`), ExpiresAt: time.Now().Add(time.Minute)}
+		Sign(priv, 7, fmt.Sprint("s", i), &r)
+		payloads[i], _ = json.Marshal(r)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r := d.handle(context.Background(), fmt.Sprint("s", i), job{payload: payloads[i], size: len(payloads[i]), at: time.Now()}); r.Status != 200 {
+			b.Fatalf("%+v", r)
+		}
+	}
+}
+
+// BenchmarkVerify is the signature check alone, the signer's key last of four.
+func BenchmarkVerify(b *testing.B) {
+	var keys []ed25519.PublicKey
+	for n := byte(20); n < 23; n++ {
+		pub, _ := operatorKey(n)
+		keys = append(keys, pub)
+	}
+	pub, priv := operatorKey(23)
+	keys = append(keys, pub)
+	r := Request{Method: "valve.test", Params: json.RawMessage(`{"line":1,"seconds":3}`), ExpiresAt: time.Now().Add(time.Minute)}
+	Sign(priv, 7, "v1", &r)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !Verify(keys, 7, "v1", r) {
+			b.Fatal("does not verify")
+		}
 	}
 }

@@ -6,9 +6,11 @@ package diag
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -32,12 +34,22 @@ type Config struct {
 	TLS      *tls.Config
 	Version  string
 	BootID   string
-	// RateLimit is the most commands per second (burst the same); default 20.
+	// RateLimit is the most commands per second (burst the same); default
+	// 20. Every command counts, unknown and malformed ones included, and
+	// so does every desired document.
 	RateLimit int
+	// OperatorKeys authorise the methods not in Open: a request for one
+	// must carry an Ed25519 signature (SignedRequest) by one of them.
+	OperatorKeys []ed25519.PublicKey
+	// Open are the methods anyone with broker access may call (read-only
+	// diagnostics); every other method needs an operator's signature.
+	Open []string
 	// Desired, when set, receives each retained config/desired document
-	// and each config.set command; the report it returns is published,
-	// retained, as config/reported, and status answers the command.
-	Desired func(doc []byte) (status int, report any)
+	// (signed false: it came with broker access alone) and each config.set
+	// command (signed true: the command carried an operator's signature);
+	// the report it returns is published, retained, as config/reported,
+	// and status answers the command.
+	Desired func(doc []byte, signed bool) (status int, report any)
 	// ReconnectJitter is the most random delay added before each
 	// reconnection, so a fleet does not return to a restarted broker in
 	// one wave; default 2 s, negative turns it off.
@@ -62,7 +74,10 @@ type Status struct {
 type Request struct {
 	Method    string          `json:"method"`
 	Params    json.RawMessage `json:"params,omitempty"`
-	ExpiresAt time.Time       `json:"expires_at"`
+	ExpiresAt time.Time       `json:"expires_at,omitzero"`
+	// Signature is an operator key's Ed25519 signature of SignedRequest,
+	// base64; methods outside Config.Open need it.
+	Signature string `json:"signature,omitempty"`
 }
 
 // Response is published on cmd/res/{id}.
@@ -71,21 +86,53 @@ type Response struct {
 	Body   any `json:"body,omitempty"`
 }
 
+// Limits on what a broker client can make the device hold or send.
+const (
+	// MaxRequest is the largest command or desired document, in bytes;
+	// a larger one is refused unread (413), its payload not kept.
+	MaxRequest = 64 << 10
+	// MaxID bounds a command id: it is echoed in the answer's topic.
+	MaxID = 128
+	// DefaultExpiry is how long a request that names no expires_at is
+	// valid (and its answer kept for duplicates), from its arrival.
+	DefaultExpiry = 5 * time.Minute
+	// MaxLifetime is the furthest expires_at a signed request may name:
+	// its id is remembered, across restarts, until then.
+	MaxLifetime = time.Hour
+	// maxEcho bounds any piece of a request quoted in an answer.
+	maxEcho = 64
+)
+
 // Diag is the agent's MQTT side.
 type Diag struct {
 	cfg     Config
 	root    string
 	session uint64
 	methods map[string]Handler
+	open    map[string]bool
 	client  mqtt.Client
-	work    chan mqtt.Message
+	work    chan job
+	refused chan string // ids to answer 503 (the worker is busy)
+	lost    chan struct{}
 	events  chan []byte
 	dropped atomic.Int64
+	ignored atomic.Int64 // retained commands and overflow, not run
+	log     *commandLog
 
-	mu    sync.Mutex
-	cache map[string]Response // answered command ids
-	order []string
+	mu      sync.Mutex
+	cache   map[string]Response // answered command ids
+	order   []string
+	linkErr error
 	bucket
+}
+
+// job is one message for the worker: the payload is kept only when it is
+// within MaxRequest, so a flood of large messages holds no memory.
+type job struct {
+	topic   string
+	payload []byte
+	size    int
+	at      time.Time // arrival: a request without expires_at expires DefaultExpiry after it
 }
 
 // bucket is a token bucket for the command rate limit.
@@ -114,8 +161,12 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	if cfg.ReconnectJitter == 0 {
 		cfg.ReconnectJitter = 2 * time.Second
 	}
-	d := &Diag{cfg: cfg, root: fmt.Sprintf("%s/v1/%d", cfg.Prefix, cfg.DeviceID), methods: methods,
-		work: make(chan mqtt.Message, 64), events: make(chan []byte, 1024), cache: map[string]Response{}}
+	d := &Diag{cfg: cfg, root: fmt.Sprintf("%s/v1/%d", cfg.Prefix, cfg.DeviceID), methods: methods, open: map[string]bool{},
+		work: make(chan job, 64), refused: make(chan string, 64), lost: make(chan struct{}, 1),
+		events: make(chan []byte, 1024), cache: map[string]Response{}, log: &commandLog{st: st, now: cfg.Now}}
+	for _, m := range cfg.Open {
+		d.open[m] = true
+	}
 	d.bucket = bucket{tokens: float64(cfg.RateLimit), last: cfg.Now()}
 	if cfg.Desired != nil {
 		d.addConfigSet()
@@ -134,24 +185,22 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	return d, nil
 }
 
-// newClient sets up paho: clean session, automatic reconnection with
-// backoff, the last will, and onConnect for status and subscriptions.
+// newClient sets up paho: clean session, the last will, and onConnect for
+// status and subscriptions. Connecting and reconnecting are Run's, so
+// every failure is seen and its reason kept (paho's own retry is silent).
 func (d *Diag) newClient() mqtt.Client {
 	o := mqtt.NewClientOptions().AddBroker(d.cfg.Broker).
 		SetClientID(fmt.Sprintf("tapagent-%d-%d", d.cfg.DeviceID, d.session)).
-		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).SetStore(newPacketStore()).
-		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(30*time.Second).
-		SetKeepAlive(10*time.Second).SetOrderMatters(false).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).SetStore(newPacketStore()).
+		SetConnectTimeout(10*time.Second).SetKeepAlive(10*time.Second).SetOrderMatters(false).
 		SetBinaryWill(d.Topic("status"), d.status("offline"), 1, true).
 		SetOnConnectHandler(d.onConnect).
-		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
-			// paho's backoff is the same on every device; this spreads them.
-			if j := d.cfg.ReconnectJitter; j > 0 {
-				time.Sleep(rand.N(j))
-			}
-		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			d.cfg.Log.Warn("MQTT connection lost; reconnecting", "err", err)
+			select {
+			case d.lost <- struct{}{}:
+			default:
+			}
 		})
 	if d.cfg.Username != "" {
 		o.SetUsername(d.cfg.Username).SetPassword(d.cfg.Password)
@@ -177,16 +226,17 @@ func (d *Diag) status(state string) []byte {
 // Run connects (retrying with backoff and jitter), answers commands and
 // publishes events until ctx ends, then marks the device offline.
 func (d *Diag) Run(ctx context.Context) error {
-	d.client.Connect() // with ConnectRetry this keeps trying in the background
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(4)
+	go func() { defer wg.Done(); d.connect(ctx) }()
 	go func() { defer wg.Done(); d.worker(ctx) }()
 	go func() { defer wg.Done(); d.publisher(ctx) }()
+	go func() { defer wg.Done(); d.refuser(ctx) }()
 	<-ctx.Done()
 	wg.Wait()
 	if !d.client.IsConnected() {
-		// Stop the reconnect loop at once: shutdown must not wait on a broker
-		// that is away (the will says offline when it comes back).
+		// Shutdown must not wait on a broker that is away (the will says
+		// offline when it comes back).
 		d.client.Disconnect(0)
 		return nil
 	}
@@ -194,6 +244,87 @@ func (d *Diag) Run(ctx context.Context) error {
 	t.WaitTimeout(2 * time.Second)
 	d.client.Disconnect(250)
 	return nil
+}
+
+// connect keeps the client connected: each failed attempt is logged with
+// its reason (a refused certificate or password is not a network blip)
+// and retried after a backoff of 1 s doubling to 30 s, plus jitter.
+func (d *Diag) connect(ctx context.Context) {
+	backoff := time.Second
+	for {
+		tok := d.client.Connect()
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return
+		}
+		if err := tok.Error(); err != nil {
+			d.failed(err)
+			if !sleep(ctx, backoff+d.jitter()) {
+				return
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		backoff = time.Second
+		d.setLinkErr(nil)
+		select {
+		case <-d.lost:
+		case <-ctx.Done():
+			return
+		}
+		// paho's backoff is the same on every device; the jitter spreads them.
+		if !sleep(ctx, d.jitter()) {
+			return
+		}
+	}
+}
+
+func (d *Diag) jitter() time.Duration {
+	if j := d.cfg.ReconnectJitter; j > 0 {
+		return rand.N(j)
+	}
+	return 0
+}
+
+// sleep waits for d or the end of ctx; false means ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// failed logs a connection failure: a warning when the reason is new,
+// then quietly, so a broker away for a day does not fill the journal.
+func (d *Diag) failed(err error) {
+	d.mu.Lock()
+	same := d.linkErr != nil && d.linkErr.Error() == err.Error()
+	d.linkErr = err
+	d.mu.Unlock()
+	level := slog.LevelWarn
+	if same {
+		level = slog.LevelDebug
+	}
+	d.cfg.Log.Log(context.Background(), level, "MQTT connection failed; retrying", "broker", d.cfg.Broker,
+		"reason", Explain(err), "err", err)
+}
+
+func (d *Diag) setLinkErr(err error) {
+	d.mu.Lock()
+	d.linkErr = err
+	d.mu.Unlock()
+}
+
+// LinkError is why the last connection attempt failed; nil once connected.
+func (d *Diag) LinkError() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.linkErr
 }
 
 // onConnect runs on every (re)connection (paho calls it on a goroutine of
@@ -204,20 +335,57 @@ func (d *Diag) onConnect(c mqtt.Client) {
 	if d.cfg.Desired != nil {
 		topics[d.Topic("config/desired")] = 1
 	}
-	if tok := c.SubscribeMultiple(topics, d.enqueue); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	tok := c.SubscribeMultiple(topics, d.enqueue)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		d.cfg.Log.Warn("diag: subscribing", "err", tok.Error())
+	}
+	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+		for topic, code := range st.Result() {
+			if code == 0x80 {
+				d.cfg.Log.Warn("diag: the broker refused a subscription (check the ACL)", "topic", topic)
+			}
+		}
 	}
 	c.Publish(d.Topic("status"), 1, true, d.status("online"))
 }
 
-// enqueue is the paho callback: it only hands the message on.
+// enqueue is the paho callback: it only hands the message on. A retained
+// command is one sent before we connected, maybe long ago: commands run
+// once, when they are sent, so it is dropped unanswered.
 func (d *Diag) enqueue(_ mqtt.Client, m mqtt.Message) {
+	id, isCmd := strings.CutPrefix(m.Topic(), d.Topic("cmd/req/"))
+	if isCmd && m.Retained() {
+		d.ignored.Add(1)
+		d.cfg.Log.Warn("diag: retained command ignored (commands are never retained)", "topic", truncate(m.Topic(), MaxID+64))
+		return
+	}
+	j := job{topic: m.Topic(), size: len(m.Payload()), at: d.cfg.Now()}
+	if j.size <= MaxRequest {
+		j.payload = m.Payload()
+	}
 	select {
-	case d.work <- m:
+	case d.work <- j:
 	default:
-		d.cfg.Log.Warn("diag busy: message dropped", "topic", m.Topic())
-		if id, ok := strings.CutPrefix(m.Topic(), d.Topic("cmd/req/")); ok {
-			go d.respond(id, Response{Status: 503, Body: "agent busy; retry"})
+		d.ignored.Add(1)
+		if isCmd {
+			select {
+			case d.refused <- id:
+			default: // the answers are backed up too: the sender's timeout tells
+			}
+		}
+	}
+}
+
+// refuser answers the commands a busy worker had no room for.
+func (d *Diag) refuser(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-d.refused:
+			if validID(id) == nil {
+				d.respond(id, Response{Status: 503, Body: "agent busy; retry"})
+			}
 		}
 	}
 }
@@ -227,20 +395,53 @@ func (d *Diag) worker(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-d.work:
-			switch m.Topic() {
+		case j := <-d.work:
+			switch j.topic {
 			case d.Topic("status"):
-				d.correctWill(m.Payload())
+				d.correctWill(j.payload)
 				continue
 			case d.Topic("config/desired"):
-				_, report := d.cfg.Desired(m.Payload())
-				d.report(report)
+				d.desired(j)
 				continue
 			}
-			id, _ := strings.CutPrefix(m.Topic(), d.Topic("cmd/req/"))
-			d.respond(id, d.handle(ctx, id, m.Payload()))
+			id, _ := strings.CutPrefix(j.topic, d.Topic("cmd/req/"))
+			if validID(id) != nil {
+				d.ignored.Add(1)
+				continue // no topic to answer on that we would publish to
+			}
+			d.respond(id, d.handle(ctx, id, j))
 		}
 	}
+}
+
+// desired hands a config/desired document over, if it is within the
+// limits, and retains the report.
+func (d *Diag) desired(j job) {
+	switch {
+	case j.size == 0:
+		return // the document was cleared: nothing to apply
+	case j.size > MaxRequest:
+		d.report(map[string]any{"status": "rejected", "errors": []string{fmt.Sprintf("desired document is %d bytes, more than %d", j.size, MaxRequest)}})
+	case !d.allow():
+		d.report(map[string]any{"status": "rejected", "errors": []string{"too many commands and documents per second; publish it again"}})
+	default:
+		_, report := d.cfg.Desired(j.payload, false)
+		d.report(report)
+	}
+}
+
+// validID accepts the ids a technician's tool makes: short, printable,
+// and no topic separators or wildcards.
+func validID(id string) error {
+	if id == "" || len(id) > MaxID || strings.ContainsAny(id, "/+#") {
+		return fmt.Errorf("command id must be 1..%d characters without / + #", MaxID)
+	}
+	for _, r := range id {
+		if r < 0x21 || r == 0x7f {
+			return errors.New("command id must be printable")
+		}
+	}
+	return nil
 }
 
 // correctWill republishes "online" when a will from an older session lands
@@ -253,39 +454,121 @@ func (d *Diag) correctWill(b []byte) {
 	d.client.Publish(d.Topic("status"), 1, true, d.status("online"))
 }
 
-// handle answers one command: cached duplicates, expiry, parse errors,
-// unknown methods and the rate limit come before the handler.
-func (d *Diag) handle(ctx context.Context, id string, payload []byte) Response {
-	if id == "" || strings.Contains(id, "/") {
-		return Response{Status: 400, Body: "command id missing"}
+// handle answers one command. Cheap refusals come first (size, cached
+// duplicate, rate limit), then the request is parsed, its expiry, method
+// and authorisation checked, and only then does a handler run.
+func (d *Diag) handle(ctx context.Context, id string, j job) Response {
+	if err := validID(id); err != nil {
+		return Response{Status: 400, Body: err.Error()}
 	}
-	d.mu.Lock()
-	if r, ok := d.cache[id]; ok {
-		d.mu.Unlock()
+	if j.size > MaxRequest {
+		return Response{Status: 413, Body: fmt.Sprintf("command is %d bytes, more than %d", j.size, MaxRequest)}
+	}
+	if r, ok := d.cached(id); ok {
 		return r
 	}
-	d.mu.Unlock()
-	var req Request
-	var r Response
-	switch err := json.Unmarshal(payload, &req); {
-	case err != nil:
-		r = Response{Status: 400, Body: "malformed command: " + err.Error()}
-	case req.Method == "":
-		r = Response{Status: 400, Body: "method missing"}
-	case !req.ExpiresAt.IsZero() && d.cfg.Now().After(req.ExpiresAt):
-		r = Response{Status: 410, Body: "command expired at " + req.ExpiresAt.Format(time.RFC3339)}
-	case d.methods[req.Method] == nil:
-		r = Response{Status: 404, Body: "unknown method " + req.Method}
-	case !d.allow():
+	if !d.allow() {
 		return Response{Status: 429, Body: "too many commands; slow down"} // not cached: a retry may pass
-	default:
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		status, body := d.methods[req.Method](cctx, req.Params)
-		cancel()
-		r = Response{Status: status, Body: body}
+	}
+	now := d.cfg.Now()
+	var req Request
+	r, protected := d.check(j, id, now, &req)
+	switch {
+	case r.Status == 403:
+		return r // not cached: nobody can spoil an id for the operator's request
+	case r.Status == 0 && protected:
+		return d.runProtected(ctx, id, req)
+	}
+	if r.Status == 0 {
+		r = d.run(ctx, req)
 	}
 	d.remember(id, r)
 	return r
+}
+
+// check parses and vets a request; a zero Status means it may run.
+func (d *Diag) check(j job, id string, now time.Time, req *Request) (r Response, protected bool) {
+	if err := json.Unmarshal(j.payload, req); err != nil {
+		return Response{Status: 400, Body: "malformed command: " + truncate(err.Error(), 2*maxEcho)}, false
+	}
+	protected = !d.open[req.Method]
+	expires := req.ExpiresAt
+	if expires.IsZero() {
+		expires = j.at.Add(DefaultExpiry)
+	}
+	switch {
+	case req.Method == "":
+		return Response{Status: 400, Body: "method missing"}, false
+	case now.After(expires):
+		return Response{Status: 410, Body: "command expired at " + expires.Format(time.RFC3339)}, false
+	case d.methods[req.Method] == nil:
+		return Response{Status: 404, Body: "unknown method " + truncate(req.Method, maxEcho)}, false
+	case protected:
+		if err := d.authorise(id, *req, now); err != nil {
+			return Response{Status: 403, Body: err.Error()}, true
+		}
+	}
+	return Response{}, protected
+}
+
+// authorise checks a protected method's signature and lifetime.
+func (d *Diag) authorise(id string, req Request, now time.Time) error {
+	if len(d.cfg.OperatorKeys) == 0 {
+		return fmt.Errorf("%s needs a request signed by an operator key, and this device trusts none: set [mqtt] operator_keys in its configuration file", req.Method)
+	}
+	if req.Signature == "" {
+		return fmt.Errorf("%s needs a request signed by an operator key (tapagent diag call --key FILE)", req.Method)
+	}
+	if req.ExpiresAt.IsZero() || req.ExpiresAt.After(now.Add(MaxLifetime)) {
+		return fmt.Errorf("a signed request needs an expires_at within %s", MaxLifetime)
+	}
+	if !Verify(d.cfg.OperatorKeys, d.cfg.DeviceID, id, req) {
+		return fmt.Errorf("the signature does not verify with any operator key of device %d for this method, params, id and expiry", d.cfg.DeviceID)
+	}
+	return nil
+}
+
+// runProtected runs a signed command at most once: its id is kept in the
+// database until the request expires, so neither a replay nor a restart
+// runs it again.
+func (d *Diag) runProtected(ctx context.Context, id string, req Request) Response {
+	r, seen, err := d.log.reserve(id, req.ExpiresAt)
+	switch {
+	case errors.Is(err, errLogFull):
+		return Response{Status: 503, Body: err.Error()}
+	case err != nil:
+		return Response{Status: 500, Body: "remembering the command: " + err.Error()}
+	case seen:
+		d.remember(id, r)
+		return r
+	}
+	r = d.run(ctx, req)
+	if err := d.log.answered(id, req.ExpiresAt, r); err != nil {
+		d.cfg.Log.Warn("diag: keeping a command's answer", "id", id, "err", err)
+	}
+	d.remember(id, r)
+	return r
+}
+
+func (d *Diag) run(ctx context.Context, req Request) Response {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	status, body := d.methods[req.Method](cctx, req.Params)
+	return Response{Status: status, Body: body}
+}
+
+func (d *Diag) cached(id string) (Response, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, ok := d.cache[id]
+	return r, ok
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func (d *Diag) allow() bool {
@@ -378,8 +661,9 @@ func (d *Diag) addConfigSet() {
 	for k, h := range d.methods {
 		m[k] = h
 	}
+	// Only a signed request reaches it: config.set is never in Open.
 	m["config.set"] = func(_ context.Context, raw json.RawMessage) (int, any) {
-		status, report := d.cfg.Desired(raw)
+		status, report := d.cfg.Desired(raw, true)
 		d.report(report)
 		return status, report
 	}
@@ -398,3 +682,7 @@ func (d *Diag) Telemetry(v any) {
 
 // Dropped is how many events were dropped for a full queue.
 func (d *Diag) Dropped() int64 { return d.dropped.Load() }
+
+// Ignored is how many messages were not run: retained commands, ids that
+// cannot be answered, and messages that found the worker's queue full.
+func (d *Diag) Ignored() int64 { return d.ignored.Load() }

@@ -2,6 +2,7 @@ package diag
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -83,19 +84,33 @@ type watcher struct {
 
 func watch(t *testing.T, addr, filter string) *watcher {
 	t.Helper()
+	return watchAs(t, addr, "", "", filter)
+}
+
+// watchAs is watch with a broker account.
+func watchAs(t *testing.T, addr, user, password string, filter string) *watcher {
+	t.Helper()
 	w := &watcher{by: map[string][][]byte{}, nonce: fmt.Sprint(time.Now().UnixNano())}
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("tech-%d", time.Now().UnixNano()))
+	if user != "" {
+		o.SetUsername(user).SetPassword(password)
+	}
 	w.c = mqtt.NewClient(o)
 	if tok := w.c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("watcher connect: %v", tok.Error())
 	}
+	w.subscribe(filter)
+	t.Cleanup(func() { w.c.Disconnect(100) })
+	return w
+}
+
+// subscribe records what arrives on filter too.
+func (w *watcher) subscribe(filter string) {
 	w.c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
 		w.mu.Lock()
 		w.by[m.Topic()] = append(w.by[m.Topic()], append([]byte(nil), m.Payload()...))
 		w.mu.Unlock()
 	}).Wait()
-	t.Cleanup(func() { w.c.Disconnect(100) })
-	return w
 }
 
 // wait polls until topic has a message that ok accepts.
@@ -142,7 +157,11 @@ func newDiag(t *testing.T, addr string, device int64, rate int, methods map[stri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: device, Version: "test", BootID: "b1", RateLimit: rate}, st, methods)
+	open := make([]string, 0, len(methods))
+	for m := range methods {
+		open = append(open, m)
+	}
+	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: device, Version: "test", BootID: "b1", RateLimit: rate, Open: open}, st, methods)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +323,7 @@ type fakeMsg struct {
 
 func (m fakeMsg) Topic() string   { return m.topic }
 func (m fakeMsg) Payload() []byte { return []byte(`{"method":"x"}`) }
+func (m fakeMsg) Retained() bool  { return false }
 
 // TestDesiredConfig: a retained config/desired waiting on the broker is
 // handed over when the agent connects, and the answer is retained on
@@ -322,9 +342,11 @@ func TestDesiredConfig(t *testing.T) {
 	}
 	defer st.Close()
 	got := make(chan string, 4)
+	opPub, opPriv := operatorKey(1)
 	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 71005, BootID: "b1",
-		Desired: func(doc []byte) (int, any) {
-			got <- string(doc)
+		OperatorKeys: []ed25519.PublicKey{opPub},
+		Desired: func(doc []byte, signed bool) (int, any) {
+			got <- fmt.Sprintf("%s signed=%v", doc, signed)
 			return 202, map[string]any{"version": 3, "status": "accepted"}
 		}}, st, nil)
 	if err != nil {
@@ -336,53 +358,80 @@ func TestDesiredConfig(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	select {
 	case doc := <-got:
-		if doc != `{"version":3}` {
+		if doc != `{"version":3} signed=false` {
 			t.Fatalf("desired handed over as %q", doc)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the retained desired document never reached the agent")
 	}
 	w.wait(t, root+"/config/reported", func(b []byte) bool { return string(b) == `{"status":"accepted","version":3}` })
-	// config.set is the same path as a command.
-	if r := w.call(t, root, "cs1", Request{Method: "config.set", Params: json.RawMessage(`{"version":3}`)}); r.Status != 202 {
+	// config.set is the same path as a command, and needs a signature.
+	if r := w.call(t, root, "cs0", Request{Method: "config.set", Params: json.RawMessage(`{"version":3}`)}); r.Status != 403 {
+		t.Fatalf("unsigned config.set: %+v", r)
+	}
+	if r := w.signedCall(t, opPriv, root, 71005, "cs1", Request{Method: "config.set", Params: json.RawMessage(`{"version":3}`)}); r.Status != 202 {
 		t.Fatalf("config.set: %+v", r)
 	}
-	if doc := <-got; doc != `{"version":3}` {
+	if doc := <-got; doc != `{"version":3} signed=true` {
 		t.Fatalf("config.set handed over %q", doc)
 	}
 }
 
 // FuzzCommand: any command payload gets an HTTP-like answer, and asking
-// again with the same id gets the same one.
+// again with the same id gets the same one; the protected method runs only
+// for a request that verifies with the operator key.
 func FuzzCommand(f *testing.F) {
+	pub, priv := operatorKey(9)
+	signed := Request{Method: "lock", Params: json.RawMessage(`{"line":1}`), ExpiresAt: time.Now().Add(time.Hour - time.Minute)}
+	Sign(priv, 1, "s1", &signed)
+	sb, _ := json.Marshal(signed)
+	f.Add("s1", sb)
+	f.Add("s2", sb) // the same signature under another id
 	f.Add("a1", []byte(`{"method": "echo", "params": {"x": 1}}`))
 	f.Add("a2", []byte(`{"method": "echo", "expires_at": "2000-01-01T00:00:00Z"}`))
 	f.Add("a/3", []byte(`{"method": "echo"}`))
 	f.Add("a4", []byte(`{"method": 5`))
 	f.Add("a5", []byte(`{"params": []}`))
+	f.Add("a6", []byte(`{"method": "lock", "signature": "AAAA", "expires_at": "2099-01-01T00:00:00Z"}`))
 	st, err := storage.Open(filepath.Join(f.TempDir(), "db"), storage.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
 	defer st.Close()
-	d, err := New(Config{Broker: "tcp://127.0.0.1:1", DeviceID: 1, RateLimit: 1 << 30}, st, map[string]Handler{
+	var ran atomic.Bool
+	d, err := New(Config{Broker: "tcp://127.0.0.1:1", DeviceID: 1, RateLimit: 1 << 30, Open: []string{"echo"},
+		OperatorKeys: []ed25519.PublicKey{pub}}, st, map[string]Handler{
 		"echo": func(_ context.Context, p json.RawMessage) (int, any) { return 200, p },
+		"lock": func(context.Context, json.RawMessage) (int, any) { ran.Store(true); return 200, "locked" },
 	})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, id string, payload []byte) {
-		r := d.handle(context.Background(), id, payload)
+		j := job{payload: payload, size: len(payload), at: time.Now()}
+		if len(payload) > MaxRequest {
+			j.payload = nil
+		}
+		ran.Store(false)
+		r := d.handle(context.Background(), id, j)
 		switch r.Status {
-		case 200, 400, 404, 410:
+		case 200, 400, 403, 404, 410, 413:
 		default:
 			t.Fatalf("status %d for %q", r.Status, payload)
+		}
+		var req Request
+		if ran.Load() && (json.Unmarshal(payload, &req) != nil || !Verify([]ed25519.PublicKey{pub}, 1, id, req)) {
+			t.Fatalf("the protected method ran for %q on id %q", payload, id)
 		}
 		if _, err := json.Marshal(r); err != nil {
 			t.Fatalf("answer cannot be sent: %v", err)
 		}
-		if again := d.handle(context.Background(), id, payload); again.Status != r.Status {
-			t.Fatalf("repeat of %q answered %d, first %d", id, again.Status, r.Status)
+		if b, _ := json.Marshal(r); len(b) > 2*maxEcho+len(id)+200 && r.Status != 200 {
+			t.Fatalf("a refusal of %d bytes echoes %d bytes", len(payload), len(b))
+		}
+		ran.Store(false)
+		if again := d.handle(context.Background(), id, j); again.Status != r.Status || ran.Load() {
+			t.Fatalf("repeat of %q answered %d, first %d (ran again: %v)", id, again.Status, r.Status, ran.Load())
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package diag
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,8 @@ import (
 	"math/big"
 	"net"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,5 +111,85 @@ func TestMutualTLS(t *testing.T) {
 			c.Disconnect(0)
 			t.Fatalf("connected with certificates %v", certs != nil)
 		}
+	}
+}
+
+// lockedBuffer is a log sink the test reads while the agent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLinkFailuresAreExplained: a refused certificate or password is
+// logged with its reason and kept for doctor, not retried in silence.
+func TestLinkFailuresAreExplained(t *testing.T) {
+	p := newPKI(t)
+	other := newPKI(t)
+	addr, pwAddr := freeAddr(t), freeAddr(t)
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	srv.AddHook(new(auth.AllowHook), nil)
+	srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: addr, TLSConfig: &tls.Config{
+		Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.pool,
+		MinVersion: tls.VersionTLS12}}))
+	go srv.Serve()
+	defer srv.Close()
+	pw := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	pw.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Auth: auth.AuthRules{{Username: "1001", Password: "right", Allow: true}}}})
+	pw.AddListener(listeners.NewTCP(listeners.Config{ID: "pw", Address: pwAddr}))
+	go pw.Serve()
+	defer pw.Close()
+	cases := []struct {
+		name, broker, password string
+		tls                    *tls.Config
+		want                   string
+	}{
+		{"untrusted broker", "ssl://" + addr, "", &tls.Config{RootCAs: other.pool, Certificates: []tls.Certificate{p.client}, MinVersion: tls.VersionTLS12}, "not signed by a CA in mqtt.ca_file"},
+		{"client certificate refused", "ssl://" + addr, "", &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.stranger}, MinVersion: tls.VersionTLS12}, "refused the TLS handshake"},
+		{"wrong password", "tcp://" + pwAddr, "wrong", nil, "refused mqtt.username and mqtt.password"},
+		{"nobody there", "tcp://" + freeAddr(t), "", nil, "cannot be reached"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st, err := storage.Open(filepath.Join(t.TempDir(), "db"), storage.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			var logs lockedBuffer
+			d, err := New(Config{Broker: c.broker, DeviceID: 1001, Username: "1001", Password: c.password, TLS: c.tls,
+				Log: slog.New(slog.NewTextHandler(&logs, nil))}, st, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { d.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			for deadline := time.Now().Add(10 * time.Second); d.LinkError() == nil; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no connection failure seen")
+				}
+			}
+			if got := Explain(d.LinkError()); !strings.Contains(got, c.want) {
+				t.Fatalf("explained as %q (%v), want %q", got, d.LinkError(), c.want)
+			}
+			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), c.want); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("log says %q", logs.String())
+				}
+			}
+		})
 	}
 }

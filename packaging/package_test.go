@@ -9,8 +9,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -22,6 +24,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tapagent/tapagent/internal/firmware"
 )
 
 // debs returns the packages `make package` left in $TAPAGENT_TEST_DEBS.
@@ -201,14 +205,16 @@ func checkScripts(t *testing.T, d *deb) {
 
 func checkFiles(t *testing.T, d *deb) {
 	same := map[string]string{
-		"/lib/systemd/system/tapagent.service":        "tapagent.service",
-		"/lib/systemd/system/tapagent-update.service": "tapagent-update.service",
-		"/lib/systemd/system/tapagent-update.path":    "tapagent-update.path",
-		"/lib/udev/rules.d/60-tapagent.rules":         "60-tapagent.rules",
-		"/etc/tapagent/tapagent.toml":                 "tapagent.toml",
-		"/usr/share/tapagent/boards/rpi4.toml":        "../board/profiles/rpi4.toml",
-		"/usr/share/tapagent/boards/rpi5.toml":        "../board/profiles/rpi5.toml",
-		"/usr/share/doc/tapagent/copyright":           "../LICENSE",
+		"/lib/systemd/system/tapagent.service":                     "tapagent.service",
+		"/lib/systemd/system/tapagent-update.service":              "tapagent-update.service",
+		"/lib/systemd/system/tapagent-update.path":                 "tapagent-update.path",
+		"/lib/udev/rules.d/60-tapagent.rules":                      "60-tapagent.rules",
+		"/etc/tapagent/tapagent.toml":                              "tapagent.toml",
+		"/usr/share/tapagent/boards/rpi4.toml":                     "../board/profiles/rpi4.toml",
+		"/usr/share/tapagent/boards/rpi5.toml":                     "../board/profiles/rpi5.toml",
+		"/usr/share/doc/tapagent/copyright":                        "../LICENSE",
+		"/usr/share/doc/tapagent/examples/mosquitto/tapagent.acl":  "mosquitto/tapagent.acl",
+		"/usr/share/doc/tapagent/examples/mosquitto/tapagent.conf": "mosquitto/tapagent.conf",
 	}
 	for dst, src := range same {
 		want, err := os.ReadFile(src)
@@ -305,7 +311,10 @@ func TestPackageInstallCycle(t *testing.T) {
 	if mustRead(t, conf) != edited || mustRead(t, marker) != "pours" {
 		t.Fatal("upgrade lost the configuration or the data")
 	}
-	handOff(t, pkg)
+	// Without the root-owned release key nothing is installed, and the
+	// waiting installer hears why.
+	handOff(t, pkg, "", "no release key")
+	handOff(t, pkg, releaseKey, "Setting up tapagent")
 	if mustRead(t, conf) != edited || mustRead(t, marker) != "pours" {
 		t.Fatal("the update hand-off lost the configuration or the data")
 	}
@@ -334,17 +343,29 @@ func mustRead(t *testing.T, path string) string {
 	return string(b)
 }
 
+// releaseKey is where tapagent-update.service reads the release key.
+const releaseKey = "/etc/tapagent-release.pub"
+
 // handOff runs a firmware update the way a packaged agent does, with the
 // real dpkg: the agent's installer (`tapagent firmware request`) as the
 // service user, then the root side as tapagent-update.service runs it
-// (systemd's path unit is not running here).
-func handOff(t *testing.T, pkg string) {
+// (systemd's path unit is not running here), with the release key in
+// keyFile ("": none) and want in both sides' output.
+func handOff(t *testing.T, pkg, keyFile, want string) {
 	t.Helper()
 	body, err := os.ReadFile(pkg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(body)
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	os.Remove(releaseKey)
+	if keyFile != "" {
+		if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(pub)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(keyFile) })
+	}
 	file := "/var/lib/tapagent/firmware-test"
 	if err := os.WriteFile(file, body, 0o640); err != nil {
 		t.Fatal(err)
@@ -357,6 +378,7 @@ func handOff(t *testing.T, pkg string) {
 	defer cancel()
 	req := exec.CommandContext(ctx, "runuser", "-u", "tapagent", "--", "env", "TAPAGENT_FIRMWARE_FILE="+file,
 		"TAPAGENT_FIRMWARE_VERSION=test", "TAPAGENT_FIRMWARE_SHA256="+hex.EncodeToString(sum[:]),
+		"TAPAGENT_FIRMWARE_SIGNATURE="+firmware.Sign(priv, "test", hex.EncodeToString(sum[:])),
 		"/usr/bin/tapagent", "firmware", "request")
 	req.Stdout, req.Stderr = &reqOut, &reqOut
 	if err := req.Start(); err != nil {
@@ -370,11 +392,13 @@ func handOff(t *testing.T, pkg string) {
 			t.Fatalf("no update request filed:\n%s", reqOut.String())
 		}
 	}
-	apply, err := exec.CommandContext(ctx, "/usr/bin/tapagent", "firmware", "apply").CombinedOutput()
-	if err != nil || !strings.Contains(string(apply), "Setting up tapagent") {
+	// As tapagent-update.service runs it.
+	apply, err := exec.CommandContext(ctx, "/usr/bin/tapagent", "firmware", "apply", "--key", releaseKey).CombinedOutput()
+	ok := want == "Setting up tapagent"
+	if (err == nil) != ok || !strings.Contains(string(apply), want) {
 		t.Fatalf("apply: %v\n%s", err, apply)
 	}
-	if err := req.Wait(); err != nil || !strings.Contains(reqOut.String(), "Setting up tapagent") {
+	if err := req.Wait(); (err == nil) != ok || !strings.Contains(reqOut.String(), want) {
 		t.Fatalf("the waiting installer: %v\n%s", err, reqOut.String())
 	}
 	if _, err := os.Stat(file); err == nil {

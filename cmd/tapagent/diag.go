@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -13,15 +15,28 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/diag"
+	"github.com/tapagent/tapagent/internal/diaglink"
 )
 
-const diagUsage = `tapagent diag COMMAND --broker URL [--prefix tapagent]
+const diagUsage = `tapagent diag COMMAND --broker URL [--prefix tapagent] [--username U] [--ca-file PEM]
 
   devices                         devices with a retained status on the broker
   status --device N               a device's status and latest telemetry
   watch --device N                its events as they happen (Ctrl-C ends)
-  call --device N METHOD [JSON]   run a command and print the answer`
+  call --device N [--key FILE] METHOD [JSON]
+                                  run a command and print the answer; --key (or
+                                  $TAPAGENT_OPERATOR_KEY) signs it with the technician's
+                                  operator key, which every command but the read-only
+                                  diagnostics needs
+  desired --device N --key FILE --version V CONFIG.toml
+                                  sign a configuration file with the operator key, retain
+                                  it on config/desired and print the device's report
+  keygen --out FILE               make an operator key: the private key goes to FILE
+                                  (0600), the public key (for [mqtt] operator_keys) to stdout
+
+The broker password comes from $TAPAGENT_MQTT_PASSWORD (never the command line).`
 
 func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -36,8 +51,19 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	device := fs.Int64("device", 0, "device id")
 	cfgPath := fs.String("config", "", "configuration file for the broker settings")
 	wait := fs.Duration("timeout", 10*time.Second, "how long to wait for answers")
+	user := fs.String("username", "", "broker username (password: $TAPAGENT_MQTT_PASSWORD)")
+	caFile := fs.String("ca-file", "", "CA certificate (PEM) the broker's certificate is checked against")
+	keyFile := fs.String("key", os.Getenv("TAPAGENT_OPERATOR_KEY"), "call: operator key file that signs the command")
+	out := fs.String("out", "", "keygen: file for the private key")
+	version := fs.Int64("version", 0, "desired: the document's version (higher than the last accepted)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if sub == "keygen" {
+		if *out == "" {
+			return fmt.Errorf("%w: keygen needs --out FILE", errUsage)
+		}
+		return keygen(*out, stdout)
 	}
 	if *broker == "" && *cfgPath != "" {
 		cfg, err := loadSimConfig(*cfgPath)
@@ -52,10 +78,29 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if sub != "devices" && *device <= 0 {
 		return fmt.Errorf("%w: --device N is required", errUsage)
 	}
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(*broker).
-		SetClientID(fmt.Sprintf("tapagent-diag-%d", time.Now().UnixNano())).SetCleanSession(true))
+	var key ed25519.PrivateKey
+	if (sub == "call" || sub == "desired") && *keyFile != "" {
+		k, err := readPrivateKey(*keyFile)
+		if err != nil {
+			return fmt.Errorf("operator %w", err)
+		}
+		key = k
+	}
+	o := mqtt.NewClientOptions().AddBroker(*broker).
+		SetClientID(fmt.Sprintf("tapagent-diag-%d", time.Now().UnixNano())).SetCleanSession(true)
+	if *user != "" {
+		o.SetUsername(*user).SetPassword(os.Getenv("TAPAGENT_MQTT_PASSWORD"))
+	}
+	if *caFile != "" {
+		tcfg, err := diaglink.TLS(config.MQTT{CAFile: *caFile})
+		if err != nil {
+			return err
+		}
+		o.SetTLSConfig(tcfg)
+	}
+	c := mqtt.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(*wait) || tok.Error() != nil {
-		return fmt.Errorf("connecting to %s: %v", *broker, tok.Error())
+		return fmt.Errorf("connecting to %s: %s: %v", *broker, diag.Explain(tok.Error()), tok.Error())
 	}
 	defer c.Disconnect(100)
 	root := fmt.Sprintf("%s/v1/%d", *prefix, *device)
@@ -74,7 +119,12 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if fs.NArg() > 1 {
 			params = fs.Arg(1)
 		}
-		return diagCall(c, root, fs.Arg(0), params, *wait, stdout)
+		return diagCall(c, callee{root: root, device: *device, key: key}, fs.Arg(0), params, *wait, stdout)
+	case "desired":
+		if fs.NArg() != 1 || key == nil || *version <= 0 {
+			return fmt.Errorf("%w: desired --key FILE --version V CONFIG.toml", errUsage)
+		}
+		return diagDesired(c, callee{root: root, device: *device, key: key}, fs.Arg(0), *version, *wait, stdout)
 	}
 	fmt.Fprintln(stderr, diagUsage)
 	return fmt.Errorf("%w: unknown diag command %q", errUsage, sub)
@@ -148,10 +198,48 @@ func diagWatch(ctx context.Context, c mqtt.Client, root string, out io.Writer) e
 	return nil
 }
 
-func diagCall(c mqtt.Client, root, method, params string, d time.Duration, out io.Writer) error {
+// diagDesired retains a signed configuration for the device and prints the
+// report it answers with.
+func diagDesired(c mqtt.Client, to callee, path string, version int64, d time.Duration, out io.Writer) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if _, err := config.Parse(b); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	doc := diaglink.Desired{Version: version, TOML: string(b)}
+	diaglink.SignDesired(to.key, to.device, &doc)
+	payload, _ := json.Marshal(doc)
+	if tok := c.Publish(to.root+"/config/desired", 1, true, payload); !tok.WaitTimeout(d) || tok.Error() != nil {
+		return fmt.Errorf("publishing: %v", tok.Error())
+	}
+	want := fmt.Sprintf(`"version":%d,`, version)
+	got := collect(c, to.root+"/config/reported", d, func(_ string, b []byte) bool { return strings.Contains(string(b), want) })
+	rep, ok := got[to.root+"/config/reported"]
+	if !ok || !strings.Contains(string(rep), want) {
+		return fmt.Errorf("no report on version %d within %s (is the device online?)", version, d)
+	}
+	fmt.Fprintf(out, "%s\n", rep)
+	if !strings.Contains(string(rep), `"status":"accepted"`) {
+		return fmt.Errorf("version %d rejected", version)
+	}
+	return nil
+}
+
+// callee is the device a call goes to and the key that signs it (nil:
+// unsigned, for the read-only diagnostics).
+type callee struct {
+	root   string
+	device int64
+	key    ed25519.PrivateKey
+}
+
+func diagCall(c mqtt.Client, to callee, method, params string, d time.Duration, out io.Writer) error {
 	if !json.Valid([]byte(params)) {
 		return fmt.Errorf("%w: params %q are not JSON", errUsage, params)
 	}
+	root := to.root
 	id := fmt.Sprintf("cli-%d", time.Now().UnixNano())
 	res := make(chan []byte, 1)
 	c.Subscribe(root+"/cmd/res/"+id, 1, func(_ mqtt.Client, m mqtt.Message) {
@@ -160,7 +248,11 @@ func diagCall(c mqtt.Client, root, method, params string, d time.Duration, out i
 		default:
 		}
 	}).Wait()
-	req, _ := json.Marshal(map[string]any{"method": method, "params": json.RawMessage(params), "expires_at": time.Now().Add(d)})
+	r := diag.Request{Method: method, Params: json.RawMessage(params), ExpiresAt: time.Now().Add(d)}
+	if to.key != nil {
+		diag.Sign(to.key, to.device, id, &r)
+	}
+	req, _ := json.Marshal(r)
 	c.Publish(root+"/cmd/req/"+id, 1, false, req).Wait()
 	select {
 	case b := <-res:
@@ -170,6 +262,9 @@ func diagCall(c mqtt.Client, root, method, params string, d time.Duration, out i
 		}
 		body, _ := json.MarshalIndent(r.Body, "", "  ")
 		fmt.Fprintf(out, "%d\n%s\n", r.Status, body)
+		if r.Status == 403 && to.key == nil {
+			return fmt.Errorf("%s answered 403: sign it with --key FILE (an operator key the device trusts)", method)
+		}
 		if r.Status >= 400 {
 			return fmt.Errorf("%s answered %d", method, r.Status)
 		}

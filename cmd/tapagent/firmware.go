@@ -24,7 +24,8 @@ const firmwareUsage = `tapagent firmware COMMAND
                            changed configuration files)
 
 DIR is /var/lib/tapagent/update. --key is a root-owned file with the release public
-key (base64); without it the root side checks the SHA-256 only.`
+key (base64): without it, or when the file is missing, nothing is installed and the
+waiting agent is told why.`
 
 // defaultUpdateDir is where the packaged units expect the hand-off.
 const defaultUpdateDir = "/var/lib/tapagent/update"
@@ -73,12 +74,16 @@ func firmwareRequest(ctx context.Context, dir string, stdout io.Writer) error {
 func firmwareApply(ctx context.Context, dir, keyFile string, installer []string, stdout io.Writer) error {
 	var pub ed25519.PublicKey
 	if keyFile != "" {
+		// A missing key still takes the request, so the agent hears the refusal.
 		b, err := os.ReadFile(keyFile)
-		if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
 			return fmt.Errorf("release key: %w", err)
-		}
-		if pub, err = firmware.ParsePublicKey(strings.TrimSpace(string(b))); err != nil {
-			return err
+		default:
+			if pub, err = firmware.ParsePublicKey(strings.TrimSpace(string(b))); err != nil {
+				return err
+			}
 		}
 	}
 	if len(installer) == 0 {

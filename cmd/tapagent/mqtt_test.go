@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -15,6 +16,9 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/tapagent/tapagent/diag"
+	"github.com/tapagent/tapagent/internal/firmware"
 	"github.com/tapagent/tapagent/internal/mqtttest"
 )
 
@@ -61,10 +65,46 @@ func (ic *inboxClient) waitFor(t *testing.T, topic, substr string) string {
 func (ic *inboxClient) call(t *testing.T, id, method, params string) map[string]any {
 	t.Helper()
 	req := fmt.Sprintf(`{"method": %q, "params": %s}`, method, params)
+	return ic.send(t, id, []byte(req))
+}
+
+// signedCall is call with the request signed by an operator key.
+func (ic *inboxClient) signedCall(t *testing.T, key ed25519.PrivateKey, id, method, params string) map[string]any {
+	t.Helper()
+	r := diag.Request{Method: method, Params: json.RawMessage(params), ExpiresAt: time.Now().Add(time.Minute)}
+	diag.Sign(key, 1001, id, &r)
+	b, _ := json.Marshal(r)
+	return ic.send(t, id, b)
+}
+
+func (ic *inboxClient) send(t *testing.T, id string, req []byte) map[string]any {
+	t.Helper()
 	ic.c.Publish("tapagent/v1/1001/cmd/req/"+id, 1, false, req).Wait()
 	var res map[string]any
 	json.Unmarshal([]byte(ic.waitFor(t, "tapagent/v1/1001/cmd/res/"+id, "status")), &res)
 	return res
+}
+
+// operator makes a technician's operator key with `tapagent diag keygen`
+// and a simulator configuration that trusts it, with extra appended.
+func operator(t *testing.T, extra string) (key ed25519.PrivateKey, keyFile, cfgPath string) {
+	t.Helper()
+	dir := t.TempDir()
+	keyFile = filepath.Join(dir, "anna.key")
+	pub, err := exec.Command(binary, "diag", "keygen", "--out", keyFile).Output()
+	if err != nil {
+		t.Fatalf("diag keygen: %v", err)
+	}
+	if key, err = readPrivateKey(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.ReadFile(filepath.Join("..", "..", "config", "sim.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath = filepath.Join(dir, "bench.toml")
+	writeFile(t, cfgPath, fmt.Sprintf("%s\n[mqtt]\noperator_keys = [%q]\n%s", base, strings.TrimSpace(string(pub)), extra))
+	return key, keyFile, cfgPath
 }
 
 func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
@@ -73,8 +113,9 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 	data := t.TempDir()
 	sc := filepath.Join(t.TempDir(), "long.toml")
 	writeFile(t, sc, longPour)
+	key, keyFile, cfgPath := operator(t, "")
 	start := func() *exec.Cmd {
-		cmd := exec.Command(binary, "sim", "--plain", "--speed", "1", "--no-ttg", "--scenario", sc, "--data", data, "--mqtt", "tcp://"+addr)
+		cmd := exec.Command(binary, "sim", "--plain", "--speed", "1", "--no-ttg", "--scenario", sc, "--data", data, "--mqtt", "tcp://"+addr, "--config", cfgPath)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -98,25 +139,28 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 	if !strings.HasPrefix(string(rep), "DXS*TAP0001001") {
 		t.Fatalf("report over MQTT: %q", rep)
 	}
-	if res := tech.call(t, "l1", "line.lock", `{"line": 9}`); res["status"].(float64) != 404 {
+	// Commands that change the wall need the operator's signature.
+	for _, c := range [][2]string{{"line.unlock", `{"line": 1}`}, {"valve.test", `{"line": 4, "seconds": 30}`},
+		{"calibrate", `{"line": 1, "action": "start"}`}, {"agent.restart", `{}`}, {"backlight.set", `{"brightness": 0}`},
+		{"config.set", `{"version": 1, "toml": "[[line]]\nid = 1\n"}`}} {
+		if res := tech.call(t, "anon-"+c[0], c[0], c[1]); res["status"].(float64) != 403 || !strings.Contains(fmt.Sprint(res["body"]), "signed by an operator key") {
+			t.Fatalf("unsigned %s: %v", c[0], res)
+		}
+	}
+	if res := tech.signedCall(t, key, "l1", "line.lock", `{"line": 9}`); res["status"].(float64) != 404 {
 		t.Fatalf("lock of a missing line: %v", res)
 	}
 	tech.waitFor(t, "tapagent/v1/1001/events", `"type":"pour_authorised"`)
 	// Service mode: a valve test only on a locked line.
-	if res := tech.call(t, "v1", "valve.test", `{"line": 4, "seconds": 1}`); res["status"].(float64) != 409 {
+	if res := tech.signedCall(t, key, "v1", "valve.test", `{"line": 4, "seconds": 1}`); res["status"].(float64) != 409 {
 		t.Fatalf("valve test on a line in service to customers: %v", res)
 	}
-	tech.call(t, "l4", "line.lock", `{"line": 4}`)
-	if res := tech.call(t, "v2", "valve.test", `{"line": 4, "seconds": 1}`); res["status"].(float64) != 202 {
+	tech.signedCall(t, key, "l4", "line.lock", `{"line": 4}`)
+	if res := tech.signedCall(t, key, "v2", "valve.test", `{"line": 4, "seconds": 1}`); res["status"].(float64) != 202 {
 		t.Fatalf("valve test: %v", res)
 	}
 	tech.waitFor(t, "tapagent/v1/1001/events", `"line":4,"pour_id"`)
-	tech.call(t, "u4", "line.unlock", `{"line": 4}`)
-	// The simulator has no configuration file to keep a desired one in.
-	if res := tech.call(t, "c1", "config.set", `{"version": 1, "toml": "[[line]]\nid = 1\n"}`); res["status"].(float64) != 400 ||
-		!strings.Contains(fmt.Sprint(res["body"]), "without a configuration file") {
-		t.Fatalf("config.set in the simulator: %v", res)
-	}
+	tech.signedCall(t, key, "u4", "line.unlock", `{"line": 4}`)
 	// The technician's tool against the same broker.
 	for _, c := range []struct {
 		args []string
@@ -124,7 +168,7 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 	}{
 		{[]string{"diag", "devices", "--broker", "tcp://" + addr}, "1001\tonline\tsession 1"},
 		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "outbox.stats"}, `"waiting"`},
-		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "backlight.set", `{"brightness": 30}`}, `"brightness": 30`},
+		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "--key", keyFile, "backlight.set", `{"brightness": 30}`}, `"brightness": 30`},
 		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "db.check"}, `"ok": true`},
 		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "logs.tail", `{"n": 50}`}, `agent_started`},
 		{[]string{"diag", "status", "--broker", "tcp://" + addr, "--device", "1001", "--timeout", "1s"}, `"state":"online"`},
@@ -137,6 +181,9 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 	if out, err := exec.Command(binary, "diag", "call", "--broker", "tcp://"+addr, "--device", "1001", "no.such").CombinedOutput(); err == nil || !strings.Contains(string(out), "404") {
 		t.Errorf("unknown method: %v %s", err, out)
 	}
+	if out, err := exec.Command(binary, "diag", "call", "--broker", "tcp://"+addr, "--device", "1001", "backlight.set", `{"brightness": 10}`).CombinedOutput(); err == nil || !strings.Contains(string(out), "sign it with --key") {
+		t.Errorf("unsigned backlight.set: %v %s", err, out)
+	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	tech.waitFor(t, "tapagent/v1/1001/status", `"state":"offline","session":1`)
@@ -148,16 +195,13 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 }
 
 // TestMQTTFirmwareUpdateAndConfigSet: a bench wall with a configuration
-// file takes a desired configuration into that file, and a firmware update
-// drains the wall, hands over to the installer and reports every step.
+// file takes a signed desired configuration into that file, and a signed
+// firmware update drains the wall, hands over to the installer and
+// reports every step.
 func TestMQTTFirmwareUpdateAndConfigSet(t *testing.T) {
 	addr := mqttBroker(t)
 	tech := technician(t, addr)
 	dir := t.TempDir()
-	base, err := os.ReadFile(filepath.Join("..", "..", "config", "sim.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	installer := filepath.Join(dir, "install.sh")
 	writeFile(t, installer, "#!/bin/sh\necho \"installing $TAPAGENT_FIRMWARE_URL\"\ncp \"$TAPAGENT_FIRMWARE_FILE\" \""+dir+"/installed\"\n")
 	rel := filepath.Join(dir, "tapagent-1.2.0")
@@ -166,8 +210,10 @@ func TestMQTTFirmwareUpdateAndConfigSet(t *testing.T) {
 	if err := os.Chmod(installer, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfgPath := filepath.Join(dir, "bench.toml")
-	writeFile(t, cfgPath, string(base)+fmt.Sprintf("\n[firmware]\ninstaller = [%q]\n", installer))
+	relPub, relKey, _ := ed25519.GenerateKey(nil)
+	key, keyFile, cfgPath := operator(t, fmt.Sprintf("[firmware]\ninstaller = [%q]\npublic_key = %q\nallow_file_urls = true\n",
+		installer, base64.StdEncoding.EncodeToString(relPub)))
+	running, _ := os.ReadFile(cfgPath)
 	cmd := exec.Command(binary, "sim", "--plain", "--speed", "1", "--no-ttg", "--scenario", "none", "--duration", "60s",
 		"--config", cfgPath, "--data", filepath.Join(dir, "data"), "--mqtt", "tcp://"+addr)
 	if err := cmd.Start(); err != nil {
@@ -176,25 +222,50 @@ func TestMQTTFirmwareUpdateAndConfigSet(t *testing.T) {
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	tech.waitFor(t, "tapagent/v1/1001/status", `"state":"online"`)
 
-	bad, _ := json.Marshal(map[string]any{"version": 2, "toml": string(base) + "\n[firmware]\ninstall_timeout = \"0s\"\n"})
-	if res := tech.call(t, "c1", "config.set", string(bad)); res["status"].(float64) != 400 || !strings.Contains(fmt.Sprint(res["body"]), "firmware.install_timeout") {
+	bad, _ := json.Marshal(map[string]any{"version": 2, "toml": string(running) + "install_timeout = \"0s\"\n"})
+	if res := tech.signedCall(t, key, "c1", "config.set", string(bad)); res["status"].(float64) != 400 || !strings.Contains(fmt.Sprint(res["body"]), "firmware.install_timeout") {
 		t.Fatalf("invalid desired configuration: %v", res)
 	}
-	newCfg := string(base) + "\n[firmware]\ninstaller = [\"/usr/local/sbin/tapagent-install\"]\n"
+	newCfg := strings.Replace(string(running), installer, "/usr/local/sbin/tapagent-install", 1)
 	good, _ := json.Marshal(map[string]any{"version": 3, "toml": newCfg})
-	if res := tech.call(t, "c2", "config.set", string(good)); res["status"].(float64) != 202 {
+	if res := tech.signedCall(t, key, "c2", "config.set", string(good)); res["status"].(float64) != 202 {
 		t.Fatalf("valid desired configuration: %v", res)
 	}
 	tech.waitFor(t, "tapagent/v1/1001/config/reported", `"version":3,"status":"accepted"`)
 	if b, _ := os.ReadFile(cfgPath); string(b) != newCfg {
 		t.Fatal("the accepted configuration is not in the file")
 	}
+	// The operator's tool signs a whole file as a retained desired document.
+	signedCfg := filepath.Join(dir, "next.toml")
+	writeFile(t, signedCfg, strings.Replace(newCfg, "/usr/local/sbin/tapagent-install", "/usr/bin/tapagent-install", 1))
+	t.Cleanup(func() { tech.c.Publish("tapagent/v1/1001/config/desired", 1, true, []byte{}).Wait() })
+	for _, c := range []struct {
+		version string
+		ok      bool
+	}{{"4", true}, {"2", false}} {
+		out, err := exec.Command(binary, "diag", "desired", "--broker", "tcp://"+addr, "--device", "1001", "--key", keyFile,
+			"--version", c.version, signedCfg).CombinedOutput()
+		if (err == nil) != c.ok {
+			t.Fatalf("diag desired --version %s: %v\n%s", c.version, err, out)
+		}
+	}
+	if b, _ := os.ReadFile(cfgPath); !strings.Contains(string(b), "/usr/bin/tapagent-install") {
+		t.Fatalf("the signed document is not in the file:\n%s", b)
+	}
 
-	if res := tech.call(t, "f1", "firmware.update", `{"url": "https://updates.example/t-1.2.0", "sha256": "00", "version": "1.2.0"}`); res["status"].(float64) != 400 {
+	hexsum := fmt.Sprintf("%x", sum)
+	if res := tech.signedCall(t, key, "f1", "firmware.update", `{"url": "https://updates.example/t-1.2.0", "sha256": "00", "version": "1.2.0"}`); res["status"].(float64) != 400 {
 		t.Fatalf("bad checksum accepted: %v", res)
 	}
-	req := fmt.Sprintf(`{"url": "file://%s", "sha256": "%x", "version": "1.2.0"}`, rel, sum)
-	if res := tech.call(t, "f2", "firmware.update", req); res["status"].(float64) != 202 {
+	unsigned := fmt.Sprintf(`{"url": "file://%s", "sha256": "%s", "version": "1.2.0"}`, rel, hexsum)
+	if res := tech.signedCall(t, key, "f2", "firmware.update", unsigned); res["status"].(float64) != 403 || !strings.Contains(fmt.Sprint(res["body"]), "release signature") {
+		t.Fatalf("unsigned release: %v", res)
+	}
+	req := fmt.Sprintf(`{"url": "file://%s", "sha256": "%s", "version": "1.2.0", "signature": %q}`, rel, hexsum, firmware.Sign(relKey, "1.2.0", hexsum))
+	if res := tech.call(t, "f3", "firmware.update", req); res["status"].(float64) != 403 {
+		t.Fatalf("a signed release in an unsigned command: %v", res)
+	}
+	if res := tech.signedCall(t, key, "f4", "firmware.update", req); res["status"].(float64) != 202 {
 		t.Fatalf("firmware.update: %v", res)
 	}
 	for _, step := range []string{`"detail":"checksum verified"`, `"detail":"draining`, `"detail":"installer: installing file://`, `"type":"firmware_installed"`} {
@@ -202,5 +273,63 @@ func TestMQTTFirmwareUpdateAndConfigSet(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "installed")); string(b) != "release 1.2.0\n" {
 		t.Fatalf("installer wrote %q", b)
+	}
+}
+
+// TestMQTTTakeoverFails is the attack in issue 22 against the default
+// configuration on a shared broker: anyone who can publish on the device's
+// topics retains a desired configuration that makes a shell command the
+// installer, drops the cash interface's API key and sends the server
+// password elsewhere, restarts the agent and asks for a file:// update.
+// The first step fails with the reasons and the file stays as it was;
+// every later step is refused too, and the shell command never runs.
+func TestMQTTTakeoverFails(t *testing.T) {
+	addr := mqttBroker(t)
+	attacker := technician(t, addr)
+	dir := t.TempDir()
+	owned := filepath.Join(dir, "owned")
+	installer := filepath.Join(dir, "install.sh")
+	writeFile(t, installer, "#!/bin/sh\ntouch "+owned+"\n")
+	os.Chmod(installer, 0o755)
+	base, err := os.ReadFile(filepath.Join("..", "..", "config", "sim.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "tapagent.toml")
+	const pos = "[pos]\nlisten = \"127.0.0.1:0\"\n"
+	running := strings.Replace(string(base), pos, pos+"api_key = \"till-secret-0123456789\"\n", 1)
+	writeFile(t, cfgPath, running)
+	evil := strings.Replace(string(base), pos, "[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"the-attackers-own-key\"\n", 1) +
+		fmt.Sprintf("\n[firmware]\ninstaller = [\"/bin/sh\", \"-c\", \"id > %s\"]\nallow_file_urls = true\n", owned) +
+		"[ttg]\nurl = \"http://collector.example:8585\"\npassword = \"tapagent\"\n"
+	doc, _ := json.Marshal(map[string]any{"version": 99, "toml": evil})
+	attacker.c.Publish("tapagent/v1/1001/config/desired", 1, true, doc).Wait()
+	t.Cleanup(func() { attacker.c.Publish("tapagent/v1/1001/config/desired", 1, true, []byte{}).Wait() })
+
+	cmd := exec.Command(binary, "sim", "--plain", "--speed", "1", "--no-ttg", "--scenario", "none", "--duration", "60s",
+		"--config", cfgPath, "--data", filepath.Join(dir, "data"), "--mqtt", "tcp://"+addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	attacker.waitFor(t, "tapagent/v1/1001/status", `"state":"online"`)
+	report := attacker.waitFor(t, "tapagent/v1/1001/config/reported", `"version":99`)
+	for _, want := range []string{`"status":"rejected"`, "not signed", "firmware.installer: security-critical", "firmware.allow_file_urls", "pos.listen", "pos.api_key", "ttg.url"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report %s does not say %q", report, want)
+		}
+	}
+	if b, _ := os.ReadFile(cfgPath); string(b) != running {
+		t.Fatalf("the rejected document changed the file:\n%s", b)
+	}
+	if res := attacker.call(t, "r1", "agent.restart", `{}`); res["status"].(float64) != 403 {
+		t.Fatalf("agent.restart: %v", res)
+	}
+	sum := sha256.Sum256([]byte("x"))
+	if res := attacker.call(t, "f1", "firmware.update", fmt.Sprintf(`{"url": "file://%s", "sha256": "%x", "version": "6.6.6"}`, installer, sum)); res["status"].(float64) != 403 {
+		t.Fatalf("firmware.update: %v", res)
+	}
+	if _, err := os.Stat(owned); err == nil {
+		t.Fatal("the attacker's command ran")
 	}
 }

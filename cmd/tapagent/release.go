@@ -66,7 +66,7 @@ func keygen(path string, stdout io.Writer) error {
 	// O_EXCL: an existing release key is never overwritten by accident.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("release key: %w", err)
+		return fmt.Errorf("key: %w", err)
 	}
 	if _, err := fmt.Fprintln(f, base64.StdEncoding.EncodeToString(priv.Seed())); err != nil {
 		f.Close()
@@ -81,16 +81,24 @@ func keygen(path string, stdout io.Writer) error {
 
 var debName = regexp.MustCompile(`_([a-z0-9]+)\.deb$`)
 
-func manifest(keyFile, version, base string, files []string, stdout io.Writer) error {
-	raw, err := os.ReadFile(keyFile)
+// readPrivateKey reads a key file keygen wrote (the base64 seed).
+func readPrivateKey(path string) (ed25519.PrivateKey, error) {
+	raw, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("release key: %w", err)
+		return nil, fmt.Errorf("key: %w", err)
 	}
 	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
 	if err != nil || len(seed) != ed25519.SeedSize {
-		return fmt.Errorf("release key %s: not a key made by `tapagent release keygen`", keyFile)
+		return nil, fmt.Errorf("key %s: not a key made by `tapagent release keygen` or `tapagent diag keygen`", path)
 	}
-	key := ed25519.NewKeyFromSeed(seed)
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+func manifest(keyFile, version, base string, files []string, stdout io.Writer) error {
+	key, err := readPrivateKey(keyFile)
+	if err != nil {
+		return fmt.Errorf("release %w", err)
+	}
 	m := firmware.Manifest{Version: version, Files: map[string]firmware.ManifestFile{}}
 	for _, f := range files {
 		arch := debName.FindStringSubmatch(filepath.Base(f))

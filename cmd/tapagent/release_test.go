@@ -55,7 +55,7 @@ func TestTTGFirmwareNotification(t *testing.T) {
 		t.Run(tc.manifest, func(t *testing.T) {
 			os.Remove(filepath.Join(dir, "installed"))
 			cfgPath := filepath.Join(dir, "bench.toml")
-			writeFile(t, cfgPath, string(base)+fmt.Sprintf("\n[firmware]\ninstaller = [%q]\nmanifest_url = %q\npublic_key = %q\n",
+			writeFile(t, cfgPath, string(base)+fmt.Sprintf("\n[firmware]\ninstaller = [%q]\nmanifest_url = %q\npublic_key = %q\nallow_file_urls = true\n",
 				installer, "file://"+filepath.Join(dir, tc.manifest), strings.TrimSpace(pub)))
 			url := startTTGServer(t)
 			cmd := exec.Command(binary, "sim", "--json", "--speed", "1", "--scenario", "none", "--duration", "60s",

@@ -98,7 +98,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	var readerTap atomic.Pointer[cardtap.Tap]
-	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: version, ConfigPath: *cfgPath}
+	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: version, ConfigPath: *cfgPath, Log: log}
 	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
 		parts.Reader = func() any {
 			if t := readerTap.Load(); t != nil {

@@ -1,35 +1,62 @@
 package diaglink
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/storage"
 )
 
 func TestConfigSetterApply(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tapagent.toml")
-	if err := os.WriteFile(path, []byte("# running config\n"), 0o644); err != nil {
-		t.Fatal(err)
+	running := "# running config\n[device]\ndevice_id = 42\n[[line]]\nid = 1\n"
+	pub, priv := operatorKey(1)
+	_, stranger := operatorKey(2)
+	good := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = 900\n"}`
+	evilTOML := "[device]\ndevice_id = 42\n[firmware]\ninstaller = [\"/bin/sh\", \"-c\", \"id > /tmp/owned\"]\n[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"attacker-chosen-key-0123\"\n[ttg]\nurl = \"http://evil.example\"\n[[line]]\nid = 1\n"
+	signedDoc := func(key ed25519.PrivateKey, device int64, toml string) string {
+		d := Desired{Version: 8, TOML: toml}
+		SignDesired(key, device, &d)
+		b, _ := json.Marshal(d)
+		return string(b)
 	}
-	good := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\n"}`
+	evil, _ := json.Marshal(Desired{Version: 8, TOML: evilTOML})
 	cases := []struct {
-		name, path, doc, status, errHas string
+		name, path, doc string
+		signed          bool
+		status, errHas  string
+		strict          bool // accept_unsigned_config off
 	}{
-		{"bad json", path, `{"version": 1, "toml": `, "rejected", "desired document"},
-		{"empty toml", path, `{"version": 2, "toml": "  "}`, "rejected", "empty"},
-		{"unknown key", path, `{"version": 3, "toml": "[device]\nidd = 1\n"}`, "rejected", "idd"},
-		{"no file", "", good, "rejected", "without a configuration file"},
-		{"accepted", path, good, "accepted", ""},
+		{"unsigned, strict", path, good, false, "rejected", "not signed", true},
+		{"installer unsigned, strict", path, string(evil), false, "rejected", "firmware.installer: security-critical", true},
+		{"signed document, strict", path, signedDoc(priv, 42, evilTOML), false, "accepted", "", true},
+		{"bad json", path, `{"version": 1, "toml": `, false, "rejected", "desired document", false},
+		{"empty toml", path, `{"version": 2, "toml": "  "}`, false, "rejected", "empty", false},
+		{"unknown key", path, `{"version": 3, "toml": "[device]\nidd = 1\n"}`, false, "rejected", "idd", false},
+		{"no file", "", good, false, "rejected", "without a configuration file", false},
+		{"installer unsigned", path, string(evil), false, "rejected", "firmware.installer: security-critical", false},
+		{"listener unsigned", path, string(evil), false, "rejected", "pos.listen: security-critical", false},
+		{"server unsigned", path, string(evil), false, "rejected", "ttg.url: security-critical", false},
+		{"signed by a stranger", path, signedDoc(stranger, 42, evilTOML), false, "rejected", "does not verify", false},
+		{"signed for another device", path, signedDoc(priv, 43, evilTOML), false, "rejected", "does not verify", false},
+		{"accepted", path, good, false, "accepted", "", false},
+		{"signed document", path, signedDoc(priv, 42, evilTOML), false, "accepted", "", false},
+		{"signed command", path, string(evil), true, "accepted", "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before, _ := os.ReadFile(path)
-			r := ConfigSetter{Path: c.path}.Apply([]byte(c.doc))
+			if err := os.WriteFile(path, []byte(running), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := ConfigSetter{Path: c.path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}, AcceptUnsigned: !c.strict}.Apply([]byte(c.doc), c.signed)
 			if r.Status != c.status {
 				t.Fatalf("status %q, want %q (%+v)", r.Status, c.status, r)
 			}
@@ -38,7 +65,7 @@ func TestConfigSetterApply(t *testing.T) {
 				if !strings.Contains(strings.Join(r.Errors, "; "), c.errHas) {
 					t.Errorf("errors %q do not mention %q", r.Errors, c.errHas)
 				}
-				if string(after) != string(before) {
+				if string(after) != running {
 					t.Errorf("a rejected document changed the file")
 				}
 				return
@@ -46,7 +73,9 @@ func TestConfigSetterApply(t *testing.T) {
 			if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
 				t.Errorf("file mode became %v", fi.Mode().Perm())
 			}
-			if r.Version != 7 || string(after) != "[device]\ndevice_id = 42\n[[line]]\nid = 1\n" {
+			var d Desired
+			json.Unmarshal([]byte(c.doc), &d)
+			if r.Version != d.Version || string(after) != d.TOML {
 				t.Errorf("accepted: %+v, file %q", r, after)
 			}
 		})
@@ -54,6 +83,11 @@ func TestConfigSetterApply(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(dir, ".tapagent-config-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
+}
+
+func operatorKey(n byte) (ed25519.PublicKey, ed25519.PrivateKey) {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{n}, ed25519.SeedSize))
+	return priv.Public().(ed25519.PublicKey), priv
 }
 
 // FuzzDesired: any document is answered with reasons; one that parses
@@ -65,7 +99,7 @@ func FuzzDesired(f *testing.F) {
 	f.Add([]byte(`{"toml": 5}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		r := ConfigSetter{}.Apply(doc)
+		r := ConfigSetter{}.Apply(doc, false)
 		if r.Status != "rejected" || len(r.Errors) == 0 {
 			t.Fatalf("no file to store in, yet %+v", r)
 		}
@@ -94,5 +128,41 @@ func TestRedactedHidesSecrets(t *testing.T) {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("config.get shows %q", secret)
 		}
+	}
+}
+
+// TestDesiredNeverGoesBack: an older document, even one an operator
+// signed (replayed from a capture), does not take the file back; the
+// accepted one again (a retained document at reconnect) is applied again.
+func TestDesiredNeverGoesBack(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tapagent.toml")
+	if err := os.WriteFile(path, []byte("[device]\ndevice_id = 42\n[[line]]\nid = 1\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(filepath.Join(dir, "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	pub, priv := operatorKey(1)
+	doc := func(v int64, price int) []byte {
+		d := Desired{Version: v, TOML: fmt.Sprintf("[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = %d\n", price)}
+		SignDesired(priv, 42, &d)
+		b, _ := json.Marshal(d)
+		return b
+	}
+	c := ConfigSetter{Path: path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}, Store: st}
+	old, current := doc(4, 500), doc(5, 700)
+	for _, step := range []struct {
+		doc    []byte
+		status string
+	}{{current, "accepted"}, {current, "accepted"}, {old, "rejected"}} {
+		if r := c.Apply(step.doc, false); r.Status != step.status {
+			t.Fatalf("%s: %+v, want %s", step.doc, r, step.status)
+		}
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "price = 700") {
+		t.Fatalf("the file went back: %s", b)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -45,6 +46,18 @@ type Parts struct {
 	TerminalSelect func(line int) error
 	// Machine reports the EXE vending machine's health; nil without one.
 	Machine func() any
+	// Log receives the link's warnings (a refused certificate or
+	// password, a retained command); nil discards them.
+	Log *slog.Logger
+}
+
+// ReadOnly are the commands anyone with access to the device's topics on
+// the broker may call: they change nothing (dex.report's read-out is an
+// interim one, the interval counters stay). Every other command needs a
+// request signed by an operator key.
+func ReadOnly() []string {
+	return []string{"diag.ping", "diag.snapshot", "outbox.stats", "time.status", "logs.tail", "dex.report",
+		"config.get", "db.check"}
 }
 
 // Methods is the command table.
@@ -254,9 +267,15 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 		}
 	}
 	methods["firmware.update"] = updateCommand(ctx, p.Updater)
-	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: p.Config.Device.ID, Username: c.Username,
+	keys, err := c.Operators()
+	if err != nil {
+		return nil, nil, err
+	}
+	id := p.Config.Device.ID
+	d, err := diag.New(diag.Config{Broker: c.Broker, Prefix: c.Prefix, DeviceID: id, Username: c.Username,
 		Password: c.Password, TLS: tcfg, Version: p.Version, BootID: boot, RateLimit: c.RateLimit,
-		Desired: ConfigSetter{Path: p.ConfigPath}.Desired}, p.Store, methods)
+		OperatorKeys: keys, Open: ReadOnly(), Log: p.Log,
+		Desired: ConfigSetter{Path: p.ConfigPath, DeviceID: id, Keys: keys, AcceptUnsigned: c.AcceptUnsignedConfig, Store: p.Store}.Desired}, p.Store, methods)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -28,7 +28,7 @@ func NewUpdater(p Parts) (*firmware.Updater, error) {
 	}
 	o := firmware.Options{Installer: f.Installer, DrainTimeout: f.DrainTimeout.Duration, PublicKey: key,
 		FlushTimeout: f.FlushTimeout.Duration, InstallTimeout: f.InstallTimeout.Duration, Agent: p.Agent,
-		Dir:    p.Config.Device.DataDir,
+		Dir: p.Config.Device.DataDir, AllowFileURLs: f.AllowFileURLs,
 		Report: func(typ, detail string) { p.Agent.Report(device.Event{Type: typ, Detail: detail}) }}
 	if p.Uplink != nil {
 		o.Outbox = p.Store.OutboxLen
@@ -49,6 +49,8 @@ func updateCommand(ctx context.Context, u *firmware.Updater) diag.Handler {
 		switch {
 		case errors.Is(err, firmware.ErrDisabled):
 			return 501, err.Error()
+		case errors.Is(err, firmware.ErrNoKey), errors.Is(err, firmware.ErrSignature), errors.Is(err, firmware.ErrFileURL):
+			return 403, err.Error()
 		case errors.Is(err, firmware.ErrRunning):
 			return 409, err.Error()
 		case err != nil:

@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/diag"
 	"github.com/tapagent/tapagent/internal/diaglink"
 	"github.com/tapagent/tapagent/internal/exetap"
 	"github.com/tapagent/tapagent/internal/mdbtap"
@@ -63,7 +64,7 @@ func MQTTProbe(cfg *config.Config) Probe {
 			return "", ctx.Err()
 		}
 		if err := tok.Error(); err != nil {
-			return "", fmt.Errorf("connect: %w", err)
+			return "", fmt.Errorf("connect: %s: %w", diag.Explain(err), err)
 		}
 		if !c.IsConnected() {
 			return "", errors.New("connect: not connected")

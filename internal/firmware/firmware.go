@@ -86,13 +86,19 @@ type Options struct {
 	Report func(typ, detail string)
 	// Poll is how often draining and flushing are checked; default 200 ms.
 	Poll time.Duration
-	// PublicKey, when set, is the release key: a request without its
-	// valid signature is refused before anything is fetched.
+	// PublicKey is the release key: a request without its valid signature
+	// is refused before anything is fetched; without a key every request is.
 	PublicKey ed25519.PublicKey
+	// AllowFileURLs accepts file:// releases and manifests (a package
+	// already on the controller); off, only http(s).
+	AllowFileURLs bool
 }
 
 // ErrRunning is returned while an update is under way.
 var ErrRunning = errors.New("an update is already running")
+
+// ErrFileURL is returned for a file:// release the operator did not allow.
+var ErrFileURL = errors.New("file:// releases are off: set [firmware] allow_file_urls = true to install from this controller's disk")
 
 // ErrDisabled is returned when no installer is configured.
 var ErrDisabled = errors.New("firmware updates are off: set [firmware] installer")
@@ -130,6 +136,9 @@ func (u *Updater) Start(ctx context.Context, r Request, done func(error)) error 
 	if err := r.Validate(); err != nil {
 		return err
 	}
+	if err := u.allowed(r.URL); err != nil {
+		return err
+	}
 	if err := Verify(u.o.PublicKey, r); err != nil {
 		return err
 	}
@@ -148,6 +157,14 @@ func (u *Updater) Start(ctx context.Context, r Request, done func(error)) error 
 			done(err)
 		}
 	}()
+	return nil
+}
+
+// allowed refuses a file:// address unless the operator enabled them.
+func (u *Updater) allowed(raw string) error {
+	if loc, err := url.Parse(raw); err == nil && loc.Scheme == "file" && !u.o.AllowFileURLs {
+		return fmt.Errorf("%s: %w", raw, ErrFileURL)
+	}
 	return nil
 }
 

@@ -68,8 +68,14 @@ func release(t *testing.T) Request {
 	return Request{URL: srv.URL + "/tapagent-1.2.0-arm64", SHA256: hex.EncodeToString(sum[:]), Version: "1.2.0"}
 }
 
+// run runs one update to its end. Without a key in o it signs r with a
+// release key of its own, as a release pipeline would.
 func run(t *testing.T, o Options, r Request) (*log, error) {
 	t.Helper()
+	if o.PublicKey == nil {
+		pub, priv := key(t)
+		o.PublicKey, r.Signature = pub, Sign(priv, r.Version, r.SHA256)
+	}
 	l := &log{}
 	o.Report, o.Poll = l.report, time.Millisecond
 	if o.Dir == "" {
@@ -169,7 +175,9 @@ func TestUpdateFailures(t *testing.T) {
 
 func TestOneUpdateAtATime(t *testing.T) {
 	good := release(t)
-	u := New(Options{Dir: t.TempDir(), Installer: []string{"sleep", "1"}, Agent: &wall{}, Report: func(string, string) {},
+	pub, priv := key(t)
+	good.Signature = Sign(priv, good.Version, good.SHA256)
+	u := New(Options{Dir: t.TempDir(), Installer: []string{"sleep", "1"}, Agent: &wall{}, Report: func(string, string) {}, PublicKey: pub,
 		DrainTimeout: time.Second, FlushTimeout: time.Second, InstallTimeout: 5 * time.Second})
 	done := make(chan error, 1)
 	if err := u.Start(context.Background(), good, func(err error) { done <- err }); err != nil {

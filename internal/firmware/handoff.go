@@ -71,7 +71,7 @@ func HandOff(ctx context.Context, dir, file string, req Handoff, poll time.Durat
 }
 
 // Apply is the root side: it takes the request in dir, copies the package
-// to a private file, checks its SHA-256 (and signature, when pub is set),
+// to a private file, checks its signature (refused without pub) and SHA-256,
 // runs installer with the copy as its last argument and writes the result.
 func Apply(ctx context.Context, dir string, pub ed25519.PublicKey, installer []string) (Handoff, error) {
 	// Taking the request first means the path unit does not start us again.

@@ -82,6 +82,18 @@ func TestHandOff(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no release key", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, pendingFile), []byte(body), 0o600)
+		writeJSON(filepath.Join(dir, requestFile), signed)
+		res, err := Apply(context.Background(), dir, nil, dpkg)
+		if !errors.Is(err, ErrNoKey) || res.OK || !strings.Contains(res.Output, "no release key") {
+			t.Fatalf("apply without a key: %+v %v", res, err)
+		}
+		if _, err := os.Stat(installed); err == nil {
+			t.Fatal("installed without a release key")
+		}
+	})
 	if _, err := Apply(context.Background(), t.TempDir(), pub, dpkg); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("apply without a request: %v", err)
 	}

@@ -14,6 +14,10 @@ import (
 // ErrSignature is returned for a missing or wrong release signature.
 var ErrSignature = errors.New("release signature")
 
+// ErrNoKey is returned when no release key is configured: nothing is
+// installed that the operator's release key did not sign.
+var ErrNoKey = errors.New("no release key: set [firmware] public_key (`tapagent release keygen` makes one); unsigned releases are never installed")
+
 // ErrUpToDate is returned when the manifest's release is the one running.
 var ErrUpToDate = errors.New("already running this release")
 
@@ -31,11 +35,10 @@ func Sign(key ed25519.PrivateKey, version, sha256hex string) string {
 	return base64.StdEncoding.EncodeToString(ed25519.Sign(key, Signed(version, sha256hex)))
 }
 
-// Verify checks r's signature against pub; with no key every request passes
-// (the SHA-256 given with the request is then all that is checked).
+// Verify checks r's signature against pub; with no key nothing passes.
 func Verify(pub ed25519.PublicKey, r Request) error {
 	if len(pub) == 0 {
-		return nil
+		return ErrNoKey
 	}
 	if r.Signature == "" {
 		return fmt.Errorf("%w: missing (this agent only installs signed releases)", ErrSignature)
@@ -92,6 +95,9 @@ func Arch() string {
 // FetchManifest reads a manifest from an http(s) or file URL.
 func (u *Updater) FetchManifest(ctx context.Context, url string) (Manifest, error) {
 	var m Manifest
+	if err := u.allowed(url); err != nil {
+		return m, fmt.Errorf("manifest: %w", err)
+	}
 	body, err := u.open(ctx, url)
 	if err != nil {
 		return m, fmt.Errorf("manifest: %w", err)
@@ -140,6 +146,9 @@ func (u *Updater) Notified(ctx context.Context, manifestURL, running string) (Re
 func (u *Updater) notified(ctx context.Context, manifestURL, running string) (Request, error) {
 	if len(u.o.Installer) == 0 {
 		return Request{}, ErrDisabled
+	}
+	if len(u.o.PublicKey) == 0 {
+		return Request{}, ErrNoKey // nothing could pass: do not even fetch
 	}
 	if manifestURL == "" {
 		return Request{}, errors.New("no release manifest: set [firmware] manifest_url")

@@ -3,7 +3,9 @@ package firmware
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -51,9 +54,13 @@ func TestSignedReleases(t *testing.T) {
 			t.Errorf("%s: %v (drained %v)", name, err, w.drained.Load())
 		}
 	}
-	// Without a key the checksum alone decides, as before.
-	if _, err := run(t, Options{Installer: []string{"true"}, Agent: &wall{}}, good); err != nil {
-		t.Fatalf("unsigned release without a key: %v", err)
+	// Without a key nothing is installed, signed or not, and nothing is fetched.
+	for name, r := range map[string]Request{"unsigned": good, "signed": signed} {
+		w := &wall{}
+		u := New(Options{Installer: []string{"true"}, Agent: w, Report: func(string, string) { t.Errorf("%s: an update started", name) }})
+		if err := u.Start(context.Background(), r, nil); !errors.Is(err, ErrNoKey) || w.drained.Load() {
+			t.Errorf("%s release without a key: %v", name, err)
+		}
 	}
 	if _, err := ParsePublicKey(base64.StdEncoding.EncodeToString(pub)); err != nil {
 		t.Fatal(err)
@@ -114,11 +121,50 @@ func TestNotified(t *testing.T) {
 	}
 	for url, want := range cases {
 		l := &log{}
-		u := New(Options{Installer: []string{"true"}, Agent: &wall{}, Report: l.report})
+		u := New(Options{Installer: []string{"true"}, Agent: &wall{}, Report: l.report, PublicKey: pub})
 		_, err := u.Notified(context.Background(), url, "1.2.0")
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(l.String(), want) {
 			t.Errorf("%s: %v, want %q reported\n%s", url, err, want, l)
 		}
+	}
+}
+
+// TestFileURLs: a release on the controller's own disk is installed only
+// where the operator allowed file:// addresses.
+func TestFileURLs(t *testing.T) {
+	pub, priv := key(t)
+	dir := t.TempDir()
+	body := []byte("tapagent 1.2.0 on disk\n")
+	file := filepath.Join(dir, "tapagent-1.2.0")
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	r := Request{URL: "file://" + file, SHA256: hex.EncodeToString(sum[:]), Version: "1.2.0"}
+	r.Signature = Sign(priv, r.Version, r.SHA256)
+	u := New(Options{Installer: []string{"true"}, Agent: &wall{}, PublicKey: pub, Report: func(string, string) {}})
+	if err := u.Start(context.Background(), r, nil); !errors.Is(err, ErrFileURL) {
+		t.Fatalf("file:// without allow_file_urls: %v", err)
+	}
+	if _, err := u.FetchManifest(context.Background(), "file://"+file); !errors.Is(err, ErrFileURL) {
+		t.Fatalf("file:// manifest without allow_file_urls: %v", err)
+	}
+	if _, err := run(t, Options{Installer: []string{"true"}, Agent: &wall{}, PublicKey: pub, AllowFileURLs: true}, r); err != nil {
+		t.Fatalf("file:// allowed: %v", err)
+	}
+}
+
+// TestNotifiedWithoutKey: the server's notification is refused, with the
+// reason reported, before the manifest is fetched.
+func TestNotifiedWithoutKey(t *testing.T) {
+	var fetched atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fetched.Store(true) }))
+	defer srv.Close()
+	l := &log{}
+	u := New(Options{Installer: []string{"true"}, Agent: &wall{}, Report: l.report})
+	if _, err := u.Notified(context.Background(), srv.URL+"/stable.json", "1.1.0"); !errors.Is(err, ErrNoKey) || fetched.Load() ||
+		!strings.Contains(l.String(), "no release key") {
+		t.Fatalf("%v, fetched %v\n%s", err, fetched.Load(), l)
 	}
 }
 

@@ -16,6 +16,22 @@ import (
 // Broker starts a broker on a free loopback port and returns its address.
 func Broker(t testing.TB) string {
 	t.Helper()
+	return start(t, new(auth.AllowHook), nil)
+}
+
+// BrokerWithUsers starts a broker that admits only these usernames with
+// their passwords, for tests of refused credentials.
+func BrokerWithUsers(t testing.TB, users map[string]string) string {
+	t.Helper()
+	var rules auth.AuthRules
+	for u, p := range users {
+		rules = append(rules, auth.AuthRule{Username: auth.RString(u), Password: auth.RString(p), Allow: true})
+	}
+	return start(t, new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Auth: rules}})
+}
+
+func start(t testing.TB, hook mochi.Hook, opts any) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -23,7 +39,9 @@ func Broker(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	srv.AddHook(new(auth.AllowHook), nil)
+	if err := srv.AddHook(hook, opts); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,188 @@
+package diag
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// aclBroker is the Mosquitto that .ci/run starts with a password file and
+// packaging/mosquitto/tapagent.acl, and the accounts' passwords (a file of
+// user:password lines). Without it, an in-process broker enforces the same
+// file, read by ledger.
+func aclBroker(t *testing.T) (addr string, passwords map[string]string) {
+	addr = os.Getenv("TAPAGENT_TEST_MQTT_ACL")
+	if addr == "" {
+		passwords = map[string]string{"1001": "pw-1001", "1002": "pw-1002", "tech-anna": "pw-anna"}
+		return startACLBroker(t, ledger(t, filepath.Join("..", "packaging", "mosquitto", "tapagent.acl"), passwords)), passwords
+	}
+	f, err := os.Open(os.Getenv("TAPAGENT_TEST_MQTT_USERS"))
+	if err != nil {
+		t.Fatalf("TAPAGENT_TEST_MQTT_USERS: %v", err)
+	}
+	defer f.Close()
+	passwords = map[string]string{}
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		if u, p, ok := strings.Cut(sc.Text(), ":"); ok {
+			passwords[u] = p
+		}
+	}
+	for _, u := range []string{"1001", "1002", "tech-anna"} {
+		if passwords[u] == "" {
+			t.Fatalf("no password for %s in TAPAGENT_TEST_MQTT_USERS", u)
+		}
+	}
+	return addr, passwords
+}
+
+// ledger turns a Mosquitto acl_file (pattern, user and topic lines) into
+// mochi's rules for these accounts: each user gets the patterns with %u
+// replaced by the username, then the topics of its own user block.
+func ledger(t *testing.T, path string, passwords map[string]string) *auth.Ledger {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access := map[string]auth.Access{"read": auth.ReadOnly, "write": auth.WriteOnly, "readwrite": auth.ReadWrite}
+	var patterns [][2]string
+	own := map[string][][2]string{}
+	user := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0 || strings.HasPrefix(f[0], "#"):
+		case f[0] == "user" && len(f) == 2:
+			user = f[1]
+		case (f[0] == "pattern" || f[0] == "topic") && len(f) == 3 && access[f[1]] != 0:
+			if f[0] == "pattern" {
+				patterns = append(patterns, [2]string{f[1], f[2]})
+			} else {
+				own[user] = append(own[user], [2]string{f[1], f[2]})
+			}
+		default:
+			t.Fatalf("%s: cannot read %q", path, line)
+		}
+	}
+	l := &auth.Ledger{}
+	for u, pw := range passwords {
+		l.Auth = append(l.Auth, auth.AuthRule{Username: auth.RString(u), Password: auth.RString(pw), Allow: true})
+		filters := auth.Filters{"#": auth.Deny} // Mosquitto denies what no line allows; mochi allows it
+		for _, p := range append(patterns, own[u]...) {
+			topic := auth.RString(strings.ReplaceAll(p[1], "%u", u))
+			filters[topic] |= access[p[0]] // read and write lines for one topic add up to readwrite
+		}
+		l.ACL = append(l.ACL, auth.ACLRule{Username: auth.RString(u), Filters: filters})
+	}
+	return l
+}
+
+func startACLBroker(t *testing.T, l *auth.Ledger) string {
+	t.Helper()
+	addr := freeAddr(t)
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: l}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "acl", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	b := &broker{addr: addr, srv: srv}
+	t.Cleanup(b.quietClose)
+	return addr
+}
+
+// TestBrokerACL: with the shipped ACL, device 1002 (its own account, as a
+// device an intruder took over would have) can neither read 1001's topics
+// nor command it, configure it or speak for it; the technician can.
+// The technician's subscription to everything under 1001 is the witness:
+// Mosquitto delivers to it, in order, whatever it accepted there.
+func TestBrokerACL(t *testing.T) {
+	addr, pw := aclBroker(t)
+	root := rootOf(1001)
+	tech := watchAs(t, addr, "tech-anna", pw["tech-anna"], root+"/#")
+	var unlocked, desired atomic.Int32
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	defer st.Close()
+	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 1001, Username: "1001", Password: pw["1001"],
+		Open:    []string{"diag.ping", "line.unlock"}, // open here: the broker alone must keep 1002 out
+		Desired: func([]byte, bool) (int, any) { desired.Add(1); return 202, map[string]string{"status": "accepted"} }},
+		st, map[string]Handler{
+			"diag.ping":   func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
+			"line.unlock": func(context.Context, json.RawMessage) (int, any) { unlocked.Add(1); return 200, "unlocked" },
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	tech.wait(t, root+"/status", state("online", d.Session()))
+
+	spy := watchAs(t, addr, "1002", pw["1002"], root+"/#")
+	spy.subscribe("tapagent/v1/1002/status") // its own: allowed, for the round trip below
+	unlock, _ := json.Marshal(Request{Method: "line.unlock", Params: json.RawMessage(`{"line": 1}`)})
+	for _, m := range []struct {
+		topic    string
+		retained bool
+		payload  []byte
+	}{
+		{root + "/cmd/req/" + spy.nonce + "-evil", false, unlock},
+		{root + "/config/desired", true, []byte(`{"version": 9, "toml": "[[line]]\nid = 1\n"}`)},
+		{root + "/status", true, []byte(`{"state": "offline", "session": 1}`)},
+		{root + "/cmd/res/" + tech.nonce + "-ping", false, []byte(`{"status": 200, "body": "forged"}`)},
+		{root + "/events", false, []byte(`{"type": "forged"}`)},
+	} {
+		// A broker may acknowledge a refused publish and drop it (Mosquitto)
+		// or drop the client (mochi, as MQTT 3.1.1 allows): a connection each.
+		w := watchAs(t, addr, "1002", pw["1002"], "tapagent/v1/1002/status")
+		w.c.Publish(m.topic, 1, m.retained, m.payload).WaitTimeout(5 * time.Second)
+		w.c.Disconnect(0)
+	}
+	// The technician reads and commands 1001.
+	if r := tech.call(t, root, "ping", Request{Method: "diag.ping"}); r.Status != 200 || r.Body != "pong" {
+		t.Fatalf("technician's ping: %+v", r)
+	}
+	if r := tech.call(t, root, "unlock", Request{Method: "line.unlock", Params: json.RawMessage(`{"line": 1}`)}); r.Status != 200 {
+		t.Fatalf("technician's line.unlock: %+v", r)
+	}
+	// 1002's own round trip: published after everything above, so any
+	// message of 1001's it could read has reached it by then.
+	spy.c.Publish("tapagent/v1/1002/status", 1, true, []byte(`{"state":"online","session":1}`)).Wait()
+	t.Cleanup(func() { spy.c.Publish("tapagent/v1/1002/status", 1, true, []byte{}).Wait() })
+	spy.wait(t, "tapagent/v1/1002/status", func([]byte) bool { return true })
+
+	spy.mu.Lock()
+	for topic := range spy.by {
+		if strings.HasPrefix(topic, root+"/") {
+			t.Errorf("device 1002 read %s", topic)
+		}
+	}
+	spy.mu.Unlock()
+	tech.mu.Lock()
+	for topic, msgs := range tech.by {
+		for _, m := range msgs {
+			if strings.Contains(topic, "-evil") || strings.Contains(string(m), "forged") || strings.Contains(topic, "config/desired") ||
+				(topic == root+"/status" && strings.Contains(string(m), `"session": 1}`)) {
+				t.Errorf("the broker took 1002's %s: %s", topic, m)
+			}
+		}
+	}
+	tech.mu.Unlock()
+	if unlocked.Load() != 1 || desired.Load() != 0 {
+		t.Fatalf("1001 ran line.unlock %d times (want the technician's once) and took %d desired documents", unlocked.Load(), desired.Load())
+	}
+}
