@@ -147,11 +147,14 @@ func (d *Device) call(ctx context.Context, cmd byte, params []byte, timeout time
 	if err != nil {
 		return nil, err
 	}
-	ackWait := d.o.AckTimeout
-	if !repeatable(cmd) {
-		ackWait = 0 // never resent: wait for the ACK as long as for the answer
-	}
 	for try := 0; ; try++ {
+		// A harmless command whose ACK is late is sent again once, in
+		// case the frame was lost (§6.2.3); after that, and for any
+		// card exchange, the ACK is waited for as long as the answer.
+		var ackWait time.Duration
+		if try == 0 && repeatable(cmd) {
+			ackWait = d.o.AckTimeout
+		}
 		res, _, err := d.once(ctx, out, cmd, ackWait, timeout)
 		if err == nil || !errors.Is(err, ErrUncertain) {
 			return res, err
