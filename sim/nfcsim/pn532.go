@@ -70,6 +70,14 @@ type Reader struct {
 	retries byte   // MxRtyPassiveActivation; 0xFF (forever) after power-up
 	last    []byte // last answer, for NACK
 	aborts  int
+	bytes   int64 // bytes on the host line, both ways
+}
+
+// Bytes counts the bytes on the host line so far, both ways.
+func (r *Reader) Bytes() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bytes
 }
 
 // Put places a card in the field (replacing any).
@@ -273,6 +281,9 @@ func (s *serving) watch(ctx context.Context, done <-chan time.Time, arrived <-ch
 
 // wire waits what n bytes take on the host line.
 func (r *Reader) wire(n int) {
+	r.mu.Lock()
+	r.bytes += int64(n)
+	r.mu.Unlock()
 	if r.T.Baud > 0 {
 		time.Sleep(time.Duration(n) * 10 * time.Second / time.Duration(r.T.Baud))
 	}
