@@ -311,7 +311,6 @@ func (t *Tap) tap(ctx context.Context, tg pn532.Target) bool {
 	return t.serve(ctx, cd)
 }
 
-
 // exchanger is a target as a desfire.Transceiver.
 type exchanger struct {
 	r  Reader

@@ -437,7 +437,9 @@ func TestStarvedReaderChargesOnce(t *testing.T) {
 			defer mu.Unlock()
 			return time.Duration(rng.IntN(30)) * time.Millisecond
 		},
-		LateAck: func(code byte) time.Duration { return map[bool]time.Duration{true: 70 * time.Millisecond}[code == 0x40] },
+		LateAck: func(code byte) time.Duration {
+			return map[bool]time.Duration{true: 70 * time.Millisecond}[code == 0x40]
+		},
 	}
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 52, guest, 2000)
