@@ -243,12 +243,18 @@ func (t *Tap) waitRemoved(ctx context.Context) {
 			return
 		}
 	}
-	for ctx.Err() == nil {
+	// Two empty looks in a row: one look that misses a card still on the
+	// reader (an RF glitch) must not let it pour again.
+	for empty := 0; empty < 2 && ctx.Err() == nil; {
 		_, ok, err := t.o.Reader.ListTarget(ctx, time.Second)
-		if err == nil && !ok {
-			return
+		switch {
+		case err == nil && !ok:
+			empty++
+			continue
+		case err == nil:
+			t.o.Reader.Release(ctx, 0)
 		}
-		t.o.Reader.Release(ctx, 0)
+		empty = 0
 		sleep(ctx, t.o.Poll)
 	}
 }

@@ -460,6 +460,37 @@ func TestStarvedReaderChargesOnce(t *testing.T) {
 	}
 }
 
+// TestCardLeftOnTheReaderPoursOnce: a card that stays after its pour
+// does not pour again, even when one look at the field misses it.
+func TestCardLeftOnTheReaderPoursOnce(t *testing.T) {
+	var mu sync.Mutex
+	miss := false
+	reader := &nfcsim.Reader{Miss: func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		m := miss
+		miss = false
+		return m
+	}}
+	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
+	card := issued(t, 54, guest, 2000)
+	r.reader.Put(card)
+	r.until("authorised", r.has(device.EvAuthorised))
+	r.pour(1)
+	r.until("charged", r.has(cardtap.EvCardCharged))
+	mu.Lock()
+	miss = true
+	mu.Unlock()
+	deadline := time.Now().Add(300 * time.Millisecond)
+	r.until("a while later", func() bool { return time.Now().After(deadline) })
+	mu.Lock()
+	played := !miss
+	mu.Unlock()
+	if !played || r.count(device.EvAuthorised) != 1 || r.count(cardtap.EvCardRead) != 1 {
+		t.Fatalf("missed look played %v; events %s", played, r.types())
+	}
+}
+
 // TestPausedPolling: the host's own polling (a look, then a pause with
 // the field off) still serves a card.
 func TestPausedPolling(t *testing.T) {
@@ -522,8 +553,10 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				before := r.count(device.EvAuthorised)
-				// Land at a random point of the polling cycle.
-				time.Sleep(time.Duration(i*37%90) * time.Millisecond)
+				// Land at a random point of the reader's cycle: the chip's
+				// own polling is renewed every second; the host's look
+				// and pause repeat every 80 ms or so.
+				time.Sleep(100*time.Millisecond + time.Duration(i*370%1000)*time.Millisecond)
 				start := time.Now()
 				line := reader.Bytes()
 				r.reader.Put(card)
@@ -547,6 +580,7 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 			b.ReportMetric(float64(worst.Microseconds())/1000, "ms-worst")
 			b.ReportMetric(float64(session.Microseconds())/1000/float64(b.N), "ms-from-detection")
 			b.ReportMetric(float64(bytes)/float64(b.N), "line-bytes")
+			b.Logf("faults %d stats %+v", r.count(cardtap.EvReaderFault), r.tap.Health().Reader)
 		})
 	}
 }

@@ -46,6 +46,7 @@ const (
 	FileServings = 3
 	FileLastPour = 4
 	infoSize     = 64
+	infoUsed     = 9 + nameSize // the bytes a tap reads: 48 enciphered instead of 80
 	nameSize     = 32
 	lastPourSize = 32
 	// MaxCredit is the credit file's upper limit in minor units.
@@ -282,7 +283,7 @@ func (s *Session) read(ctx context.Context, servings bool) (Card, error) {
 	if err := s.open(ctx, KeyTap, s.Keys.Tap); err != nil {
 		return Card{}, err
 	}
-	raw, err := s.C.ReadData(ctx, FileInfo, desfire.Enciphered, 0, infoSize)
+	raw, err := s.C.ReadData(ctx, FileInfo, desfire.Enciphered, 0, infoUsed)
 	if err != nil {
 		return Card{}, fmt.Errorf("cardapp: info: %w", err)
 	}

@@ -18,11 +18,14 @@ type Timing struct {
 	// Card is what the card takes to answer a command, on top of the RF
 	// transfer (106 kbit/s, about 94 µs a byte).
 	Card time.Duration
-	// EmptyPoll is how long InListPassiveTarget looks before it reports an
-	// empty field when its retries are limited (RFConfiguration item 5).
+	// EmptyPoll is the longest InListPassiveTarget looks before it
+	// reports an empty field when its retries are limited
+	// (RFConfiguration item 5).
 	EmptyPoll time.Duration
-	// Attempt is one passive activation attempt of the chip's own polling
-	// (retries 0xFF): a card that lands is seen at the next attempt.
+	// Attempt is one passive activation attempt: a look with limited
+	// retries takes retries+1 of them (at most EmptyPoll), and with
+	// retries 0xFF (the chip's own polling) a card that lands is seen at
+	// the next attempt.
 	Attempt time.Duration
 }
 
@@ -59,6 +62,9 @@ type Reader struct {
 	// still sent (a stray answer), instead of dropped. The manual allows
 	// both, depending on where the chip was.
 	KeepAborted bool
+	// Miss, when it returns true, makes one look at the field miss the
+	// card in it (an RF glitch during activation).
+	Miss func() bool
 	// Stall is a chip starved of time (a busy USB bridge, a slow MCU): an
 	// extra pause before each ACK and each answer.
 	Stall func() time.Duration
@@ -340,9 +346,9 @@ func (s *serving) list(ctx context.Context) ([]byte, bool) {
 	r := s.r
 	for {
 		r.mu.Lock()
-		card, forever := r.card, r.retries == 0xFF
+		card, forever, retries := r.card, r.retries == 0xFF, int(r.retries)
 		var arrived chan struct{}
-		if card == nil || card.Gone() {
+		if card == nil || card.Gone() || r.Miss != nil && r.Miss() {
 			if r.arrived == nil {
 				r.arrived = make(chan struct{})
 			}
@@ -353,7 +359,11 @@ func (s *serving) list(ctx context.Context) ([]byte, bool) {
 			return r.activate(card), false
 		}
 		if !forever {
-			if !s.pause(ctx, r.T.EmptyPoll) {
+			look := r.T.EmptyPoll
+			if a := r.T.Attempt * time.Duration(retries+1); a > 0 && a < look {
+				look = a
+			}
+			if !s.pause(ctx, look) {
 				return nil, true
 			}
 			return []byte{0x00}, false
