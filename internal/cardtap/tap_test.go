@@ -580,7 +580,6 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 			b.ReportMetric(float64(worst.Microseconds())/1000, "ms-worst")
 			b.ReportMetric(float64(session.Microseconds())/1000/float64(b.N), "ms-from-detection")
 			b.ReportMetric(float64(bytes)/float64(b.N), "line-bytes")
-			b.Logf("faults %d stats %+v", r.count(cardtap.EvReaderFault), r.tap.Health().Reader)
 		})
 	}
 }

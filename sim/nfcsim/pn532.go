@@ -133,15 +133,18 @@ func (r *Reader) Serve(ctx context.Context, port io.ReadWriter) error {
 	r.mu.Unlock()
 	in := make(chan hostFrame, 16)
 	go func() {
+		defer close(in)
 		br := bufio.NewReader(port)
 		for {
 			f, err := pn532.ReadFrame(br)
-			if err != nil && !errors.Is(err, pn532.ErrChecksum) {
-				in <- hostFrame{err: err}
-				close(in)
+			select {
+			case in <- hostFrame{f: f, err: err}:
+			case <-ctx.Done():
 				return
 			}
-			in <- hostFrame{f: f, err: err}
+			if err != nil && !errors.Is(err, pn532.ErrChecksum) {
+				return
+			}
 		}
 	}()
 	s := &serving{r: r, port: port, in: in}
