@@ -58,12 +58,13 @@ func (d *Device) Ready(ctx context.Context) (Firmware, error) {
 			return fw, nil
 		}
 		last = err
-		if ctx.Err() != nil {
-			break
-		}
 		d.mu.Lock()
+		silent := d.stats.LastSeen.IsZero()
 		d.dirty = true
 		d.mu.Unlock()
+		if silent || ctx.Err() != nil {
+			break // a chip that never said a word is not busy: it is not there
+		}
 	}
 	return Firmware{}, last
 }

@@ -28,6 +28,10 @@ var ErrTimeout = errors.New("pn532: no answer")
 // twice. The caller finds out on the card what happened.
 var ErrUncertain = errors.New("pn532: command sent, outcome unknown")
 
+// errNotSent: the line could not be resynchronised, so the command was
+// not sent at all.
+var errNotSent = errors.New("not sent")
+
 // ErrSyntax is the PN532's syntax-error frame: it could not parse what we sent.
 var ErrSyntax = errors.New("pn532: the controller reported a syntax error")
 
@@ -147,6 +151,7 @@ func (d *Device) call(ctx context.Context, cmd byte, params []byte, timeout time
 	if err != nil {
 		return nil, err
 	}
+	var first error
 	for try := 0; ; try++ {
 		// A harmless command whose ACK is late is sent again once, in
 		// case the frame was lost (§6.2.3); after that, and for any
@@ -156,8 +161,14 @@ func (d *Device) call(ctx context.Context, cmd byte, params []byte, timeout time
 			ackWait = d.o.AckTimeout
 		}
 		res, _, err := d.once(ctx, out, cmd, ackWait, timeout)
-		if err == nil || !errors.Is(err, ErrUncertain) {
+		if errors.Is(err, errNotSent) && first != nil {
+			return nil, first // the chip went silent: its first failure says most
+		}
+		if err == nil || !errors.Is(err, ErrUncertain) || errors.Is(err, errNotSent) {
 			return res, err
+		}
+		if first == nil {
+			first = err
 		}
 		d.abort()
 		if !repeatable(cmd) || try >= d.o.Retries || ctx.Err() != nil {
@@ -170,7 +181,7 @@ func (d *Device) call(ctx context.Context, cmd byte, params []byte, timeout time
 // awaits its answer; acked tells whether the PN532 took the command.
 func (d *Device) once(ctx context.Context, out []byte, cmd byte, ackWait, timeout time.Duration) ([]byte, bool, error) {
 	if err := d.ready(ctx); err != nil {
-		return nil, false, fmt.Errorf("pn532 command %02X: %w", cmd, err)
+		return nil, false, fmt.Errorf("pn532 command %02X: %w: %w", cmd, errNotSent, err)
 	}
 	if err := d.t.Send(out); err != nil {
 		return nil, false, fmt.Errorf("pn532 command %02X: %w", cmd, err)
