@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -50,22 +51,44 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 }
 
 // outcome asks the card whether a sent charge is on it: the last-pour
-// file names the pour, or (first layout) both counters moved by it.
+// file names the pour, or (first layout) both counters moved by it. A
+// glitch while asking is retried once in a new session.
 func (t *Tap) outcome(ctx context.Context, cd *card, e Entry) (Outcome, error) {
+	out, err := t.ask(ctx, cd, e)
+	if cardapp.Transient(err) && cd.s.Reopen(ctx) == nil {
+		cd.c.ServingsRead = false
+		out, err = t.ask(ctx, cd, e)
+	}
+	return out, err
+}
+
+func (t *Tap) ask(ctx context.Context, cd *card, e Entry) (Outcome, error) {
+	var last []string
 	if cd.c.LastPourFile {
-		last, err := cd.s.LastPour(ctx)
-		if err != nil {
+		var err error
+		if last, err = cd.s.LastPours(ctx); err != nil {
 			return Ambiguous, err
 		}
-		if last == e.PourID {
+		if slices.Contains(last, e.PourID) {
 			return Committed, nil
 		}
-		return NotCommitted, nil
 	}
 	if err := t.counters(ctx, cd); err != nil {
 		return Ambiguous, err
 	}
-	return e.Resolve(cd.c.Credit, cd.c.Servings), nil
+	if !cd.c.LastPourFile {
+		return e.Resolve(cd.c.Credit, cd.c.Servings), nil
+	}
+	// Not among the last pours: ours did not commit — unless more charges
+	// came after it (at other readers) than file 4 keeps. Every charge
+	// counts one serving, so the counter says how many came since: if
+	// ours had committed with j others after it, it would be the (j+1)th
+	// newest id.
+	since := cd.c.Servings - e.ServingsBefore
+	if e.Servings > 0 && since >= 0 && since <= int64(len(last)) {
+		return NotCommitted, nil
+	}
+	return Ambiguous, nil
 }
 
 // counters makes sure both of the card's counters are known: every
@@ -321,8 +344,8 @@ func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed
 	if prepaid {
 		amount = booked.Amount
 	}
-	if booked.Charged > 0 {
-		servings = 1
+	if booked.Charged > 0 || amount > 0 {
+		servings = 1 // every charge counts its serving: file 4's rule relies on it
 	}
 	if amount == 0 && servings == 0 {
 		return

@@ -3,6 +3,7 @@ package cardtap_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -329,6 +330,66 @@ func TestTornCommitThenTopUp(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestTornCommitThenChargedElsewhere: a commit torn as the card left,
+// then pours charged at another wall's readers (their own pour ids in
+// file 4), then back here: the pour is paid exactly once; when more pours
+// came after it than file 4 keeps, staff decide.
+func TestTornCommitThenChargedElsewhere(t *testing.T) {
+	cases := []struct {
+		name      string
+		took      bool
+		elsewhere int
+		ambiguous bool
+	}{
+		{"took effect, one pour elsewhere", true, 1, false},
+		{"did not, one pour elsewhere", false, 1, false},
+		{"took effect, two pours elsewhere", true, 2, false},
+		{"did not, four pours elsewhere", false, 4, false},
+		{"took effect, four pours elsewhere", true, 4, true},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, 1)
+			card := issued(t, uint64(60+i), guest, 2000)
+			if tc.took {
+				card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
+			} else {
+				card.Silent = func(cmd byte) bool { return cmd == 0xC7 }
+			}
+			r.reader.Put(card)
+			r.until("authorised", r.has(device.EvAuthorised))
+			r.pour(1)
+			r.until("outcome unknown", r.has(cardtap.EvCardUnknown))
+			booked, _ := r.event(device.EvBooked)
+			r.reader.Remove()
+			card.Silent, card.Torn = nil, nil
+			card.PutBack()
+			for n := range tc.elsewhere {
+				uid, _, _, _ := card.Activation()
+				s := &cardapp.Session{C: desfire.New(field{card}), UID: uid, Keys: keys}
+				c, err := s.Read(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Charge(context.Background(), c, fmt.Sprintf("2002-%d", n+1), 100, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+			r.reader.Put(card)
+			if tc.ambiguous {
+				r.until("ambiguous", r.has(cardtap.EvCardAmbiguous))
+				return
+			}
+			r.until("settled", r.has(cardtap.EvCardSettled))
+			v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
+			if want := 2000 - booked.Amount - 100*int64(tc.elsewhere); int64(v) != want {
+				t.Fatalf("credit %d, want %d\n%s", v, want, r.types())
+			}
+		})
+	}
 }
 
 // TestResolveRecordsBothCounters: the corrected rule on the counters of a

@@ -15,12 +15,12 @@
 //	file 3  servings  value, MACed; read 1, count (credit) 1, reset (debit) 2
 //	file 4  last pour backup data, 32 bytes, MACed; read and write 1
 //
-// File 4 (layout 2; cards issued with layout 1 have none) holds the id of
-// the last pour charged: [0] length, then the id. It is written in the
-// same DESFire transaction as the debit and the servings count, and
-// backup files commit atomically with value files, so after a lost or
-// torn CommitTransaction the card itself says whether the pour was
-// charged.
+// File 4 (layout 2; cards issued with layout 1 have none) holds the ids
+// of the last pours charged, newest first, each as its length and its
+// bytes, as many as fit. It is written in the same DESFire transaction as
+// the debit and the servings count, and backup files commit atomically
+// with value files, so after a lost or torn CommitTransaction the card
+// itself says whether the pour was charged.
 //
 // Info file: [0] layout version (1 or 2), [1] card type (the TTG numbers), [2]
 // flags (bit 0 alcohol allowed), [3:5] servings limit (LE, 0 = none), [5:9]
@@ -170,36 +170,55 @@ type Card struct {
 	LastPourFile bool
 }
 
-// EncodeLastPour lays a pour id out in file 4.
-func EncodeLastPour(id string) ([]byte, error) {
-	if id == "" || len(id) >= lastPourSize || strings.ContainsRune(id, 0) {
-		return nil, fmt.Errorf("cardapp: pour id %q does not fit the last-pour file", id)
+// EncodeLastPours lays pour ids out in file 4, newest first: each one
+// as its length and its bytes, as many as fit in the 32 bytes (the
+// oldest are dropped), zero padding after.
+func EncodeLastPours(ids []string) ([]byte, error) {
+	if len(ids) == 0 {
+		return nil, errors.New("cardapp: no pour id for the last-pour file")
 	}
-	b := make([]byte, lastPourSize)
-	b[0] = byte(len(id))
-	copy(b[1:], id)
-	return b, nil
+	b := make([]byte, 0, lastPourSize)
+	for i, id := range ids {
+		if id == "" || len(id) > lastPourSize-1 || strings.ContainsRune(id, 0) {
+			return nil, fmt.Errorf("cardapp: pour id %q does not fit the last-pour file", id)
+		}
+		if len(b)+1+len(id) > lastPourSize {
+			if i == 0 {
+				return nil, fmt.Errorf("cardapp: pour id %q does not fit the last-pour file", id)
+			}
+			break
+		}
+		b = append(append(b, byte(len(id))), id...)
+	}
+	return append(b, make([]byte, lastPourSize-len(b))...), nil
 }
 
-// DecodeLastPour reads file 4: "" when no pour was ever charged.
-func DecodeLastPour(b []byte) (string, error) {
+// DecodeLastPours reads file 4: the ids of the last pours charged,
+// newest first; none on a card that never poured.
+func DecodeLastPours(b []byte) ([]string, error) {
 	if len(b) != lastPourSize {
-		return "", fmt.Errorf("cardapp: last-pour file of %d bytes", len(b))
+		return nil, fmt.Errorf("cardapp: last-pour file of %d bytes", len(b))
 	}
-	n := int(b[0])
-	if n >= lastPourSize {
-		return "", fmt.Errorf("cardapp: last-pour id of %d bytes", n)
+	var ids []string
+	i := 0
+	for i < len(b) && b[i] != 0 {
+		n := int(b[i])
+		if i+1+n > len(b) {
+			return nil, fmt.Errorf("cardapp: last-pour entry of %d bytes at %d overruns the file", n, i)
+		}
+		id := string(b[i+1 : i+1+n])
+		if strings.ContainsRune(id, 0) {
+			return nil, errors.New("cardapp: last-pour id with NUL")
+		}
+		ids = append(ids, id)
+		i += 1 + n
 	}
-	for _, c := range b[1+n:] {
+	for _, c := range b[i:] {
 		if c != 0 {
-			return "", errors.New("cardapp: last-pour file has bytes after its id")
+			return nil, errors.New("cardapp: last-pour file has bytes after its ids")
 		}
 	}
-	id := string(b[1 : 1+n])
-	if strings.ContainsRune(id, 0) {
-		return "", errors.New("cardapp: last-pour id with NUL")
-	}
-	return id, nil
+	return ids, nil
 }
 
 // UIDDecimal prints a UID as a decimal number, as TTG expects, in the
@@ -323,14 +342,14 @@ func (s *Session) Credit(ctx context.Context) (int64, error) {
 	return int64(v), nil
 }
 
-// LastPour reads the id of the last pour charged (file 4) in the open
-// session: "" when none was.
-func (s *Session) LastPour(ctx context.Context) (string, error) {
+// LastPours reads the ids of the last pours charged (file 4) in the open
+// session, newest first.
+func (s *Session) LastPours(ctx context.Context) ([]string, error) {
 	raw, err := s.C.ReadData(ctx, FileLastPour, desfire.MACed, 0, lastPourSize)
 	if err != nil {
-		return "", fmt.Errorf("cardapp: last pour: %w", err)
+		return nil, fmt.Errorf("cardapp: last pours: %w", err)
 	}
-	return DecodeLastPour(raw)
+	return DecodeLastPours(raw)
 }
 
 // Reopen opens a new tap session on the same card after the old one ended
@@ -350,11 +369,11 @@ func (s *Session) Reopen(ctx context.Context) error {
 var ErrCommitUnknown = errors.New("cardapp: commit sent, answer lost")
 
 // Charge debits amount, counts servings and, on a card with the
-// last-pour file, writes pourID there, all in one card transaction, in
-// the session Read opened. No command is ever sent twice. Before the
-// commit is sent a failure means nothing was charged (the uncommitted
-// changes die with the session); after, ErrCommitUnknown: the card decides
-// (Reopen, then LastPour or the counters).
+// last-pour file, adds pourID in front of the ids there, all in one card
+// transaction, in the session Read opened. No command is ever sent twice.
+// Before the commit is sent a failure means nothing was charged (the
+// uncommitted changes die with the session); after, ErrCommitUnknown: the
+// card decides (Reopen, then LastPours or the counters).
 func (s *Session) Charge(ctx context.Context, c Card, pourID string, amount, servings int64) error {
 	if amount < 0 || amount > MaxCredit || servings < 0 || servings > 0xFFFF {
 		return fmt.Errorf("cardapp: charge %d / %d servings out of range", amount, servings)
@@ -364,8 +383,11 @@ func (s *Session) Charge(ctx context.Context, c Card, pourID string, amount, ser
 	}
 	var last []byte
 	if c.LastPourFile {
-		var err error
-		if last, err = EncodeLastPour(pourID); err != nil {
+		ids, err := s.LastPours(ctx)
+		if err != nil {
+			return err
+		}
+		if last, err = EncodeLastPours(append([]string{pourID}, ids...)); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,12 +226,12 @@ func TestLastPourDecidesALostCommit(t *testing.T) {
 	cases := []struct {
 		name        string
 		torn, quiet bool
-		want        string
+		want        []string
 		credit      int64
 	}{
-		{"answered", false, false, "1001-7", 700},
-		{"torn after the commit", true, false, "1001-7", 700},
-		{"torn before the commit", false, true, "", 1000},
+		{"answered", false, false, []string{"1001-7"}, 700},
+		{"torn after the commit", true, false, []string{"1001-7"}, 700},
+		{"torn before the commit", false, true, nil, 1000},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,8 +261,8 @@ func TestLastPourDecidesALostCommit(t *testing.T) {
 			if err := s.Reopen(ctx); err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.LastPour(ctx)
-			if err != nil || got != tc.want {
+			got, err := s.LastPours(ctx)
+			if err != nil || !slices.Equal(got, tc.want) {
 				t.Fatalf("last pour %q %v, want %q", got, err, tc.want)
 			}
 			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != tc.credit {
@@ -354,19 +355,37 @@ func TestTopUpWithALostCommitAnswer(t *testing.T) {
 	}
 }
 
-// FuzzDecodeLastPour: whatever file 4 holds, decoding errs or round-trips.
-func FuzzDecodeLastPour(f *testing.F) {
-	b, _ := cardapp.EncodeLastPour("1001-42")
+// TestLastPoursKeepsTheNewest: each charge puts its id in front; the
+// oldest fall out when the file is full.
+func TestLastPoursKeepsTheNewest(t *testing.T) {
+	ids := []string{"1001-15", "1001-14", "2002-9", "1001-13", "1001-12"}
+	b, err := cardapp.EncodeLastPours(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cardapp.DecodeLastPours(b)
+	if err != nil || !slices.Equal(got, ids[:4]) {
+		t.Fatalf("%q %v", got, err)
+	}
+	if _, err := cardapp.EncodeLastPours([]string{strings.Repeat("9", 32)}); err == nil {
+		t.Fatal("an id longer than the file")
+	}
+}
+
+// FuzzDecodeLastPours: whatever file 4 holds, decoding errs or
+// round-trips.
+func FuzzDecodeLastPours(f *testing.F) {
+	b, _ := cardapp.EncodeLastPours([]string{"1001-42", "1001-41"})
 	f.Add(b)
 	f.Add(make([]byte, 32))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		id, err := cardapp.DecodeLastPour(b)
-		if err != nil || id == "" {
+		ids, err := cardapp.DecodeLastPours(b)
+		if err != nil || len(ids) == 0 {
 			return
 		}
-		back, err := cardapp.EncodeLastPour(id)
+		back, err := cardapp.EncodeLastPours(ids)
 		if err != nil || !bytes.Equal(back, b) {
-			t.Fatalf("%q: % X %v", id, back, err)
+			t.Fatalf("%q: % X %v", ids, back, err)
 		}
 	})
 }
