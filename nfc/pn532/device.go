@@ -223,12 +223,16 @@ func (d *Device) resync(ctx context.Context) error {
 			return fmt.Errorf("resynchronising: %w", err)
 		}
 		d.stats.Frames++
-		_, _, err := d.await(ctx, cmdGetFirmwareVersion, 0, 4*d.o.AckTimeout)
+		// Generous: a chip busy enough to lose an answer is slow now.
+		_, _, err := d.await(ctx, cmdGetFirmwareVersion, 0, 4*d.o.AckTimeout+200*time.Millisecond)
 		if err == nil {
 			d.dirty = false
 			return nil
 		}
 		last = err
+		if d.stats.LastSeen.IsZero() {
+			break // never a word from the chip: it is not there, not busy
+		}
 	}
 	return fmt.Errorf("resynchronising: %w", last)
 }
