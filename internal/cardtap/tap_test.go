@@ -486,6 +486,44 @@ func TestSingleGlitchDoesNotStopThePour(t *testing.T) {
 	}
 }
 
+// TestUncertainDebitIsCheckedNotResent: the answers of a Debit and,
+// separately, of its servings count are lost (the card did them, in a
+// transaction that was never committed): the tap does not send them again
+// in that session; it opens a new one, which drops the uncommitted
+// changes, reads the card and charges once.
+func TestUncertainDebitIsCheckedNotResent(t *testing.T) {
+	for _, code := range []byte{0xDC, 0x0C} {
+		t.Run(fmt.Sprintf("%02X", code), func(t *testing.T) {
+			var mu sync.Mutex
+			armed := false
+			reader := &nfcsim.Reader{LoseAnswer: func(cmd byte) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				if armed && cmd == code {
+					armed = false
+					return true
+				}
+				return false
+			}}
+			r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
+			card := issued(t, 55+uint64(code), guest, 2000)
+			r.reader.Put(card)
+			r.until("authorised", r.has(device.EvAuthorised))
+			mu.Lock()
+			armed = true
+			mu.Unlock()
+			r.pour(1)
+			r.until("charged", r.has(cardtap.EvCardCharged))
+			booked, _ := r.event(device.EvBooked)
+			v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
+			servings, _ := card.Value(cardapp.DefaultAID, cardapp.FileServings)
+			if int64(v) != 2000-booked.Amount || servings != 1 {
+				t.Fatalf("credit %d servings %d after a %d pour\n%s", v, servings, booked.Amount, r.types())
+			}
+		})
+	}
+}
+
 // TestStarvedReaderChargesOnce: a PN532 that stalls before ACKs and
 // answers, with ACKs later than the driver's timeout: the pour is charged
 // exactly what was booked, once, and no card is seen to leave.
