@@ -154,9 +154,17 @@ func TestUncertainDebitIsNotResent(t *testing.T) {
 // answer (three times the ACK timeout) still runs a whole tap and a
 // charge, each command once.
 func TestStarvedChip(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		t.Run(map[bool]string{false: "frames wait while busy", true: "frames lost while busy"}[drop], func(t *testing.T) {
+			starvedChip(t, drop)
+		})
+	}
+}
+
+func starvedChip(t *testing.T, drop bool) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var mu sync.Mutex
-	r := &nfcsim.Reader{Stall: func() time.Duration {
+	r := &nfcsim.Reader{DropWhileBusy: drop, Stall: func() time.Duration {
 		mu.Lock()
 		defer mu.Unlock()
 		return time.Duration(rng.IntN(60)) * time.Millisecond

@@ -40,8 +40,8 @@ var Realistic = Timing{Baud: 115200, Card: 2 * time.Millisecond, EmptyPoll: 30 *
 //
 // It plays what a real chip may do to its host (UM0701-02 §6.2): the
 // fault hooks below are set before the card is put on the reader. A
-// command frame that arrives while the chip is busy waits its turn; the
-// host's ACK aborts the command in progress.
+// command frame that arrives while the chip is busy waits its turn (or,
+// DropWhileBusy, is lost); the host's ACK aborts the command in progress.
 type Reader struct {
 	T Timing
 	// RFError, when set, returns a status (e.g. 0x01 timeout, 0x02 CRC)
@@ -65,6 +65,10 @@ type Reader struct {
 	// Miss, when it returns true, makes one look at the field miss the
 	// card in it (an RF glitch during activation).
 	Miss func() bool
+	// DropWhileBusy: a command frame that arrives while the chip is busy
+	// is lost instead of waiting its turn (only the host's ACK, an abort,
+	// is heard). Both are seen on chips and bridges.
+	DropWhileBusy bool
 	// Stall is a chip starved of time (a busy USB bridge, a slow MCU): an
 	// extra pause before each ACK and each answer.
 	Stall func() time.Duration
@@ -283,7 +287,9 @@ func (s *serving) watch(ctx context.Context, done <-chan time.Time, arrived <-ch
 				s.r.mu.Unlock()
 				return false
 			}
-			s.waiting = append(s.waiting, h)
+			if !s.r.DropWhileBusy {
+				s.waiting = append(s.waiting, h)
+			}
 		}
 	}
 }
