@@ -131,10 +131,16 @@ func (t *Tap) collect(ctx context.Context, cd *card, e Entry) error {
 				t.o.Log.Error("card journal", "err", jerr)
 			}
 		}
-		var on bool
-		if on, err = t.recheck(ctx, cd, e, err); on || err != nil {
+		on, rerr := t.recheck(ctx, cd, e, err)
+		if on {
+			err = nil
 			break
 		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+		// Not on the card: err stays the failure unless the next try pays.
 	}
 	if err != nil {
 		t.chargeFailed(cd, e, err)

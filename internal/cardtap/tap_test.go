@@ -524,6 +524,45 @@ func TestUncertainDebitIsCheckedNotResent(t *testing.T) {
 	}
 }
 
+// TestCommitNeverReachingTheCard: every commit fails on the RF side
+// while the card stays (it is asked and shows nothing): the pour is not
+// taken as paid; it stays unknown and is paid once at the next tap.
+func TestCommitNeverReachingTheCard(t *testing.T) {
+	var mu sync.Mutex
+	broken := true
+	reader := &nfcsim.Reader{RFError: func(cmd byte) byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if broken && cmd == 0xC7 {
+			return 0x02
+		}
+		return 0
+	}}
+	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
+	card := issued(t, 57, guest, 2000)
+	r.reader.Put(card)
+	r.until("authorised", r.has(device.EvAuthorised))
+	r.pour(1)
+	r.until("outcome unknown", r.has(cardtap.EvCardUnknown))
+	if r.count(cardtap.EvCardCharged) != 0 {
+		t.Fatalf("taken as paid: %s", r.types())
+	}
+	booked, _ := r.event(device.EvBooked)
+	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 {
+		t.Fatalf("credit %d: nothing reached the card", v)
+	}
+	mu.Lock()
+	broken = false
+	mu.Unlock()
+	r.reader.Remove()
+	time.Sleep(50 * time.Millisecond)
+	r.reader.Put(card)
+	r.until("settled", r.has(cardtap.EvCardSettled))
+	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
+		t.Fatalf("credit %d after a %d pour", v, booked.Amount)
+	}
+}
+
 // TestStarvedReaderChargesOnce: a PN532 that stalls before ACKs and
 // answers, with ACKs later than the driver's timeout: the pour is charged
 // exactly what was booked, once, and no card is seen to leave.
