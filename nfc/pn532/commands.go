@@ -77,7 +77,7 @@ func (d *Device) SAMConfiguration(ctx context.Context) error {
 }
 
 // SetRetries sets how often the chip tries to activate a passive target
-// per InListPassiveTarget (0 = once, 0xFF = forever, the chip's default):
+// per InListPassiveTarget (0 = once, 0xFF = forever):
 // a few keeps a poll short when the field is empty; forever lets the chip
 // poll by itself and answer the moment a card arrives (WaitTarget).
 func (d *Device) SetRetries(ctx context.Context, passive byte) error {

@@ -77,7 +77,7 @@ type Reader struct {
 	card    *Card
 	arrived chan struct{} // closed when a card is put in the field
 	field   bool
-	retries byte   // MxRtyPassiveActivation; 0xFF (forever) after power-up
+	retries byte   // MxRtyPassiveActivation; 0xFF (forever) until the host sets it
 	last    []byte // last answer, for NACK
 	aborts  int
 	bytes   int64 // bytes on the host line, both ways
