@@ -229,6 +229,9 @@ func (t *Tap) detect(ctx context.Context) (pn532.Target, bool, error) {
 }
 
 func (t *Tap) fault(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // shutting down: not the reader's fault
+	}
 	t.mu.Lock()
 	t.health.Faults++
 	t.mu.Unlock()
