@@ -117,26 +117,30 @@ type cardTool struct {
 	out io.Writer
 }
 
-// waitCard polls until a DESFire card is in the field.
+// waitCard waits for a DESFire card in the field, the PN532 polling by
+// itself (it answers the moment a card lands).
 func waitCard(ctx context.Context, d *pn532.Device, keys cardapp.Keys, wrap bool, wait time.Duration) (*cardapp.Session, error) {
+	if err := d.SetRetries(ctx, 0xFF); err != nil {
+		return nil, err
+	}
 	deadline := time.Now().Add(wait)
 	for {
-		tg, ok, err := d.ListTarget(ctx, time.Second)
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			return nil, errors.New("no card on the reader")
+		}
+		tg, ok, err := d.WaitTarget(ctx, min(left, time.Second))
 		if err != nil {
 			return nil, err
 		}
 		if ok {
 			if !tg.DESFire() {
-				return nil, errors.New("the card is not a DESFire (ATQA/SAK)")
+				return nil, fmt.Errorf("the card is not a DESFire (ATQA %02X %02X, SAK %02X)", tg.ATQA[0], tg.ATQA[1], tg.SAK)
 			}
 			c := desfire.New(pn532.Card{D: d, Tg: tg.Tg})
 			c.Wrap = wrap
 			return &cardapp.Session{C: c, UID: tg.UID, Keys: keys}, nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, errors.New("no card on the reader")
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 

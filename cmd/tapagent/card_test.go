@@ -2,19 +2,23 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
+	"github.com/tapagent/tapagent/nfc/pn532"
 	"github.com/tapagent/tapagent/sim/nfcsim"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -118,6 +122,70 @@ id = 1
 	}
 }
 
+// TestCardToolRandomUID: a random-ID card (ATQA 03 04, a new 4-byte
+// 08... id at every activation) is issued and read by the tool, and its
+// purchase records carry the card's real UID from GetCardUID.
+func TestCardToolRandomUID(t *testing.T) {
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer m.Close()
+	defer s.Close()
+	reader := &nfcsim.Reader{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { reader.Serve(ctx, m); close(done) }()
+	defer func() { stop(); m.Close(); <-done }()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "charger.toml")
+	writeFile(t, cfgPath, fmt.Sprintf(`[device]
+device_id = 4712
+data_dir = %q
+[reader]
+port = %q
+[cards]
+issuer_key = "%s"
+tap_key = "%s"
+charger_key = "%s"
+diversify = false
+[[line]]
+id = 1
+`, filepath.Join(dir, "data"), s.Name(), strings.Repeat("b0", 16), strings.Repeat("b1", 16), strings.Repeat("b2", 16)))
+	card := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary, append(append([]string{"card"}, args...), "--config", cfgPath, "--wait", "2s")...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("card %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	c := nfcsim.NewCard(78)
+	c.RandomUID = true
+	reader.Put(c)
+	card("issue", "--type", "1", "--name", "Random", "--credit", "300")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(card("read", "--json")), &got); err != nil {
+		t.Fatal(err)
+	}
+	wantID, _ := cardapp.UIDDecimal(c.UID, "big-endian")
+	if got["card_id"] != wantID || got["uid"] != strings.ToUpper(hex.EncodeToString(c.UID)) {
+		t.Fatalf("read: %v, want card id %s", got, wantID)
+	}
+	journal, _ := os.ReadFile(filepath.Join(dir, "data", "card-actions.jsonl"))
+	lines := strings.Split(strings.TrimSpace(string(journal)), "\n")
+	for _, line := range lines {
+		var r storage.Record
+		json.Unmarshal([]byte(line), &r)
+		if r.Ref["card_id"] != wantID {
+			t.Fatalf("purchase record for card %s, the card is %s", r.Ref["card_id"], wantID)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("records: %q", lines)
+	}
+}
+
 // TestSimCardsScenario: `tapagent sim --scenario cards` — DESFire cards on
 // the simulated PN532 through the real driver: a prepaid pour debited on
 // the card, the manager's service mode on and off, an empty card refused.
@@ -153,8 +221,17 @@ func TestSimCardsScenario(t *testing.T) {
 // TestSimWithReaderPort: `tapagent sim --reader PORT` drives a PN532 on a
 // serial port instead of its own (here a simulated one on a
 // pseudo-terminal, standing in for the USB adapter): a guest's card pours
-// and is charged through it.
+// and is charged through it — also when the reader starts up with a stray
+// answer on the line and answers its first command late.
 func TestSimWithReaderPort(t *testing.T) {
+	for _, messy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "clean start", true: "stray and late answers at start-up"}[messy], func(t *testing.T) {
+			simWithReaderPort(t, messy)
+		})
+	}
+}
+
+func simWithReaderPort(t *testing.T, messy bool) {
 	m, s, err := pty.Open()
 	if err != nil {
 		t.Skip(err)
@@ -162,6 +239,22 @@ func TestSimWithReaderPort(t *testing.T) {
 	defer m.Close()
 	defer s.Close()
 	reader := &nfcsim.Reader{T: nfcsim.Realistic}
+	if messy {
+		var mu sync.Mutex
+		first := true
+		reader.KeepAborted = true
+		reader.LateAnswer = func(byte) time.Duration {
+			mu.Lock()
+			defer mu.Unlock()
+			if first {
+				first = false
+				return 300 * time.Millisecond
+			}
+			return 0
+		}
+		stray, _ := pn532.Encode(0xD5, []byte{0x4B, 0x00})
+		m.Write(stray)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { reader.Serve(ctx, m); close(done) }()

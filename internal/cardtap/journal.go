@@ -45,17 +45,26 @@ const (
 	Ambiguous // the counters moved otherwise (a top-up in between?): staff decide
 )
 
-// Resolve compares a card's counters with a sent charge. Both must agree:
-// a top-up between the two taps moves the credit but not the servings.
+// Resolve compares a card's counters with a sent charge (cards without
+// the last-pour file). Both were recorded before the charge was sent. The
+// servings counter moves only with a tap's charge (a charger may reset
+// it, which makes the case ambiguous), so when the charge counted a
+// serving it decides, whatever top-ups moved the credit since; otherwise
+// the credit must show exactly the charge or nothing.
 func (e Entry) Resolve(credit, servings int64) Outcome {
-	switch {
-	case credit == e.CreditBefore-e.Amount && servings == e.ServingsBefore+e.Servings:
+	if e.Servings > 0 {
+		switch servings {
+		case e.ServingsBefore + e.Servings:
+			return Committed
+		case e.ServingsBefore:
+			return NotCommitted
+		}
+		return Ambiguous
+	}
+	switch credit {
+	case e.CreditBefore - e.Amount:
 		return Committed
-	case credit == e.CreditBefore && servings == e.ServingsBefore:
-		return NotCommitted
-	case servings == e.ServingsBefore+e.Servings && e.Servings > 0 && credit != e.CreditBefore:
-		return Committed // the servings counter moved with it: the credit changed again since (top-up)
-	case servings == e.ServingsBefore && e.Servings > 0:
+	case e.CreditBefore:
 		return NotCommitted
 	}
 	return Ambiguous

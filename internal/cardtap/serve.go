@@ -4,19 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/nfc/cardapp"
-	"github.com/tapagent/tapagent/nfc/desfire"
 	"github.com/tapagent/tapagent/ttg"
 )
 
 // settle resolves a charge the journal still holds for this card before
-// anything else: a lost commit is decided by the card's counters, an owed
-// amount is collected. It returns why the card may not pour, if so.
+// anything else: a lost commit is decided by the card (its last-pour file,
+// or on a card of the first layout its counters), an owed amount is
+// collected. It returns why the card may not pour, if so.
 func (t *Tap) settle(ctx context.Context, cd *card) string {
 	e, found, err := t.j.get(cd.key)
 	if err != nil {
@@ -26,7 +27,11 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 		return ""
 	}
 	if e.State == stateSending {
-		switch e.Resolve(cd.c.Credit, cd.c.Servings) {
+		out, err := t.outcome(ctx, cd, e)
+		if err != nil {
+			return "the last charge cannot be checked on the card: " + err.Error()
+		}
+		switch out {
 		case Committed:
 			t.j.drop(cd.key)
 			t.report(device.Event{Type: EvCardSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "the lost commit had reached the card"})
@@ -38,31 +43,151 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 		}
 	}
 	// Not on the card: collect it now, before a new pour.
-	e.State, e.CreditBefore, e.ServingsBefore, e.At = stateSending, cd.c.Credit, cd.c.Servings, t.o.Now().UnixMilli()
-	if err := t.j.put(cd.key, e); err != nil {
-		return err.Error()
-	}
-	if err := cd.s.Charge(ctx, e.Amount, e.Servings); err != nil {
-		t.chargeFailed(cd, e, err)
+	if err := t.collect(ctx, cd, e); err != nil {
 		return "the last pour is still unpaid: " + err.Error()
 	}
-	t.j.drop(cd.key)
-	cd.c.Credit -= e.Amount
-	cd.c.Servings += e.Servings
 	t.report(device.Event{Type: EvCardSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "owed amount collected"})
 	return ""
 }
 
-// chargeFailed records what a failed charge left: nothing on the card
-// before the commit (owed), or an unknown outcome after it.
+// outcome asks the card whether a sent charge is on it: the last-pour
+// file names the pour, or (first layout) both counters moved by it. A
+// glitch while asking is retried once in a new session.
+func (t *Tap) outcome(ctx context.Context, cd *card, e Entry) (Outcome, error) {
+	out, err := t.ask(ctx, cd, e)
+	if cardapp.Transient(err) && cd.s.Reopen(ctx) == nil {
+		cd.c.ServingsRead = false
+		out, err = t.ask(ctx, cd, e)
+	}
+	return out, err
+}
+
+func (t *Tap) ask(ctx context.Context, cd *card, e Entry) (Outcome, error) {
+	var last []string
+	if cd.c.LastPourFile {
+		var err error
+		if last, err = cd.s.LastPours(ctx); err != nil {
+			return Ambiguous, err
+		}
+		if slices.Contains(last, e.PourID) {
+			return Committed, nil
+		}
+	}
+	if err := t.counters(ctx, cd); err != nil {
+		return Ambiguous, err
+	}
+	if !cd.c.LastPourFile {
+		return e.Resolve(cd.c.Credit, cd.c.Servings), nil
+	}
+	// Not among the last pours: ours did not commit — unless more charges
+	// came after it (at other readers) than file 4 keeps. Every charge
+	// counts one serving, so the counter says how many came since: if
+	// ours had committed with j others after it, it would be the (j+1)th
+	// newest id.
+	since := cd.c.Servings - e.ServingsBefore
+	if e.Servings > 0 && since >= 0 && since <= int64(len(last)) {
+		return NotCommitted, nil
+	}
+	return Ambiguous, nil
+}
+
+// counters makes sure both of the card's counters are known: every
+// charge records them both before it is sent.
+func (t *Tap) counters(ctx context.Context, cd *card) error {
+	if cd.c.ServingsRead {
+		return nil
+	}
+	n, err := cd.s.Servings(ctx)
+	if err != nil {
+		return err
+	}
+	cd.c.Servings, cd.c.ServingsRead = n, true
+	return nil
+}
+
+// collect charges e on a card that is on the reader. After a failure it
+// asks the card what happened in a new session — nothing is sent twice
+// blindly — and charges once more only when the card shows the charge is
+// not on it. What is left unpaid stays in the journal: owed when nothing
+// can have reached the card, sending when a commit's fate is unknown.
+func (t *Tap) collect(ctx context.Context, cd *card, e Entry) error {
+	var err error
+	for try := 0; try < 2; try++ {
+		if err = t.counters(ctx, cd); err != nil {
+			break
+		}
+		e.State, e.CreditBefore, e.ServingsBefore, e.At = stateSending, cd.c.Credit, cd.c.Servings, t.o.Now().UnixMilli()
+		if jerr := t.j.put(cd.key, e); jerr != nil {
+			return jerr
+		}
+		if err = cd.s.Charge(ctx, cd.c, e.PourID, e.Amount, e.Servings); err == nil {
+			cd.c.Credit -= e.Amount
+			cd.c.Servings += e.Servings
+			break
+		}
+		if !errors.Is(err, cardapp.ErrCommitUnknown) {
+			e.State = stateOwed // nothing was committed
+			if jerr := t.j.put(cd.key, e); jerr != nil {
+				t.o.Log.Error("card journal", "err", jerr)
+			}
+		}
+		on, rerr := t.recheck(ctx, cd, e, err)
+		if on {
+			err = nil
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+		// Not on the card: err stays the failure unless the next try pays.
+	}
+	if err != nil {
+		t.chargeFailed(cd, e, err)
+		return err
+	}
+	if jerr := t.j.drop(cd.key); jerr != nil {
+		t.o.Log.Error("card journal", "err", jerr)
+	}
+	return nil
+}
+
+// recheck asks the card, in a new session (the failure ended the old
+// one, and any uncommitted change with it), whether a failed charge is on
+// it. on: it is; err: the card cannot tell, or not now (failed is kept).
+func (t *Tap) recheck(ctx context.Context, cd *card, e Entry, failed error) (on bool, err error) {
+	if cd.s.Reopen(ctx) != nil {
+		return false, failed
+	}
+	if cd.c.Credit, err = cd.s.Credit(ctx); err != nil {
+		return false, failed
+	}
+	cd.c.ServingsRead = false
+	if e.State != stateSending {
+		return false, nil
+	}
+	out, err := t.outcome(ctx, cd, e)
+	switch {
+	case err != nil:
+		return false, failed
+	case out == Ambiguous:
+		return false, fmt.Errorf("%w; the card's counters do not tell", failed)
+	}
+	if out == Committed {
+		// The counters read are the card's after the charge.
+		if !cd.c.ServingsRead {
+			cd.c.Servings += e.Servings
+		}
+	}
+	return out == Committed, nil
+}
+
+// chargeFailed reports what a failed charge left (the journal already
+// says it): nothing on the card (owed), or an unknown outcome.
 func (t *Tap) chargeFailed(cd *card, e Entry, err error) {
-	if errors.Is(err, cardapp.ErrCommitUnknown) {
+	if e.State == stateSending {
 		t.report(device.Event{Type: EvCardUnknown, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: err.Error()})
 		return
-	}
-	e.State = stateOwed
-	if jerr := t.j.put(cd.key, e); jerr != nil {
-		t.o.Log.Error("card journal", "err", jerr)
 	}
 	t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: err.Error()})
 }
@@ -180,8 +305,9 @@ func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) (device
 				continue
 			}
 			// Any failure ends the card's session, so it can no longer be
-			// charged: the pour stops as if the card had been taken away.
-			if _, err := cd.s.C.GetValue(ctx, cardapp.FileCredit, desfire.MACed); err != nil {
+			// charged: one glitch is retried in a new session; a second
+			// failure stops the pour as if the card had been taken away.
+			if !t.present(ctx, cd) {
 				removed = true
 				stopAll("")
 				t.report(device.Event{Type: EvCardRemoved, Card: cd.hash, Detail: "card taken away while pouring: pour stopped"})
@@ -189,6 +315,21 @@ func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) (device
 		}
 	}
 	return poured, removed
+}
+
+// present checks that the card is still on the reader (its credit reads),
+// trying once more in a new session after a single RF or CRC error.
+func (t *Tap) present(ctx context.Context, cd *card) bool {
+	if _, err := cd.s.Credit(ctx); err == nil {
+		return true
+	} else if !cardapp.Transient(err) {
+		return false
+	}
+	if err := cd.s.Reopen(ctx); err != nil {
+		return false
+	}
+	_, err := cd.s.Credit(ctx)
+	return err == nil
 }
 
 // flowing returns the pour id of a served line that has started to flow.
@@ -202,41 +343,33 @@ func (t *Tap) flowing(pours map[string]int) string {
 }
 
 // charge debits a prepaid card's pour (and counts the serving) in one card
-// transaction, with the journal entry on disk before anything is sent.
+// transaction, with the journal entry, both counters included, on disk
+// before anything is sent.
 func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed, prepaid bool) {
 	var amount, servings int64
 	if prepaid {
 		amount = booked.Amount
 	}
-	if booked.Charged > 0 {
-		servings = 1
+	if booked.Charged > 0 || amount > 0 {
+		servings = 1 // every charge counts its serving: file 4's rule relies on it
 	}
 	if amount == 0 && servings == 0 {
 		return
 	}
-	e := Entry{PourID: booked.PourID, State: stateSending, CreditBefore: cd.c.Credit, ServingsBefore: cd.c.Servings,
+	e := Entry{PourID: booked.PourID, State: stateOwed, CreditBefore: cd.c.Credit, ServingsBefore: cd.c.Servings,
 		Amount: amount, Servings: servings, At: t.o.Now().UnixMilli()}
 	if removed {
-		e.State = stateOwed
 		if err := t.j.put(cd.key, e); err != nil {
 			t.o.Log.Error("card journal", "err", err)
 		}
 		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: "card taken away before payment: collected at its next tap"})
 		return
 	}
-	if err := t.j.put(cd.key, e); err != nil {
-		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: err.Error()})
+	if err := t.collect(ctx, cd, e); err != nil {
 		return
-	}
-	if err := cd.s.Charge(ctx, amount, servings); err != nil {
-		t.chargeFailed(cd, e, err)
-		return
-	}
-	if err := t.j.drop(cd.key); err != nil {
-		t.o.Log.Error("card journal", "err", err)
 	}
 	t.report(device.Event{Type: EvCardCharged, Card: cd.hash, PourID: e.PourID, Amount: amount,
-		Detail: fmt.Sprintf("credit %d left", cd.c.Credit-amount)})
+		Detail: fmt.Sprintf("credit %d left", cd.c.Credit)})
 }
 
 // toggleService puts the served lines into service mode (locked for

@@ -42,6 +42,8 @@ type Agent interface {
 // Reader is the PN532 as a tap uses it.
 type Reader interface {
 	ListTarget(ctx context.Context, timeout time.Duration) (pn532.Target, bool, error)
+	WaitTarget(ctx context.Context, wait time.Duration) (pn532.Target, bool, error)
+	SetRetries(ctx context.Context, passive byte) error
 	Field(ctx context.Context, on bool) error
 	Release(ctx context.Context, tg byte) error
 	Exchange(ctx context.Context, tg byte, data []byte, timeout time.Duration) ([]byte, error)
@@ -73,8 +75,13 @@ type Options struct {
 	UIDOrder string
 	// Wrap sends DESFire commands as ISO 7816-4 APDUs.
 	Wrap bool
-	// Poll is the pause between looks at an empty field (50 ms: a card is
-	// seen within about 85 ms with a 30 ms empty poll);
+	// Pause selects the host's polling: a look at the field, then Poll
+	// with the RF field off. By default the PN532 polls by itself
+	// (retries 0xFF) and answers the moment a card lands, with the field
+	// on; Poll is then only the pause between the looks that wait for a
+	// card to be taken away.
+	Pause bool
+	// Poll is the pause between looks at an empty field (50 ms);
 	// Presence how often a card is checked while it pours (250 ms).
 	Poll, Presence time.Duration
 	Now            func() time.Time
@@ -153,23 +160,30 @@ func (t *Tap) Observe(ev device.Event) {
 	}
 }
 
+// Retry counts of passive activation (RFConfiguration item 5).
+const (
+	retriesForever = 0xFF // the chip polls until a card comes
+	retriesLook    = 0x01 // one look: an empty field is reported at once
+)
+
 // Run serves the reader until ctx ends.
 func (t *Tap) Run(ctx context.Context) error {
+	configured := false
 	for ctx.Err() == nil {
-		tg, ok, err := t.o.Reader.ListTarget(ctx, time.Second)
+		if !configured {
+			if err := t.o.Reader.SetRetries(ctx, t.detectRetries()); err != nil {
+				t.fault(ctx, err)
+				continue
+			}
+			configured = true
+		}
+		tg, ok, err := t.detect(ctx)
 		switch {
 		case err != nil:
-			t.mu.Lock()
-			t.health.Faults++
-			t.mu.Unlock()
-			t.report(device.Event{Type: EvReaderFault, Detail: err.Error()})
-			sleep(ctx, time.Second)
+			t.fault(ctx, err)
+			configured = false
 			continue
 		case !ok:
-			// Off between polls: less power, and a card left on the reader
-			// starts from scratch at the next look.
-			t.o.Reader.Field(ctx, false)
-			sleep(ctx, t.o.Poll)
 			continue
 		}
 		t.mu.Lock()
@@ -180,24 +194,70 @@ func (t *Tap) Run(ctx context.Context) error {
 		if tg.DESFire() {
 			away = t.tap(ctx, tg)
 		} else {
-			t.report(device.Event{Type: EvCardRefused, Detail: "not a DESFire card"})
+			t.report(device.Event{Type: EvCardRefused, Detail: fmt.Sprintf("not a DESFire card (ATQA %02X %02X, SAK %02X)", tg.ATQA[0], tg.ATQA[1], tg.SAK)})
 		}
 		t.o.Reader.Release(ctx, 0)
 		if !away {
 			t.waitRemoved(ctx)
 		}
+		configured = t.o.Pause // waitRemoved looked with limited retries
 	}
 	return nil
 }
 
+func (t *Tap) detectRetries() byte {
+	if t.o.Pause {
+		return retriesLook
+	}
+	return retriesForever
+}
+
+// detect waits for the next card: the chip's own polling, or a look and
+// a pause with the field off.
+func (t *Tap) detect(ctx context.Context) (pn532.Target, bool, error) {
+	if !t.o.Pause {
+		return t.o.Reader.WaitTarget(ctx, time.Second)
+	}
+	tg, ok, err := t.o.Reader.ListTarget(ctx, time.Second)
+	if err == nil && !ok {
+		// Off between polls: less power, and a card left on the reader
+		// starts from scratch at the next look.
+		t.o.Reader.Field(ctx, false)
+		sleep(ctx, t.o.Poll)
+	}
+	return tg, ok, err
+}
+
+func (t *Tap) fault(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // shutting down: not the reader's fault
+	}
+	t.mu.Lock()
+	t.health.Faults++
+	t.mu.Unlock()
+	t.report(device.Event{Type: EvReaderFault, Detail: err.Error()})
+	sleep(ctx, time.Second)
+}
+
 // waitRemoved lets a card that stays on the reader pour once, not again.
 func (t *Tap) waitRemoved(ctx context.Context) {
-	for ctx.Err() == nil {
-		_, ok, err := t.o.Reader.ListTarget(ctx, time.Second)
-		if err == nil && !ok {
+	if !t.o.Pause {
+		if err := t.o.Reader.SetRetries(ctx, retriesLook); err != nil {
 			return
 		}
-		t.o.Reader.Release(ctx, 0)
+	}
+	// Two empty looks in a row: one look that misses a card still on the
+	// reader (an RF glitch) must not let it pour again.
+	for empty := 0; empty < 2 && ctx.Err() == nil; {
+		_, ok, err := t.o.Reader.ListTarget(ctx, time.Second)
+		switch {
+		case err == nil && !ok:
+			empty++
+			continue
+		case err == nil:
+			t.o.Reader.Release(ctx, 0)
+		}
+		empty = 0
 		sleep(ctx, t.o.Poll)
 	}
 }
@@ -216,7 +276,7 @@ type card struct {
 	s    *cardapp.Session
 	c    cardapp.Card
 	id   int64  // the TTG card id (decimal UID)
-	key  string // journal key
+	key  string // journal key: the real UID, also of a random-UID card
 	hash string
 }
 
@@ -226,10 +286,9 @@ func (t *Tap) tap(ctx context.Context, tg pn532.Target) bool {
 	dc := desfire.New(exchanger{t.o.Reader, tg.Tg})
 	dc.Wrap = t.o.Wrap
 	s := &cardapp.Session{C: dc, UID: tg.UID, Keys: t.o.Keys}
-	// The servings counter costs a round trip; it is needed for a card
-	// with a limit (ReadFor sees that) or an open charge in the journal.
-	_, open, _ := t.j.get(hex.EncodeToString(tg.UID))
-	c, err := s.ReadFor(ctx, open || tg.RandomUID())
+	// The servings counter costs a round trip: read here only for a card
+	// with a limit (ReadFor sees that), and later for a charge.
+	c, err := s.ReadFor(ctx, false)
 	if err != nil {
 		t.report(device.Event{Type: EvCardRefused, Detail: "card not readable: " + err.Error()})
 		return gone(err)

@@ -13,8 +13,16 @@
 //	file 2  credit    value (cents), MACed, 0..10,000,000; read/debit 1,
 //	                  credit 2, limited credit (refund of the last debit) 1
 //	file 3  servings  value, MACed; read 1, count (credit) 1, reset (debit) 2
+//	file 4  last pour backup data, 32 bytes, MACed; read and write 1
 //
-// Info file: [0] layout version (1), [1] card type (the TTG numbers), [2]
+// File 4 (layout 2; cards issued with layout 1 have none) holds the ids
+// of the last pours charged, newest first, each as its length and its
+// bytes, as many as fit. It is written in the same DESFire transaction as
+// the debit and the servings count, and backup files commit atomically
+// with value files, so after a lost or torn CommitTransaction the card
+// itself says whether the pour was charged.
+//
+// Info file: [0] layout version (1 or 2), [1] card type (the TTG numbers), [2]
 // flags (bit 0 alcohol allowed), [3:5] servings limit (LE, 0 = none), [5:9]
 // expiry as YYYYMMDD (LE, 0 = never), [9:41] name (UTF-8, NUL padded).
 package cardapp
@@ -36,11 +44,15 @@ const (
 	FileInfo     = 1
 	FileCredit   = 2
 	FileServings = 3
+	FileLastPour = 4
 	infoSize     = 64
+	infoUsed     = 9 + nameSize // the bytes a tap reads: 48 enciphered instead of 80
 	nameSize     = 32
+	lastPourSize = 32
 	// MaxCredit is the credit file's upper limit in minor units.
 	MaxCredit = 10_000_000
-	layoutV1  = 1
+	layoutV1  = 1 // info, credit, servings
+	layoutV2  = 2 // and the last-pour backup file
 )
 
 // Key numbers.
@@ -102,7 +114,7 @@ func (i Info) Encode() ([]byte, error) {
 		return nil, fmt.Errorf("cardapp: name longer than %d bytes or with NUL", nameSize)
 	}
 	b := make([]byte, infoSize)
-	b[0], b[1] = layoutV1, byte(i.Type)
+	b[0], b[1] = layoutV2, byte(i.Type)
 	if i.Alcohol {
 		b[2] |= 1
 	}
@@ -120,7 +132,7 @@ func DecodeInfo(b []byte) (Info, error) {
 	if len(b) < 9+nameSize {
 		return Info{}, fmt.Errorf("cardapp: info of %d bytes", len(b))
 	}
-	if b[0] != layoutV1 {
+	if b[0] != layoutV1 && b[0] != layoutV2 {
 		return Info{}, fmt.Errorf("cardapp: info layout %d is not one this agent knows", b[0])
 	}
 	i := Info{Type: int(b[1]), Alcohol: b[2]&1 != 0, ServingsLimit: int(binary.LittleEndian.Uint16(b[3:]))}
@@ -151,6 +163,62 @@ type Card struct {
 	Info     Info
 	Credit   int64
 	Servings int64
+	// ServingsRead: Servings was read (ReadFor may skip it).
+	ServingsRead bool
+	// LastPourFile: the card has file 4 (layout 2), so a lost commit is
+	// decided by the pour id it holds rather than by the counters.
+	LastPourFile bool
+}
+
+// EncodeLastPours lays pour ids out in file 4, newest first: each one
+// as its length and its bytes, as many as fit in the 32 bytes (the
+// oldest are dropped), zero padding after.
+func EncodeLastPours(ids []string) ([]byte, error) {
+	if len(ids) == 0 {
+		return nil, errors.New("cardapp: no pour id for the last-pour file")
+	}
+	b := make([]byte, 0, lastPourSize)
+	for i, id := range ids {
+		if id == "" || len(id) > lastPourSize-1 || strings.ContainsRune(id, 0) {
+			return nil, fmt.Errorf("cardapp: pour id %q does not fit the last-pour file", id)
+		}
+		if len(b)+1+len(id) > lastPourSize {
+			if i == 0 {
+				return nil, fmt.Errorf("cardapp: pour id %q does not fit the last-pour file", id)
+			}
+			break
+		}
+		b = append(append(b, byte(len(id))), id...)
+	}
+	return append(b, make([]byte, lastPourSize-len(b))...), nil
+}
+
+// DecodeLastPours reads file 4: the ids of the last pours charged,
+// newest first; none on a card that never poured.
+func DecodeLastPours(b []byte) ([]string, error) {
+	if len(b) != lastPourSize {
+		return nil, fmt.Errorf("cardapp: last-pour file of %d bytes", len(b))
+	}
+	var ids []string
+	i := 0
+	for i < len(b) && b[i] != 0 {
+		n := int(b[i])
+		if i+1+n > len(b) {
+			return nil, fmt.Errorf("cardapp: last-pour entry of %d bytes at %d overruns the file", n, i)
+		}
+		id := string(b[i+1 : i+1+n])
+		if strings.ContainsRune(id, 0) {
+			return nil, errors.New("cardapp: last-pour id with NUL")
+		}
+		ids = append(ids, id)
+		i += 1 + n
+	}
+	for _, c := range b[i:] {
+		if c != 0 {
+			return nil, errors.New("cardapp: last-pour file has bytes after its ids")
+		}
+	}
+	return ids, nil
 }
 
 // UIDDecimal prints a UID as a decimal number, as TTG expects, in the
@@ -190,7 +258,7 @@ func (s *Session) open(ctx context.Context, keyNo byte, base desfire.Key) error 
 	if err := s.C.Authenticate(ctx, keyNo, k); err != nil {
 		return fmt.Errorf("cardapp: key %d: %w", keyNo, err)
 	}
-	if len(s.UID) == 4 && s.UID[0] == 0x08 {
+	if RandomUID(s.UID) {
 		uid, err := s.C.GetCardUID(ctx)
 		if err != nil {
 			return fmt.Errorf("cardapp: real UID of a random-UID card: %w", err)
@@ -200,18 +268,41 @@ func (s *Session) open(ctx context.Context, keyNo byte, base desfire.Key) error 
 	return nil
 }
 
+// RandomUID reports whether an anticollision UID is a random ID (4 bytes
+// starting 08, ISO 14443-3): the card's identity is then GetCardUID's.
+func RandomUID(uid []byte) bool { return len(uid) == 4 && uid[0] == 0x08 }
+
+// Transient tells an error worth one more try on a card that may still
+// be there (an RF glitch, a CRC error, a lost answer) from the card's own
+// refusals and failed integrity checks, which a retry would not change.
+func Transient(err error) bool {
+	var ce *desfire.CardError
+	return err != nil && !errors.As(err, &ce) && !errors.Is(err, desfire.ErrIntegrity) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
+
 // Read is a tap's read: info, credit and consumed servings, with the tap
 // key; the session stays open for Charge.
 func (s *Session) Read(ctx context.Context) (Card, error) { return s.ReadFor(ctx, true) }
 
 // ReadFor is Read that may skip the servings counter (one round trip) when
 // the caller needs it only for a card with a servings limit; the counter is
-// then read only if the card has one.
+// then read only if the card has one. A single glitch (RF or CRC error,
+// lost answer) while authenticating or reading is retried once from the
+// selection: none of these commands changes the card.
 func (s *Session) ReadFor(ctx context.Context, servings bool) (Card, error) {
+	c, err := s.read(ctx, servings)
+	if Transient(err) {
+		c, err = s.read(ctx, servings)
+	}
+	return c, err
+}
+
+func (s *Session) read(ctx context.Context, servings bool) (Card, error) {
 	if err := s.open(ctx, KeyTap, s.Keys.Tap); err != nil {
 		return Card{}, err
 	}
-	raw, err := s.C.ReadData(ctx, FileInfo, desfire.Enciphered, 0, infoSize)
+	raw, err := s.C.ReadData(ctx, FileInfo, desfire.Enciphered, 0, infoUsed)
 	if err != nil {
 		return Card{}, fmt.Errorf("cardapp: info: %w", err)
 	}
@@ -223,15 +314,53 @@ func (s *Session) ReadFor(ctx context.Context, servings bool) (Card, error) {
 	if err != nil {
 		return Card{}, fmt.Errorf("cardapp: credit: %w", err)
 	}
-	c := Card{UID: s.UID, Info: info, Credit: int64(credit)}
+	c := Card{UID: s.UID, Info: info, Credit: int64(credit), LastPourFile: raw[0] == layoutV2}
 	if servings || info.ServingsLimit > 0 {
-		n, err := s.C.GetValue(ctx, FileServings, desfire.MACed)
-		if err != nil {
-			return Card{}, fmt.Errorf("cardapp: servings: %w", err)
+		if c.Servings, err = s.Servings(ctx); err != nil {
+			return Card{}, err
 		}
-		c.Servings = int64(n)
+		c.ServingsRead = true
 	}
 	return c, nil
+}
+
+// Servings reads the consumed-servings counter in the open session.
+func (s *Session) Servings(ctx context.Context) (int64, error) {
+	n, err := s.C.GetValue(ctx, FileServings, desfire.MACed)
+	if err != nil {
+		return 0, fmt.Errorf("cardapp: servings: %w", err)
+	}
+	return int64(n), nil
+}
+
+// Credit reads the credit in the open session (a tap's presence check).
+func (s *Session) Credit(ctx context.Context) (int64, error) {
+	v, err := s.C.GetValue(ctx, FileCredit, desfire.MACed)
+	if err != nil {
+		return 0, fmt.Errorf("cardapp: credit: %w", err)
+	}
+	return int64(v), nil
+}
+
+// LastPours reads the ids of the last pours charged (file 4) in the open
+// session, newest first.
+func (s *Session) LastPours(ctx context.Context) ([]string, error) {
+	raw, err := s.C.ReadData(ctx, FileLastPour, desfire.MACed, 0, lastPourSize)
+	if err != nil {
+		return nil, fmt.Errorf("cardapp: last pours: %w", err)
+	}
+	return DecodeLastPours(raw)
+}
+
+// Reopen opens a new tap session on the same card after the old one ended
+// (any error ends a DESFire session, and with it any uncommitted change):
+// one more try after a single glitch.
+func (s *Session) Reopen(ctx context.Context) error {
+	err := s.open(ctx, KeyTap, s.Keys.Tap)
+	if Transient(err) {
+		err = s.open(ctx, KeyTap, s.Keys.Tap)
+	}
+	return err
 }
 
 // ErrCommitUnknown is a CommitTransaction whose answer never came: the
@@ -239,12 +368,28 @@ func (s *Session) ReadFor(ctx context.Context, servings bool) (Card, error) {
 // credit tells which.
 var ErrCommitUnknown = errors.New("cardapp: commit sent, answer lost")
 
-// Charge debits amount and counts servings in one card transaction, in the
-// session Read opened. Before the commit is sent a failure means nothing
-// was charged; after, ErrCommitUnknown.
-func (s *Session) Charge(ctx context.Context, amount int64, servings int64) error {
+// Charge debits amount, counts servings and, on a card with the
+// last-pour file, adds pourID in front of the ids there, all in one card
+// transaction, in the session Read opened. No command is ever sent twice.
+// Before the commit is sent a failure means nothing was charged (the
+// uncommitted changes die with the session); after, ErrCommitUnknown: the
+// card decides (Reopen, then LastPours or the counters).
+func (s *Session) Charge(ctx context.Context, c Card, pourID string, amount, servings int64) error {
 	if amount < 0 || amount > MaxCredit || servings < 0 || servings > 0xFFFF {
 		return fmt.Errorf("cardapp: charge %d / %d servings out of range", amount, servings)
+	}
+	if amount == 0 && servings == 0 {
+		return nil
+	}
+	var last []byte
+	if c.LastPourFile {
+		ids, err := s.LastPours(ctx)
+		if err != nil {
+			return err
+		}
+		if last, err = EncodeLastPours(append([]string{pourID}, ids...)); err != nil {
+			return err
+		}
 	}
 	if amount > 0 {
 		if err := s.C.Debit(ctx, FileCredit, desfire.MACed, int32(amount)); err != nil {
@@ -256,15 +401,17 @@ func (s *Session) Charge(ctx context.Context, amount int64, servings int64) erro
 			return fmt.Errorf("cardapp: servings: %w", err)
 		}
 	}
-	if amount == 0 && servings == 0 {
-		return nil
+	if last != nil {
+		if err := s.C.WriteData(ctx, FileLastPour, desfire.MACed, 0, last); err != nil {
+			return fmt.Errorf("cardapp: last pour: %w", err)
+		}
 	}
 	if err := s.C.CommitTransaction(ctx); err != nil {
 		var ce *desfire.CardError
 		if errors.As(err, &ce) {
 			return fmt.Errorf("cardapp: commit refused: %w", err)
 		}
-		return fmt.Errorf("%w: %v", ErrCommitUnknown, err)
+		return fmt.Errorf("%w: %w", ErrCommitUnknown, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,15 +14,41 @@ import (
 	"github.com/tapagent/tapagent/sim/nfcsim"
 )
 
-type field struct{ c *nfcsim.Card }
+type field struct {
+	c *nfcsim.Card
+	// glitch fails a command once, before the card sees it, as an RF
+	// error would; lose passes it and loses the answer.
+	glitch, lose func(cmd byte) bool
+}
 
 var errGone = errors.New("card left the field")
 
+var errGlitch = errors.New("RF status 02 (CRC)")
+
 func (f field) Transceive(_ context.Context, frame []byte) ([]byte, error) {
-	if out := f.c.Handle(frame); out != nil {
+	if f.glitch != nil && f.glitch(frame[0]) {
+		return nil, errGlitch
+	}
+	out := f.c.Handle(frame)
+	if f.lose != nil && f.lose(frame[0]) {
+		return nil, errGone
+	}
+	if out != nil {
 		return out, nil
 	}
 	return nil, errGone
+}
+
+// once is true for the first command with code, then never.
+func once(code byte) func(byte) bool {
+	done := false
+	return func(cmd byte) bool {
+		if cmd == code && !done {
+			done = true
+			return true
+		}
+		return false
+	}
 }
 
 var ctx = context.Background()
@@ -37,7 +64,7 @@ func keys(diversify bool) cardapp.Keys {
 
 func session(card *nfcsim.Card, k cardapp.Keys) *cardapp.Session {
 	uid, _, _, _ := card.Activation()
-	return &cardapp.Session{C: desfire.New(field{card}), UID: uid, Keys: k}
+	return &cardapp.Session{C: desfire.New(field{c: card}), UID: uid, Keys: k}
 }
 
 func TestIssueReadChargeTopUpErase(t *testing.T) {
@@ -57,7 +84,7 @@ func TestIssueReadChargeTopUpErase(t *testing.T) {
 		if err != nil || got.Info != info || got.Credit != 2000 || got.Servings != 0 || !bytes.Equal(got.UID, card.UID) {
 			t.Fatalf("read %+v %v", got, err)
 		}
-		if err := s.Charge(ctx, 650, 1); err != nil {
+		if err := s.Charge(ctx, got, "1001-1", 650, 1); err != nil {
 			t.Fatal(err)
 		}
 		s = session(card, k)
@@ -98,7 +125,7 @@ func TestDiversifiedKeysAreCardOwn(t *testing.T) {
 	// A tap that mixes up the UIDs derives a's keys for b.
 	uidA, _, _, _ := a.Activation()
 	b.Activation()
-	s := &cardapp.Session{C: desfire.New(field{b}), UID: uidA, Keys: k}
+	s := &cardapp.Session{C: desfire.New(field{c: b}), UID: uidA, Keys: k}
 	if _, err := s.Read(ctx); err == nil {
 		t.Fatal("card a's diversified key opened card b")
 	}
@@ -113,17 +140,18 @@ func TestTearingBeforeAndAtCommit(t *testing.T) {
 
 	card.Silent = func(cmd byte) bool { return cmd == 0xDC } // gone before the debit
 	s := session(card, k)
-	if _, err := s.Read(ctx); err != nil {
+	c, err := s.Read(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Charge(ctx, 300, 1); err == nil || errors.Is(err, cardapp.ErrCommitUnknown) {
+	if err := s.Charge(ctx, c, "1001-2", 300, 1); err == nil || errors.Is(err, cardapp.ErrCommitUnknown) {
 		t.Fatalf("pulled before the debit: %v", err)
 	}
 	card.Silent = func(cmd byte) bool { return cmd == 0xC7 }
 	card.PutBack()
 	s = session(card, k)
-	s.Read(ctx)
-	if err := s.Charge(ctx, 300, 1); !errors.Is(err, cardapp.ErrCommitUnknown) {
+	c, _ = s.Read(ctx)
+	if err := s.Charge(ctx, c, "1001-2", 300, 1); !errors.Is(err, cardapp.ErrCommitUnknown) {
 		t.Fatalf("pulled at the commit: %v", err)
 	}
 	card.Silent = nil
@@ -186,6 +214,178 @@ func FuzzDecodeInfo(f *testing.F) {
 		}
 		if _, err := i.Encode(); err != nil && !strings.Contains(err.Error(), "name") {
 			t.Fatalf("decoded info does not encode: %v", err)
+		}
+	})
+}
+
+// TestLastPourDecidesALostCommit: the pour id is written in the
+// transaction with the debit, so after a commit whose answer is lost the
+// card says whether it was charged: torn after the commit took effect, or
+// before; a commit answered normally.
+func TestLastPourDecidesALostCommit(t *testing.T) {
+	cases := []struct {
+		name        string
+		torn, quiet bool
+		want        []string
+		credit      int64
+	}{
+		{"answered", false, false, []string{"1001-7"}, 700},
+		{"torn after the commit", true, false, []string{"1001-7"}, 700},
+		{"torn before the commit", false, true, nil, 1000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			k := keys(true)
+			card := nfcsim.NewCard(41)
+			if err := session(card, k).Issue(ctx, cardapp.Info{Type: 1, Name: "z"}, 1000); err != nil {
+				t.Fatal(err)
+			}
+			card.Torn = func(cmd byte) bool { return tc.torn && cmd == 0xC7 }
+			card.Silent = func(cmd byte) bool { return tc.quiet && cmd == 0xC7 }
+			s := session(card, k)
+			c, err := s.Read(ctx)
+			if err != nil || !c.LastPourFile {
+				t.Fatalf("read %+v %v", c, err)
+			}
+			err = s.Charge(ctx, c, "1001-7", 300, 1)
+			if tc.torn || tc.quiet {
+				if !errors.Is(err, cardapp.ErrCommitUnknown) {
+					t.Fatalf("lost commit: %v", err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			card.Torn, card.Silent = nil, nil
+			card.PutBack()
+			s = session(card, k)
+			if err := s.Reopen(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.LastPours(ctx)
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Fatalf("last pour %q %v, want %q", got, err, tc.want)
+			}
+			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != tc.credit {
+				t.Fatalf("credit %d, want %d", v, tc.credit)
+			}
+		})
+	}
+}
+
+// TestRandomUIDCardIdentity: a random-ID card (ATQA 03 04, 4-byte 08...
+// anticollision id) is issued and read under its real UID.
+func TestRandomUIDCardIdentity(t *testing.T) {
+	k := keys(false)
+	card := nfcsim.NewCard(42)
+	card.RandomUID = true
+	s := session(card, k)
+	if len(s.UID) != 4 {
+		t.Fatalf("anticollision id % X", s.UID)
+	}
+	if err := s.Issue(ctx, cardapp.Info{Type: 1, Name: "r"}, 500); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(s.UID, card.UID) {
+		t.Fatalf("issued as % X, the card is % X", s.UID, card.UID)
+	}
+	got, err := session(card, k).Read(ctx)
+	if err != nil || !bytes.Equal(got.UID, card.UID) {
+		t.Fatalf("read % X %v", got.UID, err)
+	}
+	// Diversified keys need the UID before authentication: refused clearly.
+	card2 := nfcsim.NewCard(43)
+	card2.RandomUID = true
+	if err := session(card2, keys(true)).Issue(ctx, cardapp.Info{Type: 1, Name: "r"}, 500); err == nil || !strings.Contains(err.Error(), "random-UID") {
+		t.Fatalf("diversified random-UID issue: %v", err)
+	}
+}
+
+// TestSingleGlitchIsRetried: one RF error during authentication or the
+// reads costs a retry, not the card.
+func TestSingleGlitchIsRetried(t *testing.T) {
+	k := keys(true)
+	card := nfcsim.NewCard(44)
+	if err := session(card, k).Issue(ctx, cardapp.Info{Type: 1, Name: "g"}, 900); err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []byte{0xAA, 0xAF, 0xBD, 0x6C} {
+		uid, _, _, _ := card.Activation()
+		s := &cardapp.Session{C: desfire.New(field{c: card, glitch: once(code)}), UID: uid, Keys: k}
+		if got, err := s.Read(ctx); err != nil || got.Credit != 900 {
+			t.Fatalf("glitch at %02X: %+v %v", code, got, err)
+		}
+	}
+	// Two in a row are the card's failure.
+	uid, _, _, _ := card.Activation()
+	s := &cardapp.Session{C: desfire.New(field{c: card, glitch: func(cmd byte) bool { return cmd == 0xAA }}), UID: uid, Keys: k}
+	if _, err := s.Read(ctx); !errors.Is(err, errGlitch) {
+		t.Fatalf("persistent glitch: %v", err)
+	}
+}
+
+// TestTopUpWithALostCommitAnswer: the card is asked after the lost
+// answer: the top-up shows, or it is reported as not done — never sent
+// twice.
+func TestTopUpWithALostCommitAnswer(t *testing.T) {
+	k := keys(false)
+	for _, reached := range []bool{true, false} {
+		card := nfcsim.NewCard(45)
+		if err := session(card, k).Issue(ctx, cardapp.Info{Type: 1, Name: "t"}, 100); err != nil {
+			t.Fatal(err)
+		}
+		uid, _, _, _ := card.Activation()
+		f := field{c: card}
+		if reached {
+			f.lose = once(0xC7)
+		} else {
+			f.glitch = once(0xC7)
+		}
+		s := &cardapp.Session{C: desfire.New(f), UID: uid, Keys: k}
+		v, err := s.TopUp(ctx, 400)
+		switch {
+		case reached && (err != nil || v != 500):
+			t.Fatalf("reached: %d %v", v, err)
+		case !reached && (err == nil || !strings.Contains(err.Error(), "not done")):
+			t.Fatalf("not reached: %d %v", v, err)
+		}
+		want := map[bool]int32{true: 500, false: 100}[reached]
+		if got, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); got != want {
+			t.Fatalf("credit %d, want %d", got, want)
+		}
+	}
+}
+
+// TestLastPoursKeepsTheNewest: each charge puts its id in front; the
+// oldest fall out when the file is full.
+func TestLastPoursKeepsTheNewest(t *testing.T) {
+	ids := []string{"1001-15", "1001-14", "2002-9", "1001-13", "1001-12"}
+	b, err := cardapp.EncodeLastPours(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cardapp.DecodeLastPours(b)
+	if err != nil || !slices.Equal(got, ids[:4]) {
+		t.Fatalf("%q %v", got, err)
+	}
+	if _, err := cardapp.EncodeLastPours([]string{strings.Repeat("9", 32)}); err == nil {
+		t.Fatal("an id longer than the file")
+	}
+}
+
+// FuzzDecodeLastPours: whatever file 4 holds, decoding errs or
+// round-trips.
+func FuzzDecodeLastPours(f *testing.F) {
+	b, _ := cardapp.EncodeLastPours([]string{"1001-42", "1001-41"})
+	f.Add(b)
+	f.Add(make([]byte, 32))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ids, err := cardapp.DecodeLastPours(b)
+		if err != nil || len(ids) == 0 {
+			return
+		}
+		back, err := cardapp.EncodeLastPours(ids)
+		if err != nil || !bytes.Equal(back, b) {
+			t.Fatalf("%q: % X %v", ids, back, err)
 		}
 	})
 }

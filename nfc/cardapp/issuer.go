@@ -2,6 +2,7 @@ package cardapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tapagent/tapagent/nfc/desfire"
@@ -16,6 +17,7 @@ var (
 	infoAccess     = desfire.Access{Read: KeyTap, Write: KeyCharger, ReadWrite: KeyIssuer, Change: KeyIssuer}
 	creditAccess   = desfire.Access{Read: KeyTap, Write: KeyTap, ReadWrite: KeyCharger, Change: KeyIssuer}
 	servingsAccess = desfire.Access{Read: KeyTap, Write: KeyCharger, ReadWrite: KeyTap, Change: KeyIssuer}
+	lastPourAccess = desfire.Access{Read: KeyTap, Write: KeyTap, ReadWrite: KeyIssuer, Change: KeyIssuer}
 )
 
 // Format deletes every application on the card (PICC master key).
@@ -42,7 +44,9 @@ func (s *Session) Erase(ctx context.Context) error {
 
 // Issue creates the application on a card: keys, files, info and the
 // starting credit. The application's keys start as AES zero and are set
-// last but one, the issuer key last (which ends the session).
+// last but one, the issuer key last (which ends the session). A random-UID
+// card's real UID is read with GetCardUID as soon as the new application's
+// issuer key is authenticated, and it is that UID s.UID holds afterwards.
 func (s *Session) Issue(ctx context.Context, info Info, credit int64) error {
 	raw, err := info.Encode()
 	if err != nil {
@@ -64,12 +68,25 @@ func (s *Session) Issue(ctx context.Context, info Info, credit int64) error {
 		func() error { return s.C.CreateApplication(ctx, s.Keys.AID, appKeySettings, 3) },
 		func() error { return s.C.SelectApplication(ctx, s.Keys.AID) },
 		func() error { return s.C.Authenticate(ctx, KeyIssuer, zero) },
+		func() error {
+			if !RandomUID(s.UID) {
+				return nil
+			}
+			uid, err := s.C.GetCardUID(ctx)
+			if err == nil {
+				s.UID = uid
+			}
+			return err
+		},
 		func() error { return s.C.CreateStdDataFile(ctx, FileInfo, desfire.Enciphered, infoAccess, infoSize) },
 		func() error {
 			return s.C.CreateValueFile(ctx, FileCredit, desfire.MACed, creditAccess, 0, MaxCredit, int32(credit), true)
 		},
 		func() error {
 			return s.C.CreateValueFile(ctx, FileServings, desfire.MACed, servingsAccess, 0, 1<<30, 0, false)
+		},
+		func() error {
+			return s.C.CreateBackupDataFile(ctx, FileLastPour, desfire.MACed, lastPourAccess, lastPourSize)
 		},
 		func() error { return s.C.ChangeKey(ctx, KeyTap, keys[KeyTap], zero) },
 		func() error { return s.C.ChangeKey(ctx, KeyCharger, keys[KeyCharger], zero) },
@@ -88,7 +105,10 @@ func (s *Session) Issue(ctx context.Context, info Info, credit int64) error {
 }
 
 // TopUp adds amount to the credit with the charger key and returns the new
-// credit.
+// credit. The credit is read first, so a commit whose answer is lost is
+// decided on the card (one more session) rather than guessed or sent
+// again: the top-up either shows on the card or it is reported as not
+// done.
 func (s *Session) TopUp(ctx context.Context, amount int64) (int64, error) {
 	if amount <= 0 || amount > MaxCredit {
 		return 0, fmt.Errorf("cardapp: top-up %d out of range", amount)
@@ -96,16 +116,35 @@ func (s *Session) TopUp(ctx context.Context, amount int64) (int64, error) {
 	if err := s.open(ctx, KeyCharger, s.Keys.Charger); err != nil {
 		return 0, err
 	}
+	// GetValue is allowed to the file's read, write and read-write keys.
+	before, err := s.C.GetValue(ctx, FileCredit, desfire.MACed)
+	if err != nil {
+		return 0, fmt.Errorf("cardapp: credit before the top-up: %w", err)
+	}
+	if int64(before)+amount > MaxCredit {
+		return 0, fmt.Errorf("cardapp: top-up %d over the card's limit (credit %d, at most %d)", amount, before, MaxCredit)
+	}
 	if err := s.C.Credit(ctx, FileCredit, desfire.MACed, int32(amount)); err != nil {
 		return 0, fmt.Errorf("cardapp: credit: %w", err)
 	}
-	if err := s.C.CommitTransaction(ctx); err != nil {
-		return 0, fmt.Errorf("cardapp: commit: %w", err)
+	commitErr := s.C.CommitTransaction(ctx)
+	var ce *desfire.CardError
+	if errors.As(commitErr, &ce) {
+		return 0, fmt.Errorf("cardapp: commit refused: %w", commitErr)
 	}
-	// GetValue is allowed to the file's read, write and read-write keys.
+	if commitErr != nil {
+		if err := s.open(ctx, KeyCharger, s.Keys.Charger); err != nil {
+			return 0, fmt.Errorf("%w: the card cannot be asked (%v): read it before topping up again", ErrCommitUnknown, err)
+		}
+	}
 	v, err := s.C.GetValue(ctx, FileCredit, desfire.MACed)
-	if err != nil {
+	switch {
+	case err != nil:
 		return 0, fmt.Errorf("cardapp: credit after top-up: %w", err)
+	case commitErr != nil && int64(v) == int64(before):
+		return 0, fmt.Errorf("cardapp: top-up not done (the commit never took effect; credit still %d): %w", v, commitErr)
+	case commitErr != nil && int64(v) != int64(before)+amount:
+		return 0, fmt.Errorf("%w: credit went from %d to %d: read the card", ErrCommitUnknown, before, v)
 	}
 	return int64(v), nil
 }

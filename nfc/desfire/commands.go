@@ -29,6 +29,7 @@ const (
 	cmdCreateApplication = 0xCA
 	cmdDeleteApplication = 0xDA
 	cmdCreateStdDataFile = 0xCD
+	cmdCreateBackupFile  = 0xCB
 	cmdCreateValueFile   = 0xCC
 	cmdDeleteFile        = 0xDF
 )
@@ -101,8 +102,9 @@ func accessFrom(b []byte) Access {
 
 // File types.
 const (
-	StdDataFile = 0x00
-	ValueFile   = 0x02
+	StdDataFile    = 0x00
+	BackupDataFile = 0x01 // a data file whose writes wait for CommitTransaction
+	ValueFile      = 0x02
 )
 
 // FileSettings is GetFileSettings' answer for standard data and value files.
@@ -341,6 +343,15 @@ func (c *Card) DeleteApplication(ctx context.Context, aid AID) error {
 // CreateStdDataFile makes a standard data file of size bytes.
 func (c *Card) CreateStdDataFile(ctx context.Context, file byte, mode Comm, a Access, size int) error {
 	cmd := append(append([]byte{cmdCreateStdDataFile, file, byte(mode)}, a.wire()...), le24(size)...)
+	_, err := c.command(ctx, cmd, Plain)
+	return err
+}
+
+// CreateBackupDataFile makes a backup data file of size bytes: its
+// writes belong to the transaction, committed with the value files by
+// CommitTransaction or dropped by AbortTransaction (DESFire EV1).
+func (c *Card) CreateBackupDataFile(ctx context.Context, file byte, mode Comm, a Access, size int) error {
+	cmd := append(append([]byte{cmdCreateBackupFile, file, byte(mode)}, a.wire()...), le24(size)...)
 	_, err := c.command(ctx, cmd, Plain)
 	return err
 }

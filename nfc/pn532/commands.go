@@ -2,6 +2,7 @@ package pn532
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -43,13 +44,29 @@ func (d *Device) GetFirmwareVersion(ctx context.Context) (Firmware, error) {
 }
 
 // Ready asks the chip who it is and sets it to normal mode: what every
-// user of a freshly opened reader does first.
+// user of a freshly opened reader does first. A chip that was busy with
+// something else (a late answer from before the agent started, a frame
+// lost in the wake-up) is resynchronised and asked again.
 func (d *Device) Ready(ctx context.Context) (Firmware, error) {
-	fw, err := d.GetFirmwareVersion(ctx)
-	if err == nil {
-		err = d.SAMConfiguration(ctx)
+	var last error
+	for try := 0; try <= d.o.Retries; try++ {
+		fw, err := d.GetFirmwareVersion(ctx)
+		if err == nil {
+			err = d.SAMConfiguration(ctx)
+		}
+		if err == nil {
+			return fw, nil
+		}
+		last = err
+		d.mu.Lock()
+		silent := d.stats.LastSeen.IsZero()
+		d.dirty = true
+		d.mu.Unlock()
+		if silent || ctx.Err() != nil {
+			break // a chip that never said a word is not busy: it is not there
+		}
 	}
-	return fw, err
+	return Firmware{}, last
 }
 
 // SAMConfiguration sets normal mode (no SAM), which also takes the chip
@@ -60,8 +77,9 @@ func (d *Device) SAMConfiguration(ctx context.Context) error {
 }
 
 // SetRetries sets how often the chip tries to activate a passive target
-// per InListPassiveTarget (0 = once, 0xFF = forever): a few keeps a poll
-// short when the field is empty.
+// per InListPassiveTarget (0 = once, 0xFF = forever):
+// a few keeps a poll short when the field is empty; forever lets the chip
+// poll by itself and answer the moment a card arrives (WaitTarget).
 func (d *Device) SetRetries(ctx context.Context, passive byte) error {
 	_, err := d.Call(ctx, cmdRFConfiguration, []byte{0x05, 0xFF, 0x01, passive}, 100*time.Millisecond)
 	return err
@@ -87,15 +105,51 @@ type Target struct {
 	ATS  []byte
 }
 
-// DESFire reports whether the target looks like a DESFire (ISO 14443-4,
-// ATQA 0344).
+// DESFire reports whether the target looks like a DESFire: ISO 14443-4
+// compliant (SAK bit 6) with a DESFire ATQA, 03 44 for a 7-byte UID or
+// 03 04 for a 4-byte random ID. The ATQA's bits 7-8 are the UID size
+// (ISO 14443-3 §6.3.2: 00 single, 01 double), so they are compared with
+// the UID the card gave.
 func (t Target) DESFire() bool {
-	return t.SAK&0x20 != 0 && t.ATQA == [2]byte{0x03, 0x44}
+	if t.SAK&0x20 == 0 || t.ATQA[0] != 0x03 || t.ATQA[1]&0x3F != 0x04 {
+		return false
+	}
+	switch t.ATQA[1] >> 6 {
+	case 0:
+		return len(t.UID) == 4
+	case 1:
+		return len(t.UID) == 7
+	}
+	return false
 }
 
 // RandomUID reports whether the UID is a random ID (4 bytes starting 08):
 // the real UID needs authentication and GetCardUID.
 func (t Target) RandomUID() bool { return len(t.UID) == 4 && t.UID[0] == 0x08 }
+
+// WaitTarget waits up to wait for one type A card with the chip polling
+// by itself (SetRetries 0xFF): the answer comes the moment a card is in
+// the field, with no pause between looks. With no card by then the poll
+// is aborted and ok is false; an answer that races the abort is skipped
+// when the next command resynchronises. A chip that does not even ACK is
+// an error.
+func (d *Device) WaitTarget(ctx context.Context, wait time.Duration) (Target, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out, _ := Encode(hostToPN532, []byte{cmdInListPassiveTarget, 0x01, 0x00})
+	r, acked, err := d.once(ctx, out, cmdInListPassiveTarget, 0, wait)
+	if errors.Is(err, ErrUncertain) {
+		d.abort()
+		if acked && ctx.Err() == nil {
+			return Target{}, false, nil
+		}
+	}
+	if err != nil {
+		d.failed(err)
+		return Target{}, false, err
+	}
+	return ParseTarget(r)
+}
 
 // ListTarget looks for one type A card at 106 kbps; ok is false when the
 // field is empty.

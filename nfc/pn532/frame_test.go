@@ -138,3 +138,47 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseTarget: whatever InListPassiveTarget's answer holds, parsing
+// errs or gives a target whose UID and ATS lie inside the answer.
+func FuzzParseTarget(f *testing.F) {
+	f.Add([]byte{0x01, 0x01, 0x03, 0x44, 0x20, 0x07, 0x04, 0x06, 0x3F, 0x72, 0x63, 0x34, 0x80, 0x06, 0x75, 0x77, 0x81, 0x02, 0x80})
+	f.Add([]byte{0x01, 0x01, 0x03, 0x04, 0x20, 0x04, 0x08, 0x01, 0x02, 0x03})
+	f.Add([]byte{0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tg, ok, err := ParseTarget(b)
+		if err != nil || !ok {
+			return
+		}
+		if len(tg.UID)+len(tg.ATS)+6 > len(b) {
+			t.Fatalf("target %+v from %d bytes", tg, len(b))
+		}
+		if tg.DESFire() && len(tg.UID) != 4 && len(tg.UID) != 7 {
+			t.Fatalf("a DESFire with a %d-byte UID", len(tg.UID))
+		}
+	})
+}
+
+// TestDESFireATQA: the ATQA's UID-size bits must match the UID.
+func TestDESFireATQA(t *testing.T) {
+	cases := []struct {
+		atqa [2]byte
+		uid  int
+		sak  byte
+		want bool
+	}{
+		{[2]byte{0x03, 0x44}, 7, 0x20, true},
+		{[2]byte{0x03, 0x04}, 4, 0x20, true}, // random ID
+		{[2]byte{0x03, 0x04}, 7, 0x20, false},
+		{[2]byte{0x03, 0x44}, 4, 0x20, false},
+		{[2]byte{0x00, 0x44}, 7, 0x00, false}, // Ultralight
+		{[2]byte{0x00, 0x04}, 4, 0x08, false}, // Classic 1K
+		{[2]byte{0x03, 0x84}, 10, 0x20, false},
+	}
+	for _, tc := range cases {
+		tg := Target{ATQA: tc.atqa, SAK: tc.sak, UID: make([]byte, tc.uid)}
+		if got := tg.DESFire(); got != tc.want {
+			t.Errorf("ATQA % X SAK %02X UID %d: %v", tc.atqa, tc.sak, tc.uid, got)
+		}
+	}
+}

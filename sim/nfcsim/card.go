@@ -14,9 +14,10 @@ import (
 	"github.com/tapagent/tapagent/nfc/desfire"
 )
 
-// File is a standard data file or a value file on a simulated card.
+// File is a standard data file, a backup data file or a value file on a
+// simulated card.
 type File struct {
-	Type   byte // desfire.StdDataFile or desfire.ValueFile
+	Type   byte // desfire.StdDataFile, desfire.BackupDataFile or desfire.ValueFile
 	Comm   desfire.Comm
 	Access desfire.Access
 	Data   []byte
@@ -25,7 +26,8 @@ type File struct {
 	LimitedCredit       int32
 	LimitedEnabled      bool
 
-	pending int32 // uncommitted credit minus debit
+	pending int32  // uncommitted credit minus debit
+	shadow  []byte // a backup file's uncommitted contents
 	dirty   bool
 }
 
@@ -50,6 +52,11 @@ type Card struct {
 	// leave the field just before that command: it never answers again
 	// until it is put back (PutBack).
 	Silent func(cmd byte) bool
+	// Torn, when it returns true for a command code, cuts the card's power
+	// after the command took effect and before its answer: the card
+	// leaves the field without answering (a torn commit that did commit;
+	// Silent is the one that did not).
+	Torn func(cmd byte) bool
 
 	gone bool
 	rng  *rand.Rand
@@ -99,11 +106,12 @@ func (c *Card) Activation() (uid []byte, atqa [2]byte, sak byte, ats []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.resetSession()
-	uid = c.UID
+	uid, atqa = c.UID, [2]byte{0x03, 0x44}
 	if c.RandomUID {
-		uid = []byte{0x08, byte(c.rng.Uint32()), byte(c.rng.Uint32()), byte(c.rng.Uint32())}
+		// A single-size UID: ATQA bits 7-8 are 00 (ISO 14443-3 §6.3.2).
+		uid, atqa = []byte{0x08, byte(c.rng.Uint32()), byte(c.rng.Uint32()), byte(c.rng.Uint32())}, [2]byte{0x03, 0x04}
 	}
-	return uid, [2]byte{0x03, 0x44}, 0x20, []byte{0x06, 0x75, 0x77, 0x81, 0x02, 0x80}
+	return uid, atqa, 0x20, []byte{0x06, 0x75, 0x77, 0x81, 0x02, 0x80}
 }
 
 // Gone reports whether the card has left the field.
@@ -138,6 +146,27 @@ func (c *Card) Value(aid desfire.AID, file byte) (int32, bool) {
 	return a.Files[file].Value, true
 }
 
+// Data reads a data file's committed contents (for tests).
+func (c *Card) Data(aid desfire.AID, file byte) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.Apps[aid]
+	if !ok || a.Files[file] == nil {
+		return nil, false
+	}
+	return append([]byte{}, a.Files[file].Data...), true
+}
+
+// SetValue overwrites a value file's committed value, as another
+// terminal (a charger) would have left it.
+func (c *Card) SetValue(aid desfire.AID, file byte, v int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.Apps[aid]; ok && a.Files[file] != nil {
+		a.Files[file].Value = v
+	}
+}
+
 // resetSession is what deselection and a new activation do: the session
 // and any uncommitted transaction are gone.
 func (c *Card) resetSession() {
@@ -148,7 +177,7 @@ func (c *Card) resetSession() {
 func (c *Card) abort() {
 	for _, a := range c.Apps {
 		for _, f := range a.Files {
-			f.pending, f.dirty = 0, false
+			f.pending, f.shadow, f.dirty = 0, nil, false
 		}
 	}
 }
@@ -176,6 +205,11 @@ func (c *Card) Handle(frame []byte) []byte {
 	}
 	c.log = append(c.log, native[0])
 	out := c.dispatch(native)
+	if c.Torn != nil && c.Torn(native[0]) {
+		c.gone = true
+		c.resetSession()
+		return nil
+	}
 	if wrapped {
 		return append(append([]byte{}, out[1:]...), 0x91, out[0])
 	}

@@ -173,7 +173,7 @@ func TestRandomUID(t *testing.T) {
 	card := NewCard(4)
 	card.RandomUID = true
 	uid, atqa, sak, _ := card.Activation()
-	if len(uid) != 4 || uid[0] != 0x08 || atqa != [2]byte{3, 0x44} || sak != 0x20 {
+	if len(uid) != 4 || uid[0] != 0x08 || atqa != [2]byte{3, 0x04} || sak != 0x20 {
 		t.Fatalf("activation % X", uid)
 	}
 	c := desfire.New(field{card})
@@ -183,5 +183,93 @@ func TestRandomUID(t *testing.T) {
 	real, err := c.GetCardUID(ctx)
 	if err != nil || !bytes.Equal(real, card.UID) || len(real) != 7 {
 		t.Fatalf("real UID % X %v", real, err)
+	}
+}
+
+// TestBackupFileTransaction: a backup data file's write belongs to the
+// transaction (DESFire EV1): unseen until CommitTransaction, committed
+// with the value file, dropped by AbortTransaction and by a new selection.
+func TestBackupFileTransaction(t *testing.T) {
+	card := NewCard(11)
+	c := desfire.New(field{card})
+	issue(t, c)
+	c.SelectApplication(ctx, aid)
+	c.Authenticate(ctx, 0, appKey0)
+	if err := c.CreateBackupDataFile(ctx, 4, desfire.MACed, desfire.Access{Read: 1, Write: 1, ReadWrite: 0, Change: 0}, 8); err != nil {
+		t.Fatal(err)
+	}
+	open := func() {
+		t.Helper()
+		if err := c.SelectApplication(ctx, aid); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Authenticate(ctx, 1, appKey1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() []byte {
+		t.Helper()
+		b, err := c.ReadData(ctx, 4, desfire.MACed, 0, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	zero := make([]byte, 8)
+	steps := []struct {
+		name string
+		end  func() error
+		want []byte
+	}{
+		{"abort", func() error { return c.AbortTransaction(ctx) }, zero},
+		{"reselect", func() error { return c.SelectApplication(ctx, aid) }, zero},
+		{"commit", func() error { return c.CommitTransaction(ctx) }, []byte("pour-001")},
+	}
+	for _, st := range steps {
+		open()
+		if err := c.Debit(ctx, 3, desfire.MACed, 10); err == nil {
+			t.Fatalf("%s: debit of an empty value file", st.name)
+		}
+		open()
+		if err := c.WriteData(ctx, 4, desfire.MACed, 0, []byte("pour-001")); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(); !bytes.Equal(got, zero) {
+			t.Fatalf("%s: uncommitted write visible: %q", st.name, got)
+		}
+		if err := st.end(); err != nil {
+			t.Fatal(err)
+		}
+		open()
+		if got := read(); !bytes.Equal(got, st.want) {
+			t.Fatalf("%s: % X, want % X", st.name, got, st.want)
+		}
+	}
+}
+
+// TestTornCommit: power lost after the commit took effect — the card
+// leaves without answering and the change stays; Silent is the other case.
+func TestTornCommit(t *testing.T) {
+	card := NewCard(12)
+	c := desfire.New(field{card})
+	issue(t, c)
+	c.SelectApplication(ctx, aid)
+	c.Authenticate(ctx, 1, appKey1)
+	c.LimitedCredit(ctx, 3, desfire.MACed, 0)
+	card.SetValue(aid, 3, 500)
+	c.SelectApplication(ctx, aid)
+	c.Authenticate(ctx, 1, appKey1)
+	if err := c.Debit(ctx, 3, desfire.MACed, 40); err != nil {
+		t.Fatal(err)
+	}
+	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
+	if err := c.CommitTransaction(ctx); !errors.Is(err, errGone) {
+		t.Fatalf("torn commit answered: %v", err)
+	}
+	if !card.Gone() {
+		t.Fatal("a torn card is still in the field")
+	}
+	if v, _ := card.Value(aid, 3); v != 460 {
+		t.Fatalf("the torn commit took effect: value %d, want 460", v)
 	}
 }

@@ -73,7 +73,7 @@ func (c *Card) dispatch(cmd []byte) []byte {
 		return c.createApp(cmd)
 	case 0xDA:
 		return c.deleteApp(cmd)
-	case 0xCD, 0xCC:
+	case 0xCD, 0xCB, 0xCC:
 		return c.createFile(cmd)
 	case 0xDF:
 		return c.deleteFile(cmd)
@@ -347,8 +347,25 @@ func (c *Card) fileSettings(cmd []byte) []byte {
 	return c.reply(out)
 }
 
+// dataFile finds a standard or backup data file.
+func (c *Card) dataFile(cmd []byte, n int) (*File, []byte) {
+	if n > 0 && len(cmd) != n || len(cmd) < 2 {
+		return nil, c.fail(stLength)
+	}
+	_, f, bad := c.file(cmd[1])
+	if bad != nil {
+		return nil, bad
+	}
+	if f.Type != desfire.StdDataFile && f.Type != desfire.BackupDataFile {
+		return nil, c.fail(stParam)
+	}
+	return f, nil
+}
+
+// readData answers a data file's committed contents: a backup file's
+// uncommitted write is not visible before CommitTransaction.
 func (c *Card) readData(cmd []byte) []byte {
-	f, bad := c.typed(cmd, 8, desfire.StdDataFile)
+	f, bad := c.dataFile(cmd, 8)
 	if bad != nil {
 		return bad
 	}
@@ -383,7 +400,7 @@ func (c *Card) writeData(cmd []byte) []byte {
 }
 
 func (c *Card) writeComplete(cmd []byte) []byte {
-	f, bad := c.typed(cmd, 0, desfire.StdDataFile)
+	f, bad := c.dataFile(cmd, 0)
 	if bad != nil {
 		return bad
 	}
@@ -397,6 +414,15 @@ func (c *Card) writeComplete(cmd []byte) []byte {
 	}
 	if off+n > len(f.Data) {
 		return c.fail(stBoundary)
+	}
+	if f.Type == desfire.BackupDataFile {
+		// Part of the transaction: kept aside until CommitTransaction.
+		if f.shadow == nil {
+			f.shadow = append([]byte{}, f.Data...)
+		}
+		copy(f.shadow[off:], data)
+		f.dirty = true
+		return c.reply(nil)
 	}
 	copy(f.Data[off:], data)
 	return c.reply(nil)
@@ -461,6 +487,10 @@ func (c *Card) commit() []byte {
 	for _, a := range c.Apps {
 		for _, f := range a.Files {
 			if !f.dirty {
+				continue
+			}
+			if f.Type == desfire.BackupDataFile {
+				f.Data, f.shadow, f.dirty = f.shadow, nil, false
 				continue
 			}
 			if f.pending < 0 {
@@ -571,6 +601,8 @@ func (c *Card) createFile(cmd []byte) []byte {
 	switch {
 	case cmd[0] == 0xCD && len(cmd) == 8:
 		f.Type, f.Data = desfire.StdDataFile, make([]byte, u24(cmd[5:8]))
+	case cmd[0] == 0xCB && len(cmd) == 8:
+		f.Type, f.Data = desfire.BackupDataFile, make([]byte, u24(cmd[5:8]))
 	case cmd[0] == 0xCC && len(cmd) == 18:
 		f.Type = desfire.ValueFile
 		f.Lower = int32(binary.LittleEndian.Uint32(cmd[5:]))

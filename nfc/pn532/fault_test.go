@@ -1,0 +1,260 @@
+package pn532_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/internal/pty"
+	"github.com/tapagent/tapagent/nfc/desfire"
+	"github.com/tapagent/tapagent/nfc/pn532"
+	"github.com/tapagent/tapagent/sim/nfcsim"
+)
+
+// faulty is the driver with a short ACK timeout against a simulated PN532
+// whose faults the test sets before the card goes on.
+func faulty(t *testing.T, r *nfcsim.Reader) *pn532.Device {
+	t.Helper()
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Serve(sctx, s); close(done) }()
+	d := pn532.NewDevice(pn532.NewHSU(pty.File{File: m}), pn532.Options{AckTimeout: 20 * time.Millisecond})
+	t.Cleanup(func() { stop(); s.Close(); m.Close(); <-done })
+	return d
+}
+
+// session activates the card and opens the application with key 1.
+func session(t *testing.T, d *pn532.Device) *desfire.Card {
+	t.Helper()
+	tg, ok, err := d.ListTarget(ctx, time.Second)
+	if err != nil || !ok {
+		t.Fatalf("target: %v %v", ok, err)
+	}
+	c := desfire.New(pn532.Card{D: d, Tg: tg.Tg})
+	if err := c.SelectApplication(ctx, aid); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Authenticate(ctx, 1, key1); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// debits counts the Debit commands the card received.
+func debits(c *nfcsim.Card) int {
+	n := 0
+	for _, b := range c.Commands() {
+		if b == 0xDC {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLateAckRunsTheCommandOnce: an ACK later than the driver's ACK
+// timeout is a slow chip, not a lost command: a debit reaches the card
+// once and every answer stays paired with its command.
+func TestLateAckRunsTheCommandOnce(t *testing.T) {
+	r := &nfcsim.Reader{LateAck: func(code byte) time.Duration { return 60 * time.Millisecond }}
+	d := faulty(t, r)
+	card := customer(20, 5000)
+	r.Put(card)
+	c := session(t, d)
+	if err := c.Debit(ctx, 2, desfire.MACed, 300); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CommitTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := card.Value(aid, 2); v != 4700 || debits(card) != 1 {
+		t.Fatalf("value %d after %d debits: want 4700 after one", v, debits(card))
+	}
+	if v, err := c.GetValue(ctx, 2, desfire.MACed); err != nil || v != 4700 {
+		t.Fatalf("GetValue %d %v", v, err)
+	}
+}
+
+// TestLateAnswerIsUncertainThenResynchronised: an answer later than the
+// driver waits is an uncertain exchange: reported as such, never resent;
+// the chip is aborted, the late answer (dropped or, the other behaviour,
+// still sent) is skipped, and the next commands get their own answers.
+func TestLateAnswerIsUncertainThenResynchronised(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(map[bool]string{false: "abort drops the answer", true: "stray answer after the abort"}[keep], func(t *testing.T) {
+			var mu sync.Mutex
+			late := true
+			r := &nfcsim.Reader{KeepAborted: keep, LateAnswer: func(code byte) time.Duration {
+				mu.Lock()
+				defer mu.Unlock()
+				if code == 0x40 && late {
+					late = false
+					return 300 * time.Millisecond
+				}
+				return 0
+			}}
+			d := faulty(t, r)
+			card := customer(21, 5000)
+			tg := func() *desfire.Card {
+				r.Put(card)
+				tg, _, _ := d.ListTarget(ctx, time.Second)
+				return desfire.New(pn532.Card{D: d, Tg: tg.Tg, Timeout: 100 * time.Millisecond})
+			}()
+			err := tg.SelectApplication(ctx, aid)
+			if !errors.Is(err, pn532.ErrUncertain) {
+				t.Fatalf("late answer: %v", err)
+			}
+			// The chip sends a kept answer as soon as the abort reaches it:
+			// it is on the line before the next command's answer.
+			if err := tg.SelectApplication(ctx, aid); err != nil {
+				t.Fatalf("after the late answer: %v", err)
+			}
+			if err := tg.Authenticate(ctx, 1, key1); err != nil {
+				t.Fatalf("after the late answer: %v", err)
+			}
+			if v, err := tg.GetValue(ctx, 2, desfire.MACed); err != nil || v != 5000 {
+				t.Fatalf("GetValue %d %v", v, err)
+			}
+			if st := d.Stats(); st.Resyncs == 0 || keep && st.Stray == 0 {
+				t.Fatalf("stats %+v", st)
+			}
+			if r.Aborts() == 0 {
+				t.Fatal("the uncertain command was not aborted")
+			}
+		})
+	}
+}
+
+// TestUncertainDebitIsNotResent: an exchange whose answer never comes is
+// not sent again by the driver.
+func TestUncertainDebitIsNotResent(t *testing.T) {
+	r := &nfcsim.Reader{LateAnswer: func(code byte) time.Duration {
+		return map[bool]time.Duration{true: 400 * time.Millisecond}[code == 0x40]
+	}}
+	d := faulty(t, r)
+	card := customer(22, 5000)
+	r.Put(card)
+	tg, _, _ := d.ListTarget(ctx, time.Second)
+	_, err := d.Exchange(ctx, tg.Tg, []byte{0xDC, 0x02, 0x01, 0x00, 0x00, 0x00}, 50*time.Millisecond)
+	if !errors.Is(err, pn532.ErrUncertain) {
+		t.Fatalf("late answer: %v", err)
+	}
+	if n := debits(card); n != 1 {
+		t.Fatalf("the card received the debit %d times", n)
+	}
+}
+
+// TestStarvedChip: a chip that stalls up to 60 ms before every ACK and
+// answer (three times the ACK timeout) still runs a whole tap and a
+// charge, each command once.
+func TestStarvedChip(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		t.Run(map[bool]string{false: "frames wait while busy", true: "frames lost while busy"}[drop], func(t *testing.T) {
+			starvedChip(t, drop)
+		})
+	}
+}
+
+func starvedChip(t *testing.T, drop bool) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var mu sync.Mutex
+	r := &nfcsim.Reader{DropWhileBusy: drop, Stall: func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Duration(rng.IntN(60)) * time.Millisecond
+	}}
+	d := faulty(t, r)
+	card := customer(23, 5000)
+	r.Put(card)
+	for i := range 3 {
+		c := session(t, d)
+		if _, err := c.ReadData(ctx, 1, desfire.Enciphered, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Debit(ctx, 2, desfire.MACed, 100); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CommitTransaction(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := card.Value(aid, 2); v != int32(5000-100*(i+1)) {
+			t.Fatalf("tap %d: value %d", i, v)
+		}
+	}
+	if debits(card) != 3 {
+		t.Fatalf("%d debits for 3 taps", debits(card))
+	}
+}
+
+// TestStartUpAfterStrayAndLateAnswers: the chip still busy with an
+// earlier host's command (its answer arrives during start-up) and a late
+// first answer: Ready resynchronises and retries.
+func TestStartUpAfterStrayAndLateAnswers(t *testing.T) {
+	var mu sync.Mutex
+	first := true
+	r := &nfcsim.Reader{LateAnswer: func(code byte) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if first {
+			first = false
+			return 250 * time.Millisecond
+		}
+		return 0
+	}, KeepAborted: true}
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Skip(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Serve(sctx, s); close(done) }()
+	defer func() { stop(); s.Close(); m.Close(); <-done }()
+	// A stray InListPassiveTarget answer and a SAMConfiguration answer
+	// from before the agent started.
+	for _, data := range [][]byte{{0x4B, 0x00}, {0x15}} {
+		f, _ := pn532.Encode(0xD5, data)
+		s.Write(f)
+	}
+	d := pn532.NewDevice(pn532.NewHSU(pty.File{File: m}), pn532.Options{AckTimeout: 20 * time.Millisecond})
+	fw, err := d.Ready(ctx)
+	if err != nil || fw.String() != "PN532 v1.6" {
+		t.Fatalf("start-up: %v %v", fw, err)
+	}
+	if err := d.SetRetries(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := d.ListTarget(ctx, time.Second); err != nil || ok {
+		t.Fatalf("after start-up: %v %v", ok, err)
+	}
+}
+
+// TestWaitTarget: the chip polls by itself and answers when the card
+// lands; an empty field ends in an aborted poll, not an error, and the
+// next command is unaffected.
+func TestWaitTarget(t *testing.T) {
+	r := &nfcsim.Reader{}
+	d := faulty(t, r)
+	if _, ok, err := d.WaitTarget(ctx, 50*time.Millisecond); ok || err != nil {
+		t.Fatalf("empty field: %v %v", ok, err)
+	}
+	card := customer(24, 100)
+	go func() { time.Sleep(30 * time.Millisecond); r.Put(card) }()
+	// A poll that did not answer when the card came would end empty.
+	tg, ok, err := d.WaitTarget(ctx, time.Minute)
+	if err != nil || !ok || !tg.DESFire() {
+		t.Fatalf("card: %+v %v %v", tg, ok, err)
+	}
+	if err := d.SetRetries(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	r.Remove()
+	if _, ok, err := d.ListTarget(ctx, time.Second); ok || err != nil {
+		t.Fatalf("limited poll of an empty field: %v %v", ok, err)
+	}
+}
