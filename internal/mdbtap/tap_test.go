@@ -373,3 +373,29 @@ func TestCashSalesReachTheReader(t *testing.T) {
 		t.Fatalf("reader ledger %+v", l)
 	}
 }
+
+// TestImmediateApprovalIsFollowedUp: a reader that approves in VEND
+// REQUEST's own response (and sets up the same way) sells a portion like
+// any other: VEND SUCCESS follows the pour, one record at the approved
+// amount, the journal empty; a denial in the response pours nothing.
+func TestImmediateApprovalIsFollowedUp(t *testing.T) {
+	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.Immediate, rd.F.Discount = true, 40 }, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("vend success", r.has(mdbtap.EvSuccess))
+	r.until("session ended", r.has(mdbtap.EvSessionEnd))
+	recs := r.records()
+	if len(recs) != 1 || recs[0].Pour.Amount != price-40 || !recs[0].Pour.Complete || !r.journalEmpty() {
+		t.Fatalf("records %+v, journal empty %v", recs, r.journalEmpty())
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price - 40}) || len(l.Refunds) != 0 {
+		t.Fatalf("reader ledger %+v", l)
+	}
+	r.reader.PresentCard(100) // less than a portion
+	r.until("denied", r.has(mdbtap.EvDenied))
+	r.until("journal settled", r.journalEmpty)
+	if got := len(r.records()); got != 1 {
+		t.Fatalf("a denied vend booked: %d records", got)
+	}
+}

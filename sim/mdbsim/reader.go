@@ -47,7 +47,15 @@ type Reader struct {
 	Options uint32
 	// CashSale announces CASH SALE support in READER CONFIG (Z8 b3).
 	CashSale bool
-	F        Faults
+	// Immediate puts the data a command asks for in the command's own
+	// response instead of ACK and the next POLL, as MDB 4.2 §7.3 allows:
+	// READER CONFIG to SETUP config, PERIPHERAL ID to EXPANSION REQUEST
+	// ID, VEND APPROVED/DENIED to VEND REQUEST (unless SlowApproval holds
+	// the answer back), VEND DENIED to VEND CANCEL, END SESSION to SESSION
+	// COMPLETE, CANCELLED to READER CANCEL. An immediate response the VMC
+	// does not ACK is repeated at the next POLL.
+	Immediate bool
+	F         Faults
 
 	vmcLevel byte
 	enabled  uint32 // options the VMC enabled
@@ -211,8 +219,7 @@ func (r *Reader) command(c byte, p []byte) mdb.Reply {
 				o := r.Options
 				id = append(id, byte(o>>24), byte(o>>16), byte(o>>8), byte(o))
 			}
-			r.pending = append(r.pending, id)
-			return ack
+			return r.respond(id)
 		}
 		if len(p) == 5 && p[0] == mdb.ExpOptions && r.Level >= 3 {
 			want := uint32(p[1])<<24 | uint32(p[2])<<16 | uint32(p[3])<<8 | uint32(p[4])
@@ -228,6 +235,18 @@ func (r *Reader) command(c byte, p []byte) mdb.Reply {
 		return r.vend(p)
 	}
 	return r.outOfSequence()
+}
+
+// respond hands msg to the VMC: in the command's response when the
+// reader answers at once (and no earlier reply still waits for its ACK),
+// else at the next POLL.
+func (r *Reader) respond(msg []byte) mdb.Reply {
+	if !r.Immediate || r.last != nil {
+		r.pending = append(r.pending, msg)
+		return ack
+	}
+	r.last = msg
+	return mdb.Reply{Kind: mdb.ReplyData, Data: append([]byte{}, msg...)}
 }
 
 func (r *Reader) outOfSequence() mdb.Reply {
@@ -267,7 +286,7 @@ func (r *Reader) setup(p []byte) mdb.Reply {
 			return r.outOfSequence()
 		}
 		r.state, r.vmcLevel, r.enabled = mdb.Disabled, p[1], 0
-		r.pending = append(r.pending, []byte{mdb.RspReaderConfig, r.Level, byte(r.Currency >> 8), byte(r.Currency),
+		return r.respond([]byte{mdb.RspReaderConfig, r.Level, byte(r.Currency >> 8), byte(r.Currency),
 			r.Scale, r.Decimals, 30, r.configOptions()})
 	case mdb.SetupPrices:
 	default:
@@ -314,7 +333,7 @@ func (r *Reader) reader(p []byte) mdb.Reply {
 			r.state = mdb.Disabled
 		}
 	case mdb.ReaderCancel:
-		r.pending = append(r.pending, []byte{mdb.RspCancelled})
+		return r.respond([]byte{mdb.RspCancelled})
 	}
 	return ack
 }
@@ -338,9 +357,8 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		}
 		r.state = mdb.Vend
 		if r.F.Deny || r.card >= 0 && int32(price) > r.card {
-			r.pending = append(r.pending, []byte{mdb.RspVendDenied})
 			r.state = mdb.SessionIdle
-			return ack
+			return r.respond([]byte{mdb.RspVendDenied})
 		}
 		price -= min(price, r.F.Discount)
 		r.vendAmt, r.approved = price, true
@@ -350,9 +368,9 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		}
 		if r.F.SlowApproval > 0 {
 			r.delayed = msg
-		} else {
-			r.pending = append(r.pending, msg)
+			return ack
 		}
+		return r.respond(msg)
 	case mdb.VendSuccess:
 		if r.state != mdb.Vend {
 			return r.outOfSequence()
@@ -378,13 +396,15 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		if r.state != mdb.SessionIdle && r.state != mdb.Vend {
 			return r.outOfSequence()
 		}
-		r.pending = append(r.pending, []byte{mdb.RspEndSession})
 		r.state = mdb.Enabled
 		r.card = -1
+		return r.respond([]byte{mdb.RspEndSession})
 	case mdb.VendCancel:
-		if r.state == mdb.Vend && !r.approved {
-			r.pending = append(r.pending, []byte{mdb.RspVendDenied})
-			r.state, r.delayed = mdb.SessionIdle, nil
+		// Only before the answer went out (§7.4.6): an approval still
+		// being authorised is withdrawn.
+		if r.state == mdb.Vend && (!r.approved || r.delayed != nil) {
+			r.state, r.delayed, r.approved = mdb.SessionIdle, nil, false
+			return r.respond([]byte{mdb.RspVendDenied})
 		}
 	case mdb.VendCashSale:
 		n := 5
