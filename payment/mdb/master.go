@@ -153,6 +153,9 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 	} else if errors.Is(err, ErrTimeout) && !m.lastAnswer.IsZero() && m.now().Sub(m.lastAnswer) >= m.nonResponse() {
 		m.Offline, m.State = true, Inactive
 	}
+	if errors.Is(err, ErrAdapterRestarted) {
+		m.Warnings = append(m.Warnings, err.Error())
+	}
 	var ce *ChecksumError
 	if errors.As(err, &ce) {
 		// The reader keeps an unacknowledged reply for the next POLL.
@@ -402,6 +405,13 @@ func (m *Master) Recover(ctx context.Context) error {
 			return nil
 		}
 		m.lastReset = m.now()
+		// An adapter that lost its master mode makes any reader look
+		// silent: set it again before the RESET.
+		if rs, ok := m.T.(Restarter); ok {
+			if err := rs.Restart(ctx); err != nil {
+				return fmt.Errorf("mdb: before resetting the offline reader: %w", err)
+			}
+		}
 		if err := m.Init(ctx); err != nil {
 			return err
 		}
