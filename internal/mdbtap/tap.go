@@ -58,6 +58,9 @@ const (
 	EvCashSale    = "mdb_cash_sale"
 	EvDisplay     = "mdb_display"
 	EvMalfunction = "mdb_malfunction"
+	// EvOffline is the terminal's serial port lost (reported once; the
+	// port is reopened with backoff and EvReady follows its return).
+	EvOffline = "mdb_offline"
 )
 
 // Options configure a terminal.
@@ -137,6 +140,22 @@ type Tap struct {
 	cancelled bool
 	ready     bool
 	lastTry   time.Time
+	// The port: lost until reopened, tried again at reopenAt.
+	lost     bool
+	reopenAt time.Time
+	backoff  time.Duration
+}
+
+// Reopening a lost port: first after reopenFirst, then twice as long each
+// time up to reopenMax.
+const (
+	reopenFirst = 500 * time.Millisecond
+	reopenMax   = 10 * time.Second
+)
+
+// reopener is a bus whose lost port can be opened again (Link).
+type reopener interface {
+	Reopen(ctx context.Context) error
 }
 
 // New builds a terminal controller.
@@ -195,6 +214,10 @@ func (t *Tap) count(f func(h *Health)) {
 func (t *Tap) report(ev device.Event) { t.o.Agent.Report(ev) }
 
 func (t *Tap) fault(what string, err error) {
+	if errors.Is(err, mdb.ErrLink) {
+		t.portLost(err)
+		return
+	}
 	t.count(func(h *Health) { h.Faults++; h.LastError = what + ": " + err.Error() })
 	t.report(device.Event{Type: EvFault, Detail: what + ": " + err.Error()})
 }
@@ -223,6 +246,9 @@ func sleep(ctx context.Context, d time.Duration) {
 // the reader up if needed, one POLL, its messages, then the timers of the
 // current phase. Exported for benchmarks; not to be called beside Run.
 func (t *Tap) Turn(ctx context.Context) {
+	if t.lost && !t.reopen(ctx) {
+		return
+	}
 	if !t.up(ctx) {
 		return
 	}
@@ -236,7 +262,45 @@ func (t *Tap) Turn(ctx context.Context) {
 	}
 	t.step(ctx)
 	t.warnings()
-	t.count(func(h *Health) { h.State = t.m.State.String() })
+	if !t.lost {
+		t.count(func(h *Health) { h.State = t.m.State.String() })
+	}
+}
+
+// portLost takes the terminal offline once its port failed: one event, an
+// open vend settled as for a reader that went silent (the reader is reset
+// when the port is back, which makes an approved vend a sale, §7.4.7), and
+// no more bus traffic until the port is reopened.
+func (t *Tap) portLost(err error) {
+	if t.lost {
+		return
+	}
+	t.lost, t.backoff = true, reopenFirst
+	t.reopenAt = t.o.Now().Add(t.backoff)
+	t.resetDuringVend()
+	t.ready = false
+	t.count(func(h *Health) { h.Ready, h.State, h.LastError = false, "offline", "port lost: "+err.Error() })
+	t.o.Log.Warn("mdb terminal offline: port lost", "err", err)
+	t.report(device.Event{Type: EvOffline, Detail: "port lost: " + err.Error()})
+}
+
+// reopen tries the lost port again when its backoff has passed; once it
+// is open the reader is set up at once (with a RESET).
+func (t *Tap) reopen(ctx context.Context) bool {
+	ro, ok := t.m.T.(reopener)
+	if !ok || t.o.Now().Before(t.reopenAt) {
+		return false
+	}
+	if err := ro.Reopen(ctx); err != nil {
+		t.backoff = min(2*t.backoff, reopenMax)
+		t.reopenAt = t.o.Now().Add(t.backoff)
+		t.o.Log.Debug("mdb port still lost", "err", err, "next try in", t.backoff)
+		return false
+	}
+	t.lost, t.lastTry = false, time.Time{}
+	t.m.Offline, t.m.NeedReset, t.m.NeedSetup = false, false, false
+	t.o.Log.Info("mdb port open again: setting the reader up")
+	return true
 }
 
 // up runs the power-up sequence and any recovery the reader needs; a

@@ -41,6 +41,9 @@ type rig struct {
 	stop  func()
 
 	ev walltest.Events
+	// bus is the master's transport to the reader (nil: the reader in
+	// process).
+	bus mdb.Transport
 	// machine starts the EXE loop paid by the current terminal (exe rigs).
 	machine func() (stop func())
 }
@@ -52,6 +55,12 @@ func newRig(t testing.TB, lines ...int) *rig { return newRigWith(t, nil, lines..
 
 // newRigWith sets the reader up (faults, options) before the bus starts.
 func newRigWith(t testing.TB, set func(*mdbsim.Reader), lines ...int) *rig {
+	return newRigOn(t, set, nil, lines...)
+}
+
+// newRigOn is a rig whose master reaches the reader through the transport
+// bus makes (nil: in process).
+func newRigOn(t testing.TB, set func(*mdbsim.Reader), bus func(*mdbsim.Reader) mdb.Transport, lines ...int) *rig {
 	cfg, err := config.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +74,9 @@ func newRigWith(t testing.TB, set func(*mdbsim.Reader), lines ...int) *rig {
 	r.reader.Level = 3
 	if set != nil {
 		set(r.reader)
+	}
+	if bus != nil {
+		r.bus = bus(r.reader)
 	}
 	if r.wall, err = simrun.NewWall(cfg, r.clk); err != nil {
 		t.Fatal(err)
@@ -94,7 +106,11 @@ func (r *rig) start() {
 	if err := r.agent.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	m := &mdb.Master{T: r.reader, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 3, MaxPrice: 0xFFFF}, Poll: time.Millisecond, Now: r.clk.Now}
+	var bus mdb.Transport = r.reader
+	if r.bus != nil {
+		bus = r.bus
+	}
+	m := &mdb.Master{T: bus, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 3, MaxPrice: 0xFFFF}, Poll: time.Millisecond, Now: r.clk.Now}
 	r.tap = mdbtap.New(mdbtap.Options{Master: m, Agent: r.agent, Store: r.store, Lines: r.lines, Items: r.items, Portion: portion,
 		CardType: ttg.CardMDBPre, Minor: 2, VendTimeout: 5 * time.Second, SelectTimeout: 30 * time.Second, Now: r.clk.Now})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,0 +1,76 @@
+package mdbtap_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/sim/mdbsim"
+)
+
+// onUSBAdapter is the terminal's bus through the simulated adapter on a
+// serial port that can vanish, as mdbtap.Open makes it for a real one.
+func onUSBAdapter(t testing.TB, a *mdbsim.Adapter) func(*mdbsim.Reader) mdb.Transport {
+	return func(r *mdbsim.Reader) mdb.Transport {
+		a.R = r
+		l, err := mdbtap.NewLink(context.Background(), func(ctx context.Context) (mdbtap.Bus, error) {
+			p, err := a.Open()
+			if err != nil {
+				return nil, err
+			}
+			q := mdb.NewQibixx(p)
+			q.Timeout = 100 * time.Millisecond
+			if err := q.Start(ctx); err != nil {
+				q.Close()
+				return nil, err
+			}
+			return q, nil
+		})
+		if err != nil {
+			t.Skip(err)
+		}
+		t.Cleanup(func() { l.Close(); a.Close() })
+		return l
+	}
+}
+
+// TestPortLostAndBack: the adapter's USB port vanishes in the middle of a
+// pour and comes back. The terminal goes offline once (one event, health,
+// no stream of faults), reopens the port with backoff, puts the adapter
+// back into master mode and the reader comes up again by itself. The
+// reader, reset on its return, keeps the approved vend as a sale
+// (§7.4.7): the wall books it exactly once.
+func TestPortLostAndBack(t *testing.T) {
+	a := &mdbsim.Adapter{}
+	r := newRigOn(t, nil, onUSBAdapter(t, a), 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("approved", r.has(mdbtap.EvApproved))
+	a.Unplug()
+	r.until("offline", r.has(mdbtap.EvOffline))
+	faults := r.ev.Count(mdbtap.EvFault)
+	gone := r.clk.Now()
+	r.until("30 s without the port", func() bool { return r.clk.Now().Sub(gone) > 30*time.Second })
+	if n := r.ev.Count(mdbtap.EvOffline); n != 1 || r.ev.Count(mdbtap.EvFault) != faults {
+		t.Fatalf("%d offline events, %d faults while offline: %s", n, r.ev.Count(mdbtap.EvFault)-faults, r.types())
+	}
+	if h := r.tap.Health(); h.Ready || h.State != "offline" || h.LastError == "" {
+		t.Fatalf("health while offline %+v", h)
+	}
+	a.Plug()
+	r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) == 2 })
+	r.until("pour booked and settled", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
+	if got := sum(r.records()); got != price {
+		t.Fatalf("booked %d, want %d once: %+v", got, price, r.records())
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || len(l.Refunds) != 0 {
+		t.Fatalf("reader ledger %+v", l)
+	}
+	if h := r.tap.Health(); !h.Ready {
+		t.Fatalf("health after the port came back %+v", h)
+	}
+}
