@@ -3,6 +3,7 @@ package mdbtap_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +73,38 @@ func TestPortLostAndBack(t *testing.T) {
 	}
 	if h := r.tap.Health(); !h.Ready {
 		t.Fatalf("health after the port came back %+v", h)
+	}
+}
+
+// TestAdapterRebootTerminalComesBack: the adapter restarts where it sits
+// (a HAT's power glitch) and is out of master mode, whatever it then does
+// with requests; the terminal puts it back by itself and sells again.
+func TestAdapterRebootTerminalComesBack(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		out  mdbsim.OutOfMaster
+	}{{"ignores", mdbsim.Ignores}, {"refuses", mdbsim.Refuses}, {"no peripheral", mdbsim.NoPeripheral}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &mdbsim.Adapter{Out: tc.out}
+			r := newRigOn(t, nil, onUSBAdapter(t, a), 1)
+			r.until("reader ready", r.has(mdbtap.EvReady))
+			a.Reboot()
+			// Found at the next request, or (p,NACK) once the reader has
+			// been silent for its non-response time: then it is set up again.
+			r.until("adapter back in master mode", func() bool {
+				ev, ok := r.event(mdbtap.EvWarning)
+				return ok && strings.Contains(ev.Detail, "master mode set again") || r.ev.Count(mdbtap.EvReady) == 2
+			})
+			r.pour(1)
+			r.reader.PresentCard(1000)
+			r.until("vend success", r.has(mdbtap.EvSuccess))
+			r.until("booked", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
+			if got := sum(r.records()); got != price {
+				t.Fatalf("booked %d", got)
+			}
+			if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) {
+				t.Fatalf("reader ledger %+v", l)
+			}
+		})
 	}
 }

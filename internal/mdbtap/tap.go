@@ -308,12 +308,19 @@ func (t *Tap) reopen(ctx context.Context) bool {
 func (t *Tap) up(ctx context.Context) bool {
 	if t.m.Offline || t.m.NeedReset || t.m.NeedSetup {
 		t.resetDuringVend()
-		if t.ready && !t.m.Offline || t.o.Now().Sub(t.lastTry) >= t.o.Retry {
+		offline := t.m.Offline
+		if offline {
+			t.count(func(h *Health) { h.Ready = false })
+		}
+		if t.ready && !offline || t.o.Now().Sub(t.lastTry) >= t.o.Retry {
 			t.lastTry = t.o.Now()
 			if err := t.m.Recover(ctx); err != nil {
 				t.fault("recovery", err)
 				return false
 			}
+		}
+		if offline && !t.m.Offline {
+			t.announce() // back after its silence
 		}
 		return !t.m.Offline
 	}
@@ -331,17 +338,23 @@ func (t *Tap) up(ctx context.Context) bool {
 		return false
 	}
 	t.ready = true
+	t.announce()
+	return true
+}
+
+// announce reports the reader set up (at power-up, and again after it
+// was offline or its port was lost).
+func (t *Tap) announce() {
 	p := t.m.Periph
 	name := strings.TrimSpace(strings.TrimSpace(p.Manufacturer) + " " + strings.TrimSpace(p.Model))
 	t.count(func(h *Health) { h.Ready, h.Reader, h.Level = true, name, t.m.Config.Level })
 	t.report(device.Event{Type: EvReady, Detail: fmt.Sprintf("%s, level %d, currency %04X, scale %d, %d decimals",
 		name, t.m.Config.Level, t.m.Config.Currency, t.m.Config.Scale, t.m.Config.Decimals)})
-	return true
 }
 
 func (t *Tap) warnings() {
 	for _, w := range t.m.Warnings {
-		t.o.Log.Warn("mdb reader bends the spec", "detail", w)
+		t.o.Log.Warn("mdb terminal warning", "detail", w)
 		t.report(device.Event{Type: EvWarning, Detail: w})
 	}
 	t.m.Warnings = t.m.Warnings[:0]
