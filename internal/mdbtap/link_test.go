@@ -2,12 +2,17 @@ package mdbtap_test
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/sim/mdbsim"
 )
@@ -106,5 +111,54 @@ func TestAdapterRebootTerminalComesBack(t *testing.T) {
 				t.Fatalf("reader ledger %+v", l)
 			}
 		})
+	}
+}
+
+// TestLinkReopensTheUART: the board UART's device (a USB-serial adapter
+// behind a udev name) vanishes: the transport reports the port lost, the
+// link fails fast without touching it, a reopen fails while the device is
+// gone and succeeds once the name points at a device again.
+func TestLinkReopensTheUART(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "tapagent-mdb")
+	plug := func() *os.File {
+		ptm, pts, err := pty.Open()
+		if err != nil {
+			t.Skip(err)
+		}
+		t.Cleanup(func() { ptm.Close() })
+		defer pts.Close()
+		os.Remove(name)
+		if err := os.Symlink(pts.Name(), name); err != nil {
+			t.Fatal(err)
+		}
+		return ptm
+	}
+	ptm := plug()
+	l, err := mdbtap.Open(context.Background(), config.MDB{Transport: "uart"}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	poll, _ := mdb.Block(0x12)
+	if _, err := l.Send(context.Background(), poll); !errors.Is(err, mdb.ErrTimeout) {
+		t.Fatalf("POLL to nobody: %v", err)
+	}
+	ptm.Close() // unplugged
+	os.Remove(name)
+	if _, err := l.Send(context.Background(), poll); !errors.Is(err, mdb.ErrLink) || !l.Lost() {
+		t.Fatalf("POLL on a vanished port: %v, lost %v", err, l.Lost())
+	}
+	if _, err := l.Send(context.Background(), poll); !errors.Is(err, mdb.ErrLink) {
+		t.Fatalf("POLL on a lost link: %v", err)
+	}
+	if err := l.Reopen(context.Background()); err == nil {
+		t.Fatal("reopened a port that is not there")
+	}
+	plug()
+	if err := l.Reopen(context.Background()); err != nil || l.Lost() {
+		t.Fatalf("reopen: %v", err)
+	}
+	if _, err := l.Send(context.Background(), poll); !errors.Is(err, mdb.ErrTimeout) {
+		t.Fatalf("POLL after the reopen: %v", err)
 	}
 }
