@@ -260,6 +260,15 @@ func (t *Tap) Turn(ctx context.Context) {
 	for _, msg := range msgs {
 		t.on(ctx, msg)
 	}
+	// What a command sent just now got in its own response (a VEND
+	// REQUEST approved at once) is handled in this turn, not a poll
+	// interval later; bounded, as each answer may send a command again.
+	for i := 0; i < 4 && t.m.Queued(); i++ {
+		msgs, _ := t.m.PollOnce(ctx) // from the inbox: nothing on the bus
+		for _, msg := range msgs {
+			t.on(ctx, msg)
+		}
+	}
 	t.step(ctx)
 	t.warnings()
 	if !t.lost {

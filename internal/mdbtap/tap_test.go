@@ -44,6 +44,8 @@ type rig struct {
 	// bus is the master's transport to the reader (nil: the reader in
 	// process).
 	bus mdb.Transport
+	// manual leaves the terminal's turns to the test (no Run).
+	manual bool
 	// machine starts the EXE loop paid by the current terminal (exe rigs).
 	machine func() (stop func())
 }
@@ -58,9 +60,18 @@ func newRigWith(t testing.TB, set func(*mdbsim.Reader), lines ...int) *rig {
 	return newRigOn(t, set, nil, lines...)
 }
 
+// manualRig is a rig whose terminal turns only when the test says.
+func manualRig(t testing.TB, set func(*mdbsim.Reader), lines ...int) *rig {
+	return newRigFull(t, set, nil, true, lines...)
+}
+
 // newRigOn is a rig whose master reaches the reader through the transport
 // bus makes (nil: in process).
 func newRigOn(t testing.TB, set func(*mdbsim.Reader), bus func(*mdbsim.Reader) mdb.Transport, lines ...int) *rig {
+	return newRigFull(t, set, bus, false, lines...)
+}
+
+func newRigFull(t testing.TB, set func(*mdbsim.Reader), bus func(*mdbsim.Reader) mdb.Transport, manual bool, lines ...int) *rig {
 	cfg, err := config.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +89,7 @@ func newRigOn(t testing.TB, set func(*mdbsim.Reader), bus func(*mdbsim.Reader) m
 	if bus != nil {
 		r.bus = bus(r.reader)
 	}
+	r.manual = manual
 	if r.wall, err = simrun.NewWall(cfg, r.clk); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +125,10 @@ func (r *rig) start() {
 	m := &mdb.Master{T: bus, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 3, MaxPrice: 0xFFFF}, Poll: time.Millisecond, Now: r.clk.Now}
 	r.tap = mdbtap.New(mdbtap.Options{Master: m, Agent: r.agent, Store: r.store, Lines: r.lines, Items: r.items, Portion: portion,
 		CardType: ttg.CardMDBPre, Minor: 2, VendTimeout: 5 * time.Second, SelectTimeout: 30 * time.Second, Now: r.clk.Now})
+	if r.manual {
+		r.stop = func() {}
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.tap.Run(ctx); close(done) }()
@@ -413,5 +429,30 @@ func TestImmediateApprovalIsFollowedUp(t *testing.T) {
 	r.until("journal settled", r.journalEmpty)
 	if got := len(r.records()); got != 1 {
 		t.Fatalf("a denied vend booked: %d records", got)
+	}
+}
+
+// TestImmediateApprovalOpensAtOnce: an approval in VEND REQUEST's own
+// response opens the valve in the same bus turn as the card's session; an
+// approval that waits for a POLL takes the next turn.
+func TestImmediateApprovalOpensAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		immediate bool
+		turns     int
+	}{{true, 1}, {false, 2}} {
+		r := manualRig(t, func(rd *mdbsim.Reader) { rd.Immediate = tc.immediate }, 1)
+		ctx := context.Background()
+		r.tap.Turn(ctx)
+		if !r.tap.Health().Ready {
+			t.Fatalf("immediate %v: reader not up", tc.immediate)
+		}
+		r.reader.PresentCard(1000)
+		turns := 0
+		for ; turns < 5 && r.ev.Count(mdbtap.EvApproved) == 0; turns++ {
+			r.tap.Turn(ctx)
+		}
+		if turns != tc.turns {
+			t.Fatalf("immediate %v: approved after %d turns, want %d: %s", tc.immediate, turns, tc.turns, r.types())
+		}
 	}
 }

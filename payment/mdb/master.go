@@ -196,6 +196,10 @@ func (m *Master) command(ctx context.Context, c byte, data ...byte) error {
 	return nil
 }
 
+// Queued says whether messages from an immediate response wait for the
+// next PollOnce (which then hands them out without a POLL on the bus).
+func (m *Master) Queued() bool { return len(m.inbox) > 0 }
+
 // next is the next reply's messages: what immediate responses left in the
 // inbox, else one POLL's.
 func (m *Master) next(ctx context.Context) ([]Msg, error) {
