@@ -20,6 +20,16 @@ type Transport interface {
 // ErrTimeout is a peripheral that did not answer within the response time.
 var ErrTimeout = errors.New("mdb: no response")
 
+// ErrLink is a transport whose serial port failed (unplugged, I/O error):
+// nothing goes through it until the port is opened again.
+var ErrLink = errors.New("mdb: serial port lost")
+
+// Restarter is a transport that can put its adapter back into the mode
+// the VMC needs.
+type Restarter interface {
+	Restart(ctx context.Context) error
+}
+
 // State is the reader's state as the VMC tracks it (§7.2).
 type State int
 

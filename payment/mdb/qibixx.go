@@ -49,16 +49,6 @@ type Qibixx struct {
 // into it; the request that found it was not answered.
 var ErrAdapterRestarted = errors.New("mdb adapter: found out of master mode (rebooted?), master mode set again")
 
-// ErrLink is a transport whose serial port failed (unplugged, I/O error):
-// nothing goes through it until the port is opened again.
-var ErrLink = errors.New("mdb: serial port lost")
-
-// Restarter is a transport that can put its adapter back into the mode
-// the VMC needs.
-type Restarter interface {
-	Restart(ctx context.Context) error
-}
-
 // Port is a serial line with read timeouts.
 type Port interface {
 	io.ReadWriter
