@@ -140,10 +140,11 @@ type Tap struct {
 	cancelled bool
 	ready     bool
 	lastTry   time.Time
-	// The port: lost until reopened, tried again at reopenAt.
-	lost     bool
-	reopenAt time.Time
-	backoff  time.Duration
+	// The port: lost until reopened, tried again at reopenAt; offline
+	// from its loss until the reader is set up again (one event for both).
+	lost, offline bool
+	reopenAt      time.Time
+	backoff       time.Duration
 }
 
 // Reopening a lost port: first after reopenFirst, then twice as long each
@@ -284,27 +285,39 @@ func (t *Tap) portLost(err error) {
 	if t.lost {
 		return
 	}
-	t.lost, t.backoff = true, reopenFirst
-	t.reopenAt = t.o.Now().Add(t.backoff)
+	t.lost = true
 	t.resetDuringVend()
 	t.ready = false
+	if t.offline { // lost again before the reader came back: reported already
+		t.retryLater()
+		return
+	}
+	t.offline, t.backoff = true, reopenFirst
+	t.reopenAt = t.o.Now().Add(t.backoff)
 	t.count(func(h *Health) { h.Ready, h.State, h.LastError = false, "offline", "port lost: "+err.Error() })
 	t.o.Log.Warn("mdb terminal offline: port lost", "err", err)
 	t.report(device.Event{Type: EvOffline, Detail: "port lost: " + err.Error()})
 }
 
-// reopen tries the lost port again when its backoff has passed; once it
-// is open the reader is set up at once (with a RESET).
+// retryLater doubles the wait before the port is tried again.
+func (t *Tap) retryLater() {
+	t.backoff = min(2*t.backoff, reopenMax)
+	t.reopenAt = t.o.Now().Add(t.backoff)
+}
+
+// reopen tries the lost port again when its backoff has passed (a bus that
+// cannot reopen is simply tried again); once it is open the reader is set
+// up at once (with a RESET).
 func (t *Tap) reopen(ctx context.Context) bool {
-	ro, ok := t.m.T.(reopener)
-	if !ok || t.o.Now().Before(t.reopenAt) {
+	if t.o.Now().Before(t.reopenAt) {
 		return false
 	}
-	if err := ro.Reopen(ctx); err != nil {
-		t.backoff = min(2*t.backoff, reopenMax)
-		t.reopenAt = t.o.Now().Add(t.backoff)
-		t.o.Log.Debug("mdb port still lost", "err", err, "next try in", t.backoff)
-		return false
+	if ro, ok := t.m.T.(reopener); ok {
+		if err := ro.Reopen(ctx); err != nil {
+			t.retryLater()
+			t.o.Log.Debug("mdb port still lost", "err", err, "next try in", t.backoff)
+			return false
+		}
 	}
 	t.lost, t.lastTry = false, time.Time{}
 	t.m.Offline, t.m.NeedReset, t.m.NeedSetup = false, false, false
@@ -354,6 +367,7 @@ func (t *Tap) up(ctx context.Context) bool {
 // announce reports the reader set up (at power-up, and again after it
 // was offline or its port was lost).
 func (t *Tap) announce() {
+	t.offline = false
 	p := t.m.Periph
 	name := strings.TrimSpace(strings.TrimSpace(p.Manufacturer) + " " + strings.TrimSpace(p.Model))
 	t.count(func(h *Health) { h.Ready, h.Reader, h.Level = true, name, t.m.Config.Level })
