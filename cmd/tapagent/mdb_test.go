@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -165,4 +166,31 @@ func TestMDBToolFlagsAfterHexAndWarnings(t *testing.T) {
 	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "BeginSession") || !strings.Contains(out.String(), "warning empty diagnostic byte FF") {
 		t.Fatalf("log: %v\n%s", err, out.String())
 	}
+}
+
+// FuzzParseInterspersed: any argument list parses or fails cleanly, and
+// what is left over keeps its order.
+func FuzzParseInterspersed(f *testing.F) {
+	f.Add("12\x001400\x00--port\x00P")
+	f.Add("--port\x00P\x00--\x00--x")
+	f.Add("-port=\x00-\x00--")
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.String("port", "", "")
+		rest, err := parseInterspersed(fs, args)
+		if err != nil {
+			return
+		}
+		i := 0
+		for _, a := range args {
+			if i < len(rest) && a == rest[i] {
+				i++
+			}
+		}
+		if i != len(rest) {
+			t.Fatalf("%q: left over %q is not in order", args, rest)
+		}
+	})
 }
