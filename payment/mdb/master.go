@@ -203,8 +203,16 @@ func (m *Master) command(ctx context.Context, c byte, data ...byte) error {
 		return err
 	}
 	m.inbox = append(m.inbox, msgs...)
+	if n := len(m.inbox) - maxInbox; n > 0 {
+		// Nobody has polled for a long run of commands: keep the newest.
+		m.Warnings = append(m.Warnings, fmt.Sprintf("%d immediate reply messages never read, dropped", n))
+		m.inbox = append([]Msg(nil), m.inbox[n:]...)
+	}
 	return nil
 }
+
+// maxInbox bounds the messages immediate responses may leave unread.
+const maxInbox = 32
 
 // Queued says whether messages from an immediate response wait for the
 // next PollOnce (which then hands them out without a POLL on the bus).
