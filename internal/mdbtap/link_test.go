@@ -162,3 +162,25 @@ func TestLinkReopensTheUART(t *testing.T) {
 		t.Fatalf("POLL after the reopen: %v", err)
 	}
 }
+
+// TestPortLostWhileAsking: the port goes while the reader is still
+// authorising a VEND REQUEST. The vend is unknown to the wall (the
+// reader's journal decides), nothing pours or is booked; the reader, reset
+// on the port's return before it ever approved, charges nothing.
+func TestPortLostWhileAsking(t *testing.T) {
+	a := &mdbsim.Adapter{}
+	r := newRigOn(t, func(rd *mdbsim.Reader) { rd.F.SlowApproval = 1 << 20 }, onUSBAdapter(t, a), 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000)
+	r.until("asking", func() bool { return r.reader.State() == mdb.Vend })
+	a.Unplug()
+	r.until("offline and unknown", func() bool { return r.ev.Count(mdbtap.EvOffline) == 1 && r.ev.Count(mdbtap.EvUnknown) == 1 })
+	a.Plug()
+	r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) == 2 })
+	if _, ok := r.event(mdbtap.EvApproved); ok || len(r.records()) != 0 || !r.journalEmpty() {
+		t.Fatalf("records %+v, journal empty %v: %s", r.records(), r.journalEmpty(), r.types())
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}

@@ -136,7 +136,8 @@ func (r *Reader) PowerCycle() {
 
 // resetVend books the vend a reset interrupted after APPROVED (§7.4.7).
 func (r *Reader) resetVend() {
-	if r.state == mdb.Vend && r.approved {
+	// An approval still being authorised (never sent) is no sale.
+	if r.state == mdb.Vend && r.approved && r.delayed == nil {
 		r.Sales = append(r.Sales, r.vendAmt)
 		if r.card >= 0 {
 			r.card -= int32(r.vendAmt)
