@@ -121,7 +121,8 @@ func TestParseInterspersed(t *testing.T) {
 
 // TestMDBToolFlagsAfterHexAndWarnings: `mdb raw` takes its flags after the
 // hex blocks; `mdb vend` and `mdb log` print what the reader bends (the PAX
-// D200's FF after BEGIN SESSION).
+// D200's FF after BEGIN SESSION). The reader answers in the commands' own
+// responses, which the tool takes as well.
 func TestMDBToolFlagsAfterHexAndWarnings(t *testing.T) {
 	m, s, err := pty.Open()
 	if err != nil {
@@ -130,7 +131,7 @@ func TestMDBToolFlagsAfterHexAndWarnings(t *testing.T) {
 	defer m.Close()
 	defer s.Close()
 	r := mdbsim.New(mdb.Cashless1)
-	r.F.TrailingFF = true
+	r.F.TrailingFF, r.Immediate = true, true
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { mdbsim.ServeQibixx(ctx, m, r); close(done) }()
