@@ -91,7 +91,7 @@ func TestAdapterRebootTerminalComesBack(t *testing.T) {
 	}{{"ignores", mdbsim.Ignores}, {"refuses", mdbsim.Refuses}, {"no peripheral", mdbsim.NoPeripheral}} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &mdbsim.Adapter{Out: tc.out}
-			r := newRigOn(t, nil, onUSBAdapter(t, a), 1)
+			r := newRigOn(t, func(rd *mdbsim.Reader) { rd.MaxResponse = 5 }, onUSBAdapter(t, a), 1)
 			r.until("reader ready", r.has(mdbtap.EvReady))
 			a.Reboot()
 			// Found at the next request, or (p,NACK) once the reader has
@@ -182,5 +182,35 @@ func TestPortLostWhileAsking(t *testing.T) {
 	}
 	if l := r.reader.Ledger(); len(l.Sales) != 0 {
 		t.Fatalf("reader ledger %+v", l)
+	}
+}
+
+// TestPortLostDuringVendRequest: the adapter is pulled just after it put
+// VEND REQUEST on the bus, so the reader took it and the answer never
+// arrives. For either form of the reader's answer, the wall pours nothing,
+// books nothing and reports the vend unknown (only the reader's journal can
+// say: a reader that answered in the response has charged, the reset on
+// the port's return making that a sale, §7.4.7; one that would answer at a
+// POLL never approved and charges nothing).
+func TestPortLostDuringVendRequest(t *testing.T) {
+	for _, immediate := range []bool{false, true} {
+		a := &mdbsim.Adapter{}
+		r := newRigOn(t, func(rd *mdbsim.Reader) { rd.Immediate = immediate }, onUSBAdapter(t, a), 1)
+		r.until("reader ready", r.has(mdbtap.EvReady))
+		a.PullAt = "R,13,00"
+		r.reader.PresentCard(1000)
+		r.until("offline and unknown", func() bool { return r.ev.Count(mdbtap.EvOffline) == 1 && r.ev.Count(mdbtap.EvUnknown) == 1 })
+		a.Plug()
+		r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) == 2 })
+		if _, ok := r.event(mdbtap.EvApproved); ok || len(r.records()) != 0 || !r.journalEmpty() {
+			t.Fatalf("immediate %v: records %+v, journal empty %v: %s", immediate, r.records(), r.journalEmpty(), r.types())
+		}
+		want := 0
+		if immediate {
+			want = 1
+		}
+		if l := r.reader.Ledger(); len(l.Sales) != want {
+			t.Fatalf("immediate %v: reader ledger %+v", immediate, l)
+		}
 	}
 }

@@ -49,6 +49,10 @@ type Adapter struct {
 	// Banner is a line it prints when it starts, "" for none (none is
 	// documented; a firmware may still print one).
 	Banner string
+	// PullAt pulls the adapter at the worst moment: right after it has put
+	// the first request starting with this ("R,13,00" a VEND REQUEST) on
+	// the bus, before its answer reaches the host. "" never.
+	PullAt string
 
 	mu     sync.Mutex
 	master bool
@@ -68,7 +72,12 @@ func (a *Adapter) Serve(ctx context.Context, port io.ReadWriter) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		out, ok := a.line(strings.TrimRight(sc.Text(), "\r"))
+		in := strings.TrimRight(sc.Text(), "\r")
+		out, ok := a.line(in)
+		if a.pulled(in) {
+			go a.Unplug() // it waits for this loop to end
+			return nil
+		}
 		if !ok {
 			continue
 		}
@@ -106,6 +115,17 @@ func (a *Adapter) line(line string) (string, bool) {
 		return "p,NACK", true
 	}
 	return "m,NACK", true
+}
+
+// pulled says whether the adapter is pulled after the host line in.
+func (a *Adapter) pulled(in string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.PullAt == "" || !strings.HasPrefix(in, a.PullAt) {
+		return false
+	}
+	a.PullAt = ""
+	return true
 }
 
 // Reboot restarts the adapter where it sits (a Pi HAT's power glitch):

@@ -47,6 +47,9 @@ type Reader struct {
 	Options uint32
 	// CashSale announces CASH SALE support in READER CONFIG (Z8 b3).
 	CashSale bool
+	// MaxResponse is its non-response time in seconds (READER CONFIG
+	// Z7); 0 is 30.
+	MaxResponse byte
 	// Immediate puts the data a command asks for in the command's own
 	// response instead of ACK and the next POLL, as MDB 4.2 §7.3 allows:
 	// READER CONFIG to SETUP config, PERIPHERAL ID to EXPANSION REQUEST
@@ -67,6 +70,7 @@ type Reader struct {
 	waiting  bool     // a card is held at the reader, no session yet
 	vendAmt  uint32
 	approved bool   // the vend in progress was approved
+	told     bool   // and its VEND APPROVED went out on the bus
 	delayed  []byte // an approval held back by SlowApproval
 	// Log is every command the reader received, in wire notation, for tests.
 	Log []string
@@ -136,14 +140,15 @@ func (r *Reader) PowerCycle() {
 
 // resetVend books the vend a reset interrupted after APPROVED (§7.4.7).
 func (r *Reader) resetVend() {
-	// An approval still being authorised (never sent) is no sale.
-	if r.state == mdb.Vend && r.approved && r.delayed == nil {
+	// An approval never sent (still being authorised, or waiting for a
+	// POLL) is no sale.
+	if r.state == mdb.Vend && r.approved && r.told {
 		r.Sales = append(r.Sales, r.vendAmt)
 		if r.card >= 0 {
 			r.card -= int32(r.vendAmt)
 		}
 	}
-	r.approved, r.delayed = false, nil
+	r.approved, r.told, r.delayed = false, false, nil
 }
 
 func (r *Reader) expanded() bool { return r.enabled&mdb.Opt32BitMoney != 0 }
@@ -247,6 +252,7 @@ func (r *Reader) respond(msg []byte) mdb.Reply {
 		return ack
 	}
 	r.last = msg
+	r.told = r.told || msg[0] == mdb.RspVendApproved
 	return mdb.Reply{Kind: mdb.ReplyData, Data: append([]byte{}, msg...)}
 }
 
@@ -269,6 +275,7 @@ func (r *Reader) poll() mdb.Reply {
 		}
 		var out []byte
 		for len(r.pending) > 0 && len(out)+len(r.pending[0]) < mdb.MaxBlock {
+			r.told = r.told || r.pending[0][0] == mdb.RspVendApproved
 			out = append(out, r.pending[0]...)
 			r.pending = r.pending[1:]
 		}
@@ -288,12 +295,20 @@ func (r *Reader) setup(p []byte) mdb.Reply {
 		}
 		r.state, r.vmcLevel, r.enabled = mdb.Disabled, p[1], 0
 		return r.respond([]byte{mdb.RspReaderConfig, r.Level, byte(r.Currency >> 8), byte(r.Currency),
-			r.Scale, r.Decimals, 30, r.configOptions()})
+			r.Scale, r.Decimals, r.nonResponse(), r.configOptions()})
 	case mdb.SetupPrices:
 	default:
 		return r.outOfSequence()
 	}
 	return ack
+}
+
+// nonResponse is READER CONFIG's Z7 in seconds: MaxResponse, or 30.
+func (r *Reader) nonResponse() byte {
+	if r.MaxResponse == 0 {
+		return 30
+	}
+	return r.MaxResponse
 }
 
 func (r *Reader) configOptions() byte {
@@ -362,7 +377,7 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 			return r.respond([]byte{mdb.RspVendDenied})
 		}
 		price -= min(price, r.F.Discount)
-		r.vendAmt, r.approved = price, true
+		r.vendAmt, r.approved, r.told = price, true, false
 		msg := []byte{mdb.RspVendApproved, byte(price >> 8), byte(price)}
 		if r.expanded() {
 			msg = []byte{mdb.RspVendApproved, byte(price >> 24), byte(price >> 16), byte(price >> 8), byte(price)}
@@ -380,7 +395,7 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		if r.card >= 0 {
 			r.card -= int32(r.vendAmt)
 		}
-		r.state, r.approved = mdb.SessionIdle, false
+		r.state, r.approved, r.told = mdb.SessionIdle, false, false
 	case mdb.VendFailure:
 		if r.state != mdb.Vend {
 			return r.outOfSequence()
@@ -392,7 +407,7 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		} else if r.approved {
 			r.Refunds = append(r.Refunds, r.vendAmt)
 		}
-		r.approved = false
+		r.approved, r.told = false, false
 	case mdb.VendComplete:
 		if r.state != mdb.SessionIdle && r.state != mdb.Vend {
 			return r.outOfSequence()
