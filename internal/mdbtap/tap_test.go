@@ -456,3 +456,20 @@ func TestImmediateApprovalOpensAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestImmediateApprovalShortPourIsRefunded: an approval given in VEND
+// REQUEST's response for a pour that runs short is followed by VEND
+// FAILURE: the reader refunds, the record books nothing.
+func TestImmediateApprovalShortPourIsRefunded(t *testing.T) {
+	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.Immediate = true }, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000) // nothing flows
+	r.until("refunded", r.has(mdbtap.EvRefunded))
+	r.until("journal settled", r.journalEmpty)
+	if recs := r.records(); len(recs) != 1 || recs[0].Pour.Amount != 0 {
+		t.Fatalf("records %+v", recs)
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}

@@ -20,7 +20,7 @@ func onAdapter(t *testing.T, a *Adapter) (*mdb.Master, *mdb.Qibixx) {
 	}
 	t.Cleanup(func() { a.Close(); p.Close() })
 	q := mdb.NewQibixx(p)
-	q.Timeout = 100 * time.Millisecond
+	q.Timeout = 300 * time.Millisecond
 	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
