@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -120,7 +121,11 @@ func (q *Qibixx) Send(ctx context.Context, block []Word) (Reply, error) {
 		if serr := q.start(ctx); serr != nil {
 			return Reply{}, fmt.Errorf("%w (and %w)", err, serr)
 		}
-		return Reply{}, fmt.Errorf("%w: %w (it said %q)", ErrTimeout, ErrAdapterRestarted, foreign)
+		said := "nothing"
+		if foreign != "" {
+			said = strconv.Quote(foreign)
+		}
+		return Reply{}, fmt.Errorf("%w: %w (it had answered %s with %s)", ErrTimeout, ErrAdapterRestarted, cmd, said)
 	}
 	if err != nil {
 		return Reply{}, err
