@@ -28,7 +28,7 @@ func onUSBAdapter(t testing.TB, a *mdbsim.Adapter) func(*mdbsim.Reader) mdb.Tran
 				return nil, err
 			}
 			q := mdb.NewQibixx(p)
-			q.Timeout = 100 * time.Millisecond
+			q.Timeout = time.Second // the default: no spurious timeout on a loaded machine
 			if err := q.Start(ctx); err != nil {
 				q.Close()
 				return nil, err
@@ -194,10 +194,9 @@ func TestPortLostWhileAsking(t *testing.T) {
 // POLL never approved and charges nothing).
 func TestPortLostDuringVendRequest(t *testing.T) {
 	for _, immediate := range []bool{false, true} {
-		a := &mdbsim.Adapter{}
+		a := &mdbsim.Adapter{PullAt: "R,13,00"} // power-up sends no VEND REQUEST
 		r := newRigOn(t, func(rd *mdbsim.Reader) { rd.Immediate = immediate }, onUSBAdapter(t, a), 1)
 		r.until("reader ready", r.has(mdbtap.EvReady))
-		a.PullAt = "R,13,00"
 		r.reader.PresentCard(1000)
 		r.until("offline and unknown", func() bool { return r.ev.Count(mdbtap.EvOffline) == 1 && r.ev.Count(mdbtap.EvUnknown) == 1 })
 		a.Plug()
