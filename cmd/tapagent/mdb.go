@@ -44,7 +44,8 @@ func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	item := fs.Uint("item", 0xFFFF, "vend: item number (FFFF undefined)")
 	wait := fs.Duration("wait", 60*time.Second, "vend: how long to wait for a card")
 	dur := fs.Duration("for", 30*time.Second, "log: how long to listen")
-	if err := fs.Parse(args[1:]); err != nil {
+	rest, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	if *port == "" {
@@ -72,15 +73,45 @@ func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return mdbVend(ctx, m, uint32(*price), uint16(*item), *wait, stdout)
 	case "raw":
-		return mdbRaw(ctx, q, fs.Args(), stdout)
+		return mdbRaw(ctx, q, rest, stdout)
 	case "log":
 		if err := m.Init(ctx); err != nil {
 			return err
 		}
+		printWarnings(m, stdout)
 		return mdbLog(ctx, m, *dur, stdout)
 	}
 	fmt.Fprintln(stderr, mdbUsage)
 	return fmt.Errorf("%w: unknown mdb command %q", errUsage, sub)
+}
+
+// parseInterspersed parses flags wherever they stand among the arguments
+// ("raw 12 1400 --port DEV" as well as "raw --port DEV 12 1400") and
+// returns the others in order; "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			return rest, nil
+		}
+		if used := len(args) - len(left); used > 0 && args[used-1] == "--" {
+			return append(rest, left...), nil
+		}
+		rest, args = append(rest, left[0]), left[1:]
+	}
+}
+
+// printWarnings prints, and clears, the spec deviations the reader has
+// shown since the last call.
+func printWarnings(m *mdb.Master, out io.Writer) {
+	for _, w := range m.Warnings {
+		fmt.Fprintf(out, "warning     %s\n", w)
+	}
+	m.Warnings = m.Warnings[:0]
 }
 
 func mdbProbe(ctx context.Context, m *mdb.Master, out io.Writer) error {
@@ -91,9 +122,7 @@ func mdbProbe(ctx context.Context, m *mdb.Master, out io.Writer) error {
 	fmt.Fprintf(out, "reader      %02X, level %d, %s\n", m.Addr, c.Level, m.State)
 	fmt.Fprintf(out, "currency    %04X, scale %d, %d decimals, max response %s, options %08b\n", c.Currency, c.Scale, c.Decimals, c.MaxResponse, c.Options)
 	fmt.Fprintf(out, "identity    %s / %s / %s, software %04X\n", strings.TrimSpace(p.Manufacturer), strings.TrimSpace(p.Model), strings.TrimSpace(p.Serial), p.Software)
-	for _, w := range m.Warnings {
-		fmt.Fprintf(out, "warning     %s\n", w)
-	}
+	printWarnings(m, out)
 	return nil
 }
 
@@ -102,6 +131,7 @@ func mdbVend(ctx context.Context, m *mdb.Master, price uint32, item uint16, wait
 	step := func(code byte, d time.Duration) (mdb.Msg, error) {
 		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(m.Poll) {
 			msgs, err := m.PollOnce(ctx)
+			printWarnings(m, out)
 			if err != nil && !errors.Is(err, mdb.ErrTimeout) {
 				return nil, err
 			}
@@ -170,6 +200,10 @@ func mdbRaw(ctx context.Context, t mdb.Transport, blocks []string, out io.Writer
 func mdbLog(ctx context.Context, m *mdb.Master, d time.Duration, out io.Writer) error {
 	for end := time.Now().Add(d); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(m.Poll) {
 		msgs, err := m.PollOnce(ctx)
+		for _, w := range m.Warnings {
+			fmt.Fprintf(out, "%s warning %s\n", time.Now().Format("15:04:05.000"), w)
+		}
+		m.Warnings = m.Warnings[:0]
 		if err != nil && !errors.Is(err, mdb.ErrTimeout) {
 			fmt.Fprintf(out, "%s error %v\n", time.Now().Format("15:04:05.000"), err)
 		}

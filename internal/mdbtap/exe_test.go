@@ -54,7 +54,9 @@ func newExeRig(t *testing.T, set func(*mdbsim.Reader)) (*rig, *exesim.Machine) {
 // button once the session is open.
 func (r *rig) chooseCan(mc *exesim.Machine, funds int32) {
 	r.t.Helper()
-	r.until("reader ready", r.has(mdbtap.EvReady))
+	// This terminal's power-up (the rig was restarted: an earlier
+	// terminal's mdb_ready does not count, its RESET is still to come).
+	r.until("reader ready", func() bool { return r.tap.Health().Ready })
 	r.reader.PresentCard(funds)
 	r.until("session", r.has(mdbtap.EvSession))
 	mc.Choose(colaSel)

@@ -23,18 +23,21 @@ type Bus interface {
 }
 
 // Open opens the configured transport on port (cfg.Port when empty): the
-// Qibixx adapter or the board's UART.
-func Open(ctx context.Context, cfg config.MDB, port string) (Bus, error) {
+// Qibixx adapter or the board's UART, as a Link that the terminal reopens
+// when the port disappears and comes back.
+func Open(ctx context.Context, cfg config.MDB, port string) (*Link, error) {
 	if port == "" {
 		port = cfg.Port
 	}
 	if port == "" {
 		return nil, fmt.Errorf("mdb: no port configured ([mdb] port)")
 	}
-	if cfg.Transport == "uart" {
-		return mdb.OpenUART(port)
-	}
-	return mdb.OpenQibixx(ctx, port)
+	return NewLink(ctx, func(ctx context.Context) (Bus, error) {
+		if cfg.Transport == "uart" {
+			return mdb.OpenUART(port)
+		}
+		return mdb.OpenQibixx(ctx, port)
+	})
 }
 
 // Address is the bus address of the configured cashless device.

@@ -58,6 +58,9 @@ const (
 	EvCashSale    = "mdb_cash_sale"
 	EvDisplay     = "mdb_display"
 	EvMalfunction = "mdb_malfunction"
+	// EvOffline is the terminal's serial port lost (reported once; the
+	// port is reopened with backoff and EvReady follows its return).
+	EvOffline = "mdb_offline"
 )
 
 // Options configure a terminal.
@@ -137,6 +140,23 @@ type Tap struct {
 	cancelled bool
 	ready     bool
 	lastTry   time.Time
+	// The port: lost until reopened, tried again at reopenAt; offline
+	// from its loss until the reader is set up again (one event for both).
+	lost, offline bool
+	reopenAt      time.Time
+	backoff       time.Duration
+}
+
+// Reopening a lost port: first after reopenFirst, then twice as long each
+// time up to reopenMax.
+const (
+	reopenFirst = 500 * time.Millisecond
+	reopenMax   = 10 * time.Second
+)
+
+// reopener is a bus whose lost port can be opened again (Link).
+type reopener interface {
+	Reopen(ctx context.Context) error
 }
 
 // New builds a terminal controller.
@@ -195,6 +215,10 @@ func (t *Tap) count(f func(h *Health)) {
 func (t *Tap) report(ev device.Event) { t.o.Agent.Report(ev) }
 
 func (t *Tap) fault(what string, err error) {
+	if errors.Is(err, mdb.ErrLink) {
+		t.portLost(err)
+		return
+	}
 	t.count(func(h *Health) { h.Faults++; h.LastError = what + ": " + err.Error() })
 	t.report(device.Event{Type: EvFault, Detail: what + ": " + err.Error()})
 }
@@ -223,6 +247,9 @@ func sleep(ctx context.Context, d time.Duration) {
 // the reader up if needed, one POLL, its messages, then the timers of the
 // current phase. Exported for benchmarks; not to be called beside Run.
 func (t *Tap) Turn(ctx context.Context) {
+	if t.lost && !t.reopen(ctx) {
+		return
+	}
 	if !t.up(ctx) {
 		return
 	}
@@ -234,9 +261,68 @@ func (t *Tap) Turn(ctx context.Context) {
 	for _, msg := range msgs {
 		t.on(ctx, msg)
 	}
+	// What a command sent just now got in its own response (a VEND
+	// REQUEST approved at once) is handled in this turn, not a poll
+	// interval later; bounded, as each answer may send a command again.
+	for i := 0; i < 4 && t.m.Queued(); i++ {
+		msgs, _ := t.m.PollOnce(ctx) // from the inbox: nothing on the bus
+		for _, msg := range msgs {
+			t.on(ctx, msg)
+		}
+	}
 	t.step(ctx)
 	t.warnings()
-	t.count(func(h *Health) { h.State = t.m.State.String() })
+	if !t.lost {
+		t.count(func(h *Health) { h.State = t.m.State.String() })
+	}
+}
+
+// portLost takes the terminal offline once its port failed: one event, an
+// open vend settled as for a reader that went silent (the reader is reset
+// when the port is back, which makes an approved vend a sale, §7.4.7), and
+// no more bus traffic until the port is reopened.
+func (t *Tap) portLost(err error) {
+	if t.lost {
+		return
+	}
+	t.lost = true
+	t.resetDuringVend()
+	t.ready = false
+	if t.offline { // lost again before the reader came back: reported already
+		t.retryLater()
+		return
+	}
+	t.offline, t.backoff = true, reopenFirst
+	t.reopenAt = t.o.Now().Add(t.backoff)
+	t.count(func(h *Health) { h.Ready, h.State, h.LastError = false, "offline", "port lost: "+err.Error() })
+	t.o.Log.Warn("mdb terminal offline: port lost", "err", err)
+	t.report(device.Event{Type: EvOffline, Detail: "port lost: " + err.Error()})
+}
+
+// retryLater doubles the wait before the port is tried again.
+func (t *Tap) retryLater() {
+	t.backoff = min(2*t.backoff, reopenMax)
+	t.reopenAt = t.o.Now().Add(t.backoff)
+}
+
+// reopen tries the lost port again when its backoff has passed (a bus that
+// cannot reopen is simply tried again); once it is open the reader is set
+// up at once (with a RESET).
+func (t *Tap) reopen(ctx context.Context) bool {
+	if t.o.Now().Before(t.reopenAt) {
+		return false
+	}
+	if ro, ok := t.m.T.(reopener); ok {
+		if err := ro.Reopen(ctx); err != nil {
+			t.retryLater()
+			t.o.Log.Debug("mdb port still lost", "err", err, "next try in", t.backoff)
+			return false
+		}
+	}
+	t.lost, t.lastTry = false, time.Time{}
+	t.m.Offline, t.m.NeedReset, t.m.NeedSetup = false, false, false
+	t.o.Log.Info("mdb port open again: setting the reader up")
+	return true
 }
 
 // up runs the power-up sequence and any recovery the reader needs; a
@@ -244,12 +330,19 @@ func (t *Tap) Turn(ctx context.Context) {
 func (t *Tap) up(ctx context.Context) bool {
 	if t.m.Offline || t.m.NeedReset || t.m.NeedSetup {
 		t.resetDuringVend()
-		if t.ready && !t.m.Offline || t.o.Now().Sub(t.lastTry) >= t.o.Retry {
+		offline := t.m.Offline
+		if offline {
+			t.count(func(h *Health) { h.Ready = false })
+		}
+		if t.ready && !offline || t.o.Now().Sub(t.lastTry) >= t.o.Retry {
 			t.lastTry = t.o.Now()
 			if err := t.m.Recover(ctx); err != nil {
 				t.fault("recovery", err)
 				return false
 			}
+		}
+		if offline && !t.m.Offline {
+			t.announce() // back after its silence
 		}
 		return !t.m.Offline
 	}
@@ -267,17 +360,24 @@ func (t *Tap) up(ctx context.Context) bool {
 		return false
 	}
 	t.ready = true
+	t.announce()
+	return true
+}
+
+// announce reports the reader set up (at power-up, and again after it
+// was offline or its port was lost).
+func (t *Tap) announce() {
+	t.offline = false
 	p := t.m.Periph
 	name := strings.TrimSpace(strings.TrimSpace(p.Manufacturer) + " " + strings.TrimSpace(p.Model))
 	t.count(func(h *Health) { h.Ready, h.Reader, h.Level = true, name, t.m.Config.Level })
 	t.report(device.Event{Type: EvReady, Detail: fmt.Sprintf("%s, level %d, currency %04X, scale %d, %d decimals",
 		name, t.m.Config.Level, t.m.Config.Currency, t.m.Config.Scale, t.m.Config.Decimals)})
-	return true
 }
 
 func (t *Tap) warnings() {
 	for _, w := range t.m.Warnings {
-		t.o.Log.Warn("mdb reader bends the spec", "detail", w)
+		t.o.Log.Warn("mdb terminal warning", "detail", w)
 		t.report(device.Event{Type: EvWarning, Detail: w})
 	}
 	t.m.Warnings = t.m.Warnings[:0]

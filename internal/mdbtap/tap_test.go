@@ -41,6 +41,11 @@ type rig struct {
 	stop  func()
 
 	ev walltest.Events
+	// bus is the master's transport to the reader (nil: the reader in
+	// process).
+	bus mdb.Transport
+	// manual leaves the terminal's turns to the test (no Run).
+	manual bool
 	// machine starts the EXE loop paid by the current terminal (exe rigs).
 	machine func() (stop func())
 }
@@ -52,6 +57,21 @@ func newRig(t testing.TB, lines ...int) *rig { return newRigWith(t, nil, lines..
 
 // newRigWith sets the reader up (faults, options) before the bus starts.
 func newRigWith(t testing.TB, set func(*mdbsim.Reader), lines ...int) *rig {
+	return newRigOn(t, set, nil, lines...)
+}
+
+// manualRig is a rig whose terminal turns only when the test says.
+func manualRig(t testing.TB, set func(*mdbsim.Reader), lines ...int) *rig {
+	return newRigFull(t, set, nil, true, lines...)
+}
+
+// newRigOn is a rig whose master reaches the reader through the transport
+// bus makes (nil: in process).
+func newRigOn(t testing.TB, set func(*mdbsim.Reader), bus func(*mdbsim.Reader) mdb.Transport, lines ...int) *rig {
+	return newRigFull(t, set, bus, false, lines...)
+}
+
+func newRigFull(t testing.TB, set func(*mdbsim.Reader), bus func(*mdbsim.Reader) mdb.Transport, manual bool, lines ...int) *rig {
 	cfg, err := config.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +86,10 @@ func newRigWith(t testing.TB, set func(*mdbsim.Reader), lines ...int) *rig {
 	if set != nil {
 		set(r.reader)
 	}
+	if bus != nil {
+		r.bus = bus(r.reader)
+	}
+	r.manual = manual
 	if r.wall, err = simrun.NewWall(cfg, r.clk); err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +118,17 @@ func (r *rig) start() {
 	if err := r.agent.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	m := &mdb.Master{T: r.reader, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 3, MaxPrice: 0xFFFF}, Poll: time.Millisecond, Now: r.clk.Now}
+	var bus mdb.Transport = r.reader
+	if r.bus != nil {
+		bus = r.bus
+	}
+	m := &mdb.Master{T: bus, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 3, MaxPrice: 0xFFFF}, Poll: time.Millisecond, Now: r.clk.Now}
 	r.tap = mdbtap.New(mdbtap.Options{Master: m, Agent: r.agent, Store: r.store, Lines: r.lines, Items: r.items, Portion: portion,
 		CardType: ttg.CardMDBPre, Minor: 2, VendTimeout: 5 * time.Second, SelectTimeout: 30 * time.Second, Now: r.clk.Now})
+	if r.manual {
+		r.stop = func() {}
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.tap.Run(ctx); close(done) }()
@@ -370,6 +402,74 @@ func TestCashSalesReachTheReader(t *testing.T) {
 	r.pour(1)
 	r.until("cash sale", r.has(mdbtap.EvCashSale))
 	if l := r.reader.Ledger(); !slices.Equal(l.CashSales, []uint32{300}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}
+
+// TestImmediateApprovalIsFollowedUp: a reader that approves in VEND
+// REQUEST's own response (and sets up the same way) sells a portion like
+// any other: VEND SUCCESS follows the pour, one record at the approved
+// amount, the journal empty; a denial in the response pours nothing.
+func TestImmediateApprovalIsFollowedUp(t *testing.T) {
+	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.Immediate, rd.F.Discount = true, 40 }, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("vend success", r.has(mdbtap.EvSuccess))
+	r.until("session ended", r.has(mdbtap.EvSessionEnd))
+	recs := r.records()
+	if len(recs) != 1 || recs[0].Pour.Amount != price-40 || !recs[0].Pour.Complete || !r.journalEmpty() {
+		t.Fatalf("records %+v, journal empty %v", recs, r.journalEmpty())
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price - 40}) || len(l.Refunds) != 0 {
+		t.Fatalf("reader ledger %+v", l)
+	}
+	r.reader.PresentCard(100) // less than a portion
+	r.until("denied", r.has(mdbtap.EvDenied))
+	r.until("journal settled", r.journalEmpty)
+	if got := len(r.records()); got != 1 {
+		t.Fatalf("a denied vend booked: %d records", got)
+	}
+}
+
+// TestImmediateApprovalOpensAtOnce: an approval in VEND REQUEST's own
+// response opens the valve in the same bus turn as the card's session; an
+// approval that waits for a POLL takes the next turn.
+func TestImmediateApprovalOpensAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		immediate bool
+		turns     int
+	}{{true, 1}, {false, 2}} {
+		r := manualRig(t, func(rd *mdbsim.Reader) { rd.Immediate = tc.immediate }, 1)
+		ctx := context.Background()
+		r.tap.Turn(ctx)
+		if !r.tap.Health().Ready {
+			t.Fatalf("immediate %v: reader not up", tc.immediate)
+		}
+		r.reader.PresentCard(1000)
+		turns := 0
+		for ; turns < 5 && r.ev.Count(mdbtap.EvApproved) == 0; turns++ {
+			r.tap.Turn(ctx)
+		}
+		if turns != tc.turns {
+			t.Fatalf("immediate %v: approved after %d turns, want %d: %s", tc.immediate, turns, tc.turns, r.types())
+		}
+	}
+}
+
+// TestImmediateApprovalShortPourIsRefunded: an approval given in VEND
+// REQUEST's response for a pour that runs short is followed by VEND
+// FAILURE: the reader refunds, the record books nothing.
+func TestImmediateApprovalShortPourIsRefunded(t *testing.T) {
+	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.Immediate = true }, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000) // nothing flows
+	r.until("refunded", r.has(mdbtap.EvRefunded))
+	r.until("journal settled", r.journalEmpty)
+	if recs := r.records(); len(recs) != 1 || recs[0].Pour.Amount != 0 {
+		t.Fatalf("records %+v", recs)
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
 		t.Fatalf("reader ledger %+v", l)
 	}
 }

@@ -69,6 +69,13 @@ func (t *Tap) request(ctx context.Context, line int) {
 	}
 	t.vend = e
 	if err := t.m.VendRequest(ctx, scaled, uint16(line)); err != nil {
+		if errors.Is(err, mdb.ErrLink) {
+			// The request may have reached the reader before the port went;
+			// only the reader's own journal can say whether it approved.
+			t.ph = requesting
+			t.fault("vend request", err) // offline: settles the vend as unknown
+			return
+		}
 		t.fault("vend request", err)
 		t.closeVend()
 		t.complete(ctx)

@@ -20,6 +20,16 @@ type Transport interface {
 // ErrTimeout is a peripheral that did not answer within the response time.
 var ErrTimeout = errors.New("mdb: no response")
 
+// ErrLink is a transport whose serial port failed (unplugged, I/O error):
+// nothing goes through it until the port is opened again.
+var ErrLink = errors.New("mdb: serial port lost")
+
+// Restarter is a transport that can put its adapter back into the mode
+// the VMC needs.
+type Restarter interface {
+	Restart(ctx context.Context) error
+}
+
 // State is the reader's state as the VMC tracks it (§7.2).
 type State int
 
@@ -95,6 +105,11 @@ type Master struct {
 	Now func() time.Time
 
 	lastAnswer, lastReset time.Time
+	// inbox holds the messages a reader put in the immediate response to
+	// a command (READER CONFIG to SETUP config, VEND APPROVED to VEND
+	// REQUEST, ...; §7.3: data may come at once or on a later POLL). The
+	// next PollOnce or power-up wait takes them before it POLLs.
+	inbox []Msg
 	// ending is when SESSION COMPLETE was sent; END SESSION must follow
 	// within the non-response time or the reader is reset (§7.4.9).
 	ending time.Time
@@ -148,6 +163,9 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 	} else if errors.Is(err, ErrTimeout) && !m.lastAnswer.IsZero() && m.now().Sub(m.lastAnswer) >= m.nonResponse() {
 		m.Offline, m.State = true, Inactive
 	}
+	if errors.Is(err, ErrAdapterRestarted) {
+		m.Warnings = append(m.Warnings, err.Error())
+	}
 	var ce *ChecksumError
 	if errors.As(err, &ce) {
 		// The reader keeps an unacknowledged reply for the next POLL.
@@ -170,17 +188,61 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 	return msgs, nil
 }
 
-// pollFor POLLs until a message with code arrives, handing other messages
-// to other (nil: dropped).
+// command sends a command other than POLL. A reader may answer it with
+// data instead of ACK; those messages wait in the inbox for the next
+// PollOnce, exactly as if a POLL had brought them. A damaged data reply
+// was NAKed by send: the reader took the command and repeats its answer
+// at the next POLL (§2.2), so the command itself went through.
+func (m *Master) command(ctx context.Context, c byte, data ...byte) error {
+	msgs, err := m.send(ctx, c, data...)
+	var ce *ChecksumError
+	if errors.As(err, &ce) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m.inbox = append(m.inbox, msgs...)
+	if n := len(m.inbox) - maxInbox; n > 0 {
+		// Nobody has polled for a long run of commands: keep the newest.
+		m.Warnings = append(m.Warnings, fmt.Sprintf("%d immediate reply messages never read, dropped", n))
+		m.inbox = append([]Msg(nil), m.inbox[n:]...)
+	}
+	return nil
+}
+
+// maxInbox bounds the messages immediate responses may leave unread.
+const maxInbox = 32
+
+// Queued says whether messages from an immediate response wait for the
+// next PollOnce (which then hands them out without a POLL on the bus).
+func (m *Master) Queued() bool { return len(m.inbox) > 0 }
+
+// next is the next reply's messages: what immediate responses left in the
+// inbox, else one POLL's.
+func (m *Master) next(ctx context.Context) ([]Msg, error) {
+	if len(m.inbox) > 0 {
+		msgs := m.inbox
+		m.inbox = nil
+		return msgs, nil
+	}
+	return m.send(ctx, CmdPoll)
+}
+
+// pollFor POLLs until a message with code arrives (it may be waiting in
+// the inbox already, from an immediate response). Messages before it are
+// dropped, as power-up has no use for them; messages after it in the same
+// reply stay in the inbox for whoever reads next.
 func (m *Master) pollFor(ctx context.Context, code byte) (Msg, error) {
 	for try := 0; try < m.tries(); try++ {
-		msgs, err := m.send(ctx, CmdPoll)
+		msgs, err := m.next(ctx)
 		var ce *ChecksumError
 		if err != nil && !errors.Is(err, ErrTimeout) && !errors.As(err, &ce) {
 			return nil, err
 		}
-		for _, msg := range msgs {
+		for i, msg := range msgs {
 			if msg.Code() == code {
+				m.inbox = append(msgs[i+1:len(msgs):len(msgs)], m.inbox...)
 				return msg, nil
 			}
 		}
@@ -216,10 +278,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 // until JUST RESET, SETUP config, POLL until READER CONFIG, SETUP prices,
 // EXPANSION REQUEST ID, POLL until PERIPHERAL ID, READER ENABLE.
 func (m *Master) Init(ctx context.Context) error {
-	m.State, m.Config, m.Periph = Inactive, ReaderConfig{}, PeripheralID{}
+	m.State, m.Config, m.Periph, m.inbox = Inactive, ReaderConfig{}, PeripheralID{}, nil
 	acked := false
 	for try := 0; try < m.tries() && !acked; try++ {
-		_, err := m.send(ctx, CmdReset)
+		err := m.command(ctx, CmdReset)
 		switch {
 		case err == nil:
 			acked = true
@@ -242,9 +304,9 @@ func (m *Master) Init(ctx context.Context) error {
 
 // setUp is the power-up sequence after JUST RESET.
 func (m *Master) setUp(ctx context.Context) error {
-	m.State, m.Config, m.Periph, m.Enabled = Inactive, ReaderConfig{}, PeripheralID{}, 0
+	m.State, m.Config, m.Periph, m.Enabled, m.inbox = Inactive, ReaderConfig{}, PeripheralID{}, 0, nil
 	id := m.ID
-	if _, err := m.send(ctx, CmdSetup, SetupConfig, id.Level, id.DisplayCols, id.DisplayRows, id.DisplayType); err != nil {
+	if err := m.command(ctx, CmdSetup, SetupConfig, id.Level, id.DisplayCols, id.DisplayRows, id.DisplayType); err != nil {
 		return fmt.Errorf("mdb: SETUP config: %w", err)
 	}
 	cfg, err := m.pollFor(ctx, RspReaderConfig)
@@ -253,12 +315,12 @@ func (m *Master) setUp(ctx context.Context) error {
 	}
 	m.Config = cfg.(ReaderConfig)
 	m.State = Disabled
-	if _, err := m.send(ctx, CmdSetup, SetupPrices, byte(id.MaxPrice>>8), byte(id.MaxPrice), byte(id.MinPrice>>8), byte(id.MinPrice)); err != nil {
+	if err := m.command(ctx, CmdSetup, SetupPrices, byte(id.MaxPrice>>8), byte(id.MaxPrice), byte(id.MinPrice>>8), byte(id.MinPrice)); err != nil {
 		return fmt.Errorf("mdb: SETUP prices: %w", err)
 	}
 	req := append([]byte{ExpRequestID}, id.Manufacturer[:]...)
 	req = append(append(append(req, id.Serial[:]...), id.Model[:]...), byte(id.Software>>8), byte(id.Software))
-	if _, err := m.send(ctx, CmdExpansion, req...); err != nil {
+	if err := m.command(ctx, CmdExpansion, req...); err != nil {
 		return fmt.Errorf("mdb: EXPANSION REQUEST ID: %w", err)
 	}
 	pid, err := m.pollFor(ctx, RspPeripheralID)
@@ -283,7 +345,7 @@ func (m *Master) options(ctx context.Context) error {
 	if on == 0 {
 		return nil
 	}
-	if _, err := m.send(ctx, CmdExpansion, ExpOptions, byte(on>>24), byte(on>>16), byte(on>>8), byte(on)); err != nil {
+	if err := m.command(ctx, CmdExpansion, ExpOptions, byte(on>>24), byte(on>>16), byte(on>>8), byte(on)); err != nil {
 		return fmt.Errorf("mdb: EXPANSION ENABLE OPTIONS: %w", err)
 	}
 	m.Enabled = on
@@ -293,7 +355,7 @@ func (m *Master) options(ctx context.Context) error {
 			maxP = uint32(m.ID.MaxPrice)
 		}
 		cur := m.Config.Currency
-		if _, err := m.send(ctx, CmdSetup, SetupPrices, byte(maxP>>24), byte(maxP>>16), byte(maxP>>8), byte(maxP),
+		if err := m.command(ctx, CmdSetup, SetupPrices, byte(maxP>>24), byte(maxP>>16), byte(maxP>>8), byte(maxP),
 			byte(minP>>24), byte(minP>>16), byte(minP>>8), byte(minP), byte(cur>>8), byte(cur)); err != nil {
 			return fmt.Errorf("mdb: SETUP prices (expanded): %w", err)
 		}
@@ -307,7 +369,7 @@ func (m *Master) Enable(ctx context.Context, on bool) error {
 	if on {
 		c = ReaderOn
 	}
-	if _, err := m.send(ctx, CmdReader, c); err != nil {
+	if err := m.command(ctx, CmdReader, c); err != nil {
 		return fmt.Errorf("mdb: READER %s: %w", map[bool]string{true: "ENABLE", false: "DISABLE"}[on], err)
 	}
 	if on && m.State == Disabled {
@@ -322,7 +384,7 @@ func (m *Master) Enable(ctx context.Context, on bool) error {
 // PollOnce sends one POLL and returns its messages, following the state
 // machine (BEGIN SESSION, END SESSION, ...).
 func (m *Master) PollOnce(ctx context.Context) ([]Msg, error) {
-	msgs, err := m.send(ctx, CmdPoll)
+	msgs, err := m.next(ctx)
 	for _, msg := range msgs {
 		m.follow(msg)
 	}
@@ -365,6 +427,13 @@ func (m *Master) Recover(ctx context.Context) error {
 			return nil
 		}
 		m.lastReset = m.now()
+		// An adapter that lost its master mode makes any reader look
+		// silent: set it again before the RESET.
+		if rs, ok := m.T.(Restarter); ok {
+			if err := rs.Restart(ctx); err != nil {
+				return fmt.Errorf("mdb: before resetting the offline reader: %w", err)
+			}
+		}
 		if err := m.Init(ctx); err != nil {
 			return err
 		}
@@ -391,7 +460,7 @@ func (m *Master) VendRequest(ctx context.Context, price uint32, item uint16) err
 	if err != nil {
 		return err
 	}
-	if _, err := m.send(ctx, CmdVend, data...); err != nil {
+	if err := m.command(ctx, CmdVend, data...); err != nil {
 		return err
 	}
 	m.State = Vend
@@ -400,8 +469,7 @@ func (m *Master) VendRequest(ctx context.Context, price uint32, item uint16) err
 
 // VendSuccess reports the item delivered.
 func (m *Master) VendSuccess(ctx context.Context, item uint16) error {
-	_, err := m.send(ctx, CmdVend, VendSuccess, byte(item>>8), byte(item))
-	return err
+	return m.command(ctx, CmdVend, VendSuccess, byte(item>>8), byte(item))
 }
 
 // ErrRefundFailed is a reader that could not give the money back after
@@ -412,7 +480,7 @@ var ErrRefundFailed = errors.New("mdb: the reader reports the refund failed")
 // (§7.4.8): an empty answer (ACK) is refunded, MALFUNCTION 0xC- is a failed
 // refund, silence is a refund in progress until the non-response time.
 func (m *Master) VendFailure(ctx context.Context) error {
-	if _, err := m.send(ctx, CmdVend, VendFailure); err != nil {
+	if err := m.command(ctx, CmdVend, VendFailure); err != nil {
 		return err
 	}
 	if m.State == Vend {
@@ -447,7 +515,7 @@ func (m *Master) VendFailure(ctx context.Context) error {
 // SessionComplete ends the session; END SESSION must follow on a POLL
 // within the non-response time, or PollOnce asks for a reset (§7.4.9).
 func (m *Master) SessionComplete(ctx context.Context) error {
-	if _, err := m.send(ctx, CmdVend, VendComplete); err != nil {
+	if err := m.command(ctx, CmdVend, VendComplete); err != nil {
 		return err
 	}
 	m.ending = m.now()
@@ -460,8 +528,7 @@ func (m *Master) VendCancel(ctx context.Context) error {
 	if m.State != Vend {
 		return fmt.Errorf("mdb: VEND CANCEL in state %s", m.State)
 	}
-	_, err := m.send(ctx, CmdVend, VendCancel)
-	return err
+	return m.command(ctx, CmdVend, VendCancel)
 }
 
 // ErrNoCashSale is a reader that did not announce CASH SALE in its config.
@@ -480,8 +547,7 @@ func (m *Master) CashSale(ctx context.Context, price uint32, item uint16) error 
 	if err != nil {
 		return err
 	}
-	_, err = m.send(ctx, CmdVend, data...)
-	return err
+	return m.command(ctx, CmdVend, data...)
 }
 
 // priceItem encodes a VEND sub-command's price (16 bits, or 32 with the
@@ -499,6 +565,5 @@ func (m *Master) priceItem(sub byte, price uint32, item uint16) ([]byte, error) 
 // ReaderCancel asks the reader to abandon what it is doing (waiting for a
 // card after an "always idle" VEND REQUEST, say); it answers CANCELLED.
 func (m *Master) ReaderCancel(ctx context.Context) error {
-	_, err := m.send(ctx, CmdReader, ReaderCancel)
-	return err
+	return m.command(ctx, CmdReader, ReaderCancel)
 }

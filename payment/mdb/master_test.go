@@ -122,3 +122,29 @@ func TestPowerUpAndVendTrace(t *testing.T) {
 		t.Fatalf("state %s, trace at %d of %d", m.State, tr.i, len(tr.steps))
 	}
 }
+
+// immediate answers every command with END SESSION in its response.
+type immediate struct{}
+
+func (immediate) Send(context.Context, []Word) (Reply, error) {
+	return Reply{Kind: ReplyData, Data: []byte{RspEndSession}}, nil
+}
+func (immediate) Answer(byte) error { return nil }
+
+// TestInboxIsBounded: immediate replies nobody reads are bounded; the
+// newest are kept and the loss is a warning.
+func TestInboxIsBounded(t *testing.T) {
+	m := &Master{T: immediate{}, Addr: Cashless1}
+	for i := 0; i < maxInbox+5; i++ {
+		if err := m.ReaderCancel(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := m.PollOnce(context.Background())
+	if err != nil || len(msgs) != maxInbox || len(m.Warnings) != 5 {
+		t.Fatalf("%d messages, %v, warnings %q", len(msgs), err, m.Warnings)
+	}
+	if m.Queued() {
+		t.Fatal("messages left after PollOnce")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,18 @@ import (
 // its checksum, the adapter having checked it and acknowledged the
 // peripheral itself, so Answer sends nothing; a damaged or missing reply is
 // reported as "p,NACK" and taken as a timeout.
+//
+// An adapter that rebooted (a Pi HAT's power glitch; a USB adapter that
+// re-enumerated without its port going away) is out of master mode and
+// says nothing documented at start, so Send watches for what such an
+// adapter can do with a request: no line at all within Timeout, or only
+// lines that answer nothing (a banner, an error) — an adapter in master
+// mode always answers a request with "p,". Either way it sends "M,1"
+// again before anything else and reports ErrAdapterRestarted; the request
+// itself counts as unanswered. A HAT without master mode may also answer
+// "p,NACK" (its bus pull-up is off), which looks like a silent reader:
+// Restart, which the master calls before it resets a reader it has
+// marked offline, covers that.
 type Qibixx struct {
 	mu      sync.Mutex
 	port    Port
@@ -32,6 +45,10 @@ type Qibixx struct {
 	r       *bufio.Reader
 	Timeout time.Duration // per reply; the adapter answers within its own response timeout
 }
+
+// ErrAdapterRestarted is an adapter found out of master mode and put back
+// into it; the request that found it was not answered.
+var ErrAdapterRestarted = errors.New("mdb adapter: found out of master mode (rebooted?), master mode set again")
 
 // Port is a serial line with read timeouts.
 type Port interface {
@@ -65,7 +82,15 @@ func NewQibixx(p Port) *Qibixx {
 func (q *Qibixx) Start(ctx context.Context) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	line, err := q.call(ctx, "M,1", "m,")
+	return q.start(ctx)
+}
+
+// Restart implements Restarter: master mode again ("M,1" is harmless to
+// an adapter already in it).
+func (q *Qibixx) Restart(ctx context.Context) error { return q.Start(ctx) }
+
+func (q *Qibixx) start(ctx context.Context) error {
+	line, _, err := q.call(ctx, "M,1", "m,")
 	if err != nil {
 		return fmt.Errorf("mdb adapter: master mode: %w", err)
 	}
@@ -90,7 +115,18 @@ func (q *Qibixx) Send(ctx context.Context, block []Word) (Reply, error) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	line, err := q.call(ctx, cmd, "p,")
+	line, foreign, err := q.call(ctx, cmd, "p,")
+	if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
+		// No answer at all: an adapter in master mode always answers.
+		if serr := q.start(ctx); serr != nil {
+			return Reply{}, fmt.Errorf("%w (and %w)", err, serr)
+		}
+		said := "nothing"
+		if foreign != "" {
+			said = strconv.Quote(foreign)
+		}
+		return Reply{}, fmt.Errorf("%w: %w (it had answered %s with %s)", ErrTimeout, ErrAdapterRestarted, cmd, said)
+	}
 	if err != nil {
 		return Reply{}, err
 	}
@@ -131,23 +167,31 @@ func (q *Qibixx) BusReset() error {
 func (q *Qibixx) Close() error { return q.port.Close() }
 
 // call writes a command line and returns the first answer line that starts
-// with prefix (other lines, e.g. sniffer output, are skipped).
-func (q *Qibixx) call(ctx context.Context, cmd, prefix string) (string, error) {
+// with prefix. Sniffer ("x,") and cashless-master ("d,") lines are skipped;
+// the last other line is returned as foreign (what an adapter out of
+// master mode may say). A port that fails is ErrLink.
+func (q *Qibixx) call(ctx context.Context, cmd, prefix string) (line, foreign string, err error) {
 	if _, err := io.WriteString(q.port, cmd+"\n"); err != nil {
-		return "", fmt.Errorf("mdb adapter: %w", err)
+		return "", "", fmt.Errorf("mdb adapter: %w: %w", ErrLink, err)
 	}
 	q.tr.deadline = time.Now().Add(q.Timeout)
 	for {
 		if err := ctx.Err(); err != nil {
-			return "", err
+			return "", foreign, err
 		}
 		line, err := q.r.ReadString('\n')
-		if err != nil {
-			return "", fmt.Errorf("mdb adapter: no answer to %s: %w", cmd, err)
+		switch {
+		case errors.Is(err, ErrTimeout):
+			return "", foreign, fmt.Errorf("mdb adapter: no answer to %s: %w", cmd, err)
+		case err != nil:
+			return "", foreign, fmt.Errorf("mdb adapter: %w: %w", ErrLink, err)
 		}
 		line = strings.TrimRight(line, "\r\n")
-		if strings.HasPrefix(line, prefix) {
-			return line, nil
+		switch {
+		case strings.HasPrefix(line, prefix):
+			return line, foreign, nil
+		case line != "" && !strings.HasPrefix(line, "x,") && !strings.HasPrefix(line, "d,"):
+			foreign = line
 		}
 	}
 }

@@ -24,7 +24,8 @@ type Line interface {
 }
 
 // UART is the MDB transport on a board's own UART with 9-bit emulation:
-// mark/space parity to send, PARMRK decoding to receive.
+// mark/space parity to send, PARMRK decoding to receive. Any failure of
+// the line itself (a USB-serial adapter unplugged) is ErrLink.
 type UART struct {
 	L Line
 	// Response is the wait for a reply's first byte, InterByte between its
@@ -43,7 +44,7 @@ func (u *UART) parity(mark bool) error {
 		return nil
 	}
 	if err := u.L.SetMark(mark); err != nil {
-		return fmt.Errorf("mdb: setting %s parity: %w", map[bool]string{true: "mark", false: "space"}[mark], err)
+		return fmt.Errorf("mdb: setting %s parity: %w: %w", map[bool]string{true: "mark", false: "space"}[mark], ErrLink, err)
 	}
 	u.mark, u.known = mark, true
 	return nil
@@ -57,7 +58,7 @@ func (u *UART) Send(ctx context.Context, block []Word) (Reply, error) {
 	}
 	// A late answer to an earlier command must not be taken for this one's.
 	if err := u.L.Flush(); err != nil {
-		return Reply{}, fmt.Errorf("mdb: %w", err)
+		return Reply{}, fmt.Errorf("mdb: flush: %w: %w", ErrLink, err)
 	}
 	u.dec = Parmrk{}
 	for i := 0; i < len(block); {
@@ -70,7 +71,7 @@ func (u *UART) Send(ctx context.Context, block []Word) (Reply, error) {
 			return Reply{}, err
 		}
 		if _, err := u.L.Write(run); err != nil {
-			return Reply{}, fmt.Errorf("mdb: write: %w", err)
+			return Reply{}, fmt.Errorf("mdb: write: %w: %w", ErrLink, err)
 		}
 		i = j
 	}
@@ -93,7 +94,7 @@ func (u *UART) read(ctx context.Context) (Reply, error) {
 		}
 		n, err := u.L.ReadTimeout(u.buf[:], wait)
 		if err != nil {
-			return Reply{}, fmt.Errorf("mdb: read: %w", err)
+			return Reply{}, fmt.Errorf("mdb: read: %w: %w", ErrLink, err)
 		}
 		if n == 0 {
 			if len(ws) == 0 && !u.dec.Pending() {
@@ -122,7 +123,7 @@ func (u *UART) Answer(code byte) error {
 		return err
 	}
 	if _, err := u.L.Write([]byte{code}); err != nil {
-		return fmt.Errorf("mdb: write: %w", err)
+		return fmt.Errorf("mdb: write: %w: %w", ErrLink, err)
 	}
 	return nil
 }

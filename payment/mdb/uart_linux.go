@@ -111,7 +111,8 @@ func (l *tty) wait(events int16, d time.Duration) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if n > 0 && fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0 {
+		// POLLHUP: the device went away (a USB-serial adapter unplugged).
+		if n > 0 && fds[0].Revents&(unix.POLLERR|unix.POLLNVAL|unix.POLLHUP) != 0 {
 			return false, fmt.Errorf("serial line error (revents %#x)", fds[0].Revents)
 		}
 		return n > 0, nil

@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
+	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/mdb"
 )
 
@@ -15,32 +18,174 @@ import (
 // serial line, with r on the bus behind it: the agent's adapter driver
 // talks to it exactly as to the USB interface or the Pi HAT.
 func ServeQibixx(ctx context.Context, port io.ReadWriter, r *Reader) error {
+	return (&Adapter{R: r}).Serve(ctx, port)
+}
+
+// OutOfMaster is what an adapter that is not in master mode does with a
+// request ("R,..."). The adapter's public documentation does not say, so
+// the simulator offers each thing it could do.
+type OutOfMaster int
+
+// What an adapter out of master mode answers a request.
+const (
+	// Refuses answers with a line that is no reply ("m,NACK").
+	Refuses OutOfMaster = iota
+	// Ignores answers nothing at all.
+	Ignores
+	// NoPeripheral answers "p,NACK": a Pi HAT without master mode has
+	// its bus pull-up off, so no peripheral can answer.
+	NoPeripheral
+)
+
+// Adapter is a simulated Qibixx MDB-USB interface or MDB Pi HAT in
+// generic master mode with R on the bus behind it. It can reboot (out of
+// master mode again, like a HAT after a power glitch), and the host side
+// of its serial port can vanish and come back (a USB adapter unplugged or
+// re-enumerated): Open, Unplug, Plug.
+type Adapter struct {
+	R *Reader
+	// Out is what it does with a request before "M,1".
+	Out OutOfMaster
+	// Banner is a line it prints when it starts, "" for none (none is
+	// documented; a firmware may still print one).
+	Banner string
+	// PullAt pulls the adapter at the worst moment: right after it has put
+	// the first request starting with this ("R,13,00" a VEND REQUEST) on
+	// the bus, before its answer reaches the host. "" never.
+	PullAt string
+
+	mu     sync.Mutex
+	master bool
+	port   io.Writer // the line served, for the banner after a reboot
+	gone   bool
+	unplug []func() // ends each connection Open made
+}
+
+// Serve answers the adapter protocol on port until ctx ends or the port
+// fails.
+func (a *Adapter) Serve(ctx context.Context, port io.ReadWriter) error {
+	a.mu.Lock()
+	a.port = port
+	a.mu.Unlock()
 	sc := bufio.NewScanner(port)
-	master := false
 	for sc.Scan() {
 		if ctx.Err() != nil {
 			return nil
 		}
-		line := strings.TrimRight(sc.Text(), "\r")
-		var out string
-		switch {
-		case line == "M,1":
-			master, out = true, "m,ACK"
-		case line == "M,0":
-			master, out = false, "m,ACK"
-		case line == "R,RESET":
-			r.PowerCycle()
-			continue
-		case strings.HasPrefix(line, "R,") && master:
-			out = r.qibixx(line)
-		default:
-			out = "m,NACK"
+		in := strings.TrimRight(sc.Text(), "\r")
+		out, ok := a.line(in)
+		if a.pulled(in) {
+			go a.Unplug() // it waits for this loop to end
+			return nil
 		}
-		if _, err := fmt.Fprintf(port, "%s\n", out); err != nil {
+		if !ok {
+			continue
+		}
+		if _, err := fmt.Fprintf(port, "%s\r\n", out); err != nil {
 			return err
 		}
 	}
 	return sc.Err()
+}
+
+// line answers one host line; ok false is no answer.
+func (a *Adapter) line(line string) (string, bool) {
+	a.mu.Lock()
+	master := a.master
+	switch line {
+	case "M,1":
+		a.master = true
+	case "M,0":
+		a.master = false
+	}
+	a.mu.Unlock()
+	switch {
+	case line == "M,1" || line == "M,0":
+		return "m,ACK", true
+	case line == "V":
+		return "v,4.0.0.0,16df464a3031340136313930", true
+	case line == "R,RESET":
+		a.R.PowerCycle()
+		return "", false
+	case strings.HasPrefix(line, "R,") && master:
+		return a.R.qibixx(line), true
+	case strings.HasPrefix(line, "R,") && a.Out == Ignores:
+		return "", false
+	case strings.HasPrefix(line, "R,") && a.Out == NoPeripheral:
+		return "p,NACK", true
+	}
+	return "m,NACK", true
+}
+
+// pulled says whether the adapter is pulled after the host line in.
+func (a *Adapter) pulled(in string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.PullAt == "" || !strings.HasPrefix(in, a.PullAt) {
+		return false
+	}
+	a.PullAt = ""
+	return true
+}
+
+// Reboot restarts the adapter where it sits (a Pi HAT's power glitch):
+// out of master mode, its banner (if any) on the line. The reader behind
+// it is not touched.
+func (a *Adapter) Reboot() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.master = false
+	if a.Banner != "" && a.port != nil {
+		fmt.Fprintf(a.port, "%s\r\n", a.Banner)
+	}
+}
+
+// ErrUnplugged is opening the port of an adapter that is not there.
+var ErrUnplugged = errors.New("mdbsim: no such device (the adapter is unplugged)")
+
+// Open is the host opening the adapter's serial port (a pseudo-terminal
+// the adapter serves). The adapter answers until Unplug.
+func (a *Adapter) Open() (pty.File, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.gone {
+		return pty.File{}, ErrUnplugged
+	}
+	m, s, err := pty.Open()
+	if err != nil {
+		return pty.File{}, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Serve(ctx, m); close(done) }()
+	var once sync.Once
+	a.unplug = append(a.unplug, func() { once.Do(func() { stop(); m.Close(); <-done }) })
+	return pty.File{File: s}, nil
+}
+
+// Unplug pulls the adapter: every open port fails under the host, and
+// opening it fails until Plug.
+func (a *Adapter) Unplug() {
+	a.mu.Lock()
+	ends := a.unplug
+	a.unplug, a.gone = nil, true
+	a.mu.Unlock()
+	for _, end := range ends {
+		end()
+	}
+}
+
+// Plug puts the adapter back: it starts afresh, out of master mode.
+func (a *Adapter) Plug() {
+	a.mu.Lock()
+	a.gone, a.master = false, false
+	a.mu.Unlock()
+}
+
+// Close ends every connection (for tests' cleanup).
+func (a *Adapter) Close() {
+	a.Unplug()
+	a.Plug()
 }
 
 // qibixx runs one "R,xx,yyyy" request and formats the reply; the adapter
@@ -71,5 +216,5 @@ func (r *Reader) qibixx(line string) string {
 		return "p,NACK"
 	}
 	r.Answer(mdb.ACK)
-	return "p," + strings.ToUpper(hex.EncodeToString(rep.Data))
+	return "p," + strings.ToLower(hex.EncodeToString(rep.Data))
 }

@@ -47,7 +47,18 @@ type Reader struct {
 	Options uint32
 	// CashSale announces CASH SALE support in READER CONFIG (Z8 b3).
 	CashSale bool
-	F        Faults
+	// MaxResponse is its non-response time in seconds (READER CONFIG
+	// Z7); 0 is 30.
+	MaxResponse byte
+	// Immediate puts the data a command asks for in the command's own
+	// response instead of ACK and the next POLL, as MDB 4.2 §7.3 allows:
+	// READER CONFIG to SETUP config, PERIPHERAL ID to EXPANSION REQUEST
+	// ID, VEND APPROVED/DENIED to VEND REQUEST (unless SlowApproval holds
+	// the answer back), VEND DENIED to VEND CANCEL, END SESSION to SESSION
+	// COMPLETE, CANCELLED to READER CANCEL. An immediate response the VMC
+	// does not ACK is repeated at the next POLL.
+	Immediate bool
+	F         Faults
 
 	vmcLevel byte
 	enabled  uint32 // options the VMC enabled
@@ -59,6 +70,7 @@ type Reader struct {
 	waiting  bool     // a card is held at the reader, no session yet
 	vendAmt  uint32
 	approved bool   // the vend in progress was approved
+	told     bool   // and its VEND APPROVED went out on the bus
 	delayed  []byte // an approval held back by SlowApproval
 	// Log is every command the reader received, in wire notation, for tests.
 	Log []string
@@ -128,13 +140,15 @@ func (r *Reader) PowerCycle() {
 
 // resetVend books the vend a reset interrupted after APPROVED (§7.4.7).
 func (r *Reader) resetVend() {
-	if r.state == mdb.Vend && r.approved {
+	// An approval never sent (still being authorised, or waiting for a
+	// POLL) is no sale.
+	if r.state == mdb.Vend && r.approved && r.told {
 		r.Sales = append(r.Sales, r.vendAmt)
 		if r.card >= 0 {
 			r.card -= int32(r.vendAmt)
 		}
 	}
-	r.approved, r.delayed = false, nil
+	r.approved, r.told, r.delayed = false, false, nil
 }
 
 func (r *Reader) expanded() bool { return r.enabled&mdb.Opt32BitMoney != 0 }
@@ -211,8 +225,7 @@ func (r *Reader) command(c byte, p []byte) mdb.Reply {
 				o := r.Options
 				id = append(id, byte(o>>24), byte(o>>16), byte(o>>8), byte(o))
 			}
-			r.pending = append(r.pending, id)
-			return ack
+			return r.respond(id)
 		}
 		if len(p) == 5 && p[0] == mdb.ExpOptions && r.Level >= 3 {
 			want := uint32(p[1])<<24 | uint32(p[2])<<16 | uint32(p[3])<<8 | uint32(p[4])
@@ -228,6 +241,19 @@ func (r *Reader) command(c byte, p []byte) mdb.Reply {
 		return r.vend(p)
 	}
 	return r.outOfSequence()
+}
+
+// respond hands msg to the VMC: in the command's response when the
+// reader answers at once (and no earlier reply still waits for its ACK),
+// else at the next POLL.
+func (r *Reader) respond(msg []byte) mdb.Reply {
+	if !r.Immediate || r.last != nil {
+		r.pending = append(r.pending, msg)
+		return ack
+	}
+	r.last = msg
+	r.told = r.told || msg[0] == mdb.RspVendApproved
+	return mdb.Reply{Kind: mdb.ReplyData, Data: append([]byte{}, msg...)}
 }
 
 func (r *Reader) outOfSequence() mdb.Reply {
@@ -249,6 +275,7 @@ func (r *Reader) poll() mdb.Reply {
 		}
 		var out []byte
 		for len(r.pending) > 0 && len(out)+len(r.pending[0]) < mdb.MaxBlock {
+			r.told = r.told || r.pending[0][0] == mdb.RspVendApproved
 			out = append(out, r.pending[0]...)
 			r.pending = r.pending[1:]
 		}
@@ -267,13 +294,21 @@ func (r *Reader) setup(p []byte) mdb.Reply {
 			return r.outOfSequence()
 		}
 		r.state, r.vmcLevel, r.enabled = mdb.Disabled, p[1], 0
-		r.pending = append(r.pending, []byte{mdb.RspReaderConfig, r.Level, byte(r.Currency >> 8), byte(r.Currency),
-			r.Scale, r.Decimals, 30, r.configOptions()})
+		return r.respond([]byte{mdb.RspReaderConfig, r.Level, byte(r.Currency >> 8), byte(r.Currency),
+			r.Scale, r.Decimals, r.nonResponse(), r.configOptions()})
 	case mdb.SetupPrices:
 	default:
 		return r.outOfSequence()
 	}
 	return ack
+}
+
+// nonResponse is READER CONFIG's Z7 in seconds: MaxResponse, or 30.
+func (r *Reader) nonResponse() byte {
+	if r.MaxResponse == 0 {
+		return 30
+	}
+	return r.MaxResponse
 }
 
 func (r *Reader) configOptions() byte {
@@ -314,7 +349,7 @@ func (r *Reader) reader(p []byte) mdb.Reply {
 			r.state = mdb.Disabled
 		}
 	case mdb.ReaderCancel:
-		r.pending = append(r.pending, []byte{mdb.RspCancelled})
+		return r.respond([]byte{mdb.RspCancelled})
 	}
 	return ack
 }
@@ -338,21 +373,20 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		}
 		r.state = mdb.Vend
 		if r.F.Deny || r.card >= 0 && int32(price) > r.card {
-			r.pending = append(r.pending, []byte{mdb.RspVendDenied})
 			r.state = mdb.SessionIdle
-			return ack
+			return r.respond([]byte{mdb.RspVendDenied})
 		}
 		price -= min(price, r.F.Discount)
-		r.vendAmt, r.approved = price, true
+		r.vendAmt, r.approved, r.told = price, true, false
 		msg := []byte{mdb.RspVendApproved, byte(price >> 8), byte(price)}
 		if r.expanded() {
 			msg = []byte{mdb.RspVendApproved, byte(price >> 24), byte(price >> 16), byte(price >> 8), byte(price)}
 		}
 		if r.F.SlowApproval > 0 {
 			r.delayed = msg
-		} else {
-			r.pending = append(r.pending, msg)
+			return ack
 		}
+		return r.respond(msg)
 	case mdb.VendSuccess:
 		if r.state != mdb.Vend {
 			return r.outOfSequence()
@@ -361,7 +395,7 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		if r.card >= 0 {
 			r.card -= int32(r.vendAmt)
 		}
-		r.state, r.approved = mdb.SessionIdle, false
+		r.state, r.approved, r.told = mdb.SessionIdle, false, false
 	case mdb.VendFailure:
 		if r.state != mdb.Vend {
 			return r.outOfSequence()
@@ -373,18 +407,20 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		} else if r.approved {
 			r.Refunds = append(r.Refunds, r.vendAmt)
 		}
-		r.approved = false
+		r.approved, r.told = false, false
 	case mdb.VendComplete:
 		if r.state != mdb.SessionIdle && r.state != mdb.Vend {
 			return r.outOfSequence()
 		}
-		r.pending = append(r.pending, []byte{mdb.RspEndSession})
 		r.state = mdb.Enabled
 		r.card = -1
+		return r.respond([]byte{mdb.RspEndSession})
 	case mdb.VendCancel:
-		if r.state == mdb.Vend && !r.approved {
-			r.pending = append(r.pending, []byte{mdb.RspVendDenied})
-			r.state, r.delayed = mdb.SessionIdle, nil
+		// Only before the answer went out (§7.4.6): an approval still
+		// being authorised is withdrawn.
+		if r.state == mdb.Vend && (!r.approved || r.delayed != nil) {
+			r.state, r.delayed, r.approved = mdb.SessionIdle, nil, false
+			return r.respond([]byte{mdb.RspVendDenied})
 		}
 	case mdb.VendCashSale:
 		n := 5

@@ -57,11 +57,15 @@ func (l *UARTLine) Write(b []byte) (int, error) {
 			w |= mdb.ModeBit
 		}
 		l.Sent = append(l.Sent, w)
-		if len(l.block) == 0 && !w.Mode() && l.replied {
-			l.replied = false
-			l.mu.Unlock()
-			l.R.Answer(c)
-			l.mu.Lock()
+		if len(l.block) == 0 && !w.Mode() {
+			// A data byte outside a block: the VMC's ACK, NAK or RET to
+			// the reply just sent; a peripheral ignores any other.
+			if l.replied {
+				l.replied = false
+				l.mu.Unlock()
+				l.R.Answer(c)
+				l.mu.Lock()
+			}
 			continue
 		}
 		l.block = append(l.block, w)
@@ -82,7 +86,8 @@ func (l *UARTLine) ReadTimeout(b []byte, d time.Duration) (int, error) {
 		r, err := l.R.Send(context.Background(), block)
 		l.mu.Lock()
 		l.in = append(l.in, escape(r, err)...)
-		l.replied = err == nil && r.Kind == mdb.ReplyData
+		var ce *mdb.ChecksumError
+		l.replied = err == nil && r.Kind == mdb.ReplyData || errors.As(err, &ce)
 	}
 	if len(l.in) == 0 {
 		l.mu.Unlock()

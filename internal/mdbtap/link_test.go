@@ -1,0 +1,229 @@
+package mdbtap_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/internal/pty"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/sim/mdbsim"
+)
+
+// onUSBAdapter is the terminal's bus through the simulated adapter on a
+// serial port that can vanish, as mdbtap.Open makes it for a real one.
+func onUSBAdapter(t testing.TB, a *mdbsim.Adapter) func(*mdbsim.Reader) mdb.Transport {
+	return onUSBAdapterCounted(t, a, new(atomic.Int32))
+}
+
+// onUSBAdapterCounted counts the host's attempts to open the port.
+func onUSBAdapterCounted(t testing.TB, a *mdbsim.Adapter, opens *atomic.Int32) func(*mdbsim.Reader) mdb.Transport {
+	return func(r *mdbsim.Reader) mdb.Transport {
+		a.R = r
+		l, err := mdbtap.NewLink(context.Background(), func(ctx context.Context) (mdbtap.Bus, error) {
+			opens.Add(1)
+			p, err := a.Open()
+			if err != nil {
+				return nil, err
+			}
+			q := mdb.NewQibixx(p)
+			q.Timeout = time.Second // the default: no spurious timeout on a loaded machine
+			if err := q.Start(ctx); err != nil {
+				q.Close()
+				return nil, err
+			}
+			return q, nil
+		})
+		if err != nil {
+			t.Skip(err)
+		}
+		t.Cleanup(func() { l.Close(); a.Close() })
+		return l
+	}
+}
+
+// TestPortLostAndBack: the adapter's USB port vanishes in the middle of a
+// pour and comes back. The terminal goes offline once (one event, health,
+// no stream of faults), reopens the port with backoff, puts the adapter
+// back into master mode and the reader comes up again by itself. The
+// reader, reset on its return, keeps the approved vend as a sale
+// (§7.4.7): the wall books it exactly once.
+func TestPortLostAndBack(t *testing.T) {
+	a := &mdbsim.Adapter{}
+	var opens atomic.Int32
+	r := newRigOn(t, nil, onUSBAdapterCounted(t, a, &opens), 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("approved", r.has(mdbtap.EvApproved))
+	a.Unplug()
+	r.until("offline", r.has(mdbtap.EvOffline))
+	faults := r.ev.Count(mdbtap.EvFault)
+	gone := r.clk.Now()
+	// Reopen tries at 0.5, 1.5, 3.5 and 7.5 s fail meanwhile.
+	r.until("10 s without the port", func() bool { return r.clk.Now().Sub(gone) > 10*time.Second })
+	if n := r.ev.Count(mdbtap.EvOffline); n != 1 || r.ev.Count(mdbtap.EvFault) != faults || opens.Load() < 4 {
+		t.Fatalf("%d offline events, %d faults while offline, %d opens: %s", n, r.ev.Count(mdbtap.EvFault)-faults, opens.Load(), r.types())
+	}
+	if h := r.tap.Health(); h.Ready || h.State != "offline" || h.LastError == "" {
+		t.Fatalf("health while offline %+v", h)
+	}
+	a.Plug()
+	r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) == 2 })
+	r.until("pour booked and settled", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
+	if got := sum(r.records()); got != price {
+		t.Fatalf("booked %d, want %d once: %+v", got, price, r.records())
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || len(l.Refunds) != 0 {
+		t.Fatalf("reader ledger %+v", l)
+	}
+	if h := r.tap.Health(); !h.Ready {
+		t.Fatalf("health after the port came back %+v", h)
+	}
+}
+
+// TestAdapterRebootTerminalComesBack: the adapter restarts where it sits
+// (a HAT's power glitch) and is out of master mode, whatever it then does
+// with requests; the terminal puts it back by itself and sells again.
+func TestAdapterRebootTerminalComesBack(t *testing.T) {
+	// The reader's non-response time (Z7): long where the adapter is found
+	// at once (the driver's reply timeout passes in real time while the
+	// wall's virtual clock runs on), short where only the reader's silence
+	// shows it.
+	for _, tc := range []struct {
+		name string
+		out  mdbsim.OutOfMaster
+		z7   byte
+	}{{"ignores", mdbsim.Ignores, 255}, {"refuses", mdbsim.Refuses, 255}, {"no peripheral", mdbsim.NoPeripheral, 5}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &mdbsim.Adapter{Out: tc.out}
+			r := newRigOn(t, func(rd *mdbsim.Reader) { rd.MaxResponse = tc.z7 }, onUSBAdapter(t, a), 1)
+			r.until("reader ready", r.has(mdbtap.EvReady))
+			a.Reboot()
+			// Found at the next request, or (p,NACK) once the reader has
+			// been silent for its non-response time: then it is set up again.
+			r.until("adapter back in master mode", func() bool {
+				ev, ok := r.event(mdbtap.EvWarning)
+				return ok && strings.Contains(ev.Detail, "master mode set again") || r.ev.Count(mdbtap.EvReady) == 2
+			})
+			r.pour(1)
+			r.reader.PresentCard(1000)
+			r.until("vend success", r.has(mdbtap.EvSuccess))
+			r.until("booked", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
+			if got := sum(r.records()); got != price {
+				t.Fatalf("booked %d", got)
+			}
+			if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) {
+				t.Fatalf("reader ledger %+v", l)
+			}
+		})
+	}
+}
+
+// TestLinkReopensTheUART: the board UART's device (a USB-serial adapter
+// behind a udev name) vanishes: the transport reports the port lost, the
+// link fails fast without touching it, a reopen fails while the device is
+// gone and succeeds once the name points at a device again.
+func TestLinkReopensTheUART(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "tapagent-mdb")
+	plug := func() *os.File {
+		ptm, pts, err := pty.Open()
+		if err != nil {
+			t.Skip(err)
+		}
+		t.Cleanup(func() { ptm.Close() })
+		defer pts.Close()
+		os.Remove(name)
+		if err := os.Symlink(pts.Name(), name); err != nil {
+			t.Fatal(err)
+		}
+		return ptm
+	}
+	ptm := plug()
+	l, err := mdbtap.Open(context.Background(), config.MDB{Transport: "uart"}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	poll, _ := mdb.Block(0x12)
+	if _, err := l.Send(context.Background(), poll); !errors.Is(err, mdb.ErrTimeout) {
+		t.Fatalf("POLL to nobody: %v", err)
+	}
+	ptm.Close() // unplugged
+	os.Remove(name)
+	if _, err := l.Send(context.Background(), poll); !errors.Is(err, mdb.ErrLink) || !l.Lost() {
+		t.Fatalf("POLL on a vanished port: %v, lost %v", err, l.Lost())
+	}
+	if _, err := l.Send(context.Background(), poll); !errors.Is(err, mdb.ErrLink) {
+		t.Fatalf("POLL on a lost link: %v", err)
+	}
+	if err := l.Reopen(context.Background()); err == nil {
+		t.Fatal("reopened a port that is not there")
+	}
+	plug()
+	if err := l.Reopen(context.Background()); err != nil || l.Lost() {
+		t.Fatalf("reopen: %v", err)
+	}
+	if _, err := l.Send(context.Background(), poll); !errors.Is(err, mdb.ErrTimeout) {
+		t.Fatalf("POLL after the reopen: %v", err)
+	}
+}
+
+// TestPortLostWhileAsking: the port goes while the reader is still
+// authorising a VEND REQUEST. The vend is unknown to the wall (the
+// reader's journal decides), nothing pours or is booked; the reader, reset
+// on the port's return before it ever approved, charges nothing.
+func TestPortLostWhileAsking(t *testing.T) {
+	a := &mdbsim.Adapter{}
+	r := newRigOn(t, func(rd *mdbsim.Reader) { rd.F.SlowApproval = 1 << 20 }, onUSBAdapter(t, a), 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000)
+	r.until("asking", func() bool { return r.reader.State() == mdb.Vend })
+	a.Unplug()
+	r.until("offline and unknown", func() bool { return r.ev.Count(mdbtap.EvOffline) == 1 && r.ev.Count(mdbtap.EvUnknown) == 1 })
+	a.Plug()
+	r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) == 2 })
+	if _, ok := r.event(mdbtap.EvApproved); ok || len(r.records()) != 0 || !r.journalEmpty() {
+		t.Fatalf("records %+v, journal empty %v: %s", r.records(), r.journalEmpty(), r.types())
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}
+
+// TestPortLostDuringVendRequest: the adapter is pulled just after it put
+// VEND REQUEST on the bus, so the reader took it and the answer never
+// arrives. For either form of the reader's answer, the wall pours nothing,
+// books nothing and reports the vend unknown (only the reader's journal can
+// say: a reader that answered in the response has charged, the reset on
+// the port's return making that a sale, §7.4.7; one that would answer at a
+// POLL never approved and charges nothing).
+func TestPortLostDuringVendRequest(t *testing.T) {
+	for _, immediate := range []bool{false, true} {
+		a := &mdbsim.Adapter{PullAt: "R,13,00"} // power-up sends no VEND REQUEST
+		r := newRigOn(t, func(rd *mdbsim.Reader) { rd.Immediate = immediate }, onUSBAdapter(t, a), 1)
+		r.until("reader ready", r.has(mdbtap.EvReady))
+		r.reader.PresentCard(1000)
+		r.until("offline and unknown", func() bool { return r.ev.Count(mdbtap.EvOffline) == 1 && r.ev.Count(mdbtap.EvUnknown) == 1 })
+		a.Plug()
+		r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) == 2 })
+		if _, ok := r.event(mdbtap.EvApproved); ok || len(r.records()) != 0 || !r.journalEmpty() {
+			t.Fatalf("immediate %v: records %+v, journal empty %v: %s", immediate, r.records(), r.journalEmpty(), r.types())
+		}
+		want := 0
+		if immediate {
+			want = 1
+		}
+		if l := r.reader.Ledger(); len(l.Sales) != want {
+			t.Fatalf("immediate %v: reader ledger %+v", immediate, l)
+		}
+	}
+}

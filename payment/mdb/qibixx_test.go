@@ -1,0 +1,96 @@
+package mdb
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// adapterLines is an adapter's serial port that answers the n-th line
+// the host writes with answers[n] (then nothing: a read timeout).
+type adapterLines struct {
+	answers []string
+	in      bytes.Buffer
+	out     bytes.Buffer
+}
+
+type readTimeout struct{}
+
+func (readTimeout) Error() string { return "read timeout" }
+func (readTimeout) Timeout() bool { return true }
+
+func (p *adapterLines) Read(b []byte) (int, error) {
+	if p.in.Len() == 0 {
+		return 0, readTimeout{}
+	}
+	return p.in.Read(b)
+}
+
+func (p *adapterLines) Write(b []byte) (int, error) {
+	if len(p.answers) > 0 {
+		p.in.WriteString(p.answers[0])
+		p.answers = p.answers[1:]
+	}
+	return p.out.Write(b)
+}
+
+func (p *adapterLines) SetReadTimeout(time.Duration) error { return nil }
+func (p *adapterLines) Close() error                       { return nil }
+
+func onAdapterLines(answers ...string) (*Qibixx, *adapterLines) {
+	p := &adapterLines{answers: answers}
+	q := NewQibixx(p)
+	q.Timeout = time.Millisecond
+	return q, p
+}
+
+// TestQibixxOutOfMasterMode: what an adapter can say to a request once it
+// has lost master mode, and what the driver makes of it.
+func TestQibixxOutOfMasterMode(t *testing.T) {
+	poll, _ := Block(0x12)
+	for _, tc := range []struct {
+		name      string
+		said      []string // to the request, to M,1
+		restarted bool
+	}{
+		{"an answer", []string{"x,00,0000012345,12,\r\np,ACK\r\n"}, false},
+		{"no peripheral", []string{"p,NACK\r\n"}, false},
+		{"silence", []string{"", "m,ACK\r\n"}, true},
+		{"a line that is no answer", []string{"m,NACK\r\n", "m,ACK\r\n"}, true},
+		{"a banner", []string{"MDB-USB ready\r\n", "m,ACK\r\n"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, p := onAdapterLines(tc.said...)
+			_, err := q.Send(context.Background(), poll)
+			if errors.Is(err, ErrAdapterRestarted) != tc.restarted {
+				t.Fatalf("%v", err)
+			}
+			if sent := p.out.String(); strings.Contains(sent, "M,1") != tc.restarted || !strings.HasPrefix(sent, "R,12\n") {
+				t.Fatalf("sent %q", sent)
+			}
+		})
+	}
+}
+
+// FuzzQibixxAnswer: whatever the adapter says to a request, the driver
+// returns a reply that is one or an error, never both, and never panics.
+func FuzzQibixxAnswer(f *testing.F) {
+	for _, s := range [][2]string{{"p,ACK\r\n", ""}, {"p,NACK\n", ""}, {"p,034e20ff\r\n", ""}, {"x,00,1,12,\r\np,00\r\n", ""},
+		{"", "m,ACK\r\n"}, {"boot\r\n", "m,NACK\r\n"}, {"p,\r\n", ""}, {"\r\n\r\n", "m,ACK"}} {
+		f.Add(s[0], s[1])
+	}
+	poll, _ := Block(0x12)
+	f.Fuzz(func(t *testing.T, said, toStart string) {
+		q, _ := onAdapterLines(said, toStart)
+		r, err := q.Send(context.Background(), poll)
+		if err != nil && r.Kind != ReplyACK {
+			t.Fatalf("%q: a reply %+v with the error %v", said, r, err)
+		}
+		if err == nil && r.Kind == ReplyData && (len(r.Data) == 0 || len(r.Data) >= MaxBlock) {
+			t.Fatalf("%q gave %+v", said, r)
+		}
+	})
+}
