@@ -496,6 +496,47 @@ func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
 	}
 }
 
+// TestCardEraseWithLostReplyIsDelivered: the server erases a card (199)
+// but the reply is lost. A server that refuses resends answers the resend
+// "card N unknown"; the card being gone is what the erase asked for, so the
+// record is delivered, not dead-lettered.
+func TestCardEraseWithLostReplyIsDelivered(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		refuse bool
+	}{{"server skips resends", false}, {"server refuses resends", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBench(t, evening(20, 0, 0), nil)
+			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "111",
+				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			b.clk.Advance(time.Minute)
+			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "199",
+				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+				t.Fatal(err)
+			}
+			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := b.up.Syncer.UploadOnce(ctx)
+			cancel()
+			if _, there := b.srv.Card(555); err == nil || there || len(b.outbox()) != 1 {
+				t.Fatalf("lost reply: err %v, card still there %v, outbox %d", err, there, len(b.outbox()))
+			}
+			b.restart()
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			if dl, err := b.store.DeadLetters(); err != nil || len(dl) != 0 || len(b.outbox()) != 0 {
+				t.Fatalf("after resend: dead letters %+v (%v), outbox %d", dl, err, len(b.outbox()))
+			}
+		})
+	}
+}
+
 // TestOnlineCardOfAMinor: 3.40's cardinfo has no alcohol flag. A server
 // that sends alcohol_allowed is believed; without it the local rule
 // ttg.online_card_alcohol decides. Line 1 pours beer (ABV 4.8).
