@@ -256,14 +256,19 @@ func (c *Catalog) PricingState(now time.Time, p Product, keg KegState) int {
 }
 
 // FreePourPrice is the price of a line's product at now, with the pricing
-// state that produced it.
+// state that produced it. A price the agent cannot use (negative, or over
+// maxCentsPerUnit once scaled by the divider) is not ok, so the caller
+// prices from the line's configuration rather than pouring for nothing.
 func (c *Catalog) FreePourPrice(plu int, now time.Time, keg KegState) (flow.Price, int, bool) {
 	p, ok := c.byPLU[plu]
 	if !ok || p.IsActive == 0 {
 		return flow.Price{}, 0, false
 	}
 	state := c.PricingState(now, p, keg)
-	cents, _ := p.UnitPrice(state)
+	cents, ok := p.UnitPrice(state)
+	if !ok {
+		return flow.Price{}, 0, false
+	}
 	return c.units.Price(cents), state, true
 }
 

@@ -219,6 +219,35 @@ func TestPricingStatePicksCheapest(t *testing.T) {
 	}
 }
 
+// TestUnusablePriceIsNotOffered: a price that fails the bound or is
+// negative is not a free pour price, so the device falls back to the
+// line's configured price instead of pouring at 0 cents.
+func TestUnusablePriceIsNotOffered(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    Product
+		ok   bool
+	}{
+		{"plain", Product{PricePerUnit: 13}, true},
+		{"divider within the bound", Product{PricePerUnit: 13, VolumeBaseUnitDivider: 1000}, true},
+		{"divider 1,000,000 over the bound", Product{PricePerUnit: 13, VolumeBaseUnitDivider: 1_000_000}, false},
+		{"price over the bound", Product{PricePerUnit: maxCentsPerUnit + 1}, false},
+		{"negative price", Product{PricePerUnit: -5}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.p.PLU, c.p.IsActive = 1, 1
+			cat := &Catalog{Config: map[string]string{"volume_base_unit": "cl", "volume_base_unit_dp": "1"}, Products: []Product{c.p}}
+			if err := cat.Prepare(); err != nil {
+				t.Fatal(err)
+			}
+			p, _, ok := cat.FreePourPrice(1, time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC), KegState{})
+			if ok != c.ok || (ok && p.Amount(flow.ML(100)) <= 0) {
+				t.Fatalf("ok %v (want %v), 10 cl cost %d", ok, c.ok, p.Amount(flow.ML(100)))
+			}
+		})
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	one := func() float64 { return 1 }
 	if d := Backoff(0, time.Second, time.Minute, one); d != time.Second {

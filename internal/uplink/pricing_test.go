@@ -498,3 +498,17 @@ func (b *bench) pourCase(c pricingCase) storage.Record {
 	}
 	return rec
 }
+
+// TestUnusableServerPriceFallsBackToTheLine: a product whose price fails
+// the agent's bound (divider 1,000,000) is not priced at 0 cents; the pour
+// is charged at the line's configured price, at the default level.
+func TestUnusableServerPriceFallsBackToTheLine(t *testing.T) {
+	b := newBench(t, evening(12, 0, 0), nil)
+	bad := specProduct{plu: 101, productType: 1, price: 13, divider: 1_000_000}
+	b.setUpServer(pricingCase{prod: bad, price: &bad, volumeUnit: "cl"})
+	rec := b.pourCase(pricingCase{how: "free", line: 1, prod: bad})
+	want := b.cfg.Lines[0].UnitPrice().Amount(rec.Pour.Charged)
+	if rec.Pour.Amount != want || want <= 0 || rec.Ref[device.RefPricingState] != "0" {
+		t.Fatalf("charged %s for %d (state %s), want %d at the line's price", rec.Pour.Charged, rec.Pour.Amount, rec.Ref[device.RefPricingState], want)
+	}
+}
