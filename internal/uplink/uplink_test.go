@@ -656,3 +656,38 @@ func TestCardExpiryInTheServerZone(t *testing.T) {
 		})
 	}
 }
+
+// TestPourAcrossFallBackIsDelivered: Berlin falls back at 03:00 CEST on
+// 2026-10-25. A pour that starts before the change and stops after it is
+// booked, sent and stored, not dead-lettered for a stop before its start.
+func TestPourAcrossFallBackIsDelivered(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	b := newBench(t, time.Date(2026, 10, 25, 0, 59, 30, 0, time.UTC), func(cfg *config.Config) { cfg.TTG.TimeZone = "Europe/Berlin" })
+	if _, err := b.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(3000)}}); err != nil {
+		t.Fatal(err)
+	}
+	b.pour(1, 50, 40*time.Second)
+	b.run(50 * time.Second)
+	recs := b.outbox()
+	if len(recs) != 1 {
+		t.Fatalf("%d records booked", len(recs))
+	}
+	wall := func(ms int64) string { return time.UnixMilli(ms).In(berlin).Format(ttg.TimeLayout) }
+	if r := recs[0]; wall(r.EndedAt) >= wall(r.StartedAt) {
+		t.Fatalf("the pour does not cross the change: %s to %s", wall(r.StartedAt), wall(r.EndedAt))
+	}
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	dl, err := b.store.DeadLetters()
+	txs := b.srv.Transactions()
+	if err != nil || len(dl) != 0 || len(b.outbox()) != 0 || len(txs) != 1 {
+		t.Fatalf("dead letters %+v (%v), outbox %d, server %d", dl, err, len(b.outbox()), len(txs))
+	}
+	if tx := txs[0]; tx.Tx.Stop < tx.Tx.Start || tx.StopEpoch < tx.StartEpoch {
+		t.Fatalf("stored %q..%q (%d..%d)", tx.Tx.Start, tx.Tx.Stop, tx.StartEpoch, tx.StopEpoch)
+	}
+}

@@ -386,3 +386,42 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestStopInTheRepeatedHour: a client that writes a pour across Berlin's
+// fall-back change on the wall clock sends stop 02:00:10 (CET) before start
+// 02:59:50 (CEST). The emulator reads the ambiguous hour both ways and
+// stores the true 20 s; a stop before its start outside that hour, or by
+// more than the change, is still refused.
+func TestStopInTheRepeatedHour(t *testing.T) {
+	if _, err := time.LoadLocation("Europe/Berlin"); err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	f := newFixture(t)
+	var res map[string]string
+	f.post("setserverconfig", map[string]any{"id": 1, "time_zone": "Europe/Berlin"}, &res)
+	for _, c := range []struct {
+		name, start, stop string
+		ok                bool
+		secs              int64
+	}{
+		{"across the change", "2026-10-25 02:59:50", "2026-10-25 02:00:10", true, 20},
+		{"the whole repeated hour", "2026-10-25 02:00:00", "2026-10-25 02:00:00", true, 0},
+		{"stop before start on an ordinary night", "2026-10-26 02:59:50", "2026-10-26 02:00:10", false, 0},
+		{"stop before start in the hour before the change", "2026-10-25 01:59:50", "2026-10-25 01:00:10", false, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			x := tx(0, 101, 650, 500)
+			x.Start, x.Stop, x.ExternalID = c.start, c.stop, c.name
+			r := f.send(x)
+			if c.ok != (r.RecordsInserted == 1) || (!c.ok && !strings.Contains(r.InfoString, "tst_stop before tst_start")) {
+				t.Fatalf("%+v", r)
+			}
+			if c.ok {
+				st := f.s.Transactions()
+				if got := st[len(st)-1]; got.StopEpoch-got.StartEpoch != c.secs {
+					t.Fatalf("stored %d s, want %d", got.StopEpoch-got.StartEpoch, c.secs)
+				}
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -169,6 +170,9 @@ func (s *Server) checkTx(device int64, t ttg.Transaction) (StoredTx, error) {
 	if err != nil {
 		return StoredTx{}, fmt.Errorf("tst_stop %q is not YYYY-mm-dd HH:MM:SS", t.Stop)
 	}
+	if stop.Before(start) {
+		start, stop = fallBackSpan(t.Start, t.Stop, start, stop, s.loc)
+	}
 	empty := t.PLU == 0 && t.Money == 0 && t.Volume == 0
 	switch {
 	case stop.Before(start):
@@ -200,6 +204,30 @@ func (s *Server) checkTx(device int64, t ttg.Transaction) (StoredTx, error) {
 		}
 	}
 	return StoredTx{DeviceID: device, StartEpoch: start.Unix(), StopEpoch: stop.Unix(), Tx: t}, nil
+}
+
+// fallBackSpan rereads a start and stop that a client wrote on a wall
+// clock set back between them (a pour from 02:59:50 CEST to 02:00:10 CET
+// reads stop before start): when each wall time also exists at the other
+// offset of the change, it takes the start at the earlier offset or the
+// stop at the later one, whichever puts the stop at or after the start.
+// So a stop up to the offset change before its start is accepted, in the
+// ambiguous hour only; anything else is left for the caller to refuse.
+func fallBackSpan(startWall, stopWall string, start, stop time.Time, loc *time.Location) (time.Time, time.Time) {
+	_, before := start.Add(-24 * time.Hour).In(loc).Zone()
+	_, after := start.Add(24 * time.Hour).In(loc).Zone()
+	shift := time.Duration(before-after) * time.Second
+	if shift <= 0 {
+		return start, stop
+	}
+	same := func(t time.Time, wall string) bool { return t.In(loc).Format(ttg.TimeLayout) == wall }
+	if early := start.Add(-shift); same(early, startWall) && !stop.Before(early) {
+		return early, stop
+	}
+	if late := stop.Add(shift); same(late, stopWall) && !late.Before(start) {
+		return start, late
+	}
+	return start, stop
 }
 
 func (s *Server) itemExists(id string) bool {
