@@ -187,6 +187,7 @@ func (s *Server) editProduct(raw []byte) reply {
 func (s *Server) changed() reply {
 	s.st.Config["exist_changes_unexported"] = "1"
 	if err := s.persist(); err != nil {
+		s.rollback(err)
 		return reply{http.StatusInternalServerError, map[string]string{"error": err.Error()}}
 	}
 	return ok(map[string]string{"uuid": s.st.UUID})

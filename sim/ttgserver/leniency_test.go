@@ -425,3 +425,44 @@ func TestStopInTheRepeatedHour(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedCommitKeepsNothing: when the database commit of an upload
+// fails (a full disk), the upload is answered 500 and nothing of it stays
+// in memory either, so the resend is inserted, not skipped as a duplicate
+// of a record the server never stored.
+func TestFailedCommitKeepsNothing(t *testing.T) {
+	f := newFixture(t)
+	upload := func(path string, body any) (int, ttg.UploadResult) {
+		var r ttg.UploadResult
+		code := f.post(path, body, &r)
+		return code, r
+	}
+	card := ttg.CardPurchaseRequest{LocationID: 1, DeviceID: 3001, CardPurchases: []ttg.CardPurchase{
+		{CardID: 77, Created: "2026-11-22 18:00:00", Type: 111, CardName: "Kim", StaffName: "Bar"},
+		{CardID: 77, Created: "2026-11-22 18:00:01", Type: 113, Amount: 1500, CardName: "Kim", StaffName: "Bar"}}}
+	pour := ttg.TransactionRequest{ID: 1001, LocationID: "1", DeviceID: 1001, Transactions: []ttg.Transaction{tx(0, 101, 650, 500)}}
+	for _, c := range []struct {
+		name string
+		path string
+		body any
+		n    int
+		kept func() bool
+	}{
+		{"card purchases", "cardpurchase", card, 2, func() bool { _, ok := f.s.Card(77); return ok || len(f.s.CardPurchases()) > 0 }},
+		{"transactions", "transaction", pour, 1, func() bool { return len(f.s.Transactions()) > 0 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f.s.SetFaults(Faults{FailCommit: 1})
+			if code, _ := upload(c.path, c.body); code != 500 || c.kept() {
+				t.Fatalf("failed commit: HTTP %d, kept %v", code, c.kept())
+			}
+			code, r := upload(c.path, c.body)
+			if code != 200 || r.RecordsInserted != c.n || r.RecordsSkipped != 0 {
+				t.Fatalf("resend: HTTP %d %+v", code, r)
+			}
+		})
+	}
+	if c, _ := f.s.Card(77); c.Credit != 1500 {
+		t.Fatalf("card after the resend: %+v", c)
+	}
+}

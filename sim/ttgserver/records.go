@@ -3,6 +3,7 @@ package ttgserver
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -96,6 +97,10 @@ func (s *Server) upload(e envelope, check func(json.RawMessage) (string, func(*b
 	}
 	if len(writes) > 0 {
 		if err := s.db.Update(func(tx *bolt.Tx) error {
+			if s.faults.FailCommit > 0 {
+				s.faults.FailCommit--
+				return errInjectedCommit
+			}
 			for _, w := range writes {
 				if err := w(tx); err != nil {
 					return err
@@ -103,6 +108,7 @@ func (s *Server) upload(e envelope, check func(json.RawMessage) (string, func(*b
 			}
 			return s.saveState(tx)
 		}); err != nil {
+			s.rollback(err)
 			return reply{http.StatusInternalServerError, map[string]string{"error": "cannot store: " + err.Error()}}
 		}
 	}
@@ -111,6 +117,9 @@ func (s *Server) upload(e envelope, check func(json.RawMessage) (string, func(*b
 	res.RecordsSkippedStr = strings.Join(skipped, "; ")
 	return ok(res)
 }
+
+// errInjectedCommit is the FailCommit fault's database error.
+var errInjectedCommit = errors.New("injected commit failure (disk full)")
 
 func appendRecord(tx *bolt.Tx, bucket []byte, v any) error {
 	b := tx.Bucket(bucket)
@@ -137,8 +146,9 @@ func (s *Server) transaction(raw []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.devices[e.DeviceID] = s.o.Now()
-	// Records are applied in memory as they validate; a failed commit is a
-	// 500 and the client resends, which the duplicate check then absorbs.
+	// Records are applied in memory as they validate, so that a later one
+	// in the same request sees an earlier one; a failed commit reloads
+	// memory from the database and answers 500, and the resend is new.
 	return s.upload(e, func(r json.RawMessage) (string, func(*bolt.Tx) error, error) {
 		var t ttg.Transaction
 		if err := s.decode(r, &t); err != nil {
@@ -381,6 +391,7 @@ func (s *Server) cardInfo(raw []byte) reply {
 		}
 		c.LockedBy = req.DeviceID
 		if err := s.persist(); err != nil {
+			s.rollback(err)
 			return reply{http.StatusInternalServerError, map[string]string{"error": err.Error()}}
 		}
 	}

@@ -61,6 +61,10 @@ type Faults struct {
 	// malformatted, "card N exists", as a server without resend detection
 	// does, instead of counting it in records_skipped.
 	RefuseCardResend bool `json:"refuse_card_resend"`
+	// FailCommit makes the database commit of the next N uploads fail, as
+	// a full disk would: the upload is answered 500 and nothing of it is
+	// kept, in the database or in memory.
+	FailCommit int `json:"fail_commit"`
 	// CardInfoAlcohol adds alcohol_allowed (0/1) to cardinfo replies, as a
 	// server may beyond 3.40; without it the reply is exactly the spec's.
 	CardInfoAlcohol bool `json:"cardinfo_alcohol"`
@@ -179,48 +183,73 @@ func (s *Server) zoneFromConfig() *time.Location {
 	return s.o.Loc
 }
 
+// load creates the buckets, seeds a new database and reads it.
 func (s *Server) load() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	if err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bState, bTx, bCP} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		if raw := tx.Bucket(bState).Get(kState); raw != nil {
-			if err := json.Unmarshal(raw, &s.st); err != nil {
-				return fmt.Errorf("ttg server: state: %w", err)
-			}
-		} else {
-			seed := DefaultSeed()
-			if s.o.Seed != nil {
-				seed = *s.o.Seed
-			}
-			s.seed(seed)
-			if err := s.saveState(tx); err != nil {
-				return err
-			}
+		if tx.Bucket(bState).Get(kState) != nil {
+			return nil
+		}
+		seed := DefaultSeed()
+		if s.o.Seed != nil {
+			seed = *s.o.Seed
+		}
+		s.seed(seed)
+		return s.saveState(tx)
+	}); err != nil {
+		return fmt.Errorf("ttg server: %w", err)
+	}
+	return s.reload()
+}
+
+// reload replaces the in-memory state with what the database holds: after
+// a failed commit, memory must not keep what was never stored, or a resend
+// would be answered "skipped" for a record the server does not have.
+func (s *Server) reload() error {
+	var st state
+	var txs []StoredTx
+	var cps []StoredCP
+	txKeys, cpKeys := map[string]bool{}, map[string]bool{}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if err := json.Unmarshal(tx.Bucket(bState).Get(kState), &st); err != nil {
+			return fmt.Errorf("state: %w", err)
 		}
 		if err := tx.Bucket(bTx).ForEach(func(_, v []byte) error {
 			var t StoredTx
 			if err := json.Unmarshal(v, &t); err != nil {
 				return err
 			}
-			s.txs = append(s.txs, t)
-			s.txKeys[txKey(t.DeviceID, t.Tx)] = true
+			txs = append(txs, t)
+			txKeys[txKey(t.DeviceID, t.Tx)] = true
 			return nil
 		}); err != nil {
-			return fmt.Errorf("ttg server: transactions: %w", err)
+			return fmt.Errorf("transactions: %w", err)
 		}
 		return tx.Bucket(bCP).ForEach(func(_, v []byte) error {
 			var c StoredCP
 			if err := json.Unmarshal(v, &c); err != nil {
-				return err
+				return fmt.Errorf("card purchases: %w", err)
 			}
-			s.cps = append(s.cps, c)
-			s.cpKeys[cpKey(c.DeviceID, c.CP)] = true
+			cps = append(cps, c)
+			cpKeys[cpKey(c.DeviceID, c.CP)] = true
 			return nil
 		})
-	})
+	}); err != nil {
+		return fmt.Errorf("ttg server: %w", err)
+	}
+	s.st, s.txs, s.cps, s.txKeys, s.cpKeys = st, txs, cps, txKeys, cpKeys
+	return nil
+}
+
+// rollback undoes in-memory changes a failed commit did not store; mu held.
+func (s *Server) rollback(cause error) {
+	if err := s.reload(); err != nil {
+		s.log.Error("ttg emulator: cannot reload after a failed commit; memory may hold unstored changes", "cause", cause, "err", err)
+	}
 }
 
 func (s *Server) seed(seed Seed) {
