@@ -691,3 +691,35 @@ func TestPourAcrossFallBackIsDelivered(t *testing.T) {
 		t.Fatalf("stored %q..%q (%d..%d)", tx.Tx.Start, tx.Tx.Stop, tx.StartEpoch, tx.StopEpoch)
 	}
 }
+
+// TestEmbeddedEmulatorFollowsTheAgentZone: an emulator database written
+// with time_zone UTC is started again by an agent whose ttg.time_zone is
+// Asia/Kolkata; the emulator reads the wire in Kolkata from then on, so
+// the pour is stored at the instant it was booked.
+func TestEmbeddedEmulatorFollowsTheAgentZone(t *testing.T) {
+	if _, err := time.LoadLocation("Asia/Kolkata"); err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	b := newBench(t, evening(20, 0, 0), nil)
+	b.close()
+	for _, m := range b.wall.Meters {
+		m.Close()
+	}
+	b.cfg.TTG.TimeZone = "Asia/Kolkata"
+	b.open(nil)
+	if cfg := b.up.Syncer.Catalog().Config; cfg["time_zone"] != "Asia/Kolkata" {
+		t.Fatalf("emulator time_zone %q", cfg["time_zone"])
+	}
+	if _, err := b.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(300)}}); err != nil {
+		t.Fatal(err)
+	}
+	b.pour(1, 50, 6*time.Second)
+	b.run(20 * time.Second)
+	recs := b.outbox()
+	if err := b.flush(); err != nil || len(recs) != 1 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	if txs := b.srv.Transactions(); len(txs) != 1 || txs[0].StopEpoch != recs[0].EndedAt/1000 {
+		t.Fatalf("stored %+v, booked stop %d", txs, recs[0].EndedAt/1000)
+	}
+}

@@ -511,8 +511,8 @@ func checkConfigValue(k, v string) error {
 			return fmt.Errorf("must be alphanumeric, at most 16 characters")
 		}
 	case "time_zone":
-		if _, err := time.LoadLocation(v); err != nil || v == "" {
-			return fmt.Errorf("unknown time zone %q (an IANA name such as Europe/Berlin)", v)
+		if _, err := ianaZone(v); err != nil {
+			return err
 		}
 	case "volume_base_unit":
 		if _, err := ttg.NewUnits(v, 0); err != nil {

@@ -466,3 +466,36 @@ func TestFailedCommitKeepsNothing(t *testing.T) {
 		t.Fatalf("card after the resend: %+v", c)
 	}
 }
+
+// TestZoneOptionAndLocal: Options.Zone sets time_zone on every start, over
+// what the database holds; "Local" is no IANA name and is refused, as an
+// option and through setserverconfig, and a stored "Local" is not used.
+func TestZoneOptionAndLocal(t *testing.T) {
+	if _, err := time.LoadLocation("Asia/Kolkata"); err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	dir := t.TempDir()
+	open := func(o Options) (*Server, error) { o.DataDir = dir; return New(o) }
+	for _, c := range []struct {
+		zone, want string
+	}{{"", "UTC"}, {"Asia/Kolkata", "Asia/Kolkata"}, {"", "Asia/Kolkata"}, {"Europe/Berlin", "Europe/Berlin"}} {
+		s, err := open(Options{Zone: c.zone})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, loc := s.st.Config["time_zone"], s.loc.String()
+		s.Close()
+		if got != c.want || loc != c.want {
+			t.Fatalf("zone %q: time_zone %q, reading in %s; want %q", c.zone, got, loc, c.want)
+		}
+	}
+	if _, err := open(Options{Zone: "Local"}); err == nil || !strings.Contains(err.Error(), "IANA") {
+		t.Fatalf("Local accepted: %v", err)
+	}
+	f := newFixture(t)
+	var res map[string]string
+	f.post("setserverconfig", map[string]any{"id": 1, "time_zone": "Local"}, &res)
+	if !strings.HasPrefix(res["time_zone"], "error") {
+		t.Fatalf("Local accepted by setserverconfig: %v", res)
+	}
+}

@@ -35,7 +35,12 @@ type Options struct {
 	// Loc is the zone a new database's time_zone starts with; afterwards
 	// the server's time_zone setting (3.24) is its zone.
 	Loc *time.Location
-	Log *slog.Logger
+	// Zone, when set, is the IANA name the time_zone setting is set to on
+	// every start, whatever the database holds: an emulator embedded in
+	// the agent reads the wire on the agent's clock (ttg.time_zone). It
+	// must name a real zone; "Local" names none and is refused.
+	Zone string
+	Log  *slog.Logger
 }
 
 // Faults are injected into requests, for tests of a misbehaving server.
@@ -148,6 +153,13 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Zone != "" {
+		loc, err := ianaZone(o.Zone)
+		if err != nil {
+			return nil, fmt.Errorf("ttg server: %w", err)
+		}
+		o.Loc = loc
+	}
 	if o.Loc == nil {
 		o.Loc = time.UTC
 	}
@@ -167,15 +179,48 @@ func New(o Options) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.followZone(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s.loc = s.zoneFromConfig()
 	return s, nil
+}
+
+// ianaZone loads a zone by its IANA name; "Local" (Go's name for the
+// host's zone) and "" name no zone a server or another host could share.
+func ianaZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("time zone %q is not an IANA name such as Europe/Berlin", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q (an IANA name such as Europe/Berlin): %w", name, err)
+	}
+	return loc, nil
+}
+
+// followZone sets the stored time_zone to Options.Zone when one is given
+// and it differs, and marks the configuration changed so that clients
+// re-read it.
+func (s *Server) followZone() error {
+	if s.o.Zone == "" || s.st.Config["time_zone"] == s.o.Zone {
+		return nil
+	}
+	s.log.Info("ttg emulator: time_zone follows the agent", "was", s.st.Config["time_zone"], "now", s.o.Zone)
+	s.st.Config["time_zone"] = s.o.Zone
+	s.st.ExportStamp = max(s.o.Now().Unix(), s.st.ExportStamp+1)
+	if err := s.persist(); err != nil {
+		return fmt.Errorf("ttg server: setting time_zone: %w", err)
+	}
+	return nil
 }
 
 // zoneFromConfig is the zone wire timestamps are read and written in: the
 // time_zone setting, or Options.Loc while it is unset or unknown.
 func (s *Server) zoneFromConfig() *time.Location {
 	if tz := s.st.Config["time_zone"]; tz != "" {
-		if l, err := time.LoadLocation(tz); err == nil {
+		if l, err := ianaZone(tz); err == nil {
 			return l
 		}
 		s.log.Warn("ttg emulator: unknown time_zone; using the default", "time_zone", tz, "default", s.o.Loc)
@@ -250,6 +295,7 @@ func (s *Server) rollback(cause error) {
 	if err := s.reload(); err != nil {
 		s.log.Error("ttg emulator: cannot reload after a failed commit; memory may hold unstored changes", "cause", cause, "err", err)
 	}
+	s.loc = s.zoneFromConfig()
 }
 
 func (s *Server) seed(seed Seed) {
@@ -261,7 +307,13 @@ func (s *Server) seed(seed Seed) {
 		s.st.Config[k] = v
 	}
 	s.st.Config["uuid"] = s.st.UUID
-	if s.o.Loc != time.UTC || s.st.Config["time_zone"] == "" {
+	switch {
+	case s.o.Zone != "":
+		s.st.Config["time_zone"] = s.o.Zone
+	case s.o.Loc.String() == "Local":
+		// Not an IANA name: the seed's zone stays, and the log says so.
+		s.log.Warn("ttg emulator: the host zone has no IANA name here; time_zone stays as seeded", "time_zone", s.st.Config["time_zone"])
+	case s.o.Loc != time.UTC || s.st.Config["time_zone"] == "":
 		s.st.Config["time_zone"] = s.o.Loc.String()
 	}
 	s.st.TokenSecret = newSecret()
