@@ -511,7 +511,7 @@ func (s *Syncer) FreePourPrice(plu int, now time.Time, keg flow.Keg) (flow.Price
 	if cat == nil {
 		return flow.Price{}, 0, false
 	}
-	return cat.FreePourPrice(plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+	return cat.FreePourPrice(plu, now, kegState(keg))
 }
 
 // Alcoholic says whether plu is alcohol by the cached product data.
@@ -566,5 +566,16 @@ func (s *Syncer) LineItems(line, plu int, now time.Time, keg flow.Keg) ([]LineIt
 	if cat == nil {
 		return nil, nil
 	}
-	return cat.LineItems(line, plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+	return cat.LineItems(line, plu, now, kegState(keg))
+}
+
+// kegState is what happy hours see of a keg. A keg with no tapping time
+// (TappedAt 0) has no age, so keg_age triggers stay off for it rather than
+// counting from 1970.
+func kegState(keg flow.Keg) KegState {
+	ks := KegState{FillPermille: keg.FillPermille()}
+	if keg.TappedAt != 0 {
+		ks.TappedAt = time.UnixMilli(keg.TappedAt)
+	}
+	return ks
 }

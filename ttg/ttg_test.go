@@ -295,3 +295,38 @@ func FuzzUnitsFromConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestKegWithoutTappingTimeHasNoAge: a keg whose TappedAt is 0 (never
+// recorded) is no older than any keg_age trigger; a keg tapped 15 days ago
+// is, through the syncer's free-pour and item paths alike.
+func TestKegWithoutTappingTimeHasNoAge(t *testing.T) {
+	cat := &Catalog{Config: map[string]string{"volume_base_unit": "cl", "volume_base_unit_dp": "1"},
+		Products:   []Product{{PLU: 101, IsActive: 1, PricePerUnit: 13, PricePerUnitHH1: 10}},
+		Items:      []Item{{ItemID: "101-05", ProductPLU: 101, PortionName: "0.5", Price: 650, PriceDP: 2, PriceHH1: 500, PriceHH1DP: 2}},
+		HappyHours: []HappyHour{{PriceLevel: PriceHH1, KegAge: 14}},
+		Lines:      map[int]LinePortions{1: {Portions: []LinePortion{{PortionName: "0.5", Volume: 500, VolumeDP: 1, VolumeUnit: "cl", Price: 650}}}}}
+	if err := cat.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Syncer{}
+	s.cat.Store(cat)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name     string
+		tappedAt int64
+		want     int
+	}{
+		{"no tapping time", 0, PriceDefault},
+		{"tapped 15 days ago", now.AddDate(0, 0, -15).UnixMilli(), PriceHH1},
+		{"tapped 13 days ago", now.AddDate(0, 0, -13).UnixMilli(), PriceDefault},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			keg := flow.Keg{Size: flow.ML(50_000), Remaining: flow.ML(50_000), TappedAt: c.tappedAt}
+			_, st, ok := s.FreePourPrice(101, now, keg)
+			items, err := s.LineItems(1, 101, now, keg)
+			if !ok || st != c.want || err != nil || len(items) != 1 || items[0].State != c.want {
+				t.Fatalf("free pour state %d (%v), items %+v (%v); want state %d", st, ok, items, err, c.want)
+			}
+		})
+	}
+}

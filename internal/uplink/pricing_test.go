@@ -327,6 +327,8 @@ func pricingCases() []pricingCase {
 		{name: "full keg with a 25 % trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 25, 0)}, how: "free", line: 1, prod: helles},
 		{name: "keg 15 days old, 14-day trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 0, 14)}, how: "free", line: 1, prod: helles, kegAgeDays: 15},
 		{name: "keg 13 days old, 14-day trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 0, 14)}, how: "free", line: 1, prod: helles, kegAgeDays: 13},
+		{name: "item on a keg 15 days old, 14-day trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 0, 14)}, how: "item:102-05", line: 2, prod: pils, kegAgeDays: 15},
+		{name: "item on a keg 13 days old, 14-day trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 0, 14)}, how: "item:102-05", line: 2, prod: pils, kegAgeDays: 13},
 		{name: "US fluid ounces", zone: "America/St_Johns", wall: "2026-11-20 12:00:00", how: "free", line: 1, prod: oz, unit: "oz", dp: 1, price: &oz, volumeUnit: "oz"},
 		{name: "US fluid ounces, 25 % off", zone: "America/St_Johns", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{daily(3, 0, 0)}, how: "free", line: 1, prod: oz, unit: "oz", dp: 1, price: &oz, volumeUnit: "oz"},
 		{name: "imperial fluid ounces", zone: "Europe/Berlin", wall: "2026-11-20 12:00:00", how: "free", line: 1, prod: oz, unit: "imp oz", dp: 2, price: &oz, volumeUnit: "imp oz"},
@@ -482,7 +484,7 @@ func (b *bench) pourCase(c pricingCase) storage.Record {
 		b.pour(c.line, 50, 6*time.Second)
 	default:
 		id := c.how[len("item:"):]
-		lis, err := b.up.Syncer.LineItems(c.line, c.prod.plu, b.clk.Now(), flow.Keg{Size: flow.ML(50_000), Remaining: flow.ML(50_000)})
+		lis, err := b.agent.LineItems(c.line) // the keg on the line, as a real wall prices it
 		if err != nil {
 			b.t.Fatal(err)
 		}
