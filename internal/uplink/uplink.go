@@ -102,8 +102,8 @@ func (u *Uplink) LinkState() (int, string) {
 	return 0, u.URL
 }
 
-// Token is the TTG server token the device uses, for the device status
-// call (3.34 ttg_server_auth_token): the server that issued it asks.
+// Token is the TTG server token the device uses; the device status call
+// (3.34 ttg_server_auth_token) reports only its fingerprint.
 func (u *Uplink) Token() string { return u.Syncer.Token() }
 
 // Attach sends the syncer's notices into the agent's event stream.
