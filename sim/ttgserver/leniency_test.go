@@ -170,6 +170,7 @@ func TestAddProductIsInUse(t *testing.T) {
 		{"replaces a product a line pours", `{"id":1,"plu":103,"overwrite":true,"name":"Weizen","product_type":1,"is_active":1}`, 103, 1},
 		{"explicit no", `{"id":1,"plu":301,"name":"Porter","product_type":1,"is_in_use":2}`, 301, 2},
 		{"out of range", `{"id":1,"plu":302,"name":"Bock","product_type":1,"is_in_use":3}`, 302, 0},
+		{"explicit 0", `{"id":1,"plu":303,"name":"Kölsch","product_type":1,"is_in_use":0}`, 303, 0},
 	} {
 		code, body := f.raw("/m2m/api/addproduct", "Bearer "+f.tok, c.body)
 		if c.want == 0 {
@@ -184,6 +185,10 @@ func TestAddProductIsInUse(t *testing.T) {
 		if p := list(c.plu); p.IsInUse != c.want {
 			t.Errorf("%s: is_in_use %d, want %d", c.name, p.IsInUse, c.want)
 		}
+	}
+	// editproduct refuses an explicit 0 too; without is_in_use it keeps it.
+	if code, body := f.raw("/m2m/api/editproduct", "Bearer "+f.tok, `{"id":1,"plu":103,"name":"Weizen","product_type":1,"is_active":1,"is_in_use":0}`); code != 400 {
+		t.Fatalf("edit with is_in_use 0: %d %s", code, body)
 	}
 	// editproduct without is_in_use keeps it.
 	if code, body := f.raw("/m2m/api/editproduct", "Bearer "+f.tok, `{"id":1,"plu":103,"name":"Weizen dunkel","product_type":1,"is_active":1}`); code != 200 {
@@ -209,7 +214,7 @@ func TestTransactionsReadBackEveryField(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 	want := map[string]any{"plu": 102.0, "money_amount": 7.0, "volume_amount": 50.0, "volume_amount_dp": 1.0,
-		"servings": 1.0, "price_per_unit": 0.14, "item_id": "102-05", "external_id": "1001-1", "name_customer": "Line 1",
+		"servings": 1.0, "price_per_unit": 14.0, "item_id": "102-05", "external_id": "1001-1", "name_customer": "Line 1",
 		"card_type": "OPEN_POUR", "card_type_number": 33.0, "card_id": 0.0, "device_id": 1001.0, "location_id": "1",
 		"tst_start": float64(time.Date(2026, 11, 22, 17, 59, 0, 0, time.UTC).Unix()),
 		"tst_stop":  float64(time.Date(2026, 11, 22, 17, 59, 8, 0, time.UTC).Unix())}
