@@ -504,3 +504,55 @@ func TestZoneOptionAndLocal(t *testing.T) {
 		t.Fatalf("Local accepted by setserverconfig: %v", res)
 	}
 }
+
+// FuzzFallBackSpan: whatever pair of wall times a client sends with the
+// stop before the start, the reread span either stays as parsed or starts
+// no later than it stops, moved by at most an offset change, with ends
+// that still read as the wall times sent.
+func FuzzFallBackSpan(f *testing.F) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		f.Skip("no time zone database:", err)
+	}
+	f.Add("2026-10-25 02:59:50", "2026-10-25 02:00:10")
+	f.Add("2026-10-25 01:59:50", "2026-10-25 01:00:10")
+	f.Add("2026-03-29 03:00:00", "2026-03-29 01:59:59")
+	f.Add("2026-10-25 02:00:00", "2026-10-25 02:00:00")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		start, err1 := ttg.ParseTime(a, berlin)
+		stop, err2 := ttg.ParseTime(b, berlin)
+		if err1 != nil || err2 != nil || !stop.Before(start) { // checkTx calls it for these only
+			return
+		}
+		s2, e2 := fallBackSpan(start, stop, berlin)
+		if s2.Equal(start) && e2.Equal(stop) {
+			return
+		}
+		moved := start.Sub(s2) + e2.Sub(stop)
+		if e2.Before(s2) || moved <= 0 || moved > 2*time.Hour {
+			t.Fatalf("%q..%q reread as %v..%v", a, b, s2, e2)
+		}
+		wall := func(t time.Time) string { return t.In(berlin).Format(ttg.TimeLayout) }
+		if wall(s2) != wall(start) || wall(e2) != wall(stop) {
+			t.Fatalf("%q..%q reread as other wall times %v..%v", a, b, s2.In(berlin), e2.In(berlin))
+		}
+	})
+}
+
+// FuzzInUseGiven: a body is refused for is_in_use exactly when it sets
+// the field to 0; a body without the field, or not JSON, is left to the
+// other checks.
+func FuzzInUseGiven(f *testing.F) {
+	for _, b := range []string{`{"is_in_use":0}`, `{"is_in_use":1}`, `{}`, `{"is_in_use":null}`, `{"is_in_use":"0"}`, `{`} {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var m struct {
+			IsInUse *int `json:"is_in_use"`
+		}
+		zero := json.Unmarshal(raw, &m) == nil && m.IsInUse != nil && *m.IsInUse == 0
+		if err := inUseGiven(raw); (err != nil) != zero {
+			t.Fatalf("%q: %v", raw, err)
+		}
+	})
+}

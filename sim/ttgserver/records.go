@@ -181,7 +181,7 @@ func (s *Server) checkTx(device int64, t ttg.Transaction) (StoredTx, error) {
 		return StoredTx{}, fmt.Errorf("tst_stop %q is not YYYY-mm-dd HH:MM:SS", t.Stop)
 	}
 	if stop.Before(start) {
-		start, stop = fallBackSpan(t.Start, t.Stop, start, stop, s.loc)
+		start, stop = fallBackSpan(start, stop, s.loc)
 	}
 	empty := t.PLU == 0 && t.Money == 0 && t.Volume == 0
 	switch {
@@ -223,18 +223,18 @@ func (s *Server) checkTx(device int64, t ttg.Transaction) (StoredTx, error) {
 // stop at the later one, whichever puts the stop at or after the start.
 // So a stop up to the offset change before its start is accepted, in the
 // ambiguous hour only; anything else is left for the caller to refuse.
-func fallBackSpan(startWall, stopWall string, start, stop time.Time, loc *time.Location) (time.Time, time.Time) {
+func fallBackSpan(start, stop time.Time, loc *time.Location) (time.Time, time.Time) {
 	_, before := start.Add(-24 * time.Hour).In(loc).Zone()
 	_, after := start.Add(24 * time.Hour).In(loc).Zone()
 	shift := time.Duration(before-after) * time.Second
 	if shift <= 0 {
 		return start, stop
 	}
-	same := func(t time.Time, wall string) bool { return t.In(loc).Format(ttg.TimeLayout) == wall }
-	if early := start.Add(-shift); same(early, startWall) && !stop.Before(early) {
+	sameWall := func(a, b time.Time) bool { return a.In(loc).Format(ttg.TimeLayout) == b.In(loc).Format(ttg.TimeLayout) }
+	if early := start.Add(-shift); sameWall(early, start) && !stop.Before(early) {
 		return early, stop
 	}
-	if late := stop.Add(shift); same(late, stopWall) && !late.Before(start) {
+	if late := stop.Add(shift); sameWall(late, stop) && !late.Before(start) {
 		return start, late
 	}
 	return start, stop
