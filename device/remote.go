@@ -117,7 +117,7 @@ func (a *Agent) remoteItem(l *line, volume int64, keg flow.Keg) (ttg.LineItem, t
 		return ttg.LineItem{}, ttg.Product{}, u, false
 	}
 	p, _ := a.catalog.Product(l.cfg.PLU)
-	items, err := a.catalog.LineItems(l.id, l.cfg.PLU, a.clk.Now(), keg)
+	items, err := a.lineItems(l, keg)
 	if err != nil {
 		return ttg.LineItem{}, p, u, false
 	}
@@ -128,6 +128,24 @@ func (a *Agent) remoteItem(l *line, volume int64, keg flow.Keg) (ttg.LineItem, t
 		}
 	}
 	return ttg.LineItem{}, p, u, false
+}
+
+// LineItems lists the portions offered on a line, priced now for the keg
+// on it (fill level and age for keg-triggered happy hours), as a remote
+// login prices them; nil without a server catalog.
+func (a *Agent) LineItems(lineID int) ([]ttg.LineItem, error) {
+	l, err := a.line(lineID)
+	if err != nil || a.catalog == nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	keg := l.keg
+	l.mu.Unlock()
+	return a.lineItems(l, keg)
+}
+
+func (a *Agent) lineItems(l *line, keg flow.Keg) ([]ttg.LineItem, error) {
+	return a.catalog.LineItems(l.id, l.cfg.PLU, a.clk.Now(), keg)
 }
 
 func (a *Agent) linePending(line int, except string) bool {

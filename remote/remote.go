@@ -4,6 +4,8 @@
 package remote
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,8 +34,9 @@ type Options struct {
 	Sys      *sysinfo.Reader
 	// Link reports the TTG server link: 1 connected, 0 broken, and the server URL.
 	Link func() (int, string)
-	// ServerToken is the TTG server token in use (3.34
-	// ttg_server_auth_token); nil reports "". Not to be confused with
+	// ServerToken is the TTG server token in use; 3.34's
+	// ttg_server_auth_token reports only its fingerprint (TokenFingerprint),
+	// never the token; nil reports "". Not to be confused with
 	// Access.Token, the secret callers of this API must send.
 	ServerToken func() string
 	// FirmwareNotified is run, in its own goroutine, when the server says
@@ -254,12 +257,26 @@ func status(o Options) ttg.DeviceStatus {
 	state, url := o.Link()
 	out.ServerComm = state
 	if o.ServerToken != nil {
-		out.ServerToken = o.ServerToken()
+		out.ServerToken = TokenFingerprint(o.ServerToken())
 	}
 	if host, port, err := hostPort(url); err == nil {
 		out.ServerIP, out.ServerPort, out.ServerDomain = host, port, host
 	}
 	return out
+}
+
+// TokenFingerprint is how the device status call (3.34) reports the TTG
+// server token: "sha256:" and the first 16 hex digits of its SHA-256, or
+// "" for none. Anyone who may call this API could otherwise read a bearer
+// token that acts as this device on the server; the fingerprint still lets
+// the server (which can hash the tokens it issued) see which one the
+// device holds.
+func TokenFingerprint(token string) string {
+	if token == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(token))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 func hostPort(url string) (string, int, error) {

@@ -19,6 +19,9 @@ const (
 	RefExpires       = "expires" // UTC epoch ms, empty for none
 )
 
+// CardPurchaseErase is the card-purchase type that erases an online card (3.39).
+const CardPurchaseErase = 199
+
 // PurchaseTypesAPI are the card-purchase types the API accepts (online cards).
 var PurchaseTypesAPI = map[int]bool{111: true, 112: true, 113: true, 119: true, 121: true, 122: true, 129: true, 199: true}
 

@@ -110,10 +110,11 @@ func (h HappyHour) active(now time.Time, p Product, keg KegState) bool {
 
 // inWindow checks the time part on the wall clock of now's zone: a date
 // range (StartDate at StartTime to EndDate at EndTime, one continuous span;
-// 0..0 covers the end date too), a weekday range (minute of the week, one
-// continuous span, wrapping Sunday to Monday), a daily range (wrapping
-// midnight; 0..1440 and 0..0 are the whole day), or no time limit at all.
-// Minutes are wall-clock minutes, so a window keeps its hours across DST.
+// 0..0 covers the end date too), a weekday range (the daily window on each
+// day from WeekDayStart to WeekDayEnd, see weekdayWindow), a daily range
+// (wrapping midnight; 0..1440 and 0..0 are the whole day), or no time limit
+// at all. Minutes are wall-clock minutes, so a window keeps its hours
+// across DST.
 func (h HappyHour) inWindow(now time.Time) bool {
 	mod := now.Hour()*60 + now.Minute()
 	switch {
@@ -134,21 +135,52 @@ func (h HappyHour) inWindow(now time.Time) bool {
 		}
 		return true
 	case h.WeekDayStart > 0:
-		end := h.WeekDayEnd
-		if end <= 0 {
-			end = h.WeekDayStart
-		}
-		startMin, endMin := (h.WeekDayStart-1)*1440+h.StartTime, (end-1)*1440+h.EndTime
-		if h.StartTime == 0 && h.EndTime == 0 {
-			endMin = end * 1440 // whole days
-		}
-		mow := (int(now.Weekday())+6)%7*1440 + mod // Monday 00:00 is 0
-		return inRange(mow, startMin, endMin, 7*1440)
+		return h.weekdayWindow(isoWeekday(now.Weekday()), mod)
 	case h.StartTime != h.EndTime:
 		return inRange(mod, h.StartTime, h.EndTime, 1440)
 	}
 	return true
 }
+
+// weekdayWindow reads a weekday happy hour as a bar means it: the daily
+// window StartTime..EndTime opens on every day from WeekDayStart to
+// WeekDayEnd (1 = Monday … 7; Saturday 6 to Monday 1 wraps the week; an
+// end of 0 is the start day alone), and a window that ends at or before
+// it starts runs into the next day, so Friday 22:00–02:00 is Friday night
+// until Saturday 02:00 and Monday–Friday 17:00–18:00 is five separate
+// hours. 0..0 and 0..1440 are the whole day. It checks today's window and
+// yesterday's, which may still be running after midnight.
+func (h HappyHour) weekdayWindow(day, mod int) bool {
+	length := h.EndTime - h.StartTime
+	if length <= 0 {
+		length += 1440 // runs into the next day; equal times are 24 h
+	}
+	length = min(length, 1440)
+	for back := 0; back <= 1; back++ {
+		opened := (day-1-back+7)%7 + 1
+		since := mod + back*1440 - h.StartTime
+		if h.hasDay(opened) && since >= 0 && since < length {
+			return true
+		}
+	}
+	return false
+}
+
+// hasDay reports whether weekday d (1 = Monday … 7) is in the happy hour's
+// day range, which wraps from Sunday to Monday when it ends before it starts.
+func (h HappyHour) hasDay(d int) bool {
+	start, end := h.WeekDayStart, h.WeekDayEnd
+	if end <= 0 {
+		end = start
+	}
+	if start <= end {
+		return start <= d && d <= end
+	}
+	return d >= start || d <= end
+}
+
+// isoWeekday numbers a weekday as the spec does: 1 = Monday … 7 = Sunday.
+func isoWeekday(w time.Weekday) int { return (int(w)+6)%7 + 1 }
 
 // dayMinute is minute m of the wall-clock day date ("YYYY-MM-DD") in loc;
 // m = 1440 is the next midnight.
@@ -161,7 +193,7 @@ func dayMinute(date string, m int, loc *time.Location) (time.Time, error) {
 }
 
 // inRange is start <= x < end on a circle of size n; a span of n or more
-// is the whole circle (a daily 0..1440, Monday 00:00 to Sunday 24:00).
+// is the whole circle (a daily 0..1440).
 func inRange(x, start, end, n int) bool {
 	if end-start >= n {
 		return true
@@ -256,14 +288,19 @@ func (c *Catalog) PricingState(now time.Time, p Product, keg KegState) int {
 }
 
 // FreePourPrice is the price of a line's product at now, with the pricing
-// state that produced it.
+// state that produced it. A price the agent cannot use (negative, or over
+// maxCentsPerUnit once scaled by the divider) is not ok, so the caller
+// prices from the line's configuration rather than pouring for nothing.
 func (c *Catalog) FreePourPrice(plu int, now time.Time, keg KegState) (flow.Price, int, bool) {
 	p, ok := c.byPLU[plu]
 	if !ok || p.IsActive == 0 {
 		return flow.Price{}, 0, false
 	}
 	state := c.PricingState(now, p, keg)
-	cents, _ := p.UnitPrice(state)
+	cents, ok := p.UnitPrice(state)
+	if !ok {
+		return flow.Price{}, 0, false
+	}
 	return c.units.Price(cents), state, true
 }
 

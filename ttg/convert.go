@@ -138,11 +138,10 @@ func (c Converter) Transaction(r storage.Record) (Transaction, error) {
 	if loc == nil {
 		loc = time.Local
 	}
+	start, stop := wireSpan(r.StartedAt, r.EndedAt, loc)
 	t := Transaction{
 		CardType: defaultCardType(r.Kind), PLU: r.PLU, VolumeDP: c.Units.DP,
-		Start:  time.UnixMilli(r.StartedAt).In(loc).Format(TimeLayout),
-		Stop:   time.UnixMilli(r.EndedAt).In(loc).Format(TimeLayout),
-		ItemID: r.Ref[RefItemID],
+		Start: start, Stop: stop, ItemID: r.Ref[RefItemID],
 	}
 	var err error
 	if v := r.Ref[RefCardID]; v != "" {
@@ -177,6 +176,22 @@ func (c Converter) Transaction(r storage.Record) (Transaction, error) {
 	}
 	t.PricePerUnit = int32(c.Units.CentsPerUnit(p.Auth.Price))
 	return t, nil
+}
+
+// wireSpan writes a record's start and stop (UTC epoch ms) on loc's wall
+// clock. A pour across a fall-back change (start 02:59:50 CEST, stop
+// 02:00:10 CET) would read stop before start, which a server may refuse
+// and which no wall-clock reader can tell from a bad record; the start is
+// then clamped to the stop's wall time. The stop is kept because it dates
+// the sale (day totals, keg levels, card balances); only the pour's
+// duration, at most the length of the change, is lost on the wire.
+func wireSpan(startMs, stopMs int64, loc *time.Location) (start, stop string) {
+	start = time.UnixMilli(startMs).In(loc).Format(TimeLayout)
+	stop = time.UnixMilli(stopMs).In(loc).Format(TimeLayout)
+	if stop < start { // TimeLayout sorts as it reads
+		start = stop
+	}
+	return start, stop
 }
 
 func defaultCardType(kind string) int {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -390,25 +391,31 @@ func pick[T any](all []T, idx []int) []T {
 	return out
 }
 
-// cardCreated reports whether a card create the server refused is in fact
-// on the server already, as this record made it: a server that does not
-// count a resend as skipped (3.39) answers "card exists" to the resend of
-// a create whose reply was lost. The card's type, name and creation time
-// must all match, so a clash with someone else's card is still refused.
-// A lookup that fails on the network is an error: the record stays in the
-// outbox rather than becoming a dead letter on a guess.
+// cardCreated reports whether a card purchase the server refused is in
+// fact on the server already, as this record made it. A server that does
+// not count a resend as skipped (3.39) answers "card exists" to the resend
+// of a create whose reply was lost, and "card unknown" to the resend of an
+// erase (199). For a create the card's type, name and creation time must
+// all match, so a clash with someone else's card is still refused; for an
+// erase a card the server does not know (404) is the erase's outcome, so
+// it counts as delivered. Only a 404 means "not there": any other failed
+// lookup (403 after re-authentication, 408, 429, 5xx, the network) is an
+// error and the record stays in the outbox rather than becoming a dead
+// letter on a guess.
 func (s *Syncer) cardCreated(ctx context.Context, cp CardPurchase) (bool, error) {
 	want := map[int]int{111: CardOnlinePre, 121: CardOnlineBill}[cp.Type]
-	if want == 0 {
+	if want == 0 && cp.Type != CardPurchaseErase {
 		return false, nil
 	}
 	ci, err := s.c.CardInfo(ctx, CardInfoRequest{LocationID: strconv.FormatInt(s.cfg.LocationID, 10), CardID: cp.CardID})
 	var he *HTTPError
 	switch {
-	case errors.As(err, &he) && he.Status < 500:
-		return false, nil // no such card, or refused: not ours
+	case errors.As(err, &he) && he.Status == http.StatusNotFound:
+		return cp.Type == CardPurchaseErase, nil
 	case err != nil:
-		return false, fmt.Errorf("checking whether card purchase %d is on the server: %w", cp.CardID, err)
+		return false, fmt.Errorf("checking whether card purchase %d (type %d) is on the server: %w", cp.CardID, cp.Type, err)
+	case cp.Type == CardPurchaseErase:
+		return false, nil // the card is still there: the erase was refused
 	}
 	return ci.CardID == cp.CardID && ci.Type == want && ci.Name == cp.CardName && ci.Created == cp.Created, nil
 }
@@ -504,7 +511,7 @@ func (s *Syncer) FreePourPrice(plu int, now time.Time, keg flow.Keg) (flow.Price
 	if cat == nil {
 		return flow.Price{}, 0, false
 	}
-	return cat.FreePourPrice(plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+	return cat.FreePourPrice(plu, now, kegState(keg))
 }
 
 // Alcoholic says whether plu is alcohol by the cached product data.
@@ -559,5 +566,16 @@ func (s *Syncer) LineItems(line, plu int, now time.Time, keg flow.Keg) ([]LineIt
 	if cat == nil {
 		return nil, nil
 	}
-	return cat.LineItems(line, plu, now, KegState{FillPermille: keg.FillPermille(), TappedAt: time.UnixMilli(keg.TappedAt)})
+	return cat.LineItems(line, plu, now, kegState(keg))
+}
+
+// kegState is what happy hours see of a keg. A keg with no tapping time
+// (TappedAt 0) has no age, so keg_age triggers stay off for it rather than
+// counting from 1970.
+func kegState(keg flow.Keg) KegState {
+	ks := KegState{FillPermille: keg.FillPermille()}
+	if keg.TappedAt != 0 {
+		ks.TappedAt = time.UnixMilli(keg.TappedAt)
+	}
+	return ks
 }

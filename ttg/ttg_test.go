@@ -157,8 +157,22 @@ func TestHappyHourWindows(t *testing.T) {
 		// 2026-11-20 is a Friday (weekday 5).
 		{"friday evening", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 16 * 60, EndTime: 20 * 60}, "2026-11-20 17:00", full, true},
 		{"thursday same time", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 16 * 60, EndTime: 20 * 60}, "2026-11-19 17:00", full, false},
-		{"sunday to monday", HappyHour{WeekDayStart: 7, WeekDayEnd: 1, StartTime: 20 * 60, EndTime: 2 * 60}, "2026-11-24 01:00", full, false},
-		{"sunday to monday in", HappyHour{WeekDayStart: 7, WeekDayEnd: 1, StartTime: 20 * 60, EndTime: 2 * 60}, "2026-11-23 01:00", full, true},
+		// Weekday happy hours are the daily window on each day of the range.
+		{"sunday to monday: sunday night", HappyHour{WeekDayStart: 7, WeekDayEnd: 1, StartTime: 20 * 60, EndTime: 2 * 60}, "2026-11-23 01:00", full, true},
+		{"sunday to monday: monday night runs into tuesday", HappyHour{WeekDayStart: 7, WeekDayEnd: 1, StartTime: 20 * 60, EndTime: 2 * 60}, "2026-11-24 01:00", full, true},
+		{"sunday to monday: tuesday after 02:00", HappyHour{WeekDayStart: 7, WeekDayEnd: 1, StartTime: 20 * 60, EndTime: 2 * 60}, "2026-11-24 02:00", full, false},
+		{"sunday to monday: saturday night", HappyHour{WeekDayStart: 7, WeekDayEnd: 1, StartTime: 20 * 60, EndTime: 2 * 60}, "2026-11-21 21:00", full, false},
+		{"friday 22-02 friday 21:59", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 1320, EndTime: 120}, "2026-11-20 21:59", full, false},
+		{"friday 22-02 friday 22:00", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 1320, EndTime: 120}, "2026-11-20 22:00", full, true},
+		{"friday 22-02 saturday 01:59", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 1320, EndTime: 120}, "2026-11-21 01:59", full, true},
+		{"friday 22-02 saturday 02:00", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 1320, EndTime: 120}, "2026-11-21 02:00", full, false},
+		{"friday 22-02 saturday 23:00", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 1320, EndTime: 120}, "2026-11-21 23:00", full, false},
+		{"friday 22-02 tuesday 12:00", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, StartTime: 1320, EndTime: 120}, "2026-11-17 12:00", full, false},
+		{"mon-fri 17-18 wednesday noon", HappyHour{WeekDayStart: 1, WeekDayEnd: 5, StartTime: 1020, EndTime: 1080}, "2026-11-18 12:00", full, false},
+		{"mon-fri 17-18 wednesday 17:30", HappyHour{WeekDayStart: 1, WeekDayEnd: 5, StartTime: 1020, EndTime: 1080}, "2026-11-18 17:30", full, true},
+		{"mon-fri 17-18 saturday 17:30", HappyHour{WeekDayStart: 1, WeekDayEnd: 5, StartTime: 1020, EndTime: 1080}, "2026-11-21 17:30", full, false},
+		{"sat-mon 0..0 sunday", HappyHour{WeekDayStart: 6, WeekDayEnd: 1}, "2026-11-22 12:00", full, true},
+		{"sat-mon 0..0 tuesday", HappyHour{WeekDayStart: 6, WeekDayEnd: 1}, "2026-11-24 00:00", full, false},
 		{"date range inside", HappyHour{StartDate: "2026-12-24", StartTime: 18 * 60, EndDate: "2026-12-26", EndTime: 0}, "2026-12-25 12:00", full, true},
 		{"date range before", HappyHour{StartDate: "2026-12-24", StartTime: 18 * 60, EndDate: "2026-12-26", EndTime: 0}, "2026-12-24 17:59", full, false},
 		{"keg low", HappyHour{KegLevel: 20}, "2026-11-20 12:00", KegState{FillPermille: 150}, true},
@@ -179,7 +193,9 @@ func TestHappyHourWindows(t *testing.T) {
 		{"friday 0..0", HappyHour{WeekDayStart: 5, WeekDayEnd: 5}, "2026-11-20 23:59", full, true},
 		{"friday 0..0 saturday", HappyHour{WeekDayStart: 5, WeekDayEnd: 5}, "2026-11-21 00:00", full, false},
 		{"friday 0..1440", HappyHour{WeekDayStart: 5, WeekDayEnd: 5, EndTime: 1440}, "2026-11-20 23:59", full, true},
-		{"mon 18:00 to fri 02:00 continuous wed noon", HappyHour{WeekDayStart: 1, WeekDayEnd: 5, StartTime: 18 * 60, EndTime: 120}, "2026-11-18 12:00", full, true},
+		{"mon-fri 18:00-02:00 wednesday noon", HappyHour{WeekDayStart: 1, WeekDayEnd: 5, StartTime: 18 * 60, EndTime: 120}, "2026-11-18 12:00", full, false},
+		{"mon-fri 18:00-02:00 saturday 01:00", HappyHour{WeekDayStart: 1, WeekDayEnd: 5, StartTime: 18 * 60, EndTime: 120}, "2026-11-21 01:00", full, true},
+		{"mon-fri 18:00-02:00 monday 01:00", HappyHour{WeekDayStart: 1, WeekDayEnd: 5, StartTime: 18 * 60, EndTime: 120}, "2026-11-23 01:00", full, false},
 		{"date 0..0 last minute", HappyHour{StartDate: "2026-12-24", EndDate: "2026-12-24"}, "2026-12-24 23:59", full, true},
 		{"date 0..0 next day", HappyHour{StartDate: "2026-12-24", EndDate: "2026-12-24"}, "2026-12-25 00:00", full, false},
 		{"date 0..1440", HappyHour{StartDate: "2026-12-24", EndDate: "2026-12-24", EndTime: 1440}, "2026-12-24 23:59", full, true},
@@ -219,6 +235,35 @@ func TestPricingStatePicksCheapest(t *testing.T) {
 	}
 }
 
+// TestUnusablePriceIsNotOffered: a price that fails the bound or is
+// negative is not a free pour price, so the device falls back to the
+// line's configured price instead of pouring at 0 cents.
+func TestUnusablePriceIsNotOffered(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    Product
+		ok   bool
+	}{
+		{"plain", Product{PricePerUnit: 13}, true},
+		{"divider within the bound", Product{PricePerUnit: 13, VolumeBaseUnitDivider: 1000}, true},
+		{"divider 1,000,000 over the bound", Product{PricePerUnit: 13, VolumeBaseUnitDivider: 1_000_000}, false},
+		{"price over the bound", Product{PricePerUnit: maxCentsPerUnit + 1}, false},
+		{"negative price", Product{PricePerUnit: -5}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.p.PLU, c.p.IsActive = 1, 1
+			cat := &Catalog{Config: map[string]string{"volume_base_unit": "cl", "volume_base_unit_dp": "1"}, Products: []Product{c.p}}
+			if err := cat.Prepare(); err != nil {
+				t.Fatal(err)
+			}
+			p, _, ok := cat.FreePourPrice(1, time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC), KegState{})
+			if ok != c.ok || (ok && p.Amount(flow.ML(100)) <= 0) {
+				t.Fatalf("ok %v (want %v), 10 cl cost %d", ok, c.ok, p.Amount(flow.ML(100)))
+			}
+		})
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	one := func() float64 { return 1 }
 	if d := Backoff(0, time.Second, time.Minute, one); d != time.Second {
@@ -249,4 +294,39 @@ func FuzzUnitsFromConfig(f *testing.F) {
 			t.Fatalf("%s round trip %s -> %s", u.Unit, v, back)
 		}
 	})
+}
+
+// TestKegWithoutTappingTimeHasNoAge: a keg whose TappedAt is 0 (never
+// recorded) is no older than any keg_age trigger; a keg tapped 15 days ago
+// is, through the syncer's free-pour and item paths alike.
+func TestKegWithoutTappingTimeHasNoAge(t *testing.T) {
+	cat := &Catalog{Config: map[string]string{"volume_base_unit": "cl", "volume_base_unit_dp": "1"},
+		Products:   []Product{{PLU: 101, IsActive: 1, PricePerUnit: 13, PricePerUnitHH1: 10}},
+		Items:      []Item{{ItemID: "101-05", ProductPLU: 101, PortionName: "0.5", Price: 650, PriceDP: 2, PriceHH1: 500, PriceHH1DP: 2}},
+		HappyHours: []HappyHour{{PriceLevel: PriceHH1, KegAge: 14}},
+		Lines:      map[int]LinePortions{1: {Portions: []LinePortion{{PortionName: "0.5", Volume: 500, VolumeDP: 1, VolumeUnit: "cl", Price: 650}}}}}
+	if err := cat.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Syncer{}
+	s.cat.Store(cat)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name     string
+		tappedAt int64
+		want     int
+	}{
+		{"no tapping time", 0, PriceDefault},
+		{"tapped 15 days ago", now.AddDate(0, 0, -15).UnixMilli(), PriceHH1},
+		{"tapped 13 days ago", now.AddDate(0, 0, -13).UnixMilli(), PriceDefault},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			keg := flow.Keg{Size: flow.ML(50_000), Remaining: flow.ML(50_000), TappedAt: c.tappedAt}
+			_, st, ok := s.FreePourPrice(101, now, keg)
+			items, err := s.LineItems(1, 101, now, keg)
+			if !ok || st != c.want || err != nil || len(items) != 1 || items[0].State != c.want {
+				t.Fatalf("free pour state %d (%v), items %+v (%v); want state %d", st, ok, items, err, c.want)
+			}
+		})
+	}
 }

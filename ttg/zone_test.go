@@ -3,6 +3,9 @@ package ttg
 import (
 	"testing"
 	"time"
+
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
 )
 
 func mustZone(t *testing.T, name string) *time.Location {
@@ -95,5 +98,39 @@ func TestFallBackMinuteIsInTheWindowTwice(t *testing.T) {
 		if got := cat.HappyHourActive(h, at, cat.Products[0], KegState{}); got != c.want {
 			t.Errorf("%s UTC (%s there): %v", c.utc, cat.wall(at).Format("15:04 MST"), got)
 		}
+	}
+}
+
+// TestPourAcrossFallBackNeverStopsBeforeItStarts: Berlin falls back at
+// 03:00 CEST on 2026-10-25. A pour from 02:59:50 CEST to 02:00:10 CET would
+// read stop before start on the wall clock; the start is clamped to the
+// stop's wall time. Pours elsewhere keep both times.
+func TestPourAcrossFallBackNeverStopsBeforeItStarts(t *testing.T) {
+	berlin := mustZone(t, "Europe/Berlin")
+	u, _ := NewUnits("cl", 1)
+	conv := Converter{Units: u, Loc: berlin}
+	for _, c := range []struct {
+		name               string
+		startUTC           string
+		d                  time.Duration
+		wantStart, wantEnd string
+	}{
+		{"across the change", "2026-10-25 00:59:50", 20 * time.Second, "2026-10-25 02:00:10", "2026-10-25 02:00:10"},
+		{"inside the repeated hour", "2026-10-25 01:10:00", 20 * time.Second, "2026-10-25 02:10:00", "2026-10-25 02:10:20"},
+		{"an ordinary evening", "2026-10-25 18:00:00", 20 * time.Second, "2026-10-25 19:00:00", "2026-10-25 19:00:20"},
+		{"across spring forward", "2026-03-29 00:59:50", 20 * time.Second, "2026-03-29 01:59:50", "2026-03-29 03:00:10"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start, err := time.Parse(TimeLayout, c.startUTC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rec(storage.KindPour, flow.ML(300), 390, nil)
+			r.StartedAt, r.EndedAt = start.UnixMilli(), start.Add(c.d).UnixMilli()
+			tx, err := conv.Transaction(r)
+			if err != nil || tx.Start != c.wantStart || tx.Stop != c.wantEnd {
+				t.Fatalf("start %q stop %q (%v), want %q and %q", tx.Start, tx.Stop, err, c.wantStart, c.wantEnd)
+			}
+		})
 	}
 }

@@ -411,7 +411,7 @@ func TestTTGFieldToolAgainstServer(t *testing.T) {
 	if out := run("ttg", "check", "--url", url); !strings.Contains(out, "OK: "+url) {
 		t.Fatalf("check: %s", out)
 	}
-	if out := run("ttg", "products", "--url", url); !strings.Contains(out, "Helles") || !strings.Contains(out, "PRICE/cl") {
+	if out := run("ttg", "products", "--url", url); !strings.Contains(out, "Helles") || !strings.Contains(out, "NOW/cl") {
 		t.Fatalf("products: %s", out)
 	}
 	if out := run("ttg", "items", "--url", url); !strings.Contains(out, "102-05") || !strings.Contains(out, "line 2") {

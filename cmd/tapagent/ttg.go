@@ -137,12 +137,7 @@ func ttgServerCommand(ctx context.Context, sub string, cfg *config.Config, out i
 	defer tw.Flush()
 	switch sub {
 	case "products":
-		fmt.Fprintf(tw, "PLU\tNAME\tTYPE\tABV\tPRICE/%s\tNOW\tSTATE\n", cat.Units().Unit)
-		for _, p := range cat.Products {
-			st := cat.PricingState(now, p, ttg.KegState{FillPermille: 1000})
-			price, _ := p.UnitPrice(st)
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%s\n", p.PLU, p.Name, ttg.ProductTypeNames[p.ProductType], p.ABV, p.PricePerUnit, price, stateName(st))
-		}
+		printProducts(tw, cat, now)
 	case "items":
 		fmt.Fprintf(tw, "ITEM\tPLU\tPORTION\tPRICE\tHH1\tHH2\tHH1%%\tHH2%%\n")
 		for _, it := range cat.Items {
@@ -234,3 +229,33 @@ type memCache struct{ ttg.Store }
 
 func (memCache) PutCache(string, []byte) error { return nil }
 func (memCache) Cache(string) ([]byte, error)  { return nil, nil }
+
+// printProducts lists the products with their price as the server states
+// it, per the product's unit (the base unit ÷ volume_base_unit_divider),
+// and the price now, happy hours included, per the server's base unit.
+func printProducts(w io.Writer, cat *ttg.Catalog, now time.Time) {
+	base := cat.Units().Unit
+	fmt.Fprintf(w, "PLU\tNAME\tTYPE\tABV\tPRICE\tPER\tNOW/%s\tSTATE\n", base)
+	for _, p := range cat.Products {
+		st := cat.PricingState(now, p, ttg.KegState{FillPermille: 1000})
+		price, ok := p.UnitPrice(st)
+		nowPrice := "-" // a price the agent cannot use: the line's own applies
+		if ok {
+			nowPrice = fmt.Sprint(price)
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", p.PLU, p.Name, ttg.ProductTypeNames[p.ProductType], p.ABV,
+			p.PricePerUnit, productUnit(p, base), nowPrice, stateName(st))
+	}
+}
+
+// productUnit names the unit a product's price_per_unit is for: the base
+// unit, or the base unit ÷ divider, named by the product's volume_unit.
+func productUnit(p ttg.Product, base string) string {
+	if p.VolumeBaseUnitDivider <= 1 {
+		return base
+	}
+	if p.VolumeUnit != "" && p.VolumeUnit != base {
+		return p.VolumeUnit
+	}
+	return fmt.Sprintf("%s/%d", base, p.VolumeBaseUnitDivider)
+}

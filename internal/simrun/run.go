@@ -254,21 +254,14 @@ type runner struct {
 // item resolves a scenario's item_id against the server's items for the
 // line: portion volume, price now (happy hours included) and the item id
 // that the transaction must carry.
-func (r *runner) item(req *device.Request, st sim.Step, lc config.Line) error {
+func (r *runner) item(req *device.Request, st sim.Step) error {
 	if r.up == nil || r.up.Syncer.Catalog() == nil {
 		if st.PortionML > 0 {
 			return nil // no server: the step's own portion_ml and portion_price
 		}
 		return fmt.Errorf("item %q needs the TTG server's catalog", st.ItemID)
 	}
-	status := r.agent.Status()
-	keg := ttg.KegState{FillPermille: 1000}
-	for _, s := range status {
-		if s.Line == st.Line {
-			keg.FillPermille = s.KegPermille
-		}
-	}
-	items, err := r.up.Syncer.Catalog().LineItems(st.Line, lc.PLU, r.clk.Now(), keg)
+	items, err := r.agent.LineItems(st.Line) // as a real wall prices them
 	if err != nil {
 		return err
 	}
@@ -352,7 +345,7 @@ func (r *runner) apply(st sim.Step) error {
 	case "authorise":
 		req := device.Request{Auth: authFor(st, lc), Ref: map[string]string{"source": "scenario"}}
 		if st.ItemID != "" {
-			if err := r.item(&req, st, lc); err != nil {
+			if err := r.item(&req, st); err != nil {
 				return err
 			}
 		}

@@ -82,21 +82,33 @@ func specWindowActive(h ttg.HappyHour, wall time.Time) bool {
 		}
 		return contains(a, b)
 	case h.WeekDayStart > 0:
+		// The daily window opens on each day of the range (a range ending
+		// before it starts wraps the week); one that ends at or before it
+		// starts closes the next day. Today's and yesterday's may hold wall.
 		end := h.WeekDayEnd
 		if end == 0 {
 			end = h.WeekDayStart
 		}
-		// This week's and last week's occurrence, from Monday 00:00.
-		monday := wall.AddDate(0, 0, -((int(wall.Weekday()) + 6) % 7))
-		for _, w := range []int{0, -7} {
-			m := monday.AddDate(0, 0, w)
-			a := at(m.Year(), m.Month(), m.Day()+h.WeekDayStart-1, h.StartTime)
-			b := at(m.Year(), m.Month(), m.Day()+end-1, h.EndTime)
-			if allDay {
-				b = at(m.Year(), m.Month(), m.Day()+end, 0)
+		var days []time.Weekday
+		for d := h.WeekDayStart; ; d = d%7 + 1 {
+			days = append(days, time.Weekday(d%7)) // 7 = Sunday = 0
+			if d == end {
+				break
 			}
+		}
+		for _, back := range []int{0, -1} {
+			d := wall.AddDate(0, 0, back)
+			opens := false
+			for _, wd := range days {
+				opens = opens || d.Weekday() == wd
+			}
+			if !opens {
+				continue
+			}
+			a := at(d.Year(), d.Month(), d.Day(), h.StartTime)
+			b := at(d.Year(), d.Month(), d.Day(), h.EndTime)
 			if !b.After(a) {
-				b = b.AddDate(0, 0, 7)
+				b = at(d.Year(), d.Month(), d.Day()+1, h.EndTime)
 			}
 			if contains(a, b) {
 				return true
@@ -298,8 +310,13 @@ func pricingCases() []pricingCase {
 		{name: "item outside it", zone: "Asia/Kolkata", wall: "2026-11-20 18:00:00", hhs: []ttg.HappyHour{daily(1, 1020, 1080)}, how: "item:102-05", line: 2, prod: pils},
 		{name: "item percent", zone: "Pacific/Chatham", wall: "2026-11-20 20:00:00", hhs: []ttg.HappyHour{daily(3, 0, 1440)}, how: "item:102-03", line: 2, prod: pils},
 		{name: "item without the level's price", zone: "America/St_Johns", wall: "2026-11-20 20:00:00", hhs: []ttg.HappyHour{daily(2, 0, 1440)}, how: "item:102-05", line: 2, prod: pils},
-		{name: "weekday span Mon 18:00 to Fri 02:00 on Wednesday", zone: "Asia/Kolkata", wall: "2026-11-18 12:00:00", hhs: []ttg.HappyHour{weekly(1, 1, 1080, 5, 120)}, how: "free", line: 1, prod: helles},
-		{name: "weekday span after it", zone: "Asia/Kolkata", wall: "2026-11-20 02:00:00", hhs: []ttg.HappyHour{weekly(1, 1, 1080, 5, 120)}, how: "free", line: 1, prod: helles},
+		{name: "Mon-Fri 17:00-18:00 on Wednesday noon", zone: "Asia/Kolkata", wall: "2026-11-18 12:00:00", hhs: []ttg.HappyHour{weekly(1, 1, 1020, 5, 1080)}, how: "free", line: 1, prod: helles},
+		{name: "Mon-Fri 17:00-18:00 on Wednesday 17:30", zone: "Asia/Kolkata", wall: "2026-11-18 17:30:00", hhs: []ttg.HappyHour{weekly(1, 1, 1020, 5, 1080)}, how: "free", line: 1, prod: helles},
+		{name: "Mon-Fri 18:00-02:00 on Saturday 01:00", zone: "Asia/Kolkata", wall: "2026-11-21 01:00:00", hhs: []ttg.HappyHour{weekly(1, 1, 1080, 5, 120)}, how: "free", line: 1, prod: helles},
+		{name: "Mon-Fri 18:00-02:00 on Friday 02:00", zone: "Asia/Kolkata", wall: "2026-11-20 02:00:00", hhs: []ttg.HappyHour{weekly(1, 1, 1080, 5, 120)}, how: "free", line: 1, prod: helles},
+		{name: "Friday 22:00-02:00 on Saturday 01:30", zone: "Europe/Berlin", wall: "2026-11-21 01:30:00", hhs: []ttg.HappyHour{weekly(2, 5, 1320, 5, 120)}, how: "free", line: 1, prod: helles},
+		{name: "Friday 22:00-02:00 on Tuesday noon", zone: "Europe/Berlin", wall: "2026-11-17 12:00:00", hhs: []ttg.HappyHour{weekly(2, 5, 1320, 5, 120)}, how: "free", line: 1, prod: helles},
+		{name: "Sat-Mon 0..0 on Sunday", zone: "Pacific/Chatham", wall: "2026-11-22 12:00:00", hhs: []ttg.HappyHour{weekly(1, 6, 0, 1, 0)}, how: "free", line: 1, prod: helles},
 		{name: "Friday 0..0 at 23:59", zone: "Pacific/Chatham", wall: "2026-11-20 23:59:00", hhs: []ttg.HappyHour{weekly(1, 5, 0, 5, 0)}, how: "free", line: 1, prod: helles},
 		{name: "Friday 0..0 on Saturday", zone: "Pacific/Chatham", wall: "2026-11-21 00:00:00", hhs: []ttg.HappyHour{weekly(1, 5, 0, 5, 0)}, how: "free", line: 1, prod: helles},
 		{name: "date 0..0 at 23:59", zone: "America/St_Johns", wall: "2026-12-24 23:59:00", hhs: []ttg.HappyHour{dated(1, "2026-12-24", 0, "2026-12-24", 0)}, how: "free", line: 1, prod: helles},
@@ -310,6 +327,8 @@ func pricingCases() []pricingCase {
 		{name: "full keg with a 25 % trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 25, 0)}, how: "free", line: 1, prod: helles},
 		{name: "keg 15 days old, 14-day trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 0, 14)}, how: "free", line: 1, prod: helles, kegAgeDays: 15},
 		{name: "keg 13 days old, 14-day trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 0, 14)}, how: "free", line: 1, prod: helles, kegAgeDays: 13},
+		{name: "item on a keg 15 days old, 14-day trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 0, 14)}, how: "item:102-05", line: 2, prod: pils, kegAgeDays: 15},
+		{name: "item on a keg 13 days old, 14-day trigger", zone: "Asia/Kolkata", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{keg(daily(1, 0, 0), 0, 14)}, how: "item:102-05", line: 2, prod: pils, kegAgeDays: 13},
 		{name: "US fluid ounces", zone: "America/St_Johns", wall: "2026-11-20 12:00:00", how: "free", line: 1, prod: oz, unit: "oz", dp: 1, price: &oz, volumeUnit: "oz"},
 		{name: "US fluid ounces, 25 % off", zone: "America/St_Johns", wall: "2026-11-20 12:00:00", hhs: []ttg.HappyHour{daily(3, 0, 0)}, how: "free", line: 1, prod: oz, unit: "oz", dp: 1, price: &oz, volumeUnit: "oz"},
 		{name: "imperial fluid ounces", zone: "Europe/Berlin", wall: "2026-11-20 12:00:00", how: "free", line: 1, prod: oz, unit: "imp oz", dp: 2, price: &oz, volumeUnit: "imp oz"},
@@ -465,7 +484,7 @@ func (b *bench) pourCase(c pricingCase) storage.Record {
 		b.pour(c.line, 50, 6*time.Second)
 	default:
 		id := c.how[len("item:"):]
-		lis, err := b.up.Syncer.LineItems(c.line, c.prod.plu, b.clk.Now(), flow.Keg{Size: flow.ML(50_000), Remaining: flow.ML(50_000)})
+		lis, err := b.agent.LineItems(c.line) // the keg on the line, as a real wall prices it
 		if err != nil {
 			b.t.Fatal(err)
 		}
@@ -497,4 +516,18 @@ func (b *bench) pourCase(c pricingCase) storage.Record {
 		b.t.Fatal(err)
 	}
 	return rec
+}
+
+// TestUnusableServerPriceFallsBackToTheLine: a product whose price fails
+// the agent's bound (divider 1,000,000) is not priced at 0 cents; the pour
+// is charged at the line's configured price, at the default level.
+func TestUnusableServerPriceFallsBackToTheLine(t *testing.T) {
+	b := newBench(t, evening(12, 0, 0), nil)
+	bad := specProduct{plu: 101, productType: 1, price: 13, divider: 1_000_000}
+	b.setUpServer(pricingCase{prod: bad, price: &bad, volumeUnit: "cl"})
+	rec := b.pourCase(pricingCase{how: "free", line: 1, prod: bad})
+	want := b.cfg.Lines[0].UnitPrice().Amount(rec.Pour.Charged)
+	if rec.Pour.Amount != want || want <= 0 || rec.Ref[device.RefPricingState] != "0" {
+		t.Fatalf("charged %s for %d (state %s), want %d at the line's price", rec.Pour.Charged, rec.Pour.Amount, rec.Ref[device.RefPricingState], want)
+	}
 }

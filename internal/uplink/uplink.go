@@ -35,9 +35,10 @@ type Uplink struct {
 	mu     sync.Mutex
 }
 
-// StartEmulator serves a TTG emulator on a loopback port.
-func StartEmulator(dataDir string, loc *time.Location, log *slog.Logger) (*ttgserver.Server, *http.Server, string, error) {
-	srv, err := ttgserver.New(ttgserver.Options{DataDir: dataDir, Loc: loc, Log: log})
+// StartEmulator serves a TTG emulator on a loopback port, its time_zone
+// set to zone (an IANA name) whatever its database held.
+func StartEmulator(dataDir, zone string, log *slog.Logger) (*ttgserver.Server, *http.Server, string, error) {
+	srv, err := ttgserver.New(ttgserver.Options{DataDir: dataDir, Zone: zone, Log: log})
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -63,7 +64,11 @@ func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger)
 		if !embed {
 			return nil, errors.New("no TTG server configured")
 		}
-		u.Server, u.http, u.URL, err = StartEmulator(filepath.Join(cfg.Device.DataDir, "ttg-server"), loc, log)
+		zone, err := emulatorZone(cfg.TTG, systemHost())
+		if err != nil {
+			return nil, fmt.Errorf("embedded TTG server: %w", err)
+		}
+		u.Server, u.http, u.URL, err = StartEmulator(filepath.Join(cfg.Device.DataDir, "ttg-server"), zone, log)
 		if err != nil {
 			return nil, fmt.Errorf("embedded TTG server: %w", err)
 		}
@@ -97,8 +102,8 @@ func (u *Uplink) LinkState() (int, string) {
 	return 0, u.URL
 }
 
-// Token is the TTG server token the device uses, for the device status
-// call (3.34 ttg_server_auth_token): the server that issued it asks.
+// Token is the TTG server token the device uses; the device status call
+// (3.34 ttg_server_auth_token) reports only its fingerprint.
 func (u *Uplink) Token() string { return u.Syncer.Token() }
 
 // Attach sends the syncer's notices into the agent's event stream.

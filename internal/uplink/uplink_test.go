@@ -496,6 +496,47 @@ func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
 	}
 }
 
+// TestCardEraseWithLostReplyIsDelivered: the server erases a card (199)
+// but the reply is lost. A server that refuses resends answers the resend
+// "card N unknown"; the card being gone is what the erase asked for, so the
+// record is delivered, not dead-lettered.
+func TestCardEraseWithLostReplyIsDelivered(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		refuse bool
+	}{{"server skips resends", false}, {"server refuses resends", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBench(t, evening(20, 0, 0), nil)
+			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "111",
+				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			b.clk.Advance(time.Minute)
+			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "199",
+				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+				t.Fatal(err)
+			}
+			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := b.up.Syncer.UploadOnce(ctx)
+			cancel()
+			if _, there := b.srv.Card(555); err == nil || there || len(b.outbox()) != 1 {
+				t.Fatalf("lost reply: err %v, card still there %v, outbox %d", err, there, len(b.outbox()))
+			}
+			b.restart()
+			if err := b.flush(); err != nil {
+				t.Fatal(err)
+			}
+			if dl, err := b.store.DeadLetters(); err != nil || len(dl) != 0 || len(b.outbox()) != 0 {
+				t.Fatalf("after resend: dead letters %+v (%v), outbox %d", dl, err, len(b.outbox()))
+			}
+		})
+	}
+}
+
 // TestOnlineCardOfAMinor: 3.40's cardinfo has no alcohol flag. A server
 // that sends alcohol_allowed is believed; without it the local rule
 // ttg.online_card_alcohol decides. Line 1 pours beer (ABV 4.8).
@@ -613,5 +654,72 @@ func TestCardExpiryInTheServerZone(t *testing.T) {
 				t.Fatalf("tap at %s: %v", c.at.In(kolkata).Format(ttg.TimeLayout), err)
 			}
 		})
+	}
+}
+
+// TestPourAcrossFallBackIsDelivered: Berlin falls back at 03:00 CEST on
+// 2026-10-25. A pour that starts before the change and stops after it is
+// booked, sent and stored, not dead-lettered for a stop before its start.
+func TestPourAcrossFallBackIsDelivered(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	b := newBench(t, time.Date(2026, 10, 25, 0, 59, 30, 0, time.UTC), func(cfg *config.Config) { cfg.TTG.TimeZone = "Europe/Berlin" })
+	if _, err := b.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(3000)}}); err != nil {
+		t.Fatal(err)
+	}
+	b.pour(1, 50, 40*time.Second)
+	b.run(50 * time.Second)
+	recs := b.outbox()
+	if len(recs) != 1 {
+		t.Fatalf("%d records booked", len(recs))
+	}
+	wall := func(ms int64) string { return time.UnixMilli(ms).In(berlin).Format(ttg.TimeLayout) }
+	if r := recs[0]; wall(r.EndedAt) >= wall(r.StartedAt) {
+		t.Fatalf("the pour does not cross the change: %s to %s", wall(r.StartedAt), wall(r.EndedAt))
+	}
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	dl, err := b.store.DeadLetters()
+	txs := b.srv.Transactions()
+	if err != nil || len(dl) != 0 || len(b.outbox()) != 0 || len(txs) != 1 {
+		t.Fatalf("dead letters %+v (%v), outbox %d, server %d", dl, err, len(b.outbox()), len(txs))
+	}
+	if tx := txs[0]; tx.Tx.Stop < tx.Tx.Start || tx.StopEpoch < tx.StartEpoch {
+		t.Fatalf("stored %q..%q (%d..%d)", tx.Tx.Start, tx.Tx.Stop, tx.StartEpoch, tx.StopEpoch)
+	}
+}
+
+// TestEmbeddedEmulatorFollowsTheAgentZone: an emulator database written
+// with time_zone UTC is started again by an agent whose ttg.time_zone is
+// Asia/Kolkata; the emulator reads the wire in Kolkata from then on, so
+// the pour is stored at the instant it was booked.
+func TestEmbeddedEmulatorFollowsTheAgentZone(t *testing.T) {
+	if _, err := time.LoadLocation("Asia/Kolkata"); err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	b := newBench(t, evening(20, 0, 0), nil)
+	b.close()
+	for _, m := range b.wall.Meters {
+		m.Close()
+	}
+	b.cfg.TTG.TimeZone = "Asia/Kolkata"
+	b.open(nil)
+	if cfg := b.up.Syncer.Catalog().Config; cfg["time_zone"] != "Asia/Kolkata" {
+		t.Fatalf("emulator time_zone %q", cfg["time_zone"])
+	}
+	if _, err := b.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(300)}}); err != nil {
+		t.Fatal(err)
+	}
+	b.pour(1, 50, 6*time.Second)
+	b.run(20 * time.Second)
+	recs := b.outbox()
+	if err := b.flush(); err != nil || len(recs) != 1 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	if txs := b.srv.Transactions(); len(txs) != 1 || txs[0].StopEpoch != recs[0].EndedAt/1000 {
+		t.Fatalf("stored %+v, booked stop %d", txs, recs[0].EndedAt/1000)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -162,12 +163,24 @@ func validProduct(p ttg.Product) error {
 	return nil
 }
 
+// inUseGiven refuses an is_in_use the request sets to 0: 3.4 allows 1 (yes)
+// or 2 (no), and only a request that leaves the field out gets a default.
+func inUseGiven(raw []byte) error {
+	var f struct {
+		IsInUse *int `json:"is_in_use"`
+	}
+	if json.Unmarshal(raw, &f) == nil && f.IsInUse != nil && *f.IsInUse == 0 {
+		return fmt.Errorf("is_in_use must be 1 (yes) or 2 (no); leave it out for the default")
+	}
+	return nil
+}
+
 func (s *Server) editProduct(raw []byte) reply {
 	var req productRequest
 	if err := s.decode(raw, &req); err != nil {
 		return bad("%v", err)
 	}
-	if err := validProduct(req.Product); err != nil {
+	if err := errors.Join(validProduct(req.Product), inUseGiven(raw)); err != nil {
 		return bad("%v", err)
 	}
 	s.mu.Lock()
@@ -187,6 +200,7 @@ func (s *Server) editProduct(raw []byte) reply {
 func (s *Server) changed() reply {
 	s.st.Config["exist_changes_unexported"] = "1"
 	if err := s.persist(); err != nil {
+		s.rollback(err)
 		return reply{http.StatusInternalServerError, map[string]string{"error": err.Error()}}
 	}
 	return ok(map[string]string{"uuid": s.st.UUID})
@@ -197,7 +211,7 @@ func (s *Server) addProduct(raw []byte) reply {
 	if err := s.decode(raw, &req); err != nil {
 		return bad("%v", err)
 	}
-	if err := validProduct(req.Product); err != nil {
+	if err := errors.Join(validProduct(req.Product), inUseGiven(raw)); err != nil {
 		return bad("%v", err)
 	}
 	s.mu.Lock()
@@ -441,7 +455,8 @@ func (s *Server) getTransactions(raw []byte) reply {
 			"device_id": t.DeviceID, "item_id": t.Tx.ItemID,
 			// 3.21 lists fewer fields than 3.41 takes; every field the
 			// device sent comes back, in the units 3.21 uses.
-			"price_per_unit": float64(t.Tx.PricePerUnit) / 100, "card_type_number": t.Tx.CardType,
+			// price_per_unit in cents per base unit, as 3.41 sends it.
+			"price_per_unit": t.Tx.PricePerUnit, "card_type_number": t.Tx.CardType,
 			"volume_amount_dp": t.Tx.VolumeDP, "location_id": t.LocationID})
 	}
 	return ok(map[string]any{"uuid": s.st.UUID, "transactions": out})
@@ -510,8 +525,8 @@ func checkConfigValue(k, v string) error {
 			return fmt.Errorf("must be alphanumeric, at most 16 characters")
 		}
 	case "time_zone":
-		if _, err := time.LoadLocation(v); err != nil || v == "" {
-			return fmt.Errorf("unknown time zone %q (an IANA name such as Europe/Berlin)", v)
+		if _, err := ianaZone(v); err != nil {
+			return err
 		}
 	case "volume_base_unit":
 		if _, err := ttg.NewUnits(v, 0); err != nil {

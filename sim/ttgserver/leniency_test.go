@@ -170,6 +170,7 @@ func TestAddProductIsInUse(t *testing.T) {
 		{"replaces a product a line pours", `{"id":1,"plu":103,"overwrite":true,"name":"Weizen","product_type":1,"is_active":1}`, 103, 1},
 		{"explicit no", `{"id":1,"plu":301,"name":"Porter","product_type":1,"is_in_use":2}`, 301, 2},
 		{"out of range", `{"id":1,"plu":302,"name":"Bock","product_type":1,"is_in_use":3}`, 302, 0},
+		{"explicit 0", `{"id":1,"plu":303,"name":"Kölsch","product_type":1,"is_in_use":0}`, 303, 0},
 	} {
 		code, body := f.raw("/m2m/api/addproduct", "Bearer "+f.tok, c.body)
 		if c.want == 0 {
@@ -184,6 +185,10 @@ func TestAddProductIsInUse(t *testing.T) {
 		if p := list(c.plu); p.IsInUse != c.want {
 			t.Errorf("%s: is_in_use %d, want %d", c.name, p.IsInUse, c.want)
 		}
+	}
+	// editproduct refuses an explicit 0 too; without is_in_use it keeps it.
+	if code, body := f.raw("/m2m/api/editproduct", "Bearer "+f.tok, `{"id":1,"plu":103,"name":"Weizen","product_type":1,"is_active":1,"is_in_use":0}`); code != 400 {
+		t.Fatalf("edit with is_in_use 0: %d %s", code, body)
 	}
 	// editproduct without is_in_use keeps it.
 	if code, body := f.raw("/m2m/api/editproduct", "Bearer "+f.tok, `{"id":1,"plu":103,"name":"Weizen dunkel","product_type":1,"is_active":1}`); code != 200 {
@@ -209,7 +214,7 @@ func TestTransactionsReadBackEveryField(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 	want := map[string]any{"plu": 102.0, "money_amount": 7.0, "volume_amount": 50.0, "volume_amount_dp": 1.0,
-		"servings": 1.0, "price_per_unit": 0.14, "item_id": "102-05", "external_id": "1001-1", "name_customer": "Line 1",
+		"servings": 1.0, "price_per_unit": 14.0, "item_id": "102-05", "external_id": "1001-1", "name_customer": "Line 1",
 		"card_type": "OPEN_POUR", "card_type_number": 33.0, "card_id": 0.0, "device_id": 1001.0, "location_id": "1",
 		"tst_start": float64(time.Date(2026, 11, 22, 17, 59, 0, 0, time.UTC).Unix()),
 		"tst_stop":  float64(time.Date(2026, 11, 22, 17, 59, 8, 0, time.UTC).Unix())}
@@ -385,4 +390,169 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestStopInTheRepeatedHour: a client that writes a pour across Berlin's
+// fall-back change on the wall clock sends stop 02:00:10 (CET) before start
+// 02:59:50 (CEST). The emulator reads the ambiguous hour both ways and
+// stores the true 20 s; a stop before its start outside that hour, or by
+// more than the change, is still refused.
+func TestStopInTheRepeatedHour(t *testing.T) {
+	if _, err := time.LoadLocation("Europe/Berlin"); err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	f := newFixture(t)
+	var res map[string]string
+	f.post("setserverconfig", map[string]any{"id": 1, "time_zone": "Europe/Berlin"}, &res)
+	for _, c := range []struct {
+		name, start, stop string
+		ok                bool
+		secs              int64
+	}{
+		{"across the change", "2026-10-25 02:59:50", "2026-10-25 02:00:10", true, 20},
+		{"the whole repeated hour", "2026-10-25 02:00:00", "2026-10-25 02:00:00", true, 0},
+		{"stop before start on an ordinary night", "2026-10-26 02:59:50", "2026-10-26 02:00:10", false, 0},
+		{"stop before start in the hour before the change", "2026-10-25 01:59:50", "2026-10-25 01:00:10", false, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			x := tx(0, 101, 650, 500)
+			x.Start, x.Stop, x.ExternalID = c.start, c.stop, c.name
+			r := f.send(x)
+			if c.ok != (r.RecordsInserted == 1) || (!c.ok && !strings.Contains(r.InfoString, "tst_stop before tst_start")) {
+				t.Fatalf("%+v", r)
+			}
+			if c.ok {
+				st := f.s.Transactions()
+				if got := st[len(st)-1]; got.StopEpoch-got.StartEpoch != c.secs {
+					t.Fatalf("stored %d s, want %d", got.StopEpoch-got.StartEpoch, c.secs)
+				}
+			}
+		})
+	}
+}
+
+// TestFailedCommitKeepsNothing: when the database commit of an upload
+// fails (a full disk), the upload is answered 500 and nothing of it stays
+// in memory either, so the resend is inserted, not skipped as a duplicate
+// of a record the server never stored.
+func TestFailedCommitKeepsNothing(t *testing.T) {
+	f := newFixture(t)
+	upload := func(path string, body any) (int, ttg.UploadResult) {
+		var r ttg.UploadResult
+		code := f.post(path, body, &r)
+		return code, r
+	}
+	card := ttg.CardPurchaseRequest{LocationID: 1, DeviceID: 3001, CardPurchases: []ttg.CardPurchase{
+		{CardID: 77, Created: "2026-11-22 18:00:00", Type: 111, CardName: "Kim", StaffName: "Bar"},
+		{CardID: 77, Created: "2026-11-22 18:00:01", Type: 113, Amount: 1500, CardName: "Kim", StaffName: "Bar"}}}
+	pour := ttg.TransactionRequest{ID: 1001, LocationID: "1", DeviceID: 1001, Transactions: []ttg.Transaction{tx(0, 101, 650, 500)}}
+	for _, c := range []struct {
+		name string
+		path string
+		body any
+		n    int
+		kept func() bool
+	}{
+		{"card purchases", "cardpurchase", card, 2, func() bool { _, ok := f.s.Card(77); return ok || len(f.s.CardPurchases()) > 0 }},
+		{"transactions", "transaction", pour, 1, func() bool { return len(f.s.Transactions()) > 0 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f.s.SetFaults(Faults{FailCommit: 1})
+			if code, _ := upload(c.path, c.body); code != 500 || c.kept() {
+				t.Fatalf("failed commit: HTTP %d, kept %v", code, c.kept())
+			}
+			code, r := upload(c.path, c.body)
+			if code != 200 || r.RecordsInserted != c.n || r.RecordsSkipped != 0 {
+				t.Fatalf("resend: HTTP %d %+v", code, r)
+			}
+		})
+	}
+	if c, _ := f.s.Card(77); c.Credit != 1500 {
+		t.Fatalf("card after the resend: %+v", c)
+	}
+}
+
+// TestZoneOptionAndLocal: Options.Zone sets time_zone on every start, over
+// what the database holds; "Local" is no IANA name and is refused, as an
+// option and through setserverconfig, and a stored "Local" is not used.
+func TestZoneOptionAndLocal(t *testing.T) {
+	if _, err := time.LoadLocation("Asia/Kolkata"); err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	dir := t.TempDir()
+	open := func(o Options) (*Server, error) { o.DataDir = dir; return New(o) }
+	for _, c := range []struct {
+		zone, want string
+	}{{"", "UTC"}, {"Asia/Kolkata", "Asia/Kolkata"}, {"", "Asia/Kolkata"}, {"Europe/Berlin", "Europe/Berlin"}} {
+		s, err := open(Options{Zone: c.zone})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, loc := s.st.Config["time_zone"], s.loc.String()
+		s.Close()
+		if got != c.want || loc != c.want {
+			t.Fatalf("zone %q: time_zone %q, reading in %s; want %q", c.zone, got, loc, c.want)
+		}
+	}
+	if _, err := open(Options{Zone: "Local"}); err == nil || !strings.Contains(err.Error(), "IANA") {
+		t.Fatalf("Local accepted: %v", err)
+	}
+	f := newFixture(t)
+	var res map[string]string
+	f.post("setserverconfig", map[string]any{"id": 1, "time_zone": "Local"}, &res)
+	if !strings.HasPrefix(res["time_zone"], "error") {
+		t.Fatalf("Local accepted by setserverconfig: %v", res)
+	}
+}
+
+// FuzzFallBackSpan: whatever pair of wall times a client sends with the
+// stop before the start, the reread span either stays as parsed or starts
+// no later than it stops, moved by at most an offset change, with ends
+// that still read as the wall times sent.
+func FuzzFallBackSpan(f *testing.F) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		f.Skip("no time zone database:", err)
+	}
+	f.Add("2026-10-25 02:59:50", "2026-10-25 02:00:10")
+	f.Add("2026-10-25 01:59:50", "2026-10-25 01:00:10")
+	f.Add("2026-03-29 03:00:00", "2026-03-29 01:59:59")
+	f.Add("2026-10-25 02:00:00", "2026-10-25 02:00:00")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		start, err1 := ttg.ParseTime(a, berlin)
+		stop, err2 := ttg.ParseTime(b, berlin)
+		if err1 != nil || err2 != nil || !stop.Before(start) { // checkTx calls it for these only
+			return
+		}
+		s2, e2 := fallBackSpan(start, stop, berlin)
+		if s2.Equal(start) && e2.Equal(stop) {
+			return
+		}
+		moved := start.Sub(s2) + e2.Sub(stop)
+		if e2.Before(s2) || moved <= 0 || moved > 2*time.Hour {
+			t.Fatalf("%q..%q reread as %v..%v", a, b, s2, e2)
+		}
+		wall := func(t time.Time) string { return t.In(berlin).Format(ttg.TimeLayout) }
+		if wall(s2) != wall(start) || wall(e2) != wall(stop) {
+			t.Fatalf("%q..%q reread as other wall times %v..%v", a, b, s2.In(berlin), e2.In(berlin))
+		}
+	})
+}
+
+// FuzzInUseGiven: a body is refused for is_in_use exactly when it sets
+// the field to 0; a body without the field, or not JSON, is left to the
+// other checks.
+func FuzzInUseGiven(f *testing.F) {
+	for _, b := range []string{`{"is_in_use":0}`, `{"is_in_use":1}`, `{}`, `{"is_in_use":null}`, `{"is_in_use":"0"}`, `{`} {
+		f.Add([]byte(b))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var m struct {
+			IsInUse *int `json:"is_in_use"`
+		}
+		zero := json.Unmarshal(raw, &m) == nil && m.IsInUse != nil && *m.IsInUse == 0
+		if err := inUseGiven(raw); (err != nil) != zero {
+			t.Fatalf("%q: %v", raw, err)
+		}
+	})
 }

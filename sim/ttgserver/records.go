@@ -3,9 +3,11 @@ package ttgserver
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -95,6 +97,10 @@ func (s *Server) upload(e envelope, check func(json.RawMessage) (string, func(*b
 	}
 	if len(writes) > 0 {
 		if err := s.db.Update(func(tx *bolt.Tx) error {
+			if s.faults.FailCommit > 0 {
+				s.faults.FailCommit--
+				return errInjectedCommit
+			}
 			for _, w := range writes {
 				if err := w(tx); err != nil {
 					return err
@@ -102,6 +108,7 @@ func (s *Server) upload(e envelope, check func(json.RawMessage) (string, func(*b
 			}
 			return s.saveState(tx)
 		}); err != nil {
+			s.rollback(err)
 			return reply{http.StatusInternalServerError, map[string]string{"error": "cannot store: " + err.Error()}}
 		}
 	}
@@ -110,6 +117,9 @@ func (s *Server) upload(e envelope, check func(json.RawMessage) (string, func(*b
 	res.RecordsSkippedStr = strings.Join(skipped, "; ")
 	return ok(res)
 }
+
+// errInjectedCommit is the FailCommit fault's database error.
+var errInjectedCommit = errors.New("injected commit failure (disk full)")
 
 func appendRecord(tx *bolt.Tx, bucket []byte, v any) error {
 	b := tx.Bucket(bucket)
@@ -136,8 +146,9 @@ func (s *Server) transaction(raw []byte) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.devices[e.DeviceID] = s.o.Now()
-	// Records are applied in memory as they validate; a failed commit is a
-	// 500 and the client resends, which the duplicate check then absorbs.
+	// Records are applied in memory as they validate, so that a later one
+	// in the same request sees an earlier one; a failed commit reloads
+	// memory from the database and answers 500, and the resend is new.
 	return s.upload(e, func(r json.RawMessage) (string, func(*bolt.Tx) error, error) {
 		var t ttg.Transaction
 		if err := s.decode(r, &t); err != nil {
@@ -168,6 +179,9 @@ func (s *Server) checkTx(device int64, t ttg.Transaction) (StoredTx, error) {
 	stop, err := ttg.ParseTime(t.Stop, s.loc)
 	if err != nil {
 		return StoredTx{}, fmt.Errorf("tst_stop %q is not YYYY-mm-dd HH:MM:SS", t.Stop)
+	}
+	if stop.Before(start) {
+		start, stop = fallBackSpan(start, stop, s.loc)
 	}
 	empty := t.PLU == 0 && t.Money == 0 && t.Volume == 0
 	switch {
@@ -200,6 +214,30 @@ func (s *Server) checkTx(device int64, t ttg.Transaction) (StoredTx, error) {
 		}
 	}
 	return StoredTx{DeviceID: device, StartEpoch: start.Unix(), StopEpoch: stop.Unix(), Tx: t}, nil
+}
+
+// fallBackSpan rereads a start and stop that a client wrote on a wall
+// clock set back between them (a pour from 02:59:50 CEST to 02:00:10 CET
+// reads stop before start): when each wall time also exists at the other
+// offset of the change, it takes the start at the earlier offset or the
+// stop at the later one, whichever puts the stop at or after the start.
+// So a stop up to the offset change before its start is accepted, in the
+// ambiguous hour only; anything else is left for the caller to refuse.
+func fallBackSpan(start, stop time.Time, loc *time.Location) (time.Time, time.Time) {
+	_, before := start.Add(-24 * time.Hour).In(loc).Zone()
+	_, after := start.Add(24 * time.Hour).In(loc).Zone()
+	shift := time.Duration(before-after) * time.Second
+	if shift <= 0 {
+		return start, stop
+	}
+	sameWall := func(a, b time.Time) bool { return a.In(loc).Format(ttg.TimeLayout) == b.In(loc).Format(ttg.TimeLayout) }
+	if early := start.Add(-shift); sameWall(early, start) && !stop.Before(early) {
+		return early, stop
+	}
+	if late := stop.Add(shift); sameWall(late, stop) && !late.Before(start) {
+		return start, late
+	}
+	return start, stop
 }
 
 func (s *Server) itemExists(id string) bool {
@@ -353,6 +391,7 @@ func (s *Server) cardInfo(raw []byte) reply {
 		}
 		c.LockedBy = req.DeviceID
 		if err := s.persist(); err != nil {
+			s.rollback(err)
 			return reply{http.StatusInternalServerError, map[string]string{"error": err.Error()}}
 		}
 	}

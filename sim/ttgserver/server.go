@@ -35,7 +35,12 @@ type Options struct {
 	// Loc is the zone a new database's time_zone starts with; afterwards
 	// the server's time_zone setting (3.24) is its zone.
 	Loc *time.Location
-	Log *slog.Logger
+	// Zone, when set, is the IANA name the time_zone setting is set to on
+	// every start, whatever the database holds: an emulator embedded in
+	// the agent reads the wire on the agent's clock (ttg.time_zone). It
+	// must name a real zone; "Local" names none and is refused.
+	Zone string
+	Log  *slog.Logger
 }
 
 // Faults are injected into requests, for tests of a misbehaving server.
@@ -61,6 +66,10 @@ type Faults struct {
 	// malformatted, "card N exists", as a server without resend detection
 	// does, instead of counting it in records_skipped.
 	RefuseCardResend bool `json:"refuse_card_resend"`
+	// FailCommit makes the database commit of the next N uploads fail, as
+	// a full disk would: the upload is answered 500 and nothing of it is
+	// kept, in the database or in memory.
+	FailCommit int `json:"fail_commit"`
 	// CardInfoAlcohol adds alcohol_allowed (0/1) to cardinfo replies, as a
 	// server may beyond 3.40; without it the reply is exactly the spec's.
 	CardInfoAlcohol bool `json:"cardinfo_alcohol"`
@@ -144,6 +153,13 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Zone != "" {
+		loc, err := ianaZone(o.Zone)
+		if err != nil {
+			return nil, fmt.Errorf("ttg server: %w", err)
+		}
+		o.Loc = loc
+	}
 	if o.Loc == nil {
 		o.Loc = time.UTC
 	}
@@ -163,15 +179,48 @@ func New(o Options) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.followZone(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s.loc = s.zoneFromConfig()
 	return s, nil
+}
+
+// ianaZone loads a zone by its IANA name; "Local" (Go's name for the
+// host's zone) and "" name no zone a server or another host could share.
+func ianaZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("time zone %q is not an IANA name such as Europe/Berlin", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q (an IANA name such as Europe/Berlin): %w", name, err)
+	}
+	return loc, nil
+}
+
+// followZone sets the stored time_zone to Options.Zone when one is given
+// and it differs, and marks the configuration changed so that clients
+// re-read it.
+func (s *Server) followZone() error {
+	if s.o.Zone == "" || s.st.Config["time_zone"] == s.o.Zone {
+		return nil
+	}
+	s.log.Info("ttg emulator: time_zone follows the agent", "was", s.st.Config["time_zone"], "now", s.o.Zone)
+	s.st.Config["time_zone"] = s.o.Zone
+	s.st.ExportStamp = max(s.o.Now().Unix(), s.st.ExportStamp+1)
+	if err := s.persist(); err != nil {
+		return fmt.Errorf("ttg server: setting time_zone: %w", err)
+	}
+	return nil
 }
 
 // zoneFromConfig is the zone wire timestamps are read and written in: the
 // time_zone setting, or Options.Loc while it is unset or unknown.
 func (s *Server) zoneFromConfig() *time.Location {
 	if tz := s.st.Config["time_zone"]; tz != "" {
-		if l, err := time.LoadLocation(tz); err == nil {
+		if l, err := ianaZone(tz); err == nil {
 			return l
 		}
 		s.log.Warn("ttg emulator: unknown time_zone; using the default", "time_zone", tz, "default", s.o.Loc)
@@ -179,48 +228,74 @@ func (s *Server) zoneFromConfig() *time.Location {
 	return s.o.Loc
 }
 
+// load creates the buckets, seeds a new database and reads it.
 func (s *Server) load() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	if err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bState, bTx, bCP} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		if raw := tx.Bucket(bState).Get(kState); raw != nil {
-			if err := json.Unmarshal(raw, &s.st); err != nil {
-				return fmt.Errorf("ttg server: state: %w", err)
-			}
-		} else {
-			seed := DefaultSeed()
-			if s.o.Seed != nil {
-				seed = *s.o.Seed
-			}
-			s.seed(seed)
-			if err := s.saveState(tx); err != nil {
-				return err
-			}
+		if tx.Bucket(bState).Get(kState) != nil {
+			return nil
+		}
+		seed := DefaultSeed()
+		if s.o.Seed != nil {
+			seed = *s.o.Seed
+		}
+		s.seed(seed)
+		return s.saveState(tx)
+	}); err != nil {
+		return fmt.Errorf("ttg server: %w", err)
+	}
+	return s.reload()
+}
+
+// reload replaces the in-memory state with what the database holds: after
+// a failed commit, memory must not keep what was never stored, or a resend
+// would be answered "skipped" for a record the server does not have.
+func (s *Server) reload() error {
+	var st state
+	var txs []StoredTx
+	var cps []StoredCP
+	txKeys, cpKeys := map[string]bool{}, map[string]bool{}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if err := json.Unmarshal(tx.Bucket(bState).Get(kState), &st); err != nil {
+			return fmt.Errorf("state: %w", err)
 		}
 		if err := tx.Bucket(bTx).ForEach(func(_, v []byte) error {
 			var t StoredTx
 			if err := json.Unmarshal(v, &t); err != nil {
 				return err
 			}
-			s.txs = append(s.txs, t)
-			s.txKeys[txKey(t.DeviceID, t.Tx)] = true
+			txs = append(txs, t)
+			txKeys[txKey(t.DeviceID, t.Tx)] = true
 			return nil
 		}); err != nil {
-			return fmt.Errorf("ttg server: transactions: %w", err)
+			return fmt.Errorf("transactions: %w", err)
 		}
 		return tx.Bucket(bCP).ForEach(func(_, v []byte) error {
 			var c StoredCP
 			if err := json.Unmarshal(v, &c); err != nil {
-				return err
+				return fmt.Errorf("card purchases: %w", err)
 			}
-			s.cps = append(s.cps, c)
-			s.cpKeys[cpKey(c.DeviceID, c.CP)] = true
+			cps = append(cps, c)
+			cpKeys[cpKey(c.DeviceID, c.CP)] = true
 			return nil
 		})
-	})
+	}); err != nil {
+		return fmt.Errorf("ttg server: %w", err)
+	}
+	s.st, s.txs, s.cps, s.txKeys, s.cpKeys = st, txs, cps, txKeys, cpKeys
+	return nil
+}
+
+// rollback undoes in-memory changes a failed commit did not store; mu held.
+func (s *Server) rollback(cause error) {
+	if err := s.reload(); err != nil {
+		s.log.Error("ttg emulator: cannot reload after a failed commit; memory may hold unstored changes", "cause", cause, "err", err)
+	}
+	s.loc = s.zoneFromConfig()
 }
 
 func (s *Server) seed(seed Seed) {
@@ -232,7 +307,13 @@ func (s *Server) seed(seed Seed) {
 		s.st.Config[k] = v
 	}
 	s.st.Config["uuid"] = s.st.UUID
-	if s.o.Loc != time.UTC || s.st.Config["time_zone"] == "" {
+	switch {
+	case s.o.Zone != "":
+		s.st.Config["time_zone"] = s.o.Zone
+	case s.o.Loc.String() == "Local":
+		// Not an IANA name: the seed's zone stays, and the log says so.
+		s.log.Warn("ttg emulator: the host zone has no IANA name here; time_zone stays as seeded", "time_zone", s.st.Config["time_zone"])
+	case s.o.Loc != time.UTC || s.st.Config["time_zone"] == "":
 		s.st.Config["time_zone"] = s.o.Loc.String()
 	}
 	s.st.TokenSecret = newSecret()
