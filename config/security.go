@@ -95,6 +95,9 @@ var securityKeys = []struct {
 	{"pos.listen", func(c *Config) any { return c.POS.Listen }},
 	{"pos.api_key", func(c *Config) any { return c.POS.APIKey }},
 	{"control.listen", func(c *Config) any { return c.Control.Listen }},
+	{"control.token", func(c *Config) any { return c.Control.Token }},
+	{"control.allow", func(c *Config) any { return c.Control.Allow }},
+	{"control.restart_interval", func(c *Config) any { return c.Control.RestartInterval }},
 	{"ttg.url", func(c *Config) any { return c.TTG.URL }},
 	{"ttg.username", func(c *Config) any { return c.TTG.Username }},
 	{"ttg.password", func(c *Config) any { return c.TTG.Password }},
@@ -102,6 +105,13 @@ var securityKeys = []struct {
 	{"cards.issuer_key", func(c *Config) any { return c.Cards.IssuerKey }},
 	{"cards.tap_key", func(c *Config) any { return c.Cards.TapKey }},
 	{"cards.charger_key", func(c *Config) any { return c.Cards.ChargerKey }},
+}
+
+// safeKeys are the [pos] and [control] keys a desired configuration may
+// change unsigned, each with the reason; a test fails for a key of those
+// sections that is in neither list, so a new listener setting is decided on.
+var safeKeys = map[string]string{
+	"pos.article": "what a waiter's credit pours and costs, like a line's price",
 }
 
 // SecurityChanges names the security-critical keys whose values differ
