@@ -107,6 +107,12 @@ func TestExposedListenerRefusesToStart(t *testing.T) {
 		{"control on all interfaces", "[control]\nlisten = \"0.0.0.0:8081\"", `control.token: control.listen "0.0.0.0:8081" is reachable from the network`},
 		{"control placeholder", "[control]\nlisten = \"0.0.0.0:8081\"\ntoken = \"change-me\"", "control.token: is the example placeholder"},
 		{"control allow by name", "[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"ttg-server\"]", `control.allow: [0] "ttg-server"`},
+		{"control allows everyone", "[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"0.0.0.0/0\"]", "control.allow: [0] 0.0.0.0/0 admits more than a /16"},
+		{"control allows every IPv6", "[control]\nlisten = \"[::]:8081\"\nallow = [\"::/0\"]", "control.allow: [0] ::/0 admits more than a /48"},
+		{"control allow masked to everyone", "[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"192.168.0.13\", \"10.0.0.5/0\"]", "control.allow: [1] 0.0.0.0/0"},
+		{"control allow wide on loopback", "[control]\nlisten = \"127.0.0.1:8081\"\nallow = [\"10.0.0.0/8\"]", "control.allow: [0] 10.0.0.0/8"},
+		{"control allow mapped too short", "[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"::ffff:10.0.0.0/80\"]", "control.allow: [0]"},
+		{"control short token", "[control]\nlisten = \"0.0.0.0:8081\"\ntoken = \"s3cret\"\nallow = [\"192.168.0.13\"]", "control.token: is shorter than 16"},
 		{"control restart interval", "[control]\nlisten = \"127.0.0.1:8081\"\nrestart_interval = \"0s\"", "control.restart_interval"},
 	}
 	for _, tc := range cases {
@@ -124,7 +130,9 @@ func TestExposedListenerRefusesToStart(t *testing.T) {
 		"[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"" + key + "\"",
 		"[control]\nlisten = \"127.0.0.1:8081\"",
 		"[control]\nlisten = \"0.0.0.0:8081\"\ntoken = \"" + key + "\"",
-		"[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"192.168.0.13\", \"10.0.0.0/8\"]",
+		"[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"192.168.0.13\", \"10.20.0.0/16\", \"2001:db8:1::/48\"]",
+		"[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"::ffff:192.168.0.0/120\"]",
+		"[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"0.0.0.0/0\"]\ntoken = \"" + key + "\"",
 	} {
 		if _, err := Parse([]byte(ok + line)); err != nil {
 			t.Errorf("%q: %v", ok, err)

@@ -4,10 +4,11 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/url"
 	"reflect"
 	"slices"
+
+	"github.com/tapagent/tapagent/internal/httpguard"
 )
 
 // MaxOperatorKeys bounds [mqtt] operator_keys: a device tries each key on
@@ -51,22 +52,13 @@ func (c *Config) validateSecurity(bad func(key, format string, a ...any)) {
 		}
 	}
 	if c.MQTT.Password != "" {
-		if u, err := url.Parse(c.MQTT.Broker); err == nil && u.Scheme == "tcp" && !loopback(u.Hostname()) {
+		if u, err := url.Parse(c.MQTT.Broker); err == nil && u.Scheme == "tcp" && !httpguard.LoopbackHost(u.Hostname()) {
 			bad("mqtt.password", "would cross the network in clear to %s: use ssl:// (with ca_file) or a broker on this host", u.Host)
 		}
 	}
 	if u, err := url.Parse(c.Firmware.ManifestURL); err == nil && u.Scheme == "file" && !c.Firmware.AllowFileURLs {
 		bad("firmware.manifest_url", "a file:// manifest needs firmware.allow_file_urls = true")
 	}
-}
-
-// loopback reports whether host names this machine only.
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // securityKeys are the keys a desired configuration may change only when

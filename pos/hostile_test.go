@@ -310,7 +310,8 @@ func TestAuthentication(t *testing.T) {
 }
 
 // TestServeRefusesExposedWithoutKey: even a configuration that skipped
-// validation cannot open the interface to the network without a key.
+// validation cannot open the interface to the network without a real key
+// (the same check as pos.api_key's validation).
 func TestServeRefusesExposedWithoutKey(t *testing.T) {
 	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), storage.Options{})
 	if err != nil {
@@ -318,15 +319,27 @@ func TestServeRefusesExposedWithoutKey(t *testing.T) {
 	}
 	defer st.Close()
 	reg := pos.NewRegister(st, nil, nil)
-	if s, err := pos.Serve("0.0.0.0:0", "", reg); err == nil || !strings.Contains(err.Error(), "pos.api_key") {
-		if s != nil {
-			s.Close()
-		}
-		t.Fatalf("0.0.0.0 without a key: %v", err)
+	const realKey = "0123456789abcdef0123"
+	cases := []struct{ listen, key, want string }{
+		{"0.0.0.0:0", "", "nothing authenticates"},
+		{"0.0.0.0:0", "change-me", "placeholder"},
+		{"[::]:0", "s3cret", "shorter than 16"},
+		{":0", realKey + " x", "white space"},
+		{"0.0.0.0:0", realKey, ""},
+		{"127.0.0.1:0", "", ""},
 	}
-	s, err := pos.Serve("127.0.0.1:0", "", reg)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range cases {
+		t.Run(c.listen+" "+c.key, func(t *testing.T) {
+			s, err := pos.Serve(c.listen, c.key, reg)
+			if s != nil {
+				s.Close()
+			}
+			if c.want == "" && err != nil {
+				t.Fatal(err)
+			}
+			if c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "pos.api_key")) {
+				t.Fatalf("Serve = %v; want pos.api_key and %q", err, c.want)
+			}
+		})
 	}
-	s.Close()
 }

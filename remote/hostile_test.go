@@ -181,23 +181,39 @@ func TestHugeBody(t *testing.T) {
 }
 
 // TestServeRefusesExposed: no listener reachable from the network unless
-// something authenticates its callers.
+// something authenticates its callers: a real token (the same check as
+// control.token's validation) or a narrow allow-list.
 func TestServeRefusesExposed(t *testing.T) {
 	r := newRig(t)
-	for _, listen := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
-		if srv, err := remote.Serve(listen, remote.Options{Agent: r.agent, DeviceID: 1001}); err == nil || !strings.Contains(err.Error(), "control.token") {
+	narrow := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	cases := []struct {
+		name, listen string
+		access       remote.Access
+		want         string // "" starts
+	}{
+		{"nothing on 0.0.0.0", "0.0.0.0:0", remote.Access{}, "control.token"},
+		{"nothing on a port only", ":0", remote.Access{}, "control.token"},
+		{"nothing on [::]", "[::]:0", remote.Access{}, "control.token"},
+		{"placeholder token", "0.0.0.0:0", remote.Access{Token: "change-me"}, "placeholder"},
+		{"short token", "0.0.0.0:0", remote.Access{Token: "s3cret"}, "shorter than 16"},
+		{"allow everyone", "0.0.0.0:0", remote.Access{Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, "admits more than a /16"},
+		{"allow every IPv6", "[::]:0", remote.Access{Allow: []netip.Prefix{netip.MustParsePrefix("::/0")}}, "admits more than a /48"},
+		{"narrow allow-list", "0.0.0.0:0", remote.Access{Allow: narrow}, ""},
+		{"real token", "0.0.0.0:0", remote.Access{Token: ctlToken}, ""},
+		{"wide allow-list with a real token", "0.0.0.0:0", remote.Access{Token: ctlToken, Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, ""},
+		{"loopback, nothing", "127.0.0.1:0", remote.Access{}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv, err := remote.Serve(c.listen, remote.Options{Agent: r.agent, DeviceID: 1001, Access: c.access})
 			if srv != nil {
 				srv.Close()
 			}
-			t.Errorf("%s without access control: %v", listen, err)
-		}
+			if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("Serve = %v; want %q", err, c.want)
+			}
+		})
 	}
-	srv, err := remote.Serve("0.0.0.0:0", remote.Options{Agent: r.agent, DeviceID: 1001,
-		Access: remote.Access{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}})
-	if err != nil {
-		t.Fatalf("0.0.0.0 with an allow-list: %v", err)
-	}
-	srv.Close()
 }
 
 // TestHostileRemoteLoginNumbers: credit below -1 (only -1 means bill pay),

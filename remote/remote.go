@@ -70,7 +70,9 @@ func AccessFrom(c config.Control) (Access, error) {
 	return Access{Token: c.Token, Allow: allow, RestartInterval: c.RestartInterval.Duration}, nil
 }
 
-func (a Access) protected() bool { return a.Token != "" || len(a.Allow) > 0 }
+// guarded reports whether any admission rule is set; whether the rules
+// keep the network out is httpguard.Protection's to say.
+func (a Access) guarded() bool { return a.Token != "" || len(a.Allow) > 0 }
 
 // Handler serves the client-control calls.
 func Handler(o Options) http.Handler {
@@ -164,7 +166,7 @@ func Handler(o Options) http.Handler {
 // protect puts h behind o.Access; a refusal is error 5000 in the calls'
 // common reply shape, with the HTTP status as the client's error code.
 func protect(o Options, h http.Handler) http.Handler {
-	if !o.Access.protected() {
+	if !o.Access.guarded() {
 		return h
 	}
 	deny := func(w http.ResponseWriter, status int, msg string) {
@@ -286,9 +288,11 @@ type Server struct {
 }
 
 // Serve starts the listener ("127.0.0.1:0" picks a port). It refuses an
-// address reachable from the network unless o.Access admits only some callers.
+// address reachable from the network unless o.Access admits only some
+// callers: a real token, or a narrow allow-list (httpguard.Protection, the
+// check control's validation makes too).
 func Serve(listen string, o Options) (*Server, error) {
-	if err := httpguard.Exposed(listen, o.Access.protected()); err != nil {
+	if err := httpguard.Exposed(listen, o.Access.Token, o.Access.Allow); err != nil {
 		return nil, fmt.Errorf("set control.token and/or control.allow: %w", err)
 	}
 	s, err := httpguard.Serve(listen, Handler(o))
