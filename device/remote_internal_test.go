@@ -70,3 +70,45 @@ func filter(m map[string]bool) []string {
 	}
 	return out
 }
+
+// BenchmarkRecordCompleted is one durable record of a finished remote
+// login into a full store (10,000 kept: every record prunes the oldest).
+func BenchmarkRecordCompleted(b *testing.B) {
+	st, err := storage.Open(filepath.Join(b.TempDir(), "db"), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Date(2026, 11, 20, 20, 0, 0, 0, time.UTC)
+	lim := doneLimits{ttl: CompletedLoginTTL, max: MaxCompletedLogins}
+	raw := []byte(`{"at":0,"card":"424242","login":{},"purchase":{}}`)
+	fill := func(i int) func(storage.Bucket) error {
+		return func(bk storage.Bucket) error {
+			return putCompleted(bk, doneKey(fmt.Sprintf("T-%d", i)), raw, t0.Add(time.Duration(i)*time.Millisecond), lim)
+		}
+	}
+	for i := 0; i < MaxCompletedLogins; i += 500 {
+		if err := st.Update(RemoteBucket, func(bk storage.Bucket) error {
+			for j := i; j < i+500; j++ {
+				if err := fill(j)(bk); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; b.Loop(); i++ {
+		if err := st.Update(RemoteBucket, fill(MaxCompletedLogins+i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	_ = st.View(RemoteBucket, func(bk storage.Bucket) error {
+		if n := doneCount(bk); n != MaxCompletedLogins {
+			b.Fatalf("%d kept, want %d", n, MaxCompletedLogins)
+		}
+		return nil
+	})
+}
