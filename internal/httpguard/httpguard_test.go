@@ -334,3 +334,29 @@ func FuzzAddresses(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAllow: whatever is accepted is a valid, masked network in the
+// form callers are compared in (never IPv4-mapped), and CheckAllow agrees
+// with its width.
+func FuzzParseAllow(f *testing.F) {
+	for _, s := range []string{"192.168.0.13", "10.0.0.0/8", "::ffff:192.168.0.0/120", "::ffff:1.2.3.4", "::/0", "fe80::1%eth0", "1.2.3.4/33", "::ffff:0:0/95"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := httpguard.ParseAllow([]string{s})
+		if err != nil {
+			return
+		}
+		p := got[0]
+		if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() {
+			t.Fatalf("ParseAllow(%q) = %v", s, p)
+		}
+		least := httpguard.MinAllowBits6
+		if p.Addr().Is4() {
+			least = httpguard.MinAllowBits4
+		}
+		if wide := httpguard.CheckAllow(got) != nil; wide != (p.Bits() < least) {
+			t.Fatalf("CheckAllow(%v) wide %v", p, wide)
+		}
+	})
+}
