@@ -442,3 +442,37 @@ func TestFirmwareNotification(t *testing.T) {
 		t.Fatal("the server's notification never reached the device")
 	}
 }
+
+// TestReplayAfterAFailedPurchase: a purchase whose pour could not start is
+// a finished transaction too; its repeat gets the same refusal and opens
+// nothing, even once the line could pour again.
+func TestReplayAfterAFailedPurchase(t *testing.T) {
+	r := newRig(t)
+	const txn = "T-locked"
+	if c := code(r.call("remoteLogin", login(2, small, 1000, 1, txn))); c != 0 {
+		t.Fatalf("login: %d", c)
+	}
+	if err := r.agent.Lock(2); err != nil {
+		t.Fatal(err)
+	}
+	pay := ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: txn, PaymentID: "P-1"}
+	first := r.call("remoteLoginPurchase", pay)
+	if code(first) != ttg.RLWorkflow {
+		t.Fatalf("purchase on a locked line: %v", first)
+	}
+	if err := r.agent.Unlock(2); err != nil {
+		t.Fatal(err)
+	}
+	if again := r.call("remoteLoginPurchase", pay); code(again) != ttg.RLWorkflow || first["errorDescriptionClient"] == nil || again["errorDescriptionClient"] != first["errorDescriptionClient"] {
+		t.Fatalf("repeat: %v, first %v", again, first)
+	}
+	if c := code(r.call("remoteLogin", login(2, small, 1000, 1, txn))); c != 0 {
+		t.Fatalf("repeated login: %d", c)
+	}
+	if again := r.call("remoteLoginPurchase", pay); code(again) != ttg.RLWorkflow {
+		t.Fatalf("repeat after a repeated login: %v", again)
+	}
+	if st := r.agent.Status()[1]; st.PourID != "" {
+		t.Fatalf("a repeat opened the line: %+v", st)
+	}
+}
