@@ -840,7 +840,10 @@ func (c *Config) validateListeners(bad func(key, format string, a ...any)) {
 	if k.Listen == "" {
 		return
 	}
-	if _, err := httpguard.ParseAllow(k.Allow); err != nil {
+	if allow, err := httpguard.ParseAllow(k.Allow); err != nil {
+		bad("control.allow", "%v", err)
+	} else if err := httpguard.CheckAllow(allow); err != nil && k.Token == "" {
+		// Alone, a list that admits everyone is no protection, wherever it listens.
 		bad("control.allow", "%v", err)
 	}
 	if k.Token != "" {

@@ -2,7 +2,9 @@ package config
 
 import (
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +107,12 @@ func TestExposedListenerRefusesToStart(t *testing.T) {
 		{"control on all interfaces", "[control]\nlisten = \"0.0.0.0:8081\"", `control.token: control.listen "0.0.0.0:8081" is reachable from the network`},
 		{"control placeholder", "[control]\nlisten = \"0.0.0.0:8081\"\ntoken = \"change-me\"", "control.token: is the example placeholder"},
 		{"control allow by name", "[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"ttg-server\"]", `control.allow: [0] "ttg-server"`},
+		{"control allows everyone", "[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"0.0.0.0/0\"]", "control.allow: [0] 0.0.0.0/0 admits more than a /16"},
+		{"control allows every IPv6", "[control]\nlisten = \"[::]:8081\"\nallow = [\"::/0\"]", "control.allow: [0] ::/0 admits more than a /48"},
+		{"control allow masked to everyone", "[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"192.168.0.13\", \"10.0.0.5/0\"]", "control.allow: [1] 0.0.0.0/0"},
+		{"control allow wide on loopback", "[control]\nlisten = \"127.0.0.1:8081\"\nallow = [\"10.0.0.0/8\"]", "control.allow: [0] 10.0.0.0/8"},
+		{"control allow mapped too short", "[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"::ffff:10.0.0.0/80\"]", "control.allow: [0]"},
+		{"control short token", "[control]\nlisten = \"0.0.0.0:8081\"\ntoken = \"s3cret\"\nallow = [\"192.168.0.13\"]", "control.token: is shorter than 16"},
 		{"control restart interval", "[control]\nlisten = \"127.0.0.1:8081\"\nrestart_interval = \"0s\"", "control.restart_interval"},
 	}
 	for _, tc := range cases {
@@ -122,7 +130,9 @@ func TestExposedListenerRefusesToStart(t *testing.T) {
 		"[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"" + key + "\"",
 		"[control]\nlisten = \"127.0.0.1:8081\"",
 		"[control]\nlisten = \"0.0.0.0:8081\"\ntoken = \"" + key + "\"",
-		"[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"192.168.0.13\", \"10.0.0.0/8\"]",
+		"[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"192.168.0.13\", \"10.20.0.0/16\", \"2001:db8:1::/48\"]",
+		"[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"::ffff:192.168.0.0/120\"]",
+		"[control]\nlisten = \"0.0.0.0:8081\"\nallow = [\"0.0.0.0/0\"]\ntoken = \"" + key + "\"",
 	} {
 		if _, err := Parse([]byte(ok + line)); err != nil {
 			t.Errorf("%q: %v", ok, err)
@@ -265,5 +275,69 @@ func TestSecurityChanges(t *testing.T) {
 				t.Fatalf("changes %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestEveryListenerKeyIsClassified walks the fields of [pos] and [control]:
+// each must be security-critical (an unsigned desired config may not change
+// it, and changing it is reported) or explicitly safe. A secret, an
+// allow-list, a listener or a rate limit left out would let an unsigned
+// document open the listener to everyone.
+func TestEveryListenerKeyIsClassified(t *testing.T) {
+	critical := map[string]bool{}
+	for _, k := range securityKeys {
+		critical[k.key] = true
+	}
+	sections := []struct {
+		name string
+		get  func(*Config) reflect.Value
+	}{
+		{"pos", func(c *Config) reflect.Value { return reflect.ValueOf(&c.POS).Elem() }},
+		{"control", func(c *Config) reflect.Value { return reflect.ValueOf(&c.Control).Elem() }},
+	}
+	for _, sec := range sections {
+		typ := sec.get(&Config{}).Type()
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			key := sec.name + "." + strings.Split(f.Tag.Get("toml"), ",")[0]
+			t.Run(key, func(t *testing.T) {
+				_, safe := safeKeys[key]
+				if critical[key] == safe {
+					t.Fatalf("%s must be listed exactly once: in securityKeys (critical %v) or safeKeys (safe %v)", key, critical[key], safe)
+				}
+				running, err := Parse([]byte("[[line]]\nid = 1\n"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				proposed := *running
+				mutate(t, sec.get(&proposed).Field(i))
+				got := SecurityChanges(running, &proposed)
+				if reported := slices.Contains(got, key); reported != critical[key] || len(got) > 1 {
+					t.Fatalf("changing %s reports %v, want it reported: %v", key, got, critical[key])
+				}
+			})
+		}
+	}
+}
+
+// mutate gives v a value different from any default.
+func mutate(t *testing.T, v reflect.Value) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(v.String() + "changed")
+	case reflect.Bool:
+		v.SetBool(!v.Bool())
+	case reflect.Int, reflect.Int64:
+		v.SetInt(v.Int() + 7)
+	case reflect.Slice:
+		v.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), reflect.Zero(v.Type().Elem())))
+		if v.Index(0).Kind() == reflect.String {
+			v.Index(0).SetString("changed")
+		}
+	case reflect.Struct:
+		mutate(t, v.Field(0))
+	default:
+		t.Fatalf("no way to change a %s", v.Type())
 	}
 }

@@ -1,12 +1,18 @@
 package device
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -22,12 +28,16 @@ const loginTTL = 2 * time.Minute
 
 type pendingLogin struct {
 	req     ttg.RemoteLoginRequest
+	resp    ttg.RemoteLoginResponse
 	item    ttg.LineItem
 	expires time.Time
 }
 
 // remote is the client-control state: pending remote logins, backlight.
 type remote struct {
+	// txn serialises remote logins and purchases, so that a replay never
+	// slips between a purchase taking its login and recording it as done.
+	txn       sync.Mutex
 	mu        sync.Mutex
 	pending   map[string]pendingLogin // by transaction id
 	backlight int
@@ -39,8 +49,23 @@ func clientErr(code int, msg string) ttg.ClientError {
 
 // RemoteLogin preselects a portion for a customer paying through an app;
 // the line is held until RemoteLoginPurchase confirms (or refuses) payment.
+// A transaction id that already completed is answered with its first
+// result and holds nothing.
 func (a *Agent) RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse {
+	a.rc.txn.Lock()
+	defer a.rc.txn.Unlock()
 	out := ttg.RemoteLoginResponse{CardID: r.CardID, TransactionID: r.TransactionID, DeviceID: r.DeviceID, Line: r.Line}
+	if r.TransactionID != "" {
+		done, found, err := a.completedLogin(r.TransactionID)
+		switch {
+		case err != nil:
+			out.ClientError = clientErr(ttg.RLWorkflow, err.Error())
+			return out
+		case found:
+			a.event(Event{Type: EvRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
+			return done.Login
+		}
+	}
 	item, e := a.checkRemoteLogin(r, &out)
 	if e.Error != ttg.RLOK {
 		out.ClientError = e
@@ -48,7 +73,7 @@ func (a *Agent) RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse {
 		return out
 	}
 	a.rc.mu.Lock()
-	a.rc.pending[r.TransactionID] = pendingLogin{req: r, item: item, expires: a.clk.Now().Add(loginTTL)}
+	a.rc.pending[r.TransactionID] = pendingLogin{req: r, resp: out, item: item, expires: a.clk.Now().Add(loginTTL)}
 	a.rc.mu.Unlock()
 	a.event(Event{Type: EvRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("%s preselected, waiting for payment", item.Name)})
 	return out
@@ -165,8 +190,13 @@ func (a *Agent) linePending(line int, except string) bool {
 }
 
 // RemoteLoginPurchase completes a remote login once the app's payment is
-// through: the preselected portion is authorised on the line.
+// through: the preselected portion is authorised on the line. The outcome
+// is recorded durably before the line opens, so a replayed purchase (or a
+// replayed login and purchase) is answered with the first result and
+// never authorises a second pour, across restarts too.
 func (a *Agent) RemoteLoginPurchase(r ttg.RemoteLoginPurchaseRequest) ttg.RemoteLoginPurchaseResponse {
+	a.rc.txn.Lock()
+	defer a.rc.txn.Unlock()
 	out := ttg.RemoteLoginPurchaseResponse{CardID: r.CardID, TransactionID: r.TransactionID, PaymentID: r.PaymentID}
 	a.rc.mu.Lock()
 	p, ok := a.rc.pending[r.TransactionID]
@@ -176,15 +206,48 @@ func (a *Agent) RemoteLoginPurchase(r ttg.RemoteLoginPurchaseRequest) ttg.Remote
 	a.rc.mu.Unlock()
 	switch {
 	case !ok || a.clk.Now().After(p.expires):
-		out.ClientError = clientErr(ttg.RLBadTransaction, "no remote login waits for this transactionId")
-		return out
+		return a.repeatedPurchase(r, out)
 	case p.req.CardID != r.CardID:
 		out.ClientError = clientErr(ttg.RLBadCard, "cardId does not match the remote login")
 		return out
 	case r.Error != 0:
 		out.ClientError = clientErr(ttg.RLPayment, fmt.Sprintf("payment failed (%d): login aborted", r.Error))
+		_ = a.recordCompleted(p, out) // nothing was authorised; a failure is reported as an event
 		return out
 	}
+	// Should the agent stop between opening the line and recording the
+	// result, a replay gets this answer, not a second pour.
+	claim := out
+	claim.ClientError = clientErr(ttg.RLWorkflow, "the agent stopped while authorising this transaction; see its pour records")
+	if err := a.recordCompleted(p, claim); err != nil {
+		out.ClientError = clientErr(ttg.RLWorkflow, "transaction not recorded, nothing authorised: "+err.Error())
+		return out
+	}
+	out = a.authoriseRemote(p, r, out)
+	_ = a.recordCompleted(p, out) // on failure the claim stands: a replay is refused, never poured
+	return out
+}
+
+// repeatedPurchase answers a purchase with no login waiting: the first
+// result again if the transaction completed, else 301.
+func (a *Agent) repeatedPurchase(r ttg.RemoteLoginPurchaseRequest, out ttg.RemoteLoginPurchaseResponse) ttg.RemoteLoginPurchaseResponse {
+	done, found, err := a.completedLogin(r.TransactionID)
+	switch {
+	case err != nil:
+		out.ClientError = clientErr(ttg.RLWorkflow, err.Error())
+	case !found:
+		out.ClientError = clientErr(ttg.RLBadTransaction, "no remote login waits for this transactionId")
+	case done.Card != r.CardID:
+		out.ClientError = clientErr(ttg.RLBadCard, "cardId does not match the remote login")
+	default:
+		a.event(Event{Type: EvRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
+		return done.Purchase
+	}
+	return out
+}
+
+// authoriseRemote opens the line for a paid remote login.
+func (a *Agent) authoriseRemote(p pendingLogin, r ttg.RemoteLoginPurchaseRequest, out ttg.RemoteLoginPurchaseResponse) ttg.RemoteLoginPurchaseResponse {
 	card, _ := strconv.ParseInt(p.req.CardID, 10, 64)
 	req := Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: p.item.Volume, PortionPrice: p.item.Price},
 		NoAlcohol: p.req.AlcoholAllowed == 0,
@@ -193,7 +256,6 @@ func (a *Agent) RemoteLoginPurchase(r ttg.RemoteLoginPurchaseRequest) ttg.Remote
 			ttg.RefItemID: p.item.ItemID, RefPricingState: strconv.Itoa(p.item.State), "payment_id": r.PaymentID}}
 	if _, err := a.Authorise(p.req.Line, req); err != nil {
 		out.ClientError = clientErr(ttg.RLWorkflow, err.Error())
-		return out
 	}
 	return out
 }
@@ -233,4 +295,141 @@ func (a *Agent) Backlight() int {
 	a.rc.mu.Lock()
 	defer a.rc.mu.Unlock()
 	return a.rc.backlight
+}
+
+// Completed remote logins are remembered in RemoteBucket for
+// CompletedLoginTTL, at most MaxCompletedLogins of them (the oldest go
+// first), so that a replayed pair is answered and not poured again.
+const (
+	RemoteBucket       = "remote"
+	CompletedLoginTTL  = 24 * time.Hour
+	MaxCompletedLogins = 10_000
+)
+
+// Key layout in RemoteBucket: "t/"+SHA-256(transaction id) holds a
+// completedLogin (a hash: an id of any length makes a bounded key);
+// "q/"+sequence holds that hash and the time, oldest first, for pruning;
+// "n" is the count.
+const (
+	kDoneTxn   = "t/"
+	kDoneOrder = "q/"
+	kDoneCount = "n"
+)
+
+// completedLogin is what a replay of a finished transaction is answered with.
+type completedLogin struct {
+	At       int64                           `json:"at"` // UTC epoch ms
+	Card     string                          `json:"card"`
+	Login    ttg.RemoteLoginResponse         `json:"login"`
+	Purchase ttg.RemoteLoginPurchaseResponse `json:"purchase"`
+}
+
+func doneKey(txn string) []byte {
+	h := sha256.Sum256([]byte(txn))
+	return append([]byte(kDoneTxn), h[:]...)
+}
+
+// completedLogin looks a transaction id up among the completed ones.
+func (a *Agent) completedLogin(txn string) (completedLogin, bool, error) {
+	var done completedLogin
+	found := false
+	err := a.store.View(RemoteBucket, func(b storage.Bucket) error {
+		raw := b.Get(doneKey(txn))
+		if raw == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(raw, &done)
+	})
+	if err != nil {
+		return completedLogin{}, false, fmt.Errorf("completed remote logins unreadable: %w", err)
+	}
+	return done, found, nil
+}
+
+// recordCompleted stores (or updates) the outcome of p durably and prunes
+// the oldest and expired entries in the same commit.
+func (a *Agent) recordCompleted(p pendingLogin, out ttg.RemoteLoginPurchaseResponse) error {
+	now := a.clk.Now()
+	raw, err := json.Marshal(completedLogin{At: now.UnixMilli(), Card: p.req.CardID, Login: p.resp, Purchase: out})
+	if err != nil {
+		return err
+	}
+	err = a.store.Update(RemoteBucket, func(b storage.Bucket) error {
+		return putCompleted(b, doneKey(p.req.TransactionID), raw, now, doneLimits{ttl: CompletedLoginTTL, max: MaxCompletedLogins})
+	})
+	if err != nil {
+		a.event(Event{Type: EvStorageError, Line: p.req.Line, Detail: "remote login " + strconv.Quote(p.req.TransactionID) + ": " + err.Error()})
+		return fmt.Errorf("recording remote login: %w", err)
+	}
+	return nil
+}
+
+// doneLimits bound the completed logins kept.
+type doneLimits struct {
+	ttl time.Duration
+	max uint64
+}
+
+// putCompleted stores raw under k, indexing a new k by time, then prunes.
+func putCompleted(b storage.Bucket, k, raw []byte, now time.Time, lim doneLimits) error {
+	n := doneCount(b)
+	if b.Get(k) == nil {
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		entry := binary.BigEndian.AppendUint64(append([]byte(nil), k[len(kDoneTxn):]...), uint64(now.UnixMilli()))
+		if err := b.Put(binary.BigEndian.AppendUint64([]byte(kDoneOrder), seq), entry); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := b.Put(k, raw); err != nil {
+		return err
+	}
+	n, err := pruneCompleted(b, n, now.Add(-lim.ttl).UnixMilli(), lim.max)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(kDoneCount), binary.BigEndian.AppendUint64(nil, n))
+}
+
+func doneCount(b storage.Bucket) uint64 {
+	if v := b.Get([]byte(kDoneCount)); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// errStop ends a ForEach early.
+var errStop = errors.New("stop")
+
+// pruneCompleted drops entries, oldest first, while there are more than
+// most or the oldest was recorded before cutoff (UTC epoch ms); it returns
+// the count left.
+func pruneCompleted(b storage.Bucket, n uint64, cutoff int64, most uint64) (uint64, error) {
+	var drop [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		switch {
+		case string(k) < kDoneOrder: // the count
+			return nil
+		case !bytes.HasPrefix(k, []byte(kDoneOrder)) || len(v) != sha256.Size+8:
+			return errStop // past the order index
+		case n <= most && int64(binary.BigEndian.Uint64(v[sha256.Size:])) >= cutoff:
+			return errStop
+		}
+		drop = append(drop, append([]byte(nil), k...), append([]byte(kDoneTxn), v[:sha256.Size]...))
+		n--
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return 0, err
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }

@@ -1,6 +1,7 @@
 package pos_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,6 +74,66 @@ func TestReplayedPutNeverRegrants(t *testing.T) {
 	}
 	if _, body, _ := w.call("GET", "/debits", ""); len(decodeJSON[pos.DebitList](t, body).Debits) != 2 {
 		t.Fatalf("debits: %s", body)
+	}
+}
+
+// TestOldFormatCreditReplay: a credit stored before bodies were kept (no
+// granted count, no last body) takes a PUT as a replay only when the body
+// equals it field for field; any other grant is a conflict that changes
+// nothing, as for a credit in today's form.
+func TestOldFormatCreditReplay(t *testing.T) {
+	const body = `{"Waiter": 3, "PLU": 102, "Count": 2, "Table": 7}`
+	cases := []struct {
+		name, put string
+		code      int
+	}{
+		{"same body", body, http.StatusOK},
+		{"other count", `{"Waiter": 3, "PLU": 102, "Count": 5, "Table": 7}`, http.StatusConflict},
+		{"other table", `{"Waiter": 3, "PLU": 102, "Count": 2, "Table": 8}`, http.StatusConflict},
+		{"no table", `{"Waiter": 3, "PLU": 102, "Count": 2}`, http.StatusConflict},
+		{"other waiter", `{"Waiter": 4, "PLU": 102, "Count": 2, "Table": 7}`, http.StatusConflict},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWall(t)
+			loc := w.placeholder()
+			w.oldFormat(loc, body)
+			if code, msg, _ := w.call("PUT", loc, c.put); code != c.code {
+				t.Fatalf("PUT %s: %d %s, want %d", c.put, code, msg, c.code)
+			}
+			if n := w.count(loc); n != 2 {
+				t.Fatalf("count %d after the PUT, want 2 (nothing changes)", n)
+			}
+		})
+	}
+	t.Run("original body after a pour", func(t *testing.T) {
+		w := newWall(t)
+		loc := w.placeholder()
+		w.oldFormat(loc, body)
+		w.waiterPour(2, 3)
+		if code, msg, _ := w.call("PUT", loc, body); code != http.StatusConflict {
+			t.Fatalf("PUT of the first grant after a pour: %d %s", code, msg)
+		}
+		if n := w.count(loc); n != 1 {
+			t.Fatalf("count %d, want 1: the poured portion must not come back", n)
+		}
+	})
+}
+
+// oldFormat rewrites the credit at loc as an earlier version stored it: the
+// body as filled, with neither the granted count nor the last body.
+func (w *wall) oldFormat(loc, body string) {
+	w.t.Helper()
+	var id int64
+	if _, err := fmt.Sscanf(loc[strings.LastIndex(loc, "/")+1:], "%d", &id); err != nil {
+		w.t.Fatalf("id of %s: %v", loc, err)
+	}
+	raw := fmt.Sprintf(`{"ID": %d, %s, "filled": true}`, id, strings.Trim(body, "{}"))
+	err := w.store.Update(pos.Bucket, func(b storage.Bucket) error {
+		return b.Put(binary.BigEndian.AppendUint64([]byte("c/"), uint64(id)), []byte(raw))
+	})
+	if err != nil {
+		w.t.Fatal(err)
 	}
 }
 
@@ -310,7 +371,8 @@ func TestAuthentication(t *testing.T) {
 }
 
 // TestServeRefusesExposedWithoutKey: even a configuration that skipped
-// validation cannot open the interface to the network without a key.
+// validation cannot open the interface to the network without a real key
+// (the same check as pos.api_key's validation).
 func TestServeRefusesExposedWithoutKey(t *testing.T) {
 	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), storage.Options{})
 	if err != nil {
@@ -318,15 +380,27 @@ func TestServeRefusesExposedWithoutKey(t *testing.T) {
 	}
 	defer st.Close()
 	reg := pos.NewRegister(st, nil, nil)
-	if s, err := pos.Serve("0.0.0.0:0", "", reg); err == nil || !strings.Contains(err.Error(), "pos.api_key") {
-		if s != nil {
-			s.Close()
-		}
-		t.Fatalf("0.0.0.0 without a key: %v", err)
+	const realKey = "0123456789abcdef0123"
+	cases := []struct{ listen, key, want string }{
+		{"0.0.0.0:0", "", "nothing authenticates"},
+		{"0.0.0.0:0", "change-me", "placeholder"},
+		{"[::]:0", "s3cret", "shorter than 16"},
+		{":0", realKey + " x", "white space"},
+		{"0.0.0.0:0", realKey, ""},
+		{"127.0.0.1:0", "", ""},
 	}
-	s, err := pos.Serve("127.0.0.1:0", "", reg)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range cases {
+		t.Run(c.listen+" "+c.key, func(t *testing.T) {
+			s, err := pos.Serve(c.listen, c.key, reg)
+			if s != nil {
+				s.Close()
+			}
+			if c.want == "" && err != nil {
+				t.Fatal(err)
+			}
+			if c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "pos.api_key")) {
+				t.Fatalf("Serve = %v; want pos.api_key and %q", err, c.want)
+			}
+		})
 	}
-	s.Close()
 }

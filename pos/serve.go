@@ -25,9 +25,11 @@ type Server struct {
 }
 
 // Serve starts the interface on listen ("127.0.0.1:0" picks a port). It
-// refuses an address reachable from the network without a key.
+// refuses an address reachable from the network without a real key (the
+// same check as pos.api_key's validation); a key that is set is required
+// on loopback too.
 func Serve(listen, apiKey string, r *Register) (*Server, error) {
-	if err := httpguard.Exposed(listen, apiKey != ""); err != nil {
+	if err := httpguard.Exposed(listen, apiKey, nil); err != nil {
 		return nil, fmt.Errorf("set pos.api_key: %w", err)
 	}
 	s, err := httpguard.Serve(listen, r.Handler(apiKey))

@@ -239,8 +239,9 @@ func (r *Register) isReplay(id int64, c Credit) bool {
 
 // replayed reports whether c is the grant of resource id, the last body
 // applied to it, or the cancellation that used it up. A filled credit
-// stored before bodies were kept counts a repeated grant for the same
-// waiter and PLU as a replay: it must never grant twice.
+// stored before bodies were kept knows only its remaining count: a replay
+// is a body equal to it field for field, as for the newer form; any other
+// body goes on to be refused as a conflict, never granted twice.
 func replayed(b storage.Bucket, id int64, c Credit) (bool, error) {
 	c.ID = Num(id)
 	if raw := b.Get(key(kGoneC, id)); raw != nil {
@@ -274,7 +275,9 @@ func replayed(b storage.Bucket, id int64, c Credit) (bool, error) {
 	if s.Last != nil {
 		return *s.Last == c, nil
 	}
-	return s.Filled && c.Count > 0 && s.Waiter == c.Waiter && s.PLU == c.PLU, nil
+	old := s.Credit
+	old.ID = Num(id)
+	return s.Filled && old == c, nil
 }
 
 // cancelFrom takes a cancellation from one filled credit's own remaining count.

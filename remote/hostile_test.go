@@ -74,6 +74,55 @@ func TestUnauthenticatedCallsPourNothing(t *testing.T) {
 	}
 }
 
+// TestForwardedForDoesNotPassTheAllowList: with an allow-list naming the
+// TTG server, a caller elsewhere claiming the server's address in a
+// forwarding header is still refused, and pours nothing.
+func TestForwardedForDoesNotPassTheAllowList(t *testing.T) {
+	r := newRig(t)
+	const server = "192.0.2.1" // the TTG server; the test's caller is 127.0.0.1
+	srv, err := remote.Serve("127.0.0.1:0", remote.Options{Agent: r.agent, DeviceID: 1001,
+		Access: remote.Access{Allow: []netip.Prefix{netip.MustParsePrefix(server + "/32")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	evil := mustJSON(login(2, small, -1, 1, "EVIL"))
+	pay := mustJSON(ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: "EVIL", PaymentID: "free"})
+	for _, h := range []map[string]string{
+		{"X-Forwarded-For": server},
+		{"X-Forwarded-For": server + ", 127.0.0.1"},
+		{"X-Real-IP": server},
+		{"Forwarded": "for=" + server},
+		{"X-Forwarded-For": server, "Authorization": "Bearer " + ctlToken},
+	} {
+		for _, call := range []struct{ name, body string }{{"remoteLogin", evil}, {"remoteLoginPurchase", pay}} {
+			req, _ := http.NewRequest("POST", srv.URL+"/"+call.name, strings.NewReader(call.body))
+			for k, v := range h {
+				req.Header.Set(k, v)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			json.NewDecoder(res.Body).Decode(&m)
+			res.Body.Close()
+			if res.StatusCode != http.StatusForbidden || code(m) != ttg.RLUnexpected {
+				t.Errorf("%v, %s: %d %v", h, call.name, res.StatusCode, m)
+			}
+		}
+	}
+	r.wall.Board.Line(2).Pour([]sim.Point{{T: 0, MLs: 50}, {T: 10 * time.Second, MLs: 50}})
+	r.run(5 * time.Second)
+	if r.wall.Board.Line(2).Truth().ValveOpen {
+		t.Fatal("the valve opened for a forwarded-for caller")
+	}
+	r.wall.Board.Line(2).ReleaseHandle()
+	if c := code(r.call("remoteLogin", login(2, small, 1000, 1, "REAL"))); c != 0 {
+		t.Fatalf("the line was held by a refused caller: %d", c)
+	}
+}
+
 // TestAllowList admits the TTG server's address only, and the server
 // tells its caller when the tap refuses it.
 func TestAllowList(t *testing.T) {
@@ -181,23 +230,39 @@ func TestHugeBody(t *testing.T) {
 }
 
 // TestServeRefusesExposed: no listener reachable from the network unless
-// something authenticates its callers.
+// something authenticates its callers: a real token (the same check as
+// control.token's validation) or a narrow allow-list.
 func TestServeRefusesExposed(t *testing.T) {
 	r := newRig(t)
-	for _, listen := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
-		if srv, err := remote.Serve(listen, remote.Options{Agent: r.agent, DeviceID: 1001}); err == nil || !strings.Contains(err.Error(), "control.token") {
+	narrow := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	cases := []struct {
+		name, listen string
+		access       remote.Access
+		want         string // "" starts
+	}{
+		{"nothing on 0.0.0.0", "0.0.0.0:0", remote.Access{}, "control.token"},
+		{"nothing on a port only", ":0", remote.Access{}, "control.token"},
+		{"nothing on [::]", "[::]:0", remote.Access{}, "control.token"},
+		{"placeholder token", "0.0.0.0:0", remote.Access{Token: "change-me"}, "placeholder"},
+		{"short token", "0.0.0.0:0", remote.Access{Token: "s3cret"}, "shorter than 16"},
+		{"allow everyone", "0.0.0.0:0", remote.Access{Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, "admits more than a /16"},
+		{"allow every IPv6", "[::]:0", remote.Access{Allow: []netip.Prefix{netip.MustParsePrefix("::/0")}}, "admits more than a /48"},
+		{"narrow allow-list", "0.0.0.0:0", remote.Access{Allow: narrow}, ""},
+		{"real token", "0.0.0.0:0", remote.Access{Token: ctlToken}, ""},
+		{"wide allow-list with a real token", "0.0.0.0:0", remote.Access{Token: ctlToken, Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, ""},
+		{"loopback, nothing", "127.0.0.1:0", remote.Access{}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv, err := remote.Serve(c.listen, remote.Options{Agent: r.agent, DeviceID: 1001, Access: c.access})
 			if srv != nil {
 				srv.Close()
 			}
-			t.Errorf("%s without access control: %v", listen, err)
-		}
+			if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("Serve = %v; want %q", err, c.want)
+			}
+		})
 	}
-	srv, err := remote.Serve("0.0.0.0:0", remote.Options{Agent: r.agent, DeviceID: 1001,
-		Access: remote.Access{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}})
-	if err != nil {
-		t.Fatalf("0.0.0.0 with an allow-list: %v", err)
-	}
-	srv.Close()
 }
 
 // TestHostileRemoteLoginNumbers: credit below -1 (only -1 means bill pay),

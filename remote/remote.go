@@ -73,7 +73,9 @@ func AccessFrom(c config.Control) (Access, error) {
 	return Access{Token: c.Token, Allow: allow, RestartInterval: c.RestartInterval.Duration}, nil
 }
 
-func (a Access) protected() bool { return a.Token != "" || len(a.Allow) > 0 }
+// guarded reports whether any admission rule is set; whether the rules
+// keep the network out is httpguard.Protection's to say.
+func (a Access) guarded() bool { return a.Token != "" || len(a.Allow) > 0 }
 
 // Handler serves the client-control calls.
 func Handler(o Options) http.Handler {
@@ -152,9 +154,7 @@ func Handler(o Options) http.Handler {
 			return
 		}
 		if o.FirmwareNotified == nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotImplemented)
-			json.NewEncoder(w).Encode(map[string]any{"deviceID": o.DeviceID, "error": "firmware updates are off on this device"})
+			replyStatus(w, http.StatusNotImplemented, map[string]any{"deviceID": o.DeviceID, "error": "firmware updates are off on this device"})
 			return
 		}
 		go o.FirmwareNotified()
@@ -167,13 +167,11 @@ func Handler(o Options) http.Handler {
 // protect puts h behind o.Access; a refusal is error 5000 in the calls'
 // common reply shape, with the HTTP status as the client's error code.
 func protect(o Options, h http.Handler) http.Handler {
-	if !o.Access.protected() {
+	if !o.Access.guarded() {
 		return h
 	}
 	deny := func(w http.ResponseWriter, status int, msg string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(ttg.RestartResponse{DeviceID: o.DeviceID,
+		replyStatus(w, status, ttg.RestartResponse{DeviceID: o.DeviceID,
 			ClientError: ttg.ClientError{Error: ttg.RLUnexpected, CodeClient: status, DescriptionClnt: msg}})
 	}
 	return httpguard.Guard{Secret: o.Access.Token, Allow: o.Access.Allow, Realm: "client-control", Deny: deny}.Wrap(h)
@@ -208,10 +206,8 @@ func refuseRestart(w http.ResponseWriter, o Options, out ttg.RestartResponse, ev
 	msg := fmt.Sprintf("restart refused: at most one per %s, the next in %s", every, wait.Round(time.Second))
 	out.ClientError = ttg.ClientError{Error: ttg.RLWorkflow, CodeClient: http.StatusTooManyRequests, DescriptionClnt: msg}
 	o.Agent.Report(device.Event{Type: "restart_refused", Detail: msg})
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
-	w.WriteHeader(http.StatusTooManyRequests)
-	_ = json.NewEncoder(w).Encode(out)
+	replyStatus(w, http.StatusTooManyRequests, out)
 }
 
 // decode reads a request; on bad JSON it answers 4000 in the reply shape,
@@ -228,18 +224,21 @@ func decode(w http.ResponseWriter, r *http.Request, v any, shape any) bool {
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
 	m["error"], m["errorDescriptionAPI"] = ttg.RLInvalidJSON, err.Error()
+	status := http.StatusOK
 	if errors.Is(err, httpguard.ErrTooLarge) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		_ = json.NewEncoder(w).Encode(m)
-		return false
+		status = http.StatusRequestEntityTooLarge
 	}
-	reply(w, m)
+	replyStatus(w, status, m)
 	return false
 }
 
-func reply(w http.ResponseWriter, v any) {
+// reply answers 200 with v as JSON, the calls' usual shape even for errors.
+func reply(w http.ResponseWriter, v any) { replyStatus(w, http.StatusOK, v) }
+
+// replyStatus answers status with v as JSON.
+func replyStatus(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
@@ -303,9 +302,11 @@ type Server struct {
 }
 
 // Serve starts the listener ("127.0.0.1:0" picks a port). It refuses an
-// address reachable from the network unless o.Access admits only some callers.
+// address reachable from the network unless o.Access admits only some
+// callers: a real token, or a narrow allow-list (httpguard.Protection, the
+// check control's validation makes too).
 func Serve(listen string, o Options) (*Server, error) {
-	if err := httpguard.Exposed(listen, o.Access.protected()); err != nil {
+	if err := httpguard.Exposed(listen, o.Access.Token, o.Access.Allow); err != nil {
 		return nil, fmt.Errorf("set control.token and/or control.allow: %w", err)
 	}
 	s, err := httpguard.Serve(listen, Handler(o))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/tapagent/tapagent/internal/uplink"
 	"github.com/tapagent/tapagent/remote"
 	"github.com/tapagent/tapagent/sim"
+	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
@@ -30,8 +32,10 @@ import (
 // forwards to the agent's client-control listener on the simulated wall.
 type rig struct {
 	t        *testing.T
+	cfg      *config.Config
 	clk      *clock.Manual
 	wall     *simrun.Wall
+	store    *storage.Store
 	agent    *device.Agent
 	up       *uplink.Uplink
 	ctl      *remote.Server
@@ -50,15 +54,25 @@ func newRig(t *testing.T) *rig {
 	cfg, _ := config.Default()
 	cfg.Device.DataDir = t.TempDir()
 	cfg.TTG.TimeZone = "UTC"
-	r := &rig{t: t, clk: clock.NewManual(time.Date(2026, 11, 20, 20, 0, 0, 0, time.UTC)), events: make(chan device.Event, 256)}
+	r := &rig{t: t, cfg: cfg, clk: clock.NewManual(time.Date(2026, 11, 20, 20, 0, 0, 0, time.UTC)), events: make(chan device.Event, 256)}
 	var err error
 	if r.wall, err = simrun.NewWall(cfg, r.clk); err != nil {
 		t.Fatal(err)
 	}
+	r.boot()
+	t.Cleanup(r.shutdown)
+	return r
+}
+
+// boot starts the agent on the rig's data directory, with a fresh TTG
+// emulator and the client-control listener registered with it.
+func (r *rig) boot() {
+	t, cfg := r.t, r.cfg
 	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.store = store
 	if r.up, err = uplink.New(cfg, store, true, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -89,13 +103,18 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r.app = ttg.NewClient(ttg.ClientConfig{BaseURL: r.up.URL, Username: "tapagent", Password: "tapagent", ClientID: 77})
-	t.Cleanup(func() {
-		r.ctl.Close()
-		r.agent.Close()
-		r.up.Stop(time.Second)
-		store.Close()
-	})
-	return r
+}
+
+// shutdown stops what boot started, as a clean stop of the agent does.
+func (r *rig) shutdown() {
+	if r.store == nil {
+		return
+	}
+	r.ctl.Close()
+	r.agent.Close()
+	r.up.Stop(time.Second)
+	r.store.Close()
+	r.store = nil
 }
 
 func (r *rig) call(path string, req any) map[string]any {
@@ -178,8 +197,87 @@ func TestRemoteLoginPourEndToEnd(t *testing.T) {
 	if tx.CardType != ttg.CardRemoteLogin || tx.CardID != 424242 || tx.ItemID != "102-03" || tx.Money != 390 || tx.ExternalID != "T-1" {
 		t.Fatalf("transaction %+v", tx)
 	}
-	if c := code(r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: "T-1"})); c != ttg.RLBadTransaction {
-		t.Fatalf("purchase twice: %d", c)
+	// A repeat is answered with the first result, and pours nothing.
+	if res := r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: "T-1"}); code(res) != 0 || res["paymentId"] != "P-1" {
+		t.Fatalf("purchase twice: %v", res)
+	}
+	if st := r.agent.Status()[1]; st.PourID != "" {
+		t.Fatalf("a repeated purchase opened the line: %+v", st)
+	}
+	if c := code(r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "999", TransactionID: "T-1"})); c != ttg.RLBadCard {
+		t.Fatalf("repeat with another card: %d", c)
+	}
+	if c := code(r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: "T-never"})); c != ttg.RLBadTransaction {
+		t.Fatalf("purchase without a login: %d", c)
+	}
+}
+
+// pourAndFlush pours on line 2 for d and delivers the records; it returns
+// the transactions the emulator holds.
+func (r *rig) pourAndFlush(d time.Duration) []ttgserver.StoredTx {
+	r.t.Helper()
+	r.wall.Board.Line(2).Pour([]sim.Point{{T: 0, MLs: 50}, {T: d, MLs: 50}})
+	r.run(d)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.up.Syncer.Flush(ctx); err != nil {
+		r.t.Fatal(err)
+	}
+	return r.up.Server.Transactions()
+}
+
+// TestReplayedRemoteLoginPairPoursOnce: a caller that sends a finished
+// remoteLogin + remoteLoginPurchase pair again (same transactionId) gets
+// the first answers and no second pour: the line is neither held nor
+// opened, before and after an agent restart.
+func TestReplayedRemoteLoginPairPoursOnce(t *testing.T) {
+	r := newRig(t)
+	const txn = "T-replay"
+	first := r.call("remoteLogin", login(2, small, 1000, 1, txn))
+	paid := r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: txn, PaymentID: "P-1"})
+	if code(first) != 0 || code(paid) != 0 {
+		t.Fatalf("first pair: %v %v", first, paid)
+	}
+	txs := r.pourAndFlush(10 * time.Second)
+	if len(txs) != 1 {
+		t.Fatalf("%d transactions after the first pour", len(txs))
+	}
+
+	replay := func(stage string) {
+		t.Helper()
+		// The replayed login says what the first said, even with another credit.
+		again := r.call("remoteLogin", login(2, small, -1, 1, txn))
+		if code(again) != 0 || again["moneyAmount"] != first["moneyAmount"] || again["requestedPortion"] != first["requestedPortion"] {
+			t.Fatalf("%s: replayed login %v, first %v", stage, again, first)
+		}
+		// It holds nothing: another transaction gets the line.
+		other := fmt.Sprintf("T-other-%s", stage)
+		if c := code(r.call("remoteLogin", login(2, small, 1000, 1, other))); c != 0 {
+			t.Fatalf("%s: the replayed login held the line: %d", stage, c)
+		}
+		p := r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: txn, PaymentID: "P-2"})
+		if code(p) != 0 || p["paymentId"] != "P-1" {
+			t.Fatalf("%s: replayed purchase %v", stage, p)
+		}
+		if st := r.agent.Status()[1]; st.PourID != "" {
+			t.Fatalf("%s: the replayed purchase opened the line: %+v", stage, st)
+		}
+		// Release the other login: a failed payment.
+		r.call("remoteLoginPurchase", ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: other, Error: 1})
+	}
+	replay("running")
+	if txs := r.pourAndFlush(10 * time.Second); len(txs) != 1 {
+		t.Fatalf("%d transactions: a replay poured", len(txs))
+	}
+	r.shutdown()
+	r.boot()
+	replay("restarted")
+	// The emulator is new; the first pour's record may reach it again
+	// (same pour, same start), a replayed pour would start later.
+	for _, tx := range r.pourAndFlush(10 * time.Second) {
+		if tx.StartEpoch != txs[0].StartEpoch {
+			t.Fatalf("after the restart a replay poured: %+v", tx)
+		}
 	}
 }
 
@@ -347,5 +445,39 @@ func TestFirmwareNotification(t *testing.T) {
 	case <-got:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the server's notification never reached the device")
+	}
+}
+
+// TestReplayAfterAFailedPurchase: a purchase whose pour could not start is
+// a finished transaction too; its repeat gets the same refusal and opens
+// nothing, even once the line could pour again.
+func TestReplayAfterAFailedPurchase(t *testing.T) {
+	r := newRig(t)
+	const txn = "T-locked"
+	if c := code(r.call("remoteLogin", login(2, small, 1000, 1, txn))); c != 0 {
+		t.Fatalf("login: %d", c)
+	}
+	if err := r.agent.Lock(2); err != nil {
+		t.Fatal(err)
+	}
+	pay := ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: txn, PaymentID: "P-1"}
+	first := r.call("remoteLoginPurchase", pay)
+	if code(first) != ttg.RLWorkflow {
+		t.Fatalf("purchase on a locked line: %v", first)
+	}
+	if err := r.agent.Unlock(2); err != nil {
+		t.Fatal(err)
+	}
+	if again := r.call("remoteLoginPurchase", pay); code(again) != ttg.RLWorkflow || first["errorDescriptionClient"] == nil || again["errorDescriptionClient"] != first["errorDescriptionClient"] {
+		t.Fatalf("repeat: %v, first %v", again, first)
+	}
+	if c := code(r.call("remoteLogin", login(2, small, 1000, 1, txn))); c != 0 {
+		t.Fatalf("repeated login: %d", c)
+	}
+	if again := r.call("remoteLoginPurchase", pay); code(again) != ttg.RLWorkflow {
+		t.Fatalf("repeat after a repeated login: %v", again)
+	}
+	if st := r.agent.Status()[1]; st.PourID != "" {
+		t.Fatalf("a repeat opened the line: %+v", st)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"time"
@@ -67,9 +68,14 @@ type Step struct {
 	// interface: "post-put" (default: an empty POST, then PUT the content)
 	// or "post" (one POST carrying the register's own ID). Replay re-sends
 	// the call that carries the content that many times, as a register
-	// does when it loses the answers.
-	Form   string `toml:"form"`
-	Replay int    `toml:"replay"`
+	// does when it loses the answers; at once, or ReplayAfter later (after
+	// pours from the credit, say: a late retry must not grant again).
+	Form        string   `toml:"form"`
+	Replay      int      `toml:"replay"`
+	ReplayAfter Duration `toml:"replay_after"`
+	// ResendOf is set by ParseScenario on the step that sends a credit's
+	// delayed replays: the credit step they repeat.
+	ResendOf *Step `toml:"-"`
 }
 
 // Actions a step may take.
@@ -87,7 +93,7 @@ var Actions = map[string]string{
 	"terminal":       "a payment card at the MDB card terminal (funds in minor units, 0 or absent: unknown)",
 	"select":         "pick the line at the MDB card terminal (a terminal selling more than one line)",
 	"vend":           "press a selection (selection) on the EXE vending machine paid at the MDB card terminal",
-	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N)",
+	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N, at once or replay_after later)",
 	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
 	"lock":           "take the line out of service",
 	"unlock":         "return the line to service",
@@ -122,6 +128,15 @@ func ParseScenario(b []byte) (*Scenario, error) {
 	for i, st := range s.Steps {
 		if err := st.validate(); err != nil {
 			return nil, fmt.Errorf("scenario: step[%d] (%s at %s): %w", i, st.Action, st.At.Duration, err)
+		}
+	}
+	for _, st := range s.Steps {
+		if st.Action == "credit" && st.ReplayAfter.Duration > 0 {
+			orig := st
+			later := st
+			later.At.Duration += st.ReplayAfter.Duration
+			later.ResendOf = &orig
+			s.Steps = append(s.Steps, later)
 		}
 	}
 	sort.SliceStable(s.Steps, func(i, j int) bool { return s.Steps[i].At.Duration < s.Steps[j].At.Duration })
@@ -172,6 +187,9 @@ func (st Step) validate() error {
 		}
 		if st.Replay < 0 || st.Replay > 100 {
 			return fmt.Errorf("credit replay must be 0..100")
+		}
+		if d := st.ReplayAfter.Duration; d < 0 || d > 24*time.Hour || (d > 0 && st.Replay == 0) || st.At.Duration > math.MaxInt64-d {
+			return fmt.Errorf("credit replay_after must be 0..24h, and needs replay >= 1")
 		}
 	case "waiter":
 		if st.Waiter <= 0 {

@@ -160,7 +160,8 @@ func TestScenarioErrors(t *testing.T) {
 // TestCreditStepErrors: the simulated register's forms and replays.
 func TestCreditStepErrors(t *testing.T) {
 	const step = "[[step]]\nat = \"1s\"\nline = 1\naction = \"credit\"\nwaiter = 1\nplu = 1\ncount = 1\n"
-	for extra, want := range map[string]string{"form = \"fax\"\n": "form", "replay = -1\n": "replay", "replay = 101\n": "replay"} {
+	for extra, want := range map[string]string{"form = \"fax\"\n": "form", "replay = -1\n": "replay", "replay = 101\n": "replay",
+		"replay_after = \"5s\"\n": "needs replay >= 1", "replay = 1\nreplay_after = \"-1s\"\n": "replay_after", "replay = 1\nreplay_after = \"25h\"\n": "replay_after"} {
 		if _, err := ParseScenario([]byte(step + extra)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", extra, err, want)
 		}
@@ -169,6 +170,15 @@ func TestCreditStepErrors(t *testing.T) {
 		if _, err := ParseScenario([]byte(step + extra)); err != nil {
 			t.Errorf("%q: %v", extra, err)
 		}
+	}
+	// Replays sent later are a step of their own at that time, repeating the credit.
+	sc, err := ParseScenario([]byte(step + "replay = 2\nreplay_after = \"10s\"\n" + "[[step]]\nat = \"5s\"\nline = 1\naction = \"waiter\"\nwaiter = 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Steps) != 3 || sc.Steps[2].At.Duration != 11*time.Second || sc.Steps[2].ResendOf == nil ||
+		sc.Steps[2].ResendOf.At.Duration != time.Second || sc.Steps[0].ResendOf != nil || sc.Steps[1].Action != "waiter" {
+		t.Fatalf("steps %+v", sc.Steps)
 	}
 }
 

@@ -34,27 +34,77 @@ func Loopback(listen string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%q is not host:port: %w", listen, err)
 	}
-	if strings.EqualFold(host, "localhost") {
-		return true, nil
-	}
-	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
-	if err != nil {
-		return false, nil
-	}
-	return ip.Unmap().IsLoopback(), nil
+	return LoopbackHost(host), nil
 }
 
-// Exposed refuses a listen address reachable from the network when the
-// listener has no protection (protected false); loopback needs none.
-func Exposed(listen string, protected bool) error {
+// LoopbackHost reports whether host (a name or an IP, brackets allowed)
+// names this machine only, by the rules of Loopback.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// Exposed refuses a listen address reachable from the network unless
+// secret and allow keep the network out (Protection); loopback needs
+// neither, though a secret that is set is still required of every caller.
+func Exposed(listen, secret string, allow []netip.Prefix) error {
 	local, err := Loopback(listen)
 	if err != nil {
 		return err
 	}
-	if !local && !protected {
-		return fmt.Errorf("%s is reachable from the network and nothing authenticates its callers", listen)
+	if local {
+		return nil
+	}
+	if err := Protection(secret, allow); err != nil {
+		return fmt.Errorf("%s is reachable from the network: %w", listen, err)
 	}
 	return nil
+}
+
+// Protection says why a listener guarded by secret and allow does not
+// keep the network out, or nil when it does: a secret must pass
+// CheckSecret; without one, an allow-list must be present and narrow
+// (CheckAllow).
+func Protection(secret string, allow []netip.Prefix) error {
+	switch {
+	case secret != "":
+		if err := CheckSecret(secret); err != nil {
+			return fmt.Errorf("its key %w", err)
+		}
+		return nil
+	case len(allow) == 0:
+		return errors.New("nothing authenticates its callers")
+	}
+	return CheckAllow(allow)
+}
+
+// Widest networks an allow-list may name when it alone admits callers: a
+// /16 (65,536 IPv4 addresses) or a /48 (one site's IPv6 prefix). Anything
+// wider names a provider or the whole Internet, not a server.
+const (
+	MinAllowBits4 = 16
+	MinAllowBits6 = 48
+)
+
+// CheckAllow says which network of an allow-list is too wide to count as
+// naming callers, if any.
+func CheckAllow(allow []netip.Prefix) error {
+	for i, p := range allow {
+		if least := minBits(p); p.Bits() < least {
+			return fmt.Errorf("[%d] %s admits more than a /%d; list the callers' own addresses or networks, or set a token as well", i, p, least)
+		}
+	}
+	return nil
+}
+
+func minBits(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return MinAllowBits4
+	}
+	return MinAllowBits6
 }
 
 // CheckSecret says what is wrong with a configured secret, if anything.
@@ -73,20 +123,28 @@ func CheckSecret(s string) error {
 }
 
 // ParseAllow reads an allow-list of addresses ("192.168.0.13", "::1") and
-// networks ("192.168.0.0/24").
+// networks ("192.168.0.0/24"). IPv4-mapped entries ("::ffff:192.168.0.0/120")
+// are read as the IPv4 ones they map, because callers are compared in IPv4
+// form; a mapped network shorter than /96 would reach past the mapped
+// space and is refused.
 func ParseAllow(list []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(list))
 	for i, s := range list {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
+		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("[%d] %q is neither an IP address nor a network (a.b.c.d/n)", i, s)
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("[%d] %q is neither an IP address nor a network (a.b.c.d/n)", i, s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		a = a.Unmap()
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("[%d] %q: an IPv4-mapped network needs /96 or longer; write it as IPv4", i, s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
 	}
 	return out, nil
 }

@@ -154,6 +154,8 @@ func TestGuardAllowList(t *testing.T) {
 		{[]string{"127.0.0.0/8"}, 200},
 		{[]string{"192.168.0.13"}, 403},
 		{[]string{"::1"}, 403},
+		{[]string{"::ffff:127.0.0.0/104"}, 200}, // mapped form of 127.0.0.0/8
+		{[]string{"::ffff:127.0.0.1"}, 200},
 	} {
 		allow, err := httpguard.ParseAllow(c.allow)
 		if err != nil {
@@ -196,15 +198,82 @@ func TestGuardAllowAndSecretBothRequired(t *testing.T) {
 }
 
 func TestExposed(t *testing.T) {
-	if err := httpguard.Exposed("0.0.0.0:8081", false); err == nil || !strings.Contains(err.Error(), "reachable from the network") {
-		t.Fatalf("unprotected 0.0.0.0: %v", err)
+	const key = "0123456789abcdef0123"
+	narrow := []netip.Prefix{netip.MustParsePrefix("192.168.0.13/32")}
+	wide := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}
+	cases := []struct {
+		name, listen, secret string
+		allow                []netip.Prefix
+		want                 string // "" accepted
+	}{
+		{"nothing", "0.0.0.0:8081", "", nil, "nothing authenticates"},
+		{"key", "0.0.0.0:8081", key, nil, ""},
+		{"narrow allow", "0.0.0.0:8081", "", narrow, ""},
+		{"placeholder key", "0.0.0.0:8081", "change-me", nil, "placeholder"},
+		{"short key", "[::]:8081", "s3cret", nil, "shorter than 16"},
+		{"placeholder key with allow", "0.0.0.0:8081", "change-me", narrow, "placeholder"},
+		{"allow everyone", "0.0.0.0:8081", "", wide, "admits more than a /16"},
+		{"allow everyone with key", "0.0.0.0:8081", key, wide, ""},
+		{"loopback unprotected", "127.0.0.1:8081", "", nil, ""},
+		{"bad address", "8081", key, nil, "not host:port"},
 	}
-	for _, c := range []struct {
-		listen    string
-		protected bool
-	}{{"0.0.0.0:8081", true}, {"127.0.0.1:8081", false}} {
-		if err := httpguard.Exposed(c.listen, c.protected); err != nil {
-			t.Errorf("%s protected=%v: %v", c.listen, c.protected, err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := httpguard.Exposed(c.listen, c.secret, c.allow)
+			if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("Exposed = %v; want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestCheckAllow: an allow-list that admits a provider or everyone is no
+// protection.
+func TestCheckAllow(t *testing.T) {
+	cases := []struct{ entry, want string }{
+		{"0.0.0.0/0", "[0] 0.0.0.0/0 admits more than a /16"},
+		{"10.0.0.5/0", "0.0.0.0/0 admits"},
+		{"10.0.0.0/8", "admits more than a /16"},
+		{"::/0", "admits more than a /48"},
+		{"2001:db8::/32", "admits more than a /48"},
+		{"::ffff:0.0.0.0/96", "0.0.0.0/0 admits"},
+		{"10.1.0.0/16", ""},
+		{"192.168.0.13", ""},
+		{"2001:db8:1::/48", ""},
+		{"::1", ""},
+	}
+	for _, c := range cases {
+		allow, err := httpguard.ParseAllow([]string{c.entry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = httpguard.CheckAllow(allow)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("CheckAllow(%s) = %v; want %q", c.entry, err, c.want)
+		}
+	}
+}
+
+func TestParseAllowMapped(t *testing.T) {
+	got, err := httpguard.ParseAllow([]string{"::ffff:192.168.0.0/120", "::ffff:127.0.0.1/128", "::ffff:10.0.0.0/104"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"192.168.0.0/24", "127.0.0.1/32", "10.0.0.0/8"} {
+		if got[i].String() != want {
+			t.Errorf("[%d] %s, want %s", i, got[i], want)
+		}
+	}
+	if _, err := httpguard.ParseAllow([]string{"::ffff:10.0.0.0/80"}); err == nil || !strings.Contains(err.Error(), "/96 or longer") {
+		t.Fatalf("a mapped network reaching past the mapped space: %v", err)
+	}
+}
+
+func TestLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{"localhost": true, "LocalHost": true, "127.0.0.1": true, "[::1]": true, "::1": true,
+		"::ffff:127.0.0.1": true, "": false, "0.0.0.0": false, "broker.example": false, "10.0.0.1": false} {
+		if got := httpguard.LoopbackHost(host); got != want {
+			t.Errorf("LoopbackHost(%q) = %v", host, got)
 		}
 	}
 }
@@ -262,6 +331,32 @@ func FuzzAddresses(f *testing.F) {
 		ps, err := httpguard.ParseAllow([]string{s})
 		if err == nil && (len(ps) != 1 || !ps[0].IsValid() || ps[0] != ps[0].Masked()) {
 			t.Fatalf("ParseAllow(%q) = %v", s, ps)
+		}
+	})
+}
+
+// FuzzParseAllow: whatever is accepted is a valid, masked network in the
+// form callers are compared in (never IPv4-mapped), and CheckAllow agrees
+// with its width.
+func FuzzParseAllow(f *testing.F) {
+	for _, s := range []string{"192.168.0.13", "10.0.0.0/8", "::ffff:192.168.0.0/120", "::ffff:1.2.3.4", "::/0", "fe80::1%eth0", "1.2.3.4/33", "::ffff:0:0/95"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := httpguard.ParseAllow([]string{s})
+		if err != nil {
+			return
+		}
+		p := got[0]
+		if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() {
+			t.Fatalf("ParseAllow(%q) = %v", s, p)
+		}
+		least := httpguard.MinAllowBits6
+		if p.Addr().Is4() {
+			least = httpguard.MinAllowBits4
+		}
+		if wide := httpguard.CheckAllow(got) != nil; wide != (p.Bits() < least) {
+			t.Fatalf("CheckAllow(%v) wide %v", p, wide)
 		}
 	})
 }

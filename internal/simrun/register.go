@@ -18,20 +18,21 @@ import (
 // postCredit plays the cash register over HTTP, exactly as a register
 // does: an empty POST /credits then PUT of the content, or (form "post")
 // one POST carrying the register's own ID; the call with the content is
-// re-sent st.Replay times, as after lost answers.
+// re-sent st.Replay times, as after lost answers: at once, or in the step
+// ParseScenario adds st.ReplayAfter later (resendCredit).
 func (r *runner) postCredit(st sim.Step) error {
 	if r.cash == nil {
 		return errors.New("the cash interface is off (pos.listen)")
 	}
-	c := pos.Credit{Waiter: pos.Num(st.Waiter), PLU: pos.Num(st.PLU), Count: pos.Num(st.Count), Table: pos.Num(st.Table)}
+	if st.ResendOf != nil {
+		return r.resendCredit(*st.ResendOf)
+	}
+	replays := st.Replay
+	if st.ReplayAfter.Duration > 0 {
+		replays = 0
+	}
 	if st.Form == "post" {
-		c.ID = pos.Num(registerID(st))
-		for range st.Replay + 1 {
-			if _, err := r.registerCall(http.MethodPost, "/credits", c, http.StatusCreated); err != nil {
-				return err
-			}
-		}
-		return nil
+		return r.sendCredit(http.MethodPost, "/credits", st, 1+replays)
 	}
 	res, err := r.registerCall(http.MethodPost, "/credits", nil, http.StatusCreated)
 	if err != nil {
@@ -41,8 +42,34 @@ func (r *runner) postCredit(st sim.Step) error {
 	if !strings.HasPrefix(loc, "/credits/") {
 		return fmt.Errorf("POST /credits: Location %q", loc)
 	}
-	for range st.Replay + 1 {
-		if _, err := r.registerCall(http.MethodPut, loc, c, http.StatusOK); err != nil {
+	if r.creditAt == nil {
+		r.creditAt = map[int64]string{}
+	}
+	r.creditAt[registerID(st)] = loc
+	return r.sendCredit(http.MethodPut, loc, st, 1+replays)
+}
+
+// resendCredit sends the delayed replays of credit step st.
+func (r *runner) resendCredit(st sim.Step) error {
+	if st.Form == "post" {
+		return r.sendCredit(http.MethodPost, "/credits", st, st.Replay)
+	}
+	loc, ok := r.creditAt[registerID(st)]
+	if !ok {
+		return errors.New("the credit to replay was never created")
+	}
+	return r.sendCredit(http.MethodPut, loc, st, st.Replay)
+}
+
+// sendCredit sends the content call of credit step st n times.
+func (r *runner) sendCredit(method, path string, st sim.Step, n int) error {
+	c := pos.Credit{Waiter: pos.Num(st.Waiter), PLU: pos.Num(st.PLU), Count: pos.Num(st.Count), Table: pos.Num(st.Table)}
+	want := http.StatusOK
+	if method == http.MethodPost {
+		c.ID, want = pos.Num(registerID(st)), http.StatusCreated
+	}
+	for range n {
+		if _, err := r.registerCall(method, path, c, want); err != nil {
 			return err
 		}
 	}

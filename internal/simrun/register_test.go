@@ -17,10 +17,21 @@ import (
 
 // TestSimulatedRegisterFormsAndReplays: the simulated register sends a
 // credit both ways the cash interface allows (POST then PUT; one POST with
-// its own ID) and re-sends each as after lost answers; each credit still
-// pours exactly its count.
+// its own ID) and re-sends each as after lost answers, at once and after
+// the first pour from it; each credit still pours exactly its count.
 func TestSimulatedRegisterFormsAndReplays(t *testing.T) {
-	sc, err := sim.ParseScenario([]byte(`
+	cases := []struct {
+		name string
+		// replayAfter of the Pils credit (at 1s; its first pour ends by
+		// 9.5s) and of the Helles credit (at 1.5s; its pour ends by 14.5s).
+		pils, helles string
+	}{
+		{"at once", "0s", "0s"},
+		{"after the first pour", "9.5s", "14s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			registerScenario(t, fmt.Sprintf(`
 name = "register"
 duration = "40s"
 [[step]]
@@ -32,6 +43,7 @@ plu = 102
 count = 2
 form = "post"
 replay = 2
+replay_after = %q
 [[step]]
 at = "1.5s"
 line = 1
@@ -40,8 +52,18 @@ waiter = 5
 plu = 101
 count = 1
 replay = 2
-` + pour(2, 3, "3s", true) + pour(2, 3, "12s", true) + pour(2, 3, "21s", false) +
-		pour(1, 5, "4s", true) + pour(1, 5, "30s", false)))
+replay_after = %q
+`, c.pils, c.helles)+pour(2, 3, "3s", true)+pour(2, 3, "12s", true)+pour(2, 3, "21s", false)+
+				pour(1, 5, "4s", true)+pour(1, 5, "30s", false))
+		})
+	}
+}
+
+// registerScenario runs a scenario whose third Pils and second Helles have
+// no credit left: two scenario errors, three debits, no credit left over.
+func registerScenario(t *testing.T, toml string) {
+	t.Helper()
+	sc, err := sim.ParseScenario([]byte(toml))
 	if err != nil {
 		t.Fatal(err)
 	}

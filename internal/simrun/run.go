@@ -249,6 +249,9 @@ type runner struct {
 	cash     *pos.Server
 	cards    *cardReader
 	terminal *terminal
+	// creditAt is where each credit step's resource is, by registerID,
+	// for replays sent later.
+	creditAt map[int64]string
 }
 
 // item resolves a scenario's item_id against the server's items for the
