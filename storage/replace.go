@@ -62,7 +62,7 @@ const newSuffix = ".new"
 func replaceCorrupt(path string, o Options, verdict error) (string, SalvageReport, error) {
 	old, err := readBack(path)
 	if err != nil {
-		return "", SalvageReport{}, fmt.Errorf("storage: %v; reading the file back failed, so it is not taken as corrupt and is left in place: %w", verdict, err)
+		return "", SalvageReport{}, fmt.Errorf("%v; but reading the file back failed, so it is not taken as corrupt: %w (the file is left in place)", verdict, err)
 	}
 	tmp := path + newSuffix
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -70,11 +70,11 @@ func replaceCorrupt(path string, o Options, verdict error) (string, SalvageRepor
 	}
 	rep, err := buildFresh(tmp, old, o.OpenTimeout)
 	if err != nil {
-		return "", SalvageReport{}, fmt.Errorf("storage: %v; building its replacement failed (the file is left in place): %w", verdict, err)
+		return "", SalvageReport{}, fmt.Errorf("%v; building its replacement failed: %w (the file is left in place)", verdict, err)
 	}
 	moved := fmt.Sprintf("%s.corrupt-%s", path, o.Now().UTC().Format("20060102T150405.000"))
 	if err := os.Rename(path, moved); err != nil {
-		return "", SalvageReport{}, fmt.Errorf("storage: %v; moving it aside failed: %w", verdict, err)
+		return "", SalvageReport{}, fmt.Errorf("%v; moving it aside failed: %w (the file is left in place)", verdict, err)
 	}
 	if err := finishReplace(path); err != nil {
 		return "", SalvageReport{}, err
