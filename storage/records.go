@@ -388,10 +388,65 @@ func (s *Store) PutCalibration(line int, c Calibration) error {
 }
 
 // AppendEvent adds an event to the durable log, trimming the oldest beyond
-// the configured size. It does not wait for the commit.
+// the configured size. It neither waits for the commit nor blocks: events
+// wait in a queue of their own, at most MaxEvents long, and ride in the
+// writer's commits after every other write. When a storm of events outruns
+// the disk, the oldest waiting ones are dropped (done hears nil), exactly
+// those the log would have trimmed once the newer ones were written.
 func (s *Store) AppendEvent(ev []byte, done func(error)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		done(ErrClosed)
+		return
+	}
+	s.evMu.Lock()
+	s.events = append(s.events, pendingEvent{ev: ev, done: done})
+	var dropped []pendingEvent
+	if over := len(s.events) - s.maxEvents; over > 0 {
+		dropped = append(dropped, s.events[:over]...)
+		s.events = append(s.events[:0], s.events[over:]...)
+	}
+	s.evMu.Unlock()
+	for _, d := range dropped {
+		d.done(nil)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pendingEvent is an event waiting for the writer.
+type pendingEvent struct {
+	ev   []byte
+	done func(error)
+}
+
+// takeEvents moves up to n waiting events into one job.
+func (s *Store) takeEvents(n int) []job {
+	s.evMu.Lock()
+	k := min(n, len(s.events))
+	evs := append([]pendingEvent(nil), s.events[:k]...)
+	s.events = append(s.events[:0], s.events[k:]...)
+	more := len(s.events) > 0
+	s.evMu.Unlock()
+	if more {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	out := make([]job, 0, k)
+	for _, e := range evs {
+		out = append(out, job{fn: s.appendEvent(e.ev), done: e.done})
+	}
+	return out
+}
+
+func (s *Store) appendEvent(ev []byte) func(*bolt.Tx) error {
 	max := s.maxEvents
-	s.submit(func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bEvents)
 		n, err := bk.NextSequence()
 		if err != nil {
@@ -404,7 +459,7 @@ func (s *Store) AppendEvent(ev []byte, done func(error)) {
 			return bk.Delete(u64(n - uint64(max)))
 		}
 		return nil
-	}, done)
+	}
 }
 
 // Events returns up to n most recent events, oldest first.

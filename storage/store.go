@@ -72,6 +72,9 @@ type Store struct {
 	wake   chan struct{}
 	ckptMu sync.Mutex
 	ckpts  map[int]*pendingCkpt
+	// events wait apart from the jobs so that raising one never blocks.
+	evMu   sync.Mutex
+	events []pendingEvent
 
 	mu     sync.RWMutex
 	closed bool
@@ -252,6 +255,7 @@ func (s *Store) writer(maxBatch int) {
 				break drain
 			}
 		}
+		batch = append(batch, s.takeEvents(maxBatch)...)
 		s.commit(append(s.takeCheckpoints(), batch...))
 	}
 }
@@ -315,6 +319,9 @@ func (s *Store) Close() error {
 	s.commit(s.takeCheckpoints())
 	for len(s.jobs) > 0 {
 		s.commit([]job{<-s.jobs})
+	}
+	for evs := s.takeEvents(s.maxEvents); len(evs) > 0; evs = s.takeEvents(s.maxEvents) {
+		s.commit(evs)
 	}
 	return s.db.Close()
 }
