@@ -358,8 +358,10 @@ func be(b []byte) uint64 {
 }
 
 // Check reads every page reachable from the root, as at open: a corrupt
-// page shows up as an error instead of a later panic.
+// page, or one the device cannot read, shows up as an error instead of a
+// later panic or fault.
 func (s *Store) Check() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("storage: check: %v", r)
