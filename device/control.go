@@ -242,6 +242,8 @@ func (a *Agent) Run(ctx context.Context, tick time.Duration, settle time.Duratio
 	}()
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	stopCkpt := a.runCheckpointer(tick)
+	defer stopCkpt()
 	for {
 		select {
 		case <-t.C:
@@ -256,4 +258,33 @@ func (a *Agent) Run(ctx context.Context, tick time.Duration, settle time.Duratio
 			return a.Close()
 		}
 	}
+}
+
+// runCheckpointer hands the writer the checkpoints that are due every tick,
+// beside the main loop: a tick waits for the commits of bookings (and an
+// authorisation holds its line while its intent commits), and the pours on
+// the other lines must not wait with it. A line whose lock is held is
+// skipped until the next tick: it is booking or authorising, or an edge is
+// being counted. The returned function stops it and waits for it.
+func (a *Agent) runCheckpointer(tick time.Duration) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				for _, l := range a.order {
+					if l.mu.TryLock() {
+						a.checkpointDue(l, a.clk.Mono())
+						l.mu.Unlock()
+					}
+				}
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
