@@ -111,9 +111,11 @@ func syncDir(dir string) error {
 }
 
 // salvagedBuckets are the buckets carried over from a corrupt database.
-var salvagedBuckets = map[string]bool{
-	string(bMeta): true, string(bIntents): true, string(bOutbox): true,
-	string(bPourIDs): true, string(bDead): true,
+func salvagedBuckets() map[string]bool {
+	return map[string]bool{
+		string(bMeta): true, string(bIntents): true, string(bOutbox): true,
+		string(bPourIDs): true, string(bDead): true,
+	}
 }
 
 // readBack reads the whole file with plain reads, so that a device error
@@ -129,7 +131,7 @@ func readBack(path string) (*oldDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readOld(f, size, salvagedBuckets)
+	return readOld(f, size, salvagedBuckets())
 }
 
 // buildFresh creates the replacement database at tmp with the salvage in it.
