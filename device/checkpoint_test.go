@@ -81,3 +81,28 @@ func TestStalledWriterGetsFreshProgress(t *testing.T) {
 		t.Fatalf("on disk %v, line says %v", in.Progress.Volume, st.Poured)
 	}
 }
+
+// TestSlowCommitsBringCheckpointsForward: after commits have been slow (the
+// writer held for 300 ms), checkpoints are handed over earlier than half
+// the interval, down to a quarter, because the progress on disk ages by the
+// commit in progress and the checkpoint's own before it is replaced.
+func TestSlowCommitsBringCheckpointsForward(t *testing.T) {
+	h := newHarness(t, nil)
+	h.authorise(1, flow.Auth{Mode: flow.ModeFree, Price: price})
+	h.pour(1, 60, 10*time.Second)
+	h.run(time.Second)
+	release, started := make(chan struct{}), make(chan struct{})
+	h.store.UpdateAsync("stall", func(storage.Bucket) error { close(started); <-release; return nil }, func(error) {})
+	<-started
+	h.run(300 * time.Millisecond)
+	close(release)
+	h.durableIntent(1)
+	iv, tick := h.cfg.Storage.CheckpointInterval.Duration, h.cfg.Device.Tick.Duration
+	for i := 0; i < 20; i++ {
+		h.run(tick)
+		in := h.durableIntent(1)
+		if age := time.Duration(h.clk.Now().UnixMilli()-in.CheckpointAt) * time.Millisecond; age > iv/4+tick {
+			t.Fatalf("tick %d after slow commits: progress on disk %v old, want at most %v", i, age, iv/4+tick)
+		}
+	}
+}

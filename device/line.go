@@ -31,6 +31,9 @@ type line struct {
 	// durable is the Mono reading at which the newest progress on disk was
 	// taken (the intent's when none yet). The writer goroutine raises it.
 	durable atomic.Int64
+	// ckptLat is how long recent checkpoints took from measurement to disk,
+	// decaying slowly after a spike; the writer goroutine sets it.
+	ckptLat atomic.Int64
 	// ckptFail is set by the storage writer goroutine. It must not take mu:
 	// the writer may be committing a booking that a holder of mu waits for.
 	ckptFail atomic.Pointer[ckptFailure]
@@ -269,15 +272,19 @@ func (a *Agent) kegKicked(l *line) {
 }
 
 // checkpointDue keeps the promise of checkpoint_interval: the progress on
-// disk is never older than it. Once the durable progress is half the
-// interval old, a checkpoint is handed to the writer, which puts it first
-// into its next commit; the other half is for that commit. While the
-// writer is slow (a long fsync, a starved CPU) the waiting checkpoint is
-// refreshed every eighth of the interval, so the commit that finally takes
-// it writes progress as fresh as the last tick, not as old as the first try.
+// disk is never older than it. A checkpoint is handed to the writer, which
+// puts it first into its next commit, once the durable progress is half the
+// interval old, or earlier when commits are slow: the progress on disk can
+// age by two commits more (the one in progress and the checkpoint's own),
+// so the hand-over comes at the interval less twice the recent commit
+// latency, but never before a quarter of it. While the writer is behind
+// (a long fsync, a starved CPU) the waiting checkpoint is refreshed every
+// eighth of the interval, so the commit that finally takes it writes
+// progress as fresh as the last tick, not as old as the first try.
 func (a *Agent) checkpointDue(l *line, now time.Duration) {
-	half := a.cfg.Storage.CheckpointInterval.Duration / 2
-	if !l.fl.Active() || now-time.Duration(l.durable.Load()) < half || now-l.lastCkpt < half/4 {
+	iv := a.cfg.Storage.CheckpointInterval.Duration
+	due := min(max(iv-2*time.Duration(l.ckptLat.Load()), iv/4), iv/2)
+	if !l.fl.Active() || now-time.Duration(l.durable.Load()) < due || now-l.lastCkpt < iv/8 {
 		return
 	}
 	a.checkpoint(l, now)
@@ -295,6 +302,8 @@ func (a *Agent) checkpoint(l *line, now time.Duration) {
 		}
 		for cur := l.durable.Load(); cur < int64(now) && !l.durable.CompareAndSwap(cur, int64(now)); cur = l.durable.Load() {
 		}
+		lat, prev := int64(a.clk.Mono()-now), l.ckptLat.Load()
+		l.ckptLat.Store(max(lat, prev-prev/8))
 	})
 	if now-l.lastCkptEv >= a.cfg.Storage.CheckpointInterval.Duration/2 {
 		l.lastCkptEv = now
