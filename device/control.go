@@ -242,12 +242,14 @@ func (a *Agent) Run(ctx context.Context, tick time.Duration, settle time.Duratio
 	}()
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	stopCkpt := a.runCheckpointer(tick)
+	stopCkpt, ckptPanic := a.runCheckpointer(tick)
 	defer stopCkpt()
 	for {
 		select {
 		case <-t.C:
 			a.Tick()
+		case r := <-ckptPanic:
+			panic(r)
 		case <-ctx.Done():
 			a.StopAll(flow.ReasonShutdown)
 			deadline := time.Now().Add(settle)
@@ -265,26 +267,55 @@ func (a *Agent) Run(ctx context.Context, tick time.Duration, settle time.Duratio
 // authorisation holds its line while its intent commits), and the pours on
 // the other lines must not wait with it. A line whose lock is held is
 // skipped until the next tick: it is booking or authorising, or an edge is
-// being counted. The returned function stops it and waits for it.
-func (a *Agent) runCheckpointer(tick time.Duration) (stop func()) {
-	quit, done := make(chan struct{}), make(chan struct{})
+// being counted. A panic in it closes every valve at once and is handed to
+// Run (panics) to end the main loop like its own. stop ends it, waits for it
+// and raises a panic it had that Run did not take.
+func (a *Agent) runCheckpointer(tick time.Duration) (stop func(), panics <-chan any) {
+	quit, done, pc := make(chan struct{}), make(chan struct{}), make(chan any, 1)
 	go func() {
 		defer close(done)
+		defer func() {
+			if r := recover(); r != nil {
+				a.closeAllValves()
+				pc <- r
+			}
+		}()
 		t := time.NewTicker(tick)
 		defer t.Stop()
 		for {
 			select {
 			case <-t.C:
-				for _, l := range a.order {
-					if l.mu.TryLock() {
-						a.checkpointDue(l, a.clk.Mono())
-						l.mu.Unlock()
-					}
-				}
+				a.checkpointTick()
 			case <-quit:
 				return
 			}
 		}
 	}()
-	return func() { close(quit); <-done }
+	stop = func() {
+		close(quit)
+		<-done
+		select {
+		case r := <-pc:
+			panic(r)
+		default:
+		}
+	}
+	return stop, pc
+}
+
+// checkpointTick hands over the due checkpoints of every line not busy.
+func (a *Agent) checkpointTick() {
+	for _, l := range a.order {
+		a.tryCheckpoint(l)
+	}
+}
+
+// tryCheckpoint releases the line's lock even when it panics, so the main
+// loop can take the line and end on the panic Run is handed.
+func (a *Agent) tryCheckpoint(l *line) {
+	if !l.mu.TryLock() {
+		return
+	}
+	defer l.mu.Unlock()
+	a.checkpointDue(l, a.clk.Mono())
 }

@@ -217,8 +217,6 @@ func (a *Agent) tickLine(l *line, now time.Duration) {
 		a.bookLeak(l, res)
 	case res != nil:
 		a.finishPour(l, res)
-	default:
-		a.checkpointDue(l, now)
 	}
 	a.retryBookings(l)
 }
@@ -300,14 +298,19 @@ func (a *Agent) checkpoint(l *line, now time.Duration) {
 			l.ckptFail.Store(&ckptFailure{pourID: in.PourID, err: err})
 			return
 		}
-		for cur := l.durable.Load(); cur < int64(now) && !l.durable.CompareAndSwap(cur, int64(now)); cur = l.durable.Load() {
-		}
+		raise(&l.durable, int64(now))
 		lat, prev := int64(a.clk.Mono()-now), l.ckptLat.Load()
 		l.ckptLat.Store(max(lat, prev-prev/8))
 	})
 	if now-l.lastCkptEv >= a.cfg.Storage.CheckpointInterval.Duration/2 {
 		l.lastCkptEv = now
 		a.event(Event{Type: EvCheckpoint, Line: l.id, PourID: in.PourID, Volume: p.Volume, Charged: p.Charged, Amount: p.Amount})
+	}
+}
+
+// raise sets v to x unless it already holds more.
+func raise(v *atomic.Int64, x int64) {
+	for cur := v.Load(); cur < x && !v.CompareAndSwap(cur, x); cur = v.Load() {
 	}
 }
 
