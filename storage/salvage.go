@@ -56,6 +56,10 @@ type oldFile struct {
 	psize int64
 	seen  map[uint64]bool
 	lost  int
+	// elems is how many more elements the walk may visit. Every element of
+	// a real file takes 16 bytes of its own, so a file of n bytes holds at
+	// most n/16; a scribbled one could make many elements share bytes.
+	elems int64
 }
 
 // readOld reads the top-level buckets named in want from a bbolt file. A
@@ -67,9 +71,9 @@ func readOld(r io.ReaderAt, size int64, want map[string]bool) (*oldDB, error) {
 	if err != nil || !ok {
 		return out, err
 	}
-	f := &oldFile{r: r, size: size, psize: psize, seen: map[uint64]bool{}}
+	f := &oldFile{r: r, size: size, psize: psize, seen: map[uint64]bool{}, elems: size / elemSize}
 	err = f.walkPage(root, 0, func(flags uint32, k, v []byte) error {
-		if flags&elemBucket == 0 || !want[string(k)] {
+		if flags&elemBucket == 0 || !want[string(k)] || out.buckets[string(k)] != nil {
 			return nil
 		}
 		b, err := f.bucket(v)
@@ -215,6 +219,10 @@ func (f *oldFile) walkBuf(buf []byte, depth int, fn func(flags uint32, k, v []by
 		return nil
 	}
 	for i := 0; i < count; i++ {
+		if f.elems--; f.elems < 0 {
+			f.lost++
+			return nil
+		}
 		at := pageHdrSize + i*elemSize
 		e := buf[at : at+elemSize]
 		switch flags {
