@@ -2,7 +2,9 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -215,5 +217,69 @@ func TestCrashDuringReplaceFinishes(t *testing.T) {
 	}
 	if _, err := os.Stat(path + newSuffix); !os.IsNotExist(err) {
 		t.Fatalf("replacement left behind: %v", err)
+	}
+}
+
+// craftedFile builds a bbolt-format file of page size 1024 whose root leaf
+// holds n elements, all a bucket named "outbox" sharing one inline page of
+// n elements: a scribble that makes elements share bytes.
+func craftedFile(n int) []byte {
+	const ps = 1024
+	le := binary.LittleEndian
+	inline := make([]byte, 16+16*n+2)
+	le.PutUint16(inline[8:], pageLeaf)
+	le.PutUint16(inline[10:], uint16(n))
+	for i := 0; i < n; i++ {
+		e := inline[16+16*i:]
+		le.PutUint32(e[4:], uint32(16*(n-i))) // every element points at the same key and value
+		le.PutUint32(e[8:], 1)
+		le.PutUint32(e[12:], 1)
+	}
+	val := append(make([]byte, 16), inline...) // root 0: inline bucket
+	root := make([]byte, 16+16*n)
+	le.PutUint16(root[8:], pageLeaf)
+	le.PutUint16(root[10:], uint16(n))
+	tail := append([]byte("outbox"), val...)
+	for i := 0; i < n; i++ {
+		e := root[16+16*i:]
+		le.PutUint32(e[0:], elemBucket)
+		le.PutUint32(e[4:], uint32(16*(n-i)))
+		le.PutUint32(e[8:], 6)
+		le.PutUint32(e[12:], uint32(len(val)))
+	}
+	page := append(root, tail...)
+	pages := (len(page) + ps - 1) / ps
+	file := make([]byte, (3+pages)*ps)
+	copy(file[2*ps:], page)
+	le.PutUint64(file[2*ps:], 2)
+	le.PutUint32(file[2*ps+12:], uint32(pages-1))
+	for m := 0; m < 2; m++ {
+		meta := file[m*ps+16:]
+		le.PutUint32(meta[0:], boltMagic)
+		le.PutUint32(meta[4:], boltVersion)
+		le.PutUint32(meta[8:], ps)
+		le.PutUint64(meta[16:], 2) // root page
+		le.PutUint64(meta[48:], uint64(m))
+		h := fnv.New64a()
+		h.Write(meta[:56])
+		le.PutUint64(meta[56:], h.Sum64())
+	}
+	return file
+}
+
+// TestSalvageWalkIsBounded: elements sharing bytes cannot make the salvage
+// read more elements than the file has room for, nor read a bucket twice.
+func TestSalvageWalkIsBounded(t *testing.T) {
+	b := craftedFile(2000)
+	old, err := readOld(bytes.NewReader(b), int64(len(b)), salvagedBuckets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := old.buckets[string(bOutbox)]
+	if out == nil || len(out.pairs) == 0 {
+		t.Fatal("the crafted bucket was not read at all")
+	}
+	if limit := len(b) / elemSize; len(out.pairs) > limit {
+		t.Fatalf("%d pairs from a file with room for %d elements", len(out.pairs), limit)
 	}
 }
