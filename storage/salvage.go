@@ -48,6 +48,8 @@ type oldDB struct {
 	buckets map[string]*oldBucket
 	// lost counts pages and elements that were referenced but unreadable.
 	lost int
+	// visited counts the elements the walk went through.
+	visited int64
 }
 
 type oldFile struct {
@@ -59,7 +61,7 @@ type oldFile struct {
 	// elems is how many more elements the walk may visit. Every element of
 	// a real file takes 16 bytes of its own, so a file of n bytes holds at
 	// most n/16; a scribbled one could make many elements share bytes.
-	elems int64
+	elems, visited int64
 }
 
 // readOld reads the top-level buckets named in want from a bbolt file. A
@@ -88,7 +90,7 @@ func readOld(r io.ReaderAt, size int64, want map[string]bool) (*oldDB, error) {
 		out.buckets[string(k)] = b
 		return nil
 	})
-	out.lost = f.lost
+	out.lost, out.visited = f.lost, f.visited
 	return out, err
 }
 
@@ -223,6 +225,7 @@ func (f *oldFile) walkBuf(buf []byte, depth int, fn func(flags uint32, k, v []by
 			f.lost++
 			return nil
 		}
+		f.visited++
 		at := pageHdrSize + i*elemSize
 		e := buf[at : at+elemSize]
 		switch flags {

@@ -279,7 +279,7 @@ func TestSalvageWalkIsBounded(t *testing.T) {
 	if out == nil || len(out.pairs) == 0 {
 		t.Fatal("the crafted bucket was not read at all")
 	}
-	if limit := len(b) / elemSize; len(out.pairs) > limit {
-		t.Fatalf("%d pairs from a file with room for %d elements", len(out.pairs), limit)
+	if limit := int64(len(b) / elemSize); old.visited > limit || int64(len(out.pairs)) > limit {
+		t.Fatalf("visited %d elements, %d pairs, in a file with room for %d", old.visited, len(out.pairs), limit)
 	}
 }
