@@ -57,6 +57,7 @@ sim:
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./flow ./storage
 	go test -run '^$$' -bench CapToClose -benchtime 500x ./device
+	go test -run '^$$' -bench CheckpointAgeUnderLoad -benchtime 3x ./device
 	go test -run TestPortionAccuracy -v ./device | grep -E 'predictive|ok'
 	go test -run '^$$' -bench Drain100k -benchtime 1x ./internal/uplink
 	go test -run '^$$' -bench PourCompletion -benchtime 500x ./internal/uplink
@@ -76,6 +77,7 @@ bench:
 fuzz:
 	go test ./flow -run '^$$' -fuzz '^FuzzLine$$' -fuzztime $(FUZZTIME)
 	go test ./storage -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
+	go test ./storage -run '^$$' -fuzz '^FuzzReadOld$$' -fuzztime $(FUZZTIME)
 	go test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./board -run '^$$' -fuzz '^FuzzParseProfile$$' -fuzztime $(FUZZTIME)
 	go test ./sim -run '^$$' -fuzz '^FuzzParseScenario$$' -fuzztime $(FUZZTIME)

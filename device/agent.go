@@ -127,7 +127,7 @@ func New(o Options) (*Agent, error) {
 // the meters. Call it once, before Tick or HandleEdge.
 func (a *Agent) Start() error {
 	if moved := a.store.MovedAside(); moved != "" {
-		a.event(Event{Type: EvStorageMoved, Detail: "corrupt database moved to " + moved})
+		a.event(Event{Type: EvStorageMoved, Detail: "corrupt database moved to " + moved + "; " + a.store.Salvage().String()})
 	}
 	boot, err := a.store.NextBoot()
 	if err != nil {

@@ -242,10 +242,14 @@ func (a *Agent) Run(ctx context.Context, tick time.Duration, settle time.Duratio
 	}()
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	stopCkpt, ckptPanic := a.runCheckpointer(tick)
+	defer stopCkpt()
 	for {
 		select {
 		case <-t.C:
 			a.Tick()
+		case r := <-ckptPanic:
+			panic(r)
 		case <-ctx.Done():
 			a.StopAll(flow.ReasonShutdown)
 			deadline := time.Now().Add(settle)
@@ -256,4 +260,62 @@ func (a *Agent) Run(ctx context.Context, tick time.Duration, settle time.Duratio
 			return a.Close()
 		}
 	}
+}
+
+// runCheckpointer hands the writer the checkpoints that are due every tick,
+// beside the main loop: a tick waits for the commits of bookings (and an
+// authorisation holds its line while its intent commits), and the pours on
+// the other lines must not wait with it. A line whose lock is held is
+// skipped until the next tick: it is booking or authorising, or an edge is
+// being counted. A panic in it closes every valve at once and is handed to
+// Run (panics) to end the main loop like its own. stop ends it, waits for it
+// and raises a panic it had that Run did not take.
+func (a *Agent) runCheckpointer(tick time.Duration) (stop func(), panics <-chan any) {
+	quit, done, pc := make(chan struct{}), make(chan struct{}), make(chan any, 1)
+	go func() {
+		defer close(done)
+		defer func() {
+			if r := recover(); r != nil {
+				a.closeAllValves()
+				pc <- r
+			}
+		}()
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				a.checkpointTick()
+			case <-quit:
+				return
+			}
+		}
+	}()
+	stop = func() {
+		close(quit)
+		<-done
+		select {
+		case r := <-pc:
+			panic(r)
+		default:
+		}
+	}
+	return stop, pc
+}
+
+// checkpointTick hands over the due checkpoints of every line not busy.
+func (a *Agent) checkpointTick() {
+	for _, l := range a.order {
+		a.tryCheckpoint(l)
+	}
+}
+
+// tryCheckpoint releases the line's lock even when it panics, so the main
+// loop can take the line and end on the panic Run is handed.
+func (a *Agent) tryCheckpoint(l *line) {
+	if !l.mu.TryLock() {
+		return
+	}
+	defer l.mu.Unlock()
+	a.checkpointDue(l, a.clk.Mono())
 }

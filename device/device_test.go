@@ -2,10 +2,14 @@ package device_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
@@ -414,5 +418,63 @@ func TestHealthyFollowsTheMainLoop(t *testing.T) {
 	h.wall.Board.Advance(2 * time.Second) // time passes, the loop is stuck
 	if h.agent.Healthy(time.Second) {
 		t.Fatal("healthy with a stuck loop")
+	}
+}
+
+// TestMovedAsideDatabaseKeepsPourIDsAndOpenPour: a database whose event log
+// is scribbled over (verified corruption) is moved aside with a pour still
+// open on it. The open pour is recovered from its checkpoint and booked,
+// the outbox keeps its unsent records, and the next pour's id follows the
+// old ones instead of starting again at 1.
+func TestMovedAsideDatabaseKeepsPourIDsAndOpenPour(t *testing.T) {
+	h := newHarness(t, nil)
+	first := h.authorise(1, flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(100), Price: price})
+	h.pour(1, 60, 5*time.Second)
+	h.run(4 * time.Second)
+	open := h.authorise(1, flow.Auth{Mode: flow.ModeFree, Price: price})
+	h.pour(1, 60, 30*time.Second)
+	h.run(2 * time.Second)
+	want := h.durableIntent(1).Progress
+	for i := 0; i < 300; i++ {
+		h.agent.Report(device.Event{Type: device.EvStarted, Detail: strings.Repeat("x", 60)})
+	}
+	h.crash()
+	path := filepath.Join(h.cfg.Device.DataDir, "tapagent.db")
+	scribbleEvents(t, path)
+	h.start()
+	if h.count(device.EvStorageMoved) != 1 {
+		t.Fatal("no storage_corrupt_moved event")
+	}
+	recs := h.outbox()
+	if len(recs) != 2 || recs[0].ID != first || recs[1].ID != open || !recs[1].Recovered || recs[1].Pour.Volume != want.Volume {
+		t.Fatalf("outbox after the move %+v, want %s and %s recovered with %v", recs, first, open, want.Volume)
+	}
+	next := h.authorise(1, flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(100), Price: price})
+	if next == first || next == open || next != fmt.Sprintf("%d-3", h.cfg.Device.ID) {
+		t.Fatalf("pour id after the move %s (before: %s, %s)", next, first, open)
+	}
+}
+
+// scribbleEvents overwrites the root page of the event log with junk.
+func scribbleEvents(t *testing.T, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root int64
+	db.View(func(tx *bolt.Tx) error { root = int64(tx.Bucket([]byte("events")).Root()); return nil })
+	ps := int64(db.Info().PageSize)
+	db.Close()
+	if root == 0 {
+		t.Fatal("event log is inline")
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte(strings.Repeat("\xde\xad\xbe\xef", int(ps/4))), root*ps); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -23,9 +23,17 @@ type line struct {
 	fl    *flow.Line
 	keg   flow.Keg
 
-	intent   storage.Intent // open pour, PourID == "" when none
-	prev     flow.State
-	lastCkpt time.Duration
+	intent storage.Intent // open pour, PourID == "" when none
+	prev   flow.State
+	// lastCkpt is when a checkpoint was last handed to the writer and
+	// lastCkptEv when the last checkpoint event was raised.
+	lastCkpt, lastCkptEv time.Duration
+	// durable is the Mono reading at which the newest progress on disk was
+	// taken (the intent's when none yet). The writer goroutine raises it.
+	durable atomic.Int64
+	// ckptLat is how long recent checkpoints took from measurement to disk,
+	// decaying slowly after a spike; the writer goroutine sets it.
+	ckptLat atomic.Int64
 	// ckptFail is set by the storage writer goroutine. It must not take mu:
 	// the writer may be committing a booking that a holder of mu waits for.
 	ckptFail atomic.Pointer[ckptFailure]
@@ -149,7 +157,8 @@ func (a *Agent) authorise(l *line, r Request) (string, error) {
 		}
 		return "", err
 	}
-	l.intent, l.prev, l.lastCkpt = in, flow.Ready, now
+	l.intent, l.prev, l.lastCkpt, l.lastCkptEv = in, flow.Ready, now, now
+	l.durable.Store(int64(now))
 	l.ckptFail.Store(nil)
 	a.event(Event{Type: EvAuthorised, Line: l.id, PourID: in.PourID, Mode: r.Auth.Mode.String()})
 	return in.PourID, nil
@@ -169,8 +178,16 @@ func (a *Agent) Stop(id int) error {
 	return nil
 }
 
-// Tick runs every line's timers, checkpoints and bookings.
+// Tick runs every line's checkpoints, timers and bookings. Checkpoints of
+// all lines are handed to the writer first: they never wait, whereas a
+// booking waits for its commit, and a line late in the order must not have
+// its checkpoint held up by the bookings of the lines before it.
 func (a *Agent) Tick() {
+	for _, l := range a.order {
+		l.mu.Lock()
+		a.checkpointDue(l, a.clk.Mono())
+		l.mu.Unlock()
+	}
 	for _, l := range a.order {
 		l.mu.Lock()
 		a.tickLine(l, a.clk.Mono())
@@ -200,8 +217,6 @@ func (a *Agent) tickLine(l *line, now time.Duration) {
 		a.bookLeak(l, res)
 	case res != nil:
 		a.finishPour(l, res)
-	case l.fl.Active() && now-l.lastCkpt >= a.cfg.Storage.CheckpointInterval.Duration:
-		a.checkpoint(l, now)
 	}
 	a.retryBookings(l)
 }
@@ -254,6 +269,25 @@ func (a *Agent) kegKicked(l *line) {
 	}
 }
 
+// checkpointDue keeps the promise of checkpoint_interval: the progress on
+// disk is never older than it. A checkpoint is handed to the writer, which
+// puts it first into its next commit, once the durable progress is half the
+// interval old, or earlier when commits are slow: the progress on disk can
+// age by two commits more (the one in progress and the checkpoint's own),
+// so the hand-over comes at the interval less twice the recent commit
+// latency, but never before a quarter of it. While the writer is behind
+// (a long fsync, a starved CPU) the waiting checkpoint is refreshed every
+// eighth of the interval, so the commit that finally takes it writes
+// progress as fresh as the last tick, not as old as the first try.
+func (a *Agent) checkpointDue(l *line, now time.Duration) {
+	iv := a.cfg.Storage.CheckpointInterval.Duration
+	due := min(max(iv-2*time.Duration(l.ckptLat.Load()), iv/4), iv/2)
+	if !l.fl.Active() || now-time.Duration(l.durable.Load()) < due || now-l.lastCkpt < iv/8 {
+		return
+	}
+	a.checkpoint(l, now)
+}
+
 func (a *Agent) checkpoint(l *line, now time.Duration) {
 	p, _ := l.fl.Progress()
 	in := l.intent
@@ -262,9 +296,22 @@ func (a *Agent) checkpoint(l *line, now time.Duration) {
 	a.store.Checkpoint(in, func(err error) {
 		if err != nil {
 			l.ckptFail.Store(&ckptFailure{pourID: in.PourID, err: err})
+			return
 		}
+		raise(&l.durable, int64(now))
+		lat, prev := int64(a.clk.Mono()-now), l.ckptLat.Load()
+		l.ckptLat.Store(max(lat, prev-prev/8))
 	})
-	a.event(Event{Type: EvCheckpoint, Line: l.id, PourID: in.PourID, Volume: p.Volume, Charged: p.Charged, Amount: p.Amount})
+	if now-l.lastCkptEv >= a.cfg.Storage.CheckpointInterval.Duration/2 {
+		l.lastCkptEv = now
+		a.event(Event{Type: EvCheckpoint, Line: l.id, PourID: in.PourID, Volume: p.Volume, Charged: p.Charged, Amount: p.Amount})
+	}
+}
+
+// raise sets v to x unless it already holds more.
+func raise(v *atomic.Int64, x int64) {
+	for cur := v.Load(); cur < x && !v.CompareAndSwap(cur, x); cur = v.Load() {
+	}
 }
 
 // finishPour books a finished pour with its keg update in one commit.

@@ -114,8 +114,12 @@ func (s *Store) DropIntent(line int, pourID string) error {
 }
 
 // Checkpoint stores a pour's progress without waiting; done reports the
-// outcome from the writer goroutine. A checkpoint for a pour that has
-// already been booked is dropped, so a late checkpoint cannot resurrect it.
+// outcome from the writer goroutine. It never blocks and never queues
+// behind other writes: a line's checkpoint waiting for the writer is
+// replaced by a newer one (both callers hear the outcome of the commit that
+// carries the newer), and every waiting checkpoint goes first into the next
+// commit. A checkpoint for a pour that has already been booked is dropped,
+// so a late checkpoint cannot resurrect it.
 func (s *Store) Checkpoint(in Intent, done func(error)) {
 	in.V = RecordVersion
 	b, err := json.Marshal(in)
@@ -123,16 +127,65 @@ func (s *Store) Checkpoint(in Intent, done func(error)) {
 		done(fmt.Errorf("storage: checkpoint: %w", err))
 		return
 	}
-	s.submit(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bIntents)
-		var cur struct {
-			PourID string `json:"pour_id"`
-		}
-		if v := bk.Get(lineKey(in.Line)); v == nil || json.Unmarshal(v, &cur) != nil || cur.PourID != in.PourID {
-			return nil
-		}
-		return bk.Put(lineKey(in.Line), b)
-	}, done)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		done(ErrClosed)
+		return
+	}
+	s.ckptMu.Lock()
+	p := s.ckpts[in.Line]
+	if p == nil {
+		p = &pendingCkpt{}
+		s.ckpts[in.Line] = p
+	}
+	p.line, p.pourID, p.value = in.Line, in.PourID, b
+	p.done = append(p.done, done)
+	s.ckptMu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // the writer is already woken
+	}
+}
+
+// pendingCkpt is a line's newest checkpoint waiting for the writer.
+type pendingCkpt struct {
+	line   int
+	pourID string
+	value  []byte
+	done   []func(error)
+}
+
+// takeCheckpoints empties the slots into jobs for the next commit.
+func (s *Store) takeCheckpoints() []job {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	if len(s.ckpts) == 0 {
+		return nil
+	}
+	out := make([]job, 0, len(s.ckpts))
+	for line, p := range s.ckpts {
+		delete(s.ckpts, line)
+		out = append(out, job{fn: p.apply, done: p.finish})
+	}
+	return out
+}
+
+func (p *pendingCkpt) apply(tx *bolt.Tx) error {
+	bk := tx.Bucket(bIntents)
+	var cur struct {
+		PourID string `json:"pour_id"`
+	}
+	if v := bk.Get(lineKey(p.line)); v == nil || json.Unmarshal(v, &cur) != nil || cur.PourID != p.pourID {
+		return nil
+	}
+	return bk.Put(lineKey(p.line), p.value)
+}
+
+func (p *pendingCkpt) finish(err error) {
+	for _, d := range p.done {
+		d(err)
+	}
 }
 
 // Intents returns every open pour intent: after a crash, the pours to recover.
@@ -335,10 +388,65 @@ func (s *Store) PutCalibration(line int, c Calibration) error {
 }
 
 // AppendEvent adds an event to the durable log, trimming the oldest beyond
-// the configured size. It does not wait for the commit.
+// the configured size. It neither waits for the commit nor blocks: events
+// wait in a queue of their own, at most MaxEvents long, and ride in the
+// writer's commits after every other write. When a storm of events outruns
+// the disk, the oldest waiting ones are dropped (done hears nil), exactly
+// those the log would have trimmed once the newer ones were written.
 func (s *Store) AppendEvent(ev []byte, done func(error)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		done(ErrClosed)
+		return
+	}
+	s.evMu.Lock()
+	s.events = append(s.events, pendingEvent{ev: ev, done: done})
+	var dropped []pendingEvent
+	if over := len(s.events) - s.maxEvents; over > 0 {
+		dropped = append(dropped, s.events[:over]...)
+		s.events = append(s.events[:0], s.events[over:]...)
+	}
+	s.evMu.Unlock()
+	for _, d := range dropped {
+		d.done(nil)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pendingEvent is an event waiting for the writer.
+type pendingEvent struct {
+	ev   []byte
+	done func(error)
+}
+
+// takeEvents moves up to n waiting events into one job.
+func (s *Store) takeEvents(n int) []job {
+	s.evMu.Lock()
+	k := min(n, len(s.events))
+	evs := append([]pendingEvent(nil), s.events[:k]...)
+	s.events = append(s.events[:0], s.events[k:]...)
+	more := len(s.events) > 0
+	s.evMu.Unlock()
+	if more {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	out := make([]job, 0, k)
+	for _, e := range evs {
+		out = append(out, job{fn: s.appendEvent(e.ev), done: e.done})
+	}
+	return out
+}
+
+func (s *Store) appendEvent(ev []byte) func(*bolt.Tx) error {
 	max := s.maxEvents
-	s.submit(func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bEvents)
 		n, err := bk.NextSequence()
 		if err != nil {
@@ -351,7 +459,7 @@ func (s *Store) AppendEvent(ev []byte, done func(error)) {
 			return bk.Delete(u64(n - uint64(max)))
 		}
 		return nil
-	}, done)
+	}
 }
 
 // Events returns up to n most recent events, oldest first.

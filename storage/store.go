@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -57,11 +59,22 @@ type Store struct {
 	db        *bolt.DB
 	path      string
 	moved     string
+	salvage   SalvageReport
 	maxEvents int
 
 	jobs chan job
 	quit chan struct{}
 	done chan struct{}
+	// wake tells the writer a checkpoint is pending. Checkpoints do not
+	// queue behind other writes: each line has one slot holding its newest
+	// progress, and the writer puts every pending slot first into the very
+	// next commit, whatever else is queued.
+	wake   chan struct{}
+	ckptMu sync.Mutex
+	ckpts  map[int]*pendingCkpt
+	// events wait apart from the jobs so that raising one never blocks.
+	evMu   sync.Mutex
+	events []pendingEvent
 
 	mu     sync.RWMutex
 	closed bool
@@ -72,9 +85,16 @@ type job struct {
 	done func(error)
 }
 
-// Open opens or creates the database at path. A file that is not a valid
-// database, or fails the consistency check, is moved aside and a new one is
-// started; MovedAside tells the caller so it can raise an event.
+// Open opens or creates the database at path.
+//
+// Only verified corruption moves a file aside: bbolt rejected its content
+// (or panicked walking it) and yet every byte of it reads back without an
+// error. Then whatever can still be read from it (outbox, open pours, dead
+// letters, the id sequences) is salvaged into a fresh database, pour ids
+// continue past the old ones, and MovedAside and Salvage tell the caller.
+// Anything else (permission denied, a lock held by another process, a
+// read-only file system, an I/O error) is returned as an error and the file
+// is left where it is.
 func Open(path string, o Options) (*Store, error) {
 	if o.OpenTimeout <= 0 {
 		o.OpenTimeout = 5 * time.Second
@@ -91,17 +111,19 @@ func Open(path string, o Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
+	if err := finishReplace(path); err != nil {
+		return nil, err
+	}
 	db, checkErr := openChecked(path, o.OpenTimeout)
-	moved := ""
+	moved, rep := "", SalvageReport{}
 	if checkErr != nil {
-		if errors.Is(checkErr, ErrLocked) {
-			return nil, checkErr
-		}
-		moved = fmt.Sprintf("%s.corrupt-%s", path, o.Now().UTC().Format("20060102T150405.000"))
-		if err := os.Rename(path, moved); err != nil {
-			return nil, fmt.Errorf("storage: %v; moving it aside failed: %w", checkErr, err)
+		if !errors.Is(checkErr, errCorrupt) {
+			return nil, fmt.Errorf("%w (the file is left in place)", checkErr)
 		}
 		var err error
+		if moved, rep, err = replaceCorrupt(path, o, checkErr); err != nil {
+			return nil, err
+		}
 		if db, err = openChecked(path, o.OpenTimeout); err != nil {
 			return nil, fmt.Errorf("storage: fresh database: %w", err)
 		}
@@ -110,38 +132,53 @@ func Open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, path: path, moved: moved, maxEvents: o.MaxEvents,
-		jobs: make(chan job, o.MaxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{db: db, path: path, moved: moved, salvage: rep, maxEvents: o.MaxEvents,
+		jobs: make(chan job, o.MaxBatch), quit: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), ckpts: map[int]*pendingCkpt{}}
 	go s.writer(o.MaxBatch)
 	return s, nil
 }
 
+// errCorrupt marks bbolt's verdict that a file's content is not a valid
+// database. Open still verifies the verdict before it moves anything.
+var errCorrupt = errors.New("corrupt")
+
 // openChecked opens the file and reads every page reachable from the root.
 // bbolt panics on corrupt pages (while loading the freelist or walking the
-// tree), so both steps run on this goroutine, fenced with recover; bbolt's
-// own tx.Check walks on a goroutine of its own where a panic cannot be caught. A panic inside bolt.Open leaks that
-// attempt's file descriptor; the caller moves the file aside, so the leak
-// cannot hold a lock on the fresh database.
+// tree), and a page that cannot be read from the device faults inside the
+// memory map; both steps run on this goroutine with faults turned into
+// panics and fenced with recover (bbolt's own tx.Check walks on a goroutine
+// of its own where a panic cannot be caught). A panic inside bolt.Open leaks
+// that attempt's file descriptor; the caller moves the file aside, so the
+// leak cannot hold a lock on the fresh database.
+//
+// An error wraps errCorrupt only when bbolt judged the content; errors of
+// the operating system (errno) and the lock timeout never do.
 func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {
 				db.Close()
 			}
-			db, err = nil, fmt.Errorf("storage: %s: corrupt (bbolt panicked: %v)", path, r)
+			db, err = nil, fmt.Errorf("storage: %s: %w (bbolt panicked: %v)", path, errCorrupt, r)
 		}
 	}()
 	db, err = bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		var errno syscall.Errno
+		switch {
+		case errors.Is(err, bolt.ErrTimeout):
 			return nil, fmt.Errorf("storage: %s: %w", path, ErrLocked)
+		case errors.As(err, &errno):
+			return nil, fmt.Errorf("storage: open %s: %w", path, err)
 		}
-		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+		return nil, fmt.Errorf("storage: open %s: %w: %w", path, errCorrupt, err)
 	}
 	err = db.View(walk)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("storage: %s: consistency check: %w", path, err)
+		return nil, fmt.Errorf("storage: %s: consistency check: %w: %w", path, errCorrupt, err)
 	}
 	return db, nil
 }
@@ -190,6 +227,9 @@ func initSchema(db *bolt.DB) error {
 // MovedAside is the path a corrupt database was moved to, or "".
 func (s *Store) MovedAside() string { return s.moved }
 
+// Salvage says what was carried over from the database moved aside.
+func (s *Store) Salvage() SalvageReport { return s.salvage }
+
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
@@ -198,28 +238,34 @@ func (s *Store) writer(maxBatch int) {
 	defer close(s.done)
 	batch := make([]job, 0, maxBatch)
 	for {
+		batch = batch[:0]
 		select {
 		case j := <-s.jobs:
-			batch = append(batch[:0], j)
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case j := <-s.jobs:
-					batch = append(batch, j)
-				default:
-					break drain
-				}
-			}
-			s.commit(batch)
+			batch = append(batch, j)
+		case <-s.wake:
 		case <-s.quit:
 			return
 		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case j := <-s.jobs:
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		batch = append(batch, s.takeEvents(maxBatch)...)
+		s.commit(append(s.takeCheckpoints(), batch...))
 	}
 }
 
 // commit runs a batch in one transaction. If anything fails the batch is
 // retried one job per transaction, so one bad write cannot sink the others.
 func (s *Store) commit(batch []job) {
+	if len(batch) == 0 {
+		return
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, j := range batch {
 			if err := j.fn(tx); err != nil {
@@ -270,8 +316,12 @@ func (s *Store) Close() error {
 	// left queued so that no accepted write is dropped.
 	close(s.quit)
 	<-s.done
+	s.commit(s.takeCheckpoints())
 	for len(s.jobs) > 0 {
 		s.commit([]job{<-s.jobs})
+	}
+	for evs := s.takeEvents(s.maxEvents); len(evs) > 0; evs = s.takeEvents(s.maxEvents) {
+		s.commit(evs)
 	}
 	return s.db.Close()
 }
@@ -308,8 +358,10 @@ func be(b []byte) uint64 {
 }
 
 // Check reads every page reachable from the root, as at open: a corrupt
-// page shows up as an error instead of a later panic.
+// page, or one the device cannot read, shows up as an error instead of a
+// later panic or fault.
 func (s *Store) Check() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("storage: check: %v", r)

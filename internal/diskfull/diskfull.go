@@ -6,30 +6,18 @@
 package diskfull
 
 import (
-	"os"
-	"os/exec"
 	"syscall"
 	"testing"
-)
 
-const childEnv = "TAPAGENT_DISKFULL_CHILD"
+	"github.com/tapagent/tapagent/internal/fsfault"
+)
 
 // InChild reruns the calling test in a child process. In the parent it waits
 // for the child, fails t if the child failed, and returns false; in the child
 // it returns true and the caller runs the test body.
 func InChild(t *testing.T) bool {
 	t.Helper()
-	if os.Getenv(childEnv) == t.Name() {
-		return true
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+t.Name())
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child process: %v\n%s", err, out)
-	}
-	t.Logf("child process:\n%s", out)
-	return false
+	return fsfault.InChild(t)
 }
 
 // Limit caps the size any file of this process may grow to; restore lifts

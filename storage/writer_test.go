@@ -1,0 +1,124 @@
+package storage
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/flow"
+)
+
+// stallWriter blocks the writer inside a commit until release is called.
+func stallWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	started, gate := make(chan struct{}), make(chan struct{})
+	s.UpdateAsync("stall", func(Bucket) error { close(started); <-gate; return nil }, func(error) {})
+	<-started
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// returnsSoon fails t when f does not return: a call that must not block
+// blocked (the deadline only catches a hang; it measures nothing).
+func returnsSoon(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s blocked behind a busy writer", what)
+	}
+}
+
+// TestCheckpointJumpsTheQueue fills the writer's queue while it is stuck in
+// a commit: a checkpoint must neither block nor wait for the queue, but go
+// first into the next commit, and of two checkpoints for the same line only
+// the newer is written.
+func TestCheckpointJumpsTheQueue(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{MaxBatch: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in, err := s.CreateIntent(7, Intent{Line: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := stallWriter(t, s)
+	var mu sync.Mutex
+	var order []string
+	note := func(what string) func(error) {
+		return func(err error) {
+			if err != nil {
+				t.Error(what, err)
+			}
+			mu.Lock()
+			order = append(order, what)
+			mu.Unlock()
+		}
+	}
+	var queued sync.WaitGroup
+	for i := 0; i < 8; i++ { // twice the queue: the last four wait to enqueue
+		queued.Add(1)
+		go func(i int) {
+			defer queued.Done()
+			s.UpdateAsync("other", func(b Bucket) error { return b.Put([]byte{byte(i)}, nil) }, note(fmt.Sprint("job", i)))
+		}(i)
+	}
+	for len(s.jobs) < cap(s.jobs) {
+		time.Sleep(time.Millisecond) // wait for the queue to fill; the writer is stuck
+	}
+	for i, vol := range []flow.Vol{100, 200} {
+		in.Progress.Volume = vol
+		returnsSoon(t, "Checkpoint", func() { s.Checkpoint(in, note(fmt.Sprint("checkpoint", i))) })
+	}
+	release()
+	queued.Wait()
+	if err := s.PutCache("barrier", nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) < 2 || order[0] != "checkpoint0" || order[1] != "checkpoint1" {
+		t.Fatalf("commit order %v: the checkpoints must come first", order)
+	}
+	ins, _ := s.Intents()
+	if len(ins) != 1 || ins[0].Progress.Volume != 200 {
+		t.Fatalf("on disk %+v", ins)
+	}
+}
+
+// TestAppendEventNeverBlocks raises more events than the log keeps while
+// the writer is stuck: every call returns, the oldest beyond the log's size
+// are dropped as the log would have trimmed them, and the rest are written.
+func TestAppendEventNeverBlocks(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{MaxBatch: 4, MaxEvents: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	release := stallWriter(t, s)
+	var wg sync.WaitGroup
+	returnsSoon(t, "AppendEvent", func() {
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			s.AppendEvent([]byte(fmt.Sprint(i)), func(err error) {
+				if err != nil {
+					t.Error(err)
+				}
+				wg.Done()
+			})
+		}
+	})
+	release()
+	wg.Wait()
+	evs, _ := s.Events(100)
+	if len(evs) != 20 || string(evs[0]) != "30" || string(evs[19]) != "49" {
+		t.Fatalf("log holds %d events from %s", len(evs), evs[0])
+	}
+}
