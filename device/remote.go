@@ -82,7 +82,7 @@ func (a *Agent) RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse {
 // maxRemoteVolume bounds a remote login's volumes (units with 3 decimals:
 // 100,000 litres or centilitres), far above any portion and far below
 // where converting them could overflow.
-const maxRemoteVolume = 100_000_000
+const maxRemoteVolume int64 = 100_000_000
 
 // checkRemoteLogin applies the spec's checks in the order of its error list.
 func (a *Agent) checkRemoteLogin(r ttg.RemoteLoginRequest, out *ttg.RemoteLoginResponse) (ttg.LineItem, ttg.ClientError) {

@@ -57,7 +57,7 @@ func BenchmarkCreditPostPut(b *testing.B) {
 // found, compared, answered with the first answer.
 func BenchmarkReplayedPost(b *testing.B) {
 	_, do := benchRegister(b)
-	body := fmt.Sprintf(`{"ID": %d, "Waiter": 3, "PLU": 102, "Count": 2}`, 11696861732318)
+	body := fmt.Sprintf(`{"ID": %d, "Waiter": 3, "PLU": 102, "Count": 2}`, int64(11696861732318))
 	do("POST", "/credits", body)
 	for b.Loop() {
 		if res := do("POST", "/credits", body); res.StatusCode != http.StatusCreated {

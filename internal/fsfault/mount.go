@@ -119,5 +119,5 @@ func firstBlock(path string) (int64, error) {
 	if blk == 0 {
 		return 0, fmt.Errorf("%s has no data block", path)
 	}
-	return int64(blk) * st.Bsize, nil
+	return int64(blk) * int64(st.Bsize), nil
 }
