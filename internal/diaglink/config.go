@@ -95,16 +95,30 @@ func (c ConfigSetter) Apply(raw []byte, signed bool) Reported {
 	if c.Path == "" {
 		return reject("this agent runs without a configuration file (simulator defaults); nothing to store")
 	}
-	if errs := c.authorise(d, proposed, signed); len(errs) > 0 {
+	signed, errs := c.authorise(d, proposed, signed)
+	if len(errs) > 0 {
 		return reject(errs...)
 	}
-	if err := c.checkVersion(d.Version); err != nil {
+	seen := newSeen(d, signed)
+	last, err := c.lastSeen(seen.key)
+	if err != nil {
 		return reject(err.Error())
+	}
+	switch {
+	case !last.found:
+	case seen.version < last.version:
+		return reject(fmt.Sprintf("version %d is older than version %d, already accepted (a document is never taken back)", seen.version, last.version))
+	case seen.version == last.version && last.known && seen.sum != last.sum:
+		return reject(fmt.Sprintf("version %d was already accepted with another file: give a changed document a new version", seen.version))
+	case seen.version == last.version:
+		// The retained document again, at a reconnect: writing it again
+		// would undo the edits made to the file since.
+		return Reported{Version: d.Version, Status: "accepted", Note: "already accepted; the file is not written again"}
 	}
 	if err := writeAtomic(c.Path, []byte(d.TOML)); err != nil {
 		return reject(err.Error())
 	}
-	if err := c.keepVersion(d.Version); err != nil {
+	if err := c.keep(seen); err != nil {
 		return Reported{Version: d.Version, Status: "accepted", Note: "stored in " + c.Path + ", but its version was not kept: " + err.Error()}
 	}
 	return Reported{Version: d.Version, Status: "accepted", Note: "stored in " + c.Path + "; applies at the next start (agent.restart)"}
@@ -112,57 +126,83 @@ func (c ConfigSetter) Apply(raw []byte, signed bool) Reported {
 
 // authorise lists why d may not replace the file: a signature that does
 // not verify, or (unsigned) the refusal and each security-critical key.
-func (c ConfigSetter) authorise(d Desired, proposed *config.Config, signed bool) []string {
+// It reports whether the document counts as signed.
+func (c ConfigSetter) authorise(d Desired, proposed *config.Config, signed bool) (bool, []string) {
 	if d.Signature != "" && !signed {
 		if !c.verify(d) {
-			return []string{fmt.Sprintf("signature: does not verify with any operator key of device %d for this version and file", c.DeviceID)}
+			return false, []string{fmt.Sprintf("signature: does not verify with any operator key of device %d for this version and file", c.DeviceID)}
 		}
 		signed = true
 	}
 	if signed {
-		return nil
+		return true, nil
 	}
 	errs := c.unsignedChanges(proposed)
 	if !c.AcceptUnsigned {
 		errs = append([]string{"not signed: this device takes only desired configurations signed by an operator key " +
 			"(a signature in the document, or config.set signed with tapagent diag call --key)"}, errs...)
 	}
-	return errs
+	return false, errs
 }
 
-// versionKey keeps the version of the last accepted document, so an
-// older one (a signed document replayed) cannot take the file back.
+// The last accepted document is kept as its version and the SHA-256 of its
+// file: an older one (a signed document replayed) cannot take the file
+// back, the same one again (retained, at every reconnect) is not written
+// again, and another file under the same version is refused. Signed and
+// unsigned documents are counted apart, so an unsigned document with a
+// huge version can never hold back the operator's signed ones.
 const (
 	versionBucket = "config-desired"
-	versionKey    = "version"
+	signedKey     = "version"          // where older agents kept the version alone
+	unsignedKey   = "unsigned-version" // accept_unsigned_config documents
 )
 
-func (c ConfigSetter) checkVersion(v int64) error {
-	if c.Store == nil {
-		return nil
+// seenDoc is the record of one accepted document.
+type seenDoc struct {
+	key     string
+	version int64
+	sum     [sha256.Size]byte
+	known   bool // sum is known (older agents kept the version alone)
+	found   bool // a document was accepted before
+}
+
+func newSeen(d Desired, signed bool) seenDoc {
+	key := unsignedKey
+	if signed {
+		key = signedKey
 	}
-	var last int64
+	return seenDoc{key: key, version: d.Version, sum: sha256.Sum256([]byte(d.TOML)), known: true}
+}
+
+// lastSeen is the record kept under key, if any.
+func (c ConfigSetter) lastSeen(key string) (seenDoc, error) {
+	last := seenDoc{key: key}
+	if c.Store == nil {
+		return last, nil
+	}
 	err := c.Store.View(versionBucket, func(b storage.Bucket) error {
-		if raw := b.Get([]byte(versionKey)); len(raw) == 8 {
-			last = int64(binary.BigEndian.Uint64(raw))
+		raw := b.Get([]byte(key))
+		if len(raw) >= 8 {
+			last.version, last.found = int64(binary.BigEndian.Uint64(raw)), true
+		}
+		if len(raw) == 8+sha256.Size {
+			copy(last.sum[:], raw[8:])
+			last.known = true
 		}
 		return nil
 	})
-	switch {
-	case err != nil:
-		return fmt.Errorf("version: %w", err)
-	case v < last:
-		return fmt.Errorf("version %d is older than version %d, already accepted (a document is never taken back)", v, last)
+	if err != nil {
+		return last, fmt.Errorf("version: %w", err)
 	}
-	return nil
+	return last, nil
 }
 
-func (c ConfigSetter) keepVersion(v int64) error {
+func (c ConfigSetter) keep(s seenDoc) error {
 	if c.Store == nil {
 		return nil
 	}
 	return c.Store.Update(versionBucket, func(b storage.Bucket) error {
-		return b.Put([]byte(versionKey), binary.BigEndian.AppendUint64(nil, uint64(v)))
+		return b.Put([]byte(s.key), append(binary.BigEndian.AppendUint64(nil, uint64(s.version)), s.sum[:]...))
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,7 +134,10 @@ func TestRedactedHidesSecrets(t *testing.T) {
 
 // TestDesiredNeverGoesBack: an older document, even one an operator
 // signed (replayed from a capture), does not take the file back; the
-// accepted one again (a retained document at reconnect) is applied again.
+// accepted one again (a retained document at reconnect) is answered
+// accepted without writing the file again, so local edits made since stay;
+// another file under an accepted version is refused. An unsigned document
+// never holds back signed ones, whatever version it names.
 func TestDesiredNeverGoesBack(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tapagent.toml")
@@ -146,23 +150,40 @@ func TestDesiredNeverGoesBack(t *testing.T) {
 	}
 	defer st.Close()
 	pub, priv := operatorKey(1)
-	doc := func(v int64, price int) []byte {
-		d := Desired{Version: v, TOML: fmt.Sprintf("[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = %d\n", price)}
-		SignDesired(priv, 42, &d)
+	doc := func(v int64, idle string, sign bool) []byte {
+		d := Desired{Version: v, TOML: fmt.Sprintf("[device]\ndevice_id = 42\n[[line]]\nid = 1\nidle_timeout = %q\n", idle)}
+		if sign {
+			SignDesired(priv, 42, &d)
+		}
 		b, _ := json.Marshal(d)
 		return b
 	}
-	c := ConfigSetter{Path: path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}, Store: st}
-	old, current := doc(4, 500), doc(5, 700)
+	c := ConfigSetter{Path: path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}, Store: st, AcceptUnsigned: true}
+	const localEdit = "# the technician's key removed by hand\n"
 	for _, step := range []struct {
-		doc    []byte
-		status string
-	}{{current, "accepted"}, {current, "accepted"}, {old, "rejected"}} {
-		if r := c.Apply(step.doc, false); r.Status != step.status {
-			t.Fatalf("%s: %+v, want %s", step.doc, r, step.status)
+		name     string
+		doc      []byte
+		status   string
+		fileHas  string
+		editFile bool
+	}{
+		{"first", doc(5, "7s", true), "accepted", "7s", true},
+		{"the same again, after a local edit", doc(5, "7s", true), "accepted", localEdit, false},
+		{"another file under the same version", doc(5, "8s", true), "rejected", localEdit, false},
+		{"older", doc(4, "4s", true), "rejected", localEdit, false},
+		{"unsigned, the highest version", doc(math.MaxInt64, "9s", false), "accepted", "9s", false},
+		{"signed after it", doc(6, "6s", true), "accepted", "6s", false},
+		{"unsigned older than the unsigned one", doc(math.MaxInt64-1, "3s", false), "rejected", "6s", false},
+	} {
+		r := c.Apply(step.doc, false)
+		b, _ := os.ReadFile(path)
+		if r.Status != step.status || !strings.Contains(string(b), step.fileHas) {
+			t.Fatalf("%s: %+v, file %q; want %s with %q", step.name, r, b, step.status, step.fileHas)
 		}
-	}
-	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "price = 700") {
-		t.Fatalf("the file went back: %s", b)
+		if step.editFile {
+			if err := os.WriteFile(path, append([]byte(localEdit), b...), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
