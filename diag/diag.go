@@ -7,6 +7,7 @@ package diag
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
@@ -120,7 +121,7 @@ type Diag struct {
 	log     *commandLog
 
 	mu      sync.Mutex
-	cache   map[string]Response // answered command ids
+	cache   map[string]cachedAnswer // answered command ids
 	order   []string
 	linkErr error
 	bucket
@@ -143,6 +144,14 @@ type bucket struct {
 
 const cacheSize = 256
 
+// cachedAnswer is an answer kept for duplicates, with the SHA-256 of the
+// request it answered: only the same request again gets it, so nobody can
+// take an id first and make the operator's request under it a no-op.
+type cachedAnswer struct {
+	sum [sha256.Size]byte
+	r   Response
+}
+
 // New prepares the client: the session counter is incremented durably so
 // a status or will from an older connection can always be told apart.
 func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, error) {
@@ -163,7 +172,7 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	}
 	d := &Diag{cfg: cfg, root: fmt.Sprintf("%s/v1/%d", cfg.Prefix, cfg.DeviceID), methods: methods, open: map[string]bool{},
 		work: make(chan job, 64), refused: make(chan string, 64), lost: make(chan struct{}, 1),
-		events: make(chan []byte, 1024), cache: map[string]Response{}, log: &commandLog{st: st, now: cfg.Now}}
+		events: make(chan []byte, 1024), cache: map[string]cachedAnswer{}, log: &commandLog{st: st, now: cfg.Now}}
 	for _, m := range cfg.Open {
 		d.open[m] = true
 	}
@@ -464,7 +473,8 @@ func (d *Diag) handle(ctx context.Context, id string, j job) Response {
 	if j.size > MaxRequest {
 		return Response{Status: 413, Body: fmt.Sprintf("command is %d bytes, more than %d", j.size, MaxRequest)}
 	}
-	if r, ok := d.cached(id); ok {
+	sum := sha256.Sum256(j.payload)
+	if r, ok := d.cached(id, sum); ok {
 		return r
 	}
 	if !d.allow() {
@@ -477,12 +487,12 @@ func (d *Diag) handle(ctx context.Context, id string, j job) Response {
 	case r.Status == 403:
 		return r // not cached: nobody can spoil an id for the operator's request
 	case r.Status == 0 && protected:
-		return d.runProtected(ctx, id, req)
+		return d.runProtected(ctx, id, sum, req)
 	}
 	if r.Status == 0 {
 		r = d.run(ctx, req)
 	}
-	d.remember(id, r)
+	d.remember(id, sum, r)
 	return r
 }
 
@@ -531,7 +541,7 @@ func (d *Diag) authorise(id string, req Request, now time.Time) error {
 // runProtected runs a signed command at most once: its id is kept in the
 // database until the request expires, so neither a replay nor a restart
 // runs it again.
-func (d *Diag) runProtected(ctx context.Context, id string, req Request) Response {
+func (d *Diag) runProtected(ctx context.Context, id string, sum [sha256.Size]byte, req Request) Response {
 	r, seen, err := d.log.reserve(id, req.ExpiresAt)
 	switch {
 	case errors.Is(err, errLogFull):
@@ -539,14 +549,14 @@ func (d *Diag) runProtected(ctx context.Context, id string, req Request) Respons
 	case err != nil:
 		return Response{Status: 500, Body: "remembering the command: " + err.Error()}
 	case seen:
-		d.remember(id, r)
+		d.remember(id, sum, r)
 		return r
 	}
 	r = d.run(ctx, req)
 	if err := d.log.answered(id, req.ExpiresAt, r); err != nil {
 		d.cfg.Log.Warn("diag: keeping a command's answer", "id", id, "err", err)
 	}
-	d.remember(id, r)
+	d.remember(id, sum, r)
 	return r
 }
 
@@ -557,11 +567,19 @@ func (d *Diag) run(ctx context.Context, req Request) Response {
 	return Response{Status: status, Body: body}
 }
 
-func (d *Diag) cached(id string) (Response, bool) {
+// cached is the answer kept for id: the same answer for the same request,
+// 409 for another request under an id already answered.
+func (d *Diag) cached(id string, sum [sha256.Size]byte) (Response, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r, ok := d.cache[id]
-	return r, ok
+	c, ok := d.cache[id]
+	switch {
+	case !ok:
+		return Response{}, false
+	case c.sum != sum:
+		return Response{Status: 409, Body: "command id already used for another request; send it under a new id"}, true
+	}
+	return c.r, true
 }
 
 func truncate(s string, n int) string {
@@ -585,10 +603,13 @@ func (d *Diag) allow() bool {
 	return true
 }
 
-func (d *Diag) remember(id string, r Response) {
+func (d *Diag) remember(id string, sum [sha256.Size]byte, r Response) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.cache[id] = r
+	if _, ok := d.cache[id]; ok {
+		return // answered already (and in order)
+	}
+	d.cache[id] = cachedAnswer{sum: sum, r: r}
 	d.order = append(d.order, id)
 	if len(d.order) > cacheSize {
 		delete(d.cache, d.order[0])
