@@ -190,6 +190,9 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	if err != nil {
 		return nil, fmt.Errorf("diag: session counter: %w", err)
 	}
+	if err := d.log.load(); err != nil {
+		return nil, fmt.Errorf("diag: command log: %w", err)
+	}
 	d.client = d.newClient()
 	return d, nil
 }
@@ -368,7 +371,7 @@ func (d *Diag) enqueue(_ mqtt.Client, m mqtt.Message) {
 		d.cfg.Log.Warn("diag: retained command ignored (commands are never retained)", "topic", truncate(m.Topic(), MaxID+64))
 		return
 	}
-	j := job{topic: m.Topic(), size: len(m.Payload()), at: d.cfg.Now()}
+	j := job{topic: m.Topic(), size: len(m.Payload()), at: d.log.clock()}
 	if j.size <= MaxRequest {
 		j.payload = m.Payload()
 	}
@@ -480,7 +483,8 @@ func (d *Diag) handle(ctx context.Context, id string, j job) Response {
 	if !d.allow() {
 		return Response{Status: 429, Body: "too many commands; slow down"} // not cached: a retry may pass
 	}
-	now := d.cfg.Now()
+	// The log's clock: never behind the latest time seen (see commandLog).
+	now := d.log.clock()
 	var req Request
 	r, protected := d.check(j, id, now, &req)
 	switch {
@@ -546,6 +550,10 @@ func (d *Diag) runProtected(ctx context.Context, id string, sum [sha256.Size]byt
 	switch {
 	case errors.Is(err, errLogFull):
 		return Response{Status: 503, Body: err.Error()}
+	case errors.Is(err, errExpired):
+		r = Response{Status: 410, Body: err.Error()}
+		d.remember(id, sum, r)
+		return r
 	case err != nil:
 		return Response{Status: 500, Body: "remembering the command: " + err.Error()}
 	case seen:
