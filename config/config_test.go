@@ -2,7 +2,9 @@ package config
 
 import (
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -247,7 +249,13 @@ func TestSecurityChanges(t *testing.T) {
 		name, toml string
 		want       []string
 	}{
-		{"lines and prices only", "[[line]]\nid = 1\nprice = 900\n[[line]]\nid = 2\n", nil},
+		{"harmless keys", "[log]\nlevel = \"debug\"\n[mqtt]\ntelemetry = \"5s\"\n[ttg]\ntimeout = \"3s\"\n[[line]]\nid = 1\nproduct = \"Dunkel\"\nidle_timeout = \"9s\"\nauth_timeout = \"20s\"\nkeg_size_l = 30\n", nil},
+		{"a line added", "[[line]]\nid = 1\n[[line]]\nid = 2\n", []string{"line"}},
+		{"money, beer and age", "[ttg]\nonline_card_alcohol = \"refuse\"\n[device]\ndecimals = 3\n[[line]]\nid = 1\nprice = 900\nk_factor = 6000\nnon_alcoholic = true\nsafety_cap_ml = 5000\ncorrection = [[10.0, 1.1]]\n",
+			[]string{"device.decimals", "ttg.online_card_alcohol", "line.non_alcoholic", "line.k_factor", "line.correction", "line.price", "line.safety_cap_ml"}},
+		{"defaults reach the lines", "[defaults]\nprice = 1\n" + base, []string{"line.price"}},
+		{"device paths and the rate limit", "[reader]\nport = \"/dev/ttyS0\"\n[mdb]\nport = \"/dev/ttyUSB9\"\n[dex]\nport = \"/dev/ttyUSB7\"\n[mqtt]\nrate_limit = 1000\n" + base,
+			[]string{"reader.port", "mdb.port", "dex.port", "mqtt.rate_limit"}},
 		{"empty installer list", "[firmware]\ninstaller = []\n" + base, nil},
 		{"installer", "[firmware]\ninstaller = [\"/bin/sh\", \"-c\", \"id\"]\n" + base, []string{"firmware.installer"}},
 		{"attack", "[firmware]\ninstaller = [\"/bin/sh\"]\n[pos]\napi_key = \"attacker-chosen-key-0123\"\nlisten = \"0.0.0.0:8080\"\n[ttg]\nurl = \"http://evil.example\"\npassword = \"x\"\n" + base,
@@ -265,5 +273,17 @@ func TestSecurityChanges(t *testing.T) {
 				t.Fatalf("changes %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestHarmlessLineKeysExist: every key an unsigned document may change on
+// a line is a real line key (a misspelt one would protect nothing less,
+// but would hide that a key meant to be harmless is not).
+func TestHarmlessLineKeysExist(t *testing.T) {
+	typ := reflect.TypeFor[Line]()
+	for _, k := range harmlessLineKeys {
+		if !slices.ContainsFunc(reflect.VisibleFields(typ), func(f reflect.StructField) bool { return f.Tag.Get("toml") == k }) {
+			t.Errorf("%s is not a [[line]] key", k)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // MaxOperatorKeys bounds [mqtt] operator_keys: a device tries each key on
@@ -71,11 +72,11 @@ func loopback(host string) bool {
 
 // securityKeys are the keys a desired configuration may change only when
 // an operator key signed it: whoever sets them runs code on the device,
-// takes its money or its records elsewhere, or opens it to the network.
-var securityKeys = []struct {
-	key string
-	get func(*Config) any
-}{
+// takes its money or its records elsewhere, pours free or stronger beer,
+// or opens it to the network. Every other key (timeouts, display,
+// telemetry and log settings) an unsigned document may change where
+// [mqtt] accept_unsigned_config allows unsigned documents at all.
+var securityKeys = append([]securityKey{
 	{"device.device_id", func(c *Config) any { return c.Device.ID }},
 	{"device.data_dir", func(c *Config) any { return c.Device.DataDir }},
 	{"board.profile", func(c *Config) any { return c.Board.Profile }},
@@ -102,18 +103,114 @@ var securityKeys = []struct {
 	{"cards.issuer_key", func(c *Config) any { return c.Cards.IssuerKey }},
 	{"cards.tap_key", func(c *Config) any { return c.Cards.TapKey }},
 	{"cards.charger_key", func(c *Config) any { return c.Cards.ChargerKey }},
+	// The device files the agent opens: pointed elsewhere, the agent
+	// talks to another device (a serial port an attacker's adapter is on,
+	// a tty that is a console) or none, and the wall stops selling.
+	{"reader.port", func(c *Config) any { return c.Reader.Port }},
+	{"reader.i2c", func(c *Config) any { return c.Reader.I2C }},
+	{"reader.i2c_addr", func(c *Config) any { return c.Reader.I2CAddr }},
+	{"mdb.port", func(c *Config) any { return c.MDB.Port }},
+	{"mdb.transport", func(c *Config) any { return c.MDB.Transport }},
+	{"exe.port", func(c *Config) any { return c.EXE.Port }},
+	{"dex.port", func(c *Config) any { return c.DEX.Port }},
+	// The command rate limit is the flood bound of the MQTT link.
+	{"mqtt.rate_limit", func(c *Config) any { return c.MQTT.RateLimit }},
+	// Money: what a sale costs and in what unit, and whose card pays.
+	{"device.currency", func(c *Config) any { return c.Device.Currency }},
+	{"device.decimals", func(c *Config) any { return c.Device.Decimals }},
+	{"mdb.device", func(c *Config) any { return c.MDB.Device }},
+	{"mdb.lines", func(c *Config) any { return c.MDB.Lines }},
+	{"mdb.portion_ml", func(c *Config) any { return c.MDB.PortionML }},
+	{"mdb.billing", func(c *Config) any { return c.MDB.Billing }},
+	{"exe.item", func(c *Config) any { return c.EXE.Items }},
+	{"cards.aid", func(c *Config) any { return c.Cards.AID }},
+	{"cards.diversify", func(c *Config) any { return c.Cards.Diversify }},
+	{"cards.system_id", func(c *Config) any { return c.Cards.SystemID }},
+	{"cards.uid_order", func(c *Config) any { return c.Cards.UIDOrder }},
+	{"audit.reset_on_read", func(c *Config) any { return c.Audit.ResetOnRead }},
+	{"audit.currency_num", func(c *Config) any { return c.Audit.CurrencyNum }},
+	// Age: who may pour alcohol.
+	{"ttg.online_card_alcohol", func(c *Config) any { return c.TTG.OnlineCardAlcohol }},
+}, lineKeys()...)
+
+// securityKey is one security-critical key and how to read it.
+type securityKey struct {
+	key string
+	get func(*Config) any
+}
+
+// harmlessLineKeys are the [[line]] keys an unsigned document may change:
+// how long the wall waits and what it shows. Every other line key (price,
+// PLU, metering, caps, refills, non_alcoholic, and any key added later)
+// changes money, beer or age rules and is security-critical.
+var harmlessLineKeys = []string{"product", "auth_timeout", "idle_timeout", "no_flow_timeout", "keg_size_l", "keg_low_percent"}
+
+// lineKeys are the security-critical [[line]] keys, each compared over
+// every line by id.
+func lineKeys() []securityKey {
+	var keys []securityKey
+	t := reflect.TypeFor[Line]()
+	for i := range t.NumField() {
+		tag := t.Field(i).Tag.Get("toml")
+		if tag == "" || tag == "-" || tag == "id" || slices.Contains(harmlessLineKeys, tag) {
+			continue
+		}
+		keys = append(keys, securityKey{"line." + tag, func(c *Config) any {
+			byID := make(map[int]any, len(c.Lines))
+			for _, l := range c.Lines {
+				byID[l.ID] = reflect.ValueOf(l).Field(i).Interface()
+			}
+			return byID
+		}})
+	}
+	return keys
+}
+
+// localOnlyKeys are set by editing the configuration file on the device
+// and never over MQTT, not even by a signed document: the operator keys
+// decide who signs, so a stolen operator key must not be able to add
+// another or remove the rightful ones.
+var localOnlyKeys = []string{"mqtt.operator_keys"}
+
+// LocalOnlyChanges names the keys a proposed configuration changes that
+// only the local file may change (see localOnlyKeys).
+func LocalOnlyChanges(running, proposed *Config) []string {
+	var changed []string
+	for _, k := range SecurityChanges(running, proposed) {
+		if slices.Contains(localOnlyKeys, k) {
+			changed = append(changed, k)
+		}
+	}
+	return changed
 }
 
 // SecurityChanges names the security-critical keys whose values differ
 // between the running configuration and a proposed one, in a fixed order.
+// A line added or removed is named once, as "line", not as every line key.
 func SecurityChanges(running, proposed *Config) []string {
 	var changed []string
+	lines := !reflect.DeepEqual(lineIDs(running), lineIDs(proposed))
+	if lines {
+		changed = append(changed, "line")
+	}
 	for _, k := range securityKeys {
+		if lines && strings.HasPrefix(k.key, "line.") {
+			continue
+		}
 		if !reflect.DeepEqual(normalise(k.get(running)), normalise(k.get(proposed))) {
 			changed = append(changed, k.key)
 		}
 	}
 	return changed
+}
+
+func lineIDs(c *Config) []int {
+	ids := make([]int, 0, len(c.Lines))
+	for _, l := range c.Lines {
+		ids = append(ids, l.ID)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // normalise makes an empty list and a missing one the same value.

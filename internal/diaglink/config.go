@@ -135,7 +135,7 @@ func (c ConfigSetter) authorise(d Desired, proposed *config.Config, signed bool)
 		signed = true
 	}
 	if signed {
-		return true, nil
+		return true, c.localOnlyChanges(proposed)
 	}
 	errs := c.unsignedChanges(proposed)
 	if !c.AcceptUnsigned {
@@ -216,6 +216,25 @@ func (c ConfigSetter) unsignedChanges(proposed *config.Config) []string {
 	var errs []string
 	for _, k := range config.SecurityChanges(running, proposed) {
 		errs = append(errs, k+": security-critical; only a document signed by an operator key ([mqtt] operator_keys) may change it")
+	}
+	return errs
+}
+
+// localOnlyChanges lists the keys a document changes that only the local
+// file may change, signed or not: compared with the file as it is now, so
+// a key removed there by hand is not brought back.
+func (c ConfigSetter) localOnlyChanges(proposed *config.Config) []string {
+	running, err := config.Load(c.Path)
+	if err != nil {
+		// The file does not load: compare with the keys this agent runs with.
+		running = &config.Config{}
+		for _, k := range c.Keys {
+			running.MQTT.OperatorKeys = append(running.MQTT.OperatorKeys, base64.StdEncoding.EncodeToString(k))
+		}
+	}
+	var errs []string
+	for _, k := range config.LocalOnlyChanges(running, proposed) {
+		errs = append(errs, k+": set only in the configuration file on the device, never over MQTT (not even signed); keep it as it is in the document")
 	}
 	return errs
 }

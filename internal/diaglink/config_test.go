@@ -21,7 +21,10 @@ func TestConfigSetterApply(t *testing.T) {
 	running := "# running config\n[device]\ndevice_id = 42\n[[line]]\nid = 1\n"
 	pub, priv := operatorKey(1)
 	_, stranger := operatorKey(2)
-	good := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = 900\n"}`
+	good := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\nidle_timeout = \"9s\"\n"}`
+	price := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = 1\nnon_alcoholic = true\n"}`
+	newKeyTOML := "[device]\ndevice_id = 42\n[mqtt]\noperator_keys = [\"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"]\n[[line]]\nid = 1\n"
+	newKey, _ := json.Marshal(Desired{Version: 9, TOML: newKeyTOML})
 	evilTOML := "[device]\ndevice_id = 42\n[firmware]\ninstaller = [\"/bin/sh\", \"-c\", \"id > /tmp/owned\"]\n[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"attacker-chosen-key-0123\"\n[ttg]\nurl = \"http://evil.example\"\n[[line]]\nid = 1\n"
 	signedDoc := func(key ed25519.PrivateKey, device int64, toml string) string {
 		d := Desired{Version: 8, TOML: toml}
@@ -51,6 +54,10 @@ func TestConfigSetterApply(t *testing.T) {
 		{"accepted", path, good, false, "accepted", "", false},
 		{"signed document", path, signedDoc(priv, 42, evilTOML), false, "accepted", "", false},
 		{"signed command", path, string(evil), true, "accepted", "", false},
+		{"price and age unsigned", path, price, false, "rejected", "line.price: security-critical", false},
+		{"age unsigned", path, price, false, "rejected", "line.non_alcoholic: security-critical", false},
+		{"operator keys in a signed document", path, signedDoc(priv, 42, newKeyTOML), false, "rejected", "mqtt.operator_keys: set only in the configuration file", false},
+		{"operator keys in a signed command", path, string(newKey), true, "rejected", "mqtt.operator_keys: set only in the configuration file", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
