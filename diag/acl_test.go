@@ -119,7 +119,7 @@ func TestBrokerACL(t *testing.T) {
 	st := openStore(t, filepath.Join(t.TempDir(), "db"))
 	defer st.Close()
 	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 1001, Username: "1001", Password: pw["1001"],
-		Open:    []string{"diag.ping", "line.unlock"}, // open here: the broker alone must keep 1002 out
+		Open: []string{"diag.ping", "line.unlock"}, // open here: the broker alone must keep 1002 out
 		Desired: func(doc []byte, _ bool) (int, any) {
 			desired.Add(1)
 			if strings.Contains(string(doc), tech.nonce) {
