@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"reflect"
 	"regexp"
@@ -208,32 +209,39 @@ func TestPackagedListenersAreSafeUncommented(t *testing.T) {
 	}
 }
 
+// TestSecuritySettings: malformed operator keys stop the agent; a password
+// in clear and a file:// manifest parse (an upgraded wall keeps pouring)
+// and are refused by the one part they concern.
 func TestSecuritySettings(t *testing.T) {
 	const key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
-	cases := []struct{ name, toml, want string }{
-		{"operator key", "[mqtt]\noperator_keys = [\"c2hvcnQ=\"]\n", "mqtt.operator_keys[0]"},
-		{"operator key twice", "[mqtt]\noperator_keys = [\"" + key + "\", \"" + key + "\"]\n", "mqtt.operator_keys[1]: listed twice"},
-		{"password in clear", "[mqtt]\nbroker = \"tcp://mqtt.example.net:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", "mqtt.password: would cross the network in clear"},
-		{"file manifest", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\n", "firmware.allow_file_urls"},
-		{"password on loopback", "[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", ""},
-		{"password over tls", "[mqtt]\nbroker = \"ssl://mqtt.example.net:8883\"\nusername = \"1001\"\npassword = \"pw\"\n", ""},
-		{"file manifest allowed", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\nallow_file_urls = true\n", ""},
-		{"good key", "[mqtt]\noperator_keys = [\"" + key + "\"]\n", ""},
+	cases := []struct{ name, toml, want, refused string }{
+		{"operator key", "[mqtt]\noperator_keys = [\"c2hvcnQ=\"]\n", "mqtt.operator_keys[0]", ""},
+		{"operator key twice", "[mqtt]\noperator_keys = [\"" + key + "\", \"" + key + "\"]\n", "mqtt.operator_keys[1]: listed twice", ""},
+		{"password in clear", "[mqtt]\nbroker = \"tcp://mqtt.example.net:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", "", "mqtt.password would cross the network in clear"},
+		{"file manifest", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\n", "", "firmware.allow_file_urls"},
+		{"password on loopback", "[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", "", ""},
+		{"password over tls", "[mqtt]\nbroker = \"ssl://mqtt.example.net:8883\"\nusername = \"1001\"\npassword = \"pw\"\n", "", ""},
+		{"file manifest allowed", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\nallow_file_urls = true\n", "", ""},
+		{"good key", "[mqtt]\noperator_keys = [\"" + key + "\"]\n", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := Parse([]byte(c.toml + "[[line]]\nid = 1\n"))
-			if c.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if keys, err := cfg.MQTT.Operators(); err != nil || len(keys) != len(cfg.MQTT.OperatorKeys) {
-					t.Fatalf("operators %v %v", keys, err)
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("error %v, want %q", err, c.want)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %v, want %q", err, c.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keys, err := cfg.MQTT.Operators(); err != nil || len(keys) != len(cfg.MQTT.OperatorKeys) {
+				t.Fatalf("operators %v %v", keys, err)
+			}
+			refused := errors.Join(cfg.MQTT.LinkRefusal(), cfg.Firmware.ManifestRefusal())
+			if (c.refused == "") != (refused == nil) || (refused != nil && !strings.Contains(refused.Error(), c.refused)) {
+				t.Fatalf("refused %v, want %q", refused, c.refused)
 			}
 		})
 	}

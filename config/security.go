@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -38,8 +39,9 @@ func (m MQTT) Operators() ([]ed25519.PublicKey, error) {
 }
 
 // validateSecurity refuses settings that would hand the device to whoever
-// can reach it: credentials in clear to another host, malformed operator
-// keys.
+// can reach it: malformed operator keys. Settings that only one part
+// refuses to act on (LinkRefusal, ManifestRefusal) do not stop the agent:
+// a wall upgraded with them keeps pouring.
 func (c *Config) validateSecurity(bad func(key, format string, a ...any)) {
 	if len(c.MQTT.OperatorKeys) > MaxOperatorKeys {
 		bad("mqtt.operator_keys", "at most %d keys", MaxOperatorKeys)
@@ -51,14 +53,29 @@ func (c *Config) validateSecurity(bad func(key, format string, a ...any)) {
 			bad(fmt.Sprintf("mqtt.operator_keys[%d]", i), "listed twice")
 		}
 	}
-	if c.MQTT.Password != "" {
-		if u, err := url.Parse(c.MQTT.Broker); err == nil && u.Scheme == "tcp" && !loopback(u.Hostname()) {
-			bad("mqtt.password", "would cross the network in clear to %s: use ssl:// (with ca_file) or a broker on this host", u.Host)
-		}
+}
+
+// LinkRefusal is why the MQTT link must not start with these settings
+// (a password that would cross the network in clear), or nil. Only the
+// link is refused; the wall runs on.
+func (m MQTT) LinkRefusal() error {
+	if m.Password == "" {
+		return nil
 	}
-	if u, err := url.Parse(c.Firmware.ManifestURL); err == nil && u.Scheme == "file" && !c.Firmware.AllowFileURLs {
-		bad("firmware.manifest_url", "a file:// manifest needs firmware.allow_file_urls = true")
+	if u, err := url.Parse(m.Broker); err == nil && u.Scheme == "tcp" && !loopback(u.Hostname()) {
+		return fmt.Errorf("mqtt.password would cross the network in clear to %s: use ssl:// (with ca_file) or a broker on this host", u.Host)
 	}
+	return nil
+}
+
+// ManifestRefusal is why update notifications cannot use manifest_url
+// (a file:// manifest the operator did not allow), or nil. The firmware
+// updater refuses it when notified; nothing else stops.
+func (f Firmware) ManifestRefusal() error {
+	if u, err := url.Parse(f.ManifestURL); err == nil && u.Scheme == "file" && !f.AllowFileURLs {
+		return errors.New("firmware.manifest_url: a file:// manifest needs firmware.allow_file_urls = true; update notifications are refused until then")
+	}
+	return nil
 }
 
 // loopback reports whether host names this machine only.

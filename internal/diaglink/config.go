@@ -95,6 +95,10 @@ func (c ConfigSetter) Apply(raw []byte, signed bool) Reported {
 	if c.Path == "" {
 		return reject("this agent runs without a configuration file (simulator defaults); nothing to store")
 	}
+	if err := proposed.MQTT.LinkRefusal(); err != nil {
+		// The file would start, but without the link the document came over.
+		return reject(err.Error() + "; the device would start without its MQTT link")
+	}
 	signed, errs := c.authorise(d, proposed, signed)
 	if len(errs) > 0 {
 		return reject(errs...)

@@ -3,7 +3,9 @@ package diaglink
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -78,5 +80,27 @@ func TestDexReportIsBounded(t *testing.T) {
 	out, _ := body.(map[string]any)
 	if ks, _ := out["reports"].([]evadts.Kept); status != 200 || len(ks) != evadts.MaxReports || out["more"] != true {
 		t.Fatalf("dex.report: %d, %d reports, more %v", status, len(ks), out["more"])
+	}
+}
+
+// TestLinkRefusedStartsNothing: settings the link refuses (a password in
+// clear to another host) give ErrLinkRefused, for the agent to run on
+// without the link; a desired document with them is rejected, since the
+// device would come back without the link it came over.
+func TestLinkRefusedStartsNothing(t *testing.T) {
+	p := auditParts(t)
+	p.Config.MQTT.Broker, p.Config.MQTT.Username, p.Config.MQTT.Password = "tcp://mqtt.example.net:1883", "1001", "pw"
+	done := make(chan struct{})
+	d, _, err := Start(context.Background(), p, "boot", done)
+	if !errors.Is(err, ErrLinkRefused) || d != nil || !strings.Contains(err.Error(), "in clear") {
+		t.Fatalf("Start: %v, %v", d, err)
+	}
+	path := filepath.Join(t.TempDir(), "tapagent.toml")
+	if err := os.WriteFile(path, []byte("[[line]]\nid = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := json.Marshal(Desired{Version: 1, TOML: "[mqtt]\nbroker = \"tcp://mqtt.example.net:1883\"\nusername = \"1001\"\npassword = \"pw\"\n[[line]]\nid = 1\n"})
+	if r := (ConfigSetter{Path: path}).Apply(doc, true); r.Status != "rejected" || !strings.Contains(strings.Join(r.Errors, " "), "without its MQTT link") {
+		t.Fatalf("desired document with a password in clear: %+v", r)
 	}
 }

@@ -280,11 +280,19 @@ func TLS(c config.MQTT) (*tls.Config, error) {
 	return t, nil
 }
 
+// ErrLinkRefused wraps the reason the configuration keeps the MQTT link
+// off (config.MQTT.LinkRefusal): the agent runs on without it.
+var ErrLinkRefused = errors.New("MQTT link refused")
+
 // Start builds the diag client, sends agent events to it and telemetry
-// every interval, until ctx ends.
+// every interval, until ctx ends. Settings the link refuses give an error
+// wrapping ErrLinkRefused, and nothing is started.
 func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*diag.Diag, func(device.Event), error) {
-	sys := sysinfo.NewReader(p.Config.Device.DataDir)
 	c := p.Config.MQTT
+	if err := c.LinkRefusal(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrLinkRefused, err)
+	}
+	sys := sysinfo.NewReader(p.Config.Device.DataDir)
 	tcfg, err := TLS(c)
 	if err != nil {
 		return nil, nil, err
