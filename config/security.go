@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -10,26 +9,28 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/tapagent/tapagent/internal/firmware"
 )
 
 // MaxOperatorKeys bounds [mqtt] operator_keys: a device tries each key on
 // every signed command, and a fleet rotates keys, it does not hoard them.
 const MaxOperatorKeys = 16
 
-// ParseOperatorKey decodes one base64 Ed25519 public key.
-func ParseOperatorKey(s string) (ed25519.PublicKey, error) {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("operator key %.12q: want a base64 Ed25519 public key (32 bytes; `tapagent diag keygen` makes one)", s)
+// parseOperatorKey decodes one operator key, saying how to make one.
+func parseOperatorKey(s string) (ed25519.PublicKey, error) {
+	k, err := firmware.ParsePublicKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("operator key %.12q: %w; `tapagent diag keygen` makes one", s, err)
 	}
-	return ed25519.PublicKey(b), nil
+	return k, nil
 }
 
 // Operators decodes the configured operator keys.
 func (m MQTT) Operators() ([]ed25519.PublicKey, error) {
 	keys := make([]ed25519.PublicKey, 0, len(m.OperatorKeys))
 	for i, s := range m.OperatorKeys {
-		k, err := ParseOperatorKey(s)
+		k, err := parseOperatorKey(s)
 		if err != nil {
 			return nil, fmt.Errorf("mqtt.operator_keys[%d]: %w", i, err)
 		}
@@ -47,7 +48,7 @@ func (c *Config) validateSecurity(bad func(key, format string, a ...any)) {
 		bad("mqtt.operator_keys", "at most %d keys", MaxOperatorKeys)
 	}
 	for i, k := range c.MQTT.OperatorKeys {
-		if _, err := ParseOperatorKey(k); err != nil {
+		if _, err := parseOperatorKey(k); err != nil {
 			bad(fmt.Sprintf("mqtt.operator_keys[%d]", i), "%v", err)
 		} else if slices.Index(c.MQTT.OperatorKeys, k) != i {
 			bad(fmt.Sprintf("mqtt.operator_keys[%d]", i), "listed twice")

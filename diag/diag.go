@@ -22,6 +22,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/tapagent/tapagent/internal/clip"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -368,7 +369,7 @@ func (d *Diag) enqueue(_ mqtt.Client, m mqtt.Message) {
 	id, isCmd := strings.CutPrefix(m.Topic(), d.Topic("cmd/req/"))
 	if isCmd && m.Retained() {
 		d.ignored.Add(1)
-		d.cfg.Log.Warn("diag: retained command ignored (commands are never retained)", "topic", truncate(m.Topic(), MaxID+64))
+		d.cfg.Log.Warn("diag: retained command ignored (commands are never retained)", "topic", clip.String(m.Topic(), MaxID+64))
 		return
 	}
 	j := job{topic: m.Topic(), size: len(m.Payload()), at: d.log.clock()}
@@ -503,7 +504,7 @@ func (d *Diag) handle(ctx context.Context, id string, j job) Response {
 // check parses and vets a request; a zero Status means it may run.
 func (d *Diag) check(j job, id string, now time.Time, req *Request) (r Response, protected bool) {
 	if err := json.Unmarshal(j.payload, req); err != nil {
-		return Response{Status: 400, Body: "malformed command: " + truncate(err.Error(), 2*maxEcho)}, false
+		return Response{Status: 400, Body: "malformed command: " + clip.String(err.Error(), 2*maxEcho)}, false
 	}
 	protected = !d.open[req.Method]
 	expires := req.ExpiresAt
@@ -516,7 +517,7 @@ func (d *Diag) check(j job, id string, now time.Time, req *Request) (r Response,
 	case now.After(expires):
 		return Response{Status: 410, Body: "command expired at " + expires.Format(time.RFC3339)}, false
 	case d.methods[req.Method] == nil:
-		return Response{Status: 404, Body: "unknown method " + truncate(req.Method, maxEcho)}, false
+		return Response{Status: 404, Body: "unknown method " + clip.String(req.Method, maxEcho)}, false
 	case protected:
 		if err := d.authorise(id, *req, now); err != nil {
 			return Response{Status: 403, Body: err.Error()}, true
@@ -588,13 +589,6 @@ func (d *Diag) cached(id string, sum [sha256.Size]byte) (Response, bool) {
 		return Response{Status: 409, Body: "command id already used for another request; send it under a new id"}, true
 	}
 	return c.r, true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 func (d *Diag) allow() bool {

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/diag"
+	"github.com/tapagent/tapagent/internal/clip"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -38,17 +40,7 @@ func SignDesired(key ed25519.PrivateKey, device int64, d *Desired) {
 }
 
 func (c ConfigSetter) verify(d Desired) bool {
-	sig, err := base64.StdEncoding.DecodeString(d.Signature)
-	if err != nil {
-		return false
-	}
-	msg := SignedDesired(c.DeviceID, d.Version, d.TOML)
-	for _, k := range c.Keys {
-		if ed25519.Verify(k, msg, sig) {
-			return true
-		}
-	}
-	return false
+	return diag.VerifyMessage(c.Keys, SignedDesired(c.DeviceID, d.Version, d.TOML), d.Signature)
 }
 
 // Reported is the device's answer, retained on config/reported.
@@ -82,7 +74,7 @@ type ConfigSetter struct {
 func (c ConfigSetter) Apply(raw []byte, signed bool) Reported {
 	var d Desired
 	if err := json.Unmarshal(raw, &d); err != nil {
-		return Reported{Status: "rejected", Errors: []string{"desired document: " + truncate(err.Error(), 200)}}
+		return Reported{Status: "rejected", Errors: []string{"desired document: " + clip.String(err.Error(), 200)}}
 	}
 	reject := func(errs ...string) Reported { return Reported{Version: d.Version, Status: "rejected", Errors: errs} }
 	if strings.TrimSpace(d.TOML) == "" {
@@ -215,7 +207,7 @@ func (c ConfigSetter) keep(s seenDoc) error {
 func (c ConfigSetter) unsignedChanges(proposed *config.Config) []string {
 	running, err := config.Load(c.Path)
 	if err != nil {
-		return []string{"the configuration file does not load (" + truncate(err.Error(), 200) + "); only a signed document may replace it"}
+		return []string{"the configuration file does not load (" + clip.String(err.Error(), 200) + "); only a signed document may replace it"}
 	}
 	var errs []string
 	for _, k := range config.SecurityChanges(running, proposed) {
@@ -241,13 +233,6 @@ func (c ConfigSetter) localOnlyChanges(proposed *config.Config) []string {
 		errs = append(errs, k+": set only in the configuration file on the device, never over MQTT (not even signed); keep it as it is in the document")
 	}
 	return errs
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 func writeAtomic(path string, b []byte) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/diag"
 	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/internal/clip"
 	"github.com/tapagent/tapagent/internal/firmware"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/internal/uplink"
@@ -203,7 +204,7 @@ func dexReport(p Parts, raw json.RawMessage) (int, any) {
 	}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &req); err != nil {
-			return 400, "params: " + truncate(err.Error(), 200)
+			return 400, "params: " + clip.String(err.Error(), 200)
 		}
 	}
 	if req.Read {
@@ -229,7 +230,7 @@ func dexRead(p Parts, raw json.RawMessage) (int, any) {
 	var req dexOptions
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &req); err != nil {
-			return 400, "params: " + truncate(err.Error(), 200)
+			return 400, "params: " + clip.String(err.Error(), 200)
 		}
 	}
 	if err := req.check(); err != nil {
