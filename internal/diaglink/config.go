@@ -72,44 +72,27 @@ type ConfigSetter struct {
 // came in a request an operator key signed (config.set); otherwise only
 // its own signature lets it change security-critical keys.
 func (c ConfigSetter) Apply(raw []byte, signed bool) Reported {
-	var d Desired
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return Reported{Status: "rejected", Errors: []string{"desired document: " + clip.String(err.Error(), 200)}}
-	}
+	d, proposed, errs := c.parse(raw)
 	reject := func(errs ...string) Reported { return Reported{Version: d.Version, Status: "rejected", Errors: errs} }
-	if strings.TrimSpace(d.TOML) == "" {
-		return reject("toml is empty")
-	}
-	proposed, err := config.Parse([]byte(d.TOML))
-	if err != nil {
-		return reject(strings.Split(err.Error(), "\n")...)
-	}
-	if c.Path == "" {
-		return reject("this agent runs without a configuration file (simulator defaults); nothing to store")
-	}
-	if err := proposed.MQTT.LinkRefusal(); err != nil {
-		// The file would start, but without the link the document came over.
-		return reject(err.Error() + "; the device would start without its MQTT link")
-	}
-	signed, errs := c.authorise(d, proposed, signed)
 	if len(errs) > 0 {
 		return reject(errs...)
+	}
+	signed, err := c.signedBy(d, signed)
+	if err != nil {
+		return reject(err.Error())
 	}
 	seen := newSeen(d, signed)
 	last, err := c.lastSeen(seen.key)
 	if err != nil {
 		return reject(err.Error())
 	}
-	switch {
-	case !last.found:
-	case seen.version < last.version:
-		return reject(fmt.Sprintf("version %d is older than version %d, already accepted (a document is never taken back)", seen.version, last.version))
-	case seen.version == last.version && last.known && seen.sum != last.sum:
-		return reject(fmt.Sprintf("version %d was already accepted with another file: give a changed document a new version", seen.version))
-	case seen.version == last.version:
-		// The retained document again, at a reconnect: writing it again
-		// would undo the edits made to the file since.
-		return Reported{Version: d.Version, Status: "accepted", Note: "already accepted; the file is not written again"}
+	// Before the keys: the retained document seen again at a reconnect is
+	// answered as accepted even when the file was edited by hand since.
+	if r, done := versionCheck(seen, last); done {
+		return r
+	}
+	if errs := c.authorise(proposed, signed); len(errs) > 0 {
+		return reject(errs...)
 	}
 	if err := writeAtomic(c.Path, []byte(d.TOML)); err != nil {
 		return reject(err.Error())
@@ -120,25 +103,75 @@ func (c ConfigSetter) Apply(raw []byte, signed bool) Reported {
 	return Reported{Version: d.Version, Status: "accepted", Note: "stored in " + c.Path + "; applies at the next start (agent.restart)"}
 }
 
-// authorise lists why d may not replace the file: a signature that does
-// not verify, or (unsigned) the refusal and each security-critical key.
-// It reports whether the document counts as signed.
-func (c ConfigSetter) authorise(d Desired, proposed *config.Config, signed bool) (bool, []string) {
-	if d.Signature != "" && !signed {
-		if !c.verify(d) {
-			return false, []string{fmt.Sprintf("signature: does not verify with any operator key of device %d for this version and file", c.DeviceID)}
-		}
-		signed = true
+// parse reads a desired document and its file with the strict parser.
+func (c ConfigSetter) parse(raw []byte) (Desired, *config.Config, []string) {
+	var d Desired
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return d, nil, []string{"desired document: " + clip.String(err.Error(), 200)}
 	}
+	if strings.TrimSpace(d.TOML) == "" {
+		return d, nil, []string{"toml is empty"}
+	}
+	proposed, err := config.Parse([]byte(d.TOML))
+	switch {
+	case err != nil:
+		return d, nil, strings.Split(err.Error(), "\n")
+	case c.Path == "":
+		return d, nil, []string{"this agent runs without a configuration file (simulator defaults); nothing to store"}
+	}
+	if err := proposed.MQTT.LinkRefusal(); err != nil {
+		// The file would start, but without the link the document came over.
+		return d, nil, []string{err.Error() + "; the device would start without its MQTT link"}
+	}
+	return d, proposed, nil
+}
+
+// signedBy reports whether d counts as signed: it came in a signed
+// command, or its own signature verifies; a signature that does not
+// verify is an error.
+func (c ConfigSetter) signedBy(d Desired, signed bool) (bool, error) {
+	if signed || d.Signature == "" {
+		return signed, nil
+	}
+	if !c.verify(d) {
+		return false, fmt.Errorf("signature: does not verify with any operator key of device %d for this version and file", c.DeviceID)
+	}
+	return true, nil
+}
+
+// versionCheck answers a document whose version was seen before: older is
+// rejected, the same file again is accepted without writing, another file
+// under the same version is rejected. done false: a new version.
+func versionCheck(seen, last seenDoc) (r Reported, done bool) {
+	reject := func(e string) (Reported, bool) {
+		return Reported{Version: seen.version, Status: "rejected", Errors: []string{e}}, true
+	}
+	switch {
+	case !last.found || seen.version > last.version:
+		return Reported{}, false
+	case seen.version < last.version:
+		return reject(fmt.Sprintf("version %d is older than version %d, already accepted (a document is never taken back)", seen.version, last.version))
+	case last.known && seen.sum != last.sum:
+		return reject(fmt.Sprintf("version %d was already accepted with another file: give a changed document a new version", seen.version))
+	}
+	// The retained document again, at a reconnect: writing it again
+	// would undo the edits made to the file since.
+	return Reported{Version: seen.version, Status: "accepted", Note: "already accepted; the file is not written again"}, true
+}
+
+// authorise lists why a document may not replace the file: for a signed
+// one, each key only the local file may change; for an unsigned one, the
+// refusal (accept_unsigned_config off) and each security-critical key.
+func (c ConfigSetter) authorise(proposed *config.Config, signed bool) []string {
 	if signed {
-		return true, c.localOnlyChanges(proposed)
+		return c.localOnlyChanges(proposed)
 	}
 	errs := c.unsignedChanges(proposed)
 	if !c.AcceptUnsigned {
 		errs = append([]string{"not signed: this device takes only desired configurations signed by an operator key " +
 			"(a signature in the document, or config.set signed with tapagent diag call --key)"}, errs...)
 	}
-	return false, errs
+	return errs
 }
 
 // The last accepted document is kept as its version and the SHA-256 of its

@@ -3,6 +3,7 @@ package diaglink
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -191,6 +192,57 @@ func TestDesiredNeverGoesBack(t *testing.T) {
 			if err := os.WriteFile(path, append([]byte(localEdit), b...), 0o640); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+}
+
+// TestRetainedDocumentAfterKeyRemoved: a technician's key removed by hand
+// stays removed when the retained document that listed it comes again at
+// a reconnect (answered accepted, not written); a new signed document that
+// lists it again is refused.
+func TestRetainedDocumentAfterKeyRemoved(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tapagent.toml")
+	pub, priv := operatorKey(1)
+	leaver, _ := operatorKey(2)
+	keys := func(ks ...ed25519.PublicKey) string {
+		var q []string
+		for _, k := range ks {
+			q = append(q, fmt.Sprintf("%q", base64.StdEncoding.EncodeToString(k)))
+		}
+		return "[device]\ndevice_id = 42\n[mqtt]\noperator_keys = [" + strings.Join(q, ", ") + "]\n[[line]]\nid = 1\n"
+	}
+	both := keys(pub, leaver)
+	if err := os.WriteFile(path, []byte(both), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(filepath.Join(dir, "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := ConfigSetter{Path: path, DeviceID: 42, Keys: []ed25519.PublicKey{pub, leaver}, Store: st}
+	doc := func(v int64, toml string) []byte {
+		d := Desired{Version: v, TOML: toml + "# v" + fmt.Sprint(v) + "\n"}
+		SignDesired(priv, 42, &d)
+		b, _ := json.Marshal(d)
+		return b
+	}
+	retained := doc(3, both)
+	if r := c.Apply(retained, false); r.Status != "accepted" {
+		t.Fatalf("first: %+v", r)
+	}
+	if err := os.WriteFile(path, []byte(keys(pub)), 0o640); err != nil { // the leaver's key removed by hand
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name, status string
+		doc          []byte
+	}{{"the retained document again", "accepted", retained}, {"a new one listing the key again", "rejected", doc(4, both)}} {
+		r := c.Apply(step.doc, false)
+		b, _ := os.ReadFile(path)
+		if r.Status != step.status || strings.Contains(string(b), base64.StdEncoding.EncodeToString(leaver)) {
+			t.Fatalf("%s: %+v; file %s", step.name, r, b)
 		}
 	}
 }
