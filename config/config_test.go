@@ -261,6 +261,8 @@ func TestSecurityChanges(t *testing.T) {
 		{"a line added", "[[line]]\nid = 1\n[[line]]\nid = 2\n", []string{"line"}},
 		{"money, beer and age", "[ttg]\nonline_card_alcohol = \"refuse\"\n[device]\ndecimals = 3\n[[line]]\nid = 1\nprice = 900\nk_factor = 6000\nnon_alcoholic = true\nsafety_cap_ml = 5000\ncorrection = [[10.0, 1.1]]\n",
 			[]string{"device.decimals", "ttg.online_card_alcohol", "line.non_alcoholic", "line.k_factor", "line.correction", "line.price", "line.safety_cap_ml"}},
+		{"whose records", "[device]\nlocation_id = 9\n[ttg]\ntime_zone = \"UTC\"\n[audit]\ncomm_id = \"XYZ0000001\"\n" + base,
+			[]string{"device.location_id", "ttg.time_zone", "audit.comm_id"}},
 		{"defaults reach the lines", "[defaults]\nprice = 1\n" + base, []string{"line.price"}},
 		{"device paths and the rate limit", "[reader]\nport = \"/dev/ttyS0\"\n[mdb]\nport = \"/dev/ttyUSB9\"\n[dex]\nport = \"/dev/ttyUSB7\"\n[mqtt]\nrate_limit = 1000\n" + base,
 			[]string{"reader.port", "mdb.port", "dex.port", "mqtt.rate_limit"}},

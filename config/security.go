@@ -146,6 +146,13 @@ var securityKeys = append([]securityKey{
 	{"cards.system_id", func(c *Config) any { return c.Cards.SystemID }},
 	{"cards.uid_order", func(c *Config) any { return c.Cards.UIDOrder }},
 	{"audit.reset_on_read", func(c *Config) any { return c.Audit.ResetOnRead }},
+	// Whose records these are: sales booked to another location or
+	// another accounting day, audit data filed under another machine.
+	{"device.location_id", func(c *Config) any { return c.Device.LocationID }},
+	{"ttg.time_zone", func(c *Config) any { return c.TTG.TimeZone }},
+	{"audit.comm_id", func(c *Config) any { return c.Audit.CommID }},
+	{"audit.serial", func(c *Config) any { return c.Audit.Serial }},
+	{"audit.asset", func(c *Config) any { return c.Audit.Asset }},
 	{"audit.currency_num", func(c *Config) any { return c.Audit.CurrencyNum }},
 	// Age: who may pour alcohol.
 	{"ttg.online_card_alcohol", func(c *Config) any { return c.TTG.OnlineCardAlcohol }},
