@@ -102,11 +102,12 @@ type MQTT struct {
 	// authorise the commands that change money, beer, the valves,
 	// calibration, configuration or the software, and desired
 	// configurations that touch security-critical keys. Set only in the
-	// local file: a desired configuration can never change them unsigned.
+	// local file: no desired configuration changes them, signed or not.
 	OperatorKeys []string `toml:"operator_keys"`
 	// AcceptUnsignedConfig lets an unsigned config/desired document change
-	// the keys that are not security-critical (lines, prices, timeouts);
-	// off (the default), only signed documents are taken.
+	// the keys that are not security-critical (timeouts, display, log and
+	// telemetry settings; never prices, metering, caps or age rules); off
+	// (the default), only signed documents are taken.
 	AcceptUnsignedConfig bool `toml:"accept_unsigned_config"`
 }
 

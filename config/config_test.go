@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"reflect"
 	"regexp"
@@ -216,32 +217,39 @@ func TestPackagedListenersAreSafeUncommented(t *testing.T) {
 	}
 }
 
+// TestSecuritySettings: malformed operator keys stop the agent; a password
+// in clear and a file:// manifest parse (an upgraded wall keeps pouring)
+// and are refused by the one part they concern.
 func TestSecuritySettings(t *testing.T) {
 	const key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
-	cases := []struct{ name, toml, want string }{
-		{"operator key", "[mqtt]\noperator_keys = [\"c2hvcnQ=\"]\n", "mqtt.operator_keys[0]"},
-		{"operator key twice", "[mqtt]\noperator_keys = [\"" + key + "\", \"" + key + "\"]\n", "mqtt.operator_keys[1]: listed twice"},
-		{"password in clear", "[mqtt]\nbroker = \"tcp://mqtt.example.net:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", "mqtt.password: would cross the network in clear"},
-		{"file manifest", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\n", "firmware.allow_file_urls"},
-		{"password on loopback", "[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", ""},
-		{"password over tls", "[mqtt]\nbroker = \"ssl://mqtt.example.net:8883\"\nusername = \"1001\"\npassword = \"pw\"\n", ""},
-		{"file manifest allowed", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\nallow_file_urls = true\n", ""},
-		{"good key", "[mqtt]\noperator_keys = [\"" + key + "\"]\n", ""},
+	cases := []struct{ name, toml, want, refused string }{
+		{"operator key", "[mqtt]\noperator_keys = [\"c2hvcnQ=\"]\n", "mqtt.operator_keys[0]", ""},
+		{"operator key twice", "[mqtt]\noperator_keys = [\"" + key + "\", \"" + key + "\"]\n", "mqtt.operator_keys[1]: listed twice", ""},
+		{"password in clear", "[mqtt]\nbroker = \"tcp://mqtt.example.net:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", "", "mqtt.password would cross the network in clear"},
+		{"file manifest", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\n", "", "firmware.allow_file_urls"},
+		{"password on loopback", "[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\nusername = \"1001\"\npassword = \"pw\"\n", "", ""},
+		{"password over tls", "[mqtt]\nbroker = \"ssl://mqtt.example.net:8883\"\nusername = \"1001\"\npassword = \"pw\"\n", "", ""},
+		{"file manifest allowed", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\nallow_file_urls = true\n", "", ""},
+		{"good key", "[mqtt]\noperator_keys = [\"" + key + "\"]\n", "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := Parse([]byte(c.toml + "[[line]]\nid = 1\n"))
-			if c.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if keys, err := cfg.MQTT.Operators(); err != nil || len(keys) != len(cfg.MQTT.OperatorKeys) {
-					t.Fatalf("operators %v %v", keys, err)
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("error %v, want %q", err, c.want)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error %v, want %q", err, c.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keys, err := cfg.MQTT.Operators(); err != nil || len(keys) != len(cfg.MQTT.OperatorKeys) {
+				t.Fatalf("operators %v %v", keys, err)
+			}
+			refused := errors.Join(cfg.MQTT.LinkRefusal(), cfg.Firmware.ManifestRefusal())
+			if (c.refused == "") != (refused == nil) || (refused != nil && !strings.Contains(refused.Error(), c.refused)) {
+				t.Fatalf("refused %v, want %q", refused, c.refused)
 			}
 		})
 	}
@@ -257,7 +265,15 @@ func TestSecurityChanges(t *testing.T) {
 		name, toml string
 		want       []string
 	}{
-		{"lines and prices only", "[[line]]\nid = 1\nprice = 900\n[[line]]\nid = 2\n", nil},
+		{"harmless keys", "[log]\nlevel = \"debug\"\n[mqtt]\ntelemetry = \"5s\"\n[ttg]\ntimeout = \"3s\"\n[[line]]\nid = 1\nproduct = \"Dunkel\"\nidle_timeout = \"9s\"\nauth_timeout = \"20s\"\nkeg_size_l = 30\n", nil},
+		{"a line added", "[[line]]\nid = 1\n[[line]]\nid = 2\n", []string{"line"}},
+		{"money, beer and age", "[ttg]\nonline_card_alcohol = \"refuse\"\n[device]\ndecimals = 3\n[[line]]\nid = 1\nprice = 900\nk_factor = 6000\nnon_alcoholic = true\nsafety_cap_ml = 5000\ncorrection = [[10.0, 1.1]]\n",
+			[]string{"device.decimals", "ttg.online_card_alcohol", "line.non_alcoholic", "line.k_factor", "line.correction", "line.price", "line.safety_cap_ml"}},
+		{"whose records", "[device]\nlocation_id = 9\n[ttg]\ntime_zone = \"UTC\"\n[audit]\ncomm_id = \"XYZ0000001\"\n" + base,
+			[]string{"device.location_id", "ttg.time_zone", "audit.comm_id"}},
+		{"defaults reach the lines", "[defaults]\nprice = 1\n" + base, []string{"line.price"}},
+		{"device paths and the rate limit", "[reader]\nport = \"/dev/ttyS0\"\n[mdb]\nport = \"/dev/ttyUSB9\"\n[dex]\nport = \"/dev/ttyUSB7\"\n[mqtt]\nrate_limit = 1000\n" + base,
+			[]string{"reader.port", "mdb.port", "dex.port", "mqtt.rate_limit"}},
 		{"empty installer list", "[firmware]\ninstaller = []\n" + base, nil},
 		{"installer", "[firmware]\ninstaller = [\"/bin/sh\", \"-c\", \"id\"]\n" + base, []string{"firmware.installer"}},
 		{"attack", "[firmware]\ninstaller = [\"/bin/sh\"]\n[pos]\napi_key = \"attacker-chosen-key-0123\"\nlisten = \"0.0.0.0:8080\"\n[ttg]\nurl = \"http://evil.example\"\npassword = \"x\"\n" + base,
@@ -339,5 +355,17 @@ func mutate(t *testing.T, v reflect.Value) {
 		mutate(t, v.Field(0))
 	default:
 		t.Fatalf("no way to change a %s", v.Type())
+	}
+}
+
+// TestHarmlessLineKeysExist: every key an unsigned document may change on
+// a line is a real line key (a misspelt one would protect nothing less,
+// but would hide that a key meant to be harmless is not).
+func TestHarmlessLineKeysExist(t *testing.T) {
+	typ := reflect.TypeFor[Line]()
+	for _, k := range harmlessLineKeys {
+		if !slices.ContainsFunc(reflect.VisibleFields(typ), func(f reflect.StructField) bool { return f.Tag.Get("toml") == k }) {
+			t.Errorf("%s is not a [[line]] key", k)
+		}
 	}
 }

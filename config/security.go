@@ -2,12 +2,14 @@ package config
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 
+	"github.com/tapagent/tapagent/internal/firmware"
 	"github.com/tapagent/tapagent/internal/httpguard"
 )
 
@@ -15,20 +17,20 @@ import (
 // every signed command, and a fleet rotates keys, it does not hoard them.
 const MaxOperatorKeys = 16
 
-// ParseOperatorKey decodes one base64 Ed25519 public key.
-func ParseOperatorKey(s string) (ed25519.PublicKey, error) {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("operator key %.12q: want a base64 Ed25519 public key (32 bytes; `tapagent diag keygen` makes one)", s)
+// parseOperatorKey decodes one operator key, saying how to make one.
+func parseOperatorKey(s string) (ed25519.PublicKey, error) {
+	k, err := firmware.ParsePublicKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("operator key %.12q: %w; `tapagent diag keygen` makes one", s, err)
 	}
-	return ed25519.PublicKey(b), nil
+	return k, nil
 }
 
 // Operators decodes the configured operator keys.
 func (m MQTT) Operators() ([]ed25519.PublicKey, error) {
 	keys := make([]ed25519.PublicKey, 0, len(m.OperatorKeys))
 	for i, s := range m.OperatorKeys {
-		k, err := ParseOperatorKey(s)
+		k, err := parseOperatorKey(s)
 		if err != nil {
 			return nil, fmt.Errorf("mqtt.operator_keys[%d]: %w", i, err)
 		}
@@ -38,36 +40,52 @@ func (m MQTT) Operators() ([]ed25519.PublicKey, error) {
 }
 
 // validateSecurity refuses settings that would hand the device to whoever
-// can reach it: credentials in clear to another host, malformed operator
-// keys.
+// can reach it: malformed operator keys. Settings that only one part
+// refuses to act on (LinkRefusal, ManifestRefusal) do not stop the agent:
+// a wall upgraded with them keeps pouring.
 func (c *Config) validateSecurity(bad func(key, format string, a ...any)) {
 	if len(c.MQTT.OperatorKeys) > MaxOperatorKeys {
 		bad("mqtt.operator_keys", "at most %d keys", MaxOperatorKeys)
 	}
 	for i, k := range c.MQTT.OperatorKeys {
-		if _, err := ParseOperatorKey(k); err != nil {
+		if _, err := parseOperatorKey(k); err != nil {
 			bad(fmt.Sprintf("mqtt.operator_keys[%d]", i), "%v", err)
 		} else if slices.Index(c.MQTT.OperatorKeys, k) != i {
 			bad(fmt.Sprintf("mqtt.operator_keys[%d]", i), "listed twice")
 		}
 	}
-	if c.MQTT.Password != "" {
-		if u, err := url.Parse(c.MQTT.Broker); err == nil && u.Scheme == "tcp" && !httpguard.LoopbackHost(u.Hostname()) {
-			bad("mqtt.password", "would cross the network in clear to %s: use ssl:// (with ca_file) or a broker on this host", u.Host)
-		}
+}
+
+// LinkRefusal is why the MQTT link must not start with these settings
+// (a password that would cross the network in clear), or nil. Only the
+// link is refused; the wall runs on.
+func (m MQTT) LinkRefusal() error {
+	if m.Password == "" {
+		return nil
 	}
-	if u, err := url.Parse(c.Firmware.ManifestURL); err == nil && u.Scheme == "file" && !c.Firmware.AllowFileURLs {
-		bad("firmware.manifest_url", "a file:// manifest needs firmware.allow_file_urls = true")
+	if u, err := url.Parse(m.Broker); err == nil && u.Scheme == "tcp" && !httpguard.LoopbackHost(u.Hostname()) {
+		return fmt.Errorf("mqtt.password would cross the network in clear to %s: use ssl:// (with ca_file) or a broker on this host", u.Host)
 	}
+	return nil
+}
+
+// ManifestRefusal is why update notifications cannot use manifest_url
+// (a file:// manifest the operator did not allow), or nil. The firmware
+// updater refuses it when notified; nothing else stops.
+func (f Firmware) ManifestRefusal() error {
+	if u, err := url.Parse(f.ManifestURL); err == nil && u.Scheme == "file" && !f.AllowFileURLs {
+		return errors.New("firmware.manifest_url: a file:// manifest needs firmware.allow_file_urls = true; update notifications are refused until then")
+	}
+	return nil
 }
 
 // securityKeys are the keys a desired configuration may change only when
 // an operator key signed it: whoever sets them runs code on the device,
-// takes its money or its records elsewhere, or opens it to the network.
-var securityKeys = []struct {
-	key string
-	get func(*Config) any
-}{
+// takes its money or its records elsewhere, pours free or stronger beer,
+// or opens it to the network. Every other key (timeouts, display,
+// telemetry and log settings) an unsigned document may change where
+// [mqtt] accept_unsigned_config allows unsigned documents at all.
+var securityKeys = append([]securityKey{
 	{"device.device_id", func(c *Config) any { return c.Device.ID }},
 	{"device.data_dir", func(c *Config) any { return c.Device.DataDir }},
 	{"board.profile", func(c *Config) any { return c.Board.Profile }},
@@ -86,6 +104,9 @@ var securityKeys = []struct {
 	{"mqtt.key_file", func(c *Config) any { return c.MQTT.KeyFile }},
 	{"pos.listen", func(c *Config) any { return c.POS.Listen }},
 	{"pos.api_key", func(c *Config) any { return c.POS.APIKey }},
+	// What a waiter's credit pours and what it costs: money, like a
+	// line's price.
+	{"pos.article", func(c *Config) any { return c.POS.Articles }},
 	{"control.listen", func(c *Config) any { return c.Control.Listen }},
 	{"control.token", func(c *Config) any { return c.Control.Token }},
 	{"control.allow", func(c *Config) any { return c.Control.Allow }},
@@ -97,25 +118,126 @@ var securityKeys = []struct {
 	{"cards.issuer_key", func(c *Config) any { return c.Cards.IssuerKey }},
 	{"cards.tap_key", func(c *Config) any { return c.Cards.TapKey }},
 	{"cards.charger_key", func(c *Config) any { return c.Cards.ChargerKey }},
+	// The device files the agent opens: pointed elsewhere, the agent
+	// talks to another device (a serial port an attacker's adapter is on,
+	// a tty that is a console) or none, and the wall stops selling.
+	{"reader.port", func(c *Config) any { return c.Reader.Port }},
+	{"reader.i2c", func(c *Config) any { return c.Reader.I2C }},
+	{"reader.i2c_addr", func(c *Config) any { return c.Reader.I2CAddr }},
+	{"mdb.port", func(c *Config) any { return c.MDB.Port }},
+	{"mdb.transport", func(c *Config) any { return c.MDB.Transport }},
+	{"exe.port", func(c *Config) any { return c.EXE.Port }},
+	{"dex.port", func(c *Config) any { return c.DEX.Port }},
+	// The command rate limit is the flood bound of the MQTT link.
+	{"mqtt.rate_limit", func(c *Config) any { return c.MQTT.RateLimit }},
+	// Money: what a sale costs and in what unit, and whose card pays.
+	{"device.currency", func(c *Config) any { return c.Device.Currency }},
+	{"device.decimals", func(c *Config) any { return c.Device.Decimals }},
+	{"mdb.device", func(c *Config) any { return c.MDB.Device }},
+	{"mdb.lines", func(c *Config) any { return c.MDB.Lines }},
+	{"mdb.portion_ml", func(c *Config) any { return c.MDB.PortionML }},
+	{"mdb.billing", func(c *Config) any { return c.MDB.Billing }},
+	{"exe.item", func(c *Config) any { return c.EXE.Items }},
+	{"cards.aid", func(c *Config) any { return c.Cards.AID }},
+	{"cards.diversify", func(c *Config) any { return c.Cards.Diversify }},
+	{"cards.system_id", func(c *Config) any { return c.Cards.SystemID }},
+	{"cards.uid_order", func(c *Config) any { return c.Cards.UIDOrder }},
+	{"audit.reset_on_read", func(c *Config) any { return c.Audit.ResetOnRead }},
+	// Whose records these are: sales booked to another location or
+	// another accounting day, audit data filed under another machine.
+	{"device.location_id", func(c *Config) any { return c.Device.LocationID }},
+	{"ttg.time_zone", func(c *Config) any { return c.TTG.TimeZone }},
+	{"audit.comm_id", func(c *Config) any { return c.Audit.CommID }},
+	{"audit.serial", func(c *Config) any { return c.Audit.Serial }},
+	{"audit.asset", func(c *Config) any { return c.Audit.Asset }},
+	{"audit.currency_num", func(c *Config) any { return c.Audit.CurrencyNum }},
+	// Age: who may pour alcohol.
+	{"ttg.online_card_alcohol", func(c *Config) any { return c.TTG.OnlineCardAlcohol }},
+}, lineKeys()...)
+
+// securityKey is one security-critical key and how to read it.
+type securityKey struct {
+	key string
+	get func(*Config) any
+}
+
+// harmlessLineKeys are the [[line]] keys an unsigned document may change:
+// how long the wall waits and what it shows. Every other line key (price,
+// PLU, metering, caps, refills, non_alcoholic, and any key added later)
+// changes money, beer or age rules and is security-critical.
+var harmlessLineKeys = []string{"product", "auth_timeout", "idle_timeout", "no_flow_timeout", "keg_size_l", "keg_low_percent"}
+
+// lineKeys are the security-critical [[line]] keys, each compared over
+// every line by id.
+func lineKeys() []securityKey {
+	var keys []securityKey
+	t := reflect.TypeFor[Line]()
+	for i := range t.NumField() {
+		tag := t.Field(i).Tag.Get("toml")
+		if tag == "" || tag == "-" || tag == "id" || slices.Contains(harmlessLineKeys, tag) {
+			continue
+		}
+		keys = append(keys, securityKey{"line." + tag, func(c *Config) any {
+			byID := make(map[int]any, len(c.Lines))
+			for _, l := range c.Lines {
+				byID[l.ID] = reflect.ValueOf(l).Field(i).Interface()
+			}
+			return byID
+		}})
+	}
+	return keys
+}
+
+// localOnlyKeys are set by editing the configuration file on the device
+// and never over MQTT, not even by a signed document: the operator keys
+// decide who signs, so a stolen operator key must not be able to add
+// another or remove the rightful ones.
+var localOnlyKeys = []string{"mqtt.operator_keys"}
+
+// LocalOnlyChanges names the keys a proposed configuration changes that
+// only the local file may change (see localOnlyKeys).
+func LocalOnlyChanges(running, proposed *Config) []string {
+	var changed []string
+	for _, k := range SecurityChanges(running, proposed) {
+		if slices.Contains(localOnlyKeys, k) {
+			changed = append(changed, k)
+		}
+	}
+	return changed
 }
 
 // safeKeys are the [pos] and [control] keys a desired configuration may
 // change unsigned, each with the reason; a test fails for a key of those
 // sections that is in neither list, so a new listener setting is decided on.
-var safeKeys = map[string]string{
-	"pos.article": "what a waiter's credit pours and costs, like a line's price",
-}
+var safeKeys = map[string]string{}
 
 // SecurityChanges names the security-critical keys whose values differ
 // between the running configuration and a proposed one, in a fixed order.
+// A line added or removed is named once, as "line", not as every line key.
 func SecurityChanges(running, proposed *Config) []string {
 	var changed []string
+	lines := !reflect.DeepEqual(lineIDs(running), lineIDs(proposed))
+	if lines {
+		changed = append(changed, "line")
+	}
 	for _, k := range securityKeys {
+		if lines && strings.HasPrefix(k.key, "line.") {
+			continue
+		}
 		if !reflect.DeepEqual(normalise(k.get(running)), normalise(k.get(proposed))) {
 			changed = append(changed, k.key)
 		}
 	}
 	return changed
+}
+
+func lineIDs(c *Config) []int {
+	ids := make([]int, 0, len(c.Lines))
+	for _, l := range c.Lines {
+		ids = append(ids, l.ID)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // normalise makes an empty list and a missing one the same value.

@@ -106,19 +106,27 @@ func startACLBroker(t *testing.T, l *auth.Ledger) string {
 
 // TestBrokerACL: with the shipped ACL, device 1002 (its own account, as a
 // device an intruder took over would have) can neither read 1001's topics
-// nor command it, configure it or speak for it; the technician can.
+// nor command it, configure it or speak for it; the technician can, and
+// 1001 itself receives its desired configuration and publishes its
+// reported configuration, telemetry and events.
 // The technician's subscription to everything under 1001 is the witness:
 // Mosquitto delivers to it, in order, whatever it accepted there.
 func TestBrokerACL(t *testing.T) {
 	addr, pw := aclBroker(t)
 	root := rootOf(1001)
 	tech := watchAs(t, addr, "tech-anna", pw["tech-anna"], root+"/#")
-	var unlocked, desired atomic.Int32
+	var unlocked, desired, fromTech atomic.Int32
 	st := openStore(t, filepath.Join(t.TempDir(), "db"))
 	defer st.Close()
 	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 1001, Username: "1001", Password: pw["1001"],
-		Open:    []string{"diag.ping", "line.unlock"}, // open here: the broker alone must keep 1002 out
-		Desired: func([]byte, bool) (int, any) { desired.Add(1); return 202, map[string]string{"status": "accepted"} }},
+		Open: []string{"diag.ping", "line.unlock"}, // open here: the broker alone must keep 1002 out
+		Desired: func(doc []byte, _ bool) (int, any) {
+			desired.Add(1)
+			if strings.Contains(string(doc), tech.nonce) {
+				fromTech.Add(1)
+			}
+			return 202, map[string]string{"status": "accepted", "doc": string(doc)}
+		}},
 		st, map[string]Handler{
 			"diag.ping":   func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
 			"line.unlock": func(context.Context, json.RawMessage) (int, any) { unlocked.Add(1); return 200, "unlocked" },
@@ -175,7 +183,7 @@ func TestBrokerACL(t *testing.T) {
 	tech.mu.Lock()
 	for topic, msgs := range tech.by {
 		for _, m := range msgs {
-			if strings.Contains(topic, "-evil") || strings.Contains(string(m), "forged") || strings.Contains(topic, "config/desired") ||
+			if strings.Contains(topic, "-evil") || strings.Contains(string(m), "forged") || strings.Contains(string(m), `"version": 9`) ||
 				(topic == root+"/status" && strings.Contains(string(m), `"session": 1}`)) {
 				t.Errorf("the broker took 1002's %s: %s", topic, m)
 			}
@@ -184,5 +192,23 @@ func TestBrokerACL(t *testing.T) {
 	tech.mu.Unlock()
 	if unlocked.Load() != 1 || desired.Load() != 0 {
 		t.Fatalf("1001 ran line.unlock %d times (want the technician's once) and took %d desired documents", unlocked.Load(), desired.Load())
+	}
+
+	// What 1001 itself must be allowed: read its desired configuration,
+	// publish the reported one, telemetry and events.
+	doc := `{"version": 10, "toml": "# ` + tech.nonce + `\n[[line]]\nid = 1\n"}`
+	tech.c.Publish(root+"/config/desired", 1, true, []byte(doc)).Wait()
+	t.Cleanup(func() {
+		for _, sub := range []string{"config/desired", "config/reported"} {
+			tech.c.Publish(root+"/"+sub, 1, true, []byte{}).Wait()
+		}
+	})
+	tech.wait(t, root+"/config/reported", func(b []byte) bool { return strings.Contains(string(b), tech.nonce) })
+	d.Telemetry(map[string]string{"probe": tech.nonce})
+	tech.wait(t, root+"/telemetry", func(b []byte) bool { return strings.Contains(string(b), tech.nonce) })
+	d.Event(map[string]string{"type": "probe", "nonce": tech.nonce})
+	tech.wait(t, root+"/events", func(b []byte) bool { return strings.Contains(string(b), tech.nonce) })
+	if fromTech.Load() != 1 {
+		t.Fatalf("1001 received the technician's desired configuration %d times", fromTech.Load())
 	}
 }

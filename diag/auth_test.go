@@ -312,3 +312,48 @@ func TestDefaultExpiry(t *testing.T) {
 		}
 	}
 }
+
+// TestIDTakenFirstSpoilsNothing: an unsigned request that takes an id
+// first does not make the operator's signed request under that id a
+// no-op answered from the cache: another request under an answered id
+// gets 409, and the same request again still gets its own answer.
+func TestIDTakenFirstSpoilsNothing(t *testing.T) {
+	addr, root := testBroker(t), rootOf(71109)
+	w := watch(t, addr, root+"/cmd/res/+")
+	pub, priv := operatorKey(2)
+	var opened atomic.Int32
+	methods := map[string]Handler{
+		"diag.ping":  func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
+		"valve.test": func(context.Context, json.RawMessage) (int, any) { opened.Add(1); return 202, "opened" },
+	}
+	status := watch(t, addr, root+"/status")
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	defer st.Close()
+	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 71109, OperatorKeys: []ed25519.PublicKey{pub}, Open: []string{"diag.ping"}}, st, methods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	status.wait(t, root+"/status", state("online", d.Session()))
+	ping := Request{Method: "diag.ping", ExpiresAt: time.Now().Add(time.Minute)}
+	valve := Request{Method: "valve.test", Params: json.RawMessage(`{"line":1}`)}
+	for _, c := range []struct {
+		name, id string
+		call     func(id string) Response
+		status   int
+		opened   int32
+	}{
+		{"an unsigned ping takes the id", "x", func(id string) Response { return w.call(t, root, id, ping) }, 200, 0},
+		{"the operator's command under it", "x", func(id string) Response { return w.signedCall(t, priv, root, 71109, id, valve) }, 409, 0},
+		{"the ping again", "x", func(id string) Response { return w.call(t, root, id, ping) }, 200, 0},
+		{"the operator's command under a new id", "y", func(id string) Response { return w.signedCall(t, priv, root, 71109, id, valve) }, 202, 1},
+		{"a ping under the command's id", "y", func(id string) Response { return w.call(t, root, id, ping) }, 409, 1},
+	} {
+		if r := c.call(c.id); r.Status != c.status || opened.Load() != c.opened {
+			t.Fatalf("%s: %+v (opened %d), want %d (opened %d)", c.name, r, opened.Load(), c.status, c.opened)
+		}
+	}
+}

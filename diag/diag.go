@@ -7,6 +7,7 @@ package diag
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/tapagent/tapagent/internal/clip"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -120,7 +122,7 @@ type Diag struct {
 	log     *commandLog
 
 	mu      sync.Mutex
-	cache   map[string]Response // answered command ids
+	cache   map[string]cachedAnswer // answered command ids
 	order   []string
 	linkErr error
 	bucket
@@ -143,6 +145,14 @@ type bucket struct {
 
 const cacheSize = 256
 
+// cachedAnswer is an answer kept for duplicates, with the SHA-256 of the
+// request it answered: only the same request again gets it, so nobody can
+// take an id first and make the operator's request under it a no-op.
+type cachedAnswer struct {
+	sum [sha256.Size]byte
+	r   Response
+}
+
 // New prepares the client: the session counter is incremented durably so
 // a status or will from an older connection can always be told apart.
 func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, error) {
@@ -163,7 +173,7 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	}
 	d := &Diag{cfg: cfg, root: fmt.Sprintf("%s/v1/%d", cfg.Prefix, cfg.DeviceID), methods: methods, open: map[string]bool{},
 		work: make(chan job, 64), refused: make(chan string, 64), lost: make(chan struct{}, 1),
-		events: make(chan []byte, 1024), cache: map[string]Response{}, log: &commandLog{st: st, now: cfg.Now}}
+		events: make(chan []byte, 1024), cache: map[string]cachedAnswer{}, log: &commandLog{st: st, now: cfg.Now}}
 	for _, m := range cfg.Open {
 		d.open[m] = true
 	}
@@ -180,6 +190,9 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	})
 	if err != nil {
 		return nil, fmt.Errorf("diag: session counter: %w", err)
+	}
+	if err := d.log.load(); err != nil {
+		return nil, fmt.Errorf("diag: command log: %w", err)
 	}
 	d.client = d.newClient()
 	return d, nil
@@ -356,10 +369,10 @@ func (d *Diag) enqueue(_ mqtt.Client, m mqtt.Message) {
 	id, isCmd := strings.CutPrefix(m.Topic(), d.Topic("cmd/req/"))
 	if isCmd && m.Retained() {
 		d.ignored.Add(1)
-		d.cfg.Log.Warn("diag: retained command ignored (commands are never retained)", "topic", truncate(m.Topic(), MaxID+64))
+		d.cfg.Log.Warn("diag: retained command ignored (commands are never retained)", "topic", clip.String(m.Topic(), MaxID+64))
 		return
 	}
-	j := job{topic: m.Topic(), size: len(m.Payload()), at: d.cfg.Now()}
+	j := job{topic: m.Topic(), size: len(m.Payload()), at: d.log.clock()}
 	if j.size <= MaxRequest {
 		j.payload = m.Payload()
 	}
@@ -464,32 +477,34 @@ func (d *Diag) handle(ctx context.Context, id string, j job) Response {
 	if j.size > MaxRequest {
 		return Response{Status: 413, Body: fmt.Sprintf("command is %d bytes, more than %d", j.size, MaxRequest)}
 	}
-	if r, ok := d.cached(id); ok {
+	sum := sha256.Sum256(j.payload)
+	if r, ok := d.cached(id, sum); ok {
 		return r
 	}
 	if !d.allow() {
 		return Response{Status: 429, Body: "too many commands; slow down"} // not cached: a retry may pass
 	}
-	now := d.cfg.Now()
+	// The log's clock: never behind the latest time seen (see commandLog).
+	now := d.log.clock()
 	var req Request
 	r, protected := d.check(j, id, now, &req)
 	switch {
 	case r.Status == 403:
 		return r // not cached: nobody can spoil an id for the operator's request
 	case r.Status == 0 && protected:
-		return d.runProtected(ctx, id, req)
+		return d.runProtected(ctx, id, sum, req)
 	}
 	if r.Status == 0 {
 		r = d.run(ctx, req)
 	}
-	d.remember(id, r)
+	d.remember(id, sum, r)
 	return r
 }
 
 // check parses and vets a request; a zero Status means it may run.
 func (d *Diag) check(j job, id string, now time.Time, req *Request) (r Response, protected bool) {
 	if err := json.Unmarshal(j.payload, req); err != nil {
-		return Response{Status: 400, Body: "malformed command: " + truncate(err.Error(), 2*maxEcho)}, false
+		return Response{Status: 400, Body: "malformed command: " + clip.String(err.Error(), 2*maxEcho)}, false
 	}
 	protected = !d.open[req.Method]
 	expires := req.ExpiresAt
@@ -502,7 +517,7 @@ func (d *Diag) check(j job, id string, now time.Time, req *Request) (r Response,
 	case now.After(expires):
 		return Response{Status: 410, Body: "command expired at " + expires.Format(time.RFC3339)}, false
 	case d.methods[req.Method] == nil:
-		return Response{Status: 404, Body: "unknown method " + truncate(req.Method, maxEcho)}, false
+		return Response{Status: 404, Body: "unknown method " + clip.String(req.Method, maxEcho)}, false
 	case protected:
 		if err := d.authorise(id, *req, now); err != nil {
 			return Response{Status: 403, Body: err.Error()}, true
@@ -531,22 +546,26 @@ func (d *Diag) authorise(id string, req Request, now time.Time) error {
 // runProtected runs a signed command at most once: its id is kept in the
 // database until the request expires, so neither a replay nor a restart
 // runs it again.
-func (d *Diag) runProtected(ctx context.Context, id string, req Request) Response {
+func (d *Diag) runProtected(ctx context.Context, id string, sum [sha256.Size]byte, req Request) Response {
 	r, seen, err := d.log.reserve(id, req.ExpiresAt)
 	switch {
 	case errors.Is(err, errLogFull):
 		return Response{Status: 503, Body: err.Error()}
+	case errors.Is(err, errExpired):
+		r = Response{Status: 410, Body: err.Error()}
+		d.remember(id, sum, r)
+		return r
 	case err != nil:
 		return Response{Status: 500, Body: "remembering the command: " + err.Error()}
 	case seen:
-		d.remember(id, r)
+		d.remember(id, sum, r)
 		return r
 	}
 	r = d.run(ctx, req)
 	if err := d.log.answered(id, req.ExpiresAt, r); err != nil {
 		d.cfg.Log.Warn("diag: keeping a command's answer", "id", id, "err", err)
 	}
-	d.remember(id, r)
+	d.remember(id, sum, r)
 	return r
 }
 
@@ -557,18 +576,19 @@ func (d *Diag) run(ctx context.Context, req Request) Response {
 	return Response{Status: status, Body: body}
 }
 
-func (d *Diag) cached(id string) (Response, bool) {
+// cached is the answer kept for id: the same answer for the same request,
+// 409 for another request under an id already answered.
+func (d *Diag) cached(id string, sum [sha256.Size]byte) (Response, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r, ok := d.cache[id]
-	return r, ok
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	c, ok := d.cache[id]
+	switch {
+	case !ok:
+		return Response{}, false
+	case c.sum != sum:
+		return Response{Status: 409, Body: "command id already used for another request; send it under a new id"}, true
 	}
-	return s[:n] + "…"
+	return c.r, true
 }
 
 func (d *Diag) allow() bool {
@@ -585,10 +605,13 @@ func (d *Diag) allow() bool {
 	return true
 }
 
-func (d *Diag) remember(id string, r Response) {
+func (d *Diag) remember(id string, sum [sha256.Size]byte, r Response) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.cache[id] = r
+	if _, ok := d.cache[id]; ok {
+		return // answered already (and in order)
+	}
+	d.cache[id] = cachedAnswer{sum: sum, r: r}
 	d.order = append(d.order, id)
 	if len(d.order) > cacheSize {
 		delete(d.cache, d.order[0])

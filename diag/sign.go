@@ -44,11 +44,17 @@ func Sign(key ed25519.PrivateKey, device int64, id string, r *Request) {
 // Verify reports whether r carries a signature of one of keys for
 // command id on device.
 func Verify(keys []ed25519.PublicKey, device int64, id string, r Request) bool {
-	sig, err := base64.StdEncoding.DecodeString(r.Signature)
+	return VerifyMessage(keys, SignedRequest(device, id, r), r.Signature)
+}
+
+// VerifyMessage reports whether signature (base64 Ed25519) signs msg by
+// one of keys: the check behind signed commands and signed desired
+// configurations alike.
+func VerifyMessage(keys []ed25519.PublicKey, msg []byte, signature string) bool {
+	sig, err := base64.StdEncoding.DecodeString(signature)
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return false
 	}
-	msg := SignedRequest(device, id, r)
 	for _, k := range keys {
 		if ed25519.Verify(k, msg, sig) {
 			return true

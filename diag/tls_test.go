@@ -20,10 +20,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
 
+	"github.com/tapagent/tapagent/internal/mqtttest"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -43,6 +41,13 @@ func newPKI(t *testing.T) pki {
 	p.client = leaf(t, ca, caKey, "tapagent-1001", x509.ExtKeyUsageClientAuth)
 	p.stranger = leaf(t, other, otherKey, "intruder", x509.ExtKeyUsageClientAuth)
 	return p
+}
+
+// serverTLS is a broker listener's TLS: our server certificate, and a
+// client certificate from our CA required.
+func (p pki) serverTLS() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert,
+		ClientCAs: p.pool, MinVersion: tls.VersionTLS12}
 }
 
 func selfSigned(t *testing.T, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
@@ -72,14 +77,7 @@ func leaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string
 
 func TestMutualTLS(t *testing.T) {
 	p := newPKI(t)
-	addr := freeAddr(t)
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	srv.AddHook(new(auth.AllowHook), nil)
-	srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: addr, TLSConfig: &tls.Config{
-		Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.pool,
-		MinVersion: tls.VersionTLS12}}))
-	go srv.Serve()
-	defer srv.Close()
+	addr := mqtttest.BrokerTLS(t, p.serverTLS())
 
 	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), storage.Options{})
 	if err != nil {
@@ -137,19 +135,8 @@ func (l *lockedBuffer) String() string {
 func TestLinkFailuresAreExplained(t *testing.T) {
 	p := newPKI(t)
 	other := newPKI(t)
-	addr, pwAddr := freeAddr(t), freeAddr(t)
-	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	srv.AddHook(new(auth.AllowHook), nil)
-	srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: addr, TLSConfig: &tls.Config{
-		Certificates: []tls.Certificate{p.server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.pool,
-		MinVersion: tls.VersionTLS12}}))
-	go srv.Serve()
-	defer srv.Close()
-	pw := mochi.New(&mochi.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	pw.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Auth: auth.AuthRules{{Username: "1001", Password: "right", Allow: true}}}})
-	pw.AddListener(listeners.NewTCP(listeners.Config{ID: "pw", Address: pwAddr}))
-	go pw.Serve()
-	defer pw.Close()
+	addr := mqtttest.BrokerTLS(t, p.serverTLS())
+	pwAddr := mqtttest.BrokerWithUsers(t, map[string]string{"1001": "right"})
 	cases := []struct {
 		name, broker, password string
 		tls                    *tls.Config

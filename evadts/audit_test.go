@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,14 +138,14 @@ func TestKeptReportsAndEncodings(t *testing.T) {
 	a.Keep(PortDEX, []byte("DXS*OTHER\r\n"))
 	now = now.Add(14 * 24 * time.Hour) // the first report is now 15 days old
 	a.Read(ident, false, "x")
-	all, _ := a.Reports(time.Time{}, time.Time{}, 0)
+	all, _, _ := a.Reports(time.Time{}, time.Time{}, 0)
 	if len(all) != 2 || all[0].Port != PortDEX {
 		t.Fatalf("kept %d reports (first port %d); the 15-day-old one should be gone", len(all), all[0].Port)
 	}
-	if dex, _ := a.Reports(time.Time{}, time.Time{}, PortDEX); len(dex) != 1 {
+	if dex, _, _ := a.Reports(time.Time{}, time.Time{}, PortDEX); len(dex) != 1 {
 		t.Fatal("port filter")
 	}
-	if ranged, _ := a.Reports(now.Add(-time.Hour), now.Add(time.Hour), 0); len(ranged) != 1 {
+	if ranged, _, _ := a.Reports(now.Add(-time.Hour), now.Add(time.Hour), 0); len(ranged) != 1 {
 		t.Fatal("time range")
 	}
 	if !bytes.Contains(first, []byte("^D0^^9F^")) {
@@ -214,5 +215,45 @@ func TestMDBSalesCountAsCashless1(t *testing.T) {
 	}
 	if r := f.Report; r.Cashless1.ValueInit != 780 || r.Sales.CountInit != 2 || r.Cash.ValueInit != 0 {
 		t.Fatalf("report %+v", r)
+	}
+}
+
+func TestReportsAreBounded(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), MaxReportBytes/4+1)
+	for _, c := range []struct {
+		name     string
+		n        int
+		data     []byte
+		want     int
+		wantMore bool
+	}{
+		{"few", 3, []byte("DXS*A\r\n"), 3, false},
+		{"count", MaxReports + 10, []byte("DXS*A\r\n"), MaxReports, true},
+		{"bytes", 10, big, 3, true},
+		{"one larger than the budget", 2, bytes.Repeat([]byte("y"), MaxReportBytes+1), 1, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+			a, _ := openAudit(t, &now)
+			for i := range c.n {
+				now = now.Add(time.Minute)
+				if err := a.Keep(PortDEX, append([]byte(fmt.Sprint(i, ":")), c.data...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ks, more, err := a.Reports(time.Time{}, time.Time{}, 0)
+			if err != nil || len(ks) != c.want || more != c.wantMore {
+				t.Fatalf("%d reports, more %v, %v; want %d, %v", len(ks), more, err, c.want, c.wantMore)
+			}
+			if last := ks[len(ks)-1]; !strings.HasPrefix(last.Data, fmt.Sprint(c.n-1, ":")) || !last.Date.Equal(now) {
+				t.Fatalf("newest report missing: %.10q at %v", last.Data, last.Date)
+			}
+			if more {
+				older, _, _ := a.Reports(time.Time{}, ks[0].Date.Add(-time.Nanosecond), 0)
+				if len(older) == 0 || !older[len(older)-1].Date.Before(ks[0].Date) {
+					t.Fatal("paging back with until finds nothing older")
+				}
+			}
+		})
 	}
 }

@@ -1,9 +1,13 @@
 package evadts
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/storage"
 )
 
 // BenchmarkParse measures parsing throughput on the largest real sample
@@ -18,6 +22,31 @@ func BenchmarkParse(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := Parse(data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReportsBounded: listing 14 days of hourly DEX reads (336 kept
+// reports of 4 KiB) returns the newest 64 and copies only their data.
+func BenchmarkReportsBounded(b *testing.B) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	st, err := storage.Open(filepath.Join(b.TempDir(), "db"), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	a := NewAudit(st, func() time.Time { return now })
+	data := bytes.Repeat([]byte("PA1*1*100\r\n"), 4096/11)
+	for range 14 * 24 {
+		now = now.Add(time.Hour)
+		if err := a.Keep(PortDEX, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ks, more, err := a.Reports(time.Time{}, time.Time{}, 0); err != nil || len(ks) != MaxReports || !more {
+			b.Fatalf("%d reports, more %v, %v", len(ks), more, err)
 		}
 	}
 }

@@ -119,12 +119,24 @@ func resetInterval(st *State) {
 	st.PowerReset, st.LeakReset = 0, 0
 }
 
+// Bounds on what one Reports call returns: a listing travels as one MQTT
+// answer or one screen, and 14 days of hourly DEX reads would not fit.
+const (
+	// MaxReports is the most reports one call returns.
+	MaxReports = 64
+	// MaxReportBytes is the most report data one call returns; the
+	// newest report is returned even when it alone is larger.
+	MaxReportBytes = 256 << 10
+)
+
 // Reports lists kept reports in [since, until] (zero times are open ends)
-// from port (0 for every port), oldest first.
-func (a *Audit) Reports(since, until time.Time, port int) ([]Kept, error) {
-	var out []Kept
-	err := a.st.View(AuditBucket, func(b storage.Bucket) error {
-		return b.ForEach(func(k, v []byte) error {
+// from port (0 for every port), oldest first: the newest MaxReports of
+// them within MaxReportBytes of data. more says older matching reports
+// were left out; ask again with until before the first one returned.
+func (a *Audit) Reports(since, until time.Time, port int) (ks []Kept, more bool, err error) {
+	err = a.st.View(AuditBucket, func(b storage.Bucket) error {
+		var match []Kept // keys only: the data of reports left out is never copied
+		err := b.ForEach(func(k, _ []byte) error {
 			if !bytes.HasPrefix(k, []byte("r/")) || len(k) != 11 {
 				return nil
 			}
@@ -133,11 +145,26 @@ func (a *Audit) Reports(since, until time.Time, port int) ([]Kept, error) {
 			if (!since.IsZero() && at.Before(since)) || (!until.IsZero() && at.After(until)) || (port != 0 && p != port) {
 				return nil
 			}
-			out = append(out, Kept{Date: at, Data: string(v), Port: p})
+			match = append(match, Kept{Date: at, Port: p})
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		first, size := len(match), 0
+		for first > 0 && len(match)-first < MaxReports {
+			data := b.Get(keptKey(match[first-1].Date, match[first-1].Port))
+			if size+len(data) > MaxReportBytes && first < len(match) {
+				break
+			}
+			size += len(data)
+			first--
+			match[first].Data = string(data)
+		}
+		ks, more = match[first:], first > 0
+		return nil
 	})
-	return out, err
+	return ks, more, err
 }
 
 // State returns the counters without counting a read.

@@ -137,9 +137,13 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				return fmt.Errorf("%w: --port for reports is 1 (own audit) or 2 (DEX)", errUsage)
 			}
 		}
-		ks, err := audit.Reports(from, to, which)
+		ks, more, err := audit.Reports(from, to, which)
 		if err != nil {
 			return err
+		}
+		if more {
+			fmt.Fprintf(stderr, "older reports left out (at most %d, %d KiB at once): ask again with --until %s\n",
+				evadts.MaxReports, evadts.MaxReportBytes>>10, ks[0].Date.Add(-time.Nanosecond).Format(time.RFC3339Nano))
 		}
 		if *asJSON {
 			b, err := evadts.MarshalKept(ks, *cp, *b64)

@@ -25,11 +25,12 @@ const diagUsage = `tapagent diag COMMAND --broker URL [--prefix tapagent] [--use
   devices                         devices with a retained status on the broker
   status --device N               a device's status and latest telemetry
   watch --device N                its events as they happen (Ctrl-C ends)
-  call --device N [--key FILE] METHOD [JSON]
+  call --device N [--key FILE] [--expires 5m] METHOD [JSON]
                                   run a command and print the answer; --key (or
                                   $TAPAGENT_OPERATOR_KEY) signs it with the technician's
                                   operator key, which every command but the read-only
-                                  diagnostics needs
+                                  diagnostics needs; the command stays valid --expires
+                                  (default 5m, at most 50m), apart from --timeout
   desired --device N --key FILE --version V CONFIG.toml
                                   sign a configuration file with the operator key, retain
                                   it on config/desired and print the device's report
@@ -51,6 +52,8 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	device := fs.Int64("device", 0, "device id")
 	cfgPath := fs.String("config", "", "configuration file for the broker settings")
 	wait := fs.Duration("timeout", 10*time.Second, "how long to wait for answers")
+	expires := fs.Duration("expires", diag.DefaultExpiry, fmt.Sprintf("call: how long the command stays valid, at most %s "+
+		"(longer than --timeout, so a device whose clock is a little ahead still takes it)", maxExpires))
 	user := fs.String("username", "", "broker username (password: $TAPAGENT_MQTT_PASSWORD)")
 	caFile := fs.String("ca-file", "", "CA certificate (PEM) the broker's certificate is checked against")
 	keyFile := fs.String("key", os.Getenv("TAPAGENT_OPERATOR_KEY"), "call: operator key file that signs the command")
@@ -58,6 +61,10 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	version := fs.Int64("version", 0, "desired: the document's version (higher than the last accepted)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *expires <= 0 || *expires > maxExpires {
+		return fmt.Errorf("%w: --expires must be more than 0 and at most %s (the device refuses a signed request valid longer than %s)",
+			errUsage, maxExpires, diag.MaxLifetime)
 	}
 	if sub == "keygen" {
 		if *out == "" {
@@ -119,7 +126,7 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if fs.NArg() > 1 {
 			params = fs.Arg(1)
 		}
-		return diagCall(c, callee{root: root, device: *device, key: key}, fs.Arg(0), params, *wait, stdout)
+		return diagCall(c, callee{root: root, device: *device, key: key}, fs.Arg(0), params, time.Now().Add(*expires), *wait, stdout)
 	case "desired":
 		if fs.NArg() != 1 || key == nil || *version <= 0 {
 			return fmt.Errorf("%w: desired --key FILE --version V CONFIG.toml", errUsage)
@@ -235,7 +242,15 @@ type callee struct {
 	key    ed25519.PrivateKey
 }
 
-func diagCall(c mqtt.Client, to callee, method, params string, d time.Duration, out io.Writer) error {
+// maxExpires is the longest --expires: below diag.MaxLifetime, so a device
+// whose clock is behind the technician's by up to the difference still
+// takes a signed request.
+const maxExpires = diag.MaxLifetime - 10*time.Minute
+
+// diagCall sends one command valid until expires and waits d for the
+// answer. The two are apart: a command only valid while we wait would be
+// expired (410) on a device whose clock is ahead of ours by the wait.
+func diagCall(c mqtt.Client, to callee, method, params string, expires time.Time, d time.Duration, out io.Writer) error {
 	if !json.Valid([]byte(params)) {
 		return fmt.Errorf("%w: params %q are not JSON", errUsage, params)
 	}
@@ -248,7 +263,7 @@ func diagCall(c mqtt.Client, to callee, method, params string, d time.Duration, 
 		default:
 		}
 	}).Wait()
-	r := diag.Request{Method: method, Params: json.RawMessage(params), ExpiresAt: time.Now().Add(d)}
+	r := diag.Request{Method: method, Params: json.RawMessage(params), ExpiresAt: expires}
 	if to.key != nil {
 		diag.Sign(to.key, to.device, id, &r)
 	}

@@ -82,7 +82,7 @@ func firmwareApply(ctx context.Context, dir, keyFile string, installer []string,
 			return fmt.Errorf("release key: %w", err)
 		default:
 			if pub, err = firmware.ParsePublicKey(strings.TrimSpace(string(b))); err != nil {
-				return err
+				return fmt.Errorf("release key: %w", err)
 			}
 		}
 	}

@@ -130,18 +130,22 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 	if res := tech.call(t, "s1", "diag.snapshot", "{}"); res["status"].(float64) != 200 || !strings.Contains(fmt.Sprint(res["body"]), "Helles") || !strings.Contains(fmt.Sprint(res["body"]), "PN532 v1.6") {
 		t.Fatalf("snapshot: %v", res)
 	}
-	res := tech.call(t, "d1", "dex.report", `{"read": true, "base64": true}`)
-	body, _ := res["body"].([]any)
-	if res["status"].(float64) != 200 || len(body) != 1 {
-		t.Fatalf("dex.report: %v", res)
+	if res := tech.call(t, "d0", "dex.report", `{"read": true}`); res["status"].(float64) != 400 {
+		t.Fatalf("unsigned read-out through dex.report: %v", res)
 	}
-	rep, _ := base64.StdEncoding.DecodeString(body[0].(map[string]any)["data"].(string))
+	res := tech.signedCall(t, key, "d1", "dex.read", `{"base64": true}`)
+	body, _ := res["body"].(map[string]any)
+	if res["status"].(float64) != 200 || body == nil {
+		t.Fatalf("dex.read: %v", res)
+	}
+	rep, _ := base64.StdEncoding.DecodeString(body["data"].(string))
 	if !strings.HasPrefix(string(rep), "DXS*TAP0001001") {
 		t.Fatalf("report over MQTT: %q", rep)
 	}
 	// Commands that change the wall need the operator's signature.
 	for _, c := range [][2]string{{"line.unlock", `{"line": 1}`}, {"valve.test", `{"line": 4, "seconds": 30}`},
 		{"calibrate", `{"line": 1, "action": "start"}`}, {"agent.restart", `{}`}, {"backlight.set", `{"brightness": 0}`},
+		{"dex.read", `{}`}, {"db.check", `{}`},
 		{"config.set", `{"version": 1, "toml": "[[line]]\nid = 1\n"}`}} {
 		if res := tech.call(t, "anon-"+c[0], c[0], c[1]); res["status"].(float64) != 403 || !strings.Contains(fmt.Sprint(res["body"]), "signed by an operator key") {
 			t.Fatalf("unsigned %s: %v", c[0], res)
@@ -169,7 +173,7 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 		{[]string{"diag", "devices", "--broker", "tcp://" + addr}, "1001\tonline\tsession 1"},
 		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "outbox.stats"}, `"waiting"`},
 		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "--key", keyFile, "backlight.set", `{"brightness": 30}`}, `"brightness": 30`},
-		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "db.check"}, `"ok": true`},
+		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "--key", keyFile, "db.check"}, `"ok": true`},
 		{[]string{"diag", "call", "--broker", "tcp://" + addr, "--device", "1001", "logs.tail", `{"n": 50}`}, `agent_started`},
 		{[]string{"diag", "status", "--broker", "tcp://" + addr, "--device", "1001", "--timeout", "1s"}, `"state":"online"`},
 	} {

@@ -36,6 +36,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (required)")
+	checkOnly := fs.Bool("check-config", false, "check the configuration, say what to fix, and exit (non-zero when the agent would not start)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,6 +49,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if cfg.EXE.Port != "" && cfg.MDB.Port == "" {
 		return errors.New("config: exe.port: the EXE machine is paid at the MDB card terminal; set mdb.port too")
+	}
+	if *checkOnly {
+		return checkConfig(*cfgPath, cfg, stderr)
 	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	hw, err := openHardware(cfg)
@@ -134,19 +138,33 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if parts.Updater, err = diaglink.NewUpdater(parts); err != nil {
 		return errors.Join(err, agent.Close())
 	}
+	var linkRefused error
 	if cfg.MQTT.Broker != "" {
 		dctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		_, events, err := diaglink.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
-		if err != nil {
+		switch {
+		case errors.Is(err, diaglink.ErrLinkRefused):
+			// Only the link is off: the wall pours on, and says why.
+			stop()
+			linkRefused = err
+			log.Error("MQTT diagnostics off; fix the configuration and restart (tapagent doctor shows it too)", "err", err)
+		case err != nil:
 			stop()
 			return errors.Join(err, agent.Close())
+		default:
+			mqttEvents.Store(&events)
+			defer func() { stop(); <-done }()
 		}
-		mqttEvents.Store(&events)
-		defer func() { stop(); <-done }()
 	}
 	if err := agent.Start(); err != nil {
 		return errors.Join(err, agent.Close())
+	}
+	if linkRefused != nil {
+		agent.Report(device.Event{Type: "mqtt_refused", Detail: linkRefused.Error()})
+	}
+	if err := cfg.Firmware.ManifestRefusal(); err != nil {
+		log.Warn("firmware update notifications refused", "err", err)
 	}
 	firmware.ReportResult(filepath.Join(cfg.Device.DataDir, "update"), func(typ, detail string) {
 		agent.Report(device.Event{Type: typ, Detail: detail})
@@ -354,4 +372,16 @@ func logEvents(log *slog.Logger) func(device.Event) {
 		log.Log(context.Background(), lv, ev.Type, "line", ev.Line, "pour", ev.PourID, "reason", ev.Reason,
 			"volume_ml10", int64(ev.Volume), "amount", ev.Amount, "detail", ev.Detail)
 	}
+}
+
+// checkConfig reports a configuration that loads: the agent would start
+// with it, and each part it would keep off is named with the fix.
+func checkConfig(path string, cfg *config.Config, w io.Writer) error {
+	for _, err := range []error{cfg.MQTT.LinkRefusal(), cfg.Firmware.ManifestRefusal()} {
+		if err != nil {
+			fmt.Fprintf(w, "warning: %v\n", err)
+		}
+	}
+	fmt.Fprintf(w, "%s: the agent starts with this configuration\n", path)
+	return nil
 }

@@ -3,8 +3,10 @@ package diaglink
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +22,10 @@ func TestConfigSetterApply(t *testing.T) {
 	running := "# running config\n[device]\ndevice_id = 42\n[[line]]\nid = 1\n"
 	pub, priv := operatorKey(1)
 	_, stranger := operatorKey(2)
-	good := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = 900\n"}`
+	good := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\nidle_timeout = \"9s\"\n"}`
+	price := `{"version": 7, "toml": "[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = 1\nnon_alcoholic = true\n"}`
+	newKeyTOML := "[device]\ndevice_id = 42\n[mqtt]\noperator_keys = [\"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"]\n[[line]]\nid = 1\n"
+	newKey, _ := json.Marshal(Desired{Version: 9, TOML: newKeyTOML})
 	evilTOML := "[device]\ndevice_id = 42\n[firmware]\ninstaller = [\"/bin/sh\", \"-c\", \"id > /tmp/owned\"]\n[pos]\nlisten = \"0.0.0.0:8080\"\napi_key = \"attacker-chosen-key-0123\"\n[ttg]\nurl = \"http://evil.example\"\n[[line]]\nid = 1\n"
 	signedDoc := func(key ed25519.PrivateKey, device int64, toml string) string {
 		d := Desired{Version: 8, TOML: toml}
@@ -50,6 +55,10 @@ func TestConfigSetterApply(t *testing.T) {
 		{"accepted", path, good, false, "accepted", "", false},
 		{"signed document", path, signedDoc(priv, 42, evilTOML), false, "accepted", "", false},
 		{"signed command", path, string(evil), true, "accepted", "", false},
+		{"price and age unsigned", path, price, false, "rejected", "line.price: security-critical", false},
+		{"age unsigned", path, price, false, "rejected", "line.non_alcoholic: security-critical", false},
+		{"operator keys in a signed document", path, signedDoc(priv, 42, newKeyTOML), false, "rejected", "mqtt.operator_keys: set only in the configuration file", false},
+		{"operator keys in a signed command", path, string(newKey), true, "rejected", "mqtt.operator_keys: set only in the configuration file", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -133,7 +142,10 @@ func TestRedactedHidesSecrets(t *testing.T) {
 
 // TestDesiredNeverGoesBack: an older document, even one an operator
 // signed (replayed from a capture), does not take the file back; the
-// accepted one again (a retained document at reconnect) is applied again.
+// accepted one again (a retained document at reconnect) is answered
+// accepted without writing the file again, so local edits made since stay;
+// another file under an accepted version is refused. An unsigned document
+// never holds back signed ones, whatever version it names.
 func TestDesiredNeverGoesBack(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tapagent.toml")
@@ -146,23 +158,91 @@ func TestDesiredNeverGoesBack(t *testing.T) {
 	}
 	defer st.Close()
 	pub, priv := operatorKey(1)
-	doc := func(v int64, price int) []byte {
-		d := Desired{Version: v, TOML: fmt.Sprintf("[device]\ndevice_id = 42\n[[line]]\nid = 1\nprice = %d\n", price)}
+	doc := func(v int64, idle string, sign bool) []byte {
+		d := Desired{Version: v, TOML: fmt.Sprintf("[device]\ndevice_id = 42\n[[line]]\nid = 1\nidle_timeout = %q\n", idle)}
+		if sign {
+			SignDesired(priv, 42, &d)
+		}
+		b, _ := json.Marshal(d)
+		return b
+	}
+	c := ConfigSetter{Path: path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}, Store: st, AcceptUnsigned: true}
+	const localEdit = "# the technician's key removed by hand\n"
+	for _, step := range []struct {
+		name     string
+		doc      []byte
+		status   string
+		fileHas  string
+		editFile bool
+	}{
+		{"first", doc(5, "7s", true), "accepted", "7s", true},
+		{"the same again, after a local edit", doc(5, "7s", true), "accepted", localEdit, false},
+		{"another file under the same version", doc(5, "8s", true), "rejected", localEdit, false},
+		{"older", doc(4, "4s", true), "rejected", localEdit, false},
+		{"unsigned, the highest version", doc(math.MaxInt64, "9s", false), "accepted", "9s", false},
+		{"signed after it", doc(6, "6s", true), "accepted", "6s", false},
+		{"unsigned older than the unsigned one", doc(math.MaxInt64-1, "3s", false), "rejected", "6s", false},
+	} {
+		r := c.Apply(step.doc, false)
+		b, _ := os.ReadFile(path)
+		if r.Status != step.status || !strings.Contains(string(b), step.fileHas) {
+			t.Fatalf("%s: %+v, file %q; want %s with %q", step.name, r, b, step.status, step.fileHas)
+		}
+		if step.editFile {
+			if err := os.WriteFile(path, append([]byte(localEdit), b...), 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestRetainedDocumentAfterKeyRemoved: a technician's key removed by hand
+// stays removed when the retained document that listed it comes again at
+// a reconnect (answered accepted, not written); a new signed document that
+// lists it again is refused.
+func TestRetainedDocumentAfterKeyRemoved(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tapagent.toml")
+	pub, priv := operatorKey(1)
+	leaver, _ := operatorKey(2)
+	keys := func(ks ...ed25519.PublicKey) string {
+		var q []string
+		for _, k := range ks {
+			q = append(q, fmt.Sprintf("%q", base64.StdEncoding.EncodeToString(k)))
+		}
+		return "[device]\ndevice_id = 42\n[mqtt]\noperator_keys = [" + strings.Join(q, ", ") + "]\n[[line]]\nid = 1\n"
+	}
+	both := keys(pub, leaver)
+	if err := os.WriteFile(path, []byte(both), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storage.Open(filepath.Join(dir, "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := ConfigSetter{Path: path, DeviceID: 42, Keys: []ed25519.PublicKey{pub, leaver}, Store: st}
+	doc := func(v int64, toml string) []byte {
+		d := Desired{Version: v, TOML: toml + "# v" + fmt.Sprint(v) + "\n"}
 		SignDesired(priv, 42, &d)
 		b, _ := json.Marshal(d)
 		return b
 	}
-	c := ConfigSetter{Path: path, DeviceID: 42, Keys: []ed25519.PublicKey{pub}, Store: st}
-	old, current := doc(4, 500), doc(5, 700)
-	for _, step := range []struct {
-		doc    []byte
-		status string
-	}{{current, "accepted"}, {current, "accepted"}, {old, "rejected"}} {
-		if r := c.Apply(step.doc, false); r.Status != step.status {
-			t.Fatalf("%s: %+v, want %s", step.doc, r, step.status)
-		}
+	retained := doc(3, both)
+	if r := c.Apply(retained, false); r.Status != "accepted" {
+		t.Fatalf("first: %+v", r)
 	}
-	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "price = 700") {
-		t.Fatalf("the file went back: %s", b)
+	if err := os.WriteFile(path, []byte(keys(pub)), 0o640); err != nil { // the leaver's key removed by hand
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name, status string
+		doc          []byte
+	}{{"the retained document again", "accepted", retained}, {"a new one listing the key again", "rejected", doc(4, both)}} {
+		r := c.Apply(step.doc, false)
+		b, _ := os.ReadFile(path)
+		if r.Status != step.status || strings.Contains(string(b), base64.StdEncoding.EncodeToString(leaver)) {
+			t.Fatalf("%s: %+v; file %s", step.name, r, b)
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/diag"
 	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/internal/clip"
 	"github.com/tapagent/tapagent/internal/firmware"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/internal/uplink"
@@ -52,12 +53,13 @@ type Parts struct {
 }
 
 // ReadOnly are the commands anyone with access to the device's topics on
-// the broker may call: they change nothing (dex.report's read-out is an
-// interim one, the interval counters stay). Every other command needs a
-// request signed by an operator key.
+// the broker may call: they change nothing and cost little. Every other
+// command needs a request signed by an operator key: dex.read too (an
+// audit read-out is counted in EA3 and kept for 14 days) and db.check (it
+// reads the whole database).
 func ReadOnly() []string {
 	return []string{"diag.ping", "diag.snapshot", "outbox.stats", "time.status", "logs.tail", "dex.report",
-		"config.get", "db.check"}
+		"config.get"}
 }
 
 // Methods is the command table.
@@ -87,6 +89,7 @@ func Methods(p Parts) map[string]diag.Handler {
 			return 200, map[string]any{"now": time.Now().UTC(), "clock_synced": synced}
 		},
 		"dex.report": func(_ context.Context, raw json.RawMessage) (int, any) { return dexReport(p, raw) },
+		"dex.read":   func(_ context.Context, raw json.RawMessage) (int, any) { return dexRead(p, raw) },
 		"config.get": func(context.Context, json.RawMessage) (int, any) { return 200, redacted(p.Config) },
 		"backlight.set": func(_ context.Context, raw json.RawMessage) (int, any) {
 			var req struct {
@@ -175,40 +178,69 @@ func lineCmd(f func(int) error) diag.Handler {
 	}
 }
 
-// dexReport serves audit reports: {"read": true} takes a read-out now;
-// otherwise kept reports by {"since", "until", "port", "cp1251", "base64"}.
+// dexOptions are the delivery options of dex.report and dex.read.
+type dexOptions struct {
+	CP1251 bool `json:"cp1251"`
+	Base64 bool `json:"base64"`
+}
+
+func (o dexOptions) check() error {
+	if o.CP1251 && !o.Base64 {
+		return errors.New("cp1251 needs base64 in JSON")
+	}
+	return nil
+}
+
+// dexReport lists kept audit reports by {"since", "until", "port",
+// "cp1251", "base64"}: the newest evadts.MaxReports within
+// evadts.MaxReportBytes, with "more" when older ones were left out.
 func dexReport(p Parts, raw json.RawMessage) (int, any) {
 	var req struct {
-		Read   bool      `json:"read"`
-		Since  time.Time `json:"since"`
-		Until  time.Time `json:"until"`
-		Port   int       `json:"port"`
-		CP1251 bool      `json:"cp1251"`
-		Base64 bool      `json:"base64"`
+		dexOptions
+		Read  bool      `json:"read"`
+		Since time.Time `json:"since"`
+		Until time.Time `json:"until"`
+		Port  int       `json:"port"`
 	}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &req); err != nil {
-			return 400, "params: " + err.Error()
+			return 400, "params: " + clip.String(err.Error(), 200)
 		}
-	}
-	if req.CP1251 && !req.Base64 {
-		return 400, "cp1251 needs base64 in JSON"
 	}
 	if req.Read {
-		rep, err := p.Audit.Read(evadts.IdentityFrom(p.Config, p.Version), false, "mqtt")
-		if err != nil {
-			return 500, err.Error()
-		}
-		return 200, []evadts.Kept{{Date: time.Now(), Port: evadts.PortOwn, Data: string(evadts.Encode(rep, req.CP1251, req.Base64))}}
+		return 400, "dex.report only lists kept reports; a read-out now is dex.read, a signed command " +
+			"(it is counted in the audit's read history and kept for 14 days)"
 	}
-	ks, err := p.Audit.Reports(req.Since, req.Until, req.Port)
+	if err := req.check(); err != nil {
+		return 400, err.Error()
+	}
+	ks, more, err := p.Audit.Reports(req.Since, req.Until, req.Port)
 	if err != nil {
 		return 500, err.Error()
 	}
 	for i := range ks {
 		ks[i].Data = string(evadts.Encode([]byte(ks[i].Data), req.CP1251, req.Base64))
 	}
-	return 200, ks
+	return 200, map[string]any{"reports": ks, "more": more}
+}
+
+// dexRead takes an interim audit read-out now ({"cp1251", "base64"}): the
+// read is counted (EA3) and the report kept, like a handheld's.
+func dexRead(p Parts, raw json.RawMessage) (int, any) {
+	var req dexOptions
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &req); err != nil {
+			return 400, "params: " + clip.String(err.Error(), 200)
+		}
+	}
+	if err := req.check(); err != nil {
+		return 400, err.Error()
+	}
+	rep, err := p.Audit.Read(evadts.IdentityFrom(p.Config, p.Version), false, "mqtt")
+	if err != nil {
+		return 500, err.Error()
+	}
+	return 200, evadts.Kept{Date: time.Now(), Port: evadts.PortOwn, Data: string(evadts.Encode(rep, req.CP1251, req.Base64))}
 }
 
 // redacted is the configuration with its secrets blanked.
@@ -249,11 +281,19 @@ func TLS(c config.MQTT) (*tls.Config, error) {
 	return t, nil
 }
 
+// ErrLinkRefused wraps the reason the configuration keeps the MQTT link
+// off (config.MQTT.LinkRefusal): the agent runs on without it.
+var ErrLinkRefused = errors.New("MQTT link refused")
+
 // Start builds the diag client, sends agent events to it and telemetry
-// every interval, until ctx ends.
+// every interval, until ctx ends. Settings the link refuses give an error
+// wrapping ErrLinkRefused, and nothing is started.
 func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*diag.Diag, func(device.Event), error) {
-	sys := sysinfo.NewReader(p.Config.Device.DataDir)
 	c := p.Config.MQTT
+	if err := c.LinkRefusal(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrLinkRefused, err)
+	}
+	sys := sysinfo.NewReader(p.Config.Device.DataDir)
 	tcfg, err := TLS(c)
 	if err != nil {
 		return nil, nil, err

@@ -150,7 +150,16 @@ func Run(ctx context.Context, o Options) Report {
 	c.permissions(prof)
 	c.ports(prof)
 	c.probe(ctx, "ttg", o.Config.TTG.URL, o.TTG, "check ttg.url, ttg.username and ttg.password, and that the server is reachable from this network")
-	c.probe(ctx, "mqtt", o.Config.MQTT.Broker, o.MQTT, "check mqtt.broker, the certificates and that port is open to this network")
+	if err := o.Config.MQTT.LinkRefusal(); err != nil && o.Config.MQTT.Broker != "" {
+		// The agent keeps the link off with these settings: no probe can pass.
+		c.add("mqtt", Fail, "use ssl:// (with mqtt.ca_file) or a broker on this host, then restart; the wall pours without the link meanwhile",
+			"%v: the agent keeps its MQTT link off", err)
+	} else {
+		c.probe(ctx, "mqtt", o.Config.MQTT.Broker, o.MQTT, "check mqtt.broker, the certificates and that port is open to this network")
+	}
+	if err := o.Config.Firmware.ManifestRefusal(); err != nil {
+		c.add("firmware", Warn, "set firmware.allow_file_urls = true, or an https:// manifest_url", "%v", err)
+	}
 	c.probe(ctx, "reader", readerTarget(o), o.Reader, "check reader.port (or reader.i2c), the cable and the reader's power; `tapagent doctor --json` shows the error")
 	c.probe(ctx, "mdb", o.Config.MDB.Port, o.MDB, "check mdb.port and mdb.transport, mdb.device (1 = 10H, 2 = 60H), the bus cable and the terminal's power; `tapagent mdb log --port PORT` shows the bus")
 	c.probe(ctx, "exe", o.Config.EXE.Port, o.EXE, "check exe.port, the bridge's cable to the machine and that the machine is set to EXE; `tapagent exe status --port PORT` asks it")

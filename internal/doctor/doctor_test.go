@@ -240,3 +240,27 @@ func TestUnknownFault(t *testing.T) {
 		t.Fatal("unknown model accepted")
 	}
 }
+
+// TestRefusedSettingsAreShown: settings the agent runs with but refuses
+// one part for (a password in clear, a file:// manifest) are findings,
+// with or without the network.
+func TestRefusedSettingsAreShown(t *testing.T) {
+	p := startPeers(t)
+	cfg, path, b := setup(t, "rpi4", p)
+	cfg.MQTT.Broker, cfg.MQTT.Username, cfg.MQTT.Password = "tcp://mqtt.example.net:1883", "1001", "pw"
+	cfg.Firmware.ManifestURL = "file:///var/lib/tapagent/manifest.json"
+	for _, online := range []bool{false, true} {
+		r := run(cfg, path, b, online)
+		want := map[string]doctor.Status{"mqtt": doctor.Fail, "firmware": doctor.Warn}
+		for _, f := range r.Findings {
+			if s, ok := want[f.Check]; ok && f.Status == s && strings.Contains(f.Detail, map[string]string{"mqtt": "in clear", "firmware": "allow_file_urls"}[f.Check]) {
+				delete(want, f.Check)
+			}
+		}
+		if len(want) > 0 {
+			var out bytes.Buffer
+			r.Write(&out)
+			t.Fatalf("online %v: missing %v in\n%s", online, want, out.String())
+		}
+	}
+}

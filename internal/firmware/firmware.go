@@ -22,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tapagent/tapagent/internal/clip"
 )
 
 // Event types, with Detail saying more.
@@ -322,17 +324,10 @@ func (u *Updater) relay(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	for n := 0; sc.Scan(); n++ {
 		if n < maxOutputLines {
-			u.o.Report(EvProgress, "installer: "+truncate(sc.Text(), 200))
+			u.o.Report(EvProgress, "installer: "+clip.String(sc.Text(), 200))
 		}
 	}
 	_, _ = io.Copy(io.Discard, r) // a line too long for the scanner must not block the installer
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // tail keeps the last bytes an installer wrote to stderr, for the error.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tapagent/tapagent/internal/clip"
 )
 
 // The hand-off between the unprivileged agent and the root-owned update
@@ -137,9 +139,9 @@ func applyChecked(ctx context.Context, dir string, pub ed25519.PublicKey, req Ha
 	cmd := exec.CommandContext(ctx, installer[0], append(installer[1:], pkg)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return truncate(string(out), 2000), fmt.Errorf("installer: %w", err)
+		return clip.String(string(out), 2000), fmt.Errorf("installer: %w", err)
 	}
-	return truncate(string(out), 2000), nil
+	return clip.String(string(out), 2000), nil
 }
 
 // TakeResult returns the result of the last hand-off, once: the restarted
@@ -163,7 +165,7 @@ func ReportResult(dir string, report func(typ, detail string)) {
 	case res.OK:
 		report(EvInstalled, res.Version+" installed by the update service")
 	default:
-		report(EvFailed, res.Version+": the update service could not install it: "+truncate(res.Output, 500))
+		report(EvFailed, res.Version+": the update service could not install it: "+clip.String(res.Output, 500))
 	}
 }
 

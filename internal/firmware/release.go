@@ -50,11 +50,12 @@ func Verify(pub ed25519.PublicKey, r Request) error {
 	return nil
 }
 
-// ParsePublicKey decodes a base64 Ed25519 public key.
+// ParsePublicKey decodes a base64 Ed25519 public key: a release key or an
+// operator key (callers name which in their errors).
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("release public key: want %d bytes of base64", ed25519.PublicKeySize)
+		return nil, fmt.Errorf("want a base64 Ed25519 public key (%d bytes)", ed25519.PublicKeySize)
 	}
 	return ed25519.PublicKey(b), nil
 }

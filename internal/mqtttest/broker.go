@@ -3,6 +3,7 @@
 package mqtttest
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"testing"
@@ -16,7 +17,14 @@ import (
 // Broker starts a broker on a free loopback port and returns its address.
 func Broker(t testing.TB) string {
 	t.Helper()
-	return start(t, new(auth.AllowHook), nil)
+	return start(t, new(auth.AllowHook), nil, nil)
+}
+
+// BrokerTLS starts an allow-all broker whose listener speaks TLS with tc
+// (the server certificate, and the client CAs when it asks for one).
+func BrokerTLS(t testing.TB, tc *tls.Config) string {
+	t.Helper()
+	return start(t, new(auth.AllowHook), nil, tc)
 }
 
 // BrokerWithUsers starts a broker that admits only these usernames with
@@ -27,10 +35,10 @@ func BrokerWithUsers(t testing.TB, users map[string]string) string {
 	for u, p := range users {
 		rules = append(rules, auth.AuthRule{Username: auth.RString(u), Password: auth.RString(p), Allow: true})
 	}
-	return start(t, new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Auth: rules}})
+	return start(t, new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Auth: rules}}, nil)
 }
 
-func start(t testing.TB, hook mochi.Hook, opts any) string {
+func start(t testing.TB, hook mochi.Hook, opts any, tc *tls.Config) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +50,7 @@ func start(t testing.TB, hook mochi.Hook, opts any) string {
 	if err := srv.AddHook(hook, opts); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr, TLSConfig: tc})); err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve()
