@@ -118,6 +118,9 @@ func (t *Tap) collect(ctx context.Context, cd *card, e Entry) error {
 		}
 		e.State, e.CreditBefore, e.ServingsBefore, e.At = stateSending, cd.c.Credit, cd.c.Servings, t.o.Now().UnixMilli()
 		if jerr := t.j.put(cd.key, e); jerr != nil {
+			// Nothing sent: what the journal held before (owed) stands.
+			t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
+				Detail: "not charged: the card journal cannot be written: " + jerr.Error()})
 			return jerr
 		}
 		if err = cd.s.Charge(ctx, cd.c, e.PourID, e.Amount, e.Servings); err == nil {
@@ -358,10 +361,15 @@ func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed
 	}
 	e := Entry{PourID: booked.PourID, State: stateOwed, CreditBefore: cd.c.Credit, ServingsBefore: cd.c.Servings,
 		Amount: amount, Servings: servings, At: t.o.Now().UnixMilli()}
+	// Owed on disk before anything goes to the card: whatever fails from
+	// here on (the card lifted before its counters are read, a glitch),
+	// the next tap collects it.
+	if err := t.j.put(cd.key, e); err != nil {
+		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount,
+			Detail: "not charged: the card journal cannot be written: " + err.Error()})
+		return
+	}
 	if removed {
-		if err := t.j.put(cd.key, e); err != nil {
-			t.o.Log.Error("card journal", "err", err)
-		}
 		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: "card taken away before payment: collected at its next tap"})
 		return
 	}

@@ -721,3 +721,44 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 		})
 	}
 }
+
+// TestCardLeftBeforeItsCountersAreRead: the card leaves right after the
+// pour is booked, before the charge reads its servings counter (a card
+// without a servings limit, whose read skipped it). The pour is owed on
+// disk before anything is sent, so the next tap collects it.
+func TestCardLeftBeforeItsCountersAreRead(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		r     *rig
+		armed = true
+	)
+	reader := &nfcsim.Reader{RFError: func(byte) byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if armed && r != nil && r.count(device.EvBooked) > 0 {
+			return 0x01 // timeout: the card is gone
+		}
+		return 0
+	}}
+	rr := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
+	mu.Lock()
+	r = rr
+	mu.Unlock()
+	card := issued(t, 92, guest, 2000)
+	r.reader.Put(card)
+	r.until("authorised", r.has(device.EvAuthorised))
+	r.pour(1)
+	r.until("unpaid", r.has(cardtap.EvCardUnpaid))
+	booked, _ := r.event(device.EvBooked)
+	r.reader.Remove()
+	mu.Lock()
+	armed = false
+	mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	r.reader.Put(card)
+	r.until("settled", r.has(cardtap.EvCardSettled))
+	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
+	if want := 2000 - booked.Amount; int64(v) != want {
+		t.Fatalf("credit %d, want %d (booked %d): %s", v, want, booked.Amount, r.types())
+	}
+}
