@@ -58,9 +58,12 @@ const (
 	EvCardUnknown   = "card_charge_unknown" // commit sent, answer lost: settled at the next tap
 	EvCardSettled   = "card_charge_settled"
 	EvCardAmbiguous = "card_charge_ambiguous"
-	EvCardRemoved   = "card_removed"
-	EvServiceMode   = "service_mode"
-	EvReaderFault   = "reader_fault"
+	// EvCardAssumed: a lost commit on a first-layout card counts as
+	// charged, but its counters cannot prove it (see Entry.Resolve).
+	EvCardAssumed = "card_charge_assumed"
+	EvCardRemoved = "card_removed"
+	EvServiceMode = "service_mode"
+	EvReaderFault = "reader_fault"
 )
 
 // Options configure a tap.
@@ -279,6 +282,9 @@ type card struct {
 	key  string // journal key: the real UID, also of a random-UID card
 	hash string
 }
+
+// stale forgets what was read of the card in a session that ended.
+func (cd *card) stale() { cd.c.ServingsRead, cd.c.LastRead = false, false }
 
 // tap reads a card and serves it by type; it reports whether the card
 // was seen to leave (so the next presentation is a new tap).
