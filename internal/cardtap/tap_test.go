@@ -827,3 +827,72 @@ func TestRolledOffThenServingsReset(t *testing.T) {
 		t.Fatalf("credit %d, want %d (booked %d): %s", v, want, booked.Amount, r.types())
 	}
 }
+
+// TestCardLeftOnTheReaderThroughReaderFaults: while a card that has
+// poured stays on the reader, the chip fails to take the look's retry
+// setting once, or resets (back to its defaults, unconfigured): a look
+// that could not be made is never taken for an empty field, the tap sets
+// the chip up again, and the card does not pour a second time; once it
+// leaves and comes back, it pours again.
+func TestCardLeftOnTheReaderThroughReaderFaults(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault func(r *rig) // after the pour is booked
+		late  int          // so many RFConfiguration ACKs come too late
+	}{
+		// The driver sends a harmless command up to three times.
+		{"retry setting fails", nil, 3},
+		{"chip resets", func(r *rig) { r.reader.Reset() }, 0},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				mu    sync.Mutex
+				r     *rig
+				looks int
+				late  = tc.late
+			)
+			booked := func() bool { return r != nil && r.count(device.EvBooked) > 0 }
+			reader := &nfcsim.Reader{LateAck: func(code byte) time.Duration {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case !booked():
+				case code == 0x4A:
+					looks++
+				case code == 0x32 && late > 0:
+					late--
+					return 200 * time.Millisecond // four times the driver's ACK timeout
+				}
+				return 0
+			}}
+			rr := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
+			mu.Lock()
+			r = rr
+			mu.Unlock()
+			card := issued(t, uint64(95+i), guest, 2000)
+			r.reader.Put(card)
+			r.until("authorised", r.has(device.EvAuthorised))
+			r.pour(1)
+			r.until("charged", r.has(cardtap.EvCardCharged))
+			mu.Lock()
+			looks = 0
+			mu.Unlock()
+			if tc.fault != nil {
+				tc.fault(r)
+			}
+			r.until("twenty looks at the card", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return looks >= 20
+			})
+			if n := r.count(device.EvAuthorised); n != 1 {
+				t.Fatalf("%d authorisations for one tap\n%s", n, r.types())
+			}
+			r.reader.Remove()
+			time.Sleep(50 * time.Millisecond)
+			r.reader.Put(card)
+			r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+		})
+	}
+}

@@ -78,6 +78,7 @@ type Reader struct {
 	arrived chan struct{} // closed when a card is put in the field
 	field   bool
 	retries byte   // MxRtyPassiveActivation; 0xFF (forever) until the host sets it
+	asleep  bool   // reset and not yet configured (SAMConfiguration)
 	last    []byte // last answer, for NACK
 	aborts  int
 	bytes   int64 // bytes on the host line, both ways
@@ -105,6 +106,18 @@ func (r *Reader) Put(c *Card) {
 func (r *Reader) Remove() {
 	r.mu.Lock()
 	r.card = nil
+	r.mu.Unlock()
+}
+
+// Reset is the chip restarting under its host (a brown-out, a watchdog):
+// its settings are back at their defaults (passive retries 0xFF, the
+// chip's own polling) and, until the host sends SAMConfiguration again,
+// it acknowledges no command but GetFirmwareVersion and SAMConfiguration
+// (UM0701-02 §7.2.10: the chip starts in low-power mode, where other
+// frames are lost).
+func (r *Reader) Reset() {
+	r.mu.Lock()
+	r.retries, r.asleep = 0xFF, true
 	r.mu.Unlock()
 }
 
@@ -223,6 +236,12 @@ func (s *serving) handle(ctx context.Context, h hostFrame) {
 // answer (perhaps late, perhaps aborted by the host).
 func (s *serving) run(ctx context.Context, code byte, p []byte) {
 	r := s.r
+	r.mu.Lock()
+	asleep := r.asleep && code != 0x02 && code != 0x14
+	r.mu.Unlock()
+	if asleep {
+		return // lost: not even an ACK
+	}
 	if !s.pause(ctx, r.delay(r.LateAck, code)) {
 		return // aborted before it began
 	}
@@ -320,6 +339,9 @@ func (s *serving) command(ctx context.Context, code byte, p []byte) (out []byte,
 	case 0x02:
 		return Firmware, true, false
 	case 0x14:
+		r.mu.Lock()
+		r.asleep = false
+		r.mu.Unlock()
 		return nil, len(p) >= 1, false
 	case 0x32:
 		r.mu.Lock()
