@@ -37,9 +37,7 @@ func (d *Device) GetFirmwareVersion(ctx context.Context) (Firmware, error) {
 		return Firmware{}, fmt.Errorf("pn532 GetFirmwareVersion: %d bytes", len(r))
 	}
 	fw := Firmware{IC: r[0], Ver: r[1], Rev: r[2], Support: r[3]}
-	d.mu.Lock()
-	d.stats.Firmware = fw.String()
-	d.mu.Unlock()
+	d.note(func(s *Stats) { s.Firmware = fw.String() })
 	return fw, nil
 }
 
@@ -58,8 +56,8 @@ func (d *Device) Ready(ctx context.Context) (Firmware, error) {
 			return fw, nil
 		}
 		last = err
+		silent := d.heardNothing()
 		d.mu.Lock()
-		silent := d.stats.LastSeen.IsZero()
 		d.dirty = true
 		d.mu.Unlock()
 		if silent || ctx.Err() != nil {

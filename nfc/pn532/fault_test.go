@@ -315,3 +315,76 @@ func TestWaitTarget(t *testing.T) {
 		t.Fatalf("limited poll of an empty field: %v %v", ok, err)
 	}
 }
+
+// TestStatsDoNotWaitForAPoll: the health counters are read while
+// WaitTarget holds the line for its whole wait (diagnostics and telemetry
+// must not stall behind the chip's polling).
+func TestStatsDoNotWaitForAPoll(t *testing.T) {
+	polling := make(chan struct{}, 1)
+	r := &nfcsim.Reader{LateAck: func(code byte) time.Duration {
+		if code == 0x4A {
+			select {
+			case polling <- struct{}{}:
+			default:
+			}
+		}
+		return 0
+	}}
+	d := faulty(t, r)
+	if _, err := d.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetRetries(ctx, 0xFF); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { _, _, err := d.WaitTarget(ctx, time.Second); waited <- err }()
+	<-polling // the chip polls an empty field: WaitTarget holds the line
+	read := make(chan pn532.Stats, 1)
+	go func() { read <- d.Stats() }()
+	select {
+	case st := <-read:
+		if st.Frames == 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	case err := <-waited:
+		t.Fatalf("Stats waited for the whole poll (%v)", err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCancelledContextSendsNothing: a command asked for with a context
+// already cancelled never reaches the chip.
+func TestCancelledContextSendsNothing(t *testing.T) {
+	var mu sync.Mutex
+	seen := 0
+	r := &nfcsim.Reader{LateAck: func(code byte) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if code == 0x32 {
+			seen++
+		}
+		return 0
+	}}
+	d := faulty(t, r)
+	if _, err := d.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := d.SetRetries(cancelled, 0x01); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	// The chip answers in order: had the frame gone out, it would have
+	// seen it before this one.
+	if _, err := d.GetFirmwareVersion(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen != 0 {
+		t.Fatalf("the chip received %d RFConfiguration frames", seen)
+	}
+}
