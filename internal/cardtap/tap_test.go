@@ -59,8 +59,10 @@ type rig struct {
 	agent  *device.Agent
 	reader *nfcsim.Reader
 	store  *storage.Store
-	tap    *cardtap.Tap
-	ev     walltest.Events
+	// journal is the tap's store: the agent's, or its own (ownJournal).
+	journal *storage.Store
+	tap     *cardtap.Tap
+	ev      walltest.Events
 }
 
 func newRig(t testing.TB, lines ...int) *rig {
@@ -74,6 +76,9 @@ type rigOptions struct {
 	poll   time.Duration
 	pause  bool
 	keys   *cardapp.Keys
+	// ownJournal gives the tap a store of its own, which a test may
+	// close to make the charge journal fail.
+	ownJournal bool
 }
 
 func newRigWith(t testing.TB, o rigOptions, lines ...int) *rig {
@@ -125,7 +130,13 @@ func newRigWith(t testing.TB, o rigOptions, lines ...int) *rig {
 	if o.keys != nil {
 		k = *o.keys
 	}
-	r.tap = cardtap.New(cardtap.Options{Reader: d, Agent: r.agent, Store: r.store, Keys: k, Lines: lines,
+	r.journal = r.store
+	if o.ownJournal {
+		if r.journal, err = storage.Open(filepath.Join(cfg.Device.DataDir, "journal.db"), storage.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.tap = cardtap.New(cardtap.Options{Reader: d, Agent: r.agent, Store: r.journal, Keys: k, Lines: lines,
 		Poll: o.poll, Pause: o.pause, Presence: 20 * time.Millisecond, Now: clk.Now})
 	tap = r.tap
 	ran := make(chan struct{})
@@ -138,6 +149,7 @@ func newRigWith(t testing.TB, o rigOptions, lines ...int) *rig {
 		<-served
 		r.agent.Close()
 		r.store.Close()
+		r.journal.Close()
 	})
 	return r
 }
@@ -894,5 +906,27 @@ func TestCardLeftOnTheReaderThroughReaderFaults(t *testing.T) {
 			r.reader.Put(card)
 			r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
 		})
+	}
+}
+
+// TestJournalFailureChargesNothing: a charge journal that cannot be
+// written (here: its store closed under the tap) sends nothing to the
+// card and reports the pour unpaid, saying why.
+func TestJournalFailureChargesNothing(t *testing.T) {
+	r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, ownJournal: true}, 1)
+	card := issued(t, 93, guest, 2000)
+	r.reader.Put(card)
+	r.until("authorised", r.has(device.EvAuthorised))
+	if err := r.journal.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.pour(1)
+	r.until("unpaid", r.has(cardtap.EvCardUnpaid))
+	ev, _ := r.event(cardtap.EvCardUnpaid)
+	if !strings.Contains(ev.Detail, "journal") {
+		t.Fatalf("unpaid: %q", ev.Detail)
+	}
+	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 || r.count(cardtap.EvCardCharged) != 0 {
+		t.Fatalf("credit %d: %s", v, r.types())
 	}
 }
