@@ -30,6 +30,10 @@ type Entry struct {
 	// Before are the card's counters when the charge was sent.
 	CreditBefore   int64 `json:"credit_before"`
 	ServingsBefore int64 `json:"servings_before"`
+	// LastPourFile: the card had file 4 when the charge was sent. A card
+	// upgraded since (tapagent card upgrade) is decided by its counters,
+	// its new file 4 knowing nothing of the charge.
+	LastPourFile bool `json:"last_pour_file,omitempty"`
 	// ChargesBefore is the charge count in file 4 (cards with it).
 	ChargesBefore uint32 `json:"charges_before,omitempty"`
 	Amount        int64  `json:"amount"`

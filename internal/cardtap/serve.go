@@ -70,7 +70,7 @@ func (t *Tap) ask(ctx context.Context, cd *card, e Entry) (Outcome, error) {
 	if err := t.counters(ctx, cd); err != nil {
 		return Ambiguous, err
 	}
-	if !cd.c.LastPourFile {
+	if !cd.c.LastPourFile || !e.LastPourFile {
 		return e.Resolve(cd.c.Credit, cd.c.Servings), nil
 	}
 	last := cd.c.Last
@@ -120,7 +120,7 @@ func (t *Tap) collect(ctx context.Context, cd *card, e Entry) error {
 			break
 		}
 		e.State, e.CreditBefore, e.ServingsBefore, e.At = stateSending, cd.c.Credit, cd.c.Servings, t.o.Now().UnixMilli()
-		e.ChargesBefore = cd.c.Last.Charges
+		e.LastPourFile, e.ChargesBefore = cd.c.LastPourFile, cd.c.Last.Charges
 		if jerr := t.j.put(cd.key, e); jerr != nil {
 			// Nothing sent: what the journal held before (owed) stands.
 			t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,

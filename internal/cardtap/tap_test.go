@@ -930,3 +930,32 @@ func TestJournalFailureChargesNothing(t *testing.T) {
 		t.Fatalf("credit %d: %s", v, r.types())
 	}
 }
+
+// TestUpgradedBetweenTornCommitAndNextTap: a first-layout card's commit
+// torn after it took effect, then the card upgraded (file 4 added, empty),
+// then the next tap: the charge was sent without file 4, so the counters
+// decide it — the new file knows nothing of it — and it is not charged
+// again.
+func TestUpgradedBetweenTornCommitAndNextTap(t *testing.T) {
+	r := newRig(t, 1)
+	card := legacy(issued(t, 94, guest, 2000))
+	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
+	r.reader.Put(card)
+	r.until("authorised", r.has(device.EvAuthorised))
+	r.pour(1)
+	r.until("outcome unknown", r.has(cardtap.EvCardUnknown))
+	booked, _ := r.event(device.EvBooked)
+	r.reader.Remove()
+	card.Torn = nil
+	card.PutBack()
+	uid, _, _, _ := card.Activation()
+	if changed, err := (&cardapp.Session{C: desfire.New(field{card}), UID: uid, Keys: keys}).Upgrade(context.Background()); err != nil || !changed {
+		t.Fatalf("upgrade: %v %v", changed, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	r.reader.Put(card)
+	r.until("settled", r.has(cardtap.EvCardSettled))
+	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
+		t.Fatalf("credit %d after one %d pour\n%s", v, booked.Amount, r.types())
+	}
+}

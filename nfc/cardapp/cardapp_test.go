@@ -411,3 +411,54 @@ func FuzzDecodeLastPours(f *testing.F) {
 		}
 	})
 }
+
+// TestUpgradeAddsTheLastPourFile: a first-layout card gets an empty file
+// 4 and layout 2, keeps its credit and servings, and is charged with its
+// pour id in file 4 from then on; a card upgraded already, or half
+// upgraded (file 4 there, info still layout 1), is handled too.
+func TestUpgradeAddsTheLastPourFile(t *testing.T) {
+	cases := []struct {
+		name     string
+		keepFile bool // the torn upgrade: file 4 made, the info not yet
+	}{{"first layout", false}, {"upgrade torn before the info", true}}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			k := keys(true)
+			card := nfcsim.NewCard(uint64(70 + i))
+			if err := session(card, k).Issue(ctx, cardapp.Info{Type: 1, Name: "old"}, 1000); err != nil {
+				t.Fatal(err)
+			}
+			app := card.Apps[cardapp.DefaultAID]
+			if !tc.keepFile {
+				delete(app.Files, cardapp.FileLastPour)
+			}
+			app.Files[cardapp.FileInfo].Data[0] = 1
+			card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 3)
+			s := session(card, k)
+			if c, err := s.Read(ctx); err != nil || c.LastPourFile {
+				t.Fatalf("before: %+v %v", c, err)
+			}
+			if changed, err := session(card, k).Upgrade(ctx); err != nil || !changed {
+				t.Fatalf("upgrade: %v %v", changed, err)
+			}
+			s = session(card, k)
+			c, err := s.Read(ctx)
+			if err != nil || !c.LastPourFile || c.Credit != 1000 || c.Servings != 3 || c.Info.Name != "old" {
+				t.Fatalf("after: %+v %v", c, err)
+			}
+			if err := s.Charge(ctx, c, "1001-9", 250, 1); err != nil {
+				t.Fatal(err)
+			}
+			s = session(card, k)
+			if err := s.Reopen(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if l, err := s.LastPours(ctx); err != nil || l.Charges != 1 || !slices.Equal(l.IDs, []string{"1001-9"}) {
+				t.Fatalf("file 4 after a charge: %+v %v", l, err)
+			}
+			if changed, err := session(card, k).Upgrade(ctx); err != nil || changed {
+				t.Fatalf("second upgrade: %v %v", changed, err)
+			}
+		})
+	}
+}
