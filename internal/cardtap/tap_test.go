@@ -959,3 +959,49 @@ func TestUpgradedBetweenTornCommitAndNextTap(t *testing.T) {
 		t.Fatalf("credit %d after one %d pour\n%s", v, booked.Amount, r.types())
 	}
 }
+
+// TestCardStatesOnTheReader: a reader whose cards keep their ISO/IEC
+// 14443-3 state (activated: ACTIVE, answering no poll; released: HALT,
+// answering WUPA only), polling with REQA or with WUPA, with the chip's
+// own polling or paused polling: a card left on the reader pours once,
+// and again once it was taken away and put back.
+func TestCardStatesOnTheReader(t *testing.T) {
+	for i, wake := range []bool{false, true} {
+		for j, pause := range []bool{false, true} {
+			name := fmt.Sprintf("%s, %s", map[bool]string{false: "REQA", true: "WUPA"}[wake], map[bool]string{false: "own polling", true: "paused polling"}[pause])
+			t.Run(name, func(t *testing.T) {
+				var mu sync.Mutex
+				looks := 0
+				reader := &nfcsim.Reader{States: true, WakeHalted: wake, LateAck: func(code byte) time.Duration {
+					mu.Lock()
+					defer mu.Unlock()
+					if code == 0x4A {
+						looks++
+					}
+					return 0
+				}}
+				r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond, pause: pause}, 1)
+				card := issued(t, uint64(110+2*i+j), guest, 2000)
+				r.reader.Put(card)
+				r.until("authorised", r.has(device.EvAuthorised))
+				r.pour(1)
+				r.until("charged", r.has(cardtap.EvCardCharged))
+				mu.Lock()
+				looks = 0
+				mu.Unlock()
+				r.until("twenty looks", func() bool {
+					mu.Lock()
+					defer mu.Unlock()
+					return looks >= 20
+				})
+				if n := r.count(device.EvAuthorised); n != 1 {
+					t.Fatalf("%d authorisations for one tap\n%s", n, r.types())
+				}
+				r.reader.Remove()
+				time.Sleep(50 * time.Millisecond)
+				r.reader.Put(card)
+				r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+			})
+		}
+	}
+}

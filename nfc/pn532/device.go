@@ -190,6 +190,9 @@ func (d *Device) call(ctx context.Context, cmd byte, params []byte, timeout time
 		if !repeatable(cmd) || try >= d.o.Retries || ctx.Err() != nil {
 			return nil, err
 		}
+		if cmd == cmdInListPassiveTarget {
+			d.freeTargets(ctx) // the lost poll may have activated the card
+		}
 	}
 }
 

@@ -388,3 +388,52 @@ func TestCancelledContextSendsNothing(t *testing.T) {
 		t.Fatalf("the chip received %d RFConfiguration frames", seen)
 	}
 }
+
+// TestLostPollAnswerLeavesNoCardActive: a poll whose answer is lost (the
+// chip activated the card, the host gave up on the answer) leaves the
+// card ACTIVE, deaf to REQA and WUPA (ISO/IEC 14443-3). The driver
+// releases the target and cycles the field, so the card is found again:
+// after an aborted WaitTarget, and on ListTarget's resent poll.
+func TestLostPollAnswerLeavesNoCardActive(t *testing.T) {
+	for _, wake := range []bool{false, true} {
+		for _, wait := range []bool{true, false} {
+			name := map[bool]string{true: "aborted wait", false: "resent poll"}[wait] + map[bool]string{false: ", REQA", true: ", WUPA"}[wake]
+			t.Run(name, func(t *testing.T) {
+				var mu sync.Mutex
+				late := true
+				r := &nfcsim.Reader{States: true, WakeHalted: wake, LateAnswer: func(code byte) time.Duration {
+					mu.Lock()
+					defer mu.Unlock()
+					if code == 0x4A && late {
+						late = false
+						return 300 * time.Millisecond // the card is activated, its answer comes too late
+					}
+					return 0
+				}}
+				d := faulty(t, r)
+				if _, err := d.Ready(ctx); err != nil {
+					t.Fatal(err)
+				}
+				r.Put(customer(40, 1000))
+				if wait {
+					if err := d.SetRetries(ctx, 0xFF); err != nil {
+						t.Fatal(err)
+					}
+					if _, ok, err := d.WaitTarget(ctx, 100*time.Millisecond); ok || err != nil {
+						t.Fatalf("the aborted wait: %v %v", ok, err)
+					}
+					if _, ok, err := d.WaitTarget(ctx, time.Second); !ok || err != nil {
+						t.Fatalf("the card after an aborted wait: %v %v", ok, err)
+					}
+					return
+				}
+				if err := d.SetRetries(ctx, 0x01); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok, err := d.ListTarget(ctx, 100*time.Millisecond); !ok || err != nil {
+					t.Fatalf("the card on the resent poll: %v %v", ok, err)
+				}
+			})
+		}
+	}
+}

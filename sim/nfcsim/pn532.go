@@ -72,8 +72,17 @@ type Reader struct {
 	// Stall is a chip starved of time (a busy USB bridge, a slow MCU): an
 	// extra pause before each ACK and each answer.
 	Stall func() time.Duration
+	// States plays the card's ISO 14443-3 states instead of activating
+	// it at every poll: a card the chip activated is ACTIVE and answers
+	// no poll until the field goes off (or it leaves); one released
+	// (InRelease: DESELECT) is HALTed and answers only WUPA; switching the
+	// field off powers it down to IDLE. WakeHalted chooses the poll: WUPA
+	// (halted cards answer) or REQA (only idle ones do); chips and
+	// firmware differ, both occur.
+	States, WakeHalted bool
 
 	mu      sync.Mutex
+	state   cardState
 	card    *Card
 	arrived chan struct{} // closed when a card is put in the field
 	field   bool
@@ -82,6 +91,20 @@ type Reader struct {
 	last    []byte // last answer, for NACK
 	aborts  int
 	bytes   int64 // bytes on the host line, both ways
+}
+
+// cardState is the card's ISO 14443-3 state (with States).
+type cardState int
+
+const (
+	stateIdle cardState = iota
+	stateActive
+	stateHalt
+)
+
+// answers reports whether the card answers the chip's poll (r.mu held).
+func (r *Reader) answers() bool {
+	return !r.States || r.state == stateIdle || r.state == stateHalt && r.WakeHalted
 }
 
 // Bytes counts the bytes on the host line so far, both ways.
@@ -94,7 +117,7 @@ func (r *Reader) Bytes() int64 {
 // Put places a card in the field (replacing any).
 func (r *Reader) Put(c *Card) {
 	r.mu.Lock()
-	r.card = c
+	r.card, r.state = c, stateIdle
 	if r.arrived != nil {
 		close(r.arrived)
 		r.arrived = nil
@@ -348,6 +371,9 @@ func (s *serving) command(ctx context.Context, code byte, p []byte) (out []byte,
 		switch {
 		case len(p) >= 2 && p[0] == 0x01:
 			r.field = p[1]&1 == 1
+			if !r.field {
+				r.state = stateIdle // unpowered, the card forgets
+			}
 		case len(p) >= 4 && p[0] == 0x05:
 			r.retries = p[3]
 		}
@@ -365,6 +391,11 @@ func (s *serving) command(ctx context.Context, code byte, p []byte) (out []byte,
 		}
 		return r.exchange(card, p[1:]), true, false
 	case 0x52:
+		r.mu.Lock()
+		if r.state == stateActive {
+			r.state = stateHalt
+		}
+		r.mu.Unlock()
 		return []byte{0x00}, true, false
 	}
 	return nil, false, false
@@ -379,7 +410,10 @@ func (s *serving) list(ctx context.Context) ([]byte, bool) {
 		r.mu.Lock()
 		card, forever, retries := r.card, r.retries == 0xFF, int(r.retries)
 		var arrived chan struct{}
-		if card == nil || card.Gone() || r.Miss != nil && r.Miss() {
+		if card != nil && card.Gone() {
+			r.state = stateIdle // its power was cut
+		}
+		if card == nil || card.Gone() || !r.answers() || r.Miss != nil && r.Miss() {
 			if r.arrived == nil {
 				r.arrived = make(chan struct{})
 			}
@@ -423,7 +457,7 @@ func (s *serving) list(ctx context.Context) ([]byte, bool) {
 func (r *Reader) activate(card *Card) []byte {
 	uid, atqa, sak, ats := card.Activation()
 	r.mu.Lock()
-	r.field = true
+	r.field, r.state = true, stateActive
 	r.mu.Unlock()
 	out := []byte{0x01, 0x01, atqa[0], atqa[1], sak, byte(len(uid))}
 	return append(append(out, uid...), ats...)
