@@ -279,15 +279,15 @@ func (t *Tap) waitRemoved(ctx context.Context) {
 			}
 			limited = true
 		}
-		// The field off first, for a while: a card the chip left ACTIVE
-		// (or HALTed by the release) answers no REQA (ISO/IEC 14443-3);
-		// powered up again it is IDLE and answers the look.
+		// The field off first, long enough to reset the card: one the
+		// chip left ACTIVE (or HALTed by the release) answers no REQA
+		// (ISO/IEC 14443-3); powered up again it is IDLE and answers.
 		if err := t.o.Reader.Field(ctx, false); err != nil {
 			empty = 0
 			fail(err)
 			continue
 		}
-		sleep(ctx, t.o.Poll)
+		sleep(ctx, pn532.RFReset)
 		_, ok, err := t.o.Reader.ListTarget(ctx, time.Second)
 		switch {
 		case err != nil:
@@ -300,6 +300,7 @@ func (t *Tap) waitRemoved(ctx context.Context) {
 		}
 		t.o.Reader.Release(ctx, 0)
 		empty, failed = 0, 0
+		sleep(ctx, t.o.Poll)
 	}
 }
 

@@ -150,9 +150,9 @@ func (d *Device) WaitTarget(ctx context.Context, wait time.Duration) (Target, bo
 	return ParseTarget(r)
 }
 
-// rfReset is how long the field stays off to reset every card in it
+// RFReset is how long the field stays off to reset every card in it
 // (ISO/IEC 14443-3 §6.2.1: between 5 and 10 ms).
-const rfReset = 8 * time.Millisecond
+const RFReset = 8 * time.Millisecond
 
 // freeTargets brings back within reach a card the chip may have
 // activated for a poll whose answer was lost: an activated card stays
@@ -163,7 +163,7 @@ const rfReset = 8 * time.Millisecond
 func (d *Device) freeTargets(ctx context.Context) {
 	d.call(ctx, cmdInRelease, []byte{0x00}, 100*time.Millisecond)
 	d.call(ctx, cmdRFConfiguration, []byte{0x01, 0x00}, 100*time.Millisecond)
-	t := time.NewTimer(rfReset)
+	t := time.NewTimer(RFReset)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
