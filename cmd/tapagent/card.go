@@ -33,6 +33,8 @@ const cardUsage = `tapagent card COMMAND --config FILE [--port DEV] [flags]
                            3 ADMIN, 4 STAFF, 6 INSTALL, 7 MANAGER, 10 CLEAN, 11 ONLINE PRE,
                            12 ONLINE BILL)
   topup --amount C         add credit (minor units) to a prepaid card
+  upgrade                  add the last-pour file (file 4) to a card issued without it
+                           (issuer key); nothing else on the card changes
   erase                    remove tapagent's application
   format                   delete every application on the card (PICC master key)
 
@@ -89,6 +91,7 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	run, ok := map[string]func(context.Context, *cardapp.Session, cardTool) error{
 		"read": cardRead, "issue": cardIssue, "topup": cardTopUp, "erase": cardErase, "format": cardFormat,
+		"upgrade": cardUpgrade,
 	}[sub]
 	if !ok {
 		fmt.Fprintln(stderr, cardUsage)
@@ -216,6 +219,19 @@ func cardTopUp(ctx context.Context, s *cardapp.Session, t cardTool) error {
 	}
 	fmt.Fprintf(t.out, "credit now %d\n", v)
 	return t.book(s.UID, pt.topup, t.o.amount, c.Info)
+}
+
+func cardUpgrade(ctx context.Context, s *cardapp.Session, t cardTool) error {
+	changed, err := s.Upgrade(ctx)
+	if err != nil {
+		return err
+	}
+	if changed {
+		fmt.Fprintln(t.out, "upgraded: the card has the last-pour file (layout 2)")
+	} else {
+		fmt.Fprintln(t.out, "nothing to do: the card has the last-pour file already")
+	}
+	return nil
 }
 
 func cardErase(ctx context.Context, s *cardapp.Session, t cardTool) error {

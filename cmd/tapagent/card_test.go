@@ -291,3 +291,61 @@ type direct struct{ c *nfcsim.Card }
 func (d direct) Transceive(_ context.Context, frame []byte) ([]byte, error) {
 	return d.c.Handle(frame), nil
 }
+
+// TestCardUpgrade: `tapagent card upgrade` gives a card of the first
+// layout its last-pour file, and says so; a second run has nothing to do.
+func TestCardUpgrade(t *testing.T) {
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer m.Close()
+	defer s.Close()
+	reader := &nfcsim.Reader{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { reader.Serve(ctx, m); close(done) }()
+	defer func() { stop(); m.Close(); <-done }()
+
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "charger.toml")
+	writeFile(t, cfgPath, fmt.Sprintf(`[device]
+device_id = 4711
+data_dir = %q
+[reader]
+port = %q
+[cards]
+issuer_key = "%s"
+tap_key = "%s"
+charger_key = "%s"
+[[line]]
+id = 1
+`, filepath.Join(dir, "data"), s.Name(), strings.Repeat("b0", 16), strings.Repeat("b1", 16), strings.Repeat("b2", 16)))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := cardtap.Keys(cfg.Cards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := nfcsim.NewCard(79)
+	uid, _, _, _ := card.Activation()
+	if err := (&cardapp.Session{C: desfire.New(direct{card}), UID: uid, Keys: keys}).Issue(ctx, cardapp.Info{Type: 1, Name: "Old card"}, 1200); err != nil {
+		t.Fatal(err)
+	}
+	app := card.Apps[cardapp.DefaultAID] // as issued before file 4 existed
+	delete(app.Files, cardapp.FileLastPour)
+	app.Files[cardapp.FileInfo].Data[0] = 1
+	reader.Put(card)
+	for _, want := range []string{"upgraded", "nothing to do"} {
+		out, err := exec.Command(binary, "card", "upgrade", "--config", cfgPath, "--wait", "2s").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("upgrade: %v\n%s", err, out)
+		}
+	}
+	c, err := (&cardapp.Session{C: desfire.New(direct{card}), UID: uid, Keys: keys}).Read(ctx)
+	if err != nil || !c.LastPourFile || c.Credit != 1200 || c.Info.Name != "Old card" {
+		t.Fatalf("after the upgrade: %+v %v", c, err)
+	}
+}

@@ -30,9 +30,15 @@ type Entry struct {
 	// Before are the card's counters when the charge was sent.
 	CreditBefore   int64 `json:"credit_before"`
 	ServingsBefore int64 `json:"servings_before"`
-	Amount         int64 `json:"amount"`
-	Servings       int64 `json:"servings"`
-	At             int64 `json:"at"` // UTC epoch ms
+	// LastPourFile: the card had file 4 when the charge was sent. A card
+	// upgraded since (tapagent card upgrade) is decided by its counters,
+	// its new file 4 knowing nothing of the charge.
+	LastPourFile bool `json:"last_pour_file,omitempty"`
+	// ChargesBefore is the charge count in file 4 (cards with it).
+	ChargesBefore uint32 `json:"charges_before,omitempty"`
+	Amount        int64  `json:"amount"`
+	Servings      int64  `json:"servings"`
+	At            int64  `json:"at"` // UTC epoch ms
 }
 
 // Outcome is what the card's counters say about a sent charge.
@@ -43,23 +49,43 @@ const (
 	Committed Outcome = iota // both counters moved by exactly the charge
 	NotCommitted
 	Ambiguous // the counters moved otherwise (a top-up in between?): staff decide
+	// Assumed: the card cannot tell "charged, then topped up" from "not
+	// charged, charged elsewhere, then topped up by more"; never charging
+	// twice, it counts as charged and staff are told to check.
+	Assumed
 )
 
 // Resolve compares a card's counters with a sent charge (cards without
-// the last-pour file). Both were recorded before the charge was sent. The
-// servings counter moves only with a tap's charge (a charger may reset
-// it, which makes the case ambiguous), so when the charge counted a
-// serving it decides, whatever top-ups moved the credit since; otherwise
-// the credit must show exactly the charge or nothing.
+// the last-pour file). Both were recorded before the charge was sent.
+// Every charge, at any tap, counts one serving with its debit, and only a
+// charger's top-up raises the credit, so with one serving more the credit
+// tells whose charge that serving is:
+//
+//	servings +0                       not charged
+//	servings +1, credit = before−amt  charged (and nothing else happened)
+//	servings +1, credit < before−amt  the +1 is a larger charge elsewhere
+//	                                  (ours would leave before−amt or more
+//	                                  without a top-up): not charged
+//	servings +1, credit > before−amt  ours and a top-up, or another charge
+//	                                  and a larger top-up: Assumed
+//	anything else                     Ambiguous (a reset, several charges)
+//
+// A charge without a serving needs the credit to show exactly the charge
+// or nothing.
 func (e Entry) Resolve(credit, servings int64) Outcome {
 	if e.Servings > 0 {
-		switch servings {
-		case e.ServingsBefore + e.Servings:
+		after := e.CreditBefore - e.Amount
+		switch {
+		case servings == e.ServingsBefore:
+			return NotCommitted
+		case servings != e.ServingsBefore+e.Servings:
+			return Ambiguous
+		case credit == after:
 			return Committed
-		case e.ServingsBefore:
+		case credit < after:
 			return NotCommitted
 		}
-		return Ambiguous
+		return Assumed
 	}
 	switch credit {
 	case e.CreditBefore - e.Amount:

@@ -36,6 +36,10 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 			t.j.drop(cd.key)
 			t.report(device.Event{Type: EvCardSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "the lost commit had reached the card"})
 			return ""
+		case Assumed:
+			t.j.drop(cd.key)
+			t.assumed(cd, e)
+			return ""
 		case Ambiguous:
 			t.report(device.Event{Type: EvCardAmbiguous, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
 				Detail: "the card's counters changed since an unconfirmed charge: staff must check it"})
@@ -56,52 +60,51 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 func (t *Tap) outcome(ctx context.Context, cd *card, e Entry) (Outcome, error) {
 	out, err := t.ask(ctx, cd, e)
 	if cardapp.Transient(err) && cd.s.Reopen(ctx) == nil {
-		cd.c.ServingsRead = false
+		cd.stale()
 		out, err = t.ask(ctx, cd, e)
 	}
 	return out, err
 }
 
 func (t *Tap) ask(ctx context.Context, cd *card, e Entry) (Outcome, error) {
-	var last []string
-	if cd.c.LastPourFile {
-		var err error
-		if last, err = cd.s.LastPours(ctx); err != nil {
-			return Ambiguous, err
-		}
-		if slices.Contains(last, e.PourID) {
-			return Committed, nil
-		}
-	}
 	if err := t.counters(ctx, cd); err != nil {
 		return Ambiguous, err
 	}
-	if !cd.c.LastPourFile {
+	if !cd.c.LastPourFile || !e.LastPourFile {
 		return e.Resolve(cd.c.Credit, cd.c.Servings), nil
 	}
+	last := cd.c.Last
+	if slices.Contains(last.IDs, e.PourID) {
+		return Committed, nil
+	}
 	// Not among the last pours: ours did not commit — unless more charges
-	// came after it (at other readers) than file 4 keeps. Every charge
-	// counts one serving, so the counter says how many came since: if
-	// ours had committed with j others after it, it would be the (j+1)th
-	// newest id.
-	since := cd.c.Servings - e.ServingsBefore
-	if e.Servings > 0 && since >= 0 && since <= int64(len(last)) {
+	// came after it (at other readers) than file 4 keeps. File 4 counts
+	// its charges (the servings counter would not do: staff may reset
+	// it), so if ours had committed with j others after it, since would
+	// be j+1 and ours the (j+1)th newest id.
+	if since := last.Since(e.ChargesBefore); since <= uint32(len(last.IDs)) {
 		return NotCommitted, nil
 	}
 	return Ambiguous, nil
 }
 
-// counters makes sure both of the card's counters are known: every
-// charge records them both before it is sent.
+// counters makes sure what a charge records before it is sent is known:
+// both counters, and on a card with file 4 its charge count.
 func (t *Tap) counters(ctx context.Context, cd *card) error {
-	if cd.c.ServingsRead {
-		return nil
+	if !cd.c.ServingsRead {
+		n, err := cd.s.Servings(ctx)
+		if err != nil {
+			return err
+		}
+		cd.c.Servings, cd.c.ServingsRead = n, true
 	}
-	n, err := cd.s.Servings(ctx)
-	if err != nil {
-		return err
+	if cd.c.LastPourFile && !cd.c.LastRead {
+		l, err := cd.s.LastPours(ctx)
+		if err != nil {
+			return err
+		}
+		cd.c.Last, cd.c.LastRead = l, true
 	}
-	cd.c.Servings, cd.c.ServingsRead = n, true
 	return nil
 }
 
@@ -117,12 +120,17 @@ func (t *Tap) collect(ctx context.Context, cd *card, e Entry) error {
 			break
 		}
 		e.State, e.CreditBefore, e.ServingsBefore, e.At = stateSending, cd.c.Credit, cd.c.Servings, t.o.Now().UnixMilli()
+		e.LastPourFile, e.ChargesBefore = cd.c.LastPourFile, cd.c.Last.Charges
 		if jerr := t.j.put(cd.key, e); jerr != nil {
+			// Nothing sent: what the journal held before (owed) stands.
+			t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
+				Detail: "not charged: the card journal cannot be written: " + jerr.Error()})
 			return jerr
 		}
 		if err = cd.s.Charge(ctx, cd.c, e.PourID, e.Amount, e.Servings); err == nil {
 			cd.c.Credit -= e.Amount
 			cd.c.Servings += e.Servings
+			cd.c.Last = cd.c.Last.After(e.PourID)
 			break
 		}
 		if !errors.Is(err, cardapp.ErrCommitUnknown) {
@@ -162,7 +170,7 @@ func (t *Tap) recheck(ctx context.Context, cd *card, e Entry, failed error) (on 
 	if cd.c.Credit, err = cd.s.Credit(ctx); err != nil {
 		return false, failed
 	}
-	cd.c.ServingsRead = false
+	cd.stale()
 	if e.State != stateSending {
 		return false, nil
 	}
@@ -172,14 +180,20 @@ func (t *Tap) recheck(ctx context.Context, cd *card, e Entry, failed error) (on 
 		return false, failed
 	case out == Ambiguous:
 		return false, fmt.Errorf("%w; the card's counters do not tell", failed)
+	case out == Assumed:
+		t.assumed(cd, e)
+		return true, nil
 	}
-	if out == Committed {
-		// The counters read are the card's after the charge.
-		if !cd.c.ServingsRead {
-			cd.c.Servings += e.Servings
-		}
-	}
+	// Committed: the counters read are the card's after the charge.
 	return out == Committed, nil
+}
+
+// assumed tells staff that a lost commit counts as charged although the
+// card's counters cannot prove it, with the figures to check it by.
+func (t *Tap) assumed(cd *card, e Entry) {
+	t.report(device.Event{Type: EvCardAssumed, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
+		Detail: fmt.Sprintf("counted as charged, not proven: before the charge credit %d, servings %d; now credit %d, servings %d (a top-up or a charge elsewhere in between): staff should check",
+			e.CreditBefore, e.ServingsBefore, cd.c.Credit, cd.c.Servings)})
 }
 
 // chargeFailed reports what a failed charge left (the journal already
@@ -358,10 +372,15 @@ func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed
 	}
 	e := Entry{PourID: booked.PourID, State: stateOwed, CreditBefore: cd.c.Credit, ServingsBefore: cd.c.Servings,
 		Amount: amount, Servings: servings, At: t.o.Now().UnixMilli()}
+	// Owed on disk before anything goes to the card: whatever fails from
+	// here on (the card lifted before its counters are read, a glitch),
+	// the next tap collects it.
+	if err := t.j.put(cd.key, e); err != nil {
+		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount,
+			Detail: "not charged: the card journal cannot be written: " + err.Error()})
+		return
+	}
 	if removed {
-		if err := t.j.put(cd.key, e); err != nil {
-			t.o.Log.Error("card journal", "err", err)
-		}
 		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: "card taken away before payment: collected at its next tap"})
 		return
 	}

@@ -41,6 +41,9 @@ type Agent interface {
 
 // Reader is the PN532 as a tap uses it.
 type Reader interface {
+	// Ready checks the chip and configures it (SAMConfiguration): after a
+	// chip reset it is the way back.
+	Ready(ctx context.Context) (pn532.Firmware, error)
 	ListTarget(ctx context.Context, timeout time.Duration) (pn532.Target, bool, error)
 	WaitTarget(ctx context.Context, wait time.Duration) (pn532.Target, bool, error)
 	SetRetries(ctx context.Context, passive byte) error
@@ -58,9 +61,12 @@ const (
 	EvCardUnknown   = "card_charge_unknown" // commit sent, answer lost: settled at the next tap
 	EvCardSettled   = "card_charge_settled"
 	EvCardAmbiguous = "card_charge_ambiguous"
-	EvCardRemoved   = "card_removed"
-	EvServiceMode   = "service_mode"
-	EvReaderFault   = "reader_fault"
+	// EvCardAssumed: a lost commit on a first-layout card counts as
+	// charged, but its counters cannot prove it (see Entry.Resolve).
+	EvCardAssumed = "card_charge_assumed"
+	EvCardRemoved = "card_removed"
+	EvServiceMode = "service_mode"
+	EvReaderFault = "reader_fault"
 )
 
 // Options configure a tap.
@@ -173,6 +179,7 @@ func (t *Tap) Run(ctx context.Context) error {
 		if !configured {
 			if err := t.o.Reader.SetRetries(ctx, t.detectRetries()); err != nil {
 				t.fault(ctx, err)
+				t.o.Reader.Ready(ctx) // a chip reset loses the configuration
 				continue
 			}
 			configured = true
@@ -181,6 +188,7 @@ func (t *Tap) Run(ctx context.Context) error {
 		switch {
 		case err != nil:
 			t.fault(ctx, err)
+			t.o.Reader.Ready(ctx)
 			configured = false
 			continue
 		case !ok:
@@ -239,28 +247,66 @@ func (t *Tap) fault(ctx context.Context, err error) {
 	sleep(ctx, time.Second)
 }
 
-// waitRemoved lets a card that stays on the reader pour once, not again.
+// waitRemoved lets a card that stays on the reader pour once, not again:
+// it returns when two looks in a row found the field empty, or ctx ends.
+// A look that could not be made is not an empty field: it is tried
+// again, and after a few failures in a row the chip is set up afresh
+// (a chip reset mid-wait is back at its defaults, retrying forever and
+// unconfigured), reported as a reader fault.
 func (t *Tap) waitRemoved(ctx context.Context) {
-	if !t.o.Pause {
-		if err := t.o.Reader.SetRetries(ctx, retriesLook); err != nil {
+	limited := t.o.Pause // paused polling looks with limited retries already
+	failed := 0
+	fail := func(err error) {
+		failed++
+		if failed < waitFailures {
+			sleep(ctx, t.o.Poll)
 			return
 		}
+		t.fault(ctx, err)
+		if _, err := t.o.Reader.Ready(ctx); err != nil {
+			t.fault(ctx, err)
+		}
+		failed, limited = 0, false
 	}
 	// Two empty looks in a row: one look that misses a card still on the
 	// reader (an RF glitch) must not let it pour again.
 	for empty := 0; empty < 2 && ctx.Err() == nil; {
+		if !limited {
+			if err := t.o.Reader.SetRetries(ctx, retriesLook); err != nil {
+				empty = 0
+				fail(err)
+				continue
+			}
+			limited = true
+		}
+		// The field off first, long enough to reset the card: one the
+		// chip left ACTIVE (or HALTed by the release) answers no REQA
+		// (ISO/IEC 14443-3); powered up again it is IDLE and answers.
+		if err := t.o.Reader.Field(ctx, false); err != nil {
+			empty = 0
+			fail(err)
+			continue
+		}
+		sleep(ctx, pn532.RFReset)
 		_, ok, err := t.o.Reader.ListTarget(ctx, time.Second)
 		switch {
-		case err == nil && !ok:
-			empty++
+		case err != nil:
+			empty = 0
+			fail(err)
 			continue
-		case err == nil:
-			t.o.Reader.Release(ctx, 0)
+		case !ok:
+			empty, failed = empty+1, 0
+			continue
 		}
-		empty = 0
+		t.o.Reader.Release(ctx, 0)
+		empty, failed = 0, 0
 		sleep(ctx, t.o.Poll)
 	}
 }
+
+// waitFailures is how many failed looks in a row make waitRemoved set the
+// chip up again.
+const waitFailures = 3
 
 func sleep(ctx context.Context, d time.Duration) {
 	select {
@@ -279,6 +325,9 @@ type card struct {
 	key  string // journal key: the real UID, also of a random-UID card
 	hash string
 }
+
+// stale forgets what was read of the card in a session that ended.
+func (cd *card) stale() { cd.c.ServingsRead, cd.c.LastRead = false, false }
 
 // tap reads a card and serves it by type; it reports whether the card
 // was seen to leave (so the next presentation is a new tap).

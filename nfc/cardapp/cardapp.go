@@ -15,12 +15,15 @@
 //	file 3  servings  value, MACed; read 1, count (credit) 1, reset (debit) 2
 //	file 4  last pour backup data, 32 bytes, MACed; read and write 1
 //
-// File 4 (layout 2; cards issued with layout 1 have none) holds the ids
-// of the last pours charged, newest first, each as its length and its
-// bytes, as many as fit. It is written in the same DESFire transaction as
+// File 4 (layout 2; cards issued with layout 1 have none) holds a count
+// of the charges made (4 bytes LE, wrapping) and the ids of the last
+// pours charged, newest first, each as its length and its bytes, as many
+// as fit in the other 28. It is written in the same DESFire transaction as
 // the debit and the servings count, and backup files commit atomically
 // with value files, so after a lost or torn CommitTransaction the card
-// itself says whether the pour was charged.
+// itself says whether the pour was charged, and the count how many
+// charges came since (only the tap key writes file 4; the servings
+// counter, which staff may reset, cannot tell that).
 //
 // Info file: [0] layout version (1 or 2), [1] card type (the TTG numbers), [2]
 // flags (bit 0 alcohol allowed), [3:5] servings limit (LE, 0 = none), [5:9]
@@ -49,6 +52,7 @@ const (
 	infoUsed     = 9 + nameSize // the bytes a tap reads: 48 enciphered instead of 80
 	nameSize     = 32
 	lastPourSize = 32
+	chargesSize  = 4 // file 4's charge count, in front of the ids
 	// MaxCredit is the credit file's upper limit in minor units.
 	MaxCredit = 10_000_000
 	layoutV1  = 1 // info, credit, servings
@@ -168,18 +172,38 @@ type Card struct {
 	// LastPourFile: the card has file 4 (layout 2), so a lost commit is
 	// decided by the pour id it holds rather than by the counters.
 	LastPourFile bool
+	// Last is file 4 when LastRead (ReadFor does not read it; a charge
+	// does, before it is sent).
+	Last     LastPours
+	LastRead bool
 }
 
-// EncodeLastPours lays pour ids out in file 4, newest first: each one
-// as its length and its bytes, as many as fit in the 32 bytes (the
-// oldest are dropped), zero padding after.
-func EncodeLastPours(ids []string) ([]byte, error) {
-	if len(ids) == 0 {
+// LastPours is file 4: how many charges the card took (a wrapping count:
+// differences are taken modulo 2³²) and the ids of the newest, newest
+// first.
+type LastPours struct {
+	Charges uint32
+	IDs     []string
+}
+
+// After is file 4 once pourID is charged: one more charge, its id in front.
+func (l LastPours) After(pourID string) LastPours {
+	return LastPours{Charges: l.Charges + 1, IDs: append([]string{pourID}, l.IDs...)}
+}
+
+// Since is how many charges the card took after the count was before.
+func (l LastPours) Since(before uint32) uint32 { return l.Charges - before }
+
+// Encode lays file 4 out: the charge count, then the pour ids, newest
+// first, each as its length and its bytes, as many as fit in the 32
+// bytes (the oldest are dropped), zero padding after.
+func (l LastPours) Encode() ([]byte, error) {
+	if len(l.IDs) == 0 {
 		return nil, errors.New("cardapp: no pour id for the last-pour file")
 	}
-	b := make([]byte, 0, lastPourSize)
-	for i, id := range ids {
-		if id == "" || len(id) > lastPourSize-1 || strings.ContainsRune(id, 0) {
+	b := binary.LittleEndian.AppendUint32(make([]byte, 0, lastPourSize), l.Charges)
+	for i, id := range l.IDs {
+		if id == "" || len(id) > lastPourSize-chargesSize-1 || strings.ContainsRune(id, 0) {
 			return nil, fmt.Errorf("cardapp: pour id %q does not fit the last-pour file", id)
 		}
 		if len(b)+1+len(id) > lastPourSize {
@@ -193,32 +217,32 @@ func EncodeLastPours(ids []string) ([]byte, error) {
 	return append(b, make([]byte, lastPourSize-len(b))...), nil
 }
 
-// DecodeLastPours reads file 4: the ids of the last pours charged,
-// newest first; none on a card that never poured.
-func DecodeLastPours(b []byte) ([]string, error) {
+// DecodeLastPours reads file 4: the charge count and the ids of the
+// last pours charged, newest first; none on a card that never poured.
+func DecodeLastPours(b []byte) (LastPours, error) {
 	if len(b) != lastPourSize {
-		return nil, fmt.Errorf("cardapp: last-pour file of %d bytes", len(b))
+		return LastPours{}, fmt.Errorf("cardapp: last-pour file of %d bytes", len(b))
 	}
-	var ids []string
-	i := 0
+	l := LastPours{Charges: binary.LittleEndian.Uint32(b)}
+	i := chargesSize
 	for i < len(b) && b[i] != 0 {
 		n := int(b[i])
 		if i+1+n > len(b) {
-			return nil, fmt.Errorf("cardapp: last-pour entry of %d bytes at %d overruns the file", n, i)
+			return LastPours{}, fmt.Errorf("cardapp: last-pour entry of %d bytes at %d overruns the file", n, i)
 		}
 		id := string(b[i+1 : i+1+n])
 		if strings.ContainsRune(id, 0) {
-			return nil, errors.New("cardapp: last-pour id with NUL")
+			return LastPours{}, errors.New("cardapp: last-pour id with NUL")
 		}
-		ids = append(ids, id)
+		l.IDs = append(l.IDs, id)
 		i += 1 + n
 	}
 	for _, c := range b[i:] {
 		if c != 0 {
-			return nil, errors.New("cardapp: last-pour file has bytes after its ids")
+			return LastPours{}, errors.New("cardapp: last-pour file has bytes after its ids")
 		}
 	}
-	return ids, nil
+	return l, nil
 }
 
 // UIDDecimal prints a UID as a decimal number, as TTG expects, in the
@@ -342,12 +366,12 @@ func (s *Session) Credit(ctx context.Context) (int64, error) {
 	return int64(v), nil
 }
 
-// LastPours reads the ids of the last pours charged (file 4) in the open
-// session, newest first.
-func (s *Session) LastPours(ctx context.Context) ([]string, error) {
+// LastPours reads file 4 (the charge count and the ids of the last pours
+// charged, newest first) in the open session.
+func (s *Session) LastPours(ctx context.Context) (LastPours, error) {
 	raw, err := s.C.ReadData(ctx, FileLastPour, desfire.MACed, 0, lastPourSize)
 	if err != nil {
-		return nil, fmt.Errorf("cardapp: last pours: %w", err)
+		return LastPours{}, fmt.Errorf("cardapp: last pours: %w", err)
 	}
 	return DecodeLastPours(raw)
 }
@@ -369,8 +393,10 @@ func (s *Session) Reopen(ctx context.Context) error {
 var ErrCommitUnknown = errors.New("cardapp: commit sent, answer lost")
 
 // Charge debits amount, counts servings and, on a card with the
-// last-pour file, adds pourID in front of the ids there, all in one card
-// transaction, in the session Read opened. No command is ever sent twice.
+// last-pour file, counts the charge there and adds pourID in front of the
+// ids, all in one card transaction, in the session Read opened. File 4 is
+// taken from c when c.LastRead (the caller journaled its count), else
+// read. No command is ever sent twice.
 // Before the commit is sent a failure means nothing was charged (the
 // uncommitted changes die with the session); after, ErrCommitUnknown: the
 // card decides (Reopen, then LastPours or the counters).
@@ -383,11 +409,13 @@ func (s *Session) Charge(ctx context.Context, c Card, pourID string, amount, ser
 	}
 	var last []byte
 	if c.LastPourFile {
-		ids, err := s.LastPours(ctx)
-		if err != nil {
-			return err
+		l, err := c.Last, error(nil)
+		if !c.LastRead {
+			if l, err = s.LastPours(ctx); err != nil {
+				return err
+			}
 		}
-		if last, err = EncodeLastPours(append([]string{pourID}, ids...)); err != nil {
+		if last, err = l.After(pourID).Encode(); err != nil {
 			return err
 		}
 	}

@@ -262,8 +262,8 @@ func TestLastPourDecidesALostCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := s.LastPours(ctx)
-			if err != nil || !slices.Equal(got, tc.want) {
-				t.Fatalf("last pour %q %v, want %q", got, err, tc.want)
+			if err != nil || !slices.Equal(got.IDs, tc.want) || got.Charges != uint32(len(tc.want)) {
+				t.Fatalf("last pour %+v %v, want %q", got, err, tc.want)
 			}
 			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != tc.credit {
 				t.Fatalf("credit %d, want %d", v, tc.credit)
@@ -355,19 +355,41 @@ func TestTopUpWithALostCommitAnswer(t *testing.T) {
 	}
 }
 
-// TestLastPoursKeepsTheNewest: each charge puts its id in front; the
-// oldest fall out when the file is full.
+// TestLastPoursKeepsTheNewest: each charge counts itself and puts its id
+// in front; the oldest fall out when the file is full, the count wraps.
 func TestLastPoursKeepsTheNewest(t *testing.T) {
 	ids := []string{"1001-15", "1001-14", "2002-9", "1001-13", "1001-12"}
-	b, err := cardapp.EncodeLastPours(ids)
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		charges uint32
+		ids     []string
+	}{{7, ids[:3]}, {0xFFFFFFFF, ids[:1]}, {0, nil}}
+	for _, tc := range cases {
+		l := cardapp.LastPours{Charges: tc.charges, IDs: ids}
+		if tc.ids == nil {
+			l.IDs = nil
+			if _, err := l.Encode(); err == nil {
+				t.Fatal("a file without an id")
+			}
+			continue
+		}
+		l.IDs = tc.ids
+		b, err := l.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cardapp.DecodeLastPours(b)
+		if err != nil || got.Charges != tc.charges || !slices.Equal(got.IDs, tc.ids) {
+			t.Fatalf("%+v %v", got, err)
+		}
+		if next := got.After("1001-16"); next.Since(tc.charges) != 1 || next.IDs[0] != "1001-16" {
+			t.Fatalf("after a charge: %+v, %d since", next, next.Since(tc.charges))
+		}
 	}
-	got, err := cardapp.DecodeLastPours(b)
-	if err != nil || !slices.Equal(got, ids[:4]) {
-		t.Fatalf("%q %v", got, err)
+	b, _ := cardapp.LastPours{Charges: 1, IDs: ids}.Encode()
+	if got, err := cardapp.DecodeLastPours(b); err != nil || !slices.Equal(got.IDs, ids[:3]) {
+		t.Fatalf("full file: %+v %v", got, err)
 	}
-	if _, err := cardapp.EncodeLastPours([]string{strings.Repeat("9", 32)}); err == nil {
+	if _, err := (cardapp.LastPours{IDs: []string{strings.Repeat("9", 28)}}).Encode(); err == nil {
 		t.Fatal("an id longer than the file")
 	}
 }
@@ -375,17 +397,68 @@ func TestLastPoursKeepsTheNewest(t *testing.T) {
 // FuzzDecodeLastPours: whatever file 4 holds, decoding errs or
 // round-trips.
 func FuzzDecodeLastPours(f *testing.F) {
-	b, _ := cardapp.EncodeLastPours([]string{"1001-42", "1001-41"})
+	b, _ := cardapp.LastPours{Charges: 42, IDs: []string{"1001-42", "1001-41"}}.Encode()
 	f.Add(b)
 	f.Add(make([]byte, 32))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ids, err := cardapp.DecodeLastPours(b)
-		if err != nil || len(ids) == 0 {
+		l, err := cardapp.DecodeLastPours(b)
+		if err != nil || len(l.IDs) == 0 {
 			return
 		}
-		back, err := cardapp.EncodeLastPours(ids)
+		back, err := l.Encode()
 		if err != nil || !bytes.Equal(back, b) {
-			t.Fatalf("%q: % X %v", ids, back, err)
+			t.Fatalf("%+v: % X %v", l, back, err)
 		}
 	})
+}
+
+// TestUpgradeAddsTheLastPourFile: a first-layout card gets an empty file
+// 4 and layout 2, keeps its credit and servings, and is charged with its
+// pour id in file 4 from then on; a card upgraded already, or half
+// upgraded (file 4 there, info still layout 1), is handled too.
+func TestUpgradeAddsTheLastPourFile(t *testing.T) {
+	cases := []struct {
+		name     string
+		keepFile bool // the torn upgrade: file 4 made, the info not yet
+	}{{"first layout", false}, {"upgrade torn before the info", true}}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			k := keys(true)
+			card := nfcsim.NewCard(uint64(70 + i))
+			if err := session(card, k).Issue(ctx, cardapp.Info{Type: 1, Name: "old"}, 1000); err != nil {
+				t.Fatal(err)
+			}
+			app := card.Apps[cardapp.DefaultAID]
+			if !tc.keepFile {
+				delete(app.Files, cardapp.FileLastPour)
+			}
+			app.Files[cardapp.FileInfo].Data[0] = 1
+			card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 3)
+			s := session(card, k)
+			if c, err := s.Read(ctx); err != nil || c.LastPourFile {
+				t.Fatalf("before: %+v %v", c, err)
+			}
+			if changed, err := session(card, k).Upgrade(ctx); err != nil || !changed {
+				t.Fatalf("upgrade: %v %v", changed, err)
+			}
+			s = session(card, k)
+			c, err := s.Read(ctx)
+			if err != nil || !c.LastPourFile || c.Credit != 1000 || c.Servings != 3 || c.Info.Name != "old" {
+				t.Fatalf("after: %+v %v", c, err)
+			}
+			if err := s.Charge(ctx, c, "1001-9", 250, 1); err != nil {
+				t.Fatal(err)
+			}
+			s = session(card, k)
+			if err := s.Reopen(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if l, err := s.LastPours(ctx); err != nil || l.Charges != 1 || !slices.Equal(l.IDs, []string{"1001-9"}) {
+				t.Fatalf("file 4 after a charge: %+v %v", l, err)
+			}
+			if changed, err := session(card, k).Upgrade(ctx); err != nil || changed {
+				t.Fatalf("second upgrade: %v %v", changed, err)
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/tapagent/tapagent/nfc/desfire"
 )
@@ -147,4 +148,41 @@ func (s *Session) TopUp(ctx context.Context, amount int64) (int64, error) {
 		return 0, fmt.Errorf("%w: credit went from %d to %d: read the card", ErrCommitUnknown, before, v)
 	}
 	return int64(v), nil
+}
+
+// Upgrade gives a card of the first layout the last-pour file (file 4,
+// empty: no charge counted yet) and marks its info layout 2, with the
+// application's master key (issuer). It reports whether the card
+// changed: a card that has file 4 already is left as it is, and an
+// upgrade torn between its two steps is finished by running it again.
+// Credit, servings, info and keys are untouched.
+func (s *Session) Upgrade(ctx context.Context) (bool, error) {
+	if err := s.open(ctx, KeyIssuer, s.Keys.Issuer); err != nil {
+		return false, err
+	}
+	raw, err := s.C.ReadData(ctx, FileInfo, desfire.Enciphered, 0, infoSize)
+	if err != nil {
+		return false, fmt.Errorf("cardapp: info: %w", err)
+	}
+	if _, err := DecodeInfo(raw); err != nil {
+		return false, err
+	}
+	if raw[0] == layoutV2 {
+		return false, nil
+	}
+	files, err := s.C.GetFileIDs(ctx)
+	if err != nil {
+		return false, fmt.Errorf("cardapp: files: %w", err)
+	}
+	// File 4 first: a card whose info says layout 2 must have it.
+	if !slices.Contains(files, FileLastPour) {
+		if err := s.C.CreateBackupDataFile(ctx, FileLastPour, desfire.MACed, lastPourAccess, lastPourSize); err != nil {
+			return false, fmt.Errorf("cardapp: last-pour file: %w", err)
+		}
+	}
+	raw[0] = layoutV2
+	if err := s.C.WriteData(ctx, FileInfo, desfire.Enciphered, 0, raw); err != nil {
+		return false, fmt.Errorf("cardapp: info layout: %w", err)
+	}
+	return true, nil
 }

@@ -37,9 +37,7 @@ func (d *Device) GetFirmwareVersion(ctx context.Context) (Firmware, error) {
 		return Firmware{}, fmt.Errorf("pn532 GetFirmwareVersion: %d bytes", len(r))
 	}
 	fw := Firmware{IC: r[0], Ver: r[1], Rev: r[2], Support: r[3]}
-	d.mu.Lock()
-	d.stats.Firmware = fw.String()
-	d.mu.Unlock()
+	d.note(func(s *Stats) { s.Firmware = fw.String() })
 	return fw, nil
 }
 
@@ -58,8 +56,8 @@ func (d *Device) Ready(ctx context.Context) (Firmware, error) {
 			return fw, nil
 		}
 		last = err
+		silent := d.heardNothing()
 		d.mu.Lock()
-		silent := d.stats.LastSeen.IsZero()
 		d.dirty = true
 		d.mu.Unlock()
 		if silent || ctx.Err() != nil {
@@ -141,6 +139,7 @@ func (d *Device) WaitTarget(ctx context.Context, wait time.Duration) (Target, bo
 	if errors.Is(err, ErrUncertain) {
 		d.abort()
 		if acked && ctx.Err() == nil {
+			d.freeTargets(ctx) // a card may have come as the poll was aborted
 			return Target{}, false, nil
 		}
 	}
@@ -149,6 +148,28 @@ func (d *Device) WaitTarget(ctx context.Context, wait time.Duration) (Target, bo
 		return Target{}, false, err
 	}
 	return ParseTarget(r)
+}
+
+// RFReset is how long the field stays off to reset every card in it
+// (ISO/IEC 14443-3 §6.2.1: between 5 and 10 ms).
+const RFReset = 8 * time.Millisecond
+
+// freeTargets brings back within reach a card the chip may have
+// activated for a poll whose answer was lost: an activated card stays
+// ACTIVE and answers neither REQA nor WUPA, a released one answers only
+// WUPA (ISO/IEC 14443-3), so the target is released and the field cycled,
+// which powers every card down to IDLE. Best effort: what fails shows at
+// the next command. d.mu is held.
+func (d *Device) freeTargets(ctx context.Context) {
+	d.call(ctx, cmdInRelease, []byte{0x00}, 100*time.Millisecond)
+	d.call(ctx, cmdRFConfiguration, []byte{0x01, 0x00}, 100*time.Millisecond)
+	t := time.NewTimer(RFReset)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	d.call(ctx, cmdRFConfiguration, []byte{0x01, 0x01}, 100*time.Millisecond)
 }
 
 // ListTarget looks for one type A card at 106 kbps; ok is false when the

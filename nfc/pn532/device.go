@@ -80,6 +80,9 @@ type Device struct {
 	// first.
 	dirty bool
 
+	// smu guards stats alone, so Stats never waits for a command in
+	// progress (WaitTarget holds mu up to its whole wait).
+	smu   sync.Mutex
 	stats Stats
 }
 
@@ -111,9 +114,23 @@ func NewDevice(t Transport, o Options) *Device {
 
 // Stats returns the health counters.
 func (d *Device) Stats() Stats {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.smu.Lock()
+	defer d.smu.Unlock()
 	return d.stats
+}
+
+// note updates the health counters.
+func (d *Device) note(f func(s *Stats)) {
+	d.smu.Lock()
+	f(&d.stats)
+	d.smu.Unlock()
+}
+
+// heardNothing reports whether the chip never sent a frame.
+func (d *Device) heardNothing() bool {
+	d.smu.Lock()
+	defer d.smu.Unlock()
+	return d.stats.LastSeen.IsZero()
 }
 
 // Close releases the transport.
@@ -141,8 +158,7 @@ func (d *Device) Call(ctx context.Context, cmd byte, params []byte, timeout time
 
 func (d *Device) failed(err error) {
 	if err != nil {
-		d.stats.Errors++
-		d.stats.LastError = err.Error()
+		d.note(func(s *Stats) { s.Errors, s.LastError = s.Errors+1, err.Error() })
 	}
 }
 
@@ -174,19 +190,25 @@ func (d *Device) call(ctx context.Context, cmd byte, params []byte, timeout time
 		if !repeatable(cmd) || try >= d.o.Retries || ctx.Err() != nil {
 			return nil, err
 		}
+		if cmd == cmdInListPassiveTarget {
+			d.freeTargets(ctx) // the lost poll may have activated the card
+		}
 	}
 }
 
 // once sends a command frame (after resynchronising if needed) and
 // awaits its answer; acked tells whether the PN532 took the command.
 func (d *Device) once(ctx context.Context, out []byte, cmd byte, ackWait, timeout time.Duration) ([]byte, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("pn532 command %02X: %w: %w", cmd, errNotSent, err)
+	}
 	if err := d.ready(ctx); err != nil {
 		return nil, false, fmt.Errorf("pn532 command %02X: %w: %w", cmd, errNotSent, err)
 	}
 	if err := d.t.Send(out); err != nil {
 		return nil, false, fmt.Errorf("pn532 command %02X: %w", cmd, err)
 	}
-	d.stats.Frames++
+	d.note(func(s *Stats) { s.Frames++ })
 	return d.await(ctx, cmd, ackWait, timeout)
 }
 
@@ -217,12 +239,12 @@ func (d *Device) resync(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		d.stats.Resyncs++
+		d.note(func(s *Stats) { s.Resyncs++ })
 		d.t.Send(ackFrame)
 		if err := d.t.Send(marker); err != nil {
 			return fmt.Errorf("resynchronising: %w", err)
 		}
-		d.stats.Frames++
+		d.note(func(s *Stats) { s.Frames++ })
 		// Generous: a chip busy enough to lose an answer is slow now.
 		_, _, err := d.await(ctx, cmdGetFirmwareVersion, 0, 4*d.o.AckTimeout+200*time.Millisecond)
 		if err == nil {
@@ -230,7 +252,7 @@ func (d *Device) resync(ctx context.Context) error {
 			return nil
 		}
 		last = err
-		if d.stats.LastSeen.IsZero() {
+		if d.heardNothing() {
 			break // never a word from the chip: it is not there, not busy
 		}
 	}
@@ -277,7 +299,7 @@ func (d *Device) await(ctx context.Context, cmd byte, ackWait, timeout time.Dura
 		switch f.Kind {
 		case Ack:
 			if acked {
-				d.stats.Stray++
+				d.note(func(s *Stats) { s.Stray++ })
 			}
 			acked = true
 		case SyntaxError:
@@ -286,7 +308,7 @@ func (d *Device) await(ctx context.Context, cmd byte, ackWait, timeout time.Dura
 			if len(f.Data) >= 2 && f.Data[0] == pn532ToHost && f.Data[1] == cmd+1 {
 				return f.Data[2:], true, nil
 			}
-			d.stats.Stray++
+			d.note(func(s *Stats) { s.Stray++ })
 		}
 	}
 }
@@ -294,8 +316,7 @@ func (d *Device) await(ctx context.Context, cmd byte, ackWait, timeout time.Dura
 func (d *Device) receive(timeout time.Duration) (Frame, error) {
 	f, err := d.t.Receive(timeout)
 	if err == nil {
-		d.stats.LastSeen = time.Now()
-		d.stats.Frames++
+		d.note(func(s *Stats) { s.LastSeen, s.Frames = time.Now(), s.Frames+1 })
 	}
 	return f, err
 }

@@ -131,22 +131,79 @@ func TestLateAnswerIsUncertainThenResynchronised(t *testing.T) {
 	}
 }
 
-// TestUncertainDebitIsNotResent: an exchange whose answer never comes is
-// not sent again by the driver.
-func TestUncertainDebitIsNotResent(t *testing.T) {
-	r := &nfcsim.Reader{LateAnswer: func(code byte) time.Duration {
-		return map[bool]time.Duration{true: 400 * time.Millisecond}[code == 0x40]
-	}}
-	d := faulty(t, r)
-	card := customer(22, 5000)
-	r.Put(card)
-	tg, _, _ := d.ListTarget(ctx, time.Second)
-	_, err := d.Exchange(ctx, tg.Tg, []byte{0xDC, 0x02, 0x01, 0x00, 0x00, 0x00}, 50*time.Millisecond)
-	if !errors.Is(err, pn532.ErrUncertain) {
-		t.Fatalf("late answer: %v", err)
+// TestLateAckedDebitIsNotResent: a Debit whose ACK comes after the
+// driver's ACK timeout is not sent again (the card would debit twice):
+// the driver waits on for its answer. When the answer then comes, it is
+// the Debit's and the charge commits once; when it comes too late, the
+// exchange is uncertain, still not resent, and the card has seen one
+// Debit, which dies uncommitted with the session.
+func TestLateAckedDebitIsNotResent(t *testing.T) {
+	cases := []struct {
+		name      string
+		answer    time.Duration // after the late ACK
+		uncertain bool
+	}{
+		{"late ACK, then the answer", 30 * time.Millisecond, false},
+		{"late ACK, answer later than the driver waits", 400 * time.Millisecond, true},
 	}
-	if n := debits(card); n != 1 {
-		t.Fatalf("the card received the debit %d times", n)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			armed := false
+			late := func(d time.Duration) func(byte) time.Duration {
+				return func(code byte) time.Duration {
+					mu.Lock()
+					defer mu.Unlock()
+					if code == 0x40 && armed {
+						return d
+					}
+					return 0
+				}
+			}
+			// Three times the driver's ACK timeout, within the exchange's.
+			r := &nfcsim.Reader{LateAck: late(60 * time.Millisecond), LateAnswer: late(tc.answer)}
+			d := faulty(t, r)
+			card := customer(uint64(22+10*i), 5000)
+			r.Put(card)
+			tg, ok, err := d.ListTarget(ctx, time.Second)
+			if err != nil || !ok {
+				t.Fatalf("target: %v %v", ok, err)
+			}
+			c := desfire.New(pn532.Card{D: d, Tg: tg.Tg, Timeout: 200 * time.Millisecond})
+			if err := c.SelectApplication(ctx, aid); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Authenticate(ctx, 1, key1); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			armed = true
+			mu.Unlock()
+			err = c.Debit(ctx, 2, desfire.MACed, 300)
+			mu.Lock()
+			armed = false
+			mu.Unlock()
+			if n := debits(card); n != 1 {
+				t.Fatalf("the card received the debit %d times (%v)", n, err)
+			}
+			want := int32(4700)
+			switch {
+			case tc.uncertain && !errors.Is(err, pn532.ErrUncertain):
+				t.Fatalf("answer too late: %v", err)
+			case tc.uncertain:
+				want = 5000 // not committed: a new session drops it
+				c = session(t, d)
+			case err != nil:
+				t.Fatalf("late ACK, then the answer: %v", err)
+			default:
+				if err := c.CommitTransaction(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if v, err := c.GetValue(ctx, 2, desfire.MACed); err != nil || v != want {
+				t.Fatalf("GetValue %d %v, want %d", v, err, want)
+			}
+		})
 	}
 }
 
@@ -256,5 +313,127 @@ func TestWaitTarget(t *testing.T) {
 	r.Remove()
 	if _, ok, err := d.ListTarget(ctx, time.Second); ok || err != nil {
 		t.Fatalf("limited poll of an empty field: %v %v", ok, err)
+	}
+}
+
+// TestStatsDoNotWaitForAPoll: the health counters are read while
+// WaitTarget holds the line for its whole wait (diagnostics and telemetry
+// must not stall behind the chip's polling).
+func TestStatsDoNotWaitForAPoll(t *testing.T) {
+	polling := make(chan struct{}, 1)
+	r := &nfcsim.Reader{LateAck: func(code byte) time.Duration {
+		if code == 0x4A {
+			select {
+			case polling <- struct{}{}:
+			default:
+			}
+		}
+		return 0
+	}}
+	d := faulty(t, r)
+	if _, err := d.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetRetries(ctx, 0xFF); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { _, _, err := d.WaitTarget(ctx, time.Second); waited <- err }()
+	<-polling // the chip polls an empty field: WaitTarget holds the line
+	read := make(chan pn532.Stats, 1)
+	go func() { read <- d.Stats() }()
+	select {
+	case st := <-read:
+		if st.Frames == 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	case err := <-waited:
+		t.Fatalf("Stats waited for the whole poll (%v)", err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCancelledContextSendsNothing: a command asked for with a context
+// already cancelled never reaches the chip.
+func TestCancelledContextSendsNothing(t *testing.T) {
+	var mu sync.Mutex
+	seen := 0
+	r := &nfcsim.Reader{LateAck: func(code byte) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if code == 0x32 {
+			seen++
+		}
+		return 0
+	}}
+	d := faulty(t, r)
+	if _, err := d.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := d.SetRetries(cancelled, 0x01); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	// The chip answers in order: had the frame gone out, it would have
+	// seen it before this one.
+	if _, err := d.GetFirmwareVersion(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen != 0 {
+		t.Fatalf("the chip received %d RFConfiguration frames", seen)
+	}
+}
+
+// TestLostPollAnswerLeavesNoCardActive: a poll whose answer is lost (the
+// chip activated the card, the host gave up on the answer) leaves the
+// card ACTIVE, deaf to REQA and WUPA (ISO/IEC 14443-3). The driver
+// releases the target and cycles the field, so the card is found again:
+// after an aborted WaitTarget, and on ListTarget's resent poll.
+func TestLostPollAnswerLeavesNoCardActive(t *testing.T) {
+	for _, wake := range []bool{false, true} {
+		for _, wait := range []bool{true, false} {
+			name := map[bool]string{true: "aborted wait", false: "resent poll"}[wait] + map[bool]string{false: ", REQA", true: ", WUPA"}[wake]
+			t.Run(name, func(t *testing.T) {
+				var mu sync.Mutex
+				late := true
+				r := &nfcsim.Reader{States: true, WakeHalted: wake, LateAnswer: func(code byte) time.Duration {
+					mu.Lock()
+					defer mu.Unlock()
+					if code == 0x4A && late {
+						late = false
+						return 300 * time.Millisecond // the card is activated, its answer comes too late
+					}
+					return 0
+				}}
+				d := faulty(t, r)
+				if _, err := d.Ready(ctx); err != nil {
+					t.Fatal(err)
+				}
+				r.Put(customer(40, 1000))
+				if wait {
+					if err := d.SetRetries(ctx, 0xFF); err != nil {
+						t.Fatal(err)
+					}
+					if _, ok, err := d.WaitTarget(ctx, 100*time.Millisecond); ok || err != nil {
+						t.Fatalf("the aborted wait: %v %v", ok, err)
+					}
+					if _, ok, err := d.WaitTarget(ctx, time.Second); !ok || err != nil {
+						t.Fatalf("the card after an aborted wait: %v %v", ok, err)
+					}
+					return
+				}
+				if err := d.SetRetries(ctx, 0x01); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok, err := d.ListTarget(ctx, 100*time.Millisecond); !ok || err != nil {
+					t.Fatalf("the card on the resent poll: %v %v", ok, err)
+				}
+			})
+		}
 	}
 }

@@ -72,15 +72,39 @@ type Reader struct {
 	// Stall is a chip starved of time (a busy USB bridge, a slow MCU): an
 	// extra pause before each ACK and each answer.
 	Stall func() time.Duration
+	// States plays the card's ISO 14443-3 states instead of activating
+	// it at every poll: a card the chip activated is ACTIVE and answers
+	// no poll until the field goes off (or it leaves); one released
+	// (InRelease: DESELECT) is HALTed and answers only WUPA; switching the
+	// field off powers it down to IDLE. WakeHalted chooses the poll: WUPA
+	// (halted cards answer) or REQA (only idle ones do); chips and
+	// firmware differ, both occur.
+	States, WakeHalted bool
 
 	mu      sync.Mutex
+	state   cardState
 	card    *Card
 	arrived chan struct{} // closed when a card is put in the field
 	field   bool
 	retries byte   // MxRtyPassiveActivation; 0xFF (forever) until the host sets it
+	asleep  bool   // reset and not yet configured (SAMConfiguration)
 	last    []byte // last answer, for NACK
 	aborts  int
 	bytes   int64 // bytes on the host line, both ways
+}
+
+// cardState is the card's ISO 14443-3 state (with States).
+type cardState int
+
+const (
+	stateIdle cardState = iota
+	stateActive
+	stateHalt
+)
+
+// answers reports whether the card answers the chip's poll (r.mu held).
+func (r *Reader) answers() bool {
+	return !r.States || r.state == stateIdle || r.state == stateHalt && r.WakeHalted
 }
 
 // Bytes counts the bytes on the host line so far, both ways.
@@ -93,7 +117,7 @@ func (r *Reader) Bytes() int64 {
 // Put places a card in the field (replacing any).
 func (r *Reader) Put(c *Card) {
 	r.mu.Lock()
-	r.card = c
+	r.card, r.state = c, stateIdle
 	if r.arrived != nil {
 		close(r.arrived)
 		r.arrived = nil
@@ -105,6 +129,18 @@ func (r *Reader) Put(c *Card) {
 func (r *Reader) Remove() {
 	r.mu.Lock()
 	r.card = nil
+	r.mu.Unlock()
+}
+
+// Reset is the chip restarting under its host (a brown-out, a watchdog):
+// its settings are back at their defaults (passive retries 0xFF, the
+// chip's own polling) and, until the host sends SAMConfiguration again,
+// it acknowledges no command but GetFirmwareVersion and SAMConfiguration
+// (UM0701-02 §7.2.10: the chip starts in low-power mode, where other
+// frames are lost).
+func (r *Reader) Reset() {
+	r.mu.Lock()
+	r.retries, r.asleep = 0xFF, true
 	r.mu.Unlock()
 }
 
@@ -223,6 +259,12 @@ func (s *serving) handle(ctx context.Context, h hostFrame) {
 // answer (perhaps late, perhaps aborted by the host).
 func (s *serving) run(ctx context.Context, code byte, p []byte) {
 	r := s.r
+	r.mu.Lock()
+	asleep := r.asleep && code != 0x02 && code != 0x14
+	r.mu.Unlock()
+	if asleep {
+		return // lost: not even an ACK
+	}
 	if !s.pause(ctx, r.delay(r.LateAck, code)) {
 		return // aborted before it began
 	}
@@ -320,12 +362,18 @@ func (s *serving) command(ctx context.Context, code byte, p []byte) (out []byte,
 	case 0x02:
 		return Firmware, true, false
 	case 0x14:
+		r.mu.Lock()
+		r.asleep = false
+		r.mu.Unlock()
 		return nil, len(p) >= 1, false
 	case 0x32:
 		r.mu.Lock()
 		switch {
 		case len(p) >= 2 && p[0] == 0x01:
 			r.field = p[1]&1 == 1
+			if !r.field {
+				r.state = stateIdle // unpowered, the card forgets
+			}
 		case len(p) >= 4 && p[0] == 0x05:
 			r.retries = p[3]
 		}
@@ -343,6 +391,11 @@ func (s *serving) command(ctx context.Context, code byte, p []byte) (out []byte,
 		}
 		return r.exchange(card, p[1:]), true, false
 	case 0x52:
+		r.mu.Lock()
+		if r.state == stateActive {
+			r.state = stateHalt
+		}
+		r.mu.Unlock()
 		return []byte{0x00}, true, false
 	}
 	return nil, false, false
@@ -357,7 +410,10 @@ func (s *serving) list(ctx context.Context) ([]byte, bool) {
 		r.mu.Lock()
 		card, forever, retries := r.card, r.retries == 0xFF, int(r.retries)
 		var arrived chan struct{}
-		if card == nil || card.Gone() || r.Miss != nil && r.Miss() {
+		if card != nil && card.Gone() {
+			r.state = stateIdle // its power was cut
+		}
+		if card == nil || card.Gone() || !r.answers() || r.Miss != nil && r.Miss() {
 			if r.arrived == nil {
 				r.arrived = make(chan struct{})
 			}
@@ -401,7 +457,7 @@ func (s *serving) list(ctx context.Context) ([]byte, bool) {
 func (r *Reader) activate(card *Card) []byte {
 	uid, atqa, sak, ats := card.Activation()
 	r.mu.Lock()
-	r.field = true
+	r.field, r.state = true, stateActive
 	r.mu.Unlock()
 	out := []byte{0x01, 0x01, atqa[0], atqa[1], sak, byte(len(uid))}
 	return append(append(out, uid...), ats...)
