@@ -172,6 +172,19 @@ func TestFaults(t *testing.T) {
 				return b
 			}
 		},
+		// A receiver slow enough that its acknowledgement arrives after the
+		// sender's ENQ: the answer to that ENQ (the same acknowledgement
+		// again) must not be read as the next block's "previous
+		// acknowledgement", which would send that block twice.
+		"late acknowledgement (ENQ crosses it, no duplicate)": func(r *relay) {
+			var n atomic.Int32
+			r.toVMD = func(b []byte) []byte {
+				if bytes.Equal(b, []byte{DLE, '1'}) && n.Add(1) == 3 {
+					time.Sleep(fast.A + fast.A/3)
+				}
+				return b
+			}
+		},
 	}
 	for name, setup := range cases {
 		t.Run(name, func(t *testing.T) {

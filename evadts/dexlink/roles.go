@@ -135,12 +135,15 @@ func (l *link) sendBlock(start, end byte, data []byte, ack byte) error {
 	if err := l.write(f...); err != nil {
 		return err
 	}
+	enqs := 0
 	for attempt := 0; attempt <= l.t.Retries; attempt++ {
 		r, err := l.reply(l.t.A)
 		switch {
 		case err == nil && r == ack:
+			l.absorbRepeats(enqs, ack)
 			return nil
 		case errors.Is(err, ErrTimeout):
+			enqs++
 			err = l.write(ENQ)
 		case err != nil:
 			return err
@@ -152,6 +155,20 @@ func (l *link) sendBlock(start, end byte, data []byte, ack byte) error {
 		}
 	}
 	return fmt.Errorf("%w: no acknowledgement after %d tries", ErrTimeout, l.t.Retries+1)
+}
+
+// absorbRepeats takes the answers still owed to enqs ENQs once ack has
+// come: a slow receiver's acknowledgement can cross the ENQ that asked for
+// it, and the receiver answers that ENQ with the same acknowledgement. Left
+// on the line, it would read as the next block's "previous
+// acknowledgement" and send that block twice, doubling its data in the
+// audit. Each is waited for at most B (the inter-character time).
+func (l *link) absorbRepeats(enqs int, ack byte) {
+	for ; enqs > 0; enqs-- {
+		if r, err := l.reply(l.t.B); err != nil || r != ack {
+			return
+		}
+	}
 }
 
 // reply reads an acknowledgement ('0', '1') or NAK, skipping WACK.
