@@ -1,6 +1,7 @@
 package ttgserver
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -16,12 +17,29 @@ import (
 
 // txKey identifies a transaction for duplicate detection: the same device
 // sending the same tap twice (after a lost reply) is skipped, not doubled.
-func txKey(device int64, t ttg.Transaction) string {
-	return fmt.Sprintf("%d|%d|%s|%s|%d|%d|%d|%s|%s", device, t.CardID, t.Start, t.Stop, t.PLU, t.Money, t.Volume, t.ExternalID, t.ItemID)
+// Every field counts: another record that merely shares the card and the
+// time is not a resend, and skipping it would tell its sender the server
+// stored something it did not.
+func txKey(device int64, t ttg.Transaction) string { return recordKey(device, t) }
+
+// cpKey is txKey for card purchases.
+func cpKey(device int64, c ttg.CardPurchase) string { return recordKey(device, c) }
+
+// recordKey is the device and a digest of the whole decoded record (the
+// fields the server knows; unknown ones were dropped by decoding).
+func recordKey(device int64, rec any) string {
+	raw, _ := json.Marshal(rec) // a decoded ttg record always encodes
+	sum := sha256.Sum256(raw)
+	return fmt.Sprintf("%d|%x", device, sum[:16])
 }
 
-func cpKey(device int64, c ttg.CardPurchase) string {
-	return fmt.Sprintf("%d|%d|%s|%d|%d", device, c.CardID, c.Created, c.Type, c.Amount)
+// uploadCheck is what check says of one record: its key, its time in epoch
+// seconds (for records_skipped_str, which 3.39 and 3.41 say names it), and
+// how to store it (nil: it is already stored).
+type uploadCheck struct {
+	key   string
+	epoch int64
+	store func(*bolt.Tx) error
 }
 
 // envelope is an upload whose records are checked one by one.
@@ -70,25 +88,26 @@ func (s *Server) decodeEnvelope(raw []byte, listKey string) (envelope, error) {
 }
 
 // upload runs check on each record and store on the valid new ones.
-func (s *Server) upload(e envelope, check func(json.RawMessage) (string, func(*bolt.Tx) error, error)) reply {
+func (s *Server) upload(e envelope, check func(json.RawMessage) (uploadCheck, error)) reply {
 	res := ttg.UploadResult{UUID: s.st.UUID, Valid: true}
 	var infos, skipped []string
 	var writes []func(*bolt.Tx) error
 	seen := map[string]bool{}
 	for i, raw := range e.Records {
-		key, store, err := check(raw)
+		c, err := check(raw)
+		key, store := c.key, c.store
 		switch {
 		case err != nil:
 			res.RecordsMalformatted++
 			infos = append(infos, fmt.Sprintf("record %d: %v", i, err))
 		case seen[key]:
 			res.RecordsSkipped++
-			skipped = append(skipped, fmt.Sprintf("record %d duplicates record in this request", i))
+			skipped = append(skipped, fmt.Sprintf("record %d (timestamp %d) duplicates a record in this request", i, c.epoch))
 		default:
 			seen[key] = true
 			if store == nil {
 				res.RecordsSkipped++
-				skipped = append(skipped, fmt.Sprintf("record %d exists", i))
+				skipped = append(skipped, fmt.Sprintf("record %d (timestamp %d) exists", i, c.epoch))
 				continue
 			}
 			writes = append(writes, store)
@@ -149,24 +168,24 @@ func (s *Server) transaction(raw []byte) reply {
 	// Records are applied in memory as they validate, so that a later one
 	// in the same request sees an earlier one; a failed commit reloads
 	// memory from the database and answers 500, and the resend is new.
-	return s.upload(e, func(r json.RawMessage) (string, func(*bolt.Tx) error, error) {
+	return s.upload(e, func(r json.RawMessage) (uploadCheck, error) {
 		var t ttg.Transaction
 		if err := s.decode(r, &t); err != nil {
-			return "", nil, err
+			return uploadCheck{}, err
 		}
 		st, err := s.checkTx(e.DeviceID, t)
 		if err != nil {
-			return "", nil, err
+			return uploadCheck{}, err
 		}
 		key := txKey(e.DeviceID, t)
 		if s.txKeys[key] {
-			return key, nil, nil
+			return uploadCheck{key: key, epoch: st.StartEpoch}, nil
 		}
 		st.LocationID, st.Received = loc, s.o.Now().Unix()
 		s.txKeys[key] = true
 		s.txs = append(s.txs, st)
 		s.applyTx(e.DeviceID, t)
-		return key, func(tx *bolt.Tx) error { return appendRecord(tx, bTx, st) }, nil
+		return uploadCheck{key, st.StartEpoch, func(tx *bolt.Tx) error { return appendRecord(tx, bTx, st) }}, nil
 	})
 }
 
@@ -283,30 +302,31 @@ func (s *Server) cardPurchase(raw []byte) reply {
 	defer s.mu.Unlock()
 	s.devices[e.DeviceID] = s.o.Now()
 	refuseResend := s.faults.RefuseCardResend
-	return s.upload(e, func(r json.RawMessage) (string, func(*bolt.Tx) error, error) {
+	return s.upload(e, func(r json.RawMessage) (uploadCheck, error) {
 		var c ttg.CardPurchase
 		if err := s.decode(r, &c); err != nil {
-			return "", nil, err
+			return uploadCheck{}, err
 		}
 		// A resend (the charger's reply was lost) is counted as skipped
 		// before the card rules run, as 3.41 does for transactions: the
 		// card it created exists now, which is no error of the resend.
 		key := cpKey(e.DeviceID, c)
 		if s.cpKeys[key] && !refuseResend {
-			return key, nil, nil
+			created, _ := ttg.ParseTime(c.Created, s.loc) // it parsed when it was stored
+			return uploadCheck{key: key, epoch: created.Unix()}, nil
 		}
 		created, err := s.checkCP(c)
 		if err != nil {
-			return "", nil, err
+			return uploadCheck{}, err
 		}
 		if s.cpKeys[key] {
-			return key, nil, nil
+			return uploadCheck{key: key, epoch: created}, nil
 		}
 		st := StoredCP{DeviceID: e.DeviceID, Received: s.o.Now().Unix(), Epoch: created, CP: c}
 		s.cpKeys[key] = true
 		s.cps = append(s.cps, st)
 		s.applyCP(c, created)
-		return key, func(tx *bolt.Tx) error { return appendRecord(tx, bCP, st) }, nil
+		return uploadCheck{key, created, func(tx *bolt.Tx) error { return appendRecord(tx, bCP, st) }}, nil
 	})
 }
 
