@@ -93,6 +93,12 @@ func TestUnknownFieldsAreIgnoredButBadValuesRefused(t *testing.T) {
 		{"broken JSON", "productlist", `{"id":1`, 400},
 		{"missing time", "transactions", `{"id":1,"end_time":"2026-11-22 18:00:00"}`, 400},
 		{"bad price type", "addproduct", `{"id":1,"name":"x","price_per_unit":"cheap","product_type":1}`, 400},
+		// Calls that read nothing but the client's id refuse the same.
+		{"broken JSON, no parameters", "getdevicecount", `{"id":`, 400},
+		{"wrong id type, no parameters", "gethappyhours", `{"id":"seven"}`, 400},
+		{"wrong device type", "getkeglevelcount", `{"id":1,"device_id":"x"}`, 400},
+		{"not an object", "serverconfig", `[1,2]`, 400},
+		{"no body at all", "getdevicecount", ``, 200},
 	} {
 		if code, body := f.raw("/m2m/api/"+c.path, "Bearer "+f.tok, c.body); code != c.want {
 			t.Errorf("%s: HTTP %d %s, want %d", c.name, code, body, c.want)

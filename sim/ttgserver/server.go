@@ -18,6 +18,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/tapagent/tapagent/internal/clip"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -486,6 +487,10 @@ func (s *Server) wrap(path string, h handler) http.Handler {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "invalid or expired token"})
 			return
 		}
+		if err := checkBody(raw); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
 		if f.malformed {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusOK)
@@ -502,6 +507,35 @@ func (s *Server) wrap(path string, h handler) http.Handler {
 		}
 		writeJSON(w, rep.status, rep.body)
 	})
+}
+
+// commonIntFields are the fields every call's body may carry (3.x: the API
+// client's id, the device asked about), integers wherever the spec shows
+// them.
+var commonIntFields = []string{"id", "deviceID", "deviceId", "device_id"}
+
+// checkBody refuses, for every call alike, what no handler could have
+// meant: a body that is not one JSON object, or a common field of the
+// wrong type. The calls that read nothing else from their body would
+// otherwise answer 200 to anything. An empty body is a call without
+// parameters.
+func checkBody(raw []byte) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("invalid JSON request: %w", err)
+	}
+	for _, k := range commonIntFields {
+		if v, has := m[k]; has {
+			var n int64
+			if err := json.Unmarshal(v, &n); err != nil {
+				return fmt.Errorf("%s: must be an integer, not %s", k, clip.String(string(v), 32))
+			}
+		}
+	}
+	return nil
 }
 
 // hangUp closes the connection without a reply.
