@@ -42,7 +42,11 @@ type Options struct {
 	// FirmwareNotified is run, in its own goroutine, when the server says
 	// a firmware update is available; nil answers 501.
 	FirmwareNotified func()
-	Now              func() time.Time
+	// Zone is the TTG wire time zone (ttg.time_zone): 3.34's
+	// current_date_time is a wall-clock time in it, as every time the
+	// device sends; nil means UTC.
+	Zone *time.Location
+	Now  func() time.Time
 	// Access says who may call; on an address other than loopback Serve
 	// refuses to start without a token or an allow-list.
 	Access Access
@@ -243,7 +247,11 @@ func replyStatus(w http.ResponseWriter, status int, v any) {
 }
 
 func status(o Options) ttg.DeviceStatus {
-	out := ttg.DeviceStatus{DeviceID: o.DeviceID, CurrentTime: o.Now().Format(ttg.TimeLayout)}
+	zone := o.Zone
+	if zone == nil {
+		zone = time.UTC
+	}
+	out := ttg.DeviceStatus{DeviceID: o.DeviceID, CurrentTime: o.Now().In(zone).Format(ttg.TimeLayout)}
 	if o.Sys != nil {
 		s, err := o.Sys.Read()
 		out.CPUUsage, out.MemAvailable, out.MemUsed = s.CPUPercent, s.MemAvailable, s.MemUsed

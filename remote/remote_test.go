@@ -481,3 +481,29 @@ func TestReplayAfterAFailedPurchase(t *testing.T) {
 		t.Fatalf("a repeat opened the line: %+v", st)
 	}
 }
+
+// TestStatusTimeInTheServerZone: 3.34's current_date_time is a wall-clock
+// time in ttg.time_zone, as every time the device sends, not the host's.
+func TestStatusTimeInTheServerZone(t *testing.T) {
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Skip("no zone database:", err)
+	}
+	at := time.Date(2026, 12, 1, 21, 44, 38, 0, time.UTC)
+	for _, c := range []struct {
+		zone *time.Location
+		want string
+	}{
+		{kolkata, "2026-12-02 03:14:38"},
+		{nil, "2026-12-01 21:44:38"},
+	} {
+		h := remote.Handler(remote.Options{DeviceID: 1001, Zone: c.zone, Now: func() time.Time { return at }})
+		req := httptest.NewRequest("POST", remote.BasePath+"/getdevicestatus", strings.NewReader(`{"id":1,"deviceID":1001}`))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var st map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st["current_date_time"] != c.want {
+			t.Errorf("zone %v: %s, want current_date_time %s", c.zone, rec.Body.Bytes(), c.want)
+		}
+	}
+}

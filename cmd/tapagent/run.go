@@ -185,8 +185,12 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return errors.Join(err, agent.Close())
 		}
+		zone, err := cfg.TTG.Location()
+		if err != nil {
+			return errors.Join(fmt.Errorf("ttg.time_zone: %w", err), agent.Close())
+		}
 		o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
-			FirmwareNotified: func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, version) }, Access: access}
+			FirmwareNotified: func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, version) }, Access: access, Zone: zone}
 		if up != nil {
 			o.Link, o.ServerToken = up.LinkState, up.Token
 		}

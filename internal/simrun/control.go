@@ -18,8 +18,12 @@ func startControl(cfg *config.Config, agent *device.Agent, up *uplink.Uplink, no
 	if err != nil {
 		return nil, err
 	}
+	zone, err := cfg.TTG.Location()
+	if err != nil {
+		return nil, fmt.Errorf("ttg.time_zone: %w", err)
+	}
 	o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
-		FirmwareNotified: notified, Access: access}
+		FirmwareNotified: notified, Access: access, Zone: zone}
 	if up != nil {
 		o.Link, o.ServerToken = up.LinkState, up.Token
 	}

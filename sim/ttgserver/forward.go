@@ -59,6 +59,17 @@ func (s *Server) clientsHandler(w http.ResponseWriter, r *http.Request) {
 
 // clientControl forwards a call to the device's client-control listener and
 // relays its answer; an unknown device is 4001, an unreachable one 5004.
+// forwardedCall says whether a call is one of the client-control calls
+// forwarded to a device: those check their own body and answer a bad one
+// in the device's error format (error 4000 and a description).
+func forwardedCall(name string) bool {
+	switch name {
+	case "remoteLogin", "remoteLoginPurchase", "restartClientApplication", "getdevicestatus", "setBacklightBrightness":
+		return true
+	}
+	return false
+}
+
 func (s *Server) clientControl(name string) handler {
 	return func(raw []byte) reply {
 		var req struct {

@@ -487,7 +487,7 @@ func (s *Server) wrap(path string, h handler) http.Handler {
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": "invalid or expired token"})
 			return
 		}
-		if err := checkBody(raw); err != nil {
+		if err := checkBody(raw); err != nil && !forwardedCall(path) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
