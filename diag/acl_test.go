@@ -212,3 +212,14 @@ func TestBrokerACL(t *testing.T) {
 		t.Fatalf("1001 received the technician's desired configuration %d times", fromTech.Load())
 	}
 }
+
+// TestClientIDIsNotGuessable: MQTT lets a new connection under a client id
+// close the one holding it, whatever account it uses, so another device's
+// account must not be able to name the device's connection from what it
+// knows (device id, a small session counter).
+func TestClientIDIsNotGuessable(t *testing.T) {
+	a, b := clientID(1001, 3), clientID(1001, 3)
+	if a == b || !strings.HasPrefix(a, "tapagent-1001-3-") || len(a) < len("tapagent-1001-3-")+16 {
+		t.Fatalf("client ids %q and %q: want the device, the session and 64 random bits", a, b)
+	}
+}

@@ -7,6 +7,7 @@ package diag
 import (
 	"context"
 	"crypto/ed25519"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
@@ -198,12 +199,24 @@ func New(cfg Config, st *storage.Store, methods map[string]Handler) (*Diag, erro
 	return d, nil
 }
 
+// clientID names this run's connection: device and session for the
+// broker's log, and 64 random bits. MQTT lets a new connection under a
+// client id close the one that holds it, and ACLs do not bind ids to
+// accounts, so an id another account could guess (the device id and a
+// small session counter) would let any broker client knock the device
+// off the broker again and again.
+func clientID(device int64, session uint64) string {
+	var r [8]byte
+	_, _ = crand.Read(r[:]) // crypto/rand.Read does not fail (Go 1.24+)
+	return fmt.Sprintf("tapagent-%d-%d-%x", device, session, r)
+}
+
 // newClient sets up paho: clean session, the last will, and onConnect for
 // status and subscriptions. Connecting and reconnecting are Run's, so
 // every failure is seen and its reason kept (paho's own retry is silent).
 func (d *Diag) newClient() mqtt.Client {
 	o := mqtt.NewClientOptions().AddBroker(d.cfg.Broker).
-		SetClientID(fmt.Sprintf("tapagent-%d-%d", d.cfg.DeviceID, d.session)).
+		SetClientID(clientID(d.cfg.DeviceID, d.session)).
 		SetCleanSession(true).SetAutoReconnect(false).SetConnectRetry(false).SetStore(newPacketStore()).
 		SetConnectTimeout(10*time.Second).SetKeepAlive(10*time.Second).SetOrderMatters(false).
 		SetBinaryWill(d.Topic("status"), d.status("offline"), 1, true).

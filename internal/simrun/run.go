@@ -3,8 +3,8 @@ package simrun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/tapagent/tapagent/internal/uplink"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -21,6 +21,7 @@ import (
 	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/diaglink"
 	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/internal/uplink"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
@@ -141,7 +142,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	var readerTap atomic.Pointer[cardtap.Tap]
 	var term atomic.Pointer[terminal]
-	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: o.Version, ConfigPath: o.ConfigPath,
+	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: o.Version, ConfigPath: o.ConfigPath, Log: o.Log,
 		Reader: func() any {
 			if t := readerTap.Load(); t != nil {
 				return t.Health()
@@ -162,13 +163,19 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		dctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		_, events, err := diaglink.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
-		if err != nil {
+		switch {
+		case errors.Is(err, diaglink.ErrLinkRefused):
+			// Only the link is off, as on a real wall: the simulation runs on.
+			stop()
+			o.Log.Error("MQTT diagnostics off; fix the configuration and restart", "err", err)
+		case err != nil:
 			stop()
 			return nil, err
+		default:
+			mqttEvents.Store(&events)
+			// Runs after the agent has closed and booked (defers run last-in first-out).
+			defer func() { stop(); <-done }()
 		}
-		mqttEvents.Store(&events)
-		// Runs after the agent has closed and booked (defers run last-in first-out).
-		defer func() { stop(); <-done }()
 	}
 	if err := agent.Start(); err != nil {
 		return nil, err
