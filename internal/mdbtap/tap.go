@@ -396,13 +396,7 @@ func (t *Tap) on(ctx context.Context, msg mdb.Msg) {
 			t.request(ctx, t.o.Lines[0])
 		}
 	case mdb.VendApproved:
-		if t.ph == requesting {
-			t.approved(ctx, m.Amount)
-			return
-		}
-		// An answer to a request given up on: the reader must not keep it.
-		t.fault("vend", errors.New("VEND APPROVED without a request: VEND FAILURE"))
-		_ = t.m.VendFailure(ctx)
+		t.onApproved(ctx, m.Amount)
 	case mdb.Malfunction:
 		t.report(device.Event{Type: EvMalfunction, Detail: fmt.Sprintf("reader malfunction %02X", m.Error)})
 	case mdb.DisplayRequest:
@@ -410,6 +404,26 @@ func (t *Tap) on(ctx context.Context, msg mdb.Msg) {
 		t.report(device.Event{Type: EvDisplay, Detail: string(m.Text)})
 	case mdb.Simple:
 		t.onSimple(ctx, byte(m))
+	}
+}
+
+// onApproved takes a VEND APPROVED: the answer to the open request, a
+// repeat of one already taken (the reader missed our ACK and sends it again
+// at the next POLL, MDB 4.2 §2.2), or a stray one with no vend open, which
+// the reader must not keep.
+func (t *Tap) onApproved(ctx context.Context, amt uint32) {
+	switch t.ph {
+	case requesting:
+		t.approved(ctx, amt)
+	case pouring:
+		t.o.Log.Warn("mdb terminal: VEND APPROVED repeated during the vend, ignored", "vend", t.vend.Vend)
+		t.report(device.Event{Type: EvWarning, Line: t.vend.Line, Detail: "VEND APPROVED repeated for the open vend (our ACK was lost): ignored"})
+	default:
+		t.fault("vend", errors.New("VEND APPROVED without a request: VEND FAILURE"))
+		if err := t.m.VendFailure(ctx); err != nil {
+			t.fault("vend failure", err)
+		}
+		t.complete(ctx)
 	}
 }
 
