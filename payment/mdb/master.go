@@ -418,6 +418,17 @@ func (m *Master) follow(msg Msg) {
 	}
 }
 
+// Resume counts the reader's silence afresh from now: its serial port was
+// reopened, and the reader, which kept its power, is POLLed before it is
+// reset, so that what it holds (an open vend) is settled with it. Only its
+// JUST RESET or its silence for the non-response time leads to a reset.
+func (m *Master) Resume() {
+	m.lastAnswer, m.Offline = m.now(), false
+	if !m.ending.IsZero() {
+		m.ending = m.now() // END SESSION may not have had its chance
+	}
+}
+
 // Recover brings a reader back after OUT OF SEQUENCE (RESET and the whole
 // power-up sequence) or its own JUST RESET (the sequence without RESET).
 func (m *Master) Recover(ctx context.Context) error {
@@ -461,6 +472,11 @@ func (m *Master) VendRequest(ctx context.Context, price uint32, item uint16) err
 		return err
 	}
 	if err := m.command(ctx, CmdVend, data...); err != nil {
+		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrLink) {
+			// The reader may have taken it (its reply lost): it is in Vend
+			// until it answers or VEND CANCEL withdraws the request.
+			m.State = Vend
+		}
 		return err
 	}
 	m.State = Vend
@@ -476,16 +492,31 @@ func (m *Master) VendSuccess(ctx context.Context, item uint16) error {
 // VEND FAILURE (MALFUNCTION C-).
 var ErrRefundFailed = errors.New("mdb: the reader reports the refund failed")
 
+// ErrRefundUnconfirmed is a VEND FAILURE the reader acknowledged without
+// confirming the refund within its non-response time (§7.4.8).
+var ErrRefundUnconfirmed = errors.New("mdb: VEND FAILURE acknowledged, refund not confirmed")
+
 // VendFailure reports the item not delivered, then POLLs for the refund
 // (§7.4.8): an empty answer (ACK) is refunded, MALFUNCTION 0xC- is a failed
-// refund, silence is a refund in progress until the non-response time.
+// refund (ErrRefundFailed), silence is a refund in progress until the
+// non-response time (ErrRefundUnconfirmed). A VEND FAILURE that times out
+// is sent again until the non-response time (a lost reply is only a NAK,
+// §2.2); any other error is one the reader never got, to be tried again
+// later. Other messages the POLLs bring (END SESSION, ...) stay in the
+// inbox for the caller.
 func (m *Master) VendFailure(ctx context.Context) error {
-	if err := m.command(ctx, CmdVend, VendFailure); err != nil {
-		return err
+	if err := m.deliver(ctx, CmdVend, VendFailure); err != nil {
+		return fmt.Errorf("mdb: VEND FAILURE not delivered: %w", err)
 	}
 	if m.State == Vend {
 		m.State = SessionIdle
 	}
+	var kept []Msg
+	defer func() {
+		if len(kept) > 0 {
+			m.inbox = append(kept, m.inbox...)
+		}
+	}()
 	start := m.now()
 	for {
 		msgs, err := m.PollOnce(ctx)
@@ -495,16 +526,32 @@ func (m *Master) VendFailure(ctx context.Context) error {
 		case err != nil && !errors.Is(err, ErrTimeout):
 			var ce *ChecksumError
 			if !errors.As(err, &ce) {
-				return err
+				return fmt.Errorf("%w: %w", ErrRefundUnconfirmed, err)
 			}
 		}
 		for _, msg := range msgs {
 			if f, ok := msg.(Malfunction); ok && f.Error&0xF0 == 0xC0 {
 				return fmt.Errorf("%w (code %02X)", ErrRefundFailed, f.Error)
 			}
+			kept = append(kept, msg)
 		}
 		if m.now().Sub(start) >= m.nonResponse() {
-			return fmt.Errorf("mdb: refund not confirmed within %s", m.nonResponse())
+			return fmt.Errorf("%w within %s", ErrRefundUnconfirmed, m.nonResponse())
+		}
+		if err := sleep(ctx, m.Poll); err != nil {
+			return fmt.Errorf("%w: %w", ErrRefundUnconfirmed, err)
+		}
+	}
+}
+
+// deliver sends a command the reader must get, again after each timeout
+// until the reader's non-response time has passed.
+func (m *Master) deliver(ctx context.Context, c byte, data ...byte) error {
+	start := m.now()
+	for {
+		err := m.command(ctx, c, data...)
+		if err == nil || !errors.Is(err, ErrTimeout) || m.now().Sub(start) >= m.nonResponse() {
+			return err
 		}
 		if err := sleep(ctx, m.Poll); err != nil {
 			return err
