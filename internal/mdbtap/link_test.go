@@ -91,9 +91,6 @@ func TestPortLostAndBack(t *testing.T) {
 	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
 		t.Fatalf("reader ledger %+v", l)
 	}
-	if slices.Contains(r.reader.Log, "10*") && r.reader.Log[len(r.reader.Log)-1] == "10*" {
-		t.Fatalf("reader RESET: %q", r.reader.Log)
-	}
 	if h := r.tap.Health(); !h.Ready {
 		t.Fatalf("health after the port came back %+v", h)
 	}
@@ -123,10 +120,7 @@ func TestPortLostReaderResetMeanwhile(t *testing.T) {
 			r.until("offline", r.has(mdbtap.EvOffline))
 			tc.during(r.reader)
 			a.Plug()
-			r.until("reset warned", func() bool {
-				ev, ok := r.event(mdbtap.EvWarning)
-				return ok && strings.Contains(ev.Detail, "reset")
-			})
+			r.until("reset warned", func() bool { return strings.Contains(r.types(), "reader reset during the pour") })
 			tc.after(r.reader)
 			r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) >= 2 })
 			r.until("sale booked and settled", func() bool { return sum(r.records()) == price && r.journalEmpty() })
@@ -276,5 +270,27 @@ func TestPortLostDuringVendRequest(t *testing.T) {
 		if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
 			t.Fatalf("immediate %v: reader ledger %+v", immediate, l)
 		}
+	}
+}
+
+// TestAdapterRebootMidVend: a HAT reboots right after an approval and
+// answers p,NACK to everything (no master mode, its pull-up off); nothing
+// flows. The terminal restarts the adapter after a few NACKs from a reader
+// that was answering, VEND FAILURE gets through and refunds: nothing is
+// booked or charged for the beer that never ran.
+func TestAdapterRebootMidVend(t *testing.T) {
+	a := &mdbsim.Adapter{Out: mdbsim.NoPeripheral}
+	r := newRigOn(t, nil, onUSBAdapter(t, a), 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000)
+	r.until("approved", r.has(mdbtap.EvApproved))
+	a.Reboot()
+	r.until("refunded", r.has(mdbtap.EvRefunded))
+	r.until("settled", r.journalEmpty)
+	if got := sum(r.records()); got != 0 || r.ev.Count(mdbtap.EvKept) != 0 {
+		t.Fatalf("booked %d: %s", got, r.types())
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
+		t.Fatalf("reader ledger %+v", l)
 	}
 }

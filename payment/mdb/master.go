@@ -110,6 +110,9 @@ type Master struct {
 	// REQUEST, ...; §7.3: data may come at once or on a later POLL). The
 	// next PollOnce or power-up wait takes them before it POLLs.
 	inbox []Msg
+	// silent counts the commands in a row a reader that had answered left
+	// unanswered (see silence).
+	silent int
 	// ending is when SESSION COMPLETE was sent; END SESSION must follow
 	// within the non-response time or the reader is reset (§7.4.9).
 	ending time.Time
@@ -159,12 +162,15 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 	}
 	r, err := m.T.Send(ctx, b)
 	if err == nil {
-		m.lastAnswer, m.Offline = m.now(), false
+		m.lastAnswer, m.Offline, m.silent = m.now(), false, 0
 	} else if errors.Is(err, ErrTimeout) && !m.lastAnswer.IsZero() && m.now().Sub(m.lastAnswer) >= m.nonResponse() {
 		m.Offline, m.State = true, Inactive
 	}
 	if errors.Is(err, ErrAdapterRestarted) {
+		m.silent = 0
 		m.Warnings = append(m.Warnings, err.Error())
+	} else if errors.Is(err, ErrTimeout) && !m.lastAnswer.IsZero() {
+		m.silence(ctx)
 	}
 	var ce *ChecksumError
 	if errors.As(err, &ce) {
@@ -186,6 +192,30 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 	msgs, warn := ParsePoll(r.Data, m.context())
 	m.Warnings = append(m.Warnings, warn...)
 	return msgs, nil
+}
+
+// restartAfter is how many commands in a row a reader that was answering
+// may leave unanswered before the adapter is put back into master mode: a
+// Pi HAT that rebooted answers p,NACK to everything, which looks like a
+// silent reader until its non-response time (up to 255 s) has passed.
+const restartAfter = 3
+
+// silence counts a command the reader left unanswered and restarts an
+// adapter (a Restarter transport) at the restartAfter-th in a row.
+func (m *Master) silence(ctx context.Context) {
+	m.silent++
+	if m.silent != restartAfter {
+		return
+	}
+	rs, ok := m.T.(Restarter)
+	if !ok {
+		return
+	}
+	if err := rs.Restart(ctx); err != nil {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("%d commands unanswered; adapter restart failed: %v", m.silent, err))
+		return
+	}
+	m.Warnings = append(m.Warnings, fmt.Sprintf("%d commands unanswered: adapter restarted, master mode set again", m.silent))
 }
 
 // command sends a command other than POLL. A reader may answer it with
