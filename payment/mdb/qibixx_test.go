@@ -94,3 +94,28 @@ func FuzzQibixxAnswer(f *testing.F) {
 		}
 	})
 }
+
+// TestQibixxLateReply: the answer to a request comes after the driver's
+// timeout, while it waits for the answer to the M,1 its reboot detection
+// sends. The adapter has ACKed it on the bus, so the reader will not say
+// it again: it is the request's reply, and no restart is reported.
+func TestQibixxLateReply(t *testing.T) {
+	vend, _ := Block(0x13, 0x00, 0x00, 0x96, 0x00, 0x01)
+	q, p := onAdapterLines("", "p,050096\r\nm,ACK\r\n")
+	r, err := q.Send(context.Background(), vend)
+	if err != nil || r.Kind != ReplyData || !bytes.Equal(r.Data, []byte{0x05, 0x00, 0x96}) {
+		t.Fatalf("reply %+v, %v (sent %q)", r, err, p.out.String())
+	}
+}
+
+// TestQibixxReadsWhatCameByTheDeadline: a reply buffered in the port when
+// the timeout has passed already is read, not taken as silence.
+func TestQibixxReadsWhatCameByTheDeadline(t *testing.T) {
+	poll, _ := Block(0x12)
+	q, p := onAdapterLines("p,ACK\r\n")
+	q.Timeout = 0 // the deadline has passed by the first read
+	r, err := q.Send(context.Background(), poll)
+	if err != nil || r.Kind != ReplyACK || strings.Contains(p.out.String(), "M,1") {
+		t.Fatalf("reply %+v, %v (sent %q)", r, err, p.out.String())
+	}
+}

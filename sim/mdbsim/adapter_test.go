@@ -123,3 +123,28 @@ func TestAdapterRebootFoundAfterFewNACKs(t *testing.T) {
 		t.Fatalf("POLL after the restart: %v", err)
 	}
 }
+
+// TestAdapterResponseTimeoutSetAgain: F,RESPTIMEOUT may not survive the
+// adapter's reboot, so it goes out with master mode at the start and again
+// whenever a reboot is found.
+func TestAdapterResponseTimeoutSetAgain(t *testing.T) {
+	r := New(mdb.Cashless1)
+	a := &Adapter{R: r, Out: Refuses}
+	m, q := onAdapter(t, a)
+	if a.RespTimeout() != int(mdb.DefaultRespTimeout.Milliseconds()) || !q.RespTimeoutSet {
+		t.Fatalf("after start: %d ms, set %v", a.RespTimeout(), q.RespTimeoutSet)
+	}
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Reboot()
+	if a.RespTimeout() != 0 {
+		t.Fatal("the simulated adapter kept its setting over a reboot")
+	}
+	if _, err := m.PollOnce(ctx); !errors.Is(err, mdb.ErrAdapterRestarted) {
+		t.Fatalf("first POLL after the reboot: %v", err)
+	}
+	if a.RespTimeout() != int(mdb.DefaultRespTimeout.Milliseconds()) {
+		t.Fatalf("after the restart: %d ms", a.RespTimeout())
+	}
+}

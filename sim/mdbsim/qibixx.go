@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -56,6 +57,7 @@ type Adapter struct {
 
 	mu     sync.Mutex
 	master bool
+	resp   int       // F,RESPTIMEOUT in ms; 0 the adapter's default (volatile)
 	port   io.Writer // the line served, for the banner after a reboot
 	gone   bool
 	unplug []func() // ends each connection Open made
@@ -102,6 +104,8 @@ func (a *Adapter) line(line string) (string, bool) {
 	switch {
 	case line == "M,1" || line == "M,0":
 		return "m,ACK", true
+	case strings.HasPrefix(line, "F,RESPTIMEOUT,"):
+		return a.respTimeout(strings.TrimPrefix(line, "F,RESPTIMEOUT,")), true
 	case line == "V":
 		return "v,4.0.0.0,16df464a3031340136313930", true
 	case line == "R,RESET":
@@ -115,6 +119,26 @@ func (a *Adapter) line(line string) (string, bool) {
 		return "p,NACK", true
 	}
 	return "m,NACK", true
+}
+
+// respTimeout takes F,RESPTIMEOUT: 10..1000 ms, lost at a reboot.
+func (a *Adapter) respTimeout(arg string) string {
+	ms, err := strconv.Atoi(arg)
+	if err != nil || ms < 10 || ms > 1000 {
+		return "f,NACK"
+	}
+	a.mu.Lock()
+	a.resp = ms
+	a.mu.Unlock()
+	return "f,ACK"
+}
+
+// RespTimeout is the response timeout the host set (ms), 0 none since the
+// adapter started.
+func (a *Adapter) RespTimeout() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.resp
 }
 
 // pulled says whether the adapter is pulled after the host line in.
@@ -134,7 +158,7 @@ func (a *Adapter) pulled(in string) bool {
 func (a *Adapter) Reboot() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.master = false
+	a.master, a.resp = false, 0
 	if a.Banner != "" && a.port != nil {
 		fmt.Fprintf(a.port, "%s\r\n", a.Banner)
 	}
@@ -178,7 +202,7 @@ func (a *Adapter) Unplug() {
 // Plug puts the adapter back: it starts afresh, out of master mode.
 func (a *Adapter) Plug() {
 	a.mu.Lock()
-	a.gone, a.master = false, false
+	a.gone, a.master, a.resp = false, false, 0
 	a.mu.Unlock()
 }
 
