@@ -1,0 +1,62 @@
+package mdbtap_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/sim/mdbsim"
+)
+
+// TestVendRequestReplyLost: the reader takes VEND REQUEST but its reply is
+// lost on the wire (damaged, or an approval the adapter reports as
+// p,NACK). The vend stays open rather than ending the session under an
+// approval: the repeated answer comes at a POLL and the portion is sold
+// once. A reader that would answer SESSION COMPLETE during the vend with
+// OUT OF SEQUENCE (and then be reset, which makes the approval a sale for
+// nothing) is never asked it.
+func TestVendRequestReplyLost(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		immediate, strict bool
+		adapter           bool
+	}{
+		{"ack lost", false, false, false},
+		{"ack lost, strict reader", false, true, false},
+		{"immediate approval lost", true, false, false},
+		{"immediate approval lost, strict reader", true, true, false},
+		{"immediate approval damaged behind the adapter", true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			set := func(rd *mdbsim.Reader) { rd.Immediate, rd.StrictComplete = tc.immediate, tc.strict }
+			var bus func(*mdbsim.Reader) mdb.Transport
+			if tc.adapter {
+				bus = onUSBAdapter(t, &mdbsim.Adapter{})
+			}
+			r := newRigOn(t, set, bus, 1, 2)
+			r.until("reader ready", r.has(mdbtap.EvReady))
+			r.pour(1)
+			r.reader.PresentCard(1000)
+			r.until("session", r.has(mdbtap.EvSession))
+			r.reader.SetFaults(func(f *mdbsim.Faults) {
+				if tc.adapter {
+					f.BadChecksums = 1
+				} else {
+					f.LoseReplyTo = []byte{mdb.Cashless1 | mdb.CmdVend, mdb.VendRequest}
+				}
+			})
+			if err := r.tap.Select(1); err != nil {
+				t.Fatal(err)
+			}
+			r.until("vend success", r.has(mdbtap.EvSuccess))
+			r.until("booked and settled", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
+			if got := sum(r.records()); got != price {
+				t.Fatalf("booked %d: %s", got, r.types())
+			}
+			if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || len(l.Refunds) != 0 {
+				t.Fatalf("reader ledger %+v: %s", l, r.types())
+			}
+		})
+	}
+}
