@@ -3,6 +3,7 @@ package mdb
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -86,11 +87,29 @@ func FuzzQibixxAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, said, toStart string) {
 		q, _ := onAdapterLines(said, toStart)
 		r, err := q.Send(context.Background(), poll)
-		if err != nil && r.Kind != ReplyACK {
-			t.Fatalf("%q: a reply %+v with the error %v", said, r, err)
+		if err != nil {
+			// The zero Reply reads as an ACK: with an error, nothing else.
+			if r.Kind != ReplyACK || r.Data != nil {
+				t.Fatalf("%q: a reply %+v with the error %v", said, r, err)
+			}
+			return
 		}
-		if err == nil && r.Kind == ReplyData && (len(r.Data) == 0 || len(r.Data) >= MaxBlock) {
-			t.Fatalf("%q gave %+v", said, r)
+		// A reply is only ever what the adapter said in a "p," line (to
+		// the request, or late, while M,1 waited for its answer).
+		var want string
+		switch r.Kind {
+		case ReplyACK:
+			want = "p,ACK"
+		case ReplyData:
+			if len(r.Data) == 0 || len(r.Data) >= MaxBlock {
+				t.Fatalf("%q gave %+v", said, r)
+			}
+			want = "p," + hex.EncodeToString(r.Data)
+		default:
+			t.Fatalf("%q gave %+v: the adapter never NAKs", said, r)
+		}
+		if !saidLine(said+"\n"+toStart, want) {
+			t.Fatalf("%q then %q gave %+v, which neither said", said, toStart, r)
 		}
 	})
 }
@@ -118,4 +137,15 @@ func TestQibixxReadsWhatCameByTheDeadline(t *testing.T) {
 	if err != nil || r.Kind != ReplyACK || strings.Contains(p.out.String(), "M,1") {
 		t.Fatalf("reply %+v, %v (sent %q)", r, err, p.out.String())
 	}
+}
+
+// saidLine says whether text holds line (hex case-insensitive) as a whole
+// line, CR LF or LF.
+func saidLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.EqualFold(strings.TrimRight(l, "\r"), line) {
+			return true
+		}
+	}
+	return false
 }
