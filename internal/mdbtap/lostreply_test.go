@@ -9,6 +9,31 @@ import (
 	"github.com/tapagent/tapagent/sim/mdbsim"
 )
 
+// TestImmediateApprovalLineLost: the reader approves in VEND REQUEST's
+// own response and the adapter ACKs it on the bus, but the host never
+// reads the line, so the approval is not repeated. The vend stays open;
+// VEND CANCEL after the vend timeout gets no VEND DENIED (the reader has
+// approved), so VEND FAILURE refunds it: nothing poured, booked or charged.
+func TestImmediateApprovalLineLost(t *testing.T) {
+	a := &mdbsim.Adapter{}
+	r := newRigOn(t, func(rd *mdbsim.Reader) { rd.Immediate = true }, onUSBAdapter(t, a), 1, 2)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000)
+	r.until("session", r.has(mdbtap.EvSession))
+	a.LoseAnswer("R,13,00")
+	if err := r.tap.Select(1); err != nil {
+		t.Fatal(err)
+	}
+	r.until("refunded", func() bool { return len(r.reader.Ledger().Refunds) == 1 })
+	r.until("settled", func() bool { return r.journalEmpty() && r.ev.Count(mdbtap.EvSessionEnd) > 0 })
+	if _, ok := r.event(mdbtap.EvApproved); ok || len(r.records()) != 0 {
+		t.Fatalf("records %+v: %s", r.records(), r.types())
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}
+
 // TestVendRequestReplyLost: the reader takes VEND REQUEST but its reply is
 // lost on the wire (damaged, or an approval the adapter reports as
 // p,NACK). The vend stays open rather than ending the session under an

@@ -57,6 +57,7 @@ type Adapter struct {
 
 	mu     sync.Mutex
 	master bool
+	lose   string    // see LoseAnswer
 	resp   int       // F,RESPTIMEOUT in ms; 0 the adapter's default (volatile)
 	port   io.Writer // the line served, for the banner after a reboot
 	gone   bool
@@ -80,7 +81,7 @@ func (a *Adapter) Serve(ctx context.Context, port io.ReadWriter) error {
 			go a.Unplug() // it waits for this loop to end
 			return nil
 		}
-		if !ok {
+		if !ok || a.lost(in) {
 			continue
 		}
 		if _, err := fmt.Fprintf(port, "%s\r\n", out); err != nil {
@@ -149,6 +150,27 @@ func (a *Adapter) pulled(in string) bool {
 		return false
 	}
 	a.PullAt = ""
+	return true
+}
+
+// LoseAnswer loses the answer line to the next request starting with
+// prefix ("R,13,00" a VEND REQUEST): the request goes on the bus and a data
+// reply is ACKed there, but the host never reads the line (a USB hiccup),
+// so the reader will not repeat it.
+func (a *Adapter) LoseAnswer(prefix string) {
+	a.mu.Lock()
+	a.lose = prefix
+	a.mu.Unlock()
+}
+
+// lost says whether the answer to the host line in is lost.
+func (a *Adapter) lost(in string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lose == "" || !strings.HasPrefix(in, a.lose) {
+		return false
+	}
+	a.lose = ""
 	return true
 }
 
