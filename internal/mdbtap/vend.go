@@ -68,21 +68,25 @@ func (t *Tap) request(ctx context.Context, line int) {
 		return
 	}
 	t.vend = e
-	if err := t.m.VendRequest(ctx, scaled, uint16(line)); err != nil {
-		if errors.Is(err, mdb.ErrLink) || errors.Is(err, mdb.ErrTimeout) {
-			// The request may have reached the reader, and its answer (an
-			// approval, even) may have been lost: the vend stays open for
-			// the POLLs, VEND CANCEL and VEND FAILURE to settle with it.
-			t.ph, t.since, t.cancelled = requesting, t.o.Now(), false
-			t.fault("vend request", err) // ErrLink: offline until the port is back
-			return
-		}
+	t.asked(ctx, t.m.VendRequest(ctx, scaled, uint16(line)))
+}
+
+// asked takes what VEND REQUEST returned for the open vend. A request that
+// may have reached the reader (a timeout: its reply, an approval even, may
+// have been lost; or the port lost under it) stays open for the POLLs,
+// VEND CANCEL and VEND FAILURE to settle with the reader; one refused
+// before it went out closes the vend and the session.
+func (t *Tap) asked(ctx context.Context, err error) {
+	if err != nil && !errors.Is(err, mdb.ErrLink) && !errors.Is(err, mdb.ErrTimeout) {
 		t.fault("vend request", err)
 		t.closeVend()
 		t.complete(ctx)
 		return
 	}
 	t.ph, t.since, t.cancelled = requesting, t.o.Now(), false
+	if err != nil {
+		t.fault("vend request", err) // ErrLink: offline until the port is back
+	}
 }
 
 // abandon settles a request that neither VEND APPROVED/DENIED nor VEND
