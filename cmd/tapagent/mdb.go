@@ -128,30 +128,18 @@ func mdbProbe(ctx context.Context, m *mdb.Master, out io.Writer) error {
 
 func mdbVend(ctx context.Context, m *mdb.Master, price uint32, item uint16, wait time.Duration, out io.Writer) error {
 	fmt.Fprintln(out, "present a card")
-	step := func(code byte, d time.Duration) (mdb.Msg, error) {
-		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(m.Poll) {
-			msgs, err := m.PollOnce(ctx)
-			printWarnings(m, out)
-			if err != nil && !errors.Is(err, mdb.ErrTimeout) {
-				return nil, err
-			}
-			for _, msg := range msgs {
-				fmt.Fprintf(out, "  %T %+v\n", msg, msg)
-				if msg.Code() == code || code == mdb.RspVendApproved && msg.Code() == mdb.RspVendDenied {
-					return msg, nil
-				}
-			}
-		}
-		return nil, fmt.Errorf("mdb: no %02X within %s", code, d)
-	}
+	step := func(code byte, d time.Duration) (mdb.Msg, error) { return await(ctx, m, code, d, out) }
 	if _, err := step(mdb.RspBeginSession, wait); err != nil {
 		return err
 	}
-	if err := m.VendRequest(ctx, price, item); err != nil {
-		return err
+	if err := m.VendRequest(ctx, price, item); err != nil && !errors.Is(err, mdb.ErrTimeout) {
+		return err // a timeout: the reader may have it, its answer comes at a POLL
 	}
-	res, err := step(mdb.RspVendApproved, 30*time.Second)
+	res, err := step(mdb.RspVendApproved, answerWithin(m))
 	if err != nil {
+		// Never leave an approval behind: the next probe's RESET would
+		// make it a sale (MDB 4.2 §7.4.7).
+		withdraw(ctx, m, out)
 		return err
 	}
 	approved, ok := res.(mdb.VendApproved)
@@ -169,6 +157,58 @@ func mdbVend(ctx context.Context, m *mdb.Master, price uint32, item uint16, wait
 	}
 	_, err = step(mdb.RspEndSession, 10*time.Second)
 	return err
+}
+
+// await POLLs for d until a message with code arrives (VEND DENIED too
+// when code is VEND APPROVED), printing what comes.
+func await(ctx context.Context, m *mdb.Master, code byte, d time.Duration, out io.Writer) (mdb.Msg, error) {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(m.Poll) {
+		msgs, err := m.PollOnce(ctx)
+		printWarnings(m, out)
+		var ce *mdb.ChecksumError
+		if err != nil && !errors.Is(err, mdb.ErrTimeout) && !errors.As(err, &ce) {
+			// A damaged reply is NAKed and repeated at the next POLL.
+			return nil, err
+		}
+		for _, msg := range msgs {
+			fmt.Fprintf(out, "  %T %+v\n", msg, msg)
+			if msg.Code() == code || code == mdb.RspVendApproved && msg.Code() == mdb.RspVendDenied {
+				return msg, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("mdb: no %02X within %s", code, d)
+}
+
+// answerWithin is how long the reader may take to answer VEND REQUEST:
+// its non-response time (Z7), or 30 s.
+func answerWithin(m *mdb.Master) time.Duration {
+	if z7 := m.Config.MaxResponse; z7 > 0 {
+		return z7
+	}
+	return 30 * time.Second
+}
+
+// withdraw ends a vend the tool gives up on: VEND CANCEL, and unless the
+// reader answers it with VEND DENIED, VEND FAILURE (a refund of an
+// approval that was lost), then SESSION COMPLETE. It runs even when ctx
+// has ended (the operator's interrupt), bounded by its own timeout.
+func withdraw(ctx context.Context, m *mdb.Master, out io.Writer) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*answerWithin(m))
+	defer cancel()
+	fmt.Fprintln(out, "no answer to the vend request: VEND CANCEL")
+	if err := m.VendCancel(ctx); err != nil {
+		fmt.Fprintf(out, "  VEND CANCEL: %v\n", err)
+	}
+	if res, err := await(ctx, m, mdb.RspVendApproved, answerWithin(m), out); err != nil || res.Code() != mdb.RspVendDenied {
+		fmt.Fprintln(out, "no VEND DENIED: VEND FAILURE")
+		if err := m.VendFailure(ctx); err != nil {
+			fmt.Fprintf(out, "  VEND FAILURE: %v\n", err)
+		}
+	}
+	if err := m.SessionComplete(ctx); err != nil {
+		fmt.Fprintf(out, "  SESSION COMPLETE: %v\n", err)
+	}
 }
 
 func mdbRaw(ctx context.Context, t mdb.Transport, blocks []string, out io.Writer) error {

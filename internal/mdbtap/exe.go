@@ -113,13 +113,7 @@ func (t *Tap) requestItem(ctx context.Context, a exeAsk) {
 		return
 	}
 	t.vend, t.ask = e, &a
-	if err := t.m.VendRequest(ctx, scaled, e.item()); err != nil {
-		t.fault("vend request", err)
-		t.closeVend()
-		t.complete(ctx)
-		return
-	}
-	t.ph, t.since, t.cancelled = requesting, t.o.Now(), false
+	t.asked(ctx, t.m.VendRequest(ctx, scaled, e.item()))
 }
 
 // answer gives the waiting machine its answer, once.

@@ -12,6 +12,7 @@ import (
 	"github.com/tapagent/tapagent/internal/exetap"
 	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/payment/exe"
+	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/sim/exesim"
 	"github.com/tapagent/tapagent/sim/mdbsim"
 	"github.com/tapagent/tapagent/storage"
@@ -197,3 +198,23 @@ func TestExeJournalLeftByACrash(t *testing.T) {
 }
 
 func cfgEXE() config.EXE { return config.EXE{Poll: config.Duration{Duration: 20 * time.Millisecond}} }
+
+// TestExeVendRequestReplyLost: the reply to a machine selection's VEND
+// REQUEST is lost on the wire; the vend stays open, the reader's repeated
+// approval comes at a POLL and the can is sold once.
+func TestExeVendRequestReplyLost(t *testing.T) {
+	r, mc := newExeRig(t, func(rd *mdbsim.Reader) {
+		rd.StrictComplete = true
+		rd.F.LoseReplyTo = []byte{mdb.Cashless1 | mdb.CmdVend, mdb.VendRequest}
+	})
+	defer r.machine()()
+	r.chooseCan(mc, 1000)
+	r.until("vend success", r.has(mdbtap.EvSuccess))
+	r.until("journal settled", func() bool { return r.journalEmpty() && len(r.records()) == 1 })
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{colaPrice}) || len(l.Refunds) != 0 {
+		t.Fatalf("reader ledger %+v: %s", l, r.types())
+	}
+	if v, _ := mc.Vended(); !slices.Equal(v, []byte{colaSel}) {
+		t.Fatalf("vended %v", v)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/payment/mdb"
@@ -52,10 +53,10 @@ func onUSBAdapterCounted(t testing.TB, a *mdbsim.Adapter, opens *atomic.Int32) f
 
 // TestPortLostAndBack: the adapter's USB port vanishes in the middle of a
 // pour and comes back. The terminal goes offline once (one event, health,
-// no stream of faults), reopens the port with backoff, puts the adapter
-// back into master mode and the reader comes up again by itself. The
-// reader, reset on its return, keeps the approved vend as a sale
-// (§7.4.7): the wall books it exactly once.
+// no stream of faults) and closes the valve at once; it reopens the port
+// with backoff, puts the adapter back into master mode and POLLs the
+// reader, which kept its power and still holds the vend: VEND FAILURE
+// refunds the short pour instead of a RESET making it a sale (§7.4.7).
 func TestPortLostAndBack(t *testing.T) {
 	a := &mdbsim.Adapter{}
 	var opens atomic.Int32
@@ -63,9 +64,13 @@ func TestPortLostAndBack(t *testing.T) {
 	r.until("reader ready", r.has(mdbtap.EvReady))
 	r.pour(1)
 	r.reader.PresentCard(1000)
-	r.until("approved", r.has(mdbtap.EvApproved))
+	r.until("pouring", func() bool {
+		in, _ := r.store.Intents()
+		return len(in) == 1 && in[0].Progress.Volume > 500
+	})
 	a.Unplug()
 	r.until("offline", r.has(mdbtap.EvOffline))
+	r.until("valve closed while offline", r.has(device.EvValveClosed))
 	faults := r.ev.Count(mdbtap.EvFault)
 	gone := r.clk.Now()
 	// Reopen tries at 0.5, 1.5, 3.5 and 7.5 s fail meanwhile.
@@ -78,15 +83,54 @@ func TestPortLostAndBack(t *testing.T) {
 	}
 	a.Plug()
 	r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) == 2 })
-	r.until("pour booked and settled", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
-	if got := sum(r.records()); got != price {
-		t.Fatalf("booked %d, want %d once: %+v", got, price, r.records())
+	r.until("refunded and settled", func() bool { return r.ev.Count(mdbtap.EvRefunded) == 1 && r.journalEmpty() })
+	recs := r.records()
+	if len(recs) != 1 || sum(recs) != 0 || recs[0].Pour.Volume >= portion {
+		t.Fatalf("records %+v", recs)
 	}
-	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || len(l.Refunds) != 0 {
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
 		t.Fatalf("reader ledger %+v", l)
 	}
 	if h := r.tap.Health(); !h.Ready {
 		t.Fatalf("health after the port came back %+v", h)
+	}
+}
+
+// TestPortLostReaderResetMeanwhile: while the port is gone the reader
+// loses its power too, or stays silent: its JUST RESET, or its silence for
+// the non-response time, makes the approved vend a sale (§7.4.7), booked
+// exactly once at the approved amount.
+func TestPortLostReaderResetMeanwhile(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		during func(rd *mdbsim.Reader)
+		after  func(rd *mdbsim.Reader)
+	}{
+		{"just reset", func(rd *mdbsim.Reader) { rd.PowerCycle() }, func(*mdbsim.Reader) {}},
+		{"silent", func(rd *mdbsim.Reader) { rd.SetFaults(func(f *mdbsim.Faults) { f.Silent = true }) },
+			func(rd *mdbsim.Reader) { rd.SetFaults(func(f *mdbsim.Faults) { f.Silent = false }) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &mdbsim.Adapter{}
+			r := newRigOn(t, func(rd *mdbsim.Reader) { rd.MaxResponse = 5 }, onUSBAdapter(t, a), 1)
+			r.until("reader ready", r.has(mdbtap.EvReady))
+			r.reader.PresentCard(1000)
+			r.until("approved", r.has(mdbtap.EvApproved))
+			a.Unplug()
+			r.until("offline", r.has(mdbtap.EvOffline))
+			tc.during(r.reader)
+			a.Plug()
+			r.until("reset warned", func() bool { return strings.Contains(r.types(), "reader reset during the pour") })
+			tc.after(r.reader)
+			r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) >= 2 })
+			r.until("sale booked and settled", func() bool { return sum(r.records()) == price && r.journalEmpty() })
+			if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || len(l.Refunds) != 0 {
+				t.Fatalf("reader ledger %+v", l)
+			}
+			if r.ev.Count(mdbtap.EvRefunded) != 0 {
+				t.Fatalf("refunded: %s", r.types())
+			}
+		})
 	}
 }
 
@@ -178,9 +222,9 @@ func TestLinkReopensTheUART(t *testing.T) {
 }
 
 // TestPortLostWhileAsking: the port goes while the reader is still
-// authorising a VEND REQUEST. The vend is unknown to the wall (the
-// reader's journal decides), nothing pours or is booked; the reader, reset
-// on the port's return before it ever approved, charges nothing.
+// authorising a VEND REQUEST. The vend stays open; once the port is back
+// the reader is POLLed (no RESET), and VEND CANCEL after the vend timeout
+// withdraws the request (VEND DENIED): nothing pours, is booked or charged.
 func TestPortLostWhileAsking(t *testing.T) {
 	a := &mdbsim.Adapter{}
 	r := newRigOn(t, func(rd *mdbsim.Reader) { rd.F.SlowApproval = 1 << 20 }, onUSBAdapter(t, a), 1)
@@ -188,11 +232,13 @@ func TestPortLostWhileAsking(t *testing.T) {
 	r.reader.PresentCard(1000)
 	r.until("asking", func() bool { return r.reader.State() == mdb.Vend })
 	a.Unplug()
-	r.until("offline and unknown", func() bool { return r.ev.Count(mdbtap.EvOffline) == 1 && r.ev.Count(mdbtap.EvUnknown) == 1 })
+	r.until("offline", r.has(mdbtap.EvOffline))
 	a.Plug()
 	r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) == 2 })
-	if _, ok := r.event(mdbtap.EvApproved); ok || len(r.records()) != 0 || !r.journalEmpty() {
-		t.Fatalf("records %+v, journal empty %v: %s", r.records(), r.journalEmpty(), r.types())
+	r.until("denied after the cancel", r.has(mdbtap.EvDenied))
+	r.until("journal settled", r.journalEmpty)
+	if _, ok := r.event(mdbtap.EvApproved); ok || len(r.records()) != 0 {
+		t.Fatalf("records %+v: %s", r.records(), r.types())
 	}
 	if l := r.reader.Ledger(); len(l.Sales) != 0 {
 		t.Fatalf("reader ledger %+v", l)
@@ -201,29 +247,50 @@ func TestPortLostWhileAsking(t *testing.T) {
 
 // TestPortLostDuringVendRequest: the adapter is pulled just after it put
 // VEND REQUEST on the bus, so the reader took it and the answer never
-// arrives. For either form of the reader's answer, the wall pours nothing,
-// books nothing and reports the vend unknown (only the reader's journal can
-// say: a reader that answered in the response has charged, the reset on
-// the port's return making that a sale, §7.4.7; one that would answer at a
-// POLL never approved and charges nothing).
+// reaches the host. The vend stays open and the reader is POLLed when the
+// port is back. A reader that answers at a POLL approves then: the valve
+// opens, nothing flows, VEND FAILURE refunds. One that answered in the
+// response (the adapter ACKed it, so it is not repeated) says nothing:
+// VEND CANCEL after the vend timeout, then VEND FAILURE refunds what it
+// holds. Either way nothing is charged or booked.
 func TestPortLostDuringVendRequest(t *testing.T) {
 	for _, immediate := range []bool{false, true} {
 		a := &mdbsim.Adapter{PullAt: "R,13,00"} // power-up sends no VEND REQUEST
 		r := newRigOn(t, func(rd *mdbsim.Reader) { rd.Immediate = immediate }, onUSBAdapter(t, a), 1)
 		r.until("reader ready", r.has(mdbtap.EvReady))
 		r.reader.PresentCard(1000)
-		r.until("offline and unknown", func() bool { return r.ev.Count(mdbtap.EvOffline) == 1 && r.ev.Count(mdbtap.EvUnknown) == 1 })
+		r.until("offline", r.has(mdbtap.EvOffline))
 		a.Plug()
 		r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) == 2 })
-		if _, ok := r.event(mdbtap.EvApproved); ok || len(r.records()) != 0 || !r.journalEmpty() {
-			t.Fatalf("immediate %v: records %+v, journal empty %v: %s", immediate, r.records(), r.journalEmpty(), r.types())
+		r.until("refunded", func() bool { return len(r.reader.Ledger().Refunds) == 1 })
+		r.until("journal settled", r.journalEmpty)
+		if sum(r.records()) != 0 {
+			t.Fatalf("immediate %v: records %+v: %s", immediate, r.records(), r.types())
 		}
-		want := 0
-		if immediate {
-			want = 1
-		}
-		if l := r.reader.Ledger(); len(l.Sales) != want {
+		if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
 			t.Fatalf("immediate %v: reader ledger %+v", immediate, l)
 		}
+	}
+}
+
+// TestAdapterRebootMidVend: a HAT reboots right after an approval and
+// answers p,NACK to everything (no master mode, its pull-up off); nothing
+// flows. The terminal restarts the adapter after a few NACKs from a reader
+// that was answering, VEND FAILURE gets through and refunds: nothing is
+// booked or charged for the beer that never ran.
+func TestAdapterRebootMidVend(t *testing.T) {
+	a := &mdbsim.Adapter{Out: mdbsim.NoPeripheral}
+	r := newRigOn(t, nil, onUSBAdapter(t, a), 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000)
+	r.until("approved", r.has(mdbtap.EvApproved))
+	a.Reboot()
+	r.until("refunded", r.has(mdbtap.EvRefunded))
+	r.until("settled", r.journalEmpty)
+	if got := sum(r.records()); got != 0 || r.ev.Count(mdbtap.EvKept) != 0 {
+		t.Fatalf("booked %d: %s", got, r.types())
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
+		t.Fatalf("reader ledger %+v", l)
 	}
 }

@@ -33,6 +33,8 @@ import (
 // Agent is what the terminal needs of the wall.
 type Agent interface {
 	Authorise(line int, r device.Request) (string, error)
+	// Stop ends the pour on a line (the terminal's port lost mid-pour).
+	Stop(line int) error
 	PortionPrice(line int, vol flow.Vol) (int64, error)
 	CanPour(line int) string
 	BookPayment(line int, amount int64, auth flow.Auth, ref map[string]string) (string, error)
@@ -138,8 +140,12 @@ type Tap struct {
 	vend      Entry
 	ask       *exeAsk // the machine waiting for the open vend's answer
 	cancelled bool
-	ready     bool
-	lastTry   time.Time
+	// refund is why a VEND FAILURE the reader never got is due, sent again
+	// after Retry from refundAt.
+	refund   string
+	refundAt time.Time
+	ready    bool
+	lastTry  time.Time
 	// The port: lost until reopened, tried again at reopenAt; offline
 	// from its loss until the reader is set up again (one event for both).
 	lost, offline bool
@@ -258,6 +264,9 @@ func (t *Tap) Turn(ctx context.Context) {
 	if err != nil && !errors.Is(err, mdb.ErrTimeout) && !errors.As(err, &ce) && ctx.Err() == nil {
 		t.fault("poll", err)
 	}
+	if err == nil && t.offline && t.ready && !t.m.NeedReset && !t.m.NeedSetup {
+		t.announce() // the port is back and the reader answers as it was
+	}
 	for _, msg := range msgs {
 		t.on(ctx, msg)
 	}
@@ -270,24 +279,35 @@ func (t *Tap) Turn(ctx context.Context) {
 			t.on(ctx, msg)
 		}
 	}
-	t.step(ctx)
+	if !t.m.NeedReset && !t.m.NeedSetup {
+		// A reader that has just reset (or must be) holds no vend: the
+		// next turn's recovery settles the open one (§7.4.7), not a VEND
+		// SUCCESS or FAILURE it would take out of sequence.
+		t.step(ctx)
+	}
 	t.warnings()
 	if !t.lost {
 		t.count(func(h *Health) { h.State = t.m.State.String() })
 	}
 }
 
-// portLost takes the terminal offline once its port failed: one event, an
-// open vend settled as for a reader that went silent (the reader is reset
-// when the port is back, which makes an approved vend a sale, §7.4.7), and
-// no more bus traffic until the port is reopened.
+// portLost takes the terminal offline once its port failed: one event, no
+// more bus traffic until the port is reopened, and the valve of an open
+// pour closed (nothing may pour that the reader is not told of). The open
+// vend, its phase and its journal entry stay as they are: the reader kept
+// its power, and once the port is back it is POLLed before anything else,
+// so that the vend is settled with it (a refund for what was not poured)
+// rather than made a sale by a RESET (§7.4.7).
 func (t *Tap) portLost(err error) {
 	if t.lost {
 		return
 	}
 	t.lost = true
-	t.resetDuringVend()
-	t.ready = false
+	if t.ph == pouring && !t.vend.Exe {
+		if err := t.o.Agent.Stop(t.vend.Line); err != nil {
+			t.o.Log.Debug("mdb port lost: no pour to stop", "line", t.vend.Line, "err", err)
+		}
+	}
 	if t.offline { // lost again before the reader came back: reported already
 		t.retryLater()
 		return
@@ -306,8 +326,11 @@ func (t *Tap) retryLater() {
 }
 
 // reopen tries the lost port again when its backoff has passed (a bus that
-// cannot reopen is simply tried again); once it is open the reader is set
-// up at once (with a RESET).
+// cannot reopen is simply tried again). Once it is open a reader that was
+// set up is POLLed first, without a RESET: its JUST RESET (it lost power
+// too) or its silence for the non-response time leads to the usual
+// recovery; any other answer means it is the reader it was, with the open
+// vend still its own. A reader never set up is powered up.
 func (t *Tap) reopen(ctx context.Context) bool {
 	if t.o.Now().Before(t.reopenAt) {
 		return false
@@ -320,8 +343,12 @@ func (t *Tap) reopen(ctx context.Context) bool {
 		}
 	}
 	t.lost, t.lastTry = false, time.Time{}
-	t.m.Offline, t.m.NeedReset, t.m.NeedSetup = false, false, false
-	t.o.Log.Info("mdb port open again: setting the reader up")
+	t.m.Resume()
+	if t.ph == requesting {
+		// The reader gets its full time to answer from now on.
+		t.since = t.o.Now()
+	}
+	t.o.Log.Info("mdb port open again: polling the reader")
 	return true
 }
 
@@ -341,8 +368,8 @@ func (t *Tap) up(ctx context.Context) bool {
 				return false
 			}
 		}
-		if offline && !t.m.Offline {
-			t.announce() // back after its silence
+		if (offline || t.offline) && !t.m.Offline {
+			t.announce() // back after its silence or its port's loss
 		}
 		return !t.m.Offline
 	}
@@ -396,13 +423,7 @@ func (t *Tap) on(ctx context.Context, msg mdb.Msg) {
 			t.request(ctx, t.o.Lines[0])
 		}
 	case mdb.VendApproved:
-		if t.ph == requesting {
-			t.approved(ctx, m.Amount)
-			return
-		}
-		// An answer to a request given up on: the reader must not keep it.
-		t.fault("vend", errors.New("VEND APPROVED without a request: VEND FAILURE"))
-		_ = t.m.VendFailure(ctx)
+		t.onApproved(ctx, m.Amount)
 	case mdb.Malfunction:
 		t.report(device.Event{Type: EvMalfunction, Detail: fmt.Sprintf("reader malfunction %02X", m.Error)})
 	case mdb.DisplayRequest:
@@ -410,6 +431,26 @@ func (t *Tap) on(ctx context.Context, msg mdb.Msg) {
 		t.report(device.Event{Type: EvDisplay, Detail: string(m.Text)})
 	case mdb.Simple:
 		t.onSimple(ctx, byte(m))
+	}
+}
+
+// onApproved takes a VEND APPROVED: the answer to the open request, a
+// repeat of one already taken (the reader missed our ACK and sends it again
+// at the next POLL, MDB 4.2 §2.2), or a stray one with no vend open, which
+// the reader must not keep.
+func (t *Tap) onApproved(ctx context.Context, amt uint32) {
+	switch t.ph {
+	case requesting:
+		t.approved(ctx, amt)
+	case pouring:
+		t.o.Log.Warn("mdb terminal: VEND APPROVED repeated during the vend, ignored", "vend", t.vend.Vend)
+		t.report(device.Event{Type: EvWarning, Line: t.vend.Line, Detail: "VEND APPROVED repeated for the open vend (our ACK was lost): ignored"})
+	default:
+		t.fault("vend", errors.New("VEND APPROVED without a request: VEND FAILURE"))
+		if err := t.m.VendFailure(ctx); err != nil {
+			t.fault("vend failure", err)
+		}
+		t.complete(ctx)
 	}
 }
 
@@ -474,14 +515,24 @@ func (t *Tap) step(ctx context.Context) {
 			}
 		}
 	case requesting:
-		if !t.cancelled && now.Sub(t.since) >= t.o.VendTimeout {
+		switch {
+		case !t.cancelled && now.Sub(t.since) >= t.o.VendTimeout:
 			// The reader answers VEND DENIED, which closes the vend.
 			t.cancelled = true
 			if err := t.m.VendCancel(ctx); err != nil {
 				t.fault("vend cancel", err)
 			}
+		case t.cancelled && now.Sub(t.since) >= 2*t.o.VendTimeout:
+			t.abandon(ctx)
 		}
 	case pouring:
+		if t.refund != "" {
+			// A VEND FAILURE the reader never got: sent again.
+			if now.Sub(t.refundAt) >= t.o.Retry {
+				t.fail(ctx, t.refund)
+			}
+			return
+		}
 		e, ok, err := t.j.get()
 		if err != nil {
 			t.fault("journal", err)

@@ -68,20 +68,54 @@ func (t *Tap) request(ctx context.Context, line int) {
 		return
 	}
 	t.vend = e
-	if err := t.m.VendRequest(ctx, scaled, uint16(line)); err != nil {
-		if errors.Is(err, mdb.ErrLink) {
-			// The request may have reached the reader before the port went;
-			// only the reader's own journal can say whether it approved.
-			t.ph = requesting
-			t.fault("vend request", err) // offline: settles the vend as unknown
-			return
-		}
+	t.asked(ctx, t.m.VendRequest(ctx, scaled, uint16(line)))
+}
+
+// asked takes what VEND REQUEST returned for the open vend. A request that
+// may have reached the reader (a timeout: its reply, an approval even, may
+// have been lost; or the port lost under it) stays open for the POLLs,
+// VEND CANCEL and VEND FAILURE to settle with the reader; one refused
+// before it went out closes the vend and the session.
+func (t *Tap) asked(ctx context.Context, err error) {
+	if err != nil && !errors.Is(err, mdb.ErrLink) && !errors.Is(err, mdb.ErrTimeout) {
 		t.fault("vend request", err)
 		t.closeVend()
 		t.complete(ctx)
 		return
 	}
 	t.ph, t.since, t.cancelled = requesting, t.o.Now(), false
+	if err != nil {
+		t.fault("vend request", err) // ErrLink: offline until the port is back
+	}
+}
+
+// abandon settles a request that neither VEND APPROVED/DENIED nor VEND
+// CANCEL answered: the reader may hold an approval whose answer was lost,
+// so VEND FAILURE gives back whatever it took before the session ends.
+func (t *Tap) abandon(ctx context.Context) {
+	e := t.vend
+	err := t.m.VendFailure(ctx)
+	switch {
+	case errors.Is(err, mdb.ErrLink):
+		t.fault("vend failure", err) // tried again once the port is back
+		return
+	case errors.Is(err, mdb.ErrRefundFailed):
+		// It had approved, and keeps the money: the price asked is a sale.
+		e.Approved = e.Price
+		t.report(device.Event{Type: EvKept, Line: e.Line, Amount: e.Price,
+			Detail: "no answer to VEND REQUEST nor VEND CANCEL; refund refused (" + err.Error() + "): booked as a sale"})
+		t.correct(e, "refund refused")
+		t.vend = Entry{}
+		t.answer(0, errClosed)
+	default:
+		detail := "no answer to VEND REQUEST nor VEND CANCEL: VEND FAILURE sent, nothing poured"
+		if err != nil {
+			detail += " (" + err.Error() + ")"
+		}
+		t.report(device.Event{Type: EvUnknown, Line: e.Line, Amount: e.Price, Detail: detail})
+		t.closeVend()
+	}
+	t.complete(ctx)
 }
 
 // approved opens the valve for an approved vend. The approved amount is
@@ -144,21 +178,32 @@ func (t *Tap) outcome(ctx context.Context) {
 }
 
 // fail sends VEND FAILURE for an approved vend and books what the reader
-// kept: nothing when it confirms the refund, else the approved amount
-// less what the pour's record holds.
+// kept: nothing when it confirms the refund; the approved amount less what
+// the pour's record holds when it refuses the refund (MALFUNCTION C-) or
+// acknowledged VEND FAILURE without confirming the refund. A VEND FAILURE
+// the reader never got (the port lost, the adapter out of master mode, a
+// reader silent for a while) keeps the vend and its journal entry open:
+// it is sent again later, and only a reset of the reader makes it a sale.
 func (t *Tap) fail(ctx context.Context, why string) {
 	e := t.vend
 	err := t.m.VendFailure(ctx)
-	if err == nil {
+	switch {
+	case err == nil:
 		t.count(func(h *Health) { h.Refunded++ })
 		t.report(device.Event{Type: EvRefunded, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume, Detail: why})
 		t.closeVend()
-	} else {
+	case errors.Is(err, mdb.ErrRefundFailed) || errors.Is(err, mdb.ErrRefundUnconfirmed):
 		t.report(device.Event{Type: EvKept, Line: e.Line, PourID: e.PourID, Amount: e.Approved,
 			Detail: why + "; refund not confirmed (" + err.Error() + "): booked as a sale"})
 		t.correct(e, "refund not confirmed")
 		t.vend = Entry{}
+		t.answer(0, errClosed)
+	default:
+		t.ph, t.refund, t.refundAt = pouring, why, t.o.Now()
+		t.fault("vend failure", err) // ErrLink: offline until the port is back
+		return
 	}
+	t.refund = ""
 	t.complete(ctx)
 }
 
@@ -191,6 +236,7 @@ func (t *Tap) correct(e Entry, why string) bool {
 // reset: a request without an answer is unknown, an approved vend is a
 // sale (§7.4.7) that the pour's booking completes with no SUCCESS/FAILURE.
 func (t *Tap) resetDuringVend() {
+	t.refund = ""
 	switch t.ph {
 	case requesting:
 		t.unknown(t.vend)

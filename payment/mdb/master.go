@@ -110,6 +110,9 @@ type Master struct {
 	// REQUEST, ...; §7.3: data may come at once or on a later POLL). The
 	// next PollOnce or power-up wait takes them before it POLLs.
 	inbox []Msg
+	// silent counts the commands in a row a reader that had answered left
+	// unanswered (see silence).
+	silent int
 	// ending is when SESSION COMPLETE was sent; END SESSION must follow
 	// within the non-response time or the reader is reset (§7.4.9).
 	ending time.Time
@@ -159,12 +162,15 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 	}
 	r, err := m.T.Send(ctx, b)
 	if err == nil {
-		m.lastAnswer, m.Offline = m.now(), false
+		m.lastAnswer, m.Offline, m.silent = m.now(), false, 0
 	} else if errors.Is(err, ErrTimeout) && !m.lastAnswer.IsZero() && m.now().Sub(m.lastAnswer) >= m.nonResponse() {
 		m.Offline, m.State = true, Inactive
 	}
 	if errors.Is(err, ErrAdapterRestarted) {
+		m.silent = 0
 		m.Warnings = append(m.Warnings, err.Error())
+	} else if errors.Is(err, ErrTimeout) && !m.lastAnswer.IsZero() {
+		m.silence(ctx)
 	}
 	var ce *ChecksumError
 	if errors.As(err, &ce) {
@@ -186,6 +192,30 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 	msgs, warn := ParsePoll(r.Data, m.context())
 	m.Warnings = append(m.Warnings, warn...)
 	return msgs, nil
+}
+
+// restartAfter is how many commands in a row a reader that was answering
+// may leave unanswered before the adapter is put back into master mode: a
+// Pi HAT that rebooted answers p,NACK to everything, which looks like a
+// silent reader until its non-response time (up to 255 s) has passed.
+const restartAfter = 3
+
+// silence counts a command the reader left unanswered and restarts an
+// adapter (a Restarter transport) at the restartAfter-th in a row.
+func (m *Master) silence(ctx context.Context) {
+	m.silent++
+	if m.silent != restartAfter {
+		return
+	}
+	rs, ok := m.T.(Restarter)
+	if !ok {
+		return
+	}
+	if err := rs.Restart(ctx); err != nil {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("%d commands unanswered; adapter restart failed: %v", m.silent, err))
+		return
+	}
+	m.Warnings = append(m.Warnings, fmt.Sprintf("%d commands unanswered: adapter restarted, master mode set again", m.silent))
 }
 
 // command sends a command other than POLL. A reader may answer it with
@@ -418,6 +448,17 @@ func (m *Master) follow(msg Msg) {
 	}
 }
 
+// Resume counts the reader's silence afresh from now: its serial port was
+// reopened, and the reader, which kept its power, is POLLed before it is
+// reset, so that what it holds (an open vend) is settled with it. Only its
+// JUST RESET or its silence for the non-response time leads to a reset.
+func (m *Master) Resume() {
+	m.lastAnswer, m.Offline = m.now(), false
+	if !m.ending.IsZero() {
+		m.ending = m.now() // END SESSION may not have had its chance
+	}
+}
+
 // Recover brings a reader back after OUT OF SEQUENCE (RESET and the whole
 // power-up sequence) or its own JUST RESET (the sequence without RESET).
 func (m *Master) Recover(ctx context.Context) error {
@@ -461,6 +502,11 @@ func (m *Master) VendRequest(ctx context.Context, price uint32, item uint16) err
 		return err
 	}
 	if err := m.command(ctx, CmdVend, data...); err != nil {
+		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrLink) {
+			// The reader may have taken it (its reply lost): it is in Vend
+			// until it answers or VEND CANCEL withdraws the request.
+			m.State = Vend
+		}
 		return err
 	}
 	m.State = Vend
@@ -476,16 +522,31 @@ func (m *Master) VendSuccess(ctx context.Context, item uint16) error {
 // VEND FAILURE (MALFUNCTION C-).
 var ErrRefundFailed = errors.New("mdb: the reader reports the refund failed")
 
+// ErrRefundUnconfirmed is a VEND FAILURE the reader acknowledged without
+// confirming the refund within its non-response time (§7.4.8).
+var ErrRefundUnconfirmed = errors.New("mdb: VEND FAILURE acknowledged, refund not confirmed")
+
 // VendFailure reports the item not delivered, then POLLs for the refund
 // (§7.4.8): an empty answer (ACK) is refunded, MALFUNCTION 0xC- is a failed
-// refund, silence is a refund in progress until the non-response time.
+// refund (ErrRefundFailed), silence is a refund in progress until the
+// non-response time (ErrRefundUnconfirmed). A VEND FAILURE that times out
+// is sent again until the non-response time (a lost reply is only a NAK,
+// §2.2); any other error is one the reader never got, to be tried again
+// later. Other messages the POLLs bring (END SESSION, ...) stay in the
+// inbox for the caller.
 func (m *Master) VendFailure(ctx context.Context) error {
-	if err := m.command(ctx, CmdVend, VendFailure); err != nil {
-		return err
+	if err := m.deliver(ctx, CmdVend, VendFailure); err != nil {
+		return fmt.Errorf("mdb: VEND FAILURE not delivered: %w", err)
 	}
 	if m.State == Vend {
 		m.State = SessionIdle
 	}
+	var kept []Msg
+	defer func() {
+		if len(kept) > 0 {
+			m.inbox = append(kept, m.inbox...)
+		}
+	}()
 	start := m.now()
 	for {
 		msgs, err := m.PollOnce(ctx)
@@ -495,16 +556,32 @@ func (m *Master) VendFailure(ctx context.Context) error {
 		case err != nil && !errors.Is(err, ErrTimeout):
 			var ce *ChecksumError
 			if !errors.As(err, &ce) {
-				return err
+				return fmt.Errorf("%w: %w", ErrRefundUnconfirmed, err)
 			}
 		}
 		for _, msg := range msgs {
 			if f, ok := msg.(Malfunction); ok && f.Error&0xF0 == 0xC0 {
 				return fmt.Errorf("%w (code %02X)", ErrRefundFailed, f.Error)
 			}
+			kept = append(kept, msg)
 		}
 		if m.now().Sub(start) >= m.nonResponse() {
-			return fmt.Errorf("mdb: refund not confirmed within %s", m.nonResponse())
+			return fmt.Errorf("%w within %s", ErrRefundUnconfirmed, m.nonResponse())
+		}
+		if err := sleep(ctx, m.Poll); err != nil {
+			return fmt.Errorf("%w: %w", ErrRefundUnconfirmed, err)
+		}
+	}
+}
+
+// deliver sends a command the reader must get, again after each timeout
+// until the reader's non-response time has passed.
+func (m *Master) deliver(ctx context.Context, c byte, data ...byte) error {
+	start := m.now()
+	for {
+		err := m.command(ctx, c, data...)
+		if err == nil || !errors.Is(err, ErrTimeout) || m.now().Sub(start) >= m.nonResponse() {
+			return err
 		}
 		if err := sleep(ctx, m.Poll); err != nil {
 			return err

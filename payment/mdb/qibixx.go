@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,12 @@ type Qibixx struct {
 	tr      *timeoutReader
 	r       *bufio.Reader
 	Timeout time.Duration // per reply; the adapter answers within its own response timeout
+	// RespTimeout is the adapter's wait for the peripheral (F,RESPTIMEOUT,
+	// 10..1000 ms), set with master mode; 0 is DefaultRespTimeout.
+	RespTimeout time.Duration
+	// RespTimeoutSet says whether the adapter took RespTimeout the last
+	// time master mode was set.
+	RespTimeoutSet bool
 }
 
 // ErrAdapterRestarted is an adapter found out of master mode and put back
@@ -97,7 +104,43 @@ func (q *Qibixx) start(ctx context.Context) error {
 	if line != "m,ACK" {
 		return fmt.Errorf("mdb adapter: master mode refused: %q", line)
 	}
+	q.setResponseTimeout(ctx)
 	return nil
+}
+
+// DefaultRespTimeout is the adapter's wait for a peripheral's answer that
+// the driver sets: the adapter's own default (5 ms, the MDB response time)
+// makes slow modern readers look silent.
+const DefaultRespTimeout = 100 * time.Millisecond
+
+// setResponseTimeout sends F,RESPTIMEOUT (10..1000 ms). The setting may be
+// volatile, so it goes out every time master mode is set. An adapter that
+// refuses it or does not answer keeps its own; nothing else depends on it.
+func (q *Qibixx) setResponseTimeout(ctx context.Context) {
+	ms := min(max(q.RespTimeout.Milliseconds(), 10), 1000)
+	if q.RespTimeout == 0 {
+		ms = DefaultRespTimeout.Milliseconds()
+	}
+	line, _, err := q.call(ctx, "F,RESPTIMEOUT,"+strconv.FormatInt(ms, 10), "f,")
+	q.RespTimeoutSet = err == nil && line == "f,ACK"
+}
+
+// restart sends "M,1" after a request went unanswered. A "p," line read
+// while waiting for its "m," is the request's late answer, returned as
+// late: the adapter was in master mode after all.
+func (q *Qibixx) restart(ctx context.Context) (late string, err error) {
+	line, _, err := q.call(ctx, "M,1", "m,", "p,")
+	if err != nil {
+		return "", fmt.Errorf("mdb adapter: master mode: %w", err)
+	}
+	if strings.HasPrefix(line, "p,") {
+		return line, nil
+	}
+	if line != "m,ACK" {
+		return "", fmt.Errorf("mdb adapter: master mode refused: %q", line)
+	}
+	q.setResponseTimeout(ctx)
+	return "", nil
 }
 
 // Send implements Transport.
@@ -118,8 +161,14 @@ func (q *Qibixx) Send(ctx context.Context, block []Word) (Reply, error) {
 	line, foreign, err := q.call(ctx, cmd, "p,")
 	if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
 		// No answer at all: an adapter in master mode always answers.
-		if serr := q.start(ctx); serr != nil {
+		late, serr := q.restart(ctx)
+		if serr != nil {
 			return Reply{}, fmt.Errorf("%w (and %w)", err, serr)
+		}
+		if late != "" {
+			// The answer came after all, only late: the adapter has ACKed
+			// it on the bus, so the reader will not repeat it.
+			return parseQibixx(late)
 		}
 		said := "nothing"
 		if foreign != "" {
@@ -167,10 +216,10 @@ func (q *Qibixx) BusReset() error {
 func (q *Qibixx) Close() error { return q.port.Close() }
 
 // call writes a command line and returns the first answer line that starts
-// with prefix. Sniffer ("x,") and cashless-master ("d,") lines are skipped;
+// with one of prefixes. Sniffer ("x,") and cashless-master ("d,") lines are skipped;
 // the last other line is returned as foreign (what an adapter out of
 // master mode may say). A port that fails is ErrLink.
-func (q *Qibixx) call(ctx context.Context, cmd, prefix string) (line, foreign string, err error) {
+func (q *Qibixx) call(ctx context.Context, cmd string, prefixes ...string) (line, foreign string, err error) {
 	if _, err := io.WriteString(q.port, cmd+"\n"); err != nil {
 		return "", "", fmt.Errorf("mdb adapter: %w: %w", ErrLink, err)
 	}
@@ -187,26 +236,33 @@ func (q *Qibixx) call(ctx context.Context, cmd, prefix string) (line, foreign st
 			return "", foreign, fmt.Errorf("mdb adapter: %w: %w", ErrLink, err)
 		}
 		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case strings.HasPrefix(line, prefix):
+		if slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(line, p) }) {
 			return line, foreign, nil
-		case line != "" && !strings.HasPrefix(line, "x,") && !strings.HasPrefix(line, "d,"):
+		}
+		if line != "" && !strings.HasPrefix(line, "x,") && !strings.HasPrefix(line, "d,") {
 			foreign = line
 		}
 	}
 }
 
-// timeoutReader fails with ErrTimeout at its deadline.
+// timeoutReader fails with ErrTimeout at its deadline, after one last
+// short read of what the port has buffered by then (a line that arrived
+// while the host was descheduled is not thrown away).
 type timeoutReader struct {
 	p        Port
 	deadline time.Time
 }
 
+// lastRead bounds the read after the deadline: long enough for any port
+// to hand over bytes it holds, too short to wait for new ones.
+const lastRead = time.Millisecond
+
 func (t *timeoutReader) Read(b []byte) (int, error) {
 	for {
 		left := time.Until(t.deadline)
-		if left <= 0 {
-			return 0, ErrTimeout
+		last := left <= 0
+		if last {
+			left = lastRead
 		}
 		if err := t.p.SetReadTimeout(left); err != nil {
 			return 0, err
@@ -221,6 +277,9 @@ func (t *timeoutReader) Read(b []byte) (int, error) {
 			if !errors.As(err, &te) || !te.Timeout() {
 				return 0, err
 			}
+		}
+		if last {
+			return 0, ErrTimeout
 		}
 	}
 }

@@ -3,6 +3,7 @@ package mdb
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -86,11 +87,65 @@ func FuzzQibixxAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, said, toStart string) {
 		q, _ := onAdapterLines(said, toStart)
 		r, err := q.Send(context.Background(), poll)
-		if err != nil && r.Kind != ReplyACK {
-			t.Fatalf("%q: a reply %+v with the error %v", said, r, err)
+		if err != nil {
+			// The zero Reply reads as an ACK: with an error, nothing else.
+			if r.Kind != ReplyACK || r.Data != nil {
+				t.Fatalf("%q: a reply %+v with the error %v", said, r, err)
+			}
+			return
 		}
-		if err == nil && r.Kind == ReplyData && (len(r.Data) == 0 || len(r.Data) >= MaxBlock) {
-			t.Fatalf("%q gave %+v", said, r)
+		// A reply is only ever what the adapter said in a "p," line (to
+		// the request, or late, while M,1 waited for its answer).
+		var want string
+		switch r.Kind {
+		case ReplyACK:
+			want = "p,ACK"
+		case ReplyData:
+			if len(r.Data) == 0 || len(r.Data) >= MaxBlock {
+				t.Fatalf("%q gave %+v", said, r)
+			}
+			want = "p," + hex.EncodeToString(r.Data)
+		default:
+			t.Fatalf("%q gave %+v: the adapter never NAKs", said, r)
+		}
+		if !saidLine(said+"\n"+toStart, want) {
+			t.Fatalf("%q then %q gave %+v, which neither said", said, toStart, r)
 		}
 	})
+}
+
+// TestQibixxLateReply: the answer to a request comes after the driver's
+// timeout, while it waits for the answer to the M,1 its reboot detection
+// sends. The adapter has ACKed it on the bus, so the reader will not say
+// it again: it is the request's reply, and no restart is reported.
+func TestQibixxLateReply(t *testing.T) {
+	vend, _ := Block(0x13, 0x00, 0x00, 0x96, 0x00, 0x01)
+	q, p := onAdapterLines("", "p,050096\r\nm,ACK\r\n")
+	r, err := q.Send(context.Background(), vend)
+	if err != nil || r.Kind != ReplyData || !bytes.Equal(r.Data, []byte{0x05, 0x00, 0x96}) {
+		t.Fatalf("reply %+v, %v (sent %q)", r, err, p.out.String())
+	}
+}
+
+// TestQibixxReadsWhatCameByTheDeadline: a reply buffered in the port when
+// the timeout has passed already is read, not taken as silence.
+func TestQibixxReadsWhatCameByTheDeadline(t *testing.T) {
+	poll, _ := Block(0x12)
+	q, p := onAdapterLines("p,ACK\r\n")
+	q.Timeout = 0 // the deadline has passed by the first read
+	r, err := q.Send(context.Background(), poll)
+	if err != nil || r.Kind != ReplyACK || strings.Contains(p.out.String(), "M,1") {
+		t.Fatalf("reply %+v, %v (sent %q)", r, err, p.out.String())
+	}
+}
+
+// saidLine says whether text holds line (hex case-insensitive) as a whole
+// line, CR LF or LF.
+func saidLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.EqualFold(strings.TrimRight(l, "\r"), line) {
+			return true
+		}
+	}
+	return false
 }

@@ -96,3 +96,55 @@ func TestAdapterRebootLooksLikeASilentReader(t *testing.T) {
 		t.Fatalf("after recovery: offline %v, %s / %s", m.Offline, m.State, r.State())
 	}
 }
+
+// TestAdapterRebootFoundAfterFewNACKs: a Pi HAT out of master mode answers
+// p,NACK to everything. A reader that was answering and then leaves three
+// commands in a row unanswered has the adapter put back into master mode
+// at once, long before its non-response time (up to 255 s) would.
+func TestAdapterRebootFoundAfterFewNACKs(t *testing.T) {
+	r := New(mdb.Cashless1)
+	a := &Adapter{R: r, Out: NoPeripheral}
+	m, _ := onAdapter(t, a)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	m.Now = func() time.Time { return now } // no time passes: never offline
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Reboot()
+	for i := 1; i <= 3; i++ {
+		if _, err := m.PollOnce(ctx); !errors.Is(err, mdb.ErrTimeout) || m.Offline {
+			t.Fatalf("POLL %d after the reboot: %v, offline %v", i, err, m.Offline)
+		}
+	}
+	if len(m.Warnings) != 1 || !strings.Contains(m.Warnings[0], "master mode") {
+		t.Fatalf("warnings %q", m.Warnings)
+	}
+	if _, err := m.PollOnce(ctx); err != nil {
+		t.Fatalf("POLL after the restart: %v", err)
+	}
+}
+
+// TestAdapterResponseTimeoutSetAgain: F,RESPTIMEOUT may not survive the
+// adapter's reboot, so it goes out with master mode at the start and again
+// whenever a reboot is found.
+func TestAdapterResponseTimeoutSetAgain(t *testing.T) {
+	r := New(mdb.Cashless1)
+	a := &Adapter{R: r, Out: Refuses}
+	m, q := onAdapter(t, a)
+	if a.RespTimeout() != int(mdb.DefaultRespTimeout.Milliseconds()) || !q.RespTimeoutSet {
+		t.Fatalf("after start: %d ms, set %v", a.RespTimeout(), q.RespTimeoutSet)
+	}
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Reboot()
+	if a.RespTimeout() != 0 {
+		t.Fatal("the simulated adapter kept its setting over a reboot")
+	}
+	if _, err := m.PollOnce(ctx); !errors.Is(err, mdb.ErrAdapterRestarted) {
+		t.Fatalf("first POLL after the reboot: %v", err)
+	}
+	if a.RespTimeout() != int(mdb.DefaultRespTimeout.Milliseconds()) {
+		t.Fatalf("after the restart: %d ms", a.RespTimeout())
+	}
+}

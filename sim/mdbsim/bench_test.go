@@ -88,3 +88,39 @@ func BenchmarkVendOnTheUART(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHATRebootFound: a Pi HAT reboots and answers p,NACK to
+// everything; the POLLs, and the real time, until the reader answers
+// again through the adapter (found after three unanswered commands,
+// whatever the reader's non-response time).
+func BenchmarkHATRebootFound(b *testing.B) {
+	r := New(mdb.Cashless1)
+	a := &Adapter{R: r, Out: NoPeripheral}
+	p, err := a.Open()
+	if err != nil {
+		b.Skip(err)
+	}
+	b.Cleanup(func() { a.Close(); p.Close() })
+	q := mdb.NewQibixx(p)
+	if err := q.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	m := &mdb.Master{T: q, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 2, MaxPrice: 0xFFFF}, Tries: 10}
+	if err := m.Init(ctx); err != nil {
+		b.Fatal(err)
+	}
+	polls := 0
+	for b.Loop() {
+		a.Reboot()
+		for n := 1; ; n++ {
+			if _, err := m.PollOnce(ctx); err == nil {
+				polls += n
+				break
+			}
+			if n > 10 {
+				b.Fatal("the adapter was not restarted")
+			}
+		}
+	}
+	b.ReportMetric(float64(polls)/float64(b.N), "polls/op")
+}

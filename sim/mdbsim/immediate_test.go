@@ -2,6 +2,7 @@ package mdbsim
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -116,12 +117,12 @@ func TestImmediateReplies(t *testing.T) {
 
 // TestImmediateReplyDamaged: an immediate response damaged on the line is
 // NAKed; the reader took the command and repeats its answer at the next
-// POLL, so the vend goes on rather than failing.
+// POLL, so the vend goes on rather than failing. Through the adapter,
+// which checks replies itself, the damaged approval is a p,NACK: VEND
+// REQUEST reports no response, the master counts the reader in its Vend
+// state all the same, and the repeated approval comes at the next POLL.
 func TestImmediateReplyDamaged(t *testing.T) {
 	for _, tc := range transports {
-		if tc.name == "qibixx" {
-			continue // the adapter checks and acknowledges replies itself
-		}
 		t.Run(tc.name, func(t *testing.T) {
 			r := New(mdb.Cashless1)
 			r.Immediate = true
@@ -133,8 +134,10 @@ func TestImmediateReplyDamaged(t *testing.T) {
 			r.PresentCard(1000)
 			pollFor(t, m, mdb.RspBeginSession)
 			r.SetFaults(func(f *Faults) { f.BadChecksums = 1 })
-			if err := m.VendRequest(ctx, 420, 7); err != nil {
-				t.Fatalf("VEND REQUEST with a damaged immediate approval: %v", err)
+			err := m.VendRequest(ctx, 420, 7)
+			if tc.name == "qibixx" && (!errors.Is(err, mdb.ErrTimeout) || m.State != mdb.Vend) ||
+				tc.name != "qibixx" && err != nil {
+				t.Fatalf("VEND REQUEST with a damaged immediate approval: %v, state %s", err, m.State)
 			}
 			if a := pollFor(t, m, mdb.RspVendApproved).(mdb.VendApproved); a.Amount != 420 {
 				t.Fatalf("approved %d", a.Amount)

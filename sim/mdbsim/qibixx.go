@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -56,6 +57,8 @@ type Adapter struct {
 
 	mu     sync.Mutex
 	master bool
+	lose   string    // see LoseAnswer
+	resp   int       // F,RESPTIMEOUT in ms; 0 the adapter's default (volatile)
 	port   io.Writer // the line served, for the banner after a reboot
 	gone   bool
 	unplug []func() // ends each connection Open made
@@ -78,7 +81,7 @@ func (a *Adapter) Serve(ctx context.Context, port io.ReadWriter) error {
 			go a.Unplug() // it waits for this loop to end
 			return nil
 		}
-		if !ok {
+		if !ok || a.lost(in) {
 			continue
 		}
 		if _, err := fmt.Fprintf(port, "%s\r\n", out); err != nil {
@@ -102,6 +105,8 @@ func (a *Adapter) line(line string) (string, bool) {
 	switch {
 	case line == "M,1" || line == "M,0":
 		return "m,ACK", true
+	case strings.HasPrefix(line, "F,RESPTIMEOUT,"):
+		return a.respTimeout(strings.TrimPrefix(line, "F,RESPTIMEOUT,")), true
 	case line == "V":
 		return "v,4.0.0.0,16df464a3031340136313930", true
 	case line == "R,RESET":
@@ -117,6 +122,26 @@ func (a *Adapter) line(line string) (string, bool) {
 	return "m,NACK", true
 }
 
+// respTimeout takes F,RESPTIMEOUT: 10..1000 ms, lost at a reboot.
+func (a *Adapter) respTimeout(arg string) string {
+	ms, err := strconv.Atoi(arg)
+	if err != nil || ms < 10 || ms > 1000 {
+		return "f,NACK"
+	}
+	a.mu.Lock()
+	a.resp = ms
+	a.mu.Unlock()
+	return "f,ACK"
+}
+
+// RespTimeout is the response timeout the host set (ms), 0 none since the
+// adapter started.
+func (a *Adapter) RespTimeout() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.resp
+}
+
 // pulled says whether the adapter is pulled after the host line in.
 func (a *Adapter) pulled(in string) bool {
 	a.mu.Lock()
@@ -128,13 +153,34 @@ func (a *Adapter) pulled(in string) bool {
 	return true
 }
 
+// LoseAnswer loses the answer line to the next request starting with
+// prefix ("R,13,00" a VEND REQUEST): the request goes on the bus and a data
+// reply is ACKed there, but the host never reads the line (a USB hiccup),
+// so the reader will not repeat it.
+func (a *Adapter) LoseAnswer(prefix string) {
+	a.mu.Lock()
+	a.lose = prefix
+	a.mu.Unlock()
+}
+
+// lost says whether the answer to the host line in is lost.
+func (a *Adapter) lost(in string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lose == "" || !strings.HasPrefix(in, a.lose) {
+		return false
+	}
+	a.lose = ""
+	return true
+}
+
 // Reboot restarts the adapter where it sits (a Pi HAT's power glitch):
 // out of master mode, its banner (if any) on the line. The reader behind
 // it is not touched.
 func (a *Adapter) Reboot() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.master = false
+	a.master, a.resp = false, 0
 	if a.Banner != "" && a.port != nil {
 		fmt.Fprintf(a.port, "%s\r\n", a.Banner)
 	}
@@ -178,7 +224,7 @@ func (a *Adapter) Unplug() {
 // Plug puts the adapter back: it starts afresh, out of master mode.
 func (a *Adapter) Plug() {
 	a.mu.Lock()
-	a.gone, a.master = false, false
+	a.gone, a.master, a.resp = false, false, 0
 	a.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@
 package mdbsim
 
 import (
+	"bytes"
 	"context"
 	"sync"
 
@@ -20,6 +21,12 @@ type Faults struct {
 	Timeouts int
 	// BadChecksums corrupts the next N data replies.
 	BadChecksums int
+	// LoseReplyTo executes the next command that starts with these bytes
+	// (the command with the address, then its data: {0x13, 0x00} is a VEND
+	// REQUEST to 10H) and loses its reply on the wire: the VMC hears
+	// nothing, and a data reply, never ACKed, is repeated at the next POLL
+	// (MDB 4.2 §2.2). Nil loses nothing.
+	LoseReplyTo []byte
 	// Deny refuses every vend.
 	Deny bool
 	// TrailingFF appends the PAX D200's FF after BEGIN SESSION.
@@ -58,7 +65,12 @@ type Reader struct {
 	// COMPLETE, CANCELLED to READER CANCEL. An immediate response the VMC
 	// does not ACK is repeated at the next POLL.
 	Immediate bool
-	F         Faults
+	// StrictComplete answers SESSION COMPLETE during a vend (a VEND
+	// REQUEST not answered, or approved and not ended) with OUT OF
+	// SEQUENCE, as a reader may do with a command out of its state (§7.3);
+	// without it the session simply ends.
+	StrictComplete bool
+	F              Faults
 
 	vmcLevel byte
 	enabled  uint32 // options the VMC enabled
@@ -183,6 +195,10 @@ func (r *Reader) Send(_ context.Context, block []mdb.Word) (mdb.Reply, error) {
 		return mdb.Reply{}, mdb.ErrTimeout
 	}
 	reply := r.command(data[0]&0x07, data[1:])
+	if r.F.LoseReplyTo != nil && bytes.HasPrefix(data, r.F.LoseReplyTo) {
+		r.F.LoseReplyTo = nil
+		return mdb.Reply{}, mdb.ErrTimeout
+	}
 	if reply.Kind == mdb.ReplyData && r.F.BadChecksums > 0 {
 		// What a transport reports for a reply damaged on the line; the
 		// reader keeps it for the next POLL, as the spec requires.
@@ -409,7 +425,7 @@ func (r *Reader) vend(p []byte) mdb.Reply {
 		}
 		r.approved, r.told = false, false
 	case mdb.VendComplete:
-		if r.state != mdb.SessionIdle && r.state != mdb.Vend {
+		if r.state != mdb.SessionIdle && (r.state != mdb.Vend || r.StrictComplete) {
 			return r.outOfSequence()
 		}
 		r.state = mdb.Enabled

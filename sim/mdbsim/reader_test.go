@@ -307,3 +307,49 @@ func TestVendFailureRefund(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionCompleteDuringAVend: what a reader may do with SESSION
+// COMPLETE while a vend is open — end the session, or take it as out of
+// sequence (§7.3) — each offered by the simulator.
+func TestSessionCompleteDuringAVend(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		r := New(mdb.Cashless1)
+		r.StrictComplete = strict
+		m := &mdb.Master{T: r, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 2, MaxPrice: 0xFFFF}, Tries: 10}
+		if err := m.Init(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r.PresentCard(1000)
+		pollFor(t, m, mdb.RspBeginSession)
+		if err := m.VendRequest(ctx, 300, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.SessionComplete(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want := byte(mdb.RspEndSession)
+		if strict {
+			want = mdb.RspOutOfSequence
+		}
+		pollFor(t, m, want)
+	}
+}
+
+// TestLostReplyIsExecuted: a command whose reply is lost on the wire was
+// executed all the same; the data reply the VMC never ACKed comes again at
+// the next POLL.
+func TestLostReplyIsExecuted(t *testing.T) {
+	r := New(mdb.Cashless1)
+	r.Immediate = true
+	m := &mdb.Master{T: r, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 2, MaxPrice: 0xFFFF}, Tries: 10}
+	if err := m.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.PresentCard(1000)
+	pollFor(t, m, mdb.RspBeginSession)
+	r.SetFaults(func(f *Faults) { f.LoseReplyTo = []byte{mdb.Cashless1 | mdb.CmdVend, mdb.VendRequest} })
+	if err := m.VendRequest(ctx, 300, 1); !errors.Is(err, mdb.ErrTimeout) || r.State() != mdb.Vend {
+		t.Fatalf("VEND REQUEST: %v, reader %s", err, r.State())
+	}
+	pollFor(t, m, mdb.RspVendApproved)
+}
