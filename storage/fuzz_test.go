@@ -49,7 +49,7 @@ func FuzzReadOld(f *testing.F) {
 	f.Add(good[:8192])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		old, err := readOld(bytes.NewReader(b), int64(len(b)), salvagedBuckets())
+		old, err := readOld(bytes.NewReader(b), int64(len(b)), nil)
 		if err != nil {
 			return
 		}
