@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/fsfault"
 )
 
 // history makes a database that has lived: pours 7-1..7-12 created, 30
@@ -76,34 +77,10 @@ func history(t *testing.T, path string) uint64 {
 	return boot
 }
 
-// scribbleBucket overwrites the root page of a bucket with junk.
-func scribbleBucket(t *testing.T, path string, bucket []byte) {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root uint64
-	db.View(func(tx *bolt.Tx) error { root = uint64(tx.Bucket(bucket).Root()); return nil })
-	ps := int64(db.Info().PageSize)
-	db.Close()
-	if root == 0 {
-		t.Fatalf("bucket %s is inline", bucket)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, int(ps/4)), int64(root)*ps); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestMoveAsideSalvagesAndContinuesIDs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tapagent.db")
 	boot := history(t, path)
-	scribbleBucket(t, path, bEvents)
+	fsfault.ScribbleBucket(t, path, string(bEvents))
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +174,7 @@ func TestCrashDuringReplaceFinishes(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tapagent.db")
 	history(t, path)
-	scribbleBucket(t, path, bEvents)
+	fsfault.ScribbleBucket(t, path, string(bEvents))
 	old, err := readBack(path)
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +320,7 @@ func TestMoveAsideCarriesEveryBucket(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tapagent.db")
 	history(t, path)
 	plantOwned(t, path)
-	scribbleBucket(t, path, bEvents)
+	fsfault.ScribbleBucket(t, path, string(bEvents))
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
