@@ -453,4 +453,3 @@ func TestMovedAsideDatabaseKeepsPourIDsAndOpenPour(t *testing.T) {
 		t.Fatalf("pour id after the move %s (before: %s, %s)", next, first, open)
 	}
 }
-
