@@ -39,6 +39,11 @@ var (
 // ErrClosed is returned for writes after Close.
 var ErrClosed = errors.New("storage closed")
 
+// ErrQueueFull is reported (through done) by UpdateAsync when
+// Options.MaxAsync writes are already waiting for the disk: the write is
+// refused at once rather than holding up its caller.
+var ErrQueueFull = errors.New("too many asynchronous writes waiting for the disk")
+
 // ErrLocked is returned when another process holds the database.
 var ErrLocked = errors.New("database is locked by another process (is the agent running?)")
 
@@ -50,6 +55,10 @@ type Options struct {
 	MaxBatch int
 	// MaxEvents is how many events the log keeps.
 	MaxEvents int
+	// MaxAsync bounds the UpdateAsync writes waiting for the writer
+	// (default 4 × MaxBatch); beyond it UpdateAsync refuses with
+	// ErrQueueFull instead of blocking.
+	MaxAsync int
 	// Now stamps moved-aside files; defaults to time.Now.
 	Now func() time.Time
 }
@@ -75,6 +84,11 @@ type Store struct {
 	// events wait apart from the jobs so that raising one never blocks.
 	evMu   sync.Mutex
 	events []pendingEvent
+	// async holds UpdateAsync's writes, apart from jobs for the same
+	// reason: jobs is a bounded channel whose send blocks when it is full.
+	asyncMu  sync.Mutex
+	async    []job
+	maxAsync int
 
 	mu     sync.RWMutex
 	closed bool
@@ -105,6 +119,9 @@ func Open(path string, o Options) (*Store, error) {
 	if o.MaxEvents <= 0 {
 		o.MaxEvents = 10000
 	}
+	if o.MaxAsync <= 0 {
+		o.MaxAsync = 4 * o.MaxBatch
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -132,7 +149,7 @@ func Open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, path: path, moved: moved, salvage: rep, maxEvents: o.MaxEvents,
+	s := &Store{db: db, path: path, moved: moved, salvage: rep, maxEvents: o.MaxEvents, maxAsync: o.MaxAsync,
 		jobs: make(chan job, o.MaxBatch), quit: make(chan struct{}), done: make(chan struct{}),
 		wake: make(chan struct{}, 1), ckpts: map[int]*pendingCkpt{}}
 	go s.writer(o.MaxBatch)
@@ -255,6 +272,7 @@ func (s *Store) writer(maxBatch int) {
 				break drain
 			}
 		}
+		batch = append(batch, s.takeAsync(maxBatch)...)
 		batch = append(batch, s.takeEvents(maxBatch)...)
 		s.commit(append(s.takeCheckpoints(), batch...))
 	}
@@ -296,6 +314,15 @@ func (s *Store) submit(fn func(*bolt.Tx) error, done func(error)) {
 	s.jobs <- job{fn: fn, done: done}
 }
 
+// wakeWriter tells the writer that work waits outside jobs; it never
+// blocks (a wake already pending covers this one).
+func (s *Store) wakeWriter() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
 // update runs fn through the writer and waits until it is on disk.
 func (s *Store) update(fn func(*bolt.Tx) error) error {
 	ch := make(chan error, 1)
@@ -319,6 +346,9 @@ func (s *Store) Close() error {
 	s.commit(s.takeCheckpoints())
 	for len(s.jobs) > 0 {
 		s.commit([]job{<-s.jobs})
+	}
+	for js := s.takeAsync(s.maxAsync); len(js) > 0; js = s.takeAsync(s.maxAsync) {
+		s.commit(js)
 	}
 	for evs := s.takeEvents(s.maxEvents); len(evs) > 0; evs = s.takeEvents(s.maxEvents) {
 		s.commit(evs)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -35,6 +36,26 @@ func returnsSoon(t *testing.T, what string, f func()) {
 	}
 }
 
+// fillQueue makes n writes through the writer's shared queue from
+// goroutines of their own, and returns once the queue is full (the writer
+// must be stalled); note hears each outcome. Wait on the group for them.
+func fillQueue(t *testing.T, s *Store, n int, note func(string) func(error)) *sync.WaitGroup {
+	t.Helper()
+	var queued sync.WaitGroup
+	for i := 0; i < n; i++ {
+		queued.Add(1)
+		go func(i int) {
+			defer queued.Done()
+			err := s.Update("other", func(b Bucket) error { return b.Put([]byte{byte(i)}, nil) })
+			note(fmt.Sprint("job", i))(err)
+		}(i)
+	}
+	for len(s.jobs) < cap(s.jobs) {
+		time.Sleep(time.Millisecond) // wait for the queue to fill; the writer is stuck
+	}
+	return &queued
+}
+
 // TestCheckpointJumpsTheQueue fills the writer's queue while it is stuck in
 // a commit: a checkpoint must neither block nor wait for the queue, but go
 // first into the next commit, and of two checkpoints for the same line only
@@ -62,17 +83,7 @@ func TestCheckpointJumpsTheQueue(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	var queued sync.WaitGroup
-	for i := 0; i < 8; i++ { // twice the queue: the last four wait to enqueue
-		queued.Add(1)
-		go func(i int) {
-			defer queued.Done()
-			s.UpdateAsync("other", func(b Bucket) error { return b.Put([]byte{byte(i)}, nil) }, note(fmt.Sprint("job", i)))
-		}(i)
-	}
-	for len(s.jobs) < cap(s.jobs) {
-		time.Sleep(time.Millisecond) // wait for the queue to fill; the writer is stuck
-	}
+	queued := fillQueue(t, s, 8, note)
 	for i, vol := range []flow.Vol{100, 200} {
 		in.Progress.Volume = vol
 		returnsSoon(t, "Checkpoint", func() { s.Checkpoint(in, note(fmt.Sprint("checkpoint", i))) })
@@ -120,5 +131,54 @@ func TestAppendEventNeverBlocks(t *testing.T) {
 	evs, _ := s.Events(100)
 	if len(evs) != 20 || string(evs[0]) != "30" || string(evs[19]) != "49" {
 		t.Fatalf("log holds %d events from %s", len(evs), evs[0])
+	}
+}
+
+// TestUpdateAsyncNeverBlocks fills the writer's shared queue while the
+// writer is stuck in a commit (a slow fsync): UpdateAsync, which the
+// audit's event counters use on the pour path, must still return at once.
+// Writes beyond MaxAsync are refused with ErrQueueFull; the accepted ones
+// are written once the writer moves again.
+func TestUpdateAsyncNeverBlocks(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{MaxBatch: 4, MaxAsync: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	release := stallWriter(t, s)
+	queued := fillQueue(t, s, 8, func(string) func(error) { return func(error) {} })
+	var mu sync.Mutex
+	var refused, written int
+	var wg sync.WaitGroup
+	returnsSoon(t, "UpdateAsync", func() {
+		for i := 0; i < 12; i++ {
+			wg.Add(1)
+			s.UpdateAsync("audit", func(b Bucket) error { return b.Put([]byte{byte(i)}, []byte("n")) }, func(err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, ErrQueueFull):
+					refused++
+				case err != nil:
+					t.Error(err)
+				default:
+					written++
+				}
+				wg.Done()
+			})
+		}
+	})
+	mu.Lock()
+	if refused != 4 {
+		t.Errorf("%d refused while the writer was stuck, want the 4 beyond MaxAsync", refused)
+	}
+	mu.Unlock()
+	release()
+	wg.Wait()
+	queued.Wait()
+	n := 0
+	s.View("audit", func(b Bucket) error { return b.ForEach(func(k, v []byte) error { n++; return nil }) })
+	if written != 8 || n != 8 {
+		t.Fatalf("%d writes reported, %d on disk, want 8", written, n)
 	}
 }
