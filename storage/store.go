@@ -53,13 +53,17 @@ type Options struct {
 	OpenTimeout time.Duration
 	// MaxBatch caps how many writes share one commit.
 	MaxBatch int
+	// PourBatch caps them while pours are running (default 16): each
+	// commit a checkpoint can wait behind stays small.
+	PourBatch int
 	// MaxEvents is how many events the log keeps.
 	MaxEvents int
 	// MaxAsync bounds the UpdateAsync writes waiting for the writer
 	// (default 4 × MaxBatch); beyond it UpdateAsync refuses with
 	// ErrQueueFull instead of blocking.
 	MaxAsync int
-	// Now stamps moved-aside files; defaults to time.Now.
+	// Now stamps moved-aside files and tells the writer whether pours are
+	// running; defaults to time.Now.
 	Now func() time.Time
 }
 
@@ -70,6 +74,7 @@ type Store struct {
 	moved     string
 	salvage   SalvageReport
 	maxEvents int
+	now       func() time.Time
 
 	jobs chan job
 	quit chan struct{}
@@ -119,6 +124,9 @@ func Open(path string, o Options) (*Store, error) {
 	if o.MaxEvents <= 0 {
 		o.MaxEvents = 10000
 	}
+	if o.PourBatch <= 0 {
+		o.PourBatch = 16
+	}
 	if o.MaxAsync <= 0 {
 		o.MaxAsync = 4 * o.MaxBatch
 	}
@@ -149,10 +157,10 @@ func Open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, path: path, moved: moved, salvage: rep, maxEvents: o.MaxEvents, maxAsync: o.MaxAsync,
+	s := &Store{db: db, path: path, moved: moved, salvage: rep, maxEvents: o.MaxEvents, maxAsync: o.MaxAsync, now: o.Now,
 		jobs: make(chan job, o.MaxBatch), quit: make(chan struct{}), done: make(chan struct{}),
 		wake: make(chan struct{}, 1), ckpts: map[int]*pendingCkpt{}}
-	go s.writer(o.MaxBatch)
+	go s.writer(o.MaxBatch, o.PourBatch)
 	return s, nil
 }
 
@@ -250,10 +258,19 @@ func (s *Store) Salvage() SalvageReport { return s.salvage }
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// writer is the single goroutine that commits.
-func (s *Store) writer(maxBatch int) {
+// pourWindow is how long after the last checkpoint the writer takes pours
+// to be running and keeps its commits small.
+const pourWindow = time.Second
+
+// writer is the single goroutine that commits. While pours are running
+// (a checkpoint was committed within pourWindow) it takes at most
+// pourBatch queued writes, pourBatch asynchronous ones and pourBatch
+// events into a commit: a checkpoint handed over during a commit waits for
+// it to finish, so no commit it can wait behind may hold a large batch.
+func (s *Store) writer(maxBatch, pourBatch int) {
 	defer close(s.done)
 	batch := make([]job, 0, maxBatch)
+	var lastCkpt time.Time
 	for {
 		batch = batch[:0]
 		select {
@@ -263,8 +280,12 @@ func (s *Store) writer(maxBatch int) {
 		case <-s.quit:
 			return
 		}
+		limit := maxBatch
+		if !lastCkpt.IsZero() && s.now().Sub(lastCkpt) < pourWindow {
+			limit = min(maxBatch, pourBatch)
+		}
 	drain:
-		for len(batch) < maxBatch {
+		for len(batch) < limit {
 			select {
 			case j := <-s.jobs:
 				batch = append(batch, j)
@@ -272,9 +293,13 @@ func (s *Store) writer(maxBatch int) {
 				break drain
 			}
 		}
-		batch = append(batch, s.takeAsync(maxBatch)...)
-		batch = append(batch, s.takeEvents(maxBatch)...)
-		s.commit(append(s.takeCheckpoints(), batch...))
+		batch = append(batch, s.takeAsync(limit)...)
+		batch = append(batch, s.takeEvents(limit)...)
+		ckpts := s.takeCheckpoints()
+		if len(ckpts) > 0 {
+			lastCkpt = s.now()
+		}
+		s.commit(append(ckpts, batch...))
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/tapagent/tapagent/flow"
 )
 
@@ -180,5 +182,59 @@ func TestUpdateAsyncNeverBlocks(t *testing.T) {
 	s.View("audit", func(b Bucket) error { return b.ForEach(func(k, v []byte) error { n++; return nil }) })
 	if written != 8 || n != 8 {
 		t.Fatalf("%d writes reported, %d on disk, want 8", written, n)
+	}
+}
+
+// TestCommitsStaySmallWhilePouring: with a pour running (a checkpoint was
+// committed within the last second) no commit takes more than PourBatch
+// queued writes, so a checkpoint handed over during a commit never waits
+// behind a large one; with no pour the writer batches up to MaxBatch.
+func TestCommitsStaySmallWhilePouring(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pouring bool
+		want    int // the largest commit of the 20 queued writes
+	}{{"pouring", true, 4}, {"idle", false, 20}} {
+		t.Run(tc.name, func(t *testing.T) {
+			at := time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC)
+			s, err := Open(filepath.Join(t.TempDir(), "db"), Options{MaxBatch: 64, PourBatch: 4, Now: func() time.Time { return at }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if tc.pouring {
+				in, err := s.CreateIntent(7, Intent{Line: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				s.Checkpoint(in, func(err error) { done <- err })
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			release := stallWriter(t, s)
+			var mu sync.Mutex
+			perTx := map[int]int{}
+			var wg sync.WaitGroup
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				s.submit(func(tx *bolt.Tx) error {
+					mu.Lock()
+					perTx[tx.ID()]++
+					mu.Unlock()
+					return nil
+				}, func(error) { wg.Done() })
+			}
+			release()
+			wg.Wait()
+			largest := 0
+			for _, n := range perTx {
+				largest = max(largest, n)
+			}
+			if largest != tc.want {
+				t.Fatalf("largest commit took %d of the queued writes (%v), want %d", largest, perTx, tc.want)
+			}
+		})
 	}
 }
