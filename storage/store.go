@@ -109,7 +109,9 @@ type job struct {
 // Only verified corruption moves a file aside: bbolt rejected its content
 // (or panicked walking it) and yet every byte of it reads back without an
 // error. Then whatever can still be read from it (outbox, open pours, dead
-// letters, the id sequences) is salvaged into a fresh database, pour ids
+// letters, the id sequences, and every other bucket as it was: the state
+// other packages own, kegs, calibrations) is salvaged into a fresh
+// database, pour ids
 // continue past the old ones, and MovedAside and Salvage tell the caller.
 // Anything else (permission denied, a lock held by another process, a
 // read-only file system, an I/O error) is returned as an error and the file
