@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/diskfull"
+	"github.com/tapagent/tapagent/internal/fsfault"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -440,7 +439,7 @@ func TestMovedAsideDatabaseKeepsPourIDsAndOpenPour(t *testing.T) {
 	}
 	h.crash()
 	path := filepath.Join(h.cfg.Device.DataDir, "tapagent.db")
-	scribbleEvents(t, path)
+	fsfault.ScribbleBucket(t, path, "events")
 	h.start()
 	if h.count(device.EvStorageMoved) != 1 {
 		t.Fatal("no storage_corrupt_moved event")
@@ -452,29 +451,5 @@ func TestMovedAsideDatabaseKeepsPourIDsAndOpenPour(t *testing.T) {
 	next := h.authorise(1, flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(100), Price: price})
 	if next == first || next == open || next != fmt.Sprintf("%d-3", h.cfg.Device.ID) {
 		t.Fatalf("pour id after the move %s (before: %s, %s)", next, first, open)
-	}
-}
-
-// scribbleEvents overwrites the root page of the event log with junk.
-func scribbleEvents(t *testing.T, path string) {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root int64
-	db.View(func(tx *bolt.Tx) error { root = int64(tx.Bucket([]byte("events")).Root()); return nil })
-	ps := int64(db.Info().PageSize)
-	db.Close()
-	if root == 0 {
-		t.Fatal("event log is inline")
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt([]byte(strings.Repeat("\xde\xad\xbe\xef", int(ps/4))), root*ps); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/fsfault"
 	"github.com/tapagent/tapagent/internal/simrun"
 	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim"
@@ -338,4 +339,49 @@ func FuzzCreditBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCreditsSurviveAMoveAside: the database is found corrupt (its event
+// log scribbled over) and moved aside between a waiter's pour and the
+// register collecting it. The credit's remaining count, the debit and a
+// credit posted with its own ID come back in the fresh database: nothing
+// vanishes, the used count is not granted again and the replayed POST is
+// still recognised as the same credit.
+func TestCreditsSurviveAMoveAside(t *testing.T) {
+	w := newWall(t)
+	w.credit(`{"Waiter": 3, "PLU": 102, "Count": 2}`)
+	own := `{"ID": 77, "Waiter": 5, "PLU": 101, "Count": 1}`
+	if code, _, _ := w.call("POST", "/credits", own); code != http.StatusCreated {
+		t.Fatalf("POST with an ID: %d", code)
+	}
+	w.waiterPour(2, 3)
+	for i := 0; i < 300; i++ { // an event log with pages of its own
+		w.agent.Report(device.Event{Type: device.EvStarted, Detail: strings.Repeat("x", 60)})
+	}
+	w.stop(true)
+	fsfault.ScribbleBucket(t, filepath.Join(w.cfg.Device.DataDir, "tapagent.db"), "events")
+	w.start()
+	if w.store.MovedAside() == "" {
+		t.Fatal("corruption not detected")
+	}
+	_, body, _ := w.call("GET", "/debits", "")
+	if ds := decodeJSON[pos.DebitList](t, body).Debits; len(ds) != 1 || ds[0].Waiter != 3 || ds[0].Amount != 420 {
+		t.Fatalf("debits after the move: %s", body)
+	}
+	_, body, _ = w.call("GET", "/credits", "")
+	cs := decodeJSON[pos.CreditList](t, body).Credits
+	if len(cs) != 2 {
+		t.Fatalf("credits after the move: %s", body)
+	}
+	for _, c := range cs {
+		if c.PLU == 102 && c.Count != 1 {
+			t.Fatalf("waiter 3's credit after one pour and a move-aside: %+v", c)
+		}
+	}
+	if code, _, _ := w.call("POST", "/credits", own); code != http.StatusOK && code != http.StatusCreated {
+		t.Fatalf("replayed POST after the move: %d", code)
+	}
+	if _, body, _ = w.call("GET", "/credits", ""); len(decodeJSON[pos.CreditList](t, body).Credits) != 2 {
+		t.Fatalf("the replayed POST granted again: %s", body)
+	}
 }

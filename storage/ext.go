@@ -91,18 +91,54 @@ func (emptyBucket) ForEach(func(k, v []byte) error) error { return nil }
 func (emptyBucket) NextSequence() (uint64, error)         { return 0, bolt.ErrTxNotWritable }
 
 // UpdateAsync is Update without waiting: done reports the outcome from the
-// writer goroutine. For bookkeeping that must not hold up its caller.
+// writer goroutine. For bookkeeping that must not hold up its caller (the
+// audit's event counters, fed from the agent's event sink on the pour
+// path): it never blocks. Its writes wait in a queue of their own, apart
+// from the bounded queue that Update and the bookings share, and ride in
+// the writer's next commit after the checkpoints and queued writes. When
+// Options.MaxAsync writes are already waiting, done hears ErrQueueFull at
+// once, on the caller's goroutine, and the write is not made.
 func (s *Store) UpdateAsync(bucket string, fn func(Bucket) error, done func(error)) {
 	name, err := extName(bucket)
 	if err != nil {
 		done(err)
 		return
 	}
-	s.submit(func(tx *bolt.Tx) error {
+	j := job{fn: func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(name)
 		if err != nil {
 			return err
 		}
 		return fn(b)
-	}, done)
+	}, done: done}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		done(ErrClosed)
+		return
+	}
+	s.asyncMu.Lock()
+	if len(s.async) >= s.maxAsync {
+		s.asyncMu.Unlock()
+		done(fmt.Errorf("storage: %s: %w", bucket, ErrQueueFull))
+		return
+	}
+	s.async = append(s.async, j)
+	s.asyncMu.Unlock()
+	s.wakeWriter()
+}
+
+// takeAsync moves up to n waiting UpdateAsync writes into the next commit,
+// waking the writer again if more are left.
+func (s *Store) takeAsync(n int) []job {
+	s.asyncMu.Lock()
+	k := min(n, len(s.async))
+	out := append([]job(nil), s.async[:k]...)
+	s.async = append(s.async[:0], s.async[k:]...)
+	more := len(s.async) > 0
+	s.asyncMu.Unlock()
+	if more {
+		s.wakeWriter()
+	}
+	return out
 }

@@ -142,10 +142,7 @@ func (s *Store) Checkpoint(in Intent, done func(error)) {
 	p.line, p.pourID, p.value = in.Line, in.PourID, b
 	p.done = append(p.done, done)
 	s.ckptMu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default: // the writer is already woken
-	}
+	s.wakeWriter()
 }
 
 // pendingCkpt is a line's newest checkpoint waiting for the writer.
@@ -411,10 +408,7 @@ func (s *Store) AppendEvent(ev []byte, done func(error)) {
 	for _, d := range dropped {
 		d.done(nil)
 	}
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.wakeWriter()
 }
 
 // pendingEvent is an event waiting for the writer.
@@ -432,10 +426,7 @@ func (s *Store) takeEvents(n int) []job {
 	more := len(s.events) > 0
 	s.evMu.Unlock()
 	if more {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.wakeWriter()
 	}
 	out := make([]job, 0, k)
 	for _, e := range evs {

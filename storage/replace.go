@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,14 @@ type SalvageReport struct {
 	// ones then start at a random point at or above 2^40, far beyond any
 	// sequence a tap wall reaches by counting, so no id is given twice.
 	Reseeded bool
+	// Copied is how many keys each other bucket carried over, by bucket
+	// name as stored ("kegs", "ext/pos", "ext/mdb_vends", ...): the state
+	// other packages own is copied as it was, with its sequence.
+	Copied map[string]int
+	// Incomplete names the buckets of which some part could not be read
+	// (what was readable was copied) or whose header could not be read at
+	// all; what is missing stays in the moved file.
+	Incomplete []string
 }
 
 // String is a one-line summary for the moved-aside event.
@@ -43,6 +52,21 @@ func (r SalvageReport) String() string {
 		r.Records, r.OpenPours, r.DeadLetters, r.Unreadable, r.PourSeq)
 	if r.Reseeded {
 		s += " (old sequence unreadable, reseeded)"
+	}
+	if len(r.Copied) > 0 {
+		names := make([]string, 0, len(r.Copied))
+		for n := range r.Copied {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for i, n := range names {
+			parts[i] = fmt.Sprintf("%s %d", n, r.Copied[n])
+		}
+		s += "; copied " + strings.Join(parts, ", ")
+	}
+	if len(r.Incomplete) > 0 {
+		s += "; incomplete (rest left in the moved file): " + strings.Join(r.Incomplete, ", ")
 	}
 	return s
 }
@@ -110,8 +134,11 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// salvagedBuckets are the buckets carried over from a corrupt database.
-func salvagedBuckets() map[string]bool {
+// checkedBuckets are salvaged entry by entry, each decoded and checked:
+// records are booked again (which rebuilds the idempotency index, pour_ids),
+// open pours go back to a free line, and meta keeps its sequences and salt.
+// Every other bucket is copied as it reads.
+func checkedBuckets() map[string]bool {
 	return map[string]bool{
 		string(bMeta): true, string(bIntents): true, string(bOutbox): true,
 		string(bPourIDs): true, string(bDead): true,
@@ -131,7 +158,7 @@ func readBack(path string) (*oldDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readOld(f, size, salvagedBuckets())
+	return readOld(f, size, nil)
 }
 
 // buildFresh creates the replacement database at tmp with the salvage in it.
@@ -158,7 +185,7 @@ func buildFresh(tmp string, old *oldDB, timeout time.Duration) (SalvageReport, e
 
 // applySalvage writes what was read of the old database into a fresh one.
 func applySalvage(tx *bolt.Tx, old *oldDB) (SalvageReport, error) {
-	rep := SalvageReport{Unreadable: old.lost}
+	rep := SalvageReport{Unreadable: old.lost, Incomplete: append([]string(nil), old.unread...)}
 	seq, bootSeq, err := continueSequences(tx, old, &rep)
 	if err != nil {
 		return rep, err
@@ -194,12 +221,65 @@ func applySalvage(tx *bolt.Tx, old *oldDB) (SalvageReport, error) {
 			rep.DeadLetters++
 		}
 	}
+	if err := copyBuckets(tx, old, &rep); err != nil {
+		return rep, err
+	}
 	rep.PourSeq = seq
 	meta := tx.Bucket(bMeta)
 	if err := meta.Put(kBootSeq, u64(bootSeq)); err != nil {
 		return rep, err
 	}
 	return rep, tx.Bucket(bIntents).SetSequence(seq)
+}
+
+// copyBuckets carries every bucket not checked entry by entry over as it
+// was read: each key and value the verified walk could read, and the
+// bucket's sequence (owners number their entries with it). The walk has
+// already bounded the work by the file's size; a key or value bbolt could
+// not have stored counts as unreadable.
+func copyBuckets(tx *bolt.Tx, old *oldDB, rep *SalvageReport) error {
+	checked := checkedBuckets()
+	names := make([]string, 0, len(old.buckets))
+	for n := range old.buckets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		b := old.buckets[n]
+		if b.lost > 0 {
+			rep.Incomplete = append(rep.Incomplete, n)
+		}
+		if checked[n] {
+			continue
+		}
+		if n == "" || len(n) > bolt.MaxKeySize {
+			rep.Unreadable += len(b.pairs)
+			continue
+		}
+		dst, err := tx.CreateBucketIfNotExists([]byte(n))
+		if err != nil {
+			return fmt.Errorf("storage: salvaging bucket %q: %w", n, err)
+		}
+		copied := 0
+		for _, kv := range b.pairs {
+			if len(kv[0]) == 0 || len(kv[0]) > bolt.MaxKeySize || len(kv[1]) > bolt.MaxValueSize {
+				rep.Unreadable++
+				continue
+			}
+			if err := dst.Put(kv[0], kv[1]); err != nil {
+				return fmt.Errorf("storage: salvaging bucket %q: %w", n, err)
+			}
+			copied++
+		}
+		if err := dst.SetSequence(max(dst.Sequence(), b.seq)); err != nil {
+			return fmt.Errorf("storage: salvaging bucket %q: %w", n, err)
+		}
+		if rep.Copied == nil {
+			rep.Copied = map[string]int{}
+		}
+		rep.Copied[n] = copied
+	}
+	return nil
 }
 
 // continueSequences sets the fresh sequences past every old one it can

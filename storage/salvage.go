@@ -41,11 +41,16 @@ const (
 type oldBucket struct {
 	seq   uint64
 	pairs [][2][]byte
+	// lost counts the pages and elements of this bucket that were
+	// referenced but unreadable: the bucket is incomplete.
+	lost int
 }
 
 // oldDB is what could be read of a database moved aside.
 type oldDB struct {
 	buckets map[string]*oldBucket
+	// unread names the buckets found whose header could not be read.
+	unread []string
 	// lost counts pages and elements that were referenced but unreadable.
 	lost int
 	// visited counts the elements the walk went through.
@@ -64,9 +69,10 @@ type oldFile struct {
 	elems, visited int64
 }
 
-// readOld reads the top-level buckets named in want from a bbolt file. A
-// file without a valid meta page yields no buckets and no error: there is
-// nothing left to read. Only a failing read is an error.
+// readOld reads the top-level buckets named in want from a bbolt file, or
+// every top-level bucket when want is nil. A file without a valid meta page
+// yields no buckets and no error: there is nothing left to read. Only a
+// failing read is an error.
 func readOld(r io.ReaderAt, size int64, want map[string]bool) (*oldDB, error) {
 	out := &oldDB{buckets: map[string]*oldBucket{}}
 	root, psize, ok, err := newestMeta(r, size)
@@ -75,9 +81,10 @@ func readOld(r io.ReaderAt, size int64, want map[string]bool) (*oldDB, error) {
 	}
 	f := &oldFile{r: r, size: size, psize: psize, seen: map[uint64]bool{}, elems: size / elemSize}
 	err = f.walkPage(root, 0, func(flags uint32, k, v []byte) error {
-		if flags&elemBucket == 0 || !want[string(k)] || out.buckets[string(k)] != nil {
+		if flags&elemBucket == 0 || (want != nil && !want[string(k)]) || out.buckets[string(k)] != nil {
 			return nil
 		}
+		before := f.lost
 		b, err := f.bucket(v)
 		if err != nil {
 			var rerr *readError
@@ -85,8 +92,10 @@ func readOld(r io.ReaderAt, size int64, want map[string]bool) (*oldDB, error) {
 				return err
 			}
 			f.lost++
+			out.unread = append(out.unread, string(k))
 			return nil
 		}
+		b.lost = f.lost - before
 		out.buckets[string(k)] = b
 		return nil
 	})

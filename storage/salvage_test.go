@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/fsfault"
 )
 
 // history makes a database that has lived: pours 7-1..7-12 created, 30
@@ -75,34 +77,10 @@ func history(t *testing.T, path string) uint64 {
 	return boot
 }
 
-// scribbleBucket overwrites the root page of a bucket with junk.
-func scribbleBucket(t *testing.T, path string, bucket []byte) {
-	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root uint64
-	db.View(func(tx *bolt.Tx) error { root = uint64(tx.Bucket(bucket).Root()); return nil })
-	ps := int64(db.Info().PageSize)
-	db.Close()
-	if root == 0 {
-		t.Fatalf("bucket %s is inline", bucket)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt(bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, int(ps/4)), int64(root)*ps); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestMoveAsideSalvagesAndContinuesIDs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tapagent.db")
 	boot := history(t, path)
-	scribbleBucket(t, path, bEvents)
+	fsfault.ScribbleBucket(t, path, string(bEvents))
 	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +174,7 @@ func TestCrashDuringReplaceFinishes(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tapagent.db")
 	history(t, path)
-	scribbleBucket(t, path, bEvents)
+	fsfault.ScribbleBucket(t, path, string(bEvents))
 	old, err := readBack(path)
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +249,7 @@ func craftedFile(n int) []byte {
 // read more elements than the file has room for, nor read a bucket twice.
 func TestSalvageWalkIsBounded(t *testing.T) {
 	b := craftedFile(2000)
-	old, err := readOld(bytes.NewReader(b), int64(len(b)), salvagedBuckets())
+	old, err := readOld(bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,5 +259,180 @@ func TestSalvageWalkIsBounded(t *testing.T) {
 	}
 	if limit := int64(len(b) / elemSize); old.visited > limit || int64(len(out.pairs)) > limit {
 		t.Fatalf("visited %d elements, %d pairs, in a file with room for %d", old.visited, len(out.pairs), limit)
+	}
+}
+
+// ownedState is what other packages keep in the database, under their real
+// bucket names: an open MDB vend (the customer's card is charged, the pour
+// not yet booked), a cash-register credit and its id counter, the audit
+// counters, the remote-login replay guard, the signed-command log and the
+// desired-config version, plus a keg, a calibration and the uplink cache.
+var ownedState = map[string]map[string]string{
+	"mdb_vends":      {"10": `{"vend":"10-7","state":"approved","line":1,"portion_ml10":3000,"price":390,"approved":390,"at":1764612000000}`},
+	"pos":            {"c/00000000000000000042": `{"id":42,"plu":3,"count":2}`, "last_id": "\x00\x00\x00\x00\x00\x00\x00\x2a"},
+	"audit":          {"counters": `{"va101":123450,"va102":317,"ca201":8800}`},
+	"remote":         {"t/replayguard": `{"at":1764612000000}`},
+	"diag-commands":  {"cmd/9f": `{"id":"9f","answer":"ok"}`},
+	"config-desired": {"version": "\x00\x00\x00\x00\x00\x00\x00\x05"},
+}
+
+// plantOwned writes ownedState into the database at path, with a few
+// sequence numbers drawn so that the salvage must carry them too.
+func plantOwned(t *testing.T, path string) {
+	t.Helper()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for bucket, kv := range ownedState {
+		if err := s.Update(bucket, func(b Bucket) error {
+			for k, v := range kv {
+				if err := b.Put([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+			}
+			for i := 0; i < 3; i++ {
+				if _, err := b.NextSequence(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutKeg(1, flow.Keg{ID: "K-17", Size: 500000, Remaining: 123456}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCalibration(1, Calibration{KMilli: 5400, Pulses: 5400, Measured: 10000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCache("auth/abc", []byte(`{"ok":true}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMoveAsideCarriesEveryBucket: after a move-aside the state other
+// packages own (money among it) is in the fresh database as it was, with
+// its sequences, and the report says what was copied and what is missing.
+func TestMoveAsideCarriesEveryBucket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tapagent.db")
+	history(t, path)
+	plantOwned(t, path)
+	fsfault.ScribbleBucket(t, path, string(bEvents))
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.MovedAside() == "" {
+		t.Fatal("corruption not detected")
+	}
+	rep := s.Salvage()
+	t.Logf("%s", rep)
+	for bucket, kv := range ownedState {
+		if n := rep.Copied["ext/"+bucket]; n != len(kv) {
+			t.Errorf("report copied %d keys of %s, want %d", n, bucket, len(kv))
+		}
+		err := s.Update(bucket, func(b Bucket) error {
+			for k, v := range kv {
+				if got := b.Get([]byte(k)); string(got) != v {
+					t.Errorf("%s %q = %q after the move, want %q", bucket, k, got, v)
+				}
+			}
+			if n, err := b.NextSequence(); err != nil || n != 4 {
+				t.Errorf("%s next sequence %d %v after the move, want 4", bucket, n, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if kegs, _ := s.Kegs(); kegs[1].ID != "K-17" || kegs[1].Remaining != 123456 {
+		t.Errorf("kegs after the move %+v", kegs)
+	}
+	if cal, _ := s.Calibrations(); cal[1].KMilli != 5400 {
+		t.Errorf("calibrations after the move %+v", cal)
+	}
+	if v, _ := s.Cache("auth/abc"); string(v) != `{"ok":true}` {
+		t.Errorf("uplink cache after the move %q", v)
+	}
+	if !slices.Contains(rep.Incomplete, "events") || !strings.Contains(rep.String(), "incomplete (rest left in the moved file): events") {
+		t.Errorf("the scribbled event log is not reported: %+v", rep)
+	}
+	if len(rep.Incomplete) != 1 {
+		t.Errorf("incomplete %v, want only the event log", rep.Incomplete)
+	}
+}
+
+// TestMoveAsideKeepsTheReadablePartOfABucket: a scribbled page of an owned
+// bucket loses only what was on it; the rest is copied and the bucket is
+// named in the report.
+func TestMoveAsideKeepsTheReadablePartOfABucket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tapagent.db")
+	history(t, path)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	if err := s.Update("pos", func(b Bucket) error {
+		for i := 0; i < n; i++ {
+			if err := b.Put([]byte(fmt.Sprintf("c/%020d", i)), []byte(strings.Repeat("p", 60))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	scribbleLeaf(t, path, []byte("ext/pos"))
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rep := s.Salvage()
+	got := 0
+	s.View("pos", func(b Bucket) error { return b.ForEach(func(k, v []byte) error { got++; return nil }) })
+	if got == 0 || got >= n || rep.Copied["ext/pos"] != got || !slices.Contains(rep.Incomplete, "ext/pos") {
+		t.Fatalf("copied %d of %d keys, report %+v", got, n, rep)
+	}
+}
+
+// scribbleLeaf overwrites the first leaf page under a bucket's branch root.
+func scribbleLeaf(t *testing.T, path string, bucket []byte) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaf int64
+	ps := int64(db.Info().PageSize)
+	db.View(func(tx *bolt.Tx) error {
+		root := int64(tx.Bucket(bucket).Root())
+		f, _ := os.Open(path)
+		defer f.Close()
+		buf := make([]byte, pageHdrSize+elemSize)
+		f.ReadAt(buf, root*ps)
+		if binary.LittleEndian.Uint16(buf[8:]) == pageBranch {
+			leaf = int64(binary.LittleEndian.Uint64(buf[pageHdrSize+8:]))
+		}
+		return nil
+	})
+	db.Close()
+	if leaf == 0 {
+		t.Fatalf("bucket %s has no branch root", bucket)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, int(ps/4)), leaf*ps); err != nil {
+		t.Fatal(err)
 	}
 }

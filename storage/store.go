@@ -39,6 +39,11 @@ var (
 // ErrClosed is returned for writes after Close.
 var ErrClosed = errors.New("storage closed")
 
+// ErrQueueFull is reported (through done) by UpdateAsync when
+// Options.MaxAsync writes are already waiting for the disk: the write is
+// refused at once rather than holding up its caller.
+var ErrQueueFull = errors.New("too many asynchronous writes waiting for the disk")
+
 // ErrLocked is returned when another process holds the database.
 var ErrLocked = errors.New("database is locked by another process (is the agent running?)")
 
@@ -48,9 +53,17 @@ type Options struct {
 	OpenTimeout time.Duration
 	// MaxBatch caps how many writes share one commit.
 	MaxBatch int
+	// PourBatch caps them while pours are running (default 16): each
+	// commit a checkpoint can wait behind stays small.
+	PourBatch int
 	// MaxEvents is how many events the log keeps.
 	MaxEvents int
-	// Now stamps moved-aside files; defaults to time.Now.
+	// MaxAsync bounds the UpdateAsync writes waiting for the writer
+	// (default 4 × MaxBatch); beyond it UpdateAsync refuses with
+	// ErrQueueFull instead of blocking.
+	MaxAsync int
+	// Now stamps moved-aside files and tells the writer whether pours are
+	// running; defaults to time.Now.
 	Now func() time.Time
 }
 
@@ -61,6 +74,7 @@ type Store struct {
 	moved     string
 	salvage   SalvageReport
 	maxEvents int
+	now       func() time.Time
 
 	jobs chan job
 	quit chan struct{}
@@ -75,6 +89,11 @@ type Store struct {
 	// events wait apart from the jobs so that raising one never blocks.
 	evMu   sync.Mutex
 	events []pendingEvent
+	// async holds UpdateAsync's writes, apart from jobs for the same
+	// reason: jobs is a bounded channel whose send blocks when it is full.
+	asyncMu  sync.Mutex
+	async    []job
+	maxAsync int
 
 	mu     sync.RWMutex
 	closed bool
@@ -90,7 +109,9 @@ type job struct {
 // Only verified corruption moves a file aside: bbolt rejected its content
 // (or panicked walking it) and yet every byte of it reads back without an
 // error. Then whatever can still be read from it (outbox, open pours, dead
-// letters, the id sequences) is salvaged into a fresh database, pour ids
+// letters, the id sequences, and every other bucket as it was: the state
+// other packages own, kegs, calibrations) is salvaged into a fresh
+// database, pour ids
 // continue past the old ones, and MovedAside and Salvage tell the caller.
 // Anything else (permission denied, a lock held by another process, a
 // read-only file system, an I/O error) is returned as an error and the file
@@ -104,6 +125,12 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if o.MaxEvents <= 0 {
 		o.MaxEvents = 10000
+	}
+	if o.PourBatch <= 0 {
+		o.PourBatch = 16
+	}
+	if o.MaxAsync <= 0 {
+		o.MaxAsync = 4 * o.MaxBatch
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -132,10 +159,10 @@ func Open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, path: path, moved: moved, salvage: rep, maxEvents: o.MaxEvents,
+	s := &Store{db: db, path: path, moved: moved, salvage: rep, maxEvents: o.MaxEvents, maxAsync: o.MaxAsync, now: o.Now,
 		jobs: make(chan job, o.MaxBatch), quit: make(chan struct{}), done: make(chan struct{}),
 		wake: make(chan struct{}, 1), ckpts: map[int]*pendingCkpt{}}
-	go s.writer(o.MaxBatch)
+	go s.writer(o.MaxBatch, o.PourBatch)
 	return s, nil
 }
 
@@ -233,10 +260,19 @@ func (s *Store) Salvage() SalvageReport { return s.salvage }
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// writer is the single goroutine that commits.
-func (s *Store) writer(maxBatch int) {
+// pourWindow is how long after the last checkpoint the writer takes pours
+// to be running and keeps its commits small.
+const pourWindow = time.Second
+
+// writer is the single goroutine that commits. While pours are running
+// (a checkpoint was committed within pourWindow) it takes at most
+// pourBatch queued writes, pourBatch asynchronous ones and pourBatch
+// events into a commit: a checkpoint handed over during a commit waits for
+// it to finish, so no commit it can wait behind may hold a large batch.
+func (s *Store) writer(maxBatch, pourBatch int) {
 	defer close(s.done)
 	batch := make([]job, 0, maxBatch)
+	var lastCkpt time.Time
 	for {
 		batch = batch[:0]
 		select {
@@ -246,8 +282,12 @@ func (s *Store) writer(maxBatch int) {
 		case <-s.quit:
 			return
 		}
+		limit := maxBatch
+		if !lastCkpt.IsZero() && s.now().Sub(lastCkpt) < pourWindow {
+			limit = min(maxBatch, pourBatch)
+		}
 	drain:
-		for len(batch) < maxBatch {
+		for len(batch) < limit {
 			select {
 			case j := <-s.jobs:
 				batch = append(batch, j)
@@ -255,8 +295,13 @@ func (s *Store) writer(maxBatch int) {
 				break drain
 			}
 		}
-		batch = append(batch, s.takeEvents(maxBatch)...)
-		s.commit(append(s.takeCheckpoints(), batch...))
+		batch = append(batch, s.takeAsync(limit)...)
+		batch = append(batch, s.takeEvents(limit)...)
+		ckpts := s.takeCheckpoints()
+		if len(ckpts) > 0 {
+			lastCkpt = s.now()
+		}
+		s.commit(append(ckpts, batch...))
 	}
 }
 
@@ -296,6 +341,15 @@ func (s *Store) submit(fn func(*bolt.Tx) error, done func(error)) {
 	s.jobs <- job{fn: fn, done: done}
 }
 
+// wakeWriter tells the writer that work waits outside jobs; it never
+// blocks (a wake already pending covers this one).
+func (s *Store) wakeWriter() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
 // update runs fn through the writer and waits until it is on disk.
 func (s *Store) update(fn func(*bolt.Tx) error) error {
 	ch := make(chan error, 1)
@@ -319,6 +373,9 @@ func (s *Store) Close() error {
 	s.commit(s.takeCheckpoints())
 	for len(s.jobs) > 0 {
 		s.commit([]job{<-s.jobs})
+	}
+	for js := s.takeAsync(s.maxAsync); len(js) > 0; js = s.takeAsync(s.maxAsync) {
+		s.commit(js)
 	}
 	for evs := s.takeEvents(s.maxEvents); len(evs) > 0; evs = s.takeEvents(s.maxEvents) {
 		s.commit(evs)

@@ -1,11 +1,14 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/tapagent/tapagent/flow"
 )
@@ -35,6 +38,26 @@ func returnsSoon(t *testing.T, what string, f func()) {
 	}
 }
 
+// fillQueue makes n writes through the writer's shared queue from
+// goroutines of their own, and returns once the queue is full (the writer
+// must be stalled); note hears each outcome. Wait on the group for them.
+func fillQueue(t *testing.T, s *Store, n int, note func(string) func(error)) *sync.WaitGroup {
+	t.Helper()
+	var queued sync.WaitGroup
+	for i := 0; i < n; i++ {
+		queued.Add(1)
+		go func(i int) {
+			defer queued.Done()
+			err := s.Update("other", func(b Bucket) error { return b.Put([]byte{byte(i)}, nil) })
+			note(fmt.Sprint("job", i))(err)
+		}(i)
+	}
+	for len(s.jobs) < cap(s.jobs) {
+		time.Sleep(time.Millisecond) // wait for the queue to fill; the writer is stuck
+	}
+	return &queued
+}
+
 // TestCheckpointJumpsTheQueue fills the writer's queue while it is stuck in
 // a commit: a checkpoint must neither block nor wait for the queue, but go
 // first into the next commit, and of two checkpoints for the same line only
@@ -62,17 +85,7 @@ func TestCheckpointJumpsTheQueue(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	var queued sync.WaitGroup
-	for i := 0; i < 8; i++ { // twice the queue: the last four wait to enqueue
-		queued.Add(1)
-		go func(i int) {
-			defer queued.Done()
-			s.UpdateAsync("other", func(b Bucket) error { return b.Put([]byte{byte(i)}, nil) }, note(fmt.Sprint("job", i)))
-		}(i)
-	}
-	for len(s.jobs) < cap(s.jobs) {
-		time.Sleep(time.Millisecond) // wait for the queue to fill; the writer is stuck
-	}
+	queued := fillQueue(t, s, 8, note)
 	for i, vol := range []flow.Vol{100, 200} {
 		in.Progress.Volume = vol
 		returnsSoon(t, "Checkpoint", func() { s.Checkpoint(in, note(fmt.Sprint("checkpoint", i))) })
@@ -120,5 +133,108 @@ func TestAppendEventNeverBlocks(t *testing.T) {
 	evs, _ := s.Events(100)
 	if len(evs) != 20 || string(evs[0]) != "30" || string(evs[19]) != "49" {
 		t.Fatalf("log holds %d events from %s", len(evs), evs[0])
+	}
+}
+
+// TestUpdateAsyncNeverBlocks fills the writer's shared queue while the
+// writer is stuck in a commit (a slow fsync): UpdateAsync, which the
+// audit's event counters use on the pour path, must still return at once.
+// Writes beyond MaxAsync are refused with ErrQueueFull; the accepted ones
+// are written once the writer moves again.
+func TestUpdateAsyncNeverBlocks(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "db"), Options{MaxBatch: 4, MaxAsync: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	release := stallWriter(t, s)
+	queued := fillQueue(t, s, 8, func(string) func(error) { return func(error) {} })
+	var mu sync.Mutex
+	var refused, written int
+	var wg sync.WaitGroup
+	returnsSoon(t, "UpdateAsync", func() {
+		for i := 0; i < 12; i++ {
+			wg.Add(1)
+			s.UpdateAsync("audit", func(b Bucket) error { return b.Put([]byte{byte(i)}, []byte("n")) }, func(err error) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, ErrQueueFull):
+					refused++
+				case err != nil:
+					t.Error(err)
+				default:
+					written++
+				}
+				wg.Done()
+			})
+		}
+	})
+	mu.Lock()
+	if refused != 4 {
+		t.Errorf("%d refused while the writer was stuck, want the 4 beyond MaxAsync", refused)
+	}
+	mu.Unlock()
+	release()
+	wg.Wait()
+	queued.Wait()
+	n := 0
+	s.View("audit", func(b Bucket) error { return b.ForEach(func(k, v []byte) error { n++; return nil }) })
+	if written != 8 || n != 8 {
+		t.Fatalf("%d writes reported, %d on disk, want 8", written, n)
+	}
+}
+
+// TestCommitsStaySmallWhilePouring: with a pour running (a checkpoint was
+// committed within the last second) no commit takes more than PourBatch
+// queued writes, so a checkpoint handed over during a commit never waits
+// behind a large one; with no pour the writer batches up to MaxBatch.
+func TestCommitsStaySmallWhilePouring(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		pouring bool
+		want    int // the largest commit of the 20 queued writes
+	}{{"pouring", true, 4}, {"idle", false, 20}} {
+		t.Run(tc.name, func(t *testing.T) {
+			at := time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC)
+			s, err := Open(filepath.Join(t.TempDir(), "db"), Options{MaxBatch: 64, PourBatch: 4, Now: func() time.Time { return at }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if tc.pouring {
+				in, err := s.CreateIntent(7, Intent{Line: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				s.Checkpoint(in, func(err error) { done <- err })
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			release := stallWriter(t, s)
+			var mu sync.Mutex
+			perTx := map[int]int{}
+			var wg sync.WaitGroup
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				s.submit(func(tx *bolt.Tx) error {
+					mu.Lock()
+					perTx[tx.ID()]++
+					mu.Unlock()
+					return nil
+				}, func(error) { wg.Done() })
+			}
+			release()
+			wg.Wait()
+			largest := 0
+			for _, n := range perTx {
+				largest = max(largest, n)
+			}
+			if largest != tc.want {
+				t.Fatalf("largest commit took %d of the queued writes (%v), want %d", largest, perTx, tc.want)
+			}
+		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/fsfault"
 	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/internal/simrun"
 	"github.com/tapagent/tapagent/internal/walltest"
@@ -327,6 +328,40 @@ func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
 	ev, _ := r.event(mdbtap.EvReconciled)
 	if !strings.Contains(ev.Detail, "meter measured") {
 		t.Fatalf("reconciliation %+v", ev)
+	}
+}
+
+// TestOpenVendSurvivesAMoveAside: the agent dies mid-pour and the database
+// is then found corrupt (its event log scribbled over) and moved aside. The
+// vend journal is carried into the fresh database with the open pour, so
+// the restart reconciles the vend exactly as after a plain crash: the sale
+// the reader made is booked once, not forgotten.
+func TestOpenVendSurvivesAMoveAside(t *testing.T) {
+	r := newRig(t, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("pouring", func() bool {
+		in, _ := r.store.Intents()
+		return len(in) == 1 && in[0].Progress.Volume > 1000
+	})
+	for i := 0; i < 300; i++ { // an event log with pages of its own
+		r.agent.Report(device.Event{Type: device.EvStarted, Detail: strings.Repeat("x", 60)})
+	}
+	r.crash()
+	fsfault.ScribbleBucket(t, filepath.Join(r.cfg.Device.DataDir, "tapagent.db"), "events")
+	r.start()
+	if r.store.MovedAside() == "" {
+		t.Fatal("corruption not detected")
+	}
+	r.until("reconciled", r.has(mdbtap.EvReconciled))
+	r.until("reader ready again", func() bool { return r.tap.Health().Ready })
+	recs := r.records()
+	if len(recs) != 1 || recs[0].Pour.Amount != price || recs[0].Pour.Reason != flow.ReasonCrash {
+		t.Fatalf("records %+v", recs)
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || !r.journalEmpty() {
+		t.Fatalf("reader ledger %+v, journal empty %v", l, r.journalEmpty())
 	}
 }
 
