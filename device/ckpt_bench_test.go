@@ -40,6 +40,10 @@ func BenchmarkCheckpointAgeUnderLoad(b *testing.B) {
 		{"writer", noStress, true},
 		{"cpu=processes", processStress, false},
 		{"cpu=processes+writer", processStress, true},
+		// The packaged unit runs the agent at Nice=-10: other processes at
+		// the default priority are modelled by stress at nice +10.
+		{"cpu=processes-below-agent", niceProcessStress, false},
+		{"cpu=processes-below-agent+writer", niceProcessStress, true},
 		{"cpu=goroutines", goroutineStress, false},
 		{"cpu=goroutines+writer", goroutineStress, true},
 	} {
@@ -55,6 +59,7 @@ type stress int
 const (
 	noStress stress = iota
 	processStress
+	niceProcessStress // processes ten nice levels below the agent
 	goroutineStress
 )
 
@@ -65,8 +70,12 @@ func burn(ctx context.Context, b *testing.B, how stress, wg *sync.WaitGroup) {
 		case goroutineStress:
 			wg.Add(1)
 			go func() { defer wg.Done(); spin(ctx) }()
-		case processStress:
-			cmd := exec.CommandContext(ctx, "sh", "-c", "while :; do :; done")
+		case processStress, niceProcessStress:
+			args := []string{"sh", "-c", "while :; do :; done"}
+			if how == niceProcessStress {
+				args = append([]string{"nice", "-n", "10"}, args...)
+			}
+			cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 			if err := cmd.Start(); err != nil {
 				b.Fatal(err)
 			}
