@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -403,5 +404,27 @@ func handOff(t *testing.T, pkg, keyFile, want string) {
 	}
 	if _, err := os.Stat(file); err == nil {
 		t.Fatal("the handed-over package was left in the data directory")
+	}
+}
+
+// TestServiceRunsAheadOfOtherWork: the checkpoint bound (a pour's durable
+// checkpoint at most 250 ms old) holds on saturated cores only when the
+// agent runs above the processes that saturate them.
+func TestServiceRunsAheadOfOtherWork(t *testing.T) {
+	unit, err := os.ReadFile("tapagent.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nice, weight int
+	for _, l := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(l, "Nice="); ok {
+			nice, _ = strconv.Atoi(v)
+		}
+		if v, ok := strings.CutPrefix(l, "CPUWeight="); ok {
+			weight, _ = strconv.Atoi(v)
+		}
+	}
+	if nice > -10 || weight <= 100 {
+		t.Fatalf("tapagent.service: Nice=%d CPUWeight=%d, want Nice at most -10 and CPUWeight above the default 100", nice, weight)
 	}
 }
