@@ -59,29 +59,46 @@ const (
 // the last-pour file). Both were recorded before the charge was sent.
 // Every charge, at any tap, counts one serving with its debit, and only a
 // charger's top-up raises the credit, so with one serving more the credit
-// tells whose charge that serving is:
+// tells whose charge that serving is; a debit with no serving means staff
+// reset the servings counter (re-activation sets it to 0), which erases
+// the serving that would tell:
 //
-//	servings +0                       not charged
-//	servings +1, credit = before−amt  charged (and nothing else happened)
+//	servings +0, credit ≥ before      not charged (a top-up may have come)
+//	servings +0, credit < before      a debit whose serving vanished: Ambiguous
+//	servings +1, credit = before−amt  charged — or not, and one charge of the
+//	                                  same amount elsewhere: the tap says
+//	                                  Assumed when it is not the same session
 //	servings +1, credit < before−amt  the +1 is a larger charge elsewhere
 //	                                  (ours would leave before−amt or more
 //	                                  without a top-up): not charged
 //	servings +1, credit > before−amt  ours and a top-up, or another charge
-//	                                  and a larger top-up: Assumed
+//	                                  and a larger top-up: Assumed — also the
+//	                                  common case of ours not committing and
+//	                                  one smaller charge elsewhere with no
+//	                                  top-up: unpaid, flagged
 //	anything else                     Ambiguous (a reset, several charges)
 //
-// A charge without a serving needs the credit to show exactly the charge
-// or nothing.
+// With servings-before 0 (a first pour, or after a re-activation) a reset
+// since is invisible, so "+0 with the credit changed" and "+1 with the
+// credit below before−amt" may be ours committed and reset: Ambiguous,
+// never a second charge. A charge without a serving needs the credit to
+// show exactly the charge or nothing.
 func (e Entry) Resolve(credit, servings int64) Outcome {
 	if e.Servings > 0 {
 		after := e.CreditBefore - e.Amount
+		fresh := e.ServingsBefore == 0
 		switch {
 		case servings == e.ServingsBefore:
+			if credit < e.CreditBefore || fresh && credit != e.CreditBefore {
+				return Ambiguous
+			}
 			return NotCommitted
 		case servings != e.ServingsBefore+e.Servings:
 			return Ambiguous
 		case credit == after:
 			return Committed
+		case credit < after && fresh:
+			return Ambiguous
 		case credit < after:
 			return NotCommitted
 		}

@@ -417,23 +417,34 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 // TestResolveRecordsBothCounters: the corrected rule on the counters of a
 // first-layout card.
 func TestResolveRecordsBothCounters(t *testing.T) {
-	e := cardtap.Entry{CreditBefore: 1000, ServingsBefore: 5, Amount: 300, Servings: 1}
 	cases := []struct {
+		name             string
+		before           int64 // servings before the charge
 		credit, servings int64
 		want             cardtap.Outcome
 	}{
-		{700, 6, cardtap.Committed},
-		{1000, 5, cardtap.NotCommitted},
-		{1200, 6, cardtap.Assumed},      // committed then a 500 top-up, or 100 charged elsewhere then a 300 top-up
-		{1500, 5, cardtap.NotCommitted}, // not committed, then a 500 top-up
-		{500, 6, cardtap.NotCommitted},  // not committed, 500 charged elsewhere
-		{1000, 6, cardtap.Assumed},      // committed then a 300 top-up, or 500 elsewhere then a 500 top-up
-		{400, 7, cardtap.Ambiguous},     // two charges since
-		{700, 0, cardtap.Ambiguous},     // servings reset by a charger
+		{"committed", 5, 700, 6, cardtap.Committed},
+		{"not committed", 5, 1000, 5, cardtap.NotCommitted},
+		{"committed then a 500 top-up, or 100 elsewhere then a 300 top-up", 5, 1200, 6, cardtap.Assumed},
+		{"not committed, then a 500 top-up", 5, 1500, 5, cardtap.NotCommitted},
+		{"not committed, 500 charged elsewhere", 5, 500, 6, cardtap.NotCommitted},
+		{"committed then a 300 top-up, or 500 elsewhere then a 500 top-up", 5, 1000, 6, cardtap.Assumed},
+		{"not committed, 100 charged elsewhere, no top-up", 5, 900, 6, cardtap.Assumed},
+		{"two charges since", 5, 400, 7, cardtap.Ambiguous},
+		{"servings reset by a charger", 5, 700, 0, cardtap.Ambiguous},
+		{"a debit whose serving vanished", 5, 700, 5, cardtap.Ambiguous},
+		// Servings-before 0: a reset since cannot be seen in the servings.
+		{"first pour, committed", 0, 700, 1, cardtap.Committed},
+		{"first pour, not committed", 0, 1000, 0, cardtap.NotCommitted},
+		{"first pour, committed then reset", 0, 700, 0, cardtap.Ambiguous},
+		{"first pour, committed, reset, a top-up", 0, 1200, 0, cardtap.Ambiguous},
+		{"first pour, committed, reset, 100 charged elsewhere", 0, 600, 1, cardtap.Ambiguous},
+		{"first pour, not committed, 100 elsewhere then a top-up", 0, 1100, 1, cardtap.Assumed},
 	}
 	for _, tc := range cases {
+		e := cardtap.Entry{CreditBefore: 1000, ServingsBefore: tc.before, Amount: 300, Servings: 1}
 		if got := e.Resolve(tc.credit, tc.servings); got != tc.want {
-			t.Errorf("credit %d servings %d: %v, want %v", tc.credit, tc.servings, got, tc.want)
+			t.Errorf("%s (servings before %d; credit %d servings %d): %v, want %v", tc.name, tc.before, tc.credit, tc.servings, got, tc.want)
 		}
 	}
 	noServing := cardtap.Entry{CreditBefore: 1000, Amount: 300}
@@ -1003,5 +1014,33 @@ func TestCardStatesOnTheReader(t *testing.T) {
 				r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
 			})
 		}
+	}
+}
+
+// TestFirstPourTornCommitThenResetIsNotChargedAgain: a first-layout card's
+// first pour (servings 0) commits but the answer is torn; staff then
+// re-activate the card (servings back to 0). The counters show a debit
+// with no serving: the card goes to staff, never charged a second time.
+func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
+	r := newRig(t, 1)
+	card := legacy(issued(t, 201, guest, 2000))
+	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
+	r.reader.Put(card)
+	r.until("authorised", r.has(device.EvAuthorised))
+	r.pour(1)
+	r.until("outcome unknown", r.has(cardtap.EvCardUnknown))
+	booked, _ := r.event(device.EvBooked)
+	r.reader.Remove()
+	card.Torn = nil
+	card.PutBack()
+	card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 0) // staff re-activate
+	time.Sleep(50 * time.Millisecond)
+	r.reader.Put(card)
+	r.until("ambiguous", r.has(cardtap.EvCardAmbiguous))
+	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
+		t.Fatalf("credit %d after one pour of %d\n%s", v, booked.Amount, r.types())
+	}
+	if n := r.count(cardtap.EvCardSettled) + r.count(cardtap.EvCardCharged); n != 0 {
+		t.Fatalf("charged again: %s", r.types())
 	}
 }
