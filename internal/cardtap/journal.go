@@ -3,6 +3,7 @@ package cardtap
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/tapagent/tapagent/storage"
 )
@@ -21,7 +22,17 @@ const (
 	// stateOwed: nothing reached the card (pulled before the commit); the
 	// amount is collected at the next tap.
 	stateOwed = "owed"
+	// statePending: the card is pouring. Written before a valve can open,
+	// so that a pour the tap never sees booked (the agent stopped, the
+	// power failed) is still the card's: its booking (Settle) makes the
+	// entry owed with the booked amount, in the booking's own commit.
+	statePending = "pending"
 )
+
+// RefCardKey names, in a pour's references, the card journal entry its
+// booking settles (the card's UID in hex). It stays on the device: no
+// uplink sends it.
+const RefCardKey = "card_key"
 
 // Entry is a charge in the journal.
 type Entry struct {
@@ -39,6 +50,60 @@ type Entry struct {
 	Amount        int64  `json:"amount"`
 	Servings      int64  `json:"servings"`
 	At            int64  `json:"at"` // UTC epoch ms
+	// Pending entries: the pours authorised for the card, and whether it
+	// pays by credit (a prepaid card) or only counts its serving.
+	Pours   []string `json:"pours,omitempty"`
+	Prepaid bool     `json:"prepaid,omitempty"`
+	// Booked: a booking turned the pending entry owed, and no tap has
+	// seen it since; the next start reports it.
+	Booked bool `json:"booked,omitempty"`
+}
+
+// due is what a booked pour charges a card: its amount on a prepaid card,
+// and one serving for every charge (file 4's rule relies on it).
+func due(amount, charged int64, prepaid bool) (debit, servings int64) {
+	if prepaid {
+		debit = amount
+	}
+	if charged > 0 || debit > 0 {
+		servings = 1
+	}
+	return debit, servings
+}
+
+// Settle is the card journal's part of a booking (device Options.Settle):
+// the booking of a pour a card is pouring makes its pending entry owed
+// with the booked amount, in the same commit. Whatever stops the tap
+// before it sees the booking, the pour is then collected at the card's
+// next tap. A booking of nothing (another served line that did not flow)
+// leaves the entry to the pour that did.
+func Settle(r storage.Record) []storage.Change {
+	key := r.Ref[RefCardKey]
+	if key == "" {
+		return nil
+	}
+	return []storage.Change{{Bucket: journalBucket, Apply: func(b storage.Bucket) error { return settlePending(b, key, r) }}}
+}
+
+func settlePending(b storage.Bucket, key string, r storage.Record) error {
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		return nil
+	}
+	var e Entry
+	if err := json.Unmarshal(raw, &e); err != nil || e.State != statePending || !slices.Contains(e.Pours, r.ID) && len(e.Pours) > 0 {
+		return nil // not this pour's: never fail the booking over the journal
+	}
+	amount, servings := due(r.Pour.Amount, int64(r.Pour.Charged), e.Prepaid)
+	if amount == 0 && servings == 0 {
+		return nil
+	}
+	e.State, e.PourID, e.Amount, e.Servings, e.Booked = stateOwed, r.ID, amount, servings, true
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil
+	}
+	return b.Put([]byte(key), raw)
 }
 
 // Outcome is what the card's counters say about a sent charge.
@@ -142,6 +207,24 @@ func (j journal) put(uid string, e Entry) error {
 		return fmt.Errorf("card journal: %w", err)
 	}
 	return nil
+}
+
+// all returns every entry by card UID (a bad one is skipped).
+func (j journal) all() (map[string]Entry, error) {
+	out := map[string]Entry{}
+	err := j.st.View(journalBucket, func(b storage.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			var e Entry
+			if json.Unmarshal(v, &e) == nil {
+				out[string(k)] = e
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("card journal: %w", err)
+	}
+	return out, nil
 }
 
 func (j journal) drop(uid string) error {
