@@ -1084,6 +1084,14 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 	if n := r.count(cardtap.EvCardSettled) + r.count(cardtap.EvCardCharged); n != 0 {
 		t.Fatalf("charged again: %s", r.types())
 	}
+	// Staff check the card's history and settle it as paid: it pours again.
+	if _, err := cardtap.SettleByStaff(r.journal, hexUID(card), cardtap.DecidedPaid, "Anna", r.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.reader.Remove()
+	time.Sleep(50 * time.Millisecond)
+	r.reader.Put(card)
+	r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
 }
 
 // pourAWhile starts a pour on line 1 of a card on the reader and lets
