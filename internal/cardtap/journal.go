@@ -3,9 +3,10 @@ package cardtap
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
+	"strconv"
 
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/ttg"
 )
 
 // journalBucket holds one entry per prepaid card with a charge not known
@@ -22,16 +23,12 @@ const (
 	// stateOwed: nothing reached the card (pulled before the commit); the
 	// amount is collected at the next tap.
 	stateOwed = "owed"
-	// statePending: the card is pouring. Written before a valve can open,
-	// so that a pour the tap never sees booked (the agent stopped, the
-	// power failed) is still the card's: its booking (Settle) makes the
-	// entry owed with the booked amount, in the booking's own commit.
-	statePending = "pending"
 )
 
-// RefCardKey names, in a pour's references, the card journal entry its
-// booking settles (the card's UID in hex). It stays on the device: no
-// uplink sends it.
+// RefCardKey names, in a pour's references, the card that pours (its UID
+// in hex, the journal's key). The agent writes it with the pour's intent
+// before the valve opens, so whatever stops the tap, the pour's booking
+// knows whose it is (Settle). It stays on the device: no uplink sends it.
 const RefCardKey = "card_key"
 
 // Entry is a charge in the journal.
@@ -50,11 +47,7 @@ type Entry struct {
 	Amount        int64  `json:"amount"`
 	Servings      int64  `json:"servings"`
 	At            int64  `json:"at"` // UTC epoch ms
-	// Pending entries: the pours authorised for the card, and whether it
-	// pays by credit (a prepaid card) or only counts its serving.
-	Pours   []string `json:"pours,omitempty"`
-	Prepaid bool     `json:"prepaid,omitempty"`
-	// Booked: a booking turned the pending entry owed, and no tap has
+	// Booked: the pour's booking wrote the entry (Settle), and no tap has
 	// seen it since; the next start reports it.
 	Booked bool `json:"booked,omitempty"`
 }
@@ -72,36 +65,33 @@ func due(amount, charged int64, prepaid bool) (debit, servings int64) {
 }
 
 // Settle is the card journal's part of a booking (device Options.Settle):
-// the booking of a pour a card is pouring makes its pending entry owed
-// with the booked amount, in the same commit. Whatever stops the tap
-// before it sees the booking, the pour is then collected at the card's
-// next tap. A booking of nothing (another served line that did not flow)
-// leaves the entry to the pour that did.
+// the booking of a card's pour that charges something makes it owed by
+// the card, in the same commit, unless the journal holds the card
+// already. A tap that sees the booking charges the card and drops the
+// entry; whatever stops the tap before (the agent stopping, a power loss
+// and the pour recovered at the next start), the pour is collected at the
+// card's next tap. The booking is committed before the tap hears of it,
+// so an entry the tap dropped is never written again.
 func Settle(r storage.Record) []storage.Change {
 	key := r.Ref[RefCardKey]
 	if key == "" {
 		return nil
 	}
-	return []storage.Change{{Bucket: journalBucket, Apply: func(b storage.Bucket) error { return settlePending(b, key, r) }}}
+	return []storage.Change{{Bucket: journalBucket, Apply: func(b storage.Bucket) error { return owe(b, key, r) }}}
 }
 
-func settlePending(b storage.Bucket, key string, r storage.Record) error {
-	raw := b.Get([]byte(key))
-	if raw == nil {
-		return nil
+func owe(b storage.Bucket, key string, r storage.Record) error {
+	if b.Get([]byte(key)) != nil {
+		return nil // the tap's, or a charge staff must see first: kept
 	}
-	var e Entry
-	if err := json.Unmarshal(raw, &e); err != nil || e.State != statePending || !slices.Contains(e.Pours, r.ID) && len(e.Pours) > 0 {
-		return nil // not this pour's: never fail the booking over the journal
-	}
-	amount, servings := due(r.Pour.Amount, int64(r.Pour.Charged), e.Prepaid)
+	prepaid := r.Ref[ttg.RefCardType] == strconv.Itoa(ttg.CardPre)
+	amount, servings := due(r.Pour.Amount, int64(r.Pour.Charged), prepaid)
 	if amount == 0 && servings == 0 {
 		return nil
 	}
-	e.State, e.PourID, e.Amount, e.Servings, e.Booked = stateOwed, r.ID, amount, servings, true
-	raw, err := json.Marshal(e)
+	raw, err := json.Marshal(Entry{PourID: r.ID, State: stateOwed, Amount: amount, Servings: servings, At: r.EndedAt, Booked: true})
 	if err != nil {
-		return nil
+		return nil // never fail the booking over the journal
 	}
 	return b.Put([]byte(key), raw)
 }

@@ -26,9 +26,6 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 	if !found {
 		return ""
 	}
-	if e.State == statePending {
-		return t.pendingLeft(cd, e)
-	}
 	if e.State == stateSending {
 		out, err := t.outcome(ctx, cd, e)
 		if err != nil {
@@ -60,26 +57,6 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 		return "the last pour is still unpaid: " + err.Error()
 	}
 	t.report(device.Event{Type: EvCardSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "owed amount collected"})
-	return ""
-}
-
-// pendingLeft settles a pending entry a tap left behind (the agent
-// stopped mid-pour): every booking of its pours is done and charged
-// nothing — one that was due made the entry owed — unless a pour is still
-// open, which the card waits for.
-func (t *Tap) pendingLeft(cd *card, e Entry) string {
-	open, err := t.o.Store.Intents()
-	if err != nil {
-		return "the card's last pour cannot be checked: " + err.Error()
-	}
-	for _, in := range open {
-		if slices.Contains(e.Pours, in.PourID) {
-			return "the card's last pour " + in.PourID + " is not booked yet"
-		}
-	}
-	if err := t.j.drop(cd.key); err != nil {
-		return err.Error()
-	}
 	return ""
 }
 
@@ -246,7 +223,7 @@ func (t *Tap) chargeFailed(cd *card, e Entry, err error) {
 func (t *Tap) serve(ctx context.Context, cd *card) bool {
 	info := cd.c.Info
 	ref := map[string]string{ttg.RefCardID: strconv.FormatInt(cd.id, 10), ttg.RefCardType: strconv.Itoa(info.Type),
-		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(cd.id, 10), RefCardKey: cd.key}
+		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(cd.id, 10)}
 	switch info.Type {
 	case ttg.CardPre:
 		if cd.c.Credit <= 0 {
@@ -288,35 +265,19 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 		return false
 	}
 	charging := req.Auth.Mode != flow.ModeCleaning
-	pending := Entry{State: statePending, CreditBefore: cd.c.Credit, ServingsBefore: cd.c.Servings,
-		Prepaid: req.Auth.CapMoney > 0, At: t.o.Now().UnixMilli()}
 	if charging {
-		// On disk before a valve can open: see statePending.
-		if err := t.j.put(cd.key, pending); err != nil {
-			t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "the card journal cannot be written: " + err.Error()})
-			return false
-		}
+		req.Ref[RefCardKey] = cd.key // with the intent, before the valve opens: see Settle
 	}
 	pours := map[string]int{}
 	for _, l := range t.o.Lines {
 		id, err := t.o.Agent.Authorise(l, req)
 		if err == nil {
 			pours[id] = l
-			pending.Pours = append(pending.Pours, id)
 		}
 	}
 	if len(pours) == 0 {
-		t.dropPending(cd)
 		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "no line could be authorised"})
 		return false
-	}
-	if charging {
-		// Names the pours, so that only theirs settle it; the booking of
-		// one before this is written finds an entry naming none, which
-		// any booking of the card settles.
-		if err := t.j.put(cd.key, pending); err != nil {
-			t.o.Log.Error("card journal", "err", err)
-		}
 	}
 	t.mu.Lock()
 	for id := range pours {
@@ -336,12 +297,12 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 		return w.removed
 	case !w.booked:
 		// The agent stops with the pour unbooked: its booking, now or at
-		// the next start, makes the pending entry owed.
+		// the next start, makes it owed (Settle).
 		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: w.poured.PourID,
 			Detail: "the agent stopped before the pour was booked: its booking is owed, collected at the card's next tap"})
 		return true
 	case w.removed && w.poured.Amount == 0:
-		t.dropPending(cd)
+		t.dropOwed(cd) // a serving alone is not collected from a card taken away
 		return true
 	}
 	why := "card taken away before payment"
@@ -352,8 +313,8 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 	return w.removed
 }
 
-// dropPending removes the pending entry of a pour that charges nothing.
-func (t *Tap) dropPending(cd *card) {
+// dropOwed removes what the booking of a pour that is not collected wrote.
+func (t *Tap) dropOwed(cd *card) {
 	if err := t.j.drop(cd.key); err != nil {
 		t.o.Log.Error("card journal", "err", err)
 	}
@@ -464,7 +425,6 @@ func (t *Tap) flowing(pours map[string]int) string {
 func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed, prepaid bool, why string) {
 	amount, servings := due(booked.Amount, int64(booked.Charged), prepaid)
 	if amount == 0 && servings == 0 {
-		t.dropPending(cd)
 		return
 	}
 	e := Entry{PourID: booked.PourID, State: stateOwed, CreditBefore: cd.c.Credit, ServingsBefore: cd.c.Servings,

@@ -1168,14 +1168,15 @@ func TestShutdownMidPourLeavesThePourOwed(t *testing.T) {
 // TestPowerLossMidPourIsOwedAfterRecovery: power fails while a prepaid
 // card pours (no valve closed, nothing booked, the tap gone). At the next
 // start the agent books the pour from its last checkpoint, and that
-// booking makes the card's pending entry owed with the recovered amount.
+// booking makes the pour owed by the card with the recovered amount.
 func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, linger: time.Nanosecond}, 1)
 	card := issued(t, 205, guest, 2000)
 	r.pourAWhile(card)
-	e, ok := entry(t, r.journal, card)
-	if !ok || e.State != "pending" || len(e.Pours) != 1 {
-		t.Fatalf("while pouring the journal holds %v %+v", ok, e)
+	// The pour's intent, on disk before its valve opened, names the card.
+	open, err := r.store.Intents()
+	if err != nil || len(open) != 1 || open[0].Ref[cardtap.RefCardKey] != hexUID(card) {
+		t.Fatalf("while pouring the intents are %+v (%v)", open, err)
 	}
 	// Power lost: the meters and the file die with the process.
 	for _, m := range r.wall.Meters {
@@ -1187,6 +1188,9 @@ func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	st, err := storage.Open(filepath.Join(r.cfg.Device.DataDir, "tapagent.db"), storage.Options{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, ok := entry(t, st, card); ok {
+		t.Fatal("a journal entry before the pour is booked")
 	}
 	var evs walltest.Events
 	agent, err := device.New(device.Options{Config: r.cfg, Clock: r.clk, Store: st, Valves: r.wall.Valves, Meters: r.wall.Meters,
@@ -1202,8 +1206,23 @@ func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	if !ok || rec.Amount <= 0 {
 		t.Fatalf("recovered %v %+v: %s", ok, rec, evs.String())
 	}
-	e, ok = entry(t, st, card)
+	e, ok := entry(t, st, card)
 	if !ok || e.State != "owed" || e.Amount != rec.Amount || e.PourID != rec.PourID || !e.Booked {
 		t.Fatalf("after recovery of %+v the journal holds %v %+v", rec, ok, e)
+	}
+	// The tap, starting, tells staff (once) of the pour it never saw booked.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Run reports, then ends at once: no reader needed
+	for range 2 {
+		cardtap.New(cardtap.Options{Agent: agent, Store: st, Now: r.clk.Now}).Run(ctx)
+	}
+	if n := evs.Count(cardtap.EvCardUnpaid); n != 1 {
+		t.Fatalf("%d card_unpaid at start: %s", n, evs.String())
+	}
+	if ev, _ := evs.Find(cardtap.EvCardUnpaid); ev.PourID != rec.PourID || ev.Amount != rec.Amount {
+		t.Fatalf("reported %+v for %+v", ev, rec)
+	}
+	if e, ok := entry(t, st, card); !ok || e.State != "owed" || e.Booked {
+		t.Fatalf("after the report the journal holds %v %+v", ok, e)
 	}
 }
