@@ -94,15 +94,15 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	keys, err := cardtap.Keys(cfg.Cards)
-	if err != nil {
-		return err
-	}
 	if o.data == "" {
 		o.data = cfg.Device.DataDir
 	}
-	if sub == "settle" {
+	if sub == "settle" { // the journal only: no reader, no keys
 		return cardSettle(time.Now(), cardTool{cfg: cfg, o: o, out: stdout})
+	}
+	keys, err := cardtap.Keys(cfg.Cards)
+	if err != nil {
+		return err
 	}
 	run, ok := map[string]func(context.Context, *cardapp.Session, cardTool) error{
 		"read": cardRead, "issue": cardIssue, "topup": cardTopUp, "erase": cardErase, "format": cardFormat,
