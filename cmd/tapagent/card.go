@@ -37,6 +37,12 @@ const cardUsage = `tapagent card COMMAND --config FILE [--port DEV] [flags]
                            (issuer key); nothing else on the card changes
   erase                    remove tapagent's application
   format                   delete every application on the card (PICC master key)
+  settle --uid HEX [--paid|--unpaid|--collect]
+                           show the card journal's unsettled charge for a card (no
+                           flag), or resolve it: paid (nothing more to collect), unpaid
+                           (written off), collect (charged at the card's next tap);
+                           logged as card_charge_staff_settled. No reader needed; the
+                           agent must be stopped (it holds the database lock)
 
 The card is waited for on the reader of [reader] (or --port). Keys come from [cards].
 Each action books the card-purchase record for the server in the data directory; actions
@@ -51,6 +57,8 @@ type cardOpts struct {
 	name, expires              string
 	credit, amount             int64
 	alcohol                    bool
+	uid                        string
+	paid, unpaid, collect      bool
 }
 
 func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -75,6 +83,10 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&o.expires, "expires", "", "issue: last valid day, YYYY-MM-DD")
 	fs.BoolVar(&o.alcohol, "alcohol", false, "issue: alcohol allowed")
 	fs.Int64Var(&o.amount, "amount", 0, "topup: amount (minor units)")
+	fs.StringVar(&o.uid, "uid", "", "settle: the card's UID in hex (as card read shows it)")
+	fs.BoolVar(&o.paid, "paid", false, "settle: the pour is paid; nothing more is collected")
+	fs.BoolVar(&o.unpaid, "unpaid", false, "settle: the pour stays unpaid (written off)")
+	fs.BoolVar(&o.collect, "collect", false, "settle: charge the amount at the card's next tap")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -82,12 +94,15 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if o.data == "" {
+		o.data = cfg.Device.DataDir
+	}
+	if sub == "settle" { // the journal only: no reader, no keys
+		return cardSettle(time.Now(), cardTool{cfg: cfg, o: o, out: stdout})
+	}
 	keys, err := cardtap.Keys(cfg.Cards)
 	if err != nil {
 		return err
-	}
-	if o.data == "" {
-		o.data = cfg.Device.DataDir
 	}
 	run, ok := map[string]func(context.Context, *cardapp.Session, cardTool) error{
 		"read": cardRead, "issue": cardIssue, "topup": cardTopUp, "erase": cardErase, "format": cardFormat,
@@ -165,9 +180,78 @@ func cardRead(ctx context.Context, s *cardapp.Session, t cardTool) error {
 	if t.o.asJSON {
 		return json.NewEncoder(t.out).Encode(out)
 	}
-	for _, k := range []string{"uid", "card_id", "type_name", "name", "credit", "servings", "servings_limit", "alcohol_allowed", "expires"} {
-		fmt.Fprintf(t.out, "%-16s %v\n", k, out[k])
+	keys := []string{"uid", "card_id", "type_name", "name", "credit", "servings", "servings_limit", "alcohol_allowed", "expires"}
+	if c.LastPourFile {
+		last := c.Last
+		if !c.LastRead {
+			if last, err = s.LastPours(ctx); err != nil {
+				return err
+			}
+		}
+		out["last_pours"] = map[string]any{"charges": last.Charges, "ids": last.IDs}
+		out["last_pours_text"] = fmt.Sprintf("%d charges, newest %s", last.Charges, strings.Join(last.IDs, " "))
+		keys = append(keys, "last_pours")
 	}
+	if t.o.asJSON {
+		delete(out, "last_pours_text")
+		return json.NewEncoder(t.out).Encode(out)
+	}
+	for _, k := range keys {
+		v := out[k]
+		if k == "last_pours" {
+			v = out["last_pours_text"]
+		}
+		fmt.Fprintf(t.out, "%-16s %v\n", k, v)
+	}
+	return nil
+}
+
+// cardSettle shows or resolves a card's unsettled charge in the card
+// journal, on the database directly: the running agent holds its lock.
+func cardSettle(now time.Time, t cardTool) error {
+	raw, err := hex.DecodeString(strings.TrimSpace(t.o.uid))
+	if err != nil || len(raw) == 0 {
+		return fmt.Errorf("%w: --uid needs the card's UID in hex (tapagent card read shows it)", errUsage)
+	}
+	uid := hex.EncodeToString(raw)
+	var d cardtap.Decision
+	n := 0
+	for _, f := range []struct {
+		set bool
+		d   cardtap.Decision
+	}{{t.o.paid, cardtap.DecidedPaid}, {t.o.unpaid, cardtap.DecidedUnpaid}, {t.o.collect, cardtap.DecidedCollect}} {
+		if f.set {
+			d, n = f.d, n+1
+		}
+	}
+	if n > 1 {
+		return fmt.Errorf("%w: one of --paid, --unpaid, --collect", errUsage)
+	}
+	path := filepath.Join(t.o.data, "tapagent.db")
+	st, err := storage.Open(path, storage.Options{OpenTimeout: 3 * time.Second})
+	if errors.Is(err, storage.ErrLocked) {
+		return fmt.Errorf("the card journal is in %s, whose lock the running agent holds: stop the agent to settle a card (%w)", path, err)
+	}
+	if err != nil {
+		return fmt.Errorf("opening the card journal: %w", err)
+	}
+	defer st.Close()
+	e, found, err := cardtap.Journal(st, uid)
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), cardtap.ErrNoEntry)
+	}
+	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %d, servings %d; credit before %d, servings before %d\n",
+		strings.ToUpper(uid), e.PourID, e.State, e.Amount, e.Servings, e.CreditBefore, e.ServingsBefore)
+	if n == 0 {
+		return nil
+	}
+	if _, err := cardtap.SettleByStaff(st, uid, d, t.o.staff, now); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "settled as %s by %s\n", d, t.o.staff)
 	return nil
 }
 

@@ -348,4 +348,114 @@ id = 1
 	if err != nil || !c.LastPourFile || c.Credit != 1200 || c.Info.Name != "Old card" {
 		t.Fatalf("after the upgrade: %+v %v", c, err)
 	}
+	// card read shows file 4: its charge count and the newest pour ids.
+	s2 := &cardapp.Session{C: desfire.New(direct{card}), UID: uid, Keys: keys}
+	if c, err = s2.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Charge(ctx, c, "1001-17", 100, 1); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary, "card", "read", "--config", cfgPath, "--wait", "2s").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1 charges, newest 1001-17") {
+		t.Fatalf("read: %v\n%s", err, out)
+	}
+}
+
+// TestCardSettle: `tapagent card settle` shows a card's unsettled charge,
+// resolves it as staff decide (collect: owed at the next tap; paid or
+// unpaid: gone), logs each decision, and names the lock when the agent
+// holds the database.
+func TestCardSettle(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfgPath := filepath.Join(dir, "tapagent.toml")
+	writeFile(t, cfgPath, fmt.Sprintf(`[device]
+device_id = 4711
+data_dir = %q
+[cards]
+issuer_key = "%s"
+tap_key = "%s"
+charger_key = "%s"
+[[line]]
+id = 1
+`, data, strings.Repeat("b0", 16), strings.Repeat("b1", 16), strings.Repeat("b2", 16)))
+	const uid = "04a1b2c3d4e5f6"
+	if err := os.MkdirAll(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	plant := func(state string) {
+		t.Helper()
+		st, err := storage.Open(filepath.Join(data, "tapagent.db"), storage.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		raw := fmt.Sprintf(`{"pour_id":"1001-17","state":%q,"credit_before":2000,"servings_before":3,"amount":392,"servings":1}`, state)
+		if err := st.Update("card_debits", func(b storage.Bucket) error { return b.Put([]byte(uid), []byte(raw)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle := func(args ...string) (string, error) {
+		out, err := exec.Command(binary, append([]string{"card", "settle", "--config", cfgPath, "--staff", "Anna"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	read := func() (cardtap.Entry, bool, []string) {
+		t.Helper()
+		st, err := storage.Open(filepath.Join(data, "tapagent.db"), storage.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		e, ok, err := cardtap.Journal(st, uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := st.Events(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logged []string
+		for _, raw := range evs {
+			var ev struct{ Type, Detail string }
+			if json.Unmarshal(raw, &ev) == nil && ev.Type == cardtap.EvCardStaffSettled {
+				logged = append(logged, ev.Detail)
+			}
+		}
+		return e, ok, logged
+	}
+	plant("sending")
+	if out, err := settle("--uid", strings.ToUpper(uid)); err != nil || !strings.Contains(out, "pour 1001-17, sending, amount 392") {
+		t.Fatalf("show: %v\n%s", err, out)
+	}
+	if out, err := settle("--uid", uid, "--paid", "--collect"); err == nil {
+		t.Fatalf("two decisions taken:\n%s", out)
+	}
+	if out, err := settle("--uid", uid, "--collect"); err != nil {
+		t.Fatalf("collect: %v\n%s", err, out)
+	}
+	if e, ok, logged := read(); !ok || e.State != "owed" || e.Amount != 392 || len(logged) != 1 || !strings.Contains(logged[0], "collect by Anna") {
+		t.Fatalf("after collect: %v %+v, logged %q", ok, e, logged)
+	}
+	for _, d := range []string{"--paid", "--unpaid"} {
+		plant("sending")
+		if out, err := settle("--uid", uid, d); err != nil {
+			t.Fatalf("%s: %v\n%s", d, err, out)
+		}
+		if _, ok, logged := read(); ok || !strings.Contains(logged[len(logged)-1], strings.TrimPrefix(d, "--")+" by Anna") {
+			t.Fatalf("after %s the entry is still there (%v) or not logged: %q", d, ok, logged)
+		}
+	}
+	if out, err := settle("--uid", uid, "--paid"); err == nil || !strings.Contains(out, "no charge for this card") {
+		t.Fatalf("nothing to settle: %v\n%s", err, out)
+	}
+	// The agent running: it holds the lock; the tool says so.
+	st, err := storage.Open(filepath.Join(data, "tapagent.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if out, err := settle("--uid", uid, "--paid"); err == nil || !strings.Contains(out, "lock") {
+		t.Fatalf("locked: %v\n%s", err, out)
+	}
 }

@@ -74,7 +74,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		opts.Register = register
 	}
 	audit := evadts.NewAudit(store, nil)
-	var settlers []func(storage.Record) []storage.Change
+	// A card pouring is in the card journal: its booking settles it.
+	settlers := []func(storage.Record) []storage.Change{cardtap.Settle}
 	if cfg.MDB.Port != "" {
 		settlers = append(settlers, mdbtap.Settle)
 	}

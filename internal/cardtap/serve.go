@@ -34,11 +34,17 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 		switch out {
 		case Committed:
 			t.j.drop(cd.key)
+			if byCounters(cd, e) {
+				// Since the card left, a charge elsewhere of the same amount
+				// leaves the same counters as ours.
+				t.assumed(cd, e, "ours, or not ours and one charge of the same amount elsewhere")
+				return ""
+			}
 			t.report(device.Event{Type: EvCardSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "the lost commit had reached the card"})
 			return ""
 		case Assumed:
 			t.j.drop(cd.key)
-			t.assumed(cd, e)
+			t.assumed(cd, e, assumedWhy)
 			return ""
 		case Ambiguous:
 			t.report(device.Event{Type: EvCardAmbiguous, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
@@ -70,7 +76,7 @@ func (t *Tap) ask(ctx context.Context, cd *card, e Entry) (Outcome, error) {
 	if err := t.counters(ctx, cd); err != nil {
 		return Ambiguous, err
 	}
-	if !cd.c.LastPourFile || !e.LastPourFile {
+	if byCounters(cd, e) {
 		return e.Resolve(cd.c.Credit, cd.c.Servings), nil
 	}
 	last := cd.c.Last
@@ -87,6 +93,10 @@ func (t *Tap) ask(ctx context.Context, cd *card, e Entry) (Outcome, error) {
 	}
 	return Ambiguous, nil
 }
+
+// byCounters: the card's counters, not its last-pour file, decide
+// whether e is on it (a first-layout card, or one upgraded since).
+func byCounters(cd *card, e Entry) bool { return !cd.c.LastPourFile || !e.LastPourFile }
 
 // counters makes sure what a charge records before it is sent is known:
 // both counters, and on a card with file 4 its charge count.
@@ -181,19 +191,22 @@ func (t *Tap) recheck(ctx context.Context, cd *card, e Entry, failed error) (on 
 	case out == Ambiguous:
 		return false, fmt.Errorf("%w; the card's counters do not tell", failed)
 	case out == Assumed:
-		t.assumed(cd, e)
+		t.assumed(cd, e, assumedWhy)
 		return true, nil
 	}
 	// Committed: the counters read are the card's after the charge.
 	return out == Committed, nil
 }
 
+// assumedWhy is what an Assumed outcome's counters fit.
+const assumedWhy = "a top-up or a charge elsewhere in between"
+
 // assumed tells staff that a lost commit counts as charged although the
 // card's counters cannot prove it, with the figures to check it by.
-func (t *Tap) assumed(cd *card, e Entry) {
+func (t *Tap) assumed(cd *card, e Entry, why string) {
 	t.report(device.Event{Type: EvCardAssumed, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
-		Detail: fmt.Sprintf("counted as charged, not proven: before the charge credit %d, servings %d; now credit %d, servings %d (a top-up or a charge elsewhere in between): staff should check",
-			e.CreditBefore, e.ServingsBefore, cd.c.Credit, cd.c.Servings)})
+		Detail: fmt.Sprintf("counted as charged, not proven: before the charge credit %d, servings %d; now credit %d, servings %d (%s): staff should check",
+			e.CreditBefore, e.ServingsBefore, cd.c.Credit, cd.c.Servings, why)})
 }
 
 // chargeFailed reports what a failed charge left (the journal already
@@ -251,6 +264,10 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "servings limit reached: staff must re-activate the card"})
 		return false
 	}
+	charging := req.Auth.Mode != flow.ModeCleaning
+	if charging {
+		req.Ref[RefCardKey] = cd.key // with the intent, before the valve opens: see Settle
+	}
 	pours := map[string]int{}
 	for _, l := range t.o.Lines {
 		id, err := t.o.Agent.Authorise(l, req)
@@ -274,20 +291,49 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 		}
 		t.mu.Unlock()
 	}()
-	booked, removed := t.watch(ctx, cd, pours)
-	if req.Auth.Mode == flow.ModeCleaning || removed && booked.Amount == 0 {
-		return removed
+	w := t.watch(ctx, cd, pours)
+	switch {
+	case !charging:
+		return w.removed
+	case !w.booked:
+		// The agent stops with the pour unbooked: its booking, now or at
+		// the next start, makes it owed (Settle).
+		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: w.poured.PourID,
+			Detail: "the agent stopped before the pour was booked: its booking is owed, collected at the card's next tap"})
+		return true
+	case w.removed && w.poured.Amount == 0:
+		t.dropOwed(cd) // a serving alone is not collected from a card taken away
+		return true
 	}
-	t.charge(ctx, cd, booked, removed, req.Auth.CapMoney > 0)
-	return removed
+	why := "card taken away before payment"
+	if w.stopped {
+		why = "the agent stopped before payment"
+	}
+	t.charge(ctx, cd, w.poured, w.removed, req.Auth.CapMoney > 0, why)
+	return w.removed
+}
+
+// dropOwed removes what the booking of a pour that is not collected wrote.
+func (t *Tap) dropOwed(cd *card) {
+	if err := t.j.drop(cd.key); err != nil {
+		t.o.Log.Error("card journal", "err", err)
+	}
+}
+
+// watched is how a pour ended for the tap.
+type watched struct {
+	poured  device.Event // the booking that poured, if any
+	removed bool         // the card left, or the agent stops
+	stopped bool         // the agent stops (ctx ended)
+	booked  bool         // every authorised pour is booked
 }
 
 // watch waits for every authorised pour to be booked, stopping the other
-// lines once one flows and every line if the card leaves. It returns the
-// booking that poured (if any) and whether the card was taken away.
-func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) (device.Event, bool) {
-	var poured device.Event
-	removed, decided := false, len(pours) == 1
+// lines once one flows and every line if the card leaves or the agent
+// stops; then it waits up to Linger for the bookings.
+func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) watched {
+	var w watched
+	decided := len(pours) == 1
 	open := len(pours)
 	tick := time.NewTicker(t.o.Presence)
 	defer tick.Stop()
@@ -298,16 +344,19 @@ func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) (device
 			}
 		}
 	}
-	for open > 0 {
+	took := func(ev device.Event) {
+		open--
+		if ev.Volume > 0 || ev.Amount > 0 {
+			w.poured = ev
+		}
+	}
+	for open > 0 && !w.stopped {
 		select {
 		case <-ctx.Done():
 			stopAll("")
-			return poured, true
+			w.removed, w.stopped = true, true
 		case ev := <-t.evs:
-			open--
-			if ev.Volume > 0 || ev.Amount > 0 {
-				poured = ev
-			}
+			took(ev)
 		case <-tick.C:
 			if !decided {
 				if id := t.flowing(pours); id != "" {
@@ -315,20 +364,34 @@ func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) (device
 					stopAll(id) // the first line that flows keeps the card
 				}
 			}
-			if removed {
+			if w.removed {
 				continue
 			}
 			// Any failure ends the card's session, so it can no longer be
 			// charged: one glitch is retried in a new session; a second
 			// failure stops the pour as if the card had been taken away.
 			if !t.present(ctx, cd) {
-				removed = true
+				w.removed = true
 				stopAll("")
 				t.report(device.Event{Type: EvCardRemoved, Card: cd.hash, Detail: "card taken away while pouring: pour stopped"})
 			}
 		}
 	}
-	return poured, removed
+	if open > 0 {
+		// Stopping: the stopped pours are booked as the agent winds down.
+		linger := time.NewTimer(t.o.Linger)
+		defer linger.Stop()
+		for expired := false; open > 0 && !expired; {
+			select {
+			case ev := <-t.evs:
+				took(ev)
+			case <-linger.C:
+				expired = true
+			}
+		}
+	}
+	w.booked = open == 0
+	return w
 }
 
 // present checks that the card is still on the reader (its credit reads),
@@ -359,14 +422,8 @@ func (t *Tap) flowing(pours map[string]int) string {
 // charge debits a prepaid card's pour (and counts the serving) in one card
 // transaction, with the journal entry, both counters included, on disk
 // before anything is sent.
-func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed, prepaid bool) {
-	var amount, servings int64
-	if prepaid {
-		amount = booked.Amount
-	}
-	if booked.Charged > 0 || amount > 0 {
-		servings = 1 // every charge counts its serving: file 4's rule relies on it
-	}
+func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed, prepaid bool, why string) {
+	amount, servings := due(booked.Amount, int64(booked.Charged), prepaid)
 	if amount == 0 && servings == 0 {
 		return
 	}
@@ -381,7 +438,7 @@ func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed
 		return
 	}
 	if removed {
-		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: "card taken away before payment: collected at its next tap"})
+		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: why + ": collected at its next tap"})
 		return
 	}
 	if err := t.collect(ctx, cd, e); err != nil {

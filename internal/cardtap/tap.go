@@ -7,7 +7,9 @@
 // and out of service mode. A prepaid card must stay on the reader while it
 // pours: taken away, the pour stops at once and is collected at its next
 // tap; a charge whose answer was lost is settled from the card's own
-// counters at the next tap. Never a double charge, never an unbooked pour.
+// counters at the next tap. A card is never charged twice; every pour is
+// booked, and one the card has not paid is owed in the card journal or
+// reported to staff (docs/cards.md says exactly when).
 package cardtap
 
 import (
@@ -90,8 +92,12 @@ type Options struct {
 	// Poll is the pause between looks at an empty field (50 ms);
 	// Presence how often a card is checked while it pours (250 ms).
 	Poll, Presence time.Duration
-	Now            func() time.Time
-	Log            *slog.Logger
+	// Linger is how long a tap whose context ends mid-pour waits for the
+	// pour's booking to make it owed (2 s); a booking later than that
+	// makes it owed all the same (Settle).
+	Linger time.Duration
+	Now    func() time.Time
+	Log    *slog.Logger
 	// Hash names a card in events without its UID.
 	Hash func(uid int64) string
 }
@@ -136,6 +142,9 @@ func New(o Options) *Tap {
 	if o.Presence <= 0 {
 		o.Presence = 250 * time.Millisecond
 	}
+	if o.Linger <= 0 {
+		o.Linger = 2 * time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -174,6 +183,7 @@ const (
 
 // Run serves the reader until ctx ends.
 func (t *Tap) Run(ctx context.Context) error {
+	t.reportBooked()
 	configured := false
 	for ctx.Err() == nil {
 		if !configured {
@@ -211,6 +221,45 @@ func (t *Tap) Run(ctx context.Context) error {
 		configured = t.o.Pause // waitRemoved looked with limited retries
 	}
 	return nil
+}
+
+// reportBooked tells staff of the pours booked while no tap watched (the
+// agent stopped or lost power mid-pour): each is owed now, collected at
+// the card's next tap.
+func (t *Tap) reportBooked() {
+	all, err := t.j.all()
+	if err != nil {
+		t.o.Log.Error("card journal", "err", err)
+		return
+	}
+	for uid, e := range all {
+		if e.State != stateOwed || !e.Booked {
+			continue
+		}
+		e.Booked = false
+		if err := t.j.put(uid, e); err != nil {
+			t.o.Log.Error("card journal", "err", err)
+		}
+		t.report(device.Event{Type: EvCardUnpaid, Card: t.hashOf(uid), PourID: e.PourID, Amount: e.Amount,
+			Detail: "pour booked after the agent stopped mid-pour: owed, collected at the card's next tap"})
+	}
+}
+
+// hashOf names a card by its journal key (UID in hex) as events do.
+func (t *Tap) hashOf(uid string) string {
+	raw, err := hex.DecodeString(uid)
+	if err != nil {
+		return ""
+	}
+	dec, err := cardapp.UIDDecimal(raw, t.o.UIDOrder)
+	if err != nil {
+		return ""
+	}
+	id, err := strconv.ParseInt(dec, 10, 64)
+	if err != nil {
+		return ""
+	}
+	return t.o.Hash(id)
 }
 
 func (t *Tap) detectRetries() byte {

@@ -3,6 +3,8 @@ package cardtap_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -63,6 +65,12 @@ type rig struct {
 	journal *storage.Store
 	tap     *cardtap.Tap
 	ev      walltest.Events
+	// stop ends the tap's context (the agent shutting down); ran is
+	// closed when its Run returns.
+	stop func()
+	ran  chan struct{}
+	cfg  *config.Config
+	clk  *clock.Manual
 }
 
 func newRig(t testing.TB, lines ...int) *rig {
@@ -79,6 +87,8 @@ type rigOptions struct {
 	// ownJournal gives the tap a store of its own, which a test may
 	// close to make the charge journal fail.
 	ownJournal bool
+	// linger is the tap's wait for a booking when it stops mid-pour.
+	linger time.Duration
 }
 
 func newRigWith(t testing.TB, o rigOptions, lines ...int) *rig {
@@ -94,7 +104,7 @@ func newRigWith(t testing.TB, o rigOptions, lines ...int) *rig {
 	if o.reader == nil {
 		o.reader = &nfcsim.Reader{}
 	}
-	r := &rig{t: t, reader: o.reader}
+	r := &rig{t: t, reader: o.reader, cfg: cfg, clk: clk}
 	if r.wall, err = simrun.NewWall(cfg, clk); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +113,7 @@ func newRigWith(t testing.TB, o rigOptions, lines ...int) *rig {
 	}
 	var tap *cardtap.Tap
 	r.agent, err = device.New(device.Options{Config: cfg, Clock: clk, Store: r.store, Valves: r.wall.Valves, Meters: r.wall.Meters,
-		Emit: func(ev device.Event) {
+		Settle: cardtap.Settle, Emit: func(ev device.Event) {
 			if tap != nil {
 				tap.Observe(ev)
 			}
@@ -137,10 +147,11 @@ func newRigWith(t testing.TB, o rigOptions, lines ...int) *rig {
 		}
 	}
 	r.tap = cardtap.New(cardtap.Options{Reader: d, Agent: r.agent, Store: r.journal, Keys: k, Lines: lines,
-		Poll: o.poll, Pause: o.pause, Presence: 20 * time.Millisecond, Now: clk.Now})
+		Poll: o.poll, Pause: o.pause, Presence: 20 * time.Millisecond, Linger: o.linger, Now: clk.Now})
 	tap = r.tap
 	ran := make(chan struct{})
 	go func() { r.tap.Run(ctx); close(ran) }()
+	r.stop, r.ran = stop, ran
 	t.Cleanup(func() {
 		stop()
 		<-ran
@@ -231,6 +242,12 @@ func legacy(c *nfcsim.Card) *nfcsim.Card {
 	return c
 }
 
+// hasFile4: the card has the last-pour file (today's layout).
+func hasFile4(c *nfcsim.Card) bool {
+	_, ok := c.Apps[cardapp.DefaultAID].Files[cardapp.FileLastPour]
+	return ok
+}
+
 // layouts runs a test on a card of today's layout and of the first one.
 func layouts(t *testing.T, f func(t *testing.T, card func(seed uint64, servings int32) *nfcsim.Card)) {
 	for _, old := range []bool{false, true} {
@@ -276,12 +293,19 @@ func TestLostCommitAnswerIsDecidedOnTheCard(t *testing.T) {
 				booked, _ := r.event(device.EvBooked)
 				if tc.left {
 					r.until("outcome unknown", r.has(cardtap.EvCardUnknown))
+					// Torn after the commit on a first-layout card: its counters
+					// show ours, but a charge of the same amount elsewhere
+					// would show the same: counted as charged, flagged.
+					want := cardtap.EvCardSettled
+					if !hasFile4(card) && card.Torn != nil {
+						want = cardtap.EvCardAssumed
+					}
 					r.reader.LoseAnswer, card.Silent, card.Torn = nil, nil, nil
 					r.reader.Remove()
 					card.PutBack()
 					time.Sleep(50 * time.Millisecond)
 					r.reader.Put(card)
-					r.until("settled", r.has(cardtap.EvCardSettled))
+					r.until(want, r.has(want))
 				} else {
 					r.until("charged", r.has(cardtap.EvCardCharged))
 				}
@@ -358,20 +382,31 @@ func TestTornCommitThenTopUp(t *testing.T) {
 // Never a second charge.
 func TestTornCommitThenChargedElsewhere(t *testing.T) {
 	const settled, ambiguous, assumed = "settled", "ambiguous", "assumed"
+	// Pour ids as a wall makes them: "2002-17" (file 4 keeps 3 of them
+	// behind ours) and, past its pour 1000, "2002-1000" (2).
+	const short, long = 17, 1000
+	const same = 0 // a pour elsewhere of our amount
 	cases := []struct {
 		name      string
 		took      bool
 		elsewhere int
+		first     int   // the first pour number elsewhere
 		each      int64 // each pour elsewhere, against ours of about 390
 		file4     string
-		layout1   string
+		layout1   string // ours is the card's first pour: servings before 0
 	}{
-		{"took effect, one pour elsewhere", true, 1, 100, settled, ambiguous},
-		{"did not, one smaller pour elsewhere", false, 1, 100, settled, assumed},
-		{"did not, one larger pour elsewhere", false, 1, 500, settled, settled},
-		{"took effect, two pours elsewhere", true, 2, 100, settled, ambiguous},
-		{"did not, four pours elsewhere", false, 4, 100, settled, ambiguous},
-		{"took effect, four pours elsewhere", true, 4, 100, ambiguous, ambiguous},
+		{"took effect, one pour elsewhere", true, 1, short, 100, settled, ambiguous},
+		{"did not, one smaller pour elsewhere", false, 1, short, 100, settled, assumed},
+		{"did not, one larger pour elsewhere", false, 1, short, 500, settled, ambiguous},
+		{"did not, one pour of the same amount elsewhere", false, 1, short, same, settled, assumed},
+		{"took effect, two pours elsewhere", true, 2, short, 100, settled, ambiguous},
+		{"took effect, three pours elsewhere", true, 3, short, 100, ambiguous, ambiguous},
+		{"did not, three pours elsewhere", false, 3, short, 100, settled, ambiguous},
+		{"did not, four pours elsewhere", false, 4, short, 100, ambiguous, ambiguous},
+		{"took effect, two long-id pours elsewhere", true, 2, long, 100, settled, ambiguous},
+		{"did not, two long-id pours elsewhere", false, 2, long, 100, settled, ambiguous},
+		{"took effect, three long-id pours elsewhere", true, 3, long, 100, ambiguous, ambiguous},
+		{"did not, three long-id pours elsewhere", false, 3, long, 100, ambiguous, ambiguous},
 	}
 	ev := map[string]string{settled: cardtap.EvCardSettled, ambiguous: cardtap.EvCardAmbiguous, assumed: cardtap.EvCardAssumed}
 	for _, old := range []bool{false, true} {
@@ -396,13 +431,17 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 				r.reader.Remove()
 				card.Silent, card.Torn = nil, nil
 				card.PutBack()
+				each := tc.each
+				if each == same {
+					each = booked.Amount
+				}
 				for n := range tc.elsewhere {
-					chargeElsewhereBy(t, card, tc.each, fmt.Sprintf("2002-%d", n+1))
+					chargeElsewhereBy(t, card, each, fmt.Sprintf("2002-%d", tc.first+n))
 				}
 				time.Sleep(50 * time.Millisecond)
 				r.reader.Put(card)
 				r.until(want, r.has(ev[want]))
-				credit := 2000 - tc.each*int64(tc.elsewhere)
+				credit := 2000 - each*int64(tc.elsewhere)
 				if tc.took || want == settled {
 					credit -= booked.Amount // ours once: on the card already, or collected now
 				}
@@ -417,23 +456,34 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 // TestResolveRecordsBothCounters: the corrected rule on the counters of a
 // first-layout card.
 func TestResolveRecordsBothCounters(t *testing.T) {
-	e := cardtap.Entry{CreditBefore: 1000, ServingsBefore: 5, Amount: 300, Servings: 1}
 	cases := []struct {
+		name             string
+		before           int64 // servings before the charge
 		credit, servings int64
 		want             cardtap.Outcome
 	}{
-		{700, 6, cardtap.Committed},
-		{1000, 5, cardtap.NotCommitted},
-		{1200, 6, cardtap.Assumed},      // committed then a 500 top-up, or 100 charged elsewhere then a 300 top-up
-		{1500, 5, cardtap.NotCommitted}, // not committed, then a 500 top-up
-		{500, 6, cardtap.NotCommitted},  // not committed, 500 charged elsewhere
-		{1000, 6, cardtap.Assumed},      // committed then a 300 top-up, or 500 elsewhere then a 500 top-up
-		{400, 7, cardtap.Ambiguous},     // two charges since
-		{700, 0, cardtap.Ambiguous},     // servings reset by a charger
+		{"committed", 5, 700, 6, cardtap.Committed},
+		{"not committed", 5, 1000, 5, cardtap.NotCommitted},
+		{"committed then a 500 top-up, or 100 elsewhere then a 300 top-up", 5, 1200, 6, cardtap.Assumed},
+		{"not committed, then a 500 top-up", 5, 1500, 5, cardtap.NotCommitted},
+		{"not committed, 500 charged elsewhere", 5, 500, 6, cardtap.NotCommitted},
+		{"committed then a 300 top-up, or 500 elsewhere then a 500 top-up", 5, 1000, 6, cardtap.Assumed},
+		{"not committed, 100 charged elsewhere, no top-up", 5, 900, 6, cardtap.Assumed},
+		{"two charges since", 5, 400, 7, cardtap.Ambiguous},
+		{"servings reset by a charger", 5, 700, 0, cardtap.Ambiguous},
+		{"a debit whose serving vanished", 5, 700, 5, cardtap.Ambiguous},
+		// Servings-before 0: a reset since cannot be seen in the servings.
+		{"first pour, committed", 0, 700, 1, cardtap.Committed},
+		{"first pour, not committed", 0, 1000, 0, cardtap.NotCommitted},
+		{"first pour, committed then reset", 0, 700, 0, cardtap.Ambiguous},
+		{"first pour, committed, reset, a top-up", 0, 1200, 0, cardtap.Ambiguous},
+		{"first pour, committed, reset, 100 charged elsewhere", 0, 600, 1, cardtap.Ambiguous},
+		{"first pour, not committed, 100 elsewhere then a top-up", 0, 1100, 1, cardtap.Assumed},
 	}
 	for _, tc := range cases {
+		e := cardtap.Entry{CreditBefore: 1000, ServingsBefore: tc.before, Amount: 300, Servings: 1}
 		if got := e.Resolve(tc.credit, tc.servings); got != tc.want {
-			t.Errorf("credit %d servings %d: %v, want %v", tc.credit, tc.servings, got, tc.want)
+			t.Errorf("%s (servings before %d; credit %d servings %d): %v, want %v", tc.name, tc.before, tc.credit, tc.servings, got, tc.want)
 		}
 	}
 	noServing := cardtap.Entry{CreditBefore: 1000, Amount: 300}
@@ -954,7 +1004,9 @@ func TestUpgradedBetweenTornCommitAndNextTap(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("settled", r.has(cardtap.EvCardSettled))
+	// Decided by the counters (file 4 knows nothing of the charge), at a
+	// later tap: counted as charged, flagged.
+	r.until("assumed", r.has(cardtap.EvCardAssumed))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
 		t.Fatalf("credit %d after one %d pour\n%s", v, booked.Amount, r.types())
 	}
@@ -1003,5 +1055,174 @@ func TestCardStatesOnTheReader(t *testing.T) {
 				r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
 			})
 		}
+	}
+}
+
+// TestFirstPourTornCommitThenResetIsNotChargedAgain: a first-layout card's
+// first pour (servings 0) commits but the answer is torn; staff then
+// re-activate the card (servings back to 0). The counters show a debit
+// with no serving: the card goes to staff, never charged a second time.
+func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
+	r := newRig(t, 1)
+	card := legacy(issued(t, 201, guest, 2000))
+	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
+	r.reader.Put(card)
+	r.until("authorised", r.has(device.EvAuthorised))
+	r.pour(1)
+	r.until("outcome unknown", r.has(cardtap.EvCardUnknown))
+	booked, _ := r.event(device.EvBooked)
+	r.reader.Remove()
+	card.Torn = nil
+	card.PutBack()
+	card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 0) // staff re-activate
+	time.Sleep(50 * time.Millisecond)
+	r.reader.Put(card)
+	r.until("ambiguous", r.has(cardtap.EvCardAmbiguous))
+	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
+		t.Fatalf("credit %d after one pour of %d\n%s", v, booked.Amount, r.types())
+	}
+	if n := r.count(cardtap.EvCardSettled) + r.count(cardtap.EvCardCharged); n != 0 {
+		t.Fatalf("charged again: %s", r.types())
+	}
+	// Staff check the card's history and settle it as paid: it pours again.
+	if _, err := cardtap.SettleByStaff(r.journal, hexUID(card), cardtap.DecidedPaid, "Anna", r.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.reader.Remove()
+	time.Sleep(50 * time.Millisecond)
+	r.reader.Put(card)
+	r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+}
+
+// pourAWhile starts a pour on line 1 of a card on the reader and lets
+// about a second of it flow.
+func (r *rig) pourAWhile(card *nfcsim.Card) {
+	r.t.Helper()
+	r.reader.Put(card)
+	r.until("authorised", r.has(device.EvAuthorised))
+	r.pour(1)
+	r.until("pouring", r.has(device.EvPourStarted))
+	for range 100 {
+		r.wall.Board.Advance(10 * time.Millisecond)
+		r.agent.Tick()
+	}
+}
+
+// entry reads the card's journal entry from a store.
+func entry(t testing.TB, st *storage.Store, card *nfcsim.Card) (cardtap.Entry, bool) {
+	t.Helper()
+	var raw []byte
+	if err := st.View("card_debits", func(b storage.Bucket) error { raw = b.Get([]byte(hexUID(card))); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var e cardtap.Entry
+	if raw == nil {
+		return e, false
+	}
+	if err := json.Unmarshal(raw, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e, true
+}
+
+func hexUID(c *nfcsim.Card) string { u, _, _, _ := c.Activation(); return hex.EncodeToString(u) }
+
+// TestShutdownMidPourLeavesThePourOwed: the agent stops (its context
+// ends) while a prepaid card pours. The pour is booked as the agent winds
+// down; the card, not charged, owes it: in the journal with the booked
+// amount and reported. Whether the booking comes while the tap still
+// waits for it or after it gave up, the result is the same.
+func TestShutdownMidPourLeavesThePourOwed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		linger time.Duration
+	}{{"booked while the tap waits", 0}, {"booked after the tap gave up", time.Nanosecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, linger: tc.linger}, 1)
+			card := issued(t, 204, guest, 2000)
+			r.pourAWhile(card)
+			r.stop()
+			r.until("tap stopped and pour booked", func() bool {
+				select {
+				case <-r.ran:
+					return r.count(device.EvBooked) > 0
+				default:
+					return false
+				}
+			})
+			booked, _ := r.event(device.EvBooked)
+			e, ok := entry(t, r.journal, card)
+			if booked.Amount <= 0 || !ok || e.State != "owed" || e.Amount != booked.Amount || e.PourID != booked.PourID {
+				t.Fatalf("booked %+v, journal %v %+v\n%s", booked, ok, e, r.types())
+			}
+			if r.count(cardtap.EvCardUnpaid) == 0 {
+				t.Fatalf("no card_unpaid: %s", r.types())
+			}
+			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 {
+				t.Fatalf("credit %d: charged with the agent stopping", v)
+			}
+		})
+	}
+}
+
+// TestPowerLossMidPourIsOwedAfterRecovery: power fails while a prepaid
+// card pours (no valve closed, nothing booked, the tap gone). At the next
+// start the agent books the pour from its last checkpoint, and that
+// booking makes the pour owed by the card with the recovered amount.
+func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
+	r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, linger: time.Nanosecond}, 1)
+	card := issued(t, 205, guest, 2000)
+	r.pourAWhile(card)
+	// The pour's intent, on disk before its valve opened, names the card.
+	open, err := r.store.Intents()
+	if err != nil || len(open) != 1 || open[0].Ref[cardtap.RefCardKey] != hexUID(card) {
+		t.Fatalf("while pouring the intents are %+v (%v)", open, err)
+	}
+	// Power lost: the meters and the file die with the process.
+	for _, m := range r.wall.Meters {
+		m.Close()
+	}
+	r.store.Close()
+	r.stop()
+	<-r.ran
+	st, err := storage.Open(filepath.Join(r.cfg.Device.DataDir, "tapagent.db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := entry(t, st, card); ok {
+		t.Fatal("a journal entry before the pour is booked")
+	}
+	var evs walltest.Events
+	agent, err := device.New(device.Options{Config: r.cfg, Clock: r.clk, Store: st, Valves: r.wall.Valves, Meters: r.wall.Meters,
+		Settle: cardtap.Settle, Emit: evs.Add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.agent, r.store, r.journal = agent, st, st // closed by the rig's cleanup
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rec, ok := evs.Find(device.EvRecovered)
+	if !ok || rec.Amount <= 0 {
+		t.Fatalf("recovered %v %+v: %s", ok, rec, evs.String())
+	}
+	e, ok := entry(t, st, card)
+	if !ok || e.State != "owed" || e.Amount != rec.Amount || e.PourID != rec.PourID || !e.Booked {
+		t.Fatalf("after recovery of %+v the journal holds %v %+v", rec, ok, e)
+	}
+	// The tap, starting, tells staff (once) of the pour it never saw booked.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Run reports, then ends at once: no reader needed
+	for range 2 {
+		cardtap.New(cardtap.Options{Agent: agent, Store: st, Now: r.clk.Now}).Run(ctx)
+	}
+	if n := evs.Count(cardtap.EvCardUnpaid); n != 1 {
+		t.Fatalf("%d card_unpaid at start: %s", n, evs.String())
+	}
+	if ev, _ := evs.Find(cardtap.EvCardUnpaid); ev.PourID != rec.PourID || ev.Amount != rec.Amount {
+		t.Fatalf("reported %+v for %+v", ev, rec)
+	}
+	if e, ok := entry(t, st, card); !ok || e.State != "owed" || e.Booked {
+		t.Fatalf("after the report the journal holds %v %+v", ok, e)
 	}
 }

@@ -115,9 +115,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	audit := evadts.NewAudit(store, clk.Now)
 	withTerminal := len(cfg.MDB.Lines) > 0 || o.TerminalPort != ""
 	if withTerminal {
-		opts.Settle = auditlink.Settle(audit, register, mdbtap.Settle)
+		opts.Settle = auditlink.Settle(audit, register, cardtap.Settle, mdbtap.Settle)
 	} else {
-		opts.Settle = auditlink.Settle(audit, register)
+		opts.Settle = auditlink.Settle(audit, register, cardtap.Settle)
 	}
 	var mqttEvents, tapEvents atomic.Pointer[func(device.Event)]
 	opts.Emit = auditlink.Events(audit, func(ev device.Event) {
