@@ -142,6 +142,9 @@ type Tap struct {
 	// after Retry from refundAt.
 	refund   string
 	refundAt time.Time
+	// poured is the vend whose pour Authorise opened in this run: its
+	// booking, not the terminal, settles it in the journal.
+	poured string
 	ready    bool
 	lastTry  time.Time
 	// The port: lost until reopened, tried again at reopenAt; offline

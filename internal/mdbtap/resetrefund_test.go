@@ -1,0 +1,80 @@
+package mdbtap_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/sim/mdbsim"
+)
+
+// silentAfterApproval is a reader that goes silent right after it sends
+// VEND APPROVED (its power browning out), so the VEND FAILURE for a line
+// that refused the pour never reaches it.
+type silentAfterApproval struct {
+	r    *mdbsim.Reader
+	done bool
+}
+
+func (s *silentAfterApproval) Send(ctx context.Context, b []mdb.Word) (mdb.Reply, error) {
+	rep, err := s.r.Send(ctx, b)
+	if !s.done && err == nil && rep.Kind == mdb.ReplyData && len(rep.Data) > 0 && rep.Data[0] == mdb.RspVendApproved {
+		s.done = true
+		s.r.SetFaults(func(f *mdbsim.Faults) { f.Silent = true })
+	}
+	return rep, err
+}
+
+func (s *silentAfterApproval) Answer(c byte) error { return s.r.Answer(c) }
+
+// TestResetWithRefundPending: the line is taken when the approval comes,
+// so no pour starts and VEND FAILURE is due, but the reader falls silent
+// and is reset before it hears it: the reset makes the vend a sale
+// (MDB 4.2 §7.4.7). The kept money is booked once as a payment, the vend
+// reconciled, and the terminal sells again without a restart.
+func TestResetWithRefundPending(t *testing.T) {
+	r := newRigOn(t, func(rd *mdbsim.Reader) { rd.MaxResponse = 5; rd.F.SlowApproval = 50 },
+		func(rd *mdbsim.Reader) mdb.Transport { return &silentAfterApproval{r: rd} }, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000)
+	r.until("asking", func() bool { return r.reader.State() == mdb.Vend })
+	// The line is taken meanwhile: Authorise fails at the approval.
+	if _, err := r.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: 2000, PortionPrice: 300}}); err != nil {
+		t.Fatal(err)
+	}
+	r.until("reconciled", r.has(mdbtap.EvReconciled))
+	r.reader.SetFaults(func(f *mdbsim.Faults) { f.Silent = false })
+	r.until("ready again", func() bool { return r.ev.Count(mdbtap.EvReady) >= 2 })
+	if !r.journalEmpty() {
+		t.Fatalf("journal still holds the vend: %s", r.types())
+	}
+	var paid []int64
+	for _, rc := range r.records() {
+		if rc.Pour.Amount != 0 {
+			paid = append(paid, rc.Pour.Amount)
+			if rc.Pour.Reason != flow.ReasonPayment || rc.Ref[mdbtap.RefVend] == "" {
+				t.Fatalf("the kept money booked as %+v", rc)
+			}
+		}
+	}
+	if !slices.Equal(paid, []int64{price}) {
+		t.Fatalf("amounts booked %v", paid)
+	}
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("sold again", func() bool { return r.ev.Count(mdbtap.EvSuccess) == 1 && r.journalEmpty() })
+	if strings.Contains(r.types(), "not settled") {
+		t.Fatalf("terminal locked: %s", r.types())
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price, price}) || len(l.Refunds) != 0 {
+		t.Fatalf("reader ledger %+v", l)
+	}
+	if n := r.ev.Count(mdbtap.EvReconciled); n != 1 {
+		t.Fatalf("%d reconciliations: %s", n, r.types())
+	}
+}
