@@ -144,9 +144,9 @@ type Tap struct {
 	refundAt time.Time
 	// poured is the vend whose pour Authorise opened in this run: its
 	// booking, not the terminal, settles it in the journal.
-	poured string
-	ready    bool
-	lastTry  time.Time
+	poured  string
+	ready   bool
+	lastTry time.Time
 	// The port: lost until reopened, tried again at reopenAt; offline
 	// from its loss until the reader is set up again (one event for both).
 	lost, offline bool
