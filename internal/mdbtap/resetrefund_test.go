@@ -78,3 +78,43 @@ func TestResetWithRefundPending(t *testing.T) {
 		t.Fatalf("%d reconciliations: %s", n, r.types())
 	}
 }
+
+// lostAfterVendFailure is a port that fails once right after the reader
+// acknowledged VEND FAILURE, before any POLL confirms the refund.
+type lostAfterVendFailure struct {
+	r      *mdbsim.Reader
+	acked  bool
+	failed bool
+}
+
+func (l *lostAfterVendFailure) Send(ctx context.Context, b []mdb.Word) (mdb.Reply, error) {
+	if l.acked && !l.failed {
+		l.failed = true
+		return mdb.Reply{}, mdb.ErrLink
+	}
+	rep, err := l.r.Send(ctx, b)
+	if err == nil && rep.Kind == mdb.ReplyACK && len(b) > 1 && b[0].Byte()&0x07 == mdb.CmdVend && b[1].Byte() == mdb.VendFailure {
+		l.acked = true
+	}
+	return rep, err
+}
+
+func (l *lostAfterVendFailure) Answer(c byte) error { return l.r.Answer(c) }
+
+// TestRefundInterruptedByPortLoss: nothing flows, the reader takes VEND
+// FAILURE, then the port fails before a POLL confirms the refund. That is
+// no refund refused: the vend stays open, and once the port is back the
+// POLLs confirm the refund; nothing is booked as a sale.
+func TestRefundInterruptedByPortLoss(t *testing.T) {
+	var bus *lostAfterVendFailure
+	r := newRigOn(t, nil, func(rd *mdbsim.Reader) mdb.Transport { bus = &lostAfterVendFailure{r: rd}; return bus }, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.reader.PresentCard(1000)
+	r.until("refunded and settled", func() bool { return r.ev.Count(mdbtap.EvRefunded) == 1 && r.journalEmpty() })
+	if !bus.failed || r.ev.Count(mdbtap.EvKept) != 0 || sum(r.records()) != 0 {
+		t.Fatalf("port failed %v; records %+v: %s", bus.failed, r.records(), r.types())
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}

@@ -142,6 +142,9 @@ type Tap struct {
 	// after Retry from refundAt.
 	refund   string
 	refundAt time.Time
+	// acked: the reader took that VEND FAILURE, only its confirming POLLs
+	// were cut off; they are taken up again rather than the command resent.
+	acked bool
 	// poured is the vend whose pour Authorise opened in this run: its
 	// booking, not the terminal, settles it in the journal.
 	poured  string

@@ -185,9 +185,17 @@ func (t *Tap) outcome(ctx context.Context) {
 // the reader never got (the port lost, the adapter out of master mode, a
 // reader silent for a while) keeps the vend and its journal entry open:
 // it is sent again later, and only a reset of the reader makes it a sale.
+// One it got whose confirming POLLs were cut off (the port lost, the agent
+// stopping) keeps the vend open the same way; its POLLs are taken up again.
 func (t *Tap) fail(ctx context.Context, why string) {
 	e := t.vend
-	err := t.m.VendFailure(ctx)
+	var err error
+	if t.acked {
+		err = t.m.ConfirmRefund(ctx)
+	} else {
+		err = t.m.VendFailure(ctx)
+	}
+	t.acked = errors.Is(err, mdb.ErrRefundInterrupted)
 	switch {
 	case err == nil:
 		t.count(func(h *Health) { h.Refunded++ })
@@ -240,7 +248,7 @@ func (t *Tap) correct(e Entry, why string) bool {
 // booking to wait for: the money the reset keeps is booked now.
 func (t *Tap) resetDuringVend() {
 	pending := t.refund != ""
-	t.refund = ""
+	t.refund, t.acked = "", false
 	switch t.ph {
 	case requesting:
 		t.unknown(t.vend)
