@@ -201,10 +201,11 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 const restartAfter = 3
 
 // silence counts a command the reader left unanswered and restarts an
-// adapter (a Restarter transport) at the restartAfter-th in a row.
+// adapter (a Restarter transport) at every restartAfter-th in a row: an
+// adapter still booting at the first try gets another.
 func (m *Master) silence(ctx context.Context) {
 	m.silent++
-	if m.silent != restartAfter {
+	if m.silent%restartAfter != 0 {
 		return
 	}
 	rs, ok := m.T.(Restarter)
