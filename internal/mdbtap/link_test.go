@@ -151,18 +151,21 @@ func TestAdapterRebootTerminalComesBack(t *testing.T) {
 		name string
 		out  mdbsim.OutOfMaster
 		z7   byte
-	}{{"ignores", mdbsim.Ignores, 255}, {"refuses", mdbsim.Refuses, 255}, {"no peripheral", mdbsim.NoPeripheral, 5}} {
+		warn string // how the terminal found the adapter out of master mode
+	}{
+		{"ignores", mdbsim.Ignores, 255, "found out of master mode"},
+		{"refuses", mdbsim.Refuses, 255, "found out of master mode"},
+		{"no peripheral", mdbsim.NoPeripheral, 5, "3 commands unanswered: adapter restarted"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &mdbsim.Adapter{Out: tc.out}
 			r := newRigOn(t, func(rd *mdbsim.Reader) { rd.MaxResponse = tc.z7 }, onUSBAdapter(t, a), 1)
 			r.until("reader ready", r.has(mdbtap.EvReady))
 			a.Reboot()
-			// Found at the next request, or (p,NACK) once the reader has
-			// been silent for its non-response time: then it is set up again.
-			r.until("adapter back in master mode", func() bool {
-				ev, ok := r.event(mdbtap.EvWarning)
-				return ok && strings.Contains(ev.Detail, "master mode set again") || r.ev.Count(mdbtap.EvReady) == 2
-			})
+			// Found at the next request, or (p,NACK to everything) after
+			// three commands unanswered: either way put back into master
+			// mode and reported, not merely recovered as a silent reader.
+			r.until("adapter back in master mode", func() bool { return strings.Contains(r.types(), tc.warn) })
 			r.pour(1)
 			r.reader.PresentCard(1000)
 			r.until("vend success", r.has(mdbtap.EvSuccess))
