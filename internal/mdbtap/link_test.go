@@ -101,6 +101,38 @@ func TestPortLostAndBack(t *testing.T) {
 	}
 }
 
+// TestPortLostLineStopped: the port vanishes mid-pour and, while it is
+// gone, the line is stopped for a reason of its own (the customer's stop
+// button, a keg alarm): the short portion books what it poured, nothing
+// for an all-or-nothing portion, and the reader refunds it once the port
+// is back.
+func TestPortLostLineStopped(t *testing.T) {
+	a := &mdbsim.Adapter{}
+	r := newRigOn(t, nil, onUSBAdapter(t, a), 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("pouring", func() bool {
+		in, _ := r.store.Intents()
+		return len(in) == 1 && in[0].Progress.Volume > 500
+	})
+	a.Unplug()
+	r.until("offline", r.has(mdbtap.EvOffline))
+	if err := r.agent.Stop(1); err != nil {
+		t.Fatal(err)
+	}
+	r.until("short pour booked", func() bool { return len(r.records()) == 1 })
+	a.Plug()
+	r.until("refunded and settled", func() bool { return r.ev.Count(mdbtap.EvRefunded) == 1 && r.journalEmpty() })
+	recs := r.records()
+	if len(recs) != 1 || sum(recs) != 0 || recs[0].Pour.Volume >= portion {
+		t.Fatalf("records %+v", recs)
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+}
+
 // TestPortLostReaderResetMeanwhile: while the port is gone the reader
 // loses its power too, or stays silent: its JUST RESET, or its silence for
 // the non-response time, makes the approved vend a sale (§7.4.7), booked
