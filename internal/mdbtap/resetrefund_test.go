@@ -2,6 +2,7 @@ package mdbtap_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/sim/mdbsim"
+	"github.com/tapagent/tapagent/storage"
 )
 
 // silentAfterApproval is a reader that goes silent right after it sends
@@ -116,5 +118,35 @@ func TestRefundInterruptedByPortLoss(t *testing.T) {
 	}
 	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
 		t.Fatalf("reader ledger %+v", l)
+	}
+}
+
+// TestApprovedAfterResetSettledBeforeTheNextVend: an approved vend that a
+// reader reset made a sale, with no pour running for it (its booking
+// failed when the reset came), is booked before the next request instead
+// of refusing every card until a restart.
+func TestApprovedAfterResetSettledBeforeTheNextVend(t *testing.T) {
+	r := newRig(t, 1)
+	r.until("reader ready", r.has(mdbtap.EvReady))
+	left := mdbtap.Entry{Vend: "10-99", State: "approved", Line: 1, Portion: portion, Price: price, Approved: price, Reset: true}
+	raw, err := json.Marshal(left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.store.Update("mdb_vends", func(b storage.Bucket) error { return b.Put([]byte("10"), raw) }); err != nil {
+		t.Fatal(err)
+	}
+	r.pour(1)
+	r.reader.PresentCard(1000)
+	r.until("sold", func() bool { return r.ev.Count(mdbtap.EvSuccess) == 1 && r.journalEmpty() })
+	if strings.Contains(r.types(), "not settled") || r.ev.Count(mdbtap.EvReconciled) != 1 {
+		t.Fatalf("events: %s", r.types())
+	}
+	var paid []int64
+	for _, rc := range r.records() {
+		paid = append(paid, rc.Pour.Amount)
+	}
+	if !slices.Equal(paid, []int64{price, price}) {
+		t.Fatalf("booked %v", paid)
 	}
 }
