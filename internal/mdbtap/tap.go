@@ -33,8 +33,6 @@ import (
 // Agent is what the terminal needs of the wall.
 type Agent interface {
 	Authorise(line int, r device.Request) (string, error)
-	// Stop ends the pour on a line (the terminal's port lost mid-pour).
-	Stop(line int) error
 	PortionPrice(line int, vol flow.Vol) (int64, error)
 	CanPour(line int) string
 	BookPayment(line int, amount int64, auth flow.Auth, ref map[string]string) (string, error)
@@ -144,8 +142,14 @@ type Tap struct {
 	// after Retry from refundAt.
 	refund   string
 	refundAt time.Time
-	ready    bool
-	lastTry  time.Time
+	// acked: the reader took that VEND FAILURE, only its confirming POLLs
+	// were cut off; they are taken up again rather than the command resent.
+	acked bool
+	// poured is the vend whose pour Authorise opened in this run: its
+	// booking, not the terminal, settles it in the journal.
+	poured  string
+	ready   bool
+	lastTry time.Time
 	// The port: lost until reopened, tried again at reopenAt; offline
 	// from its loss until the reader is set up again (one event for both).
 	lost, offline bool
@@ -291,23 +295,20 @@ func (t *Tap) Turn(ctx context.Context) {
 	}
 }
 
-// portLost takes the terminal offline once its port failed: one event, no
-// more bus traffic until the port is reopened, and the valve of an open
-// pour closed (nothing may pour that the reader is not told of). The open
-// vend, its phase and its journal entry stay as they are: the reader kept
-// its power, and once the port is back it is POLLed before anything else,
-// so that the vend is settled with it (a refund for what was not poured)
-// rather than made a sale by a RESET (§7.4.7).
+// portLost takes the terminal offline once its port failed: one event and
+// no more bus traffic until the port is reopened. An approved portion is
+// paid for already (all or nothing), so its pour runs on to its end: closing
+// the valve would make the customer's money a refund for beer never given.
+// The open vend, its phase and its journal entry stay as they are: the
+// reader kept its power, and once the port is back it is POLLed before
+// anything else, so that the vend is settled with it (SUCCESS for the
+// poured portion, a refund if the line stopped short for its own reason),
+// or made a sale by a RESET meanwhile (§7.4.7).
 func (t *Tap) portLost(err error) {
 	if t.lost {
 		return
 	}
 	t.lost = true
-	if t.ph == pouring && !t.vend.Exe {
-		if err := t.o.Agent.Stop(t.vend.Line); err != nil {
-			t.o.Log.Debug("mdb port lost: no pour to stop", "line", t.vend.Line, "err", err)
-		}
-	}
 	if t.offline { // lost again before the reader came back: reported already
 		t.retryLater()
 		return

@@ -152,6 +152,7 @@ func (t *Tap) approved(ctx context.Context, amt uint32) {
 		return
 	}
 	open := t.o.Now().Sub(got)
+	t.poured = e.Vend
 	t.count(func(h *Health) { h.ApprovedToOpen = open })
 	t.report(device.Event{Type: EvApproved, Line: e.Line, PourID: pourID, Amount: e.Approved,
 		Detail: fmt.Sprintf("asked %d, approved %d", e.Price, e.Approved)})
@@ -184,9 +185,17 @@ func (t *Tap) outcome(ctx context.Context) {
 // the reader never got (the port lost, the adapter out of master mode, a
 // reader silent for a while) keeps the vend and its journal entry open:
 // it is sent again later, and only a reset of the reader makes it a sale.
+// One it got whose confirming POLLs were cut off (the port lost, the agent
+// stopping) keeps the vend open the same way; its POLLs are taken up again.
 func (t *Tap) fail(ctx context.Context, why string) {
 	e := t.vend
-	err := t.m.VendFailure(ctx)
+	var err error
+	if t.acked {
+		err = t.m.ConfirmRefund(ctx)
+	} else {
+		err = t.m.VendFailure(ctx)
+	}
+	t.acked = errors.Is(err, mdb.ErrRefundInterrupted)
 	switch {
 	case err == nil:
 		t.count(func(h *Health) { h.Refunded++ })
@@ -235,8 +244,11 @@ func (t *Tap) correct(e Entry, why string) bool {
 // resetDuringVend settles an open vend when the reader is (about to be)
 // reset: a request without an answer is unknown, an approved vend is a
 // sale (§7.4.7) that the pour's booking completes with no SUCCESS/FAILURE.
+// An approved vend whose pour never started (its refund still due) has no
+// booking to wait for: the money the reset keeps is booked now.
 func (t *Tap) resetDuringVend() {
-	t.refund = ""
+	pending := t.refund != ""
+	t.refund, t.acked = "", false
 	switch t.ph {
 	case requesting:
 		t.unknown(t.vend)
@@ -248,6 +260,9 @@ func (t *Tap) resetDuringVend() {
 			t.fault("journal", err)
 		}
 		t.report(device.Event{Type: EvWarning, Line: t.vend.Line, Detail: "reader reset during the pour: the sale stands (MDB 4.2 §7.4.7)"})
+		if pending {
+			t.settleUnpoured(t.vend.Vend)
+		}
 		t.vend = Entry{}
 	}
 	if t.ph != idle {
@@ -282,7 +297,8 @@ func (t *Tap) settled(startup bool) bool {
 		return true
 	case approved:
 		if !startup {
-			return false
+			t.settleUnpoured(e.Vend)
+			break
 		}
 		// Nothing poured, the money taken: a refund is due at the bar.
 		how := "approved, then the agent stopped before the valve opened"
@@ -301,6 +317,23 @@ func (t *Tap) settled(startup bool) bool {
 	}
 	_, open, _ := t.j.get()
 	return !open
+}
+
+// settleUnpoured books an approved vend that a reader reset made a sale
+// while no pour ran for it (the line refused it, VEND FAILURE never got
+// through): nothing else would ever book it or free the journal. A vend
+// whose pour was opened in this run is left to that pour's booking, and a
+// machine's vend to its outcome.
+func (t *Tap) settleUnpoured(vend string) {
+	e, ok, err := t.j.get()
+	if err != nil {
+		t.fault("journal", err)
+		return
+	}
+	if !ok || e.Vend != vend || e.State != approved || !e.Reset || e.Exe || e.Vend == t.poured {
+		return
+	}
+	t.reconcile(e, "approved, the line refused the pour, then the reader reset before VEND FAILURE reached it")
 }
 
 // reconcile books what a vend left open owes and reports it against the

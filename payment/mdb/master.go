@@ -201,10 +201,11 @@ func (m *Master) send(ctx context.Context, c byte, data ...byte) ([]Msg, error) 
 const restartAfter = 3
 
 // silence counts a command the reader left unanswered and restarts an
-// adapter (a Restarter transport) at the restartAfter-th in a row.
+// adapter (a Restarter transport) at every restartAfter-th in a row: an
+// adapter still booting at the first try gets another.
 func (m *Master) silence(ctx context.Context) {
 	m.silent++
-	if m.silent != restartAfter {
+	if m.silent%restartAfter != 0 {
 		return
 	}
 	rs, ok := m.T.(Restarter)
@@ -526,10 +527,17 @@ var ErrRefundFailed = errors.New("mdb: the reader reports the refund failed")
 // confirming the refund within its non-response time (§7.4.8).
 var ErrRefundUnconfirmed = errors.New("mdb: VEND FAILURE acknowledged, refund not confirmed")
 
+// ErrRefundInterrupted is a VEND FAILURE the reader acknowledged whose
+// confirming POLLs were cut off (the port lost, the caller stopping): the
+// reader has neither confirmed nor refused the refund yet, so the vend
+// stays open and ConfirmRefund takes the POLLs up again later.
+var ErrRefundInterrupted = errors.New("mdb: VEND FAILURE acknowledged, refund confirmation interrupted")
+
 // VendFailure reports the item not delivered, then POLLs for the refund
 // (§7.4.8): an empty answer (ACK) is refunded, MALFUNCTION 0xC- is a failed
 // refund (ErrRefundFailed), silence is a refund in progress until the
-// non-response time (ErrRefundUnconfirmed). A VEND FAILURE that times out
+// non-response time (ErrRefundUnconfirmed), a port lost or ctx ended
+// before either is ErrRefundInterrupted. A VEND FAILURE that times out
 // is sent again until the non-response time (a lost reply is only a NAK,
 // §2.2); any other error is one the reader never got, to be tried again
 // later. Other messages the POLLs bring (END SESSION, ...) stay in the
@@ -541,6 +549,14 @@ func (m *Master) VendFailure(ctx context.Context) error {
 	if m.State == Vend {
 		m.State = SessionIdle
 	}
+	return m.ConfirmRefund(ctx)
+}
+
+// ConfirmRefund POLLs a reader that has acknowledged VEND FAILURE until it
+// confirms the refund, refuses it or its non-response time passes, with
+// the outcomes of VendFailure; called alone, it resumes the POLLs that an
+// ErrRefundInterrupted cut off.
+func (m *Master) ConfirmRefund(ctx context.Context) error {
 	var kept []Msg
 	defer func() {
 		if len(kept) > 0 {
@@ -550,14 +566,15 @@ func (m *Master) VendFailure(ctx context.Context) error {
 	start := m.now()
 	for {
 		msgs, err := m.PollOnce(ctx)
+		var ce *ChecksumError
 		switch {
 		case err == nil && len(msgs) == 0:
 			return nil
-		case err != nil && !errors.Is(err, ErrTimeout):
-			var ce *ChecksumError
-			if !errors.As(err, &ce) {
-				return fmt.Errorf("%w: %w", ErrRefundUnconfirmed, err)
-			}
+		case err == nil || errors.Is(err, ErrTimeout) || errors.As(err, &ce):
+		case errors.Is(err, ErrLink) || ctx.Err() != nil:
+			return fmt.Errorf("%w: %w", ErrRefundInterrupted, err)
+		default:
+			return fmt.Errorf("%w: %w", ErrRefundUnconfirmed, err)
 		}
 		for _, msg := range msgs {
 			if f, ok := msg.(Malfunction); ok && f.Error&0xF0 == 0xC0 {
@@ -569,7 +586,7 @@ func (m *Master) VendFailure(ctx context.Context) error {
 			return fmt.Errorf("%w within %s", ErrRefundUnconfirmed, m.nonResponse())
 		}
 		if err := sleep(ctx, m.Poll); err != nil {
-			return fmt.Errorf("%w: %w", ErrRefundUnconfirmed, err)
+			return fmt.Errorf("%w: %w", ErrRefundInterrupted, err)
 		}
 	}
 }

@@ -38,7 +38,8 @@ import (
 // itself counts as unanswered. A HAT without master mode may also answer
 // "p,NACK" (its bus pull-up is off), which looks like a silent reader:
 // Restart, which the master calls before it resets a reader it has
-// marked offline, covers that.
+// marked offline, covers that. When M,1 goes unanswered too, the next
+// request skips the late answers of both before it takes its own.
 type Qibixx struct {
 	mu      sync.Mutex
 	port    Port
@@ -51,6 +52,9 @@ type Qibixx struct {
 	// RespTimeoutSet says whether the adapter took RespTimeout the last
 	// time master mode was set.
 	RespTimeoutSet bool
+	// behind: a request and the M,1 after it both went unanswered, so the
+	// request's late "p," and M,1's "m," may still be on their way.
+	behind bool
 }
 
 // ErrAdapterRestarted is an adapter found out of master mode and put back
@@ -158,10 +162,11 @@ func (q *Qibixx) Send(ctx context.Context, block []Word) (Reply, error) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	line, foreign, err := q.call(ctx, cmd, "p,")
+	line, foreign, err := q.answer(ctx, cmd)
 	if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
 		// No answer at all: an adapter in master mode always answers.
 		late, serr := q.restart(ctx)
+		q.behind = errors.Is(serr, ErrTimeout)
 		if serr != nil {
 			return Reply{}, fmt.Errorf("%w (and %w)", err, serr)
 		}
@@ -180,6 +185,35 @@ func (q *Qibixx) Send(ctx context.Context, block []Word) (Reply, error) {
 		return Reply{}, err
 	}
 	return parseQibixx(line)
+}
+
+// answer sends a request and reads its "p," line. After a request and
+// its M,1 both went unanswered (behind), what the adapter says next may
+// start with their late answers: a "p," before any "m," is the earlier
+// request's (which has had its timeout), not this one's; an "m," first
+// says the earlier request got none. Either way the reply is the next
+// "p," after them, so replies never run one command behind.
+func (q *Qibixx) answer(ctx context.Context, cmd string) (line, foreign string, err error) {
+	if !q.behind {
+		return q.call(ctx, cmd, "p,")
+	}
+	mastered := false
+	defer func() {
+		if mastered {
+			q.setResponseTimeout(ctx) // M,1 took after all; this was not sent
+		}
+	}()
+	line, foreign, err = q.call(ctx, cmd, "p,", "m,")
+	for err == nil {
+		if strings.HasPrefix(line, "m,") {
+			mastered = mastered || line == "m,ACK"
+		} else if !q.behind {
+			return line, foreign, nil
+		}
+		q.behind = false // the earlier exchange's late answers have come
+		line, foreign, err = q.await(ctx, cmd, "p,", "m,")
+	}
+	return "", foreign, err
 }
 
 // parseQibixx decodes an adapter's answer line to a request.
@@ -224,6 +258,12 @@ func (q *Qibixx) call(ctx context.Context, cmd string, prefixes ...string) (line
 		return "", "", fmt.Errorf("mdb adapter: %w: %w", ErrLink, err)
 	}
 	q.tr.deadline = time.Now().Add(q.Timeout)
+	return q.await(ctx, cmd, prefixes...)
+}
+
+// await reads, until the deadline call set, the first line that starts
+// with one of prefixes, as call does.
+func (q *Qibixx) await(ctx context.Context, cmd string, prefixes ...string) (line, foreign string, err error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			return "", foreign, err

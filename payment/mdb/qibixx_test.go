@@ -149,3 +149,80 @@ func saidLine(text, line string) bool {
 	}
 	return false
 }
+
+// TestQibixxRepliesAfterAFailedRestart: a request and the M,1 after it
+// both time out; the request's late "p," and M,1's "m,ACK" come with the
+// next request's own answer. That answer is the next request's reply, not
+// the stale one, and the replies after it stay in step.
+func TestQibixxRepliesAfterAFailedRestart(t *testing.T) {
+	poll, _ := Block(0x12)
+	for _, tc := range []struct {
+		name, next string
+		resp       bool // F,RESPTIMEOUT sent once master mode shows
+	}{
+		{"late answer and master mode", "p,050096\r\nm,ACK\r\np,ACK\r\n", true},
+		{"late answer only", "p,050096\r\np,ACK\r\n", false},
+		{"master mode only", "m,ACK\r\np,ACK\r\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, p := onAdapterLines("", "", tc.next, "f,ACK\r\n", "p,0A01\r\n")
+			if _, err := q.Send(context.Background(), poll); !errors.Is(err, ErrTimeout) {
+				t.Fatalf("first request: %v", err)
+			}
+			r, err := q.Send(context.Background(), poll)
+			if err != nil || r.Kind != ReplyACK {
+				t.Fatalf("second request: %+v, %v (sent %q)", r, err, p.out.String())
+			}
+			if !tc.resp {
+				p.answers = p.answers[1:] // no F,RESPTIMEOUT to answer
+			}
+			r, err = q.Send(context.Background(), poll)
+			if err != nil || r.Kind != ReplyData || !bytes.Equal(r.Data, []byte{0x0A, 0x01}) {
+				t.Fatalf("third request: %+v, %v (sent %q)", r, err, p.out.String())
+			}
+			if got := strings.Contains(p.out.String(), "F,RESPTIMEOUT"); got != tc.resp {
+				t.Fatalf("F,RESPTIMEOUT sent %v (sent %q)", got, p.out.String())
+			}
+		})
+	}
+}
+
+// FuzzQibixxAfterFailedRestart: after a request and its M,1 went
+// unanswered, whatever the adapter says next, the next reply is one it
+// said after that request was sent, and never the stale answer alone.
+func FuzzQibixxAfterFailedRestart(f *testing.F) {
+	for _, s := range []string{"p,050096\r\nm,ACK\r\np,ACK\r\n", "m,ACK\r\np,ACK\r\n", "p,ACK\r\n", "", "m,NACK\r\nboot\r\n"} {
+		f.Add(s)
+	}
+	poll, _ := Block(0x12)
+	f.Fuzz(func(t *testing.T, said string) {
+		q, _ := onAdapterLines("", "", said, "m,ACK\r\n")
+		if _, err := q.Send(context.Background(), poll); err == nil {
+			t.Fatal("an answer out of silence")
+		}
+		r, err := q.Send(context.Background(), poll)
+		if err != nil {
+			if r.Kind != ReplyACK || r.Data != nil {
+				t.Fatalf("%q: a reply %+v with the error %v", said, r, err)
+			}
+			return
+		}
+		want := "p,ACK"
+		if r.Kind == ReplyData {
+			want = "p," + hex.EncodeToString(r.Data)
+		}
+		if !saidLine(said, want) {
+			t.Fatalf("%q gave %+v, which it did not say", said, r)
+		}
+		// The first "p," before any "m," is the earlier request's.
+		var ps int
+		for _, l := range strings.Split(said, "\n") {
+			if strings.HasPrefix(l, "p,") {
+				ps++
+			}
+		}
+		if ps < 2 && !strings.Contains(said, "m,") {
+			t.Fatalf("%q: its only answer %+v was the earlier request's", said, r)
+		}
+	})
+}

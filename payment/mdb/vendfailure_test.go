@@ -62,3 +62,58 @@ func TestVendFailureOutcomes(t *testing.T) {
 		}
 	})
 }
+
+// ackThenLost is a reader that acknowledges VEND FAILURE, after which its
+// port goes (or, with cancel set, the caller stops) before any POLL
+// answers; until back is set, after which it answers POLL with ACK.
+type ackThenLost struct {
+	sends  int
+	cancel context.CancelFunc
+	back   bool
+}
+
+func (a *ackThenLost) Send(ctx context.Context, _ []Word) (Reply, error) {
+	a.sends++
+	switch {
+	case a.sends == 1 || a.back:
+		return Reply{Kind: ReplyACK}, nil
+	case a.cancel != nil:
+		a.cancel()
+		return Reply{}, ctx.Err()
+	default:
+		return Reply{}, ErrLink
+	}
+}
+
+func (a *ackThenLost) Answer(byte) error { return nil }
+
+// TestRefundInterrupted: the reader took VEND FAILURE, then the port was
+// lost or the caller stopped during the POLLs that confirm the refund: that
+// is neither a refund refused nor one left unconfirmed (which would be
+// booked as a sale) but an interruption, and ConfirmRefund settles it once
+// the reader answers again.
+func TestRefundInterrupted(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop bool
+	}{{"port lost", false}, {"stopped", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			a := &ackThenLost{}
+			if tc.stop {
+				a.cancel = cancel
+			}
+			m := &Master{T: a, Addr: Cashless1, State: Vend}
+			err := m.VendFailure(ctx)
+			if !errors.Is(err, ErrRefundInterrupted) || errors.Is(err, ErrRefundUnconfirmed) || errors.Is(err, ErrRefundFailed) {
+				t.Fatalf("VEND FAILURE: %v", err)
+			}
+			a.back = true
+			m.Resume()
+			if err := m.ConfirmRefund(context.Background()); err != nil {
+				t.Fatalf("refund after the reader came back: %v", err)
+			}
+		})
+	}
+}
