@@ -113,6 +113,8 @@ type Master struct {
 	// silent counts the commands in a row a reader that had answered left
 	// unanswered (see silence).
 	silent int
+	// restartFailed: the last restart of this silent streak failed.
+	restartFailed bool
 	// ending is when SESSION COMPLETE was sent; END SESSION must follow
 	// within the non-response time or the reader is reset (§7.4.9).
 	ending time.Time
@@ -212,11 +214,25 @@ func (m *Master) silence(ctx context.Context) {
 	if !ok {
 		return
 	}
+	// Warned when something changes: the first restart of a silent
+	// streak, and a restart that works after one failed. A reader that
+	// stays silent for its whole non-response time would otherwise raise
+	// a warning every third POLL (hundreds), where one says it all.
+	first := m.silent == restartAfter
+	if first {
+		m.restartFailed = false
+	}
 	if err := rs.Restart(ctx); err != nil {
-		m.Warnings = append(m.Warnings, fmt.Sprintf("%d commands unanswered; adapter restart failed: %v", m.silent, err))
+		if first {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("%d commands unanswered; adapter restart failed (tried again every %d): %v", m.silent, restartAfter, err))
+		}
+		m.restartFailed = true
 		return
 	}
-	m.Warnings = append(m.Warnings, fmt.Sprintf("%d commands unanswered: adapter restarted, master mode set again", m.silent))
+	if first || m.restartFailed {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("%d commands unanswered: adapter restarted, master mode set again", m.silent))
+	}
+	m.restartFailed = false
 }
 
 // command sends a command other than POLL. A reader may answer it with

@@ -50,3 +50,26 @@ func TestRestartAgainWhileSilent(t *testing.T) {
 		t.Fatalf("warnings %q", m.Warnings)
 	}
 }
+
+// TestSilentReaderWarnsOnce: an adapter whose restarts keep failing (a
+// reader silent for its whole non-response time) says so once, not at
+// every third POLL.
+func TestSilentReaderWarnsOnce(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	b := &deadAdapter{}
+	m := &Master{T: b, Addr: Cashless1, Now: func() time.Time { return now }, lastAnswer: now}
+	for range 60 {
+		_, _ = m.PollOnce(context.Background())
+	}
+	if b.restarts != 20 || len(m.Warnings) != 1 {
+		t.Fatalf("%d restarts, warnings %q", b.restarts, m.Warnings)
+	}
+}
+
+// deadAdapter never answers and never comes back from a restart.
+type deadAdapter struct{ bootingAdapter }
+
+func (d *deadAdapter) Restart(context.Context) error {
+	d.restarts++
+	return errors.New("still booting")
+}
