@@ -39,6 +39,11 @@ type Entry struct {
 	// Reset is set when the reader was reset while the vend was open: the
 	// sale stands whatever the pour does (§7.4.7).
 	Reset bool `json:"reset,omitempty"`
+	// RefundAsked is set before VEND FAILURE is first sent: if the agent
+	// stops before the reader confirms the refund, the next start cannot
+	// know whether the reader refunded before its reset, and says so
+	// instead of booking the portion as a sale.
+	RefundAsked bool `json:"refund_asked,omitempty"`
 	// Exe marks a vend of a vending machine's selection (EXE behind a
 	// bridge) rather than a line's portion; the item is kept here so a
 	// restart books it as it was sold, whatever the configuration says by

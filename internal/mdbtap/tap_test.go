@@ -387,6 +387,34 @@ func TestJournalLeftByACrash(t *testing.T) {
 	}
 }
 
+// TestStoppedWhileRefunding: a short portion was booked and VEND FAILURE
+// sent, then the agent stopped before the reader confirmed the refund. The
+// next start cannot know whether the reader refunded before its reset, so
+// it books no sale on a guess and says so; without the refund asked, a
+// short portion cut by a stop is the reader's sale (§7.4.7), as before.
+func TestStoppedWhileRefunding(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		asked  bool
+		event  string
+		booked int64
+	}{{"refund asked", true, mdbtap.EvUnknown, 0}, {"no refund asked", false, mdbtap.EvReconciled, price}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, 1)
+			r.until("reader ready", r.has(mdbtap.EvReady))
+			r.crash()
+			r.plant(mdbtap.Entry{Vend: "10-8", State: "booked", Line: 1, Portion: portion, Price: price, Approved: price,
+				PourID: "1001-9", Volume: portion / 2, RefundAsked: tc.asked})
+			r.start()
+			r.until(tc.event, r.has(tc.event))
+			r.until("journal settled", r.journalEmpty)
+			if got := sum(r.records()); got != tc.booked {
+				t.Fatalf("booked %d, want %d", got, tc.booked)
+			}
+		})
+	}
+}
+
 // TestReaderResetDuringThePour: the reader resets itself while the beer
 // runs; the pour finishes and the sale stands, booked once.
 func TestReaderResetDuringThePour(t *testing.T) {

@@ -193,6 +193,12 @@ func (t *Tap) fail(ctx context.Context, why string) {
 	if t.acked {
 		err = t.m.ConfirmRefund(ctx)
 	} else {
+		if !e.RefundAsked && !e.Exe {
+			if err := t.j.mark(e.Vend, func(x *Entry) { x.RefundAsked = true }); err != nil {
+				t.fault("journal", err)
+			}
+			t.vend.RefundAsked, e.RefundAsked = true, true
+		}
 		err = t.m.VendFailure(ctx)
 	}
 	t.acked = errors.Is(err, mdb.ErrRefundInterrupted)
@@ -278,6 +284,19 @@ func (t *Tap) unknown(e Entry) {
 	}
 }
 
+// refundUnknown reports a short portion whose refund was asked for when
+// the agent stopped: the reader's own journal says whether it refunded
+// (nothing more to book) or kept the sale at the reset (a sale to book by
+// hand); the agent books what was poured, as it did, and nothing on a guess.
+func (t *Tap) refundUnknown(e Entry) {
+	t.report(device.Event{Type: EvUnknown, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume,
+		Detail: fmt.Sprintf("stopped while the terminal refunded a short portion (%s of %s poured, %d booked); its own journal says whether it refunded %d or kept it",
+			e.Volume, e.Portion, e.Booked, e.Approved)})
+	if err := t.j.drop(e.Vend); err != nil {
+		t.fault("journal", err)
+	}
+}
+
 // settled settles a vend left in the journal (by a crash, a reset or a
 // failed booking) and says whether the journal is free for a new one. At
 // startup an approved vend had no pour (the agent books interrupted pours
@@ -307,11 +326,17 @@ func (t *Tap) settled(startup bool) bool {
 		}
 		t.reconcile(e, how)
 	case booked:
-		if !e.Reset && e.Booked >= e.Approved {
+		switch {
+		case !e.Reset && e.Booked >= e.Approved:
 			// Delivered; whether SUCCESS went out or not, the reset that
 			// followed made it a sale.
 			t.reconcile(e, "delivered")
-		} else {
+		case startup && e.RefundAsked && !e.Reset:
+			// VEND FAILURE went out, then the agent stopped before the
+			// reader confirmed the refund: it may have refunded, or kept
+			// the sale at the reset. Neither is booked on a guess.
+			t.refundUnknown(e)
+		default:
 			t.reconcile(e, "reset before the outcome")
 		}
 	}
