@@ -314,7 +314,7 @@ func TestPackageInstallCycle(t *testing.T) {
 	}
 	// Without the root-owned release key nothing is installed, and the
 	// waiting installer hears why.
-	handOff(t, pkg, "", "no release key")
+	handOff(t, pkg, "", "no release key on the root side: "+releaseKey+" is missing")
 	handOff(t, pkg, releaseKey, "Setting up tapagent")
 	if mustRead(t, conf) != edited || mustRead(t, marker) != "pours" {
 		t.Fatal("the update hand-off lost the configuration or the data")

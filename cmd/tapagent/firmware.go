@@ -74,10 +74,14 @@ func firmwareRequest(ctx context.Context, dir string, stdout io.Writer) error {
 func firmwareApply(ctx context.Context, dir, keyFile string, installer []string, stdout io.Writer) error {
 	var pub ed25519.PublicKey
 	if keyFile != "" {
-		// A missing key still takes the request, so the agent hears the refusal.
+		// A missing key still takes the request, so the agent hears the
+		// refusal, naming the file the root side lacks.
 		b, err := os.ReadFile(keyFile)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
+			res, err := firmware.Refuse(dir, fmt.Errorf("no release key on the root side: %s is missing (install the agent's [firmware] public_key there as root, docs/install.md); unsigned releases are never installed", keyFile))
+			fmt.Fprintln(stdout, res.Output)
+			return err
 		case err != nil:
 			return fmt.Errorf("release key: %w", err)
 		default:

@@ -76,6 +76,20 @@ func HandOff(ctx context.Context, dir, file string, req Handoff, poll time.Durat
 // to a private file, checks its signature (refused without pub) and SHA-256,
 // runs installer with the copy as its last argument and writes the result.
 func Apply(ctx context.Context, dir string, pub ed25519.PublicKey, installer []string) (Handoff, error) {
+	return take(dir, func(req Handoff) (string, error) { return applyChecked(ctx, dir, pub, req, installer) })
+}
+
+// Refuse is the root side refusing for a reason of its own (its release
+// key file is missing): it takes the request in dir and answers it with
+// why, so the waiting agent reports the root side's reason, not its own
+// configuration's.
+func Refuse(dir string, why error) (Handoff, error) {
+	return take(dir, func(Handoff) (string, error) { return "", why })
+}
+
+// take takes the request in dir, runs do on it and writes the result for
+// the agent.
+func take(dir string, do func(Handoff) (string, error)) (Handoff, error) {
 	// Taking the request first means the path unit does not start us again.
 	if err := os.Rename(filepath.Join(dir, requestFile), filepath.Join(dir, takenFile)); err != nil {
 		return Handoff{}, fmt.Errorf("no update request: %w", err)
@@ -83,7 +97,7 @@ func Apply(ctx context.Context, dir string, pub ed25519.PublicKey, installer []s
 	req, err := readHandoff(filepath.Join(dir, takenFile))
 	res := req
 	if err == nil {
-		res.Output, err = applyChecked(ctx, dir, pub, req, installer)
+		res.Output, err = do(req)
 	}
 	res.OK, res.At = err == nil, time.Now().UTC()
 	if err != nil {

@@ -94,6 +94,22 @@ func TestHandOff(t *testing.T) {
 			t.Fatal("installed without a release key")
 		}
 	})
+	t.Run("the root side refuses for its own reason", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, pendingFile), []byte(body), 0o600)
+		writeJSON(filepath.Join(dir, requestFile), signed)
+		why := errors.New("no release key on the root side: /etc/tapagent-release.pub is missing")
+		if res, err := Refuse(dir, why); err != why || res.OK {
+			t.Fatalf("refuse: %+v %v", res, err)
+		}
+		got, ok := TakeResult(dir)
+		if !ok || got.OK || !strings.Contains(got.Output, "/etc/tapagent-release.pub is missing") {
+			t.Fatalf("the agent hears %+v (%v), want the root side's reason", got, ok)
+		}
+		if _, err := os.Stat(installed); err == nil {
+			t.Fatal("installed although refused")
+		}
+	})
 	if _, err := Apply(context.Background(), t.TempDir(), pub, dpkg); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("apply without a request: %v", err)
 	}
