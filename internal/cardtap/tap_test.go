@@ -911,7 +911,7 @@ func TestCardLeftOnTheReaderThroughReaderFaults(t *testing.T) {
 			var (
 				mu    sync.Mutex
 				r     *rig
-				looks int
+				looks lookCount
 				late  = tc.late
 			)
 			booked := func() bool { return r != nil && r.count(device.EvBooked) > 0 }
@@ -921,7 +921,7 @@ func TestCardLeftOnTheReaderThroughReaderFaults(t *testing.T) {
 				switch {
 				case !booked():
 				case code == 0x4A:
-					looks++
+					looks.add()
 				case code == 0x32 && late > 0:
 					late--
 					return 200 * time.Millisecond // four times the driver's ACK timeout
@@ -932,29 +932,7 @@ func TestCardLeftOnTheReaderThroughReaderFaults(t *testing.T) {
 			mu.Lock()
 			r = rr
 			mu.Unlock()
-			card := issued(t, uint64(95+i), guest, 2000)
-			r.reader.Put(card)
-			r.until("authorised", r.has(device.EvAuthorised))
-			r.pour(1)
-			r.until("charged", r.has(cardtap.EvCardCharged))
-			mu.Lock()
-			looks = 0
-			mu.Unlock()
-			if tc.fault != nil {
-				tc.fault(r)
-			}
-			r.until("twenty looks at the card", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return looks >= 20
-			})
-			if n := r.count(device.EvAuthorised); n != 1 {
-				t.Fatalf("%d authorisations for one tap\n%s", n, r.types())
-			}
-			r.reader.Remove()
-			time.Sleep(50 * time.Millisecond)
-			r.reader.Put(card)
-			r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+			r.pouredOnceWhileLeft(t, issued(t, uint64(95+i), guest, 2000), &looks, tc.fault)
 		})
 	}
 }
@@ -1022,37 +1000,15 @@ func TestCardStatesOnTheReader(t *testing.T) {
 		for j, pause := range []bool{false, true} {
 			name := fmt.Sprintf("%s, %s", map[bool]string{false: "REQA", true: "WUPA"}[wake], map[bool]string{false: "own polling", true: "paused polling"}[pause])
 			t.Run(name, func(t *testing.T) {
-				var mu sync.Mutex
-				looks := 0
+				var looks lookCount
 				reader := &nfcsim.Reader{States: true, WakeHalted: wake, LateAck: func(code byte) time.Duration {
-					mu.Lock()
-					defer mu.Unlock()
 					if code == 0x4A {
-						looks++
+						looks.add()
 					}
 					return 0
 				}}
 				r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond, pause: pause}, 1)
-				card := issued(t, uint64(110+2*i+j), guest, 2000)
-				r.reader.Put(card)
-				r.until("authorised", r.has(device.EvAuthorised))
-				r.pour(1)
-				r.until("charged", r.has(cardtap.EvCardCharged))
-				mu.Lock()
-				looks = 0
-				mu.Unlock()
-				r.until("twenty looks", func() bool {
-					mu.Lock()
-					defer mu.Unlock()
-					return looks >= 20
-				})
-				if n := r.count(device.EvAuthorised); n != 1 {
-					t.Fatalf("%d authorisations for one tap\n%s", n, r.types())
-				}
-				r.reader.Remove()
-				time.Sleep(50 * time.Millisecond)
-				r.reader.Put(card)
-				r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+				r.pouredOnceWhileLeft(t, issued(t, uint64(110+2*i+j), guest, 2000), &looks, nil)
 			})
 		}
 	}
@@ -1225,4 +1181,42 @@ func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	if e, ok := entry(t, st, card); !ok || e.State != "owed" || e.Booked {
 		t.Fatalf("after the report the journal holds %v %+v", ok, e)
 	}
+}
+
+// lookCount counts the polls (InListPassiveTarget, 0x4A) a simulated
+// reader sees, from its own goroutine.
+type lookCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (l *lookCount) add() { l.mu.Lock(); l.n++; l.mu.Unlock() }
+
+func (l *lookCount) reset() { l.mu.Lock(); l.n = 0; l.mu.Unlock() }
+
+func (l *lookCount) atLeast(n int) func() bool {
+	return func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.n >= n }
+}
+
+// pouredOnceWhileLeft taps card, pours and charges once, then leaves the
+// card on the reader (after fault, if any) for twenty more looks: no second
+// pour may be authorised; taken away and put back, it is authorised again.
+func (r *rig) pouredOnceWhileLeft(t *testing.T, card *nfcsim.Card, looks *lookCount, fault func(*rig)) {
+	t.Helper()
+	r.reader.Put(card)
+	r.until("authorised", r.has(device.EvAuthorised))
+	r.pour(1)
+	r.until("charged", r.has(cardtap.EvCardCharged))
+	looks.reset()
+	if fault != nil {
+		fault(r)
+	}
+	r.until("twenty looks at the card", looks.atLeast(20))
+	if n := r.count(device.EvAuthorised); n != 1 {
+		t.Fatalf("%d authorisations for one tap\n%s", n, r.types())
+	}
+	r.reader.Remove()
+	time.Sleep(50 * time.Millisecond)
+	r.reader.Put(card)
+	r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
 }
