@@ -21,25 +21,7 @@ import (
 // take the server's price with its happy hours, as on a real wall, for free
 // pours and items alike, with ttg.time_zone far from the host's.
 func TestScenarioPoursArePricedByTheServer(t *testing.T) {
-	kolkata, err := time.LoadLocation("Asia/Kolkata")
-	if err != nil {
-		t.Skip("no time zone database:", err)
-	}
-	seed := ttgserver.DefaultSeed()
-	seed.HappyHours = []ttg.HappyHour{{HappyID: 1, Name: "After work", StartTime: 17 * 60, EndTime: 18 * 60, PriceLevel: ttg.PriceHH1}}
-	srv, err := ttgserver.New(ttgserver.Options{DataDir: t.TempDir(), Seed: &seed, Loc: kolkata})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer func() { hs.Close(); srv.Close() }()
-
-	cfg, err := config.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Device.DataDir, cfg.TTG.URL, cfg.TTG.TimeZone = t.TempDir(), hs.URL, "Asia/Kolkata"
-	cfg.Control.Listen, cfg.POS.Listen = "", ""
+	cfg, kolkata, srv := kolkataWall(t, ttg.HappyHour{HappyID: 1, Name: "After work", StartTime: 17 * 60, EndTime: 18 * 60, PriceLevel: ttg.PriceHH1})
 	sc, err := sim.ParseScenario([]byte(`
 duration = "40s"
 [[step]]
@@ -118,24 +100,7 @@ func bookedOn(t *testing.T, r io.Reader) map[int]device.Event {
 // 15 days later on the same data, sells item 102-05 at its happy-hour price
 // under a 14-day trigger.
 func TestScenarioItemsSeeTheKegAge(t *testing.T) {
-	kolkata, err := time.LoadLocation("Asia/Kolkata")
-	if err != nil {
-		t.Skip("no time zone database:", err)
-	}
-	seed := ttgserver.DefaultSeed()
-	seed.HappyHours = []ttg.HappyHour{{HappyID: 1, Name: "Old keg", KegAge: 14, PriceLevel: ttg.PriceHH1}}
-	srv, err := ttgserver.New(ttgserver.Options{DataDir: t.TempDir(), Seed: &seed, Loc: kolkata})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	defer func() { hs.Close(); srv.Close() }()
-	cfg, err := config.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Device.DataDir, cfg.TTG.URL, cfg.TTG.TimeZone = t.TempDir(), hs.URL, "Asia/Kolkata"
-	cfg.Control.Listen, cfg.POS.Listen = "", ""
+	cfg, kolkata, srv := kolkataWall(t, ttg.HappyHour{HappyID: 1, Name: "Old keg", KegAge: 14, PriceLevel: ttg.PriceHH1})
 	tap, err := sim.ParseScenario([]byte(`
 duration = "2s"
 [[step]]
@@ -177,4 +142,30 @@ duration = "15s"
 	if len(txs) != 1 || txs[0].Tx.ItemID != "102-05" || txs[0].Tx.Money != 550 {
 		t.Fatalf("want item 102-05 at 5.50 (happy hour 1), got %+v", txs)
 	}
+}
+
+// kolkataWall is the default wall with ttg.time_zone Asia/Kolkata (far
+// from a UTC host), priced by an emulator in that zone holding hh, and no
+// listeners; with the zone and the emulator.
+func kolkataWall(t *testing.T, hh ...ttg.HappyHour) (*config.Config, *time.Location, *ttgserver.Server) {
+	t.Helper()
+	kolkata, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	seed := ttgserver.DefaultSeed()
+	seed.HappyHours = hh
+	srv, err := ttgserver.New(ttgserver.Options{DataDir: t.TempDir(), Seed: &seed, Loc: kolkata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Device.DataDir, cfg.TTG.URL, cfg.TTG.TimeZone = t.TempDir(), hs.URL, "Asia/Kolkata"
+	cfg.Control.Listen, cfg.POS.Listen = "", ""
+	return cfg, kolkata, srv
 }
