@@ -30,23 +30,10 @@ func (v *stampValve) Close() error { v.closed.CompareAndSwap(0, time.Now().UnixN
 // Each iteration is one round of 8 pours, booked with group commit.
 func BenchmarkCapToClose(b *testing.B) {
 	const lines = 8
-	base, _ := config.Default()
-	cfg := *base
-	cfg.Lines, cfg.Sim.Lines = nil, nil
-	for i := 1; i <= lines; i++ {
-		l := base.Defaults
-		l.ID, l.Product = i, fmt.Sprintf("Beer %d", i)
-		cfg.Lines = append(cfg.Lines, l)
-	}
-	cfg.Device.DataDir = b.TempDir()
-	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
+	cfg, store := benchWall(b, lines)
 	clk := clock.NewManual(time.Now())
 	valves := make([]*stampValve, lines+1)
-	opts := device.Options{Config: &cfg, Clock: clk, Store: store, Valves: map[int]board.Valve{}, Meters: map[int]board.PulseSource{}}
+	opts := device.Options{Config: cfg, Clock: clk, Store: store, Valves: map[int]board.Valve{}, Meters: map[int]board.PulseSource{}}
 	for i := 1; i <= lines; i++ {
 		valves[i] = &stampValve{}
 		opts.Valves[i], opts.Meters[i] = valves[i], sim.NullMeter{}
@@ -100,4 +87,25 @@ func BenchmarkCapToClose(b *testing.B) {
 	b.ReportMetric(q(0.50), "p50-µs")
 	b.ReportMetric(q(0.99), "p99-µs")
 	b.ReportMetric(q(1), "max-µs")
+}
+
+// benchWall is the default wall with n lines of the default settings and
+// a real bbolt store in a temporary directory, closed with the benchmark.
+func benchWall(b *testing.B, n int) (*config.Config, *storage.Store) {
+	b.Helper()
+	base, _ := config.Default()
+	cfg := *base
+	cfg.Lines, cfg.Sim.Lines = nil, nil
+	for i := 1; i <= n; i++ {
+		l := base.Defaults
+		l.ID, l.Product = i, fmt.Sprintf("Beer %d", i)
+		cfg.Lines = append(cfg.Lines, l)
+	}
+	cfg.Device.DataDir = b.TempDir()
+	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	return &cfg, store
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/tapagent/tapagent/board"
 	"github.com/tapagent/tapagent/clock"
-	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
@@ -87,22 +85,9 @@ func burn(ctx context.Context, b *testing.B, how stress, wg *sync.WaitGroup) {
 
 func benchCheckpointAge(b *testing.B, cpu stress, writer bool) {
 	const lines = 8
-	base, _ := config.Default()
-	cfg := *base
-	cfg.Lines, cfg.Sim.Lines = nil, nil
-	for i := 1; i <= lines; i++ {
-		l := base.Defaults
-		l.ID, l.Product = i, fmt.Sprintf("Beer %d", i)
-		cfg.Lines = append(cfg.Lines, l)
-	}
-	cfg.Device.DataDir = b.TempDir()
-	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
+	cfg, store := benchWall(b, lines)
 	clk := clock.System{}
-	opts := device.Options{Config: &cfg, Clock: clk, Store: store, Valves: map[int]board.Valve{}, Meters: map[int]board.PulseSource{}}
+	opts := device.Options{Config: cfg, Clock: clk, Store: store, Valves: map[int]board.Valve{}, Meters: map[int]board.PulseSource{}}
 	for i := 1; i <= lines; i++ {
 		opts.Valves[i], opts.Meters[i] = &stampValve{}, sim.NullMeter{}
 	}
