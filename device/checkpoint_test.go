@@ -66,12 +66,10 @@ func TestStalledWriterGetsFreshProgress(t *testing.T) {
 	h.authorise(1, flow.Auth{Mode: flow.ModeFree, Price: price})
 	h.pour(1, 60, 10*time.Second)
 	h.run(time.Second)
-	release, started := make(chan struct{}), make(chan struct{})
-	h.store.UpdateAsync("stall", func(storage.Bucket) error { close(started); <-release; return nil }, func(error) {})
-	<-started
+	release := h.stallWriter()
 	h.run(1100 * time.Millisecond)
 	st := h.status(1)
-	close(release)
+	release()
 	in := h.durableIntent(1)
 	interval := h.cfg.Storage.CheckpointInterval.Duration
 	if age := time.Duration(h.clk.Now().UnixMilli()-in.CheckpointAt) * time.Millisecond; age > interval/8+h.cfg.Device.Tick.Duration {
@@ -91,11 +89,9 @@ func TestSlowCommitsBringCheckpointsForward(t *testing.T) {
 	h.authorise(1, flow.Auth{Mode: flow.ModeFree, Price: price})
 	h.pour(1, 60, 10*time.Second)
 	h.run(time.Second)
-	release, started := make(chan struct{}), make(chan struct{})
-	h.store.UpdateAsync("stall", func(storage.Bucket) error { close(started); <-release; return nil }, func(error) {})
-	<-started
+	release := h.stallWriter()
 	h.run(300 * time.Millisecond)
-	close(release)
+	release()
 	h.durableIntent(1)
 	iv, tick := h.cfg.Storage.CheckpointInterval.Duration, h.cfg.Device.Tick.Duration
 	for i := 0; i < 20; i++ {
@@ -105,4 +101,13 @@ func TestSlowCommitsBringCheckpointsForward(t *testing.T) {
 			t.Fatalf("tick %d after slow commits: progress on disk %v old, want at most %v", i, age, iv/4+tick)
 		}
 	}
+}
+
+// stallWriter holds the store's writer busy (a long fsync, a starved CPU)
+// until the returned release is called.
+func (h *harness) stallWriter() (release func()) {
+	hold, started := make(chan struct{}), make(chan struct{})
+	h.store.UpdateAsync("stall", func(storage.Bucket) error { close(started); <-hold; return nil }, func(error) {})
+	<-started
+	return func() { close(hold) }
 }
