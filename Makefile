@@ -62,18 +62,18 @@ bench:
 	go test -run '^$$' -bench CapToClose -benchtime 500x ./device
 	go test -run '^$$' -bench CheckpointAgeUnderLoad -benchtime 3x ./device
 	go test -run TestPortionAccuracy -v ./device | grep -E 'predictive|ok'
-	go test -run '^$$' -bench Drain100k -benchtime 1x ./internal/uplink
-	go test -run '^$$' -bench PourCompletion -benchtime 500x ./internal/uplink
+	go test -run '^$$' -bench Drain100k -benchtime 1x ./agent/serversync
+	go test -run '^$$' -bench PourCompletion -benchtime 500x ./agent/serversync
 	go test -run '^$$' -bench FreePourPrice -benchtime 2s ./ttg
 	go test -run '^$$' -bench Parse -benchtime 2s ./evadts
 	go test -run '^$$' -bench Transfer20K -benchtime 1x ./evadts/dexlink
 	go test -run '^$$' -bench 'CommandRoundTrip|Telemetry' -benchtime 2000x ./diag
-	go test -run '^$$' -bench . -benchtime 2s ./internal/httpguard ./pos
+	go test -run '^$$' -bench . -benchtime 2s ./agent/httpguard ./agent/cashregister
 	go test -run '^$$' -bench TapToAuthorised -benchtime 30x ./nfc/pn532
-	go test -run '^$$' -bench PresentToAuthorised -benchtime 30x ./internal/cardtap
-	go test -run '^$$' -bench PollCycle ./internal/mdbtap
-	go test -run '^$$' -bench ApprovedToValveOpen -benchtime 30x ./internal/mdbtap
-	go test -run '^$$' -bench IdleCycle -benchtime 200x ./internal/exetap
+	go test -run '^$$' -bench PresentToAuthorised -benchtime 30x ./agent/cardpay
+	go test -run '^$$' -bench PollCycle ./agent/terminalsale
+	go test -run '^$$' -bench ApprovedToValveOpen -benchtime 30x ./agent/terminalsale
+	go test -run '^$$' -bench IdleCycle -benchtime 200x ./agent/exesale
 	go run ./bench
 
 # Run every fuzz target for FUZZTIME each.
@@ -86,19 +86,19 @@ fuzz:
 	go test ./sim -run '^$$' -fuzz '^FuzzParseScenario$$' -fuzztime $(FUZZTIME)
 	go test ./ttg -run '^$$' -fuzz '^FuzzUnitsFromConfig$$' -fuzztime $(FUZZTIME)
 	go test ./sim/ttgserver -run '^$$' -fuzz '^FuzzTransactionBody$$' -fuzztime $(FUZZTIME)
-	go test ./pos -run '^$$' -fuzz '^FuzzCreditBody$$' -fuzztime $(FUZZTIME)
-	go test ./remote -run '^$$' -fuzz '^FuzzClientControl$$' -fuzztime $(FUZZTIME)
+	go test ./agent/cashregister -run '^$$' -fuzz '^FuzzCreditBody$$' -fuzztime $(FUZZTIME)
+	go test ./agent/clientcontrol -run '^$$' -fuzz '^FuzzClientControl$$' -fuzztime $(FUZZTIME)
 	go test ./evadts -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./evadts/dexlink -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./diag -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME)
-	go test ./internal/diaglink -run '^$$' -fuzz '^FuzzDesired$$' -fuzztime $(FUZZTIME)
+	go test ./agent/diagcmd -run '^$$' -fuzz '^FuzzDesired$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/desfire -run '^$$' -fuzz '^FuzzCardAnswers$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/pn532 -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/cardapp -run '^$$' -fuzz '^FuzzDecodeInfo$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzQibixxLine$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzUARTReply$$' -fuzztime $(FUZZTIME)
-	go test ./internal/firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
+	go test ./firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

@@ -18,9 +18,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tapagent/tapagent/agent/httpguard"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/flow"
-	"github.com/tapagent/tapagent/internal/httpguard"
 )
 
 //go:embed sim.toml

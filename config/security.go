@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tapagent/tapagent/internal/firmware"
-	"github.com/tapagent/tapagent/internal/httpguard"
+	"github.com/tapagent/tapagent/agent/httpguard"
+	"github.com/tapagent/tapagent/firmware"
 )
 
 // MaxOperatorKeys bounds [mqtt] operator_keys: a device tries each key on

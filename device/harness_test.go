@@ -10,9 +10,9 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
-	"github.com/tapagent/tapagent/internal/simrun"
 	"github.com/tapagent/tapagent/internal/walltest"
 	"github.com/tapagent/tapagent/sim"
+	"github.com/tapagent/tapagent/simwall"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -22,7 +22,7 @@ type harness struct {
 	t     *testing.T
 	cfg   *config.Config
 	clk   *clock.Manual
-	wall  *simrun.Wall
+	wall  *simwall.Wall
 	store *storage.Store
 	agent *device.Agent
 
@@ -40,7 +40,7 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 		mutate(cfg)
 	}
 	h := &harness{t: t, cfg: cfg, clk: clock.NewManual(time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC))}
-	if h.wall, err = simrun.NewWall(cfg, h.clk); err != nil {
+	if h.wall, err = simwall.NewWall(cfg, h.clk); err != nil {
 		t.Fatal(err)
 	}
 	h.start()

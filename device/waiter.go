@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/flow"
-	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/ttg"
 )
 
 // CashRegister hands out the credits a cash register posted for waiters.
 type CashRegister interface {
-	Reserve(waiter int64, plu int) (pos.Reservation, error)
+	Reserve(waiter int64, plu int) (cashregister.Reservation, error)
 	Release(id string) error
 }
 
@@ -37,7 +37,7 @@ func (a *Agent) WaiterTap(id int, waiter int64) (string, error) {
 	}
 	w := strconv.FormatInt(waiter, 10)
 	req := Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: res.Portion, PortionPrice: res.Price},
-		Ref: map[string]string{pos.RefReservation: res.ID, pos.RefWaiter: w, ttg.RefCardType: strconv.Itoa(ttg.CardStaff),
+		Ref: map[string]string{cashregister.RefReservation: res.ID, cashregister.RefWaiter: w, ttg.RefCardType: strconv.Itoa(ttg.CardStaff),
 			ttg.RefCardName: "Waiter " + w, ttg.RefExternalID: "waiter-" + w}}
 	pourID, err := a.Authorise(id, req)
 	if err != nil {

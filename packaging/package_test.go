@@ -26,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapagent/tapagent/internal/firmware"
+	"github.com/tapagent/tapagent/firmware"
 )
 
 // debs returns the packages `make package` left in $TAPAGENT_TEST_DEBS.

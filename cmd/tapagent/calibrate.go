@@ -16,8 +16,8 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
-	"github.com/tapagent/tapagent/internal/simrun"
 	"github.com/tapagent/tapagent/sim"
+	"github.com/tapagent/tapagent/simwall"
 )
 
 // calibration is one run of the wizard: an agent on hardware or the
@@ -89,7 +89,7 @@ func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 				cfg.Sim.Lines[i].KTrue = *simK
 			}
 		}
-		wall, err := simrun.NewWall(cfg, clk)
+		wall, err := simwall.NewWall(cfg, clk)
 		if err != nil {
 			return err
 		}

@@ -15,9 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/config"
-	"github.com/tapagent/tapagent/internal/cardtap"
-	"github.com/tapagent/tapagent/internal/doctor"
+	"github.com/tapagent/tapagent/doctor"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
 	"github.com/tapagent/tapagent/nfc/pn532"
@@ -100,7 +100,7 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if sub == "settle" { // the journal only: no reader, no keys
 		return cardSettle(time.Now(), cardTool{cfg: cfg, o: o, out: stdout})
 	}
-	keys, err := cardtap.Keys(cfg.Cards)
+	keys, err := cardpay.Keys(cfg.Cards)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, cardUsage)
 		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
 	}
-	d, _, err := cardtap.OpenReader(ctx, cfg, o.port)
+	d, _, err := cardpay.OpenReader(ctx, cfg, o.port)
 	if err != nil {
 		if cfg.Reader.Port == "" && cfg.Reader.I2C == "" && o.port == "" {
 			return fmt.Errorf("%w: no reader: set [reader] port or pass --port", errUsage)
@@ -214,12 +214,12 @@ func cardSettle(now time.Time, t cardTool) error {
 		return fmt.Errorf("%w: --uid needs the card's UID in hex (tapagent card read shows it)", errUsage)
 	}
 	uid := hex.EncodeToString(raw)
-	var d cardtap.Decision
+	var d cardpay.Decision
 	n := 0
 	for _, f := range []struct {
 		set bool
-		d   cardtap.Decision
-	}{{t.o.paid, cardtap.DecidedPaid}, {t.o.unpaid, cardtap.DecidedUnpaid}, {t.o.collect, cardtap.DecidedCollect}} {
+		d   cardpay.Decision
+	}{{t.o.paid, cardpay.DecidedPaid}, {t.o.unpaid, cardpay.DecidedUnpaid}, {t.o.collect, cardpay.DecidedCollect}} {
 		if f.set {
 			d, n = f.d, n+1
 		}
@@ -236,19 +236,19 @@ func cardSettle(now time.Time, t cardTool) error {
 		return fmt.Errorf("opening the card journal: %w", err)
 	}
 	defer st.Close()
-	e, found, err := cardtap.Journal(st, uid)
+	e, found, err := cardpay.Journal(st, uid)
 	switch {
 	case err != nil:
 		return err
 	case !found:
-		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), cardtap.ErrNoEntry)
+		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), cardpay.ErrNoEntry)
 	}
 	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %d, servings %d; credit before %d, servings before %d\n",
 		strings.ToUpper(uid), e.PourID, e.State, e.Amount, e.Servings, e.CreditBefore, e.ServingsBefore)
 	if n == 0 {
 		return nil
 	}
-	if _, err := cardtap.SettleByStaff(st, uid, d, t.o.staff, now); err != nil {
+	if _, err := cardpay.SettleByStaff(st, uid, d, t.o.staff, now); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.out, "settled as %s by %s\n", d, t.o.staff)

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/config"
-	"github.com/tapagent/tapagent/internal/cardtap"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
@@ -261,7 +261,7 @@ func simWithReaderPort(t *testing.T, messy bool) {
 	defer func() { stop(); m.Close(); <-done }()
 
 	cfg, _ := config.Default()
-	keys, _ := cardtap.Keys(cfg.Cards)
+	keys, _ := cardpay.Keys(cfg.Cards)
 	card := nfcsim.NewCard(99)
 	uid, _, _, _ := card.Activation()
 	sess := &cardapp.Session{C: desfire.New(direct{card}), UID: uid, Keys: keys}
@@ -325,7 +325,7 @@ id = 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := cardtap.Keys(cfg.Cards)
+	keys, err := cardpay.Keys(cfg.Cards)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,14 +400,14 @@ id = 1
 		out, err := exec.Command(binary, append([]string{"card", "settle", "--config", cfgPath, "--staff", "Anna"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
-	read := func() (cardtap.Entry, bool, []string) {
+	read := func() (cardpay.Entry, bool, []string) {
 		t.Helper()
 		st, err := storage.Open(filepath.Join(data, "tapagent.db"), storage.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		e, ok, err := cardtap.Journal(st, uid)
+		e, ok, err := cardpay.Journal(st, uid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,7 +418,7 @@ id = 1
 		var logged []string
 		for _, raw := range evs {
 			var ev struct{ Type, Detail string }
-			if json.Unmarshal(raw, &ev) == nil && ev.Type == cardtap.EvCardStaffSettled {
+			if json.Unmarshal(raw, &ev) == nil && ev.Type == cardpay.EvCardStaffSettled {
 				logged = append(logged, ev.Detail)
 			}
 		}

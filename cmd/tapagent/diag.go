@@ -15,9 +15,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/diag"
-	"github.com/tapagent/tapagent/internal/diaglink"
 )
 
 const diagUsage = `tapagent diag COMMAND --broker URL [--prefix tapagent] [--username U] [--ca-file PEM]
@@ -99,7 +99,7 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		o.SetUsername(*user).SetPassword(os.Getenv("TAPAGENT_MQTT_PASSWORD"))
 	}
 	if *caFile != "" {
-		tcfg, err := diaglink.TLS(config.MQTT{CAFile: *caFile})
+		tcfg, err := diagcmd.TLS(config.MQTT{CAFile: *caFile})
 		if err != nil {
 			return err
 		}
@@ -215,8 +215,8 @@ func diagDesired(c mqtt.Client, to callee, path string, version int64, d time.Du
 	if _, err := config.Parse(b); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	doc := diaglink.Desired{Version: version, TOML: string(b)}
-	diaglink.SignDesired(to.key, to.device, &doc)
+	doc := diagcmd.Desired{Version: version, TOML: string(b)}
+	diagcmd.SignDesired(to.key, to.device, &doc)
 	payload, _ := json.Marshal(doc)
 	if tok := c.Publish(to.root+"/config/desired", 1, true, payload); !tok.WaitTimeout(d) || tok.Error() != nil {
 		return fmt.Errorf("publishing: %v", tok.Error())

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapagent/tapagent/agent/exesale"
 	"github.com/tapagent/tapagent/config"
-	"github.com/tapagent/tapagent/internal/exetap"
 	"github.com/tapagent/tapagent/payment/exe"
 )
 
@@ -46,7 +46,7 @@ func cmdEXE(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	m, err := exetap.Open(def.EXE, *port)
+	m, err := exesale.Open(def.EXE, *port)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tapagent/tapagent/internal/firmware"
+	"github.com/tapagent/tapagent/firmware"
 )
 
 const firmwareUsage = `tapagent firmware COMMAND

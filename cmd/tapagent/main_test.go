@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/pty"
-	"github.com/tapagent/tapagent/pos"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -107,7 +107,7 @@ func TestSimDemoJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := pos.NewRegister(st, nil, nil)
+	reg := cashregister.NewRegister(st, nil, nil)
 	debits, _ := reg.Debits()
 	credits, _ := reg.Credits()
 	st.Close()

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/config"
-	"github.com/tapagent/tapagent/internal/mdbtap"
 	"github.com/tapagent/tapagent/payment/mdb"
 )
 
@@ -58,7 +58,7 @@ func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *transport != "qibixx" && *transport != "uart" {
 		return fmt.Errorf("%w: --transport must be qibixx or uart", errUsage)
 	}
-	q, err := mdbtap.Open(ctx, config.MDB{Transport: *transport}, *port)
+	q, err := terminalsale.Open(ctx, config.MDB{Transport: *transport}, *port)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tapagent/tapagent/diag"
-	"github.com/tapagent/tapagent/internal/firmware"
+	"github.com/tapagent/tapagent/firmware"
 	"github.com/tapagent/tapagent/internal/mqtttest"
 )
 

@@ -16,7 +16,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/tapagent/tapagent/internal/firmware"
+	"github.com/tapagent/tapagent/firmware"
 )
 
 const releaseUsage = `tapagent release COMMAND

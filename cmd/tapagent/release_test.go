@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapagent/tapagent/internal/firmware"
+	"github.com/tapagent/tapagent/firmware"
 	"github.com/tapagent/tapagent/ttg"
 )
 

@@ -12,23 +12,23 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapagent/tapagent/agent/auditfeed"
+	"github.com/tapagent/tapagent/agent/cardpay"
+	"github.com/tapagent/tapagent/agent/cashregister"
+	"github.com/tapagent/tapagent/agent/clientcontrol"
+	"github.com/tapagent/tapagent/agent/diagcmd"
+	"github.com/tapagent/tapagent/agent/exesale"
+	"github.com/tapagent/tapagent/agent/serversync"
+	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/board"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
-	"github.com/tapagent/tapagent/internal/auditlink"
-	"github.com/tapagent/tapagent/internal/cardtap"
-	"github.com/tapagent/tapagent/internal/diaglink"
-	"github.com/tapagent/tapagent/internal/exetap"
-	"github.com/tapagent/tapagent/internal/firmware"
-	"github.com/tapagent/tapagent/internal/mdbtap"
+	"github.com/tapagent/tapagent/firmware"
 	"github.com/tapagent/tapagent/internal/sdnotify"
 	"github.com/tapagent/tapagent/internal/sysinfo"
-	"github.com/tapagent/tapagent/internal/uplink"
-	"github.com/tapagent/tapagent/pos"
-	"github.com/tapagent/tapagent/remote"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -68,21 +68,21 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	opts := device.Options{Config: cfg, Clock: clock.System{}, Store: store,
 		Valves: hw.valves, Meters: hw.meters, Log: log, Emit: logEvents(log),
 		Restart: func() error { restart(errRestart); return nil }}
-	var register *pos.Register
+	var register *cashregister.Register
 	if cfg.POS.Listen != "" {
-		register = pos.NewRegister(store, pos.ArticlesFrom(cfg), nil)
+		register = cashregister.NewRegister(store, cashregister.ArticlesFrom(cfg), nil)
 		opts.Register = register
 	}
 	audit := evadts.NewAudit(store, nil)
 	// A card pouring is in the card journal: its booking settles it.
-	settlers := []func(storage.Record) []storage.Change{cardtap.Settle}
+	settlers := []func(storage.Record) []storage.Change{cardpay.Settle}
 	if cfg.MDB.Port != "" {
-		settlers = append(settlers, mdbtap.Settle)
+		settlers = append(settlers, terminalsale.Settle)
 	}
-	opts.Settle = auditlink.Settle(audit, register, settlers...)
+	opts.Settle = auditfeed.Settle(audit, register, settlers...)
 	var mqttEvents, tapEvents atomic.Pointer[func(device.Event)]
 	logged := opts.Emit
-	opts.Emit = auditlink.Events(audit, func(ev device.Event) {
+	opts.Emit = auditfeed.Events(audit, func(ev device.Event) {
 		logged(ev)
 		if f := mqttEvents.Load(); f != nil {
 			(*f)(ev)
@@ -91,9 +91,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			(*f)(ev)
 		}
 	}, log)
-	var up *uplink.Uplink
+	var up *serversync.Uplink
 	if cfg.TTG.URL != "" {
-		if up, err = uplink.New(cfg, store, false, log); err != nil {
+		if up, err = serversync.New(cfg, store, false, log); err != nil {
 			return err
 		}
 		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
@@ -102,8 +102,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var readerTap atomic.Pointer[cardtap.Tap]
-	parts := diaglink.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: version, ConfigPath: *cfgPath, Log: log}
+	var readerTap atomic.Pointer[cardpay.Tap]
+	parts := diagcmd.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: version, ConfigPath: *cfgPath, Log: log}
 	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
 		parts.Reader = func() any {
 			if t := readerTap.Load(); t != nil {
@@ -112,8 +112,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			return nil
 		}
 	}
-	var terminal atomic.Pointer[mdbtap.Tap]
-	var machine atomic.Pointer[exetap.Loop]
+	var terminal atomic.Pointer[terminalsale.Tap]
+	var machine atomic.Pointer[exesale.Loop]
 	if cfg.EXE.Port != "" {
 		parts.Machine = func() any {
 			if l := machine.Load(); l != nil {
@@ -136,16 +136,16 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			return errors.New("the MDB terminal is not running")
 		}
 	}
-	if parts.Updater, err = diaglink.NewUpdater(parts); err != nil {
+	if parts.Updater, err = diagcmd.NewUpdater(parts); err != nil {
 		return errors.Join(err, agent.Close())
 	}
 	var linkRefused error
 	if cfg.MQTT.Broker != "" {
 		dctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		_, events, err := diaglink.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
+		_, events, err := diagcmd.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
 		switch {
-		case errors.Is(err, diaglink.ErrLinkRefused):
+		case errors.Is(err, diagcmd.ErrLinkRefused):
 			// Only the link is off: the wall pours on, and says why.
 			stop()
 			linkRefused = err
@@ -174,7 +174,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		if _, err := register.Reconcile(); err != nil {
 			return errors.Join(err, agent.Close())
 		}
-		cash, err := pos.Serve(cfg.POS.Listen, cfg.POS.APIKey, register)
+		cash, err := cashregister.Serve(cfg.POS.Listen, cfg.POS.APIKey, register)
 		if err != nil {
 			return errors.Join(fmt.Errorf("cash interface: %w", err), agent.Close())
 		}
@@ -182,7 +182,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("cash interface listening", "url", cash.URL)
 	}
 	if cfg.Control.Listen != "" {
-		access, err := remote.AccessFrom(cfg.Control)
+		access, err := clientcontrol.AccessFrom(cfg.Control)
 		if err != nil {
 			return errors.Join(err, agent.Close())
 		}
@@ -190,12 +190,12 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		if err != nil {
 			return errors.Join(fmt.Errorf("ttg.time_zone: %w", err), agent.Close())
 		}
-		o := remote.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
+		o := clientcontrol.Options{Agent: agent, DeviceID: cfg.Device.ID, Sys: sysinfo.NewReader(cfg.Device.DataDir),
 			FirmwareNotified: func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, version) }, Access: access, Zone: zone}
 		if up != nil {
 			o.Link, o.ServerToken = up.LinkState, up.Token
 		}
-		ctl, err := remote.Serve(cfg.Control.Listen, o)
+		ctl, err := clientcontrol.Serve(cfg.Control.Listen, o)
 		if err != nil {
 			return errors.Join(fmt.Errorf("client-control listener: %w", err), agent.Close())
 		}
@@ -223,12 +223,12 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("DEX port open", "dev", cfg.DEX.Port)
 	}
 	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
-		d, fw, err := cardtap.OpenReader(ctx, cfg, "")
+		d, fw, err := cardpay.OpenReader(ctx, cfg, "")
 		if err != nil {
 			return errors.Join(err, agent.Close())
 		}
 		defer d.Close()
-		tap, stopTap, err := cardtap.Start(ctx, d, cfg, agent, store, time.Now, log)
+		tap, stopTap, err := cardpay.Start(ctx, d, cfg, agent, store, time.Now, log)
 		if err != nil {
 			return errors.Join(err, agent.Close())
 		}
@@ -236,28 +236,28 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		tapEvents.Store(&obs)
 		readerTap.Store(tap)
 		defer stopTap()
-		log.Info("card reader ready", "reader", fw, "lines", cardtap.Lines(cfg))
+		log.Info("card reader ready", "reader", fw, "lines", cardpay.Lines(cfg))
 	}
 	if cfg.MDB.Port != "" {
-		bus, err := mdbtap.Open(ctx, cfg.MDB, "")
+		bus, err := terminalsale.Open(ctx, cfg.MDB, "")
 		if err != nil {
 			return errors.Join(err, agent.Close())
 		}
 		defer bus.Close()
-		t, stopTerminal := mdbtap.Start(ctx, cfg, mdbtap.NewMaster(cfg, bus, version), agent, store, time.Now, log)
+		t, stopTerminal := terminalsale.Start(ctx, cfg, terminalsale.NewMaster(cfg, bus, version), agent, store, time.Now, log)
 		terminal.Store(t)
 		defer stopTerminal()
-		log.Info("MDB card terminal", "setup", mdbtap.Describe(cfg))
+		log.Info("MDB card terminal", "setup", terminalsale.Describe(cfg))
 		if cfg.EXE.Port != "" {
-			m, err := exetap.Open(cfg.EXE, "")
+			m, err := exesale.Open(cfg.EXE, "")
 			if err != nil {
 				return errors.Join(err, agent.Close())
 			}
 			defer m.P.Close()
-			l, stopMachine := exetap.Start(ctx, cfg.EXE, m, t, agent.Report)
+			l, stopMachine := exesale.Start(ctx, cfg.EXE, m, t, agent.Report)
 			machine.Store(l)
 			defer stopMachine()
-			log.Info("EXE vending machine", "setup", exetap.Describe(cfg.EXE))
+			log.Info("EXE vending machine", "setup", exesale.Describe(cfg.EXE))
 		}
 	}
 	if up != nil {

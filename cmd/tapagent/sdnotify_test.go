@@ -13,7 +13,7 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/internal/sdnotify"
-	"github.com/tapagent/tapagent/internal/simrun"
+	"github.com/tapagent/tapagent/simwall"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -33,7 +33,7 @@ func TestServiceManagerWatchdog(t *testing.T) {
 	}
 	cfg.Device.DataDir = t.TempDir()
 	clk := clock.NewManual(time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC))
-	wall, err := simrun.NewWall(cfg, clk)
+	wall, err := simwall.NewWall(cfg, clk)
 	if err != nil {
 		t.Fatal(err)
 	}

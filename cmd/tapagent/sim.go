@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/config"
-	"github.com/tapagent/tapagent/internal/simrun"
 	"github.com/tapagent/tapagent/sim"
+	"github.com/tapagent/tapagent/simwall"
 )
 
 func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,24 +58,24 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	o := simrun.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
+	o := simwall.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
 		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
 	if *speed >= 0 {
 		o.Speed = *speed
 	}
 	switch {
 	case *asJSON:
-		o.Output = simrun.OutputJSON
+		o.Output = simwall.OutputJSON
 	case *plain || !isTerminal(stdout):
-		o.Output = simrun.OutputLines
+		o.Output = simwall.OutputLines
 	default:
-		o.Output = simrun.OutputView
+		o.Output = simwall.OutputView
 	}
-	sum, err := simrun.Run(ctx, o)
+	sum, err := simwall.Run(ctx, o)
 	if err != nil {
 		return err
 	}
-	if o.Output != simrun.OutputJSON {
+	if o.Output != simwall.OutputJSON {
 		fmt.Fprintf(stdout, "\nsimulated %s: %d pours booked, %d alarms, %d records waiting in the outbox (%s)\n",
 			sum.Virtual.Truncate(time.Millisecond), sum.Events["pour_booked"], sum.Events["alarm"], sum.Outbox, cfg.Device.DataDir)
 		if sum.TTG != "" {

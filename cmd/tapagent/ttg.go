@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/config"
-	"github.com/tapagent/tapagent/internal/uplink"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/ttg"
 )
@@ -209,7 +209,7 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		if cfg.TTG.URL == "" {
 			return fmt.Errorf("%w: no TTG server: set ttg.url or pass --url", errUsage)
 		}
-		up, err := uplink.New(cfg, store, false, log)
+		up, err := serversync.New(cfg, store, false, log)
 		if err != nil {
 			return err
 		}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/device"
-	"github.com/tapagent/tapagent/internal/simrun"
+	"github.com/tapagent/tapagent/simwall"
 )
 
 // Events records an agent's events; Add is its Emit.
@@ -80,7 +80,7 @@ func (e *Events) String() string {
 
 // Loop runs a simulated wall and its agent on virtual time.
 type Loop struct {
-	Wall   *simrun.Wall
+	Wall   *simwall.Wall
 	Agent  *device.Agent
 	Events *Events
 	// Pause is the real time left to the part under test per 10 ms of

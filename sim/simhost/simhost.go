@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/board"
-	"github.com/tapagent/tapagent/internal/doctor"
+	"github.com/tapagent/tapagent/doctor"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/nfc/pn532"
 	"github.com/tapagent/tapagent/payment/mdb"

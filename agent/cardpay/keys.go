@@ -1,0 +1,96 @@
+package cardpay
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/nfc/cardapp"
+	"github.com/tapagent/tapagent/nfc/desfire"
+	"github.com/tapagent/tapagent/nfc/pn532"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// Keys turns the [cards] configuration into card keys (validated by
+// config already; the error never quotes key material).
+func Keys(c config.Cards) (cardapp.Keys, error) {
+	k := cardapp.Keys{AID: desfire.AID(c.AID), Diversify: c.Diversify, SystemID: []byte(c.SystemID)}
+	for _, f := range []struct {
+		hex string
+		dst *desfire.Key
+	}{{c.PICCKey, &k.PICC}, {c.IssuerKey, &k.Issuer}, {c.TapKey, &k.Tap}, {c.ChargerKey, &k.Charger}} {
+		if f.hex == "" {
+			continue
+		}
+		b, err := hex.DecodeString(f.hex)
+		if err != nil {
+			return k, errors.New("cards: a key is not hex")
+		}
+		t := desfire.AES
+		if len(b) == 8 {
+			t = desfire.DES
+		}
+		*f.dst = desfire.Key{Type: t, Bytes: b}
+	}
+	return k, nil
+}
+
+// Lines are the lines a reader serves: its configured ones, else all.
+func Lines(c *config.Config) []int {
+	if len(c.Reader.Lines) > 0 {
+		return c.Reader.Lines
+	}
+	out := make([]int, len(c.Lines))
+	for i, l := range c.Lines {
+		out[i] = l.ID
+	}
+	return out
+}
+
+// OpenReader opens the PN532 on port, or else the configured one (serial
+// or I2C), and checks that it answers.
+func OpenReader(ctx context.Context, c *config.Config, port string) (*pn532.Device, string, error) {
+	if port == "" {
+		port = c.Reader.Port
+	}
+	var t pn532.Transport
+	var err error
+	switch {
+	case port != "":
+		t, err = pn532.OpenHSU(port)
+	case c.Reader.I2C != "":
+		t, err = pn532.OpenI2C(c.Reader.I2C, uint16(c.Reader.I2CAddr))
+	default:
+		return nil, "", errors.New("no reader configured ([reader] port or i2c)")
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	d := pn532.NewDevice(t, pn532.Options{})
+	fw, err := d.Ready(ctx)
+	if err != nil {
+		d.Close()
+		return nil, "", fmt.Errorf("card reader: %w", err)
+	}
+	return d, fw.String(), nil
+}
+
+// Start runs a tap controller for the configured lines on d until the
+// returned stop is called (or ctx ends).
+func Start(ctx context.Context, d *pn532.Device, c *config.Config, agent Agent, st *storage.Store, now func() time.Time, log *slog.Logger) (*Tap, func(), error) {
+	keys, err := Keys(c.Cards)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := New(Options{Reader: d, Agent: agent, Store: st, Keys: keys, Lines: Lines(c), UIDOrder: c.Cards.UIDOrder, Wrap: c.Cards.ISOWrap, Now: now, Log: log})
+	tctx, cancel := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { t.Run(tctx); close(ran) }()
+	var once sync.Once
+	return t, func() { once.Do(func() { cancel(); <-ran }) }, nil
+}

@@ -1,0 +1,80 @@
+package cardpay
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// Decision is how staff settle a card's journal entry.
+type Decision string
+
+// Staff decisions (tapagent card settle).
+const (
+	// DecidedPaid: the pour is paid (the card was charged, or staff took
+	// the money otherwise); nothing more is collected.
+	DecidedPaid Decision = "paid"
+	// DecidedUnpaid: the pour stays unpaid (written off); nothing is
+	// collected.
+	DecidedUnpaid Decision = "unpaid"
+	// DecidedCollect: the amount is owed, charged at the card's next tap.
+	DecidedCollect Decision = "collect"
+)
+
+// EvCardStaffSettled is the audited event of a staff decision.
+const EvCardStaffSettled = "card_charge_staff_settled"
+
+// ErrNoEntry is returned when the journal holds nothing for a card.
+var ErrNoEntry = errors.New("the card journal holds no charge for this card")
+
+// Journal returns the card journal entry of a card (UID in hex), if any.
+func Journal(st *storage.Store, uid string) (Entry, bool, error) {
+	return journal{st}.get(uid)
+}
+
+// SettleByStaff resolves a card's journal entry as staff decided and logs
+// the decision (who, when, what the entry was) in the event log. The card
+// pours again at its next tap, charged the amount first if d is
+// DecidedCollect.
+func SettleByStaff(st *storage.Store, uid string, d Decision, staff string, now time.Time) (Entry, error) {
+	j := journal{st}
+	e, found, err := j.get(uid)
+	switch {
+	case err != nil:
+		return e, err
+	case !found:
+		return e, ErrNoEntry
+	}
+	switch d {
+	case DecidedPaid, DecidedUnpaid:
+		err = j.drop(uid)
+	case DecidedCollect:
+		if e.Amount <= 0 && e.Servings <= 0 {
+			return e, fmt.Errorf("the entry of pour %q has nothing to collect (state %s)", e.PourID, e.State)
+		}
+		owed := e
+		owed.State, owed.Booked = stateOwed, false
+		err = j.put(uid, owed)
+	default:
+		return e, fmt.Errorf("unknown decision %q (paid, unpaid or collect)", d)
+	}
+	if err != nil {
+		return e, err
+	}
+	ev := device.Event{Type: EvCardStaffSettled, Time: now.UTC(), PourID: e.PourID, Amount: e.Amount,
+		Detail: fmt.Sprintf("%s by %s: card %s, entry %s; credit before %d, servings before %d", d, staff, uid, e.State, e.CreditBefore, e.ServingsBefore)}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return e, err
+	}
+	done := make(chan error, 1)
+	st.AppendEvent(raw, func(err error) { done <- err })
+	if err := <-done; err != nil {
+		return e, fmt.Errorf("card journal settled, but its event not logged: %w", err)
+	}
+	return e, nil
+}

@@ -1,0 +1,115 @@
+package terminalsale
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/ttg"
+)
+
+// Bus is an open MDB transport.
+type Bus interface {
+	mdb.Transport
+	io.Closer
+}
+
+// Open opens the configured transport on port (cfg.Port when empty): the
+// Qibixx adapter or the board's UART, as a Link that the terminal reopens
+// when the port disappears and comes back.
+func Open(ctx context.Context, cfg config.MDB, port string) (*Link, error) {
+	if port == "" {
+		port = cfg.Port
+	}
+	if port == "" {
+		return nil, fmt.Errorf("mdb: no port configured ([mdb] port)")
+	}
+	return NewLink(ctx, func(ctx context.Context) (Bus, error) {
+		if cfg.Transport == "uart" {
+			return mdb.OpenUART(port)
+		}
+		return mdb.OpenQibixx(ctx, port)
+	})
+}
+
+// Address is the bus address of the configured cashless device.
+func Address(cfg config.MDB) byte {
+	if cfg.Device == 2 {
+		return mdb.Cashless2
+	}
+	return mdb.Cashless1
+}
+
+// NewMaster is the VMC for the configuration on t: tapagent's identity,
+// no display of its own (the terminal shows its messages), any price.
+func NewMaster(cfg *config.Config, t mdb.Transport, version string) *mdb.Master {
+	id := mdb.Identity{Level: byte(cfg.MDB.Level), MaxPrice: 0xFFFF, Options: mdb.Opt32BitMoney}
+	copy(id.Manufacturer[:], "TAP")
+	copy(id.Model[:], fmt.Sprintf("%-12s", "tapagent"))
+	copy(id.Serial[:], fmt.Sprintf("%012d", cfg.Device.ID%1_000_000_000_000))
+	id.Software = bcdVersion(version)
+	return &mdb.Master{T: t, Addr: Address(cfg.MDB), ID: id, Poll: cfg.MDB.Poll.Duration}
+}
+
+// bcdVersion is "1.2.3" as BCD 0x0102 (major, minor), 0 when unknown.
+func bcdVersion(v string) uint16 {
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil || major > 99 || minor > 99 {
+		return 0
+	}
+	return uint16(major/10<<12 | major%10<<8 | minor/10<<4 | minor%10)
+}
+
+// Lines are the lines the terminal sells: the configured ones, else all.
+func Lines(cfg *config.Config) []int {
+	if len(cfg.MDB.Lines) > 0 {
+		return cfg.MDB.Lines
+	}
+	ids := make([]int, 0, len(cfg.Lines))
+	for _, l := range cfg.Lines {
+		ids = append(ids, l.ID)
+	}
+	return ids
+}
+
+// Items are the EXE machine's selections the terminal pays for.
+func Items(cfg *config.Config) map[byte]Item {
+	if len(cfg.EXE.Items) == 0 {
+		return nil
+	}
+	out := make(map[byte]Item, len(cfg.EXE.Items))
+	for _, it := range cfg.EXE.Items {
+		out[byte(it.Selection)] = Item{Product: it.Product, PLU: it.PLU, Price: it.Price}
+	}
+	return out
+}
+
+// Start runs a terminal on m until the returned stop is called (or ctx ends).
+func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, store *storage.Store,
+	now func() time.Time, log *slog.Logger) (*Tap, func()) {
+	ct := ttg.CardMDBPre
+	if cfg.MDB.Billing == "bill" {
+		ct = ttg.CardMDBBill
+	}
+	t := New(Options{Master: m, Agent: agent, Store: store, Lines: Lines(cfg), Portion: flow.Vol(math.Round(cfg.MDB.PortionML * 10)),
+		Items: Items(cfg), CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
+		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log})
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { t.Run(ctx); close(done) }()
+	return t, func() { cancel(); <-done }
+}
+
+// Describe names the terminal's set-up for a log line.
+func Describe(cfg *config.Config) string {
+	return fmt.Sprintf("cashless #%d on %s (%s), lines %v, %s mL portions, %d EXE selections, card type %s",
+		cfg.MDB.Device, cfg.MDB.Port, cfg.MDB.Transport, Lines(cfg), strconv.FormatFloat(cfg.MDB.PortionML, 'f', -1, 64), len(cfg.EXE.Items), cfg.MDB.Billing)
+}
