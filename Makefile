@@ -101,6 +101,7 @@ fuzz:
 	go test ./firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
 	go test ./sim/smartnow -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
 	go test ./sim/telemetron -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
+	go test ./sim/touchtopup -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data
