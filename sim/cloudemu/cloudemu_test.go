@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,5 +136,38 @@ func TestFaultsOrderAndCounts(t *testing.T) {
 		if _, err := get(); err == nil {
 			t.Error("down answered")
 		}
+	}
+}
+
+func TestSaverCoalescesAndFlushes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	var mu sync.Mutex
+	n, snaps := 0, 0
+	sv := &Saver{Path: path, Delay: time.Hour, Snapshot: func() ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		snaps++
+		return MarshalState(map[string]int{"n": n})
+	}}
+	for range 100 {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		sv.Changed()
+	}
+	if err := sv.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]int
+	if found, err := LoadState(path, &got); !found || err != nil || got["n"] != 100 {
+		t.Fatalf("after flush: %v %v %v", found, err, got)
+	}
+	if err := sv.Flush(); err != nil || snaps != 1 {
+		t.Errorf("100 changes, two flushes: %d writes, %v", snaps, err)
+	}
+	var none *Saver
+	none.Changed()
+	if err := none.Flush(); err != nil {
+		t.Error(err)
 	}
 }

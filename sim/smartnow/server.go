@@ -20,8 +20,9 @@ type Options struct {
 	// TokenTTL is how long an access token is valid (default 1 h);
 	// RefreshTTL a refresh token (default 30 days).
 	TokenTTL, RefreshTTL time.Duration
-	// StateFile, when set, is loaded at start and rewritten after every
-	// change, so that the cloud outlives a restart of the emulator.
+	// StateFile, when set, is loaded at start and written within 100 ms
+	// of every change and by Close, so that the cloud outlives a restart
+	// of the emulator.
 	StateFile string
 	// Machines are created when the state is new (no state file yet).
 	Machines []Machine
@@ -46,6 +47,8 @@ type Server struct {
 	o      Options
 	faults cloudemu.Injector
 
+	saver *cloudemu.Saver
+
 	mu sync.Mutex
 	st state
 }
@@ -68,6 +71,7 @@ func New(o Options) (*Server, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{o: o}
+	s.saver = s.newSaver()
 	s.faults.Set(o.Faults)
 	found := false
 	if o.StateFile != "" {
@@ -117,7 +121,11 @@ func (s *Server) Start(addr string) (url string, stop func(), err error) {
 	if addr == "" {
 		addr = s.o.Addr
 	}
-	return cloudemu.Start(addr, s.Handler())
+	url, stopHTTP, err := cloudemu.Start(addr, s.Handler())
+	if err != nil {
+		return "", nil, err
+	}
+	return url, func() { stopHTTP(); _ = s.Close() }, nil
 }
 
 // SetFaults replaces the injected faults; ExpireTokens invalidates every
@@ -136,13 +144,20 @@ func (s *Server) stamp() string { return s.o.Now().UTC().Format(time.RFC3339) }
 
 // saveLocked writes the state file, if there is one; mu held. A failed
 // write is logged: the emulator keeps serving from memory.
-func (s *Server) saveLocked() {
-	if s.o.StateFile == "" {
-		return
-	}
-	if err := cloudemu.SaveState(s.o.StateFile, &s.st); err != nil {
-		s.o.Log.Error("smartnow emulator: saving the state", "err", err)
-	}
+func (s *Server) saveLocked() { s.saver.Changed() }
+
+// Close writes a pending change to the state file; the emulator keeps
+// serving after it. The stop function of Start calls it.
+func (s *Server) Close() error { return s.saver.Flush() }
+
+func (s *Server) newSaver() *cloudemu.Saver {
+	return &cloudemu.Saver{Path: s.o.StateFile,
+		Snapshot: func() ([]byte, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return cloudemu.MarshalState(&s.st)
+		},
+		Failed: func(err error) { s.o.Log.Error("smartnow emulator: saving the state", "err", err) }}
 }
 
 // apiError is an error with the HTTP status it is answered with.

@@ -412,6 +412,9 @@ func TestStateFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "smartnow.json")
 	c := start(t, Options{StateFile: path})
 	c.do("POST", "/revenuetransaction", sale(5), nil)
+	if err := c.s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	again := start(t, Options{StateFile: path, Machines: []Machine{}})
 	if got := again.s.RevenueTransactions(); len(got) != 1 || got[0].Remote != 5 {
 		t.Fatalf("after a restart: %+v", got)

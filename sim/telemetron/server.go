@@ -29,7 +29,8 @@ type Options struct {
 	Machines []Machine
 	// Zone is the offset times are rendered in; default +03:00.
 	Zone *time.Location
-	// StateFile, when set, is loaded at start and rewritten after every change.
+	// StateFile, when set, is loaded at start and written within 100 ms
+	// of every change and by Close.
 	StateFile string
 	// AuthErrorBody answers a refused token request with {message} instead
 	// of the reference's 400 with no content.
@@ -47,6 +48,8 @@ type Options struct {
 type Server struct {
 	o      Options
 	faults cloudemu.Injector
+
+	saver *cloudemu.Saver
 
 	mu sync.Mutex
 	st state
@@ -77,6 +80,7 @@ func New(o Options) (*Server, error) {
 			Modem: &Modem{ID: 1, IMEI: "999999999123456", Bus: "mdb", SWVersion: "1.0", HWVersion: "1"}}}
 	}
 	s := &Server{o: o}
+	s.saver = s.newSaver()
 	s.faults.Set(o.Faults)
 	found := false
 	if o.StateFile != "" {
@@ -113,7 +117,11 @@ func (s *Server) Start(addr string) (url string, stop func(), err error) {
 	if addr == "" {
 		addr = s.o.Addr
 	}
-	return cloudemu.Start(addr, s.Handler())
+	url, stopHTTP, err := cloudemu.Start(addr, s.Handler())
+	if err != nil {
+		return "", nil, err
+	}
+	return url, func() { stopHTTP(); _ = s.Close() }, nil
 }
 
 // SetFaults replaces the injected faults; ExpireTokens invalidates every
@@ -127,13 +135,20 @@ func (s *Server) SetFaults(f cloudemu.Faults) {
 	}
 }
 
-func (s *Server) saveLocked() {
-	if s.o.StateFile == "" {
-		return
-	}
-	if err := cloudemu.SaveState(s.o.StateFile, &s.st); err != nil {
-		s.o.Log.Error("telemetron emulator: saving the state", "err", err)
-	}
+func (s *Server) saveLocked() { s.saver.Changed() }
+
+// Close writes a pending change to the state file; the emulator keeps
+// serving after it. The stop function of Start calls it.
+func (s *Server) Close() error { return s.saver.Flush() }
+
+func (s *Server) newSaver() *cloudemu.Saver {
+	return &cloudemu.Saver{Path: s.o.StateFile,
+		Snapshot: func() ([]byte, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return cloudemu.MarshalState(&s.st)
+		},
+		Failed: func(err error) { s.o.Log.Error("telemetron emulator: saving the state", "err", err) }}
 }
 
 // apiError is answered as the reference's error body.

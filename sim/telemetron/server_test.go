@@ -424,6 +424,9 @@ func TestStateFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "telemetron.json")
 	c := start(t, Options{StateFile: path})
 	c.do("POST", vm+"/reports", map[string]any{"date": "2026-11-22T20:59:00+03:00", "data": report}, nil)
+	if err := c.s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	again := start(t, Options{StateFile: path})
 	if got := again.s.Reports(123); len(got) != 1 || !got[0].Valid {
 		t.Fatalf("after a restart: %+v", got)

@@ -30,7 +30,8 @@ type Options struct {
 	Zone *time.Location
 	// Companies are created when the state is new.
 	Companies []Company
-	// StateFile, when set, is loaded at start and rewritten after every change.
+	// StateFile, when set, is loaded at start and written within 100 ms
+	// of every change and by Close.
 	StateFile string
 	// ErrorStatusCodes answers status-0 refusals with HTTP 400 (404 for
 	// "No Data Available") instead of 200; the reference shows only the
@@ -49,6 +50,8 @@ type Options struct {
 type Server struct {
 	o      Options
 	faults cloudemu.Injector
+
+	saver *cloudemu.Saver
 
 	mu sync.Mutex
 	st state
@@ -76,6 +79,7 @@ func New(o Options) (*Server, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{o: o}
+	s.saver = s.newSaver()
 	s.faults.Set(o.Faults)
 	found := false
 	if o.StateFile != "" {
@@ -112,20 +116,31 @@ func (s *Server) Start(addr string) (url string, stop func(), err error) {
 	if addr == "" {
 		addr = s.o.Addr
 	}
-	return cloudemu.Start(addr, s.Handler())
+	url, stopHTTP, err := cloudemu.Start(addr, s.Handler())
+	if err != nil {
+		return "", nil, err
+	}
+	return url, func() { stopHTTP(); _ = s.Close() }, nil
 }
 
 // SetFaults replaces the injected faults. ExpireTokens has nothing to
 // expire here: the API key is the only credential.
 func (s *Server) SetFaults(f cloudemu.Faults) { s.faults.Set(f) }
 
-func (s *Server) saveLocked() {
-	if s.o.StateFile == "" {
-		return
-	}
-	if err := cloudemu.SaveState(s.o.StateFile, &s.st); err != nil {
-		s.o.Log.Error("touchtopup emulator: saving the state", "err", err)
-	}
+func (s *Server) saveLocked() { s.saver.Changed() }
+
+// Close writes a pending change to the state file; the emulator keeps
+// serving after it. The stop function of Start calls it.
+func (s *Server) Close() error { return s.saver.Flush() }
+
+func (s *Server) newSaver() *cloudemu.Saver {
+	return &cloudemu.Saver{Path: s.o.StateFile,
+		Snapshot: func() ([]byte, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return cloudemu.MarshalState(&s.st)
+		},
+		Failed: func(err error) { s.o.Log.Error("touchtopup emulator: saving the state", "err", err) }}
 }
 
 // refusal is a status-0 answer: msg, and extra fields (auth: "false").

@@ -250,6 +250,9 @@ func TestXMLFormatFaultsState(t *testing.T) {
 	if err := c.s.SetBalance(1, 5, 1234); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	again := start(t, Options{StateFile: path, Companies: []Company{}})
 	if b, err := again.s.Balance(1, 5); err != nil || b != 1234 {
 		t.Errorf("after a restart: %d %v", b, err)
