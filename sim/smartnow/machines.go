@@ -121,7 +121,9 @@ func (s *Server) getConfig(r *http.Request) (int, any, error) {
 }
 
 // putConfig stores a machine's configuration; the machine's configState
-// reads "scheduled" until the machine fetches it.
+// then reads "scheduled" (the reference's only documented value; the
+// emulator does not move it: the agent reports an applied configuration
+// as a log).
 func (s *Server) putConfig(r *http.Request) (int, any, error) {
 	m, err := s.machineByHostname(r.PathValue("hostname"))
 	if err != nil {
@@ -318,9 +320,6 @@ func (s *Server) pendingCommands(r *http.Request) (int, any, error) {
 	m, err := s.pathMachine(r)
 	if err != nil {
 		return 0, nil, err
-	}
-	if s.st.Configs[m.ID] != "" && m.ConfigState == "scheduled" {
-		m.ConfigState = "applied"
 	}
 	return http.StatusOK, s.pending(m.ID), nil
 }

@@ -180,6 +180,11 @@ func TestMachinesConfigAssortmentHours(t *testing.T) {
 		t.Fatalf("assortment: %d %+v", code, ps)
 	}
 	c.wantError("POST", "/machine/80/product", map[string]any{"name": "Pils", "plu": 5, "price": 1}, 409, "PLU 5 exists")
+	var pid map[string]int64
+	if code := c.do("POST", "/machine/80/product", map[string]any{"name": "Stout", "plu": 8, "price": 620, "barcode": "4001"}, &pid); code != 201 || pid["id"] == 0 {
+		t.Fatalf("add product: %d %v", code, pid)
+	}
+	c.wantError("POST", "/machine/80/product", map[string]any{"name": "Free", "plu": 9, "price": -1}, 400, "negative")
 	if code := c.do("PUT", "/machine/80/assortment", []map[string]any{{"plu": 9, "name": "Cider", "price": 500}}, nil); code != 200 {
 		t.Fatalf("override assortment: %d", code)
 	}
@@ -246,6 +251,9 @@ func TestRevenueTransactionsAndDuplicates(t *testing.T) {
 	if code := c.do("GET", fmt.Sprintf("/revenuetransaction/%d/paymenttransactions", first["id"]), nil, &pts); code != 200 || len(pts) != 1 ||
 		pts[0].Method != "card" || pts[0].Type != "card" || pts[0].OccurredAt != "2026-11-22T19:00:00+01:00" {
 		t.Errorf("payments of a sale: %d %+v", code, pts)
+	}
+	if code := c.do("GET", "/paymenttransaction?where[method]=card&where[machine]=81", nil, &pts); code != 200 || len(pts) != 1 || pts[0].Location != 3 {
+		t.Errorf("payment list: %d %+v", code, pts)
 	}
 	if len(c.s.RevenueTransactions()) != 3 || len(c.s.PaymentTransactions()) != 3 {
 		t.Errorf("stored: %d sales, %d payments", len(c.s.RevenueTransactions()), len(c.s.PaymentTransactions()))

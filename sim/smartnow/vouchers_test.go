@@ -1,6 +1,7 @@
 package smartnow
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +220,15 @@ func TestVoucherCreateAndLists(t *testing.T) {
 	var cs []Campaign
 	if c.do("GET", "/campaign?where[name]=Happy%20pint", nil, &cs); len(cs) != 1 || cs[0].Status != "active" || cs[0].TimeZone != "Europe/Amsterdam" {
 		t.Errorf("campaign list: %+v", cs)
+	}
+	var one0 Campaign
+	if code := c.do("GET", fmt.Sprintf("/campaign/%d", made["id"]), nil, &one0); code != 200 || one0.Name != "Happy pint" || one0.VoucherValue != 100 {
+		t.Errorf("campaign by id: %d %+v", code, one0)
+	}
+	off := c.voucher(map[string]any{"name": "Paused", "totalVouchers": 1, "voucherValue": 5, "status": "inactive"},
+		map[string]any{"type": "discount", "value": 5, "code": "PAUSED"})
+	if rep := c.validate(off.Code, map[string]any{"deviceId": "tap-1"}); rep.Valid || rep.Reason != "voucher is not active" {
+		t.Errorf("voucher of an inactive campaign: %+v", rep)
 	}
 	var one Voucher
 	if code := c.do("GET", "/voucher/"+vs[0].ID, nil, &one); code != 200 || one.Code != vs[0].Code || one.Prefix != "ABC" {

@@ -180,6 +180,10 @@ func TestMachines(t *testing.T) {
 	}
 	c.wantError("POST", vm+"/state", map[string]any{"state": 1, "service": map[string]bool{"on_fire": true}}, 422, "invalid", "")
 	c.wantError("POST", vm+"/state", map[string]any{"state": 4}, 422, "invalid", "")
+	var models []map[string]any
+	if c.do("GET", "/v2/vm_models", nil, &models); len(models) != 1 || models[0]["id"] != 52.0 {
+		t.Errorf("vm models: %v", models)
+	}
 	var codes []eventCode
 	if c.do("GET", "/v2/event_codes", nil, &codes); len(codes) == 0 || codes[1].Code != "EA1A" {
 		t.Errorf("event codes: %+v", codes)
@@ -272,6 +276,14 @@ func TestReportsEncodingsAndRequest(t *testing.T) {
 	}
 	c.wantError("GET", status, nil, 404, "Not found", "")
 	c.wantError("GET", vm+"/request", nil, 404, "Not found", "")
+	var cfg map[string]int
+	if code := c.do("GET", vm+"/config", nil, &cfg); code != 200 || cfg["lines"] != 4 {
+		t.Errorf("config read back: %d %v", code, cfg)
+	}
+	var next requestReply
+	if c.do("POST", vm+"/request", map[string]bool{"config": true}, &next); next.RequestID == req.RequestID {
+		t.Errorf("a new request after one was fulfilled kept the old id %d", next.RequestID)
+	}
 
 	if stored := c.s.Reports(123); len(stored) != 2 || !bytes.Equal(stored[0].Data, cp) || !stored[0].Valid || stored[1].Valid || stored[1].Port != 2 {
 		t.Fatalf("stored reports: %+v", stored)
@@ -345,8 +357,15 @@ func TestLoadingInventoryDuplicates(t *testing.T) {
 	if got, _ := json.Marshal(levels); string(got) != want {
 		t.Errorf("levels %s, want %s", got, want)
 	}
+	if code := c.do("POST", vm+"/timestamp", map[string]string{"last_collection": "2026-11-22 19:00:00+03"}, nil); code != 200 {
+		t.Fatalf("post timestamp: %d", code)
+	}
+	c.wantError("POST", vm+"/timestamp", map[string]string{"last_service": "yesterday"}, 422, "invalid", "")
 	var ts timestamps
 	c.do("GET", vm+"/timestamp", nil, &ts)
+	if ts.LastCollection == nil || *ts.LastCollection != "2026-11-22T19:00:00+03:00" || ts.LastService != nil {
+		t.Errorf("posted timestamps: %+v", ts)
+	}
 	if ts.LastLoading == nil || *ts.LastLoading != "2026-11-22T21:00:00+03:00" || ts.LastSale != nil || ts.LastReport != nil {
 		t.Errorf("timestamps: %+v", ts)
 	}
