@@ -111,7 +111,7 @@ func (in *Injector) Wrap(next http.Handler, fail500 func(http.ResponseWriter)) h
 		}
 		switch act {
 		case hangUpFirst:
-			hangUp(w)
+			HangUp(w)
 		case fail:
 			fail500(w)
 		case malformed:
@@ -120,7 +120,7 @@ func (in *Injector) Wrap(next http.Handler, fail500 func(http.ResponseWriter)) h
 			_, _ = w.Write([]byte(`{"message": "ok", "id": 1`))
 		case loseReply:
 			next.ServeHTTP(&discard{h: http.Header{}}, r)
-			hangUp(w)
+			HangUp(w)
 		default:
 			next.ServeHTTP(w, r)
 		}
@@ -159,8 +159,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// hangUp closes the connection without a reply.
-func hangUp(w http.ResponseWriter) {
+// HangUp closes the connection without a reply, as a server that died
+// mid-request does.
+func HangUp(w http.ResponseWriter) {
 	if hj, ok := w.(http.Hijacker); ok {
 		if c, _, err := hj.Hijack(); err == nil {
 			_ = c.Close()

@@ -12,15 +12,18 @@ import (
 	"time"
 )
 
-// Access tokens are JSON Web Tokens (RFC 7519) signed with HS256: a client
+// Access tokens (of these emulators and of sim/ttgserver) are JSON Web
+// Tokens (RFC 7519) signed with HS256: a client
 // can read when its token expires from the exp claim and refresh before
 // then, and a new secret invalidates every token at once.
 
 var jwtHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 
-// Claims are what an access token says.
+// Claims are what an access token says: the user, the client id (TTG's
+// API client, 0 where a cloud has none), issue and expiry times.
 type Claims struct {
 	Sub string `json:"sub"`
+	CID int64  `json:"cid,omitempty"`
 	Iat int64  `json:"iat"`
 	Exp int64  `json:"exp"`
 }
