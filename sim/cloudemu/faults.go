@@ -174,9 +174,14 @@ func HangUp(w http.ResponseWriter) {
 // discard is a ResponseWriter whose reply is thrown away.
 type discard struct{ h http.Header }
 
-func (d *discard) Header() http.Header         { return d.h }
+// Header is the thrown-away reply's header.
+func (d *discard) Header() http.Header { return d.h }
+
+// Write throws the body away.
 func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discard) WriteHeader(int)             {}
+
+// WriteHeader throws the status away.
+func (d *discard) WriteHeader(int) {}
 
 // MaxBody bounds every request body an emulator reads.
 const MaxBody = 4 << 20

@@ -13,7 +13,8 @@
 //
 //	POST /auth/refresh                              {refresh_token} -> {access_token, refresh_token}
 //	POST /revenuetransaction                        a revenue transaction with its nested
-//	                                                "paymentTransactions"; 201 {id}; a duplicate
+//	                                                "paymentTransactions" (or "paymenttransactions",
+//	                                                the populate alias); 201 {id}; a duplicate
 //	                                                "remote" on the same machine -> 409 {message, id}
 //	POST /log                                       a log; 201 {id}; duplicate "remote" -> 409 {message, id}
 //	POST /voucher/{code}/validate                   {deviceId, lockDuration, demand}

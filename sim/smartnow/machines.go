@@ -79,11 +79,14 @@ func (s *Server) createMachine(r *http.Request) (int, any, error) {
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	for name, missing := range map[string]bool{"name": req.Name == nil, "hostname": req.Hostname == nil,
-		"location": req.Location == nil, "machineModel": req.MachineModel == nil, "machineType": req.MachineType == nil,
-		"manufacturer": req.Manufacturer == nil, "currency": req.Currency == nil} {
-		if missing {
-			return 0, nil, errf(http.StatusBadRequest, "%s is required", name)
+	for _, f := range []struct {
+		name    string
+		missing bool
+	}{{"name", req.Name == nil}, {"hostname", req.Hostname == nil}, {"location", req.Location == nil},
+		{"machineModel", req.MachineModel == nil}, {"machineType", req.MachineType == nil},
+		{"manufacturer", req.Manufacturer == nil}, {"currency", req.Currency == nil}} {
+		if f.missing {
+			return 0, nil, errf(http.StatusBadRequest, "%s is required", f.name)
 		}
 	}
 	if !hostnameRE.MatchString(*req.Hostname) {

@@ -60,6 +60,9 @@ type RevenueRequest struct {
 	Pricelist           int64        `json:"pricelist"`
 	Usergroup           int64        `json:"usergroup"`
 	PaymentTransactions []paymentReq `json:"paymentTransactions"`
+	// PaymentTransactionsAlias is the same list under the reference's
+	// populate alias, "paymenttransactions"; either name is taken, not both.
+	PaymentTransactionsAlias []paymentReq `json:"paymenttransactions"`
 }
 
 var currencyRE = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -160,6 +163,12 @@ func (s *Server) postRevenue(r *http.Request) (int, any, error) {
 	var req RevenueRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
+	}
+	if req.PaymentTransactionsAlias != nil {
+		if req.PaymentTransactions != nil {
+			return 0, nil, errf(http.StatusBadRequest, "paymentTransactions and paymenttransactions: send one")
+		}
+		req.PaymentTransactions, req.PaymentTransactionsAlias = req.PaymentTransactionsAlias, nil
 	}
 	m, err := s.recordMachine(req.Machine, req.Hostname)
 	if err != nil {

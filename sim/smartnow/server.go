@@ -167,6 +167,7 @@ type apiError struct {
 	extra  map[string]any
 }
 
+// Error is the message the client is told.
 func (e *apiError) Error() string { return e.msg }
 
 func errf(status int, format string, a ...any) *apiError {

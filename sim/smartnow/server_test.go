@@ -234,7 +234,15 @@ func TestRevenueTransactionsAndDuplicates(t *testing.T) {
 	if code := c.do("POST", "/revenuetransaction", other, nil); code != 201 {
 		t.Fatalf("same remote on another machine, by hostname: %d", code)
 	}
-	c.do("POST", "/revenuetransaction", sale(42), nil)
+	alias := sale(42)
+	alias["paymenttransactions"] = alias["paymentTransactions"]
+	delete(alias, "paymentTransactions")
+	if code := c.do("POST", "/revenuetransaction", alias, nil); code != 201 {
+		t.Fatalf("payments under the populate alias: %d", code)
+	}
+	both := sale(43)
+	both["paymenttransactions"] = both["paymentTransactions"]
+	c.wantError("POST", "/revenuetransaction", both, 400, "send one")
 
 	var rts []RevenueTransaction
 	if code := c.do("GET", "/revenuetransaction?where[machine]=80&sort=remote%20desc&limit=1", nil, &rts); code != 200 || len(rts) != 1 || rts[0].Remote != 42 {

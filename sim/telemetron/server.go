@@ -159,6 +159,7 @@ type apiError struct {
 	Errors  any    `json:"errors,omitempty"`
 }
 
+// Error is the message the client is told.
 func (e *apiError) Error() string { return e.Message }
 
 func errf(status int, format string, a ...any) *apiError {

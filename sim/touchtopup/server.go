@@ -151,6 +151,7 @@ type refusal struct {
 	extras map[string]any
 }
 
+// Error is the message the client is told.
 func (r *refusal) Error() string { return r.msg }
 
 func refuse(format string, a ...any) *refusal {
