@@ -25,7 +25,7 @@
 // Assumed paths for the documented operator resources:
 //
 //	GET  /machine, /revenuetransaction, /paymenttransaction, /log, /campaign, /voucher
-//	     lists with limit (at most 100), skip, where[<col>]=v or where[<col>][<op>]=v
+//	     lists with limit (at most 100, but any for /paymenttransaction), skip, where[<col>]=v or where[<col>][<op>]=v
 //	     (op eq ne gt gte lt lte like in) and sort=<col> [asc|desc]
 //	GET  /machine/{id}, /revenuetransaction/{id}, /log/{id}, /campaign/{id}, /voucher/{id}
 //	GET  /revenuetransaction/{id}/paymenttransactions

@@ -45,7 +45,7 @@ func (s *Server) pathMachine(r *http.Request) (*Machine, error) {
 }
 
 func (s *Server) listMachines(r *http.Request) (int, any, error) {
-	return list(r, s.st.Machines)
+	return list(r, s.st.Machines, capped)
 }
 
 func (s *Server) getMachine(r *http.Request) (int, any, error) {
@@ -161,7 +161,7 @@ func (s *Server) listProducts(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return list(r, s.machineProducts(m.ID))
+	return list(r, s.machineProducts(m.ID), capped)
 }
 
 type productReq struct {

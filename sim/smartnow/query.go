@@ -12,8 +12,12 @@ import (
 	"strings"
 )
 
-// maxLimit is the reference's "limit <= 100".
-const maxLimit = 100
+// capped is the reference's "limit <= 100", which it gives for most
+// lists; uncapped lists (payment transactions) take any limit.
+const (
+	capped   = 100
+	uncapped = 0
+)
 
 // listQuery is a list endpoint's parsed query: where[<col>][<op>]=value
 // filters (all must hold), sort=<col> [asc|desc], skip and limit.
@@ -36,7 +40,7 @@ var ops = []string{"eq", "ne", "gt", "gte", "lt", "lte", "like", "in"}
 
 // parseQuery reads a list query; every key it does not know is an error,
 // so a misspelt filter does not silently return everything.
-func parseQuery(q url.Values) (listQuery, error) {
+func parseQuery(q url.Values, maxLimit int) (listQuery, error) {
 	lq := listQuery{limit: -1}
 	for key, vals := range q {
 		v := vals[len(vals)-1]
@@ -50,7 +54,7 @@ func parseQuery(q url.Values) (listQuery, error) {
 				lq.skip = n
 				continue
 			}
-			if n > maxLimit {
+			if maxLimit > 0 && n > maxLimit {
 				return lq, fmt.Errorf("limit must be at most %d", maxLimit)
 			}
 			lq.limit = n
@@ -88,9 +92,10 @@ func parseQuery(q url.Values) (listQuery, error) {
 }
 
 // list answers a list endpoint over items, which are the reference's
-// objects; the filter works on their JSON fields.
-func list[T any](r *http.Request, items []T) (int, any, error) {
-	lq, err := parseQuery(r.URL.Query())
+// objects; the filter works on their JSON fields. maxLimit is the
+// largest limit the list takes (uncapped: any).
+func list[T any](r *http.Request, items []T, maxLimit int) (int, any, error) {
+	lq, err := parseQuery(r.URL.Query(), maxLimit)
 	if err != nil {
 		return 0, nil, errf(http.StatusBadRequest, "%v", err)
 	}

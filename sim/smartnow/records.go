@@ -207,9 +207,9 @@ func (s *Server) postRevenue(r *http.Request) (int, any, error) {
 	return http.StatusCreated, map[string]int64{"id": t.ID}, nil
 }
 
-func (s *Server) listRevenue(r *http.Request) (int, any, error) { return list(r, s.st.Revenue) }
+func (s *Server) listRevenue(r *http.Request) (int, any, error) { return list(r, s.st.Revenue, capped) }
 
-func (s *Server) listPayments(r *http.Request) (int, any, error) { return list(r, s.st.Payments) }
+func (s *Server) listPayments(r *http.Request) (int, any, error) { return list(r, s.st.Payments, uncapped) }
 
 func (s *Server) getRevenue(r *http.Request) (int, any, error) {
 	t, err := s.pathRevenue(r)
@@ -324,7 +324,7 @@ func (s *Server) postLog(r *http.Request) (int, any, error) {
 	return http.StatusCreated, map[string]int64{"id": l.ID}, nil
 }
 
-func (s *Server) listLogs(r *http.Request) (int, any, error) { return list(r, s.st.Logs) }
+func (s *Server) listLogs(r *http.Request) (int, any, error) { return list(r, s.st.Logs, capped) }
 
 func (s *Server) getLog(r *http.Request) (int, any, error) {
 	id, err := pathID(r, "id")

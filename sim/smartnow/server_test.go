@@ -267,6 +267,9 @@ func TestRevenueTransactionsAndDuplicates(t *testing.T) {
 		t.Errorf("stored: %d sales, %d payments", len(c.s.RevenueTransactions()), len(c.s.PaymentTransactions()))
 	}
 	c.wantError("GET", "/revenuetransaction?limit=101", nil, 400, "at most 100")
+	if code := c.do("GET", "/paymenttransaction?limit=1000", nil, &pts); code != 200 || len(pts) != 3 {
+		t.Errorf("payment list without the cap of 100: %d %d", code, len(pts))
+	}
 	c.wantError("GET", "/revenuetransaction?where[nope]=1", nil, 400, "unknown column")
 	c.wantError("GET", "/revenuetransaction?where[price][near]=1", nil, 400, "unknown where operator")
 	c.wantError("GET", "/revenuetransaction?order=price", nil, 400, "unknown query parameter")

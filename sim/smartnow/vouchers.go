@@ -152,7 +152,7 @@ func (s *Server) campaignLocked(id int64) (*Campaign, error) {
 	return nil, errf(http.StatusNotFound, "campaign %d not found", id)
 }
 
-func (s *Server) listCampaigns(r *http.Request) (int, any, error) { return list(r, s.st.Campaigns) }
+func (s *Server) listCampaigns(r *http.Request) (int, any, error) { return list(r, s.st.Campaigns, capped) }
 
 func (s *Server) getCampaign(r *http.Request) (int, any, error) {
 	id, err := pathID(r, "id")
@@ -280,7 +280,7 @@ func (s *Server) listVouchers(r *http.Request) (int, any, error) {
 	for _, v := range s.st.Vouchers {
 		s.resetIfDue(v)
 	}
-	return list(r, s.st.Vouchers)
+	return list(r, s.st.Vouchers, capped)
 }
 
 func (s *Server) pathVoucher(r *http.Request) (*Voucher, error) {
