@@ -209,7 +209,9 @@ func (s *Server) postRevenue(r *http.Request) (int, any, error) {
 
 func (s *Server) listRevenue(r *http.Request) (int, any, error) { return list(r, s.st.Revenue, capped) }
 
-func (s *Server) listPayments(r *http.Request) (int, any, error) { return list(r, s.st.Payments, uncapped) }
+func (s *Server) listPayments(r *http.Request) (int, any, error) {
+	return list(r, s.st.Payments, uncapped)
+}
 
 func (s *Server) getRevenue(r *http.Request) (int, any, error) {
 	t, err := s.pathRevenue(r)

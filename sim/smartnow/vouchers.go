@@ -152,7 +152,9 @@ func (s *Server) campaignLocked(id int64) (*Campaign, error) {
 	return nil, errf(http.StatusNotFound, "campaign %d not found", id)
 }
 
-func (s *Server) listCampaigns(r *http.Request) (int, any, error) { return list(r, s.st.Campaigns, capped) }
+func (s *Server) listCampaigns(r *http.Request) (int, any, error) {
+	return list(r, s.st.Campaigns, capped)
+}
 
 func (s *Server) getCampaign(r *http.Request) (int, any, error) {
 	id, err := pathID(r, "id")
