@@ -8,7 +8,7 @@
 //	                                    client_secret, scope, username, password, refresh_token;
 //	                                    in the query string or a JSON body
 //	GET  /logout                        expires the token -> {"bye": "bye"}
-//	GET  /v2/me
+//	GET  /v2/me, /v2/modems, /v2/modems/{id}
 //	GET  /v2/vending_machines, /v2/vending_machines/{id}; PUT /v2/vending_machines/{id}
 //	GET  /v2/vending_machines/{id}/events?since&until         7-day window, 14 days kept
 //	GET  /v2/vending_machines/{id}/reports?since&until&cp1251&base64&port

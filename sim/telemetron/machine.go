@@ -371,3 +371,46 @@ func (s *Server) Machine(id int64) (Machine, bool) {
 	}
 	return md.Machine, true
 }
+
+// modemDoc is a modem as /v2/modems shows it.
+type modemDoc struct {
+	ID          int64   `json:"id"`
+	IMEI        string  `json:"imei"`
+	HWVersion   *string `json:"hw_version"`
+	BootVersion *string `json:"boot_version"`
+	Firmware    *string `json:"firmware"`
+	Phone       *string `json:"phone"`
+}
+
+func asModemDoc(m *Modem) modemDoc {
+	return modemDoc{ID: m.ID, IMEI: m.IMEI, HWVersion: nonEmpty(m.HWVersion), Firmware: nonEmpty(m.SWVersion)}
+}
+
+func nonEmpty(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
+// listModems lists the machines' modems (a tapagent machine's modem is
+// the agent itself: it has no boot version or phone number).
+func (s *Server) listModems(*http.Request) (reply, error) {
+	out := []modemDoc{}
+	for _, md := range s.sortedMachines() {
+		if md.Machine.Modem != nil {
+			out = append(out, asModemDoc(md.Machine.Modem))
+		}
+	}
+	return ok(out), nil
+}
+
+func (s *Server) getModem(r *http.Request) (reply, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	for _, md := range s.sortedMachines() {
+		if m := md.Machine.Modem; err == nil && m != nil && m.ID == id {
+			return ok(asModemDoc(m)), nil
+		}
+	}
+	return reply{}, errf(http.StatusNotFound, "Modem not found")
+}

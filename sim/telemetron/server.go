@@ -219,6 +219,8 @@ func (s *Server) Handler() http.Handler {
 	authed("GET /v2/vending_machines", s.listMachines)
 	authed("GET "+vm, s.getMachine)
 	authed("PUT "+vm, s.putMachine)
+	authed("GET /v2/modems", s.listModems)
+	authed("GET /v2/modems/{id}", s.getModem)
 	authed("GET /v2/event_codes", s.eventCodes)
 	authed("GET /v2/vm_models", s.vmModels)
 

@@ -180,6 +180,15 @@ func TestMachines(t *testing.T) {
 	}
 	c.wantError("POST", vm+"/state", map[string]any{"state": 1, "service": map[string]bool{"on_fire": true}}, 422, "invalid", "")
 	c.wantError("POST", vm+"/state", map[string]any{"state": 4}, 422, "invalid", "")
+	var modems []modemDoc
+	if c.do("GET", "/v2/modems", nil, &modems); len(modems) != 1 || modems[0].IMEI != "999999999123456" || *modems[0].Firmware != "1.0" {
+		t.Errorf("modems: %+v", modems)
+	}
+	var modem modemDoc
+	if code := c.do("GET", "/v2/modems/1", nil, &modem); code != 200 || modem.ID != 1 {
+		t.Errorf("modem: %d %+v", code, modem)
+	}
+	c.wantError("GET", "/v2/modems/2", nil, 404, "Modem not found", "")
 	var models []map[string]any
 	if c.do("GET", "/v2/vm_models", nil, &models); len(models) != 1 || models[0]["id"] != 52.0 {
 		t.Errorf("vm models: %v", models)
