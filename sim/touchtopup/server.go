@@ -2,6 +2,7 @@ package touchtopup
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -260,9 +261,9 @@ func (s *Server) Handler() http.Handler {
 
 // keyOK checks the API key header (it is not logged).
 func (s *Server) keyOK(r *http.Request) bool {
-	k := r.Header.Get(s.o.KeyHeader)
+	k := []byte(r.Header.Get(s.o.KeyHeader))
 	for _, want := range s.o.APIKeys {
-		if k != "" && k == want {
+		if len(k) > 0 && subtle.ConstantTimeCompare(k, []byte(want)) == 1 {
 			return true
 		}
 	}
