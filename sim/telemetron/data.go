@@ -2,6 +2,7 @@ package telemetron
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -88,16 +89,7 @@ func (s *Server) getEvents(r *http.Request) (reply, error) {
 
 func sortedBy[T any](v []T, key func(T) int64) []T {
 	out := slices.Clone(v)
-	slices.SortStableFunc(out, func(a, b T) int {
-		ka, kb := key(a), key(b)
-		switch {
-		case ka < kb:
-			return -1
-		case ka > kb:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
 	return out
 }
 
@@ -422,7 +414,7 @@ func (s *Server) getLoading(r *http.Request) (reply, error) {
 	out := slices.Clone(md.Loading)
 	slices.SortStableFunc(out, func(a, b Level) int {
 		if a.ComponentID != b.ComponentID {
-			return int(a.ComponentID - b.ComponentID)
+			return cmp.Compare(a.ComponentID, b.ComponentID)
 		}
 		return strings.Compare(deref(a.LayoutNumber), deref(b.LayoutNumber))
 	})

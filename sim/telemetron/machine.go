@@ -1,6 +1,7 @@
 package telemetron
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -37,7 +38,7 @@ func (s *Server) sortedMachines() []*machineData {
 	for _, md := range s.st.Machines {
 		out = append(out, md)
 	}
-	slices.SortFunc(out, func(a, b *machineData) int { return int(a.Machine.ID - b.Machine.ID) })
+	slices.SortFunc(out, func(a, b *machineData) int { return cmp.Compare(a.Machine.ID, b.Machine.ID) })
 	return out
 }
 

@@ -1,6 +1,7 @@
 package touchtopup
 
 import (
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"math/big"
@@ -318,7 +319,7 @@ func (s *Server) sortedUsers() []*User {
 	for _, u := range s.st.Users {
 		out = append(out, u)
 	}
-	slices.SortFunc(out, func(a, b *User) int { return int(a.ID - b.ID) })
+	slices.SortFunc(out, func(a, b *User) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
