@@ -131,6 +131,21 @@ func TestFaultsOrderAndCounts(t *testing.T) {
 	if code, _ := get(); code != 200 || hits.Load() != 2 {
 		t.Errorf("no faults left: %d", code)
 	}
+	in.Set(Faults{ReplyDelay: time.Millisecond})
+	if code, _ := get(); code != 200 || hits.Load() != 3 {
+		t.Errorf("reply delay: %d, %d processed", code, hits.Load())
+	}
+	client := &http.Client{Timeout: 50 * time.Millisecond}
+	in.Set(Faults{ReplyDelay: time.Hour})
+	if res, err := client.Get(url); err == nil {
+		res.Body.Close()
+		t.Error("a reply held for an hour arrived")
+	}
+	for deadline := time.Now().Add(5 * time.Second); hits.Load() != 4; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a held reply's request was not processed: %d", hits.Load())
+		}
+	}
 	in.Set(Faults{Down: true})
 	for range 2 {
 		if _, err := get(); err == nil {

@@ -25,6 +25,10 @@ type Faults struct {
 	Down bool `json:"down"`
 	// Latency delays every request before it is processed (a slow cloud).
 	Latency time.Duration `json:"latency"`
+	// ReplyDelay processes a request at once but holds its reply back this
+	// long: the data is committed while the client still waits (and may
+	// time out and resend).
+	ReplyDelay time.Duration `json:"reply_delay"`
 	// Drop closes the connection without a reply, before processing, for
 	// the next N requests.
 	Drop int `json:"drop"`
@@ -76,36 +80,38 @@ const (
 	loseReply
 )
 
-// take decides what the next request gets and counts it down.
-func (in *Injector) take() (action, time.Duration) {
+// take decides what the next request gets and counts it down; it also
+// returns the delays before processing and before the reply.
+func (in *Injector) take() (action, time.Duration, time.Duration) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	f := &in.f
+	act := pass
 	switch {
 	case f.Down:
-		return hangUpFirst, f.Latency
+		act = hangUpFirst
 	case f.Drop > 0:
 		f.Drop--
-		return hangUpFirst, f.Latency
+		act = hangUpFirst
 	case f.FailAll:
-		return fail, f.Latency
+		act = fail
 	case f.Fail500 > 0:
 		f.Fail500--
-		return fail, f.Latency
+		act = fail
 	case f.Malformed > 0:
 		f.Malformed--
-		return malformed, f.Latency
+		act = malformed
 	case f.LoseReply > 0:
 		f.LoseReply--
-		return loseReply, f.Latency
+		act = loseReply
 	}
-	return pass, f.Latency
+	return act, f.Latency, f.ReplyDelay
 }
 
 // Wrap applies the faults to next. fail writes the cloud's own 500 body.
 func (in *Injector) Wrap(next http.Handler, fail500 func(http.ResponseWriter)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		act, latency := in.take()
+		act, latency, replyDelay := in.take()
 		if latency > 0 && !sleep(r.Context(), latency) {
 			return
 		}
@@ -119,10 +125,18 @@ func (in *Injector) Wrap(next http.Handler, fail500 func(http.ResponseWriter)) h
 			w.WriteHeader(http.StatusOK)
 			_, _ = w.Write([]byte(`{"message": "ok", "id": 1`))
 		case loseReply:
-			next.ServeHTTP(&discard{h: http.Header{}}, r)
+			next.ServeHTTP(&held{h: http.Header{}}, r)
 			HangUp(w)
-		default:
-			next.ServeHTTP(w, r)
+		case pass:
+			if replyDelay <= 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rep := &held{h: http.Header{}, status: http.StatusOK}
+			next.ServeHTTP(rep, r)
+			if sleep(r.Context(), replyDelay) {
+				rep.copyTo(w)
+			}
 		}
 	})
 }
@@ -171,17 +185,29 @@ func HangUp(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
-// discard is a ResponseWriter whose reply is thrown away.
-type discard struct{ h http.Header }
+// held is a ResponseWriter that keeps the reply, to send later or never.
+type held struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+}
 
-// Header is the thrown-away reply's header.
-func (d *discard) Header() http.Header { return d.h }
+// Header is the held reply's header.
+func (d *held) Header() http.Header { return d.h }
 
-// Write throws the body away.
-func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+// Write keeps the body.
+func (d *held) Write(b []byte) (int, error) { return d.body.Write(b) }
 
-// WriteHeader throws the status away.
-func (d *discard) WriteHeader(int) {}
+// WriteHeader keeps the status.
+func (d *held) WriteHeader(code int) { d.status = code }
+
+func (d *held) copyTo(w http.ResponseWriter) {
+	for k, v := range d.h {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(d.status)
+	_, _ = w.Write(d.body.Bytes())
+}
 
 // MaxBody bounds every request body an emulator reads.
 const MaxBody = 4 << 20
