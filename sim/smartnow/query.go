@@ -58,6 +58,12 @@ func parseQuery(q url.Values, maxLimit int) (listQuery, error) {
 				return lq, fmt.Errorf("limit must be at most %d", maxLimit)
 			}
 			lq.limit = n
+		case "useArchive":
+			// The reference's archive switch; the emulator keeps everything
+			// in one store, so both answers are the same.
+			if _, err := strconv.ParseBool(v); err != nil {
+				return lq, fmt.Errorf("useArchive must be true or false, not %q", v)
+			}
 		case "sort":
 			col, dir, _ := strings.Cut(strings.TrimSpace(v), " ")
 			switch strings.ToLower(strings.TrimSpace(dir)) {

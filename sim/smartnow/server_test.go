@@ -251,7 +251,7 @@ func TestRevenueTransactionsAndDuplicates(t *testing.T) {
 	if rts[0].Location != 2 || rts[0].NumPaymentTransactions != 1 || rts[0].CreatedAt != "2026-11-22T18:00:00Z" {
 		t.Errorf("stored transaction: %+v", rts[0])
 	}
-	c.do("GET", "/revenuetransaction?where[remote][gte]=41&where[machine][ne]=81&skip=1", nil, &rts)
+	c.do("GET", "/revenuetransaction?where[remote][gte]=41&where[machine][ne]=81&skip=1&useArchive=true", nil, &rts)
 	if len(rts) != 1 || rts[0].Remote != 42 {
 		t.Errorf("where gte/ne with skip: %+v", rts)
 	}
