@@ -26,7 +26,7 @@ import (
 // Parts are what the commands reach.
 type Parts struct {
 	Config  *config.Config
-	Agent   *device.Agent
+	Agent   Wall
 	Store   *storage.Store
 	Audit   *evadts.Audit
 	Uplink  *serversync.Uplink // nil without a TTG server
