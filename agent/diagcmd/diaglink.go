@@ -86,8 +86,9 @@ func Methods(p Parts) map[string]diag.Handler {
 			return 200, snap
 		},
 		"outbox.stats": func(context.Context, json.RawMessage) (int, any) { return 200, outbox(p) },
-		"line.lock":    lineCmd(p.Agent.Lock),
-		"line.unlock":  lineCmd(p.Agent.Unlock),
+		// Closures, not method values: Methods is built before (and without) a wall in tests.
+		"line.lock":   lineCmd(func(l int) error { return p.Agent.Lock(l) }),
+		"line.unlock": lineCmd(func(l int) error { return p.Agent.Unlock(l) }),
 		"time.status": func(context.Context, json.RawMessage) (int, any) {
 			synced := p.Synced == nil || p.Synced()
 			return 200, map[string]any{"now": time.Now().UTC(), "clock_synced": synced}
