@@ -244,3 +244,58 @@ func parse(t *testing.T, path string) *ast.File {
 	}
 	return f
 }
+
+// TestArchitecturePageListsEveryPackage: docs/architecture.md names every
+// package `go list ./...` prints in its package table, and its Mermaid
+// diagram names only packages that exist.
+func TestArchitecturePageListsEveryPackage(t *testing.T) {
+	pkgs := listed(t)
+	raw, err := os.ReadFile(filepath.Join(root(t), "docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(raw)
+	for name := range pkgs {
+		if name == "" {
+			continue
+		}
+		if !strings.Contains(page, "| `"+name+"` |") {
+			t.Errorf("docs/architecture.md has no row for package %s", name)
+		}
+	}
+	_, diagram, ok := strings.Cut(page, "```mermaid\n")
+	if !ok {
+		t.Fatal("docs/architecture.md has no Mermaid diagram")
+	}
+	diagram, _, _ = strings.Cut(diagram, "```")
+	drawn := map[string]bool{}
+	for _, label := range mermaidLabels(diagram) {
+		name, _, _ := strings.Cut(label, "<br/>")
+		for _, n := range strings.Split(name, " · ") {
+			n, _, _ = strings.Cut(strings.TrimSpace(n), "/… ")
+			if _, ok := pkgs[n]; !ok && n != "protocols and drivers" && n != "internal" {
+				t.Errorf("the diagram names %q, which is no package", n)
+			}
+			drawn[n] = true
+		}
+	}
+	for name := range pkgs {
+		if name != "" && !under(name, "internal") && !drawn[name] {
+			t.Errorf("the diagram does not draw package %s", name)
+		}
+	}
+}
+
+// mermaidLabels are the quoted node and subgraph labels of a diagram.
+func mermaidLabels(diagram string) []string {
+	var out []string
+	for rest := diagram; ; {
+		_, after, ok := strings.Cut(rest, `["`)
+		if !ok {
+			return out
+		}
+		label, tail, _ := strings.Cut(after, `"]`)
+		out = append(out, label)
+		rest = tail
+	}
+}
