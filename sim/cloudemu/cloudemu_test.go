@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,5 +185,20 @@ func TestSaverCoalescesAndFlushes(t *testing.T) {
 	none.Changed()
 	if err := none.Flush(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestPruneTokens(t *testing.T) {
+	m := map[string]int64{"old": 5, "a": 100, "b": 200}
+	PruneTokens(m, func(v int64) int64 { return v }, 10)
+	if _, has := m["old"]; has || len(m) != 2 {
+		t.Fatalf("expired entry kept: %v", m)
+	}
+	for i := range MaxTokens {
+		m[strconv.Itoa(i)] = int64(1000 + i)
+	}
+	PruneTokens(m, func(v int64) int64 { return v }, 10)
+	if len(m) != MaxTokens-1 || m["a"] != 0 || m["b"] != 0 {
+		t.Errorf("full table: %d entries, a=%d b=%d (the soonest to expire go first)", len(m), m["a"], m["b"])
 	}
 }

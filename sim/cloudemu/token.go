@@ -87,3 +87,28 @@ func RandomSecret() []byte {
 	_, _ = rand.Read(b)
 	return b
 }
+
+// MaxTokens bounds a token table (refresh tokens, logged-out tokens): a
+// client that logs in over and over must not grow an emulator's state
+// without end.
+const MaxTokens = 10000
+
+// PruneTokens drops the expired entries of a token table at now (epoch
+// seconds), then the soonest to expire until there is room for one more
+// under MaxTokens.
+func PruneTokens[V any](m map[string]V, expires func(V) int64, now int64) {
+	for k, v := range m {
+		if now >= expires(v) {
+			delete(m, k)
+		}
+	}
+	for len(m) >= MaxTokens {
+		first, at := "", int64(0)
+		for k, v := range m {
+			if first == "" || expires(v) < at {
+				first, at = k, expires(v)
+			}
+		}
+		delete(m, first)
+	}
+}

@@ -324,21 +324,11 @@ func (s *Server) refresh(r *http.Request) (int, any, error) {
 // when to refresh) and a one-time refresh token.
 func (s *Server) issue(user string) tokens {
 	now := s.o.Now()
-	s.pruneRefresh(now)
+	cloudemu.PruneTokens(s.st.Refresh, func(r refreshTok) int64 { return r.Expires }, now.Unix())
 	rt := cloudemu.RandomHex(24)
 	s.st.Refresh[rt] = refreshTok{User: user, Expires: now.Add(s.o.RefreshTTL).Unix()}
 	return tokens{
 		AccessToken:  cloudemu.SignToken(s.st.Secret, cloudemu.Claims{Sub: user, Iat: now.Unix(), Exp: now.Add(s.o.TokenTTL).Unix()}),
 		RefreshToken: rt,
-	}
-}
-
-// pruneRefresh forgets expired refresh tokens, so that a client logging
-// in over and over does not grow the state without bound.
-func (s *Server) pruneRefresh(now time.Time) {
-	for k, v := range s.st.Refresh {
-		if now.Unix() >= v.Expires {
-			delete(s.st.Refresh, k)
-		}
 	}
 }

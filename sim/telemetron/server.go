@@ -357,16 +357,8 @@ func (s *Server) token(r *http.Request) (reply, error) {
 		delete(s.st.Refresh, req.RefreshToken)
 	}
 	now := s.o.Now()
-	for k, v := range s.st.Refresh {
-		if now.Unix() >= v.Expires {
-			delete(s.st.Refresh, k)
-		}
-	}
-	for k, exp := range s.st.Revoked {
-		if now.Unix() >= exp {
-			delete(s.st.Revoked, k)
-		}
-	}
+	cloudemu.PruneTokens(s.st.Refresh, func(r refreshTok) int64 { return r.Expires }, now.Unix())
+	cloudemu.PruneTokens(s.st.Revoked, func(exp int64) int64 { return exp }, now.Unix())
 	rt := cloudemu.RandomHex(32)
 	s.st.Refresh[rt] = refreshTok{User: user, Expires: now.Add(30 * 24 * time.Hour).Unix()}
 	at := cloudemu.SignToken(s.st.Secret, cloudemu.Claims{Sub: user, Iat: now.Unix(), Exp: now.Add(s.o.TokenTTL).Unix()})
@@ -404,6 +396,7 @@ func (s *Server) checkToken(req tokenReq) error {
 func (s *Server) logout(r *http.Request) (reply, error) {
 	tok, _ := cloudemu.BearerToken(r.Header.Get("Authorization"))
 	c, _ := cloudemu.VerifyToken(s.st.Secret, tok, s.o.Now())
+	cloudemu.PruneTokens(s.st.Revoked, func(exp int64) int64 { return exp }, s.o.Now().Unix())
 	s.st.Revoked[tok] = c.Exp
 	return ok(map[string]string{"bye": "bye"}), nil
 }

@@ -110,6 +110,7 @@ func (st *state) id() int64 {
 // bounds of the emulator: history lengths and amounts.
 const (
 	maxHistory = 10000
+	maxPending = 10000
 	maxAmount  = int64(1e11) // minor units
 )
 
@@ -458,6 +459,9 @@ func (s *Server) makePayment(p params) (map[string]any, error) {
 	amount, err := majorToMinor(p["amt"])
 	if err != nil {
 		return nil, err
+	}
+	if len(s.st.Pending) >= maxPending {
+		return nil, refuse("Too many payments pending")
 	}
 	coid, _ := p.id("coid")
 	tok := "EC-" + strings.ToUpper(cloudemu.RandomHex(9))[:17]
