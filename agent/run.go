@@ -190,7 +190,7 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 		opts.Register = w.Register
 	}
 	if up := w.Uplink; up != nil {
-		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
+		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Cards(), up.Syncer.Kick
 	}
 	d, err := device.New(opts)
 	return d, audit, err
