@@ -69,7 +69,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if drv == nil {
 		drv = &realClock{}
 	}
-	a.tellServiceManager(ctx)
+	a.tellServiceManager(a.run.ctx) // STOPPING once the sessions stop
 	drv.Drive(ctx, a)
 	a.stopSessions()
 	err := drv.Shutdown(a)
