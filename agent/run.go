@@ -93,8 +93,8 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		fn   func(context.Context) error
 	}{
 		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartRegister, a.startRegister},
-		{PartControl, a.startControl}, {PartDEX, a.startDEX}, {PartReader, a.startReader},
-		{PartTerminal, a.startTerminal}, {PartMachine, a.startMachine}, {PartUplink, a.startUplink},
+		{PartControl, a.startControl}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
+		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
 	}
 	for _, s := range steps {
 		if !a.has(s.name) {
@@ -232,8 +232,9 @@ func (a *Agent) startWall(context.Context) error {
 }
 
 // startUplink tells the embedding simulator where the listeners are,
-// starts the TTG sync and refreshes the catalogue once (bounded), so the
-// first pours are priced from the server where it answers.
+// starts the TTG sync and refreshes the catalogue once (bounded), before
+// any payment session starts, so that the first sales are priced from the
+// server where it answers.
 func (a *Agent) startUplink(ctx context.Context) error {
 	if a.o.Listening != nil {
 		if err := a.o.Listening(a); err != nil {
