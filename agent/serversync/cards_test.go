@@ -42,3 +42,27 @@ func TestOnlineCardConversion(t *testing.T) {
 		})
 	}
 }
+
+// FuzzOnlineCard: any cardinfo reply converts without a panic, and an
+// expiry is either read exactly as ttg.ParseTime reads it or left unset.
+func FuzzOnlineCard(f *testing.F) {
+	f.Add("2026-12-01 23:30:00", 1, int64(500), 0)
+	f.Add("", 0, int64(-1), 1)
+	f.Add("2026-02-30 25:61:00", 7, int64(0), 0)
+	f.Fuzz(func(t *testing.T, expires string, alcohol int, credit int64, blocked int) {
+		in := ttg.CardInfo{Expires: expires, AlcoholAllowed: &alcohol, Credit: credit, IsBlocked: blocked}
+		got := onlineCard(in, time.UTC)
+		want, err := ttg.ParseTime(expires, time.UTC)
+		switch {
+		case expires == "" || err != nil:
+			if !got.Expires.IsZero() {
+				t.Fatalf("expiry %q read as %v", expires, got.Expires)
+			}
+		case !got.Expires.Equal(want):
+			t.Fatalf("expiry %q read as %v, want %v", expires, got.Expires, want)
+		}
+		if *got.AlcoholAllowed != (alcohol == 1) || got.Blocked != (blocked != 0) || got.Credit != credit {
+			t.Fatalf("%+v from %+v", got, in)
+		}
+	})
+}
