@@ -88,6 +88,7 @@ fuzz:
 	go test ./sim/ttgserver -run '^$$' -fuzz '^FuzzTransactionBody$$' -fuzztime $(FUZZTIME)
 	go test ./agent/cashregister -run '^$$' -fuzz '^FuzzCreditBody$$' -fuzztime $(FUZZTIME)
 	go test ./agent/clientcontrol -run '^$$' -fuzz '^FuzzClientControl$$' -fuzztime $(FUZZTIME)
+	go test ./agent/serversync -run '^$$' -fuzz '^FuzzOnlineCard$$' -fuzztime $(FUZZTIME)
 	go test ./evadts -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./evadts/dexlink -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./diag -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME)
