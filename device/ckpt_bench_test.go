@@ -166,8 +166,8 @@ func floodEvents(ctx context.Context, a *device.Agent) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.Report(device.Event{Type: device.EvStarted, Detail: "flood"})
-			a.Report(device.Event{Type: device.EvStarted, Detail: "flood"})
+			a.Report(device.Event{Type: device.EventAgentStarted, Detail: "flood"})
+			a.Report(device.Event{Type: device.EventAgentStarted, Detail: "flood"})
 		}
 	}
 }

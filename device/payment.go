@@ -8,9 +8,6 @@ import (
 	"github.com/tapagent/tapagent/storage"
 )
 
-// EvPayment is money a payment terminal kept without a pour to go with it.
-const EvPayment = "payment_booked"
-
 // PortionPrice prices a portion of vol on a line now, the way a free pour
 // would be charged (server catalog and happy hours, else the line's price),
 // so a terminal asks the same money a card would pay for the same beer.
@@ -69,11 +66,11 @@ func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref map[string
 		Ref: maps.Clone(ref), Pour: flow.Result{Auth: auth, Reason: flow.ReasonPayment, Amount: amount}}
 	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.settle(rec)})
 	if err != nil {
-		a.event(Event{Type: EvStorageError, Line: id, Detail: "payment: " + err.Error()})
+		a.event(Event{Type: EventStorageError, Line: id, Detail: "payment: " + err.Error()})
 		return "", fmt.Errorf("line %d: payment not booked: %w", id, err)
 	}
 	a.onBooked()
-	a.event(Event{Type: EvPayment, Line: id, PourID: rec.ID, Kind: rec.Kind, Amount: amount, Seq: seq})
+	a.event(Event{Type: EventPaymentBooked, Line: id, PourID: rec.ID, Kind: rec.Kind, Amount: amount, Seq: seq})
 	return rec.ID, nil
 }
 
@@ -87,9 +84,6 @@ type Vend struct {
 	Made bool
 	Ref  map[string]string
 }
-
-// EvVend is an item a vending machine sold for a terminal's payment.
-const EvVend = "vend_booked"
 
 // BookVend books a vending machine's sale (or money kept for an item it
 // did not dispense) as a record of its own: no line, no volume, the
@@ -109,7 +103,7 @@ func (a *Agent) BookVend(v Vend) (string, error) {
 		Ref: maps.Clone(v.Ref), Pour: flow.Result{Auth: auth, Reason: reason, Amount: v.Amount, Complete: v.Made}}
 	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.settle(rec)})
 	if err != nil {
-		a.event(Event{Type: EvStorageError, Detail: "vend: " + err.Error()})
+		a.event(Event{Type: EventStorageError, Detail: "vend: " + err.Error()})
 		return "", fmt.Errorf("vend of %s not booked: %w", v.Product, err)
 	}
 	a.onBooked()
@@ -117,6 +111,6 @@ func (a *Agent) BookVend(v Vend) (string, error) {
 	if !v.Made {
 		what += " (money kept, nothing vended)"
 	}
-	a.event(Event{Type: EvVend, PourID: rec.ID, Kind: rec.Kind, Amount: v.Amount, Seq: seq, Detail: what})
+	a.event(Event{Type: EventVendBooked, PourID: rec.ID, Kind: rec.Kind, Amount: v.Amount, Seq: seq, Detail: what})
 	return rec.ID, nil
 }

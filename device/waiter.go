@@ -15,9 +15,6 @@ type CashRegister interface {
 	Release(id string) error
 }
 
-// EvWaiterRefused is a waiter tap with no credit to pour.
-const EvWaiterRefused = "waiter_refused"
-
 // WaiterTap handles a waiter's staff card at a line: one count of the line's
 // PLU is taken from the waiter's credits (durably) and the article's portion
 // is poured; the pour becomes a debit for the register when it is booked.
@@ -32,7 +29,7 @@ func (a *Agent) WaiterTap(id int, waiter int64) (string, error) {
 	}
 	res, err := a.register.Reserve(waiter, l.cfg.PLU)
 	if err != nil {
-		a.event(Event{Type: EvWaiterRefused, Line: id, Detail: err.Error()})
+		a.event(Event{Type: EventWaiterRefused, Line: id, Detail: err.Error()})
 		return "", fmt.Errorf("line %d: %w", id, err)
 	}
 	w := strconv.FormatInt(waiter, 10)

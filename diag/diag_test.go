@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/device"
 	"log/slog"
 	"net"
 	"os"
@@ -222,8 +223,8 @@ func TestStatusCommandsAndShutdown(t *testing.T) {
 			t.Errorf("%s: %+v, want %d", c.id, r, c.want)
 		}
 	}
-	d.Event(map[string]string{"type": "pour_booked"})
-	w.wait(t, root+"/events", func(b []byte) bool { return string(b) == `{"type":"pour_booked"}` })
+	d.Event(map[string]device.EventType{"type": device.EventPourBooked})
+	w.wait(t, root+"/events", func(b []byte) bool { return string(b) == `{"type":"`+string(device.EventPourBooked)+`"}` })
 	cancel()
 	<-done
 	w.wait(t, root+"/status", state("offline", d.Session()))

@@ -57,7 +57,7 @@ func TestSignedReleases(t *testing.T) {
 	// Without a key nothing is installed, signed or not, and nothing is fetched.
 	for name, r := range map[string]Request{"unsigned": good, "signed": signed} {
 		w := &wall{}
-		u := New(Options{Installer: []string{"true"}, Agent: w, Report: func(string, string) { t.Errorf("%s: an update started", name) }})
+		u := New(Options{Installer: []string{"true"}, Agent: w, Report: func(Stage, string) { t.Errorf("%s: an update started", name) }})
 		if err := u.Start(context.Background(), r, nil); !errors.Is(err, ErrNoKey) || w.drained.Load() {
 			t.Errorf("%s release without a key: %v", name, err)
 		}
@@ -142,7 +142,7 @@ func TestFileURLs(t *testing.T) {
 	sum := sha256.Sum256(body)
 	r := Request{URL: "file://" + file, SHA256: hex.EncodeToString(sum[:]), Version: "1.2.0"}
 	r.Signature = Sign(priv, r.Version, r.SHA256)
-	u := New(Options{Installer: []string{"true"}, Agent: &wall{}, PublicKey: pub, Report: func(string, string) {}})
+	u := New(Options{Installer: []string{"true"}, Agent: &wall{}, PublicKey: pub, Report: func(Stage, string) {}})
 	if err := u.Start(context.Background(), r, nil); !errors.Is(err, ErrFileURL) {
 		t.Fatalf("file:// without allow_file_urls: %v", err)
 	}

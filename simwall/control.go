@@ -37,6 +37,6 @@ func startControl(cfg *config.Config, agent *device.Agent, up *serversync.Uplink
 			return nil, err
 		}
 	}
-	agent.Report(device.Event{Type: "control_listening", Detail: ctl.URL})
+	agent.Report(device.Event{Type: device.EventControlListening, Detail: ctl.URL})
 	return ctl, nil
 }

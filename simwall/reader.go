@@ -119,7 +119,7 @@ func startCards(ctx context.Context, cfg *config.Config, agent *device.Agent, st
 			}
 		})
 	}
-	agent.Report(device.Event{Type: "reader_ready", Detail: fmt.Sprintf("%s, lines %v", fw, cardpay.Lines(cfg))})
+	agent.Report(device.Event{Type: device.EventReaderReady, Detail: fmt.Sprintf("%s, lines %v", fw, cardpay.Lines(cfg))})
 	return cr, nil
 }
 

@@ -72,10 +72,10 @@ type Options struct {
 // Summary is what a run did, for the closing line.
 type Summary struct {
 	Virtual time.Duration
-	Events  map[string]int // count by event type
-	Outbox  int            // records waiting for upload
-	Dropped int            // events the output could not keep up with (all are in the event log)
-	TTG     string         // the TTG server used, "" for none
+	Events  map[device.EventType]int // count by event type
+	Outbox  int                      // records waiting for upload
+	Dropped int                      // events the output could not keep up with (all are in the event log)
+	TTG     string                   // the TTG server used, "" for none
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -185,13 +185,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		if n, err := register.Reconcile(); err != nil {
 			return nil, err
 		} else if n > 0 {
-			agent.Report(device.Event{Type: "pos_reconciled", Detail: fmt.Sprintf("%d unused waiter reservations given back", n)})
+			agent.Report(device.Event{Type: device.EventPOSReconciled, Detail: fmt.Sprintf("%d unused waiter reservations given back", n)})
 		}
 		if cash, err = cashregister.Serve(cfg.POS.Listen, cfg.POS.APIKey, register); err != nil {
 			return nil, fmt.Errorf("cash interface: %w", err)
 		}
 		defer cash.Close()
-		agent.Report(device.Event{Type: "pos_listening", Detail: cash.URL})
+		agent.Report(device.Event{Type: device.EventPOSListening, Detail: cash.URL})
 	}
 	if cfg.Control.Listen != "" {
 		ctl, err := startControl(cfg, agent, up, func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, o.Version) })
@@ -326,7 +326,7 @@ func (r *runner) play(at time.Duration) {
 		st := sc.Steps[r.next]
 		r.next++
 		if err := r.apply(st); err != nil {
-			r.out.emit(device.Event{Time: r.clk.Now().UTC(), Type: "scenario_error", Line: st.Line,
+			r.out.emit(device.Event{Time: r.clk.Now().UTC(), Type: device.EventScenarioError, Line: st.Line,
 				Detail: fmt.Sprintf("%s: %v", st.Action, err)})
 		}
 	}
@@ -448,14 +448,14 @@ type printer struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	recent  []string
-	counts  map[string]int
+	counts  map[device.EventType]int
 	dropped int
 	enc     *json.Encoder
 }
 
 func newPrinter(o Options, cfg *config.Config) *printer {
 	p := &printer{o: o, cfg: cfg, ch: make(chan device.Event, 8192), done: make(chan struct{}),
-		counts: map[string]int{}, enc: json.NewEncoder(o.Out)}
+		counts: map[device.EventType]int{}, enc: json.NewEncoder(o.Out)}
 	go p.run()
 	return p
 }
@@ -476,7 +476,7 @@ func (p *printer) run() {
 		p.mu.Lock()
 		p.counts[ev.Type]++
 		line := describe(ev, p.cfg)
-		if ev.Type != device.EvCheckpoint {
+		if ev.Type != device.EventPourCheckpoint {
 			p.recent = append(p.recent, line)
 			if len(p.recent) > 12 {
 				p.recent = p.recent[1:]
@@ -487,7 +487,7 @@ func (p *printer) run() {
 		case OutputJSON:
 			_ = p.enc.Encode(ev)
 		case OutputLines:
-			if ev.Type != device.EvCheckpoint {
+			if ev.Type != device.EventPourCheckpoint {
 				fmt.Fprintln(p.o.Out, line)
 			}
 		}

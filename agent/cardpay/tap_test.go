@@ -172,10 +172,10 @@ func (r *rig) until(what string, cond func() bool) {
 	walltest.Loop{Wall: r.wall, Agent: r.agent, Events: &r.ev, Pause: 200 * time.Microsecond}.Until(r.t, what, cond)
 }
 
-func (r *rig) event(typ string) (device.Event, bool) { return r.ev.Find(typ) }
-func (r *rig) count(typ string) int                  { return r.ev.Count(typ) }
-func (r *rig) has(typ string) func() bool            { return r.ev.Has(typ) }
-func (r *rig) types() string                         { return r.ev.String() }
+func (r *rig) event(typ device.EventType) (device.Event, bool) { return r.ev.Find(typ) }
+func (r *rig) count(typ device.EventType) int                  { return r.ev.Count(typ) }
+func (r *rig) has(typ device.EventType) func() bool            { return r.ev.Has(typ) }
+func (r *rig) types() string                                   { return r.ev.String() }
 
 // pour is a guest drawing about 300 mL on a line.
 func (r *rig) pour(line int) {
@@ -188,10 +188,10 @@ func TestPrepaidPourIsDebitedOnTheCard(t *testing.T) {
 	r := newRig(t, 1, 2)
 	card := issued(t, 1, guest, 2000)
 	r.reader.Put(card)
-	r.until("both served lines authorised", func() bool { return r.count(device.EvAuthorised) == 2 })
+	r.until("both served lines authorised", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 	r.pour(2)
-	r.until("card charged", r.has(cardpay.EvCardCharged))
-	charged, _ := r.event(cardpay.EvCardCharged)
+	r.until("card charged", r.has(device.EventCardCharged))
+	charged, _ := r.event(device.EventCardCharged)
 	if charged.Amount <= 0 {
 		t.Fatalf("charged %+v\n%s", charged, r.types())
 	}
@@ -200,7 +200,7 @@ func TestPrepaidPourIsDebitedOnTheCard(t *testing.T) {
 		t.Fatalf("card credit %d after a charge of %d", v, charged.Amount)
 	}
 	// Line 1's authorisation ended when line 2 started to flow.
-	if r.count(device.EvBooked) != 2 {
+	if r.count(device.EventPourBooked) != 2 {
 		t.Fatalf("bookings: %s", r.types())
 	}
 }
@@ -209,17 +209,17 @@ func TestCardTakenAwayMidPourIsCollectedAtTheNextTap(t *testing.T) {
 	r := newRig(t, 1)
 	card := issued(t, 2, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("pouring", r.has(device.EvPourStarted))
+	r.until("pouring", r.has(device.EventPourStarted))
 	for i := 0; i < 100; i++ { // a second of flow
 		r.wall.Board.Advance(10 * time.Millisecond)
 		r.agent.Tick()
 	}
 	r.reader.Remove()
-	r.until("unpaid", r.has(cardpay.EvCardUnpaid))
-	unpaid, _ := r.event(cardpay.EvCardUnpaid)
-	booked, _ := r.event(device.EvBooked)
+	r.until("unpaid", r.has(device.EventCardUnpaid))
+	unpaid, _ := r.event(device.EventCardUnpaid)
+	booked, _ := r.event(device.EventPourBooked)
 	if booked.Volume <= 0 || unpaid.Amount != booked.Amount || unpaid.PourID != booked.PourID {
 		t.Fatalf("booked %+v unpaid %+v", booked, unpaid)
 	}
@@ -227,7 +227,7 @@ func TestCardTakenAwayMidPourIsCollectedAtTheNextTap(t *testing.T) {
 		t.Fatalf("nothing may be charged while the card is away: %d", v)
 	}
 	r.reader.Put(card)
-	r.until("collected", r.has(cardpay.EvCardSettled))
+	r.until("collected", r.has(device.EventCardChargeSettled))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-unpaid.Amount {
 		t.Fatalf("after collection: %d", v)
 	}
@@ -287,34 +287,34 @@ func TestLostCommitAnswerIsDecidedOnTheCard(t *testing.T) {
 				card := newCard(uint64(30+i), 3)
 				tc.set(r, card)
 				r.reader.Put(card)
-				r.until("authorised", r.has(device.EvAuthorised))
+				r.until("authorised", r.has(device.EventPourAuthorised))
 				r.pour(1)
-				r.until("booked", r.has(device.EvBooked))
-				booked, _ := r.event(device.EvBooked)
+				r.until("booked", r.has(device.EventPourBooked))
+				booked, _ := r.event(device.EventPourBooked)
 				if tc.left {
-					r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
+					r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
 					// Torn after the commit on a first-layout card: its counters
 					// show ours, but a charge of the same amount elsewhere
 					// would show the same: counted as charged, flagged.
-					want := cardpay.EvCardSettled
+					want := device.EventCardChargeSettled
 					if !hasFile4(card) && card.Torn != nil {
-						want = cardpay.EvCardAssumed
+						want = device.EventCardChargeAssumed
 					}
 					r.reader.LoseAnswer, card.Silent, card.Torn = nil, nil, nil
 					r.reader.Remove()
 					card.PutBack()
 					time.Sleep(50 * time.Millisecond)
 					r.reader.Put(card)
-					r.until(want, r.has(want))
+					r.until(string(want), r.has(want))
 				} else {
-					r.until("charged", r.has(cardpay.EvCardCharged))
+					r.until("charged", r.has(device.EventCardCharged))
 				}
 				v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 				servings, _ := card.Value(cardapp.DefaultAID, cardapp.FileServings)
 				if int64(v) != 2000-booked.Amount || servings != 4 {
 					t.Fatalf("credit %d, servings %d: a %d charge must be taken exactly once\n%s", v, servings, booked.Amount, r.types())
 				}
-				if r.count(cardpay.EvCardAmbiguous) > 0 || r.count(cardpay.EvCardRefused) > 0 {
+				if r.count(device.EventCardChargeAmbiguous) > 0 || r.count(device.EventCardRefused) > 0 {
 					t.Fatalf("refused: %s", r.types())
 				}
 			})
@@ -347,10 +347,10 @@ func TestTornCommitThenTopUp(t *testing.T) {
 					card.Silent = func(cmd byte) bool { return cmd == 0xC7 }
 				}
 				r.reader.Put(card)
-				r.until("authorised", r.has(device.EvAuthorised))
+				r.until("authorised", r.has(device.EventPourAuthorised))
 				r.pour(1)
-				r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-				booked, _ := r.event(device.EvBooked)
+				r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+				booked, _ := r.event(device.EventPourBooked)
 				r.reader.Remove()
 				card.Silent, card.Torn = nil, nil
 				card.PutBack()
@@ -359,11 +359,11 @@ func TestTornCommitThenTopUp(t *testing.T) {
 				r.reader.Put(card)
 				// A first-layout card that took the charge and a top-up
 				// cannot prove it: counted as charged, flagged for staff.
-				want := cardpay.EvCardSettled
+				want := device.EventCardChargeSettled
 				if took && card.Apps[cardapp.DefaultAID].Files[cardapp.FileLastPour] == nil {
-					want = cardpay.EvCardAssumed
+					want = device.EventCardChargeAssumed
 				}
-				r.until(want, r.has(want))
+				r.until(string(want), r.has(want))
 				v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 				servings, _ := card.Value(cardapp.DefaultAID, cardapp.FileServings)
 				if int64(v) != 2500-booked.Amount || servings != 3 {
@@ -408,7 +408,7 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 		{"took effect, three long-id pours elsewhere", true, 3, long, 100, ambiguous, ambiguous},
 		{"did not, three long-id pours elsewhere", false, 3, long, 100, ambiguous, ambiguous},
 	}
-	ev := map[string]string{settled: cardpay.EvCardSettled, ambiguous: cardpay.EvCardAmbiguous, assumed: cardpay.EvCardAssumed}
+	ev := map[string]device.EventType{settled: device.EventCardChargeSettled, ambiguous: device.EventCardChargeAmbiguous, assumed: device.EventCardChargeAssumed}
 	for _, old := range []bool{false, true} {
 		for i, tc := range cases {
 			want := map[bool]string{false: tc.file4, true: tc.layout1}[old]
@@ -424,10 +424,10 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 					card.Silent = func(cmd byte) bool { return cmd == 0xC7 }
 				}
 				r.reader.Put(card)
-				r.until("authorised", r.has(device.EvAuthorised))
+				r.until("authorised", r.has(device.EventPourAuthorised))
 				r.pour(1)
-				r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-				booked, _ := r.event(device.EvBooked)
+				r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+				booked, _ := r.event(device.EventPourBooked)
 				r.reader.Remove()
 				card.Silent, card.Torn = nil, nil
 				card.PutBack()
@@ -508,14 +508,14 @@ func TestRandomUIDCardPours(t *testing.T) {
 	}
 	rr := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, keys: &undiversified}, 1)
 	rr.reader.Put(c)
-	rr.until("authorised", rr.has(device.EvAuthorised))
+	rr.until("authorised", rr.has(device.EventPourAuthorised))
 	rr.pour(1)
-	rr.until("charged", rr.has(cardpay.EvCardCharged))
-	charged, _ := rr.event(cardpay.EvCardCharged)
+	rr.until("charged", rr.has(device.EventCardCharged))
+	charged, _ := rr.event(device.EventCardCharged)
 	if v, _ := c.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-charged.Amount {
 		t.Fatalf("credit %d after %d", v, charged.Amount)
 	}
-	if ev, _ := rr.event(cardpay.EvCardRead); ev.Type == "" || rr.count(cardpay.EvCardRefused) > 0 {
+	if ev, _ := rr.event(device.EventCardRead); ev.Type == "" || rr.count(device.EventCardRefused) > 0 {
 		t.Fatalf("events %s", rr.types())
 	}
 }
@@ -538,13 +538,13 @@ func TestSingleGlitchDoesNotStopThePour(t *testing.T) {
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 51, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	mu.Lock()
 	armed[0x6C] = true // the next presence check
 	mu.Unlock()
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
-	if r.count(cardpay.EvCardRemoved) != 0 || r.count(device.EvAuthorised) != 1 {
+	r.until("charged", r.has(device.EventCardCharged))
+	if r.count(device.EventCardRemoved) != 0 || r.count(device.EventPourAuthorised) != 1 {
 		t.Fatalf("a glitch stopped the pour: %s", r.types())
 	}
 	mu.Lock()
@@ -553,7 +553,7 @@ func TestSingleGlitchDoesNotStopThePour(t *testing.T) {
 	if left {
 		t.Fatal("the glitches were never played")
 	}
-	charged, _ := r.event(cardpay.EvCardCharged)
+	charged, _ := r.event(device.EventCardCharged)
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 	servings, _ := card.Value(cardapp.DefaultAID, cardapp.FileServings)
 	if int64(v) != 2000-charged.Amount || servings != 1 {
@@ -583,13 +583,13 @@ func TestUncertainDebitIsCheckedNotResent(t *testing.T) {
 			r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 			card := issued(t, 55+uint64(code), guest, 2000)
 			r.reader.Put(card)
-			r.until("authorised", r.has(device.EvAuthorised))
+			r.until("authorised", r.has(device.EventPourAuthorised))
 			mu.Lock()
 			armed = true
 			mu.Unlock()
 			r.pour(1)
-			r.until("charged", r.has(cardpay.EvCardCharged))
-			booked, _ := r.event(device.EvBooked)
+			r.until("charged", r.has(device.EventCardCharged))
+			booked, _ := r.event(device.EventPourBooked)
 			v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 			servings, _ := card.Value(cardapp.DefaultAID, cardapp.FileServings)
 			if int64(v) != 2000-booked.Amount || servings != 1 {
@@ -616,13 +616,13 @@ func TestCommitNeverReachingTheCard(t *testing.T) {
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 57, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-	if r.count(cardpay.EvCardCharged) != 0 {
+	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+	if r.count(device.EventCardCharged) != 0 {
 		t.Fatalf("taken as paid: %s", r.types())
 	}
-	booked, _ := r.event(device.EvBooked)
+	booked, _ := r.event(device.EventPourBooked)
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 {
 		t.Fatalf("credit %d: nothing reached the card", v)
 	}
@@ -632,7 +632,7 @@ func TestCommitNeverReachingTheCard(t *testing.T) {
 	r.reader.Remove()
 	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("settled", r.has(cardpay.EvCardSettled))
+	r.until("settled", r.has(device.EventCardChargeSettled))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
 		t.Fatalf("credit %d after a %d pour", v, booked.Amount)
 	}
@@ -657,10 +657,10 @@ func TestStarvedReaderChargesOnce(t *testing.T) {
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 52, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
-	booked, _ := r.event(device.EvBooked)
+	r.until("charged", r.has(device.EventCardCharged))
+	booked, _ := r.event(device.EventPourBooked)
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 	n := 0
 	for _, c := range card.Commands() {
@@ -668,7 +668,7 @@ func TestStarvedReaderChargesOnce(t *testing.T) {
 			n++
 		}
 	}
-	if int64(v) != 2000-booked.Amount || n != 1 || r.count(cardpay.EvCardRemoved) != 0 {
+	if int64(v) != 2000-booked.Amount || n != 1 || r.count(device.EventCardRemoved) != 0 {
 		t.Fatalf("credit %d after a %d pour, %d debits\n%s", v, booked.Amount, n, r.types())
 	}
 }
@@ -688,9 +688,9 @@ func TestCardLeftOnTheReaderPoursOnce(t *testing.T) {
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 54, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
+	r.until("charged", r.has(device.EventCardCharged))
 	mu.Lock()
 	miss = true
 	mu.Unlock()
@@ -699,7 +699,7 @@ func TestCardLeftOnTheReaderPoursOnce(t *testing.T) {
 	mu.Lock()
 	played := !miss
 	mu.Unlock()
-	if !played || r.count(device.EvAuthorised) != 1 || r.count(cardpay.EvCardRead) != 1 {
+	if !played || r.count(device.EventPourAuthorised) != 1 || r.count(device.EventCardRead) != 1 {
 		t.Fatalf("missed look played %v; events %s", played, r.types())
 	}
 }
@@ -710,16 +710,16 @@ func TestPausedPolling(t *testing.T) {
 	r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, pause: true}, 1)
 	card := issued(t, 53, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
+	r.until("charged", r.has(device.EventCardCharged))
 }
 
 func TestRefusalsCleaningAndServiceMode(t *testing.T) {
 	r := newRig(t, 1)
 	r.reader.Put(issued(t, 4, cardapp.Info{Type: ttg.CardPre, Name: "Empty"}, 0))
 	r.until("no credit", func() bool {
-		ev, ok := r.event(cardpay.EvCardRefused)
+		ev, ok := r.event(device.EventCardRefused)
 		return ok && strings.Contains(ev.Detail, "no credit")
 	})
 	r.reader.Remove()
@@ -742,7 +742,7 @@ func TestRefusalsCleaningAndServiceMode(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	r.reader.Put(issued(t, 7, cardapp.Info{Type: ttg.CardClean, Name: "Cleaner"}, 0))
 	r.until("cleaning pour authorised", func() bool {
-		ev, ok := r.event(device.EvAuthorised)
+		ev, ok := r.event(device.EventPourAuthorised)
 		return ok && ev.Mode == "cleaning"
 	})
 }
@@ -765,7 +765,7 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 			var bytes int64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				before := r.count(device.EvAuthorised)
+				before := r.count(device.EventPourAuthorised)
 				// Land at a random point of the reader's cycle: the chip's
 				// own polling is renewed every second; the host's look
 				// and pause repeat every 80 ms or so.
@@ -773,7 +773,7 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 				start := time.Now()
 				line := reader.Bytes()
 				r.reader.Put(card)
-				for r.count(device.EvAuthorised) == before {
+				for r.count(device.EventPourAuthorised) == before {
 					time.Sleep(100 * time.Microsecond)
 				}
 				d := time.Since(start)
@@ -783,7 +783,7 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 				worst = max(worst, d)
 				r.agent.Stop(1)
 				r.reader.Remove()
-				for r.count(device.EvBooked) <= before {
+				for r.count(device.EventPourBooked) <= before {
 					r.wall.Board.Advance(10 * time.Millisecond)
 					r.agent.Tick()
 					time.Sleep(100 * time.Microsecond)
@@ -810,7 +810,7 @@ func TestCardLeftBeforeItsCountersAreRead(t *testing.T) {
 	reader := &nfcsim.Reader{RFError: func(byte) byte {
 		mu.Lock()
 		defer mu.Unlock()
-		if armed && r != nil && r.count(device.EvBooked) > 0 {
+		if armed && r != nil && r.count(device.EventPourBooked) > 0 {
 			return 0x01 // timeout: the card is gone
 		}
 		return 0
@@ -821,17 +821,17 @@ func TestCardLeftBeforeItsCountersAreRead(t *testing.T) {
 	mu.Unlock()
 	card := issued(t, 92, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("unpaid", r.has(cardpay.EvCardUnpaid))
-	booked, _ := r.event(device.EvBooked)
+	r.until("unpaid", r.has(device.EventCardUnpaid))
+	booked, _ := r.event(device.EventPourBooked)
 	r.reader.Remove()
 	mu.Lock()
 	armed = false
 	mu.Unlock()
 	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("settled", r.has(cardpay.EvCardSettled))
+	r.until("settled", r.has(device.EventCardChargeSettled))
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 	if want := 2000 - booked.Amount; int64(v) != want {
 		t.Fatalf("credit %d, want %d (booked %d): %s", v, want, booked.Amount, r.types())
@@ -871,10 +871,10 @@ func TestRolledOffThenServingsReset(t *testing.T) {
 	card := issued(t, 91, guest, 2000)
 	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-	booked, _ := r.event(device.EvBooked)
+	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+	booked, _ := r.event(device.EventPourBooked)
 	r.reader.Remove()
 	card.Torn = nil
 	card.PutBack()
@@ -883,7 +883,7 @@ func TestRolledOffThenServingsReset(t *testing.T) {
 	chargeElsewhere(t, card, "2002-5")
 	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("ambiguous", r.has(cardpay.EvCardAmbiguous))
+	r.until("ambiguous", r.has(device.EventCardChargeAmbiguous))
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 	if want := 2000 - booked.Amount - 500; int64(v) != want {
 		t.Fatalf("credit %d, want %d (booked %d): %s", v, want, booked.Amount, r.types())
@@ -914,7 +914,7 @@ func TestCardLeftOnTheReaderThroughReaderFaults(t *testing.T) {
 				looks lookCount
 				late  = tc.late
 			)
-			booked := func() bool { return r != nil && r.count(device.EvBooked) > 0 }
+			booked := func() bool { return r != nil && r.count(device.EventPourBooked) > 0 }
 			reader := &nfcsim.Reader{LateAck: func(code byte) time.Duration {
 				mu.Lock()
 				defer mu.Unlock()
@@ -944,17 +944,17 @@ func TestJournalFailureChargesNothing(t *testing.T) {
 	r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, ownJournal: true}, 1)
 	card := issued(t, 93, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	if err := r.journal.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r.pour(1)
-	r.until("unpaid", r.has(cardpay.EvCardUnpaid))
-	ev, _ := r.event(cardpay.EvCardUnpaid)
+	r.until("unpaid", r.has(device.EventCardUnpaid))
+	ev, _ := r.event(device.EventCardUnpaid)
 	if !strings.Contains(ev.Detail, "journal") {
 		t.Fatalf("unpaid: %q", ev.Detail)
 	}
-	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 || r.count(cardpay.EvCardCharged) != 0 {
+	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 || r.count(device.EventCardCharged) != 0 {
 		t.Fatalf("credit %d: %s", v, r.types())
 	}
 }
@@ -969,10 +969,10 @@ func TestUpgradedBetweenTornCommitAndNextTap(t *testing.T) {
 	card := legacy(issued(t, 94, guest, 2000))
 	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-	booked, _ := r.event(device.EvBooked)
+	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+	booked, _ := r.event(device.EventPourBooked)
 	r.reader.Remove()
 	card.Torn = nil
 	card.PutBack()
@@ -984,7 +984,7 @@ func TestUpgradedBetweenTornCommitAndNextTap(t *testing.T) {
 	r.reader.Put(card)
 	// Decided by the counters (file 4 knows nothing of the charge), at a
 	// later tap: counted as charged, flagged.
-	r.until("assumed", r.has(cardpay.EvCardAssumed))
+	r.until("assumed", r.has(device.EventCardChargeAssumed))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
 		t.Fatalf("credit %d after one %d pour\n%s", v, booked.Amount, r.types())
 	}
@@ -1023,21 +1023,21 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 	card := legacy(issued(t, 201, guest, 2000))
 	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-	booked, _ := r.event(device.EvBooked)
+	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+	booked, _ := r.event(device.EventPourBooked)
 	r.reader.Remove()
 	card.Torn = nil
 	card.PutBack()
 	card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 0) // staff re-activate
 	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("ambiguous", r.has(cardpay.EvCardAmbiguous))
+	r.until("ambiguous", r.has(device.EventCardChargeAmbiguous))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
 		t.Fatalf("credit %d after one pour of %d\n%s", v, booked.Amount, r.types())
 	}
-	if n := r.count(cardpay.EvCardSettled) + r.count(cardpay.EvCardCharged); n != 0 {
+	if n := r.count(device.EventCardChargeSettled) + r.count(device.EventCardCharged); n != 0 {
 		t.Fatalf("charged again: %s", r.types())
 	}
 	// Staff check the card's history and settle it as paid: it pours again.
@@ -1047,7 +1047,7 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 	r.reader.Remove()
 	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+	r.until("authorised again", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 }
 
 // pourAWhile starts a pour on line 1 of a card on the reader and lets
@@ -1055,9 +1055,9 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 func (r *rig) pourAWhile(card *nfcsim.Card) {
 	r.t.Helper()
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("pouring", r.has(device.EvPourStarted))
+	r.until("pouring", r.has(device.EventPourStarted))
 	for range 100 {
 		r.wall.Board.Advance(10 * time.Millisecond)
 		r.agent.Tick()
@@ -1101,17 +1101,17 @@ func TestShutdownMidPourLeavesThePourOwed(t *testing.T) {
 			r.until("tap stopped and pour booked", func() bool {
 				select {
 				case <-r.ran:
-					return r.count(device.EvBooked) > 0
+					return r.count(device.EventPourBooked) > 0
 				default:
 					return false
 				}
 			})
-			booked, _ := r.event(device.EvBooked)
+			booked, _ := r.event(device.EventPourBooked)
 			e, ok := entry(t, r.journal, card)
 			if booked.Amount <= 0 || !ok || e.State != "owed" || e.Amount != booked.Amount || e.PourID != booked.PourID {
 				t.Fatalf("booked %+v, journal %v %+v\n%s", booked, ok, e, r.types())
 			}
-			if r.count(cardpay.EvCardUnpaid) == 0 {
+			if r.count(device.EventCardUnpaid) == 0 {
 				t.Fatalf("no card_unpaid: %s", r.types())
 			}
 			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 {
@@ -1158,7 +1158,7 @@ func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
-	rec, ok := evs.Find(device.EvRecovered)
+	rec, ok := evs.Find(device.EventPourRecovered)
 	if !ok || rec.Amount <= 0 {
 		t.Fatalf("recovered %v %+v: %s", ok, rec, evs.String())
 	}
@@ -1172,10 +1172,10 @@ func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	for range 2 {
 		cardpay.New(cardpay.Options{Agent: agent, Store: st, Now: r.clk.Now}).Run(ctx)
 	}
-	if n := evs.Count(cardpay.EvCardUnpaid); n != 1 {
+	if n := evs.Count(device.EventCardUnpaid); n != 1 {
 		t.Fatalf("%d card_unpaid at start: %s", n, evs.String())
 	}
-	if ev, _ := evs.Find(cardpay.EvCardUnpaid); ev.PourID != rec.PourID || ev.Amount != rec.Amount {
+	if ev, _ := evs.Find(device.EventCardUnpaid); ev.PourID != rec.PourID || ev.Amount != rec.Amount {
 		t.Fatalf("reported %+v for %+v", ev, rec)
 	}
 	if e, ok := entry(t, st, card); !ok || e.State != "owed" || e.Booked {
@@ -1204,19 +1204,19 @@ func (l *lookCount) atLeast(n int) func() bool {
 func (r *rig) pouredOnceWhileLeft(t *testing.T, card *nfcsim.Card, looks *lookCount, fault func(*rig)) {
 	t.Helper()
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
+	r.until("charged", r.has(device.EventCardCharged))
 	looks.reset()
 	if fault != nil {
 		fault(r)
 	}
 	r.until("twenty looks at the card", looks.atLeast(20))
-	if n := r.count(device.EvAuthorised); n != 1 {
+	if n := r.count(device.EventPourAuthorised); n != 1 {
 		t.Fatalf("%d authorisations for one tap\n%s", n, r.types())
 	}
 	r.reader.Remove()
 	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+	r.until("authorised again", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 }

@@ -356,7 +356,7 @@ func TestCreditsSurviveAMoveAside(t *testing.T) {
 	}
 	w.waiterPour(2, 3)
 	for i := 0; i < 300; i++ { // an event log with pages of its own
-		w.agent.Report(device.Event{Type: device.EvStarted, Detail: strings.Repeat("x", 60)})
+		w.agent.Report(device.Event{Type: device.EventAgentStarted, Detail: strings.Repeat("x", 60)})
 	}
 	w.stop(true)
 	fsfault.ScribbleBucket(t, filepath.Join(w.cfg.Device.DataDir, "tapagent.db"), "events")

@@ -2,6 +2,7 @@ package clientcontrol_test
 
 import (
 	"encoding/json"
+	"github.com/tapagent/tapagent/device"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -196,7 +197,7 @@ func TestRestartIsRateLimited(t *testing.T) {
 	for found := false; !found; {
 		select {
 		case ev := <-r.events:
-			found = ev.Type == "restart_refused"
+			found = ev.Type == device.EventRestartRefused
 		case <-time.After(5 * time.Second):
 			t.Fatal("no restart_refused event")
 		}

@@ -33,7 +33,7 @@ func newService(a *device.Agent) *service {
 // observe keeps booked calibration pours; it runs on the agent's event
 // path, so it only records.
 func (s *service) observe(ev device.Event) {
-	if ev.Type != device.EvBooked || ev.Mode != flow.ModeCalibration.String() {
+	if ev.Type != device.EventPourBooked || ev.Mode != flow.ModeCalibration.String() {
 		return
 	}
 	s.mu.Lock()

@@ -125,7 +125,7 @@ func (b *bench) restart() {
 	b.open(b.first)
 }
 
-func (b *bench) count(typ string) int { return b.ev.Count(typ) }
+func (b *bench) count(typ device.EventType) int { return b.ev.Count(typ) }
 
 func (b *bench) run(d time.Duration) {
 	for end := b.clk.Mono() + d; b.clk.Mono() < end; {
@@ -267,7 +267,7 @@ func TestServerDownFor1000PoursThenBack(t *testing.T) {
 	if n := len(b.outbox()); n != 4*perLine || len(b.srv.Transactions()) != 0 {
 		t.Fatalf("%d records waiting, want %d; server has %d", n, 4*perLine, len(b.srv.Transactions()))
 	}
-	if b.count("ttg_link_down") == 0 {
+	if b.count(device.EventTTGLinkDown) == 0 {
 		t.Fatal("the link never went down")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -325,7 +325,7 @@ func TestKilledMidUploadNoLossNoDuplicate(t *testing.T) {
 	if len(b.srv.Transactions()) != 12 || len(b.outbox()) != 0 {
 		t.Fatalf("after restart: server %d, outbox %d", len(b.srv.Transactions()), len(b.outbox()))
 	}
-	if b.count("ttg_delivered") == 0 {
+	if b.count(device.EventTTGDelivered) == 0 {
 		t.Fatal("no delivery reported")
 	}
 }
@@ -368,7 +368,7 @@ func TestRefusedRecordsAreDeadLetters(t *testing.T) {
 	if err != nil || len(dl) != 1 || dl[0].Record.Line != 3 || !strings.Contains(dl[0].Reason, "plu 999 does not exist") {
 		t.Fatalf("dead letters %+v %v", dl, err)
 	}
-	if len(b.srv.Transactions()) != 3 || len(b.outbox()) != 0 || b.count("ttg_dead_letter") != 1 {
+	if len(b.srv.Transactions()) != 3 || len(b.outbox()) != 0 || b.count(device.EventTTGDeadLetter) != 1 {
 		t.Fatalf("server %d outbox %d", len(b.srv.Transactions()), len(b.outbox()))
 	}
 }

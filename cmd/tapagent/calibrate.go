@@ -198,7 +198,7 @@ func (c *calibration) waitBooked(ctx context.Context, pourID string) (device.Eve
 	for {
 		select {
 		case ev := <-c.events:
-			if ev.Type == device.EvBooked && ev.PourID == pourID {
+			if ev.Type == device.EventPourBooked && ev.PourID == pourID {
 				return ev, nil
 			}
 		case <-timeout:

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/device"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,14 +201,14 @@ func TestSimCardsScenario(t *testing.T) {
 	var service []string
 	for _, e := range evs {
 		switch e.Type {
-		case "card_charged":
+		case device.EventCardCharged:
 			if e.Amount <= 0 {
 				t.Fatalf("charge %+v", e)
 			}
 			charged++
-		case "service_mode":
+		case device.EventServiceMode:
 			service = append(service, e.Detail)
-		case "card_refused":
+		case device.EventCardRefused:
 			if strings.Contains(e.Detail, "no credit") {
 				refused++
 			}
@@ -277,7 +278,7 @@ func simWithReaderPort(t *testing.T, messy bool) {
 	}
 	var charged int64
 	for _, e := range readEvents(t, strings.NewReader(string(out))) {
-		if e.Type == "card_charged" {
+		if e.Type == device.EventCardCharged {
 			charged = e.Amount
 		}
 	}
@@ -417,8 +418,8 @@ id = 1
 		}
 		var logged []string
 		for _, raw := range evs {
-			var ev struct{ Type, Detail string }
-			if json.Unmarshal(raw, &ev) == nil && ev.Type == cardpay.EvCardStaffSettled {
+			var ev device.Event
+			if json.Unmarshal(raw, &ev) == nil && ev.Type == device.EventCardChargeStaffSettled {
 				logged = append(logged, ev.Detail)
 			}
 		}

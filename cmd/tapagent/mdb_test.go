@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"github.com/tapagent/tapagent/device"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -70,12 +71,12 @@ func TestSimMDBScenario(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sim: %v", err)
 	}
-	n := map[string]int{}
+	n := map[device.EventType]int{}
 	for _, e := range readEvents(t, strings.NewReader(string(out))) {
 		n[e.Type]++
 	}
-	if n["mdb_ready"] != 1 || n["mdb_vend_success"] != 2 || n["mdb_vend_denied"] != 1 || n["mdb_vend_refunded"] != 1 ||
-		n["exe_ready"] != 1 || n["exe_vend"] != 1 || n["vend_booked"] != 1 {
+	if n[device.EventMDBReady] != 1 || n[device.EventMDBVendSuccess] != 2 || n[device.EventMDBVendDenied] != 1 || n[device.EventMDBVendRefunded] != 1 ||
+		n[device.EventEXEReady] != 1 || n[device.EventEXEVend] != 1 || n[device.EventVendBooked] != 1 {
 		t.Fatalf("events %v\n%s", n, out)
 	}
 	srv, err := ttgserver.New(ttgserver.Options{DataDir: filepath.Join(data, "ttg-server")})

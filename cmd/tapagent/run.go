@@ -162,14 +162,12 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.Join(err, agent.Close())
 	}
 	if linkRefused != nil {
-		agent.Report(device.Event{Type: "mqtt_refused", Detail: linkRefused.Error()})
+		agent.Report(device.Event{Type: device.EventMQTTRefused, Detail: linkRefused.Error()})
 	}
 	if err := cfg.Firmware.ManifestRefusal(); err != nil {
 		log.Warn("firmware update notifications refused", "err", err)
 	}
-	firmware.ReportResult(filepath.Join(cfg.Device.DataDir, "update"), func(typ, detail string) {
-		agent.Report(device.Event{Type: typ, Detail: detail})
-	})
+	firmware.ReportResult(filepath.Join(cfg.Device.DataDir, "update"), diagcmd.FirmwareReport(agent.Report))
 	if register != nil {
 		if _, err := register.Reconcile(); err != nil {
 			return errors.Join(err, agent.Close())
@@ -369,12 +367,12 @@ func logEvents(log *slog.Logger) func(device.Event) {
 	return func(ev device.Event) {
 		lv := slog.LevelInfo
 		switch ev.Type {
-		case device.EvAlarm, device.EvStorageError, device.EvStorageMoved, device.EvValveFailedOff:
+		case device.EventAlarm, device.EventStorageError, device.EventStorageCorruptMoved, device.EventValveCloseFailed:
 			lv = slog.LevelWarn
-		case device.EvCheckpoint:
+		case device.EventPourCheckpoint:
 			lv = slog.LevelDebug
 		}
-		log.Log(context.Background(), lv, ev.Type, "line", ev.Line, "pour", ev.PourID, "reason", ev.Reason,
+		log.Log(context.Background(), lv, string(ev.Type), "line", ev.Line, "pour", ev.PourID, "reason", ev.Reason,
 			"volume_ml10", int64(ev.Volume), "amount", ev.Amount, "detail", ev.Detail)
 	}
 }

@@ -139,7 +139,7 @@ func TestSimSalvagesACorruptDatabase(t *testing.T) {
 	f.Close()
 
 	evs := demoRun(t, data)
-	if n := countType(evs, device.EvStorageMoved); n != 1 {
+	if n := countType(evs, device.EventStorageCorruptMoved); n != 1 {
 		t.Fatalf("%d storage_corrupt_moved events", n)
 	}
 	if _, left := openIntents(t, data); len(left) != 0 {
