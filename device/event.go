@@ -17,7 +17,7 @@ type EventType string
 const (
 	// The agent.
 
-	// EventAgentStarted: the agent started: storage open, lines restored, pours recovered. Fields: detail.
+	// EventAgentStarted: the agent started: storage open, lines restored, pours recovered. Fields: detail (boot count, lines).
 	EventAgentStarted EventType = "agent_started"
 	// EventAgentStopped: the agent stopped: every valve closed and storage flushed. Fields: none.
 	EventAgentStopped EventType = "agent_stopped"
@@ -27,15 +27,15 @@ const (
 	EventDrainingEnded EventType = "draining_ended"
 	// EventRestartRequested: a restart was asked for by the client-control API. Fields: none.
 	EventRestartRequested EventType = "restart_requested"
-	// EventRestartRefused: a client-control restart was refused (pours running or no restart hook). Fields: detail.
+	// EventRestartRefused: a client-control restart was refused: at most one per interval (detail says when the next may come). Fields: detail.
 	EventRestartRefused EventType = "restart_refused"
-	// EventBacklight: the client-control API switched the display backlight. Fields: detail (on or off).
+	// EventBacklight: the client-control API set the display backlight. Fields: detail (brightness in %).
 	EventBacklight EventType = "backlight"
-	// EventStorageCorruptMoved: the bbolt file could not be opened and was moved aside; a fresh one was started. Fields: detail (where the old file went).
+	// EventStorageCorruptMoved: the bbolt file was corrupt and was moved aside; a fresh one was started with what could be salvaged. Fields: detail (where the old file went, what was salvaged).
 	EventStorageCorruptMoved EventType = "storage_corrupt_moved"
 	// EventStorageError: a write to bbolt failed; the detail says what is retried. Fields: line, pour_id, detail.
 	EventStorageError EventType = "storage_error"
-	// EventMQTTRefused: the MQTT diagnostics link was refused by its configuration (for example a plain-text broker on a non-loopback address). Fields: detail.
+	// EventMQTTRefused: the MQTT diagnostics link was refused by its configuration; the wall pours on without it. Fields: detail.
 	EventMQTTRefused EventType = "mqtt_refused"
 
 	// Pours.
