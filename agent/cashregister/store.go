@@ -151,13 +151,13 @@ func validate(c Credit) error {
 	case c.ID < 0:
 		return errors.New("ID must be > 0")
 	case c.Waiter <= 0:
-		return errors.New("Waiter is required and must be > 0")
+		return errors.New("field Waiter is required and must be > 0")
 	case c.PLU <= 0 || c.PLU > MaxPLU:
 		return fmt.Errorf("PLU is required and must be 1..%d", MaxPLU)
 	case c.Count == 0:
-		return errors.New("Count is required and must not be 0 (negative cancels)")
+		return errors.New("field Count is required and must not be 0 (negative cancels)")
 	case c.Count > MaxCount || c.Count < -MaxCount:
-		return fmt.Errorf("Count %d is out of range: at most %d portions are granted or cancelled at once", c.Count, MaxCount)
+		return fmt.Errorf("field Count (%d) is out of range: at most %d portions are granted or cancelled at once", c.Count, MaxCount)
 	}
 	return nil
 }

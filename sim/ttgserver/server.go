@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -650,8 +649,6 @@ func (s *Server) decode(raw []byte, v any) error {
 	}
 	return nil
 }
-
-var errNoClient = errors.New("no client")
 
 func sortedPLUs(m map[int]ttg.Product) []int {
 	keys := make([]int, 0, len(m))
