@@ -44,8 +44,8 @@ func (a *Agent) CardTap(ctx context.Context, id int, card int64) (string, error)
 		a.event(Event{Type: EventCardRefused, Line: id, Card: a.cardHash(card), Detail: "card lookup failed: " + why})
 		return "", fmt.Errorf("%w: %s", ErrCardRefused, why)
 	}
-	ref := map[string]string{ttg.RefCardID: strconv.FormatInt(card, 10), ttg.RefCardType: strconv.Itoa(info.Type),
-		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(card, 10)}
+	ref := storage.Ref{CardID: strconv.FormatInt(card, 10), CardType: strconv.Itoa(info.Type),
+		CardName: info.Name, ExternalID: strconv.FormatInt(card, 10)}
 	a.event(Event{Type: EventCardLogin, Line: id, Card: a.cardHash(card), Detail: info.TypeString + " card"})
 	req, why := a.cardRequest(l, info, ref)
 	if why == "" {
@@ -61,7 +61,7 @@ func (a *Agent) CardTap(ctx context.Context, id int, card int64) (string, error)
 
 // cardRequest turns the server's card record into a pour request, or says
 // why the card may not pour.
-func (a *Agent) cardRequest(l *line, c ttg.CardInfo, ref map[string]string) (Request, string) {
+func (a *Agent) cardRequest(l *line, c ttg.CardInfo, ref storage.Ref) (Request, string) {
 	prepay := c.Type == ttg.CardOnlinePre || c.Type == ttg.CardPre
 	switch {
 	case c.IsBlocked != 0:
@@ -103,7 +103,7 @@ func expired(ts string, now time.Time, loc *time.Location) bool {
 
 // releaseCard books an empty transaction for the card, which the server
 // takes as the end of its login on this device.
-func (a *Agent) releaseCard(l *line, ref map[string]string, why string) {
+func (a *Agent) releaseCard(l *line, ref storage.Ref, why string) {
 	now := a.clk.Now().UnixMilli()
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-r%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindPour,
 		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
@@ -111,7 +111,7 @@ func (a *Agent) releaseCard(l *line, ref map[string]string, why string) {
 	l.mu.Lock()
 	a.book(l, rec)
 	l.mu.Unlock()
-	uid, _ := strconv.ParseInt(ref[ttg.RefCardID], 10, 64)
+	uid, _ := strconv.ParseInt(ref.CardID, 10, 64)
 	a.event(Event{Type: EventCardRefused, Line: l.id, PourID: rec.ID, Card: a.cardHash(uid), Detail: why})
 }
 
@@ -127,7 +127,7 @@ func (a *Agent) cardHash(uid int64) string {
 // BookCardPurchase books a card action done at this device in its charger
 // role (create, top up, balance an online card). ref carries the ttg.Ref*
 // card-purchase fields; the record is uploaded as /m2m/api/cardpurchase.
-func (a *Agent) BookCardPurchase(ref map[string]string) (uint64, error) {
+func (a *Agent) BookCardPurchase(ref storage.Ref) (uint64, error) {
 	now := a.clk.Now().UnixMilli()
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-c%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)),
 		Kind: storage.KindCardPurchase, StartedAt: now, EndedAt: now, ClockSynced: a.synced(), Ref: ref}
@@ -137,6 +137,6 @@ func (a *Agent) BookCardPurchase(ref map[string]string) (uint64, error) {
 		return 0, err
 	}
 	a.onBooked()
-	a.event(Event{Type: EventCardPurchaseBooked, PourID: rec.ID, Seq: seq, Detail: "type " + ref[ttg.RefPurchaseType]})
+	a.event(Event{Type: EventCardPurchaseBooked, PourID: rec.ID, Seq: seq, Detail: "type " + ref.PurchaseType})
 	return seq, nil
 }

@@ -73,7 +73,7 @@ type Request struct {
 	// priced by the agent (server catalog, happy hours, else configuration).
 	Auth flow.Auth
 	// Ref carries who or what paid (card, session), copied into the record.
-	Ref map[string]string
+	Ref storage.Ref
 	// NoAlcohol refuses alcoholic products (under-age cards).
 	NoAlcohol bool
 	// Service marks a technician's pour (valve test, calibration): it runs

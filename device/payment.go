@@ -2,7 +2,6 @@ package device
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/storage"
@@ -52,7 +51,7 @@ func (a *Agent) CanPour(id int) string {
 // made final before the beer ran. The record carries auth (the portion
 // that was paid for) and ref, no volume, and goes to the server like any
 // sale, so the books agree with the terminal's.
-func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref map[string]string) (string, error) {
+func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref storage.Ref) (string, error) {
 	l, err := a.line(id)
 	if err != nil {
 		return "", err
@@ -63,7 +62,7 @@ func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref map[string
 	now := a.clk.Now().UnixMilli()
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-p%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindPour,
 		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
-		Ref: maps.Clone(ref), Pour: flow.Result{Auth: auth, Reason: flow.ReasonPayment, Amount: amount}}
+		Ref: ref, Pour: flow.Result{Auth: auth, Reason: flow.ReasonPayment, Amount: amount}}
 	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.settle(rec)})
 	if err != nil {
 		a.event(Event{Type: EventStorageError, Line: id, Detail: "payment: " + err.Error()})
@@ -82,7 +81,7 @@ type Vend struct {
 	Amount  int64
 	// Made is a dispensed item; false books money kept without one.
 	Made bool
-	Ref  map[string]string
+	Ref  storage.Ref
 }
 
 // BookVend books a vending machine's sale (or money kept for an item it
@@ -100,7 +99,7 @@ func (a *Agent) BookVend(v Vend) (string, error) {
 	auth := flow.Auth{Mode: flow.ModePortion, PortionPrice: v.Amount, Prepaid: true}
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-v%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindVend,
 		Product: v.Product, PLU: v.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
-		Ref: maps.Clone(v.Ref), Pour: flow.Result{Auth: auth, Reason: reason, Amount: v.Amount, Complete: v.Made}}
+		Ref: v.Ref, Pour: flow.Result{Auth: auth, Reason: reason, Amount: v.Amount, Complete: v.Made}}
 	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.settle(rec)})
 	if err != nil {
 		a.event(Event{Type: EventStorageError, Detail: "vend: " + err.Error()})

@@ -244,9 +244,9 @@ func (a *Agent) authoriseRemote(p pendingLogin, r ttg.RemoteLoginPurchaseRequest
 	card, _ := strconv.ParseInt(p.req.CardID, 10, 64)
 	req := Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: p.item.Volume, PortionPrice: p.item.Price},
 		NoAlcohol: p.req.AlcoholAllowed == 0,
-		Ref: map[string]string{ttg.RefCardID: strconv.FormatInt(card, 10), ttg.RefCardType: strconv.Itoa(ttg.CardRemoteLogin),
-			ttg.RefCardName: firstSet(p.req.Name, "Remote login"), ttg.RefExternalID: p.req.TransactionID,
-			ttg.RefItemID: p.item.ItemID, RefPricingState: strconv.Itoa(p.item.State), "payment_id": r.PaymentID}}
+		Ref: storage.Ref{CardID: strconv.FormatInt(card, 10), CardType: strconv.Itoa(ttg.CardRemoteLogin),
+			CardName: firstSet(p.req.Name, "Remote login"), ExternalID: p.req.TransactionID,
+			ItemID: p.item.ItemID, PricingState: strconv.Itoa(p.item.State), PaymentID: r.PaymentID}}
 	if _, err := a.Authorise(p.req.Line, req); err != nil {
 		out.ClientError = clientErr(ttg.RLWorkflow, err.Error())
 	}

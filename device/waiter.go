@@ -6,6 +6,7 @@ import (
 
 	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -34,8 +35,8 @@ func (a *Agent) WaiterTap(id int, waiter int64) (string, error) {
 	}
 	w := strconv.FormatInt(waiter, 10)
 	req := Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: res.Portion, PortionPrice: res.Price},
-		Ref: map[string]string{cashregister.RefReservation: res.ID, cashregister.RefWaiter: w, ttg.RefCardType: strconv.Itoa(ttg.CardStaff),
-			ttg.RefCardName: "Waiter " + w, ttg.RefExternalID: "waiter-" + w}}
+		Ref: storage.Ref{Reservation: res.ID, Waiter: w, CardType: strconv.Itoa(ttg.CardStaff),
+			CardName: "Waiter " + w, ExternalID: "waiter-" + w}}
 	pourID, err := a.Authorise(id, req)
 	if err != nil {
 		if rerr := a.register.Release(res.ID); rerr != nil {

@@ -25,7 +25,6 @@ import (
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
-	"github.com/tapagent/tapagent/ttg"
 )
 
 // Output selects how a run is shown.
@@ -278,7 +277,7 @@ func (r *runner) item(req *device.Request, st sim.Step) error {
 	for _, it := range items {
 		if it.ItemID == st.ItemID {
 			req.Auth = flow.Auth{Mode: flow.ModePortion, PortionVol: it.Volume, PortionPrice: it.Price}
-			req.Ref[ttg.RefItemID], req.Ref[device.RefPricingState] = it.ItemID, fmt.Sprint(it.State)
+			req.Ref.ItemID, req.Ref.PricingState = it.ItemID, fmt.Sprint(it.State)
 			return nil
 		}
 	}
@@ -353,7 +352,7 @@ func (r *runner) apply(st sim.Step) error {
 	}
 	switch st.Action {
 	case "authorise":
-		req := device.Request{Auth: authFor(st, lc), Ref: map[string]string{"source": "scenario"}}
+		req := device.Request{Auth: authFor(st, lc), Ref: storage.Ref{Source: "scenario"}}
 		if st.ItemID != "" {
 			if err := r.item(&req, st); err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tapagent/tapagent/storage"
 	"slices"
 	"strconv"
 	"time"
@@ -222,8 +223,8 @@ func (t *Tap) chargeFailed(cd *card, e Entry, err error) {
 // serve acts by card type; it reports whether the card was seen to leave.
 func (t *Tap) serve(ctx context.Context, cd *card) bool {
 	info := cd.c.Info
-	ref := map[string]string{ttg.RefCardID: strconv.FormatInt(cd.id, 10), ttg.RefCardType: strconv.Itoa(info.Type),
-		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(cd.id, 10)}
+	ref := storage.Ref{CardID: strconv.FormatInt(cd.id, 10), CardType: strconv.Itoa(info.Type),
+		CardName: info.Name, ExternalID: strconv.FormatInt(cd.id, 10)}
 	switch info.Type {
 	case ttg.CardPre:
 		if cd.c.Credit <= 0 {
@@ -266,7 +267,7 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 	}
 	charging := req.Auth.Mode != flow.ModeCleaning
 	if charging {
-		req.Ref[RefCardKey] = cd.key // with the intent, before the valve opens: see Settle
+		req.Ref.CardKey = cd.key // with the intent, before the valve opens: see Settle
 	}
 	pours := map[string]int{}
 	for _, l := range t.o.Lines {

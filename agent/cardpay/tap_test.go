@@ -1131,7 +1131,7 @@ func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	r.pourAWhile(card)
 	// The pour's intent, on disk before its valve opened, names the card.
 	open, err := r.store.Intents()
-	if err != nil || len(open) != 1 || open[0].Ref[cardpay.RefCardKey] != hexUID(card) {
+	if err != nil || len(open) != 1 || open[0].Ref.CardKey != hexUID(card) {
 		t.Fatalf("while pouring the intents are %+v (%v)", open, err)
 	}
 	// Power lost: the meters and the file die with the process.

@@ -17,12 +17,6 @@ import (
 // Bucket is the storage bucket the cash interface owns.
 const Bucket = "pos"
 
-// Reference keys on a waiter pour's record.
-const (
-	RefReservation = "pos_reservation"
-	RefWaiter      = "pos_waiter"
-)
-
 // Errors a caller can act on.
 var (
 	ErrNotFound  = errors.New("not found")
@@ -501,7 +495,7 @@ func (r *Register) Release(id string) error {
 // Settle is the work committed with a pour's booking: a waiter pour that
 // delivered becomes a debit; one that delivered nothing gives its count back.
 func (r *Register) Settle(rec storage.Record) []storage.Change {
-	id := rec.Ref[RefReservation]
+	id := rec.Ref.Reservation
 	if id == "" {
 		return nil
 	}

@@ -165,7 +165,7 @@ func TestPoursArriveExactly(t *testing.T) {
 		t.Fatalf("line 2 items %+v", items)
 	}
 	if _, err := b.agent.Authorise(2, device.Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: items[0].Volume,
-		PortionPrice: items[0].Price}, Ref: map[string]string{ttg.RefItemID: items[0].ItemID}}); err != nil {
+		PortionPrice: items[0].Price}, Ref: storage.Ref{ItemID: items[0].ItemID}}); err != nil {
 		t.Fatal(err)
 	}
 	b.pour(2, 50, 10*time.Second)
@@ -199,9 +199,9 @@ func TestPoursArriveExactly(t *testing.T) {
 		if got == nil {
 			t.Fatalf("record %s (plu %d) not on the server", r.ID, r.PLU)
 		}
-		card, _ := strconv.ParseInt(r.Ref[ttg.RefCardID], 10, 64)
+		card, _ := strconv.ParseInt(r.Ref.CardID, 10, 64)
 		if int64(got.Volume) != u.FromVol(r.Pour.Volume) || int64(got.Money) != r.Pour.Amount || got.CardID != card ||
-			got.ItemID != r.Ref[ttg.RefItemID] || got.VolumeDP != u.DP {
+			got.ItemID != r.Ref.ItemID || got.VolumeDP != u.DP {
 			t.Errorf("record %+v arrived as %+v", r, *got)
 		}
 	}
@@ -232,7 +232,7 @@ func TestHappyHourAppliesAtTheMinute(t *testing.T) {
 	b.run(25 * time.Second)
 	pourAt() // authorised 17:00:00
 	recs := b.outbox()
-	if len(recs) != 2 || recs[0].Ref[device.RefPricingState] != "0" || recs[1].Ref[device.RefPricingState] != "1" {
+	if len(recs) != 2 || recs[0].Ref.PricingState != "0" || recs[1].Ref.PricingState != "1" {
 		t.Fatalf("pricing states %v / %v", recs[0].Ref, recs[1].Ref)
 	}
 	if err := b.flush(); err != nil {
@@ -411,9 +411,9 @@ func TestConfigChangeIsPickedUp(t *testing.T) {
 func TestCardPurchasesAndTokenExpiry(t *testing.T) {
 	b := newBench(t, evening(20, 0, 0), nil)
 	b.srv.SetFaults(ttgserver.Faults{ExpireTokens: true})
-	for _, ref := range []map[string]string{
-		{ttg.RefCardID: "555", ttg.RefPurchaseType: "111", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar", ttg.RefAlcohol: "1"},
-		{ttg.RefCardID: "555", ttg.RefPurchaseType: "113", ttg.RefPurchaseAmt: "700", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"},
+	for _, ref := range []storage.Ref{
+		{CardID: "555", PurchaseType: "111", CardName: "Kim", StaffName: "Bar", Alcohol: "1"},
+		{CardID: "555", PurchaseType: "113", Amount: "700", CardName: "Kim", StaffName: "Bar"},
 	} {
 		if _, err := b.agent.BookCardPurchase(ref); err != nil {
 			t.Fatal(err)
@@ -462,8 +462,8 @@ func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
 	}{{"server skips resends", false}, {"server refuses resends", true}} {
 		t.Run(c.name, func(t *testing.T) {
 			b := newBench(t, evening(20, 0, 0), nil)
-			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "111",
-				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar", ttg.RefAlcohol: "1"}); err != nil {
+			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "555", PurchaseType: "111",
+				CardName: "Kim", StaffName: "Bar", Alcohol: "1"}); err != nil {
 				t.Fatal(err)
 			}
 			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
@@ -482,8 +482,8 @@ func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
 				t.Fatalf("after resend: dead letters %+v (%v), outbox %d, server %d", dl, err, len(b.outbox()), len(b.srv.CardPurchases()))
 			}
 			// Someone else's card: the server refuses, and so does the check.
-			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "1000001", ttg.RefPurchaseType: "111",
-				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "1000001", PurchaseType: "111",
+				CardName: "Kim", StaffName: "Bar"}); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.flush(); err != nil {
@@ -507,16 +507,16 @@ func TestCardEraseWithLostReplyIsDelivered(t *testing.T) {
 	}{{"server skips resends", false}, {"server refuses resends", true}} {
 		t.Run(c.name, func(t *testing.T) {
 			b := newBench(t, evening(20, 0, 0), nil)
-			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "111",
-				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "555", PurchaseType: "111",
+				CardName: "Kim", StaffName: "Bar"}); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.flush(); err != nil {
 				t.Fatal(err)
 			}
 			b.clk.Advance(time.Minute)
-			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "199",
-				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "555", PurchaseType: "199",
+				CardName: "Kim", StaffName: "Bar"}); err != nil {
 				t.Fatal(err)
 			}
 			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
@@ -574,8 +574,8 @@ func TestOnlineCardOfAMinor(t *testing.T) {
 // limit of 2.00 servings of 50 cl pours 1 L in all, then is refused.
 func TestServingsLimitInHundredths(t *testing.T) {
 	b := newBench(t, evening(20, 0, 0), nil)
-	if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "888", ttg.RefPurchaseType: "121",
-		ttg.RefCardName: "Table 9", ttg.RefStaffName: "Bar", ttg.RefServingsLimit: "200", ttg.RefAlcohol: "1"}); err != nil {
+	if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "888", PurchaseType: "121",
+		CardName: "Table 9", StaffName: "Bar", ServingsLimit: "200", Alcohol: "1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.flush(); err != nil {
@@ -637,10 +637,10 @@ func TestCardExpiryInTheServerZone(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			// The host clock reads UTC; the server's zone is Kolkata.
 			b := newBench(t, c.at.UTC(), func(cfg *config.Config) { cfg.TTG.TimeZone = "Asia/Kolkata" })
-			for _, ref := range []map[string]string{
-				{ttg.RefCardID: "556", ttg.RefPurchaseType: "111", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar",
-					ttg.RefAlcohol: "1", ttg.RefExpires: strconv.FormatInt(expires.UnixMilli(), 10)},
-				{ttg.RefCardID: "556", ttg.RefPurchaseType: "113", ttg.RefPurchaseAmt: "1000", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"},
+			for _, ref := range []storage.Ref{
+				{CardID: "556", PurchaseType: "111", CardName: "Kim", StaffName: "Bar",
+					Alcohol: "1", Expires: strconv.FormatInt(expires.UnixMilli(), 10)},
+				{CardID: "556", PurchaseType: "113", Amount: "1000", CardName: "Kim", StaffName: "Bar"},
 			} {
 				if _, err := b.agent.BookCardPurchase(ref); err != nil {
 					t.Fatal(err)

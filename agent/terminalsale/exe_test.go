@@ -77,7 +77,7 @@ func TestExeVendPaidAtTheTerminal(t *testing.T) {
 	}
 	rec := recs[0]
 	if rec.Kind != storage.KindVend || rec.Pour.Amount != colaPrice || rec.Pour.Reason != flow.ReasonVended || rec.PLU != colaPLU ||
-		rec.Ref[ttg.RefCardType] != "61" {
+		rec.Ref.CardType != "61" {
 		t.Fatalf("record %+v", rec)
 	}
 	units, _ := ttg.NewUnits("l", 3)

@@ -59,7 +59,7 @@ func TestResetWithRefundPending(t *testing.T) {
 	for _, rc := range r.records() {
 		if rc.Pour.Amount != 0 {
 			paid = append(paid, rc.Pour.Amount)
-			if rc.Pour.Reason != flow.ReasonPayment || rc.Ref[terminalsale.RefVend] == "" {
+			if rc.Pour.Reason != flow.ReasonPayment || rc.Ref.Vend == "" {
 				t.Fatalf("the kept money booked as %+v", rc)
 			}
 		}

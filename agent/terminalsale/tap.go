@@ -35,7 +35,7 @@ type Agent interface {
 	Authorise(line int, r device.Request) (string, error)
 	PortionPrice(line int, vol flow.Vol) (int64, error)
 	CanPour(line int) string
-	BookPayment(line int, amount int64, auth flow.Auth, ref map[string]string) (string, error)
+	BookPayment(line int, amount int64, auth flow.Auth, ref storage.Ref) (string, error)
 	BookVend(v device.Vend) (string, error)
 	Report(ev device.Event)
 }

@@ -224,7 +224,7 @@ func TestVendOnTheSimulatedWall(t *testing.T) {
 		t.Fatalf("records %+v", recs)
 	}
 	rec := recs[0]
-	if rec.Pour.Amount != price || !rec.Pour.Complete || rec.Ref[ttg.RefCardType] != "61" || rec.Pour.Volume < portion {
+	if rec.Pour.Amount != price || !rec.Pour.Complete || rec.Ref.CardType != "61" || rec.Pour.Volume < portion {
 		t.Fatalf("record %+v", rec)
 	}
 	units, _ := ttg.NewUnits("l", 3)
@@ -293,7 +293,7 @@ func TestRefusedRefundIsBooked(t *testing.T) {
 	r.until("refund failed", r.has(device.EventMDBRefundFailed))
 	r.until("payment booked", func() bool { return len(r.records()) == 2 })
 	recs := r.records()
-	if sum(recs) != price || recs[1].Pour.Reason != flow.ReasonPayment || recs[1].Ref[ttg.RefCardType] != "61" || !r.journalEmpty() {
+	if sum(recs) != price || recs[1].Pour.Reason != flow.ReasonPayment || recs[1].Ref.CardType != "61" || !r.journalEmpty() {
 		t.Fatalf("records %+v", recs)
 	}
 	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) {

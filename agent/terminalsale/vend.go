@@ -4,16 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tapagent/tapagent/storage"
 	"strconv"
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/payment/mdb"
-	"github.com/tapagent/tapagent/ttg"
 )
 
 // ref is the record reference of a vend's sale.
-func (t *Tap) ref(e Entry) map[string]string {
-	return map[string]string{ttg.RefCardType: strconv.Itoa(t.o.CardType), ttg.RefCardName: "MDB card terminal", RefVend: e.Vend}
+func (t *Tap) ref(e Entry) storage.Ref {
+	return storage.Ref{CardType: strconv.Itoa(t.o.CardType), CardName: "MDB card terminal", Vend: e.Vend}
 }
 
 // amount converts a scaled reader value to the agent's minor units.

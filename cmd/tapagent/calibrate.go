@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tapagent/tapagent/storage"
 	"io"
 	"strconv"
 	"strings"
@@ -146,7 +147,7 @@ func (c *calibration) wizard(ctx context.Context, simML float64) error {
 		return err
 	}
 	pourID, err := c.agent.Authorise(c.line, device.Request{Auth: flow.Auth{Mode: flow.ModeCalibration},
-		Ref: map[string]string{"source": "calibrate"}})
+		Ref: storage.Ref{Source: "calibrate"}})
 	if err != nil {
 		return err
 	}

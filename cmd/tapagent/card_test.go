@@ -91,8 +91,8 @@ id = 1
 	for _, line := range strings.Split(strings.TrimSpace(string(journal)), "\n") {
 		var r storage.Record
 		json.Unmarshal([]byte(line), &r)
-		types = append(types, r.Ref["purchase_type"]+":"+r.Ref["amount"])
-		if r.Ref["card_id"] != wantID || r.Kind != storage.KindCardPurchase {
+		types = append(types, r.Ref.PurchaseType+":"+r.Ref.Amount)
+		if r.Ref.CardID != wantID || r.Kind != storage.KindCardPurchase {
 			t.Fatalf("journal record %+v", r)
 		}
 	}
@@ -111,7 +111,7 @@ id = 1
 	}
 	defer st.Close()
 	recs, _ := st.Outbox(0, 10)
-	if len(recs) != 1 || recs[0].Ref["purchase_type"] != "111" || recs[0].Ref["card_id"] != wantID {
+	if len(recs) != 1 || recs[0].Ref.PurchaseType != "111" || recs[0].Ref.CardID != wantID {
 		t.Fatalf("outbox %+v", recs)
 	}
 
@@ -178,8 +178,8 @@ id = 1
 	for _, line := range lines {
 		var r storage.Record
 		json.Unmarshal([]byte(line), &r)
-		if r.Ref["card_id"] != wantID {
-			t.Fatalf("purchase record for card %s, the card is %s", r.Ref["card_id"], wantID)
+		if r.Ref.CardID != wantID {
+			t.Fatalf("purchase record for card %s, the card is %s", r.Ref.CardID, wantID)
 		}
 	}
 	if len(lines) != 2 {

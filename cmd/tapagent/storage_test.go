@@ -163,7 +163,7 @@ func TestSimSalvagesACorruptDatabase(t *testing.T) {
 	for _, r := range waiting {
 		// A record without a card or a reference of its own goes to the
 		// server under its pour id.
-		if r.Kind != "unattributed" && r.Ref["external_id"] == "" && r.Ref["card_id"] == "" {
+		if r.Kind != "unattributed" && r.Ref.ExternalID == "" && r.Ref.CardID == "" {
 			if ids[r.ID] != 1 {
 				t.Errorf("salvaged record %s reached the server %d times", r.ID, ids[r.ID])
 			}
