@@ -81,12 +81,12 @@ func Lines(cfg *config.Config) []int {
 }
 
 // Items are the EXE machine's selections the terminal pays for.
-func Items(cfg *config.Config) map[byte]Item {
-	if len(cfg.EXE.Items) == 0 {
+func Items(e config.EXE) map[byte]Item {
+	if len(e.Items) == 0 {
 		return nil
 	}
-	out := make(map[byte]Item, len(cfg.EXE.Items))
-	for _, it := range cfg.EXE.Items {
+	out := make(map[byte]Item, len(e.Items))
+	for _, it := range e.Items {
 		out[byte(it.Selection)] = Item{Product: it.Product, PLU: it.PLU, Price: it.Price}
 	}
 	return out
@@ -100,7 +100,7 @@ func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, 
 		ct = ttg.CardMDBBill
 	}
 	t := New(Options{Master: m, Agent: agent, Store: store, Lines: Lines(cfg), Portion: flow.Vol(math.Round(cfg.MDB.PortionML * 10)),
-		Items: Items(cfg), CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
+		Items: Items(cfg.EXE), CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
 		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
