@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -172,6 +173,17 @@ func (r *rig) until(what string, cond func() bool) {
 	walltest.Loop{Wall: r.wall, Agent: r.agent, Events: &r.ev, Pause: 200 * time.Microsecond}.Until(r.t, what, cond)
 }
 
+// takeAway takes the card off the reader and waits, in real time, until
+// the tap has seen the field empty: two empty looks end a tap, and a tap
+// waiting for the next card keeps looking. Put the card back after it for
+// a new tap.
+func (r *rig) takeAway() {
+	r.t.Helper()
+	n := r.reader.EmptyLooks()
+	r.reader.Remove()
+	testwait.Until(r.t, 15*time.Second, "the tap sees the card gone", func() bool { return r.reader.EmptyLooks() >= n+2 })
+}
+
 func (r *rig) event(typ device.EventType) (device.Event, bool) { return r.ev.Find(typ) }
 func (r *rig) count(typ device.EventType) int                  { return r.ev.Count(typ) }
 func (r *rig) has(typ device.EventType) func() bool            { return r.ev.Has(typ) }
@@ -301,9 +313,8 @@ func TestLostCommitAnswerIsDecidedOnTheCard(t *testing.T) {
 						want = device.EventCardChargeAssumed
 					}
 					r.reader.LoseAnswer, card.Silent, card.Torn = nil, nil, nil
-					r.reader.Remove()
+					r.takeAway()
 					card.PutBack()
-					time.Sleep(50 * time.Millisecond)
 					r.reader.Put(card)
 					r.until(string(want), r.has(want))
 				} else {
@@ -351,11 +362,10 @@ func TestTornCommitThenTopUp(t *testing.T) {
 				r.pour(1)
 				r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
 				booked, _ := r.event(device.EventPourBooked)
-				r.reader.Remove()
+				r.takeAway()
 				card.Silent, card.Torn = nil, nil
 				card.PutBack()
 				charger(t, card, 500)
-				time.Sleep(50 * time.Millisecond)
 				r.reader.Put(card)
 				// A first-layout card that took the charge and a top-up
 				// cannot prove it: counted as charged, flagged for staff.
@@ -428,7 +438,7 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 				r.pour(1)
 				r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
 				booked, _ := r.event(device.EventPourBooked)
-				r.reader.Remove()
+				r.takeAway()
 				card.Silent, card.Torn = nil, nil
 				card.PutBack()
 				each := tc.each
@@ -438,7 +448,6 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 				for n := range tc.elsewhere {
 					chargeElsewhereBy(t, card, each, fmt.Sprintf("2002-%d", tc.first+n))
 				}
-				time.Sleep(50 * time.Millisecond)
 				r.reader.Put(card)
 				r.until(want, r.has(ev[want]))
 				credit := 2000 - each*int64(tc.elsewhere)
@@ -629,8 +638,7 @@ func TestCommitNeverReachingTheCard(t *testing.T) {
 	mu.Lock()
 	broken = false
 	mu.Unlock()
-	r.reader.Remove()
-	time.Sleep(50 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(card)
 	r.until("settled", r.has(device.EventCardChargeSettled))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
@@ -722,24 +730,20 @@ func TestRefusalsCleaningAndServiceMode(t *testing.T) {
 		ev, ok := r.event(device.EventCardRefused)
 		return ok && strings.Contains(ev.Detail, "no credit")
 	})
-	r.reader.Remove()
-	time.Sleep(30 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(issued(t, 5, cardapp.Info{Type: ttg.CardPre, Name: "Old", Expires: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, 500))
 	r.until("expired", func() bool { return strings.Contains(r.types(), "card expired") })
-	r.reader.Remove()
-	time.Sleep(30 * time.Millisecond)
+	r.takeAway()
 	manager := issued(t, 6, cardapp.Info{Type: ttg.CardManager, Name: "Boss"}, 0)
 	r.reader.Put(manager)
 	r.until("service mode on", func() bool { return strings.Contains(r.types(), "service mode on") })
 	if st := r.agent.Status(); !st[0].Locked {
 		t.Fatal("line 1 not locked")
 	}
-	r.reader.Remove()
-	time.Sleep(30 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(manager)
 	r.until("service mode off", func() bool { return strings.Contains(r.types(), "service mode off") })
-	r.reader.Remove()
-	time.Sleep(30 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(issued(t, 7, cardapp.Info{Type: ttg.CardClean, Name: "Cleaner"}, 0))
 	r.until("cleaning pour authorised", func() bool {
 		ev, ok := r.event(device.EventPourAuthorised)
@@ -825,11 +829,10 @@ func TestCardLeftBeforeItsCountersAreRead(t *testing.T) {
 	r.pour(1)
 	r.until("unpaid", r.has(device.EventCardUnpaid))
 	booked, _ := r.event(device.EventPourBooked)
-	r.reader.Remove()
+	r.takeAway()
 	mu.Lock()
 	armed = false
 	mu.Unlock()
-	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
 	r.until("settled", r.has(device.EventCardChargeSettled))
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
@@ -875,13 +878,12 @@ func TestRolledOffThenServingsReset(t *testing.T) {
 	r.pour(1)
 	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
 	booked, _ := r.event(device.EventPourBooked)
-	r.reader.Remove()
+	r.takeAway()
 	card.Torn = nil
 	card.PutBack()
 	chargeElsewhere(t, card, "2002-1", "2002-2", "2002-3", "2002-4")
 	card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 0) // staff re-activate the card
 	chargeElsewhere(t, card, "2002-5")
-	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
 	r.until("ambiguous", r.has(device.EventCardChargeAmbiguous))
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
@@ -973,14 +975,13 @@ func TestUpgradedBetweenTornCommitAndNextTap(t *testing.T) {
 	r.pour(1)
 	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
 	booked, _ := r.event(device.EventPourBooked)
-	r.reader.Remove()
+	r.takeAway()
 	card.Torn = nil
 	card.PutBack()
 	uid, _, _, _ := card.Activation()
 	if changed, err := (&cardapp.Session{C: desfire.New(field{card}), UID: uid, Keys: keys}).Upgrade(context.Background()); err != nil || !changed {
 		t.Fatalf("upgrade: %v %v", changed, err)
 	}
-	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
 	// Decided by the counters (file 4 knows nothing of the charge), at a
 	// later tap: counted as charged, flagged.
@@ -1027,11 +1028,10 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 	r.pour(1)
 	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
 	booked, _ := r.event(device.EventPourBooked)
-	r.reader.Remove()
+	r.takeAway()
 	card.Torn = nil
 	card.PutBack()
 	card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 0) // staff re-activate
-	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
 	r.until("ambiguous", r.has(device.EventCardChargeAmbiguous))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
@@ -1044,8 +1044,7 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 	if _, err := cardpay.SettleByStaff(r.journal, hexUID(card), cardpay.DecidedPaid, "Anna", r.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	r.reader.Remove()
-	time.Sleep(50 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(card)
 	r.until("authorised again", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 }
@@ -1215,8 +1214,7 @@ func (r *rig) pouredOnceWhileLeft(t *testing.T, card *nfcsim.Card, looks *lookCo
 	if n := r.count(device.EventPourAuthorised); n != 1 {
 		t.Fatalf("%d authorisations for one tap\n%s", n, r.types())
 	}
-	r.reader.Remove()
-	time.Sleep(50 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(card)
 	r.until("authorised again", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -349,7 +350,7 @@ func TestMalformedAndSlowServer(t *testing.T) {
 		}
 	}
 	b.srv.SetFaults(ttgserver.Faults{})
-	time.Sleep(time.Second) // let the slow requests finish server-side
+	testwait.Until(t, 10*time.Second, "the slow requests finish server-side", func() bool { return b.srv.Busy() == 0 })
 	if err := b.flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -392,20 +393,13 @@ func TestConfigChangeIsPickedUp(t *testing.T) {
 	if err := c.Call(ctx, "/m2m/api/changeproductprice", map[string]any{"id": 9, "products": []map[string]any{{"plu": 101, "price_per_unit": 15}}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // the export stamp has one-second resolution
 	if err := c.Call(ctx, "/m2m/api/configupdate", map[string]any{"id": 9}, nil); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if p, _, _ := b.up.Syncer.FreePourPrice(101, b.clk.Now(), flow.Keg{}); p.Amount(flow.ML(100)) == 150 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("new price never arrived")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 10*time.Second, "the new price arrives", func() bool {
+		p, _, _ := b.up.Syncer.FreePourPrice(101, b.clk.Now(), flow.Keg{})
+		return p.Amount(flow.ML(100)) == 150
+	})
 }
 
 func TestCardPurchasesAndTokenExpiry(t *testing.T) {

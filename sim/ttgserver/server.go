@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -80,6 +81,8 @@ type Server struct {
 	o   Options
 	db  *bolt.DB
 	log *slog.Logger
+	// busy counts the API requests being handled (a slow one included).
+	busy atomic.Int64
 
 	mu      sync.Mutex
 	st      state
@@ -460,8 +463,14 @@ func bad(msg string, a ...any) reply {
 
 type handler func(raw []byte) reply
 
+// Busy counts the API requests the server is handling now, a delayed one
+// whose client gave up included: a test waits for it to reach 0.
+func (s *Server) Busy() int { return int(s.busy.Load()) }
+
 func (s *Server) wrap(path string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.busy.Add(1)
+		defer s.busy.Add(-1)
 		f := s.takeFault()
 		if f.Latency > 0 {
 			time.Sleep(f.Latency)
