@@ -157,7 +157,7 @@ func TestSignatureCoversParamsAsSent(t *testing.T) {
 func TestRetainedCommandIgnored(t *testing.T) {
 	addr, root := testBroker(t), rootOf(71102)
 	w := watch(t, addr, root+"/#")
-	w.clearStatus(root)
+	w.clearStatus(t, root)
 	req, _ := json.Marshal(Request{Method: "line.unlock"})
 	w.c.Publish(root+"/cmd/req/"+w.nonce+"-old", 1, true, req).Wait()
 	t.Cleanup(func() { w.c.Publish(root+"/cmd/req/"+w.nonce+"-old", 1, true, []byte{}).Wait() })

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"log/slog"
 	"net"
 	"os"
@@ -176,10 +177,12 @@ func newDiag(t *testing.T, addr string, device int64, rate int, methods map[stri
 // retained messages on a shared broker never mix.
 func rootOf(device int64) string { return fmt.Sprintf("tapagent/v1/%d", device) }
 
-// clearStatus removes a retained status left by an earlier run.
-func (w *watcher) clearStatus(root string) {
+// clearStatus removes a retained status left by an earlier run, once the
+// watcher has heard its own clearing (it listens to root/#).
+func (w *watcher) clearStatus(t *testing.T, root string) {
+	t.Helper()
 	w.c.Publish(root+"/status", 1, true, []byte{}).Wait()
-	time.Sleep(50 * time.Millisecond)
+	w.wait(t, root+"/status", func(b []byte) bool { return len(b) == 0 })
 	w.mu.Lock()
 	delete(w.by, root+"/status")
 	w.mu.Unlock()
@@ -188,7 +191,7 @@ func (w *watcher) clearStatus(root string) {
 func TestStatusCommandsAndShutdown(t *testing.T) {
 	addr, root := testBroker(t), rootOf(71001)
 	w := watch(t, addr, root+"/#")
-	w.clearStatus(root)
+	w.clearStatus(t, root)
 	var pings atomic.Int32
 	d, cancel, done := newDiag(t, addr, 71001, 100, map[string]Handler{
 		"diag.ping": func(context.Context, json.RawMessage) (int, any) { pings.Add(1); return 200, "pong" },
@@ -233,7 +236,7 @@ func TestStatusCommandsAndShutdown(t *testing.T) {
 func TestRateLimitAndStaleWill(t *testing.T) {
 	addr, root := testBroker(t), rootOf(71002)
 	w := watch(t, addr, root+"/#")
-	w.clearStatus(root)
+	w.clearStatus(t, root)
 	d, cancel, done := newDiag(t, addr, 71002, 1, map[string]Handler{
 		"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
 	})
@@ -276,7 +279,7 @@ func TestBrokerRestart(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	w.wait(t, root+"/status", state("online", d.Session()))
 	b.close()
-	time.Sleep(300 * time.Millisecond)
+	testwait.Until(t, 10*time.Second, "the agent sees the broker gone", func() bool { return !d.client.IsConnectionOpen() })
 	b2 := startBroker(t, addr)
 	// The agent is back when its retained status says so. The watcher
 	// then listens to answers only: mochi v2.6.6 (and v2.7.9) reads a

@@ -3,6 +3,7 @@ package terminalsale_test
 import (
 	"context"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"slices"
 	"strings"
 	"testing"
@@ -101,7 +102,8 @@ func TestExeSelectionWaitsForACard(t *testing.T) {
 	r.until("reader ready", r.has(device.EventMDBReady))
 	mc.Choose(colaSel)
 	r.until("refused", r.has(device.EventEXEVendRefused))
-	time.Sleep(100 * time.Millisecond) // several polls
+	polled := mc.Answered()
+	testwait.Until(t, 5*time.Second, "several more polls", func() bool { return mc.Answered() >= polled+10 })
 	r.reader.PresentCard(1000)
 	r.until("vend success", r.has(device.EventMDBVendSuccess))
 	if n := r.ev.Count(device.EventEXEVendRefused); n != 1 {

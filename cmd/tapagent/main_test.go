@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"io"
 	"net/http"
 	"os"
@@ -400,6 +401,22 @@ func startTTGServer(t *testing.T) string {
 	return m[1]
 }
 
+// emulatorBusy is how many API requests the TTG emulator at url is
+// handling (a delayed reply included).
+func emulatorBusy(t *testing.T, url string) int {
+	t.Helper()
+	res, err := http.Get(url + "/_emulator/faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var st struct{ Busy int }
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Busy
+}
+
 func TestTTGFieldToolAgainstServer(t *testing.T) {
 	url := startTTGServer(t)
 	data := t.TempDir()
@@ -465,7 +482,7 @@ func TestKill9MidUpload(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(700 * time.Millisecond) // the final upload is now waiting for its reply
+	testwait.Until(t, 10*time.Second, "the final upload waits for its reply", func() bool { return emulatorBusy(t, url) > 0 })
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	_, recs := openIntents(t, data)
@@ -473,7 +490,7 @@ func TestKill9MidUpload(t *testing.T) {
 		t.Fatal("nothing left in the outbox: the kill came too late to test anything")
 	}
 	waiting := len(recs)
-	time.Sleep(2 * time.Second) // let the server finish storing what it was sent
+	testwait.Until(t, 10*time.Second, "the server finishes what it was sent", func() bool { return emulatorBusy(t, url) == 0 })
 	http.Post(url+"/_emulator/faults", "application/json", strings.NewReader(`{}`))
 	var before struct{ Transactions int }
 	if res, err := http.Get(url + "/_emulator/faults"); err == nil {

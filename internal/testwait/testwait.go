@@ -13,15 +13,24 @@ import (
 // own timing (milliseconds), long enough not to starve them.
 const poll = time.Millisecond
 
+// For waits until cond holds or timeout passes, and says whether it held;
+// unlike Until it may run on any goroutine.
+func For(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(poll)
+	}
+	return true
+}
+
 // Until waits until cond holds; after timeout the test fails, naming what
 // it waited for.
 func Until(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("after %s still waiting: %s", timeout, what)
-		}
-		time.Sleep(poll)
+	if !For(timeout, cond) {
+		tb.Fatalf("after %s still waiting: %s", timeout, what)
 	}
 }

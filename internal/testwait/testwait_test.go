@@ -42,3 +42,14 @@ func TestUntilFailsAfterTheTimeout(t *testing.T) {
 		t.Fatal("a condition that never held did not fail the test")
 	}
 }
+
+// TestForSaysWhetherTheConditionHeld: For reports a condition that held
+// and one that never did.
+func TestForSaysWhetherTheConditionHeld(t *testing.T) {
+	if !For(time.Second, func() bool { return true }) {
+		t.Fatal("a condition that held was reported as not held")
+	}
+	if For(10*time.Millisecond, func() bool { return false }) {
+		t.Fatal("a condition that never held was reported as held")
+	}
+}

@@ -596,7 +596,7 @@ func (s *Server) faultsHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults, "transactions": len(s.txs), "cardpurchases": len(s.cps)})
+	writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults, "transactions": len(s.txs), "cardpurchases": len(s.cps), "busy": s.Busy()})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
