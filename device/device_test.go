@@ -3,6 +3,7 @@ package device_test
 import (
 	"errors"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,20 +179,13 @@ func TestCrashRecoveryBooksCheckpointOnce(t *testing.T) {
 	h.run(3 * time.Second)
 	// Checkpoints are written behind the pour; wait until one with volume is
 	// on disk, as the kill -9 test waits for checkpoint events.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Until(t, 10*time.Second, "a checkpointed intent with volume", func() bool {
 		in, err := h.store.Intents()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(in) == 1 && in[0].Progress.Volume > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpointed intent: %+v", in)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(in) == 1 && in[0].Progress.Volume > 0
+	})
 	h.crash()
 	if !h.line(1).Truth().ValveOpen {
 		t.Fatal("test setup: a crash leaves the valve as it was")

@@ -37,9 +37,7 @@ func (b *broker) close() { b.once.Do(func() { b.srv.Close() }) }
 // read lock twice in Close, which deadlocks when a client's removal is
 // waiting for the write lock at that moment.
 func (b *broker) quietClose() {
-	for deadline := time.Now().Add(3 * time.Second); b.srv.Clients.Len() > 1 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond) // the inline client stays
-	}
+	testwait.For(3*time.Second, func() bool { return b.srv.Clients.Len() <= 1 }) // the inline client stays
 	b.close()
 }
 
@@ -118,18 +116,20 @@ func (w *watcher) subscribe(filter string) {
 // wait polls until topic has a message that ok accepts.
 func (w *watcher) wait(t *testing.T, topic string, ok func([]byte) bool) []byte {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	var found []byte
+	testwait.Until(t, 10*time.Second, "a matching message on "+topic, func() bool {
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		msgs := w.by[topic]
-		w.mu.Unlock()
 		for i := len(msgs) - 1; i >= 0; i-- {
 			if ok(msgs[i]) {
-				return msgs[i]
+				found = msgs[i]
+				return true
 			}
 		}
-	}
-	t.Fatalf("no matching message on %s", topic)
-	return nil
+		return false
+	})
+	return found
 }
 
 func (w *watcher) call(t *testing.T, root, id string, req any) Response {
@@ -285,14 +285,10 @@ func TestBrokerRestart(t *testing.T) {
 	// then listens to answers only: mochi v2.6.6 (and v2.7.9) reads a
 	// topic's retained path without the node's lock while another client
 	// retains on it, and the agent may re-retain its status at any moment.
-	for end := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if pk, ok := b2.srv.Topics.Retained.Get(root + "/status"); ok && state("online", d.Session())(pk.Payload) {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatal("the agent never came back online")
-		}
-	}
+	testwait.Until(t, 10*time.Second, "the agent comes back online", func() bool {
+		pk, ok := b2.srv.Topics.Retained.Get(root + "/status")
+		return ok && state("online", d.Session())(pk.Payload)
+	})
 	w2 := watch(t, addr, root+"/cmd/res/+")
 	if r := w2.call(t, root, "after-restart", Request{Method: "diag.ping"}); r.Status != 200 {
 		t.Fatalf("after the broker came back: %+v", r)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -105,9 +106,7 @@ func TestNotified(t *testing.T) {
 	if err != nil || r.Version != "1.2.0" {
 		t.Fatalf("%+v %v", r, err)
 	}
-	for end := time.Now().Add(10 * time.Second); !w.restarted.Load() && time.Now().Before(end); {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(10*time.Second, w.restarted.Load)
 	if b, _ := os.ReadFile(filepath.Join(dir, "installed")); string(b) != "tapagent 1.2.0 for arm64\n" {
 		t.Fatalf("installed %q\n%s", b, l)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -223,15 +224,10 @@ func TestCrashMidWaiterPour(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Checkpoints are written behind the pour: wait for one with volume.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	testwait.Until(t, 10*time.Second, "a checkpoint with volume", func() bool {
 		in, _ := w.store.Intents()
-		if len(in) == 1 && in[0].Progress.Amount > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint with volume")
-		}
-	}
+		return len(in) == 1 && in[0].Progress.Amount > 0
+	})
 	w.stop(false)
 	w.start()
 	_, body, _ := w.call("GET", "/debits", "")

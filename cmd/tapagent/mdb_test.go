@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -161,9 +162,7 @@ func TestMDBToolFlagsAfterHexAndWarnings(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for r.State() != mdb.Enabled {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 10*time.Second, "the reader enabled", func() bool { return r.State() == mdb.Enabled })
 	r.PresentCard(1000)
 	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "BeginSession") || !strings.Contains(out.String(), "warning empty diagnostic byte FF") {
 		t.Fatalf("log: %v\n%s", err, out.String())

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,18 +50,22 @@ func technician(t *testing.T, addr string) *inboxClient {
 
 func (ic *inboxClient) waitFor(t *testing.T, topic, substr string) string {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	var found string
+	if !testwait.For(15*time.Second, func() bool {
 		ic.mu.Lock()
+		defer ic.mu.Unlock()
 		msgs := ic.m[topic]
-		ic.mu.Unlock()
 		for i := len(msgs) - 1; i >= 0; i-- {
 			if strings.Contains(msgs[i], substr) {
-				return msgs[i]
+				found = msgs[i]
+				return true
 			}
 		}
+		return false
+	}) {
+		t.Fatalf("nothing on %s containing %q", topic, substr)
 	}
-	t.Fatalf("nothing on %s containing %q", topic, substr)
-	return ""
+	return found
 }
 
 func (ic *inboxClient) call(t *testing.T, id, method, params string) map[string]any {
