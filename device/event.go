@@ -35,8 +35,6 @@ const (
 	EventStorageCorruptMoved EventType = "storage_corrupt_moved"
 	// EventStorageError: a write to bbolt failed; the detail says what is retried. Fields: line, pour_id, detail.
 	EventStorageError EventType = "storage_error"
-	// EventMQTTRefused: the MQTT diagnostics link was refused by its configuration; the wall pours on without it. Fields: detail.
-	EventMQTTRefused EventType = "mqtt_refused"
 
 	// Pours.
 
@@ -102,8 +100,6 @@ const (
 	EventCardRemoved EventType = "card_removed"
 	// EventServiceMode: a cleaning or manager card switched service mode on or off. Fields: card, detail.
 	EventServiceMode EventType = "service_mode"
-	// EventReaderReady: the card reader answered (firmware, lines it serves). Fields: detail.
-	EventReaderReady EventType = "reader_ready"
 	// EventReaderFault: the card reader stopped answering or failed. Fields: detail.
 	EventReaderFault EventType = "reader_fault"
 	// EventCardLogin: an online card was looked up at the server for a pour. Fields: line, card, detail.
@@ -193,14 +189,21 @@ const (
 	// EventFirmwareFailed: a firmware update failed; the detail says why. Fields: detail.
 	EventFirmwareFailed EventType = "firmware_failed"
 
-	// Simulator and local interfaces.
+	// The daemon's parts (tapagent run and tapagent sim alike, as they come up).
 
-	// EventControlListening: tapagent sim: the client-control API listens. Fields: detail (URL).
-	EventControlListening EventType = "control_listening"
+	// EventMQTTRefused: the configuration keeps the MQTT link off; the detail says why. The wall pours on. Fields: detail.
+	EventMQTTRefused EventType = "mqtt_refused"
+	// EventPOSReconciled: waiter reservations left from before a restart were given back to the cash register. Fields: detail (how many).
+	EventPOSReconciled EventType = "pos_reconciled"
 	// EventPOSListening: the cash-register interface listens. Fields: detail (URL).
 	EventPOSListening EventType = "pos_listening"
-	// EventPOSReconciled: unused waiter reservations were given back at start. Fields: detail.
-	EventPOSReconciled EventType = "pos_reconciled"
+	// EventControlListening: the client-control API listens. Fields: detail (URL).
+	EventControlListening EventType = "control_listening"
+	// EventReaderReady: the card reader answered; the detail names its firmware and the lines it serves. Fields: detail.
+	EventReaderReady EventType = "reader_ready"
+
+	// Simulator.
+
 	// EventScenarioError: tapagent sim: a scenario step failed. Fields: line, detail.
 	EventScenarioError EventType = "scenario_error"
 )

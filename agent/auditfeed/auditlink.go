@@ -45,10 +45,10 @@ func Events(a *evadts.Audit, next func(device.Event), log *slog.Logger) func(dev
 				}
 			}
 		case device.EventKegLow:
-			a.Event(evadts.EventID("keg_low", ev.Line), true, done)
+			a.Event(evadts.EventID(string(device.EventKegLow), ev.Line), true, done)
 		case device.EventKegChanged:
-			a.Event(evadts.EventID("keg_empty", ev.Line), false, done)
-			a.Event(evadts.EventID("keg_low", ev.Line), false, done)
+			a.Event(evadts.EventID(string(device.EventKegEmpty), ev.Line), false, done)
+			a.Event(evadts.EventID(string(device.EventKegLow), ev.Line), false, done)
 		case device.EventAgentStarted:
 			a.Event(evadts.EventID("power_up", 0), true, done)
 		}
