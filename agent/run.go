@@ -135,7 +135,7 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 	a.set(PartAudit, StateRunning)
 	r.fan.add(a.o.Events)
 	if cfg.POS.Listen != "" {
-		r.register = cashregister.NewRegister(r.store, cashregister.ArticlesFrom(cfg), a.clk.Now)
+		r.register = cashregister.NewRegister(r.store, cashregister.ArticlesFrom(cfg.POS, cfg.LineForPLU), a.clk.Now)
 	}
 	if cfg.TTG.URL != "" {
 		if r.up, err = serversync.New(cfg, r.store, false, a.log); err != nil {

@@ -15,6 +15,19 @@ func (c *Config) lineIDs() map[int]bool {
 	return ids
 }
 
+// Served is the lines a part serves: those it is configured for, else
+// every configured line (a reader's or a terminal's "lines" key).
+func (c *Config) Served(configured []int) []int {
+	if len(configured) > 0 {
+		return configured
+	}
+	ids := make([]int, 0, len(c.Lines))
+	for _, l := range c.Lines {
+		ids = append(ids, l.ID)
+	}
+	return ids
+}
+
 // validateLines checks the [[line]]s: at least one, each id once, each
 // line's rules.
 func (c *Config) validateLines(bad badFunc) {

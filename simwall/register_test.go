@@ -86,7 +86,7 @@ func registerScenario(t *testing.T, toml string) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	reg := cashregister.NewRegister(st, cashregister.ArticlesFrom(cfg), nil)
+	reg := cashregister.NewRegister(st, cashregister.ArticlesFrom(cfg.POS, cfg.LineForPLU), nil)
 	ds, err := reg.Debits()
 	if err != nil {
 		t.Fatal(err)

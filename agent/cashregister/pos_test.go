@@ -56,7 +56,7 @@ func (w *wall) start() {
 	if w.store, err = storage.Open(filepath.Join(w.cfg.Device.DataDir, "tapagent.db"), storage.Options{}); err != nil {
 		w.t.Fatal(err)
 	}
-	w.reg = cashregister.NewRegister(w.store, cashregister.ArticlesFrom(w.cfg), w.clk.Now)
+	w.reg = cashregister.NewRegister(w.store, cashregister.ArticlesFrom(w.cfg.POS, w.cfg.LineForPLU), w.clk.Now)
 	w.agent, err = device.New(device.Options{Config: w.cfg, Clock: w.clk, Store: w.store, Valves: w.sim.Valves,
 		Meters: w.sim.Meters, Settle: w.reg.Settle, Register: w.reg})
 	if err != nil {
