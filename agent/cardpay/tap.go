@@ -98,10 +98,13 @@ type Tap struct {
 
 // Health is the reader's state as a tap sees it, for diagnostics.
 type Health struct {
-	Reader       pn532.Stats `json:"reader"`
-	Taps         int         `json:"taps"`
-	Faults       int         `json:"faults"`
-	LastDetected time.Time   `json:"last_detected,omitzero"`
+	Reader pn532.Stats `json:"reader"`
+	Taps   int         `json:"taps"`
+	// Left counts the taps that ended with the card seen to leave: the
+	// tap waits for the next card.
+	Left         int       `json:"left"`
+	Faults       int       `json:"faults"`
+	LastDetected time.Time `json:"last_detected,omitzero"`
 	// LastRead is the last card's read, from activation to "card_read".
 	LastRead time.Duration `json:"last_read_ns"`
 }
@@ -200,6 +203,11 @@ func (t *Tap) Run(ctx context.Context) error {
 		t.o.Reader.Release(ctx, 0)
 		if !away {
 			t.waitRemoved(ctx)
+		}
+		if ctx.Err() == nil {
+			t.mu.Lock()
+			t.health.Left++
+			t.mu.Unlock()
 		}
 		configured = t.o.Pause // waitRemoved looked with limited retries
 	}

@@ -174,14 +174,13 @@ func (r *rig) until(what string, cond func() bool) {
 }
 
 // takeAway takes the card off the reader and waits, in real time, until
-// the tap has seen the field empty: two empty looks end a tap, and a tap
-// waiting for the next card keeps looking. Put the card back after it for
-// a new tap.
+// the tap has seen it leave and waits for the next card. Put the card back
+// after it for a new tap.
 func (r *rig) takeAway() {
 	r.t.Helper()
-	n := r.reader.EmptyLooks()
+	n := r.tap.Health().Left
 	r.reader.Remove()
-	testwait.Until(r.t, 15*time.Second, "the tap sees the card gone", func() bool { return r.reader.EmptyLooks() >= n+2 })
+	testwait.Until(r.t, 15*time.Second, "the tap sees the card gone", func() bool { return r.tap.Health().Left > n })
 }
 
 func (r *rig) event(typ device.EventType) (device.Event, bool) { return r.ev.Find(typ) }

@@ -29,7 +29,7 @@ func NewUpdater(p Parts) (*firmware.Updater, error) {
 	o := firmware.Options{Installer: f.Installer, DrainTimeout: f.DrainTimeout.Duration, PublicKey: key,
 		FlushTimeout: f.FlushTimeout.Duration, InstallTimeout: f.InstallTimeout.Duration, Agent: p.Agent,
 		Dir: p.Config.Device.DataDir, AllowFileURLs: f.AllowFileURLs,
-		Report: FirmwareReport(p.Agent.Report)}
+		Report: FirmwareReport(func(ev device.Event) { p.Agent.Report(ev) })}
 	if p.Uplink != nil {
 		o.Outbox = p.Store.OutboxLen
 	}
