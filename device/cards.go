@@ -134,7 +134,7 @@ func (a *Agent) cardHash(uid int64) string {
 }
 
 // BookCardPurchase books a card action done at this device in its charger
-// role (create, top up, balance an online card). ref carries the ttg.Ref*
+// role (create, top up, balance an online card). ref carries the storage.Ref
 // card-purchase fields; the record is uploaded as /m2m/api/cardpurchase.
 func (a *Agent) BookCardPurchase(ref storage.Ref) (uint64, error) {
 	now := a.clk.Now().UnixMilli()
