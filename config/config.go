@@ -48,6 +48,7 @@ type Config struct {
 	Cards    Cards    `toml:"cards"`
 	MDB      MDB      `toml:"mdb"`
 	EXE      EXE      `toml:"exe"`
+	SmartNow SmartNow `toml:"smartnow"`
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
@@ -387,7 +388,8 @@ func Base() Config {
 		Audit: Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local", OnlineCardAlcohol: "allow"},
-		Control: Control{RestartInterval: dur(5 * time.Minute)},
+		Control:  Control{RestartInterval: dur(5 * time.Minute)},
+		SmartNow: defaultSmartNow(),
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -552,6 +554,7 @@ func (c *Config) Validate() error {
 	c.validateEXE(bad)
 	c.validateListeners(bad)
 	c.validateSecurity(bad)
+	c.SmartNow.validate(bad)
 	if a := c.Cards.AID; a <= 0 || a > 0xFFFFFF {
 		bad("cards.aid", "must be a 24-bit application id other than 0")
 	}
