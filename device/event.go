@@ -31,6 +31,15 @@ const (
 	EvValveFailedOff = "valve_close_failed"
 	EvDraining       = "draining"
 	EvUndrained      = "draining_ended"
+	// EventSinkDelivered: records reached a cloud sink (Detail names it).
+	EventSinkDelivered = "sink_delivered"
+	// EventSinkDeadLetter: a cloud sink refused a record for good; it is
+	// kept among that sink's dead letters (`tapagent outbox`).
+	EventSinkDeadLetter = "sink_dead_letter"
+	// EventSinkDown and EventSinkUp: a cloud sink's delivery failed, or
+	// works again; its records wait in the outbox meanwhile.
+	EventSinkDown = "sink_down"
+	EventSinkUp   = "sink_up"
 )
 
 // Event is something that happened, for the terminal, scripts, the event

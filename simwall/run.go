@@ -15,6 +15,7 @@ import (
 	"github.com/tapagent/tapagent/agent/auditfeed"
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/agent/cashregister"
+	"github.com/tapagent/tapagent/agent/clouds"
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
@@ -96,8 +97,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{
-		OpenTimeout: cfg.Storage.OpenTimeout.Duration, MaxEvents: cfg.Storage.MaxEvents, Now: time.Now})
+	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), clouds.StoreOptions(cfg, time.Now, o.Log))
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +136,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
 	}
+	links, err := clouds.New(cfg, store, time.Now, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	opts.OnBooked = links.Then(opts.OnBooked)
 	agent, err := device.New(opts)
 	if err != nil {
 		return nil, err
@@ -200,6 +205,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		defer ctl.Close()
 	}
+	links.Start(agent.Report)
 	if up != nil {
 		up.Start(agent.Report)
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -229,6 +235,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		tm.close()
 	}
 	closeErr := r.shutdown()
+	_ = links.Stop(5 * time.Second)
 	if up != nil {
 		if err := up.Stop(5 * time.Second); err != nil {
 			o.Log.Warn("TTG upload incomplete at exit; records stay in the outbox", "err", err)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
@@ -54,12 +55,12 @@ type Notice struct {
 	Count                        int
 }
 
-// Notice types.
+// Notice types: the agent's event types.
 const (
-	NoticeDelivered  = "sink_delivered"
-	NoticeDeadLetter = "sink_dead_letter"
-	NoticeDown       = "sink_down"
-	NoticeUp         = "sink_up"
+	NoticeDelivered  = device.EventSinkDelivered
+	NoticeDeadLetter = device.EventSinkDeadLetter
+	NoticeDown       = device.EventSinkDown
+	NoticeUp         = device.EventSinkUp
 )
 
 // Options tune a pump.

@@ -16,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/agent/clientcontrol"
+	"github.com/tapagent/tapagent/agent/clouds"
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/agent/exesale"
 	"github.com/tapagent/tapagent/agent/serversync"
@@ -98,6 +99,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
 	}
+	links, err := clouds.New(cfg, store, time.Now, log)
+	if err != nil {
+		return err
+	}
+	opts.OnBooked = links.Then(opts.OnBooked)
 	agent, err := device.New(opts)
 	if err != nil {
 		return err
@@ -268,6 +274,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 		}()
 	}
+	links.Start(agent.Report)
+	defer links.Stop(3 * time.Second)
 	log.Info("tapagent running", "version", version, "device", cfg.Device.ID, "lines", len(cfg.Lines), "board", cfg.Board.Profile)
 	settle := 2 * time.Second
 	tellServiceManager(ctx, sdnotify.FromEnv(os.Getenv), agent, log)
@@ -319,8 +327,7 @@ func tellServiceManager(ctx context.Context, n sdnotify.Notifier, agent *device.
 var errRestart = errors.New("restart requested")
 
 func openStore(cfg *config.Config) (*storage.Store, error) {
-	return storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{
-		OpenTimeout: cfg.Storage.OpenTimeout.Duration, MaxEvents: cfg.Storage.MaxEvents})
+	return storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), clouds.StoreOptions(cfg, nil, nil))
 }
 
 // hardware is the GPIO side of `tapagent run`.
