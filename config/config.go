@@ -434,6 +434,7 @@ func Parse(b []byte) (*Config, error) {
 		Cards    toml.Primitive   `toml:"cards"`
 		MDB      toml.Primitive   `toml:"mdb"`
 		EXE      toml.Primitive   `toml:"exe"`
+		SmartNow toml.Primitive   `toml:"smartnow"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -449,7 +450,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
