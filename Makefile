@@ -99,6 +99,7 @@ fuzz:
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzQibixxLine$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzUARTReply$$' -fuzztime $(FUZZTIME)
 	go test ./firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
+	go test ./smartnow -run '^$$' -fuzz '^FuzzReplies$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

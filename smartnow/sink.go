@@ -2,7 +2,6 @@ package smartnow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -77,9 +76,3 @@ func (s *Sink) post(ctx context.Context, path string, body any) (refused string,
 	return "", &HTTPError{Status: status, Path: path, Message: DecodeMessage(raw)}
 }
 
-// IsRefusal reports whether err is a reply SmartNow gave (not a network
-// failure).
-func IsRefusal(err error) bool {
-	var he *HTTPError
-	return errors.As(err, &he)
-}
