@@ -75,4 +75,3 @@ func (s *Sink) post(ctx context.Context, path string, body any) (refused string,
 	}
 	return "", &HTTPError{Status: status, Path: path, Message: DecodeMessage(raw)}
 }
-
