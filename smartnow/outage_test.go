@@ -66,13 +66,21 @@ func newWall(t testing.TB) *wall {
 func (w *wall) pour(t testing.TB, at time.Time) {
 	t.Helper()
 	w.n++
-	r := storage.Record{ID: fmt.Sprintf("1001-%d", w.n), Kind: storage.KindPour, Line: 1 + w.n%4, PLU: 101 + w.n%4,
+	w.bookAt(t, at, w.n)
+}
+
+// bookAt books sale n ending at at and returns its outbox sequence; it
+// is safe for concurrent use.
+func (w *wall) bookAt(t testing.TB, at time.Time, n int) uint64 {
+	r := storage.Record{ID: fmt.Sprintf("1001-%d", n), Kind: storage.KindPour, Line: 1 + n%4, PLU: 101 + n%4,
 		StartedAt: at.Add(-5 * time.Second).UnixMilli(), EndedAt: at.UnixMilli(), ClockSynced: true,
 		Pour: flow.Result{Auth: flow.Auth{Mode: flow.ModeFree, Price: flow.Price{Minor: 650, PerVol: 5000}},
 			Volume: 3000, Charged: 2970, Amount: 386}}
-	if _, err := w.store.Book(storage.Booking{Record: r}); err != nil {
-		t.Fatal(err)
+	seq, err := w.store.Book(storage.Booking{Record: r})
+	if err != nil {
+		t.Error(err)
 	}
+	return seq
 }
 
 func (w *wall) depth(t testing.TB, sink string) int {

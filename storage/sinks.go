@@ -142,16 +142,22 @@ func (s *Store) ack(tx *bolt.Tx, name string, seqs []uint64) error {
 			return err
 		}
 	}
+	// The cursor moves up to the first record this sink has not taken:
+	// what lies between is taken, or gone because every sink had it.
 	c := out.Cursor()
-	for k, _ := c.Seek(u64(cur + 1)); k != nil; k, _ = c.Next() {
+	for k, _ := c.Seek(u64(cur + 1)); ; k, _ = c.Next() {
+		if k == nil {
+			cur = max(cur, out.Sequence())
+			break
+		}
 		dk := sinkKey(name, be(k))
 		if done.Get(dk) == nil {
+			cur = be(k) - 1
 			break
 		}
 		if err := done.Delete(dk); err != nil {
 			return err
 		}
-		cur = be(k)
 	}
 	if err := tx.Bucket(bSinkCursor).Put([]byte(name), u64(cur)); err != nil {
 		return err
@@ -284,6 +290,13 @@ func (v *SinkView) PutCache(key string, b []byte) error { return v.s.PutCache(ke
 
 // Cache reads a document from the shared uplink cache.
 func (v *SinkView) Cache(key string) ([]byte, error) { return v.s.Cache(key) }
+
+// Cursor is the sequence up to which this sink has taken every record.
+func (v *SinkView) Cursor() (uint64, error) {
+	var c uint64
+	err := v.s.db.View(func(tx *bolt.Tx) error { c = sinkCursor(tx, v.name); return nil })
+	return c, err
+}
 
 // Status reports this sink's depth, oldest waiting record and last error.
 func (v *SinkView) Status() (SinkStatus, error) {

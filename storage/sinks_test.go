@@ -196,3 +196,29 @@ func TestStreamSequenceAndStamp(t *testing.T) {
 		}
 	}
 }
+
+// TestCursorPassesRecordsEverySinkHad: records removed because every sink
+// had them (acknowledged out of order) do not hold a cursor back.
+func TestCursorPassesRecordsEverySinkHad(t *testing.T) {
+	s := openSinks(t, filepath.Join(t.TempDir(), "tapagent.db"), "ttg", "smartnow")
+	bookN(t, s, 1, 3)
+	ttg, sn := sinkOf(t, s, "ttg"), sinkOf(t, s, "smartnow")
+	if err := sn.Ack(1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := ttg.Ack(3); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := ttg.Cursor(); c != 0 {
+		t.Fatalf("ttg cursor %d with record 1 pending", c)
+	}
+	if err := ttg.Ack(2, 1); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := ttg.Cursor(); c != 3 {
+		t.Fatalf("ttg cursor %d after taking everything", c)
+	}
+	if n, _ := s.OutboxLen(); n != 0 {
+		t.Fatalf("outbox %d", n)
+	}
+}
