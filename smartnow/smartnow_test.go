@@ -3,6 +3,7 @@ package smartnow
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/agent/delivery"
+	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -58,7 +60,7 @@ func newRig(t *testing.T) *rig {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := NewClient(Config{BaseURL: cl.srv.URL, Username: "wall", Password: "secret", Now: clk.Now, Log: log})
-	pump := delivery.NewPump(NewSink(c, Machine{Hostname: "wall-1", ID: 80}), view, delivery.Options{Now: clk.Now, Log: log})
+	pump := delivery.NewPump(NewSink(c, Machine{Hostname: "wall-1", ID: 80, Zone: berlin}), view, delivery.Options{Now: clk.Now, Log: log})
 	return &rig{cloud: cl, clk: clk, store: st, view: view, pump: pump, logs: &logs}
 }
 
@@ -106,7 +108,7 @@ func TestRevenueTransactionsAndLogs(t *testing.T) {
 	if v := r.cloud.revenue[2]; v.Price != 200 || v.OriginalPrice != 390 || v.PaymentTransactions[0].Method != MethodCode {
 		t.Errorf("voucher sale %+v", v)
 	}
-	if lg := r.cloud.logs[1]; lg.Code != CodeLeak || lg.Type != LogTypeAlarm || lg.Duration == nil || *lg.Duration != 60 ||
+	if lg := r.cloud.logs[1]; lg.Code != CodeUnattributed || lg.Type != LogTypeAlarm || lg.Duration == nil || *lg.Duration != 60 ||
 		!strings.Contains(lg.ExtraData, `"volume_ml10":250`) {
 		t.Errorf("leak log %+v", lg)
 	}
@@ -229,5 +231,50 @@ func TestUnreachableCloudKeepsRecords(t *testing.T) {
 	st, _ := r.view.Status()
 	if st.Depth != 1 || st.LastError.Msg == "" || strings.Contains(st.LastError.Msg, "secret") {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestAlarmsBecomeLogs: the agent's alarms and service events in the event
+// log reach SmartNow as logs with the published codes, once, in the wall's
+// zone; other events are passed over.
+func TestAlarmsBecomeLogs(t *testing.T) {
+	r := newRig(t)
+	at := time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
+	for _, ev := range []device.Event{
+		{Time: at, Type: device.EvStarted},
+		{Time: at.Add(time.Second), Type: device.EvPourStarted, Line: 1},
+		{Time: at.Add(2 * time.Second), Type: device.EvAlarm, Line: 2, Alarm: &flow.Alarm{Kind: "leak", Active: true, Count: 40}},
+		{Time: at.Add(3 * time.Second), Type: device.EvAlarmCleared, Line: 2, Alarm: &flow.Alarm{Kind: "leak"}},
+		{Time: at.Add(4 * time.Second), Type: device.EvKegEmpty, Line: 3},
+	} {
+		b, _ := json.Marshal(ev)
+		done := make(chan error, 1)
+		r.store.AppendEvent(b, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ { // a second pass sends nothing again
+		if err := r.pump.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, _, nlog := r.cloud.counts()
+	if nlog != 4 {
+		t.Fatalf("%d logs, want 4 (started, leak, leak cleared, keg empty)", nlog)
+	}
+	want := map[uint64]string{1: CodeStarted, 3: CodeLeak, 4: CodeLeak, 5: CodeKegEmpty}
+	for remote, code := range want {
+		lg, ok := r.cloud.logs[remote]
+		if !ok || lg.Code != code || lg.TimeZone != "Europe/Berlin" {
+			t.Errorf("remote %d: %+v, want %s", remote, lg, code)
+		}
+	}
+	if lg := r.cloud.logs[3]; lg.OccurredAt != "2026-07-01T12:00:02+02:00" || !lg.IsResolvable || lg.ResolvedAt != nil ||
+		!strings.Contains(lg.ExtraData, `"count":40`) {
+		t.Errorf("leak %+v", lg)
+	}
+	if lg := r.cloud.logs[4]; lg.ResolvedAt == nil || *lg.ResolvedAt != "2026-07-01T12:00:03+02:00" {
+		t.Errorf("leak cleared %+v", lg)
 	}
 }

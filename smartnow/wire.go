@@ -78,11 +78,11 @@ type Log struct {
 	ResolvedAt   *string `json:"resolvedAt"`
 }
 
-// Log codes the agent publishes (docs/clouds.md).
+// Log codes of the service records (docs/clouds.md).
 const (
-	CodeLeak        = "TA_LEAK"
-	CodeCleaning    = "TA_CLEANING"
-	CodeCalibration = "TA_CALIBRATION"
+	CodeUnattributed = "TA_UNATTRIBUTED"
+	CodeCleaning     = "TA_CLEANING"
+	CodeCalibration  = "TA_CALIBRATION"
 )
 
 // Log types.
@@ -91,10 +91,23 @@ const (
 	LogTypeAlarm = 2
 )
 
-// Machine identifies this machine on every upload.
+// Machine identifies this machine on every upload; Zone (and its IANA
+// name) is the wall's, for events, which the log keeps in UTC.
 type Machine struct {
 	Hostname string
 	ID       int64
+	Zone     *time.Location
+	ZoneName string
+}
+
+func (m Machine) zoneName() string {
+	switch {
+	case m.ZoneName != "":
+		return m.ZoneName
+	case m.Zone != nil:
+		return m.Zone.String()
+	}
+	return "UTC"
 }
 
 // when renders a record's end in its zone: RFC 3339 with the offset, the
@@ -177,7 +190,7 @@ func ServiceLog(r storage.Record, m Machine) (Log, bool) {
 	code, typ := "", LogTypeInfo
 	switch r.Kind {
 	case storage.KindUnattributed:
-		code, typ = CodeLeak, LogTypeAlarm
+		code, typ = CodeUnattributed, LogTypeAlarm
 	case storage.KindCleaning:
 		code = CodeCleaning
 	case storage.KindCalibration:

@@ -22,6 +22,7 @@ var (
 	bSinkError  = []byte("sink_error")  // name → SinkError JSON
 	bSinkDead   = []byte("sink_dead")   // name 0 seq → DeadLetter JSON (the TTG sink keeps dead_letters)
 	bStreams    = []byte("streams")     // stream → u64: the last device sequence number given out
+	bSinkEvents = []byte("sink_events") // name → u64: the last event-log entry the sink has taken
 )
 
 // ErrUnknownSink is returned for a sink the store was not opened with.
@@ -291,6 +292,42 @@ func (v *SinkView) PutCache(key string, b []byte) error { return v.s.PutCache(ke
 // Cache reads a document from the shared uplink cache.
 func (v *SinkView) Cache(key string) ([]byte, error) { return v.s.Cache(key) }
 
+// LoggedEvent is one entry of the durable event log.
+type LoggedEvent struct {
+	Seq uint64
+	Raw []byte // the agent's event as JSON
+}
+
+// Events returns up to n event-log entries this sink has not taken, oldest
+// first. The log keeps the newest storage.max_events entries: a sink that
+// is away longer misses the oldest.
+func (v *SinkView) Events(n int) ([]LoggedEvent, error) {
+	var out []LoggedEvent
+	err := v.s.db.View(func(tx *bolt.Tx) error {
+		var after uint64
+		if b := tx.Bucket(bSinkEvents).Get([]byte(v.name)); len(b) == 8 {
+			after = be(b)
+		}
+		c := tx.Bucket(bEvents).Cursor()
+		for k, raw := c.Seek(u64(after + 1)); k != nil && len(out) < n; k, raw = c.Next() {
+			out = append(out, LoggedEvent{Seq: be(k), Raw: append([]byte(nil), raw...)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// TakeEvents marks every event-log entry up to seq as taken by this sink.
+func (v *SinkView) TakeEvents(seq uint64) error {
+	return v.s.update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bSinkEvents)
+		if b := bk.Get([]byte(v.name)); len(b) == 8 && be(b) >= seq {
+			return nil
+		}
+		return bk.Put([]byte(v.name), u64(seq))
+	})
+}
+
 // Cursor is the sequence up to which this sink has taken every record.
 func (v *SinkView) Cursor() (uint64, error) {
 	var c uint64
@@ -350,7 +387,7 @@ func (s *Store) SinkStatuses() ([]SinkStatus, error) {
 func setupSinks(db *bolt.DB, sinks []string) error {
 	s := &Store{sinks: sinks}
 	return db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bSinkCursor, bSinkDone, bSinkError, bSinkDead, bStreams} {
+		for _, name := range [][]byte{bSinkCursor, bSinkDone, bSinkError, bSinkDead, bStreams, bSinkEvents} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("storage: bucket %s: %w", name, err)
 			}

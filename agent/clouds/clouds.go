@@ -79,7 +79,8 @@ func New(cfg *config.Config, store *storage.Store, now func() time.Time, log *sl
 		}
 		c := smartnow.NewClient(smartnow.Config{BaseURL: s.URL, Username: s.Username, Password: s.Password, Paths: s.Paths,
 			Timeout: s.Timeout.Duration, TokenLifetime: s.TokenLifetime.Duration, Now: now, Log: log})
-		sink := smartnow.NewSink(c, smartnow.Machine{Hostname: s.Hostname, ID: s.MachineID})
+		st := Stamp(cfg, log)
+		sink := smartnow.NewSink(c, smartnow.Machine{Hostname: s.Hostname, ID: s.MachineID, Zone: st.Zone, ZoneName: st.ZoneName})
 		l.pumps = append(l.pumps, delivery.NewPump(sink, view, delivery.Options{Batch: s.Batch, Now: now, Log: log, Notify: l.notice}))
 	}
 	return l, nil

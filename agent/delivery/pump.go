@@ -32,6 +32,14 @@ type Sink interface {
 	Deliver(ctx context.Context, recs []storage.Record) ([]Outcome, error)
 }
 
+// EventSink is a Sink that also takes the agent's durable event log
+// (alarms as SmartNow logs). DeliverEvents returns the sequence up to which
+// it has handled the events (sent, or of no use to it); an error means the
+// rest is offered again.
+type EventSink interface {
+	DeliverEvents(ctx context.Context, evs []storage.LoggedEvent) (upTo uint64, err error)
+}
+
 // Outcome is what became of one record.
 type Outcome struct {
 	Seq uint64
@@ -46,6 +54,8 @@ type Outbox interface {
 	Ack(seqs ...uint64) error
 	Bury(seq uint64, reason string, at int64) error
 	NoteError(msg string, at int64) error
+	Events(n int) ([]storage.LoggedEvent, error)
+	TakeEvents(seq uint64) error
 }
 
 // Notice is something a pump reports: records delivered, a dead letter,
@@ -163,18 +173,55 @@ func (p *Pump) Flush(ctx context.Context) error {
 func (p *Pump) Once(ctx context.Context) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	n, err := p.records(ctx)
+	if err == nil {
+		var m int
+		m, err = p.events(ctx)
+		n += m
+	}
+	if err != nil {
+		p.link(err)
+		return n, fmt.Errorf("%s: %w", p.sink.Name(), err)
+	}
+	if n > 0 {
+		p.link(nil)
+	}
+	return n, nil
+}
+
+func (p *Pump) records(ctx context.Context) (int, error) {
 	recs, err := p.box.Outbox(0, p.o.Batch)
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
 	outs, derr := p.sink.Deliver(ctx, recs)
 	n, serr := p.settle(recs, outs)
-	if err := errors.Join(derr, serr); err != nil {
-		p.link(err)
-		return n, fmt.Errorf("%s: %w", p.sink.Name(), err)
+	return n, errors.Join(derr, serr)
+}
+
+// events offers the next events to a sink that takes them.
+func (p *Pump) events(ctx context.Context) (int, error) {
+	es, ok := p.sink.(EventSink)
+	if !ok {
+		return 0, nil
 	}
-	p.link(nil)
-	return n, nil
+	evs, err := p.box.Events(p.o.Batch)
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	upTo, derr := es.DeliverEvents(ctx, evs)
+	n := 0
+	for _, e := range evs {
+		if e.Seq <= upTo {
+			n++
+		}
+	}
+	if n > 0 {
+		if err := p.box.TakeEvents(upTo); err != nil {
+			return 0, errors.Join(derr, err)
+		}
+	}
+	return n, derr
 }
 
 // settle acknowledges and buries what the sink reported, ignoring
