@@ -32,13 +32,15 @@ type cloud struct {
 	revenue  map[uint64]RevenueTransaction
 	logs     map[uint64]Log
 	posts    int
+	redeemed map[string]Order
+	demands  map[string]int64
 	n        int
 	fail     int // answer this many data requests with 503
 }
 
 func newCloud(t testing.TB, now func() time.Time) *cloud {
 	c := &cloud{t: t, now: now, life: 10 * time.Minute, tokens: map[string]time.Time{}, refresh: map[string]bool{},
-		revenue: map[uint64]RevenueTransaction{}, logs: map[uint64]Log{}}
+		revenue: map[uint64]RevenueTransaction{}, logs: map[uint64]Log{}, redeemed: map[string]Order{}, demands: map[string]int64{}}
 	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.srv.Close)
 	return c
@@ -122,7 +124,31 @@ func (c *cloud) serve(w http.ResponseWriter, r *http.Request) {
 		c.logs[lg.Remote] = lg
 		reply(http.StatusCreated, map[string]int{"id": len(c.logs)})
 	default:
-		reply(http.StatusNotFound, map[string]string{"message": "no such resource"})
+		code, ok := strings.CutPrefix(r.URL.Path, "/voucher/")
+		if code, ok = strings.CutSuffix(code, "/redeem"); !ok {
+			reply(http.StatusNotFound, map[string]string{"message": "no such resource"})
+			return
+		}
+		var in struct {
+			DeviceID string `json:"deviceId"`
+			Order    Order  `json:"order"`
+			Demand   *struct {
+				Amount int64 `json:"amount"`
+			} `json:"demand"`
+		}
+		if json.NewDecoder(r.Body).Decode(&in) != nil || in.DeviceID == "" || in.Order.ID == "" {
+			reply(http.StatusBadRequest, map[string]string{"message": "invalid redeem"})
+			return
+		}
+		if _, dup := c.redeemed[in.Order.ID]; dup {
+			reply(http.StatusOK, Redemption{Code: code, Redeemed: false, Reason: "already redeemed"})
+			return
+		}
+		c.redeemed[in.Order.ID] = in.Order
+		if in.Demand != nil {
+			c.demands[in.Order.ID] = in.Demand.Amount
+		}
+		reply(http.StatusOK, Redemption{Code: code, Redeemed: true})
 	}
 }
 

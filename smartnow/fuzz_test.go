@@ -10,6 +10,8 @@ import (
 // negative, and an error message stays short.
 func FuzzReplies(f *testing.F) {
 	for _, s := range []string{`{"access_token":"a.b.c","refresh_token":"r"}`, `{"id":3184234}`, `{"message":"token expired"}`,
+		`{"code":"A1","campaignType":"gift","valid":true,"voucherValue":500,"discount":{"type":"cents","amountOff":0},"validFor":{"products":{"104":1},"productsRegExp":"^1"}}`,
+		`{"redeemed":false,"reason":"expired"}`,
 		`{"access_token":""}`, `{"id":-1}`, `[]`, `null`, "\xff", `{"message":"` + string(make([]byte, 300)) + `"}`} {
 		f.Add([]byte(s))
 	}
@@ -20,6 +22,15 @@ func FuzzReplies(f *testing.F) {
 		if c, err := DecodeCreated(b); err == nil && c.ID < 0 {
 			t.Fatal("negative id accepted")
 		}
+		if v, err := DecodeVoucher(b); err == nil {
+			if v.Discount.AmountOff < 0 || v.VoucherValue < 0 {
+				t.Fatal("negative voucher amount accepted")
+			}
+			if o, err := Apply(v, 104, 390); err == nil && (o.Price < 0 || o.Price > 390 || o.Demand < 0) {
+				t.Fatalf("offer %+v", o)
+			}
+		}
+		_, _ = DecodeRedemption(b)
 		if m := DecodeMessage(b); len([]rune(m)) > 201 {
 			t.Fatalf("message of %d runes", len([]rune(m)))
 		}

@@ -2,8 +2,10 @@ package smartnow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/tapagent/tapagent/agent/delivery"
 	"github.com/tapagent/tapagent/storage"
@@ -39,6 +41,9 @@ func (s *Sink) Deliver(ctx context.Context, recs []storage.Record) ([]delivery.O
 		var path string
 		var body any
 		if rt, ok := Revenue(r, s.machine); ok {
+			if err := s.redeem(ctx, r); err != nil {
+				return out, fmt.Errorf("record %s: %w", r.ID, err)
+			}
 			path, body = s.c.cfg.Paths.Revenue, rt
 		} else if lg, ok := ServiceLog(r, s.machine); ok {
 			path, body = s.c.cfg.Paths.Log, lg
@@ -74,4 +79,31 @@ func (s *Sink) post(ctx context.Context, path string, body any) (refused string,
 		return fmt.Sprintf("smartnow %s: HTTP %d: %s", path, status, DecodeMessage(raw)), nil
 	}
 	return "", &HTTPError{Status: status, Path: path, Message: DecodeMessage(raw)}
+}
+
+// redeem redeems the voucher a sale was paid with, from the outbox: a
+// redeem that failed (network, 5xx) is retried with the record, durably.
+// The order is what was poured: id = the pour id, amount and item price =
+// the line's price of the poured volume, so a short pour redeems what was
+// poured; a gift voucher's demand is the part it paid. A refusal after the
+// pour (the voucher was validated and locked to this device before it)
+// does not undo the sale: it is logged and the sale is sent.
+func (s *Sink) redeem(ctx context.Context, r storage.Record) error {
+	code := r.Ref[RefVoucher]
+	if code == "" {
+		return nil
+	}
+	rt, _ := Revenue(r, s.machine)
+	o := Order{ID: r.ID, Amount: rt.OriginalPrice, Items: []OrderItem{{ProductID: strconv.Itoa(r.PLU), Quantity: 1, Price: rt.OriginalPrice}}}
+	var demand int64
+	if r.Ref[RefVoucherType] == CampaignGift {
+		demand = rt.OriginalPrice - rt.Price
+	}
+	_, err := s.c.Redeem(ctx, code, s.machine.Hostname, o, demand)
+	var ref *Refusal
+	if errors.As(err, &ref) {
+		s.c.cfg.Log.Warn("smartnow refused to redeem a voucher after its pour; the sale is sent", "record", r.ID, "reason", ref.Reason)
+		return nil
+	}
+	return err
 }

@@ -278,3 +278,38 @@ func TestAlarmsBecomeLogs(t *testing.T) {
 		t.Errorf("leak cleared %+v", lg)
 	}
 }
+
+// TestVoucherRedeemedFromTheOutbox: a voucher sale is redeemed with the
+// order of what was poured before its revenue transaction goes; a redeem
+// that fails for the network is retried with the record; a gift voucher's
+// demand is the part it paid.
+func TestVoucherRedeemedFromTheOutbox(t *testing.T) {
+	r := newRig(t)
+	short := sale("1-7", 0) // a gift paid it all; the pour ended short at 0.2 L of 0.3 L
+	short.Ref = map[string]string{RefVoucher: "GIFT-1", RefVoucherType: CampaignGift, RefOriginalPrice: "260"}
+	r.book(t, short)
+	disc := sale("1-8", 240)
+	disc.Ref = map[string]string{RefVoucher: "DISC-1", RefVoucherType: CampaignDiscount, RefOriginalPrice: "390"}
+	r.book(t, disc)
+	r.cloud.mu.Lock()
+	r.cloud.fail = 1
+	r.cloud.mu.Unlock()
+	if _, err := r.pump.Once(context.Background()); err == nil {
+		t.Fatal("a failed redeem was not reported")
+	}
+	if err := r.pump.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.cloud.mu.Lock()
+	defer r.cloud.mu.Unlock()
+	g, d := r.cloud.redeemed["1-7"], r.cloud.redeemed["1-8"]
+	if g.Amount != 260 || len(g.Items) != 1 || g.Items[0].ProductID != "104" || g.Items[0].Price != 260 || r.cloud.demands["1-7"] != 260 {
+		t.Errorf("gift redeem %+v demand %d", g, r.cloud.demands["1-7"])
+	}
+	if d.Amount != 390 || r.cloud.demands["1-8"] != 0 {
+		t.Errorf("discount redeem %+v demand %d", d, r.cloud.demands["1-8"])
+	}
+	if rt := r.cloud.revenue[2]; rt.Price != 240 || rt.OriginalPrice != 390 || rt.PaymentTransactions[0].Method != MethodCode {
+		t.Errorf("voucher sale %+v", rt)
+	}
+}

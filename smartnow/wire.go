@@ -27,6 +27,7 @@ const (
 	refMDBVend       = "mdb_vend"
 	refReservation   = "pos_reservation"
 	RefVoucher       = "voucher"
+	RefVoucherType   = "voucher_type" // the campaign type: discount or gift
 	RefOriginalPrice = "original_price"
 )
 
