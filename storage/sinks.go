@@ -380,6 +380,22 @@ func (s *Store) SinkStatuses() ([]SinkStatus, error) {
 	return out, nil
 }
 
+// knownSinks are the sinks the file has cursors for, or DefaultSink.
+func knownSinks(db *bolt.DB) ([]string, error) {
+	var names []string
+	err := db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bSinkCursor)
+		if bk == nil {
+			return nil
+		}
+		return bk.ForEach(func(k, _ []byte) error { names = append(names, string(k)); return nil })
+	})
+	if len(names) == 0 {
+		names = []string{DefaultSink}
+	}
+	return names, err
+}
+
 // setupSinks runs at open: it forgets the cursors of sinks no longer
 // configured (their dead letters stay) and removes what every remaining
 // sink has taken, so a sink taken out of the configuration stops holding
@@ -408,6 +424,13 @@ func setupSinks(db *bolt.DB, sinks []string) error {
 			c := done.Cursor()
 			for dk, _ := c.Seek(prefix); dk != nil && len(dk) == len(prefix)+8 && string(dk[:len(prefix)]) == string(prefix); dk, _ = c.Seek(prefix) {
 				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		for _, n := range sinks {
+			if tx.Bucket(bSinkCursor).Get([]byte(n)) == nil {
+				if err := tx.Bucket(bSinkCursor).Put([]byte(n), u64(0)); err != nil {
 					return err
 				}
 			}

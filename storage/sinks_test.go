@@ -222,3 +222,26 @@ func TestCursorPassesRecordsEverySinkHad(t *testing.T) {
 		t.Fatalf("outbox %d", n)
 	}
 }
+
+// TestFieldToolKeepsSinks: opening the store without naming sinks (a field
+// tool) keeps every sink the file knows and their backlogs.
+func TestFieldToolKeepsSinks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tapagent.db")
+	s := openSinks(t, path, "ttg", "smartnow")
+	bookN(t, s, 1, 2)
+	if err := sinkOf(t, s, "ttg").Ack(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	tool, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tool.Sinks(); len(got) != 2 {
+		t.Fatalf("sinks %v", got)
+	}
+	if n, _ := tool.OutboxLen(); n != 2 {
+		t.Fatalf("outbox %d: smartnow's backlog was dropped", n)
+	}
+	tool.Close()
+}

@@ -68,8 +68,11 @@ type Options struct {
 	// running; defaults to time.Now.
 	Now func() time.Time
 	// Sinks names the back ends every record is delivered to, each with
-	// its own cursor and dead letters (default: DefaultSink alone). A
-	// record leaves the outbox when all of them have taken it.
+	// its own cursor and dead letters. A record leaves the outbox when all
+	// of them have taken it; a sink the file knew that is not named any
+	// more is forgotten. Nil keeps the sinks the file knows (DefaultSink
+	// alone in a new file): field tools open the store without retiring
+	// anyone's backlog.
 	Sinks []string
 	// Stamp is what Book writes into every record for the clouds: the
 	// wall's zone and currency.
@@ -182,7 +185,12 @@ func Open(path string, o Options) (*Store, error) {
 		return nil, err
 	}
 	if o.Sinks == nil {
-		o.Sinks = []string{DefaultSink}
+		known, err := knownSinks(db)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		o.Sinks = known
 	}
 	for _, n := range o.Sinks {
 		if n == "" || strings.ContainsRune(n, 0) || len(n) > 64 {

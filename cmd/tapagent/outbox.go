@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -29,7 +30,7 @@ func cmdOutbox(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
-	store, err := openStore(cfg)
+	store, err := agent.OpenStore(cfg)
 	if err != nil {
 		return err
 	}
