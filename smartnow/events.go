@@ -25,6 +25,11 @@ const (
 	CodeDeadLetter       = "TA_DEAD_LETTER"
 )
 
+// remoteEvents offsets the event-log sequence in a log's remote: SmartNow
+// keeps one remote space per machine for logs, which the service records'
+// device sequence (from 1) shares.
+const remoteEvents = 1 << 41
+
 // alarmCodes maps an alarm's kind (flow.Alarm.Kind) to its code.
 var alarmCodes = map[string]string{"leak": CodeLeak, "keg_empty": CodeKegEmpty, "no_flow": CodeNoFlow,
 	"valve_fault": CodeValveFault, "lost_edges": CodeLostEdges}
@@ -64,7 +69,7 @@ func EventLog(e storage.LoggedEvent, m Machine) (Log, bool) {
 	if json.Unmarshal(e.Raw, &ev) != nil || ev.Time.IsZero() {
 		return Log{}, false
 	}
-	lg := Log{Hostname: m.Hostname, Machine: m.ID, Remote: e.Seq}
+	lg := Log{Hostname: m.Hostname, Machine: m.ID, Remote: remoteEvents + e.Seq}
 	extra := map[string]any{"type": ev.Type}
 	switch {
 	case (ev.Type == "alarm" || ev.Type == "alarm_cleared") && ev.Alarm != nil:

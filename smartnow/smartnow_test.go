@@ -264,17 +264,17 @@ func TestAlarmsBecomeLogs(t *testing.T) {
 		t.Fatalf("%d logs, want 4 (started, leak, leak cleared, keg empty)", nlog)
 	}
 	want := map[uint64]string{1: CodeStarted, 3: CodeLeak, 4: CodeLeak, 5: CodeKegEmpty}
-	for remote, code := range want {
-		lg, ok := r.cloud.logs[remote]
+	for seq, code := range want {
+		lg, ok := r.cloud.logs[remoteEvents+seq]
 		if !ok || lg.Code != code || lg.TimeZone != "Europe/Berlin" {
-			t.Errorf("remote %d: %+v, want %s", remote, lg, code)
+			t.Errorf("event %d: %+v, want %s", seq, lg, code)
 		}
 	}
-	if lg := r.cloud.logs[3]; lg.OccurredAt != "2026-07-01T12:00:02+02:00" || !lg.IsResolvable || lg.ResolvedAt != nil ||
+	if lg := r.cloud.logs[remoteEvents+3]; lg.OccurredAt != "2026-07-01T12:00:02+02:00" || !lg.IsResolvable || lg.ResolvedAt != nil ||
 		!strings.Contains(lg.ExtraData, `"count":40`) {
 		t.Errorf("leak %+v", lg)
 	}
-	if lg := r.cloud.logs[4]; lg.ResolvedAt == nil || *lg.ResolvedAt != "2026-07-01T12:00:03+02:00" {
+	if lg := r.cloud.logs[remoteEvents+4]; lg.ResolvedAt == nil || *lg.ResolvedAt != "2026-07-01T12:00:03+02:00" {
 		t.Errorf("leak cleared %+v", lg)
 	}
 }

@@ -59,7 +59,6 @@ type RevenueTransaction struct {
 	Price               int64                `json:"price"`
 	Currency            string               `json:"currency"`
 	Remote              uint64               `json:"remote"`
-	NumPaymentTx        int                  `json:"numPaymentTransactions"`
 	PaymentTransactions []PaymentTransaction `json:"paymentTransactions"`
 }
 
@@ -180,7 +179,7 @@ func Revenue(r storage.Record, m Machine) (RevenueTransaction, bool) {
 	method := Method(r)
 	return RevenueTransaction{Hostname: m.Hostname, Machine: m.ID, Name: name, InternalRef: strconv.Itoa(r.PLU),
 		OccurredAt: at, TimeZone: zone, Timestamp: epoch, OriginalPrice: orig, Price: r.Pour.Amount,
-		Currency: r.Currency, Remote: remote(r), NumPaymentTx: 1,
+		Currency: r.Currency, Remote: remote(r),
 		PaymentTransactions: []PaymentTransaction{{OccurredAt: at, TimeZone: zone, Method: method, Type: method,
 			Price: r.Pour.Amount, Currency: r.Currency}}}, true
 }
