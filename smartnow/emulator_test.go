@@ -3,6 +3,7 @@ package smartnow_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -115,5 +116,54 @@ func TestAgainstTheEmulator(t *testing.T) {
 	}
 	if st, _ := r.view.Status(); st.Depth != 0 || st.Dead != 0 {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestVoucherAgainstTheEmulator: a gift voucher for PLU 104 is validated
+// with the tap's hostname and a lock covering the pour, refused for
+// another PLU, priced, and redeemed from the outbox with what was poured;
+// its balance at the emulator drops by exactly that.
+func TestVoucherAgainstTheEmulator(t *testing.T) {
+	r := newEmuRig(t)
+	ctx := context.Background()
+	status, raw, err := r.c.Call(ctx, "POST", "/campaign", map[string]any{"name": "Fest", "totalVouchers": 1, "voucherValue": 1000, "type": "gift"})
+	var camp struct {
+		ID int64 `json:"id"`
+	}
+	if err != nil || status/100 != 2 || json.Unmarshal(raw, &camp) != nil {
+		t.Fatalf("campaign: %d %s %v", status, raw, err)
+	}
+	status, raw, err = r.c.Call(ctx, "POST", "/voucher", map[string]any{"campaign": camp.ID, "type": "gift", "value": 1000,
+		"code": "FEST-1", "validationRules": []map[string]string{{"field": "product", "value": "104"}}})
+	if err != nil || status/100 != 2 {
+		t.Fatalf("voucher: %d %s %v", status, raw, err)
+	}
+	v, err := r.c.Validate(ctx, "FEST-1", "tap-1", 2*time.Minute, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref *smartnow.Refusal
+	if _, err := smartnow.Apply(v, 101, 390); !errors.As(err, &ref) {
+		t.Fatalf("PLU 101 accepted: %v", err)
+	}
+	offer, err := smartnow.Apply(v, 104, 390)
+	if err != nil || offer.Price != 0 || offer.Demand != 390 {
+		t.Fatalf("offer %+v %v", offer, err)
+	}
+	// The pour ends short: 0.2 L of the 0.3 L, so 260 of the gift.
+	rec := emuSale("1-9", 0, map[string]string{smartnow.RefVoucher: "FEST-1", smartnow.RefVoucherType: smartnow.CampaignGift,
+		smartnow.RefOriginalPrice: "260"})
+	rec.Pour.Volume, rec.Pour.Charged = 2000, 2000
+	r.book(t, rec)
+	if err := r.pump.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vs := r.emu.Vouchers()
+	if len(vs) != 1 || vs[0].Value != 1000-260 {
+		t.Fatalf("voucher after the redeem: %+v", vs)
+	}
+	rev := r.emu.RevenueTransactions()
+	if len(rev) != 1 || rev[0].Price != 0 || rev[0].OriginalPrice != 260 {
+		t.Fatalf("revenue %+v", rev)
 	}
 }
