@@ -4,10 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/fsfault"
+	bolt "go.etcd.io/bbolt"
 )
 
 func openSinks(t *testing.T, path string, sinks ...string) *Store {
@@ -244,4 +248,58 @@ func TestFieldToolKeepsSinks(t *testing.T) {
 		t.Fatalf("outbox %d: smartnow's backlog was dropped", n)
 	}
 	tool.Close()
+}
+
+// TestMoveAsideContinuesStreams: after a move-aside the device sequences
+// go on past the old ones; when their counters are unreadable, far past
+// them, so that no cloud sees an idempotency key twice.
+func TestMoveAsideContinuesStreams(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		dropStreams bool
+		min         uint64
+	}{{"counters read", false, 4}, {"counters lost", true, streamReseedFloor}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "tapagent.db")
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bookN(t, s, 1, 3)
+			var wg sync.WaitGroup
+			for i := 0; i < 300; i++ {
+				wg.Add(1)
+				s.AppendEvent([]byte(fmt.Sprintf(`{"type":"test","n":%d,"pad":"%s"}`, i, strings.Repeat("x", 40))), func(error) { wg.Done() })
+			}
+			wg.Wait()
+			s.Close()
+			if tc.dropStreams {
+				db, err := bolt.Open(path, 0o600, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bStreams) }); err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+			}
+			fsfault.ScribbleBucket(t, path, string(bEvents))
+			s, err = Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if s.MovedAside() == "" {
+				t.Fatal("corruption not detected")
+			}
+			if _, err := s.Book(Booking{Record: pourRecord("after", 1, 10)}); err != nil {
+				t.Fatal(err)
+			}
+			recs, _ := s.Outbox(0, 100)
+			last := recs[len(recs)-1]
+			if last.ID != "after" || last.StreamSeq < tc.min {
+				t.Fatalf("the sequence after the move-aside: %s %d, want ≥ %d", last.ID, last.StreamSeq, tc.min)
+			}
+		})
+	}
 }
