@@ -98,6 +98,10 @@ func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	sink, err := store.Sink(storage.DefaultSink)
+	if err != nil {
+		return nil, fmt.Errorf("TTG uplink: %w", err)
+	}
 	u := &Uplink{URL: cfg.TTG.URL, loc: loc, report: func(device.Event) {}}
 	if u.URL == "" {
 		if !embed {
@@ -113,7 +117,7 @@ func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger)
 	for _, l := range cfg.Lines {
 		lines = append(lines, l.ID)
 	}
-	u.Syncer = ttg.NewSyncer(client, store, ttg.SyncConfig{DeviceID: cfg.Device.ID, LocationID: cfg.Device.LocationID,
+	u.Syncer = ttg.NewSyncer(client, sink, ttg.SyncConfig{DeviceID: cfg.Device.ID, LocationID: cfg.Device.LocationID,
 		Lines: lines, Refresh: cfg.TTG.Refresh.Duration, StampPoll: cfg.TTG.StampPoll.Duration, Batch: cfg.TTG.Batch,
 		Loc: loc, Log: log}, u.notice)
 	return u, nil
