@@ -35,28 +35,15 @@ type calibration struct {
 func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("calibrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (required on hardware)")
 	lineID := fs.Int("line", 1, "line to calibrate")
-	useSim := fs.Bool("sim", false, "calibrate a line of the simulated wall (bench practice, tests)")
 	simK := fs.Float64("sim-k-true", 0, "with --sim: the simulated meter's real pulses per litre (default: as configured)")
 	simML := fs.Float64("sim-pour-ml", 500, "with --sim: how much the simulated pour delivers")
 	data := fs.String("data", "", "data directory (default: device.data_dir)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	var cfg *config.Config
-	var err error
-	switch {
-	case *cfgPath != "":
-		cfg, err = config.Load(*cfgPath)
-	case *useSim:
-		cfg, err = config.Default()
-	default:
-		return fmt.Errorf("%w: --config FILE is required (or --sim for the simulated wall)", errUsage)
-	}
+	cfg, path, err := loadAgentConfig(fs, args)
 	if err != nil {
 		return err
 	}
+	useSim := path == ""
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
@@ -82,7 +69,7 @@ func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	defer wg.Wait()
 	defer cancel()
 	var drive func()
-	if *useSim {
+	if useSim {
 		clk := clock.NewManual(time.Now())
 		for i := range cfg.Sim.Lines {
 			if cfg.Sim.Lines[i].ID == *lineID && *simK > 0 {

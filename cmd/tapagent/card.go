@@ -63,14 +63,12 @@ type cardOpts struct {
 
 func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, cardUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, cardUsage)
 	}
 	sub := args[0]
 	var o cardOpts
 	fs := flag.NewFlagSet("card "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.cfgPath, "config", "/etc/tapagent/tapagent.toml", "configuration file ([reader], [cards])")
 	fs.StringVar(&o.port, "port", "", "reader serial port (default: reader.port)")
 	fs.StringVar(&o.data, "data", "", "data directory for the records (default: device.data_dir)")
 	fs.StringVar(&o.staff, "staff", "field tool", "staff name on the records")
@@ -87,13 +85,11 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.paid, "paid", false, "settle: the pour is paid; nothing more is collected")
 	fs.BoolVar(&o.unpaid, "unpaid", false, "settle: the pour stays unpaid (written off)")
 	fs.BoolVar(&o.collect, "collect", false, "settle: charge the amount at the card's next tap")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	cfg, err := config.Load(o.cfgPath)
+	cfg, path, err := loadAgentConfig(fs, args[1:])
 	if err != nil {
 		return err
 	}
+	o.cfgPath = path
 	if o.data == "" {
 		o.data = cfg.Device.DataDir
 	}
@@ -228,7 +224,7 @@ func cardSettle(now time.Time, t cardTool) error {
 		return fmt.Errorf("%w: one of --paid, --unpaid, --collect", errUsage)
 	}
 	path := filepath.Join(t.o.data, "tapagent.db")
-	st, err := storage.Open(path, storage.Options{OpenTimeout: 3 * time.Second})
+	st, err := openJournal(path, n == 0)
 	if errors.Is(err, storage.ErrLocked) {
 		return fmt.Errorf("the card journal is in %s, whose lock the running agent holds: stop the agent to settle a card (%w)", path, err)
 	}
@@ -253,6 +249,19 @@ func cardSettle(now time.Time, t cardTool) error {
 	}
 	fmt.Fprintf(t.out, "settled as %s by %s\n", d, t.o.staff)
 	return nil
+}
+
+// openJournal opens the database holding the card journal: read-only to
+// look, for writing to settle; either way only one that exists.
+func openJournal(path string, look bool) (*storage.Store, error) {
+	opts := storage.Options{OpenTimeout: 3 * time.Second}
+	if look {
+		return storage.OpenReadOnly(path, opts)
+	}
+	if err := existingDatabase(path); err != nil {
+		return nil, err
+	}
+	return storage.Open(path, opts)
 }
 
 // purchaseTypes maps card types to the TTG card-purchase actions.

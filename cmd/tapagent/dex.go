@@ -29,47 +29,57 @@ report and reports open the agent's database: stop the agent first.`
 
 func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, dexUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, dexUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("dex "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "JSON output")
-	cfgPath := fs.String("config", "", "configuration file (default: the embedded sim configuration)")
+	var asJSON, reset, cp, b64, once *bool
+	var since, until, port *string
+	switch sub {
+	case "parse":
+		asJSON = fs.Bool("json", false, "JSON output")
+		return dexParseCommand(fs, args[1:], asJSON, stdout)
+	case "report":
+		reset = fs.Bool("reset", false, "full read, resetting the interval counters")
+	case "reports":
+		since = fs.String("since", "", "start of the period (RFC 3339)")
+		until = fs.String("until", "", "end of the period (RFC 3339)")
+		port = fs.String("port", "", "1 own audit, 2 read from a DEX port (default: both)")
+		cp = fs.Bool("cp1251", false, "Windows-1251 text")
+		b64 = fs.Bool("base64", false, "base64-packed")
+		asJSON = fs.Bool("json", false, "JSON output")
+	case "serve", "read":
+		port = fs.String("port", "", "the DEX port's serial device")
+		if sub == "serve" {
+			once = fs.Bool("once", false, "answer one read, then exit")
+		}
+	default:
+		fmt.Fprintln(stderr, dexUsage)
+		return fmt.Errorf("%w: unknown dex command %q", errUsage, sub)
+	}
 	data := fs.String("data", "", "the agent's data directory (default: device.data_dir)")
-	reset := fs.Bool("reset", false, "report: full read, resetting the interval counters")
-	since := fs.String("since", "", "reports: start of the period (RFC 3339)")
-	until := fs.String("until", "", "reports: end of the period (RFC 3339)")
-	port := fs.String("port", "", "serve/read: the DEX port's serial device; reports: 1 own audit, 2 read from a DEX port (default: both)")
-	cp := fs.Bool("cp1251", false, "reports: Windows-1251 text")
-	b64 := fs.Bool("base64", false, "reports: base64-packed")
-	once := fs.Bool("once", false, "serve: answer one read, then exit")
-	rest := args[1:]
-	file := ""
-	if sub == "parse" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		file, rest = rest[0], rest[1:] // "dex parse FILE --json"
-	}
-	if err := fs.Parse(rest); err != nil {
-		return err
-	}
-	if sub == "parse" {
-		if file == "" && fs.NArg() == 1 {
-			file = fs.Arg(0)
-		}
-		if file == "" {
-			return fmt.Errorf("%w: dex parse FILE", errUsage)
-		}
-		return dexParse(file, *asJSON, stdout)
-	}
-	cfg, err := loadSimConfig(*cfgPath)
+	cfg, _, err := loadAgentConfig(fs, args[1:])
 	if err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
-	store, err := openStore(cfg)
+	if (sub == "serve" || sub == "read") && *port == "" {
+		return fmt.Errorf("%w: --port DEV is required", errUsage)
+	}
+	open := openExistingStore // report and serve count the read in the audit
+	switch sub {
+	case "reports":
+		open = openStoreReadOnly
+	case "read":
+		open = openStore // keeps the machine's audit, first read included
+	}
+	store, err := open(cfg)
 	if err != nil {
 		return err
 	}
@@ -77,9 +87,6 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	audit := evadts.NewAudit(store, nil)
 	switch sub {
 	case "serve", "read":
-		if *port == "" {
-			return fmt.Errorf("%w: --port DEV is required", errUsage)
-		}
 		dev, err := dexlink.OpenSerial(*port)
 		if err != nil {
 			return err
@@ -160,8 +167,28 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return nil
 	}
-	fmt.Fprintln(stderr, dexUsage)
-	return fmt.Errorf("%w: unknown dex command %q", errUsage, sub)
+	return nil
+}
+
+// dexParseCommand is `dex parse FILE [--json]`, the file before or after
+// the flag.
+func dexParseCommand(fs *flag.FlagSet, args []string, asJSON *bool, out io.Writer) error {
+	file := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if file == "" {
+		return fmt.Errorf("%w: dex parse FILE", errUsage)
+	}
+	return dexParse(file, *asJSON, out)
 }
 
 func dexParse(path string, asJSON bool, out io.Writer) error {

@@ -41,8 +41,7 @@ The broker password comes from $TAPAGENT_MQTT_PASSWORD (never the command line).
 
 func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, diagUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, diagUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("diag "+sub, flag.ContinueOnError)

@@ -24,8 +24,7 @@ machine's payment side. Stop the agent first: it holds the port.`
 
 func cmdEXE(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, exeUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, exeUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("exe "+sub, flag.ContinueOnError)

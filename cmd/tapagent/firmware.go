@@ -32,8 +32,7 @@ const defaultUpdateDir = "/var/lib/tapagent/update"
 
 func cmdFirmware(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, firmwareUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, firmwareUsage)
 	}
 	fs := flag.NewFlagSet("firmware "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)

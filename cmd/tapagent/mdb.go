@@ -31,8 +31,7 @@ the default), or the board's own UART with 9-bit emulation (--transport uart, e.
 
 func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, mdbUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, mdbUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("mdb "+sub, flag.ContinueOnError)

@@ -67,19 +67,14 @@ The agent must be stopped for outbox, push and deadletters (they open its databa
 
 func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, ttgUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, ttgUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("ttg "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (default: the embedded sim configuration)")
 	url := fs.String("url", "", "server URL (default: ttg.url)")
 	data := fs.String("data", "", "the agent's data directory (default: device.data_dir)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	cfg, err := loadSimConfig(*cfgPath)
+	cfg, _, err := loadAgentConfig(fs, args[1:])
 	if err != nil {
 		return err
 	}
@@ -176,7 +171,11 @@ func lineIDs(cfg *config.Config) []int {
 }
 
 func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io.Writer, log *slog.Logger) error {
-	store, err := openStore(cfg)
+	open := openStoreReadOnly
+	if sub == "push" {
+		open = openExistingStore
+	}
+	store, err := open(cfg)
 	if err != nil {
 		return err
 	}
