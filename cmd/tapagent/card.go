@@ -85,7 +85,21 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.paid, "paid", false, "settle: the pour is paid; nothing more is collected")
 	fs.BoolVar(&o.unpaid, "unpaid", false, "settle: the pour stays unpaid (written off)")
 	fs.BoolVar(&o.collect, "collect", false, "settle: charge the amount at the card's next tap")
-	cfg, path, err := loadAgentConfig(fs, args[1:])
+	reader := []string{"port", "wait", "data", "staff"}
+	own, ok := map[string][]string{
+		"read":    {"port", "wait", "json"},
+		"issue":   append(reader, "type", "name", "credit", "servings-limit", "expires", "alcohol"),
+		"topup":   append(reader, "amount"),
+		"upgrade": {"port", "wait"},
+		"erase":   reader,
+		"format":  reader,
+		"settle":  {"data", "staff", "uid", "paid", "unpaid", "collect"},
+	}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, cardUsage)
+		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
+	}
+	cfg, path, err := loadAgentConfig(onlyFlags(fs, own...), args[1:])
 	if err != nil {
 		return err
 	}
@@ -100,14 +114,10 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	run, ok := map[string]func(context.Context, *cardapp.Session, cardTool) error{
+	run := map[string]func(context.Context, *cardapp.Session, cardTool) error{
 		"read": cardRead, "issue": cardIssue, "topup": cardTopUp, "erase": cardErase, "format": cardFormat,
 		"upgrade": cardUpgrade,
 	}[sub]
-	if !ok {
-		fmt.Fprintln(stderr, cardUsage)
-		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
-	}
 	d, _, err := cardpay.OpenReader(ctx, cfg, o.port)
 	if err != nil {
 		if cfg.Reader.Port == "" && cfg.Reader.I2C == "" && o.port == "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -177,7 +178,7 @@ func dexParseCommand(fs *flag.FlagSet, args []string, asJSON *bool, out io.Write
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if file == "" && fs.NArg() == 1 {
@@ -199,6 +200,9 @@ func dexParse(path string, asJSON bool, out io.Writer) error {
 	f, err := evadts.Parse(b)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if !hasAuditData(f) {
+		return fmt.Errorf("%s: %w", path, errNoAuditData)
 	}
 	if asJSON {
 		enc := json.NewEncoder(out)
@@ -234,6 +238,28 @@ func dexParse(path string, asJSON bool, out io.Writer) error {
 	}
 	return nil
 }
+
+// errNoAuditData is a file with at most an EVA-DTS envelope around it.
+var errNoAuditData = errors.New("no EVA-DTS audit data in this file (no data block such as ID1, VA1 or PA1)")
+
+// hasAuditData reports whether the file holds any EVA-DTS data block (two
+// letters and a number, as ID1, CA17, PA2) besides the transmission's
+// envelope (DXS, ST, SE, G85, DXE): text that merely mentions "DXS*" is
+// not an audit.
+func hasAuditData(f *evadts.File) bool {
+	for _, seg := range f.Segments {
+		id := seg.ID
+		if id == "G85" || len(id) < 3 || !isUpper(id[0]) || !isUpper(id[1]) {
+			continue
+		}
+		if strings.TrimLeft(id[2:], "0123456789") == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
 
 func amount(v, decimals int64, cur string) string {
 	if decimals <= 0 {

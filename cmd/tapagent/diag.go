@@ -58,7 +58,17 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	keyFile := fs.String("key", os.Getenv("TAPAGENT_OPERATOR_KEY"), "call: operator key file that signs the command")
 	out := fs.String("out", "", "keygen: file for the private key")
 	version := fs.Int64("version", 0, "desired: the document's version (higher than the last accepted)")
-	if err := fs.Parse(args[1:]); err != nil {
+	conn := []string{"broker", "prefix", "config", "timeout", "username", "ca-file"}
+	own, ok := map[string][]string{
+		"keygen": {"out"}, "devices": conn, "status": append(conn, "device"), "watch": append(conn, "device"),
+		"call": append(conn, "device", "key", "expires"), "desired": append(conn, "device", "key", "version"),
+	}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, diagUsage)
+		return fmt.Errorf("%w: unknown diag command %q", errUsage, sub)
+	}
+	fs = onlyFlags(fs, own...)
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *expires <= 0 || *expires > maxExpires {
@@ -132,8 +142,7 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return diagDesired(c, callee{root: root, device: *device, key: key}, fs.Arg(0), *version, *wait, stdout)
 	}
-	fmt.Fprintln(stderr, diagUsage)
-	return fmt.Errorf("%w: unknown diag command %q", errUsage, sub)
+	return nil
 }
 
 // collect subscribes and gathers messages for d (retained ones arrive at once).

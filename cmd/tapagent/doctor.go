@@ -36,7 +36,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		faults = append(faults, s)
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

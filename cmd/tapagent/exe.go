@@ -31,15 +31,16 @@ func cmdEXE(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	port := fs.String("port", "", "the EXE bridge's serial port")
 	wait := fs.Duration("wait", 60*time.Second, "vend: how long to wait for a selection")
-	if err := fs.Parse(args[1:]); err != nil {
+	own, ok := map[string][]string{"status": {"port"}, "vend": {"port", "wait"}}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, exeUsage)
+		return fmt.Errorf("%w: unknown exe command %q", errUsage, sub)
+	}
+	if err := parseFlags(onlyFlags(fs, own...), args[1:]); err != nil {
 		return err
 	}
 	if *port == "" {
 		return fmt.Errorf("%w: --port is needed", errUsage)
-	}
-	if sub != "status" && sub != "vend" {
-		fmt.Fprintln(stderr, exeUsage)
-		return fmt.Errorf("%w: unknown exe command %q", errUsage, sub)
 	}
 	def, err := config.Default()
 	if err != nil {

@@ -38,17 +38,19 @@ func cmdFirmware(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", defaultUpdateDir, "the hand-off directory")
 	keyFile := fs.String("key", "", "apply: release public key file")
-	if err := fs.Parse(args[1:]); err != nil {
+	own, ok := map[string][]string{"request": {"dir"}, "apply": {"dir", "key"}}[args[0]]
+	if !ok {
+		fmt.Fprintln(stderr, firmwareUsage)
+		return fmt.Errorf("%w: unknown firmware command %q", errUsage, args[0])
+	}
+	fs = onlyFlags(fs, own...)
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	switch args[0] {
-	case "request":
+	if args[0] == "request" {
 		return firmwareRequest(ctx, *dir, stdout)
-	case "apply":
-		return firmwareApply(ctx, *dir, *keyFile, fs.Args(), stdout)
 	}
-	fmt.Fprintln(stderr, firmwareUsage)
-	return fmt.Errorf("%w: unknown firmware command %q", errUsage, args[0])
+	return firmwareApply(ctx, *dir, *keyFile, fs.Args(), stdout)
 }
 
 func firmwareRequest(ctx context.Context, dir string, stdout io.Writer) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,4 +31,33 @@ func commandHelp(args []string, stdout, stderr io.Writer, usage string) error {
 		return fmt.Errorf("%w: a command is needed before %s", errUsage, args[0])
 	}
 	return fmt.Errorf("%w: a command is needed", errUsage)
+}
+
+// onlyFlags is the flag set of one subcommand of a group whose flags are
+// declared together in fs: a new set holding just the named flags, sharing
+// their values. Its -h lists the subcommand's own flags, and a flag of
+// another subcommand is an unknown flag to it, not silently ignored.
+// A name fs does not declare is a programming error and panics.
+func onlyFlags(fs *flag.FlagSet, names ...string) *flag.FlagSet {
+	n := flag.NewFlagSet(fs.Name(), fs.ErrorHandling())
+	n.SetOutput(fs.Output())
+	for _, name := range names {
+		f := fs.Lookup(name)
+		if f == nil {
+			panic("onlyFlags: no flag " + name + " in " + fs.Name())
+		}
+		n.Var(f.Value, f.Name, f.Usage)
+		n.Lookup(name).DefValue = f.DefValue
+	}
+	return n
+}
+
+// parseFlags parses a command's flags; a bad flag is a usage error (exit
+// status 2), -h is flag.ErrHelp (exit status 0).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return err
 }

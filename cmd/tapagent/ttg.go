@@ -26,7 +26,7 @@ func cmdTTGServer(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	data := fs.String("data", "./ttg-data", "directory for the server's database")
 	user := fs.String("user", "tapagent", "API user name")
 	pass := fs.String("pass", "tapagent", "API password")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	log := newLogger(stderr, "info", "text")
@@ -74,7 +74,13 @@ func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	url := fs.String("url", "", "server URL (default: ttg.url)")
 	data := fs.String("data", "", "the agent's data directory (default: device.data_dir)")
-	cfg, _, err := loadAgentConfig(fs, args[1:])
+	own, ok := map[string][]string{"check": {"url"}, "products": {"url"}, "items": {"url"}, "happyhours": {"url"},
+		"outbox": {"data"}, "deadletters": {"data"}, "push": {"url", "data"}}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, ttgUsage)
+		return fmt.Errorf("%w: unknown ttg command %q", errUsage, sub)
+	}
+	cfg, _, err := loadAgentConfig(onlyFlags(fs, own...), args[1:])
 	if err != nil {
 		return err
 	}
@@ -94,8 +100,7 @@ func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return ttgServerCommand(ctx, sub, cfg, stdout, log)
 	}
-	fmt.Fprintln(stderr, ttgUsage)
-	return fmt.Errorf("%w: unknown ttg command %q", errUsage, sub)
+	return nil
 }
 
 func ttgClient(cfg *config.Config, log *slog.Logger) *ttg.Client {
