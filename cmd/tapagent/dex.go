@@ -73,12 +73,14 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if (sub == "serve" || sub == "read") && *port == "" {
 		return fmt.Errorf("%w: --port DEV is required", errUsage)
 	}
-	open := openExistingStore // report and serve count the read in the audit
+	// report reads out an agent that has run (counting the read); reports
+	// only looks; serve and read keep what they do, on a first run too.
+	open := openStore
 	switch sub {
+	case "report":
+		open = openExistingStore
 	case "reports":
 		open = openStoreReadOnly
-	case "read":
-		open = openStore // keeps the machine's audit, first read included
 	}
 	store, err := open(cfg)
 	if err != nil {
