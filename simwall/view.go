@@ -28,8 +28,8 @@ func RenderView(w io.Writer, cfg *config.Config, st []device.LineStatus, recent 
 			note = s.Mode
 		}
 		fmt.Fprintf(w, "%-4d %-10s %-9s %9s %10s %10s %11s %5d%%  %s\n",
-			s.Line, clip(s.Product, 10), s.State, mlps(s.FlowRate), ml(s.Poured),
-			Money(s.Amount, cfg.Device.Decimals, cfg.Device.Currency), litres(s.KegLeft), s.KegPermille/10, note)
+			s.Line, clip(s.Product, 10), s.State, mlps(s.FlowRate), s.Poured.String(),
+			cfg.Device.Money(s.Amount), s.KegLeft.Litres(), s.KegPermille/10, note)
 	}
 	fmt.Fprintf(w, "\nRECENT EVENTS\n")
 	for _, e := range recent {
@@ -44,31 +44,13 @@ func clip(s string, n int) string {
 	return s
 }
 
-func ml(v flow.Vol) string     { return fmt.Sprintf("%d.%d mL", v/10, abs(v%10)) }
 func mlps(v flow.Vol) string   { return fmt.Sprintf("%d.%d mL/s", v/10, abs(v%10)) }
-func litres(v flow.Vol) string { return fmt.Sprintf("%d.%02d L", v/10000, abs(v%10000)/100) }
 
 func abs(v flow.Vol) flow.Vol {
 	if v < 0 {
 		return -v
 	}
 	return v
-}
-
-// Money prints minor units with the currency's decimals: 1234, 2 -> "12.34 EUR".
-func Money(minor int64, decimals int, currency string) string {
-	sign := ""
-	if minor < 0 {
-		sign, minor = "-", -minor
-	}
-	if decimals <= 0 {
-		return fmt.Sprintf("%s%d %s", sign, minor, currency)
-	}
-	div := int64(1)
-	for i := 0; i < decimals; i++ {
-		div *= 10
-	}
-	return fmt.Sprintf("%s%d.%0*d %s", sign, minor/div, decimals, minor%div, currency)
 }
 
 // describe is the one-line human form of an event.
@@ -78,27 +60,27 @@ func describe(ev device.Event, cfg *config.Config) string {
 	if ev.Line > 0 {
 		where = fmt.Sprintf(" line %d", ev.Line)
 	}
-	money := Money(ev.Amount, cfg.Device.Decimals, cfg.Device.Currency)
+	money := cfg.Device.Money(ev.Amount)
 	var what string
 	switch ev.Type {
 	case device.EvBooked:
-		what = fmt.Sprintf("%s %s booked: %s (charged %s) %s, ended by %s", ev.Kind, ev.PourID, ml(ev.Volume), ml(ev.Charged), money, ev.Reason)
+		what = fmt.Sprintf("%s %s booked: %s (charged %s) %s, ended by %s", ev.Kind, ev.PourID, ev.Volume.String(), ev.Charged.String(), money, ev.Reason)
 	case device.EvVend, device.EvPayment:
 		what = fmt.Sprintf("%s %s: %s", strings.ReplaceAll(ev.Type, "_", " "), ev.PourID, strings.TrimSpace(ev.Detail+" "+money))
 	case device.EvRecovered:
-		what = fmt.Sprintf("pour %s recovered after a crash: %s %s", ev.PourID, ml(ev.Volume), money)
+		what = fmt.Sprintf("pour %s recovered after a crash: %s %s", ev.PourID, ev.Volume.String(), money)
 	case device.EvUnattributed:
-		what = fmt.Sprintf("unattributed flow booked: %s", ml(ev.Volume))
+		what = fmt.Sprintf("unattributed flow booked: %s", ev.Volume.String())
 	case device.EvValveClosed:
-		what = fmt.Sprintf("valve closed (%s) at %s", ev.Reason, ml(ev.Volume))
+		what = fmt.Sprintf("valve closed (%s) at %s", ev.Reason, ev.Volume.String())
 	case device.EvAuthorised:
 		what = fmt.Sprintf("%s pour %s authorised", ev.Mode, ev.PourID)
 	case device.EvCheckpoint:
-		what = fmt.Sprintf("checkpoint %s %s", ml(ev.Volume), money)
+		what = fmt.Sprintf("checkpoint %s %s", ev.Volume.String(), money)
 	case device.EvKegChanged, device.EvKegLow, device.EvKegEmpty:
 		what = strings.ReplaceAll(ev.Type, "_", " ")
 		if ev.Keg != nil {
-			what += fmt.Sprintf(": %s left (%d%%)", litres(ev.Keg.Remaining), ev.Keg.FillPermille()/10)
+			what += fmt.Sprintf(": %s left (%d%%)", ev.Keg.Remaining.Litres(), ev.Keg.FillPermille()/10)
 		}
 	case device.EvAlarm, device.EvAlarmCleared:
 		kind := ""

@@ -64,14 +64,3 @@ func TestDescribeEvents(t *testing.T) {
 	golden(t, "events.golden", b.Bytes())
 }
 
-func TestMoney(t *testing.T) {
-	for _, c := range []struct {
-		minor int64
-		dec   int
-		want  string
-	}{{1234, 2, "12.34 EUR"}, {5, 2, "0.05 EUR"}, {-250, 2, "-2.50 EUR"}, {1234, 0, "1234 EUR"}, {1234, 3, "1.234 EUR"}} {
-		if got := Money(c.minor, c.dec, "EUR"); got != c.want {
-			t.Errorf("Money(%d,%d) = %q, want %q", c.minor, c.dec, got, c.want)
-		}
-	}
-}

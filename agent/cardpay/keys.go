@@ -87,7 +87,7 @@ func Start(ctx context.Context, d *pn532.Device, c *config.Config, agent Agent, 
 	if err != nil {
 		return nil, nil, err
 	}
-	t := New(Options{Reader: d, Agent: agent, Store: st, Keys: keys, Lines: Lines(c), UIDOrder: c.Cards.UIDOrder, Wrap: c.Cards.ISOWrap, Now: now, Log: log})
+	t := New(Options{Reader: d, Agent: agent, Store: st, Keys: keys, Lines: Lines(c), UIDOrder: c.Cards.UIDOrder, Wrap: c.Cards.ISOWrap, Now: now, Log: log, Money: c.Device.Money})
 	tctx, cancel := context.WithCancel(ctx)
 	ran := make(chan struct{})
 	go func() { t.Run(tctx); close(ran) }()

@@ -445,7 +445,7 @@ func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed
 		return
 	}
 	t.report(device.Event{Type: EvCardCharged, Card: cd.hash, PourID: e.PourID, Amount: amount,
-		Detail: fmt.Sprintf("credit %d left", cd.c.Credit)})
+		Detail: "credit " + t.money(cd.c.Credit) + " left"})
 }
 
 // toggleService puts the served lines into service mode (locked for
@@ -475,4 +475,12 @@ func (t *Tap) toggleService(cd *card) {
 		state = "off"
 	}
 	t.report(device.Event{Type: EvServiceMode, Card: cd.hash, Detail: fmt.Sprintf("service mode %s (lines %v, %s card)", state, t.o.Lines, ttg.CardTypeName(cd.c.Info.Type))})
+}
+
+// money prints an amount for the events people read.
+func (t *Tap) money(minor int64) string {
+	if t.o.Money == nil {
+		return strconv.FormatInt(minor, 10)
+	}
+	return t.o.Money(minor)
 }

@@ -100,6 +100,9 @@ type Options struct {
 	Log    *slog.Logger
 	// Hash names a card in events without its UID.
 	Hash func(uid int64) string
+	// Money prints an amount in events for people (the agent's currency
+	// and decimals); nil prints the minor units.
+	Money func(minor int64) string
 }
 
 // Tap is one reader's controller.

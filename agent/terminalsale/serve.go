@@ -101,7 +101,7 @@ func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, 
 	}
 	t := New(Options{Master: m, Agent: agent, Store: store, Lines: Lines(cfg), Portion: flow.Vol(math.Round(cfg.MDB.PortionML * 10)),
 		Items: Items(cfg), CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
-		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log})
+		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log, Money: cfg.Device.Money})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { t.Run(ctx); close(done) }()

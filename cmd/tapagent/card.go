@@ -249,8 +249,9 @@ func cardSettle(now time.Time, t cardTool) error {
 	case !found:
 		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), cardpay.ErrNoEntry)
 	}
-	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %d, servings %d; credit before %d, servings before %d\n",
-		strings.ToUpper(uid), e.PourID, e.State, e.Amount, e.Servings, e.CreditBefore, e.ServingsBefore)
+	money := t.cfg.Device.Money
+	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %s, servings %d; credit before %s, servings before %d\n",
+		strings.ToUpper(uid), e.PourID, e.State, money(e.Amount), e.Servings, money(e.CreditBefore), e.ServingsBefore)
 	if n == 0 {
 		return nil
 	}

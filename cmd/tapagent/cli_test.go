@@ -116,3 +116,13 @@ func TestReadmeListsEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestDexParseOutput: an audit read by `dex parse` shows its money with
+// the file's decimals and currency (1978 is EUR), not bare minor units.
+func TestDexParseOutput(t *testing.T) {
+	code, out := runMain(t, "dex", "parse", "testdata/audit.dex")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	golden(t, "output/dex-parse.golden", out)
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/evadts"
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/evadts/dexlink"
 )
 
@@ -263,17 +264,7 @@ func hasAuditData(f *evadts.File) bool {
 
 func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
 
+// amount prints an EVA-DTS value with the file's own decimals and currency.
 func amount(v, decimals int64, cur string) string {
-	if decimals <= 0 {
-		return strings.TrimSpace(fmt.Sprintf("%d %s", v, cur))
-	}
-	d := int64(1)
-	for i := int64(0); i < decimals; i++ {
-		d *= 10
-	}
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return strings.TrimSpace(fmt.Sprintf("%s%d.%0*d %s", sign, v/d, decimals, v%d, cur))
+	return flow.Money(v, int(min(max(decimals, 0), 18)), cur)
 }

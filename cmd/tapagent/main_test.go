@@ -422,7 +422,7 @@ func TestTTGFieldToolAgainstServer(t *testing.T) {
 	run("ttg", "happyhours", "--sim", "--url", url)
 	// Pour without a server, then look at and push the outbox.
 	run("sim", "--speed", "0", "--duration", "15s", "--no-ttg", "--data", data)
-	if out := run("ttg", "outbox", "--sim", "--data", data); !strings.Contains(out, "4 records") || !strings.Contains(out, "unattributed") {
+	if out := run("ttg", "outbox", "--sim", "--data", data); !strings.Contains(out, "4 records") || !strings.Contains(out, "unattributed") || !strings.Contains(out, "5.00 EUR") {
 		t.Fatalf("outbox: %s", out)
 	}
 	if out := run("ttg", "push", "--sim", "--data", data, "--url", url); !strings.Contains(out, "pushed 4 records, 0 left") {
