@@ -44,7 +44,7 @@ func clip(s string, n int) string {
 	return s
 }
 
-func mlps(v flow.Vol) string   { return fmt.Sprintf("%d.%d mL/s", v/10, abs(v%10)) }
+func mlps(v flow.Vol) string { return fmt.Sprintf("%d.%d mL/s", v/10, abs(v%10)) }
 
 func abs(v flow.Vol) flow.Vol {
 	if v < 0 {

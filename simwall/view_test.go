@@ -63,4 +63,3 @@ func TestDescribeEvents(t *testing.T) {
 	}
 	golden(t, "events.golden", b.Bytes())
 }
-

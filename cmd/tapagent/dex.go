@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/evadts"
-	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/evadts/dexlink"
+	"github.com/tapagent/tapagent/flow"
 )
 
 const dexUsage = `tapagent dex COMMAND
