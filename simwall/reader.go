@@ -102,8 +102,13 @@ func startCards(ctx context.Context, cfg *config.Config, agent *device.Agent, st
 	if err != nil {
 		return fail(fmt.Errorf("card reader: %w", err))
 	}
-	tap, stop, err := cardpay.Start(ctx, d, cfg, agent, store, now, nil)
+	// The tap gets a context of its own: cancelled before the reader is
+	// closed, a tap blocked on the reader (a poll waits up to a second)
+	// returns at once instead of reporting the closed port as a fault.
+	tctx, cancelTap := context.WithCancel(ctx)
+	tap, stop, err := cardpay.Start(tctx, d, cfg, agent, store, now, nil)
 	if err != nil {
+		cancelTap()
 		return fail(err)
 	}
 	cr.tap = tap
@@ -112,8 +117,9 @@ func startCards(ctx context.Context, cfg *config.Config, agent *device.Agent, st
 	var once sync.Once
 	cr.close = func() {
 		once.Do(func() {
-			stop()
+			cancelTap()
 			d.Close()
+			stop()
 			for _, c := range closers {
 				c()
 			}
