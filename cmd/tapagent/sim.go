@@ -1,10 +1,14 @@
 package main
 
 import (
+	"os/signal"
+	"syscall"
+
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"strconv"
@@ -74,6 +78,13 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		o.Output = simwall.OutputLines
 	default:
 		o.Output = simwall.OutputView
+		f := stdout.(*os.File) // isTerminal said so
+		o.TermSize = func() (int, int) { return terminalSize(f) }
+		winch := make(chan os.Signal, 1)
+		signal.Notify(winch, syscall.SIGWINCH)
+		defer signal.Stop(winch)
+		o.Resized = winch
+		o.Colour = os.Getenv("NO_COLOR") == ""
 	}
 	sum, err := simwall.Run(ctx, o)
 	if err != nil {
@@ -132,4 +143,14 @@ func (f *optionalFloat) Set(s string) error {
 	}
 	f.v, f.set = v, true
 	return nil
+}
+
+// terminalSize is the terminal's columns and rows, 80 × 24 when it does
+// not say.
+func terminalSize(f *os.File) (int, int) {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 || ws.Row == 0 {
+		return 80, 24
+	}
+	return int(ws.Col), int(ws.Row)
 }
