@@ -1,9 +1,9 @@
 package simwall
 
 import (
+	"fmt"
 	"maps"
 	"slices"
-	"fmt"
 	"strings"
 	"time"
 
