@@ -141,7 +141,7 @@ func TestSimPlainOutput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"free pour 1001-1 authorised", "booked:", "5.00 EUR", "simulated 12s"} {
+	for _, want := range []string{"open pour 1001-1 authorised", "booked:", "5.00 EUR", "simulated 12s"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
