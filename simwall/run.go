@@ -247,6 +247,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	out.close()
+	if o.Output == OutputView {
+		out.draw(agent.Status(), clk.Mono()-time.Second) // the wall as it was left
+		out.scr.end()
+	}
 	sum := &Summary{Virtual: clk.Mono() - time.Second, Events: out.counts, Dropped: out.dropped}
 	sum.Outbox, _ = store.OutboxLen()
 	if up != nil {

@@ -38,3 +38,11 @@ func (s *screen) draw(rows []string, width, height int) (int, error) {
 	}
 	return io.WriteString(s.w, b.String())
 }
+
+// end puts the cursor on the row below the last frame, so what is
+// printed after the view does not overwrite it.
+func (s *screen) end() {
+	if s.prev != nil {
+		fmt.Fprintf(s.w, "\x1b[%d;1H", len(s.prev)+1)
+	}
+}
