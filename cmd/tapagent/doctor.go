@@ -56,10 +56,10 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	confDir := simhost.ConfDir
-	if path != "" {
-		confDir = filepath.Dir(path)
+	if path == "" { // the simulated controller's own configuration, where the package puts it
+		path = filepath.Join(simhost.ConfDir, "tapagent.toml")
 	}
+	confDir := filepath.Dir(path)
 	var host doctor.Host = doctor.System{}
 	var reader doctor.Probe
 	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
