@@ -55,9 +55,32 @@ func onlyFlags(fs *flag.FlagSet, names ...string) *flag.FlagSet {
 // parseFlags parses a command's flags; a bad flag is a usage error (exit
 // status 2), -h is flag.ErrHelp (exit status 0).
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: tapagent %s %s\n\nflags:\n", fs.Name(), synopsis(fs.Name()))
+		fs.PrintDefaults()
+	}
 	err := fs.Parse(args)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return err
+}
+
+// synopsis is what a command takes besides its flags.
+func synopsis(name string) string {
+	switch name {
+	case "dex parse":
+		return "FILE [flags]"
+	case "diag call":
+		return "[flags] METHOD [JSON]"
+	case "diag desired":
+		return "[flags] CONFIG.toml"
+	case "mdb raw":
+		return "[flags] HEX..."
+	case "release manifest":
+		return "[flags] PACKAGE..."
+	case "firmware apply":
+		return "[flags] [-- INSTALLER...]"
+	}
+	return "[flags]"
 }
