@@ -30,7 +30,19 @@ func TestStopClosesSpareConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := url.Parse(up.URL)
+	assertClosesSpare(t, up.URL, func() error { return up.Stop(5 * time.Second) })
+	emb, err := StartEmbedded(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertClosesSpare(t, emb.URL, emb.Close)
+}
+
+// assertClosesSpare opens a connection to the server at base that sends
+// nothing, closes the server and checks the connection was closed too.
+func assertClosesSpare(t *testing.T, base string, closeServer func() error) {
+	t.Helper()
+	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,17 +51,17 @@ func TestStopClosesSpareConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer spare.Close()
-	if err := up.Stop(5 * time.Second); err != nil {
+	if err := closeServer(); err != nil {
 		t.Fatal(err)
 	}
-	// Closed by the time Stop returns: the end of file (or a reset) is
-	// there at once.
-	// (Before, the server dropped the connection only at its 5 s header
-	// timeout; the deadline just keeps that from hanging the test.)
+	// Closed by the time the server is: the end of file (or a reset) is
+	// there at once. (Before, the server dropped the connection only at
+	// its 5 s header timeout; the deadline just keeps that from hanging
+	// the test.)
 	spare.SetReadDeadline(time.Now().Add(time.Second))
 	_, err = spare.Read(make([]byte, 1))
 	var ne net.Error
 	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
-		t.Fatalf("the spare connection is still open after Stop: %v", err)
+		t.Fatalf("the spare connection is still open after closing: %v", err)
 	}
 }

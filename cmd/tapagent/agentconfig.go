@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/storage"
 )
@@ -93,7 +94,7 @@ func openExistingStore(cfg *config.Config) (*storage.Store, error) {
 	if err := existingDatabase(storePath(cfg)); err != nil {
 		return nil, err
 	}
-	return openStore(cfg)
+	return agent.OpenStore(cfg)
 }
 
 // existingDatabase says, naming the path, when there is no database there.

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/flow"
@@ -76,7 +77,7 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	// report reads out an agent that has run (counting the read); reports
 	// only looks; serve and read keep what they do, on a first run too.
-	open := openStore
+	open := agent.OpenStore
 	switch sub {
 	case "report":
 		open = openExistingStore

@@ -1,7 +1,8 @@
-// Package docs holds the project's documentation; its test checks that
-// every link in every Markdown file of the repository stays inside the
-// repository and points at a file and heading that exist.
-package docs
+package archtest
+
+// The documentation check: every link in every Markdown file of the
+// repository stays inside the repository and points at a file and
+// heading that exist.
 
 import (
 	"bufio"
@@ -21,10 +22,7 @@ var link = regexp.MustCompile(`!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
 // ../shared notes a clone does not have; public sources are cited by
 // name instead), and every file and #anchor linked to exists.
 func TestDocLinks(t *testing.T) {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := root(t)
 	docs := markdownFiles(t, root)
 	if len(docs) < 10 {
 		t.Fatalf("found only %d Markdown files under %s", len(docs), root)
@@ -51,7 +49,7 @@ func TestDocLinks(t *testing.T) {
 
 // TestCheckLink: the checker itself tells good links from bad.
 func TestCheckLink(t *testing.T) {
-	root, _ := filepath.Abs("..")
+	root := root(t)
 	doc := filepath.Join(root, "README.md")
 	for target, bad := range map[string]bool{
 		"docs/install.md":                 false,
