@@ -179,7 +179,7 @@ func (a *Agent) startReader(ctx context.Context) error {
 	// closed: a tap blocked in a poll (up to a second) then returns at once
 	// instead of holding the exit or reporting the closed port as a fault.
 	tctx, cancelTap := context.WithCancel(ctx)
-	tap, stop, err := cardpay.Start(tctx, d, a.cfg, r.dev, r.store, a.clk.Now, a.log)
+	tap, stop, err := cardpay.Start(tctx, d, a.cfg.Cards, a.cfg.Served(a.cfg.Reader.Lines), r.dev, r.store, a.clk.Now, a.log)
 	if err != nil {
 		cancelTap()
 		d.Close()
@@ -188,7 +188,7 @@ func (a *Agent) startReader(ctx context.Context) error {
 	r.fan.add(tap.Observe)
 	r.reader.Store(tap)
 	a.pushSession(PartReader, func() { cancelTap(); d.Close(); stop() })
-	r.dev.Report(device.Event{Type: device.EventReaderReady, Detail: fmt.Sprintf("%s, lines %v", fw, cardpay.Lines(a.cfg))})
+	r.dev.Report(device.Event{Type: device.EventReaderReady, Detail: fmt.Sprintf("%s, lines %v", fw, a.cfg.Served(a.cfg.Reader.Lines))})
 	a.set(PartReader, StateRunning)
 	return nil
 }

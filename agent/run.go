@@ -69,7 +69,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if drv == nil {
 		drv = &realClock{}
 	}
-	a.tellServiceManager(ctx)
+	a.tellServiceManager(a.run.ctx) // STOPPING once the sessions stop
 	drv.Drive(ctx, a)
 	a.stopSessions()
 	err := drv.Shutdown(a)
@@ -93,8 +93,8 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		fn   func(context.Context) error
 	}{
 		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartRegister, a.startRegister},
-		{PartControl, a.startControl}, {PartDEX, a.startDEX}, {PartReader, a.startReader},
-		{PartTerminal, a.startTerminal}, {PartMachine, a.startMachine}, {PartUplink, a.startUplink},
+		{PartControl, a.startControl}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
+		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
 	}
 	for _, s := range steps {
 		if !a.has(s.name) {
@@ -135,7 +135,7 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 	a.set(PartAudit, StateRunning)
 	r.fan.add(a.o.Events)
 	if cfg.POS.Listen != "" {
-		r.register = cashregister.NewRegister(r.store, cashregister.ArticlesFrom(cfg), a.clk.Now)
+		r.register = cashregister.NewRegister(r.store, cashregister.ArticlesFrom(cfg.POS, cfg.LineForPLU), a.clk.Now)
 	}
 	if cfg.TTG.URL != "" {
 		if r.up, err = serversync.New(cfg, r.store, false, a.log); err != nil {
@@ -190,7 +190,7 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 		opts.Register = w.Register
 	}
 	if up := w.Uplink; up != nil {
-		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
+		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Cards(), up.Syncer.Kick
 	}
 	d, err := device.New(opts)
 	return d, audit, err
@@ -225,15 +225,14 @@ func (a *Agent) startWall(context.Context) error {
 	if err := a.cfg.Firmware.ManifestRefusal(); err != nil {
 		a.log.Warn("firmware update notifications refused", "err", err)
 	}
-	firmware.ReportResult(filepath.Join(a.cfg.Device.DataDir, "update"), func(typ, detail string) {
-		d.Report(device.Event{Type: typ, Detail: detail})
-	})
+	firmware.ReportResult(filepath.Join(a.cfg.Device.DataDir, "update"), diagcmd.FirmwareReport(d.Report))
 	return nil
 }
 
 // startUplink tells the embedding simulator where the listeners are,
-// starts the TTG sync and refreshes the catalogue once (bounded), so the
-// first pours are priced from the server where it answers.
+// starts the TTG sync and refreshes the catalogue once (bounded), before
+// any payment session starts, so that the first sales are priced from the
+// server where it answers.
 func (a *Agent) startUplink(ctx context.Context) error {
 	if a.o.Listening != nil {
 		if err := a.o.Listening(a); err != nil {

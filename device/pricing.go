@@ -2,19 +2,14 @@ package device
 
 import (
 	"errors"
-	"maps"
 	"strconv"
 	"time"
 
 	"github.com/tapagent/tapagent/flow"
-	"github.com/tapagent/tapagent/ttg"
 )
 
 // ErrAlcohol refuses an alcoholic product to a card that may not have it.
 var ErrAlcohol = errors.New("alcohol not allowed for this card")
-
-// RefPricingState is the record reference naming the price level applied.
-const RefPricingState = "pricing_state"
 
 // price fills in a free pour's unit price: the server catalog's price with
 // any happy hour in effect, or the configured price when there is none.
@@ -29,11 +24,7 @@ func (a *Agent) price(l *line, r Request) Request {
 			r.Auth.Price, state = p, st
 		}
 	}
-	r.Ref = maps.Clone(r.Ref)
-	if r.Ref == nil {
-		r.Ref = map[string]string{}
-	}
-	r.Ref[RefPricingState] = strconv.Itoa(state)
+	r.Ref.PricingState = strconv.Itoa(state)
 	return r
 }
 
@@ -51,9 +42,9 @@ func (a *Agent) alcoholic(l *line) bool {
 // cardMayDrink says whether an online card may pour alcohol: the server's
 // alcohol_allowed when its cardinfo reply carries one, else the local rule
 // ttg.online_card_alcohol, since 3.40 has no such field.
-func (a *Agent) cardMayDrink(c ttg.CardInfo) bool {
+func (a *Agent) cardMayDrink(c OnlineCard) bool {
 	if c.AlcoholAllowed != nil {
-		return *c.AlcoholAllowed == 1
+		return *c.AlcoholAllowed
 	}
 	return a.cfg.TTG.OnlineCardAlcohol != "refuse"
 }

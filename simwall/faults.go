@@ -22,10 +22,10 @@ const (
 
 // isFault reports whether an event type is a device's fault report
 // (reader_fault, mdb_fault, exe_fault).
-func isFault(typ string) bool { return strings.HasSuffix(typ, "_fault") }
+func isFault(typ device.EventType) bool { return strings.HasSuffix(string(typ), "_fault") }
 
 // faultSummary counts the faults of each type in the current window.
-type faultSummary map[string]*faultCount
+type faultSummary map[device.EventType]*faultCount
 
 type faultCount struct {
 	start             time.Time
@@ -59,7 +59,7 @@ func (s faultSummary) flush(now time.Time) []ViewEvent {
 		}
 		if c.suppressed > 0 {
 			out = append(out, ViewEvent{Alarm: true, Text: fmt.Sprintf("%s %d more %s events in %s not shown (the event log has them all)",
-				c.start.Format("15:04:05.000"), c.suppressed, strings.ReplaceAll(typ, "_", " "), faultWindow)})
+				c.start.Format("15:04:05.000"), c.suppressed, typ.Words(), faultWindow)})
 		}
 		delete(s, typ)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tapagent/tapagent/storage"
 	"io"
 	"log/slog"
 	"os"
@@ -19,7 +20,6 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
-	"github.com/tapagent/tapagent/ttg"
 )
 
 // Output selects how a run is shown.
@@ -72,10 +72,10 @@ type Options struct {
 // Summary is what a run did, for the closing line.
 type Summary struct {
 	Virtual time.Duration
-	Events  map[string]int // count by event type
-	Outbox  int            // records waiting for upload
-	Dropped int            // events the output could not keep up with (all are in the event log)
-	TTG     string         // the TTG server used, "" for none
+	Events  map[device.EventType]int // count by event type
+	Outbox  int                      // records waiting for upload
+	Dropped int                      // events the output could not keep up with (all are in the event log)
+	TTG     string                   // the TTG server used, "" for none
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -192,7 +192,7 @@ func (r *runner) item(req *device.Request, st sim.Step) error {
 	for _, it := range items {
 		if it.ItemID == st.ItemID {
 			req.Auth = flow.Auth{Mode: flow.ModePortion, PortionVol: it.Volume, PortionPrice: it.Price}
-			req.Ref[ttg.RefItemID], req.Ref[device.RefPricingState] = it.ItemID, fmt.Sprint(it.State)
+			req.Ref.ItemID, req.Ref.PricingState = it.ItemID, fmt.Sprint(it.State)
 			return nil
 		}
 	}
@@ -270,7 +270,7 @@ func (r *runner) play(at time.Duration) {
 		st := sc.Steps[r.next]
 		r.next++
 		if err := r.apply(st); err != nil && !errors.Is(err, errReported) {
-			r.out.emit(device.Event{Time: r.clk.Now().UTC(), Type: "scenario_error", Line: st.Line,
+			r.out.emit(device.Event{Time: r.clk.Now().UTC(), Type: device.EventScenarioError, Line: st.Line,
 				Detail: fmt.Sprintf("%s: %v", st.Action, err)})
 		}
 	}
@@ -305,7 +305,7 @@ func (r *runner) apply(st sim.Step) error {
 	}
 	switch st.Action {
 	case "authorise":
-		req := device.Request{Auth: authFor(st, lc), Ref: map[string]string{"source": "scenario"}}
+		req := device.Request{Auth: authFor(st, lc), Ref: storage.Ref{Source: "scenario"}}
 		if st.ItemID != "" {
 			if err := r.item(&req, st); err != nil {
 				return err
@@ -407,7 +407,7 @@ type printer struct {
 	mu        sync.Mutex
 	recent    []ViewEvent
 	listeners []string
-	counts    map[string]int
+	counts    map[device.EventType]int
 	dropped   int
 	enc       *json.Encoder
 	scr       screen
@@ -418,7 +418,7 @@ type printer struct {
 
 func newPrinter(o Options, cfg *config.Config) *printer {
 	p := &printer{o: o, cfg: cfg, ch: make(chan device.Event, 8192), done: make(chan struct{}),
-		counts: map[string]int{}, enc: json.NewEncoder(o.Out), scr: screen{w: o.Out}, faults: faultSummary{}}
+		counts: map[device.EventType]int{}, enc: json.NewEncoder(o.Out), scr: screen{w: o.Out}, faults: faultSummary{}}
 	go p.run()
 	return p
 }
@@ -457,23 +457,23 @@ func (p *printer) run() {
 // flood of faults.
 func (p *printer) readable(ev device.Event) []ViewEvent {
 	switch {
-	case ev.Type == device.EvCheckpoint:
+	case ev.Type == device.EventPourCheckpoint:
 		return nil
-	case ev.Type == "ttg_config":
+	case ev.Type == device.EventTTGConfig:
 		if ev.Detail == p.lastConfig {
 			return nil
 		}
 		p.lastConfig = ev.Detail
-	case strings.HasSuffix(ev.Type, "_listening"):
+	case strings.HasSuffix(string(ev.Type), "_listening"):
 		p.mu.Lock()
-		p.listeners = append(p.listeners, strings.ReplaceAll(ev.Type, "_", " ")+": "+ev.Detail)
+		p.listeners = append(p.listeners, ev.Type.Words()+": "+ev.Detail)
 		p.mu.Unlock()
 	}
 	out := p.faults.flush(ev.Time)
 	if isFault(ev.Type) && !p.faults.admit(ev) {
 		return out
 	}
-	return append(out, ViewEvent{Text: describe(ev, p.cfg), Alarm: ev.Type == device.EvAlarm || isFault(ev.Type)})
+	return append(out, ViewEvent{Text: describe(ev, p.cfg), Alarm: ev.Type == device.EventAlarm || isFault(ev.Type)})
 }
 
 func (p *printer) show(e ViewEvent) {

@@ -2,11 +2,12 @@ package simwall
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
@@ -146,6 +147,9 @@ func abs(v flow.Vol) flow.Vol {
 	return v
 }
 
+// creditLeft is the detail of a card_charged event.
+var creditLeft = regexp.MustCompile(`^credit (-?\d{1,18}) left$`)
+
 // describe is the one-line human form of an event.
 func describe(ev device.Event, cfg *config.Config) string {
 	ts := ev.Time.Format("15:04:05.000")
@@ -156,39 +160,49 @@ func describe(ev device.Event, cfg *config.Config) string {
 	money := cfg.Device.Money(ev.Amount)
 	var what string
 	switch ev.Type {
-	case device.EvBooked:
+	case device.EventPourBooked:
 		if ev.Volume == 0 && (ev.Reason == string(flow.ReasonNoPour) || ev.Reason == string(flow.ReasonStopped)) {
 			what = fmt.Sprintf("released without a pour (%s)", ev.PourID)
 			break
 		}
 		what = fmt.Sprintf("%s %s booked: %s (charged %s) %s, ended by %s", ev.Kind, ev.PourID, ev.Volume.String(), ev.Charged.String(), money, ev.Reason)
-	case device.EvVend, device.EvPayment:
-		what = fmt.Sprintf("%s %s: %s", strings.ReplaceAll(ev.Type, "_", " "), ev.PourID, strings.TrimSpace(ev.Detail+" "+money))
-	case device.EvRecovered:
+	case device.EventVendBooked, device.EventPaymentBooked:
+		what = fmt.Sprintf("%s %s: %s", ev.Type.Words(), ev.PourID, strings.TrimSpace(ev.Detail+" "+money))
+	case device.EventPourRecovered:
 		what = fmt.Sprintf("pour %s recovered after a crash: %s %s", ev.PourID, ev.Volume.String(), money)
-	case device.EvUnattributed:
+	case device.EventUnattributedBooked:
 		what = fmt.Sprintf("unattributed flow booked: %s", ev.Volume.String())
-	case device.EvValveClosed:
+	case device.EventValveClosed:
 		what = fmt.Sprintf("valve closed (%s) at %s", ev.Reason, ev.Volume.String())
-	case device.EvAuthorised:
+	case device.EventPourAuthorised:
 		what = fmt.Sprintf("%s %s authorised", modeName(ev.Mode), ev.PourID)
-	case terminalsale.EvCashSale:
+	case device.EventCardCharged:
+		// The card tap states the credit left in minor units, as its
+		// events do for scripts; a person reads it in the currency.
+		what = "card charged " + money
+		if m := creditLeft.FindStringSubmatch(ev.Detail); m != nil {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			what += ": credit " + cfg.Device.Money(n) + " left"
+		} else if ev.Detail != "" {
+			what += ": " + ev.Detail
+		}
+	case device.EventMDBCashSale:
 		what = fmt.Sprintf("pour %s (%s) reported to the card terminal as a sale paid another way, so its audit counts every sale", ev.PourID, money)
-	case device.EvCheckpoint:
+	case device.EventPourCheckpoint:
 		what = fmt.Sprintf("checkpoint %s %s", ev.Volume.String(), money)
-	case device.EvKegChanged, device.EvKegLow, device.EvKegEmpty:
-		what = strings.ReplaceAll(ev.Type, "_", " ")
+	case device.EventKegChanged, device.EventKegLow, device.EventKegEmpty:
+		what = ev.Type.Words()
 		if ev.Keg != nil {
 			what += fmt.Sprintf(": %s left (%d%%)", ev.Keg.Remaining.Litres(), ev.Keg.FillPermille()/10)
 		}
-	case device.EvAlarm, device.EvAlarmCleared:
+	case device.EventAlarm, device.EventAlarmCleared:
 		kind := ""
 		if ev.Alarm != nil {
 			kind = ev.Alarm.Kind
 		}
-		what = fmt.Sprintf("%s %s: %s", strings.ReplaceAll(ev.Type, "_", " "), kind, ev.Detail)
+		what = fmt.Sprintf("%s %s: %s", ev.Type.Words(), kind, ev.Detail)
 	default:
-		what = strings.ReplaceAll(ev.Type, "_", " ")
+		what = ev.Type.Words()
 		if ev.Amount != 0 {
 			what += " " + money
 		}

@@ -139,7 +139,7 @@ func TestFaultsSummarised(t *testing.T) {
 	at := time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
 	var shown []string
 	for i := range 100 {
-		ev := device.Event{Time: at.Add(time.Duration(i) * 50 * time.Millisecond), Type: "reader_fault", Detail: "pn532: no answer"}
+		ev := device.Event{Time: at.Add(time.Duration(i) * 50 * time.Millisecond), Type: device.EventReaderFault, Detail: "pn532: no answer"}
 		for _, e := range p.readable(ev) {
 			shown = append(shown, e.Text)
 		}
@@ -157,16 +157,16 @@ func TestDescribeEvents(t *testing.T) {
 	at := time.Date(2026, 11, 22, 18, 0, 1, 0, time.UTC)
 	keg := flow.Keg{Size: 500000, Remaining: 70000}
 	evs := []device.Event{
-		{Time: at, Type: device.EvBooked, Line: 1, Kind: "pour", PourID: "1001-1", Volume: 3851, Charged: 3821, Amount: 497, Reason: "cap_money"},
-		{Time: at, Type: device.EvRecovered, Line: 1, PourID: "1001-2", Volume: 1200, Amount: 156},
-		{Time: at, Type: device.EvAlarm, Line: 4, Alarm: &flow.Alarm{Kind: "leak", Active: true}, Detail: "flow with the valve closed"},
-		{Time: at, Type: device.EvKegLow, Line: 2, Keg: &keg},
-		{Time: at, Type: device.EvValveClosed, Line: 3, Reason: "idle", Volume: 1822},
-		{Time: at, Type: device.EvStorageMoved, Detail: "corrupt database moved to x"},
-		{Time: at, Type: device.EvAuthorised, Line: 1, Mode: "free", PourID: "1001-3"},
-		{Time: at, Type: device.EvBooked, Line: 2, Kind: "pour", PourID: "1001-b1-r2", Reason: "no_pour"},
-		{Time: at, Type: "mdb_cash_sale", Line: 3, PourID: "1001-3", Amount: 236},
-		{Time: at, Type: "card_charged", Line: 1, Amount: 390, Detail: "credit 16.87 EUR left"},
+		{Time: at, Type: device.EventPourBooked, Line: 1, Kind: "pour", PourID: "1001-1", Volume: 3851, Charged: 3821, Amount: 497, Reason: "cap_money"},
+		{Time: at, Type: device.EventPourRecovered, Line: 1, PourID: "1001-2", Volume: 1200, Amount: 156},
+		{Time: at, Type: device.EventAlarm, Line: 4, Alarm: &flow.Alarm{Kind: "leak", Active: true}, Detail: "flow with the valve closed"},
+		{Time: at, Type: device.EventKegLow, Line: 2, Keg: &keg},
+		{Time: at, Type: device.EventValveClosed, Line: 3, Reason: "idle", Volume: 1822},
+		{Time: at, Type: device.EventStorageCorruptMoved, Detail: "corrupt database moved to x"},
+		{Time: at, Type: device.EventPourAuthorised, Line: 1, Mode: "free", PourID: "1001-3"},
+		{Time: at, Type: device.EventPourBooked, Line: 2, Kind: "pour", PourID: "1001-b1-r2", Reason: "no_pour"},
+		{Time: at, Type: device.EventMDBCashSale, Line: 3, PourID: "1001-3", Amount: 236},
+		{Time: at, Type: device.EventCardCharged, Line: 1, Amount: 390, Detail: "credit 1687 left"},
 	}
 	var b bytes.Buffer
 	for _, e := range evs {

@@ -28,6 +28,7 @@ type Uplink struct {
 	Server *ttgserver.Server // nil when an external server is used
 	URL    string
 
+	loc    *time.Location // the server's zone (ttg.time_zone)
 	http   *http.Server
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -103,7 +104,7 @@ func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	u := &Uplink{URL: cfg.TTG.URL, report: func(device.Event) {}}
+	u := &Uplink{URL: cfg.TTG.URL, loc: loc, report: func(device.Event) {}}
 	if u.URL == "" {
 		if !embed {
 			return nil, errors.New("no TTG server configured")
@@ -129,7 +130,22 @@ func (u *Uplink) notice(n ttg.Notice) {
 	u.mu.Lock()
 	report := u.report
 	u.mu.Unlock()
-	report(device.Event{Type: n.Type, PourID: n.RecordID, Detail: n.Detail})
+	report(device.Event{Type: noticeEvent(n.Kind), PourID: n.RecordID, Detail: n.Detail})
+}
+
+// noticeEvent is the event type of a syncer notice.
+func noticeEvent(k ttg.NoticeKind) device.EventType {
+	switch k {
+	case ttg.NoticeLinkUp:
+		return device.EventTTGLinkUp
+	case ttg.NoticeLinkDown:
+		return device.EventTTGLinkDown
+	case ttg.NoticeConfig:
+		return device.EventTTGConfig
+	case ttg.NoticeDeadLetter:
+		return device.EventTTGDeadLetter
+	}
+	return device.EventTTGDelivered
 }
 
 // LinkState is the server link as the device-status call reports it:

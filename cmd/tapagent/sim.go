@@ -1,21 +1,22 @@
 package main
 
 import (
-	"os/signal"
-	"syscall"
-
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/simwall"
 )
@@ -92,9 +93,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if o.Output != simwall.OutputJSON {
 		fmt.Fprintf(stdout, "\nsimulated %s: %d pours booked, %d alarms, %d records waiting in the outbox (%s)\n",
-			sum.Virtual.Truncate(time.Millisecond), sum.Events["pour_booked"], sum.Events["alarm"], sum.Outbox, cfg.Device.DataDir)
+			sum.Virtual.Truncate(time.Millisecond), sum.Events[device.EventPourBooked], sum.Events[device.EventAlarm], sum.Outbox, cfg.Device.DataDir)
 		if sum.TTG != "" {
-			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events["ttg_delivered"])
+			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events[device.EventTTGDelivered])
 		}
 	}
 	if sum.Dropped > 0 {

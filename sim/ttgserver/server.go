@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,11 +13,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tapagent/tapagent/internal/clip"
+	"github.com/tapagent/tapagent/sim/cloudemu"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -81,6 +82,8 @@ type Server struct {
 	o   Options
 	db  *bolt.DB
 	log *slog.Logger
+	// busy counts the API requests being handled (a slow one included).
+	busy atomic.Int64
 
 	mu      sync.Mutex
 	st      state
@@ -317,7 +320,7 @@ func (s *Server) seed(seed Seed) {
 	case s.o.Loc != time.UTC || s.st.Config["time_zone"] == "":
 		s.st.Config["time_zone"] = s.o.Loc.String()
 	}
-	s.st.TokenSecret = newSecret()
+	s.st.TokenSecret = cloudemu.RandomSecret()
 	for _, p := range seed.Products {
 		s.st.Products[p.PLU] = p
 	}
@@ -364,7 +367,7 @@ func (s *Server) SetFaults(f Faults) {
 	defer s.mu.Unlock()
 	s.faults = f
 	if f.ExpireTokens {
-		s.st.TokenSecret = newSecret()
+		s.st.TokenSecret = cloudemu.RandomSecret()
 		s.faults.ExpireTokens = false
 		_ = s.persist()
 	}
@@ -461,15 +464,21 @@ func bad(msg string, a ...any) reply {
 
 type handler func(raw []byte) reply
 
+// Busy counts the API requests the server is handling now, a delayed one
+// whose client gave up included: a test waits for it to reach 0.
+func (s *Server) Busy() int { return int(s.busy.Load()) }
+
 func (s *Server) wrap(path string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.busy.Add(1)
+		defer s.busy.Add(-1)
 		f := s.takeFault()
 		if f.Latency > 0 {
 			time.Sleep(f.Latency)
 		}
 		switch {
 		case f.drop:
-			hangUp(w)
+			cloudemu.HangUp(w)
 			return
 		case f.fail:
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "injected failure"})
@@ -502,7 +511,7 @@ func (s *Server) wrap(path string, h handler) http.Handler {
 			time.Sleep(f.ReplyDelay)
 		}
 		if f.loseReply {
-			hangUp(w)
+			cloudemu.HangUp(w)
 			return
 		}
 		writeJSON(w, rep.status, rep.body)
@@ -536,17 +545,6 @@ func checkBody(raw []byte) error {
 		}
 	}
 	return nil
-}
-
-// hangUp closes the connection without a reply.
-func hangUp(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			c.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
 }
 
 type fault struct {
@@ -588,7 +586,7 @@ func (s *Server) faultsHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults, "transactions": len(s.txs), "cardpurchases": len(s.cps)})
+	writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults, "transactions": len(s.txs), "cardpurchases": len(s.cps), "busy": s.Busy()})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -612,14 +610,8 @@ func (s *Server) authorised(h string) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err := verifyJWT(s.st.TokenSecret, tok, s.o.Now())
+	_, err := cloudemu.VerifyToken(s.st.TokenSecret, tok, s.o.Now())
 	return err == nil
-}
-
-func newSecret() []byte {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return b
 }
 
 func newUUID() string {
@@ -650,8 +642,6 @@ func (s *Server) decode(raw []byte, v any) error {
 	}
 	return nil
 }
-
-var errNoClient = errors.New("no client")
 
 func sortedPLUs(m map[int]ttg.Product) []int {
 	keys := make([]int, 0, len(m))
