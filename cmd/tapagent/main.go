@@ -57,7 +57,9 @@ func commands() []command {
 		{"card", "COMMAND", "DESFire card field tool (charger role)", []string{"read", "issue", "topup", "upgrade", "erase", "format", "settle"},
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error { return cmdCard(ctx, a, o, e) }},
 		{"outbox", "[flags]", "per sink (TTG, SmartNow): records waiting, the oldest, dead letters, last error", nil,
-			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error { return cmdOutbox(ctx, a, o, e) }},
+			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
+				return cmdOutbox(ctx, a, o, e)
+			}},
 		{"doctor", "[flags]", "check this controller: board, GPIO, ports, permissions, reader, terminal, server, broker, clock, disk", nil,
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
 				return cmdDoctor(ctx, a, o, e)
