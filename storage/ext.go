@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -15,6 +16,23 @@ type Bucket interface {
 	Delete(key []byte) error
 	ForEach(fn func(k, v []byte) error) error
 	NextSequence() (uint64, error)
+	// First is the first key with prefix and its value, or nil: the
+	// oldest entry of a queue kept under ordered keys, found without
+	// reading the others.
+	First(prefix []byte) (k, v []byte)
+}
+
+// boltBucket is a bbolt bucket seen through Bucket.
+type boltBucket struct{ *bolt.Bucket }
+
+func (b boltBucket) First(prefix []byte) (k, v []byte) { return firstWithPrefix(b.Cursor(), prefix) }
+
+func firstWithPrefix(c *bolt.Cursor, prefix []byte) (k, v []byte) {
+	k, v = c.Seek(prefix)
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return nil, nil
+	}
+	return k, v
 }
 
 // Change is work on a named bucket committed together with a booking. It
@@ -46,7 +64,7 @@ func (s *Store) Update(bucket string, fn func(Bucket) error) error {
 		if err != nil {
 			return err
 		}
-		return fn(b)
+		return fn(boltBucket{b})
 	})
 }
 
@@ -61,7 +79,7 @@ func (s *Store) View(bucket string, fn func(Bucket) error) error {
 		if b == nil {
 			return fn(emptyBucket{})
 		}
-		return fn(b)
+		return fn(boltBucket{b})
 	})
 }
 
@@ -75,7 +93,7 @@ func applyChanges(tx *bolt.Tx, cs []Change) error {
 		if err != nil {
 			return err
 		}
-		if err := c.Apply(b); err != nil {
+		if err := c.Apply(boltBucket{b}); err != nil {
 			return fmt.Errorf("storage: %s: %w", c.Bucket, err)
 		}
 	}
@@ -89,6 +107,7 @@ func (emptyBucket) Put([]byte, []byte) error              { return bolt.ErrTxNot
 func (emptyBucket) Delete([]byte) error                   { return bolt.ErrTxNotWritable }
 func (emptyBucket) ForEach(func(k, v []byte) error) error { return nil }
 func (emptyBucket) NextSequence() (uint64, error)         { return 0, bolt.ErrTxNotWritable }
+func (emptyBucket) First([]byte) (k, v []byte)            { return nil, nil }
 
 // UpdateAsync is Update without waiting: done reports the outcome from the
 // writer goroutine. For bookkeeping that must not hold up its caller (the
@@ -109,7 +128,7 @@ func (s *Store) UpdateAsync(bucket string, fn func(Bucket) error, done func(erro
 		if err != nil {
 			return err
 		}
-		return fn(b)
+		return fn(boltBucket{b})
 	}, done: done}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
