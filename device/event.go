@@ -31,6 +31,13 @@ const (
 	EvValveFailedOff = "valve_close_failed"
 	EvDraining       = "draining"
 	EvUndrained      = "draining_ended"
+	// EventCashSalesDropped: cash-sale reports for an MDB reader were
+	// dropped at the queue's bound (Amount is the count); the sales
+	// themselves are booked.
+	EventCashSalesDropped = "mdb_cash_sales_dropped"
+	// EventPruned: retention deleted old entries from a store (Kind names
+	// it, Amount is the count, Detail the rule).
+	EventPruned = "retention_pruned"
 )
 
 // Event is something that happened, for the terminal, scripts, the event
