@@ -51,6 +51,7 @@ type Config struct {
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
+	History  History  `toml:"history"`
 }
 
 // Device identifies the controller.
@@ -376,6 +377,7 @@ func Base() Config {
 		Device:  Device{ID: 1, DataDir: "./data", Currency: "EUR", Decimals: 2, Tick: dur(10 * time.Millisecond)},
 		Storage: Storage{OpenTimeout: dur(5 * time.Second), CheckpointInterval: dur(250 * time.Millisecond), MaxEvents: 10000},
 		Log:     Log{Level: "info", Format: "text"},
+		History: defaultHistory(),
 		Board:   Board{Profile: "rpi4"},
 		Cards:   Cards{AID: 0x7A7001, PICCKey: "0000000000000000", UIDOrder: "big-endian", SystemID: "tapagent"},
 		EXE:     EXE{Poll: dur(200 * time.Millisecond), Response: dur(100 * time.Millisecond), VendTimeout: dur(60 * time.Second)},
@@ -439,6 +441,7 @@ func Parse(b []byte) (*Config, error) {
 		Defaults toml.Primitive   `toml:"defaults"`
 		Lines    []toml.Primitive `toml:"line"`
 		Sim      toml.Primitive   `toml:"sim"`
+		History  toml.Primitive   `toml:"history"`
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&shape)
 	if err != nil {
@@ -448,7 +451,7 @@ func Parse(b []byte) (*Config, error) {
 		p   toml.Primitive
 		dst any
 	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
-		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
+		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
@@ -548,6 +551,7 @@ func (c *Config) Validate() error {
 			bad("reader.lines", "line %d is not configured", n)
 		}
 	}
+	c.History.validate(bad)
 	c.validateMDB(bad)
 	c.validateEXE(bad)
 	c.validateListeners(bad)
