@@ -16,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/agent/diagcmd"
+	"github.com/tapagent/tapagent/agent/retention"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/clock"
@@ -180,6 +181,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := agent.Start(); err != nil {
 		return nil, err
 	}
+	defer retention.Start(ctx, retention.ForAgent(cfg, store, agent, register != nil, clk.Now, o.Log))()
 	var cash *cashregister.Server
 	if register != nil {
 		if n, err := register.Reconcile(); err != nil {

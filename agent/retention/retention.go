@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/storage"
@@ -126,4 +127,15 @@ func Start(ctx context.Context, o Options) (stop func()) {
 		cancel()
 		<-done
 	}
+}
+
+// ForAgent is the pruner of a running agent: its store under the
+// [history] rules, the remote-login replay guard and, with a cash
+// register, the register's finished credits.
+func ForAgent(cfg *config.Config, st *storage.Store, a *device.Agent, pos bool, now func() time.Time, log *slog.Logger) Options {
+	parts := map[string]Part{"remote": PartFunc(a.PruneCompletedLogins)}
+	if pos {
+		parts["pos"] = cashregister.Pruner{St: st, Keep: cfg.History.POSRetention()}
+	}
+	return Options{Store: st, History: cfg.History, Parts: parts, Now: now, Report: a.Report, Log: log}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tapagent/tapagent/agent/clientcontrol"
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/agent/exesale"
+	"github.com/tapagent/tapagent/agent/retention"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/board"
@@ -161,6 +162,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := agent.Start(); err != nil {
 		return errors.Join(err, agent.Close())
 	}
+	defer retention.Start(ctx, retention.ForAgent(cfg, store, agent, register != nil, time.Now, log))()
 	if linkRefused != nil {
 		agent.Report(device.Event{Type: "mqtt_refused", Detail: linkRefused.Error()})
 	}
