@@ -91,9 +91,13 @@ func thirtyDays(b *testing.B, keepDays int) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		hist, err := st.BucketBytes(retention.HistoryBucket)
+		if err != nil {
+			b.Fatal(err)
+		}
 		heap, rss, file = append(heap, int64(ms.HeapInuse)), append(rss, vmRSS()), append(file, size)
-		b.Logf("day %2d: %6d pours, heap in use %5.1f MiB, RSS %5.1f MiB, database %6.1f MiB", day+1, n,
-			mib(ms.HeapInuse), mib(vmRSS()), mib(size))
+		fmt.Fprintf(os.Stderr, "day %2d: %6d pours, heap in use %5.1f MiB, RSS %5.1f MiB, database %6.1f MiB, history %6.1f MiB\n", day+1, n,
+			mib(ms.HeapInuse), mib(vmRSS()), mib(size), mib(hist))
 	}
 	last := len(file) - 1
 	b.ReportMetric(mib(heap[last]), "MiB-heap-last-day")
