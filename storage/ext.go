@@ -60,7 +60,7 @@ func (s *Store) Update(bucket string, fn func(Bucket) error) error {
 		return err
 	}
 	return s.update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(name)
+		b, err := extBucket(tx, bucket, name)
 		if err != nil {
 			return err
 		}
@@ -83,13 +83,31 @@ func (s *Store) View(bucket string, fn func(Bucket) error) error {
 	})
 }
 
+// timeOrdered says whether a bucket's keys only ever grow (they start
+// with the time of the entry): its pages are then filled to the brim when
+// they split, not to bbolt's default half, since no key will ever be
+// inserted before the last one. That halves the file a long history takes.
+func timeOrdered(bucket string) bool { return bucket == "history" }
+
+// extBucket opens (creating) the named bucket for a write.
+func extBucket(tx *bolt.Tx, bucket string, name []byte) (*bolt.Bucket, error) {
+	b, err := tx.CreateBucketIfNotExists(name)
+	if err != nil {
+		return nil, err
+	}
+	if timeOrdered(bucket) {
+		b.FillPercent = 1
+	}
+	return b, nil
+}
+
 func applyChanges(tx *bolt.Tx, cs []Change) error {
 	for _, c := range cs {
 		name, err := extName(c.Bucket)
 		if err != nil {
 			return err
 		}
-		b, err := tx.CreateBucketIfNotExists(name)
+		b, err := extBucket(tx, c.Bucket, name)
 		if err != nil {
 			return err
 		}
@@ -124,7 +142,7 @@ func (s *Store) UpdateAsync(bucket string, fn func(Bucket) error, done func(erro
 		return
 	}
 	j := job{fn: func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(name)
+		b, err := extBucket(tx, bucket, name)
 		if err != nil {
 			return err
 		}

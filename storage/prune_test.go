@@ -215,3 +215,34 @@ func TestPruneNeverTouchesOutbox(t *testing.T) {
 		t.Fatalf("outbox %d, index %d after pruning; want 50 each", n, s.IndexLen())
 	}
 }
+
+// TestTimeOrderedPagesAreFull: the history's pages are filled, not left
+// half empty at each split as bbolt does by default, so a long history
+// takes half the file.
+func TestTimeOrderedPagesAreFull(t *testing.T) {
+	s, _ := openTemp(t)
+	for day := range 20 {
+		err := s.Update("history", func(b Bucket) error {
+			for i := range 500 {
+				k := binary.BigEndian.AppendUint64(nil, uint64(t0.Add(time.Duration(day*500+i)*time.Second).UnixNano()))
+				if err := b.Put(k, make([]byte, 300)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		st := tx.Bucket([]byte("ext/history")).Stats()
+		if fill := float64(st.LeafInuse) / float64(st.LeafAlloc); fill < 0.85 {
+			t.Errorf("history leaf pages %.0f%% full", 100*fill)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
