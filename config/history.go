@@ -23,11 +23,11 @@ type History struct {
 	PruneInterval Duration `toml:"prune_interval"`
 }
 
-// defaultHistory suits a Raspberry Pi's SD card: 90 days, at most 128 MiB
+// defaultHistory suits a Raspberry Pi's SD card: 90 days, at most 64 MiB
 // of history (a busy four-line wall books about 6,000 pours a day), and
 // the dead letters of 90 days, at most 1,000.
 func defaultHistory() History {
-	return History{RetentionDays: 90, MaxBytes: 128 << 20, DeadLetterDays: 90, MaxDeadLetters: 1000, POSDays: 30,
+	return History{RetentionDays: 90, MaxBytes: 64 << 20, DeadLetterDays: 90, MaxDeadLetters: 1000, POSDays: 30,
 		PruneInterval: dur(time.Hour)}
 }
 

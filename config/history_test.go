@@ -11,7 +11,7 @@ func TestHistoryDefaultsAndBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h := c.History; h.Retention() != 90*24*time.Hour || h.MaxBytes != 128<<20 || h.MaxDeadLetters != 1000 ||
+	if h := c.History; h.Retention() != 90*24*time.Hour || h.MaxBytes != 64<<20 || h.MaxDeadLetters != 1000 ||
 		h.DeadLetterRetention() != 90*24*time.Hour || h.POSRetention() != 30*24*time.Hour || h.PruneInterval.Duration != time.Hour {
 		t.Fatalf("defaults %+v", h)
 	}

@@ -36,7 +36,8 @@ import (
 // BENCH_DIR puts the file elsewhere than the test's temporary directory
 // (a tmpfs makes the fsyncs free; the sizes are the same). HISTORY_DAYS
 // sets [history] retention_days (default 7, so pruning is at work within
-// the 30 days; the shipped 90 is reached later).
+// the 30 days; the shipped 90 is reached later) and HISTORY_MAX_BYTES its
+// max_bytes (default the shipped 64 MiB).
 func BenchmarkThirtyBusyDays(b *testing.B) {
 	days := 7
 	if v, err := strconv.Atoi(os.Getenv("HISTORY_DAYS")); err == nil {
@@ -61,7 +62,11 @@ func thirtyDays(b *testing.B, keepDays int) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	cfg, err := config.Parse(fmt.Appendf(nil, "[history]\nretention_days = %d\n[[line]]\nid = 1\n", keepDays))
+	maxBytes := int64(64 << 20)
+	if v, err := strconv.ParseInt(os.Getenv("HISTORY_MAX_BYTES"), 10, 64); err == nil {
+		maxBytes = v
+	}
+	cfg, err := config.Parse(fmt.Appendf(nil, "[history]\nretention_days = %d\nmax_bytes = %d\n[[line]]\nid = 1\n", keepDays, maxBytes))
 	if err != nil {
 		b.Fatal(err)
 	}
