@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/agent/cashregister"
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -23,9 +24,10 @@ func TestPruneFinishedCredits(t *testing.T) {
 	}
 	defer st.Close()
 	reg := cashregister.NewRegister(st, []cashregister.Article{{PLU: 102, Line: 2, Name: "Pils", Portion: 3000, Price: 420}}, nil)
-	grant := func(id, count int64) {
+	grant := func(id, count int64, waiter ...int64) {
 		t.Helper()
-		if _, _, err := reg.CreateFilled(cashregister.Credit{ID: cashregister.Num(id), Waiter: 7, PLU: 102, Count: cashregister.Num(count)}); err != nil {
+		w := append(waiter, 7)[0]
+		if _, _, err := reg.CreateFilled(cashregister.Credit{ID: cashregister.Num(id), Waiter: cashregister.Num(w), PLU: 102, Count: cashregister.Num(count)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -37,11 +39,27 @@ func TestPruneFinishedCredits(t *testing.T) {
 	if err := reg.DeleteCredit(200); err != nil {
 		t.Fatal(err)
 	}
-	grant(300, 3) // portions left
-	grant(400, 1) // its last portion reserved by a pour under way
-	grant(401, 1)
-	if _, err := reg.Reserve(7, 102); err != nil { // takes from 300, 400 or 401: whichever, it is held
+	grant(300, 3)    // portions left
+	grant(400, 1, 8) // its last portion reserved by a pour under way: held
+	if _, err := reg.Reserve(8, 102); err != nil {
 		t.Fatal(err)
+	}
+	// a waiter pour booked: its debit, collected by the register, leaves a tombstone
+	res, err := reg.Reserve(7, 102)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := storage.Record{ID: "1-1", Kind: storage.KindPour, Line: 2, Ref: map[string]string{cashregister.RefReservation: res.ID},
+		Pour: flow.Result{Volume: 3000, Charged: 3000, Amount: 420}}
+	if _, err := st.Book(storage.Booking{Record: rec, Also: reg.Settle(rec)}); err != nil {
+		t.Fatal(err)
+	}
+	debits, err := reg.Debits()
+	if err != nil || len(debits) != 1 {
+		t.Fatalf("debits %v, %v", debits, err)
+	}
+	if n, err := reg.DeleteDebits(true, int64(debits[0].ID)); err != nil || n != 1 {
+		t.Fatalf("collecting the debit: %d, %v", n, err)
 	}
 	p := cashregister.Pruner{St: st, Keep: 30 * 24 * time.Hour}
 	ctx := context.Background()
@@ -53,14 +71,17 @@ func TestPruneFinishedCredits(t *testing.T) {
 		t.Fatalf("within the retention: %d, %v", n, err)
 	}
 	n, err := p.Prune(ctx, t0.Add(30*24*time.Hour))
-	if err != nil || n != 2 {
-		t.Fatalf("after the retention deleted %d, %v; want the used-up credit and the tombstone", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("after the retention deleted %d, %v; want the used-up credit and both tombstones", n, err)
 	}
 	if _, err := reg.Credit(100); !errors.Is(err, cashregister.ErrNotFound) {
 		t.Fatalf("credit 100: %v", err)
 	}
 	if _, err := reg.Credit(300); err != nil {
 		t.Fatalf("credit with portions left: %v", err)
+	}
+	if _, err := reg.Credit(400); err != nil {
+		t.Fatalf("credit held by a pour under way: %v", err)
 	}
 	left, err := reg.Credits()
 	if err != nil {
@@ -70,8 +91,8 @@ func TestPruneFinishedCredits(t *testing.T) {
 	for _, c := range left {
 		total += int(c.Count)
 	}
-	if total != 4 { // 3 + 1 + 1 granted, one reserved
-		t.Fatalf("%d portions left after pruning, want 4: %+v", total, left)
+	if total != 2 { // 300's three, one poured
+		t.Fatalf("%d portions left after pruning, want 2: %+v", total, left)
 	}
 	_, _, err = reg.CreateFilled(cashregister.Credit{ID: 100, Waiter: 7, PLU: 102, Count: 2})
 	if !errors.Is(err, cashregister.ErrConflict) {
