@@ -5,13 +5,10 @@ package diagcmd
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/tapagent/tapagent/agent/serversync"
@@ -23,12 +20,13 @@ import (
 	"github.com/tapagent/tapagent/internal/clip"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/transport"
 )
 
 // Parts are what the commands reach.
 type Parts struct {
 	Config  *config.Config
-	Agent   *device.Agent
+	Agent   Wall
 	Store   *storage.Store
 	Audit   *evadts.Audit
 	Uplink  *serversync.Uplink // nil without a TTG server
@@ -47,6 +45,9 @@ type Parts struct {
 	TerminalSelect func(line int) error
 	// Machine reports the EXE vending machine's health; nil without one.
 	Machine func() any
+	// Assembly lists the daemon's parts and their states (diag.snapshot
+	// "parts"); nil leaves them out.
+	Assembly func() any
 	// Log receives the link's warnings (a refused certificate or
 	// password, a retained command); nil discards them.
 	Log *slog.Logger
@@ -79,11 +80,15 @@ func Methods(p Parts) map[string]diag.Handler {
 			if p.Machine != nil {
 				snap["exe"] = p.Machine()
 			}
+			if p.Assembly != nil {
+				snap["parts"] = p.Assembly()
+			}
 			return 200, snap
 		},
 		"outbox.stats": func(context.Context, json.RawMessage) (int, any) { return 200, outbox(p) },
-		"line.lock":    lineCmd(p.Agent.Lock),
-		"line.unlock":  lineCmd(p.Agent.Unlock),
+		// Closures, not method values: Methods is built before (and without) a wall in tests.
+		"line.lock":   lineCmd(func(l int) error { return p.Agent.Lock(l) }),
+		"line.unlock": lineCmd(func(l int) error { return p.Agent.Unlock(l) }),
 		"time.status": func(context.Context, json.RawMessage) (int, any) {
 			synced := p.Synced == nil || p.Synced()
 			return 200, map[string]any{"now": time.Now().UTC(), "clock_synced": synced}
@@ -255,32 +260,6 @@ func redacted(c *config.Config) config.Config {
 	return r
 }
 
-// TLS builds the client TLS settings from the configuration, or nil.
-func TLS(c config.MQTT) (*tls.Config, error) {
-	if c.CAFile == "" && c.CertFile == "" {
-		return nil, nil
-	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt.ca_file: %w", err)
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt.ca_file: no certificate in %s", c.CAFile)
-		}
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt.cert_file: %w", err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	return t, nil
-}
-
 // ErrLinkRefused wraps the reason the configuration keeps the MQTT link
 // off (config.MQTT.LinkRefusal): the agent runs on without it.
 var ErrLinkRefused = errors.New("MQTT link refused")
@@ -294,7 +273,7 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 		return nil, nil, fmt.Errorf("%w: %w", ErrLinkRefused, err)
 	}
 	sys := sysinfo.NewReader(p.Config.Device.DataDir)
-	tcfg, err := TLS(c)
+	tcfg, err := transport.MQTTTLS(c)
 	if err != nil {
 		return nil, nil, err
 	}

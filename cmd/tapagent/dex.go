@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
 )
@@ -69,7 +70,7 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
-	store, err := openStore(cfg)
+	store, err := agent.OpenStore(cfg)
 	if err != nil {
 		return err
 	}

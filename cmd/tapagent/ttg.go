@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/sim/ttgserver"
@@ -176,7 +177,7 @@ func lineIDs(cfg *config.Config) []int {
 }
 
 func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io.Writer, log *slog.Logger) error {
-	store, err := openStore(cfg)
+	store, err := agent.OpenStore(cfg)
 	if err != nil {
 		return err
 	}
