@@ -163,6 +163,15 @@ func (s *Store) PruneDeadLetters(ctx context.Context, now time.Time, r DeadLette
 	if r.MaxAge > 0 {
 		cutoff = now.Add(-r.MaxAge).UnixMilli()
 	}
+	due := false // read first: nothing to prune costs no commit
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bDead)
+		_, v := b.Cursor().First()
+		due = v != nil && (r.MaxCount > 0 && b.Stats().KeyN > r.MaxCount || buriedAt(v) < cutoff)
+		return nil
+	}); err != nil || !due {
+		return 0, err
+	}
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {

@@ -38,7 +38,8 @@ type Pruner struct {
 // Prune marks what is newly finished and deletes what was marked at least
 // Keep ago, in small commits; it returns how many entries it deleted.
 func (p Pruner) Prune(ctx context.Context, now time.Time) (int, error) {
-	var todo [][]byte
+	cut := now.Add(-p.Keep).UnixMilli()
+	var todo [][]byte // only keys with work: a pass with none makes no commit
 	err := p.St.View(Bucket, func(b storage.Bucket) error {
 		held := map[int64]bool{}
 		if err := b.ForEach(func(k, v []byte) error {
@@ -52,7 +53,7 @@ func (p Pruner) Prune(ctx context.Context, now time.Time) (int, error) {
 			return err
 		}
 		return b.ForEach(func(k, v []byte) error {
-			if finished(k, v, held) || bytes.HasPrefix(k, []byte(kMark)) {
+			if due(b, k, v, held, cut) {
 				todo = append(todo, append([]byte(nil), k...))
 			}
 			return nil
@@ -61,7 +62,6 @@ func (p Pruner) Prune(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("cash register: pruning: %w", err)
 	}
-	cut := now.Add(-p.Keep).UnixMilli()
 	deleted := 0
 	for len(todo) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -87,6 +87,22 @@ func (p Pruner) Prune(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return deleted, nil
+}
+
+// due says whether the pruning commit has work for k: a finished entry to
+// mark or, marked before cut, to delete; a mark whose entry is gone or
+// alive again.
+func due(b storage.Bucket, k, v []byte, held map[int64]bool, cut int64) bool {
+	if bytes.HasPrefix(k, []byte(kMark)) {
+		entry := k[len(kMark):]
+		ev := b.Get(entry)
+		return ev == nil || !finished(entry, ev, held)
+	}
+	if !finished(k, v, held) {
+		return false
+	}
+	mv := b.Get(append([]byte(kMark), k...))
+	return len(mv) != 8 || int64(binary.BigEndian.Uint64(mv)) <= cut
 }
 
 // finished says whether the entry under k is done with: a tombstone, or
