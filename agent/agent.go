@@ -136,11 +136,11 @@ const (
 	PartWall      = "wall"
 	PartRegister  = "cash_register"
 	PartControl   = "client_control"
+	PartUplink    = "ttg_uplink"
 	PartDEX       = "dex"
 	PartReader    = "card_reader"
 	PartTerminal  = "card_terminal"
 	PartMachine   = "vend_machine"
-	PartUplink    = "ttg_uplink"
 	PartWatchdog  = "service_manager"
 	partsCapacity = 12
 )
@@ -194,11 +194,11 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 	names = append(names, PartWall)
 	add(cfg.POS.Listen != "", PartRegister)
 	add(cfg.Control.Listen != "", PartControl)
+	add(cfg.TTG.URL != "", PartUplink)
 	add(hw.Has(DEXPort), PartDEX)
 	add(hw.Has(CardReader), PartReader)
 	add(hw.Has(CardTerminal), PartTerminal)
 	add(hw.Has(VendMachine), PartMachine)
-	add(cfg.TTG.URL != "", PartUplink)
 	names = append(names, PartWatchdog)
 	parts := make([]Part, len(names))
 	for i, n := range names {

@@ -70,7 +70,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if drv == nil {
 		drv = &realClock{}
 	}
-	a.tellServiceManager(ctx)
+	a.tellServiceManager(a.run.ctx) // STOPPING once the sessions stop
 	drv.Drive(ctx, a)
 	a.stopSessions()
 	err := drv.Shutdown(a)
@@ -94,8 +94,8 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		fn   func(context.Context) error
 	}{
 		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartRegister, a.startRegister},
-		{PartControl, a.startControl}, {PartDEX, a.startDEX}, {PartReader, a.startReader},
-		{PartTerminal, a.startTerminal}, {PartMachine, a.startMachine}, {PartUplink, a.startUplink},
+		{PartControl, a.startControl}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
+		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
 	}
 	for _, s := range steps {
 		if !a.has(s.name) {
@@ -191,7 +191,7 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 		opts.Register = w.Register
 	}
 	if up := w.Uplink; up != nil {
-		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
+		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Cards(), up.Syncer.Kick
 	}
 	d, err := device.New(opts)
 	return d, audit, err
@@ -236,8 +236,9 @@ func (a *Agent) startWall(ctx context.Context) error {
 }
 
 // startUplink tells the embedding simulator where the listeners are,
-// starts the TTG sync and refreshes the catalogue once (bounded), so the
-// first pours are priced from the server where it answers.
+// starts the TTG sync and refreshes the catalogue once (bounded), before
+// any payment session starts, so that the first sales are priced from the
+// server where it answers.
 func (a *Agent) startUplink(ctx context.Context) error {
 	if a.o.Listening != nil {
 		if err := a.o.Listening(a); err != nil {

@@ -201,11 +201,6 @@ func (a *Agent) loadLineState() error {
 		return fmt.Errorf("device: reading calibrations: %w", err)
 	}
 	for _, l := range a.order {
-		if c, ok := cals[l.id]; ok {
-			if err := l.fl.SetKMilli(c.KMilli); err != nil {
-				return fmt.Errorf("device: line %d: %w", l.id, err)
-			}
-		}
 		k, ok := kegs[l.id]
 		if !ok {
 			k = flow.NewKeg("", l.cfg.KegSize(), l.cfg.KegLowPercent, a.clk.Now())
@@ -213,10 +208,28 @@ func (a *Agent) loadLineState() error {
 				return fmt.Errorf("device: line %d keg: %w", l.id, err)
 			}
 		}
-		l.keg = k
-		if k.Kicked {
-			l.fl.SetDisabled("keg_empty")
+		// Under the line's lock: the diagnostics link starts before the
+		// wall (to publish its start-up events) and may already read it.
+		l.mu.Lock()
+		err := a.setLineState(l, cals, k)
+		l.mu.Unlock()
+		if err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// setLineState applies a line's stored calibration and keg.
+func (a *Agent) setLineState(l *line, cals map[int]storage.Calibration, k flow.Keg) error {
+	if c, ok := cals[l.id]; ok {
+		if err := l.fl.SetKMilli(c.KMilli); err != nil {
+			return fmt.Errorf("device: line %d: %w", l.id, err)
+		}
+	}
+	l.keg = k
+	if k.Kicked {
+		l.fl.SetDisabled("keg_empty")
 	}
 	return nil
 }
