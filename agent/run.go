@@ -11,6 +11,7 @@ import (
 	"github.com/tapagent/tapagent/agent/auditfeed"
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/agent/cashregister"
+	"github.com/tapagent/tapagent/agent/clouds"
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/agent/exesale"
 	"github.com/tapagent/tapagent/agent/retention"
@@ -31,6 +32,7 @@ type running struct {
 	audit    *evadts.Audit
 	register *cashregister.Register
 	up       *serversync.Uplink
+	clouds   *clouds.Links
 	diag     diagcmd.Parts
 	fan      fanout
 	reader   atomic.Pointer[cardpay.Tap]
@@ -96,6 +98,7 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartRegister, a.startRegister},
 		{PartControl, a.startControl}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
 		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
+		{PartClouds, a.startClouds},
 	}
 	for _, s := range steps {
 		if !a.has(s.name) {
@@ -136,7 +139,7 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 	a.set(PartAudit, StateRunning)
 	r.fan.add(a.o.Events)
 	if cfg.POS.Listen != "" {
-		r.register = cashregister.NewRegister(r.store, cashregister.ArticlesFrom(cfg), a.clk.Now)
+		r.register = cashregister.NewRegister(r.store, cashregister.ArticlesFrom(cfg.POS, cfg.LineForPLU), a.clk.Now)
 	}
 	if cfg.TTG.URL != "" {
 		if r.up, err = serversync.New(cfg, r.store, false, a.log); err != nil {
@@ -144,8 +147,12 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 			return err
 		}
 	}
+	if r.clouds, err = clouds.New(cfg, r.store, time.Now, a.log); err != nil {
+		a.set(PartClouds, StateFailed)
+		return err
+	}
 	r.dev, r.audit, err = NewWall(Wall{Config: cfg, Store: r.store, Clock: a.clk, Lines: lines, Log: a.log, Emit: r.fan.emit,
-		Register: r.register, Terminal: a.has(PartTerminal), Uplink: r.up, Restart: a.restartPath(restart)})
+		Register: r.register, Terminal: a.has(PartTerminal), Uplink: r.up, Clouds: r.clouds, Restart: a.restartPath(restart)})
 	if err != nil {
 		a.set(PartWall, StateFailed)
 		return err
@@ -168,7 +175,9 @@ type Wall struct {
 	Terminal bool
 	// Uplink prices pours from the server's catalogue and is woken by each
 	// booking; nil prices from the configuration.
-	Uplink  *serversync.Uplink
+	Uplink *serversync.Uplink
+	// Clouds are the other sinks (SmartNow), woken by each booking too.
+	Clouds  *clouds.Links
 	Restart func() error
 }
 
@@ -193,6 +202,9 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 	if up := w.Uplink; up != nil {
 		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Cards(), up.Syncer.Kick
 	}
+	if w.Clouds != nil {
+		opts.OnBooked = w.Clouds.Then(opts.OnBooked)
+	}
 	d, err := device.New(opts)
 	return d, audit, err
 }
@@ -207,8 +219,17 @@ func (a *Agent) restartPath(restart context.CancelCauseFunc) func() error {
 
 // OpenStore opens the agent's database in the data directory.
 func OpenStore(cfg *config.Config) (*storage.Store, error) {
-	return storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{
-		OpenTimeout: cfg.Storage.OpenTimeout.Duration, MaxEvents: cfg.Storage.MaxEvents})
+	return storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), clouds.StoreOptions(cfg, nil, nil))
+}
+
+// startClouds delivers to the cloud sinks (SmartNow) until the links stop,
+// then what it can within uplinkGrace.
+func (a *Agent) startClouds(context.Context) error {
+	l := a.run.clouds
+	l.Start(a.run.dev.Report)
+	a.pushLink(PartClouds, func() { _ = l.Stop(uplinkGrace) })
+	a.set(PartClouds, StateRunning)
+	return nil
 }
 
 // startWall recovers interrupted pours and starts the meters, then
@@ -229,9 +250,7 @@ func (a *Agent) startWall(ctx context.Context) error {
 	if err := a.cfg.Firmware.ManifestRefusal(); err != nil {
 		a.log.Warn("firmware update notifications refused", "err", err)
 	}
-	firmware.ReportResult(filepath.Join(a.cfg.Device.DataDir, "update"), func(typ, detail string) {
-		d.Report(device.Event{Type: typ, Detail: detail})
-	})
+	firmware.ReportResult(filepath.Join(a.cfg.Device.DataDir, "update"), diagcmd.FirmwareReport(d.Report))
 	return nil
 }
 

@@ -46,7 +46,7 @@ func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 // card's life, and far from overflowing a duration.
 const maxRetentionDays = 3650
 
-func (h History) validate(bad func(key, format string, a ...any)) {
+func (h History) validate(bad badFunc) {
 	for _, d := range []struct {
 		key string
 		v   int

@@ -17,13 +17,6 @@ import (
 	"github.com/tapagent/tapagent/ttg"
 )
 
-// Remote-control events.
-const (
-	EvRemoteLogin = "remote_login"
-	EvBacklight   = "backlight"
-	EvRestart     = "restart_requested"
-)
-
 // loginTTL is how long a remote login waits for its payment confirmation.
 const loginTTL = 2 * time.Minute
 
@@ -63,20 +56,20 @@ func (a *Agent) RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse {
 			out.ClientError = clientErr(ttg.RLWorkflow, err.Error())
 			return out
 		case found:
-			a.event(Event{Type: EvRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
+			a.event(Event{Type: EventRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
 			return done.Login
 		}
 	}
 	item, e := a.checkRemoteLogin(r, &out)
 	if e.Error != ttg.RLOK {
 		out.ClientError = e
-		a.event(Event{Type: EvRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("refused %d: %s", e.Error, e.DescriptionClnt)})
+		a.event(Event{Type: EventRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("refused %d: %s", e.Error, e.DescriptionClnt)})
 		return out
 	}
 	a.rc.mu.Lock()
 	a.rc.pending[r.TransactionID] = pendingLogin{req: r, resp: out, item: item, expires: a.clk.Now().Add(loginTTL)}
 	a.rc.mu.Unlock()
-	a.event(Event{Type: EvRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("%s preselected, waiting for payment", item.Name)})
+	a.event(Event{Type: EventRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("%s preselected, waiting for payment", item.Name)})
 	return out
 }
 
@@ -241,7 +234,7 @@ func (a *Agent) repeatedPurchase(r ttg.RemoteLoginPurchaseRequest, out ttg.Remot
 	case done.Card != r.CardID:
 		out.ClientError = clientErr(ttg.RLBadCard, "cardId does not match the remote login")
 	default:
-		a.event(Event{Type: EvRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
+		a.event(Event{Type: EventRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
 		return done.Purchase
 	}
 	return out
@@ -252,9 +245,9 @@ func (a *Agent) authoriseRemote(p pendingLogin, r ttg.RemoteLoginPurchaseRequest
 	card, _ := strconv.ParseInt(p.req.CardID, 10, 64)
 	req := Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: p.item.Volume, PortionPrice: p.item.Price},
 		NoAlcohol: p.req.AlcoholAllowed == 0,
-		Ref: map[string]string{ttg.RefCardID: strconv.FormatInt(card, 10), ttg.RefCardType: strconv.Itoa(ttg.CardRemoteLogin),
-			ttg.RefCardName: firstSet(p.req.Name, "Remote login"), ttg.RefExternalID: p.req.TransactionID,
-			ttg.RefItemID: p.item.ItemID, RefPricingState: strconv.Itoa(p.item.State), "payment_id": r.PaymentID}}
+		Ref: storage.Ref{CardID: strconv.FormatInt(card, 10), CardType: strconv.Itoa(ttg.CardRemoteLogin),
+			CardName: firstSet(p.req.Name, "Remote login"), ExternalID: p.req.TransactionID,
+			ItemID: p.item.ItemID, PricingState: strconv.Itoa(p.item.State), PaymentID: r.PaymentID}}
 	if _, err := a.Authorise(p.req.Line, req); err != nil {
 		out.ClientError = clientErr(ttg.RLWorkflow, err.Error())
 	}
@@ -274,7 +267,7 @@ func (a *Agent) Restart() error {
 	if a.restart == nil {
 		return fmt.Errorf("this agent cannot be restarted remotely")
 	}
-	a.event(Event{Type: EvRestart})
+	a.event(Event{Type: EventRestartRequested})
 	return a.restart()
 }
 
@@ -287,7 +280,7 @@ func (a *Agent) SetBacklight(percent int) (int, error) {
 	a.rc.mu.Lock()
 	a.rc.backlight = percent
 	a.rc.mu.Unlock()
-	a.event(Event{Type: EvBacklight, Detail: fmt.Sprintf("%d%%", percent)})
+	a.event(Event{Type: EventBacklight, Detail: fmt.Sprintf("%d%%", percent)})
 	return percent, nil
 }
 
@@ -360,7 +353,7 @@ func (a *Agent) recordCompleted(p pendingLogin, out ttg.RemoteLoginPurchaseRespo
 		return putCompleted(b, doneKey(p.req.TransactionID), raw, now, doneLimits{ttl: CompletedLoginTTL, max: MaxCompletedLogins})
 	})
 	if err != nil {
-		a.event(Event{Type: EvStorageError, Line: p.req.Line, Detail: "remote login " + strconv.Quote(p.req.TransactionID) + ": " + err.Error()})
+		a.event(Event{Type: EventStorageError, Line: p.req.Line, Detail: "remote login " + strconv.Quote(p.req.TransactionID) + ": " + err.Error()})
 		return fmt.Errorf("recording remote login: %w", err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bucket is a named key space that another package owns (the cash
@@ -121,10 +122,10 @@ func applyChanges(tx *bolt.Tx, cs []Change) error {
 type emptyBucket struct{}
 
 func (emptyBucket) Get([]byte) []byte                     { return nil }
-func (emptyBucket) Put([]byte, []byte) error              { return bolt.ErrTxNotWritable }
-func (emptyBucket) Delete([]byte) error                   { return bolt.ErrTxNotWritable }
+func (emptyBucket) Put([]byte, []byte) error              { return berrors.ErrTxNotWritable }
+func (emptyBucket) Delete([]byte) error                   { return berrors.ErrTxNotWritable }
 func (emptyBucket) ForEach(func(k, v []byte) error) error { return nil }
-func (emptyBucket) NextSequence() (uint64, error)         { return 0, bolt.ErrTxNotWritable }
+func (emptyBucket) NextSequence() (uint64, error)         { return 0, berrors.ErrTxNotWritable }
 func (emptyBucket) First([]byte) (k, v []byte)            { return nil, nil }
 
 // UpdateAsync is Update without waiting: done reports the outcome from the

@@ -12,11 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout this build reads and writes.
@@ -65,6 +68,27 @@ type Options struct {
 	// Now stamps moved-aside files and tells the writer whether pours are
 	// running; defaults to time.Now.
 	Now func() time.Time
+	// Sinks names the back ends every record is delivered to, each with
+	// its own cursor and dead letters. A record leaves the outbox when all
+	// of them have taken it; a sink the file knew that is not named any
+	// more is forgotten. Nil keeps the sinks the file knows (DefaultSink
+	// alone in a new file): field tools open the store without retiring
+	// anyone's backlog.
+	Sinks []string
+	// Stamp is what Book writes into every record for the clouds: the
+	// wall's zone and currency.
+	Stamp Stamp
+}
+
+// Stamp is what every booked record carries besides its own data.
+type Stamp struct {
+	// Zone is the wall's local zone and ZoneName its IANA name (Zone's
+	// own name when empty).
+	Zone     *time.Location
+	ZoneName string
+	// Currency is the ISO 4217 code; Decimals its minor-unit digits.
+	Currency string
+	Decimals int
 }
 
 // Store is the open database.
@@ -75,6 +99,8 @@ type Store struct {
 	salvage   SalvageReport
 	maxEvents int
 	now       func() time.Time
+	sinks     []string
+	stamp     Stamp
 
 	jobs chan job
 	quit chan struct{}
@@ -159,7 +185,26 @@ func Open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if o.Sinks == nil {
+		known, err := knownSinks(db)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		o.Sinks = known
+	}
+	for _, n := range o.Sinks {
+		if n == "" || strings.ContainsRune(n, 0) || len(n) > 64 {
+			db.Close()
+			return nil, fmt.Errorf("storage: sink name %q: want 1 to 64 bytes without NUL", n)
+		}
+	}
+	if err := setupSinks(db, o.Sinks); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s := &Store{db: db, path: path, moved: moved, salvage: rep, maxEvents: o.MaxEvents, maxAsync: o.MaxAsync, now: o.Now,
+		sinks: slices.Clone(o.Sinks), stamp: o.Stamp,
 		jobs: make(chan job, o.MaxBatch), quit: make(chan struct{}), done: make(chan struct{}),
 		wake: make(chan struct{}, 1), ckpts: map[int]*pendingCkpt{}}
 	go s.writer(o.MaxBatch, o.PourBatch)
@@ -195,7 +240,7 @@ func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	if err != nil {
 		var errno syscall.Errno
 		switch {
-		case errors.Is(err, bolt.ErrTimeout):
+		case errors.Is(err, berrors.ErrTimeout):
 			return nil, fmt.Errorf("storage: %s: %w", path, ErrLocked)
 		case errors.As(err, &errno):
 			return nil, fmt.Errorf("storage: open %s: %w", path, err)

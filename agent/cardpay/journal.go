@@ -25,12 +25,6 @@ const (
 	stateOwed = "owed"
 )
 
-// RefCardKey names, in a pour's references, the card that pours (its UID
-// in hex, the journal's key). The agent writes it with the pour's intent
-// before the valve opens, so whatever stops the tap, the pour's booking
-// knows whose it is (Settle). It stays on the device: no uplink sends it.
-const RefCardKey = "card_key"
-
 // Entry is a charge in the journal.
 type Entry struct {
 	PourID string `json:"pour_id"`
@@ -73,7 +67,7 @@ func due(amount, charged int64, prepaid bool) (debit, servings int64) {
 // card's next tap. The booking is committed before the tap hears of it,
 // so an entry the tap dropped is never written again.
 func Settle(r storage.Record) []storage.Change {
-	key := r.Ref[RefCardKey]
+	key := r.Ref.CardKey
 	if key == "" {
 		return nil
 	}
@@ -84,7 +78,7 @@ func owe(b storage.Bucket, key string, r storage.Record) error {
 	if b.Get([]byte(key)) != nil {
 		return nil // the tap's, or a charge staff must see first: kept
 	}
-	prepaid := r.Ref[ttg.RefCardType] == strconv.Itoa(ttg.CardPre)
+	prepaid := r.Ref.CardType == strconv.Itoa(ttg.CardPre)
 	amount, servings := due(r.Pour.Amount, int64(r.Pour.Charged), prepaid)
 	if amount == 0 && servings == 0 {
 		return nil

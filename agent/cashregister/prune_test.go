@@ -49,7 +49,7 @@ func TestPruneFinishedCredits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := storage.Record{ID: "1-1", Kind: storage.KindPour, Line: 2, Ref: map[string]string{cashregister.RefReservation: res.ID},
+	rec := storage.Record{ID: "1-1", Kind: storage.KindPour, Line: 2, Ref: storage.Ref{Reservation: res.ID},
 		Pour: flow.Result{Volume: 3000, Charged: 3000, Amount: 420}}
 	if _, err := st.Book(storage.Booking{Record: rec, Also: reg.Settle(rec)}); err != nil {
 		t.Fatal(err)

@@ -128,9 +128,9 @@ func busyPour(b *testing.B, st *storage.Store, at time.Time, line, n int) {
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
-	ref := map[string]string{"card_type": "33"} // paid at the bar: a cash sale
+	ref := storage.Ref{CardType: "33"} // paid at the bar: a cash sale
 	if n%2 == 0 {
-		ref = map[string]string{"card_type": "1", "card": "c9a1f0e2b3d4"}
+		ref = storage.Ref{CardType: "1", CardID: "4711"}
 	}
 	rec := storage.Record{ID: in.PourID, Kind: storage.KindPour, Line: line, Product: "Pils", PLU: 100 + line,
 		StartedAt: at.UnixMilli(), EndedAt: at.Add(7 * time.Second).UnixMilli(), ClockSynced: true, Ref: ref,
@@ -146,7 +146,7 @@ func busyPour(b *testing.B, st *storage.Store, at time.Time, line, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, typ := range []string{device.EvAuthorised, device.EvPourStarted, device.EvValveClosed, device.EvBooked} {
+	for _, typ := range []device.EventType{device.EventPourAuthorised, device.EventPourStarted, device.EventValveClosed, device.EventPourBooked} {
 		ev, _ := json.Marshal(device.Event{Time: at, Type: typ, Line: line, PourID: in.PourID, Mode: "free", Volume: 4000, Amount: 520})
 		st.AppendEvent(ev, func(error) {})
 	}

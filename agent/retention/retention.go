@@ -66,7 +66,7 @@ func (o Options) Once(ctx context.Context) (Pruned, error) {
 			o.report(device.Event{Type: device.EventPruned, Kind: name, Amount: int64(n), Detail: rule})
 		}
 		if err != nil && ctx.Err() == nil {
-			o.report(device.Event{Type: device.EvStorageError, Kind: name, Detail: "pruning: " + err.Error()})
+			o.report(device.Event{Type: device.EventStorageError, Kind: name, Detail: "pruning: " + err.Error()})
 			if first == nil {
 				first = fmt.Errorf("retention: %s: %w", name, err)
 			}

@@ -98,6 +98,10 @@ func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	sink, err := store.Sink(storage.DefaultSink)
+	if err != nil {
+		return nil, fmt.Errorf("TTG uplink: %w", err)
+	}
 	u := &Uplink{URL: cfg.TTG.URL, loc: loc, report: func(device.Event) {}}
 	if u.URL == "" {
 		if !embed {
@@ -113,7 +117,7 @@ func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger)
 	for _, l := range cfg.Lines {
 		lines = append(lines, l.ID)
 	}
-	u.Syncer = ttg.NewSyncer(client, store, ttg.SyncConfig{DeviceID: cfg.Device.ID, LocationID: cfg.Device.LocationID,
+	u.Syncer = ttg.NewSyncer(client, sink, ttg.SyncConfig{DeviceID: cfg.Device.ID, LocationID: cfg.Device.LocationID,
 		Lines: lines, Refresh: cfg.TTG.Refresh.Duration, StampPoll: cfg.TTG.StampPoll.Duration, Batch: cfg.TTG.Batch,
 		Loc: loc, Log: log}, u.notice)
 	return u, nil
@@ -124,7 +128,22 @@ func (u *Uplink) notice(n ttg.Notice) {
 	u.mu.Lock()
 	report := u.report
 	u.mu.Unlock()
-	report(device.Event{Type: n.Type, PourID: n.RecordID, Detail: n.Detail})
+	report(device.Event{Type: noticeEvent(n.Kind), PourID: n.RecordID, Detail: n.Detail})
+}
+
+// noticeEvent is the event type of a syncer notice.
+func noticeEvent(k ttg.NoticeKind) device.EventType {
+	switch k {
+	case ttg.NoticeLinkUp:
+		return device.EventTTGLinkUp
+	case ttg.NoticeLinkDown:
+		return device.EventTTGLinkDown
+	case ttg.NoticeConfig:
+		return device.EventTTGConfig
+	case ttg.NoticeDeadLetter:
+		return device.EventTTGDeadLetter
+	}
+	return device.EventTTGDelivered
 }
 
 // LinkState is the server link as the device-status call reports it:

@@ -62,14 +62,14 @@ func TestCashSaleQueueBound(t *testing.T) {
 	for range 4 {
 		r.tap.Turn(ctx)
 	}
-	ev, ok := r.event(device.EventCashSalesDropped)
+	ev, ok := r.event(device.EventMDBCashSalesDropped)
 	if !ok || ev.Amount != over {
 		t.Fatalf("dropped event %+v (found %v), want a count of %d: %s", ev, ok, over, r.types())
 	}
 	for range 10 {
 		r.tap.Turn(ctx)
 	}
-	if r.ev.Count(device.EventCashSalesDropped) != 1 {
+	if r.ev.Count(device.EventMDBCashSalesDropped) != 1 {
 		t.Fatal("the drop was announced more than once")
 	}
 	sales := r.reader.Ledger().CashSales
@@ -126,10 +126,10 @@ func TestCashSaleLegacyQueue(t *testing.T) {
 	}
 	st.Close()
 	r.start()
-	r.until("both reported", func() bool { return r.ev.Count(terminalsale.EvCashSale) == 2 && queued(t, r.store) == 0 })
+	r.until("both reported", func() bool { return r.ev.Count(device.EventMDBCashSale) == 2 && queued(t, r.store) == 0 })
 	var ids []string
 	for _, ev := range r.ev.All() {
-		if ev.Type == terminalsale.EvCashSale {
+		if ev.Type == device.EventMDBCashSale {
 			ids = append(ids, ev.PourID)
 		}
 	}

@@ -33,6 +33,7 @@ Usage:
   tapagent mdb COMMAND          MDB cashless field tool: probe, vend, raw, log (via a Qibixx adapter)
   tapagent exe COMMAND          EXE vending machine field tool through a bridge: status, test vend
   tapagent card COMMAND         DESFire card field tool (charger role): read, issue, topup, erase, format
+  tapagent outbox [flags]       per sink (TTG, SmartNow): records waiting, the oldest, dead letters, last error
   tapagent doctor [flags]       check this controller: board, GPIO, ports, permissions, server, broker, clock, disk
   tapagent firmware COMMAND     the .deb update hand-off: request (agent side), apply (root side)
   tapagent release COMMAND      sign releases: keygen, manifest (for update notifications)
@@ -81,6 +82,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdRelease(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		err = cmdDoctor(ctx, args[1:], stdout, stderr)
+	case "outbox":
+		err = cmdOutbox(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "-h", "--help", "help":

@@ -17,6 +17,7 @@ import (
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/sim/ttgserver"
+	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -60,7 +61,7 @@ const ttgUsage = `tapagent ttg COMMAND [--config FILE]
   products     products with their price now and the pricing state
   items        items (portions) with prices
   happyhours   happy-hour rules and whether each is active now
-  outbox       records waiting for upload
+  outbox       records waiting for the TTG server (every sink: tapagent outbox)
   push         upload the outbox now
   deadletters  records the server refused, with its reason
 
@@ -184,9 +185,13 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 	defer store.Close()
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	defer tw.Flush()
+	sink, err := store.Sink(storage.DefaultSink)
+	if err != nil {
+		return err
+	}
 	switch sub {
 	case "outbox":
-		recs, err := store.Outbox(0, 1<<30)
+		recs, err := sink.Outbox(0, 1<<30)
 		if err != nil {
 			return err
 		}
@@ -214,12 +219,12 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		if err != nil {
 			return err
 		}
-		before, _ := store.OutboxLen()
+		before, _ := sink.Status()
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		err = up.Syncer.Flush(ctx)
-		after, _ := store.OutboxLen()
-		fmt.Fprintf(tw, "pushed %d records, %d left\n", before-after, after)
+		after, _ := sink.Status()
+		fmt.Fprintf(tw, "pushed %d records, %d left\n", before.Depth-after.Depth, after.Depth)
 		return err
 	}
 	return nil
