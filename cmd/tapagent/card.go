@@ -64,14 +64,12 @@ type cardOpts struct {
 
 func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, cardUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, cardUsage)
 	}
 	sub := args[0]
 	var o cardOpts
 	fs := flag.NewFlagSet("card "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.cfgPath, "config", "/etc/tapagent/tapagent.toml", "configuration file ([reader], [cards])")
 	fs.StringVar(&o.port, "port", "", "reader serial port (default: reader.port)")
 	fs.StringVar(&o.data, "data", "", "data directory for the records (default: device.data_dir)")
 	fs.StringVar(&o.staff, "staff", "field tool", "staff name on the records")
@@ -88,13 +86,25 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.paid, "paid", false, "settle: the pour is paid; nothing more is collected")
 	fs.BoolVar(&o.unpaid, "unpaid", false, "settle: the pour stays unpaid (written off)")
 	fs.BoolVar(&o.collect, "collect", false, "settle: charge the amount at the card's next tap")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	reader := []string{"port", "wait", "data", "staff"}
+	own, ok := map[string][]string{
+		"read":    {"port", "wait", "json"},
+		"issue":   append(reader, "type", "name", "credit", "servings-limit", "expires", "alcohol"),
+		"topup":   append(reader, "amount"),
+		"upgrade": {"port", "wait"},
+		"erase":   reader,
+		"format":  reader,
+		"settle":  {"data", "staff", "uid", "paid", "unpaid", "collect"},
+	}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, cardUsage)
+		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
 	}
-	cfg, err := config.Load(o.cfgPath)
+	cfg, path, err := loadAgentConfig(onlyFlags(fs, own...), args[1:])
 	if err != nil {
 		return err
 	}
+	o.cfgPath = path
 	if o.data == "" {
 		o.data = cfg.Device.DataDir
 	}
@@ -105,14 +115,10 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	run, ok := map[string]func(context.Context, *cardapp.Session, cardTool) error{
+	run := map[string]func(context.Context, *cardapp.Session, cardTool) error{
 		"read": cardRead, "issue": cardIssue, "topup": cardTopUp, "erase": cardErase, "format": cardFormat,
 		"upgrade": cardUpgrade,
 	}[sub]
-	if !ok {
-		fmt.Fprintln(stderr, cardUsage)
-		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
-	}
 	d, _, err := transport.OpenReader(ctx, cfg.Reader, o.port)
 	if err != nil {
 		if cfg.Reader.Port == "" && cfg.Reader.I2C == "" && o.port == "" {
@@ -229,7 +235,7 @@ func cardSettle(now time.Time, t cardTool) error {
 		return fmt.Errorf("%w: one of --paid, --unpaid, --collect", errUsage)
 	}
 	path := filepath.Join(t.o.data, "tapagent.db")
-	st, err := storage.Open(path, storage.Options{OpenTimeout: 3 * time.Second})
+	st, err := openJournal(path, n == 0)
 	if errors.Is(err, storage.ErrLocked) {
 		return fmt.Errorf("the card journal is in %s, whose lock the running agent holds: stop the agent to settle a card (%w)", path, err)
 	}
@@ -244,8 +250,9 @@ func cardSettle(now time.Time, t cardTool) error {
 	case !found:
 		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), cardpay.ErrNoEntry)
 	}
-	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %d, servings %d; credit before %d, servings before %d\n",
-		strings.ToUpper(uid), e.PourID, e.State, e.Amount, e.Servings, e.CreditBefore, e.ServingsBefore)
+	money := t.cfg.Device.Money
+	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %s, servings %d; credit before %s, servings before %d\n",
+		strings.ToUpper(uid), e.PourID, e.State, money(e.Amount), e.Servings, money(e.CreditBefore), e.ServingsBefore)
 	if n == 0 {
 		return nil
 	}
@@ -254,6 +261,19 @@ func cardSettle(now time.Time, t cardTool) error {
 	}
 	fmt.Fprintf(t.out, "settled as %s by %s\n", d, t.o.staff)
 	return nil
+}
+
+// openJournal opens the database holding the card journal: read-only to
+// look, for writing to settle; either way only one that exists.
+func openJournal(path string, look bool) (*storage.Store, error) {
+	opts := storage.Options{OpenTimeout: 3 * time.Second}
+	if look {
+		return storage.OpenReadOnly(path, opts)
+	}
+	if err := existingDatabase(path); err != nil {
+		return nil, err
+	}
+	return storage.Open(path, opts)
 }
 
 // purchaseTypes maps card types to the TTG card-purchase actions.

@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -18,19 +17,15 @@ import (
 func cmdOutbox(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("outbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (default: the embedded sim configuration)")
 	data := fs.String("data", "", "the agent's data directory (default: device.data_dir)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadSimConfig(*cfgPath)
+	cfg, _, err := loadAgentConfig(fs, args)
 	if err != nil {
 		return err
 	}
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
-	store, err := agent.OpenStore(cfg)
+	store, err := openStoreReadOnly(cfg)
 	if err != nil {
 		return err
 	}
