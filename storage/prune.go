@@ -60,7 +60,8 @@ func (s *Store) PruneTimeKeyed(ctx context.Context, bucket string, now time.Time
 // ownBucket says whether name is one of the store's own buckets, none of
 // which is time-keyed.
 func ownBucket(name []byte) bool {
-	for _, b := range [][]byte{bMeta, bIntents, bOutbox, bPourIDs, bKegs, bCalib, bEvents, bDead, bCache} {
+	for _, b := range [][]byte{bMeta, bIntents, bOutbox, bPourIDs, bKegs, bCalib, bEvents, bDead, bCache,
+		bSinkCursor, bSinkDone, bSinkError, bSinkDead, bStreams, bSinkEvents} {
 		if string(b) == string(name) {
 			return true
 		}
