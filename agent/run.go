@@ -14,6 +14,7 @@ import (
 	"github.com/tapagent/tapagent/agent/clouds"
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/agent/exesale"
+	"github.com/tapagent/tapagent/agent/retention"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/clock"
@@ -234,12 +235,15 @@ func (a *Agent) startClouds(context.Context) error {
 // startWall recovers interrupted pours and starts the meters, then
 // reports what the earlier parts could not: a refused MQTT link, the
 // result of a firmware update.
-func (a *Agent) startWall(context.Context) error {
+func (a *Agent) startWall(ctx context.Context) error {
 	d := a.run.dev
 	if err := d.Start(); err != nil {
 		return err
 	}
 	a.set(PartWall, StateRunning)
+	// Pruning starts once recovery has booked what the last run left; it
+	// ends with the sessions (ctx) and is waited for before storage closes.
+	a.pushLink("", retention.Start(ctx, retention.ForAgent(a.cfg, a.run.store, d, a.run.register != nil, a.clk.Now, a.log)))
 	if a.partState(PartMQTT) == StateRefused {
 		d.Report(device.Event{Type: device.EventMQTTRefused, Detail: a.cfg.MQTT.LinkRefusal().Error()})
 	}

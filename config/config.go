@@ -47,6 +47,7 @@ type Config struct {
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
+	History  History  `toml:"history"`
 }
 
 // Device identifies the controller.
@@ -385,6 +386,7 @@ func Base() Config {
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local", OnlineCardAlcohol: "allow"},
 		Control:  Control{RestartInterval: dur(5 * time.Minute)},
 		SmartNow: defaultSmartNow(),
+		History:  defaultHistory(),
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -437,6 +439,7 @@ func Parse(b []byte) (*Config, error) {
 		Defaults toml.Primitive   `toml:"defaults"`
 		Lines    []toml.Primitive `toml:"line"`
 		Sim      toml.Primitive   `toml:"sim"`
+		History  toml.Primitive   `toml:"history"`
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&shape)
 	if err != nil {
@@ -446,7 +449,7 @@ func Parse(b []byte) (*Config, error) {
 		p   toml.Primitive
 		dst any
 	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
-		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
+		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
@@ -484,6 +487,7 @@ func (c *Config) Validate() error {
 	lines := c.lineIDs()
 	c.Device.validate(report)
 	c.Storage.validate(report)
+	c.History.validate(report)
 	c.Log.validate(report)
 	c.validateLines(report)
 	c.TTG.validate(report)

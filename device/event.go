@@ -206,6 +206,11 @@ const (
 	// EventMDBCashSale: the terminal reported a cash sale. Fields: line,
 	// pour_id, amount.
 	EventMDBCashSale EventType = "mdb_cash_sale"
+	// EventMDBCashSalesDropped: cash-sale reports queued for the terminal
+	// were dropped at the queue's bound (MDB 4.2 §7.4.10: a report only
+	// informs the reader; the sales themselves are booked). Fields: amount
+	// (how many), detail.
+	EventMDBCashSalesDropped EventType = "mdb_cash_sales_dropped"
 	// EventMDBDisplay: the terminal asked to show text. Fields: detail.
 	EventMDBDisplay EventType = "mdb_display"
 	// EventMDBMalfunction: the terminal reported a malfunction (error code in
@@ -303,6 +308,13 @@ const (
 	EventSinkDown EventType = "sink_down"
 	// EventSinkUp: a cloud sink that was down delivers again. Fields: detail.
 	EventSinkUp EventType = "sink_up"
+
+	// Retention.
+
+	// EventPruned: retention deleted old entries from a store of the
+	// database (docs/operations.md). Fields: kind (the store), amount (how
+	// many), detail (the rule).
+	EventPruned EventType = "retention_pruned"
 )
 
 // Words is the type as words, for the readable event line.

@@ -2,6 +2,7 @@ package device
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -425,4 +426,35 @@ func pruneCompleted(b storage.Bucket, n uint64, cutoff int64, most uint64) (uint
 		}
 	}
 	return n, nil
+}
+
+// PruneCompletedLogins drops the remembered remote logins older than
+// CompletedLoginTTL, as recording a new one does, so a wall that sees no
+// more remote logins does not keep the old ones; it returns how many went.
+func (a *Agent) PruneCompletedLogins(_ context.Context, now time.Time) (int, error) {
+	cutoff := now.Add(-CompletedLoginTTL).UnixMilli()
+	due := false // read first: nothing to prune costs no commit
+	err := a.store.View(RemoteBucket, func(b storage.Bucket) error {
+		_, v := b.First([]byte(kDoneOrder))
+		due = doneCount(b) > MaxCompletedLogins ||
+			len(v) == sha256.Size+8 && int64(binary.BigEndian.Uint64(v[sha256.Size:])) < cutoff
+		return nil
+	})
+	if err != nil || !due {
+		return 0, err
+	}
+	dropped := 0
+	err = a.store.Update(RemoteBucket, func(b storage.Bucket) error {
+		n := doneCount(b)
+		left, err := pruneCompleted(b, n, cutoff, MaxCompletedLogins)
+		if err != nil || left == n {
+			return err
+		}
+		dropped = int(n - left)
+		return b.Put([]byte(kDoneCount), binary.BigEndian.AppendUint64(nil, left))
+	})
+	if err != nil {
+		return dropped, fmt.Errorf("pruning completed remote logins: %w", err)
+	}
+	return dropped, nil
 }

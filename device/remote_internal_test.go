@@ -1,6 +1,7 @@
 package device
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -111,4 +112,41 @@ func BenchmarkRecordCompleted(b *testing.B) {
 		}
 		return nil
 	})
+}
+
+// TestPruneCompletedLogins: the periodic prune drops what the TTL let go
+// even when no new remote login arrives to prune them.
+func TestPruneCompletedLogins(t *testing.T) {
+	st, err := storage.Open(filepath.Join(t.TempDir(), "db"), storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Date(2026, 11, 20, 20, 0, 0, 0, time.UTC)
+	lim := doneLimits{ttl: CompletedLoginTTL, max: MaxCompletedLogins}
+	for i := range 5 {
+		if err := st.Update(RemoteBucket, func(b storage.Bucket) error {
+			return putCompleted(b, doneKey(fmt.Sprint("T-", i)), []byte(`{}`), t0.Add(time.Duration(i)*time.Hour), lim)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &Agent{store: st}
+	// 26 h 1 min after the first: T-0, T-1 and T-2 are over 24 h old and go.
+	n, err := a.PruneCompletedLogins(context.Background(), t0.Add(26*time.Hour+time.Minute))
+	if err != nil || n != 3 {
+		t.Fatalf("pruned %d, %v; want 3", n, err)
+	}
+	if n, err := a.PruneCompletedLogins(context.Background(), t0.Add(26*time.Hour+time.Minute)); n != 0 || err != nil {
+		t.Fatalf("again: %d, %v", n, err)
+	}
+	err = st.View(RemoteBucket, func(b storage.Bucket) error {
+		if doneCount(b) != 2 || b.Get(doneKey("T-2")) != nil || b.Get(doneKey("T-3")) == nil {
+			t.Errorf("count %d, T-2 kept %v, T-3 kept %v", doneCount(b), b.Get(doneKey("T-2")) != nil, b.Get(doneKey("T-3")) != nil)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

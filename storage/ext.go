@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -16,6 +17,23 @@ type Bucket interface {
 	Delete(key []byte) error
 	ForEach(fn func(k, v []byte) error) error
 	NextSequence() (uint64, error)
+	// First is the first key with prefix and its value, or nil: the
+	// oldest entry of a queue kept under ordered keys, found without
+	// reading the others.
+	First(prefix []byte) (k, v []byte)
+}
+
+// boltBucket is a bbolt bucket seen through Bucket.
+type boltBucket struct{ *bolt.Bucket }
+
+func (b boltBucket) First(prefix []byte) (k, v []byte) { return firstWithPrefix(b.Cursor(), prefix) }
+
+func firstWithPrefix(c *bolt.Cursor, prefix []byte) (k, v []byte) {
+	k, v = c.Seek(prefix)
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return nil, nil
+	}
+	return k, v
 }
 
 // Change is work on a named bucket committed together with a booking. It
@@ -43,11 +61,11 @@ func (s *Store) Update(bucket string, fn func(Bucket) error) error {
 		return err
 	}
 	return s.update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(name)
+		b, err := extBucket(tx, bucket, name)
 		if err != nil {
 			return err
 		}
-		return fn(b)
+		return fn(boltBucket{b})
 	})
 }
 
@@ -62,8 +80,26 @@ func (s *Store) View(bucket string, fn func(Bucket) error) error {
 		if b == nil {
 			return fn(emptyBucket{})
 		}
-		return fn(b)
+		return fn(boltBucket{b})
 	})
+}
+
+// timeOrdered says whether a bucket's keys only ever grow (they start
+// with the time of the entry): its pages are then filled to the brim when
+// they split, not to bbolt's default half, since no key will ever be
+// inserted before the last one. That halves the file a long history takes.
+func timeOrdered(bucket string) bool { return bucket == "history" }
+
+// extBucket opens (creating) the named bucket for a write.
+func extBucket(tx *bolt.Tx, bucket string, name []byte) (*bolt.Bucket, error) {
+	b, err := tx.CreateBucketIfNotExists(name)
+	if err != nil {
+		return nil, err
+	}
+	if timeOrdered(bucket) {
+		b.FillPercent = 1
+	}
+	return b, nil
 }
 
 func applyChanges(tx *bolt.Tx, cs []Change) error {
@@ -72,11 +108,11 @@ func applyChanges(tx *bolt.Tx, cs []Change) error {
 		if err != nil {
 			return err
 		}
-		b, err := tx.CreateBucketIfNotExists(name)
+		b, err := extBucket(tx, c.Bucket, name)
 		if err != nil {
 			return err
 		}
-		if err := c.Apply(b); err != nil {
+		if err := c.Apply(boltBucket{b}); err != nil {
 			return fmt.Errorf("storage: %s: %w", c.Bucket, err)
 		}
 	}
@@ -90,6 +126,7 @@ func (emptyBucket) Put([]byte, []byte) error              { return berrors.ErrTx
 func (emptyBucket) Delete([]byte) error                   { return berrors.ErrTxNotWritable }
 func (emptyBucket) ForEach(func(k, v []byte) error) error { return nil }
 func (emptyBucket) NextSequence() (uint64, error)         { return 0, berrors.ErrTxNotWritable }
+func (emptyBucket) First([]byte) (k, v []byte)            { return nil, nil }
 
 // UpdateAsync is Update without waiting: done reports the outcome from the
 // writer goroutine. For bookkeeping that must not hold up its caller (the
@@ -106,11 +143,11 @@ func (s *Store) UpdateAsync(bucket string, fn func(Bucket) error, done func(erro
 		return
 	}
 	j := job{fn: func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(name)
+		b, err := extBucket(tx, bucket, name)
 		if err != nil {
 			return err
 		}
-		return fn(b)
+		return fn(boltBucket{b})
 	}, done: done}
 	s.mu.RLock()
 	defer s.mu.RUnlock()

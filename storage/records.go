@@ -290,6 +290,7 @@ func book(tx *bolt.Tx, r Record, rec, keg []byte, seq *uint64, dup *bool) error 
 		return nil
 	}
 	out := tx.Bucket(bOutbox)
+	out.FillPercent = 1 // keys only grow: full pages (see timeOrdered)
 	n, err := out.NextSequence()
 	if err != nil {
 		return err
@@ -477,6 +478,7 @@ func (s *Store) appendEvent(ev []byte) func(*bolt.Tx) error {
 	max := s.maxEvents
 	return func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bEvents)
+		bk.FillPercent = 1 // keys only grow: full pages (see timeOrdered)
 		n, err := bk.NextSequence()
 		if err != nil {
 			return err

@@ -112,6 +112,8 @@ func (r *Register) CreateFilled(c Credit) (id int64, replay bool, err error) {
 			if id, err = r.newID(b); err != nil {
 				return err
 			}
+		} else if b.Get(key(kCredit, id)) == nil && b.Get(key(kGoneC, id)) == nil && uint64(id) <= prunedFloor(b) {
+			return fmt.Errorf("%w: credit %d %w", ErrConflict, id, errPruned)
 		} else if b.Get(key(kCredit, id)) != nil || b.Get(key(kGoneC, id)) != nil {
 			var err error
 			switch replay, err = replayed(b, id, c); {

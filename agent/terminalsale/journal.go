@@ -1,6 +1,7 @@
 package terminalsale
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -94,12 +95,8 @@ func Settle(r storage.Record) []storage.Change {
 		return []storage.Change{{Bucket: bucket, Apply: func(b storage.Bucket) error { return settleVend(b, key, id, r) }}}
 	}
 	if cash(r) {
-		raw, err := json.Marshal(cashSale{Line: r.Line, Amount: r.Pour.Amount})
-		if err != nil {
-			return nil
-		}
 		return []storage.Change{{Bucket: bucket, Apply: func(b storage.Bucket) error {
-			return b.Put([]byte(cashPrefix+r.ID), raw)
+			return queueCash(b, cashSale{ID: r.ID, Line: r.Line, Amount: r.Pour.Amount}, MaxCashSales)
 		}}}
 	}
 	return nil
@@ -128,11 +125,78 @@ func cash(r storage.Record) bool {
 	return r.Ref.Reservation != "" || ct == "" || ct == "33"
 }
 
-const cashPrefix = "cash/"
+// The cash-sale queue: "cash/" + the bucket's next sequence (8 bytes, big
+// endian) holds a cashSale, so the oldest is the first key and a poll
+// reads only it; "cash#n" is the queue's length and "cash#dropped" the
+// reports dropped at the bound and not yet announced. Both sort before
+// "cash/", and no reader address (two hex digits) looks like them. Queues
+// written by older agents ("cash/<record id>", the id in the key) are read
+// too, after the new ones.
+const (
+	cashPrefix  = "cash/"
+	cashCount   = "cash#n"
+	cashDropped = "cash#dropped"
+)
 
+// MaxCashSales bounds the cash-sale queue. CASH SALE (MDB 4.2 §7.4.10)
+// only informs the reader of a sale it took no part in, for its own audit:
+// no money moves, the reader answers with a bare ACK, and the VMC's own
+// accounting (the booked record in the outbox, the EVA-DTS CA counters)
+// stays the record of the sale. The standard gives a VMC no way to merge
+// sales (one command is one item at one price, and a merged price would
+// overflow the 16-bit field of a level 1/2 reader), so at the bound the
+// oldest report is dropped and counted (EventCashSalesDropped) rather than
+// coalesced into a sale that never happened. A day of a busy four-line
+// wall is about 6,000 pours; the reader drains one per idle poll (150 ms),
+// so the bound is only reached while the reader has been away for hours.
+const MaxCashSales = 2000
+
+// cashSale is a sale paid in cash the reader has not been told about.
 type cashSale struct {
-	Line   int   `json:"line"`
-	Amount int64 `json:"amount"`
+	ID     string `json:"id,omitempty"` // the record's id (absent in old queues: the key has it)
+	Line   int    `json:"line"`
+	Amount int64  `json:"amount"`
+}
+
+// queueCash appends s to the queue in the booking's transaction, dropping
+// the oldest beyond most.
+func queueCash(b storage.Bucket, s cashSale, most uint64) error {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := b.Put(binary.BigEndian.AppendUint64([]byte(cashPrefix), seq), raw); err != nil {
+		return err
+	}
+	n := counter(b, cashCount) + 1
+	for ; n > most; n-- {
+		k, _ := b.First([]byte(cashPrefix))
+		if k == nil {
+			break
+		}
+		if err := b.Delete(append([]byte(nil), k...)); err != nil {
+			return err
+		}
+		if err := putCounter(b, cashDropped, counter(b, cashDropped)+1); err != nil {
+			return err
+		}
+	}
+	return putCounter(b, cashCount, n)
+}
+
+func counter(b storage.Bucket, key string) uint64 {
+	if v := b.Get([]byte(key)); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func putCounter(b storage.Bucket, key string, n uint64) error {
+	return b.Put([]byte(key), binary.BigEndian.AppendUint64(nil, n))
 }
 
 func decode(raw []byte) (Entry, bool, error) {
@@ -225,27 +289,83 @@ func (j journal) drop(vend string) error {
 	return nil
 }
 
-// cashSales lists the queued cash sales by record id; one that does not
-// decode comes back empty, to be dropped.
-func (j journal) cashSales() (map[string]cashSale, error) {
-	out := map[string]cashSale{}
-	err := j.st.View(bucket, func(b storage.Bucket) error {
-		return b.ForEach(func(k, v []byte) error {
-			id, ok := strings.CutPrefix(string(k), cashPrefix)
-			if !ok {
-				return nil
-			}
-			var c cashSale
-			if json.Unmarshal(v, &c) != nil {
-				c = cashSale{}
-			}
-			out[id] = c
+// oldestCash is the oldest queued cash sale (ok false: none) with its key,
+// and the count of reports dropped at the bound since the last look: one
+// seek, whatever the queue's length. One that does not decode comes back
+// with no amount, to be dropped.
+func (j journal) oldestCash() (key []byte, s cashSale, ok bool, dropped uint64, err error) {
+	err = j.st.View(bucket, func(b storage.Bucket) error {
+		dropped = counter(b, cashDropped)
+		k, v := b.First([]byte(cashPrefix))
+		if k == nil {
 			return nil
-		})
+		}
+		key, ok = append([]byte(nil), k...), true
+		if json.Unmarshal(v, &s) != nil {
+			s = cashSale{}
+		}
+		if s.ID == "" && len(k) != len(cashPrefix)+8 {
+			s.ID = string(k[len(cashPrefix):])
+		}
+		return nil
 	})
-	return out, err
+	return key, s, ok, dropped, err
 }
 
-func (j journal) dropCash(id string) error {
-	return j.st.Update(bucket, func(b storage.Bucket) error { return b.Delete([]byte(cashPrefix + id)) })
+// dropCashKey removes the queued sale under key (the one just reported),
+// if the bound has not dropped it meanwhile.
+func (j journal) dropCashKey(key []byte) error {
+	return j.st.Update(bucket, func(b storage.Bucket) error {
+		if b.Get(key) == nil {
+			return nil
+		}
+		if err := b.Delete(key); err != nil {
+			return err
+		}
+		return putCounter(b, cashCount, max(counter(b, cashCount), 1)-1)
+	})
+}
+
+// dropCash removes up to n of the oldest queued sales in one commit.
+func (j journal) dropCash(n int) error {
+	return j.st.Update(bucket, func(b storage.Bucket) error {
+		left := counter(b, cashCount)
+		for range n {
+			k, _ := b.First([]byte(cashPrefix))
+			if k == nil {
+				left = 0
+				break
+			}
+			if err := b.Delete(append([]byte(nil), k...)); err != nil {
+				return err
+			}
+			left = max(left, 1) - 1
+		}
+		return putCounter(b, cashCount, left)
+	})
+}
+
+// ackDropped clears the count of dropped reports once announced.
+func (j journal) ackDropped(n uint64) error {
+	return j.st.Update(bucket, func(b storage.Bucket) error {
+		return putCounter(b, cashDropped, counter(b, cashDropped)-min(n, counter(b, cashDropped)))
+	})
+}
+
+// recountCash sets the queue's length from its keys, once at start: a
+// queue an older agent wrote has no count.
+func (j journal) recountCash() error {
+	return j.st.Update(bucket, func(b storage.Bucket) error {
+		var n uint64
+		err := b.ForEach(func(k, _ []byte) error {
+			if strings.HasPrefix(string(k), cashPrefix) {
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return putCounter(b, cashCount, n)
+	})
 }

@@ -216,6 +216,9 @@ func (t *Tap) fault(what string, err error) {
 // Run settles what a previous run left in the journal, then serves the
 // terminal until ctx ends.
 func (t *Tap) Run(ctx context.Context) error {
+	if err := t.j.recountCash(); err != nil {
+		t.fault("journal", err)
+	}
 	t.recoverJournal()
 	for ctx.Err() == nil {
 		t.Turn(ctx)

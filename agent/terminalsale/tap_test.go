@@ -194,7 +194,7 @@ func (r *rig) journalEmpty() bool {
 	empty := true
 	r.store.View("mdb_vends", func(b storage.Bucket) error {
 		return b.ForEach(func(k, _ []byte) error {
-			if !strings.HasPrefix(string(k), "cash/") {
+			if !strings.HasPrefix(string(k), "cash") { // the cash-sale queue and its counts
 				empty = false
 			}
 			return nil

@@ -391,31 +391,48 @@ func (t *Tap) settleBooked() {
 	}
 }
 
-// cashSale tells a reader that takes CASH SALE about one sale paid in
-// cash; a reader that does not take it has the queue cleared.
+// cashSale tells a reader that takes CASH SALE about the oldest sale paid
+// in cash, one per idle poll so POLLs keep their pace; a reader that does
+// not take it has the queue cleared, cashClearBatch entries per poll. Each
+// poll reads one entry (a seek), whatever the queue's length.
 func (t *Tap) cashSale(ctx context.Context) {
-	sales, err := t.j.cashSales()
-	if err != nil || len(sales) == 0 {
+	key, s, ok, dropped, err := t.j.oldestCash()
+	if err != nil {
+		t.fault("journal", err)
 		return
 	}
-	takes := t.m.Config.Options&mdb.OptReaderCashSale != 0
-	for id, s := range sales {
-		if takes && s.Amount > 0 {
-			p, _, err := t.price(s.Amount)
-			if err == nil {
-				err = t.m.CashSale(ctx, p, uint16(s.Line))
-			}
-			if err != nil && !errors.Is(err, mdb.ErrNoCashSale) {
-				t.fault("cash sale", err)
-				return
-			}
-			t.report(device.Event{Type: device.EventMDBCashSale, Line: s.Line, PourID: id, Amount: s.Amount})
-		}
-		if err := t.j.dropCash(id); err != nil {
+	if dropped > 0 {
+		t.report(device.Event{Type: device.EventMDBCashSalesDropped, Amount: int64(dropped),
+			Detail: fmt.Sprintf("%d cash-sale reports dropped at the queue's bound of %d (the sales are booked; MDB 4.2 §7.4.10)", dropped, MaxCashSales)})
+		if err := t.j.ackDropped(dropped); err != nil {
 			t.fault("journal", err)
 		}
-		if takes {
-			return // one per cycle: POLLs keep their pace
+	}
+	if !ok {
+		return
+	}
+	if t.m.Config.Options&mdb.OptReaderCashSale == 0 {
+		if err := t.j.dropCash(cashClearBatch); err != nil {
+			t.fault("journal", err)
 		}
+		return
+	}
+	if s.Amount > 0 {
+		p, _, err := t.price(s.Amount)
+		if err == nil {
+			err = t.m.CashSale(ctx, p, uint16(s.Line))
+		}
+		if err != nil && !errors.Is(err, mdb.ErrNoCashSale) {
+			t.fault("cash sale", err)
+			return
+		}
+		t.report(device.Event{Type: device.EventMDBCashSale, Line: s.Line, PourID: s.ID, Amount: s.Amount})
+	}
+	if err := t.j.dropCashKey(key); err != nil {
+		t.fault("journal", err)
 	}
 }
+
+// cashClearBatch is how many queued cash sales one idle poll clears for a
+// reader that does not take CASH SALE: one small commit per poll.
+const cashClearBatch = 64
