@@ -125,6 +125,13 @@ var securityKeys = append([]securityKey{
 	{"smartnow.paths", func(c *Config) any { return c.SmartNow.Paths }},
 	{"smartnow.scanner", func(c *Config) any { return c.SmartNow.Scanner }},
 	{"smartnow.offline", func(c *Config) any { return c.SmartNow.Offline }},
+	// Retention decides how long the audit trail and the dead letters are
+	// kept: shortened, it erases the record of what was poured and sold.
+	{"history.retention_days", func(c *Config) any { return c.History.RetentionDays }},
+	{"history.max_bytes", func(c *Config) any { return c.History.MaxBytes }},
+	{"history.dead_letter_days", func(c *Config) any { return c.History.DeadLetterDays }},
+	{"history.max_dead_letters", func(c *Config) any { return c.History.MaxDeadLetters }},
+	{"history.pos_days", func(c *Config) any { return c.History.POSDays }},
 	{"cards.picc_key", func(c *Config) any { return c.Cards.PICCKey }},
 	{"cards.issuer_key", func(c *Config) any { return c.Cards.IssuerKey }},
 	{"cards.tap_key", func(c *Config) any { return c.Cards.TapKey }},
