@@ -99,6 +99,8 @@ fuzz:
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzQibixxLine$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzUARTReply$$' -fuzztime $(FUZZTIME)
 	go test ./firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
+	go test ./flow -run '^$$' -fuzz '^FuzzParseVol$$' -fuzztime $(FUZZTIME)
+	go test ./history -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

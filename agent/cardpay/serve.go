@@ -459,12 +459,13 @@ func (t *Tap) toggleService(cd *card) {
 	for _, l := range t.o.Lines {
 		all = all && locked[l]
 	}
+	by := device.Actor{Name: cd.c.Info.Name, Role: ttg.CardTypeName(cd.c.Info.Type), Via: "card"}
 	for _, l := range t.o.Lines {
 		var err error
 		if all {
-			err = t.o.Agent.Unlock(l)
+			err = t.o.Agent.SetLocked(by, l, false)
 		} else if !locked[l] {
-			err = t.o.Agent.Lock(l)
+			err = t.o.Agent.SetLocked(by, l, true)
 		}
 		if err != nil {
 			t.report(device.Event{Type: EvCardRefused, Line: l, Card: cd.hash, Detail: err.Error()})

@@ -87,7 +87,7 @@ func TestValveTestNeedsServiceMode(t *testing.T) {
 	b.call(b.svc.ValveTest, `{"line": 9}`, 404)
 	b.call(b.svc.ValveTest, `{"line": 2, "seconds": 60}`, 400)
 	b.call(b.svc.ValveTest, `{"line": "two"}`, 400)
-	if err := b.agent.Lock(2); err != nil {
+	if err := b.agent.SetLocked(device.Actor{Name: "test", Via: "cli"}, 2, true); err != nil {
 		t.Fatal(err)
 	}
 	b.call(b.svc.ValveTest, `{"line": 2, "seconds": 2}`, 202)
@@ -104,7 +104,7 @@ func TestValveTestNeedsServiceMode(t *testing.T) {
 func TestRemoteCalibration(t *testing.T) {
 	b := newBench(t)
 	b.call(b.svc.Calibrate, `{"line": 1, "action": "start"}`, 409) // not in service mode
-	b.agent.Lock(1)
+	b.agent.SetLocked(device.Actor{Name: "test", Via: "cli"}, 1, true)
 	started := b.call(b.svc.Calibrate, `{"line": 1, "action": "start"}`, 202)
 	id := started["pour_id"].(string)
 	b.call(b.svc.Calibrate, `{"line": 1, "action": "store", "pour_id": "`+id+`", "measured_ml10": 5000}`, 409) // not booked yet
