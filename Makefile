@@ -100,6 +100,7 @@ fuzz:
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzUARTReply$$' -fuzztime $(FUZZTIME)
 	go test ./firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
 	go test ./flow -run '^$$' -fuzz '^FuzzParseVol$$' -fuzztime $(FUZZTIME)
+	go test ./agent/localapi -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
 	go test ./history -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 
 clean:

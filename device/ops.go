@@ -43,15 +43,15 @@ var (
 
 // KegChange is a fresh keg connected to a line.
 type KegChange struct {
-	Line int
+	Line int `json:"line"`
 	// PLU is the product the keg holds; 0 keeps the line's product.
-	PLU int
+	PLU int `json:"plu,omitempty"`
 	// Size is the keg's volume (full).
-	Size flow.Vol
+	Size flow.Vol `json:"size_ml10"`
 	// KegID optionally names the keg (label, barcode).
-	KegID string
+	KegID string `json:"keg_id,omitempty"`
 	// Tapped is when it was connected; zero means now.
-	Tapped time.Time
+	Tapped time.Time `json:"tapped,omitzero"`
 }
 
 // KegInfo is a line's keg as `tapagent kegs` and the dashboard show it.
