@@ -139,7 +139,7 @@ func (a *Agent) ChangeKeg(by Actor, c KegChange) error {
 	before := l.state()
 	after := *before
 	after.Keg, after.Product, after.PLU = k, prod.name, prod.plu
-	e := a.opEntry(l, by, history.OpKegChange, before, &after, fmt.Sprintf("%s keg of %s", c.Size, prod.name))
+	e := a.opEntry(l, by, history.OpKegChange, before, &after, fmt.Sprintf("%s keg of %s", c.Size.Litres(), prod.name))
 	if err := a.store.PutKeg(l.id, k, history.Change(e)); err != nil {
 		return fmt.Errorf("line %d: %w: %w", l.id, ErrNotRecorded, err)
 	}
@@ -220,7 +220,7 @@ func (a *Agent) AdjustKeg(by Actor, lineID int, remaining flow.Vol) error {
 	before := l.state()
 	after := *before
 	after.Keg = k
-	e := a.opEntry(l, by, history.OpKegAdjust, before, &after, fmt.Sprintf("%s -> %s left", l.keg.Remaining, remaining))
+	e := a.opEntry(l, by, history.OpKegAdjust, before, &after, fmt.Sprintf("%s -> %s left", l.keg.Remaining.Litres(), remaining.Litres()))
 	if err := a.store.PutKeg(l.id, k, history.Change(e)); err != nil {
 		return fmt.Errorf("line %d: %w: %w", l.id, ErrNotRecorded, err)
 	}

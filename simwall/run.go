@@ -16,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/agent/diagcmd"
+	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/clock"
@@ -180,6 +181,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := agent.Start(); err != nil {
 		return nil, err
 	}
+	stopAPI, err := localapi.Start(ctx, localapi.Options{Path: localapi.SocketPath(cfg.Device.DataDir), Agent: agent, Store: store,
+		Audit: audit, Identity: evadts.IdentityFrom(cfg, o.Version), Version: o.Version, Now: clk.Now, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	defer stopAPI()
 	var cash *cashregister.Server
 	if register != nil {
 		if n, err := register.Reconcile(); err != nil {

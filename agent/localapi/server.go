@@ -40,6 +40,8 @@ const (
 	maxBody        = 64 << 10
 	maxOutbox      = 100_000
 	requestTimeout = 30 * time.Second
+	// maxSocketPath is what sockaddr_un holds, less its terminating NUL.
+	maxSocketPath = 107
 )
 
 // Options are what the API serves.
@@ -73,6 +75,9 @@ func Start(ctx context.Context, o Options) (stop func(), err error) {
 	}
 	if o.Self.UID == 0 && o.Self.GID == 0 {
 		o.Self.UID, o.Self.GID = uint32(os.Getuid()), uint32(os.Getgid())
+	}
+	if len(o.Path) > maxSocketPath {
+		return nil, fmt.Errorf("localapi: socket path %s is %d bytes, more than a unix socket takes (%d): choose a shorter data_dir", o.Path, len(o.Path), maxSocketPath)
 	}
 	if err := clearStale(o.Path); err != nil {
 		return nil, err
