@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/simwall"
@@ -57,7 +59,8 @@ func newRunningWall(t *testing.T) *runningWall {
 	if err := w.agent.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if w.stop, err = localapi.Start(context.Background(), localapi.Options{Path: localapi.SocketPath(w.dir), Agent: w.agent, Store: w.store, Now: clk.Now}); err != nil {
+	if w.stop, err = localapi.Start(context.Background(), localapi.Options{Path: localapi.SocketPath(w.dir), Agent: w.agent, Store: w.store,
+		Audit: evadts.NewAudit(w.store, clk.Now), Identity: evadts.IdentityFrom(cfg, "test"), Now: clk.Now}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.shutdown)
@@ -199,6 +202,39 @@ func TestKegCommandsHelp(t *testing.T) {
 		code, out, _ := tapagent(args...)
 		if code != 0 || !strings.HasPrefix(out, "Usage") {
 			t.Errorf("%v: %d %q", args, code, out)
+		}
+	}
+}
+
+// TestFieldCommandsAskTheRunningAgent: the commands that read the agent's
+// data answer while it runs (its database is locked) through its local API.
+func TestFieldCommandsAskTheRunningAgent(t *testing.T) {
+	w := newRunningWall(t)
+	w.portion(t, 1, 390)
+	data := []string{"--data", w.dir}
+	cfgPath := filepath.Join(t.TempDir(), "tapagent.toml")
+	writeFile(t, cfgPath, fmt.Sprintf("[device]\ndata_dir = %q\n[cards]\nissuer_key = %q\ntap_key = %q\ncharger_key = %q\n[[line]]\nid = 1\n",
+		w.dir, strings.Repeat("b0", 16), strings.Repeat("b1", 16), strings.Repeat("b2", 16)))
+	const uid = "04a1b2c3d4e5f6"
+	raw := `{"pour_id":"1001-17","state":"sending","credit_before":2000,"servings_before":3,"amount":392,"servings":1}`
+	if err := w.store.Update("card_debits", func(b storage.Bucket) error { return b.Put([]byte(uid), []byte(raw)) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"ttg", "outbox"}, 0, "1 records"},
+		{[]string{"ttg", "deadletters"}, 0, "0 dead letters"},
+		{[]string{"dex", "report"}, 0, "DXS*"},
+		{[]string{"card", "settle", "--config", cfgPath, "--uid", "04ffff"}, 1, "the card journal holds no charge for this card"},
+		{[]string{"card", "settle", "--config", cfgPath, "--uid", uid}, 0, "pour 1001-17, sending, amount 392"},
+		{[]string{"card", "settle", "--config", cfgPath, "--uid", uid, "--collect", "--staff", "Anna"}, 0, "settled as collect by Anna"},
+	} {
+		code, out, errs := tapagent(append(c.args, data...)...)
+		if code != c.code || !strings.Contains(out+errs, c.want) {
+			t.Errorf("%v: %d %q %q, want %d and %q", c.args, code, out, errs, c.code, c.want)
 		}
 	}
 }
