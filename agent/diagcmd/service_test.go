@@ -24,6 +24,8 @@ type bench struct {
 	wall  *simwall.Wall
 	agent *device.Agent
 	svc   *diagcmd.Service
+	store *storage.Store
+	cfg   *config.Config
 	mu    sync.Mutex
 	evs   []device.Event
 }
@@ -46,6 +48,7 @@ func newBench(t *testing.T) *bench {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	b.store, b.cfg = st, cfg
 	b.agent, err = device.New(device.Options{Config: cfg, Clock: clk, Store: st, Valves: b.wall.Valves,
 		Meters: b.wall.Meters, Emit: func(ev device.Event) {
 			b.svc.Observe(ev)
