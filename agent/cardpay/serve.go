@@ -243,7 +243,11 @@ func (t *Tap) serve(ctx context.Context, cd *card) bool {
 		if _, err := t.o.Agent.WaiterTap(t.o.Lines[0], cd.id); err != nil {
 			t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: err.Error()})
 		}
-	case ttg.CardInstall, ttg.CardManager, ttg.CardAdmin:
+	case ttg.CardInstall, ttg.CardManager:
+		if !t.changeDryKegs(cd) {
+			t.toggleService(cd)
+		}
+	case ttg.CardAdmin:
 		t.toggleService(cd)
 	default:
 		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: fmt.Sprintf("card type %d has no use at a tap", info.Type)})
@@ -446,6 +450,26 @@ func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed
 	}
 	t.report(device.Event{Type: EvCardCharged, Card: cd.hash, PourID: e.PourID, Amount: amount,
 		Detail: fmt.Sprintf("credit %d left", cd.c.Credit)})
+}
+
+// changeDryKegs records a full keg of the same size on each served line
+// whose keg ran dry (an INSTALL or MANAGER card there means the staff have
+// connected a fresh one); it reports whether any line was dry, in which
+// case the card does nothing else.
+func (t *Tap) changeDryKegs(cd *card) bool {
+	by := device.Actor{Name: cd.c.Info.Name, Role: ttg.CardTypeName(cd.c.Info.Type), Via: "card"}
+	dry := false
+	for _, k := range t.o.Agent.Kegs() {
+		if k.Disabled != "keg_empty" || !slices.Contains(t.o.Lines, k.Line) {
+			continue
+		}
+		dry = true
+		err := t.o.Agent.ChangeKeg(by, device.KegChange{Line: k.Line, PLU: k.PLU, Size: k.Keg.Size})
+		if err != nil {
+			t.report(device.Event{Type: EvCardRefused, Line: k.Line, Card: cd.hash, Detail: "keg change: " + err.Error()})
+		}
+	}
+	return dry
 }
 
 // toggleService puts the served lines into service mode (locked for
