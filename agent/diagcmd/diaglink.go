@@ -354,8 +354,13 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 			}
 		}()
 	}
+	ha := func(device.Event) {}
+	if c.HomeAssistant {
+		ha = startHomeAssistant(ctx, d, p.Agent, id, p.Version)
+	}
 	events := func(ev device.Event) {
 		svc.observe(ev)
+		ha(ev)
 		if ev.Type != device.EvCheckpoint {
 			d.Event(ev)
 		}
