@@ -225,3 +225,35 @@ func FromRecord(r storage.Record, card string) Entry {
 	}
 	return e
 }
+
+// lightEntry is what queries and totals read of an entry.
+type lightEntry struct {
+	Kind    string   `json:"kind"`
+	Line    int      `json:"line"`
+	Product string   `json:"product"`
+	PLU     int      `json:"plu"`
+	Card    string   `json:"card"`
+	Payment string   `json:"payment"`
+	Volume  flow.Vol `json:"volume_ml10"`
+	Amount  int64    `json:"amount"`
+}
+
+// decodeLight decodes the fields a query filters and sums, with the time
+// from the key (what Put stored there), and checks them as Decode does.
+func decodeLight(k, v []byte) (Entry, error) {
+	if len(k) != KeyLen {
+		return Entry{}, fmt.Errorf("history: key of %d bytes, want %d", len(k), KeyLen)
+	}
+	var l lightEntry
+	if err := json.Unmarshal(v, &l); err != nil {
+		return Entry{}, fmt.Errorf("history: entry %x: %w", k, err)
+	}
+	if l.Kind == "" {
+		return Entry{}, fmt.Errorf("history: entry %x has no kind", k)
+	}
+	if l.Volume < 0 || l.Amount < 0 {
+		return Entry{}, fmt.Errorf("history: entry %x has a negative volume or amount", k)
+	}
+	return Entry{Time: time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(), Kind: l.Kind, Line: l.Line, Product: l.Product,
+		PLU: l.PLU, Card: l.Card, Payment: l.Payment, Volume: l.Volume, Amount: l.Amount}, nil
+}

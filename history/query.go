@@ -90,7 +90,7 @@ func New(st Viewer) *Log { return &Log{st: st} }
 // scan calls fn for every entry in q's time range, oldest first. An entry
 // that does not decode is an error: the history is written by this agent
 // only, so it is damage worth reporting, not input to skip.
-func (l *Log) scan(ctx context.Context, q Query, fn func(Entry) error) error {
+func (l *Log) scan(ctx context.Context, q Query, full bool, fn func(Entry) error) error {
 	if err := q.Validate(); err != nil {
 		return err
 	}
@@ -99,6 +99,7 @@ func (l *Log) scan(ctx context.Context, q Query, fn func(Entry) error) error {
 	if !q.To.IsZero() {
 		to = Key(q.To, 0)
 	}
+	filtered := q.Line != 0 || q.Product != "" || q.Card != "" || q.Payment != "" || len(q.Kinds) > 0
 	n := 0
 	return l.st.Scan(Bucket, from, to, func(k, v []byte) error {
 		if n++; n%1024 == 0 {
@@ -106,12 +107,26 @@ func (l *Log) scan(ctx context.Context, q Query, fn func(Entry) error) error {
 				return fmt.Errorf("history: %w", err)
 			}
 		}
-		e, err := Decode(k, v)
+		// A light decode first: most entries of a range fail the filter,
+		// and most of an entry's cost is in the fields no filter reads.
+		if full && !filtered {
+			e, err := Decode(k, v)
+			if err != nil || !q.Match(e) {
+				return err
+			}
+			return fn(e)
+		}
+		e, err := decodeLight(k, v)
 		if err != nil {
 			return err
 		}
 		if !q.Match(e) {
 			return nil
+		}
+		if full {
+			if e, err = Decode(k, v); err != nil {
+				return err
+			}
 		}
 		return fn(e)
 	})
@@ -131,7 +146,7 @@ func (l *Log) Find(ctx context.Context, q Query) ([]Entry, error) {
 	// however wide the range.
 	ring := make([]Entry, 0, min(limit, 256))
 	head := 0
-	err := l.scan(ctx, q, func(e Entry) error {
+	err := l.scan(ctx, q, true, func(e Entry) error {
 		if len(ring) < limit {
 			ring = append(ring, e)
 			return nil
@@ -176,7 +191,7 @@ func (l *Log) Totals(ctx context.Context, q Query, by string) ([]Total, error) {
 		q.Kinds = []string{KindPour, KindVend}
 	}
 	groups := map[string]*Total{}
-	err = l.scan(ctx, q, func(e Entry) error {
+	err = l.scan(ctx, q, false, func(e Entry) error {
 		k := key(e)
 		t := groups[k]
 		if t == nil {
