@@ -95,7 +95,9 @@ func (h *homeAssistant) run(ctx context.Context) {
 	}
 }
 
-func (h *homeAssistant) stateTopic(line int) string { return h.d.Topic("ha/line/" + strconv.Itoa(line)) }
+func (h *homeAssistant) stateTopic(line int) string {
+	return h.d.Topic("ha/line/" + strconv.Itoa(line))
+}
 
 func (h *homeAssistant) publish() {
 	status := map[int]device.LineStatus{}
