@@ -15,12 +15,12 @@ import (
 
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
 	"github.com/tapagent/tapagent/nfc/pn532"
 	"github.com/tapagent/tapagent/sim/nfcsim"
-	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/storage"
 )
 
