@@ -201,6 +201,10 @@ func (a *Agent) loadLineState() error {
 	if err != nil {
 		return fmt.Errorf("device: reading calibrations: %w", err)
 	}
+	locked, err := a.lockedLines()
+	if err != nil {
+		return fmt.Errorf("device: %w", err)
+	}
 	for _, l := range a.order {
 		if c, ok := cals[l.id]; ok {
 			if err := l.fl.SetKMilli(c.KMilli); err != nil {
@@ -215,6 +219,7 @@ func (a *Agent) loadLineState() error {
 			}
 		}
 		l.keg = k
+		l.locked = locked[l.id]
 		if k.PLU != 0 {
 			l.prod.Store(&product{name: k.Product, plu: k.PLU})
 		}
