@@ -135,6 +135,7 @@ const (
 	PartAudit     = "audit"
 	PartMQTT      = "mqtt"
 	PartWall      = "wall"
+	PartLocalAPI  = "local_api"
 	PartRegister  = "cash_register"
 	PartControl   = "client_control"
 	PartUplink    = "ttg_uplink"
@@ -193,7 +194,7 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 		}
 	}
 	add(cfg.MQTT.Broker != "", PartMQTT)
-	names = append(names, PartWall)
+	names = append(names, PartWall, PartLocalAPI)
 	add(cfg.POS.Listen != "", PartRegister)
 	add(cfg.Control.Listen != "", PartControl)
 	add(cfg.TTG.URL != "", PartUplink)

@@ -14,6 +14,7 @@ import (
 	"github.com/tapagent/tapagent/agent/clouds"
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/agent/exesale"
+	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/agent/retention"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
@@ -95,7 +96,7 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		name string
 		fn   func(context.Context) error
 	}{
-		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartRegister, a.startRegister},
+		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartLocalAPI, a.startLocalAPI}, {PartRegister, a.startRegister},
 		{PartControl, a.startControl}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
 		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
 		{PartClouds, a.startClouds},
@@ -251,6 +252,21 @@ func (a *Agent) startWall(ctx context.Context) error {
 		a.log.Warn("firmware update notifications refused", "err", err)
 	}
 	firmware.ReportResult(filepath.Join(a.cfg.Device.DataDir, "update"), diagcmd.FirmwareReport(d.Report))
+	return nil
+}
+
+// startLocalAPI serves the local API on <data_dir>/agent.sock, for the
+// commands run beside the agent (docs/operations.md); it stops with the
+// sessions, before the wall shuts down.
+func (a *Agent) startLocalAPI(ctx context.Context) error {
+	stop, err := localapi.Start(ctx, localapi.Options{Path: localapi.SocketPath(a.cfg.Device.DataDir), Agent: a.run.dev,
+		Store: a.run.store, Audit: a.run.audit, Identity: evadts.IdentityFrom(a.cfg, a.o.Version), Version: a.o.Version,
+		Now: a.clk.Now, Log: a.log})
+	if err != nil {
+		return err
+	}
+	a.pushSession(PartLocalAPI, stop)
+	a.set(PartLocalAPI, StateRunning)
 	return nil
 }
 

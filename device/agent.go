@@ -117,6 +117,7 @@ func New(o Options) (*Agent, error) {
 			a.log.Error("closing valve at start", "line", lc.ID, "err", err)
 		}
 		l := &line{id: lc.ID, cfg: lc, valve: v, fl: flow.NewLine(lc.FlowConfig(), v)}
+		l.prod.Store(&product{name: lc.Product, plu: lc.PLU})
 		a.lines[lc.ID] = l
 		a.order = append(a.order, l)
 	}
@@ -175,7 +176,7 @@ func (a *Agent) recover() error {
 			Pour: flow.Result{Auth: in.Auth, Reason: flow.ReasonCrash, Pulses: p.Pulses, KMilli: in.KMilli,
 				Volume: p.Volume, Compensated: p.Compensated, Charged: p.Charged, Amount: in.Auth.RecoveredAmount(p.Amount)},
 		}
-		b := storage.Booking{Record: rec, Also: a.settle(rec)}
+		b := storage.Booking{Record: rec, Also: a.withHistory(rec)}
 		if k, ok := kegs[in.Line]; ok {
 			k.Draw(p.Volume)
 			kegs[in.Line] = k
@@ -200,6 +201,10 @@ func (a *Agent) loadLineState() error {
 	if err != nil {
 		return fmt.Errorf("device: reading calibrations: %w", err)
 	}
+	locked, err := a.lockedLines()
+	if err != nil {
+		return fmt.Errorf("device: %w", err)
+	}
 	for _, l := range a.order {
 		k, ok := kegs[l.id]
 		if !ok {
@@ -211,7 +216,7 @@ func (a *Agent) loadLineState() error {
 		// Under the line's lock: the diagnostics link starts before the
 		// wall (to publish its start-up events) and may already read it.
 		l.mu.Lock()
-		err := a.setLineState(l, cals, k)
+		err := a.setLineState(l, cals, k, locked[l.id])
 		l.mu.Unlock()
 		if err != nil {
 			return err
@@ -220,14 +225,19 @@ func (a *Agent) loadLineState() error {
 	return nil
 }
 
-// setLineState applies a line's stored calibration and keg.
-func (a *Agent) setLineState(l *line, cals map[int]storage.Calibration, k flow.Keg) error {
+// setLineState applies a line's stored calibration, keg (with the product
+// a keg change put on it) and lock.
+func (a *Agent) setLineState(l *line, cals map[int]storage.Calibration, k flow.Keg, locked bool) error {
 	if c, ok := cals[l.id]; ok {
 		if err := l.fl.SetKMilli(c.KMilli); err != nil {
 			return fmt.Errorf("device: line %d: %w", l.id, err)
 		}
 	}
 	l.keg = k
+	l.locked = locked
+	if k.PLU != 0 {
+		l.prod.Store(&product{name: k.Product, plu: k.PLU})
+	}
 	if k.Kicked {
 		l.fl.SetDisabled("keg_empty")
 	}
@@ -289,7 +299,7 @@ func kindOf(m flow.Mode, unattributed bool) string {
 
 func (a *Agent) line(id int) (*line, error) {
 	if id <= 0 || id >= len(a.lines) || a.lines[id] == nil {
-		return nil, fmt.Errorf("no line %d", id)
+		return nil, fmt.Errorf("%w: %d", ErrNoLine, id)
 	}
 	return a.lines[id], nil
 }

@@ -315,6 +315,24 @@ const (
 	// database (docs/operations.md). Fields: kind (the store), amount (how
 	// many), detail (the rule).
 	EventPruned EventType = "retention_pruned"
+
+	// Keg and line operations (staff, from the CLI, MQTT, the dashboard or a
+	// staff card; by names who).
+
+	// EventKegAdjusted: a keg's level was set after a manual measurement.
+	// Fields: line, keg, by, detail (before and after).
+	EventKegAdjusted EventType = "keg_adjusted"
+	// EventKegMarkedEmpty: staff marked a line's keg empty; the line pours
+	// again after a keg change. Fields: line, keg, by.
+	EventKegMarkedEmpty EventType = "keg_marked_empty"
+	// EventCleaningStarted: a line's cleaning mode started (a cleaning pour,
+	// not sold). Fields: line, pour_id, by.
+	EventCleaningStarted EventType = "cleaning_started"
+	// EventCleaningStopped: a line's cleaning mode ended. Fields: line, by.
+	EventCleaningStopped EventType = "cleaning_stopped"
+	// EventLocalAPI: the local API listens on its unix socket. Fields: detail
+	// (the socket's path).
+	EventLocalAPI EventType = "local_api_listening"
 )
 
 // Words is the type as words, for the readable event line.
@@ -340,5 +358,7 @@ type Event struct {
 	Recovered bool        `json:"recovered,omitempty"`
 	Keg       *flow.Keg   `json:"keg,omitempty"`
 	Alarm     *flow.Alarm `json:"alarm,omitempty"`
-	Detail    string      `json:"detail,omitempty"`
+	// By is who asked for an operation (keg change, lock, cleaning...).
+	By     *Actor `json:"by,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }

@@ -338,7 +338,7 @@ func (r *runner) apply(st sim.Step) error {
 			size = lc.KegSizeL
 		}
 		line.SetKeg(size * 1000)
-		return r.agent.ChangeKeg(st.Line, "", flow.Vol(size*10000))
+		return r.agent.ChangeKeg(scenarioActor, device.KegChange{Line: st.Line, Size: flow.Vol(size * 10000)})
 	case "card":
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		defer cancel()
@@ -353,12 +353,15 @@ func (r *runner) apply(st sim.Step) error {
 		_, err := r.agent.WaiterTap(st.Line, st.Waiter)
 		return err
 	case "lock":
-		return r.agent.Lock(st.Line)
+		return r.agent.SetLocked(scenarioActor, st.Line, true)
 	case "unlock":
-		return r.agent.Unlock(st.Line)
+		return r.agent.SetLocked(scenarioActor, st.Line, false)
 	}
 	return nil
 }
+
+// scenarioActor is who a scenario's keg and line operations are audited as.
+var scenarioActor = device.Actor{Name: "scenario", Via: "scenario"}
 
 // authFor turns a scenario step into an authorisation. A free pour whose
 // step names no price is left unpriced, so that the agent prices it as on

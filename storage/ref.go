@@ -53,6 +53,9 @@ type Ref struct {
 	// Source says what started a pour without payment (calibrate, a
 	// scenario, a diagnostics command).
 	Source string `json:"source,omitempty"`
+	// Actor names who started a service pour (a cleaning asked for from the
+	// CLI, MQTT, the dashboard or a staff card).
+	Actor string `json:"actor,omitempty"`
 
 	// Voucher is the SmartNow voucher code a pour is paid with, and
 	// VoucherType its campaign type (discount or gift).

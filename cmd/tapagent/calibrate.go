@@ -250,7 +250,7 @@ func (c *calibration) store(m measurement) error {
 		fmt.Fprintln(c.out, "Not stored; the K-factor is unchanged.")
 		return nil
 	}
-	cal, err := c.agent.Calibrate(c.line, m.pulses, m.measured)
+	cal, err := c.agent.Calibrate(cliActor("technician"), c.line, m.pulses, m.measured)
 	if err != nil {
 		return err
 	}

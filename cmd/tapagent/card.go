@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/agent/cardpay"
+	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/doctor"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
 	"github.com/tapagent/tapagent/nfc/pn532"
@@ -42,8 +44,8 @@ const cardUsage = `tapagent card COMMAND --config FILE [--port DEV] [flags]
                            show the card journal's unsettled charge for a card (no
                            flag), or resolve it: paid (nothing more to collect), unpaid
                            (written off), collect (charged at the card's next tap);
-                           logged as card_charge_staff_settled. No reader needed; the
-                           agent must be stopped (it holds the database lock)
+                           logged as card_charge_staff_settled. No reader needed; goes
+                           through the running agent (its local API), else its database
 
 The card is waited for on the reader of [reader] (or --port). Keys come from [cards].
 Each action books the card-purchase record for the server in the data directory; actions
@@ -214,7 +216,7 @@ func cardRead(ctx context.Context, s *cardapp.Session, t cardTool) error {
 }
 
 // cardSettle shows or resolves a card's unsettled charge in the card
-// journal, on the database directly: the running agent holds its lock.
+// journal: through the running agent's local API, else on the database.
 func cardSettle(now time.Time, t cardTool) error {
 	raw, err := hex.DecodeString(strings.TrimSpace(t.o.uid))
 	if err != nil || len(raw) == 0 {
@@ -234,6 +236,9 @@ func cardSettle(now time.Time, t cardTool) error {
 	if n > 1 {
 		return fmt.Errorf("%w: one of --paid, --unpaid, --collect", errUsage)
 	}
+	if c, err := localapi.Dial(context.Background(), localapi.SocketPath(t.o.data)); err == nil {
+		return cardSettleRunning(c, uid, d, n > 0, t)
+	}
 	path := filepath.Join(t.o.data, "tapagent.db")
 	st, err := openJournal(path, n == 0)
 	if errors.Is(err, storage.ErrLocked) {
@@ -250,9 +255,7 @@ func cardSettle(now time.Time, t cardTool) error {
 	case !found:
 		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), cardpay.ErrNoEntry)
 	}
-	money := t.cfg.Device.Money
-	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %s, servings %d; credit before %s, servings before %d\n",
-		strings.ToUpper(uid), e.PourID, e.State, money(e.Amount), e.Servings, money(e.CreditBefore), e.ServingsBefore)
+	printJournal(t.out, uid, e, t.cfg.Device.Money)
 	if n == 0 {
 		return nil
 	}
@@ -274,6 +277,30 @@ func openJournal(path string, look bool) (*storage.Store, error) {
 		return nil, err
 	}
 	return storage.Open(path, opts)
+}
+
+// cardSettleRunning is cardSettle through the running agent's local API.
+func cardSettleRunning(c *localapi.Client, uid string, d cardpay.Decision, decide bool, t cardTool) error {
+	ctx := context.Background()
+	e, err := c.CardJournal(ctx, uid)
+	if err != nil {
+		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), err)
+	}
+	printJournal(t.out, uid, e, t.cfg.Device.Money)
+	if !decide {
+		return nil
+	}
+	if _, err := c.CardSettle(ctx, uid, d, t.o.staff); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "settled as %s by %s\n", d, t.o.staff)
+	return nil
+}
+
+// printJournal shows a card's journal entry, money in the wall's currency.
+func printJournal(w io.Writer, uid string, e cardpay.Entry, money func(int64) string) {
+	fmt.Fprintf(w, "card %s: pour %s, %s, amount %s, servings %d; credit before %s, servings before %d\n",
+		strings.ToUpper(uid), e.PourID, e.State, money(e.Amount), e.Servings, money(e.CreditBefore), e.ServingsBefore)
 }
 
 // purchaseTypes maps card types to the TTG card-purchase actions.
@@ -396,7 +423,12 @@ func (t cardTool) book(uid []byte, purchaseType int, amount int64, info cardapp.
 		return fmt.Errorf("booking the card purchase (is the agent running on this data directory? it holds the lock): %w", err)
 	}
 	defer st.Close()
-	if _, err := st.Book(storage.Booking{Record: rec}); err != nil {
+	salt, err := st.Salt()
+	if err != nil {
+		return err
+	}
+	entry := history.FromRecord(rec, history.CardHash(salt, history.CardOf(rec)))
+	if _, err := st.Book(storage.Booking{Record: rec, Also: []storage.Change{history.Change(entry)}}); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.out, "booked card purchase %d for the server\n", purchaseType)

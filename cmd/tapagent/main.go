@@ -56,6 +56,16 @@ func commands() []command {
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error { return cmdEXE(ctx, a, o, e) }},
 		{"card", "COMMAND", "DESFire card field tool (charger role)", []string{"read", "issue", "topup", "upgrade", "erase", "format", "settle"},
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error { return cmdCard(ctx, a, o, e) }},
+		{"keg", "COMMAND", "keg operations on the running agent", []string{"change", "adjust", "empty"},
+			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error { return cmdKeg(ctx, a, o, e) }},
+		{"line", "COMMAND", "line operations on the running agent", []string{"lock", "unlock", "clean"},
+			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error { return cmdLine(ctx, a, o, e) }},
+		{"kegs", "[flags]", "every line's keg: size, what is left, fill level", nil,
+			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error { return cmdKegs(ctx, a, o, e) }},
+		{"pours", "[flags]", "the pour history on the device: filters, totals, CSV", nil,
+			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
+				return cmdPours(ctx, a, o, e)
+			}},
 		{"outbox", "[flags]", "per sink (TTG, SmartNow): records waiting, the oldest, dead letters, last error", nil,
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
 				return cmdOutbox(ctx, a, o, e)

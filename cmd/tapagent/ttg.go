@@ -64,7 +64,8 @@ const ttgUsage = `tapagent ttg COMMAND [--config FILE]
   push         upload the outbox now
   deadletters  records the server refused, with its reason
 
-The agent must be stopped for outbox, push and deadletters (they open its database).`
+outbox and deadletters ask the running agent (its local API), else read its
+database; push needs the agent stopped (it opens the database).`
 
 func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -178,6 +179,19 @@ func lineIDs(cfg *config.Config) []int {
 }
 
 func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io.Writer, log *slog.Logger) error {
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	if c, err := agentClient(ctx, cfg); err == nil && sub != "push" {
+		// The running agent answers: its database is locked.
+		if sub == "outbox" {
+			recs, err := c.Outbox(ctx)
+			printOutbox(tw, recs, cfg.Device.Money)
+			return err
+		}
+		dl, err := c.DeadLetters(ctx)
+		printDeadLetters(tw, dl, cfg.Device.Money)
+		return err
+	}
 	open := openStoreReadOnly
 	if sub == "push" {
 		open = openExistingStore
@@ -187,8 +201,6 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		return err
 	}
 	defer store.Close()
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	defer tw.Flush()
 	sink, err := store.Sink(storage.DefaultSink)
 	if err != nil {
 		return err
@@ -199,22 +211,13 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "SEQ\tID\tKIND\tLINE\tPLU\tVOLUME\tAMOUNT\tENDED\n")
-		for _, r := range recs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Seq, r.ID, r.Kind, r.Line, r.PLU, r.Pour.Volume, cfg.Device.Money(r.Pour.Amount),
-				time.UnixMilli(r.EndedAt).Format(time.DateTime))
-		}
-		fmt.Fprintf(tw, "%d records\n", len(recs))
+		printOutbox(tw, recs, cfg.Device.Money)
 	case "deadletters":
 		dl, err := store.DeadLetters()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "SEQ\tID\tKIND\tVOLUME\tAMOUNT\tREASON\n")
-		for _, d := range dl {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Seq, d.Record.ID, d.Record.Kind, d.Record.Pour.Volume, cfg.Device.Money(d.Record.Pour.Amount), d.Reason)
-		}
-		fmt.Fprintf(tw, "%d dead letters\n", len(dl))
+		printDeadLetters(tw, dl, cfg.Device.Money)
 	case "push":
 		if cfg.TTG.URL == "" {
 			return fmt.Errorf("%w: no TTG server: set ttg.url or pass --url", errUsage)
@@ -232,6 +235,26 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		return err
 	}
 	return nil
+}
+
+// printOutbox lists records waiting for the server, money in the wall's
+// currency.
+func printOutbox(tw io.Writer, recs []storage.Record, money func(int64) string) {
+	fmt.Fprintf(tw, "SEQ\tID\tKIND\tLINE\tPLU\tVOLUME\tAMOUNT\tENDED\n")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Seq, r.ID, r.Kind, r.Line, r.PLU, r.Pour.Volume, money(r.Pour.Amount),
+			time.UnixMilli(r.EndedAt).Format(time.DateTime))
+	}
+	fmt.Fprintf(tw, "%d records\n", len(recs))
+}
+
+// printDeadLetters lists the records the server refused, with its reason.
+func printDeadLetters(tw io.Writer, dl []storage.DeadLetter, money func(int64) string) {
+	fmt.Fprintf(tw, "SEQ\tID\tKIND\tVOLUME\tAMOUNT\tREASON\n")
+	for _, d := range dl {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Seq, d.Record.ID, d.Record.Kind, d.Record.Pour.Volume, money(d.Record.Pour.Amount), d.Reason)
+	}
+	fmt.Fprintf(tw, "%d dead letters\n", len(dl))
 }
 
 // memCache is a throw-away cache for read-only commands.
