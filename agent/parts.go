@@ -180,7 +180,6 @@ func (a *Agent) startReader(ctx context.Context) error {
 		d.Close()
 		return err
 	}
-	r.fan.add(tap.Observe)
 	r.reader.Store(tap)
 	a.pushSession(PartReader, func() { stop(); d.Close() })
 	r.dev.Report(device.Event{Type: device.EventReaderReady, Detail: fmt.Sprintf("%s, lines %v", fw, cardpay.Lines(a.cfg))})

@@ -143,7 +143,7 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 			return err
 		}
 	}
-	r.dev, r.audit, err = NewWall(Wall{Config: cfg, Store: r.store, Clock: a.clk, Lines: lines, Log: a.log, Emit: r.fan.emit,
+	r.dev, r.audit, err = NewWall(Wall{Config: cfg, Store: r.store, Clock: a.clk, Lines: lines, Log: a.log, Emit: r.fan.emit, OnBooked: r.booked,
 		Register: r.register, Terminal: a.has(PartTerminal), Uplink: r.up, Restart: a.restartPath(restart)})
 	if err != nil {
 		a.set(PartWall, StateFailed)
@@ -167,8 +167,11 @@ type Wall struct {
 	Terminal bool
 	// Uplink prices pours from the server's catalogue and is woken by each
 	// booking; nil prices from the configuration.
-	Uplink  *serversync.Uplink
-	Restart func() error
+	Uplink *serversync.Uplink
+	// OnBooked is called after each booking commits (with the uplink's
+	// wake): the card tap learns of its pour's end there.
+	OnBooked func()
+	Restart  func() error
 }
 
 // NewWall builds the wall core as the daemon runs it, with its audit: the
@@ -189,11 +192,26 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 	if w.Register != nil {
 		opts.Register = w.Register
 	}
+	opts.OnBooked = w.OnBooked
 	if up := w.Uplink; up != nil {
-		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Cards(), up.Syncer.Kick
+		opts.Catalog, opts.Cards = up.Syncer, up.Cards()
+		opts.OnBooked = func() {
+			up.Syncer.Kick()
+			if w.OnBooked != nil {
+				w.OnBooked()
+			}
+		}
 	}
 	d, err := device.New(opts)
 	return d, audit, err
+}
+
+// booked wakes the card tap, if one runs, after a booking commits: it
+// reads its pour's end from the card journal (cardpay.Settle).
+func (r *running) booked() {
+	if t := r.reader.Load(); t != nil {
+		t.Booked()
+	}
 }
 
 // restartPath is how a remote restart request reaches the service manager.
