@@ -194,7 +194,7 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 	}
 	opts.OnBooked = w.OnBooked
 	if up := w.Uplink; up != nil {
-		opts.Catalog, opts.Cards = up.Syncer, up.Cards()
+		opts.Catalog, opts.Cards = up.Catalog(), up.Cards()
 		opts.OnBooked = func() {
 			up.Syncer.Kick()
 			if w.OnBooked != nil {
