@@ -8,8 +8,10 @@ FUZZTIME ?= 30s
 DEB_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) && echo "$${v\#v}" | tr - + || echo "0.0.0~git$$(git rev-list --count HEAD 2>/dev/null || echo 0).$$(git rev-parse --short HEAD 2>/dev/null || echo dev)")
 # nfpm is pinned: a newer release needs modules the proxy here refuses.
 NFPM := go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.44.0
+# staticcheck is pinned: v0.8.2 is the newest release that builds with Go 1.26.
+STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-arm build-arm64 build-amd64 cross package package-test test sim bench fuzz clean
+.PHONY: all build build-arm build-arm64 build-amd64 cross package package-test test lint sim bench fuzz clean
 
 all: build
 
@@ -47,10 +49,15 @@ package-test:
 # The whole test suite: vet (also for 32-bit ARM, where int is 32 bits and
 # an oversized constant or a mixed-width product does not compile), then
 # every test with the race detector.
-test:
-	go vet ./...
+test: lint
 	GOOS=linux GOARCH=arm GOARM=7 go vet ./...
 	go test -race -count=1 ./...
+
+# go vet and staticcheck (every check staticcheck runs by default: bugs,
+# simplifications, style, unused code).
+lint:
+	go vet ./...
+	$(STATICCHECK) ./...
 
 # The agent on the simulated wall with the built-in demo.
 sim:

@@ -47,12 +47,12 @@ func LogEvents(log *slog.Logger) func(device.Event) {
 	return func(ev device.Event) {
 		lv := slog.LevelInfo
 		switch ev.Type {
-		case device.EvAlarm, device.EvStorageError, device.EvStorageMoved, device.EvValveFailedOff, device.EventMQTTRefused:
+		case device.EventAlarm, device.EventStorageError, device.EventStorageCorruptMoved, device.EventValveCloseFailed, device.EventMQTTRefused:
 			lv = slog.LevelWarn
-		case device.EvCheckpoint:
+		case device.EventPourCheckpoint:
 			lv = slog.LevelDebug
 		}
-		log.Log(context.Background(), lv, ev.Type, "line", ev.Line, "pour", ev.PourID, "reason", ev.Reason,
+		log.Log(context.Background(), lv, string(ev.Type), "line", ev.Line, "pour", ev.PourID, "reason", ev.Reason,
 			"volume_ml10", int64(ev.Volume), "amount", ev.Amount, "detail", ev.Detail)
 	}
 }

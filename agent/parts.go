@@ -175,14 +175,14 @@ func (a *Agent) startReader(ctx context.Context) error {
 		return fmt.Errorf("card reader: %w", err)
 	}
 	r := &a.run
-	tap, stop, err := cardpay.Start(ctx, d, a.cfg, r.dev, r.store, a.clk.Now, a.log)
+	tap, stop, err := cardpay.Start(ctx, d, a.cfg.Cards, a.cfg.Served(a.cfg.Reader.Lines), r.dev, r.store, a.clk.Now, a.log)
 	if err != nil {
 		d.Close()
 		return err
 	}
 	r.reader.Store(tap)
 	a.pushSession(PartReader, func() { stop(); d.Close() })
-	r.dev.Report(device.Event{Type: device.EventReaderReady, Detail: fmt.Sprintf("%s, lines %v", fw, cardpay.Lines(a.cfg))})
+	r.dev.Report(device.Event{Type: device.EventReaderReady, Detail: fmt.Sprintf("%s, lines %v", fw, a.cfg.Served(a.cfg.Reader.Lines))})
 	a.set(PartReader, StateRunning)
 	return nil
 }

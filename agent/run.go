@@ -135,7 +135,7 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 	a.set(PartAudit, StateRunning)
 	r.fan.add(a.o.Events)
 	if cfg.POS.Listen != "" {
-		r.register = cashregister.NewRegister(r.store, cashregister.ArticlesFrom(cfg), a.clk.Now)
+		r.register = cashregister.NewRegister(r.store, cashregister.ArticlesFrom(cfg.POS, cfg.LineForPLU), a.clk.Now)
 	}
 	if cfg.TTG.URL != "" {
 		if r.up, err = serversync.New(cfg, r.store, false, a.log); err != nil {
@@ -243,9 +243,7 @@ func (a *Agent) startWall(context.Context) error {
 	if err := a.cfg.Firmware.ManifestRefusal(); err != nil {
 		a.log.Warn("firmware update notifications refused", "err", err)
 	}
-	firmware.ReportResult(filepath.Join(a.cfg.Device.DataDir, "update"), func(typ, detail string) {
-		d.Report(device.Event{Type: typ, Detail: detail})
-	})
+	firmware.ReportResult(filepath.Join(a.cfg.Device.DataDir, "update"), diagcmd.FirmwareReport(d.Report))
 	return nil
 }
 

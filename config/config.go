@@ -6,19 +6,14 @@ package config
 import (
 	"bytes"
 	_ "embed"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/flow"
 )
@@ -471,239 +466,36 @@ func Parse(b []byte) (*Config, error) {
 	return &c, nil
 }
 
-// Validate checks the whole configuration; the error names the key.
+// bad records one problem, naming its key; every section's validate
+// takes it, so Validate reports all problems of a file at once.
+type badFunc = func(key, format string, a ...any)
+
+// Validate checks the whole configuration; each problem names its key, and
+// all of them are reported together. Each section checks itself (its
+// validate method, in config/<section>.go); a new section adds one line.
 func (c *Config) Validate() error {
 	var errs []error
-	bad := func(key, format string, a ...any) {
+	report := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, a...)))
 	}
-	if c.Device.ID <= 0 {
-		bad("device.device_id", "must be > 0")
-	}
-	if c.Device.DataDir == "" {
-		bad("device.data_dir", "must be set")
-	}
-	if c.Device.Decimals < 0 || c.Device.Decimals > 4 {
-		bad("device.decimals", "must be 0..4")
-	}
-	if c.Device.Tick.Duration < time.Millisecond || c.Device.Tick.Duration > time.Second {
-		bad("device.tick", "must be between 1ms and 1s")
-	}
-	if c.Storage.CheckpointInterval.Duration <= 0 || c.Storage.CheckpointInterval.Duration > 250*time.Millisecond {
-		bad("storage.checkpoint_interval", "must be > 0 and at most 250ms")
-	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		bad("log.format", "%q is not text or json", c.Log.Format)
-	}
-	if len(c.Lines) == 0 {
-		bad("line", "at least one [[line]] is needed")
-	}
-	if c.TTG.URL != "" && !strings.HasPrefix(c.TTG.URL, "http://") && !strings.HasPrefix(c.TTG.URL, "https://") {
-		bad("ttg.url", "%q must start with http:// or https://", c.TTG.URL)
-	}
-	for i, a := range c.POS.Articles {
-		k := fmt.Sprintf("pos.article[%d]", i)
-		if a.PLU <= 0 {
-			bad(k+".plu", "must be > 0")
-		}
-		if _, ok := c.LineForPLU(a.PLU); !ok {
-			bad(k+".plu", "no line pours PLU %d", a.PLU)
-		}
-		if a.PortionML <= 0 || a.PortionML > 5000 {
-			bad(k+".portion_ml", "must be between 0 and 5000")
-		}
-		if a.Price < 0 {
-			bad(k+".price", "must not be negative")
-		}
-	}
-	if b := c.MQTT.Broker; b != "" && !strings.HasPrefix(b, "tcp://") && !strings.HasPrefix(b, "ssl://") && !strings.HasPrefix(b, "tls://") {
-		bad("mqtt.broker", "%q must start with tcp://, ssl:// or tls://", b)
-	}
-	if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
-		bad("mqtt.cert_file", "cert_file and key_file go together")
-	}
-	for _, d := range []struct {
-		k string
-		v Duration
-	}{{"drain_timeout", c.Firmware.DrainTimeout}, {"flush_timeout", c.Firmware.FlushTimeout}, {"install_timeout", c.Firmware.InstallTimeout}} {
-		if d.v.Duration <= 0 {
-			bad("firmware."+d.k, "must be > 0")
-		}
-	}
-	if c.Reader.Port != "" && c.Reader.I2C != "" {
-		bad("reader.i2c", "a reader is on a serial port or on I2C, not both")
-	}
-	if a := c.Reader.I2CAddr; a < 0 || a > 0x7f {
-		bad("reader.i2c_addr", "must be a 7-bit address (the PN532's is 0x24)")
-	}
-	for _, n := range c.Reader.Lines {
-		if !slices.ContainsFunc(c.Lines, func(l Line) bool { return l.ID == n }) {
-			bad("reader.lines", "line %d is not configured", n)
-		}
-	}
-	c.validateMDB(bad)
-	c.validateEXE(bad)
-	c.validateListeners(bad)
-	c.validateSecurity(bad)
-	if a := c.Cards.AID; a <= 0 || a > 0xFFFFFF {
-		bad("cards.aid", "must be a 24-bit application id other than 0")
-	}
-	for _, k := range []struct {
-		key, v string
-		sizes  []int
-	}{{"cards.picc_key", c.Cards.PICCKey, []int{8, 16}}, {"cards.issuer_key", c.Cards.IssuerKey, []int{16}},
-		{"cards.tap_key", c.Cards.TapKey, []int{16}}, {"cards.charger_key", c.Cards.ChargerKey, []int{16}}} {
-		if k.v == "" {
-			continue
-		}
-		if b, err := hex.DecodeString(k.v); err != nil || !slices.Contains(k.sizes, len(b)) {
-			if len(k.sizes) == 2 {
-				bad(k.key, "must be 16 (DES) or 32 (AES) hex digits")
-			} else {
-				bad(k.key, "must be 32 hex digits (AES-128)")
-			}
-		}
-	}
-	switch c.Cards.UIDOrder {
-	case "big-endian", "little-endian":
-	default:
-		bad("cards.uid_order", "must be big-endian or little-endian")
-	}
-	if len(c.Cards.SystemID) > 21 {
-		bad("cards.system_id", "at most 21 bytes (AN10922 input is UID, AID and this, 31 bytes at most)")
-	}
-	if k := c.Firmware.PublicKey; k != "" {
-		if b, err := base64.StdEncoding.DecodeString(k); err != nil || len(b) != 32 {
-			bad("firmware.public_key", "must be a base64 Ed25519 public key (32 bytes; `tapagent release keygen` makes one)")
-		}
-	}
-	if u := c.Firmware.ManifestURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "file://") {
-		bad("firmware.manifest_url", "must be an http(s):// or file:// address")
-	}
-	if len(c.Firmware.Installer) > 0 && c.Firmware.Installer[0] == "" {
-		bad("firmware.installer", "the first element is the program and must not be empty")
-	}
-	switch c.Audit.ResetOnRead {
-	case "interim", "full":
-	default:
-		bad("audit.reset_on_read", "%q is not interim or full", c.Audit.ResetOnRead)
-	}
-	switch c.Audit.Charset {
-	case "ascii", "cp1251":
-	default:
-		bad("audit.charset", "%q is not ascii or cp1251", c.Audit.Charset)
-	}
-	if id := c.Audit.CommID; id != "" && len(id) != 10 {
-		bad("audit.comm_id", "%q must be 10 characters (3-letter maker code + 7 digits)", id)
-	}
-	if c.TTG.Batch < 1 || c.TTG.Batch > 1000 {
-		bad("ttg.batch", "must be 1..1000")
-	}
-	if c.TTG.Refresh.Duration < time.Second || c.TTG.StampPoll.Duration < time.Second || c.TTG.Timeout.Duration < 100*time.Millisecond {
-		bad("ttg.refresh", "refresh and stamp_poll must be >= 1s, timeout >= 100ms")
-	}
-	if _, err := c.TTG.Location(); err != nil {
-		bad("ttg.time_zone", "%v", err)
-	}
-	if a := c.TTG.OnlineCardAlcohol; a != "" && a != "allow" && a != "refuse" {
-		bad("ttg.online_card_alcohol", "must be allow or refuse")
-	}
-	seen := map[int]bool{}
-	for i, l := range c.Lines {
-		key := fmt.Sprintf("line[%d]", i)
-		if l.ID < 1 {
-			bad(key+".id", "must be >= 1")
-		} else if seen[l.ID] {
-			bad(key+".id", "line %d is configured twice", l.ID)
-		}
-		seen[l.ID] = true
-		errs = append(errs, l.validate(key)...)
-	}
-	for i, s := range c.Sim.Lines {
-		errs = append(errs, s.validate(fmt.Sprintf("sim.line[%d]", i), seen)...)
-	}
+	lines := c.lineIDs()
+	c.Device.validate(report)
+	c.Storage.validate(report)
+	c.Log.validate(report)
+	c.validateLines(report)
+	c.TTG.validate(report)
+	c.POS.validate(report, c.LineForPLU)
+	c.MQTT.validate(report)
+	c.Firmware.validate(report)
+	c.Reader.validate(report, lines)
+	c.MDB.validate(report, lines)
+	c.EXE.validate(report)
+	c.validateListeners(report)
+	c.validateSecurity(report)
+	c.Cards.validate(report)
+	c.Audit.validate(report)
+	c.Sim.validate(report, lines)
 	return errors.Join(errs...)
-}
-
-func (l Line) validate(key string) []error {
-	var errs []error
-	bad := func(k, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("config: %s.%s: %s", key, k, fmt.Sprintf(format, a...)))
-	}
-	if l.KFactor < 1 || l.KFactor > 1e6 {
-		bad("k_factor", "must be between 1 and 1000000 pulses per litre")
-	}
-	prev := -1.0
-	for j, p := range l.Correction {
-		if p[0] <= prev {
-			bad(fmt.Sprintf("correction[%d]", j), "rates must increase")
-		}
-		if p[1] < 0.5 || p[1] > 1.5 {
-			bad(fmt.Sprintf("correction[%d]", j), "factor %v is outside 0.5..1.5", p[1])
-		}
-		prev = p[0]
-	}
-	if l.Price < 0 {
-		bad("price", "must not be negative")
-	}
-	if l.PricePerML <= 0 {
-		bad("price_per_ml", "must be > 0")
-	}
-	for k, v := range map[string]float64{"refill_max_ml": l.RefillMaxML, "min_pour_ml": l.MinPourML,
-		"safety_cap_ml": l.SafetyCapML, "leak_alarm_ml": l.LeakAlarmML, "foam_rate_hz": l.FoamRateHz,
-		"keg_size_l": l.KegSizeL} {
-		if v < 0 || math.IsNaN(v) || v > 1e6 {
-			bad(k, "must be between 0 and 1000000")
-		}
-	}
-	if l.SettleTime.Duration <= 0 {
-		bad("settle_time", "must be > 0")
-	}
-	if l.MaxDuration.Duration <= 0 {
-		bad("max_duration", "must be > 0: a valve must never stay open without limit")
-	}
-	if l.FoamBuckets < 0 {
-		bad("foam_buckets", "must not be negative")
-	}
-	if l.KegLowPercent < 0 || l.KegLowPercent > 100 {
-		bad("keg_low_percent", "must be 0..100")
-	}
-	if l.ValveLatency.Duration > 500*time.Millisecond {
-		bad("valve_latency", "must be at most 500ms")
-	}
-	return errs
-}
-
-func (s SimLine) validate(key string, lines map[int]bool) []error {
-	var errs []error
-	bad := func(k, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("config: %s.%s: %s", key, k, fmt.Sprintf(format, a...)))
-	}
-	if !lines[s.ID] {
-		bad("id", "no [[line]] with id %d", s.ID)
-	}
-	if s.KTrue < 1 {
-		bad("k_true", "must be >= 1")
-	}
-	for k, v := range map[string]float64{"jitter": s.Jitter, "bounce_prob": s.BounceProb, "loss_prob": s.LossProb} {
-		if v < 0 || v > 1 {
-			bad(k, "must be between 0 and 1")
-		}
-	}
-	for k, v := range map[string]float64{"keg_l": s.KegL, "sputter_ml": s.SputterML, "refill_ml": s.RefillML,
-		"air_bursts_per_min": s.AirBurstsPerMin} {
-		if v < 0 || v != v || v > 1e6 {
-			bad(k, "must be between 0 and 1000000")
-		}
-	}
-	return errs
 }
 
 // LineForPLU returns the line that pours plu.
@@ -752,112 +544,5 @@ func (l Line) FlowConfig() flow.LineConfig {
 		FoamRateMilliHz: int64(math.Round(l.FoamRateHz * 1000)), FoamBuckets: l.FoamBuckets,
 		LeakAlarm: ml10(l.LeakAlarmML), LeakIdle: l.LeakIdle.Duration,
 		ValveLatency: l.ValveLatency.Duration, Predictive: l.Predictive,
-	}
-}
-
-func (c *Config) validateEXE(bad func(key, format string, a ...any)) {
-	e := c.EXE
-	if e.Poll.Duration < 20*time.Millisecond || e.Poll.Duration > 5*time.Second {
-		bad("exe.poll", "must be between 20ms and 5s")
-	}
-	if e.Response.Duration < 10*time.Millisecond || e.Response.Duration > 2*time.Second {
-		bad("exe.response", "must be between 10ms and 2s")
-	}
-	if e.VendTimeout.Duration <= 0 {
-		bad("exe.vend_timeout", "must be > 0")
-	}
-	seen := map[int]bool{}
-	for i, it := range e.Items {
-		k := fmt.Sprintf("exe.item[%d]", i)
-		switch {
-		case it.Selection < 0 || it.Selection > 0xFD:
-			bad(k+".selection", "must be 0-253 (FEh means no request)")
-		case seen[it.Selection]:
-			bad(k+".selection", "selection %d is listed twice", it.Selection)
-		}
-		seen[it.Selection] = true
-		if it.Price <= 0 {
-			bad(k+".price", "must be > 0 (minor units)")
-		}
-		if it.PLU <= 0 {
-			bad(k+".plu", "must be > 0: the server books every sale by PLU")
-		}
-	}
-	if e.Port != "" && len(e.Items) == 0 {
-		bad("exe.item", "a machine on exe.port needs its selections and prices")
-	}
-}
-
-func (c *Config) validateMDB(bad func(key, format string, a ...any)) {
-	m := c.MDB
-	if m.Transport != "qibixx" && m.Transport != "uart" {
-		bad("mdb.transport", "%q is not qibixx or uart", m.Transport)
-	}
-	if m.Device != 1 && m.Device != 2 {
-		bad("mdb.device", "must be 1 (address 10H) or 2 (60H)")
-	}
-	if m.Billing != "pre" && m.Billing != "bill" {
-		bad("mdb.billing", "%q is not pre or bill", m.Billing)
-	}
-	if m.Level < 1 || m.Level > 3 {
-		bad("mdb.level", "must be 1, 2 or 3")
-	}
-	if m.PortionML <= 0 || m.PortionML > 5000 {
-		bad("mdb.portion_ml", "must be between 0 and 5000")
-	}
-	if m.Poll.Duration < 25*time.Millisecond || m.Poll.Duration > time.Second {
-		bad("mdb.poll", "must be between 25ms and 1s")
-	}
-	if m.VendTimeout.Duration <= 0 || m.SelectTimeout.Duration <= 0 {
-		bad("mdb.vend_timeout", "vend_timeout and select_timeout must be > 0")
-	}
-	for _, n := range m.Lines {
-		if !slices.ContainsFunc(c.Lines, func(l Line) bool { return l.ID == n }) {
-			bad("mdb.lines", "line %d is not configured", n)
-		}
-	}
-}
-
-// validateListeners refuses a cash-register or client-control listener
-// that anyone on the network could use to pour: off loopback, it needs a
-// real key (never the example's placeholder) or, for control, an allow-list.
-func (c *Config) validateListeners(bad func(key, format string, a ...any)) {
-	if p := c.POS; p.Listen != "" {
-		local, err := httpguard.Loopback(p.Listen)
-		switch {
-		case err != nil:
-			bad("pos.listen", "%v", err)
-		case !local:
-			if err := httpguard.CheckSecret(p.APIKey); err != nil {
-				bad("pos.api_key", "%v; a key is required because pos.listen %q is reachable from the network", err, p.Listen)
-			}
-		case p.APIKey != "":
-			if err := httpguard.CheckSecret(p.APIKey); err != nil {
-				bad("pos.api_key", "%v", err)
-			}
-		}
-	}
-	k := c.Control
-	if k.Listen == "" {
-		return
-	}
-	if allow, err := httpguard.ParseAllow(k.Allow); err != nil {
-		bad("control.allow", "%v", err)
-	} else if err := httpguard.CheckAllow(allow); err != nil && k.Token == "" {
-		// Alone, a list that admits everyone is no protection, wherever it listens.
-		bad("control.allow", "%v", err)
-	}
-	if k.Token != "" {
-		if err := httpguard.CheckSecret(k.Token); err != nil {
-			bad("control.token", "%v", err)
-		}
-	}
-	if local, err := httpguard.Loopback(k.Listen); err != nil {
-		bad("control.listen", "%v", err)
-	} else if !local && k.Token == "" && len(k.Allow) == 0 {
-		bad("control.token", "control.listen %q is reachable from the network: set control.token (the TTG server's bearer token) and/or control.allow (its address)", k.Listen)
-	}
-	if d := k.RestartInterval.Duration; d < time.Second || d > 24*time.Hour {
-		bad("control.restart_interval", "must be between 1s and 24h")
 	}
 }

@@ -369,3 +369,18 @@ func TestHarmlessLineKeysExist(t *testing.T) {
 		}
 	}
 }
+
+// TestServedLines: a part with lines of its own serves those, else every
+// configured line.
+func TestServedLines(t *testing.T) {
+	c, err := Parse([]byte("[[line]]\nid = 1\n[[line]]\nid = 4\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Served(nil); !slices.Equal(got, []int{1, 4}) {
+		t.Fatalf("no lines of its own: %v, want every line", got)
+	}
+	if got := c.Served([]int{4}); !slices.Equal(got, []int{4}) {
+		t.Fatalf("lines [4]: %v", got)
+	}
+}

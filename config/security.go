@@ -43,7 +43,7 @@ func (m MQTT) Operators() ([]ed25519.PublicKey, error) {
 // can reach it: malformed operator keys. Settings that only one part
 // refuses to act on (LinkRefusal, ManifestRefusal) do not stop the agent:
 // a wall upgraded with them keeps pouring.
-func (c *Config) validateSecurity(bad func(key, format string, a ...any)) {
+func (c *Config) validateSecurity(bad badFunc) {
 	if len(c.MQTT.OperatorKeys) > MaxOperatorKeys {
 		bad("mqtt.operator_keys", "at most %d keys", MaxOperatorKeys)
 	}

@@ -127,7 +127,7 @@ func New(o Options) (*Agent, error) {
 // the meters. Call it once, before Tick or HandleEdge.
 func (a *Agent) Start() error {
 	if moved := a.store.MovedAside(); moved != "" {
-		a.event(Event{Type: EvStorageMoved, Detail: "corrupt database moved to " + moved + "; " + a.store.Salvage().String()})
+		a.event(Event{Type: EventStorageCorruptMoved, Detail: "corrupt database moved to " + moved + "; " + a.store.Salvage().String()})
 	}
 	boot, err := a.store.NextBoot()
 	if err != nil {
@@ -148,7 +148,7 @@ func (a *Agent) Start() error {
 			return fmt.Errorf("device: %w", err)
 		}
 	}
-	a.event(Event{Type: EvStarted, Detail: fmt.Sprintf("boot %d, %d lines", boot, len(a.order))})
+	a.event(Event{Type: EventAgentStarted, Detail: fmt.Sprintf("boot %d, %d lines", boot, len(a.order))})
 	return nil
 }
 
@@ -185,7 +185,7 @@ func (a *Agent) recover() error {
 		if err != nil && !errors.Is(err, storage.ErrDuplicate) {
 			return fmt.Errorf("device: booking recovered pour %s: %w", in.PourID, err)
 		}
-		a.event(Event{Type: EvRecovered, Line: in.Line, PourID: in.PourID, Reason: string(flow.ReasonCrash),
+		a.event(Event{Type: EventPourRecovered, Line: in.Line, PourID: in.PourID, Reason: string(flow.ReasonCrash),
 			Volume: p.Volume, Charged: p.Charged, Amount: rec.Pour.Amount, Pulses: p.Pulses, Seq: seq, Recovered: true})
 	}
 	return nil
@@ -263,7 +263,7 @@ func (a *Agent) event(ev Event) {
 		ev.Time = a.clk.Now().UTC()
 	}
 	a.emit(ev)
-	if ev.Type == EvCheckpoint {
+	if ev.Type == EventPourCheckpoint {
 		return // the intent on disk is the durable form; the log would drown in them
 	}
 	if b, err := json.Marshal(ev); err == nil {

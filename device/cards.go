@@ -40,12 +40,6 @@ type OnlineCard struct {
 	AlcoholAllowed *bool
 }
 
-// Card events.
-const (
-	EvCardLogin   = "card_login"
-	EvCardRefused = "card_refused"
-)
-
 // ErrCardRefused wraps every reason an online card may not pour.
 var ErrCardRefused = errors.New("card refused")
 
@@ -65,12 +59,12 @@ func (a *Agent) CardTap(ctx context.Context, id int, card int64) (string, error)
 	if err != nil {
 		// The server's words may quote the UID: keep it out of events.
 		why := strings.ReplaceAll(err.Error(), strconv.FormatInt(card, 10), "<card>")
-		a.event(Event{Type: EvCardRefused, Line: id, Card: a.cardHash(card), Detail: "card lookup failed: " + why})
+		a.event(Event{Type: EventCardRefused, Line: id, Card: a.cardHash(card), Detail: "card lookup failed: " + why})
 		return "", fmt.Errorf("%w: %s", ErrCardRefused, why)
 	}
-	ref := map[string]string{ttg.RefCardID: strconv.FormatInt(card, 10), ttg.RefCardType: strconv.Itoa(info.Type),
-		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(card, 10)}
-	a.event(Event{Type: EvCardLogin, Line: id, Card: a.cardHash(card), Detail: info.TypeName + " card"})
+	ref := storage.Ref{CardID: strconv.FormatInt(card, 10), CardType: strconv.Itoa(info.Type),
+		CardName: info.Name, ExternalID: strconv.FormatInt(card, 10)}
+	a.event(Event{Type: EventCardLogin, Line: id, Card: a.cardHash(card), Detail: info.TypeName + " card"})
 	req, why := a.cardRequest(l, info, ref)
 	if why == "" {
 		pourID, err := a.Authorise(id, req)
@@ -85,7 +79,7 @@ func (a *Agent) CardTap(ctx context.Context, id int, card int64) (string, error)
 
 // cardRequest turns the server's card record into a pour request, or says
 // why the card may not pour.
-func (a *Agent) cardRequest(l *line, c OnlineCard, ref map[string]string) (Request, string) {
+func (a *Agent) cardRequest(l *line, c OnlineCard, ref storage.Ref) (Request, string) {
 	prepay := c.Type == ttg.CardOnlinePre || c.Type == ttg.CardPre
 	switch {
 	case c.Blocked:
@@ -118,7 +112,7 @@ func (a *Agent) cardRequest(l *line, c OnlineCard, ref map[string]string) (Reque
 
 // releaseCard books an empty transaction for the card, which the server
 // takes as the end of its login on this device.
-func (a *Agent) releaseCard(l *line, ref map[string]string, why string) {
+func (a *Agent) releaseCard(l *line, ref storage.Ref, why string) {
 	now := a.clk.Now().UnixMilli()
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-r%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindPour,
 		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
@@ -126,8 +120,8 @@ func (a *Agent) releaseCard(l *line, ref map[string]string, why string) {
 	l.mu.Lock()
 	a.book(l, rec)
 	l.mu.Unlock()
-	uid, _ := strconv.ParseInt(ref[ttg.RefCardID], 10, 64)
-	a.event(Event{Type: EvCardRefused, Line: l.id, PourID: rec.ID, Card: a.cardHash(uid), Detail: why})
+	uid, _ := strconv.ParseInt(ref.CardID, 10, 64)
+	a.event(Event{Type: EventCardRefused, Line: l.id, PourID: rec.ID, Card: a.cardHash(uid), Detail: why})
 }
 
 // cardHash names a card in events and logs without its UID: a keyed hash
@@ -139,22 +133,19 @@ func (a *Agent) cardHash(uid int64) string {
 	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
-// EvCardPurchase is a charger's card action booked for upload.
-const EvCardPurchase = "card_purchase_booked"
-
 // BookCardPurchase books a card action done at this device in its charger
-// role (create, top up, balance an online card). ref carries the ttg.Ref*
+// role (create, top up, balance an online card). ref carries the storage.Ref
 // card-purchase fields; the record is uploaded as /m2m/api/cardpurchase.
-func (a *Agent) BookCardPurchase(ref map[string]string) (uint64, error) {
+func (a *Agent) BookCardPurchase(ref storage.Ref) (uint64, error) {
 	now := a.clk.Now().UnixMilli()
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-c%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)),
 		Kind: storage.KindCardPurchase, StartedAt: now, EndedAt: now, ClockSynced: a.synced(), Ref: ref}
 	seq, err := a.store.Book(storage.Booking{Record: rec})
 	if err != nil {
-		a.event(Event{Type: EvStorageError, Detail: "card purchase: " + err.Error()})
+		a.event(Event{Type: EventStorageError, Detail: "card purchase: " + err.Error()})
 		return 0, err
 	}
 	a.onBooked()
-	a.event(Event{Type: EvCardPurchase, PourID: rec.ID, Seq: seq, Detail: "type " + ref[ttg.RefPurchaseType]})
+	a.event(Event{Type: EventCardPurchaseBooked, PourID: rec.ID, Seq: seq, Detail: "type " + ref.PurchaseType})
 	return seq, nil
 }

@@ -3,6 +3,7 @@ package device_test
 import (
 	"context"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -130,8 +131,9 @@ func benchCheckpointAge(b *testing.B, cpu stress, writer bool) {
 		for i := 1; i <= lines; i++ {
 			agent.Stop(i)
 		}
-		for agent.Busy() {
-			time.Sleep(10 * time.Millisecond) // settle_time passes in real time
+		// settle_time passes in real time
+		if !testwait.For(time.Minute, func() bool { return !agent.Busy() }) {
+			b.Fatal("the lines never came to rest")
 		}
 	}
 	b.StopTimer()
@@ -166,8 +168,8 @@ func floodEvents(ctx context.Context, a *device.Agent) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.Report(device.Event{Type: device.EvStarted, Detail: "flood"})
-			a.Report(device.Event{Type: device.EvStarted, Detail: "flood"})
+			a.Report(device.Event{Type: device.EventAgentStarted, Detail: "flood"})
+			a.Report(device.Event{Type: device.EventAgentStarted, Detail: "flood"})
 		}
 	}
 }

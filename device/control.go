@@ -92,7 +92,7 @@ func (a *Agent) Close() error {
 		l.mu.Lock()
 		if err := l.valve.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("line %d: %w", l.id, err))
-			a.event(Event{Type: EvValveFailedOff, Line: l.id, Detail: err.Error()})
+			a.event(Event{Type: EventValveCloseFailed, Line: l.id, Detail: err.Error()})
 		}
 		if res := l.fl.Abort(now, flow.ReasonShutdown); res != nil {
 			if res.Unattributed {
@@ -113,7 +113,7 @@ func (a *Agent) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	a.event(Event{Type: EvStopped})
+	a.event(Event{Type: EventAgentStopped})
 	return errors.Join(errs...)
 }
 
@@ -129,13 +129,13 @@ func (a *Agent) closeAllValves() {
 // until Undrain; Busy tells when the last has been booked.
 func (a *Agent) Drain(why string) {
 	a.draining.Store(true)
-	a.event(Event{Type: EvDraining, Detail: why})
+	a.event(Event{Type: EventDraining, Detail: why})
 }
 
 // Undrain lets pours start again.
 func (a *Agent) Undrain() {
 	if a.draining.Swap(false) {
-		a.event(Event{Type: EvUndrained})
+		a.event(Event{Type: EventDrainingEnded})
 	}
 }
 
@@ -149,7 +149,7 @@ func (a *Agent) Lock(id int) error {
 	l.locked = true
 	l.fl.Stop(a.clk.Mono(), flow.ReasonStopped)
 	l.mu.Unlock()
-	a.event(Event{Type: EvLineLocked, Line: id})
+	a.event(Event{Type: EventLineLocked, Line: id})
 	return nil
 }
 
@@ -162,7 +162,7 @@ func (a *Agent) Unlock(id int) error {
 	l.mu.Lock()
 	l.locked = false
 	l.mu.Unlock()
-	a.event(Event{Type: EvLineUnlocked, Line: id})
+	a.event(Event{Type: EventLineUnlocked, Line: id})
 	return nil
 }
 
@@ -186,7 +186,7 @@ func (a *Agent) ChangeKeg(id int, kegID string, size flow.Vol) error {
 	if l.fl.Disabled() == "keg_empty" {
 		l.fl.SetDisabled("")
 	}
-	a.event(Event{Type: EvKegChanged, Line: id, Keg: &k})
+	a.event(Event{Type: EventKegChanged, Line: id, Keg: &k})
 	return nil
 }
 
@@ -213,7 +213,7 @@ func (a *Agent) Calibrate(id int, pulses int64, measured flow.Vol) (storage.Cali
 		_ = l.fl.SetKMilli(c.Previous)
 		return storage.Calibration{}, fmt.Errorf("line %d: %w", id, err)
 	}
-	a.event(Event{Type: EvCalibrated, Line: id, Pulses: pulses, Volume: measured,
+	a.event(Event{Type: EventLineCalibrated, Line: id, Pulses: pulses, Volume: measured,
 		Detail: fmt.Sprintf("K-factor %s -> %s pulses/L", FormatK(c.Previous), FormatK(k))})
 	return c, nil
 }

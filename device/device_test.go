@@ -3,6 +3,7 @@ package device_test
 import (
 	"errors"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,7 +51,7 @@ func TestFreePourIsBookedWithKeg(t *testing.T) {
 	if in, _ := h.store.Intents(); len(in) != 0 {
 		t.Fatalf("intents left: %+v", in)
 	}
-	for _, ev := range []string{device.EvAuthorised, device.EvPourStarted, device.EvValveClosed, device.EvBooked} {
+	for _, ev := range []device.EventType{device.EventPourAuthorised, device.EventPourStarted, device.EventValveClosed, device.EventPourBooked} {
 		if h.count(ev) != 1 {
 			t.Errorf("%s events: %d", ev, h.count(ev))
 		}
@@ -61,7 +62,7 @@ func TestLeakIsBookedAsUnattributed(t *testing.T) {
 	h := newHarness(t, nil)
 	h.line(4).Leak(2, 15*time.Second)
 	h.run(25 * time.Second)
-	if !h.alarm("leak") || h.count(device.EvAlarmCleared) != 1 {
+	if !h.alarm("leak") || h.count(device.EventAlarmCleared) != 1 {
 		t.Fatal("leak alarm not raised and cleared")
 	}
 	recs := h.outbox()
@@ -178,20 +179,13 @@ func TestCrashRecoveryBooksCheckpointOnce(t *testing.T) {
 	h.run(3 * time.Second)
 	// Checkpoints are written behind the pour; wait until one with volume is
 	// on disk, as the kill -9 test waits for checkpoint events.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Until(t, 10*time.Second, "a checkpointed intent with volume", func() bool {
 		in, err := h.store.Intents()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(in) == 1 && in[0].Progress.Volume > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpointed intent: %+v", in)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(in) == 1 && in[0].Progress.Volume > 0
+	})
 	h.crash()
 	if !h.line(1).Truth().ValveOpen {
 		t.Fatal("test setup: a crash leaves the valve as it was")
@@ -216,8 +210,8 @@ func TestCrashRecoveryBooksCheckpointOnce(t *testing.T) {
 	if n := len(h.outbox()); n != 1 {
 		t.Fatalf("%d records after a second restart", n)
 	}
-	if h.count(device.EvRecovered) != 1 {
-		t.Fatalf("%d recovery events", h.count(device.EvRecovered))
+	if h.count(device.EventPourRecovered) != 1 {
+		t.Fatalf("%d recovery events", h.count(device.EventPourRecovered))
 	}
 }
 
@@ -274,7 +268,7 @@ func TestCorruptDatabaseRaisesEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start()
-	if h.count(device.EvStorageMoved) != 1 {
+	if h.count(device.EventStorageCorruptMoved) != 1 {
 		t.Fatal("no storage_corrupt_moved event")
 	}
 	h.authorise(1, flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(100), Price: price})
@@ -298,7 +292,7 @@ func TestDiskFullMidPour(t *testing.T) {
 	refused := 0
 	after := 0 // keep pouring for a while once the disk is full
 	for i := 0; i < 300 && after < 12; i++ {
-		if h.count(device.EvStorageError) > 0 {
+		if h.count(device.EventStorageError) > 0 {
 			after++
 		}
 		if _, err := h.agent.Authorise(1+i%4, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(50), Price: price}}); err != nil {
@@ -308,7 +302,7 @@ func TestDiskFullMidPour(t *testing.T) {
 		h.pour(1+i%4, 60, 2*time.Second)
 		h.run(1500 * time.Millisecond)
 	}
-	if h.count(device.EvStorageError) == 0 {
+	if h.count(device.EventStorageError) == 0 {
 		t.Fatal("the disk never filled")
 	}
 	h.run(3 * time.Second)
@@ -337,7 +331,7 @@ func TestDiskFullMidPour(t *testing.T) {
 		glass += h.line(n).Truth().DispensedML
 	}
 	t.Logf("%d storage errors, %d pours refused, %d records; booked %.1f mL of %.1f mL poured",
-		h.count(device.EvStorageError), refused, len(recs), booked, glass)
+		h.count(device.EventStorageError), refused, len(recs), booked, glass)
 	if glass == 0 || booked < glass*0.99 || booked > glass*1.01 {
 		t.Fatalf("booked %.1f mL of %.1f mL poured (%d records, %d refused)", booked, glass, len(recs), refused)
 	}
@@ -435,13 +429,13 @@ func TestMovedAsideDatabaseKeepsPourIDsAndOpenPour(t *testing.T) {
 	h.run(2 * time.Second)
 	want := h.durableIntent(1).Progress
 	for i := 0; i < 300; i++ {
-		h.agent.Report(device.Event{Type: device.EvStarted, Detail: strings.Repeat("x", 60)})
+		h.agent.Report(device.Event{Type: device.EventAgentStarted, Detail: strings.Repeat("x", 60)})
 	}
 	h.crash()
 	path := filepath.Join(h.cfg.Device.DataDir, "tapagent.db")
 	fsfault.ScribbleBucket(t, path, "events")
 	h.start()
-	if h.count(device.EvStorageMoved) != 1 {
+	if h.count(device.EventStorageCorruptMoved) != 1 {
 		t.Fatal("no storage_corrupt_moved event")
 	}
 	recs := h.outbox()

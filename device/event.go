@@ -1,61 +1,304 @@
 package device
 
 import (
+	"strings"
 	"time"
 
 	"github.com/tapagent/tapagent/flow"
 )
 
-// Event types.
+// EventType names what happened. Every type is one constant below, with
+// the Event fields it fills and what it means; docs/events.md lists the
+// same types in a table (TestEventTypesDocumented keeps the two equal).
+type EventType string
+
+// Event types. Volumes are tenths of mL (volume_ml10, charged_ml10), money
+// is in minor units (amount), card is a keyed hash of the card UID.
 const (
-	EvStarted        = "agent_started"
-	EvStopped        = "agent_stopped"
-	EvStorageMoved   = "storage_corrupt_moved"
-	EvStorageError   = "storage_error"
-	EvRecovered      = "pour_recovered"
-	EvAuthorised     = "pour_authorised"
-	EvRefused        = "pour_refused"
-	EvPourStarted    = "pour_started"
-	EvValveClosed    = "valve_closed"
-	EvCheckpoint     = "pour_checkpoint"
-	EvBooked         = "pour_booked"
-	EvUnattributed   = "unattributed_booked"
-	EvAlarm          = "alarm"
-	EvAlarmCleared   = "alarm_cleared"
-	EvKegLow         = "keg_low"
-	EvKegEmpty       = "keg_empty"
-	EvKegChanged     = "keg_changed"
-	EvLineLocked     = "line_locked"
-	EvLineUnlocked   = "line_unlocked"
-	EvCalibrated     = "line_calibrated"
-	EvValveFailedOff = "valve_close_failed"
-	EvDraining       = "draining"
-	EvUndrained      = "draining_ended"
+	// The agent.
+
+	// EventAgentStarted: the agent started: storage open, lines restored,
+	// pours recovered. Fields: detail (boot count, lines).
+	EventAgentStarted EventType = "agent_started"
+	// EventAgentStopped: the agent stopped: every valve closed and storage
+	// flushed. Fields: none.
+	EventAgentStopped EventType = "agent_stopped"
+	// EventDraining: the wall refuses new pours (a firmware update or a stop
+	// waits for the running ones). Fields: detail (why).
+	EventDraining EventType = "draining"
+	// EventDrainingEnded: the wall takes new pours again after draining.
+	// Fields: none.
+	EventDrainingEnded EventType = "draining_ended"
+	// EventRestartRequested: a restart was asked for by the client-control
+	// API. Fields: none.
+	EventRestartRequested EventType = "restart_requested"
+	// EventRestartRefused: a client-control restart was refused: at most one
+	// per interval (detail says when the next may come). Fields: detail.
+	EventRestartRefused EventType = "restart_refused"
+	// EventBacklight: the client-control API set the display backlight.
+	// Fields: detail (brightness in %).
+	EventBacklight EventType = "backlight"
+	// EventStorageCorruptMoved: the bbolt file was corrupt and was moved
+	// aside; a fresh one was started with what could be salvaged. Fields:
+	// detail (where the old file went, what was salvaged).
+	EventStorageCorruptMoved EventType = "storage_corrupt_moved"
+	// EventStorageError: a write to bbolt failed; the detail says what is
+	// retried. Fields: line, pour_id, detail.
+	EventStorageError EventType = "storage_error"
+
+	// Pours.
+
+	// EventPourAuthorised: a line was authorised for a pour; mode is the
+	// authorisation mode (free, portion, prepaid, card, …). Fields: line,
+	// pour_id, mode.
+	EventPourAuthorised EventType = "pour_authorised"
+	// EventPourRefused: an authorisation was refused; the detail says why.
+	// Fields: line, mode, detail.
+	EventPourRefused EventType = "pour_refused"
+	// EventPourStarted: the first pulse of an authorised pour arrived. Fields:
+	// line, pour_id.
+	EventPourStarted EventType = "pour_started"
+	// EventPourCheckpoint: a running pour's durable checkpoint (volumes in
+	// tenths of mL, amount in minor units). Not sent over MQTT. Fields: line,
+	// pour_id, volume_ml10, charged_ml10, amount.
+	EventPourCheckpoint EventType = "pour_checkpoint"
+	// EventValveClosed: the valve of a pour closed; reason is why (limit,
+	// handle released, timeout, no flow, …). Fields: line, pour_id,
+	// volume_ml10, reason.
+	EventValveClosed EventType = "valve_closed"
+	// EventPourBooked: a pour's record was committed to bbolt and queued for
+	// the server (seq is its outbox sequence). Fields: line, pour_id, kind,
+	// mode, reason, volume_ml10, charged_ml10, amount, pulses, seq, keg.
+	EventPourBooked EventType = "pour_booked"
+	// EventUnattributedBooked: flow with no authorised pour (a leak or a
+	// forced valve) was booked as an unattributed record. Fields: line,
+	// pour_id, kind, volume_ml10, pulses, seq, keg.
+	EventUnattributedBooked EventType = "unattributed_booked"
+	// EventPourRecovered: a pour interrupted by a restart was recovered from
+	// its last checkpoint and booked. Fields: line, pour_id, volume_ml10,
+	// amount, reason.
+	EventPourRecovered EventType = "pour_recovered"
+	// EventValveCloseFailed: a valve did not confirm closing; the line stays
+	// locked until staff look at it. Fields: line, detail.
+	EventValveCloseFailed EventType = "valve_close_failed"
+	// EventLineLocked: a line was locked: it takes no authorisation. Fields:
+	// line.
+	EventLineLocked EventType = "line_locked"
+	// EventLineUnlocked: a locked line takes authorisations again. Fields:
+	// line.
+	EventLineUnlocked EventType = "line_unlocked"
+	// EventLineCalibrated: a line's meter factor was set from a calibration
+	// pour (pulses counted for the measured volume). Fields: line, pulses,
+	// volume_ml10.
+	EventLineCalibrated EventType = "line_calibrated"
+
+	// Kegs and alarms.
+
+	// EventKegLow: a keg fell below its low-level threshold. Fields: line,
+	// keg.
+	EventKegLow EventType = "keg_low"
+	// EventKegEmpty: a keg ran empty (the meter saw the kick); the line is
+	// locked until the keg is changed. Fields: line, keg, detail.
+	EventKegEmpty EventType = "keg_empty"
+	// EventKegChanged: a new keg was connected to a line. Fields: line, keg.
+	EventKegChanged EventType = "keg_changed"
+	// EventAlarm: a line alarm became active (alarm.kind: no_flow, leak,
+	// keg_empty, …). Fields: line, alarm, detail.
+	EventAlarm EventType = "alarm"
+	// EventAlarmCleared: a line alarm cleared. Fields: line, alarm, detail.
+	EventAlarmCleared EventType = "alarm_cleared"
+
+	// Card payments at the tap.
+
+	// EventCardRead: a DESFire card was read at a tap reader (detail: card
+	// type and read time). Fields: card, detail.
+	EventCardRead EventType = "card_read"
+	// EventCardRefused: a card may not pour; the detail says why (no credit,
+	// expired, blocked, under age, …). Fields: line, pour_id, card, detail.
+	EventCardRefused EventType = "card_refused"
+	// EventCardCharged: the price of a pour was debited from the card (amount
+	// in minor units). Fields: card, pour_id, amount.
+	EventCardCharged EventType = "card_charged"
+	// EventCardUnpaid: the card left before the debit was committed; the
+	// amount is collected at its next tap. Fields: card, pour_id, amount,
+	// detail.
+	EventCardUnpaid EventType = "card_unpaid"
+	// EventCardChargeUnknown: the debit was sent but its answer lost; settled
+	// at the card's next tap. Fields: card, pour_id, amount, detail.
+	EventCardChargeUnknown EventType = "card_charge_unknown"
+	// EventCardChargeSettled: an owed or unknown debit was settled at a later
+	// tap. Fields: card, pour_id, amount, detail.
+	EventCardChargeSettled EventType = "card_charge_settled"
+	// EventCardChargeAmbiguous: a lost debit could not be decided from the
+	// card's counters; staff decide. Fields: card, pour_id, amount.
+	EventCardChargeAmbiguous EventType = "card_charge_ambiguous"
+	// EventCardChargeAssumed: a lost debit on a first-layout card counts as
+	// charged; its counters cannot prove it. Fields: card, pour_id, amount.
+	EventCardChargeAssumed EventType = "card_charge_assumed"
+	// EventCardChargeStaffSettled: staff decided an ambiguous debit (paid,
+	// unpaid or collect); audited. Fields: pour_id, amount, detail.
+	EventCardChargeStaffSettled EventType = "card_charge_staff_settled"
+	// EventCardRemoved: the card was taken away while pouring; the pour was
+	// stopped. Fields: card, detail.
+	EventCardRemoved EventType = "card_removed"
+	// EventServiceMode: a cleaning or manager card switched service mode on or
+	// off. Fields: card, detail.
+	EventServiceMode EventType = "service_mode"
+	// EventReaderFault: the card reader stopped answering or failed. Fields:
+	// detail.
+	EventReaderFault EventType = "reader_fault"
+	// EventCardLogin: an online card was looked up at the server for a pour.
+	// Fields: line, card, detail.
+	EventCardLogin EventType = "card_login"
+	// EventCardPurchaseBooked: a charger's card action (credit, erase, …) was
+	// booked for upload. Fields: pour_id, seq, detail.
+	EventCardPurchaseBooked EventType = "card_purchase_booked"
+	// EventWaiterRefused: a waiter tap had no credit to pour. Fields: line,
+	// detail.
+	EventWaiterRefused EventType = "waiter_refused"
+	// EventRemoteLogin: a client-control remote login authorised a line.
+	// Fields: line, detail.
+	EventRemoteLogin EventType = "remote_login"
+
+	// MDB card terminal.
+
+	// EventMDBReady: the MDB cashless terminal answered setup (level,
+	// currency, scale, decimals). Fields: detail.
+	EventMDBReady EventType = "mdb_ready"
+	// EventMDBFault: an MDB exchange failed. Fields: detail.
+	EventMDBFault EventType = "mdb_fault"
+	// EventMDBOffline: the terminal's serial port was lost; it is reopened
+	// with backoff and mdb_ready follows. Fields: detail.
+	EventMDBOffline EventType = "mdb_offline"
+	// EventMDBWarning: something odd but harmless on the MDB link (a repeated
+	// approval, a reset during a pour). Fields: line, detail.
+	EventMDBWarning EventType = "mdb_warning"
+	// EventMDBSession: a session began at the terminal (detail: funds).
+	// Fields: detail.
+	EventMDBSession EventType = "mdb_session"
+	// EventMDBSessionEnd: the terminal's session ended. Fields: none.
+	EventMDBSessionEnd EventType = "mdb_session_end"
+	// EventMDBRefused: the wall cannot pour for a vend request; nothing was
+	// asked of the card. Fields: line, detail.
+	EventMDBRefused EventType = "mdb_refused"
+	// EventMDBVendApproved: the terminal approved a vend (amount in minor
+	// units). Fields: line, pour_id, amount.
+	EventMDBVendApproved EventType = "mdb_vend_approved"
+	// EventMDBVendDenied: the terminal denied a vend. Fields: line, amount,
+	// detail.
+	EventMDBVendDenied EventType = "mdb_vend_denied"
+	// EventMDBVendSuccess: a vend's pour ended and was reported to the
+	// terminal. Fields: line, pour_id, volume_ml10, amount, detail.
+	EventMDBVendSuccess EventType = "mdb_vend_success"
+	// EventMDBVendRefunded: a short pour's unpoured part was refunded through
+	// the terminal. Fields: line, pour_id, volume_ml10, amount, detail.
+	EventMDBVendRefunded EventType = "mdb_vend_refunded"
+	// EventMDBRefundFailed: the terminal kept the money of a short pour.
+	// Fields: line, pour_id, amount.
+	EventMDBRefundFailed EventType = "mdb_refund_failed"
+	// EventMDBVendUnknown: the agent stopped while asking the terminal; the
+	// terminal's journal decides. Fields: line, pour_id, volume_ml10, amount,
+	// detail.
+	EventMDBVendUnknown EventType = "mdb_vend_unknown"
+	// EventMDBVendReconciled: an unknown vend was decided from the terminal's
+	// journal. Fields: line, pour_id, volume_ml10, amount.
+	EventMDBVendReconciled EventType = "mdb_vend_reconciled"
+	// EventMDBCashSale: the terminal reported a cash sale. Fields: line,
+	// pour_id, amount.
+	EventMDBCashSale EventType = "mdb_cash_sale"
+	// EventMDBDisplay: the terminal asked to show text. Fields: detail.
+	EventMDBDisplay EventType = "mdb_display"
+	// EventMDBMalfunction: the terminal reported a malfunction (error code in
+	// detail). Fields: detail.
+	EventMDBMalfunction EventType = "mdb_malfunction"
+	// EventPaymentBooked: money a payment terminal kept without a pour to go
+	// with it was booked. Fields: line, pour_id, kind, amount, seq.
+	EventPaymentBooked EventType = "payment_booked"
+
+	// EXE vending machine.
+
+	// EventEXEReady: the EXE machine answers. Fields: detail.
+	EventEXEReady EventType = "exe_ready"
+	// EventEXEFault: the machine stopped answering (reported once until it
+	// answers again). Fields: detail.
+	EventEXEFault EventType = "exe_fault"
+	// EventEXEVend: the machine sold an item (amount in minor units). Fields:
+	// amount, detail.
+	EventEXEVend EventType = "exe_vend"
+	// EventEXEVendFailed: a vend failed after payment; VEND FAILURE went to
+	// the terminal. Fields: amount, detail.
+	EventEXEVendFailed EventType = "exe_vend_failed"
+	// EventEXEVendRefused: a selection was refused before payment. Fields:
+	// detail.
+	EventEXEVendRefused EventType = "exe_vend_refused"
+	// EventEXEFreeVend: the machine is set to free vend. Fields: detail.
+	EventEXEFreeVend EventType = "exe_free_vend"
+	// EventVendBooked: an item a vending machine sold for a terminal's payment
+	// was booked. Fields: pour_id, kind, amount, seq, detail.
+	EventVendBooked EventType = "vend_booked"
+
+	// TTG server sync.
+
+	// EventTTGLinkUp: the TTG server answers again. Fields: detail (server
+	// URL).
+	EventTTGLinkUp EventType = "ttg_link_up"
+	// EventTTGLinkDown: the TTG server link broke. Fields: detail.
+	EventTTGLinkDown EventType = "ttg_link_down"
+	// EventTTGConfig: the server's configuration (products, items, happy
+	// hours) was refreshed. Fields: detail.
+	EventTTGConfig EventType = "ttg_config"
+	// EventTTGDelivered: records reached the server (detail: inserted and
+	// duplicates). Fields: pour_id, detail.
+	EventTTGDelivered EventType = "ttg_delivered"
+	// EventTTGDeadLetter: the server refused a record for good; it is kept as
+	// a dead letter. Fields: pour_id, detail.
+	EventTTGDeadLetter EventType = "ttg_dead_letter"
+
+	// Firmware.
+
+	// EventFirmwareProgress: a step of a firmware update (fetching, verified,
+	// draining, flushing, installing). Fields: detail.
+	EventFirmwareProgress EventType = "firmware_progress"
+	// EventFirmwareInstalled: a firmware update was installed; the agent
+	// restarts into it. Fields: detail.
+	EventFirmwareInstalled EventType = "firmware_installed"
+	// EventFirmwareFailed: a firmware update failed; the detail says why.
+	// Fields: detail.
+	EventFirmwareFailed EventType = "firmware_failed"
+
+	// The daemon's parts (tapagent run and tapagent sim alike, as they come up).
+
+	// EventMQTTRefused: the configuration keeps the MQTT link off; the detail
+	// says why. The wall pours on. Fields: detail.
+	EventMQTTRefused EventType = "mqtt_refused"
+	// EventPOSReconciled: waiter reservations left from before a restart were
+	// given back to the cash register. Fields: detail (how many).
+	EventPOSReconciled EventType = "pos_reconciled"
+	// EventPOSListening: the cash-register interface listens. Fields: detail
+	// (URL).
+	EventPOSListening EventType = "pos_listening"
+	// EventControlListening: the client-control API listens. Fields: detail
+	// (URL).
+	EventControlListening EventType = "control_listening"
+	// EventReaderReady: the card reader answered; the detail names its
+	// firmware and the lines it serves. Fields: detail.
+	EventReaderReady EventType = "reader_ready"
+
+	// Simulator.
+
+	// EventScenarioError: tapagent sim: a scenario step failed. Fields: line,
+	// detail.
+	EventScenarioError EventType = "scenario_error"
 )
 
-// Event types the assembly (package agent) reports as the daemon's parts
-// come up.
-const (
-	// EventMQTTRefused: the configuration keeps the MQTT link off; Detail
-	// says why. The wall pours on.
-	EventMQTTRefused = "mqtt_refused"
-	// EventPOSReconciled: waiter reservations left from before a restart
-	// were given back to the cash register; Detail counts them.
-	EventPOSReconciled = "pos_reconciled"
-	// EventPOSListening: the cash-register interface listens; Detail is its URL.
-	EventPOSListening = "pos_listening"
-	// EventControlListening: the client-control API listens; Detail is its URL.
-	EventControlListening = "control_listening"
-	// EventReaderReady: the card reader answered; Detail names its
-	// firmware and the lines it serves.
-	EventReaderReady = "reader_ready"
-)
+// Words is the type as words, for the readable event line.
+func (t EventType) Words() string { return strings.ReplaceAll(string(t), "_", " ") }
 
 // Event is something that happened, for the terminal, scripts, the event
 // log and (later) the uplinks. Volumes are mL×10, money minor units.
 type Event struct {
 	Time   time.Time `json:"time"`
-	Type   string    `json:"type"`
+	Type   EventType `json:"type"`
 	Line   int       `json:"line,omitempty"`
 	PourID string    `json:"pour_id,omitempty"`
 	// Card is a salted hash of a card UID, never the UID itself.

@@ -129,11 +129,11 @@ func (h *harness) outbox() []storage.Record {
 	return recs
 }
 
-func (h *harness) count(typ string) int { return h.ev.Count(typ) }
+func (h *harness) count(typ device.EventType) int { return h.ev.Count(typ) }
 
 func (h *harness) alarm(kind string) bool {
 	for _, e := range h.ev.All() {
-		if e.Type == device.EvAlarm && e.Alarm != nil && e.Alarm.Kind == kind {
+		if e.Type == device.EventAlarm && e.Alarm != nil && e.Alarm.Kind == kind {
 			return true
 		}
 	}

@@ -73,7 +73,7 @@ type Request struct {
 	// priced by the agent (server catalog, happy hours, else configuration).
 	Auth flow.Auth
 	// Ref carries who or what paid (card, session), copied into the record.
-	Ref map[string]string
+	Ref storage.Ref
 	// NoAlcohol refuses alcoholic products (under-age cards).
 	NoAlcohol bool
 	// Service marks a technician's pour (valve test, calibration): it runs
@@ -104,7 +104,7 @@ func (a *Agent) Authorise(id int, r Request) (string, error) {
 	defer l.mu.Unlock()
 	pourID, err := a.authorise(l, r)
 	if err != nil {
-		a.event(Event{Type: EvRefused, Line: id, Mode: r.Auth.Mode.String(), Detail: err.Error()})
+		a.event(Event{Type: EventPourRefused, Line: id, Mode: r.Auth.Mode.String(), Detail: err.Error()})
 		return "", fmt.Errorf("line %d: %w", id, err)
 	}
 	return pourID, nil
@@ -144,7 +144,7 @@ func (a *Agent) authorise(l *line, r Request) (string, error) {
 		ClockSynced: a.synced(), Auth: r.Auth, KMilli: l.fl.Meter().KMilli(), Ref: r.Ref,
 	})
 	if err != nil {
-		a.event(Event{Type: EvStorageError, Line: l.id, Detail: "pour intent: " + err.Error()})
+		a.event(Event{Type: EventStorageError, Line: l.id, Detail: "pour intent: " + err.Error()})
 		return "", fmt.Errorf("pour intent not stored, valve stays closed: %w", err)
 	}
 	leaked, err := l.fl.Open(now, r.Auth)
@@ -160,7 +160,7 @@ func (a *Agent) authorise(l *line, r Request) (string, error) {
 	l.intent, l.prev, l.lastCkpt, l.lastCkptEv = in, flow.Ready, now, now
 	l.durable.Store(int64(now))
 	l.ckptFail.Store(nil)
-	a.event(Event{Type: EvAuthorised, Line: l.id, PourID: in.PourID, Mode: r.Auth.Mode.String()})
+	a.event(Event{Type: EventPourAuthorised, Line: l.id, PourID: in.PourID, Mode: r.Auth.Mode.String()})
 	return in.PourID, nil
 }
 
@@ -205,7 +205,7 @@ func (a *Agent) Healthy(window time.Duration) bool {
 
 func (a *Agent) tickLine(l *line, now time.Duration) {
 	if f := l.ckptFail.Swap(nil); f != nil && l.fl.Active() && f.pourID == l.intent.PourID {
-		a.event(Event{Type: EvStorageError, Line: l.id, PourID: f.pourID,
+		a.event(Event{Type: EventStorageError, Line: l.id, PourID: f.pourID,
 			Detail: "checkpoint failed, stopping pour: " + f.err.Error()})
 		a.finishPour(l, l.fl.Abort(now, flow.ReasonFault))
 	}
@@ -228,11 +228,11 @@ func (a *Agent) transitions(l *line) {
 		return
 	}
 	if l.prev == flow.Ready && st >= flow.Pouring {
-		a.event(Event{Type: EvPourStarted, Line: l.id, PourID: l.intent.PourID})
+		a.event(Event{Type: EventPourStarted, Line: l.id, PourID: l.intent.PourID})
 	}
 	if st == flow.Settling {
 		p, _ := l.fl.Progress()
-		a.event(Event{Type: EvValveClosed, Line: l.id, PourID: l.intent.PourID, Volume: p.Volume,
+		a.event(Event{Type: EventValveClosed, Line: l.id, PourID: l.intent.PourID, Volume: p.Volume,
 			Charged: p.Charged, Reason: l.closeReason()})
 	}
 	l.prev = st
@@ -249,9 +249,9 @@ func (l *line) closeReason() string {
 func (a *Agent) alarms(l *line) {
 	for _, al := range l.fl.TakeAlarms() {
 		al := al
-		typ := EvAlarm
+		typ := EventAlarm
 		if !al.Active {
-			typ = EvAlarmCleared
+			typ = EventAlarmCleared
 		}
 		a.event(Event{Type: typ, Line: l.id, Alarm: &al, Detail: al.Detail})
 		if al.Kind == "keg_empty" && al.Active {
@@ -265,7 +265,7 @@ func (a *Agent) alarms(l *line) {
 func (a *Agent) kegKicked(l *line) {
 	l.keg.Kicked = true
 	if err := a.store.PutKeg(l.id, l.keg); err != nil {
-		a.event(Event{Type: EvStorageError, Line: l.id, Detail: "keg state: " + err.Error()})
+		a.event(Event{Type: EventStorageError, Line: l.id, Detail: "keg state: " + err.Error()})
 	}
 }
 
@@ -304,7 +304,7 @@ func (a *Agent) checkpoint(l *line, now time.Duration) {
 	})
 	if now-l.lastCkptEv >= a.cfg.Storage.CheckpointInterval.Duration/2 {
 		l.lastCkptEv = now
-		a.event(Event{Type: EvCheckpoint, Line: l.id, PourID: in.PourID, Volume: p.Volume, Charged: p.Charged, Amount: p.Amount})
+		a.event(Event{Type: EventPourCheckpoint, Line: l.id, PourID: in.PourID, Volume: p.Volume, Charged: p.Charged, Amount: p.Amount})
 	}
 }
 
@@ -342,13 +342,13 @@ func (a *Agent) book(l *line, rec storage.Record) {
 	keg := l.keg
 	l.unbooked = append(l.unbooked, storage.Booking{Record: rec, Keg: &keg, Also: a.settle(rec)})
 	if len(l.unbooked) == 1 && !a.commitNext(l) {
-		a.event(Event{Type: EvStorageError, Line: l.id, PourID: rec.ID, Detail: "booking failed, will retry: " + l.lastBookErr.Error()})
+		a.event(Event{Type: EventStorageError, Line: l.id, PourID: rec.ID, Detail: "booking failed, will retry: " + l.lastBookErr.Error()})
 	}
 	if low {
-		a.event(Event{Type: EvKegLow, Line: l.id, Keg: &keg})
+		a.event(Event{Type: EventKegLow, Line: l.id, Keg: &keg})
 	}
 	if empty {
-		a.event(Event{Type: EvKegEmpty, Line: l.id, Keg: &keg, Detail: "keg registry reached zero"})
+		a.event(Event{Type: EventKegEmpty, Line: l.id, Keg: &keg, Detail: "keg registry reached zero"})
 	}
 }
 
@@ -369,9 +369,9 @@ func (a *Agent) commitNext(l *line) bool {
 	l.unbooked = l.unbooked[1:]
 	a.onBooked()
 	r := b.Record
-	typ := EvBooked
+	typ := EventPourBooked
 	if r.Kind == storage.KindUnattributed {
-		typ = EvUnattributed
+		typ = EventUnattributedBooked
 	}
 	a.event(Event{Type: typ, Line: l.id, PourID: r.ID, Kind: r.Kind, Mode: r.Pour.Auth.Mode.String(),
 		Reason: string(r.Pour.Reason), Volume: r.Pour.Volume, Charged: r.Pour.Charged, Amount: r.Pour.Amount,

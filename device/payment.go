@@ -2,14 +2,10 @@ package device
 
 import (
 	"fmt"
-	"maps"
 
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/storage"
 )
-
-// EvPayment is money a payment terminal kept without a pour to go with it.
-const EvPayment = "payment_booked"
 
 // PortionPrice prices a portion of vol on a line now, the way a free pour
 // would be charged (server catalog and happy hours, else the line's price),
@@ -55,7 +51,7 @@ func (a *Agent) CanPour(id int) string {
 // made final before the beer ran. The record carries auth (the portion
 // that was paid for) and ref, no volume, and goes to the server like any
 // sale, so the books agree with the terminal's.
-func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref map[string]string) (string, error) {
+func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref storage.Ref) (string, error) {
 	l, err := a.line(id)
 	if err != nil {
 		return "", err
@@ -66,14 +62,14 @@ func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref map[string
 	now := a.clk.Now().UnixMilli()
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-p%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindPour,
 		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
-		Ref: maps.Clone(ref), Pour: flow.Result{Auth: auth, Reason: flow.ReasonPayment, Amount: amount}}
+		Ref: ref, Pour: flow.Result{Auth: auth, Reason: flow.ReasonPayment, Amount: amount}}
 	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.settle(rec)})
 	if err != nil {
-		a.event(Event{Type: EvStorageError, Line: id, Detail: "payment: " + err.Error()})
+		a.event(Event{Type: EventStorageError, Line: id, Detail: "payment: " + err.Error()})
 		return "", fmt.Errorf("line %d: payment not booked: %w", id, err)
 	}
 	a.onBooked()
-	a.event(Event{Type: EvPayment, Line: id, PourID: rec.ID, Kind: rec.Kind, Amount: amount, Seq: seq})
+	a.event(Event{Type: EventPaymentBooked, Line: id, PourID: rec.ID, Kind: rec.Kind, Amount: amount, Seq: seq})
 	return rec.ID, nil
 }
 
@@ -85,11 +81,8 @@ type Vend struct {
 	Amount  int64
 	// Made is a dispensed item; false books money kept without one.
 	Made bool
-	Ref  map[string]string
+	Ref  storage.Ref
 }
-
-// EvVend is an item a vending machine sold for a terminal's payment.
-const EvVend = "vend_booked"
 
 // BookVend books a vending machine's sale (or money kept for an item it
 // did not dispense) as a record of its own: no line, no volume, the
@@ -106,10 +99,10 @@ func (a *Agent) BookVend(v Vend) (string, error) {
 	auth := flow.Auth{Mode: flow.ModePortion, PortionPrice: v.Amount, Prepaid: true}
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-v%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindVend,
 		Product: v.Product, PLU: v.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
-		Ref: maps.Clone(v.Ref), Pour: flow.Result{Auth: auth, Reason: reason, Amount: v.Amount, Complete: v.Made}}
+		Ref: v.Ref, Pour: flow.Result{Auth: auth, Reason: reason, Amount: v.Amount, Complete: v.Made}}
 	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.settle(rec)})
 	if err != nil {
-		a.event(Event{Type: EvStorageError, Detail: "vend: " + err.Error()})
+		a.event(Event{Type: EventStorageError, Detail: "vend: " + err.Error()})
 		return "", fmt.Errorf("vend of %s not booked: %w", v.Product, err)
 	}
 	a.onBooked()
@@ -117,6 +110,6 @@ func (a *Agent) BookVend(v Vend) (string, error) {
 	if !v.Made {
 		what += " (money kept, nothing vended)"
 	}
-	a.event(Event{Type: EvVend, PourID: rec.ID, Kind: rec.Kind, Amount: v.Amount, Seq: seq, Detail: what})
+	a.event(Event{Type: EventVendBooked, PourID: rec.ID, Kind: rec.Kind, Amount: v.Amount, Seq: seq, Detail: what})
 	return rec.ID, nil
 }

@@ -2,7 +2,6 @@ package device
 
 import (
 	"errors"
-	"maps"
 	"strconv"
 	"time"
 
@@ -11,9 +10,6 @@ import (
 
 // ErrAlcohol refuses an alcoholic product to a card that may not have it.
 var ErrAlcohol = errors.New("alcohol not allowed for this card")
-
-// RefPricingState is the record reference naming the price level applied.
-const RefPricingState = "pricing_state"
 
 // price fills in a free pour's unit price: the server catalog's price with
 // any happy hour in effect, or the configured price when there is none.
@@ -28,11 +24,7 @@ func (a *Agent) price(l *line, r Request) Request {
 			r.Auth.Price, state = p, st
 		}
 	}
-	r.Ref = maps.Clone(r.Ref)
-	if r.Ref == nil {
-		r.Ref = map[string]string{}
-	}
-	r.Ref[RefPricingState] = strconv.Itoa(state)
+	r.Ref.PricingState = strconv.Itoa(state)
 	return r
 }
 

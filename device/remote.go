@@ -110,13 +110,6 @@ type Product struct {
 	Alcoholic bool
 }
 
-// Remote-control events.
-const (
-	EvRemoteLogin = "remote_login"
-	EvBacklight   = "backlight"
-	EvRestart     = "restart_requested"
-)
-
 // loginTTL is how long a remote login waits for its payment confirmation.
 const loginTTL = 2 * time.Minute
 
@@ -156,20 +149,20 @@ func (a *Agent) RemoteLogin(r RemoteLogin) LoginAnswer {
 			out.LoginError = clientErr(LoginWorkflow, err.Error())
 			return out
 		case found:
-			a.event(Event{Type: EvRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
+			a.event(Event{Type: EventRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
 			return done.Login
 		}
 	}
 	item, e := a.checkRemoteLogin(r, &out)
 	if e.Code != LoginOK {
 		out.LoginError = e
-		a.event(Event{Type: EvRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("refused %d: %s", e.Code, e.Message)})
+		a.event(Event{Type: EventRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("refused %d: %s", e.Code, e.Message)})
 		return out
 	}
 	a.rc.mu.Lock()
 	a.rc.pending[r.TransactionID] = pendingLogin{req: r, resp: out, item: item, expires: a.clk.Now().Add(loginTTL)}
 	a.rc.mu.Unlock()
-	a.event(Event{Type: EvRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("%s preselected, waiting for payment", item.Name)})
+	a.event(Event{Type: EventRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("%s preselected, waiting for payment", item.Name)})
 	return out
 }
 
@@ -334,7 +327,7 @@ func (a *Agent) repeatedPurchase(r RemotePurchase, out PurchaseAnswer) PurchaseA
 	case done.Card != r.CardID:
 		out.LoginError = clientErr(LoginBadCard, "cardId does not match the remote login")
 	default:
-		a.event(Event{Type: EvRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
+		a.event(Event{Type: EventRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
 		return done.Purchase
 	}
 	return out
@@ -345,9 +338,9 @@ func (a *Agent) authoriseRemote(p pendingLogin, r RemotePurchase, out PurchaseAn
 	card, _ := strconv.ParseInt(p.req.CardID, 10, 64)
 	req := Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: p.item.Volume, PortionPrice: p.item.Price},
 		NoAlcohol: !p.req.AlcoholAllowed,
-		Ref: map[string]string{ttg.RefCardID: strconv.FormatInt(card, 10), ttg.RefCardType: strconv.Itoa(ttg.CardRemoteLogin),
-			ttg.RefCardName: firstSet(p.req.Name, "Remote login"), ttg.RefExternalID: p.req.TransactionID,
-			ttg.RefItemID: p.item.ItemID, RefPricingState: strconv.Itoa(p.item.State), "payment_id": r.PaymentID}}
+		Ref: storage.Ref{CardID: strconv.FormatInt(card, 10), CardType: strconv.Itoa(ttg.CardRemoteLogin),
+			CardName: firstSet(p.req.Name, "Remote login"), ExternalID: p.req.TransactionID,
+			ItemID: p.item.ItemID, PricingState: strconv.Itoa(p.item.State), PaymentID: r.PaymentID}}
 	if _, err := a.Authorise(p.req.Line, req); err != nil {
 		out.LoginError = clientErr(LoginWorkflow, err.Error())
 	}
@@ -367,7 +360,7 @@ func (a *Agent) Restart() error {
 	if a.restart == nil {
 		return fmt.Errorf("this agent cannot be restarted remotely")
 	}
-	a.event(Event{Type: EvRestart})
+	a.event(Event{Type: EventRestartRequested})
 	return a.restart()
 }
 
@@ -380,7 +373,7 @@ func (a *Agent) SetBacklight(percent int) (int, error) {
 	a.rc.mu.Lock()
 	a.rc.backlight = percent
 	a.rc.mu.Unlock()
-	a.event(Event{Type: EvBacklight, Detail: fmt.Sprintf("%d%%", percent)})
+	a.event(Event{Type: EventBacklight, Detail: fmt.Sprintf("%d%%", percent)})
 	return percent, nil
 }
 
@@ -412,8 +405,8 @@ const (
 
 // completedLogin is what a replay of a finished transaction is answered with.
 type completedLogin struct {
-	At       int64                           `json:"at"` // UTC epoch ms
-	Card     string                          `json:"card"`
+	At       int64          `json:"at"` // UTC epoch ms
+	Card     string         `json:"card"`
 	Login    LoginAnswer    `json:"login"`
 	Purchase PurchaseAnswer `json:"purchase"`
 }
@@ -453,7 +446,7 @@ func (a *Agent) recordCompleted(p pendingLogin, out PurchaseAnswer) error {
 		return putCompleted(b, doneKey(p.req.TransactionID), raw, now, doneLimits{ttl: CompletedLoginTTL, max: MaxCompletedLogins})
 	})
 	if err != nil {
-		a.event(Event{Type: EvStorageError, Line: p.req.Line, Detail: "remote login " + strconv.Quote(p.req.TransactionID) + ": " + err.Error()})
+		a.event(Event{Type: EventStorageError, Line: p.req.Line, Detail: "remote login " + strconv.Quote(p.req.TransactionID) + ": " + err.Error()})
 		return fmt.Errorf("recording remote login: %w", err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -14,9 +15,6 @@ type CashRegister interface {
 	Reserve(waiter int64, plu int) (cashregister.Reservation, error)
 	Release(id string) error
 }
-
-// EvWaiterRefused is a waiter tap with no credit to pour.
-const EvWaiterRefused = "waiter_refused"
 
 // WaiterTap handles a waiter's staff card at a line: one count of the line's
 // PLU is taken from the waiter's credits (durably) and the article's portion
@@ -32,13 +30,13 @@ func (a *Agent) WaiterTap(id int, waiter int64) (string, error) {
 	}
 	res, err := a.register.Reserve(waiter, l.cfg.PLU)
 	if err != nil {
-		a.event(Event{Type: EvWaiterRefused, Line: id, Detail: err.Error()})
+		a.event(Event{Type: EventWaiterRefused, Line: id, Detail: err.Error()})
 		return "", fmt.Errorf("line %d: %w", id, err)
 	}
 	w := strconv.FormatInt(waiter, 10)
 	req := Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: res.Portion, PortionPrice: res.Price},
-		Ref: map[string]string{cashregister.RefReservation: res.ID, cashregister.RefWaiter: w, ttg.RefCardType: strconv.Itoa(ttg.CardStaff),
-			ttg.RefCardName: "Waiter " + w, ttg.RefExternalID: "waiter-" + w}}
+		Ref: storage.Ref{Reservation: res.ID, Waiter: w, CardType: strconv.Itoa(ttg.CardStaff),
+			CardName: "Waiter " + w, ExternalID: "waiter-" + w}}
 	pourID, err := a.Authorise(id, req)
 	if err != nil {
 		if rerr := a.register.Release(res.ID); rerr != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -157,7 +158,7 @@ func TestSignatureCoversParamsAsSent(t *testing.T) {
 func TestRetainedCommandIgnored(t *testing.T) {
 	addr, root := testBroker(t), rootOf(71102)
 	w := watch(t, addr, root+"/#")
-	w.clearStatus(root)
+	w.clearStatus(t, root)
 	req, _ := json.Marshal(Request{Method: "line.unlock"})
 	w.c.Publish(root+"/cmd/req/"+w.nonce+"-old", 1, true, req).Wait()
 	t.Cleanup(func() { w.c.Publish(root+"/cmd/req/"+w.nonce+"-old", 1, true, []byte{}).Wait() })
@@ -170,9 +171,7 @@ func TestRetainedCommandIgnored(t *testing.T) {
 	if r := w.call(t, root, "live", Request{Method: "line.unlock"}); r.Status != 200 {
 		t.Fatalf("live command: %+v", r)
 	}
-	for end := time.Now().Add(5 * time.Second); d.Ignored() == 0 && time.Now().Before(end); {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(5*time.Second, func() bool { return d.Ignored() != 0 })
 	if ran.Load() != 1 || d.Ignored() != 1 {
 		t.Fatalf("ran %d times, ignored %d: the retained command ran", ran.Load(), d.Ignored())
 	}
@@ -257,13 +256,13 @@ func TestFloodOfLargeRequests(t *testing.T) {
 	for i := 0; i < n; i++ {
 		w.c.Publish(fmt.Sprintf("%s/cmd/req/f%d", root, i), 0, false, big)
 	}
-	seen := 0
-	for end := time.Now().Add(20 * time.Second); seen < n && time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+	testwait.For(20*time.Second, func() bool {
 		w.mu.Lock()
-		seen = len(w.by)
-		w.mu.Unlock()
-	}
+		defer w.mu.Unlock()
+		return len(w.by) >= n
+	})
 	w.mu.Lock()
+	seen := len(w.by)
 	for topic, msgs := range w.by {
 		var r Response
 		json.Unmarshal(msgs[0], &r)

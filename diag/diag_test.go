@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"log/slog"
 	"net"
 	"os"
@@ -35,9 +37,7 @@ func (b *broker) close() { b.once.Do(func() { b.srv.Close() }) }
 // read lock twice in Close, which deadlocks when a client's removal is
 // waiting for the write lock at that moment.
 func (b *broker) quietClose() {
-	for deadline := time.Now().Add(3 * time.Second); b.srv.Clients.Len() > 1 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond) // the inline client stays
-	}
+	testwait.For(3*time.Second, func() bool { return b.srv.Clients.Len() <= 1 }) // the inline client stays
 	b.close()
 }
 
@@ -116,18 +116,20 @@ func (w *watcher) subscribe(filter string) {
 // wait polls until topic has a message that ok accepts.
 func (w *watcher) wait(t *testing.T, topic string, ok func([]byte) bool) []byte {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	var found []byte
+	testwait.Until(t, 10*time.Second, "a matching message on "+topic, func() bool {
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		msgs := w.by[topic]
-		w.mu.Unlock()
 		for i := len(msgs) - 1; i >= 0; i-- {
 			if ok(msgs[i]) {
-				return msgs[i]
+				found = msgs[i]
+				return true
 			}
 		}
-	}
-	t.Fatalf("no matching message on %s", topic)
-	return nil
+		return false
+	})
+	return found
 }
 
 func (w *watcher) call(t *testing.T, root, id string, req any) Response {
@@ -175,10 +177,12 @@ func newDiag(t *testing.T, addr string, device int64, rate int, methods map[stri
 // retained messages on a shared broker never mix.
 func rootOf(device int64) string { return fmt.Sprintf("tapagent/v1/%d", device) }
 
-// clearStatus removes a retained status left by an earlier run.
-func (w *watcher) clearStatus(root string) {
+// clearStatus removes a retained status left by an earlier run, once the
+// watcher has heard its own clearing (it listens to root/#).
+func (w *watcher) clearStatus(t *testing.T, root string) {
+	t.Helper()
 	w.c.Publish(root+"/status", 1, true, []byte{}).Wait()
-	time.Sleep(50 * time.Millisecond)
+	w.wait(t, root+"/status", func(b []byte) bool { return len(b) == 0 })
 	w.mu.Lock()
 	delete(w.by, root+"/status")
 	w.mu.Unlock()
@@ -187,7 +191,7 @@ func (w *watcher) clearStatus(root string) {
 func TestStatusCommandsAndShutdown(t *testing.T) {
 	addr, root := testBroker(t), rootOf(71001)
 	w := watch(t, addr, root+"/#")
-	w.clearStatus(root)
+	w.clearStatus(t, root)
 	var pings atomic.Int32
 	d, cancel, done := newDiag(t, addr, 71001, 100, map[string]Handler{
 		"diag.ping": func(context.Context, json.RawMessage) (int, any) { pings.Add(1); return 200, "pong" },
@@ -222,8 +226,8 @@ func TestStatusCommandsAndShutdown(t *testing.T) {
 			t.Errorf("%s: %+v, want %d", c.id, r, c.want)
 		}
 	}
-	d.Event(map[string]string{"type": "pour_booked"})
-	w.wait(t, root+"/events", func(b []byte) bool { return string(b) == `{"type":"pour_booked"}` })
+	d.Event(map[string]device.EventType{"type": device.EventPourBooked})
+	w.wait(t, root+"/events", func(b []byte) bool { return string(b) == `{"type":"`+string(device.EventPourBooked)+`"}` })
 	cancel()
 	<-done
 	w.wait(t, root+"/status", state("offline", d.Session()))
@@ -232,7 +236,7 @@ func TestStatusCommandsAndShutdown(t *testing.T) {
 func TestRateLimitAndStaleWill(t *testing.T) {
 	addr, root := testBroker(t), rootOf(71002)
 	w := watch(t, addr, root+"/#")
-	w.clearStatus(root)
+	w.clearStatus(t, root)
 	d, cancel, done := newDiag(t, addr, 71002, 1, map[string]Handler{
 		"diag.ping": func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
 	})
@@ -275,20 +279,16 @@ func TestBrokerRestart(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	w.wait(t, root+"/status", state("online", d.Session()))
 	b.close()
-	time.Sleep(300 * time.Millisecond)
+	testwait.Until(t, 10*time.Second, "the agent sees the broker gone", func() bool { return !d.client.IsConnectionOpen() })
 	b2 := startBroker(t, addr)
 	// The agent is back when its retained status says so. The watcher
 	// then listens to answers only: mochi v2.6.6 (and v2.7.9) reads a
 	// topic's retained path without the node's lock while another client
 	// retains on it, and the agent may re-retain its status at any moment.
-	for end := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if pk, ok := b2.srv.Topics.Retained.Get(root + "/status"); ok && state("online", d.Session())(pk.Payload) {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatal("the agent never came back online")
-		}
-	}
+	testwait.Until(t, 10*time.Second, "the agent comes back online", func() bool {
+		pk, ok := b2.srv.Topics.Retained.Get(root + "/status")
+		return ok && state("online", d.Session())(pk.Payload)
+	})
 	w2 := watch(t, addr, root+"/cmd/res/+")
 	if r := w2.call(t, root, "after-restart", Request{Method: "diag.ping"}); r.Status != 200 {
 		t.Fatalf("after the broker came back: %+v", r)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"log/slog"
 	"math/big"
 	"net"
@@ -94,11 +95,7 @@ func TestMutualTLS(t *testing.T) {
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(10 * time.Second); !d.client.IsConnected(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the agent did not connect with its client certificate")
-		}
-	}
+	testwait.Until(t, 10*time.Second, "the agent connects with its client certificate", d.client.IsConnected)
 	// A client without a certificate from our CA is turned away.
 	for _, certs := range [][]tls.Certificate{nil, {p.stranger}} {
 		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("ssl://" + addr).SetClientID("x").
@@ -164,18 +161,12 @@ func TestLinkFailuresAreExplained(t *testing.T) {
 			done := make(chan struct{})
 			go func() { d.Run(ctx); close(done) }()
 			defer func() { cancel(); <-done }()
-			for deadline := time.Now().Add(10 * time.Second); d.LinkError() == nil; time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("no connection failure seen")
-				}
-			}
+			testwait.Until(t, 10*time.Second, "a connection failure", func() bool { return d.LinkError() != nil })
 			if got := Explain(d.LinkError()); !strings.Contains(got, c.want) {
 				t.Fatalf("explained as %q (%v), want %q", got, d.LinkError(), c.want)
 			}
-			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), c.want); time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("log says %q", logs.String())
-				}
+			if !testwait.For(5*time.Second, func() bool { return strings.Contains(logs.String(), c.want) }) {
+				t.Fatalf("log says %q", logs.String())
 			}
 		})
 	}

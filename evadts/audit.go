@@ -117,10 +117,10 @@ func NewAudit(st *storage.Store, now func() time.Time) *Audit {
 
 // Payment device of a record, by how it was paid.
 func payDevice(r storage.Record) string {
-	if r.Ref["pos_reservation"] != "" {
+	if r.Ref.Reservation != "" {
 		return "CA" // a cash-register credit: the register takes the money
 	}
-	switch r.Ref["card_type"] {
+	switch r.Ref.CardType {
 	case "", "33":
 		return "CA" // open pour, paid at the bar
 	case "61", "62":

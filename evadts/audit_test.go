@@ -37,7 +37,7 @@ func bitwiseCRC(p []byte) uint16 {
 var ident = Identity{CommID: "TAP0001001", Serial: "TAP0001001", Model: "Self-pour wall", Build: "1", Location: "Bar *1*",
 	Asset: "A-77", Software: "dev", Decimals: 2, CurrencyNum: "1978", Currency: "EUR"}
 
-func pour(id, kind string, plu int, vol flow.Vol, amount int64, ref map[string]string) storage.Record {
+func pour(id, kind string, plu int, vol flow.Vol, amount int64, ref storage.Ref) storage.Record {
 	return storage.Record{ID: id, Kind: kind, Line: plu - 100, PLU: plu, Product: map[int]string{101: "Helles", 102: "Пиво"}[plu], Ref: ref,
 		Pour: flow.Result{Auth: flow.Auth{Mode: flow.ModeFree, Price: flow.Price{Minor: 650, PerVol: 5000}}, Volume: vol, Charged: vol, Amount: amount}}
 }
@@ -55,13 +55,13 @@ func TestCountersReportAndReads(t *testing.T) {
 	now := time.Date(2026, 11, 20, 22, 15, 0, 0, time.UTC)
 	a, st := openAudit(t, &now)
 	for _, r := range []storage.Record{
-		pour("1", storage.KindPour, 101, 5000, 650, nil),
-		pour("2", storage.KindPour, 101, 3000, 390, map[string]string{"card_type": "11"}),
-		pour("3", storage.KindPour, 102, 3000, 420, map[string]string{"pos_reservation": "9"}),
-		pour("4", storage.KindCleaning, 102, 2000, 0, nil),
-		pour("5", storage.KindPour, 101, 50, 0, nil), // below minimum: free
-		pour("6", storage.KindUnattributed, 104, 300, 0, nil),
-		pour("7", storage.KindPour, 101, 0, 0, map[string]string{"card_id": "5", "card_type": "11"}), // release, not a vend
+		pour("1", storage.KindPour, 101, 5000, 650, storage.Ref{}),
+		pour("2", storage.KindPour, 101, 3000, 390, storage.Ref{CardType: "11"}),
+		pour("3", storage.KindPour, 102, 3000, 420, storage.Ref{Reservation: "9"}),
+		pour("4", storage.KindCleaning, 102, 2000, 0, storage.Ref{}),
+		pour("5", storage.KindPour, 101, 50, 0, storage.Ref{}), // below minimum: free
+		pour("6", storage.KindUnattributed, 104, 300, 0, storage.Ref{}),
+		pour("7", storage.KindPour, 101, 0, 0, storage.Ref{CardID: "5", CardType: "11"}), // release, not a vend
 	} {
 		if _, err := st.Book(storage.Booking{Record: r, Also: a.Settle(r)}); err != nil {
 			t.Fatal(err)
@@ -131,7 +131,7 @@ func crcOf(t *testing.T, hex string) uint16 {
 func TestKeptReportsAndEncodings(t *testing.T) {
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	a, st := openAudit(t, &now)
-	r := pour("1", storage.KindPour, 102, 3000, 420, nil)
+	r := pour("1", storage.KindPour, 102, 3000, 420, storage.Ref{})
 	st.Book(storage.Booking{Record: r, Also: a.Settle(r)})
 	first, _ := a.Read(ident, false, "x")
 	now = now.Add(24 * time.Hour)
@@ -195,7 +195,7 @@ func FuzzParse(f *testing.F) {
 func TestMDBSalesCountAsCashless1(t *testing.T) {
 	now := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
 	a, st := openAudit(t, &now)
-	mdb := map[string]string{"card_type": "61"}
+	mdb := storage.Ref{CardType: "61"}
 	for _, r := range []storage.Record{
 		pour("1", storage.KindPour, 101, 3000, 390, mdb),
 		pour("2", storage.KindPour, 101, 0, 390, mdb),

@@ -26,12 +26,32 @@ import (
 	"github.com/tapagent/tapagent/internal/clip"
 )
 
-// Event types, with Detail saying more.
+// Stage is how far an update got. The agent turns each into its event
+// type (device.EventFirmwareProgress, …); firmware stays free of the agent.
+type Stage int
+
+// Stages of an update, each reported with a detail saying more.
 const (
-	EvProgress  = "firmware_progress"
-	EvInstalled = "firmware_installed"
-	EvFailed    = "firmware_failed"
+	// StageProgress is a step on the way (fetching, verified, draining, …).
+	StageProgress Stage = iota
+	// StageInstalled: the release is installed and the agent restarts into it.
+	StageInstalled
+	// StageFailed: the update failed; the detail says why.
+	StageFailed
 )
+
+// String names the stage for logs.
+func (s Stage) String() string {
+	switch s {
+	case StageProgress:
+		return "progress"
+	case StageInstalled:
+		return "installed"
+	case StageFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("stage %d", int(s))
+}
 
 // Agent is what an update needs of the tap wall.
 type Agent interface {
@@ -84,8 +104,8 @@ type Options struct {
 	// Outbox counts records not yet at the server; nil when the agent has
 	// no server (records stay in the database across the update anyway).
 	Outbox func() (int, error)
-	// Report publishes a progress event (type, detail).
-	Report func(typ, detail string)
+	// Report publishes how far the update got (stage, detail).
+	Report func(stage Stage, detail string)
 	// Poll is how often draining and flushing are checked; default 200 ms.
 	Poll time.Duration
 	// PublicKey is the release key: a request without its valid signature
@@ -172,37 +192,37 @@ func (u *Updater) allowed(raw string) error {
 
 func (u *Updater) run(ctx context.Context, r Request) error {
 	// Fetch and check while the wall still pours: a bad release costs no downtime.
-	u.o.Report(EvProgress, "fetching "+r.URL)
+	u.o.Report(StageProgress, "fetching "+r.URL)
 	file, err := u.fetch(ctx, r)
 	if err != nil {
-		u.o.Report(EvFailed, err.Error())
+		u.o.Report(StageFailed, err.Error())
 		return err
 	}
 	defer os.Remove(file)
-	u.o.Report(EvProgress, "checksum verified")
+	u.o.Report(StageProgress, "checksum verified")
 	u.o.Agent.Drain("firmware update to " + r.Version)
 	err = u.steps(ctx, r, file)
 	if err != nil {
 		u.o.Agent.Undrain()
-		u.o.Report(EvFailed, err.Error())
+		u.o.Report(StageFailed, err.Error())
 		return err
 	}
-	u.o.Report(EvInstalled, r.Version+": restarting into the new release")
+	u.o.Report(StageInstalled, r.Version+": restarting into the new release")
 	if rerr := u.o.Agent.Restart(); rerr != nil {
 		// Installed but not restarted: the new release runs at the next start.
 		u.o.Agent.Undrain()
-		u.o.Report(EvProgress, "installed; restart by hand: "+rerr.Error())
+		u.o.Report(StageProgress, "installed; restart by hand: "+rerr.Error())
 	}
 	return nil
 }
 
 func (u *Updater) steps(ctx context.Context, r Request, file string) error {
-	u.o.Report(EvProgress, "draining: no new pours, waiting for running ones")
+	u.o.Report(StageProgress, "draining: no new pours, waiting for running ones")
 	if err := u.wait(ctx, u.o.DrainTimeout, func() (bool, error) { return !u.o.Agent.Busy(), nil }); err != nil {
 		return fmt.Errorf("draining: pours still running: %w", err)
 	}
 	if u.o.Outbox != nil {
-		u.o.Report(EvProgress, "flushing: waiting for the outbox to reach the server")
+		u.o.Report(StageProgress, "flushing: waiting for the outbox to reach the server")
 		if err := u.wait(ctx, u.o.FlushTimeout, func() (bool, error) {
 			n, err := u.o.Outbox()
 			return n == 0, err
@@ -210,7 +230,7 @@ func (u *Updater) steps(ctx context.Context, r Request, file string) error {
 			return fmt.Errorf("flushing the outbox: %w", err)
 		}
 	}
-	u.o.Report(EvProgress, "installing "+r.Version)
+	u.o.Report(StageProgress, "installing "+r.Version)
 	return u.install(ctx, r, file)
 }
 
@@ -324,7 +344,7 @@ func (u *Updater) relay(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	for n := 0; sc.Scan(); n++ {
 		if n < maxOutputLines {
-			u.o.Report(EvProgress, "installer: "+clip.String(sc.Text(), 200))
+			u.o.Report(StageProgress, "installer: "+clip.String(sc.Text(), 200))
 		}
 	}
 	_, _ = io.Copy(io.Discard, r) // a line too long for the scanner must not block the installer

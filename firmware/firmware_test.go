@@ -32,9 +32,9 @@ type log struct {
 	evs []string
 }
 
-func (l *log) report(typ, detail string) {
+func (l *log) report(stage Stage, detail string) {
 	l.mu.Lock()
-	l.evs = append(l.evs, typ+": "+detail)
+	l.evs = append(l.evs, stage.String()+": "+detail)
 	l.mu.Unlock()
 }
 
@@ -118,7 +118,7 @@ func TestUpdateInstallsAfterPoursAndOutbox(t *testing.T) {
 		t.Errorf("downloaded release left behind: %v", left)
 	}
 	want := []string{"fetching http://", "checksum verified", "draining", "flushing", "installing 1.2.0",
-		"installer: installing from http://", "installer: done", EvInstalled}
+		"installer: installing from http://", "installer: done", StageInstalled.String()}
 	got := l.String()
 	for _, s := range want {
 		if !strings.Contains(got, s) {
@@ -177,7 +177,7 @@ func TestOneUpdateAtATime(t *testing.T) {
 	good := release(t)
 	pub, priv := key(t)
 	good.Signature = Sign(priv, good.Version, good.SHA256)
-	u := New(Options{Dir: t.TempDir(), Installer: []string{"sleep", "1"}, Agent: &wall{}, Report: func(string, string) {}, PublicKey: pub,
+	u := New(Options{Dir: t.TempDir(), Installer: []string{"sleep", "1"}, Agent: &wall{}, Report: func(Stage, string) {}, PublicKey: pub,
 		DrainTimeout: time.Second, FlushTimeout: time.Second, InstallTimeout: 5 * time.Second})
 	done := make(chan error, 1)
 	if err := u.Start(context.Background(), good, func(err error) { done <- err }); err != nil {

@@ -172,14 +172,14 @@ func TakeResult(dir string) (Handoff, bool) {
 
 // ReportResult reports the last hand-off's outcome, if there is one, as a
 // firmware event; the agent calls it at start, after the update restarted it.
-func ReportResult(dir string, report func(typ, detail string)) {
+func ReportResult(dir string, report func(stage Stage, detail string)) {
 	res, ok := TakeResult(dir)
 	switch {
 	case !ok:
 	case res.OK:
-		report(EvInstalled, res.Version+" installed by the update service")
+		report(StageInstalled, res.Version+" installed by the update service")
 	default:
-		report(EvFailed, res.Version+": the update service could not install it: "+clip.String(res.Output, 500))
+		report(StageFailed, res.Version+": the update service could not install it: "+clip.String(res.Output, 500))
 	}
 }
 

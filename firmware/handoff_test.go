@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,9 +55,10 @@ func TestHandOff(t *testing.T) {
 				got <- res
 			}()
 			// The update service starts when the request appears.
-			for _, err := os.Stat(filepath.Join(dir, requestFile)); err != nil; _, err = os.Stat(filepath.Join(dir, requestFile)) {
-				time.Sleep(time.Millisecond)
-			}
+			testwait.Until(t, 10*time.Second, "the update request", func() bool {
+				_, err := os.Stat(filepath.Join(dir, requestFile))
+				return err == nil
+			})
 			if tc.tamper {
 				os.WriteFile(filepath.Join(dir, pendingFile), []byte("evil\n"), 0o600)
 			}

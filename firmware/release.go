@@ -137,9 +137,9 @@ func (u *Updater) Notified(ctx context.Context, manifestURL, running string) (Re
 	r, err := u.notified(ctx, manifestURL, running)
 	switch {
 	case errors.Is(err, ErrUpToDate):
-		u.o.Report(EvProgress, fmt.Sprintf("update notification: %s is already running", r.Version))
+		u.o.Report(StageProgress, fmt.Sprintf("update notification: %s is already running", r.Version))
 	case err != nil:
-		u.o.Report(EvFailed, "update notification: "+err.Error())
+		u.o.Report(StageFailed, "update notification: "+err.Error())
 	}
 	return r, err
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -57,7 +58,7 @@ func TestSignedReleases(t *testing.T) {
 	// Without a key nothing is installed, signed or not, and nothing is fetched.
 	for name, r := range map[string]Request{"unsigned": good, "signed": signed} {
 		w := &wall{}
-		u := New(Options{Installer: []string{"true"}, Agent: w, Report: func(string, string) { t.Errorf("%s: an update started", name) }})
+		u := New(Options{Installer: []string{"true"}, Agent: w, Report: func(Stage, string) { t.Errorf("%s: an update started", name) }})
 		if err := u.Start(context.Background(), r, nil); !errors.Is(err, ErrNoKey) || w.drained.Load() {
 			t.Errorf("%s release without a key: %v", name, err)
 		}
@@ -105,9 +106,7 @@ func TestNotified(t *testing.T) {
 	if err != nil || r.Version != "1.2.0" {
 		t.Fatalf("%+v %v", r, err)
 	}
-	for end := time.Now().Add(10 * time.Second); !w.restarted.Load() && time.Now().Before(end); {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(10*time.Second, w.restarted.Load)
 	if b, _ := os.ReadFile(filepath.Join(dir, "installed")); string(b) != "tapagent 1.2.0 for arm64\n" {
 		t.Fatalf("installed %q\n%s", b, l)
 	}
@@ -142,7 +141,7 @@ func TestFileURLs(t *testing.T) {
 	sum := sha256.Sum256(body)
 	r := Request{URL: "file://" + file, SHA256: hex.EncodeToString(sum[:]), Version: "1.2.0"}
 	r.Signature = Sign(priv, r.Version, r.SHA256)
-	u := New(Options{Installer: []string{"true"}, Agent: &wall{}, PublicKey: pub, Report: func(string, string) {}})
+	u := New(Options{Installer: []string{"true"}, Agent: &wall{}, PublicKey: pub, Report: func(Stage, string) {}})
 	if err := u.Start(context.Background(), r, nil); !errors.Is(err, ErrFileURL) {
 		t.Fatalf("file:// without allow_file_urls: %v", err)
 	}

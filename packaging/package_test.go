@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"io"
 	"os"
 	"os/exec"
@@ -385,13 +386,11 @@ func handOff(t *testing.T, pkg, keyFile, want string) {
 	if err := req.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat("/var/lib/tapagent/update/request.json"); err == nil {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatalf("no update request filed:\n%s", reqOut.String())
-		}
+	if !testwait.For(10*time.Second, func() bool {
+		_, err := os.Stat("/var/lib/tapagent/update/request.json")
+		return err == nil
+	}) {
+		t.Fatalf("no update request filed:\n%s", reqOut.String())
 	}
 	// As tapagent-update.service runs it.
 	apply, err := exec.CommandContext(ctx, "/usr/bin/tapagent", "firmware", "apply", "--key", releaseKey).CombinedOutput()

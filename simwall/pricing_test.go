@@ -89,7 +89,7 @@ func bookedOn(t *testing.T, r io.Reader) map[int]device.Event {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		if ev.Type == device.EvBooked {
+		if ev.Type == device.EventPourBooked {
 			out[ev.Line] = ev
 		}
 	}

@@ -3,6 +3,7 @@ package simwall_test
 import (
 	"context"
 	"fmt"
+	"github.com/tapagent/tapagent/device"
 	"io"
 	"path/filepath"
 	"testing"
@@ -77,7 +78,7 @@ func registerScenario(t *testing.T, toml string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := sum.Events["scenario_error"]; n != 2 {
+	if n := sum.Events[device.EventScenarioError]; n != 2 {
 		t.Fatalf("%d scenario errors, want 2 (the third Pils and the second Helles have no credit): %v", n, sum.Events)
 	}
 	st, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{})
@@ -85,7 +86,7 @@ func registerScenario(t *testing.T, toml string) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	reg := cashregister.NewRegister(st, cashregister.ArticlesFrom(cfg), nil)
+	reg := cashregister.NewRegister(st, cashregister.ArticlesFrom(cfg.POS, cfg.LineForPLU), nil)
 	ds, err := reg.Debits()
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/storage"
 	"io"
 	"log/slog"
 	"sync"
@@ -16,7 +17,6 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
-	"github.com/tapagent/tapagent/ttg"
 )
 
 // Output selects how a run is shown.
@@ -63,10 +63,10 @@ type Options struct {
 // Summary is what a run did, for the closing line.
 type Summary struct {
 	Virtual time.Duration
-	Events  map[string]int // count by event type
-	Outbox  int            // records waiting for upload
-	Dropped int            // events the output could not keep up with (all are in the event log)
-	TTG     string         // the TTG server used, "" for none
+	Events  map[device.EventType]int // count by event type
+	Outbox  int                      // records waiting for upload
+	Dropped int                      // events the output could not keep up with (all are in the event log)
+	TTG     string                   // the TTG server used, "" for none
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -175,7 +175,7 @@ func (r *runner) item(req *device.Request, st sim.Step) error {
 	for _, it := range items {
 		if it.ItemID == st.ItemID {
 			req.Auth = flow.Auth{Mode: flow.ModePortion, PortionVol: it.Volume, PortionPrice: it.Price}
-			req.Ref[ttg.RefItemID], req.Ref[device.RefPricingState] = it.ItemID, fmt.Sprint(it.State)
+			req.Ref.ItemID, req.Ref.PricingState = it.ItemID, fmt.Sprint(it.State)
 			return nil
 		}
 	}
@@ -223,7 +223,7 @@ func (r *runner) play(at time.Duration) {
 		st := sc.Steps[r.next]
 		r.next++
 		if err := r.apply(st); err != nil {
-			r.out.emit(device.Event{Time: r.clk.Now().UTC(), Type: "scenario_error", Line: st.Line,
+			r.out.emit(device.Event{Time: r.clk.Now().UTC(), Type: device.EventScenarioError, Line: st.Line,
 				Detail: fmt.Sprintf("%s: %v", st.Action, err)})
 		}
 	}
@@ -253,7 +253,7 @@ func (r *runner) apply(st sim.Step) error {
 	}
 	switch st.Action {
 	case "authorise":
-		req := device.Request{Auth: authFor(st, lc), Ref: map[string]string{"source": "scenario"}}
+		req := device.Request{Auth: authFor(st, lc), Ref: storage.Ref{Source: "scenario"}}
 		if st.ItemID != "" {
 			if err := r.item(&req, st); err != nil {
 				return err
@@ -350,14 +350,14 @@ type printer struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	recent  []string
-	counts  map[string]int
+	counts  map[device.EventType]int
 	dropped int
 	enc     *json.Encoder
 }
 
 func newPrinter(o Options, cfg *config.Config) *printer {
 	p := &printer{o: o, cfg: cfg, ch: make(chan device.Event, 8192), done: make(chan struct{}),
-		counts: map[string]int{}, enc: json.NewEncoder(o.Out)}
+		counts: map[device.EventType]int{}, enc: json.NewEncoder(o.Out)}
 	go p.run()
 	return p
 }
@@ -378,7 +378,7 @@ func (p *printer) run() {
 		p.mu.Lock()
 		p.counts[ev.Type]++
 		line := describe(ev, p.cfg)
-		if ev.Type != device.EvCheckpoint {
+		if ev.Type != device.EventPourCheckpoint {
 			p.recent = append(p.recent, line)
 			if len(p.recent) > 12 {
 				p.recent = p.recent[1:]
@@ -389,7 +389,7 @@ func (p *printer) run() {
 		case OutputJSON:
 			_ = p.enc.Encode(ev)
 		case OutputLines:
-			if ev.Type != device.EvCheckpoint {
+			if ev.Type != device.EventPourCheckpoint {
 				fmt.Fprintln(p.o.Out, line)
 			}
 		}

@@ -81,33 +81,33 @@ func describe(ev device.Event, cfg *config.Config) string {
 	money := Money(ev.Amount, cfg.Device.Decimals, cfg.Device.Currency)
 	var what string
 	switch ev.Type {
-	case device.EvBooked:
+	case device.EventPourBooked:
 		what = fmt.Sprintf("%s %s booked: %s (charged %s) %s, ended by %s", ev.Kind, ev.PourID, ml(ev.Volume), ml(ev.Charged), money, ev.Reason)
-	case device.EvVend, device.EvPayment:
-		what = fmt.Sprintf("%s %s: %s", strings.ReplaceAll(ev.Type, "_", " "), ev.PourID, strings.TrimSpace(ev.Detail+" "+money))
-	case device.EvRecovered:
+	case device.EventVendBooked, device.EventPaymentBooked:
+		what = fmt.Sprintf("%s %s: %s", ev.Type.Words(), ev.PourID, strings.TrimSpace(ev.Detail+" "+money))
+	case device.EventPourRecovered:
 		what = fmt.Sprintf("pour %s recovered after a crash: %s %s", ev.PourID, ml(ev.Volume), money)
-	case device.EvUnattributed:
+	case device.EventUnattributedBooked:
 		what = fmt.Sprintf("unattributed flow booked: %s", ml(ev.Volume))
-	case device.EvValveClosed:
+	case device.EventValveClosed:
 		what = fmt.Sprintf("valve closed (%s) at %s", ev.Reason, ml(ev.Volume))
-	case device.EvAuthorised:
+	case device.EventPourAuthorised:
 		what = fmt.Sprintf("%s pour %s authorised", ev.Mode, ev.PourID)
-	case device.EvCheckpoint:
+	case device.EventPourCheckpoint:
 		what = fmt.Sprintf("checkpoint %s %s", ml(ev.Volume), money)
-	case device.EvKegChanged, device.EvKegLow, device.EvKegEmpty:
-		what = strings.ReplaceAll(ev.Type, "_", " ")
+	case device.EventKegChanged, device.EventKegLow, device.EventKegEmpty:
+		what = ev.Type.Words()
 		if ev.Keg != nil {
 			what += fmt.Sprintf(": %s left (%d%%)", litres(ev.Keg.Remaining), ev.Keg.FillPermille()/10)
 		}
-	case device.EvAlarm, device.EvAlarmCleared:
+	case device.EventAlarm, device.EventAlarmCleared:
 		kind := ""
 		if ev.Alarm != nil {
 			kind = ev.Alarm.Kind
 		}
-		what = fmt.Sprintf("%s %s: %s", strings.ReplaceAll(ev.Type, "_", " "), kind, ev.Detail)
+		what = fmt.Sprintf("%s %s: %s", ev.Type.Words(), kind, ev.Detail)
 	default:
-		what = strings.ReplaceAll(ev.Type, "_", " ")
+		what = ev.Type.Words()
 		if ev.Detail != "" {
 			what += ": " + ev.Detail
 		}

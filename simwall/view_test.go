@@ -50,12 +50,12 @@ func TestDescribeEvents(t *testing.T) {
 	at := time.Date(2026, 11, 22, 18, 0, 1, 0, time.UTC)
 	keg := flow.Keg{Size: 500000, Remaining: 70000}
 	evs := []device.Event{
-		{Time: at, Type: device.EvBooked, Line: 1, Kind: "pour", PourID: "1001-1", Volume: 3851, Charged: 3821, Amount: 497, Reason: "cap_money"},
-		{Time: at, Type: device.EvRecovered, Line: 1, PourID: "1001-2", Volume: 1200, Amount: 156},
-		{Time: at, Type: device.EvAlarm, Line: 4, Alarm: &flow.Alarm{Kind: "leak", Active: true}, Detail: "flow with the valve closed"},
-		{Time: at, Type: device.EvKegLow, Line: 2, Keg: &keg},
-		{Time: at, Type: device.EvValveClosed, Line: 3, Reason: "idle", Volume: 1822},
-		{Time: at, Type: device.EvStorageMoved, Detail: "corrupt database moved to x"},
+		{Time: at, Type: device.EventPourBooked, Line: 1, Kind: "pour", PourID: "1001-1", Volume: 3851, Charged: 3821, Amount: 497, Reason: "cap_money"},
+		{Time: at, Type: device.EventPourRecovered, Line: 1, PourID: "1001-2", Volume: 1200, Amount: 156},
+		{Time: at, Type: device.EventAlarm, Line: 4, Alarm: &flow.Alarm{Kind: "leak", Active: true}, Detail: "flow with the valve closed"},
+		{Time: at, Type: device.EventKegLow, Line: 2, Keg: &keg},
+		{Time: at, Type: device.EventValveClosed, Line: 3, Reason: "idle", Volume: 1822},
+		{Time: at, Type: device.EventStorageCorruptMoved, Detail: "corrupt database moved to x"},
 	}
 	var b bytes.Buffer
 	for _, e := range evs {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bucket is a named key space that another package owns (the cash
@@ -85,10 +86,10 @@ func applyChanges(tx *bolt.Tx, cs []Change) error {
 type emptyBucket struct{}
 
 func (emptyBucket) Get([]byte) []byte                     { return nil }
-func (emptyBucket) Put([]byte, []byte) error              { return bolt.ErrTxNotWritable }
-func (emptyBucket) Delete([]byte) error                   { return bolt.ErrTxNotWritable }
+func (emptyBucket) Put([]byte, []byte) error              { return berrors.ErrTxNotWritable }
+func (emptyBucket) Delete([]byte) error                   { return berrors.ErrTxNotWritable }
 func (emptyBucket) ForEach(func(k, v []byte) error) error { return nil }
-func (emptyBucket) NextSequence() (uint64, error)         { return 0, bolt.ErrTxNotWritable }
+func (emptyBucket) NextSequence() (uint64, error)         { return 0, berrors.ErrTxNotWritable }
 
 // UpdateAsync is Update without waiting: done reports the outcome from the
 // writer goroutine. For bookkeeping that must not hold up its caller (the

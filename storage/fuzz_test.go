@@ -15,6 +15,11 @@ import (
 func FuzzDecodeRecord(f *testing.F) {
 	good, _ := json.Marshal(pourRecord("1-1", 1, 100))
 	good = append(good[:1], append([]byte(`"v":1,`), good[1:]...)...)
+	old, err := os.ReadFile(filepath.Join("testdata", "record-ref-map.json")) // references as the old map wrote them
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(old)
 	for _, s := range []string{string(good), `{}`, `{"v":1,"id":"x","kind":"pour","pour":{"volume_ml10":-5}}`,
 		`{"v":2}`, `null`, `{"v":1,"id":"a","kind":"leak"}`, `[1,2]`} {
 		f.Add([]byte(s))

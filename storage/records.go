@@ -44,24 +44,24 @@ type Record struct {
 	// Recovered marks a pour booked after a crash from its last checkpoint.
 	Recovered bool `json:"recovered,omitempty"`
 	// Ref carries payment references (card, session) for the uplinks.
-	Ref  map[string]string `json:"ref,omitempty"`
-	Pour flow.Result       `json:"pour"`
+	Ref  Ref         `json:"ref,omitzero"`
+	Pour flow.Result `json:"pour"`
 }
 
 // Intent is written before a valve opens and checkpointed while it pours.
 type Intent struct {
-	V            int               `json:"v"`
-	PourID       string            `json:"pour_id"`
-	Line         int               `json:"line"`
-	Product      string            `json:"product,omitempty"`
-	PLU          int               `json:"plu,omitempty"`
-	OpenedAt     int64             `json:"opened_at"` // UTC epoch ms
-	ClockSynced  bool              `json:"clock_synced"`
-	Auth         flow.Auth         `json:"auth"`
-	KMilli       int64             `json:"k_milli"`
-	Ref          map[string]string `json:"ref,omitempty"`
-	Progress     flow.Progress     `json:"progress"`
-	CheckpointAt int64             `json:"checkpoint_at,omitempty"`
+	V            int           `json:"v"`
+	PourID       string        `json:"pour_id"`
+	Line         int           `json:"line"`
+	Product      string        `json:"product,omitempty"`
+	PLU          int           `json:"plu,omitempty"`
+	OpenedAt     int64         `json:"opened_at"` // UTC epoch ms
+	ClockSynced  bool          `json:"clock_synced"`
+	Auth         flow.Auth     `json:"auth"`
+	KMilli       int64         `json:"k_milli"`
+	Ref          Ref           `json:"ref,omitzero"`
+	Progress     flow.Progress `json:"progress"`
+	CheckpointAt int64         `json:"checkpoint_at,omitempty"`
 }
 
 // Calibration is a stored K-factor for a line.

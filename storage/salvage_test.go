@@ -31,8 +31,10 @@ func history(t *testing.T, path string) uint64 {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if _, err := s.NextBoot(); err != nil {
+		t.Fatal(err)
+	}
 	boot, _ := s.NextBoot()
-	boot, _ = s.NextBoot()
 	for i := 1; i <= 11; i++ {
 		in, err := s.CreateIntent(7, Intent{Line: 1})
 		if err != nil {

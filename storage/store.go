@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout this build reads and writes.
@@ -195,7 +196,7 @@ func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	if err != nil {
 		var errno syscall.Errno
 		switch {
-		case errors.Is(err, bolt.ErrTimeout):
+		case errors.Is(err, berrors.ErrTimeout):
 			return nil, fmt.Errorf("storage: %s: %w", path, ErrLocked)
 		case errors.As(err, &errno):
 			return nil, fmt.Errorf("storage: open %s: %w", path, err)

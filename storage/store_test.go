@@ -243,7 +243,7 @@ func TestDiskFull(t *testing.T) {
 	booked := 0
 	for i := 0; i < 2000 && len(failed) < 5; i++ {
 		r := pourRecord(fmt.Sprint(i), 1, flow.Vol(i))
-		r.Ref = map[string]string{"pad": strings.Repeat("x", 200)}
+		r.Ref = Ref{CardName: strings.Repeat("x", 200)}
 		if _, err := s.Book(Booking{Record: r}); err != nil {
 			failed = append(failed, r)
 		} else {

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -52,9 +53,8 @@ func fillQueue(t *testing.T, s *Store, n int, note func(string) func(error)) *sy
 			note(fmt.Sprint("job", i))(err)
 		}(i)
 	}
-	for len(s.jobs) < cap(s.jobs) {
-		time.Sleep(time.Millisecond) // wait for the queue to fill; the writer is stuck
-	}
+	// The queue fills; the writer is stuck.
+	testwait.Until(t, 10*time.Second, "the write queue fills", func() bool { return len(s.jobs) == cap(s.jobs) })
 	return &queued
 }
 

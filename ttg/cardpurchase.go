@@ -8,17 +8,6 @@ import (
 	"github.com/tapagent/tapagent/storage"
 )
 
-// Reference keys of a card-purchase record.
-const (
-	RefPurchaseType  = "purchase_type"
-	RefPurchaseAmt   = "amount"
-	RefServingsLimit = "servings_limit"
-	RefStaffName     = "staff_name"
-	RefDeposit       = "deposit"
-	RefAlcohol       = "alcohol_allowed"
-	RefExpires       = "expires" // UTC epoch ms, empty for none
-)
-
 // CardPurchaseErase is the card-purchase type that erases an online card (3.39).
 const CardPurchaseErase = 199
 
@@ -30,8 +19,7 @@ func CardPurchaseFromRecord(r storage.Record, loc *time.Location) (CardPurchase,
 	if loc == nil {
 		loc = time.Local
 	}
-	num := func(key string) (int64, error) {
-		v := r.Ref[key]
+	num := func(key, v string) (int64, error) {
 		if v == "" {
 			return 0, nil
 		}
@@ -41,19 +29,21 @@ func CardPurchaseFromRecord(r storage.Record, loc *time.Location) (CardPurchase,
 		}
 		return n, nil
 	}
-	cp := CardPurchase{CardName: r.Ref[RefCardName], StaffName: r.Ref[RefStaffName],
+	ref := r.Ref
+	cp := CardPurchase{CardName: ref.CardName, StaffName: ref.StaffName,
 		Created: time.UnixMilli(r.EndedAt).In(loc).Format(TimeLayout)}
 	var err error
 	fields := []struct {
-		key string
-		dst *int64
-	}{{RefCardID, &cp.CardID}, {RefPurchaseAmt, &cp.Amount}, {RefServingsLimit, &cp.ServingsLimit}, {RefDeposit, &cp.Deposit}}
+		key, v string
+		dst    *int64
+	}{{"card_id", ref.CardID, &cp.CardID}, {"amount", ref.Amount, &cp.Amount}, {"servings_limit", ref.ServingsLimit, &cp.ServingsLimit},
+		{"deposit", ref.Deposit, &cp.Deposit}}
 	for _, f := range fields {
-		if *f.dst, err = num(f.key); err != nil {
+		if *f.dst, err = num(f.key, f.v); err != nil {
 			return CardPurchase{}, err
 		}
 	}
-	t, err := num(RefPurchaseType)
+	t, err := num("purchase_type", ref.PurchaseType)
 	if err != nil {
 		return CardPurchase{}, err
 	}
@@ -61,10 +51,10 @@ func CardPurchaseFromRecord(r storage.Record, loc *time.Location) (CardPurchase,
 	if !PurchaseTypesAPI[cp.Type] {
 		return CardPurchase{}, fmt.Errorf("record %s: card purchase type %d cannot be sent through the API", r.ID, cp.Type)
 	}
-	if a, _ := num(RefAlcohol); a != 0 {
+	if a, _ := num("alcohol_allowed", ref.Alcohol); a != 0 {
 		cp.AlcoholAllowed = 1
 	}
-	if exp, err := num(RefExpires); err != nil {
+	if exp, err := num("expires", ref.Expires); err != nil {
 		return CardPurchase{}, err
 	} else if exp > 0 {
 		cp.Expires = time.UnixMilli(exp).In(loc).Format(TimeLayout)

@@ -110,16 +110,6 @@ func (u Units) Servings(v flow.Vol, unitsPerServing int64) int64 {
 // unattributed flow (leaks): it has no card, customer or sale.
 var ErrNotTransaction = errors.New("not a TTG transaction")
 
-// Reference keys a record's Ref map may carry.
-const (
-	RefCardID       = "card_id"
-	RefCardType     = "card_type"
-	RefCardName     = "card_name"
-	RefExternalID   = "external_id"
-	RefItemID       = "item_id"
-	RefPricingState = "pricing_state"
-)
-
 // Converter turns booked records into wire transactions.
 type Converter struct {
 	Units Units
@@ -141,21 +131,21 @@ func (c Converter) Transaction(r storage.Record) (Transaction, error) {
 	start, stop := wireSpan(r.StartedAt, r.EndedAt, loc)
 	t := Transaction{
 		CardType: defaultCardType(r.Kind), PLU: r.PLU, VolumeDP: c.Units.DP,
-		Start: start, Stop: stop, ItemID: r.Ref[RefItemID],
+		Start: start, Stop: stop, ItemID: r.Ref.ItemID,
 	}
 	var err error
-	if v := r.Ref[RefCardID]; v != "" {
+	if v := r.Ref.CardID; v != "" {
 		if t.CardID, err = strconv.ParseInt(v, 10, 64); err != nil || t.CardID < 0 {
 			return Transaction{}, fmt.Errorf("record %s: card_id %q is not a decimal card UID", r.ID, v)
 		}
 	}
-	if v := r.Ref[RefCardType]; v != "" {
-		if t.CardType, err = strconv.Atoi(v); err != nil || CardTypeNames[t.CardType] == "" {
+	if v := r.Ref.CardType; v != "" {
+		if t.CardType, err = strconv.Atoi(v); err != nil || CardTypeString(t.CardType) == "" {
 			return Transaction{}, fmt.Errorf("record %s: unknown card type %q", r.ID, v)
 		}
 	}
-	t.CardName = firstNonEmpty(r.Ref[RefCardName], fmt.Sprintf("Line %d", r.Line))
-	t.ExternalID = firstNonEmpty(r.Ref[RefExternalID], cardOr(t.CardID, r.ID))
+	t.CardName = firstNonEmpty(r.Ref.CardName, fmt.Sprintf("Line %d", r.Line))
+	t.ExternalID = firstNonEmpty(r.Ref.ExternalID, cardOr(t.CardID, r.ID))
 	p := r.Pour
 	if p.Volume == 0 && t.CardID != 0 {
 		// Nothing poured: the empty transaction that releases an online card.

@@ -29,11 +29,29 @@ type Store interface {
 // Notice is something the syncer reports: link changes, refreshed
 // configuration, dead letters.
 type Notice struct {
-	Type     string // ttg_link_up, ttg_link_down, ttg_config, ttg_dead_letter, ttg_delivered
+	Kind     NoticeKind
 	Detail   string
 	RecordID string
 	Count    int
 }
+
+// NoticeKind says what a Notice reports; the agent turns each kind into
+// its own event type.
+type NoticeKind int
+
+// Kinds of notice.
+const (
+	// NoticeLinkUp: the server answers again (Detail is its URL).
+	NoticeLinkUp NoticeKind = iota + 1
+	// NoticeLinkDown: the link broke (Detail says how).
+	NoticeLinkDown
+	// NoticeConfig: the configuration was refreshed (Count products).
+	NoticeConfig
+	// NoticeDeadLetter: the server refused a record for good.
+	NoticeDeadLetter
+	// NoticeDelivered: Count records reached the server.
+	NoticeDelivered
+)
 
 // SyncConfig tunes the syncer.
 type SyncConfig struct {
@@ -168,14 +186,14 @@ func (s *Syncer) Run(ctx context.Context) {
 func (s *Syncer) setLink(err error) {
 	if err == nil {
 		if s.link.Swap(LinkUp) != LinkUp {
-			s.notify(Notice{Type: "ttg_link_up", Detail: s.c.cfg.BaseURL})
+			s.notify(Notice{Kind: NoticeLinkUp, Detail: s.c.cfg.BaseURL})
 		}
 		return
 	}
 	msg := err.Error()
 	s.lastErr.Store(&msg)
 	if s.link.Swap(LinkDown) != LinkDown {
-		s.notify(Notice{Type: "ttg_link_down", Detail: msg})
+		s.notify(Notice{Kind: NoticeLinkDown, Detail: msg})
 	}
 }
 
@@ -225,7 +243,7 @@ func (s *Syncer) Refresh(ctx context.Context) error {
 	}
 	s.cat.Store(cat)
 	s.setLink(nil)
-	s.notify(Notice{Type: "ttg_config", Count: len(cat.Products),
+	s.notify(Notice{Kind: NoticeConfig, Count: len(cat.Products),
 		Detail: fmt.Sprintf("%d products, %d items, %d happy hours", len(cat.Products), len(cat.Items), len(cat.HappyHours))})
 	return nil
 }
@@ -377,7 +395,7 @@ func (s *Syncer) bury(r storage.Record, reason string, b *batch) {
 		return
 	}
 	b.buried = append(b.buried, r.Seq)
-	s.notify(Notice{Type: "ttg_dead_letter", RecordID: r.ID, Detail: reason})
+	s.notify(Notice{Kind: NoticeDeadLetter, RecordID: r.ID, Detail: reason})
 }
 
 func pick[T any](all []T, idx []int) []T {
@@ -436,7 +454,7 @@ func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) 
 		if err := s.st.Ack(seqs...); err != nil {
 			return 0, err
 		}
-		s.notify(Notice{Type: "ttg_delivered", Count: len(seqs), Detail: fmt.Sprintf("%d inserted, %d duplicates", res.RecordsInserted, res.RecordsSkipped)})
+		s.notify(Notice{Kind: NoticeDelivered, Count: len(seqs), Detail: fmt.Sprintf("%d inserted, %d duplicates", res.RecordsInserted, res.RecordsSkipped)})
 		return len(seqs), nil
 	}
 	done := 0
@@ -456,12 +474,12 @@ func (s *Syncer) deliver(seqs []uint64, recs []storage.Record, send func([]int) 
 			err = s.st.Ack(q)
 		case there:
 			err = s.st.Ack(q)
-			s.notify(Notice{Type: "ttg_delivered", Count: 1, RecordID: recByID(recs, q),
+			s.notify(Notice{Kind: NoticeDelivered, Count: 1, RecordID: recByID(recs, q),
 				Detail: "already on the server: " + one.InfoString})
 		case one.RecordsMalformatted > 0 || !one.Valid:
 			r := recByID(recs, q)
 			err = s.st.Bury(q, "server: "+firstNonEmpty(one.InfoString, "malformatted"), s.cfg.Now().UnixMilli())
-			s.notify(Notice{Type: "ttg_dead_letter", RecordID: r, Detail: one.InfoString})
+			s.notify(Notice{Kind: NoticeDeadLetter, RecordID: r, Detail: one.InfoString})
 		default:
 			return done, fmt.Errorf("server neither stored nor refused record %d: %+v", q, one)
 		}

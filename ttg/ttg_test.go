@@ -81,7 +81,7 @@ func TestUnits(t *testing.T) {
 	}
 }
 
-func rec(kind string, vol flow.Vol, amount int64, ref map[string]string) storage.Record {
+func rec(kind string, vol flow.Vol, amount int64, ref storage.Ref) storage.Record {
 	start := time.Date(2026, 11, 22, 18, 30, 5, 0, time.UTC)
 	return storage.Record{ID: "1001-7", Kind: kind, Line: 2, PLU: 102, StartedAt: start.UnixMilli(),
 		EndedAt: start.Add(7 * time.Second).UnixMilli(), Ref: ref,
@@ -92,13 +92,13 @@ func rec(kind string, vol flow.Vol, amount int64, ref map[string]string) storage
 func TestTransactionConversion(t *testing.T) {
 	u, _ := NewUnits("l", 3)
 	conv := Converter{Units: u, Loc: time.UTC, UnitsPerServing: map[int]int64{102: 1}}
-	card := map[string]string{RefCardID: "1000001", RefCardType: "11", RefCardName: "Alex", RefItemID: "102-03"}
+	card := storage.Ref{CardID: "1000001", CardType: "11", CardName: "Alex", ItemID: "102-03"}
 	got := map[string]Transaction{}
 	for name, r := range map[string]storage.Record{
-		"open pour": rec(storage.KindPour, flow.ML(303), 424, nil),
+		"open pour": rec(storage.KindPour, flow.ML(303), 424, storage.Ref{}),
 		"card":      rec(storage.KindPour, flow.ML(300), 390, card),
 		"release":   rec(storage.KindPour, 0, 0, card),
-		"cleaning":  rec(storage.KindCleaning, flow.ML(210), 0, nil),
+		"cleaning":  rec(storage.KindCleaning, flow.ML(210), 0, storage.Ref{}),
 	} {
 		tx, err := conv.Transaction(r)
 		if err != nil {
@@ -107,14 +107,14 @@ func TestTransactionConversion(t *testing.T) {
 		got[name] = tx
 	}
 	golden(t, "transactions.golden.json", got)
-	if _, err := conv.Transaction(rec(storage.KindUnattributed, 5, 0, nil)); !errors.Is(err, ErrNotTransaction) {
+	if _, err := conv.Transaction(rec(storage.KindUnattributed, 5, 0, storage.Ref{})); !errors.Is(err, ErrNotTransaction) {
 		t.Fatalf("leak: %v", err)
 	}
-	bad := rec(storage.KindPour, flow.ML(10), 10, map[string]string{RefCardID: "12ab"})
+	bad := rec(storage.KindPour, flow.ML(10), 10, storage.Ref{CardID: "12ab"})
 	if _, err := conv.Transaction(bad); err == nil {
 		t.Fatal("bad card id accepted")
 	}
-	noPLU := rec(storage.KindPour, flow.ML(10), 10, nil)
+	noPLU := rec(storage.KindPour, flow.ML(10), 10, storage.Ref{})
 	noPLU.PLU = 0
 	if _, err := conv.Transaction(noPLU); err == nil {
 		t.Fatal("record without PLU accepted")

@@ -278,26 +278,63 @@ const (
 	CardMDBBill     = 62
 )
 
-var cardTypeNames = map[int]string{CardPre: "PRE", CardBill: "BILL", CardAdmin: "ADMIN", CardStaff: "STAFF",
-	CardInstall: "INSTALL", CardManager: "MANAGER", CardClean: "CLEAN", CardOnlinePre: "ONLINE PRE",
-	CardOnlineBill: "ONLINE BILL", CardExternal: "EXTERNAL", CardBillPOS: "BILL POS", CardPermanent: "PERMANENT",
-	CardOpenPour: "OPEN POUR", CardRemoteLogin: "REMOTE LOGIN", CardQR: "QR", CardMDBPre: "MDB PRE", CardMDBBill: "MDB BILL"}
+// cardTypeNames is the one table of card type names: for each type of the
+// spec's table "Card types", the type string the server sends and takes
+// (type_string, card_type) and the short name the agent shows.
+func cardTypeNames(t int) (spec, short string) {
+	switch t {
+	case CardPre:
+		return "PRE", "PRE"
+	case CardBill:
+		return "BILL", "BILL"
+	case CardAdmin:
+		return "ADMIN", "ADMIN"
+	case CardStaff:
+		return "STAFF", "STAFF"
+	case CardInstall:
+		return "INSTALL", "INSTALL"
+	case CardManager:
+		return "MANAGER", "MANAGER"
+	case CardClean:
+		return "CLEAN", "CLEAN"
+	case CardOnlinePre:
+		return "ONLINE PRE", "ONLINE PRE"
+	case CardOnlineBill:
+		return "ONLINE BILL", "ONLINE BILL"
+	case CardExternal:
+		return "EXT_CARD", "EXTERNAL"
+	case CardBillPOS:
+		return "BILL POS", "BILL POS"
+	case CardPermanent:
+		return "PERMANENT_BILL", "PERMANENT"
+	case CardOpenPour:
+		return "OPEN_POUR", "OPEN POUR"
+	case CardRemoteLogin:
+		return "REMOTE_LOGIN", "REMOTE LOGIN"
+	case CardQR:
+		return "QR-CODE", "QR"
+	case CardMDBPre:
+		return "CARD_TYPE_MDB_PAYMENT_PRE", "MDB PRE"
+	case CardMDBBill:
+		return "CARD_TYPE_MDB_PAYMENT_BILL", "MDB BILL"
+	}
+	return "", ""
+}
 
-// CardTypeName names a card type as the spec's table does.
+// CardTypeName names a card type for people ("ONLINE PRE", "type 99" when
+// the spec has no such type).
 func CardTypeName(t int) string {
-	if n, ok := cardTypeNames[t]; ok {
+	if _, n := cardTypeNames(t); n != "" {
 		return n
 	}
 	return "type " + strconv.Itoa(t)
 }
 
-// CardTypeNames maps card types to the spec's type strings.
-var CardTypeNames = map[int]string{
-	CardPre: "PRE", CardBill: "BILL", CardBillPOS: "BILL POS", CardOnlinePre: "ONLINE PRE",
-	CardOnlineBill: "ONLINE BILL", CardAdmin: "ADMIN", CardStaff: "STAFF", CardInstall: "INSTALL",
-	CardManager: "MANAGER", CardClean: "CLEAN", CardPermanent: "PERMANENT_BILL", CardExternal: "EXT_CARD",
-	CardRemoteLogin: "REMOTE_LOGIN", CardOpenPour: "OPEN_POUR", CardQR: "QR-CODE",
-	CardMDBPre: "CARD_TYPE_MDB_PAYMENT_PRE", CardMDBBill: "CARD_TYPE_MDB_PAYMENT_BILL",
+// CardTypeString is a card type's string on the wire (type_string,
+// card_type), "" when the spec has no such type.
+func CardTypeString(t int) string {
+	s, _ := cardTypeNames(t)
+	return s
 }
 
 // Product types (spec "Product-Type").

@@ -125,7 +125,7 @@ func TestPourAcrossFallBackNeverStopsBeforeItStarts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := rec(storage.KindPour, flow.ML(300), 390, nil)
+			r := rec(storage.KindPour, flow.ML(300), 390, storage.Ref{})
 			r.StartedAt, r.EndedAt = start.UnixMilli(), start.Add(c.d).UnixMilli()
 			tx, err := conv.Transaction(r)
 			if err != nil || tx.Start != c.wantStart || tx.Stop != c.wantEnd {

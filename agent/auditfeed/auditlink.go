@@ -38,18 +38,18 @@ func Events(a *evadts.Audit, next func(device.Event), log *slog.Logger) func(dev
 	}
 	return func(ev device.Event) {
 		switch ev.Type {
-		case device.EvAlarm, device.EvAlarmCleared:
+		case device.EventAlarm, device.EventAlarmCleared:
 			if ev.Alarm != nil {
 				if id := evadts.EventID(ev.Alarm.Kind, ev.Line); id != "" {
 					a.Event(id, ev.Alarm.Active, done)
 				}
 			}
-		case device.EvKegLow:
-			a.Event(evadts.EventID("keg_low", ev.Line), true, done)
-		case device.EvKegChanged:
-			a.Event(evadts.EventID("keg_empty", ev.Line), false, done)
-			a.Event(evadts.EventID("keg_low", ev.Line), false, done)
-		case device.EvStarted:
+		case device.EventKegLow:
+			a.Event(evadts.EventID(string(device.EventKegLow), ev.Line), true, done)
+		case device.EventKegChanged:
+			a.Event(evadts.EventID(string(device.EventKegEmpty), ev.Line), false, done)
+			a.Event(evadts.EventID(string(device.EventKegLow), ev.Line), false, done)
+		case device.EventAgentStarted:
 			a.Event(evadts.EventID("power_up", 0), true, done)
 		}
 		if next != nil {

@@ -27,12 +27,6 @@ const (
 	stateOwed = "owed"
 )
 
-// RefCardKey names, in a pour's references, the card that pours (its UID
-// in hex, the journal's key). The agent writes it with the pour's intent
-// before the valve opens, so whatever stops the tap, the pour's booking
-// knows whose it is (Settle). It stays on the device: no uplink sends it.
-const RefCardKey = "card_key"
-
 // Entry is a charge in the journal.
 type Entry struct {
 	PourID string `json:"pour_id"`
@@ -100,7 +94,7 @@ func due(amount, charged int64, prepaid bool) (debit, servings int64) {
 // before the tap reads it, so an entry the tap dropped is never written
 // again, and no event lost on the way can leave a pour unseen.
 func Settle(r storage.Record) []storage.Change {
-	key := r.Ref[RefCardKey]
+	key := r.Ref.CardKey
 	if key == "" {
 		return nil
 	}
@@ -119,7 +113,7 @@ func owe(b storage.Bucket, key string, r storage.Record) error {
 	if e.Booked && e.nothingDue() && r.Pour.Auth.Mode != flow.ModeCleaning {
 		// The first booking that charges something is owed; a charge the
 		// entry holds (the tap's, or one staff must see first) is kept.
-		prepaid := r.Ref[ttg.RefCardType] == strconv.Itoa(ttg.CardPre)
+		prepaid := r.Ref.CardType == strconv.Itoa(ttg.CardPre)
 		if amount, servings := due(r.Pour.Amount, int64(r.Pour.Charged), prepaid); amount != 0 || servings != 0 {
 			e.PourID, e.Amount, e.Servings, e.At = r.ID, amount, servings, r.EndedAt
 		}

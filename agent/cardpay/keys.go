@@ -39,26 +39,14 @@ func Keys(c config.Cards) (cardapp.Keys, error) {
 	return k, nil
 }
 
-// Lines are the lines a reader serves: its configured ones, else all.
-func Lines(c *config.Config) []int {
-	if len(c.Reader.Lines) > 0 {
-		return c.Reader.Lines
-	}
-	out := make([]int, len(c.Lines))
-	for i, l := range c.Lines {
-		out[i] = l.ID
-	}
-	return out
-}
-
 // Start runs a tap controller for the configured lines on d until the
 // returned stop is called (or ctx ends).
-func Start(ctx context.Context, d *pn532.Device, c *config.Config, agent Agent, st *storage.Store, now func() time.Time, log *slog.Logger) (*Tap, func(), error) {
-	keys, err := Keys(c.Cards)
+func Start(ctx context.Context, d *pn532.Device, c config.Cards, lines []int, agent Agent, st *storage.Store, now func() time.Time, log *slog.Logger) (*Tap, func(), error) {
+	keys, err := Keys(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	t := New(Options{Reader: d, Agent: agent, Store: st, Keys: keys, Lines: Lines(c), UIDOrder: c.Cards.UIDOrder, Wrap: c.Cards.ISOWrap, Now: now, Log: log})
+	t := New(Options{Reader: d, Agent: agent, Store: st, Keys: keys, Lines: lines, UIDOrder: c.UIDOrder, Wrap: c.ISOWrap, Now: now, Log: log})
 	tctx, cancel := context.WithCancel(ctx)
 	ran := make(chan struct{})
 	go func() { t.Run(tctx); close(ran) }()

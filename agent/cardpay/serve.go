@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tapagent/tapagent/storage"
 	"slices"
 	"strconv"
 	"time"
@@ -45,14 +46,14 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 				t.assumed(cd, e, "ours, or not ours and one charge of the same amount elsewhere")
 				return ""
 			}
-			t.report(device.Event{Type: EvCardSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "the lost commit had reached the card"})
+			t.report(device.Event{Type: device.EventCardChargeSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "the lost commit had reached the card"})
 			return ""
 		case Assumed:
 			t.j.drop(cd.key)
 			t.assumed(cd, e, assumedWhy)
 			return ""
 		case Ambiguous:
-			t.report(device.Event{Type: EvCardAmbiguous, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
+			t.report(device.Event{Type: device.EventCardChargeAmbiguous, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
 				Detail: "the card's counters changed since an unconfirmed charge: staff must check it"})
 			return "unconfirmed charge on this card: staff must check it"
 		}
@@ -61,7 +62,7 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 	if err := t.collect(ctx, cd, e); err != nil {
 		return "the last pour is still unpaid: " + err.Error()
 	}
-	t.report(device.Event{Type: EvCardSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "owed amount collected"})
+	t.report(device.Event{Type: device.EventCardChargeSettled, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: "owed amount collected"})
 	return ""
 }
 
@@ -138,7 +139,7 @@ func (t *Tap) collect(ctx context.Context, cd *card, e Entry) error {
 		e.LastPourFile, e.ChargesBefore = cd.c.LastPourFile, cd.c.Last.Charges
 		if jerr := t.j.put(cd.key, e); jerr != nil {
 			// Nothing sent: what the journal held before (owed) stands.
-			t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
+			t.report(device.Event{Type: device.EventCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
 				Detail: "not charged: the card journal cannot be written: " + jerr.Error()})
 			return jerr
 		}
@@ -209,7 +210,7 @@ const assumedWhy = "a top-up or a charge elsewhere in between"
 // assumed tells staff that a lost commit counts as charged although the
 // card's counters cannot prove it, with the figures to check it by.
 func (t *Tap) assumed(cd *card, e Entry, why string) {
-	t.report(device.Event{Type: EvCardAssumed, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
+	t.report(device.Event{Type: device.EventCardChargeAssumed, Card: cd.hash, PourID: e.PourID, Amount: e.Amount,
 		Detail: fmt.Sprintf("counted as charged, not proven: before the charge credit %d, servings %d; now credit %d, servings %d (%s): staff should check",
 			e.CreditBefore, e.ServingsBefore, cd.c.Credit, cd.c.Servings, why)})
 }
@@ -218,21 +219,21 @@ func (t *Tap) assumed(cd *card, e Entry, why string) {
 // says it): nothing on the card (owed), or an unknown outcome.
 func (t *Tap) chargeFailed(cd *card, e Entry, err error) {
 	if e.State == stateSending {
-		t.report(device.Event{Type: EvCardUnknown, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: err.Error()})
+		t.report(device.Event{Type: device.EventCardChargeUnknown, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: err.Error()})
 		return
 	}
-	t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: err.Error()})
+	t.report(device.Event{Type: device.EventCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: e.Amount, Detail: err.Error()})
 }
 
 // serve acts by card type; it reports whether the card was seen to leave.
 func (t *Tap) serve(ctx context.Context, cd *card) bool {
 	info := cd.c.Info
-	ref := map[string]string{ttg.RefCardID: strconv.FormatInt(cd.id, 10), ttg.RefCardType: strconv.Itoa(info.Type),
-		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(cd.id, 10)}
+	ref := storage.Ref{CardID: strconv.FormatInt(cd.id, 10), CardType: strconv.Itoa(info.Type),
+		CardName: info.Name, ExternalID: strconv.FormatInt(cd.id, 10)}
 	switch info.Type {
 	case ttg.CardPre:
 		if cd.c.Credit <= 0 {
-			t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "no credit left"})
+			t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: "no credit left"})
 			return false
 		}
 		return t.pour(ctx, cd, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapMoney: cd.c.Credit}, Ref: ref, NoAlcohol: !info.Alcohol})
@@ -242,16 +243,16 @@ func (t *Tap) serve(ctx context.Context, cd *card) bool {
 		return t.pour(ctx, cd, device.Request{Auth: flow.Auth{Mode: flow.ModeCleaning}, Ref: ref})
 	case ttg.CardOnlinePre, ttg.CardOnlineBill:
 		if _, err := t.o.Agent.CardTap(ctx, t.o.Lines[0], cd.id); err != nil {
-			t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: err.Error()})
+			t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: err.Error()})
 		}
 	case ttg.CardStaff:
 		if _, err := t.o.Agent.WaiterTap(t.o.Lines[0], cd.id); err != nil {
-			t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: err.Error()})
+			t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: err.Error()})
 		}
 	case ttg.CardInstall, ttg.CardManager, ttg.CardAdmin:
 		t.toggleService(cd)
 	default:
-		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: fmt.Sprintf("card type %d has no use at a tap", info.Type)})
+		t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: fmt.Sprintf("card type %d has no use at a tap", info.Type)})
 	}
 	return false
 }
@@ -266,13 +267,13 @@ func servingsOK(c cardapp.Card) bool {
 // pour is booked.
 func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 	if req.Auth.Mode != flow.ModeCleaning && !servingsOK(cd.c) {
-		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "servings limit reached: staff must re-activate the card"})
+		t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: "servings limit reached: staff must re-activate the card"})
 		return false
 	}
 	// The card's key goes with the intent, before the valve opens: the
 	// booking records the pour in the card's entry (Settle), also a
 	// cleaning pour's, which charges nothing.
-	req.Ref[RefCardKey] = cd.key
+	req.Ref.CardKey = cd.key
 	charging := req.Auth.Mode != flow.ModeCleaning
 	pours := map[string]int{}
 	for _, l := range t.o.Lines {
@@ -282,7 +283,7 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 		}
 	}
 	if len(pours) == 0 {
-		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "no line could be authorised"})
+		t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: "no line could be authorised"})
 		return false
 	}
 	w := t.watch(ctx, cd, pours)
@@ -290,7 +291,7 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 	case w.lost != nil:
 		// The booking cannot be seen: the pour is not charged here; its
 		// booking makes it owed all the same (Settle).
-		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: w.poured.PourID,
+		t.report(device.Event{Type: device.EventCardUnpaid, Card: cd.hash, PourID: w.poured.PourID,
 			Detail: "pour stopped, not charged: the card journal cannot be read: " + w.lost.Error()})
 		return w.removed
 	case !charging:
@@ -299,7 +300,7 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 	case !w.booked:
 		// The agent stops with the pour unbooked: its booking, now or at
 		// the next start, makes it owed (Settle).
-		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: w.poured.PourID,
+		t.report(device.Event{Type: device.EventCardUnpaid, Card: cd.hash, PourID: w.poured.PourID,
 			Detail: "the agent stopped before the pour was booked: its booking is owed, collected at the card's next tap"})
 		return true
 	case w.removed && w.poured.Amount == 0:
@@ -400,7 +401,7 @@ func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) watched
 			if !t.present(ctx, cd) {
 				w.removed = true
 				stopAll("")
-				t.report(device.Event{Type: EvCardRemoved, Card: cd.hash, Detail: "card taken away while pouring: pour stopped"})
+				t.report(device.Event{Type: device.EventCardRemoved, Card: cd.hash, Detail: "card taken away while pouring: pour stopped"})
 			}
 		}
 	}
@@ -462,18 +463,18 @@ func (t *Tap) charge(ctx context.Context, cd *card, pours map[string]int, booked
 	// here on (the card lifted before its counters are read, a glitch),
 	// the next tap collects it.
 	if err := t.j.put(cd.key, e); err != nil {
-		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount,
+		t.report(device.Event{Type: device.EventCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount,
 			Detail: "not charged: the card journal cannot be written: " + err.Error()})
 		return
 	}
 	if removed {
-		t.report(device.Event{Type: EvCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: why + ": collected at its next tap"})
+		t.report(device.Event{Type: device.EventCardUnpaid, Card: cd.hash, PourID: e.PourID, Amount: amount, Detail: why + ": collected at its next tap"})
 		return
 	}
 	if err := t.collect(ctx, cd, e); err != nil {
 		return
 	}
-	t.report(device.Event{Type: EvCardCharged, Card: cd.hash, PourID: e.PourID, Amount: amount,
+	t.report(device.Event{Type: device.EventCardCharged, Card: cd.hash, PourID: e.PourID, Amount: amount,
 		Detail: fmt.Sprintf("credit %d left", cd.c.Credit)})
 }
 
@@ -496,12 +497,12 @@ func (t *Tap) toggleService(cd *card) {
 			err = t.o.Agent.Lock(l)
 		}
 		if err != nil {
-			t.report(device.Event{Type: EvCardRefused, Line: l, Card: cd.hash, Detail: err.Error()})
+			t.report(device.Event{Type: device.EventCardRefused, Line: l, Card: cd.hash, Detail: err.Error()})
 		}
 	}
 	state := "on"
 	if all {
 		state = "off"
 	}
-	t.report(device.Event{Type: EvServiceMode, Card: cd.hash, Detail: fmt.Sprintf("service mode %s (lines %v, %s card)", state, t.o.Lines, ttg.CardTypeName(cd.c.Info.Type))})
+	t.report(device.Event{Type: device.EventServiceMode, Card: cd.hash, Detail: fmt.Sprintf("service mode %s (lines %v, %s card)", state, t.o.Lines, ttg.CardTypeName(cd.c.Info.Type))})
 }

@@ -25,9 +25,6 @@ const (
 	DecidedCollect Decision = "collect"
 )
 
-// EvCardStaffSettled is the audited event of a staff decision.
-const EvCardStaffSettled = "card_charge_staff_settled"
-
 // ErrNoEntry is returned when the journal holds nothing for a card.
 var ErrNoEntry = errors.New("the card journal holds no charge for this card")
 
@@ -65,7 +62,7 @@ func SettleByStaff(st *storage.Store, uid string, d Decision, staff string, now 
 	if err != nil {
 		return e, err
 	}
-	ev := device.Event{Type: EvCardStaffSettled, Time: now.UTC(), PourID: e.PourID, Amount: e.Amount,
+	ev := device.Event{Type: device.EventCardChargeStaffSettled, Time: now.UTC(), PourID: e.PourID, Amount: e.Amount,
 		Detail: fmt.Sprintf("%s by %s: card %s, entry %s; credit before %d, servings before %d", d, staff, uid, e.State, e.CreditBefore, e.ServingsBefore)}
 	raw, err := json.Marshal(ev)
 	if err != nil {

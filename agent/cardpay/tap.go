@@ -54,23 +54,6 @@ type Reader interface {
 	Exchange(ctx context.Context, tg byte, data []byte, timeout time.Duration) ([]byte, error)
 }
 
-// Events a tap reports.
-const (
-	EvCardRead      = "card_read"
-	EvCardRefused   = "card_refused"
-	EvCardCharged   = "card_charged"
-	EvCardUnpaid    = "card_unpaid"         // pulled before the commit: collected at the next tap
-	EvCardUnknown   = "card_charge_unknown" // commit sent, answer lost: settled at the next tap
-	EvCardSettled   = "card_charge_settled"
-	EvCardAmbiguous = "card_charge_ambiguous"
-	// EvCardAssumed: a lost commit on a first-layout card counts as
-	// charged, but its counters cannot prove it (see Entry.Resolve).
-	EvCardAssumed = "card_charge_assumed"
-	EvCardRemoved = "card_removed"
-	EvServiceMode = "service_mode"
-	EvReaderFault = "reader_fault"
-)
-
 // Options configure a tap.
 type Options struct {
 	Reader Reader
@@ -114,10 +97,13 @@ type Tap struct {
 
 // Health is the reader's state as a tap sees it, for diagnostics.
 type Health struct {
-	Reader       pn532.Stats `json:"reader"`
-	Taps         int         `json:"taps"`
-	Faults       int         `json:"faults"`
-	LastDetected time.Time   `json:"last_detected,omitzero"`
+	Reader pn532.Stats `json:"reader"`
+	Taps   int         `json:"taps"`
+	// Left counts the taps that ended with the card seen to leave: the
+	// tap waits for the next card.
+	Left         int       `json:"left"`
+	Faults       int       `json:"faults"`
+	LastDetected time.Time `json:"last_detected,omitzero"`
 	// LastRead is the last card's read, from activation to "card_read".
 	LastRead time.Duration `json:"last_read_ns"`
 }
@@ -205,11 +191,16 @@ func (t *Tap) Run(ctx context.Context) error {
 		if tg.DESFire() {
 			away = t.tap(ctx, tg)
 		} else {
-			t.report(device.Event{Type: EvCardRefused, Detail: fmt.Sprintf("not a DESFire card (ATQA %02X %02X, SAK %02X)", tg.ATQA[0], tg.ATQA[1], tg.SAK)})
+			t.report(device.Event{Type: device.EventCardRefused, Detail: fmt.Sprintf("not a DESFire card (ATQA %02X %02X, SAK %02X)", tg.ATQA[0], tg.ATQA[1], tg.SAK)})
 		}
 		t.o.Reader.Release(ctx, 0)
 		if !away {
 			t.waitRemoved(ctx)
+		}
+		if ctx.Err() == nil {
+			t.mu.Lock()
+			t.health.Left++
+			t.mu.Unlock()
 		}
 		configured = t.o.Pause // waitRemoved looked with limited retries
 	}
@@ -240,7 +231,7 @@ func (t *Tap) reportBooked() {
 		if err := t.j.put(uid, e); err != nil {
 			t.o.Log.Error("card journal", "err", err)
 		}
-		t.report(device.Event{Type: EvCardUnpaid, Card: t.hashOf(uid), PourID: e.PourID, Amount: e.Amount,
+		t.report(device.Event{Type: device.EventCardUnpaid, Card: t.hashOf(uid), PourID: e.PourID, Amount: e.Amount,
 			Detail: "pour booked after the agent stopped mid-pour: owed, collected at the card's next tap"})
 	}
 }
@@ -292,7 +283,7 @@ func (t *Tap) fault(ctx context.Context, err error) {
 	t.mu.Lock()
 	t.health.Faults++
 	t.mu.Unlock()
-	t.report(device.Event{Type: EvReaderFault, Detail: err.Error()})
+	t.report(device.Event{Type: device.EventReaderFault, Detail: err.Error()})
 	sleep(ctx, time.Second)
 }
 
@@ -388,17 +379,17 @@ func (t *Tap) tap(ctx context.Context, tg pn532.Target) bool {
 	// with a limit (ReadFor sees that), and later for a charge.
 	c, err := s.ReadFor(ctx, false)
 	if err != nil {
-		t.report(device.Event{Type: EvCardRefused, Detail: "card not readable: " + err.Error()})
+		t.report(device.Event{Type: device.EventCardRefused, Detail: "card not readable: " + err.Error()})
 		return gone(err)
 	}
 	dec, err := cardapp.UIDDecimal(c.UID, t.o.UIDOrder)
 	if err != nil {
-		t.report(device.Event{Type: EvCardRefused, Detail: err.Error()})
+		t.report(device.Event{Type: device.EventCardRefused, Detail: err.Error()})
 		return false
 	}
 	id, err := strconv.ParseInt(dec, 10, 64)
 	if err != nil {
-		t.report(device.Event{Type: EvCardRefused, Detail: "card id does not fit TTG's card_id"})
+		t.report(device.Event{Type: device.EventCardRefused, Detail: "card id does not fit TTG's card_id"})
 		return false
 	}
 	cd := &card{s: s, c: c, id: id, key: hex.EncodeToString(c.UID), hash: t.o.Hash(id)}
@@ -406,13 +397,13 @@ func (t *Tap) tap(ctx context.Context, tg pn532.Target) bool {
 	t.health.LastRead = time.Since(t.health.LastDetected)
 	read := t.health.LastRead
 	t.mu.Unlock()
-	t.report(device.Event{Type: EvCardRead, Card: cd.hash, Detail: fmt.Sprintf("type %d, read in %d ms", c.Info.Type, read.Milliseconds())})
+	t.report(device.Event{Type: device.EventCardRead, Card: cd.hash, Detail: fmt.Sprintf("type %d, read in %d ms", c.Info.Type, read.Milliseconds())})
 	if why := t.settle(ctx, cd); why != "" {
-		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: why})
+		t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: why})
 		return false
 	}
 	if c.Info.Expired(t.o.Now()) {
-		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: "card expired " + c.Info.Expires.Format(time.DateOnly)})
+		t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: "card expired " + c.Info.Expires.Format(time.DateOnly)})
 		return false
 	}
 	return t.serve(ctx, cd)

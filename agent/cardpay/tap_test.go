@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -173,10 +174,20 @@ func (r *rig) until(what string, cond func() bool) {
 	walltest.Loop{Wall: r.wall, Agent: r.agent, Events: &r.ev, Pause: 200 * time.Microsecond}.Until(r.t, what, cond)
 }
 
-func (r *rig) event(typ string) (device.Event, bool) { return r.ev.Find(typ) }
-func (r *rig) count(typ string) int                  { return r.ev.Count(typ) }
-func (r *rig) has(typ string) func() bool            { return r.ev.Has(typ) }
-func (r *rig) types() string                         { return r.ev.String() }
+// takeAway takes the card off the reader and waits, in real time, until
+// the tap has seen it leave and waits for the next card. Put the card back
+// after it for a new tap.
+func (r *rig) takeAway() {
+	r.t.Helper()
+	n := r.tap.Health().Left
+	r.reader.Remove()
+	testwait.Until(r.t, 15*time.Second, "the tap sees the card gone", func() bool { return r.tap.Health().Left > n })
+}
+
+func (r *rig) event(typ device.EventType) (device.Event, bool) { return r.ev.Find(typ) }
+func (r *rig) count(typ device.EventType) int                  { return r.ev.Count(typ) }
+func (r *rig) has(typ device.EventType) func() bool            { return r.ev.Has(typ) }
+func (r *rig) types() string                                   { return r.ev.String() }
 
 // pour is a guest drawing about 300 mL on a line.
 func (r *rig) pour(line int) {
@@ -189,10 +200,10 @@ func TestPrepaidPourIsDebitedOnTheCard(t *testing.T) {
 	r := newRig(t, 1, 2)
 	card := issued(t, 1, guest, 2000)
 	r.reader.Put(card)
-	r.until("both served lines authorised", func() bool { return r.count(device.EvAuthorised) == 2 })
+	r.until("both served lines authorised", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 	r.pour(2)
-	r.until("card charged", r.has(cardpay.EvCardCharged))
-	charged, _ := r.event(cardpay.EvCardCharged)
+	r.until("card charged", r.has(device.EventCardCharged))
+	charged, _ := r.event(device.EventCardCharged)
 	if charged.Amount <= 0 {
 		t.Fatalf("charged %+v\n%s", charged, r.types())
 	}
@@ -201,7 +212,7 @@ func TestPrepaidPourIsDebitedOnTheCard(t *testing.T) {
 		t.Fatalf("card credit %d after a charge of %d", v, charged.Amount)
 	}
 	// Line 1's authorisation ended when line 2 started to flow.
-	if r.count(device.EvBooked) != 2 {
+	if r.count(device.EventPourBooked) != 2 {
 		t.Fatalf("bookings: %s", r.types())
 	}
 }
@@ -210,17 +221,17 @@ func TestCardTakenAwayMidPourIsCollectedAtTheNextTap(t *testing.T) {
 	r := newRig(t, 1)
 	card := issued(t, 2, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("pouring", r.has(device.EvPourStarted))
+	r.until("pouring", r.has(device.EventPourStarted))
 	for i := 0; i < 100; i++ { // a second of flow
 		r.wall.Board.Advance(10 * time.Millisecond)
 		r.agent.Tick()
 	}
 	r.reader.Remove()
-	r.until("unpaid", r.has(cardpay.EvCardUnpaid))
-	unpaid, _ := r.event(cardpay.EvCardUnpaid)
-	booked, _ := r.event(device.EvBooked)
+	r.until("unpaid", r.has(device.EventCardUnpaid))
+	unpaid, _ := r.event(device.EventCardUnpaid)
+	booked, _ := r.event(device.EventPourBooked)
 	if booked.Volume <= 0 || unpaid.Amount != booked.Amount || unpaid.PourID != booked.PourID {
 		t.Fatalf("booked %+v unpaid %+v", booked, unpaid)
 	}
@@ -228,7 +239,7 @@ func TestCardTakenAwayMidPourIsCollectedAtTheNextTap(t *testing.T) {
 		t.Fatalf("nothing may be charged while the card is away: %d", v)
 	}
 	r.reader.Put(card)
-	r.until("collected", r.has(cardpay.EvCardSettled))
+	r.until("collected", r.has(device.EventCardChargeSettled))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-unpaid.Amount {
 		t.Fatalf("after collection: %d", v)
 	}
@@ -288,34 +299,33 @@ func TestLostCommitAnswerIsDecidedOnTheCard(t *testing.T) {
 				card := newCard(uint64(30+i), 3)
 				tc.set(r, card)
 				r.reader.Put(card)
-				r.until("authorised", r.has(device.EvAuthorised))
+				r.until("authorised", r.has(device.EventPourAuthorised))
 				r.pour(1)
-				r.until("booked", r.has(device.EvBooked))
-				booked, _ := r.event(device.EvBooked)
+				r.until("booked", r.has(device.EventPourBooked))
+				booked, _ := r.event(device.EventPourBooked)
 				if tc.left {
-					r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
+					r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
 					// Torn after the commit on a first-layout card: its counters
 					// show ours, but a charge of the same amount elsewhere
 					// would show the same: counted as charged, flagged.
-					want := cardpay.EvCardSettled
+					want := device.EventCardChargeSettled
 					if !hasFile4(card) && card.Torn != nil {
-						want = cardpay.EvCardAssumed
+						want = device.EventCardChargeAssumed
 					}
 					r.reader.LoseAnswer, card.Silent, card.Torn = nil, nil, nil
-					r.reader.Remove()
+					r.takeAway()
 					card.PutBack()
-					time.Sleep(50 * time.Millisecond)
 					r.reader.Put(card)
-					r.until(want, r.has(want))
+					r.until(string(want), r.has(want))
 				} else {
-					r.until("charged", r.has(cardpay.EvCardCharged))
+					r.until("charged", r.has(device.EventCardCharged))
 				}
 				v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 				servings, _ := card.Value(cardapp.DefaultAID, cardapp.FileServings)
 				if int64(v) != 2000-booked.Amount || servings != 4 {
 					t.Fatalf("credit %d, servings %d: a %d charge must be taken exactly once\n%s", v, servings, booked.Amount, r.types())
 				}
-				if r.count(cardpay.EvCardAmbiguous) > 0 || r.count(cardpay.EvCardRefused) > 0 {
+				if r.count(device.EventCardChargeAmbiguous) > 0 || r.count(device.EventCardRefused) > 0 {
 					t.Fatalf("refused: %s", r.types())
 				}
 			})
@@ -348,23 +358,22 @@ func TestTornCommitThenTopUp(t *testing.T) {
 					card.Silent = func(cmd byte) bool { return cmd == 0xC7 }
 				}
 				r.reader.Put(card)
-				r.until("authorised", r.has(device.EvAuthorised))
+				r.until("authorised", r.has(device.EventPourAuthorised))
 				r.pour(1)
-				r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-				booked, _ := r.event(device.EvBooked)
-				r.reader.Remove()
+				r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+				booked, _ := r.event(device.EventPourBooked)
+				r.takeAway()
 				card.Silent, card.Torn = nil, nil
 				card.PutBack()
 				charger(t, card, 500)
-				time.Sleep(50 * time.Millisecond)
 				r.reader.Put(card)
 				// A first-layout card that took the charge and a top-up
 				// cannot prove it: counted as charged, flagged for staff.
-				want := cardpay.EvCardSettled
+				want := device.EventCardChargeSettled
 				if took && card.Apps[cardapp.DefaultAID].Files[cardapp.FileLastPour] == nil {
-					want = cardpay.EvCardAssumed
+					want = device.EventCardChargeAssumed
 				}
-				r.until(want, r.has(want))
+				r.until(string(want), r.has(want))
 				v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 				servings, _ := card.Value(cardapp.DefaultAID, cardapp.FileServings)
 				if int64(v) != 2500-booked.Amount || servings != 3 {
@@ -409,7 +418,7 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 		{"took effect, three long-id pours elsewhere", true, 3, long, 100, ambiguous, ambiguous},
 		{"did not, three long-id pours elsewhere", false, 3, long, 100, ambiguous, ambiguous},
 	}
-	ev := map[string]string{settled: cardpay.EvCardSettled, ambiguous: cardpay.EvCardAmbiguous, assumed: cardpay.EvCardAssumed}
+	ev := map[string]device.EventType{settled: device.EventCardChargeSettled, ambiguous: device.EventCardChargeAmbiguous, assumed: device.EventCardChargeAssumed}
 	for _, old := range []bool{false, true} {
 		for i, tc := range cases {
 			want := map[bool]string{false: tc.file4, true: tc.layout1}[old]
@@ -425,11 +434,11 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 					card.Silent = func(cmd byte) bool { return cmd == 0xC7 }
 				}
 				r.reader.Put(card)
-				r.until("authorised", r.has(device.EvAuthorised))
+				r.until("authorised", r.has(device.EventPourAuthorised))
 				r.pour(1)
-				r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-				booked, _ := r.event(device.EvBooked)
-				r.reader.Remove()
+				r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+				booked, _ := r.event(device.EventPourBooked)
+				r.takeAway()
 				card.Silent, card.Torn = nil, nil
 				card.PutBack()
 				each := tc.each
@@ -439,7 +448,6 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 				for n := range tc.elsewhere {
 					chargeElsewhereBy(t, card, each, fmt.Sprintf("2002-%d", tc.first+n))
 				}
-				time.Sleep(50 * time.Millisecond)
 				r.reader.Put(card)
 				r.until(want, r.has(ev[want]))
 				credit := 2000 - each*int64(tc.elsewhere)
@@ -509,14 +517,14 @@ func TestRandomUIDCardPours(t *testing.T) {
 	}
 	rr := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, keys: &undiversified}, 1)
 	rr.reader.Put(c)
-	rr.until("authorised", rr.has(device.EvAuthorised))
+	rr.until("authorised", rr.has(device.EventPourAuthorised))
 	rr.pour(1)
-	rr.until("charged", rr.has(cardpay.EvCardCharged))
-	charged, _ := rr.event(cardpay.EvCardCharged)
+	rr.until("charged", rr.has(device.EventCardCharged))
+	charged, _ := rr.event(device.EventCardCharged)
 	if v, _ := c.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-charged.Amount {
 		t.Fatalf("credit %d after %d", v, charged.Amount)
 	}
-	if ev, _ := rr.event(cardpay.EvCardRead); ev.Type == "" || rr.count(cardpay.EvCardRefused) > 0 {
+	if ev, _ := rr.event(device.EventCardRead); ev.Type == "" || rr.count(device.EventCardRefused) > 0 {
 		t.Fatalf("events %s", rr.types())
 	}
 }
@@ -539,13 +547,13 @@ func TestSingleGlitchDoesNotStopThePour(t *testing.T) {
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 51, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	mu.Lock()
 	armed[0x6C] = true // the next presence check
 	mu.Unlock()
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
-	if r.count(cardpay.EvCardRemoved) != 0 || r.count(device.EvAuthorised) != 1 {
+	r.until("charged", r.has(device.EventCardCharged))
+	if r.count(device.EventCardRemoved) != 0 || r.count(device.EventPourAuthorised) != 1 {
 		t.Fatalf("a glitch stopped the pour: %s", r.types())
 	}
 	mu.Lock()
@@ -554,7 +562,7 @@ func TestSingleGlitchDoesNotStopThePour(t *testing.T) {
 	if left {
 		t.Fatal("the glitches were never played")
 	}
-	charged, _ := r.event(cardpay.EvCardCharged)
+	charged, _ := r.event(device.EventCardCharged)
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 	servings, _ := card.Value(cardapp.DefaultAID, cardapp.FileServings)
 	if int64(v) != 2000-charged.Amount || servings != 1 {
@@ -584,13 +592,13 @@ func TestUncertainDebitIsCheckedNotResent(t *testing.T) {
 			r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 			card := issued(t, 55+uint64(code), guest, 2000)
 			r.reader.Put(card)
-			r.until("authorised", r.has(device.EvAuthorised))
+			r.until("authorised", r.has(device.EventPourAuthorised))
 			mu.Lock()
 			armed = true
 			mu.Unlock()
 			r.pour(1)
-			r.until("charged", r.has(cardpay.EvCardCharged))
-			booked, _ := r.event(device.EvBooked)
+			r.until("charged", r.has(device.EventCardCharged))
+			booked, _ := r.event(device.EventPourBooked)
 			v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 			servings, _ := card.Value(cardapp.DefaultAID, cardapp.FileServings)
 			if int64(v) != 2000-booked.Amount || servings != 1 {
@@ -617,23 +625,22 @@ func TestCommitNeverReachingTheCard(t *testing.T) {
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 57, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-	if r.count(cardpay.EvCardCharged) != 0 {
+	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+	if r.count(device.EventCardCharged) != 0 {
 		t.Fatalf("taken as paid: %s", r.types())
 	}
-	booked, _ := r.event(device.EvBooked)
+	booked, _ := r.event(device.EventPourBooked)
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 {
 		t.Fatalf("credit %d: nothing reached the card", v)
 	}
 	mu.Lock()
 	broken = false
 	mu.Unlock()
-	r.reader.Remove()
-	time.Sleep(50 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(card)
-	r.until("settled", r.has(cardpay.EvCardSettled))
+	r.until("settled", r.has(device.EventCardChargeSettled))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
 		t.Fatalf("credit %d after a %d pour", v, booked.Amount)
 	}
@@ -658,10 +665,10 @@ func TestStarvedReaderChargesOnce(t *testing.T) {
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 52, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
-	booked, _ := r.event(device.EvBooked)
+	r.until("charged", r.has(device.EventCardCharged))
+	booked, _ := r.event(device.EventPourBooked)
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 	n := 0
 	for _, c := range card.Commands() {
@@ -669,7 +676,7 @@ func TestStarvedReaderChargesOnce(t *testing.T) {
 			n++
 		}
 	}
-	if int64(v) != 2000-booked.Amount || n != 1 || r.count(cardpay.EvCardRemoved) != 0 {
+	if int64(v) != 2000-booked.Amount || n != 1 || r.count(device.EventCardRemoved) != 0 {
 		t.Fatalf("credit %d after a %d pour, %d debits\n%s", v, booked.Amount, n, r.types())
 	}
 }
@@ -689,9 +696,9 @@ func TestCardLeftOnTheReaderPoursOnce(t *testing.T) {
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 54, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
+	r.until("charged", r.has(device.EventCardCharged))
 	mu.Lock()
 	miss = true
 	mu.Unlock()
@@ -700,7 +707,7 @@ func TestCardLeftOnTheReaderPoursOnce(t *testing.T) {
 	mu.Lock()
 	played := !miss
 	mu.Unlock()
-	if !played || r.count(device.EvAuthorised) != 1 || r.count(cardpay.EvCardRead) != 1 {
+	if !played || r.count(device.EventPourAuthorised) != 1 || r.count(device.EventCardRead) != 1 {
 		t.Fatalf("missed look played %v; events %s", played, r.types())
 	}
 }
@@ -711,39 +718,35 @@ func TestPausedPolling(t *testing.T) {
 	r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, pause: true}, 1)
 	card := issued(t, 53, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
+	r.until("charged", r.has(device.EventCardCharged))
 }
 
 func TestRefusalsCleaningAndServiceMode(t *testing.T) {
 	r := newRig(t, 1)
 	r.reader.Put(issued(t, 4, cardapp.Info{Type: ttg.CardPre, Name: "Empty"}, 0))
 	r.until("no credit", func() bool {
-		ev, ok := r.event(cardpay.EvCardRefused)
+		ev, ok := r.event(device.EventCardRefused)
 		return ok && strings.Contains(ev.Detail, "no credit")
 	})
-	r.reader.Remove()
-	time.Sleep(30 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(issued(t, 5, cardapp.Info{Type: ttg.CardPre, Name: "Old", Expires: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, 500))
 	r.until("expired", func() bool { return strings.Contains(r.types(), "card expired") })
-	r.reader.Remove()
-	time.Sleep(30 * time.Millisecond)
+	r.takeAway()
 	manager := issued(t, 6, cardapp.Info{Type: ttg.CardManager, Name: "Boss"}, 0)
 	r.reader.Put(manager)
 	r.until("service mode on", func() bool { return strings.Contains(r.types(), "service mode on") })
 	if st := r.agent.Status(); !st[0].Locked {
 		t.Fatal("line 1 not locked")
 	}
-	r.reader.Remove()
-	time.Sleep(30 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(manager)
 	r.until("service mode off", func() bool { return strings.Contains(r.types(), "service mode off") })
-	r.reader.Remove()
-	time.Sleep(30 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(issued(t, 7, cardapp.Info{Type: ttg.CardClean, Name: "Cleaner"}, 0))
 	r.until("cleaning pour authorised", func() bool {
-		ev, ok := r.event(device.EvAuthorised)
+		ev, ok := r.event(device.EventPourAuthorised)
 		return ok && ev.Mode == "cleaning"
 	})
 }
@@ -766,7 +769,7 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 			var bytes int64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				before := r.count(device.EvAuthorised)
+				before := r.count(device.EventPourAuthorised)
 				// Land at a random point of the reader's cycle: the chip's
 				// own polling is renewed every second; the host's look
 				// and pause repeat every 80 ms or so.
@@ -774,7 +777,7 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 				start := time.Now()
 				line := reader.Bytes()
 				r.reader.Put(card)
-				for r.count(device.EvAuthorised) == before {
+				for r.count(device.EventPourAuthorised) == before {
 					time.Sleep(100 * time.Microsecond)
 				}
 				d := time.Since(start)
@@ -784,7 +787,7 @@ func BenchmarkPresentToAuthorised(b *testing.B) {
 				worst = max(worst, d)
 				r.agent.Stop(1)
 				r.reader.Remove()
-				for r.count(device.EvBooked) <= before {
+				for r.count(device.EventPourBooked) <= before {
 					r.wall.Board.Advance(10 * time.Millisecond)
 					r.agent.Tick()
 					time.Sleep(100 * time.Microsecond)
@@ -811,7 +814,7 @@ func TestCardLeftBeforeItsCountersAreRead(t *testing.T) {
 	reader := &nfcsim.Reader{RFError: func(byte) byte {
 		mu.Lock()
 		defer mu.Unlock()
-		if armed && r != nil && r.count(device.EvBooked) > 0 {
+		if armed && r != nil && r.count(device.EventPourBooked) > 0 {
 			return 0x01 // timeout: the card is gone
 		}
 		return 0
@@ -822,17 +825,16 @@ func TestCardLeftBeforeItsCountersAreRead(t *testing.T) {
 	mu.Unlock()
 	card := issued(t, 92, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("unpaid", r.has(cardpay.EvCardUnpaid))
-	booked, _ := r.event(device.EvBooked)
-	r.reader.Remove()
+	r.until("unpaid", r.has(device.EventCardUnpaid))
+	booked, _ := r.event(device.EventPourBooked)
+	r.takeAway()
 	mu.Lock()
 	armed = false
 	mu.Unlock()
-	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("settled", r.has(cardpay.EvCardSettled))
+	r.until("settled", r.has(device.EventCardChargeSettled))
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 	if want := 2000 - booked.Amount; int64(v) != want {
 		t.Fatalf("credit %d, want %d (booked %d): %s", v, want, booked.Amount, r.types())
@@ -872,19 +874,18 @@ func TestRolledOffThenServingsReset(t *testing.T) {
 	card := issued(t, 91, guest, 2000)
 	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-	booked, _ := r.event(device.EvBooked)
-	r.reader.Remove()
+	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+	booked, _ := r.event(device.EventPourBooked)
+	r.takeAway()
 	card.Torn = nil
 	card.PutBack()
 	chargeElsewhere(t, card, "2002-1", "2002-2", "2002-3", "2002-4")
 	card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 0) // staff re-activate the card
 	chargeElsewhere(t, card, "2002-5")
-	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("ambiguous", r.has(cardpay.EvCardAmbiguous))
+	r.until("ambiguous", r.has(device.EventCardChargeAmbiguous))
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 	if want := 2000 - booked.Amount - 500; int64(v) != want {
 		t.Fatalf("credit %d, want %d (booked %d): %s", v, want, booked.Amount, r.types())
@@ -915,7 +916,7 @@ func TestCardLeftOnTheReaderThroughReaderFaults(t *testing.T) {
 				looks lookCount
 				late  = tc.late
 			)
-			booked := func() bool { return r != nil && r.count(device.EvBooked) > 0 }
+			booked := func() bool { return r != nil && r.count(device.EventPourBooked) > 0 }
 			reader := &nfcsim.Reader{LateAck: func(code byte) time.Duration {
 				mu.Lock()
 				defer mu.Unlock()
@@ -945,17 +946,17 @@ func TestJournalFailureChargesNothing(t *testing.T) {
 	r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, ownJournal: true}, 1)
 	card := issued(t, 93, guest, 2000)
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	if err := r.journal.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r.pour(1)
-	r.until("unpaid", r.has(cardpay.EvCardUnpaid))
-	ev, _ := r.event(cardpay.EvCardUnpaid)
+	r.until("unpaid", r.has(device.EventCardUnpaid))
+	ev, _ := r.event(device.EventCardUnpaid)
 	if !strings.Contains(ev.Detail, "journal") {
 		t.Fatalf("unpaid: %q", ev.Detail)
 	}
-	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 || r.count(cardpay.EvCardCharged) != 0 {
+	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 || r.count(device.EventCardCharged) != 0 {
 		t.Fatalf("credit %d: %s", v, r.types())
 	}
 }
@@ -970,22 +971,21 @@ func TestUpgradedBetweenTornCommitAndNextTap(t *testing.T) {
 	card := legacy(issued(t, 94, guest, 2000))
 	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-	booked, _ := r.event(device.EvBooked)
-	r.reader.Remove()
+	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+	booked, _ := r.event(device.EventPourBooked)
+	r.takeAway()
 	card.Torn = nil
 	card.PutBack()
 	uid, _, _, _ := card.Activation()
 	if changed, err := (&cardapp.Session{C: desfire.New(field{card}), UID: uid, Keys: keys}).Upgrade(context.Background()); err != nil || !changed {
 		t.Fatalf("upgrade: %v %v", changed, err)
 	}
-	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
 	// Decided by the counters (file 4 knows nothing of the charge), at a
 	// later tap: counted as charged, flagged.
-	r.until("assumed", r.has(cardpay.EvCardAssumed))
+	r.until("assumed", r.has(device.EventCardChargeAssumed))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
 		t.Fatalf("credit %d after one %d pour\n%s", v, booked.Amount, r.types())
 	}
@@ -1024,31 +1024,29 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 	card := legacy(issued(t, 201, guest, 2000))
 	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("outcome unknown", r.has(cardpay.EvCardUnknown))
-	booked, _ := r.event(device.EvBooked)
-	r.reader.Remove()
+	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+	booked, _ := r.event(device.EventPourBooked)
+	r.takeAway()
 	card.Torn = nil
 	card.PutBack()
 	card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 0) // staff re-activate
-	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
-	r.until("ambiguous", r.has(cardpay.EvCardAmbiguous))
+	r.until("ambiguous", r.has(device.EventCardChargeAmbiguous))
 	if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); int64(v) != 2000-booked.Amount {
 		t.Fatalf("credit %d after one pour of %d\n%s", v, booked.Amount, r.types())
 	}
-	if n := r.count(cardpay.EvCardSettled) + r.count(cardpay.EvCardCharged); n != 0 {
+	if n := r.count(device.EventCardChargeSettled) + r.count(device.EventCardCharged); n != 0 {
 		t.Fatalf("charged again: %s", r.types())
 	}
 	// Staff check the card's history and settle it as paid: it pours again.
 	if _, err := cardpay.SettleByStaff(r.journal, hexUID(card), cardpay.DecidedPaid, "Anna", r.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	r.reader.Remove()
-	time.Sleep(50 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(card)
-	r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+	r.until("authorised again", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 }
 
 // pourAWhile starts a pour on line 1 of a card on the reader and lets
@@ -1056,9 +1054,9 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 func (r *rig) pourAWhile(card *nfcsim.Card) {
 	r.t.Helper()
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("pouring", r.has(device.EvPourStarted))
+	r.until("pouring", r.has(device.EventPourStarted))
 	for range 100 {
 		r.wall.Board.Advance(10 * time.Millisecond)
 		r.agent.Tick()
@@ -1102,17 +1100,17 @@ func TestShutdownMidPourLeavesThePourOwed(t *testing.T) {
 			r.until("tap stopped and pour booked", func() bool {
 				select {
 				case <-r.ran:
-					return r.count(device.EvBooked) > 0
+					return r.count(device.EventPourBooked) > 0
 				default:
 					return false
 				}
 			})
-			booked, _ := r.event(device.EvBooked)
+			booked, _ := r.event(device.EventPourBooked)
 			e, ok := entry(t, r.journal, card)
 			if booked.Amount <= 0 || !ok || e.State != "owed" || e.Amount != booked.Amount || e.PourID != booked.PourID {
 				t.Fatalf("booked %+v, journal %v %+v\n%s", booked, ok, e, r.types())
 			}
-			if r.count(cardpay.EvCardUnpaid) == 0 {
+			if r.count(device.EventCardUnpaid) == 0 {
 				t.Fatalf("no card_unpaid: %s", r.types())
 			}
 			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 {
@@ -1132,7 +1130,7 @@ func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	r.pourAWhile(card)
 	// The pour's intent, on disk before its valve opened, names the card.
 	open, err := r.store.Intents()
-	if err != nil || len(open) != 1 || open[0].Ref[cardpay.RefCardKey] != hexUID(card) {
+	if err != nil || len(open) != 1 || open[0].Ref.CardKey != hexUID(card) {
 		t.Fatalf("while pouring the intents are %+v (%v)", open, err)
 	}
 	// Power lost: the meters and the file die with the process.
@@ -1159,7 +1157,7 @@ func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
-	rec, ok := evs.Find(device.EvRecovered)
+	rec, ok := evs.Find(device.EventPourRecovered)
 	if !ok || rec.Amount <= 0 {
 		t.Fatalf("recovered %v %+v: %s", ok, rec, evs.String())
 	}
@@ -1173,10 +1171,10 @@ func TestPowerLossMidPourIsOwedAfterRecovery(t *testing.T) {
 	for range 2 {
 		cardpay.New(cardpay.Options{Agent: agent, Store: st, Now: r.clk.Now}).Run(ctx)
 	}
-	if n := evs.Count(cardpay.EvCardUnpaid); n != 1 {
+	if n := evs.Count(device.EventCardUnpaid); n != 1 {
 		t.Fatalf("%d card_unpaid at start: %s", n, evs.String())
 	}
-	if ev, _ := evs.Find(cardpay.EvCardUnpaid); ev.PourID != rec.PourID || ev.Amount != rec.Amount {
+	if ev, _ := evs.Find(device.EventCardUnpaid); ev.PourID != rec.PourID || ev.Amount != rec.Amount {
 		t.Fatalf("reported %+v for %+v", ev, rec)
 	}
 	if e, ok := entry(t, st, card); !ok || e.State != "owed" || e.Booked {
@@ -1205,21 +1203,20 @@ func (l *lookCount) atLeast(n int) func() bool {
 func (r *rig) pouredOnceWhileLeft(t *testing.T, card *nfcsim.Card, looks *lookCount, fault func(*rig)) {
 	t.Helper()
 	r.reader.Put(card)
-	r.until("authorised", r.has(device.EvAuthorised))
+	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("charged", r.has(cardpay.EvCardCharged))
+	r.until("charged", r.has(device.EventCardCharged))
 	looks.reset()
 	if fault != nil {
 		fault(r)
 	}
 	r.until("twenty looks at the card", looks.atLeast(20))
-	if n := r.count(device.EvAuthorised); n != 1 {
+	if n := r.count(device.EventPourAuthorised); n != 1 {
 		t.Fatalf("%d authorisations for one tap\n%s", n, r.types())
 	}
-	r.reader.Remove()
-	time.Sleep(50 * time.Millisecond)
+	r.takeAway()
 	r.reader.Put(card)
-	r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+	r.until("authorised again", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 }
 
 // TestChargeNeedsNoEvents: the tap learns of its pours' end from the
@@ -1235,14 +1232,14 @@ func TestChargeNeedsNoEvents(t *testing.T) {
 			r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, noWake: !wake}, 1, 2)
 			card := issued(t, 301, guest, 2000)
 			r.reader.Put(card)
-			r.until("both served lines authorised", func() bool { return r.count(device.EvAuthorised) == 2 })
+			r.until("both served lines authorised", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 			r.pour(2)
-			r.until("card charged", r.has(cardpay.EvCardCharged))
-			charged, _ := r.event(cardpay.EvCardCharged)
+			r.until("card charged", r.has(device.EventCardCharged))
+			charged, _ := r.event(device.EventCardCharged)
 			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); charged.Amount <= 0 || int64(v) != 2000-charged.Amount {
 				t.Fatalf("credit %d after %+v\n%s", v, charged, r.types())
 			}
-			if r.count(device.EvBooked) != 2 || r.count(cardpay.EvCardCharged) != 1 || r.count(cardpay.EvCardUnpaid) != 0 {
+			if r.count(device.EventPourBooked) != 2 || r.count(device.EventCardCharged) != 1 || r.count(device.EventCardUnpaid) != 0 {
 				t.Fatalf("events: %s", r.types())
 			}
 			if e, ok := entry(t, r.journal, card); ok {
@@ -1270,18 +1267,18 @@ func TestZeroAndCleaningPoursLeaveNoEntry(t *testing.T) {
 			r := newRig(t, 1)
 			card := issued(t, uint64(310+i), c.info, 2000)
 			r.reader.Put(card)
-			r.until("authorised", r.has(device.EvAuthorised))
+			r.until("authorised", r.has(device.EventPourAuthorised))
 			if c.pour {
 				r.pour(1)
 			} else {
 				r.agent.Stop(1)
 			}
-			r.until("booked", r.has(device.EvBooked))
+			r.until("booked", r.has(device.EventPourBooked))
 			// The tap is done with the pour once the card leaves: two
 			// empty looks in a row after the journal was read.
 			r.reader.Remove()
 			r.until("entry taken", func() bool { _, ok := entry(t, r.journal, card); return !ok })
-			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 || r.count(cardpay.EvCardCharged)+r.count(cardpay.EvCardUnpaid) != 0 {
+			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 || r.count(device.EventCardCharged)+r.count(device.EventCardUnpaid) != 0 {
 				t.Fatalf("credit %d: %s", v, r.types())
 			}
 		})

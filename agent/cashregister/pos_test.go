@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +56,7 @@ func (w *wall) start() {
 	if w.store, err = storage.Open(filepath.Join(w.cfg.Device.DataDir, "tapagent.db"), storage.Options{}); err != nil {
 		w.t.Fatal(err)
 	}
-	w.reg = cashregister.NewRegister(w.store, cashregister.ArticlesFrom(w.cfg), w.clk.Now)
+	w.reg = cashregister.NewRegister(w.store, cashregister.ArticlesFrom(w.cfg.POS, w.cfg.LineForPLU), w.clk.Now)
 	w.agent, err = device.New(device.Options{Config: w.cfg, Clock: w.clk, Store: w.store, Valves: w.sim.Valves,
 		Meters: w.sim.Meters, Settle: w.reg.Settle, Register: w.reg})
 	if err != nil {
@@ -223,15 +224,10 @@ func TestCrashMidWaiterPour(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Checkpoints are written behind the pour: wait for one with volume.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	testwait.Until(t, 10*time.Second, "a checkpoint with volume", func() bool {
 		in, _ := w.store.Intents()
-		if len(in) == 1 && in[0].Progress.Amount > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no checkpoint with volume")
-		}
-	}
+		return len(in) == 1 && in[0].Progress.Amount > 0
+	})
 	w.stop(false)
 	w.start()
 	_, body, _ := w.call("GET", "/debits", "")
@@ -356,7 +352,7 @@ func TestCreditsSurviveAMoveAside(t *testing.T) {
 	}
 	w.waiterPour(2, 3)
 	for i := 0; i < 300; i++ { // an event log with pages of its own
-		w.agent.Report(device.Event{Type: device.EvStarted, Detail: strings.Repeat("x", 60)})
+		w.agent.Report(device.Event{Type: device.EventAgentStarted, Detail: strings.Repeat("x", 60)})
 	}
 	w.stop(true)
 	fsfault.ScribbleBucket(t, filepath.Join(w.cfg.Device.DataDir, "tapagent.db"), "events")

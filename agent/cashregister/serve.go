@@ -8,11 +8,12 @@ import (
 	"github.com/tapagent/tapagent/flow"
 )
 
-// ArticlesFrom reads the configured articles.
-func ArticlesFrom(cfg *config.Config) []Article {
-	out := make([]Article, 0, len(cfg.POS.Articles))
-	for _, a := range cfg.POS.Articles {
-		l, _ := cfg.LineForPLU(a.PLU)
+// ArticlesFrom reads the configured articles; lineFor finds the line that
+// pours a PLU (config.Config.LineForPLU).
+func ArticlesFrom(pos config.POS, lineFor func(plu int) (config.Line, bool)) []Article {
+	out := make([]Article, 0, len(pos.Articles))
+	for _, a := range pos.Articles {
+		l, _ := lineFor(a.PLU)
 		out = append(out, Article{PLU: a.PLU, Line: l.ID, Name: a.Name, Portion: flow.Vol(a.PortionML*10 + 0.5), Price: a.Price})
 	}
 	return out

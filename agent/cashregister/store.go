@@ -17,12 +17,6 @@ import (
 // Bucket is the storage bucket the cash interface owns.
 const Bucket = "pos"
 
-// Reference keys on a waiter pour's record.
-const (
-	RefReservation = "pos_reservation"
-	RefWaiter      = "pos_waiter"
-)
-
 // Errors a caller can act on.
 var (
 	ErrNotFound  = errors.New("not found")
@@ -151,13 +145,13 @@ func validate(c Credit) error {
 	case c.ID < 0:
 		return errors.New("ID must be > 0")
 	case c.Waiter <= 0:
-		return errors.New("Waiter is required and must be > 0")
+		return errors.New("field Waiter is required and must be > 0")
 	case c.PLU <= 0 || c.PLU > MaxPLU:
 		return fmt.Errorf("PLU is required and must be 1..%d", MaxPLU)
 	case c.Count == 0:
-		return errors.New("Count is required and must not be 0 (negative cancels)")
+		return errors.New("field Count is required and must not be 0 (negative cancels)")
 	case c.Count > MaxCount || c.Count < -MaxCount:
-		return fmt.Errorf("Count %d is out of range: at most %d portions are granted or cancelled at once", c.Count, MaxCount)
+		return fmt.Errorf("field Count (%d) is out of range: at most %d portions are granted or cancelled at once", c.Count, MaxCount)
 	}
 	return nil
 }
@@ -501,7 +495,7 @@ func (r *Register) Release(id string) error {
 // Settle is the work committed with a pour's booking: a waiter pour that
 // delivered becomes a debit; one that delivered nothing gives its count back.
 func (r *Register) Settle(rec storage.Record) []storage.Change {
-	id := rec.Ref[RefReservation]
+	id := rec.Ref.Reservation
 	if id == "" {
 		return nil
 	}

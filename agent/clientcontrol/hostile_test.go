@@ -2,6 +2,8 @@ package clientcontrol_test
 
 import (
 	"encoding/json"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -185,18 +187,14 @@ func TestRestartIsRateLimited(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		refused("again at once")
 	}
-	for deadline := time.Now().Add(5 * time.Second); r.restarts.Load() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("restart never requested")
-		}
-	}
+	testwait.Until(t, 5*time.Second, "a restart is requested", func() bool { return r.restarts.Load() != 0 })
 	if n := r.restarts.Load(); n != 1 {
 		t.Fatalf("%d restarts, want 1", n)
 	}
 	for found := false; !found; {
 		select {
 		case ev := <-r.events:
-			found = ev.Type == "restart_refused"
+			found = ev.Type == device.EventRestartRefused
 		case <-time.After(5 * time.Second):
 			t.Fatal("no restart_refused event")
 		}

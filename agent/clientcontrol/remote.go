@@ -220,7 +220,7 @@ func (g *restartGate) pass(now time.Time) time.Duration {
 func refuseRestart(w http.ResponseWriter, o Options, out ttg.RestartResponse, every, wait time.Duration) {
 	msg := fmt.Sprintf("restart refused: at most one per %s, the next in %s", every, wait.Round(time.Second))
 	out.ClientError = ttg.ClientError{Error: ttg.RLWorkflow, CodeClient: http.StatusTooManyRequests, DescriptionClnt: msg}
-	o.Agent.Report(device.Event{Type: "restart_refused", Detail: msg})
+	o.Agent.Report(device.Event{Type: device.EventRestartRefused, Detail: msg})
 	w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(wait.Seconds())), 10))
 	replyStatus(w, http.StatusTooManyRequests, out)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -366,11 +367,7 @@ func TestStatusBacklightRestartAndFaults(t *testing.T) {
 	if res := r.call("restartClientApplication", ttg.DeviceRequest{DeviceID: 1001}); code(res) != 0 {
 		t.Fatalf("restart: %v", res)
 	}
-	for deadline := time.Now().Add(5 * time.Second); r.restarts.Load() == 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("restart never requested")
-		}
-	}
+	testwait.Until(t, 5*time.Second, "a restart is requested", func() bool { return r.restarts.Load() != 0 })
 	// Malformed JSON, to the server and straight to the device.
 	for _, call := range []string{"remoteLogin", "setBacklightBrightness"} {
 		_, m := r.direct(call, `{"line": "two"`, "Bearer "+ctlToken)

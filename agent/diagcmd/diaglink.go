@@ -333,7 +333,7 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 	}
 	events := func(ev device.Event) {
 		svc.observe(ev)
-		if ev.Type != device.EvCheckpoint {
+		if ev.Type != device.EventPourCheckpoint {
 			d.Event(ev)
 		}
 	}

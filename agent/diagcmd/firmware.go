@@ -29,11 +29,28 @@ func NewUpdater(p Parts) (*firmware.Updater, error) {
 	o := firmware.Options{Installer: f.Installer, DrainTimeout: f.DrainTimeout.Duration, PublicKey: key,
 		FlushTimeout: f.FlushTimeout.Duration, InstallTimeout: f.InstallTimeout.Duration, Agent: p.Agent,
 		Dir: p.Config.Device.DataDir, AllowFileURLs: f.AllowFileURLs,
-		Report: func(typ, detail string) { p.Agent.Report(device.Event{Type: typ, Detail: detail}) }}
+		Report: FirmwareReport(func(ev device.Event) { p.Agent.Report(ev) })}
 	if p.Uplink != nil {
 		o.Outbox = p.Store.OutboxLen
 	}
 	return firmware.New(o), nil
+}
+
+// FirmwareReport turns the stages of a firmware update into agent events,
+// for the updater and for the hand-off result reported at start.
+func FirmwareReport(report func(device.Event)) func(firmware.Stage, string) {
+	return func(s firmware.Stage, detail string) { report(device.Event{Type: firmwareEvent(s), Detail: detail}) }
+}
+
+// firmwareEvent is the event type of an update stage.
+func firmwareEvent(s firmware.Stage) device.EventType {
+	switch s {
+	case firmware.StageInstalled:
+		return device.EventFirmwareInstalled
+	case firmware.StageFailed:
+		return device.EventFirmwareFailed
+	}
+	return device.EventFirmwareProgress
 }
 
 // updateCommand is firmware.update {"url", "sha256", "version"}: 202 once

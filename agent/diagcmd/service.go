@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/storage"
 	"sync"
 	"time"
 
@@ -33,7 +34,7 @@ func newService(a Wall) *service {
 // observe keeps booked calibration pours; it runs on the agent's event
 // path, so it only records.
 func (s *service) observe(ev device.Event) {
-	if ev.Type != device.EvBooked || ev.Mode != flow.ModeCalibration.String() {
+	if ev.Type != device.EventPourBooked || ev.Mode != flow.ModeCalibration.String() {
 		return
 	}
 	s.mu.Lock()
@@ -56,7 +57,7 @@ func (s *service) bookedPour(id string) (device.Event, bool) {
 // open starts a service pour and maps the agent's refusal to a status.
 func (s *service) open(line int, mode flow.Mode, limit time.Duration, source string) (int, any) {
 	id, err := s.agent.Authorise(line, device.Request{Service: true,
-		Auth: flow.Auth{Mode: mode, MaxDuration: limit}, Ref: map[string]string{"source": source}})
+		Auth: flow.Auth{Mode: mode, MaxDuration: limit}, Ref: storage.Ref{Source: source}})
 	if err != nil {
 		// Not in service mode, busy or disabled: the line's state, not the request, is wrong.
 		return 409, err.Error()

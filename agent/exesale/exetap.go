@@ -18,16 +18,6 @@ import (
 	"github.com/tapagent/tapagent/payment/exe"
 )
 
-// Events the loop reports.
-const (
-	EvReady    = "exe_ready"
-	EvFault    = "exe_fault" // the machine stopped answering (reported once until it answers again)
-	EvSold     = "exe_vend"
-	EvFailed   = "exe_vend_failed"
-	EvRefused  = "exe_vend_refused"
-	EvFreeVend = "exe_free_vend"
-)
-
 // Seller is one sale cycle on the machine (exe.Master.Sell).
 type Seller interface {
 	Sell(ctx context.Context, p exe.Payer) (exe.Sale, bool, error)
@@ -138,7 +128,7 @@ func (l *Loop) answering() {
 	}
 	l.link = up
 	l.count(func(h *Health) { h.Answering = true })
-	l.o.Report(device.Event{Type: EvReady, Detail: "the EXE machine answers"})
+	l.o.Report(device.Event{Type: device.EventEXEReady, Detail: "the EXE machine answers"})
 }
 
 func (l *Loop) fault(err error) {
@@ -148,7 +138,7 @@ func (l *Loop) fault(err error) {
 	}
 	l.link = down
 	l.count(func(h *Health) { h.Faults++ })
-	l.o.Report(device.Event{Type: EvFault, Detail: err.Error()})
+	l.o.Report(device.Event{Type: device.EventEXEFault, Detail: err.Error()})
 }
 
 // sale reports one cycle that had a vend request.
@@ -161,22 +151,22 @@ func (l *Loop) sale(s exe.Sale, err error) {
 		if r := what + ": " + s.Refused; r != l.refused {
 			l.refused = r
 			l.count(func(h *Health) { h.Refused++ })
-			l.o.Report(device.Event{Type: EvRefused, Detail: r})
+			l.o.Report(device.Event{Type: device.EventEXEVendRefused, Detail: r})
 		}
 		return
 	case s.Made && s.Amount == 0:
 		l.count(func(h *Health) { h.FreeVends++ })
-		l.o.Report(device.Event{Type: EvFreeVend, Detail: what + ": the machine is set to free vend"})
+		l.o.Report(device.Event{Type: device.EventEXEFreeVend, Detail: what + ": the machine is set to free vend"})
 	case s.Made:
 		l.count(func(h *Health) { h.Vends++ })
-		l.o.Report(device.Event{Type: EvSold, Amount: s.Amount, Detail: what})
+		l.o.Report(device.Event{Type: device.EventEXEVend, Amount: s.Amount, Detail: what})
 	default:
 		why := "the machine reports the vend failed"
 		if err != nil && !errors.Is(err, exe.ErrVendFailed) {
 			why = err.Error()
 		}
 		l.count(func(h *Health) { h.Failed++; h.LastError = why })
-		l.o.Report(device.Event{Type: EvFailed, Amount: s.Amount, Detail: what + ": " + why + "; VEND FAILURE to the terminal"})
+		l.o.Report(device.Event{Type: device.EventEXEVendFailed, Amount: s.Amount, Detail: what + ": " + why + "; VEND FAILURE to the terminal"})
 	}
 	l.refused = ""
 }

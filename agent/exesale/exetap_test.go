@@ -50,14 +50,14 @@ func TestLoopReportsOnceAndSells(t *testing.T) {
 	p := &till{}
 	mc, l, ev := machine(t, p)
 	l.Cycle(ctx)
-	if !ev.Has(exesale.EvReady)() {
+	if !ev.Has(device.EventEXEReady)() {
 		t.Fatalf("events %s", ev)
 	}
 	mc.Choose(5)
 	for range 4 {
 		l.Cycle(ctx)
 	}
-	if n := ev.Count(exesale.EvRefused); n != 1 {
+	if n := ev.Count(device.EventEXEVendRefused); n != 1 {
 		t.Fatalf("a waiting selection reported %d times: %s", n, ev)
 	}
 	p.funds = 250
@@ -69,7 +69,7 @@ func TestLoopReportsOnceAndSells(t *testing.T) {
 	p.funds = 0
 	mc.Choose(5)
 	l.Cycle(ctx)
-	if n := ev.Count(exesale.EvRefused); n != 2 {
+	if n := ev.Count(device.EventEXEVendRefused); n != 2 {
 		t.Fatalf("refusals %d: %s", n, ev)
 	}
 }
@@ -82,13 +82,13 @@ func TestLoopFaultsAndFreeVend(t *testing.T) {
 	for range 3 {
 		l.Cycle(ctx)
 	}
-	if n := ev.Count(exesale.EvFault); n != 1 || l.Health().Answering || l.Health().Faults != 1 {
+	if n := ev.Count(device.EventEXEFault); n != 1 || l.Health().Answering || l.Health().Faults != 1 {
 		t.Fatalf("a silent machine reported %d times, health %+v", n, l.Health())
 	}
 	mc.Set(false, true, false, false, 0) // back, in free vend
 	mc.Choose(1)
 	l.Cycle(ctx)
-	if !ev.Has(exesale.EvReady)() || !ev.Has(exesale.EvFreeVend)() || l.Health().FreeVends != 1 {
+	if !ev.Has(device.EventEXEReady)() || !ev.Has(device.EventEXEFreeVend)() || l.Health().FreeVends != 1 {
 		t.Fatalf("events %s, health %+v", ev, l.Health())
 	}
 	// A paid vend the machine cannot make: the payment is given back.
@@ -96,7 +96,7 @@ func TestLoopFaultsAndFreeVend(t *testing.T) {
 	mc.Set(false, false, true, false, 0)
 	mc.Choose(2)
 	l.Cycle(ctx)
-	if !ev.Has(exesale.EvFailed)() || l.Health().Failed != 1 || p.funds != 500 {
+	if !ev.Has(device.EventEXEVendFailed)() || l.Health().Failed != 1 || p.funds != 500 {
 		t.Fatalf("events %s, health %+v, funds %d", ev, l.Health(), p.funds)
 	}
 }

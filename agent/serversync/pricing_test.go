@@ -394,8 +394,8 @@ func TestPricesAsTheServerSays(t *testing.T) {
 			if isItem {
 				_, wantState = specItemCents(item, level)
 			}
-			if rec.Ref[device.RefPricingState] != fmt.Sprint(wantState) {
-				t.Errorf("pricing state %s, want %d", rec.Ref[device.RefPricingState], wantState)
+			if rec.Ref.PricingState != fmt.Sprint(wantState) {
+				t.Errorf("pricing state %s, want %d", rec.Ref.PricingState, wantState)
 			}
 			if isItem {
 				want, _ := specItemCents(item, level)
@@ -498,7 +498,7 @@ func (b *bench) pourCase(c pricingCase) storage.Record {
 			b.t.Fatalf("item %s not on line %d: %+v", id, c.line, lis)
 		}
 		if _, err := b.agent.Authorise(c.line, device.Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: it.Volume, PortionPrice: it.Price},
-			Ref: map[string]string{ttg.RefItemID: it.ItemID, device.RefPricingState: fmt.Sprint(it.State)}}); err != nil {
+			Ref: storage.Ref{ItemID: it.ItemID, PricingState: fmt.Sprint(it.State)}}); err != nil {
 			b.t.Fatal(err)
 		}
 		b.pour(c.line, 50, 15*time.Second) // more than the portion: it completes
@@ -527,7 +527,7 @@ func TestUnusableServerPriceFallsBackToTheLine(t *testing.T) {
 	b.setUpServer(pricingCase{prod: bad, price: &bad, volumeUnit: "cl"})
 	rec := b.pourCase(pricingCase{how: "free", line: 1, prod: bad})
 	want := b.cfg.Lines[0].UnitPrice().Amount(rec.Pour.Charged)
-	if rec.Pour.Amount != want || want <= 0 || rec.Ref[device.RefPricingState] != "0" {
-		t.Fatalf("charged %s for %d (state %s), want %d at the line's price", rec.Pour.Charged, rec.Pour.Amount, rec.Ref[device.RefPricingState], want)
+	if rec.Pour.Amount != want || want <= 0 || rec.Ref.PricingState != "0" {
+		t.Fatalf("charged %s for %d (state %s), want %d at the line's price", rec.Pour.Charged, rec.Pour.Amount, rec.Ref.PricingState, want)
 	}
 }

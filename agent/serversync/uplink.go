@@ -124,7 +124,22 @@ func (u *Uplink) notice(n ttg.Notice) {
 	u.mu.Lock()
 	report := u.report
 	u.mu.Unlock()
-	report(device.Event{Type: n.Type, PourID: n.RecordID, Detail: n.Detail})
+	report(device.Event{Type: noticeEvent(n.Kind), PourID: n.RecordID, Detail: n.Detail})
+}
+
+// noticeEvent is the event type of a syncer notice.
+func noticeEvent(k ttg.NoticeKind) device.EventType {
+	switch k {
+	case ttg.NoticeLinkUp:
+		return device.EventTTGLinkUp
+	case ttg.NoticeLinkDown:
+		return device.EventTTGLinkDown
+	case ttg.NoticeConfig:
+		return device.EventTTGConfig
+	case ttg.NoticeDeadLetter:
+		return device.EventTTGDeadLetter
+	}
+	return device.EventTTGDelivered
 }
 
 // LinkState is the server link as the device-status call reports it:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -125,7 +126,7 @@ func (b *bench) restart() {
 	b.open(b.first)
 }
 
-func (b *bench) count(typ string) int { return b.ev.Count(typ) }
+func (b *bench) count(typ device.EventType) int { return b.ev.Count(typ) }
 
 func (b *bench) run(d time.Duration) {
 	for end := b.clk.Mono() + d; b.clk.Mono() < end; {
@@ -165,7 +166,7 @@ func TestPoursArriveExactly(t *testing.T) {
 		t.Fatalf("line 2 items %+v", items)
 	}
 	if _, err := b.agent.Authorise(2, device.Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: items[0].Volume,
-		PortionPrice: items[0].Price}, Ref: map[string]string{ttg.RefItemID: items[0].ItemID}}); err != nil {
+		PortionPrice: items[0].Price}, Ref: storage.Ref{ItemID: items[0].ItemID}}); err != nil {
 		t.Fatal(err)
 	}
 	b.pour(2, 50, 10*time.Second)
@@ -199,9 +200,9 @@ func TestPoursArriveExactly(t *testing.T) {
 		if got == nil {
 			t.Fatalf("record %s (plu %d) not on the server", r.ID, r.PLU)
 		}
-		card, _ := strconv.ParseInt(r.Ref[ttg.RefCardID], 10, 64)
+		card, _ := strconv.ParseInt(r.Ref.CardID, 10, 64)
 		if int64(got.Volume) != u.FromVol(r.Pour.Volume) || int64(got.Money) != r.Pour.Amount || got.CardID != card ||
-			got.ItemID != r.Ref[ttg.RefItemID] || got.VolumeDP != u.DP {
+			got.ItemID != r.Ref.ItemID || got.VolumeDP != u.DP {
 			t.Errorf("record %+v arrived as %+v", r, *got)
 		}
 	}
@@ -232,7 +233,7 @@ func TestHappyHourAppliesAtTheMinute(t *testing.T) {
 	b.run(25 * time.Second)
 	pourAt() // authorised 17:00:00
 	recs := b.outbox()
-	if len(recs) != 2 || recs[0].Ref[device.RefPricingState] != "0" || recs[1].Ref[device.RefPricingState] != "1" {
+	if len(recs) != 2 || recs[0].Ref.PricingState != "0" || recs[1].Ref.PricingState != "1" {
 		t.Fatalf("pricing states %v / %v", recs[0].Ref, recs[1].Ref)
 	}
 	if err := b.flush(); err != nil {
@@ -267,7 +268,7 @@ func TestServerDownFor1000PoursThenBack(t *testing.T) {
 	if n := len(b.outbox()); n != 4*perLine || len(b.srv.Transactions()) != 0 {
 		t.Fatalf("%d records waiting, want %d; server has %d", n, 4*perLine, len(b.srv.Transactions()))
 	}
-	if b.count("ttg_link_down") == 0 {
+	if b.count(device.EventTTGLinkDown) == 0 {
 		t.Fatal("the link never went down")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -325,7 +326,7 @@ func TestKilledMidUploadNoLossNoDuplicate(t *testing.T) {
 	if len(b.srv.Transactions()) != 12 || len(b.outbox()) != 0 {
 		t.Fatalf("after restart: server %d, outbox %d", len(b.srv.Transactions()), len(b.outbox()))
 	}
-	if b.count("ttg_delivered") == 0 {
+	if b.count(device.EventTTGDelivered) == 0 {
 		t.Fatal("no delivery reported")
 	}
 }
@@ -349,7 +350,7 @@ func TestMalformedAndSlowServer(t *testing.T) {
 		}
 	}
 	b.srv.SetFaults(ttgserver.Faults{})
-	time.Sleep(time.Second) // let the slow requests finish server-side
+	testwait.Until(t, 10*time.Second, "the slow requests finish server-side", func() bool { return b.srv.Busy() == 0 })
 	if err := b.flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +369,7 @@ func TestRefusedRecordsAreDeadLetters(t *testing.T) {
 	if err != nil || len(dl) != 1 || dl[0].Record.Line != 3 || !strings.Contains(dl[0].Reason, "plu 999 does not exist") {
 		t.Fatalf("dead letters %+v %v", dl, err)
 	}
-	if len(b.srv.Transactions()) != 3 || len(b.outbox()) != 0 || b.count("ttg_dead_letter") != 1 {
+	if len(b.srv.Transactions()) != 3 || len(b.outbox()) != 0 || b.count(device.EventTTGDeadLetter) != 1 {
 		t.Fatalf("server %d outbox %d", len(b.srv.Transactions()), len(b.outbox()))
 	}
 }
@@ -392,28 +393,21 @@ func TestConfigChangeIsPickedUp(t *testing.T) {
 	if err := c.Call(ctx, "/m2m/api/changeproductprice", map[string]any{"id": 9, "products": []map[string]any{{"plu": 101, "price_per_unit": 15}}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // the export stamp has one-second resolution
 	if err := c.Call(ctx, "/m2m/api/configupdate", map[string]any{"id": 9}, nil); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if p, _, _ := b.up.Syncer.FreePourPrice(101, b.clk.Now(), flow.Keg{}); p.Amount(flow.ML(100)) == 150 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("new price never arrived")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 10*time.Second, "the new price arrives", func() bool {
+		p, _, _ := b.up.Syncer.FreePourPrice(101, b.clk.Now(), flow.Keg{})
+		return p.Amount(flow.ML(100)) == 150
+	})
 }
 
 func TestCardPurchasesAndTokenExpiry(t *testing.T) {
 	b := newBench(t, evening(20, 0, 0), nil)
 	b.srv.SetFaults(ttgserver.Faults{ExpireTokens: true})
-	for _, ref := range []map[string]string{
-		{ttg.RefCardID: "555", ttg.RefPurchaseType: "111", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar", ttg.RefAlcohol: "1"},
-		{ttg.RefCardID: "555", ttg.RefPurchaseType: "113", ttg.RefPurchaseAmt: "700", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"},
+	for _, ref := range []storage.Ref{
+		{CardID: "555", PurchaseType: "111", CardName: "Kim", StaffName: "Bar", Alcohol: "1"},
+		{CardID: "555", PurchaseType: "113", Amount: "700", CardName: "Kim", StaffName: "Bar"},
 	} {
 		if _, err := b.agent.BookCardPurchase(ref); err != nil {
 			t.Fatal(err)
@@ -462,8 +456,8 @@ func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
 	}{{"server skips resends", false}, {"server refuses resends", true}} {
 		t.Run(c.name, func(t *testing.T) {
 			b := newBench(t, evening(20, 0, 0), nil)
-			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "111",
-				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar", ttg.RefAlcohol: "1"}); err != nil {
+			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "555", PurchaseType: "111",
+				CardName: "Kim", StaffName: "Bar", Alcohol: "1"}); err != nil {
 				t.Fatal(err)
 			}
 			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
@@ -482,8 +476,8 @@ func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
 				t.Fatalf("after resend: dead letters %+v (%v), outbox %d, server %d", dl, err, len(b.outbox()), len(b.srv.CardPurchases()))
 			}
 			// Someone else's card: the server refuses, and so does the check.
-			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "1000001", ttg.RefPurchaseType: "111",
-				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "1000001", PurchaseType: "111",
+				CardName: "Kim", StaffName: "Bar"}); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.flush(); err != nil {
@@ -507,16 +501,16 @@ func TestCardEraseWithLostReplyIsDelivered(t *testing.T) {
 	}{{"server skips resends", false}, {"server refuses resends", true}} {
 		t.Run(c.name, func(t *testing.T) {
 			b := newBench(t, evening(20, 0, 0), nil)
-			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "111",
-				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "555", PurchaseType: "111",
+				CardName: "Kim", StaffName: "Bar"}); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.flush(); err != nil {
 				t.Fatal(err)
 			}
 			b.clk.Advance(time.Minute)
-			if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "555", ttg.RefPurchaseType: "199",
-				ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"}); err != nil {
+			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "555", PurchaseType: "199",
+				CardName: "Kim", StaffName: "Bar"}); err != nil {
 				t.Fatal(err)
 			}
 			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
@@ -574,8 +568,8 @@ func TestOnlineCardOfAMinor(t *testing.T) {
 // limit of 2.00 servings of 50 cl pours 1 L in all, then is refused.
 func TestServingsLimitInHundredths(t *testing.T) {
 	b := newBench(t, evening(20, 0, 0), nil)
-	if _, err := b.agent.BookCardPurchase(map[string]string{ttg.RefCardID: "888", ttg.RefPurchaseType: "121",
-		ttg.RefCardName: "Table 9", ttg.RefStaffName: "Bar", ttg.RefServingsLimit: "200", ttg.RefAlcohol: "1"}); err != nil {
+	if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "888", PurchaseType: "121",
+		CardName: "Table 9", StaffName: "Bar", ServingsLimit: "200", Alcohol: "1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.flush(); err != nil {
@@ -637,10 +631,10 @@ func TestCardExpiryInTheServerZone(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			// The host clock reads UTC; the server's zone is Kolkata.
 			b := newBench(t, c.at.UTC(), func(cfg *config.Config) { cfg.TTG.TimeZone = "Asia/Kolkata" })
-			for _, ref := range []map[string]string{
-				{ttg.RefCardID: "556", ttg.RefPurchaseType: "111", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar",
-					ttg.RefAlcohol: "1", ttg.RefExpires: strconv.FormatInt(expires.UnixMilli(), 10)},
-				{ttg.RefCardID: "556", ttg.RefPurchaseType: "113", ttg.RefPurchaseAmt: "1000", ttg.RefCardName: "Kim", ttg.RefStaffName: "Bar"},
+			for _, ref := range []storage.Ref{
+				{CardID: "556", PurchaseType: "111", CardName: "Kim", StaffName: "Bar",
+					Alcohol: "1", Expires: strconv.FormatInt(expires.UnixMilli(), 10)},
+				{CardID: "556", PurchaseType: "113", Amount: "1000", CardName: "Kim", StaffName: "Bar"},
 			} {
 				if _, err := b.agent.BookCardPurchase(ref); err != nil {
 					t.Fatal(err)

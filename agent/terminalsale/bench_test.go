@@ -49,7 +49,7 @@ func BenchmarkPollCycle(b *testing.B) {
 // command (the journal write and the pour intent, both fsynced, between).
 func BenchmarkApprovedToValveOpen(b *testing.B) {
 	r := newRig(b, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	var total time.Duration
 	n := 0
 	for b.Loop() {

@@ -94,7 +94,7 @@ func (t *Tap) Settle(_ context.Context, sel byte, _ int64, made bool) {
 func (t *Tap) requestItem(ctx context.Context, a exeAsk) {
 	it := t.o.Items[a.sel]
 	refuse := func(err error) {
-		t.report(device.Event{Type: EvRefused, Detail: fmt.Sprintf("selection %d (%s): %v", a.sel, it.Product, err)})
+		t.report(device.Event{Type: device.EventMDBRefused, Detail: fmt.Sprintf("selection %d (%s): %v", a.sel, it.Product, err)})
 		a.answer <- exeAnswer{err: err}
 	}
 	if !t.settled(false) {

@@ -2,6 +2,8 @@ package terminalsale_test
 
 import (
 	"context"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"slices"
 	"strings"
 	"testing"
@@ -59,7 +61,7 @@ func (r *rig) chooseCan(mc *exesim.Machine, funds int32) {
 	// terminal's mdb_ready does not count, its RESET is still to come).
 	r.until("reader ready", func() bool { return r.tap.Health().Ready })
 	r.reader.PresentCard(funds)
-	r.until("session", r.has(terminalsale.EvSession))
+	r.until("session", r.has(device.EventMDBSession))
 	mc.Choose(colaSel)
 }
 
@@ -67,8 +69,8 @@ func TestExeVendPaidAtTheTerminal(t *testing.T) {
 	r, mc := newExeRig(t, nil)
 	defer r.machine()()
 	r.chooseCan(mc, 1000)
-	r.until("vend success", r.has(terminalsale.EvSuccess))
-	r.until("machine reported", r.has(exesale.EvSold))
+	r.until("vend success", r.has(device.EventMDBVendSuccess))
+	r.until("machine reported", r.has(device.EventEXEVend))
 	r.until("journal settled", r.journalEmpty)
 	recs := r.records()
 	if len(recs) != 1 {
@@ -76,7 +78,7 @@ func TestExeVendPaidAtTheTerminal(t *testing.T) {
 	}
 	rec := recs[0]
 	if rec.Kind != storage.KindVend || rec.Pour.Amount != colaPrice || rec.Pour.Reason != flow.ReasonVended || rec.PLU != colaPLU ||
-		rec.Ref[ttg.RefCardType] != "61" {
+		rec.Ref.CardType != "61" {
 		t.Fatalf("record %+v", rec)
 	}
 	units, _ := ttg.NewUnits("l", 3)
@@ -97,16 +99,17 @@ func TestExeVendPaidAtTheTerminal(t *testing.T) {
 func TestExeSelectionWaitsForACard(t *testing.T) {
 	r, mc := newExeRig(t, nil)
 	defer r.machine()()
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	mc.Choose(colaSel)
-	r.until("refused", r.has(exesale.EvRefused))
-	time.Sleep(100 * time.Millisecond) // several polls
+	r.until("refused", r.has(device.EventEXEVendRefused))
+	polled := mc.Answered()
+	testwait.Until(t, 5*time.Second, "several more polls", func() bool { return mc.Answered() >= polled+10 })
 	r.reader.PresentCard(1000)
-	r.until("vend success", r.has(terminalsale.EvSuccess))
-	if n := r.ev.Count(exesale.EvRefused); n != 1 {
+	r.until("vend success", r.has(device.EventMDBVendSuccess))
+	if n := r.ev.Count(device.EventEXEVendRefused); n != 1 {
 		t.Fatalf("refusal reported %d times: %s", n, r.types())
 	}
-	if ev, _ := r.event(exesale.EvRefused); !strings.Contains(ev.Detail, terminalsale.ErrNoCard.Error()) {
+	if ev, _ := r.event(device.EventEXEVendRefused); !strings.Contains(ev.Detail, terminalsale.ErrNoCard.Error()) {
 		t.Fatalf("refusal %+v", ev)
 	}
 }
@@ -115,8 +118,8 @@ func TestExeDeniedVendIsNotVended(t *testing.T) {
 	r, mc := newExeRig(t, nil)
 	defer r.machine()()
 	r.chooseCan(mc, 100)
-	r.until("denied", r.has(terminalsale.EvDenied))
-	r.until("machine told", r.has(exesale.EvRefused))
+	r.until("denied", r.has(device.EventMDBVendDenied))
+	r.until("machine told", r.has(device.EventEXEVendRefused))
 	r.until("journal settled", r.journalEmpty)
 	if v, _ := mc.Vended(); len(v) != 0 || len(r.records()) != 0 || !r.journalEmpty() {
 		t.Fatalf("vended %v, records %+v", v, r.records())
@@ -130,8 +133,8 @@ func TestExeFailedVendIsRefunded(t *testing.T) {
 	mc.Set(false, false, true, false, 0)
 	defer r.machine()()
 	r.chooseCan(mc, 1000)
-	r.until("refunded", r.has(terminalsale.EvRefunded))
-	r.until("machine reported", r.has(exesale.EvFailed))
+	r.until("refunded", r.has(device.EventMDBVendRefunded))
+	r.until("machine reported", r.has(device.EventEXEVendFailed))
 	r.until("journal settled", r.journalEmpty)
 	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{colaPrice}) {
 		t.Fatalf("reader ledger %+v", l)
@@ -148,7 +151,7 @@ func TestExeRefusedRefundIsBooked(t *testing.T) {
 	mc.Set(false, false, true, false, 0)
 	defer r.machine()()
 	r.chooseCan(mc, 1000)
-	r.until("kept", r.has(terminalsale.EvKept))
+	r.until("kept", r.has(device.EventMDBRefundFailed))
 	r.until("booked", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
 	if rec := r.records()[0]; rec.Kind != storage.KindVend || rec.Pour.Reason != flow.ReasonPayment || rec.Pour.Amount != colaPrice {
 		t.Fatalf("record %+v", rec)
@@ -163,11 +166,11 @@ func TestExeCrashWhileTheMachineVends(t *testing.T) {
 	mc.Set(false, false, false, false, time.Second)
 	stopLoop := r.machine()
 	r.chooseCan(mc, 1000)
-	r.until("approved", r.has(terminalsale.EvApproved))
+	r.until("approved", r.has(device.EventMDBVendApproved))
 	r.crash()
 	stopLoop()
 	r.start()
-	r.until("reconciled", r.has(terminalsale.EvReconciled))
+	r.until("reconciled", r.has(device.EventMDBVendReconciled))
 	r.until("reader ready again", func() bool { return r.tap.Health().Ready })
 	recs := r.records()
 	if len(recs) != 1 || recs[0].Kind != storage.KindVend || recs[0].Pour.Amount != colaPrice || recs[0].PLU != colaPLU {
@@ -182,17 +185,17 @@ func TestExeCrashWhileTheMachineVends(t *testing.T) {
 // start is booked as the item's sale with its product and PLU.
 func TestExeJournalLeftByACrash(t *testing.T) {
 	r, _ := newExeRig(t, nil)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.crash()
 	r.plant(terminalsale.Entry{Vend: "10-9", State: "approved", Exe: true, Selection: colaSel, Product: "Cola 0.33", PLU: colaPLU,
 		Price: colaPrice, Approved: colaPrice})
 	r.start()
-	r.until("reconciled", r.has(terminalsale.EvReconciled))
+	r.until("reconciled", r.has(device.EventMDBVendReconciled))
 	recs := r.records()
 	if len(recs) != 1 || recs[0].Kind != storage.KindVend || recs[0].Product != "Cola 0.33" || recs[0].Pour.Amount != colaPrice || !r.journalEmpty() {
 		t.Fatalf("records %+v", recs)
 	}
-	if ev, _ := r.event(terminalsale.EvReconciled); !strings.Contains(ev.Detail, "outcome is not known") {
+	if ev, _ := r.event(device.EventMDBVendReconciled); !strings.Contains(ev.Detail, "outcome is not known") {
 		t.Fatalf("reconciliation %+v", ev)
 	}
 }
@@ -209,7 +212,7 @@ func TestExeVendRequestReplyLost(t *testing.T) {
 	})
 	defer r.machine()()
 	r.chooseCan(mc, 1000)
-	r.until("vend success", r.has(terminalsale.EvSuccess))
+	r.until("vend success", r.has(device.EventMDBVendSuccess))
 	r.until("journal settled", func() bool { return r.journalEmpty() && len(r.records()) == 1 })
 	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{colaPrice}) || len(l.Refunds) != 0 {
 		t.Fatalf("reader ledger %+v: %s", l, r.types())

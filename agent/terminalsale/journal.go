@@ -14,9 +14,6 @@ import (
 // has not been told about yet (keys "cash/<record id>").
 const bucket = "mdb_vends"
 
-// RefVend is the record reference naming the vend a pour belongs to.
-const RefVend = "mdb_vend"
-
 // Vend states, each written before the step that follows it.
 const (
 	// requested: VEND REQUEST is (being) sent; the reader may approve.
@@ -92,7 +89,7 @@ func (e Entry) what() string {
 // reader's CASH SALE. Booking and journal can therefore never disagree,
 // whatever crashes when.
 func Settle(r storage.Record) []storage.Change {
-	if id := r.Ref[RefVend]; id != "" {
+	if id := r.Ref.Vend; id != "" {
 		key, _, _ := strings.Cut(id, "-")
 		return []storage.Change{{Bucket: bucket, Apply: func(b storage.Bucket) error { return settleVend(b, key, id, r) }}}
 	}
@@ -127,8 +124,8 @@ func cash(r storage.Record) bool {
 	if r.Kind != storage.KindPour || r.Pour.Amount <= 0 || r.Pour.Volume <= 0 {
 		return false
 	}
-	ct := r.Ref["card_type"]
-	return r.Ref["pos_reservation"] != "" || ct == "" || ct == "33"
+	ct := r.Ref.CardType
+	return r.Ref.Reservation != "" || ct == "" || ct == "33"
 }
 
 const cashPrefix = "cash/"

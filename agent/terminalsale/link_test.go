@@ -3,6 +3,7 @@ package terminalsale_test
 import (
 	"context"
 	"errors"
+	"github.com/tapagent/tapagent/device"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,7 +61,7 @@ func TestPortLostAndBack(t *testing.T) {
 	a := &mdbsim.Adapter{}
 	var opens atomic.Int32
 	r := newRigOn(t, nil, onUSBAdapterCounted(t, a, &opens), 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
 	r.reader.PresentCard(1000)
 	r.until("pouring", func() bool {
@@ -68,24 +69,24 @@ func TestPortLostAndBack(t *testing.T) {
 		return len(in) == 1 && in[0].Progress.Volume > 500
 	})
 	a.Unplug()
-	r.until("offline", r.has(terminalsale.EvOffline))
+	r.until("offline", r.has(device.EventMDBOffline))
 	r.until("portion poured while offline", func() bool { return len(r.records()) == 1 })
 	if recs := r.records(); recs[0].Pour.Volume < portion || sum(recs) != price {
 		t.Fatalf("the portion was cut short while the port was gone: %+v", recs)
 	}
-	faults := r.ev.Count(terminalsale.EvFault)
+	faults := r.ev.Count(device.EventMDBFault)
 	gone := r.clk.Now()
 	// Reopen tries at 0.5, 1.5, 3.5 and 7.5 s fail meanwhile.
 	r.until("10 s without the port", func() bool { return r.clk.Now().Sub(gone) > 10*time.Second })
-	if n := r.ev.Count(terminalsale.EvOffline); n != 1 || r.ev.Count(terminalsale.EvFault) != faults || opens.Load() < 4 {
-		t.Fatalf("%d offline events, %d faults while offline, %d opens: %s", n, r.ev.Count(terminalsale.EvFault)-faults, opens.Load(), r.types())
+	if n := r.ev.Count(device.EventMDBOffline); n != 1 || r.ev.Count(device.EventMDBFault) != faults || opens.Load() < 4 {
+		t.Fatalf("%d offline events, %d faults while offline, %d opens: %s", n, r.ev.Count(device.EventMDBFault)-faults, opens.Load(), r.types())
 	}
 	if h := r.tap.Health(); h.Ready || h.State != "offline" || h.LastError == "" {
 		t.Fatalf("health while offline %+v", h)
 	}
 	a.Plug()
-	r.until("ready again", func() bool { return r.ev.Count(terminalsale.EvReady) == 2 })
-	r.until("sold and settled", func() bool { return r.ev.Count(terminalsale.EvSuccess) == 1 && r.journalEmpty() })
+	r.until("ready again", func() bool { return r.ev.Count(device.EventMDBReady) == 2 })
+	r.until("sold and settled", func() bool { return r.ev.Count(device.EventMDBVendSuccess) == 1 && r.journalEmpty() })
 	recs := r.records()
 	if len(recs) != 1 || sum(recs) != price || recs[0].Pour.Volume < portion {
 		t.Fatalf("records %+v", recs)
@@ -93,7 +94,7 @@ func TestPortLostAndBack(t *testing.T) {
 	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || len(l.Refunds) != 0 {
 		t.Fatalf("reader ledger %+v", l)
 	}
-	if r.ev.Count(terminalsale.EvRefunded) != 0 || r.ev.Count(terminalsale.EvKept) != 0 {
+	if r.ev.Count(device.EventMDBVendRefunded) != 0 || r.ev.Count(device.EventMDBRefundFailed) != 0 {
 		t.Fatalf("refund events: %s", r.types())
 	}
 	if h := r.tap.Health(); !h.Ready {
@@ -109,7 +110,7 @@ func TestPortLostAndBack(t *testing.T) {
 func TestPortLostLineStopped(t *testing.T) {
 	a := &mdbsim.Adapter{}
 	r := newRigOn(t, nil, onUSBAdapter(t, a), 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
 	r.reader.PresentCard(1000)
 	r.until("pouring", func() bool {
@@ -117,13 +118,13 @@ func TestPortLostLineStopped(t *testing.T) {
 		return len(in) == 1 && in[0].Progress.Volume > 500
 	})
 	a.Unplug()
-	r.until("offline", r.has(terminalsale.EvOffline))
+	r.until("offline", r.has(device.EventMDBOffline))
 	if err := r.agent.Stop(1); err != nil {
 		t.Fatal(err)
 	}
 	r.until("short pour booked", func() bool { return len(r.records()) == 1 })
 	a.Plug()
-	r.until("refunded and settled", func() bool { return r.ev.Count(terminalsale.EvRefunded) == 1 && r.journalEmpty() })
+	r.until("refunded and settled", func() bool { return r.ev.Count(device.EventMDBVendRefunded) == 1 && r.journalEmpty() })
 	recs := r.records()
 	if len(recs) != 1 || sum(recs) != 0 || recs[0].Pour.Volume >= portion {
 		t.Fatalf("records %+v", recs)
@@ -150,21 +151,21 @@ func TestPortLostReaderResetMeanwhile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &mdbsim.Adapter{}
 			r := newRigOn(t, func(rd *mdbsim.Reader) { rd.MaxResponse = 5 }, onUSBAdapter(t, a), 1)
-			r.until("reader ready", r.has(terminalsale.EvReady))
+			r.until("reader ready", r.has(device.EventMDBReady))
 			r.reader.PresentCard(1000)
-			r.until("approved", r.has(terminalsale.EvApproved))
+			r.until("approved", r.has(device.EventMDBVendApproved))
 			a.Unplug()
-			r.until("offline", r.has(terminalsale.EvOffline))
+			r.until("offline", r.has(device.EventMDBOffline))
 			tc.during(r.reader)
 			a.Plug()
 			r.until("reset warned", func() bool { return strings.Contains(r.types(), "reader reset during the pour") })
 			tc.after(r.reader)
-			r.until("ready again", func() bool { return r.ev.Count(terminalsale.EvReady) >= 2 })
+			r.until("ready again", func() bool { return r.ev.Count(device.EventMDBReady) >= 2 })
 			r.until("sale booked and settled", func() bool { return sum(r.records()) == price && r.journalEmpty() })
 			if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || len(l.Refunds) != 0 {
 				t.Fatalf("reader ledger %+v", l)
 			}
-			if r.ev.Count(terminalsale.EvRefunded) != 0 {
+			if r.ev.Count(device.EventMDBVendRefunded) != 0 {
 				t.Fatalf("refunded: %s", r.types())
 			}
 		})
@@ -192,7 +193,7 @@ func TestAdapterRebootTerminalComesBack(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &mdbsim.Adapter{Out: tc.out}
 			r := newRigOn(t, func(rd *mdbsim.Reader) { rd.MaxResponse = tc.z7 }, onUSBAdapter(t, a), 1)
-			r.until("reader ready", r.has(terminalsale.EvReady))
+			r.until("reader ready", r.has(device.EventMDBReady))
 			a.Reboot()
 			// Found at the next request, or (p,NACK to everything) after
 			// three commands unanswered: either way put back into master
@@ -200,7 +201,7 @@ func TestAdapterRebootTerminalComesBack(t *testing.T) {
 			r.until("adapter back in master mode", func() bool { return strings.Contains(r.types(), tc.warn) })
 			r.pour(1)
 			r.reader.PresentCard(1000)
-			r.until("vend success", r.has(terminalsale.EvSuccess))
+			r.until("vend success", r.has(device.EventMDBVendSuccess))
 			r.until("booked", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
 			if got := sum(r.records()); got != price {
 				t.Fatalf("booked %d", got)
@@ -268,16 +269,16 @@ func TestLinkReopensTheUART(t *testing.T) {
 func TestPortLostWhileAsking(t *testing.T) {
 	a := &mdbsim.Adapter{}
 	r := newRigOn(t, func(rd *mdbsim.Reader) { rd.F.SlowApproval = 1 << 20 }, onUSBAdapter(t, a), 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(1000)
 	r.until("asking", func() bool { return r.reader.State() == mdb.Vend })
 	a.Unplug()
-	r.until("offline", r.has(terminalsale.EvOffline))
+	r.until("offline", r.has(device.EventMDBOffline))
 	a.Plug()
-	r.until("ready again", func() bool { return r.ev.Count(terminalsale.EvReady) == 2 })
-	r.until("denied after the cancel", r.has(terminalsale.EvDenied))
+	r.until("ready again", func() bool { return r.ev.Count(device.EventMDBReady) == 2 })
+	r.until("denied after the cancel", r.has(device.EventMDBVendDenied))
 	r.until("journal settled", r.journalEmpty)
-	if _, ok := r.event(terminalsale.EvApproved); ok || len(r.records()) != 0 {
+	if _, ok := r.event(device.EventMDBVendApproved); ok || len(r.records()) != 0 {
 		t.Fatalf("records %+v: %s", r.records(), r.types())
 	}
 	if l := r.reader.Ledger(); len(l.Sales) != 0 {
@@ -297,11 +298,11 @@ func TestPortLostDuringVendRequest(t *testing.T) {
 	for _, immediate := range []bool{false, true} {
 		a := &mdbsim.Adapter{PullAt: "R,13,00"} // power-up sends no VEND REQUEST
 		r := newRigOn(t, func(rd *mdbsim.Reader) { rd.Immediate = immediate }, onUSBAdapter(t, a), 1)
-		r.until("reader ready", r.has(terminalsale.EvReady))
+		r.until("reader ready", r.has(device.EventMDBReady))
 		r.reader.PresentCard(1000)
-		r.until("offline", r.has(terminalsale.EvOffline))
+		r.until("offline", r.has(device.EventMDBOffline))
 		a.Plug()
-		r.until("ready again", func() bool { return r.ev.Count(terminalsale.EvReady) == 2 })
+		r.until("ready again", func() bool { return r.ev.Count(device.EventMDBReady) == 2 })
 		r.until("refunded", func() bool { return len(r.reader.Ledger().Refunds) == 1 })
 		r.until("journal settled", r.journalEmpty)
 		if sum(r.records()) != 0 {
@@ -321,13 +322,13 @@ func TestPortLostDuringVendRequest(t *testing.T) {
 func TestAdapterRebootMidVend(t *testing.T) {
 	a := &mdbsim.Adapter{Out: mdbsim.NoPeripheral}
 	r := newRigOn(t, nil, onUSBAdapter(t, a), 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(1000)
-	r.until("approved", r.has(terminalsale.EvApproved))
+	r.until("approved", r.has(device.EventMDBVendApproved))
 	a.Reboot()
-	r.until("refunded", r.has(terminalsale.EvRefunded))
+	r.until("refunded", r.has(device.EventMDBVendRefunded))
 	r.until("settled", r.journalEmpty)
-	if got := sum(r.records()); got != 0 || r.ev.Count(terminalsale.EvKept) != 0 {
+	if got := sum(r.records()); got != 0 || r.ev.Count(device.EventMDBRefundFailed) != 0 {
 		t.Fatalf("booked %d: %s", got, r.types())
 	}
 	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {

@@ -3,11 +3,11 @@ package terminalsale_test
 import (
 	"bytes"
 	"context"
+	"github.com/tapagent/tapagent/device"
 	"slices"
 	"sync"
 	"testing"
 
-	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/sim/mdbsim"
 )
@@ -40,10 +40,10 @@ func (l *lostACK) Answer(c byte) error {
 func TestRepeatedApprovalDuringThePour(t *testing.T) {
 	for _, imm := range []bool{false, true} {
 		r := newRigOn(t, func(rd *mdbsim.Reader) { rd.Immediate = imm }, func(rd *mdbsim.Reader) mdb.Transport { return &lostACK{r: rd} }, 1)
-		r.until("reader ready", r.has(terminalsale.EvReady))
+		r.until("reader ready", r.has(device.EventMDBReady))
 		r.pour(1)
 		r.reader.PresentCard(1000)
-		r.until("vend success", r.has(terminalsale.EvSuccess))
+		r.until("vend success", r.has(device.EventMDBVendSuccess))
 		r.until("booked and settled", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
 		if got := sum(r.records()); got != price {
 			t.Fatalf("immediate %v: booked %d: %s", imm, got, r.types())
@@ -51,7 +51,7 @@ func TestRepeatedApprovalDuringThePour(t *testing.T) {
 		if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || len(l.Refunds) != 0 {
 			t.Fatalf("immediate %v: reader ledger %+v: %s", imm, l, r.types())
 		}
-		if r.ev.Count(terminalsale.EvRefunded) != 0 {
+		if r.ev.Count(device.EventMDBVendRefunded) != 0 {
 			t.Fatalf("immediate %v: refunded: %s", imm, r.types())
 		}
 	}
@@ -99,14 +99,14 @@ func (s *strayApproval) Answer(c byte) error { return s.r.Answer(c) }
 func TestStrayApprovalIsRefused(t *testing.T) {
 	var s *strayApproval
 	r := newRigOn(t, nil, func(rd *mdbsim.Reader) mdb.Transport { s = &strayApproval{r: rd}; return s }, 1, 2)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(1000)
-	r.until("session", r.has(terminalsale.EvSession))
+	r.until("session", r.has(device.EventMDBSession))
 	s.arm()
 	r.until("VEND FAILURE and SESSION COMPLETE", func() bool {
 		return bytes.Contains(s.sent(), []byte{mdb.VendFailure, mdb.VendComplete})
 	})
-	if _, ok := r.event(terminalsale.EvApproved); ok || len(r.records()) != 0 || !r.journalEmpty() {
+	if _, ok := r.event(device.EventMDBVendApproved); ok || len(r.records()) != 0 || !r.journalEmpty() {
 		t.Fatalf("records %+v: %s", r.records(), r.types())
 	}
 }

@@ -1,10 +1,10 @@
 package terminalsale_test
 
 import (
+	"github.com/tapagent/tapagent/device"
 	"slices"
 	"testing"
 
-	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/sim/mdbsim"
 )
@@ -17,16 +17,16 @@ import (
 func TestImmediateApprovalLineLost(t *testing.T) {
 	a := &mdbsim.Adapter{}
 	r := newRigOn(t, func(rd *mdbsim.Reader) { rd.Immediate = true }, onUSBAdapter(t, a), 1, 2)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(1000)
-	r.until("session", r.has(terminalsale.EvSession))
+	r.until("session", r.has(device.EventMDBSession))
 	a.LoseAnswer("R,13,00")
 	if err := r.tap.Select(1); err != nil {
 		t.Fatal(err)
 	}
 	r.until("refunded", func() bool { return len(r.reader.Ledger().Refunds) == 1 })
-	r.until("settled", func() bool { return r.journalEmpty() && r.ev.Count(terminalsale.EvSessionEnd) > 0 })
-	if _, ok := r.event(terminalsale.EvApproved); ok || len(r.records()) != 0 {
+	r.until("settled", func() bool { return r.journalEmpty() && r.ev.Count(device.EventMDBSessionEnd) > 0 })
+	if _, ok := r.event(device.EventMDBVendApproved); ok || len(r.records()) != 0 {
 		t.Fatalf("records %+v: %s", r.records(), r.types())
 	}
 	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
@@ -60,10 +60,10 @@ func TestVendRequestReplyLost(t *testing.T) {
 				bus = onUSBAdapter(t, &mdbsim.Adapter{})
 			}
 			r := newRigOn(t, set, bus, 1, 2)
-			r.until("reader ready", r.has(terminalsale.EvReady))
+			r.until("reader ready", r.has(device.EventMDBReady))
 			r.pour(1)
 			r.reader.PresentCard(1000)
-			r.until("session", r.has(terminalsale.EvSession))
+			r.until("session", r.has(device.EventMDBSession))
 			r.reader.SetFaults(func(f *mdbsim.Faults) {
 				if tc.adapter {
 					f.BadChecksums = 1
@@ -74,7 +74,7 @@ func TestVendRequestReplyLost(t *testing.T) {
 			if err := r.tap.Select(1); err != nil {
 				t.Fatal(err)
 			}
-			r.until("vend success", r.has(terminalsale.EvSuccess))
+			r.until("vend success", r.has(device.EventMDBVendSuccess))
 			r.until("booked and settled", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
 			if got := sum(r.records()); got != price {
 				t.Fatalf("booked %d: %s", got, r.types())

@@ -42,16 +42,16 @@ func (s *silentAfterApproval) Answer(c byte) error { return s.r.Answer(c) }
 func TestResetWithRefundPending(t *testing.T) {
 	r := newRigOn(t, func(rd *mdbsim.Reader) { rd.MaxResponse = 5; rd.F.SlowApproval = 50 },
 		func(rd *mdbsim.Reader) mdb.Transport { return &silentAfterApproval{r: rd} }, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(1000)
 	r.until("asking", func() bool { return r.reader.State() == mdb.Vend })
 	// The line is taken meanwhile: Authorise fails at the approval.
 	if _, err := r.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: 2000, PortionPrice: 300}}); err != nil {
 		t.Fatal(err)
 	}
-	r.until("reconciled", r.has(terminalsale.EvReconciled))
+	r.until("reconciled", r.has(device.EventMDBVendReconciled))
 	r.reader.SetFaults(func(f *mdbsim.Faults) { f.Silent = false })
-	r.until("ready again", func() bool { return r.ev.Count(terminalsale.EvReady) >= 2 })
+	r.until("ready again", func() bool { return r.ev.Count(device.EventMDBReady) >= 2 })
 	if !r.journalEmpty() {
 		t.Fatalf("journal still holds the vend: %s", r.types())
 	}
@@ -59,7 +59,7 @@ func TestResetWithRefundPending(t *testing.T) {
 	for _, rc := range r.records() {
 		if rc.Pour.Amount != 0 {
 			paid = append(paid, rc.Pour.Amount)
-			if rc.Pour.Reason != flow.ReasonPayment || rc.Ref[terminalsale.RefVend] == "" {
+			if rc.Pour.Reason != flow.ReasonPayment || rc.Ref.Vend == "" {
 				t.Fatalf("the kept money booked as %+v", rc)
 			}
 		}
@@ -69,14 +69,14 @@ func TestResetWithRefundPending(t *testing.T) {
 	}
 	r.pour(1)
 	r.reader.PresentCard(1000)
-	r.until("sold again", func() bool { return r.ev.Count(terminalsale.EvSuccess) == 1 && r.journalEmpty() })
+	r.until("sold again", func() bool { return r.ev.Count(device.EventMDBVendSuccess) == 1 && r.journalEmpty() })
 	if strings.Contains(r.types(), "not settled") {
 		t.Fatalf("terminal locked: %s", r.types())
 	}
 	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price, price}) || len(l.Refunds) != 0 {
 		t.Fatalf("reader ledger %+v", l)
 	}
-	if n := r.ev.Count(terminalsale.EvReconciled); n != 1 {
+	if n := r.ev.Count(device.EventMDBVendReconciled); n != 1 {
 		t.Fatalf("%d reconciliations: %s", n, r.types())
 	}
 }
@@ -110,10 +110,10 @@ func (l *lostAfterVendFailure) Answer(c byte) error { return l.r.Answer(c) }
 func TestRefundInterruptedByPortLoss(t *testing.T) {
 	var bus *lostAfterVendFailure
 	r := newRigOn(t, nil, func(rd *mdbsim.Reader) mdb.Transport { bus = &lostAfterVendFailure{r: rd}; return bus }, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(1000)
-	r.until("refunded and settled", func() bool { return r.ev.Count(terminalsale.EvRefunded) == 1 && r.journalEmpty() })
-	if !bus.failed || r.ev.Count(terminalsale.EvKept) != 0 || sum(r.records()) != 0 {
+	r.until("refunded and settled", func() bool { return r.ev.Count(device.EventMDBVendRefunded) == 1 && r.journalEmpty() })
+	if !bus.failed || r.ev.Count(device.EventMDBRefundFailed) != 0 || sum(r.records()) != 0 {
 		t.Fatalf("port failed %v; records %+v: %s", bus.failed, r.records(), r.types())
 	}
 	if l := r.reader.Ledger(); len(l.Sales) != 0 || !slices.Equal(l.Refunds, []uint32{price}) {
@@ -127,7 +127,7 @@ func TestRefundInterruptedByPortLoss(t *testing.T) {
 // of refusing every card until a restart.
 func TestApprovedAfterResetSettledBeforeTheNextVend(t *testing.T) {
 	r := newRig(t, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	left := terminalsale.Entry{Vend: "10-99", State: "approved", Line: 1, Portion: portion, Price: price, Approved: price, Reset: true}
 	raw, err := json.Marshal(left)
 	if err != nil {
@@ -138,8 +138,8 @@ func TestApprovedAfterResetSettledBeforeTheNextVend(t *testing.T) {
 	}
 	r.pour(1)
 	r.reader.PresentCard(1000)
-	r.until("sold", func() bool { return r.ev.Count(terminalsale.EvSuccess) == 1 && r.journalEmpty() })
-	if strings.Contains(r.types(), "not settled") || r.ev.Count(terminalsale.EvReconciled) != 1 {
+	r.until("sold", func() bool { return r.ev.Count(device.EventMDBVendSuccess) == 1 && r.journalEmpty() })
+	if strings.Contains(r.types(), "not settled") || r.ev.Count(device.EventMDBVendReconciled) != 1 {
 		t.Fatalf("events: %s", r.types())
 	}
 	var paid []int64

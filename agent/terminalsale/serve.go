@@ -32,25 +32,13 @@ func Open(ctx context.Context, cfg config.MDB, port string) (*Link, error) {
 	return NewLink(ctx, func(ctx context.Context) (Bus, error) { return transport.OpenMDB(ctx, cfg, port) })
 }
 
-// Lines are the lines the terminal sells: the configured ones, else all.
-func Lines(cfg *config.Config) []int {
-	if len(cfg.MDB.Lines) > 0 {
-		return cfg.MDB.Lines
-	}
-	ids := make([]int, 0, len(cfg.Lines))
-	for _, l := range cfg.Lines {
-		ids = append(ids, l.ID)
-	}
-	return ids
-}
-
 // Items are the EXE machine's selections the terminal pays for.
-func Items(cfg *config.Config) map[byte]Item {
-	if len(cfg.EXE.Items) == 0 {
+func Items(e config.EXE) map[byte]Item {
+	if len(e.Items) == 0 {
 		return nil
 	}
-	out := make(map[byte]Item, len(cfg.EXE.Items))
-	for _, it := range cfg.EXE.Items {
+	out := make(map[byte]Item, len(e.Items))
+	for _, it := range e.Items {
 		out[byte(it.Selection)] = Item{Product: it.Product, PLU: it.PLU, Price: it.Price}
 	}
 	return out
@@ -63,8 +51,8 @@ func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, 
 	if cfg.MDB.Billing == "bill" {
 		ct = ttg.CardMDBBill
 	}
-	t := New(Options{Master: m, Agent: agent, Store: store, Lines: Lines(cfg), Portion: flow.Vol(math.Round(cfg.MDB.PortionML * 10)),
-		Items: Items(cfg), CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
+	t := New(Options{Master: m, Agent: agent, Store: store, Lines: cfg.Served(cfg.MDB.Lines), Portion: flow.Vol(math.Round(cfg.MDB.PortionML * 10)),
+		Items: Items(cfg.EXE), CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
 		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -75,5 +63,5 @@ func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, 
 // Describe names the terminal's set-up for a log line.
 func Describe(cfg *config.Config) string {
 	return fmt.Sprintf("cashless #%d on %s (%s), lines %v, %s mL portions, %d EXE selections, card type %s",
-		cfg.MDB.Device, cfg.MDB.Port, cfg.MDB.Transport, Lines(cfg), strconv.FormatFloat(cfg.MDB.PortionML, 'f', -1, 64), len(cfg.EXE.Items), cfg.MDB.Billing)
+		cfg.MDB.Device, cfg.MDB.Port, cfg.MDB.Transport, cfg.Served(cfg.MDB.Lines), strconv.FormatFloat(cfg.MDB.PortionML, 'f', -1, 64), len(cfg.EXE.Items), cfg.MDB.Billing)
 }

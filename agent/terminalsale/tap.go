@@ -35,33 +35,10 @@ type Agent interface {
 	Authorise(line int, r device.Request) (string, error)
 	PortionPrice(line int, vol flow.Vol) (int64, error)
 	CanPour(line int) string
-	BookPayment(line int, amount int64, auth flow.Auth, ref map[string]string) (string, error)
+	BookPayment(line int, amount int64, auth flow.Auth, ref storage.Ref) (string, error)
 	BookVend(v device.Vend) (string, error)
 	Report(ev device.Event)
 }
-
-// Events the terminal reports.
-const (
-	EvReady       = "mdb_ready"
-	EvFault       = "mdb_fault"
-	EvWarning     = "mdb_warning"
-	EvSession     = "mdb_session"
-	EvSessionEnd  = "mdb_session_end"
-	EvRefused     = "mdb_refused" // the wall cannot pour: nothing asked of the card
-	EvApproved    = "mdb_vend_approved"
-	EvDenied      = "mdb_vend_denied"
-	EvSuccess     = "mdb_vend_success"
-	EvRefunded    = "mdb_vend_refunded"
-	EvKept        = "mdb_refund_failed" // the terminal kept the money of a short pour
-	EvUnknown     = "mdb_vend_unknown"  // stopped while asking: the terminal's journal decides
-	EvReconciled  = "mdb_vend_reconciled"
-	EvCashSale    = "mdb_cash_sale"
-	EvDisplay     = "mdb_display"
-	EvMalfunction = "mdb_malfunction"
-	// EvOffline is the terminal's serial port lost (reported once; the
-	// port is reopened with backoff and EvReady follows its return).
-	EvOffline = "mdb_offline"
-)
 
 // Options configure a terminal.
 type Options struct {
@@ -230,7 +207,7 @@ func (t *Tap) fault(what string, err error) {
 		return
 	}
 	t.count(func(h *Health) { h.Faults++; h.LastError = what + ": " + err.Error() })
-	t.report(device.Event{Type: EvFault, Detail: what + ": " + err.Error()})
+	t.report(device.Event{Type: device.EventMDBFault, Detail: what + ": " + err.Error()})
 }
 
 // Run settles what a previous run left in the journal, then serves the
@@ -317,7 +294,7 @@ func (t *Tap) portLost(err error) {
 	t.reopenAt = t.o.Now().Add(t.backoff)
 	t.count(func(h *Health) { h.Ready, h.State, h.LastError = false, "offline", "port lost: "+err.Error() })
 	t.o.Log.Warn("mdb terminal offline: port lost", "err", err)
-	t.report(device.Event{Type: EvOffline, Detail: "port lost: " + err.Error()})
+	t.report(device.Event{Type: device.EventMDBOffline, Detail: "port lost: " + err.Error()})
 }
 
 // retryLater doubles the wait before the port is tried again.
@@ -399,14 +376,14 @@ func (t *Tap) announce() {
 	p := t.m.Periph
 	name := strings.TrimSpace(strings.TrimSpace(p.Manufacturer) + " " + strings.TrimSpace(p.Model))
 	t.count(func(h *Health) { h.Ready, h.Reader, h.Level = true, name, t.m.Config.Level })
-	t.report(device.Event{Type: EvReady, Detail: fmt.Sprintf("%s, level %d, currency %04X, scale %d, %d decimals",
+	t.report(device.Event{Type: device.EventMDBReady, Detail: fmt.Sprintf("%s, level %d, currency %04X, scale %d, %d decimals",
 		name, t.m.Config.Level, t.m.Config.Currency, t.m.Config.Scale, t.m.Config.Decimals)})
 }
 
 func (t *Tap) warnings() {
 	for _, w := range t.m.Warnings {
 		t.o.Log.Warn("mdb terminal warning", "detail", w)
-		t.report(device.Event{Type: EvWarning, Detail: w})
+		t.report(device.Event{Type: device.EventMDBWarning, Detail: w})
 	}
 	t.m.Warnings = t.m.Warnings[:0]
 }
@@ -419,17 +396,17 @@ func (t *Tap) on(ctx context.Context, msg mdb.Msg) {
 			return
 		}
 		t.ph, t.since = session, t.o.Now()
-		t.report(device.Event{Type: EvSession, Detail: "funds " + t.funds(m.Funds)})
+		t.report(device.Event{Type: device.EventMDBSession, Detail: "funds " + t.funds(m.Funds)})
 		if t.single() {
 			t.request(ctx, t.o.Lines[0])
 		}
 	case mdb.VendApproved:
 		t.onApproved(ctx, m.Amount)
 	case mdb.Malfunction:
-		t.report(device.Event{Type: EvMalfunction, Detail: fmt.Sprintf("reader malfunction %02X", m.Error)})
+		t.report(device.Event{Type: device.EventMDBMalfunction, Detail: fmt.Sprintf("reader malfunction %02X", m.Error)})
 	case mdb.DisplayRequest:
 		t.count(func(h *Health) { h.Display = string(m.Text) })
-		t.report(device.Event{Type: EvDisplay, Detail: string(m.Text)})
+		t.report(device.Event{Type: device.EventMDBDisplay, Detail: string(m.Text)})
 	case mdb.Simple:
 		t.onSimple(ctx, byte(m))
 	}
@@ -445,7 +422,7 @@ func (t *Tap) onApproved(ctx context.Context, amt uint32) {
 		t.approved(ctx, amt)
 	case pouring:
 		t.o.Log.Warn("mdb terminal: VEND APPROVED repeated during the vend, ignored", "vend", t.vend.Vend)
-		t.report(device.Event{Type: EvWarning, Line: t.vend.Line, Detail: "VEND APPROVED repeated for the open vend (our ACK was lost): ignored"})
+		t.report(device.Event{Type: device.EventMDBWarning, Line: t.vend.Line, Detail: "VEND APPROVED repeated for the open vend (our ACK was lost): ignored"})
 	default:
 		t.fault("vend", errors.New("VEND APPROVED without a request: VEND FAILURE"))
 		if err := t.m.VendFailure(ctx); err != nil {
@@ -460,7 +437,7 @@ func (t *Tap) onSimple(ctx context.Context, code byte) {
 	case mdb.RspVendDenied:
 		if t.ph == requesting {
 			t.count(func(h *Health) { h.Denied++ })
-			t.report(device.Event{Type: EvDenied, Line: t.vend.Line, Amount: t.vend.Price, Detail: t.vend.what()})
+			t.report(device.Event{Type: device.EventMDBVendDenied, Line: t.vend.Line, Amount: t.vend.Price, Detail: t.vend.what()})
 			t.answer(0, errDenied)
 			t.closeVend()
 			t.complete(ctx)
@@ -473,7 +450,7 @@ func (t *Tap) onSimple(ctx context.Context, code byte) {
 		if t.ph == session {
 			t.ph = idle
 		}
-		t.report(device.Event{Type: EvSessionEnd})
+		t.report(device.Event{Type: device.EventMDBSessionEnd})
 	}
 }
 
@@ -492,7 +469,7 @@ func (t *Tap) step(ctx context.Context) {
 	case idle:
 		select {
 		case l := <-t.sel:
-			t.report(device.Event{Type: EvRefused, Line: l, Detail: "no card at the terminal"})
+			t.report(device.Event{Type: device.EventMDBRefused, Line: l, Detail: "no card at the terminal"})
 		default:
 		}
 		// A machine's selection waits there until a card comes: answered

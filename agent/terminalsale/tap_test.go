@@ -172,9 +172,9 @@ func (r *rig) until(what string, cond func() bool) {
 	walltest.Loop{Wall: r.wall, Agent: r.agent, Events: &r.ev, Pause: 100 * time.Microsecond}.Until(r.t, what, cond)
 }
 
-func (r *rig) event(typ string) (device.Event, bool) { return r.ev.Find(typ) }
-func (r *rig) has(typ string) func() bool            { return r.ev.Has(typ) }
-func (r *rig) types() string                         { return r.ev.String() }
+func (r *rig) event(typ device.EventType) (device.Event, bool) { return r.ev.Find(typ) }
+func (r *rig) has(typ device.EventType) func() bool            { return r.ev.Has(typ) }
+func (r *rig) types() string                                   { return r.ev.String() }
 
 // pour is the glass under the tap: beer runs while the valve is open.
 func (r *rig) pour(line int) {
@@ -214,17 +214,17 @@ func sum(recs []storage.Record) int64 {
 
 func TestVendOnTheSimulatedWall(t *testing.T) {
 	r := newRig(t, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
 	r.reader.PresentCard(1000)
-	r.until("vend success", r.has(terminalsale.EvSuccess))
-	r.until("session ended", r.has(terminalsale.EvSessionEnd))
+	r.until("vend success", r.has(device.EventMDBVendSuccess))
+	r.until("session ended", r.has(device.EventMDBSessionEnd))
 	recs := r.records()
 	if len(recs) != 1 {
 		t.Fatalf("records %+v", recs)
 	}
 	rec := recs[0]
-	if rec.Pour.Amount != price || !rec.Pour.Complete || rec.Ref[ttg.RefCardType] != "61" || rec.Pour.Volume < portion {
+	if rec.Pour.Amount != price || !rec.Pour.Complete || rec.Ref.CardType != "61" || rec.Pour.Volume < portion {
 		t.Fatalf("record %+v", rec)
 	}
 	units, _ := ttg.NewUnits("l", 3)
@@ -247,10 +247,10 @@ func TestVendOnTheSimulatedWall(t *testing.T) {
 // record books what it approved, not the price asked.
 func TestApprovedAmountIsWhatThePourCosts(t *testing.T) {
 	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.F.Discount = 40 }, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
 	r.reader.PresentCard(-1)
-	r.until("vend success", r.has(terminalsale.EvSuccess))
+	r.until("vend success", r.has(device.EventMDBVendSuccess))
 	r.until("booked", func() bool { return len(r.records()) == 1 })
 	if got := r.records()[0].Pour.Amount; got != price-40 {
 		t.Fatalf("booked %d, want the approved %d", got, price-40)
@@ -259,11 +259,11 @@ func TestApprovedAmountIsWhatThePourCosts(t *testing.T) {
 
 func TestDeniedVendPoursNothing(t *testing.T) {
 	r := newRig(t, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(100) // less than a portion
-	r.until("denied", r.has(terminalsale.EvDenied))
-	r.until("session ended", r.has(terminalsale.EvSessionEnd))
-	if _, ok := r.event(device.EvAuthorised); ok || len(r.records()) != 0 || !r.journalEmpty() {
+	r.until("denied", r.has(device.EventMDBVendDenied))
+	r.until("session ended", r.has(device.EventMDBSessionEnd))
+	if _, ok := r.event(device.EventPourAuthorised); ok || len(r.records()) != 0 || !r.journalEmpty() {
 		t.Fatalf("a denied vend poured: %s", r.types())
 	}
 }
@@ -272,9 +272,9 @@ func TestDeniedVendPoursNothing(t *testing.T) {
 // is not delivered: VEND FAILURE, the reader refunds, the record books 0.
 func TestShortPourIsRefunded(t *testing.T) {
 	r := newRig(t, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(1000)
-	r.until("refunded", r.has(terminalsale.EvRefunded))
+	r.until("refunded", r.has(device.EventMDBVendRefunded))
 	recs := r.records()
 	if len(recs) != 1 || recs[0].Pour.Amount != 0 || recs[0].Pour.Reason != flow.ReasonNoPour && recs[0].Pour.Reason != flow.ReasonNoFlow {
 		t.Fatalf("records %+v", recs)
@@ -288,12 +288,12 @@ func TestShortPourIsRefunded(t *testing.T) {
 // money it kept is booked, so the books agree with the terminal.
 func TestRefusedRefundIsBooked(t *testing.T) {
 	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.F.RefundFails = true }, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(1000)
-	r.until("refund failed", r.has(terminalsale.EvKept))
+	r.until("refund failed", r.has(device.EventMDBRefundFailed))
 	r.until("payment booked", func() bool { return len(r.records()) == 2 })
 	recs := r.records()
-	if sum(recs) != price || recs[1].Pour.Reason != flow.ReasonPayment || recs[1].Ref[ttg.RefCardType] != "61" || !r.journalEmpty() {
+	if sum(recs) != price || recs[1].Pour.Reason != flow.ReasonPayment || recs[1].Ref.CardType != "61" || !r.journalEmpty() {
 		t.Fatalf("records %+v", recs)
 	}
 	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) {
@@ -306,7 +306,7 @@ func TestRefusedRefundIsBooked(t *testing.T) {
 // record books the approved amount with what the meter measured.
 func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
 	r := newRig(t, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
 	r.reader.PresentCard(1000)
 	r.until("pouring", func() bool {
@@ -315,7 +315,7 @@ func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
 	})
 	r.crash()
 	r.start()
-	r.until("reconciled", r.has(terminalsale.EvReconciled))
+	r.until("reconciled", r.has(device.EventMDBVendReconciled))
 	r.until("reader ready again", func() bool { return r.tap.Health().Ready })
 	recs := r.records()
 	if len(recs) != 1 || recs[0].Pour.Amount != price || recs[0].Pour.Reason != flow.ReasonCrash ||
@@ -325,7 +325,7 @@ func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
 	if l := r.reader.Ledger(); !slices.Equal(l.Sales, []uint32{price}) || !r.journalEmpty() {
 		t.Fatalf("reader ledger %+v, journal empty %v", l, r.journalEmpty())
 	}
-	ev, _ := r.event(terminalsale.EvReconciled)
+	ev, _ := r.event(device.EventMDBVendReconciled)
 	if !strings.Contains(ev.Detail, "meter measured") {
 		t.Fatalf("reconciliation %+v", ev)
 	}
@@ -338,7 +338,7 @@ func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
 // the reader made is booked once, not forgotten.
 func TestOpenVendSurvivesAMoveAside(t *testing.T) {
 	r := newRig(t, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
 	r.reader.PresentCard(1000)
 	r.until("pouring", func() bool {
@@ -346,7 +346,7 @@ func TestOpenVendSurvivesAMoveAside(t *testing.T) {
 		return len(in) == 1 && in[0].Progress.Volume > 1000
 	})
 	for i := 0; i < 300; i++ { // an event log with pages of its own
-		r.agent.Report(device.Event{Type: device.EvStarted, Detail: strings.Repeat("x", 60)})
+		r.agent.Report(device.Event{Type: device.EventAgentStarted, Detail: strings.Repeat("x", 60)})
 	}
 	r.crash()
 	fsfault.ScribbleBucket(t, filepath.Join(r.cfg.Device.DataDir, "tapagent.db"), "events")
@@ -354,7 +354,7 @@ func TestOpenVendSurvivesAMoveAside(t *testing.T) {
 	if r.store.MovedAside() == "" {
 		t.Fatal("corruption not detected")
 	}
-	r.until("reconciled", r.has(terminalsale.EvReconciled))
+	r.until("reconciled", r.has(device.EventMDBVendReconciled))
 	r.until("reader ready again", func() bool { return r.tap.Health().Ready })
 	recs := r.records()
 	if len(recs) != 1 || recs[0].Pour.Amount != price || recs[0].Pour.Reason != flow.ReasonCrash {
@@ -370,15 +370,15 @@ func TestJournalLeftByACrash(t *testing.T) {
 	for _, tc := range []struct {
 		state string
 		want  int64 // booked
-		event string
-	}{{"requested", 0, terminalsale.EvUnknown}, {"approved", price, terminalsale.EvReconciled}} {
+		event device.EventType
+	}{{"requested", 0, device.EventMDBVendUnknown}, {"approved", price, device.EventMDBVendReconciled}} {
 		t.Run(tc.state, func(t *testing.T) {
 			r := newRig(t, 1)
-			r.until("reader ready", r.has(terminalsale.EvReady))
+			r.until("reader ready", r.has(device.EventMDBReady))
 			r.crash()
 			r.plant(terminalsale.Entry{Vend: "10-7", State: tc.state, Line: 1, Portion: portion, Price: price, Approved: tc.want})
 			r.start()
-			r.until(tc.event, r.has(tc.event))
+			r.until(string(tc.event), r.has(tc.event))
 			r.until("journal settled", r.journalEmpty)
 			if got := sum(r.records()); got != tc.want || !r.journalEmpty() {
 				t.Fatalf("booked %d, want %d; journal empty %v", got, tc.want, r.journalEmpty())
@@ -396,17 +396,17 @@ func TestStoppedWhileRefunding(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		asked  bool
-		event  string
+		event  device.EventType
 		booked int64
-	}{{"refund asked", true, terminalsale.EvUnknown, 0}, {"no refund asked", false, terminalsale.EvReconciled, price}} {
+	}{{"refund asked", true, device.EventMDBVendUnknown, 0}, {"no refund asked", false, device.EventMDBVendReconciled, price}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, 1)
-			r.until("reader ready", r.has(terminalsale.EvReady))
+			r.until("reader ready", r.has(device.EventMDBReady))
 			r.crash()
 			r.plant(terminalsale.Entry{Vend: "10-8", State: "booked", Line: 1, Portion: portion, Price: price, Approved: price,
 				PourID: "1001-9", Volume: portion / 2, RefundAsked: tc.asked})
 			r.start()
-			r.until(tc.event, r.has(tc.event))
+			r.until(string(tc.event), r.has(tc.event))
 			r.until("journal settled", r.journalEmpty)
 			if got := sum(r.records()); got != tc.booked {
 				t.Fatalf("booked %d, want %d", got, tc.booked)
@@ -419,12 +419,12 @@ func TestStoppedWhileRefunding(t *testing.T) {
 // runs; the pour finishes and the sale stands, booked once.
 func TestReaderResetDuringThePour(t *testing.T) {
 	r := newRig(t, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
 	r.reader.PresentCard(1000)
-	r.until("pouring", r.has(terminalsale.EvApproved))
+	r.until("pouring", r.has(device.EventMDBVendApproved))
 	r.reader.PowerCycle()
-	r.until("warned", r.has(terminalsale.EvWarning))
+	r.until("warned", r.has(device.EventMDBWarning))
 	r.until("booked and settled", func() bool { return len(r.records()) == 1 && r.journalEmpty() })
 	if recs := r.records(); recs[0].Pour.Amount != price || !recs[0].Pour.Complete {
 		t.Fatalf("records %+v", recs)
@@ -437,18 +437,18 @@ func TestReaderResetDuringThePour(t *testing.T) {
 // TestSelectionOnAMultiLineTerminal: two lines, the customer picks one.
 func TestSelectionOnAMultiLineTerminal(t *testing.T) {
 	r := newRig(t, 1, 2)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	if err := r.tap.Select(3); err == nil {
 		t.Fatal("a line the terminal does not sell was selected")
 	}
 	r.pour(2)
 	r.reader.PresentCard(1000)
-	r.until("session", r.has(terminalsale.EvSession))
+	r.until("session", r.has(device.EventMDBSession))
 	if err := r.tap.Select(2); err != nil {
 		t.Fatal(err)
 	}
-	r.until("vend success", r.has(terminalsale.EvSuccess))
-	ev, _ := r.event(terminalsale.EvSuccess)
+	r.until("vend success", r.has(device.EventMDBVendSuccess))
+	ev, _ := r.event(device.EventMDBVendSuccess)
 	if ev.Line != 2 {
 		t.Fatalf("sold line %d", ev.Line)
 	}
@@ -458,12 +458,12 @@ func TestSelectionOnAMultiLineTerminal(t *testing.T) {
 // to a reader that takes CASH SALE.
 func TestCashSalesReachTheReader(t *testing.T) {
 	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.CashSale = true }, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	if _, err := r.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: 2000, PortionPrice: 300}}); err != nil {
 		t.Fatal(err)
 	}
 	r.pour(1)
-	r.until("cash sale", r.has(terminalsale.EvCashSale))
+	r.until("cash sale", r.has(device.EventMDBCashSale))
 	if l := r.reader.Ledger(); !slices.Equal(l.CashSales, []uint32{300}) {
 		t.Fatalf("reader ledger %+v", l)
 	}
@@ -475,11 +475,11 @@ func TestCashSalesReachTheReader(t *testing.T) {
 // amount, the journal empty; a denial in the response pours nothing.
 func TestImmediateApprovalIsFollowedUp(t *testing.T) {
 	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.Immediate, rd.F.Discount = true, 40 }, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
 	r.reader.PresentCard(1000)
-	r.until("vend success", r.has(terminalsale.EvSuccess))
-	r.until("session ended", r.has(terminalsale.EvSessionEnd))
+	r.until("vend success", r.has(device.EventMDBVendSuccess))
+	r.until("session ended", r.has(device.EventMDBSessionEnd))
 	recs := r.records()
 	if len(recs) != 1 || recs[0].Pour.Amount != price-40 || !recs[0].Pour.Complete || !r.journalEmpty() {
 		t.Fatalf("records %+v, journal empty %v", recs, r.journalEmpty())
@@ -488,7 +488,7 @@ func TestImmediateApprovalIsFollowedUp(t *testing.T) {
 		t.Fatalf("reader ledger %+v", l)
 	}
 	r.reader.PresentCard(100) // less than a portion
-	r.until("denied", r.has(terminalsale.EvDenied))
+	r.until("denied", r.has(device.EventMDBVendDenied))
 	r.until("journal settled", r.journalEmpty)
 	if got := len(r.records()); got != 1 {
 		t.Fatalf("a denied vend booked: %d records", got)
@@ -511,7 +511,7 @@ func TestImmediateApprovalOpensAtOnce(t *testing.T) {
 		}
 		r.reader.PresentCard(1000)
 		turns := 0
-		for ; turns < 5 && r.ev.Count(terminalsale.EvApproved) == 0; turns++ {
+		for ; turns < 5 && r.ev.Count(device.EventMDBVendApproved) == 0; turns++ {
 			r.tap.Turn(ctx)
 		}
 		if turns != tc.turns {
@@ -525,9 +525,9 @@ func TestImmediateApprovalOpensAtOnce(t *testing.T) {
 // FAILURE: the reader refunds, the record books nothing.
 func TestImmediateApprovalShortPourIsRefunded(t *testing.T) {
 	r := newRigWith(t, func(rd *mdbsim.Reader) { rd.Immediate = true }, 1)
-	r.until("reader ready", r.has(terminalsale.EvReady))
+	r.until("reader ready", r.has(device.EventMDBReady))
 	r.reader.PresentCard(1000) // nothing flows
-	r.until("refunded", r.has(terminalsale.EvRefunded))
+	r.until("refunded", r.has(device.EventMDBVendRefunded))
 	r.until("journal settled", r.journalEmpty)
 	if recs := r.records(); len(recs) != 1 || recs[0].Pour.Amount != 0 {
 		t.Fatalf("records %+v", recs)

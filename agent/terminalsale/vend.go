@@ -4,16 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tapagent/tapagent/storage"
 	"strconv"
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/payment/mdb"
-	"github.com/tapagent/tapagent/ttg"
 )
 
 // ref is the record reference of a vend's sale.
-func (t *Tap) ref(e Entry) map[string]string {
-	return map[string]string{ttg.RefCardType: strconv.Itoa(t.o.CardType), ttg.RefCardName: "MDB card terminal", RefVend: e.Vend}
+func (t *Tap) ref(e Entry) storage.Ref {
+	return storage.Ref{CardType: strconv.Itoa(t.o.CardType), CardName: "MDB card terminal", Vend: e.Vend}
 }
 
 // amount converts a scaled reader value to the agent's minor units.
@@ -38,7 +38,7 @@ func (t *Tap) price(amount int64) (uint32, int64, error) {
 // hears of it.
 func (t *Tap) request(ctx context.Context, line int) {
 	refuse := func(why string) {
-		t.report(device.Event{Type: EvRefused, Line: line, Detail: why})
+		t.report(device.Event{Type: device.EventMDBRefused, Line: line, Detail: why})
 		if t.single() {
 			t.complete(ctx) // nothing else to choose: give the card back
 		}
@@ -102,7 +102,7 @@ func (t *Tap) abandon(ctx context.Context) {
 	case errors.Is(err, mdb.ErrRefundFailed):
 		// It had approved, and keeps the money: the price asked is a sale.
 		e.Approved = e.Price
-		t.report(device.Event{Type: EvKept, Line: e.Line, Amount: e.Price,
+		t.report(device.Event{Type: device.EventMDBRefundFailed, Line: e.Line, Amount: e.Price,
 			Detail: "no answer to VEND REQUEST nor VEND CANCEL; refund refused (" + err.Error() + "): booked as a sale"})
 		t.correct(e, "refund refused")
 		t.vend = Entry{}
@@ -112,7 +112,7 @@ func (t *Tap) abandon(ctx context.Context) {
 		if err != nil {
 			detail += " (" + err.Error() + ")"
 		}
-		t.report(device.Event{Type: EvUnknown, Line: e.Line, Amount: e.Price, Detail: detail})
+		t.report(device.Event{Type: device.EventMDBVendUnknown, Line: e.Line, Amount: e.Price, Detail: detail})
 		t.closeVend()
 	}
 	t.complete(ctx)
@@ -140,7 +140,7 @@ func (t *Tap) approved(ctx context.Context, amt uint32) {
 	if e.Exe {
 		// The machine vends next; its outcome comes back through Settle.
 		t.answer(e.Approved, nil)
-		t.report(device.Event{Type: EvApproved, Amount: e.Approved,
+		t.report(device.Event{Type: device.EventMDBVendApproved, Amount: e.Approved,
 			Detail: fmt.Sprintf("%s: asked %d, approved %d", e.what(), e.Price, e.Approved)})
 		t.ph = pouring
 		return
@@ -154,7 +154,7 @@ func (t *Tap) approved(ctx context.Context, amt uint32) {
 	open := t.o.Now().Sub(got)
 	t.poured = e.Vend
 	t.count(func(h *Health) { h.ApprovedToOpen = open })
-	t.report(device.Event{Type: EvApproved, Line: e.Line, PourID: pourID, Amount: e.Approved,
+	t.report(device.Event{Type: device.EventMDBVendApproved, Line: e.Line, PourID: pourID, Amount: e.Approved,
 		Detail: fmt.Sprintf("asked %d, approved %d", e.Price, e.Approved)})
 	t.ph = pouring
 }
@@ -173,7 +173,7 @@ func (t *Tap) outcome(ctx context.Context) {
 		return
 	}
 	t.count(func(h *Health) { h.Vends++ })
-	t.report(device.Event{Type: EvSuccess, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume, Detail: e.what()})
+	t.report(device.Event{Type: device.EventMDBVendSuccess, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume, Detail: e.what()})
 	t.closeVend()
 	t.complete(ctx)
 }
@@ -205,10 +205,10 @@ func (t *Tap) fail(ctx context.Context, why string) {
 	switch {
 	case err == nil:
 		t.count(func(h *Health) { h.Refunded++ })
-		t.report(device.Event{Type: EvRefunded, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume, Detail: why})
+		t.report(device.Event{Type: device.EventMDBVendRefunded, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume, Detail: why})
 		t.closeVend()
 	case errors.Is(err, mdb.ErrRefundFailed) || errors.Is(err, mdb.ErrRefundUnconfirmed):
-		t.report(device.Event{Type: EvKept, Line: e.Line, PourID: e.PourID, Amount: e.Approved,
+		t.report(device.Event{Type: device.EventMDBRefundFailed, Line: e.Line, PourID: e.PourID, Amount: e.Approved,
 			Detail: why + "; refund not confirmed (" + err.Error() + "): booked as a sale"})
 		t.correct(e, "refund not confirmed")
 		t.vend = Entry{}
@@ -265,7 +265,7 @@ func (t *Tap) resetDuringVend() {
 		if err := t.j.mark(t.vend.Vend, func(e *Entry) { e.Reset = true }); err != nil {
 			t.fault("journal", err)
 		}
-		t.report(device.Event{Type: EvWarning, Line: t.vend.Line, Detail: "reader reset during the pour: the sale stands (MDB 4.2 §7.4.7)"})
+		t.report(device.Event{Type: device.EventMDBWarning, Line: t.vend.Line, Detail: "reader reset during the pour: the sale stands (MDB 4.2 §7.4.7)"})
 		if pending {
 			t.settleUnpoured(t.vend.Vend)
 		}
@@ -277,7 +277,7 @@ func (t *Tap) resetDuringVend() {
 }
 
 func (t *Tap) unknown(e Entry) {
-	t.report(device.Event{Type: EvUnknown, Line: e.Line, Amount: e.Price,
+	t.report(device.Event{Type: device.EventMDBVendUnknown, Line: e.Line, Amount: e.Price,
 		Detail: "stopped while asking the terminal for a portion; its own journal says whether it approved"})
 	if err := t.j.drop(e.Vend); err != nil {
 		t.fault("journal", err)
@@ -289,7 +289,7 @@ func (t *Tap) unknown(e Entry) {
 // (nothing more to book) or kept the sale at the reset (a sale to book by
 // hand); the agent books what was poured, as it did, and nothing on a guess.
 func (t *Tap) refundUnknown(e Entry) {
-	t.report(device.Event{Type: EvUnknown, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume,
+	t.report(device.Event{Type: device.EventMDBVendUnknown, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume,
 		Detail: fmt.Sprintf("stopped while the terminal refunded a short portion (%s of %s poured, %d booked); its own journal says whether it refunded %d or kept it",
 			e.Volume, e.Portion, e.Booked, e.Approved)})
 	if err := t.j.drop(e.Vend); err != nil {
@@ -376,7 +376,7 @@ func (t *Tap) reconcile(e Entry, how string) {
 	case e.Exe:
 		got = e.what() + ", the machine did not vend it"
 	}
-	t.report(device.Event{Type: EvReconciled, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume,
+	t.report(device.Event{Type: device.EventMDBVendReconciled, Line: e.Line, PourID: e.PourID, Amount: e.Approved, Volume: e.Volume,
 		Detail: fmt.Sprintf("%s: sale of %d stands (MDB 4.2 §7.4.7); %s", how, e.Approved, got)})
 }
 
@@ -409,7 +409,7 @@ func (t *Tap) cashSale(ctx context.Context) {
 				t.fault("cash sale", err)
 				return
 			}
-			t.report(device.Event{Type: EvCashSale, Line: s.Line, PourID: id, Amount: s.Amount})
+			t.report(device.Event{Type: device.EventMDBCashSale, Line: s.Line, PourID: id, Amount: s.Amount})
 		}
 		if err := t.j.dropCash(id); err != nil {
 			t.fault("journal", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tapagent/tapagent/storage"
 	"io"
 	"strconv"
 	"strings"
@@ -147,7 +148,7 @@ func (c *calibration) wizard(ctx context.Context, simML float64) error {
 		return err
 	}
 	pourID, err := c.agent.Authorise(c.line, device.Request{Auth: flow.Auth{Mode: flow.ModeCalibration},
-		Ref: map[string]string{"source": "calibrate"}})
+		Ref: storage.Ref{Source: "calibrate"}})
 	if err != nil {
 		return err
 	}
@@ -199,7 +200,7 @@ func (c *calibration) waitBooked(ctx context.Context, pourID string) (device.Eve
 	for {
 		select {
 		case ev := <-c.events:
-			if ev.Type == device.EvBooked && ev.PourID == pourID {
+			if ev.Type == device.EventPourBooked && ev.PourID == pourID {
 				return ev, nil
 			}
 		case <-timeout:

@@ -353,11 +353,11 @@ func (t cardTool) book(uid []byte, purchaseType int, amount int64, info cardapp.
 	if err != nil {
 		return err
 	}
-	ref := map[string]string{ttg.RefCardID: id, ttg.RefPurchaseType: strconv.Itoa(purchaseType), ttg.RefPurchaseAmt: strconv.FormatInt(amount, 10),
-		ttg.RefServingsLimit: strconv.Itoa(info.ServingsLimit), ttg.RefCardName: info.Name, ttg.RefStaffName: t.o.staff,
-		ttg.RefAlcohol: map[bool]string{true: "1", false: "0"}[info.Alcohol]}
+	ref := storage.Ref{CardID: id, PurchaseType: strconv.Itoa(purchaseType), Amount: strconv.FormatInt(amount, 10),
+		ServingsLimit: strconv.Itoa(info.ServingsLimit), CardName: info.Name, StaffName: t.o.staff,
+		Alcohol: map[bool]string{true: "1", false: "0"}[info.Alcohol]}
 	if !info.Expires.IsZero() {
-		ref[ttg.RefExpires] = strconv.FormatInt(info.Expires.Add(24*time.Hour-time.Millisecond).UnixMilli(), 10)
+		ref.Expires = strconv.FormatInt(info.Expires.Add(24*time.Hour-time.Millisecond).UnixMilli(), 10)
 	}
 	now := time.Now()
 	synced, _, _ := doctor.System{}.Clock()
@@ -397,6 +397,6 @@ func appendJSONL(path string, rec storage.Record, out io.Writer) error {
 		f.Close()
 		return err
 	}
-	fmt.Fprintf(out, "card action %s kept in %s (the TTG API takes no offline card actions)\n", rec.Ref[ttg.RefPurchaseType], path)
+	fmt.Fprintf(out, "card action %s kept in %s (the TTG API takes no offline card actions)\n", rec.Ref.PurchaseType, path)
 	return f.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/device"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,8 +91,8 @@ id = 1
 	for _, line := range strings.Split(strings.TrimSpace(string(journal)), "\n") {
 		var r storage.Record
 		json.Unmarshal([]byte(line), &r)
-		types = append(types, r.Ref["purchase_type"]+":"+r.Ref["amount"])
-		if r.Ref["card_id"] != wantID || r.Kind != storage.KindCardPurchase {
+		types = append(types, r.Ref.PurchaseType+":"+r.Ref.Amount)
+		if r.Ref.CardID != wantID || r.Kind != storage.KindCardPurchase {
 			t.Fatalf("journal record %+v", r)
 		}
 	}
@@ -110,7 +111,7 @@ id = 1
 	}
 	defer st.Close()
 	recs, _ := st.Outbox(0, 10)
-	if len(recs) != 1 || recs[0].Ref["purchase_type"] != "111" || recs[0].Ref["card_id"] != wantID {
+	if len(recs) != 1 || recs[0].Ref.PurchaseType != "111" || recs[0].Ref.CardID != wantID {
 		t.Fatalf("outbox %+v", recs)
 	}
 
@@ -177,8 +178,8 @@ id = 1
 	for _, line := range lines {
 		var r storage.Record
 		json.Unmarshal([]byte(line), &r)
-		if r.Ref["card_id"] != wantID {
-			t.Fatalf("purchase record for card %s, the card is %s", r.Ref["card_id"], wantID)
+		if r.Ref.CardID != wantID {
+			t.Fatalf("purchase record for card %s, the card is %s", r.Ref.CardID, wantID)
 		}
 	}
 	if len(lines) != 2 {
@@ -200,14 +201,14 @@ func TestSimCardsScenario(t *testing.T) {
 	var service []string
 	for _, e := range evs {
 		switch e.Type {
-		case "card_charged":
+		case device.EventCardCharged:
 			if e.Amount <= 0 {
 				t.Fatalf("charge %+v", e)
 			}
 			charged++
-		case "service_mode":
+		case device.EventServiceMode:
 			service = append(service, e.Detail)
-		case "card_refused":
+		case device.EventCardRefused:
 			if strings.Contains(e.Detail, "no credit") {
 				refused++
 			}
@@ -277,7 +278,7 @@ func simWithReaderPort(t *testing.T, messy bool) {
 	}
 	var charged int64
 	for _, e := range readEvents(t, strings.NewReader(string(out))) {
-		if e.Type == "card_charged" {
+		if e.Type == device.EventCardCharged {
 			charged = e.Amount
 		}
 	}
@@ -417,8 +418,8 @@ id = 1
 		}
 		var logged []string
 		for _, raw := range evs {
-			var ev struct{ Type, Detail string }
-			if json.Unmarshal(raw, &ev) == nil && ev.Type == cardpay.EvCardStaffSettled {
+			var ev device.Event
+			if json.Unmarshal(raw, &ev) == nil && ev.Type == device.EventCardChargeStaffSettled {
 				logged = append(logged, ev.Detail)
 			}
 		}

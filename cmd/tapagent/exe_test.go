@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/tapagent/tapagent/internal/testwait"
 	"os/exec"
 	"slices"
 	"strings"
@@ -30,7 +31,13 @@ func TestEXETool(t *testing.T) {
 	if out := run("status"); !strings.Contains(out, "inhibited false, free vend false") || !strings.Contains(out, "request     none") {
 		t.Fatalf("status:\n%s", out)
 	}
-	go func() { time.Sleep(300 * time.Millisecond); mc.Choose(7) }()
+	// The customer chooses once the vend command polls the machine.
+	polled := mc.Answered()
+	go func() {
+		if testwait.For(5*time.Second, func() bool { return mc.Answered() > polled+1 }) {
+			mc.Choose(7)
+		}
+	}()
 	if out := run("vend", "--wait", "5s"); !strings.Contains(out, "selection 7 vended") {
 		t.Fatalf("vend:\n%s", out)
 	}

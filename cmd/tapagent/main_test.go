@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"io"
 	"net/http"
 	"os"
@@ -58,7 +59,10 @@ func readEvents(t *testing.T, r io.Reader) []device.Event {
 	return evs
 }
 
-func countType(evs []device.Event, typ string) int {
+// typeField is an event type as it appears in an event's JSON.
+func typeField(t device.EventType) string { return `"type":"` + string(t) + `"` }
+
+func countType(evs []device.Event, typ device.EventType) int {
 	n := 0
 	for _, e := range evs {
 		if e.Type == typ {
@@ -80,19 +84,19 @@ func TestSimDemoJSON(t *testing.T) {
 	evs := readEvents(t, bytes.NewReader(out))
 	// Six demo pours, the online card's pour, the refused card's release
 	// and the waiter's pour on a cash-register credit.
-	if n := countType(evs, device.EvBooked); n != 9 {
+	if n := countType(evs, device.EventPourBooked); n != 9 {
 		t.Errorf("%d pours booked, want 9", n)
 	}
 	kinds := map[string]bool{}
 	for _, e := range evs {
-		if e.Type == device.EvAlarm && e.Alarm != nil {
+		if e.Type == device.EventAlarm && e.Alarm != nil {
 			kinds[e.Alarm.Kind] = true
 		}
 	}
 	if !kinds["leak"] || !kinds["keg_empty"] {
 		t.Errorf("alarms %v, want leak and keg_empty", kinds)
 	}
-	if countType(evs, device.EvUnattributed) != 1 || countType(evs, device.EvStopped) != 1 {
+	if countType(evs, device.EventUnattributedBooked) != 1 || countType(evs, device.EventAgentStopped) != 1 {
 		t.Error("missing unattributed booking or agent_stopped")
 	}
 	// Everything reached the embedded TTG server, exactly once; the leak
@@ -183,7 +187,7 @@ func startLongPour(t *testing.T, data string) (*exec.Cmd, *bufio.Scanner) {
 	defer deadline.Stop()
 	for seen < 4 && lines.Scan() {
 		var ev device.Event
-		if json.Unmarshal(lines.Bytes(), &ev) == nil && ev.Type == device.EvCheckpoint && ev.Volume > 0 {
+		if json.Unmarshal(lines.Bytes(), &ev) == nil && ev.Type == device.EventPourCheckpoint && ev.Volume > 0 {
 			seen++
 		}
 	}
@@ -234,7 +238,7 @@ func TestKill9MidPourIsRecoveredOnce(t *testing.T) {
 	evs := restart()
 	var rec *device.Event
 	for i := range evs {
-		if evs[i].Type == device.EvRecovered {
+		if evs[i].Type == device.EventPourRecovered {
 			rec = &evs[i]
 		}
 	}
@@ -246,7 +250,7 @@ func TestKill9MidPourIsRecoveredOnce(t *testing.T) {
 		recs[0].Pour.Reason != flow.ReasonCrash {
 		t.Fatalf("after restart: intents %+v records %+v", intents, recs)
 	}
-	if evs := restart(); countType(evs, device.EvRecovered) != 0 {
+	if evs := restart(); countType(evs, device.EventPourRecovered) != 0 {
 		t.Fatal("recovered twice")
 	}
 	if _, recs = openIntents(t, data); len(recs) != 1 {
@@ -263,7 +267,7 @@ func TestSigtermMidPourClosesAndBooks(t *testing.T) {
 	var last device.Event
 	for lines.Scan() {
 		var ev device.Event
-		if json.Unmarshal(lines.Bytes(), &ev) == nil && ev.Type == device.EvBooked {
+		if json.Unmarshal(lines.Bytes(), &ev) == nil && ev.Type == device.EventPourBooked {
 			last = ev
 		}
 	}
@@ -397,6 +401,22 @@ func startTTGServer(t *testing.T) string {
 	return m[1]
 }
 
+// emulatorBusy is how many API requests the TTG emulator at url is
+// handling (a delayed reply included).
+func emulatorBusy(t *testing.T, url string) int {
+	t.Helper()
+	res, err := http.Get(url + "/_emulator/faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var st struct{ Busy int }
+	if err := json.NewDecoder(res.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Busy
+}
+
 func TestTTGFieldToolAgainstServer(t *testing.T) {
 	url := startTTGServer(t)
 	data := t.TempDir()
@@ -452,8 +472,8 @@ func TestKill9MidUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(out)
-	for sc.Scan() && !strings.Contains(sc.Text(), `"agent_stopped"`) {
-		if strings.Contains(sc.Text(), `"ttg_config"`) {
+	for sc.Scan() && !strings.Contains(sc.Text(), typeField(device.EventAgentStopped)) {
+		if strings.Contains(sc.Text(), typeField(device.EventTTGConfig)) {
 			// The catalog is in; from now on the server stores at once but
 			// answers only after 1.5 s.
 			slow := `{"reply_delay": 1500000000}`
@@ -462,7 +482,7 @@ func TestKill9MidUpload(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(700 * time.Millisecond) // the final upload is now waiting for its reply
+	testwait.Until(t, 10*time.Second, "the final upload waits for its reply", func() bool { return emulatorBusy(t, url) > 0 })
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	_, recs := openIntents(t, data)
@@ -470,7 +490,7 @@ func TestKill9MidUpload(t *testing.T) {
 		t.Fatal("nothing left in the outbox: the kill came too late to test anything")
 	}
 	waiting := len(recs)
-	time.Sleep(2 * time.Second) // let the server finish storing what it was sent
+	testwait.Until(t, 10*time.Second, "the server finishes what it was sent", func() bool { return emulatorBusy(t, url) == 0 })
 	http.Post(url+"/_emulator/faults", "application/json", strings.NewReader(`{}`))
 	var before struct{ Transactions int }
 	if res, err := http.Get(url + "/_emulator/faults"); err == nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"flag"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -70,12 +72,12 @@ func TestSimMDBScenario(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sim: %v", err)
 	}
-	n := map[string]int{}
+	n := map[device.EventType]int{}
 	for _, e := range readEvents(t, strings.NewReader(string(out))) {
 		n[e.Type]++
 	}
-	if n["mdb_ready"] != 1 || n["mdb_vend_success"] != 2 || n["mdb_vend_denied"] != 1 || n["mdb_vend_refunded"] != 1 ||
-		n["exe_ready"] != 1 || n["exe_vend"] != 1 || n["vend_booked"] != 1 {
+	if n[device.EventMDBReady] != 1 || n[device.EventMDBVendSuccess] != 2 || n[device.EventMDBVendDenied] != 1 || n[device.EventMDBVendRefunded] != 1 ||
+		n[device.EventEXEReady] != 1 || n[device.EventEXEVend] != 1 || n[device.EventVendBooked] != 1 {
 		t.Fatalf("events %v\n%s", n, out)
 	}
 	srv, err := ttgserver.New(ttgserver.Options{DataDir: filepath.Join(data, "ttg-server")})
@@ -160,9 +162,7 @@ func TestMDBToolFlagsAfterHexAndWarnings(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for r.State() != mdb.Enabled {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 10*time.Second, "the reader enabled", func() bool { return r.State() == mdb.Enabled })
 	r.PresentCard(1000)
 	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "BeginSession") || !strings.Contains(out.String(), "warning empty diagnostic byte FF") {
 		t.Fatalf("log: %v\n%s", err, out.String())

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,18 +50,22 @@ func technician(t *testing.T, addr string) *inboxClient {
 
 func (ic *inboxClient) waitFor(t *testing.T, topic, substr string) string {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	var found string
+	if !testwait.For(15*time.Second, func() bool {
 		ic.mu.Lock()
+		defer ic.mu.Unlock()
 		msgs := ic.m[topic]
-		ic.mu.Unlock()
 		for i := len(msgs) - 1; i >= 0; i-- {
 			if strings.Contains(msgs[i], substr) {
-				return msgs[i]
+				found = msgs[i]
+				return true
 			}
 		}
+		return false
+	}) {
+		t.Fatalf("nothing on %s containing %q", topic, substr)
 	}
-	t.Fatalf("nothing on %s containing %q", topic, substr)
-	return ""
+	return found
 }
 
 func (ic *inboxClient) call(t *testing.T, id, method, params string) map[string]any {
@@ -126,7 +132,7 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 	if res := tech.call(t, "p1", "diag.ping", "{}"); res["status"].(float64) != 200 {
 		t.Fatalf("ping: %v", res)
 	}
-	tech.waitFor(t, "tapagent/v1/1001/events", `"type":"reader_ready"`)
+	tech.waitFor(t, "tapagent/v1/1001/events", typeField(device.EventReaderReady))
 	if res := tech.call(t, "s1", "diag.snapshot", "{}"); res["status"].(float64) != 200 || !strings.Contains(fmt.Sprint(res["body"]), "Helles") || !strings.Contains(fmt.Sprint(res["body"]), "PN532 v1.6") {
 		t.Fatalf("snapshot: %v", res)
 	}
@@ -154,7 +160,7 @@ func TestMQTTDiagnosticsAndWillAfterKill(t *testing.T) {
 	if res := tech.signedCall(t, key, "l1", "line.lock", `{"line": 9}`); res["status"].(float64) != 404 {
 		t.Fatalf("lock of a missing line: %v", res)
 	}
-	tech.waitFor(t, "tapagent/v1/1001/events", `"type":"pour_authorised"`)
+	tech.waitFor(t, "tapagent/v1/1001/events", typeField(device.EventPourAuthorised))
 	// Service mode: a valve test only on a locked line.
 	if res := tech.signedCall(t, key, "v1", "valve.test", `{"line": 4, "seconds": 1}`); res["status"].(float64) != 409 {
 		t.Fatalf("valve test on a line in service to customers: %v", res)
@@ -272,7 +278,7 @@ func TestMQTTFirmwareUpdateAndConfigSet(t *testing.T) {
 	if res := tech.signedCall(t, key, "f4", "firmware.update", req); res["status"].(float64) != 202 {
 		t.Fatalf("firmware.update: %v", res)
 	}
-	for _, step := range []string{`"detail":"checksum verified"`, `"detail":"draining`, `"detail":"installer: installing file://`, `"type":"firmware_installed"`} {
+	for _, step := range []string{`"detail":"checksum verified"`, `"detail":"draining`, `"detail":"installer: installing file://`, typeField(device.EventFirmwareInstalled)} {
 		tech.waitFor(t, "tapagent/v1/1001/events", step)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "installed")); string(b) != "release 1.2.0\n" {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tapagent/tapagent/device"
 	"net/http"
 	"os"
 	"os/exec"
@@ -50,7 +51,7 @@ func TestTTGFirmwareNotification(t *testing.T) {
 		installed      bool
 	}{
 		{"forged.json", `does not verify with the configured release key`, false},
-		{"stable.json", `"type":"firmware_installed"`, true},
+		{"stable.json", typeField(device.EventFirmwareInstalled), true},
 	} {
 		t.Run(tc.manifest, func(t *testing.T) {
 			os.Remove(filepath.Join(dir, "installed"))
@@ -67,16 +68,16 @@ func TestTTGFirmwareNotification(t *testing.T) {
 			defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
-				var ev struct{ Type, Detail string }
+				var ev device.Event
 				json.Unmarshal(sc.Bytes(), &ev)
-				if ev.Type == "control_listening" {
+				if ev.Type == device.EventControlListening {
 					register(t, url, ev.Detail)
 					notify(t, url)
 				}
 				if strings.Contains(sc.Text(), tc.want) {
 					break
 				}
-				if strings.Contains(sc.Text(), "firmware_failed") || strings.Contains(sc.Text(), "agent_stopped") {
+				if strings.Contains(sc.Text(), typeField(device.EventFirmwareFailed)) || strings.Contains(sc.Text(), typeField(device.EventAgentStopped)) {
 					t.Fatalf("before %s: %s", tc.want, sc.Text())
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/tapagent/tapagent/device"
 	"io"
 	"os"
 	"time"
@@ -77,9 +78,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if o.Output != simwall.OutputJSON {
 		fmt.Fprintf(stdout, "\nsimulated %s: %d pours booked, %d alarms, %d records waiting in the outbox (%s)\n",
-			sum.Virtual.Truncate(time.Millisecond), sum.Events["pour_booked"], sum.Events["alarm"], sum.Outbox, cfg.Device.DataDir)
+			sum.Virtual.Truncate(time.Millisecond), sum.Events[device.EventPourBooked], sum.Events[device.EventAlarm], sum.Outbox, cfg.Device.DataDir)
 		if sum.TTG != "" {
-			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events["ttg_delivered"])
+			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events[device.EventTTGDelivered])
 		}
 	}
 	if sum.Dropped > 0 {

@@ -139,7 +139,7 @@ func TestSimSalvagesACorruptDatabase(t *testing.T) {
 	f.Close()
 
 	evs := demoRun(t, data)
-	if n := countType(evs, device.EvStorageMoved); n != 1 {
+	if n := countType(evs, device.EventStorageCorruptMoved); n != 1 {
 		t.Fatalf("%d storage_corrupt_moved events", n)
 	}
 	if _, left := openIntents(t, data); len(left) != 0 {
@@ -163,7 +163,7 @@ func TestSimSalvagesACorruptDatabase(t *testing.T) {
 	for _, r := range waiting {
 		// A record without a card or a reference of its own goes to the
 		// server under its pour id.
-		if r.Kind != "unattributed" && r.Ref["external_id"] == "" && r.Ref["card_id"] == "" {
+		if r.Kind != "unattributed" && r.Ref.ExternalID == "" && r.Ref.CardID == "" {
 			if ids[r.ID] != 1 {
 				t.Errorf("salvaged record %s reached the server %d times", r.ID, ids[r.ID])
 			}

@@ -122,6 +122,7 @@ var internalHelpers = map[string]string{
 	"internal/sdnotify": "OS: systemd notification socket",
 	"internal/sysinfo":  "OS: CPU, memory and disk figures",
 	"internal/walltest": "test: a wall on the simulated board for tests",
+	"internal/testwait": "test: waiting on a condition in real time",
 }
 
 // TestInternalHoldsOnlyHelpers: a package that lands in internal/ must be

@@ -36,7 +36,7 @@ func (e *Events) All() []device.Event {
 }
 
 // Find returns the first event of a type.
-func (e *Events) Find(typ string) (device.Event, bool) {
+func (e *Events) Find(typ device.EventType) (device.Event, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, ev := range e.evs {
@@ -48,12 +48,12 @@ func (e *Events) Find(typ string) (device.Event, bool) {
 }
 
 // Has is a condition for Until: an event of the type has happened.
-func (e *Events) Has(typ string) func() bool {
+func (e *Events) Has(typ device.EventType) func() bool {
 	return func() bool { _, ok := e.Find(typ); return ok }
 }
 
 // Count counts the events of a type.
-func (e *Events) Count(typ string) int {
+func (e *Events) Count(typ device.EventType) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := 0
@@ -71,7 +71,7 @@ func (e *Events) String() string {
 	defer e.mu.Unlock()
 	var out []string
 	for _, ev := range e.evs {
-		if ev.Type != device.EvCheckpoint {
+		if ev.Type != device.EventPourCheckpoint {
 			out = append(out, fmt.Sprintf("%s[l%d %s %s %d %v](%s)", ev.Type, ev.Line, ev.PourID, ev.Reason, ev.Amount, ev.Volume, ev.Detail))
 		}
 	}

@@ -17,11 +17,6 @@ func h(s string) []byte {
 	return b
 }
 
-func block(t *testing.T, typ KeyType, key string) Key {
-	t.Helper()
-	return Key{Type: typ, Bytes: h(key)}
-}
-
 // TestCMACVectors: NIST SP 800-38B (AES) and the TDES/DES vectors of the
 // shared file (§3.1).
 func TestCMACVectors(t *testing.T) {

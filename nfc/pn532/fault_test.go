@@ -3,6 +3,7 @@ package pn532_test
 import (
 	"context"
 	"errors"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -301,7 +302,13 @@ func TestWaitTarget(t *testing.T) {
 		t.Fatalf("empty field: %v %v", ok, err)
 	}
 	card := customer(24, 100)
-	go func() { time.Sleep(30 * time.Millisecond); r.Put(card) }()
+	// The card comes while the next poll looks at the empty field.
+	looked := r.EmptyLooks()
+	go func() {
+		if testwait.For(time.Minute, func() bool { return r.EmptyLooks() > looked }) {
+			r.Put(card)
+		}
+	}()
 	// A poll that did not answer when the card came would end empty.
 	tg, ok, err := d.WaitTarget(ctx, time.Minute)
 	if err != nil || !ok || !tg.DESFire() {

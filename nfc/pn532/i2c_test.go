@@ -13,12 +13,11 @@ import (
 // with the status byte, which says "not ready" a few times while the chip
 // works; then the whole pending frame follows it.
 type i2cChip struct {
-	mu      sync.Mutex
-	addr    uint16
-	queue   [][]byte // frames to hand out, ACK first
-	busy    int      // status reads left before ready
-	writes  int
-	lastCmd byte
+	mu     sync.Mutex
+	addr   uint16
+	queue  [][]byte // frames to hand out, ACK first
+	busy   int      // status reads left before ready
+	writes int
 }
 
 func (c *i2cChip) String() string                  { return "fake-i2c" }

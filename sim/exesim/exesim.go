@@ -28,6 +28,7 @@ type Machine struct {
 	allowed   bool          // VEND may follow: a request was reported by CREDIT
 	vended    []byte
 	failed    []byte
+	answered  int // answers written to the bridge
 }
 
 // Choose is a customer pressing a selection button.
@@ -50,6 +51,14 @@ func (m *Machine) SetLag(d time.Duration) {
 	m.mu.Lock()
 	m.lag = d
 	m.mu.Unlock()
+}
+
+// Answered counts the answers the machine has written to its bridge: a
+// test sees from it that the master polled, or that a late answer went out.
+func (m *Machine) Answered() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.answered
 }
 
 // Vended and Failed list the selections dispensed and failed.
@@ -121,6 +130,9 @@ func (m *Machine) Serve(ctx context.Context, port io.ReadWriter) error {
 			if _, err := port.Write([]byte{r}); err != nil {
 				return err
 			}
+			m.mu.Lock()
+			m.answered++
+			m.mu.Unlock()
 		}
 	}
 	return nil

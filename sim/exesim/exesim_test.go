@@ -3,6 +3,7 @@ package exesim
 import (
 	"context"
 	"errors"
+	"github.com/tapagent/tapagent/internal/testwait"
 	"testing"
 	"time"
 
@@ -101,11 +102,12 @@ func TestLateAnswerIsNotTheNextOnes(t *testing.T) {
 	ctx := context.Background()
 	mc, m := bridge(t)
 	mc.SetLag(300 * time.Millisecond)
+	answered := mc.Answered()
 	if _, err := m.Status(ctx); !errors.Is(err, exe.ErrTimeout) {
 		t.Fatalf("slow STATUS: %v", err)
 	}
 	mc.SetLag(0)
-	time.Sleep(200 * time.Millisecond) // the late STATUS answer (00) arrives
+	testwait.Until(t, 5*time.Second, "the late STATUS answer (00) goes out", func() bool { return mc.Answered() > answered })
 	sel, req, err := m.Credit(ctx)
 	if err != nil || req {
 		t.Fatalf("CREDIT read the late STATUS answer as selection %02X (request %v, %v)", sel, req, err)

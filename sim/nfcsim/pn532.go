@@ -91,6 +91,7 @@ type Reader struct {
 	last    []byte // last answer, for NACK
 	aborts  int
 	bytes   int64 // bytes on the host line, both ways
+	empties int   // looks at the field (InListPassiveTarget polls) that found it empty
 }
 
 // cardState is the card's ISO 14443-3 state (with States).
@@ -149,6 +150,15 @@ func (r *Reader) Aborts() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.aborts
+}
+
+// EmptyLooks counts the host's looks at the field (each InListPassiveTarget
+// poll, every attempt of a chip that polls until a card comes) that found
+// no card in it: a test sees from it that the host noticed a card leave.
+func (r *Reader) EmptyLooks() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.empties
 }
 
 // Firmware is what GetFirmwareVersion answers: PN532 v1.6, the usual boards.
@@ -412,6 +422,9 @@ func (s *serving) list(ctx context.Context) ([]byte, bool) {
 		var arrived chan struct{}
 		if card != nil && card.Gone() {
 			r.state = stateIdle // its power was cut
+		}
+		if card == nil {
+			r.empties++
 		}
 		if card == nil || card.Gone() || !r.answers() || r.Miss != nil && r.Miss() {
 			if r.arrived == nil {

@@ -140,6 +140,7 @@ func compactPayload(p json.RawMessage) (json.RawMessage, error) {
 		return nil, nil
 	}
 	if t[0] != '[' {
+		//lint:ignore ST1005 the cloud's own validation wording, sent to the client as it is
 		return nil, fmt.Errorf("The payload must be an array or null.")
 	}
 	var b bytes.Buffer
@@ -368,6 +369,7 @@ func readPort(raw json.RawMessage) (int, error) {
 	}
 	n, err := strconv.Atoi(t)
 	if err != nil || n < 1 || n > 2 {
+		//lint:ignore ST1005 the cloud's own validation wording, sent to the client as it is
 		return 0, fmt.Errorf("The evadts_port must be 1 or 2.")
 	}
 	return n, nil

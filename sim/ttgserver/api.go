@@ -393,7 +393,7 @@ func (s *Server) currentCards(raw []byte) reply {
 			case ttg.CardAdmin, ttg.CardStaff, ttg.CardInstall, ttg.CardManager, ttg.CardClean:
 				if req.System == 1 {
 					system = append(system, map[string]any{"card_id": c.ID, "is_blocked": c.Blocked,
-						"card_type": ttg.CardTypeNames[c.Type], "card_name": c.Name, "card_creator": c.Staff,
+						"card_type": ttg.CardTypeString(c.Type), "card_name": c.Name, "card_creator": c.Staff,
 						"creation_tst": c.Created, "expiration_tst": c.Expires})
 				}
 			default:
@@ -403,7 +403,7 @@ func (s *Server) currentCards(raw []byte) reply {
 						in = strconv.FormatInt(c.LockedBy, 10)
 					}
 					customers = append(customers, map[string]any{"uuid": s.st.UUID, "card_id": c.ID, "is_blocked": c.Blocked,
-						"blocked_comment": c.BlockedComment, "card_type": ttg.CardTypeNames[c.Type], "customer_name": c.Name,
+						"blocked_comment": c.BlockedComment, "card_type": ttg.CardTypeString(c.Type), "customer_name": c.Name,
 						"volume_consumed": float64(c.VolumeConsumed), "volume_limit": float64(c.ServingsLimit),
 						"until_next_volume_limit": 0.0, "money_amount": float64(c.Credit) / 100, "creation_tst": c.Created,
 						"creator_name": c.Staff, "last_cardpurchase_tst": c.Last, "last_staff": c.Staff,
@@ -449,7 +449,7 @@ func (s *Server) getTransactions(raw []byte) reply {
 		if t.StartEpoch < from || t.StartEpoch > to {
 			continue
 		}
-		out = append(out, map[string]any{"uuid": s.st.UUID, "card_id": t.Tx.CardID, "card_type": ttg.CardTypeNames[t.Tx.CardType],
+		out = append(out, map[string]any{"uuid": s.st.UUID, "card_id": t.Tx.CardID, "card_type": ttg.CardTypeString(t.Tx.CardType),
 			"name_customer": t.Tx.CardName, "tst_start": t.StartEpoch, "tst_stop": t.StopEpoch, "plu": t.Tx.PLU,
 			"money_amount": float64(t.Tx.Money) / 100, "volume_amount": float64(t.Tx.Volume) / math.Pow10(t.Tx.VolumeDP),
 			"servings": float64(t.Tx.Servings) / 100, "external_id": t.Tx.ExternalID, "customer_hash": "",
@@ -478,7 +478,7 @@ func (s *Server) getCardPurchases(raw []byte) reply {
 		card := s.st.Cards[c.CP.CardID]
 		typ := ""
 		if card != nil {
-			typ = ttg.CardTypeNames[card.Type]
+			typ = ttg.CardTypeString(card.Type)
 		}
 		exp := int64(0)
 		if t, err := ttg.ParseTime(c.CP.Expires, s.loc); err == nil {

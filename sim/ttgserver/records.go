@@ -206,7 +206,7 @@ func (s *Server) checkTx(device int64, t ttg.Transaction) (StoredTx, error) {
 	switch {
 	case stop.Before(start):
 		return StoredTx{}, fmt.Errorf("tst_stop before tst_start")
-	case ttg.CardTypeNames[t.CardType] == "":
+	case ttg.CardTypeString(t.CardType) == "":
 		return StoredTx{}, fmt.Errorf("unknown card_type %d", t.CardType)
 	case t.ExternalID == "":
 		return StoredTx{}, fmt.Errorf("external_id must not be empty")
@@ -430,7 +430,7 @@ func (s *Server) cardInfo(raw []byte) reply {
 		blocked = 1
 	}
 	out := ttg.CardInfo{UUID: s.st.UUID, CardID: c.ID, Name: c.Name, Balance: c.Balance, Credit: credit,
-		Type: c.Type, TypeString: ttg.CardTypeNames[c.Type], ConsumedServings: c.ConsumedServings,
+		Type: c.Type, TypeString: ttg.CardTypeString(c.Type), ConsumedServings: c.ConsumedServings,
 		ServingsLimit: c.ServingsLimit, Created: ts(c.Created), Last: ts(c.Last), Expires: ts(c.Expires),
 		IsBlocked: blocked, BlockedAt: ts(c.BlockedAt), BlockedComment: c.BlockedComment, StaffCreation: c.Staff}
 	if s.faults.CardInfoAlcohol {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -82,6 +82,8 @@ type Server struct {
 	o   Options
 	db  *bolt.DB
 	log *slog.Logger
+	// busy counts the API requests being handled (a slow one included).
+	busy atomic.Int64
 
 	mu      sync.Mutex
 	st      state
@@ -462,8 +464,14 @@ func bad(msg string, a ...any) reply {
 
 type handler func(raw []byte) reply
 
+// Busy counts the API requests the server is handling now, a delayed one
+// whose client gave up included: a test waits for it to reach 0.
+func (s *Server) Busy() int { return int(s.busy.Load()) }
+
 func (s *Server) wrap(path string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.busy.Add(1)
+		defer s.busy.Add(-1)
 		f := s.takeFault()
 		if f.Latency > 0 {
 			time.Sleep(f.Latency)
@@ -578,7 +586,7 @@ func (s *Server) faultsHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults, "transactions": len(s.txs), "cardpurchases": len(s.cps)})
+	writeJSON(w, http.StatusOK, map[string]any{"faults": s.faults, "transactions": len(s.txs), "cardpurchases": len(s.cps), "busy": s.Busy()})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -634,8 +642,6 @@ func (s *Server) decode(raw []byte, v any) error {
 	}
 	return nil
 }
-
-var errNoClient = errors.New("no client")
 
 func sortedPLUs(m map[int]ttg.Product) []int {
 	keys := make([]int, 0, len(m))
