@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/doctor"
@@ -207,6 +208,15 @@ func cardRead(ctx context.Context, s *cardapp.Session, t cardTool) error {
 	return nil
 }
 
+// openStore opens the agent's database as the agent does (its storage
+// settings: the event log keeps max_events, not a default), in the data
+// directory --data names.
+func (t cardTool) openStore() (*storage.Store, error) {
+	c := *t.cfg
+	c.Device.DataDir = t.o.data
+	return agent.OpenStore(&c)
+}
+
 // cardSettle shows or resolves a card's unsettled charge in the card
 // journal, on the database directly: the running agent holds its lock.
 func cardSettle(now time.Time, t cardTool) error {
@@ -229,7 +239,7 @@ func cardSettle(now time.Time, t cardTool) error {
 		return fmt.Errorf("%w: one of --paid, --unpaid, --collect", errUsage)
 	}
 	path := filepath.Join(t.o.data, "tapagent.db")
-	st, err := storage.Open(path, storage.Options{OpenTimeout: 3 * time.Second})
+	st, err := t.openStore()
 	if errors.Is(err, storage.ErrLocked) {
 		return fmt.Errorf("the card journal is in %s, whose lock the running agent holds: stop the agent to settle a card (%w)", path, err)
 	}
@@ -371,7 +381,7 @@ func (t cardTool) book(uid []byte, purchaseType int, amount int64, info cardapp.
 	if !ttg.PurchaseTypesAPI[purchaseType] {
 		return appendJSONL(filepath.Join(t.o.data, "card-actions.jsonl"), rec, t.out)
 	}
-	st, err := storage.Open(filepath.Join(t.o.data, "tapagent.db"), storage.Options{OpenTimeout: 3 * time.Second})
+	st, err := t.openStore()
 	if err != nil {
 		return fmt.Errorf("booking the card purchase (is the agent running on this data directory? it holds the lock): %w", err)
 	}
