@@ -100,6 +100,7 @@ fuzz:
 	go test ./evadts/dexlink -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./diag -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME)
 	go test ./agent/diagcmd -run '^$$' -fuzz '^FuzzDesired$$' -fuzztime $(FUZZTIME)
+	go test ./agent/cardpay -run '^$$' -fuzz '^FuzzSettleKeepsTheCharge$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/desfire -run '^$$' -fuzz '^FuzzCardAnswers$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/pn532 -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/cardapp -run '^$$' -fuzz '^FuzzDecodeInfo$$' -fuzztime $(FUZZTIME)
