@@ -78,6 +78,7 @@ bench:
 	go test -run '^$$' -bench . -benchtime 2s ./agent/httpguard ./agent/cashregister
 	go test -run '^$$' -bench TapToAuthorised -benchtime 30x ./nfc/pn532
 	go test -run '^$$' -bench PresentToAuthorised -benchtime 30x ./agent/cardpay
+	go test -run '^$$' -bench TapLook ./agent/cardpay
 	go test -run '^$$' -bench PollCycle ./agent/terminalsale
 	go test -run '^$$' -bench ApprovedToValveOpen -benchtime 30x ./agent/terminalsale
 	go test -run '^$$' -bench IdleCycle -benchtime 200x ./agent/exesale

@@ -126,3 +126,31 @@ func FuzzSettleKeepsTheCharge(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTapLook is what a waiting tap pays per look at the journal
+// (every wake and every presence check): one read transaction and the
+// entry decoded, with two served lines' pours booked in it.
+func BenchmarkTapLook(b *testing.B) {
+	st, err := storage.Open(filepath.Join(b.TempDir(), "db"), storage.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	pours := map[string]int{"1001-1": 1, "1001-2": 2}
+	for id := range pours {
+		r := storage.Record{ID: id, Ref: storage.Ref{CardKey: "04a1b2c3d4e5f6", CardType: strconv.Itoa(ttg.CardPre)},
+			Pour: flow.Result{Amount: 450, Charged: flow.ML(300), Volume: flow.ML(300)}}
+		for _, c := range Settle(r) {
+			if err := st.Update(c.Bucket, c.Apply); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	j := journal{st}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got, err := j.booked("04a1b2c3d4e5f6", pours); err != nil || len(got) != 2 {
+			b.Fatal(got, err)
+		}
+	}
+}
