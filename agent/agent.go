@@ -14,6 +14,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"github.com/tapagent/tapagent/agent/clouds"
 	"log/slog"
 	"sync"
 
@@ -141,8 +142,9 @@ const (
 	PartReader    = "card_reader"
 	PartTerminal  = "card_terminal"
 	PartMachine   = "vend_machine"
+	PartClouds    = "cloud_sinks"
 	PartWatchdog  = "service_manager"
-	partsCapacity = 12
+	partsCapacity = 13
 )
 
 // Agent is one assembled daemon.
@@ -199,6 +201,7 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 	add(hw.Has(CardReader), PartReader)
 	add(hw.Has(CardTerminal), PartTerminal)
 	add(hw.Has(VendMachine), PartMachine)
+	add(len(clouds.Names(cfg)) > 1, PartClouds)
 	names = append(names, PartWatchdog)
 	parts := make([]Part, len(names))
 	for i, n := range names {

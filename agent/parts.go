@@ -175,13 +175,18 @@ func (a *Agent) startReader(ctx context.Context) error {
 		return fmt.Errorf("card reader: %w", err)
 	}
 	r := &a.run
-	tap, stop, err := cardpay.Start(ctx, d, a.cfg.Cards, a.cfg.Served(a.cfg.Reader.Lines), r.dev, r.store, a.clk.Now, a.log)
+	// The tap gets a context of its own, cancelled before the reader is
+	// closed: a tap blocked in a poll (up to a second) then returns at once
+	// instead of holding the exit or reporting the closed port as a fault.
+	tctx, cancelTap := context.WithCancel(ctx)
+	tap, stop, err := cardpay.Start(tctx, d, a.cfg.Cards, a.cfg.Served(a.cfg.Reader.Lines), r.dev, r.store, a.clk.Now, a.log)
 	if err != nil {
+		cancelTap()
 		d.Close()
 		return err
 	}
 	r.reader.Store(tap)
-	a.pushSession(PartReader, func() { stop(); d.Close() })
+	a.pushSession(PartReader, func() { cancelTap(); d.Close(); stop() })
 	r.dev.Report(device.Event{Type: device.EventReaderReady, Detail: fmt.Sprintf("%s, lines %v", fw, a.cfg.Served(a.cfg.Reader.Lines))})
 	a.set(PartReader, StateRunning)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/tapagent/tapagent/agent/auditfeed"
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/agent/cashregister"
+	"github.com/tapagent/tapagent/agent/clouds"
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/agent/exesale"
 	"github.com/tapagent/tapagent/agent/serversync"
@@ -30,6 +31,7 @@ type running struct {
 	audit    *evadts.Audit
 	register *cashregister.Register
 	up       *serversync.Uplink
+	clouds   *clouds.Links
 	diag     diagcmd.Parts
 	fan      fanout
 	reader   atomic.Pointer[cardpay.Tap]
@@ -95,6 +97,7 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartRegister, a.startRegister},
 		{PartControl, a.startControl}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
 		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
+		{PartClouds, a.startClouds},
 	}
 	for _, s := range steps {
 		if !a.has(s.name) {
@@ -143,8 +146,12 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 			return err
 		}
 	}
+	if r.clouds, err = clouds.New(cfg, r.store, time.Now, a.log); err != nil {
+		a.set(PartClouds, StateFailed)
+		return err
+	}
 	r.dev, r.audit, err = NewWall(Wall{Config: cfg, Store: r.store, Clock: a.clk, Lines: lines, Log: a.log, Emit: r.fan.emit, OnBooked: r.booked,
-		Register: r.register, Terminal: a.has(PartTerminal), Uplink: r.up, Restart: a.restartPath(restart)})
+		Register: r.register, Terminal: a.has(PartTerminal), Uplink: r.up, Clouds: r.clouds, Restart: a.restartPath(restart)})
 	if err != nil {
 		a.set(PartWall, StateFailed)
 		return err
@@ -168,8 +175,10 @@ type Wall struct {
 	// Uplink prices pours from the server's catalogue and is woken by each
 	// booking; nil prices from the configuration.
 	Uplink *serversync.Uplink
-	// OnBooked is called after each booking commits (with the uplink's
-	// wake): the card tap learns of its pour's end there.
+	// Clouds are the other sinks (SmartNow), woken by each booking too.
+	Clouds *clouds.Links
+	// OnBooked is called after each booking commits (with the sinks'
+	// wakes): the card tap learns of its pour's end there.
 	OnBooked func()
 	Restart  func() error
 }
@@ -202,6 +211,9 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 			}
 		}
 	}
+	if w.Clouds != nil {
+		opts.OnBooked = w.Clouds.Then(opts.OnBooked)
+	}
 	d, err := device.New(opts)
 	return d, audit, err
 }
@@ -224,8 +236,17 @@ func (a *Agent) restartPath(restart context.CancelCauseFunc) func() error {
 
 // OpenStore opens the agent's database in the data directory.
 func OpenStore(cfg *config.Config) (*storage.Store, error) {
-	return storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{
-		OpenTimeout: cfg.Storage.OpenTimeout.Duration, MaxEvents: cfg.Storage.MaxEvents})
+	return storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), clouds.StoreOptions(cfg, nil, nil))
+}
+
+// startClouds delivers to the cloud sinks (SmartNow) until the links stop,
+// then what it can within uplinkGrace.
+func (a *Agent) startClouds(context.Context) error {
+	l := a.run.clouds
+	l.Start(a.run.dev.Report)
+	a.pushLink(PartClouds, func() { _ = l.Stop(uplinkGrace) })
+	a.set(PartClouds, StateRunning)
+	return nil
 }
 
 // startWall recovers interrupted pours and starts the meters, then

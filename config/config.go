@@ -43,6 +43,7 @@ type Config struct {
 	Cards    Cards    `toml:"cards"`
 	MDB      MDB      `toml:"mdb"`
 	EXE      EXE      `toml:"exe"`
+	SmartNow SmartNow `toml:"smartnow"`
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
@@ -382,7 +383,8 @@ func Base() Config {
 		Audit: Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local", OnlineCardAlcohol: "allow"},
-		Control: Control{RestartInterval: dur(5 * time.Minute)},
+		Control:  Control{RestartInterval: dur(5 * time.Minute)},
+		SmartNow: defaultSmartNow(),
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -427,6 +429,7 @@ func Parse(b []byte) (*Config, error) {
 		Cards    toml.Primitive   `toml:"cards"`
 		MDB      toml.Primitive   `toml:"mdb"`
 		EXE      toml.Primitive   `toml:"exe"`
+		SmartNow toml.Primitive   `toml:"smartnow"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -442,7 +445,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -492,6 +495,7 @@ func (c *Config) Validate() error {
 	c.EXE.validate(report)
 	c.validateListeners(report)
 	c.validateSecurity(report)
+	c.SmartNow.validate(report)
 	c.Cards.validate(report)
 	c.Audit.validate(report)
 	c.Sim.validate(report, lines)

@@ -114,6 +114,17 @@ var securityKeys = append([]securityKey{
 	{"ttg.url", func(c *Config) any { return c.TTG.URL }},
 	{"ttg.username", func(c *Config) any { return c.TTG.Username }},
 	{"ttg.password", func(c *Config) any { return c.TTG.Password }},
+	// Where the sales go, as whom and as which machine; the scanner is a
+	// device file like the reader's port; offline "accept" pours on
+	// vouchers nobody has checked.
+	{"smartnow.url", func(c *Config) any { return c.SmartNow.URL }},
+	{"smartnow.username", func(c *Config) any { return c.SmartNow.Username }},
+	{"smartnow.password", func(c *Config) any { return c.SmartNow.Password }},
+	{"smartnow.hostname", func(c *Config) any { return c.SmartNow.Hostname }},
+	{"smartnow.machine_id", func(c *Config) any { return c.SmartNow.MachineID }},
+	{"smartnow.paths", func(c *Config) any { return c.SmartNow.Paths }},
+	{"smartnow.scanner", func(c *Config) any { return c.SmartNow.Scanner }},
+	{"smartnow.offline", func(c *Config) any { return c.SmartNow.Offline }},
 	{"cards.picc_key", func(c *Config) any { return c.Cards.PICCKey }},
 	{"cards.issuer_key", func(c *Config) any { return c.Cards.IssuerKey }},
 	{"cards.tap_key", func(c *Config) any { return c.Cards.TapKey }},

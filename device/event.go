@@ -289,6 +289,20 @@ const (
 	// EventScenarioError: tapagent sim: a scenario step failed. Fields: line,
 	// detail.
 	EventScenarioError EventType = "scenario_error"
+
+	// Cloud sinks.
+
+	// EventSinkDelivered: records reached a cloud sink. Fields: detail (the
+	// sink's name and how many).
+	EventSinkDelivered EventType = "sink_delivered"
+	// EventSinkDeadLetter: a cloud sink refused a record for good; it is kept
+	// among that sink's dead letters (`tapagent outbox`). Fields: seq, detail.
+	EventSinkDeadLetter EventType = "sink_dead_letter"
+	// EventSinkDown: a cloud sink's delivery failed; its records wait in the
+	// outbox meanwhile. Fields: detail (sink and error).
+	EventSinkDown EventType = "sink_down"
+	// EventSinkUp: a cloud sink that was down delivers again. Fields: detail.
+	EventSinkUp EventType = "sink_up"
 )
 
 // Words is the type as words, for the readable event line.

@@ -3,10 +3,12 @@ package sim
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -99,6 +101,16 @@ var Actions = map[string]string{
 	"unlock":         "return the line to service",
 }
 
+// BuiltinScenarios names the scenarios LoadScenario knows without a file.
+func BuiltinScenarios() []string {
+	ents, _ := builtinScenarios.ReadDir("scenarios")
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, strings.TrimSuffix(e.Name(), ".toml"))
+	}
+	return names
+}
+
 // LoadScenario reads a built-in scenario by name ("demo") or a file.
 func LoadScenario(nameOrPath string) (*Scenario, error) {
 	if b, err := builtinScenarios.ReadFile("scenarios/" + nameOrPath + ".toml"); err == nil {
@@ -106,6 +118,9 @@ func LoadScenario(nameOrPath string) (*Scenario, error) {
 	}
 	b, err := os.ReadFile(nameOrPath)
 	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("scenario %q: no built-in scenario (%s) and no such file", nameOrPath, strings.Join(BuiltinScenarios(), ", "))
+		}
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	s, err := ParseScenario(b)

@@ -3,10 +3,13 @@ package simwall
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/tapagent/tapagent/storage"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +61,12 @@ type Options struct {
 	// MachinePort uses a real EXE bridge on this port instead of the
 	// simulated vending machine ([exe] items, paid at the terminal).
 	MachinePort string
+	// TermSize reports the terminal's columns and rows for the live view
+	// (nil: 80 × 24); Resized signals a change (SIGWINCH) for an
+	// immediate redraw. Colour colours alarms and faults in the view.
+	TermSize func() (width, height int)
+	Resized  <-chan os.Signal
+	Colour   bool
 }
 
 // Summary is what a run did, for the closing line.
@@ -103,6 +112,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		defer emb.Close()
 		peers.TTG = emb.URL
 	}
+	if o.Speed == 0 && needsRealTime(o.Scenario) {
+		o.Log.Warn("the scenario puts cards or payment cards on simulated readers, whose timing is real: running at speed 1 instead of flat out")
+		o.Speed = 1
+	}
 	out := newPrinter(o, cfg)
 	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out}
 	sum := &Summary{TTG: peers.TTG}
@@ -118,6 +131,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	err = a.Run(ctx)
 	out.close()
+	if o.Output == OutputView && r.ran {
+		out.draw(r.agent.Status(), clk.Mono()-time.Second) // the wall as it was left
+		out.scr.end()
+	}
 	sum.Virtual, sum.Events, sum.Dropped = clk.Mono()-time.Second, out.counts, out.dropped
 	if err != nil && !r.ran {
 		return nil, err
@@ -197,12 +214,42 @@ func (r *runner) loop(ctx context.Context) {
 			r.agent.Tick()
 			lastTick = now
 		}
-		if r.o.Output == OutputView && time.Since(lastDraw) >= 250*time.Millisecond {
+		if r.o.Output == OutputView && (time.Since(lastDraw) >= 250*time.Millisecond || resized(r.o.Resized)) {
 			r.out.draw(r.agent.Status(), r.clk.Mono()-t0)
 			lastDraw = time.Now()
 		}
 		r.pace(real0, r.clk.Mono()-t0)
 	}
+}
+
+// resized reports a pending resize signal without waiting.
+func resized(c <-chan os.Signal) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// realTimeActions are the scenario steps played on simulated readers
+// that run on real time: a card's dialogue with the PN532 or a payment
+// card's with the MDB terminal takes real milliseconds whatever the
+// virtual clock does.
+var realTimeActions = map[string]bool{"present": true, "take": true, "terminal": true, "select": true, "vend": true}
+
+// needsRealTime reports whether a scenario has steps that cannot run flat
+// out: at --speed 0 they would find the wall's virtual time long gone.
+func needsRealTime(sc *sim.Scenario) bool {
+	if sc == nil {
+		return false
+	}
+	for _, st := range sc.Steps {
+		if realTimeActions[st.Action] {
+			return true
+		}
+	}
+	return false
 }
 
 // pace sleeps so that virtual time follows real time at the chosen speed.
@@ -222,12 +269,17 @@ func (r *runner) play(at time.Duration) {
 	for sc != nil && r.next < len(sc.Steps) && sc.Steps[r.next].At.Duration <= at {
 		st := sc.Steps[r.next]
 		r.next++
-		if err := r.apply(st); err != nil {
+		if err := r.apply(st); err != nil && !errors.Is(err, errReported) {
 			r.out.emit(device.Event{Time: r.clk.Now().UTC(), Type: device.EventScenarioError, Line: st.Line,
 				Detail: fmt.Sprintf("%s: %v", st.Action, err)})
 		}
 	}
 }
+
+// errReported marks a step the agent refused and reported itself (a
+// refused card, a refused authorisation): a scenario often does that on
+// purpose, so it is not a scenario error.
+var errReported = errors.New("refused and reported by the agent")
 
 func (r *runner) apply(st sim.Step) error {
 	switch st.Action { // the reader's actions name no line
@@ -259,8 +311,9 @@ func (r *runner) apply(st sim.Step) error {
 				return err
 			}
 		}
-		_, err := r.agent.Authorise(st.Line, req)
-		return err
+		if _, err := r.agent.Authorise(st.Line, req); err != nil {
+			return fmt.Errorf("%w: %w", errReported, err) // the agent reported pour_refused
+		}
 	case "pour":
 		p, err := st.FlowProfile()
 		if err != nil {
@@ -290,6 +343,9 @@ func (r *runner) apply(st sim.Step) error {
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		defer cancel()
 		_, err := r.agent.CardTap(ctx, st.Line, st.CardID)
+		if errors.Is(err, device.ErrCardRefused) {
+			return fmt.Errorf("%w: %w", errReported, err) // the agent reported card_refused
+		}
 		return err
 	case "credit":
 		return r.postCredit(st)
@@ -344,20 +400,25 @@ func (r *runner) Shutdown(a *agent.Agent) error {
 
 // printer serialises events to the output without ever blocking the agent.
 type printer struct {
-	o       Options
-	cfg     *config.Config
-	ch      chan device.Event
-	done    chan struct{}
-	mu      sync.Mutex
-	recent  []string
-	counts  map[device.EventType]int
-	dropped int
-	enc     *json.Encoder
+	o         Options
+	cfg       *config.Config
+	ch        chan device.Event
+	done      chan struct{}
+	mu        sync.Mutex
+	recent    []ViewEvent
+	listeners []string
+	counts    map[device.EventType]int
+	dropped   int
+	enc       *json.Encoder
+	scr       screen
+	// lastConfig is the latest ttg_config, shown only when it changes.
+	lastConfig string
+	faults     faultSummary
 }
 
 func newPrinter(o Options, cfg *config.Config) *printer {
 	p := &printer{o: o, cfg: cfg, ch: make(chan device.Event, 8192), done: make(chan struct{}),
-		counts: map[device.EventType]int{}, enc: json.NewEncoder(o.Out)}
+		counts: map[device.EventType]int{}, enc: json.NewEncoder(o.Out), scr: screen{w: o.Out}, faults: faultSummary{}}
 	go p.run()
 	return p
 }
@@ -377,24 +438,60 @@ func (p *printer) run() {
 	for ev := range p.ch {
 		p.mu.Lock()
 		p.counts[ev.Type]++
-		line := describe(ev, p.cfg)
-		if ev.Type != device.EventPourCheckpoint {
-			p.recent = append(p.recent, line)
-			if len(p.recent) > 12 {
-				p.recent = p.recent[1:]
-			}
-		}
 		p.mu.Unlock()
-		switch p.o.Output {
-		case OutputJSON:
-			_ = p.enc.Encode(ev)
-		case OutputLines:
-			if ev.Type != device.EventPourCheckpoint {
-				fmt.Fprintln(p.o.Out, line)
-			}
+		if p.o.Output == OutputJSON {
+			_ = p.enc.Encode(ev) // every event, as it came
+			continue
+		}
+		for _, line := range p.readable(ev) {
+			p.show(line)
 		}
 	}
+	for _, line := range p.faults.flush(time.Time{}) {
+		p.show(line)
+	}
 }
+
+// readable is what a person is shown for an event: nothing for
+// checkpoints and repeated configuration notices, a summary instead of a
+// flood of faults.
+func (p *printer) readable(ev device.Event) []ViewEvent {
+	switch {
+	case ev.Type == device.EventPourCheckpoint:
+		return nil
+	case ev.Type == device.EventTTGConfig:
+		if ev.Detail == p.lastConfig {
+			return nil
+		}
+		p.lastConfig = ev.Detail
+	case strings.HasSuffix(string(ev.Type), "_listening"):
+		p.mu.Lock()
+		p.listeners = append(p.listeners, ev.Type.Words()+": "+ev.Detail)
+		p.mu.Unlock()
+	}
+	out := p.faults.flush(ev.Time)
+	if isFault(ev.Type) && !p.faults.admit(ev) {
+		return out
+	}
+	return append(out, ViewEvent{Text: describe(ev, p.cfg), Alarm: ev.Type == device.EventAlarm || isFault(ev.Type)})
+}
+
+func (p *printer) show(e ViewEvent) {
+	if p.o.Output == OutputLines {
+		fmt.Fprintln(p.o.Out, e.Text)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.recent = append(p.recent, e)
+	if len(p.recent) > maxRecent {
+		p.recent = p.recent[1:]
+	}
+}
+
+// maxRecent is how many recent events the view keeps: a 50-row terminal's
+// worth.
+const maxRecent = 48
 
 func (p *printer) close() {
 	close(p.ch)
@@ -402,9 +499,12 @@ func (p *printer) close() {
 }
 
 func (p *printer) draw(st []device.LineStatus, at time.Duration) {
+	width, height := 80, 24
+	if p.o.TermSize != nil {
+		width, height = p.o.TermSize()
+	}
 	p.mu.Lock()
-	recent := append([]string(nil), p.recent...)
+	f := Frame{Listeners: append([]string(nil), p.listeners...), Status: st, Recent: append([]ViewEvent(nil), p.recent...), At: at}
 	p.mu.Unlock()
-	io.WriteString(p.o.Out, "\x1b[H\x1b[2J")
-	RenderView(p.o.Out, p.cfg, st, recent, at)
+	_, _ = p.scr.draw(RenderFrame(p.cfg, f, width, height, p.o.Colour), width, height)
 }

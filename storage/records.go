@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -46,6 +48,19 @@ type Record struct {
 	// Ref carries payment references (card, session) for the uplinks.
 	Ref  Ref         `json:"ref,omitzero"`
 	Pour flow.Result `json:"pour"`
+	// Stream and StreamSeq are the record's device sequence: monotonic
+	// per stream (StreamOf), from 1, never reused, given out by Book.
+	// The clouds use it as their idempotency key (SmartNow "remote").
+	Stream    string `json:"stream,omitempty"`
+	StreamSeq uint64 `json:"stream_seq,omitempty"`
+	// Zone is the wall's IANA zone and UTCOffset the offset in force at
+	// EndedAt, in seconds east of UTC (nil when the store has no zone).
+	Zone      string `json:"zone,omitempty"`
+	UTCOffset *int   `json:"utc_offset_s,omitempty"`
+	// Currency is the ISO 4217 code of Pour.Amount (integer minor units)
+	// with its minor-unit digits.
+	Currency string `json:"currency,omitempty"`
+	Decimals int    `json:"decimals,omitempty"`
 }
 
 // Intent is written before a valve opens and checkpointed while it pours.
@@ -220,11 +235,9 @@ var ErrDuplicate = errors.New("record already booked")
 func (s *Store) Book(b Booking) (uint64, error) {
 	b.Record.V = RecordVersion
 	b.Record.Seq = 0
-	rec, err := json.Marshal(b.Record)
-	if err != nil {
-		return 0, fmt.Errorf("storage: record: %w", err)
-	}
+	s.stamp.apply(&b.Record)
 	var keg []byte
+	var err error
 	if b.Keg != nil {
 		if keg, err = json.Marshal(b.Keg); err != nil {
 			return 0, fmt.Errorf("storage: keg: %w", err)
@@ -234,7 +247,19 @@ func (s *Store) Book(b Booking) (uint64, error) {
 	dup := false
 	err = s.update(func(tx *bolt.Tx) error {
 		dup = false
-		if err := book(tx, b.Record, rec, keg, &seq, &dup); err != nil || dup {
+		r := b.Record
+		if tx.Bucket(bPourIDs).Get([]byte(r.ID)) == nil {
+			r.Stream = StreamOf(r.Kind)
+			var err error
+			if r.StreamSeq, err = nextInStream(tx, r.Stream); err != nil {
+				return err
+			}
+		}
+		rec, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("storage: record: %w", err)
+		}
+		if err := book(tx, r, rec, keg, &seq, &dup); err != nil || dup {
 			return err
 		}
 		return applyChanges(tx, b.Also)
@@ -243,6 +268,19 @@ func (s *Store) Book(b Booking) (uint64, error) {
 		err = ErrDuplicate
 	}
 	return seq, err
+}
+
+// apply writes the wall's zone (IANA name and the offset in force when
+// the record ended) and currency into a record.
+func (st Stamp) apply(r *Record) {
+	if st.Zone != nil {
+		r.Zone = cmp.Or(st.ZoneName, st.Zone.String())
+		_, off := time.UnixMilli(r.EndedAt).In(st.Zone).Zone()
+		r.UTCOffset = &off
+	}
+	if st.Currency != "" {
+		r.Currency, r.Decimals = st.Currency, st.Decimals
+	}
 }
 
 func book(tx *bolt.Tx, r Record, rec, keg []byte, seq *uint64, dup *bool) error {

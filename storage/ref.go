@@ -53,4 +53,11 @@ type Ref struct {
 	// Source says what started a pour without payment (calibrate, a
 	// scenario, a diagnostics command).
 	Source string `json:"source,omitempty"`
+
+	// Voucher is the SmartNow voucher code a pour is paid with, and
+	// VoucherType its campaign type (discount or gift).
+	Voucher     string `json:"voucher,omitempty"`
+	VoucherType string `json:"voucher_type,omitempty"`
+	// OriginalPrice is the price before a voucher's discount, minor units.
+	OriginalPrice string `json:"original_price,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -224,6 +225,9 @@ func applySalvage(tx *bolt.Tx, old *oldDB) (SalvageReport, error) {
 	if err := copyBuckets(tx, old, &rep); err != nil {
 		return rep, err
 	}
+	if err := continueStreams(tx, old, &rep); err != nil {
+		return rep, err
+	}
 	rep.PourSeq = seq
 	meta := tx.Bucket(bMeta)
 	if err := meta.Put(kBootSeq, u64(bootSeq)); err != nil {
@@ -376,6 +380,53 @@ func highestPourSeq(old *oldDB) uint64 {
 	}
 	return hi
 }
+
+// continueStreams keeps the device sequences (the clouds' idempotency
+// keys) from ever repeating after a move-aside: each stream continues past
+// the copied counter and every salvaged record's number, and unless the
+// old counters were read whole, past a random point at or above 2^42
+// (beyond the pour-id reseed range and the SmartNow remotes of records
+// without a sequence).
+func continueStreams(tx *bolt.Tx, old *oldDB, rep *SalvageReport) error {
+	hi := map[string]uint64{}
+	if b := old.buckets[string(bOutbox)]; b != nil {
+		for _, kv := range b.pairs {
+			var r struct {
+				Stream    string `json:"stream"`
+				StreamSeq uint64 `json:"stream_seq"`
+			}
+			if json.Unmarshal(kv[1], &r) == nil && r.Stream != "" {
+				hi[r.Stream] = max(hi[r.Stream], r.StreamSeq)
+			}
+		}
+	}
+	var seed uint64
+	if b := old.buckets[string(bStreams)]; b == nil || b.lost > 0 || slices.Contains(old.unread, string(bStreams)) {
+		n, err := randomSeed()
+		if err != nil {
+			return err
+		}
+		seed, rep.Reseeded = streamReseedFloor+n%reseedFloor, true
+	}
+	bk, err := tx.CreateBucketIfNotExists(bStreams)
+	if err != nil {
+		return err
+	}
+	for _, st := range []string{StreamSales, StreamService} {
+		cur := uint64(0)
+		if v := bk.Get([]byte(st)); len(v) == 8 {
+			cur = be(v)
+		}
+		if err := bk.Put([]byte(st), u64(max(cur, hi[st], seed))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamReseedFloor is where device sequences restart when the old
+// counters are lost.
+const streamReseedFloor = 1 << 42
 
 func randomSeed() (uint64, error) {
 	var b [8]byte

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -66,6 +68,27 @@ type Options struct {
 	// Now stamps moved-aside files and tells the writer whether pours are
 	// running; defaults to time.Now.
 	Now func() time.Time
+	// Sinks names the back ends every record is delivered to, each with
+	// its own cursor and dead letters. A record leaves the outbox when all
+	// of them have taken it; a sink the file knew that is not named any
+	// more is forgotten. Nil keeps the sinks the file knows (DefaultSink
+	// alone in a new file): field tools open the store without retiring
+	// anyone's backlog.
+	Sinks []string
+	// Stamp is what Book writes into every record for the clouds: the
+	// wall's zone and currency.
+	Stamp Stamp
+}
+
+// Stamp is what every booked record carries besides its own data.
+type Stamp struct {
+	// Zone is the wall's local zone and ZoneName its IANA name (Zone's
+	// own name when empty).
+	Zone     *time.Location
+	ZoneName string
+	// Currency is the ISO 4217 code; Decimals its minor-unit digits.
+	Currency string
+	Decimals int
 }
 
 // Store is the open database.
@@ -76,6 +99,8 @@ type Store struct {
 	salvage   SalvageReport
 	maxEvents int
 	now       func() time.Time
+	sinks     []string
+	stamp     Stamp
 
 	jobs chan job
 	quit chan struct{}
@@ -142,7 +167,7 @@ func Open(path string, o Options) (*Store, error) {
 	if err := finishReplace(path); err != nil {
 		return nil, err
 	}
-	db, checkErr := openChecked(path, o.OpenTimeout)
+	db, checkErr := openChecked(path, o.OpenTimeout, false)
 	moved, rep := "", SalvageReport{}
 	if checkErr != nil {
 		if !errors.Is(checkErr, errCorrupt) {
@@ -152,7 +177,7 @@ func Open(path string, o Options) (*Store, error) {
 		if moved, rep, err = replaceCorrupt(path, o, checkErr); err != nil {
 			return nil, err
 		}
-		if db, err = openChecked(path, o.OpenTimeout); err != nil {
+		if db, err = openChecked(path, o.OpenTimeout, false); err != nil {
 			return nil, fmt.Errorf("storage: fresh database: %w", err)
 		}
 	}
@@ -160,7 +185,26 @@ func Open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if o.Sinks == nil {
+		known, err := knownSinks(db)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		o.Sinks = known
+	}
+	for _, n := range o.Sinks {
+		if n == "" || strings.ContainsRune(n, 0) || len(n) > 64 {
+			db.Close()
+			return nil, fmt.Errorf("storage: sink name %q: want 1 to 64 bytes without NUL", n)
+		}
+	}
+	if err := setupSinks(db, o.Sinks); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s := &Store{db: db, path: path, moved: moved, salvage: rep, maxEvents: o.MaxEvents, maxAsync: o.MaxAsync, now: o.Now,
+		sinks: slices.Clone(o.Sinks), stamp: o.Stamp,
 		jobs: make(chan job, o.MaxBatch), quit: make(chan struct{}), done: make(chan struct{}),
 		wake: make(chan struct{}, 1), ckpts: map[int]*pendingCkpt{}}
 	go s.writer(o.MaxBatch, o.PourBatch)
@@ -182,7 +226,7 @@ var errCorrupt = errors.New("corrupt")
 //
 // An error wraps errCorrupt only when bbolt judged the content; errors of
 // the operating system (errno) and the lock timeout never do.
-func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
+func openChecked(path string, timeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -192,7 +236,7 @@ func openChecked(path string, timeout time.Duration) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("storage: %s: %w (bbolt panicked: %v)", path, errCorrupt, r)
 		}
 	}()
-	db, err = bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout})
+	db, err = bolt.Open(path, 0o640, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
 	if err != nil {
 		var errno syscall.Errno
 		switch {
@@ -228,6 +272,65 @@ func walk(tx *bolt.Tx) error {
 		})
 	}
 	return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return visit(b, 1) })
+}
+
+// ErrNoDatabase is returned by OpenReadOnly when there is no database file.
+var ErrNoDatabase = errors.New("no database")
+
+// OpenReadOnly opens an existing database for reading only, as the field
+// tools that only look do: it never creates the file or its directory,
+// never moves a file aside, and shares the lock with other readers (the
+// running agent's exclusive lock still makes it wait, then fail with
+// ErrLocked). Every write on the returned Store fails.
+func OpenReadOnly(path string, o Options) (*Store, error) {
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("storage: %s: %w (wrong --config or data directory, or the agent has never run)", path, ErrNoDatabase)
+		}
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	db, err := openChecked(path, o.OpenTimeout, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSchema(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// The sinks shown are the configured ones, else those the file knows;
+	// nothing is set up or forgotten, as that would write.
+	sinks := slices.Clone(o.Sinks)
+	if sinks == nil {
+		if sinks, err = knownSinks(db); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+	}
+	s := &Store{db: db, path: path, maxEvents: max(o.MaxEvents, 1), maxAsync: 1, now: o.Now, sinks: sinks,
+		jobs: make(chan job, 1), quit: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), ckpts: map[int]*pendingCkpt{}}
+	go s.writer(1, 1)
+	return s, nil
+}
+
+// checkSchema refuses a read-only database this agent cannot read.
+func checkSchema(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if meta == nil {
+			return fmt.Errorf("storage: %s: not a tapagent database (no meta bucket)", db.Path())
+		}
+		if v := meta.Get(kSchema); len(v) == 8 && be(v) > SchemaVersion {
+			return fmt.Errorf("storage: database schema %d is newer than this agent's %d", be(v), SchemaVersion)
+		}
+		return nil
+	})
 }
 
 func initSchema(db *bolt.DB) error {

@@ -7,31 +7,17 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Ack removes delivered records from the outbox, with their entries in the
-// idempotency index. That index only guards a booking retried after a
-// failed commit, and a record that failed to commit was never visible to
-// the uploader, so nothing acknowledged can be booked again.
+// Ack marks records as delivered to the TTG sink (DefaultSink); a record
+// leaves the outbox, with its entry in the idempotency index, once every
+// sink has it. That index only guards a booking retried after a failed
+// commit, and a record that failed to commit was never visible to an
+// uploader, so nothing acknowledged can be booked again.
 func (s *Store) Ack(seqs ...uint64) error {
-	if len(seqs) == 0 {
-		return nil
+	v, err := s.Sink(DefaultSink)
+	if err != nil {
+		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
-		out, ids := tx.Bucket(bOutbox), tx.Bucket(bPourIDs)
-		for _, q := range seqs {
-			var r struct {
-				ID string `json:"id"`
-			}
-			if raw := out.Get(u64(q)); raw != nil && json.Unmarshal(raw, &r) == nil && r.ID != "" {
-				if err := ids.Delete([]byte(r.ID)); err != nil {
-					return err
-				}
-			}
-			if err := out.Delete(u64(q)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return v.Ack(seqs...)
 }
 
 // IndexLen is the size of the idempotency index (for tests and diagnostics).
@@ -53,32 +39,17 @@ type DeadLetter struct {
 	Record Record `json:"record"`
 }
 
-// Bury moves a record from the outbox to the dead letters, in one commit.
+// Bury gives a record up for the TTG sink (DefaultSink), keeping it among
+// its dead letters.
 func (s *Store) Bury(seq uint64, reason string, at int64) error {
-	return s.update(func(tx *bolt.Tx) error {
-		out := tx.Bucket(bOutbox)
-		raw := out.Get(u64(seq))
-		if raw == nil {
-			return nil // already delivered or buried
-		}
-		r, err := DecodeRecord(raw)
-		if err != nil {
-			r = Record{ID: fmt.Sprintf("undecodable-%d", seq)}
-			reason += "; stored record undecodable: " + err.Error()
-		}
-		r.Seq = seq
-		b, err := json.Marshal(DeadLetter{Seq: seq, Reason: reason, At: at, Record: r})
-		if err != nil {
-			return err
-		}
-		if err := tx.Bucket(bDead).Put(u64(seq), b); err != nil {
-			return err
-		}
-		return out.Delete(u64(seq))
-	})
+	v, err := s.Sink(DefaultSink)
+	if err != nil {
+		return err
+	}
+	return v.Bury(seq, reason, at)
 }
 
-// DeadLetters lists every buried record, oldest first.
+// DeadLetters lists every record the TTG sink buried, oldest first.
 func (s *Store) DeadLetters() ([]DeadLetter, error) {
 	var out []DeadLetter
 	err := s.db.View(func(tx *bolt.Tx) error {

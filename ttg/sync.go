@@ -95,6 +95,7 @@ type Syncer struct {
 
 	mu      sync.Mutex // one upload pass at a time (Run and Flush)
 	lastErr atomic.Pointer[string]
+	noted   string // the failure last handed to an ErrorNoter; uploadLoop only
 }
 
 const catalogKey = "ttg/catalog"
@@ -290,11 +291,14 @@ func (s *Syncer) uploadLoop(ctx context.Context) {
 			fails++
 			wait = Backoff(fails, 500*time.Millisecond, s.cfg.MaxBackoff, rand.Float64)
 			s.cfg.Log.Warn("TTG upload failed; records stay in the outbox", "err", err, "attempt", fails, "retry_in", wait.Round(time.Millisecond))
+			s.noteError(err)
 		case n > 0:
 			fails = 0
+			s.noteError(nil)
 			continue
 		default:
 			fails = 0
+			s.noteError(nil)
 		}
 		select {
 		case <-ctx.Done():
@@ -302,6 +306,32 @@ func (s *Syncer) uploadLoop(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// ErrorNoter is a Store that keeps the sink's last delivery failure (the
+// outbox's per-sink view does), for `tapagent outbox`.
+type ErrorNoter interface {
+	NoteError(msg string, at int64) error
+}
+
+// noteError hands a changed failure (nil: cleared) to a Store that keeps it.
+func (s *Syncer) noteError(err error) {
+	en, ok := s.st.(ErrorNoter)
+	if !ok {
+		return
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if s.noted == msg {
+		return
+	}
+	if e := en.NoteError(msg, s.cfg.Now().UnixMilli()); e != nil {
+		s.cfg.Log.Warn("keeping the TTG sink's last error", "err", e)
+		return
+	}
+	s.noted = msg
 }
 
 // Flush uploads until the outbox holds nothing sendable or ctx ends.

@@ -43,6 +43,10 @@ func emulatorZone(t config.TTG, h host) (string, error) {
 	return name, nil
 }
 
+// ZoneName is the IANA name of ttg.time_zone, the wall's zone: the
+// configured name, or for "Local" the host's zone as Go finds it.
+func ZoneName(t config.TTG) (string, error) { return emulatorZone(t, systemHost()) }
+
 // zoneName names the zone Go uses as Local on this host.
 func (h host) zoneName() (string, error) {
 	if tz, set := h.getenv("TZ"); set {

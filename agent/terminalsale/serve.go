@@ -53,7 +53,7 @@ func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, 
 	}
 	t := New(Options{Master: m, Agent: agent, Store: store, Lines: cfg.Served(cfg.MDB.Lines), Portion: flow.Vol(math.Round(cfg.MDB.PortionML * 10)),
 		Items: Items(cfg.EXE), CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
-		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log})
+		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log, Money: cfg.Device.Money})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { t.Run(ctx); close(done) }()

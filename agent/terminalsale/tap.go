@@ -57,6 +57,9 @@ type Options struct {
 	CardType int
 	// Minor is the number of decimals of the agent's money.
 	Minor byte
+	// Money prints an amount in events for people (the agent's currency
+	// and decimals); nil prints the minor units.
+	Money func(minor int64) string
 	// VendTimeout bounds the wait for APPROVED/DENIED; SelectTimeout a
 	// session without a selection; Retry the pause between power-up tries.
 	VendTimeout, SelectTimeout, Retry time.Duration
@@ -459,7 +462,10 @@ func (t *Tap) funds(f uint32) string {
 	if f == 0xFFFF || f == 0xFFFFFFFF {
 		return "unknown"
 	}
-	return strconv.FormatInt(t.amount(f), 10)
+	if t.o.Money == nil {
+		return strconv.FormatInt(t.amount(f), 10)
+	}
+	return t.o.Money(t.amount(f))
 }
 
 // step runs the current phase's timers and waits.

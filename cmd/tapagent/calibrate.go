@@ -37,28 +37,19 @@ type calibration struct {
 func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("calibrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (required on hardware)")
 	lineID := fs.Int("line", 1, "line to calibrate")
-	useSim := fs.Bool("sim", false, "calibrate a line of the simulated wall (bench practice, tests)")
 	simK := fs.Float64("sim-k-true", 0, "with --sim: the simulated meter's real pulses per litre (default: as configured)")
 	simML := fs.Float64("sim-pour-ml", 500, "with --sim: how much the simulated pour delivers")
 	data := fs.String("data", "", "data directory (default: device.data_dir)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	var cfg *config.Config
-	var err error
-	switch {
-	case *cfgPath != "":
-		cfg, err = config.Load(*cfgPath)
-	case *useSim:
-		cfg, err = config.Default()
-	default:
-		return fmt.Errorf("%w: --config FILE is required (or --sim for the simulated wall)", errUsage)
-	}
+	pours := fs.Int("pours", 1, fmt.Sprintf("pour this many times (at most %d) and average them", maxPours))
+	cfg, path, err := loadAgentConfig(fs, args)
 	if err != nil {
 		return err
 	}
+	if *pours < 1 || *pours > maxPours {
+		return fmt.Errorf("%w: --pours must be 1 to %d", errUsage, maxPours)
+	}
+	useSim := path == ""
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
@@ -84,7 +75,7 @@ func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	defer wg.Wait()
 	defer cancel()
 	var drive func()
-	if *useSim {
+	if useSim {
 		clk := clock.NewManual(time.Now())
 		for i := range cfg.Sim.Lines {
 			if cfg.Sim.Lines[i].ID == *lineID && *simK > 0 {
@@ -124,7 +115,7 @@ func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		}
 		_ = core.Run(ctx, cfg.Device.Tick.Duration, time.Second)
 	}()
-	err = c.wizard(ctx, *simML)
+	err = c.wizard(ctx, *simML, *pours)
 	cancel()
 	wg.Wait()
 	return errors.Join(err, core.Close())
@@ -139,35 +130,132 @@ func driveSim(ctx context.Context, b *sim.Board, c *calibration) {
 	}
 }
 
-func (c *calibration) wizard(ctx context.Context, simML float64) error {
+// maxPours bounds --pours: more pours than this add nothing a larger
+// vessel would not.
+const maxPours = 10
+
+// measurement is what one or several pours proved: pulses counted for a
+// volume read off the vessel.
+type measurement struct {
+	pulses   int64
+	measured flow.Vol
+}
+
+func (c *calibration) wizard(ctx context.Context, simML float64, pours int) error {
 	lc, _ := c.cfg.Line(c.line)
 	st := c.status()
 	fmt.Fprintf(c.out, "Calibrating line %d (%s). Current K-factor: %s pulses/L.\n", c.line, lc.Product, device.FormatK(st.KMilli))
+	if pours > 1 {
+		fmt.Fprintf(c.out, "%d pours; the new K-factor is their total pulses over their total volume.\n", pours)
+	}
+	var total measurement
+	for i := 1; i <= pours; i++ {
+		if pours > 1 {
+			fmt.Fprintf(c.out, "Pour %d of %d.\n", i, pours)
+		}
+		m, err := c.measure(ctx, simML)
+		if err != nil {
+			return err
+		}
+		if pours > 1 {
+			fmt.Fprintf(c.out, "Pour %d: %d pulses for %s, K-factor %s pulses/L.\n", i, m.pulses, m.measured, device.FormatK(kMilli(m)))
+		}
+		total.pulses += m.pulses
+		total.measured += m.measured
+	}
+	return c.store(total)
+}
+
+// measure runs one pour into the vessel and asks what it holds.
+func (c *calibration) measure(ctx context.Context, simML float64) (measurement, error) {
 	fmt.Fprintf(c.out, "Place a measured vessel (1 L or more is best) under the tap and press Enter to open the valve.\n")
 	if _, err := c.ask(); err != nil {
-		return err
+		return measurement{}, err
 	}
 	pourID, err := c.agent.Authorise(c.line, device.Request{Auth: flow.Auth{Mode: flow.ModeCalibration},
 		Ref: storage.Ref{Source: "calibrate"}})
 	if err != nil {
-		return err
+		return measurement{}, err
 	}
 	fmt.Fprintf(c.out, "Valve open. Pour into the vessel, then press Enter.\n")
 	if c.simLn != nil {
 		if err := c.simulatePour(ctx, simML); err != nil {
-			return err
+			return measurement{}, err
 		}
 	}
 	if _, err := c.ask(); err != nil {
 		_ = c.agent.Stop(c.line)
-		return err
+		return measurement{}, err
 	}
 	_ = c.agent.Stop(c.line)
-	booked, err := c.waitBooked(ctx, pourID)
+	ev, err := c.waitBooked(ctx, pourID)
+	if err != nil {
+		return measurement{}, err
+	}
+	pulses := device.NetPulses(flow.Result{Pulses: ev.Pulses, Compensated: ev.Volume - ev.Charged, KMilli: c.status().KMilli})
+	if pulses < 100 {
+		return measurement{}, fmt.Errorf("only %d pulses counted: pour more (at least 0.5 L) and check the meter wiring", pulses)
+	}
+	fmt.Fprintf(c.out, "The meter counted %d pulses for the vessel (%s at the current K-factor", pulses, ev.Charged)
+	if ev.Pulses != pulses {
+		fmt.Fprintf(c.out, "; %d more while the faucet refilled", ev.Pulses-pulses)
+	}
+	fmt.Fprintf(c.out, ").\n")
+	measured, err := c.askVolume()
+	if err != nil {
+		return measurement{}, err
+	}
+	return measurement{pulses: pulses, measured: measured}, nil
+}
+
+// askVolume asks for the vessel's reading until it is a volume: a typo
+// must not throw away the beer just poured. Only the end of the input
+// gives up.
+func (c *calibration) askVolume() (flow.Vol, error) {
+	for {
+		fmt.Fprintf(c.out, "Enter the measured volume in mL: ")
+		ans, err := c.ask()
+		if err != nil {
+			return 0, err
+		}
+		v, err := parseML(ans)
+		if err == nil {
+			return v, nil
+		}
+		fmt.Fprintf(c.out, "%v; the pour is kept, enter the reading again (e.g. 502 or 502.5).\n", err)
+	}
+}
+
+// kMilli is the K-factor (pulses per litre × 1000) a measurement proves.
+func kMilli(m measurement) int64 {
+	return (m.pulses*10_000_000 + int64(m.measured)/2) / int64(m.measured)
+}
+
+// store shows the new K-factor against the old and stores it if the
+// technician agrees.
+func (c *calibration) store(m measurement) error {
+	old := c.status().KMilli
+	k := kMilli(m)
+	dev := (k - old) * 10000 / old
+	fmt.Fprintf(c.out, "New K-factor: %s pulses/L (was %s, %+d.%02d%%).\n", device.FormatK(k), device.FormatK(old), dev/100, abs64(dev%100))
+	if abs64(dev) > 3000 {
+		fmt.Fprintf(c.out, "Warning: more than 30%% off. Check the vessel reading and the meter before storing.\n")
+	}
+	fmt.Fprintf(c.out, "Store it? [y/N] ")
+	ans, err := c.ask()
 	if err != nil {
 		return err
 	}
-	return c.finish(booked)
+	if !strings.EqualFold(ans, "y") && !strings.EqualFold(ans, "yes") {
+		fmt.Fprintln(c.out, "Not stored; the K-factor is unchanged.")
+		return nil
+	}
+	cal, err := c.agent.Calibrate(c.line, m.pulses, m.measured)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "Stored: line %d K-factor %s pulses/L.\n", c.line, device.FormatK(cal.KMilli))
+	return nil
 }
 
 func (c *calibration) simulatePour(ctx context.Context, ml float64) error {
@@ -175,7 +263,9 @@ func (c *calibration) simulatePour(ctx context.Context, ml float64) error {
 	secs := ml / rate
 	c.simLn.Pour([]sim.Point{{T: 0, MLs: rate}, {T: time.Duration(secs * float64(time.Second)), MLs: rate},
 		{T: time.Duration(secs*float64(time.Second)) + time.Millisecond, MLs: 0}})
-	// Done once beer has flowed and the vessel level has stopped rising.
+	// Done once beer has flowed and the vessel level has stopped rising;
+	// the vessel is emptied between pours, the meter's truth is not.
+	before := c.simLn.Truth().DispensedML
 	last, still := -1.0, 0
 	for still < 5 {
 		select {
@@ -184,14 +274,14 @@ func (c *calibration) simulatePour(ctx context.Context, ml float64) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 		got := c.simLn.Truth().DispensedML
-		if got > 0 && got == last {
+		if got > before && got == last {
 			still++
 		} else {
 			still = 0
 		}
 		last = got
 	}
-	fmt.Fprintf(c.out, "(simulated: the vessel holds %.1f mL)\n", c.simLn.Truth().DispensedML)
+	fmt.Fprintf(c.out, "(simulated: the vessel holds %.1f mL)\n", c.simLn.Truth().DispensedML-before)
 	return nil
 }
 
@@ -209,48 +299,6 @@ func (c *calibration) waitBooked(ctx context.Context, pourID string) (device.Eve
 			return device.Event{}, ctx.Err()
 		}
 	}
-}
-
-func (c *calibration) finish(ev device.Event) error {
-	old := c.status().KMilli
-	pulses := device.NetPulses(flow.Result{Pulses: ev.Pulses, Compensated: ev.Volume - ev.Charged, KMilli: old})
-	if pulses < 100 {
-		return fmt.Errorf("only %d pulses counted: pour more (at least 0.5 L) and check the meter wiring", pulses)
-	}
-	fmt.Fprintf(c.out, "The meter counted %d pulses for the vessel (%s at the current K-factor", pulses, ev.Charged)
-	if ev.Pulses != pulses {
-		fmt.Fprintf(c.out, "; %d more while the faucet refilled", ev.Pulses-pulses)
-	}
-	fmt.Fprintf(c.out, ").\n")
-	fmt.Fprintf(c.out, "Enter the measured volume in mL: ")
-	ans, err := c.ask()
-	if err != nil {
-		return err
-	}
-	measured, err := parseML(ans)
-	if err != nil {
-		return err
-	}
-	k := (pulses*10_000_000 + int64(measured)/2) / int64(measured)
-	dev := (k - old) * 10000 / old
-	fmt.Fprintf(c.out, "New K-factor: %s pulses/L (was %s, %+d.%02d%%).\n", device.FormatK(k), device.FormatK(old), dev/100, abs64(dev%100))
-	if abs64(dev) > 3000 {
-		fmt.Fprintf(c.out, "Warning: more than 30%% off. Check the vessel reading and the meter before storing.\n")
-	}
-	fmt.Fprintf(c.out, "Store it? [y/N] ")
-	if ans, err = c.ask(); err != nil {
-		return err
-	}
-	if !strings.EqualFold(ans, "y") && !strings.EqualFold(ans, "yes") {
-		fmt.Fprintln(c.out, "Not stored; the K-factor is unchanged.")
-		return nil
-	}
-	cal, err := c.agent.Calibrate(c.line, pulses, measured)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.out, "Stored: line %d K-factor %s pulses/L.\n", c.line, device.FormatK(cal.KMilli))
-	return nil
 }
 
 func (c *calibration) status() device.LineStatus {

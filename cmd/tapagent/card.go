@@ -65,14 +65,12 @@ type cardOpts struct {
 
 func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, cardUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, cardUsage)
 	}
 	sub := args[0]
 	var o cardOpts
 	fs := flag.NewFlagSet("card "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.cfgPath, "config", "/etc/tapagent/tapagent.toml", "configuration file ([reader], [cards])")
 	fs.StringVar(&o.port, "port", "", "reader serial port (default: reader.port)")
 	fs.StringVar(&o.data, "data", "", "data directory for the records (default: device.data_dir)")
 	fs.StringVar(&o.staff, "staff", "field tool", "staff name on the records")
@@ -89,13 +87,25 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.paid, "paid", false, "settle: the pour is paid; nothing more is collected")
 	fs.BoolVar(&o.unpaid, "unpaid", false, "settle: the pour stays unpaid (written off)")
 	fs.BoolVar(&o.collect, "collect", false, "settle: charge the amount at the card's next tap")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	reader := []string{"port", "wait", "data", "staff"}
+	own, ok := map[string][]string{
+		"read":    {"port", "wait", "json"},
+		"issue":   append(reader, "type", "name", "credit", "servings-limit", "expires", "alcohol"),
+		"topup":   append(reader, "amount"),
+		"upgrade": {"port", "wait"},
+		"erase":   reader,
+		"format":  reader,
+		"settle":  {"data", "staff", "uid", "paid", "unpaid", "collect"},
+	}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, cardUsage)
+		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
 	}
-	cfg, err := config.Load(o.cfgPath)
+	cfg, path, err := loadAgentConfig(onlyFlags(fs, own...), args[1:])
 	if err != nil {
 		return err
 	}
+	o.cfgPath = path
 	if o.data == "" {
 		o.data = cfg.Device.DataDir
 	}
@@ -106,14 +116,10 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	run, ok := map[string]func(context.Context, *cardapp.Session, cardTool) error{
+	run := map[string]func(context.Context, *cardapp.Session, cardTool) error{
 		"read": cardRead, "issue": cardIssue, "topup": cardTopUp, "erase": cardErase, "format": cardFormat,
 		"upgrade": cardUpgrade,
 	}[sub]
-	if !ok {
-		fmt.Fprintln(stderr, cardUsage)
-		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
-	}
 	d, _, err := transport.OpenReader(ctx, cfg.Reader, o.port)
 	if err != nil {
 		if cfg.Reader.Port == "" && cfg.Reader.I2C == "" && o.port == "" {
@@ -208,13 +214,13 @@ func cardRead(ctx context.Context, s *cardapp.Session, t cardTool) error {
 	return nil
 }
 
-// openStore opens the agent's database as the agent does (its storage
-// settings: the event log keeps max_events, not a default), in the data
-// directory --data names.
-func (t cardTool) openStore() (*storage.Store, error) {
+// storeConfig is the configuration with the data directory --data names:
+// the tool opens the agent's database as the agent does (its storage
+// settings: the sinks, the event log's max_events), never with defaults.
+func (t cardTool) storeConfig() *config.Config {
 	c := *t.cfg
 	c.Device.DataDir = t.o.data
-	return agent.OpenStore(&c)
+	return &c
 }
 
 // cardSettle shows or resolves a card's unsettled charge in the card
@@ -238,8 +244,13 @@ func cardSettle(now time.Time, t cardTool) error {
 	if n > 1 {
 		return fmt.Errorf("%w: one of --paid, --unpaid, --collect", errUsage)
 	}
-	path := filepath.Join(t.o.data, "tapagent.db")
-	st, err := t.openStore()
+	cfg := t.storeConfig()
+	path := storePath(cfg)
+	open := openExistingStore // to settle: only a database that exists
+	if n == 0 {
+		open = openStoreReadOnly // to look
+	}
+	st, err := open(cfg)
 	if errors.Is(err, storage.ErrLocked) {
 		return fmt.Errorf("the card journal is in %s, whose lock the running agent holds: stop the agent to settle a card (%w)", path, err)
 	}
@@ -254,8 +265,9 @@ func cardSettle(now time.Time, t cardTool) error {
 	case !found:
 		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), cardpay.ErrNoEntry)
 	}
-	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %d, servings %d; credit before %d, servings before %d\n",
-		strings.ToUpper(uid), e.PourID, e.State, e.Amount, e.Servings, e.CreditBefore, e.ServingsBefore)
+	money := t.cfg.Device.Money
+	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %s, servings %d; credit before %s, servings before %d\n",
+		strings.ToUpper(uid), e.PourID, e.State, money(e.Amount), e.Servings, money(e.CreditBefore), e.ServingsBefore)
 	if n == 0 {
 		return nil
 	}
@@ -381,7 +393,7 @@ func (t cardTool) book(uid []byte, purchaseType int, amount int64, info cardapp.
 	if !ttg.PurchaseTypesAPI[purchaseType] {
 		return appendJSONL(filepath.Join(t.o.data, "card-actions.jsonl"), rec, t.out)
 	}
-	st, err := t.openStore()
+	st, err := agent.OpenStore(t.storeConfig())
 	if err != nil {
 		return fmt.Errorf("booking the card purchase (is the agent running on this data directory? it holds the lock): %w", err)
 	}

@@ -426,7 +426,7 @@ id = 1
 		return e, ok, logged
 	}
 	plant("sending")
-	if out, err := settle("--uid", strings.ToUpper(uid)); err != nil || !strings.Contains(out, "pour 1001-17, sending, amount 392") {
+	if out, err := settle("--uid", strings.ToUpper(uid)); err != nil || !strings.Contains(out, "pour 1001-17, sending, amount 3.92 EUR") {
 		t.Fatalf("show: %v\n%s", err, out)
 	}
 	if out, err := settle("--uid", uid, "--paid", "--collect"); err == nil {

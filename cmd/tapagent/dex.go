@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
+	"github.com/tapagent/tapagent/flow"
 )
 
 const dexUsage = `tapagent dex COMMAND
@@ -30,47 +32,59 @@ report and reports open the agent's database: stop the agent first.`
 
 func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, dexUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, dexUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("dex "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "JSON output")
-	cfgPath := fs.String("config", "", "configuration file (default: the embedded sim configuration)")
+	var asJSON, reset, cp, b64, once *bool
+	var since, until, port *string
+	switch sub {
+	case "parse":
+		asJSON = fs.Bool("json", false, "JSON output")
+		return dexParseCommand(fs, args[1:], asJSON, stdout)
+	case "report":
+		reset = fs.Bool("reset", false, "full read, resetting the interval counters")
+	case "reports":
+		since = fs.String("since", "", "start of the period (RFC 3339)")
+		until = fs.String("until", "", "end of the period (RFC 3339)")
+		port = fs.String("port", "", "1 own audit, 2 read from a DEX port (default: both)")
+		cp = fs.Bool("cp1251", false, "Windows-1251 text")
+		b64 = fs.Bool("base64", false, "base64-packed")
+		asJSON = fs.Bool("json", false, "JSON output")
+	case "serve", "read":
+		port = fs.String("port", "", "the DEX port's serial device")
+		if sub == "serve" {
+			once = fs.Bool("once", false, "answer one read, then exit")
+		}
+	default:
+		fmt.Fprintln(stderr, dexUsage)
+		return fmt.Errorf("%w: unknown dex command %q", errUsage, sub)
+	}
 	data := fs.String("data", "", "the agent's data directory (default: device.data_dir)")
-	reset := fs.Bool("reset", false, "report: full read, resetting the interval counters")
-	since := fs.String("since", "", "reports: start of the period (RFC 3339)")
-	until := fs.String("until", "", "reports: end of the period (RFC 3339)")
-	port := fs.String("port", "", "serve/read: the DEX port's serial device; reports: 1 own audit, 2 read from a DEX port (default: both)")
-	cp := fs.Bool("cp1251", false, "reports: Windows-1251 text")
-	b64 := fs.Bool("base64", false, "reports: base64-packed")
-	once := fs.Bool("once", false, "serve: answer one read, then exit")
-	rest := args[1:]
-	file := ""
-	if sub == "parse" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		file, rest = rest[0], rest[1:] // "dex parse FILE --json"
-	}
-	if err := fs.Parse(rest); err != nil {
-		return err
-	}
-	if sub == "parse" {
-		if file == "" && fs.NArg() == 1 {
-			file = fs.Arg(0)
-		}
-		if file == "" {
-			return fmt.Errorf("%w: dex parse FILE", errUsage)
-		}
-		return dexParse(file, *asJSON, stdout)
-	}
-	cfg, err := loadSimConfig(*cfgPath)
+	cfg, _, err := loadAgentConfig(fs, args[1:])
 	if err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
-	store, err := agent.OpenStore(cfg)
+	if (sub == "serve" || sub == "read") && *port == "" {
+		return fmt.Errorf("%w: --port DEV is required", errUsage)
+	}
+	// report reads out an agent that has run (counting the read); reports
+	// only looks; serve and read keep what they do, on a first run too.
+	open := agent.OpenStore
+	switch sub {
+	case "report":
+		open = openExistingStore
+	case "reports":
+		open = openStoreReadOnly
+	}
+	store, err := open(cfg)
 	if err != nil {
 		return err
 	}
@@ -78,9 +92,6 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	audit := evadts.NewAudit(store, nil)
 	switch sub {
 	case "serve", "read":
-		if *port == "" {
-			return fmt.Errorf("%w: --port DEV is required", errUsage)
-		}
 		dev, err := dexlink.OpenSerial(*port)
 		if err != nil {
 			return err
@@ -161,8 +172,28 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return nil
 	}
-	fmt.Fprintln(stderr, dexUsage)
-	return fmt.Errorf("%w: unknown dex command %q", errUsage, sub)
+	return nil
+}
+
+// dexParseCommand is `dex parse FILE [--json]`, the file before or after
+// the flag.
+func dexParseCommand(fs *flag.FlagSet, args []string, asJSON *bool, out io.Writer) error {
+	file := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if file == "" {
+		return fmt.Errorf("%w: dex parse FILE", errUsage)
+	}
+	return dexParse(file, *asJSON, out)
 }
 
 func dexParse(path string, asJSON bool, out io.Writer) error {
@@ -173,6 +204,9 @@ func dexParse(path string, asJSON bool, out io.Writer) error {
 	f, err := evadts.Parse(b)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if !hasAuditData(f) {
+		return fmt.Errorf("%s: %w", path, errNoAuditData)
 	}
 	if asJSON {
 		enc := json.NewEncoder(out)
@@ -209,17 +243,29 @@ func dexParse(path string, asJSON bool, out io.Writer) error {
 	return nil
 }
 
+// errNoAuditData is a file with at most an EVA-DTS envelope around it.
+var errNoAuditData = errors.New("no EVA-DTS audit data in this file (no data block such as ID1, VA1 or PA1)")
+
+// hasAuditData reports whether the file holds any EVA-DTS data block (two
+// letters and a number, as ID1, CA17, PA2) besides the transmission's
+// envelope (DXS, ST, SE, G85, DXE): text that merely mentions "DXS*" is
+// not an audit.
+func hasAuditData(f *evadts.File) bool {
+	for _, seg := range f.Segments {
+		id := seg.ID
+		if id == "G85" || len(id) < 3 || !isUpper(id[0]) || !isUpper(id[1]) {
+			continue
+		}
+		if strings.TrimLeft(id[2:], "0123456789") == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+
+// amount prints an EVA-DTS value with the file's own decimals and currency.
 func amount(v, decimals int64, cur string) string {
-	if decimals <= 0 {
-		return strings.TrimSpace(fmt.Sprintf("%d %s", v, cur))
-	}
-	d := int64(1)
-	for i := int64(0); i < decimals; i++ {
-		d *= 10
-	}
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return strings.TrimSpace(fmt.Sprintf("%s%d.%0*d %s", sign, v/d, decimals, v%d, cur))
+	return flow.Money(v, int(min(max(decimals, 0), 18)), cur)
 }

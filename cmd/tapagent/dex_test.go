@@ -31,7 +31,7 @@ func TestDexCommandsStopOnSignal(t *testing.T) {
 			}
 			defer m.Close()
 			defer s.Close()
-			cmd := exec.Command(binary, append(c.args, "--port", s.Name(), "--data", t.TempDir())...)
+			cmd := exec.Command(binary, append(c.args, "--sim", "--port", s.Name(), "--data", t.TempDir())...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {

@@ -42,8 +42,7 @@ The broker password comes from $TAPAGENT_MQTT_PASSWORD (never the command line).
 
 func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, diagUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, diagUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("diag "+sub, flag.ContinueOnError)
@@ -60,7 +59,17 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	keyFile := fs.String("key", os.Getenv("TAPAGENT_OPERATOR_KEY"), "call: operator key file that signs the command")
 	out := fs.String("out", "", "keygen: file for the private key")
 	version := fs.Int64("version", 0, "desired: the document's version (higher than the last accepted)")
-	if err := fs.Parse(args[1:]); err != nil {
+	conn := []string{"broker", "prefix", "config", "timeout", "username", "ca-file"}
+	own, ok := map[string][]string{
+		"keygen": {"out"}, "devices": conn, "status": append(conn, "device"), "watch": append(conn, "device"),
+		"call": append(conn, "device", "key", "expires"), "desired": append(conn, "device", "key", "version"),
+	}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, diagUsage)
+		return fmt.Errorf("%w: unknown diag command %q", errUsage, sub)
+	}
+	fs = onlyFlags(fs, own...)
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	if *expires <= 0 || *expires > maxExpires {
@@ -134,8 +143,7 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return diagDesired(c, callee{root: root, device: *device, key: key}, fs.Arg(0), *version, *wait, stdout)
 	}
-	fmt.Fprintln(stderr, diagUsage)
-	return fmt.Errorf("%w: unknown diag command %q", errUsage, sub)
+	return nil
 }
 
 // collect subscribes and gathers messages for d (retained ones arrive at once).

@@ -26,23 +26,40 @@ var errChecksFailed = errors.New("checks failed")
 func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "/etc/tapagent/tapagent.toml", "configuration file to check")
+	cfgPath := fs.String("config", "", "configuration file to check (default: "+installedConfig+"; with --sim, the simulated controller's)")
 	user := fs.String("user", "tapagent", "the account the service runs as")
 	offline := fs.Bool("offline", false, "do not contact the TTG server or the MQTT broker")
 	asJSON := fs.Bool("json", false, "JSON output")
-	simModel := fs.String("sim", "", "check a simulated board instead of this machine: rpi4 or rpi5")
+	simModel := fs.String("sim", "", "check a simulated `board` instead of this machine: rpi4 or rpi5")
 	var faults []string
 	fs.Func("fault", "with --sim, inject a fault (repeatable): "+strings.Join(simhost.Faults(), ", "), func(s string) error {
 		faults = append(faults, s)
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*cfgPath)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	var simCfg func() (*config.Config, error)
+	if *simModel != "" {
+		simCfg = func() (*config.Config, error) {
+			b, err := simhost.Config(*simModel)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", errUsage, err)
+			}
+			return config.Parse(b)
+		}
+	}
+	cfg, path, err := resolveAgentConfig(*cfgPath, simCfg)
 	if err != nil {
 		return err
 	}
+	if path == "" { // the simulated controller's own configuration, where the package puts it
+		path = filepath.Join(simhost.ConfDir, "tapagent.toml")
+	}
+	confDir := filepath.Dir(path)
 	var host doctor.Host = doctor.System{}
 	var reader doctor.Probe
 	if cfg.Reader.Port != "" || cfg.Reader.I2C != "" {
@@ -57,7 +74,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		machine = doctor.EXEProbe(cfg)
 	}
 	if *simModel != "" {
-		b, err := simhost.New(*simModel, cfg.Device.DataDir, filepath.Dir(*cfgPath))
+		b, err := simhost.New(*simModel, cfg.Device.DataDir, confDir)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
@@ -88,7 +105,7 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else if len(faults) > 0 {
 		return fmt.Errorf("%w: --fault needs --sim", errUsage)
 	}
-	o := doctor.Options{Config: cfg, ConfigPath: *cfgPath, Host: host, User: *user, Reader: reader, MDB: terminal, EXE: machine}
+	o := doctor.Options{Config: cfg, ConfigPath: path, Host: host, User: *user, Reader: reader, MDB: terminal, EXE: machine}
 	if !*offline {
 		if cfg.TTG.URL != "" {
 			o.TTG = doctor.TTGProbe(cfg, slog.New(slog.DiscardHandler))

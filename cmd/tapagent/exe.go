@@ -24,23 +24,23 @@ machine's payment side. Stop the agent first: it holds the port.`
 
 func cmdEXE(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, exeUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, exeUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("exe "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	port := fs.String("port", "", "the EXE bridge's serial port")
 	wait := fs.Duration("wait", 60*time.Second, "vend: how long to wait for a selection")
-	if err := fs.Parse(args[1:]); err != nil {
+	own, ok := map[string][]string{"status": {"port"}, "vend": {"port", "wait"}}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, exeUsage)
+		return fmt.Errorf("%w: unknown exe command %q", errUsage, sub)
+	}
+	if err := parseFlags(onlyFlags(fs, own...), args[1:]); err != nil {
 		return err
 	}
 	if *port == "" {
 		return fmt.Errorf("%w: --port is needed", errUsage)
-	}
-	if sub != "status" && sub != "vend" {
-		fmt.Fprintln(stderr, exeUsage)
-		return fmt.Errorf("%w: unknown exe command %q", errUsage, sub)
 	}
 	def, err := config.Default()
 	if err != nil {

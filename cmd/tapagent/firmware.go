@@ -32,24 +32,25 @@ const defaultUpdateDir = "/var/lib/tapagent/update"
 
 func cmdFirmware(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, firmwareUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, firmwareUsage)
 	}
 	fs := flag.NewFlagSet("firmware "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("dir", defaultUpdateDir, "the hand-off directory")
 	keyFile := fs.String("key", "", "apply: release public key file")
-	if err := fs.Parse(args[1:]); err != nil {
+	own, ok := map[string][]string{"request": {"dir"}, "apply": {"dir", "key"}}[args[0]]
+	if !ok {
+		fmt.Fprintln(stderr, firmwareUsage)
+		return fmt.Errorf("%w: unknown firmware command %q", errUsage, args[0])
+	}
+	fs = onlyFlags(fs, own...)
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	switch args[0] {
-	case "request":
+	if args[0] == "request" {
 		return firmwareRequest(ctx, *dir, stdout)
-	case "apply":
-		return firmwareApply(ctx, *dir, *keyFile, fs.Args(), stdout)
 	}
-	fmt.Fprintln(stderr, firmwareUsage)
-	return fmt.Errorf("%w: unknown firmware command %q", errUsage, args[0])
+	return firmwareApply(ctx, *dir, *keyFile, fs.Args(), stdout)
 }
 
 func firmwareRequest(ctx context.Context, dir string, stdout io.Writer) error {

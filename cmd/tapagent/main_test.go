@@ -36,6 +36,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "tapagent")
+	// No test depends on this machine's installed configuration.
+	os.Setenv(configEnv, filepath.Join(dir, "no-installed-config.toml"))
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building tapagent: %v\n%s", err, out)
 		os.Exit(1)
@@ -143,7 +145,7 @@ func TestSimPlainOutput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"free pour 1001-1 authorised", "booked:", "5.00 EUR", "simulated 12s"} {
+	for _, want := range []string{"open pour 1001-1 authorised", "booked:", "5.00 EUR", "simulated 12s"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -428,25 +430,25 @@ func TestTTGFieldToolAgainstServer(t *testing.T) {
 		}
 		return string(out)
 	}
-	if out := run("ttg", "check", "--url", url); !strings.Contains(out, "OK: "+url) {
+	if out := run("ttg", "check", "--sim", "--url", url); !strings.Contains(out, "OK: "+url) {
 		t.Fatalf("check: %s", out)
 	}
-	if out := run("ttg", "products", "--url", url); !strings.Contains(out, "Helles") || !strings.Contains(out, "NOW/cl") {
+	if out := run("ttg", "products", "--sim", "--url", url); !strings.Contains(out, "Helles") || !strings.Contains(out, "NOW/cl") {
 		t.Fatalf("products: %s", out)
 	}
-	if out := run("ttg", "items", "--url", url); !strings.Contains(out, "102-05") || !strings.Contains(out, "line 2") {
+	if out := run("ttg", "items", "--sim", "--url", url); !strings.Contains(out, "102-05") || !strings.Contains(out, "line 2") {
 		t.Fatalf("items: %s", out)
 	}
-	run("ttg", "happyhours", "--url", url)
+	run("ttg", "happyhours", "--sim", "--url", url)
 	// Pour without a server, then look at and push the outbox.
 	run("sim", "--speed", "0", "--duration", "15s", "--no-ttg", "--data", data)
-	if out := run("ttg", "outbox", "--data", data); !strings.Contains(out, "4 records") || !strings.Contains(out, "unattributed") {
+	if out := run("ttg", "outbox", "--sim", "--data", data); !strings.Contains(out, "4 records") || !strings.Contains(out, "unattributed") || !strings.Contains(out, "5.00 EUR") {
 		t.Fatalf("outbox: %s", out)
 	}
-	if out := run("ttg", "push", "--data", data, "--url", url); !strings.Contains(out, "pushed 4 records, 0 left") {
+	if out := run("ttg", "push", "--sim", "--data", data, "--url", url); !strings.Contains(out, "pushed 4 records, 0 left") {
 		t.Fatalf("push: %s", out)
 	}
-	if out := run("ttg", "deadletters", "--data", data); !strings.Contains(out, "0 dead letters") {
+	if out := run("ttg", "deadletters", "--sim", "--data", data); !strings.Contains(out, "0 dead letters") {
 		t.Fatalf("deadletters: %s", out)
 	}
 	// The simulator pointed at the external server delivers there.
@@ -454,7 +456,7 @@ func TestTTGFieldToolAgainstServer(t *testing.T) {
 	if !strings.Contains(out, "TTG server "+url) || !strings.Contains(out, "0 records waiting") {
 		t.Fatalf("sim against %s:\n%s", url, out)
 	}
-	cmd := exec.Command(binary, "ttg", "check", "--url", "http://127.0.0.1:1")
+	cmd := exec.Command(binary, "ttg", "check", "--sim", "--url", "http://127.0.0.1:1")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "authToken") {
 		t.Fatalf("unreachable server: %v %s", err, out)
 	}
@@ -528,7 +530,7 @@ func TestDexCommands(t *testing.T) {
 	if out, err := exec.Command(binary, "sim", "--speed", "0", "--no-ttg", "--plain", "--data", data).CombinedOutput(); err != nil {
 		t.Fatalf("sim: %v\n%s", err, out)
 	}
-	rep, err := exec.Command(binary, "dex", "report", "--data", data).Output()
+	rep, err := exec.Command(binary, "dex", "report", "--sim", "--data", data).Output()
 	if err != nil || !bytes.HasPrefix(rep, []byte("DXS*TAP0001001*VA*V0/6*1\r\n")) || !bytes.HasSuffix(rep, []byte("DXE*1*1\r\n")) {
 		t.Fatalf("report: %v\n%s", err, rep)
 	}
@@ -552,7 +554,7 @@ func TestDexCommands(t *testing.T) {
 		parsed.Report.Sales.CountInit != 6 || len(parsed.Report.Products) != 3 {
 		t.Fatalf("parse of our own report: %v %s", err, out)
 	}
-	out, err = exec.Command(binary, "dex", "reports", "--data", data, "--json", "--base64").Output()
+	out, err = exec.Command(binary, "dex", "reports", "--sim", "--data", data, "--json", "--base64").Output()
 	var kept []struct {
 		Data string `json:"data"`
 		Port int    `json:"evadts_port"`
@@ -577,7 +579,7 @@ func TestDexServeAndReadOverPTY(t *testing.T) {
 	defer m.Close()
 	defer s.Close()
 	// The agent answers on its DEX port (the pty's slave); the test is the handheld.
-	serve := exec.Command(binary, "dex", "serve", "--once", "--port", s.Name(), "--data", data)
+	serve := exec.Command(binary, "dex", "serve", "--sim", "--once", "--port", s.Name(), "--data", data)
 	var stderr bytes.Buffer
 	serve.Stderr = &stderr
 	if err := serve.Start(); err != nil {
@@ -597,11 +599,11 @@ func TestDexServeAndReadOverPTY(t *testing.T) {
 	// The agent as the data carrier, reading a machine (the test) on the pty.
 	machine := evadts.Render(&evadts.State{}, evadts.Identity{CommID: "VND0000007", CurrencyNum: "1978", Currency: "EUR", Decimals: 2}, time.Now())
 	go dexlink.Serve(context.Background(), pty.File{File: m}, "VND0000007", func() ([]byte, error) { return machine, nil }, dexlink.SpecTimers)
-	out, err := exec.Command(binary, "dex", "read", "--port", s.Name(), "--data", data).Output()
+	out, err := exec.Command(binary, "dex", "read", "--sim", "--port", s.Name(), "--data", data).Output()
 	if err != nil || !bytes.Equal(out, machine) {
 		t.Fatalf("dex read: %v\n%q", err, out)
 	}
-	kept, err := exec.Command(binary, "dex", "reports", "--port", "2", "--data", data).Output()
+	kept, err := exec.Command(binary, "dex", "reports", "--sim", "--port", "2", "--data", data).Output()
 	if err != nil || !bytes.Contains(kept, []byte("VND0000007")) {
 		t.Fatalf("kept DEX report: %v %s", err, kept)
 	}

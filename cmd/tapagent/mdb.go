@@ -31,8 +31,7 @@ the default), or the board's own UART with 9-bit emulation (--transport uart, e.
 
 func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, mdbUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, mdbUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("mdb "+sub, flag.ContinueOnError)
@@ -44,7 +43,13 @@ func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	item := fs.Uint("item", 0xFFFF, "vend: item number (FFFF undefined)")
 	wait := fs.Duration("wait", 60*time.Second, "vend: how long to wait for a card")
 	dur := fs.Duration("for", 30*time.Second, "log: how long to listen")
-	rest, err := parseInterspersed(fs, args[1:])
+	bus := []string{"port", "address", "transport"}
+	own, ok := map[string][]string{"probe": bus, "vend": append(bus, "price", "item", "wait"), "raw": bus, "log": append(bus, "for")}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, mdbUsage)
+		return fmt.Errorf("%w: unknown mdb command %q", errUsage, sub)
+	}
+	rest, err := parseInterspersed(onlyFlags(fs, own...), args[1:])
 	if err != nil {
 		return err
 	}
@@ -81,8 +86,7 @@ func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		printWarnings(m, stdout)
 		return mdbLog(ctx, m, *dur, stdout)
 	}
-	fmt.Fprintln(stderr, mdbUsage)
-	return fmt.Errorf("%w: unknown mdb command %q", errUsage, sub)
+	return nil
 }
 
 // parseInterspersed parses flags wherever they stand among the arguments
@@ -91,7 +95,7 @@ func cmdMDB(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var rest []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return nil, err
 		}
 		left := fs.Args()

@@ -30,8 +30,7 @@ const releaseUsage = `tapagent release COMMAND
 
 func cmdRelease(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, releaseUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, releaseUsage)
 	}
 	fs := flag.NewFlagSet("release "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -39,7 +38,13 @@ func cmdRelease(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	keyFile := fs.String("key", "", "manifest: the private key file")
 	ver := fs.String("version", "", "manifest: the release version")
 	base := fs.String("base-url", "", "manifest: where the packages will be served from")
-	if err := fs.Parse(args[1:]); err != nil {
+	own, ok := map[string][]string{"keygen": {"out"}, "manifest": {"key", "version", "base-url"}}[args[0]]
+	if !ok {
+		fmt.Fprintln(stderr, releaseUsage)
+		return fmt.Errorf("%w: unknown release command %q", errUsage, args[0])
+	}
+	fs = onlyFlags(fs, own...)
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	switch args[0] {
@@ -54,8 +59,7 @@ func cmdRelease(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return manifest(*keyFile, *ver, *base, fs.Args(), stdout)
 	}
-	fmt.Fprintln(stderr, releaseUsage)
-	return fmt.Errorf("%w: unknown release command %q", errUsage, args[0])
+	return nil
 }
 
 func keygen(path string, stdout io.Writer) error {

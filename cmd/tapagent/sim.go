@@ -2,14 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"github.com/tapagent/tapagent/device"
 	"io"
 	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/simwall"
 )
@@ -18,12 +25,13 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (default: the embedded 4-line wall)")
-	scenario := fs.String("scenario", "demo", `scenario: a built-in name ("demo"), a TOML file, or "none"`)
+	scenario := fs.String("scenario", "demo", "scenario: a built-in name ("+strings.Join(sim.BuiltinScenarios(), ", ")+`), a TOML file, or "none"`)
 	duration := fs.Duration("duration", 0, "virtual time to run (default: the scenario's duration; with --scenario none, until interrupted)")
 	data := fs.String("data", "", "data directory (default: device.data_dir, ./data)")
 	asJSON := fs.Bool("json", false, "print one JSON event per line instead of the terminal view")
 	plain := fs.Bool("plain", false, "print one readable line per event instead of the live view")
-	speed := fs.Float64("speed", -1, "virtual seconds per real second; 0 runs as fast as possible (default: sim.speed, 1)")
+	var speed optionalFloat
+	fs.Var(&speed, "speed", "run at `N` virtual seconds per real second; 0 runs as fast as possible (default: sim.speed, 1)")
 	ttgURL := fs.String("ttg-url", "", "TTG server to use instead of the embedded emulator (default: ttg.url, else embedded)")
 	ttgUser := fs.String("ttg-user", "", "TTG user name (default: ttg.username)")
 	ttgPass := fs.String("ttg-pass", "", "TTG password (default: ttg.password)")
@@ -32,7 +40,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mdbPort := fs.String("mdb", "", "a real MDB adapter or UART ([mdb] transport) on this port instead of the simulated card terminal")
 	exePort := fs.String("exe", "", "a real EXE bridge on this port instead of the simulated vending machine (paid at the card terminal)")
 	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -61,8 +69,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	o := simwall.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
 		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
-	if *speed >= 0 {
-		o.Speed = *speed
+	if speed.set {
+		o.Speed = speed.v
 	}
 	switch {
 	case *asJSON:
@@ -71,6 +79,13 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		o.Output = simwall.OutputLines
 	default:
 		o.Output = simwall.OutputView
+		f := stdout.(*os.File) // isTerminal said so
+		o.TermSize = func() (int, int) { return terminalSize(f) }
+		winch := make(chan os.Signal, 1)
+		signal.Notify(winch, syscall.SIGWINCH)
+		defer signal.Stop(winch)
+		o.Resized = winch
+		o.Colour = os.Getenv("NO_COLOR") == ""
 	}
 	sum, err := simwall.Run(ctx, o)
 	if err != nil {
@@ -103,4 +118,40 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// optionalFloat is a float flag whose default lives in the configuration:
+// unset, it prints no default of its own in -h.
+type optionalFloat struct {
+	v   float64
+	set bool
+}
+
+func (f *optionalFloat) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return strconv.FormatFloat(f.v, 'g', -1, 64)
+}
+
+func (f *optionalFloat) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return errors.New("not a number")
+	}
+	if v < 0 {
+		return errors.New("must not be negative")
+	}
+	f.v, f.set = v, true
+	return nil
+}
+
+// terminalSize is the terminal's columns and rows, 80 × 24 when it does
+// not say.
+func terminalSize(f *os.File) (int, int) {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 || ws.Row == 0 {
+		return 80, 24
+	}
+	return int(ws.Col), int(ws.Row)
 }

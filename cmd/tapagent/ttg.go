@@ -13,10 +13,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/sim/ttgserver"
+	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -27,7 +27,7 @@ func cmdTTGServer(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	data := fs.String("data", "./ttg-data", "directory for the server's database")
 	user := fs.String("user", "tapagent", "API user name")
 	pass := fs.String("pass", "tapagent", "API password")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	log := newLogger(stderr, "info", "text")
@@ -60,7 +60,7 @@ const ttgUsage = `tapagent ttg COMMAND [--config FILE]
   products     products with their price now and the pricing state
   items        items (portions) with prices
   happyhours   happy-hour rules and whether each is active now
-  outbox       records waiting for upload
+  outbox       records waiting for the TTG server (every sink: tapagent outbox)
   push         upload the outbox now
   deadletters  records the server refused, with its reason
 
@@ -68,19 +68,20 @@ The agent must be stopped for outbox, push and deadletters (they open its databa
 
 func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, ttgUsage)
-		return fmt.Errorf("%w: a command is needed", errUsage)
+		return commandHelp(args, stdout, stderr, ttgUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("ttg "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (default: the embedded sim configuration)")
 	url := fs.String("url", "", "server URL (default: ttg.url)")
 	data := fs.String("data", "", "the agent's data directory (default: device.data_dir)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	own, ok := map[string][]string{"check": {"url"}, "products": {"url"}, "items": {"url"}, "happyhours": {"url"},
+		"outbox": {"data"}, "deadletters": {"data"}, "push": {"url", "data"}}[sub]
+	if !ok {
+		fmt.Fprintln(stderr, ttgUsage)
+		return fmt.Errorf("%w: unknown ttg command %q", errUsage, sub)
 	}
-	cfg, err := loadSimConfig(*cfgPath)
+	cfg, _, err := loadAgentConfig(onlyFlags(fs, own...), args[1:])
 	if err != nil {
 		return err
 	}
@@ -100,8 +101,7 @@ func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return ttgServerCommand(ctx, sub, cfg, stdout, log)
 	}
-	fmt.Fprintln(stderr, ttgUsage)
-	return fmt.Errorf("%w: unknown ttg command %q", errUsage, sub)
+	return nil
 }
 
 func ttgClient(cfg *config.Config, log *slog.Logger) *ttg.Client {
@@ -136,17 +136,18 @@ func ttgServerCommand(ctx context.Context, sub string, cfg *config.Config, out i
 	now := time.Now()
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	defer tw.Flush()
+	money := func(minor int64) string { return cfg.Device.Money(minor) }
 	switch sub {
 	case "products":
-		printProducts(tw, cat, now)
+		printProducts(tw, cat, now, cfg.Device.Money)
 	case "items":
 		fmt.Fprintf(tw, "ITEM\tPLU\tPORTION\tPRICE\tHH1\tHH2\tHH1%%\tHH2%%\n")
 		for _, it := range cat.Items {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\n", it.ItemID, it.ProductPLU, it.PortionName, it.Price, it.PriceHH1, it.PriceHH2, it.PriceHH1Pct, it.PriceHH2Pct)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%d\n", it.ItemID, it.ProductPLU, it.PortionName, money(it.Price), money(it.PriceHH1), money(it.PriceHH2), it.PriceHH1Pct, it.PriceHH2Pct)
 		}
 		for _, l := range lineIDs(cfg) {
 			for _, lp := range cat.Lines[l].Portions {
-				fmt.Fprintf(tw, "line %d\t\t%s\t%d\t\t\t\t\n", l, lp.PortionName, lp.Price)
+				fmt.Fprintf(tw, "line %d\t\t%s\t%s\t\t\t\t\n", l, lp.PortionName, money(lp.Price))
 			}
 		}
 	case "happyhours":
@@ -177,22 +178,30 @@ func lineIDs(cfg *config.Config) []int {
 }
 
 func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io.Writer, log *slog.Logger) error {
-	store, err := agent.OpenStore(cfg)
+	open := openStoreReadOnly
+	if sub == "push" {
+		open = openExistingStore
+	}
+	store, err := open(cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	defer tw.Flush()
+	sink, err := store.Sink(storage.DefaultSink)
+	if err != nil {
+		return err
+	}
 	switch sub {
 	case "outbox":
-		recs, err := store.Outbox(0, 1<<30)
+		recs, err := sink.Outbox(0, 1<<30)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(tw, "SEQ\tID\tKIND\tLINE\tPLU\tVOLUME\tAMOUNT\tENDED\n")
 		for _, r := range recs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%d\t%s\n", r.Seq, r.ID, r.Kind, r.Line, r.PLU, r.Pour.Volume, r.Pour.Amount,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Seq, r.ID, r.Kind, r.Line, r.PLU, r.Pour.Volume, cfg.Device.Money(r.Pour.Amount),
 				time.UnixMilli(r.EndedAt).Format(time.DateTime))
 		}
 		fmt.Fprintf(tw, "%d records\n", len(recs))
@@ -203,7 +212,7 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		}
 		fmt.Fprintf(tw, "SEQ\tID\tKIND\tVOLUME\tAMOUNT\tREASON\n")
 		for _, d := range dl {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.Record.ID, d.Record.Kind, d.Record.Pour.Volume, d.Record.Pour.Amount, d.Reason)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Seq, d.Record.ID, d.Record.Kind, d.Record.Pour.Volume, cfg.Device.Money(d.Record.Pour.Amount), d.Reason)
 		}
 		fmt.Fprintf(tw, "%d dead letters\n", len(dl))
 	case "push":
@@ -214,12 +223,12 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		if err != nil {
 			return err
 		}
-		before, _ := store.OutboxLen()
+		before, _ := sink.Status()
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		err = up.Syncer.Flush(ctx)
-		after, _ := store.OutboxLen()
-		fmt.Fprintf(tw, "pushed %d records, %d left\n", before-after, after)
+		after, _ := sink.Status()
+		fmt.Fprintf(tw, "pushed %d records, %d left\n", before.Depth-after.Depth, after.Depth)
 		return err
 	}
 	return nil
@@ -234,7 +243,7 @@ func (memCache) Cache(string) ([]byte, error)  { return nil, nil }
 // printProducts lists the products with their price as the server states
 // it, per the product's unit (the base unit ÷ volume_base_unit_divider),
 // and the price now, happy hours included, per the server's base unit.
-func printProducts(w io.Writer, cat *ttg.Catalog, now time.Time) {
+func printProducts(w io.Writer, cat *ttg.Catalog, now time.Time, money func(int64) string) {
 	base := cat.Units().Unit
 	fmt.Fprintf(w, "PLU\tNAME\tTYPE\tABV\tPRICE\tPER\tNOW/%s\tSTATE\n", base)
 	for _, p := range cat.Products {
@@ -242,10 +251,10 @@ func printProducts(w io.Writer, cat *ttg.Catalog, now time.Time) {
 		price, ok := p.UnitPrice(st)
 		nowPrice := "-" // a price the agent cannot use: the line's own applies
 		if ok {
-			nowPrice = fmt.Sprint(price)
+			nowPrice = money(price)
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", p.PLU, p.Name, ttg.ProductTypeNames[p.ProductType], p.ABV,
-			p.PricePerUnit, productUnit(p, base), nowPrice, stateName(st))
+		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.PLU, p.Name, ttg.ProductTypeNames[p.ProductType], p.ABV,
+			money(int64(p.PricePerUnit)), productUnit(p, base), nowPrice, stateName(st))
 	}
 }
 

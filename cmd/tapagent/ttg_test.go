@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -24,7 +25,7 @@ func TestProductsListNamesEachPriceUnit(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	tw := tabwriter.NewWriter(&buf, 2, 4, 2, ' ', 0)
-	printProducts(tw, cat, time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
+	printProducts(tw, cat, time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC), func(m int64) string { return strconv.FormatInt(m, 10) })
 	tw.Flush()
 	rows := map[string][]string{}
 	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {

@@ -214,3 +214,42 @@ func (b *Board) TerminalBus(ctx context.Context, addr byte) (mdb.Transport, func
 	}
 	return q, end, nil
 }
+
+// DataDir and ConfDir are where the package puts the agent's data and its
+// configuration on the simulated board.
+const (
+	DataDir = "/var/lib/tapagent"
+	ConfDir = "/etc/tapagent"
+)
+
+// Config is the configuration of a controller of this model as a
+// technician leaves it on the simulated board: four lines on the profile's
+// pins, the DEX adapter and the card reader on their udev names, the MDB
+// terminal on the UART. It names no server and no broker, so a doctor run
+// on it makes no network connection.
+func Config(model string) ([]byte, error) {
+	if model != "rpi4" && model != "rpi5" {
+		return nil, fmt.Errorf("simulated board %q: want rpi4 or rpi5", model)
+	}
+	return []byte(`[device]
+device_id = 1
+data_dir = "` + DataDir + `"
+[board]
+profile = "` + model + `"
+[dex]
+port = "/dev/tapagent-dex"
+[reader]
+port = "/dev/tapagent-reader"
+[mdb]
+port = "/dev/ttyAMA0"
+transport = "uart"
+[[line]]
+id = 1
+[[line]]
+id = 2
+[[line]]
+id = 3
+[[line]]
+id = 4
+`), nil
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/tapagent/tapagent/doctor"
+	"github.com/tapagent/tapagent/sim/simhost"
+)
+
+// doctorReport is doctor's JSON report as a script reads it.
+type doctorReport struct {
+	Findings []struct{ Check, Status, Detail string }
+}
+
+// runDoctor runs `tapagent doctor` in-process and decodes its report.
+func runDoctor(t *testing.T, args ...string) (int, doctorReport) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(append([]string{"doctor", "--json"}, args...), nil, &out, &errb)
+	var r doctorReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("doctor %v: exit %d, not a JSON report: %v\n%s%s", args, code, err, out.String(), errb.String())
+	}
+	return code, r
+}
+
+// TestDoctorSimHealthy: `tapagent doctor --sim rpi4` as README and
+// docs/install.md write it, with no configuration on this machine, is all
+// ok on both models: no warning, and no server or broker contacted.
+func TestDoctorSimHealthy(t *testing.T) {
+	for _, model := range []string{"rpi4", "rpi5"} {
+		code, r := runDoctor(t, "--sim", model)
+		for _, f := range r.Findings {
+			if f.Status != doctor.OK.String() {
+				t.Errorf("%s: %s is %s: %s", model, f.Check, f.Status, f.Detail)
+			}
+			if (f.Check == "ttg" || f.Check == "mqtt") && f.Detail != "not configured" {
+				t.Errorf("%s: %s contacted: %s", model, f.Check, f.Detail)
+			}
+		}
+		if code != 0 {
+			t.Errorf("%s: exit %d", model, code)
+		}
+	}
+}
+
+// TestDoctorSimFaults: every fault --fault accepts makes the check it
+// names fail, and only that check.
+func TestDoctorSimFaults(t *testing.T) {
+	checks := map[string]string{
+		"wrong-board":    "board",
+		"pin-busy":       "gpio",
+		"gpio-root-only": "permissions",
+		"uart-off":       "ports",
+		"dex-unplugged":  "ports",
+		"user-groups":    "permissions",
+		"clock-unsynced": "clock",
+		"disk-full":      "disk",
+		"reader-silent":  "reader",
+		"mdb-silent":     "mdb",
+	}
+	for _, fault := range simhost.Faults() {
+		t.Run(fault, func(t *testing.T) {
+			check, ok := checks[fault]
+			if !ok {
+				t.Fatalf("fault %s has no expected check in this table", fault)
+			}
+			code, r := runDoctor(t, "--sim", "rpi4", "--fault", fault)
+			var failed []string
+			for _, f := range r.Findings {
+				if f.Status != doctor.OK.String() {
+					failed = append(failed, f.Check)
+				}
+			}
+			if code != 1 || !slices.Contains(failed, check) {
+				t.Fatalf("exit %d, not-ok checks %v; want %s to fail", code, failed, check)
+			}
+			for _, c := range failed {
+				if c != check {
+					t.Errorf("fault %s also upset %s", fault, c)
+				}
+			}
+		})
+	}
+}

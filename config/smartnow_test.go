@@ -1,0 +1,35 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSmartNowSection(t *testing.T) {
+	const line = "[[line]]\nid = 1\n"
+	ok := "[smartnow]\nurl = \"https://api.smartnow.example\"\nusername = \"u\"\npassword = \"p\"\nhostname = \"wall-1\"\n"
+	for _, tc := range []struct {
+		name, toml, bad string
+	}{
+		{"off by default", "", ""},
+		{"configured", ok, ""},
+		{"password in clear", strings.Replace(ok, "https://api.smartnow.example", "http://10.0.0.5", 1), "smartnow.url"},
+		{"loopback in clear", strings.Replace(ok, "https://api.smartnow.example", "http://127.0.0.1:8080", 1), ""},
+		{"no hostname", strings.Replace(ok, "hostname = \"wall-1\"\n", "", 1), "smartnow.hostname"},
+		{"no password", strings.Replace(ok, "password = \"p\"\n", "", 1), "smartnow.username"},
+		{"offline", ok + "offline = \"maybe\"\n", "smartnow.offline"},
+		{"path", ok + "[smartnow.paths]\nrevenue = \"revenuetransaction\"\n", "smartnow.paths.revenue"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.toml + line))
+			switch {
+			case tc.bad == "" && err != nil:
+				t.Fatal(err)
+			case tc.bad != "" && (err == nil || !strings.Contains(err.Error(), tc.bad)):
+				t.Fatalf("want an error naming %s, got %v", tc.bad, err)
+			case tc.bad == "" && c.SmartNow.Paths.Revenue != "/revenuetransaction":
+				t.Fatalf("paths %+v", c.SmartNow.Paths)
+			}
+		})
+	}
+}
