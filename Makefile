@@ -78,6 +78,7 @@ bench:
 	go test -run '^$$' -bench . -benchtime 2s ./agent/httpguard ./agent/cashregister
 	go test -run '^$$' -bench TapToAuthorised -benchtime 30x ./nfc/pn532
 	go test -run '^$$' -bench PresentToAuthorised -benchtime 30x ./agent/cardpay
+	go test -run '^$$' -bench TapLook ./agent/cardpay
 	go test -run '^$$' -bench 'PollCycle$$' ./agent/terminalsale
 	go test -run '^$$' -bench PollCycleCashBacklog -benchtime 2000x ./agent/terminalsale
 	BENCH_DIR=$${BENCH_DIR:-/dev/shm} go test -run '^$$' -bench ThirtyBusyDays -benchtime 1x -timeout 30m ./agent/retention
@@ -102,6 +103,7 @@ fuzz:
 	go test ./evadts/dexlink -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./diag -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME)
 	go test ./agent/diagcmd -run '^$$' -fuzz '^FuzzDesired$$' -fuzztime $(FUZZTIME)
+	go test ./agent/cardpay -run '^$$' -fuzz '^FuzzSettleKeepsTheCharge$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/desfire -run '^$$' -fuzz '^FuzzCardAnswers$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/pn532 -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/cardapp -run '^$$' -fuzz '^FuzzDecodeInfo$$' -fuzztime $(FUZZTIME)

@@ -185,7 +185,6 @@ func (a *Agent) startReader(ctx context.Context) error {
 		d.Close()
 		return err
 	}
-	r.fan.add(tap.Observe)
 	r.reader.Store(tap)
 	a.pushSession(PartReader, func() { cancelTap(); d.Close(); stop() })
 	r.dev.Report(device.Event{Type: device.EventReaderReady, Detail: fmt.Sprintf("%s, lines %v", fw, a.cfg.Served(a.cfg.Reader.Lines))})

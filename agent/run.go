@@ -152,7 +152,7 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 		a.set(PartClouds, StateFailed)
 		return err
 	}
-	r.dev, r.audit, err = NewWall(Wall{Config: cfg, Store: r.store, Clock: a.clk, Lines: lines, Log: a.log, Emit: r.fan.emit,
+	r.dev, r.audit, err = NewWall(Wall{Config: cfg, Store: r.store, Clock: a.clk, Lines: lines, Log: a.log, Emit: r.fan.emit, OnBooked: r.booked,
 		Register: r.register, Terminal: a.has(PartTerminal), Uplink: r.up, Clouds: r.clouds, Restart: a.restartPath(restart)})
 	if err != nil {
 		a.set(PartWall, StateFailed)
@@ -178,8 +178,11 @@ type Wall struct {
 	// booking; nil prices from the configuration.
 	Uplink *serversync.Uplink
 	// Clouds are the other sinks (SmartNow), woken by each booking too.
-	Clouds  *clouds.Links
-	Restart func() error
+	Clouds *clouds.Links
+	// OnBooked is called after each booking commits (with the sinks'
+	// wakes): the card tap learns of its pour's end there.
+	OnBooked func()
+	Restart  func() error
 }
 
 // NewWall builds the wall core as the daemon runs it, with its audit: the
@@ -200,14 +203,29 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 	if w.Register != nil {
 		opts.Register = w.Register
 	}
+	opts.OnBooked = w.OnBooked
 	if up := w.Uplink; up != nil {
-		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Cards(), up.Syncer.Kick
+		opts.Catalog, opts.Cards = up.Catalog(), up.Cards()
+		opts.OnBooked = func() {
+			up.Syncer.Kick()
+			if w.OnBooked != nil {
+				w.OnBooked()
+			}
+		}
 	}
 	if w.Clouds != nil {
 		opts.OnBooked = w.Clouds.Then(opts.OnBooked)
 	}
 	d, err := device.New(opts)
 	return d, audit, err
+}
+
+// booked wakes the card tap, if one runs, after a booking commits: it
+// reads its pour's end from the card journal (cardpay.Settle).
+func (r *running) booked() {
+	if t := r.reader.Load(); t != nil {
+		t.Booked()
+	}
 }
 
 // restartPath is how a remote restart request reaches the service manager.

@@ -72,7 +72,7 @@ type Catalog interface {
 	// Units is the server's volume base unit; ok is false without data.
 	Units() (ttg.Units, bool)
 	// Product is the server's product for plu.
-	Product(plu int) (ttg.Product, bool)
+	Product(plu int) (Product, bool)
 	// LineItems are the portions offered on a line, priced now.
 	LineItems(line, plu int, now time.Time, keg flow.Keg) ([]ttg.LineItem, error)
 }

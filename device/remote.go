@@ -17,12 +17,106 @@ import (
 	"github.com/tapagent/tapagent/ttg"
 )
 
+// LoginCode is a remote login's outcome. The values are the numbers of
+// the client-control interface's error list (TTG API 3.29–3.35), so the
+// answers the replay guard stored keep their meaning across versions;
+// the client-control API converts them to the wire codes one by one.
+type LoginCode int
+
+// Remote-login outcomes.
+const (
+	LoginOK             LoginCode = 0
+	LoginBadType        LoginCode = 100 // type not 1..5
+	LoginBadLine        LoginCode = 101
+	LoginBadPortion     LoginCode = 102 // no such portion on the line
+	LoginBusy           LoginCode = 103 // the line is in use
+	LoginWorkflow       LoginCode = 200 // the device could not do it
+	LoginFunds          LoginCode = 202
+	LoginAlcohol        LoginCode = 203
+	LoginKegLow         LoginCode = 204
+	LoginServings       LoginCode = 206
+	LoginBadCard        LoginCode = 300
+	LoginBadTransaction LoginCode = 301
+	LoginPayment        LoginCode = 400 // the app's payment failed
+	LoginInvalid        LoginCode = 4000
+	LoginNotThisDevice  LoginCode = 4001
+)
+
+// LoginError is a remote login's outcome with the reason, for the
+// caller. Its JSON names are those the replay guard always stored.
+type LoginError struct {
+	Code    LoginCode `json:"error"`
+	Message string    `json:"errorDescriptionClient"`
+}
+
+// RemoteLogin is an app's remote login: a portion preselected on a line
+// for a customer who pays through the app.
+type RemoteLogin struct {
+	CardID        string
+	TransactionID string
+	Name          string
+	// Credit is the customer's money (minor units), -1 for bill pay.
+	Credit         int64
+	AlcoholAllowed bool
+	Type           int // 1 customer, 2 cleaning, 3 staff, 4 admin, 5 guest
+	DeviceID       int64
+	Line           int
+	// Volumes are in the server's base unit with 3 decimals.
+	VolumeConsumed     int64
+	VolumeLimit        int64
+	VolumeLimitSession int64 // must equal VolumeLimit
+}
+
+// LoginAnswer is the answer to a remote login. Its JSON names are the
+// replay guard's stored form (the form older versions stored).
+type LoginAnswer struct {
+	CardID           string `json:"cardId"`
+	TransactionID    string `json:"transactionId"`
+	DeviceID         int64  `json:"deviceID"`
+	Line             int    `json:"line"`
+	RequestedPortion string `json:"requestedPortion"`
+	Volume           int64  `json:"volume"`
+	VolumeUnit       string `json:"volumeUnit"`
+	MoneyAmount      int64  `json:"moneyAmount"`
+	ProductName      string `json:"productName"`
+	ProductPLU       int    `json:"productPLU"`
+	ProductType      int    `json:"product-type-number"`
+	ProductTypeName  string `json:"product-type-name"`
+	Description      string `json:"description"`
+	LoginError
+}
+
+// RemotePurchase confirms (or, with Error, refuses) a remote login's payment.
+type RemotePurchase struct {
+	CardID        string
+	TransactionID string
+	PaymentID     string
+	Error         int // the payment's error; 0 when paid
+}
+
+// PurchaseAnswer is the answer to a remote purchase (JSON as LoginAnswer).
+type PurchaseAnswer struct {
+	CardID        string `json:"cardId"`
+	TransactionID string `json:"transactionId"`
+	PaymentID     string `json:"paymentId"`
+	LoginError
+}
+
+// Product is a server product as the wall uses it.
+type Product struct {
+	PLU       int
+	Name      string
+	Type      int    // the server's product type number
+	TypeName  string // its name
+	Alcoholic bool
+}
+
 // loginTTL is how long a remote login waits for its payment confirmation.
 const loginTTL = 2 * time.Minute
 
 type pendingLogin struct {
-	req     ttg.RemoteLoginRequest
-	resp    ttg.RemoteLoginResponse
+	req     RemoteLogin
+	resp    LoginAnswer
 	item    ttg.LineItem
 	expires time.Time
 }
@@ -37,23 +131,23 @@ type remote struct {
 	backlight int
 }
 
-func clientErr(code int, msg string) ttg.ClientError {
-	return ttg.ClientError{Error: code, CodeClient: code, DescriptionClnt: msg}
+func clientErr(code LoginCode, msg string) LoginError {
+	return LoginError{Code: code, Message: msg}
 }
 
 // RemoteLogin preselects a portion for a customer paying through an app;
 // the line is held until RemoteLoginPurchase confirms (or refuses) payment.
 // A transaction id that already completed is answered with its first
 // result and holds nothing.
-func (a *Agent) RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse {
+func (a *Agent) RemoteLogin(r RemoteLogin) LoginAnswer {
 	a.rc.txn.Lock()
 	defer a.rc.txn.Unlock()
-	out := ttg.RemoteLoginResponse{CardID: r.CardID, TransactionID: r.TransactionID, DeviceID: r.DeviceID, Line: r.Line}
+	out := LoginAnswer{CardID: r.CardID, TransactionID: r.TransactionID, DeviceID: r.DeviceID, Line: r.Line}
 	if r.TransactionID != "" {
 		done, found, err := a.completedLogin(r.TransactionID)
 		switch {
 		case err != nil:
-			out.ClientError = clientErr(ttg.RLWorkflow, err.Error())
+			out.LoginError = clientErr(LoginWorkflow, err.Error())
 			return out
 		case found:
 			a.event(Event{Type: EventRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
@@ -61,9 +155,9 @@ func (a *Agent) RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse {
 		}
 	}
 	item, e := a.checkRemoteLogin(r, &out)
-	if e.Error != ttg.RLOK {
-		out.ClientError = e
-		a.event(Event{Type: EventRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("refused %d: %s", e.Error, e.DescriptionClnt)})
+	if e.Code != LoginOK {
+		out.LoginError = e
+		a.event(Event{Type: EventRemoteLogin, Line: r.Line, Detail: fmt.Sprintf("refused %d: %s", e.Code, e.Message)})
 		return out
 	}
 	a.rc.mu.Lock()
@@ -79,61 +173,61 @@ func (a *Agent) RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse {
 const maxRemoteVolume int64 = 100_000_000
 
 // checkRemoteLogin applies the spec's checks in the order of its error list.
-func (a *Agent) checkRemoteLogin(r ttg.RemoteLoginRequest, out *ttg.RemoteLoginResponse) (ttg.LineItem, ttg.ClientError) {
+func (a *Agent) checkRemoteLogin(r RemoteLogin, out *LoginAnswer) (ttg.LineItem, LoginError) {
 	switch {
 	case r.Type < 1 || r.Type > 5:
-		return ttg.LineItem{}, clientErr(ttg.RLBadType, "type must be 1..5")
+		return ttg.LineItem{}, clientErr(LoginBadType, "type must be 1..5")
 	case r.DeviceID != a.cfg.Device.ID:
-		return ttg.LineItem{}, clientErr(ttg.RLClientNotFound, fmt.Sprintf("this is device %d", a.cfg.Device.ID))
+		return ttg.LineItem{}, clientErr(LoginNotThisDevice, fmt.Sprintf("this is device %d", a.cfg.Device.ID))
 	case r.VolumeLimit <= 0 || r.VolumeLimit > maxRemoteVolume || r.VolumeLimit != r.VolumeLimitSession:
-		return ttg.LineItem{}, clientErr(ttg.RLInvalidJSON, fmt.Sprintf("volumeLimit must be 1..%d and equal volumeLimitSession", maxRemoteVolume))
+		return ttg.LineItem{}, clientErr(LoginInvalid, fmt.Sprintf("volumeLimit must be 1..%d and equal volumeLimitSession", maxRemoteVolume))
 	case r.Credit < -1:
-		return ttg.LineItem{}, clientErr(ttg.RLInvalidJSON, "credit must be >= 0, or -1 for bill pay")
+		return ttg.LineItem{}, clientErr(LoginInvalid, "credit must be >= 0, or -1 for bill pay")
 	case r.VolumeConsumed < 0 || r.VolumeConsumed > maxRemoteVolume*1000:
-		return ttg.LineItem{}, clientErr(ttg.RLInvalidJSON, fmt.Sprintf("volumeConsumed must be 0..%d", maxRemoteVolume*1000))
+		return ttg.LineItem{}, clientErr(LoginInvalid, fmt.Sprintf("volumeConsumed must be 0..%d", maxRemoteVolume*1000))
 	case r.CardID == "":
-		return ttg.LineItem{}, clientErr(ttg.RLBadCard, "cardId missing")
+		return ttg.LineItem{}, clientErr(LoginBadCard, "cardId missing")
 	case r.TransactionID == "":
-		return ttg.LineItem{}, clientErr(ttg.RLBadTransaction, "transactionId missing")
+		return ttg.LineItem{}, clientErr(LoginBadTransaction, "transactionId missing")
 	}
 	l, err := a.line(r.Line)
 	if err != nil {
-		return ttg.LineItem{}, clientErr(ttg.RLBadLine, err.Error())
+		return ttg.LineItem{}, clientErr(LoginBadLine, err.Error())
 	}
 	if a.catalog == nil {
-		return ttg.LineItem{}, clientErr(ttg.RLBadPortion, "no portions: this device has no server catalog")
+		return ttg.LineItem{}, clientErr(LoginBadPortion, "no portions: this device has no server catalog")
 	}
 	l.mu.Lock()
 	keg, busy := l.keg, l.fl.Active() || l.locked || l.fl.Disabled() != "" || len(l.unbooked) > 0
 	l.mu.Unlock()
 	item, p, u, ok := a.remoteItem(l, r.VolumeLimit, keg)
 	if !ok {
-		return ttg.LineItem{}, clientErr(ttg.RLBadPortion, fmt.Sprintf("no portion of %d (3 decimals) on line %d", r.VolumeLimit, r.Line))
+		return ttg.LineItem{}, clientErr(LoginBadPortion, fmt.Sprintf("no portion of %d (3 decimals) on line %d", r.VolumeLimit, r.Line))
 	}
 	out.RequestedPortion, out.Volume, out.VolumeUnit, out.MoneyAmount = item.Name, r.VolumeLimit, u.Unit, item.Price
-	out.ProductName, out.ProductPLU, out.ProductType = p.Name, p.PLU, p.ProductType
-	out.ProductTypeName, out.Description = ttg.ProductTypeNames[p.ProductType], p.Name+" – "+item.Name
+	out.ProductName, out.ProductPLU, out.ProductType = p.Name, p.PLU, p.Type
+	out.ProductTypeName, out.Description = p.TypeName, p.Name+" – "+item.Name
 	switch {
 	case busy || a.linePending(r.Line, r.TransactionID):
-		return item, clientErr(ttg.RLBusy, "the line is in use")
-	case r.AlcoholAllowed == 0 && p.Alcoholic():
-		return item, clientErr(ttg.RLAlcohol, p.Name+" is alcoholic")
+		return item, clientErr(LoginBusy, "the line is in use")
+	case !r.AlcoholAllowed && p.Alcoholic:
+		return item, clientErr(LoginAlcohol, p.Name+" is alcoholic")
 	case keg.Size > 0 && keg.Remaining < item.Volume:
-		return item, clientErr(ttg.RLKegLow, fmt.Sprintf("%s left in the keg", keg.Remaining))
+		return item, clientErr(LoginKegLow, fmt.Sprintf("%s left in the keg", keg.Remaining))
 	case r.Credit >= 0 && r.Credit < item.Price:
-		return item, clientErr(ttg.RLFunds, fmt.Sprintf("credit %d < price %d", r.Credit, item.Price))
+		return item, clientErr(LoginFunds, fmt.Sprintf("credit %d < price %d", r.Credit, item.Price))
 	}
-	if lim, ok := a.catalog.ServingsLimit(l.plu(), 0); ok && p.Alcoholic() && u.ToVol(r.VolumeConsumed, 3)+item.Volume > lim {
-		return item, clientErr(ttg.RLServings, "servings limit reached")
+	if lim, ok := a.catalog.ServingsLimit(l.plu(), 0); ok && p.Alcoholic && u.ToVol(r.VolumeConsumed, 3)+item.Volume > lim {
+		return item, clientErr(LoginServings, "servings limit reached")
 	}
-	return item, clientErr(ttg.RLOK, "")
+	return item, clientErr(LoginOK, "")
 }
 
 // remoteItem finds the line's item whose portion is volume (units, 3 decimals).
-func (a *Agent) remoteItem(l *line, volume int64, keg flow.Keg) (ttg.LineItem, ttg.Product, ttg.Units, bool) {
+func (a *Agent) remoteItem(l *line, volume int64, keg flow.Keg) (ttg.LineItem, Product, ttg.Units, bool) {
 	u, ok := a.catalog.Units()
 	if !ok {
-		return ttg.LineItem{}, ttg.Product{}, u, false
+		return ttg.LineItem{}, Product{}, u, false
 	}
 	p, _ := a.catalog.Product(l.plu())
 	items, err := a.lineItems(l, keg)
@@ -188,10 +282,10 @@ func (a *Agent) linePending(line int, except string) bool {
 // is recorded durably before the line opens, so a replayed purchase (or a
 // replayed login and purchase) is answered with the first result and
 // never authorises a second pour, across restarts too.
-func (a *Agent) RemoteLoginPurchase(r ttg.RemoteLoginPurchaseRequest) ttg.RemoteLoginPurchaseResponse {
+func (a *Agent) RemoteLoginPurchase(r RemotePurchase) PurchaseAnswer {
 	a.rc.txn.Lock()
 	defer a.rc.txn.Unlock()
-	out := ttg.RemoteLoginPurchaseResponse{CardID: r.CardID, TransactionID: r.TransactionID, PaymentID: r.PaymentID}
+	out := PurchaseAnswer{CardID: r.CardID, TransactionID: r.TransactionID, PaymentID: r.PaymentID}
 	a.rc.mu.Lock()
 	p, ok := a.rc.pending[r.TransactionID]
 	if ok && p.req.CardID == r.CardID {
@@ -202,19 +296,19 @@ func (a *Agent) RemoteLoginPurchase(r ttg.RemoteLoginPurchaseRequest) ttg.Remote
 	case !ok || a.clk.Now().After(p.expires):
 		return a.repeatedPurchase(r, out)
 	case p.req.CardID != r.CardID:
-		out.ClientError = clientErr(ttg.RLBadCard, "cardId does not match the remote login")
+		out.LoginError = clientErr(LoginBadCard, "cardId does not match the remote login")
 		return out
 	case r.Error != 0:
-		out.ClientError = clientErr(ttg.RLPayment, fmt.Sprintf("payment failed (%d): login aborted", r.Error))
+		out.LoginError = clientErr(LoginPayment, fmt.Sprintf("payment failed (%d): login aborted", r.Error))
 		_ = a.recordCompleted(p, out) // nothing was authorised; a failure is reported as an event
 		return out
 	}
 	// Should the agent stop between opening the line and recording the
 	// result, a replay gets this answer, not a second pour.
 	claim := out
-	claim.ClientError = clientErr(ttg.RLWorkflow, "the agent stopped while authorising this transaction; see its pour records")
+	claim.LoginError = clientErr(LoginWorkflow, "the agent stopped while authorising this transaction; see its pour records")
 	if err := a.recordCompleted(p, claim); err != nil {
-		out.ClientError = clientErr(ttg.RLWorkflow, "transaction not recorded, nothing authorised: "+err.Error())
+		out.LoginError = clientErr(LoginWorkflow, "transaction not recorded, nothing authorised: "+err.Error())
 		return out
 	}
 	out = a.authoriseRemote(p, r, out)
@@ -224,15 +318,15 @@ func (a *Agent) RemoteLoginPurchase(r ttg.RemoteLoginPurchaseRequest) ttg.Remote
 
 // repeatedPurchase answers a purchase with no login waiting: the first
 // result again if the transaction completed, else 301.
-func (a *Agent) repeatedPurchase(r ttg.RemoteLoginPurchaseRequest, out ttg.RemoteLoginPurchaseResponse) ttg.RemoteLoginPurchaseResponse {
+func (a *Agent) repeatedPurchase(r RemotePurchase, out PurchaseAnswer) PurchaseAnswer {
 	done, found, err := a.completedLogin(r.TransactionID)
 	switch {
 	case err != nil:
-		out.ClientError = clientErr(ttg.RLWorkflow, err.Error())
+		out.LoginError = clientErr(LoginWorkflow, err.Error())
 	case !found:
-		out.ClientError = clientErr(ttg.RLBadTransaction, "no remote login waits for this transactionId")
+		out.LoginError = clientErr(LoginBadTransaction, "no remote login waits for this transactionId")
 	case done.Card != r.CardID:
-		out.ClientError = clientErr(ttg.RLBadCard, "cardId does not match the remote login")
+		out.LoginError = clientErr(LoginBadCard, "cardId does not match the remote login")
 	default:
 		a.event(Event{Type: EventRemoteLogin, Line: done.Login.Line, Detail: "transaction " + strconv.Quote(r.TransactionID) + " already completed: first answer repeated"})
 		return done.Purchase
@@ -241,15 +335,15 @@ func (a *Agent) repeatedPurchase(r ttg.RemoteLoginPurchaseRequest, out ttg.Remot
 }
 
 // authoriseRemote opens the line for a paid remote login.
-func (a *Agent) authoriseRemote(p pendingLogin, r ttg.RemoteLoginPurchaseRequest, out ttg.RemoteLoginPurchaseResponse) ttg.RemoteLoginPurchaseResponse {
+func (a *Agent) authoriseRemote(p pendingLogin, r RemotePurchase, out PurchaseAnswer) PurchaseAnswer {
 	card, _ := strconv.ParseInt(p.req.CardID, 10, 64)
 	req := Request{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: p.item.Volume, PortionPrice: p.item.Price},
-		NoAlcohol: p.req.AlcoholAllowed == 0,
+		NoAlcohol: !p.req.AlcoholAllowed,
 		Ref: storage.Ref{CardID: strconv.FormatInt(card, 10), CardType: strconv.Itoa(ttg.CardRemoteLogin),
 			CardName: firstSet(p.req.Name, "Remote login"), ExternalID: p.req.TransactionID,
 			ItemID: p.item.ItemID, PricingState: strconv.Itoa(p.item.State), PaymentID: r.PaymentID}}
 	if _, err := a.Authorise(p.req.Line, req); err != nil {
-		out.ClientError = clientErr(ttg.RLWorkflow, err.Error())
+		out.LoginError = clientErr(LoginWorkflow, err.Error())
 	}
 	return out
 }
@@ -312,10 +406,10 @@ const (
 
 // completedLogin is what a replay of a finished transaction is answered with.
 type completedLogin struct {
-	At       int64                           `json:"at"` // UTC epoch ms
-	Card     string                          `json:"card"`
-	Login    ttg.RemoteLoginResponse         `json:"login"`
-	Purchase ttg.RemoteLoginPurchaseResponse `json:"purchase"`
+	At       int64          `json:"at"` // UTC epoch ms
+	Card     string         `json:"card"`
+	Login    LoginAnswer    `json:"login"`
+	Purchase PurchaseAnswer `json:"purchase"`
 }
 
 func doneKey(txn string) []byte {
@@ -343,7 +437,7 @@ func (a *Agent) completedLogin(txn string) (completedLogin, bool, error) {
 
 // recordCompleted stores (or updates) the outcome of p durably and prunes
 // the oldest and expired entries in the same commit.
-func (a *Agent) recordCompleted(p pendingLogin, out ttg.RemoteLoginPurchaseResponse) error {
+func (a *Agent) recordCompleted(p pendingLogin, out PurchaseAnswer) error {
 	now := a.clk.Now()
 	raw, err := json.Marshal(completedLogin{At: now.UnixMilli(), Card: p.req.CardID, Login: p.resp, Purchase: out})
 	if err != nil {

@@ -3,8 +3,10 @@ package cardpay
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
@@ -44,7 +46,29 @@ type Entry struct {
 	// Booked: the pour's booking wrote the entry (Settle), and no tap has
 	// seen it since; the next start reports it.
 	Booked bool `json:"booked,omitempty"`
+	// Pours are the card's pours booked since a tap last looked, also
+	// those booked at zero: what the tap waiting for them learns of their
+	// end by (Settle writes them in the booking's commit).
+	Pours []Booked `json:"pours,omitempty"`
 }
+
+// Booked is a card's pour as its booking committed it.
+type Booked struct {
+	PourID  string   `json:"pour_id"`
+	Volume  flow.Vol `json:"volume_ml10"`
+	Charged flow.Vol `json:"charged_ml10"`
+	Amount  int64    `json:"amount"`
+}
+
+// poured: something flowed or costs something.
+func (p Booked) poured() bool { return p.Volume > 0 || p.Amount > 0 }
+
+// maxPours bounds the booked pours an entry keeps: a tap waits for one
+// pour per served line, and the next tap start clears what no tap took.
+const maxPours = 32
+
+// nothingDue: the entry records bookings only, no charge.
+func (e Entry) nothingDue() bool { return e.State == stateOwed && e.Amount == 0 && e.Servings == 0 }
 
 // due is what a booked pour charges a card: its amount on a prepaid card,
 // and one serving for every charge (file 4's rule relies on it).
@@ -58,14 +82,17 @@ func due(amount, charged int64, prepaid bool) (debit, servings int64) {
 	return debit, servings
 }
 
-// Settle is the card journal's part of a booking (device Options.Settle):
-// the booking of a card's pour that charges something makes it owed by
-// the card, in the same commit, unless the journal holds the card
-// already. A tap that sees the booking charges the card and drops the
-// entry; whatever stops the tap before (the agent stopping, a power loss
-// and the pour recovered at the next start), the pour is collected at the
-// card's next tap. The booking is committed before the tap hears of it,
-// so an entry the tap dropped is never written again.
+// Settle is the card journal's part of a booking (device Options.Settle),
+// and the one way a tap learns that its pour ended: the booking of a
+// card's pour records it in the card's entry (Entry.Pours, also a pour
+// booked at zero) in the same commit, and one that charges something
+// makes it owed by the card, unless the entry holds a charge already. A
+// tap woken after the commit (Tap.Booked) reads it there, charges the card
+// and rewrites the entry; whatever stops the tap before (the agent
+// stopping, a power loss and the pour recovered at the next start), the
+// pour is collected at the card's next tap. The booking is committed
+// before the tap reads it, so an entry the tap dropped is never written
+// again, and no event lost on the way can leave a pour unseen.
 func Settle(r storage.Record) []storage.Change {
 	key := r.Ref.CardKey
 	if key == "" {
@@ -75,15 +102,27 @@ func Settle(r storage.Record) []storage.Change {
 }
 
 func owe(b storage.Bucket, key string, r storage.Record) error {
-	if b.Get([]byte(key)) != nil {
-		return nil // the tap's, or a charge staff must see first: kept
+	e := Entry{State: stateOwed, At: r.EndedAt, Booked: true}
+	if raw := b.Get([]byte(key)); raw != nil {
+		var held Entry
+		if json.Unmarshal(raw, &held) != nil {
+			return nil // never fail the booking over an entry staff must see
+		}
+		e = held
 	}
-	prepaid := r.Ref.CardType == strconv.Itoa(ttg.CardPre)
-	amount, servings := due(r.Pour.Amount, int64(r.Pour.Charged), prepaid)
-	if amount == 0 && servings == 0 {
-		return nil
+	if e.Booked && e.nothingDue() && r.Pour.Auth.Mode != flow.ModeCleaning {
+		// The first booking that charges something is owed; a charge the
+		// entry holds (the tap's, or one staff must see first) is kept.
+		prepaid := r.Ref.CardType == strconv.Itoa(ttg.CardPre)
+		if amount, servings := due(r.Pour.Amount, int64(r.Pour.Charged), prepaid); amount != 0 || servings != 0 {
+			e.PourID, e.Amount, e.Servings, e.At = r.ID, amount, servings, r.EndedAt
+		}
 	}
-	raw, err := json.Marshal(Entry{PourID: r.ID, State: stateOwed, Amount: amount, Servings: servings, At: r.EndedAt, Booked: true})
+	e.Pours = append(e.Pours, Booked{PourID: r.ID, Volume: r.Pour.Volume, Charged: r.Pour.Charged, Amount: r.Pour.Amount})
+	if n := len(e.Pours); n > maxPours {
+		e.Pours = e.Pours[n-maxPours:]
+	}
+	raw, err := json.Marshal(e)
 	if err != nil {
 		return nil // never fail the booking over the journal
 	}
@@ -213,6 +252,46 @@ func (j journal) all() (map[string]Entry, error) {
 
 func (j journal) drop(uid string) error {
 	if err := j.st.Update(journalBucket, func(b storage.Bucket) error { return b.Delete([]byte(uid)) }); err != nil {
+		return fmt.Errorf("card journal: %w", err)
+	}
+	return nil
+}
+
+// booked returns the card's booked pours among ids (pour id → line).
+func (j journal) booked(uid string, ids map[string]int) ([]Booked, error) {
+	e, found, err := j.get(uid)
+	if err != nil || !found {
+		return nil, err
+	}
+	var out []Booked
+	for _, p := range e.Pours {
+		if _, ours := ids[p.PourID]; ours {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// release forgets the booked pours among ids, and the entry with them when
+// it holds no charge.
+func (j journal) release(uid string, ids map[string]int) error {
+	err := j.st.Update(journalBucket, func(b storage.Bucket) error {
+		raw := b.Get([]byte(uid))
+		var e Entry
+		if raw == nil || json.Unmarshal(raw, &e) != nil {
+			return nil
+		}
+		e.Pours = slices.DeleteFunc(e.Pours, func(p Booked) bool { _, ours := ids[p.PourID]; return ours })
+		if e.nothingDue() && len(e.Pours) == 0 {
+			return b.Delete([]byte(uid))
+		}
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(uid), raw)
+	})
+	if err != nil {
 		return fmt.Errorf("card journal: %w", err)
 	}
 	return nil

@@ -27,6 +27,11 @@ func (t *Tap) settle(ctx context.Context, cd *card) string {
 	if !found {
 		return ""
 	}
+	if e.nothingDue() {
+		// Bookings of pours no tap took (the agent stopped), none owed.
+		t.dropOwed(cd)
+		return ""
+	}
 	if e.State == stateSending {
 		out, err := t.outcome(ctx, cd, e)
 		if err != nil {
@@ -269,10 +274,11 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 		t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: "servings limit reached: staff must re-activate the card"})
 		return false
 	}
+	// The card's key goes with the intent, before the valve opens: the
+	// booking records the pour in the card's entry (Settle), also a
+	// cleaning pour's, which charges nothing.
+	req.Ref.CardKey = cd.key
 	charging := req.Auth.Mode != flow.ModeCleaning
-	if charging {
-		req.Ref.CardKey = cd.key // with the intent, before the valve opens: see Settle
-	}
 	pours := map[string]int{}
 	for _, l := range t.o.Lines {
 		id, err := t.o.Agent.Authorise(l, req)
@@ -284,21 +290,16 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 		t.report(device.Event{Type: device.EventCardRefused, Card: cd.hash, Detail: "no line could be authorised"})
 		return false
 	}
-	t.mu.Lock()
-	for id := range pours {
-		t.wants[id] = true
-	}
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		for id := range pours {
-			delete(t.wants, id)
-		}
-		t.mu.Unlock()
-	}()
 	w := t.watch(ctx, cd, pours)
 	switch {
+	case w.lost != nil:
+		// The booking cannot be seen: the pour is not charged here; its
+		// booking makes it owed all the same (Settle).
+		t.report(device.Event{Type: device.EventCardUnpaid, Card: cd.hash, PourID: w.poured.PourID,
+			Detail: "pour stopped, not charged: the card journal cannot be read: " + w.lost.Error()})
+		return w.removed
 	case !charging:
+		t.release(cd, pours)
 		return w.removed
 	case !w.booked:
 		// The agent stops with the pour unbooked: its booking, now or at
@@ -314,8 +315,15 @@ func (t *Tap) pour(ctx context.Context, cd *card, req device.Request) bool {
 	if w.stopped {
 		why = "the agent stopped before payment"
 	}
-	t.charge(ctx, cd, w.poured, w.removed, req.Auth.CapMoney > 0, why)
+	t.charge(ctx, cd, pours, w.poured, w.removed, req.Auth.CapMoney > 0, why)
 	return w.removed
+}
+
+// release forgets the bookings of pours that charge nothing.
+func (t *Tap) release(cd *card, pours map[string]int) {
+	if err := t.j.release(cd.key, pours); err != nil {
+		t.o.Log.Error("card journal", "err", err)
+	}
 }
 
 // dropOwed removes what the booking of a pour that is not collected wrote.
@@ -327,19 +335,22 @@ func (t *Tap) dropOwed(cd *card) {
 
 // watched is how a pour ended for the tap.
 type watched struct {
-	poured  device.Event // the booking that poured, if any
-	removed bool         // the card left, or the agent stops
-	stopped bool         // the agent stops (ctx ended)
-	booked  bool         // every authorised pour is booked
+	poured  Booked // the booking that poured, if any
+	removed bool   // the card left, or the agent stops
+	stopped bool   // the agent stops (ctx ended)
+	booked  bool   // every authorised pour is booked
+	lost    error  // the journal could not be read: the pours were stopped
 }
 
 // watch waits for every authorised pour to be booked, stopping the other
 // lines once one flows and every line if the card leaves or the agent
-// stops; then it waits up to Linger for the bookings.
+// stops; then it waits up to Linger for the bookings. It learns of a
+// booking from the card journal (Settle), looking when a booking wakes it
+// and at every presence check, so a wake it missed costs at most one.
 func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) watched {
 	var w watched
 	decided := len(pours) == 1
-	open := len(pours)
+	seen := map[string]bool{}
 	tick := time.NewTicker(t.o.Presence)
 	defer tick.Stop()
 	stopAll := func(except string) {
@@ -349,20 +360,36 @@ func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) watched
 			}
 		}
 	}
-	took := func(ev device.Event) {
-		open--
-		if ev.Volume > 0 || ev.Amount > 0 {
-			w.poured = ev
+	// look takes the bookings committed since the last look; it reports
+	// whether every pour is booked (or the journal failed).
+	look := func() bool {
+		booked, err := t.j.booked(cd.key, pours)
+		if err != nil {
+			w.lost, w.removed = err, true
+			stopAll("")
+			return true
 		}
+		for _, p := range booked {
+			if !seen[p.PourID] {
+				seen[p.PourID] = true
+				if p.poured() {
+					w.poured = p
+				}
+			}
+		}
+		return len(seen) == len(pours)
 	}
-	for open > 0 && !w.stopped {
+	for done := look(); !done && !w.stopped; {
 		select {
 		case <-ctx.Done():
 			stopAll("")
 			w.removed, w.stopped = true, true
-		case ev := <-t.evs:
-			took(ev)
+		case <-t.wake:
+			done = look()
 		case <-tick.C:
+			if done = look(); done {
+				continue
+			}
 			if !decided {
 				if id := t.flowing(pours); id != "" {
 					decided = true
@@ -382,20 +409,20 @@ func (t *Tap) watch(ctx context.Context, cd *card, pours map[string]int) watched
 			}
 		}
 	}
-	if open > 0 {
+	if w.stopped && w.lost == nil && !look() {
 		// Stopping: the stopped pours are booked as the agent winds down.
 		linger := time.NewTimer(t.o.Linger)
 		defer linger.Stop()
-		for expired := false; open > 0 && !expired; {
+		for expired := false; !expired; {
 			select {
-			case ev := <-t.evs:
-				took(ev)
+			case <-t.wake:
+				expired = look()
 			case <-linger.C:
 				expired = true
 			}
 		}
 	}
-	w.booked = open == 0
+	w.booked = w.lost == nil && len(seen) == len(pours)
 	return w
 }
 
@@ -427,11 +454,13 @@ func (t *Tap) flowing(pours map[string]int) string {
 // charge debits a prepaid card's pour (and counts the serving) in one card
 // transaction, with the journal entry, both counters included, on disk
 // before anything is sent.
-func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed, prepaid bool, why string) {
+func (t *Tap) charge(ctx context.Context, cd *card, pours map[string]int, booked Booked, removed, prepaid bool, why string) {
 	amount, servings := due(booked.Amount, int64(booked.Charged), prepaid)
 	if amount == 0 && servings == 0 {
+		t.release(cd, pours)
 		return
 	}
+	// The entry, rewritten, keeps no booked pours: the tap has taken them.
 	e := Entry{PourID: booked.PourID, State: stateOwed, CreditBefore: cd.c.Credit, ServingsBefore: cd.c.Servings,
 		Amount: amount, Servings: servings, At: t.o.Now().UnixMilli()}
 	// Owed on disk before anything goes to the card: whatever fails from

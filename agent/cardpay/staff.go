@@ -28,9 +28,14 @@ const (
 // ErrNoEntry is returned when the journal holds nothing for a card.
 var ErrNoEntry = errors.New("the card journal holds no charge for this card")
 
-// Journal returns the card journal entry of a card (UID in hex), if any.
+// Journal returns the card journal entry of a card (UID in hex), if it
+// holds a charge; one that only records pours booked at zero is none.
 func Journal(st *storage.Store, uid string) (Entry, bool, error) {
-	return journal{st}.get(uid)
+	e, found, err := journal{st}.get(uid)
+	if found && e.nothingDue() {
+		return Entry{}, false, nil
+	}
+	return e, found, err
 }
 
 // SettleByStaff resolves a card's journal entry as staff decided and logs
@@ -39,7 +44,7 @@ func Journal(st *storage.Store, uid string) (Entry, bool, error) {
 // DecidedCollect.
 func SettleByStaff(st *storage.Store, uid string, d Decision, staff string, now time.Time) (Entry, error) {
 	j := journal{st}
-	e, found, err := j.get(uid)
+	e, found, err := Journal(st, uid)
 	switch {
 	case err != nil:
 		return e, err

@@ -88,12 +88,11 @@ type Options struct {
 
 // Tap is one reader's controller.
 type Tap struct {
-	o   Options
-	j   journal
-	evs chan device.Event
+	o    Options
+	j    journal
+	wake chan struct{} // a booking committed: look at the journal
 
 	mu     sync.Mutex
-	wants  map[string]bool // pour ids whose events the running tap waits for
 	health Health
 }
 
@@ -141,24 +140,18 @@ func New(o Options) *Tap {
 	if o.Hash == nil {
 		o.Hash = func(int64) string { return "" }
 	}
-	return &Tap{o: o, j: journal{o.Store}, evs: make(chan device.Event, 64), wants: map[string]bool{}}
+	return &Tap{o: o, j: journal{o.Store}, wake: make(chan struct{}, 1)}
 }
 
-// Observe takes the agent's events; only the bookings of the pours a tap
-// waits for are kept (at most one per served line at a time, so the buffer
-// never fills), and it never blocks the agent.
-func (t *Tap) Observe(ev device.Event) {
-	if ev.PourID == "" || ev.Type != device.EventPourBooked {
-		return
-	}
-	t.mu.Lock()
-	want := t.wants[ev.PourID]
-	t.mu.Unlock()
-	if want {
-		select {
-		case t.evs <- ev:
-		default:
-		}
+// Booked wakes the tap after a booking committed (device Options.OnBooked):
+// a tap waiting for its pours looks for them in the card journal, where
+// Settle wrote them in the booking's commit. It never blocks; wakes that
+// come while one is pending are one wake, as the tap reads everything
+// booked since.
+func (t *Tap) Booked() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -228,7 +221,14 @@ func (t *Tap) reportBooked() {
 		if e.State != stateOwed || !e.Booked {
 			continue
 		}
-		e.Booked = false
+		if e.nothingDue() {
+			// Only bookings of pours that charge nothing: no tap waits for them now.
+			if err := t.j.drop(uid); err != nil {
+				t.o.Log.Error("card journal", "err", err)
+			}
+			continue
+		}
+		e.Booked, e.Pours = false, nil
 		if err := t.j.put(uid, e); err != nil {
 			t.o.Log.Error("card journal", "err", err)
 		}

@@ -91,6 +91,8 @@ type rigOptions struct {
 	ownJournal bool
 	// linger is the tap's wait for a booking when it stops mid-pour.
 	linger time.Duration
+	// noWake: the tap is not woken after a booking commits.
+	noWake bool
 }
 
 func newRigWith(t testing.TB, o rigOptions, lines ...int) *rig {
@@ -115,11 +117,10 @@ func newRigWith(t testing.TB, o rigOptions, lines ...int) *rig {
 	}
 	var tap *cardpay.Tap
 	r.agent, err = device.New(device.Options{Config: cfg, Clock: clk, Store: r.store, Valves: r.wall.Valves, Meters: r.wall.Meters,
-		Settle: cardpay.Settle, Emit: func(ev device.Event) {
-			if tap != nil {
-				tap.Observe(ev)
+		Settle: cardpay.Settle, Emit: r.ev.Add, OnBooked: func() {
+			if tap != nil && !o.noWake {
+				tap.Booked()
 			}
-			r.ev.Add(ev)
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -1265,5 +1266,71 @@ func TestManagerCardChangesTheKegThatRanDry(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestChargeNeedsNoEvents: the tap learns of its pours' end from the
+// booking's commit alone. It is handed none of the wall's events (an
+// overflowing or lossy event path loses them all), and here not even the
+// wake after the commit: the pour on line 2 is still charged exactly once,
+// the pour booked at zero on line 1 is seen too, and the journal is left
+// empty. (Before, the tap waited for `pour_booked` through a 64-slot
+// channel, and a lost event left the card on the reader uncharged.)
+func TestChargeNeedsNoEvents(t *testing.T) {
+	for _, wake := range []bool{true, false} {
+		t.Run(map[bool]string{true: "woken", false: "never woken"}[wake], func(t *testing.T) {
+			r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, noWake: !wake}, 1, 2)
+			card := issued(t, 301, guest, 2000)
+			r.reader.Put(card)
+			r.until("both served lines authorised", func() bool { return r.count(device.EventPourAuthorised) == 2 })
+			r.pour(2)
+			r.until("card charged", r.has(device.EventCardCharged))
+			charged, _ := r.event(device.EventCardCharged)
+			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); charged.Amount <= 0 || int64(v) != 2000-charged.Amount {
+				t.Fatalf("credit %d after %+v\n%s", v, charged, r.types())
+			}
+			if r.count(device.EventPourBooked) != 2 || r.count(device.EventCardCharged) != 1 || r.count(device.EventCardUnpaid) != 0 {
+				t.Fatalf("events: %s", r.types())
+			}
+			if e, ok := entry(t, r.journal, card); ok {
+				t.Fatalf("journal after the charge: %+v", e)
+			}
+		})
+	}
+}
+
+// TestZeroAndCleaningPoursLeaveNoEntry: a cleaning card's pour and a
+// prepaid pour that ends at zero (nothing flowed) are booked into the
+// card's entry like any other, and the tap takes them: nothing is owed,
+// nothing is charged, and the journal is empty afterwards.
+func TestZeroAndCleaningPoursLeaveNoEntry(t *testing.T) {
+	cases := []struct {
+		name string
+		info cardapp.Info
+		pour bool
+	}{
+		{"cleaning pour", cardapp.Info{Type: ttg.CardClean, Name: "Cleaner"}, true},
+		{"prepaid pour booked at zero", guest, false},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, 1)
+			card := issued(t, uint64(310+i), c.info, 2000)
+			r.reader.Put(card)
+			r.until("authorised", r.has(device.EventPourAuthorised))
+			if c.pour {
+				r.pour(1)
+			} else {
+				r.agent.Stop(1)
+			}
+			r.until("booked", r.has(device.EventPourBooked))
+			// The tap is done with the pour once the card leaves: two
+			// empty looks in a row after the journal was read.
+			r.reader.Remove()
+			r.until("entry taken", func() bool { _, ok := entry(t, r.journal, card); return !ok })
+			if v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit); v != 2000 || r.count(device.EventCardCharged)+r.count(device.EventCardUnpaid) != 0 {
+				t.Fatalf("credit %d: %s", v, r.types())
+			}
+		})
 	}
 }

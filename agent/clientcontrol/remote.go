@@ -55,8 +55,8 @@ type Options struct {
 // Wall is what the client-control calls need of the tap wall.
 // *device.Agent is one.
 type Wall interface {
-	RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse
-	RemoteLoginPurchase(r ttg.RemoteLoginPurchaseRequest) ttg.RemoteLoginPurchaseResponse
+	RemoteLogin(r device.RemoteLogin) device.LoginAnswer
+	RemoteLoginPurchase(r device.RemotePurchase) device.PurchaseAnswer
 	SetBacklight(percent int) (int, error)
 	Backlight() int
 	Restart() error
@@ -110,14 +110,14 @@ func Handler(o Options) http.Handler {
 		if !decode(w, r, &req, &ttg.RemoteLoginResponse{}) {
 			return
 		}
-		reply(w, o.Agent.RemoteLogin(req))
+		reply(w, loginResponse(o.Agent.RemoteLogin(loginRequest(req))))
 	})
 	mux.HandleFunc("POST "+BasePath+"/remoteLoginPurchase", func(w http.ResponseWriter, r *http.Request) {
 		var req ttg.RemoteLoginPurchaseRequest
 		if !decode(w, r, &req, &ttg.RemoteLoginPurchaseResponse{}) {
 			return
 		}
-		reply(w, o.Agent.RemoteLoginPurchase(req))
+		reply(w, purchaseResponse(o.Agent.RemoteLoginPurchase(purchaseRequest(req))))
 	})
 	mux.HandleFunc("POST "+BasePath+"/getdevicestatus", func(w http.ResponseWriter, r *http.Request) {
 		var req ttg.DeviceRequest

@@ -9,7 +9,9 @@ import (
 	"github.com/tapagent/tapagent/internal/testwait"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -78,7 +80,7 @@ func (r *rig) boot() {
 		t.Fatal(err)
 	}
 	r.agent, err = device.New(device.Options{Config: cfg, Clock: r.clk, Store: store, Valves: r.wall.Valves, Meters: r.wall.Meters,
-		Catalog: r.up.Syncer, Cards: r.up.Cards(), Restart: func() error { r.restarts.Add(1); return nil },
+		Catalog: r.up.Catalog(), Cards: r.up.Cards(), Restart: func() error { r.restarts.Add(1); return nil },
 		Emit: func(ev device.Event) {
 			select {
 			case r.events <- ev:
@@ -502,5 +504,50 @@ func TestStatusTimeInTheServerZone(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st["current_date_time"] != c.want {
 			t.Errorf("zone %v: %s, want current_date_time %s", c.zone, rec.Body.Bytes(), c.want)
 		}
+	}
+}
+
+// TestStoredAnswerOfAnOlderVersionIsRepeated: the replay guard's answers
+// as versions that kept TTG's wire structures stored them (testdata) are
+// read back and repeated unchanged: a replayed login and purchase get
+// exactly the stored replies, and nothing is held or poured.
+func TestStoredAnswerOfAnOlderVersionIsRepeated(t *testing.T) {
+	r := newRig(t)
+	raw, err := os.ReadFile(filepath.Join("testdata", "completed_login_v1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored struct{ Login, Purchase map[string]any }
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		t.Fatal(err)
+	}
+	const txn = "T-stored-v1"
+	key := sha256.Sum256([]byte(txn)) // the bucket's key: "t/" + SHA-256(transaction id)
+	if err := r.store.Update(device.RemoteBucket, func(b storage.Bucket) error {
+		return b.Put(append([]byte("t/"), key[:]...), raw)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(call string, req any) map[string]any {
+		b, _ := json.Marshal(req)
+		status, m := r.direct(call, string(b), "Bearer "+ctlToken)
+		if status != http.StatusOK {
+			t.Fatalf("%s: status %d %v", call, status, m)
+		}
+		return m
+	}
+	if got := post("remoteLogin", login(2, small, 1000, 1, txn)); !reflect.DeepEqual(got, stored.Login) {
+		t.Fatalf("replayed login\n got %v\nwant %v", got, stored.Login)
+	}
+	pay := ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: txn, PaymentID: "P-2"}
+	if got := post("remoteLoginPurchase", pay); !reflect.DeepEqual(got, stored.Purchase) {
+		t.Fatalf("replayed purchase\n got %v\nwant %v", got, stored.Purchase)
+	}
+	if st := r.agent.Status()[1]; st.PourID != "" {
+		t.Fatalf("a replay of a stored answer opened the line: %+v", st)
+	}
+	// The line is not held either: a new transaction gets it.
+	if c := code(r.call("remoteLogin", login(2, small, 1000, 1, "T-new"))); c != 0 {
+		t.Fatalf("the line is held: %d", c)
 	}
 }

@@ -104,7 +104,7 @@ func BenchmarkPourCompletion(b *testing.B) {
 			up.Server.SetFaults(mode.faults)
 			clk := clock.NewManual(time.Now())
 			opts := device.Options{Config: cfg, Clock: clk, Store: store, Valves: map[int]board.Valve{}, Meters: map[int]board.PulseSource{},
-				Catalog: up.Syncer, OnBooked: up.Syncer.Kick}
+				Catalog: up.Catalog(), OnBooked: up.Syncer.Kick}
 			for _, l := range cfg.Lines {
 				opts.Valves[l.ID], opts.Meters[l.ID] = sim.NullValve{}, sim.NullMeter{}
 			}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/config"
@@ -215,6 +216,15 @@ func cardRead(ctx context.Context, s *cardapp.Session, t cardTool) error {
 	return nil
 }
 
+// storeConfig is the configuration with the data directory --data names:
+// the tool opens the agent's database as the agent does (its storage
+// settings: the sinks, the event log's max_events), never with defaults.
+func (t cardTool) storeConfig() *config.Config {
+	c := *t.cfg
+	c.Device.DataDir = t.o.data
+	return &c
+}
+
 // cardSettle shows or resolves a card's unsettled charge in the card
 // journal: through the running agent's local API, else on the database.
 func cardSettle(now time.Time, t cardTool) error {
@@ -236,11 +246,16 @@ func cardSettle(now time.Time, t cardTool) error {
 	if n > 1 {
 		return fmt.Errorf("%w: one of --paid, --unpaid, --collect", errUsage)
 	}
-	if c, err := localapi.Dial(context.Background(), localapi.SocketPath(t.o.data)); err == nil {
+	cfg := t.storeConfig()
+	if c, err := agentClient(context.Background(), cfg); err == nil {
 		return cardSettleRunning(c, uid, d, n > 0, t)
 	}
-	path := filepath.Join(t.o.data, "tapagent.db")
-	st, err := openJournal(path, n == 0)
+	path := storePath(cfg)
+	open := openExistingStore // to settle: only a database that exists
+	if n == 0 {
+		open = openStoreReadOnly // to look
+	}
+	st, err := open(cfg)
 	if errors.Is(err, storage.ErrLocked) {
 		return fmt.Errorf("the card journal is in %s, whose lock the running agent holds: stop the agent to settle a card (%w)", path, err)
 	}
@@ -264,19 +279,6 @@ func cardSettle(now time.Time, t cardTool) error {
 	}
 	fmt.Fprintf(t.out, "settled as %s by %s\n", d, t.o.staff)
 	return nil
-}
-
-// openJournal opens the database holding the card journal: read-only to
-// look, for writing to settle; either way only one that exists.
-func openJournal(path string, look bool) (*storage.Store, error) {
-	opts := storage.Options{OpenTimeout: 3 * time.Second}
-	if look {
-		return storage.OpenReadOnly(path, opts)
-	}
-	if err := existingDatabase(path); err != nil {
-		return nil, err
-	}
-	return storage.Open(path, opts)
 }
 
 // cardSettleRunning is cardSettle through the running agent's local API.
@@ -418,7 +420,7 @@ func (t cardTool) book(uid []byte, purchaseType int, amount int64, info cardapp.
 	if !ttg.PurchaseTypesAPI[purchaseType] {
 		return appendJSONL(filepath.Join(t.o.data, "card-actions.jsonl"), rec, t.out)
 	}
-	st, err := storage.Open(filepath.Join(t.o.data, "tapagent.db"), storage.Options{OpenTimeout: 3 * time.Second})
+	st, err := agent.OpenStore(t.storeConfig())
 	if err != nil {
 		return fmt.Errorf("booking the card purchase (is the agent running on this data directory? it holds the lock): %w", err)
 	}

@@ -466,3 +466,61 @@ id = 1
 		t.Fatalf("locked: %v\n%s", err, out)
 	}
 }
+
+// TestCardSettleKeepsTheConfiguredEventLog: the field tool opens the
+// database as the agent does, so settling a card keeps the event log the
+// configuration asks for (storage.max_events above the store's default),
+// instead of trimming it to the default with the staff decision.
+func TestCardSettleKeepsTheConfiguredEventLog(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfgPath := filepath.Join(dir, "tapagent.toml")
+	const keep = 10_200 // the store's default keeps 10,000
+	writeFile(t, cfgPath, fmt.Sprintf(`[device]
+device_id = 4711
+data_dir = %q
+[storage]
+max_events = %d
+[[line]]
+id = 1
+`, data, keep))
+	const uid, logged = "04a1b2c3d4e5f6", keep - 100
+	if err := os.MkdirAll(data, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	open := func() *storage.Store {
+		t.Helper()
+		st, err := storage.Open(filepath.Join(data, "tapagent.db"), storage.Options{MaxEvents: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := open()
+	done := make(chan error, logged)
+	for i := range logged {
+		st.AppendEvent([]byte(fmt.Sprintf(`{"type":"checkpoint","detail":"%d"}`, i)), func(err error) { done <- err })
+	}
+	for range logged {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw := `{"pour_id":"1001-17","state":"owed","amount":392,"servings":1}`
+	if err := st.Update("card_debits", func(b storage.Bucket) error { return b.Put([]byte(uid), []byte(raw)) }); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if out, err := exec.Command(binary, "card", "settle", "--config", cfgPath, "--uid", uid, "--paid").CombinedOutput(); err != nil {
+		t.Fatalf("settle: %v\n%s", err, out)
+	}
+	st = open()
+	defer st.Close()
+	evs, err := st.Events(keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != logged+1 {
+		t.Fatalf("%d events after settling, want the %d logged and the decision", len(evs), logged+1)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -138,46 +137,19 @@ func TestInternalHoldsOnlyHelpers(t *testing.T) {
 	}
 }
 
-// wireLeft are the TTG wire names device still uses, each to be converted
-// at the ttg boundary (docs/architecture.md, "What is left"). The list may
-// only shrink: a name not used any more must leave it too.
-var wireLeft = map[string]bool{
-	"Product":            true,
-	"RemoteLoginRequest": true, "RemoteLoginResponse": true, "RemoteLoginPurchaseRequest": true,
-	"RemoteLoginPurchaseResponse": true, "ClientError": true,
-	"RLOK": true, "RLWorkflow": true, "RLInvalidJSON": true, "RLClientNotFound": true, "RLBadType": true,
-	"RLBadCard": true, "RLBadTransaction": true, "RLBadLine": true, "RLBadPortion": true, "RLBusy": true,
-	"RLAlcohol": true, "RLKegLow": true, "RLFunds": true, "RLServings": true, "RLPayment": true,
-}
-
-// TestNoNewTTGWireTypesInTheCore: the TTG wire format (ttg's JSON
-// structures, its remote-login error codes and its time parsing) is
-// converted at the ttg boundary; the wall core (device) takes its own types.
-func TestNoNewTTGWireTypesInTheCore(t *testing.T) {
+// TestNoTTGWireTypesInTheCore: the TTG wire format (ttg's JSON structures,
+// its remote-login error codes and its time parsing) is converted at the
+// ttg boundary (agent/clientcontrol, agent/serversync); the wall core
+// (device) takes and returns its own types.
+func TestNoTTGWireTypesInTheCore(t *testing.T) {
 	pkgs := listed(t)
 	wire := wireNames(t, pkgs["ttg"])
-	used := map[string]bool{}
 	for _, file := range pkgs["device"].GoFiles {
 		for _, sel := range selectors(t, filepath.Join(pkgs["device"].Dir, file), "ttg") {
 			if wire[sel] {
-				used[sel] = true
+				t.Errorf("%s uses the TTG wire name ttg.%s: convert it in ttg, agent/clientcontrol or agent/serversync", file, sel)
 			}
 		}
-	}
-	for name := range used {
-		if !wireLeft[name] {
-			t.Errorf("device uses the TTG wire name ttg.%s: convert it in ttg or agent/clientcontrol", name)
-		}
-	}
-	var gone []string
-	for name := range wireLeft {
-		if !used[name] {
-			gone = append(gone, name)
-		}
-	}
-	sort.Strings(gone)
-	if len(gone) > 0 {
-		t.Errorf("device no longer uses %v: take them off wireLeft", gone)
 	}
 }
 
