@@ -48,6 +48,7 @@ type Config struct {
 	Cards    Cards    `toml:"cards"`
 	MDB      MDB      `toml:"mdb"`
 	EXE      EXE      `toml:"exe"`
+	Web      Web      `toml:"web"`
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
@@ -388,6 +389,7 @@ func Base() Config {
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local", OnlineCardAlcohol: "allow"},
 		Control: Control{RestartInterval: dur(5 * time.Minute)},
+		Web:     webDefaults(),
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -432,6 +434,7 @@ func Parse(b []byte) (*Config, error) {
 		Cards    toml.Primitive   `toml:"cards"`
 		MDB      toml.Primitive   `toml:"mdb"`
 		EXE      toml.Primitive   `toml:"exe"`
+		Web      toml.Primitive   `toml:"web"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -447,7 +450,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.Web, &c.Web}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
@@ -551,6 +554,7 @@ func (c *Config) Validate() error {
 	c.validateMDB(bad)
 	c.validateEXE(bad)
 	c.validateListeners(bad)
+	c.Web.validate(bad)
 	c.validateSecurity(bad)
 	if a := c.Cards.AID; a <= 0 || a > 0xFFFFFF {
 		bad("cards.aid", "must be a 24-bit application id other than 0")
