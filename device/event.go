@@ -55,3 +55,9 @@ type Event struct {
 	Alarm     *flow.Alarm `json:"alarm,omitempty"`
 	Detail    string      `json:"detail,omitempty"`
 }
+
+// EventWebAction is a service action taken on the web dashboard (keg
+// change, adjust, empty, lock, unlock, cleaning): Kind names the action,
+// Detail the actor ("actor=NAME via=web role=ROLE") and its arguments,
+// Reason is "refused" when the agent did not do it.
+const EventWebAction = "web_action"

@@ -1,0 +1,492 @@
+package web
+
+import (
+	"embed"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+const cookieName = "tapagent_session"
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	Nav     string
+	User    string
+	Role    Role
+	CSRF    string
+	Device  string
+	Flash   string
+	Error   string
+	Refresh bool // reload the main part when a pour is booked
+	Data    any
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, ss session)
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"ml": millilitres, "l": litres,
+}).ParseFS(assets, "templates/*.html"))
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheable(http.FileServerFS(static))))
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	mux.Handle("POST /logout", s.auth(RoleStaff, s.logout))
+	mux.Handle("GET /{$}", s.auth(RoleStaff, s.tapsPage))
+	mux.Handle("GET /history", s.auth(RoleStaff, s.historyPage))
+	mux.Handle("GET /history.csv", s.auth(RoleStaff, s.historyCSV))
+	mux.Handle("GET /charts", s.auth(RoleOperator, s.chartsPage))
+	mux.Handle("GET /events", s.auth(RoleOperator, s.eventsPage))
+	mux.Handle("GET /health", s.auth(RoleOperator, s.healthPage))
+	mux.Handle("GET /live", s.auth(RoleStaff, s.serveLive))
+	mux.Handle("POST /action", s.auth(RoleStaff, s.action))
+	return secure(mux)
+}
+
+// secure sets the headers every answer carries and bounds every body.
+func secure(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func cacheable(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// sameOrigin refuses a state-changing request sent by another site: the
+// browser's Sec-Fetch-Site, else Origin, must name this site. Requests
+// with neither (curl, old browsers) still need the session's CSRF token.
+func sameOrigin(r *http.Request) bool {
+	if sf := r.Header.Get("Sec-Fetch-Site"); sf != "" {
+		return sf == "same-origin" || sf == "none"
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+// auth admits a request with a live session of at least role; every POST
+// must also be same-origin and carry the session's CSRF token.
+func (s *Server) auth(role Role, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(cookieName)
+		var ss session
+		ok := err == nil
+		if ok {
+			ss, ok = s.sessions.get(c.Value)
+		}
+		if !ok {
+			if r.Method == http.MethodGet && r.URL.Path != "/live" {
+				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "log in first", http.StatusUnauthorized)
+			return
+		}
+		if role == RoleOperator && ss.role != RoleOperator {
+			http.Error(w, "this page is for operators", http.StatusForbidden)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if !sameOrigin(r) {
+				http.Error(w, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
+			if err := r.ParseForm(); err != nil {
+				formError(w, err)
+				return
+			}
+			if !ss.csrfOK(r.PostForm.Get("csrf")) {
+				http.Error(w, "missing or wrong CSRF token: reload the page", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, ss)
+	})
+}
+
+func formError(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+}
+
+func (s *Server) render(w http.ResponseWriter, name string, p page) {
+	p.Device = s.d.Config.Device.Name
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := templates.ExecuteTemplate(w, name, p); err != nil {
+		s.d.Log.Error("web: rendering", "page", name, "err", err)
+	}
+}
+
+func (s *Server) pageFor(ss session, title, nav string) page {
+	return page{Title: title, Nav: nav, User: ss.user, Role: ss.role, CSRF: ss.csrf}
+}
+
+// safeNext keeps a post-login redirect on this site.
+func safeNext(n string) string {
+	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") {
+		return "/"
+	}
+	return n
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, "login.html", page{Title: "Log in", Data: safeNext(r.URL.Query().Get("next"))})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		formError(w, err)
+		return
+	}
+	addr := remoteHost(r)
+	next := safeNext(r.PostForm.Get("next"))
+	if !s.limit.allowed(addr) {
+		w.Header().Set("Retry-After", "60")
+		w.WriteHeader(http.StatusTooManyRequests)
+		s.render(w, "login.html", page{Title: "Log in", Error: "Too many failed logins; wait a minute.", Data: next})
+		return
+	}
+	u, ok := s.authenticate(r.PostForm.Get("user"), []byte(r.PostForm.Get("password")))
+	if !ok {
+		s.limit.failed(addr)
+		s.d.Log.Warn("web: login refused", "user", r.PostForm.Get("user"), "from", addr)
+		w.WriteHeader(http.StatusUnauthorized)
+		s.render(w, "login.html", page{Title: "Log in", Error: "Wrong name or password.", Data: next})
+		return
+	}
+	ss := s.sessions.create(u)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: ss.id, Path: "/", HttpOnly: true, Secure: s.tls,
+		SameSite: http.SameSiteStrictMode, Expires: ss.expires})
+	s.d.Log.Info("web: login", "user", u.Name, "role", u.Role, "from", addr)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, ss session) {
+	s.sessions.end(ss.id)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", HttpOnly: true, Secure: s.tls,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// tapsData is the tap list page.
+type tapsData struct {
+	Taps                         []tapView
+	CanAdjust, CanEmpty, CanClean bool
+	Operator                     bool
+}
+
+func (s *Server) tapsPage(w http.ResponseWriter, r *http.Request, ss session) {
+	p := s.pageFor(ss, "Taps", "taps")
+	p.Flash, p.Error = r.URL.Query().Get("ok"), r.URL.Query().Get("err")
+	_, adj := s.d.Wall.(KegAdjuster)
+	_, emp := s.d.Wall.(LineEmptier)
+	_, cln := s.d.Wall.(Cleaner)
+	p.Data = tapsData{Taps: s.currentTaps(), CanAdjust: adj, CanEmpty: emp, CanClean: cln, Operator: ss.role == RoleOperator}
+	s.render(w, "taps.html", p)
+}
+
+// currentTaps is the tap list now.
+func (s *Server) currentTaps() []tapView {
+	today, since := s.today()
+	return s.tapViews(s.d.Wall.Status(), today, since, s.alarms.snapshot())
+}
+
+// statusJSON is the live stream's status frame.
+func (s *Server) statusJSON() []byte {
+	b, _ := json.Marshal(s.currentTaps())
+	return b
+}
+
+// todayCache keeps the day's volume per line for the time-to-empty
+// estimate; it is recomputed after a booking or every half minute.
+type todayCache struct {
+	mu    sync.Mutex
+	at    time.Time
+	stale bool
+	vol   map[int]flow.Vol
+	day   time.Time
+}
+
+func (s *Server) zone() *time.Location {
+	if loc, err := s.d.Config.TTG.Location(); err == nil {
+		return loc
+	}
+	return time.Local
+}
+
+// today returns the day's volume per line and the time since midnight.
+func (s *Server) today() (map[int]flow.Vol, time.Duration) {
+	now := s.d.Now().In(s.zone())
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
+	c := &s.todayC
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.vol == nil || c.stale || now.Sub(c.at) > 30*time.Second || !c.day.Equal(midnight) {
+		rows, err := s.d.History.Pours(PourQuery{From: midnight})
+		if err != nil {
+			s.d.Log.Warn("web: today's pours", "err", err)
+		}
+		c.vol = map[int]flow.Vol{}
+		for _, r := range rows {
+			c.vol[r.Line] += r.Volume
+		}
+		c.at, c.stale, c.day = now, false, midnight
+	}
+	return c.vol, now.Sub(midnight)
+}
+
+// historyData is the history page.
+type historyData struct {
+	Rows  []historyRow
+	Q     url.Values
+	Lines []int
+	CSV   string
+	Total string
+}
+
+type historyRow struct {
+	PourRow
+	When, Vol, Money string
+}
+
+func (s *Server) query(v url.Values) (PourQuery, error) {
+	loc := s.zone()
+	var q PourQuery
+	if f := v.Get("from"); f != "" {
+		t, err := time.ParseInLocation(time.DateOnly, f, loc)
+		if err != nil {
+			return q, fmt.Errorf("from: %q is not a date (YYYY-MM-DD)", f)
+		}
+		q.From = t
+	}
+	if f := v.Get("to"); f != "" {
+		t, err := time.ParseInLocation(time.DateOnly, f, loc)
+		if err != nil {
+			return q, fmt.Errorf("to: %q is not a date (YYYY-MM-DD)", f)
+		}
+		q.To = t.AddDate(0, 0, 1)
+	}
+	if l := v.Get("line"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 {
+			return q, fmt.Errorf("line: %q is not a line number", l)
+		}
+		q.Line = n
+	}
+	q.Product, q.Payment = v.Get("product"), v.Get("payment")
+	return q, nil
+}
+
+func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, ss session) {
+	p := s.pageFor(ss, "History", "history")
+	p.Refresh = true
+	q, err := s.query(r.URL.Query())
+	if err != nil {
+		p.Error = err.Error()
+	}
+	q.Limit = 200
+	rows, herr := s.d.History.Pours(q)
+	if herr != nil {
+		p.Error = herr.Error()
+	}
+	dev := s.d.Config.Device
+	d := historyData{Q: r.URL.Query(), CSV: "/history.csv?" + r.URL.RawQuery}
+	var vol flow.Vol
+	var amt int64
+	for _, row := range rows {
+		d.Rows = append(d.Rows, historyRow{PourRow: row, When: row.At.In(s.zone()).Format("2006-01-02 15:04:05"),
+			Vol: millilitres(row.Volume), Money: money(row.Amount, dev.Decimals, dev.Currency)})
+		vol += row.Volume
+		amt += row.Amount
+	}
+	for _, l := range s.d.Config.Lines {
+		d.Lines = append(d.Lines, l.ID)
+	}
+	d.Total = fmt.Sprintf("%d pours, %s, %s", len(rows), litres(vol), money(amt, dev.Decimals, dev.Currency))
+	p.Data = d
+	s.render(w, "history.html", p)
+}
+
+// historyCSV exports the filtered pours (at most MaxRows): volumes in mL
+// with one decimal, money in minor units, times in UTC RFC 3339.
+func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, _ session) {
+	q, err := s.query(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	rows, err := s.d.History.Pours(q)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="pours.csv"`)
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"time_utc", "line", "product", "mode", "payment", "volume_ml", "amount_minor", "reason", "recovered", "seq"})
+	for _, row := range rows {
+		_ = cw.Write([]string{row.At.UTC().Format(time.RFC3339), strconv.Itoa(row.Line), row.Product, row.Mode, row.Payment,
+			fmt.Sprintf("%d.%d", row.Volume/10, row.Volume%10), strconv.FormatInt(row.Amount, 10), row.Reason,
+			strconv.FormatBool(row.Recovered), strconv.FormatUint(row.Seq, 10)})
+	}
+	cw.Flush()
+}
+
+// chartsData is the charts page.
+type chartsData struct {
+	Volume, Sales template.HTML
+	Totals        []dayTotalView
+}
+
+type dayTotalView struct {
+	dayTotal
+	Vol, Money string
+}
+
+// chartDays is how many days the charts show.
+const chartDays = 14
+
+func (s *Server) chartsPage(w http.ResponseWriter, r *http.Request, ss session) {
+	p := s.pageFor(ss, "Charts", "charts")
+	p.Refresh = true
+	loc := s.zone()
+	now := s.d.Now().In(loc)
+	first := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc).AddDate(0, 0, 1-chartDays)
+	rows, err := s.d.History.Pours(PourQuery{From: first, Limit: MaxRows})
+	if err != nil {
+		p.Error = err.Error()
+	}
+	tot := totals(rows, loc)
+	days := make([]string, chartDays)
+	index := map[string]int{}
+	for i := range days {
+		days[i] = first.AddDate(0, 0, i).Format(time.DateOnly)
+		index[days[i]] = i
+	}
+	var vols, sales []series
+	lineAt := map[int]int{}
+	for _, l := range s.d.Config.Lines {
+		lineAt[l.ID] = len(vols)
+		name := fmt.Sprintf("%d %s", l.ID, l.Product)
+		vols = append(vols, series{Name: name, Values: make([]int64, chartDays)})
+		sales = append(sales, series{Name: name, Values: make([]int64, chartDays)})
+	}
+	dev := s.d.Config.Device
+	d := chartsData{}
+	for _, t := range tot {
+		if i, ok := lineAt[t.Line]; ok {
+			vols[i].Values[index[t.Day]] += int64(t.Volume)
+			sales[i].Values[index[t.Day]] += t.Amount
+		}
+		d.Totals = append(d.Totals, dayTotalView{dayTotal: t, Vol: litres(t.Volume), Money: money(t.Amount, dev.Decimals, dev.Currency)})
+	}
+	d.Volume = barChart("Volume per line and day", days, vols, func(v int64) string { return litres(flow.Vol(v)) })
+	d.Sales = barChart("Sales per line and day", days, sales, func(v int64) string { return money(v, dev.Decimals, dev.Currency) })
+	p.Data = d
+	s.render(w, "charts.html", p)
+}
+
+// eventRow is one event on the events page.
+type eventRow struct {
+	When, Type, Detail string
+	Line               int
+}
+
+// maxEventsShown bounds the events page.
+const maxEventsShown = 200
+
+func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request, ss session) {
+	p := s.pageFor(ss, "Events", "events")
+	var rows []eventRow
+	if s.d.Events != nil {
+		raw, err := s.d.Events(maxEventsShown)
+		if err != nil {
+			p.Error = err.Error()
+		}
+		for i := len(raw) - 1; i >= 0; i-- {
+			var ev device.Event
+			if json.Unmarshal(raw[i], &ev) != nil {
+				continue
+			}
+			rows = append(rows, eventRow{When: ev.Time.In(s.zone()).Format("2006-01-02 15:04:05"), Type: ev.Type, Line: ev.Line, Detail: describe(ev)})
+		}
+	}
+	p.Data = rows
+	s.render(w, "events.html", p)
+}
+
+// describe is an event's detail column.
+func describe(ev device.Event) string {
+	var parts []string
+	if ev.Volume != 0 {
+		parts = append(parts, millilitres(ev.Volume))
+	}
+	if ev.Amount != 0 {
+		parts = append(parts, "amount "+strconv.FormatInt(ev.Amount, 10))
+	}
+	for _, x := range []string{ev.Mode, ev.Reason, ev.Kind, ev.Detail} {
+		if x != "" {
+			parts = append(parts, x)
+		}
+	}
+	if ev.Alarm != nil {
+		parts = append(parts, ev.Alarm.Kind)
+	}
+	return strings.Join(parts, " · ")
+}
+
+func (s *Server) healthPage(w http.ResponseWriter, r *http.Request, ss session) {
+	p := s.pageFor(ss, "Health", "health")
+	p.Data = s.health()
+	s.render(w, "health.html", p)
+}
+
+func (s *Server) health() []Component {
+	if s.d.Health == nil {
+		return nil
+	}
+	return s.d.Health()
+}
