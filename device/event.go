@@ -61,3 +61,6 @@ type Event struct {
 // Detail the actor ("actor=NAME via=web role=ROLE") and its arguments,
 // Reason is "refused" when the agent did not do it.
 const EventWebAction = "web_action"
+
+// EventWebListening says the web dashboard listens; Detail is its URL.
+const EventWebListening = "web_listening"

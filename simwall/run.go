@@ -23,9 +23,11 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
+	"github.com/tapagent/tapagent/web"
 )
 
 // Output selects how a run is shown.
@@ -42,7 +44,8 @@ const (
 type Options struct {
 	Config   *config.Config
 	Scenario *sim.Scenario
-	// Duration of virtual time; zero takes the scenario's.
+	// Duration of virtual time; zero takes the scenario's, negative runs
+	// until ctx ends.
 	Duration time.Duration
 	// Speed is virtual seconds per real second; zero runs flat out.
 	Speed  float64
@@ -67,6 +70,9 @@ type Options struct {
 	// MachinePort uses a real EXE bridge on this port instead of the
 	// simulated vending machine ([exe] items, paid at the terminal).
 	MachinePort string
+	// WebLogin tells how to log in to the dashboard ([web] listen); it is
+	// shown beside the dashboard's address.
+	WebLogin string
 }
 
 // Summary is what a run did, for the closing line.
@@ -119,9 +125,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	} else {
 		opts.Settle = auditfeed.Settle(audit, register, cardpay.Settle)
 	}
-	var mqttEvents, tapEvents atomic.Pointer[func(device.Event)]
+	var mqttEvents, tapEvents, webEvents atomic.Pointer[func(device.Event)]
 	opts.Emit = auditfeed.Events(audit, func(ev device.Event) {
 		out.emit(ev)
+		if f := webEvents.Load(); f != nil {
+			(*f)(ev)
+		}
 		if f := mqttEvents.Load(); f != nil {
 			(*f)(ev)
 		}
@@ -159,10 +168,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if parts.Updater, err = diagcmd.NewUpdater(parts); err != nil {
 		return nil, err
 	}
+	src := web.Sources{Reader: parts.Reader, Terminal: parts.Terminal, Machine: parts.Machine, Sys: sysinfo.NewReader(cfg.Device.DataDir)}
+	if up != nil {
+		src.Link = up.LinkState
+	}
 	if cfg.MQTT.Broker != "" {
 		dctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		_, events, err := diagcmd.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
+		dg, events, err := diagcmd.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
 		switch {
 		case errors.Is(err, diagcmd.ErrLinkRefused):
 			// Only the link is off, as on a real wall: the simulation runs on.
@@ -173,6 +186,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			return nil, err
 		default:
 			mqttEvents.Store(&events)
+			src.Broker, src.BrokerURL = dg.LinkError, cfg.MQTT.Broker
 			// Runs after the agent has closed and booked (defers run last-in first-out).
 			defer func() { stop(); <-done }()
 		}
@@ -192,6 +206,17 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 		defer cash.Close()
 		agent.Report(device.Event{Type: "pos_listening", Detail: cash.URL})
+	}
+	if cfg.Web.Listen != "" {
+		ws, err := web.Start(ctx, web.ForAgent(cfg, dashboardWall{agent, wall}, store, src, clk.Now, o.Version, o.Log))
+		if err != nil {
+			return nil, err
+		}
+		defer ws.Close()
+		obs := ws.Observe
+		webEvents.Store(&obs)
+		out.banner("web dashboard " + ws.URL + "/ " + o.WebLogin)
+		agent.Report(device.Event{Type: device.EventWebListening, Detail: ws.URL})
 	}
 	if cfg.Control.Listen != "" {
 		ctl, err := startControl(cfg, agent, up, func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, o.Version) })
@@ -451,6 +476,8 @@ type printer struct {
 	counts  map[string]int
 	dropped int
 	enc     *json.Encoder
+	// head is shown above the live view (the dashboard's address).
+	head string
 }
 
 func newPrinter(o Options, cfg *config.Config) *printer {
@@ -494,6 +521,16 @@ func (p *printer) run() {
 	}
 }
 
+// banner prints a line now and keeps it above the live view.
+func (p *printer) banner(s string) {
+	p.mu.Lock()
+	p.head = s
+	p.mu.Unlock()
+	if p.o.Output != OutputJSON {
+		fmt.Fprintln(p.o.Out, s)
+	}
+}
+
 func (p *printer) close() {
 	close(p.ch)
 	<-p.done
@@ -502,7 +539,11 @@ func (p *printer) close() {
 func (p *printer) draw(st []device.LineStatus, at time.Duration) {
 	p.mu.Lock()
 	recent := append([]string(nil), p.recent...)
+	head := p.head
 	p.mu.Unlock()
 	io.WriteString(p.o.Out, "\x1b[H\x1b[2J")
+	if head != "" {
+		fmt.Fprintln(p.o.Out, head)
+	}
 	RenderView(p.o.Out, p.cfg, st, recent, at)
 }

@@ -56,7 +56,7 @@ func newMetrics(s *Server) *metrics {
 		kegLeft:   prometheus.NewDesc("tapagent_keg_remaining_litres", "What the keg registry says is left in the keg on a line.", []string{"line", "product"}, nil),
 		kegFill:   prometheus.NewDesc("tapagent_keg_fill_ratio", "Keg fill level, 0 to 1.", []string{"line", "product"}, nil),
 		pouring:   prometheus.NewDesc("tapagent_line_pouring", "1 while a pour is open on the line.", []string{"line"}, nil),
-		disabled:  prometheus.NewDesc("tapagent_line_disabled", "1 while the line is disabled or locked.", []string{"line", "reason"}, nil),
+		disabled:  prometheus.NewDesc("tapagent_line_disabled", "1 while the line is disabled (keg empty, fault) or locked.", []string{"line"}, nil),
 		outbox:    prometheus.NewDesc("tapagent_outbox_records", "Booked records waiting for upload to the server.", nil, nil),
 		oldest:    prometheus.NewDesc("tapagent_outbox_oldest_age_seconds", "Age of the oldest record waiting for upload (0 when none).", nil, nil),
 		component: prometheus.NewDesc("tapagent_component_up", "1 when a part of the device is healthy: reader, terminal, machine, server link, broker, disk, clock.", []string{"component"}, nil),
@@ -155,11 +155,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(m.kegLeft, float64(l.KegLeft)/10000, line, l.Product)
 		gauge(m.kegFill, float64(l.KegPermille)/1000, line, l.Product)
 		gauge(m.pouring, b2f(l.PourID != ""), line)
-		reason := l.Disabled
-		if reason == "" && l.Locked {
-			reason = "locked"
-		}
-		gauge(m.disabled, b2f(reason != ""), line, reason)
+		gauge(m.disabled, b2f(l.Disabled != "" || l.Locked), line)
 	}
 	now := m.s.d.Now()
 	if o := m.s.d.Outbox; o != nil {

@@ -36,6 +36,7 @@ Usage:
   tapagent doctor [flags]       check this controller: board, GPIO, ports, permissions, server, broker, clock, disk
   tapagent firmware COMMAND     the .deb update hand-off: request (agent side), apply (root side)
   tapagent release COMMAND      sign releases: keygen, manifest (for update notifications)
+  tapagent web user COMMAND     dashboard users: add NAME --role staff|operator (password from stdin), remove NAME, list
   tapagent version              print the version
 
 Run "tapagent COMMAND -h" for the flags of a command.
@@ -81,6 +82,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdRelease(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		err = cmdDoctor(ctx, args[1:], stdout, stderr)
+	case "web":
+		err = cmdWeb(args[1:], stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "-h", "--help", "help":

@@ -30,6 +30,7 @@ import (
 	"github.com/tapagent/tapagent/internal/sdnotify"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/web"
 )
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
@@ -80,7 +81,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		settlers = append(settlers, terminalsale.Settle)
 	}
 	opts.Settle = auditfeed.Settle(audit, register, settlers...)
-	var mqttEvents, tapEvents atomic.Pointer[func(device.Event)]
+	var mqttEvents, tapEvents, webEvents atomic.Pointer[func(device.Event)]
 	logged := opts.Emit
 	opts.Emit = auditfeed.Events(audit, func(ev device.Event) {
 		logged(ev)
@@ -88,6 +89,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			(*f)(ev)
 		}
 		if f := tapEvents.Load(); f != nil {
+			(*f)(ev)
+		}
+		if f := webEvents.Load(); f != nil {
 			(*f)(ev)
 		}
 	}, log)
@@ -140,10 +144,14 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.Join(err, agent.Close())
 	}
 	var linkRefused error
+	src := web.Sources{Reader: parts.Reader, Terminal: parts.Terminal, Machine: parts.Machine, Sys: sysinfo.NewReader(cfg.Device.DataDir)}
+	if up != nil {
+		src.Link = up.LinkState
+	}
 	if cfg.MQTT.Broker != "" {
 		dctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		_, events, err := diagcmd.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
+		dg, events, err := diagcmd.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
 		switch {
 		case errors.Is(err, diagcmd.ErrLinkRefused):
 			// Only the link is off: the wall pours on, and says why.
@@ -155,11 +163,22 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			return errors.Join(err, agent.Close())
 		default:
 			mqttEvents.Store(&events)
+			src.Broker, src.BrokerURL = dg.LinkError, cfg.MQTT.Broker
 			defer func() { stop(); <-done }()
 		}
 	}
 	if err := agent.Start(); err != nil {
 		return errors.Join(err, agent.Close())
+	}
+	if cfg.Web.Listen != "" {
+		ws, err := web.Start(ctx, web.ForAgent(cfg, agent, store, src, time.Now, version, log))
+		if err != nil {
+			return errors.Join(err, agent.Close())
+		}
+		defer ws.Close()
+		obs := ws.Observe
+		webEvents.Store(&obs)
+		log.Info("web dashboard listening", "url", ws.URL)
 	}
 	if linkRefused != nil {
 		agent.Report(device.Event{Type: "mqtt_refused", Detail: linkRefused.Error()})
@@ -382,6 +401,9 @@ func logEvents(log *slog.Logger) func(device.Event) {
 // checkConfig reports a configuration that loads: the agent would start
 // with it, and each part it would keep off is named with the fix.
 func checkConfig(path string, cfg *config.Config, w io.Writer) error {
+	if err := web.Check(cfg); err != nil {
+		return err
+	}
 	for _, err := range []error{cfg.MQTT.LinkRefusal(), cfg.Firmware.ManifestRefusal()} {
 		if err != nil {
 			fmt.Fprintf(w, "warning: %v\n", err)
