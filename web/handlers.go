@@ -199,7 +199,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ss := s.sessions.create(u)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: ss.id, Path: "/", HttpOnly: true, Secure: s.tls,
-		SameSite: http.SameSiteStrictMode, Expires: ss.expires})
+		SameSite: http.SameSiteStrictMode, MaxAge: int(s.d.Config.Web.SessionTTL.Duration / time.Second)})
 	s.d.Log.Info("web: login", "user", u.Name, "role", u.Role, "from", addr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -48,6 +48,9 @@ type Deps struct {
 	Log           *slog.Logger
 	Version       string
 	Commit        string
+	// ReadTimeout bounds reading a request, headers and body; zero is 10 s.
+	// A client slower than that is cut off.
+	ReadTimeout time.Duration
 }
 
 // Server is the running dashboard.
@@ -110,6 +113,9 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	if d.ReadTimeout <= 0 {
+		d.ReadTimeout = 10 * time.Second
+	}
 	if d.History == nil {
 		if d.Events == nil {
 			return nil, errors.New("web: a history or an event log is required")
@@ -140,7 +146,7 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.live = newHub(s.statusJSON, d.Now)
 	// Write timeouts are per request: the live stream extends its own.
-	s.hs = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	s.hs = &http.Server{Handler: s.routes(), ReadHeaderTimeout: d.ReadTimeout, ReadTimeout: d.ReadTimeout,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	s.wg.Add(3)
