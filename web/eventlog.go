@@ -22,6 +22,8 @@ type EventLog struct {
 	Events func(n int) ([][]byte, error)
 	// Max is how many events to read.
 	Max int
+	// Product names a line's product where the event does not.
+	Product func(line int) string
 }
 
 // Pours implements History.
@@ -42,6 +44,9 @@ func (l EventLog) Pours(q PourQuery) ([]PourRow, error) {
 		}
 		row := PourRow{Seq: ev.Seq, At: ev.Time, Line: ev.Line, Mode: ev.Mode, Payment: "unknown",
 			Volume: ev.Volume, Amount: ev.Amount, Reason: ev.Reason, Recovered: ev.Recovered}
+		if l.Product != nil {
+			row.Product = l.Product(ev.Line)
+		}
 		if !q.match(row) {
 			continue
 		}

@@ -35,6 +35,8 @@ type rig struct {
 	agent *device.Agent
 	ev    walltest.Events
 	srv   *web.Server
+	// pause is the real time per 10 ms of virtual time.
+	pause time.Duration
 }
 
 const (
@@ -100,7 +102,7 @@ func newRig(t *testing.T, edit func(*config.Config, *web.Deps)) *rig {
 // loop advances the simulated wall until cond holds.
 func (r *rig) until(what string, cond func() bool) {
 	r.t.Helper()
-	walltest.Loop{Wall: r.wall, Agent: r.agent, Events: &r.ev, Pause: 50 * time.Microsecond}.Until(r.t, what, cond)
+	walltest.Loop{Wall: r.wall, Agent: r.agent, Events: &r.ev, Pause: max(r.pause, 50*time.Microsecond)}.Until(r.t, what, cond)
 }
 
 // pour books one free pour of about ml on a line.

@@ -120,7 +120,11 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 		if d.Events == nil {
 			return nil, errors.New("web: a history or an event log is required")
 		}
-		d.History = EventLog{Events: d.Events, Max: d.Config.Storage.MaxEvents}
+		cfg := d.Config
+		d.History = EventLog{Events: d.Events, Max: cfg.Storage.MaxEvents, Product: func(id int) string {
+			l, _ := cfg.Line(id)
+			return l.Product
+		}}
 	}
 	w := d.Config.Web
 	s := &Server{d: d, tls: w.CertFile != "", users: w.Users(d.Config.Device.DataDir),
