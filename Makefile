@@ -9,7 +9,7 @@ DEB_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null) &
 # nfpm is pinned: a newer release needs modules the proxy here refuses.
 NFPM := go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.44.0
 
-.PHONY: all build build-arm build-arm64 build-amd64 cross package package-test test sim bench fuzz clean
+.PHONY: screenshots all build build-arm build-arm64 build-amd64 cross package package-test test sim bench fuzz clean
 
 all: build
 
@@ -75,6 +75,12 @@ bench:
 	go test -run '^$$' -bench ApprovedToValveOpen -benchtime 30x ./agent/terminalsale
 	go test -run '^$$' -bench IdleCycle -benchtime 200x ./agent/exesale
 	go run ./bench
+
+# Screenshots of the dashboard's main pages on the simulated wall, rendered
+# by chromium (docs/operations.md shows them).
+screenshots:
+	mkdir -p docs/img
+	TAPAGENT_SCREENSHOTS=$(CURDIR)/docs/img go test ./web -run '^TestScreenshots$$' -count=1 -v
 
 # Run every fuzz target for FUZZTIME each.
 fuzz:

@@ -167,12 +167,12 @@ func (a *alarms) observe(ev device.Event) {
 		}
 		kind, on = ev.Alarm.Kind, ev.Type == device.EvAlarm && ev.Alarm.Active
 	case device.EvKegLow:
-		kind, on = "keg low", true
+		kind, on = "keg_low", true
 	case device.EvKegChanged:
-		a.set(ev.Line, "keg low", false)
-		kind, on = "keg empty", false
+		a.set(ev.Line, "keg_low", false)
+		kind, on = "keg_empty", false
 	case device.EvKegEmpty:
-		kind, on = "keg empty", true
+		kind, on = "keg_empty", true
 	default:
 		return
 	}

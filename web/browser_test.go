@@ -209,7 +209,7 @@ func TestScreenshots(t *testing.T) {
 	// A day's worth of pours to show: each line a few, one keg low.
 	r.wall.Board.Line(3).SetKeg(4000)
 	for i, line := range []int{1, 2, 3, 1, 2, 4, 1} {
-		r.startPour(t, line, 60+float64(10*i), 2*time.Second)
+		r.startPour(t, line, 40+float64(5*i), 3*time.Second) // under the meter's foam rate
 		waitFor(t, "pour booked", func() bool { return r.ev.Count(device.EvBooked) > i })
 	}
 	r.startPour(t, 2, 55, 20*time.Second)

@@ -69,6 +69,7 @@ type Server struct {
 	dummy    []byte
 	loopback bool
 	alarms   alarms
+	recent   *recentPours // nil when a history store is wired in
 	todayC   todayCache
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
@@ -116,19 +117,25 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 	if d.ReadTimeout <= 0 {
 		d.ReadTimeout = 10 * time.Second
 	}
+	var recentRows *recentPours
 	if d.History == nil {
 		if d.Events == nil {
 			return nil, errors.New("web: a history or an event log is required")
 		}
 		cfg := d.Config
-		d.History = EventLog{Events: d.Events, Max: cfg.Storage.MaxEvents, Product: func(id int) string {
+		recent, err := newRecentPours(EventLog{Events: d.Events, Max: cfg.Storage.MaxEvents, Product: func(id int) string {
 			l, _ := cfg.Line(id)
 			return l.Product
-		}}
+		}})
+		if err != nil {
+			return nil, err
+		}
+		d.History, recentRows = recent, recent
 	}
 	w := d.Config.Web
 	s := &Server{d: d, tls: w.CertFile != "", users: w.Users(d.Config.Device.DataDir),
 		sessions: newSessions(w.SessionTTL.Duration, d.Now), limit: newLimiter(w.LoginAttempts, d.Now)}
+	s.recent = recentRows
 	s.loopback, _ = httpguard.Loopback(w.Listen)
 	s.dummy, _ = bcrypt.GenerateFromPassword([]byte("no user has this password"), bcryptCost)
 	s.metrics = newMetrics(s)
@@ -165,6 +172,9 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 func (s *Server) Observe(ev device.Event) {
 	s.metrics.observe(ev)
 	s.alarms.observe(ev)
+	if s.recent != nil {
+		s.recent.observe(ev)
+	}
 	if ev.Type == device.EvBooked {
 		s.todayC.invalidate()
 	}

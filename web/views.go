@@ -100,7 +100,11 @@ func (s *Server) tapViews(st []device.LineStatus, today map[int]flow.Vol, since 
 		if l.Locked {
 			a = append(a, "locked")
 		}
-		a = append(a, alarms[l.Line]...)
+		for _, k := range alarms[l.Line] {
+			if k != l.Disabled { // already said
+				a = append(a, k)
+			}
+		}
 		if l.Unbooked > 0 {
 			a = append(a, fmt.Sprintf("%d booking(s) pending", l.Unbooked))
 		}
