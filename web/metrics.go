@@ -63,7 +63,11 @@ func newMetrics(s *Server) *metrics {
 		lag:       prometheus.NewDesc("tapagent_checkpoint_lag_seconds", "Age of the oldest open pour's progress on disk (0 when nothing pours).", nil, nil),
 		build:     prometheus.NewDesc("tapagent_build_info", "The agent's build.", []string{"version", "commit", "goversion"}, nil),
 	}
-	m.reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The process collector (RSS, CPU, open files) reads /proc; the Go
+	// runtime collector is left out: it cost 3 MiB of RSS on a scrape
+	// every half second (docs/performance.md), and process figures are
+	// what a fleet watches.
+	m.reg.MustRegister(m, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -199,7 +203,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "metrics need [web] metrics_token as a bearer token or an operator's login", http.StatusUnauthorized)
 		return
 	}
-	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{MaxRequestsInFlight: 2}).ServeHTTP(w, r)
+	// Uncompressed: the answer is a few KiB, and a gzip writer's state cost
+	// the agent 3 MiB of peak RSS (docs/performance.md).
+	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{MaxRequestsInFlight: 2, DisableCompression: true}).ServeHTTP(w, r)
 }
 
 func (s *Server) metricsAllowed(r *http.Request) bool {

@@ -111,7 +111,7 @@ func TestMetrics(t *testing.T) {
 	if v := value(t, fams, "tapagent_build_info", map[string]string{"version": "test"}); v != 1 {
 		t.Fatal("build info")
 	}
-	for _, name := range []string{"tapagent_checkpoint_lag_seconds", "tapagent_line_pouring", "tapagent_line_disabled", "tapagent_keg_fill_ratio", "process_resident_memory_bytes", "go_goroutines"} {
+	for _, name := range []string{"tapagent_checkpoint_lag_seconds", "tapagent_line_pouring", "tapagent_line_disabled", "tapagent_keg_fill_ratio", "process_resident_memory_bytes"} {
 		if _, ok := fams[name]; !ok {
 			t.Errorf("no %s", name)
 		}
