@@ -213,9 +213,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, ss session) {
 
 // tapsData is the tap list page.
 type tapsData struct {
-	Taps                         []tapView
+	Taps                          []tapView
 	CanAdjust, CanEmpty, CanClean bool
-	Operator                     bool
+	Operator                      bool
 }
 
 func (s *Server) tapsPage(w http.ResponseWriter, r *http.Request, ss session) {

@@ -3,8 +3,8 @@ package web_test
 import (
 	"net/http"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"

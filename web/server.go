@@ -44,10 +44,10 @@ type Deps struct {
 	// Intents are the open pours on disk (storage.Store.Intents), for the
 	// checkpoint lag on /metrics.
 	Intents func() ([]storage.Intent, error)
-	Now           func() time.Time
-	Log           *slog.Logger
-	Version       string
-	Commit        string
+	Now     func() time.Time
+	Log     *slog.Logger
+	Version string
+	Commit  string
 	// ReadTimeout bounds reading a request, headers and body; zero is 10 s.
 	// A client slower than that is cut off.
 	ReadTimeout time.Duration

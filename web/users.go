@@ -191,6 +191,5 @@ func writeUsers(path string, users []User) error {
 	return nil
 }
 
-
 // NewPassword is a random 16-character password (96 bits).
 func NewPassword() string { return token()[:16] }
