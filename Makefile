@@ -101,12 +101,14 @@ fuzz:
 	go test ./nfc/desfire -run '^$$' -fuzz '^FuzzCardAnswers$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/pn532 -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./web -run '^$$' -fuzz '^FuzzParseUsers$$' -fuzztime $(FUZZTIME)
-	go test ./web -run '^$$' -fuzz '^FuzzParseLitres$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/cardapp -run '^$$' -fuzz '^FuzzDecodeInfo$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzQibixxLine$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzUARTReply$$' -fuzztime $(FUZZTIME)
 	go test ./firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
+	go test ./flow -run '^$$' -fuzz '^FuzzParseVol$$' -fuzztime $(FUZZTIME)
+	go test ./agent/localapi -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
+	go test ./history -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

@@ -110,6 +110,10 @@ type MQTT struct {
 	// telemetry settings; never prices, metering, caps or age rules); off
 	// (the default), only signed documents are taken.
 	AcceptUnsignedConfig bool `toml:"accept_unsigned_config"`
+	// HomeAssistant publishes Home Assistant MQTT discovery documents
+	// (retained, under homeassistant/) and each line's state, so that a
+	// venue's Home Assistant shows keg level, line state and last pour.
+	HomeAssistant bool `toml:"homeassistant"`
 }
 
 // Firmware is how `firmware.update` hands over to the installer.

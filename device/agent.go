@@ -117,6 +117,7 @@ func New(o Options) (*Agent, error) {
 			a.log.Error("closing valve at start", "line", lc.ID, "err", err)
 		}
 		l := &line{id: lc.ID, cfg: lc, valve: v, fl: flow.NewLine(lc.FlowConfig(), v)}
+		l.prod.Store(&product{name: lc.Product, plu: lc.PLU})
 		a.lines[lc.ID] = l
 		a.order = append(a.order, l)
 	}
@@ -175,7 +176,7 @@ func (a *Agent) recover() error {
 			Pour: flow.Result{Auth: in.Auth, Reason: flow.ReasonCrash, Pulses: p.Pulses, KMilli: in.KMilli,
 				Volume: p.Volume, Compensated: p.Compensated, Charged: p.Charged, Amount: in.Auth.RecoveredAmount(p.Amount)},
 		}
-		b := storage.Booking{Record: rec, Also: a.settle(rec)}
+		b := storage.Booking{Record: rec, Also: a.withHistory(rec)}
 		if k, ok := kegs[in.Line]; ok {
 			k.Draw(p.Volume)
 			kegs[in.Line] = k
@@ -214,6 +215,9 @@ func (a *Agent) loadLineState() error {
 			}
 		}
 		l.keg = k
+		if k.PLU != 0 {
+			l.prod.Store(&product{name: k.Product, plu: k.PLU})
+		}
 		if k.Kicked {
 			l.fl.SetDisabled("keg_empty")
 		}
@@ -276,7 +280,7 @@ func kindOf(m flow.Mode, unattributed bool) string {
 
 func (a *Agent) line(id int) (*line, error) {
 	if id <= 0 || id >= len(a.lines) || a.lines[id] == nil {
-		return nil, fmt.Errorf("no line %d", id)
+		return nil, fmt.Errorf("%w: %d", ErrNoLine, id)
 	}
 	return a.lines[id], nil
 }

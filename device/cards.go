@@ -2,9 +2,6 @@ package device
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -84,9 +81,9 @@ func (a *Agent) cardRequest(l *line, c ttg.CardInfo, ref map[string]string) (Req
 		auth.CapMoney = c.Credit
 	}
 	if a.catalog != nil {
-		if lim, ok := a.catalog.ServingsLimit(l.cfg.PLU, c.ServingsLimit); ok {
-			if yes, _ := a.catalog.Alcoholic(l.cfg.PLU); yes {
-				perServing, _ := a.catalog.ServingsLimit(l.cfg.PLU, 100)
+		if lim, ok := a.catalog.ServingsLimit(l.plu(), c.ServingsLimit); ok {
+			if yes, _ := a.catalog.Alcoholic(l.plu()); yes {
+				perServing, _ := a.catalog.ServingsLimit(l.plu(), 100)
 				used := flow.Vol(int64(perServing) * c.ConsumedServings / 100)
 				if used >= lim {
 					return Request{}, "servings limit reached: staff must re-activate the card"
@@ -112,7 +109,7 @@ func expired(ts string, now time.Time, loc *time.Location) bool {
 func (a *Agent) releaseCard(l *line, ref map[string]string, why string) {
 	now := a.clk.Now().UnixMilli()
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-r%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindPour,
-		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
+		Line: l.id, Product: l.productName(), PLU: l.plu(), StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
 		Ref: ref, Pour: flow.Result{Reason: flow.ReasonNoPour}}
 	l.mu.Lock()
 	a.book(l, rec)
@@ -124,11 +121,7 @@ func (a *Agent) releaseCard(l *line, ref map[string]string, why string) {
 // cardHash names a card in events and logs without its UID: a keyed hash
 // with this device's secret salt, stable for one device (so a technician
 // can follow one card) and useless to anyone else.
-func (a *Agent) cardHash(uid int64) string {
-	m := hmac.New(sha256.New, a.salt)
-	m.Write([]byte(strconv.FormatInt(uid, 10)))
-	return hex.EncodeToString(m.Sum(nil)[:8])
-}
+func (a *Agent) cardHash(uid int64) string { return a.hashCard(strconv.FormatInt(uid, 10)) }
 
 // EvCardPurchase is a charger's card action booked for upload.
 const EvCardPurchase = "card_purchase_booked"
@@ -140,7 +133,7 @@ func (a *Agent) BookCardPurchase(ref map[string]string) (uint64, error) {
 	now := a.clk.Now().UnixMilli()
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-c%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)),
 		Kind: storage.KindCardPurchase, StartedAt: now, EndedAt: now, ClockSynced: a.synced(), Ref: ref}
-	seq, err := a.store.Book(storage.Booking{Record: rec})
+	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.withHistory(rec)})
 	if err != nil {
 		a.event(Event{Type: EvStorageError, Detail: "card purchase: " + err.Error()})
 		return 0, err

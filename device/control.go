@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -40,7 +41,7 @@ func (a *Agent) Status() []LineStatus {
 		l.mu.Lock()
 		m := l.fl.Meter()
 		s := LineStatus{
-			Line: l.id, Product: l.cfg.Product, State: l.fl.State().String(), Disabled: l.fl.Disabled(),
+			Line: l.id, Product: l.productName(), State: l.fl.State().String(), Disabled: l.fl.Disabled(),
 			Locked: l.locked, PourID: l.intent.PourID, FlowRate: m.FlowRate(), KegLeft: l.keg.Remaining,
 			KegPermille: l.keg.FillPermille(), KMilli: m.KMilli(), Pulses: m.Pulses(), Bounced: m.Bounced(),
 			Lost: m.Lost(), Latency: l.fl.Latency().Microseconds(), Unbooked: len(l.unbooked),
@@ -139,60 +140,13 @@ func (a *Agent) Undrain() {
 	}
 }
 
-// Lock takes a line out of service; a running pour is stopped.
-func (a *Agent) Lock(id int) error {
-	l, err := a.line(id)
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	l.locked = true
-	l.fl.Stop(a.clk.Mono(), flow.ReasonStopped)
-	l.mu.Unlock()
-	a.event(Event{Type: EvLineLocked, Line: id})
-	return nil
-}
-
-// Unlock returns a line to service.
-func (a *Agent) Unlock(id int) error {
-	l, err := a.line(id)
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	l.locked = false
-	l.mu.Unlock()
-	a.event(Event{Type: EvLineUnlocked, Line: id})
-	return nil
-}
-
-// ChangeKeg records a fresh keg of size on a line and re-enables a line
-// that was disabled because its keg ran empty.
-func (a *Agent) ChangeKeg(id int, kegID string, size flow.Vol) error {
-	l, err := a.line(id)
-	if err != nil {
-		return err
-	}
-	if size <= 0 {
-		return fmt.Errorf("line %d: keg size must be > 0", id)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	k := flow.NewKeg(kegID, size, l.cfg.KegLowPercent, a.clk.Now())
-	if err := a.store.PutKeg(id, k); err != nil {
-		return fmt.Errorf("line %d: %w", id, err)
-	}
-	l.keg = k
-	if l.fl.Disabled() == "keg_empty" {
-		l.fl.SetDisabled("")
-	}
-	a.event(Event{Type: EvKegChanged, Line: id, Keg: &k})
-	return nil
-}
-
 // Calibrate stores a new K-factor for a line computed from a pour of
-// pulses into a vessel that held measured; the line must be idle.
-func (a *Agent) Calibrate(id int, pulses int64, measured flow.Vol) (storage.Calibration, error) {
+// pulses into a vessel that held measured, with its audit record in the
+// same commit; the line must be idle.
+func (a *Agent) Calibrate(by Actor, id int, pulses int64, measured flow.Vol) (storage.Calibration, error) {
+	if err := checkActor(by); err != nil {
+		return storage.Calibration{}, err
+	}
 	l, err := a.line(id)
 	if err != nil {
 		return storage.Calibration{}, err
@@ -204,17 +158,26 @@ func (a *Agent) Calibrate(id int, pulses int64, measured flow.Vol) (storage.Cali
 	k := (pulses*10_000_000 + int64(measured)/2) / int64(measured)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.idle(); err != nil {
+		return storage.Calibration{}, err
+	}
 	c := storage.Calibration{KMilli: k, At: a.clk.Now().UnixMilli(), Pulses: pulses, Measured: measured,
 		Previous: l.fl.Meter().KMilli()}
 	if err := l.fl.SetKMilli(k); err != nil {
 		return storage.Calibration{}, fmt.Errorf("line %d: %w", id, err)
 	}
-	if err := a.store.PutCalibration(id, c); err != nil {
+	before := l.state()
+	before.KMilli = c.Previous
+	after := *before
+	after.KMilli = k
+	detail := fmt.Sprintf("K-factor %s -> %s pulses/L", FormatK(c.Previous), FormatK(k))
+	e := a.opEntry(l, by, history.OpCalibrate, before, &after, detail)
+	e.Volume = measured
+	if err := a.store.PutCalibration(id, c, history.Change(e)); err != nil {
 		_ = l.fl.SetKMilli(c.Previous)
 		return storage.Calibration{}, fmt.Errorf("line %d: %w", id, err)
 	}
-	a.event(Event{Type: EvCalibrated, Line: id, Pulses: pulses, Volume: measured,
-		Detail: fmt.Sprintf("K-factor %s -> %s pulses/L", FormatK(c.Previous), FormatK(k))})
+	a.event(Event{Type: EvCalibrated, Line: id, Pulses: pulses, Volume: measured, By: &by, Detail: detail})
 	return c, nil
 }
 

@@ -96,7 +96,7 @@ func TestKegEmptiesMidPour(t *testing.T) {
 		t.Fatal("a restart re-enabled a line whose keg kicked")
 	}
 	h.line(1).SetKeg(50000)
-	if err := h.agent.ChangeKeg(1, "K-42", flow.ML(50000)); err != nil {
+	if err := h.agent.ChangeKeg(staff, device.KegChange{Line: 1, KegID: "K-42", Size: flow.ML(50000)}); err != nil {
 		t.Fatal(err)
 	}
 	h.authorise(1, flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(200), Price: price})
@@ -226,7 +226,7 @@ func TestLockedLineRefusesAndStops(t *testing.T) {
 	h.authorise(2, flow.Auth{Mode: flow.ModeFree, Price: price})
 	h.pour(2, 60, 10*time.Second)
 	h.run(time.Second)
-	if err := h.agent.Lock(2); err != nil {
+	if err := h.agent.SetLocked(staff, 2, true); err != nil {
 		t.Fatal(err)
 	}
 	h.run(time.Second)
@@ -236,7 +236,7 @@ func TestLockedLineRefusesAndStops(t *testing.T) {
 	if _, err := h.agent.Authorise(2, device.Request{Auth: flow.Auth{Mode: flow.ModeFree}}); !errors.Is(err, device.ErrLocked) {
 		t.Fatalf("authorise on a locked line: %v", err)
 	}
-	h.agent.Unlock(2)
+	h.agent.SetLocked(staff, 2, false)
 	h.authorise(2, flow.Auth{Mode: flow.ModeFree, Price: price})
 }
 
@@ -252,7 +252,7 @@ func TestCalibrationPersists(t *testing.T) {
 		t.Fatalf("calibration pour %+v", recs)
 	}
 	measured := flow.Vol(h.line(1).Truth().DispensedML*10 + 0.5)
-	c, err := h.agent.Calibrate(1, device.NetPulses(recs[0].Pour), measured)
+	c, err := h.agent.Calibrate(staff, 1, device.NetPulses(recs[0].Pour), measured)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestServicePours(t *testing.T) {
 	if _, err := h.agent.Authorise(3, svc); !errors.Is(err, device.ErrNotInService) {
 		t.Fatalf("service pour on a line in use: %v", err)
 	}
-	if err := h.agent.Lock(3); err != nil {
+	if err := h.agent.SetLocked(staff, 3, true); err != nil {
 		t.Fatal(err)
 	}
 	paid := device.Request{Service: true, Auth: flow.Auth{Mode: flow.ModeFree, Price: price}}

@@ -8,29 +8,33 @@ import (
 
 // Event types.
 const (
-	EvStarted        = "agent_started"
-	EvStopped        = "agent_stopped"
-	EvStorageMoved   = "storage_corrupt_moved"
-	EvStorageError   = "storage_error"
-	EvRecovered      = "pour_recovered"
-	EvAuthorised     = "pour_authorised"
-	EvRefused        = "pour_refused"
-	EvPourStarted    = "pour_started"
-	EvValveClosed    = "valve_closed"
-	EvCheckpoint     = "pour_checkpoint"
-	EvBooked         = "pour_booked"
-	EvUnattributed   = "unattributed_booked"
-	EvAlarm          = "alarm"
-	EvAlarmCleared   = "alarm_cleared"
-	EvKegLow         = "keg_low"
-	EvKegEmpty       = "keg_empty"
-	EvKegChanged     = "keg_changed"
-	EvLineLocked     = "line_locked"
-	EvLineUnlocked   = "line_unlocked"
-	EvCalibrated     = "line_calibrated"
-	EvValveFailedOff = "valve_close_failed"
-	EvDraining       = "draining"
-	EvUndrained      = "draining_ended"
+	EvStarted         = "agent_started"
+	EvStopped         = "agent_stopped"
+	EvStorageMoved    = "storage_corrupt_moved"
+	EvStorageError    = "storage_error"
+	EvRecovered       = "pour_recovered"
+	EvAuthorised      = "pour_authorised"
+	EvRefused         = "pour_refused"
+	EvPourStarted     = "pour_started"
+	EvValveClosed     = "valve_closed"
+	EvCheckpoint      = "pour_checkpoint"
+	EvBooked          = "pour_booked"
+	EvUnattributed    = "unattributed_booked"
+	EvAlarm           = "alarm"
+	EvAlarmCleared    = "alarm_cleared"
+	EvKegLow          = "keg_low"
+	EvKegEmpty        = "keg_empty"
+	EvKegChanged      = "keg_changed"
+	EvKegAdjusted     = "keg_adjusted"
+	EvKegMarkedEmpty  = "keg_marked_empty"
+	EvCleaningStarted = "cleaning_started"
+	EvCleaningStopped = "cleaning_stopped"
+	EvLineLocked      = "line_locked"
+	EvLineUnlocked    = "line_unlocked"
+	EvCalibrated      = "line_calibrated"
+	EvValveFailedOff  = "valve_close_failed"
+	EvDraining        = "draining"
+	EvUndrained       = "draining_ended"
 )
 
 // Event is something that happened, for the terminal, scripts, the event
@@ -53,14 +57,10 @@ type Event struct {
 	Recovered bool        `json:"recovered,omitempty"`
 	Keg       *flow.Keg   `json:"keg,omitempty"`
 	Alarm     *flow.Alarm `json:"alarm,omitempty"`
-	Detail    string      `json:"detail,omitempty"`
+	// By is who asked for an operation (keg change, lock, cleaning...).
+	By     *Actor `json:"by,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
-
-// EventWebAction is a service action taken on the web dashboard (keg
-// change, adjust, empty, lock, unlock, cleaning): Kind names the action,
-// Detail the actor ("actor=NAME via=web role=ROLE") and its arguments,
-// Reason is "refused" when the agent did not do it.
-const EventWebAction = "web_action"
 
 // EventWebListening says the web dashboard listens; Detail is its URL.
 const EventWebListening = "web_listening"

@@ -42,7 +42,22 @@ type line struct {
 	// new pour until they are on disk.
 	unbooked    []storage.Booking
 	lastBookErr error
+	// prod is the product on tap: the configured one until a keg change
+	// connects another (kept with the keg, so it survives a restart). Read
+	// without mu by the remote-login and card checks.
+	prod atomic.Pointer[product]
+	// cleaning is the pour id of a cleaning started by SetCleaning.
+	cleaning string
 }
+
+// product is what a line pours.
+type product struct {
+	name string
+	plu  int
+}
+
+func (l *line) plu() int            { return l.prod.Load().plu }
+func (l *line) productName() string { return l.prod.Load().name }
 
 // Catalog prices and limits pours from the server's configuration.
 type Catalog interface {
@@ -140,7 +155,7 @@ func (a *Agent) authorise(l *line, r Request) (string, error) {
 	}
 	now := a.clk.Mono()
 	in, err := a.store.CreateIntent(a.cfg.Device.ID, storage.Intent{
-		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, OpenedAt: a.wall(now),
+		Line: l.id, Product: l.productName(), PLU: l.plu(), OpenedAt: a.wall(now),
 		ClockSynced: a.synced(), Auth: r.Auth, KMilli: l.fl.Meter().KMilli(), Ref: r.Ref,
 	})
 	if err != nil {
@@ -254,6 +269,7 @@ func (a *Agent) alarms(l *line) {
 			typ = EvAlarmCleared
 		}
 		a.event(Event{Type: typ, Line: l.id, Alarm: &al, Detail: al.Detail})
+		a.historyAlarm(l, al)
 		if al.Kind == "keg_empty" && al.Active {
 			a.kegKicked(l)
 		}
@@ -329,7 +345,7 @@ func (a *Agent) finishPour(l *line, res *flow.Result) {
 func (a *Agent) bookLeak(l *line, res *flow.Result) {
 	id := fmt.Sprintf("%d-b%d-u%d", a.cfg.Device.ID, a.boot, a.localN.Add(1))
 	a.book(l, storage.Record{
-		ID: id, Kind: storage.KindUnattributed, Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU,
+		ID: id, Kind: storage.KindUnattributed, Line: l.id, Product: l.productName(), PLU: l.plu(),
 		StartedAt: a.wall(res.OpenedAt), EndedAt: a.wall(res.EndedAt), ClockSynced: a.synced(), Pour: *res,
 	})
 }
@@ -340,7 +356,7 @@ func (a *Agent) bookLeak(l *line, res *flow.Result) {
 func (a *Agent) book(l *line, rec storage.Record) {
 	low, empty := l.keg.Draw(rec.Pour.Volume)
 	keg := l.keg
-	l.unbooked = append(l.unbooked, storage.Booking{Record: rec, Keg: &keg, Also: a.settle(rec)})
+	l.unbooked = append(l.unbooked, storage.Booking{Record: rec, Keg: &keg, Also: a.withHistory(rec)})
 	if len(l.unbooked) == 1 && !a.commitNext(l) {
 		a.event(Event{Type: EvStorageError, Line: l.id, PourID: rec.ID, Detail: "booking failed, will retry: " + l.lastBookErr.Error()})
 	}

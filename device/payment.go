@@ -65,7 +65,7 @@ func (a *Agent) BookPayment(id int, amount int64, auth flow.Auth, ref map[string
 	}
 	now := a.clk.Now().UnixMilli()
 	rec := storage.Record{ID: fmt.Sprintf("%d-b%d-p%d", a.cfg.Device.ID, a.boot, a.localN.Add(1)), Kind: storage.KindPour,
-		Line: l.id, Product: l.cfg.Product, PLU: l.cfg.PLU, StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
+		Line: l.id, Product: l.productName(), PLU: l.plu(), StartedAt: now, EndedAt: now, ClockSynced: a.synced(),
 		Ref: maps.Clone(ref), Pour: flow.Result{Auth: auth, Reason: flow.ReasonPayment, Amount: amount}}
 	seq, err := a.store.Book(storage.Booking{Record: rec, Also: a.settle(rec)})
 	if err != nil {

@@ -25,7 +25,7 @@ func (a *Agent) price(l *line, r Request) Request {
 	r.Auth.Price = l.cfg.UnitPrice()
 	state := 0
 	if a.catalog != nil {
-		if p, st, ok := a.catalog.FreePourPrice(l.cfg.PLU, a.clk.Now(), l.keg); ok {
+		if p, st, ok := a.catalog.FreePourPrice(l.plu(), a.clk.Now(), l.keg); ok {
 			r.Auth.Price, state = p, st
 		}
 	}
@@ -41,7 +41,7 @@ func (a *Agent) price(l *line, r Request) Request {
 // data when there is any, else by the line's configuration.
 func (a *Agent) alcoholic(l *line) bool {
 	if a.catalog != nil {
-		if yes, known := a.catalog.Alcoholic(l.cfg.PLU); known {
+		if yes, known := a.catalog.Alcoholic(l.plu()); known {
 			return yes
 		}
 	}

@@ -129,7 +129,7 @@ func (a *Agent) checkRemoteLogin(r ttg.RemoteLoginRequest, out *ttg.RemoteLoginR
 	case r.Credit >= 0 && r.Credit < item.Price:
 		return item, clientErr(ttg.RLFunds, fmt.Sprintf("credit %d < price %d", r.Credit, item.Price))
 	}
-	if lim, ok := a.catalog.ServingsLimit(l.cfg.PLU, 0); ok && p.Alcoholic() && u.ToVol(r.VolumeConsumed, 3)+item.Volume > lim {
+	if lim, ok := a.catalog.ServingsLimit(l.plu(), 0); ok && p.Alcoholic() && u.ToVol(r.VolumeConsumed, 3)+item.Volume > lim {
 		return item, clientErr(ttg.RLServings, "servings limit reached")
 	}
 	return item, clientErr(ttg.RLOK, "")
@@ -141,7 +141,7 @@ func (a *Agent) remoteItem(l *line, volume int64, keg flow.Keg) (ttg.LineItem, t
 	if !ok {
 		return ttg.LineItem{}, ttg.Product{}, u, false
 	}
-	p, _ := a.catalog.Product(l.cfg.PLU)
+	p, _ := a.catalog.Product(l.plu())
 	items, err := a.lineItems(l, keg)
 	if err != nil {
 		return ttg.LineItem{}, p, u, false
@@ -170,7 +170,7 @@ func (a *Agent) LineItems(lineID int) ([]ttg.LineItem, error) {
 }
 
 func (a *Agent) lineItems(l *line, keg flow.Keg) ([]ttg.LineItem, error) {
-	return a.catalog.LineItems(l.id, l.cfg.PLU, a.clk.Now(), keg)
+	return a.catalog.LineItems(l.id, l.plu(), a.clk.Now(), keg)
 }
 
 func (a *Agent) linePending(line int, except string) bool {

@@ -30,7 +30,7 @@ func (a *Agent) WaiterTap(id int, waiter int64) (string, error) {
 	if a.register == nil {
 		return "", fmt.Errorf("line %d: no cash-register interface configured", id)
 	}
-	res, err := a.register.Reserve(waiter, l.cfg.PLU)
+	res, err := a.register.Reserve(waiter, l.plu())
 	if err != nil {
 		a.event(Event{Type: EvWaiterRefused, Line: id, Detail: err.Error()})
 		return "", fmt.Errorf("line %d: %w", id, err)

@@ -122,6 +122,10 @@ type Diag struct {
 	ignored atomic.Int64 // retained commands and overflow, not run
 	log     *commandLog
 
+	// retained holds what Retain publishes, again after every reconnect.
+	retainMu sync.Mutex
+	retained map[string][]byte
+
 	mu      sync.Mutex
 	cache   map[string]cachedAnswer // answered command ids
 	order   []string
@@ -373,6 +377,39 @@ func (d *Diag) onConnect(c mqtt.Client) {
 		}
 	}
 	c.Publish(d.Topic("status"), 1, true, d.status("online"))
+	d.retainMu.Lock()
+	for topic, b := range d.retained {
+		c.Publish(topic, 1, true, b)
+	}
+	d.retainMu.Unlock()
+}
+
+// MaxRetained bounds the topics Retain keeps.
+const MaxRetained = 256
+
+// Retain publishes payload, retained, on topic (any topic: Home
+// Assistant's discovery prefix too), now when connected and again after
+// every reconnect, so the broker holds the latest even after it lost its
+// store. It never waits for the broker. Beyond MaxRetained topics a new
+// one is refused with an error.
+func (d *Diag) Retain(topic string, payload []byte) error {
+	if topic == "" || strings.ContainsAny(topic, "+#\x00") {
+		return fmt.Errorf("diag: retained topic %q is not a topic name", topic)
+	}
+	d.retainMu.Lock()
+	if d.retained == nil {
+		d.retained = map[string][]byte{}
+	}
+	if _, ok := d.retained[topic]; !ok && len(d.retained) >= MaxRetained {
+		d.retainMu.Unlock()
+		return fmt.Errorf("diag: more than %d retained topics", MaxRetained)
+	}
+	d.retained[topic] = payload
+	d.retainMu.Unlock()
+	if d.client != nil && d.client.IsConnected() {
+		d.client.Publish(topic, 1, true, payload)
+	}
+	return nil
 }
 
 // enqueue is the paho callback: it only hands the message on. A retained

@@ -16,6 +16,10 @@ type Keg struct {
 	// Kicked is set when the meter saw foam: the keg is physically empty,
 	// whatever the registry says. The line stays disabled until a keg change.
 	Kicked bool `json:"kicked,omitempty"`
+	// PLU and Product name what the keg holds when a keg change connected
+	// another product than the line's configured one; 0 and "" otherwise.
+	PLU     int    `json:"plu,omitempty"`
+	Product string `json:"product,omitempty"`
 }
 
 // NewKeg returns a full keg tapped at the given time.

@@ -16,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/agent/diagcmd"
+	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/clock"
@@ -194,6 +195,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err := agent.Start(); err != nil {
 		return nil, err
 	}
+	stopAPI, err := localapi.Start(ctx, localapi.Options{Path: localapi.SocketPath(cfg.Device.DataDir), Agent: agent, Store: store,
+		Audit: audit, Identity: evadts.IdentityFrom(cfg, o.Version), Version: o.Version, Now: clk.Now, Log: o.Log})
+	if err != nil {
+		return nil, err
+	}
+	defer stopAPI()
 	var cash *cashregister.Server
 	if register != nil {
 		if n, err := register.Reconcile(); err != nil {
@@ -410,7 +417,7 @@ func (r *runner) apply(st sim.Step) error {
 			size = lc.KegSizeL
 		}
 		line.SetKeg(size * 1000)
-		return r.agent.ChangeKeg(st.Line, "", flow.Vol(size*10000))
+		return r.agent.ChangeKeg(scenarioActor, device.KegChange{Line: st.Line, Size: flow.Vol(size * 10000)})
 	case "card":
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		defer cancel()
@@ -422,12 +429,15 @@ func (r *runner) apply(st sim.Step) error {
 		_, err := r.agent.WaiterTap(st.Line, st.Waiter)
 		return err
 	case "lock":
-		return r.agent.Lock(st.Line)
+		return r.agent.SetLocked(scenarioActor, st.Line, true)
 	case "unlock":
-		return r.agent.Unlock(st.Line)
+		return r.agent.SetLocked(scenarioActor, st.Line, false)
 	}
 	return nil
 }
+
+// scenarioActor is who a scenario's keg and line operations are audited as.
+var scenarioActor = device.Actor{Name: "scenario", Via: "scenario"}
 
 // authFor turns a scenario step into an authorisation. A free pour whose
 // step names no price is left unpriced, so that the agent prices it as on

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -64,6 +66,37 @@ func (s *Store) View(bucket string, fn func(Bucket) error) error {
 		return fn(b)
 	})
 }
+
+// Scan calls fn for the keys of a named bucket from from (inclusive) up to
+// to (exclusive; nil for the end), in key order, read-only; a missing
+// bucket has none. k and v are only valid during fn. fn returning
+// ErrStopScan ends the scan without an error.
+func (s *Store) Scan(bucket string, from, to []byte, fn func(k, v []byte) error) error {
+	name, err := extName(bucket)
+	if err != nil {
+		return err
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(name)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(from); k != nil && (to == nil || bytes.Compare(k, to) < 0); k, v = c.Next() {
+			if err := fn(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrStopScan) {
+		return nil
+	}
+	return err
+}
+
+// ErrStopScan ends a Scan early.
+var ErrStopScan = errors.New("stop scan")
 
 func applyChanges(tx *bolt.Tx, cs []Change) error {
 	for _, c := range cs {

@@ -347,13 +347,19 @@ func (s *Store) Kegs() (map[int]flow.Keg, error) {
 	return out, err
 }
 
-// PutKeg stores a line's keg (a keg change or correction).
-func (s *Store) PutKeg(line int, k flow.Keg) error {
+// PutKeg stores a line's keg (a keg change or correction), with also (an
+// audit record, say) in the same commit.
+func (s *Store) PutKeg(line int, k flow.Keg, also ...Change) error {
 	b, err := json.Marshal(k)
 	if err != nil {
 		return fmt.Errorf("storage: keg: %w", err)
 	}
-	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bKegs).Put(lineKey(line), b) })
+	return s.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bKegs).Put(lineKey(line), b); err != nil {
+			return err
+		}
+		return applyChanges(tx, also)
+	})
 }
 
 // Calibrations returns stored K-factors by line.
@@ -372,8 +378,8 @@ func (s *Store) Calibrations() (map[int]Calibration, error) {
 	return out, err
 }
 
-// PutCalibration stores a line's new K-factor.
-func (s *Store) PutCalibration(line int, c Calibration) error {
+// PutCalibration stores a line's new K-factor, with also in the same commit.
+func (s *Store) PutCalibration(line int, c Calibration, also ...Change) error {
 	if c.KMilli <= 0 {
 		return fmt.Errorf("storage: calibration: K-factor must be > 0")
 	}
@@ -381,7 +387,12 @@ func (s *Store) PutCalibration(line int, c Calibration) error {
 	if err != nil {
 		return fmt.Errorf("storage: calibration: %w", err)
 	}
-	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bCalib).Put(lineKey(line), b) })
+	return s.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bCalib).Put(lineKey(line), b); err != nil {
+			return err
+		}
+		return applyChanges(tx, also)
+	})
 }
 
 // AppendEvent adds an event to the durable log, trimming the oldest beyond

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -9,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
@@ -28,36 +28,18 @@ const (
 // staffActions are what staff may do; an operator may do every action.
 var staffActions = []string{ActKegChange}
 
-// maxKegL bounds a keg size or level typed in: the largest common keg is
-// 58.7 L (US half barrel); 200 L leaves room for tanks.
-const maxKegL = 200
-
-// parseLitres reads "50", "50L", "19.5 L" as tenths of mL without floats.
-func parseLitres(s string) (flow.Vol, error) {
-	t := strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(s), "L"), "l"))
-	whole, frac, _ := strings.Cut(t, ".")
-	if whole == "" || len(frac) > 3 {
-		return 0, fmt.Errorf("%q is not a volume in litres (e.g. 50 or 19.5)", s)
+// litres reads a volume field labelled in litres: a bare number is litres,
+// a number with a unit ("330 mL") is read as written.
+func litresField(s string) (flow.Vol, error) {
+	t := strings.TrimSpace(s)
+	if t != "" && strings.IndexFunc(t, unicode.IsLetter) < 0 {
+		t += " L"
 	}
-	w, err := strconv.ParseUint(whole, 10, 16)
-	if err != nil || w > maxKegL {
-		return 0, fmt.Errorf("%q is not a volume of 0..%d litres", s, maxKegL)
-	}
-	f := uint64(0)
-	if frac != "" {
-		if f, err = strconv.ParseUint(frac+strings.Repeat("0", 3-len(frac)), 10, 16); err != nil {
-			return 0, fmt.Errorf("%q is not a volume in litres", s)
-		}
-	}
-	ml := w*1000 + f
-	if ml > maxKegL*1000 {
-		return 0, fmt.Errorf("%q is more than %d litres", s, maxKegL)
-	}
-	return flow.Vol(ml * 10), nil
+	return flow.ParseVol(t)
 }
 
-// action runs one service action for a logged-in user and records it,
-// with the user as actor, in the agent's event log.
+// action runs one service action for a logged-in user; the agent audits
+// it with the user as actor (via "web").
 func (s *Server) action(w http.ResponseWriter, r *http.Request, ss session) {
 	f := r.PostForm
 	act := f.Get("action")
@@ -70,15 +52,9 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, ss session) {
 		s.back(w, r, "", fmt.Errorf("line %q is not a line number", f.Get("line")))
 		return
 	}
-	detail, err := s.run(act, line, f)
-	ev := device.Event{Type: device.EventWebAction, Line: line, Kind: act,
-		Detail: fmt.Sprintf("actor=%s via=web role=%s %s", ss.user, ss.role, detail)}
-	if err != nil {
-		ev.Reason = "refused"
-		ev.Detail += ": " + err.Error()
-	}
-	s.d.Wall.Report(ev)
-	s.d.Log.Info("web: action", "user", ss.user, "action", act, "line", line, "detail", detail, "err", err)
+	by := device.Actor{Name: ss.user, Role: string(ss.role), Via: "web"}
+	err = s.run(by, act, line, f)
+	s.d.Log.Info("web: action", "user", ss.user, "action", act, "line", line, "err", err)
 	ok := ""
 	if err == nil {
 		ok = fmt.Sprintf("line %d: %s done", line, strings.ReplaceAll(act, "_", " "))
@@ -86,56 +62,29 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, ss session) {
 	s.back(w, r, ok, err)
 }
 
-// errUnsupported is an action this wall does not offer.
-var errUnsupported = errors.New("this wall does not offer that action")
-
-func (s *Server) run(act string, line int, f url.Values) (string, error) {
+func (s *Server) run(by device.Actor, act string, line int, f url.Values) error {
 	w := s.d.Wall
 	switch act {
 	case ActKegChange:
-		size, err := parseLitres(f.Get("size_l"))
+		size, err := litresField(f.Get("size_l"))
 		if err != nil {
-			return "", err
+			return fmt.Errorf("size: %w", err)
 		}
-		if size == 0 {
-			return "", errors.New("a keg's size must be more than 0 litres")
-		}
-		id := strings.TrimSpace(f.Get("keg_id"))
-		if len(id) > 64 {
-			return "", errors.New("keg id: at most 64 characters")
-		}
-		return fmt.Sprintf("size=%s keg=%q", litres(size), id), w.ChangeKeg(line, id, size)
+		return w.ChangeKeg(by, device.KegChange{Line: line, Size: size, KegID: strings.TrimSpace(f.Get("keg_id"))})
 	case ActKegAdjust:
-		a, ok := w.(KegAdjuster)
-		if !ok {
-			return "", errUnsupported
-		}
-		left, err := parseLitres(f.Get("remaining_l"))
+		left, err := litresField(f.Get("remaining_l"))
 		if err != nil {
-			return "", err
+			return fmt.Errorf("level: %w", err)
 		}
-		return "remaining=" + litres(left), a.AdjustKeg(line, left)
+		return w.AdjustKeg(by, line, left)
 	case ActLineEmpty:
-		e, ok := w.(LineEmptier)
-		if !ok {
-			return "", errUnsupported
-		}
-		return "", e.MarkEmpty(line)
-	case ActLock:
-		return "", w.Lock(line)
-	case ActUnlock:
-		return "", w.Unlock(line)
+		return w.MarkEmpty(by, line)
+	case ActLock, ActUnlock:
+		return w.SetLocked(by, line, act == ActLock)
 	case ActCleanStart, ActCleanStop:
-		c, ok := w.(Cleaner)
-		if !ok {
-			return "", errUnsupported
-		}
-		if act == ActCleanStart {
-			return "", c.StartCleaning(line)
-		}
-		return "", c.StopCleaning(line)
+		return w.SetCleaning(by, line, act == ActCleanStart)
 	}
-	return "", fmt.Errorf("unknown action %q", act)
+	return fmt.Errorf("unknown action %q", act)
 }
 
 // back returns to the tap list with the outcome in the query (Post/
@@ -200,10 +149,4 @@ func (a *alarms) snapshot() map[int][]string {
 		out[l] = slices.Clone(k)
 	}
 	return out
-}
-
-func (c *todayCache) invalidate() {
-	c.mu.Lock()
-	c.stale = true
-	c.mu.Unlock()
 }

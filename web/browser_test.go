@@ -192,8 +192,8 @@ func TestBrowser(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Navigate(r.srv.URL+"/events"), chromedp.OuterHTML(`#events`, &audit, chromedp.ByQuery)); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(audit, "actor=olga via=web") {
-		t.Fatal("the keg change is not in the event log with its actor")
+	if !strings.Contains(audit, "keg_changed") || !strings.Contains(audit, "olga (operator) via web") {
+		t.Fatalf("the keg change is not on the events page with its actor: %s", audit)
 	}
 }
 

@@ -2,21 +2,17 @@ package web
 
 import (
 	"embed"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tapagent/tapagent/device"
-	"github.com/tapagent/tapagent/flow"
 )
 
 //go:embed templates/*.html static/*
@@ -211,224 +207,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, ss session) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// tapsData is the tap list page.
-type tapsData struct {
-	Taps                          []tapView
-	CanAdjust, CanEmpty, CanClean bool
-	Operator                      bool
-}
-
-func (s *Server) tapsPage(w http.ResponseWriter, r *http.Request, ss session) {
-	p := s.pageFor(ss, "Taps", "taps")
-	p.Flash, p.Error = r.URL.Query().Get("ok"), r.URL.Query().Get("err")
-	_, adj := s.d.Wall.(KegAdjuster)
-	_, emp := s.d.Wall.(LineEmptier)
-	_, cln := s.d.Wall.(Cleaner)
-	p.Data = tapsData{Taps: s.currentTaps(), CanAdjust: adj, CanEmpty: emp, CanClean: cln, Operator: ss.role == RoleOperator}
-	s.render(w, "taps.html", p)
-}
-
-// currentTaps is the tap list now.
-func (s *Server) currentTaps() []tapView {
-	today, since := s.today()
-	return s.tapViews(s.d.Wall.Status(), today, since, s.alarms.snapshot())
-}
-
-// statusJSON is the live stream's status frame.
-func (s *Server) statusJSON() []byte {
-	b, _ := json.Marshal(s.currentTaps())
-	return b
-}
-
-// todayCache keeps the day's volume per line for the time-to-empty
-// estimate; it is recomputed after a booking or every half minute.
-type todayCache struct {
-	mu    sync.Mutex
-	at    time.Time
-	stale bool
-	vol   map[int]flow.Vol
-	day   time.Time
-}
-
-func (s *Server) zone() *time.Location {
-	if loc, err := s.d.Config.TTG.Location(); err == nil {
-		return loc
-	}
-	return time.Local
-}
-
-// today returns the day's volume per line and the time since midnight.
-func (s *Server) today() (map[int]flow.Vol, time.Duration) {
-	now := s.d.Now().In(s.zone())
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
-	c := &s.todayC
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.vol == nil || c.stale || now.Sub(c.at) > 30*time.Second || !c.day.Equal(midnight) {
-		rows, err := s.d.History.Pours(PourQuery{From: midnight})
-		if err != nil {
-			s.d.Log.Warn("web: today's pours", "err", err)
-		}
-		c.vol = map[int]flow.Vol{}
-		for _, r := range rows {
-			c.vol[r.Line] += r.Volume
-		}
-		c.at, c.stale, c.day = now, false, midnight
-	}
-	return c.vol, now.Sub(midnight)
-}
-
-// historyData is the history page.
-type historyData struct {
-	Rows  []historyRow
-	Q     url.Values
-	Lines []int
-	CSV   string
-	Total string
-}
-
-type historyRow struct {
-	PourRow
-	When, Vol, Money string
-}
-
-func (s *Server) query(v url.Values) (PourQuery, error) {
-	loc := s.zone()
-	var q PourQuery
-	if f := v.Get("from"); f != "" {
-		t, err := time.ParseInLocation(time.DateOnly, f, loc)
-		if err != nil {
-			return q, fmt.Errorf("from: %q is not a date (YYYY-MM-DD)", f)
-		}
-		q.From = t
-	}
-	if f := v.Get("to"); f != "" {
-		t, err := time.ParseInLocation(time.DateOnly, f, loc)
-		if err != nil {
-			return q, fmt.Errorf("to: %q is not a date (YYYY-MM-DD)", f)
-		}
-		q.To = t.AddDate(0, 0, 1)
-	}
-	if l := v.Get("line"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 {
-			return q, fmt.Errorf("line: %q is not a line number", l)
-		}
-		q.Line = n
-	}
-	q.Product, q.Payment = v.Get("product"), v.Get("payment")
-	return q, nil
-}
-
-func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, ss session) {
-	p := s.pageFor(ss, "History", "history")
-	p.Refresh = true
-	q, err := s.query(r.URL.Query())
-	if err != nil {
-		p.Error = err.Error()
-	}
-	q.Limit = 200
-	rows, herr := s.d.History.Pours(q)
-	if herr != nil {
-		p.Error = herr.Error()
-	}
-	dev := s.d.Config.Device
-	d := historyData{Q: r.URL.Query(), CSV: "/history.csv?" + r.URL.RawQuery}
-	var vol flow.Vol
-	var amt int64
-	for _, row := range rows {
-		d.Rows = append(d.Rows, historyRow{PourRow: row, When: row.At.In(s.zone()).Format("2006-01-02 15:04:05"),
-			Vol: millilitres(row.Volume), Money: money(row.Amount, dev.Decimals, dev.Currency)})
-		vol += row.Volume
-		amt += row.Amount
-	}
-	for _, l := range s.d.Config.Lines {
-		d.Lines = append(d.Lines, l.ID)
-	}
-	d.Total = fmt.Sprintf("%d pours, %s, %s", len(rows), litres(vol), money(amt, dev.Decimals, dev.Currency))
-	p.Data = d
-	s.render(w, "history.html", p)
-}
-
-// historyCSV exports the filtered pours (at most MaxRows): volumes in mL
-// with one decimal, money in minor units, times in UTC RFC 3339.
-func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, _ session) {
-	q, err := s.query(r.URL.Query())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	rows, err := s.d.History.Pours(q)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="pours.csv"`)
-	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"time_utc", "line", "product", "mode", "payment", "volume_ml", "amount_minor", "reason", "recovered", "seq"})
-	for _, row := range rows {
-		_ = cw.Write([]string{row.At.UTC().Format(time.RFC3339), strconv.Itoa(row.Line), row.Product, row.Mode, row.Payment,
-			fmt.Sprintf("%d.%d", row.Volume/10, row.Volume%10), strconv.FormatInt(row.Amount, 10), row.Reason,
-			strconv.FormatBool(row.Recovered), strconv.FormatUint(row.Seq, 10)})
-	}
-	cw.Flush()
-}
-
-// chartsData is the charts page.
-type chartsData struct {
-	Volume, Sales template.HTML
-	Totals        []dayTotalView
-}
-
-type dayTotalView struct {
-	dayTotal
-	Vol, Money string
-}
-
-// chartDays is how many days the charts show.
-const chartDays = 14
-
-func (s *Server) chartsPage(w http.ResponseWriter, r *http.Request, ss session) {
-	p := s.pageFor(ss, "Charts", "charts")
-	p.Refresh = true
-	loc := s.zone()
-	now := s.d.Now().In(loc)
-	first := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc).AddDate(0, 0, 1-chartDays)
-	rows, err := s.d.History.Pours(PourQuery{From: first, Limit: MaxRows})
-	if err != nil {
-		p.Error = err.Error()
-	}
-	tot := totals(rows, loc)
-	days := make([]string, chartDays)
-	index := map[string]int{}
-	for i := range days {
-		days[i] = first.AddDate(0, 0, i).Format(time.DateOnly)
-		index[days[i]] = i
-	}
-	var vols, sales []series
-	lineAt := map[int]int{}
-	for _, l := range s.d.Config.Lines {
-		lineAt[l.ID] = len(vols)
-		name := fmt.Sprintf("%d %s", l.ID, l.Product)
-		vols = append(vols, series{Name: name, Values: make([]int64, chartDays)})
-		sales = append(sales, series{Name: name, Values: make([]int64, chartDays)})
-	}
-	dev := s.d.Config.Device
-	d := chartsData{}
-	for _, t := range tot {
-		if i, ok := lineAt[t.Line]; ok {
-			vols[i].Values[index[t.Day]] += int64(t.Volume)
-			sales[i].Values[index[t.Day]] += t.Amount
-		}
-		d.Totals = append(d.Totals, dayTotalView{dayTotal: t, Vol: litres(t.Volume), Money: money(t.Amount, dev.Decimals, dev.Currency)})
-	}
-	d.Volume = barChart("Volume per line and day", days, vols, func(v int64) string { return litres(flow.Vol(v)) })
-	d.Sales = barChart("Sales per line and day", days, sales, func(v int64) string { return money(v, dev.Decimals, dev.Currency) })
-	p.Data = d
-	s.render(w, "charts.html", p)
-}
-
 // eventRow is one event on the events page.
 type eventRow struct {
 	When, Type, Detail string
@@ -474,6 +252,9 @@ func describe(ev device.Event) string {
 	}
 	if ev.Alarm != nil {
 		parts = append(parts, ev.Alarm.Kind)
+	}
+	if ev.By != nil {
+		parts = append(parts, ev.By.String())
 	}
 	return strings.Join(parts, " · ")
 }

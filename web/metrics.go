@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapagent/tapagent/agent/httpguard"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -104,7 +105,7 @@ func (m *metrics) payment(seq uint64) string {
 	if err != nil || len(recs) == 0 || recs[0].Seq != seq {
 		return "unknown" // already delivered and removed
 	}
-	return PaymentOf(recs[0].Ref)
+	return history.PaymentOf(recs[0])
 }
 
 func (m *metrics) count(ev device.Event, payment string) {

@@ -88,7 +88,7 @@ func TestMetrics(t *testing.T) {
 		_, ok := fams["tapagent_pours_total"]
 		return ok
 	})
-	if got := value(t, fams, "tapagent_pours_total", map[string]string{"line": "2", "payment": "staff"}); got != 1 {
+	if got := value(t, fams, "tapagent_pours_total", map[string]string{"line": "2", "payment": "free"}); got != 1 {
 		t.Fatalf("pours on line 2: %v", got)
 	}
 	vol := value(t, fams, "tapagent_poured_litres_total", map[string]string{"line": "2"})

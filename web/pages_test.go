@@ -41,7 +41,7 @@ func TestHistoryChartsAndCSV(t *testing.T) {
 		want       []string
 		not        []string
 	}{
-		{"all", "/history", []string{"2 pours", "<td>1</td>", "<td>2</td>", "staff"}, nil},
+		{"all", "/history", []string{"2 pours", "<td>1</td>", "<td>2</td>", "free"}, nil},
 		{"one line", "/history?line=2", []string{"1 pours", "<td>2</td>"}, []string{"<td>1</td><td></td>"}},
 		{"bad date", "/history?from=yesterday", []string{"is not a date"}, nil},
 		{"charts", "/charts", []string{"<svg", "Volume per line and day", "<td>2026-11-22</td><td>1</td><td>1</td>"}, nil},

@@ -17,6 +17,7 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/internal/walltest"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/simwall"
@@ -182,6 +183,16 @@ func (r *rig) post(c *http.Client, path string, form url.Values, hdr map[string]
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
+}
+
+// operations are the audit records of keg and line operations.
+func (r *rig) operations() []history.Entry {
+	r.t.Helper()
+	ops, err := history.New(r.store).Find(context.Background(), history.Query{Kinds: []string{history.KindOperation}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return ops
 }
 
 func (r *rig) keg(line int) flow.Vol {

@@ -31,7 +31,7 @@ const maxBody = 8 << 10
 type Deps struct {
 	Config *config.Config
 	Wall   Wall
-	// History answers the pour history; nil reads the event log of Store.
+	// History answers the pour history and its totals.
 	History History
 	// Events returns up to n most recent events of the durable log,
 	// oldest first (storage.Store.Events).
@@ -69,9 +69,9 @@ type Server struct {
 	dummy    []byte
 	loopback bool
 	alarms   alarms
-	recent   *recentPours // nil when a history store is wired in
 	todayC   todayCache
 	wg       sync.WaitGroup
+	ctx      context.Context
 	cancel   context.CancelFunc
 }
 
@@ -117,25 +117,12 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 	if d.ReadTimeout <= 0 {
 		d.ReadTimeout = 10 * time.Second
 	}
-	var recentRows *recentPours
-	if d.History == nil {
-		if d.Events == nil {
-			return nil, errors.New("web: a history or an event log is required")
-		}
-		cfg := d.Config
-		recent, err := newRecentPours(EventLog{Events: d.Events, Max: cfg.Storage.MaxEvents, Product: func(id int) string {
-			l, _ := cfg.Line(id)
-			return l.Product
-		}})
-		if err != nil {
-			return nil, err
-		}
-		d.History, recentRows = recent, recent
+	if d.History == nil || d.Wall == nil {
+		return nil, errors.New("web: a wall and a history are required")
 	}
 	w := d.Config.Web
 	s := &Server{d: d, tls: w.CertFile != "", users: w.Users(d.Config.Device.DataDir),
 		sessions: newSessions(w.SessionTTL.Duration, d.Now), limit: newLimiter(w.LoginAttempts, d.Now)}
-	s.recent = recentRows
 	s.loopback, _ = httpguard.Loopback(w.Listen)
 	s.dummy, _ = bcrypt.GenerateFromPassword([]byte("no user has this password"), bcryptCost)
 	s.metrics = newMetrics(s)
@@ -155,6 +142,7 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 	}
 	s.URL = scheme + "://" + ln.Addr().String()
 	ctx, s.cancel = context.WithCancel(ctx)
+	s.ctx = ctx
 	s.live = newHub(s.statusJSON, d.Now)
 	// Write timeouts are per request: the live stream extends its own.
 	s.hs = &http.Server{Handler: s.routes(), ReadHeaderTimeout: d.ReadTimeout, ReadTimeout: d.ReadTimeout,
@@ -172,9 +160,6 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 func (s *Server) Observe(ev device.Event) {
 	s.metrics.observe(ev)
 	s.alarms.observe(ev)
-	if s.recent != nil {
-		s.recent.observe(ev)
-	}
 	if ev.Type == device.EvBooked {
 		s.todayC.invalidate()
 	}

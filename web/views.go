@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
@@ -116,45 +115,5 @@ func (s *Server) tapViews(st []device.LineStatus, today map[int]flow.Vol, since 
 		}
 		out = append(out, v)
 	}
-	return out
-}
-
-// dayTotal is one line's pours on one day.
-type dayTotal struct {
-	Day    string
-	Line   int
-	Pours  int
-	Volume flow.Vol
-	Amount int64
-}
-
-// totals sums rows per line and local day, oldest day first.
-func totals(rows []PourRow, loc *time.Location) []dayTotal {
-	type key struct {
-		day  string
-		line int
-	}
-	m := map[key]*dayTotal{}
-	for _, r := range rows {
-		k := key{r.At.In(loc).Format(time.DateOnly), r.Line}
-		t := m[k]
-		if t == nil {
-			t = &dayTotal{Day: k.day, Line: k.line}
-			m[k] = t
-		}
-		t.Pours++
-		t.Volume += r.Volume
-		t.Amount += r.Amount
-	}
-	out := make([]dayTotal, 0, len(m))
-	for _, t := range m {
-		out = append(out, *t)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Day != out[j].Day {
-			return out[i].Day < out[j].Day
-		}
-		return out[i].Line < out[j].Line
-	})
 	return out
 }

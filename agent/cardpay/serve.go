@@ -243,7 +243,11 @@ func (t *Tap) serve(ctx context.Context, cd *card) bool {
 		if _, err := t.o.Agent.WaiterTap(t.o.Lines[0], cd.id); err != nil {
 			t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: err.Error()})
 		}
-	case ttg.CardInstall, ttg.CardManager, ttg.CardAdmin:
+	case ttg.CardInstall, ttg.CardManager:
+		if !t.changeDryKegs(cd) {
+			t.toggleService(cd)
+		}
+	case ttg.CardAdmin:
 		t.toggleService(cd)
 	default:
 		t.report(device.Event{Type: EvCardRefused, Card: cd.hash, Detail: fmt.Sprintf("card type %d has no use at a tap", info.Type)})
@@ -448,6 +452,26 @@ func (t *Tap) charge(ctx context.Context, cd *card, booked device.Event, removed
 		Detail: fmt.Sprintf("credit %d left", cd.c.Credit)})
 }
 
+// changeDryKegs records a full keg of the same size on each served line
+// whose keg ran dry (an INSTALL or MANAGER card there means the staff have
+// connected a fresh one); it reports whether any line was dry, in which
+// case the card does nothing else.
+func (t *Tap) changeDryKegs(cd *card) bool {
+	by := device.Actor{Name: cd.c.Info.Name, Role: ttg.CardTypeName(cd.c.Info.Type), Via: "card"}
+	dry := false
+	for _, k := range t.o.Agent.Kegs() {
+		if k.Disabled != "keg_empty" || !slices.Contains(t.o.Lines, k.Line) {
+			continue
+		}
+		dry = true
+		err := t.o.Agent.ChangeKeg(by, device.KegChange{Line: k.Line, PLU: k.PLU, Size: k.Keg.Size})
+		if err != nil {
+			t.report(device.Event{Type: EvCardRefused, Line: k.Line, Card: cd.hash, Detail: "keg change: " + err.Error()})
+		}
+	}
+	return dry
+}
+
 // toggleService puts the served lines into service mode (locked for
 // calibration and valve tests) or back.
 func (t *Tap) toggleService(cd *card) {
@@ -459,12 +483,13 @@ func (t *Tap) toggleService(cd *card) {
 	for _, l := range t.o.Lines {
 		all = all && locked[l]
 	}
+	by := device.Actor{Name: cd.c.Info.Name, Role: ttg.CardTypeName(cd.c.Info.Type), Via: "card"}
 	for _, l := range t.o.Lines {
 		var err error
 		if all {
-			err = t.o.Agent.Unlock(l)
+			err = t.o.Agent.SetLocked(by, l, false)
 		} else if !locked[l] {
-			err = t.o.Agent.Lock(l)
+			err = t.o.Agent.SetLocked(by, l, true)
 		}
 		if err != nil {
 			t.report(device.Event{Type: EvCardRefused, Line: l, Card: cd.hash, Detail: err.Error()})

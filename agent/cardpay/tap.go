@@ -35,8 +35,9 @@ type Agent interface {
 	Stop(line int) error
 	CardTap(ctx context.Context, line int, card int64) (string, error)
 	WaiterTap(line int, waiter int64) (string, error)
-	Lock(line int) error
-	Unlock(line int) error
+	SetLocked(by device.Actor, line int, locked bool) error
+	ChangeKeg(by device.Actor, c device.KegChange) error
+	Kegs() []device.KegInfo
 	Status() []device.LineStatus
 	Report(ev device.Event)
 }

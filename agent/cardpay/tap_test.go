@@ -17,6 +17,7 @@ import (
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/internal/walltest"
 	"github.com/tapagent/tapagent/nfc/cardapp"
@@ -1219,4 +1220,53 @@ func (r *rig) pouredOnceWhileLeft(t *testing.T, card *nfcsim.Card, looks *lookCo
 	time.Sleep(50 * time.Millisecond)
 	r.reader.Put(card)
 	r.until("authorised again", func() bool { return r.count(device.EvAuthorised) == 2 })
+}
+
+// TestManagerCardChangesTheKegThatRanDry: an INSTALL or MANAGER card on the
+// reader of a line whose keg ran dry records a full keg of the same size
+// (audited as the card's holder), and the line pours again; on lines that
+// pour, the same card toggles service mode as before.
+func TestManagerCardChangesTheKegThatRanDry(t *testing.T) {
+	r := newRig(t, 1, 2)
+	r.wall.Board.Line(1).SetKeg(300)
+	if _, err := r.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(500), Price: flow.Price{Minor: 650, PerVol: flow.ML(500)}}}); err != nil {
+		t.Fatal(err)
+	}
+	r.wall.Board.Line(1).Pour([]sim.Point{{T: 0, MLs: 60}, {T: 15 * time.Second, MLs: 60}})
+	r.until("keg ran dry", func() bool { return r.agent.Status()[0].Disabled == "keg_empty" && !r.agent.Busy() })
+	r.wall.Board.Line(1).SetKeg(50000) // staff connect a fresh keg
+	for _, typ := range []int{ttg.CardInstall, ttg.CardManager} {
+		size := r.agent.Kegs()[0].Keg.Size
+		before := r.count(device.EvKegChanged)
+		r.reader.Put(issued(t, uint64(50+typ), cardapp.Info{Type: typ, Name: "Kim"}, 0))
+		r.until("keg changed", func() bool { return r.count(device.EvKegChanged) == before+1 })
+		r.reader.Remove()
+		time.Sleep(30 * time.Millisecond)
+		k := r.agent.Kegs()[0]
+		if k.Disabled != "" || k.Keg.Size != size || k.Keg.Remaining != size {
+			t.Fatalf("after the card: %+v", k)
+		}
+		var ev device.Event
+		for _, e := range r.ev.All() {
+			if e.Type == device.EvKegChanged {
+				ev = e
+			}
+		}
+		if ev.By == nil || ev.By.Via != "card" || ev.By.Name != "Kim" || ev.By.Role != ttg.CardTypeName(typ) {
+			t.Fatalf("keg change by %+v", ev.By)
+		}
+		if strings.Contains(r.types(), "service mode") || r.agent.Status()[1].Locked {
+			t.Fatal("the card also toggled service mode")
+		}
+		if _, err := r.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModeFree, CapVol: flow.ML(100), Price: flow.Price{Minor: 650, PerVol: flow.ML(500)}}}); err != nil {
+			t.Fatalf("line does not pour after the keg change: %v", err)
+		}
+		if typ == ttg.CardInstall { // run it dry again for the manager's card
+			r.agent.Stop(1)
+			r.until("booked", func() bool { return !r.agent.Busy() })
+			if err := r.agent.MarkEmpty(device.Actor{Name: "test", Via: "cli"}, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

@@ -319,13 +319,13 @@ func TestRemoteLoginRefusals(t *testing.T) {
 		t.Errorf("device, unknown portion: %d", got)
 	}
 	// Keg too low: a nearly empty keg on line 2.
-	if err := r.agent.ChangeKeg(2, "", flow.ML(200)); err != nil {
+	if err := r.agent.AdjustKeg(device.Actor{Name: "test", Via: "cli"}, 2, flow.ML(200)); err != nil {
 		t.Fatal(err)
 	}
 	if got := code(r.call("remoteLogin", login(2, small, 1000, 1, "H"))); got != ttg.RLKegLow {
 		t.Errorf("keg too low: %d", got)
 	}
-	r.agent.ChangeKeg(2, "", flow.ML(50000))
+	r.agent.ChangeKeg(device.Actor{Name: "test", Via: "cli"}, device.KegChange{Line: 2, Size: flow.ML(50000)})
 	// Busy: someone is pouring on the line.
 	if _, err := r.agent.Authorise(2, device.Request{Auth: flow.Auth{Mode: flow.ModeFree}}); err != nil {
 		t.Fatal(err)
@@ -457,7 +457,7 @@ func TestReplayAfterAFailedPurchase(t *testing.T) {
 	if c := code(r.call("remoteLogin", login(2, small, 1000, 1, txn))); c != 0 {
 		t.Fatalf("login: %d", c)
 	}
-	if err := r.agent.Lock(2); err != nil {
+	if err := r.agent.SetLocked(device.Actor{Name: "test", Via: "cli"}, 2, true); err != nil {
 		t.Fatal(err)
 	}
 	pay := ttg.RemoteLoginPurchaseRequest{CardID: "424242", TransactionID: txn, PaymentID: "P-1"}
@@ -465,7 +465,7 @@ func TestReplayAfterAFailedPurchase(t *testing.T) {
 	if code(first) != ttg.RLWorkflow {
 		t.Fatalf("purchase on a locked line: %v", first)
 	}
-	if err := r.agent.Unlock(2); err != nil {
+	if err := r.agent.SetLocked(device.Actor{Name: "test", Via: "cli"}, 2, false); err != nil {
 		t.Fatal(err)
 	}
 	if again := r.call("remoteLoginPurchase", pay); code(again) != ttg.RLWorkflow || first["errorDescriptionClient"] == nil || again["errorDescriptionClient"] != first["errorDescriptionClient"] {

@@ -20,6 +20,7 @@ import (
 	"github.com/tapagent/tapagent/diag"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/firmware"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/internal/clip"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/storage"
@@ -59,7 +60,7 @@ type Parts struct {
 // reads the whole database).
 func ReadOnly() []string {
 	return []string{"diag.ping", "diag.snapshot", "outbox.stats", "time.status", "logs.tail", "dex.report",
-		"config.get"}
+		"config.get", "kegs", "pours.query"}
 }
 
 // Methods is the command table.
@@ -82,8 +83,6 @@ func Methods(p Parts) map[string]diag.Handler {
 			return 200, snap
 		},
 		"outbox.stats": func(context.Context, json.RawMessage) (int, any) { return 200, outbox(p) },
-		"line.lock":    lineCmd(p.Agent.Lock),
-		"line.unlock":  lineCmd(p.Agent.Unlock),
 		"time.status": func(context.Context, json.RawMessage) (int, any) {
 			synced := p.Synced == nil || p.Synced()
 			return 200, map[string]any{"now": time.Now().UTC(), "clock_synced": synced}
@@ -136,6 +135,9 @@ func Methods(p Parts) map[string]diag.Handler {
 			}
 			return 200, map[string]any{"ok": true, "outbox": outbox(p)}
 		},
+	}
+	for name, h := range operations(p.Agent, history.New(p.Store)) {
+		m[name] = h
 	}
 	if p.Uplink != nil {
 		m["ttg.configupdate"] = func(context.Context, json.RawMessage) (int, any) {
@@ -352,8 +354,13 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 			}
 		}()
 	}
+	ha := func(device.Event) {}
+	if c.HomeAssistant {
+		ha = startHomeAssistant(ctx, d, p.Agent, id, p.Version)
+	}
 	events := func(ev device.Event) {
 		svc.observe(ev)
+		ha(ev)
 		if ev.Type != device.EvCheckpoint {
 			d.Event(ev)
 		}

@@ -114,12 +114,12 @@ func (s *service) calibrate(_ context.Context, raw json.RawMessage) (int, any) {
 		}
 		return 200, map[string]any{"line": req.Line, "stopped": true}
 	case "store":
-		return s.store(req.Line, req.PourID, req.Measured, req.DryRun)
+		return s.store(mqttActor(raw), req.Line, req.PourID, req.Measured, req.DryRun)
 	}
 	return 400, `action must be "start", "stop" or "store"`
 }
 
-func (s *service) store(line int, pourID string, measured flow.Vol, dryRun bool) (int, any) {
+func (s *service) store(by device.Actor, line int, pourID string, measured flow.Vol, dryRun bool) (int, any) {
 	if measured <= 0 {
 		return 400, "measured_ml10 (the vessel's volume in mL×10) must be > 0"
 	}
@@ -141,7 +141,7 @@ func (s *service) store(line int, pourID string, measured flow.Vol, dryRun bool)
 	if dryRun {
 		return 200, out
 	}
-	c, err := s.agent.Calibrate(line, pulses, measured)
+	c, err := s.agent.Calibrate(by, line, pulses, measured)
 	if err != nil {
 		return 409, err.Error()
 	}

@@ -24,6 +24,8 @@ type bench struct {
 	wall  *simwall.Wall
 	agent *device.Agent
 	svc   *diagcmd.Service
+	store *storage.Store
+	cfg   *config.Config
 	mu    sync.Mutex
 	evs   []device.Event
 }
@@ -46,6 +48,7 @@ func newBench(t *testing.T) *bench {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	b.store, b.cfg = st, cfg
 	b.agent, err = device.New(device.Options{Config: cfg, Clock: clk, Store: st, Valves: b.wall.Valves,
 		Meters: b.wall.Meters, Emit: func(ev device.Event) {
 			b.svc.Observe(ev)
@@ -87,7 +90,7 @@ func TestValveTestNeedsServiceMode(t *testing.T) {
 	b.call(b.svc.ValveTest, `{"line": 9}`, 404)
 	b.call(b.svc.ValveTest, `{"line": 2, "seconds": 60}`, 400)
 	b.call(b.svc.ValveTest, `{"line": "two"}`, 400)
-	if err := b.agent.Lock(2); err != nil {
+	if err := b.agent.SetLocked(device.Actor{Name: "test", Via: "cli"}, 2, true); err != nil {
 		t.Fatal(err)
 	}
 	b.call(b.svc.ValveTest, `{"line": 2, "seconds": 2}`, 202)
@@ -104,7 +107,7 @@ func TestValveTestNeedsServiceMode(t *testing.T) {
 func TestRemoteCalibration(t *testing.T) {
 	b := newBench(t)
 	b.call(b.svc.Calibrate, `{"line": 1, "action": "start"}`, 409) // not in service mode
-	b.agent.Lock(1)
+	b.agent.SetLocked(device.Actor{Name: "test", Via: "cli"}, 1, true)
 	started := b.call(b.svc.Calibrate, `{"line": 1, "action": "start"}`, 202)
 	id := started["pour_id"].(string)
 	b.call(b.svc.Calibrate, `{"line": 1, "action": "store", "pour_id": "`+id+`", "measured_ml10": 5000}`, 409) // not booked yet

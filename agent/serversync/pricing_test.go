@@ -362,7 +362,7 @@ func TestPricesAsTheServerSays(t *testing.T) {
 				if c.kegFill {
 					size = flow.ML(1_500) // 1.2 L poured below leaves 20 %
 				}
-				if err := b.agent.ChangeKeg(c.line, "", size); err != nil {
+				if err := b.agent.ChangeKeg(device.Actor{Name: "test", Via: "cli"}, device.KegChange{Line: c.line, Size: size}); err != nil {
 					t.Fatal(err)
 				}
 			}

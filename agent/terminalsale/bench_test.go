@@ -56,7 +56,7 @@ func BenchmarkApprovedToValveOpen(b *testing.B) {
 		n++
 		if n%100 == 0 { // a fresh keg before this one runs dry
 			r.wall.Board.Line(1).SetKeg(50_000)
-			if err := r.agent.ChangeKeg(1, "", flow.ML(50_000)); err != nil {
+			if err := r.agent.ChangeKeg(device.Actor{Name: "test", Via: "cli"}, device.KegChange{Line: 1, Size: flow.ML(50_000)}); err != nil {
 				b.Fatal(err)
 			}
 		}

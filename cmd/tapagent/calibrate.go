@@ -243,7 +243,7 @@ func (c *calibration) finish(ev device.Event) error {
 		fmt.Fprintln(c.out, "Not stored; the K-factor is unchanged.")
 		return nil
 	}
-	cal, err := c.agent.Calibrate(c.line, pulses, measured)
+	cal, err := c.agent.Calibrate(cliActor("technician"), c.line, pulses, measured)
 	if err != nil {
 		return err
 	}

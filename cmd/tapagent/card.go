@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/agent/cardpay"
+	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/doctor"
 	"github.com/tapagent/tapagent/nfc/cardapp"
@@ -41,8 +42,8 @@ const cardUsage = `tapagent card COMMAND --config FILE [--port DEV] [flags]
                            show the card journal's unsettled charge for a card (no
                            flag), or resolve it: paid (nothing more to collect), unpaid
                            (written off), collect (charged at the card's next tap);
-                           logged as card_charge_staff_settled. No reader needed; the
-                           agent must be stopped (it holds the database lock)
+                           logged as card_charge_staff_settled. No reader needed; goes
+                           through the running agent (its local API), else its database
 
 The card is waited for on the reader of [reader] (or --port). Keys come from [cards].
 Each action books the card-purchase record for the server in the data directory; actions
@@ -207,7 +208,7 @@ func cardRead(ctx context.Context, s *cardapp.Session, t cardTool) error {
 }
 
 // cardSettle shows or resolves a card's unsettled charge in the card
-// journal, on the database directly: the running agent holds its lock.
+// journal: through the running agent's local API, else on the database.
 func cardSettle(now time.Time, t cardTool) error {
 	raw, err := hex.DecodeString(strings.TrimSpace(t.o.uid))
 	if err != nil || len(raw) == 0 {
@@ -227,6 +228,9 @@ func cardSettle(now time.Time, t cardTool) error {
 	if n > 1 {
 		return fmt.Errorf("%w: one of --paid, --unpaid, --collect", errUsage)
 	}
+	if c, err := localapi.Dial(context.Background(), localapi.SocketPath(t.o.data)); err == nil {
+		return cardSettleRunning(c, uid, d, n > 0, t)
+	}
 	path := filepath.Join(t.o.data, "tapagent.db")
 	st, err := storage.Open(path, storage.Options{OpenTimeout: 3 * time.Second})
 	if errors.Is(err, storage.ErrLocked) {
@@ -243,8 +247,7 @@ func cardSettle(now time.Time, t cardTool) error {
 	case !found:
 		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), cardpay.ErrNoEntry)
 	}
-	fmt.Fprintf(t.out, "card %s: pour %s, %s, amount %d, servings %d; credit before %d, servings before %d\n",
-		strings.ToUpper(uid), e.PourID, e.State, e.Amount, e.Servings, e.CreditBefore, e.ServingsBefore)
+	printJournal(t.out, uid, e)
 	if n == 0 {
 		return nil
 	}
@@ -253,6 +256,29 @@ func cardSettle(now time.Time, t cardTool) error {
 	}
 	fmt.Fprintf(t.out, "settled as %s by %s\n", d, t.o.staff)
 	return nil
+}
+
+// cardSettleRunning is cardSettle through the running agent's local API.
+func cardSettleRunning(c *localapi.Client, uid string, d cardpay.Decision, decide bool, t cardTool) error {
+	ctx := context.Background()
+	e, err := c.CardJournal(ctx, uid)
+	if err != nil {
+		return fmt.Errorf("card %s: %w", strings.ToUpper(uid), err)
+	}
+	printJournal(t.out, uid, e)
+	if !decide {
+		return nil
+	}
+	if _, err := c.CardSettle(ctx, uid, d, t.o.staff); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.out, "settled as %s by %s\n", d, t.o.staff)
+	return nil
+}
+
+func printJournal(w io.Writer, uid string, e cardpay.Entry) {
+	fmt.Fprintf(w, "card %s: pour %s, %s, amount %d, servings %d; credit before %d, servings before %d\n",
+		strings.ToUpper(uid), e.PourID, e.State, e.Amount, e.Servings, e.CreditBefore, e.ServingsBefore)
 }
 
 // purchaseTypes maps card types to the TTG card-purchase actions.

@@ -25,7 +25,8 @@ const dexUsage = `tapagent dex COMMAND
   serve --port DEV [--once] answer a handheld on a DEX port (9600 8N1) with this agent's audit
   read --port DEV          read a vending machine's DEX port and print (and keep) its audit
 
-report and reports open the agent's database: stop the agent first.`
+report asks the running agent (its local API), else opens its database;
+reports opens the database: stop the agent first.`
 
 func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -68,6 +69,15 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *data != "" {
 		cfg.Device.DataDir = *data
+	}
+	if c, err := agentClient(ctx, cfg); err == nil && sub == "report" {
+		// The running agent takes the read-out: its database is locked.
+		rep, err := c.DexReport(ctx, *reset || cfg.Audit.ResetOnRead == "full")
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(rep)
+		return err
 	}
 	store, err := openStore(cfg)
 	if err != nil {

@@ -33,6 +33,10 @@ Usage:
   tapagent mdb COMMAND          MDB cashless field tool: probe, vend, raw, log (via a Qibixx adapter)
   tapagent exe COMMAND          EXE vending machine field tool through a bridge: status, test vend
   tapagent card COMMAND         DESFire card field tool (charger role): read, issue, topup, erase, format
+  tapagent keg COMMAND          keg operations on the running agent: change, adjust, empty
+  tapagent line COMMAND         line operations on the running agent: lock, unlock, clean
+  tapagent kegs                 every line's keg: size, what is left, fill level
+  tapagent pours [flags]        the pour history on the device: filters, totals, CSV
   tapagent doctor [flags]       check this controller: board, GPIO, ports, permissions, server, broker, clock, disk
   tapagent firmware COMMAND     the .deb update hand-off: request (agent side), apply (root side)
   tapagent release COMMAND      sign releases: keygen, manifest (for update notifications)
@@ -84,6 +88,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "web":
 		err = cmdWeb(args[1:], stdin, stdout, stderr)
+	case "keg":
+		err = cmdKeg(ctx, args[1:], stdout, stderr)
+	case "line":
+		err = cmdLine(ctx, args[1:], stdout, stderr)
+	case "kegs":
+		err = cmdKegs(ctx, args[1:], stdout, stderr)
+	case "pours":
+		err = cmdPours(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "-h", "--help", "help":

@@ -18,6 +18,7 @@ import (
 	"github.com/tapagent/tapagent/agent/clientcontrol"
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/agent/exesale"
+	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/board"
@@ -180,6 +181,12 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		webEvents.Store(&obs)
 		log.Info("web dashboard listening", "url", ws.URL)
 	}
+	stopAPI, err := localapi.Start(ctx, localapi.Options{Path: localapi.SocketPath(cfg.Device.DataDir), Agent: agent, Store: store,
+		Audit: audit, Identity: evadts.IdentityFrom(cfg, version), Version: version, Log: log})
+	if err != nil {
+		return errors.Join(err, agent.Close())
+	}
+	defer stopAPI()
 	if linkRefused != nil {
 		agent.Report(device.Event{Type: "mqtt_refused", Detail: linkRefused.Error()})
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/sim/ttgserver"
+	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -63,7 +64,8 @@ const ttgUsage = `tapagent ttg COMMAND [--config FILE]
   push         upload the outbox now
   deadletters  records the server refused, with its reason
 
-The agent must be stopped for outbox, push and deadletters (they open its database).`
+outbox and deadletters ask the running agent (its local API), else read its
+database; push needs the agent stopped (it opens the database).`
 
 func cmdTTG(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -176,35 +178,37 @@ func lineIDs(cfg *config.Config) []int {
 }
 
 func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io.Writer, log *slog.Logger) error {
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	if c, err := agentClient(ctx, cfg); err == nil && sub != "push" {
+		// The running agent answers: its database is locked.
+		if sub == "outbox" {
+			recs, err := c.Outbox(ctx)
+			printOutbox(tw, recs)
+			return err
+		}
+		dl, err := c.DeadLetters(ctx)
+		printDeadLetters(tw, dl)
+		return err
+	}
 	store, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	defer tw.Flush()
 	switch sub {
 	case "outbox":
 		recs, err := store.Outbox(0, 1<<30)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "SEQ\tID\tKIND\tLINE\tPLU\tVOLUME\tAMOUNT\tENDED\n")
-		for _, r := range recs {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%d\t%s\n", r.Seq, r.ID, r.Kind, r.Line, r.PLU, r.Pour.Volume, r.Pour.Amount,
-				time.UnixMilli(r.EndedAt).Format(time.DateTime))
-		}
-		fmt.Fprintf(tw, "%d records\n", len(recs))
+		printOutbox(tw, recs)
 	case "deadletters":
 		dl, err := store.DeadLetters()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "SEQ\tID\tKIND\tVOLUME\tAMOUNT\tREASON\n")
-		for _, d := range dl {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.Record.ID, d.Record.Kind, d.Record.Pour.Volume, d.Record.Pour.Amount, d.Reason)
-		}
-		fmt.Fprintf(tw, "%d dead letters\n", len(dl))
+		printDeadLetters(tw, dl)
 	case "push":
 		if cfg.TTG.URL == "" {
 			return fmt.Errorf("%w: no TTG server: set ttg.url or pass --url", errUsage)
@@ -222,6 +226,23 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		return err
 	}
 	return nil
+}
+
+func printOutbox(tw io.Writer, recs []storage.Record) {
+	fmt.Fprintf(tw, "SEQ\tID\tKIND\tLINE\tPLU\tVOLUME\tAMOUNT\tENDED\n")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%d\t%s\n", r.Seq, r.ID, r.Kind, r.Line, r.PLU, r.Pour.Volume, r.Pour.Amount,
+			time.UnixMilli(r.EndedAt).Format(time.DateTime))
+	}
+	fmt.Fprintf(tw, "%d records\n", len(recs))
+}
+
+func printDeadLetters(tw io.Writer, dl []storage.DeadLetter) {
+	fmt.Fprintf(tw, "SEQ\tID\tKIND\tVOLUME\tAMOUNT\tREASON\n")
+	for _, d := range dl {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", d.Seq, d.Record.ID, d.Record.Kind, d.Record.Pour.Volume, d.Record.Pour.Amount, d.Reason)
+	}
+	fmt.Fprintf(tw, "%d dead letters\n", len(dl))
 }
 
 // memCache is a throw-away cache for read-only commands.

@@ -1,0 +1,422 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tapagent/tapagent/agent/localapi"
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/history"
+	"github.com/tapagent/tapagent/simwall"
+	"github.com/tapagent/tapagent/storage"
+)
+
+const kegUsage = `Usage:
+  tapagent keg change --line N --size 50L [--plu P] [--keg-id K] [--tapped DATE]
+                      a fresh, full keg on line N (a line whose keg ran dry pours again)
+  tapagent keg adjust --line N --remaining 20L
+                      what is left in the keg after a measurement
+  tapagent keg empty --line N
+                      the keg is empty: the line takes no pour until a keg change
+
+The agent must be running: the command goes through its local API
+(<data dir>/agent.sock) and is recorded with your login name.
+Flags of every subcommand: --config FILE, --data DIR. DATE is YYYY-MM-DD,
+"YYYY-MM-DD HH:MM" or RFC 3339. Volumes take a unit: L or mL.`
+
+const lineUsage = `Usage:
+  tapagent line lock --line N      take the line out of service (a running pour stops)
+  tapagent line unlock --line N    return it to service
+  tapagent line clean --line N [--stop]
+                                   start (or stop) cleaning mode: an uncharged cleaning pour
+
+The agent must be running (its local API). Flags: --config FILE, --data DIR.`
+
+const kegsUsage = `Usage: tapagent kegs [--config FILE] [--data DIR] [--json]
+
+Every line's keg: product, size, what is left, fill level, when it was tapped.
+Asks the running agent; with the agent stopped, reads its database.`
+
+const poursUsage = `Usage: tapagent pours [flags]
+
+The pour history kept on the device, newest last:
+  --from, --to DATE        time range (YYYY-MM-DD, "YYYY-MM-DD HH:MM" or RFC 3339; to is exclusive)
+  --line N --product NAME|PLU --card HASH --payment TYPE
+                           filters; payment is free, card, remote, terminal or register
+  --kind LIST              entry kinds (default pour); all: pour,cleaning,calibration,
+                           unattributed,cardpurchase,vend,operation,alarm
+  --totals day|line|product
+                           sums of pours instead of the pours
+  --csv                    CSV for a spreadsheet (volumes in mL, money in minor units)
+  --limit N                at most N entries (default 1000)
+  --tz ZONE                time zone of dates and days (default: the system's)
+  --config FILE, --data DIR
+Asks the running agent; with the agent stopped, reads its database.`
+
+// wantsHelp reports -h/--help among args, so that a subcommand's help
+// needs nothing else to be right.
+func wantsHelp(args []string) bool {
+	return slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" })
+}
+
+// dataFlags are the flags every keg and history command takes.
+type dataFlags struct{ cfgPath, data *string }
+
+func addDataFlags(fs *flag.FlagSet) dataFlags {
+	return dataFlags{cfgPath: fs.String("config", "", "configuration file (default: the embedded sim configuration)"),
+		data: fs.String("data", "", "the agent's data directory (default: device.data_dir)")}
+}
+
+func (d dataFlags) load() (*config.Config, error) {
+	cfg, err := loadSimConfig(*d.cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	if *d.data != "" {
+		cfg.Device.DataDir = *d.data
+	}
+	return cfg, nil
+}
+
+// agentClient connects to the running agent of cfg.
+func agentClient(ctx context.Context, cfg *config.Config) (*localapi.Client, error) {
+	return localapi.Dial(ctx, localapi.SocketPath(cfg.Device.DataDir))
+}
+
+func cmdKeg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return opCommand(ctx, "keg", kegUsage, map[string]string{"change": localapi.OpKegChange, "adjust": localapi.OpKegAdjust,
+		"empty": localapi.OpKegEmpty}, args, stdout, stderr)
+}
+
+func cmdLine(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return opCommand(ctx, "line", lineUsage, map[string]string{"lock": localapi.OpLock, "unlock": localapi.OpUnlock,
+		"clean": localapi.OpClean}, args, stdout, stderr)
+}
+
+// opCommand runs one keg or line operation through the running agent.
+func opCommand(ctx context.Context, name, usage string, ops map[string]string, args []string, stdout, stderr io.Writer) error {
+	if wantsHelp(args) {
+		fmt.Fprintln(stdout, usage)
+		return flag.ErrHelp
+	}
+	if len(args) == 0 || ops[args[0]] == "" {
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("%w: a subcommand is needed", errUsage)
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet(name+" "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	df := addDataFlags(fs)
+	line := fs.Int("line", 0, "line number")
+	size := fs.String("size", "", "keg change: the keg's size (50L)")
+	plu := fs.Int("plu", 0, "keg change: the product's PLU when it changes")
+	kegID := fs.String("keg-id", "", "keg change: the keg's label or barcode")
+	tapped := fs.String("tapped", "", "keg change: when it was connected (default now)")
+	remaining := fs.String("remaining", "", "keg adjust: what is left (20L)")
+	stop := fs.Bool("stop", false, "line clean: stop cleaning mode")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if *line <= 0 {
+		return fmt.Errorf("%w: --line N is needed", errUsage)
+	}
+	req := localapi.OpRequest{KegChange: device.KegChange{Line: *line, PLU: *plu, KegID: *kegID}, On: !*stop}
+	var err error
+	switch sub {
+	case "change":
+		if req.Size, err = flow.ParseVol(*size); err != nil {
+			return fmt.Errorf("%w: --size: %w", errUsage, err)
+		}
+		if req.Tapped, err = localapi.ParseWhen(*tapped, time.Local); err != nil {
+			return fmt.Errorf("%w: --tapped: %w", errUsage, err)
+		}
+	case "adjust":
+		if req.Remaining, err = flow.ParseVol(*remaining); err != nil {
+			return fmt.Errorf("%w: --remaining: %w", errUsage, err)
+		}
+	}
+	cfg, err := df.load()
+	if err != nil {
+		return err
+	}
+	c, err := agentClient(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%s %s goes through the running agent: %w", name, sub, err)
+	}
+	k, err := c.Operate(ctx, *line, ops[sub], req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "line %d: %s\n", k.Line, kegLine(k))
+	return nil
+}
+
+// kegLine is a keg in one line of text.
+func kegLine(k device.KegInfo) string {
+	s := fmt.Sprintf("%s, %s of %s left (%s)", k.Product, k.Keg.Remaining.Litres(), k.Keg.Size.Litres(), permille(k.Keg.FillPermille()))
+	switch {
+	case k.Disabled != "":
+		s += ", disabled: " + k.Disabled
+	case k.Locked:
+		s += ", locked"
+	}
+	return s
+}
+
+func permille(p int64) string { return fmt.Sprintf("%d.%d%%", p/10, p%10) }
+
+func cmdKegs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if wantsHelp(args) {
+		fmt.Fprintln(stdout, kegsUsage)
+		return flag.ErrHelp
+	}
+	fs := flag.NewFlagSet("kegs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	df := addDataFlags(fs)
+	tz := fs.String("tz", "", "time zone of the tapped dates (default: the system's)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	loc, err := zone(*tz)
+	if err != nil {
+		return err
+	}
+	cfg, err := df.load()
+	if err != nil {
+		return err
+	}
+	kegs, err := readKegs(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LINE\tPRODUCT\tPLU\tKEG\tSIZE\tLEFT\tFILL\tTAPPED\tSTATE")
+	for _, k := range kegs {
+		state := k.State
+		switch {
+		case k.Disabled != "":
+			state = "disabled: " + k.Disabled
+		case k.Locked:
+			state = "locked"
+		}
+		tappedAt := "-"
+		if k.Keg.TappedAt != 0 {
+			tappedAt = time.UnixMilli(k.Keg.TappedAt).In(loc).Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Line, k.Product, k.PLU, firstOr(k.Keg.ID, "-"),
+			k.Keg.Size.Litres(), k.Keg.Remaining.Litres(), permille(k.Keg.FillPermille()), tappedAt, state)
+	}
+	return tw.Flush()
+}
+
+func firstOr(s, dflt string) string {
+	if s == "" {
+		return dflt
+	}
+	return s
+}
+
+func zone(tz string) (*time.Location, error) {
+	if tz == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --tz: %w", errUsage, err)
+	}
+	return loc, nil
+}
+
+// readKegs asks the running agent, or reads its database when it is stopped.
+func readKegs(ctx context.Context, cfg *config.Config) ([]device.KegInfo, error) {
+	c, err := agentClient(ctx, cfg)
+	if err == nil {
+		return c.Kegs(ctx)
+	}
+	if !errors.Is(err, localapi.ErrNotRunning) {
+		return nil, err
+	}
+	st, err := openStopped(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	kegs, err := st.Kegs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]device.KegInfo, 0, len(cfg.Lines))
+	for _, l := range cfg.Lines {
+		k := kegs[l.ID]
+		info := device.KegInfo{Line: l.ID, Product: l.Product, PLU: l.PLU, Keg: k, State: "agent stopped"}
+		if k.PLU != 0 {
+			info.Product, info.PLU = k.Product, k.PLU
+		}
+		if k.Kicked {
+			info.Disabled = "keg_empty"
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// openStopped opens the database of an agent that is not running; a
+// missing database is an error, not a new one.
+func openStopped(cfg *config.Config) (*storage.Store, error) {
+	path := filepath.Join(cfg.Device.DataDir, "tapagent.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no agent database: %w", err)
+	}
+	return storage.Open(path, storage.Options{OpenTimeout: 3 * time.Second})
+}
+
+func cmdPours(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if wantsHelp(args) {
+		fmt.Fprintln(stdout, poursUsage)
+		return flag.ErrHelp
+	}
+	fs := flag.NewFlagSet("pours", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	df := addDataFlags(fs)
+	from := fs.String("from", "", "")
+	to := fs.String("to", "", "")
+	line := fs.Int("line", 0, "")
+	product := fs.String("product", "", "")
+	card := fs.String("card", "", "")
+	payment := fs.String("payment", "", "")
+	kind := fs.String("kind", history.KindPour, "")
+	totals := fs.String("totals", "", "")
+	asCSV := fs.Bool("csv", false, "")
+	limit := fs.Int("limit", 0, "")
+	tz := fs.String("tz", "", "")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	loc, err := zone(*tz)
+	if err != nil {
+		return err
+	}
+	q := history.Query{Line: *line, Product: *product, Card: *card, Payment: *payment, Limit: *limit, Loc: loc,
+		Kinds: strings.Split(*kind, ",")}
+	for _, w := range []struct {
+		s   string
+		dst *time.Time
+	}{{*from, &q.From}, {*to, &q.To}} {
+		if *w.dst, err = localapi.ParseWhen(w.s, loc); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+	}
+	if err := q.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	cfg, err := df.load()
+	if err != nil {
+		return err
+	}
+	src, closeSrc, err := historySource(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	if *totals != "" {
+		ts, err := src.Totals(ctx, q, *totals)
+		if err != nil {
+			return err
+		}
+		return printTotals(stdout, ts, *totals, cfg)
+	}
+	es, err := src.Find(ctx, q)
+	if err != nil {
+		return err
+	}
+	if *asCSV {
+		return history.WriteCSV(stdout, es, loc)
+	}
+	return printPours(stdout, es, loc, cfg)
+}
+
+// historyReader is the history, from the running agent or its database.
+type historyReader interface {
+	Find(ctx context.Context, q history.Query) ([]history.Entry, error)
+	Totals(ctx context.Context, q history.Query, by string) ([]history.Total, error)
+}
+
+// clientHistory is the running agent's history through its local API.
+type clientHistory struct{ c *localapi.Client }
+
+func (h clientHistory) Find(ctx context.Context, q history.Query) ([]history.Entry, error) {
+	return h.c.History(ctx, q)
+}
+
+func (h clientHistory) Totals(ctx context.Context, q history.Query, by string) ([]history.Total, error) {
+	return h.c.Totals(ctx, q, by)
+}
+
+func historySource(ctx context.Context, cfg *config.Config) (historyReader, func(), error) {
+	c, err := agentClient(ctx, cfg)
+	if err == nil {
+		return clientHistory{c}, func() {}, nil
+	}
+	if !errors.Is(err, localapi.ErrNotRunning) {
+		return nil, nil, err
+	}
+	st, err := openStopped(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return history.New(st), func() { st.Close() }, nil
+}
+
+func printPours(w io.Writer, es []history.Entry, loc *time.Location, cfg *config.Config) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tKIND\tLINE\tPRODUCT\tVOLUME\tAMOUNT\tPAYMENT\tCARD\tID\tDETAIL")
+	var sum flow.Vol
+	var amount int64
+	for _, e := range es {
+		what := e.Kind
+		if e.Op != "" {
+			what = e.Op
+		}
+		detail := e.Detail
+		if e.Actor != nil {
+			detail = strings.TrimSpace(detail + " by " + e.Actor.String())
+		}
+		vol, amt := e.Volume.String(), money(e.Amount, cfg)
+		if e.Kind == history.KindOperation || e.Kind == history.KindAlarm {
+			vol, amt = "-", "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.In(loc).Format(time.DateTime), what, e.Line,
+			firstOr(e.Product, "-"), vol, amt, firstOr(e.Payment, "-"), firstOr(e.Card, "-"), firstOr(e.ID, "-"), detail)
+		sum, amount = sum+e.Volume, amount+e.Amount
+	}
+	fmt.Fprintf(tw, "%d entries, %s, %s\n", len(es), sum.Litres(), money(amount, cfg))
+	return tw.Flush()
+}
+
+func printTotals(w io.Writer, ts []history.Total, by string, cfg *config.Config) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\tPOURS\tVOLUME\tAMOUNT\n", strings.ToUpper(by))
+	var all history.Total
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Key, t.Pours, t.Volume.Litres(), money(t.Amount, cfg))
+		all.Pours, all.Volume, all.Amount = all.Pours+t.Pours, all.Volume+t.Volume, all.Amount+t.Amount
+	}
+	fmt.Fprintf(tw, "all\t%s\t%s\t%s\n", strconv.FormatInt(all.Pours, 10), all.Volume.Litres(), money(all.Amount, cfg))
+	return tw.Flush()
+}
+
+func money(minor int64, cfg *config.Config) string {
+	return simwall.Money(minor, cfg.Device.Decimals, cfg.Device.Currency)
+}
