@@ -37,6 +37,24 @@ const (
 	EvUndrained       = "draining_ended"
 )
 
+// Event types the assembly (package agent) reports as the daemon's parts
+// come up.
+const (
+	// EventMQTTRefused: the configuration keeps the MQTT link off; Detail
+	// says why. The wall pours on.
+	EventMQTTRefused = "mqtt_refused"
+	// EventPOSReconciled: waiter reservations left from before a restart
+	// were given back to the cash register; Detail counts them.
+	EventPOSReconciled = "pos_reconciled"
+	// EventPOSListening: the cash-register interface listens; Detail is its URL.
+	EventPOSListening = "pos_listening"
+	// EventControlListening: the client-control API listens; Detail is its URL.
+	EventControlListening = "control_listening"
+	// EventReaderReady: the card reader answered; Detail names its
+	// firmware and the lines it serves.
+	EventReaderReady = "reader_ready"
+)
+
 // Event is something that happened, for the terminal, scripts, the event
 // log and (later) the uplinks. Volumes are mL×10, money minor units.
 type Event struct {

@@ -103,7 +103,7 @@ func (c *checker) chipNodes(p *board.Profile) []access {
 
 // allowed applies the owner/group/other permission bits as the kernel
 // would for this account (root is not special: the service never is).
-func allowed(n Node, a Account, need access) bool {
+func allowed(n board.Node, a board.Account, need access) bool {
 	want := fs.FileMode(0o4)
 	if need.write {
 		want |= 0o2
@@ -122,7 +122,7 @@ func allowed(n Node, a Account, need access) bool {
 	}
 }
 
-func fixFor(a access, n Node, acct Account) string {
+func fixFor(a access, n board.Node, acct board.Account) string {
 	switch a.what {
 	case "GPIO chip":
 		return "add the user to the chip's group (usermod -aG gpio " + acct.Name + ") or install the package's udev rules"

@@ -27,29 +27,15 @@ type Host interface {
 	// Chips lists the GPIO chips with the lines in use.
 	Chips() ([]board.ChipInfo, error)
 	// Node describes a file or device node, or returns fs.ErrNotExist.
-	Node(path string) (Node, error)
+	Node(path string) (board.Node, error)
 	// Account looks up the user the service runs as.
-	Account(name string) (Account, error)
+	Account(name string) (board.Account, error)
 	// Clock reports whether the kernel clock is synchronised.
 	Clock() (synced bool, maxError time.Duration, err error)
 	// Disk reports the space on the file system holding path.
 	Disk(path string) (free, total uint64, err error)
 	// SerialAdapters lists /dev/serial/by-id names and their targets.
 	SerialAdapters() (map[string]string, error)
-}
-
-// Node is a file's type, mode and owner.
-type Node struct {
-	Mode fs.FileMode
-	UID  uint32
-	GID  uint32
-}
-
-// Account is a user with its groups.
-type Account struct {
-	Name string
-	UID  uint32
-	GIDs []uint32
 }
 
 // Probe checks a peer (server, broker, reader); nil means it answered,

@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/doctor"
 	"github.com/tapagent/tapagent/internal/mqtttest"
 	"github.com/tapagent/tapagent/sim/simhost"
 	"github.com/tapagent/tapagent/sim/ttgserver"
+	"github.com/tapagent/tapagent/transport"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -95,12 +95,12 @@ func run(cfg *config.Config, path string, b *simhost.Board, online bool) doctor.
 	}
 	o.Reader = b.ReaderProbe
 	o.MDB = func(ctx context.Context) (string, error) {
-		bus, end, err := b.TerminalBus(ctx, terminalsale.Address(cfg.MDB))
+		bus, end, err := b.TerminalBus(ctx, transport.MDBAddress(cfg.MDB))
 		if err != nil {
 			return "", err
 		}
 		defer end()
-		m := terminalsale.NewMaster(cfg, bus, "")
+		m := transport.MDBMaster(cfg, bus, "")
 		m.Poll = time.Millisecond
 		return doctor.AskTerminal(ctx, m)
 	}

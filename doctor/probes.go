@@ -10,14 +10,12 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/tapagent/tapagent/agent/diagcmd"
-	"github.com/tapagent/tapagent/agent/exesale"
-	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/diag"
 	"github.com/tapagent/tapagent/nfc/pn532"
 	"github.com/tapagent/tapagent/payment/exe"
 	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/transport"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -42,7 +40,7 @@ func TTGProbe(cfg *config.Config, log *slog.Logger) Probe {
 // session.
 func MQTTProbe(cfg *config.Config) Probe {
 	return func(ctx context.Context) (string, error) {
-		tcfg, err := diagcmd.TLS(cfg.MQTT)
+		tcfg, err := transport.MQTTTLS(cfg.MQTT)
 		if err != nil {
 			return "", err
 		}
@@ -79,29 +77,14 @@ func MQTTProbe(cfg *config.Config) Probe {
 // A running agent holds the port: stop it first.
 func ReaderProbe(cfg *config.Config) Probe {
 	return func(ctx context.Context) (string, error) {
-		var t pn532.Transport
-		var err error
-		if cfg.Reader.Port != "" {
-			t, err = pn532.OpenHSU(cfg.Reader.Port)
-		} else {
-			t, err = pn532.OpenI2C(cfg.Reader.I2C, uint16(cfg.Reader.I2CAddr))
-		}
+		t, err := transport.ReaderPort(cfg.Reader, "")
 		if err != nil {
 			return "", err
 		}
 		d := pn532.NewDevice(t, pn532.Options{})
 		defer d.Close()
-		return AskReader(ctx, d)
+		return transport.AskReader(ctx, d)
 	}
-}
-
-// AskReader is the reader check on an open device.
-func AskReader(ctx context.Context, d *pn532.Device) (string, error) {
-	fw, err := d.Ready(ctx)
-	if err != nil {
-		return "", err
-	}
-	return fw.String(), nil
 }
 
 // MDBProbe opens the configured MDB transport and runs the power-up
@@ -109,12 +92,12 @@ func AskReader(ctx context.Context, d *pn532.Device) (string, error) {
 // disables it again. A running agent holds the port: stop it first.
 func MDBProbe(cfg *config.Config) Probe {
 	return func(ctx context.Context) (string, error) {
-		bus, err := terminalsale.Open(ctx, cfg.MDB, "")
+		bus, err := transport.OpenMDB(ctx, cfg.MDB, "")
 		if err != nil {
 			return "", err
 		}
 		defer bus.Close()
-		return AskTerminal(ctx, terminalsale.NewMaster(cfg, bus, ""))
+		return AskTerminal(ctx, transport.MDBMaster(cfg, bus, ""))
 	}
 }
 
@@ -122,7 +105,7 @@ func MDBProbe(cfg *config.Config) Probe {
 // STATUS. A running agent holds the port: stop it first.
 func EXEProbe(cfg *config.Config) Probe {
 	return func(ctx context.Context) (string, error) {
-		m, err := exesale.Open(cfg.EXE, "")
+		m, err := transport.OpenEXE(cfg.EXE, "")
 		if err != nil {
 			return "", err
 		}

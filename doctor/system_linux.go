@@ -36,33 +36,33 @@ func (System) Compatible() ([]string, error) {
 func (System) Chips() ([]board.ChipInfo, error) { return board.ListChips() }
 
 // Node stats path, following symlinks like an open would.
-func (System) Node(path string) (Node, error) {
+func (System) Node(path string) (board.Node, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return Node{}, err
+		return board.Node{}, err
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return Node{}, fmt.Errorf("%s: no owner information", path)
+		return board.Node{}, fmt.Errorf("%s: no owner information", path)
 	}
-	return Node{Mode: fi.Mode(), UID: st.Uid, GID: st.Gid}, nil
+	return board.Node{Mode: fi.Mode(), UID: st.Uid, GID: st.Gid}, nil
 }
 
 // Account looks the user up in the system's user database.
-func (System) Account(name string) (Account, error) {
+func (System) Account(name string) (board.Account, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		return Account{}, err
+		return board.Account{}, err
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
-		return Account{}, fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
+		return board.Account{}, fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
 	}
 	ids, err := u.GroupIds()
 	if err != nil {
-		return Account{}, fmt.Errorf("user %s: groups: %w", name, err)
+		return board.Account{}, fmt.Errorf("user %s: groups: %w", name, err)
 	}
-	a := Account{Name: name, UID: uint32(uid)}
+	a := board.Account{Name: name, UID: uint32(uid)}
 	for _, id := range ids {
 		if g, err := strconv.ParseUint(id, 10, 32); err == nil {
 			a.GIDs = append(a.GIDs, uint32(g))

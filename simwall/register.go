@@ -21,7 +21,7 @@ import (
 // re-sent st.Replay times, as after lost answers: at once, or in the step
 // ParseScenario adds st.ReplayAfter later (resendCredit).
 func (r *runner) postCredit(st sim.Step) error {
-	if r.cash == nil {
+	if r.asm.CashURL() == "" {
 		return errors.New("the cash interface is off (pos.listen)")
 	}
 	if st.ResendOf != nil {
@@ -86,7 +86,7 @@ func (r *runner) registerCall(method, path string, body any, want int) (*http.Re
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, r.cash.URL+path, rd)
+	req, err := http.NewRequest(method, r.asm.CashURL()+path, rd)
 	if err != nil {
 		return nil, err
 	}

@@ -3,30 +3,19 @@ package simwall
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/tapagent/tapagent/agent/auditfeed"
-	"github.com/tapagent/tapagent/agent/cardpay"
-	"github.com/tapagent/tapagent/agent/cashregister"
-	"github.com/tapagent/tapagent/agent/diagcmd"
-	"github.com/tapagent/tapagent/agent/localapi"
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/agent/serversync"
-	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
-	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/flow"
-	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/sim"
-	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 	"github.com/tapagent/tapagent/web"
 )
@@ -90,6 +79,8 @@ const stepLen = 5 * time.Millisecond
 
 // Run plays the scenario until its duration or ctx ends, then shuts the
 // agent down the way SIGTERM does: valves closed, pours settled and booked.
+// It is the daemon's own assembly (package agent) on the simulated board,
+// with the embedded TTG server unless one is configured or NoTTG is set.
 func Run(ctx context.Context, o Options) (*Summary, error) {
 	cfg := o.Config
 	if o.Start.IsZero() {
@@ -103,194 +94,74 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{
-		OpenTimeout: cfg.Storage.OpenTimeout.Duration, MaxEvents: cfg.Storage.MaxEvents, Now: time.Now})
-	if err != nil {
-		return nil, err
+	hw := NewBoard(cfg, wall, o)
+	defer hw.Close()
+	peers := agent.PeersFrom(cfg)
+	var emb *serversync.Embedded
+	switch {
+	case o.NoTTG:
+		peers.TTG = ""
+	case peers.TTG == "":
+		if emb, err = serversync.StartEmbedded(cfg, o.Log); err != nil {
+			return nil, err
+		}
+		defer emb.Close()
+		peers.TTG = emb.URL
 	}
-	defer store.Close()
 	out := newPrinter(o, cfg)
-	opts := device.Options{Config: cfg, Clock: clk, Store: store, Valves: wall.Valves,
-		Meters: wall.Meters, Log: o.Log, Emit: out.emit,
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out}
+	sum := &Summary{TTG: peers.TTG}
+	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: o.Version, Hardware: hw, Peers: peers,
+		Clock: clk, Log: o.Log, Events: out.emit, Driver: r,
 		// A simulated wall has nothing to restart; the request is an event.
-		Restart: func() error { return nil }}
-	var register *cashregister.Register
-	if cfg.POS.Listen != "" {
-		register = cashregister.NewRegister(store, cashregister.ArticlesFrom(cfg), clk.Now)
-		opts.Register = register
-	}
-	audit := evadts.NewAudit(store, clk.Now)
-	withTerminal := len(cfg.MDB.Lines) > 0 || o.TerminalPort != ""
-	if withTerminal {
-		opts.Settle = auditfeed.Settle(audit, register, cardpay.Settle, terminalsale.Settle)
-	} else {
-		opts.Settle = auditfeed.Settle(audit, register, cardpay.Settle)
-	}
-	var mqttEvents, tapEvents, webEvents atomic.Pointer[func(device.Event)]
-	opts.Emit = auditfeed.Events(audit, func(ev device.Event) {
-		out.emit(ev)
-		if f := webEvents.Load(); f != nil {
-			(*f)(ev)
-		}
-		if f := mqttEvents.Load(); f != nil {
-			(*f)(ev)
-		}
-		if f := tapEvents.Load(); f != nil {
-			(*f)(ev)
-		}
-	}, o.Log)
-	var up *serversync.Uplink
-	if !o.NoTTG {
-		if up, err = serversync.New(cfg, store, true, o.Log); err != nil {
-			return nil, err
-		}
-		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
-	}
-	agent, err := device.New(opts)
+		Restart:   func() error { return nil },
+		Dashboard: func(d *device.Agent) web.Wall { return dashboardWall{d, wall} },
+		Listening: func(a *agent.Agent) error { return tellEmbedded(emb, cfg, a.ControlURL()) },
+		Stopped:   func(a *agent.Agent) { sum.Outbox, _ = a.Store().OutboxLen() }})
 	if err != nil {
+		out.close()
 		return nil, err
 	}
-	var readerTap atomic.Pointer[cardpay.Tap]
-	var term atomic.Pointer[terminal]
-	parts := diagcmd.Parts{Config: cfg, Agent: agent, Store: store, Audit: audit, Uplink: up, Version: o.Version, ConfigPath: o.ConfigPath, Log: o.Log,
-		Reader: func() any {
-			if t := readerTap.Load(); t != nil {
-				return t.Health()
-			}
-			return nil
-		}}
-	if withTerminal {
-		parts.Terminal = func() any { return term.Load().health() }
-		parts.TerminalSelect = func(line int) error { return term.Load().choose(line) }
-		if len(cfg.EXE.Items) > 0 || o.MachinePort != "" {
-			parts.Machine = func() any { return term.Load().machineHealth() }
-		}
-	}
-	if parts.Updater, err = diagcmd.NewUpdater(parts); err != nil {
-		return nil, err
-	}
-	src := web.Sources{Reader: parts.Reader, Terminal: parts.Terminal, Machine: parts.Machine, Sys: sysinfo.NewReader(cfg.Device.DataDir)}
-	if up != nil {
-		src.Link = up.LinkState
-	}
-	if cfg.MQTT.Broker != "" {
-		dctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		dg, events, err := diagcmd.Start(dctx, parts, fmt.Sprintf("%d-%d", cfg.Device.ID, time.Now().UnixMilli()), done)
-		switch {
-		case errors.Is(err, diagcmd.ErrLinkRefused):
-			// Only the link is off, as on a real wall: the simulation runs on.
-			stop()
-			o.Log.Error("MQTT diagnostics off; fix the configuration and restart", "err", err)
-		case err != nil:
-			stop()
-			return nil, err
-		default:
-			mqttEvents.Store(&events)
-			src.Broker, src.BrokerURL = dg.LinkError, cfg.MQTT.Broker
-			// Runs after the agent has closed and booked (defers run last-in first-out).
-			defer func() { stop(); <-done }()
-		}
-	}
-	if err := agent.Start(); err != nil {
-		return nil, err
-	}
-	stopAPI, err := localapi.Start(ctx, localapi.Options{Path: localapi.SocketPath(cfg.Device.DataDir), Agent: agent, Store: store,
-		Audit: audit, Identity: evadts.IdentityFrom(cfg, o.Version), Version: o.Version, Now: clk.Now, Log: o.Log})
-	if err != nil {
-		return nil, err
-	}
-	defer stopAPI()
-	var cash *cashregister.Server
-	if register != nil {
-		if n, err := register.Reconcile(); err != nil {
-			return nil, err
-		} else if n > 0 {
-			agent.Report(device.Event{Type: "pos_reconciled", Detail: fmt.Sprintf("%d unused waiter reservations given back", n)})
-		}
-		if cash, err = cashregister.Serve(cfg.POS.Listen, cfg.POS.APIKey, register); err != nil {
-			return nil, fmt.Errorf("cash interface: %w", err)
-		}
-		defer cash.Close()
-		agent.Report(device.Event{Type: "pos_listening", Detail: cash.URL})
-	}
-	if cfg.Web.Listen != "" {
-		ws, err := web.Start(ctx, web.ForAgent(cfg, dashboardWall{agent, wall}, store, src, clk.Now, o.Version, o.Log))
-		if err != nil {
-			return nil, err
-		}
-		defer ws.Close()
-		obs := ws.Observe
-		webEvents.Store(&obs)
-		out.banner("web dashboard " + ws.URL + "/ " + o.WebLogin)
-		agent.Report(device.Event{Type: device.EventWebListening, Detail: ws.URL})
-	}
-	if cfg.Control.Listen != "" {
-		ctl, err := startControl(cfg, agent, up, func() { _, _ = parts.Updater.Notified(ctx, cfg.Firmware.ManifestURL, o.Version) })
-		if err != nil {
-			return nil, err
-		}
-		defer ctl.Close()
-	}
-	if up != nil {
-		up.Start(agent.Report)
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := up.Syncer.Refresh(rctx); err != nil {
-			o.Log.Warn("TTG server not reachable at start; pricing from configuration", "url", up.URL, "err", err)
-		}
-		cancel()
-	}
-	cards, err := startCards(ctx, cfg, agent, store, o.ReaderPort, &tapEvents, clk.Now)
-	if err != nil {
-		return nil, err
-	}
-	defer cards.close()
-	readerTap.Store(cards.tap)
-	tm, err := startTerminal(ctx, cfg, agent, store, o.TerminalPort, o.MachinePort, o.Version, clk.Now)
-	if err != nil {
-		return nil, fmt.Errorf("MDB terminal: %w", err)
-	}
-	if tm != nil {
-		defer tm.close()
-		term.Store(tm)
-	}
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, agent: agent, out: out, ctx: ctx, up: up, cash: cash, cards: cards, terminal: tm}
-	r.loop(ctx)
-	cards.close() // no new taps while the wall shuts down
-	if tm != nil {
-		tm.close()
-	}
-	closeErr := r.shutdown()
-	if up != nil {
-		if err := up.Stop(5 * time.Second); err != nil {
-			o.Log.Warn("TTG upload incomplete at exit; records stay in the outbox", "err", err)
-		}
-	}
+	err = a.Run(ctx)
 	out.close()
-	sum := &Summary{Virtual: clk.Mono() - time.Second, Events: out.counts, Dropped: out.dropped}
-	sum.Outbox, _ = store.OutboxLen()
-	if up != nil {
-		sum.TTG = up.URL
+	sum.Virtual, sum.Events, sum.Dropped = clk.Mono()-time.Second, out.counts, out.dropped
+	if err != nil && !r.ran {
+		return nil, err
 	}
-	return sum, closeErr
+	return sum, err
+}
+
+// tellEmbedded tells the embedded TTG server where this device's
+// client-control API listens and the token it requires.
+func tellEmbedded(emb *serversync.Embedded, cfg *config.Config, controlURL string) error {
+	if emb == nil || controlURL == "" {
+		return nil
+	}
+	return emb.Server.RegisterClient(cfg.Device.ID, controlURL, cfg.Control.Token)
 }
 
 type runner struct {
-	o        Options
-	cfg      *config.Config
-	clk      *clock.Manual
-	wall     *Wall
-	agent    *device.Agent
-	out      *printer
-	next     int
-	ctx      context.Context
-	up       *serversync.Uplink
-	cash     *cashregister.Server
-	cards    *cardReader
-	terminal *terminal
+	o     Options
+	cfg   *config.Config
+	clk   *clock.Manual
+	wall  *Wall
+	board *Board
+	out   *printer
+	next  int
+	ran   bool // the scenario was driven
+	ctx   context.Context
+	asm   *agent.Agent
+	agent *device.Agent
+	up    *serversync.Uplink
 	// creditAt is where each credit step's resource is, by registerID,
 	// for replays sent later.
 	creditAt map[int64]string
+}
+
+// Drive plays the scenario in virtual time (agent.Driver).
+func (r *runner) Drive(ctx context.Context, a *agent.Agent) {
+	r.ctx, r.asm, r.agent, r.up, r.ran = ctx, a, a.Device(), a.Uplink(), true
+	r.loop(ctx)
 }
 
 // item resolves a scenario's item_id against the server's items for the
@@ -367,16 +238,19 @@ func (r *runner) play(at time.Duration) {
 func (r *runner) apply(st sim.Step) error {
 	switch st.Action { // the reader's actions name no line
 	case "present":
-		return r.cards.present(st.Card)
+		return r.board.present(st.Card)
 	case "take":
-		r.cards.take()
+		r.board.take()
 		return nil
 	case "terminal":
-		return r.terminal.present(st.Funds)
+		return r.board.pay(st.Funds)
 	case "select":
-		return r.terminal.choose(st.Line)
+		if !r.board.Has(agent.CardTerminal) {
+			return fmt.Errorf("no MDB terminal: set [mdb] lines")
+		}
+		return r.asm.TerminalSelect(st.Line)
 	case "vend":
-		return r.terminal.vend(st.Selection)
+		return r.board.vend(st.Selection)
 	}
 	line := r.wall.Board.Line(st.Line)
 	lc, ok := r.cfg.Line(st.Line)
@@ -465,14 +339,16 @@ func authFor(st sim.Step, lc config.Line) flow.Auth {
 	return a
 }
 
-// shutdown stops every pour, lets overrun settle in virtual time and books.
-func (r *runner) shutdown() error {
-	r.agent.StopAll(flow.ReasonShutdown)
-	for i := 0; i < 400 && r.agent.Busy(); i++ { // at most 2 s of virtual settling
+// Shutdown stops every pour, lets overrun settle in virtual time and
+// books (agent.Driver).
+func (r *runner) Shutdown(a *agent.Agent) error {
+	d := a.Device()
+	d.StopAll(flow.ReasonShutdown)
+	for i := 0; i < 400 && d.Busy(); i++ { // at most 2 s of virtual settling
 		r.wall.Board.Advance(stepLen)
-		r.agent.Tick()
+		d.Tick()
 	}
-	return r.agent.Close()
+	return d.Close()
 }
 
 // printer serialises events to the output without ever blocking the agent.
@@ -510,6 +386,9 @@ func (p *printer) emit(ev device.Event) {
 func (p *printer) run() {
 	defer close(p.done)
 	for ev := range p.ch {
+		if ev.Type == device.EventWebListening {
+			p.banner("web dashboard " + ev.Detail + "/ " + p.o.WebLogin)
+		}
 		p.mu.Lock()
 		p.counts[ev.Type]++
 		line := describe(ev, p.cfg)

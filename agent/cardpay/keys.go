@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -50,34 +49,6 @@ func Lines(c *config.Config) []int {
 		out[i] = l.ID
 	}
 	return out
-}
-
-// OpenReader opens the PN532 on port, or else the configured one (serial
-// or I2C), and checks that it answers.
-func OpenReader(ctx context.Context, c *config.Config, port string) (*pn532.Device, string, error) {
-	if port == "" {
-		port = c.Reader.Port
-	}
-	var t pn532.Transport
-	var err error
-	switch {
-	case port != "":
-		t, err = pn532.OpenHSU(port)
-	case c.Reader.I2C != "":
-		t, err = pn532.OpenI2C(c.Reader.I2C, uint16(c.Reader.I2CAddr))
-	default:
-		return nil, "", errors.New("no reader configured ([reader] port or i2c)")
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	d := pn532.NewDevice(t, pn532.Options{})
-	fw, err := d.Ready(ctx)
-	if err != nil {
-		d.Close()
-		return nil, "", fmt.Errorf("card reader: %w", err)
-	}
-	return d, fw.String(), nil
 }
 
 // Start runs a tap controller for the configured lines on d until the

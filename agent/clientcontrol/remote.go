@@ -29,7 +29,7 @@ const BasePath = "/client/api"
 
 // Options are what the listener reports on and acts through.
 type Options struct {
-	Agent    *device.Agent
+	Agent    Wall
 	DeviceID int64
 	Sys      *sysinfo.Reader
 	// Link reports the TTG server link: 1 connected, 0 broken, and the server URL.
@@ -50,6 +50,17 @@ type Options struct {
 	// Access says who may call; on an address other than loopback Serve
 	// refuses to start without a token or an allow-list.
 	Access Access
+}
+
+// Wall is what the client-control calls need of the tap wall.
+// *device.Agent is one.
+type Wall interface {
+	RemoteLogin(r ttg.RemoteLoginRequest) ttg.RemoteLoginResponse
+	RemoteLoginPurchase(r ttg.RemoteLoginPurchaseRequest) ttg.RemoteLoginPurchaseResponse
+	SetBacklight(percent int) (int, error)
+	Backlight() int
+	Restart() error
+	Report(ev device.Event)
 }
 
 // Access admits callers: with Token they must send "Authorization: Bearer

@@ -5,13 +5,10 @@ package diagcmd
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/tapagent/tapagent/agent/serversync"
@@ -24,12 +21,13 @@ import (
 	"github.com/tapagent/tapagent/internal/clip"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/transport"
 )
 
 // Parts are what the commands reach.
 type Parts struct {
 	Config  *config.Config
-	Agent   *device.Agent
+	Agent   Wall
 	Store   *storage.Store
 	Audit   *evadts.Audit
 	Uplink  *serversync.Uplink // nil without a TTG server
@@ -48,6 +46,9 @@ type Parts struct {
 	TerminalSelect func(line int) error
 	// Machine reports the EXE vending machine's health; nil without one.
 	Machine func() any
+	// Assembly lists the daemon's parts and their states (diag.snapshot
+	// "parts"); nil leaves them out.
+	Assembly func() any
 	// Log receives the link's warnings (a refused certificate or
 	// password, a retained command); nil discards them.
 	Log *slog.Logger
@@ -79,6 +80,9 @@ func Methods(p Parts) map[string]diag.Handler {
 			}
 			if p.Machine != nil {
 				snap["exe"] = p.Machine()
+			}
+			if p.Assembly != nil {
+				snap["parts"] = p.Assembly()
 			}
 			return 200, snap
 		},
@@ -257,32 +261,6 @@ func redacted(c *config.Config) config.Config {
 	return r
 }
 
-// TLS builds the client TLS settings from the configuration, or nil.
-func TLS(c config.MQTT) (*tls.Config, error) {
-	if c.CAFile == "" && c.CertFile == "" {
-		return nil, nil
-	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt.ca_file: %w", err)
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt.ca_file: no certificate in %s", c.CAFile)
-		}
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt.cert_file: %w", err)
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	return t, nil
-}
-
 // ErrLinkRefused wraps the reason the configuration keeps the MQTT link
 // off (config.MQTT.LinkRefusal): the agent runs on without it.
 var ErrLinkRefused = errors.New("MQTT link refused")
@@ -296,7 +274,7 @@ func Start(ctx context.Context, p Parts, boot string, done chan<- struct{}) (*di
 		return nil, nil, fmt.Errorf("%w: %w", ErrLinkRefused, err)
 	}
 	sys := sysinfo.NewReader(p.Config.Device.DataDir)
-	tcfg, err := TLS(c)
+	tcfg, err := transport.MQTTTLS(c)
 	if err != nil {
 		return nil, nil, err
 	}

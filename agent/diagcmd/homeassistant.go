@@ -35,7 +35,7 @@ type haLineState struct {
 // whenever an event may have changed one.
 type homeAssistant struct {
 	d      *diag.Diag
-	agent  *device.Agent
+	agent  Wall
 	dev    int64
 	ver    string
 	status string // the availability topic (the agent's retained status)
@@ -48,7 +48,7 @@ type homeAssistant struct {
 // startHomeAssistant publishes the discovery documents and keeps the
 // states current until ctx ends; the returned function takes the agent's
 // events and never blocks (they come from the pour path, under line locks).
-func startHomeAssistant(ctx context.Context, d *diag.Diag, a *device.Agent, dev int64, version string) func(device.Event) {
+func startHomeAssistant(ctx context.Context, d *diag.Diag, a Wall, dev int64, version string) func(device.Event) {
 	h := &homeAssistant{d: d, agent: a, dev: dev, ver: version, status: d.Topic("status"),
 		dirty: make(chan struct{}, 1), last: map[int]device.Event{}}
 	for _, line := range a.Lines() {

@@ -41,7 +41,7 @@ func mqttActor(raw json.RawMessage) device.Actor {
 }
 
 // operations are the keg and line commands (docs/operations.md).
-func operations(a *device.Agent, h *history.Log) map[string]diag.Handler {
+func operations(a Wall, h *history.Log) map[string]diag.Handler {
 	op := func(f func(device.Actor, opParams) error) diag.Handler {
 		return func(_ context.Context, raw json.RawMessage) (int, any) {
 			var p opParams
@@ -91,7 +91,7 @@ func opStatus(err error) int {
 	return 409 // the line's state, not the request, is wrong
 }
 
-func kegOf(a *device.Agent, line int) any {
+func kegOf(a Wall, line int) any {
 	for _, k := range a.Kegs() {
 		if k.Line == line {
 			return k

@@ -19,14 +19,14 @@ const keptCalibrations = 16
 // service is remote service mode: valve tests and calibration pours on a
 // line a technician has locked (line.lock), then unlocks again.
 type service struct {
-	agent *device.Agent
+	agent Wall
 
 	mu     sync.Mutex
 	booked map[string]device.Event // booked calibration pours by pour id
 	order  []string
 }
 
-func newService(a *device.Agent) *service {
+func newService(a Wall) *service {
 	return &service{agent: a, booked: map[string]device.Event{}}
 }
 

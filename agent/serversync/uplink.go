@@ -52,6 +52,44 @@ func StartEmulator(dataDir, zone string, log *slog.Logger) (*ttgserver.Server, *
 	return srv, hs, "http://" + ln.Addr().String(), nil
 }
 
+// Embedded is the simulator's own TTG server, serving on a loopback port.
+type Embedded struct {
+	Server *ttgserver.Server
+	URL    string
+	http   *http.Server
+}
+
+// StartEmbedded serves the TTG emulator for cfg (data under the data
+// directory, the time zone of ttg.time_zone or else the host's) on a
+// loopback port.
+func StartEmbedded(cfg *config.Config, log *slog.Logger) (*Embedded, error) {
+	srv, hs, url, err := embedded(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Embedded{Server: srv, URL: url, http: hs}, nil
+}
+
+// Close stops serving and closes the emulator's database.
+func (e *Embedded) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = e.http.Shutdown(ctx)
+	return e.Server.Close()
+}
+
+func embedded(cfg *config.Config, log *slog.Logger) (*ttgserver.Server, *http.Server, string, error) {
+	zone, err := emulatorZone(cfg.TTG, systemHost())
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("embedded TTG server: %w", err)
+	}
+	srv, hs, url, err := StartEmulator(filepath.Join(cfg.Device.DataDir, "ttg-server"), zone, log)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("embedded TTG server: %w", err)
+	}
+	return srv, hs, url, nil
+}
+
 // New builds the client and syncer for cfg.TTG, starting the
 // embedded emulator when cfg.TTG.URL is empty and embed is true.
 func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger) (*Uplink, error) {
@@ -64,13 +102,8 @@ func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger)
 		if !embed {
 			return nil, errors.New("no TTG server configured")
 		}
-		zone, err := emulatorZone(cfg.TTG, systemHost())
-		if err != nil {
-			return nil, fmt.Errorf("embedded TTG server: %w", err)
-		}
-		u.Server, u.http, u.URL, err = StartEmulator(filepath.Join(cfg.Device.DataDir, "ttg-server"), zone, log)
-		if err != nil {
-			return nil, fmt.Errorf("embedded TTG server: %w", err)
+		if u.Server, u.http, u.URL, err = embedded(cfg, log); err != nil {
+			return nil, err
 		}
 	}
 	client := ttg.NewClient(ttg.ClientConfig{BaseURL: u.URL, Username: cfg.TTG.Username, Password: cfg.TTG.Password,

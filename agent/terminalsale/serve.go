@@ -3,7 +3,6 @@ package terminalsale
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"strconv"
@@ -13,14 +12,12 @@ import (
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/transport"
 	"github.com/tapagent/tapagent/ttg"
 )
 
 // Bus is an open MDB transport.
-type Bus interface {
-	mdb.Transport
-	io.Closer
-}
+type Bus = transport.Bus
 
 // Open opens the configured transport on port (cfg.Port when empty): the
 // Qibixx adapter or the board's UART, as a Link that the terminal reopens
@@ -30,42 +27,9 @@ func Open(ctx context.Context, cfg config.MDB, port string) (*Link, error) {
 		port = cfg.Port
 	}
 	if port == "" {
-		return nil, fmt.Errorf("mdb: no port configured ([mdb] port)")
+		return nil, fmt.Errorf("mdb: %w ([mdb] port)", transport.ErrNotConfigured)
 	}
-	return NewLink(ctx, func(ctx context.Context) (Bus, error) {
-		if cfg.Transport == "uart" {
-			return mdb.OpenUART(port)
-		}
-		return mdb.OpenQibixx(ctx, port)
-	})
-}
-
-// Address is the bus address of the configured cashless device.
-func Address(cfg config.MDB) byte {
-	if cfg.Device == 2 {
-		return mdb.Cashless2
-	}
-	return mdb.Cashless1
-}
-
-// NewMaster is the VMC for the configuration on t: tapagent's identity,
-// no display of its own (the terminal shows its messages), any price.
-func NewMaster(cfg *config.Config, t mdb.Transport, version string) *mdb.Master {
-	id := mdb.Identity{Level: byte(cfg.MDB.Level), MaxPrice: 0xFFFF, Options: mdb.Opt32BitMoney}
-	copy(id.Manufacturer[:], "TAP")
-	copy(id.Model[:], fmt.Sprintf("%-12s", "tapagent"))
-	copy(id.Serial[:], fmt.Sprintf("%012d", cfg.Device.ID%1_000_000_000_000))
-	id.Software = bcdVersion(version)
-	return &mdb.Master{T: t, Addr: Address(cfg.MDB), ID: id, Poll: cfg.MDB.Poll.Duration}
-}
-
-// bcdVersion is "1.2.3" as BCD 0x0102 (major, minor), 0 when unknown.
-func bcdVersion(v string) uint16 {
-	var major, minor int
-	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil || major > 99 || minor > 99 {
-		return 0
-	}
-	return uint16(major/10<<12 | major%10<<8 | minor/10<<4 | minor%10)
+	return NewLink(ctx, func(ctx context.Context) (Bus, error) { return transport.OpenMDB(ctx, cfg, port) })
 }
 
 // Lines are the lines the terminal sells: the configured ones, else all.

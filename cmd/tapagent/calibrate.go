@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
@@ -63,7 +64,7 @@ func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if _, ok := cfg.Line(*lineID); !ok {
 		return fmt.Errorf("%w: no line %d in the configuration", errUsage, *lineID)
 	}
-	store, err := openStore(cfg)
+	store, err := agent.OpenStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		default:
 		}
 	}
-	opts := device.Options{Config: cfg, Store: store, Emit: emit, Log: newLogger(stderr, "warn", "text")}
+	w := agent.Wall{Config: cfg, Store: store, Emit: emit, Log: newLogger(stderr, "warn", "text")}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -93,26 +94,26 @@ func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		if err != nil {
 			return err
 		}
-		opts.Clock, opts.Valves, opts.Meters = clk, wall.Valves, wall.Meters
+		w.Clock, w.Lines = clk, agent.Lines{Valves: wall.Valves, Meters: wall.Meters}
 		c.simLn = wall.Board.Line(*lineID)
 		c.simLn.SetKeg(1e6)
 		drive = func() { driveSim(ctx, wall.Board, c) }
 	} else {
-		hw, err := openHardware(cfg)
+		lines, err := agent.LinuxBoard(cfg).Lines()
 		if err != nil {
 			return err
 		}
-		defer hw.release(nil)
-		opts.Clock, opts.Valves, opts.Meters = clock.System{}, hw.valves, hw.meters
+		defer func() { _ = lines.Release() }()
+		w.Clock, w.Lines = clock.System{}, lines
 	}
-	agent, err := device.New(opts)
+	core, _, err := agent.NewWall(w)
 	if err != nil {
 		return err
 	}
-	if err := agent.Start(); err != nil {
-		return errors.Join(err, agent.Close())
+	if err := core.Start(); err != nil {
+		return errors.Join(err, core.Close())
 	}
-	c.agent = agent
+	c.agent = core
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -120,12 +121,12 @@ func cmdCalibrate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 			drive()
 			return
 		}
-		_ = agent.Run(ctx, cfg.Device.Tick.Duration, time.Second)
+		_ = core.Run(ctx, cfg.Device.Tick.Duration, time.Second)
 	}()
 	err = c.wizard(ctx, *simML)
 	cancel()
 	wg.Wait()
-	return errors.Join(err, agent.Close())
+	return errors.Join(err, core.Close())
 }
 
 // driveSim runs the simulated wall twenty times faster than real time.

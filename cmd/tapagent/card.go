@@ -23,6 +23,7 @@ import (
 	"github.com/tapagent/tapagent/nfc/desfire"
 	"github.com/tapagent/tapagent/nfc/pn532"
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/transport"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -113,7 +114,7 @@ func cmdCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, cardUsage)
 		return fmt.Errorf("%w: unknown card command %q", errUsage, sub)
 	}
-	d, _, err := cardpay.OpenReader(ctx, cfg, o.port)
+	d, _, err := transport.OpenReader(ctx, cfg.Reader, o.port)
 	if err != nil {
 		if cfg.Reader.Port == "" && cfg.Reader.I2C == "" && o.port == "" {
 			return fmt.Errorf("%w: no reader: set [reader] port or pass --port", errUsage)

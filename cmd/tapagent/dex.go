@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
 )
@@ -79,7 +80,7 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		_, err = stdout.Write(rep)
 		return err
 	}
-	store, err := openStore(cfg)
+	store, err := agent.OpenStore(cfg)
 	if err != nil {
 		return err
 	}

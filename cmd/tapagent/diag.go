@@ -18,6 +18,7 @@ import (
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/diag"
+	"github.com/tapagent/tapagent/transport"
 )
 
 const diagUsage = `tapagent diag COMMAND --broker URL [--prefix tapagent] [--username U] [--ca-file PEM]
@@ -99,7 +100,7 @@ func cmdDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		o.SetUsername(*user).SetPassword(os.Getenv("TAPAGENT_MQTT_PASSWORD"))
 	}
 	if *caFile != "" {
-		tcfg, err := diagcmd.TLS(config.MQTT{CAFile: *caFile})
+		tcfg, err := transport.MQTTTLS(config.MQTT{CAFile: *caFile})
 		if err != nil {
 			return err
 		}

@@ -12,12 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/doctor"
 	"github.com/tapagent/tapagent/payment/exe"
 	"github.com/tapagent/tapagent/sim/exesim"
 	"github.com/tapagent/tapagent/sim/simhost"
+	"github.com/tapagent/tapagent/transport"
 )
 
 // errChecksFailed makes doctor exit 1 after printing its report.
@@ -72,12 +72,12 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		if terminal != nil {
 			terminal = func(ctx context.Context) (string, error) {
-				bus, end, err := b.TerminalBus(ctx, terminalsale.Address(cfg.MDB))
+				bus, end, err := b.TerminalBus(ctx, transport.MDBAddress(cfg.MDB))
 				if err != nil {
 					return "", err
 				}
 				defer end()
-				m := terminalsale.NewMaster(cfg, bus, version)
+				m := transport.MDBMaster(cfg, bus, version)
 				m.Poll = time.Millisecond
 				return doctor.AskTerminal(ctx, m)
 			}

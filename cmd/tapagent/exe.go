@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tapagent/tapagent/agent/exesale"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/payment/exe"
+	"github.com/tapagent/tapagent/transport"
 )
 
 const exeUsage = `tapagent exe COMMAND --port DEV [flags]
@@ -46,7 +46,7 @@ func cmdEXE(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	m, err := exesale.Open(def.EXE, *port)
+	m, err := transport.OpenEXE(def.EXE, *port)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/sim/ttgserver"
@@ -191,7 +192,7 @@ func ttgStoreCommand(ctx context.Context, sub string, cfg *config.Config, out io
 		printDeadLetters(tw, dl)
 		return err
 	}
-	store, err := openStore(cfg)
+	store, err := agent.OpenStore(cfg)
 	if err != nil {
 		return err
 	}

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/board"
-	"github.com/tapagent/tapagent/doctor"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/nfc/pn532"
 	"github.com/tapagent/tapagent/payment/mdb"
 	"github.com/tapagent/tapagent/sim/mdbsim"
 	"github.com/tapagent/tapagent/sim/nfcsim"
+	"github.com/tapagent/tapagent/transport"
 )
 
 // Group ids on the simulated board (Raspberry Pi OS numbers).
@@ -36,8 +36,8 @@ type Board struct {
 	Compat   []string
 	NoDT     bool
 	GPIO     []board.ChipInfo
-	Nodes    map[string]doctor.Node
-	Accounts map[string]doctor.Account
+	Nodes    map[string]board.Node
+	Accounts map[string]board.Account
 	Synced   bool
 	MaxError time.Duration
 	Free     uint64
@@ -53,7 +53,7 @@ type Board struct {
 // the agent's data in dataDir and its configuration in confDir.
 func New(model, dataDir, confDir string) (*Board, error) {
 	b := &Board{
-		Nodes: map[string]doctor.Node{
+		Nodes: map[string]board.Node{
 			"/dev/ttyAMA0":         {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidDialout},
 			"/dev/i2c-1":           {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidI2C},
 			"/dev/tapagent-dex":    {Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidDialout},
@@ -61,14 +61,14 @@ func New(model, dataDir, confDir string) (*Board, error) {
 			dataDir:                {Mode: fs.ModeDir | 0o750, UID: uidTapagent, GID: gidTapagent},
 			confDir:                {Mode: fs.ModeDir | 0o750, UID: uidTapagent, GID: gidTapagent},
 		},
-		Accounts: map[string]doctor.Account{
+		Accounts: map[string]board.Account{
 			"tapagent": {Name: "tapagent", UID: uidTapagent, GIDs: []uint32{gidTapagent, gidDialout, gidGPIO, gidI2C}},
 		},
 		Synced: true, MaxError: 20 * time.Millisecond,
 		Free: 12 << 30, Total: 29 << 30,
 		Adapters: map[string]string{"usb-FTDI_FT232R_USB_UART_A10KDEX1-if00-port0": "/dev/ttyUSB0"},
 	}
-	b.Nodes["/dev/ttyUSB0"] = doctor.Node{Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidDialout}
+	b.Nodes["/dev/ttyUSB0"] = board.Node{Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidDialout}
 	switch model {
 	case "rpi4":
 		b.Compat = []string{"raspberrypi,4-model-b", "brcm,bcm2711"}
@@ -86,7 +86,7 @@ func New(model, dataDir, confDir string) (*Board, error) {
 		return nil, fmt.Errorf("simulated board %q: want rpi4 or rpi5", model)
 	}
 	for _, c := range b.GPIO {
-		b.Nodes["/dev/"+c.Name] = doctor.Node{Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidGPIO}
+		b.Nodes["/dev/"+c.Name] = board.Node{Mode: fs.ModeDevice | fs.ModeCharDevice | 0o660, GID: gidGPIO}
 	}
 	return b, nil
 }
@@ -104,7 +104,7 @@ var faults = map[string]func(b *Board){
 	// Plain Debian: the GPIO chips are root-only.
 	"gpio-root-only": func(b *Board) {
 		for _, c := range b.GPIO {
-			b.Nodes["/dev/"+c.Name] = doctor.Node{Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600}
+			b.Nodes["/dev/"+c.Name] = board.Node{Mode: fs.ModeDevice | fs.ModeCharDevice | 0o600}
 		}
 	},
 	// The UART is still Bluetooth's: no ttyAMA0.
@@ -113,7 +113,7 @@ var faults = map[string]func(b *Board){
 	"dex-unplugged": func(b *Board) { delete(b.Nodes, "/dev/tapagent-dex"); b.Adapters = nil },
 	// The service user was created by hand, without dialout and gpio.
 	"user-groups": func(b *Board) {
-		b.Accounts["tapagent"] = doctor.Account{Name: "tapagent", UID: uidTapagent, GIDs: []uint32{gidTapagent}}
+		b.Accounts["tapagent"] = board.Account{Name: "tapagent", UID: uidTapagent, GIDs: []uint32{gidTapagent}}
 	},
 	// No NTP reachable since boot.
 	"clock-unsynced": func(b *Board) { b.Synced = false },
@@ -135,7 +135,7 @@ func (b *Board) Inject(name string) error {
 	return nil
 }
 
-// Compatible implements doctor.Host.
+// Compatible implements the host checks of tapagent doctor.
 func (b *Board) Compatible() ([]string, error) {
 	if b.NoDT {
 		return nil, fs.ErrNotExist
@@ -147,19 +147,19 @@ func (b *Board) Compatible() ([]string, error) {
 func (b *Board) Chips() ([]board.ChipInfo, error) { return b.GPIO, nil }
 
 // Node implements doctor.Host.
-func (b *Board) Node(path string) (doctor.Node, error) {
+func (b *Board) Node(path string) (board.Node, error) {
 	n, ok := b.Nodes[path]
 	if !ok {
-		return doctor.Node{}, fmt.Errorf("stat %s: %w", path, fs.ErrNotExist)
+		return board.Node{}, fmt.Errorf("stat %s: %w", path, fs.ErrNotExist)
 	}
 	return n, nil
 }
 
 // Account implements doctor.Host.
-func (b *Board) Account(name string) (doctor.Account, error) {
+func (b *Board) Account(name string) (board.Account, error) {
 	a, ok := b.Accounts[name]
 	if !ok {
-		return doctor.Account{}, fmt.Errorf("unknown user %s", name)
+		return board.Account{}, fmt.Errorf("unknown user %s", name)
 	}
 	return a, nil
 }
@@ -189,7 +189,7 @@ func (b *Board) ReaderProbe(ctx context.Context) (string, error) {
 		defer func() { stop(); s.Close(); <-done }()
 	}
 	d := pn532.NewDevice(pn532.NewHSU(pty.File{File: m}), pn532.Options{AckTimeout: 50 * time.Millisecond})
-	return doctor.AskReader(ctx, d)
+	return transport.AskReader(ctx, d)
 }
 
 // TerminalBus is an MDB bus with a simulated cashless reader at addr,

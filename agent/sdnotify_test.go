@@ -1,14 +1,16 @@
-package main
+package agent_test
 
 import (
 	"context"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
@@ -42,21 +44,21 @@ func TestServiceManagerWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	agent, err := device.New(device.Options{Config: cfg, Clock: clk, Store: st, Valves: wall.Valves, Meters: wall.Meters,
+	core, err := device.New(device.Options{Config: cfg, Clock: clk, Store: st, Valves: wall.Valves, Meters: wall.Meters,
 		Emit: func(device.Event) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := agent.Start(); err != nil {
+	if err := core.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer agent.Close()
+	defer core.Close()
 	wall.Board.Advance(10 * time.Millisecond)
-	agent.Tick()
+	core.Tick()
 
 	t.Setenv("WATCHDOG_USEC", "20000") // ping every 10 ms
 	ctx, cancel := context.WithCancel(context.Background())
-	tellServiceManager(ctx, sdnotify.FromEnv(func(string) string { return sock }), agent, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	agent.TellServiceManager(ctx, sdnotify.FromEnv(func(string) string { return sock }), os.Getenv, core, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	read := func(wait time.Duration) string {
 		buf := make([]byte, 256)
 		sd.SetReadDeadline(time.Now().Add(wait))

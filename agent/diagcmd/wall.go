@@ -1,0 +1,30 @@
+package diagcmd
+
+import (
+	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/firmware"
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
+)
+
+// Wall is what the diagnostics commands need of the tap wall: its status,
+// locks, the service mode's pours and calibrations, backlight, restart,
+// events, and what a firmware update drains and waits for.
+// *device.Agent is one.
+type Wall interface {
+	firmware.Agent
+	Status() []device.LineStatus
+	Lines() []int
+	// The audited keg and line operations (keg.change, line.lock, ...).
+	ChangeKeg(by device.Actor, c device.KegChange) error
+	AdjustKeg(by device.Actor, line int, remaining flow.Vol) error
+	MarkEmpty(by device.Actor, line int) error
+	SetLocked(by device.Actor, line int, locked bool) error
+	SetCleaning(by device.Actor, line int, on bool) error
+	Kegs() []device.KegInfo
+	Authorise(line int, r device.Request) (string, error)
+	Stop(line int) error
+	Calibrate(by device.Actor, line int, pulses int64, measured flow.Vol) (storage.Calibration, error)
+	SetBacklight(percent int) (int, error)
+	Report(ev device.Event)
+}
