@@ -53,4 +53,3 @@ func (a *Agent) startWeb(ctx context.Context) error {
 
 // WebURL is where the dashboard listens ("" when off).
 func (a *Agent) WebURL() string { return a.run.web }
-
