@@ -51,10 +51,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			*dst = flagVal
 		}
 	}
-	login, err := simWeb(cfg, *webAddr)
-	if err != nil {
-		return err
-	}
+	login := simWeb(cfg, *webAddr, stderr)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -101,12 +98,14 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 const defaultSimWeb = "127.0.0.1:8080"
 
 // simWeb turns the dashboard on (unless "off" or the file chose an
-// address) and gives it a login; it returns how to log in.
-func simWeb(cfg *config.Config, addr string) (string, error) {
+// address) and gives it a login; it returns how to log in. Where the
+// login cannot be written (a read-only data directory) the dashboard
+// stays off and the simulation runs on, to meet the real problem.
+func simWeb(cfg *config.Config, addr string, stderr io.Writer) string {
 	switch {
 	case addr == "off":
 		cfg.Web.Listen = ""
-		return "", nil
+		return ""
 	case addr != defaultSimWeb:
 		cfg.Web.Listen = addr
 	case cfg.Web.Listen == "":
@@ -120,9 +119,11 @@ func simWeb(cfg *config.Config, addr string) (string, error) {
 	}
 	pw, err := simDashboardUser(cfg)
 	if err != nil {
-		return "", err
+		fmt.Fprintf(stderr, "tapagent sim: web dashboard off: %v\n", err)
+		cfg.Web.Listen = ""
+		return ""
 	}
-	return "(user demo, password " + pw + ")", nil
+	return "(user demo, password " + pw + ")"
 }
 
 func loadSimConfig(path string) (*config.Config, error) {
