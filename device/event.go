@@ -80,5 +80,6 @@ type Event struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// EventWebListening says the web dashboard listens; Detail is its URL.
+// EventWebListening says the web dashboard listens ([web] listen); Detail
+// is its URL.
 const EventWebListening = "web_listening"
