@@ -66,6 +66,7 @@ bench:
 	go test -run '^$$' -bench PourCompletion -benchtime 500x ./agent/serversync
 	go test -run '^$$' -bench FreePourPrice -benchtime 2s ./ttg
 	go test -run '^$$' -bench Parse -benchtime 2s ./evadts
+	go test -run '^$$' -bench 'Pages|FirstLiveUpdate' -benchtime 200x ./web
 	go test -run '^$$' -bench Transfer20K -benchtime 1x ./evadts/dexlink
 	go test -run '^$$' -bench 'CommandRoundTrip|Telemetry' -benchtime 2000x ./diag
 	go test -run '^$$' -bench . -benchtime 2s ./agent/httpguard ./agent/cashregister

@@ -28,7 +28,7 @@ import (
 // rig is a real agent on the simulated wall, its bbolt store and the
 // dashboard on a loopback port, with an operator and a staff user.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   *config.Config
 	clk   *clock.Manual
 	wall  *simwall.Wall
@@ -45,7 +45,7 @@ const (
 	staffName, staffPass = "sam", "staff-password-22"
 )
 
-func newRig(t *testing.T, edit func(*config.Config, *web.Deps)) *rig {
+func newRig(t testing.TB, edit func(*config.Config, *web.Deps)) *rig {
 	t.Helper()
 	cfg, err := config.Default()
 	if err != nil {
