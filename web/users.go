@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -174,6 +175,10 @@ func writeUsers(path string, users []User) error {
 		return fmt.Errorf("users file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	if err := sameOwnerAsDir(tmp, filepath.Dir(path)); err != nil {
+		tmp.Close()
+		return fmt.Errorf("users file: %w", err)
+	}
 	if _, err := tmp.Write(append(b, '\n')); err != nil {
 		tmp.Close()
 		return fmt.Errorf("users file: %w", err)
@@ -193,3 +198,21 @@ func writeUsers(path string, users []User) error {
 
 // NewPassword is a random 16-character password (96 bits).
 func NewPassword() string { return token()[:16] }
+
+// sameOwnerAsDir gives a file written as root the owner of its directory:
+// `sudo tapagent web user add` in the service's data directory must leave
+// a file the service user can read.
+func sameOwnerAsDir(f *os.File, dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || sys.Uid == 0 {
+		return nil
+	}
+	return f.Chown(int(sys.Uid), int(sys.Gid))
+}
