@@ -67,7 +67,6 @@ type Server struct {
 	metrics  *metrics
 	hs       *http.Server
 	dummy    []byte
-	loopback bool
 	alarms   alarms
 	todayC   todayCache
 	wg       sync.WaitGroup
@@ -123,7 +122,6 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 	w := d.Config.Web
 	s := &Server{d: d, tls: w.CertFile != "", users: w.Users(d.Config.Device.DataDir),
 		sessions: newSessions(w.SessionTTL.Duration, d.Now), limit: newLimiter(w.LoginAttempts, d.Now)}
-	s.loopback, _ = httpguard.Loopback(w.Listen)
 	s.dummy, _ = bcrypt.GenerateFromPassword([]byte("no user has this password"), bcryptCost)
 	s.metrics = newMetrics(s)
 	ln, err := net.Listen("tcp", w.Listen)
@@ -176,7 +174,7 @@ func (s *Server) Close() error {
 	return err
 }
 
-// users reads the users file at every login, so `tapagent web user add`
+// authenticate reads the users file at every login, so `tapagent web user add`
 // takes effect without a restart.
 func (s *Server) authenticate(name string, password []byte) (User, bool) {
 	users, err := LoadUsers(s.users)
