@@ -104,6 +104,10 @@ func (s *Server) auth(role Role, h handler) http.Handler {
 		if ok {
 			ss, ok = s.sessions.get(c.Value)
 		}
+		if ok && !s.stillValid(ss) {
+			s.sessions.end(ss.id)
+			ok = false
+		}
 		if !ok {
 			if r.Method == http.MethodGet && r.URL.Path != "/live" {
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)

@@ -305,3 +305,25 @@ func selfSigned(t *testing.T, dir string) (string, string) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return certFile, keyFile
 }
+
+// TestRemovedUserLosesTheSession: removing a user (or changing the role)
+// ends their sessions at the next request, without a restart.
+func TestRemovedUserLosesTheSession(t *testing.T) {
+	r := newRig(t, nil)
+	staff, op := r.client(), r.client()
+	r.login(staff, staffName, staffPass)
+	r.login(op, opName, opPass)
+	users := r.cfg.Web.Users(r.cfg.Device.DataDir)
+	if err := web.RemoveUser(users, staffName); err != nil {
+		t.Fatal(err)
+	}
+	if err := web.SetUser(users, opName, web.RoleStaff, []byte(opPass)); err != nil {
+		t.Fatal(err)
+	}
+	if _, status := r.get(staff, "/"); status != http.StatusSeeOther {
+		t.Fatalf("a removed user's session: %d", status)
+	}
+	if _, status := r.get(op, "/charts"); status != http.StatusSeeOther {
+		t.Fatalf("a demoted operator's session: %d", status)
+	}
+}

@@ -13,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -61,6 +63,7 @@ type Server struct {
 	d        Deps
 	tls      bool
 	users    string
+	userFile userFile
 	sessions *sessions
 	limit    *limiter
 	live     *hub
@@ -122,6 +125,7 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 	w := d.Config.Web
 	s := &Server{d: d, tls: w.CertFile != "", users: w.Users(d.Config.Device.DataDir),
 		sessions: newSessions(w.SessionTTL.Duration, d.Now), limit: newLimiter(w.LoginAttempts, d.Now)}
+	s.userFile.path = s.users
 	s.dummy, _ = bcrypt.GenerateFromPassword([]byte("no user has this password"), bcryptCost)
 	s.metrics = newMetrics(s)
 	ln, err := net.Listen("tcp", w.Listen)
@@ -174,10 +178,10 @@ func (s *Server) Close() error {
 	return err
 }
 
-// authenticate reads the users file at every login, so `tapagent web user add`
-// takes effect without a restart.
+// authenticate reads the users file (when it changed), so `tapagent web
+// user add` takes effect without a restart.
 func (s *Server) authenticate(name string, password []byte) (User, bool) {
-	users, err := LoadUsers(s.users)
+	users, err := s.userFile.current()
 	if err != nil {
 		s.d.Log.Error("web: users file unreadable; nobody can log in", "err", err)
 	}
@@ -202,4 +206,56 @@ func remoteHost(r *http.Request) string {
 		return ap.Addr().Unmap().String()
 	}
 	return r.RemoteAddr
+}
+
+// userFile caches the users file by modification time and size, so each
+// request can check its user still exists with the same role.
+type userFile struct {
+	mu    sync.Mutex
+	path  string
+	mod   time.Time
+	size  int64
+	ino   uint64 // a rewrite renames a new file into place
+	users []User
+	err   error
+}
+
+// current returns the file's users, re-read when it changed.
+func (f *userFile) current() ([]User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, err := os.Stat(f.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		f.users, f.err, f.mod, f.size = nil, nil, time.Time{}, -1
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("users file: %w", err)
+	}
+	var ino uint64
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		ino = sys.Ino
+	}
+	if !st.ModTime().Equal(f.mod) || st.Size() != f.size || ino != f.ino {
+		f.users, f.err = LoadUsers(f.path)
+		f.mod, f.size, f.ino = st.ModTime(), st.Size(), ino
+	}
+	return f.users, f.err
+}
+
+// stillValid reports whether a session's user is still in the file with
+// the same role: removing a user or changing their role ends their
+// sessions at their next request.
+func (s *Server) stillValid(ss session) bool {
+	users, err := s.userFile.current()
+	if err != nil {
+		s.d.Log.Error("web: users file unreadable; sessions refused", "err", err)
+		return false
+	}
+	for _, u := range users {
+		if u.Name == ss.user {
+			return u.Role == ss.role
+		}
+	}
+	return false
 }

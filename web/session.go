@@ -75,18 +75,6 @@ func (s *sessions) end(id string) {
 	s.mu.Unlock()
 }
 
-// endUser logs out every session of a user whose role or password changed
-// or who was removed.
-func (s *sessions) endUser(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for id, ss := range s.m {
-		if ss.user == name {
-			delete(s.m, id)
-		}
-	}
-}
-
 func (s *sessions) sweep(now time.Time) {
 	for id, ss := range s.m {
 		if !now.Before(ss.expires) {

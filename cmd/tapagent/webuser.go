@@ -65,7 +65,7 @@ func cmdWeb(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err := web.RemoveUser(path, name); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "user %s removed from %s; their sessions end at the agent's restart\n", name, path)
+		fmt.Fprintf(stdout, "user %s removed from %s; their sessions end at their next request\n", name, path)
 	case "list":
 		users, err := web.LoadUsers(path)
 		if err != nil {
