@@ -95,6 +95,7 @@ fuzz:
 	go test ./sim/ttgserver -run '^$$' -fuzz '^FuzzTransactionBody$$' -fuzztime $(FUZZTIME)
 	go test ./agent/cashregister -run '^$$' -fuzz '^FuzzCreditBody$$' -fuzztime $(FUZZTIME)
 	go test ./agent/clientcontrol -run '^$$' -fuzz '^FuzzClientControl$$' -fuzztime $(FUZZTIME)
+	go test ./agent/serversync -run '^$$' -fuzz '^FuzzOnlineCard$$' -fuzztime $(FUZZTIME)
 	go test ./evadts -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./evadts/dexlink -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./diag -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME)
@@ -110,6 +111,9 @@ fuzz:
 	go test ./flow -run '^$$' -fuzz '^FuzzParseVol$$' -fuzztime $(FUZZTIME)
 	go test ./agent/localapi -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
 	go test ./history -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	go test ./sim/smartnow -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
+	go test ./sim/telemetron -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
+	go test ./sim/touchtopup -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

@@ -138,14 +138,14 @@ const (
 	PartAudit     = "audit"
 	PartMQTT      = "mqtt"
 	PartWall      = "wall"
+	PartLocalAPI  = "local_api"
 	PartRegister  = "cash_register"
 	PartControl   = "client_control"
+	PartUplink    = "ttg_uplink"
 	PartDEX       = "dex"
 	PartReader    = "card_reader"
 	PartTerminal  = "card_terminal"
 	PartMachine   = "vend_machine"
-	PartUplink    = "ttg_uplink"
-	PartLocalAPI  = "local_api"
 	PartWeb       = "web"
 	PartWatchdog  = "service_manager"
 	partsCapacity = 14
@@ -197,16 +197,15 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 		}
 	}
 	add(cfg.MQTT.Broker != "", PartMQTT)
-	names = append(names, PartWall)
+	names = append(names, PartWall, PartLocalAPI)
 	add(cfg.POS.Listen != "", PartRegister)
 	add(cfg.Control.Listen != "", PartControl)
+	add(cfg.Web.Listen != "", PartWeb)
+	add(cfg.TTG.URL != "", PartUplink)
 	add(hw.Has(DEXPort), PartDEX)
 	add(hw.Has(CardReader), PartReader)
 	add(hw.Has(CardTerminal), PartTerminal)
 	add(hw.Has(VendMachine), PartMachine)
-	names = append(names, PartLocalAPI)
-	add(cfg.Web.Listen != "", PartWeb)
-	add(cfg.TTG.URL != "", PartUplink)
 	names = append(names, PartWatchdog)
 	parts := make([]Part, len(names))
 	for i, n := range names {

@@ -13,6 +13,7 @@ import (
 	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/agent/diagcmd"
 	"github.com/tapagent/tapagent/agent/exesale"
+	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/clock"
@@ -72,7 +73,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if drv == nil {
 		drv = &realClock{}
 	}
-	a.tellServiceManager(ctx)
+	a.tellServiceManager(a.run.ctx) // STOPPING once the sessions stop
 	drv.Drive(ctx, a)
 	a.stopSessions()
 	err := drv.Shutdown(a)
@@ -95,10 +96,9 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		name string
 		fn   func(context.Context) error
 	}{
-		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartRegister, a.startRegister},
-		{PartControl, a.startControl}, {PartDEX, a.startDEX}, {PartReader, a.startReader},
-		{PartTerminal, a.startTerminal}, {PartMachine, a.startMachine}, {PartLocalAPI, a.startLocalAPI},
-		{PartWeb, a.startWeb}, {PartUplink, a.startUplink},
+		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartLocalAPI, a.startLocalAPI}, {PartRegister, a.startRegister},
+		{PartControl, a.startControl}, {PartWeb, a.startWeb}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
+		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
 	}
 	for _, s := range steps {
 		if !a.has(s.name) {
@@ -194,7 +194,7 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 		opts.Register = w.Register
 	}
 	if up := w.Uplink; up != nil {
-		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Syncer, up.Syncer.Kick
+		opts.Catalog, opts.Cards, opts.OnBooked = up.Syncer, up.Cards(), up.Syncer.Kick
 	}
 	d, err := device.New(opts)
 	return d, audit, err
@@ -235,9 +235,25 @@ func (a *Agent) startWall(context.Context) error {
 	return nil
 }
 
+// startLocalAPI serves the local API on <data_dir>/agent.sock, for the
+// commands run beside the agent (docs/operations.md); it stops with the
+// sessions, before the wall shuts down.
+func (a *Agent) startLocalAPI(ctx context.Context) error {
+	stop, err := localapi.Start(ctx, localapi.Options{Path: localapi.SocketPath(a.cfg.Device.DataDir), Agent: a.run.dev,
+		Store: a.run.store, Audit: a.run.audit, Identity: evadts.IdentityFrom(a.cfg, a.o.Version), Version: a.o.Version,
+		Now: a.clk.Now, Log: a.log})
+	if err != nil {
+		return err
+	}
+	a.pushSession(PartLocalAPI, stop)
+	a.set(PartLocalAPI, StateRunning)
+	return nil
+}
+
 // startUplink tells the embedding simulator where the listeners are,
-// starts the TTG sync and refreshes the catalogue once (bounded), so the
-// first pours are priced from the server where it answers.
+// starts the TTG sync and refreshes the catalogue once (bounded), before
+// any payment session starts, so that the first sales are priced from the
+// server where it answers.
 func (a *Agent) startUplink(ctx context.Context) error {
 	if a.o.Listening != nil {
 		if err := a.o.Listening(a); err != nil {

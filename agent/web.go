@@ -3,26 +3,10 @@ package agent
 import (
 	"context"
 
-	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/device"
-	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/web"
 )
-
-// startLocalAPI serves the CLI's keg, line and history commands on the
-// data directory's Unix socket.
-func (a *Agent) startLocalAPI(ctx context.Context) error {
-	r := &a.run
-	stop, err := localapi.Start(ctx, localapi.Options{Path: localapi.SocketPath(a.cfg.Device.DataDir), Agent: r.dev, Store: r.store,
-		Audit: r.audit, Identity: evadts.IdentityFrom(a.cfg, a.o.Version), Version: a.o.Version, Now: a.clk.Now, Log: a.log})
-	if err != nil {
-		return err
-	}
-	a.pushLink(PartLocalAPI, stop)
-	a.set(PartLocalAPI, StateRunning)
-	return nil
-}
 
 // startWeb serves the dashboard and /metrics ([web] listen).
 func (a *Agent) startWeb(ctx context.Context) error {

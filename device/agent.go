@@ -201,12 +201,11 @@ func (a *Agent) loadLineState() error {
 	if err != nil {
 		return fmt.Errorf("device: reading calibrations: %w", err)
 	}
+	locked, err := a.lockedLines()
+	if err != nil {
+		return fmt.Errorf("device: %w", err)
+	}
 	for _, l := range a.order {
-		if c, ok := cals[l.id]; ok {
-			if err := l.fl.SetKMilli(c.KMilli); err != nil {
-				return fmt.Errorf("device: line %d: %w", l.id, err)
-			}
-		}
 		k, ok := kegs[l.id]
 		if !ok {
 			k = flow.NewKeg("", l.cfg.KegSize(), l.cfg.KegLowPercent, a.clk.Now())
@@ -214,13 +213,33 @@ func (a *Agent) loadLineState() error {
 				return fmt.Errorf("device: line %d keg: %w", l.id, err)
 			}
 		}
-		l.keg = k
-		if k.PLU != 0 {
-			l.prod.Store(&product{name: k.Product, plu: k.PLU})
+		// Under the line's lock: the diagnostics link starts before the
+		// wall (to publish its start-up events) and may already read it.
+		l.mu.Lock()
+		err := a.setLineState(l, cals, k, locked[l.id])
+		l.mu.Unlock()
+		if err != nil {
+			return err
 		}
-		if k.Kicked {
-			l.fl.SetDisabled("keg_empty")
+	}
+	return nil
+}
+
+// setLineState applies a line's stored calibration, keg (with the product
+// a keg change put on it) and lock.
+func (a *Agent) setLineState(l *line, cals map[int]storage.Calibration, k flow.Keg, locked bool) error {
+	if c, ok := cals[l.id]; ok {
+		if err := l.fl.SetKMilli(c.KMilli); err != nil {
+			return fmt.Errorf("device: line %d: %w", l.id, err)
 		}
+	}
+	l.keg = k
+	l.locked = locked
+	if k.PLU != 0 {
+		l.prod.Store(&product{name: k.Product, plu: k.PLU})
+	}
+	if k.Kicked {
+		l.fl.SetDisabled("keg_empty")
 	}
 	return nil
 }

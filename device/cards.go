@@ -14,9 +14,27 @@ import (
 )
 
 // OnlineCards looks up online cards on the server and locks them to this
-// device for the length of a pour.
+// device for the length of a pour. The server's reply is converted at the
+// ttg boundary (agent/serversync).
 type OnlineCards interface {
-	CardLogin(ctx context.Context, card int64) (ttg.CardInfo, error)
+	CardLogin(ctx context.Context, card int64) (OnlineCard, error)
+}
+
+// OnlineCard is an online card as the server keeps it, in the agent's terms.
+type OnlineCard struct {
+	Type     int // card type (ttg.Card*)
+	TypeName string
+	Name     string
+	Credit   int64 // minor units
+	// ConsumedServings and ServingsLimit count servings ×100.
+	ConsumedServings, ServingsLimit int64
+	// Expires is when the card stops pouring; zero for never (or an
+	// expiry the server wrote unreadably).
+	Expires        time.Time
+	Blocked        bool
+	BlockedComment string
+	// AlcoholAllowed is the server's word on alcohol; nil when it sent none.
+	AlcoholAllowed *bool
 }
 
 // Card events.
@@ -49,7 +67,7 @@ func (a *Agent) CardTap(ctx context.Context, id int, card int64) (string, error)
 	}
 	ref := map[string]string{ttg.RefCardID: strconv.FormatInt(card, 10), ttg.RefCardType: strconv.Itoa(info.Type),
 		ttg.RefCardName: info.Name, ttg.RefExternalID: strconv.FormatInt(card, 10)}
-	a.event(Event{Type: EvCardLogin, Line: id, Card: a.cardHash(card), Detail: info.TypeString + " card"})
+	a.event(Event{Type: EvCardLogin, Line: id, Card: a.cardHash(card), Detail: info.TypeName + " card"})
 	req, why := a.cardRequest(l, info, ref)
 	if why == "" {
 		pourID, err := a.Authorise(id, req)
@@ -64,15 +82,15 @@ func (a *Agent) CardTap(ctx context.Context, id int, card int64) (string, error)
 
 // cardRequest turns the server's card record into a pour request, or says
 // why the card may not pour.
-func (a *Agent) cardRequest(l *line, c ttg.CardInfo, ref map[string]string) (Request, string) {
+func (a *Agent) cardRequest(l *line, c OnlineCard, ref map[string]string) (Request, string) {
 	prepay := c.Type == ttg.CardOnlinePre || c.Type == ttg.CardPre
 	switch {
-	case c.IsBlocked != 0:
+	case c.Blocked:
 		return Request{}, "card blocked: " + c.BlockedComment
 	case c.Type != ttg.CardOnlinePre && c.Type != ttg.CardOnlineBill:
-		return Request{}, fmt.Sprintf("card type %d (%s) is not an online customer card", c.Type, c.TypeString)
-	case expired(c.Expires, a.clk.Now(), a.serverZone()):
-		return Request{}, "card expired " + c.Expires
+		return Request{}, fmt.Sprintf("card type %d (%s) is not an online customer card", c.Type, c.TypeName)
+	case !c.Expires.IsZero() && !a.clk.Now().Before(c.Expires):
+		return Request{}, "card expired " + c.Expires.In(a.serverZone()).Format(time.DateTime)
 	case prepay && c.Credit <= 0:
 		return Request{}, "no credit left"
 	}
@@ -93,15 +111,6 @@ func (a *Agent) cardRequest(l *line, c ttg.CardInfo, ref map[string]string) (Req
 		}
 	}
 	return Request{Auth: auth, Ref: ref, NoAlcohol: !a.cardMayDrink(c)}, ""
-}
-
-// expired reports whether a server timestamp (in the server's zone) is past.
-func expired(ts string, now time.Time, loc *time.Location) bool {
-	if ts == "" {
-		return false
-	}
-	t, err := ttg.ParseTime(ts, loc)
-	return err == nil && !now.Before(t)
 }
 
 // releaseCard books an empty transaction for the card, which the server

@@ -29,12 +29,14 @@ const (
 	EvKegMarkedEmpty  = "keg_marked_empty"
 	EvCleaningStarted = "cleaning_started"
 	EvCleaningStopped = "cleaning_stopped"
-	EvLineLocked      = "line_locked"
-	EvLineUnlocked    = "line_unlocked"
-	EvCalibrated      = "line_calibrated"
-	EvValveFailedOff  = "valve_close_failed"
-	EvDraining        = "draining"
-	EvUndrained       = "draining_ended"
+	// EvLocalAPI is the local API listening on its unix socket (Detail: the path).
+	EvLocalAPI       = "local_api_listening"
+	EvLineLocked     = "line_locked"
+	EvLineUnlocked   = "line_unlocked"
+	EvCalibrated     = "line_calibrated"
+	EvValveFailedOff = "valve_close_failed"
+	EvDraining       = "draining"
+	EvUndrained      = "draining_ended"
 )
 
 // Event types the assembly (package agent) reports as the daemon's parts

@@ -1,10 +1,6 @@
 package device
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/storage"
@@ -25,14 +21,7 @@ func (a *Agent) withHistory(r storage.Record) []storage.Change {
 
 // hashCard is cardHash for a card named as text (a decimal UID or a hex
 // DESFire UID); "" stays "".
-func (a *Agent) hashCard(uid string) string {
-	if uid == "" {
-		return ""
-	}
-	m := hmac.New(sha256.New, a.salt)
-	m.Write([]byte(uid))
-	return hex.EncodeToString(m.Sum(nil)[:8])
-}
+func (a *Agent) hashCard(uid string) string { return history.CardHash(a.salt, uid) }
 
 // CardHash is how history, events and logs name the card with this UID
 // (decimal, as the server knows it, or hex for a DESFire card): a query by

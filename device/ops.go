@@ -1,6 +1,8 @@
 package device
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -282,8 +284,10 @@ func (a *Agent) SetLocked(by Actor, lineID int, locked bool) error {
 	before := l.state()
 	after := *before
 	after.Locked = locked
-	if err := a.record(a.opEntry(l, by, op, before, &after, "")); err != nil {
-		return fmt.Errorf("line %d: %w", l.id, err)
+	// The lock outlives a restart (a line in maintenance stays out of
+	// service through an update), in the audit record's commit.
+	if err := a.store.Apply(history.Change(a.opEntry(l, by, op, before, &after, "")), lockChange(l.id, locked)); err != nil {
+		return fmt.Errorf("line %d: %w: %w", l.id, ErrNotRecorded, err)
 	}
 	l.locked = locked
 	if locked {
@@ -291,6 +295,43 @@ func (a *Agent) SetLocked(by Actor, lineID int, locked bool) error {
 	}
 	a.event(Event{Type: typ, Line: l.id, By: &by})
 	return nil
+}
+
+// LineStateBucket holds what the agent keeps of each line besides its keg
+// and calibration: whether it is locked. Keys are the line number as
+// 4-byte big-endian, values JSON.
+const LineStateBucket = "line_state"
+
+type lineState struct {
+	Locked bool `json:"locked"`
+}
+
+func lineStateKey(line int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(line)) }
+
+func lockChange(line int, locked bool) storage.Change {
+	return storage.Change{Bucket: LineStateBucket, Apply: func(b storage.Bucket) error {
+		raw, err := json.Marshal(lineState{Locked: locked})
+		if err != nil {
+			return err
+		}
+		return b.Put(lineStateKey(line), raw)
+	}}
+}
+
+// lockedLines reads which lines were locked when the agent stopped.
+func (a *Agent) lockedLines() (map[int]bool, error) {
+	out := map[int]bool{}
+	err := a.store.View(LineStateBucket, func(b storage.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			var st lineState
+			if len(k) != 4 || json.Unmarshal(v, &st) != nil {
+				return fmt.Errorf("line state %x unreadable", k)
+			}
+			out[int(binary.BigEndian.Uint32(k))] = st.Locked
+			return nil
+		})
+	})
+	return out, err
 }
 
 // record commits one audit entry on its own.

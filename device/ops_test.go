@@ -205,3 +205,29 @@ func TestPoursAreKeptInHistoryWithTheirBooking(t *testing.T) {
 		t.Fatalf("totals %+v", tot)
 	}
 }
+
+func TestLockOutlivesARestart(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.agent.SetLocked(staff, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	h.start()
+	if !h.status(2).Locked {
+		t.Fatal("a locked line is back in service after a restart")
+	}
+	if _, err := h.agent.Authorise(2, device.Request{Auth: flow.Auth{Mode: flow.ModeFree}}); !errors.Is(err, device.ErrLocked) {
+		t.Fatalf("pour on a line locked before the restart: %v", err)
+	}
+	if err := h.agent.SetLocked(staff, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	h.start()
+	if h.status(2).Locked {
+		t.Fatal("an unlocked line is locked after a restart")
+	}
+	if ops := h.ops(history.OpLock); len(ops) != 1 || ops[0].Before.Locked || !ops[0].After.Locked {
+		t.Fatalf("lock records %+v", ops)
+	}
+}

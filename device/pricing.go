@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/flow"
-	"github.com/tapagent/tapagent/ttg"
 )
 
 // ErrAlcohol refuses an alcoholic product to a card that may not have it.
@@ -51,9 +50,9 @@ func (a *Agent) alcoholic(l *line) bool {
 // cardMayDrink says whether an online card may pour alcohol: the server's
 // alcohol_allowed when its cardinfo reply carries one, else the local rule
 // ttg.online_card_alcohol, since 3.40 has no such field.
-func (a *Agent) cardMayDrink(c ttg.CardInfo) bool {
+func (a *Agent) cardMayDrink(c OnlineCard) bool {
 	if c.AlcoholAllowed != nil {
-		return *c.AlcoholAllowed == 1
+		return *c.AlcoholAllowed
 	}
 	return a.cfg.TTG.OnlineCardAlcohol != "refuse"
 }

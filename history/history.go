@@ -8,7 +8,10 @@
 package history
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -256,4 +259,17 @@ func decodeLight(k, v []byte) (Entry, error) {
 	}
 	return Entry{Time: time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC(), Kind: l.Kind, Line: l.Line, Product: l.Product,
 		PLU: l.PLU, Card: l.Card, Payment: l.Payment, Volume: l.Volume, Amount: l.Amount}, nil
+}
+
+// CardHash is how the history, events and logs name a card: a keyed hash
+// of its UID (decimal as the server knows it, or hex for a DESFire card)
+// with the device's secret salt, stable on one device and useless
+// anywhere else; "" stays "".
+func CardHash(salt []byte, uid string) string {
+	if uid == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, salt)
+	m.Write([]byte(uid))
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }

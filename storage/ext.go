@@ -67,6 +67,11 @@ func (s *Store) View(bucket string, fn func(Bucket) error) error {
 	})
 }
 
+// Apply commits changes to named buckets in one durable commit.
+func (s *Store) Apply(cs ...Change) error {
+	return s.update(func(tx *bolt.Tx) error { return applyChanges(tx, cs) })
+}
+
 // Scan calls fn for the keys of a named bucket from from (inclusive) up to
 // to (exclusive; nil for the end), in key order, read-only; a missing
 // bucket has none. k and v are only valid during fn. fn returning

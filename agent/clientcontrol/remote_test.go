@@ -77,7 +77,7 @@ func (r *rig) boot() {
 		t.Fatal(err)
 	}
 	r.agent, err = device.New(device.Options{Config: cfg, Clock: r.clk, Store: store, Valves: r.wall.Valves, Meters: r.wall.Meters,
-		Catalog: r.up.Syncer, Cards: r.up.Syncer, Restart: func() error { r.restarts.Add(1); return nil },
+		Catalog: r.up.Syncer, Cards: r.up.Cards(), Restart: func() error { r.restarts.Add(1); return nil },
 		Emit: func(ev device.Event) {
 			select {
 			case r.events <- ev:

@@ -8,23 +8,23 @@ import (
 )
 
 // Wall is what the diagnostics commands need of the tap wall: its status,
-// locks, the service mode's pours and calibrations, backlight, restart,
+// the keg and line operations, the service mode's pours and calibrations, backlight, restart,
 // events, and what a firmware update drains and waits for.
 // *device.Agent is one.
 type Wall interface {
 	firmware.Agent
 	Status() []device.LineStatus
 	Lines() []int
-	// The audited keg and line operations (keg.change, line.lock, ...).
+	Authorise(line int, r device.Request) (string, error)
+	Stop(line int) error
+	Calibrate(by device.Actor, line int, pulses int64, measured flow.Vol) (storage.Calibration, error)
+	// The keg and line operations (docs/operations.md).
 	ChangeKeg(by device.Actor, c device.KegChange) error
 	AdjustKeg(by device.Actor, line int, remaining flow.Vol) error
 	MarkEmpty(by device.Actor, line int) error
 	SetLocked(by device.Actor, line int, locked bool) error
 	SetCleaning(by device.Actor, line int, on bool) error
 	Kegs() []device.KegInfo
-	Authorise(line int, r device.Request) (string, error)
-	Stop(line int) error
-	Calibrate(by device.Actor, line int, pulses int64, measured flow.Vol) (storage.Calibration, error)
 	SetBacklight(percent int) (int, error)
 	Report(ev device.Event)
 }

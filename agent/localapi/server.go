@@ -109,6 +109,7 @@ func Start(ctx context.Context, o Options) (stop func(), err error) {
 			o.Log.Error("local API stopped", "err", err)
 		}
 	}()
+	o.Agent.Report(device.Event{Type: device.EvLocalAPI, Detail: o.Path})
 	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		<-ctx.Done()

@@ -28,6 +28,7 @@ type Uplink struct {
 	Server *ttgserver.Server // nil when an external server is used
 	URL    string
 
+	loc    *time.Location // the server's zone (ttg.time_zone)
 	http   *http.Server
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -97,7 +98,7 @@ func New(cfg *config.Config, store *storage.Store, embed bool, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	u := &Uplink{URL: cfg.TTG.URL, report: func(device.Event) {}}
+	u := &Uplink{URL: cfg.TTG.URL, loc: loc, report: func(device.Event) {}}
 	if u.URL == "" {
 		if !embed {
 			return nil, errors.New("no TTG server configured")

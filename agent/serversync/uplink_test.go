@@ -82,7 +82,7 @@ func (b *bench) open(reuse *Uplink) {
 		b.first, b.srv = b.up, b.up.Server
 	}
 	b.agent, err = device.New(device.Options{Config: b.cfg, Clock: b.clk, Store: b.store, Valves: b.wall.Valves,
-		Meters: b.wall.Meters, Emit: b.ev.Add, Catalog: b.up.Syncer, Cards: b.up.Syncer, OnBooked: b.up.Syncer.Kick})
+		Meters: b.wall.Meters, Emit: b.ev.Add, Catalog: b.up.Syncer, Cards: b.up.Cards(), OnBooked: b.up.Syncer.Kick})
 	if err != nil {
 		b.t.Fatal(err)
 	}

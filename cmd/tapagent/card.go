@@ -19,6 +19,7 @@ import (
 	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/doctor"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
 	"github.com/tapagent/tapagent/nfc/pn532"
@@ -402,7 +403,12 @@ func (t cardTool) book(uid []byte, purchaseType int, amount int64, info cardapp.
 		return fmt.Errorf("booking the card purchase (is the agent running on this data directory? it holds the lock): %w", err)
 	}
 	defer st.Close()
-	if _, err := st.Book(storage.Booking{Record: rec}); err != nil {
+	salt, err := st.Salt()
+	if err != nil {
+		return err
+	}
+	entry := history.FromRecord(rec, history.CardHash(salt, history.CardOf(rec)))
+	if _, err := st.Book(storage.Booking{Record: rec, Also: []storage.Change{history.Change(entry)}}); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.out, "booked card purchase %d for the server\n", purchaseType)

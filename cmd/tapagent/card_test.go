@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/internal/pty"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
@@ -112,6 +113,11 @@ id = 1
 	recs, _ := st.Outbox(0, 10)
 	if len(recs) != 1 || recs[0].Ref["purchase_type"] != "111" || recs[0].Ref["card_id"] != wantID {
 		t.Fatalf("outbox %+v", recs)
+	}
+	es, err := history.New(st).Find(context.Background(), history.Query{Kinds: []string{history.KindCardPurchase}})
+	salt, _ := st.Salt()
+	if err != nil || len(es) != 1 || es[0].ID != recs[0].ID || es[0].Card != history.CardHash(salt, wantID) || es[0].Payment != history.PayCard {
+		t.Fatalf("history %+v, %v", es, err)
 	}
 
 	// No card: a clear error, nothing booked.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapagent/tapagent/sim/cloudemu"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -107,7 +108,7 @@ func (s *Server) authToken(raw []byte) reply {
 		return bad("username and/or password wrong")
 	}
 	now := s.o.Now()
-	tok := signJWT(s.st.TokenSecret, claims{Sub: req.Username, CID: req.ID, Iat: now.Unix(), Exp: now.Add(s.o.TokenTTL).Unix()})
+	tok := cloudemu.SignToken(s.st.TokenSecret, cloudemu.Claims{Sub: req.Username, CID: req.ID, Iat: now.Unix(), Exp: now.Add(s.o.TokenTTL).Unix()})
 	return ok(ttg.AuthResponse{AuthToken: tok, UUID: s.st.UUID})
 }
 

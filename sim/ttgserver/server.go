@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tapagent/tapagent/internal/clip"
+	"github.com/tapagent/tapagent/sim/cloudemu"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -317,7 +318,7 @@ func (s *Server) seed(seed Seed) {
 	case s.o.Loc != time.UTC || s.st.Config["time_zone"] == "":
 		s.st.Config["time_zone"] = s.o.Loc.String()
 	}
-	s.st.TokenSecret = newSecret()
+	s.st.TokenSecret = cloudemu.RandomSecret()
 	for _, p := range seed.Products {
 		s.st.Products[p.PLU] = p
 	}
@@ -364,7 +365,7 @@ func (s *Server) SetFaults(f Faults) {
 	defer s.mu.Unlock()
 	s.faults = f
 	if f.ExpireTokens {
-		s.st.TokenSecret = newSecret()
+		s.st.TokenSecret = cloudemu.RandomSecret()
 		s.faults.ExpireTokens = false
 		_ = s.persist()
 	}
@@ -469,7 +470,7 @@ func (s *Server) wrap(path string, h handler) http.Handler {
 		}
 		switch {
 		case f.drop:
-			hangUp(w)
+			cloudemu.HangUp(w)
 			return
 		case f.fail:
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "injected failure"})
@@ -502,7 +503,7 @@ func (s *Server) wrap(path string, h handler) http.Handler {
 			time.Sleep(f.ReplyDelay)
 		}
 		if f.loseReply {
-			hangUp(w)
+			cloudemu.HangUp(w)
 			return
 		}
 		writeJSON(w, rep.status, rep.body)
@@ -536,17 +537,6 @@ func checkBody(raw []byte) error {
 		}
 	}
 	return nil
-}
-
-// hangUp closes the connection without a reply.
-func hangUp(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if c, _, err := hj.Hijack(); err == nil {
-			c.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
 }
 
 type fault struct {
@@ -612,14 +602,8 @@ func (s *Server) authorised(h string) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err := verifyJWT(s.st.TokenSecret, tok, s.o.Now())
+	_, err := cloudemu.VerifyToken(s.st.TokenSecret, tok, s.o.Now())
 	return err == nil
-}
-
-func newSecret() []byte {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return b
 }
 
 func newUUID() string {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tapagent/tapagent/sim/cloudemu"
 	"github.com/tapagent/tapagent/ttg"
 )
 
@@ -106,7 +107,7 @@ func TestEveryEndpointNeedsAToken(t *testing.T) {
 		t.Errorf("expired token: HTTP %d", code)
 	}
 	f.now = f.now.Add(-25 * time.Hour)
-	forged := signJWT([]byte("another secret"), claims{Sub: "tapagent", Exp: f.now.Add(time.Hour).Unix()})
+	forged := cloudemu.SignToken([]byte("another secret"), cloudemu.Claims{Sub: "tapagent", Exp: f.now.Add(time.Hour).Unix()})
 	f.tok = forged
 	if code := f.post("productlist", `{"id":1}`, nil); code != http.StatusForbidden {
 		t.Errorf("forged token: HTTP %d", code)
