@@ -11,7 +11,7 @@ NFPM := go run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.44.0
 # staticcheck is pinned: v0.8.2 is the newest release that builds with Go 1.26.
 STATICCHECK := go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-arm build-arm64 build-amd64 cross package package-test test lint sim bench fuzz clean
+.PHONY: all build build-arm build-arm64 build-amd64 cross package package-test test lint sim bench fuzz screenshots clean
 
 all: build
 
@@ -73,6 +73,7 @@ bench:
 	go test -run '^$$' -bench PourCompletion -benchtime 500x ./agent/serversync
 	go test -run '^$$' -bench FreePourPrice -benchtime 2s ./ttg
 	go test -run '^$$' -bench Parse -benchtime 2s ./evadts
+	go test -run '^$$' -bench 'Pages|FirstLiveUpdate' -benchtime 200x ./web
 	go test -run '^$$' -bench Transfer20K -benchtime 1x ./evadts/dexlink
 	go test -run '^$$' -bench 'CommandRoundTrip|Telemetry' -benchtime 2000x ./diag
 	go test -run '^$$' -bench . -benchtime 2s ./agent/httpguard ./agent/cashregister
@@ -85,6 +86,12 @@ bench:
 	go test -run '^$$' -bench ApprovedToValveOpen -benchtime 30x ./agent/terminalsale
 	go test -run '^$$' -bench IdleCycle -benchtime 200x ./agent/exesale
 	go run ./bench
+
+# Screenshots of the dashboard's main pages on the simulated wall, rendered
+# by chromium (docs/operations.md shows them).
+screenshots:
+	mkdir -p docs/img
+	TAPAGENT_SCREENSHOTS=$(CURDIR)/docs/img go test ./web -run '^TestScreenshots$$' -count=1 -v
 
 # Run every fuzz target for FUZZTIME each.
 fuzz:
@@ -106,6 +113,7 @@ fuzz:
 	go test ./agent/cardpay -run '^$$' -fuzz '^FuzzSettleKeepsTheCharge$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/desfire -run '^$$' -fuzz '^FuzzCardAnswers$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/pn532 -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
+	go test ./web -run '^$$' -fuzz '^FuzzParseUsers$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/cardapp -run '^$$' -fuzz '^FuzzDecodeInfo$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzReply$$' -fuzztime $(FUZZTIME)
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzQibixxLine$$' -fuzztime $(FUZZTIME)

@@ -25,6 +25,7 @@ import (
 	"github.com/tapagent/tapagent/internal/sdnotify"
 	"github.com/tapagent/tapagent/nfc/pn532"
 	"github.com/tapagent/tapagent/transport"
+	"github.com/tapagent/tapagent/web"
 )
 
 // Peripheral names a serial or I2C peripheral of a board.
@@ -104,6 +105,9 @@ type Options struct {
 	// Stopped runs once the wall is closed and the uplink flushed, before
 	// the store closes.
 	Stopped func(a *Agent)
+	// Dashboard is the wall as the web dashboard acts on it; nil is the
+	// wall core itself (the simulator adds its simulated kegs).
+	Dashboard func(*device.Agent) web.Wall
 	// Notifier reports readiness and the watchdog; the zero value reads
 	// NOTIFY_SOCKET from the environment.
 	Notifier *sdnotify.Notifier
@@ -144,8 +148,9 @@ const (
 	PartTerminal  = "card_terminal"
 	PartMachine   = "vend_machine"
 	PartClouds    = "cloud_sinks"
+	PartWeb       = "web"
 	PartWatchdog  = "service_manager"
-	partsCapacity = 13
+	partsCapacity = 14
 )
 
 // Agent is one assembled daemon.
@@ -197,6 +202,7 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 	names = append(names, PartWall, PartLocalAPI)
 	add(cfg.POS.Listen != "", PartRegister)
 	add(cfg.Control.Listen != "", PartControl)
+	add(cfg.Web.Listen != "", PartWeb)
 	add(cfg.TTG.URL != "", PartUplink)
 	add(hw.Has(DEXPort), PartDEX)
 	add(hw.Has(CardReader), PartReader)

@@ -67,7 +67,7 @@ func (a *Agent) startMQTT(context.Context) error {
 	dctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	boot := fmt.Sprintf("%d-%d", a.cfg.Device.ID, time.Now().UnixMilli())
-	_, events, err := diagcmd.Start(dctx, a.run.diag, boot, done)
+	d, events, err := diagcmd.Start(dctx, a.run.diag, boot, done)
 	switch {
 	case errors.Is(err, diagcmd.ErrLinkRefused):
 		stop()
@@ -79,6 +79,7 @@ func (a *Agent) startMQTT(context.Context) error {
 		return err
 	}
 	a.run.fan.add(events)
+	a.run.mqtt = d
 	// Stops after the wall has closed and booked: the link sends its events.
 	a.pushLink(PartMQTT, func() { stop(); <-done })
 	a.set(PartMQTT, StateRunning)

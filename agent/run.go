@@ -21,6 +21,7 @@ import (
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/diag"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/firmware"
 	"github.com/tapagent/tapagent/storage"
@@ -40,6 +41,8 @@ type running struct {
 	terminal atomic.Pointer[terminalsale.Tap]
 	machine  atomic.Pointer[exesale.Loop]
 	control  string // client-control URL
+	web      string // dashboard URL
+	mqtt     *diag.Diag
 	cash     string // cash-register interface URL
 	// ctx is the parts' context, ended when the sessions stop.
 	ctx context.Context
@@ -97,7 +100,7 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		fn   func(context.Context) error
 	}{
 		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartLocalAPI, a.startLocalAPI}, {PartRegister, a.startRegister},
-		{PartControl, a.startControl}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
+		{PartControl, a.startControl}, {PartWeb, a.startWeb}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
 		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
 		{PartClouds, a.startClouds},
 	}

@@ -52,11 +52,15 @@ func run(dur time.Duration) error {
 		}
 	}
 	fmt.Printf("\n## tapagent sim, 4 lines, demo scenario, real time for %s\n", dur)
-	hwm, err := peakRSS(host, dir, "--speed", "1", "--duration", dur.String())
+	hwm, err := peakRSS(host, dir, "--speed", "1", "--duration", dur.String(), "--web", "off")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("- peak RSS (VmHWM): %.1f MiB\n", float64(hwm)/1024)
+	fmt.Printf("\n## tapagent sim, 4 lines, demo scenario, real time for %s, web dashboard in use\n", dur)
+	if err := dashboard(host, dir, dur); err != nil {
+		return err
+	}
 	demo, err := sim.LoadScenario("demo")
 	if err != nil {
 		return err
@@ -66,7 +70,7 @@ func run(dur time.Duration) error {
 	times := make([]time.Duration, 0, fastRuns)
 	for range fastRuns {
 		start := time.Now()
-		if _, err := peakRSS(host, dir, "--speed", "0"); err != nil {
+		if _, err := peakRSS(host, dir, "--speed", "0", "--web", "off"); err != nil {
 			return err
 		}
 		times = append(times, time.Since(start))

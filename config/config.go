@@ -44,6 +44,7 @@ type Config struct {
 	MDB      MDB      `toml:"mdb"`
 	EXE      EXE      `toml:"exe"`
 	SmartNow SmartNow `toml:"smartnow"`
+	Web      Web      `toml:"web"`
 	Defaults Line     `toml:"defaults"`
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
@@ -391,6 +392,7 @@ func Base() Config {
 		Control:  Control{RestartInterval: dur(5 * time.Minute)},
 		SmartNow: defaultSmartNow(),
 		History:  defaultHistory(),
+		Web:      webDefaults(),
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -436,6 +438,7 @@ func Parse(b []byte) (*Config, error) {
 		MDB      toml.Primitive   `toml:"mdb"`
 		EXE      toml.Primitive   `toml:"exe"`
 		SmartNow toml.Primitive   `toml:"smartnow"`
+		Web      toml.Primitive   `toml:"web"`
 		TTG      toml.Primitive   `toml:"ttg"`
 		Storage  toml.Primitive   `toml:"storage"`
 		Log      toml.Primitive   `toml:"log"`
@@ -453,7 +456,7 @@ func Parse(b []byte) (*Config, error) {
 		p   toml.Primitive
 		dst any
 	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
-		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}}
+		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}, {shape.Web, &c.Web}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
@@ -502,6 +505,7 @@ func (c *Config) Validate() error {
 	c.MDB.validate(report, lines)
 	c.EXE.validate(report)
 	c.validateListeners(report)
+	c.Web.validate(report)
 	c.validateSecurity(report)
 	c.SmartNow.validate(report)
 	c.Cards.validate(report)

@@ -294,7 +294,7 @@ func TestSecurityChanges(t *testing.T) {
 	}
 }
 
-// TestEveryListenerKeyIsClassified walks the fields of [pos] and [control]:
+// TestEveryListenerKeyIsClassified walks the fields of [pos], [control] and [web]:
 // each must be security-critical (an unsigned desired config may not change
 // it, and changing it is reported) or explicitly safe. A secret, an
 // allow-list, a listener or a rate limit left out would let an unsigned
@@ -310,6 +310,7 @@ func TestEveryListenerKeyIsClassified(t *testing.T) {
 	}{
 		{"pos", func(c *Config) reflect.Value { return reflect.ValueOf(&c.POS).Elem() }},
 		{"control", func(c *Config) reflect.Value { return reflect.ValueOf(&c.Control).Elem() }},
+		{"web", func(c *Config) reflect.Value { return reflect.ValueOf(&c.Web).Elem() }},
 	}
 	for _, sec := range sections {
 		typ := sec.get(&Config{}).Type()

@@ -107,6 +107,14 @@ var securityKeys = append([]securityKey{
 	// What a waiter's credit pours and what it costs: money, like a
 	// line's price.
 	{"pos.article", func(c *Config) any { return c.POS.Articles }},
+	{"web.listen", func(c *Config) any { return c.Web.Listen }},
+	{"web.cert_file", func(c *Config) any { return c.Web.CertFile }},
+	{"web.key_file", func(c *Config) any { return c.Web.KeyFile }},
+	{"web.users_file", func(c *Config) any { return c.Web.UsersFile }},
+	{"web.metrics_token", func(c *Config) any { return c.Web.MetricsToken }},
+	{"web.open_metrics_on_loopback", func(c *Config) any { return c.Web.OpenMetricsOnLoopback }},
+	{"web.login_attempts", func(c *Config) any { return c.Web.LoginAttempts }},
+	{"web.session_ttl", func(c *Config) any { return c.Web.SessionTTL }},
 	{"control.listen", func(c *Config) any { return c.Control.Listen }},
 	{"control.token", func(c *Config) any { return c.Control.Token }},
 	{"control.allow", func(c *Config) any { return c.Control.Allow }},

@@ -333,6 +333,9 @@ const (
 	// EventLocalAPI: the local API listens on its unix socket. Fields: detail
 	// (the socket's path).
 	EventLocalAPI EventType = "local_api_listening"
+	// EventWebListening: the web dashboard listens ([web] listen). Fields:
+	// detail (its URL).
+	EventWebListening EventType = "web_listening"
 )
 
 // Words is the type as words, for the readable event line.

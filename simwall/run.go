@@ -20,6 +20,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
+	"github.com/tapagent/tapagent/web"
 )
 
 // Output selects how a run is shown.
@@ -36,7 +37,8 @@ const (
 type Options struct {
 	Config   *config.Config
 	Scenario *sim.Scenario
-	// Duration of virtual time; zero takes the scenario's.
+	// Duration of virtual time; zero takes the scenario's, negative runs
+	// until ctx ends.
 	Duration time.Duration
 	// Speed is virtual seconds per real second; zero runs flat out.
 	Speed  float64
@@ -67,6 +69,9 @@ type Options struct {
 	TermSize func() (width, height int)
 	Resized  <-chan os.Signal
 	Colour   bool
+	// WebLogin tells how to log in to the dashboard ([web] listen); it is
+	// shown beside the dashboard's address.
+	WebLogin string
 }
 
 // Summary is what a run did, for the closing line.
@@ -123,6 +128,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		Clock: clk, Log: o.Log, Events: out.emit, Driver: r,
 		// A simulated wall has nothing to restart; the request is an event.
 		Restart:   func() error { return nil },
+		Dashboard: func(d *device.Agent) web.Wall { return dashboardWall{d, wall} },
 		Listening: func(a *agent.Agent) error { return tellEmbedded(emb, cfg, a.ControlURL()) },
 		Stopped:   func(a *agent.Agent) { sum.Outbox, _ = a.Store().OutboxLen() }})
 	if err != nil {
@@ -439,6 +445,9 @@ func (p *printer) emit(ev device.Event) {
 func (p *printer) run() {
 	defer close(p.done)
 	for ev := range p.ch {
+		if ev.Type == device.EventWebListening && p.o.Output == OutputLines && p.o.WebLogin != "" {
+			fmt.Fprintln(p.o.Out, "web dashboard login: "+p.o.WebLogin)
+		}
 		p.mu.Lock()
 		p.counts[ev.Type]++
 		p.mu.Unlock()
@@ -468,8 +477,12 @@ func (p *printer) readable(ev device.Event) []ViewEvent {
 		}
 		p.lastConfig = ev.Detail
 	case strings.HasSuffix(string(ev.Type), "_listening"):
+		l := ev.Type.Words() + ": " + ev.Detail
+		if ev.Type == device.EventWebListening && p.o.WebLogin != "" {
+			l += "/ (" + p.o.WebLogin + ")"
+		}
 		p.mu.Lock()
-		p.listeners = append(p.listeners, ev.Type.Words()+": "+ev.Detail)
+		p.listeners = append(p.listeners, l)
 		p.mu.Unlock()
 	}
 	out := p.faults.flush(ev.Time)

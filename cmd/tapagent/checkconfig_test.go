@@ -22,6 +22,10 @@ func TestCheckConfig(t *testing.T) {
 			false, "warning: mqtt.password would cross the network in clear"},
 		{"file manifest", "[firmware]\nmanifest_url = \"file:///tmp/m.json\"\n[[line]]\nid = 1\n", false, "warning: firmware.manifest_url"},
 		{"unknown key", "[device]\nidd = 1\n[[line]]\nid = 1\n", true, "idd"},
+		{"dashboard on the network without a user", "[device]\ndata_dir = \"" + dir + "\"\n[web]\nlisten = \"0.0.0.0:8080\"\n[[line]]\nid = 1\n",
+			true, "tapagent web user add"},
+		{"dashboard on loopback without a user", "[device]\ndata_dir = \"" + dir + "\"\n[web]\nlisten = \"127.0.0.1:8080\"\n[[line]]\nid = 1\n",
+			false, "the agent starts"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".toml")

@@ -70,6 +70,8 @@ func commands() []command {
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
 				return cmdOutbox(ctx, a, o, e)
 			}},
+		{"web", "user COMMAND", "dashboard users: add, remove, list", []string{"user"},
+			func(_ context.Context, a []string, in io.Reader, o, e io.Writer) error { return cmdWeb(a, in, o, e) }},
 		{"doctor", "[flags]", "check this controller: board, GPIO, ports, permissions, reader, terminal, server, broker, clock, disk", nil,
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
 				return cmdDoctor(ctx, a, o, e)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tapagent/tapagent/agent"
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/web"
 )
 
 // cmdRun is the daemon: the assembly on the controller's own board.
@@ -44,6 +45,9 @@ var errRestart = agent.ErrRestart
 // checkConfig reports a configuration that loads: the agent would start
 // with it, and each part it would keep off is named with the fix.
 func checkConfig(path string, cfg *config.Config, w io.Writer) error {
+	if err := web.Check(cfg); err != nil {
+		return err
+	}
 	for _, err := range []error{cfg.MQTT.LinkRefusal(), cfg.Firmware.ManifestRefusal()} {
 		if err != nil {
 			fmt.Fprintf(w, "warning: %v\n", err)

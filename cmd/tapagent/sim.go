@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -39,6 +40,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	readerPort := fs.String("reader", "", "a real PN532 on this serial port instead of the simulated reader and its cards")
 	mdbPort := fs.String("mdb", "", "a real MDB adapter or UART ([mdb] transport) on this port instead of the simulated card terminal")
 	exePort := fs.String("exe", "", "a real EXE bridge on this port instead of the simulated vending machine (paid at the card terminal)")
+	webAddr := fs.String("web", "", `web dashboard address ("off": none; default: web.listen, else 127.0.0.1:8080, or any free port when that is taken)`)
 	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -58,6 +60,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			*dst = flagVal
 		}
 	}
+	login := simWeb(cfg, *webAddr, stderr)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -68,7 +71,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	o := simwall.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
-		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format)}
+		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login}
 	if speed.set {
 		o.Speed = speed.v
 	}
@@ -87,6 +90,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		o.Resized = winch
 		o.Colour = os.Getenv("NO_COLOR") == ""
 	}
+	if cfg.Web.Listen != "" && o.Output == simwall.OutputView && *duration == 0 {
+		o.Duration = -1 // the dashboard stays up after the scenario, until Ctrl-C
+	}
 	sum, err := simwall.Run(ctx, o)
 	if err != nil {
 		return err
@@ -102,6 +108,39 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stderr, "tapagent sim: the output fell behind and skipped %d events; the event log in the database has them all\n", sum.Dropped)
 	}
 	return nil
+}
+
+// defaultSimWeb is where `tapagent sim` serves the dashboard by default.
+const defaultSimWeb = "127.0.0.1:8080"
+
+// simWeb turns the dashboard on (unless "off" or the file chose an
+// address) and gives it a login; it returns how to log in. Where the
+// login cannot be written (a read-only data directory) the dashboard
+// stays off and the simulation runs on, to meet the real problem.
+func simWeb(cfg *config.Config, addr string, stderr io.Writer) string {
+	switch {
+	case addr == "off":
+		cfg.Web.Listen = ""
+		return ""
+	case addr != "":
+		cfg.Web.Listen = addr
+	case cfg.Web.Listen == "":
+		addr = defaultSimWeb
+		cfg.Web.Listen = addr
+		// Another sim (or anything) on 8080: take any free port instead.
+		if ln, err := net.Listen("tcp", addr); err != nil {
+			cfg.Web.Listen = "127.0.0.1:0"
+		} else {
+			ln.Close()
+		}
+	}
+	pw, err := simDashboardUser(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "tapagent sim: web dashboard off: %v\n", err)
+		cfg.Web.Listen = ""
+		return ""
+	}
+	return "(user demo, password " + pw + ")"
 }
 
 func loadSimConfig(path string) (*config.Config, error) {
