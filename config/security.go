@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
+	"github.com/tapagent/tapagent/httpguard"
 	"github.com/tapagent/tapagent/firmware"
 )
 

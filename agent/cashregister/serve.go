@@ -3,7 +3,7 @@ package cashregister
 import (
 	"fmt"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
+	"github.com/tapagent/tapagent/httpguard"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/flow"
 )
