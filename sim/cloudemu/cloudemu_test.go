@@ -252,3 +252,23 @@ func TestCoreStateFaultsAndStart(t *testing.T) {
 		t.Errorf("corrupt state: %v", err)
 	}
 }
+
+func TestCheckReply(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		ok     bool
+	}{
+		{200, `{"a":1}`, true},
+		{204, ``, true},
+		{400, `{"message":"no"}`, true},
+		{500, `{"message":"no"}`, false},
+		{200, `{`, false},
+		{404, `{"error":"no"}`, false},
+		{400, `[1]`, false},
+	} {
+		if err := CheckReply(tc.status, []byte(tc.body), "message"); (err == nil) != tc.ok {
+			t.Errorf("%d %s: %v", tc.status, tc.body, err)
+		}
+	}
+}
