@@ -301,10 +301,10 @@ func TestRefusedRefundIsBooked(t *testing.T) {
 	}
 }
 
-// TestCrashBetweenApprovedAndSuccess: the agent dies mid-pour. On restart
-// the reader is reset, which makes the vend a sale (§7.4.7): the one
-// record books the approved amount with what the meter measured.
-func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
+// midPour is a rig whose card vend on line 1 was approved and has poured
+// more than 100 mL: the moment the crash tests kill the agent.
+func midPour(t *testing.T) *rig {
+	t.Helper()
 	r := newRig(t, 1)
 	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
@@ -313,6 +313,14 @@ func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
 		in, _ := r.store.Intents()
 		return len(in) == 1 && in[0].Progress.Volume > 1000
 	})
+	return r
+}
+
+// TestCrashBetweenApprovedAndSuccess: the agent dies mid-pour. On restart
+// the reader is reset, which makes the vend a sale (§7.4.7): the one
+// record books the approved amount with what the meter measured.
+func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
+	r := midPour(t)
 	r.crash()
 	r.start()
 	r.until("reconciled", r.has(device.EventMDBVendReconciled))
@@ -337,14 +345,7 @@ func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
 // the restart reconciles the vend exactly as after a plain crash: the sale
 // the reader made is booked once, not forgotten.
 func TestOpenVendSurvivesAMoveAside(t *testing.T) {
-	r := newRig(t, 1)
-	r.until("reader ready", r.has(device.EventMDBReady))
-	r.pour(1)
-	r.reader.PresentCard(1000)
-	r.until("pouring", func() bool {
-		in, _ := r.store.Intents()
-		return len(in) == 1 && in[0].Progress.Volume > 1000
-	})
+	r := midPour(t)
 	for i := 0; i < 300; i++ { // an event log with pages of its own
 		r.agent.Report(device.Event{Type: device.EventAgentStarted, Detail: strings.Repeat("x", 60)})
 	}
