@@ -106,6 +106,23 @@ func (a *Agent) opEntry(l *line, by Actor, op string, before, after *history.Lin
 		Product: l.productName(), PLU: l.plu(), Payment: history.PayNone, Actor: &by, Before: before, After: after, Detail: detail}
 }
 
+// idleLine checks by and returns the line lineID locked, with no pour
+// running on it; the caller defers unlock.
+func (a *Agent) idleLine(by Actor, lineID int) (l *line, unlock func(), err error) {
+	if err := checkActor(by); err != nil {
+		return nil, nil, err
+	}
+	if l, err = a.line(lineID); err != nil {
+		return nil, nil, err
+	}
+	l.mu.Lock()
+	if err := l.idle(); err != nil {
+		l.mu.Unlock()
+		return nil, nil, err
+	}
+	return l, l.mu.Unlock, nil
+}
+
 // commitKeg makes k the keg of l, with the audit record of op (detail;
 // edit, when set, completes the after-state beyond the keg) in the same
 // commit; l.mu held. Nothing changes in memory unless the commit is on disk.
@@ -212,18 +229,11 @@ func (a *Agent) productFor(l *line, plu int) (product, error) {
 // (0..the keg's size). A measured level above zero puts a line disabled for
 // an empty keg back in service: the measurement is the truth.
 func (a *Agent) AdjustKeg(by Actor, lineID int, remaining flow.Vol) error {
-	if err := checkActor(by); err != nil {
-		return err
-	}
-	l, err := a.line(lineID)
+	l, unlock, err := a.idleLine(by, lineID)
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.idle(); err != nil {
-		return err
-	}
+	defer unlock()
 	k := l.keg
 	if remaining < 0 || remaining > k.Size {
 		return fmt.Errorf("line %d: %w: the level must be 0..%s (the keg's size), not %s", lineID, ErrBadOperation, k.Size, remaining)
@@ -248,18 +258,11 @@ func (a *Agent) AdjustKeg(by Actor, lineID int, remaining flow.Vol) error {
 // MarkEmpty records that a line's keg is empty (someone saw it): the line
 // takes no pour until a keg change, across restarts too.
 func (a *Agent) MarkEmpty(by Actor, lineID int) error {
-	if err := checkActor(by); err != nil {
-		return err
-	}
-	l, err := a.line(lineID)
+	l, unlock, err := a.idleLine(by, lineID)
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.idle(); err != nil {
-		return err
-	}
+	defer unlock()
 	k := l.keg
 	k.Remaining, k.Empty, k.Kicked = 0, true, true
 	k.Low = k.Size > 0
