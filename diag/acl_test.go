@@ -265,7 +265,9 @@ func TestHomeAssistantUnderShippedACL(t *testing.T) {
 	if err := d.Retain(d.Topic("ha/line/1"), []byte(`{"state":"idle","n":"`+ha.nonce+`"}`)); err != nil {
 		t.Fatal(err)
 	}
-	mine := func(b []byte) bool { return strings.Contains(string(b), ha.nonce) && !strings.Contains(string(b), "forged") }
+	mine := func(b []byte) bool {
+		return strings.Contains(string(b), ha.nonce) && !strings.Contains(string(b), "forged")
+	}
 	ha.wait(t, discovery, mine)
 	ha.wait(t, stateTopic, mine)
 	tech.wait(t, stateTopic, mine)
