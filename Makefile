@@ -76,7 +76,7 @@ bench:
 	go test -run '^$$' -bench 'Pages|FirstLiveUpdate' -benchtime 200x ./web
 	go test -run '^$$' -bench Transfer20K -benchtime 1x ./evadts/dexlink
 	go test -run '^$$' -bench 'CommandRoundTrip|Telemetry' -benchtime 2000x ./diag
-	go test -run '^$$' -bench . -benchtime 2s ./agent/httpguard ./agent/cashregister
+	go test -run '^$$' -bench . -benchtime 2s ./httpguard ./agent/cashregister
 	go test -run '^$$' -bench TapToAuthorised -benchtime 30x ./nfc/pn532
 	go test -run '^$$' -bench PresentToAuthorised -benchtime 30x ./agent/cardpay
 	go test -run '^$$' -bench TapLook ./agent/cardpay

@@ -204,7 +204,7 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 		Log: w.Log, Emit: auditfeed.Events(audit, w.Emit, w.Log), Settle: auditfeed.Settle(audit, w.Register, settlers...),
 		Restart: w.Restart}
 	if w.Register != nil {
-		opts.Register = w.Register
+		opts.Register = w.Register.ForWall()
 	}
 	opts.OnBooked = w.OnBooked
 	if up := w.Uplink; up != nil {

@@ -3,7 +3,7 @@ package config
 import (
 	"time"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
+	"github.com/tapagent/tapagent/httpguard"
 )
 
 // validateListeners refuses a cash-register or client-control listener

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
 	"github.com/tapagent/tapagent/firmware"
+	"github.com/tapagent/tapagent/httpguard"
 )
 
 // MaxOperatorKeys bounds [mqtt] operator_keys: a device tries each key on

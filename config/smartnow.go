@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
+	"github.com/tapagent/tapagent/httpguard"
 )
 
 // SmartNow is the [smartnow] section: the SmartNow cloud as a sink for

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
+	"github.com/tapagent/tapagent/httpguard"
 )
 
 // Web is the dashboard and /metrics listener ([web]).

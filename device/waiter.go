@@ -4,16 +4,26 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/tapagent/tapagent/agent/cashregister"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
 )
 
 // CashRegister hands out the credits a cash register posted for waiters.
+// It is declared here, in the wall's own terms, so that the core never
+// imports the cash-register interface (agent/cashregister adapts to it).
 type CashRegister interface {
-	Reserve(waiter int64, plu int) (cashregister.Reservation, error)
+	Reserve(waiter int64, plu int) (WaiterCredit, error)
 	Release(id string) error
+}
+
+// WaiterCredit is one count of a waiter's credit taken for a pour: the
+// register's reservation (given back if the pour cannot start), the
+// article's portion and its price in minor units.
+type WaiterCredit struct {
+	ID      string
+	Portion flow.Vol
+	Price   int64
 }
 
 // WaiterTap handles a waiter's staff card at a line: one count of the line's

@@ -124,8 +124,9 @@ func (c *cloud) serve(w http.ResponseWriter, r *http.Request) {
 		c.logs[lg.Remote] = lg
 		reply(http.StatusCreated, map[string]int{"id": len(c.logs)})
 	default:
-		code, ok := strings.CutPrefix(r.URL.Path, "/voucher/")
-		if code, ok = strings.CutSuffix(code, "/redeem"); !ok {
+		rest, voucher := strings.CutPrefix(r.URL.Path, "/voucher/")
+		code, redeem := strings.CutSuffix(rest, "/redeem")
+		if !voucher || !redeem {
 			reply(http.StatusNotFound, map[string]string{"message": "no such resource"})
 			return
 		}

@@ -86,7 +86,7 @@ func pruneUntil(b *bolt.Bucket, now time.Time, r Retention) []byte {
 	var last []byte
 	if r.MaxAge > 0 {
 		cut := binary.BigEndian.AppendUint64(nil, uint64(max(now.Add(-r.MaxAge).UnixNano(), 0)))
-		for k, _ := c.First(); k != nil && len(k) >= TimeKeyLen && string(k[:TimeKeyLen]) < string(cut); k, _ = c.Next() {
+		for k, _ := c.First(); len(k) >= TimeKeyLen && string(k[:TimeKeyLen]) < string(cut); k, _ = c.Next() {
 			last = append(last[:0], k...)
 		}
 	}

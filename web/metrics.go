@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/history"
+	"github.com/tapagent/tapagent/httpguard"
 	"github.com/tapagent/tapagent/storage"
 )
 

@@ -22,9 +22,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/httpguard"
 	"github.com/tapagent/tapagent/storage"
 )
 

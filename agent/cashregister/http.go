@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
+	"github.com/tapagent/tapagent/httpguard"
 )
 
 // BasePath is where the interface is served.

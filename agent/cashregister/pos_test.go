@@ -58,7 +58,7 @@ func (w *wall) start() {
 	}
 	w.reg = cashregister.NewRegister(w.store, cashregister.ArticlesFrom(w.cfg.POS, w.cfg.LineForPLU), w.clk.Now)
 	w.agent, err = device.New(device.Options{Config: w.cfg, Clock: w.clk, Store: w.store, Valves: w.sim.Valves,
-		Meters: w.sim.Meters, Settle: w.reg.Settle, Register: w.reg})
+		Meters: w.sim.Meters, Settle: w.reg.Settle, Register: w.reg.ForWall()})
 	if err != nil {
 		w.t.Fatal(err)
 	}

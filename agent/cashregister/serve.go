@@ -3,9 +3,9 @@ package cashregister
 import (
 	"fmt"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/httpguard"
 )
 
 // ArticlesFrom reads the configured articles; lineFor finds the line that

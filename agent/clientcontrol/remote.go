@@ -17,9 +17,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/httpguard"
 	"github.com/tapagent/tapagent/internal/sysinfo"
 	"github.com/tapagent/tapagent/ttg"
 )

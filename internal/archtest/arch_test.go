@@ -87,6 +87,18 @@ func TestFeaturesDoNotImportTheAssembly(t *testing.T) {
 	}
 }
 
+// TestCoreImportsNoFeature: the wall core (device) is what the feature
+// packages under agent/ build on; it declares what it needs of them as
+// interfaces in its own terms and never imports one.
+func TestCoreImportsNoFeature(t *testing.T) {
+	p := listed(t)["device"]
+	for _, d := range local(p.Deps) {
+		if under(d, "agent") {
+			t.Errorf("device depends on %s", d)
+		}
+	}
+}
+
 // TestSimulatorAndBoardStayOutOfTheAgent: the simulated hardware and peers
 // (sim/...) and the board drivers (board) import none of the agent's
 // packages, and reach no more of them than the configuration does.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tapagent/tapagent/agent/httpguard"
+	"github.com/tapagent/tapagent/httpguard"
 )
 
 func TestLoopback(t *testing.T) {
