@@ -982,7 +982,7 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 		t.Fatalf("charged again: %s", r.types())
 	}
 	// Staff check the card's history and settle it as paid: it pours again.
-	if _, err := cardpay.SettleByStaff(r.journal, hexUID(card), cardpay.DecidedPaid, "Anna", r.clk.Now()); err != nil {
+	if _, err := cardpay.SettleByStaff(r.journal, hexUID(card), "", cardpay.DecidedPaid, "Anna", r.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	r.takeAway()
