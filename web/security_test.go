@@ -341,7 +341,12 @@ func TestParallelLoginsShareTheLimit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp := r.post(r.client(), "/login", url.Values{"user": {opName}, "password": {fmt.Sprintf("guess-%d", i)}}, nil)
+			// Up to login_attempts bcrypt checks run one after another, each
+			// slow under -race on a busy machine: the test counts them, it
+			// does not time them.
+			c := r.client()
+			c.Timeout = 2 * time.Minute
+			resp := r.post(c, "/login", url.Values{"user": {opName}, "password": {fmt.Sprintf("guess-%d", i)}}, nil)
 			if resp.StatusCode == http.StatusUnauthorized { // a password was really checked
 				mu.Lock()
 				checked++
