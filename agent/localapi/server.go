@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -168,7 +169,9 @@ func (s *server) routes() http.Handler {
 		}
 		reply(w, dl)
 	})
+	m.HandleFunc("GET /v1/outbox", s.sinks)
 	m.HandleFunc("POST /v1/dex/report", s.dexReport)
+	m.HandleFunc("GET /v1/dex/reports", s.dexReports)
 	m.HandleFunc("GET /v1/card/{uid}", s.cardJournal)
 	m.HandleFunc("POST /v1/card/{uid}/settle", s.cardSettle)
 	return http.MaxBytesHandler(m, maxBody)
@@ -279,6 +282,73 @@ func (s *server) outbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, recs)
+}
+
+// OutboxStatus is the answer of GET /v1/outbox: every sink's queue and
+// the number of records the shared outbox holds.
+type OutboxStatus struct {
+	Sinks []storage.SinkStatus `json:"sinks"`
+	Total int                  `json:"total"`
+}
+
+func (s *server) sinks(w http.ResponseWriter, r *http.Request) {
+	st, err := s.o.Store.SinkStatuses()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "", err)
+		return
+	}
+	total, err := s.o.Store.OutboxLen()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "", err)
+		return
+	}
+	reply(w, OutboxStatus{Sinks: st, Total: total})
+}
+
+// KeptReports is the answer of GET /v1/dex/reports: the kept audit
+// reports of the period, oldest first; More says older ones were left out.
+type KeptReports struct {
+	Reports []evadts.Kept `json:"reports"`
+	More    bool          `json:"more"`
+}
+
+func (s *server) dexReports(w http.ResponseWriter, r *http.Request) {
+	if s.o.Audit == nil {
+		fail(w, http.StatusNotImplemented, "", errors.New("this agent keeps no audit"))
+		return
+	}
+	since, until, port, err := parseReportsQuery(r.URL.Query())
+	if err != nil {
+		fail(w, http.StatusBadRequest, codeBad, err)
+		return
+	}
+	ks, more, err := s.o.Audit.Reports(since, until, port)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "", err)
+		return
+	}
+	reply(w, KeptReports{Reports: ks, More: more})
+}
+
+// parseReportsQuery reads since and until (RFC 3339, either may be
+// absent) and port (1 own audit, 2 DEX, absent both).
+func parseReportsQuery(v url.Values) (since, until time.Time, port int, err error) {
+	for _, p := range []struct {
+		key string
+		dst *time.Time
+	}{{"since", &since}, {"until", &until}} {
+		if t := v.Get(p.key); t != "" {
+			if *p.dst, err = time.Parse(time.RFC3339Nano, t); err != nil {
+				return since, until, 0, fmt.Errorf("%s: %w", p.key, err)
+			}
+		}
+	}
+	if p := v.Get("port"); p != "" {
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 2 {
+			return since, until, 0, fmt.Errorf("port %q: 1 (own audit) or 2 (DEX)", p)
+		}
+	}
+	return since, until, port, nil
 }
 
 func (s *server) dexReport(w http.ResponseWriter, r *http.Request) {
