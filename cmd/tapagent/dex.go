@@ -67,9 +67,6 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
