@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -317,7 +316,7 @@ func (s *server) dexReports(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotImplemented, "", errors.New("this agent keeps no audit"))
 		return
 	}
-	since, until, port, err := parseReportsQuery(r.URL.Query())
+	since, until, port, err := ParseReportsQuery(r.URL.Query())
 	if err != nil {
 		fail(w, http.StatusBadRequest, codeBad, err)
 		return
@@ -328,27 +327,6 @@ func (s *server) dexReports(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, KeptReports{Reports: ks, More: more})
-}
-
-// parseReportsQuery reads since and until (RFC 3339, either may be
-// absent) and port (1 own audit, 2 DEX, absent both).
-func parseReportsQuery(v url.Values) (since, until time.Time, port int, err error) {
-	for _, p := range []struct {
-		key string
-		dst *time.Time
-	}{{"since", &since}, {"until", &until}} {
-		if t := v.Get(p.key); t != "" {
-			if *p.dst, err = time.Parse(time.RFC3339Nano, t); err != nil {
-				return since, until, 0, fmt.Errorf("%s: %w", p.key, err)
-			}
-		}
-	}
-	if p := v.Get("port"); p != "" {
-		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 2 {
-			return since, until, 0, fmt.Errorf("port %q: 1 (own audit) or 2 (DEX)", p)
-		}
-	}
-	return since, until, port, nil
 }
 
 func (s *server) dexReport(w http.ResponseWriter, r *http.Request) {

@@ -7,13 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tapagent/tapagent/agent"
+	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/flow"
@@ -166,28 +167,14 @@ type reportsQuery struct {
 	port     int
 }
 
-// parseReportsFlags reads --since, --until (RFC 3339) and --port.
+// parseReportsFlags reads --since, --until (RFC 3339) and --port by the
+// local API's rule, so that both paths take the same values.
 func parseReportsFlags(since, until, port string) (reportsQuery, error) {
 	var q reportsQuery
-	for _, p := range []struct {
-		s   string
-		dst *time.Time
-	}{{since, &q.from}, {until, &q.to}} {
-		if p.s == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339, p.s)
-		if err != nil {
-			return q, fmt.Errorf("%w: %v", errUsage, err)
-		}
-		*p.dst = t
-	}
-	if port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 2 {
-			return q, fmt.Errorf("%w: --port for reports is 1 (own audit) or 2 (DEX)", errUsage)
-		}
-		q.port = n
+	var err error
+	v := url.Values{"since": {since}, "until": {until}, "port": {port}}
+	if q.from, q.to, q.port, err = localapi.ParseReportsQuery(v); err != nil {
+		return q, fmt.Errorf("%w: --%w", errUsage, err)
 	}
 	return q, nil
 }
