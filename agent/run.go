@@ -282,7 +282,7 @@ func (a *Agent) startWall(ctx context.Context) error {
 func (a *Agent) startLocalAPI(ctx context.Context) error {
 	stop, err := localapi.Start(ctx, localapi.Options{Path: localapi.SocketPath(a.cfg.Device.DataDir), Agent: a.run.dev,
 		Store: a.run.store, Audit: a.run.audit, Identity: evadts.IdentityFrom(a.cfg, a.o.Version), Version: a.o.Version,
-		Now: a.clk.Now, Log: a.log})
+		UIDOrder: a.cfg.Cards.UIDOrder, Now: a.clk.Now, Log: a.log})
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,41 @@ func (a *Agent) opEntry(l *line, by Actor, op string, before, after *history.Lin
 		Product: l.productName(), PLU: l.plu(), Payment: history.PayNone, Actor: &by, Before: before, After: after, Detail: detail}
 }
 
+// idleLine checks by and returns the line lineID locked, with no pour
+// running on it; the caller defers unlock.
+func (a *Agent) idleLine(by Actor, lineID int) (l *line, unlock func(), err error) {
+	if err := checkActor(by); err != nil {
+		return nil, nil, err
+	}
+	if l, err = a.line(lineID); err != nil {
+		return nil, nil, err
+	}
+	l.mu.Lock()
+	if err := l.idle(); err != nil {
+		l.mu.Unlock()
+		return nil, nil, err
+	}
+	return l, l.mu.Unlock, nil
+}
+
+// commitKeg makes k the keg of l, with the audit record of op (detail;
+// edit, when set, completes the after-state beyond the keg) in the same
+// commit; l.mu held. Nothing changes in memory unless the commit is on disk.
+func (a *Agent) commitKeg(l *line, by Actor, op string, k flow.Keg, detail string, edit func(after *history.LineState)) (history.Entry, error) {
+	before := l.state()
+	after := *before
+	after.Keg = k
+	if edit != nil {
+		edit(&after)
+	}
+	e := a.opEntry(l, by, op, before, &after, detail)
+	if err := a.store.PutKeg(l.id, k, history.Change(e)); err != nil {
+		return e, fmt.Errorf("line %d: %w: %w", l.id, ErrNotRecorded, err)
+	}
+	l.keg = k
+	return e, nil
+}
+
 // ChangeKeg records a fresh, full keg on a line (its product too when the
 // PLU changes) and puts a line that was disabled because its keg ran empty
 // back in service, durably: after a restart it pours as well. The keg and
@@ -138,14 +173,11 @@ func (a *Agent) ChangeKeg(by Actor, c KegChange) error {
 	if prod.plu != l.cfg.PLU {
 		k.PLU, k.Product = prod.plu, prod.name
 	}
-	before := l.state()
-	after := *before
-	after.Keg, after.Product, after.PLU = k, prod.name, prod.plu
-	e := a.opEntry(l, by, history.OpKegChange, before, &after, fmt.Sprintf("%s keg of %s", c.Size.Litres(), prod.name))
-	if err := a.store.PutKeg(l.id, k, history.Change(e)); err != nil {
-		return fmt.Errorf("line %d: %w: %w", l.id, ErrNotRecorded, err)
+	e, err := a.commitKeg(l, by, history.OpKegChange, k, fmt.Sprintf("%s keg of %s", c.Size.Litres(), prod.name),
+		func(after *history.LineState) { after.Product, after.PLU = prod.name, prod.plu })
+	if err != nil {
+		return err
 	}
-	l.keg = k
 	l.prod.Store(&prod)
 	if l.fl.Disabled() == "keg_empty" {
 		l.fl.SetDisabled("")
@@ -197,18 +229,11 @@ func (a *Agent) productFor(l *line, plu int) (product, error) {
 // (0..the keg's size). A measured level above zero puts a line disabled for
 // an empty keg back in service: the measurement is the truth.
 func (a *Agent) AdjustKeg(by Actor, lineID int, remaining flow.Vol) error {
-	if err := checkActor(by); err != nil {
-		return err
-	}
-	l, err := a.line(lineID)
+	l, unlock, err := a.idleLine(by, lineID)
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.idle(); err != nil {
-		return err
-	}
+	defer unlock()
 	k := l.keg
 	if remaining < 0 || remaining > k.Size {
 		return fmt.Errorf("line %d: %w: the level must be 0..%s (the keg's size), not %s", lineID, ErrBadOperation, k.Size, remaining)
@@ -219,14 +244,10 @@ func (a *Agent) AdjustKeg(by Actor, lineID int, remaining flow.Vol) error {
 	if remaining > 0 {
 		k.Kicked = false
 	}
-	before := l.state()
-	after := *before
-	after.Keg = k
-	e := a.opEntry(l, by, history.OpKegAdjust, before, &after, fmt.Sprintf("%s -> %s left", l.keg.Remaining.Litres(), remaining.Litres()))
-	if err := a.store.PutKeg(l.id, k, history.Change(e)); err != nil {
-		return fmt.Errorf("line %d: %w: %w", l.id, ErrNotRecorded, err)
+	e, err := a.commitKeg(l, by, history.OpKegAdjust, k, fmt.Sprintf("%s -> %s left", l.keg.Remaining.Litres(), remaining.Litres()), nil)
+	if err != nil {
+		return err
 	}
-	l.keg = k
 	if !k.Kicked && l.fl.Disabled() == "keg_empty" {
 		l.fl.SetDisabled("")
 	}
@@ -237,29 +258,17 @@ func (a *Agent) AdjustKeg(by Actor, lineID int, remaining flow.Vol) error {
 // MarkEmpty records that a line's keg is empty (someone saw it): the line
 // takes no pour until a keg change, across restarts too.
 func (a *Agent) MarkEmpty(by Actor, lineID int) error {
-	if err := checkActor(by); err != nil {
-		return err
-	}
-	l, err := a.line(lineID)
+	l, unlock, err := a.idleLine(by, lineID)
 	if err != nil {
 		return err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.idle(); err != nil {
-		return err
-	}
+	defer unlock()
 	k := l.keg
 	k.Remaining, k.Empty, k.Kicked = 0, true, true
 	k.Low = k.Size > 0
-	before := l.state()
-	after := *before
-	after.Keg = k
-	e := a.opEntry(l, by, history.OpKegEmpty, before, &after, "keg marked empty")
-	if err := a.store.PutKeg(l.id, k, history.Change(e)); err != nil {
-		return fmt.Errorf("line %d: %w: %w", l.id, ErrNotRecorded, err)
+	if _, err := a.commitKeg(l, by, history.OpKegEmpty, k, "keg marked empty", nil); err != nil {
+		return err
 	}
-	l.keg = k
 	l.fl.SetDisabled("keg_empty")
 	a.event(Event{Type: EventKegMarkedEmpty, Line: l.id, Keg: &k, By: &by})
 	return nil

@@ -24,7 +24,7 @@ import (
 func aclBroker(t *testing.T) (addr string, passwords map[string]string) {
 	addr = os.Getenv("TAPAGENT_TEST_MQTT_ACL")
 	if addr == "" {
-		passwords = map[string]string{"1001": "pw-1001", "1002": "pw-1002", "tech-anna": "pw-anna"}
+		passwords = map[string]string{"1001": "pw-1001", "1002": "pw-1002", "tech-anna": "pw-anna", "homeassistant": "pw-ha"}
 		return startACLBroker(t, ledger(t, filepath.Join("..", "packaging", "mosquitto", "tapagent.acl"), passwords)), passwords
 	}
 	f, err := os.Open(os.Getenv("TAPAGENT_TEST_MQTT_USERS"))
@@ -38,7 +38,7 @@ func aclBroker(t *testing.T) (addr string, passwords map[string]string) {
 			passwords[u] = p
 		}
 	}
-	for _, u := range []string{"1001", "1002", "tech-anna"} {
+	for _, u := range []string{"1001", "1002", "tech-anna", "homeassistant"} {
 		if passwords[u] == "" {
 			t.Fatalf("no password for %s in TAPAGENT_TEST_MQTT_USERS", u)
 		}
@@ -210,6 +210,83 @@ func TestBrokerACL(t *testing.T) {
 	tech.wait(t, root+"/events", func(b []byte) bool { return strings.Contains(string(b), tech.nonce) })
 	if fromTech.Load() != 1 {
 		t.Fatalf("1001 received the technician's desired configuration %d times", fromTech.Load())
+	}
+}
+
+// TestHomeAssistantUnderShippedACL: a device's retained Home Assistant
+// discovery document and line state reach the broker under the shipped
+// ACL, the read-only Home Assistant account reads them, and another
+// device can write neither; Home Assistant cannot command a device.
+func TestHomeAssistantUnderShippedACL(t *testing.T) {
+	addr, pw := aclBroker(t)
+	root := rootOf(1001)
+	tech := watchAs(t, addr, "tech-anna", pw["tech-anna"], root+"/#")
+	ha := watchAs(t, addr, "homeassistant", pw["homeassistant"], "homeassistant/sensor/#")
+	ha.subscribe("tapagent/v1/+/ha/line/+")
+	st := openStore(t, filepath.Join(t.TempDir(), "db"))
+	defer st.Close()
+	var pinged atomic.Int32
+	d, err := New(Config{Broker: "tcp://" + addr, DeviceID: 1001, Username: "1001", Password: pw["1001"], Open: []string{"diag.ping"}}, st,
+		map[string]Handler{"diag.ping": func(context.Context, json.RawMessage) (int, any) { pinged.Add(1); return 200, "pong" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	tech.wait(t, root+"/status", state("online", d.Session()))
+
+	stateTopic := root + "/ha/line/1"
+	discovery := "homeassistant/sensor/tapagent_1001/line1_state/config"
+	self := watchAs(t, addr, "1001", pw["1001"], root+"/cmd/req/+") // 1001's account clears the retained documents after
+	t.Cleanup(func() {
+		for _, topic := range []string{stateTopic, discovery} {
+			self.c.Publish(topic, 1, true, []byte{}).Wait()
+		}
+	})
+	// Another device's account tries to write them first: refused.
+	spy := watchAs(t, addr, "1002", pw["1002"], "tapagent/v1/1002/status")
+	spy.c.Publish(discovery, 1, true, []byte(`{"forged":"`+ha.nonce+`"}`)).WaitTimeout(5 * time.Second)
+	spy.c.Disconnect(0)
+	w := watchAs(t, addr, "1002", pw["1002"], "tapagent/v1/1002/status")
+	w.c.Publish(stateTopic, 1, true, []byte(`{"forged":"`+ha.nonce+`"}`)).WaitTimeout(5 * time.Second)
+	w.c.Disconnect(0)
+	// Home Assistant's account tries to command the device: refused.
+	cmd, _ := json.Marshal(Request{Method: "diag.ping"})
+	// (A connection of its own: mochi drops a client whose publish it refuses.)
+	haw := watchAs(t, addr, "homeassistant", pw["homeassistant"], "homeassistant/status")
+	haw.c.Publish(root+"/cmd/req/"+ha.nonce+"-ha", 1, false, cmd).WaitTimeout(5 * time.Second)
+	haw.c.Disconnect(0)
+
+	if err := d.Retain(discovery, []byte(`{"name":"Line 1 state","n":"`+ha.nonce+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Retain(d.Topic("ha/line/1"), []byte(`{"state":"idle","n":"`+ha.nonce+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	mine := func(b []byte) bool {
+		return strings.Contains(string(b), ha.nonce) && !strings.Contains(string(b), "forged")
+	}
+	ha.wait(t, discovery, mine)
+	ha.wait(t, stateTopic, mine)
+	tech.wait(t, stateTopic, mine)
+	ha.mu.Lock()
+	for topic, msgs := range ha.by {
+		for _, m := range msgs {
+			if strings.Contains(string(m), "forged") {
+				t.Errorf("the broker took 1002's %s: %s", topic, m)
+			}
+		}
+	}
+	ha.mu.Unlock()
+	// The technician's ping, sent after Home Assistant's, is the witness
+	// that the device had the chance to run it.
+	if r := tech.call(t, root, "ping", Request{Method: "diag.ping"}); r.Status != 200 {
+		t.Fatalf("technician's ping: %+v", r)
+	}
+	if n := pinged.Load(); n != 1 {
+		t.Fatalf("the device ran %d pings, want the technician's only", n)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"testing"
@@ -22,7 +23,7 @@ import (
 // pours and items alike, with ttg.time_zone far from the host's.
 func TestScenarioPoursArePricedByTheServer(t *testing.T) {
 	cfg, kolkata, srv := kolkataWall(t, ttg.HappyHour{HappyID: 1, Name: "After work", StartTime: 17 * 60, EndTime: 18 * 60, PriceLevel: ttg.PriceHH1})
-	sc, err := sim.ParseScenario([]byte(`
+	sc := scenario(t, `
 duration = "40s"
 [[step]]
 at = "1s"
@@ -35,27 +36,10 @@ line = 1
 action = "pour"
 flow_ml_s = 60
 duration = "8s"
-[[step]]
-at = "12s"
-line = 2
-action = "authorise"
-item_id = "102-05"
-[[step]]
-at = "12.5s"
-line = 2
-action = "pour"
-flow_ml_s = 50
-duration = "15s"
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`+sellItem("12s", "12.5s"))
 	start := time.Date(2026, 11, 20, 17, 0, 0, 0, kolkata)
 	var out bytes.Buffer
-	if _, err := simwall.Run(context.Background(), simwall.Options{Config: cfg, Scenario: sc, Out: &out,
-		Output: simwall.OutputJSON, Start: start}); err != nil {
-		t.Fatal(err)
-	}
+	runAt(t, cfg, sc, start, &out)
 	txs := srv.Transactions()
 	if len(txs) != 2 {
 		t.Fatalf("%d transactions on the server", len(txs))
@@ -101,47 +85,63 @@ func bookedOn(t *testing.T, r io.Reader) map[int]device.Event {
 // under a 14-day trigger.
 func TestScenarioItemsSeeTheKegAge(t *testing.T) {
 	cfg, kolkata, srv := kolkataWall(t, ttg.HappyHour{HappyID: 1, Name: "Old keg", KegAge: 14, PriceLevel: ttg.PriceHH1})
-	tap, err := sim.ParseScenario([]byte(`
+	tap := scenario(t, `
 duration = "2s"
 [[step]]
 at = "1s"
 line = 1
 action = "stop"
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sell, err := sim.ParseScenario([]byte(`
+`)
+	sell := scenario(t, `
 duration = "25s"
-[[step]]
-at = "1s"
-line = 2
-action = "authorise"
-item_id = "102-05"
-[[step]]
-at = "1.5s"
-line = 2
-action = "pour"
-flow_ml_s = 50
-duration = "15s"
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`+sellItem("1s", "1.5s"))
 	tapped := time.Date(2026, 11, 5, 12, 0, 0, 0, kolkata)
 	for _, run := range []struct {
 		sc *sim.Scenario
 		at time.Time
 	}{{tap, tapped}, {sell, tapped.AddDate(0, 0, 15)}} {
-		if _, err := simwall.Run(context.Background(), simwall.Options{Config: cfg, Scenario: run.sc, Out: io.Discard,
-			Output: simwall.OutputJSON, Start: run.at}); err != nil {
-			t.Fatal(err)
-		}
+		runAt(t, cfg, run.sc, run.at, io.Discard)
 	}
 	txs := srv.Transactions()
 	if len(txs) != 1 || txs[0].Tx.ItemID != "102-05" || txs[0].Tx.Money != 550 {
 		t.Fatalf("want item 102-05 at 5.50 (happy hour 1), got %+v", txs)
 	}
+}
+
+// runAt runs sc on the simulated wall from start, its events to out as JSON.
+func runAt(t *testing.T, cfg *config.Config, sc *sim.Scenario, start time.Time, out io.Writer) {
+	t.Helper()
+	if _, err := simwall.Run(context.Background(), simwall.Options{Config: cfg, Scenario: sc, Out: out,
+		Output: simwall.OutputJSON, Start: start}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scenario parses a scenario the test cannot do without.
+func scenario(t *testing.T, toml string) *sim.Scenario {
+	t.Helper()
+	sc, err := sim.ParseScenario([]byte(toml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// sellItem is the scenario steps of a sale of item 102-05 on line 2:
+// authorised at authAt, poured from pourAt for 15 s at 50 mL/s.
+func sellItem(authAt, pourAt string) string {
+	return fmt.Sprintf(`[[step]]
+at = %q
+line = 2
+action = "authorise"
+item_id = "102-05"
+[[step]]
+at = %q
+line = 2
+action = "pour"
+flow_ml_s = 50
+duration = "15s"
+`, authAt, pourAt)
 }
 
 // kolkataWall is the default wall with ttg.time_zone Asia/Kolkata (far

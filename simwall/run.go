@@ -446,7 +446,7 @@ func (p *printer) run() {
 	defer close(p.done)
 	for ev := range p.ch {
 		if ev.Type == device.EventWebListening && p.o.Output == OutputLines && p.o.WebLogin != "" {
-			fmt.Fprintln(p.o.Out, "web dashboard login: "+p.o.WebLogin)
+			fmt.Fprintln(p.o.Out, "web dashboard "+ev.Detail+"/ "+p.o.WebLogin)
 		}
 		p.mu.Lock()
 		p.counts[ev.Type]++
@@ -479,7 +479,7 @@ func (p *printer) readable(ev device.Event) []ViewEvent {
 	case strings.HasSuffix(string(ev.Type), "_listening"):
 		l := ev.Type.Words() + ": " + ev.Detail
 		if ev.Type == device.EventWebListening && p.o.WebLogin != "" {
-			l += "/ (" + p.o.WebLogin + ")"
+			l += "/ " + p.o.WebLogin
 		}
 		p.mu.Lock()
 		p.listeners = append(p.listeners, l)

@@ -109,6 +109,27 @@ func pruneUntil(b *bolt.Bucket, now time.Time, r Retention) []byte {
 // deleteThrough deletes every time key up to and including last, at most
 // PruneBatch per commit, each commit taking its turn in the writer's queue.
 func (s *Store) deleteThrough(ctx context.Context, name, last []byte) (int, error) {
+	return s.deleteInBatches(ctx, string(name), func(tx *bolt.Tx) (*bolt.Bucket, [][]byte) {
+		b := timeBucket(tx, name)
+		if b == nil {
+			return nil, nil
+		}
+		var keys [][]byte
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && len(keys) < PruneBatch && string(k) <= string(last); k, _ = c.Next() {
+			if len(k) >= TimeKeyLen {
+				keys = append(keys, append([]byte(nil), k...))
+			}
+		}
+		return b, keys
+	})
+}
+
+// deleteInBatches deletes the keys pick chooses in one commit after
+// another, each taking its turn in the writer's queue, until a commit
+// deletes fewer than PruneBatch (pick chooses at most that many); what
+// names the pruned data in an error. It returns how many it deleted.
+func (s *Store) deleteInBatches(ctx context.Context, what string, pick func(tx *bolt.Tx) (*bolt.Bucket, [][]byte)) (int, error) {
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -117,17 +138,7 @@ func (s *Store) deleteThrough(ctx context.Context, name, last []byte) (int, erro
 		n := 0
 		err := s.update(func(tx *bolt.Tx) error {
 			n = 0
-			b := timeBucket(tx, name)
-			if b == nil {
-				return nil
-			}
-			var keys [][]byte
-			c := b.Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < PruneBatch && string(k) <= string(last); k, _ = c.Next() {
-				if len(k) >= TimeKeyLen {
-					keys = append(keys, append([]byte(nil), k...))
-				}
-			}
+			b, keys := pick(tx)
 			for _, k := range keys {
 				if err := b.Delete(k); err != nil {
 					return err
@@ -138,7 +149,7 @@ func (s *Store) deleteThrough(ctx context.Context, name, last []byte) (int, erro
 		})
 		total += n
 		if err != nil {
-			return total, fmt.Errorf("storage: pruning %s: %w", name, err)
+			return total, fmt.Errorf("storage: pruning %s: %w", what, err)
 		}
 		if n < PruneBatch {
 			return total, nil
@@ -173,41 +184,20 @@ func (s *Store) PruneDeadLetters(ctx context.Context, now time.Time, r DeadLette
 	}); err != nil || !due {
 		return 0, err
 	}
-	total := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n := 0
-		err := s.update(func(tx *bolt.Tx) error {
-			n = 0
-			b := tx.Bucket(bDead)
-			count := b.Stats().KeyN
-			var keys [][]byte
-			c := b.Cursor()
-			for k, v := c.First(); k != nil && len(keys) < PruneBatch; k, v = c.Next() {
-				if r.MaxCount > 0 && count-len(keys) > r.MaxCount || buriedAt(v) < cutoff {
-					keys = append(keys, append([]byte(nil), k...))
-					continue
-				}
-				break
+	return s.deleteInBatches(ctx, "dead letters", func(tx *bolt.Tx) (*bolt.Bucket, [][]byte) {
+		b := tx.Bucket(bDead)
+		count := b.Stats().KeyN
+		var keys [][]byte
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && len(keys) < PruneBatch; k, v = c.Next() {
+			if r.MaxCount > 0 && count-len(keys) > r.MaxCount || buriedAt(v) < cutoff {
+				keys = append(keys, append([]byte(nil), k...))
+				continue
 			}
-			for _, k := range keys {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-			}
-			n = len(keys)
-			return nil
-		})
-		total += n
-		if err != nil {
-			return total, fmt.Errorf("storage: pruning dead letters: %w", err)
+			break
 		}
-		if n < PruneBatch {
-			return total, nil
-		}
-	}
+		return b, keys
+	})
 }
 
 // buriedAt is when a dead letter was buried (UTC epoch ms); one that does

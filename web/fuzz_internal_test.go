@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,27 @@ func FuzzParseUsers(f *testing.F) {
 			if checkName(u.Name) != nil || (u.Role != RoleStaff && u.Role != RoleOperator) || !strings.HasPrefix(u.Hash, "$2") {
 				t.Fatalf("accepted %+v", u)
 			}
+		}
+	})
+}
+
+// FuzzSafeNext: whatever a login link carries, the redirect stays a path
+// on this site.
+func FuzzSafeNext(f *testing.F) {
+	for _, s := range []string{"/", "/history?line=1", "//evil.example", "/\t/evil.example", "/\\x", "https://x/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, n string) {
+		got := safeNext(n)
+		if got == "/" {
+			return
+		}
+		if got != n || !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\t\r\n") {
+			t.Fatalf("safeNext(%q) = %q", n, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Host != "" || u.Scheme != "" {
+			t.Fatalf("safeNext(%q) = %q leaves the site", n, got)
 		}
 	})
 }

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -160,9 +162,21 @@ func (s *Server) pageFor(ss session, title, nav string) page {
 	return page{Title: title, Nav: nav, User: ss.user, Role: ss.role, CSRF: ss.csrf}
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site: a path with no
+// scheme or host, starting with exactly one "/", with no backslash or
+// control character (a browser drops tabs and newlines from a URL, so
+// "/\t/evil.example" would become "//evil.example", another site).
 func safeNext(n string) string {
-	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") {
+	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.ContainsRune(n, '\\') {
+		return "/"
+	}
+	for _, r := range n {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return "/"
+		}
+	}
+	u, err := url.Parse(n)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
 	return n
@@ -183,25 +197,50 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := remoteHost(r)
 	next := safeNext(r.PostForm.Get("next"))
-	if !s.limit.allowed(addr) {
-		w.Header().Set("Retry-After", "60")
-		w.WriteHeader(http.StatusTooManyRequests)
-		s.render(w, "login.html", page{Title: "Log in", Error: "Too many failed logins; wait a minute.", Data: next})
+	switch s.limit.reserve(addr) {
+	case limitClient:
+		s.tooMany(w, "Too many failed logins; wait a minute.", 60, next)
+		return
+	case limitBusy:
+		s.tooMany(w, "The device is busy checking other logins; try again.", 1, next)
 		return
 	}
-	u, ok := s.authenticate(r.PostForm.Get("user"), []byte(r.PostForm.Get("password")))
+	u, ok, err := s.checkPassword(r.Context(), r.PostForm.Get("user"), []byte(r.PostForm.Get("password")))
+	if err != nil {
+		return // the client went away while waiting for a check
+	}
 	if !ok {
-		s.limit.failed(addr)
 		s.d.Log.Warn("web: login refused", "user", r.PostForm.Get("user"), "from", addr)
 		w.WriteHeader(http.StatusUnauthorized)
 		s.render(w, "login.html", page{Title: "Log in", Error: "Wrong name or password.", Data: next})
 		return
 	}
+	s.limit.refund(addr)
 	ss := s.sessions.create(u)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: ss.id, Path: "/", HttpOnly: true, Secure: s.tls,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(s.d.Config.Web.SessionTTL.Duration / time.Second)})
 	s.d.Log.Info("web: login", "user", u.Name, "role", u.Role, "from", addr)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// tooMany refuses a login attempt before its password is checked.
+func (s *Server) tooMany(w http.ResponseWriter, msg string, retry int, next string) {
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	w.WriteHeader(http.StatusTooManyRequests)
+	s.render(w, "login.html", page{Title: "Log in", Error: msg, Data: next})
+}
+
+// checkPassword runs authenticate under the semaphore that bounds bcrypt
+// work in flight, so logins cannot take every core of the controller.
+func (s *Server) checkPassword(ctx context.Context, name string, password []byte) (User, bool, error) {
+	select {
+	case s.checks <- struct{}{}:
+	case <-ctx.Done():
+		return User{}, false, fmt.Errorf("waiting to check a password: %w", ctx.Err())
+	}
+	defer func() { <-s.checks }()
+	u, ok := s.authenticate(name, password)
+	return u, ok, nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, ss session) {

@@ -135,7 +135,7 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, ss session) {
 	if !send(append([]byte("retry: 2000\n"), frame("status", s.live.status())...)) {
 		return
 	}
-	ka := time.NewTicker(keepalive)
+	ka := time.NewTicker(time.Duration(s.keepalive.Load()))
 	defer ka.Stop()
 	for {
 		select {
@@ -146,8 +146,9 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request, ss session) {
 				return
 			}
 		case <-ka.C:
-			if _, ok := s.sessions.get(ss.id); !ok {
-				return // logged out or expired: the stream ends with the session
+			if cur, ok := s.sessions.get(ss.id); !ok || !s.stillValid(cur) {
+				s.sessions.end(ss.id)
+				return // logged out, expired, removed, demoted or reset: the stream ends with the session
 			}
 			if !send([]byte(": keepalive\n\n")) {
 				return

@@ -219,7 +219,7 @@ func (s *Server) metricsAllowed(r *http.Request) bool {
 	}
 	if c, err := r.Cookie(cookieName); err == nil {
 		ss, ok := s.sessions.get(c.Value)
-		return ok && ss.role == RoleOperator
+		return ok && ss.role == RoleOperator && s.stillValid(ss)
 	}
 	return false
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -325,5 +327,129 @@ func TestRemovedUserLosesTheSession(t *testing.T) {
 	}
 	if _, status := r.get(op, "/charts"); status != http.StatusSeeOther {
 		t.Fatalf("a demoted operator's session: %d", status)
+	}
+}
+
+// TestParallelLoginsShareTheLimit: guesses sent at once are counted before
+// their passwords are checked, so no more than login_attempts are checked.
+func TestParallelLoginsShareTheLimit(t *testing.T) {
+	r := newRig(t, nil)
+	var mu sync.Mutex
+	checked := 0
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := r.post(r.client(), "/login", url.Values{"user": {opName}, "password": {fmt.Sprintf("guess-%d", i)}}, nil)
+			if resp.StatusCode == http.StatusUnauthorized { // a password was really checked
+				mu.Lock()
+				checked++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if checked > r.cfg.Web.LoginAttempts {
+		t.Fatalf("%d passwords checked in one minute from one address, limit %d", checked, r.cfg.Web.LoginAttempts)
+	}
+}
+
+// TestLoginRedirectStaysOnSite: a "next" a browser would read as another
+// site ("/\t/host": browsers drop tabs) sends the user to the tap list.
+func TestLoginRedirectStaysOnSite(t *testing.T) {
+	r := newRig(t, nil)
+	for _, next := range []string{"/\t/evil.example/x", "/\n/evil.example", "/\\evil.example", "//evil.example", "https://evil.example/"} {
+		form := url.Values{"user": {staffName}, "password": {staffPass}, "next": {next}}
+		req, _ := http.NewRequest(http.MethodPost, r.srv.URL+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultTransport.RoundTrip(req) // raw: the Go client refuses to parse a bad Location
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); loc != "/" {
+			t.Errorf("next %q: Location %q, want /", next, loc)
+		}
+	}
+}
+
+// TestPasswordResetEndsSessions: a session opened with the old password
+// ends when the password is reset, even with the same name and role.
+func TestPasswordResetEndsSessions(t *testing.T) {
+	r := newRig(t, nil)
+	c := r.client()
+	r.login(c, staffName, staffPass)
+	if err := web.SetUser(r.cfg.Web.Users(r.cfg.Device.DataDir), staffName, web.RoleStaff, []byte("new-password-after-leak")); err != nil {
+		t.Fatal(err)
+	}
+	if _, st := r.get(c, "/"); st != http.StatusSeeOther {
+		t.Fatalf("the old password's session after a reset: %d", st)
+	}
+}
+
+// TestRemovedOperatorLosesMetrics: /metrics by session checks the users
+// file as every page does.
+func TestRemovedOperatorLosesMetrics(t *testing.T) {
+	r := newRig(t, func(c *config.Config, _ *web.Deps) { c.Web.OpenMetricsOnLoopback = false })
+	c := r.client()
+	r.login(c, opName, opPass)
+	if body, st := r.get(c, "/metrics"); st != http.StatusOK || !strings.Contains(body, "tapagent_build_info") {
+		t.Fatalf("setup: an operator's /metrics: %d", st)
+	}
+	if err := web.RemoveUser(r.cfg.Web.Users(r.cfg.Device.DataDir), opName); err != nil {
+		t.Fatal(err)
+	}
+	if _, st := r.get(c, "/metrics"); st != http.StatusUnauthorized {
+		t.Fatalf("a removed operator's /metrics: %d", st)
+	}
+}
+
+// TestLiveStreamEndsForRemovedUser: the stream re-checks the users file
+// at each keepalive and ends for a removed, demoted or reset user.
+func TestLiveStreamEndsForRemovedUser(t *testing.T) {
+	for _, change := range []struct {
+		name string
+		do   func(path string) error
+	}{
+		{"removed", func(p string) error { return web.RemoveUser(p, opName) }},
+		{"demoted", func(p string) error { return web.SetUser(p, opName, web.RoleStaff, []byte(opPass)) }},
+		{"reset", func(p string) error { return web.SetUser(p, opName, web.RoleOperator, []byte("another-password")) }},
+	} {
+		t.Run(change.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			web.SetKeepalive(r.srv, 50*time.Millisecond)
+			c := r.client()
+			r.login(c, opName, opPass)
+			c.Timeout = 0
+			resp, err := c.Get(r.srv.URL + "/live")
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatal(err, resp.Status)
+			}
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() && !strings.HasPrefix(sc.Text(), ": keepalive") {
+			}
+			if err := change.do(r.cfg.Web.Users(r.cfg.Device.DataDir)); err != nil {
+				t.Fatal(err)
+			}
+			// Keepalives sent while the change was written may still be in
+			// flight; the stream must then end rather than run on.
+			ended := make(chan struct{})
+			go func() {
+				for sc.Scan() {
+				}
+				close(ended)
+			}()
+			select {
+			case <-ended:
+			case <-time.After(10 * time.Second): // 200 keepalive periods
+				t.Fatal("the live stream is still served after its keepalive check")
+			}
+			if _, st := r.get(c, "/"); st != http.StatusSeeOther {
+				t.Fatalf("the session after the stream ended: %d", st)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +27,10 @@ import (
 	"github.com/tapagent/tapagent/httpguard"
 	"github.com/tapagent/tapagent/storage"
 )
+
+// maxConcurrentChecks bounds the password checks in flight: the
+// controller has two cores and must keep counting pulses.
+const maxConcurrentChecks = 1
 
 // maxBody bounds a form post; a login or an action is a few hundred bytes.
 const maxBody = 8 << 10
@@ -70,11 +76,15 @@ type Server struct {
 	metrics  *metrics
 	hs       *http.Server
 	dummy    []byte
-	alarms   alarms
-	todayC   todayCache
-	wg       sync.WaitGroup
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// checks bounds the bcrypt compares running at once.
+	checks chan struct{}
+	// keepalive is the live stream's keepalive and re-check interval (ns).
+	keepalive atomic.Int64
+	alarms    alarms
+	todayC    todayCache
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 // Check is what `run --check-config` and the start refuse: a dashboard
@@ -126,6 +136,8 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 	s := &Server{d: d, tls: w.CertFile != "", users: w.Users(d.Config.Device.DataDir),
 		sessions: newSessions(w.SessionTTL.Duration, d.Now), limit: newLimiter(w.LoginAttempts, d.Now)}
 	s.userFile.path = s.users
+	s.checks = make(chan struct{}, maxConcurrentChecks)
+	s.keepalive.Store(int64(keepalive))
 	s.dummy, _ = bcrypt.GenerateFromPassword([]byte("no user has this password"), bcryptCost)
 	s.metrics = newMetrics(s)
 	ln, err := net.Listen("tcp", w.Listen)
@@ -244,8 +256,8 @@ func (f *userFile) current() ([]User, error) {
 }
 
 // stillValid reports whether a session's user is still in the file with
-// the same role: removing a user or changing their role ends their
-// sessions at their next request.
+// the same role and password: removing a user, changing their role or
+// resetting their password ends their sessions at their next request.
 func (s *Server) stillValid(ss session) bool {
 	users, err := s.userFile.current()
 	if err != nil {
@@ -254,7 +266,7 @@ func (s *Server) stillValid(ss session) bool {
 	}
 	for _, u := range users {
 		if u.Name == ss.user {
-			return u.Role == ss.role
+			return u.Role == ss.role && subtle.ConstantTimeCompare([]byte(u.Hash), []byte(ss.hash)) == 1
 		}
 	}
 	return false

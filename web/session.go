@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -16,6 +17,7 @@ type session struct {
 	id      string
 	user    string
 	role    Role
+	hash    string // the password hash it logged in with: a reset ends it
 	csrf    string
 	expires time.Time
 }
@@ -48,7 +50,7 @@ func (s *sessions) create(u User) *session {
 	for len(s.m) >= maxSessions {
 		s.dropOldest()
 	}
-	ss := &session{id: token(), user: u.Name, role: u.Role, csrf: token(), expires: now.Add(s.ttl)}
+	ss := &session{id: token(), user: u.Name, role: u.Role, hash: u.Hash, csrf: token(), expires: now.Add(s.ttl)}
 	s.m[ss.id] = ss
 	return ss
 }
@@ -98,49 +100,123 @@ func (ss session) csrfOK(got string) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(ss.csrf)) == 1
 }
 
-// limiter counts failed logins per address in fixed one-minute windows.
+// limiter counts failed logins per client in fixed one-minute windows,
+// and bounds the password checks of all clients together per second.
 type limiter struct {
 	mu     sync.Mutex
 	max    int
 	now    func() time.Time
 	window time.Time
-	fails  map[string]int
+	fails  map[string]*tries
+	// second and checks count the password checks in the current second.
+	second    time.Time
+	checks    int
+	perSecond int
 }
 
-// maxTracked bounds the addresses counted in one window; beyond it every
-// new address shares one count, so a flood from many addresses is limited
-// as one.
+// tries is one client's count in the current window.
+type tries struct {
+	n    int
+	last time.Time // the latest attempt, to evict the stalest when full
+}
+
+// maxTracked bounds the clients counted in one window; a new client in a
+// full table evicts the one that failed least recently, so nobody shares a
+// count with an attacker.
 const maxTracked = 1024
 
+// maxChecksPerSecond bounds bcrypt compares from all clients together: one
+// costs tens of milliseconds on the controller, and the wall must keep
+// pouring while someone floods the login.
+const maxChecksPerSecond = 10
+
 func newLimiter(max int, now func() time.Time) *limiter {
-	return &limiter{max: max, now: now, fails: map[string]int{}}
+	return &limiter{max: max, now: now, fails: map[string]*tries{}, perSecond: maxChecksPerSecond}
 }
 
-func (l *limiter) key(addr string) string {
-	if _, ok := l.fails[addr]; !ok && len(l.fails) >= maxTracked {
-		return "*"
+// clientKey is the unit one client controls: an IPv4 address, or the /64
+// of an IPv6 address (a single host is routinely given a whole /64).
+func clientKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
 	}
-	return addr
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
 
-func (l *limiter) roll() {
-	if w := l.now().Truncate(time.Minute); !w.Equal(l.window) {
-		l.window, l.fails = w, map[string]int{}
+func (l *limiter) roll(now time.Time) {
+	if w := now.Truncate(time.Minute); !w.Equal(l.window) {
+		l.window, l.fails = w, map[string]*tries{}
+	}
+	if sec := now.Truncate(time.Second); !sec.Equal(l.second) {
+		l.second, l.checks = sec, 0
 	}
 }
 
-// allowed reports whether addr may try a login now.
-func (l *limiter) allowed(addr string) bool {
+// entry returns the client's count, evicting the least recently used
+// entry when the table is full.
+func (l *limiter) entry(key string) *tries {
+	if t, ok := l.fails[key]; ok {
+		return t
+	}
+	if len(l.fails) >= maxTracked {
+		var stale string
+		var at time.Time
+		for k, t := range l.fails {
+			if stale == "" || t.last.Before(at) {
+				stale, at = k, t.last
+			}
+		}
+		delete(l.fails, stale)
+	}
+	t := &tries{}
+	l.fails[key] = t
+	return t
+}
+
+// limitReason says why a login attempt was refused before its check.
+type limitReason int
+
+const (
+	limitNone   limitReason = iota
+	limitClient             // this client used its attempts for the minute
+	limitBusy               // all clients together used this second's checks
+)
+
+// reserve counts an attempt from addr before its password is checked, so
+// parallel requests cannot all pass; a successful login refunds it.
+func (l *limiter) reserve(addr string) limitReason {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.roll()
-	return l.fails[l.key(addr)] < l.max
+	now := l.now()
+	l.roll(now)
+	key := clientKey(addr)
+	if t, ok := l.fails[key]; ok && t.n >= l.max {
+		return limitClient
+	}
+	if l.checks >= l.perSecond {
+		return limitBusy
+	}
+	l.checks++
+	t := l.entry(key)
+	t.n++
+	t.last = now
+	return limitNone
 }
 
-// failed counts a wrong password from addr.
-func (l *limiter) failed(addr string) {
+// refund gives back the attempt of a login that succeeded.
+func (l *limiter) refund(addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.roll()
-	l.fails[l.key(addr)]++
+	if t, ok := l.fails[clientKey(addr)]; ok && t.n > 0 {
+		t.n--
+	}
 }

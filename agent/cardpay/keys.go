@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/nfc/desfire"
 	"github.com/tapagent/tapagent/nfc/pn532"
@@ -46,7 +49,13 @@ func Start(ctx context.Context, d *pn532.Device, c config.Cards, lines []int, ag
 	if err != nil {
 		return nil, nil, err
 	}
-	t := New(Options{Reader: d, Agent: agent, Store: st, Keys: keys, Lines: lines, UIDOrder: c.UIDOrder, Wrap: c.ISOWrap, Now: now, Log: log})
+	salt, err := st.Salt()
+	if err != nil {
+		return nil, nil, fmt.Errorf("cards: %w", err)
+	}
+	// Events name a card as the history does (device.Agent.CardHash).
+	hash := func(id int64) string { return history.CardHash(salt, strconv.FormatInt(id, 10)) }
+	t := New(Options{Reader: d, Agent: agent, Store: st, Keys: keys, Lines: lines, UIDOrder: c.UIDOrder, Wrap: c.ISOWrap, Now: now, Log: log, Hash: hash})
 	tctx, cancel := context.WithCancel(ctx)
 	ran := make(chan struct{})
 	go func() { t.Run(tctx); close(ran) }()

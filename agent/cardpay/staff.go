@@ -1,12 +1,15 @@
 package cardpay
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/history"
+	"github.com/tapagent/tapagent/nfc/cardapp"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -38,11 +41,31 @@ func Journal(st *storage.Store, uid string) (Entry, bool, error) {
 	return e, found, err
 }
 
+// CardHash names the card with this journal key (UID in hex) as the
+// history and the other card events do: the salted hash of its decimal
+// card id under order ([cards] uid_order); "" for a key that is no UID.
+func CardHash(salt []byte, uid, order string) string {
+	raw, err := hex.DecodeString(uid)
+	if err != nil {
+		return ""
+	}
+	dec, err := cardapp.UIDDecimal(raw, order)
+	if err != nil {
+		return ""
+	}
+	return history.CardHash(salt, dec)
+}
+
 // SettleByStaff resolves a card's journal entry as staff decided and logs
-// the decision (who, when, what the entry was) in the event log. The card
-// pours again at its next tap, charged the amount first if d is
+// the decision (who, when, what the entry was) in the event log, naming
+// the card by its salted hash (order is [cards] uid_order), never its UID.
+// The card pours again at its next tap, charged the amount first if d is
 // DecidedCollect.
-func SettleByStaff(st *storage.Store, uid string, d Decision, staff string, now time.Time) (Entry, error) {
+func SettleByStaff(st *storage.Store, uid, order string, d Decision, staff string, now time.Time) (Entry, error) {
+	salt, err := st.Salt()
+	if err != nil {
+		return Entry{}, fmt.Errorf("settling card: %w", err)
+	}
 	j := journal{st}
 	e, found, err := Journal(st, uid)
 	switch {
@@ -68,7 +91,8 @@ func SettleByStaff(st *storage.Store, uid string, d Decision, staff string, now 
 		return e, err
 	}
 	ev := device.Event{Type: device.EventCardChargeStaffSettled, Time: now.UTC(), PourID: e.PourID, Amount: e.Amount,
-		Detail: fmt.Sprintf("%s by %s: card %s, entry %s; credit before %d, servings before %d", d, staff, uid, e.State, e.CreditBefore, e.ServingsBefore)}
+		Card:   CardHash(salt, uid, order),
+		Detail: fmt.Sprintf("%s by %s: entry %s; credit before %d, servings before %d", d, staff, e.State, e.CreditBefore, e.ServingsBefore)}
 	raw, err := json.Marshal(ev)
 	if err != nil {
 		return e, err

@@ -221,14 +221,7 @@ func TestPrepaidPourIsDebitedOnTheCard(t *testing.T) {
 func TestCardTakenAwayMidPourIsCollectedAtTheNextTap(t *testing.T) {
 	r := newRig(t, 1)
 	card := issued(t, 2, guest, 2000)
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("pouring", r.has(device.EventPourStarted))
-	for i := 0; i < 100; i++ { // a second of flow
-		r.wall.Board.Advance(10 * time.Millisecond)
-		r.agent.Tick()
-	}
+	r.pourAWhile(card)
 	r.reader.Remove()
 	r.until("unpaid", r.has(device.EventCardUnpaid))
 	unpaid, _ := r.event(device.EventCardUnpaid)
@@ -299,10 +292,7 @@ func TestLostCommitAnswerIsDecidedOnTheCard(t *testing.T) {
 				r := newRig(t, 1)
 				card := newCard(uint64(30+i), 3)
 				tc.set(r, card)
-				r.reader.Put(card)
-				r.until("authorised", r.has(device.EventPourAuthorised))
-				r.pour(1)
-				r.until("booked", r.has(device.EventPourBooked))
+				r.tapAndPour(card, "booked", device.EventPourBooked)
 				booked, _ := r.event(device.EventPourBooked)
 				if tc.left {
 					r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
@@ -358,14 +348,7 @@ func TestTornCommitThenTopUp(t *testing.T) {
 				} else {
 					card.Silent = func(cmd byte) bool { return cmd == 0xC7 }
 				}
-				r.reader.Put(card)
-				r.until("authorised", r.has(device.EventPourAuthorised))
-				r.pour(1)
-				r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
-				booked, _ := r.event(device.EventPourBooked)
-				r.takeAway()
-				card.Silent, card.Torn = nil, nil
-				card.PutBack()
+				booked := r.unknownThenBack(card)
 				charger(t, card, 500)
 				r.reader.Put(card)
 				// A first-layout card that took the charge and a top-up
@@ -434,14 +417,7 @@ func TestTornCommitThenChargedElsewhere(t *testing.T) {
 				} else {
 					card.Silent = func(cmd byte) bool { return cmd == 0xC7 }
 				}
-				r.reader.Put(card)
-				r.until("authorised", r.has(device.EventPourAuthorised))
-				r.pour(1)
-				r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
-				booked, _ := r.event(device.EventPourBooked)
-				r.takeAway()
-				card.Silent, card.Torn = nil, nil
-				card.PutBack()
+				booked := r.unknownThenBack(card)
 				each := tc.each
 				if each == same {
 					each = booked.Amount
@@ -625,10 +601,7 @@ func TestCommitNeverReachingTheCard(t *testing.T) {
 	}}
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 57, guest, 2000)
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
+	r.tapAndPour(card, "outcome unknown", device.EventCardChargeUnknown)
 	if r.count(device.EventCardCharged) != 0 {
 		t.Fatalf("taken as paid: %s", r.types())
 	}
@@ -665,10 +638,7 @@ func TestStarvedReaderChargesOnce(t *testing.T) {
 	}
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 52, guest, 2000)
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("charged", r.has(device.EventCardCharged))
+	r.tapAndPour(card, "charged", device.EventCardCharged)
 	booked, _ := r.event(device.EventPourBooked)
 	v, _ := card.Value(cardapp.DefaultAID, cardapp.FileCredit)
 	n := 0
@@ -696,10 +666,7 @@ func TestCardLeftOnTheReaderPoursOnce(t *testing.T) {
 	}}
 	r := newRigWith(t, rigOptions{reader: reader, poll: 5 * time.Millisecond}, 1)
 	card := issued(t, 54, guest, 2000)
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("charged", r.has(device.EventCardCharged))
+	r.tapAndPour(card, "charged", device.EventCardCharged)
 	mu.Lock()
 	miss = true
 	mu.Unlock()
@@ -718,10 +685,7 @@ func TestCardLeftOnTheReaderPoursOnce(t *testing.T) {
 func TestPausedPolling(t *testing.T) {
 	r := newRigWith(t, rigOptions{poll: 5 * time.Millisecond, pause: true}, 1)
 	card := issued(t, 53, guest, 2000)
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("charged", r.has(device.EventCardCharged))
+	r.tapAndPour(card, "charged", device.EventCardCharged)
 }
 
 func TestRefusalsCleaningAndServiceMode(t *testing.T) {
@@ -825,10 +789,7 @@ func TestCardLeftBeforeItsCountersAreRead(t *testing.T) {
 	r = rr
 	mu.Unlock()
 	card := issued(t, 92, guest, 2000)
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("unpaid", r.has(device.EventCardUnpaid))
+	r.tapAndPour(card, "unpaid", device.EventCardUnpaid)
 	booked, _ := r.event(device.EventPourBooked)
 	r.takeAway()
 	mu.Lock()
@@ -874,14 +835,7 @@ func TestRolledOffThenServingsReset(t *testing.T) {
 	r := newRig(t, 1)
 	card := issued(t, 91, guest, 2000)
 	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
-	booked, _ := r.event(device.EventPourBooked)
-	r.takeAway()
-	card.Torn = nil
-	card.PutBack()
+	booked := r.unknownThenBack(card)
 	chargeElsewhere(t, card, "2002-1", "2002-2", "2002-3", "2002-4")
 	card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 0) // staff re-activate the card
 	chargeElsewhere(t, card, "2002-5")
@@ -971,14 +925,7 @@ func TestUpgradedBetweenTornCommitAndNextTap(t *testing.T) {
 	r := newRig(t, 1)
 	card := legacy(issued(t, 94, guest, 2000))
 	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
-	booked, _ := r.event(device.EventPourBooked)
-	r.takeAway()
-	card.Torn = nil
-	card.PutBack()
+	booked := r.unknownThenBack(card)
 	uid, _, _, _ := card.Activation()
 	if changed, err := (&cardapp.Session{C: desfire.New(field{card}), UID: uid, Keys: keys}).Upgrade(context.Background()); err != nil || !changed {
 		t.Fatalf("upgrade: %v %v", changed, err)
@@ -1024,14 +971,7 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 	r := newRig(t, 1)
 	card := legacy(issued(t, 201, guest, 2000))
 	card.Torn = func(cmd byte) bool { return cmd == 0xC7 }
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("outcome unknown", r.has(device.EventCardChargeUnknown))
-	booked, _ := r.event(device.EventPourBooked)
-	r.takeAway()
-	card.Torn = nil
-	card.PutBack()
+	booked := r.unknownThenBack(card)
 	card.SetValue(cardapp.DefaultAID, cardapp.FileServings, 0) // staff re-activate
 	r.reader.Put(card)
 	r.until("ambiguous", r.has(device.EventCardChargeAmbiguous))
@@ -1042,7 +982,7 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 		t.Fatalf("charged again: %s", r.types())
 	}
 	// Staff check the card's history and settle it as paid: it pours again.
-	if _, err := cardpay.SettleByStaff(r.journal, hexUID(card), cardpay.DecidedPaid, "Anna", r.clk.Now()); err != nil {
+	if _, err := cardpay.SettleByStaff(r.journal, hexUID(card), "", cardpay.DecidedPaid, "Anna", r.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	r.takeAway()
@@ -1050,14 +990,34 @@ func TestFirstPourTornCommitThenResetIsNotChargedAgain(t *testing.T) {
 	r.until("authorised again", func() bool { return r.count(device.EventPourAuthorised) == 2 })
 }
 
-// pourAWhile starts a pour on line 1 of a card on the reader and lets
-// about a second of it flow.
-func (r *rig) pourAWhile(card *nfcsim.Card) {
+// tapAndPour puts card on the reader, pours on line 1 once the pour is
+// authorised and waits for the event ev (what names it in a failure).
+func (r *rig) tapAndPour(card *nfcsim.Card, what string, ev device.EventType) {
 	r.t.Helper()
 	r.reader.Put(card)
 	r.until("authorised", r.has(device.EventPourAuthorised))
 	r.pour(1)
-	r.until("pouring", r.has(device.EventPourStarted))
+	r.until(what, r.has(ev))
+}
+
+// unknownThenBack pours with a card whose charge answer is lost (Torn or
+// Silent set by the caller), takes the card away, heals it and puts it
+// back in the field, not yet on the reader; it returns the booked pour.
+func (r *rig) unknownThenBack(card *nfcsim.Card) device.Event {
+	r.t.Helper()
+	r.tapAndPour(card, "outcome unknown", device.EventCardChargeUnknown)
+	booked, _ := r.event(device.EventPourBooked)
+	r.takeAway()
+	card.Silent, card.Torn = nil, nil
+	card.PutBack()
+	return booked
+}
+
+// pourAWhile starts a pour on line 1 of a card on the reader and lets
+// about a second of it flow.
+func (r *rig) pourAWhile(card *nfcsim.Card) {
+	r.t.Helper()
+	r.tapAndPour(card, "pouring", device.EventPourStarted)
 	for range 100 {
 		r.wall.Board.Advance(10 * time.Millisecond)
 		r.agent.Tick()
@@ -1203,10 +1163,7 @@ func (l *lookCount) atLeast(n int) func() bool {
 // pour may be authorised; taken away and put back, it is authorised again.
 func (r *rig) pouredOnceWhileLeft(t *testing.T, card *nfcsim.Card, looks *lookCount, fault func(*rig)) {
 	t.Helper()
-	r.reader.Put(card)
-	r.until("authorised", r.has(device.EventPourAuthorised))
-	r.pour(1)
-	r.until("charged", r.has(device.EventCardCharged))
+	r.tapAndPour(card, "charged", device.EventCardCharged)
 	looks.reset()
 	if fault != nil {
 		fault(r)

@@ -55,13 +55,16 @@ type Parts struct {
 }
 
 // ReadOnly are the commands anyone with access to the device's topics on
-// the broker may call: they change nothing and cost little. Every other
-// command needs a request signed by an operator key: dex.read too (an
-// audit read-out is counted in EA3 and kept for 14 days) and db.check (it
-// reads the whole database).
+// the broker may call: they change nothing and cost little (kegs reads the
+// lines' state in memory). Every other command needs a request signed by
+// an operator key: dex.read too (an audit read-out is counted in EA3 and
+// kept for 14 days), db.check (it reads the whole database) and
+// pours.query (totals and a search by card scan the whole history, longer
+// than the rate limit's interval, and the one command worker would be
+// held from the operator's signed commands).
 func ReadOnly() []string {
 	return []string{"diag.ping", "diag.snapshot", "outbox.stats", "time.status", "logs.tail", "dex.report",
-		"config.get", "kegs", "pours.query"}
+		"config.get", "kegs"}
 }
 
 // Methods is the command table.

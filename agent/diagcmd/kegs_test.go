@@ -17,12 +17,12 @@ import (
 func TestKegAndLineCommands(t *testing.T) {
 	b := newBench(t)
 	m := diagcmd.Methods(diagcmd.Parts{Config: b.cfg, Agent: b.agent, Store: b.store})
-	for _, name := range []string{"keg.change", "keg.adjust", "keg.empty", "line.lock", "line.unlock", "line.clean"} {
+	for _, name := range []string{"keg.change", "keg.adjust", "keg.empty", "line.lock", "line.unlock", "line.clean", "pours.query"} {
 		if m[name] == nil || slices.Contains(diagcmd.ReadOnly(), name) {
 			t.Errorf("%s: missing, or callable without an operator's signature", name)
 		}
 	}
-	for _, name := range []string{"kegs", "pours.query"} {
+	for _, name := range []string{"kegs"} {
 		if m[name] == nil || !slices.Contains(diagcmd.ReadOnly(), name) {
 			t.Errorf("%s: missing or not read-only", name)
 		}

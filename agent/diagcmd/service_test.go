@@ -20,7 +20,7 @@ import (
 
 // bench is a simulated wall on virtual time with the service commands.
 type bench struct {
-	t     *testing.T
+	t     testing.TB
 	wall  *simwall.Wall
 	agent *device.Agent
 	svc   *diagcmd.Service
@@ -30,7 +30,7 @@ type bench struct {
 	evs   []device.Event
 }
 
-func newBench(t *testing.T) *bench {
+func newBench(t testing.TB) *bench {
 	cfg, err := config.Default()
 	if err != nil {
 		t.Fatal(err)

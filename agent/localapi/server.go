@@ -54,6 +54,9 @@ type Options struct {
 	Audit    *evadts.Audit
 	Identity evadts.Identity
 	Version  string
+	// UIDOrder is [cards] uid_order: events name a settled card by the
+	// salted hash of its decimal id, as the history does.
+	UIDOrder string
 	Now      func() time.Time
 	Log      *slog.Logger
 	// Self is who may connect; zero means this process's uid and gid.
@@ -368,7 +371,7 @@ func (s *server) cardSettle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	staff := req.Staff + " (" + s.actor(r).Name + ")"
-	e, err := cardpay.SettleByStaff(s.o.Store, r.PathValue("uid"), req.Decision, staff, s.o.Now())
+	e, err := cardpay.SettleByStaff(s.o.Store, r.PathValue("uid"), s.o.UIDOrder, req.Decision, staff, s.o.Now())
 	switch {
 	case errors.Is(err, cardpay.ErrNoEntry):
 		fail(w, http.StatusNotFound, codeNoEntry, err)

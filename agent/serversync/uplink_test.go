@@ -444,26 +444,43 @@ func TestCardPurchasesAndTokenExpiry(t *testing.T) {
 	}
 }
 
+// resendModes are the two readings of a resent card purchase a server may
+// take: counted as skipped (3.39), or refused because it already happened.
+var resendModes = []struct {
+	name   string
+	refuse bool
+}{{"server skips resends", false}, {"server refuses resends", true}}
+
+// uploadLosingReplies runs one upload against a server that stores what it
+// gets but loses its next three replies (refuse: and refuses resends).
+func (b *bench) uploadLosingReplies(refuse bool) error {
+	b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: refuse})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := b.up.Syncer.UploadOnce(ctx)
+	return err
+}
+
+// bookCard books a card purchase that must be taken.
+func (b *bench) bookCard(ref storage.Ref) {
+	b.t.Helper()
+	if _, err := b.agent.BookCardPurchase(ref); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 // TestCardCreateWithLostReplyIsDelivered: the server stores a card create
 // but the reply is lost; the agent resends after a restart. Whether the
 // server counts the resend as skipped (3.39) or refuses it because the card
 // now exists, the record is delivered, not dead-lettered; a create that
 // clashes with another customer's card still is.
 func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
-	for _, c := range []struct {
-		name   string
-		refuse bool
-	}{{"server skips resends", false}, {"server refuses resends", true}} {
+	for _, c := range resendModes {
 		t.Run(c.name, func(t *testing.T) {
 			b := newBench(t, evening(20, 0, 0), nil)
-			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "555", PurchaseType: "111",
-				CardName: "Kim", StaffName: "Bar", Alcohol: "1"}); err != nil {
-				t.Fatal(err)
-			}
-			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, err := b.up.Syncer.UploadOnce(ctx)
-			cancel()
+			b.bookCard(storage.Ref{CardID: "555", PurchaseType: "111",
+				CardName: "Kim", StaffName: "Bar", Alcohol: "1"})
+			err := b.uploadLosingReplies(c.refuse)
 			if err == nil || len(b.srv.CardPurchases()) != 1 || len(b.outbox()) != 1 {
 				t.Fatalf("lost reply: err %v, server %d, outbox %d", err, len(b.srv.CardPurchases()), len(b.outbox()))
 			}
@@ -476,10 +493,8 @@ func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
 				t.Fatalf("after resend: dead letters %+v (%v), outbox %d, server %d", dl, err, len(b.outbox()), len(b.srv.CardPurchases()))
 			}
 			// Someone else's card: the server refuses, and so does the check.
-			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "1000001", PurchaseType: "111",
-				CardName: "Kim", StaffName: "Bar"}); err != nil {
-				t.Fatal(err)
-			}
+			b.bookCard(storage.Ref{CardID: "1000001", PurchaseType: "111",
+				CardName: "Kim", StaffName: "Bar"})
 			if err := b.flush(); err != nil {
 				t.Fatal(err)
 			}
@@ -495,28 +510,18 @@ func TestCardCreateWithLostReplyIsDelivered(t *testing.T) {
 // "card N unknown"; the card being gone is what the erase asked for, so the
 // record is delivered, not dead-lettered.
 func TestCardEraseWithLostReplyIsDelivered(t *testing.T) {
-	for _, c := range []struct {
-		name   string
-		refuse bool
-	}{{"server skips resends", false}, {"server refuses resends", true}} {
+	for _, c := range resendModes {
 		t.Run(c.name, func(t *testing.T) {
 			b := newBench(t, evening(20, 0, 0), nil)
-			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "555", PurchaseType: "111",
-				CardName: "Kim", StaffName: "Bar"}); err != nil {
-				t.Fatal(err)
-			}
+			b.bookCard(storage.Ref{CardID: "555", PurchaseType: "111",
+				CardName: "Kim", StaffName: "Bar"})
 			if err := b.flush(); err != nil {
 				t.Fatal(err)
 			}
 			b.clk.Advance(time.Minute)
-			if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "555", PurchaseType: "199",
-				CardName: "Kim", StaffName: "Bar"}); err != nil {
-				t.Fatal(err)
-			}
-			b.srv.SetFaults(ttgserver.Faults{LoseReply: 3, RefuseCardResend: c.refuse})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, err := b.up.Syncer.UploadOnce(ctx)
-			cancel()
+			b.bookCard(storage.Ref{CardID: "555", PurchaseType: "199",
+				CardName: "Kim", StaffName: "Bar"})
+			err := b.uploadLosingReplies(c.refuse)
 			if _, there := b.srv.Card(555); err == nil || there || len(b.outbox()) != 1 {
 				t.Fatalf("lost reply: err %v, card still there %v, outbox %d", err, there, len(b.outbox()))
 			}
@@ -568,10 +573,8 @@ func TestOnlineCardOfAMinor(t *testing.T) {
 // limit of 2.00 servings of 50 cl pours 1 L in all, then is refused.
 func TestServingsLimitInHundredths(t *testing.T) {
 	b := newBench(t, evening(20, 0, 0), nil)
-	if _, err := b.agent.BookCardPurchase(storage.Ref{CardID: "888", PurchaseType: "121",
-		CardName: "Table 9", StaffName: "Bar", ServingsLimit: "200", Alcohol: "1"}); err != nil {
-		t.Fatal(err)
-	}
+	b.bookCard(storage.Ref{CardID: "888", PurchaseType: "121",
+		CardName: "Table 9", StaffName: "Bar", ServingsLimit: "200", Alcohol: "1"})
 	if err := b.flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -30,10 +30,17 @@ func BenchmarkPollCycle(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
+	pollLoop(b, st, false, 0)
+}
+
+// pollLoop powers up a terminal on st with an in-process reader (one that
+// takes CASH SALE when cashSale) and times one bus turn per b.Loop.
+func pollLoop(b *testing.B, st *storage.Store, cashSale bool, minor byte) {
 	r := mdbsim.New(mdb.Cashless1)
+	r.CashSale = cashSale
 	m := &mdb.Master{T: r, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 3, MaxPrice: 0xFFFF}, Poll: time.Millisecond}
 	t := terminalsale.New(terminalsale.Options{Master: m, Agent: reporter{}, Store: st, Lines: []int{1}, Portion: 3000,
-		VendTimeout: time.Minute, SelectTimeout: time.Minute})
+		VendTimeout: time.Minute, SelectTimeout: time.Minute, Minor: minor})
 	ctx := context.Background()
 	t.Turn(ctx) // power-up
 	if !t.Health().Ready {
@@ -85,21 +92,7 @@ func BenchmarkPollCycleCashBacklog(b *testing.B) {
 			}
 			defer st.Close()
 			fillCash(b, st, n)
-			r := mdbsim.New(mdb.Cashless1)
-			r.CashSale = true
-			m := &mdb.Master{T: r, Addr: mdb.Cashless1, ID: mdb.Identity{Level: 3, MaxPrice: 0xFFFF}, Poll: time.Millisecond}
-			t := terminalsale.New(terminalsale.Options{Master: m, Agent: reporter{}, Store: st, Lines: []int{1}, Portion: 3000,
-				VendTimeout: time.Minute, SelectTimeout: time.Minute, Minor: 2})
-			ctx := context.Background()
-			t.Turn(ctx) // power-up
-			if !t.Health().Ready {
-				b.Fatal("reader not up")
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				t.Turn(ctx)
-			}
+			pollLoop(b, st, true, 2)
 		})
 	}
 }

@@ -213,10 +213,7 @@ func sum(recs []storage.Record) int64 {
 }
 
 func TestVendOnTheSimulatedWall(t *testing.T) {
-	r := newRig(t, 1)
-	r.until("reader ready", r.has(device.EventMDBReady))
-	r.pour(1)
-	r.reader.PresentCard(1000)
+	r := cardVend(t)
 	r.until("vend success", r.has(device.EventMDBVendSuccess))
 	r.until("session ended", r.has(device.EventMDBSessionEnd))
 	recs := r.records()
@@ -301,18 +298,34 @@ func TestRefusedRefundIsBooked(t *testing.T) {
 	}
 }
 
-// TestCrashBetweenApprovedAndSuccess: the agent dies mid-pour. On restart
-// the reader is reset, which makes the vend a sale (§7.4.7): the one
-// record books the approved amount with what the meter measured.
-func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
+// cardVend is a rig with a ready reader, line 1 asked to pour and a card
+// worth 10.00 presented: a vend under way.
+func cardVend(t *testing.T) *rig {
+	t.Helper()
 	r := newRig(t, 1)
 	r.until("reader ready", r.has(device.EventMDBReady))
 	r.pour(1)
 	r.reader.PresentCard(1000)
+	return r
+}
+
+// midPour is a rig whose card vend on line 1 was approved and has poured
+// more than 100 mL: the moment the crash tests kill the agent.
+func midPour(t *testing.T) *rig {
+	t.Helper()
+	r := cardVend(t)
 	r.until("pouring", func() bool {
 		in, _ := r.store.Intents()
 		return len(in) == 1 && in[0].Progress.Volume > 1000
 	})
+	return r
+}
+
+// TestCrashBetweenApprovedAndSuccess: the agent dies mid-pour. On restart
+// the reader is reset, which makes the vend a sale (§7.4.7): the one
+// record books the approved amount with what the meter measured.
+func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
+	r := midPour(t)
 	r.crash()
 	r.start()
 	r.until("reconciled", r.has(device.EventMDBVendReconciled))
@@ -337,14 +350,7 @@ func TestCrashBetweenApprovedAndSuccess(t *testing.T) {
 // the restart reconciles the vend exactly as after a plain crash: the sale
 // the reader made is booked once, not forgotten.
 func TestOpenVendSurvivesAMoveAside(t *testing.T) {
-	r := newRig(t, 1)
-	r.until("reader ready", r.has(device.EventMDBReady))
-	r.pour(1)
-	r.reader.PresentCard(1000)
-	r.until("pouring", func() bool {
-		in, _ := r.store.Intents()
-		return len(in) == 1 && in[0].Progress.Volume > 1000
-	})
+	r := midPour(t)
 	for i := 0; i < 300; i++ { // an event log with pages of its own
 		r.agent.Report(device.Event{Type: device.EventAgentStarted, Detail: strings.Repeat("x", 60)})
 	}
@@ -418,10 +424,7 @@ func TestStoppedWhileRefunding(t *testing.T) {
 // TestReaderResetDuringThePour: the reader resets itself while the beer
 // runs; the pour finishes and the sale stands, booked once.
 func TestReaderResetDuringThePour(t *testing.T) {
-	r := newRig(t, 1)
-	r.until("reader ready", r.has(device.EventMDBReady))
-	r.pour(1)
-	r.reader.PresentCard(1000)
+	r := cardVend(t)
 	r.until("pouring", r.has(device.EventMDBVendApproved))
 	r.reader.PowerCycle()
 	r.until("warned", r.has(device.EventMDBWarning))

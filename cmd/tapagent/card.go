@@ -274,7 +274,7 @@ func cardSettle(now time.Time, t cardTool) error {
 	if n == 0 {
 		return nil
 	}
-	if _, err := cardpay.SettleByStaff(st, uid, d, t.o.staff, now); err != nil {
+	if _, err := cardpay.SettleByStaff(st, uid, t.cfg.Cards.UIDOrder, d, t.o.staff, now); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.out, "settled as %s by %s\n", d, t.o.staff)

@@ -102,11 +102,18 @@ func TestCommandErrors(t *testing.T) {
 		{"outbox-stray-argument", []string{"outbox", "extra", "--sim"}, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			_, before := os.Stat("data")
 			code, out := runMain(t, c.args...)
 			if code != c.code {
 				t.Errorf("exit %d, want %d", code, c.code)
 			}
 			golden(t, "errors/"+c.name+".golden", out)
+			// A refused command leaves nothing behind (it once wrote the
+			// simulator's dashboard login into ./data).
+			if _, after := os.Stat("data"); before != nil && after == nil {
+				os.RemoveAll("data")
+				t.Error("the refused command created ./data")
+			}
 		})
 	}
 }

@@ -67,6 +67,23 @@ func wantsHelp(args []string) bool {
 	return slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" })
 }
 
+// showHelp prints usage to stdout when args ask for help (wantsHelp).
+func showHelp(args []string, usage string, stdout io.Writer) bool {
+	if !wantsHelp(args) {
+		return false
+	}
+	fmt.Fprintln(stdout, usage)
+	return true
+}
+
+// dataFlagSet is the flag set of the keg or history command name, with
+// the data flags, its errors to stderr.
+func dataFlagSet(name string, stderr io.Writer) (*flag.FlagSet, dataFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs, addDataFlags(fs)
+}
+
 // dataFlags are the flags every keg and history command takes; the
 // configuration is found by the one rule (loadAgentConfig).
 type dataFlags struct {
@@ -112,8 +129,7 @@ func cmdLine(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // opCommand runs one keg or line operation through the running agent.
 func opCommand(ctx context.Context, name, usage string, ops map[string]string, args []string, stdout, stderr io.Writer) error {
-	if wantsHelp(args) {
-		fmt.Fprintln(stdout, usage)
+	if showHelp(args, usage, stdout) {
 		return flag.ErrHelp
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -124,9 +140,7 @@ func opCommand(ctx context.Context, name, usage string, ops map[string]string, a
 		return fmt.Errorf("%w: unknown %s command %q", errUsage, name, args[0])
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet(name+" "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	df := addDataFlags(fs)
+	fs, df := dataFlagSet(name+" "+sub, stderr)
 	line := fs.Int("line", 0, "line number")
 	size := fs.String("size", "", "keg change: the keg's size (50L)")
 	plu := fs.Int("plu", 0, "keg change: the product's PLU when it changes")
@@ -200,13 +214,10 @@ func kegLine(k device.KegInfo) string {
 func permille(p int64) string { return fmt.Sprintf("%d.%d%%", p/10, p%10) }
 
 func cmdKegs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if wantsHelp(args) {
-		fmt.Fprintln(stdout, kegsUsage)
+	if showHelp(args, kegsUsage, stdout) {
 		return flag.ErrHelp
 	}
-	fs := flag.NewFlagSet("kegs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	df := addDataFlags(fs)
+	fs, df := dataFlagSet("kegs", stderr)
 	tz := fs.String("tz", "", "time zone of the tapped dates (default: the system's)")
 	if err := parseOnlyFlags(fs, args); err != nil {
 		return err
@@ -295,13 +306,10 @@ func readKegs(ctx context.Context, cfg *config.Config) ([]device.KegInfo, error)
 }
 
 func cmdPours(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if wantsHelp(args) {
-		fmt.Fprintln(stdout, poursUsage)
+	if showHelp(args, poursUsage, stdout) {
 		return flag.ErrHelp
 	}
-	fs := flag.NewFlagSet("pours", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	df := addDataFlags(fs)
+	fs, df := dataFlagSet("pours", stderr)
 	from := fs.String("from", "", "start of the range (YYYY-MM-DD, \"YYYY-MM-DD HH:MM\" or RFC 3339)")
 	to := fs.String("to", "", "end of the range, exclusive (same forms as --from)")
 	line := fs.Int("line", 0, "only this line")

@@ -60,15 +60,17 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			*dst = flagVal
 		}
 	}
-	login := simWeb(cfg, *webAddr, stderr)
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
 	var sc *sim.Scenario
 	if *scenario != "none" {
 		if sc, err = sim.LoadScenario(*scenario); err != nil {
 			return err
 		}
+	}
+	// The dashboard's login is written to the data directory: only once
+	// nothing else can refuse the run, so a mistyped flag leaves no file.
+	login := simWeb(cfg, *webAddr, stderr)
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 	o := simwall.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
 		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login}

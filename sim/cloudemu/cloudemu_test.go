@@ -202,3 +202,73 @@ func TestPruneTokens(t *testing.T) {
 		t.Errorf("full table: %d entries, a=%d b=%d (the soonest to expire go first)", len(m), m["a"], m["b"])
 	}
 }
+
+func TestCoreStateFaultsAndStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	var mu sync.Mutex
+	st := map[string]int{}
+	var c Core
+	if found, err := c.Open(CoreOptions{Name: "test emulator", Addr: "0.0.0.0:0", StateFile: path}, &mu, &st); found || err != nil {
+		t.Fatalf("new state: %v %v", found, err)
+	}
+	if _, _, err := c.Start("", http.NotFoundHandler()); err == nil {
+		t.Error("listened on the default non-loopback address")
+	}
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		st["n"]++
+		c.Changed()
+		mu.Unlock()
+		WriteJSON(w, 200, map[string]string{"path": r.URL.Path})
+	})
+	h := c.Handler(api, func(w http.ResponseWriter) { WriteJSON(w, 500, map[string]string{"message": "x"}) },
+		func(f Faults) { c.SetFaults(f) })
+	url, stop, err := c.Start("127.0.0.1:0", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Post(url+"/_emulator/faults", "application/json", strings.NewReader(`{"fail_500":1}`))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("set faults: %v", err)
+	}
+	res.Body.Close()
+	for _, want := range []int{500, 200} {
+		res, err := http.Get(url + "/a//b")
+		if err != nil || res.StatusCode != want {
+			t.Fatalf("want %d: %v %v", want, res, err)
+		}
+		res.Body.Close()
+	}
+	stop()
+	var again Core
+	got := map[string]int{}
+	if found, err := again.Open(CoreOptions{Name: "test emulator", StateFile: path}, &mu, &got); !found || err != nil || got["n"] != 1 {
+		t.Errorf("state after stop: %v %v %v", found, err, got)
+	}
+	if err := os.WriteFile(path, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Open(CoreOptions{Name: "test emulator", StateFile: path}, &mu, &got); err == nil || !strings.Contains(err.Error(), "test emulator") {
+		t.Errorf("corrupt state: %v", err)
+	}
+}
+
+func TestCheckReply(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		ok     bool
+	}{
+		{200, `{"a":1}`, true},
+		{204, ``, true},
+		{400, `{"message":"no"}`, true},
+		{500, `{"message":"no"}`, false},
+		{200, `{`, false},
+		{404, `{"error":"no"}`, false},
+		{400, `[1]`, false},
+	} {
+		if err := CheckReply(tc.status, []byte(tc.body), "message"); (err == nil) != tc.ok {
+			t.Errorf("%d %s: %v", tc.status, tc.body, err)
+		}
+	}
+}

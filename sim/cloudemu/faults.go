@@ -1,7 +1,8 @@
 // Package cloudemu holds what the loopback emulators of the vending clouds
 // (sim/smartnow, sim/telemetron, sim/touchtopup) share: fault injection in
 // the manner of the TTG emulator, a loopback-only listener, strict JSON
-// decoding, an optional JSON state file and HS256 tokens. Each emulator
+// decoding, an optional JSON state file, HS256 tokens and the Core that
+// ties the listener, the state file and the faults together. Each emulator
 // keeps its own wire shapes and error bodies; only the plumbing is here.
 package cloudemu
 

@@ -44,10 +44,8 @@ type Options struct {
 
 // Server is the emulated SmartNow cloud.
 type Server struct {
-	o      Options
-	faults cloudemu.Injector
-
-	saver *cloudemu.Saver
+	o    Options
+	core cloudemu.Core
 
 	mu sync.Mutex
 	st state
@@ -71,29 +69,17 @@ func New(o Options) (*Server, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{o: o}
-	s.saver = s.newSaver()
-	s.faults.Set(o.Faults)
-	found := false
-	if o.StateFile != "" {
-		var err error
-		if found, err = cloudemu.LoadState(o.StateFile, &s.st); err != nil {
-			return nil, fmt.Errorf("smartnow emulator: %w", err)
-		}
+	found, err := s.core.Open(cloudemu.CoreOptions{Name: "smartnow emulator", Addr: o.Addr, StateFile: o.StateFile, Faults: o.Faults, Log: o.Log}, &s.mu, &s.st)
+	if err != nil {
+		return nil, err
 	}
 	if !found {
 		s.seed()
 	}
-	s.st.Refresh = orEmpty(s.st.Refresh)
-	s.st.Configs = orEmpty(s.st.Configs)
-	s.st.OpeningHours = orEmpty(s.st.OpeningHours)
+	s.st.Refresh = cloudemu.OrEmpty(s.st.Refresh)
+	s.st.Configs = cloudemu.OrEmpty(s.st.Configs)
+	s.st.OpeningHours = cloudemu.OrEmpty(s.st.OpeningHours)
 	return s, nil
-}
-
-func orEmpty[K comparable, V any](m map[K]V) map[K]V {
-	if m == nil {
-		return map[K]V{}
-	}
-	return m
 }
 
 func (s *Server) seed() {
@@ -118,23 +104,16 @@ func (s *Server) seed() {
 // Start listens on addr (Options.Addr when ""), a loopback address, and
 // returns the base URL and a function that stops the listener.
 func (s *Server) Start(addr string) (url string, stop func(), err error) {
-	if addr == "" {
-		addr = s.o.Addr
-	}
-	url, stopHTTP, err := cloudemu.Start(addr, s.Handler())
-	if err != nil {
-		return "", nil, err
-	}
-	return url, func() { stopHTTP(); _ = s.Close() }, nil
+	return s.core.Start(addr, s.Handler())
 }
 
 // SetFaults replaces the injected faults; ExpireTokens invalidates every
 // access token issued so far.
 func (s *Server) SetFaults(f cloudemu.Faults) {
-	if s.faults.Set(f) {
+	if s.core.SetFaults(f) {
 		s.mu.Lock()
 		s.st.Secret = cloudemu.RandomSecret()
-		s.saveLocked()
+		s.core.Changed()
 		s.mu.Unlock()
 	}
 }
@@ -142,23 +121,9 @@ func (s *Server) SetFaults(f cloudemu.Faults) {
 // stamp is the reference's createdAt form: UTC, seconds, "Z".
 func (s *Server) stamp() string { return s.o.Now().UTC().Format(time.RFC3339) }
 
-// saveLocked writes the state file, if there is one; mu held. A failed
-// write is logged: the emulator keeps serving from memory.
-func (s *Server) saveLocked() { s.saver.Changed() }
-
 // Close writes a pending change to the state file; the emulator keeps
 // serving after it. The stop function of Start calls it.
-func (s *Server) Close() error { return s.saver.Flush() }
-
-func (s *Server) newSaver() *cloudemu.Saver {
-	return &cloudemu.Saver{Path: s.o.StateFile,
-		Snapshot: func() ([]byte, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return cloudemu.MarshalState(&s.st)
-		},
-		Failed: func(err error) { s.o.Log.Error("smartnow emulator: saving the state", "err", err) }}
-}
+func (s *Server) Close() error { return s.core.Close() }
 
 // apiError is an error with the HTTP status it is answered with.
 type apiError struct {
@@ -237,12 +202,9 @@ func (s *Server) Handler() http.Handler {
 		writeErr(w, errf(http.StatusNotFound, "no resource %s %s", r.Method, r.URL.Path))
 	})
 
-	top := http.NewServeMux()
-	top.Handle("/_emulator/faults", s.faults.Handler(s.SetFaults))
-	top.Handle("/", s.faults.Wrap(mux, func(w http.ResponseWriter) {
+	return s.core.Handler(mux, func(w http.ResponseWriter) {
 		writeErr(w, errf(http.StatusInternalServerError, "internal server error (injected)"))
-	}))
-	return top
+	}, s.SetFaults)
 }
 
 func (s *Server) serve(e endpoint, auth bool) http.Handler {
@@ -261,7 +223,7 @@ func (s *Server) serve(e endpoint, auth bool) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet {
-			s.saveLocked()
+			s.core.Changed()
 		}
 		if body == nil {
 			w.WriteHeader(status)

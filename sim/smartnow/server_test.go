@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/sim/cloudemu"
 )
 
@@ -22,20 +22,7 @@ type client struct {
 	url string
 	tok tokens
 
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *client) clock() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *client) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	clk *clock.Manual
 }
 
 var testMachines = []Machine{
@@ -45,8 +32,8 @@ var testMachines = []Machine{
 
 func start(t *testing.T, o Options) *client {
 	t.Helper()
-	c := &client{t: t, now: time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)}
-	o.Now = c.clock
+	c := &client{t: t, clk: clock.NewManual(time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC))}
+	o.Now = c.clk.Now
 	if o.Machines == nil {
 		o.Machines = testMachines
 		o.Products = []Product{{Machine: 80, PLU: 5, Name: "Pils 0.3", Price: 450}, {Machine: 80, PLU: 7, Name: "Weizen 0.5", Price: 590}}
@@ -123,11 +110,11 @@ func TestAuthLoginRefreshExpiry(t *testing.T) {
 	if code := c.do("GET", "/machine", nil, nil); code != 200 {
 		t.Fatalf("fresh token: %d", code)
 	}
-	claims, err := cloudemu.VerifyToken(c.s.st.Secret, c.tok.AccessToken, c.clock())
-	if err != nil || claims.Exp != c.clock().Add(10*time.Minute).Unix() {
+	claims, err := cloudemu.VerifyToken(c.s.st.Secret, c.tok.AccessToken, c.clk.Now())
+	if err != nil || claims.Exp != c.clk.Now().Add(10*time.Minute).Unix() {
 		t.Fatalf("token exp claim: %+v %v", claims, err)
 	}
-	c.advance(10 * time.Minute)
+	c.clk.Advance(10 * time.Minute)
 	c.wantError("GET", "/machine", nil, 401, "expired")
 	old := c.tok
 	var fresh tokens

@@ -99,7 +99,7 @@ func TestLockExpires(t *testing.T) {
 	c := start(t, Options{})
 	c.voucher(discountCampaign(), map[string]any{"type": "discount", "value": 50, "code": "L1"})
 	c.validate("L1", map[string]any{"deviceId": "tap-1", "lockDuration": 30})
-	c.advance(30 * time.Second)
+	c.clk.Advance(30 * time.Second)
 	if rep := c.validate("L1", map[string]any{"deviceId": "tap-2"}); !rep.Valid {
 		t.Errorf("after the lock expired: %+v", rep)
 	}
@@ -164,7 +164,7 @@ func TestExpiredInactiveUnknownAndRefusalsAsErrors(t *testing.T) {
 	if rep := c.validate("OLD", map[string]any{"deviceId": "tap-1"}); !rep.Valid {
 		t.Fatalf("on its last day: %+v", rep)
 	}
-	c.advance(5 * time.Hour) // 00:00 in Amsterdam on the 23rd
+	c.clk.Advance(5 * time.Hour) // 00:00 in Amsterdam on the 23rd
 	if rep := c.validate("OLD", map[string]any{"deviceId": "tap-1"}); rep.Valid || rep.Reason != "voucher expired" {
 		t.Errorf("expired: %+v", rep)
 	}
@@ -190,7 +190,7 @@ func TestResetFrequencyAndNoDedup(t *testing.T) {
 	if rep := c.validate("DAY", map[string]any{"deviceId": "tap-1"}); rep.Valid {
 		t.Fatalf("limit reached: %+v", rep)
 	}
-	c.advance(6 * time.Hour) // past midnight in Amsterdam
+	c.clk.Advance(6 * time.Hour) // past midnight in Amsterdam
 	if rep := c.validate("DAY", map[string]any{"deviceId": "tap-1"}); !rep.Valid {
 		t.Errorf("after the daily reset: %+v", rep)
 	}

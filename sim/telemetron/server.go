@@ -46,10 +46,8 @@ type Options struct {
 
 // Server is the emulated Telemetron cloud.
 type Server struct {
-	o      Options
-	faults cloudemu.Injector
-
-	saver *cloudemu.Saver
+	o    Options
+	core cloudemu.Core
 
 	mu sync.Mutex
 	st state
@@ -80,14 +78,9 @@ func New(o Options) (*Server, error) {
 			Modem: &Modem{ID: 1, IMEI: "999999999123456", Bus: "mdb", SWVersion: "1.0", HWVersion: "1"}}}
 	}
 	s := &Server{o: o}
-	s.saver = s.newSaver()
-	s.faults.Set(o.Faults)
-	found := false
-	if o.StateFile != "" {
-		var err error
-		if found, err = cloudemu.LoadState(o.StateFile, &s.st); err != nil {
-			return nil, fmt.Errorf("telemetron emulator: %w", err)
-		}
+	found, err := s.core.Open(cloudemu.CoreOptions{Name: "telemetron emulator", Addr: o.Addr, StateFile: o.StateFile, Faults: o.Faults, Log: o.Log}, &s.mu, &s.st)
+	if err != nil {
+		return nil, err
 	}
 	if !found {
 		s.st = state{Secret: cloudemu.RandomSecret(), Machines: map[int64]*machineData{}, Refresh: map[string]refreshTok{}}
@@ -98,58 +91,32 @@ func New(o Options) (*Server, error) {
 	for _, md := range s.st.Machines {
 		md.init()
 	}
-	s.st.Refresh = orEmpty(s.st.Refresh)
-	s.st.Revoked = orEmpty(s.st.Revoked)
+	s.st.Refresh = cloudemu.OrEmpty(s.st.Refresh)
+	s.st.Revoked = cloudemu.OrEmpty(s.st.Revoked)
 	return s, nil
-}
-
-func orEmpty[K comparable, V any](m map[K]V) map[K]V {
-	if m == nil {
-		return map[K]V{}
-	}
-	return m
 }
 
 // Start listens on addr (Options.Addr when ""), a loopback address, and
 // returns the base URL (the API entry point is URL + "/v2") and a stop
 // function.
 func (s *Server) Start(addr string) (url string, stop func(), err error) {
-	if addr == "" {
-		addr = s.o.Addr
-	}
-	url, stopHTTP, err := cloudemu.Start(addr, s.Handler())
-	if err != nil {
-		return "", nil, err
-	}
-	return url, func() { stopHTTP(); _ = s.Close() }, nil
+	return s.core.Start(addr, s.Handler())
 }
 
 // SetFaults replaces the injected faults; ExpireTokens invalidates every
 // access token issued so far.
 func (s *Server) SetFaults(f cloudemu.Faults) {
-	if s.faults.Set(f) {
+	if s.core.SetFaults(f) {
 		s.mu.Lock()
 		s.st.Secret = cloudemu.RandomSecret()
-		s.saveLocked()
+		s.core.Changed()
 		s.mu.Unlock()
 	}
 }
 
-func (s *Server) saveLocked() { s.saver.Changed() }
-
 // Close writes a pending change to the state file; the emulator keeps
 // serving after it. The stop function of Start calls it.
-func (s *Server) Close() error { return s.saver.Flush() }
-
-func (s *Server) newSaver() *cloudemu.Saver {
-	return &cloudemu.Saver{Path: s.o.StateFile,
-		Snapshot: func() ([]byte, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return cloudemu.MarshalState(&s.st)
-		},
-		Failed: func(err error) { s.o.Log.Error("telemetron emulator: saving the state", "err", err) }}
-}
+func (s *Server) Close() error { return s.core.Close() }
 
 // apiError is answered as the reference's error body.
 type apiError struct {
@@ -249,12 +216,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errf(http.StatusNotFound, "Not found"))
 	})
-	top := http.NewServeMux()
-	top.Handle("/_emulator/faults", s.faults.Handler(s.SetFaults))
-	top.Handle("/", s.faults.Wrap(mux, func(w http.ResponseWriter) {
+	return s.core.Handler(mux, func(w http.ResponseWriter) {
 		writeErr(w, errf(http.StatusInternalServerError, "Server error (injected)"))
-	}))
-	return top
+	}, s.SetFaults)
 }
 
 func (s *Server) serve(e endpoint, auth bool) http.Handler {
@@ -273,7 +237,7 @@ func (s *Server) serve(e endpoint, auth bool) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet {
-			s.saveLocked()
+			s.core.Changed()
 		}
 		switch {
 		case rep.raw != nil:

@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/sim/cloudemu"
 )
 
@@ -21,28 +21,15 @@ type client struct {
 	url string
 	tok tokenReply
 
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *client) clock() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *client) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	clk *clock.Manual
 }
 
 const vm = "/v2/vending_machines/123"
 
 func start(t *testing.T, o Options) *client {
 	t.Helper()
-	c := &client{t: t, now: time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)}
-	o.Now = c.clock
+	c := &client{t: t, clk: clock.NewManual(time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC))}
+	o.Now = c.clk.Now
 	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +123,7 @@ func TestAuth(t *testing.T) {
 	if code := c.do("GET", "/v2/me", nil, &me); code != 200 || me.Email != "tapagent@example.com" || me.Roles[0].Name != "operator" {
 		t.Errorf("me: %d %+v", code, me)
 	}
-	c.advance(time.Hour)
+	c.clk.Advance(time.Hour)
 	c.wantError("GET", "/v2/me", nil, 401, "Unauthenticated", "")
 	c.login()
 	var bye map[string]string
@@ -226,7 +213,7 @@ func TestEvents(t *testing.T) {
 	c.wantError("POST", vm+"/events", []map[string]any{{"date": "2026-11-22T17:00:00Z", "code": "ea 1"}}, 422, "invalid", "")
 	c.wantError("POST", vm+"/events", []map[string]any{{"date": "2026-11-22T17:00:00Z", "code": "EA", "payload": map[string]int{}}}, 422, "invalid", "")
 	c.wantError("POST", vm+"/events", []map[string]any{}, 400, "Not enough data", "L103")
-	c.advance(14*day + time.Hour)
+	c.clk.Advance(14*day + time.Hour)
 	c.login()
 	c.do("GET", vm+"/events?since=2026-11-22T00:00:00Z&until=2026-11-23T00:00:00Z", nil, &got)
 	if len(got) != 0 {
@@ -273,7 +260,7 @@ func TestReportsEncodingsAndRequest(t *testing.T) {
 	if err != nil || len(cp) != len(report)-4 { // П и в о: 2 bytes each in UTF-8, 1 in cp1251
 		t.Fatalf("cp1251: %v %d", err, len(cp))
 	}
-	c.advance(time.Minute)
+	c.clk.Advance(time.Minute)
 	broken := base64.StdEncoding.EncodeToString(cp[:len(cp)-10])
 	if code := c.do("POST", vm+"/reports?cp1251=1&base64=1", map[string]any{"date": "2026-11-22T21:00:00+03:00", "data": broken, "evadts_port": "2"}, nil); code != 201 {
 		t.Fatalf("post cp1251 report: %d", code)
@@ -324,7 +311,7 @@ func TestReportsEncodingsAndRequest(t *testing.T) {
 	c.wantError("GET", vm+"/reports/last?port=3", nil, 400, "port", "")
 	c.wantError("GET", vm+"/reports/999", nil, 404, "Not found", "")
 	c.wantError("GET", vm+"/reports?since=2026-11-01T00:00:00Z&until=2026-11-20T00:00:00Z", nil, 400, "14 days", "")
-	c.advance(15 * day)
+	c.clk.Advance(15 * day)
 	c.login()
 	c.wantError("GET", vm+"/reports/last", nil, 404, "Not found", "")
 }

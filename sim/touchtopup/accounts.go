@@ -156,7 +156,7 @@ func (s *Server) addCustomerLocked(coid int64, cu Customer) error {
 func (s *Server) AddCompany(c Company) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.saveLocked()
+	defer s.core.Changed()
 	return s.addCompanyLocked(c)
 }
 
@@ -164,7 +164,7 @@ func (s *Server) AddCompany(c Company) error {
 func (s *Server) AddCustomer(coid int64, c Customer) (linkKey string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.saveLocked()
+	defer s.core.Changed()
 	if err := s.addCustomerLocked(coid, c); err != nil {
 		return "", err
 	}
@@ -191,7 +191,7 @@ func (s *Server) LinkKey(coid, custid int64) (string, bool) {
 func (s *Server) SetBalance(coid, custid, balance int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.saveLocked()
+	defer s.core.Changed()
 	c, err := s.customer(coid, custid)
 	if err != nil {
 		return err
@@ -249,7 +249,7 @@ func (s *Server) RecordSale(coid, custid int64, sale Sale) (headerID int64, err 
 	t := Transaction{HeaderID: s.st.id(), Site: sale.Site, At: at.Unix(), SaleTotal: sale.Total, AccountAdj: -sale.Total,
 		ConsecNumber: sale.ConsecNumber, SaleID: 1000000 + sale.ConsecNumber, Balance: c.Balance, Items: sale.Items}
 	c.Transactions = keepLast(append(c.Transactions, t))
-	s.saveLocked()
+	s.core.Changed()
 	return t.HeaderID, nil
 }
 

@@ -49,10 +49,8 @@ type Options struct {
 
 // Server is the emulated TouchTopUp cloud.
 type Server struct {
-	o      Options
-	faults cloudemu.Injector
-
-	saver *cloudemu.Saver
+	o    Options
+	core cloudemu.Core
 
 	mu sync.Mutex
 	st state
@@ -80,14 +78,9 @@ func New(o Options) (*Server, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{o: o}
-	s.saver = s.newSaver()
-	s.faults.Set(o.Faults)
-	found := false
-	if o.StateFile != "" {
-		var err error
-		if found, err = cloudemu.LoadState(o.StateFile, &s.st); err != nil {
-			return nil, fmt.Errorf("touchtopup emulator: %w", err)
-		}
+	found, err := s.core.Open(cloudemu.CoreOptions{Name: "touchtopup emulator", Addr: o.Addr, StateFile: o.StateFile, Faults: o.Faults, Log: o.Log}, &s.mu, &s.st)
+	if err != nil {
+		return nil, err
 	}
 	if !found {
 		s.st = state{Companies: map[int64]*Company{}, Users: map[int64]*User{}, Pending: map[string]pending{}}
@@ -97,52 +90,26 @@ func New(o Options) (*Server, error) {
 			}
 		}
 	}
-	s.st.Pending = orEmpty(s.st.Pending)
-	s.st.Users = orEmpty(s.st.Users)
-	s.st.Companies = orEmpty(s.st.Companies)
+	s.st.Pending = cloudemu.OrEmpty(s.st.Pending)
+	s.st.Users = cloudemu.OrEmpty(s.st.Users)
+	s.st.Companies = cloudemu.OrEmpty(s.st.Companies)
 	return s, nil
-}
-
-func orEmpty[K comparable, V any](m map[K]V) map[K]V {
-	if m == nil {
-		return map[K]V{}
-	}
-	return m
 }
 
 // Start listens on addr (Options.Addr when ""), a loopback address, and
 // returns the base URL (calls are URL + "/index.php/...") and a stop
 // function.
 func (s *Server) Start(addr string) (url string, stop func(), err error) {
-	if addr == "" {
-		addr = s.o.Addr
-	}
-	url, stopHTTP, err := cloudemu.Start(addr, s.Handler())
-	if err != nil {
-		return "", nil, err
-	}
-	return url, func() { stopHTTP(); _ = s.Close() }, nil
+	return s.core.Start(addr, s.Handler())
 }
 
 // SetFaults replaces the injected faults. ExpireTokens has nothing to
 // expire here: the API key is the only credential.
-func (s *Server) SetFaults(f cloudemu.Faults) { s.faults.Set(f) }
-
-func (s *Server) saveLocked() { s.saver.Changed() }
+func (s *Server) SetFaults(f cloudemu.Faults) { s.core.SetFaults(f) }
 
 // Close writes a pending change to the state file; the emulator keeps
 // serving after it. The stop function of Start calls it.
-func (s *Server) Close() error { return s.saver.Flush() }
-
-func (s *Server) newSaver() *cloudemu.Saver {
-	return &cloudemu.Saver{Path: s.o.StateFile,
-		Snapshot: func() ([]byte, error) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return cloudemu.MarshalState(&s.st)
-		},
-		Failed: func(err error) { s.o.Log.Error("touchtopup emulator: saving the state", "err", err) }}
-}
+func (s *Server) Close() error { return s.core.Close() }
 
 // refusal is a status-0 answer: msg, and extra fields (auth: "false").
 type refusal struct {
@@ -239,24 +206,16 @@ func (s *Server) Handler() http.Handler {
 		s.mu.Lock()
 		body, err := c.fn(p)
 		if err == nil && r.Method == http.MethodPost {
-			s.saveLocked()
+			s.core.Changed()
 		}
 		s.mu.Unlock()
 		s.write(w, xml, body, err)
 	})
-	control := s.faults.Handler(s.SetFaults)
-	wrapped := s.faults.Wrap(api, func(w http.ResponseWriter) {
+	// Core.Handler routes without a ServeMux: one would answer "a//b"
+	// with a redirect, not the API's status-0 body.
+	return s.core.Handler(api, func(w http.ResponseWriter) {
 		cloudemu.WriteJSON(w, http.StatusInternalServerError, map[string]any{"status": 0, "msg": "Internal server error (injected)"})
-	})
-	// No ServeMux here: it would answer "a//b" with a redirect, not the
-	// API's status-0 body.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/_emulator/faults" {
-			control.ServeHTTP(w, r)
-			return
-		}
-		wrapped.ServeHTTP(w, r)
-	})
+	}, s.SetFaults)
 }
 
 // keyOK checks the API key header (it is not logged).

@@ -7,10 +7,10 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/sim/cloudemu"
 )
 
@@ -20,20 +20,13 @@ type client struct {
 	url string
 	key string
 
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *client) clock() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+	clk *clock.Manual
 }
 
 func start(t *testing.T, o Options) *client {
 	t.Helper()
-	c := &client{t: t, key: "tapagent-key", now: time.Date(2026, 6, 16, 7, 54, 7, 0, time.UTC)}
-	o.Now = c.clock
+	c := &client{t: t, key: "tapagent-key", clk: clock.NewManual(time.Date(2026, 6, 16, 7, 54, 7, 0, time.UTC))}
+	o.Now = c.clk.Now
 	if o.Companies == nil {
 		o.Companies = []Company{{ID: 1, Name: "ICRTouch Testing", DB: "10", Customers: map[int64]*Customer{
 			5: {ID: 5, Title: "Mr", FirstName: "John", LastName: "Smith", AccountNumber: "54321", Balance: 610, LinkCode: "463607569"},
