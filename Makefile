@@ -123,6 +123,7 @@ fuzz:
 	go test ./smartnow -run '^$$' -fuzz '^FuzzReplies$$' -fuzztime $(FUZZTIME)
 	go test ./flow -run '^$$' -fuzz '^FuzzParseVol$$' -fuzztime $(FUZZTIME)
 	go test ./agent/localapi -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
+	go test ./agent/localapi -run '^$$' -fuzz '^FuzzParseReportsQuery$$' -fuzztime $(FUZZTIME)
 	go test ./history -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	go test ./sim/smartnow -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
 	go test ./sim/telemetron -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)

@@ -58,6 +58,23 @@ type Hardware interface {
 	OpenDEX(ctx context.Context) (transport.Port, error)
 }
 
+// DeviceNamer is Hardware that says where it opened a peripheral, for the
+// log: a simulator's devices are on no configured port.
+type DeviceNamer interface {
+	DeviceName(p Peripheral) string
+}
+
+// deviceName is where p was opened: the hardware's word if it has one,
+// else port, the configured one.
+func (a *Agent) deviceName(p Peripheral, port string) string {
+	if n, ok := a.o.Hardware.(DeviceNamer); ok {
+		if name := n.DeviceName(p); name != "" {
+			return name
+		}
+	}
+	return port
+}
+
 // Peers are the addresses of the servers the agent talks to.
 type Peers struct {
 	// TTG is the TTG server's base URL; "" runs without a server (the

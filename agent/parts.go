@@ -203,7 +203,7 @@ func (a *Agent) startTerminal(ctx context.Context) error {
 	t, stop := terminalsale.Start(ctx, a.cfg, transport.MDBMaster(a.cfg, bus, a.o.Version), r.dev, r.store, a.clk.Now, a.log)
 	r.terminal.Store(t)
 	a.pushSession(PartTerminal, func() { stop(); _ = bus.Close() })
-	a.log.Info("MDB card terminal", "setup", terminalsale.Describe(a.cfg))
+	a.log.Info("MDB card terminal", "setup", terminalsale.Describe(a.cfg, a.deviceName(CardTerminal, a.cfg.MDB.Port)))
 	a.set(PartTerminal, StateRunning)
 	return nil
 }
@@ -219,7 +219,7 @@ func (a *Agent) startMachine(ctx context.Context) error {
 	l, stop := exesale.Start(ctx, a.cfg.EXE, m, a.run.terminal.Load(), a.run.dev.Report)
 	a.run.machine.Store(l)
 	a.pushSession(PartMachine, func() { stop(); _ = port.Close() })
-	a.log.Info("EXE vending machine", "setup", exesale.Describe(a.cfg.EXE))
+	a.log.Info("EXE vending machine", "setup", exesale.Describe(a.cfg.EXE, a.deviceName(VendMachine, a.cfg.EXE.Port)))
 	a.set(PartMachine, StateRunning)
 	return nil
 }

@@ -506,6 +506,7 @@ func (c *Config) Validate() error {
 	c.EXE.validate(report)
 	c.validateListeners(report)
 	c.Web.validate(report)
+	c.validateAddressClash(report)
 	c.validateSecurity(report)
 	c.SmartNow.validate(report)
 	c.Cards.validate(report)

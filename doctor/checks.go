@@ -165,6 +165,7 @@ func (c *checker) ports(p *board.Profile) {
 		}
 	}
 	found := []string{}
+	c.missing = map[string]bool{}
 	check := func(pt port, missing Status) {
 		n, err := c.o.Host.Node(pt.path)
 		switch {
@@ -174,6 +175,10 @@ func (c *checker) ports(p *board.Profile) {
 			c.add("ports", missing, "point the setting at the device node", "%s %s is not a character device (%s)", pt.what, pt.path, n.Mode)
 		default:
 			found = append(found, pt.path)
+			return
+		}
+		if missing == Fail {
+			c.missing[pt.path] = true
 		}
 	}
 	for _, pt := range want {
@@ -206,6 +211,11 @@ func (c *checker) ports(p *board.Profile) {
 func (c *checker) probe(ctx context.Context, name, target string, p Probe, fix string) {
 	if target == "" {
 		c.add(name, OK, "", "not configured")
+		return
+	}
+	if c.missing[target] {
+		// Whatever answers elsewhere, the agent would find no device here.
+		c.add(name, Fail, "see the ports check", "%s: not probed, the port is not present", target)
 		return
 	}
 	if p == nil {

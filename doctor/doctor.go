@@ -157,10 +157,33 @@ func Run(ctx context.Context, o Options) Report {
 type checker struct {
 	o   Options
 	out []Finding
+	// missing is the configured ports the ports check found absent: a
+	// probe of the device behind one fails naming it instead of running.
+	missing map[string]bool
 }
 
+// add records a finding. A check reports once: a second finding of the
+// same check joins the first (details and distinct fixes in order, the
+// worse status), so a report has as many lines as a healthy one.
 func (c *checker) add(check string, s Status, fix string, format string, args ...any) {
-	c.out = append(c.out, Finding{Check: check, Status: s, Detail: fmt.Sprintf(format, args...), Fix: fix})
+	detail := fmt.Sprintf(format, args...)
+	for i := range c.out {
+		f := &c.out[i]
+		if f.Check != check {
+			continue
+		}
+		f.Status = max(f.Status, s)
+		f.Detail += "; " + detail
+		switch {
+		case fix == "" || strings.Contains(f.Fix, fix):
+		case f.Fix == "":
+			f.Fix = fix
+		default:
+			f.Fix += "; " + fix
+		}
+		return
+	}
+	c.out = append(c.out, Finding{Check: check, Status: s, Detail: detail, Fix: fix})
 }
 
 // profile loads the board profile and compares it with the device tree.

@@ -142,9 +142,12 @@ func TestHealthyBoards(t *testing.T) {
 }
 
 // TestInjectedFaults: each fault a technician meets is named, graded and
-// comes with a fix, and the other checks stay green.
+// comes with a fix, and the other checks stay green; every check reports
+// once, as many as on a healthy board.
 func TestInjectedFaults(t *testing.T) {
 	p := startPeers(t)
+	healthyCfg, healthyPath, healthyBoard := setup(t, "rpi4", p)
+	healthy := len(run(healthyCfg, healthyPath, healthyBoard, true).Findings)
 	tests := []struct {
 		fault  string // simhost fault, or a peer fault below
 		check  string
@@ -156,7 +159,7 @@ func TestInjectedFaults(t *testing.T) {
 		{"wrong-board", "board", doctor.Fail, "this board is raspberrypi,3-model-b-plus", "write a profile", ""},
 		{"pin-busy", "gpio", doctor.Fail, `line 1 meter: gpiochip0:17 is held by "w1-gpio"`, "remove the overlay", ""},
 		{"gpio-root-only", "permissions", doctor.Fail, "GPIO chip /dev/gpiochip0", "usermod -aG gpio tapagent", ""},
-		{"uart-off", "ports", doctor.Fail, "MDB terminal (mdb.port) /dev/ttyAMA0: not present", "dtoverlay=disable-bt", ""},
+		{"uart-off", "ports", doctor.Fail, "MDB terminal (mdb.port) /dev/ttyAMA0: not present", "dtoverlay=disable-bt", "mdb"},
 		{"mdb-silent", "mdb", doctor.Fail, "/dev/ttyAMA0: mdb: reader 10 does not answer RESET", "mdb.port", ""},
 		{"dex-unplugged", "ports", doctor.Fail, "DEX port (dex.port) /dev/tapagent-dex: not present", "61-tapagent-local.rules", ""},
 		{"user-groups", "permissions", doctor.Fail, "DEX port /dev/tapagent-dex", "usermod -aG dialout tapagent", ""},
@@ -192,6 +195,7 @@ func TestInjectedFaults(t *testing.T) {
 			r := run(cfg, path, b, true)
 			var out bytes.Buffer
 			r.Write(&out)
+			assertOncePerCheck(t, r, healthy)
 			var hit bool
 			for _, f := range r.Findings {
 				if f.Check == tc.check && f.Status == tc.status &&
@@ -261,6 +265,37 @@ func TestRefusedSettingsAreShown(t *testing.T) {
 			var out bytes.Buffer
 			r.Write(&out)
 			t.Fatalf("online %v: missing %v in\n%s", online, want, out.String())
+		}
+	}
+}
+
+// assertOncePerCheck fails unless r has want findings, no check twice.
+func assertOncePerCheck(t *testing.T, r doctor.Report, want int) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, f := range r.Findings {
+		if seen[f.Check] {
+			t.Errorf("check %s reported twice", f.Check)
+		}
+		seen[f.Check] = true
+	}
+	if len(r.Findings) != want {
+		t.Errorf("%d findings, a healthy board has %d", len(r.Findings), want)
+	}
+}
+
+// TestProbeOfAMissingPort: a device whose configured port is absent is not
+// reported as answering, whatever answers the probe.
+func TestProbeOfAMissingPort(t *testing.T) {
+	p := startPeers(t)
+	cfg, path, b := setup(t, "rpi4", p)
+	if err := b.Inject("uart-off"); err != nil {
+		t.Fatal(err)
+	}
+	r := run(cfg, path, b, true)
+	for _, f := range r.Findings {
+		if f.Check == "mdb" && (f.Status != doctor.Fail || !strings.Contains(f.Detail, "/dev/ttyAMA0: not probed, the port is not present")) {
+			t.Fatalf("mdb with its port missing: %+v", f)
 		}
 	}
 }

@@ -180,6 +180,24 @@ func (d direct) Transceive(_ context.Context, frame []byte) ([]byte, error) {
 	return nil, os.ErrDeadlineExceeded
 }
 
+// DeviceName says, for the agent's log, where the terminal and the
+// machine are: the real port given, or the simulated device.
+func (b *Board) DeviceName(p agent.Peripheral) string {
+	switch p {
+	case agent.CardTerminal:
+		if b.o.TerminalPort != "" {
+			return b.o.TerminalPort
+		}
+		return "a pseudo-terminal to the simulated cashless reader"
+	case agent.VendMachine:
+		if b.o.MachinePort != "" {
+			return b.o.MachinePort
+		}
+		return "a pseudo-terminal to the simulated machine"
+	}
+	return ""
+}
+
 // OpenTerminal is a simulated cashless reader behind the Qibixx adapter
 // protocol, or the real transport on Options.TerminalPort.
 func (b *Board) OpenTerminal(ctx context.Context) (transport.Bus, error) {

@@ -19,7 +19,8 @@ func Start(ctx context.Context, cfg config.EXE, m Seller, payer exe.Payer, repor
 	return l, func() { cancel(); <-done }
 }
 
-// Describe names the machine's set-up for a log line.
-func Describe(cfg config.EXE) string {
-	return fmt.Sprintf("EXE machine through the bridge on %s, %d selections paid at the MDB terminal", cfg.Port, len(cfg.Items))
+// Describe names the machine's set-up for a log line; where is the
+// device the bridge was opened on (a port, or the simulated machine).
+func Describe(cfg config.EXE, where string) string {
+	return fmt.Sprintf("EXE machine through the bridge on %s, %d selections paid at the MDB terminal", where, len(cfg.Items))
 }

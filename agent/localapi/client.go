@@ -175,6 +175,29 @@ func (c *Client) Outbox(ctx context.Context) ([]storage.Record, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/ttg/outbox", nil, &out)
 }
 
+// OutboxStatus is every sink's queue and the shared outbox's size.
+func (c *Client) OutboxStatus(ctx context.Context) (OutboxStatus, error) {
+	var out OutboxStatus
+	return out, c.do(ctx, http.MethodGet, "/v1/outbox", nil, &out)
+}
+
+// DexReports is the kept audit reports between since and until (zero:
+// open) of port (0 both, 1 own audit, 2 DEX).
+func (c *Client) DexReports(ctx context.Context, since, until time.Time, port int) (KeptReports, error) {
+	q := url.Values{}
+	if !since.IsZero() {
+		q.Set("since", since.Format(time.RFC3339Nano))
+	}
+	if !until.IsZero() {
+		q.Set("until", until.Format(time.RFC3339Nano))
+	}
+	if port != 0 {
+		q.Set("port", strconv.Itoa(port))
+	}
+	var out KeptReports
+	return out, c.do(ctx, http.MethodGet, "/v1/dex/reports?"+q.Encode(), nil, &out)
+}
+
 // DeadLetters is the records the server refused.
 func (c *Client) DeadLetters(ctx context.Context) ([]storage.DeadLetter, error) {
 	var out []storage.DeadLetter

@@ -104,3 +104,25 @@ func ParseWhen(s string, loc *time.Location) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339, YYYY-MM-DD HH:MM or YYYY-MM-DD)", s)
 }
+
+// ParseReportsQuery reads the query of GET /v1/dex/reports: since and
+// until (RFC 3339, either may be absent: open) and port (1 own audit, 2
+// DEX, absent: both, 0).
+func ParseReportsQuery(v url.Values) (since, until time.Time, port int, err error) {
+	for _, p := range []struct {
+		key string
+		dst *time.Time
+	}{{"since", &since}, {"until", &until}} {
+		if t := v.Get(p.key); t != "" {
+			if *p.dst, err = time.Parse(time.RFC3339Nano, t); err != nil {
+				return since, until, 0, fmt.Errorf("%s: %w", p.key, err)
+			}
+		}
+	}
+	if p := v.Get("port"); p != "" {
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 2 {
+			return since, until, 0, fmt.Errorf("port %q is not 1 (own audit) or 2 (DEX)", p)
+		}
+	}
+	return since, until, port, nil
+}

@@ -171,7 +171,9 @@ func (s *server) routes() http.Handler {
 		}
 		reply(w, dl)
 	})
+	m.HandleFunc("GET /v1/outbox", s.sinks)
 	m.HandleFunc("POST /v1/dex/report", s.dexReport)
+	m.HandleFunc("GET /v1/dex/reports", s.dexReports)
 	m.HandleFunc("GET /v1/card/{uid}", s.cardJournal)
 	m.HandleFunc("POST /v1/card/{uid}/settle", s.cardSettle)
 	return http.MaxBytesHandler(m, maxBody)
@@ -282,6 +284,52 @@ func (s *server) outbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, recs)
+}
+
+// OutboxStatus is the answer of GET /v1/outbox: every sink's queue and
+// the number of records the shared outbox holds.
+type OutboxStatus struct {
+	Sinks []storage.SinkStatus `json:"sinks"`
+	Total int                  `json:"total"`
+}
+
+func (s *server) sinks(w http.ResponseWriter, r *http.Request) {
+	st, err := s.o.Store.SinkStatuses()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "", err)
+		return
+	}
+	total, err := s.o.Store.OutboxLen()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "", err)
+		return
+	}
+	reply(w, OutboxStatus{Sinks: st, Total: total})
+}
+
+// KeptReports is the answer of GET /v1/dex/reports: the kept audit
+// reports of the period, oldest first; More says older ones were left out.
+type KeptReports struct {
+	Reports []evadts.Kept `json:"reports"`
+	More    bool          `json:"more"`
+}
+
+func (s *server) dexReports(w http.ResponseWriter, r *http.Request) {
+	if s.o.Audit == nil {
+		fail(w, http.StatusNotImplemented, "", errors.New("this agent keeps no audit"))
+		return
+	}
+	since, until, port, err := ParseReportsQuery(r.URL.Query())
+	if err != nil {
+		fail(w, http.StatusBadRequest, codeBad, err)
+		return
+	}
+	ks, more, err := s.o.Audit.Reports(since, until, port)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "", err)
+		return
+	}
+	reply(w, KeptReports{Reports: ks, More: more})
 }
 
 func (s *server) dexReport(w http.ResponseWriter, r *http.Request) {

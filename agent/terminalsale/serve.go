@@ -60,8 +60,9 @@ func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, 
 	return t, func() { cancel(); <-done }
 }
 
-// Describe names the terminal's set-up for a log line.
-func Describe(cfg *config.Config) string {
+// Describe names the terminal's set-up for a log line; where is the
+// device the bus was opened on (a port, or the simulated terminal).
+func Describe(cfg *config.Config, where string) string {
 	return fmt.Sprintf("cashless #%d on %s (%s), lines %v, %s mL portions, %d EXE selections, card type %s",
-		cfg.MDB.Device, cfg.MDB.Port, cfg.MDB.Transport, cfg.Served(cfg.MDB.Lines), strconv.FormatFloat(cfg.MDB.PortionML, 'f', -1, 64), len(cfg.EXE.Items), cfg.MDB.Billing)
+		cfg.MDB.Device, where, cfg.MDB.Transport, cfg.Served(cfg.MDB.Lines), strconv.FormatFloat(cfg.MDB.PortionML, 'f', -1, 64), len(cfg.EXE.Items), cfg.MDB.Billing)
 }

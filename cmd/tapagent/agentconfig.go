@@ -41,7 +41,7 @@ func installedConfigPath() string {
 func loadAgentConfig(fs *flag.FlagSet, args []string) (*config.Config, string, error) {
 	path := fs.String("config", "", "the agent's configuration file (default: "+installedConfig+" when it exists)")
 	useSim := fs.Bool("sim", false, "use the embedded simulator configuration (its data in ./data) instead of the installed agent's")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseOnlyFlags(fs, args); err != nil {
 		return nil, "", err
 	}
 	var simCfg func() (*config.Config, error)

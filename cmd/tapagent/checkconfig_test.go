@@ -26,6 +26,8 @@ func TestCheckConfig(t *testing.T) {
 			true, "tapagent web user add"},
 		{"dashboard on loopback without a user", "[device]\ndata_dir = \"" + dir + "\"\n[web]\nlisten = \"127.0.0.1:8080\"\n[[line]]\nid = 1\n",
 			false, "the agent starts"},
+		{"two listeners on one address", "[pos]\nlisten = \"127.0.0.1:8080\"\n[web]\nlisten = \"127.0.0.1:8080\"\n[[line]]\nid = 1\n",
+			true, "web.listen: \"127.0.0.1:8080\" is also pos.listen"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".toml")
@@ -44,4 +46,13 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestCheckConfigPassesTheExample: the example the docs point a new user
+// at passes --check-config, its listeners on distinct addresses.
+func TestCheckConfigPassesTheExample(t *testing.T) {
+	var out bytes.Buffer
+	if err := cmdRun(context.Background(), []string{"--check-config", "--config", "../../examples/tapagent.toml"}, &out); err != nil {
+		t.Fatalf("example refused: %v (%s)", err, out.String())
+	}
 }

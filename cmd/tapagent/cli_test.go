@@ -91,6 +91,15 @@ func TestCommandErrors(t *testing.T) {
 		{"dex-parse-mentions-dxs", []string{"dex", "parse", "testdata/mentions-dxs.txt"}, 1},
 		{"doctor-unknown-board", []string{"doctor", "--sim", "vax"}, 2},
 		{"doctor-unknown-fault", []string{"doctor", "--sim", "rpi4", "--fault", "gremlins"}, 2},
+		{"run-bad-flag", []string{"run", "--bogus"}, 2},
+		{"run-stray-argument", []string{"run", "extra", "--config", "x.toml"}, 2},
+		{"pours-bad-flag", []string{"pours", "--bogus"}, 2},
+		{"pours-stray-argument", []string{"pours", "extra", "--sim"}, 2},
+		{"kegs-bad-flag", []string{"kegs", "--bogus"}, 2},
+		{"keg-unknown-subcommand", []string{"keg", "frob"}, 2},
+		{"keg-other-subcommands-flag", []string{"keg", "empty", "--line", "1", "--size", "50L"}, 2},
+		{"line-bad-flag", []string{"line", "lock", "--bogus"}, 2},
+		{"outbox-stray-argument", []string{"outbox", "extra", "--sim"}, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, before := os.Stat("data")

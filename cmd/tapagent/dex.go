@@ -7,13 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tapagent/tapagent/agent"
+	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/evadts/dexlink"
 	"github.com/tapagent/tapagent/flow"
@@ -28,8 +29,8 @@ const dexUsage = `tapagent dex COMMAND
   serve --port DEV [--once] answer a handheld on a DEX port (9600 8N1) with this agent's audit
   read --port DEV          read a vending machine's DEX port and print (and keep) its audit
 
-report asks the running agent (its local API), else opens its database;
-reports opens the database: stop the agent first.`
+report and reports ask the running agent (its local API), else open its
+database (reports read-only).`
 
 func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -67,17 +68,27 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
 	if *data != "" {
 		cfg.Device.DataDir = *data
 	}
 	if (sub == "serve" || sub == "read") && *port == "" {
 		return fmt.Errorf("%w: --port DEV is required", errUsage)
 	}
-	if c, err := agentClient(ctx, cfg); err == nil && sub == "report" {
-		// The running agent takes the read-out: its database is locked.
+	var q reportsQuery
+	if sub == "reports" {
+		if q, err = parseReportsFlags(*since, *until, *port); err != nil {
+			return err
+		}
+	}
+	if c, err := agentClient(ctx, cfg); err == nil && (sub == "report" || sub == "reports") {
+		// The running agent answers: its database is locked.
+		if sub == "reports" {
+			kr, err := c.DexReports(ctx, q.from, q.to, q.port)
+			if err != nil {
+				return err
+			}
+			return printReports(stdout, stderr, kr.Reports, kr.More, *asJSON, *cp, *b64)
+		}
 		rep, err := c.DexReport(ctx, *reset || cfg.Audit.ResetOnRead == "full")
 		if err != nil {
 			return err
@@ -141,46 +152,54 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		_, err = stdout.Write(rep)
 		return err
 	case "reports":
-		var from, to time.Time
-		for _, p := range []struct {
-			s   string
-			dst *time.Time
-		}{{*since, &from}, {*until, &to}} {
-			if p.s == "" {
-				continue
-			}
-			if *p.dst, err = time.Parse(time.RFC3339, p.s); err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
-			}
-		}
-		which := 0
-		if *port != "" {
-			if which, err = strconv.Atoi(*port); err != nil || which < 1 || which > 2 {
-				return fmt.Errorf("%w: --port for reports is 1 (own audit) or 2 (DEX)", errUsage)
-			}
-		}
-		ks, more, err := audit.Reports(from, to, which)
+		ks, more, err := audit.Reports(q.from, q.to, q.port)
 		if err != nil {
 			return err
 		}
-		if more {
-			fmt.Fprintf(stderr, "older reports left out (at most %d, %d KiB at once): ask again with --until %s\n",
-				evadts.MaxReports, evadts.MaxReportBytes>>10, ks[0].Date.Add(-time.Nanosecond).Format(time.RFC3339Nano))
-		}
-		if *asJSON {
-			b, err := evadts.MarshalKept(ks, *cp, *b64)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return printReports(stdout, stderr, ks, more, *asJSON, *cp, *b64)
+	}
+	return nil
+}
+
+// reportsQuery is the period and port of `dex reports`.
+type reportsQuery struct {
+	from, to time.Time
+	port     int
+}
+
+// parseReportsFlags reads --since, --until (RFC 3339) and --port by the
+// local API's rule, so that both paths take the same values.
+func parseReportsFlags(since, until, port string) (reportsQuery, error) {
+	var q reportsQuery
+	var err error
+	v := url.Values{"since": {since}, "until": {until}, "port": {port}}
+	if q.from, q.to, q.port, err = localapi.ParseReportsQuery(v); err != nil {
+		return q, fmt.Errorf("%w: --%w", errUsage, err)
+	}
+	return q, nil
+}
+
+// printReports writes kept reports as `dex reports` shows them; more says
+// older ones were left out.
+func printReports(stdout, stderr io.Writer, ks []evadts.Kept, more, asJSON, cp, b64 bool) error {
+	if more && len(ks) > 0 {
+		fmt.Fprintf(stderr, "older reports left out (at most %d, %d KiB at once): ask again with --until %s\n",
+			evadts.MaxReports, evadts.MaxReportBytes>>10, ks[0].Date.Add(-time.Nanosecond).Format(time.RFC3339Nano))
+	}
+	if asJSON {
+		b, err := evadts.MarshalKept(ks, cp, b64)
+		if err != nil {
 			return err
 		}
-		for _, k := range ks {
-			fmt.Fprintf(stdout, "# %s port %d\n", k.Date.Format(time.RFC3339), k.Port)
-			stdout.Write(evadts.Encode([]byte(k.Data), *cp, *b64))
-			fmt.Fprintln(stdout)
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	for _, k := range ks {
+		fmt.Fprintf(stdout, "# %s port %d\n", k.Date.Format(time.RFC3339), k.Port)
+		if _, err := stdout.Write(evadts.Encode([]byte(k.Data), cp, b64)); err != nil {
+			return err
 		}
-		return nil
+		fmt.Fprintln(stdout)
 	}
 	return nil
 }

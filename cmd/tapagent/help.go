@@ -66,6 +66,19 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
+// parseOnlyFlags is parseFlags for a command that takes no arguments
+// besides its flags: parsing stops at the first word that is no flag, so
+// a stray word is refused rather than the flags after it ignored.
+func parseOnlyFlags(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}
+
 // synopsis is what a command takes besides its flags.
 func synopsis(name string) string {
 	switch name {

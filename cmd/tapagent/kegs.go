@@ -132,9 +132,12 @@ func opCommand(ctx context.Context, name, usage string, ops map[string]string, a
 	if showHelp(args, usage, stdout) {
 		return flag.ErrHelp
 	}
-	if len(args) == 0 || ops[args[0]] == "" {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return commandHelp(args, stdout, stderr, usage)
+	}
+	if ops[args[0]] == "" {
 		fmt.Fprintln(stderr, usage)
-		return fmt.Errorf("%w: a subcommand is needed", errUsage)
+		return fmt.Errorf("%w: unknown %s command %q", errUsage, name, args[0])
 	}
 	sub := args[0]
 	fs, df := dataFlagSet(name+" "+sub, stderr)
@@ -145,8 +148,8 @@ func opCommand(ctx context.Context, name, usage string, ops map[string]string, a
 	tapped := fs.String("tapped", "", "keg change: when it was connected (default now)")
 	remaining := fs.String("remaining", "", "keg adjust: what is left (20L)")
 	stop := fs.Bool("stop", false, "line clean: stop cleaning mode")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	if err := parseOnlyFlags(onlyFlags(fs, opFlags(sub)...), args[1:]); err != nil {
+		return err
 	}
 	if *line <= 0 {
 		return fmt.Errorf("%w: --line N is needed", errUsage)
@@ -182,6 +185,20 @@ func opCommand(ctx context.Context, name, usage string, ops map[string]string, a
 	return nil
 }
 
+// opFlags are the flags keg or line subcommand sub takes.
+func opFlags(sub string) []string {
+	own := []string{"line", "config", "sim", "data"}
+	switch sub {
+	case "change":
+		return append(own, "size", "plu", "keg-id", "tapped")
+	case "adjust":
+		return append(own, "remaining")
+	case "clean":
+		return append(own, "stop")
+	}
+	return own
+}
+
 // kegLine is a keg in one line of text.
 func kegLine(k device.KegInfo) string {
 	s := fmt.Sprintf("%s, %s of %s left (%s)", k.Product, k.Keg.Remaining.Litres(), k.Keg.Size.Litres(), permille(k.Keg.FillPermille()))
@@ -202,8 +219,8 @@ func cmdKegs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fs, df := dataFlagSet("kegs", stderr)
 	tz := fs.String("tz", "", "time zone of the tapped dates (default: the system's)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	if err := parseOnlyFlags(fs, args); err != nil {
+		return err
 	}
 	loc, err := zone(*tz)
 	if err != nil {
@@ -293,19 +310,19 @@ func cmdPours(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return flag.ErrHelp
 	}
 	fs, df := dataFlagSet("pours", stderr)
-	from := fs.String("from", "", "")
-	to := fs.String("to", "", "")
-	line := fs.Int("line", 0, "")
-	product := fs.String("product", "", "")
-	card := fs.String("card", "", "")
-	payment := fs.String("payment", "", "")
-	kind := fs.String("kind", history.KindPour, "")
-	totals := fs.String("totals", "", "")
-	asCSV := fs.Bool("csv", false, "")
-	limit := fs.Int("limit", 0, "")
-	tz := fs.String("tz", "", "")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
+	from := fs.String("from", "", "start of the range (YYYY-MM-DD, \"YYYY-MM-DD HH:MM\" or RFC 3339)")
+	to := fs.String("to", "", "end of the range, exclusive (same forms as --from)")
+	line := fs.Int("line", 0, "only this line")
+	product := fs.String("product", "", "only this product (name or PLU)")
+	card := fs.String("card", "", "only this card (its hash)")
+	payment := fs.String("payment", "", "only this payment: free, card, remote, terminal or register")
+	kind := fs.String("kind", history.KindPour, "entry kinds, comma-separated, or all")
+	totals := fs.String("totals", "", "sums of pours by day, line or product instead of the pours")
+	asCSV := fs.Bool("csv", false, "CSV for a spreadsheet (volumes in mL, money in minor units)")
+	limit := fs.Int("limit", 0, "at most this many entries (default 1000)")
+	tz := fs.String("tz", "", "time zone of dates and days (default: the system's)")
+	if err := parseOnlyFlags(fs, args); err != nil {
+		return err
 	}
 	loc, err := zone(*tz)
 	if err != nil {

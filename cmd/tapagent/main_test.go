@@ -615,3 +615,20 @@ func writeFile(t *testing.T, path, body string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSimStartupNamesTheSimulatedDevices: the start-up lines of `tapagent
+// sim` say where the terminal and the machine are, never an empty port.
+func TestSimStartupNamesTheSimulatedDevices(t *testing.T) {
+	out, err := exec.Command(binary, "sim", "--scenario", "mdb", "--duration", "2s", "--no-ttg", "--web", "off", "--data", t.TempDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"cashless #1 on a pseudo-terminal to the simulated cashless reader (", "through the bridge on a pseudo-terminal to the simulated machine,"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if empty := regexp.MustCompile(` on [ ,(]`).FindString(string(out)); empty != "" {
+		t.Errorf("an empty device name (%q):\n%s", empty, out)
+	}
+}

@@ -12,9 +12,9 @@ import (
 )
 
 // cmdOutbox shows, per sink, how many records wait, the oldest of them and
-// the last delivery error. It opens the agent's database, so the agent
-// must be stopped.
-func cmdOutbox(_ context.Context, args []string, stdout, stderr io.Writer) error {
+// the last delivery error. It asks the running agent (its local API), else
+// reads the database read-only.
+func cmdOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("outbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "", "the agent's data directory (default: device.data_dir)")
@@ -24,6 +24,14 @@ func cmdOutbox(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *data != "" {
 		cfg.Device.DataDir = *data
+	}
+	if c, err := agentClient(ctx, cfg); err == nil {
+		// The running agent answers: its database is locked.
+		st, err := c.OutboxStatus(ctx)
+		if err != nil {
+			return err
+		}
+		return printSinks(stdout, st.Sinks, st.Total)
 	}
 	store, err := openStoreReadOnly(cfg)
 	if err != nil {

@@ -17,7 +17,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (required)")
 	checkOnly := fs.Bool("check-config", false, "check the configuration, say what to fix, and exit (non-zero when the agent would not start)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOnlyFlags(fs, args); err != nil {
 		return err
 	}
 	if *cfgPath == "" {
