@@ -22,7 +22,8 @@ const (
 
 // Query selects entries; zero fields select everything.
 type Query struct {
-	// From (inclusive) and To (exclusive) bound the time.
+	// From (inclusive) and To (exclusive) bound the time; ParseFrom and
+	// ParseTo read them as a person types them.
 	From time.Time `json:"from,omitzero"`
 	To   time.Time `json:"to,omitzero"`
 	Line int       `json:"line,omitempty"`
@@ -46,11 +47,11 @@ func (q Query) Validate() error {
 	case q.Limit < 0 || q.Limit > MaxLimit:
 		return fmt.Errorf("history: limit %d is not 0..%d", q.Limit, MaxLimit)
 	case !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From):
-		return fmt.Errorf("history: the range ends (%s) before it starts (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
+		return fmt.Errorf("history: the range ends (%s, exclusive) at or before its start (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
 	case q.Line < 0:
 		return fmt.Errorf("history: line %d", q.Line)
 	}
-	return nil
+	return q.validateNames()
 }
 
 // Match reports whether e is selected by q.

@@ -118,18 +118,12 @@ type historyRow struct {
 func (s *Server) query(v url.Values) (history.Query, error) {
 	loc := s.zone()
 	q := history.Query{Kinds: pourKinds, Loc: loc}
-	for _, f := range []struct {
-		key  string
-		dst  *time.Time
-		days int
-	}{{"from", &q.From, 0}, {"to", &q.To, 1}} {
-		if d := v.Get(f.key); d != "" {
-			t, err := time.ParseInLocation(time.DateOnly, d, loc)
-			if err != nil {
-				return q, fmt.Errorf("%s: %q is not a date (YYYY-MM-DD)", f.key, d)
-			}
-			*f.dst = t.AddDate(0, 0, f.days)
-		}
+	var err error
+	if q.From, err = history.ParseFrom(v.Get("from"), loc); err != nil {
+		return q, fmt.Errorf("from: %w", err)
+	}
+	if q.To, err = history.ParseTo(v.Get("to"), loc); err != nil {
+		return q, fmt.Errorf("to: %w", err)
 	}
 	if l := v.Get("line"); l != "" {
 		n, err := strconv.Atoi(l)
