@@ -12,6 +12,7 @@ import (
 
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/history"
+	"github.com/tapagent/tapagent/internal/plural"
 )
 
 // Page bounds: the history page shows the newest rows, the CSV export at
@@ -162,7 +163,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, ss session)
 	for _, t := range tot {
 		n, vol, amt = n+t.Pours, vol+t.Volume, amt+t.Amount
 	}
-	d.Total = fmt.Sprintf("%d pours, %s, %s", n, litres(vol), money(amt, dev.Decimals, dev.Currency))
+	d.Total = fmt.Sprintf("%s, %s, %s", plural.Of(n, "pour", "pours"), vol.Litres(), money(amt, dev.Decimals, dev.Currency))
 	q.Limit = historyRows
 	rows, err := s.d.History.Find(r.Context(), q)
 	if err != nil {
@@ -236,11 +237,11 @@ func (s *Server) chartsPage(w http.ResponseWriter, r *http.Request, ss session) 
 			if i, ok := index[t.Key]; ok {
 				v.Values[i], m.Values[i] = int64(t.Volume), t.Amount
 			}
-			d.Totals = append(d.Totals, dayTotalView{Day: t.Key, Line: l.ID, Pours: t.Pours, Vol: litres(t.Volume), Money: money(t.Amount, dev.Decimals, dev.Currency)})
+			d.Totals = append(d.Totals, dayTotalView{Day: t.Key, Line: l.ID, Pours: t.Pours, Vol: t.Volume.Litres(), Money: money(t.Amount, dev.Decimals, dev.Currency)})
 		}
 		vols, sales = append(vols, v), append(sales, m)
 	}
-	d.Volume = barChart("Volume per line and day", days, vols, func(v int64) string { return litres(flow.Vol(v)) })
+	d.Volume = barChart("Volume per line and day", days, vols, func(v int64) string { return flow.Vol(v).Litres() })
 	d.Sales = barChart("Sales per line and day", days, sales, func(v int64) string { return money(v, dev.Decimals, dev.Currency) })
 	p.Data = d
 	s.render(w, "charts.html", p)
