@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/history"
+	"github.com/tapagent/tapagent/internal/plural"
 )
 
 const kegUsage = `Usage:
@@ -411,7 +413,7 @@ func printPours(w io.Writer, es []history.Entry, loc *time.Location, cfg *config
 			firstOr(e.Product, "-"), vol, amt, firstOr(e.Payment, "-"), firstOr(e.Card, "-"), firstOr(e.ID, "-"), detail)
 		sum, amount = sum+e.Volume, amount+e.Amount
 	}
-	fmt.Fprintf(tw, "%s, %s, %s\n", plural(len(es), "entry", "entries"), sum.Litres(), cfg.Device.Money(amount))
+	fmt.Fprintf(tw, "%s, %s, %s\n", plural.Of(len(es), "entry", "entries"), sum.Litres(), cfg.Device.Money(amount))
 	return tw.Flush()
 }
 
@@ -419,12 +421,22 @@ func printTotals(w io.Writer, ts []history.Total, by string, cfg *config.Config)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\tPOURS\tVOLUME\tAMOUNT\n", strings.ToUpper(by))
 	var all history.Total
+	var shown int64 // the rows' volumes as printed, in cL
 	for _, t := range ts {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Key, t.Pours, t.Volume.Litres(), cfg.Device.Money(t.Amount))
 		all.Pours, all.Volume, all.Amount = all.Pours+t.Pours, all.Volume+t.Volume, all.Amount+t.Amount
+		shown += t.Volume.Centilitres()
 	}
 	fmt.Fprintf(tw, "all\t%s\t%s\t%s\n", strconv.FormatInt(all.Pours, 10), all.Volume.Litres(), cfg.Device.Money(all.Amount))
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if shown != all.Volume.Centilitres() {
+		// Exact total, rounded rows: say so rather than print a sum that is off.
+		_, err := fmt.Fprintln(w, "Volumes are rounded to 0.01 L; all is the rounded exact total, not the sum of the rounded rows.")
+		return err
+	}
+	return nil
 }
 
 // checkLine refuses a line the configuration does not have: a filter on it

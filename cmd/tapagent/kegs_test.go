@@ -126,6 +126,10 @@ func TestKegAndPourCommands(t *testing.T) {
 		{"totals-line.golden", []string{"pours", "--tz", "UTC", "--totals", "line"}},
 		{"totals-day.golden", []string{"pours", "--tz", "UTC", "--totals", "day"}},
 		{"pours.csv", []string{"pours", "--tz", "UTC", "--csv"}},
+		{"totals-day.csv", []string{"pours", "--tz", "UTC", "--totals", "day", "--csv"}},
+		{"kegs.json", []string{"kegs", "--json"}},
+		// A date alone as --to includes that day: the same date twice is the day.
+		{"totals-oneday.golden", []string{"pours", "--tz", "UTC", "--totals", "line", "--from", "2026-11-22", "--to", "2026-11-22"}},
 	} {
 		code, out, errs := tapagent(append(g.args, data...)...)
 		if code != 0 {
@@ -149,6 +153,11 @@ func TestKegAndPourCommands(t *testing.T) {
 		{[]string{"keg", "change", "--line", "2", "--size", "50"}, 2, "needs a unit"},
 		{[]string{"keg", "change", "--line", "2", "--size", "0.2L"}, 1, "keg size must be"},
 		{[]string{"line", "clean"}, 2, "--line N is needed"},
+		{[]string{"pours", "--payment", "cash"}, 2, `payment "cash": want one of none, free, card, remote, terminal, register`},
+		{[]string{"pours", "--kind", "bogus"}, 2, `kind "bogus": want one of pour, vend,`},
+		{[]string{"pours", "--kind", "all"}, 2, `kind "all": want one of`},
+		{[]string{"pours", "--line", "9"}, 2, "--line 9 is not a configured line (lines: 1, 2, 3, 4)"},
+		{[]string{"pours", "--from", "2026-11-22 12:00", "--to", "2026-11-22 12:00"}, 2, "ends (2026-11-22T12:00:00Z, exclusive) at or before its start"},
 	} {
 		code, _, errs := tapagent(append(c.args, data...)...)
 		if code != c.code || !strings.Contains(errs, c.want) {
