@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/simwall"
 	"github.com/tapagent/tapagent/storage"
@@ -223,6 +225,34 @@ func TestFieldCommandsAskTheRunningAgent(t *testing.T) {
 		code, out, errs := tapagent(append(c.args, data...)...)
 		if code != c.code || !strings.Contains(out+errs, c.want) {
 			t.Errorf("%v: %d %q %q, want %d and %q", c.args, code, out, errs, c.code, c.want)
+		}
+	}
+}
+
+// TestTotalsSayRowsAreRounded: rows rounded to the centilitre need not add
+// up to the rounded exact total; the footer says so when they do not.
+func TestTotalsSayRowsAreRounded(t *testing.T) {
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		vols []flow.Vol
+		note bool
+	}{
+		{[]flow.Vol{12100, 7992, 32200}, false}, // 1.21 + 0.80 + 3.22 = 5.23
+		{[]flow.Vol{12140, 7940, 32240}, true},  // 1.21 + 0.79 + 3.22 = 5.22, exact 5.232
+	} {
+		var ts []history.Total
+		for i, v := range c.vols {
+			ts = append(ts, history.Total{Key: strconv.Itoa(i + 1), Pours: 1, Volume: v})
+		}
+		var b strings.Builder
+		if err := printTotals(&b, ts, history.ByLine, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(b.String(), "rounded"); got != c.note {
+			t.Errorf("%v: note %v, want %v:\n%s", c.vols, got, c.note, b.String())
 		}
 	}
 }
