@@ -41,3 +41,12 @@ func TestLitres(t *testing.T) {
 		}
 	}
 }
+
+func TestLitresExact(t *testing.T) {
+	for v, want := range map[Vol]string{50_000_000: "5000 L", 10_000: "1 L", 20_000_000: "2000 L", 2000: "0.2 L", 3305: "0.3305 L", 0: "0 L", -5000: "-0.5 L",
+		math.MinInt64: "-922337203685477.5808 L"} {
+		if got := v.LitresExact(); got != want {
+			t.Errorf("%d.LitresExact() = %q, want %q", v, got, want)
+		}
+	}
+}
