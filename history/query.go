@@ -182,7 +182,9 @@ type Total struct {
 var ErrOverflow = errors.New("history: total overflows")
 
 // Totals sums the pours (kinds pour and vend unless q.Kinds says otherwise)
-// that q selects, grouped by ByDay, ByLine or ByProduct, in key order.
+// that q selects, grouped by ByDay, ByLine or ByProduct, in key order. An
+// entry with neither volume nor amount (a refused card, a release without
+// flow) stays in the history but is not counted: nothing was poured.
 func (l *Log) Totals(ctx context.Context, q Query, by string) ([]Total, error) {
 	key, err := groupKey(by, q.Loc)
 	if err != nil {
@@ -193,6 +195,9 @@ func (l *Log) Totals(ctx context.Context, q Query, by string) ([]Total, error) {
 	}
 	groups := map[string]*Total{}
 	err = l.scan(ctx, q, false, func(e Entry) error {
+		if e.Volume == 0 && e.Amount == 0 {
+			return nil // a refusal or a release nobody drew on: an audit fact, not a pour
+		}
 		k := key(e)
 		t := groups[k]
 		if t == nil {
