@@ -139,6 +139,9 @@ func TestKegAndPourCommands(t *testing.T) {
 		}
 		golden(t, g.file, scrubUser(out))
 	}
+	if code, out, errs := tapagent(append([]string{"pours", "--line", "1"}, data...)...); code != 0 || !strings.Contains(out, "\n1 entry, 0.30 L") {
+		t.Fatalf("one pour: %d %q %s", code, out, errs)
+	}
 	// Refused: the line is pouring; no such line; a size with no unit.
 	if _, err := w.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModeFree}}); err != nil {
 		t.Fatal(err)
