@@ -16,9 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tapagent/tapagent/internal/plural"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/internal/plural"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/simwall"
 )

@@ -13,9 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tapagent/tapagent/internal/plural"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/internal/plural"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
