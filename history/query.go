@@ -182,8 +182,8 @@ type Total struct {
 var ErrOverflow = errors.New("history: total overflows")
 
 // Totals sums the pours (kinds pour and vend unless q.Kinds says otherwise)
-// that q selects, grouped by ByDay, ByLine or ByProduct, in key order. An
-// entry with neither volume nor amount (a refused card, a release without
+// that q selects, grouped by ByDay, ByLine or ByProduct, in key order. A
+// pour or vend with neither volume nor amount (a refused card, a release without
 // flow) stays in the history but is not counted: nothing was poured.
 func (l *Log) Totals(ctx context.Context, q Query, by string) ([]Total, error) {
 	key, err := groupKey(by, q.Loc)
@@ -195,7 +195,7 @@ func (l *Log) Totals(ctx context.Context, q Query, by string) ([]Total, error) {
 	}
 	groups := map[string]*Total{}
 	err = l.scan(ctx, q, false, func(e Entry) error {
-		if e.Volume == 0 && e.Amount == 0 {
+		if e.Volume == 0 && e.Amount == 0 && (e.Kind == KindPour || e.Kind == KindVend) {
 			return nil // a refusal or a release nobody drew on: an audit fact, not a pour
 		}
 		k := key(e)

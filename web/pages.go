@@ -12,7 +12,6 @@ import (
 
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/history"
-	"github.com/tapagent/tapagent/internal/plural"
 )
 
 // Page bounds: the history page shows the newest rows, the CSV export at
@@ -163,7 +162,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, ss session)
 	for _, t := range tot {
 		n, vol, amt = n+t.Pours, vol+t.Volume, amt+t.Amount
 	}
-	d.Total = fmt.Sprintf("%s, %s, %s", plural.Of(n, "pour", "pours"), vol.Litres(), money(amt, dev.Decimals, dev.Currency))
+	d.Total = fmt.Sprintf("%s, %s, %s", flow.Count(n, "pour", "pours"), vol.Litres(), money(amt, dev.Decimals, dev.Currency))
 	q.Limit = historyRows
 	rows, err := s.d.History.Find(r.Context(), q)
 	if err != nil {

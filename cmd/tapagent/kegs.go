@@ -18,7 +18,6 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/history"
-	"github.com/tapagent/tapagent/internal/plural"
 )
 
 const kegUsage = `Usage:
@@ -413,7 +412,7 @@ func printPours(w io.Writer, es []history.Entry, loc *time.Location, cfg *config
 			firstOr(e.Product, "-"), vol, amt, firstOr(e.Payment, "-"), firstOr(e.Card, "-"), firstOr(e.ID, "-"), detail)
 		sum, amount = sum+e.Volume, amount+e.Amount
 	}
-	fmt.Fprintf(tw, "%s, %s, %s\n", plural.Of(len(es), "entry", "entries"), sum.Litres(), cfg.Device.Money(amount))
+	fmt.Fprintf(tw, "%s, %s, %s\n", flow.Count(len(es), "entry", "entries"), sum.Litres(), cfg.Device.Money(amount))
 	return tw.Flush()
 }
 

@@ -219,7 +219,7 @@ func TestFieldCommandsAskTheRunningAgent(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"ttg", "outbox", "--sim"}, 0, "1 records"},
+		{[]string{"ttg", "outbox", "--sim"}, 0, "1 record\n"},
 		{[]string{"ttg", "deadletters", "--sim"}, 0, "0 dead letters"},
 		{[]string{"dex", "report", "--sim"}, 0, "DXS*"},
 		{[]string{"card", "settle", "--config", cfgPath, "--uid", "04ffff"}, 1, "the card journal holds no charge for this card"},

@@ -18,7 +18,7 @@ import (
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
-	"github.com/tapagent/tapagent/internal/plural"
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/simwall"
 )
@@ -100,8 +100,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if o.Output != simwall.OutputJSON {
 		fmt.Fprintf(stdout, "\nsimulated %s: %s booked, %s, %s waiting in the outbox (%s)\n",
-			sum.Virtual.Truncate(time.Millisecond), plural.Of(sum.Events[device.EventPourBooked], "pour", "pours"),
-			plural.Of(sum.Events[device.EventAlarm], "alarm", "alarms"), plural.Of(sum.Outbox, "record", "records"), cfg.Device.DataDir)
+			sum.Virtual.Truncate(time.Millisecond), flow.Count(sum.Events[device.EventPourBooked], "pour", "pours"),
+			flow.Count(sum.Events[device.EventAlarm], "alarm", "alarms"), flow.Count(sum.Outbox, "record", "records"), cfg.Device.DataDir)
 		if sum.TTG != "" {
 			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events[device.EventTTGDelivered])
 		}
