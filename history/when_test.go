@@ -66,3 +66,21 @@ func TestValidateNames(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseWhen: any text parses or is refused, never panics, and a date's
+// end bound is the next midnight after its start.
+func FuzzParseWhen(f *testing.F) {
+	for _, s := range []string{"2026-12-02", "2026-12-02 18:00", "2026-12-02T18:00:00Z", "", "yesterday", "2026-02-30"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		from, err1 := ParseFrom(s, time.UTC)
+		to, err2 := ParseTo(s, time.UTC)
+		if (err1 == nil) != (err2 == nil) {
+			t.Fatalf("%q: from %v, to %v", s, err1, err2)
+		}
+		if err1 == nil && to.Before(from) {
+			t.Fatalf("%q: to %v before from %v", s, to, from)
+		}
+	})
+}
