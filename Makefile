@@ -97,6 +97,7 @@ screenshots:
 fuzz:
 	go test ./flow -run '^$$' -fuzz '^FuzzLine$$' -fuzztime $(FUZZTIME)
 	go test ./storage -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
+	go test ./history -run '^$$' -fuzz '^FuzzParseWhen$$' -fuzztime $(FUZZTIME)
 	go test ./storage -run '^$$' -fuzz '^FuzzReadOld$$' -fuzztime $(FUZZTIME)
 	go test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	go test ./board -run '^$$' -fuzz '^FuzzParseProfile$$' -fuzztime $(FUZZTIME)

@@ -277,9 +277,12 @@ func (a *Agent) alarms(l *line) {
 }
 
 // kegKicked remembers an empty keg across restarts, so the line stays
-// disabled until someone connects a fresh one.
+// disabled until someone connects a fresh one. The wall has decided the
+// keg is empty, so nothing is left: the estimate the pours left is wrong by
+// whatever the keg really held. A keg change sets it full again.
 func (a *Agent) kegKicked(l *line) {
-	l.keg.Kicked = true
+	l.keg.Kicked, l.keg.Remaining, l.keg.Empty = true, 0, true
+	l.keg.Low = l.keg.Size > 0
 	if err := a.store.PutKeg(l.id, l.keg); err != nil {
 		a.event(Event{Type: EventStorageError, Line: l.id, Detail: "keg state: " + err.Error()})
 	}
@@ -355,6 +358,9 @@ func (a *Agent) bookLeak(l *line, res *flow.Result) {
 // is stored. Bookings are committed in order, so kegs never go backwards.
 func (a *Agent) book(l *line, rec storage.Record) {
 	low, empty := l.keg.Draw(rec.Pour.Volume)
+	if l.keg.Kicked {
+		l.keg.Remaining = 0 // a keg the wall found empty holds nothing, whatever the meter counted since
+	}
 	keg := l.keg
 	l.unbooked = append(l.unbooked, storage.Booking{Record: rec, Keg: &keg, Also: a.withHistory(rec)})
 	if len(l.unbooked) == 1 && !a.commitNext(l) {

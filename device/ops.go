@@ -36,7 +36,7 @@ var (
 	// waits for storage; operations that change its keg wait for it.
 	ErrLineBusy = errors.New("the line is pouring; try again when it is idle")
 	// ErrKegSize: the size is outside MinKegSize..MaxKegSize.
-	ErrKegSize = fmt.Errorf("keg size must be %s..%s", MinKegSize, MaxKegSize)
+	ErrKegSize = fmt.Errorf("keg size must be %s..%s", MinKegSize.LitresExact(), MaxKegSize.LitresExact())
 	// ErrBadOperation: the request itself is malformed.
 	ErrBadOperation = errors.New("bad operation")
 	// ErrNotRecorded: the audit record could not be written, so nothing changed.
@@ -189,7 +189,7 @@ func (a *Agent) ChangeKeg(by Actor, c KegChange) error {
 func checkKegChange(c KegChange, now time.Time) error {
 	switch {
 	case c.Size < MinKegSize || c.Size > MaxKegSize:
-		return fmt.Errorf("%w, not %s", ErrKegSize, c.Size)
+		return fmt.Errorf("%w, not %s", ErrKegSize, c.Size.LitresExact())
 	case c.PLU < 0:
 		return fmt.Errorf("%w: PLU %d", ErrBadOperation, c.PLU)
 	case len(c.KegID) > maxKegID:

@@ -45,6 +45,35 @@ func (h *harness) kick() {
 	}
 }
 
+// TestDryKegReadsEmpty: when the foam cut-off decides the keg is empty, its
+// registry says 0 left (not the estimate the pours left), on disk too, so
+// kegs, the dashboard and /metrics agree with "disabled: keg_empty".
+func TestDryKegReadsEmpty(t *testing.T) {
+	h := newHarness(t, nil)
+	h.kick()
+	h.run(10 * time.Second) // the pour that ran dry is booked
+	check := func(when string) {
+		t.Helper()
+		if s := h.status(1); s.KegLeft != 0 || s.KegPermille != 0 {
+			t.Fatalf("%s: status keg %d left, %d‰", when, s.KegLeft, s.KegPermille)
+		}
+		if k := h.agent.Kegs()[0]; k.Keg.Remaining != 0 || !k.Keg.Empty || !k.Keg.Kicked || k.Disabled != "keg_empty" {
+			t.Fatalf("%s: kegs %+v", when, k)
+		}
+	}
+	check("kicked")
+	kegs, err := h.store.Kegs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := kegs[1]; k.Remaining != 0 || !k.Kicked {
+		t.Fatalf("stored keg %+v", k)
+	}
+	h.stop()
+	h.start()
+	check("after restart")
+}
+
 func TestKegChangeReenablesDryLineAcrossRestart(t *testing.T) {
 	h := newHarness(t, nil)
 	h.kick()

@@ -60,18 +60,31 @@ func CurrencyName(code string) string {
 }
 
 // Litres prints a volume in litres with two decimals, as keg levels are
-// read: 123456 -> "12.34 L" (rounded down to the centilitre).
-// A level less than a centilitre below zero (a keg poured past its size)
-// prints as 0.00 L, without a sign.
+// read: 123456 -> "12.35 L", rounded to the nearest centilitre (half away
+// from zero), so a reader's rows add up to their total within the rounding.
+// A level less than half a centilitre below zero (a keg poured past its
+// size) prints as 0.00 L, without a sign.
 func (v Vol) Litres() string {
+	cl := v.Centilitres()
 	sign := ""
-	if v <= -100 {
-		sign = "-"
+	u := uint64(cl)
+	if cl < 0 {
+		sign, u = "-", -u
 	}
-	if v < 0 {
-		v = -v
+	return sign + strconv.FormatUint(u/100, 10) + "." + pad2(int64(u%100)) + " L"
+}
+
+// Centilitres is v rounded to the nearest centilitre, half away from zero:
+// the value Litres prints. Every Vol rounds without overflow.
+func (v Vol) Centilitres() int64 {
+	q, r := int64(v)/100, int64(v)%100 // truncated towards zero
+	switch {
+	case r >= 50:
+		q++
+	case r <= -50:
+		q--
 	}
-	return sign + strconv.FormatInt(int64(v/10000), 10) + "." + pad2(int64(v%10000)/100) + " L"
+	return q
 }
 
 func pad2(n int64) string {

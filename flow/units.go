@@ -4,7 +4,11 @@
 // so every rule is testable without a clock.
 package flow
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Vol is a volume in tenths of a millilitre (mL×10), the unit of all
 // accounting in tapagent.
@@ -20,6 +24,22 @@ func (v Vol) String() string {
 		sign, v = "-", -v
 	}
 	return fmt.Sprintf("%s%d.%d mL", sign, v/10, v%10)
+}
+
+// LitresExact prints a volume in litres with only the decimals it needs,
+// exactly: 50000000 -> "5000 L", 2000 -> "0.2 L", 3305 -> "0.3305 L". It
+// is for sizes a person typed in litres, so a message repeats them as typed.
+func (v Vol) LitresExact() string {
+	u := uint64(v)
+	sign := ""
+	if v < 0 {
+		sign, u = "-", -u
+	}
+	frac := strings.TrimRight(fmt.Sprintf("%04d", u%10_000), "0")
+	if frac != "" {
+		frac = "." + frac
+	}
+	return sign + strconv.FormatUint(u/10_000, 10) + frac + " L"
 }
 
 // Price is a rational unit price: Minor minor currency units per PerVol of

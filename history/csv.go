@@ -53,3 +53,24 @@ func mlText(v flow.Vol) string {
 	}
 	return fmt.Sprintf("%s%d.%d", sign, n/10, n%10)
 }
+
+// WriteTotalsCSV writes totals grouped by by (ByDay, ByLine or ByProduct)
+// as CSV with a header row, in the units of WriteCSV: volumes in mL with
+// one decimal and money in minor units, so the sums stay exact.
+func WriteTotalsCSV(w io.Writer, totals []Total, by string) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write([]string{by, "pours", "volume_ml", "amount_minor"}); err != nil {
+		return fmt.Errorf("history: csv: %w", err)
+	}
+	for _, t := range totals {
+		row := []string{t.Key, strconv.FormatInt(t.Pours, 10), mlText(t.Volume), strconv.FormatInt(t.Amount, 10)}
+		if err := cw.Write(row); err != nil {
+			return fmt.Errorf("history: csv: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("history: csv: %w", err)
+	}
+	return nil
+}

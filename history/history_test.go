@@ -178,3 +178,31 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestTotalsSkipNothingPoured: a refused card is booked as a pour of 0 mL
+// and 0.00; Find keeps it (an audit fact), Totals does not count it.
+func TestTotalsSkipNothingPoured(t *testing.T) {
+	st, all := seeded(t, 3)
+	refused := history.Entry{Time: t0.Add(time.Minute), Kind: history.KindPour, Line: 1, Product: "Pils", PLU: 101,
+		ID: "1-refused", Payment: history.PayCard, Card: "bad", Detail: "card blocked"}
+	if err := st.Update(history.Bucket, func(b storage.Bucket) error { return history.Put(b, refused) }); err != nil {
+		t.Fatal(err)
+	}
+	log := history.New(st)
+	ctx := context.Background()
+	es, err := log.Find(ctx, history.Query{Card: "bad"})
+	if err != nil || len(es) != 1 {
+		t.Fatalf("the refusal is not kept: %v %v", es, err)
+	}
+	lines, err := log.Totals(ctx, history.Query{}, history.ByLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pours int64
+	for _, l := range lines {
+		pours += l.Pours
+	}
+	if pours != int64(len(all)) {
+		t.Fatalf("totals count %d pours, want %d: %+v", pours, len(all), lines)
+	}
+}

@@ -22,7 +22,8 @@ const (
 
 // Query selects entries; zero fields select everything.
 type Query struct {
-	// From (inclusive) and To (exclusive) bound the time.
+	// From (inclusive) and To (exclusive) bound the time; ParseFrom and
+	// ParseTo read them as a person types them.
 	From time.Time `json:"from,omitzero"`
 	To   time.Time `json:"to,omitzero"`
 	Line int       `json:"line,omitempty"`
@@ -46,11 +47,11 @@ func (q Query) Validate() error {
 	case q.Limit < 0 || q.Limit > MaxLimit:
 		return fmt.Errorf("history: limit %d is not 0..%d", q.Limit, MaxLimit)
 	case !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From):
-		return fmt.Errorf("history: the range ends (%s) before it starts (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
+		return fmt.Errorf("history: the range ends (%s, exclusive) at or before its start (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
 	case q.Line < 0:
 		return fmt.Errorf("history: line %d", q.Line)
 	}
-	return nil
+	return q.validateNames()
 }
 
 // Match reports whether e is selected by q.
@@ -181,7 +182,9 @@ type Total struct {
 var ErrOverflow = errors.New("history: total overflows")
 
 // Totals sums the pours (kinds pour and vend unless q.Kinds says otherwise)
-// that q selects, grouped by ByDay, ByLine or ByProduct, in key order.
+// that q selects, grouped by ByDay, ByLine or ByProduct, in key order. A
+// pour or vend with neither volume nor amount (a refused card, a release without
+// flow) stays in the history but is not counted: nothing was poured.
 func (l *Log) Totals(ctx context.Context, q Query, by string) ([]Total, error) {
 	key, err := groupKey(by, q.Loc)
 	if err != nil {
@@ -192,6 +195,9 @@ func (l *Log) Totals(ctx context.Context, q Query, by string) ([]Total, error) {
 	}
 	groups := map[string]*Total{}
 	err = l.scan(ctx, q, false, func(e Entry) error {
+		if e.Volume == 0 && e.Amount == 0 && (e.Kind == KindPour || e.Kind == KindVend) {
+			return nil // a refusal or a release nobody drew on: an audit fact, not a pour
+		}
 		k := key(e)
 		t := groups[k]
 		if t == nil {

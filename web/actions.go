@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/flow"
@@ -28,14 +27,18 @@ const (
 // staffActions are what staff may do; an operator may do every action.
 var staffActions = []string{ActKegChange}
 
-// litres reads a volume field labelled in litres: a bare number is litres,
-// a number with a unit ("330 mL") is read as written.
+// litresField reads a volume field labelled "Size (L)": a plain number is
+// litres; a number with its unit ("330 mL", "19.5L") is read as written.
 func litresField(s string) (flow.Vol, error) {
-	t := strings.TrimSpace(s)
-	if t != "" && strings.IndexFunc(t, unicode.IsLetter) < 0 {
-		t += " L"
+	t := strings.ToLower(strings.TrimSpace(s))
+	if strings.HasSuffix(t, "l") {
+		return flow.ParseVol(t)
 	}
-	return flow.ParseVol(t)
+	v, err := flow.ParseVol(t + " L")
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number of litres (50 or 19.5)", s)
+	}
+	return v, nil
 }
 
 // action runs one service action for a logged-in user; the agent audits

@@ -154,7 +154,7 @@ func TestBrowser(t *testing.T) {
 	if err := chromedp.Run(ctx, text(`p.ok`, &okMsg), text(`.tap[data-line="4"] [data-f=keg_l]`, &kegL)); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(okMsg, "line 4: keg change done") || kegL != "20.0 L" {
+	if !strings.Contains(okMsg, "line 4: keg change done") || kegL != "20.00 L" {
 		t.Fatalf("after the change: %q, keg %q", okMsg, kegL)
 	}
 

@@ -39,7 +39,7 @@ type page struct {
 type handler func(w http.ResponseWriter, r *http.Request, ss session)
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"ml": millilitres, "l": litres,
+	"ml": millilitres, "l": litresOf,
 }).ParseFS(assets, "templates/*.html"))
 
 func (s *Server) routes() http.Handler {

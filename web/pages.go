@@ -118,18 +118,12 @@ type historyRow struct {
 func (s *Server) query(v url.Values) (history.Query, error) {
 	loc := s.zone()
 	q := history.Query{Kinds: pourKinds, Loc: loc}
-	for _, f := range []struct {
-		key  string
-		dst  *time.Time
-		days int
-	}{{"from", &q.From, 0}, {"to", &q.To, 1}} {
-		if d := v.Get(f.key); d != "" {
-			t, err := time.ParseInLocation(time.DateOnly, d, loc)
-			if err != nil {
-				return q, fmt.Errorf("%s: %q is not a date (YYYY-MM-DD)", f.key, d)
-			}
-			*f.dst = t.AddDate(0, 0, f.days)
-		}
+	var err error
+	if q.From, err = history.ParseFrom(v.Get("from"), loc); err != nil {
+		return q, fmt.Errorf("from: %w", err)
+	}
+	if q.To, err = history.ParseTo(v.Get("to"), loc); err != nil {
+		return q, fmt.Errorf("to: %w", err)
 	}
 	if l := v.Get("line"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -168,7 +162,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, ss session)
 	for _, t := range tot {
 		n, vol, amt = n+t.Pours, vol+t.Volume, amt+t.Amount
 	}
-	d.Total = fmt.Sprintf("%d pours, %s, %s", n, litres(vol), money(amt, dev.Decimals, dev.Currency))
+	d.Total = fmt.Sprintf("%s, %s, %s", flow.Count(n, "pour", "pours"), vol.Litres(), money(amt, dev.Decimals, dev.Currency))
 	q.Limit = historyRows
 	rows, err := s.d.History.Find(r.Context(), q)
 	if err != nil {
@@ -242,11 +236,11 @@ func (s *Server) chartsPage(w http.ResponseWriter, r *http.Request, ss session) 
 			if i, ok := index[t.Key]; ok {
 				v.Values[i], m.Values[i] = int64(t.Volume), t.Amount
 			}
-			d.Totals = append(d.Totals, dayTotalView{Day: t.Key, Line: l.ID, Pours: t.Pours, Vol: litres(t.Volume), Money: money(t.Amount, dev.Decimals, dev.Currency)})
+			d.Totals = append(d.Totals, dayTotalView{Day: t.Key, Line: l.ID, Pours: t.Pours, Vol: t.Volume.Litres(), Money: money(t.Amount, dev.Decimals, dev.Currency)})
 		}
 		vols, sales = append(vols, v), append(sales, m)
 	}
-	d.Volume = barChart("Volume per line and day", days, vols, func(v int64) string { return litres(flow.Vol(v)) })
+	d.Volume = barChart("Volume per line and day", days, vols, func(v int64) string { return flow.Vol(v).Litres() })
 	d.Sales = barChart("Sales per line and day", days, sales, func(v int64) string { return money(v, dev.Decimals, dev.Currency) })
 	p.Data = d
 	s.render(w, "charts.html", p)

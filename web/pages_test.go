@@ -42,8 +42,10 @@ func TestHistoryChartsAndCSV(t *testing.T) {
 		not        []string
 	}{
 		{"all", "/history", []string{"2 pours", "<td>1</td>", "<td>2</td>", "free"}, nil},
-		{"one line", "/history?line=2", []string{"1 pours", "<td>2</td>"}, []string{"<td>1</td><td></td>"}},
-		{"bad date", "/history?from=yesterday", []string{"is not a date"}, nil},
+		{"one line", "/history?line=2", []string{"1 pour,", "<td>2</td>"}, []string{"<td>1</td><td></td>"}},
+		{"one day, to inclusive", "/history?from=2026-11-22&to=2026-11-22", []string{"2 pours"}, nil},
+		{"bad payment", "/history?payment=cash", []string{"payment &#34;cash&#34;: want one of"}, nil},
+		{"bad date", "/history?from=yesterday", []string{"is not a time"}, nil},
 		{"charts", "/charts", []string{"<svg", "Volume per line and day", "<td>2026-11-22</td><td>1</td><td>1</td>"}, nil},
 		{"events", "/events", []string{"pour_booked", "agent_started"}, nil},
 		{"health", "/health", []string{"clock"}, nil},

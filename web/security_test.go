@@ -226,8 +226,9 @@ func TestRefusedActionSaysWhy(t *testing.T) {
 		says string
 	}{
 		{url.Values{"action": {"keg_change"}, "line": {"9"}, "size_l": {"50"}}, "no such line"},
-		{url.Values{"action": {"keg_change"}, "line": {"1"}, "size_l": {"3000"}}, "keg size must be"},
-		{url.Values{"action": {"keg_change"}, "line": {"1"}, "size_l": {"fifty"}}, "size:"},
+		{url.Values{"action": {"keg_change"}, "line": {"1"}, "size_l": {"3000"}}, "keg size must be 1 L..2000 L, not 3000 L"},
+		{url.Values{"action": {"keg_change"}, "line": {"1"}, "size_l": {"fifty"}}, `size: "fifty" is not a number of litres`},
+		{url.Values{"action": {"keg_change"}, "line": {"1"}, "size_l": {"abc"}}, `"abc" is not a number of litres`},
 		{url.Values{"action": {"reboot"}, "line": {"1"}}, "unknown action"},
 	} {
 		tc.form.Set("csrf", csrf)

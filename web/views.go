@@ -48,16 +48,6 @@ func money(minor int64, decimals int, currency string) string {
 	return s + " " + currency
 }
 
-// litres formats tenths of mL as litres with one decimal.
-func litres(v flow.Vol) string {
-	ml := int64(v) / 10
-	sign := ""
-	if ml < 0 {
-		sign, ml = "-", -ml
-	}
-	return fmt.Sprintf("%s%d.%d L", sign, ml/1000, ml%1000/100)
-}
-
 // millilitres formats tenths of mL as whole mL.
 func millilitres(v flow.Vol) string { return strconv.FormatInt(int64(v)/10, 10) + " mL" }
 
@@ -88,7 +78,7 @@ func (s *Server) tapViews(st []device.LineStatus, today map[int]flow.Vol, since 
 	for _, l := range st {
 		v := tapView{Line: l.Line, Product: l.Product, State: l.State, Pouring: l.PourID != "",
 			Flow: fmt.Sprintf("%d.%d mL/s", l.FlowRate/10, l.FlowRate%10), Poured: millilitres(l.Poured),
-			Price: money(l.Amount, dev.Decimals, dev.Currency), KegL: litres(l.KegLeft),
+			Price: money(l.Amount, dev.Decimals, dev.Currency), KegL: l.KegLeft.Litres(),
 			KegPct: fmt.Sprintf("%d%%", l.KegPermille/10), KegFrac: fmt.Sprintf("%d.%03d", l.KegPermille/1000, l.KegPermille%1000),
 			Empty: emptyIn(l.KegLeft, today[l.Line], since)}
 		var a []string
@@ -117,3 +107,6 @@ func (s *Server) tapViews(st []device.LineStatus, today map[int]flow.Vol, since 
 	}
 	return out
 }
+
+// litresOf is flow.Vol.Litres for the templates: one formatter everywhere.
+func litresOf(v flow.Vol) string { return v.Litres() }

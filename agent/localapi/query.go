@@ -14,7 +14,8 @@ import (
 const maxParam = 256
 
 // ParseQuery reads a history query from URL parameters: from and to
-// (RFC 3339, or a date YYYY-MM-DD meaning its midnight in tz), line,
+// (as history.ParseFrom and history.ParseTo read them: a date alone
+// as to includes that whole day), line,
 // product, card, payment, kind (a comma list), limit, totals (day, line
 // or product) and tz (an IANA zone, UTC when absent).
 func ParseQuery(v url.Values) (q history.Query, totals string, err error) {
@@ -31,10 +32,10 @@ func ParseQuery(v url.Values) (q history.Query, totals string, err error) {
 			return q, "", fmt.Errorf("tz: %w", err)
 		}
 	}
-	if q.From, err = ParseWhen(v.Get("from"), q.Loc); err != nil {
+	if q.From, err = history.ParseFrom(v.Get("from"), q.Loc); err != nil {
 		return q, "", fmt.Errorf("from: %w", err)
 	}
-	if q.To, err = ParseWhen(v.Get("to"), q.Loc); err != nil {
+	if q.To, err = history.ParseTo(v.Get("to"), q.Loc); err != nil {
 		return q, "", fmt.Errorf("to: %w", err)
 	}
 	for name, dst := range map[string]*int{"line": &q.Line, "limit": &q.Limit} {
@@ -86,23 +87,6 @@ func EncodeQuery(q history.Query, totals string) url.Values {
 	set("kind", strings.Join(q.Kinds, ","))
 	set("totals", totals)
 	return v
-}
-
-// ParseWhen reads a time a person typed: RFC 3339, "YYYY-MM-DD HH:MM" or a
-// date (its midnight), the last two in loc; "" is the zero time.
-func ParseWhen(s string, loc *time.Location) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	for _, layout := range []string{"2006-01-02 15:04", time.DateOnly} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339, YYYY-MM-DD HH:MM or YYYY-MM-DD)", s)
 }
 
 // ParseReportsQuery reads the query of GET /v1/dex/reports: since and

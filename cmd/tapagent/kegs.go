@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,16 +44,23 @@ The agent must be running (its local API). Flags: --config FILE (else the instal
 const kegsUsage = `Usage: tapagent kegs [--config FILE | --sim] [--data DIR] [--json]
 
 Every line's keg: product, size, what is left, fill level, when it was tapped.
+  --json      the list as the local API returns it (volumes in tenths of mL),
+              with size_litres and remaining_litres beside them
+  --tz ZONE   time zone of the tapped dates (default: the system's)
 Asks the running agent; with the agent stopped, reads its database.`
 
 const poursUsage = `Usage: tapagent pours [flags]
 
 The pour history kept on the device, newest last:
-  --from, --to DATE        time range (YYYY-MM-DD, "YYYY-MM-DD HH:MM" or RFC 3339; to is exclusive)
+  --from, --to WHEN        time range: YYYY-MM-DD, "YYYY-MM-DD HH:MM" or RFC 3339.
+                           from is inclusive; a date alone as --to includes that whole
+                           day (--from 2026-12-01 --to 2026-12-02 is two days), a time
+                           as --to is exclusive
   --line N --product NAME|PLU --card HASH --payment TYPE
-                           filters; payment is free, card, remote, terminal or register
-  --kind LIST              entry kinds (default pour); all: pour,cleaning,calibration,
-                           unattributed,cardpurchase,vend,operation,alarm
+                           filters; N is a configured line; payment is one of
+                           none, free, card, remote, terminal, register
+  --kind LIST              comma-separated entry kinds (default pour), of: pour, vend,
+                           cleaning, calibration, unattributed, cardpurchase, operation, alarm
   --totals day|line|product
                            sums of pours instead of the pours
   --csv                    CSV for a spreadsheet (volumes in mL, money in minor units)
@@ -161,7 +169,7 @@ func opCommand(ctx context.Context, name, usage string, ops map[string]string, a
 		if req.Size, err = flow.ParseVol(*size); err != nil {
 			return fmt.Errorf("%w: --size: %w", errUsage, err)
 		}
-		if req.Tapped, err = localapi.ParseWhen(*tapped, time.Local); err != nil {
+		if req.Tapped, err = history.ParseFrom(*tapped, time.Local); err != nil {
 			return fmt.Errorf("%w: --tapped: %w", errUsage, err)
 		}
 	case "adjust":
@@ -219,6 +227,7 @@ func cmdKegs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fs, df := dataFlagSet("kegs", stderr)
 	tz := fs.String("tz", "", "time zone of the tapped dates (default: the system's)")
+	asJSON := fs.Bool("json", false, "the keg list as JSON")
 	if err := parseOnlyFlags(fs, args); err != nil {
 		return err
 	}
@@ -233,6 +242,9 @@ func cmdKegs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	kegs, err := readKegs(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return writeKegsJSON(stdout, kegs)
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINE\tPRODUCT\tPLU\tKEG\tSIZE\tLEFT\tFILL\tTAPPED\tSTATE")
@@ -330,19 +342,20 @@ func cmdPours(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	q := history.Query{Line: *line, Product: *product, Card: *card, Payment: *payment, Limit: *limit, Loc: loc,
 		Kinds: strings.Split(*kind, ",")}
-	for _, w := range []struct {
-		s   string
-		dst *time.Time
-	}{{*from, &q.From}, {*to, &q.To}} {
-		if *w.dst, err = localapi.ParseWhen(w.s, loc); err != nil {
-			return fmt.Errorf("%w: %w", errUsage, err)
-		}
+	if q.From, err = history.ParseFrom(*from, loc); err != nil {
+		return fmt.Errorf("%w: --from: %w", errUsage, err)
+	}
+	if q.To, err = history.ParseTo(*to, loc); err != nil {
+		return fmt.Errorf("%w: --to: %w", errUsage, err)
 	}
 	if err := q.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	cfg, err := df.load()
 	if err != nil {
+		return err
+	}
+	if err := checkLine(cfg, q.Line); err != nil {
 		return err
 	}
 	src, closeSrc, err := historySource(ctx, cfg)
@@ -354,6 +367,9 @@ func cmdPours(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ts, err := src.Totals(ctx, q, *totals)
 		if err != nil {
 			return err
+		}
+		if *asCSV {
+			return history.WriteTotalsCSV(stdout, ts, *totals)
 		}
 		return printTotals(stdout, ts, *totals, cfg)
 	}
@@ -421,7 +437,7 @@ func printPours(w io.Writer, es []history.Entry, loc *time.Location, cfg *config
 			firstOr(e.Product, "-"), vol, amt, firstOr(e.Payment, "-"), firstOr(e.Card, "-"), firstOr(e.ID, "-"), detail)
 		sum, amount = sum+e.Volume, amount+e.Amount
 	}
-	fmt.Fprintf(tw, "%d entries, %s, %s\n", len(es), sum.Litres(), cfg.Device.Money(amount))
+	fmt.Fprintf(tw, "%s, %s, %s\n", flow.Count(len(es), "entry", "entries"), sum.Litres(), cfg.Device.Money(amount))
 	return tw.Flush()
 }
 
@@ -429,10 +445,54 @@ func printTotals(w io.Writer, ts []history.Total, by string, cfg *config.Config)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\tPOURS\tVOLUME\tAMOUNT\n", strings.ToUpper(by))
 	var all history.Total
+	var shown int64 // the rows' volumes as printed, in cL
 	for _, t := range ts {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Key, t.Pours, t.Volume.Litres(), cfg.Device.Money(t.Amount))
 		all.Pours, all.Volume, all.Amount = all.Pours+t.Pours, all.Volume+t.Volume, all.Amount+t.Amount
+		shown += t.Volume.Centilitres()
 	}
 	fmt.Fprintf(tw, "all\t%s\t%s\t%s\n", strconv.FormatInt(all.Pours, 10), all.Volume.Litres(), cfg.Device.Money(all.Amount))
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if shown != all.Volume.Centilitres() {
+		// Exact total, rounded rows: say so rather than print a sum that is off.
+		_, err := fmt.Fprintln(w, "Volumes are rounded to 0.01 L; all is the rounded exact total, not the sum of the rounded rows.")
+		return err
+	}
+	return nil
+}
+
+// checkLine refuses a line the configuration does not have: a filter on it
+// would select nothing and read as "no pours".
+func checkLine(cfg *config.Config, line int) error {
+	if line == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(cfg.Lines))
+	for _, l := range cfg.Lines {
+		if l.ID == line {
+			return nil
+		}
+		ids = append(ids, strconv.Itoa(l.ID))
+	}
+	return fmt.Errorf("%w: --line %d is not a configured line (lines: %s)", errUsage, line, strings.Join(ids, ", "))
+}
+
+// kegJSON is a keg as the local API returns it, with its volumes in litres
+// beside the tenths of mL.
+type kegJSON struct {
+	device.KegInfo
+	SizeLitres      string `json:"size_litres"`
+	RemainingLitres string `json:"remaining_litres"`
+}
+
+func writeKegsJSON(w io.Writer, kegs []device.KegInfo) error {
+	out := make([]kegJSON, len(kegs))
+	for i, k := range kegs {
+		out[i] = kegJSON{KegInfo: k, SizeLitres: k.Keg.Size.Litres(), RemainingLitres: k.Keg.Remaining.Litres()}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/simwall"
 	"github.com/tapagent/tapagent/storage"
@@ -126,12 +128,19 @@ func TestKegAndPourCommands(t *testing.T) {
 		{"totals-line.golden", []string{"pours", "--tz", "UTC", "--totals", "line"}},
 		{"totals-day.golden", []string{"pours", "--tz", "UTC", "--totals", "day"}},
 		{"pours.csv", []string{"pours", "--tz", "UTC", "--csv"}},
+		{"totals-day.csv", []string{"pours", "--tz", "UTC", "--totals", "day", "--csv"}},
+		{"kegs.json", []string{"kegs", "--json"}},
+		// A date alone as --to includes that day: the same date twice is the day.
+		{"totals-oneday.golden", []string{"pours", "--tz", "UTC", "--totals", "line", "--from", "2026-11-22", "--to", "2026-11-22"}},
 	} {
 		code, out, errs := tapagent(append(g.args, data...)...)
 		if code != 0 {
 			t.Fatalf("%v: %d %s", g.args, code, errs)
 		}
 		golden(t, g.file, scrubUser(out))
+	}
+	if code, out, errs := tapagent(append([]string{"pours", "--line", "1"}, data...)...); code != 0 || !strings.Contains(out, "\n1 entry, 0.30 L") {
+		t.Fatalf("one pour: %d %q %s", code, out, errs)
 	}
 	// Refused: the line is pouring; no such line; a size with no unit.
 	if _, err := w.agent.Authorise(1, device.Request{Auth: flow.Auth{Mode: flow.ModeFree}}); err != nil {
@@ -147,8 +156,14 @@ func TestKegAndPourCommands(t *testing.T) {
 		{[]string{"keg", "change", "--line", "1", "--size", "50L"}, 1, "the line is pouring"},
 		{[]string{"keg", "empty", "--line", "7"}, 1, "no such line: 7"},
 		{[]string{"keg", "change", "--line", "2", "--size", "50"}, 2, "needs a unit"},
-		{[]string{"keg", "change", "--line", "2", "--size", "0.2L"}, 1, "keg size must be"},
+		{[]string{"keg", "change", "--line", "2", "--size", "0.2L"}, 1, "keg size must be 1 L..2000 L, not 0.2 L"},
+		{[]string{"keg", "change", "--line", "2", "--size", "5000L"}, 1, "keg size must be 1 L..2000 L, not 5000 L"},
 		{[]string{"line", "clean"}, 2, "--line N is needed"},
+		{[]string{"pours", "--payment", "cash"}, 2, `payment "cash": want one of none, free, card, remote, terminal, register`},
+		{[]string{"pours", "--kind", "bogus"}, 2, `kind "bogus": want one of pour, vend,`},
+		{[]string{"pours", "--kind", "all"}, 2, `kind "all": want one of`},
+		{[]string{"pours", "--line", "9"}, 2, "--line 9 is not a configured line (lines: 1, 2, 3, 4)"},
+		{[]string{"pours", "--from", "2026-11-22 12:00", "--to", "2026-11-22 12:00"}, 2, "ends (2026-11-22T12:00:00Z, exclusive) at or before its start"},
 	} {
 		code, _, errs := tapagent(append(c.args, data...)...)
 		if code != c.code || !strings.Contains(errs, c.want) {
@@ -204,7 +219,7 @@ func TestFieldCommandsAskTheRunningAgent(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"ttg", "outbox", "--sim"}, 0, "1 records"},
+		{[]string{"ttg", "outbox", "--sim"}, 0, "1 record\n"},
 		{[]string{"ttg", "deadletters", "--sim"}, 0, "0 dead letters"},
 		{[]string{"dex", "report", "--sim"}, 0, "DXS*"},
 		{[]string{"card", "settle", "--config", cfgPath, "--uid", "04ffff"}, 1, "the card journal holds no charge for this card"},
@@ -214,6 +229,34 @@ func TestFieldCommandsAskTheRunningAgent(t *testing.T) {
 		code, out, errs := tapagent(append(c.args, data...)...)
 		if code != c.code || !strings.Contains(out+errs, c.want) {
 			t.Errorf("%v: %d %q %q, want %d and %q", c.args, code, out, errs, c.code, c.want)
+		}
+	}
+}
+
+// TestTotalsSayRowsAreRounded: rows rounded to the centilitre need not add
+// up to the rounded exact total; the footer says so when they do not.
+func TestTotalsSayRowsAreRounded(t *testing.T) {
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		vols []flow.Vol
+		note bool
+	}{
+		{[]flow.Vol{12100, 7992, 32200}, false}, // 1.21 + 0.80 + 3.22 = 5.23
+		{[]flow.Vol{12140, 7940, 32240}, true},  // 1.21 + 0.79 + 3.22 = 5.22, exact 5.232
+	} {
+		var ts []history.Total
+		for i, v := range c.vols {
+			ts = append(ts, history.Total{Key: strconv.Itoa(i + 1), Pours: 1, Volume: v})
+		}
+		var b strings.Builder
+		if err := printTotals(&b, ts, history.ByLine, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(b.String(), "rounded"); got != c.note {
+			t.Errorf("%v: note %v, want %v:\n%s", c.vols, got, c.note, b.String())
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/simwall"
 )
@@ -100,8 +101,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if o.Output != simwall.OutputJSON {
-		fmt.Fprintf(stdout, "\nsimulated %s: %d pours booked, %d alarms, %d records waiting in the outbox (%s)\n",
-			sum.Virtual.Truncate(time.Millisecond), sum.Events[device.EventPourBooked], sum.Events[device.EventAlarm], sum.Outbox, cfg.Device.DataDir)
+		fmt.Fprintf(stdout, "\nsimulated %s: %s booked, %s, %s waiting in the outbox (%s)\n",
+			sum.Virtual.Truncate(time.Millisecond), flow.Count(sum.Events[device.EventPourBooked], "pour", "pours"),
+			flow.Count(sum.Events[device.EventAlarm], "alarm", "alarms"), flow.Count(sum.Outbox, "record", "records"), cfg.Device.DataDir)
 		if sum.TTG != "" {
 			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events[device.EventTTGDelivered])
 		}

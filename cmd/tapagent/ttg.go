@@ -15,6 +15,7 @@ import (
 
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim/ttgserver"
 	"github.com/tapagent/tapagent/storage"
 	"github.com/tapagent/tapagent/ttg"
@@ -245,7 +246,7 @@ func printOutbox(tw io.Writer, recs []storage.Record, money func(int64) string) 
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.Seq, r.ID, r.Kind, r.Line, r.PLU, r.Pour.Volume, money(r.Pour.Amount),
 			time.UnixMilli(r.EndedAt).Format(time.DateTime))
 	}
-	fmt.Fprintf(tw, "%d records\n", len(recs))
+	fmt.Fprintln(tw, flow.Count(len(recs), "record", "records"))
 }
 
 // printDeadLetters lists the records the server refused, with its reason.
