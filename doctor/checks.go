@@ -70,7 +70,7 @@ func (c *checker) permissions(p *board.Profile) {
 		}
 		if !allowed(n, acct, a) {
 			c.add("permissions", Fail, fixFor(a, n, acct), "%s %s (%s, owner %d:%d) is not %s for %s",
-				a.what, a.path, n.Mode, n.UID, n.GID, map[bool]string{true: "writable", false: "readable"}[a.write], acct.Name)
+				a.what, a.path, lsMode(n.Mode), n.UID, n.GID, map[bool]string{true: "writable", false: "readable"}[a.write], acct.Name)
 			bad = true
 		}
 	}
@@ -172,7 +172,7 @@ func (c *checker) ports(p *board.Profile) {
 		case err != nil:
 			c.add("ports", missing, pt.fix, "%s %s: not present", pt.what, pt.path)
 		case n.Mode&fs.ModeCharDevice == 0:
-			c.add("ports", missing, "point the setting at the device node", "%s %s is not a character device (%s)", pt.what, pt.path, n.Mode)
+			c.add("ports", missing, "point the setting at the device node", "%s %s is not a character device (%s)", pt.what, pt.path, lsMode(n.Mode))
 		default:
 			found = append(found, pt.path)
 			return
@@ -270,4 +270,21 @@ func (c *checker) disk() {
 	default:
 		c.add("disk", OK, "", "%s: %d MiB free of %d MiB", dir, mib(free), mib(total))
 	}
+}
+
+// lsMode writes a file mode as ls -l does ("crw-rw----" for a serial
+// port), the way a technician reads it, not Go's "Dcrw-rw----".
+func lsMode(m fs.FileMode) string {
+	kind := "-"
+	switch {
+	case m&fs.ModeCharDevice != 0:
+		kind = "c"
+	case m&fs.ModeDevice != 0:
+		kind = "b"
+	case m.IsDir():
+		kind = "d"
+	case m&fs.ModeSymlink != 0:
+		kind = "l"
+	}
+	return kind + m.Perm().String()[1:]
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tapagent/tapagent/board"
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/flow"
 )
 
 // Host is what the checks read of the machine. System reads a real one;
@@ -120,7 +121,7 @@ func (r Report) Write(w io.Writer) {
 	for _, f := range r.Findings {
 		n[f.Status]++
 	}
-	fmt.Fprintf(w, "%d ok, %d warnings, %d failures\n", n[OK], n[Warn], n[Fail])
+	fmt.Fprintf(w, "%d ok, %s, %s\n", n[OK], flow.Count(n[Warn], "warning", "warnings"), flow.Count(n[Fail], "failure", "failures"))
 }
 
 // Run performs every check.

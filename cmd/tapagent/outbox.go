@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -61,6 +62,6 @@ func printSinks(w io.Writer, st []storage.SinkStatus, total int) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\n", s.Name, s.Depth, oldest, s.Dead, last)
 	}
-	fmt.Fprintf(tw, "%d records held in the outbox\n", total)
+	fmt.Fprintf(tw, "%s held in the outbox\n", flow.Count(total, "record", "records"))
 	return tw.Flush()
 }

@@ -19,7 +19,7 @@ func TestOutboxAndReportsAskTheRunningAgent(t *testing.T) {
 	}
 	data := []string{"--sim", "--data", w.dir}
 	code, out, errs := tapagent(append([]string{"outbox"}, data...)...)
-	if code != 0 || !regexp.MustCompile(`(?m)^ttg +1 +\S+ \(seq 1, `).MatchString(out) || !strings.Contains(out, "1 records held in the outbox") {
+	if code != 0 || !regexp.MustCompile(`(?m)^ttg +1 +\S+ \(seq 1, `).MatchString(out) || !strings.Contains(out, "1 record held in the outbox") {
 		t.Fatalf("outbox: exit %d\n%s%s", code, out, errs)
 	}
 	code, out, errs = tapagent(append([]string{"dex", "reports", "--port", "2"}, data...)...)
