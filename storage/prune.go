@@ -165,37 +165,107 @@ type DeadLetterRetention struct {
 	MaxCount int
 }
 
-// PruneDeadLetters deletes dead letters, oldest first, while there are
-// more than MaxCount or the oldest was buried before now less MaxAge. A
-// dead letter is a record the server refused for good and that an
-// operator has had MaxAge to read (tapagent ttg deadletters); the outbox
-// is never touched. It returns how many it deleted.
+// PruneDeadLetters deletes dead letters, oldest first, while a sink has
+// more than MaxCount or its oldest was buried before now less MaxAge. Each
+// sink's dead letters are bounded on their own (the TTG sink's in
+// dead_letters, every other sink's in sink_dead, including a sink since
+// taken out of the configuration), so one sink refusing everything never
+// pushes out another's. A dead letter is a record a sink refused for good
+// and that an operator has had MaxAge to read (tapagent outbox, tapagent
+// ttg deadletters); the outbox is never touched. It returns how many it
+// deleted.
 func (s *Store) PruneDeadLetters(ctx context.Context, now time.Time, r DeadLetterRetention) (int, error) {
 	cutoff := int64(-1 << 63)
 	if r.MaxAge > 0 {
 		cutoff = now.Add(-r.MaxAge).UnixMilli()
 	}
-	due := false // read first: nothing to prune costs no commit
+	var spaces []deadSpace
 	if err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bDead)
-		_, v := b.Cursor().First()
-		due = v != nil && (r.MaxCount > 0 && b.Stats().KeyN > r.MaxCount || buriedAt(v) < cutoff)
+		spaces = deadSpaces(tx)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, sp := range spaces {
+		n, err := s.pruneDeadSpace(ctx, sp, cutoff, r.MaxCount)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// deadSpace is one sink's dead letters: the keys of bucket beginning with
+// prefix (the TTG sink's bucket has no prefix).
+type deadSpace struct {
+	bucket []byte
+	prefix []byte
+}
+
+// deadSpaces lists the TTG sink's dead letters and those of every sink
+// that has any in sink_dead (keys name 0 seq).
+func deadSpaces(tx *bolt.Tx) []deadSpace {
+	spaces := []deadSpace{{bucket: bDead}}
+	c := tx.Bucket(bSinkDead).Cursor()
+	for k, _ := c.First(); k != nil; {
+		if len(k) < 9 || k[len(k)-9] != 0 {
+			k, _ = c.Next() // not a sink key: left alone
+			continue
+		}
+		prefix := append([]byte(nil), k[:len(k)-8]...)
+		spaces = append(spaces, deadSpace{bucket: bSinkDead, prefix: prefix})
+		// the next sink's keys start past every seq of this one
+		k, _ = c.Seek(append(append([]byte(nil), prefix[:len(prefix)-1]...), 1))
+	}
+	return spaces
+}
+
+// scan calls each for the space's keys in order until it answers false.
+func (sp deadSpace) scan(b *bolt.Bucket, each func(k, v []byte) bool) {
+	c := b.Cursor()
+	for k, v := c.Seek(sp.prefix); k != nil && sp.holds(k); k, v = c.Next() {
+		if !each(k, v) {
+			return
+		}
+	}
+}
+
+func (sp deadSpace) holds(k []byte) bool {
+	return len(k) == len(sp.prefix)+8 && string(k[:len(sp.prefix)]) == string(sp.prefix)
+}
+
+// pruneDeadSpace deletes one sink's dead letters past the bounds, oldest
+// (lowest sequence) first, in batches through the write queue.
+func (s *Store) pruneDeadSpace(ctx context.Context, sp deadSpace, cutoff int64, maxCount int) (int, error) {
+	due := false // read first: nothing to prune costs no commit
+	count := 0
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		sp.scan(tx.Bucket(sp.bucket), func(_, v []byte) bool {
+			if count == 0 && buriedAt(v) < cutoff {
+				due = true
+			}
+			count++
+			return true
+		})
+		due = due || maxCount > 0 && count > maxCount
 		return nil
 	}); err != nil || !due {
 		return 0, err
 	}
 	return s.deleteInBatches(ctx, "dead letters", func(tx *bolt.Tx) (*bolt.Bucket, [][]byte) {
-		b := tx.Bucket(bDead)
-		count := b.Stats().KeyN
+		b := tx.Bucket(sp.bucket)
+		count := 0
+		sp.scan(b, func(_, _ []byte) bool { count++; return true })
 		var keys [][]byte
-		c := b.Cursor()
-		for k, v := c.First(); k != nil && len(keys) < PruneBatch; k, v = c.Next() {
-			if r.MaxCount > 0 && count-len(keys) > r.MaxCount || buriedAt(v) < cutoff {
+		sp.scan(b, func(k, v []byte) bool {
+			if len(keys) < PruneBatch && (maxCount > 0 && count-len(keys) > maxCount || buriedAt(v) < cutoff) {
 				keys = append(keys, append([]byte(nil), k...))
-				continue
+				return true
 			}
-			break
-		}
+			return false
+		})
 		return b, keys
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -244,5 +245,62 @@ func TestTimeOrderedPagesAreFull(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every sink's dead letters are bounded on their own: a sink that refuses
+// everything does not push out another's, and a sink taken out of the
+// configuration has its dead letters pruned by age too.
+func TestPruneDeadLettersPerSink(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	s := openSinks(t, path, DefaultSink, "smartnow", "telemetron", "gone")
+	now := t0.Add(10 * 24 * time.Hour)
+	views := map[string]*SinkView{}
+	for _, name := range []string{DefaultSink, "smartnow", "telemetron", "gone"} {
+		v, err := s.Sink(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		views[name] = v
+	}
+	for i := 1; i <= 8; i++ {
+		if _, err := s.Book(Booking{Record: pourRecord(fmt.Sprint("r", i), 1, 3000)}); err != nil {
+			t.Fatal(err)
+		}
+		at := now.Add(-time.Duration(9-i) * 24 * time.Hour).UnixMilli() // seq 1 eight days ago ... seq 8 a day ago
+		if err := views["smartnow"].Bury(uint64(i), "refused", at); err != nil {
+			t.Fatal(err)
+		}
+		if i <= 2 { // two old ones
+			if err := views["gone"].Bury(uint64(i), "refused", at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i == 8 {
+			if err := views["telemetron"].Bury(uint64(i), "refused", at); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n, err := s.PruneDeadLetters(context.Background(), now, DeadLetterRetention{MaxAge: 5 * 24 * time.Hour, MaxCount: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := func(name string) []uint64 {
+		dl, err := views[name].DeadLetters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []uint64
+		for _, d := range dl {
+			seqs = append(seqs, d.Seq)
+		}
+		return seqs
+	}
+	if got := fmt.Sprint(left("smartnow"), left("telemetron"), left("gone")); got != "[6 7 8] [8] []" || n != 5+2 {
+		t.Fatalf("left %s after pruning %d, want [6 7 8] [8] [] after 7", got, n)
+	}
+	if out, _ := s.Outbox(0, 10); len(out) != 8 {
+		t.Fatalf("the outbox holds %d records, want 8: pruning dead letters never touches it", len(out))
 	}
 }
