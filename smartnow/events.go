@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tapagent/tapagent/storage"
@@ -23,6 +24,11 @@ const (
 	CodeStorageMoved     = "TA_STORAGE_MOVED"
 	CodeStarted          = "TA_STARTED"
 	CodeDeadLetter       = "TA_DEAD_LETTER"
+	CodeKegChanged       = "TA_KEG_CHANGED"
+	CodeKegAdjusted      = "TA_KEG_ADJUSTED"
+	CodeKegMarkedEmpty   = "TA_KEG_MARKED_EMPTY"
+	CodeLineLocked       = "TA_LINE_LOCKED"
+	CodeLineUnlocked     = "TA_LINE_UNLOCKED"
 )
 
 // remoteEvents offsets the event-log sequence in a log's remote: SmartNow
@@ -43,6 +49,10 @@ var eventCodes = map[string]struct {
 	"valve_close_failed": {CodeValveCloseFailed, LogTypeAlarm}, "storage_error": {CodeStorageError, LogTypeAlarm},
 	"storage_corrupt_moved": {CodeStorageMoved, LogTypeAlarm}, "agent_started": {CodeStarted, LogTypeInfo},
 	"sink_dead_letter": {CodeDeadLetter, LogTypeAlarm},
+	// keg and line operations: the operator's own record of the wall
+	"keg_changed": {CodeKegChanged, LogTypeInfo}, "keg_adjusted": {CodeKegAdjusted, LogTypeInfo},
+	"keg_marked_empty": {CodeKegMarkedEmpty, LogTypeInfo}, "line_locked": {CodeLineLocked, LogTypeInfo},
+	"line_unlocked": {CodeLineUnlocked, LogTypeInfo},
 }
 
 // loggedEvent is what a SmartNow log needs of an agent event (device.Event
@@ -53,7 +63,20 @@ type loggedEvent struct {
 	Line   int       `json:"line"`
 	PourID string    `json:"pour_id"`
 	Detail string    `json:"detail"`
-	Alarm  *struct {
+	// Keg is the keg after a keg operation (sizes in tenths of a mL).
+	Keg *struct {
+		ID        string `json:"id"`
+		Size      int64  `json:"size_ml10"`
+		Remaining int64  `json:"remaining_ml10"`
+		PLU       int    `json:"plu"`
+	} `json:"keg"`
+	// By is who asked for a keg or line operation.
+	By *struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+		Via  string `json:"via"`
+	} `json:"by"`
+	Alarm *struct {
 		Kind   string `json:"kind"`
 		Active bool   `json:"active"`
 		Detail string `json:"detail"`
@@ -94,6 +117,7 @@ func EventLog(e storage.LoggedEvent, m Machine) (Log, bool) {
 	if ev.PourID != "" {
 		extra["pour_id"] = ev.PourID
 	}
+	addOperation(extra, ev)
 	t := ev.Time
 	if m.Zone != nil {
 		t = t.In(m.Zone)
@@ -103,9 +127,44 @@ func EventLog(e storage.LoggedEvent, m Machine) (Log, bool) {
 		at := lg.OccurredAt
 		lg.ResolvedAt = &at
 	}
-	b, _ := json.Marshal(extra)
-	lg.ExtraData = string(b)
+	lg.ExtraData = jsonText(extra)
 	return lg, true
+}
+
+// jsonText is v as JSON text for extraData, with <, > and & left as they
+// are (the text is read by people in SmartNow, not embedded in HTML).
+func jsonText(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // maps of strings and numbers always encode
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// addOperation adds a keg or line operation's keg and actor to a log's
+// extraData: the keg id, size and level in mL (whole mL: the logs are for
+// people), the PLU when the keg holds another product, and who did it.
+func addOperation(extra map[string]any, ev loggedEvent) {
+	if k := ev.Keg; k != nil {
+		keg := map[string]any{"size_ml": k.Size / 10, "remaining_ml": k.Remaining / 10}
+		if k.ID != "" {
+			keg["id"] = k.ID
+		}
+		if k.PLU != 0 {
+			keg["plu"] = k.PLU
+		}
+		extra["keg"] = keg
+	}
+	if b := ev.By; b != nil {
+		by := map[string]any{"via": b.Via}
+		if b.Name != "" {
+			by["name"] = b.Name
+		}
+		if b.Role != "" {
+			by["role"] = b.Role
+		}
+		extra["by"] = by
+	}
 }
 
 // DeliverEvents sends the alarms and service events among evs as logs.

@@ -279,6 +279,47 @@ func TestAlarmsBecomeLogs(t *testing.T) {
 	}
 }
 
+// TestKegAndLineOperationsBecomeLogs: a keg change, an adjustment, a keg
+// marked empty and a lock and unlock reach SmartNow as info logs naming the
+// keg and who did it.
+func TestKegAndLineOperationsBecomeLogs(t *testing.T) {
+	r := newRig(t)
+	at := time.Date(2026, 7, 1, 10, 0, 0, 0, time.UTC)
+	by := &device.Actor{Name: "anna", Role: "staff", Via: "web"}
+	keg := &flow.Keg{ID: "K-77", Size: 300000, Remaining: 123456, PLU: 12}
+	evs := []device.Event{
+		{Time: at, Type: device.EventKegChanged, Line: 1, Keg: keg, By: by},
+		{Time: at.Add(time.Second), Type: device.EventKegAdjusted, Line: 1, Keg: keg, By: by, Detail: "12.3 L -> 12.3 L"},
+		{Time: at.Add(2 * time.Second), Type: device.EventKegMarkedEmpty, Line: 2, Keg: &flow.Keg{Size: 200000}, By: by},
+		{Time: at.Add(3 * time.Second), Type: device.EventLineLocked, Line: 3, By: &device.Actor{Via: "mqtt"}},
+		{Time: at.Add(4 * time.Second), Type: device.EventLineUnlocked, Line: 3, By: &device.Actor{Via: "cli"}},
+	}
+	for _, ev := range evs {
+		b, _ := json.Marshal(ev)
+		done := make(chan error, 1)
+		r.store.AppendEvent(b, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.pump.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ code, extra string }{
+		{CodeKegChanged, `{"by":{"name":"anna","role":"staff","via":"web"},"keg":{"id":"K-77","plu":12,"remaining_ml":12345,"size_ml":30000},"line":1,"type":"keg_changed"}`},
+		{CodeKegAdjusted, `"detail":"12.3 L -> 12.3 L"`},
+		{CodeKegMarkedEmpty, `"keg":{"remaining_ml":0,"size_ml":20000},"line":2`},
+		{CodeLineLocked, `{"by":{"via":"mqtt"},"line":3,"type":"line_locked"}`},
+		{CodeLineUnlocked, `"by":{"via":"cli"}`},
+	}
+	for i, w := range want {
+		lg, ok := r.cloud.logs[remoteEvents+uint64(i+1)]
+		if !ok || lg.Code != w.code || lg.Type != LogTypeInfo || lg.IsResolvable || !strings.Contains(lg.ExtraData, w.extra) {
+			t.Errorf("event %d: %+v, want %s with %s", i+1, lg, w.code, w.extra)
+		}
+	}
+}
+
 // TestVoucherRedeemedFromTheOutbox: a voucher sale is redeemed with the
 // order of what was poured before its revenue transaction goes; a redeem
 // that fails for the network is retried with the record; a gift voucher's

@@ -186,13 +186,13 @@ func ServiceLog(r storage.Record, m Machine) (Log, bool) {
 		return Log{}, false
 	}
 	at, zone, epoch := when(r)
-	extra, _ := json.Marshal(map[string]any{"line": r.Line, "volume_ml10": int64(r.Pour.Volume), "record": r.ID})
+	extra := jsonText(map[string]any{"line": r.Line, "volume_ml10": int64(r.Pour.Volume), "record": r.ID})
 	var dur *int64
 	if d := (r.EndedAt - r.StartedAt) / 1000; d >= 0 {
 		dur = &d
 	}
 	return Log{Hostname: m.Hostname, Machine: m.ID, Remote: remote(r), Code: code, Type: typ, OccurredAt: at, TimeZone: zone,
-		Timestamp: epoch, Duration: dur, ExtraData: string(extra)}, true
+		Timestamp: epoch, Duration: dur, ExtraData: extra}, true
 }
 
 // Created is the reply to a create: the new resource's id.
