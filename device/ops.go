@@ -173,7 +173,7 @@ func (a *Agent) ChangeKeg(by Actor, c KegChange) error {
 	if prod.plu != l.cfg.PLU {
 		k.PLU, k.Product = prod.plu, prod.name
 	}
-	e, err := a.commitKeg(l, by, history.OpKegChange, k, fmt.Sprintf("%s keg of %s", c.Size.Litres(), prod.name),
+	e, err := a.commitKeg(l, by, history.OpKegChange, k, kegChangeDetail(c, prod.name),
 		func(after *history.LineState) { after.Product, after.PLU = prod.name, prod.plu })
 	if err != nil {
 		return err
@@ -184,6 +184,16 @@ func (a *Agent) ChangeKeg(by Actor, c KegChange) error {
 	}
 	a.event(Event{Type: EventKegChanged, Line: l.id, Keg: &k, By: &by, Detail: e.Detail})
 	return nil
+}
+
+// kegChangeDetail says what was connected, for the audit and the event:
+// "30.00 L keg K-77 of Weizen" (the keg id only when one was given).
+func kegChangeDetail(c KegChange, product string) string {
+	id := ""
+	if c.KegID != "" {
+		id = " " + c.KegID
+	}
+	return fmt.Sprintf("%s keg%s of %s", c.Size.Litres(), id, product)
 }
 
 func checkKegChange(c KegChange, now time.Time) error {

@@ -3,6 +3,7 @@ package device_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,7 +95,8 @@ func TestKegChangeReenablesDryLineAcrossRestart(t *testing.T) {
 	}
 	e := ops[0]
 	if e.Actor == nil || *e.Actor != staff || e.Before == nil || !e.Before.Keg.Kicked || e.After == nil ||
-		e.After.Keg.Size != flow.ML(30000) || e.After.Keg.ID != "K-7" || e.After.Keg.TappedAt != tapped.UnixMilli() {
+		e.After.Keg.Size != flow.ML(30000) || e.After.Keg.ID != "K-7" || e.After.Keg.TappedAt != tapped.UnixMilli() ||
+		!strings.Contains(e.Detail, "keg K-7 of") {
 		t.Fatalf("audit record %+v before %+v after %+v", e, e.Before, e.After)
 	}
 	if h.count(device.EventKegChanged) != 1 {
