@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tapagent/tapagent/device"
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/httpguard"
 	"github.com/tapagent/tapagent/storage"
@@ -51,9 +52,10 @@ type metrics struct {
 func newMetrics(s *Server) *metrics {
 	lp := []string{"line", "payment"}
 	m := &metrics{s: s, reg: prometheus.NewRegistry(), booked: make(chan device.Event, 1024), sales: map[salesKey]*sales{},
-		pours:     prometheus.NewDesc("tapagent_pours_total", "Pours booked since the agent started, by line and payment type.", lp, nil),
-		volume:    prometheus.NewDesc("tapagent_poured_litres_total", "Volume booked since the agent started.", lp, nil),
-		amount:    prometheus.NewDesc("tapagent_sales_minor_units_total", "Money booked since the agent started, in the currency's minor units.", lp, nil),
+		pours:  prometheus.NewDesc("tapagent_pours_total", "Pours booked since the agent started, by line and payment type.", lp, nil),
+		volume: prometheus.NewDesc("tapagent_poured_litres_total", "Volume booked since the agent started.", lp, nil),
+		amount: prometheus.NewDesc("tapagent_sales_minor_units_total", "Money booked since the agent started, in the currency's minor units (label currency: ISO 4217 code; decimals: its minor-unit digits).", lp,
+			prometheus.Labels{"currency": flow.CurrencyName(s.d.Config.Device.Currency), "decimals": strconv.Itoa(s.d.Config.Device.Decimals)}),
 		kegLeft:   prometheus.NewDesc("tapagent_keg_remaining_litres", "What the keg registry says is left in the keg on a line.", []string{"line", "product"}, nil),
 		kegFill:   prometheus.NewDesc("tapagent_keg_fill_ratio", "Keg fill level, 0 to 1.", []string{"line", "product"}, nil),
 		pouring:   prometheus.NewDesc("tapagent_line_pouring", "1 while a pour is open on the line.", []string{"line"}, nil),

@@ -95,7 +95,7 @@ func TestMetrics(t *testing.T) {
 	if vol < 0.15 || vol > 0.25 {
 		t.Fatalf("volume %v L for 4 s at 50 mL/s", vol)
 	}
-	if m := value(t, fams, "tapagent_sales_minor_units_total", map[string]string{"line": "2"}); m <= 0 {
+	if m := value(t, fams, "tapagent_sales_minor_units_total", map[string]string{"line": "2", "currency": "EUR", "decimals": "2"}); m <= 0 {
 		t.Fatalf("money %v", m)
 	}
 	left := value(t, fams, "tapagent_keg_remaining_litres", map[string]string{"line": "2"})

@@ -162,7 +162,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, ss session)
 	for _, t := range tot {
 		n, vol, amt = n+t.Pours, vol+t.Volume, amt+t.Amount
 	}
-	d.Total = fmt.Sprintf("%s, %s, %s", flow.Count(n, "pour", "pours"), vol.Litres(), money(amt, dev.Decimals, dev.Currency))
+	d.Total = fmt.Sprintf("%s, %s, %s", flow.Count(n, "pour", "pours"), vol.Litres(), flow.Money(amt, dev.Decimals, dev.Currency))
 	q.Limit = historyRows
 	rows, err := s.d.History.Find(r.Context(), q)
 	if err != nil {
@@ -171,7 +171,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request, ss session)
 	for i := len(rows) - 1; i >= 0; i-- { // newest first
 		e := rows[i]
 		d.Rows = append(d.Rows, historyRow{Entry: e, When: e.Time.In(s.zone()).Format("2006-01-02 15:04:05"),
-			Vol: millilitres(e.Volume), Money: money(e.Amount, dev.Decimals, dev.Currency)})
+			Vol: millilitres(e.Volume), Money: flow.Money(e.Amount, dev.Decimals, dev.Currency)})
 	}
 	p.Data = d
 	s.render(w, "history.html", p)
@@ -236,12 +236,12 @@ func (s *Server) chartsPage(w http.ResponseWriter, r *http.Request, ss session) 
 			if i, ok := index[t.Key]; ok {
 				v.Values[i], m.Values[i] = int64(t.Volume), t.Amount
 			}
-			d.Totals = append(d.Totals, dayTotalView{Day: t.Key, Line: l.ID, Pours: t.Pours, Vol: t.Volume.Litres(), Money: money(t.Amount, dev.Decimals, dev.Currency)})
+			d.Totals = append(d.Totals, dayTotalView{Day: t.Key, Line: l.ID, Pours: t.Pours, Vol: t.Volume.Litres(), Money: flow.Money(t.Amount, dev.Decimals, dev.Currency)})
 		}
 		vols, sales = append(vols, v), append(sales, m)
 	}
 	d.Volume = barChart("Volume per line and day", days, vols, func(v int64) string { return flow.Vol(v).Litres() })
-	d.Sales = barChart("Sales per line and day", days, sales, func(v int64) string { return money(v, dev.Decimals, dev.Currency) })
+	d.Sales = barChart("Sales per line and day", days, sales, func(v int64) string { return flow.Money(v, dev.Decimals, dev.Currency) })
 	p.Data = d
 	s.render(w, "charts.html", p)
 }

@@ -27,27 +27,6 @@ type tapView struct {
 	Disabled bool   `json:"disabled"`
 }
 
-// money formats minor units with the currency's decimals, integer only.
-func money(minor int64, decimals int, currency string) string {
-	neg := minor < 0
-	u := uint64(minor)
-	if neg {
-		u = uint64(-(minor + 1)) + 1 // overflow-safe magnitude
-	}
-	div := uint64(1)
-	for range decimals {
-		div *= 10
-	}
-	s := strconv.FormatUint(u/div, 10)
-	if decimals > 0 {
-		s += "." + fmt.Sprintf("%0*d", decimals, u%div)
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s + " " + currency
-}
-
 // millilitres formats tenths of mL as whole mL.
 func millilitres(v flow.Vol) string { return strconv.FormatInt(int64(v)/10, 10) + " mL" }
 
@@ -78,7 +57,7 @@ func (s *Server) tapViews(st []device.LineStatus, today map[int]flow.Vol, since 
 	for _, l := range st {
 		v := tapView{Line: l.Line, Product: l.Product, State: l.State, Pouring: l.PourID != "",
 			Flow: fmt.Sprintf("%d.%d mL/s", l.FlowRate/10, l.FlowRate%10), Poured: millilitres(l.Poured),
-			Price: money(l.Amount, dev.Decimals, dev.Currency), KegL: l.KegLeft.Litres(),
+			Price: flow.Money(l.Amount, dev.Decimals, dev.Currency), KegL: l.KegLeft.Litres(),
 			KegPct: fmt.Sprintf("%d%%", l.KegPermille/10), KegFrac: fmt.Sprintf("%d.%03d", l.KegPermille/1000, l.KegPermille%1000),
 			Empty: emptyIn(l.KegLeft, today[l.Line], since)}
 		var a []string
