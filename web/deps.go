@@ -32,6 +32,8 @@ type History interface {
 type Outbox interface {
 	OutboxLen() (int, error)
 	Outbox(after uint64, n int) ([]storage.Record, error)
+	// SinkStatuses is what waits for each sink (storage.Store.SinkStatuses).
+	SinkStatuses() ([]storage.SinkStatus, error)
 }
 
 // Component is one part of the device's health.

@@ -3,10 +3,14 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/sysinfo"
+	"github.com/tapagent/tapagent/storage"
 )
 
 // minDiskFree is the free space below which the data disk is unhealthy.
@@ -27,6 +31,11 @@ type Sources struct {
 	Sys *sysinfo.Reader
 	// ClockSynced reports whether wall time is trustworthy.
 	ClockSynced func() bool
+	// Sinks reports each outbox sink (the TTG server, the clouds): what
+	// waits for it and its last delivery error.
+	Sinks func() ([]storage.SinkStatus, error)
+	// Now is the wall time the sinks' ages are measured against.
+	Now func() time.Time
 }
 
 // Components reads every part now.
@@ -60,6 +69,7 @@ func (s Sources) Components() []Component {
 		}
 		out = append(out, c)
 	}
+	out = append(out, s.sinks()...)
 	now := time.Now().UTC().Format(time.RFC3339)
 	switch {
 	case s.ClockSynced == nil:
@@ -70,6 +80,45 @@ func (s Sources) Components() []Component {
 		out = append(out, Component{Name: "clock", Detail: now + " not synchronised (NTP)"})
 	}
 	return out
+}
+
+// sinks is a row per outbox sink, named "sink NAME": healthy while its
+// last delivery worked; the detail says what waits for it.
+func (s Sources) sinks() []Component {
+	if s.Sinks == nil {
+		return nil
+	}
+	sts, err := s.Sinks()
+	if err != nil {
+		return []Component{{Name: "sinks", Detail: err.Error()}}
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	out := make([]Component, 0, len(sts))
+	for _, st := range sts {
+		out = append(out, sinkComponent(st, now()))
+	}
+	return out
+}
+
+// sinkComponent describes one sink for a person: "3 records waiting,
+// the oldest 2m0s old; 1 dead letter; last error at 10:04:05: ...".
+func sinkComponent(st storage.SinkStatus, now time.Time) Component {
+	c := Component{Name: "sink " + st.Name, OK: st.LastError.Msg == ""}
+	c.Detail = flow.Count(st.Depth, "record", "records") + " waiting"
+	if st.Depth > 0 {
+		age := max(0, now.Sub(time.UnixMilli(st.Oldest.EndedAt))).Truncate(time.Second)
+		c.Detail += ", the oldest " + age.String() + " old"
+	}
+	if st.Dead > 0 {
+		c.Detail += "; " + flow.Count(st.Dead, "dead letter", "dead letters")
+	}
+	if !c.OK {
+		c.Detail += "; last error at " + time.UnixMilli(st.LastError.At).UTC().Format(time.RFC3339) + ": " + st.LastError.Msg
+	}
+	return c
 }
 
 // peer judges a peer's health report by its own ready/answering flag and
@@ -93,6 +142,38 @@ func peer(name string, h any) Component {
 	if e, ok := m["last_error"].(string); ok && e != "" && !c.OK {
 		c.Detail = e + "; "
 	}
-	c.Detail += strings.Trim(string(b), "{}")
+	c.Detail += readable(m)
 	return c
+}
+
+// readable prints a peer's health report for a person: "counter 3,
+// port /dev/ttyUSB0, ready yes" in key order, words for booleans, nested
+// values as compact JSON.
+func readable(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "last_error" || m[k] != "" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		var v string
+		switch x := m[k].(type) {
+		case bool:
+			v = map[bool]string{true: "yes", false: "no"}[x]
+		case string:
+			v = x
+		case float64:
+			v = strconv.FormatFloat(x, 'f', -1, 64) // counters: JSON numbers, shown as they came
+		case nil:
+			v = "-"
+		default:
+			b, _ := json.Marshal(x)
+			v = string(b)
+		}
+		parts = append(parts, strings.ReplaceAll(k, "_", " ")+" "+v)
+	}
+	return strings.Join(parts, ", ")
 }

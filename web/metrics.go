@@ -47,6 +47,7 @@ type metrics struct {
 
 	pours, volume, amount, kegLeft, kegFill, pouring, disabled *prometheus.Desc
 	outbox, oldest, component, lag, build                      *prometheus.Desc
+	sinkDepth, sinkOldest, sinkDead                            *prometheus.Desc
 }
 
 func newMetrics(s *Server) *metrics {
@@ -56,15 +57,18 @@ func newMetrics(s *Server) *metrics {
 		volume: prometheus.NewDesc("tapagent_poured_litres_total", "Volume booked since the agent started.", lp, nil),
 		amount: prometheus.NewDesc("tapagent_sales_minor_units_total", "Money booked since the agent started, in the currency's minor units (label currency: ISO 4217 code; decimals: its minor-unit digits).", lp,
 			prometheus.Labels{"currency": flow.CurrencyName(s.d.Config.Device.Currency), "decimals": strconv.Itoa(s.d.Config.Device.Decimals)}),
-		kegLeft:   prometheus.NewDesc("tapagent_keg_remaining_litres", "What the keg registry says is left in the keg on a line.", []string{"line", "product"}, nil),
-		kegFill:   prometheus.NewDesc("tapagent_keg_fill_ratio", "Keg fill level, 0 to 1.", []string{"line", "product"}, nil),
-		pouring:   prometheus.NewDesc("tapagent_line_pouring", "1 while a pour is open on the line.", []string{"line"}, nil),
-		disabled:  prometheus.NewDesc("tapagent_line_disabled", "1 while the line is disabled (keg empty, fault) or locked.", []string{"line"}, nil),
-		outbox:    prometheus.NewDesc("tapagent_outbox_records", "Booked records waiting for upload to the server.", nil, nil),
-		oldest:    prometheus.NewDesc("tapagent_outbox_oldest_age_seconds", "Age of the oldest record waiting for upload (0 when none).", nil, nil),
-		component: prometheus.NewDesc("tapagent_component_up", "1 when a part of the device is healthy: reader, terminal, machine, server link, broker, disk, clock.", []string{"component"}, nil),
-		lag:       prometheus.NewDesc("tapagent_checkpoint_lag_seconds", "Age of the oldest open pour's progress on disk (0 when nothing pours).", nil, nil),
-		build:     prometheus.NewDesc("tapagent_build_info", "The agent's build.", []string{"version", "commit", "goversion"}, nil),
+		kegLeft:    prometheus.NewDesc("tapagent_keg_remaining_litres", "What the keg registry says is left in the keg on a line.", []string{"line", "product"}, nil),
+		kegFill:    prometheus.NewDesc("tapagent_keg_fill_ratio", "Keg fill level, 0 to 1.", []string{"line", "product"}, nil),
+		pouring:    prometheus.NewDesc("tapagent_line_pouring", "1 while a pour is open on the line.", []string{"line"}, nil),
+		disabled:   prometheus.NewDesc("tapagent_line_disabled", "1 while the line is disabled (keg empty, fault) or locked.", []string{"line"}, nil),
+		outbox:     prometheus.NewDesc("tapagent_outbox_records", "Booked records waiting for upload to the server.", nil, nil),
+		oldest:     prometheus.NewDesc("tapagent_outbox_oldest_age_seconds", "Age of the oldest record waiting for upload (0 when none).", nil, nil),
+		component:  prometheus.NewDesc("tapagent_component_up", "1 when a part of the device is healthy: reader, terminal, machine, server link, broker, disk, clock.", []string{"component"}, nil),
+		sinkDepth:  prometheus.NewDesc("tapagent_sink_records", "Booked records a sink (the TTG server, a cloud) has not yet taken.", []string{"sink"}, nil),
+		sinkOldest: prometheus.NewDesc("tapagent_sink_oldest_age_seconds", "Age of the oldest record waiting for a sink (0 when none).", []string{"sink"}, nil),
+		sinkDead:   prometheus.NewDesc("tapagent_sink_dead_letters", "Records a sink refused for good, kept for an operator.", []string{"sink"}, nil),
+		lag:        prometheus.NewDesc("tapagent_checkpoint_lag_seconds", "Age of the oldest open pour's progress on disk (0 when nothing pours).", nil, nil),
+		build:      prometheus.NewDesc("tapagent_build_info", "The agent's build.", []string{"version", "commit", "goversion"}, nil),
 	}
 	// The process collector (RSS, CPU, open files) reads /proc; the Go
 	// runtime collector is left out: it cost 3 MiB of RSS on a scrape
@@ -129,7 +133,8 @@ func (m *metrics) count(ev device.Event, payment string) {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.pours, m.volume, m.amount, m.kegLeft, m.kegFill, m.pouring, m.disabled, m.outbox, m.oldest, m.component, m.lag, m.build} {
+	for _, d := range []*prometheus.Desc{m.pours, m.volume, m.amount, m.kegLeft, m.kegFill, m.pouring, m.disabled, m.outbox, m.oldest, m.component, m.lag, m.build,
+		m.sinkDepth, m.sinkOldest, m.sinkDead} {
 		ch <- d
 	}
 }
@@ -174,6 +179,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			age = max(0, now.Sub(time.UnixMilli(recs[0].EndedAt)).Seconds())
 		}
 		gauge(m.oldest, age)
+		sts, _ := o.SinkStatuses()
+		for _, st := range sts {
+			gauge(m.sinkDepth, float64(st.Depth), st.Name)
+			gauge(m.sinkDead, float64(st.Dead), st.Name)
+			age := 0.0
+			if st.Depth > 0 {
+				age = max(0, now.Sub(time.UnixMilli(st.Oldest.EndedAt)).Seconds())
+			}
+			gauge(m.sinkOldest, age, st.Name)
+		}
 	}
 	for _, c := range m.s.health() {
 		gauge(m.component, b2f(c.OK), c.Name)

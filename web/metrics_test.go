@@ -105,6 +105,17 @@ func TestMetrics(t *testing.T) {
 	if n := value(t, fams, "tapagent_outbox_records", nil); n != 1 {
 		t.Fatalf("outbox %v (no uplink in this rig)", n)
 	}
+	if n := value(t, fams, "tapagent_sink_records", map[string]string{"sink": "ttg"}); n != 1 {
+		t.Fatalf("ttg sink depth %v, want 1", n)
+	}
+	if up := value(t, fams, "tapagent_component_up", map[string]string{"component": "sink ttg"}); up != 1 {
+		t.Fatalf("sink ttg up %v (no delivery has failed)", up)
+	}
+	for _, name := range []string{"tapagent_sink_oldest_age_seconds", "tapagent_sink_dead_letters"} {
+		if v := value(t, fams, name, map[string]string{"sink": "ttg"}); v < 0 {
+			t.Fatalf("%s %v", name, v)
+		}
+	}
 	if age := value(t, fams, "tapagent_outbox_oldest_age_seconds", nil); age < 0 {
 		t.Fatalf("oldest age %v", age)
 	}
