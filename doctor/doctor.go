@@ -146,6 +146,11 @@ func Run(ctx context.Context, o Options) Report {
 	}
 	if err := o.Config.Firmware.ManifestRefusal(); err != nil {
 		c.add("firmware", Warn, "set firmware.allow_file_urls = true, or an https:// manifest_url", "%v", err)
+	} else if f := o.Config.Firmware; len(f.Installer) > 0 && f.PublicKey == "" {
+		// The updater refuses every release without a key to check it
+		// against: safe, but the installer an installer set up never runs.
+		c.add("firmware", Warn, "set firmware.public_key to the release key (`tapagent release keygen` makes one), or remove firmware.installer",
+			"firmware.installer is set but firmware.public_key is empty: every update is refused")
 	}
 	c.probe(ctx, "reader", readerTarget(o), o.Reader, "check reader.port (or reader.i2c), the cable and the reader's power; `tapagent doctor --json` shows the error")
 	c.probe(ctx, "mdb", o.Config.MDB.Port, o.MDB, "check mdb.port and mdb.transport, mdb.device (1 = 10H, 2 = 60H), the bus cable and the terminal's power; `tapagent mdb log --port PORT` shows the bus")

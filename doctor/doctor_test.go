@@ -269,6 +269,29 @@ func TestRefusedSettingsAreShown(t *testing.T) {
 	}
 }
 
+// TestInstallerWithoutKeyWarns: an installer without a release key can
+// never install anything (every update is refused): the doctor says so.
+func TestInstallerWithoutKeyWarns(t *testing.T) {
+	p := startPeers(t)
+	cfg, path, b := setup(t, "rpi4", p)
+	cfg.Firmware.Installer = []string{"/usr/lib/tapagent/install"}
+	found := false
+	for _, f := range run(cfg, path, b, false).Findings {
+		if f.Check == "firmware" && f.Status == doctor.Warn && strings.Contains(f.Detail, "public_key is empty") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no warning for an installer without firmware.public_key")
+	}
+	cfg.Firmware.PublicKey = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+	for _, f := range run(cfg, path, b, false).Findings {
+		if f.Check == "firmware" {
+			t.Fatalf("with a key: %+v", f)
+		}
+	}
+}
+
 // assertOncePerCheck fails unless r has want findings, no check twice.
 func assertOncePerCheck(t *testing.T, r doctor.Report, want int) {
 	t.Helper()
