@@ -118,9 +118,27 @@ type entry struct {
 // debit collected since (the till booked it on the account) makes the
 // balance stale, whatever its age.
 type cached struct {
-	bal    touchtopup.Balance
-	at     time.Time
-	debits map[int64]bool
+	bal touchtopup.Balance
+	at  time.Time
+	owed
+}
+
+// owed is the account's uncollected debits (ids) and the count of debits
+// ever issued for it, read together.
+type owed struct {
+	ids    map[int64]bool
+	issued int64
+}
+
+// since says whether nothing of then was collected by now: every debit
+// uncollected then still is, and so is every debit issued since.
+func (then owed) since(now owed) bool {
+	for id := range then.ids {
+		if !now.ids[id] {
+			return false
+		}
+	}
+	return int64(len(now.ids)-len(then.ids)) == now.issued-then.issued
 }
 
 // New builds a payer from the configured accounts; nothing is sent yet.
@@ -321,16 +339,16 @@ func (p *Payer) quote(ctx context.Context, a Account) (quote, error) {
 	if err != nil {
 		return quote{}, err
 	}
-	owed, ids, err := p.uncollected(a)
+	due, debits, err := p.uncollected(a)
 	if err != nil {
 		return quote{}, err
 	}
-	bal, err := p.balance(ctx, a, ids)
+	bal, err := p.balance(ctx, a, debits)
 	name := p.name(ctx, a, err)
 	var rf *touchtopup.Refusal
 	switch {
 	case err == nil:
-		return quote{avail: sub(bal.Amount, open, owed), name: name}, nil
+		return quote{avail: sub(bal.Amount, open, due), name: name}, nil
 	case errors.As(err, &rf):
 		return quote{}, fmt.Errorf("TouchTopUp: %s", rf.Msg)
 	case !touchtopup.Offline(err):
@@ -382,13 +400,17 @@ func (p *Payer) openPours(a Account) (open, offline int64, err error) {
 }
 
 // uncollected sums the account's debits the till has not collected.
-func (p *Payer) uncollected(a Account) (int64, map[int64]bool, error) {
+func (p *Payer) uncollected(a Account) (int64, owed, error) {
 	if p.o.Debits == nil {
-		return 0, nil, errors.New("no cash-register interface: the till cannot collect the account's debits")
+		return 0, owed{}, errors.New("no cash-register interface: the till cannot collect the account's debits")
+	}
+	n, err := issued(p.o.Store, a)
+	if err != nil {
+		return 0, owed{}, fmt.Errorf("debits issued: %w", err)
 	}
 	ds, err := p.o.Debits.Debits()
 	if err != nil {
-		return 0, nil, fmt.Errorf("uncollected debits: %w", err)
+		return 0, owed{}, fmt.Errorf("uncollected debits: %w", err)
 	}
 	sum, ids := int64(0), map[int64]bool{}
 	for _, d := range ds {
@@ -397,18 +419,18 @@ func (p *Payer) uncollected(a Account) (int64, map[int64]bool, error) {
 			ids[int64(d.ID)] = true
 		}
 	}
-	return sum, ids, nil
+	return sum, owed{ids: ids, issued: n}, nil
 }
 
 // balance is the account's balance: the cached read while it is younger
 // than balance_max_age and no debit of it was collected since, else a
 // fresh one.
-func (p *Payer) balance(ctx context.Context, a Account, debits map[int64]bool) (touchtopup.Balance, error) {
+func (p *Payer) balance(ctx context.Context, a Account, debits owed) (touchtopup.Balance, error) {
 	now := p.o.Now()
 	p.mu.Lock()
 	c, ok := p.cache[a]
 	p.mu.Unlock()
-	if ok && now.Sub(c.at) < p.o.Config.BalanceMaxAge.Duration && now.Sub(c.at) >= 0 && subset(c.debits, debits) {
+	if ok && now.Sub(c.at) < p.o.Config.BalanceMaxAge.Duration && now.Sub(c.at) >= 0 && c.since(debits) {
 		return c.bal, nil
 	}
 	bal, err := p.c.Balance(ctx, a.Company, a.Customer)
@@ -418,18 +440,8 @@ func (p *Payer) balance(ctx context.Context, a Account, debits map[int64]bool) (
 		delete(p.cache, a)
 		return touchtopup.Balance{}, err
 	}
-	p.cache[a] = cached{bal: bal, at: now, debits: debits}
+	p.cache[a] = cached{bal: bal, at: now, owed: debits}
 	return bal, nil
-}
-
-// subset: every debit of a is still in b (none was collected).
-func subset(a, b map[int64]bool) bool {
-	for id := range a {
-		if !b[id] {
-			return false
-		}
-	}
-	return true
 }
 
 // name is the customer's name for the display, read once; an account

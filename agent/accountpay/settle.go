@@ -12,7 +12,12 @@ import (
 // Bucket holds the offline allowances used, per account per day.
 const Bucket = "touchtopup"
 
-const kOffline = "off/"
+const (
+	kOffline = "off/"
+	kIssued  = "n/" // debits issued per account, ever: a cached balance checks none was collected since
+)
+
+func issuedKey(a Account) []byte { return []byte(kIssued + a.String()) }
 
 func offlineKey(a Account, day string) []byte {
 	return []byte(kOffline + day + "/" + a.String())
@@ -30,9 +35,13 @@ func Settle(rec storage.Record) []storage.Change {
 	if !ok || p.Amount <= 0 || p.BelowMin {
 		return nil
 	}
+	// The debit, and the account's count of debits issued.
 	d := cashregister.Debit{PLU: cashregister.Num(rec.PLU), Price: cashregister.Num(p.Amount), Articlename: rec.Product,
 		Amount: cashregister.Num(p.Amount), Count: 1, CustomerID: cashregister.Num(a.Customer), CompanyID: cashregister.Num(a.Company)}
-	cs := []storage.Change{cashregister.Issue(d)}
+	cs := []storage.Change{cashregister.Issue(d), {Bucket: Bucket, Apply: func(b storage.Bucket) error {
+		k := issuedKey(a)
+		return b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(readAmount(b.Get(k))+1)))
+	}}}
 	if day := rec.Ref.AccountOffline; day != "" {
 		amt := p.Amount
 		cs = append(cs, storage.Change{Bucket: Bucket, Apply: func(b storage.Bucket) error {
@@ -49,6 +58,16 @@ func readAmount(v []byte) int64 {
 		return 0
 	}
 	return int64(min(binary.BigEndian.Uint64(v), 1<<53))
+}
+
+// issued counts the debits ever issued for the account.
+func issued(st *storage.Store, a Account) (int64, error) {
+	var n int64
+	err := st.View(Bucket, func(b storage.Bucket) error {
+		n = readAmount(b.Get(issuedKey(a)))
+		return nil
+	})
+	return n, err
 }
 
 // offlineUsed is what the account poured offline on day.
