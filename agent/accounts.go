@@ -19,7 +19,8 @@ func (a *Agent) startAccounts(ctx context.Context) error {
 		debits = r.register
 	}
 	p, err := accountpay.New(accountpay.Options{Config: a.cfg.TouchTopUp, Agent: r.dev, Store: r.store, Debits: debits,
-		MinPour: a.minPour, Now: a.clk.Now, Log: a.log, Hash: func(card int64) string { return r.dev.CardHash(strconv.FormatInt(card, 10)) }})
+		MinPour: a.minPour, Now: a.clk.Now, Log: a.log, Hash: func(card int64) string { return r.dev.CardHash(strconv.FormatInt(card, 10)) },
+		Money: func(m int64) string { return flow.Money(m, a.cfg.Device.Decimals, a.cfg.Device.Currency) }})
 	if err != nil {
 		return err
 	}

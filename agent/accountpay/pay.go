@@ -58,6 +58,8 @@ type Options struct {
 	Log     *slog.Logger
 	// Hash names a card in events without its number.
 	Hash func(card int64) string
+	// Money writes an amount (minor units) for people, with its currency.
+	Money func(minor int64) string
 }
 
 // Key is what is presented at the tap: a card's number, or an account number.
@@ -155,6 +157,9 @@ func New(o Options) (*Payer, error) {
 	}
 	if o.Hash == nil {
 		o.Hash = func(int64) string { return "" }
+	}
+	if o.Money == nil {
+		o.Money = func(m int64) string { return strconv.FormatInt(m, 10) }
 	}
 	if o.MinPour == nil {
 		o.MinPour = func(int) flow.Vol { return 0 }
@@ -270,7 +275,7 @@ func (p *Payer) Tap(ctx context.Context, line int, k Key) (string, error) {
 		return "", p.refuse(line, k, q.avail, err.Error())
 	}
 	if q.avail < max(least, 1) {
-		return "", p.refuse(line, k, q.avail, fmt.Sprintf("%s may spend %d, less than the line's minimum pour (%d)", q.name, q.avail, least))
+		return "", p.refuse(line, k, q.avail, fmt.Sprintf("%s may spend %s, less than the line's minimum pour (%s)", q.name, p.o.Money(q.avail), p.o.Money(least)))
 	}
 	ref := storage.Ref{CardType: strconv.Itoa(ttg.CardBillPOS), CardName: q.name, Account: e.acct.String()}
 	if k.Card != 0 {
