@@ -48,6 +48,13 @@ func (a *Agent) cardAgent() cardpay.Agent {
 	return accountCards{a.run.dev, a.run.accounts}
 }
 
+// CardTap serves an online card presented at a line as the card reader
+// does: a card mapped to a TouchTopUp account pours from the account, any
+// other is looked up on the TTG server.
+func (a *Agent) CardTap(ctx context.Context, line int, card int64) (string, error) {
+	return a.cardAgent().CardTap(ctx, line, card)
+}
+
 type accountCards struct {
 	*device.Agent
 	p *accountpay.Payer

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/agent"
+	"github.com/tapagent/tapagent/agent/accountpay"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
@@ -361,8 +362,8 @@ func (r *runner) apply(st sim.Step) error {
 	case "card":
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		defer cancel()
-		_, err := r.agent.CardTap(ctx, st.Line, st.CardID)
-		if errors.Is(err, device.ErrCardRefused) {
+		_, err := r.asm.CardTap(ctx, st.Line, st.CardID)
+		if errors.Is(err, device.ErrCardRefused) || errors.Is(err, accountpay.ErrRefused) {
 			return fmt.Errorf("%w: %w", errReported, err) // the agent reported card_refused
 		}
 		return err

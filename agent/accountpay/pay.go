@@ -200,13 +200,14 @@ func (p *Payer) Start(ctx context.Context) {
 	}
 }
 
-// validate checks an entry's link key; it reports whether the key may pour.
-func (p *Payer) validate(ctx context.Context, e *entry) bool {
+// validate checks an entry's link key; it reports whether the key may
+// pour, and TouchTopUp's refusal of it.
+func (p *Payer) validate(ctx context.Context, e *entry) (bool, string) {
 	p.mu.Lock()
 	valid, invalid := e.valid, e.invalid
 	p.mu.Unlock()
 	if valid || invalid != "" {
-		return valid
+		return valid, invalid
 	}
 	err := p.c.ValidateKey(ctx, e.linkKey)
 	p.mu.Lock()
@@ -221,7 +222,7 @@ func (p *Payer) validate(ctx context.Context, e *entry) bool {
 	default:
 		p.o.Log.Warn("touchtopup: link key not checked yet", "account", e.key.String(), "err", err)
 	}
-	return e.valid
+	return e.valid, e.invalid
 }
 
 // Maps says whether card is mapped to an account.
@@ -256,12 +257,14 @@ func (p *Payer) Tap(ctx context.Context, line int, k Key) (string, error) {
 	if !ok {
 		return "", p.refuse(line, k, 0, "no TouchTopUp account is configured for this "+kind(k))
 	}
-	if e.linkKey != "" && !p.validate(ctx, e) {
-		why := "its link key could not be checked: TouchTopUp unreachable"
-		if e.invalid != "" {
-			why = "link key refused: " + e.invalid
+	if e.linkKey != "" {
+		if ok, invalid := p.validate(ctx, e); !ok {
+			why := "its link key could not be checked: TouchTopUp unreachable"
+			if invalid != "" {
+				why = "link key refused: " + invalid
+			}
+			return "", p.refuse(line, k, 0, why)
 		}
-		return "", p.refuse(line, k, 0, why)
 	}
 	l := p.lock(e.acct)
 	l.Lock()
@@ -383,6 +386,10 @@ func sub(a, b, c int64) int64 {
 	return a
 }
 
+// add sums non-negative amounts, saturating at a quarter of the int64
+// range (so that sub never meets a wrapped sum).
+func add(a, b int64) int64 { return min(a+b, math.MaxInt64/4) }
+
 // openPours sums the money caps of the account's pours under way: what
 // they may still cost (open is all of them, offline those poured on the
 // offline allowance).
@@ -396,9 +403,9 @@ func (p *Payer) openPours(a Account) (open, offline int64, err error) {
 			continue
 		}
 		c := min(max(in.Auth.CapMoney, 0), touchtopup.MaxBalance)
-		open += c
+		open = add(open, c)
 		if in.Ref.AccountOffline != "" {
-			offline += c
+			offline = add(offline, c)
 		}
 	}
 	return open, offline, nil
@@ -420,7 +427,7 @@ func (p *Payer) uncollected(a Account) (int64, owed, error) {
 	sum, ids := int64(0), map[int64]bool{}
 	for _, d := range ds {
 		if int64(d.CompanyID) == a.Company && int64(d.CustomerID) == a.Customer {
-			sum += min(max(int64(d.Amount), 0), touchtopup.MaxBalance)
+			sum = add(sum, min(max(int64(d.Amount), 0), touchtopup.MaxBalance))
 			ids[int64(d.ID)] = true
 		}
 	}
