@@ -40,7 +40,7 @@ const (
 // over real loopback HTTP, a real bbolt file, the TouchTopUp emulator on
 // loopback and the payer between them.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	cfg   *config.Config
 	clk   *clock.Manual
 	sim   *simwall.Wall
@@ -56,7 +56,7 @@ type rig struct {
 	events []device.Event
 }
 
-func newRig(t *testing.T, eo emu.Options, tune func(*config.TouchTopUp)) *rig {
+func newRig(t testing.TB, eo emu.Options, tune func(*config.TouchTopUp)) *rig {
 	t.Helper()
 	eo.Companies = []emu.Company{{ID: 1, Name: "The Taproom", Customers: map[int64]*emu.Customer{
 		5: {ID: 5, Title: "Mr", FirstName: "John", LastName: "Smith", AccountNumber: "54321", Balance: 1000},
