@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,7 +84,7 @@ func (t *Till) Collect(ctx context.Context) (Collected, error) {
 		case err == nil:
 			c.Booked++
 			c.Amount += amt
-		case strings.Contains(err.Error(), "booked already"):
+		case errors.Is(err, ErrSaleBooked):
 			c.Replayed++
 		default:
 			c.Refused = append(c.Refused, fmt.Sprintf("debit %d: %v", id, err))
