@@ -129,6 +129,8 @@ fuzz:
 	go test ./sim/smartnow -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
 	go test ./sim/telemetron -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
 	go test ./sim/touchtopup -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME)
+	go test ./touchtopup -run '^$$' -fuzz '^FuzzReplies$$' -fuzztime $(FUZZTIME)
+	go test ./agent/accountpay -run '^$$' -fuzz '^FuzzParseAccount$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf dist data

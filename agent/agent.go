@@ -158,6 +158,7 @@ const (
 	PartWall      = "wall"
 	PartLocalAPI  = "local_api"
 	PartRegister  = "cash_register"
+	PartAccounts  = "touchtopup_accounts"
 	PartControl   = "client_control"
 	PartUplink    = "ttg_uplink"
 	PartDEX       = "dex"
@@ -167,7 +168,7 @@ const (
 	PartClouds    = "cloud_sinks"
 	PartWeb       = "web"
 	PartWatchdog  = "service_manager"
-	partsCapacity = 14
+	partsCapacity = 15
 )
 
 // Agent is one assembled daemon.
@@ -218,6 +219,7 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 	add(cfg.MQTT.Broker != "", PartMQTT)
 	names = append(names, PartWall, PartLocalAPI)
 	add(cfg.POS.Listen != "", PartRegister)
+	add(cfg.TouchTopUp.URL != "", PartAccounts)
 	add(cfg.Control.Listen != "", PartControl)
 	add(cfg.Web.Listen != "", PartWeb)
 	add(cfg.TTG.URL != "", PartUplink)

@@ -180,7 +180,7 @@ func (a *Agent) startReader(ctx context.Context) error {
 	// closed: a tap blocked in a poll (up to a second) then returns at once
 	// instead of holding the exit or reporting the closed port as a fault.
 	tctx, cancelTap := context.WithCancel(ctx)
-	tap, stop, err := cardpay.Start(tctx, d, a.cfg.Cards, a.cfg.Served(a.cfg.Reader.Lines), r.dev, r.store, a.clk.Now, a.log)
+	tap, stop, err := cardpay.Start(tctx, d, a.cfg.Cards, a.cfg.Served(a.cfg.Reader.Lines), a.cardAgent(), r.store, a.clk.Now, a.log)
 	if err != nil {
 		cancelTap()
 		d.Close()

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tapagent/tapagent/agent/accountpay"
 	"github.com/tapagent/tapagent/agent/auditfeed"
 	"github.com/tapagent/tapagent/agent/cardpay"
 	"github.com/tapagent/tapagent/agent/cashregister"
@@ -33,6 +34,7 @@ type running struct {
 	dev      *device.Agent
 	audit    *evadts.Audit
 	register *cashregister.Register
+	accounts *accountpay.Payer
 	up       *serversync.Uplink
 	clouds   *clouds.Links
 	diag     diagcmd.Parts
@@ -99,7 +101,7 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		name string
 		fn   func(context.Context) error
 	}{
-		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartLocalAPI, a.startLocalAPI}, {PartRegister, a.startRegister},
+		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartLocalAPI, a.startLocalAPI}, {PartRegister, a.startRegister}, {PartAccounts, a.startAccounts},
 		{PartControl, a.startControl}, {PartWeb, a.startWeb}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
 		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
 		{PartClouds, a.startClouds},
@@ -196,7 +198,7 @@ type Wall struct {
 // with a terminal (it queues cash sales for the terminal to report).
 func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 	audit := evadts.NewAudit(w.Store, w.Clock.Now)
-	settlers := []func(storage.Record) []storage.Change{cardpay.Settle}
+	settlers := []func(storage.Record) []storage.Change{cardpay.Settle, accountpay.Settle}
 	if w.Terminal {
 		settlers = append(settlers, terminalsale.Settle)
 	}

@@ -49,6 +49,9 @@ type Config struct {
 	Lines    []Line   `toml:"-"`
 	Sim      Sim      `toml:"sim"`
 	History  History  `toml:"history"`
+
+	// TouchTopUp: customer accounts as a payment source (config/touchtopup.go).
+	TouchTopUp TouchTopUp `toml:"touchtopup"`
 }
 
 // Device identifies the controller.
@@ -402,6 +405,7 @@ func Base() Config {
 			LeakAlarmML: 20, LeakIdle: dur(5 * time.Second), ValveLatency: dur(30 * time.Millisecond),
 			Predictive: true, KegSizeL: 50, KegLowPercent: 15,
 		},
+		TouchTopUp: defaultTouchTopUp(),
 	}
 }
 
@@ -447,6 +451,8 @@ func Parse(b []byte) (*Config, error) {
 		Lines    []toml.Primitive `toml:"line"`
 		Sim      toml.Primitive   `toml:"sim"`
 		History  toml.Primitive   `toml:"history"`
+
+		TouchTopUp toml.Primitive `toml:"touchtopup"`
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&shape)
 	if err != nil {
@@ -456,7 +462,8 @@ func Parse(b []byte) (*Config, error) {
 		p   toml.Primitive
 		dst any
 	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
-		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}, {shape.Web, &c.Web}}
+		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}, {shape.Web, &c.Web},
+		{shape.TouchTopUp, &c.TouchTopUp}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
@@ -509,6 +516,7 @@ func (c *Config) Validate() error {
 	c.validateAddressClash(report)
 	c.validateSecurity(report)
 	c.SmartNow.validate(report)
+	c.TouchTopUp.validate(report, c.POS.Listen != "")
 	c.Cards.validate(report)
 	c.Audit.validate(report)
 	c.Sim.validate(report, lines)

@@ -133,6 +133,14 @@ var securityKeys = append([]securityKey{
 	{"smartnow.paths", func(c *Config) any { return c.SmartNow.Paths }},
 	{"smartnow.scanner", func(c *Config) any { return c.SmartNow.Scanner }},
 	{"smartnow.offline", func(c *Config) any { return c.SmartNow.Offline }},
+	// Whose account pays for a card's beer, where its balance is read and
+	// with which key, and how much an account pours unchecked offline.
+	{"touchtopup.url", func(c *Config) any { return c.TouchTopUp.URL }},
+	{"touchtopup.api_key", func(c *Config) any { return c.TouchTopUp.APIKey }},
+	{"touchtopup.key_header", func(c *Config) any { return c.TouchTopUp.KeyHeader }},
+	{"touchtopup.account", func(c *Config) any { return c.TouchTopUp.Accounts }},
+	{"touchtopup.offline_allowance", func(c *Config) any { return c.TouchTopUp.OfflineAllowance }},
+	{"touchtopup.balance_max_age", func(c *Config) any { return c.TouchTopUp.BalanceMaxAge }},
 	// Retention decides how long the audit trail and the dead letters are
 	// kept: shortened, it erases the record of what was poured and sold.
 	{"history.retention_days", func(c *Config) any { return c.History.RetentionDays }},

@@ -159,6 +159,15 @@ const (
 	// EventRemoteLogin: a client-control remote login authorised a line.
 	// Fields: line, detail.
 	EventRemoteLogin EventType = "remote_login"
+	// EventAccountReady: a TouchTopUp account may pour: the customer's
+	// name (or account) in detail, what it may spend now in amount (the
+	// balance less its open pours and uncollected debits, or the offline
+	// allowance left). Fields: line, card, amount, detail.
+	EventAccountReady EventType = "account_ready"
+	// EventAccountRefused: a TouchTopUp account may not pour; detail says
+	// why (TouchTopUp's msg, balance below the line's minimum, unknown
+	// account, TouchTopUp unreachable). Fields: line, card, amount, detail.
+	EventAccountRefused EventType = "account_refused"
 
 	// MDB card terminal.
 

@@ -55,6 +55,9 @@ type Options struct {
 	// TTG and MQTT probe the server and the broker; nil skips the check
 	// (offline, or not configured).
 	TTG, MQTT Probe
+	// TouchTopUp reads company_details of each configured company with
+	// the API key; checked only where [touchtopup] is set.
+	TouchTopUp Probe
 	// Reader asks the card reader for its firmware; nil when none is
 	// configured.
 	Reader Probe
@@ -137,6 +140,9 @@ func Run(ctx context.Context, o Options) Report {
 	c.permissions(prof)
 	c.ports(prof)
 	c.probe(ctx, "ttg", o.Config.TTG.URL, o.TTG, "check ttg.url, ttg.username and ttg.password, and that the server is reachable from this network")
+	if o.Config.TouchTopUp.URL != "" {
+		c.probe(ctx, "touchtopup", o.Config.TouchTopUp.URL, o.TouchTopUp, "check touchtopup.url, touchtopup.api_key and touchtopup.key_header, the accounts' company ids, and that the API is reachable from this network")
+	}
 	if err := o.Config.MQTT.LinkRefusal(); err != nil && o.Config.MQTT.Broker != "" {
 		// The agent keeps the link off with these settings: no probe can pass.
 		c.add("mqtt", Fail, "use ssl:// (with mqtt.ca_file) or a broker on this host, then restart; the wall pours without the link meanwhile",

@@ -15,6 +15,7 @@ import (
 	"github.com/tapagent/tapagent/nfc/pn532"
 	"github.com/tapagent/tapagent/payment/exe"
 	"github.com/tapagent/tapagent/payment/mdb"
+	"github.com/tapagent/tapagent/touchtopup"
 	"github.com/tapagent/tapagent/transport"
 	"github.com/tapagent/tapagent/ttg"
 )
@@ -32,6 +33,43 @@ func TTGProbe(cfg *config.Config, log *slog.Logger) Probe {
 			return "", fmt.Errorf("after login: %w", err)
 		}
 		return "", nil
+	}
+}
+
+// TouchTopUpProbe reads company_details of every company the configured
+// accounts belong to, with the API key in its header: a wrong key or
+// company is TouchTopUp's refusal, word for word.
+func TouchTopUpProbe(cfg *config.Config) Probe {
+	return func(ctx context.Context) (string, error) {
+		t := cfg.TouchTopUp
+		zone, err := t.Location()
+		if err != nil {
+			return "", err
+		}
+		c := touchtopup.NewClient(touchtopup.Config{BaseURL: t.URL, APIKey: t.APIKey, KeyHeader: t.KeyHeader, Zone: zone, Timeout: t.Timeout.Duration})
+		var names []string
+		seen := map[int64]bool{}
+		for _, a := range t.Accounts {
+			co := a.CompanyID
+			if a.LinkKey != "" {
+				if co, _, err = touchtopup.ParseLinkKey(a.LinkKey); err != nil {
+					return "", err
+				}
+			}
+			if seen[co] {
+				continue
+			}
+			seen[co] = true
+			info, err := c.Company(ctx, co)
+			if err != nil {
+				return "", fmt.Errorf("company %d: %w", co, err)
+			}
+			names = append(names, fmt.Sprintf("company %d %q", co, info.Name))
+		}
+		if len(names) == 0 {
+			return "no accounts configured", nil
+		}
+		return strings.Join(names, ", "), nil
 	}
 }
 

@@ -53,8 +53,10 @@ type Step struct {
 	RateMLs  float64      `toml:"rate_ml_s"`
 	KegML    float64      `toml:"remaining_ml"`
 	KegSizeL float64      `toml:"size_l"`
-	// card
+	// card, account
 	CardID int64 `toml:"card_id"`
+	// account: a TouchTopUp account number (instead of card_id)
+	Account string `toml:"account"`
 	// present: a card of the simulated deck (guest, minor, empty, tab, cleaner, manager)
 	Card string `toml:"card"`
 	// terminal: the payment card's funds in minor units (0: unknown)
@@ -97,6 +99,7 @@ var Actions = map[string]string{
 	"vend":           "press a selection (selection) on the EXE vending machine paid at the MDB card terminal",
 	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N, at once or replay_after later)",
 	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
+	"account":        "a card (card_id) or account number (account) mapped to a TouchTopUp account at the line: pour within its balance",
 	"lock":           "take the line out of service",
 	"unlock":         "return the line to service",
 }
@@ -213,6 +216,10 @@ func (st Step) validate() error {
 	case "card":
 		if st.CardID <= 0 {
 			return fmt.Errorf("card needs card_id > 0")
+		}
+	case "account":
+		if (st.CardID > 0) == (st.Account != "") || st.CardID < 0 {
+			return fmt.Errorf("account needs card_id > 0 or account, not both")
 		}
 	case "present":
 		if st.Card == "" {

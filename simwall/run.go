@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/agent"
+	"github.com/tapagent/tapagent/agent/accountpay"
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
@@ -72,6 +73,9 @@ type Options struct {
 	// WebLogin tells how to log in to the dashboard ([web] listen); it is
 	// shown beside the dashboard's address.
 	WebLogin string
+	// TouchTopUp runs the TouchTopUp emulator with two accounts and a till
+	// that collects their debits (simwall/touchtopup.go).
+	TouchTopUp bool
 }
 
 // Summary is what a run did, for the closing line.
@@ -81,6 +85,8 @@ type Summary struct {
 	Outbox  int                      // records waiting for upload
 	Dropped int                      // events the output could not keep up with (all are in the event log)
 	TTG     string                   // the TTG server used, "" for none
+	// TouchTopUp is each simulated account's balance before and after.
+	TouchTopUp []string
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -105,6 +111,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	hw := NewBoard(cfg, wall, o)
 	defer hw.Close()
+	tt, err := startTouchTopUp(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	defer tt.close()
 	peers := agent.PeersFrom(cfg)
 	var emb *serversync.Embedded
 	switch {
@@ -122,7 +133,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		o.Speed = 1
 	}
 	out := newPrinter(o, cfg)
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out}
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out, tt: tt}
 	sum := &Summary{TTG: peers.TTG}
 	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: o.Version, Hardware: hw, Peers: peers,
 		Clock: clk, Log: o.Log, Events: out.emit, Driver: r,
@@ -142,6 +153,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		out.scr.end()
 	}
 	sum.Virtual, sum.Events, sum.Dropped = clk.Mono()-time.Second, out.counts, out.dropped
+	sum.TouchTopUp = tt.summary(cfg)
 	if err != nil && !r.ran {
 		return nil, err
 	}
@@ -173,6 +185,7 @@ type runner struct {
 	// creditAt is where each credit step's resource is, by registerID,
 	// for replays sent later.
 	creditAt map[int64]string
+	tt       *touchTopUp
 }
 
 // Drive plays the scenario in virtual time (agent.Driver).
@@ -215,6 +228,7 @@ func (r *runner) loop(ctx context.Context) {
 	lastTick, lastDraw := t0, time.Time{}
 	for ctx.Err() == nil && (dur <= 0 || r.clk.Mono()-t0 < dur) {
 		r.play(r.clk.Mono() - t0)
+		r.tt.tick(r, r.clk.Mono()-t0)
 		r.wall.Board.Advance(stepLen)
 		if now := r.clk.Mono(); now-lastTick >= tick {
 			r.agent.Tick()
@@ -348,8 +362,8 @@ func (r *runner) apply(st sim.Step) error {
 	case "card":
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		defer cancel()
-		_, err := r.agent.CardTap(ctx, st.Line, st.CardID)
-		if errors.Is(err, device.ErrCardRefused) {
+		_, err := r.asm.CardTap(ctx, st.Line, st.CardID)
+		if errors.Is(err, device.ErrCardRefused) || errors.Is(err, accountpay.ErrRefused) {
 			return fmt.Errorf("%w: %w", errReported, err) // the agent reported card_refused
 		}
 		return err
@@ -358,6 +372,8 @@ func (r *runner) apply(st sim.Step) error {
 	case "waiter":
 		_, err := r.agent.WaiterTap(st.Line, st.Waiter)
 		return err
+	case "account":
+		return r.account(st)
 	case "lock":
 		return r.agent.SetLocked(scenarioActor, st.Line, true)
 	case "unlock":

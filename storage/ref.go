@@ -63,4 +63,12 @@ type Ref struct {
 	VoucherType string `json:"voucher_type,omitempty"`
 	// OriginalPrice is the price before a voucher's discount, minor units.
 	OriginalPrice string `json:"original_price,omitempty"`
+
+	// Account is the TouchTopUp account a pour is paid from,
+	// "company/customer"; written with the intent, so the booking issues
+	// its debit for the till whatever stops the pour (accountpay.Settle).
+	Account string `json:"tt_account,omitempty"`
+	// AccountOffline is "1" for such a pour authorised while TouchTopUp
+	// could not be reached, within the day's offline allowance.
+	AccountOffline string `json:"tt_offline,omitempty"`
 }

@@ -64,6 +64,10 @@ type CreditList struct {
 
 // Debit is one waiter pour for the register to collect. Price is the
 // article's price and Amount the money of this pour, both in minor units.
+// A pour paid from a TouchTopUp account is a debit too, with no waiter:
+// CustomerID (the Credit schema's field, carried over to the debit) names
+// the account the till books it on, CompanyID (tapagent's extension; the
+// Dirmeier schema has no company) its company.
 type Debit struct {
 	ID          Num    `json:"ID"`
 	Waiter      Num    `json:"Waiter"`
@@ -74,6 +78,8 @@ type Debit struct {
 	Articlename string `json:"Articlename"`
 	Amount      Num    `json:"Amount"`
 	Count       Num    `json:"Count"`
+	CustomerID  Num    `json:"CustomerID,omitempty"`
+	CompanyID   Num    `json:"CompanyID,omitempty"`
 }
 
 // DebitList is the list form of debits.

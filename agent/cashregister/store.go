@@ -549,6 +549,22 @@ func settle(b storage.Bucket, id string, d *Debit) error {
 	return putJSON(b, key(kDebit, int64(n)), d)
 }
 
+// Issue is a change that issues d as a new debit (its ID the next in
+// the register's sequence), committed with a booking: a pour paid from a
+// customer account becomes a debit for the till in the pour's own commit.
+// The booking's duplicate check (storage.Book) keeps a retried booking
+// from issuing it twice.
+func Issue(d Debit) storage.Change {
+	return storage.Change{Bucket: Bucket, Apply: func(b storage.Bucket) error {
+		n, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		d.ID = Num(n)
+		return putJSON(b, key(kDebit, int64(n)), d)
+	}}
+}
+
 // Reconcile gives back the counts of reservations no pour will settle (the
 // agent died between reserving and writing the pour's intent). Call it after
 // the agent has recovered its interrupted pours.

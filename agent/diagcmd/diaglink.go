@@ -255,7 +255,7 @@ func dexRead(p Parts, raw json.RawMessage) (int, any) {
 // redacted is the configuration with its secrets blanked.
 func redacted(c *config.Config) config.Config {
 	r := *c
-	for _, s := range []*string{&r.TTG.Password, &r.POS.APIKey, &r.Control.Token, &r.MQTT.Password,
+	for _, s := range []*string{&r.TTG.Password, &r.POS.APIKey, &r.Control.Token, &r.MQTT.Password, &r.TouchTopUp.APIKey,
 		&r.Cards.PICCKey, &r.Cards.IssuerKey, &r.Cards.TapKey, &r.Cards.ChargerKey} {
 		if *s != "" {
 			*s = "(set)"

@@ -113,6 +113,9 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if cfg.MQTT.Broker != "" {
 			o.MQTT = doctor.MQTTProbe(cfg)
 		}
+		if cfg.TouchTopUp.URL != "" {
+			o.TouchTopUp = doctor.TouchTopUpProbe(cfg)
+		}
 	}
 	r := doctor.Run(ctx, o)
 	if *asJSON {

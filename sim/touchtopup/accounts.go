@@ -3,6 +3,7 @@ package touchtopup
 import (
 	"cmp"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math/big"
 	"regexp"
@@ -211,6 +212,10 @@ func (s *Server) Balance(coid, custid int64) (int64, error) {
 	return c.Balance, nil
 }
 
+// ErrSaleBooked is RecordSale's refusal of a consecutive number the
+// account has booked: a till resending a sale.
+var ErrSaleBooked = errors.New("sale booked already")
+
 // Sale is a till sale on an account, as the POS sends it.
 type Sale struct {
 	Total        int64 // minor units, debited
@@ -238,7 +243,7 @@ func (s *Server) RecordSale(coid, custid int64, sale Sale) (headerID int64, err 
 	case sale.Total > c.Balance:
 		return 0, fmt.Errorf("sale total %d exceeds the balance %d", sale.Total, c.Balance)
 	case sale.ConsecNumber > 0 && slices.ContainsFunc(c.Transactions, func(t Transaction) bool { return t.ConsecNumber == sale.ConsecNumber }):
-		return 0, fmt.Errorf("consecutive number %d is booked already", sale.ConsecNumber)
+		return 0, fmt.Errorf("%w: consecutive number %d is booked already", ErrSaleBooked, sale.ConsecNumber)
 	}
 	at := sale.At
 	if at.IsZero() {
