@@ -408,8 +408,8 @@ func TestEventCodes(t *testing.T) {
 	r.event(t, device.Event{Type: device.EventAlarmCleared, Line: 2, Alarm: &flow.Alarm{Kind: "leak"}})
 	r.flush(t)
 	var evs []struct {
-		Date    string              `json:"date"`
-		Code    string              `json:"code"`
+		Date    string               `json:"date"`
+		Code    string               `json:"code"`
 		Payload []telemetron.Payload `json:"payload"`
 	}
 	r.get(t, "/events", r.today(nil), &evs)
