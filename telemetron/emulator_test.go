@@ -466,8 +466,33 @@ func TestStateNeedLoading(t *testing.T) {
 	put(2, 500000)
 	r.sale(t, 390, storage.Ref{})
 	r.flush(t)
+	want(1, nil)
+	// Both lines locked (the event log says so): out of service.
+	r.event(t, device.Event{Type: device.EventLineLocked, Line: 1})
+	r.event(t, device.Event{Type: device.EventLineLocked, Line: 2})
+	r.flush(t)
+	want(2, nil)
+	r.event(t, device.Event{Type: device.EventLineUnlocked, Line: 2})
+	r.flush(t)
 	r.clk.Add(25 * time.Hour)
 	want(1, map[string]bool{"no_recent_sales": true})
+}
+
+// TestLoginAgainWhenRefreshRefused: a refresh token Telemetron no longer
+// honours (a month on) falls back to the password grant.
+func TestLoginAgainWhenRefreshRefused(t *testing.T) {
+	r := newRig(t, rigOptions{emu: tmemu.Options{TokenTTL: 100 * time.Second}})
+	r.sale(t, 390, storage.Ref{})
+	r.flush(t)
+	r.clk.Add(31 * 24 * time.Hour)
+	r.sale(t, 390, storage.Ref{})
+	r.flush(t)
+	if r.grants.count("password") != 2 || r.grants.count("refresh_token") != 1 {
+		t.Fatalf("grants %v, want a refused refresh and a second password grant", r.grants.n)
+	}
+	if got := r.emu.Received(machineID).Sales; got != 2 {
+		t.Fatalf("%d rows", got)
+	}
 }
 
 // TestInventoryDuplicateOnResend: a keg change is a refill and an
