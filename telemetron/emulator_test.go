@@ -455,6 +455,13 @@ func TestStateNeedLoading(t *testing.T) {
 	put(1, 400000)
 	put(2, 400000)
 	want(1, nil)
+	// Unchanged, the state is sent again after state_interval: an
+	// operator's edit is overwritten within the hour.
+	r.post(t, "/state", map[string]any{"state": 0, "service": map[string]bool{}}, nil)
+	r.clk.Add(59 * time.Minute)
+	want(0, nil)
+	r.clk.Add(time.Minute)
+	want(1, nil)
 	put(2, 50000) // 10 % < 15 %
 	want(1, map[string]bool{"need_loading": true})
 	put(2, 500000)

@@ -121,10 +121,16 @@ func scrubSecrets(v any) {
 				delete(t, k)
 				continue
 			}
+			if s, ok := e.(string); ok {
+				t[k] = withoutUserinfo(s)
+			}
 			scrubSecrets(e)
 		}
 	case []any:
-		for _, e := range t {
+		for i, e := range t {
+			if s, ok := e.(string); ok {
+				t[i] = withoutUserinfo(s)
+			}
 			scrubSecrets(e)
 		}
 	case []map[string]any:
@@ -132,4 +138,21 @@ func scrubSecrets(v any) {
 			scrubSecrets(e)
 		}
 	}
+}
+
+// withoutUserinfo drops the user and password of a URL (a broker's
+// tcp://user:pass@host); any other text is kept.
+func withoutUserinfo(s string) string {
+	if !strings.Contains(s, "://") || !strings.Contains(s, "@") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unreadable URL removed)" // it may hold a password
+	}
+	if u.User == nil {
+		return s
+	}
+	u.User = nil
+	return u.String()
 }
