@@ -679,3 +679,28 @@ func TestNeverResendsWhatWasAcknowledged(t *testing.T) {
 		t.Fatalf("received %+v, want 5 sales, 5 events, 1 report", got)
 	}
 }
+
+// TestRefusedGrant: a wrong password is refused in either of the forms
+// Telemetron may answer (the reference's 400 without content, or with
+// {message}); the records stay and the error names neither secret.
+func TestRefusedGrant(t *testing.T) {
+	for _, body := range []bool{false, true} {
+		t.Run(fmt.Sprintf("error body %v", body), func(t *testing.T) {
+			r := newRig(t, rigOptions{emu: tmemu.Options{AuthErrorBody: body}})
+			c := telemetron.NewClient(telemetron.Config{BaseURL: r.url + "/v2", AuthURL: r.url + "/auth/", ClientID: clientID,
+				ClientSecret: clientSecret, Username: user, Password: "wrong-password"})
+			_, _, err := c.Call(context.Background(), http.MethodGet, "/vending_machines/123/request", nil, nil)
+			if err == nil || !strings.Contains(err.Error(), "HTTP 400") {
+				t.Fatalf("err %v", err)
+			}
+			if body && !strings.Contains(err.Error(), "wrong username or password") {
+				t.Errorf("the emulator's message is lost: %v", err)
+			}
+			for _, s := range []string{"wrong-password", clientSecret} {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("the error carries %q: %v", s, err)
+				}
+			}
+		})
+	}
+}
