@@ -264,15 +264,7 @@ func (s *Sink) DeliverEvents(ctx context.Context, evs []storage.LoggedEvent) (ui
 		if err := d.flush(ctx); err != nil {
 			return d.upTo, err
 		}
-		j := i // the keg operations of the same second go as one document
-		group := []device.Event{ev}
-		for j+1 < len(evs) {
-			next, ok := decodeEvent(evs[j+1])
-			if !ok || !kegEvent(next.Type) || next.Keg == nil || next.Time.Unix() != ev.Time.Unix() {
-				break
-			}
-			group, j = append(group, next), j+1
-		}
+		group, j := kegGroup(evs, i, ev)
 		if err := s.loads(ctx, group); err != nil {
 			return d.upTo, err
 		}
@@ -282,6 +274,21 @@ func (s *Sink) DeliverEvents(ctx context.Context, evs []storage.LoggedEvent) (ui
 		return d.upTo, err
 	}
 	return d.upTo, s.Tend(ctx, false)
+}
+
+// kegGroup is the keg operation ev at evs[i] with those that follow it in
+// the same second, which go as one document (Telemetron tells documents
+// apart by created_at, to the second), and the index of the last.
+func kegGroup(evs []storage.LoggedEvent, i int, ev device.Event) ([]device.Event, int) {
+	group := []device.Event{ev}
+	for i+1 < len(evs) {
+		next, ok := decodeEvent(evs[i+1])
+		if !ok || !kegEvent(next.Type) || next.Keg == nil || next.Time.Unix() != ev.Time.Unix() {
+			break
+		}
+		group, i = append(group, next), i+1
+	}
+	return group, i
 }
 
 // eventPass is one DeliverEvents call's batch of events.
