@@ -643,13 +643,27 @@ func TestReportEachAuditPeriod(t *testing.T) {
 	if got := r.emu.Received(machineID).Reports; got != 1 {
 		t.Fatalf("%d reports after the period", got)
 	}
+	// Lost replies (the request poll's and the report's): the same
+	// read-out is posted again and stored once.
+	r.clk.Add(24 * time.Hour)
+	r.emu.SetFaults(cloudemu.Faults{LoseReply: 2})
+	if err := r.sink.Tend(ctx, false); err == nil {
+		t.Fatal("a lost reply counted as delivered")
+	}
+	r.clk.Add(time.Second)
+	if err := r.sink.Tend(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.emu.Received(machineID).Reports; got != 2 {
+		t.Fatalf("%d reports after a lost reply, want 2", got)
+	}
 	r.clk.Add(time.Hour)
 	again := telemetron.NewSink(r.client, telemetron.SinkOptions{MachineID: machineID, Memory: r.store, Now: r.clk.Now,
 		Report: func() ([]byte, error) { return r.audit.Read(evadts.IdentityFrom(r.cfg, "t"), false, "t") }})
 	if err := again.Tend(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.emu.Received(machineID).Reports; got != 1 {
+	if got := r.emu.Received(machineID).Reports; got != 2 {
 		t.Fatalf("a restart sent a report early: %d", got)
 	}
 }

@@ -78,6 +78,13 @@ type Sink struct {
 	stateAt  time.Time
 	polledAt time.Time
 	reportAt time.Time
+	report   *pendingReport // a read-out not yet acknowledged
+}
+
+// pendingReport is a report document and its query flags.
+type pendingReport struct {
+	doc Report
+	q   url.Values
 }
 
 var (
@@ -437,28 +444,34 @@ func (s *Sink) request(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// sendReport posts a fresh EVA-DTS read-out, encoded as report_encoding says.
+// sendReport posts a fresh EVA-DTS read-out, encoded as report_encoding
+// says. A read-out whose post failed is posted again as it was, not read
+// anew: Telemetron stores an identical report once, so a lost reply does
+// not make two.
 func (s *Sink) sendReport(ctx context.Context) error {
 	if s.o.Report == nil {
 		return nil
 	}
-	raw, err := s.o.Report()
-	if err != nil {
-		return fmt.Errorf("telemetron report: %w", err)
-	}
 	now := s.o.Now()
-	doc, q, err := EncodeReport(raw, now, s.o.Machine.Zone, evadts.PortOwn, s.o.Encoding)
-	if err != nil {
-		return err
+	if s.report == nil {
+		raw, err := s.o.Report()
+		if err != nil {
+			return fmt.Errorf("telemetron report: %w", err)
+		}
+		doc, q, err := EncodeReport(raw, now, s.o.Machine.Zone, evadts.PortOwn, s.o.Encoding)
+		if err != nil {
+			return err
+		}
+		s.report = &pendingReport{doc: doc, q: q}
 	}
-	refused, err := s.post(ctx, s.path(s.o.Paths.Reports), q, doc)
+	refused, err := s.post(ctx, s.path(s.o.Paths.Reports), s.report.q, s.report.doc)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	if refused != "" {
 		s.o.Log.Warn("telemetron refused the EVA-DTS report", "reason", refused)
 	}
-	s.reportAt = now
+	s.report, s.reportAt = nil, now
 	if s.o.Memory != nil {
 		if err := s.o.Memory.PutCache(cacheReportAt, []byte(strconv.FormatInt(now.UnixMilli(), 10))); err != nil {
 			s.o.Log.Warn("telemetron: report time not kept", "err", err)
