@@ -75,7 +75,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	o := simwall.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
-		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login, Telemetron: *telemetronOn}
+		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login}
+	o.Telemetron = *telemetronOn
 	if speed.set {
 		o.Speed = speed.v
 	}
