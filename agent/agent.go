@@ -125,6 +125,9 @@ type Options struct {
 	// Dashboard is the wall as the web dashboard acts on it; nil is the
 	// wall core itself (the simulator adds its simulated kegs).
 	Dashboard func(*device.Agent) web.Wall
+	// WebFallback is where the dashboard listens when [web] listen is
+	// taken ("" fails the start instead); the simulator's default.
+	WebFallback string
 	// Notifier reports readiness and the watchdog; the zero value reads
 	// NOTIFY_SOCKET from the environment.
 	Notifier *sdnotify.Notifier

@@ -23,7 +23,9 @@ func (a *Agent) startWeb(ctx context.Context) error {
 	if a.o.Dashboard != nil {
 		wall = a.o.Dashboard(r.dev)
 	}
-	ws, err := web.Start(ctx, web.ForAgent(a.cfg, wall, r.store, src, a.clk.Now, a.o.Version, a.log))
+	deps := web.ForAgent(a.cfg, wall, r.store, src, a.clk.Now, a.o.Version, a.log)
+	deps.ListenFallback = a.o.WebFallback
+	ws, err := web.Start(ctx, deps)
 	if err != nil {
 		return err
 	}

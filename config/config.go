@@ -52,6 +52,8 @@ type Config struct {
 
 	// TouchTopUp: customer accounts as a payment source (config/touchtopup.go).
 	TouchTopUp TouchTopUp `toml:"touchtopup"`
+	// Telemetron is the [telemetron] section (config/telemetron.go).
+	Telemetron Telemetron `toml:"telemetron"`
 }
 
 // Device identifies the controller.
@@ -406,6 +408,7 @@ func Base() Config {
 			Predictive: true, KegSizeL: 50, KegLowPercent: 15,
 		},
 		TouchTopUp: defaultTouchTopUp(),
+		Telemetron: defaultTelemetron(),
 	}
 }
 
@@ -453,6 +456,7 @@ func Parse(b []byte) (*Config, error) {
 		History  toml.Primitive   `toml:"history"`
 
 		TouchTopUp toml.Primitive `toml:"touchtopup"`
+		Telemetron toml.Primitive `toml:"telemetron"`
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&shape)
 	if err != nil {
@@ -461,7 +465,7 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Telemetron, &c.Telemetron}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
 		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}, {shape.Web, &c.Web},
 		{shape.TouchTopUp, &c.TouchTopUp}}
 	for _, p := range parts {
@@ -517,6 +521,7 @@ func (c *Config) Validate() error {
 	c.validateSecurity(report)
 	c.SmartNow.validate(report)
 	c.TouchTopUp.validate(report, c.POS.Listen != "")
+	c.Telemetron.validate(report)
 	c.Cards.validate(report)
 	c.Audit.validate(report)
 	c.Sim.validate(report, lines)

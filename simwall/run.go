@@ -73,9 +73,15 @@ type Options struct {
 	// WebLogin tells how to log in to the dashboard ([web] listen); it is
 	// shown beside the dashboard's address.
 	WebLogin string
+	// WebFallback is where the dashboard listens when [web] listen is
+	// taken ("" fails the run instead).
+	WebFallback string
 	// TouchTopUp runs the TouchTopUp emulator with two accounts and a till
 	// that collects their debits (simwall/touchtopup.go).
 	TouchTopUp bool
+	// Telemetron starts the Telemetron emulator on loopback and feeds it
+	// (simwall/telemetron.go).
+	Telemetron bool
 }
 
 // Summary is what a run did, for the closing line.
@@ -85,8 +91,7 @@ type Summary struct {
 	Outbox  int                      // records waiting for upload
 	Dropped int                      // events the output could not keep up with (all are in the event log)
 	TTG     string                   // the TTG server used, "" for none
-	// TouchTopUp is each simulated account's balance before and after.
-	TouchTopUp []string
+	Clouds  []string                 // a line per cloud emulator: what arrived
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -128,18 +133,23 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		defer emb.Close()
 		peers.TTG = emb.URL
 	}
+	tm, err := startTelemetron(cfg, o.Telemetron)
+	if err != nil {
+		return nil, err
+	}
+	defer tm.close()
 	if o.Speed == 0 && needsRealTime(o.Scenario) {
 		o.Log.Warn("the scenario puts cards or payment cards on simulated readers, whose timing is real: running at speed 1 instead of flat out")
 		o.Speed = 1
 	}
 	out := newPrinter(o, cfg)
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out, tt: tt}
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out, tt: tt, tm: tm}
 	sum := &Summary{TTG: peers.TTG}
 	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: o.Version, Hardware: hw, Peers: peers,
 		Clock: clk, Log: o.Log, Events: out.emit, Driver: r,
 		// A simulated wall has nothing to restart; the request is an event.
 		Restart:   func() error { return nil },
-		Dashboard: func(d *device.Agent) web.Wall { return dashboardWall{d, wall} },
+		Dashboard: func(d *device.Agent) web.Wall { return dashboardWall{d, wall} }, WebFallback: o.WebFallback,
 		Listening: func(a *agent.Agent) error { return tellEmbedded(emb, cfg, a.ControlURL()) },
 		Stopped:   func(a *agent.Agent) { sum.Outbox, _ = a.Store().OutboxLen() }})
 	if err != nil {
@@ -153,7 +163,10 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		out.scr.end()
 	}
 	sum.Virtual, sum.Events, sum.Dropped = clk.Mono()-time.Second, out.counts, out.dropped
-	sum.TouchTopUp = tt.summary(cfg)
+	sum.Clouds = append(sum.Clouds, tt.summary(cfg)...)
+	if line := tm.summary(); line != "" {
+		sum.Clouds = append(sum.Clouds, line)
+	}
 	if err != nil && !r.ran {
 		return nil, err
 	}
@@ -186,6 +199,7 @@ type runner struct {
 	// for replays sent later.
 	creditAt map[int64]string
 	tt       *touchTopUp
+	tm       *simTelemetron // nil without --telemetron
 }
 
 // Drive plays the scenario in virtual time (agent.Driver).
@@ -317,6 +331,8 @@ func (r *runner) apply(st sim.Step) error {
 		return r.asm.TerminalSelect(st.Line)
 	case "vend":
 		return r.board.vend(st.Selection)
+	case "telemetron_request":
+		return r.tm.request(r.ctx, st.Request)
 	}
 	line := r.wall.Board.Line(st.Line)
 	lc, ok := r.cfg.Line(st.Line)

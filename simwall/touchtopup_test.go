@@ -37,9 +37,9 @@ func TestSimulatedTouchTopUp(t *testing.T) {
 	if sum.Events[device.EventAccountReady] != 2 || sum.Events[device.EventAccountRefused] != 3 || sum.Events[device.EventScenarioError] != 0 {
 		t.Fatalf("events %v", sum.Events)
 	}
-	if len(sum.TouchTopUp) != 2 || !strings.HasSuffix(sum.TouchTopUp[1], "8.00 EUR before, 0.00 EUR after") ||
-		strings.HasSuffix(sum.TouchTopUp[0], "15.00 EUR after") {
-		t.Fatalf("summary %q", sum.TouchTopUp)
+	if len(sum.Clouds) != 2 || !strings.HasSuffix(sum.Clouds[1], "8.00 EUR before, 0.00 EUR after") ||
+		strings.HasSuffix(sum.Clouds[0], "15.00 EUR after") {
+		t.Fatalf("summary %q", sum.Clouds)
 	}
 	st, err := storage.Open(filepath.Join(cfg.Device.DataDir, "tapagent.db"), storage.Options{})
 	if err != nil {
@@ -87,7 +87,7 @@ duration = "3s"
 	if sum.Events[device.EventAccountReady] != 1 || sum.Events[device.EventCardLogin] != 0 || sum.Events[device.EventPourBooked] != 1 {
 		t.Fatalf("events %v", sum.Events)
 	}
-	if strings.HasSuffix(sum.TouchTopUp[0], "15.00 EUR after") {
-		t.Fatalf("John's account was not debited: %q", sum.TouchTopUp)
+	if strings.HasSuffix(sum.Clouds[0], "15.00 EUR after") {
+		t.Fatalf("John's account was not debited: %q", sum.Clouds)
 	}
 }

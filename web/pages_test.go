@@ -2,13 +2,18 @@ package web_test
 
 import (
 	"bufio"
+	"context"
 	"flag"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/web"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -124,5 +129,30 @@ func TestLiveStream(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("pouring %v, booked %v", sawPouring, sawBooked)
 		}
+	}
+}
+
+// TestListenFallback: with the configured port taken by another program,
+// the dashboard listens on the fallback when it has one, and refuses to
+// start, naming the address, when it has none.
+func TestListenFallback(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	r := newRig(t, func(c *config.Config, d *web.Deps) {
+		c.Web.Listen = taken.Addr().String()
+		d.ListenFallback = "127.0.0.1:0"
+	})
+	if strings.HasSuffix(r.srv.URL, taken.Addr().String()) || !strings.HasPrefix(r.srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("listening on %s with %s taken", r.srv.URL, taken.Addr())
+	}
+	d := web.ForAgent(r.cfg, r.agent, r.store, web.Sources{}, r.clk.Now, "test", nil)
+	if s, err := web.Start(context.Background(), d); err == nil || !strings.Contains(err.Error(), taken.Addr().String()) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("without a fallback: %v", err)
 	}
 }

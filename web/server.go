@@ -56,6 +56,10 @@ type Deps struct {
 	Log     *slog.Logger
 	Version string
 	Commit  string
+	// ListenFallback is listened on when [web] listen is taken by another
+	// program ("" fails instead): the simulator's default port may be in
+	// use by another simulator, and probing it first would race.
+	ListenFallback string
 	// ReadTimeout bounds reading a request, headers and body; zero is 10 s.
 	// A client slower than that is cut off.
 	ReadTimeout time.Duration
@@ -141,6 +145,9 @@ func Start(ctx context.Context, d Deps) (*Server, error) {
 	s.dummy, _ = bcrypt.GenerateFromPassword([]byte("no user has this password"), bcryptCost)
 	s.metrics = newMetrics(s)
 	ln, err := net.Listen("tcp", w.Listen)
+	if errors.Is(err, syscall.EADDRINUSE) && d.ListenFallback != "" {
+		ln, err = net.Listen("tcp", d.ListenFallback)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("web: listening on %s: %w", w.Listen, err)
 	}

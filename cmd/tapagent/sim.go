@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -43,6 +42,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	exePort := fs.String("exe", "", "a real EXE bridge on this port instead of the simulated vending machine (paid at the card terminal)")
 	webAddr := fs.String("web", "", `web dashboard address ("off": none; default: web.listen, else 127.0.0.1:8080, or any free port when that is taken)`)
 	touchTopUp := fs.Bool("touchtopup", false, "run the TouchTopUp emulator with two customer accounts (cards 2001, 2002; account numbers 54321, 54322) and a till that collects their debits")
+	telemetronOn := fs.Bool("telemetron", false, "start the Telemetron cloud emulator on loopback and feed it (vend rows, events, state, loading, EVA-DTS reports)")
 	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -70,13 +70,14 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	// The dashboard's login is written to the data directory: only once
 	// nothing else can refuse the run, so a mistyped flag leaves no file.
-	login := simWeb(cfg, *webAddr, stderr)
+	login, webFallback := simWeb(cfg, *webAddr, stderr)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	o := simwall.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
-		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login,
+		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login, WebFallback: webFallback,
 		TouchTopUp: *touchTopUp}
+	o.Telemetron = *telemetronOn
 	if speed.set {
 		o.Speed = speed.v
 	}
@@ -109,8 +110,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if sum.TTG != "" {
 			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events[device.EventTTGDelivered])
 		}
-		for _, l := range sum.TouchTopUp {
-			fmt.Fprintln(stdout, l)
+		for _, line := range sum.Clouds {
+			fmt.Fprintln(stdout, line)
 		}
 	}
 	if sum.Dropped > 0 {
@@ -123,33 +124,30 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 const defaultSimWeb = "127.0.0.1:8080"
 
 // simWeb turns the dashboard on (unless "off" or the file chose an
-// address) and gives it a login; it returns how to log in. Where the
-// login cannot be written (a read-only data directory) the dashboard
-// stays off and the simulation runs on, to meet the real problem.
-func simWeb(cfg *config.Config, addr string, stderr io.Writer) string {
+// address) and gives it a login; it returns how to log in, and where to
+// listen should the default port be taken. Where the login cannot be
+// written (a read-only data directory) the dashboard stays off and the
+// simulation runs on, to meet the real problem.
+func simWeb(cfg *config.Config, addr string, stderr io.Writer) (login, fallback string) {
 	switch {
 	case addr == "off":
 		cfg.Web.Listen = ""
-		return ""
+		return "", ""
 	case addr != "":
 		cfg.Web.Listen = addr
 	case cfg.Web.Listen == "":
-		addr = defaultSimWeb
-		cfg.Web.Listen = addr
-		// Another sim (or anything) on 8080: take any free port instead.
-		if ln, err := net.Listen("tcp", addr); err != nil {
-			cfg.Web.Listen = "127.0.0.1:0"
-		} else {
-			ln.Close()
-		}
+		// Another sim (or anything) on 8080: the dashboard takes any free
+		// port instead (simwall.Options.WebFallback), decided when it
+		// binds: a probe here would race with another simulator's.
+		cfg.Web.Listen, fallback = defaultSimWeb, "127.0.0.1:0"
 	}
 	pw, err := simDashboardUser(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tapagent sim: web dashboard off: %v\n", err)
 		cfg.Web.Listen = ""
-		return ""
+		return "", ""
 	}
-	return "(user demo, password " + pw + ")"
+	return "(user demo, password " + pw + ")", fallback
 }
 
 func loadSimConfig(path string) (*config.Config, error) {

@@ -50,7 +50,7 @@ func simFailsLeavingDatabase(t *testing.T, cmd *exec.Cmd, data, want string) {
 }
 
 func simArgs(data string) []string {
-	return []string{"sim", "--plain", "--speed", "0", "--no-ttg", "--scenario", "none", "--duration", "1s", "--data", data}
+	return []string{"sim", "--plain", "--speed", "0", "--no-ttg", "--web", "off", "--scenario", "none", "--duration", "1s", "--data", data}
 }
 
 // TestSimLeavesALockedDatabaseInPlace: another agent holds the database.
