@@ -508,7 +508,7 @@ func (c *Config) Validate() error {
 	c.Web.validate(report)
 	c.validateAddressClash(report)
 	c.validateSecurity(report)
-	c.SmartNow.validate(report)
+	c.SmartNow.validate(report, c.TTG.URL)
 	c.Cards.validate(report)
 	c.Audit.validate(report)
 	c.Sim.validate(report, lines)

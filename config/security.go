@@ -133,6 +133,9 @@ var securityKeys = append([]securityKey{
 	{"smartnow.paths", func(c *Config) any { return c.SmartNow.Paths }},
 	{"smartnow.scanner", func(c *Config) any { return c.SmartNow.Scanner }},
 	{"smartnow.offline", func(c *Config) any { return c.SmartNow.Offline }},
+	// Who prices the lines, and which remote commands move valves.
+	{"smartnow.prices", func(c *Config) any { return c.SmartNow.Prices }},
+	{"smartnow.commands_allowed", func(c *Config) any { return c.SmartNow.CommandsAllowed }},
 	// Retention decides how long the audit trail and the dead letters are
 	// kept: shortened, it erases the record of what was poured and sold.
 	{"history.retention_days", func(c *Config) any { return c.History.RetentionDays }},

@@ -23,6 +23,9 @@ const (
 	CodeStorageMoved     = "TA_STORAGE_MOVED"
 	CodeStarted          = "TA_STARTED"
 	CodeDeadLetter       = "TA_DEAD_LETTER"
+	CodeConfigApplied    = "TA_CONFIG_APPLIED"
+	CodeCommand          = "TA_COMMAND"
+	CodeState            = "TA_STATE"
 )
 
 // remoteEvents offsets the event-log sequence in a log's remote: SmartNow
@@ -43,7 +46,14 @@ var eventCodes = map[string]struct {
 	"valve_close_failed": {CodeValveCloseFailed, LogTypeAlarm}, "storage_error": {CodeStorageError, LogTypeAlarm},
 	"storage_corrupt_moved": {CodeStorageMoved, LogTypeAlarm}, "agent_started": {CodeStarted, LogTypeInfo},
 	"sink_dead_letter": {CodeDeadLetter, LogTypeAlarm},
+	"smartnow_config_applied": {CodeConfigApplied, LogTypeInfo}, "smartnow_command": {CodeCommand, LogTypeInfo},
+	"machine_state": {CodeState, LogTypeInfo},
 }
+
+// structured are the event types whose detail is a JSON object: its keys
+// become the log's extraData (what a configuration applied and ignored, a
+// command's params and outcome, the machine's state).
+var structured = map[string]bool{"smartnow_config_applied": true, "smartnow_command": true, "machine_state": true}
 
 // loggedEvent is what a SmartNow log needs of an agent event (device.Event
 // as the event log stores it).
@@ -84,7 +94,13 @@ func EventLog(e storage.LoggedEvent, m Machine) (Log, bool) {
 			return Log{}, false
 		}
 		lg.Code, lg.Type = c.code, c.typ
-		if ev.Detail != "" {
+		var fields map[string]any
+		switch {
+		case structured[ev.Type] && json.Unmarshal([]byte(ev.Detail), &fields) == nil:
+			for k, v := range fields {
+				extra[k] = v
+			}
+		case ev.Detail != "":
 			extra["detail"] = ev.Detail
 		}
 	}
