@@ -45,7 +45,7 @@ var eventCodes = map[string]struct {
 	"keg_low": {CodeKegLow, LogTypeInfo}, "keg_empty": {CodeKegEmpty, LogTypeAlarm},
 	"valve_close_failed": {CodeValveCloseFailed, LogTypeAlarm}, "storage_error": {CodeStorageError, LogTypeAlarm},
 	"storage_corrupt_moved": {CodeStorageMoved, LogTypeAlarm}, "agent_started": {CodeStarted, LogTypeInfo},
-	"sink_dead_letter": {CodeDeadLetter, LogTypeAlarm},
+	"sink_dead_letter":        {CodeDeadLetter, LogTypeAlarm},
 	"smartnow_config_applied": {CodeConfigApplied, LogTypeInfo}, "smartnow_command": {CodeCommand, LogTypeInfo},
 	"machine_state": {CodeState, LogTypeInfo},
 }
