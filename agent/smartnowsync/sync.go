@@ -103,16 +103,22 @@ func New(o Options) (*Sync, error) {
 // config_poll and polls commands at once and every command_poll until ctx
 // ends; stop waits for both loops.
 func (s *Sync) Start(ctx context.Context, w Wall) (stop func()) {
-	s.mu.Lock()
-	s.wall = w
-	s.mu.Unlock()
-	s.applyNames(s.state.Load())
+	s.Attach(w)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); s.configLoop(ctx) }()
 	go func() { defer wg.Done(); s.commandLoop(ctx) }()
 	return func() { cancel(); wg.Wait() }
+}
+
+// Attach gives the sync the wall its commands and names act on and names
+// the lines' products from the stored assortment; Start calls it.
+func (s *Sync) Attach(w Wall) {
+	s.mu.Lock()
+	s.wall = w
+	s.mu.Unlock()
+	s.applyNames(s.state.Load())
 }
 
 func (s *Sync) getWall() Wall {
