@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,3 +219,9 @@ func ctx(t *testing.T) context.Context {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+func splitOnce(s string) []string { return strings.SplitN(s, " ", 2) }
+
+func newClock() *clock.Manual { return clock.NewManual(monday) }
+
+func newWall(r *rig) (*simwall.Wall, error) { return simwall.NewWall(r.cfg, r.clk) }
