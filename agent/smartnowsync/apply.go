@@ -31,8 +31,12 @@ type Settings struct {
 	Closed []int `json:"closed,omitempty"`
 }
 
-// maxConfig bounds the configuration text (the reply is bounded too).
-const maxConfig = 64 << 10
+// maxConfig bounds the configuration text (the reply is bounded too);
+// maxIgnored the ignored keys named.
+const (
+	maxConfig  = 64 << 10
+	maxIgnored = 32
+)
 
 // ParseSettings reads the configuration text: "" is no settings; keys
 // that do not map come back in ignored, sorted. Text that is not a JSON
@@ -73,6 +77,9 @@ func ParseSettings(text string, lines []int) (Settings, []string, error) {
 		}
 	}
 	sort.Strings(ignored)
+	if len(ignored) > maxIgnored {
+		ignored = append(ignored[:maxIgnored], fmt.Sprintf("(and %d more)", len(ignored)-maxIgnored))
+	}
 	return st, ignored, nil
 }
 
