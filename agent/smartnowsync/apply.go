@@ -110,6 +110,7 @@ func (s *Sync) Refresh(ctx context.Context) (summary string, err error) {
 		st, ignored, err = ParseSettings(mc.Config, s.lineIDs())
 		if err == nil {
 			next.Settings, next.Ignored = st, append(ignored, mc.Others...)
+			sort.Strings(next.Ignored)
 		}
 	}
 	errs = append(errs, err)

@@ -198,6 +198,7 @@ func TestOpeningHoursLeaveTheOperatorLock(t *testing.T) {
 func TestMachineConfigKeys(t *testing.T) {
 	c := newCloud(t, snemu.Product{PLU: 101, Name: "Helles", Price: 800})
 	c.setConfig(t, `{"closed": [3], "wifi": {"ssid": "bar"}, "volume": 7}`)
+	c.call(t, "PUT", "/machine/hostname/"+hostname+"/config", map[string]string{"ssid": "bar", "encryptionKey": "s3cret"})
 	r := newRig(t, c, monday, nil)
 	r.attach()
 	if _, err := r.sync.Refresh(ctx(t)); err != nil {
@@ -207,7 +208,7 @@ func TestMachineConfigKeys(t *testing.T) {
 		t.Errorf("line 3 closed by the configuration takes a pour: %v", err)
 	}
 	ign, ok := r.ev.Find(device.EventSmartNowConfigIgnored)
-	if !ok || ign.Detail != "volume, wifi" {
+	if !ok || ign.Detail != "encryptionKey, ssid, volume, wifi" {
 		t.Errorf("ignored event %+v", ign)
 	}
 	// Nothing changed: a second fetch applies nothing and logs nothing.
@@ -228,9 +229,14 @@ func TestMachineConfigKeys(t *testing.T) {
 		}
 		return false
 	})
+	for _, ev := range r.ev.All() {
+		if strings.Contains(ev.Detail, "s3cret") {
+			t.Errorf("the encryption key is in an event: %+v", ev)
+		}
+	}
 	applied, _ := extra["applied"].(map[string]any)
 	if applied == nil || applied["assortment"] != float64(1) || !strings.Contains(toJSON(applied["closed"]), "3") ||
-		toJSON(extra["ignored"]) != `["volume","wifi"]` || toJSON(applied["prices"]) != `{"1":800}` {
+		toJSON(extra["ignored"]) != `["encryptionKey","ssid","volume","wifi"]` || toJSON(applied["prices"]) != `{"1":800}` {
 		t.Errorf("extraData %s", toJSON(extra))
 	}
 }
