@@ -509,6 +509,7 @@ func (c *Config) Validate() error {
 	c.validateAddressClash(report)
 	c.validateSecurity(report)
 	c.SmartNow.validate(report, c.TTG.URL)
+	c.SmartNow.validateVouchers(report, lines)
 	c.Cards.validate(report)
 	c.Audit.validate(report)
 	c.Sim.validate(report, lines)

@@ -31,6 +31,12 @@ type SmartNow struct {
 	// Offline is what a voucher does while SmartNow cannot be reached:
 	// "refuse" (default) or "accept" (pour, redeem later).
 	Offline string `toml:"offline"`
+	// Voucher keys (config/vouchers.go): vouchers pay at the tap.
+	Vouchers         bool     `toml:"vouchers"`
+	ScannerLine      int      `toml:"scanner_line"`
+	VoucherHold      Duration `toml:"voucher_hold"`
+	VoucherPortionML float64  `toml:"voucher_portion_ml"`
+	OfflineMax       int      `toml:"offline_max"`
 	// Paths are the resource paths the SmartNow dump has lost (assumed;
 	// docs/clouds.md).
 	Paths SmartNowPaths `toml:"paths"`
@@ -79,7 +85,8 @@ func DefaultSmartNowPaths() SmartNowPaths {
 
 func defaultSmartNow() SmartNow {
 	return SmartNow{Timeout: dur(10 * time.Second), TokenLifetime: dur(15 * time.Minute), Batch: 50, Offline: "refuse",
-		Paths: DefaultSmartNowPaths(), ConfigPoll: dur(5 * time.Minute), CommandPoll: dur(15 * time.Second),
+		Paths: DefaultSmartNowPaths(), VoucherHold: dur(defaultVoucherHold), VoucherPortionML: defaultVoucherPortionML,
+		OfflineMax: defaultOfflineMax, ConfigPoll: dur(5 * time.Minute), CommandPoll: dur(15 * time.Second),
 		CommandsAllowed: []string{"refresh", "lock", "unlock", "report"}}
 }
 

@@ -72,6 +72,8 @@ type Options struct {
 	// WebLogin tells how to log in to the dashboard ([web] listen); it is
 	// shown beside the dashboard's address.
 	WebLogin string
+	// SmartNow runs the SmartNow emulator with vouchers (simwall/smartnow.go).
+	SmartNow bool
 }
 
 // Summary is what a run did, for the closing line.
@@ -81,6 +83,10 @@ type Summary struct {
 	Outbox  int                      // records waiting for upload
 	Dropped int                      // events the output could not keep up with (all are in the event log)
 	TTG     string                   // the TTG server used, "" for none
+	// SmartNow is the emulator used ("" for none) and VouchersRedeemed
+	// how many voucher redemptions it recorded.
+	SmartNow         string
+	VouchersRedeemed int
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -117,6 +123,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		defer emb.Close()
 		peers.TTG = emb.URL
 	}
+	var sn *simSmartNow
+	if o.SmartNow {
+		if sn, err = startSmartNow(ctx, cfg, o.Log); err != nil {
+			return nil, err
+		}
+		defer sn.close()
+	}
 	if o.Speed == 0 && needsRealTime(o.Scenario) {
 		o.Log.Warn("the scenario puts cards or payment cards on simulated readers, whose timing is real: running at speed 1 instead of flat out")
 		o.Speed = 1
@@ -142,6 +155,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		out.scr.end()
 	}
 	sum.Virtual, sum.Events, sum.Dropped = clk.Mono()-time.Second, out.counts, out.dropped
+	sn.summarise(sum)
 	if err != nil && !r.ran {
 		return nil, err
 	}

@@ -42,6 +42,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	mdbPort := fs.String("mdb", "", "a real MDB adapter or UART ([mdb] transport) on this port instead of the simulated card terminal")
 	exePort := fs.String("exe", "", "a real EXE bridge on this port instead of the simulated vending machine (paid at the card terminal)")
 	webAddr := fs.String("web", "", `web dashboard address ("off": none; default: web.listen, else 127.0.0.1:8080, or any free port when that is taken)`)
+	smartNow := fs.Bool("smartnow", false, "run the SmartNow emulator on loopback with vouchers "+simwall.SimVoucherCodes+" and deliver to it")
 	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -74,7 +75,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	o := simwall.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
-		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login}
+		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login, SmartNow: *smartNow}
 	if speed.set {
 		o.Speed = speed.v
 	}
@@ -106,6 +107,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			flow.Count(sum.Events[device.EventAlarm], "alarm", "alarms"), flow.Count(sum.Outbox, "record", "records"), cfg.Device.DataDir)
 		if sum.TTG != "" {
 			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events[device.EventTTGDelivered])
+		}
+		if sum.SmartNow != "" {
+			fmt.Fprintf(stdout, "SmartNow %s: %s redeemed\n", sum.SmartNow, flow.Count(sum.VouchersRedeemed, "voucher", "vouchers"))
 		}
 	}
 	if sum.Dropped > 0 {
