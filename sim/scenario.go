@@ -75,6 +75,9 @@ type Step struct {
 	Form        string   `toml:"form"`
 	Replay      int      `toml:"replay"`
 	ReplayAfter Duration `toml:"replay_after"`
+	// smartnow_command: the command SmartNow queues and its integer params
+	Command string  `toml:"command"`
+	Params  []int64 `toml:"params"`
 	// ResendOf is set by ParseScenario on the step that sends a credit's
 	// delayed replays: the credit step they repeat.
 	ResendOf *Step `toml:"-"`
@@ -82,23 +85,24 @@ type Step struct {
 
 // Actions a step may take.
 var Actions = map[string]string{
-	"authorise":      "open the line for a pour (mode, cap_ml, cap_money, price, price_per_ml, portion_ml, portion_price, item_id)",
-	"pour":           "customer pulls the handle (flow_ml_s with ramp and duration, or profile)",
-	"release_handle": "customer lets go of the handle",
-	"stop":           "stop the pour (card removed, stop button)",
-	"leak":           "flow through the meter with the valve closed (rate_ml_s, duration)",
-	"empty_keg":      "leave remaining_ml (default 100) in the keg, so it sputters and runs dry",
-	"change_keg":     "connect a fresh keg of size_l litres (default: the line's keg size)",
-	"card":           "present an online card (card_id) at the line: server lookup, pour within its credit",
-	"present":        "put a DESFire card of the deck on the reader (card: guest, minor, empty, tab, cleaner, manager)",
-	"take":           "take the card off the reader",
-	"terminal":       "a payment card at the MDB card terminal (funds in minor units, 0 or absent: unknown)",
-	"select":         "pick the line at the MDB card terminal (a terminal selling more than one line)",
-	"vend":           "press a selection (selection) on the EXE vending machine paid at the MDB card terminal",
-	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N, at once or replay_after later)",
-	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
-	"lock":           "take the line out of service",
-	"unlock":         "return the line to service",
+	"authorise":        "open the line for a pour (mode, cap_ml, cap_money, price, price_per_ml, portion_ml, portion_price, item_id)",
+	"pour":             "customer pulls the handle (flow_ml_s with ramp and duration, or profile)",
+	"release_handle":   "customer lets go of the handle",
+	"stop":             "stop the pour (card removed, stop button)",
+	"leak":             "flow through the meter with the valve closed (rate_ml_s, duration)",
+	"empty_keg":        "leave remaining_ml (default 100) in the keg, so it sputters and runs dry",
+	"change_keg":       "connect a fresh keg of size_l litres (default: the line's keg size)",
+	"card":             "present an online card (card_id) at the line: server lookup, pour within its credit",
+	"present":          "put a DESFire card of the deck on the reader (card: guest, minor, empty, tab, cleaner, manager)",
+	"take":             "take the card off the reader",
+	"terminal":         "a payment card at the MDB card terminal (funds in minor units, 0 or absent: unknown)",
+	"select":           "pick the line at the MDB card terminal (a terminal selling more than one line)",
+	"vend":             "press a selection (selection) on the EXE vending machine paid at the MDB card terminal",
+	"credit":           "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N, at once or replay_after later)",
+	"waiter":           "a waiter's staff card at the line (waiter): pours one credited portion",
+	"lock":             "take the line out of service",
+	"unlock":           "return the line to service",
+	"smartnow_command": "SmartNow queues a command for the machine (command, params: integers), fetched at the agent's next command poll (needs --smartnow)",
 }
 
 // BuiltinScenarios names the scenarios LoadScenario knows without a file.
@@ -165,7 +169,7 @@ func (st Step) validate() error {
 	if _, ok := Actions[st.Action]; !ok {
 		return fmt.Errorf("unknown action %q", st.Action)
 	}
-	if st.Line < 1 && st.Action != "present" && st.Action != "take" && st.Action != "terminal" && st.Action != "vend" {
+	if st.Line < 1 && st.Action != "present" && st.Action != "take" && st.Action != "terminal" && st.Action != "vend" && st.Action != "smartnow_command" {
 		return fmt.Errorf("line must be >= 1")
 	}
 	for name, v := range map[string]float64{"cap_ml": st.CapML, "price_per_ml": st.PricePerML,
@@ -217,6 +221,10 @@ func (st Step) validate() error {
 	case "present":
 		if st.Card == "" {
 			return fmt.Errorf("present needs card")
+		}
+	case "smartnow_command":
+		if st.Command == "" || len(st.Command) > 64 || len(st.Params) > 16 {
+			return fmt.Errorf("smartnow_command needs a command (at most 64 bytes) and at most 16 params")
 		}
 	case "leak":
 		if st.RateMLs <= 0 {

@@ -125,6 +125,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	var sn *simSmartNow
 	if o.SmartNow {
+		cfg.SmartNow.Prices = peers.TTG == "" // one price authority: the assortment prices only without TTG
 		if sn, err = startSmartNow(ctx, cfg, o.Log); err != nil {
 			return nil, err
 		}
@@ -317,6 +318,8 @@ func (r *runner) apply(st sim.Step) error {
 		return r.asm.TerminalSelect(st.Line)
 	case "vend":
 		return r.board.vend(st.Selection)
+	case "smartnow_command":
+		return smartnowCommand(r.ctx, r.cfg, st)
 	}
 	line := r.wall.Board.Line(st.Line)
 	lc, ok := r.cfg.Line(st.Line)

@@ -112,7 +112,7 @@ func (s *simSmartNow) seed(ctx context.Context, cfg *config.Config) error {
 			return fmt.Errorf("smartnow emulator: voucher %s: %w", v.Code, err)
 		}
 	}
-	return nil
+	return seedMachine(ctx, c, cfg)
 }
 
 func (s *simSmartNow) campaign(ctx context.Context, c *smartnow.Client, name, typ string, value int64) (int64, error) {
