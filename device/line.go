@@ -130,6 +130,10 @@ func (a *Agent) Authorise(id int, r Request) (string, error) {
 
 // unavailable says why the line takes no such pour now, nil when it would.
 func (a *Agent) unavailable(l *line, r Request) error {
+	closed := ""
+	if !r.Service && !l.locked {
+		closed = a.closedWhy(l, a.clk.Now())
+	}
 	switch {
 	case a.draining.Load():
 		return ErrDraining
@@ -139,8 +143,8 @@ func (a *Agent) unavailable(l *line, r Request) error {
 		return fmt.Errorf("a service pour must be a cleaning or calibration pour, not %s", r.Auth.Mode)
 	case l.locked && !r.Service:
 		return ErrLocked
-	case !r.Service && a.closedWhy(l, a.clk.Now()) != "":
-		return fmt.Errorf("%w (%s)", ErrClosed, a.closedWhy(l, a.clk.Now()))
+	case closed != "":
+		return fmt.Errorf("%w (%s)", ErrClosed, closed)
 	case len(l.unbooked) > 0:
 		return fmt.Errorf("%w: a finished pour is waiting for storage", flow.ErrBusy)
 	}

@@ -207,15 +207,32 @@ func (s *Sync) linePrices(a *Applied) (map[string]int64, []int) {
 	prices := map[string]int64{}
 	var kept []int
 	for _, l := range s.currentLines() {
-		if p, ok := a.Assortment[l.plu]; ok {
-			prices[strconv.Itoa(l.id)] = p.Price
+		if p, ok := s.priceFor(a, l.plu); ok {
+			prices[strconv.Itoa(l.id)] = p.Minor
 			continue
 		}
 		kept = append(kept, l.id)
+		why := "is not in the SmartNow assortment"
+		if _, in := a.Assortment[l.plu]; in {
+			why = "is on no configured line (its price_per_ml is unknown)"
+		}
 		s.report(device.Event{Type: device.EventPriceKept, Line: l.id,
-			Detail: fmt.Sprintf("PLU %d is not in the SmartNow assortment: the configured price stays", l.plu)})
+			Detail: fmt.Sprintf("PLU %d %s: the configured price stays", l.plu, why)})
 	}
 	return prices, kept
+}
+
+// unpriced reports, when the assortment is the price authority but none
+// was ever fetched, that every line keeps its configured price until one
+// arrives: the configured prices never return silently.
+func (s *Sync) unpriced(a *Applied) {
+	if !s.pricesOn(a) || a.Assortment != nil {
+		return
+	}
+	for _, l := range s.currentLines() {
+		s.report(device.Event{Type: device.EventPriceKept, Line: l.id,
+			Detail: fmt.Sprintf("PLU %d: no SmartNow assortment fetched yet: the configured price stays", l.plu)})
+	}
 }
 
 type linePLU struct{ id, plu int }

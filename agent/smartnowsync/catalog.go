@@ -27,22 +27,29 @@ type catalog struct{ s *Sync }
 // FreePourPrice is the assortment's price of plu for the price_per_ml of
 // the line configured for it.
 func (c catalog) FreePourPrice(plu int, _ time.Time, _ flow.Keg) (flow.Price, int, bool) {
-	a := c.s.state.Load()
-	if !c.s.pricesOn(a) {
-		return flow.Price{}, 0, false
+	p, ok := c.s.priceFor(c.s.state.Load(), plu)
+	return p, 0, ok
+}
+
+// priceFor is the assortment's price of plu in a, for the price_per_ml of
+// the line configured with that PLU; ok is false when the assortment does
+// not price it (prices off, PLU not in it, no line configured with it).
+func (s *Sync) priceFor(a *Applied, plu int) (flow.Price, bool) {
+	if !s.pricesOn(a) {
+		return flow.Price{}, false
 	}
 	p, ok := a.Assortment[plu]
 	if !ok {
-		return flow.Price{}, 0, false
+		return flow.Price{}, false
 	}
-	for _, l := range c.s.lines {
+	for _, l := range s.lines {
 		if l.PLU == plu {
 			price := l.UnitPrice()
 			price.Minor = p.Price
-			return price, 0, price.Valid()
+			return price, price.Valid()
 		}
 	}
-	return flow.Price{}, 0, false
+	return flow.Price{}, false
 }
 
 // Alcoholic is unknown: the line's non_alcoholic decides.

@@ -34,7 +34,7 @@ type cloud struct {
 	admin *smartnow.Client
 }
 
-func newCloud(t *testing.T, products ...snemu.Product) *cloud {
+func newCloud(t testing.TB, products ...snemu.Product) *cloud {
 	t.Helper()
 	for i := range products {
 		products[i].Machine = machineID
@@ -52,7 +52,7 @@ func newCloud(t *testing.T, products ...snemu.Product) *cloud {
 }
 
 // call is an operator's request to the cloud; it must succeed.
-func (c *cloud) call(t *testing.T, method, path string, body any) {
+func (c *cloud) call(t testing.TB, method, path string, body any) {
 	t.Helper()
 	status, raw, err := c.admin.Call(context.Background(), method, path, body)
 	if err != nil || status != http.StatusOK {
@@ -60,15 +60,15 @@ func (c *cloud) call(t *testing.T, method, path string, body any) {
 	}
 }
 
-func (c *cloud) setConfig(t *testing.T, text string) {
+func (c *cloud) setConfig(t testing.TB, text string) {
 	c.call(t, http.MethodPut, "/machine/hostname/"+hostname+"/config", map[string]string{"config": text})
 }
 
-func (c *cloud) setHours(t *testing.T, hours []snemu.OpeningHour) {
+func (c *cloud) setHours(t testing.TB, hours []snemu.OpeningHour) {
 	c.call(t, http.MethodPut, "/openinghours/machine/80", hours)
 }
 
-func (c *cloud) queue(t *testing.T, command string, params ...int64) {
+func (c *cloud) queue(t testing.TB, command string, params ...int64) {
 	if params == nil {
 		params = []int64{}
 	}
@@ -76,7 +76,7 @@ func (c *cloud) queue(t *testing.T, command string, params ...int64) {
 }
 
 // command is the emulator's view of the command queued n-th (from 0).
-func (c *cloud) command(t *testing.T, n int) snemu.Command {
+func (c *cloud) command(t testing.TB, n int) snemu.Command {
 	t.Helper()
 	cmds := c.emu.Commands()
 	if len(cmds) <= n {
@@ -88,7 +88,7 @@ func (c *cloud) command(t *testing.T, n int) snemu.Command {
 // rig is the wall (real device on a simulated board, real bbolt file)
 // with its SmartNow sync against the emulator.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	cloud *cloud
 	cfg   *config.Config
 	clk   *clock.Manual
@@ -101,7 +101,7 @@ type rig struct {
 	hook func(smartnowsync.Wall) smartnowsync.Wall
 }
 
-func testConfig(t *testing.T, url string) *config.Config {
+func testConfig(t testing.TB, url string) *config.Config {
 	t.Helper()
 	cfg, err := config.Default()
 	if err != nil {
@@ -123,7 +123,7 @@ func testConfig(t *testing.T, url string) *config.Config {
 	return cfg
 }
 
-func newRig(t *testing.T, c *cloud, start time.Time, mutate func(*config.Config)) *rig {
+func newRig(t testing.TB, c *cloud, start time.Time, mutate func(*config.Config)) *rig {
 	t.Helper()
 	cfg := testConfig(t, c.url)
 	if mutate != nil {
@@ -209,14 +209,14 @@ func (r *rig) pump() *delivery.Pump {
 }
 
 // ctx is a context for one test.
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return c
 }
 
 // testWriter sends a log to the test's.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
 

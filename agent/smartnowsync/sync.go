@@ -118,7 +118,9 @@ func (s *Sync) Attach(w Wall) {
 	s.mu.Lock()
 	s.wall = w
 	s.mu.Unlock()
-	s.applyNames(s.state.Load())
+	a := s.state.Load()
+	s.applyNames(a)
+	s.unpriced(a)
 }
 
 func (s *Sync) getWall() Wall {

@@ -64,14 +64,18 @@ func TestPricesFromTheAssortment(t *testing.T) {
 			t.Errorf("line %d pours %q, want %q", tc.line, got, tc.name)
 		}
 	}
-	kept := map[int]bool{}
+	kept, unfetched := map[int]bool{}, 0
 	for _, ev := range r.ev.All() {
-		if ev.Type == device.EventPriceKept {
+		switch {
+		case ev.Type != device.EventPriceKept:
+		case strings.Contains(ev.Detail, "no SmartNow assortment fetched yet"):
+			unfetched++
+		case strings.Contains(ev.Detail, "not in the SmartNow assortment"):
 			kept[ev.Line] = true
 		}
 	}
-	if len(kept) != 2 || !kept[3] || !kept[4] {
-		t.Errorf("price_kept for lines %v, want 3 and 4: %s", kept, r.ev)
+	if len(kept) != 2 || !kept[3] || !kept[4] || unfetched != 4 {
+		t.Errorf("price_kept for lines %v (want 3 and 4), %d before any assortment (want 4): %s", kept, unfetched, r.ev)
 	}
 
 	c.emu.SetFaults(cloudemu.Faults{Down: true})
