@@ -134,6 +134,9 @@ func (s SmartNow) validate(bad func(key, format string, a ...any), ttgURL string
 
 // validateSync checks the machine configuration and command keys.
 func (s SmartNow) validateSync(bad func(key, format string, a ...any), ttgURL string) {
+	if s.Prices && s.MachineID <= 0 {
+		bad("smartnow.prices", "the assortment is fetched by machine_id: set it")
+	}
 	if s.Prices && ttgURL != "" {
 		bad("smartnow.prices", "the TTG server (ttg.url) prices the lines already: one price authority, set prices = false or drop ttg.url")
 	}
