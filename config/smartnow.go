@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -54,11 +53,8 @@ type SmartNow struct {
 	CommandsAllowed []string `toml:"commands_allowed"`
 }
 
-// SmartNowCommands are the commands the agent knows (docs/clouds.md).
-var SmartNowCommands = []string{"refresh", "lock", "unlock", "report", "clean"}
-
-// SmartNowPaths are the SmartNow resource paths. {code}, {id} and
-// {commandId} are replaced, path-escaped.
+// SmartNowPaths are the SmartNow resource paths. {code}, {id},
+// {commandId} and {hostname} are replaced, path-escaped.
 type SmartNowPaths struct {
 	Login         string `toml:"login"`
 	Refresh       string `toml:"refresh"`
@@ -87,7 +83,7 @@ func defaultSmartNow() SmartNow {
 	return SmartNow{Timeout: dur(10 * time.Second), TokenLifetime: dur(15 * time.Minute), Batch: 50, Offline: "refuse",
 		Paths: DefaultSmartNowPaths(), VoucherHold: dur(defaultVoucherHold), VoucherPortionML: defaultVoucherPortionML,
 		OfflineMax: defaultOfflineMax, ConfigPoll: dur(5 * time.Minute), CommandPoll: dur(15 * time.Second),
-		CommandsAllowed: []string{"refresh", "lock", "unlock", "report"}}
+		CommandsAllowed: defaultCommandsAllowed()}
 }
 
 // validate checks the [smartnow] section; ttgURL is [ttg] url, the other
@@ -128,24 +124,6 @@ func (s SmartNow) validate(bad func(key, format string, a ...any), ttgURL string
 		"opening_hours": s.Paths.OpeningHours} {
 		if !strings.HasPrefix(p, "/") {
 			bad("smartnow.paths."+key, "%q must start with /", p)
-		}
-	}
-}
-
-// validateSync checks the machine configuration and command keys.
-func (s SmartNow) validateSync(bad func(key, format string, a ...any), ttgURL string) {
-	if s.Prices && s.MachineID <= 0 {
-		bad("smartnow.prices", "the assortment is fetched by machine_id: set it")
-	}
-	if s.Prices && ttgURL != "" {
-		bad("smartnow.prices", "the TTG server (ttg.url) prices the lines already: one price authority, set prices = false or drop ttg.url")
-	}
-	if s.ConfigPoll.Duration < 10*time.Second || s.CommandPoll.Duration < time.Second {
-		bad("smartnow.config_poll", "config_poll must be at least 10s and command_poll at least 1s")
-	}
-	for _, c := range s.CommandsAllowed {
-		if !slices.Contains(SmartNowCommands, c) {
-			bad("smartnow.commands_allowed", "%q is not a command tapagent knows (%s)", c, strings.Join(SmartNowCommands, ", "))
 		}
 	}
 }

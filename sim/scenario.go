@@ -85,23 +85,25 @@ type Step struct {
 
 // Actions a step may take.
 var Actions = map[string]string{
-	"authorise":        "open the line for a pour (mode, cap_ml, cap_money, price, price_per_ml, portion_ml, portion_price, item_id)",
-	"pour":             "customer pulls the handle (flow_ml_s with ramp and duration, or profile)",
-	"release_handle":   "customer lets go of the handle",
-	"stop":             "stop the pour (card removed, stop button)",
-	"leak":             "flow through the meter with the valve closed (rate_ml_s, duration)",
-	"empty_keg":        "leave remaining_ml (default 100) in the keg, so it sputters and runs dry",
-	"change_keg":       "connect a fresh keg of size_l litres (default: the line's keg size)",
-	"card":             "present an online card (card_id) at the line: server lookup, pour within its credit",
-	"present":          "put a DESFire card of the deck on the reader (card: guest, minor, empty, tab, cleaner, manager)",
-	"take":             "take the card off the reader",
-	"terminal":         "a payment card at the MDB card terminal (funds in minor units, 0 or absent: unknown)",
-	"select":           "pick the line at the MDB card terminal (a terminal selling more than one line)",
-	"vend":             "press a selection (selection) on the EXE vending machine paid at the MDB card terminal",
-	"credit":           "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N, at once or replay_after later)",
-	"waiter":           "a waiter's staff card at the line (waiter): pours one credited portion",
-	"lock":             "take the line out of service",
-	"unlock":           "return the line to service",
+	"authorise":      "open the line for a pour (mode, cap_ml, cap_money, price, price_per_ml, portion_ml, portion_price, item_id)",
+	"pour":           "customer pulls the handle (flow_ml_s with ramp and duration, or profile)",
+	"release_handle": "customer lets go of the handle",
+	"stop":           "stop the pour (card removed, stop button)",
+	"leak":           "flow through the meter with the valve closed (rate_ml_s, duration)",
+	"empty_keg":      "leave remaining_ml (default 100) in the keg, so it sputters and runs dry",
+	"change_keg":     "connect a fresh keg of size_l litres (default: the line's keg size)",
+	"card":           "present an online card (card_id) at the line: server lookup, pour within its credit",
+	"present":        "put a DESFire card of the deck on the reader (card: guest, minor, empty, tab, cleaner, manager)",
+	"take":           "take the card off the reader",
+	"terminal":       "a payment card at the MDB card terminal (funds in minor units, 0 or absent: unknown)",
+	"select":         "pick the line at the MDB card terminal (a terminal selling more than one line)",
+	"vend":           "press a selection (selection) on the EXE vending machine paid at the MDB card terminal",
+	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N, at once or replay_after later)",
+	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
+	"lock":           "take the line out of service",
+	"unlock":         "return the line to service",
+
+	// SmartNow's side (tapagent sim --smartnow).
 	"smartnow_command": "SmartNow queues a command for the machine (command, params: integers), fetched at the agent's next command poll (needs --smartnow)",
 }
 

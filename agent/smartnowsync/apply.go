@@ -272,12 +272,13 @@ func (s *Sync) pricesOn(a *Applied) bool {
 	return s.cfg.Prices && (a.Settings.Prices == nil || *a.Settings.Prices)
 }
 
-var days = [...]string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
+// days are the weekdays' short names, Sunday (0) first, three letters each.
+const days = "SunMonTueWedThuFriSat"
 
 func hoursText(hs []smartnow.OpeningHour) []string {
 	out := make([]string, 0, len(hs))
 	for _, h := range hs {
-		out = append(out, fmt.Sprintf("%s %s-%s", days[h.Day], clock(h.Start), clock(h.End)))
+		out = append(out, fmt.Sprintf("%s %s-%s", days[3*h.Day:3*h.Day+3], clock(h.Start), clock(h.End)))
 	}
 	return out
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/tapagent/tapagent/storage"
 )
 
-// Actor is who a SmartNow command acts as in the wall's audit trail.
-var Actor = device.Actor{Name: "smartnow", Role: "operator", Via: "smartnow"}
+// actor is who a SmartNow command acts as in the wall's audit trail.
+func actor() device.Actor { return device.Actor{Name: "smartnow", Role: "operator", Via: "smartnow"} }
 
 // Journal states of a command.
 const (
@@ -214,7 +214,7 @@ func orEmpty(p []int64) []int64 {
 
 // run executes one command and says how it went.
 func (s *Sync) run(ctx context.Context, c smartnow.Command) (bool, string) {
-	known := slices.Contains(config.SmartNowCommands, c.Command)
+	known := slices.Contains(config.SmartNowCommands(), c.Command)
 	switch {
 	case !known:
 		return false, "unknown command"
@@ -268,7 +268,7 @@ func (s *Sync) lock(w Wall, params []int64, locked bool) (bool, string) {
 	}
 	var errs []error
 	for _, l := range lines {
-		errs = append(errs, w.SetLocked(Actor, l, locked))
+		errs = append(errs, w.SetLocked(actor(), l, locked))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return false, err.Error()
@@ -286,7 +286,7 @@ func (s *Sync) clean(w Wall, params []int64) (bool, string) {
 	if len(params) != 1 || params[0] <= 0 {
 		return false, "clean needs one line number"
 	}
-	if err := w.SetCleaning(Actor, int(params[0]), true); err != nil {
+	if err := w.SetCleaning(actor(), int(params[0]), true); err != nil {
 		return false, err.Error()
 	}
 	return true, fmt.Sprintf("cleaning started on line %d", params[0])
