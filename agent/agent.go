@@ -169,6 +169,7 @@ const (
 	PartTerminal  = "card_terminal"
 	PartMachine   = "vend_machine"
 	PartClouds    = "cloud_sinks"
+	PartSmartNow  = "smartnow_config"
 	PartWeb       = "web"
 	PartWatchdog  = "service_manager"
 	partsCapacity = 15
@@ -231,6 +232,7 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 	add(hw.Has(CardTerminal), PartTerminal)
 	add(hw.Has(VendMachine), PartMachine)
 	add(len(clouds.Names(cfg)) > 1, PartClouds)
+	add(cfg.SmartNow.URL != "", PartSmartNow)
 	names = append(names, PartWatchdog)
 	parts := make([]Part, len(names))
 	for i, n := range names {

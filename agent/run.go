@@ -18,6 +18,7 @@ import (
 	"github.com/tapagent/tapagent/agent/localapi"
 	"github.com/tapagent/tapagent/agent/retention"
 	"github.com/tapagent/tapagent/agent/serversync"
+	"github.com/tapagent/tapagent/agent/smartnowsync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
@@ -37,6 +38,7 @@ type running struct {
 	accounts *accountpay.Payer
 	up       *serversync.Uplink
 	clouds   *clouds.Links
+	smartnow *smartnowsync.Sync
 	diag     diagcmd.Parts
 	fan      fanout
 	reader   atomic.Pointer[cardpay.Tap]
@@ -104,7 +106,7 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartLocalAPI, a.startLocalAPI}, {PartRegister, a.startRegister}, {PartAccounts, a.startAccounts},
 		{PartControl, a.startControl}, {PartWeb, a.startWeb}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
 		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
-		{PartClouds, a.startClouds},
+		{PartClouds, a.startClouds}, {PartSmartNow, a.startSmartNow},
 	}
 	for _, s := range steps {
 		if !a.has(s.name) {
@@ -157,8 +159,14 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 		a.set(PartClouds, StateFailed)
 		return err
 	}
+	if cfg.SmartNow.URL != "" {
+		if r.smartnow, err = smartnowsync.New(smartnowsync.Options{Config: cfg, Store: r.store, Log: a.log}); err != nil {
+			a.set(PartSmartNow, StateFailed)
+			return err
+		}
+	}
 	r.dev, r.audit, err = NewWall(Wall{Config: cfg, Store: r.store, Clock: a.clk, Lines: lines, Log: a.log, Emit: r.fan.emit, OnBooked: r.booked,
-		Register: r.register, Terminal: a.has(PartTerminal), Uplink: r.up, Clouds: r.clouds, Restart: a.restartPath(restart)})
+		Register: r.register, Terminal: a.has(PartTerminal), Uplink: r.up, Clouds: r.clouds, SmartNow: r.smartnow, Restart: a.restartPath(restart)})
 	if err != nil {
 		a.set(PartWall, StateFailed)
 		return err
@@ -184,6 +192,9 @@ type Wall struct {
 	Uplink *serversync.Uplink
 	// Clouds are the other sinks (SmartNow), woken by each booking too.
 	Clouds *clouds.Links
+	// SmartNow closes lines outside the machine's opening hours and, with
+	// [smartnow] prices, prices them from its assortment.
+	SmartNow *smartnowsync.Sync
 	// OnBooked is called after each booking commits (with the sinks'
 	// wakes): the card tap learns of its pour's end there.
 	OnBooked func()
@@ -221,6 +232,12 @@ func NewWall(w Wall) (*device.Agent, *evadts.Audit, error) {
 	if w.Clouds != nil {
 		opts.OnBooked = w.Clouds.Then(opts.OnBooked)
 	}
+	if sn := w.SmartNow; sn != nil {
+		opts.Hours = sn.Hours()
+		if c := sn.Catalog(); c != nil {
+			opts.Catalog = c // config validation refuses it beside a TTG server
+		}
+	}
 	d, err := device.New(opts)
 	return d, audit, err
 }
@@ -253,6 +270,14 @@ func (a *Agent) startClouds(context.Context) error {
 	l.Start(a.run.dev.Report)
 	a.pushLink(PartClouds, func() { _ = l.Stop(uplinkGrace) })
 	a.set(PartClouds, StateRunning)
+	return nil
+}
+
+// startSmartNow fetches and applies the machine's SmartNow configuration
+// and runs its commands; it stops with the sessions.
+func (a *Agent) startSmartNow(ctx context.Context) error {
+	a.pushSession(PartSmartNow, a.run.smartnow.Start(ctx, a.run.dev))
+	a.set(PartSmartNow, StateRunning)
 	return nil
 }
 

@@ -152,6 +152,16 @@ var securityKeys = append([]securityKey{
 	{"telemetron.scope", func(c *Config) any { return c.Telemetron.Scope }},
 	{"telemetron.machine_id", func(c *Config) any { return c.Telemetron.MachineID }},
 	{"telemetron.paths", func(c *Config) any { return c.Telemetron.Paths }},
+	// Who prices the lines, and which remote commands move valves.
+	{"smartnow.prices", func(c *Config) any { return c.SmartNow.Prices }},
+	{"smartnow.commands_allowed", func(c *Config) any { return c.SmartNow.CommandsAllowed }},
+	// Vouchers pour beer: which line a scan arms, how much, for how long
+	// and how many pours nobody has checked.
+	{"smartnow.vouchers", func(c *Config) any { return c.SmartNow.Vouchers }},
+	{"smartnow.scanner_line", func(c *Config) any { return c.SmartNow.ScannerLine }},
+	{"smartnow.voucher_hold", func(c *Config) any { return c.SmartNow.VoucherHold }},
+	{"smartnow.voucher_portion_ml", func(c *Config) any { return c.SmartNow.VoucherPortionML }},
+	{"smartnow.offline_max", func(c *Config) any { return c.SmartNow.OfflineMax }},
 	// Retention decides how long the audit trail and the dead letters are
 	// kept: shortened, it erases the record of what was poured and sold.
 	{"history.retention_days", func(c *Config) any { return c.History.RetentionDays }},

@@ -19,6 +19,13 @@ func TestSmartNowSection(t *testing.T) {
 		{"no password", strings.Replace(ok, "password = \"p\"\n", "", 1), "smartnow.username"},
 		{"offline", ok + "offline = \"maybe\"\n", "smartnow.offline"},
 		{"path", ok + "[smartnow.paths]\nrevenue = \"revenuetransaction\"\n", "smartnow.paths.revenue"},
+		{"prices", ok + "machine_id = 80\nprices = true\n", ""},
+		{"prices without machine", ok + "prices = true\n", "smartnow.prices"},
+		{"two price authorities", "[ttg]\nurl = \"https://ttg.example\"\n" + ok + "machine_id = 80\nprices = true\n", "smartnow.prices"},
+		{"unknown command", ok + "commands_allowed = [\"refresh\", \"reboot\"]\n", "smartnow.commands_allowed"},
+		{"clean allowed", ok + "commands_allowed = [\"lock\", \"clean\"]\n", ""},
+		{"poll too fast", ok + "config_poll = \"1s\"\n", "smartnow.config_poll"},
+		{"config path", ok + "[smartnow.paths]\nopening_hours = \"openinghours\"\n", "smartnow.paths.opening_hours"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.toml + line))

@@ -45,6 +45,8 @@ type Options struct {
 	Register CashRegister
 	// Restart asks whoever runs the agent to restart it (remote control).
 	Restart func() error
+	// Hours closes lines outside opening hours; nil: always open.
+	Hours Hours
 }
 
 // Agent runs the tap lines.
@@ -74,6 +76,10 @@ type Agent struct {
 	rc       remote
 	restart  func() error
 	salt     []byte
+	hours    Hours
+	// hoursAt is the wall second the opening hours were last evaluated
+	// at.
+	hoursAt atomic.Int64
 }
 
 // New builds the agent and closes every valve before anything else.
@@ -82,7 +88,7 @@ func New(o Options) (*Agent, error) {
 		return nil, errors.New("device: config, clock and store are required")
 	}
 	a := &Agent{cfg: o.Config, clk: o.Clock, store: o.Store, log: o.Log, emit: o.Emit,
-		synced: o.ClockSynced, meters: o.Meters, catalog: o.Catalog, cards: o.Cards, onBooked: o.OnBooked, settle: o.Settle, register: o.Register, restart: o.Restart}
+		synced: o.ClockSynced, meters: o.Meters, catalog: o.Catalog, cards: o.Cards, onBooked: o.OnBooked, settle: o.Settle, register: o.Register, restart: o.Restart, hours: o.Hours}
 	if a.onBooked == nil {
 		a.onBooked = func() {}
 	}

@@ -18,6 +18,7 @@ type LineStatus struct {
 	State       string   `json:"state"`
 	Disabled    string   `json:"disabled,omitempty"`
 	Locked      bool     `json:"locked,omitempty"`
+	Closed      string   `json:"closed,omitempty"`
 	PourID      string   `json:"pour_id,omitempty"`
 	Mode        string   `json:"mode,omitempty"`
 	FlowRate    flow.Vol `json:"flow_ml10_per_s"`
@@ -42,7 +43,7 @@ func (a *Agent) Status() []LineStatus {
 		m := l.fl.Meter()
 		s := LineStatus{
 			Line: l.id, Product: l.productName(), State: l.fl.State().String(), Disabled: l.fl.Disabled(),
-			Locked: l.locked, PourID: l.intent.PourID, FlowRate: m.FlowRate(), KegLeft: l.keg.Remaining,
+			Locked: l.locked, Closed: l.closed, PourID: l.intent.PourID, FlowRate: m.FlowRate(), KegLeft: l.keg.Remaining,
 			KegPermille: l.keg.FillPermille(), KMilli: m.KMilli(), Pulses: m.Pulses(), Bounced: m.Bounced(),
 			Lost: m.Lost(), Latency: l.fl.Latency().Microseconds(), Unbooked: len(l.unbooked),
 		}

@@ -87,6 +87,13 @@ const (
 	// EventLineUnlocked: a locked line takes authorisations again. Fields:
 	// line.
 	EventLineUnlocked EventType = "line_unlocked"
+	// EventLineClosed: a line is outside its opening hours (SmartNow's):
+	// it takes no new pour until it opens; the operator lock is separate.
+	// Fields: line, detail (why).
+	EventLineClosed EventType = "line_closed"
+	// EventLineOpened: a line closed by its opening hours opens again (an
+	// operator lock stays). Fields: line.
+	EventLineOpened EventType = "line_opened"
 	// EventLineCalibrated: a line's meter factor was set from a calibration
 	// pour (pulses counted for the measured volume). Fields: line, pulses,
 	// volume_ml10.
@@ -317,6 +324,29 @@ const (
 	EventSinkDown EventType = "sink_down"
 	// EventSinkUp: a cloud sink that was down delivers again. Fields: detail.
 	EventSinkUp EventType = "sink_up"
+
+	// SmartNow machine configuration and commands.
+
+	// EventSmartNowConfigApplied: a SmartNow machine configuration,
+	// assortment or opening hours were applied. Fields: detail (a JSON
+	// object: applied, ignored; SmartNow's TA_CONFIG_APPLIED extraData).
+	EventSmartNowConfigApplied EventType = "smartnow_config_applied"
+	// EventSmartNowConfigIgnored: keys of the SmartNow machine
+	// configuration that map to no tapagent setting were ignored. Fields:
+	// detail (the keys).
+	EventSmartNowConfigIgnored EventType = "smartnow_config_ignored"
+	// EventPriceKept: a line's PLU is not in the SmartNow assortment (or
+	// none has been fetched yet), so the line keeps its configured price.
+	// Fields: line, detail (the PLU, why).
+	EventPriceKept EventType = "price_kept"
+	// EventSmartNowCommand: a SmartNow command was run (or refused) and its
+	// outcome reported. Fields: detail (a JSON object: id, command, params,
+	// success, outcome; SmartNow's TA_COMMAND extraData).
+	EventSmartNowCommand EventType = "smartnow_command"
+	// EventMachineState: the machine's state as the SmartNow command
+	// report sends it. Fields: detail (a JSON object: lines with their
+	// state, product, lock, closing, keg level; SmartNow's TA_STATE).
+	EventMachineState EventType = "machine_state"
 
 	// Retention.
 

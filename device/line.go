@@ -38,6 +38,9 @@ type line struct {
 	// the writer may be committing a booking that a holder of mu waits for.
 	ckptFail atomic.Pointer[ckptFailure]
 	locked   bool
+	// closed is why the line is outside its opening hours ("" when open),
+	// as the last tick found it (Hours).
+	closed string
 	// unbooked holds finished pours whose booking failed; the line takes no
 	// new pour until they are on disk.
 	unbooked    []storage.Booking
@@ -127,6 +130,10 @@ func (a *Agent) Authorise(id int, r Request) (string, error) {
 
 // unavailable says why the line takes no such pour now, nil when it would.
 func (a *Agent) unavailable(l *line, r Request) error {
+	closed := ""
+	if !r.Service && !l.locked {
+		closed = a.closedWhy(l, a.clk.Now())
+	}
 	switch {
 	case a.draining.Load():
 		return ErrDraining
@@ -136,6 +143,8 @@ func (a *Agent) unavailable(l *line, r Request) error {
 		return fmt.Errorf("a service pour must be a cleaning or calibration pour, not %s", r.Auth.Mode)
 	case l.locked && !r.Service:
 		return ErrLocked
+	case closed != "":
+		return fmt.Errorf("%w (%s)", ErrClosed, closed)
 	case len(l.unbooked) > 0:
 		return fmt.Errorf("%w: a finished pour is waiting for storage", flow.ErrBusy)
 	}
@@ -203,9 +212,14 @@ func (a *Agent) Tick() {
 		a.checkpointDue(l, a.clk.Mono())
 		l.mu.Unlock()
 	}
+	now := a.clk.Now()
+	hours := a.hours != nil && a.hoursAt.Swap(now.Unix()) != now.Unix()
 	for _, l := range a.order {
 		l.mu.Lock()
 		a.tickLine(l, a.clk.Mono())
+		if hours {
+			a.tickHours(l, now)
+		}
 		l.mu.Unlock()
 	}
 	a.lastTick.Store(int64(a.clk.Mono()))

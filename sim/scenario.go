@@ -80,6 +80,9 @@ type Step struct {
 	// telemetron_request: what the operator asks of the machine, "report"
 	// or "config".
 	Request string `toml:"request"`
+	// smartnow_command: the command SmartNow queues and its integer params
+	Command string  `toml:"command"`
+	Params  []int64 `toml:"params"`
 	// ResendOf is set by ParseScenario on the step that sends a credit's
 	// delayed replays: the credit step they repeat.
 	ResendOf *Step `toml:"-"`
@@ -107,6 +110,8 @@ var Actions = map[string]string{
 	"unlock":         "return the line to service",
 
 	"telemetron_request": "the operator asks the machine for data through Telemetron (request: report or config; needs --telemetron)",
+	// SmartNow's side (tapagent sim --smartnow).
+	"smartnow_command": "SmartNow queues a command for the machine (command, params: integers), fetched at the agent's next command poll (needs --smartnow)",
 }
 
 // BuiltinScenarios names the scenarios LoadScenario knows without a file.
@@ -174,7 +179,7 @@ func (st Step) validate() error {
 		return fmt.Errorf("unknown action %q", st.Action)
 	}
 	if st.Line < 1 && st.Action != "present" && st.Action != "take" && st.Action != "terminal" && st.Action != "vend" &&
-		st.Action != "telemetron_request" {
+		st.Action != "telemetron_request" && st.Action != "smartnow_command" {
 		return fmt.Errorf("line must be >= 1")
 	}
 	for name, v := range map[string]float64{"cap_ml": st.CapML, "price_per_ml": st.PricePerML,
@@ -234,6 +239,10 @@ func (st Step) validate() error {
 	case "telemetron_request":
 		if st.Request != "report" && st.Request != "config" {
 			return fmt.Errorf("telemetron_request needs request = report or config")
+		}
+	case "smartnow_command":
+		if st.Command == "" || len(st.Command) > 64 || len(st.Params) > 16 {
+			return fmt.Errorf("smartnow_command needs a command (at most 64 bytes) and at most 16 params")
 		}
 	case "leak":
 		if st.RateMLs <= 0 {

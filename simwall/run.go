@@ -82,6 +82,8 @@ type Options struct {
 	// Telemetron starts the Telemetron emulator on loopback and feeds it
 	// (simwall/telemetron.go).
 	Telemetron bool
+	// SmartNow runs the SmartNow emulator with vouchers (simwall/smartnow.go).
+	SmartNow bool
 }
 
 // Summary is what a run did, for the closing line.
@@ -92,6 +94,10 @@ type Summary struct {
 	Dropped int                      // events the output could not keep up with (all are in the event log)
 	TTG     string                   // the TTG server used, "" for none
 	Clouds  []string                 // a line per cloud emulator: what arrived
+	// SmartNow is the emulator used ("" for none) and VouchersRedeemed
+	// how many voucher redemptions it recorded.
+	SmartNow         string
+	VouchersRedeemed int
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -138,6 +144,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	defer tm.close()
+	var sn *simSmartNow
+	if o.SmartNow {
+		cfg.SmartNow.Prices = peers.TTG == "" // one price authority: the assortment prices only without TTG
+		if sn, err = startSmartNow(ctx, cfg, o.Log); err != nil {
+			return nil, err
+		}
+		defer sn.close()
+	}
 	if o.Speed == 0 && needsRealTime(o.Scenario) {
 		o.Log.Warn("the scenario puts cards or payment cards on simulated readers, whose timing is real: running at speed 1 instead of flat out")
 		o.Speed = 1
@@ -167,6 +181,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if line := tm.summary(); line != "" {
 		sum.Clouds = append(sum.Clouds, line)
 	}
+	sn.summarise(sum)
 	if err != nil && !r.ran {
 		return nil, err
 	}
@@ -333,6 +348,8 @@ func (r *runner) apply(st sim.Step) error {
 		return r.board.vend(st.Selection)
 	case "telemetron_request":
 		return r.tm.request(r.ctx, st.Request)
+	case "smartnow_command":
+		return smartnowCommand(r.ctx, r.cfg, st)
 	}
 	line := r.wall.Board.Line(st.Line)
 	lc, ok := r.cfg.Line(st.Line)

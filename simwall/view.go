@@ -105,6 +105,9 @@ func lineWords(s device.LineStatus) (state, fill, note string) {
 	if s.Locked {
 		note = strings.TrimSpace("locked " + note)
 	}
+	if s.Closed != "" {
+		note = strings.TrimSpace("closed " + note) // opening hours (SmartNow)
+	}
 	if s.Unbooked > 0 {
 		note = strings.TrimSpace(fmt.Sprintf("%s %d unbooked", note, s.Unbooked))
 	}

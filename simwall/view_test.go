@@ -174,3 +174,19 @@ func TestDescribeEvents(t *testing.T) {
 	}
 	golden(t, "events.golden", b.Bytes())
 }
+
+// TestLineWordsClosed: a line closed by its opening hours says so, beside
+// an operator's lock.
+func TestLineWordsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		s    device.LineStatus
+		note string
+	}{
+		{device.LineStatus{State: "idle", Closed: "outside opening hours"}, "closed"},
+		{device.LineStatus{State: "idle", Closed: "outside opening hours", Locked: true}, "closed locked"},
+	} {
+		if _, _, note := lineWords(tc.s); note != tc.note {
+			t.Errorf("%+v: note %q, want %q", tc.s, note, tc.note)
+		}
+	}
+}

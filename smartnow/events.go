@@ -29,6 +29,9 @@ const (
 	CodeKegMarkedEmpty   = "TA_KEG_MARKED_EMPTY"
 	CodeLineLocked       = "TA_LINE_LOCKED"
 	CodeLineUnlocked     = "TA_LINE_UNLOCKED"
+	CodeConfigApplied    = "TA_CONFIG_APPLIED"
+	CodeCommand          = "TA_COMMAND"
+	CodeState            = "TA_STATE"
 )
 
 // remoteEvents offsets the event-log sequence in a log's remote: SmartNow
@@ -52,8 +55,15 @@ var eventCodes = map[string]struct {
 	// keg and line operations: the operator's own record of the wall
 	"keg_changed": {CodeKegChanged, LogTypeInfo}, "keg_adjusted": {CodeKegAdjusted, LogTypeInfo},
 	"keg_marked_empty": {CodeKegMarkedEmpty, LogTypeInfo}, "line_locked": {CodeLineLocked, LogTypeInfo},
-	"line_unlocked": {CodeLineUnlocked, LogTypeInfo},
+	"line_unlocked":           {CodeLineUnlocked, LogTypeInfo},
+	"smartnow_config_applied": {CodeConfigApplied, LogTypeInfo}, "smartnow_command": {CodeCommand, LogTypeInfo},
+	"machine_state": {CodeState, LogTypeInfo},
 }
+
+// structured are the event types whose detail is a JSON object: its keys
+// become the log's extraData (what a configuration applied and ignored, a
+// command's params and outcome, the machine's state).
+var structured = map[string]bool{"smartnow_config_applied": true, "smartnow_command": true, "machine_state": true}
 
 // loggedEvent is what a SmartNow log needs of an agent event (device.Event
 // as the event log stores it).
@@ -107,7 +117,13 @@ func EventLog(e storage.LoggedEvent, m Machine) (Log, bool) {
 			return Log{}, false
 		}
 		lg.Code, lg.Type = c.code, c.typ
-		if ev.Detail != "" {
+		var fields map[string]any
+		switch {
+		case structured[ev.Type] && json.Unmarshal([]byte(ev.Detail), &fields) == nil:
+			for k, v := range fields {
+				extra[k] = v
+			}
+		case ev.Detail != "":
 			extra["detail"] = ev.Detail
 		}
 	}

@@ -68,6 +68,9 @@ func (s *Server) tapViews(st []device.LineStatus, today map[int]flow.Vol, since 
 		if l.Locked {
 			a = append(a, "locked")
 		}
+		if l.Closed != "" {
+			a = append(a, "closed: "+l.Closed)
+		}
 		for _, k := range alarms[l.Line] {
 			if k != l.Disabled { // already said
 				a = append(a, k)

@@ -43,6 +43,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	webAddr := fs.String("web", "", `web dashboard address ("off": none; default: web.listen, else 127.0.0.1:8080, or any free port when that is taken)`)
 	touchTopUp := fs.Bool("touchtopup", false, "run the TouchTopUp emulator with two customer accounts (cards 2001, 2002; account numbers 54321, 54322) and a till that collects their debits")
 	telemetronOn := fs.Bool("telemetron", false, "start the Telemetron cloud emulator on loopback and feed it (vend rows, events, state, loading, EVA-DTS reports)")
+	smartNow := fs.Bool("smartnow", false, "run the SmartNow emulator on loopback with vouchers "+simwall.SimVoucherCodes+" and deliver to it")
 	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -76,8 +77,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	o := simwall.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
 		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login, WebFallback: webFallback,
-		TouchTopUp: *touchTopUp}
-	o.Telemetron = *telemetronOn
+		TouchTopUp: *touchTopUp, SmartNow: *smartNow, Telemetron: *telemetronOn}
 	if speed.set {
 		o.Speed = speed.v
 	}
@@ -112,6 +112,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		for _, line := range sum.Clouds {
 			fmt.Fprintln(stdout, line)
+		}
+		if sum.SmartNow != "" {
+			fmt.Fprintf(stdout, "SmartNow %s: %s redeemed\n", sum.SmartNow, flow.Count(sum.VouchersRedeemed, "voucher", "vouchers"))
 		}
 	}
 	if sum.Dropped > 0 {

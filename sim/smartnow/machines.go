@@ -111,8 +111,37 @@ func b2i(b bool) int {
 	return 0
 }
 
+// configBody is the reference's machine configuration update: the
+// configuration text and the connection settings beside it.
 type configBody struct {
-	Config *string `json:"config"`
+	Config        *string `json:"config"`
+	Mode          *string `json:"mode"`
+	SSID          *string `json:"ssid"`
+	Encryption    *string `json:"encryption"`
+	EncryptionKey *string `json:"encryptionKey"`
+	APN           *string `json:"apn"`
+	Sharing       *string `json:"sharing"`
+	Machine       *int64  `json:"machine"`
+}
+
+// ConfigFields are the settings the reference keeps beside a machine's
+// configuration text.
+type ConfigFields struct {
+	Name          string `json:"name"`
+	APN           string `json:"apn"`
+	Sharing       string `json:"sharing"`
+	Mode          string `json:"mode"`
+	Encryption    string `json:"encryption"`
+	EncryptionKey string `json:"encryptionKey"`
+	SSID          string `json:"ssid"`
+}
+
+// configReply is GET /machine/hostname/{hostname}/config as the reference
+// shows it.
+type configReply struct {
+	ID     int64  `json:"id"`
+	Config string `json:"config"`
+	ConfigFields
 }
 
 func (s *Server) getConfig(r *http.Request) (int, any, error) {
@@ -120,13 +149,13 @@ func (s *Server) getConfig(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]string{"config": s.st.Configs[m.ID]}, nil
+	return http.StatusOK, configReply{ID: m.ID, Config: s.st.Configs[m.ID], ConfigFields: s.st.ConfigFields[m.ID]}, nil
 }
 
-// putConfig stores a machine's configuration; the machine's configState
-// then reads "scheduled" (the reference's only documented value; the
-// emulator does not move it: the agent reports an applied configuration
-// as a log).
+// putConfig stores a machine's configuration (the fields given; the
+// others keep their values); the machine's configState then reads
+// "scheduled" (the reference's only documented value; the emulator does
+// not move it: the agent reports an applied configuration as a log).
 func (s *Server) putConfig(r *http.Request) (int, any, error) {
 	m, err := s.machineByHostname(r.PathValue("hostname"))
 	if err != nil {
@@ -136,10 +165,23 @@ func (s *Server) putConfig(r *http.Request) (int, any, error) {
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	if req.Config == nil {
-		return 0, nil, errf(http.StatusBadRequest, "config is required")
+	if req.Machine != nil && *req.Machine != m.ID {
+		return 0, nil, errf(http.StatusBadRequest, "machine %d is not the machine with hostname %q", *req.Machine, m.Hostname)
 	}
-	s.st.Configs[m.ID] = *req.Config
+	f := s.st.ConfigFields[m.ID]
+	for _, set := range []struct {
+		from *string
+		to   *string
+	}{{req.Mode, &f.Mode}, {req.SSID, &f.SSID}, {req.Encryption, &f.Encryption}, {req.EncryptionKey, &f.EncryptionKey},
+		{req.APN, &f.APN}, {req.Sharing, &f.Sharing}} {
+		if set.from != nil {
+			*set.to = *set.from
+		}
+	}
+	s.st.ConfigFields[m.ID] = f
+	if req.Config != nil {
+		s.st.Configs[m.ID] = *req.Config
+	}
 	m.ConfigState, m.UpdatedAt = "scheduled", s.stamp()
 	return http.StatusOK, message("configuration stored"), nil
 }

@@ -78,6 +78,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.st.Refresh = cloudemu.OrEmpty(s.st.Refresh)
 	s.st.Configs = cloudemu.OrEmpty(s.st.Configs)
+	s.st.ConfigFields = cloudemu.OrEmpty(s.st.ConfigFields)
 	s.st.OpeningHours = cloudemu.OrEmpty(s.st.OpeningHours)
 	return s, nil
 }

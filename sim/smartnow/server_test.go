@@ -156,10 +156,20 @@ func TestMachinesConfigAssortmentHours(t *testing.T) {
 	if m.ConfigState != "scheduled" {
 		t.Errorf("configState after a change: %q", m.ConfigState)
 	}
-	var cfg map[string]string
-	if code := c.do("GET", "/machine/hostname/tap-1/config", nil, &cfg); code != 200 || cfg["config"] != `{"open":"09:00"}` {
+	var cfg map[string]any
+	if code := c.do("GET", "/machine/hostname/tap-1/config", nil, &cfg); code != 200 || cfg["config"] != `{"open":"09:00"}` ||
+		cfg["id"] != float64(80) || cfg["ssid"] != "" || cfg["encryptionKey"] != "" {
 		t.Errorf("get config: %d %v", code, cfg)
 	}
+	// The reference's connection settings are kept beside the text; a
+	// field not sent keeps its value.
+	if code := c.do("PUT", "/machine/hostname/tap-1/config", map[string]any{"ssid": "bar", "apn": "internet", "machine": 80}, nil); code != 200 {
+		t.Fatalf("put config fields: %d", code)
+	}
+	if c.do("GET", "/machine/hostname/tap-1/config", nil, &cfg); cfg["config"] != `{"open":"09:00"}` || cfg["ssid"] != "bar" || cfg["apn"] != "internet" {
+		t.Errorf("config after a fields update: %v", cfg)
+	}
+	c.wantError("PUT", "/machine/hostname/tap-1/config", map[string]any{"machine": 81}, 400, "not the machine")
 	c.wantError("GET", "/machine/hostname/nope/config", nil, 404, "no machine")
 
 	var ps []Product

@@ -207,6 +207,7 @@ type state struct {
 	Refresh      map[string]refreshTok   `json:"refresh"`
 	Machines     []*Machine              `json:"machines"`
 	Configs      map[int64]string        `json:"configs"`
+	ConfigFields map[int64]ConfigFields  `json:"configFields"`
 	Products     []*Product              `json:"products"`
 	OpeningHours map[int64][]OpeningHour `json:"openingHours"`
 	Revenue      []*RevenueTransaction   `json:"revenuetransactions"`
