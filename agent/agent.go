@@ -165,9 +165,10 @@ const (
 	PartTerminal  = "card_terminal"
 	PartMachine   = "vend_machine"
 	PartClouds    = "cloud_sinks"
+	PartVouchers  = "vouchers"
 	PartWeb       = "web"
 	PartWatchdog  = "service_manager"
-	partsCapacity = 14
+	partsCapacity = 15
 )
 
 // Agent is one assembled daemon.
@@ -226,6 +227,7 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 	add(hw.Has(CardTerminal), PartTerminal)
 	add(hw.Has(VendMachine), PartMachine)
 	add(len(clouds.Names(cfg)) > 1, PartClouds)
+	add(cfg.SmartNow.URL != "" && cfg.SmartNow.Vouchers, PartVouchers)
 	names = append(names, PartWatchdog)
 	parts := make([]Part, len(names))
 	for i, n := range names {

@@ -309,6 +309,26 @@ const (
 	// EventSinkUp: a cloud sink that was down delivers again. Fields: detail.
 	EventSinkUp EventType = "sink_up"
 
+	// SmartNow vouchers (agent/voucherpay).
+
+	// EventVoucherAccepted: a scanned voucher pays for a portion: it pours at
+	// once (fully covered) or arms the line for the remainder at its MDB
+	// terminal. Fields: line, pour_id (when it pours at once), amount (what
+	// is left to pay), kind (discount or gift), detail (the code masked but
+	// its last 4, the offer, how it came in).
+	EventVoucherAccepted EventType = "voucher_accepted"
+	// EventVoucherRefused: a voucher cannot pay here, or a scan was
+	// unreadable. Fields: line, reason (why: unknown, expired, limit
+	// reached, not valid for this product, locked to another device, no
+	// value left, SmartNow unreachable, …), detail (the masked code).
+	EventVoucherRefused EventType = "voucher_refused"
+	// EventVoucherExpired: a line armed by a voucher was not paid for within
+	// voucher_hold; the voucher stays unredeemed. Fields: line, detail.
+	EventVoucherExpired EventType = "voucher_expired"
+	// EventScannerFault: the voucher scanner's port failed or vanished; it
+	// is reopened with backoff. Fields: detail.
+	EventScannerFault EventType = "scanner_fault"
+
 	// Retention.
 
 	// EventPruned: retention deleted old entries from a store of the

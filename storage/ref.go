@@ -63,4 +63,8 @@ type Ref struct {
 	VoucherType string `json:"voucher_type,omitempty"`
 	// OriginalPrice is the price before a voucher's discount, minor units.
 	OriginalPrice string `json:"original_price,omitempty"`
+	// VoucherOffline is "1" for a voucher poured while SmartNow could not
+	// be reached (offline = "accept"): nobody validated it, so the sink
+	// validates it before it redeems.
+	VoucherOffline string `json:"voucher_offline,omitempty"`
 }
