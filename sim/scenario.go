@@ -75,6 +75,8 @@ type Step struct {
 	Form        string   `toml:"form"`
 	Replay      int      `toml:"replay"`
 	ReplayAfter Duration `toml:"replay_after"`
+	// voucher: the SmartNow voucher code scanned at the line
+	Code string `toml:"code"`
 	// ResendOf is set by ParseScenario on the step that sends a credit's
 	// delayed replays: the credit step they repeat.
 	ResendOf *Step `toml:"-"`
@@ -97,6 +99,7 @@ var Actions = map[string]string{
 	"vend":           "press a selection (selection) on the EXE vending machine paid at the MDB card terminal",
 	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N, at once or replay_after later)",
 	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
+	"voucher":        "scan a SmartNow voucher (code) at the line: validated, then poured or armed for the terminal (tapagent sim --smartnow)",
 	"lock":           "take the line out of service",
 	"unlock":         "return the line to service",
 }
@@ -213,6 +216,10 @@ func (st Step) validate() error {
 	case "card":
 		if st.CardID <= 0 {
 			return fmt.Errorf("card needs card_id > 0")
+		}
+	case "voucher":
+		if st.Code == "" || len(st.Code) > 64 {
+			return fmt.Errorf("voucher needs a code of 1 to 64 characters")
 		}
 	case "present":
 		if st.Card == "" {

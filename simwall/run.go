@@ -372,6 +372,8 @@ func (r *runner) apply(st sim.Step) error {
 	case "waiter":
 		_, err := r.agent.WaiterTap(st.Line, st.Waiter)
 		return err
+	case "voucher":
+		return r.voucher(st)
 	case "lock":
 		return r.agent.SetLocked(scenarioActor, st.Line, true)
 	case "unlock":

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/sim"
 	snemu "github.com/tapagent/tapagent/sim/smartnow"
 	"github.com/tapagent/tapagent/smartnow"
 )
@@ -162,3 +163,18 @@ func (s *simSmartNow) redeemed() int {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// voucher plays a scenario's voucher step: the code scanned at the line,
+// through the one path the scanner, MQTT and the dashboard take.
+func (r *runner) voucher(st sim.Step) error {
+	v := r.asm.Vouchers()
+	if v == nil {
+		return errors.New("no vouchers: run with --smartnow, or set [smartnow] url and vouchers")
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
+	defer cancel()
+	if err := v.Scan(ctx, st.Line, st.Code, "scenario"); err != nil {
+		return fmt.Errorf("%w: %w", errReported, err) // the agent reported voucher_refused
+	}
+	return nil
+}

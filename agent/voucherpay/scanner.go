@@ -140,7 +140,7 @@ func (s *Scanner) read(ctx context.Context, port io.ReadCloser) error {
 		n, err := port.Read(buf)
 		for _, l := range p.Feed(buf[:n]) {
 			if l.Err != nil {
-				s.Report(device.Event{Type: device.EventVoucherRefused, Line: s.Line, Reason: l.Err.Error(), Detail: "scanner"})
+				s.Report(device.Event{Type: device.EventVoucherRefused, Line: s.Line, Reason: l.Err.Error(), Detail: "scanner: " + l.Err.Error()})
 				continue
 			}
 			_ = s.Scan(ctx, s.Line, l.Code, "scanner") // refusals are reported as events

@@ -110,7 +110,11 @@ var ErrRefused = errors.New("voucher refused")
 
 // refusal reports a voucher_refused event and returns its error.
 func (s *Service) refusal(line int, code, reason string) error {
-	s.o.Wall.Report(device.Event{Type: device.EventVoucherRefused, Line: line, Reason: reason, Detail: Mask(code)})
+	detail := reason
+	if code != "" {
+		detail = Mask(code) + ": " + reason
+	}
+	s.o.Wall.Report(device.Event{Type: device.EventVoucherRefused, Line: line, Reason: reason, Detail: detail})
 	return fmt.Errorf("%w: %s", ErrRefused, reason)
 }
 
