@@ -23,7 +23,11 @@ func (a *Agent) startWeb(ctx context.Context) error {
 	if a.o.Dashboard != nil {
 		wall = a.o.Dashboard(r.dev)
 	}
-	ws, err := web.Start(ctx, web.ForAgent(a.cfg, wall, r.store, src, a.clk.Now, a.o.Version, a.log))
+	deps := web.ForAgent(a.cfg, wall, r.store, src, a.clk.Now, a.o.Version, a.log)
+	if v := r.vouchers; v != nil {
+		deps.Voucher = v.Scan
+	}
+	ws, err := web.Start(ctx, deps)
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,9 @@ type Deps struct {
 	Log     *slog.Logger
 	Version string
 	Commit  string
+	// Voucher scans a SmartNow voucher code typed on a line's card (staff
+	// and operators; agent/voucherpay); nil shows no voucher field.
+	Voucher func(ctx context.Context, line int, code, via string) error
 	// ReadTimeout bounds reading a request, headers and body; zero is 10 s.
 	// A client slower than that is cut off.
 	ReadTimeout time.Duration
