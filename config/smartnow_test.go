@@ -19,6 +19,13 @@ func TestSmartNowSection(t *testing.T) {
 		{"no password", strings.Replace(ok, "password = \"p\"\n", "", 1), "smartnow.username"},
 		{"offline", ok + "offline = \"maybe\"\n", "smartnow.offline"},
 		{"path", ok + "[smartnow.paths]\nrevenue = \"revenuetransaction\"\n", "smartnow.paths.revenue"},
+		{"vouchers", ok + "vouchers = true\n", ""},
+		{"vouchers without url", "[smartnow]\nvouchers = true\n", "smartnow.vouchers"},
+		{"short hold", ok + "vouchers = true\nvoucher_hold = \"1s\"\n", "smartnow.voucher_hold"},
+		{"no portion", ok + "vouchers = true\nvoucher_portion_ml = 0\n", "smartnow.voucher_portion_ml"},
+		{"offline max", ok + "vouchers = true\noffline_max = -1\n", "smartnow.offline_max"},
+		{"scanner without line", ok + "vouchers = true\nscanner = \"/dev/ttyACM0\"\n", "smartnow.scanner_line"},
+		{"scanner on a line", ok + "vouchers = true\nscanner = \"/dev/ttyACM0\"\nscanner_line = 1\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.toml + line))

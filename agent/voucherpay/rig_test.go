@@ -37,7 +37,7 @@ const portionPrice = 650
 // service; with terminal lines, a simulated cashless reader on the MDB
 // terminal.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    *config.Config
 	clk    *clock.Manual
 	wall   *simwall.Wall
@@ -58,7 +58,7 @@ type rigOptions struct {
 	offline          string
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	cfg, err := config.Default()
 	if err != nil {

@@ -285,3 +285,25 @@ func TestOffline(t *testing.T) {
 		}
 	})
 }
+
+// TestFullyCoveredAtTheTerminalLine: on a line the terminal sells, a
+// voucher that covers the portion pours without the reader: no VEND
+// REQUEST, nothing charged to a card.
+func TestFullyCoveredAtTheTerminalLine(t *testing.T) {
+	r := newRig(t, rigOptions{terminal: []int{1}})
+	r.voucher("FREE-0002", "discount", 2000)
+	if err := r.scan(1, "FREE-0002"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.svc.TakeVoucher(1); ok {
+		t.Fatal("a fully covered voucher armed the terminal")
+	}
+	r.pour(1, 8)
+	rec := r.booked(1)[0]
+	if rec.Ref.Vend != "" || rec.Pour.Amount != 0 || rec.Ref.Voucher != "FREE-0002" {
+		t.Fatalf("record %+v", rec)
+	}
+	if l := r.reader.Ledger(); len(l.Sales) != 0 || r.ev.Count(device.EventMDBSession) != 0 {
+		t.Fatalf("the reader was involved: %+v %s", l, r.ev.String())
+	}
+}
