@@ -1,9 +1,14 @@
 package smartnow
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestApplyVoucher(t *testing.T) {
@@ -43,5 +48,42 @@ func TestApplyVoucher(t *testing.T) {
 				t.Fatalf("got %+v %v, want %+v refused=%v", got, err, tc.want, tc.refused)
 			}
 		})
+	}
+}
+
+// TestVoucherErrorsHideTheCode: a code is worth beer; the error of a
+// failed validate or redeem (which lands in logs, the sink's last error
+// and events) names it masked.
+func TestVoucherErrorsHideTheCode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/auth/login" {
+			w.Write([]byte(`{"access_token":"t","refresh_token":"r"}`))
+			return
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := NewClient(Config{BaseURL: "http://" + ln.Addr().String(), Username: "u", Password: "p"})
+	_, verr := c.Validate(context.Background(), "SECRET-CODE-1234", "wall", time.Minute, 0)
+	_, rerr := c.Redeem(context.Background(), "SECRET-CODE-1234", "wall", Order{ID: "1"}, 0)
+	down := NewClient(Config{BaseURL: "http://127.0.0.1:1", Username: "u", Password: "p", Timeout: time.Second})
+	down.access, down.expires = "t", time.Now().Add(time.Hour)
+	_, nerr := down.Validate(context.Background(), "SECRET-CODE-1234", "wall", time.Minute, 0)
+	for _, err := range []error{verr, rerr, nerr} {
+		var he *HTTPError
+		if err == nil || strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), "1234") {
+			t.Errorf("error %v", err)
+		}
+		if err != verr && err != rerr {
+			continue
+		}
+		if !errors.As(err, &he) || he.Status != http.StatusBadGateway {
+			t.Errorf("not an HTTP 502: %v", err)
+		}
 	}
 }

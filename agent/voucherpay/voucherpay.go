@@ -385,12 +385,7 @@ func describe(v smartnow.Voucher, o smartnow.Offer) string {
 }
 
 // Mask hides a code but its last 4 characters, for events and logs.
-func Mask(code string) string {
-	if len(code) <= 4 {
-		return strings.Repeat("•", 4)
-	}
-	return strings.Repeat("•", len(code)-4) + code[len(code)-4:]
-}
+func Mask(code string) string { return smartnow.MaskCode(code) }
 
 // MaxCode is the longest code taken (a scanner line's cap too).
 const MaxCode = 64
