@@ -68,6 +68,12 @@ type Service struct {
 	o    Options
 	lock time.Duration
 
+	// scan runs one scan at a time: the checks that a code and a line are
+	// free and the arm or pour that takes them are one step, so the
+	// scanner and a dashboard user cannot both spend one code. Scans come
+	// at human pace; one waits at most for the other's validate.
+	scan sync.Mutex
+
 	mu    sync.Mutex
 	armed map[int]arm          // by line, waiting for the terminal
 	inUse map[string]time.Time // code → until: armed or pouring here
@@ -123,6 +129,8 @@ func (s *Service) refusal(line int, code, reason string) error {
 // terminal's remainder, or is refused with the reason (voucher_refused).
 // via names where it came from (scanner, mqtt, web, scenario).
 func (s *Service) Scan(ctx context.Context, line int, raw, via string) error {
+	s.scan.Lock()
+	defer s.scan.Unlock()
 	code, err := CleanCode(raw)
 	if err != nil {
 		return s.refusal(line, "", err.Error())

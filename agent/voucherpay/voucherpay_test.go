@@ -307,3 +307,25 @@ func TestFullyCoveredAtTheTerminalLine(t *testing.T) {
 		t.Fatalf("the reader was involved: %+v %s", l, r.ev.String())
 	}
 }
+
+// TestConcurrentScansSpendOnce: the scanner and the dashboard scan the
+// same code at once on two lines: one pours, the other is refused.
+func TestConcurrentScansSpendOnce(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.voucher("TWICE-001", "discount", 2000)
+	errs := make(chan error, 2)
+	for _, line := range []int{1, 2} {
+		go func() { errs <- r.scan(line, "TWICE-001") }()
+	}
+	ok := 0
+	for range 2 {
+		if err := <-errs; err == nil {
+			ok++
+		} else if !errors.Is(err, voucherpay.ErrRefused) {
+			t.Fatal(err)
+		}
+	}
+	if ok != 1 || r.ev.Count(device.EventVoucherAccepted) != 1 {
+		t.Fatalf("%d scans poured: %s", ok, r.ev.String())
+	}
+}
