@@ -96,8 +96,8 @@ func (s *Sink) post(ctx context.Context, path string, body any) (refused string,
 // sent.
 func (s *Sink) redeem(ctx context.Context, r storage.Record) error {
 	code := r.Ref.Voucher
-	if code == "" {
-		return nil
+	if code == "" || r.Pour.Charged <= 0 {
+		return nil // no voucher, or nothing poured (a terminal's payment record): nothing to redeem
 	}
 	orig := PouredOriginal(r)
 	o := Order{ID: r.ID, Amount: orig, Items: []OrderItem{{ProductID: strconv.Itoa(r.PLU), Quantity: 1, Price: orig}}}

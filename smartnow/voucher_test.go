@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
 )
 
 func TestApplyVoucher(t *testing.T) {
@@ -85,5 +88,39 @@ func TestVoucherErrorsHideTheCode(t *testing.T) {
 		if !errors.As(err, &he) || he.Status != http.StatusBadGateway {
 			t.Errorf("not an HTTP 502: %v", err)
 		}
+	}
+}
+
+// TestPouredOriginal: the redeem's order is what was poured at the line's
+// price: the whole original for a delivered portion, pro rata for one
+// that ended short, never less than was paid; a gift's demand is what it
+// paid of that, at most what was validated.
+func TestPouredOriginal(t *testing.T) {
+	rec := func(orig string, portionPrice, paid int64, charged flow.Vol, complete bool) storage.Record {
+		return storage.Record{Ref: storage.Ref{Voucher: "V", VoucherType: CampaignGift, OriginalPrice: orig},
+			Pour: flow.Result{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: 5000, PortionPrice: portionPrice},
+				Charged: charged, Amount: paid, Complete: complete}}
+	}
+	for _, tc := range []struct {
+		name           string
+		r              storage.Record
+		poured, demand int64
+	}{
+		{"delivered, fully covered", rec("650", 0, 0, 5000, true), 650, 650},
+		{"half, fully covered", rec("650", 0, 0, 2500, false), 325, 325},
+		{"delivered, remainder paid", rec("650", 450, 450, 5000, true), 650, 200},
+		{"short at the terminal, refunded", rec("650", 450, 0, 1000, false), 130, 130},
+		{"short, pro rata remainder", rec("650", 450, 90, 1000, false), 130, 40},
+		{"no original price", rec("", 0, 300, 5000, true), 300, 0},
+		{"huge price, no overflow", rec("9000000000000000000", 0, 0, 2500, false), 4500000000000000000, 4500000000000000000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PouredOriginal(tc.r); got != tc.poured {
+				t.Errorf("poured original %d, want %d", got, tc.poured)
+			}
+			if got := GiftDemand(tc.r); got != tc.demand {
+				t.Errorf("gift demand %d, want %d", got, tc.demand)
+			}
+		})
 	}
 }
