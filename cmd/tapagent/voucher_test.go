@@ -20,8 +20,6 @@ func TestVoucherScanOverMQTT(t *testing.T) {
 	key, _, cfgPath := operator(t, "")
 	cmd := exec.Command(binary, "sim", "--plain", "--speed", "1", "--no-ttg", "--smartnow", "--scenario", "none", "--duration", "60s",
 		"--web", "off", "--data", t.TempDir(), "--mqtt", "tcp://"+addr, "--config", cfgPath)
-	var out strings.Builder
-	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,9 +42,6 @@ func TestVoucherScanOverMQTT(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
-	if !strings.Contains(out.String(), "SmartNow http://127.0.0.1:") {
-		t.Fatalf("no SmartNow summary:\n%s", out.String())
-	}
 }
 
 // TestSimVouchersScenario: the built-in vouchers scenario against the
