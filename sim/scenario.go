@@ -75,8 +75,12 @@ type Step struct {
 	Form        string   `toml:"form"`
 	Replay      int      `toml:"replay"`
 	ReplayAfter Duration `toml:"replay_after"`
-	// voucher: the SmartNow voucher code scanned at the line
-	Code string `toml:"code"`
+	// voucher: the SmartNow voucher code scanned at the line; Via
+	// "scanner" types it on the simulated QR scanner (the line must be
+	// [smartnow] scanner_line) ending with Terminator (cr, crlf, lf)
+	Code       string `toml:"code"`
+	Via        string `toml:"via"`
+	Terminator string `toml:"terminator"`
 	// ResendOf is set by ParseScenario on the step that sends a credit's
 	// delayed replays: the credit step they repeat.
 	ResendOf *Step `toml:"-"`
@@ -220,6 +224,14 @@ func (st Step) validate() error {
 	case "voucher":
 		if st.Code == "" || len(st.Code) > 64 {
 			return fmt.Errorf("voucher needs a code of 1 to 64 characters")
+		}
+		if st.Via != "" && st.Via != "scanner" {
+			return fmt.Errorf("voucher via %q: only \"scanner\" (or nothing: scanned directly)", st.Via)
+		}
+		switch st.Terminator {
+		case "", "cr", "crlf", "lf":
+		default:
+			return fmt.Errorf("voucher terminator %q is not cr, crlf or lf", st.Terminator)
 		}
 	case "present":
 		if st.Card == "" {
