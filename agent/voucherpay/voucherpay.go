@@ -233,22 +233,16 @@ func (s *Service) TakeVoucher(line int) (terminalsale.Voucher, bool) {
 		delete(s.armed, line)
 	}
 	s.mu.Unlock()
-	if !ok || !now.Before(a.until) {
+	if !ok {
+		return terminalsale.Voucher{}, false
+	}
+	if !now.Before(a.until) {
+		s.release(a.v.Code)
+		s.expired(line)
 		return terminalsale.Voucher{}, false
 	}
 	s.use(a.v.Code, now.Add(s.lock))
 	return a.v, true
-}
-
-// Armed lists the lines armed by a voucher, for the dashboard.
-func (s *Service) Armed() map[int]int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[int]int64, len(s.armed))
-	for l, a := range s.armed {
-		out[l] = a.v.Price
-	}
-	return out
 }
 
 // Sweep expires arms whose hold has passed (voucher_expired) and forgets
@@ -274,9 +268,14 @@ func (s *Service) Sweep() {
 	s.mu.Unlock()
 	slices.Sort(expired)
 	for _, l := range expired {
-		s.o.Wall.Report(device.Event{Type: device.EventVoucherExpired, Line: l,
-			Detail: fmt.Sprintf("not paid at the card terminal within %s; the voucher stays unredeemed", s.o.Config.VoucherHold.Duration)})
+		s.expired(l)
 	}
+}
+
+// expired reports a line's arm gone unpaid.
+func (s *Service) expired(line int) {
+	s.o.Wall.Report(device.Event{Type: device.EventVoucherExpired, Line: line,
+		Detail: fmt.Sprintf("not paid at the card terminal within %s; the voucher stays unredeemed", s.o.Config.VoucherHold.Duration)})
 }
 
 // Run sweeps until ctx ends.

@@ -149,12 +149,21 @@ func TestArmExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.clk.Advance(61 * time.Second)
-	r.svc.Sweep()
-	if ev, ok := r.ev.Find(device.EventVoucherExpired); !ok || ev.Line != 1 {
-		t.Fatalf("no voucher_expired: %s", r.ev.String())
-	}
 	if _, ok := r.svc.TakeVoucher(1); ok {
 		t.Fatal("an expired arm was handed to the terminal")
+	}
+	r.svc.Sweep()
+	if ev, ok := r.ev.Find(device.EventVoucherExpired); !ok || ev.Line != 1 || r.ev.Count(device.EventVoucherExpired) != 1 {
+		t.Fatalf("voucher_expired: %s", r.ev.String())
+	}
+	// Swept before the terminal asks: expired once, and the code is free.
+	if err := r.scan(1, "DISC-0202"); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Advance(61 * time.Second)
+	r.svc.Sweep()
+	if r.ev.Count(device.EventVoucherExpired) != 2 {
+		t.Fatalf("voucher_expired: %s", r.ev.String())
 	}
 }
 
