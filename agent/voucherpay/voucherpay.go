@@ -152,7 +152,7 @@ func (s *Service) Scan(ctx context.Context, line int, raw, via string) error {
 	}
 	v, err := s.o.SmartNow.Validate(ctx, code, s.o.Config.Hostname, s.lock, original)
 	if unreachable(err) {
-		return s.offline(line, code, plu, portion, original, via, err)
+		return s.offline(line, code, portion, original, via, err)
 	}
 	var offer smartnow.Offer
 	if err == nil {
@@ -322,7 +322,7 @@ func dropOldest(m map[string]time.Time) {
 // default), or with offline = "accept" poured as fully covered and booked
 // for the sink to validate and redeem later, at most offline_max an hour
 // and once per code.
-func (s *Service) offline(line int, code string, plu int, portion flow.Vol, original int64, via string, cause error) error {
+func (s *Service) offline(line int, code string, portion flow.Vol, original int64, via string, cause error) error {
 	s.o.Log.Info("smartnow unreachable for a voucher", "line", line, "err", cause)
 	if s.o.Config.Offline != "accept" {
 		return s.refusal(line, code, ReasonUnreachable)
@@ -348,7 +348,7 @@ func (s *Service) offline(line int, code string, plu int, portion flow.Vol, orig
 	if why != "" {
 		return s.refusal(line, code, why)
 	}
-	_ = plu // checked by the sink when it validates later
+	// The sink checks the product rules when it validates, later.
 	ref := storage.Ref{Voucher: code, OriginalPrice: strconv.FormatInt(original, 10), VoucherOffline: "1"}
 	return s.pour(line, code, "", portion, ref, via+": SmartNow unreachable, poured offline (validated and redeemed later)")
 }

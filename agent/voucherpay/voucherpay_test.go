@@ -338,3 +338,31 @@ func TestConcurrentScansSpendOnce(t *testing.T) {
 		t.Fatalf("%d scans poured: %s", ok, r.ev.String())
 	}
 }
+
+// TestShortPortionAtTheTerminal: a gift pays part of the portion, the
+// card the rest; the glass is taken away early: the terminal refunds the
+// card (VEND FAILURE) and the gift is charged only for what was poured.
+func TestShortPortionAtTheTerminal(t *testing.T) {
+	r := newRig(t, rigOptions{terminal: []int{1}})
+	r.voucher("GIFT-0300", "gift", 300)
+	if err := r.scan(1, "GIFT-0300"); err != nil {
+		t.Fatal(err)
+	}
+	r.pour(1, 2)
+	r.reader.PresentCard(1000)
+	r.until("refunded", r.ev.Has(device.EventMDBVendRefunded))
+	rec := r.booked(1)[0]
+	if rec.Pour.Amount != 0 || rec.Pour.Complete || rec.Ref.Voucher != "GIFT-0300" || rec.Pour.Charged <= 0 {
+		t.Fatalf("record %+v", rec)
+	}
+	if l := r.reader.Ledger(); !slices.Equal(l.Refunds, []uint32{portionPrice - 300}) {
+		t.Fatalf("reader ledger %+v", l)
+	}
+	if err := r.deliver(); err != nil {
+		t.Fatal(err)
+	}
+	poured := smartnow.PouredOriginal(rec)
+	if v := r.emuVoucher("GIFT-0300"); poured <= 0 || v.Balance != 300-min(300, poured) {
+		t.Fatalf("balance %d after %d poured (%v)", v.Balance, poured, rec.Pour.Charged)
+	}
+}
