@@ -177,14 +177,14 @@ func (s *Service) Scan(ctx context.Context, line int, raw, via string) error {
 func (s *Service) busy(line int, code string) string {
 	s.mu.Lock()
 	now := s.o.Now()
-	if a, ok := s.armed[line]; ok && now.Before(a.until) {
-		s.mu.Unlock()
-		return fmt.Sprintf("line %d is armed by another voucher already", line)
-	}
 	until, used := s.inUse[code]
+	a, armed := s.armed[line]
 	s.mu.Unlock()
-	if used && now.Before(until) {
+	switch {
+	case used && now.Before(until):
 		return "this voucher is in use here already (one voucher, one pour)"
+	case armed && now.Before(a.until):
+		return fmt.Sprintf("line %d is armed by another voucher already", line)
 	}
 	pending, err := s.o.Pending(code)
 	switch {
