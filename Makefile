@@ -126,6 +126,7 @@ fuzz:
 	go test ./telemetron -run '^$$' -fuzz '^FuzzEncodeReport$$' -fuzztime $(FUZZTIME)
 	go test ./smartnow -run '^$$' -fuzz '^FuzzMachineReplies$$' -fuzztime $(FUZZTIME)
 	go test ./agent/smartnowsync -run '^$$' -fuzz '^FuzzParseSettings$$' -fuzztime $(FUZZTIME)
+	go test ./agent/voucherpay -run '^$$' -fuzz '^FuzzLineParser$$' -fuzztime $(FUZZTIME)
 	go test ./flow -run '^$$' -fuzz '^FuzzParseVol$$' -fuzztime $(FUZZTIME)
 	go test ./agent/localapi -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
 	go test ./agent/localapi -run '^$$' -fuzz '^FuzzParseReportsQuery$$' -fuzztime $(FUZZTIME)

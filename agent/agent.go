@@ -170,6 +170,7 @@ const (
 	PartMachine   = "vend_machine"
 	PartClouds    = "cloud_sinks"
 	PartSmartNow  = "smartnow_config"
+	PartVouchers  = "vouchers"
 	PartWeb       = "web"
 	PartWatchdog  = "service_manager"
 	partsCapacity = 15
@@ -233,6 +234,7 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 	add(hw.Has(VendMachine), PartMachine)
 	add(len(clouds.Names(cfg)) > 1, PartClouds)
 	add(cfg.SmartNow.URL != "", PartSmartNow)
+	add(cfg.SmartNow.URL != "" && cfg.SmartNow.Vouchers, PartVouchers)
 	names = append(names, PartWatchdog)
 	parts := make([]Part, len(names))
 	for i, n := range names {

@@ -46,6 +46,9 @@ func (a *Agent) buildDiag() error {
 		}
 		p.TerminalSelect = a.TerminalSelect
 	}
+	if v := r.vouchers; v != nil {
+		p.VoucherScan = func(ctx context.Context, line int, code string) error { return v.Scan(ctx, line, code, "mqtt") }
+	}
 	if a.has(PartMachine) {
 		p.Machine = func() any {
 			if l := r.machine.Load(); l != nil {
@@ -200,7 +203,7 @@ func (a *Agent) startTerminal(ctx context.Context) error {
 		return fmt.Errorf("MDB terminal: %w", err)
 	}
 	r := &a.run
-	t, stop := terminalsale.Start(ctx, a.cfg, transport.MDBMaster(a.cfg, bus, a.o.Version), r.dev, r.store, a.clk.Now, a.log)
+	t, stop := terminalsale.Start(ctx, a.cfg, transport.MDBMaster(a.cfg, bus, a.o.Version), r.dev, r.store, a.terminalVouchers(), a.clk.Now, a.log)
 	r.terminal.Store(t)
 	a.pushSession(PartTerminal, func() { stop(); _ = bus.Close() })
 	a.log.Info("MDB card terminal", "setup", terminalsale.Describe(a.cfg, a.deviceName(CardTerminal, a.cfg.MDB.Port)))

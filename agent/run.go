@@ -20,6 +20,7 @@ import (
 	"github.com/tapagent/tapagent/agent/serversync"
 	"github.com/tapagent/tapagent/agent/smartnowsync"
 	"github.com/tapagent/tapagent/agent/terminalsale"
+	"github.com/tapagent/tapagent/agent/voucherpay"
 	"github.com/tapagent/tapagent/clock"
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/device"
@@ -39,6 +40,7 @@ type running struct {
 	up       *serversync.Uplink
 	clouds   *clouds.Links
 	smartnow *smartnowsync.Sync
+	vouchers *voucherpay.Service // nil without vouchers
 	diag     diagcmd.Parts
 	fan      fanout
 	reader   atomic.Pointer[cardpay.Tap]
@@ -106,7 +108,7 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartLocalAPI, a.startLocalAPI}, {PartRegister, a.startRegister}, {PartAccounts, a.startAccounts},
 		{PartControl, a.startControl}, {PartWeb, a.startWeb}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
 		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
-		{PartClouds, a.startClouds}, {PartSmartNow, a.startSmartNow},
+		{PartClouds, a.startClouds}, {PartSmartNow, a.startSmartNow}, {PartVouchers, a.startVouchers},
 	}
 	for _, s := range steps {
 		if !a.has(s.name) {
@@ -169,6 +171,9 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 		Register: r.register, Terminal: a.has(PartTerminal), Uplink: r.up, Clouds: r.clouds, SmartNow: r.smartnow, Restart: a.restartPath(restart)})
 	if err != nil {
 		a.set(PartWall, StateFailed)
+		return err
+	}
+	if err := a.buildVouchers(); err != nil {
 		return err
 	}
 	return a.buildDiag()

@@ -25,6 +25,9 @@ func (a *Agent) startWeb(ctx context.Context) error {
 	}
 	deps := web.ForAgent(a.cfg, wall, r.store, src, a.clk.Now, a.o.Version, a.log)
 	deps.ListenFallback = a.o.WebFallback
+	if v := r.vouchers; v != nil {
+		deps.Voucher = v.Scan
+	}
 	ws, err := web.Start(ctx, deps)
 	if err != nil {
 		return err

@@ -26,6 +26,13 @@ func TestSmartNowSection(t *testing.T) {
 		{"clean allowed", ok + "commands_allowed = [\"lock\", \"clean\"]\n", ""},
 		{"poll too fast", ok + "config_poll = \"1s\"\n", "smartnow.config_poll"},
 		{"config path", ok + "[smartnow.paths]\nopening_hours = \"openinghours\"\n", "smartnow.paths.opening_hours"},
+		{"vouchers", ok + "vouchers = true\n", ""},
+		{"vouchers without url", "[smartnow]\nvouchers = true\n", "smartnow.vouchers"},
+		{"short hold", ok + "vouchers = true\nvoucher_hold = \"1s\"\n", "smartnow.voucher_hold"},
+		{"no portion", ok + "vouchers = true\nvoucher_portion_ml = 0\n", "smartnow.voucher_portion_ml"},
+		{"offline max", ok + "vouchers = true\noffline_max = -1\n", "smartnow.offline_max"},
+		{"scanner without line", ok + "vouchers = true\nscanner = \"/dev/ttyACM0\"\n", "smartnow.scanner_line"},
+		{"scanner on a line", ok + "vouchers = true\nscanner = \"/dev/ttyACM0\"\nscanner_line = 1\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.toml + line))

@@ -347,6 +347,25 @@ const (
 	// report sends it. Fields: detail (a JSON object: lines with their
 	// state, product, lock, closing, keg level; SmartNow's TA_STATE).
 	EventMachineState EventType = "machine_state"
+	// SmartNow vouchers (agent/voucherpay).
+
+	// EventVoucherAccepted: a scanned voucher pays for a portion: it pours at
+	// once (fully covered) or arms the line for the remainder at its MDB
+	// terminal. Fields: line, pour_id (when it pours at once), amount (what
+	// is left to pay), kind (discount or gift), detail (the code masked but
+	// its last 4, the offer, how it came in).
+	EventVoucherAccepted EventType = "voucher_accepted"
+	// EventVoucherRefused: a voucher cannot pay here, or a scan was
+	// unreadable. Fields: line, reason (why: unknown, expired, limit
+	// reached, not valid for this product, locked to another device, no
+	// value left, SmartNow unreachable, …), detail (the masked code).
+	EventVoucherRefused EventType = "voucher_refused"
+	// EventVoucherExpired: a line armed by a voucher was not paid for within
+	// voucher_hold; the voucher stays unredeemed. Fields: line, detail.
+	EventVoucherExpired EventType = "voucher_expired"
+	// EventScannerFault: the voucher scanner's port failed or vanished; it
+	// is reopened with backoff. Fields: detail.
+	EventScannerFault EventType = "scanner_fault"
 
 	// Retention.
 

@@ -83,6 +83,12 @@ type Step struct {
 	// smartnow_command: the command SmartNow queues and its integer params
 	Command string  `toml:"command"`
 	Params  []int64 `toml:"params"`
+	// voucher: the SmartNow voucher code scanned at the line; Via
+	// "scanner" types it on the simulated QR scanner (the line must be
+	// [smartnow] scanner_line) ending with Terminator (cr, crlf, lf)
+	Code       string `toml:"code"`
+	Via        string `toml:"via"`
+	Terminator string `toml:"terminator"`
 	// ResendOf is set by ParseScenario on the step that sends a credit's
 	// delayed replays: the credit step they repeat.
 	ResendOf *Step `toml:"-"`
@@ -106,6 +112,7 @@ var Actions = map[string]string{
 	"credit":         "the cash register posts a credit (waiter, plu, count; negative count cancels; table; form post-put or post; replay N, at once or replay_after later)",
 	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
 	"account":        "a card (card_id) or account number (account) mapped to a TouchTopUp account at the line: pour within its balance",
+	"voucher":        "scan a SmartNow voucher (code) at the line: validated, then poured or armed for the terminal (tapagent sim --smartnow)",
 	"lock":           "take the line out of service",
 	"unlock":         "return the line to service",
 
@@ -231,6 +238,18 @@ func (st Step) validate() error {
 	case "account":
 		if (st.CardID > 0) == (st.Account != "") || st.CardID < 0 {
 			return fmt.Errorf("account needs card_id > 0 or account, not both")
+		}
+	case "voucher":
+		if st.Code == "" || len(st.Code) > 64 {
+			return fmt.Errorf("voucher needs a code of 1 to 64 characters")
+		}
+		if st.Via != "" && st.Via != "scanner" {
+			return fmt.Errorf("voucher via %q: only \"scanner\" (or nothing: scanned directly)", st.Via)
+		}
+		switch st.Terminator {
+		case "", "cr", "crlf", "lf":
+		default:
+			return fmt.Errorf("voucher terminator %q is not cr, crlf or lf", st.Terminator)
 		}
 	case "present":
 		if st.Card == "" {

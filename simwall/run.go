@@ -157,7 +157,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		o.Speed = 1
 	}
 	out := newPrinter(o, cfg)
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out, tt: tt, tm: tm}
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out, tt: tt, tm: tm, sn: sn}
 	sum := &Summary{TTG: peers.TTG}
 	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: o.Version, Hardware: hw, Peers: peers,
 		Clock: clk, Log: o.Log, Events: out.emit, Driver: r,
@@ -210,6 +210,8 @@ type runner struct {
 	asm   *agent.Agent
 	agent *device.Agent
 	up    *serversync.Uplink
+	// sn is the SmartNow emulator and scanner (--smartnow); nil without.
+	sn *simSmartNow
 	// creditAt is where each credit step's resource is, by registerID,
 	// for replays sent later.
 	creditAt map[int64]string
@@ -294,7 +296,7 @@ func needsRealTime(sc *sim.Scenario) bool {
 		return false
 	}
 	for _, st := range sc.Steps {
-		if realTimeActions[st.Action] {
+		if realTimeActions[st.Action] || st.Via == "scanner" {
 			return true
 		}
 	}
@@ -407,6 +409,8 @@ func (r *runner) apply(st sim.Step) error {
 		return err
 	case "account":
 		return r.account(st)
+	case "voucher":
+		return r.voucher(st)
 	case "lock":
 		return r.agent.SetLocked(scenarioActor, st.Line, true)
 	case "unlock":

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/sim"
+	"github.com/tapagent/tapagent/sim/scannersim"
 	snemu "github.com/tapagent/tapagent/sim/smartnow"
 	"github.com/tapagent/tapagent/smartnow"
 )
@@ -32,11 +36,13 @@ const (
 	SimVoucherCodes = SimDiscountCode + ", " + SimFreeCode + ", " + SimGiftCode + ", " + SimFirstLineCode
 )
 
-// simSmartNow is the SmartNow emulator a simulated run delivers to.
+// simSmartNow is the SmartNow emulator a simulated run delivers to, and
+// the simulated QR scanner on scanner_line.
 type simSmartNow struct {
-	srv  *snemu.Server
-	url  string
-	stop func()
+	srv     *snemu.Server
+	url     string
+	stop    func()
+	scanner *scannersim.Scanner
 }
 
 // simHostname is the machine's hostname in SmartNow: the configured one,
@@ -80,6 +86,12 @@ func startSmartNow(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 	if err := s.seed(ctx, cfg); err != nil {
 		stop()
 		return nil, err
+	}
+	if sn.Scanner == "" {
+		if err := s.plugScanner(cfg); err != nil {
+			stop()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -145,12 +157,37 @@ func (s *simSmartNow) summarise(sum *Summary) {
 	}
 }
 
-// close stops the emulator.
+// plugScanner puts a simulated QR scanner on a pseudo-terminal named
+// <data_dir>/scanner and points [smartnow] scanner at it: the agent opens
+// it by name through transport, as a real one.
+func (s *simSmartNow) plugScanner(cfg *config.Config) error {
+	if err := os.MkdirAll(cfg.Device.DataDir, 0o750); err != nil {
+		return fmt.Errorf("simulated scanner: %w", err)
+	}
+	path := filepath.Join(cfg.Device.DataDir, "scanner")
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		_ = os.Remove(path) // a link a killed run left behind
+	}
+	sc, err := scannersim.New(path)
+	if err != nil {
+		return fmt.Errorf("simulated scanner: %w", err)
+	}
+	s.scanner, cfg.SmartNow.Scanner = sc, path
+	return nil
+}
+
+// close stops the emulator and unplugs the scanner.
 func (s *simSmartNow) close() {
 	if s != nil {
+		if s.scanner != nil {
+			s.scanner.Close()
+		}
 		s.stop()
 	}
 }
+
+// terminators are a scenario's names for what a scanner ends a code with.
+var terminators = map[string]string{"": scannersim.CR, "cr": scannersim.CR, "crlf": scannersim.CRLF, "lf": scannersim.LF}
 
 // redeemed counts the voucher redemptions SmartNow recorded.
 func (s *simSmartNow) redeemed() int {
@@ -162,3 +199,33 @@ func (s *simSmartNow) redeemed() int {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// voucher plays a scenario's voucher step: the code scanned at the line,
+// through the one path the scanner, MQTT and the dashboard take.
+func (r *runner) voucher(st sim.Step) error {
+	v := r.asm.Vouchers()
+	if v == nil {
+		return errors.New("no vouchers: run with --smartnow, or set [smartnow] url and vouchers")
+	}
+	if st.Via == "scanner" {
+		return r.typeVoucher(st)
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 15*time.Second)
+	defer cancel()
+	if err := v.Scan(ctx, st.Line, st.Code, "scenario"); err != nil {
+		return fmt.Errorf("%w: %w", errReported, err) // the agent reported voucher_refused
+	}
+	return nil
+}
+
+// typeVoucher types a scenario's code on the simulated scanner: the agent
+// reads it from the port, in real time.
+func (r *runner) typeVoucher(st sim.Step) error {
+	if r.sn == nil || r.sn.scanner == nil {
+		return errors.New("no simulated scanner: run with --smartnow and no [smartnow] scanner")
+	}
+	if st.Line != r.cfg.SmartNow.ScannerLine {
+		return fmt.Errorf("the scanner arms line %d (scanner_line)", r.cfg.SmartNow.ScannerLine)
+	}
+	return r.sn.scanner.Type(st.Code, terminators[st.Terminator])
+}

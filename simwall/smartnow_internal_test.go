@@ -2,6 +2,7 @@ package simwall
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/tapagent/tapagent/config"
@@ -15,13 +16,14 @@ func TestStartSmartNowSeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Device.DataDir = t.TempDir()
 	s, err := startSmartNow(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.close()
 	sn := cfg.SmartNow
-	if sn.URL != s.url || !sn.Vouchers || sn.Hostname != "tapagent-1001" || sn.ScannerLine != 1 {
+	if sn.URL != s.url || !sn.Vouchers || sn.Hostname != "tapagent-1001" || sn.ScannerLine != 1 || sn.Scanner != filepath.Join(cfg.Device.DataDir, "scanner") {
 		t.Fatalf("[smartnow] %+v", sn)
 	}
 	if err := cfg.Validate(); err != nil {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tapagent/tapagent/agent/delivery"
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/storage"
 )
 
@@ -84,26 +87,95 @@ func (s *Sink) post(ctx context.Context, path string, body any) (refused string,
 // redeem redeems the voucher a sale was paid with, from the outbox: a
 // redeem that failed (network, 5xx) is retried with the record, durably.
 // The order is what was poured: id = the pour id, amount and item price =
-// the line's price of the poured volume, so a short pour redeems what was
-// poured; a gift voucher's demand is the part it paid. A refusal after the
-// pour (the voucher was validated and locked to this device before it)
-// does not undo the sale: it is logged and the sale is sent.
+// the line's price of the poured volume (PouredOriginal: pro rata for a
+// portion that ended short); a gift voucher's demand is the part it paid,
+// never more than was validated (GiftDemand). A voucher poured offline was
+// never validated: it is validated now, to learn its type and value. A
+// refusal after the pour (the voucher was validated and locked to this
+// device before it) does not undo the sale: it is logged and the sale is
+// sent.
 func (s *Sink) redeem(ctx context.Context, r storage.Record) error {
 	code := r.Ref.Voucher
-	if code == "" {
-		return nil
+	if code == "" || r.Pour.Charged <= 0 {
+		return nil // no voucher, or nothing poured (a terminal's payment record): nothing to redeem
 	}
-	rt, _ := Revenue(r, s.machine)
-	o := Order{ID: r.ID, Amount: rt.OriginalPrice, Items: []OrderItem{{ProductID: strconv.Itoa(r.PLU), Quantity: 1, Price: rt.OriginalPrice}}}
-	var demand int64
-	if r.Ref.VoucherType == CampaignGift {
-		demand = rt.OriginalPrice - rt.Price
+	orig := PouredOriginal(r)
+	o := Order{ID: r.ID, Amount: orig, Items: []OrderItem{{ProductID: strconv.Itoa(r.PLU), Quantity: 1, Price: orig}}}
+	typ, demand := r.Ref.VoucherType, GiftDemand(r)
+	if r.Ref.VoucherOffline != "" {
+		v, err := s.c.Validate(ctx, code, s.machine.Hostname, offlineLock, orig)
+		if err == nil {
+			var offer Offer
+			offer, err = Apply(v, r.PLU, orig)
+			typ, demand = v.CampaignType, offer.Demand
+		}
+		if s.refused(r, err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if typ != CampaignGift {
+		demand = 0
+	} else if demand <= 0 {
+		return nil // nothing poured: nothing to take off the gift
 	}
 	_, err := s.c.Redeem(ctx, code, s.machine.Hostname, o, demand)
-	var ref *Refusal
-	if errors.As(err, &ref) {
-		s.c.cfg.Log.Warn("smartnow refused to redeem a voucher after its pour; the sale is sent", "record", r.ID, "reason", ref.Reason)
+	if s.refused(r, err) {
 		return nil
 	}
 	return err
+}
+
+// offlineLock is the lock a voucher poured offline is validated with when
+// the sink redeems it: long enough for the redeem that follows.
+const offlineLock = time.Minute
+
+// refused logs a refusal after the pour and says whether err was one.
+func (s *Sink) refused(r storage.Record, err error) bool {
+	var ref *Refusal
+	if !errors.As(err, &ref) {
+		return false
+	}
+	s.c.cfg.Log.Warn("smartnow refused a voucher after its pour; the sale is sent", "record", r.ID, "reason", ref.Reason,
+		"offline", r.Ref.VoucherOffline != "")
+	return true
+}
+
+// PouredOriginal is the price before the voucher of what a voucher pour
+// poured: the portion's original price (the original_price reference),
+// pro rata of the charged volume for a portion that ended short, and never
+// less than what was paid. Without an original price it is the amount.
+func PouredOriginal(r storage.Record) int64 {
+	paid := r.Pour.Amount
+	orig, err := strconv.ParseInt(r.Ref.OriginalPrice, 10, 64)
+	if err != nil || orig < 0 {
+		return paid
+	}
+	a := r.Pour.Auth
+	if a.Mode == flow.ModePortion && !r.Pour.Complete && a.PortionVol > 0 && r.Pour.Charged < a.PortionVol {
+		orig = mulDiv(orig, int64(max(r.Pour.Charged, 0)), int64(a.PortionVol))
+	}
+	return max(orig, paid)
+}
+
+// GiftDemand is what a gift voucher paid of a pour: the poured original
+// less what the customer paid, at most what was validated (the portion's
+// original price less its price).
+func GiftDemand(r storage.Record) int64 {
+	orig, err := strconv.ParseInt(r.Ref.OriginalPrice, 10, 64)
+	if err != nil {
+		return 0
+	}
+	validated := max(orig-r.Pour.Auth.PortionPrice, 0)
+	return max(min(validated, PouredOriginal(r)-r.Pour.Amount), 0)
+}
+
+// mulDiv is v*n/d for 0 <= n < d and v >= 0, without overflow: the
+// quotient is below v.
+func mulDiv(v, n, d int64) int64 {
+	hi, lo := bits.Mul64(uint64(v), uint64(n))
+	q, _ := bits.Div64(hi, lo, uint64(d))
+	return int64(q)
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -94,8 +96,9 @@ func (c *Client) Validate(ctx context.Context, code, deviceID string, lock time.
 	path := Expand(c.cfg.Paths.Validate, map[string]string{"code": code})
 	status, raw, err := c.Call(ctx, http.MethodPost, path, body)
 	if err != nil {
-		return Voucher{}, err
+		return Voucher{}, hideCode(err, code)
 	}
+	path = Expand(c.cfg.Paths.Validate, map[string]string{"code": MaskCode(code)})
 	switch {
 	case status == http.StatusNotFound:
 		return Voucher{}, &Refusal{Reason: "unknown voucher"}
@@ -138,8 +141,9 @@ func (c *Client) Redeem(ctx context.Context, code, deviceID string, o Order, dem
 	path := Expand(c.cfg.Paths.Redeem, map[string]string{"code": code})
 	status, raw, err := c.Call(ctx, http.MethodPost, path, body)
 	if err != nil {
-		return Redemption{}, err
+		return Redemption{}, hideCode(err, code)
 	}
+	path = Expand(c.cfg.Paths.Redeem, map[string]string{"code": MaskCode(code)})
 	switch {
 	case status == http.StatusNotFound || status == http.StatusBadRequest || status == http.StatusUnprocessableEntity || status == http.StatusConflict:
 		return Redemption{Reason: DecodeMessage(raw)}, &Refusal{Reason: DecodeMessage(raw)}
@@ -219,6 +223,41 @@ func productAllowed(v Voucher, plu int) error {
 		}
 	}
 	return &Refusal{Reason: fmt.Sprintf("not valid for product %s", id)}
+}
+
+// MaskCode hides a voucher code but its last 4 characters, for events,
+// logs and errors: a code is worth beer to whoever reads it.
+func MaskCode(code string) string {
+	if len(code) <= 4 {
+		return strings.Repeat("•", 4)
+	}
+	return strings.Repeat("•", len(code)-4) + code[len(code)-4:]
+}
+
+// codeHidden is an error whose text has a voucher code masked (a path
+// names it); it unwraps to the error as it was.
+type codeHidden struct {
+	err  error
+	code string
+}
+
+func (e codeHidden) Error() string {
+	msg := e.err.Error()
+	for _, c := range []string{e.code, url.PathEscape(e.code)} {
+		if c != "" {
+			msg = strings.ReplaceAll(msg, c, MaskCode(e.code))
+		}
+	}
+	return msg
+}
+
+func (e codeHidden) Unwrap() error { return e.err }
+
+func hideCode(err error, code string) error {
+	if err == nil || code == "" {
+		return err
+	}
+	return codeHidden{err: err, code: code}
 }
 
 func firstOf(s ...string) string {

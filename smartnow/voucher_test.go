@@ -1,9 +1,17 @@
 package smartnow
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/tapagent/tapagent/flow"
+	"github.com/tapagent/tapagent/storage"
 )
 
 func TestApplyVoucher(t *testing.T) {
@@ -41,6 +49,77 @@ func TestApplyVoucher(t *testing.T) {
 			var ref *Refusal
 			if tc.refused != errors.As(err, &ref) || got != tc.want {
 				t.Fatalf("got %+v %v, want %+v refused=%v", got, err, tc.want, tc.refused)
+			}
+		})
+	}
+}
+
+// TestVoucherErrorsHideTheCode: a code is worth beer; the error of a
+// failed validate or redeem (which lands in logs, the sink's last error
+// and events) names it masked.
+func TestVoucherErrorsHideTheCode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/auth/login" {
+			w.Write([]byte(`{"access_token":"t","refresh_token":"r"}`))
+			return
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := NewClient(Config{BaseURL: "http://" + ln.Addr().String(), Username: "u", Password: "p"})
+	_, verr := c.Validate(context.Background(), "SECRET-CODE-1234", "wall", time.Minute, 0)
+	_, rerr := c.Redeem(context.Background(), "SECRET-CODE-1234", "wall", Order{ID: "1"}, 0)
+	down := NewClient(Config{BaseURL: "http://127.0.0.1:1", Username: "u", Password: "p", Timeout: time.Second})
+	down.access, down.expires = "t", time.Now().Add(time.Hour)
+	_, nerr := down.Validate(context.Background(), "SECRET-CODE-1234", "wall", time.Minute, 0)
+	for _, err := range []error{verr, rerr, nerr} {
+		var he *HTTPError
+		if err == nil || strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), "1234") {
+			t.Errorf("error %v", err)
+		}
+		if err != verr && err != rerr {
+			continue
+		}
+		if !errors.As(err, &he) || he.Status != http.StatusBadGateway {
+			t.Errorf("not an HTTP 502: %v", err)
+		}
+	}
+}
+
+// TestPouredOriginal: the redeem's order is what was poured at the line's
+// price: the whole original for a delivered portion, pro rata for one
+// that ended short, never less than was paid; a gift's demand is what it
+// paid of that, at most what was validated.
+func TestPouredOriginal(t *testing.T) {
+	rec := func(orig string, portionPrice, paid int64, charged flow.Vol, complete bool) storage.Record {
+		return storage.Record{Ref: storage.Ref{Voucher: "V", VoucherType: CampaignGift, OriginalPrice: orig},
+			Pour: flow.Result{Auth: flow.Auth{Mode: flow.ModePortion, PortionVol: 5000, PortionPrice: portionPrice},
+				Charged: charged, Amount: paid, Complete: complete}}
+	}
+	for _, tc := range []struct {
+		name           string
+		r              storage.Record
+		poured, demand int64
+	}{
+		{"delivered, fully covered", rec("650", 0, 0, 5000, true), 650, 650},
+		{"half, fully covered", rec("650", 0, 0, 2500, false), 325, 325},
+		{"delivered, remainder paid", rec("650", 450, 450, 5000, true), 650, 200},
+		{"short at the terminal, refunded", rec("650", 450, 0, 1000, false), 130, 130},
+		{"short, pro rata remainder", rec("650", 450, 90, 1000, false), 130, 40},
+		{"no original price", rec("", 0, 300, 5000, true), 300, 0},
+		{"huge price, no overflow", rec("9000000000000000000", 0, 0, 2500, false), 4500000000000000000, 4500000000000000000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PouredOriginal(tc.r); got != tc.poured {
+				t.Errorf("poured original %d, want %d", got, tc.poured)
+			}
+			if got := GiftDemand(tc.r); got != tc.demand {
+				t.Errorf("gift demand %d, want %d", got, tc.demand)
 			}
 		})
 	}

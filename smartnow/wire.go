@@ -155,10 +155,7 @@ func Revenue(r storage.Record, m Machine) (RevenueTransaction, bool) {
 		return RevenueTransaction{}, false
 	}
 	at, zone, epoch := when(r)
-	orig := r.Pour.Amount
-	if v, err := strconv.ParseInt(r.Ref.OriginalPrice, 10, 64); err == nil && v >= orig {
-		orig = v
-	}
+	orig := PouredOriginal(r)
 	name := r.Product
 	if name == "" {
 		name = fmt.Sprintf("PLU %d", r.PLU)

@@ -71,4 +71,8 @@ type Ref struct {
 	// AccountOffline is "1" for such a pour authorised while TouchTopUp
 	// could not be reached, within the day's offline allowance.
 	AccountOffline string `json:"tt_offline,omitempty"`
+	// VoucherOffline is "1" for a voucher poured while SmartNow could not
+	// be reached (offline = "accept"): nobody validated it, so the sink
+	// validates it before it redeems.
+	VoucherOffline string `json:"voucher_offline,omitempty"`
 }

@@ -1,7 +1,7 @@
 // Package transport opens the agent's peripherals and links from the
 // configuration: the PN532 card reader (serial HSU or I2C), the MDB bus
 // (Qibixx adapter or the board's UART) with tapagent's VMC identity, the EXE
-// bridge with its timers, the DEX port and the TLS settings of the MQTT
+// bridge with its timers, the DEX port, the voucher scanner and the TLS settings of the MQTT
 // link. The assembly (package agent), doctor and the field tools open them
 // here, so that every one of them opens a port the same way.
 //
@@ -180,4 +180,18 @@ func MQTTTLS(c config.MQTT) (*tls.Config, error) {
 		t.Certificates = []tls.Certificate{cert}
 	}
 	return t, nil
+}
+
+// OpenScanner opens the voucher scanner's serial port ([smartnow]
+// scanner), 9600 8N1 as USB-serial QR/barcode scanners ship (a USB CDC
+// scanner ignores the rate).
+func OpenScanner(cfg config.SmartNow) (io.ReadCloser, error) {
+	if cfg.Scanner == "" {
+		return nil, fmt.Errorf("scanner: %w ([smartnow] scanner)", ErrNotConfigured)
+	}
+	p, err := dexlink.OpenSerial(cfg.Scanner)
+	if err != nil {
+		return nil, fmt.Errorf("scanner: %w", err)
+	}
+	return p, nil
 }

@@ -22,10 +22,11 @@ const (
 	ActUnlock     = "unlock"
 	ActCleanStart = "clean_start"
 	ActCleanStop  = "clean_stop"
+	ActVoucher    = "voucher"
 )
 
 // staffActions are what staff may do; an operator may do every action.
-var staffActions = []string{ActKegChange}
+var staffActions = []string{ActKegChange, ActVoucher}
 
 // litresField reads a volume field labelled "Size (L)": a plain number is
 // litres; a number with its unit ("330 mL", "19.5L") is read as written.
@@ -47,7 +48,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, ss session) {
 	f := r.PostForm
 	act := f.Get("action")
 	if ss.role != RoleOperator && !slices.Contains(staffActions, act) {
-		http.Error(w, "staff may only change kegs; this action is for operators", http.StatusForbidden)
+		http.Error(w, "staff may only change kegs and scan vouchers; this action is for operators", http.StatusForbidden)
 		return
 	}
 	line, err := strconv.Atoi(f.Get("line"))
@@ -56,7 +57,11 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, ss session) {
 		return
 	}
 	by := device.Actor{Name: ss.user, Role: string(ss.role), Via: "web"}
-	err = s.run(by, act, line, f)
+	if act == ActVoucher {
+		err = s.voucher(r, line, f.Get("code"))
+	} else {
+		err = s.run(by, act, line, f)
+	}
 	s.d.Log.Info("web: action", "user", ss.user, "action", act, "line", line, "err", err)
 	ok := ""
 	if err == nil {
@@ -88,6 +93,14 @@ func (s *Server) run(by device.Actor, act string, line int, f url.Values) error 
 		return w.SetCleaning(by, line, act == ActCleanStart)
 	}
 	return fmt.Errorf("unknown action %q", act)
+}
+
+// voucher scans a typed voucher code on a line; the code is not logged.
+func (s *Server) voucher(r *http.Request, line int, code string) error {
+	if s.d.Voucher == nil {
+		return fmt.Errorf("vouchers are off on this wall")
+	}
+	return s.d.Voucher(r.Context(), line, code, "web")
 }
 
 // back returns to the tap list with the outcome in the query (Post/

@@ -28,12 +28,14 @@ var pourKinds = []string{history.KindPour, history.KindVend}
 type tapsData struct {
 	Taps     []tapView
 	Operator bool
+	// Vouchers shows a voucher field on each line.
+	Vouchers bool
 }
 
 func (s *Server) tapsPage(w http.ResponseWriter, r *http.Request, ss session) {
 	p := s.pageFor(ss, "Taps", "taps")
 	p.Flash, p.Error = r.URL.Query().Get("ok"), r.URL.Query().Get("err")
-	p.Data = tapsData{Taps: s.currentTaps(r), Operator: ss.role == RoleOperator}
+	p.Data = tapsData{Taps: s.currentTaps(r), Operator: ss.role == RoleOperator, Vouchers: s.d.Voucher != nil}
 	s.render(w, "taps.html", p)
 }
 

@@ -60,6 +60,9 @@ type Deps struct {
 	// program ("" fails instead): the simulator's default port may be in
 	// use by another simulator, and probing it first would race.
 	ListenFallback string
+	// Voucher scans a SmartNow voucher code typed on a line's card (staff
+	// and operators; agent/voucherpay); nil shows no voucher field.
+	Voucher func(ctx context.Context, line int, code, via string) error
 	// ReadTimeout bounds reading a request, headers and body; zero is 10 s.
 	// A client slower than that is cut off.
 	ReadTimeout time.Duration

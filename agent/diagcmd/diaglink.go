@@ -46,6 +46,9 @@ type Parts struct {
 	TerminalSelect func(line int) error
 	// Machine reports the EXE vending machine's health; nil without one.
 	Machine func() any
+	// VoucherScan arms a line with a SmartNow voucher (voucher.scan,
+	// signed: it pours beer); nil without vouchers.
+	VoucherScan func(ctx context.Context, line int, code string) error
 	// Assembly lists the daemon's parts and their states (diag.snapshot
 	// "parts"); nil leaves them out.
 	Assembly func() any
@@ -154,6 +157,9 @@ func Methods(p Parts) map[string]diag.Handler {
 	}
 	if p.TerminalSelect != nil {
 		m["mdb.select"] = lineCmd(p.TerminalSelect)
+	}
+	if p.VoucherScan != nil {
+		m["voucher.scan"] = voucherScan(p.VoucherScan)
 	}
 	return m
 }

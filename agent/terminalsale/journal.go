@@ -50,6 +50,12 @@ type Entry struct {
 	Selection byte   `json:"selection,omitempty"`
 	Product   string `json:"product,omitempty"`
 	PLU       int    `json:"plu,omitempty"`
+	// Voucher is the SmartNow voucher that pays the rest of the portion
+	// (its type, and Original the portion's price before it): the card is
+	// asked Price, the remainder.
+	Voucher     string `json:"voucher,omitempty"`
+	VoucherType string `json:"voucher_type,omitempty"`
+	Original    int64  `json:"original,omitempty"`
 	// Set with the pour's booking.
 	PourID   string   `json:"pour_id,omitempty"`
 	Booked   int64    `json:"booked,omitempty"`

@@ -45,7 +45,7 @@ func Items(e config.EXE) map[byte]Item {
 }
 
 // Start runs a terminal on m until the returned stop is called (or ctx ends).
-func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, store *storage.Store,
+func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, store *storage.Store, vouchers Vouchers,
 	now func() time.Time, log *slog.Logger) (*Tap, func()) {
 	ct := ttg.CardMDBPre
 	if cfg.MDB.Billing == "bill" {
@@ -53,7 +53,7 @@ func Start(ctx context.Context, cfg *config.Config, m *mdb.Master, agent Agent, 
 	}
 	t := New(Options{Master: m, Agent: agent, Store: store, Lines: cfg.Served(cfg.MDB.Lines), Portion: flow.Vol(math.Round(cfg.MDB.PortionML * 10)),
 		Items: Items(cfg.EXE), CardType: ct, Minor: byte(cfg.Device.Decimals), VendTimeout: cfg.MDB.VendTimeout.Duration,
-		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log, Money: cfg.Device.Money})
+		SelectTimeout: cfg.MDB.SelectTimeout.Duration, Now: now, Log: log, Money: cfg.Device.Money, Vouchers: vouchers})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { t.Run(ctx); close(done) }()

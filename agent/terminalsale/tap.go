@@ -60,11 +60,29 @@ type Options struct {
 	// Money prints an amount in events for people (the agent's currency
 	// and decimals); nil prints the minor units.
 	Money func(minor int64) string
+	// Vouchers hands over a voucher armed for a line (agent/voucherpay);
+	// nil: none.
+	Vouchers Vouchers
 	// VendTimeout bounds the wait for APPROVED/DENIED; SelectTimeout a
 	// session without a selection; Retry the pause between power-up tries.
 	VendTimeout, SelectTimeout, Retry time.Duration
 	Now                               func() time.Time
 	Log                               *slog.Logger
+}
+
+// Vouchers is where the terminal finds a voucher armed for a line.
+type Vouchers interface {
+	// TakeVoucher returns the voucher armed for line, once.
+	TakeVoucher(line int) (Voucher, bool)
+}
+
+// Voucher is a SmartNow voucher that pays part of a line's portion: the
+// VEND REQUEST asks Price (the remainder) for Portion; the record carries
+// the code, its type and Original (the portion's price before it).
+type Voucher struct {
+	Code, Type      string
+	Original, Price int64
+	Portion         flow.Vol
 }
 
 // Item is a vending machine's selection sold through the terminal.

@@ -13,7 +13,11 @@ import (
 
 // ref is the record reference of a vend's sale.
 func (t *Tap) ref(e Entry) storage.Ref {
-	return storage.Ref{CardType: strconv.Itoa(t.o.CardType), CardName: "MDB card terminal", Vend: e.Vend}
+	r := storage.Ref{CardType: strconv.Itoa(t.o.CardType), CardName: "MDB card terminal", Vend: e.Vend}
+	if e.Voucher != "" {
+		r.Voucher, r.VoucherType, r.OriginalPrice = e.Voucher, e.VoucherType, strconv.FormatInt(e.Original, 10)
+	}
+	return r
 }
 
 // amount converts a scaled reader value to the agent's minor units.
@@ -51,17 +55,28 @@ func (t *Tap) request(ctx context.Context, line int) {
 		refuse(why)
 		return
 	}
-	asked, err := t.o.Agent.PortionPrice(line, t.o.Portion)
+	e := Entry{Line: line, Portion: t.o.Portion}
+	if t.o.Vouchers != nil {
+		if v, ok := t.o.Vouchers.TakeVoucher(line); ok {
+			// The voucher pays the rest: the card is asked the remainder.
+			e.Portion, e.Price, e.Voucher, e.VoucherType, e.Original = v.Portion, v.Price, v.Code, v.Type, v.Original
+		}
+	}
+	if e.Voucher == "" {
+		asked, err := t.o.Agent.PortionPrice(line, e.Portion)
+		if err != nil {
+			refuse(err.Error())
+			return
+		}
+		e.Price = asked
+	}
+	scaled, asked, err := t.price(e.Price)
 	if err != nil {
 		refuse(err.Error())
 		return
 	}
-	scaled, asked, err := t.price(asked)
-	if err != nil {
-		refuse(err.Error())
-		return
-	}
-	e, err := t.j.start(Entry{Line: line, Portion: t.o.Portion, Price: asked, At: t.o.Now().UnixMilli()})
+	e.Price, e.At = asked, t.o.Now().UnixMilli()
+	e, err = t.j.start(e)
 	if err != nil {
 		t.fault("journal", err)
 		refuse("vend not stored")
