@@ -28,27 +28,28 @@ var dur = clock.D
 
 // Config is the whole agent configuration.
 type Config struct {
-	Device   Device   `toml:"device"`
-	Storage  Storage  `toml:"storage"`
-	Log      Log      `toml:"log"`
-	Board    Board    `toml:"board"`
-	TTG      TTG      `toml:"ttg"`
-	POS      POS      `toml:"pos"`
-	Control  Control  `toml:"control"`
-	Audit    Audit    `toml:"audit"`
-	DEX      DEX      `toml:"dex"`
-	MQTT     MQTT     `toml:"mqtt"`
-	Firmware Firmware `toml:"firmware"`
-	Reader   Reader   `toml:"reader"`
-	Cards    Cards    `toml:"cards"`
-	MDB      MDB      `toml:"mdb"`
-	EXE      EXE      `toml:"exe"`
-	SmartNow SmartNow `toml:"smartnow"`
-	Web      Web      `toml:"web"`
-	Defaults Line     `toml:"defaults"`
-	Lines    []Line   `toml:"-"`
-	Sim      Sim      `toml:"sim"`
-	History  History  `toml:"history"`
+	Device     Device     `toml:"device"`
+	Storage    Storage    `toml:"storage"`
+	Log        Log        `toml:"log"`
+	Board      Board      `toml:"board"`
+	TTG        TTG        `toml:"ttg"`
+	POS        POS        `toml:"pos"`
+	Control    Control    `toml:"control"`
+	Audit      Audit      `toml:"audit"`
+	DEX        DEX        `toml:"dex"`
+	MQTT       MQTT       `toml:"mqtt"`
+	Firmware   Firmware   `toml:"firmware"`
+	Reader     Reader     `toml:"reader"`
+	Cards      Cards      `toml:"cards"`
+	MDB        MDB        `toml:"mdb"`
+	EXE        EXE        `toml:"exe"`
+	SmartNow   SmartNow   `toml:"smartnow"`
+	Telemetron Telemetron `toml:"telemetron"`
+	Web        Web        `toml:"web"`
+	Defaults   Line       `toml:"defaults"`
+	Lines      []Line     `toml:"-"`
+	Sim        Sim        `toml:"sim"`
+	History    History    `toml:"history"`
 }
 
 // Device identifies the controller.
@@ -389,10 +390,11 @@ func Base() Config {
 		Audit: Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local", OnlineCardAlcohol: "allow"},
-		Control:  Control{RestartInterval: dur(5 * time.Minute)},
-		SmartNow: defaultSmartNow(),
-		History:  defaultHistory(),
-		Web:      webDefaults(),
+		Control:    Control{RestartInterval: dur(5 * time.Minute)},
+		SmartNow:   defaultSmartNow(),
+		History:    defaultHistory(),
+		Web:        webDefaults(),
+		Telemetron: telemetronDefaults(),
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -426,27 +428,28 @@ func Load(path string) (*Config, error) {
 func Parse(b []byte) (*Config, error) {
 	c := Base()
 	var shape struct {
-		Device   toml.Primitive   `toml:"device"`
-		POS      toml.Primitive   `toml:"pos"`
-		Control  toml.Primitive   `toml:"control"`
-		Audit    toml.Primitive   `toml:"audit"`
-		DEX      toml.Primitive   `toml:"dex"`
-		MQTT     toml.Primitive   `toml:"mqtt"`
-		Firmware toml.Primitive   `toml:"firmware"`
-		Reader   toml.Primitive   `toml:"reader"`
-		Cards    toml.Primitive   `toml:"cards"`
-		MDB      toml.Primitive   `toml:"mdb"`
-		EXE      toml.Primitive   `toml:"exe"`
-		SmartNow toml.Primitive   `toml:"smartnow"`
-		Web      toml.Primitive   `toml:"web"`
-		TTG      toml.Primitive   `toml:"ttg"`
-		Storage  toml.Primitive   `toml:"storage"`
-		Log      toml.Primitive   `toml:"log"`
-		Board    toml.Primitive   `toml:"board"`
-		Defaults toml.Primitive   `toml:"defaults"`
-		Lines    []toml.Primitive `toml:"line"`
-		Sim      toml.Primitive   `toml:"sim"`
-		History  toml.Primitive   `toml:"history"`
+		Device     toml.Primitive   `toml:"device"`
+		POS        toml.Primitive   `toml:"pos"`
+		Control    toml.Primitive   `toml:"control"`
+		Audit      toml.Primitive   `toml:"audit"`
+		DEX        toml.Primitive   `toml:"dex"`
+		MQTT       toml.Primitive   `toml:"mqtt"`
+		Firmware   toml.Primitive   `toml:"firmware"`
+		Reader     toml.Primitive   `toml:"reader"`
+		Cards      toml.Primitive   `toml:"cards"`
+		MDB        toml.Primitive   `toml:"mdb"`
+		EXE        toml.Primitive   `toml:"exe"`
+		SmartNow   toml.Primitive   `toml:"smartnow"`
+		Telemetron toml.Primitive   `toml:"telemetron"`
+		Web        toml.Primitive   `toml:"web"`
+		TTG        toml.Primitive   `toml:"ttg"`
+		Storage    toml.Primitive   `toml:"storage"`
+		Log        toml.Primitive   `toml:"log"`
+		Board      toml.Primitive   `toml:"board"`
+		Defaults   toml.Primitive   `toml:"defaults"`
+		Lines      []toml.Primitive `toml:"line"`
+		Sim        toml.Primitive   `toml:"sim"`
+		History    toml.Primitive   `toml:"history"`
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&shape)
 	if err != nil {
@@ -456,7 +459,7 @@ func Parse(b []byte) (*Config, error) {
 		p   toml.Primitive
 		dst any
 	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
-		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}, {shape.Web, &c.Web}}
+		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}, {shape.Web, &c.Web}, {shape.Telemetron, &c.Telemetron}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
@@ -509,6 +512,7 @@ func (c *Config) Validate() error {
 	c.validateAddressClash(report)
 	c.validateSecurity(report)
 	c.SmartNow.validate(report)
+	c.Telemetron.validateAPI(report)
 	c.Cards.validate(report)
 	c.Audit.validate(report)
 	c.Sim.validate(report, lines)

@@ -133,6 +133,15 @@ var securityKeys = append([]securityKey{
 	{"smartnow.paths", func(c *Config) any { return c.SmartNow.Paths }},
 	{"smartnow.scanner", func(c *Config) any { return c.SmartNow.Scanner }},
 	{"smartnow.offline", func(c *Config) any { return c.SmartNow.Offline }},
+	// Who may read the machine's data through the Telemetron API, and
+	// whether the network can reach it.
+	{"telemetron.listen", func(c *Config) any { return c.Telemetron.Listen }},
+	{"telemetron.tls_cert", func(c *Config) any { return c.Telemetron.TLSCert }},
+	{"telemetron.tls_key", func(c *Config) any { return c.Telemetron.TLSKey }},
+	{"telemetron.users", func(c *Config) any { return c.Telemetron.Users }},
+	{"telemetron.clients", func(c *Config) any { return c.Telemetron.Clients }},
+	{"telemetron.login_attempts", func(c *Config) any { return c.Telemetron.LoginAttempts }},
+	{"telemetron.token_ttl", func(c *Config) any { return c.Telemetron.TokenTTL }},
 	// Retention decides how long the audit trail and the dead letters are
 	// kept: shortened, it erases the record of what was poured and sold.
 	{"history.retention_days", func(c *Config) any { return c.History.RetentionDays }},
@@ -272,4 +281,26 @@ func normalise(v any) any {
 		return []string(nil)
 	}
 	return v
+}
+
+// Redacted is the configuration with every secret replaced by "(set)",
+// for the snapshots the agent shows or sends (a Telemetron config
+// request). A new secret key is added here.
+func (c *Config) Redacted() Config {
+	r := *c
+	for _, s := range []*string{&r.TTG.Password, &r.POS.APIKey, &r.Control.Token, &r.MQTT.Password,
+		&r.Cards.PICCKey, &r.Cards.IssuerKey, &r.Cards.TapKey, &r.Cards.ChargerKey, &r.SmartNow.Password,
+		&r.Web.MetricsToken} {
+		if *s != "" {
+			*s = "(set)"
+		}
+	}
+	if c.Telemetron.Clients != nil {
+		r.Telemetron.Clients = make(map[string]string, len(c.Telemetron.Clients))
+		for id := range c.Telemetron.Clients {
+			r.Telemetron.Clients[id] = "(set)"
+		}
+	}
+	r.Lines = append([]Line(nil), c.Lines...)
+	return r
 }
