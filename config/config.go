@@ -28,22 +28,23 @@ var dur = clock.D
 
 // Config is the whole agent configuration.
 type Config struct {
-	Device     Device     `toml:"device"`
-	Storage    Storage    `toml:"storage"`
-	Log        Log        `toml:"log"`
-	Board      Board      `toml:"board"`
-	TTG        TTG        `toml:"ttg"`
-	POS        POS        `toml:"pos"`
-	Control    Control    `toml:"control"`
-	Audit      Audit      `toml:"audit"`
-	DEX        DEX        `toml:"dex"`
-	MQTT       MQTT       `toml:"mqtt"`
-	Firmware   Firmware   `toml:"firmware"`
-	Reader     Reader     `toml:"reader"`
-	Cards      Cards      `toml:"cards"`
-	MDB        MDB        `toml:"mdb"`
-	EXE        EXE        `toml:"exe"`
-	SmartNow   SmartNow   `toml:"smartnow"`
+	Device   Device   `toml:"device"`
+	Storage  Storage  `toml:"storage"`
+	Log      Log      `toml:"log"`
+	Board    Board    `toml:"board"`
+	TTG      TTG      `toml:"ttg"`
+	POS      POS      `toml:"pos"`
+	Control  Control  `toml:"control"`
+	Audit    Audit    `toml:"audit"`
+	DEX      DEX      `toml:"dex"`
+	MQTT     MQTT     `toml:"mqtt"`
+	Firmware Firmware `toml:"firmware"`
+	Reader   Reader   `toml:"reader"`
+	Cards    Cards    `toml:"cards"`
+	MDB      MDB      `toml:"mdb"`
+	EXE      EXE      `toml:"exe"`
+	SmartNow SmartNow `toml:"smartnow"`
+	// Telemetron is the [telemetron] section (config/telemetron.go).
 	Telemetron Telemetron `toml:"telemetron"`
 	Web        Web        `toml:"web"`
 	Defaults   Line       `toml:"defaults"`
@@ -392,9 +393,9 @@ func Base() Config {
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local", OnlineCardAlcohol: "allow"},
 		Control:    Control{RestartInterval: dur(5 * time.Minute)},
 		SmartNow:   defaultSmartNow(),
+		Telemetron: defaultTelemetron(),
 		History:    defaultHistory(),
 		Web:        webDefaults(),
-		Telemetron: telemetronDefaults(),
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -458,8 +459,8 @@ func Parse(b []byte) (*Config, error) {
 	parts := []struct {
 		p   toml.Primitive
 		dst any
-	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
-		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}, {shape.Web, &c.Web}, {shape.Telemetron, &c.Telemetron}}
+	}{{shape.Device, &c.Device}, {shape.TTG, &c.TTG}, {shape.POS, &c.POS}, {shape.Control, &c.Control}, {shape.Audit, &c.Audit}, {shape.DEX, &c.DEX}, {shape.MQTT, &c.MQTT}, {shape.Firmware, &c.Firmware}, {shape.Reader, &c.Reader}, {shape.Cards, &c.Cards}, {shape.MDB, &c.MDB}, {shape.EXE, &c.EXE}, {shape.SmartNow, &c.SmartNow}, {shape.Telemetron, &c.Telemetron}, {shape.Storage, &c.Storage}, {shape.Log, &c.Log},
+		{shape.Board, &c.Board}, {shape.Defaults, &c.Defaults}, {shape.Sim, &c.Sim}, {shape.History, &c.History}, {shape.Web, &c.Web}}
 	for _, p := range parts {
 		if err := md.PrimitiveDecode(p.p, p.dst); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
@@ -512,6 +513,7 @@ func (c *Config) Validate() error {
 	c.validateAddressClash(report)
 	c.validateSecurity(report)
 	c.SmartNow.validate(report)
+	c.Telemetron.validate(report)
 	c.Telemetron.validateAPI(report)
 	c.Cards.validate(report)
 	c.Audit.validate(report)

@@ -142,6 +142,17 @@ var securityKeys = append([]securityKey{
 	{"telemetron.clients", func(c *Config) any { return c.Telemetron.Clients }},
 	{"telemetron.login_attempts", func(c *Config) any { return c.Telemetron.LoginAttempts }},
 	{"telemetron.token_ttl", func(c *Config) any { return c.Telemetron.TokenTTL }},
+	// Telemetron: where the machine's sales, events and reports go and as
+	// whom.
+	{"telemetron.url", func(c *Config) any { return c.Telemetron.URL }},
+	{"telemetron.auth_url", func(c *Config) any { return c.Telemetron.AuthURL }},
+	{"telemetron.client_id", func(c *Config) any { return c.Telemetron.ClientID }},
+	{"telemetron.client_secret", func(c *Config) any { return c.Telemetron.ClientSecret }},
+	{"telemetron.username", func(c *Config) any { return c.Telemetron.Username }},
+	{"telemetron.password", func(c *Config) any { return c.Telemetron.Password }},
+	{"telemetron.scope", func(c *Config) any { return c.Telemetron.Scope }},
+	{"telemetron.machine_id", func(c *Config) any { return c.Telemetron.MachineID }},
+	{"telemetron.paths", func(c *Config) any { return c.Telemetron.Paths }},
 	// Retention decides how long the audit trail and the dead letters are
 	// kept: shortened, it erases the record of what was poured and sold.
 	{"history.retention_days", func(c *Config) any { return c.History.RetentionDays }},
