@@ -152,22 +152,24 @@ const (
 
 // Names of the parts, in start order.
 const (
-	PartStore     = "storage"
-	PartAudit     = "audit"
-	PartMQTT      = "mqtt"
-	PartWall      = "wall"
-	PartLocalAPI  = "local_api"
-	PartRegister  = "cash_register"
-	PartControl   = "client_control"
-	PartUplink    = "ttg_uplink"
-	PartDEX       = "dex"
-	PartReader    = "card_reader"
-	PartTerminal  = "card_terminal"
-	PartMachine   = "vend_machine"
-	PartClouds    = "cloud_sinks"
-	PartWeb       = "web"
-	PartWatchdog  = "service_manager"
-	partsCapacity = 14
+	PartStore    = "storage"
+	PartAudit    = "audit"
+	PartMQTT     = "mqtt"
+	PartWall     = "wall"
+	PartLocalAPI = "local_api"
+	PartRegister = "cash_register"
+	PartControl  = "client_control"
+	PartUplink   = "ttg_uplink"
+	PartDEX      = "dex"
+	PartReader   = "card_reader"
+	PartTerminal = "card_terminal"
+	PartMachine  = "vend_machine"
+	PartClouds   = "cloud_sinks"
+	PartWeb      = "web"
+	// PartTelemetronAPI is the machine's own Telemetron API.
+	PartTelemetronAPI = "telemetron_api"
+	PartWatchdog      = "service_manager"
+	partsCapacity     = 15
 )
 
 // Agent is one assembled daemon.
@@ -220,6 +222,7 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 	add(cfg.POS.Listen != "", PartRegister)
 	add(cfg.Control.Listen != "", PartControl)
 	add(cfg.Web.Listen != "", PartWeb)
+	add(cfg.Telemetron.Listen != "", PartTelemetronAPI)
 	add(cfg.TTG.URL != "", PartUplink)
 	add(hw.Has(DEXPort), PartDEX)
 	add(hw.Has(CardReader), PartReader)

@@ -301,7 +301,7 @@ func (c *Config) Redacted() Config {
 	r := *c
 	for _, s := range []*string{&r.TTG.Password, &r.POS.APIKey, &r.Control.Token, &r.MQTT.Password,
 		&r.Cards.PICCKey, &r.Cards.IssuerKey, &r.Cards.TapKey, &r.Cards.ChargerKey, &r.SmartNow.Password,
-		&r.Web.MetricsToken} {
+		&r.Web.MetricsToken, &r.Telemetron.ClientSecret, &r.Telemetron.Password} {
 		if *s != "" {
 			*s = "(set)"
 		}

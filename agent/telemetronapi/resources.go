@@ -2,19 +2,17 @@ package telemetronapi
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/history"
 	"github.com/tapagent/tapagent/httpguard"
+	"github.com/tapagent/tapagent/telemetron"
 )
 
 // Bounds of one answer.
@@ -228,11 +226,18 @@ func (s *Server) currentState(r *http.Request) (int, map[string]bool, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	state, service := s.o.Mapping.State(s.o.Wall.Kegs(), last, now)
+	st := telemetron.StateOf(wallOf(s.o.Wall.Kegs(), last), now, s.started, s.o.NoSalesAfter)
+	service := map[string]bool{}
+	if st.Service.NeedLoading {
+		service["need_loading"] = true
+	}
+	if st.Service.NoRecentSales {
+		service["no_recent_sales"] = true
+	}
 	if len(service) == 0 {
 		service = nil
 	}
-	return state, service, nil
+	return st.State, service, nil
 }
 
 type stateDoc struct {
@@ -246,69 +251,59 @@ func (s *Server) state(r *http.Request) (any, error) {
 	return stateDoc{st, service}, err
 }
 
+// loading is the kegs as load levels: one component per line, in mL.
 func (s *Server) loading(*http.Request) (any, error) {
-	out := s.o.Mapping.Loading(s.o.Wall.Kegs())
-	slices.SortStableFunc(out, func(a, b Level) int {
-		if c := cmp.Compare(a.ComponentID, b.ComponentID); c != 0 {
-			return c
-		}
-		return strings.Compare(deref(a.LayoutNumber), deref(b.LayoutNumber))
-	})
-	return out, nil
+	return telemetron.Levels(kegMap(s.o.Wall.Kegs())), nil
 }
 
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
-type eventDoc struct {
-	Date    string `json:"date"`
-	Code    string `json:"code"`
-	Payload []any  `json:"payload"`
-}
-
-// events are the alarms of the history and the power-ups and keg levels
-// of the durable event log in the period, oldest first.
+// events are the machine's events in the period, oldest first: those of
+// the durable event log, and before its oldest entry the alarms the
+// history keeps (the log holds the newest storage.max_events events of
+// every kind; the history keeps alarms for its retention).
 func (s *Server) events(r *http.Request) (any, error) {
 	now := s.o.Now()
 	p, err := ParsePeriod(r.URL.Query(), now, lastDay(now), eventsWindow, eventsDepth)
 	if err != nil {
 		return nil, err
 	}
-	es, err := s.hist.Find(r.Context(), history.Query{From: p.Since, To: p.Until.Add(time.Nanosecond),
-		Kinds: []string{history.KindAlarm}, Limit: maxEvents})
-	if err != nil {
-		return nil, s.internal("events", err)
-	}
-	var evs []Event
-	for _, e := range es {
-		if ev, ok := s.o.Mapping.HistoryEvent(e); ok {
-			evs = append(evs, ev)
-		}
-	}
-	logged, err := s.o.Store.Events(logDepth)
+	logged, err := s.o.Store.EventLog(logDepth)
 	if err != nil {
 		return nil, s.internal("event log", err)
 	}
-	for _, raw := range logged {
-		var de device.Event
-		if json.Unmarshal(raw, &de) != nil || de.Time.Before(p.Since) || de.Time.After(p.Until) {
+	var evs []device.Event
+	var seqs []uint64
+	oldest := p.Until.Add(time.Nanosecond)
+	for _, le := range logged {
+		ev, ok := decodeLogged(le)
+		if !ok {
 			continue
 		}
-		if ev, ok := s.o.Mapping.LogEvent(de); ok {
-			evs = append(evs, ev)
+		if ev.Time.Before(oldest) {
+			oldest = ev.Time
+		}
+		if !ev.Time.Before(p.Since) && !ev.Time.After(p.Until) {
+			evs, seqs = append(evs, ev), append(seqs, le.Seq)
 		}
 	}
-	slices.SortStableFunc(evs, func(a, b Event) int { return a.At.Compare(b.At) })
-	if len(evs) > maxEvents {
-		evs = evs[len(evs)-maxEvents:]
+	if p.Since.Before(oldest) {
+		es, err := s.hist.Find(r.Context(), history.Query{From: p.Since, To: oldest, Kinds: []string{history.KindAlarm}, Limit: maxEvents})
+		if err != nil {
+			return nil, s.internal("events", err)
+		}
+		old := make([]device.Event, 0, len(es))
+		for _, e := range es {
+			old = append(old, eventOfAlarm(e))
+		}
+		evs, seqs = append(old, evs...), append(make([]uint64, len(old)), seqs...)
 	}
-	out := make([]eventDoc, 0, len(evs))
-	for _, e := range evs {
-		out = append(out, eventDoc{Date: s.stamp(e.At), Code: e.Code, Payload: e.Payload})
+	out := []telemetron.Event{}
+	for i, ev := range evs {
+		if d, ok := telemetron.EventDoc(ev, seqs[i], s.o.Zone); ok {
+			out = append(out, d)
+		}
+	}
+	if len(out) > maxEvents {
+		out = out[len(out)-maxEvents:]
 	}
 	return out, nil
 }
@@ -320,21 +315,31 @@ func (s *Server) internal(what string, err error) error {
 }
 
 // vends are the vend rows of the period, oldest first.
-func (s *Server) vends(r *http.Request, window time.Duration) ([]Vend, error) {
+func (s *Server) vends(r *http.Request, window time.Duration) ([]sale, error) {
 	now := s.o.Now()
 	p, err := ParsePeriod(r.URL.Query(), now, today(now, s.o.Zone), window, statsDepth)
 	if err != nil {
 		return nil, err
 	}
-	es, err := s.hist.Find(r.Context(), history.Query{From: p.Since, To: p.Until.Add(time.Nanosecond),
-		Kinds: []string{history.KindPour, history.KindVend, history.KindCleaning, history.KindCalibration}, Limit: maxVends})
+	return s.sales(r, p.Since, p.Until.Add(time.Nanosecond), []string{history.KindPour, history.KindVend, history.KindCleaning, history.KindCalibration})
+}
+
+// sales maps the history's entries of kinds in [from, to) to vend rows.
+func (s *Server) sales(r *http.Request, from, to time.Time, kinds []string) ([]sale, error) {
+	es, err := s.hist.Find(r.Context(), history.Query{From: from, To: to, Kinds: kinds, Limit: maxVends})
 	if err != nil {
 		return nil, s.internal("vends", err)
 	}
-	var out []Vend
+	m := telemetron.Machine{Zone: s.o.Zone, Selections: s.o.Machine.Selections}
+	var out []sale
 	for _, e := range es {
-		if v, ok := s.o.Mapping.Vend(e); ok {
-			out = append(out, v)
+		v, ok, err := telemetron.VendRow(recordOf(e), m)
+		if err != nil {
+			s.o.Log.Warn("telemetron API: vend row left out", "err", err)
+			continue
+		}
+		if ok {
+			out = append(out, sale{e.Time, v})
 		}
 	}
 	return out, nil
@@ -342,13 +347,13 @@ func (s *Server) vends(r *http.Request, window time.Duration) ([]Vend, error) {
 
 // lastSale is the time of the newest paid vend within the statistics depth.
 func (s *Server) lastSale(r *http.Request, now time.Time) (time.Time, error) {
-	es, err := s.hist.Find(r.Context(), history.Query{From: now.Add(-statsDepth), Kinds: []string{history.KindPour, history.KindVend}, Limit: maxVends})
+	vs, err := s.sales(r, now.Add(-statsDepth), time.Time{}, []string{history.KindPour, history.KindVend})
 	if err != nil {
-		return time.Time{}, s.internal("last sale", err)
+		return time.Time{}, err
 	}
-	for i := len(es) - 1; i >= 0; i-- {
-		if v, ok := s.o.Mapping.Vend(es[i]); ok && v.VendType == VendPaid {
-			return v.At, nil
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].VendType == telemetron.VendPaid {
+			return vs[i].at, nil
 		}
 	}
 	return time.Time{}, nil
@@ -368,7 +373,7 @@ func (s *Server) summary(window time.Duration) handler {
 		}
 		var t summaryRow
 		for _, v := range vs {
-			if v.VendType == VendPaid {
+			if v.VendType == telemetron.VendPaid {
 				t.Number = satAdd(t.Number, v.Number)
 				t.Value = satAdd(t.Value, v.Value)
 			}
@@ -406,8 +411,8 @@ type paymentRow struct {
 }
 
 var (
-	vendTypes    = map[string]int{"test": VendTest, "free": VendFree, "paid": VendPaid}
-	paymentTypes = map[string]int{"cash": PayCash, "cashless": PayCashless, "token": PayToken}
+	vendTypes    = map[string]int{"test": telemetron.VendTest, "free": telemetron.VendFree, "paid": telemetron.VendPaid}
+	paymentTypes = map[string]int{"cash": telemetron.PayCash, "cashless": telemetron.PayCashless, "token": telemetron.PayToken}
 )
 
 // typeFilter reads the type parameter against its enum; 0 keeps all.
@@ -435,7 +440,7 @@ func (s *Server) products(r *http.Request) (any, error) {
 	out := []productRow{}
 	for _, v := range vs {
 		if want == 0 || v.VendType == want {
-			out = append(out, productRow{s.stamp(v.At), v.LayoutNumber, v.Name, v.VendType, v.Price, v.Number, v.Value})
+			out = append(out, productRow{v.Time, v.LayoutNumber, v.Name, v.VendType, v.Price, v.Number, v.Value})
 		}
 	}
 	return out, nil
@@ -453,8 +458,8 @@ func (s *Server) payments(r *http.Request) (any, error) {
 	}
 	out := []paymentRow{}
 	for _, v := range vs {
-		if v.PaymentType != 0 && (want == 0 || v.PaymentType == want) {
-			out = append(out, paymentRow{s.stamp(v.At), v.LayoutNumber, v.Name, v.PaymentType, v.Price, v.Number, v.Value})
+		if v.VendType == telemetron.VendPaid && (want == 0 || v.PaymentType == want) {
+			out = append(out, paymentRow{v.Time, v.LayoutNumber, v.Name, v.PaymentType, v.Price, v.Number, v.Value})
 		}
 	}
 	return out, nil

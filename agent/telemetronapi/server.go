@@ -62,8 +62,9 @@ type Options struct {
 	Identity evadts.Identity
 	// Snapshot is the secret-free configuration a config request gives.
 	Snapshot func() any
-	// Mapping builds the documents; nil is the agent's own mapping.
-	Mapping Mapping
+	// NoSalesAfter sets no_recent_sales when nothing was sold for so
+	// long ([telemetron] no_sales_after, as the uplink's state).
+	NoSalesAfter time.Duration
 	// Zone is the wall's time zone: times are rendered with its offset.
 	Zone *time.Location
 	Now  func() time.Time
@@ -81,6 +82,9 @@ type MachineInfo struct {
 	Version    string
 	// Bus is the payment bus ("mdb", "exe" or "" for none).
 	Bus string
+	// Selections are the EXE selection of each vended PLU (a vend's
+	// layout_number).
+	Selections map[int]int
 }
 
 // Server is the running API.
@@ -93,9 +97,11 @@ type Server struct {
 	tokens *tokens
 	reqs   *requests
 	hist   *history.Log
-	hs     *http.Server
-	done   chan struct{}
-	cancel context.CancelFunc
+	// started counts as the last sale while none is known.
+	started time.Time
+	hs      *http.Server
+	done    chan struct{}
+	cancel  context.CancelFunc
 	// fulfilling is the request worker, waited for by Close.
 	fulfilling sync.WaitGroup
 }
@@ -150,12 +156,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Zone == nil {
 		o.Zone = time.Local
 	}
-	if o.Mapping == nil {
-		o.Mapping = agentMapping{}
-	}
 	s := &Server{o: o, logins: web.NewLogins(o.Config.UsersFile(o.DataDir), o.Config.LoginAttempts, o.Now),
 		tokens: newTokens(o.Config.TokenTTL.Duration, o.Now), reqs: newRequests(), hist: history.New(o.Store),
-		done: make(chan struct{})}
+		started: o.Now(), done: make(chan struct{})}
 	ln, err := net.Listen("tcp", o.Config.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("telemetron: listening on %s: %w", o.Config.Listen, err)
