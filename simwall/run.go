@@ -72,6 +72,11 @@ type Options struct {
 	// WebLogin tells how to log in to the dashboard ([web] listen); it is
 	// shown beside the dashboard's address.
 	WebLogin string
+	// Telemetron (--telemetron) serves the machine's own Telemetron API
+	// too, with a printed login (simwall/telemetronapi.go).
+	Telemetron bool
+	// telemetronLogin is that login, shown beside the API's address.
+	telemetronLogin string
 }
 
 // Summary is what a run did, for the closing line.
@@ -120,6 +125,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Speed == 0 && needsRealTime(o.Scenario) {
 		o.Log.Warn("the scenario puts cards or payment cards on simulated readers, whose timing is real: running at speed 1 instead of flat out")
 		o.Speed = 1
+	}
+	if o.telemetronLogin, err = serveTelemetronAPI(cfg, o); err != nil {
+		return nil, err
 	}
 	out := newPrinter(o, cfg)
 	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out}
@@ -448,6 +456,9 @@ func (p *printer) run() {
 		if ev.Type == device.EventWebListening && p.o.Output == OutputLines && p.o.WebLogin != "" {
 			fmt.Fprintln(p.o.Out, "web dashboard "+ev.Detail+"/ "+p.o.WebLogin)
 		}
+		if ev.Type == device.EventTelemetronAPIListening && p.o.Output == OutputLines && p.o.telemetronLogin != "" {
+			fmt.Fprintln(p.o.Out, "telemetron API "+ev.Detail+"/v2 "+p.o.telemetronLogin)
+		}
 		p.mu.Lock()
 		p.counts[ev.Type]++
 		p.mu.Unlock()
@@ -480,6 +491,9 @@ func (p *printer) readable(ev device.Event) []ViewEvent {
 		l := ev.Type.Words() + ": " + ev.Detail
 		if ev.Type == device.EventWebListening && p.o.WebLogin != "" {
 			l += "/ " + p.o.WebLogin
+		}
+		if ev.Type == device.EventTelemetronAPIListening && p.o.telemetronLogin != "" {
+			l += " " + p.o.telemetronLogin
 		}
 		p.mu.Lock()
 		p.listeners = append(p.listeners, l)
