@@ -368,3 +368,38 @@ func TestStateAndLoading(t *testing.T) {
 		t.Fatalf("every line locked: %+v", st)
 	}
 }
+
+// Report requests in a loop take one read-out per 30 s: a report that
+// recent fulfils the next request.
+func TestReportRequestsAreBounded(t *testing.T) {
+	r := newRig(t)
+	tk := login(t, r.url)
+	ask := func() {
+		t.Helper()
+		var a struct {
+			RequestID int64 `json:"request_id"`
+		}
+		call(t, "POST", r.vm("/request"), tk.AccessToken, map[string]bool{"report": true}).json(t, &a)
+		testwait.Until(t, 10*time.Second, "the request fulfilled", func() bool {
+			return call(t, "GET", r.vm(fmt.Sprintf("/request/%d", a.RequestID)), tk.AccessToken, nil).status == http.StatusNotFound
+		})
+	}
+	kept := func() int {
+		ks, _, err := r.audit.Reports(time.Time{}, time.Time{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ks)
+	}
+	ask()
+	r.clk.Advance(10 * time.Second)
+	ask()
+	if n := kept(); n != 1 {
+		t.Fatalf("%d reports kept after two requests 10 s apart", n)
+	}
+	r.clk.Advance(30 * time.Second)
+	ask()
+	if n := kept(); n != 2 {
+		t.Fatalf("%d reports kept after a request 40 s later", n)
+	}
+}

@@ -104,6 +104,8 @@ type Server struct {
 	cancel  context.CancelFunc
 	// fulfilling is the request worker, waited for by Close.
 	fulfilling sync.WaitGroup
+	// lastReadOut is the worker's last audit read-out (reportGap).
+	lastReadOut time.Time
 }
 
 // Check refuses what must not start: a listen address reachable from the
