@@ -345,15 +345,19 @@ func (s *Server) sales(r *http.Request, from, to time.Time, kinds []string) ([]s
 	return out, nil
 }
 
-// lastSale is the time of the newest paid vend within the statistics depth.
+// lastSale is the time of the newest paid vend within the statistics
+// depth. It looks back a day, then a week, then the whole depth: a wall
+// that sells daily finds it in the first day's entries.
 func (s *Server) lastSale(r *http.Request, now time.Time) (time.Time, error) {
-	vs, err := s.sales(r, now.Add(-statsDepth), time.Time{}, []string{history.KindPour, history.KindVend})
-	if err != nil {
-		return time.Time{}, err
-	}
-	for i := len(vs) - 1; i >= 0; i-- {
-		if vs[i].VendType == telemetron.VendPaid {
-			return vs[i].at, nil
+	for _, back := range []time.Duration{day, 7 * day, statsDepth} {
+		vs, err := s.sales(r, now.Add(-back), time.Time{}, []string{history.KindPour, history.KindVend})
+		if err != nil {
+			return time.Time{}, err
+		}
+		for i := len(vs) - 1; i >= 0; i-- {
+			if vs[i].VendType == telemetron.VendPaid {
+				return vs[i].at, nil
+			}
 		}
 	}
 	return time.Time{}, nil

@@ -38,7 +38,7 @@ var start = time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
 // rig is the agent's wall core on the simulated board, its real bbolt
 // store and audit, and the API on a loopback port.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	clk   *clock.Manual
 	cfg   *config.Config
 	store *storage.Store
@@ -50,7 +50,7 @@ type rig struct {
 
 type rigOption func(*config.Config, *telemetronapi.Options)
 
-func newRig(t *testing.T, opts ...rigOption) *rig {
+func newRig(t testing.TB, opts ...rigOption) *rig {
 	t.Helper()
 	cfg, err := config.Default()
 	if err != nil {
@@ -107,7 +107,7 @@ type reply struct {
 	header http.Header
 }
 
-func (p reply) json(t *testing.T, v any) {
+func (p reply) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(p.body, v); err != nil {
 		t.Fatalf("%d %s: %v", p.status, p.body, err)
@@ -115,7 +115,7 @@ func (p reply) json(t *testing.T, v any) {
 }
 
 // call sends a request; body is JSON unless it is already bytes.
-func call(t *testing.T, method, url, tok string, body any) reply {
+func call(t testing.TB, method, url, tok string, body any) reply {
 	t.Helper()
 	var raw []byte
 	switch b := body.(type) {
@@ -152,7 +152,7 @@ type tokens struct {
 }
 
 // login takes a token with the password grant.
-func login(t *testing.T, url string) tokens {
+func login(t testing.TB, url string) tokens {
 	t.Helper()
 	p := call(t, "POST", url+"/auth/", "", map[string]string{"grant_type": "password", "client_id": clientID,
 		"client_secret": clientSecret, "scope": "teleport", "username": userName, "password": userPassword})
@@ -202,7 +202,7 @@ type errorBody struct {
 	} `json:"errors"`
 }
 
-func wantError(t *testing.T, p reply, status int, field string) errorBody {
+func wantError(t testing.TB, p reply, status int, field string) errorBody {
 	t.Helper()
 	if p.status != status {
 		t.Fatalf("status %d %s, want %d", p.status, p.body, status)
