@@ -642,6 +642,9 @@ func (s *Server) oneReport(w http.ResponseWriter, r *http.Request) {
 		if ks[i].Date.Before(s.o.Now().Add(-reportsDepth)) {
 			break
 		}
+		if idErr == nil && reportID(ks[i]) != id {
+			continue
+		}
 		if which != "last_valid" || validReport([]byte(ks[i].Data)) {
 			s.writeReports(w, ks[i:i+1], f, true)
 			return
