@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
+	"net"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -226,5 +228,48 @@ func TestNonLoopbackListenNeedsTLSAndAUser(t *testing.T) {
 	cfg.Telemetron.TLSCert = ""
 	if err := telemetronapi.Check(cfg.Telemetron, dir); err == nil {
 		t.Fatal("started off loopback without TLS")
+	}
+}
+
+// Tokens live in memory: an agent started again knows none of them.
+func TestRestartLogsEveryoneOut(t *testing.T) {
+	var opts telemetronapi.Options
+	r := newRig(t, func(_ *config.Config, o *telemetronapi.Options) { opts = *o })
+	tk := login(t, r.url)
+	if err := r.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := telemetronapi.Start(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	wantError(t, call(t, "GET", again.URL+"/v2/vending_machines/123", tk.AccessToken, nil), http.StatusUnauthorized, "")
+	if fresh := login(t, again.URL); fresh.AccessToken == tk.AccessToken {
+		t.Fatal("the same token issued again")
+	}
+}
+
+// A body over 16 KiB is refused; a client that sends its request slower
+// than the read timeout is cut off.
+func TestLargeBodiesAndSlowClientsAreRefused(t *testing.T) {
+	r := newRig(t, func(_ *config.Config, o *telemetronapi.Options) { o.ReadTimeout = 300 * time.Millisecond })
+	big := `{"grant_type":"password","client_id":"` + strings.Repeat("x", 20<<10) + `"}`
+	wantError(t, call(t, "POST", r.url+"/auth/", "", []byte(big)), http.StatusRequestEntityTooLarge, "")
+	tk := login(t, r.url)
+	if p := call(t, "POST", r.vm("/request"), tk.AccessToken, []byte(`{"report":"`+strings.Repeat("x", 20<<10)+`"}`)); p.status < 400 {
+		t.Fatalf("a large request body: %d", p.status)
+	}
+	c, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET /v2/me HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("the slow client was not cut off: %v", err)
 	}
 }

@@ -31,8 +31,7 @@ import (
 
 // Limits of a request and of the server's tables.
 const (
-	maxBody     = 16 << 10
-	readTimeout = 10 * time.Second
+	maxBody = 16 << 10
 )
 
 // Wall is the wall as the API reads it (*device.Agent).
@@ -69,6 +68,9 @@ type Options struct {
 	Zone *time.Location
 	Now  func() time.Time
 	Log  *slog.Logger
+	// ReadTimeout bounds reading a request, headers and body; zero is
+	// 10 s. A client slower than that is cut off.
+	ReadTimeout time.Duration
 }
 
 // MachineInfo is what the machine object says of the machine itself.
@@ -158,6 +160,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Zone == nil {
 		o.Zone = time.Local
 	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 10 * time.Second
+	}
 	s := &Server{o: o, logins: web.NewLogins(o.Config.UsersFile(o.DataDir), o.Config.LoginAttempts, o.Now),
 		tokens: newTokens(o.Config.TokenTTL.Duration, o.Now), reqs: newRequests(), hist: history.New(o.Store),
 		started: o.Now(), done: make(chan struct{})}
@@ -177,9 +182,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.URL = scheme + "://" + ln.Addr().String()
 	ctx, s.cancel = context.WithCancel(ctx)
-	// A slow client is cut off: headers and body within readTimeout.
-	s.hs = &http.Server{Handler: http.MaxBytesHandler(s.routes(), maxBody), ReadHeaderTimeout: readTimeout,
-		ReadTimeout: readTimeout, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
+	// A slow client is cut off: headers and body within ReadTimeout.
+	s.hs = &http.Server{Handler: http.MaxBytesHandler(s.routes(), maxBody), ReadHeaderTimeout: o.ReadTimeout,
+		ReadTimeout: o.ReadTimeout, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn)}
 	s.fulfilling.Add(1)
