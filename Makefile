@@ -124,6 +124,8 @@ fuzz:
 	go test ./payment/mdb -run '^$$' -fuzz '^FuzzUARTReply$$' -fuzztime $(FUZZTIME)
 	go test ./firmware -run '^$$' -fuzz '^FuzzManifest$$' -fuzztime $(FUZZTIME)
 	go test ./smartnow -run '^$$' -fuzz '^FuzzReplies$$' -fuzztime $(FUZZTIME)
+	go test ./telemetron -run '^$$' -fuzz '^FuzzReplies$$' -fuzztime $(FUZZTIME)
+	go test ./telemetron -run '^$$' -fuzz '^FuzzEncodeReport$$' -fuzztime $(FUZZTIME)
 	go test ./flow -run '^$$' -fuzz '^FuzzParseVol$$' -fuzztime $(FUZZTIME)
 	go test ./agent/localapi -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
 	go test ./agent/localapi -run '^$$' -fuzz '^FuzzParseReportsQuery$$' -fuzztime $(FUZZTIME)

@@ -44,13 +44,14 @@ type Config struct {
 	MDB      MDB      `toml:"mdb"`
 	EXE      EXE      `toml:"exe"`
 	SmartNow SmartNow `toml:"smartnow"`
+	Web      Web      `toml:"web"`
+	Defaults Line     `toml:"defaults"`
+	Lines    []Line   `toml:"-"`
+	Sim      Sim      `toml:"sim"`
+	History  History  `toml:"history"`
+
 	// Telemetron is the [telemetron] section (config/telemetron.go).
 	Telemetron Telemetron `toml:"telemetron"`
-	Web        Web        `toml:"web"`
-	Defaults   Line       `toml:"defaults"`
-	Lines      []Line     `toml:"-"`
-	Sim        Sim        `toml:"sim"`
-	History    History    `toml:"history"`
 }
 
 // Device identifies the controller.
@@ -391,11 +392,10 @@ func Base() Config {
 		Audit: Audit{Model: "tapagent self-pour", CurrencyNum: "1978", Charset: "ascii", ResetOnRead: "interim"},
 		TTG: TTG{Username: "tapagent", Password: "tapagent", ClientName: "tapagent", Refresh: dur(5 * time.Minute),
 			StampPoll: dur(30 * time.Second), Timeout: dur(10 * time.Second), Batch: 100, TimeZone: "Local", OnlineCardAlcohol: "allow"},
-		Control:    Control{RestartInterval: dur(5 * time.Minute)},
-		SmartNow:   defaultSmartNow(),
-		Telemetron: defaultTelemetron(),
-		History:    defaultHistory(),
-		Web:        webDefaults(),
+		Control:  Control{RestartInterval: dur(5 * time.Minute)},
+		SmartNow: defaultSmartNow(),
+		History:  defaultHistory(),
+		Web:      webDefaults(),
 		Defaults: Line{
 			KFactor: 5400, Price: 650, PricePerML: 500,
 			Lockout: dur(300 * time.Microsecond), RefillWindow: dur(500 * time.Millisecond), RefillMaxML: 3,
@@ -405,6 +405,8 @@ func Base() Config {
 			LeakAlarmML: 20, LeakIdle: dur(5 * time.Second), ValveLatency: dur(30 * time.Millisecond),
 			Predictive: true, KegSizeL: 50, KegLowPercent: 15,
 		},
+
+		Telemetron: defaultTelemetron(),
 	}
 }
 
@@ -429,28 +431,29 @@ func Load(path string) (*Config, error) {
 func Parse(b []byte) (*Config, error) {
 	c := Base()
 	var shape struct {
-		Device     toml.Primitive   `toml:"device"`
-		POS        toml.Primitive   `toml:"pos"`
-		Control    toml.Primitive   `toml:"control"`
-		Audit      toml.Primitive   `toml:"audit"`
-		DEX        toml.Primitive   `toml:"dex"`
-		MQTT       toml.Primitive   `toml:"mqtt"`
-		Firmware   toml.Primitive   `toml:"firmware"`
-		Reader     toml.Primitive   `toml:"reader"`
-		Cards      toml.Primitive   `toml:"cards"`
-		MDB        toml.Primitive   `toml:"mdb"`
-		EXE        toml.Primitive   `toml:"exe"`
-		SmartNow   toml.Primitive   `toml:"smartnow"`
-		Telemetron toml.Primitive   `toml:"telemetron"`
-		Web        toml.Primitive   `toml:"web"`
-		TTG        toml.Primitive   `toml:"ttg"`
-		Storage    toml.Primitive   `toml:"storage"`
-		Log        toml.Primitive   `toml:"log"`
-		Board      toml.Primitive   `toml:"board"`
-		Defaults   toml.Primitive   `toml:"defaults"`
-		Lines      []toml.Primitive `toml:"line"`
-		Sim        toml.Primitive   `toml:"sim"`
-		History    toml.Primitive   `toml:"history"`
+		Device   toml.Primitive   `toml:"device"`
+		POS      toml.Primitive   `toml:"pos"`
+		Control  toml.Primitive   `toml:"control"`
+		Audit    toml.Primitive   `toml:"audit"`
+		DEX      toml.Primitive   `toml:"dex"`
+		MQTT     toml.Primitive   `toml:"mqtt"`
+		Firmware toml.Primitive   `toml:"firmware"`
+		Reader   toml.Primitive   `toml:"reader"`
+		Cards    toml.Primitive   `toml:"cards"`
+		MDB      toml.Primitive   `toml:"mdb"`
+		EXE      toml.Primitive   `toml:"exe"`
+		SmartNow toml.Primitive   `toml:"smartnow"`
+		Web      toml.Primitive   `toml:"web"`
+		TTG      toml.Primitive   `toml:"ttg"`
+		Storage  toml.Primitive   `toml:"storage"`
+		Log      toml.Primitive   `toml:"log"`
+		Board    toml.Primitive   `toml:"board"`
+		Defaults toml.Primitive   `toml:"defaults"`
+		Lines    []toml.Primitive `toml:"line"`
+		Sim      toml.Primitive   `toml:"sim"`
+		History  toml.Primitive   `toml:"history"`
+
+		Telemetron toml.Primitive `toml:"telemetron"`
 	}
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&shape)
 	if err != nil {

@@ -75,6 +75,9 @@ type Step struct {
 	Form        string   `toml:"form"`
 	Replay      int      `toml:"replay"`
 	ReplayAfter Duration `toml:"replay_after"`
+	// telemetron_request: what the operator asks of the machine, "report"
+	// or "config".
+	Request string `toml:"request"`
 	// ResendOf is set by ParseScenario on the step that sends a credit's
 	// delayed replays: the credit step they repeat.
 	ResendOf *Step `toml:"-"`
@@ -99,6 +102,8 @@ var Actions = map[string]string{
 	"waiter":         "a waiter's staff card at the line (waiter): pours one credited portion",
 	"lock":           "take the line out of service",
 	"unlock":         "return the line to service",
+
+	"telemetron_request": "the operator asks the machine for data through Telemetron (request: report or config; needs --telemetron)",
 }
 
 // BuiltinScenarios names the scenarios LoadScenario knows without a file.
@@ -165,7 +170,8 @@ func (st Step) validate() error {
 	if _, ok := Actions[st.Action]; !ok {
 		return fmt.Errorf("unknown action %q", st.Action)
 	}
-	if st.Line < 1 && st.Action != "present" && st.Action != "take" && st.Action != "terminal" && st.Action != "vend" {
+	if st.Line < 1 && st.Action != "present" && st.Action != "take" && st.Action != "terminal" && st.Action != "vend" &&
+		st.Action != "telemetron_request" {
 		return fmt.Errorf("line must be >= 1")
 	}
 	for name, v := range map[string]float64{"cap_ml": st.CapML, "price_per_ml": st.PricePerML,
@@ -217,6 +223,10 @@ func (st Step) validate() error {
 	case "present":
 		if st.Card == "" {
 			return fmt.Errorf("present needs card")
+		}
+	case "telemetron_request":
+		if st.Request != "report" && st.Request != "config" {
+			return fmt.Errorf("telemetron_request needs request = report or config")
 		}
 	case "leak":
 		if st.RateMLs <= 0 {

@@ -211,3 +211,18 @@ func FuzzParseScenario(f *testing.F) {
 		}
 	})
 }
+
+// TestTelemetronRequestStep: the step names what is asked, and no line.
+func TestTelemetronRequestStep(t *testing.T) {
+	const step = "[[step]]\nat = \"1s\"\naction = \"telemetron_request\"\n"
+	for _, req := range []string{"report", "config"} {
+		if _, err := ParseScenario([]byte(step + "request = \"" + req + "\"\n")); err != nil {
+			t.Errorf("%s: %v", req, err)
+		}
+	}
+	for _, extra := range []string{"", "request = \"both\"\n"} {
+		if _, err := ParseScenario([]byte(step + extra)); err == nil || !strings.Contains(err.Error(), "report or config") {
+			t.Errorf("%q: %v", extra, err)
+		}
+	}
+}

@@ -72,8 +72,10 @@ type Options struct {
 	// WebLogin tells how to log in to the dashboard ([web] listen); it is
 	// shown beside the dashboard's address.
 	WebLogin string
-	// Telemetron (--telemetron) serves the machine's own Telemetron API
-	// too, with a printed login (simwall/telemetronapi.go).
+	// Telemetron (--telemetron) starts the Telemetron emulator on
+	// loopback and feeds it (simwall/telemetron.go), and serves the
+	// machine's own Telemetron API with a printed login
+	// (simwall/telemetronapi.go).
 	Telemetron bool
 	// telemetronLogin is that login, shown beside the API's address.
 	telemetronLogin string
@@ -86,6 +88,7 @@ type Summary struct {
 	Outbox  int                      // records waiting for upload
 	Dropped int                      // events the output could not keep up with (all are in the event log)
 	TTG     string                   // the TTG server used, "" for none
+	Clouds  []string                 // a line per cloud emulator: what arrived
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -122,6 +125,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		defer emb.Close()
 		peers.TTG = emb.URL
 	}
+	tm, err := startTelemetron(cfg, o.Telemetron)
+	if err != nil {
+		return nil, err
+	}
+	defer tm.close()
 	if o.Speed == 0 && needsRealTime(o.Scenario) {
 		o.Log.Warn("the scenario puts cards or payment cards on simulated readers, whose timing is real: running at speed 1 instead of flat out")
 		o.Speed = 1
@@ -130,7 +138,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	out := newPrinter(o, cfg)
-	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out}
+	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out, tm: tm}
 	sum := &Summary{TTG: peers.TTG}
 	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: o.Version, Hardware: hw, Peers: peers,
 		Clock: clk, Log: o.Log, Events: out.emit, Driver: r,
@@ -150,6 +158,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		out.scr.end()
 	}
 	sum.Virtual, sum.Events, sum.Dropped = clk.Mono()-time.Second, out.counts, out.dropped
+	if line := tm.summary(); line != "" {
+		sum.Clouds = append(sum.Clouds, line)
+	}
 	if err != nil && !r.ran {
 		return nil, err
 	}
@@ -181,6 +192,7 @@ type runner struct {
 	// creditAt is where each credit step's resource is, by registerID,
 	// for replays sent later.
 	creditAt map[int64]string
+	tm       *simTelemetron // nil without --telemetron
 }
 
 // Drive plays the scenario in virtual time (agent.Driver).
@@ -311,6 +323,8 @@ func (r *runner) apply(st sim.Step) error {
 		return r.asm.TerminalSelect(st.Line)
 	case "vend":
 		return r.board.vend(st.Selection)
+	case "telemetron_request":
+		return r.tm.request(r.ctx, st.Request)
 	}
 	line := r.wall.Board.Line(st.Line)
 	lc, ok := r.cfg.Line(st.Line)

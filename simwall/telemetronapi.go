@@ -7,9 +7,9 @@ import (
 	"github.com/tapagent/tapagent/web"
 )
 
-// simTelemetronClient is the OAuth2 client id the simulator's Telemetron
+// simTelemetronAPIClient is the OAuth2 client id the simulator's Telemetron
 // API takes (with a fresh secret at every start).
-const simTelemetronClient = "tapagent-sim"
+const simTelemetronAPIClient = "tapagent-sim"
 
 // serveTelemetronAPI turns on, with --telemetron (Options.Telemetron),
 // the machine's own Telemetron API on a free loopback port (unless the
@@ -28,10 +28,10 @@ func serveTelemetronAPI(cfg *config.Config, o Options) (string, error) {
 	if t.Clients == nil {
 		t.Clients = map[string]string{}
 	}
-	t.Clients[simTelemetronClient] = secret
+	t.Clients[simTelemetronAPIClient] = secret
 	pw := web.NewPassword()
 	if err := web.SetUser(t.UsersFile(cfg.Device.DataDir), "demo", web.RoleOperator, []byte(pw)); err != nil {
 		return "", fmt.Errorf("telemetron API login: %w", err)
 	}
-	return fmt.Sprintf("(user demo, password %s; client_id %s, client_secret %s)", pw, simTelemetronClient, secret), nil
+	return fmt.Sprintf("(user demo, password %s; client_id %s, client_secret %s)", pw, simTelemetronAPIClient, secret), nil
 }

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -268,18 +270,7 @@ func underPar(k flow.Keg) bool {
 	return k.Low || k.Size > 0 && k.LowPercent > 0 && k.FillPermille() <= k.LowPercent*10
 }
 
-func sortedLines(kegs map[int]flow.Keg) []int {
-	lines := make([]int, 0, len(kegs))
-	for l := range kegs {
-		lines = append(lines, l)
-	}
-	for i := 1; i < len(lines); i++ { // insertion sort: a wall has a handful of lines
-		for j := i; j > 0 && lines[j] < lines[j-1]; j-- {
-			lines[j], lines[j-1] = lines[j-1], lines[j]
-		}
-	}
-	return lines
-}
+func sortedLines(kegs map[int]flow.Keg) []int { return slices.Sorted(maps.Keys(kegs)) }
 
 // Wall is what the machine state is made of.
 type Wall struct {

@@ -1,6 +1,6 @@
 // Package clouds starts the outbox sinks other than the TTG server from
-// the configuration (SmartNow now; Telemetron and TouchTopUp plug in here
-// with a delivery.Sink each) and says which sinks the store delivers to.
+// the configuration (SmartNow and Telemetron now; TouchTopUp plugs in here
+// with a delivery.Sink) and says which sinks the store delivers to.
 // It is the one entry point `tapagent run` and `tapagent sim` call.
 package clouds
 
@@ -18,15 +18,19 @@ import (
 	"github.com/tapagent/tapagent/device"
 	"github.com/tapagent/tapagent/smartnow"
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/telemetron"
 )
 
 // Names is every sink the outbox delivers to with cfg: the TTG server
 // always (without one configured its records wait, as they always did),
-// SmartNow when [smartnow] url is set.
+// SmartNow when [smartnow] url is set, Telemetron when [telemetron] url is.
 func Names(cfg *config.Config) []string {
 	names := []string{storage.DefaultSink}
 	if cfg.SmartNow.URL != "" {
 		names = append(names, smartnow.SinkName)
+	}
+	if cfg.Telemetron.URL != "" {
+		names = append(names, telemetron.SinkName)
 	}
 	return names
 }
@@ -60,6 +64,7 @@ func Stamp(cfg *config.Config, log *slog.Logger) storage.Stamp {
 type Links struct {
 	log    *slog.Logger
 	pumps  []*delivery.Pump
+	loops  []func(context.Context) // a sink's own work beside its pump
 	report func(device.Event)
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -83,7 +88,25 @@ func New(cfg *config.Config, store *storage.Store, now func() time.Time, log *sl
 		sink := smartnow.NewSink(c, smartnow.Machine{Hostname: s.Hostname, ID: s.MachineID, Zone: st.Zone, ZoneName: st.ZoneName})
 		l.pumps = append(l.pumps, delivery.NewPump(sink, view, delivery.Options{Batch: s.Batch, Now: now, Log: log, Notify: l.notice}))
 	}
+	if cfg.Telemetron.URL != "" {
+		if err := l.addTelemetron(cfg, store, now, log); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
+}
+
+// addTelemetron adds the Telemetron sink: its pump, and its own loop for
+// the data requests, state and reports.
+func (l *Links) addTelemetron(cfg *config.Config, store *storage.Store, now func() time.Time, log *slog.Logger) error {
+	view, err := store.Sink(telemetron.SinkName)
+	if err != nil {
+		return err
+	}
+	sink := telemetron.FromConfig(cfg, store, Stamp(cfg, log).Zone, now, "", log)
+	l.pumps = append(l.pumps, delivery.NewPump(sink, view, delivery.Options{Batch: cfg.Telemetron.Batch, Now: now, Log: log, Notify: l.notice}))
+	l.loops = append(l.loops, sink.Run)
+	return nil
 }
 
 func (l *Links) notice(n delivery.Notice) {
@@ -117,6 +140,10 @@ func (l *Links) Start(report func(device.Event)) {
 	for _, p := range l.pumps {
 		l.wg.Add(1)
 		go func() { defer l.wg.Done(); p.Run(ctx) }()
+	}
+	for _, run := range l.loops {
+		l.wg.Add(1)
+		go func() { defer l.wg.Done(); run(ctx) }()
 	}
 }
 

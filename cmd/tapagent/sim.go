@@ -41,8 +41,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	readerPort := fs.String("reader", "", "a real PN532 on this serial port instead of the simulated reader and its cards")
 	mdbPort := fs.String("mdb", "", "a real MDB adapter or UART ([mdb] transport) on this port instead of the simulated card terminal")
 	exePort := fs.String("exe", "", "a real EXE bridge on this port instead of the simulated vending machine (paid at the card terminal)")
-	telemetronAPI := fs.Bool("telemetron", false, "also serve the machine's own Telemetron API on a free loopback port, with a printed login")
 	webAddr := fs.String("web", "", `web dashboard address ("off": none; default: web.listen, else 127.0.0.1:8080, or any free port when that is taken)`)
+	telemetronOn := fs.Bool("telemetron", false, "start the Telemetron cloud emulator on loopback and feed it (vend rows, events, state, loading, EVA-DTS reports); serve the machine's own Telemetron API too, with a printed login")
 	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -75,8 +75,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	o := simwall.Options{Config: cfg, Scenario: sc, Duration: *duration, Speed: cfg.Sim.Speed, Out: stdout, NoTTG: *noTTG, Version: version, ConfigPath: *cfgPath,
-		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login,
-		Telemetron: *telemetronAPI}
+		ReaderPort: *readerPort, TerminalPort: *mdbPort, MachinePort: *exePort, Log: newLogger(stderr, cfg.Log.Level, cfg.Log.Format), WebLogin: login}
+	o.Telemetron = *telemetronOn
 	if speed.set {
 		o.Speed = speed.v
 	}
@@ -108,6 +108,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			flow.Count(sum.Events[device.EventAlarm], "alarm", "alarms"), flow.Count(sum.Outbox, "record", "records"), cfg.Device.DataDir)
 		if sum.TTG != "" {
 			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events[device.EventTTGDelivered])
+		}
+		for _, line := range sum.Clouds {
+			fmt.Fprintln(stdout, line)
 		}
 	}
 	if sum.Dropped > 0 {

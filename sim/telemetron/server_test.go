@@ -468,3 +468,22 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// TestReceived counts what a machine holds, as tests and the simulator's
+// summary read it.
+func TestReceived(t *testing.T) {
+	c := start(t, Options{})
+	at := "2026-11-22T20:00:00+03:00"
+	c.do("POST", vm+"/events", []map[string]any{{"date": at, "code": "EHM_1", "payload": nil}}, nil)
+	c.do("POST", vm+"/sales", []map[string]any{vend(at, 3, 1, 450, 1), vend(at, 2, 3, 0, 1)}, nil)
+	c.do("POST", vm+"/loading", map[string]any{"data": []map[string]any{{"component_id": 1, "add": 50000}}, "created_at": at}, nil)
+	c.do("POST", vm+"/inventory", map[string]any{"data": []map[string]any{{"component_id": 1, "loaded": 50000}}, "created_at": at}, nil)
+	c.do("POST", vm+"/config", map[string]any{"device": map[string]any{}}, nil)
+	want := Received{Events: 1, Sales: 2, Refills: 1, Inventories: 1, Config: true}
+	if got := c.s.Received(123); got != want {
+		t.Errorf("received %+v, want %+v", got, want)
+	}
+	if got := c.s.Received(999); got != (Received{}) {
+		t.Errorf("unknown machine: %+v", got)
+	}
+}
