@@ -38,7 +38,7 @@ func wholeWall(t *testing.T, broker string) *config.Config {
 	}
 	t.Cleanup(func() { emb.Close() })
 	cfg.TTG.URL = emb.URL
-	cfg.Telemetron.Listen, cfg.Telemetron.Clients = "127.0.0.1:0", map[string]string{"tool": "tool-secret-0123456789"}
+	cfg.Telemetron.Listen, cfg.Telemetron.Clients = "127.0.0.1:0", []config.TelemetronClient{{ID: "tool", Secret: "tool-secret-0123456789"}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ func TestRedactedHidesEverySecret(t *testing.T) {
 	c.Cards.TapKey, c.Cards.ChargerKey, c.Cards.IssuerKey = "s-tap", "s-charger", "s-issuer"
 	c.SmartNow.Password, c.Web.MetricsToken = "s-smartnow", "s-metrics"
 	c.Telemetron.ClientSecret, c.Telemetron.Password = "s-tm-client", "s-tm-password"
-	c.Telemetron.Clients = map[string]string{"tool": "s-tm-api-client"}
+	c.Telemetron.Clients = []TelemetronClient{{ID: "tool", Secret: "s-tm-api-client"}}
 	b, err := json.Marshal(c.Redacted())
 	if err != nil {
 		t.Fatal(err)
@@ -25,10 +25,10 @@ func TestRedactedHidesEverySecret(t *testing.T) {
 	if strings.Contains(string(b), `"s-`) || strings.Contains(string(b), c.Cards.PICCKey) {
 		t.Fatalf("a secret shows: %s", b)
 	}
-	if !strings.Contains(string(b), `"tool":"(set)"`) {
+	if !strings.Contains(string(b), `{"ID":"tool","Secret":"(set)"}`) && !strings.Contains(string(b), `{"id":"tool","secret":"(set)"}`) {
 		t.Fatal("the API client is not named")
 	}
-	if c.Telemetron.Clients["tool"] != "s-tm-api-client" || c.SmartNow.Password != "s-smartnow" {
+	if sec, _ := c.Telemetron.Client("tool"); sec != "s-tm-api-client" || c.SmartNow.Password != "s-smartnow" {
 		t.Fatal("Redacted changed the running configuration")
 	}
 }

@@ -306,11 +306,9 @@ func (c *Config) Redacted() Config {
 			*s = "(set)"
 		}
 	}
-	if c.Telemetron.Clients != nil {
-		r.Telemetron.Clients = make(map[string]string, len(c.Telemetron.Clients))
-		for id := range c.Telemetron.Clients {
-			r.Telemetron.Clients[id] = "(set)"
-		}
+	r.Telemetron.Clients = nil
+	for _, cl := range c.Telemetron.Clients {
+		r.Telemetron.Clients = append(r.Telemetron.Clients, TelemetronClient{ID: cl.ID, Secret: "(set)"})
 	}
 	r.Lines = append([]Line(nil), c.Lines...)
 	return r

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,8 +58,8 @@ type Telemetron struct {
 	// Users is the API's users file (bcrypt hashes, `tapagent telemetron
 	// user add`); empty is <data_dir>/telemetron-users.json.
 	Users string `toml:"users"`
-	// Clients maps the OAuth2 client ids the API accepts to their secrets.
-	Clients map[string]string `toml:"clients"`
+	// Clients are the OAuth2 clients the API accepts.
+	Clients []TelemetronClient `toml:"clients"`
 	// TokenTTL is an access token's lifetime (expires_in).
 	TokenTTL Duration `toml:"token_ttl"`
 	// LoginAttempts is how many failed token requests one address may make
@@ -153,6 +154,23 @@ func (t Telemetron) String() string {
 	return fmt.Sprintf("telemetron{url=%s user=%s machine=%d}", t.URL, t.Username, t.MachineID)
 }
 
+// TelemetronClient is one OAuth2 client of the machine's own API: its
+// client_id and client_secret.
+type TelemetronClient struct {
+	ID     string `toml:"id" json:"id"`
+	Secret string `toml:"secret" json:"secret"`
+}
+
+// Client is the secret of the client id, if it is configured.
+func (t Telemetron) Client(id string) (string, bool) {
+	for _, c := range t.Clients {
+		if c.ID == id {
+			return c.Secret, true
+		}
+	}
+	return "", false
+}
+
 // MaxTelemetronClients bounds [telemetron] clients: a machine is read by a
 // few tools, not a fleet of apps.
 const MaxTelemetronClients = 16
@@ -191,12 +209,15 @@ func (t Telemetron) validateAPI(bad func(key, format string, a ...any)) {
 	if len(t.Clients) > MaxTelemetronClients {
 		bad("telemetron.clients", "at most %d clients", MaxTelemetronClients)
 	}
-	for id, secret := range t.Clients {
-		if id == "" || len(id) > 64 {
-			bad("telemetron.clients", "client id %q must be 1..64 characters", id)
+	for i, c := range t.Clients {
+		key := fmt.Sprintf("telemetron.clients[%d]", i)
+		if c.ID == "" || len(c.ID) > 64 {
+			bad(key+".id", "client id %q must be 1..64 characters", c.ID)
+		} else if slices.IndexFunc(t.Clients, func(o TelemetronClient) bool { return o.ID == c.ID }) != i {
+			bad(key+".id", "client id %q is listed twice", c.ID)
 		}
-		if err := httpguard.CheckSecret(secret); err != nil {
-			bad(fmt.Sprintf("telemetron.clients.%s", id), "%v", err)
+		if err := httpguard.CheckSecret(c.Secret); err != nil {
+			bad(key+".secret", "%v", err)
 		}
 	}
 	if t.Listen == "" {
@@ -207,7 +228,7 @@ func (t Telemetron) validateAPI(bad func(key, format string, a ...any)) {
 	case err != nil:
 		bad("telemetron.listen", "%v", err)
 	case len(t.Clients) == 0:
-		bad("telemetron.clients", "telemetron.listen is set and no OAuth2 client may ask for a token: add one (clients = { tool = \"SECRET\" })")
+		bad("telemetron.clients", "telemetron.listen is set and no OAuth2 client may ask for a token: add one (clients = [{ id = \"tool\", secret = \"SECRET\" }])")
 	case !local && t.TLSCert == "":
 		bad("telemetron.tls_cert", "telemetron.listen %q is reachable from the network: the API is served over HTTPS only there (tls_cert, tls_key)", t.Listen)
 	}

@@ -25,10 +25,7 @@ func serveTelemetronAPI(cfg *config.Config, o Options) (string, error) {
 		t.Listen = "127.0.0.1:0"
 	}
 	secret := web.NewPassword() + web.NewPassword()
-	if t.Clients == nil {
-		t.Clients = map[string]string{}
-	}
-	t.Clients[simTelemetronAPIClient] = secret
+	t.Clients = append(t.Clients, config.TelemetronClient{ID: simTelemetronAPIClient, Secret: secret})
 	pw := web.NewPassword()
 	if err := web.SetUser(t.UsersFile(cfg.Device.DataDir), "demo", web.RoleOperator, []byte(pw)); err != nil {
 		return "", fmt.Errorf("telemetron API login: %w", err)

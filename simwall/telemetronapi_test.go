@@ -29,7 +29,7 @@ func TestSimServesTheTelemetronAPIWithALogin(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no login printed:\n%s", out.String())
 	}
-	if cfg.Telemetron.Clients[m[2]] != m[3] || !regexp.MustCompile(`^127\.0\.0\.1:`).MatchString(cfg.Telemetron.Listen) {
+	if sec, _ := cfg.Telemetron.Client(m[2]); sec != m[3] || !regexp.MustCompile(`^127\.0\.0\.1:`).MatchString(cfg.Telemetron.Listen) {
 		t.Fatalf("client %s, listen %s", m[2], cfg.Telemetron.Listen)
 	}
 	logins := web.NewLogins(cfg.Telemetron.UsersFile(cfg.Device.DataDir), 5, time.Now)

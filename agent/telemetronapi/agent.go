@@ -8,6 +8,7 @@ import (
 	"github.com/tapagent/tapagent/config"
 	"github.com/tapagent/tapagent/evadts"
 	"github.com/tapagent/tapagent/storage"
+	"github.com/tapagent/tapagent/telemetron"
 )
 
 // ForAgent is the API as the agent serves it from its configuration: the
@@ -32,6 +33,6 @@ func ForAgent(cfg *config.Config, wall Wall, store *storage.Store, audit Audit, 
 		m.Selections[it.PLU] = it.Selection
 	}
 	return Options{Config: cfg.Telemetron, DataDir: cfg.Device.DataDir, Machine: m, Wall: wall, Store: store, Audit: audit,
-		Identity: id, Snapshot: func() any { return cfg.Redacted() }, NoSalesAfter: cfg.Telemetron.NoSalesAfter.Duration,
+		Identity: id, Snapshot: func() (map[string]any, error) { return telemetron.Snapshot(cfg) }, NoSalesAfter: cfg.Telemetron.NoSalesAfter.Duration,
 		Zone: zone, Now: now, Log: log}, nil
 }

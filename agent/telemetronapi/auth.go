@@ -265,7 +265,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 
 // client checks an OAuth2 client in constant time per secret.
 func (s *Server) client(id, secret string) bool {
-	want, ok := s.o.Config.Clients[id]
+	want, ok := s.o.Config.Client(id)
 	return ok && subtle.ConstantTimeCompare([]byte(want), []byte(secret)) == 1
 }
 

@@ -196,12 +196,12 @@ func TestNonLoopbackListenNeedsTLSAndAUser(t *testing.T) {
 	dir := t.TempDir()
 	cert, key := writeCert(t, dir)
 	base := "[telemetron]\nlisten = \"0.0.0.0:0\"\n"
-	clients := "clients = { tool = \"" + clientSecret + "\" }\n"
+	clients := "clients = [{ id = \"tool\", secret = \"" + clientSecret + "\" }]\n"
 	tlsKeys := "tls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"\n"
 	for _, tc := range []struct{ name, toml, want string }{
 		{"no TLS", base + clients, "telemetron.tls_cert"},
 		{"no client", base + tlsKeys, "telemetron.clients"},
-		{"a weak client secret", "[telemetron]\nlisten = \"127.0.0.1:0\"\nclients = { tool = \"short\" }\n", "telemetron.clients.tool"},
+		{"a weak client secret", "[telemetron]\nlisten = \"127.0.0.1:0\"\nclients = [{ id = \"tool\", secret = \"short\" }]\n", "telemetron.clients[0].secret"},
 		{"beside the dashboard", "[web]\nlisten = \"127.0.0.1:8090\"\n[telemetron]\nlisten = \"127.0.0.1:8090\"\n" + clients, "telemetron.listen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

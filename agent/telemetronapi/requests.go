@@ -136,10 +136,15 @@ func (s *Server) fulfilOnce(report, config bool) bool {
 	okAll := true
 	var snap json.RawMessage
 	if config {
+		doc := map[string]any{}
 		var err error
-		if s.o.Snapshot == nil {
-			snap = json.RawMessage("{}")
-		} else if snap, err = json.Marshal(s.o.Snapshot()); err != nil {
+		if s.o.Snapshot != nil {
+			doc, err = s.o.Snapshot()
+		}
+		if err == nil {
+			snap, err = json.Marshal(doc)
+		}
+		if err != nil {
 			s.o.Log.Error("telemetron API: configuration snapshot", "err", err)
 			config, okAll = false, false
 		}

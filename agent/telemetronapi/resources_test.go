@@ -216,7 +216,7 @@ func TestDataRequestIsFulfilled(t *testing.T) {
 		t.Fatalf("no fresh report: %d %s", p.status, p.body)
 	}
 	p := call(t, "GET", r.vm("/config"), tk.AccessToken, nil)
-	if p.status != http.StatusOK || !strings.Contains(string(p.body), `"tool":"(set)"`) || strings.Contains(string(p.body), clientSecret) {
+	if p.status != http.StatusOK || !strings.Contains(string(p.body), `"id":"tool"`) || strings.Contains(string(p.body), clientSecret) {
 		t.Fatalf("config snapshot: %d %.300s", p.status, p.body)
 	}
 	wantError(t, call(t, "POST", r.vm("/request"), tk.AccessToken, map[string]bool{"firmware": true}), http.StatusUnprocessableEntity, "firmware")

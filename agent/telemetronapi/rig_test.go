@@ -61,7 +61,7 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	cfg.TTG.TimeZone = "Europe/Moscow"
 	cfg.Telemetron.Listen = "127.0.0.1:0"
 	cfg.Telemetron.MachineID = machineID
-	cfg.Telemetron.Clients = map[string]string{clientID: clientSecret}
+	cfg.Telemetron.Clients = []config.TelemetronClient{{ID: clientID, Secret: clientSecret}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -59,8 +59,9 @@ type Options struct {
 	Audit   Audit
 	// Identity names the machine in the reports a report request writes.
 	Identity evadts.Identity
-	// Snapshot is the secret-free configuration a config request gives.
-	Snapshot func() any
+	// Snapshot is the secret-free configuration a config request gives
+	// (telemetron.Snapshot: the document the uplink sends).
+	Snapshot func() (map[string]any, error)
 	// NoSalesAfter sets no_recent_sales when nothing was sold for so
 	// long ([telemetron] no_sales_after, as the uplink's state).
 	NoSalesAfter time.Duration

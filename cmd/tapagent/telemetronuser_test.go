@@ -16,7 +16,7 @@ import (
 func TestTelemetronUser(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "tapagent.toml")
-	writeFile(t, cfgPath, fmt.Sprintf("[device]\ndata_dir = %q\n[telemetron]\nlisten = \"127.0.0.1:8091\"\nclients = { tool = \"tool-secret-0123456789\" }\n[[line]]\nid = 1\n", dir))
+	writeFile(t, cfgPath, fmt.Sprintf("[device]\ndata_dir = %q\n[telemetron]\nlisten = \"127.0.0.1:8091\"\nclients = [{ id = \"tool\", secret = \"tool-secret-0123456789\" }]\n[[line]]\nid = 1\n", dir))
 	run := func(stdin string, args ...string) (string, int) {
 		var out, errb bytes.Buffer
 		code := Main(append(args, "--config", cfgPath), strings.NewReader(stdin), &out, &errb)
