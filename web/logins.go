@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/subtle"
 	"errors"
 	"time"
 
@@ -70,4 +71,20 @@ func checkPassword(users []User, name string, password, dummy []byte) (User, boo
 	}
 	_ = bcrypt.CompareHashAndPassword(dummy, password[:min(len(password), MaxPasswordLen)])
 	return User{}, false
+}
+
+// Still reports whether name is still in the users file with the password
+// hash it logged in with: removing a user or changing their password ends
+// what was issued to them, as it ends their dashboard sessions.
+func (l *Logins) Still(name, hash string) bool {
+	users, err := l.file.current()
+	if err != nil {
+		return false
+	}
+	for _, u := range users {
+		if u.Name == name {
+			return subtle.ConstantTimeCompare([]byte(u.Hash), []byte(hash)) == 1
+		}
+	}
+	return false
 }

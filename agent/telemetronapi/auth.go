@@ -29,7 +29,10 @@ const (
 
 // grant is who a token was issued to and until when.
 type grant struct {
-	user    string
+	user string
+	// hash is the user's password hash at the login: a token ends when the
+	// user is removed or their password changes.
+	hash    string
 	expires time.Time
 	// pair is the other token of the same issue: logging out with the
 	// access token also ends its refresh token.
@@ -60,40 +63,41 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// issue makes an access token and a refresh token for user.
-func (t *tokens) issue(user string) tokenReply {
+// issue makes an access token and a refresh token for user, who logged
+// in with the password hash hash.
+func (t *tokens) issue(user, hash string) tokenReply {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
 	prune(t.access, now)
 	prune(t.refresh, now)
 	at, rt := randomToken(), randomToken()
-	t.access[at] = grant{user: user, expires: now.Add(t.ttl), pair: rt}
-	t.refresh[rt] = grant{user: user, expires: now.Add(refreshTTL), pair: at}
+	t.access[at] = grant{user: user, hash: hash, expires: now.Add(t.ttl), pair: rt}
+	t.refresh[rt] = grant{user: user, hash: hash, expires: now.Add(refreshTTL), pair: at}
 	return tokenReply{TokenType: "Bearer", ExpiresIn: int64(t.ttl / time.Second), AccessToken: at, RefreshToken: rt}
 }
 
 // redeem takes a refresh token: each is good for one new pair.
-func (t *tokens) redeem(rt string) (string, bool) {
+func (t *tokens) redeem(rt string) (grant, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	g, ok := t.refresh[rt]
 	delete(t.refresh, rt)
 	if !ok || !t.now().Before(g.expires) {
-		return "", false
+		return grant{}, false
 	}
-	return g.user, true
+	return g, true
 }
 
-// user is whom a valid access token was issued to.
-func (t *tokens) user(at string) (string, bool) {
+// grant is what a valid access token was issued for.
+func (t *tokens) grant(at string) (grant, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	g, ok := t.access[at]
 	if !ok || !t.now().Before(g.expires) {
-		return "", false
+		return grant{}, false
 	}
-	return g.user, true
+	return g, true
 }
 
 // revoke ends an access token and the refresh token issued with it.
@@ -236,10 +240,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, &apiError{Status: http.StatusBadRequest, Message: "unknown client or wrong client secret", Subcode: "A401"})
 		return
 	}
-	user := req.Username
+	g := grant{user: req.Username}
 	switch req.GrantType {
 	case "password":
-		_, ok, err := s.logins.Check(remoteHost(r), req.Username, []byte(req.Password))
+		u, ok, err := s.logins.Check(remoteHost(r), req.Username, []byte(req.Password))
+		g.hash = u.Hash
 		switch {
 		case errors.Is(err, web.ErrTooManyAttempts), errors.Is(err, web.ErrBusy):
 			w.Header().Set("Retry-After", "60")
@@ -255,12 +260,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 	case "refresh_token":
 		var ok bool
-		if user, ok = s.tokens.redeem(req.RefreshToken); !ok {
+		if g, ok = s.tokens.redeem(req.RefreshToken); !ok || !s.logins.Still(g.user, g.hash) {
 			writeErr(w, &apiError{Status: http.StatusBadRequest, Message: "the refresh token is invalid, used or expired", Subcode: "A403"})
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, s.tokens.issue(user))
+	writeJSON(w, http.StatusOK, s.tokens.issue(g.user, g.hash))
 }
 
 // client checks an OAuth2 client in constant time per secret.
@@ -279,10 +284,15 @@ func (s *Server) bearer(r *http.Request) (tok, user string, err error) {
 	if !ok {
 		return "", "", errf(http.StatusUnauthorized, "Unauthenticated.")
 	}
-	if user, ok = s.tokens.user(tok); !ok {
+	g, ok := s.tokens.grant(tok)
+	if ok && !s.logins.Still(g.user, g.hash) {
+		s.tokens.revoke(tok)
+		ok = false
+	}
+	if !ok {
 		return "", "", errf(http.StatusUnauthorized, "Unauthenticated.")
 	}
-	return tok, user, nil
+	return tok, g.user, nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

@@ -273,3 +273,25 @@ func TestLargeBodiesAndSlowClientsAreRefused(t *testing.T) {
 		t.Fatalf("the slow client was not cut off: %v", err)
 	}
 }
+
+// Removing a user or changing their password ends their tokens at the
+// next request, as it ends their dashboard sessions.
+func TestRemovedUserOrNewPasswordEndsTheTokens(t *testing.T) {
+	r := newRig(t)
+	path := r.cfg.Telemetron.UsersFile(r.cfg.Device.DataDir)
+	tk := login(t, r.url)
+	if err := web.SetUser(path, userName, web.RoleOperator, []byte("another-password")); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, call(t, "GET", r.vm(""), tk.AccessToken, nil), http.StatusUnauthorized, "")
+	wantError(t, call(t, "POST", r.url+"/auth/", "", map[string]string{"grant_type": "refresh_token", "client_id": clientID,
+		"client_secret": clientSecret, "refresh_token": tk.RefreshToken}), http.StatusBadRequest, "")
+	if err := web.SetUser(path, userName, web.RoleOperator, []byte(userPassword)); err != nil {
+		t.Fatal(err)
+	}
+	tk = login(t, r.url)
+	if err := web.RemoveUser(path, userName); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, call(t, "GET", r.vm(""), tk.AccessToken, nil), http.StatusUnauthorized, "")
+}

@@ -10,10 +10,9 @@ const telemetronUsage = `Usage:
   tapagent telemetron user add NAME
                       add a user of the machine's Telemetron API ([telemetron] listen),
                       or set a new password (read from the terminal without echo, or
-                      from stdin); the API's tokens are issued to them
+                      from stdin; a new password ends the tokens issued before it)
   tapagent telemetron user remove NAME
-                      remove a user; the tokens they hold stay valid until they expire
-                      or they log out (tokens are in memory: a restart ends them all)
+                      remove a user; their tokens end at their next request
   tapagent telemetron user list
                       the users
 Flags: --config FILE (else the installed one), --sim (the simulator's users in ./data).`
