@@ -112,6 +112,8 @@ fuzz:
 	go test ./diag -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME)
 	go test ./agent/diagcmd -run '^$$' -fuzz '^FuzzDesired$$' -fuzztime $(FUZZTIME)
 	go test ./agent/cardpay -run '^$$' -fuzz '^FuzzSettleKeepsTheCharge$$' -fuzztime $(FUZZTIME)
+	go test ./agent/telemetronapi -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME)
+	go test ./agent/telemetronapi -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/desfire -run '^$$' -fuzz '^FuzzCardAnswers$$' -fuzztime $(FUZZTIME)
 	go test ./nfc/pn532 -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME)
 	go test ./web -run '^$$' -fuzz '^FuzzParseUsers$$' -fuzztime $(FUZZTIME)

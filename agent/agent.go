@@ -155,25 +155,27 @@ const (
 
 // Names of the parts, in start order.
 const (
-	PartStore     = "storage"
-	PartAudit     = "audit"
-	PartMQTT      = "mqtt"
-	PartWall      = "wall"
-	PartLocalAPI  = "local_api"
-	PartRegister  = "cash_register"
-	PartAccounts  = "touchtopup_accounts"
-	PartControl   = "client_control"
-	PartUplink    = "ttg_uplink"
-	PartDEX       = "dex"
-	PartReader    = "card_reader"
-	PartTerminal  = "card_terminal"
-	PartMachine   = "vend_machine"
-	PartClouds    = "cloud_sinks"
-	PartSmartNow  = "smartnow_config"
-	PartVouchers  = "vouchers"
-	PartWeb       = "web"
-	PartWatchdog  = "service_manager"
-	partsCapacity = 15
+	PartStore    = "storage"
+	PartAudit    = "audit"
+	PartMQTT     = "mqtt"
+	PartWall     = "wall"
+	PartLocalAPI = "local_api"
+	PartRegister = "cash_register"
+	PartAccounts = "touchtopup_accounts"
+	PartControl  = "client_control"
+	PartUplink   = "ttg_uplink"
+	PartDEX      = "dex"
+	PartReader   = "card_reader"
+	PartTerminal = "card_terminal"
+	PartMachine  = "vend_machine"
+	PartClouds   = "cloud_sinks"
+	PartSmartNow = "smartnow_config"
+	PartVouchers = "vouchers"
+	PartWeb      = "web"
+	// PartTelemetronAPI is the machine's own Telemetron API.
+	PartTelemetronAPI = "telemetron_api"
+	PartWatchdog      = "service_manager"
+	partsCapacity     = 20
 )
 
 // Agent is one assembled daemon.
@@ -227,6 +229,7 @@ func plan(cfg *config.Config, hw Hardware) []Part {
 	add(cfg.TouchTopUp.URL != "", PartAccounts)
 	add(cfg.Control.Listen != "", PartControl)
 	add(cfg.Web.Listen != "", PartWeb)
+	add(cfg.Telemetron.Listen != "", PartTelemetronAPI)
 	add(cfg.TTG.URL != "", PartUplink)
 	add(hw.Has(DEXPort), PartDEX)
 	add(hw.Has(CardReader), PartReader)

@@ -38,6 +38,7 @@ func wholeWall(t *testing.T, broker string) *config.Config {
 	}
 	t.Cleanup(func() { emb.Close() })
 	cfg.TTG.URL = emb.URL
+	cfg.Telemetron.Listen, cfg.Telemetron.Clients = "127.0.0.1:0", []config.TelemetronClient{{ID: "tool", Secret: "tool-secret-0123456789"}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestRunAndSimStartTheSameParts(t *testing.T) {
 	}
 	want := names(run.Parts())
 	for _, p := range []string{agent.PartMQTT, agent.PartRegister, agent.PartControl, agent.PartDEX, agent.PartReader,
-		agent.PartTerminal, agent.PartMachine, agent.PartUplink} {
+		agent.PartTerminal, agent.PartMachine, agent.PartUplink, agent.PartTelemetronAPI} {
 		if !slices.Contains(want, p) {
 			t.Fatalf("run plans no %s: %v", p, want)
 		}

@@ -48,8 +48,10 @@ type running struct {
 	machine  atomic.Pointer[exesale.Loop]
 	control  string // client-control URL
 	web      string // dashboard URL
-	mqtt     *diag.Diag
-	cash     string // cash-register interface URL
+	// telemetronAPI is the machine's Telemetron API URL.
+	telemetronAPI string
+	mqtt          *diag.Diag
+	cash          string // cash-register interface URL
 	// ctx is the parts' context, ended when the sessions stop.
 	ctx context.Context
 	end context.CancelFunc
@@ -106,7 +108,7 @@ func (a *Agent) start(ctx context.Context, restart context.CancelCauseFunc) erro
 		fn   func(context.Context) error
 	}{
 		{PartMQTT, a.startMQTT}, {PartWall, a.startWall}, {PartLocalAPI, a.startLocalAPI}, {PartRegister, a.startRegister}, {PartAccounts, a.startAccounts},
-		{PartControl, a.startControl}, {PartWeb, a.startWeb}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
+		{PartControl, a.startControl}, {PartWeb, a.startWeb}, {PartTelemetronAPI, a.startTelemetronAPI}, {PartUplink, a.startUplink}, {PartDEX, a.startDEX},
 		{PartReader, a.startReader}, {PartTerminal, a.startTerminal}, {PartMachine, a.startMachine},
 		{PartClouds, a.startClouds}, {PartSmartNow, a.startSmartNow}, {PartVouchers, a.startVouchers},
 	}

@@ -523,6 +523,7 @@ func (c *Config) Validate() error {
 	c.Telemetron.validate(report)
 	c.SmartNow.validate(report, c.TTG.URL)
 	c.SmartNow.validateVouchers(report, lines)
+	c.Telemetron.validateAPI(report)
 	c.Cards.validate(report)
 	c.Audit.validate(report)
 	c.Sim.validate(report, lines)

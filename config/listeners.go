@@ -16,6 +16,7 @@ func (c *Config) listeners() []listener {
 		{"pos.listen", c.POS.Listen},
 		{"control.listen", c.Control.Listen},
 		{"web.listen", c.Web.Listen},
+		{"telemetron.listen", c.Telemetron.Listen},
 	}
 }
 

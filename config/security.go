@@ -141,6 +141,15 @@ var securityKeys = append([]securityKey{
 	{"touchtopup.account", func(c *Config) any { return c.TouchTopUp.Accounts }},
 	{"touchtopup.offline_allowance", func(c *Config) any { return c.TouchTopUp.OfflineAllowance }},
 	{"touchtopup.balance_max_age", func(c *Config) any { return c.TouchTopUp.BalanceMaxAge }},
+	// Who may read the machine's data through the Telemetron API, and
+	// whether the network can reach it.
+	{"telemetron.listen", func(c *Config) any { return c.Telemetron.Listen }},
+	{"telemetron.tls_cert", func(c *Config) any { return c.Telemetron.TLSCert }},
+	{"telemetron.tls_key", func(c *Config) any { return c.Telemetron.TLSKey }},
+	{"telemetron.users", func(c *Config) any { return c.Telemetron.Users }},
+	{"telemetron.clients", func(c *Config) any { return c.Telemetron.Clients }},
+	{"telemetron.login_attempts", func(c *Config) any { return c.Telemetron.LoginAttempts }},
+	{"telemetron.token_ttl", func(c *Config) any { return c.Telemetron.TokenTTL }},
 	// Telemetron: where the machine's sales, events and reports go and as
 	// whom.
 	{"telemetron.url", func(c *Config) any { return c.Telemetron.URL }},
@@ -301,4 +310,31 @@ func normalise(v any) any {
 		return []string(nil)
 	}
 	return v
+}
+
+// Redacted is the configuration with every secret replaced by "(set)",
+// for the snapshots the agent shows or sends (a Telemetron config
+// request). A new secret key is added here.
+func (c *Config) Redacted() Config {
+	r := *c
+	for _, s := range []*string{&r.TTG.Password, &r.POS.APIKey, &r.Control.Token, &r.MQTT.Password,
+		&r.Cards.PICCKey, &r.Cards.IssuerKey, &r.Cards.TapKey, &r.Cards.ChargerKey, &r.SmartNow.Password,
+		&r.Web.MetricsToken, &r.Telemetron.ClientSecret, &r.Telemetron.Password, &r.TouchTopUp.APIKey} {
+		if *s != "" {
+			*s = "(set)"
+		}
+	}
+	r.Telemetron.Clients = nil
+	for _, cl := range c.Telemetron.Clients {
+		r.Telemetron.Clients = append(r.Telemetron.Clients, TelemetronClient{ID: cl.ID, Secret: "(set)"})
+	}
+	// A link key lets whoever holds it link the customer's account.
+	r.TouchTopUp.Accounts = append([]TouchTopUpAccount(nil), c.TouchTopUp.Accounts...)
+	for i := range r.TouchTopUp.Accounts {
+		if r.TouchTopUp.Accounts[i].LinkKey != "" {
+			r.TouchTopUp.Accounts[i].LinkKey = "(set)"
+		}
+	}
+	r.Lines = append([]Line(nil), c.Lines...)
+	return r
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +46,25 @@ type Telemetron struct {
 	// Paths are the machine's resources under URL (assumed;
 	// docs/clouds.md). {id} is the machine id.
 	Paths TelemetronPaths `toml:"paths"`
+
+	// The machine's own API (agent/telemetronapi, docs/clouds.md
+	// "Telemetron: the machine's own API"): the documented v2 resources
+	// of this one machine, served by the agent; empty Listen serves none.
+	// Listen is host:port; off loopback it needs TLS (TLSCert, TLSKey:
+	// the reference requires HTTPS) and a user in the users file.
+	Listen  string `toml:"listen"`
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// Users is the API's users file (bcrypt hashes, `tapagent telemetron
+	// user add`); empty is <data_dir>/telemetron-users.json.
+	Users string `toml:"users"`
+	// Clients are the OAuth2 clients the API accepts.
+	Clients []TelemetronClient `toml:"clients"`
+	// TokenTTL is an access token's lifetime (expires_in).
+	TokenTTL Duration `toml:"token_ttl"`
+	// LoginAttempts is how many failed token requests one address may make
+	// per minute.
+	LoginAttempts int `toml:"login_attempts"`
 }
 
 // TelemetronPaths are the machine-side resource paths, relative to the API
@@ -77,7 +98,7 @@ func DefaultTelemetronPaths() TelemetronPaths {
 func defaultTelemetron() Telemetron {
 	return Telemetron{Scope: "teleport", Timeout: dur(10 * time.Second), Batch: 100, RequestPoll: dur(time.Minute),
 		StateInterval: dur(time.Hour), ReportInterval: dur(24 * time.Hour), NoSalesAfter: dur(24 * time.Hour),
-		ReportEncoding: ReportText, Paths: DefaultTelemetronPaths()}
+		ReportEncoding: ReportText, Paths: DefaultTelemetronPaths(), TokenTTL: dur(24 * time.Hour), LoginAttempts: 5}
 }
 
 // validate checks the [telemetron] section.
@@ -131,4 +152,84 @@ func (t Telemetron) validate(bad badFunc) {
 // String hides the secrets, so the section can be logged.
 func (t Telemetron) String() string {
 	return fmt.Sprintf("telemetron{url=%s user=%s machine=%d}", t.URL, t.Username, t.MachineID)
+}
+
+// TelemetronClient is one OAuth2 client of the machine's own API: its
+// client_id and client_secret.
+type TelemetronClient struct {
+	ID     string `toml:"id" json:"id"`
+	Secret string `toml:"secret" json:"secret"`
+}
+
+// Client is the secret of the client id, if it is configured.
+func (t Telemetron) Client(id string) (string, bool) {
+	for _, c := range t.Clients {
+		if c.ID == id {
+			return c.Secret, true
+		}
+	}
+	return "", false
+}
+
+// MaxTelemetronClients bounds [telemetron] clients: a machine is read by a
+// few tools, not a fleet of apps.
+const MaxTelemetronClients = 16
+
+// UsersFile is the users file the API reads.
+func (t Telemetron) UsersFile(dataDir string) string {
+	if t.Users != "" {
+		return t.Users
+	}
+	return filepath.Join(dataDir, "telemetron-users.json")
+}
+
+// Machine is the machine's id in the API.
+func (t Telemetron) Machine(deviceID int64) int64 {
+	if t.MachineID != 0 {
+		return t.MachineID
+	}
+	return deviceID
+}
+
+// validateAPI checks the API's keys. The users file is checked when the
+// API starts (it is a file, not configuration).
+func (t Telemetron) validateAPI(bad func(key, format string, a ...any)) {
+	if (t.TLSCert == "") != (t.TLSKey == "") {
+		bad("telemetron.tls_cert", "tls_cert and tls_key go together")
+	}
+	if t.MachineID < 0 {
+		bad("telemetron.machine_id", "must be positive (0: device.device_id)")
+	}
+	if d := t.TokenTTL.Duration; d < time.Minute || d > 30*24*time.Hour {
+		bad("telemetron.token_ttl", "must be between 1m and 720h")
+	}
+	if t.LoginAttempts < 1 || t.LoginAttempts > 100 {
+		bad("telemetron.login_attempts", "must be 1..100")
+	}
+	if len(t.Clients) > MaxTelemetronClients {
+		bad("telemetron.clients", "at most %d clients", MaxTelemetronClients)
+	}
+	for i, c := range t.Clients {
+		key := fmt.Sprintf("telemetron.clients[%d]", i)
+		if c.ID == "" || len(c.ID) > 64 {
+			bad(key+".id", "client id %q must be 1..64 characters", c.ID)
+		} else if slices.IndexFunc(t.Clients, func(o TelemetronClient) bool { return o.ID == c.ID }) != i {
+			bad(key+".id", "client id %q is listed twice", c.ID)
+		}
+		if err := httpguard.CheckSecret(c.Secret); err != nil {
+			bad(key+".secret", "%v", err)
+		}
+	}
+	if t.Listen == "" {
+		return
+	}
+	local, err := httpguard.Loopback(t.Listen)
+	switch {
+	case err != nil:
+		bad("telemetron.listen", "%v", err)
+	case len(t.Clients) == 0:
+		bad("telemetron.clients", "telemetron.listen is set and no OAuth2 client may ask for a token: add one (clients = [{ id = \"tool\", secret = \"SECRET\" }])")
+	case !local && t.TLSCert == "":
+		bad("telemetron.tls_cert", "telemetron.listen %q is reachable from the network: the API is served over HTTPS only there (tls_cert, tls_key)", t.Listen)
+	}
 }

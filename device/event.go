@@ -394,6 +394,9 @@ const (
 	// EventWebListening: the web dashboard listens ([web] listen). Fields:
 	// detail (its URL).
 	EventWebListening EventType = "web_listening"
+	// EventTelemetronAPIListening: the machine's own Telemetron API
+	// listens ([telemetron] listen). Fields: detail (its URL).
+	EventTelemetronAPIListening EventType = "telemetron_api_listening"
 )
 
 // Words is the type as words, for the readable event line.

@@ -244,3 +244,26 @@ func MarshalKept(ks []Kept, cp1251Flag, base64Flag bool) ([]byte, error) {
 	}
 	return json.Marshal(out)
 }
+
+// FromCP1251 turns the Windows-1251 bytes a report written with
+// audit.charset = "cp1251" holds (Cyrillic letters, Ё, ё) into UTF-8
+// text; any other byte outside ASCII is written as its ^HH^ escape, so the
+// result is always valid UTF-8 (JSON text).
+func FromCP1251(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		switch {
+		case c < 0x80:
+			out = append(out, c)
+		case c >= 0xC0:
+			out = utf8.AppendRune(out, 'А'+rune(c-0xC0))
+		case c == 0xA8:
+			out = utf8.AppendRune(out, 'Ё')
+		case c == 0xB8:
+			out = utf8.AppendRune(out, 'ё')
+		default:
+			out = fmt.Appendf(out, "^%02X^", c)
+		}
+	}
+	return out
+}

@@ -79,9 +79,13 @@ type Options struct {
 	// TouchTopUp runs the TouchTopUp emulator with two accounts and a till
 	// that collects their debits (simwall/touchtopup.go).
 	TouchTopUp bool
-	// Telemetron starts the Telemetron emulator on loopback and feeds it
-	// (simwall/telemetron.go).
+	// Telemetron (--telemetron) starts the Telemetron emulator on
+	// loopback and feeds it (simwall/telemetron.go), and serves the
+	// machine's own Telemetron API with a printed login
+	// (simwall/telemetronapi.go).
 	Telemetron bool
+	// telemetronLogin is that login, shown beside the API's address.
+	telemetronLogin string
 	// SmartNow runs the SmartNow emulator with vouchers (simwall/smartnow.go).
 	SmartNow bool
 }
@@ -155,6 +159,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Speed == 0 && needsRealTime(o.Scenario) {
 		o.Log.Warn("the scenario puts cards or payment cards on simulated readers, whose timing is real: running at speed 1 instead of flat out")
 		o.Speed = 1
+	}
+	if o.telemetronLogin, err = serveTelemetronAPI(cfg, o); err != nil {
+		return nil, err
 	}
 	out := newPrinter(o, cfg)
 	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out, tt: tt, tm: tm, sn: sn}
@@ -501,6 +508,9 @@ func (p *printer) run() {
 		if ev.Type == device.EventWebListening && p.o.Output == OutputLines && p.o.WebLogin != "" {
 			fmt.Fprintln(p.o.Out, "web dashboard "+ev.Detail+"/ "+p.o.WebLogin)
 		}
+		if ev.Type == device.EventTelemetronAPIListening && p.o.Output == OutputLines && p.o.telemetronLogin != "" {
+			fmt.Fprintln(p.o.Out, "telemetron API "+ev.Detail+"/v2 "+p.o.telemetronLogin)
+		}
 		p.mu.Lock()
 		p.counts[ev.Type]++
 		p.mu.Unlock()
@@ -533,6 +543,9 @@ func (p *printer) readable(ev device.Event) []ViewEvent {
 		l := ev.Type.Words() + ": " + ev.Detail
 		if ev.Type == device.EventWebListening && p.o.WebLogin != "" {
 			l += "/ " + p.o.WebLogin
+		}
+		if ev.Type == device.EventTelemetronAPIListening && p.o.telemetronLogin != "" {
+			l += " " + p.o.telemetronLogin
 		}
 		p.mu.Lock()
 		p.listeners = append(p.listeners, l)

@@ -519,3 +519,20 @@ func (s *Store) Events(n int) ([][]byte, error) {
 	}
 	return out, err
 }
+
+// EventLog returns up to n most recent entries of the durable event log
+// with their sequence numbers, oldest first.
+func (s *Store) EventLog(n int) ([]LoggedEvent, error) {
+	var out []LoggedEvent
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bEvents).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+			out = append(out, LoggedEvent{Seq: be(k), Raw: append([]byte(nil), v...)})
+		}
+		return nil
+	})
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, err
+}

@@ -84,12 +84,15 @@ func secretKey(k string) bool {
 // and no key that names a password, token, secret or key (in any
 // section, including ones added later).
 func Snapshot(cfg *config.Config) (map[string]any, error) {
-	doc, err := tomlDoc(cfg)
+	// config.Redacted is the one list of secret fields (config.get shows
+	// the same); the scrub by key name below is the second wall.
+	r := cfg.Redacted()
+	doc, err := tomlDoc(&r)
 	if err != nil {
 		return nil, err
 	}
-	lines := make([]any, 0, len(cfg.Lines))
-	for _, l := range cfg.Lines {
+	lines := make([]any, 0, len(r.Lines))
+	for _, l := range r.Lines {
 		m, err := tomlDoc(l)
 		if err != nil {
 			return nil, err

@@ -207,14 +207,7 @@ func (s *Server) authenticate(name string, password []byte) (User, bool) {
 	if err != nil {
 		s.d.Log.Error("web: users file unreadable; nobody can log in", "err", err)
 	}
-	for _, u := range users {
-		if u.Name == name && len(password) <= MaxPasswordLen {
-			return u, bcrypt.CompareHashAndPassword([]byte(u.Hash), password) == nil
-		}
-	}
-	// Same work for an unknown name, so timing does not reveal users.
-	_ = bcrypt.CompareHashAndPassword(s.dummy, password[:min(len(password), MaxPasswordLen)])
-	return User{}, false
+	return checkPassword(users, name, password, s.dummy)
 }
 
 // remoteIsLoopback is the connection's own address, never a header's.

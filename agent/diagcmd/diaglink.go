@@ -259,16 +259,7 @@ func dexRead(p Parts, raw json.RawMessage) (int, any) {
 }
 
 // redacted is the configuration with its secrets blanked.
-func redacted(c *config.Config) config.Config {
-	r := *c
-	for _, s := range []*string{&r.TTG.Password, &r.POS.APIKey, &r.Control.Token, &r.MQTT.Password, &r.TouchTopUp.APIKey,
-		&r.Cards.PICCKey, &r.Cards.IssuerKey, &r.Cards.TapKey, &r.Cards.ChargerKey} {
-		if *s != "" {
-			*s = "(set)"
-		}
-	}
-	return r
-}
+func redacted(c *config.Config) config.Config { return c.Redacted() }
 
 // ErrLinkRefused wraps the reason the configuration keeps the MQTT link
 // off (config.MQTT.LinkRefusal): the agent runs on without it.

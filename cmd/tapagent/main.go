@@ -72,6 +72,10 @@ func commands() []command {
 			}},
 		{"web", "user COMMAND", "dashboard users: add, remove, list", []string{"user"},
 			func(_ context.Context, a []string, in io.Reader, o, e io.Writer) error { return cmdWeb(a, in, o, e) }},
+		{"telemetron", "user COMMAND", "users of the machine's Telemetron API: add, remove, list", []string{"user"},
+			func(_ context.Context, a []string, in io.Reader, o, e io.Writer) error {
+				return cmdTelemetron(a, in, o, e)
+			}},
 		{"doctor", "[flags]", "check this controller: board, GPIO, ports, permissions, reader, terminal, server, broker, clock, disk", nil,
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
 				return cmdDoctor(ctx, a, o, e)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/tapagent/tapagent/agent/telemetronapi"
 	"io"
 
 	"github.com/tapagent/tapagent/agent"
@@ -46,6 +47,9 @@ var errRestart = agent.ErrRestart
 // with it, and each part it would keep off is named with the fix.
 func checkConfig(path string, cfg *config.Config, w io.Writer) error {
 	if err := web.Check(cfg); err != nil {
+		return err
+	}
+	if err := telemetronapi.Check(cfg.Telemetron, cfg.Device.DataDir); err != nil {
 		return err
 	}
 	for _, err := range []error{cfg.MQTT.LinkRefusal(), cfg.Firmware.ManifestRefusal()} {

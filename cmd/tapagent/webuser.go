@@ -27,19 +27,38 @@ Flags: --config FILE (else the installed one), --sim (the simulator's users in .
 
 // cmdWeb manages the dashboard's users file: `web user add|remove|list`.
 func cmdWeb(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return manageUsers(userFile{command: "web", usage: webUsage, roles: true,
+		path: func(c *config.Config) string { return c.Web.Users(c.Device.DataDir) }}, args, stdin, stdout, stderr)
+}
+
+// userFile is a users file in the dashboard's format and the command that
+// manages it.
+type userFile struct {
+	command, usage string
+	// roles offers --role; without it every user is an operator.
+	roles bool
+	path  func(*config.Config) string
+}
+
+// manageUsers runs `COMMAND user add|remove|list` on a users file.
+func manageUsers(uf userFile, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) < 3 && wantsHelp(args) {
-		fmt.Fprintln(stdout, webUsage)
+		fmt.Fprintln(stdout, uf.usage)
 		return flag.ErrHelp
 	}
 	if len(args) < 2 || args[0] != "user" {
-		fmt.Fprintln(stderr, webUsage)
+		fmt.Fprintln(stderr, uf.usage)
 		return fmt.Errorf("%w: a subcommand is needed", errUsage)
 	}
 	sub, rest := args[1], args[2:]
-	fs := flag.NewFlagSet("web user "+sub, flag.ContinueOnError)
+	fs := flag.NewFlagSet(uf.command+" user "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	df := addDataFlags(fs)
-	role := fs.String("role", "staff", "staff (tap list, history, keg change) or operator (everything)")
+	role := new(string)
+	*role = string(web.RoleOperator)
+	if uf.roles {
+		role = fs.String("role", "staff", "staff (tap list, history, keg change) or operator (everything)")
+	}
 	// The name comes first (`add NAME --role operator`); flags may follow it.
 	var name string
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
@@ -55,11 +74,14 @@ func cmdWeb(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	path := cfg.Web.Users(cfg.Device.DataDir)
+	path := uf.path(cfg)
 	switch sub {
 	case "add":
 		if name == "" {
-			return fmt.Errorf("%w: tapagent web user add NAME --role staff|operator", errUsage)
+			if uf.roles {
+				return fmt.Errorf("%w: tapagent %s user add NAME --role staff|operator", errUsage, uf.command)
+			}
+			return fmt.Errorf("%w: tapagent %s user add NAME", errUsage, uf.command)
 		}
 		r, err := web.ParseRole(*role)
 		if err != nil {
@@ -75,7 +97,7 @@ func cmdWeb(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "user %s (%s) saved in %s; the running agent uses it at the next login\n", name, r, path)
 	case "remove":
 		if name == "" {
-			return fmt.Errorf("%w: tapagent web user remove NAME", errUsage)
+			return fmt.Errorf("%w: tapagent %s user remove NAME", errUsage, uf.command)
 		}
 		if err := web.RemoveUser(path, name); err != nil {
 			return err
@@ -90,7 +112,7 @@ func cmdWeb(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "%s\t%s\n", u.Name, u.Role)
 		}
 	default:
-		return fmt.Errorf("%w: unknown web user command %q", errUsage, sub)
+		return fmt.Errorf("%w: unknown %s user command %q", errUsage, uf.command, sub)
 	}
 	return nil
 }
