@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,8 +25,15 @@ var builtinScenarios embed.FS
 type Scenario struct {
 	Name     string   `toml:"name"`
 	Duration Duration `toml:"duration"`
-	Steps    []Step   `toml:"step"`
+	// Clouds are the cloud emulators the scenario plays against
+	// ("smartnow", "telemetron", "touchtopup"): tapagent sim starts them as
+	// its --smartnow, --telemetron and --touchtopup flags do.
+	Clouds []string `toml:"clouds"`
+	Steps  []Step   `toml:"step"`
 }
+
+// Clouds are the cloud emulators a scenario may name.
+var Clouds = []string{"smartnow", "telemetron", "touchtopup"}
 
 // Duration is a duration written as text ("1.5s") in a scenario.
 type Duration = clock.Duration
@@ -159,6 +167,11 @@ func ParseScenario(b []byte) (*Scenario, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return nil, fmt.Errorf("scenario: unknown key %q", und[0].String())
+	}
+	for _, c := range s.Clouds {
+		if !slices.Contains(Clouds, c) {
+			return nil, fmt.Errorf("scenario: clouds: %q is not one of %s", c, strings.Join(Clouds, ", "))
+		}
 	}
 	for i, st := range s.Steps {
 		if err := st.validate(); err != nil {

@@ -98,10 +98,6 @@ type Summary struct {
 	Dropped int                      // events the output could not keep up with (all are in the event log)
 	TTG     string                   // the TTG server used, "" for none
 	Clouds  []string                 // a line per cloud emulator: what arrived
-	// SmartNow is the emulator used ("" for none) and VouchersRedeemed
-	// how many voucher redemptions it recorded.
-	SmartNow         string
-	VouchersRedeemed int
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.
@@ -113,6 +109,7 @@ const stepLen = 5 * time.Millisecond
 // with the embedded TTG server unless one is configured or NoTTG is set.
 func Run(ctx context.Context, o Options) (*Summary, error) {
 	cfg := o.Config
+	o.addScenarioClouds()
 	if o.Start.IsZero() {
 		o.Start = time.Now()
 	}
@@ -193,6 +190,24 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	return sum, err
+}
+
+// addScenarioClouds starts the cloud emulators the scenario names, as
+// their flags would.
+func (o *Options) addScenarioClouds() {
+	if o.Scenario == nil {
+		return
+	}
+	for _, c := range o.Scenario.Clouds {
+		switch c {
+		case "smartnow":
+			o.SmartNow = true
+		case "telemetron":
+			o.Telemetron = true
+		case "touchtopup":
+			o.TouchTopUp = true
+		}
+	}
 }
 
 // tellEmbedded tells the embedded TTG server where this device's

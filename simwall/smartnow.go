@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/sim"
 	"github.com/tapagent/tapagent/sim/scannersim"
 	snemu "github.com/tapagent/tapagent/sim/smartnow"
@@ -79,6 +80,11 @@ func startSmartNow(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 	sn.URL, sn.Hostname, sn.MachineID, sn.Vouchers = url, host, id, true
 	if sn.Username == "" {
 		sn.Username, sn.Password = "tapagent", "tapagent" // the emulator's default user
+	}
+	if sn.CommandPoll == config.Base().SmartNow.CommandPoll {
+		// A bench run lasts a minute: commands queued by the scenario are
+		// fetched within 2 s, not at the shipped 15 s.
+		sn.CommandPoll.Duration = 2 * time.Second
 	}
 	if sn.ScannerLine == 0 && len(cfg.Lines) > 0 {
 		sn.ScannerLine = cfg.Lines[0].ID
@@ -153,7 +159,9 @@ func (s *simSmartNow) create(ctx context.Context, c *smartnow.Client, path strin
 // summarise puts the emulator and its redemptions into the summary.
 func (s *simSmartNow) summarise(sum *Summary) {
 	if s != nil {
-		sum.SmartNow, sum.VouchersRedeemed = s.url, s.redeemed()
+		sum.Clouds = append(sum.Clouds, fmt.Sprintf("SmartNow emulator %s: %s, %s, %s redeemed", s.url,
+			flow.Count(len(s.srv.RevenueTransactions()), "revenue transaction", "revenue transactions"),
+			flow.Count(len(s.srv.Logs()), "log", "logs"), flow.Count(s.redeemed(), "voucher", "vouchers")))
 	}
 }
 

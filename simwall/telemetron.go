@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tapagent/tapagent/config"
+	"github.com/tapagent/tapagent/flow"
 	tmemu "github.com/tapagent/tapagent/sim/telemetron"
 	"github.com/tapagent/tapagent/telemetron"
 )
@@ -88,6 +89,7 @@ func (t *simTelemetron) summary() string {
 	if got.Config {
 		cfg = "the configuration snapshot"
 	}
-	return fmt.Sprintf("Telemetron emulator %s: %d events, %d vend rows, %d reports, %d refills, %d inventories, %s",
-		t.url, got.Events, got.Sales, got.Reports, got.Refills, got.Inventories, cfg)
+	return fmt.Sprintf("Telemetron emulator %s: %s, %s, %s, %s, %s, %s", t.url, flow.Count(got.Events, "event", "events"),
+		flow.Count(got.Sales, "vend row", "vend rows"), flow.Count(got.Reports, "report", "reports"),
+		flow.Count(got.Refills, "refill", "refills"), flow.Count(got.Inventories, "inventory", "inventories"), cfg)
 }

@@ -63,7 +63,7 @@ duration = "6s"
 	if len(sum.Clouds) != 1 {
 		t.Fatalf("clouds summary %q", sum.Clouds)
 	}
-	for _, want := range []string{"Telemetron emulator http://127.0.0.1:", "1 vend rows", "1 reports", "1 refills", "1 inventories",
+	for _, want := range []string{"Telemetron emulator http://127.0.0.1:", "1 vend row,", "1 report,", "1 refill,", "1 inventory,",
 		"the configuration snapshot"} {
 		if !strings.Contains(sum.Clouds[0], want) {
 			t.Errorf("summary %q lacks %q\n%s", sum.Clouds[0], want, out.String())

@@ -113,9 +113,6 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		for _, line := range sum.Clouds {
 			fmt.Fprintln(stdout, line)
 		}
-		if sum.SmartNow != "" {
-			fmt.Fprintf(stdout, "SmartNow %s: %s redeemed\n", sum.SmartNow, flow.Count(sum.VouchersRedeemed, "voucher", "vouchers"))
-		}
 	}
 	if sum.Dropped > 0 {
 		fmt.Fprintf(stderr, "tapagent sim: the output fell behind and skipped %d events; the event log in the database has them all\n", sum.Dropped)
