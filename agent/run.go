@@ -159,7 +159,7 @@ func (a *Agent) build(restart context.CancelCauseFunc) error {
 			return err
 		}
 	}
-	if r.clouds, err = clouds.New(cfg, r.store, time.Now, a.log); err != nil {
+	if r.clouds, err = clouds.New(cfg, r.store, time.Now, a.o.Version, a.log); err != nil {
 		a.set(PartClouds, StateFailed)
 		return err
 	}

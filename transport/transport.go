@@ -152,7 +152,11 @@ func OpenDEX(cfg config.DEX) (Port, error) {
 	if cfg.Port == "" {
 		return nil, fmt.Errorf("dex: %w ([dex] port)", ErrNotConfigured)
 	}
-	return dexlink.OpenSerial(cfg.Port)
+	p, err := dexlink.OpenSerial(cfg.Port)
+	if err != nil {
+		return nil, fmt.Errorf("dex: %w", err)
+	}
+	return p, nil
 }
 
 // MQTTTLS builds the MQTT client's TLS settings from the configuration, or

@@ -64,3 +64,15 @@ func TestMQTTTLS(t *testing.T) {
 		t.Fatalf("CA file without a certificate: %v", err)
 	}
 }
+
+// A port that cannot be opened is named as what it is for.
+func TestOpenErrorsNameThePort(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "ttyNONE")
+	if _, err := OpenScanner(config.SmartNow{Scanner: missing}); err == nil ||
+		!strings.HasPrefix(err.Error(), "scanner: serial port "+missing) {
+		t.Errorf("scanner: %v", err)
+	}
+	if _, err := OpenDEX(config.DEX{Port: missing}); err == nil || !strings.HasPrefix(err.Error(), "dex: serial port "+missing) {
+		t.Errorf("dex: %v", err)
+	}
+}

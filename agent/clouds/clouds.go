@@ -72,7 +72,7 @@ type Links struct {
 }
 
 // New builds a pump for every configured cloud over its view of store.
-func New(cfg *config.Config, store *storage.Store, now func() time.Time, log *slog.Logger) (*Links, error) {
+func New(cfg *config.Config, store *storage.Store, now func() time.Time, version string, log *slog.Logger) (*Links, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -89,7 +89,7 @@ func New(cfg *config.Config, store *storage.Store, now func() time.Time, log *sl
 		l.pumps = append(l.pumps, delivery.NewPump(sink, view, delivery.Options{Batch: s.Batch, Now: now, Log: log, Notify: l.notice}))
 	}
 	if cfg.Telemetron.URL != "" {
-		if err := l.addTelemetron(cfg, store, now, log); err != nil {
+		if err := l.addTelemetron(cfg, store, now, version, log); err != nil {
 			return nil, err
 		}
 	}
@@ -97,13 +97,14 @@ func New(cfg *config.Config, store *storage.Store, now func() time.Time, log *sl
 }
 
 // addTelemetron adds the Telemetron sink: its pump, and its own loop for
-// the data requests, state and reports.
-func (l *Links) addTelemetron(cfg *config.Config, store *storage.Store, now func() time.Time, log *slog.Logger) error {
+// the data requests, state and reports (whose CB1 names the agent's
+// version).
+func (l *Links) addTelemetron(cfg *config.Config, store *storage.Store, now func() time.Time, version string, log *slog.Logger) error {
 	view, err := store.Sink(telemetron.SinkName)
 	if err != nil {
 		return err
 	}
-	sink := telemetron.FromConfig(cfg, store, Stamp(cfg, log).Zone, now, "", log)
+	sink := telemetron.FromConfig(cfg, store, Stamp(cfg, log).Zone, now, version, log)
 	l.pumps = append(l.pumps, delivery.NewPump(sink, view, delivery.Options{Batch: cfg.Telemetron.Batch, Now: now, Log: log, Notify: l.notice}))
 	l.loops = append(l.loops, sink.Run)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestTelemetronStarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	links, err := clouds.New(cfg, st, time.Now, nil)
+	links, err := clouds.New(cfg, st, time.Now, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,10 +75,16 @@ func TestTelemetronStarted(t *testing.T) {
 	// A data request with nothing else to deliver: the sink's own loop.
 	if _, _, err := telemetron.NewClient(telemetron.Config{BaseURL: tc.URL, AuthURL: tc.AuthURL, ClientID: tc.ClientID,
 		ClientSecret: tc.ClientSecret, Username: tc.Username, Password: tc.Password}).Call(t.Context(), "POST",
-		"/vending_machines/123/request", nil, map[string]bool{"config": true}); err != nil {
+		"/vending_machines/123/request", nil, map[string]bool{"config": true, "report": true}); err != nil {
 		t.Fatal(err)
 	}
-	testwait.Until(t, 10*time.Second, "the configuration snapshot", func() bool { return emu.Received(123).Config })
+	testwait.Until(t, 10*time.Second, "the configuration snapshot and a report", func() bool {
+		return emu.Received(123).Config && len(emu.Reports(123)) > 0
+	})
+	// The report's CB1 names the agent and its version.
+	if r := emu.Reports(123)[0]; !r.Valid || !strings.Contains(string(r.Data), "CB1*") || !strings.Contains(string(r.Data), "*tapagent*test") {
+		t.Fatalf("report %q", r.Data)
+	}
 	if err := links.Stop(time.Second); err != nil {
 		t.Fatal(err)
 	}

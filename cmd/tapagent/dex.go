@@ -115,7 +115,7 @@ func cmdDex(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case "serve", "read":
 		dev, err := dexlink.OpenSerial(*port)
 		if err != nil {
-			return err
+			return fmt.Errorf("dex: %w", err)
 		}
 		defer dev.Close()
 		id := evadts.IdentityFrom(cfg, version)
