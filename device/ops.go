@@ -338,9 +338,14 @@ func lockChange(line int, locked bool) storage.Change {
 }
 
 // lockedLines reads which lines were locked when the agent stopped.
-func (a *Agent) lockedLines() (map[int]bool, error) {
+func (a *Agent) lockedLines() (map[int]bool, error) { return LockedLines(a.store) }
+
+// LockedLines reads which lines an operator has locked, as the store
+// keeps it across restarts: for parts that report the wall's state from
+// the store (the Telemetron sink's machine state).
+func LockedLines(store *storage.Store) (map[int]bool, error) {
 	out := map[int]bool{}
-	err := a.store.View(LineStateBucket, func(b storage.Bucket) error {
+	err := store.View(LineStateBucket, func(b storage.Bucket) error {
 		return b.ForEach(func(k, v []byte) error {
 			var st lineState
 			if len(k) != 4 || json.Unmarshal(v, &st) != nil {

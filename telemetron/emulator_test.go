@@ -94,6 +94,8 @@ var amsterdam = func() *time.Location {
 type rigOptions struct {
 	emu      tmemu.Options
 	encoding string
+	// locked are the line locks the store kept from an earlier run.
+	locked map[int]bool
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -136,7 +138,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	sink := telemetron.NewSink(c, telemetron.SinkOptions{MachineID: machineID, Machine: telemetron.Machine{Zone: amsterdam},
 		Lines: []int{1, 2}, Kegs: st.Kegs, Report: func() ([]byte, error) { return audit.Read(id, false, "telemetron") },
 		Snapshot: func() (map[string]any, error) { return telemetron.Snapshot(cfg) }, Memory: st, Encoding: o.encoding,
-		Now: clk.Now, Log: log})
+		Locked: func() (map[int]bool, error) { return o.locked, nil }, Now: clk.Now, Log: log})
 	pump := delivery.NewPump(sink, view, delivery.Options{Batch: 100, Now: clk.Now, Log: log})
 	r := &rig{emu: emu, url: front, store: st, view: view, sink: sink, pump: pump, client: c, clk: clk, audit: audit, cfg: cfg, log: lb, grants: g}
 	t.Cleanup(func() { r.noSecretsLogged(t) })
@@ -433,6 +435,24 @@ func TestEventCodes(t *testing.T) {
 // TestStateNeedLoading: the state follows the kegs: a keg under its par
 // level sets need_loading, a new keg clears it, every line dry puts the
 // machine out of service, and a day without sales sets no_recent_sales.
+// TestLocksKeptAcrossARestart: lines an operator locked before a restart
+// are locked in the first state sent after it, though their line_locked
+// events were taken by the sink in the earlier run.
+func TestLocksKeptAcrossARestart(t *testing.T) {
+	r := newRig(t, rigOptions{locked: map[int]bool{1: true, 2: true}})
+	for line := 1; line <= 2; line++ {
+		if err := r.store.PutKeg(line, flow.Keg{Size: 500000, Remaining: 400000, LowPercent: 15}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.sink.Tend(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := r.emu.Machine(machineID); m.State != telemetron.StateOutOfService {
+		t.Fatalf("state %d with every line locked, want %d (out of service)", m.State, telemetron.StateOutOfService)
+	}
+}
+
 func TestStateNeedLoading(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -46,6 +47,10 @@ type SinkOptions struct {
 	// Lines are the wall's line ids; Kegs reads the kegs on them now.
 	Lines []int
 	Kegs  func() (map[int]flow.Keg, error)
+	// Locked reads the operator's line locks as the store keeps them
+	// across restarts (device.LockedLines); the event log's line_locked
+	// and line_unlocked keep them current after that.
+	Locked func() (map[int]bool, error)
 	// Report takes a fresh EVA-DTS read-out; Snapshot is the
 	// configuration without its secrets.
 	Report   func() ([]byte, error)
@@ -113,6 +118,13 @@ func NewSink(c *Client, o SinkOptions) *Sink {
 	}
 	s := &Sink{c: c, o: o, started: o.Now(), locked: map[int]bool{}}
 	s.reportAt = s.started
+	if o.Locked != nil {
+		if locked, err := o.Locked(); err == nil {
+			maps.Copy(s.locked, locked)
+		} else {
+			o.Log.Warn("telemetron state: the line locks are unreadable; lines count as unlocked until they change", "err", err)
+		}
+	}
 	if o.Memory != nil {
 		if raw, err := o.Memory.Cache(cacheReportAt); err == nil && len(raw) > 0 {
 			if ms, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
@@ -141,7 +153,7 @@ func FromConfig(cfg *config.Config, store *storage.Store, zone *time.Location, n
 	id := evadts.IdentityFrom(cfg, version)
 	full := cfg.Audit.ResetOnRead == "full"
 	return NewSink(c, SinkOptions{MachineID: t.MachineID, Paths: t.Paths, Machine: Machine{Zone: zone, Selections: sel},
-		Lines: lines, Kegs: store.Kegs, Report: func() ([]byte, error) { return audit.Read(id, full, "telemetron") },
+		Lines: lines, Kegs: store.Kegs, Locked: func() (map[int]bool, error) { return device.LockedLines(store) }, Report: func() ([]byte, error) { return audit.Read(id, full, "telemetron") },
 		Snapshot: func() (map[string]any, error) { return Snapshot(cfg) }, Memory: store, Encoding: t.ReportEncoding,
 		RequestPoll: t.RequestPoll.Duration, StateInterval: t.StateInterval.Duration, ReportInterval: t.ReportInterval.Duration,
 		NoSalesAfter: t.NoSalesAfter.Duration, Now: now, Log: log})
