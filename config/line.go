@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/tapagent/tapagent/flow"
 )
 
 // lineIDs is the set of configured line ids.
@@ -63,8 +65,8 @@ func (l Line) validate(report badFunc, key string) {
 		}
 		prev = p[0]
 	}
-	if l.Price < 0 {
-		bad("price", "must not be negative")
+	if l.Price < 0 || l.Price > flow.MaxPrice {
+		bad("price", "must be 0..%d minor units", flow.MaxPrice)
 	}
 	if l.PricePerML <= 0 {
 		bad("price_per_ml", "must be > 0")

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -359,6 +360,11 @@ func TestPrice(t *testing.T) {
 		{Price{Minor: 50, PerVol: 2957}, 2957, 50, 100, 5973},
 		{Price{}, ML(100), 0, 100, -1},
 		{Price{Minor: 0, PerVol: 10}, ML(100), 0, 100, -1},
+		// A peer's absurd price (2^60 minor units a mL) saturates instead
+		// of wrapping into a negative amount; nothing is affordable.
+		{Price{Minor: 1 << 60, PerVol: 10}, ML(500), math.MaxInt64, 650, 0},
+		// Volume × price beyond 64 bits, divided back into range: exact.
+		{Price{Minor: 1 << 40, PerVol: 1 << 30}, 1 << 40, 1 << 50, 1 << 50, 1 << 40},
 	}
 	for _, c := range cases {
 		if got := c.p.Amount(c.v); got != c.amount {
@@ -369,6 +375,22 @@ func TestPrice(t *testing.T) {
 		}
 		if v := c.p.VolFor(c.money); v >= 0 && (c.p.Amount(v) > c.money || c.p.Amount(v+1) <= c.money) {
 			t.Errorf("%+v.VolFor(%d) = %d is not the largest affordable volume", c.p, c.money, v)
+		}
+	}
+}
+
+// TestMulDiv: v×n/d through the 128-bit product, saturating, never
+// negative.
+func TestMulDiv(t *testing.T) {
+	for _, c := range []struct{ v, n, d, want int64 }{
+		{7, 3, 2, 10},
+		{math.MaxInt64, math.MaxInt64, math.MaxInt64, math.MaxInt64},
+		{math.MaxInt64, 2, 4, math.MaxInt64 / 2},
+		{1 << 62, 1 << 62, 1, math.MaxInt64},
+		{-5, 3, 1, 0}, {5, -3, 1, 0}, {5, 3, 0, 0},
+	} {
+		if got := MulDiv(c.v, c.n, c.d); got != c.want {
+			t.Errorf("MulDiv(%d, %d, %d) = %d, want %d", c.v, c.n, c.d, got, c.want)
 		}
 	}
 }

@@ -210,7 +210,7 @@ func amount(a Auth, charged Vol, complete bool) int64 {
 		if a.Prepaid {
 			return 0 // refunded by the terminal
 		}
-		amt := a.PortionPrice * int64(charged) / int64(a.PortionVol)
+		amt := MulDiv(a.PortionPrice, int64(charged), int64(a.PortionVol))
 		return min(amt, a.PortionPrice)
 	}
 	return 0

@@ -6,6 +6,8 @@ package flow
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -42,6 +44,12 @@ func (v Vol) LitresExact() string {
 	return sign + strconv.FormatUint(u/10_000, 10) + frac + " L"
 }
 
+// MaxPrice bounds a unit price, in minor units: 100,000,000 (a million in
+// a currency of two decimals) is beyond any beer or vend, and keeps every
+// amount a wall computes from a price far inside int64. A price from the
+// configuration or a peer above it is refused where it comes in.
+const MaxPrice = 100_000_000
+
 // Price is a rational unit price: Minor minor currency units per PerVol of
 // product. Keeping it rational lets "0.50 per oz" and "6.50 per 0.5 L" be
 // exact without floats.
@@ -59,7 +67,23 @@ func (p Price) Amount(v Vol) int64 {
 	if !p.Valid() || v <= 0 {
 		return 0
 	}
-	return int64(v) * p.Minor / int64(p.PerVol)
+	return MulDiv(int64(v), p.Minor, int64(p.PerVol))
+}
+
+// MulDiv is v×n/d rounded down, exact through the 128-bit product, for
+// v, n ≥ 0 and d > 0 (0 otherwise); a quotient beyond int64 saturates at
+// math.MaxInt64, so a price from a peer, however large, can never wrap
+// into a negative amount.
+func MulDiv(v, n, d int64) int64 {
+	if v <= 0 || n <= 0 || d <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(v), uint64(n))
+	if hi >= uint64(d) {
+		return math.MaxInt64 // the quotient needs more than 64 bits
+	}
+	q, _ := bits.Div64(hi, lo, uint64(d))
+	return int64(min(q, math.MaxInt64))
 }
 
 // VolFor is the largest volume whose price does not exceed money.
@@ -70,9 +94,9 @@ func (p Price) VolFor(money int64) Vol {
 	if money <= 0 {
 		return 0
 	}
-	v := Vol(money * int64(p.PerVol) / p.Minor)
+	v := Vol(MulDiv(money, int64(p.PerVol), p.Minor))
 	// Amount rounds down, so one more tenth may still fit.
-	for p.Amount(v+1) <= money {
+	for v < math.MaxInt64 && p.Amount(v+1) <= money {
 		v++
 	}
 	return v

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tapagent/tapagent/flow"
 )
 
 // Bounds on what a machine's configuration replies may hold: a tap wall
@@ -52,8 +54,8 @@ func DecodeProducts(b []byte) ([]Product, error) {
 		switch {
 		case p.PLU == nil || *p.PLU < 1 || *p.PLU > math.MaxInt32:
 			return nil, fmt.Errorf("%w: product %d: plu missing or outside 1..%d", ErrMalformed, i, math.MaxInt32)
-		case p.Price == nil || *p.Price < 0:
-			return nil, fmt.Errorf("%w: product %d (PLU %d): price missing or negative", ErrMalformed, i, *p.PLU)
+		case p.Price == nil || *p.Price < 0 || *p.Price > flow.MaxPrice:
+			return nil, fmt.Errorf("%w: product %d (PLU %d): price missing or outside 0..%d cents", ErrMalformed, i, *p.PLU, flow.MaxPrice)
 		case p.Name == nil || strings.TrimSpace(*p.Name) == "":
 			return nil, fmt.Errorf("%w: product %d (PLU %d): no name", ErrMalformed, i, *p.PLU)
 		case seen[*p.PLU]:

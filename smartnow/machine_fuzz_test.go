@@ -3,6 +3,8 @@ package smartnow
 import (
 	"slices"
 	"testing"
+
+	"github.com/tapagent/tapagent/flow"
 )
 
 // FuzzMachineReplies feeds arbitrary bytes to the decoders of the machine
@@ -22,7 +24,7 @@ func FuzzMachineReplies(f *testing.F) {
 		if ps, err := DecodeProducts(b); err == nil {
 			seen := map[int]bool{}
 			for _, p := range ps {
-				if p.Price < 0 || p.PLU < 1 || seen[p.PLU] || p.Name == "" {
+				if p.Price < 0 || p.Price > flow.MaxPrice || p.PLU < 1 || seen[p.PLU] || p.Name == "" {
 					t.Fatalf("product %+v accepted", p)
 				}
 				seen[p.PLU] = true

@@ -47,6 +47,9 @@ func TestDecodeProducts(t *testing.T) {
 		{in: `[{"plu":101,"name":"a","price":1},{"plu":101,"name":"b","price":1}]`, bad: true},
 		{in: `[{"plu":3000000000,"name":"a","price":1}]`, bad: true},
 		{in: `[{"plu":1,"name":"a","price":"1.50"}]`, bad: true},
+		{in: `[{"plu":1,"name":"a","price":100000000}]`, n: 1},
+		{in: `[{"plu":1,"name":"a","price":100000001}]`, bad: true},           // beyond flow.MaxPrice
+		{in: `[{"plu":1,"name":"a","price":1152921504606846976}]`, bad: true}, // 2^60: would wrap a wall's money
 	} {
 		got, err := DecodeProducts([]byte(tc.in))
 		if tc.bad != (err != nil) || len(got) != tc.n {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"net/http"
 	"strconv"
 	"time"
@@ -155,7 +154,7 @@ func PouredOriginal(r storage.Record) int64 {
 	}
 	a := r.Pour.Auth
 	if a.Mode == flow.ModePortion && !r.Pour.Complete && a.PortionVol > 0 && r.Pour.Charged < a.PortionVol {
-		orig = mulDiv(orig, int64(max(r.Pour.Charged, 0)), int64(a.PortionVol))
+		orig = flow.MulDiv(orig, int64(max(r.Pour.Charged, 0)), int64(a.PortionVol))
 	}
 	return max(orig, paid)
 }
@@ -170,12 +169,4 @@ func GiftDemand(r storage.Record) int64 {
 	}
 	validated := max(orig-r.Pour.Auth.PortionPrice, 0)
 	return max(min(validated, PouredOriginal(r)-r.Pour.Amount), 0)
-}
-
-// mulDiv is v*n/d for 0 <= n < d and v >= 0, without overflow: the
-// quotient is below v.
-func mulDiv(v, n, d int64) int64 {
-	hi, lo := bits.Mul64(uint64(v), uint64(n))
-	q, _ := bits.Div64(hi, lo, uint64(d))
-	return int64(q)
 }
