@@ -127,7 +127,8 @@ func (t TouchTopUp) validateAccounts(bad badFunc) {
 		case a.LinkKey != "" && (a.CompanyID != 0 || a.CustomerID != 0):
 			bad(k, "needs company_id and customer_id, or link_key, not both")
 		case a.LinkKey != "" && !linkKeyPattern.MatchString(a.LinkKey):
-			bad(k+".link_key", "%q is not CCCCCC-UUUUUU-NNNNNNNNN", a.LinkKey)
+			// Never the key itself: its link code links the account.
+			bad(k+".link_key", "is not CCCCCC-UUUUUU-NNNNNNNNN (company, customer, link code; %d characters given)", len(a.LinkKey))
 		case a.LinkKey == "" && (a.CompanyID <= 0 || a.CustomerID <= 0):
 			bad(k, "company_id and customer_id must be > 0 (or give link_key)")
 		}

@@ -3,6 +3,7 @@ package touchtopup_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,8 +131,13 @@ func TestDecoders(t *testing.T) {
 		}
 	}
 	for key, ok := range map[string]bool{"000001-000005-463607569": true, "000000-000005-1": false, "1-5-463607569": false, "000001-000005-": false} {
-		if _, _, err := touchtopup.ParseLinkKey(key); (err == nil) != ok {
+		_, _, err := touchtopup.ParseLinkKey(key)
+		if (err == nil) != ok {
 			t.Errorf("%s: %v", key, err)
+		}
+		// The link code links the account: an error never shows it.
+		if code := key[strings.LastIndex(key, "-")+1:]; err != nil && code != "" && strings.Contains(err.Error(), code) {
+			t.Errorf("%s: the error shows the link code: %v", key, err)
 		}
 	}
 }

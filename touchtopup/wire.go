@@ -191,12 +191,13 @@ var linkKeyRE = regexp.MustCompile(`^([0-9]{6})-([0-9]{6})-([0-9]{1,32})$`)
 func ParseLinkKey(key string) (coid, custid int64, err error) {
 	m := linkKeyRE.FindStringSubmatch(key)
 	if m == nil {
-		return 0, 0, fmt.Errorf("link key %q is not CCCCCC-UUUUUU-NNNNNNNNN (company, customer, link code)", clip(key))
+		// Never the key itself: its link code links the account.
+		return 0, 0, fmt.Errorf("link key of %d characters is not CCCCCC-UUUUUU-NNNNNNNNN (company, customer, link code)", len(key))
 	}
 	coid, _ = strconv.ParseInt(m[1], 10, 64)
 	custid, _ = strconv.ParseInt(m[2], 10, 64)
 	if coid <= 0 || custid <= 0 {
-		return 0, 0, fmt.Errorf("link key %q names company %d, customer %d: both must be > 0", clip(key), coid, custid)
+		return 0, 0, fmt.Errorf("link key names company %d, customer %d: both must be > 0", coid, custid)
 	}
 	return coid, custid, nil
 }
