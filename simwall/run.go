@@ -133,6 +133,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	switch {
 	case o.NoTTG:
 		peers.TTG = ""
+	case peers.TTG == "" && cfg.SmartNow.Prices:
+		// One price authority: the embedded TTG server would price the
+		// lines beside SmartNow's assortment (Validate refuses ttg.url
+		// with [smartnow] prices for the same reason).
+		o.Log.Warn("[smartnow] prices: SmartNow's assortment prices the lines; the embedded TTG server is not started")
 	case peers.TTG == "":
 		if emb, err = serversync.StartEmbedded(cfg, o.Log); err != nil {
 			return nil, err

@@ -52,3 +52,23 @@ func TestSmartNowCommandStepChecked(t *testing.T) {
 		t.Error("a smartnow_command without a command was accepted")
 	}
 }
+
+// TestSmartNowPricesStartNoEmbeddedTTG: a configuration whose SmartNow
+// assortment prices the lines ([smartnow] prices) runs without the
+// embedded TTG server: one price authority, as Validate demands of ttg.url.
+func TestSmartNowPricesStartNoEmbeddedTTG(t *testing.T) {
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Device.DataDir = t.TempDir()
+	cfg.SmartNow.Prices = true
+	sum, err := simwall.Run(context.Background(), simwall.Options{Config: cfg, Duration: time.Second, Out: io.Discard, Speed: 0,
+		SmartNow: true, Output: simwall.OutputJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.TTG != "" || sum.Events[device.EventTTGLinkUp] != 0 || sum.Events[device.EventTTGConfig] != 0 {
+		t.Fatalf("TTG %q, events %v: want no TTG server beside SmartNow's prices", sum.TTG, sum.Events)
+	}
+}

@@ -43,7 +43,9 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 	var simCfg func() (*config.Config, error)
-	if *simModel != "" {
+	// --sim with --config checks that file on the simulated board; --sim
+	// alone takes the simulated controller's own configuration.
+	if *simModel != "" && *cfgPath == "" {
 		simCfg = func() (*config.Config, error) {
 			b, err := simhost.Config(*simModel)
 			if err != nil {

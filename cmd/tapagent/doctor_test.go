@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -45,6 +47,46 @@ func TestDoctorSimHealthy(t *testing.T) {
 			t.Errorf("%s: exit %d", model, code)
 		}
 	}
+}
+
+// TestDoctorSimWithConfig: `--sim rpi4 --config FILE` checks the file on
+// the simulated board, as docs/install.md says: the simulated controller's
+// own configuration written to a file is all ok there, and a setting the
+// file changes shows (a broker in clear with a password).
+func TestDoctorSimWithConfig(t *testing.T) {
+	b, err := simhost.Config("rpi4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tapagent.toml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, r := runDoctor(t, "--sim", "rpi4", "--config", path)
+	for _, f := range r.Findings {
+		if f.Status != doctor.OK.String() {
+			t.Errorf("%s is %s: %s", f.Check, f.Status, f.Detail)
+		}
+	}
+	if code != 0 || len(r.Findings) == 0 {
+		t.Fatalf("exit %d, %d findings", code, len(r.Findings))
+	}
+	b = append(b, "\n[mqtt]\nbroker = \"tcp://mqtt.example.net:1883\"\nusername = \"1\"\npassword = \"pw\"\n"...)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, r := runDoctor(t, "--sim", "rpi4", "--config", path); code == 0 || !hasFinding(r, "mqtt", doctor.Fail.String()) {
+		t.Fatalf("a password in clear on the simulated board: exit %d, %+v", code, r.Findings)
+	}
+}
+
+func hasFinding(r doctorReport, check, status string) bool {
+	for _, f := range r.Findings {
+		if f.Check == check && f.Status == status {
+			return true
+		}
+	}
+	return false
 }
 
 // TestDoctorSimFaults: every fault --fault accepts makes the check it
