@@ -3,8 +3,10 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -43,5 +45,38 @@ func TestOpenReadOnly(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Fatal("the read-only open changed the file")
+	}
+}
+
+// TestReadOnlyShowsEverySinkTheFileKnows: opened read-only with another
+// configuration's sinks (the simulator's, without clouds), the store still
+// reports the sinks an earlier run delivered to, after the configured ones.
+func TestReadOnlyShowsEverySinkTheFileKnows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tapagent.db")
+	s := openSinks(t, path, DefaultSink, "smartnow", "telemetron")
+	if _, err := s.Book(Booking{Record: pourRecord("r1", 1, 3000)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sinkOf(t, s, "smartnow").Ack(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReadOnly(path, Options{Sinks: []string{DefaultSink}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	st, err := r.SinkStatuses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range st {
+		got = append(got, fmt.Sprintf("%s:%d", x.Name, x.Depth))
+	}
+	if strings.Join(got, " ") != "ttg:1 smartnow:0 telemetron:1" {
+		t.Fatalf("sinks %v, want ttg:1 smartnow:0 telemetron:1", got)
 	}
 }

@@ -303,13 +303,19 @@ func OpenReadOnly(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	// The sinks shown are the configured ones, else those the file knows;
-	// nothing is set up or forgotten, as that would write.
+	// The sinks shown are the configured ones and then any other the file
+	// has a cursor for (a run with another configuration delivered to it:
+	// its position still tells something); nothing is set up or forgotten,
+	// as that would write.
+	known, err := knownSinks(db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("storage: %w", err)
+	}
 	sinks := slices.Clone(o.Sinks)
-	if sinks == nil {
-		if sinks, err = knownSinks(db); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("storage: %w", err)
+	for _, n := range known {
+		if !slices.Contains(sinks, n) {
+			sinks = append(sinks, n)
 		}
 	}
 	s := &Store{db: db, path: path, maxEvents: max(o.MaxEvents, 1), maxAsync: 1, now: o.Now, sinks: sinks,
