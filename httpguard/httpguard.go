@@ -22,6 +22,17 @@ import (
 // never accepted, so a copied example cannot run with a known key.
 const Placeholder = "change-me"
 
+// docExample reports one of the secrets the documentation and
+// examples/tapagent.toml show in their samples: a copied sample must not
+// run with a key anyone can read.
+func docExample(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case Placeholder, "a-long-random-secret", "a-secret-of-16-or-more":
+		return true
+	}
+	return false
+}
+
 // MinSecret is the shortest secret accepted (16 characters: what
 // `openssl rand -hex 8` prints; 32 hex digits are recommended).
 const MinSecret = 16
@@ -112,8 +123,8 @@ func CheckSecret(s string) error {
 	switch {
 	case s == "":
 		return errors.New("is empty")
-	case strings.EqualFold(strings.TrimSpace(s), Placeholder):
-		return fmt.Errorf("is the example placeholder %q; set a random key (e.g. `openssl rand -hex 16`)", Placeholder)
+	case docExample(s):
+		return fmt.Errorf("is the example placeholder %q; set a random key (e.g. `openssl rand -hex 16`)", strings.TrimSpace(s))
 	case len(s) < MinSecret:
 		return fmt.Errorf("is shorter than %d characters", MinSecret)
 	case strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t\r\n"):

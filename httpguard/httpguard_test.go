@@ -42,6 +42,8 @@ func TestCheckSecret(t *testing.T) {
 		{"", "empty"},
 		{"change-me", "placeholder"},
 		{" CHANGE-ME ", "placeholder"},
+		{"a-secret-of-16-or-more", "placeholder"}, // the docs' samples
+		{"a-long-random-secret", "placeholder"},
 		{"short", "shorter than 16"},
 		{"0123456789abcdef 12", "white space"},
 		{"0123456789abcdef", ""},
