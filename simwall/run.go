@@ -166,6 +166,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	out := newPrinter(o, cfg)
+	out.emulators(cfg, sn != nil, tm != nil, tt != nil)
 	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out, tt: tt, tm: tm, sn: sn}
 	sum := &Summary{TTG: peers.TTG}
 	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: o.Version, Hardware: hw, Peers: peers,
@@ -510,6 +511,33 @@ func newPrinter(o Options, cfg *config.Config) *printer {
 		counts: map[device.EventType]int{}, enc: json.NewEncoder(o.Out), scr: screen{w: o.Out}, faults: faultSummary{}}
 	go p.run()
 	return p
+}
+
+// emulators shows where each cloud emulator of the run listens and how an
+// operator logs in to it, beside the agent's own listeners: what arrived
+// can be read there while the run goes on.
+func (p *printer) emulators(cfg *config.Config, smartNow, telemetron, touchTopUp bool) {
+	var lines []string
+	if smartNow {
+		lines = append(lines, fmt.Sprintf("SmartNow emulator: %s (user %s, password %s)", cfg.SmartNow.URL, cfg.SmartNow.Username, cfg.SmartNow.Password))
+	}
+	if telemetron {
+		t := cfg.Telemetron
+		lines = append(lines, fmt.Sprintf("Telemetron emulator: %s (token at %s: client %s, secret %s, user %s, password %s; machine %d)",
+			t.URL, t.AuthURL, t.ClientID, t.ClientSecret, t.Username, t.Password, t.MachineID))
+	}
+	if touchTopUp {
+		t := cfg.TouchTopUp
+		lines = append(lines, fmt.Sprintf("TouchTopUp emulator: %s/index.php (%s: %s)", t.URL, t.KeyHeader, t.APIKey))
+	}
+	p.mu.Lock()
+	p.listeners = append(p.listeners, lines...)
+	p.mu.Unlock()
+	if p.o.Output == OutputLines {
+		for _, l := range lines {
+			fmt.Fprintln(p.o.Out, l)
+		}
+	}
 }
 
 func (p *printer) emit(ev device.Event) {

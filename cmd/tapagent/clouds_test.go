@@ -25,6 +25,9 @@ func TestSimCloudsScenario(t *testing.T) {
 		"TouchTopUp Mr John Smith (account 54321): 15.00 EUR before, ",
 		"Telemetron emulator http://127.0.0.1:", "2 vend rows, 1 report, 1 refill, 1 inventory, the configuration snapshot",
 		"SmartNow emulator http://127.0.0.1:", "2 revenue transactions", "1 voucher redeemed",
+		// where each emulator listens and its login, at start
+		"SmartNow emulator: http://127.0.0.1:", "(user tapagent, password tapagent)",
+		"Telemetron emulator: http://127.0.0.1:", "TouchTopUp emulator: http://127.0.0.1:",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("no %q in:\n%s", want, s)
