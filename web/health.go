@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/tapagent/tapagent/flow"
 	"github.com/tapagent/tapagent/internal/sysinfo"
@@ -147,9 +148,30 @@ func peer(name string, h any) Component {
 }
 
 // readable prints a peer's health report for a person: "counter 3,
-// port /dev/ttyUSB0, ready yes" in key order, words for booleans, nested
-// values as compact JSON.
-func readable(m map[string]any) string {
+// port /dev/ttyUSB0, ready yes" in key order, words for booleans, a nested
+// object's fields under its name ("reader firmware PN532 v1.6"), lists as
+// compact JSON.
+func readable(m map[string]any) string { return strings.Join(readableParts(m, ""), ", ") }
+
+// words turns a field name into words: "last_error" and "LastError" both
+// read "last error".
+func words(k string) string {
+	var b strings.Builder
+	prev := rune(0)
+	for _, r := range k {
+		switch {
+		case r == '_':
+			r = ' '
+		case unicode.IsUpper(r) && unicode.IsLower(prev):
+			b.WriteByte(' ')
+		}
+		b.WriteRune(unicode.ToLower(r))
+		prev = r
+	}
+	return b.String()
+}
+
+func readableParts(m map[string]any, prefix string) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		if k != "last_error" || m[k] != "" {
@@ -160,7 +182,11 @@ func readable(m map[string]any) string {
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
 		var v string
+		name := prefix + words(k)
 		switch x := m[k].(type) {
+		case map[string]any:
+			parts = append(parts, readableParts(x, name+" ")...)
+			continue
 		case bool:
 			v = map[bool]string{true: "yes", false: "no"}[x]
 		case string:
@@ -173,7 +199,7 @@ func readable(m map[string]any) string {
 			b, _ := json.Marshal(x)
 			v = string(b)
 		}
-		parts = append(parts, strings.ReplaceAll(k, "_", " ")+" "+v)
+		parts = append(parts, name+" "+v)
 	}
-	return strings.Join(parts, ", ")
+	return parts
 }

@@ -39,9 +39,16 @@ func TestPeerReadable(t *testing.T) {
 		LastError string         `json:"last_error"`
 		Firmware  map[string]int `json:"firmware"`
 		Since     *time.Time     `json:"since"`
+		Reader    struct {
+			Errors      int
+			FrameErrors int
+			Lines       []int
+		} `json:"reader"`
 	}{Ready: false, Port: "/dev/ttyUSB0", Polls: 1234567, LastError: "no answer", Firmware: map[string]int{"ic": 50}}
+	h.Reader.FrameErrors, h.Reader.Lines = 2, []int{1, 2}
 	c := peer("terminal", h)
-	want := "no answer; firmware {\"ic\":50}, last error no answer, polls 1234567, port /dev/ttyUSB0, ready no, since -"
+	want := "no answer; firmware ic 50, last error no answer, polls 1234567, port /dev/ttyUSB0, " +
+		"reader errors 0, reader frame errors 2, reader lines [1,2], ready no, since -"
 	if c.OK || c.Detail != want {
 		t.Fatalf("%+v\nwant %q", c, want)
 	}
