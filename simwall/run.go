@@ -97,6 +97,10 @@ type Summary struct {
 	Outbox  int                      // records waiting for upload
 	Dropped int                      // events the output could not keep up with (all are in the event log)
 	TTG     string                   // the TTG server used, "" for none
+	// TTGRecords is how many records the embedded TTG server stored
+	// during the run (transactions and card purchases); -1 for another
+	// server, whose store the simulator cannot see.
+	TTGRecords int
 	Clouds  []string                 // a line per cloud emulator: what arrived
 }
 
@@ -168,7 +172,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	out := newPrinter(o, cfg)
 	out.emulators(cfg, sn != nil, tm != nil, tt != nil)
 	r := &runner{o: o, cfg: cfg, clk: clk, wall: wall, board: hw, out: out, tt: tt, tm: tm, sn: sn}
-	sum := &Summary{TTG: peers.TTG}
+	sum := &Summary{TTG: peers.TTG, TTGRecords: -1}
+	ttgBefore := ttgStored(emb)
 	a, err := agent.New(agent.Options{Config: cfg, ConfigPath: o.ConfigPath, Version: o.Version, Hardware: hw, Peers: peers,
 		Clock: clk, Log: o.Log, Events: out.emit, Driver: r,
 		// A simulated wall has nothing to restart; the request is an event.
@@ -187,6 +192,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		out.scr.end()
 	}
 	sum.Virtual, sum.Events, sum.Dropped = clk.Mono()-time.Second, out.counts, out.dropped
+	if emb != nil {
+		sum.TTGRecords = ttgStored(emb) - ttgBefore
+	}
 	sum.Clouds = append(sum.Clouds, tt.summary(cfg)...)
 	if line := tm.summary(); line != "" {
 		sum.Clouds = append(sum.Clouds, line)
@@ -214,6 +222,15 @@ func (o *Options) addScenarioClouds() {
 			o.TouchTopUp = true
 		}
 	}
+}
+
+// ttgStored is how many records the embedded TTG server holds (its store
+// outlives a run, in the data directory).
+func ttgStored(emb *serversync.Embedded) int {
+	if emb == nil {
+		return 0
+	}
+	return len(emb.Server.Transactions()) + len(emb.Server.CardPurchases())
 }
 
 // tellEmbedded tells the embedded TTG server where this device's

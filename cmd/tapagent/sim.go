@@ -108,7 +108,11 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			sum.Virtual.Truncate(time.Millisecond), flow.Count(sum.Events[device.EventPourBooked], "pour", "pours"),
 			flow.Count(sum.Events[device.EventAlarm], "alarm", "alarms"), flow.Count(sum.Outbox, "record", "records"), cfg.Device.DataDir)
 		if sum.TTG != "" {
-			fmt.Fprintf(stdout, "TTG server %s: %d uploads delivered\n", sum.TTG, sum.Events[device.EventTTGDelivered])
+			if sum.TTGRecords >= 0 {
+				fmt.Fprintf(stdout, "TTG server %s: %s stored\n", sum.TTG, flow.Count(sum.TTGRecords, "record", "records"))
+			} else {
+				fmt.Fprintf(stdout, "TTG server %s: %s\n", sum.TTG, flow.Count(sum.Events[device.EventTTGDelivered], "upload", "uploads"))
+			}
 		}
 		for _, line := range sum.Clouds {
 			fmt.Fprintln(stdout, line)
