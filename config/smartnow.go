@@ -100,8 +100,10 @@ func (s SmartNow) validate(bad func(key, format string, a ...any), ttgURL string
 	case u.Scheme == "http" && s.Password != "" && !httpguard.LoopbackHost(u.Hostname()):
 		bad("smartnow.url", "the password would cross the network in clear to %s: use https://", u.Host)
 	}
-	if s.Username == "" || s.Password == "" {
-		bad("smartnow.username", "username and password are needed for POST %s", s.Paths.Login)
+	for _, k := range [][2]string{{"smartnow.username", s.Username}, {"smartnow.password", s.Password}} {
+		if k[1] == "" {
+			bad(k[0], "must be set: SmartNow's POST %s takes a username and a password", s.Paths.Login)
+		}
 	}
 	if s.Hostname == "" {
 		bad("smartnow.hostname", "the machine's hostname in SmartNow must be set")

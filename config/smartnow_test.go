@@ -16,7 +16,7 @@ func TestSmartNowSection(t *testing.T) {
 		{"password in clear", strings.Replace(ok, "https://api.smartnow.example", "http://10.0.0.5", 1), "smartnow.url"},
 		{"loopback in clear", strings.Replace(ok, "https://api.smartnow.example", "http://127.0.0.1:8080", 1), ""},
 		{"no hostname", strings.Replace(ok, "hostname = \"wall-1\"\n", "", 1), "smartnow.hostname"},
-		{"no password", strings.Replace(ok, "password = \"p\"\n", "", 1), "smartnow.username"},
+		{"no password", strings.Replace(ok, "password = \"p\"\n", "", 1), "smartnow.password"},
 		{"offline", ok + "offline = \"maybe\"\n", "smartnow.offline"},
 		{"path", ok + "[smartnow.paths]\nrevenue = \"revenuetransaction\"\n", "smartnow.paths.revenue"},
 		{"prices", ok + "machine_id = 80\nprices = true\n", ""},

@@ -117,8 +117,10 @@ func (t Telemetron) validate(bad badFunc) {
 			bad(key, "the token and the password would cross the network in clear to %s: use https://", u.Host)
 		}
 	}
-	if t.ClientID == "" || t.Username == "" || t.Password == "" {
-		bad("telemetron.username", "client_id, username and password are needed for the password grant")
+	for _, k := range [][2]string{{"telemetron.client_id", t.ClientID}, {"telemetron.username", t.Username}, {"telemetron.password", t.Password}} {
+		if k[1] == "" {
+			bad(k[0], "must be set: the OAuth2 password grant takes a client_id, a username and a password")
+		}
 	}
 	if t.MachineID < 1 {
 		bad("telemetron.machine_id", "the machine's vending machine id in Telemetron must be set (>= 1)")

@@ -20,7 +20,7 @@ func TestTelemetronSection(t *testing.T) {
 		{"loopback in clear", strings.ReplaceAll(ok, "https://api.telemetron.example", "http://127.0.0.1:8080"), ""},
 		{"no auth url", strings.Replace(ok, "auth_url = \"https://api.telemetron.example/auth/\"\n", "", 1), "telemetron.auth_url"},
 		{"no machine", strings.Replace(ok, "machine_id = 123\n", "", 1), "telemetron.machine_id"},
-		{"no password", strings.Replace(ok, "password = \"p\"\n", "", 1), "telemetron.username"},
+		{"no password", strings.Replace(ok, "password = \"p\"\n", "", 1), "telemetron.password"},
 		{"encoding", ok + "report_encoding = \"cp1251\"\n", "telemetron.report_encoding"},
 		{"encoding base64", ok + "report_encoding = \"cp1251+base64\"\n", ""},
 		{"batch", ok + "batch = 5000\n", "telemetron.batch"},

@@ -164,7 +164,7 @@ func (l *Links) Stop(grace time.Duration) error {
 	}
 	err := errors.Join(errs...)
 	if err != nil {
-		l.log.Warn("cloud delivery incomplete at exit; records stay in the outbox", "err", err)
+		l.log.Warn("cloud delivery incomplete at exit; what a cloud has not taken (records in the outbox, events in the event log) goes at the next start", "err", err)
 	}
 	return err
 }

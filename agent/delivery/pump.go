@@ -142,7 +142,7 @@ func (p *Pump) Run(ctx context.Context) {
 		case err != nil && ctx.Err() == nil:
 			fails++
 			wait = ttg.Backoff(fails, 500*time.Millisecond, p.o.MaxBackoff, rand.Float64)
-			p.o.Log.Warn("delivery failed; records stay in the outbox", "sink", p.sink.Name(), "err", err,
+			p.o.Log.Warn("delivery failed; what the sink has not taken stays for the next try", "sink", p.sink.Name(), "err", err,
 				"attempt", fails, "retry_in", wait.Round(time.Millisecond))
 		case n > 0:
 			fails = 0
