@@ -226,12 +226,14 @@ func productAllowed(v Voucher, plu int) error {
 }
 
 // MaskCode hides a voucher code but its last 4 characters, for events,
-// logs and errors: a code is worth beer to whoever reads it.
+// logs and errors: a code is worth beer to whoever reads it. The mask is
+// always four dots, so it does not tell the code's length either.
 func MaskCode(code string) string {
-	if len(code) <= 4 {
-		return strings.Repeat("•", 4)
+	r := []rune(code)
+	if len(r) <= 4 {
+		return "••••"
 	}
-	return strings.Repeat("•", len(code)-4) + code[len(code)-4:]
+	return "••••" + string(r[len(r)-4:])
 }
 
 // codeHidden is an error whose text has a voucher code masked (a path

@@ -124,3 +124,14 @@ func TestPouredOriginal(t *testing.T) {
 		})
 	}
 }
+
+// TestMaskCode: four dots and the last four characters, whatever the
+// code's length, so the mask tells neither the code nor its length.
+func TestMaskCode(t *testing.T) {
+	for code, want := range map[string]string{"SIM-FREE": "••••FREE", "SIM-DISCOUNT": "••••OUNT", "ABC": "••••", "": "••••",
+		"00000-ABCDEFGH": "••••EFGH", "ÄÖÜ-ßäöü": "••••ßäöü"} {
+		if got := MaskCode(code); got != want {
+			t.Errorf("MaskCode(%q) = %q, want %q", code, got, want)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func TestSimCloudsScenario(t *testing.T) {
 	s := string(out)
 	for _, want := range []string{
 		"line 1 voucher accepted: ••••FREE scanner", "line 2 account ready 15.00 EUR: Mr John Smith",
-		"line 4 voucher refused: •••••INE1: not valid for product", "lines 3 locked", "lines 3 unlocked",
+		"line 4 voucher refused: ••••INE1: not valid for product", "lines 3 locked", "lines 3 unlocked",
 		"2 pours booked", "0 records waiting in the outbox", ": 2 records stored",
 		"TouchTopUp Mr John Smith (account 54321): 15.00 EUR before, ",
 		"Telemetron emulator http://127.0.0.1:", "2 vend rows, 1 report, 1 refill, 1 inventory, the configuration snapshot",

@@ -55,8 +55,8 @@ func TestSimVouchersScenario(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	s := string(out)
-	for _, want := range []string{"3 vouchers redeemed", "voucher refused: •••••INE1: not valid for product 102",
-		"voucher refused: ••••••••OUNT: this voucher is in use here already", "mdb vend approved 4.50 EUR"} {
+	for _, want := range []string{"3 vouchers redeemed", "voucher refused: ••••INE1: not valid for product 102",
+		"voucher refused: ••••OUNT: this voucher is in use here already", "mdb vend approved 4.50 EUR"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("no %q in:\n%s", want, s)
 		}
