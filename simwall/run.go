@@ -101,7 +101,7 @@ type Summary struct {
 	// during the run (transactions and card purchases); -1 for another
 	// server, whose store the simulator cannot see.
 	TTGRecords int
-	Clouds  []string                 // a line per cloud emulator: what arrived
+	Clouds     []string // a line per cloud emulator: what arrived
 }
 
 // stepLen is how much virtual time passes between scenario and pacing checks.

@@ -6,13 +6,11 @@
 package smartnow
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -20,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapagent/tapagent/cloudcall"
 	"github.com/tapagent/tapagent/config"
 )
 
@@ -198,48 +197,14 @@ func (c *Client) Call(ctx context.Context, method, path string, body any) (int, 
 }
 
 func (c *Client) send(ctx context.Context, method, path, tok string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, fmt.Errorf("smartnow %s: %w", path, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, rd)
-	if err != nil {
+	status, raw, err := cloudcall.Do(ctx, c.hc, cloudcall.Request{Method: method, URL: c.cfg.BaseURL + path, Bearer: tok, Body: body, MaxReply: maxReply})
+	switch {
+	case errors.Is(err, cloudcall.ErrTooLarge):
+		return 0, nil, fmt.Errorf("%w: %s: %w", ErrMalformed, path, err)
+	case err != nil:
 		return 0, nil, fmt.Errorf("smartnow %s: %w", path, err)
 	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("smartnow %s: %w", path, scrub(err))
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, maxReply+1))
-	if err != nil {
-		return 0, nil, fmt.Errorf("smartnow %s: reading reply: %w", path, err)
-	}
-	if len(raw) > maxReply {
-		return 0, nil, fmt.Errorf("%w: %s: reply over %d bytes", ErrMalformed, path, maxReply)
-	}
-	return res.StatusCode, raw, nil
-}
-
-// scrub keeps the URL error's operation and cause but drops its URL, in
-// case a proxy or server put a token in a redirect.
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
+	return status, raw, nil
 }
 
 // DecodeMessage is the "message" of an error body, or the body itself cut

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tapagent/tapagent/cloudcall"
 )
 
 // maxReply bounds what is read of one reply: every reply the machine
@@ -255,47 +256,14 @@ func (c *Client) Call(ctx context.Context, method, path string, query url.Values
 // send makes one exchange; name is what errors call it (never the URL,
 // which could carry a secret a proxy put there).
 func (c *Client) send(ctx context.Context, method, target, name, tok string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, fmt.Errorf("telemetron %s: %w", name, err)
-		}
-		rd = bytes.NewReader(b)
+	status, raw, err := cloudcall.Do(ctx, c.hc, cloudcall.Request{Method: method, URL: target, Bearer: tok, Body: body, MaxReply: maxReply})
+	switch {
+	case errors.Is(err, cloudcall.ErrTooLarge):
+		return 0, nil, fmt.Errorf("%w: %s: %w", ErrMalformed, name, err)
+	case err != nil:
+		return 0, nil, fmt.Errorf("telemetron %s: %w", name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		return 0, nil, fmt.Errorf("telemetron %s: %w", name, scrub(err))
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("telemetron %s: %w", name, scrub(err))
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, maxReply+1))
-	if err != nil {
-		return 0, nil, fmt.Errorf("telemetron %s: reading reply: %w", name, err)
-	}
-	if len(raw) > maxReply {
-		return 0, nil, fmt.Errorf("%w: %s: reply over %d bytes", ErrMalformed, name, maxReply)
-	}
-	return res.StatusCode, raw, nil
-}
-
-// scrub keeps a URL error's operation and cause but drops its URL.
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
+	return status, raw, nil
 }
 
 // OpenRequest is the machine's open data request (GET .../request).

@@ -12,12 +12,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tapagent/tapagent/cloudcall"
 )
 
 // maxReply bounds what is read of one reply: every call used here answers
@@ -126,45 +127,26 @@ func (c *Client) get(ctx context.Context, method string, kv ...string) ([]byte, 
 	for _, s := range kv {
 		b.WriteString("/" + url.PathEscape(s))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.String(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("touchtopup %s: %w", method, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set(c.cfg.KeyHeader, c.cfg.APIKey)
-	res, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, method, scrub(err))
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, maxReply+1))
+	status, raw, err := cloudcall.Do(ctx, c.hc, cloudcall.Request{Method: http.MethodGet, URL: b.String(),
+		Header: c.cfg.KeyHeader, Key: c.cfg.APIKey, MaxReply: maxReply})
 	switch {
+	case errors.Is(err, cloudcall.ErrTooLarge):
+		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, method, err)
 	case err != nil:
-		return nil, fmt.Errorf("%w: %s: reading the reply: %w", ErrUnavailable, method, scrub(err))
-	case res.StatusCode >= 500:
-		return nil, fmt.Errorf("%w: %s: HTTP %d", ErrUnavailable, method, res.StatusCode)
-	case len(raw) > maxReply:
-		return nil, fmt.Errorf("%w: %s: reply over %d bytes", ErrMalformed, method, maxReply)
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, method, err)
+	case status >= 500:
+		return nil, fmt.Errorf("%w: %s: HTTP %d", ErrUnavailable, method, status)
 	}
 	ok, msg, err := DecodeStatus(raw)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("%s (HTTP %d): %w", method, res.StatusCode, err)
+		return nil, fmt.Errorf("%s (HTTP %d): %w", method, status, err)
 	case !ok:
-		return nil, &Refusal{Method: method, Msg: msg, HTTP: res.StatusCode}
-	case res.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%w: %s: HTTP %d with status 1", ErrMalformed, method, res.StatusCode)
+		return nil, &Refusal{Method: method, Msg: msg, HTTP: status}
+	case status != http.StatusOK:
+		return nil, fmt.Errorf("%w: %s: HTTP %d with status 1", ErrMalformed, method, status)
 	}
 	return raw, nil
-}
-
-// scrub keeps a URL error's operation and cause but drops the URL.
-func scrub(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
