@@ -17,9 +17,9 @@ import (
 type guessWall struct{}
 
 func (guessWall) Authorise(int, device.Request) (string, error) { return "p1", nil }
-func (guessWall) PortionPrice(int, flow.Vol) (int64, error)       { return 650, nil }
-func (guessWall) CanPour(int) string                               { return "" }
-func (guessWall) Report(device.Event)                              {}
+func (guessWall) PortionPrice(int, flow.Vol) (int64, error)     { return 650, nil }
+func (guessWall) CanPour(int) string                            { return "" }
+func (guessWall) Report(device.Event)                           {}
 
 type countingValidator struct{ n atomic.Int64 }
 
