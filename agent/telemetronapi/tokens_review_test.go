@@ -47,10 +47,10 @@ func TestReviewLogoutAfterRefreshEndsTheSession(t *testing.T) {
 	}
 }
 
-// TestReviewLoginFloodLogsOthersOut: the token table holds 1024 tokens
+// TestReviewRefreshFloodLogsOthersOut: the token table holds 1024 tokens
 // and evicts the soonest to expire: one user refreshing 1024 times
 // (each refresh keeps the old access token) ends every other operator's session.
-func TestReviewLoginFloodLogsOthersOut(t *testing.T) {
+func TestReviewRefreshFloodLogsOthersOut(t *testing.T) {
 	r := newRig(t)
 	victim := login(t, r.url)
 	r.clk.Advance(time.Second) // the attacker comes after the victim logged in
