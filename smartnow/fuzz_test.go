@@ -2,6 +2,7 @@ package smartnow
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 )
 
@@ -12,6 +13,7 @@ func FuzzReplies(f *testing.F) {
 	for _, s := range []string{`{"access_token":"a.b.c","refresh_token":"r"}`, `{"id":3184234}`, `{"message":"token expired"}`,
 		`{"code":"A1","campaignType":"gift","valid":true,"voucherValue":500,"discount":{"type":"cents","amountOff":0},"validFor":{"products":{"104":1},"productsRegExp":"^1"}}`,
 		`{"redeemed":false,"reason":"expired"}`,
+		`{"code":"B2","campaignType":"gift","valid":true,"voucherValue":500}`, `{"code":"A1","redeemed":true}`,
 		`{"access_token":""}`, `{"id":-1}`, `[]`, `null`, "\xff", `{"message":"` + string(make([]byte, 300)) + `"}`} {
 		f.Add([]byte(s))
 	}
@@ -29,8 +31,15 @@ func FuzzReplies(f *testing.F) {
 			if o, err := Apply(v, 104, 390); err == nil && (o.Price < 0 || o.Price > 390 || o.Demand < 0) {
 				t.Fatalf("offer %+v", o)
 			}
+			if err := sameCode(v.Code, "A1"); (err == nil) != (v.Code == "" || v.Code == "A1") || (err != nil && !errors.Is(err, ErrMalformed)) {
+				t.Fatalf("reply about %q for A1: %v", v.Code, err)
+			}
 		}
-		_, _ = DecodeRedemption(b)
+		if r, err := DecodeRedemption(b); err == nil {
+			if err := sameCode(r.Code, "A1"); (err == nil) != (r.Code == "" || r.Code == "A1") {
+				t.Fatalf("redemption about %q for A1: %v", r.Code, err)
+			}
+		}
 		if m := DecodeMessage(b); len([]rune(m)) > 201 {
 			t.Fatalf("message of %d runes", len([]rune(m)))
 		}

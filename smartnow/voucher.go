@@ -111,6 +111,9 @@ func (c *Client) Validate(ctx context.Context, code, deviceID string, lock time.
 	if err != nil {
 		return Voucher{}, err
 	}
+	if err := sameCode(v.Code, code); err != nil {
+		return Voucher{}, err
+	}
 	if !v.Valid {
 		return v, &Refusal{Reason: firstOf(v.Reason, "not valid")}
 	}
@@ -151,10 +154,27 @@ func (c *Client) Redeem(ctx context.Context, code, deviceID string, o Order, dem
 		return Redemption{}, &HTTPError{Status: status, Path: path, Message: DecodeMessage(raw)}
 	}
 	r, err := DecodeRedemption(raw)
-	if err == nil && !r.Redeemed {
+	if err == nil {
+		err = sameCode(r.Code, code)
+	}
+	if err != nil {
+		return Redemption{}, err
+	}
+	if !r.Redeemed {
 		err = &Refusal{Reason: firstOf(r.Reason, "not redeemed")}
 	}
 	return r, err
+}
+
+// sameCode refuses a reply about another voucher than the one asked
+// about (a proxy's cache, a server bug): its value and rules are not this
+// code's. Codes compare exactly, as SmartNow looks them up; a reply that
+// names no code is taken as about the one asked.
+func sameCode(got, asked string) error {
+	if got == "" || got == asked {
+		return nil
+	}
+	return fmt.Errorf("%w: the reply is about voucher %s, not %s", ErrMalformed, MaskCode(got), MaskCode(asked))
 }
 
 // Offer is what a valid voucher does to a pour's price.

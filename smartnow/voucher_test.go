@@ -91,6 +91,54 @@ func TestVoucherErrorsHideTheCode(t *testing.T) {
 	}
 }
 
+// TestReplyAboutAnotherCodeIsMalformed: a validate or redeem reply that
+// names another voucher than the one asked about is ErrMalformed (never a
+// voucher to pour on); one that names the code, or none, is taken.
+func TestReplyAboutAnotherCodeIsMalformed(t *testing.T) {
+	for _, tc := range []struct {
+		name, code string
+		malformed  bool
+	}{
+		{"same code", "MY-CODE-1234", false},
+		{"no code", "", false},
+		{"another code", "SOMEONE-ELSES", true},
+		{"another case", "my-code-1234", true}, // SmartNow looks codes up exactly
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.URL.Path == "/auth/login":
+					w.Write([]byte(`{"access_token":"t","refresh_token":"r"}`))
+				case strings.HasSuffix(r.URL.Path, "/validate"):
+					json.NewEncoder(w).Encode(map[string]any{"code": tc.code, "campaignType": "gift", "valid": true, "voucherValue": 5000})
+				default:
+					json.NewEncoder(w).Encode(map[string]any{"code": tc.code, "campaignType": "gift", "redeemed": true})
+				}
+			})}
+			go srv.Serve(ln)
+			defer srv.Close()
+			c := NewClient(Config{BaseURL: "http://" + ln.Addr().String(), Username: "u", Password: "p"})
+			v, verr := c.Validate(context.Background(), "MY-CODE-1234", "wall", time.Minute, 650)
+			_, rerr := c.Redeem(context.Background(), "MY-CODE-1234", "wall", Order{ID: "1"}, 650)
+			for _, err := range []error{verr, rerr} {
+				if tc.malformed != errors.Is(err, ErrMalformed) {
+					t.Fatalf("error %v, want malformed %v", err, tc.malformed)
+				}
+				if err != nil && strings.Contains(err.Error(), "MY-CODE") {
+					t.Fatalf("error names the code: %v", err)
+				}
+			}
+			if tc.malformed && v.VoucherValue != 0 {
+				t.Fatalf("voucher %+v returned beside the error", v)
+			}
+		})
+	}
+}
+
 // TestPouredOriginal: the redeem's order is what was poured at the line's
 // price: the whole original for a delivered portion, pro rata for one
 // that ended short, never less than was paid; a gift's demand is what it

@@ -58,7 +58,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, ss session) {
 	}
 	by := device.Actor{Name: ss.user, Role: string(ss.role), Via: "web"}
 	if act == ActVoucher {
-		err = s.voucher(r, line, f.Get("code"))
+		err = s.voucher(r, ss.user, line, f.Get("code"))
 	} else {
 		err = s.run(by, act, line, f)
 	}
@@ -96,11 +96,12 @@ func (s *Server) run(by device.Actor, act string, line int, f url.Values) error 
 }
 
 // voucher scans a typed voucher code on a line; the code is not logged.
-func (s *Server) voucher(r *http.Request, line int, code string) error {
+// via names the user (web:name): codes refused are counted per user.
+func (s *Server) voucher(r *http.Request, user string, line int, code string) error {
 	if s.d.Voucher == nil {
 		return fmt.Errorf("vouchers are off on this wall")
 	}
-	return s.d.Voucher(r.Context(), line, code, "web")
+	return s.d.Voucher(r.Context(), line, code, "web:"+user)
 }
 
 // back returns to the tap list with the outcome in the query (Post/

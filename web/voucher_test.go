@@ -18,7 +18,8 @@ import (
 // TestVoucherField: a logged-in staff user types a voucher on a line's
 // card; without a session or without the CSRF token nothing is scanned;
 // with both the code is validated with SmartNow (the emulator) and the
-// portion pours.
+// portion pours, the scan named after its user (web:name, the source its
+// refused codes are counted against).
 func TestVoucherField(t *testing.T) {
 	emu, err := snemu.New(snemu.Options{Machines: []snemu.Machine{{ID: 3, Hostname: "wall-1"}}})
 	if err != nil {
@@ -69,7 +70,7 @@ func TestVoucherField(t *testing.T) {
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "ok=") {
 		t.Fatalf("with session and token: %s %s", resp.Status, loc)
 	}
-	if ev, ok := r.ev.Find(device.EventVoucherAccepted); !ok || ev.Line != 1 || ev.PourID == "" || !strings.Contains(ev.Detail, "web") {
+	if ev, ok := r.ev.Find(device.EventVoucherAccepted); !ok || ev.Line != 1 || ev.PourID == "" || !strings.Contains(ev.Detail, "web:"+staffName) {
 		t.Fatalf("accepted %+v (%s)", ev, r.ev.String())
 	}
 	if v := emu.Vouchers()[0]; v.LockOwner != "wall-1" {

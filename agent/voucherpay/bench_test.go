@@ -2,12 +2,14 @@ package voucherpay_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/tapagent/tapagent/agent/voucherpay"
 	snemu "github.com/tapagent/tapagent/sim/smartnow"
+	"github.com/tapagent/tapagent/storage"
 )
 
 // BenchmarkScanToArmed is one scan of a partial voucher on a terminal
@@ -43,5 +45,41 @@ func BenchmarkLineParser(b *testing.B) {
 		if n := len(p.Feed(in)); n != 100 {
 			b.Fatal(n)
 		}
+	}
+}
+
+// BenchmarkLockedOutScan is a scan from a source locked out for guessing:
+// refused without asking SmartNow (what a guesser costs the wall).
+func BenchmarkLockedOutScan(b *testing.B) {
+	r := newRig(b, rigOptions{})
+	r.guess("scanner", voucherpay.GuessesPerWindow, time.Second)
+	ctx := context.Background()
+	for b.Loop() {
+		if err := r.svc.Scan(ctx, 1, "GUESS-MORE", "scanner"); err == nil {
+			b.Fatal("not locked out")
+		}
+	}
+}
+
+// BenchmarkRestartWithOfflineJournal is the voucher service built at
+// start over a store holding 1000 offline pours of the last day (read
+// back for the hourly limit and the codes seen).
+func BenchmarkRestartWithOfflineJournal(b *testing.B) {
+	r := newRig(b, rigOptions{offline: "accept"})
+	now := r.clk.Now()
+	err := r.store.Update(voucherpay.OfflineBucket, func(bk storage.Bucket) error {
+		for i := range 1000 {
+			at := now.Add(-time.Duration(i) * time.Minute)
+			if err := bk.Put(append(binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())), fmt.Sprintf("OFF-%06d", i)...), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		r.restart()
 	}
 }

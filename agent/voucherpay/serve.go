@@ -28,8 +28,12 @@ func Build(cfg *config.Config, wall Wall, store *storage.Store, terminal []int, 
 		plus[l.ID] = l.PLU
 		longest = max(longest, l.AuthTimeout.Duration+l.MaxDuration.Duration+l.SettleTime.Duration)
 	}
-	return New(Options{Config: sn, PLUs: plus, Terminal: terminal, LongestPour: longest, Wall: wall, SmartNow: c,
-		Pending: func(code string) (bool, error) { return Pending(view, code) }, Now: now, Log: log}), nil
+	s := New(Options{Config: sn, PLUs: plus, Terminal: terminal, LongestPour: longest, Wall: wall, SmartNow: c,
+		Pending: func(code string) (bool, error) { return Pending(view, code) }, Journal: store, Now: now, Log: log})
+	if err := s.loadOffline(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Outbox is a sink's view of the records it has not taken yet.

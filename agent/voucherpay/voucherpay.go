@@ -59,6 +59,9 @@ type Options struct {
 	// Pending says whether a record paid with code still waits for the
 	// SmartNow sink (not redeemed yet): the code is refused until then.
 	Pending func(code string) (bool, error)
+	// Journal keeps the offline pours durably (the store); nil keeps
+	// them in memory only.
+	Journal Journal
 	Now     func() time.Time
 	Log     *slog.Logger
 }
@@ -80,6 +83,8 @@ type Service struct {
 	// offline pours within the last hour, and codes seen offline.
 	offlinePours []time.Time
 	offlineSeen  map[string]bool
+	// guesses are the recent refusals per source (guesses.go).
+	guesses map[string]*guesser
 }
 
 // arm is a voucher waiting for the terminal's remainder.
@@ -105,7 +110,8 @@ func New(o Options) *Service {
 		o.Pending = func(string) (bool, error) { return false, nil }
 	}
 	return &Service{o: o, lock: o.Config.VoucherHold.Duration + o.LongestPour,
-		armed: map[int]arm{}, inUse: map[string]time.Time{}, offlineSeen: map[string]bool{}}
+		armed: map[int]arm{}, inUse: map[string]time.Time{}, offlineSeen: map[string]bool{},
+		guesses: map[string]*guesser{}}
 }
 
 // Lock is how long SmartNow locks a validated voucher to this machine.
@@ -127,13 +133,23 @@ func (s *Service) refusal(line int, code, reason string) error {
 // Scan is what a scanned, sent or typed code does on a line: validated
 // with SmartNow and priced, it pours at once, arms the line for the
 // terminal's remainder, or is refused with the reason (voucher_refused).
-// via names where it came from (scanner, mqtt, web, scenario).
+// via names where it came from (scanner, mqtt, web:user, scenario): the
+// source whose refused codes are counted (guesses.go). A caller gone
+// before the scan (a cancelled ctx) is refused; once asked, SmartNow is
+// asked under the service's own deadline ([smartnow] timeout), so a
+// dropped request changes nothing.
 func (s *Service) Scan(ctx context.Context, line int, raw, via string) error {
 	s.scan.Lock()
 	defer s.scan.Unlock()
+	if err := ctx.Err(); err != nil {
+		return s.refusal(line, "", "the request was cancelled: "+err.Error())
+	}
 	code, err := CleanCode(raw)
 	if err != nil {
 		return s.refusal(line, "", err.Error())
+	}
+	if why := s.guessLocked(via, s.o.Now()); why != "" {
+		return s.refusal(line, code, why)
 	}
 	plu, ok := s.o.PLUs[line]
 	if !ok {
@@ -150,14 +166,14 @@ func (s *Service) Scan(ctx context.Context, line int, raw, via string) error {
 	if err != nil {
 		return s.refusal(line, code, err.Error())
 	}
-	v, err := s.o.SmartNow.Validate(ctx, code, s.o.Config.Hostname, s.lock, original)
+	v, err := s.validate(ctx, code, original)
 	if unreachable(err) {
 		return s.offline(line, code, portion, original, via, err)
 	}
-	var offer smartnow.Offer
-	if err == nil {
-		offer, err = smartnow.Apply(v, plu, original)
+	if err != nil {
+		return s.refused(line, code, via, err)
 	}
+	offer, err := smartnow.Apply(v, plu, original)
 	if err != nil {
 		return s.refusal(line, code, reason(err))
 	}
@@ -169,6 +185,44 @@ func (s *Service) Scan(ctx context.Context, line int, raw, via string) error {
 		return s.refusal(line, code, fmt.Sprintf("the voucher covers %d of %d and line %d has no card terminal for the rest", original-offer.Price, original, line))
 	}
 	return s.arm(line, code, via, terminalsale.Voucher{Code: code, Type: v.CampaignType, Original: original, Price: offer.Price, Portion: portion}, describe(v, offer))
+}
+
+// validate asks SmartNow about code under the service's own deadline,
+// detached from the caller's (ctx's values are kept). A reply about
+// another code is malformed, whatever the Validator is.
+func (s *Service) validate(ctx context.Context, code string, demand int64) (smartnow.Voucher, error) {
+	timeout := s.o.Config.Timeout.Duration
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	v, err := s.o.SmartNow.Validate(vctx, code, s.o.Config.Hostname, s.lock, demand)
+	if err == nil && v.Code != "" && v.Code != code {
+		return smartnow.Voucher{}, fmt.Errorf("%w: the reply is about voucher %s, not %s", smartnow.ErrMalformed, Mask(v.Code), Mask(code))
+	}
+	return v, err
+}
+
+// defaultTimeout bounds a validate when [smartnow] timeout is unset (the
+// configuration's default).
+const defaultTimeout = 10 * time.Second
+
+// refused reports SmartNow's refusal of code; a refusal (unknown, not
+// valid) counts against the source, whose lockout, once it starts, is
+// reported as a voucher_refused of its own.
+func (s *Service) refused(line int, code, via string, err error) error {
+	var ref *smartnow.Refusal
+	if !errors.As(err, &ref) {
+		return s.refusal(line, code, reason(err))
+	}
+	now := s.o.Now()
+	if lock := s.guessRefused(via, now); lock > 0 {
+		s.o.Log.Warn("voucher codes refused repeatedly; source locked out", "via", via, "for", lock)
+		s.o.Wall.Report(device.Event{Type: device.EventVoucherRefused, Line: line, Reason: "too many unknown or invalid codes",
+			Detail: fmt.Sprintf("%d codes from %s refused within %s: no codes taken from it for %s", GuessesPerWindow, via, GuessWindow, lock)})
+	}
+	return s.refusal(line, code, reason(err))
 }
 
 // busy says why a code or line cannot take a voucher now: the line armed
@@ -348,6 +402,9 @@ func (s *Service) offline(line int, code string, portion flow.Vol, original int6
 	if why != "" {
 		return s.refusal(line, code, why)
 	}
+	if err := s.recordOffline(now, code); err != nil {
+		return s.refusal(line, code, ReasonUnreachable+"; the offline pour could not be recorded: "+err.Error())
+	}
 	// The sink checks the product rules when it validates, later.
 	ref := storage.Ref{Voucher: code, OriginalPrice: strconv.FormatInt(original, 10), VoucherOffline: "1"}
 	return s.pour(line, code, "", portion, ref, via+": SmartNow unreachable, poured offline (validated and redeemed later)")
@@ -357,9 +414,11 @@ func (s *Service) offline(line int, code string, portion flow.Vol, original int6
 const ReasonUnreachable = "SmartNow unreachable"
 
 // unreachable says whether err means SmartNow could not be asked: a
-// network error, a timeout or a 5xx (not a refusal, nor a 4xx).
+// network error, a timeout or a 5xx (not a refusal, nor a 4xx, nor a
+// cancelled request: the service's own deadline is the only deadline a
+// validate has, so a context.Canceled is a stop, never an outage).
 func unreachable(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var ref *smartnow.Refusal
