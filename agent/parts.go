@@ -47,7 +47,9 @@ func (a *Agent) buildDiag() error {
 		p.TerminalSelect = a.TerminalSelect
 	}
 	if v := r.vouchers; v != nil {
-		p.VoucherScan = func(ctx context.Context, line int, code string) error { return v.Scan(ctx, line, code, "mqtt") }
+		p.VoucherScan = func(ctx context.Context, line int, code string) error {
+			return v.Scan(ctx, line, code, diagcmd.MQTTVia(ctx)) // each operator key is its own source of guesses
+		}
 	}
 	if a.has(PartMachine) {
 		p.Machine = func() any {

@@ -53,9 +53,17 @@ func TestSignedCommands(t *testing.T) {
 	pub, priv := operatorKey(2)
 	_, stranger := operatorKey(3)
 	var opened atomic.Int32
+	var signer, pingSigner atomic.Value
 	methods := map[string]Handler{
-		"diag.ping":  func(context.Context, json.RawMessage) (int, any) { return 200, "pong" },
-		"valve.test": func(_ context.Context, p json.RawMessage) (int, any) { opened.Add(1); return 202, p },
+		"diag.ping": func(ctx context.Context, _ json.RawMessage) (int, any) {
+			pingSigner.Store(Signer(ctx))
+			return 200, "pong"
+		},
+		"valve.test": func(ctx context.Context, p json.RawMessage) (int, any) {
+			opened.Add(1)
+			signer.Store(Signer(ctx))
+			return 202, p
+		},
 	}
 	dbPath := filepath.Join(t.TempDir(), "db")
 	start := func(keys ...ed25519.PublicKey) func() {
@@ -116,6 +124,10 @@ func TestSignedCommands(t *testing.T) {
 	good := sign(priv, 71101, "ok1", valve)
 	if r := w.call(t, root, "ok1", good); r.Status != 202 || opened.Load() != 1 {
 		t.Fatalf("signed valve.test: %+v (opened %d)", r, opened.Load())
+	}
+	// The handler knows which key signed it; a read-only call has none.
+	if got := signer.Load(); got != KeyID(pub) || pingSigner.Load() != "" || !strings.HasPrefix(KeyID(pub), "key ") || len(KeyID(pub)) != 20 {
+		t.Fatalf("signer %q (want %q), ping's %q", got, KeyID(pub), pingSigner.Load())
 	}
 	// The same signed request again, now and after a restart: answered, not run.
 	if r := w.call(t, root, "ok1", good); r.Status != 202 || opened.Load() != 1 {

@@ -611,6 +611,11 @@ func (d *Diag) runProtected(ctx context.Context, id string, sum [sha256.Size]byt
 		d.remember(id, sum, r)
 		return r
 	}
+	// The handler learns which operator key signed it (its audit and a
+	// voucher's guess counting name the key, not a name in the params).
+	if k, ok := signedBy(d.cfg.OperatorKeys, SignedRequest(d.cfg.DeviceID, id, req), req.Signature); ok {
+		ctx = withSigner(ctx, k)
+	}
 	r = d.run(ctx, req)
 	if err := d.log.answered(id, req.ExpiresAt, r); err != nil {
 		d.cfg.Log.Warn("diag: keeping a command's answer", "id", id, "err", err)

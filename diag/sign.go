@@ -1,9 +1,12 @@
 package diag
 
 import (
+	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,16 +54,43 @@ func Verify(keys []ed25519.PublicKey, device int64, id string, r Request) bool {
 // one of keys: the check behind signed commands and signed desired
 // configurations alike.
 func VerifyMessage(keys []ed25519.PublicKey, msg []byte, signature string) bool {
+	_, ok := signedBy(keys, msg, signature)
+	return ok
+}
+
+// signedBy is the key of keys whose signature signature is.
+func signedBy(keys []ed25519.PublicKey, msg []byte, signature string) (ed25519.PublicKey, bool) {
 	sig, err := base64.StdEncoding.DecodeString(signature)
 	if err != nil || len(sig) != ed25519.SignatureSize {
-		return false
+		return nil, false
 	}
 	for _, k := range keys {
 		if ed25519.Verify(k, msg, sig) {
-			return true
+			return k, true
 		}
 	}
-	return false
+	return nil, false
+}
+
+// KeyID names an operator key in audits and events without showing it
+// whole: the first 8 bytes of its SHA-256, in hex ("key 1f2e3d4c5b6a7988").
+func KeyID(k ed25519.PublicKey) string {
+	sum := sha256.Sum256(k)
+	return "key " + hex.EncodeToString(sum[:8])
+}
+
+type signerKey struct{}
+
+// Signer is the KeyID of the operator key that signed the command a
+// handler runs ("" for an unsigned, read-only one).
+func Signer(ctx context.Context) string {
+	s, _ := ctx.Value(signerKey{}).(string)
+	return s
+}
+
+// withSigner marks ctx as running a command signed by k.
+func withSigner(ctx context.Context, k ed25519.PublicKey) context.Context {
+	return context.WithValue(ctx, signerKey{}, KeyID(k))
 }
 
 // Explain says in a technician's words why a connection to the broker

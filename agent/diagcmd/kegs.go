@@ -29,26 +29,36 @@ type opParams struct {
 }
 
 // mqttActor is who a signed command came from: the name its params give,
-// with the operator role the signature proves.
-func mqttActor(raw json.RawMessage) device.Actor {
+// with the operator role the signature proves and, in Via, the key that
+// signed it (the name is the signer's word; the key is the proof).
+func mqttActor(ctx context.Context, raw json.RawMessage) device.Actor {
 	var p opParams
 	_ = json.Unmarshal(raw, &p)
 	name := p.By
 	if name == "" {
 		name = "operator key"
 	}
-	return device.Actor{Name: name, Role: "operator", Via: "mqtt"}
+	return device.Actor{Name: name, Role: "operator", Via: MQTTVia(ctx)}
+}
+
+// MQTTVia is how a command over MQTT came in: "mqtt" and the KeyID of the
+// operator key that signed it ("mqtt key 1f2e3d4c5b6a7988").
+func MQTTVia(ctx context.Context) string {
+	if s := diag.Signer(ctx); s != "" {
+		return "mqtt " + s
+	}
+	return "mqtt"
 }
 
 // operations are the keg and line commands (docs/operations.md).
 func operations(a Wall, h *history.Log) map[string]diag.Handler {
 	op := func(f func(device.Actor, opParams) error) diag.Handler {
-		return func(_ context.Context, raw json.RawMessage) (int, any) {
+		return func(ctx context.Context, raw json.RawMessage) (int, any) {
 			var p opParams
 			if err := json.Unmarshal(raw, &p); err != nil || p.Line <= 0 {
 				return 400, `params must be {"line": N, ...} (docs/operations.md)`
 			}
-			if err := f(mqttActor(raw), p); err != nil {
+			if err := f(mqttActor(ctx, raw), p); err != nil {
 				return opStatus(err), err.Error()
 			}
 			return 200, kegOf(a, p.Line)

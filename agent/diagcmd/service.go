@@ -92,7 +92,7 @@ func (s *service) valveTest(_ context.Context, raw json.RawMessage) (int, any) {
 // {"line", "action": "stop"} closes it, and once the pour is booked
 // {"line", "action": "store", "pour_id", "measured_ml10"} stores the
 // K-factor ("dry_run": true only computes it).
-func (s *service) calibrate(_ context.Context, raw json.RawMessage) (int, any) {
+func (s *service) calibrate(ctx context.Context, raw json.RawMessage) (int, any) {
 	var req struct {
 		Line     int      `json:"line"`
 		Action   string   `json:"action"`
@@ -115,7 +115,7 @@ func (s *service) calibrate(_ context.Context, raw json.RawMessage) (int, any) {
 		}
 		return 200, map[string]any{"line": req.Line, "stopped": true}
 	case "store":
-		return s.store(mqttActor(raw), req.Line, req.PourID, req.Measured, req.DryRun)
+		return s.store(mqttActor(ctx, raw), req.Line, req.PourID, req.Measured, req.DryRun)
 	}
 	return 400, `action must be "start", "stop" or "store"`
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/tapagent/tapagent/diag"
 )
 
 const shortPour = `
@@ -76,4 +79,12 @@ func TestHomeAssistantDiscoveryAndKegChangeOverMQTT(t *testing.T) {
 		t.Fatalf("keg.change: %v", res)
 	}
 	tech.waitFor(t, "tapagent/v1/1001/ha/line/2", `"keg_remaining_ml10":300000`)
+	// The audit names the key that signed the change beside the name the
+	// params claim.
+	res := tech.signedCall(t, key, "k2", "pours.query", `{"kinds": ["operation"], "line": 2}`)
+	want := "mqtt " + diag.KeyID(key.Public().(ed25519.PublicKey))
+	if b, _ := json.Marshal(res["body"]); res["status"].(float64) != 200 || !strings.Contains(string(b), `"name":"anna"`) ||
+		!strings.Contains(string(b), `"via":"`+want+`"`) {
+		t.Fatalf("the keg change's audit: %v, want by anna via %q", res, want)
+	}
 }
