@@ -37,3 +37,21 @@ func TestFullTableDropsOnlyStaleSessions(t *testing.T) {
 		t.Fatalf("%d sessions after every other expired, want 1", n)
 	}
 }
+
+// BenchmarkStartAtTheCap: a login into a full table by a user at the cap
+// (the scan for that user's oldest session, its end, the new session).
+func BenchmarkStartAtTheCap(b *testing.B) {
+	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	tk := newTokens(time.Hour, func() time.Time { return now })
+	everyone := func(string, string) bool { return true }
+	for i := range maxSessions {
+		if _, err := tk.start(fmt.Sprintf("user-%d", i/maxUserSessions), "hash", "tool", everyone); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		if _, err := tk.start("user-0", "hash", "tool", everyone); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
