@@ -80,6 +80,34 @@ func TestLimiterCapsPasswordChecksPerSecond(t *testing.T) {
 	}
 }
 
+// TestLimiterCountsAttemptsWithoutAHash: an attempt that hashes nothing
+// (a refresh token) counts against the client's attempts but not against
+// the password checks of the second.
+func TestLimiterCountsAttemptsWithoutAHash(t *testing.T) {
+	now := time.Date(2026, 12, 2, 0, 0, 1, 0, time.UTC)
+	l := newLimiter(5, func() time.Time { return now })
+	for i := range 2 * maxChecksPerSecond {
+		if l.take("198.51.100.1", false) != limitNone {
+			t.Fatalf("attempt %d refused", i)
+		}
+		l.refund("198.51.100.1")
+	}
+	for i := range 5 {
+		if l.take("198.51.100.2", false) != limitNone {
+			t.Fatalf("failed attempt %d refused", i)
+		}
+	}
+	if l.take("198.51.100.2", false) != limitClient {
+		t.Fatal("a sixth failed attempt in the minute was allowed")
+	}
+	if l.reserve("198.51.100.2") != limitClient {
+		t.Fatal("failed attempts without a hash do not count for passwords")
+	}
+	if l.reserve("198.51.100.3") != limitNone {
+		t.Fatal("attempts without a hash used the second's password checks")
+	}
+}
+
 func TestSafeNextStaysOnSite(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"/", "/"},

@@ -55,6 +55,24 @@ func (l *Logins) Check(addr, name string, password []byte) (User, bool, error) {
 	return u, ok, err
 }
 
+// Attempt counts an attempt from the client address addr at a credential
+// that is not a password (a refresh token) against the same attempts per
+// client and minute as Check, then runs check; a success gives the
+// attempt back. check hashes nothing, so the bound on password checks per
+// second does not apply: a client that keeps presenting valid refresh
+// tokens is never refused, one that guesses them is, as one that guesses
+// passwords.
+func (l *Logins) Attempt(addr string, check func() bool) (bool, error) {
+	if l.limit.take(addr, false) != limitNone {
+		return false, ErrTooManyAttempts
+	}
+	ok := check()
+	if ok {
+		l.limit.refund(addr)
+	}
+	return ok, nil
+}
+
 // HasUsers reports whether the users file holds a user.
 func (l *Logins) HasUsers() (bool, error) {
 	users, err := l.file.current()

@@ -193,7 +193,11 @@ const (
 
 // reserve counts an attempt from addr before its password is checked, so
 // parallel requests cannot all pass; a successful login refunds it.
-func (l *limiter) reserve(addr string) limitReason {
+func (l *limiter) reserve(addr string) limitReason { return l.take(addr, true) }
+
+// take counts an attempt from addr; hashing says the attempt costs a
+// password check, bounded per second for all clients together.
+func (l *limiter) take(addr string, hashing bool) limitReason {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -202,10 +206,12 @@ func (l *limiter) reserve(addr string) limitReason {
 	if t, ok := l.fails[key]; ok && t.n >= l.max {
 		return limitClient
 	}
-	if l.checks >= l.perSecond {
-		return limitBusy
+	if hashing {
+		if l.checks >= l.perSecond {
+			return limitBusy
+		}
+		l.checks++
 	}
-	l.checks++
 	t := l.entry(key)
 	t.n++
 	t.last = now

@@ -1,9 +1,7 @@
 package telemetronapi
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,123 +10,13 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/tapagent/tapagent/httpguard"
 	"github.com/tapagent/tapagent/web"
 )
 
-// Token table bounds: a few tools log in to one machine; a client that
-// logs in over and over must not grow memory without end.
-const (
-	maxTokens  = 1024
-	refreshTTL = 30 * 24 * time.Hour
-	maxParam   = 512
-)
-
-// grant is who a token was issued to and until when.
-type grant struct {
-	user string
-	// hash is the user's password hash at the login: a token ends when the
-	// user is removed or their password changes.
-	hash    string
-	expires time.Time
-	// pair is the other token of the same issue: logging out with the
-	// access token also ends its refresh token.
-	pair string
-}
-
-// tokens are the issued access and refresh tokens, in memory only: a
-// restart of the agent logs everyone out.
-type tokens struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	now     func() time.Time
-	access  map[string]grant
-	refresh map[string]grant
-}
-
-func newTokens(ttl time.Duration, now func() time.Time) *tokens {
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
-	}
-	return &tokens{ttl: ttl, now: now, access: map[string]grant{}, refresh: map[string]grant{}}
-}
-
-// randomToken is 32 random bytes, URL-safe base64.
-func randomToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// issue makes an access token and a refresh token for user, who logged
-// in with the password hash hash.
-func (t *tokens) issue(user, hash string) tokenReply {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	prune(t.access, now)
-	prune(t.refresh, now)
-	at, rt := randomToken(), randomToken()
-	t.access[at] = grant{user: user, hash: hash, expires: now.Add(t.ttl), pair: rt}
-	t.refresh[rt] = grant{user: user, hash: hash, expires: now.Add(refreshTTL), pair: at}
-	return tokenReply{TokenType: "Bearer", ExpiresIn: int64(t.ttl / time.Second), AccessToken: at, RefreshToken: rt}
-}
-
-// redeem takes a refresh token: each is good for one new pair.
-func (t *tokens) redeem(rt string) (grant, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	g, ok := t.refresh[rt]
-	delete(t.refresh, rt)
-	if !ok || !t.now().Before(g.expires) {
-		return grant{}, false
-	}
-	return g, true
-}
-
-// grant is what a valid access token was issued for.
-func (t *tokens) grant(at string) (grant, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	g, ok := t.access[at]
-	if !ok || !t.now().Before(g.expires) {
-		return grant{}, false
-	}
-	return g, true
-}
-
-// revoke ends an access token and the refresh token issued with it.
-func (t *tokens) revoke(at string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if g, ok := t.access[at]; ok {
-		delete(t.refresh, g.pair)
-	}
-	delete(t.access, at)
-}
-
-// prune drops expired tokens, then the soonest to expire until there is
-// room for one more.
-func prune(m map[string]grant, now time.Time) {
-	for k, g := range m {
-		if !now.Before(g.expires) {
-			delete(m, k)
-		}
-	}
-	for len(m) >= maxTokens {
-		var first string
-		var at time.Time
-		for k, g := range m {
-			if first == "" || g.expires.Before(at) {
-				first, at = k, g.expires
-			}
-		}
-		delete(m, first)
-	}
-}
+// maxParam bounds each token request parameter.
+const maxParam = 512
 
 // TokenRequest is a token request's parameters.
 type TokenRequest struct {
@@ -240,32 +128,60 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, &apiError{Status: http.StatusBadRequest, Message: "unknown client or wrong client secret", Subcode: "A401"})
 		return
 	}
-	g := grant{user: req.Username}
+	var reply tokenReply
 	switch req.GrantType {
 	case "password":
-		u, ok, err := s.logins.Check(remoteHost(r), req.Username, []byte(req.Password))
-		g.hash = u.Hash
-		switch {
-		case errors.Is(err, web.ErrTooManyAttempts), errors.Is(err, web.ErrBusy):
-			w.Header().Set("Retry-After", "60")
-			writeErr(w, errf(http.StatusTooManyRequests, "%v", err))
-			return
-		case err != nil:
-			s.o.Log.Error("telemetron API: users file unreadable; nobody can log in", "err", err)
-		}
-		if !ok {
-			s.o.Log.Warn("telemetron API: login refused", "user", req.Username, "from", remoteHost(r))
-			writeErr(w, &apiError{Status: http.StatusBadRequest, Message: "wrong username or password", Subcode: "A402"})
+		if reply, err = s.passwordGrant(r, req); err != nil {
+			refuse(w, err)
 			return
 		}
 	case "refresh_token":
-		var ok bool
-		if g, ok = s.tokens.redeem(req.RefreshToken); !ok || !s.logins.Still(g.user, g.hash) {
-			writeErr(w, &apiError{Status: http.StatusBadRequest, Message: "the refresh token is invalid, used or expired", Subcode: "A403"})
+		ok, err := s.logins.Attempt(remoteHost(r), func() bool {
+			var ok bool
+			reply, ok = s.tokens.renew(req.RefreshToken, req.ClientID, s.logins.Still)
+			return ok
+		})
+		if err != nil {
+			refuse(w, errf(http.StatusTooManyRequests, "%v", err))
+			return
+		}
+		if !ok {
+			writeErr(w, &apiError{Status: http.StatusBadRequest, Message: "the refresh token is invalid, used, expired or not this client's", Subcode: "A403"})
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, s.tokens.issue(g.user, g.hash))
+	writeJSON(w, http.StatusOK, reply)
+}
+
+// passwordGrant checks the user's password and starts a session.
+func (s *Server) passwordGrant(r *http.Request, req TokenRequest) (tokenReply, error) {
+	u, ok, err := s.logins.Check(remoteHost(r), req.Username, []byte(req.Password))
+	switch {
+	case errors.Is(err, web.ErrTooManyAttempts), errors.Is(err, web.ErrBusy):
+		return tokenReply{}, errf(http.StatusTooManyRequests, "%v", err)
+	case err != nil:
+		s.o.Log.Error("telemetron API: users file unreadable; nobody can log in", "err", err)
+	}
+	if !ok {
+		s.o.Log.Warn("telemetron API: login refused", "user", req.Username, "from", remoteHost(r))
+		return tokenReply{}, &apiError{Status: http.StatusBadRequest, Message: "wrong username or password", Subcode: "A402"}
+	}
+	reply, err := s.tokens.start(u.Name, u.Hash, req.ClientID, s.logins.Still)
+	if err != nil {
+		s.o.Log.Warn("telemetron API: login refused", "user", req.Username, "err", err)
+		return tokenReply{}, errf(http.StatusServiceUnavailable, "%v", err)
+	}
+	return reply, nil
+}
+
+// refuse writes a token refusal; one that passes with time says when to
+// ask again.
+func refuse(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) && (ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable) {
+		w.Header().Set("Retry-After", "60")
+	}
+	writeErr(w, err)
 }
 
 // client checks an OAuth2 client in constant time per secret.
@@ -286,7 +202,7 @@ func (s *Server) bearer(r *http.Request) (tok, user string, err error) {
 	}
 	g, ok := s.tokens.grant(tok)
 	if ok && !s.logins.Still(g.user, g.hash) {
-		s.tokens.revoke(tok)
+		s.tokens.logout(tok)
 		ok = false
 	}
 	if !ok {
@@ -301,7 +217,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	s.tokens.revoke(tok)
+	s.tokens.logout(tok)
 	writeJSON(w, http.StatusOK, map[string]string{"bye": "bye"})
 }
 

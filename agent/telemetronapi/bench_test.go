@@ -81,3 +81,13 @@ func BenchmarkMachine(b *testing.B) {
 	r, tok := benchRig(b)
 	benchGet(b, r.vm(""), tok)
 }
+
+// BenchmarkRefresh: one refresh_token grant over loopback HTTP, each
+// continuing the session the one before left.
+func BenchmarkRefresh(b *testing.B) {
+	r := newRig(b)
+	rt := login(b, r.url).RefreshToken
+	for b.Loop() {
+		rt = refreshed(b, r.url, rt).RefreshToken
+	}
+}

@@ -129,13 +129,15 @@ func shapeDiff(path string, a, b any) []string {
 	return nil
 }
 
-// runScript logs in (password grant, JSON) and runs the script, returning
-// each answer's shape.
+// runScript logs in (password grant, JSON), refreshes, and runs the script
+// with the refreshed token, returning each answer's shape.
 func runScript(t *testing.T, base string, script []step) map[string]any {
 	t.Helper()
-	tk := login(t, base)
-	out := map[string]any{"token": mustShape(t, call(t, "POST", base+"/auth/", "", map[string]string{"grant_type": "refresh_token",
-		"client_id": clientID, "client_secret": clientSecret, "refresh_token": tk.RefreshToken}))}
+	p := call(t, "POST", base+"/auth/", "", map[string]string{"grant_type": "refresh_token",
+		"client_id": clientID, "client_secret": clientSecret, "refresh_token": login(t, base).RefreshToken})
+	var tk tokens
+	p.json(t, &tk) // the refresh ends the access token it replaces
+	out := map[string]any{"token": mustShape(t, p)}
 	for _, s := range script {
 		p := call(t, s.method, base+s.path, tk.AccessToken, s.body)
 		if p.status != http.StatusOK {

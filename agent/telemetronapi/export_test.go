@@ -1,0 +1,7 @@
+package telemetronapi
+
+// MaxUserSessions is how many sessions one user holds at once.
+const MaxUserSessions = maxUserSessions
+
+// Sessions is how many sessions s holds.
+func Sessions(s *Server) int { return s.tokens.sessions() }
