@@ -143,7 +143,7 @@ func (s *Server) me(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return user{ID: 1, CompanyID: 1, FirstName: name, Email: name, Status: true,
-		LastLogin: s.o.Now().In(s.o.Zone).Format("2006-01-02T15:04:05"), Roles: []role{{3, "operator", "Operator"}}}, nil
+		LastLogin: s.stamp(s.o.Now()), Roles: []role{{3, "operator", "Operator"}}}, nil
 }
 
 type location struct {
