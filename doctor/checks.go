@@ -227,6 +227,10 @@ func (c *checker) probe(ctx context.Context, name, target string, p Probe, fix s
 	start := time.Now()
 	info, err := p(ctx)
 	if err != nil {
+		var fe *fixError
+		if errors.As(err, &fe) {
+			fix = fe.fix
+		}
 		c.add(name, Fail, fix, "%s: %v", target, err)
 		return
 	}

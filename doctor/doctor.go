@@ -58,6 +58,12 @@ type Options struct {
 	// TouchTopUp reads company_details of each configured company with
 	// the API key; checked only where [touchtopup] is set.
 	TouchTopUp Probe
+	// SmartNow logs in and fetches the machine's configuration by
+	// hostname; checked only where [smartnow] is set.
+	SmartNow Probe
+	// Telemetron asks for a token and reads the machine; checked only
+	// where [telemetron] is set.
+	Telemetron Probe
 	// Reader asks the card reader for its firmware; nil when none is
 	// configured.
 	Reader Probe
@@ -142,6 +148,12 @@ func Run(ctx context.Context, o Options) Report {
 	c.probe(ctx, "ttg", o.Config.TTG.URL, o.TTG, "check ttg.url, ttg.username and ttg.password, and that the server is reachable from this network")
 	if o.Config.TouchTopUp.URL != "" {
 		c.probe(ctx, "touchtopup", o.Config.TouchTopUp.URL, o.TouchTopUp, "check touchtopup.url, touchtopup.api_key and touchtopup.key_header, the accounts' company ids, and that the API is reachable from this network")
+	}
+	if o.Config.SmartNow.URL != "" {
+		c.probe(ctx, "smartnow", o.Config.SmartNow.URL, o.SmartNow, "check smartnow.url and that SmartNow is reachable from this network")
+	}
+	if o.Config.Telemetron.URL != "" {
+		c.probe(ctx, "telemetron", o.Config.Telemetron.URL, o.Telemetron, "check telemetron.url and telemetron.auth_url, and that Telemetron is reachable from this network")
 	}
 	if err := o.Config.MQTT.LinkRefusal(); err != nil && o.Config.MQTT.Broker != "" {
 		// The agent keeps the link off with these settings: no probe can pass.

@@ -160,6 +160,10 @@ func (b *Board) issueDeck(keys cardapp.Keys) error {
 	for i, name := range DeckNames() {
 		dc := Deck[name]
 		c := nfcsim.NewCard(uint64(1000 + i))
+		if len(keys.PICC.Bytes) > 0 {
+			// The site's blanks come with its card master key set.
+			c.PICCKey = keys.PICC
+		}
 		uid, _, _, _ := c.Activation()
 		s := &cardapp.Session{C: desfire.New(direct{c}), UID: uid, Keys: keys}
 		if err := s.Issue(context.Background(), dc.info, dc.credit); err != nil {

@@ -120,6 +120,9 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if err := siteFile(cfg, o); err != nil {
+		return nil, err
+	}
 	clk := clock.NewManual(o.Start)
 	wall, err := NewWall(cfg, clk)
 	if err != nil {

@@ -233,3 +233,16 @@ func Expand(path string, vars map[string]string) string {
 	}
 	return path
 }
+
+// Login logs in now (POST to the login path), whatever token is held: a
+// check that the credentials are accepted.
+func (c *Client) Login(ctx context.Context) error {
+	t, err := c.authCall(ctx, c.cfg.Paths.Login, map[string]string{"username": c.cfg.Username, "password": c.cfg.Password})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keep(t)
+	return nil
+}

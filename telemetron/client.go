@@ -311,3 +311,53 @@ func DecodeCreated(b []byte) error {
 	}
 	return nil
 }
+
+// Login asks the token endpoint for a fresh password grant now, whatever
+// token is held: a check that the client and user credentials are
+// accepted.
+func (c *Client) Login(ctx context.Context) error {
+	t, err := c.grant(ctx, map[string]string{"grant_type": "password", "username": c.cfg.Username, "password": c.cfg.Password})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keep(t)
+	return nil
+}
+
+// MachineInfo is what the machine check reads of GET
+// /vending_machines/{id}.
+type MachineInfo struct {
+	ID           int64  `json:"id"`
+	Name         string `json:"name"`
+	SerialNumber string `json:"serial_number"`
+}
+
+// DecodeMachine parses a vending machine reply: an object with a positive
+// id; name and serial number are cut short.
+func DecodeMachine(b []byte) (MachineInfo, error) {
+	var m MachineInfo
+	if err := json.Unmarshal(b, &m); err != nil {
+		return MachineInfo{}, fmt.Errorf("%w: vending machine: %w", ErrMalformed, err)
+	}
+	if m.ID <= 0 {
+		return MachineInfo{}, fmt.Errorf("%w: vending machine id %d", ErrMalformed, m.ID)
+	}
+	m.Name, m.SerialNumber = clip(m.Name), clip(m.SerialNumber)
+	return m, nil
+}
+
+// Machine reads the vending machine id (GET /vending_machines/{id}); a
+// machine the user cannot see is the API's 404.
+func (c *Client) Machine(ctx context.Context, id int64) (MachineInfo, error) {
+	path := fmt.Sprintf("/vending_machines/%d", id)
+	status, raw, err := c.Call(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return MachineInfo{}, err
+	}
+	if status != http.StatusOK {
+		return MachineInfo{}, &APIError{Status: status, Path: path, Body: DecodeError(raw)}
+	}
+	return DecodeMachine(raw)
+}

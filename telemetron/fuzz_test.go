@@ -9,7 +9,7 @@ import (
 
 // FuzzReplies feeds arbitrary bytes to every decoder of Telemetron's
 // replies: none may panic, a decoded token is a non-empty Bearer token
-// with a sane life, an open request has an id, and an error stays short.
+// with a sane life, an open request and a machine have an id, and an error stays short.
 func FuzzReplies(f *testing.F) {
 	for _, s := range []string{
 		`{"token_type":"Bearer","expires_in":86400,"access_token":"a.b.c","refresh_token":"r"}`,
@@ -18,7 +18,7 @@ func FuzzReplies(f *testing.F) {
 		`{"message":"The given data was invalid.","errors":{"data.0.loaded":["The data.0.loaded field is required."]}}`,
 		`{"message":"Bad","errors":[{"field":"since","reason":"invalid"}]}`,
 		`{"request_id":5,"report":true,"config":false}`, `{"request_id":0}`, `{"request_id":7,"report":"1","config":1}`,
-		`{"id":12}`, `{"digest":"ab"}`, `{"res":true}`, `[]`, `null`, "\xff", "",
+		`{"id":12}`, `{"id":123,"name":"Tap wall","serial_number":"TAP0001"}`, `{"id":-1}`, `{"digest":"ab"}`, `{"res":true}`, `[]`, `null`, "\xff", "",
 		`{"message":"` + string(make([]byte, 300)) + `"}`,
 	} {
 		f.Add([]byte(s))
@@ -36,6 +36,9 @@ func FuzzReplies(f *testing.F) {
 			t.Fatalf("request %+v accepted", r)
 		}
 		_ = DecodeCreated(b)
+		if m, err := DecodeMachine(b); err == nil && (m.ID <= 0 || utf8.RuneCountInString(m.Name) > 201) {
+			t.Fatalf("machine %+v accepted", m)
+		}
 	})
 }
 

@@ -5,3 +5,7 @@ const MaxUserSessions = maxUserSessions
 
 // Sessions is how many sessions s holds.
 func Sessions(s *Server) int { return s.tokens.sessions() }
+
+// RecordOf is recordOf for the tests: the record a history entry was
+// booked from, as the uplink maps it.
+var RecordOf = recordOf

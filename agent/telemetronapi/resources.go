@@ -143,7 +143,7 @@ func (s *Server) me(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return user{ID: 1, CompanyID: 1, FirstName: name, Email: name, Status: true,
-		LastLogin: s.o.Now().In(s.o.Zone).Format("2006-01-02T15:04:05"), Roles: []role{{3, "operator", "Operator"}}}, nil
+		LastLogin: s.stamp(s.o.Now()), Roles: []role{{3, "operator", "Operator"}}}, nil
 }
 
 type location struct {
@@ -366,7 +366,9 @@ type summaryRow struct {
 	Value  int64 `json:"value"`
 }
 
-// summary sums the paid vends (test and free vends are not sales).
+// summary sums every vend row the uplink sends (telemetron.VendRow):
+// test and free vends count with their value, as Telemetron's cloud
+// counts the rows it received, so both answer the same for one wall.
 func (s *Server) summary(window time.Duration) handler {
 	return func(r *http.Request) (any, error) {
 		vs, err := s.vends(r, window)
@@ -375,10 +377,8 @@ func (s *Server) summary(window time.Duration) handler {
 		}
 		var t summaryRow
 		for _, v := range vs {
-			if v.VendType == telemetron.VendPaid {
-				t.Number = satAdd(t.Number, v.Number)
-				t.Value = satAdd(t.Value, v.Value)
-			}
+			t.Number = satAdd(t.Number, v.Number)
+			t.Value = satAdd(t.Value, v.Value)
 		}
 		return []summaryRow{t}, nil
 	}
@@ -448,7 +448,8 @@ func (s *Server) products(r *http.Request) (any, error) {
 	return out, nil
 }
 
-// payments lists the paid vends: a test or free vend has no payment.
+// payments lists every vend row the uplink sends with its payment type,
+// free and test vends included, as Telemetron's cloud lists them.
 func (s *Server) payments(r *http.Request) (any, error) {
 	want, err := typeFilter(r, paymentTypes)
 	if err != nil {
@@ -460,7 +461,7 @@ func (s *Server) payments(r *http.Request) (any, error) {
 	}
 	out := []paymentRow{}
 	for _, v := range vs {
-		if v.VendType == telemetron.VendPaid && (want == 0 || v.PaymentType == want) {
+		if want == 0 || v.PaymentType == want {
 			out = append(out, paymentRow{v.Time, v.LayoutNumber, v.Name, v.PaymentType, v.Price, v.Number, v.Value})
 		}
 	}

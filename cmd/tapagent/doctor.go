@@ -118,6 +118,12 @@ func cmdDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if cfg.TouchTopUp.URL != "" {
 			o.TouchTopUp = doctor.TouchTopUpProbe(cfg)
 		}
+		if cfg.SmartNow.URL != "" {
+			o.SmartNow = doctor.SmartNowProbe(cfg)
+		}
+		if cfg.Telemetron.URL != "" {
+			o.Telemetron = doctor.TelemetronProbe(cfg)
+		}
 	}
 	r := doctor.Run(ctx, o)
 	if *asJSON {

@@ -44,7 +44,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	touchTopUp := fs.Bool("touchtopup", false, "run the TouchTopUp emulator with two customer accounts (cards 2001, 2002; account numbers 54321, 54322) and a till that collects their debits")
 	telemetronOn := fs.Bool("telemetron", false, "start the Telemetron cloud emulator on loopback and feed it (vend rows, events, state, loading, EVA-DTS reports); serve the machine's own Telemetron API too, with a printed login")
 	smartNow := fs.Bool("smartnow", false, "run the SmartNow emulator on loopback with vouchers "+simwall.SimVoucherCodes+" and deliver to it")
-	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (default: mqtt.broker, off)")
+	mqttURL := fs.String("mqtt", "", "MQTT broker for field diagnostics, e.g. tcp://127.0.0.1:1883 (\"off\": none; default: mqtt.broker, else none)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -62,6 +62,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if flagVal != "" {
 			*dst = flagVal
 		}
+	}
+	if *mqttURL == "off" {
+		cfg.MQTT.Broker = ""
 	}
 	var sc *sim.Scenario
 	if *scenario != "none" {

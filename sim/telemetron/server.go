@@ -389,7 +389,7 @@ func (s *Server) me(r *http.Request) (reply, error) {
 	tok, _ := cloudemu.BearerToken(r.Header.Get("Authorization"))
 	c, _ := cloudemu.VerifyToken(s.st.Secret, tok, s.o.Now())
 	return ok(user{ID: 1, CompanyID: 1, FirstName: "Tap", LastName: "Agent", Email: c.Sub, Status: true,
-		LastLogin: time.Unix(c.Iat, 0).In(s.o.Zone).Format("2006-01-02T15:04:05"), Roles: []role{{3, "operator", "Operator"}}}), nil
+		LastLogin: s.stamp(time.Unix(c.Iat, 0)), Roles: []role{{3, "operator", "Operator"}}}), nil
 }
 
 // stamp renders a time as the reference does: ISO 8601 with the offset.

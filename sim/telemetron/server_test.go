@@ -123,6 +123,11 @@ func TestAuth(t *testing.T) {
 	if code := c.do("GET", "/v2/me", nil, &me); code != 200 || me.Email != "tapagent@example.com" || me.Roles[0].Name != "operator" {
 		t.Errorf("me: %d %+v", code, me)
 	}
+	// "All timestamps are ISO8601-compliant": with the offset, though the
+	// reference's example of last_login lost it.
+	if _, err := time.Parse(time.RFC3339, me.LastLogin); err != nil {
+		t.Errorf("last_login %q: %v", me.LastLogin, err)
+	}
 	c.clk.Advance(time.Hour)
 	c.wantError("GET", "/v2/me", nil, 401, "Unauthenticated", "")
 	c.login()
